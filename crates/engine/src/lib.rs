@@ -1,0 +1,16 @@
+//! empi-engine: the cloud-free core of empi-infra.
+//!
+//! stack file → [`blueprint`] (resources of the Tuva EMPI architecture) → [`graph`] (petgraph DAG)
+//! → [`plan`] (refresh + diff: the step generator) → [`exec`] (the step executor) → [`state`].
+//! Cloud resources sit behind [`resource::Resource`]; the AWS implementations live in the
+//! `empi-infra` crate so that this crate builds without the AWS SDK.
+
+pub mod blueprint;
+pub mod exec;
+pub mod graph;
+pub mod ops;
+pub mod plan;
+pub mod resource;
+pub mod stack;
+pub mod state;
+pub mod testing;

@@ -1,0 +1,84 @@
+//! The commands' shared workflow: plan (refresh + diff), check a saved plan against state, apply
+//! under the state lock, and resolve the stack's outputs. The CLI is a thin layer over this.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::exec::{self, ApplyReport, ExecOptions, Progress};
+use crate::graph::ResourceGraph;
+use crate::plan::{self, Action, Plan, PlanError};
+use crate::resource::{Expr, Registry, Schema};
+use crate::state::{LocalBackend, State, StateError, StateWriter};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("the saved plan is stale: it was made from state serial {plan_serial} (lineage {plan_lineage}), but the state is now at serial {serial} (lineage {lineage}); run `empi-infra plan --out FILE` again and apply the new plan")]
+    StalePlan { plan_serial: u64, plan_lineage: String, serial: u64, lineage: String },
+    #[error("the saved plan is for stack {plan:?}, not {stack:?}; pass the matching --stack")]
+    WrongStack { plan: String, stack: String },
+    #[error("the plan replaces {0}, which holds data that replacement destroys; if that is intended, run apply again with --allow-replace {0}")]
+    StatefulReplace(String),
+}
+
+/// Refreshes (unless `refresh` is false) and diffs.
+pub async fn make_plan(graph: &ResourceGraph, registry: &Registry, state: &State, refresh: bool, parallelism: usize, digest: &str) -> Result<Plan, OpsError> {
+    let live = if refresh { plan::refresh(registry, state, parallelism).await? } else { plan::recorded(state) };
+    let schema_of = |k: &str| schema(registry, k);
+    Ok(plan::diff(graph, state, &live, &schema_of, digest))
+}
+
+/// A plan that deletes every recorded resource.
+pub async fn make_destroy_plan(registry: &Registry, state: &State, parallelism: usize, digest: &str) -> Result<Plan, OpsError> {
+    let live = plan::refresh(registry, state, parallelism).await?;
+    let schema_of = |k: &str| schema(registry, k);
+    Ok(plan::destroy_plan(state, &live, &schema_of, digest))
+}
+
+fn schema(registry: &Registry, kind: &str) -> Option<&'static Schema> {
+    registry.get(kind).map(|r| r.schema())
+}
+
+/// Refuses a plan made from another stack or from a state that has moved since.
+pub fn check_current(plan: &Plan, state: &State) -> Result<(), OpsError> {
+    if plan.stack != state.stack {
+        return Err(OpsError::WrongStack { plan: plan.stack.clone(), stack: state.stack.clone() });
+    }
+    if plan.lineage != state.lineage || plan.serial != state.serial {
+        return Err(OpsError::StalePlan { plan_serial: plan.serial, plan_lineage: plan.lineage.clone(), serial: state.serial, lineage: state.lineage.clone() });
+    }
+    Ok(())
+}
+
+/// Refuses to replace a stateful resource unless its address is in `allowed`.
+pub fn check_stateful(plan: &Plan, allowed: &[String]) -> Result<(), OpsError> {
+    for c in &plan.changes {
+        if c.action == Action::Replace && c.stateful && !allowed.contains(&c.address) {
+            return Err(OpsError::StatefulReplace(c.address.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Applies `plan` to the state it was made from, writing state after every operation.
+pub async fn apply(plan: &Plan, registry: &Registry, backend: &LocalBackend, mut state: State, opts: ExecOptions, progress: Arc<dyn Progress>) -> Result<(ApplyReport, State), OpsError> {
+    if state.serial == 0 && plan.serial == 0 && state.resources.is_empty() {
+        // a state never written yet: the plan's lineage becomes the state's
+        state.lineage = plan.lineage.clone();
+    }
+    check_current(plan, &state)?;
+    let writer = Arc::new(StateWriter::new(state, backend.clone()));
+    let report = exec::apply(plan, registry, writer.clone(), opts, progress).await;
+    Ok((report, writer.snapshot()))
+}
+
+/// The stack's outputs from state; `None` where the resource does not exist yet.
+pub fn outputs(defs: &[(&'static str, Expr)], state: &State) -> BTreeMap<String, Option<Value>> {
+    let lookup = |a: &str, o: &str| state.resources.get(a).and_then(|r| r.outputs.get(o)).cloned();
+    defs.iter().map(|(k, e)| (k.to_string(), e.resolve(&lookup))).collect()
+}

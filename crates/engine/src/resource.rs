@@ -1,0 +1,306 @@
+//! The one resource trait every AWS and Kubernetes resource implements, the schema that tells the
+//! planner which attribute changes force replacement or are secret, and the expressions that wire one
+//! resource's inputs to another's outputs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Attribute values by name.
+pub type Attrs = BTreeMap<String, Value>;
+
+/// A string value that stands for a secret which empi-infra generates and keeps only in the cloud
+/// (the config secret). It is what state, plans and JSON hold in place of the secret itself.
+pub const SENSITIVE: &str = "(sensitive)";
+
+/// An input value: a literal, or a reference to another resource's output, or built from those.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expr {
+    Lit(Value),
+    Ref { address: String, output: String },
+    Concat(Vec<Expr>),
+    List(Vec<Expr>),
+    Object(BTreeMap<String, Expr>),
+}
+
+impl Expr {
+    pub fn lit(v: impl Into<Value>) -> Expr {
+        Expr::Lit(v.into())
+    }
+    pub fn r(address: &str, output: &str) -> Expr {
+        Expr::Ref { address: address.into(), output: output.into() }
+    }
+
+    /// Every resource address this expression refers to.
+    pub fn refs<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Expr::Lit(_) => {}
+            Expr::Ref { address, .. } => out.push(address),
+            Expr::Concat(xs) | Expr::List(xs) => xs.iter().for_each(|x| x.refs(out)),
+            Expr::Object(m) => m.values().for_each(|x| x.refs(out)),
+        }
+    }
+
+    /// The value, given the outputs known so far; `None` when it depends on an output that is not
+    /// known yet ("known after apply").
+    pub fn resolve(&self, outputs: &dyn Fn(&str, &str) -> Option<Value>) -> Option<Value> {
+        Some(match self {
+            Expr::Lit(v) => v.clone(),
+            Expr::Ref { address, output } => outputs(address, output)?,
+            Expr::Concat(xs) => {
+                let mut s = String::new();
+                for x in xs {
+                    match x.resolve(outputs)? {
+                        Value::String(p) => s.push_str(&p),
+                        other => s.push_str(&other.to_string()),
+                    }
+                }
+                Value::String(s)
+            }
+            Expr::List(xs) => Value::Array(xs.iter().map(|x| x.resolve(outputs)).collect::<Option<_>>()?),
+            Expr::Object(m) => {
+                let mut o = serde_json::Map::new();
+                for (k, x) in m {
+                    o.insert(k.clone(), x.resolve(outputs)?);
+                }
+                Value::Object(o)
+            }
+        })
+    }
+}
+
+/// One resource the stack wants: its address, type, deterministic physical name and inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceSpec {
+    pub address: String,
+    pub kind: String,
+    /// Deterministic cloud name (or name tag), so the resource is found again after a crash.
+    pub name: String,
+    pub inputs: BTreeMap<String, Expr>,
+    /// Ordering-only dependencies (besides those implied by references).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+}
+
+impl ResourceSpec {
+    pub fn new(address: &str, kind: &str, name: &str) -> Self {
+        ResourceSpec { address: address.into(), kind: kind.into(), name: name.into(), inputs: BTreeMap::new(), depends_on: vec![] }
+    }
+    pub fn input(mut self, key: &str, e: impl Into<Expr>) -> Self {
+        self.inputs.insert(key.into(), e.into());
+        self
+    }
+    pub fn after(mut self, address: &str) -> Self {
+        self.depends_on.push(address.into());
+        self
+    }
+    /// Every address this resource depends on, sorted and without repeats.
+    pub fn dependencies(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for e in self.inputs.values() {
+            e.refs(&mut v);
+        }
+        let mut deps: Vec<String> = v.into_iter().map(String::from).chain(self.depends_on.iter().cloned()).collect();
+        deps.sort();
+        deps.dedup();
+        deps
+    }
+}
+
+impl From<&str> for Expr {
+    fn from(s: &str) -> Self {
+        Expr::Lit(Value::String(s.into()))
+    }
+}
+impl From<String> for Expr {
+    fn from(s: String) -> Self {
+        Expr::Lit(Value::String(s))
+    }
+}
+impl From<bool> for Expr {
+    fn from(b: bool) -> Self {
+        Expr::Lit(Value::Bool(b))
+    }
+}
+impl From<u32> for Expr {
+    fn from(n: u32) -> Self {
+        Expr::Lit(Value::from(n))
+    }
+}
+impl From<Value> for Expr {
+    fn from(v: Value) -> Self {
+        Expr::Lit(v)
+    }
+}
+
+/// How the planner treats one input attribute.
+#[derive(Debug, Clone, Copy)]
+pub struct AttrSchema {
+    pub name: &'static str,
+    /// A change can only be made by replacing the resource.
+    pub force_new: bool,
+    /// Compared as an unordered set (lists of ids, CIDRs…).
+    pub set: bool,
+    /// Written to the cloud but not readable back (compared against the recorded value).
+    pub write_only: bool,
+}
+
+impl AttrSchema {
+    pub const fn updatable(name: &'static str) -> Self {
+        AttrSchema { name, force_new: false, set: false, write_only: false }
+    }
+    pub const fn force_new(name: &'static str) -> Self {
+        AttrSchema { name, force_new: true, set: false, write_only: false }
+    }
+    pub const fn set(self) -> Self {
+        AttrSchema { set: true, ..self }
+    }
+    pub const fn write_only(self) -> Self {
+        AttrSchema { write_only: true, ..self }
+    }
+}
+
+/// What the engine knows about a resource type.
+#[derive(Debug, Clone, Copy)]
+pub struct Schema {
+    pub kind: &'static str,
+    pub attrs: &'static [AttrSchema],
+    /// Holds data that a replacement would lose (database, user pool, bucket, secret).
+    pub stateful: bool,
+    /// Typical seconds to create, for progress and estimates.
+    pub typical_create_secs: u32,
+}
+
+impl Schema {
+    pub fn attr(&self, name: &str) -> Option<&AttrSchema> {
+        self.attrs.iter().find(|a| a.name == name)
+    }
+}
+
+/// What a read of the live object returns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    /// Inputs as they are live, keyed like the schema's attributes.
+    pub attrs: Attrs,
+    /// Values other resources may reference (`id`, `arn`, `endpoint`…). Never secret.
+    pub outputs: Attrs,
+}
+
+/// Whether a resource reached the state an operation waits for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Readiness {
+    Ready,
+    /// Still converging; the string is the cloud's status, shown in progress lines.
+    Pending(String),
+}
+
+/// The operation a wait follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Operation {
+    pub fn progressive(self) -> &'static str {
+        match self {
+            Operation::Create => "creating",
+            Operation::Update => "modifying",
+            Operation::Delete => "destroying",
+        }
+    }
+}
+
+/// An error from the cloud, with the provider's error code where there is one.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ProviderError {
+    pub code: Option<String>,
+    pub message: String,
+    /// Retrying later may succeed (throttling, 5xx).
+    pub retryable: bool,
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(c) => write!(f, "{c}: {}", self.message),
+            None => write!(f, "{}", self.message),
+        }
+    }
+}
+
+impl ProviderError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ProviderError { code: None, message: message.into(), retryable: false }
+    }
+    pub fn coded(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ProviderError { code: Some(code.into()), message: message.into(), retryable: false }
+    }
+}
+
+pub type ProviderResult<T> = Result<T, ProviderError>;
+
+/// One resource type in the cloud. Implementations hold their own clients.
+///
+/// The contract: `create` starts creating and returns the cloud id as soon as there is one; the
+/// executor then polls `wait` (without holding a parallelism slot) and `read`s the result. Every
+/// method must be safe to call again after a crash.
+#[async_trait]
+pub trait Resource: Send + Sync {
+    fn schema(&self) -> &'static Schema;
+
+    /// Finds a resource this stack created under `name` (by name or the address tag), for a create
+    /// whose id was never recorded because the process died.
+    async fn find(&self, spec_name: &str, address: &str) -> ProviderResult<Option<String>>;
+
+    /// Reads the live object; `None` when it no longer exists.
+    async fn read(&self, id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>>;
+
+    /// Creates the object and returns its id.
+    async fn create(&self, name: &str, address: &str, inputs: &Attrs) -> ProviderResult<String>;
+
+    /// Changes the attributes in `changed` (never one that forces replacement).
+    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()>;
+
+    /// Deletes the object (an object already gone is success).
+    async fn delete(&self, id: &str, recorded: &Attrs) -> ProviderResult<()>;
+
+    /// Whether the object reached the state `op` waits for. Defaults: ready at once, and a delete
+    /// is done when `read` finds nothing.
+    async fn wait(&self, id: &str, op: Operation, recorded: &Attrs) -> ProviderResult<Readiness> {
+        if op == Operation::Delete {
+            return Ok(match self.read(id, recorded).await? {
+                None => Readiness::Ready,
+                Some(_) => Readiness::Pending("deleting".into()),
+            });
+        }
+        Ok(Readiness::Ready)
+    }
+}
+
+/// Resource types by kind.
+#[derive(Clone, Default)]
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Arc<dyn Resource>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn register(&mut self, r: Arc<dyn Resource>) {
+        self.kinds.insert(r.schema().kind, r);
+    }
+    pub fn get(&self, kind: &str) -> Option<&Arc<dyn Resource>> {
+        self.kinds.get(kind)
+    }
+    pub fn kinds(&self) -> impl Iterator<Item = &&'static str> {
+        self.kinds.keys()
+    }
+}

@@ -1,0 +1,795 @@
+//! The stack file (`stacks/*.toml`, PRODUCT.md §3): parsing with source spans, production defaults,
+//! and validation whose every error names `file:line:column` and says how to fix it.
+//!
+//! [`RawStack`] mirrors the TOML with spans; [`Stack::load`] turns it into the resolved [`Stack`]
+//! (defaults filled in, everything checked) that the rest of the engine uses.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// One problem in a stack file, located at `file:line:column`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl fmt::Display for StackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, "\n  fix: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// All problems found in one stack file (validation reports every error, not only the first).
+#[derive(Debug, Clone)]
+pub struct StackErrors(pub Vec<StackError>);
+
+impl fmt::Display for StackErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for StackErrors {}
+
+type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStack {
+    name: S<String>,
+    region: S<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, S<String>>,
+    #[serde(default)]
+    state: Option<S<RawState>>,
+    #[serde(default)]
+    network: Option<S<RawNetwork>>,
+    #[serde(default)]
+    cluster: Option<S<RawCluster>>,
+    #[serde(default)]
+    database: Option<S<RawDatabase>>,
+    identity: S<RawIdentity>,
+    app: S<RawApp>,
+    #[serde(default)]
+    edge: Option<S<RawEdge>>,
+    #[serde(default)]
+    drift: Option<S<RawDrift>>,
+    #[serde(default)]
+    target: Option<S<RawTarget>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    backend: Option<S<String>>,
+    bucket: Option<S<String>>,
+    key: Option<S<String>>,
+    region: Option<S<String>>,
+    kms_key_id: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    cidr: Option<S<String>>,
+    availability_zones: Option<S<i64>>,
+    nat_gateways: Option<S<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    kubernetes_version: Option<S<String>>,
+    public_access_cidrs: Option<S<Vec<S<String>>>>,
+    nodes: Option<S<RawNodes>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNodes {
+    instance_types: Option<S<Vec<S<String>>>>,
+    min: Option<S<i64>>,
+    max: Option<S<i64>>,
+    desired: Option<S<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    engine_version: Option<S<String>>,
+    instance_class: Option<S<String>>,
+    allocated_storage_gb: Option<S<i64>>,
+    multi_az: Option<S<bool>>,
+    backup_retention_days: Option<S<i64>>,
+    deletion_protection: Option<S<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    admin_email: S<String>,
+    domain_prefix: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    version: Option<S<String>>,
+    namespace: Option<S<String>>,
+    hostname: S<String>,
+    certificate_arn: S<String>,
+    api_replicas: Option<S<i64>>,
+    frontend_replicas: Option<S<i64>>,
+    matching_job_runner: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEdge {
+    waf: Option<S<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrift {
+    ignore: Option<S<Vec<S<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    aws_endpoint_url: Option<S<String>>,
+    kubeconfig: Option<S<String>>,
+}
+
+/// A resolved, validated stack: every default filled in.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Stack {
+    pub name: String,
+    pub region: String,
+    pub tags: BTreeMap<String, String>,
+    pub state: StateConfig,
+    pub network: NetworkConfig,
+    pub cluster: ClusterConfig,
+    pub database: DatabaseConfig,
+    pub identity: IdentityConfig,
+    pub app: AppConfig,
+    pub edge: EdgeConfig,
+    pub drift: DriftConfig,
+    pub target: TargetConfig,
+    /// The file this stack was read from (for messages and for relative paths).
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// sha256 of the file's bytes: saved plans carry it.
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "backend", rename_all = "lowercase")]
+pub enum StateConfig {
+    Local,
+    S3 { bucket: String, key: String, region: String, kms_key_id: Option<String> },
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NetworkConfig {
+    pub cidr: String,
+    pub availability_zones: u8,
+    pub nat_gateways: u8,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClusterConfig {
+    pub kubernetes_version: String,
+    pub public_access_cidrs: Vec<String>,
+    pub nodes: NodesConfig,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NodesConfig {
+    pub instance_types: Vec<String>,
+    pub min: u32,
+    pub max: u32,
+    pub desired: u32,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DatabaseConfig {
+    pub engine_version: String,
+    pub instance_class: String,
+    pub allocated_storage_gb: u32,
+    pub multi_az: bool,
+    pub backup_retention_days: u32,
+    pub deletion_protection: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IdentityConfig {
+    pub admin_email: String,
+    pub domain_prefix: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AppConfig {
+    pub version: String,
+    pub namespace: String,
+    pub hostname: String,
+    pub certificate_arn: String,
+    pub api_replicas: u32,
+    pub frontend_replicas: u32,
+    pub matching_job_runner: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EdgeConfig {
+    pub waf: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct DriftConfig {
+    pub ignore: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct TargetConfig {
+    pub aws_endpoint_url: Option<String>,
+    pub kubeconfig: Option<String>,
+}
+
+/// Supported Kubernetes minor versions for EKS (standard and extended support).
+pub const KUBERNETES_VERSIONS: &[&str] = &["1.29", "1.30", "1.31", "1.32", "1.33", "1.34"];
+/// Default Kubernetes version of a new cluster.
+pub const DEFAULT_KUBERNETES_VERSION: &str = "1.33";
+
+/// RDS PostgreSQL versions empi-infra accepts: major versions, and the minors RDS offers in them.
+/// (moto does not validate versions, so this table is the check; PRODUCT.md §9.)
+pub const POSTGRES_VERSIONS: &[(&str, &[&str])] = &[
+    ("16", &["16.1", "16.2", "16.3", "16.4", "16.5", "16.6", "16.8", "16.9", "16.10"]),
+    ("17", &["17.1", "17.2", "17.4", "17.5", "17.6"]),
+];
+
+/// DB instance classes RDS offers for PostgreSQL 16+ that suit Tuva EMPI.
+pub const DB_INSTANCE_CLASSES: &[&str] = &[
+    "db.t3.micro", "db.t3.small", "db.t3.medium", "db.t3.large", "db.t3.xlarge", "db.t3.2xlarge",
+    "db.t4g.micro", "db.t4g.small", "db.t4g.medium", "db.t4g.large", "db.t4g.xlarge", "db.t4g.2xlarge",
+    "db.m5.large", "db.m5.xlarge", "db.m5.2xlarge", "db.m5.4xlarge", "db.m6g.large", "db.m6g.xlarge",
+    "db.m6g.2xlarge", "db.m6g.4xlarge", "db.m6i.large", "db.m6i.xlarge", "db.m6i.2xlarge",
+    "db.m6i.4xlarge", "db.m7g.large", "db.m7g.xlarge", "db.m7g.2xlarge", "db.m7g.4xlarge",
+    "db.r5.large", "db.r5.xlarge", "db.r5.2xlarge", "db.r6g.large", "db.r6g.xlarge", "db.r6g.2xlarge",
+    "db.r6i.large", "db.r6i.xlarge", "db.r6i.2xlarge", "db.r7g.large", "db.r7g.xlarge", "db.r7g.2xlarge",
+];
+
+/// AWS regions (commercial partition) where every service of the stack exists.
+pub const REGIONS: &[&str] = &[
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2",
+    "eu-west-3", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2",
+    "ap-south-1", "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "ap-northeast-2",
+    "ap-northeast-3", "sa-east-1", "me-central-1", "af-south-1", "ap-east-1", "il-central-1",
+];
+
+/// Maps byte offsets of one file to 1-based line and column.
+struct Locator<'a> {
+    file: &'a str,
+    src: &'a str,
+}
+
+impl Locator<'_> {
+    fn at(&self, span: Range<usize>, message: impl Into<String>, help: impl Into<String>) -> StackError {
+        let offset = span.start.min(self.src.len());
+        let before = &self.src[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+        let help = help.into();
+        StackError {
+            file: self.file.to_string(),
+            line,
+            column,
+            message: message.into(),
+            help: if help.is_empty() { None } else { Some(help) },
+        }
+    }
+}
+
+impl Stack {
+    /// Reads, parses and validates a stack file.
+    pub fn load(path: &Path) -> Result<Stack, StackErrors> {
+        let shown = path.display().to_string();
+        let src = std::fs::read_to_string(path).map_err(|e| {
+            StackErrors(vec![StackError {
+                file: shown.clone(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read the stack file: {e}"),
+                help: Some("pass an existing file with --stack PATH (or set EMPI_INFRA_STACK)".into()),
+            }])
+        })?;
+        let mut stack = Stack::parse(&shown, &src)?;
+        stack.path = path.to_path_buf();
+        Ok(stack)
+    }
+
+    /// Parses and validates stack source text; `file` is used in messages only.
+    pub fn parse(file: &str, src: &str) -> Result<Stack, StackErrors> {
+        let loc = Locator { file, src };
+        let raw: RawStack = toml::from_str(src).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let msg = e.message().trim().replace('\n', " ");
+            let help = if msg.starts_with("unknown field") {
+                "remove the key or correct its spelling (see docs/STACK.md for every key)"
+            } else if msg.starts_with("missing field") {
+                "add the key; docs/STACK.md lists the required ones"
+            } else {
+                "see docs/STACK.md for the key's type and allowed values"
+            };
+            StackErrors(vec![loc.at(span, msg, help)])
+        })?;
+        let mut v = Validator { loc: &loc, errors: Vec::new() };
+        let stack = v.resolve(raw, src);
+        if v.errors.is_empty() {
+            Ok(stack)
+        } else {
+            Err(StackErrors(v.errors))
+        }
+    }
+
+    /// Tags for every taggable resource: the stack's own plus the ones empi-infra finds resources by.
+    pub fn resource_tags(&self, address: &str, physical_name: &str) -> BTreeMap<String, String> {
+        let mut tags = self.tags.clone();
+        tags.insert("Name".into(), physical_name.to_string());
+        tags.insert(TAG_STACK.into(), self.name.clone());
+        tags.insert(TAG_ADDRESS.into(), address.to_string());
+        tags
+    }
+}
+
+/// Tag naming the stack that owns a resource.
+pub const TAG_STACK: &str = "empi-infra:stack";
+/// Tag naming the resource address, so a resource is found again after a crash.
+pub const TAG_ADDRESS: &str = "empi-infra:address";
+
+struct Validator<'a> {
+    loc: &'a Locator<'a>,
+    errors: Vec<StackError>,
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_hostname(s: &str) -> bool {
+    s.len() <= 253 && s.contains('.') && s.split('.').all(|l| {
+        is_dns_label(&l.to_ascii_lowercase()) && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    })
+}
+
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    !local.is_empty()
+        && local.len() <= 64
+        && !local.contains(char::is_whitespace)
+        && !domain.contains('@')
+        && is_hostname(&domain.to_ascii_lowercase())
+}
+
+/// Parses `a.b.c.d/n` into the network address and prefix length.
+pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
+    let (ip, len) = s.split_once('/')?;
+    let ip: Ipv4Addr = ip.parse().ok()?;
+    let len: u8 = len.parse().ok()?;
+    if len > 32 {
+        return None;
+    }
+    Some((ip, len))
+}
+
+impl Validator<'_> {
+    fn err<T>(&mut self, v: &S<T>, message: impl Into<String>, help: impl Into<String>) {
+        self.errors.push(self.loc.at(v.span(), message, help));
+    }
+
+    fn string(&mut self, v: Option<S<String>>, default: &str) -> (String, Option<S<String>>) {
+        match v {
+            Some(s) => (s.get_ref().clone(), Some(s)),
+            None => (default.to_string(), None),
+        }
+    }
+
+    fn int(&mut self, v: &Option<S<i64>>, key: &str, default: u32, min: i64, max: i64) -> u32 {
+        match v {
+            None => default,
+            Some(n) => {
+                let x = *n.get_ref();
+                if x < min || x > max {
+                    self.err(n, format!("`{key}` is {x}, but must be between {min} and {max}"), format!("set `{key}` to a value from {min} to {max}"));
+                    default
+                } else {
+                    x as u32
+                }
+            }
+        }
+    }
+
+    fn resolve(&mut self, raw: RawStack, src: &str) -> Stack {
+        use sha2::{Digest, Sha256};
+        let digest = hex::encode(Sha256::digest(src.as_bytes()));
+
+        // name
+        let name = raw.name.get_ref().clone();
+        if name.is_empty() || name.len() > 28 || !is_dns_label(&name) {
+            self.err(&raw.name, format!("stack name {name:?} must be 1 to 28 characters of a-z, 0-9 and '-', not starting or ending with '-'"), "choose a name like \"tuva-empi-prod\"; it prefixes every AWS resource name");
+        }
+        let region = raw.region.get_ref().clone();
+        if !REGIONS.contains(&region.as_str()) {
+            self.err(&raw.region, format!("region {region:?} is not an AWS region where EKS, RDS and Cognito are all available"), format!("use one of: {}", REGIONS.join(", ")));
+        }
+        let mut tags = BTreeMap::new();
+        for (k, v) in raw.tags {
+            if k.starts_with("aws:") || k.starts_with("empi-infra:") || k.is_empty() || k.len() > 128 {
+                self.err(&v, format!("tag key {k:?} is reserved or invalid"), "tag keys must be 1-128 characters and not start with \"aws:\" or \"empi-infra:\"");
+            } else if v.get_ref().len() > 256 {
+                self.err(&v, format!("tag {k:?} has a value longer than 256 characters"), "shorten the value");
+            }
+            tags.insert(k, v.into_inner());
+        }
+
+        let state = self.state(raw.state, &region);
+        let network = self.network(raw.network);
+        let cluster = self.cluster(raw.cluster);
+        let database = self.database(raw.database);
+        let identity = self.identity(raw.identity, &name);
+        let app = self.app(raw.app, &region);
+        let edge = EdgeConfig { waf: raw.edge.and_then(|e| e.into_inner().waf).map(|w| w.into_inner()).unwrap_or(true) };
+        let drift = DriftConfig {
+            ignore: raw
+                .drift
+                .and_then(|d| d.into_inner().ignore)
+                .map(|l| l.into_inner().into_iter().map(|s| s.into_inner()).collect())
+                .unwrap_or_default(),
+        };
+        let target = raw
+            .target
+            .map(|t| {
+                let t = t.into_inner();
+                if let Some(u) = &t.aws_endpoint_url {
+                    if !(u.get_ref().starts_with("http://") || u.get_ref().starts_with("https://")) {
+                        self.err(u, "`aws_endpoint_url` must be an http:// or https:// URL", "e.g. aws_endpoint_url = \"http://127.0.0.1:4566\"");
+                    }
+                }
+                TargetConfig {
+                    aws_endpoint_url: t.aws_endpoint_url.map(|s| s.into_inner()),
+                    kubeconfig: t.kubeconfig.map(|s| s.into_inner()),
+                }
+            })
+            .unwrap_or_default();
+
+        Stack { name, region, tags, state, network, cluster, database, identity, app, edge, drift, target, path: PathBuf::new(), digest }
+    }
+
+    fn state(&mut self, raw: Option<S<RawState>>, region: &str) -> StateConfig {
+        let Some(raw) = raw else { return StateConfig::Local };
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let backend = raw.backend.as_ref().map(|b| b.get_ref().as_str()).unwrap_or("local");
+        match backend {
+            "local" => StateConfig::Local,
+            "s3" => {
+                let mut need = |v: &Option<S<String>>, key: &str| -> String {
+                    match v {
+                        Some(s) if !s.get_ref().is_empty() => s.get_ref().clone(),
+                        _ => {
+                            self.errors.push(self.loc.at(span.clone(), format!("[state] backend = \"s3\" needs `{key}`"), format!("add `{key} = \"...\"` under [state]")));
+                            String::new()
+                        }
+                    }
+                };
+                let bucket = need(&raw.bucket, "bucket");
+                let key = need(&raw.key, "key");
+                StateConfig::S3 {
+                    bucket,
+                    key,
+                    region: raw.region.map(|r| r.into_inner()).unwrap_or_else(|| region.to_string()),
+                    kms_key_id: raw.kms_key_id.map(|k| k.into_inner()),
+                }
+            }
+            other => {
+                let b = raw.backend.as_ref().unwrap();
+                self.err(b, format!("unknown state backend {other:?}"), "use backend = \"local\" or backend = \"s3\"");
+                StateConfig::Local
+            }
+        }
+    }
+
+    fn network(&mut self, raw: Option<S<RawNetwork>>) -> NetworkConfig {
+        let raw = raw.map(|r| r.into_inner()).unwrap_or(RawNetwork { cidr: None, availability_zones: None, nat_gateways: None });
+        let (cidr, cidr_s) = self.string(raw.cidr, "10.40.0.0/16");
+        if let Some(s) = &cidr_s {
+            match parse_cidr(&cidr) {
+                None => self.err(s, format!("{cidr:?} is not an IPv4 CIDR block"), "write it like \"10.40.0.0/16\""),
+                Some((ip, len)) => {
+                    if !(16..=24).contains(&len) {
+                        self.err(s, format!("VPC CIDR {cidr:?} has prefix /{len}; AWS allows /16 to /28 and the stack needs room for its subnets"), "use a prefix from /16 to /24, e.g. \"10.40.0.0/16\"");
+                    } else if u32::from(ip) & !(u32::MAX << (32 - len)) != 0 {
+                        self.err(s, format!("{cidr:?} has host bits set"), format!("use the network address, e.g. \"{}/{len}\"", Ipv4Addr::from(u32::from(ip) & (u32::MAX << (32 - len)))));
+                    }
+                }
+            }
+        }
+        let availability_zones = self.int(&raw.availability_zones, "availability_zones", 2, 2, 3) as u8;
+        let nat_gateways = self.int(&raw.nat_gateways, "nat_gateways", 1, 1, 3) as u8;
+        if let Some(n) = &raw.nat_gateways {
+            if *n.get_ref() != 1 && *n.get_ref() != availability_zones as i64 {
+                self.err(n, format!("`nat_gateways` is {}, but must be 1 or one per availability zone ({availability_zones})", n.get_ref()), format!("set nat_gateways = 1 or nat_gateways = {availability_zones}"));
+            }
+        }
+        NetworkConfig { cidr, availability_zones, nat_gateways }
+    }
+
+    fn cluster(&mut self, raw: Option<S<RawCluster>>) -> ClusterConfig {
+        let raw = raw.map(|r| r.into_inner()).unwrap_or(RawCluster { kubernetes_version: None, public_access_cidrs: None, nodes: None });
+        let (kubernetes_version, kv) = self.string(raw.kubernetes_version, DEFAULT_KUBERNETES_VERSION);
+        if let Some(s) = &kv {
+            if !KUBERNETES_VERSIONS.contains(&kubernetes_version.as_str()) {
+                self.err(s, format!("Kubernetes version {kubernetes_version:?} is not one EKS supports"), format!("use one of: {}", KUBERNETES_VERSIONS.join(", ")));
+            }
+        }
+        let public_access_cidrs = match raw.public_access_cidrs {
+            None => vec!["0.0.0.0/0".to_string()],
+            Some(list) => {
+                let list = list.into_inner();
+                for c in &list {
+                    if parse_cidr(c.get_ref()).is_none() {
+                        self.err(c, format!("{:?} is not an IPv4 CIDR block", c.get_ref()), "write it like \"203.0.113.0/24\"");
+                    }
+                }
+                list.into_iter().map(|c| c.into_inner()).collect()
+            }
+        };
+        let nodes = match raw.nodes {
+            None => NodesConfig { instance_types: vec!["m6i.large".into()], min: 2, max: 4, desired: 2 },
+            Some(n) => {
+                let span = n.span();
+                let n = n.into_inner();
+                let instance_types = match n.instance_types {
+                    None => vec!["m6i.large".to_string()],
+                    Some(l) => {
+                        if l.get_ref().is_empty() {
+                            self.err(&l, "`instance_types` is empty", "list at least one instance type, e.g. [\"m6i.large\"]");
+                        }
+                        let l = l.into_inner();
+                        for t in &l {
+                            let ok = t.get_ref().split_once('.').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && t.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'));
+                            if !ok {
+                                self.err(t, format!("{:?} is not an EC2 instance type", t.get_ref()), "write it like \"m6i.large\"");
+                            }
+                        }
+                        l.into_iter().map(|t| t.into_inner()).collect()
+                    }
+                };
+                let min = self.int(&n.min, "min", 2, 0, 450);
+                let max = self.int(&n.max, "max", 4, 1, 450);
+                let desired = self.int(&n.desired, "desired", min.max(2).min(max), 0, 450);
+                if !(min <= desired && desired <= max) {
+                    let at = n.desired.as_ref().map(|d| d.span()).or(n.min.as_ref().map(|d| d.span())).unwrap_or(span);
+                    self.errors.push(self.loc.at(at, format!("node counts must satisfy min <= desired <= max, but min = {min}, desired = {desired}, max = {max}"), "adjust [cluster.nodes] min, desired and max"));
+                }
+                NodesConfig { instance_types, min, max, desired }
+            }
+        };
+        ClusterConfig { kubernetes_version, public_access_cidrs, nodes }
+    }
+
+    fn database(&mut self, raw: Option<S<RawDatabase>>) -> DatabaseConfig {
+        let raw = raw.map(|r| r.into_inner()).unwrap_or(RawDatabase {
+            engine_version: None, instance_class: None, allocated_storage_gb: None, multi_az: None, backup_retention_days: None, deletion_protection: None,
+        });
+        let (engine_version, ev) = self.string(raw.engine_version, "16");
+        if let Some(s) = &ev {
+            let major = engine_version.split('.').next().unwrap_or("");
+            match major.parse::<u32>() {
+                Ok(m) if m < 16 => self.err(s, format!("PostgreSQL {engine_version} is too old: Tuva EMPI needs PostgreSQL 16 or newer"), "set engine_version = \"16\""),
+                Ok(_) => match POSTGRES_VERSIONS.iter().find(|(maj, _)| *maj == major) {
+                    None => self.err(s, format!("PostgreSQL major version {major} is not offered by RDS"), format!("use one of: {}", POSTGRES_VERSIONS.iter().map(|(m, _)| *m).collect::<Vec<_>>().join(", "))),
+                    Some((_, minors)) => {
+                        if engine_version.contains('.') && !minors.contains(&engine_version.as_str()) {
+                            self.err(s, format!("PostgreSQL {engine_version} is not a version RDS offers"), format!("use the major version \"{major}\" (AWS picks the minor) or one of: {}", minors.join(", ")));
+                        }
+                    }
+                },
+                Err(_) => self.err(s, format!("{engine_version:?} is not a PostgreSQL version"), "write the major (\"16\") or a full version (\"16.4\")"),
+            }
+        }
+        let (instance_class, ic) = self.string(raw.instance_class, "db.t4g.medium");
+        if let Some(s) = &ic {
+            if !DB_INSTANCE_CLASSES.contains(&instance_class.as_str()) {
+                self.err(s, format!("{instance_class:?} is not an RDS instance class for PostgreSQL 16+"), "use e.g. \"db.t4g.medium\", \"db.m7g.large\" or \"db.r7g.large\" (see docs/STACK.md)");
+            }
+        }
+        DatabaseConfig {
+            engine_version,
+            instance_class,
+            allocated_storage_gb: self.int(&raw.allocated_storage_gb, "allocated_storage_gb", 50, 20, 65536),
+            multi_az: raw.multi_az.map(|b| b.into_inner()).unwrap_or(true),
+            backup_retention_days: self.int(&raw.backup_retention_days, "backup_retention_days", 7, 1, 35),
+            deletion_protection: raw.deletion_protection.map(|b| b.into_inner()).unwrap_or(true),
+        }
+    }
+
+    fn identity(&mut self, raw: S<RawIdentity>, stack_name: &str) -> IdentityConfig {
+        let raw = raw.into_inner();
+        let admin_email = raw.admin_email.get_ref().clone();
+        if !is_email(&admin_email) {
+            self.err(&raw.admin_email, format!("{admin_email:?} is not an email address"), "write the initial administrator's address, e.g. \"admin@example.org\"");
+        }
+        let (domain_prefix, dp) = self.string(raw.domain_prefix, stack_name);
+        if let Some(s) = &dp {
+            if !is_dns_label(&domain_prefix) || domain_prefix.contains("aws") || domain_prefix.contains("cognito") {
+                self.err(s, format!("Cognito domain prefix {domain_prefix:?} must be a-z, 0-9 and '-', at most 63 characters, without \"aws\" or \"cognito\""), "choose a prefix like \"tuva-empi-prod\"");
+            }
+        }
+        IdentityConfig { admin_email, domain_prefix }
+    }
+
+    fn app(&mut self, raw: S<RawApp>, region: &str) -> AppConfig {
+        let raw = raw.into_inner();
+        let (version, vs) = self.string(raw.version, "v0.1.0");
+        if let Some(s) = &vs {
+            let ok = !version.is_empty() && version.len() <= 128 && version.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) && !version.starts_with(['.', '-']);
+            if !ok {
+                self.err(s, format!("{version:?} is not a valid image tag"), "use the Tuva EMPI release tag, e.g. \"v0.1.0\"");
+            }
+        }
+        let (namespace, ns) = self.string(raw.namespace, "tuva-empi");
+        if let Some(s) = &ns {
+            if !is_dns_label(&namespace) {
+                self.err(s, format!("{namespace:?} is not a valid Kubernetes namespace name"), "use a-z, 0-9 and '-', e.g. \"tuva-empi\"");
+            }
+        }
+        let hostname = raw.hostname.get_ref().to_ascii_lowercase();
+        if !is_hostname(&hostname) {
+            self.err(&raw.hostname, format!("{:?} is not a DNS hostname", raw.hostname.get_ref()), "write the host users will open, e.g. \"empi.example.org\"");
+        }
+        let certificate_arn = raw.certificate_arn.get_ref().clone();
+        let parts: Vec<&str> = certificate_arn.splitn(6, ':').collect();
+        if parts.len() != 6 || parts[0] != "arn" || parts[2] != "acm" || !parts[5].starts_with("certificate/") {
+            self.err(&raw.certificate_arn, format!("{certificate_arn:?} is not an ACM certificate ARN"), "use the ARN of an ACM certificate for the hostname: arn:aws:acm:<region>:<account>:certificate/<id>");
+        } else if parts[3] != region {
+            self.err(&raw.certificate_arn, format!("the certificate is in {}, but the ALB is in {region}", parts[3]), format!("request or import the certificate in {region}"));
+        }
+        let matching_job_runner = match raw.matching_job_runner {
+            None => "process".to_string(),
+            Some(s) => {
+                if s.get_ref() != "process" && s.get_ref() != "k8s" {
+                    self.err(&s, format!("matching_job_runner {:?} is not known", s.get_ref()), "use \"process\" or \"k8s\"");
+                }
+                s.into_inner()
+            }
+        };
+        AppConfig {
+            version,
+            namespace,
+            hostname,
+            certificate_arn,
+            api_replicas: self.int(&raw.api_replicas, "api_replicas", 2, 1, 100),
+            frontend_replicas: self.int(&raw.frontend_replicas, "frontend_replicas", 2, 1, 100),
+            matching_job_runner,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"name = "tuva-empi-prod"
+region = "us-east-1"
+[identity]
+admin_email = "admin@example.org"
+[app]
+hostname = "empi.example.org"
+certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+"#;
+
+    fn err(src: &str) -> StackError {
+        let e = Stack::parse("s.toml", src).expect_err("should be invalid");
+        e.0[0].clone()
+    }
+
+    #[test]
+    fn minimal_stack_gets_production_defaults() {
+        let s = Stack::parse("s.toml", MINIMAL).unwrap();
+        assert_eq!(s.network.cidr, "10.40.0.0/16");
+        assert_eq!(s.network.availability_zones, 2);
+        assert!(s.database.multi_az && s.database.deletion_protection);
+        assert_eq!(s.database.engine_version, "16");
+        assert_eq!(s.database.backup_retention_days, 7);
+        assert_eq!(s.cluster.nodes.desired, 2);
+        assert_eq!(s.identity.domain_prefix, "tuva-empi-prod");
+        assert!(s.edge.waf);
+        assert_eq!(s.state, StateConfig::Local);
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_location() {
+        let e = err(&format!("{MINIMAL}colour = \"blue\"\n"));
+        assert!(e.message.contains("unknown field `colour`"), "{e}");
+        assert_eq!((e.line, e.column), (8, 1), "{e}");
+        assert!(e.to_string().starts_with("s.toml:8:1: "), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_line_and_column() {
+        let src = MINIMAL.replace("tuva-empi-prod", "Tuva_EMPI");
+        let e = err(&src);
+        assert_eq!((e.line, e.column), (1, 8), "{e}");
+        let e = err(&format!("{MINIMAL}[database]\nengine_version = \"15\"\n"));
+        assert!(e.message.contains("PostgreSQL 16 or newer"), "{e}");
+        assert_eq!((e.line, e.column), (9, 18));
+        let e = err(&format!("{MINIMAL}[network]\ncidr = \"10.40.0.0/33\"\n"));
+        assert!(e.message.contains("not an IPv4 CIDR"), "{e}");
+        let e = err(&format!("{MINIMAL}[network]\navailability_zones = 4\n"));
+        assert!(e.message.contains("between 2 and 3"), "{e}");
+        let e = err(&MINIMAL.replace("admin@example.org", "not-an-email"));
+        assert!(e.message.contains("not an email address"), "{e}");
+        assert_eq!(e.line, 4);
+        let e = err(&format!("{MINIMAL}[cluster]\nkubernetes_version = \"1.12\"\n"));
+        assert!(e.message.contains("EKS supports"), "{e}");
+        let e = err(&format!("{MINIMAL}[database]\nengine_version = \"16.99\"\n"));
+        assert!(e.message.contains("not a version RDS offers"), "{e}");
+        let e = err(&format!("{MINIMAL}[database]\ninstance_class = \"db.huge\"\n"));
+        assert!(e.message.contains("instance class"), "{e}");
+    }
+
+    #[test]
+    fn node_counts_must_be_ordered() {
+        let e = err(&format!("{MINIMAL}[cluster.nodes]\nmin = 3\nmax = 4\ndesired = 2\n"));
+        assert!(e.message.contains("min <= desired <= max"), "{e}");
+        assert_eq!(e.line, 11);
+    }
+
+    #[test]
+    fn missing_required_key_and_wrong_type() {
+        let e = err("name = \"x\"\nregion = \"us-east-1\"\n[app]\nhostname = \"a.b\"\ncertificate_arn = \"arn:aws:acm:us-east-1:1:certificate/x\"\n");
+        assert!(e.message.contains("missing field `identity`"), "{e}");
+        let e = err(&format!("{MINIMAL}[database]\nmulti_az = \"yes\"\n"));
+        assert_eq!(e.line, 9, "{e}");
+    }
+
+    #[test]
+    fn every_error_is_reported_not_only_the_first() {
+        let src = format!("{MINIMAL}[database]\nengine_version = \"14\"\ninstance_class = \"db.huge\"\n");
+        let e = Stack::parse("s.toml", &src).unwrap_err();
+        assert_eq!(e.0.len(), 2, "{e}");
+    }
+
+    #[test]
+    fn example_stacks_in_the_repo_are_valid() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../stacks");
+        for f in ["local.toml", "example-prod.toml"] {
+            Stack::load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        }
+    }
+}

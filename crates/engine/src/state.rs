@@ -1,0 +1,371 @@
+//! State (PRODUCT.md §7): what empi-infra created, by address, with cloud ids and recorded
+//! attributes; the local backend (atomic writes, a backup, a lock file); and the writer the executor
+//! uses to record every finished operation at once.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::resource::Attrs;
+
+/// Version of the state document's format.
+pub const STATE_FORMAT_VERSION: u32 = 1;
+
+/// The state document.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct State {
+    pub format_version: u32,
+    /// Incremented by every write.
+    pub serial: u64,
+    /// Fixed when the state is first created; a saved plan must match it.
+    pub lineage: String,
+    pub stack: String,
+    pub resources: BTreeMap<String, ResourceState>,
+    /// Facts about the stack that are not resources (e.g. one-time jobs that ran).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub facts: BTreeMap<String, serde_json::Value>,
+}
+
+/// Where a resource's lifecycle stood when it was last recorded.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Intent recorded before the create call; the id may be unknown if the process died.
+    Creating,
+    Created,
+    /// A delete was started.
+    Deleting,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResourceState {
+    pub kind: String,
+    /// The deterministic cloud name it was created under.
+    pub name: String,
+    pub id: Option<String>,
+    pub status: Status,
+    /// Inputs as last applied or read (secrets never: see `resource::SENSITIVE`).
+    pub attrs: Attrs,
+    pub outputs: Attrs,
+    pub depends_on: Vec<String>,
+}
+
+impl State {
+    pub fn new(stack: &str) -> State {
+        State {
+            format_version: STATE_FORMAT_VERSION,
+            serial: 0,
+            lineage: uuid::Uuid::new_v4().to_string(),
+            stack: stack.to_string(),
+            resources: BTreeMap::new(),
+            facts: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot {action} {path}: {source}")]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("state file {path} is damaged ({detail}); it was not changed. Restore it from {backup} after checking that file, or move it aside to start over")]
+    Corrupt { path: PathBuf, detail: String, backup: PathBuf },
+    #[error("state file {path} has format version {found}, but this empi-infra reads version {STATE_FORMAT_VERSION}; use a matching empi-infra release")]
+    Version { path: PathBuf, found: u32 },
+    #[error("state file {path} belongs to stack {found:?}, not {expected:?}; check --stack")]
+    WrongStack { path: PathBuf, found: String, expected: String },
+    #[error("the state is locked by {holder}; wait for that run to finish, or if it is gone run `empi-infra state unlock {id}`")]
+    Locked { holder: String, id: String },
+    #[error("no lock {0} is held on this state")]
+    NoSuchLock(String),
+}
+
+/// Who holds a lock.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LockInfo {
+    pub id: String,
+    pub owner: String,
+    pub host: String,
+    pub pid: u32,
+    pub operation: String,
+    pub created: String,
+}
+
+impl LockInfo {
+    fn describe(&self) -> String {
+        format!("{}@{} (pid {}, `{}`, since {})", self.owner, self.host, self.pid, self.operation, self.created)
+    }
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StateError + 'a {
+    move |source| StateError::Io { action, path: path.to_path_buf(), source }
+}
+
+/// The local state backend: `<dir>/<stack>.json`, its `.backup`, and `<stack>.lock`.
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    pub path: PathBuf,
+    stack: String,
+}
+
+impl LocalBackend {
+    pub fn new(dir: &Path, stack: &str) -> Self {
+        LocalBackend { path: dir.join(format!("{stack}.json")), stack: stack.into() }
+    }
+
+    pub fn backup_path(&self) -> PathBuf {
+        self.path.with_extension("json.backup")
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.path.with_extension("lock")
+    }
+
+    /// Loads the state; a missing file is an empty state with a new lineage.
+    pub fn load(&self) -> Result<State, StateError> {
+        let bytes = match fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::new(&self.stack)),
+            Err(e) => return Err(io("read", &self.path)(e)),
+        };
+        let corrupt = |detail: String| StateError::Corrupt { path: self.path.clone(), detail, backup: self.backup_path() };
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
+        let found = v.get("format_version").and_then(|f| f.as_u64()).ok_or_else(|| corrupt("no format_version".into()))?;
+        if found != STATE_FORMAT_VERSION as u64 {
+            return Err(StateError::Version { path: self.path.clone(), found: found as u32 });
+        }
+        let state: State = serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))?;
+        if state.stack != self.stack {
+            return Err(StateError::WrongStack { path: self.path.clone(), found: state.stack, expected: self.stack.clone() });
+        }
+        Ok(state)
+    }
+
+    /// Writes the state atomically: temp file, fsync, keep the previous version as the backup,
+    /// rename over, fsync the directory. A crash leaves either the old or the new file.
+    pub fn save(&self, state: &State) -> Result<(), StateError> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(io("create", dir))?;
+        let tmp = self.path.with_extension(format!("json.tmp-{}", std::process::id()));
+        let mut body = serde_json::to_vec_pretty(state).expect("state serialises");
+        body.push(b'\n');
+        {
+            let mut f = fs::File::create(&tmp).map_err(io("write", &tmp))?;
+            f.write_all(&body).map_err(io("write", &tmp))?;
+            f.sync_all().map_err(io("sync", &tmp))?;
+        }
+        if self.path.exists() {
+            let backup = self.backup_path();
+            // hard-link the current version as the backup (atomic replace of the old backup)
+            let tmp_backup = self.path.with_extension(format!("json.backup-tmp-{}", std::process::id()));
+            let _ = fs::remove_file(&tmp_backup);
+            fs::hard_link(&self.path, &tmp_backup).or_else(|_| fs::copy(&self.path, &tmp_backup).map(|_| ())).map_err(io("back up", &self.path))?;
+            fs::rename(&tmp_backup, &backup).map_err(io("back up", &backup))?;
+        }
+        fs::rename(&tmp, &self.path).map_err(io("replace", &self.path))?;
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Takes the lock for `operation`. A lock left by a process that no longer exists on this host
+    /// is taken over with a warning.
+    pub fn lock(&self, operation: &str) -> Result<LockGuard, StateError> {
+        let path = self.lock_path();
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(io("create", dir))?;
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        let info = LockInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            owner: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+            host: host.clone(),
+            pid: std::process::id(),
+            operation: operation.into(),
+            created: now_rfc3339(),
+        };
+        for _ in 0..3 {
+            match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    f.write_all(&serde_json::to_vec_pretty(&info).unwrap()).map_err(io("write", &path))?;
+                    f.sync_all().map_err(io("sync", &path))?;
+                    return Ok(LockGuard { path, id: info.id });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let held = self.lock_holder()?;
+                    match held {
+                        None => continue, // released meanwhile
+                        Some(h) if h.host == host && !pid_alive(h.pid) => {
+                            tracing::warn!("taking over the state lock {} left by pid {} on this host, which no longer runs", h.id, h.pid);
+                            eprintln!("warning: taking over the state lock left by {}, which no longer runs", h.describe());
+                            let _ = fs::remove_file(&path);
+                            continue;
+                        }
+                        Some(h) => return Err(StateError::Locked { holder: h.describe(), id: h.id }),
+                    }
+                }
+                Err(e) => return Err(io("create", &path)(e)),
+            }
+        }
+        Err(StateError::Locked { holder: "another run (the lock keeps changing)".into(), id: "?".into() })
+    }
+
+    /// Who holds the lock, if anyone.
+    pub fn lock_holder(&self) -> Result<Option<LockInfo>, StateError> {
+        let path = self.lock_path();
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(serde_json::from_slice(&b).unwrap_or(LockInfo {
+                id: "unreadable".into(),
+                owner: "unknown".into(),
+                host: "unknown".into(),
+                pid: 0,
+                operation: "unknown".into(),
+                created: "unknown".into(),
+            }))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("read", &path)(e)),
+        }
+    }
+
+    /// Breaks the lock with id `id` (`state unlock`).
+    pub fn unlock(&self, id: &str) -> Result<LockInfo, StateError> {
+        match self.lock_holder()? {
+            Some(h) if h.id == id => {
+                fs::remove_file(self.lock_path()).map_err(io("remove", &self.lock_path()))?;
+                Ok(h)
+            }
+            _ => Err(StateError::NoSuchLock(id.into())),
+        }
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks whether the process exists.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Releases the lock file when dropped.
+#[derive(Debug)]
+pub struct LockGuard {
+    path: PathBuf,
+    pub id: String,
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if let Ok(b) = fs::read(&self.path) {
+            if let Ok(info) = serde_json::from_slice::<LockInfo>(&b) {
+                if info.id == self.id {
+                    let _ = fs::remove_file(&self.path);
+                }
+            }
+        }
+    }
+}
+
+/// The state during an apply: every change is written through at once.
+pub struct StateWriter {
+    state: Mutex<State>,
+    backend: LocalBackend,
+}
+
+impl StateWriter {
+    pub fn new(state: State, backend: LocalBackend) -> Self {
+        StateWriter { state: Mutex::new(state), backend }
+    }
+
+    /// Applies `f` to the state and writes it (serial + 1).
+    pub fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> Result<R, StateError> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let r = f(&mut s);
+        s.serial += 1;
+        self.backend.save(&s)?;
+        Ok(r)
+    }
+
+    pub fn snapshot(&self) -> State {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_is_atomic_and_keeps_a_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path(), "s");
+        let mut st = b.load().unwrap();
+        assert_eq!(st.serial, 0);
+        st.serial = 1;
+        b.save(&st).unwrap();
+        st.serial = 2;
+        b.save(&st).unwrap();
+        assert_eq!(b.load().unwrap().serial, 2);
+        let backup: State = serde_json::from_slice(&fs::read(b.backup_path()).unwrap()).unwrap();
+        assert_eq!(backup.serial, 1);
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert!(names.iter().all(|n| !n.contains("tmp")), "{names:?}");
+    }
+
+    #[test]
+    fn damaged_state_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path(), "s");
+        fs::write(&b.path, b"{\"format_version\": 1, \"serial\": 3, \"lin").unwrap();
+        let e = b.load().unwrap_err();
+        assert!(e.to_string().contains("damaged") && e.to_string().contains("backup"), "{e}");
+        assert_eq!(fs::read(&b.path).unwrap(), b"{\"format_version\": 1, \"serial\": 3, \"lin");
+    }
+
+    #[test]
+    fn lock_excludes_a_second_holder_and_is_released_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path(), "s");
+        let g = b.lock("apply").unwrap();
+        let e = b.lock("apply").unwrap_err();
+        assert!(e.to_string().contains("locked by") && e.to_string().contains(&g.id), "{e}");
+        drop(g);
+        let _g2 = b.lock("plan").unwrap();
+    }
+
+    #[test]
+    fn lock_of_a_dead_process_on_this_host_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path(), "s");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let info = LockInfo {
+            id: "old".into(),
+            owner: "x".into(),
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            pid: dead,
+            operation: "apply".into(),
+            created: now_rfc3339(),
+        };
+        fs::write(b.lock_path(), serde_json::to_vec(&info).unwrap()).unwrap();
+        let g = b.lock("apply").unwrap();
+        assert_ne!(g.id, "old");
+    }
+
+    #[test]
+    fn unlock_breaks_only_the_named_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path(), "s");
+        let g = b.lock("apply").unwrap();
+        assert!(b.unlock("nope").is_err());
+        let held = b.unlock(&g.id).unwrap();
+        assert_eq!(held.operation, "apply");
+        assert!(b.lock_holder().unwrap().is_none());
+    }
+}

@@ -1,0 +1,279 @@
+//! The engine end to end (planner, executor, state) against the in-process memory cloud.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use empi_engine::exec::{ExecOptions, Progress};
+use empi_engine::graph::ResourceGraph;
+use empi_engine::ops;
+use empi_engine::plan::{render_text, Action};
+use empi_engine::resource::{Expr, ResourceSpec, SENSITIVE};
+use empi_engine::state::{LocalBackend, ResourceState, Status};
+use empi_engine::testing::{MemoryCloud, KIND};
+use serde_json::json;
+
+#[derive(Default)]
+struct Lines(Mutex<Vec<String>>);
+impl Progress for Lines {
+    fn line(&self, t: &str) {
+        self.0.lock().unwrap().push(t.to_string());
+    }
+}
+
+fn thing(addr: &str, deps: &[&str]) -> ResourceSpec {
+    let mut s = ResourceSpec::new(addr, KIND, &format!("name-{addr}")).input("value", "v1").input("size", 1u32);
+    if let Some(d) = deps.first() {
+        s = s.input("parent", Expr::r(d, "id"));
+    }
+    for d in deps.iter().skip(1) {
+        s = s.after(d);
+    }
+    s
+}
+
+struct World {
+    cloud: MemoryCloud,
+    dir: tempfile::TempDir,
+    opts: ExecOptions,
+}
+
+impl World {
+    fn new(call_ms: u64, ready_ms: u64) -> World {
+        let opts = ExecOptions { poll_min: Duration::from_millis(5), poll_max: Duration::from_millis(20), ..ExecOptions::default() };
+        World { cloud: MemoryCloud::new(Duration::from_millis(call_ms), Duration::from_millis(ready_ms)), dir: tempfile::tempdir().unwrap(), opts }
+    }
+    fn backend(&self) -> LocalBackend {
+        LocalBackend::new(self.dir.path(), "s")
+    }
+    async fn plan(&self, specs: &[ResourceSpec]) -> empi_engine::plan::Plan {
+        let g = ResourceGraph::new(specs.to_vec()).unwrap();
+        let st = self.backend().load().unwrap();
+        ops::make_plan(&g, &self.cloud.registry(), &st, true, 10, "d").await.unwrap()
+    }
+    async fn apply(&self, specs: &[ResourceSpec]) -> (empi_engine::exec::ApplyReport, Vec<String>) {
+        let plan = self.plan(specs).await;
+        self.apply_plan(&plan).await
+    }
+    async fn apply_plan(&self, plan: &empi_engine::plan::Plan) -> (empi_engine::exec::ApplyReport, Vec<String>) {
+        let lines = Arc::new(Lines::default());
+        let st = self.backend().load().unwrap();
+        let (r, _) = ops::apply(plan, &self.cloud.registry(), &self.backend(), st, self.opts.clone(), lines.clone()).await.unwrap();
+        let l = lines.0.lock().unwrap().clone();
+        (r, l)
+    }
+    async fn destroy(&self) -> empi_engine::exec::ApplyReport {
+        let st = self.backend().load().unwrap();
+        let plan = ops::make_destroy_plan(&self.cloud.registry(), &st, 10, "d").await.unwrap();
+        self.apply_plan(&plan).await.0
+    }
+}
+
+fn created_at(cloud: &MemoryCloud, name: &str) -> (Instant, Instant) {
+    let c = cloud.calls().into_iter().find(|c| c.op == "create" && c.name == name).unwrap_or_else(|| panic!("no create of {name}"));
+    (c.start, c.end)
+}
+
+#[tokio::test]
+async fn creates_in_dependency_order_and_converges() {
+    let w = World::new(5, 30);
+    let specs = vec![thing("a", &[]), thing("b", &["a"]), thing("c", &["b"]), thing("d", &[])];
+    let (r, _) = w.apply(&specs).await;
+    assert!(r.ok(), "{:?}", r.failed);
+    assert_eq!(w.cloud.objects().len(), 4);
+    // b starts only after a is created and ready; c after b
+    let (_, a_end) = created_at(&w.cloud, "name-a");
+    let (b_start, b_end) = created_at(&w.cloud, "name-b");
+    let (c_start, _) = created_at(&w.cloud, "name-c");
+    assert!(b_start >= a_end + Duration::from_millis(30), "b started before a was ready");
+    assert!(c_start >= b_end + Duration::from_millis(30));
+    // d is independent and starts together with a
+    let (d_start, _) = created_at(&w.cloud, "name-d");
+    assert!(d_start < a_end);
+    // the second plan is a no-op; state records ids and outputs
+    let plan = w.plan(&specs).await;
+    assert!(!plan.has_changes(), "{}", render_text(&plan));
+    let st = w.backend().load().unwrap();
+    assert_eq!(st.resources["b"].outputs["id"], st.resources["b"].id.clone().unwrap().as_str());
+    assert_eq!(st.resources["c"].depends_on, vec!["b".to_string()]);
+    assert!(st.serial >= 12, "state is written after every operation (serial {})", st.serial);
+}
+
+#[tokio::test]
+async fn parallelism_bounds_calls_in_flight() {
+    let w = World { opts: ExecOptions { parallelism: 3, poll_min: Duration::from_millis(5), poll_max: Duration::from_millis(10), ..Default::default() }, ..World::new(40, 0) };
+    let specs: Vec<_> = (0..12).map(|i| thing(&format!("t{i}"), &[])).collect();
+    let (r, _) = w.apply(&specs).await;
+    assert!(r.ok());
+    assert_eq!(w.cloud.max_in_flight(), 3);
+}
+
+#[tokio::test]
+async fn a_slot_is_not_held_while_waiting() {
+    // one slot, five resources that each take 300 ms to become ready: waiting overlaps
+    let w = World { opts: ExecOptions { parallelism: 1, poll_min: Duration::from_millis(5), poll_max: Duration::from_millis(20), ..Default::default() }, ..World::new(2, 300) };
+    let specs: Vec<_> = (0..5).map(|i| thing(&format!("t{i}"), &[])).collect();
+    let t0 = Instant::now();
+    let (r, _) = w.apply(&specs).await;
+    assert!(r.ok());
+    assert!(t0.elapsed() < Duration::from_millis(1000), "took {:?}: waits were serialised", t0.elapsed());
+}
+
+#[tokio::test]
+async fn progress_lines_while_waiting() {
+    let w = World { opts: ExecOptions { progress_every: Duration::from_millis(50), poll_min: Duration::from_millis(5), poll_max: Duration::from_millis(10), ..Default::default() }, ..World::new(1, 200) };
+    let (r, lines) = w.apply(&[thing("slow", &[])]).await;
+    assert!(r.ok());
+    assert!(lines.iter().any(|l| l.starts_with("slow: still creating… [0s]")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("slow: creation complete after")), "{lines:?}");
+}
+
+#[tokio::test]
+async fn update_in_place_and_replacement() {
+    let w = World::new(1, 0);
+    let specs = vec![thing("a", &[]), thing("b", &["a"])];
+    w.apply(&specs).await;
+    let ids = |w: &World| w.backend().load().unwrap().resources.iter().map(|(a, r)| (a.clone(), r.id.clone().unwrap())).collect::<std::collections::BTreeMap<_, _>>();
+    let before = ids(&w);
+
+    // value is updatable: same id
+    let mut changed = specs.clone();
+    changed[1] = changed[1].clone().input("value", "v2");
+    let plan = w.plan(&changed).await;
+    let b = plan.changes.iter().find(|c| c.address == "b").unwrap();
+    assert_eq!(b.action, Action::Update);
+    assert!(render_text(&plan).contains("value = \"v1\" -> \"v2\""), "{}", render_text(&plan));
+    w.apply_plan(&plan).await;
+    assert_eq!(ids(&w)["b"], before["b"]);
+    assert_eq!(w.cloud.objects()[&before["b"]].attrs["value"], "v2");
+
+    // size forces replacement of a, and b (whose parent is a's id) is updated after
+    let mut replaced = changed.clone();
+    replaced[0] = replaced[0].clone().input("size", 2u32);
+    let plan = w.plan(&replaced).await;
+    let text = render_text(&plan);
+    assert!(text.contains("-/+ a (test_thing)"), "{text}");
+    assert!(text.contains("size = 1 -> 2  # forces replacement"), "{text}");
+    assert!(text.contains("parent") && text.contains("(known after apply)"), "{text}");
+    let (r, _) = w.apply_plan(&plan).await;
+    assert!(r.ok(), "{:?}", r.failed);
+    let after = ids(&w);
+    assert_ne!(after["a"], before["a"]);
+    assert_eq!(w.cloud.objects().len(), 2, "the old a is gone");
+    assert_eq!(w.cloud.objects()[&after["b"]].attrs["parent"], after["a"].as_str());
+    assert!(!w.plan(&replaced).await.has_changes());
+}
+
+#[tokio::test]
+async fn a_failed_create_stops_its_branch_only() {
+    let w = World::new(1, 0);
+    w.cloud.fail_create.lock().unwrap().push("name-b".into());
+    let specs = vec![thing("a", &[]), thing("b", &["a"]), thing("c", &["b"]), thing("d", &[])];
+    let (r, _) = w.apply(&specs).await;
+    assert_eq!(r.failed.len(), 1);
+    let msg = r.failed[0].to_string();
+    assert!(msg.contains("b: create failed: AccessDenied"), "{msg}");
+    assert_eq!(r.skipped, vec!["c".to_string()]);
+    let st = w.backend().load().unwrap();
+    assert_eq!(st.resources["a"].status, Status::Created);
+    assert_eq!(st.resources["d"].status, Status::Created);
+    assert_eq!(st.resources["b"].status, Status::Creating, "intent stays recorded");
+    assert!(!st.resources.contains_key("c"));
+    // once the fault is gone the next apply converges without duplicates
+    w.cloud.fail_create.lock().unwrap().clear();
+    let (r, _) = w.apply(&specs).await;
+    assert!(r.ok(), "{:?}", r.failed);
+    assert_eq!(w.cloud.objects().len(), 4);
+}
+
+#[tokio::test]
+async fn an_interrupted_create_is_found_again_not_duplicated() {
+    let w = World::new(1, 0);
+    let specs = vec![thing("a", &[])];
+    // the process died after the create call, before the id was recorded
+    let registry = w.cloud.registry();
+    let r = registry.get(KIND).unwrap();
+    let attrs = [("value".to_string(), json!("v1")), ("size".to_string(), json!(1))].into_iter().collect();
+    r.create("name-a", "a", &attrs).await.unwrap();
+    let mut st = w.backend().load().unwrap();
+    st.resources.insert("a".into(), ResourceState { kind: KIND.into(), name: "name-a".into(), id: None, status: Status::Creating, attrs, outputs: Default::default(), depends_on: vec![] });
+    w.backend().save(&st).unwrap();
+    let plan = w.plan(&specs).await;
+    assert!(render_text(&plan).contains("resuming an interrupted create"), "{}", render_text(&plan));
+    let (rep, _) = w.apply_plan(&plan).await;
+    assert!(rep.ok());
+    assert_eq!(w.cloud.objects().len(), 1, "no duplicate");
+    assert!(!w.plan(&specs).await.has_changes());
+}
+
+#[tokio::test]
+async fn changes_behind_our_back_are_planned_back() {
+    let w = World::new(1, 0);
+    let specs = vec![thing("a", &[]), thing("b", &[])];
+    w.apply(&specs).await;
+    let st = w.backend().load().unwrap();
+    w.cloud.tamper(st.resources["a"].id.as_ref().unwrap(), "value", json!("hand-edited"));
+    w.cloud.remove(st.resources["b"].id.as_ref().unwrap());
+    let plan = w.plan(&specs).await;
+    let by = |a: &str| plan.changes.iter().find(|c| c.address == a).unwrap().clone();
+    assert_eq!(by("a").action, Action::Update);
+    assert_eq!(by("b").action, Action::Create);
+    assert!(by("b").reason.unwrap().contains("deleted outside empi-infra"));
+    w.apply_plan(&plan).await;
+    assert!(!w.plan(&specs).await.has_changes());
+}
+
+#[tokio::test]
+async fn write_only_inputs_compare_with_what_was_recorded() {
+    let w = World::new(1, 0);
+    let specs = vec![thing("a", &[]).input("secret", SENSITIVE)];
+    w.apply(&specs).await;
+    let plan = w.plan(&specs).await;
+    assert!(!plan.has_changes(), "{}", render_text(&plan));
+    let text = render_text(&w.plan(&[thing("a", &[]).input("secret", "other")]).await);
+    assert!(text.contains("secret = (sensitive) -> \"other\""), "{text}");
+}
+
+#[tokio::test]
+async fn destroy_deletes_dependents_first_and_empties_state() {
+    let w = World::new(2, 0);
+    let specs = vec![thing("a", &[]), thing("b", &["a"]), thing("c", &["b"])];
+    w.apply(&specs).await;
+    let r = w.destroy().await;
+    assert!(r.ok(), "{:?}", r.failed);
+    assert!(w.cloud.objects().is_empty());
+    let deletes: Vec<_> = w.cloud.calls().into_iter().filter(|c| c.op == "delete").collect();
+    let st_ids: Vec<String> = deletes.iter().map(|c| c.name.clone()).collect();
+    assert_eq!(st_ids.len(), 3);
+    // thing-3 (c) before thing-2 (b) before thing-1 (a)
+    assert_eq!(st_ids, ["thing-3", "thing-2", "thing-1"]);
+    assert!(w.backend().load().unwrap().resources.is_empty());
+}
+
+#[tokio::test]
+async fn removing_a_resource_from_the_stack_deletes_it() {
+    let w = World::new(1, 0);
+    w.apply(&[thing("a", &[]), thing("b", &["a"])]).await;
+    let plan = w.plan(&[thing("a", &[])]).await;
+    assert_eq!(plan.changes.iter().find(|c| c.address == "b").unwrap().action, Action::Delete);
+    w.apply_plan(&plan).await;
+    assert_eq!(w.cloud.objects().len(), 1);
+}
+
+#[tokio::test]
+async fn a_stale_saved_plan_is_refused() {
+    let w = World::new(1, 0);
+    let plan = w.plan(&[thing("a", &[])]).await;
+    w.apply(&[thing("b", &[])]).await; // state moves
+    let st = w.backend().load().unwrap();
+    let e = ops::apply(&plan, &w.cloud.registry(), &w.backend(), st, w.opts.clone(), Arc::new(Lines::default())).await.err().unwrap();
+    assert!(e.to_string().contains("stale"), "{e}");
+}
+
+#[tokio::test]
+async fn stateful_replacement_needs_consent() {
+    let mut plan = World::new(0, 0).plan(&[thing("a", &[])]).await;
+    plan.changes[0].action = Action::Replace;
+    plan.changes[0].stateful = true;
+    assert!(ops::check_stateful(&plan, &[]).unwrap_err().to_string().contains("--allow-replace a"));
+    ops::check_stateful(&plan, &["a".into()]).unwrap();
+}
