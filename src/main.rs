@@ -1,1 +1,328 @@
-fn main() {}
+//! `empi-infra`: the command line (PRODUCT.md §2). Parses arguments, loads the stack and state,
+//! and hands the work to the engine (`empi_engine::ops`) with the AWS provider (`aws`).
+
+mod aws;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use empi_engine::exec::{ExecOptions, StderrProgress};
+use empi_engine::graph::ResourceGraph;
+use empi_engine::plan::{render_json, render_text, Action, Plan};
+use empi_engine::resource::Registry;
+use empi_engine::stack::{Stack, StateConfig};
+use empi_engine::state::{LocalBackend, State};
+use empi_engine::{blueprint, ops};
+
+#[derive(Parser)]
+#[command(name = "empi-infra", version, about = "Deploys Tuva EMPI to AWS from one TOML stack file: plan, apply, destroy.")]
+struct Cli {
+    /// The stack file.
+    #[arg(short, long, global = true, env = "EMPI_INFRA_STACK", value_name = "PATH")]
+    stack: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and check the stack file; no cloud calls.
+    Validate,
+    /// Refresh, diff and print what apply would do.
+    Plan {
+        /// Save the plan for `apply PLANFILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print the plan as JSON (docs/PLAN-JSON.md).
+        #[arg(long)]
+        json: bool,
+        /// Exit 0 when there are no changes, 2 when there are.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Read the cloud before diffing (default true).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+        refresh: bool,
+    },
+    /// Plan and apply (or apply a saved plan exactly).
+    Apply {
+        /// A plan saved with `plan --out`.
+        planfile: Option<PathBuf>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// Cloud calls in flight at once.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+        parallelism: u16,
+        /// Allow replacing this stateful resource (database, user pool, secret); repeatable.
+        #[arg(long, value_name = "ADDR")]
+        allow_replace: Vec<String>,
+    },
+    /// Delete everything the stack created, dependents first.
+    Destroy {
+        #[arg(long)]
+        auto_approve: bool,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+        parallelism: u16,
+    },
+    /// Print the stack's outputs (URL, cluster, database endpoint, secret ARN, user pool…).
+    Output {
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect state or break a stale lock.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Print the resource graph as Graphviz DOT.
+    Graph,
+}
+
+#[derive(Subcommand)]
+enum StateCommand {
+    /// Addresses of every recorded resource.
+    List,
+    /// One recorded resource.
+    Show { address: String },
+    /// Break the lock with this id (from the error that named it).
+    Unlock { lock_id: String },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("EMPI_INFRA_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load_stack(path: &Option<PathBuf>) -> Result<Stack> {
+    let Some(path) = path else {
+        bail!("no stack file given; pass --stack stacks/<name>.toml or set EMPI_INFRA_STACK");
+    };
+    Stack::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn graph_of(stack: &Stack) -> Result<ResourceGraph> {
+    ResourceGraph::new(blueprint::expand(stack)).context("the stack expands into an invalid graph (a bug in empi-infra)")
+}
+
+fn backend(stack: &Stack) -> Result<LocalBackend> {
+    match &stack.state {
+        StateConfig::Local => {
+            let dir = std::env::var_os("EMPI_INFRA_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("state"));
+            Ok(LocalBackend::new(&dir, &stack.name))
+        }
+        StateConfig::S3 { .. } => bail!("[state] backend = \"s3\" is not available in this release; use backend = \"local\""),
+    }
+}
+
+async fn registry(stack: &Stack) -> Registry {
+    let target = aws::Target::from_stack(stack);
+    aws::registry(Arc::new(aws::Clients::new(&target).await))
+}
+
+fn confirm(question: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("apply needs confirmation, but there is no terminal to ask on; review the plan and pass --auto-approve");
+    }
+    print!("{question}\n  Only 'yes' will be accepted: ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Validate => {
+            let stack = load_stack(&cli.stack)?;
+            let g = graph_of(&stack)?;
+            println!("{}: stack {:?} is valid ({} resources in {}).", stack.path.display(), stack.name, g.len(), stack.region);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Graph => {
+            let stack = load_stack(&cli.stack)?;
+            print!("{}", graph_of(&stack)?.to_dot());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan { out, json, detailed_exitcode, refresh } => {
+            let stack = load_stack(&cli.stack)?;
+            let g = graph_of(&stack)?;
+            let backend = backend(&stack)?;
+            let _lock = backend.lock("plan")?;
+            let state = backend.load()?;
+            let registry = registry(&stack).await;
+            let plan = ops::make_plan(&g, &registry, &state, refresh, 10, &stack.digest).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&render_json(&plan))?);
+            } else {
+                print!("{}", render_text(&plan));
+            }
+            if let Some(out) = out {
+                save_plan(&out, &plan)?;
+                if !json {
+                    println!("\nSaved the plan to {}. Apply exactly this plan with: empi-infra apply {}", out.display(), out.display());
+                }
+            }
+            Ok(if detailed_exitcode && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+        }
+        Command::Apply { planfile, auto_approve, parallelism, allow_replace } => {
+            let stack = load_stack(&cli.stack)?;
+            let g = graph_of(&stack)?;
+            let backend = backend(&stack)?;
+            let _lock = backend.lock("apply")?;
+            let state = backend.load()?;
+            let registry = registry(&stack).await;
+            let plan = match &planfile {
+                // ops::apply refuses it if the state moved since
+                Some(f) => load_plan(f)?,
+                None => ops::make_plan(&g, &registry, &state, true, parallelism as usize, &stack.digest).await?,
+            };
+            print!("{}", render_text(&plan));
+            if !plan.has_changes() {
+                print_outputs(&stack, &state);
+                return Ok(ExitCode::SUCCESS);
+            }
+            ops::check_stateful(&plan, &allow_replace)?;
+            if planfile.is_none() && !auto_approve && !confirm("\nDo you want to perform these actions?")? {
+                println!("Apply cancelled.");
+                return Ok(ExitCode::from(1));
+            }
+            execute(&stack, &plan, &registry, &backend, state, parallelism, "Apply").await
+        }
+        Command::Destroy { auto_approve, parallelism } => {
+            let stack = load_stack(&cli.stack)?;
+            let backend = backend(&stack)?;
+            let _lock = backend.lock("destroy")?;
+            let state = backend.load()?;
+            if state.resources.is_empty() {
+                println!("Nothing to destroy: state records no resources for stack {:?}.", stack.name);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let registry = registry(&stack).await;
+            let plan = ops::make_destroy_plan(&registry, &state, parallelism as usize, &stack.digest).await?;
+            print!("{}", render_text(&plan));
+            if !auto_approve && !confirm(&format!("\nDestroy every resource of stack {:?}? This cannot be undone.", stack.name))? {
+                println!("Destroy cancelled.");
+                return Ok(ExitCode::from(1));
+            }
+            execute(&stack, &plan, &registry, &backend, state, parallelism, "Destroy").await
+        }
+        Command::Output { name, json } => {
+            let stack = load_stack(&cli.stack)?;
+            let state = backend(&stack)?.load()?;
+            let outs = ops::outputs(&blueprint::outputs(&stack), &state);
+            match name {
+                Some(n) => {
+                    let v = outs.get(&n).ok_or_else(|| anyhow::anyhow!("no output named {n:?}; outputs are: {}", outs.keys().cloned().collect::<Vec<_>>().join(", ")))?;
+                    let Some(v) = v else { bail!("output {n:?} is not known yet: run `empi-infra apply` first") };
+                    if json {
+                        println!("{v}");
+                    } else {
+                        println!("{}", v.as_str().map(String::from).unwrap_or_else(|| v.to_string()));
+                    }
+                }
+                None if json => println!("{}", serde_json::to_string_pretty(&outs)?),
+                None => print_outputs(&stack, &state),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::State(sc) => {
+            let stack = load_stack(&cli.stack)?;
+            let backend = backend(&stack)?;
+            match sc {
+                StateCommand::List => {
+                    for a in backend.load()?.resources.keys() {
+                        println!("{a}");
+                    }
+                }
+                StateCommand::Show { address } => {
+                    let state = backend.load()?;
+                    let r = state.resources.get(&address).ok_or_else(|| anyhow::anyhow!("state has no resource {address:?}; `empi-infra state list` shows what it has"))?;
+                    println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "address": address, "resource": r }))?);
+                }
+                StateCommand::Unlock { lock_id } => {
+                    let held = backend.unlock(&lock_id)?;
+                    println!("Broke lock {} held by {}@{} (pid {}, `{}`, since {}).", held.id, held.owner, held.host, held.pid, held.operation, held.created);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn execute(stack: &Stack, plan: &Plan, registry: &Registry, backend: &LocalBackend, state: State, parallelism: u16, verb: &str) -> Result<ExitCode> {
+    let opts = ExecOptions { parallelism: parallelism as usize, ..ExecOptions::default() };
+    let (report, state) = ops::apply(plan, registry, backend, state, opts, Arc::new(StderrProgress)).await?;
+    let count = |a: Action| report.done.iter().filter(|(_, x)| *x == a).count();
+    let summary = format!(
+        "{} added, {} changed, {} replaced, {} destroyed",
+        count(Action::Create),
+        count(Action::Update),
+        count(Action::Replace),
+        count(Action::Delete)
+    );
+    if report.ok() {
+        println!("\n{verb} complete after {}. Resources: {summary}.", empi_engine::exec::format_duration(report.elapsed));
+        if !plan.destroy {
+            print_outputs(stack, &state);
+        }
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("\n{verb} failed after {}. Resources: {summary}.", empi_engine::exec::format_duration(report.elapsed));
+        for e in &report.failed {
+            eprintln!("error: {e}");
+        }
+        if !report.skipped.is_empty() {
+            eprintln!("not attempted because something they depend on failed: {}", report.skipped.join(", "));
+        }
+        eprintln!("State records everything that finished; fix the cause and run the command again to continue.");
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn print_outputs(stack: &Stack, state: &State) {
+    let outs = ops::outputs(&blueprint::outputs(stack), state);
+    if outs.values().all(|v| v.is_none()) || state.resources.is_empty() {
+        return;
+    }
+    println!("\nOutputs:");
+    let w = outs.keys().map(|k| k.len()).max().unwrap_or(0);
+    for (k, v) in outs {
+        let v = match v {
+            Some(serde_json::Value::String(s)) => s,
+            Some(v) => v.to_string(),
+            None => "(not created yet)".into(),
+        };
+        println!("  {k:w$} = {v}");
+    }
+}
+
+fn save_plan(path: &Path, plan: &Plan) -> Result<()> {
+    let body = serde_json::to_vec_pretty(plan)?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, body).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn load_plan(path: &Path) -> Result<Plan> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the plan file {}", path.display()))?;
+    let plan: Plan = serde_json::from_slice(&bytes).with_context(|| format!("{} is not a plan saved by `empi-infra plan --out`", path.display()))?;
+    if plan.format_version != empi_engine::plan::PLAN_FORMAT_VERSION {
+        bail!("{} is a plan of format {}, but this empi-infra applies format {}; make the plan again", path.display(), plan.format_version, empi_engine::plan::PLAN_FORMAT_VERSION);
+    }
+    Ok(plan)
+}

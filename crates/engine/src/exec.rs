@@ -307,6 +307,16 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
         }
     };
     wait_for(ctx, r.as_ref(), &c.address, &id, op, &inputs, started).await?;
+    if op == Operation::Create && c.id.is_some() && !c.attributes.is_empty() {
+        // a resumed create may have stopped half-way (e.g. before a policy was attached)
+        let changed: Vec<String> = c.attributes.iter().map(|a| a.name.clone()).collect();
+        let before = recorded.as_ref().map(|r| r.attrs.clone()).unwrap_or_default();
+        {
+            let _slot = ctx.slots.acquire().await.expect("semaphore open");
+            r.update(&id, &before, &inputs, &changed).await.map_err(provider(&c.address, "update"))?;
+        }
+        wait_for(ctx, r.as_ref(), &c.address, &id, Operation::Update, &inputs, started).await?;
+    }
     let observed = {
         let _slot = ctx.slots.acquire().await.expect("semaphore open");
         r.read(&id, &inputs).await.map_err(provider(&c.address, "read"))?

@@ -136,7 +136,7 @@ pub async fn refresh(registry: &Registry, state: &State, parallelism: usize) -> 
             let err = |source| PlanError::Read { address: address.clone(), source };
             let id = match &rs.id {
                 Some(id) => Some(id.clone()),
-                None => r.find(&rs.name, &address).await.map_err(err)?,
+                None => r.find(&rs.name, &address, &rs.attrs).await.map_err(err)?,
             };
             let observed = match &id {
                 Some(id) => r.read(id, &rs.attrs).await.map_err(err)?,
@@ -336,9 +336,10 @@ fn leaves(prefix: &str, v: Option<&Value>, out: &mut BTreeMap<String, Option<Val
                 leaves(&format!("{prefix}.{k}"), Some(x), out);
             }
         }
-        other => {
-            out.insert(prefix.to_string(), other.cloned());
+        Some(v) => {
+            out.insert(prefix.to_string(), Some(v.clone()));
         }
+        None => {}
     }
 }
 

@@ -256,8 +256,9 @@ pub trait Resource: Send + Sync {
     fn schema(&self) -> &'static Schema;
 
     /// Finds a resource this stack created under `name` (by name or the address tag), for a create
-    /// whose id was never recorded because the process died.
-    async fn find(&self, spec_name: &str, address: &str) -> ProviderResult<Option<String>>;
+    /// whose id was never recorded because the process died. `inputs` are those recorded with the
+    /// intent (e.g. the parent's id).
+    async fn find(&self, name: &str, address: &str, inputs: &Attrs) -> ProviderResult<Option<String>>;
 
     /// Reads the live object; `None` when it no longer exists.
     async fn read(&self, id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>>;

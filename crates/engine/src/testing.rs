@@ -108,7 +108,7 @@ impl Resource for MemoryCloud {
         &SCHEMA
     }
 
-    async fn find(&self, name: &str, _address: &str) -> ProviderResult<Option<String>> {
+    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
         Ok(self.call("find", name, |i| i.objects.iter().find(|(_, o)| o.name == name).map(|(id, _)| id.clone())).await)
     }
 

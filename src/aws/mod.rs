@@ -1,0 +1,144 @@
+//! The AWS provider: SDK configuration (endpoint override for the local cloud, the default
+//! credential chain otherwise) and one `Resource` implementation per AWS resource type.
+//! This is the only part of empi-infra that depends on the AWS SDK crates.
+
+mod cognito;
+mod eks;
+mod iam;
+mod network;
+mod rds;
+mod secrets;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use empi_engine::resource::{Attrs, ProviderError, Registry};
+use serde_json::Value;
+
+/// Every AWS client the resources use, built from one SDK configuration.
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub eks: aws_sdk_eks::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+/// Where AWS is: the endpoint (if not AWS itself) and the region.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub region: String,
+    pub endpoint_url: Option<String>,
+}
+
+impl Target {
+    /// `AWS_ENDPOINT_URL` wins over the stack's `[target] aws_endpoint_url`.
+    pub fn from_stack(stack: &empi_engine::stack::Stack) -> Target {
+        let endpoint_url = std::env::var("AWS_ENDPOINT_URL").ok().filter(|s| !s.is_empty()).or(stack.target.aws_endpoint_url.clone());
+        Target { region: stack.region.clone(), endpoint_url }
+    }
+
+    fn is_loopback(&self) -> bool {
+        self.endpoint_url.as_deref().is_some_and(|u| u.contains("://127.") || u.contains("://localhost") || u.contains("://[::1]"))
+    }
+}
+
+impl Clients {
+    pub async fn new(target: &Target) -> Clients {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(aws_config::Region::new(target.region.clone()));
+        if let Some(url) = &target.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        // the local cloud accepts any key; don't make people configure one (and don't wait on IMDS)
+        if target.is_loopback() && std::env::var("AWS_ACCESS_KEY_ID").is_err() && std::env::var("AWS_PROFILE").is_err() {
+            loader = loader.credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "empi-infra-local-cloud"));
+        }
+        let conf = loader.load().await;
+        Clients {
+            ec2: aws_sdk_ec2::Client::new(&conf),
+            iam: aws_sdk_iam::Client::new(&conf),
+            eks: aws_sdk_eks::Client::new(&conf),
+            rds: aws_sdk_rds::Client::new(&conf),
+            cognito: aws_sdk_cognitoidentityprovider::Client::new(&conf),
+            secrets: aws_sdk_secretsmanager::Client::new(&conf),
+        }
+    }
+}
+
+/// The registry of every AWS resource type.
+pub fn registry(clients: Arc<Clients>) -> Registry {
+    let mut r = Registry::new();
+    network::register(&mut r, &clients);
+    iam::register(&mut r, &clients);
+    eks::register(&mut r, &clients);
+    rds::register(&mut r, &clients);
+    cognito::register(&mut r, &clients);
+    secrets::register(&mut r, &clients);
+    r
+}
+
+/// Converts an SDK error into the engine's error, keeping the AWS error code.
+pub(crate) fn aws_err<E, R>(e: SdkError<E, R>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let retryable = matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_));
+    let code = e.code().map(String::from);
+    let message = e.message().map(String::from).unwrap_or_else(|| DisplayErrorContext(&e).to_string());
+    ProviderError { code, message, retryable }
+}
+
+/// The error's AWS code, if it has one.
+pub(crate) fn code_of<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
+    e.code()
+}
+
+/// Reads a string input.
+pub(crate) fn s<'a>(a: &'a Attrs, k: &str) -> &'a str {
+    a.get(k).and_then(Value::as_str).unwrap_or_default()
+}
+
+pub(crate) fn b(a: &Attrs, k: &str) -> bool {
+    a.get(k).and_then(Value::as_bool).unwrap_or(false)
+}
+
+pub(crate) fn n(a: &Attrs, k: &str) -> i32 {
+    a.get(k).and_then(Value::as_i64).unwrap_or(0) as i32
+}
+
+pub(crate) fn strings(a: &Attrs, k: &str) -> Vec<String> {
+    a.get(k).and_then(Value::as_array).map(|xs| xs.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
+}
+
+pub(crate) fn tags(a: &Attrs) -> BTreeMap<String, String> {
+    a.get("tags")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default()
+}
+
+/// Tags as read back, without the ones AWS adds itself (`aws:*`).
+pub(crate) fn tags_value<I: IntoIterator<Item = (String, String)>>(it: I) -> Value {
+    let m: BTreeMap<String, String> = it.into_iter().filter(|(k, _)| !k.starts_with("aws:")).collect();
+    serde_json::to_value(m).unwrap()
+}
+
+pub(crate) fn sorted(mut v: Vec<String>) -> Value {
+    v.sort();
+    serde_json::to_value(v).unwrap()
+}
+
+pub(crate) fn attrs<const N: usize>(pairs: [(&str, Value); N]) -> Attrs {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Which tags to set and which to remove to go from `old` to `new`.
+pub(crate) fn tag_delta(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> (BTreeMap<String, String>, Vec<String>) {
+    let set = new.iter().filter(|(k, v)| old.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let remove = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
+    (set, remove)
+}
