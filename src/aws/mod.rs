@@ -81,14 +81,18 @@ pub fn registry(clients: Arc<Clients>) -> Registry {
 }
 
 /// Converts an SDK error into the engine's error, keeping the AWS error code.
-pub(crate) fn aws_err<E, R>(e: SdkError<E, R>) -> ProviderError
+pub(crate) fn aws_err<E>(e: SdkError<E, aws_sdk_ec2::config::http::HttpResponse>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
     let retryable = matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_));
     let code = e.code().map(String::from);
-    let message = e.message().map(String::from).unwrap_or_else(|| DisplayErrorContext(&e).to_string());
+    let message = match (&e, e.message()) {
+        (_, Some(m)) => m.to_string(),
+        (SdkError::ResponseError(r), None) => format!("the AWS endpoint answered HTTP {} with a body that is not an AWS error", r.raw().status().as_u16()),
+        (SdkError::ServiceError(s), None) => format!("the AWS endpoint answered HTTP {} without an error message", s.raw().status().as_u16()),
+        _ => DisplayErrorContext(&e).to_string(),
+    };
     ProviderError { code, message, retryable }
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use crate::graph::ResourceGraph;
-use crate::resource::{Attrs, Observed, ProviderError, Registry, ResourceSpec, Schema, SENSITIVE};
+use crate::resource::{Attrs, Observed, ProviderError, Registry, ResourceSpec, Schema, SENSITIVE, UNKNOWN};
 use crate::state::{State, Status};
 
 /// Version of the plan file and of `plan --json`.
@@ -39,7 +39,8 @@ impl Action {
     }
 }
 
-/// One attribute's change. `after: None` with `after_unknown` means "known after apply".
+/// One attribute's change. Parts of `after` not known before apply hold the `resource::UNKNOWN`
+/// marker, and `after_unknown` is set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttrChange {
     pub name: String,
@@ -194,6 +195,8 @@ pub fn diff(
         let stateful = schema.map(|s| s.stateful).unwrap_or(false);
         let lookup = |addr: &str, out: &str| known.get(addr).and_then(|o| o.as_ref()).and_then(|o| o.get(out)).cloned();
         let desired: BTreeMap<&str, Option<Value>> = spec.inputs.iter().map(|(k, e)| (k.as_str(), e.resolve(&lookup))).collect();
+        // what the plan shows: known parts of partly known values
+        let shown: BTreeMap<&str, Value> = spec.inputs.iter().map(|(k, e)| (k.as_str(), e.resolve_partial(&lookup).0)).collect();
         let rs = state.resources.get(&spec.address);
         let l = live.get(&spec.address);
         let observed = l.and_then(|l| l.observed.as_ref());
@@ -201,7 +204,7 @@ pub fn diff(
         let create_attrs = || {
             desired
                 .iter()
-                .map(|(k, v)| AttrChange { name: k.to_string(), before: None, after: v.clone(), after_unknown: v.is_none(), forces_replacement: false })
+                .map(|(k, v)| AttrChange { name: k.to_string(), before: None, after: Some(shown[k].clone()), after_unknown: v.is_none(), forces_replacement: false })
                 .collect::<Vec<_>>()
         };
         let (action, attributes, reason, id) = match (rs, observed) {
@@ -233,7 +236,7 @@ pub fn diff(
                         attrs.push(AttrChange {
                             name: k.to_string(),
                             before: have.cloned(),
-                            after: want.clone(),
+                            after: Some(shown[k].clone()),
                             after_unknown: want.is_none(),
                             forces_replacement: force,
                         });
@@ -320,7 +323,7 @@ pub fn destroy_plan(state: &State, live: &BTreeMap<String, Live>, schema_of: &dy
 /// Renders a value for the plan text; the sentinel for secrets shows as `(sensitive)`.
 pub fn show(v: &Value) -> String {
     match v {
-        Value::String(s) if s == SENSITIVE => "(sensitive)".into(),
+        Value::String(s) if s == SENSITIVE || s == UNKNOWN => s.clone(),
         Value::String(s) => format!("{s:?}"),
         Value::Array(xs) => format!("[{}]", xs.iter().map(show).collect::<Vec<_>>().join(", ")),
         Value::Object(m) => format!("{{{}}}", m.iter().map(|(k, v)| format!("{k} = {}", show(v))).collect::<Vec<_>>().join(", ")),
@@ -349,10 +352,8 @@ fn rows(c: &ResourceChange) -> Vec<(String, String, bool)> {
     for a in &c.attributes {
         let (mut before, mut after) = (BTreeMap::new(), BTreeMap::new());
         leaves(&a.name, a.before.as_ref(), &mut before);
-        if !a.after_unknown {
-            leaves(&a.name, a.after.as_ref(), &mut after);
-        }
-        if a.after_unknown {
+        leaves(&a.name, a.after.as_ref(), &mut after);
+        if a.after_unknown && !matches!(a.after, Some(Value::Object(_))) {
             let b = a.before.as_ref().map(|b| format!("{} -> ", show(b))).unwrap_or_default();
             out.push((a.name.clone(), format!("{b}(known after apply)"), a.forces_replacement));
             continue;

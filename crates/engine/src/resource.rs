@@ -74,6 +74,32 @@ impl Expr {
     }
 }
 
+/// What a plan shows for a value that is only known once apply has created what it refers to.
+pub const UNKNOWN: &str = "(known after apply)";
+
+impl Expr {
+    /// Like [`Expr::resolve`], but an unknown part becomes the [`UNKNOWN`] marker so that the
+    /// known parts of an object can still be shown; the flag says whether all of it was known.
+    pub fn resolve_partial(&self, outputs: &dyn Fn(&str, &str) -> Option<Value>) -> (Value, bool) {
+        match self {
+            Expr::Object(m) => {
+                let mut o = serde_json::Map::new();
+                let mut complete = true;
+                for (k, x) in m {
+                    let (v, c) = x.resolve_partial(outputs);
+                    complete &= c;
+                    o.insert(k.clone(), v);
+                }
+                (Value::Object(o), complete)
+            }
+            other => match other.resolve(outputs) {
+                Some(v) => (v, true),
+                None => (Value::String(UNKNOWN.into()), false),
+            },
+        }
+    }
+}
+
 /// One resource the stack wants: its address, type, deterministic physical name and inputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceSpec {

@@ -1,0 +1,180 @@
+//! Test harness: a private moto server per test (PRODUCT.md §9), the empi-infra binary run as a
+//! user runs it, and AWS SDK clients that check results through the AWS API.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A moto server on a free loopback port, stopped on drop.
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let python = repo().join(".local-cloud/venv/bin/python");
+        assert!(python.exists(), "moto is not installed: run `scripts/local-cloud setup` (scripts/test does it for you)");
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = std::fs::File::create(std::env::temp_dir().join(format!("empi-moto-{port}.log"))).unwrap();
+        let child = Command::new(python)
+            .arg(repo().join("scripts/local_cloud/moto_server.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start moto");
+        let url = format!("http://127.0.0.1:{port}");
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(t0.elapsed() < Duration::from_secs(30), "moto did not start on {url}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Moto { child, url }
+    }
+
+    /// Makes `model` (eks::cluster, eks::nodegroup, rds::dbinstance) stay pending for `secs`.
+    pub fn slow(&self, model: &str, secs: f64) {
+        let body = format!(r#"{{"model_name":"{model}","transition":{{"progression":"time","seconds":{secs}}}}}"#);
+        let out = Command::new("curl")
+            .args(["-fsS", "-X", "POST", &format!("{}/moto-api/state-manager/set-transition", self.url), "-d", &body])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One user's working directory: a stack file and its state, next to a moto.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+    pub moto: Moto,
+}
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+impl Workspace {
+    /// A workspace with `stacks/local.toml` as `stack.toml`, each `(from, to)` replaced in it.
+    pub fn new(edits: &[(&str, &str)]) -> Workspace {
+        let w = Workspace { dir: tempfile::tempdir().unwrap(), moto: Moto::start() };
+        w.write_stack(edits);
+        w
+    }
+
+    pub fn write_stack(&self, edits: &[(&str, &str)]) {
+        let mut src = std::fs::read_to_string(repo().join("stacks/local.toml")).unwrap();
+        for (from, to) in edits {
+            assert!(src.contains(from), "stacks/local.toml has no {from:?}");
+            src = src.replace(from, to);
+        }
+        std::fs::write(self.stack(), src).unwrap();
+    }
+
+    pub fn stack(&self) -> PathBuf {
+        self.dir.path().join("stack.toml")
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.dir.path().join("state/empi-local.json")
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        run_in(self.dir.path(), &self.moto.url, &self.stack(), args)
+    }
+
+    pub fn ok(&self, args: &[&str]) -> Output {
+        let o = self.run(args);
+        assert_eq!(o.code, 0, "empi-infra {args:?} failed: {o:?}");
+        o
+    }
+
+    pub fn state(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.state_file()).unwrap()).unwrap()
+    }
+
+    pub async fn aws(&self) -> Aws {
+        Aws::new(&self.moto.url).await
+    }
+}
+
+pub fn run_in(dir: &Path, endpoint: &str, stack: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_empi-infra"))
+        .args(args)
+        .arg("--stack")
+        .arg(stack)
+        .current_dir(dir)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env_remove("AWS_PROFILE")
+        .env_remove("EMPI_INFRA_STATE_DIR")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Output { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+}
+
+/// AWS clients against the test's moto, to check results through the API.
+pub struct Aws {
+    pub ec2: aws_sdk_ec2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub eks: aws_sdk_eks::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl Aws {
+    pub async fn new(url: &str) -> Aws {
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(url)
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "test"))
+            .load()
+            .await;
+        Aws {
+            ec2: aws_sdk_ec2::Client::new(&conf),
+            iam: aws_sdk_iam::Client::new(&conf),
+            eks: aws_sdk_eks::Client::new(&conf),
+            rds: aws_sdk_rds::Client::new(&conf),
+            cognito: aws_sdk_cognitoidentityprovider::Client::new(&conf),
+            secrets: aws_sdk_secretsmanager::Client::new(&conf),
+        }
+    }
+
+    /// The config document as Tuva EMPI will read it.
+    pub async fn config(&self, name: &str) -> serde_json::Value {
+        let r = self.secrets.get_secret_value().secret_id(name).send().await.unwrap();
+        serde_json::from_str(r.secret_string().unwrap()).unwrap()
+    }
+}
