@@ -307,7 +307,7 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
         }
     };
     wait_for(ctx, r.as_ref(), &c.address, &id, op, &inputs, started).await?;
-    if op == Operation::Create && c.id.is_some() && !c.attributes.is_empty() {
+    if c.action == Action::Create && c.id.is_some() && !c.attributes.is_empty() {
         // a resumed create may have stopped half-way (e.g. before a policy was attached)
         let changed: Vec<String> = c.attributes.iter().map(|a| a.name.clone()).collect();
         let before = recorded.as_ref().map(|r| r.attrs.clone()).unwrap_or_default();

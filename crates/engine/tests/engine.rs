@@ -192,7 +192,8 @@ async fn an_interrupted_create_is_found_again_not_duplicated() {
     // the process died after the create call, before the id was recorded
     let registry = w.cloud.registry();
     let r = registry.get(KIND).unwrap();
-    let attrs = [("value".to_string(), json!("v1")), ("size".to_string(), json!(1))].into_iter().collect();
+    // …and before it finished: the value is not yet what the stack wants
+    let attrs = [("value".to_string(), json!("v0")), ("size".to_string(), json!(1))].into_iter().collect();
     r.create("name-a", "a", &attrs).await.unwrap();
     let mut st = w.backend().load().unwrap();
     st.resources.insert("a".into(), ResourceState { kind: KIND.into(), name: "name-a".into(), id: None, status: Status::Creating, attrs, outputs: Default::default(), depends_on: vec![] });
@@ -202,6 +203,7 @@ async fn an_interrupted_create_is_found_again_not_duplicated() {
     let (rep, _) = w.apply_plan(&plan).await;
     assert!(rep.ok());
     assert_eq!(w.cloud.objects().len(), 1, "no duplicate");
+    assert_eq!(w.cloud.objects().values().next().unwrap().attrs["value"], "v1", "the resumed create was completed");
     assert!(!w.plan(&specs).await.has_changes());
 }
 
