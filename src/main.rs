@@ -114,8 +114,11 @@ fn load_stack(path: &Option<PathBuf>) -> Result<Stack> {
     Stack::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn graph_of(stack: &Stack) -> Result<ResourceGraph> {
-    ResourceGraph::new(blueprint::expand(stack)).context("the stack expands into an invalid graph (a bug in empi-infra)")
+/// The account id stands in globally unique names; commands without cloud calls show a placeholder.
+const NO_ACCOUNT: &str = "ACCOUNT";
+
+fn graph_of(stack: &Stack, account: &str) -> Result<ResourceGraph> {
+    ResourceGraph::new(blueprint::expand(stack, account)).context("the stack expands into an invalid graph (a bug in empi-infra)")
 }
 
 fn backend(stack: &Stack) -> Result<LocalBackend> {
@@ -128,9 +131,12 @@ fn backend(stack: &Stack) -> Result<LocalBackend> {
     }
 }
 
-async fn registry(stack: &Stack) -> Registry {
+/// The AWS provider and the account it works in.
+async fn connect(stack: &Stack) -> Result<(Registry, String)> {
     let target = aws::Target::from_stack(stack);
-    aws::registry(Arc::new(aws::Clients::new(&target).await))
+    let clients = Arc::new(aws::Clients::new(&target).await);
+    let account = clients.account_id().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((aws::registry(clients), account))
 }
 
 fn confirm(question: &str) -> Result<bool> {
@@ -148,22 +154,22 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Validate => {
             let stack = load_stack(&cli.stack)?;
-            let g = graph_of(&stack)?;
+            let g = graph_of(&stack, NO_ACCOUNT)?;
             println!("{}: stack {:?} is valid ({} resources in {}).", stack.path.display(), stack.name, g.len(), stack.region);
             Ok(ExitCode::SUCCESS)
         }
         Command::Graph => {
             let stack = load_stack(&cli.stack)?;
-            print!("{}", graph_of(&stack)?.to_dot());
+            print!("{}", graph_of(&stack, NO_ACCOUNT)?.to_dot());
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan { out, json, detailed_exitcode, refresh } => {
             let stack = load_stack(&cli.stack)?;
-            let g = graph_of(&stack)?;
             let backend = backend(&stack)?;
             let _lock = backend.lock("plan")?;
             let state = backend.load()?;
-            let registry = registry(&stack).await;
+            let (registry, account) = connect(&stack).await?;
+            let g = graph_of(&stack, &account)?;
             let plan = ops::make_plan(&g, &registry, &state, refresh, 10, &stack.digest).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&render_json(&plan))?);
@@ -180,11 +186,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Apply { planfile, auto_approve, parallelism, allow_replace } => {
             let stack = load_stack(&cli.stack)?;
-            let g = graph_of(&stack)?;
             let backend = backend(&stack)?;
             let _lock = backend.lock("apply")?;
             let state = backend.load()?;
-            let registry = registry(&stack).await;
+            let (registry, account) = connect(&stack).await?;
+            let g = graph_of(&stack, &account)?;
             let plan = match &planfile {
                 // ops::apply refuses it if the state moved since
                 Some(f) => load_plan(f)?,
@@ -211,7 +217,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 println!("Nothing to destroy: state records no resources for stack {:?}.", stack.name);
                 return Ok(ExitCode::SUCCESS);
             }
-            let registry = registry(&stack).await;
+            let (registry, _) = connect(&stack).await?;
             let plan = ops::make_destroy_plan(&registry, &state, parallelism as usize, &stack.digest).await?;
             print!("{}", render_text(&plan));
             if !auto_approve && !confirm(&format!("\nDestroy every resource of stack {:?}? This cannot be undone.", stack.name))? {

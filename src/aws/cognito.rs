@@ -14,6 +14,8 @@ use super::{attrs, aws_err, b, code_of, s, sorted, strings, tag_delta, tags, tag
 pub fn register(r: &mut Registry, c: &Clients) {
     r.register(Arc::new(UserPool(c.cognito.clone())));
     r.register(Arc::new(AppClient(c.cognito.clone())));
+    r.register(Arc::new(Domain(c.cognito.clone())));
+    r.register(Arc::new(User(c.cognito.clone())));
 }
 
 fn missing<E: aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata, R>(e: &aws_sdk_cognitoidentityprovider::error::SdkError<E, R>) -> bool {
@@ -220,6 +222,140 @@ impl Resource for AppClient {
         match self.0.delete_user_pool_client().user_pool_id(s(recorded, "user_pool_id")).client_id(id).send().await {
             Ok(_) => Ok(()),
             Err(e) if missing(&e) => Ok(()),
+            Err(e) => Err(aws_err(e)),
+        }
+    }
+}
+
+// ── hosted-UI domain ─────────────────────────────────────────────────────────────
+
+pub struct Domain(Client);
+
+static DOMAIN: Schema = Schema { kind: "aws_cognito_user_pool_domain", attrs: &[AttrSchema::force_new("user_pool_id")], stateful: false, typical_create_secs: 5 };
+
+#[async_trait]
+impl Resource for Domain {
+    fn schema(&self) -> &'static Schema {
+        &DOMAIN
+    }
+
+    async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
+        Ok(self.read(name, inputs).await?.filter(|o| o.attrs.get("user_pool_id") == inputs.get("user_pool_id")).map(|_| name.to_string()))
+    }
+
+    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
+        let r = match self.0.describe_user_pool_domain().domain(id).send().await {
+            Ok(r) => r,
+            Err(e) if missing(&e) => return Ok(None),
+            Err(e) => return Err(aws_err(e)),
+        };
+        // an unknown domain is an empty description, not an error
+        let Some(d) = r.domain_description().filter(|d| d.user_pool_id().is_some()) else { return Ok(None) };
+        Ok(Some(Observed { attrs: attrs([("user_pool_id", json!(d.user_pool_id()))]), outputs: attrs([("id", json!(id)), ("domain", json!(id))]) }))
+    }
+
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+        match self.0.create_user_pool_domain().domain(name).user_pool_id(s(a, "user_pool_id")).send().await {
+            Ok(_) => Ok(name.to_string()),
+            Err(e) if code_of(&e) == Some("InvalidParameterException") => Err(ProviderError::coded(
+                "InvalidParameterException",
+                format!("the Cognito domain prefix {name:?} is taken or invalid ({}); set another [identity] domain_prefix", aws_err(e).message),
+            )),
+            Err(e) => Err(aws_err(e)),
+        }
+    }
+
+    async fn update(&self, _id: &str, _old: &Attrs, _new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
+        Ok(())
+    }
+
+    async fn delete(&self, id: &str, recorded: &Attrs) -> ProviderResult<()> {
+        match self.0.delete_user_pool_domain().domain(id).user_pool_id(s(recorded, "user_pool_id")).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if missing(&e) => Ok(()),
+            Err(e) => Err(aws_err(e)),
+        }
+    }
+}
+
+// ── the initial administrator ────────────────────────────────────────────────────
+
+pub struct User(Client);
+
+static USER: Schema = Schema {
+    kind: "aws_cognito_user",
+    attrs: &[AttrSchema::force_new("user_pool_id"), AttrSchema::force_new("email"), AttrSchema::updatable("email_verified")],
+    stateful: true,
+    typical_create_secs: 1,
+};
+
+#[async_trait]
+impl Resource for User {
+    fn schema(&self) -> &'static Schema {
+        &USER
+    }
+
+    async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
+        let mut rec = inputs.clone();
+        rec.insert("user_pool_id".into(), inputs.get("user_pool_id").cloned().unwrap_or_default());
+        Ok(self.read(name, &rec).await?.map(|_| name.to_string()))
+    }
+
+    async fn read(&self, id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>> {
+        let r = match self.0.admin_get_user().user_pool_id(s(recorded, "user_pool_id")).username(id).send().await {
+            Ok(r) => r,
+            Err(e) if missing(&e) || code_of(&e) == Some("UserNotFoundException") => return Ok(None),
+            Err(e) => return Err(aws_err(e)),
+        };
+        let attr = |k: &str| r.user_attributes().iter().find(|a| a.name() == k).and_then(|a| a.value()).map(String::from);
+        Ok(Some(Observed {
+            attrs: attrs([
+                ("user_pool_id", json!(s(recorded, "user_pool_id"))),
+                ("email", json!(attr("email"))),
+                ("email_verified", json!(attr("email_verified").as_deref() == Some("true"))),
+            ]),
+            outputs: attrs([("id", json!(id)), ("username", json!(r.username())), ("sub", json!(attr("sub")))]),
+        }))
+    }
+
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+        use aws_sdk_cognitoidentityprovider::types::{AttributeType, DeliveryMediumType};
+        let attr = |k: &str, v: &str| AttributeType::builder().name(k).value(v).build().expect("attribute");
+        let r = self
+            .0
+            .admin_create_user()
+            .user_pool_id(s(a, "user_pool_id"))
+            .username(name)
+            .user_attributes(attr("email", s(a, "email")))
+            .user_attributes(attr("email_verified", if b(a, "email_verified") { "true" } else { "false" }))
+            .desired_delivery_mediums(DeliveryMediumType::Email)
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(name.to_string()),
+            Err(e) if code_of(&e) == Some("UsernameExistsException") => Ok(name.to_string()),
+            Err(e) => Err(aws_err(e)),
+        }
+    }
+
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
+        use aws_sdk_cognitoidentityprovider::types::AttributeType;
+        let v = if b(new, "email_verified") { "true" } else { "false" };
+        self.0
+            .admin_update_user_attributes()
+            .user_pool_id(s(new, "user_pool_id"))
+            .username(id)
+            .user_attributes(AttributeType::builder().name("email_verified").value(v).build().expect("attribute"))
+            .send()
+            .await
+            .map_err(aws_err)?;
+        Ok(())
+    }
+
+    async fn delete(&self, id: &str, recorded: &Attrs) -> ProviderResult<()> {
+        match self.0.admin_delete_user().user_pool_id(s(recorded, "user_pool_id")).username(id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if missing(&e) || code_of(&e) == Some("UserNotFoundException") => Ok(()),
             Err(e) => Err(aws_err(e)),
         }
     }

@@ -12,13 +12,19 @@ use super::{attrs, aws_err, code_of, sorted, strings, tag_delta, tags, tags_valu
 
 pub fn register(r: &mut Registry, c: &Clients) {
     r.register(Arc::new(Role(c.iam.clone())));
+    r.register(Arc::new(OidcProvider(c.iam.clone())));
 }
 
 pub struct Role(Client);
 
 static ROLE: Schema = Schema {
     kind: "aws_iam_role",
-    attrs: &[AttrSchema::updatable("assume_role_policy"), AttrSchema::updatable("managed_policy_arns").set(), AttrSchema::updatable("tags")],
+    attrs: &[
+        AttrSchema::updatable("assume_role_policy"),
+        AttrSchema::updatable("managed_policy_arns").set(),
+        AttrSchema::updatable("inline_policies"),
+        AttrSchema::updatable("tags"),
+    ],
     stateful: false,
     typical_create_secs: 2,
 };
@@ -37,6 +43,32 @@ impl Role {
     async fn attached(&self, name: &str) -> ProviderResult<Vec<String>> {
         let r = self.0.list_attached_role_policies().role_name(name).send().await.map_err(aws_err)?;
         Ok(r.attached_policies().iter().filter_map(|p| p.policy_arn().map(String::from)).collect())
+    }
+
+    async fn inline(&self, name: &str) -> ProviderResult<Value> {
+        let names = self.0.list_role_policies().role_name(name).send().await.map_err(aws_err)?;
+        let mut out = serde_json::Map::new();
+        for p in names.policy_names() {
+            let doc = self.0.get_role_policy().role_name(name).policy_name(p).send().await.map_err(aws_err)?;
+            out.insert(p.clone(), decode_policy(doc.policy_document()));
+        }
+        Ok(Value::Object(out))
+    }
+
+    async fn sync_inline(&self, name: &str, want: &Value) -> ProviderResult<()> {
+        let have = self.inline(name).await?;
+        let want = want.as_object().cloned().unwrap_or_default();
+        for (p, doc) in &want {
+            if have.get(p) != Some(doc) {
+                self.0.put_role_policy().role_name(name).policy_name(p).policy_document(doc.to_string()).send().await.map_err(aws_err)?;
+            }
+        }
+        for p in have.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+            if !want.contains_key(&p) {
+                self.0.delete_role_policy().role_name(name).policy_name(&p).send().await.map_err(aws_err)?;
+            }
+        }
+        Ok(())
     }
 
     async fn sync_policies(&self, name: &str, want: &[String]) -> ProviderResult<()> {
@@ -73,10 +105,12 @@ impl Resource for Role {
         };
         let Some(role) = r.role() else { return Ok(None) };
         let policies = self.attached(id).await?;
+        let inline = self.inline(id).await?;
         Ok(Some(Observed {
             attrs: attrs([
                 ("assume_role_policy", role.assume_role_policy_document().map(decode_policy).unwrap_or(Value::Null)),
                 ("managed_policy_arns", sorted(policies)),
+                ("inline_policies", inline),
                 ("tags", tags_value(role.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())))),
             ]),
             outputs: attrs([("id", json!(id)), ("name", json!(id)), ("arn", json!(role.arn()))]),
@@ -94,6 +128,7 @@ impl Resource for Role {
             Err(e) => return Err(aws_err(e)),
         }
         self.sync_policies(name, &strings(a, "managed_policy_arns")).await?;
+        self.sync_inline(name, a.get("inline_policies").unwrap_or(&Value::Null)).await?;
         Ok(name.to_string())
     }
 
@@ -104,6 +139,7 @@ impl Resource for Role {
                     self.0.update_assume_role_policy().role_name(id).policy_document(new["assume_role_policy"].to_string()).send().await.map_err(aws_err)?;
                 }
                 "managed_policy_arns" => self.sync_policies(id, &strings(new, "managed_policy_arns")).await?,
+                "inline_policies" => self.sync_inline(id, new.get("inline_policies").unwrap_or(&Value::Null)).await?,
                 "tags" => {
                     let (set, remove) = tag_delta(&tags(old), &tags(new));
                     if !remove.is_empty() {
@@ -130,7 +166,112 @@ impl Resource for Role {
             Err(e) if e.code.as_deref() == Some("NoSuchEntity") => return Ok(()),
             Err(e) => return Err(e),
         }
+        if let Ok(Value::Object(m)) = self.inline(id).await {
+            for p in m.keys() {
+                self.0.delete_role_policy().role_name(id).policy_name(p).send().await.map_err(aws_err)?;
+            }
+        }
         match self.0.delete_role().role_name(id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if missing(&e) => Ok(()),
+            Err(e) => Err(aws_err(e)),
+        }
+    }
+}
+
+// ── OIDC provider (IRSA) ─────────────────────────────────────────────────────────
+
+pub struct OidcProvider(Client);
+
+static OIDC: Schema = Schema {
+    kind: "aws_iam_openid_connect_provider",
+    attrs: &[AttrSchema::force_new("url"), AttrSchema::updatable("client_ids").set(), AttrSchema::updatable("thumbprints").set(), AttrSchema::updatable("tags")],
+    stateful: false,
+    typical_create_secs: 2,
+};
+
+fn host_of(url: &str) -> &str {
+    url.trim_start_matches("https://")
+}
+
+#[async_trait]
+impl Resource for OidcProvider {
+    fn schema(&self) -> &'static Schema {
+        &OIDC
+    }
+
+    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
+        let host = host_of(super::s(inputs, "url")).to_string();
+        let r = self.0.list_open_id_connect_providers().send().await.map_err(aws_err)?;
+        Ok(r.open_id_connect_provider_list().iter().filter_map(|p| p.arn()).find(|arn| arn.ends_with(&format!("oidc-provider/{host}"))).map(String::from))
+    }
+
+    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
+        let r = match self.0.get_open_id_connect_provider().open_id_connect_provider_arn(id).send().await {
+            Ok(r) => r,
+            Err(e) if missing(&e) => return Ok(None),
+            Err(e) => return Err(aws_err(e)),
+        };
+        let host = host_of(r.url().unwrap_or_default()).to_string();
+        Ok(Some(Observed {
+            attrs: attrs([
+                ("url", json!(format!("https://{host}"))),
+                ("client_ids", sorted(r.client_id_list().to_vec())),
+                ("thumbprints", sorted(r.thumbprint_list().to_vec())),
+                ("tags", tags_value(r.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())))),
+            ]),
+            outputs: attrs([("id", json!(id)), ("arn", json!(id)), ("issuer_host", json!(host))]),
+        }))
+    }
+
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+        let t: Vec<Tag> = tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag")).collect();
+        let r = self
+            .0
+            .create_open_id_connect_provider()
+            .url(super::s(a, "url"))
+            .set_client_id_list(Some(strings(a, "client_ids")))
+            .set_thumbprint_list(Some(strings(a, "thumbprints")))
+            .set_tags(Some(t))
+            .send()
+            .await
+            .map_err(aws_err)?;
+        r.open_id_connect_provider_arn().map(String::from).ok_or_else(|| ProviderError::new("CreateOpenIDConnectProvider returned no ARN"))
+    }
+
+    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+        for c in changed {
+            match c.as_str() {
+                "thumbprints" => {
+                    self.0.update_open_id_connect_provider_thumbprint().open_id_connect_provider_arn(id).set_thumbprint_list(Some(strings(new, "thumbprints"))).send().await.map_err(aws_err)?;
+                }
+                "client_ids" => {
+                    let (want, have) = (strings(new, "client_ids"), strings(old, "client_ids"));
+                    for cid in want.iter().filter(|c| !have.contains(c)) {
+                        self.0.add_client_id_to_open_id_connect_provider().open_id_connect_provider_arn(id).client_id(cid).send().await.map_err(aws_err)?;
+                    }
+                    for cid in have.iter().filter(|c| !want.contains(c)) {
+                        self.0.remove_client_id_from_open_id_connect_provider().open_id_connect_provider_arn(id).client_id(cid).send().await.map_err(aws_err)?;
+                    }
+                }
+                "tags" => {
+                    let (set, remove) = tag_delta(&tags(old), &tags(new));
+                    if !remove.is_empty() {
+                        self.0.untag_open_id_connect_provider().open_id_connect_provider_arn(id).set_tag_keys(Some(remove)).send().await.map_err(aws_err)?;
+                    }
+                    if !set.is_empty() {
+                        let t: Vec<Tag> = set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag")).collect();
+                        self.0.tag_open_id_connect_provider().open_id_connect_provider_arn(id).set_tags(Some(t)).send().await.map_err(aws_err)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
+        match self.0.delete_open_id_connect_provider().open_id_connect_provider_arn(id).send().await {
             Ok(_) => Ok(()),
             Err(e) if missing(&e) => Ok(()),
             Err(e) => Err(aws_err(e)),

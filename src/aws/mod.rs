@@ -4,10 +4,14 @@
 
 mod cognito;
 mod eks;
+mod elb;
 mod iam;
 mod network;
 mod rds;
+mod routing;
+mod s3;
 mod secrets;
+mod waf;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +29,12 @@ pub struct Clients {
     pub rds: aws_sdk_rds::Client,
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub wafv2: aws_sdk_wafv2::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub region: String,
 }
 
 /// Where AWS is: the endpoint (if not AWS itself) and the region.
@@ -57,6 +67,8 @@ impl Clients {
             loader = loader.credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "empi-infra-local-cloud"));
         }
         let conf = loader.load().await;
+        // a custom endpoint (the local cloud) has no per-bucket DNS names
+        let s3_conf = aws_sdk_s3::config::Builder::from(&conf).force_path_style(target.endpoint_url.is_some()).build();
         Clients {
             ec2: aws_sdk_ec2::Client::new(&conf),
             iam: aws_sdk_iam::Client::new(&conf),
@@ -64,7 +76,23 @@ impl Clients {
             rds: aws_sdk_rds::Client::new(&conf),
             cognito: aws_sdk_cognitoidentityprovider::Client::new(&conf),
             secrets: aws_sdk_secretsmanager::Client::new(&conf),
+            s3: aws_sdk_s3::Client::from_conf(s3_conf),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
+            autoscaling: aws_sdk_autoscaling::Client::new(&conf),
+            wafv2: aws_sdk_wafv2::Client::new(&conf),
+            sts: aws_sdk_sts::Client::new(&conf),
+            region: target.region.clone(),
         }
+    }
+
+    /// The AWS account the credentials belong to (part of globally unique names).
+    pub async fn account_id(&self) -> Result<String, ProviderError> {
+        let r = self.sts.get_caller_identity().send().await.map_err(|e| {
+            let mut p = aws_err(e);
+            p.message = format!("cannot tell which AWS account the credentials belong to ({}); check the credentials and region", p.message);
+            p
+        })?;
+        r.account().map(String::from).ok_or_else(|| ProviderError::new("GetCallerIdentity returned no account"))
     }
 }
 
@@ -72,6 +100,10 @@ impl Clients {
 pub fn registry(clients: Arc<Clients>) -> Registry {
     let mut r = Registry::new();
     network::register(&mut r, &clients);
+    routing::register(&mut r, &clients);
+    s3::register(&mut r, &clients);
+    elb::register(&mut r, &clients);
+    waf::register(&mut r, &clients);
     iam::register(&mut r, &clients);
     eks::register(&mut r, &clients);
     rds::register(&mut r, &clients);

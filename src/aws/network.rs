@@ -16,26 +16,26 @@ pub fn register(r: &mut Registry, c: &Clients) {
     r.register(Arc::new(SecurityGroup(c.ec2.clone())));
 }
 
-fn tag_spec(rt: ResourceType, a: &Attrs) -> TagSpecification {
+pub(crate) fn tag_spec(rt: ResourceType, a: &Attrs) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(rt)
         .set_tags(Some(tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
         .build()
 }
 
-fn ec2_tags(t: &[Tag]) -> Value {
+pub(crate) fn ec2_tags(t: &[Tag]) -> Value {
     tags_value(t.iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())))
 }
 
 /// Finds the EC2 object of this address by its tags.
-fn by_tags(name: &str, address: &str) -> Vec<Filter> {
+pub(crate) fn by_tags(name: &str, address: &str) -> Vec<Filter> {
     vec![
         Filter::builder().name("tag:Name").values(name).build(),
         Filter::builder().name(format!("tag:{}", empi_engine::stack::TAG_ADDRESS)).values(address).build(),
     ]
 }
 
-async fn retag(ec2: &Client, id: &str, old: &Attrs, new: &Attrs) -> ProviderResult<()> {
+pub(crate) async fn retag(ec2: &Client, id: &str, old: &Attrs, new: &Attrs) -> ProviderResult<()> {
     let (set, remove) = tag_delta(&tags(old), &tags(new));
     if !remove.is_empty() {
         ec2.delete_tags().resources(id).set_tags(Some(remove.into_iter().map(|k| Tag::builder().key(k).build()).collect())).send().await.map_err(aws_err)?;
@@ -46,7 +46,7 @@ async fn retag(ec2: &Client, id: &str, old: &Attrs, new: &Attrs) -> ProviderResu
     Ok(())
 }
 
-fn not_found<E: aws_sdk_ec2::error::ProvideErrorMetadata, R>(e: &aws_sdk_ec2::error::SdkError<E, R>) -> bool {
+pub(crate) fn not_found<E: aws_sdk_ec2::error::ProvideErrorMetadata, R>(e: &aws_sdk_ec2::error::SdkError<E, R>) -> bool {
     code_of(e).is_some_and(|c| c.ends_with(".NotFound") || c == "InvalidGroup.NotFound")
 }
 

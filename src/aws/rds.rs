@@ -13,6 +13,7 @@ use super::{attrs, aws_err, b, code_of, n, s, sorted, strings, tag_delta, tags, 
 
 pub fn register(r: &mut Registry, c: &Clients) {
     r.register(Arc::new(SubnetGroup(c.rds.clone())));
+    r.register(Arc::new(ParameterGroup(c.rds.clone())));
     r.register(Arc::new(Instance { rds: c.rds.clone(), secrets: c.secrets.clone() }));
 }
 
@@ -121,6 +122,108 @@ impl Resource for SubnetGroup {
     }
 }
 
+// ── DB parameter group ───────────────────────────────────────────────────────────
+
+pub struct ParameterGroup(Client);
+
+static PARAMETER_GROUP: Schema = Schema {
+    kind: "aws_db_parameter_group",
+    attrs: &[AttrSchema::force_new("family"), AttrSchema::force_new("description"), AttrSchema::updatable("parameters"), AttrSchema::updatable("tags")],
+    stateful: false,
+    typical_create_secs: 2,
+};
+
+impl ParameterGroup {
+    async fn describe(&self, name: &str) -> ProviderResult<Option<aws_sdk_rds::types::DbParameterGroup>> {
+        match self.0.describe_db_parameter_groups().db_parameter_group_name(name).send().await {
+            Ok(r) => Ok(r.db_parameter_groups().first().cloned()),
+            Err(e) if code_of(&e) == Some("DBParameterGroupNotFound") || code_of(&e) == Some("DBParameterGroupNotFoundFault") => Ok(None),
+            Err(e) => Err(aws_err(e)),
+        }
+    }
+
+    async fn set(&self, name: &str, a: &Attrs) -> ProviderResult<()> {
+        use aws_sdk_rds::types::{ApplyMethod, Parameter};
+        let params: Vec<Parameter> = a
+            .get("parameters")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().map(|(k, v)| Parameter::builder().parameter_name(k).parameter_value(v.as_str().unwrap_or_default()).apply_method(ApplyMethod::Immediate).build()).collect())
+            .unwrap_or_default();
+        if !params.is_empty() {
+            self.0.modify_db_parameter_group().db_parameter_group_name(name).set_parameters(Some(params)).send().await.map_err(aws_err)?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Resource for ParameterGroup {
+    fn schema(&self) -> &'static Schema {
+        &PARAMETER_GROUP
+    }
+
+    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
+        Ok(self.describe(name).await?.map(|_| name.to_string()))
+    }
+
+    async fn read(&self, id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>> {
+        let Some(g) = self.describe(id).await? else { return Ok(None) };
+        let arn = g.db_parameter_group_arn().unwrap_or_default().to_string();
+        let p = self.0.describe_db_parameters().db_parameter_group_name(id).source("user").send().await.map_err(aws_err)?;
+        // only the parameters the stack sets are compared; others are AWS's defaults
+        let wanted: Vec<String> = recorded.get("parameters").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        let params: serde_json::Map<String, Value> = p
+            .parameters()
+            .iter()
+            .filter(|x| x.parameter_value().is_some() && (wanted.is_empty() || wanted.iter().any(|w| Some(w.as_str()) == x.parameter_name())))
+            .map(|x| (x.parameter_name().unwrap_or_default().to_string(), json!(x.parameter_value())))
+            .collect();
+        let t = self.0.list_tags_for_resource().resource_name(&arn).send().await.map_err(aws_err)?;
+        Ok(Some(Observed {
+            attrs: attrs([
+                ("family", json!(g.db_parameter_group_family())),
+                ("description", json!(g.description())),
+                ("parameters", Value::Object(params)),
+                ("tags", live_tags(t.tag_list())),
+            ]),
+            outputs: attrs([("id", json!(id)), ("name", json!(id)), ("arn", json!(arn))]),
+        }))
+    }
+
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+        self.0
+            .create_db_parameter_group()
+            .db_parameter_group_name(name)
+            .db_parameter_group_family(s(a, "family"))
+            .description(s(a, "description"))
+            .set_tags(Some(rds_tags(a)))
+            .send()
+            .await
+            .map_err(aws_err)?;
+        self.set(name, a).await?;
+        Ok(name.to_string())
+    }
+
+    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+        if changed.iter().any(|c| c == "parameters") {
+            self.set(id, new).await?;
+        }
+        if changed.iter().any(|c| c == "tags") {
+            let arn = self.describe(id).await?.and_then(|g| g.db_parameter_group_arn).unwrap_or_default();
+            retag(&self.0, &arn, old, new).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
+        match self.0.delete_db_parameter_group().db_parameter_group_name(id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if code_of(&e) == Some("DBParameterGroupNotFound") || code_of(&e) == Some("DBParameterGroupNotFoundFault") => Ok(()),
+            Err(e) => Err(aws_err(e)),
+        }
+    }
+}
+
 // ── DB instance ──────────────────────────────────────────────────────────────────
 
 pub struct Instance {
@@ -147,6 +250,7 @@ static INSTANCE: Schema = Schema {
         AttrSchema::updatable("master_password").write_only(),
         AttrSchema::updatable("master_password_secret_arn").write_only(),
         AttrSchema::force_new("db_subnet_group_name"),
+        AttrSchema::updatable("db_parameter_group_name"),
         AttrSchema::updatable("vpc_security_group_ids").set(),
         AttrSchema::updatable("tags"),
     ],
@@ -205,6 +309,7 @@ impl Resource for Instance {
                 ("db_name", json!(d.db_name())),
                 ("master_username", json!(d.master_username())),
                 ("db_subnet_group_name", json!(d.db_subnet_group().and_then(|g| g.db_subnet_group_name()))),
+                ("db_parameter_group_name", json!(d.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()))),
                 ("vpc_security_group_ids", sorted(d.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id().map(String::from)).collect())),
                 ("tags", live_tags(d.tag_list())),
             ]),
@@ -238,6 +343,7 @@ impl Resource for Instance {
             .master_username(s(a, "master_username"))
             .master_user_password(password)
             .db_subnet_group_name(s(a, "db_subnet_group_name"))
+            .db_parameter_group_name(s(a, "db_parameter_group_name"))
             .set_vpc_security_group_ids(Some(strings(a, "vpc_security_group_ids")))
             .set_tags(Some(rds_tags(a)))
             .send()
@@ -291,6 +397,10 @@ impl Resource for Instance {
         }
         if has("copy_tags_to_snapshot") {
             m = m.copy_tags_to_snapshot(b(new, "copy_tags_to_snapshot"));
+            any = true;
+        }
+        if has("db_parameter_group_name") {
+            m = m.db_parameter_group_name(s(new, "db_parameter_group_name"));
             any = true;
         }
         if has("vpc_security_group_ids") {

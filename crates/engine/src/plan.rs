@@ -242,6 +242,11 @@ pub fn diff(
                         });
                     }
                 }
+                if rs.name != spec.name {
+                    // the deterministic name is part of the identity: a new name is a new resource
+                    replace = true;
+                    attrs.push(AttrChange { name: "name".into(), before: Some(Value::String(rs.name.clone())), after: Some(Value::String(spec.name.clone())), after_unknown: false, forces_replacement: true });
+                }
                 let id = l.and_then(|l| l.id.clone());
                 match rs.status {
                     Status::Deleting => (Action::Replace, attrs, Some("an interrupted delete left it behind; replacing it".into()), id),

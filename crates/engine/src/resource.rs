@@ -26,6 +26,9 @@ pub enum Expr {
     Concat(Vec<Expr>),
     List(Vec<Expr>),
     Object(BTreeMap<String, Expr>),
+    /// A JSON document written as text with references in it (e.g. an IAM policy whose condition
+    /// keys contain an OIDC issuer): resolves to the parsed document.
+    Json(Box<Expr>),
 }
 
 impl Expr {
@@ -43,6 +46,7 @@ impl Expr {
             Expr::Ref { address, .. } => out.push(address),
             Expr::Concat(xs) | Expr::List(xs) => xs.iter().for_each(|x| x.refs(out)),
             Expr::Object(m) => m.values().for_each(|x| x.refs(out)),
+            Expr::Json(x) => x.refs(out),
         }
     }
 
@@ -70,6 +74,10 @@ impl Expr {
                 }
                 Value::Object(o)
             }
+            Expr::Json(x) => match x.resolve(outputs)? {
+                Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
+                other => other,
+            },
         })
     }
 }
