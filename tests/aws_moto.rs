@@ -12,7 +12,7 @@ const SECRET: &str = "empi-local/tuva-empi-config";
 async fn apply_builds_the_stack_and_the_next_plan_is_a_no_op() {
     let w = Workspace::new(&[]);
     let plan = w.ok(&["plan"]);
-    assert!(plan.stdout.contains("Plan: 13 to add, 0 to change, 0 to replace, 0 to destroy."), "{plan:?}");
+    assert!(plan.stdout.contains("Plan: 51 to add, 0 to change, 0 to replace, 0 to destroy."), "{plan:?}");
     let apply = w.ok(&["apply", "--auto-approve"]);
     assert!(apply.stdout.contains("Apply complete"), "{apply:?}");
     assert!(apply.stdout.contains("url               = https://empi.local.test"), "{apply:?}");
@@ -24,7 +24,14 @@ async fn apply_builds_the_stack_and_the_next_plan_is_a_no_op() {
     let vpc = &vpcs.vpcs()[0];
     assert_eq!(vpc.cidr_block(), Some("10.40.0.0/16"));
     assert!(vpc.tags().iter().any(|t| t.key() == Some("environment") && t.value() == Some("local")), "stack tags reach resources");
-    let subnets = aws.ec2.describe_subnets().filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(vpc.vpc_id().unwrap()).build()).send().await.unwrap();
+    let subnets = aws
+        .ec2
+        .describe_subnets()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(vpc.vpc_id().unwrap()).build())
+        .filters(aws_sdk_ec2::types::Filter::builder().name("tag:Name").values("empi-local-private-*").build())
+        .send()
+        .await
+        .unwrap();
     let mut zones: Vec<_> = subnets.subnets().iter().map(|s| s.availability_zone().unwrap().to_string()).collect();
     zones.sort();
     assert_eq!(zones, ["us-east-1a", "us-east-1b"]);
@@ -109,13 +116,13 @@ async fn a_changed_stack_plans_an_update_and_applies_it() {
         ("instance_class = \"db.t4g.micro\"", "instance_class = \"db.t4g.small\""),
         ("backup_retention_days = 1", "backup_retention_days = 3"),
         ("environment = \"local\"", "environment = \"staging\""),
-        ("admin_email = \"admin@example.org\"", "admin_email = \"root@example.org\""),
+        ("matching_job_runner = \"process\"", "matching_job_runner = \"k8s\""),
     ]);
     let plan = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{plan:?}");
     assert!(plan.stdout.contains("  ~ database.instance (aws_db_instance)"), "{plan:?}");
     assert!(plan.stdout.contains("instance_class          = \"db.t4g.micro\" -> \"db.t4g.small\""), "{plan:?}");
-    assert!(plan.stdout.contains("document.initial_setup.admin_email = \"admin@example.org\" -> \"root@example.org\""), "{plan:?}");
+    assert!(plan.stdout.contains("document.matching_service.job_runner = \"process\" -> \"k8s\""), "{plan:?}");
     assert!(plan.stdout.contains("tags.environment = \"local\" -> \"staging\""), "{plan:?}");
     assert!(!plan.stdout.contains("-/+"), "nothing is replaced: {plan:?}");
 
@@ -126,7 +133,7 @@ async fn a_changed_stack_plans_an_update_and_applies_it() {
     assert_eq!(db.db_instance_class(), Some("db.t4g.small"));
     assert_eq!(db.backup_retention_period(), Some(3));
     assert!(db.tag_list().iter().any(|t| t.key() == Some("environment") && t.value() == Some("staging")));
-    assert_eq!(aws.config(SECRET).await["initial_setup"]["admin_email"], "root@example.org");
+    assert_eq!(aws.config(SECRET).await["matching_service"]["job_runner"], "k8s");
     let again = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "{again:?}");
 }
@@ -136,7 +143,7 @@ async fn destroy_leaves_nothing_behind() {
     let w = Workspace::new(&[]);
     w.ok(&["apply", "--auto-approve"]);
     let d = w.ok(&["destroy", "--auto-approve"]);
-    assert!(d.stdout.contains("13 destroyed"), "{d:?}");
+    assert!(d.stdout.contains("51 destroyed"), "{d:?}");
     let aws = w.aws().await;
     let tagged = |k: &str| aws_sdk_ec2::types::Filter::builder().name(format!("tag:{k}")).values("empi-local").build();
     assert!(aws.ec2.describe_vpcs().filters(tagged("empi-infra:stack")).send().await.unwrap().vpcs().is_empty());
