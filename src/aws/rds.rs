@@ -43,7 +43,8 @@ pub struct SubnetGroup(Client);
 
 static SUBNET_GROUP: Schema = Schema {
     kind: "aws_db_subnet_group",
-    attrs: &[AttrSchema::updatable("description"), AttrSchema::updatable("subnet_ids").set(), AttrSchema::updatable("tags")],
+    // a subnet group cannot move to another VPC; a new VPC means a new subnet group (and database)
+    attrs: &[AttrSchema::updatable("description"), AttrSchema::force_new("vpc_id"), AttrSchema::updatable("subnet_ids").set(), AttrSchema::updatable("tags")],
     stateful: false,
     typical_create_secs: 2,
 };
@@ -75,6 +76,7 @@ impl Resource for SubnetGroup {
         Ok(Some(Observed {
             attrs: attrs([
                 ("description", json!(g.db_subnet_group_description())),
+                ("vpc_id", json!(g.vpc_id())),
                 ("subnet_ids", sorted(g.subnets().iter().filter_map(|s| s.subnet_identifier().map(String::from)).collect())),
                 ("tags", live_tags(t.tag_list())),
             ]),

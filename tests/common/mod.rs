@@ -160,6 +160,10 @@ pub struct Aws {
     pub rds: aws_sdk_rds::Client,
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub wafv2: aws_sdk_wafv2::Client,
 }
 
 impl Aws {
@@ -177,6 +181,10 @@ impl Aws {
             rds: aws_sdk_rds::Client::new(&conf),
             cognito: aws_sdk_cognitoidentityprovider::Client::new(&conf),
             secrets: aws_sdk_secretsmanager::Client::new(&conf),
+            s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build()),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
+            autoscaling: aws_sdk_autoscaling::Client::new(&conf),
+            wafv2: aws_sdk_wafv2::Client::new(&conf),
         }
     }
 
@@ -185,4 +193,14 @@ impl Aws {
         let r = self.secrets.get_secret_value().secret_id(name).send().await.unwrap();
         serde_json::from_str(r.secret_string().unwrap()).unwrap()
     }
+}
+
+/// EC2 filter helper.
+pub fn filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder().name(name).values(value).build()
+}
+
+/// A policy document as IAM returns it (URL-encoded JSON).
+pub fn policy(doc: &str) -> serde_json::Value {
+    serde_json::from_str(&urlencoding::decode(doc).unwrap()).unwrap()
 }

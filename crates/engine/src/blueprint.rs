@@ -340,6 +340,7 @@ pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
     out.push(
         ResourceSpec::new("database.subnet_group", "aws_db_subnet_group", &sng)
             .input("description", format!("Tuva EMPI database subnets of stack {n}"))
+            .input("vpc_id", r("network.vpc", "id"))
             .input("subnet_ids", Expr::List(private_subnets.clone()))
             .input("tags", tags(stack, "database.subnet_group", &sng)),
     );
@@ -579,12 +580,53 @@ mod tests {
         assert_eq!(subnet_cidr("10.40.0.0/16", 5), "10.40.80.0/20");
     }
 
+    fn with(extra: &str) -> Stack {
+        Stack::parse(
+            "t.toml",
+            &format!("name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nadmin_email = \"a@b.org\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:1:certificate/x\"\n{extra}"),
+        )
+        .unwrap()
+    }
+
     #[test]
-    fn expansion_is_a_valid_graph_with_the_config_last() {
+    fn nat_gateways_follow_the_stack() {
+        let one = expand(&stack(), "1");
+        assert_eq!(one.iter().filter(|s| s.kind == "aws_nat_gateway").count(), 1);
+        let private_rt = one.iter().find(|s| s.address == "network.private_route_table[1]").unwrap();
+        assert!(serde_json::to_string(&private_rt.inputs["routes"]).unwrap().contains("network.nat_gateway[0]"), "both zones use the one NAT");
+        let per_zone = expand(&with("[network]\navailability_zones = 3\nnat_gateways = 3\n"), "1");
+        assert_eq!(per_zone.iter().filter(|s| s.kind == "aws_nat_gateway").count(), 3);
+        let rt = per_zone.iter().find(|s| s.address == "network.private_route_table[2]").unwrap();
+        assert!(serde_json::to_string(&rt.inputs["routes"]).unwrap().contains("network.nat_gateway[2]"));
+    }
+
+    #[test]
+    fn waf_and_parameter_group_follow_the_stack() {
+        let no_waf = expand(&with("[edge]\nwaf = false\n"), "1");
+        assert!(!no_waf.iter().any(|s| s.address.starts_with("edge.waf")));
+        assert!(expand(&stack(), "1").iter().any(|s| s.address == "edge.waf_association"));
+        let pg17 = expand(&with("[database]\nengine_version = \"17\"\n"), "1");
+        let pg = pg17.iter().find(|s| s.address == "database.parameter_group").unwrap();
+        assert_eq!(pg.name, "t-postgres17");
+        assert_eq!(pg.inputs["family"], Expr::lit("postgres17"));
+    }
+
+    #[test]
+    fn the_bucket_name_carries_the_account() {
+        let specs = expand(&stack(), "123456789012");
+        assert_eq!(specs.iter().find(|s| s.address == "storage.bucket").unwrap().name, "t-data-123456789012");
+    }
+
+    #[test]
+    fn expansion_is_a_valid_graph_in_dependency_order() {
         let g = ResourceGraph::new(expand(&stack(), "123456789012")).unwrap();
         let order: Vec<&str> = g.topological().iter().map(|s| s.address.as_str()).collect();
-        assert_eq!(order.last(), Some(&"config.document"));
         let pos = |a: &str| order.iter().position(|x| *x == a).unwrap();
+        assert!(pos("database.instance") < pos("config.document"));
+        assert!(pos("cluster.eks") < pos("iam.oidc_provider"));
+        assert!(pos("iam.oidc_provider") < pos("iam.api_role"));
+        assert!(pos("cluster.node_group") < pos("edge.api_asg_attachment"));
+        assert!(pos("edge.https_listener") < pos("edge.api_rule"));
         assert!(pos("config.secret") < pos("database.instance"));
         assert!(pos("network.vpc") < pos("network.private_subnet[1]"));
         assert!(pos("iam.cluster_role") < pos("cluster.eks"));

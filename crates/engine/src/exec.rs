@@ -340,6 +340,7 @@ async fn delete_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
     let recorded = ctx.writer.snapshot().resources.get(&c.address).cloned();
     let attrs = recorded.as_ref().map(|r| r.attrs.clone()).unwrap_or_default();
     if let Some(id) = c.id.clone().or(recorded.as_ref().and_then(|r| r.id.clone())) {
+        let before = recorded.as_ref().map(|r| r.status);
         ctx.writer.update(|s| {
             if let Some(e) = s.resources.get_mut(&c.address) {
                 e.status = Status::Deleting;
@@ -347,9 +348,18 @@ async fn delete_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
             }
         })?;
         ctx.progress.line(&format!("{}: destroying… [id={id}]", c.address));
-        {
+        let refused = {
             let _slot = ctx.slots.acquire().await.expect("semaphore open");
-            r.delete(&id, &attrs).await.map_err(provider(&c.address, "delete"))?;
+            r.delete(&id, &attrs).await.err()
+        };
+        if let Some(e) = refused {
+            // the cloud refused the delete: the resource is as it was
+            ctx.writer.update(|s| {
+                if let (Some(e), Some(b)) = (s.resources.get_mut(&c.address), before) {
+                    e.status = b;
+                }
+            })?;
+            return Err(provider(&c.address, "delete")(e));
         }
         wait_for(ctx, r.as_ref(), &c.address, &id, Operation::Delete, &attrs, started).await?;
         ctx.progress.line(&format!("{}: destruction complete after {}", c.address, format_duration(started.elapsed())));

@@ -56,6 +56,8 @@ pub struct MemoryCloud {
     pub ready_after: Duration,
     /// Names whose create fails.
     pub fail_create: Arc<Mutex<Vec<String>>>,
+    /// Ids whose delete is refused (like a deletion-protected database).
+    pub fail_delete: Arc<Mutex<Vec<String>>>,
 }
 
 impl MemoryCloud {
@@ -156,6 +158,9 @@ impl Resource for MemoryCloud {
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
+        if self.fail_delete.lock().unwrap().iter().any(|n| n == id) {
+            return Err(ProviderError::coded("DeletionProtection", format!("{id} is protected")));
+        }
         self.call("delete", id, |i| {
             i.objects.remove(id);
         })

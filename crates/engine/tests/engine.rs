@@ -279,3 +279,22 @@ async fn stateful_replacement_needs_consent() {
     assert!(ops::check_stateful(&plan, &[]).unwrap_err().to_string().contains("--allow-replace a"));
     ops::check_stateful(&plan, &["a".into()]).unwrap();
 }
+
+#[tokio::test]
+async fn a_refused_delete_leaves_the_resource_recorded_as_it_was() {
+    let w = World::new(1, 0);
+    let specs = vec![thing("a", &[]), thing("b", &["a"]), thing("c", &[])];
+    w.apply(&specs).await;
+    let b_id = w.backend().load().unwrap().resources["b"].id.clone().unwrap();
+    w.cloud.fail_delete.lock().unwrap().push(b_id);
+    let r = w.destroy().await;
+    assert_eq!(r.failed.len(), 1);
+    assert!(r.failed[0].to_string().contains("b: delete failed: DeletionProtection"), "{}", r.failed[0]);
+    assert_eq!(r.skipped, vec!["a".to_string()], "what b depends on stays");
+    let st = w.backend().load().unwrap();
+    assert_eq!(st.resources["b"].status, Status::Created, "not left as deleting");
+    assert!(!st.resources.contains_key("c"), "the independent resource was destroyed");
+    // nothing to do for the stack without c… except c itself
+    let plan = w.plan(&specs[..2]).await;
+    assert!(!plan.has_changes(), "{}", render_text(&plan));
+}
