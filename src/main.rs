@@ -2,6 +2,7 @@
 //! and hands the work to the engine (`empi_engine::ops`) with the AWS provider (`aws`).
 
 mod aws;
+mod k8s;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -92,6 +93,8 @@ enum StateCommand {
 }
 
 fn main() -> ExitCode {
+    // the AWS SDK and kube share rustls: one process-wide crypto provider
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("EMPI_INFRA_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
@@ -131,12 +134,17 @@ fn backend(stack: &Stack) -> Result<LocalBackend> {
     }
 }
 
-/// The AWS provider and the account it works in.
+/// The AWS and Kubernetes providers, and the account they work in.
 async fn connect(stack: &Stack) -> Result<(Registry, String)> {
     let target = aws::Target::from_stack(stack);
     let clients = Arc::new(aws::Clients::new(&target).await);
     let account = clients.account_id().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok((aws::registry(clients), account))
+    // EMPI_INFRA_KUBECONFIG wins over [target] kubeconfig; neither: the EKS cluster itself
+    let kubeconfig = std::env::var_os("EMPI_INFRA_KUBECONFIG").filter(|v| !v.is_empty()).map(PathBuf::from).or_else(|| stack.target.kubeconfig.as_ref().map(PathBuf::from));
+    let conn = Arc::new(k8s::Connection::new(kubeconfig, clients.sdk.clone(), stack.region.clone()));
+    let mut registry = aws::registry(clients);
+    k8s::register(&mut registry, conn);
+    Ok((registry, account))
 }
 
 fn confirm(question: &str) -> Result<bool> {
@@ -232,7 +240,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let outs = ops::outputs(&blueprint::outputs(&stack), &state);
             match name {
                 Some(n) => {
-                    let v = outs.get(&n).ok_or_else(|| anyhow::anyhow!("no output named {n:?}; outputs are: {}", outs.keys().cloned().collect::<Vec<_>>().join(", ")))?;
+                    let v = outs.get(&n).ok_or_else(|| {
+                        anyhow::anyhow!("no output named {n:?}; outputs are: {}", outs.keys().cloned().collect::<Vec<_>>().join(", "))
+                    })?;
                     let Some(v) = v else { bail!("output {n:?} is not known yet: run `empi-infra apply` first") };
                     if json {
                         println!("{v}");
@@ -256,12 +266,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 StateCommand::Show { address } => {
                     let state = backend.load()?;
-                    let r = state.resources.get(&address).ok_or_else(|| anyhow::anyhow!("state has no resource {address:?}; `empi-infra state list` shows what it has"))?;
+                    let r = state
+                        .resources
+                        .get(&address)
+                        .ok_or_else(|| anyhow::anyhow!("state has no resource {address:?}; `empi-infra state list` shows what it has"))?;
                     println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "address": address, "resource": r }))?);
                 }
                 StateCommand::Unlock { lock_id } => {
                     let held = backend.unlock(&lock_id)?;
-                    println!("Broke lock {} held by {}@{} (pid {}, `{}`, since {}).", held.id, held.owner, held.host, held.pid, held.operation, held.created);
+                    println!(
+                        "Broke lock {} held by {}@{} (pid {}, `{}`, since {}).",
+                        held.id, held.owner, held.host, held.pid, held.operation, held.created
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -269,7 +285,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-async fn execute(stack: &Stack, plan: &Plan, registry: &Registry, backend: &LocalBackend, state: State, parallelism: u16, verb: &str) -> Result<ExitCode> {
+async fn execute(
+    stack: &Stack,
+    plan: &Plan,
+    registry: &Registry,
+    backend: &LocalBackend,
+    state: State,
+    parallelism: u16,
+    verb: &str,
+) -> Result<ExitCode> {
     let opts = ExecOptions { parallelism: parallelism as usize, ..ExecOptions::default() };
     let (report, state) = ops::apply(plan, registry, backend, state, opts, Arc::new(StderrProgress)).await?;
     let count = |a: Action| report.done.iter().filter(|(_, x)| *x == a).count();
@@ -326,9 +350,15 @@ fn save_plan(path: &Path, plan: &Plan) -> Result<()> {
 
 fn load_plan(path: &Path) -> Result<Plan> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read the plan file {}", path.display()))?;
-    let plan: Plan = serde_json::from_slice(&bytes).with_context(|| format!("{} is not a plan saved by `empi-infra plan --out`", path.display()))?;
+    let plan: Plan =
+        serde_json::from_slice(&bytes).with_context(|| format!("{} is not a plan saved by `empi-infra plan --out`", path.display()))?;
     if plan.format_version != empi_engine::plan::PLAN_FORMAT_VERSION {
-        bail!("{} is a plan of format {}, but this empi-infra applies format {}; make the plan again", path.display(), plan.format_version, empi_engine::plan::PLAN_FORMAT_VERSION);
+        bail!(
+            "{} is a plan of format {}, but this empi-infra applies format {}; make the plan again",
+            path.display(),
+            plan.format_version,
+            empi_engine::plan::PLAN_FORMAT_VERSION
+        );
     }
     Ok(plan)
 }

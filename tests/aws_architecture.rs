@@ -31,10 +31,15 @@ async fn network_egress_endpoints_and_security_groups() {
 
     // a public and a private subnet per zone
     let subnets = aws.ec2.describe_subnets().filters(in_vpc()).send().await.unwrap();
-    let name_of = |tags: &[aws_sdk_ec2::types::Tag]| tags.iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or_default().to_string();
+    let name_of = |tags: &[aws_sdk_ec2::types::Tag]| {
+        tags.iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or_default().to_string()
+    };
     let mut names: Vec<String> = subnets.subnets().iter().map(|s| name_of(s.tags())).collect();
     names.sort();
-    assert_eq!(names, ["empi-local-private-us-east-1a", "empi-local-private-us-east-1b", "empi-local-public-us-east-1a", "empi-local-public-us-east-1b"]);
+    assert_eq!(
+        names,
+        ["empi-local-private-us-east-1a", "empi-local-private-us-east-1b", "empi-local-public-us-east-1a", "empi-local-public-us-east-1b"]
+    );
     let subnet_id = |n: &str| subnets.subnets().iter().find(|s| name_of(s.tags()) == n).unwrap().subnet_id().unwrap().to_string();
 
     // internet gateway attached; one NAT gateway with an Elastic IP, in a public subnet
@@ -50,7 +55,11 @@ async fn network_egress_endpoints_and_security_groups() {
     // public subnets route to the internet gateway, private ones to the NAT gateway
     let tables = aws.ec2.describe_route_tables().filters(in_vpc()).send().await.unwrap();
     let default_route = |subnet: &str| {
-        let t = tables.route_tables().iter().find(|t| t.associations().iter().any(|a| a.subnet_id() == Some(subnet))).unwrap_or_else(|| panic!("{subnet} has no route table"));
+        let t = tables
+            .route_tables()
+            .iter()
+            .find(|t| t.associations().iter().any(|a| a.subnet_id() == Some(subnet)))
+            .unwrap_or_else(|| panic!("{subnet} has no route table"));
         let r = t.routes().iter().find(|r| r.destination_cidr_block() == Some("0.0.0.0/0")).expect("a default route");
         (r.gateway_id().map(String::from), r.nat_gateway_id().map(String::from))
     };
@@ -65,7 +74,8 @@ async fn network_egress_endpoints_and_security_groups() {
         let name = name.to_string();
         async move { aws.ec2.describe_security_groups().filters(filter("group-name", &name)).send().await.unwrap().security_groups()[0].clone() }
     };
-    let (alb, nodes, db, endpoints) = (sg("empi-local-alb").await, sg("empi-local-nodes").await, sg("empi-local-database").await, sg("empi-local-endpoints").await);
+    let (alb, nodes, db, endpoints) =
+        (sg("empi-local-alb").await, sg("empi-local-nodes").await, sg("empi-local-database").await, sg("empi-local-endpoints").await);
     let anywhere = Some("0.0.0.0/0".to_string());
     assert_eq!(sg_rules(&alb), vec![(80, None, anywhere.clone()), (443, None, anywhere)]);
     let alb_id = alb.group_id().map(String::from);
@@ -76,7 +86,13 @@ async fn network_egress_endpoints_and_security_groups() {
 
     // VPC endpoints: Secrets Manager and CloudWatch Logs in the private subnets, S3 on the private route tables
     let eps = aws.ec2.describe_vpc_endpoints().filters(in_vpc()).send().await.unwrap();
-    let ep = |svc: &str| eps.vpc_endpoints().iter().find(|e| e.service_name() == Some(&format!("com.amazonaws.us-east-1.{svc}"))).unwrap_or_else(|| panic!("no {svc} endpoint")).clone();
+    let ep = |svc: &str| {
+        eps.vpc_endpoints()
+            .iter()
+            .find(|e| e.service_name() == Some(&format!("com.amazonaws.us-east-1.{svc}")))
+            .unwrap_or_else(|| panic!("no {svc} endpoint"))
+            .clone()
+    };
     let private = [subnet_id("empi-local-private-us-east-1a"), subnet_id("empi-local-private-us-east-1b")];
     for svc in ["secretsmanager", "logs"] {
         let e = ep(svc);
@@ -106,14 +122,23 @@ async fn iam_irsa_roles_are_least_privilege_and_bound_to_one_service_account() {
     arns.sort();
     assert_eq!(
         arns,
-        ["arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly", "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy", "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"]
+        [
+            "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+            "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+            "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+        ]
     );
 
     // the cluster's OIDC provider
     let issuer = out("cluster.eks", "oidc_issuer");
     let host = issuer.trim_start_matches("https://").to_string();
     let providers = aws.iam.list_open_id_connect_providers().send().await.unwrap();
-    let provider_arn = providers.open_id_connect_provider_list().iter().find_map(|p| p.arn().filter(|a| a.ends_with(&host))).expect("an OIDC provider for the cluster").to_string();
+    let provider_arn = providers
+        .open_id_connect_provider_list()
+        .iter()
+        .find_map(|p| p.arn().filter(|a| a.ends_with(&host)))
+        .expect("an OIDC provider for the cluster")
+        .to_string();
     let p = aws.iam.get_open_id_connect_provider().open_id_connect_provider_arn(&provider_arn).send().await.unwrap();
     assert_eq!(p.client_id_list(), ["sts.amazonaws.com"]);
 
@@ -121,24 +146,56 @@ async fn iam_irsa_roles_are_least_privilege_and_bound_to_one_service_account() {
     let pool = out("identity.user_pool", "arn");
     let bucket = "arn:aws:s3:::empi-local-data-123456789012";
     for (sa, want) in [
-        ("api", vec![json!(["secretsmanager:GetSecretValue", secret]), json!(["cognito-idp:ListUsers", pool]), json!(["s3:ListBucket", bucket]), json!([["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], format!("{bucket}/*")])]),
+        (
+            "api",
+            vec![
+                json!(["secretsmanager:GetSecretValue", secret]),
+                json!(["cognito-idp:ListUsers", pool]),
+                json!(["s3:ListBucket", bucket]),
+                json!([["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], format!("{bucket}/*")]),
+            ],
+        ),
         ("matching-service", vec![json!(["secretsmanager:GetSecretValue", secret])]),
-        ("worker", vec![json!(["secretsmanager:GetSecretValue", secret]), json!(["s3:ListBucket", bucket]), json!([["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], format!("{bucket}/*")])]),
+        (
+            "worker",
+            vec![
+                json!(["secretsmanager:GetSecretValue", secret]),
+                json!(["s3:ListBucket", bucket]),
+                json!([["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], format!("{bucket}/*")]),
+            ],
+        ),
     ] {
         let role = aws.iam.get_role().role_name(format!("empi-local-{sa}")).send().await.unwrap();
         let trust = policy(role.role().unwrap().assume_role_policy_document().unwrap());
         let stmt = &trust["Statement"][0];
         assert_eq!(stmt["Principal"]["Federated"], provider_arn.as_str(), "{sa}");
         assert_eq!(stmt["Action"], "sts:AssumeRoleWithWebIdentity");
-        assert_eq!(stmt["Condition"]["StringEquals"][format!("{host}:sub")], format!("system:serviceaccount:tuva-empi:{sa}"), "trust is limited to exactly one service account");
+        assert_eq!(
+            stmt["Condition"]["StringEquals"][format!("{host}:sub")],
+            format!("system:serviceaccount:tuva-empi:{sa}"),
+            "trust is limited to exactly one service account"
+        );
         assert_eq!(stmt["Condition"]["StringEquals"][format!("{host}:aud")], "sts.amazonaws.com");
         // no managed policies; one inline policy, every statement scoped to one ARN
-        assert!(aws.iam.list_attached_role_policies().role_name(format!("empi-local-{sa}")).send().await.unwrap().attached_policies().is_empty());
+        assert!(aws
+            .iam
+            .list_attached_role_policies()
+            .role_name(format!("empi-local-{sa}"))
+            .send()
+            .await
+            .unwrap()
+            .attached_policies()
+            .is_empty());
         let doc = aws.iam.get_role_policy().role_name(format!("empi-local-{sa}")).policy_name("tuva-empi").send().await.unwrap();
         let doc = policy(doc.policy_document());
         let got: Vec<Value> = doc["Statement"].as_array().unwrap().iter().map(|s| json!([s["Action"], s["Resource"]])).collect();
         assert_eq!(got, want, "{sa}");
-        assert!(doc["Statement"].as_array().unwrap().iter().all(|s| s["Effect"] == "Allow" && !s["Resource"].as_str().unwrap().contains('*') || s["Resource"].as_str().unwrap().ends_with("/*")));
+        assert!(doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["Effect"] == "Allow" && !s["Resource"].as_str().unwrap().contains('*')
+                || s["Resource"].as_str().unwrap().ends_with("/*")));
     }
 }
 
@@ -151,7 +208,16 @@ async fn cluster_nodes_database_identity_and_storage_are_hardened() {
 
     // EKS: every control-plane log type on; node group sized by the stack, IMDSv2 enforced
     let c = aws.eks.describe_cluster().name("empi-local").send().await.unwrap();
-    let mut logs: Vec<String> = c.cluster().unwrap().logging().unwrap().cluster_logging().iter().filter(|l| l.enabled() == Some(true)).flat_map(|l| l.types().iter().map(|t| t.as_str().to_string())).collect();
+    let mut logs: Vec<String> = c
+        .cluster()
+        .unwrap()
+        .logging()
+        .unwrap()
+        .cluster_logging()
+        .iter()
+        .filter(|l| l.enabled() == Some(true))
+        .flat_map(|l| l.types().iter().map(|t| t.as_str().to_string()))
+        .collect();
     logs.sort();
     assert_eq!(logs, ["api", "audit", "authenticator", "controllerManager", "scheduler"]);
     let ng = aws.eks.describe_nodegroup().cluster_name("empi-local").nodegroup_name("empi-local-nodes").send().await.unwrap();
@@ -201,7 +267,10 @@ async fn cluster_nodes_database_identity_and_storage_are_hardened() {
     assert_eq!(rule.apply_server_side_encryption_by_default().unwrap().sse_algorithm().as_str(), "AES256");
     let pab = aws.s3.get_public_access_block().bucket(b).send().await.unwrap();
     let pab = pab.public_access_block_configuration().unwrap();
-    assert_eq!([pab.block_public_acls(), pab.ignore_public_acls(), pab.block_public_policy(), pab.restrict_public_buckets()], [Some(true); 4]);
+    assert_eq!(
+        [pab.block_public_acls(), pab.ignore_public_acls(), pab.block_public_policy(), pab.restrict_public_buckets()],
+        [Some(true); 4]
+    );
     assert_eq!(aws.s3.get_bucket_versioning().bucket(b).send().await.unwrap().status().map(|s| s.as_str()), Some("Enabled"));
 
     // outputs name what an operator needs
@@ -233,9 +302,15 @@ async fn the_alb_authenticates_with_cognito_before_forwarding() {
     let listeners = aws.elb.describe_listeners().load_balancer_arn(lb.load_balancer_arn().unwrap()).send().await.unwrap();
     let http = listeners.listeners().iter().find(|l| l.port() == Some(80)).expect("an HTTP listener");
     let redirect = http.default_actions()[0].redirect_config().expect("HTTP redirects");
-    assert_eq!((redirect.protocol(), redirect.port(), redirect.status_code().map(|c| c.as_str())), (Some("HTTPS"), Some("443"), Some("HTTP_301")));
+    assert_eq!(
+        (redirect.protocol(), redirect.port(), redirect.status_code().map(|c| c.as_str())),
+        (Some("HTTPS"), Some("443"), Some("HTTP_301"))
+    );
     let https = listeners.listeners().iter().find(|l| l.port() == Some(443)).expect("an HTTPS listener");
-    assert_eq!(https.certificates()[0].certificate_arn(), Some("arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000001"));
+    assert_eq!(
+        https.certificates()[0].certificate_arn(),
+        Some("arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000001")
+    );
     assert_eq!(https.ssl_policy(), Some("ELBSecurityPolicy-TLS13-1-2-2021-06"));
 
     let check_actions = |actions: &[aws_sdk_elasticloadbalancingv2::types::Action], tg: &str| {
@@ -250,7 +325,11 @@ async fn the_alb_authenticates_with_cognito_before_forwarding() {
     check_actions(https.default_actions(), "edge.frontend_target_group");
     let rules = aws.elb.describe_rules().listener_arn(https.listener_arn().unwrap()).send().await.unwrap();
     let api = rules.rules().iter().find(|r| r.priority() == Some("10")).expect("the /api/* rule");
-    let paths: Vec<String> = api.conditions().iter().flat_map(|c| c.path_pattern_config().map(|p| p.values().to_vec()).unwrap_or_else(|| c.values().to_vec())).collect();
+    let paths: Vec<String> = api
+        .conditions()
+        .iter()
+        .flat_map(|c| c.path_pattern_config().map(|p| p.values().to_vec()).unwrap_or_else(|| c.values().to_vec()))
+        .collect();
     assert_eq!(paths, ["/api/*"]);
     check_actions(api.actions(), "edge.api_target_group");
 
@@ -262,7 +341,8 @@ async fn the_alb_authenticates_with_cognito_before_forwarding() {
     }
     let asg = out("cluster.node_group", "autoscaling_group_name");
     let attached = aws.autoscaling.describe_load_balancer_target_groups().auto_scaling_group_name(&asg).send().await.unwrap();
-    let mut got: Vec<String> = attached.load_balancer_target_groups().iter().map(|t| t.load_balancer_target_group_arn().unwrap().to_string()).collect();
+    let mut got: Vec<String> =
+        attached.load_balancer_target_groups().iter().map(|t| t.load_balancer_target_group_arn().unwrap().to_string()).collect();
     got.sort();
     let mut want = vec![out("edge.api_target_group", "arn"), out("edge.frontend_target_group", "arn")];
     want.sort();
@@ -271,7 +351,8 @@ async fn the_alb_authenticates_with_cognito_before_forwarding() {
     // WAF with the AWS managed common rule set, on the ALB
     let acl = aws.wafv2.get_web_acl_for_resource().resource_arn(lb.load_balancer_arn().unwrap()).send().await.unwrap();
     let acl = acl.web_acl().expect("a web ACL on the ALB");
-    let groups: Vec<&str> = acl.rules().iter().filter_map(|r| r.statement().and_then(|s| s.managed_rule_group_statement()).map(|m| m.name())).collect();
+    let groups: Vec<&str> =
+        acl.rules().iter().filter_map(|r| r.statement().and_then(|s| s.managed_rule_group_statement()).map(|m| m.name())).collect();
     assert_eq!(groups, ["AWSManagedRulesCommonRuleSet"]);
 }
 
@@ -282,13 +363,27 @@ async fn node_count_changes_in_place_and_forced_replacements_are_loud() {
     w.ok(&["apply", "--auto-approve"]);
     let aws = w.aws().await;
     async fn arn(aws: &common::Aws) -> String {
-        aws.eks.describe_nodegroup().cluster_name("empi-local").nodegroup_name("empi-local-nodes").send().await.unwrap().nodegroup().unwrap().nodegroup_arn().unwrap().to_string()
+        aws.eks
+            .describe_nodegroup()
+            .cluster_name("empi-local")
+            .nodegroup_name("empi-local-nodes")
+            .send()
+            .await
+            .unwrap()
+            .nodegroup()
+            .unwrap()
+            .nodegroup_arn()
+            .unwrap()
+            .to_string()
     }
     let before = arn(&aws).await;
     w.write_stack(&[("[database]", "[cluster.nodes]\nmin = 2\nmax = 4\ndesired = 3\n\n[database]")]);
     let plan = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 2);
-    assert!(plan.stdout.contains("  ~ cluster.node_group (aws_eks_node_group)") && plan.stdout.contains("desired_size = 2 -> 3"), "{plan:?}");
+    assert!(
+        plan.stdout.contains("  ~ cluster.node_group (aws_eks_node_group)") && plan.stdout.contains("desired_size = 2 -> 3"),
+        "{plan:?}"
+    );
     assert!(!plan.stdout.contains("-/+"), "{plan:?}");
     w.ok(&["apply", "--auto-approve"]);
     let ng = aws.eks.describe_nodegroup().cluster_name("empi-local").nodegroup_name("empi-local-nodes").send().await.unwrap();
@@ -306,7 +401,11 @@ async fn node_count_changes_in_place_and_forced_replacements_are_loud() {
     let refused = w.run(&["apply", "--auto-approve"]);
     assert_eq!(refused.code, 1, "{refused:?}");
     assert!(refused.stderr.contains("holds data that replacement destroys") && refused.stderr.contains("--allow-replace"), "{refused:?}");
-    assert_eq!(aws.ec2.describe_vpcs().filters(filter("cidr", "10.50.0.0/16")).send().await.unwrap().vpcs().len(), 0, "nothing was changed");
+    assert_eq!(
+        aws.ec2.describe_vpcs().filters(filter("cidr", "10.50.0.0/16")).send().await.unwrap().vpcs().len(),
+        0,
+        "nothing was changed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -316,7 +415,8 @@ async fn a_protected_database_is_not_destroyed_and_the_rest_is() {
     let d = w.run(&["destroy", "--auto-approve"]);
     assert_eq!(d.code, 1, "{d:?}");
     assert!(
-        d.stderr.contains("set `deletion_protection = false` under [database], run `empi-infra apply`, then run `empi-infra destroy` again"),
+        d.stderr
+            .contains("set `deletion_protection = false` under [database], run `empi-infra apply`, then run `empi-infra destroy` again"),
         "{d:?}"
     );
     let aws = w.aws().await;

@@ -19,7 +19,13 @@ async fn apply_builds_the_stack_and_the_next_plan_is_a_no_op() {
     let aws = w.aws().await;
 
     // network: one VPC of this stack, two private subnets in two zones
-    let vpcs = aws.ec2.describe_vpcs().filters(aws_sdk_ec2::types::Filter::builder().name("tag:empi-infra:stack").values("empi-local").build()).send().await.unwrap();
+    let vpcs = aws
+        .ec2
+        .describe_vpcs()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("tag:empi-infra:stack").values("empi-local").build())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(vpcs.vpcs().len(), 1);
     let vpc = &vpcs.vpcs()[0];
     assert_eq!(vpc.cidr_block(), Some("10.40.0.0/16"));
@@ -38,9 +44,21 @@ async fn apply_builds_the_stack_and_the_next_plan_is_a_no_op() {
     assert!(subnets.subnets().iter().all(|s| s.map_public_ip_on_launch() == Some(false)));
 
     // the database accepts 5432 from the nodes' group only, and no CIDR
-    let sgs = aws.ec2.describe_security_groups().filters(aws_sdk_ec2::types::Filter::builder().name("group-name").values("empi-local-database").build()).send().await.unwrap();
+    let sgs = aws
+        .ec2
+        .describe_security_groups()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("group-name").values("empi-local-database").build())
+        .send()
+        .await
+        .unwrap();
     let db_sg = &sgs.security_groups()[0];
-    let nodes = aws.ec2.describe_security_groups().filters(aws_sdk_ec2::types::Filter::builder().name("group-name").values("empi-local-nodes").build()).send().await.unwrap();
+    let nodes = aws
+        .ec2
+        .describe_security_groups()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("group-name").values("empi-local-nodes").build())
+        .send()
+        .await
+        .unwrap();
     let nodes_id = nodes.security_groups()[0].group_id().unwrap();
     assert_eq!(db_sg.ip_permissions().len(), 1);
     let p = &db_sg.ip_permissions()[0];
@@ -89,7 +107,10 @@ async fn apply_builds_the_stack_and_the_next_plan_is_a_no_op() {
     assert_eq!(cfg["idp"]["backend"], "aws-cognito");
     assert_eq!(cfg["idp"]["aws_cognito"]["cognito_user_pool_id"], pool_id);
     assert_eq!(cfg["idp"]["aws_cognito"]["jwt_header"], "X-Amzn-Oidc-Accesstoken");
-    assert_eq!(cfg["idp"]["aws_cognito"]["jwks_url"], format!("https://cognito-idp.us-east-1.amazonaws.com/{pool_id}/.well-known/jwks.json"));
+    assert_eq!(
+        cfg["idp"]["aws_cognito"]["jwks_url"],
+        format!("https://cognito-idp.us-east-1.amazonaws.com/{pool_id}/.well-known/jwks.json")
+    );
     let client_id = state["resources"]["identity.app_client"]["id"].as_str().unwrap();
     assert_eq!(cfg["idp"]["aws_cognito"]["client_id"], client_id);
     assert_eq!(cfg["initial_setup"]["admin_email"], "admin@example.org");

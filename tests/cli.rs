@@ -23,7 +23,9 @@ fn validate_accepts_the_repo_stacks() {
 #[test]
 fn validate_names_file_line_and_column_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let src = std::fs::read_to_string(repo().join("stacks/local.toml")).unwrap().replace("multi_az = false", "multi_az = false\nengine_version = \"14\"");
+    let src = std::fs::read_to_string(repo().join("stacks/local.toml"))
+        .unwrap()
+        .replace("multi_az = false", "multi_az = false\nengine_version = \"14\"");
     std::fs::write(dir.path().join("bad.toml"), &src).unwrap();
     let (code, out, err) = empi(&["validate", "-s", "bad.toml"], dir.path());
     assert_eq!(code, 1, "{out}{err}");

@@ -18,7 +18,9 @@ pub fn register(r: &mut Registry, c: &Clients) {
     r.register(Arc::new(User(c.cognito.clone())));
 }
 
-fn missing<E: aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata, R>(e: &aws_sdk_cognitoidentityprovider::error::SdkError<E, R>) -> bool {
+fn missing<E: aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata, R>(
+    e: &aws_sdk_cognitoidentityprovider::error::SdkError<E, R>,
+) -> bool {
     code_of(e) == Some("ResourceNotFoundException")
 }
 
@@ -35,6 +37,7 @@ static POOL: Schema = Schema {
         AttrSchema::updatable("tags"),
     ],
     stateful: true,
+    run_once: false,
     typical_create_secs: 3,
 };
 
@@ -78,9 +81,15 @@ impl Resource for UserPool {
             .0
             .create_user_pool()
             .pool_name(name)
-            .set_username_attributes(Some(strings(a, "username_attributes").iter().map(|x| UsernameAttributeType::from(x.as_str())).collect()))
-            .set_auto_verified_attributes(Some(strings(a, "auto_verified_attributes").iter().map(|x| VerifiedAttributeType::from(x.as_str())).collect()))
-            .admin_create_user_config(AdminCreateUserConfigType::builder().allow_admin_create_user_only(b(a, "admin_create_user_only")).build())
+            .set_username_attributes(Some(
+                strings(a, "username_attributes").iter().map(|x| UsernameAttributeType::from(x.as_str())).collect(),
+            ))
+            .set_auto_verified_attributes(Some(
+                strings(a, "auto_verified_attributes").iter().map(|x| VerifiedAttributeType::from(x.as_str())).collect(),
+            ))
+            .admin_create_user_config(
+                AdminCreateUserConfigType::builder().allow_admin_create_user_only(b(a, "admin_create_user_only")).build(),
+            )
             .set_user_pool_tags(Some(tags(a).into_iter().collect()))
             .send()
             .await
@@ -94,14 +103,19 @@ impl Resource for UserPool {
             self.0
                 .update_user_pool()
                 .user_pool_id(id)
-                .set_auto_verified_attributes(Some(strings(new, "auto_verified_attributes").iter().map(|x| VerifiedAttributeType::from(x.as_str())).collect()))
-                .admin_create_user_config(AdminCreateUserConfigType::builder().allow_admin_create_user_only(b(new, "admin_create_user_only")).build())
+                .set_auto_verified_attributes(Some(
+                    strings(new, "auto_verified_attributes").iter().map(|x| VerifiedAttributeType::from(x.as_str())).collect(),
+                ))
+                .admin_create_user_config(
+                    AdminCreateUserConfigType::builder().allow_admin_create_user_only(b(new, "admin_create_user_only")).build(),
+                )
                 .set_user_pool_tags(Some(tags(new).into_iter().collect()))
                 .send()
                 .await
                 .map_err(aws_err)?;
         } else if changed.iter().any(|c| c == "tags") {
-            let arn = self.read(id, old).await?.and_then(|o| o.outputs.get("arn").and_then(|v| v.as_str().map(String::from))).unwrap_or_default();
+            let arn =
+                self.read(id, old).await?.and_then(|o| o.outputs.get("arn").and_then(|v| v.as_str().map(String::from))).unwrap_or_default();
             let (set, remove) = tag_delta(&tags(old), &tags(new));
             if !remove.is_empty() {
                 self.0.untag_resource().resource_arn(&arn).set_tag_keys(Some(remove)).send().await.map_err(aws_err)?;
@@ -137,6 +151,7 @@ static CLIENT: Schema = Schema {
         AttrSchema::updatable("supported_identity_providers").set(),
     ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 2,
 };
 
@@ -198,7 +213,10 @@ impl Resource for AppClient {
             .send()
             .await
             .map_err(aws_err)?;
-        r.user_pool_client().and_then(|c| c.client_id()).map(String::from).ok_or_else(|| ProviderError::new("CreateUserPoolClient returned no id"))
+        r.user_pool_client()
+            .and_then(|c| c.client_id())
+            .map(String::from)
+            .ok_or_else(|| ProviderError::new("CreateUserPoolClient returned no id"))
     }
 
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
@@ -231,7 +249,13 @@ impl Resource for AppClient {
 
 pub struct Domain(Client);
 
-static DOMAIN: Schema = Schema { kind: "aws_cognito_user_pool_domain", attrs: &[AttrSchema::force_new("user_pool_id")], stateful: false, typical_create_secs: 5 };
+static DOMAIN: Schema = Schema {
+    kind: "aws_cognito_user_pool_domain",
+    attrs: &[AttrSchema::force_new("user_pool_id")],
+    stateful: false,
+    run_once: false,
+    typical_create_secs: 5,
+};
 
 #[async_trait]
 impl Resource for Domain {
@@ -251,7 +275,10 @@ impl Resource for Domain {
         };
         // an unknown domain is an empty description, not an error
         let Some(d) = r.domain_description().filter(|d| d.user_pool_id().is_some()) else { return Ok(None) };
-        Ok(Some(Observed { attrs: attrs([("user_pool_id", json!(d.user_pool_id()))]), outputs: attrs([("id", json!(id)), ("domain", json!(id))]) }))
+        Ok(Some(Observed {
+            attrs: attrs([("user_pool_id", json!(d.user_pool_id()))]),
+            outputs: attrs([("id", json!(id)), ("domain", json!(id))]),
+        }))
     }
 
     async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
@@ -259,7 +286,10 @@ impl Resource for Domain {
             Ok(_) => Ok(name.to_string()),
             Err(e) if code_of(&e) == Some("InvalidParameterException") => Err(ProviderError::coded(
                 "InvalidParameterException",
-                format!("the Cognito domain prefix {name:?} is taken or invalid ({}); set another [identity] domain_prefix", aws_err(e).message),
+                format!(
+                    "the Cognito domain prefix {name:?} is taken or invalid ({}); set another [identity] domain_prefix",
+                    aws_err(e).message
+                ),
             )),
             Err(e) => Err(aws_err(e)),
         }
@@ -286,6 +316,7 @@ static USER: Schema = Schema {
     kind: "aws_cognito_user",
     attrs: &[AttrSchema::force_new("user_pool_id"), AttrSchema::force_new("email"), AttrSchema::updatable("email_verified")],
     stateful: true,
+    run_once: false,
     typical_create_secs: 1,
 };
 
@@ -296,9 +327,7 @@ impl Resource for User {
     }
 
     async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
-        let mut rec = inputs.clone();
-        rec.insert("user_pool_id".into(), inputs.get("user_pool_id").cloned().unwrap_or_default());
-        Ok(self.read(name, &rec).await?.map(|_| name.to_string()))
+        Ok(self.read(name, inputs).await?.map(|_| name.to_string()))
     }
 
     async fn read(&self, id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>> {

@@ -32,6 +32,7 @@ static CLUSTER: Schema = Schema {
         AttrSchema::updatable("tags"),
     ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 600,
 };
 
@@ -52,7 +53,8 @@ fn vpc_config(a: &Attrs) -> VpcConfigRequest {
 fn logging(a: &Attrs) -> Logging {
     let on: Vec<LogType> = strings(a, "enabled_log_types").iter().map(|t| LogType::from(t.as_str())).collect();
     let all = ["api", "audit", "authenticator", "controllerManager", "scheduler"];
-    let off: Vec<LogType> = all.iter().filter(|t| !strings(a, "enabled_log_types").iter().any(|x| x == *t)).map(|t| LogType::from(*t)).collect();
+    let off: Vec<LogType> =
+        all.iter().filter(|t| !strings(a, "enabled_log_types").iter().any(|x| x == *t)).map(|t| LogType::from(*t)).collect();
     let mut l = Logging::builder().cluster_logging(LogSetup::builder().enabled(true).set_types(Some(on)).build());
     if !off.is_empty() {
         l = l.cluster_logging(LogSetup::builder().enabled(false).set_types(Some(off)).build());
@@ -88,7 +90,13 @@ impl Resource for Cluster {
         let vpc = c.resources_vpc_config();
         let log_types: Vec<String> = c
             .logging()
-            .map(|l| l.cluster_logging().iter().filter(|s| s.enabled() == Some(true)).flat_map(|s| s.types().iter().map(|t| t.as_str().to_string())).collect())
+            .map(|l| {
+                l.cluster_logging()
+                    .iter()
+                    .filter(|s| s.enabled() == Some(true))
+                    .flat_map(|s| s.types().iter().map(|t| t.as_str().to_string()))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(Some(Observed {
             attrs: attrs([
@@ -149,7 +157,11 @@ impl Resource for Cluster {
             self.0.update_cluster_config().name(id).logging(logging(new)).send().await.map_err(aws_err)?;
         }
         if has("tags") {
-            let arn = self.describe(id).await?.and_then(|c| c.arn).ok_or_else(|| ProviderError::coded("ResourceNotFoundException", format!("cluster {id} is gone")))?;
+            let arn = self
+                .describe(id)
+                .await?
+                .and_then(|c| c.arn)
+                .ok_or_else(|| ProviderError::coded("ResourceNotFoundException", format!("cluster {id} is gone")))?;
             let (set, remove) = tag_delta(&tags(old), &tags(new));
             if !remove.is_empty() {
                 self.0.untag_resource().resource_arn(&arn).set_tag_keys(Some(remove)).send().await.map_err(aws_err)?;
@@ -176,9 +188,19 @@ impl Resource for Cluster {
             (Operation::Delete, None) => Readiness::Ready,
             (Operation::Delete, Some(s)) => Readiness::Pending(s.as_str().to_lowercase()),
             (_, Some(ClusterStatus::Active)) => Readiness::Ready,
-            (_, Some(ClusterStatus::Failed)) => return Err(ProviderError::coded("ClusterFailed", format!("EKS cluster {id} went to FAILED; see its health issues in the EKS console"))),
+            (_, Some(ClusterStatus::Failed)) => {
+                return Err(ProviderError::coded(
+                    "ClusterFailed",
+                    format!("EKS cluster {id} went to FAILED; see its health issues in the EKS console"),
+                ))
+            }
             (_, Some(s)) => Readiness::Pending(s.as_str().to_lowercase()),
-            (_, None) => return Err(ProviderError::coded("ResourceNotFoundException", format!("EKS cluster {id} disappeared while {}", op.progressive()))),
+            (_, None) => {
+                return Err(ProviderError::coded(
+                    "ResourceNotFoundException",
+                    format!("EKS cluster {id} disappeared while {}", op.progressive()),
+                ))
+            }
         })
     }
 }
@@ -196,11 +218,15 @@ static LAUNCH_TEMPLATE: Schema = Schema {
         AttrSchema::updatable("tags"),
     ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 2,
 };
 
 fn template_data(a: &Attrs) -> aws_sdk_ec2::types::RequestLaunchTemplateData {
-    use aws_sdk_ec2::types::{LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest, RequestLaunchTemplateData};
+    use aws_sdk_ec2::types::{
+        LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
+        RequestLaunchTemplateData,
+    };
     RequestLaunchTemplateData::builder()
         .set_security_group_ids(Some(strings(a, "security_group_ids")))
         .metadata_options(
@@ -259,12 +285,22 @@ impl Resource for LaunchTemplate {
             .send()
             .await
             .map_err(aws_err)?;
-        r.launch_template().and_then(|t| t.launch_template_id()).map(String::from).ok_or_else(|| ProviderError::new("CreateLaunchTemplate returned no id"))
+        r.launch_template()
+            .and_then(|t| t.launch_template_id())
+            .map(String::from)
+            .ok_or_else(|| ProviderError::new("CreateLaunchTemplate returned no id"))
     }
 
     async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
         if changed.iter().any(|c| c != "tags") {
-            let v = self.0.create_launch_template_version().launch_template_id(id).launch_template_data(template_data(new)).send().await.map_err(aws_err)?;
+            let v = self
+                .0
+                .create_launch_template_version()
+                .launch_template_id(id)
+                .launch_template_data(template_data(new))
+                .send()
+                .await
+                .map_err(aws_err)?;
             let version = v.launch_template_version().and_then(|v| v.version_number()).unwrap_or(1);
             self.0.modify_launch_template().launch_template_id(id).default_version(version.to_string()).send().await.map_err(aws_err)?;
         }
@@ -302,6 +338,7 @@ static NODE_GROUP: Schema = Schema {
         AttrSchema::updatable("tags"),
     ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 180,
 };
 
@@ -354,7 +391,12 @@ impl Resource for NodeGroup {
                 ("launch_template_version", json!(lt.and_then(|l| l.version()))),
                 ("tags", tags_value(g.tags().cloned().unwrap_or_default())),
             ]),
-            outputs: attrs([("id", json!(id)), ("name", json!(id)), ("arn", json!(g.nodegroup_arn())), ("autoscaling_group_name", json!(asg))]),
+            outputs: attrs([
+                ("id", json!(id)),
+                ("name", json!(id)),
+                ("arn", json!(g.nodegroup_arn())),
+                ("autoscaling_group_name", json!(asg)),
+            ]),
         }))
     }
 
@@ -368,13 +410,21 @@ impl Resource for NodeGroup {
             .set_subnets(Some(strings(a, "subnet_ids")))
             .set_instance_types(Some(strings(a, "instance_types")))
             .scaling_config(scaling(a))
-            .launch_template(aws_sdk_eks::types::LaunchTemplateSpecification::builder().id(s(a, "launch_template_id")).version(s(a, "launch_template_version")).build())
+            .launch_template(
+                aws_sdk_eks::types::LaunchTemplateSpecification::builder()
+                    .id(s(a, "launch_template_id"))
+                    .version(s(a, "launch_template_version"))
+                    .build(),
+            )
             .set_tags(Some(tags(a).into_iter().collect()))
             .send()
             .await;
         match r {
             Ok(_) => Ok(name.to_string()),
-            Err(e) if code_of(&e) == Some("ResourceInUseException") => Err(ProviderError::coded("ResourceInUseException", format!("a node group named {name} already exists in the cluster and is not recorded in this stack's state"))),
+            Err(e) if code_of(&e) == Some("ResourceInUseException") => Err(ProviderError::coded(
+                "ResourceInUseException",
+                format!("a node group named {name} already exists in the cluster and is not recorded in this stack's state"),
+            )),
             Err(e) => Err(aws_err(e)),
         }
     }
@@ -383,14 +433,26 @@ impl Resource for NodeGroup {
         let has = |k: &str| changed.iter().any(|c| c == k);
         let cluster = s(new, "cluster_name");
         if has("min_size") || has("max_size") || has("desired_size") {
-            self.0.update_nodegroup_config().cluster_name(cluster).nodegroup_name(id).scaling_config(scaling(new)).send().await.map_err(aws_err)?;
+            self.0
+                .update_nodegroup_config()
+                .cluster_name(cluster)
+                .nodegroup_name(id)
+                .scaling_config(scaling(new))
+                .send()
+                .await
+                .map_err(aws_err)?;
         }
         if has("launch_template_version") {
             self.0
                 .update_nodegroup_version()
                 .cluster_name(cluster)
                 .nodegroup_name(id)
-                .launch_template(aws_sdk_eks::types::LaunchTemplateSpecification::builder().id(s(new, "launch_template_id")).version(s(new, "launch_template_version")).build())
+                .launch_template(
+                    aws_sdk_eks::types::LaunchTemplateSpecification::builder()
+                        .id(s(new, "launch_template_id"))
+                        .version(s(new, "launch_template_version"))
+                        .build(),
+                )
                 .send()
                 .await
                 .map_err(aws_err)?;
@@ -425,11 +487,24 @@ impl Resource for NodeGroup {
             (Operation::Delete, Some(s)) => Readiness::Pending(s.as_str().to_lowercase()),
             (_, Some(NodegroupStatus::Active)) => Readiness::Ready,
             (_, Some(s @ (NodegroupStatus::CreateFailed | NodegroupStatus::Degraded))) => {
-                let issues: Vec<String> = g.and_then(|g| g.health).map(|h| h.issues().iter().map(|i| format!("{}: {}", i.code().map(|c| c.as_str()).unwrap_or(""), i.message().unwrap_or(""))).collect()).unwrap_or_default();
+                let issues: Vec<String> = g
+                    .and_then(|g| g.health)
+                    .map(|h| {
+                        h.issues()
+                            .iter()
+                            .map(|i| format!("{}: {}", i.code().map(|c| c.as_str()).unwrap_or(""), i.message().unwrap_or("")))
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 return Err(ProviderError::coded("NodegroupFailed", format!("node group {id} is {}: {}", s.as_str(), issues.join("; "))));
             }
             (_, Some(s)) => Readiness::Pending(s.as_str().to_lowercase()),
-            (_, None) => return Err(ProviderError::coded("ResourceNotFoundException", format!("node group {id} disappeared while {}", op.progressive()))),
+            (_, None) => {
+                return Err(ProviderError::coded(
+                    "ResourceNotFoundException",
+                    format!("node group {id} disappeared while {}", op.progressive()),
+                ))
+            }
         })
     }
 }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, AuthenticateCognitoActionConfig, Certificate, LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher, PathPatternConditionConfig,
-    ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum, RuleCondition, Tag, TargetTypeEnum,
+    Action, ActionTypeEnum, AuthenticateCognitoActionConfig, Certificate, LoadBalancerAttribute, LoadBalancerSchemeEnum,
+    LoadBalancerTypeEnum, Matcher, PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum,
+    RuleCondition, Tag, TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client;
 use empi_engine::resource::{AttrSchema, Attrs, Observed, ProviderError, ProviderResult, Registry, Resource, Schema};
@@ -29,7 +30,11 @@ fn elb_tags(a: &Attrs) -> Vec<Tag> {
 
 async fn live_tags(c: &Client, arn: &str) -> ProviderResult<Value> {
     let r = c.describe_tags().resource_arns(arn).send().await.map_err(aws_err)?;
-    Ok(tags_value(r.tag_descriptions().iter().flat_map(|d| d.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())))))
+    Ok(tags_value(
+        r.tag_descriptions()
+            .iter()
+            .flat_map(|d| d.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))),
+    ))
 }
 
 async fn retag(c: &Client, arn: &str, old: &Attrs, new: &Attrs) -> ProviderResult<()> {
@@ -119,6 +124,7 @@ static LB: Schema = Schema {
         AttrSchema::updatable("tags"),
     ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 180,
 };
 
@@ -163,7 +169,12 @@ impl Resource for LoadBalancer {
                 ("drop_invalid_header_fields", json!(drop)),
                 ("tags", live_tags(&self.0, id).await?),
             ]),
-            outputs: attrs([("id", json!(id)), ("arn", json!(id)), ("dns_name", json!(lb.dns_name())), ("zone_id", json!(lb.canonical_hosted_zone_id()))]),
+            outputs: attrs([
+                ("id", json!(id)),
+                ("arn", json!(id)),
+                ("dns_name", json!(lb.dns_name())),
+                ("zone_id", json!(lb.canonical_hosted_zone_id())),
+            ]),
         }))
     }
 
@@ -180,7 +191,12 @@ impl Resource for LoadBalancer {
             .send()
             .await
             .map_err(aws_err)?;
-        let arn = r.load_balancers().first().and_then(|l| l.load_balancer_arn()).ok_or_else(|| ProviderError::new("CreateLoadBalancer returned no ARN"))?.to_string();
+        let arn = r
+            .load_balancers()
+            .first()
+            .and_then(|l| l.load_balancer_arn())
+            .ok_or_else(|| ProviderError::new("CreateLoadBalancer returned no ARN"))?
+            .to_string();
         self.set_attributes(&arn, a).await?;
         Ok(arn)
     }
@@ -191,7 +207,13 @@ impl Resource for LoadBalancer {
             self.0.set_subnets().load_balancer_arn(id).set_subnets(Some(strings(new, "subnet_ids"))).send().await.map_err(aws_err)?;
         }
         if has("security_group_ids") {
-            self.0.set_security_groups().load_balancer_arn(id).set_security_groups(Some(strings(new, "security_group_ids"))).send().await.map_err(aws_err)?;
+            self.0
+                .set_security_groups()
+                .load_balancer_arn(id)
+                .set_security_groups(Some(strings(new, "security_group_ids")))
+                .send()
+                .await
+                .map_err(aws_err)?;
         }
         if has("drop_invalid_header_fields") {
             self.set_attributes(id, new).await?;
@@ -227,6 +249,7 @@ static TG: Schema = Schema {
         AttrSchema::updatable("tags"),
     ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 2,
 };
 
@@ -280,7 +303,11 @@ impl Resource for TargetGroup {
             .send()
             .await
             .map_err(aws_err)?;
-        r.target_groups().first().and_then(|t| t.target_group_arn()).map(String::from).ok_or_else(|| ProviderError::new("CreateTargetGroup returned no ARN"))
+        r.target_groups()
+            .first()
+            .and_then(|t| t.target_group_arn())
+            .map(String::from)
+            .ok_or_else(|| ProviderError::new("CreateTargetGroup returned no ARN"))
     }
 
     async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
@@ -324,6 +351,7 @@ static LISTENER: Schema = Schema {
         AttrSchema::updatable("actions"),
     ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 2,
 };
 
@@ -335,7 +363,9 @@ impl Resource for Listener {
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
         match self.0.describe_listeners().load_balancer_arn(s(inputs, "load_balancer_arn")).send().await {
-            Ok(r) => Ok(r.listeners().iter().find(|l| l.port() == Some(n(inputs, "port"))).and_then(|l| l.listener_arn()).map(String::from)),
+            Ok(r) => {
+                Ok(r.listeners().iter().find(|l| l.port() == Some(n(inputs, "port"))).and_then(|l| l.listener_arn()).map(String::from))
+            }
             Err(e) if gone(code_of(&e)) => Ok(None),
             Err(e) => Err(aws_err(e)),
         }
@@ -373,13 +403,25 @@ impl Resource for Listener {
             req = req.certificates(Certificate::builder().certificate_arn(s(a, "certificate_arn")).build()).ssl_policy(s(a, "ssl_policy"));
         }
         let r = req.send().await.map_err(aws_err)?;
-        r.listeners().first().and_then(|l| l.listener_arn()).map(String::from).ok_or_else(|| ProviderError::new("CreateListener returned no ARN"))
+        r.listeners()
+            .first()
+            .and_then(|l| l.listener_arn())
+            .map(String::from)
+            .ok_or_else(|| ProviderError::new("CreateListener returned no ARN"))
     }
 
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
-        let mut req = self.0.modify_listener().listener_arn(id).port(n(new, "port")).protocol(ProtocolEnum::from(s(new, "protocol"))).set_default_actions(Some(to_actions(new)));
+        let mut req = self
+            .0
+            .modify_listener()
+            .listener_arn(id)
+            .port(n(new, "port"))
+            .protocol(ProtocolEnum::from(s(new, "protocol")))
+            .set_default_actions(Some(to_actions(new)));
         if new.contains_key("certificate_arn") {
-            req = req.certificates(Certificate::builder().certificate_arn(s(new, "certificate_arn")).build()).ssl_policy(s(new, "ssl_policy"));
+            req = req
+                .certificates(Certificate::builder().certificate_arn(s(new, "certificate_arn")).build())
+                .ssl_policy(s(new, "ssl_policy"));
         }
         req.send().await.map_err(aws_err)?;
         Ok(())
@@ -400,13 +442,22 @@ pub struct ListenerRule(Client);
 
 static RULE: Schema = Schema {
     kind: "aws_lb_listener_rule",
-    attrs: &[AttrSchema::force_new("listener_arn"), AttrSchema::updatable("priority"), AttrSchema::updatable("path_patterns").set(), AttrSchema::updatable("actions")],
+    attrs: &[
+        AttrSchema::force_new("listener_arn"),
+        AttrSchema::updatable("priority"),
+        AttrSchema::updatable("path_patterns").set(),
+        AttrSchema::updatable("actions"),
+    ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 2,
 };
 
 fn path_condition(a: &Attrs) -> RuleCondition {
-    RuleCondition::builder().field("path-pattern").path_pattern_config(PathPatternConditionConfig::builder().set_values(Some(strings(a, "path_patterns"))).build()).build()
+    RuleCondition::builder()
+        .field("path-pattern")
+        .path_pattern_config(PathPatternConditionConfig::builder().set_values(Some(strings(a, "path_patterns"))).build())
+        .build()
 }
 
 #[async_trait]
@@ -417,7 +468,12 @@ impl Resource for ListenerRule {
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
         match self.0.describe_rules().listener_arn(s(inputs, "listener_arn")).send().await {
-            Ok(r) => Ok(r.rules().iter().find(|x| x.priority() == Some(&n(inputs, "priority").to_string())).and_then(|x| x.rule_arn()).map(String::from)),
+            Ok(r) => Ok(r
+                .rules()
+                .iter()
+                .find(|x| x.priority() == Some(&n(inputs, "priority").to_string()))
+                .and_then(|x| x.rule_arn())
+                .map(String::from)),
             Err(e) if gone(code_of(&e)) => Ok(None),
             Err(e) => Err(aws_err(e)),
         }
@@ -434,7 +490,9 @@ impl Resource for ListenerRule {
             .conditions()
             .iter()
             .filter(|c| c.field() == Some("path-pattern"))
-            .flat_map(|c| c.path_pattern_config().map(|p| p.values().to_vec()).filter(|v| !v.is_empty()).unwrap_or_else(|| c.values().to_vec()))
+            .flat_map(|c| {
+                c.path_pattern_config().map(|p| p.values().to_vec()).filter(|v| !v.is_empty()).unwrap_or_else(|| c.values().to_vec())
+            })
             .collect();
         Ok(Some(Observed {
             attrs: attrs([
@@ -464,10 +522,22 @@ impl Resource for ListenerRule {
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
         if changed.iter().any(|c| c == "priority") {
             use aws_sdk_elasticloadbalancingv2::types::RulePriorityPair;
-            self.0.set_rule_priorities().rule_priorities(RulePriorityPair::builder().rule_arn(id).priority(n(new, "priority")).build()).send().await.map_err(aws_err)?;
+            self.0
+                .set_rule_priorities()
+                .rule_priorities(RulePriorityPair::builder().rule_arn(id).priority(n(new, "priority")).build())
+                .send()
+                .await
+                .map_err(aws_err)?;
         }
         if changed.iter().any(|c| c == "path_patterns" || c == "actions") {
-            self.0.modify_rule().rule_arn(id).conditions(path_condition(new)).set_actions(Some(to_actions(new))).send().await.map_err(aws_err)?;
+            self.0
+                .modify_rule()
+                .rule_arn(id)
+                .conditions(path_condition(new))
+                .set_actions(Some(to_actions(new)))
+                .send()
+                .await
+                .map_err(aws_err)?;
         }
         Ok(())
     }
@@ -489,6 +559,7 @@ static ATTACHMENT: Schema = Schema {
     kind: "aws_autoscaling_attachment",
     attrs: &[AttrSchema::force_new("autoscaling_group_name"), AttrSchema::force_new("target_group_arn")],
     stateful: false,
+    run_once: false,
     typical_create_secs: 2,
 };
 
@@ -519,12 +590,18 @@ impl Resource for AsgAttachment {
         if !self.attached(asg, id).await? {
             return Ok(None);
         }
-        Ok(Some(Observed { attrs: attrs([("autoscaling_group_name", json!(asg)), ("target_group_arn", json!(id))]), outputs: attrs([("id", json!(id))]) }))
+        Ok(Some(Observed {
+            attrs: attrs([("autoscaling_group_name", json!(asg)), ("target_group_arn", json!(id))]),
+            outputs: attrs([("id", json!(id))]),
+        }))
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
         if s(a, "autoscaling_group_name").is_empty() {
-            return Err(ProviderError::coded("NoAutoScalingGroup", "the node group reports no Auto Scaling group to attach the target group to"));
+            return Err(ProviderError::coded(
+                "NoAutoScalingGroup",
+                "the node group reports no Auto Scaling group to attach the target group to",
+            ));
         }
         self.0
             .attach_load_balancer_target_groups()
@@ -541,7 +618,14 @@ impl Resource for AsgAttachment {
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> ProviderResult<()> {
-        match self.0.detach_load_balancer_target_groups().auto_scaling_group_name(s(recorded, "autoscaling_group_name")).target_group_arns(id).send().await {
+        match self
+            .0
+            .detach_load_balancer_target_groups()
+            .auto_scaling_group_name(s(recorded, "autoscaling_group_name"))
+            .target_group_arns(id)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if code_of(&e) == Some("ValidationError") => Ok(()),
             Err(e) => Err(aws_err(e)),

@@ -26,6 +26,7 @@ static ROLE: Schema = Schema {
         AttrSchema::updatable("tags"),
     ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 2,
 };
 
@@ -119,7 +120,15 @@ impl Resource for Role {
 
     async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
         let t: Vec<Tag> = tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag")).collect();
-        match self.0.create_role().role_name(name).assume_role_policy_document(a["assume_role_policy"].to_string()).set_tags(Some(t)).send().await {
+        match self
+            .0
+            .create_role()
+            .role_name(name)
+            .assume_role_policy_document(a["assume_role_policy"].to_string())
+            .set_tags(Some(t))
+            .send()
+            .await
+        {
             Ok(_) => {}
             // a create retried after a crash: the role is ours (find would have found it)
             Err(e) if code_of(&e) == Some("EntityAlreadyExists") => {
@@ -136,7 +145,13 @@ impl Resource for Role {
         for c in changed {
             match c.as_str() {
                 "assume_role_policy" => {
-                    self.0.update_assume_role_policy().role_name(id).policy_document(new["assume_role_policy"].to_string()).send().await.map_err(aws_err)?;
+                    self.0
+                        .update_assume_role_policy()
+                        .role_name(id)
+                        .policy_document(new["assume_role_policy"].to_string())
+                        .send()
+                        .await
+                        .map_err(aws_err)?;
                 }
                 "managed_policy_arns" => self.sync_policies(id, &strings(new, "managed_policy_arns")).await?,
                 "inline_policies" => self.sync_inline(id, new.get("inline_policies").unwrap_or(&Value::Null)).await?,
@@ -185,8 +200,14 @@ pub struct OidcProvider(Client);
 
 static OIDC: Schema = Schema {
     kind: "aws_iam_openid_connect_provider",
-    attrs: &[AttrSchema::force_new("url"), AttrSchema::updatable("client_ids").set(), AttrSchema::updatable("thumbprints").set(), AttrSchema::updatable("tags")],
+    attrs: &[
+        AttrSchema::force_new("url"),
+        AttrSchema::updatable("client_ids").set(),
+        AttrSchema::updatable("thumbprints").set(),
+        AttrSchema::updatable("tags"),
+    ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 2,
 };
 
@@ -203,7 +224,11 @@ impl Resource for OidcProvider {
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
         let host = host_of(super::s(inputs, "url")).to_string();
         let r = self.0.list_open_id_connect_providers().send().await.map_err(aws_err)?;
-        Ok(r.open_id_connect_provider_list().iter().filter_map(|p| p.arn()).find(|arn| arn.ends_with(&format!("oidc-provider/{host}"))).map(String::from))
+        Ok(r.open_id_connect_provider_list()
+            .iter()
+            .filter_map(|p| p.arn())
+            .find(|arn| arn.ends_with(&format!("oidc-provider/{host}")))
+            .map(String::from))
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
@@ -243,25 +268,55 @@ impl Resource for OidcProvider {
         for c in changed {
             match c.as_str() {
                 "thumbprints" => {
-                    self.0.update_open_id_connect_provider_thumbprint().open_id_connect_provider_arn(id).set_thumbprint_list(Some(strings(new, "thumbprints"))).send().await.map_err(aws_err)?;
+                    self.0
+                        .update_open_id_connect_provider_thumbprint()
+                        .open_id_connect_provider_arn(id)
+                        .set_thumbprint_list(Some(strings(new, "thumbprints")))
+                        .send()
+                        .await
+                        .map_err(aws_err)?;
                 }
                 "client_ids" => {
                     let (want, have) = (strings(new, "client_ids"), strings(old, "client_ids"));
                     for cid in want.iter().filter(|c| !have.contains(c)) {
-                        self.0.add_client_id_to_open_id_connect_provider().open_id_connect_provider_arn(id).client_id(cid).send().await.map_err(aws_err)?;
+                        self.0
+                            .add_client_id_to_open_id_connect_provider()
+                            .open_id_connect_provider_arn(id)
+                            .client_id(cid)
+                            .send()
+                            .await
+                            .map_err(aws_err)?;
                     }
                     for cid in have.iter().filter(|c| !want.contains(c)) {
-                        self.0.remove_client_id_from_open_id_connect_provider().open_id_connect_provider_arn(id).client_id(cid).send().await.map_err(aws_err)?;
+                        self.0
+                            .remove_client_id_from_open_id_connect_provider()
+                            .open_id_connect_provider_arn(id)
+                            .client_id(cid)
+                            .send()
+                            .await
+                            .map_err(aws_err)?;
                     }
                 }
                 "tags" => {
                     let (set, remove) = tag_delta(&tags(old), &tags(new));
                     if !remove.is_empty() {
-                        self.0.untag_open_id_connect_provider().open_id_connect_provider_arn(id).set_tag_keys(Some(remove)).send().await.map_err(aws_err)?;
+                        self.0
+                            .untag_open_id_connect_provider()
+                            .open_id_connect_provider_arn(id)
+                            .set_tag_keys(Some(remove))
+                            .send()
+                            .await
+                            .map_err(aws_err)?;
                     }
                     if !set.is_empty() {
                         let t: Vec<Tag> = set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag")).collect();
-                        self.0.tag_open_id_connect_provider().open_id_connect_provider_arn(id).set_tags(Some(t)).send().await.map_err(aws_err)?;
+                        self.0
+                            .tag_open_id_connect_provider()
+                            .open_id_connect_provider_arn(id)
+                            .set_tags(Some(t))
+                            .send()
+                            .await
+                            .map_err(aws_err)?;
                     }
                 }
                 _ => {}

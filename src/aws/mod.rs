@@ -35,6 +35,8 @@ pub struct Clients {
     pub wafv2: aws_sdk_wafv2::Client,
     pub sts: aws_sdk_sts::Client,
     pub region: String,
+    /// The SDK configuration (credentials for EKS tokens).
+    pub sdk: aws_config::SdkConfig,
 }
 
 /// Where AWS is: the endpoint (if not AWS itself) and the region.
@@ -64,7 +66,8 @@ impl Clients {
         }
         // the local cloud accepts any key; don't make people configure one (and don't wait on IMDS)
         if target.is_loopback() && std::env::var("AWS_ACCESS_KEY_ID").is_err() && std::env::var("AWS_PROFILE").is_err() {
-            loader = loader.credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "empi-infra-local-cloud"));
+            loader =
+                loader.credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "empi-infra-local-cloud"));
         }
         let conf = loader.load().await;
         // a custom endpoint (the local cloud) has no per-bucket DNS names
@@ -82,6 +85,7 @@ impl Clients {
             wafv2: aws_sdk_wafv2::Client::new(&conf),
             sts: aws_sdk_sts::Client::new(&conf),
             region: target.region.clone(),
+            sdk: conf,
         }
     }
 
@@ -89,7 +93,8 @@ impl Clients {
     pub async fn account_id(&self) -> Result<String, ProviderError> {
         let r = self.sts.get_caller_identity().send().await.map_err(|e| {
             let mut p = aws_err(e);
-            p.message = format!("cannot tell which AWS account the credentials belong to ({}); check the credentials and region", p.message);
+            p.message =
+                format!("cannot tell which AWS account the credentials belong to ({}); check the credentials and region", p.message);
             p
         })?;
         r.account().map(String::from).ok_or_else(|| ProviderError::new("GetCallerIdentity returned no account"))
@@ -121,8 +126,12 @@ where
     let code = e.code().map(String::from);
     let message = match (&e, e.message()) {
         (_, Some(m)) => m.to_string(),
-        (SdkError::ResponseError(r), None) => format!("the AWS endpoint answered HTTP {} with a body that is not an AWS error", r.raw().status().as_u16()),
-        (SdkError::ServiceError(s), None) => format!("the AWS endpoint answered HTTP {} without an error message", s.raw().status().as_u16()),
+        (SdkError::ResponseError(r), None) => {
+            format!("the AWS endpoint answered HTTP {} with a body that is not an AWS error", r.raw().status().as_u16())
+        }
+        (SdkError::ServiceError(s), None) => {
+            format!("the AWS endpoint answered HTTP {} without an error message", s.raw().status().as_u16())
+        }
         _ => DisplayErrorContext(&e).to_string(),
     };
     ProviderError { code, message, retryable }

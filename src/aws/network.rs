@@ -38,10 +38,20 @@ pub(crate) fn by_tags(name: &str, address: &str) -> Vec<Filter> {
 pub(crate) async fn retag(ec2: &Client, id: &str, old: &Attrs, new: &Attrs) -> ProviderResult<()> {
     let (set, remove) = tag_delta(&tags(old), &tags(new));
     if !remove.is_empty() {
-        ec2.delete_tags().resources(id).set_tags(Some(remove.into_iter().map(|k| Tag::builder().key(k).build()).collect())).send().await.map_err(aws_err)?;
+        ec2.delete_tags()
+            .resources(id)
+            .set_tags(Some(remove.into_iter().map(|k| Tag::builder().key(k).build()).collect()))
+            .send()
+            .await
+            .map_err(aws_err)?;
     }
     if !set.is_empty() {
-        ec2.create_tags().resources(id).set_tags(Some(set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect())).send().await.map_err(aws_err)?;
+        ec2.create_tags()
+            .resources(id)
+            .set_tags(Some(set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
+            .send()
+            .await
+            .map_err(aws_err)?;
     }
     Ok(())
 }
@@ -63,6 +73,7 @@ static VPC: Schema = Schema {
         AttrSchema::updatable("tags"),
     ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 2,
 };
 
@@ -70,10 +81,22 @@ impl Vpc {
     async fn set_dns(&self, id: &str, a: &Attrs, only: Option<&[String]>) -> ProviderResult<()> {
         let want = |k: &str| only.is_none_or(|o| o.iter().any(|x| x == k));
         if want("enable_dns_support") {
-            self.0.modify_vpc_attribute().vpc_id(id).enable_dns_support(AttributeBooleanValue::builder().value(b(a, "enable_dns_support")).build()).send().await.map_err(aws_err)?;
+            self.0
+                .modify_vpc_attribute()
+                .vpc_id(id)
+                .enable_dns_support(AttributeBooleanValue::builder().value(b(a, "enable_dns_support")).build())
+                .send()
+                .await
+                .map_err(aws_err)?;
         }
         if want("enable_dns_hostnames") {
-            self.0.modify_vpc_attribute().vpc_id(id).enable_dns_hostnames(AttributeBooleanValue::builder().value(b(a, "enable_dns_hostnames")).build()).send().await.map_err(aws_err)?;
+            self.0
+                .modify_vpc_attribute()
+                .vpc_id(id)
+                .enable_dns_hostnames(AttributeBooleanValue::builder().value(b(a, "enable_dns_hostnames")).build())
+                .send()
+                .await
+                .map_err(aws_err)?;
         }
         Ok(())
     }
@@ -97,8 +120,22 @@ impl Resource for Vpc {
             Err(e) => return Err(aws_err(e)),
         };
         let Some(v) = r.vpcs().first() else { return Ok(None) };
-        let dns_support = self.0.describe_vpc_attribute().vpc_id(id).attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsSupport).send().await.map_err(aws_err)?;
-        let dns_hostnames = self.0.describe_vpc_attribute().vpc_id(id).attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames).send().await.map_err(aws_err)?;
+        let dns_support = self
+            .0
+            .describe_vpc_attribute()
+            .vpc_id(id)
+            .attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsSupport)
+            .send()
+            .await
+            .map_err(aws_err)?;
+        let dns_hostnames = self
+            .0
+            .describe_vpc_attribute()
+            .vpc_id(id)
+            .attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames)
+            .send()
+            .await
+            .map_err(aws_err)?;
         Ok(Some(Observed {
             attrs: attrs([
                 ("cidr_block", json!(v.cidr_block())),
@@ -111,7 +148,14 @@ impl Resource for Vpc {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
-        let r = self.0.create_vpc().cidr_block(s(a, "cidr_block")).tag_specifications(tag_spec(ResourceType::Vpc, a)).send().await.map_err(aws_err)?;
+        let r = self
+            .0
+            .create_vpc()
+            .cidr_block(s(a, "cidr_block"))
+            .tag_specifications(tag_spec(ResourceType::Vpc, a))
+            .send()
+            .await
+            .map_err(aws_err)?;
         let id = r.vpc().and_then(|v| v.vpc_id()).ok_or_else(|| ProviderError::new("CreateVpc returned no id"))?.to_string();
         self.set_dns(&id, a, None).await?;
         Ok(id)
@@ -148,6 +192,7 @@ static SUBNET: Schema = Schema {
         AttrSchema::updatable("tags"),
     ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 2,
 };
 
@@ -237,6 +282,7 @@ static SG: Schema = Schema {
         AttrSchema::updatable("tags"),
     ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 2,
 };
 
@@ -325,7 +371,13 @@ impl Resource for SecurityGroup {
         let id = r.group_id().ok_or_else(|| ProviderError::new("CreateSecurityGroup returned no id"))?.to_string();
         let want = rules(a);
         if !want.is_empty() {
-            self.0.authorize_security_group_ingress().group_id(&id).set_ip_permissions(Some(want.iter().map(rule_to_permission).collect())).send().await.map_err(aws_err)?;
+            self.0
+                .authorize_security_group_ingress()
+                .group_id(&id)
+                .set_ip_permissions(Some(want.iter().map(rule_to_permission).collect()))
+                .send()
+                .await
+                .map_err(aws_err)?;
         }
         Ok(id)
     }

@@ -44,8 +44,14 @@ pub struct SubnetGroup(Client);
 static SUBNET_GROUP: Schema = Schema {
     kind: "aws_db_subnet_group",
     // a subnet group cannot move to another VPC; a new VPC means a new subnet group (and database)
-    attrs: &[AttrSchema::updatable("description"), AttrSchema::force_new("vpc_id"), AttrSchema::updatable("subnet_ids").set(), AttrSchema::updatable("tags")],
+    attrs: &[
+        AttrSchema::updatable("description"),
+        AttrSchema::force_new("vpc_id"),
+        AttrSchema::updatable("subnet_ids").set(),
+        AttrSchema::updatable("tags"),
+    ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 2,
 };
 
@@ -130,8 +136,14 @@ pub struct ParameterGroup(Client);
 
 static PARAMETER_GROUP: Schema = Schema {
     kind: "aws_db_parameter_group",
-    attrs: &[AttrSchema::force_new("family"), AttrSchema::force_new("description"), AttrSchema::updatable("parameters"), AttrSchema::updatable("tags")],
+    attrs: &[
+        AttrSchema::force_new("family"),
+        AttrSchema::force_new("description"),
+        AttrSchema::updatable("parameters"),
+        AttrSchema::updatable("tags"),
+    ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 2,
 };
 
@@ -149,7 +161,17 @@ impl ParameterGroup {
         let params: Vec<Parameter> = a
             .get("parameters")
             .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, v)| Parameter::builder().parameter_name(k).parameter_value(v.as_str().unwrap_or_default()).apply_method(ApplyMethod::Immediate).build()).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        Parameter::builder()
+                            .parameter_name(k)
+                            .parameter_value(v.as_str().unwrap_or_default())
+                            .apply_method(ApplyMethod::Immediate)
+                            .build()
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         if !params.is_empty() {
             self.0.modify_db_parameter_group().db_parameter_group_name(name).set_parameters(Some(params)).send().await.map_err(aws_err)?;
@@ -173,11 +195,14 @@ impl Resource for ParameterGroup {
         let arn = g.db_parameter_group_arn().unwrap_or_default().to_string();
         let p = self.0.describe_db_parameters().db_parameter_group_name(id).source("user").send().await.map_err(aws_err)?;
         // only the parameters the stack sets are compared; others are AWS's defaults
-        let wanted: Vec<String> = recorded.get("parameters").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        let wanted: Vec<String> =
+            recorded.get("parameters").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
         let params: serde_json::Map<String, Value> = p
             .parameters()
             .iter()
-            .filter(|x| x.parameter_value().is_some() && (wanted.is_empty() || wanted.iter().any(|w| Some(w.as_str()) == x.parameter_name())))
+            .filter(|x| {
+                x.parameter_value().is_some() && (wanted.is_empty() || wanted.iter().any(|w| Some(w.as_str()) == x.parameter_name()))
+            })
             .map(|x| (x.parameter_name().unwrap_or_default().to_string(), json!(x.parameter_value())))
             .collect();
         let t = self.0.list_tags_for_resource().resource_name(&arn).send().await.map_err(aws_err)?;
@@ -257,6 +282,7 @@ static INSTANCE: Schema = Schema {
         AttrSchema::updatable("tags"),
     ],
     stateful: true,
+    run_once: false,
     typical_create_secs: 420,
 };
 
@@ -312,7 +338,10 @@ impl Resource for Instance {
                 ("master_username", json!(d.master_username())),
                 ("db_subnet_group_name", json!(d.db_subnet_group().and_then(|g| g.db_subnet_group_name()))),
                 ("db_parameter_group_name", json!(d.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()))),
-                ("vpc_security_group_ids", sorted(d.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id().map(String::from)).collect())),
+                (
+                    "vpc_security_group_ids",
+                    sorted(d.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id().map(String::from)).collect()),
+                ),
                 ("tags", live_tags(d.tag_list())),
             ]),
             outputs: attrs([
@@ -431,7 +460,15 @@ impl Resource for Instance {
             ));
         }
         let snapshot = final_snapshot_name(id);
-        match self.rds.delete_db_instance().db_instance_identifier(id).skip_final_snapshot(false).final_db_snapshot_identifier(&snapshot).send().await {
+        match self
+            .rds
+            .delete_db_instance()
+            .db_instance_identifier(id)
+            .skip_final_snapshot(false)
+            .final_db_snapshot_identifier(&snapshot)
+            .send()
+            .await
+        {
             Ok(_) => {
                 tracing::info!("database {id}: final snapshot {snapshot}");
                 Ok(())
@@ -448,11 +485,25 @@ impl Resource for Instance {
             (Operation::Delete, None) => Readiness::Ready,
             (Operation::Delete, Some(s)) => Readiness::Pending(s.into()),
             (_, Some("available")) => Readiness::Ready,
-            (_, Some(s @ ("failed" | "incompatible-parameters" | "incompatible-network" | "storage-full" | "inaccessible-encryption-credentials"))) => {
-                return Err(ProviderError::coded("DBInstanceFailed", format!("database {id} is in state {s:?}; see the RDS console's events for why")))
+            (
+                _,
+                Some(
+                    s @ ("failed"
+                    | "incompatible-parameters"
+                    | "incompatible-network"
+                    | "storage-full"
+                    | "inaccessible-encryption-credentials"),
+                ),
+            ) => {
+                return Err(ProviderError::coded(
+                    "DBInstanceFailed",
+                    format!("database {id} is in state {s:?}; see the RDS console's events for why"),
+                ))
             }
             (_, Some(s)) => Readiness::Pending(s.into()),
-            (_, None) => return Err(ProviderError::coded("DBInstanceNotFound", format!("database {id} disappeared while {}", op.progressive()))),
+            (_, None) => {
+                return Err(ProviderError::coded("DBInstanceNotFound", format!("database {id} disappeared while {}", op.progressive())))
+            }
         })
     }
 }

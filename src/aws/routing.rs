@@ -21,7 +21,9 @@ pub fn register(r: &mut Registry, c: &Clients) {
     r.register(Arc::new(VpcEndpoint(c.ec2.clone())));
 }
 
-fn ok_if_gone<T, E: aws_sdk_ec2::error::ProvideErrorMetadata>(r: Result<T, aws_sdk_ec2::error::SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>) -> ProviderResult<()>
+fn ok_if_gone<T, E: aws_sdk_ec2::error::ProvideErrorMetadata>(
+    r: Result<T, aws_sdk_ec2::error::SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>,
+) -> ProviderResult<()>
 where
     E: std::error::Error + Send + Sync + 'static,
 {
@@ -40,6 +42,7 @@ static IGW: Schema = Schema {
     kind: "aws_internet_gateway",
     attrs: &[AttrSchema::force_new("vpc_id"), AttrSchema::updatable("tags")],
     stateful: false,
+    run_once: false,
     typical_create_secs: 3,
 };
 
@@ -65,8 +68,18 @@ impl Resource for InternetGateway {
         }))
     }
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
-        let r = self.0.create_internet_gateway().tag_specifications(tag_spec(ResourceType::InternetGateway, a)).send().await.map_err(aws_err)?;
-        let id = r.internet_gateway().and_then(|g| g.internet_gateway_id()).ok_or_else(|| ProviderError::new("CreateInternetGateway returned no id"))?.to_string();
+        let r = self
+            .0
+            .create_internet_gateway()
+            .tag_specifications(tag_spec(ResourceType::InternetGateway, a))
+            .send()
+            .await
+            .map_err(aws_err)?;
+        let id = r
+            .internet_gateway()
+            .and_then(|g| g.internet_gateway_id())
+            .ok_or_else(|| ProviderError::new("CreateInternetGateway returned no id"))?
+            .to_string();
         self.0.attach_internet_gateway().internet_gateway_id(&id).vpc_id(s(a, "vpc_id")).send().await.map_err(aws_err)?;
         Ok(id)
     }
@@ -83,7 +96,8 @@ impl Resource for InternetGateway {
 
 pub struct ElasticIp(Client);
 
-static EIP: Schema = Schema { kind: "aws_eip", attrs: &[AttrSchema::updatable("tags")], stateful: false, typical_create_secs: 2 };
+static EIP: Schema =
+    Schema { kind: "aws_eip", attrs: &[AttrSchema::updatable("tags")], stateful: false, run_once: false, typical_create_secs: 2 };
 
 #[async_trait]
 impl Resource for ElasticIp {
@@ -101,10 +115,20 @@ impl Resource for ElasticIp {
             Err(e) => return Err(aws_err(e)),
         };
         let Some(a) = r.addresses().first() else { return Ok(None) };
-        Ok(Some(Observed { attrs: attrs([("tags", ec2_tags(a.tags()))]), outputs: attrs([("id", json!(id)), ("public_ip", json!(a.public_ip()))]) }))
+        Ok(Some(Observed {
+            attrs: attrs([("tags", ec2_tags(a.tags()))]),
+            outputs: attrs([("id", json!(id)), ("public_ip", json!(a.public_ip()))]),
+        }))
     }
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
-        let r = self.0.allocate_address().domain(DomainType::Vpc).tag_specifications(tag_spec(ResourceType::ElasticIp, a)).send().await.map_err(aws_err)?;
+        let r = self
+            .0
+            .allocate_address()
+            .domain(DomainType::Vpc)
+            .tag_specifications(tag_spec(ResourceType::ElasticIp, a))
+            .send()
+            .await
+            .map_err(aws_err)?;
         r.allocation_id().map(String::from).ok_or_else(|| ProviderError::new("AllocateAddress returned no allocation id"))
     }
     async fn update(&self, id: &str, old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
@@ -123,6 +147,7 @@ static NAT: Schema = Schema {
     kind: "aws_nat_gateway",
     attrs: &[AttrSchema::force_new("subnet_id"), AttrSchema::force_new("allocation_id"), AttrSchema::updatable("tags")],
     stateful: false,
+    run_once: false,
     typical_create_secs: 120,
 };
 
@@ -170,7 +195,10 @@ impl Resource for NatGateway {
             .send()
             .await
             .map_err(aws_err)?;
-        r.nat_gateway().and_then(|g| g.nat_gateway_id()).map(String::from).ok_or_else(|| ProviderError::new("CreateNatGateway returned no id"))
+        r.nat_gateway()
+            .and_then(|g| g.nat_gateway_id())
+            .map(String::from)
+            .ok_or_else(|| ProviderError::new("CreateNatGateway returned no id"))
     }
     async fn update(&self, id: &str, old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
         retag(&self.0, id, old, new).await
@@ -203,6 +231,7 @@ static ROUTE_TABLE: Schema = Schema {
     kind: "aws_route_table",
     attrs: &[AttrSchema::force_new("vpc_id"), AttrSchema::updatable("routes").set(), AttrSchema::updatable("tags")],
     stateful: false,
+    run_once: false,
     typical_create_secs: 2,
 };
 
@@ -265,8 +294,19 @@ impl Resource for RouteTable {
         }))
     }
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
-        let r = self.0.create_route_table().vpc_id(s(a, "vpc_id")).tag_specifications(tag_spec(ResourceType::RouteTable, a)).send().await.map_err(aws_err)?;
-        let id = r.route_table().and_then(|t| t.route_table_id()).ok_or_else(|| ProviderError::new("CreateRouteTable returned no id"))?.to_string();
+        let r = self
+            .0
+            .create_route_table()
+            .vpc_id(s(a, "vpc_id"))
+            .tag_specifications(tag_spec(ResourceType::RouteTable, a))
+            .send()
+            .await
+            .map_err(aws_err)?;
+        let id = r
+            .route_table()
+            .and_then(|t| t.route_table_id())
+            .ok_or_else(|| ProviderError::new("CreateRouteTable returned no id"))?
+            .to_string();
         for route in a.get("routes").and_then(Value::as_array).cloned().unwrap_or_default() {
             self.put_route(&id, &route, false).await?;
         }
@@ -307,6 +347,7 @@ static ASSOCIATION: Schema = Schema {
     kind: "aws_route_table_association",
     attrs: &[AttrSchema::force_new("subnet_id"), AttrSchema::updatable("route_table_id")],
     stateful: false,
+    run_once: false,
     typical_create_secs: 1,
 };
 
@@ -317,9 +358,17 @@ impl RouteTableAssociation {
         let want = filter.values().first().cloned().unwrap_or_default();
         for t in r.route_tables() {
             for a in t.associations() {
-                let hit = if want_name == "association.subnet-id" { a.subnet_id() == Some(want.as_str()) } else { a.route_table_association_id() == Some(want.as_str()) };
+                let hit = if want_name == "association.subnet-id" {
+                    a.subnet_id() == Some(want.as_str())
+                } else {
+                    a.route_table_association_id() == Some(want.as_str())
+                };
                 if hit {
-                    return Ok(Some((a.route_table_association_id().unwrap_or_default().into(), a.subnet_id().unwrap_or_default().into(), t.route_table_id().unwrap_or_default().into())));
+                    return Ok(Some((
+                        a.route_table_association_id().unwrap_or_default().into(),
+                        a.subnet_id().unwrap_or_default().into(),
+                        t.route_table_id().unwrap_or_default().into(),
+                    )));
                 }
             }
         }
@@ -336,15 +385,35 @@ impl Resource for RouteTableAssociation {
         Ok(self.lookup(Filter::builder().name("association.subnet-id").values(s(inputs, "subnet_id")).build()).await?.map(|(id, _, _)| id))
     }
     async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let Some((id, subnet, table)) = self.lookup(Filter::builder().name("association.route-table-association-id").values(id).build()).await? else { return Ok(None) };
-        Ok(Some(Observed { attrs: attrs([("subnet_id", json!(subnet)), ("route_table_id", json!(table))]), outputs: attrs([("id", json!(id))]) }))
+        let Some((id, subnet, table)) =
+            self.lookup(Filter::builder().name("association.route-table-association-id").values(id).build()).await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Observed {
+            attrs: attrs([("subnet_id", json!(subnet)), ("route_table_id", json!(table))]),
+            outputs: attrs([("id", json!(id))]),
+        }))
     }
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
-        let r = self.0.associate_route_table().subnet_id(s(a, "subnet_id")).route_table_id(s(a, "route_table_id")).send().await.map_err(aws_err)?;
+        let r = self
+            .0
+            .associate_route_table()
+            .subnet_id(s(a, "subnet_id"))
+            .route_table_id(s(a, "route_table_id"))
+            .send()
+            .await
+            .map_err(aws_err)?;
         r.association_id().map(String::from).ok_or_else(|| ProviderError::new("AssociateRouteTable returned no id"))
     }
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
-        self.0.replace_route_table_association().association_id(id).route_table_id(s(new, "route_table_id")).send().await.map_err(aws_err)?;
+        self.0
+            .replace_route_table_association()
+            .association_id(id)
+            .route_table_id(s(new, "route_table_id"))
+            .send()
+            .await
+            .map_err(aws_err)?;
         Ok(())
     }
     async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
@@ -369,13 +438,18 @@ static ENDPOINT: Schema = Schema {
         AttrSchema::updatable("tags"),
     ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 60,
 };
 
 impl VpcEndpoint {
     async fn describe(&self, id: &str) -> ProviderResult<Option<aws_sdk_ec2::types::VpcEndpoint>> {
         match self.0.describe_vpc_endpoints().vpc_endpoint_ids(id).send().await {
-            Ok(r) => Ok(r.vpc_endpoints().first().cloned().filter(|e| !matches!(e.state().map(|s| s.as_str()), Some("deleted") | Some("Deleted")))),
+            Ok(r) => Ok(r
+                .vpc_endpoints()
+                .first()
+                .cloned()
+                .filter(|e| !matches!(e.state().map(|s| s.as_str()), Some("deleted") | Some("Deleted")))),
             Err(e) if not_found(&e) => Ok(None),
             Err(e) => Err(aws_err(e)),
         }
@@ -423,12 +497,18 @@ impl Resource for VpcEndpoint {
             .vpc_endpoint_type(VpcEndpointType::from(s(a, "vpc_endpoint_type")))
             .tag_specifications(tag_spec(ResourceType::VpcEndpoint, a));
         if s(a, "vpc_endpoint_type") == "Interface" {
-            req = req.set_subnet_ids(Some(strings(a, "subnet_ids"))).set_security_group_ids(Some(strings(a, "security_group_ids"))).private_dns_enabled(b(a, "private_dns_enabled"));
+            req = req
+                .set_subnet_ids(Some(strings(a, "subnet_ids")))
+                .set_security_group_ids(Some(strings(a, "security_group_ids")))
+                .private_dns_enabled(b(a, "private_dns_enabled"));
         } else {
             req = req.set_route_table_ids(Some(strings(a, "route_table_ids")));
         }
         let r = req.send().await.map_err(aws_err)?;
-        r.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).map(String::from).ok_or_else(|| ProviderError::new("CreateVpcEndpoint returned no id"))
+        r.vpc_endpoint()
+            .and_then(|e| e.vpc_endpoint_id())
+            .map(String::from)
+            .ok_or_else(|| ProviderError::new("CreateVpcEndpoint returned no id"))
     }
     async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
         let has = |k: &str| changed.iter().any(|c| c == k);
@@ -437,13 +517,27 @@ impl Resource for VpcEndpoint {
             let (add_sg, rm_sg) = delta(&strings(old, "security_group_ids"), &strings(new, "security_group_ids"));
             let (add_rt, rm_rt) = delta(&strings(old, "route_table_ids"), &strings(new, "route_table_ids"));
             let mut m = self.0.modify_vpc_endpoint().vpc_endpoint_id(id);
-            if !add_sn.is_empty() { m = m.set_add_subnet_ids(Some(add_sn)) }
-            if !rm_sn.is_empty() { m = m.set_remove_subnet_ids(Some(rm_sn)) }
-            if !add_sg.is_empty() { m = m.set_add_security_group_ids(Some(add_sg)) }
-            if !rm_sg.is_empty() { m = m.set_remove_security_group_ids(Some(rm_sg)) }
-            if !add_rt.is_empty() { m = m.set_add_route_table_ids(Some(add_rt)) }
-            if !rm_rt.is_empty() { m = m.set_remove_route_table_ids(Some(rm_rt)) }
-            if has("private_dns_enabled") { m = m.private_dns_enabled(b(new, "private_dns_enabled")) }
+            if !add_sn.is_empty() {
+                m = m.set_add_subnet_ids(Some(add_sn))
+            }
+            if !rm_sn.is_empty() {
+                m = m.set_remove_subnet_ids(Some(rm_sn))
+            }
+            if !add_sg.is_empty() {
+                m = m.set_add_security_group_ids(Some(add_sg))
+            }
+            if !rm_sg.is_empty() {
+                m = m.set_remove_security_group_ids(Some(rm_sg))
+            }
+            if !add_rt.is_empty() {
+                m = m.set_add_route_table_ids(Some(add_rt))
+            }
+            if !rm_rt.is_empty() {
+                m = m.set_remove_route_table_ids(Some(rm_rt))
+            }
+            if has("private_dns_enabled") {
+                m = m.private_dns_enabled(b(new, "private_dns_enabled"))
+            }
             m.send().await.map_err(aws_err)?;
         }
         if has("tags") {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 use empi_engine::resource::{AttrSchema, Attrs, Observed, ProviderError, ProviderResult, Registry, Resource, Schema};
@@ -25,8 +25,14 @@ pub struct Bucket {
 
 static BUCKET: Schema = Schema {
     kind: "aws_s3_bucket",
-    attrs: &[AttrSchema::updatable("versioning"), AttrSchema::updatable("encryption"), AttrSchema::updatable("block_public_access"), AttrSchema::updatable("tags")],
+    attrs: &[
+        AttrSchema::updatable("versioning"),
+        AttrSchema::updatable("encryption"),
+        AttrSchema::updatable("block_public_access"),
+        AttrSchema::updatable("tags"),
+    ],
     stateful: true,
+    run_once: false,
     typical_create_secs: 3,
 };
 
@@ -34,7 +40,13 @@ impl Bucket {
     async fn exists(&self, name: &str) -> ProviderResult<bool> {
         match self.s3.head_bucket().bucket(name).send().await {
             Ok(_) => Ok(true),
-            Err(e) if code_of(&e) == Some("NotFound") || code_of(&e) == Some("NoSuchBucket") || e.raw_response().map(|r| r.status().as_u16()) == Some(404) => Ok(false),
+            Err(e)
+                if code_of(&e) == Some("NotFound")
+                    || code_of(&e) == Some("NoSuchBucket")
+                    || e.raw_response().map(|r| r.status().as_u16()) == Some(404) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(aws_err(e)),
         }
     }
@@ -43,23 +55,45 @@ impl Bucket {
         let want = |k: &str| changed.is_none_or(|c| c.iter().any(|x| x == k));
         if want("encryption") {
             let rule = ServerSideEncryptionRule::builder()
-                .apply_server_side_encryption_by_default(ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::from(s(a, "encryption"))).build().map_err(|e| ProviderError::new(e.to_string()))?)
+                .apply_server_side_encryption_by_default(
+                    ServerSideEncryptionByDefault::builder()
+                        .sse_algorithm(ServerSideEncryption::from(s(a, "encryption")))
+                        .build()
+                        .map_err(|e| ProviderError::new(e.to_string()))?,
+                )
                 .build();
             let conf = ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(|e| ProviderError::new(e.to_string()))?;
             self.s3.put_bucket_encryption().bucket(name).server_side_encryption_configuration(conf).send().await.map_err(aws_err)?;
         }
         if want("block_public_access") {
             let on = b(a, "block_public_access");
-            let conf = PublicAccessBlockConfiguration::builder().block_public_acls(on).ignore_public_acls(on).block_public_policy(on).restrict_public_buckets(on).build();
+            let conf = PublicAccessBlockConfiguration::builder()
+                .block_public_acls(on)
+                .ignore_public_acls(on)
+                .block_public_policy(on)
+                .restrict_public_buckets(on)
+                .build();
             self.s3.put_public_access_block().bucket(name).public_access_block_configuration(conf).send().await.map_err(aws_err)?;
         }
         if want("versioning") {
             let status = if b(a, "versioning") { BucketVersioningStatus::Enabled } else { BucketVersioningStatus::Suspended };
-            self.s3.put_bucket_versioning().bucket(name).versioning_configuration(VersioningConfiguration::builder().status(status).build()).send().await.map_err(aws_err)?;
+            self.s3
+                .put_bucket_versioning()
+                .bucket(name)
+                .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+                .send()
+                .await
+                .map_err(aws_err)?;
         }
         if want("tags") {
             let t: Vec<Tag> = tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag")).collect();
-            self.s3.put_bucket_tagging().bucket(name).tagging(Tagging::builder().set_tag_set(Some(t)).build().map_err(|e| ProviderError::new(e.to_string()))?).send().await.map_err(aws_err)?;
+            self.s3
+                .put_bucket_tagging()
+                .bucket(name)
+                .tagging(Tagging::builder().set_tag_set(Some(t)).build().map_err(|e| ProviderError::new(e.to_string()))?)
+                .send()
+                .await
+                .map_err(aws_err)?;
         }
         Ok(())
     }
@@ -90,19 +124,28 @@ impl Resource for Bucket {
         };
         let pab = match self.s3.get_public_access_block().bucket(id).send().await {
             Ok(r) => r.public_access_block_configuration().is_some_and(|c| {
-                c.block_public_acls() == Some(true) && c.ignore_public_acls() == Some(true) && c.block_public_policy() == Some(true) && c.restrict_public_buckets() == Some(true)
+                c.block_public_acls() == Some(true)
+                    && c.ignore_public_acls() == Some(true)
+                    && c.block_public_policy() == Some(true)
+                    && c.restrict_public_buckets() == Some(true)
             }),
             Err(e) if code_of(&e) == Some("NoSuchPublicAccessBlockConfiguration") => false,
             Err(e) => return Err(aws_err(e)),
         };
-        let versioning = self.s3.get_bucket_versioning().bucket(id).send().await.map_err(aws_err)?.status() == Some(&BucketVersioningStatus::Enabled);
+        let versioning =
+            self.s3.get_bucket_versioning().bucket(id).send().await.map_err(aws_err)?.status() == Some(&BucketVersioningStatus::Enabled);
         let tag_set = match self.s3.get_bucket_tagging().bucket(id).send().await {
             Ok(r) => r.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
             Err(e) if code_of(&e) == Some("NoSuchTagSet") => vec![],
             Err(e) => return Err(aws_err(e)),
         };
         Ok(Some(Observed {
-            attrs: attrs([("versioning", json!(versioning)), ("encryption", json!(enc)), ("block_public_access", json!(pab)), ("tags", tags_value(tag_set))]),
+            attrs: attrs([
+                ("versioning", json!(versioning)),
+                ("encryption", json!(enc)),
+                ("block_public_access", json!(pab)),
+                ("tags", tags_value(tag_set)),
+            ]),
             outputs: attrs([("id", json!(id)), ("name", json!(id)), ("arn", json!(format!("arn:aws:s3:::{id}")))]),
         }))
     }
@@ -110,13 +153,18 @@ impl Resource for Bucket {
     async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
         let mut req = self.s3.create_bucket().bucket(name);
         if self.region != "us-east-1" {
-            req = req.create_bucket_configuration(CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(self.region.as_str())).build());
+            req = req.create_bucket_configuration(
+                CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(self.region.as_str())).build(),
+            );
         }
         match req.send().await {
             Ok(_) => {}
             Err(e) if code_of(&e) == Some("BucketAlreadyOwnedByYou") => {}
             Err(e) if code_of(&e) == Some("BucketAlreadyExists") => {
-                return Err(ProviderError::coded("BucketAlreadyExists", format!("the bucket name {name} is taken by another AWS account; choose another stack name")));
+                return Err(ProviderError::coded(
+                    "BucketAlreadyExists",
+                    format!("the bucket name {name} is taken by another AWS account; choose another stack name"),
+                ));
             }
             Err(e) => return Err(aws_err(e)),
         }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::types::Tag;
 use aws_sdk_secretsmanager::Client;
-use empi_engine::resource::{AttrSchema, Attrs, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema, SENSITIVE};
+use empi_engine::resource::{
+    AttrSchema, Attrs, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema, SENSITIVE,
+};
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{json, Value};
 
@@ -47,11 +49,18 @@ async fn current(c: &Client, arn: &str) -> ProviderResult<Option<Value>> {
 
 /// The generated values in the secret `arn`.
 pub async fn generated(c: &Client, arn: &str) -> ProviderResult<Generated> {
-    let doc = current(c, arn).await?.ok_or_else(|| ProviderError::coded("ResourceNotFoundException", format!("the config secret {arn} holds no value")))?;
+    let doc = current(c, arn)
+        .await?
+        .ok_or_else(|| ProviderError::coded("ResourceNotFoundException", format!("the config secret {arn} holds no value")))?;
     let get = |p: &str| doc.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty() && *s != SENSITIVE).map(String::from);
     match (get(GENERATED[0]), get(GENERATED[1])) {
         (Some(db_password), Some(django_secret_key)) => Ok(Generated { db_password, django_secret_key }),
-        _ => Err(ProviderError::coded("MissingGeneratedValues", format!("the config secret {arn} lacks the generated db.password or django.secret_key; restore a previous version of the secret"))),
+        _ => Err(ProviderError::coded(
+            "MissingGeneratedValues",
+            format!(
+                "the config secret {arn} lacks the generated db.password or django.secret_key; restore a previous version of the secret"
+            ),
+        )),
     }
 }
 
@@ -73,6 +82,7 @@ static SECRET: Schema = Schema {
     kind: "aws_secretsmanager_secret",
     attrs: &[AttrSchema::updatable("description"), AttrSchema::updatable("tags")],
     stateful: true,
+    run_once: false,
     typical_create_secs: 2,
 };
 
@@ -103,7 +113,12 @@ impl Resource for Secret {
         Ok(Some(Observed {
             attrs: attrs([
                 ("description", json!(r.description())),
-                ("tags", tags_value(r.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())))),
+                (
+                    "tags",
+                    tags_value(
+                        r.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())),
+                    ),
+                ),
             ]),
             outputs: attrs([("id", json!(id)), ("arn", json!(r.arn())), ("name", json!(r.name()))]),
         }))
@@ -128,7 +143,16 @@ impl Resource for Secret {
         let g = generate();
         let doc = json!({"db": {"password": g.db_password}, "django": {"secret_key": g.django_secret_key}});
         let t: Vec<Tag> = tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
-        let r = self.0.create_secret().name(name).description(s(a, "description")).secret_string(doc.to_string()).set_tags(Some(t)).send().await.map_err(aws_err)?;
+        let r = self
+            .0
+            .create_secret()
+            .name(name)
+            .description(s(a, "description"))
+            .secret_string(doc.to_string())
+            .set_tags(Some(t))
+            .send()
+            .await
+            .map_err(aws_err)?;
         r.arn().map(String::from).ok_or_else(|| ProviderError::new("CreateSecret returned no ARN"))
     }
 
@@ -168,6 +192,7 @@ static VALUE: Schema = Schema {
     kind: "aws_secretsmanager_secret_value",
     attrs: &[AttrSchema::force_new("secret_id"), AttrSchema::updatable("document")],
     stateful: false,
+    run_once: false,
     typical_create_secs: 1,
 };
 

@@ -16,7 +16,12 @@ pub fn register(r: &mut Registry, c: &Clients) {
 }
 
 fn visibility(metric: &str) -> VisibilityConfig {
-    VisibilityConfig::builder().sampled_requests_enabled(true).cloud_watch_metrics_enabled(true).metric_name(metric).build().expect("visibility")
+    VisibilityConfig::builder()
+        .sampled_requests_enabled(true)
+        .cloud_watch_metrics_enabled(true)
+        .metric_name(metric)
+        .build()
+        .expect("visibility")
 }
 
 fn rules(a: &Attrs) -> Vec<Rule> {
@@ -27,7 +32,13 @@ fn rules(a: &Attrs) -> Vec<Rule> {
             Rule::builder()
                 .name(g)
                 .priority(i as i32)
-                .statement(Statement::builder().managed_rule_group_statement(ManagedRuleGroupStatement::builder().vendor_name("AWS").name(g).build().expect("statement")).build())
+                .statement(
+                    Statement::builder()
+                        .managed_rule_group_statement(
+                            ManagedRuleGroupStatement::builder().vendor_name("AWS").name(g).build().expect("statement"),
+                        )
+                        .build(),
+                )
                 .override_action(OverrideAction::builder().none(aws_sdk_wafv2::types::NoneAction::builder().build()).build())
                 .visibility_config(visibility(g))
                 .build()
@@ -54,6 +65,7 @@ static ACL: Schema = Schema {
     kind: "aws_wafv2_web_acl",
     attrs: &[AttrSchema::updatable("managed_rule_groups"), AttrSchema::updatable("tags")],
     stateful: false,
+    run_once: false,
     typical_create_secs: 3,
 };
 
@@ -82,9 +94,16 @@ impl Resource for WebAcl {
     async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
         let Some(r) = self.get(id).await? else { return Ok(None) };
         let Some(acl) = r.web_acl() else { return Ok(None) };
-        let groups: Vec<String> = acl.rules().iter().filter_map(|r| r.statement().and_then(|s| s.managed_rule_group_statement()).map(|m| m.name().to_string())).collect();
+        let groups: Vec<String> = acl
+            .rules()
+            .iter()
+            .filter_map(|r| r.statement().and_then(|s| s.managed_rule_group_statement()).map(|m| m.name().to_string()))
+            .collect();
         let t = self.0.list_tags_for_resource().resource_arn(id).send().await.map_err(aws_err)?;
-        let tag_list = t.tag_info_for_resource().map(|i| i.tag_list().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect::<Vec<_>>()).unwrap_or_default();
+        let tag_list = t
+            .tag_info_for_resource()
+            .map(|i| i.tag_list().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect::<Vec<_>>())
+            .unwrap_or_default();
         Ok(Some(Observed {
             attrs: attrs([("managed_rule_groups", json!(groups)), ("tags", tags_value(tag_list))]),
             outputs: attrs([("id", json!(id)), ("arn", json!(id)), ("name", json!(acl.name()))]),
@@ -110,7 +129,8 @@ impl Resource for WebAcl {
 
     async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
         if changed.iter().any(|c| c == "managed_rule_groups") {
-            let cur = self.get(id).await?.ok_or_else(|| ProviderError::coded("WAFNonexistentItemException", format!("web ACL {id} is gone")))?;
+            let cur =
+                self.get(id).await?.ok_or_else(|| ProviderError::coded("WAFNonexistentItemException", format!("web ACL {id} is gone")))?;
             let (name, acl_id) = name_and_id(id);
             self.0
                 .update_web_acl()
@@ -141,7 +161,16 @@ impl Resource for WebAcl {
     async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
         let Some(cur) = self.get(id).await? else { return Ok(()) };
         let (name, acl_id) = name_and_id(id);
-        match self.0.delete_web_acl().name(name).id(acl_id).scope(Scope::Regional).lock_token(cur.lock_token().unwrap_or_default()).send().await {
+        match self
+            .0
+            .delete_web_acl()
+            .name(name)
+            .id(acl_id)
+            .scope(Scope::Regional)
+            .lock_token(cur.lock_token().unwrap_or_default())
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if gone(code_of(&e)) => Ok(()),
             Err(e) => Err(aws_err(e)),
@@ -155,6 +184,7 @@ static ASSOC: Schema = Schema {
     kind: "aws_wafv2_web_acl_association",
     attrs: &[AttrSchema::updatable("web_acl_arn"), AttrSchema::force_new("resource_arn")],
     stateful: false,
+    run_once: false,
     typical_create_secs: 2,
 };
 
@@ -176,7 +206,10 @@ impl Resource for Association {
             Err(e) => return Err(aws_err(e)),
         };
         let Some(acl) = r.web_acl() else { return Ok(None) };
-        Ok(Some(Observed { attrs: attrs([("web_acl_arn", json!(acl.arn())), ("resource_arn", json!(id))]), outputs: attrs([("id", json!(id))]) }))
+        Ok(Some(Observed {
+            attrs: attrs([("web_acl_arn", json!(acl.arn())), ("resource_arn", json!(id))]),
+            outputs: attrs([("id", json!(id))]),
+        }))
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {

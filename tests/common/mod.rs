@@ -149,7 +149,11 @@ pub fn run_in(dir: &Path, endpoint: &str, stack: &Path, args: &[&str]) -> Output
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    Output { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
 }
 
 /// AWS clients against the test's moto, to check results through the API.

@@ -117,7 +117,9 @@ pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
     let mut public_subnets = Vec::new();
     let mut private_subnets = Vec::new();
     for (i, az) in azs.iter().enumerate() {
-        for (kind, index, role_tag) in [("public", i as u32, "kubernetes.io/role/elb"), ("private", 4 + i as u32, "kubernetes.io/role/internal-elb")] {
+        for (kind, index, role_tag) in
+            [("public", i as u32, "kubernetes.io/role/elb"), ("private", 4 + i as u32, "kubernetes.io/role/internal-elb")]
+        {
             let addr = format!("network.{kind}_subnet[{i}]");
             let name = format!("{n}-{kind}-{az}");
             let mut t = stack.resource_tags(&addr, &name);
@@ -130,7 +132,11 @@ pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
                     .input("map_public_ip_on_launch", false)
                     .input("tags", Expr::lit(serde_json::to_value(t).unwrap())),
             );
-            if kind == "public" { public_subnets.push(r(&addr, "id")) } else { private_subnets.push(r(&addr, "id")) }
+            if kind == "public" {
+                public_subnets.push(r(&addr, "id"))
+            } else {
+                private_subnets.push(r(&addr, "id"))
+            }
         }
     }
     for j in 0..nats {
@@ -151,7 +157,13 @@ pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
     out.push(
         ResourceSpec::new("network.public_route_table", "aws_route_table", &public_rt)
             .input("vpc_id", r("network.vpc", "id"))
-            .input("routes", Expr::List(vec![obj(vec![("destination_cidr_block", s("0.0.0.0/0")), ("gateway_id", r("network.internet_gateway", "id"))])]))
+            .input(
+                "routes",
+                Expr::List(vec![obj(vec![
+                    ("destination_cidr_block", s("0.0.0.0/0")),
+                    ("gateway_id", r("network.internet_gateway", "id")),
+                ])]),
+            )
             .input("tags", tags(stack, "network.public_route_table", &public_rt)),
     );
     let mut private_rts = Vec::new();
@@ -161,16 +173,26 @@ pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
         out.push(
             ResourceSpec::new(&addr, "aws_route_table", &name)
                 .input("vpc_id", r("network.vpc", "id"))
-                .input("routes", Expr::List(vec![obj(vec![("destination_cidr_block", s("0.0.0.0/0")), ("nat_gateway_id", r(&format!("network.nat_gateway[{}]", i.min(nats - 1)), "id"))])]))
+                .input(
+                    "routes",
+                    Expr::List(vec![obj(vec![
+                        ("destination_cidr_block", s("0.0.0.0/0")),
+                        ("nat_gateway_id", r(&format!("network.nat_gateway[{}]", i.min(nats - 1)), "id")),
+                    ])]),
+                )
                 .input("tags", tags(stack, &addr, &name)),
         );
         private_rts.push(r(&addr, "id"));
         for (kind, rt) in [("public", r("network.public_route_table", "id")), ("private", r(&addr, "id"))] {
             let subnet = if kind == "public" { public_subnets[i].clone() } else { private_subnets[i].clone() };
             out.push(
-                ResourceSpec::new(&format!("network.{kind}_route_table_association[{i}]"), "aws_route_table_association", &format!("{n}-{kind}-{az}"))
-                    .input("subnet_id", subnet)
-                    .input("route_table_id", rt),
+                ResourceSpec::new(
+                    &format!("network.{kind}_route_table_association[{i}]"),
+                    "aws_route_table_association",
+                    &format!("{n}-{kind}-{az}"),
+                )
+                .input("subnet_id", subnet)
+                .input("route_table_id", rt),
             );
         }
     }
@@ -183,20 +205,37 @@ pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
                 .input("tags", tags(stack, addr, name)),
         );
     };
-    sg(&mut out, "network.alb_security_group", &format!("{n}-alb"), "Tuva EMPI load balancer: HTTPS and HTTP from the internet", vec![
-        rule("tcp", 443, 443, ("cidr_block", s("0.0.0.0/0"))),
-        rule("tcp", 80, 80, ("cidr_block", s("0.0.0.0/0"))),
-    ]);
-    sg(&mut out, "network.node_security_group", &format!("{n}-nodes"), "Tuva EMPI worker nodes: node ports from the load balancer only", vec![
-        rule("tcp", API_NODE_PORT, API_NODE_PORT, ("source_security_group_id", r("network.alb_security_group", "id"))),
-        rule("tcp", FRONTEND_NODE_PORT, FRONTEND_NODE_PORT, ("source_security_group_id", r("network.alb_security_group", "id"))),
-    ]);
-    sg(&mut out, "network.database_security_group", &format!("{n}-database"), "Tuva EMPI PostgreSQL: 5432 from the worker nodes only", vec![
-        rule("tcp", 5432, 5432, ("source_security_group_id", r("network.node_security_group", "id"))),
-    ]);
-    sg(&mut out, "network.endpoint_security_group", &format!("{n}-endpoints"), "Tuva EMPI VPC endpoints: HTTPS from the worker nodes only", vec![
-        rule("tcp", 443, 443, ("source_security_group_id", r("network.node_security_group", "id"))),
-    ]);
+    sg(
+        &mut out,
+        "network.alb_security_group",
+        &format!("{n}-alb"),
+        "Tuva EMPI load balancer: HTTPS and HTTP from the internet",
+        vec![rule("tcp", 443, 443, ("cidr_block", s("0.0.0.0/0"))), rule("tcp", 80, 80, ("cidr_block", s("0.0.0.0/0")))],
+    );
+    sg(
+        &mut out,
+        "network.node_security_group",
+        &format!("{n}-nodes"),
+        "Tuva EMPI worker nodes: node ports from the load balancer only",
+        vec![
+            rule("tcp", API_NODE_PORT, API_NODE_PORT, ("source_security_group_id", r("network.alb_security_group", "id"))),
+            rule("tcp", FRONTEND_NODE_PORT, FRONTEND_NODE_PORT, ("source_security_group_id", r("network.alb_security_group", "id"))),
+        ],
+    );
+    sg(
+        &mut out,
+        "network.database_security_group",
+        &format!("{n}-database"),
+        "Tuva EMPI PostgreSQL: 5432 from the worker nodes only",
+        vec![rule("tcp", 5432, 5432, ("source_security_group_id", r("network.node_security_group", "id")))],
+    );
+    sg(
+        &mut out,
+        "network.endpoint_security_group",
+        &format!("{n}-endpoints"),
+        "Tuva EMPI VPC endpoints: HTTPS from the worker nodes only",
+        vec![rule("tcp", 443, 443, ("source_security_group_id", r("network.node_security_group", "id")))],
+    );
     for (svc, kind) in [("secretsmanager", "Interface"), ("logs", "Interface"), ("s3", "Gateway")] {
         let addr = format!("network.{svc}_endpoint");
         let name = format!("{n}-{svc}");
@@ -268,10 +307,20 @@ pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
             ("Resource", r("config.secret", "arn")),
         ])];
         if access.cognito_list_users {
-            statements.push(obj(vec![("Sid", s("FindUsers")), ("Effect", s("Allow")), ("Action", s("cognito-idp:ListUsers")), ("Resource", r("identity.user_pool", "arn"))]));
+            statements.push(obj(vec![
+                ("Sid", s("FindUsers")),
+                ("Effect", s("Allow")),
+                ("Action", s("cognito-idp:ListUsers")),
+                ("Resource", r("identity.user_pool", "arn")),
+            ]));
         }
         if access.bucket {
-            statements.push(obj(vec![("Sid", s("ListBucket")), ("Effect", s("Allow")), ("Action", s("s3:ListBucket")), ("Resource", Expr::lit(format!("arn:aws:s3:::{bucket}")))]));
+            statements.push(obj(vec![
+                ("Sid", s("ListBucket")),
+                ("Effect", s("Allow")),
+                ("Action", s("s3:ListBucket")),
+                ("Resource", Expr::lit(format!("arn:aws:s3:::{bucket}"))),
+            ]));
             statements.push(obj(vec![
                 ("Sid", s("Objects")),
                 ("Effect", s("Allow")),
@@ -306,7 +355,10 @@ pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
     let lt = format!("{n}-nodes");
     out.push(
         ResourceSpec::new("cluster.node_launch_template", "aws_launch_template", &lt)
-            .input("security_group_ids", Expr::List(vec![r("network.node_security_group", "id"), r("cluster.eks", "cluster_security_group_id")]))
+            .input(
+                "security_group_ids",
+                Expr::List(vec![r("network.node_security_group", "id"), r("cluster.eks", "cluster_security_group_id")]),
+            )
             .input("http_tokens", "required")
             .input("http_put_response_hop_limit", 2u32)
             .input("tags", tags(stack, "cluster.node_launch_template", &lt)),
@@ -524,7 +576,14 @@ pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
                         ("cognito_user_pool_id", r("identity.user_pool", "id")),
                         ("jwt_header", s("X-Amzn-Oidc-Accesstoken")),
                         ("client_id", r("identity.app_client", "id")),
-                        ("jwks_url", cat(vec![s(&format!("https://cognito-idp.{}.amazonaws.com/", stack.region)), r("identity.user_pool", "id"), s("/.well-known/jwks.json")])),
+                        (
+                            "jwks_url",
+                            cat(vec![
+                                s(&format!("https://cognito-idp.{}.amazonaws.com/", stack.region)),
+                                r("identity.user_pool", "id"),
+                                s("/.well-known/jwks.json"),
+                            ]),
+                        ),
                     ]),
                 ),
             ]),
@@ -537,6 +596,9 @@ pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
             .input("secret_id", r("config.secret", "arn"))
             .input("document", document),
     );
+
+    // ── workloads (§6) ──────────────────────────────────────────────────────────
+    out.extend(crate::workloads::expand(stack));
     out
 }
 
@@ -593,7 +655,10 @@ mod tests {
         let one = expand(&stack(), "1");
         assert_eq!(one.iter().filter(|s| s.kind == "aws_nat_gateway").count(), 1);
         let private_rt = one.iter().find(|s| s.address == "network.private_route_table[1]").unwrap();
-        assert!(serde_json::to_string(&private_rt.inputs["routes"]).unwrap().contains("network.nat_gateway[0]"), "both zones use the one NAT");
+        assert!(
+            serde_json::to_string(&private_rt.inputs["routes"]).unwrap().contains("network.nat_gateway[0]"),
+            "both zones use the one NAT"
+        );
         let per_zone = expand(&with("[network]\navailability_zones = 3\nnat_gateways = 3\n"), "1");
         assert_eq!(per_zone.iter().filter(|s| s.kind == "aws_nat_gateway").count(), 3);
         let rt = per_zone.iter().find(|s| s.address == "network.private_route_table[2]").unwrap();

@@ -27,7 +27,12 @@ pub struct ExecOptions {
 
 impl Default for ExecOptions {
     fn default() -> Self {
-        ExecOptions { parallelism: 10, progress_every: Duration::from_secs(10), poll_min: Duration::from_millis(250), poll_max: Duration::from_secs(5) }
+        ExecOptions {
+            parallelism: 10,
+            progress_every: Duration::from_secs(10),
+            poll_min: Duration::from_millis(250),
+            poll_max: Duration::from_secs(5),
+        }
     }
 }
 
@@ -102,11 +107,24 @@ struct Ctx {
 }
 
 /// Runs `plan`, recording into `writer`.
-pub async fn apply(plan: &Plan, registry: &Registry, writer: Arc<StateWriter>, opts: ExecOptions, progress: Arc<dyn Progress>) -> ApplyReport {
+pub async fn apply(
+    plan: &Plan,
+    registry: &Registry,
+    writer: Arc<StateWriter>,
+    opts: ExecOptions,
+    progress: Arc<dyn Progress>,
+) -> ApplyReport {
     let started = Instant::now();
     let snapshot = writer.snapshot();
     let outputs = snapshot.resources.iter().map(|(a, r)| (a.clone(), r.outputs.clone())).collect();
-    let ctx = Arc::new(Ctx { registry: registry.clone(), writer, slots: Arc::new(Semaphore::new(opts.parallelism.max(1))), opts, outputs: Mutex::new(outputs), progress });
+    let ctx = Arc::new(Ctx {
+        registry: registry.clone(),
+        writer,
+        slots: Arc::new(Semaphore::new(opts.parallelism.max(1))),
+        opts,
+        outputs: Mutex::new(outputs),
+        progress,
+    });
 
     // steps and their order
     let by_addr: HashMap<&str, usize> = plan.changes.iter().enumerate().map(|(i, c)| (c.address.as_str(), i)).collect();
@@ -207,7 +225,10 @@ pub async fn apply(plan: &Plan, registry: &Registry, writer: Arc<StateWriter>, o
         }
     }
     for s in steps.iter().filter(|s| waiting_on[*s] > 0 && !blocked.contains(*s)) {
-        report.failed.push(StepError::Internal("its steps wait on each other (a cycle between deletes and creates); nothing was done to it".into(), plan.changes[s.change].address.clone()));
+        report.failed.push(StepError::Internal(
+            "its steps wait on each other (a cycle between deletes and creates); nothing was done to it".into(),
+            plan.changes[s.change].address.clone(),
+        ));
     }
     let mut skipped: Vec<String> = blocked.iter().map(|s| plan.changes[s.change].address.clone()).collect();
     skipped.sort();
@@ -226,7 +247,15 @@ fn resource_for(ctx: &Ctx, c: &ResourceChange) -> Result<Arc<dyn Resource>, Step
 }
 
 /// Waits for `op` to finish, polling with exponential backoff, printing progress.
-async fn wait_for(ctx: &Ctx, r: &dyn Resource, address: &str, id: &str, op: Operation, attrs: &Attrs, started: Instant) -> Result<(), StepError> {
+async fn wait_for(
+    ctx: &Ctx,
+    r: &dyn Resource,
+    address: &str,
+    id: &str,
+    op: Operation,
+    attrs: &Attrs,
+    started: Instant,
+) -> Result<(), StepError> {
     let mut delays = backon::ExponentialBuilder::default()
         .with_min_delay(ctx.opts.poll_min)
         .with_max_delay(ctx.opts.poll_max)
@@ -256,7 +285,9 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
         let lookup = |a: &str, o: &str| outs.get(a).and_then(|x| x.get(o)).cloned();
         let mut m = Attrs::new();
         for (k, e) in &spec.inputs {
-            let v = e.resolve(&lookup).ok_or_else(|| StepError::Internal(format!("input {k} refers to an output that does not exist"), c.address.clone()))?;
+            let v = e
+                .resolve(&lookup)
+                .ok_or_else(|| StepError::Internal(format!("input {k} refers to an output that does not exist"), c.address.clone()))?;
             m.insert(k.clone(), v);
         }
         m
@@ -281,7 +312,15 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
             ctx.writer.update(|s| {
                 s.resources.insert(
                     c.address.clone(),
-                    ResourceState { kind: c.kind.clone(), name: spec.name.clone(), id: resumed.clone(), status: Status::Creating, attrs: inputs.clone(), outputs: Attrs::new(), depends_on: deps.clone() },
+                    ResourceState {
+                        kind: c.kind.clone(),
+                        name: spec.name.clone(),
+                        id: resumed.clone(),
+                        status: Status::Creating,
+                        attrs: inputs.clone(),
+                        outputs: Attrs::new(),
+                        depends_on: deps.clone(),
+                    },
                 );
             })?;
             let id = match resumed {
@@ -321,11 +360,24 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
         let _slot = ctx.slots.acquire().await.expect("semaphore open");
         r.read(&id, &inputs).await.map_err(provider(&c.address, "read"))?
     }
-    .ok_or_else(|| StepError::Internal(format!("{id} vanished right after it was {}", if op == Operation::Create { "created" } else { "updated" }), c.address.clone()))?;
+    .ok_or_else(|| {
+        StepError::Internal(
+            format!("{id} vanished right after it was {}", if op == Operation::Create { "created" } else { "updated" }),
+            c.address.clone(),
+        )
+    })?;
     ctx.writer.update(|s| {
         s.resources.insert(
             c.address.clone(),
-            ResourceState { kind: c.kind.clone(), name: spec.name.clone(), id: Some(id.clone()), status: Status::Created, attrs: inputs.clone(), outputs: observed.outputs.clone(), depends_on: deps.clone() },
+            ResourceState {
+                kind: c.kind.clone(),
+                name: spec.name.clone(),
+                id: Some(id.clone()),
+                status: Status::Created,
+                attrs: inputs.clone(),
+                outputs: observed.outputs.clone(),
+                depends_on: deps.clone(),
+            },
         );
     })?;
     ctx.outputs.lock().unwrap().insert(c.address.clone(), observed.outputs);
@@ -370,4 +422,3 @@ async fn delete_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
     ctx.outputs.lock().unwrap().remove(&c.address);
     Ok(())
 }
-

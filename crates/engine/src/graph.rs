@@ -43,10 +43,8 @@ impl ResourceGraph {
             }
         }
         if toposort(&graph, None).is_err() {
-            let cycle = tarjan_scc(&graph)
-                .into_iter()
-                .find(|c| c.len() > 1 || c.iter().any(|n| graph.contains_edge(*n, *n)))
-                .unwrap_or_default();
+            let cycle =
+                tarjan_scc(&graph).into_iter().find(|c| c.len() > 1 || c.iter().any(|n| graph.contains_edge(*n, *n))).unwrap_or_default();
             let mut names: Vec<&str> = cycle.iter().map(|n| specs[graph[*n]].address.as_str()).collect();
             names.sort();
             return Err(GraphError::Cycle(names.join(" -> ")));
@@ -70,11 +68,8 @@ impl ResourceGraph {
     pub fn topological(&self) -> Vec<&ResourceSpec> {
         let mut indeg: HashMap<NodeIndex, usize> =
             self.graph.node_indices().map(|n| (n, self.graph.neighbors_directed(n, Direction::Incoming).count())).collect();
-        let mut ready: std::collections::BTreeMap<&str, NodeIndex> = indeg
-            .iter()
-            .filter(|(_, d)| **d == 0)
-            .map(|(n, _)| (self.specs[self.graph[*n]].address.as_str(), *n))
-            .collect();
+        let mut ready: std::collections::BTreeMap<&str, NodeIndex> =
+            indeg.iter().filter(|(_, d)| **d == 0).map(|(n, _)| (self.specs[self.graph[*n]].address.as_str(), *n)).collect();
         let mut out = Vec::with_capacity(self.specs.len());
         while let Some((_, n)) = ready.pop_first() {
             out.push(&self.specs[self.graph[n]]);

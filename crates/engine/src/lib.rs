@@ -14,3 +14,4 @@ pub mod resource;
 pub mod stack;
 pub mod state;
 pub mod testing;
+pub mod workloads;

@@ -22,12 +22,21 @@ pub enum OpsError {
     StalePlan { plan_serial: u64, plan_lineage: String, serial: u64, lineage: String },
     #[error("the saved plan is for stack {plan:?}, not {stack:?}; pass the matching --stack")]
     WrongStack { plan: String, stack: String },
-    #[error("the plan replaces {0}, which holds data that replacement destroys; if that is intended, run apply again with --allow-replace {0}")]
+    #[error(
+        "the plan replaces {0}, which holds data that replacement destroys; if that is intended, run apply again with --allow-replace {0}"
+    )]
     StatefulReplace(String),
 }
 
 /// Refreshes (unless `refresh` is false) and diffs.
-pub async fn make_plan(graph: &ResourceGraph, registry: &Registry, state: &State, refresh: bool, parallelism: usize, digest: &str) -> Result<Plan, OpsError> {
+pub async fn make_plan(
+    graph: &ResourceGraph,
+    registry: &Registry,
+    state: &State,
+    refresh: bool,
+    parallelism: usize,
+    digest: &str,
+) -> Result<Plan, OpsError> {
     let live = if refresh { plan::refresh(registry, state, parallelism).await? } else { plan::recorded(state) };
     let schema_of = |k: &str| schema(registry, k);
     Ok(plan::diff(graph, state, &live, &schema_of, digest))
@@ -50,7 +59,12 @@ pub fn check_current(plan: &Plan, state: &State) -> Result<(), OpsError> {
         return Err(OpsError::WrongStack { plan: plan.stack.clone(), stack: state.stack.clone() });
     }
     if plan.lineage != state.lineage || plan.serial != state.serial {
-        return Err(OpsError::StalePlan { plan_serial: plan.serial, plan_lineage: plan.lineage.clone(), serial: state.serial, lineage: state.lineage.clone() });
+        return Err(OpsError::StalePlan {
+            plan_serial: plan.serial,
+            plan_lineage: plan.lineage.clone(),
+            serial: state.serial,
+            lineage: state.lineage.clone(),
+        });
     }
     Ok(())
 }
@@ -66,7 +80,14 @@ pub fn check_stateful(plan: &Plan, allowed: &[String]) -> Result<(), OpsError> {
 }
 
 /// Applies `plan` to the state it was made from, writing state after every operation.
-pub async fn apply(plan: &Plan, registry: &Registry, backend: &LocalBackend, mut state: State, opts: ExecOptions, progress: Arc<dyn Progress>) -> Result<(ApplyReport, State), OpsError> {
+pub async fn apply(
+    plan: &Plan,
+    registry: &Registry,
+    backend: &LocalBackend,
+    mut state: State,
+    opts: ExecOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<(ApplyReport, State), OpsError> {
     if state.serial == 0 && plan.serial == 0 && state.resources.is_empty() {
         // a state never written yet: the plan's lineage becomes the state's
         state.lineage = plan.lineage.clone();

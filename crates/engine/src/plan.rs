@@ -127,10 +127,7 @@ pub async fn refresh(registry: &Registry, state: &State, parallelism: usize) -> 
     let sem = Arc::new(Semaphore::new(parallelism.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (address, rs) in &state.resources {
-        let r = registry
-            .get(&rs.kind)
-            .ok_or_else(|| PlanError::UnknownKind { address: address.clone(), kind: rs.kind.clone() })?
-            .clone();
+        let r = registry.get(&rs.kind).ok_or_else(|| PlanError::UnknownKind { address: address.clone(), kind: rs.kind.clone() })?.clone();
         let (address, rs, sem) = (address.clone(), rs.clone(), sem.clone());
         tasks.spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore open");
@@ -204,11 +201,19 @@ pub fn diff(
         let create_attrs = || {
             desired
                 .iter()
-                .map(|(k, v)| AttrChange { name: k.to_string(), before: None, after: Some(shown[k].clone()), after_unknown: v.is_none(), forces_replacement: false })
+                .map(|(k, v)| AttrChange {
+                    name: k.to_string(),
+                    before: None,
+                    after: Some(shown[k].clone()),
+                    after_unknown: v.is_none(),
+                    forces_replacement: false,
+                })
                 .collect::<Vec<_>>()
         };
+        let run_once = schema.map(|s| s.run_once).unwrap_or(false);
         let (action, attributes, reason, id) = match (rs, observed) {
             (None, _) => (Action::Create, create_attrs(), None, None),
+            (Some(rs), _) if run_once && rs.status == Status::Created => (Action::NoOp, vec![], None, rs.id.clone()),
             (Some(rs), None) => {
                 let reason = match rs.status {
                     Status::Creating => "an interrupted create left nothing behind; creating it",
@@ -245,13 +250,26 @@ pub fn diff(
                 if rs.name != spec.name {
                     // the deterministic name is part of the identity: a new name is a new resource
                     replace = true;
-                    attrs.push(AttrChange { name: "name".into(), before: Some(Value::String(rs.name.clone())), after: Some(Value::String(spec.name.clone())), after_unknown: false, forces_replacement: true });
+                    attrs.push(AttrChange {
+                        name: "name".into(),
+                        before: Some(Value::String(rs.name.clone())),
+                        after: Some(Value::String(spec.name.clone())),
+                        after_unknown: false,
+                        forces_replacement: true,
+                    });
                 }
                 let id = l.and_then(|l| l.id.clone());
                 match rs.status {
                     Status::Deleting => (Action::Replace, attrs, Some("an interrupted delete left it behind; replacing it".into()), id),
-                    Status::Creating if replace => (Action::Replace, attrs, Some("an interrupted create was found; replacing it".into()), id),
-                    Status::Creating => (Action::Create, attrs, Some(format!("resuming an interrupted create: found {}", id.clone().unwrap_or_default())), id),
+                    Status::Creating if replace => {
+                        (Action::Replace, attrs, Some("an interrupted create was found; replacing it".into()), id)
+                    }
+                    Status::Creating => (
+                        Action::Create,
+                        attrs,
+                        Some(format!("resuming an interrupted create: found {}", id.clone().unwrap_or_default())),
+                        id,
+                    ),
                     Status::Created if replace => (Action::Replace, attrs, None, id),
                     Status::Created if !attrs.is_empty() => (Action::Update, attrs, None, id),
                     Status::Created => (Action::NoOp, attrs, None, id),
@@ -261,7 +279,7 @@ pub fn diff(
         let outputs = match action {
             Action::Create if id.is_none() => None,
             Action::Replace => None,
-            _ => observed.map(|o| o.outputs.clone()),
+            _ => observed.map(|o| o.outputs.clone()).or_else(|| rs.map(|r| r.outputs.clone())),
         };
         known.insert(spec.address.clone(), outputs);
         changes.push(ResourceChange {
@@ -293,7 +311,12 @@ pub fn diff(
     }
 }
 
-fn delete_change(address: &str, rs: &crate::state::ResourceState, live: Option<&Live>, schema_of: &dyn Fn(&str) -> Option<&'static Schema>) -> ResourceChange {
+fn delete_change(
+    address: &str,
+    rs: &crate::state::ResourceState,
+    live: Option<&Live>,
+    schema_of: &dyn Fn(&str) -> Option<&'static Schema>,
+) -> ResourceChange {
     let id = live.and_then(|l| l.id.clone()).or(rs.id.clone());
     let gone = live.map(|l| l.observed.is_none()).unwrap_or(false);
     ResourceChange {
@@ -303,7 +326,13 @@ fn delete_change(address: &str, rs: &crate::state::ResourceState, live: Option<&
         attributes: rs
             .attrs
             .iter()
-            .map(|(k, v)| AttrChange { name: k.clone(), before: Some(v.clone()), after: None, after_unknown: false, forces_replacement: false })
+            .map(|(k, v)| AttrChange {
+                name: k.clone(),
+                before: Some(v.clone()),
+                after: None,
+                after_unknown: false,
+                forces_replacement: false,
+            })
             .collect(),
         reason: if gone { Some("already gone; only the state entry is removed".into()) } else { None },
         stateful: schema_of(&rs.kind).map(|s| s.stateful).unwrap_or(false),
@@ -313,7 +342,12 @@ fn delete_change(address: &str, rs: &crate::state::ResourceState, live: Option<&
 }
 
 /// A plan that deletes everything recorded.
-pub fn destroy_plan(state: &State, live: &BTreeMap<String, Live>, schema_of: &dyn Fn(&str) -> Option<&'static Schema>, stack_digest: &str) -> Plan {
+pub fn destroy_plan(
+    state: &State,
+    live: &BTreeMap<String, Live>,
+    schema_of: &dyn Fn(&str) -> Option<&'static Schema>,
+    stack_digest: &str,
+) -> Plan {
     Plan {
         format_version: PLAN_FORMAT_VERSION.into(),
         stack: state.stack.clone(),
@@ -342,6 +376,12 @@ fn leaves(prefix: &str, v: Option<&Value>, out: &mut BTreeMap<String, Option<Val
         Some(Value::Object(m)) if !m.is_empty() => {
             for (k, x) in m {
                 leaves(&format!("{prefix}.{k}"), Some(x), out);
+            }
+        }
+        // lists of objects (containers, ports, env…) diff element by element
+        Some(Value::Array(xs)) if !xs.is_empty() && xs.iter().all(Value::is_object) => {
+            for (i, x) in xs.iter().enumerate() {
+                leaves(&format!("{prefix}[{i}]"), Some(x), out);
             }
         }
         Some(v) => {

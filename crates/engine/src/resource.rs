@@ -22,7 +22,10 @@ pub const SENSITIVE: &str = "(sensitive)";
 #[serde(rename_all = "snake_case")]
 pub enum Expr {
     Lit(Value),
-    Ref { address: String, output: String },
+    Ref {
+        address: String,
+        output: String,
+    },
     Concat(Vec<Expr>),
     List(Vec<Expr>),
     Object(BTreeMap<String, Expr>),
@@ -86,6 +89,23 @@ impl Expr {
 pub const UNKNOWN: &str = "(known after apply)";
 
 impl Expr {
+    /// A JSON value in which every string of the form `${address.output}` is a reference
+    /// (e.g. `"${config.secret.arn}"`): how Kubernetes manifests are written.
+    pub fn template(v: Value) -> Expr {
+        match v {
+            Value::String(s) if s.starts_with("${") && s.ends_with('}') => {
+                let inner = &s[2..s.len() - 1];
+                match inner.rsplit_once('.') {
+                    Some((address, output)) => Expr::r(address, output),
+                    None => Expr::Lit(Value::String(s)),
+                }
+            }
+            Value::Array(xs) => Expr::List(xs.into_iter().map(Expr::template).collect()),
+            Value::Object(m) => Expr::Object(m.into_iter().map(|(k, v)| (k, Expr::template(v))).collect()),
+            other => Expr::Lit(other),
+        }
+    }
+
     /// Like [`Expr::resolve`], but an unknown part becomes the [`UNKNOWN`] marker so that the
     /// known parts of an object can still be shown; the flag says whether all of it was known.
     pub fn resolve_partial(&self, outputs: &dyn Fn(&str, &str) -> Option<Value>) -> (Value, bool) {
@@ -99,6 +119,18 @@ impl Expr {
                     o.insert(k.clone(), v);
                 }
                 (Value::Object(o), complete)
+            }
+            Expr::List(xs) => {
+                let mut complete = true;
+                let v = xs
+                    .iter()
+                    .map(|x| {
+                        let (v, c) = x.resolve_partial(outputs);
+                        complete &= c;
+                        v
+                    })
+                    .collect();
+                (Value::Array(v), complete)
             }
             other => match other.resolve(outputs) {
                 Some(v) => (v, true),
@@ -206,6 +238,9 @@ pub struct Schema {
     pub attrs: &'static [AttrSchema],
     /// Holds data that a replacement would lose (database, user pool, bucket, secret).
     pub stateful: bool,
+    /// Done once per stack and never again, whatever changes later (Tuva EMPI's `bootstrap` job):
+    /// once state records it as created, the planner leaves it alone.
+    pub run_once: bool,
     /// Typical seconds to create, for progress and estimates.
     pub typical_create_secs: u32,
 }

@@ -270,21 +270,74 @@ pub const POSTGRES_VERSIONS: &[(&str, &[&str])] = &[
 
 /// DB instance classes RDS offers for PostgreSQL 16+ that suit Tuva EMPI.
 pub const DB_INSTANCE_CLASSES: &[&str] = &[
-    "db.t3.micro", "db.t3.small", "db.t3.medium", "db.t3.large", "db.t3.xlarge", "db.t3.2xlarge",
-    "db.t4g.micro", "db.t4g.small", "db.t4g.medium", "db.t4g.large", "db.t4g.xlarge", "db.t4g.2xlarge",
-    "db.m5.large", "db.m5.xlarge", "db.m5.2xlarge", "db.m5.4xlarge", "db.m6g.large", "db.m6g.xlarge",
-    "db.m6g.2xlarge", "db.m6g.4xlarge", "db.m6i.large", "db.m6i.xlarge", "db.m6i.2xlarge",
-    "db.m6i.4xlarge", "db.m7g.large", "db.m7g.xlarge", "db.m7g.2xlarge", "db.m7g.4xlarge",
-    "db.r5.large", "db.r5.xlarge", "db.r5.2xlarge", "db.r6g.large", "db.r6g.xlarge", "db.r6g.2xlarge",
-    "db.r6i.large", "db.r6i.xlarge", "db.r6i.2xlarge", "db.r7g.large", "db.r7g.xlarge", "db.r7g.2xlarge",
+    "db.t3.micro",
+    "db.t3.small",
+    "db.t3.medium",
+    "db.t3.large",
+    "db.t3.xlarge",
+    "db.t3.2xlarge",
+    "db.t4g.micro",
+    "db.t4g.small",
+    "db.t4g.medium",
+    "db.t4g.large",
+    "db.t4g.xlarge",
+    "db.t4g.2xlarge",
+    "db.m5.large",
+    "db.m5.xlarge",
+    "db.m5.2xlarge",
+    "db.m5.4xlarge",
+    "db.m6g.large",
+    "db.m6g.xlarge",
+    "db.m6g.2xlarge",
+    "db.m6g.4xlarge",
+    "db.m6i.large",
+    "db.m6i.xlarge",
+    "db.m6i.2xlarge",
+    "db.m6i.4xlarge",
+    "db.m7g.large",
+    "db.m7g.xlarge",
+    "db.m7g.2xlarge",
+    "db.m7g.4xlarge",
+    "db.r5.large",
+    "db.r5.xlarge",
+    "db.r5.2xlarge",
+    "db.r6g.large",
+    "db.r6g.xlarge",
+    "db.r6g.2xlarge",
+    "db.r6i.large",
+    "db.r6i.xlarge",
+    "db.r6i.2xlarge",
+    "db.r7g.large",
+    "db.r7g.xlarge",
+    "db.r7g.2xlarge",
 ];
 
 /// AWS regions (commercial partition) where every service of the stack exists.
 pub const REGIONS: &[&str] = &[
-    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2",
-    "eu-west-3", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2",
-    "ap-south-1", "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "ap-northeast-2",
-    "ap-northeast-3", "sa-east-1", "me-central-1", "af-south-1", "ap-east-1", "il-central-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "ap-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "sa-east-1",
+    "me-central-1",
+    "af-south-1",
+    "ap-east-1",
+    "il-central-1",
 ];
 
 /// Maps byte offsets of one file to 1-based line and column.
@@ -381,9 +434,9 @@ fn is_dns_label(s: &str) -> bool {
 }
 
 fn is_hostname(s: &str) -> bool {
-    s.len() <= 253 && s.contains('.') && s.split('.').all(|l| {
-        is_dns_label(&l.to_ascii_lowercase()) && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    })
+    s.len() <= 253
+        && s.contains('.')
+        && s.split('.').all(|l| is_dns_label(&l.to_ascii_lowercase()) && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
 fn is_email(s: &str) -> bool {
@@ -424,7 +477,11 @@ impl Validator<'_> {
             Some(n) => {
                 let x = *n.get_ref();
                 if x < min || x > max {
-                    self.err(n, format!("`{key}` is {x}, but must be between {min} and {max}"), format!("set `{key}` to a value from {min} to {max}"));
+                    self.err(
+                        n,
+                        format!("`{key}` is {x}, but must be between {min} and {max}"),
+                        format!("set `{key}` to a value from {min} to {max}"),
+                    );
                     default
                 } else {
                     x as u32
@@ -440,16 +497,28 @@ impl Validator<'_> {
         // name
         let name = raw.name.get_ref().clone();
         if name.is_empty() || name.len() > 28 || !is_dns_label(&name) {
-            self.err(&raw.name, format!("stack name {name:?} must be 1 to 28 characters of a-z, 0-9 and '-', not starting or ending with '-'"), "choose a name like \"tuva-empi-prod\"; it prefixes every AWS resource name");
+            self.err(
+                &raw.name,
+                format!("stack name {name:?} must be 1 to 28 characters of a-z, 0-9 and '-', not starting or ending with '-'"),
+                "choose a name like \"tuva-empi-prod\"; it prefixes every AWS resource name",
+            );
         }
         let region = raw.region.get_ref().clone();
         if !REGIONS.contains(&region.as_str()) {
-            self.err(&raw.region, format!("region {region:?} is not an AWS region where EKS, RDS and Cognito are all available"), format!("use one of: {}", REGIONS.join(", ")));
+            self.err(
+                &raw.region,
+                format!("region {region:?} is not an AWS region where EKS, RDS and Cognito are all available"),
+                format!("use one of: {}", REGIONS.join(", ")),
+            );
         }
         let mut tags = BTreeMap::new();
         for (k, v) in raw.tags {
             if k.starts_with("aws:") || k.starts_with("empi-infra:") || k.is_empty() || k.len() > 128 {
-                self.err(&v, format!("tag key {k:?} is reserved or invalid"), "tag keys must be 1-128 characters and not start with \"aws:\" or \"empi-infra:\"");
+                self.err(
+                    &v,
+                    format!("tag key {k:?} is reserved or invalid"),
+                    "tag keys must be 1-128 characters and not start with \"aws:\" or \"empi-infra:\"",
+                );
             } else if v.get_ref().len() > 256 {
                 self.err(&v, format!("tag {k:?} has a value longer than 256 characters"), "shorten the value");
             }
@@ -476,7 +545,11 @@ impl Validator<'_> {
                 let t = t.into_inner();
                 if let Some(u) = &t.aws_endpoint_url {
                     if !(u.get_ref().starts_with("http://") || u.get_ref().starts_with("https://")) {
-                        self.err(u, "`aws_endpoint_url` must be an http:// or https:// URL", "e.g. aws_endpoint_url = \"http://127.0.0.1:4566\"");
+                        self.err(
+                            u,
+                            "`aws_endpoint_url` must be an http:// or https:// URL",
+                            "e.g. aws_endpoint_url = \"http://127.0.0.1:4566\"",
+                        );
                     }
                 }
                 TargetConfig {
@@ -501,7 +574,11 @@ impl Validator<'_> {
                     match v {
                         Some(s) if !s.get_ref().is_empty() => s.get_ref().clone(),
                         _ => {
-                            self.errors.push(self.loc.at(span.clone(), format!("[state] backend = \"s3\" needs `{key}`"), format!("add `{key} = \"...\"` under [state]")));
+                            self.errors.push(self.loc.at(
+                                span.clone(),
+                                format!("[state] backend = \"s3\" needs `{key}`"),
+                                format!("add `{key} = \"...\"` under [state]"),
+                            ));
                             String::new()
                         }
                     }
@@ -531,9 +608,17 @@ impl Validator<'_> {
                 None => self.err(s, format!("{cidr:?} is not an IPv4 CIDR block"), "write it like \"10.40.0.0/16\""),
                 Some((ip, len)) => {
                     if !(16..=24).contains(&len) {
-                        self.err(s, format!("VPC CIDR {cidr:?} has prefix /{len}; AWS allows /16 to /28 and the stack needs room for its subnets"), "use a prefix from /16 to /24, e.g. \"10.40.0.0/16\"");
+                        self.err(
+                            s,
+                            format!("VPC CIDR {cidr:?} has prefix /{len}; AWS allows /16 to /28 and the stack needs room for its subnets"),
+                            "use a prefix from /16 to /24, e.g. \"10.40.0.0/16\"",
+                        );
                     } else if u32::from(ip) & !(u32::MAX << (32 - len)) != 0 {
-                        self.err(s, format!("{cidr:?} has host bits set"), format!("use the network address, e.g. \"{}/{len}\"", Ipv4Addr::from(u32::from(ip) & (u32::MAX << (32 - len)))));
+                        self.err(
+                            s,
+                            format!("{cidr:?} has host bits set"),
+                            format!("use the network address, e.g. \"{}/{len}\"", Ipv4Addr::from(u32::from(ip) & (u32::MAX << (32 - len)))),
+                        );
                     }
                 }
             }
@@ -542,7 +627,11 @@ impl Validator<'_> {
         let nat_gateways = self.int(&raw.nat_gateways, "nat_gateways", 1, 1, 3) as u8;
         if let Some(n) = &raw.nat_gateways {
             if *n.get_ref() != 1 && *n.get_ref() != availability_zones as i64 {
-                self.err(n, format!("`nat_gateways` is {}, but must be 1 or one per availability zone ({availability_zones})", n.get_ref()), format!("set nat_gateways = 1 or nat_gateways = {availability_zones}"));
+                self.err(
+                    n,
+                    format!("`nat_gateways` is {}, but must be 1 or one per availability zone ({availability_zones})", n.get_ref()),
+                    format!("set nat_gateways = 1 or nat_gateways = {availability_zones}"),
+                );
             }
         }
         NetworkConfig { cidr, availability_zones, nat_gateways }
@@ -553,7 +642,11 @@ impl Validator<'_> {
         let (kubernetes_version, kv) = self.string(raw.kubernetes_version, DEFAULT_KUBERNETES_VERSION);
         if let Some(s) = &kv {
             if !KUBERNETES_VERSIONS.contains(&kubernetes_version.as_str()) {
-                self.err(s, format!("Kubernetes version {kubernetes_version:?} is not one EKS supports"), format!("use one of: {}", KUBERNETES_VERSIONS.join(", ")));
+                self.err(
+                    s,
+                    format!("Kubernetes version {kubernetes_version:?} is not one EKS supports"),
+                    format!("use one of: {}", KUBERNETES_VERSIONS.join(", ")),
+                );
             }
         }
         let public_access_cidrs = match raw.public_access_cidrs {
@@ -581,7 +674,11 @@ impl Validator<'_> {
                         }
                         let l = l.into_inner();
                         for t in &l {
-                            let ok = t.get_ref().split_once('.').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && t.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'));
+                            let ok = t.get_ref().split_once('.').is_some_and(|(a, b)| {
+                                !a.is_empty()
+                                    && !b.is_empty()
+                                    && t.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                            });
                             if !ok {
                                 self.err(t, format!("{:?} is not an EC2 instance type", t.get_ref()), "write it like \"m6i.large\"");
                             }
@@ -594,7 +691,11 @@ impl Validator<'_> {
                 let desired = self.int(&n.desired, "desired", min.max(2).min(max), 0, 450);
                 if !(min <= desired && desired <= max) {
                     let at = n.desired.as_ref().map(|d| d.span()).or(n.min.as_ref().map(|d| d.span())).unwrap_or(span);
-                    self.errors.push(self.loc.at(at, format!("node counts must satisfy min <= desired <= max, but min = {min}, desired = {desired}, max = {max}"), "adjust [cluster.nodes] min, desired and max"));
+                    self.errors.push(self.loc.at(
+                        at,
+                        format!("node counts must satisfy min <= desired <= max, but min = {min}, desired = {desired}, max = {max}"),
+                        "adjust [cluster.nodes] min, desired and max",
+                    ));
                 }
                 NodesConfig { instance_types, min, max, desired }
             }
@@ -604,28 +705,53 @@ impl Validator<'_> {
 
     fn database(&mut self, raw: Option<S<RawDatabase>>) -> DatabaseConfig {
         let raw = raw.map(|r| r.into_inner()).unwrap_or(RawDatabase {
-            engine_version: None, instance_class: None, allocated_storage_gb: None, multi_az: None, backup_retention_days: None, deletion_protection: None,
+            engine_version: None,
+            instance_class: None,
+            allocated_storage_gb: None,
+            multi_az: None,
+            backup_retention_days: None,
+            deletion_protection: None,
         });
         let (engine_version, ev) = self.string(raw.engine_version, "16");
         if let Some(s) = &ev {
             let major = engine_version.split('.').next().unwrap_or("");
             match major.parse::<u32>() {
-                Ok(m) if m < 16 => self.err(s, format!("PostgreSQL {engine_version} is too old: Tuva EMPI needs PostgreSQL 16 or newer"), "set engine_version = \"16\""),
+                Ok(m) if m < 16 => self.err(
+                    s,
+                    format!("PostgreSQL {engine_version} is too old: Tuva EMPI needs PostgreSQL 16 or newer"),
+                    "set engine_version = \"16\"",
+                ),
                 Ok(_) => match POSTGRES_VERSIONS.iter().find(|(maj, _)| *maj == major) {
-                    None => self.err(s, format!("PostgreSQL major version {major} is not offered by RDS"), format!("use one of: {}", POSTGRES_VERSIONS.iter().map(|(m, _)| *m).collect::<Vec<_>>().join(", "))),
+                    None => self.err(
+                        s,
+                        format!("PostgreSQL major version {major} is not offered by RDS"),
+                        format!("use one of: {}", POSTGRES_VERSIONS.iter().map(|(m, _)| *m).collect::<Vec<_>>().join(", ")),
+                    ),
                     Some((_, minors)) => {
                         if engine_version.contains('.') && !minors.contains(&engine_version.as_str()) {
-                            self.err(s, format!("PostgreSQL {engine_version} is not a version RDS offers"), format!("use the major version \"{major}\" (AWS picks the minor) or one of: {}", minors.join(", ")));
+                            self.err(
+                                s,
+                                format!("PostgreSQL {engine_version} is not a version RDS offers"),
+                                format!("use the major version \"{major}\" (AWS picks the minor) or one of: {}", minors.join(", ")),
+                            );
                         }
                     }
                 },
-                Err(_) => self.err(s, format!("{engine_version:?} is not a PostgreSQL version"), "write the major (\"16\") or a full version (\"16.4\")"),
+                Err(_) => self.err(
+                    s,
+                    format!("{engine_version:?} is not a PostgreSQL version"),
+                    "write the major (\"16\") or a full version (\"16.4\")",
+                ),
             }
         }
         let (instance_class, ic) = self.string(raw.instance_class, "db.t4g.medium");
         if let Some(s) = &ic {
             if !DB_INSTANCE_CLASSES.contains(&instance_class.as_str()) {
-                self.err(s, format!("{instance_class:?} is not an RDS instance class for PostgreSQL 16+"), "use e.g. \"db.t4g.medium\", \"db.m7g.large\" or \"db.r7g.large\" (see docs/STACK.md)");
+                self.err(
+                    s,
+                    format!("{instance_class:?} is not an RDS instance class for PostgreSQL 16+"),
+                    "use e.g. \"db.t4g.medium\", \"db.m7g.large\" or \"db.r7g.large\" (see docs/STACK.md)",
+                );
             }
         }
         DatabaseConfig {
@@ -642,7 +768,11 @@ impl Validator<'_> {
         let raw = raw.into_inner();
         let admin_email = raw.admin_email.get_ref().clone();
         if !is_email(&admin_email) {
-            self.err(&raw.admin_email, format!("{admin_email:?} is not an email address"), "write the initial administrator's address, e.g. \"admin@example.org\"");
+            self.err(
+                &raw.admin_email,
+                format!("{admin_email:?} is not an email address"),
+                "write the initial administrator's address, e.g. \"admin@example.org\"",
+            );
         }
         let (domain_prefix, dp) = self.string(raw.domain_prefix, stack_name);
         if let Some(s) = &dp {
@@ -657,7 +787,10 @@ impl Validator<'_> {
         let raw = raw.into_inner();
         let (version, vs) = self.string(raw.version, "v0.1.0");
         if let Some(s) = &vs {
-            let ok = !version.is_empty() && version.len() <= 128 && version.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) && !version.starts_with(['.', '-']);
+            let ok = !version.is_empty()
+                && version.len() <= 128
+                && version.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                && !version.starts_with(['.', '-']);
             if !ok {
                 self.err(s, format!("{version:?} is not a valid image tag"), "use the Tuva EMPI release tag, e.g. \"v0.1.0\"");
             }
@@ -670,14 +803,26 @@ impl Validator<'_> {
         }
         let hostname = raw.hostname.get_ref().to_ascii_lowercase();
         if !is_hostname(&hostname) {
-            self.err(&raw.hostname, format!("{:?} is not a DNS hostname", raw.hostname.get_ref()), "write the host users will open, e.g. \"empi.example.org\"");
+            self.err(
+                &raw.hostname,
+                format!("{:?} is not a DNS hostname", raw.hostname.get_ref()),
+                "write the host users will open, e.g. \"empi.example.org\"",
+            );
         }
         let certificate_arn = raw.certificate_arn.get_ref().clone();
         let parts: Vec<&str> = certificate_arn.splitn(6, ':').collect();
         if parts.len() != 6 || parts[0] != "arn" || parts[2] != "acm" || !parts[5].starts_with("certificate/") {
-            self.err(&raw.certificate_arn, format!("{certificate_arn:?} is not an ACM certificate ARN"), "use the ARN of an ACM certificate for the hostname: arn:aws:acm:<region>:<account>:certificate/<id>");
+            self.err(
+                &raw.certificate_arn,
+                format!("{certificate_arn:?} is not an ACM certificate ARN"),
+                "use the ARN of an ACM certificate for the hostname: arn:aws:acm:<region>:<account>:certificate/<id>",
+            );
         } else if parts[3] != region {
-            self.err(&raw.certificate_arn, format!("the certificate is in {}, but the ALB is in {region}", parts[3]), format!("request or import the certificate in {region}"));
+            self.err(
+                &raw.certificate_arn,
+                format!("the certificate is in {}, but the ALB is in {region}", parts[3]),
+                format!("request or import the certificate in {region}"),
+            );
         }
         let matching_job_runner = match raw.matching_job_runner {
             None => "process".to_string(),

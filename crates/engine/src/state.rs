@@ -166,7 +166,9 @@ impl LocalBackend {
             // hard-link the current version as the backup (atomic replace of the old backup)
             let tmp_backup = self.path.with_extension(format!("json.backup-tmp-{}", std::process::id()));
             let _ = fs::remove_file(&tmp_backup);
-            fs::hard_link(&self.path, &tmp_backup).or_else(|_| fs::copy(&self.path, &tmp_backup).map(|_| ())).map_err(io("back up", &self.path))?;
+            fs::hard_link(&self.path, &tmp_backup)
+                .or_else(|_| fs::copy(&self.path, &tmp_backup).map(|_| ()))
+                .map_err(io("back up", &self.path))?;
             fs::rename(&tmp_backup, &backup).map_err(io("back up", &backup))?;
         }
         fs::rename(&tmp, &self.path).map_err(io("replace", &self.path))?;

@@ -15,8 +15,14 @@ pub const KIND: &str = "test_thing";
 
 static SCHEMA: Schema = Schema {
     kind: KIND,
-    attrs: &[AttrSchema::updatable("value"), AttrSchema::force_new("size"), AttrSchema::updatable("parent"), AttrSchema::updatable("secret").write_only()],
+    attrs: &[
+        AttrSchema::updatable("value"),
+        AttrSchema::force_new("size"),
+        AttrSchema::updatable("parent"),
+        AttrSchema::updatable("secret").write_only(),
+    ],
     stateful: false,
+    run_once: false,
     typical_create_secs: 1,
 };
 

@@ -40,7 +40,11 @@ struct World {
 impl World {
     fn new(call_ms: u64, ready_ms: u64) -> World {
         let opts = ExecOptions { poll_min: Duration::from_millis(5), poll_max: Duration::from_millis(20), ..ExecOptions::default() };
-        World { cloud: MemoryCloud::new(Duration::from_millis(call_ms), Duration::from_millis(ready_ms)), dir: tempfile::tempdir().unwrap(), opts }
+        World {
+            cloud: MemoryCloud::new(Duration::from_millis(call_ms), Duration::from_millis(ready_ms)),
+            dir: tempfile::tempdir().unwrap(),
+            opts,
+        }
     }
     fn backend(&self) -> LocalBackend {
         LocalBackend::new(self.dir.path(), "s")
@@ -100,7 +104,10 @@ async fn creates_in_dependency_order_and_converges() {
 
 #[tokio::test]
 async fn parallelism_bounds_calls_in_flight() {
-    let w = World { opts: ExecOptions { parallelism: 3, poll_min: Duration::from_millis(5), poll_max: Duration::from_millis(10), ..Default::default() }, ..World::new(40, 0) };
+    let w = World {
+        opts: ExecOptions { parallelism: 3, poll_min: Duration::from_millis(5), poll_max: Duration::from_millis(10), ..Default::default() },
+        ..World::new(40, 0)
+    };
     let specs: Vec<_> = (0..12).map(|i| thing(&format!("t{i}"), &[])).collect();
     let (r, _) = w.apply(&specs).await;
     assert!(r.ok());
@@ -110,7 +117,10 @@ async fn parallelism_bounds_calls_in_flight() {
 #[tokio::test]
 async fn a_slot_is_not_held_while_waiting() {
     // one slot, five resources that each take 300 ms to become ready: waiting overlaps
-    let w = World { opts: ExecOptions { parallelism: 1, poll_min: Duration::from_millis(5), poll_max: Duration::from_millis(20), ..Default::default() }, ..World::new(2, 300) };
+    let w = World {
+        opts: ExecOptions { parallelism: 1, poll_min: Duration::from_millis(5), poll_max: Duration::from_millis(20), ..Default::default() },
+        ..World::new(2, 300)
+    };
     let specs: Vec<_> = (0..5).map(|i| thing(&format!("t{i}"), &[])).collect();
     let t0 = Instant::now();
     let (r, _) = w.apply(&specs).await;
@@ -120,7 +130,15 @@ async fn a_slot_is_not_held_while_waiting() {
 
 #[tokio::test]
 async fn progress_lines_while_waiting() {
-    let w = World { opts: ExecOptions { progress_every: Duration::from_millis(50), poll_min: Duration::from_millis(5), poll_max: Duration::from_millis(10), ..Default::default() }, ..World::new(1, 200) };
+    let w = World {
+        opts: ExecOptions {
+            progress_every: Duration::from_millis(50),
+            poll_min: Duration::from_millis(5),
+            poll_max: Duration::from_millis(10),
+            ..Default::default()
+        },
+        ..World::new(1, 200)
+    };
     let (r, lines) = w.apply(&[thing("slow", &[])]).await;
     assert!(r.ok());
     assert!(lines.iter().any(|l| l.starts_with("slow: still creating… [0s]")), "{lines:?}");
@@ -132,7 +150,15 @@ async fn update_in_place_and_replacement() {
     let w = World::new(1, 0);
     let specs = vec![thing("a", &[]), thing("b", &["a"])];
     w.apply(&specs).await;
-    let ids = |w: &World| w.backend().load().unwrap().resources.iter().map(|(a, r)| (a.clone(), r.id.clone().unwrap())).collect::<std::collections::BTreeMap<_, _>>();
+    let ids = |w: &World| {
+        w.backend()
+            .load()
+            .unwrap()
+            .resources
+            .iter()
+            .map(|(a, r)| (a.clone(), r.id.clone().unwrap()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
     let before = ids(&w);
 
     // value is updatable: same id
@@ -196,7 +222,18 @@ async fn an_interrupted_create_is_found_again_not_duplicated() {
     let attrs = [("value".to_string(), json!("v0")), ("size".to_string(), json!(1))].into_iter().collect();
     r.create("name-a", "a", &attrs).await.unwrap();
     let mut st = w.backend().load().unwrap();
-    st.resources.insert("a".into(), ResourceState { kind: KIND.into(), name: "name-a".into(), id: None, status: Status::Creating, attrs, outputs: Default::default(), depends_on: vec![] });
+    st.resources.insert(
+        "a".into(),
+        ResourceState {
+            kind: KIND.into(),
+            name: "name-a".into(),
+            id: None,
+            status: Status::Creating,
+            attrs,
+            outputs: Default::default(),
+            depends_on: vec![],
+        },
+    );
     w.backend().save(&st).unwrap();
     let plan = w.plan(&specs).await;
     assert!(render_text(&plan).contains("resuming an interrupted create"), "{}", render_text(&plan));

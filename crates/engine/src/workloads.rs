@@ -1,0 +1,314 @@
+//! Tuva EMPI on the cluster (PRODUCT.md §6): the Kubernetes objects, and the order the application
+//! requires, expressed as graph dependencies:
+//!
+//! ```text
+//! namespace, service accounts ─► migrate-<version> (Job) ─► bootstrap (Job, once per stack)
+//!                                        └──────────────────────┴─► api (Deployment, fully rolled out)
+//!                                                                     └─► matching-service, worker, frontend
+//! ```
+//!
+//! A new `app.version` renames the migrate job, which the planner turns into a replacement: the old
+//! job is deleted before the new one starts (never two at once), and everything of the new version
+//! waits for it. `bootstrap` is a run-once resource: once state records it, it never runs again.
+
+use serde_json::{json, Value};
+
+use crate::blueprint::{API_NODE_PORT, FRONTEND_NODE_PORT};
+use crate::resource::{Expr, ResourceSpec};
+use crate::stack::Stack;
+
+pub const BACKEND_IMAGE: &str = "ghcr.io/tuva-health/tuva-empi-backend";
+pub const FRONTEND_IMAGE: &str = "ghcr.io/tuva-health/tuva-empi-frontend";
+/// Where the backend entrypoint writes its config file.
+pub const CONFIG_DIR: &str = "/usr/local/etc/tuva-empi";
+/// The field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "empi-infra";
+
+/// The migrate job's name for an app version (`v0.1.0` → `migrate-v0-1-0`).
+pub fn migrate_job_name(version: &str) -> String {
+    let v: String = version.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let name = format!("migrate-{}", v.trim_matches('-'));
+    name.chars().take(63).collect::<String>().trim_end_matches('-').to_string()
+}
+
+fn labels(component: &str) -> Value {
+    json!({
+        "app.kubernetes.io/name": component,
+        "app.kubernetes.io/part-of": "tuva-empi",
+        "app.kubernetes.io/managed-by": "empi-infra",
+    })
+}
+
+/// How empi-infra reaches the cluster: the EKS outputs (the provider connects lazily, once they exist).
+fn cluster() -> Expr {
+    Expr::template(json!({
+        "name": "${cluster.eks.name}",
+        "endpoint": "${cluster.eks.endpoint}",
+        "certificate_authority": "${cluster.eks.certificate_authority}",
+    }))
+}
+
+fn object(address: &str, kind: &str, name: &str, manifest: Value) -> ResourceSpec {
+    ResourceSpec::new(address, kind, name).input("cluster", cluster()).input("manifest", Expr::template(manifest))
+}
+
+fn backend_env(stack: &Stack) -> Value {
+    let mut env = vec![
+        json!({"name": "TUVA_EMPI_CONFIG_AWS_SECRET_ARN", "value": "${config.secret.arn}"}),
+        json!({"name": "AWS_REGION", "value": stack.region}),
+        json!({"name": "AWS_DEFAULT_REGION", "value": stack.region}),
+    ];
+    if stack.app.matching_job_runner == "k8s" {
+        env.push(json!({"name": "TUVA_EMPI_MATCHING_SERVICE__K8S_JOB_RUNNER__JOB_IMAGE", "value": backend_image(stack)}));
+    }
+    Value::Array(env)
+}
+
+pub fn backend_image(stack: &Stack) -> String {
+    format!("{BACKEND_IMAGE}:{}", stack.app.version)
+}
+
+fn security_context() -> Value {
+    json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}})
+}
+
+/// A backend container (`args` after the image's entrypoint).
+fn backend_container(stack: &Stack, name: &str, args: &[&str], cpu: &str, memory: &str) -> Value {
+    let mut c = json!({
+        "name": name,
+        "image": backend_image(stack),
+        "env": backend_env(stack),
+        "resources": {"requests": {"cpu": cpu, "memory": memory}},
+        "securityContext": security_context(),
+        "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR}],
+    });
+    // an empty list is not stored by the API server: leave it out rather than diff against nothing
+    if !args.is_empty() {
+        c["args"] = json!(args);
+    }
+    c
+}
+
+fn backend_pod(service_account: &str, container: Value, restart: &str) -> Value {
+    json!({
+        "serviceAccountName": service_account,
+        "restartPolicy": restart,
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [container],
+        "volumes": [{"name": "config", "emptyDir": {}}],
+    })
+}
+
+fn deployment(stack: &Stack, name: &str, replicas: u32, pod: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": stack.app.namespace, "labels": labels(name)},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {"metadata": {"labels": labels(name)}, "spec": pod},
+        },
+    })
+}
+
+fn job(stack: &Stack, name: &str, component: &str, pod: Value) -> Value {
+    json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": stack.app.namespace, "labels": labels(component)},
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": 3600,
+            "template": {"metadata": {"labels": labels(component)}, "spec": pod},
+        },
+    })
+}
+
+fn node_port_service(stack: &Stack, name: &str, port: u32, target: u32, node_port: u32) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": stack.app.namespace, "labels": labels(name)},
+        "spec": {
+            "type": "NodePort",
+            "selector": {"app.kubernetes.io/name": name},
+            "ports": [{"name": "http", "protocol": "TCP", "port": port, "targetPort": target, "nodePort": node_port}],
+        },
+    })
+}
+
+/// The Kubernetes objects of the stack, in the order Tuva EMPI requires.
+pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
+    let ns = &stack.app.namespace;
+    let mut out = Vec::new();
+    out.push(
+        object("workloads.namespace", "k8s_namespace", ns, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels("tuva-empi")}}))
+            .after("cluster.node_group"),
+    );
+    for (sa, role) in [("api", "iam.api_role"), ("matching-service", "iam.matching_service_role"), ("worker", "iam.worker_role")] {
+        out.push(
+            object(
+                &format!("workloads.service_account[{sa}]"),
+                "k8s_service_account",
+                sa,
+                json!({
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {"name": sa, "namespace": ns, "labels": labels(sa), "annotations": {"eks.amazonaws.com/role-arn": format!("${{{role}.arn}}")}},
+                }),
+            )
+            .after("workloads.namespace"),
+        );
+    }
+
+    // migrate (every version) → bootstrap (once) → api → the rest
+    let migrate = migrate_job_name(&stack.app.version);
+    let migrate_pod = backend_pod("api", backend_container(stack, "migrate", &["migrate"], "100m", "256Mi"), "Never");
+    out.push(
+        object("workloads.migrate", "k8s_job", &migrate, job(stack, &migrate, "migrate", migrate_pod))
+            .after("workloads.service_account[api]")
+            .after("config.document"),
+    );
+    let bootstrap_pod = backend_pod("api", backend_container(stack, "bootstrap", &["bootstrap"], "100m", "256Mi"), "Never");
+    out.push(
+        object("workloads.bootstrap", "k8s_job_once", "bootstrap", job(stack, "bootstrap", "bootstrap", bootstrap_pod))
+            .after("workloads.migrate")
+            .after("identity.admin_user"),
+    );
+
+    let host = &stack.app.hostname;
+    let mut api = backend_container(stack, "api", &[], "250m", "512Mi");
+    api["ports"] = json!([{"name": "http", "containerPort": 8000, "protocol": "TCP"}]);
+    // the probe names the public host, so that it passes Django's allowed_hosts
+    api["readinessProbe"] = json!({
+        "httpGet": {"path": "/api/v1/health-check", "port": 8000, "httpHeaders": [{"name": "Host", "value": host}]},
+        "periodSeconds": 10, "failureThreshold": 3,
+    });
+    out.push(
+        object("workloads.api", "k8s_deployment", "api", deployment(stack, "api", stack.app.api_replicas, backend_pod("api", api, "Always")))
+            .after("workloads.migrate")
+            .after("workloads.bootstrap"),
+    );
+    out.push(
+        object("workloads.api_service", "k8s_service", "api", node_port_service(stack, "api", 8000, 8000, API_NODE_PORT)).after("workloads.namespace"),
+    );
+
+    let matching = backend_container(stack, "matching-service", &["matching-service"], "250m", "512Mi");
+    out.push(
+        object(
+            "workloads.matching_service",
+            "k8s_deployment",
+            "matching-service",
+            deployment(stack, "matching-service", 1, backend_pod("matching-service", matching, "Always")),
+        )
+        .after("workloads.api")
+        .after("workloads.service_account[matching-service]"),
+    );
+    let worker = backend_container(stack, "worker", &["process_export_jobs", "--sleep", "60", "--max-jobs-per-run", "3"], "100m", "256Mi");
+    out.push(
+        object("workloads.worker", "k8s_deployment", "worker", deployment(stack, "worker", 1, backend_pod("worker", worker, "Always")))
+            .after("workloads.api")
+            .after("workloads.service_account[worker]"),
+    );
+    let frontend = json!({
+        "name": "frontend",
+        "image": format!("{FRONTEND_IMAGE}:{}", stack.app.version),
+        "ports": [{"name": "http", "containerPort": 3000, "protocol": "TCP"}],
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+        "securityContext": security_context(),
+        "readinessProbe": {"httpGet": {"path": "/", "port": 3000}, "periodSeconds": 10},
+    });
+    let frontend_pod = json!({"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}, "containers": [frontend]});
+    out.push(
+        object("workloads.frontend", "k8s_deployment", "frontend", deployment(stack, "frontend", stack.app.frontend_replicas, frontend_pod))
+            .after("workloads.api"),
+    );
+    out.push(
+        object("workloads.frontend_service", "k8s_service", "frontend", node_port_service(stack, "frontend", 3000, 3000, FRONTEND_NODE_PORT))
+            .after("workloads.namespace"),
+    );
+
+    if stack.app.matching_job_runner == "k8s" {
+        // upstream's k8s job runner creates its jobs in `default`
+        out.push(
+            object(
+                "workloads.matching_job_role",
+                "k8s_role",
+                "tuva-empi-matching-jobs",
+                json!({
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "Role",
+                    "metadata": {"name": "tuva-empi-matching-jobs", "namespace": "default", "labels": labels("matching-service")},
+                    "rules": [
+                        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
+                        {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]},
+                    ],
+                }),
+            )
+            .after("workloads.namespace"),
+        );
+        out.push(
+            object(
+                "workloads.matching_job_role_binding",
+                "k8s_role_binding",
+                "tuva-empi-matching-jobs",
+                json!({
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "RoleBinding",
+                    "metadata": {"name": "tuva-empi-matching-jobs", "namespace": "default", "labels": labels("matching-service")},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tuva-empi-matching-jobs"},
+                    "subjects": [{"kind": "ServiceAccount", "name": "matching-service", "namespace": ns}],
+                }),
+            )
+            .after("workloads.matching_job_role")
+            .after("workloads.service_account[matching-service]"),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(extra: &str) -> Stack {
+        Stack::parse(
+            "t.toml",
+            &format!("name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nadmin_email = \"a@b.org\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:1:certificate/x\"\n{extra}"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn migrate_job_names_follow_the_version() {
+        assert_eq!(migrate_job_name("v0.1.0"), "migrate-v0-1-0");
+        assert_eq!(migrate_job_name("V1.2.3_rc.1"), "migrate-v1-2-3-rc-1");
+    }
+
+    #[test]
+    fn every_service_port_says_tcp_and_backend_pods_get_config() {
+        let specs = expand(&stack(""));
+        let text = serde_json::to_string(&specs).unwrap();
+        let svc = specs.iter().find(|s| s.address == "workloads.api_service").unwrap();
+        assert!(serde_json::to_string(&svc.inputs["manifest"]).unwrap().contains("\"protocol\":{\"lit\":\"TCP\"}"));
+        assert!(text.contains("TUVA_EMPI_CONFIG_AWS_SECRET_ARN"));
+        assert!(text.contains(CONFIG_DIR));
+        assert!(!text.contains("K8S_JOB_RUNNER"), "only with the k8s runner");
+        let k8s = serde_json::to_string(&expand(&stack("matching_job_runner = \"k8s\"\n"))).unwrap();
+        assert!(k8s.contains("TUVA_EMPI_MATCHING_SERVICE__K8S_JOB_RUNNER__JOB_IMAGE") && k8s.contains("tuva-empi-matching-jobs"));
+    }
+
+    #[test]
+    fn the_order_tuva_empi_requires() {
+        let specs = expand(&stack(""));
+        let deps = |a: &str| specs.iter().find(|s| s.address == a).unwrap().dependencies();
+        assert!(deps("workloads.bootstrap").contains(&"workloads.migrate".to_string()));
+        assert!(deps("workloads.api").contains(&"workloads.bootstrap".to_string()));
+        for later in ["workloads.matching_service", "workloads.worker", "workloads.frontend"] {
+            assert!(deps(later).contains(&"workloads.api".to_string()), "{later}");
+        }
+        assert!(deps("workloads.migrate").contains(&"config.document".to_string()));
+    }
+}

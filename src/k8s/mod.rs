@@ -1,0 +1,375 @@
+//! The Kubernetes provider: Tuva EMPI's objects, applied with server-side apply (field manager
+//! `empi-infra`), read back for plans and drift, and waited for (Deployment rollouts, Jobs).
+//!
+//! The connection is made lazily, the first time a Kubernetes resource is touched, from the EKS
+//! cluster's outputs recorded earlier in the same run (endpoint, CA, and a token made like
+//! `aws eks get-token`); `EMPI_INFRA_KUBECONFIG` (or `[target] kubeconfig`) names another cluster.
+
+pub mod token;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use aws_credential_types::provider::ProvideCredentials;
+use base64::Engine;
+use empi_engine::resource::{AttrSchema, Attrs, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema};
+use empi_engine::workloads::FIELD_MANAGER;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{json, Value};
+
+/// A token is remade after this long (EKS tokens live 15 minutes).
+const TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 60);
+
+/// How to reach the cluster.
+pub struct Connection {
+    kubeconfig: Option<PathBuf>,
+    sdk: aws_config::SdkConfig,
+    region: String,
+    cached: tokio::sync::Mutex<Option<(String, kube::Client, Instant)>>,
+}
+
+fn err(e: impl std::fmt::Display) -> ProviderError {
+    ProviderError::coded("Kubernetes", e.to_string())
+}
+
+fn kube_err(e: kube::Error) -> ProviderError {
+    match &e {
+        kube::Error::Api(s) => ProviderError { code: Some(s.reason.clone()), message: s.message.clone(), retryable: s.code >= 500 || s.code == 429 },
+        _ => ProviderError { code: Some("KubernetesConnection".into()), message: e.to_string(), retryable: true },
+    }
+}
+
+/// DER certificates of a base64-encoded PEM bundle (EKS's `certificateAuthority.data`).
+fn pem_bundle(b64: &str) -> Result<Vec<Vec<u8>>, String> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let pem = engine.decode(b64.trim()).map_err(|e| format!("the cluster CA is not base64: {e}"))?;
+    let pem = String::from_utf8(pem).map_err(|_| "the cluster CA is not PEM".to_string())?;
+    let mut out = Vec::new();
+    let mut body = String::new();
+    let mut inside = false;
+    for line in pem.lines() {
+        if line.starts_with("-----BEGIN CERTIFICATE") {
+            inside = true;
+            body.clear();
+        } else if line.starts_with("-----END CERTIFICATE") {
+            inside = false;
+            out.push(engine.decode(body.as_bytes()).map_err(|e| format!("the cluster CA holds a broken certificate: {e}"))?);
+        } else if inside {
+            body.push_str(line.trim());
+        }
+    }
+    if out.is_empty() {
+        return Err("the cluster CA holds no certificate".into());
+    }
+    Ok(out)
+}
+
+impl Connection {
+    pub fn new(kubeconfig: Option<PathBuf>, sdk: aws_config::SdkConfig, region: String) -> Self {
+        Connection { kubeconfig, sdk, region, cached: tokio::sync::Mutex::new(None) }
+    }
+
+    async fn client(&self, cluster: &Value) -> ProviderResult<kube::Client> {
+        let key = cluster.get("endpoint").and_then(Value::as_str).unwrap_or_default().to_string();
+        let mut cached = self.cached.lock().await;
+        if let Some((k, c, at)) = cached.as_ref() {
+            if *k == key && (self.kubeconfig.is_some() || at.elapsed() < TOKEN_LIFETIME) {
+                return Ok(c.clone());
+            }
+        }
+        let config = match &self.kubeconfig {
+            Some(path) => {
+                let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| err(format!("cannot read the kubeconfig {}: {e}", path.display())))?;
+                kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                    .await
+                    .map_err(|e| err(format!("the kubeconfig {} is not usable: {e}", path.display())))?
+            }
+            None => self.eks_config(cluster).await?,
+        };
+        let client = kube::Client::try_from(config).map_err(|e| err(format!("cannot make a Kubernetes client: {e}")))?;
+        *cached = Some((key, client.clone(), Instant::now()));
+        Ok(client)
+    }
+
+    async fn eks_config(&self, cluster: &Value) -> ProviderResult<kube::Config> {
+        let field = |k: &str| cluster.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from);
+        let (Some(name), Some(endpoint), Some(ca)) = (field("name"), field("endpoint"), field("certificate_authority")) else {
+            return Err(err("the EKS cluster's endpoint and CA are not known yet"));
+        };
+        let url = endpoint.parse().map_err(|e| err(format!("the EKS endpoint {endpoint:?} is not a URL: {e}")))?;
+        let mut config = kube::Config::new(url);
+        config.root_cert = Some(pem_bundle(&ca).map_err(|e| err(format!("{e} (if this is not a real EKS cluster, set EMPI_INFRA_KUBECONFIG)")))?);
+        let provider = self.sdk.credentials_provider().ok_or_else(|| err("no AWS credentials to make an EKS token with"))?;
+        let creds = provider.provide_credentials().await.map_err(|e| err(format!("cannot load AWS credentials for the EKS token: {e}")))?;
+        let token = token::eks_token(&creds, &self.region, &name, SystemTime::now()).map_err(err)?;
+        config.auth_info.token = Some(token.into());
+        config.default_namespace = "default".into();
+        Ok(config)
+    }
+}
+
+/// What "done" means for a kind after it is applied.
+#[derive(Clone, Copy, PartialEq)]
+enum Wait {
+    Nothing,
+    Rollout,
+    Job,
+}
+
+pub struct K8sObject {
+    conn: Arc<Connection>,
+    schema: &'static Schema,
+    wait: Wait,
+}
+
+macro_rules! k8s_schema {
+    ($name:ident, $kind:expr, $manifest:expr, $once:expr, $secs:expr) => {
+        static $name: Schema = Schema {
+            kind: $kind,
+            attrs: &[AttrSchema::force_new("cluster"), $manifest],
+            stateful: false,
+            run_once: $once,
+            typical_create_secs: $secs,
+        };
+    };
+}
+k8s_schema!(NAMESPACE, "k8s_namespace", AttrSchema::updatable("manifest"), false, 1);
+k8s_schema!(SERVICE_ACCOUNT, "k8s_service_account", AttrSchema::updatable("manifest"), false, 1);
+k8s_schema!(SERVICE, "k8s_service", AttrSchema::updatable("manifest"), false, 1);
+k8s_schema!(ROLE, "k8s_role", AttrSchema::updatable("manifest"), false, 1);
+k8s_schema!(ROLE_BINDING, "k8s_role_binding", AttrSchema::updatable("manifest"), false, 1);
+k8s_schema!(DEPLOYMENT, "k8s_deployment", AttrSchema::updatable("manifest"), false, 60);
+// a Job's pod template cannot change: a changed job is a new job
+k8s_schema!(JOB, "k8s_job", AttrSchema::force_new("manifest"), false, 60);
+k8s_schema!(JOB_ONCE, "k8s_job_once", AttrSchema::force_new("manifest"), true, 60);
+
+pub fn register(r: &mut Registry, conn: Arc<Connection>) {
+    for (schema, wait) in [
+        (&NAMESPACE, Wait::Nothing),
+        (&SERVICE_ACCOUNT, Wait::Nothing),
+        (&SERVICE, Wait::Nothing),
+        (&ROLE, Wait::Nothing),
+        (&ROLE_BINDING, Wait::Nothing),
+        (&DEPLOYMENT, Wait::Rollout),
+        (&JOB, Wait::Job),
+        (&JOB_ONCE, Wait::Job),
+    ] {
+        r.register(Arc::new(K8sObject { conn: conn.clone(), schema, wait }));
+    }
+}
+
+/// The live object reduced to the fields the manifest sets (server defaults are not ours to compare).
+pub fn project(desired: &Value, live: &Value) -> Value {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => Value::Object(d.keys().filter_map(|k| l.get(k).map(|lv| (k.clone(), project(&d[k], lv)))).collect()),
+        (Value::Array(d), Value::Array(l)) => {
+            Value::Array(l.iter().enumerate().map(|(i, lv)| d.get(i).map(|dv| project(dv, lv)).unwrap_or_else(|| lv.clone())).collect())
+        }
+        (_, l) => l.clone(),
+    }
+}
+
+struct Target {
+    api: Api<DynamicObject>,
+    name: String,
+    namespace: Option<String>,
+}
+
+impl K8sObject {
+    async fn target(&self, a: &Attrs) -> ProviderResult<Target> {
+        let m = a.get("manifest").ok_or_else(|| err("no manifest"))?;
+        let api_version = m["apiVersion"].as_str().unwrap_or_default();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, m["kind"].as_str().unwrap_or_default());
+        let ar = ApiResource::from_gvk(&gvk);
+        let client = self.conn.client(a.get("cluster").unwrap_or(&Value::Null)).await?;
+        let name = m["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let namespace = m["metadata"]["namespace"].as_str().map(String::from);
+        let api = match &namespace {
+            Some(ns) => Api::namespaced_with(client, ns, &ar),
+            None => Api::all_with(client, &ar),
+        };
+        Ok(Target { api, name, namespace })
+    }
+
+    fn id(t: &Target) -> String {
+        match &t.namespace {
+            Some(ns) => format!("{ns}/{}", t.name),
+            None => t.name.clone(),
+        }
+    }
+
+    async fn get(&self, a: &Attrs) -> ProviderResult<Option<Value>> {
+        let t = self.target(a).await?;
+        let o = t.api.get_opt(&t.name).await.map_err(kube_err)?;
+        Ok(o.map(|o| serde_json::to_value(o).expect("object serialises")))
+    }
+
+    async fn apply(&self, a: &Attrs) -> ProviderResult<String> {
+        let t = self.target(a).await?;
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        t.api.patch(&t.name, &pp, &Patch::Apply(&a["manifest"])).await.map_err(kube_err)?;
+        Ok(Self::id(&t))
+    }
+
+    /// The tail of a failed job's log, or its pod's termination reason where there is no log.
+    async fn job_failure(&self, a: &Attrs, name: &str, namespace: &str) -> String {
+        let Ok(client) = self.conn.client(a.get("cluster").unwrap_or(&Value::Null)).await else { return String::new() };
+        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client, namespace);
+        let Ok(list) = pods.list(&ListParams::default().labels(&format!("job-name={name}"))).await else { return String::new() };
+        let mut out = Vec::new();
+        for p in list.items {
+            let pod = p.metadata.name.clone().unwrap_or_default();
+            match pods.logs(&pod, &LogParams { tail_lines: Some(20), ..Default::default() }).await {
+                Ok(log) if !log.trim().is_empty() => out.push(format!("log of pod {pod} (last 20 lines):\n{}", log.trim_end())),
+                _ => {
+                    let status = p.status.unwrap_or_default();
+                    let term = status.container_statuses.unwrap_or_default().into_iter().filter_map(|c| c.state.and_then(|s| s.terminated)).next();
+                    match term {
+                        Some(t) => out.push(format!(
+                            "pod {pod} terminated: {} (exit code {}){}",
+                            t.reason.unwrap_or_else(|| "Error".into()),
+                            t.exit_code,
+                            t.message.map(|m| format!(": {m}")).unwrap_or_default()
+                        )),
+                        None => out.push(format!("pod {pod}: {} {}", status.phase.unwrap_or_default(), status.message.unwrap_or_default())),
+                    }
+                }
+            }
+        }
+        out.join("\n")
+    }
+}
+
+fn condition(o: &Value, kind: &str) -> Option<Value> {
+    o["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == kind && c["status"] == "True").cloned()
+}
+
+#[async_trait]
+impl Resource for K8sObject {
+    fn schema(&self) -> &'static Schema {
+        self.schema
+    }
+
+    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
+        let t = self.target(inputs).await?;
+        let o = t.api.get_opt(&t.name).await.map_err(kube_err)?;
+        Ok(o.map(|_| Self::id(&t)))
+    }
+
+    async fn read(&self, _id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>> {
+        let Some(live) = self.get(recorded).await? else { return Ok(None) };
+        if live["metadata"]["deletionTimestamp"].is_string() {
+            return Ok(None);
+        }
+        if self.wait == Wait::Job && condition(&live, "Failed").is_some() {
+            return Ok(None); // a failed job has to run again
+        }
+        let desired = recorded.get("manifest").cloned().unwrap_or(Value::Null);
+        let mut attrs = Attrs::new();
+        attrs.insert("cluster".into(), recorded.get("cluster").cloned().unwrap_or(Value::Null));
+        attrs.insert("manifest".into(), project(&desired, &live));
+        let meta = &live["metadata"];
+        let outputs = [("id", json!(match meta["namespace"].as_str() { Some(ns) => format!("{ns}/{}", meta["name"].as_str().unwrap_or("")), None => meta["name"].as_str().unwrap_or("").to_string() })), ("name", meta["name"].clone()), ("uid", meta["uid"].clone())]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        Ok(Some(Observed { attrs, outputs }))
+    }
+
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+        if self.wait == Wait::Job {
+            // a failed run of the same job is removed first, so that the job runs again
+            let t = self.target(a).await?;
+            if let Some(old) = t.api.get_opt(&t.name).await.map_err(kube_err)? {
+                let old = serde_json::to_value(old).expect("object serialises");
+                if condition(&old, "Failed").is_some() {
+                    t.api.delete(&t.name, &DeleteParams::foreground()).await.map_err(kube_err)?;
+                    for _ in 0..600 {
+                        if t.api.get_opt(&t.name).await.map_err(kube_err)?.is_none() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        }
+        self.apply(a).await
+    }
+
+    async fn update(&self, _id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
+        self.apply(new).await.map(|_| ())
+    }
+
+    async fn delete(&self, _id: &str, recorded: &Attrs) -> ProviderResult<()> {
+        let t = self.target(recorded).await?;
+        match t.api.delete(&t.name, &DeleteParams::foreground()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(kube_err(e)),
+        }
+    }
+
+    async fn wait(&self, id: &str, op: Operation, recorded: &Attrs) -> ProviderResult<Readiness> {
+        let live = self.get(recorded).await?;
+        if op == Operation::Delete {
+            return Ok(if live.is_none() { Readiness::Ready } else { Readiness::Pending("terminating".into()) });
+        }
+        let Some(o) = live else { return Err(err(format!("{id} disappeared while {}", op.progressive()))) };
+        Ok(match self.wait {
+            Wait::Nothing => Readiness::Ready,
+            Wait::Rollout => {
+                let want = o["spec"]["replicas"].as_i64().unwrap_or(1);
+                let s = &o["status"];
+                let n = |k: &str| s[k].as_i64().unwrap_or(0);
+                let observed = s["observedGeneration"].as_i64().unwrap_or(0) >= o["metadata"]["generation"].as_i64().unwrap_or(1);
+                if observed && n("updatedReplicas") == want && n("availableReplicas") == want && n("replicas") == want {
+                    Readiness::Ready
+                } else {
+                    Readiness::Pending(format!("{}/{want} updated, {}/{want} available", n("updatedReplicas"), n("availableReplicas")))
+                }
+            }
+            Wait::Job => {
+                if condition(&o, "Complete").is_some() {
+                    Readiness::Ready
+                } else if let Some(c) = condition(&o, "Failed") {
+                    let name = o["metadata"]["name"].as_str().unwrap_or_default();
+                    let ns = o["metadata"]["namespace"].as_str().unwrap_or("default");
+                    let detail = self.job_failure(recorded, name, ns).await;
+                    return Err(ProviderError::coded(
+                        "JobFailed",
+                        format!("job {ns}/{name} failed ({}: {}){}", c["reason"].as_str().unwrap_or(""), c["message"].as_str().unwrap_or(""), if detail.is_empty() { String::new() } else { format!("\n{detail}") }),
+                    ));
+                } else {
+                    let s = &o["status"];
+                    Readiness::Pending(format!("{} active, {} succeeded", s["active"].as_i64().unwrap_or(0), s["succeeded"].as_i64().unwrap_or(0)))
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn projection_keeps_only_what_the_manifest_sets() {
+        let desired = json!({"spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "api", "image": "x:1"}]}}}});
+        let live = json!({"spec": {"replicas": 3, "progressDeadlineSeconds": 600, "template": {"spec": {"containers": [{"name": "api", "image": "x:2", "imagePullPolicy": "IfNotPresent"}, {"name": "sidecar"}]}}}});
+        assert_eq!(
+            project(&desired, &live),
+            json!({"spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "api", "image": "x:2"}, {"name": "sidecar"}]}}}})
+        );
+    }
+
+    #[test]
+    fn a_pem_bundle_becomes_der() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode("-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n");
+        assert_eq!(pem_bundle(&b64).unwrap(), vec![vec![0u8, 1, 2]]);
+        assert!(pem_bundle("bm90IHBlbQ==").unwrap_err().contains("no certificate"));
+    }
+}
