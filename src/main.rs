@@ -140,7 +140,10 @@ async fn connect(stack: &Stack) -> Result<(Registry, String)> {
     let clients = Arc::new(aws::Clients::new(&target).await);
     let account = clients.account_id().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     // EMPI_INFRA_KUBECONFIG wins over [target] kubeconfig; neither: the EKS cluster itself
-    let kubeconfig = std::env::var_os("EMPI_INFRA_KUBECONFIG").filter(|v| !v.is_empty()).map(PathBuf::from).or_else(|| stack.target.kubeconfig.as_ref().map(PathBuf::from));
+    let kubeconfig = std::env::var_os("EMPI_INFRA_KUBECONFIG")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| stack.target.kubeconfig.as_ref().map(PathBuf::from));
     let conn = Arc::new(k8s::Connection::new(kubeconfig, clients.sdk.clone(), stack.region.clone()));
     let mut registry = aws::registry(clients);
     k8s::register(&mut registry, conn);

@@ -13,7 +13,7 @@ fn repo() -> std::path::PathBuf {
 
 #[test]
 fn validate_accepts_the_repo_stacks() {
-    for (s, n) in [("stacks/local.toml", 51), ("stacks/example-prod.toml", 51)] {
+    for (s, n) in [("stacks/local.toml", 63), ("stacks/example-prod.toml", 63)] {
         let (code, out, err) = empi(&["validate", "--stack", s], &repo());
         assert_eq!(code, 0, "{s}: {out}{err}");
         assert!(out.contains(&format!("is valid ({n} resources")), "{out}");

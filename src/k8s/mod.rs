@@ -37,7 +37,9 @@ fn err(e: impl std::fmt::Display) -> ProviderError {
 
 fn kube_err(e: kube::Error) -> ProviderError {
     match &e {
-        kube::Error::Api(s) => ProviderError { code: Some(s.reason.clone()), message: s.message.clone(), retryable: s.code >= 500 || s.code == 429 },
+        kube::Error::Api(s) => {
+            ProviderError { code: Some(s.reason.clone()), message: s.message.clone(), retryable: s.code >= 500 || s.code == 429 }
+        }
         _ => ProviderError { code: Some("KubernetesConnection".into()), message: e.to_string(), retryable: true },
     }
 }
@@ -82,7 +84,8 @@ impl Connection {
         }
         let config = match &self.kubeconfig {
             Some(path) => {
-                let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| err(format!("cannot read the kubeconfig {}: {e}", path.display())))?;
+                let kc = kube::config::Kubeconfig::read_from(path)
+                    .map_err(|e| err(format!("cannot read the kubeconfig {}: {e}", path.display())))?;
                 kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
                     .await
                     .map_err(|e| err(format!("the kubeconfig {} is not usable: {e}", path.display())))?
@@ -101,7 +104,8 @@ impl Connection {
         };
         let url = endpoint.parse().map_err(|e| err(format!("the EKS endpoint {endpoint:?} is not a URL: {e}")))?;
         let mut config = kube::Config::new(url);
-        config.root_cert = Some(pem_bundle(&ca).map_err(|e| err(format!("{e} (if this is not a real EKS cluster, set EMPI_INFRA_KUBECONFIG)")))?);
+        config.root_cert =
+            Some(pem_bundle(&ca).map_err(|e| err(format!("{e} (if this is not a real EKS cluster, set EMPI_INFRA_KUBECONFIG)")))?);
         let provider = self.sdk.credentials_provider().ok_or_else(|| err("no AWS credentials to make an EKS token with"))?;
         let creds = provider.provide_credentials().await.map_err(|e| err(format!("cannot load AWS credentials for the EKS token: {e}")))?;
         let token = token::eks_token(&creds, &self.region, &name, SystemTime::now()).map_err(err)?;
@@ -164,7 +168,9 @@ pub fn register(r: &mut Registry, conn: Arc<Connection>) {
 /// The live object reduced to the fields the manifest sets (server defaults are not ours to compare).
 pub fn project(desired: &Value, live: &Value) -> Value {
     match (desired, live) {
-        (Value::Object(d), Value::Object(l)) => Value::Object(d.keys().filter_map(|k| l.get(k).map(|lv| (k.clone(), project(&d[k], lv)))).collect()),
+        (Value::Object(d), Value::Object(l)) => {
+            Value::Object(d.keys().filter_map(|k| l.get(k).map(|lv| (k.clone(), project(&d[k], lv)))).collect())
+        }
         (Value::Array(d), Value::Array(l)) => {
             Value::Array(l.iter().enumerate().map(|(i, lv)| d.get(i).map(|dv| project(dv, lv)).unwrap_or_else(|| lv.clone())).collect())
         }
@@ -227,7 +233,8 @@ impl K8sObject {
                 Ok(log) if !log.trim().is_empty() => out.push(format!("log of pod {pod} (last 20 lines):\n{}", log.trim_end())),
                 _ => {
                     let status = p.status.unwrap_or_default();
-                    let term = status.container_statuses.unwrap_or_default().into_iter().filter_map(|c| c.state.and_then(|s| s.terminated)).next();
+                    let term =
+                        status.container_statuses.unwrap_or_default().into_iter().filter_map(|c| c.state.and_then(|s| s.terminated)).next();
                     match term {
                         Some(t) => out.push(format!(
                             "pod {pod} terminated: {} (exit code {}){}",
@@ -273,10 +280,20 @@ impl Resource for K8sObject {
         attrs.insert("cluster".into(), recorded.get("cluster").cloned().unwrap_or(Value::Null));
         attrs.insert("manifest".into(), project(&desired, &live));
         let meta = &live["metadata"];
-        let outputs = [("id", json!(match meta["namespace"].as_str() { Some(ns) => format!("{ns}/{}", meta["name"].as_str().unwrap_or("")), None => meta["name"].as_str().unwrap_or("").to_string() })), ("name", meta["name"].clone()), ("uid", meta["uid"].clone())]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
+        let outputs = [
+            (
+                "id",
+                json!(match meta["namespace"].as_str() {
+                    Some(ns) => format!("{ns}/{}", meta["name"].as_str().unwrap_or("")),
+                    None => meta["name"].as_str().unwrap_or("").to_string(),
+                }),
+            ),
+            ("name", meta["name"].clone()),
+            ("uid", meta["uid"].clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
         Ok(Some(Observed { attrs, outputs }))
     }
 
@@ -341,11 +358,20 @@ impl Resource for K8sObject {
                     let detail = self.job_failure(recorded, name, ns).await;
                     return Err(ProviderError::coded(
                         "JobFailed",
-                        format!("job {ns}/{name} failed ({}: {}){}", c["reason"].as_str().unwrap_or(""), c["message"].as_str().unwrap_or(""), if detail.is_empty() { String::new() } else { format!("\n{detail}") }),
+                        format!(
+                            "job {ns}/{name} failed ({}: {}){}",
+                            c["reason"].as_str().unwrap_or(""),
+                            c["message"].as_str().unwrap_or(""),
+                            if detail.is_empty() { String::new() } else { format!("\n{detail}") }
+                        ),
                     ));
                 } else {
                     let s = &o["status"];
-                    Readiness::Pending(format!("{} active, {} succeeded", s["active"].as_i64().unwrap_or(0), s["succeeded"].as_i64().unwrap_or(0)))
+                    Readiness::Pending(format!(
+                        "{} active, {} succeeded",
+                        s["active"].as_i64().unwrap_or(0),
+                        s["succeeded"].as_i64().unwrap_or(0)
+                    ))
                 }
             }
         })

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -67,10 +69,21 @@ impl Drop for Moto {
     }
 }
 
-/// One user's working directory: a stack file and its state, next to a moto.
+/// One user's working directory: a stack file and its state, next to a moto and the test
+/// binary's Kubernetes cluster (in a namespace of its own, with a node that runs every pod).
 pub struct Workspace {
     pub dir: tempfile::TempDir,
     pub moto: Moto,
+    pub cluster: cluster::Cluster,
+    node: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        if let Some(n) = self.node.take() {
+            n.abort();
+        }
+    }
 }
 
 pub struct Output {
@@ -94,7 +107,19 @@ impl std::fmt::Debug for Output {
 impl Workspace {
     /// A workspace with `stacks/local.toml` as `stack.toml`, each `(from, to)` replaced in it.
     pub fn new(edits: &[(&str, &str)]) -> Workspace {
-        let w = Workspace { dir: tempfile::tempdir().unwrap(), moto: Moto::start() };
+        Self::with_node(edits, cluster::Node::default())
+    }
+
+    /// A workspace whose node behaves as `node` says (a failing job, slow pods…).
+    pub fn with_node(edits: &[(&str, &str)], node: cluster::Node) -> Workspace {
+        let cluster = cluster::Cluster::start();
+        let kubeconfig = cluster.kubeconfig.clone();
+        let handle = tokio::spawn(async move {
+            let kc = ::kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
+            let conf = ::kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+            node.run(::kube::Client::try_from(conf).unwrap(), "tuva-empi").await;
+        });
+        let w = Workspace { dir: tempfile::tempdir().unwrap(), moto: Moto::start(), cluster, node: Some(handle) };
         w.write_stack(edits);
         w
     }
@@ -117,7 +142,7 @@ impl Workspace {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        run_in(self.dir.path(), &self.moto.url, &self.stack(), args)
+        run_in(self.dir.path(), &self.moto.url, &self.cluster.kubeconfig, &self.stack(), args)
     }
 
     pub fn ok(&self, args: &[&str]) -> Output {
@@ -135,8 +160,9 @@ impl Workspace {
     }
 }
 
-pub fn run_in(dir: &Path, endpoint: &str, stack: &Path, args: &[&str]) -> Output {
+pub fn run_in(dir: &Path, endpoint: &str, kubeconfig: &Path, stack: &Path, args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_empi-infra"))
+        .env("EMPI_INFRA_KUBECONFIG", kubeconfig)
         .args(args)
         .arg("--stack")
         .arg(stack)

@@ -58,9 +58,6 @@ fn backend_env(stack: &Stack) -> Value {
         json!({"name": "AWS_REGION", "value": stack.region}),
         json!({"name": "AWS_DEFAULT_REGION", "value": stack.region}),
     ];
-    if stack.app.matching_job_runner == "k8s" {
-        env.push(json!({"name": "TUVA_EMPI_MATCHING_SERVICE__K8S_JOB_RUNNER__JOB_IMAGE", "value": backend_image(stack)}));
-    }
     Value::Array(env)
 }
 
@@ -144,8 +141,13 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     let ns = &stack.app.namespace;
     let mut out = Vec::new();
     out.push(
-        object("workloads.namespace", "k8s_namespace", ns, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels("tuva-empi")}}))
-            .after("cluster.node_group"),
+        object(
+            "workloads.namespace",
+            "k8s_namespace",
+            ns,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels("tuva-empi")}}),
+        )
+        .after("cluster.node_group"),
     );
     for (sa, role) in [("api", "iam.api_role"), ("matching-service", "iam.matching_service_role"), ("worker", "iam.worker_role")] {
         out.push(
@@ -187,15 +189,28 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
         "periodSeconds": 10, "failureThreshold": 3,
     });
     out.push(
-        object("workloads.api", "k8s_deployment", "api", deployment(stack, "api", stack.app.api_replicas, backend_pod("api", api, "Always")))
-            .after("workloads.migrate")
-            .after("workloads.bootstrap"),
+        object(
+            "workloads.api",
+            "k8s_deployment",
+            "api",
+            deployment(stack, "api", stack.app.api_replicas, backend_pod("api", api, "Always")),
+        )
+        .after("workloads.migrate")
+        .after("workloads.bootstrap"),
     );
     out.push(
-        object("workloads.api_service", "k8s_service", "api", node_port_service(stack, "api", 8000, 8000, API_NODE_PORT)).after("workloads.namespace"),
+        object("workloads.api_service", "k8s_service", "api", node_port_service(stack, "api", 8000, 8000, API_NODE_PORT))
+            .after("workloads.namespace"),
     );
 
-    let matching = backend_container(stack, "matching-service", &["matching-service"], "250m", "512Mi");
+    let mut matching = backend_container(stack, "matching-service", &["matching-service"], "250m", "512Mi");
+    if stack.app.matching_job_runner == "k8s" {
+        // the jobs the k8s runner starts must run the same backend image
+        matching["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "TUVA_EMPI_MATCHING_SERVICE__K8S_JOB_RUNNER__JOB_IMAGE", "value": backend_image(stack)}));
+    }
     out.push(
         object(
             "workloads.matching_service",
@@ -222,12 +237,22 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     });
     let frontend_pod = json!({"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}, "containers": [frontend]});
     out.push(
-        object("workloads.frontend", "k8s_deployment", "frontend", deployment(stack, "frontend", stack.app.frontend_replicas, frontend_pod))
-            .after("workloads.api"),
+        object(
+            "workloads.frontend",
+            "k8s_deployment",
+            "frontend",
+            deployment(stack, "frontend", stack.app.frontend_replicas, frontend_pod),
+        )
+        .after("workloads.api"),
     );
     out.push(
-        object("workloads.frontend_service", "k8s_service", "frontend", node_port_service(stack, "frontend", 3000, 3000, FRONTEND_NODE_PORT))
-            .after("workloads.namespace"),
+        object(
+            "workloads.frontend_service",
+            "k8s_service",
+            "frontend",
+            node_port_service(stack, "frontend", 3000, 3000, FRONTEND_NODE_PORT),
+        )
+        .after("workloads.namespace"),
     );
 
     if stack.app.matching_job_runner == "k8s" {
