@@ -6,7 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=$PWD/.local-cloud/kube
+# built binaries are also kept per machine, so that a fresh clone (CI) does not build again
+CACHE=${EMPI_KUBE_CACHE:-$HOME/.cache/empi-infra/kube-1.20.2}
 if [ -x "$W/bin/kube-apiserver" ] && [ -x "$W/bin/kube-controller-manager" ]; then
+  exit 0
+fi
+if [ -x "$CACHE/kube-apiserver" ] && [ -x "$CACHE/kube-controller-manager" ]; then
+  mkdir -p "$W/bin"
+  cp "$CACHE/kube-apiserver" "$CACHE/kube-controller-manager" "$W/bin/"
+  command -v etcd >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null; }
   exit 0
 fi
 mkdir -p "$W/src" "$W/bin" "$W/gopath/src/k8s.io"
@@ -50,6 +58,7 @@ go build -ldflags "$LDF" -o "$W/bin/kube-apiserver.tmp" k8s.io/kubernetes/cmd/ku
 go build -ldflags "$LDF" -o "$W/bin/kube-controller-manager.tmp" k8s.io/kubernetes/cmd/kube-controller-manager
 mv "$W/bin/kube-apiserver.tmp" "$W/bin/kube-apiserver"
 mv "$W/bin/kube-controller-manager.tmp" "$W/bin/kube-controller-manager"
+mkdir -p "$CACHE" && cp "$W/bin/kube-apiserver" "$W/bin/kube-controller-manager" "$CACHE/"
 # the build cache and sources are large; the binaries are all that is needed
-rm -rf "$W/gocache"
+rm -rf "$W/gocache" "$W/src" "$W/gopath" "$W/bin/openapi-gen"
 echo "local-cloud: kube-apiserver and kube-controller-manager built in $(( $(date +%s) - T0 )) s" >&2

@@ -53,12 +53,11 @@ fn object(address: &str, kind: &str, name: &str, manifest: Value) -> ResourceSpe
 }
 
 fn backend_env(stack: &Stack) -> Value {
-    let mut env = vec![
-        json!({"name": "TUVA_EMPI_CONFIG_AWS_SECRET_ARN", "value": "${config.secret.arn}"}),
-        json!({"name": "AWS_REGION", "value": stack.region}),
-        json!({"name": "AWS_DEFAULT_REGION", "value": stack.region}),
-    ];
-    Value::Array(env)
+    json!([
+        {"name": "TUVA_EMPI_CONFIG_AWS_SECRET_ARN", "value": "${config.secret.arn}"},
+        {"name": "AWS_REGION", "value": stack.region},
+        {"name": "AWS_DEFAULT_REGION", "value": stack.region},
+    ])
 }
 
 pub fn backend_image(stack: &Stack) -> String {

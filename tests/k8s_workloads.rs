@@ -1,0 +1,170 @@
+//! Tuva EMPI's workloads against moto and a real kube-apiserver (PRODUCT.md §6): the first install
+//! and an upgrade in the order the application requires, checked from the API server's own
+//! timestamps and conditions; a failing migrate that stops the apply with its log and leaves the api
+//! on its previous version.
+
+mod common;
+
+use std::time::Duration;
+
+use common::cluster::Node;
+use common::Workspace;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ListParams};
+
+const NS: &str = "tuva-empi";
+
+/// Every pod takes this long to become ready or to finish, so that each step of the order is at
+/// least a second apart in the API server's (second-resolution) timestamps.
+const STEP: Duration = Duration::from_millis(1100);
+
+fn slow_node() -> Node {
+    Node { delay: STEP, ..Node::default() }
+}
+
+async fn job(c: &kube::Client, name: &str) -> Job {
+    Api::<Job>::namespaced(c.clone(), NS).get(name).await.unwrap_or_else(|e| panic!("job {name}: {e}"))
+}
+
+fn created(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Timestamp {
+    meta.creation_timestamp.as_ref().unwrap().0
+}
+
+fn completed(j: &Job) -> Timestamp {
+    j.status.as_ref().and_then(|s| s.completion_time.as_ref()).unwrap_or_else(|| panic!("{:?} did not complete", j.metadata.name)).0
+}
+
+/// When the deployment last became fully available (its Available condition).
+fn available_since(d: &Deployment) -> Timestamp {
+    let c = d.status.as_ref().unwrap().conditions.as_ref().unwrap().iter().find(|c| c.type_ == "Available" && c.status == "True").expect("available");
+    c.last_transition_time.as_ref().unwrap().0
+}
+
+/// The ReplicaSet of `deployment` running `image`.
+async fn replica_set(c: &kube::Client, deployment: &str, image: &str) -> ReplicaSet {
+    let list = Api::<ReplicaSet>::namespaced(c.clone(), NS).list(&ListParams::default().labels(&format!("app.kubernetes.io/name={deployment}"))).await.unwrap();
+    list.items
+        .into_iter()
+        .find(|rs| rs.spec.as_ref().unwrap().template.as_ref().unwrap().spec.as_ref().unwrap().containers[0].image.as_deref() == Some(image))
+        .unwrap_or_else(|| panic!("no ReplicaSet of {deployment} runs {image}"))
+}
+
+fn image(d: &Deployment) -> String {
+    d.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0].image.clone().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_install_runs_in_the_order_tuva_empi_requires() {
+    let w = Workspace::with_node(&[], slow_node());
+    let apply = w.ok(&["apply", "--auto-approve"]);
+    assert!(apply.stdout.contains("url               = https://empi.local.test"), "{apply:?}");
+    let c = w.cluster.client().await;
+
+    // migrate complete → bootstrap starts; bootstrap complete → api starts
+    let migrate = job(&c, "migrate-v0-1-0").await;
+    let bootstrap = job(&c, "bootstrap").await;
+    assert!(completed(&migrate) <= created(&bootstrap.metadata), "bootstrap started before migrate completed");
+    let deployments: Api<Deployment> = Api::namespaced(c.clone(), NS);
+    let api = deployments.get("api").await.unwrap();
+    assert!(completed(&bootstrap) <= created(&api.metadata), "api started before bootstrap completed");
+    // api fully rolled out → the rest
+    let api_ready = available_since(&api);
+    for later in ["matching-service", "worker", "frontend"] {
+        let d = deployments.get(later).await.unwrap();
+        assert!(api_ready <= created(&d.metadata), "{later} started before the api was rolled out");
+        let st = d.status.clone().unwrap();
+        assert_eq!(st.available_replicas, d.spec.as_ref().unwrap().replicas, "{later} waited for");
+    }
+    assert_eq!(image(&api), "ghcr.io/tuva-health/tuva-empi-backend:v0.1.0");
+    assert_eq!(image(&deployments.get("frontend").await.unwrap()), "ghcr.io/tuva-health/tuva-empi-frontend:v0.1.0");
+
+    // what each backend pod gets
+    let st = w.state();
+    let secret_arn = st["resources"]["config.secret"]["outputs"]["arn"].as_str().unwrap();
+    let pod = api.spec.as_ref().unwrap().template.spec.clone().unwrap();
+    let container = &pod.containers[0];
+    let env: Vec<(String, String)> = container.env.clone().unwrap().into_iter().map(|e| (e.name, e.value.unwrap_or_default())).collect();
+    assert!(env.contains(&("TUVA_EMPI_CONFIG_AWS_SECRET_ARN".into(), secret_arn.into())), "{env:?}");
+    assert_eq!(container.volume_mounts.as_ref().unwrap()[0].mount_path, "/usr/local/etc/tuva-empi");
+    assert!(pod.volumes.as_ref().unwrap()[0].empty_dir.is_some(), "a writable emptyDir");
+    assert_eq!(pod.service_account_name.as_deref(), Some("api"));
+    let probe = container.readiness_probe.as_ref().unwrap().http_get.as_ref().unwrap();
+    assert_eq!(probe.path.as_deref(), Some("/api/v1/health-check"));
+    assert_eq!(probe.http_headers.as_ref().unwrap()[0].value, "empi.local.test", "the probe passes Django's allowed_hosts");
+    assert!(container.resources.as_ref().unwrap().requests.is_some());
+    assert_eq!(container.security_context.as_ref().unwrap().allow_privilege_escalation, Some(false));
+    let sa = Api::<ServiceAccount>::namespaced(c.clone(), NS).get("api").await.unwrap();
+    let role = st["resources"]["iam.api_role"]["outputs"]["arn"].as_str().unwrap();
+    assert_eq!(sa.metadata.annotations.unwrap()["eks.amazonaws.com/role-arn"], role, "IRSA");
+    let svc = Api::<Service>::namespaced(c.clone(), NS).get("api").await.unwrap();
+    let port = &svc.spec.unwrap().ports.unwrap()[0];
+    assert_eq!((port.protocol.as_deref(), port.node_port), (Some("TCP"), Some(30080)), "the ALB's target group port");
+    // applied with server-side apply by empi-infra
+    let managers = api.metadata.managed_fields.unwrap();
+    assert!(managers.iter().any(|m| m.manager.as_deref() == Some("empi-infra") && m.operation.as_deref() == Some("Apply")), "{managers:?}");
+
+    let again = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "a no-op plan after apply: {again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgrade_migrates_first_then_the_api_then_the_rest_and_never_reruns_bootstrap() {
+    let w = Workspace::with_node(&[], slow_node());
+    w.ok(&["apply", "--auto-approve"]);
+    let c = w.cluster.client().await;
+    let bootstrap_uid = job(&c, "bootstrap").await.metadata.uid;
+
+    w.write_stack(&[("version = \"v0.1.0\"", "version = \"v0.2.0\"")]);
+    let plan = w.ok(&["plan"]);
+    assert!(plan.stdout.contains("  -/+ workloads.migrate (k8s_job)"), "a new migrate job: {plan:?}");
+    assert!(plan.stdout.contains("manifest.metadata.name") && plan.stdout.contains("\"migrate-v0-1-0\" -> \"migrate-v0-2-0\""), "{plan:?}");
+    assert!(
+        plan.stdout.contains("manifest.spec.template.spec.containers[0].image = \"ghcr.io/tuva-health/tuva-empi-backend:v0.1.0\" -> \"ghcr.io/tuva-health/tuva-empi-backend:v0.2.0\""),
+        "the plan shows the image per attribute: {plan:?}"
+    );
+    assert!(!plan.stdout.contains("workloads.bootstrap"), "bootstrap is not run again: {plan:?}");
+    w.ok(&["apply", "--auto-approve"]);
+
+    let migrate = job(&c, "migrate-v0-2-0").await;
+    assert!(Api::<Job>::namespaced(c.clone(), NS).get_opt("migrate-v0-1-0").await.unwrap().is_none(), "never two migrate jobs");
+    assert_eq!(job(&c, "bootstrap").await.metadata.uid, bootstrap_uid, "bootstrap ran once per stack");
+    let api_rs = replica_set(&c, "api", "ghcr.io/tuva-health/tuva-empi-backend:v0.2.0").await;
+    assert!(completed(&migrate) <= created(&api_rs.metadata), "the api's new version started before its migration completed");
+    let api = Api::<Deployment>::namespaced(c.clone(), NS).get("api").await.unwrap();
+    let api_ready = available_since(&api);
+    for later in ["matching-service", "worker"] {
+        let rs = replica_set(&c, later, "ghcr.io/tuva-health/tuva-empi-backend:v0.2.0").await;
+        assert!(api_ready <= created(&rs.metadata), "{later} upgraded before the api was rolled out");
+    }
+    let fe = replica_set(&c, "frontend", "ghcr.io/tuva-health/tuva-empi-frontend:v0.2.0").await;
+    assert!(api_ready <= created(&fe.metadata));
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_migrate_stops_the_apply_shows_why_and_leaves_the_api_alone() {
+    let failing = Node {
+        fail_jobs: vec![("migrate-v0-2-0".into(), "django.db.utils.ProgrammingError: relation \"empi_person\" does not exist".into())],
+        ..Node::default()
+    };
+    let w = Workspace::with_node(&[], failing);
+    w.ok(&["apply", "--auto-approve"]);
+    w.write_stack(&[("version = \"v0.1.0\"", "version = \"v0.2.0\"")]);
+    let r = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("workloads.migrate: waiting failed: JobFailed: job tuva-empi/migrate-v0-2-0 failed"), "{r:?}");
+    assert!(r.stderr.contains("relation \"empi_person\" does not exist"), "the reason is shown: {r:?}");
+    assert!(r.stderr.contains("not attempted because something they depend on failed: workloads.api"), "{r:?}");
+    let c = w.cluster.client().await;
+    let deployments: Api<Deployment> = Api::namespaced(c.clone(), NS);
+    for d in ["api", "matching-service", "worker"] {
+        assert_eq!(image(&deployments.get(d).await.unwrap()), "ghcr.io/tuva-health/tuva-empi-backend:v0.1.0", "{d} stays on its version");
+    }
+    assert_eq!(image(&deployments.get("frontend").await.unwrap()), "ghcr.io/tuva-health/tuva-empi-frontend:v0.1.0");
+    // the next plan retries the migration (the failed job is replaced), then upgrades
+    let plan = w.ok(&["plan"]);
+    assert!(plan.stdout.contains("+ workloads.migrate") || plan.stdout.contains("-/+ workloads.migrate"), "{plan:?}");
+}
