@@ -2,6 +2,7 @@
 //! and hands the work to the engine (`empi_engine::ops`) with the AWS provider (`aws`).
 
 mod aws;
+mod drift_cmd;
 mod k8s;
 
 use std::io::{IsTerminal, Write};
@@ -80,6 +81,24 @@ enum Command {
     State(StateCommand),
     /// Print the resource graph as Graphviz DOT.
     Graph,
+    /// Compare the live cloud with state, read-only: exit 0 no drift, 2 drift, 1 error.
+    Drift {
+        /// Print the report as JSON (docs/drift.md).
+        #[arg(long)]
+        json: bool,
+        /// Run again at this interval (e.g. 1h, 15m) until stopped; a failed run does not stop it.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        every: Option<std::time::Duration>,
+        /// POST a JSON summary (with a Slack-compatible `text`) here when drift is found.
+        #[arg(long, value_name = "URL")]
+        notify: Option<String>,
+        /// Also ignore this address or address.attribute (adds to [drift] ignore); repeatable.
+        #[arg(long, value_name = "ADDR")]
+        ignore: Vec<String>,
+        /// Print the read-only IAM policy a drift run needs, and exit.
+        #[arg(long)]
+        print_iam_policy: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -110,7 +129,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_stack(path: &Option<PathBuf>) -> Result<Stack> {
+pub(crate) fn load_stack(path: &Option<PathBuf>) -> Result<Stack> {
     let Some(path) = path else {
         bail!("no stack file given; pass --stack stacks/<name>.toml or set EMPI_INFRA_STACK");
     };
@@ -120,11 +139,11 @@ fn load_stack(path: &Option<PathBuf>) -> Result<Stack> {
 /// The account id stands in globally unique names; commands without cloud calls show a placeholder.
 const NO_ACCOUNT: &str = "ACCOUNT";
 
-fn graph_of(stack: &Stack, account: &str) -> Result<ResourceGraph> {
+pub(crate) fn graph_of(stack: &Stack, account: &str) -> Result<ResourceGraph> {
     ResourceGraph::new(blueprint::expand(stack, account)).context("the stack expands into an invalid graph (a bug in empi-infra)")
 }
 
-fn backend(stack: &Stack) -> Result<LocalBackend> {
+pub(crate) fn backend(stack: &Stack) -> Result<LocalBackend> {
     match &stack.state {
         StateConfig::Local => {
             let dir = std::env::var_os("EMPI_INFRA_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("state"));
@@ -135,7 +154,7 @@ fn backend(stack: &Stack) -> Result<LocalBackend> {
 }
 
 /// The AWS and Kubernetes providers, and the account they work in.
-async fn connect(stack: &Stack) -> Result<(Registry, String)> {
+pub(crate) async fn connect(stack: &Stack) -> Result<(Registry, String)> {
     let target = aws::Target::from_stack(stack);
     let clients = Arc::new(aws::Clients::new(&target).await);
     let account = clients.account_id().await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -236,6 +255,28 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
             execute(&stack, &plan, &registry, &backend, state, parallelism, "Destroy").await
+        }
+        Command::Drift { json, every, notify, ignore, print_iam_policy } => {
+            if print_iam_policy {
+                println!("{}", drift_cmd::IAM_POLICY.trim());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let stack_path = cli.stack.clone();
+            let run = || drift_cmd::run_once(&stack_path, json, notify.as_deref(), &ignore);
+            match every {
+                None => run().await,
+                Some(period) => {
+                    let mut tick = tokio::time::interval(period);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        tick.tick().await;
+                        match run().await {
+                            Ok(_) => {}
+                            Err(e) => eprintln!("error: drift run failed: {e:#}; trying again in {}", humantime::format_duration(period)),
+                        }
+                    }
+                }
+            }
         }
         Command::Output { name, json } => {
             let stack = load_stack(&cli.stack)?;

@@ -163,8 +163,12 @@ pub fn recorded(state: &State) -> BTreeMap<String, Live> {
         .collect()
 }
 
-/// Normalises a value for comparison (sets sorted).
-fn norm(v: &Value, set: bool) -> Value {
+/// Normalises a value for comparison the way AWS does: sets sorted, and IAM policy documents
+/// compared semantically (a one-element list is the same as its element, list order does not matter).
+pub fn normalize(attribute: &str, v: &Value, set: bool) -> Value {
+    if attribute.contains("policy") || attribute.contains("policies") {
+        return canonical_policy(v);
+    }
     match v {
         Value::Array(xs) if set => {
             let mut xs: Vec<Value> = xs.clone();
@@ -172,6 +176,19 @@ fn norm(v: &Value, set: bool) -> Value {
             xs.dedup();
             Value::Array(xs)
         }
+        other => other.clone(),
+    }
+}
+
+fn canonical_policy(v: &Value) -> Value {
+    match v {
+        Value::Array(xs) if xs.len() == 1 && !xs[0].is_object() => canonical_policy(&xs[0]),
+        Value::Array(xs) => {
+            let mut xs: Vec<Value> = xs.iter().map(canonical_policy).collect();
+            xs.sort_by_key(|x| x.to_string());
+            Value::Array(xs)
+        }
+        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), canonical_policy(x))).collect()),
         other => other.clone(),
     }
 }
@@ -232,7 +249,7 @@ pub fn diff(
                     let write_only = a.map(|a| a.write_only).unwrap_or(false);
                     let have = if write_only { rs.attrs.get(*k) } else { obs.attrs.get(*k).or(rs.attrs.get(*k)) };
                     let same = match (want, have) {
-                        (Some(w), Some(h)) => norm(w, set) == norm(h, set),
+                        (Some(w), Some(h)) => normalize(k, w, set) == normalize(k, h, set),
                         (Some(_), None) => false,
                         (None, _) => false,
                     };
@@ -371,7 +388,7 @@ pub fn show(v: &Value) -> String {
 }
 
 /// Flattens objects into dotted paths so that nested documents diff leaf by leaf.
-fn leaves(prefix: &str, v: Option<&Value>, out: &mut BTreeMap<String, Option<Value>>) {
+pub fn leaves(prefix: &str, v: Option<&Value>, out: &mut BTreeMap<String, Option<Value>>) {
     match v {
         Some(Value::Object(m)) if !m.is_empty() => {
             for (k, x) in m {
