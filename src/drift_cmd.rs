@@ -13,16 +13,19 @@ use crate::{backend, connect, graph_of, load_stack};
 /// One drift run; exit 0 no drift, 2 drift.
 pub async fn run_once(stack: &Option<PathBuf>, json: bool, notify: Option<&str>, extra_ignore: &[String]) -> Result<ExitCode> {
     let stack = load_stack(stack)?;
-    let backend = backend(&stack)?;
-    if let Some(h) = backend.lock_holder()? {
+    let backend = backend(&stack).await?;
+    if let Some(h) = backend.lock_holder().await? {
         bail!(
             "`{}` by {}@{} (pid {}, since {}) holds the state lock, so the cloud may be half-changed; drift did not run. Run it again after that finishes (or, if that run is gone, `empi-infra state unlock {}`)",
             h.operation, h.owner, h.host, h.pid, h.created, h.id
         );
     }
-    let state = backend.load()?;
+    let state = backend.load().await?;
     if state.resources.is_empty() {
-        bail!("state records no resources for stack {:?}, so there is nothing to compare; run `empi-infra apply` first (or check --stack)", stack.name);
+        bail!(
+            "state records no resources for stack {:?}, so there is nothing to compare; run `empi-infra apply` first (or check --stack)",
+            stack.name
+        );
     }
     let (registry, account) = connect(&stack).await?;
     let graph = graph_of(&stack, &account)?;

@@ -4,6 +4,7 @@
 mod aws;
 mod drift_cmd;
 mod k8s;
+mod s3_state;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use empi_engine::graph::ResourceGraph;
 use empi_engine::plan::{render_json, render_text, Action, Plan};
 use empi_engine::resource::Registry;
 use empi_engine::stack::{Stack, StateConfig};
-use empi_engine::state::{LocalBackend, State};
+use empi_engine::state::{LocalBackend, State, StateStore};
 use empi_engine::{blueprint, ops};
 
 #[derive(Parser)]
@@ -109,6 +110,22 @@ enum StateCommand {
     Show { address: String },
     /// Break the lock with this id (from the error that named it).
     Unlock { lock_id: String },
+    /// Who holds the lock, if anyone.
+    Locks,
+    /// Move the state to another backend, keeping lineage and serial.
+    Migrate {
+        /// `s3` or `local`.
+        #[arg(long, value_name = "BACKEND")]
+        to: String,
+        #[arg(long)]
+        bucket: Option<String>,
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        kms_key_id: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -143,14 +160,31 @@ pub(crate) fn graph_of(stack: &Stack, account: &str) -> Result<ResourceGraph> {
     ResourceGraph::new(blueprint::expand(stack, account)).context("the stack expands into an invalid graph (a bug in empi-infra)")
 }
 
-pub(crate) fn backend(stack: &Stack) -> Result<LocalBackend> {
-    match &stack.state {
-        StateConfig::Local => {
-            let dir = std::env::var_os("EMPI_INFRA_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("state"));
-            Ok(LocalBackend::new(&dir, &stack.name))
-        }
-        StateConfig::S3 { .. } => bail!("[state] backend = \"s3\" is not available in this release; use backend = \"local\""),
-    }
+/// The local state backend's directory (`EMPI_INFRA_STATE_DIR`, default `state/`).
+fn local_store(stack: &Stack) -> Arc<dyn StateStore> {
+    let dir = std::env::var_os("EMPI_INFRA_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("state"));
+    Arc::new(LocalBackend::new(&dir, &stack.name))
+}
+
+async fn s3_store(stack: &Stack, bucket: &str, key: &str, region: &str, kms_key_id: Option<String>) -> Arc<dyn StateStore> {
+    let mut target = aws::Target::from_stack(stack);
+    target.region = region.to_string();
+    let conf = aws::sdk_config(&target).await;
+    Arc::new(s3_state::S3Backend(Arc::new(s3_state::S3Store::new(
+        aws::s3_client(&conf, &target),
+        bucket.into(),
+        key.into(),
+        kms_key_id,
+        &stack.name,
+    ))))
+}
+
+/// Where the stack's state lives ([state] in the stack).
+pub(crate) async fn backend(stack: &Stack) -> Result<Arc<dyn StateStore>> {
+    Ok(match &stack.state {
+        StateConfig::Local => local_store(stack),
+        StateConfig::S3 { bucket, key, region, kms_key_id } => s3_store(stack, bucket, key, region, kms_key_id.clone()).await,
+    })
 }
 
 /// The AWS and Kubernetes providers, and the account they work in.
@@ -195,9 +229,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Plan { out, json, detailed_exitcode, refresh } => {
             let stack = load_stack(&cli.stack)?;
-            let backend = backend(&stack)?;
-            let _lock = backend.lock("plan")?;
-            let state = backend.load()?;
+            let backend = backend(&stack).await?;
+            let _lock = backend.lock("plan").await?;
+            let state = backend.load().await?;
             let (registry, account) = connect(&stack).await?;
             let g = graph_of(&stack, &account)?;
             let plan = ops::make_plan(&g, &registry, &state, refresh, 10, &stack.digest).await?;
@@ -216,14 +250,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Apply { planfile, auto_approve, parallelism, allow_replace } => {
             let stack = load_stack(&cli.stack)?;
-            let backend = backend(&stack)?;
-            let _lock = backend.lock("apply")?;
-            let state = backend.load()?;
+            let backend = backend(&stack).await?;
+            let _lock = backend.lock("apply").await?;
+            let state = backend.load().await?;
             let (registry, account) = connect(&stack).await?;
             let g = graph_of(&stack, &account)?;
             let plan = match &planfile {
                 // ops::apply refuses it if the state moved since
-                Some(f) => load_plan(f)?,
+                Some(f) => {
+                    let plan = load_plan(f)?;
+                    if plan.stack_digest != stack.digest {
+                        bail!("the saved plan is stale: the stack file {} changed since the plan was made; run `empi-infra plan --out FILE` again", stack.path.display());
+                    }
+                    plan
+                }
                 None => ops::make_plan(&g, &registry, &state, true, parallelism as usize, &stack.digest).await?,
             };
             print!("{}", render_text(&plan));
@@ -240,9 +280,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Destroy { auto_approve, parallelism } => {
             let stack = load_stack(&cli.stack)?;
-            let backend = backend(&stack)?;
-            let _lock = backend.lock("destroy")?;
-            let state = backend.load()?;
+            let backend = backend(&stack).await?;
+            let _lock = backend.lock("destroy").await?;
+            let state = backend.load().await?;
             if state.resources.is_empty() {
                 println!("Nothing to destroy: state records no resources for stack {:?}.", stack.name);
                 return Ok(ExitCode::SUCCESS);
@@ -280,7 +320,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Output { name, json } => {
             let stack = load_stack(&cli.stack)?;
-            let state = backend(&stack)?.load()?;
+            let state = backend(&stack).await?.load().await?;
             let outs = ops::outputs(&blueprint::outputs(&stack), &state);
             match name {
                 Some(n) => {
@@ -301,15 +341,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::State(sc) => {
             let stack = load_stack(&cli.stack)?;
-            let backend = backend(&stack)?;
+            let backend = backend(&stack).await?;
             match sc {
                 StateCommand::List => {
-                    for a in backend.load()?.resources.keys() {
+                    for a in backend.load().await?.resources.keys() {
                         println!("{a}");
                     }
                 }
                 StateCommand::Show { address } => {
-                    let state = backend.load()?;
+                    let state = backend.load().await?;
                     let r = state
                         .resources
                         .get(&address)
@@ -317,10 +357,65 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "address": address, "resource": r }))?);
                 }
                 StateCommand::Unlock { lock_id } => {
-                    let held = backend.unlock(&lock_id)?;
+                    let held = backend.unlock(&lock_id).await?;
                     println!(
                         "Broke lock {} held by {}@{} (pid {}, `{}`, since {}).",
                         held.id, held.owner, held.host, held.pid, held.operation, held.created
+                    );
+                }
+                StateCommand::Locks => match backend.lock_holder().await? {
+                    None => println!("No lock is held on {}.", backend.location()),
+                    Some(h) => {
+                        println!("{} is locked:", backend.location());
+                        println!(
+                            "  id        {}\n  holder    {}@{} (pid {})\n  operation {}\n  since     {}",
+                            h.id, h.owner, h.host, h.pid, h.operation, h.created
+                        );
+                        if let Some(l) = &h.lease_expires {
+                            println!("  lease     until {l} (renewed while the holder runs)");
+                        }
+                        println!("If that run is gone: empi-infra state unlock {}", h.id);
+                    }
+                },
+                StateCommand::Migrate { to, bucket, key, region, kms_key_id } => {
+                    let dest: Arc<dyn StateStore> = match to.as_str() {
+                        "local" => local_store(&stack),
+                        "s3" => {
+                            let (Some(bucket), Some(key)) = (bucket, key) else {
+                                bail!("state migrate --to s3 needs --bucket and --key");
+                            };
+                            let region = region.unwrap_or_else(|| stack.region.clone());
+                            s3_store(&stack, &bucket, &key, &region, kms_key_id).await
+                        }
+                        other => bail!("unknown backend {other:?}; use --to s3 or --to local"),
+                    };
+                    if dest.location() == backend.location() {
+                        bail!("the state already lives in {}", dest.location());
+                    }
+                    let _from = backend.lock("state migrate").await?;
+                    let _to = dest.lock("state migrate").await?;
+                    let state = backend.load().await?;
+                    let existing = dest.load().await?;
+                    if !existing.resources.is_empty() && existing.lineage != state.lineage {
+                        bail!("{} already holds a different state (lineage {}); move it aside first", dest.location(), existing.lineage);
+                    }
+                    dest.save(&state).await?;
+                    if dest.load().await? != state {
+                        bail!("the state written to {} does not read back the same; the source is unchanged", dest.location());
+                    }
+                    println!(
+                        "Moved the state of stack {:?} (lineage {}, serial {}, {} resources) from {} to {}.",
+                        stack.name,
+                        state.lineage,
+                        state.serial,
+                        state.resources.len(),
+                        backend.location(),
+                        dest.location()
+                    );
+                    println!(
+                        "Now point [state] in {} at {}; the old copy can be removed once that works.",
+                        stack.path.display(),
+                        dest.location()
                     );
                 }
             }
@@ -333,13 +428,15 @@ async fn execute(
     stack: &Stack,
     plan: &Plan,
     registry: &Registry,
-    backend: &LocalBackend,
+    backend: &Arc<dyn StateStore>,
     state: State,
     parallelism: u16,
     verb: &str,
 ) -> Result<ExitCode> {
     let opts = ExecOptions { parallelism: parallelism as usize, ..ExecOptions::default() };
-    let (report, state) = ops::apply(plan, registry, backend, state, opts, Arc::new(StderrProgress)).await?;
+    let signals = stop_on_signals(opts.stop.clone());
+    let (report, state) = ops::apply(plan, registry, backend.clone(), state, opts, Arc::new(StderrProgress)).await?;
+    signals.abort();
     let count = |a: Action| report.done.iter().filter(|(_, x)| *x == a).count();
     let summary = format!(
         "{} added, {} changed, {} replaced, {} destroyed",
@@ -360,11 +457,35 @@ async fn execute(
             eprintln!("error: {e}");
         }
         if !report.skipped.is_empty() {
-            eprintln!("not attempted because something they depend on failed: {}", report.skipped.join(", "));
+            let why = if report.interrupted { "interrupted" } else { "not attempted because something they depend on failed" };
+            eprintln!("{why}: {}", report.skipped.join(", "));
+        }
+        if report.interrupted {
+            eprintln!("Stopped by a signal. State records everything that was started; run the command again to continue.");
+            return Ok(ExitCode::from(130));
         }
         eprintln!("State records everything that finished; fix the cause and run the command again to continue.");
         Ok(ExitCode::from(1))
     }
+}
+
+/// First SIGINT/SIGTERM: start nothing new, record what is in flight, then stop. Second: exit at
+/// once (state is written atomically, so it is valid whenever the process ends).
+fn stop_on_signals(stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else { return };
+        for n in 0.. {
+            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+            if n == 0 {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                eprintln!("\nStopping: no new operations start; what is in flight is recorded. Press Ctrl-C again to stop at once.");
+            } else {
+                eprintln!("\nStopped at once. State is valid; the next run finds what was started.");
+                std::process::exit(130);
+            }
+        }
+    })
 }
 
 fn print_outputs(stack: &Stack, state: &State) {

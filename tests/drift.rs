@@ -22,7 +22,13 @@ fn findings(out: &str) -> Vec<(String, String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["address"].as_str().unwrap().to_string(), f["attribute"].as_str().unwrap_or("").to_string(), f["kind"].as_str().unwrap().to_string()))
+        .map(|f| {
+            (
+                f["address"].as_str().unwrap().to_string(),
+                f["attribute"].as_str().unwrap_or("").to_string(),
+                f["kind"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -41,21 +47,50 @@ async fn every_kind_of_out_of_band_change_is_found_with_address_and_attribute() 
     aws.ec2
         .authorize_security_group_ingress()
         .group_id(id("network.node_security_group"))
-        .ip_permissions(aws_sdk_ec2::types::IpPermission::builder().ip_protocol("tcp").from_port(22).to_port(22).ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip("0.0.0.0/0").build()).build())
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
         .send()
         .await
         .unwrap();
     // 2. an extra policy on an IRSA role
-    aws.iam.attach_role_policy().role_name("empi-local-api").policy_arn("arn:aws:iam::aws:policy/AdministratorAccess").send().await.unwrap();
+    aws.iam
+        .attach_role_policy()
+        .role_name("empi-local-api")
+        .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+        .send()
+        .await
+        .unwrap();
     // 3 + 4. the database resized and its backups shortened by hand
-    aws.rds.modify_db_instance().db_instance_identifier("empi-local-db").db_instance_class("db.t4g.large").backup_retention_period(0).apply_immediately(true).send().await.unwrap();
+    aws.rds
+        .modify_db_instance()
+        .db_instance_identifier("empi-local-db")
+        .db_instance_class("db.t4g.large")
+        .backup_retention_period(0)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
     // 5. a tag on the VPC
-    aws.ec2.create_tags().resources(id("network.vpc")).tags(aws_sdk_ec2::types::Tag::builder().key("owner").value("mallory").build()).send().await.unwrap();
+    aws.ec2
+        .create_tags()
+        .resources(id("network.vpc"))
+        .tags(aws_sdk_ec2::types::Tag::builder().key("owner").value("mallory").build())
+        .send()
+        .await
+        .unwrap();
     // 6. bucket versioning suspended
     aws.s3
         .put_bucket_versioning()
         .bucket("empi-local-data-123456789012")
-        .versioning_configuration(aws_sdk_s3::types::VersioningConfiguration::builder().status(aws_sdk_s3::types::BucketVersioningStatus::Suspended).build())
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder().status(aws_sdk_s3::types::BucketVersioningStatus::Suspended).build(),
+        )
         .send()
         .await
         .unwrap();
@@ -68,7 +103,9 @@ async fn every_kind_of_out_of_band_change_is_found_with_address_and_attribute() 
         .update_user_pool()
         .user_pool_id(id("identity.user_pool"))
         .auto_verified_attributes(aws_sdk_cognitoidentityprovider::types::VerifiedAttributeType::Email)
-        .admin_create_user_config(aws_sdk_cognitoidentityprovider::types::AdminCreateUserConfigType::builder().allow_admin_create_user_only(false).build())
+        .admin_create_user_config(
+            aws_sdk_cognitoidentityprovider::types::AdminCreateUserConfigType::builder().allow_admin_create_user_only(false).build(),
+        )
         .user_pool_tags("Name", "empi-local-users")
         .user_pool_tags("empi-infra:stack", "empi-local")
         .user_pool_tags("empi-infra:address", "identity.user_pool")
@@ -126,9 +163,20 @@ async fn every_kind_of_out_of_band_change_is_found_with_address_and_attribute() 
     has("workloads.frontend_service", "", "deleted");
     // nothing else: every finding is one of the injected changes (and what follows from them)
     let expected_addresses = [
-        "network.node_security_group", "iam.api_role", "database.instance", "network.vpc", "storage.bucket", "edge.https_listener",
-        "edge.api_target_group", "identity.user_pool", "cluster.node_group", "config.secret", "config.document", "workloads.api",
-        "workloads.frontend", "workloads.frontend_service",
+        "network.node_security_group",
+        "iam.api_role",
+        "database.instance",
+        "network.vpc",
+        "storage.bucket",
+        "edge.https_listener",
+        "edge.api_target_group",
+        "identity.user_pool",
+        "cluster.node_group",
+        "config.secret",
+        "config.document",
+        "workloads.api",
+        "workloads.frontend",
+        "workloads.frontend_service",
     ];
     for (a, at, _) in &got {
         assert!(expected_addresses.contains(&a.as_str()), "unexpected finding {a} {at}");
@@ -153,7 +201,8 @@ async fn a_clean_stack_reports_nothing_twenty_times_and_state_is_untouched() {
     w.ok(&["apply", "--auto-approve"]);
     let before = std::fs::read(w.state_file()).unwrap();
     let files = || {
-        let mut v: Vec<String> = std::fs::read_dir(w.dir.path().join("state")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut v: Vec<String> =
+            std::fs::read_dir(w.dir.path().join("state")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         v.sort();
         v
     };
@@ -174,7 +223,8 @@ async fn a_held_lock_stops_drift_and_notifications_reach_a_webhook() {
     let aws = w.aws().await;
 
     // an apply in progress
-    let lock = json!({"id": "9a9a", "owner": "ci", "host": "runner-7", "pid": 4242, "operation": "apply", "created": "2026-11-26T10:00:00Z"});
+    let lock =
+        json!({"id": "9a9a", "owner": "ci", "host": "runner-7", "pid": 4242, "operation": "apply", "created": "2026-11-26T10:00:00Z"});
     std::fs::write(w.dir.path().join("state/empi-local.lock"), lock.to_string()).unwrap();
     let r = w.run(&["drift"]);
     assert_eq!(r.code, 1, "{r:?}");
@@ -183,7 +233,13 @@ async fn a_held_lock_stops_drift_and_notifications_reach_a_webhook() {
 
     // drift → a POST with a Slack-compatible text
     let vpc = w.state()["resources"]["network.vpc"]["id"].as_str().unwrap().to_string();
-    aws.ec2.create_tags().resources(&vpc).tags(aws_sdk_ec2::types::Tag::builder().key("cost-center").value("x").build()).send().await.unwrap();
+    aws.ec2
+        .create_tags()
+        .resources(&vpc)
+        .tags(aws_sdk_ec2::types::Tag::builder().key("cost-center").value("x").build())
+        .send()
+        .await
+        .unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let server = std::thread::spawn(move || {

@@ -39,16 +39,30 @@ fn completed(j: &Job) -> Timestamp {
 
 /// When the deployment last became fully available (its Available condition).
 fn available_since(d: &Deployment) -> Timestamp {
-    let c = d.status.as_ref().unwrap().conditions.as_ref().unwrap().iter().find(|c| c.type_ == "Available" && c.status == "True").expect("available");
+    let c = d
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.type_ == "Available" && c.status == "True")
+        .expect("available");
     c.last_transition_time.as_ref().unwrap().0
 }
 
 /// The ReplicaSet of `deployment` running `image`.
 async fn replica_set(c: &kube::Client, deployment: &str, image: &str) -> ReplicaSet {
-    let list = Api::<ReplicaSet>::namespaced(c.clone(), NS).list(&ListParams::default().labels(&format!("app.kubernetes.io/name={deployment}"))).await.unwrap();
+    let list = Api::<ReplicaSet>::namespaced(c.clone(), NS)
+        .list(&ListParams::default().labels(&format!("app.kubernetes.io/name={deployment}")))
+        .await
+        .unwrap();
     list.items
         .into_iter()
-        .find(|rs| rs.spec.as_ref().unwrap().template.as_ref().unwrap().spec.as_ref().unwrap().containers[0].image.as_deref() == Some(image))
+        .find(|rs| {
+            rs.spec.as_ref().unwrap().template.as_ref().unwrap().spec.as_ref().unwrap().containers[0].image.as_deref() == Some(image)
+        })
         .unwrap_or_else(|| panic!("no ReplicaSet of {deployment} runs {image}"))
 }
 

@@ -58,20 +58,27 @@ impl Target {
     }
 }
 
+/// The SDK configuration for `target` (endpoint override, region, default credential chain).
+pub async fn sdk_config(target: &Target) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(aws_config::Region::new(target.region.clone()));
+    if let Some(url) = &target.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    // the local cloud accepts any key; don't make people configure one (and don't wait on IMDS)
+    if target.is_loopback() && std::env::var("AWS_ACCESS_KEY_ID").is_err() && std::env::var("AWS_PROFILE").is_err() {
+        loader = loader.credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "empi-infra-local-cloud"));
+    }
+    loader.load().await
+}
+
+/// An S3 client for `target` (path-style addressing against a custom endpoint).
+pub fn s3_client(conf: &aws_config::SdkConfig, target: &Target) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(conf).force_path_style(target.endpoint_url.is_some()).build())
+}
+
 impl Clients {
     pub async fn new(target: &Target) -> Clients {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(aws_config::Region::new(target.region.clone()));
-        if let Some(url) = &target.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        // the local cloud accepts any key; don't make people configure one (and don't wait on IMDS)
-        if target.is_loopback() && std::env::var("AWS_ACCESS_KEY_ID").is_err() && std::env::var("AWS_PROFILE").is_err() {
-            loader =
-                loader.credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "empi-infra-local-cloud"));
-        }
-        let conf = loader.load().await;
-        // a custom endpoint (the local cloud) has no per-bucket DNS names
-        let s3_conf = aws_sdk_s3::config::Builder::from(&conf).force_path_style(target.endpoint_url.is_some()).build();
+        let conf = sdk_config(target).await;
         Clients {
             ec2: aws_sdk_ec2::Client::new(&conf),
             iam: aws_sdk_iam::Client::new(&conf),
@@ -79,7 +86,7 @@ impl Clients {
             rds: aws_sdk_rds::Client::new(&conf),
             cognito: aws_sdk_cognitoidentityprovider::Client::new(&conf),
             secrets: aws_sdk_secretsmanager::Client::new(&conf),
-            s3: aws_sdk_s3::Client::from_conf(s3_conf),
+            s3: s3_client(&conf, target),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
             autoscaling: aws_sdk_autoscaling::Client::new(&conf),
             wafv2: aws_sdk_wafv2::Client::new(&conf),

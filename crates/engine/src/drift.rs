@@ -77,7 +77,12 @@ pub fn ignored(patterns: &[String], address: &str, attribute: Option<&str>) -> b
 }
 
 /// Compares what a refresh found with what state records.
-pub fn compare(state: &State, live: &BTreeMap<String, Live>, schema_of: &dyn Fn(&str) -> Option<&'static Schema>, ignore: &[String]) -> Vec<Finding> {
+pub fn compare(
+    state: &State,
+    live: &BTreeMap<String, Live>,
+    schema_of: &dyn Fn(&str) -> Option<&'static Schema>,
+    ignore: &[String],
+) -> Vec<Finding> {
     let mut out = Vec::new();
     for (address, rs) in &state.resources {
         let Some(l) = live.get(address) else { continue };
@@ -164,7 +169,8 @@ pub fn render_text(r: &Report) -> String {
         let _ = writeln!(out, "No drift: the {} resources of stack {:?} are as empi-infra left them.", r.resources_checked, r.stack);
     } else {
         let n = r.findings.iter().map(|f| f.address.as_str()).collect::<std::collections::BTreeSet<_>>().len();
-        let _ = writeln!(out, "Drift in stack {:?}: {} finding(s) in {n} of {} resources.\n", r.stack, r.findings.len(), r.resources_checked);
+        let _ =
+            writeln!(out, "Drift in stack {:?}: {} finding(s) in {n} of {} resources.\n", r.stack, r.findings.len(), r.resources_checked);
         for f in &r.findings {
             match f.kind {
                 Kind::Deleted => {
@@ -172,14 +178,25 @@ pub fn render_text(r: &Report) -> String {
                 }
                 Kind::Changed => {
                     let show = |v: &Option<Value>| v.as_ref().map(plan::show).unwrap_or_else(|| "(none)".into());
-                    let _ = writeln!(out, "  ~ {}  {}: expected {}, actual {}", f.address, f.attribute.as_deref().unwrap_or(""), show(&f.expected), show(&f.actual));
+                    let _ = writeln!(
+                        out,
+                        "  ~ {}  {}: expected {}, actual {}",
+                        f.address,
+                        f.attribute.as_deref().unwrap_or(""),
+                        show(&f.expected),
+                        show(&f.actual)
+                    );
                 }
             }
             let _ = writeln!(out, "      fix: {}", f.remedy);
         }
     }
     if r.unapplied_stack_changes > 0 {
-        let _ = writeln!(out, "\nNote: the stack file has {} change(s) that were never applied (not drift); `empi-infra plan` shows them.", r.unapplied_stack_changes);
+        let _ = writeln!(
+            out,
+            "\nNote: the stack file has {} change(s) that were never applied (not drift); `empi-infra plan` shows them.",
+            r.unapplied_stack_changes
+        );
     }
     out
 }

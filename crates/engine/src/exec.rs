@@ -3,6 +3,7 @@
 //! waits with backoff, reports progress, and records every finished operation in state at once.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,9 @@ pub struct ExecOptions {
     /// First and longest pause between readiness polls.
     pub poll_min: Duration,
     pub poll_max: Duration,
+    /// Set (by a signal handler) to stop starting operations and stop waiting; what is in flight is
+    /// recorded, the next run resumes it.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl Default for ExecOptions {
@@ -32,6 +36,7 @@ impl Default for ExecOptions {
             progress_every: Duration::from_secs(10),
             poll_min: Duration::from_millis(250),
             poll_max: Duration::from_secs(5),
+            stop: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -67,6 +72,8 @@ pub enum StepError {
     Internal(String, String),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error("{0}: interrupted while waiting; the next run resumes it")]
+    Interrupted(String),
 }
 
 /// What an apply did.
@@ -77,6 +84,8 @@ pub struct ApplyReport {
     /// Not attempted because something they depend on failed.
     pub skipped: Vec<String>,
     pub elapsed: Duration,
+    /// Stopped by a signal before everything was done.
+    pub interrupted: bool,
 }
 
 impl ApplyReport {
@@ -115,7 +124,7 @@ pub async fn apply(
     progress: Arc<dyn Progress>,
 ) -> ApplyReport {
     let started = Instant::now();
-    let snapshot = writer.snapshot();
+    let snapshot = writer.snapshot().await;
     let outputs = snapshot.resources.iter().map(|(a, r)| (a.clone(), r.outputs.clone())).collect();
     let ctx = Arc::new(Ctx {
         registry: registry.clone(),
@@ -179,6 +188,20 @@ pub async fn apply(
     let mut ready: Vec<Step> = steps.iter().copied().filter(|s| waiting_on[s] == 0).collect();
     let changes = Arc::new(plan.changes.clone());
     loop {
+        if ctx.opts.stop.load(Ordering::SeqCst) {
+            // nothing new starts; what waits on it is not attempted
+            for s in ready.drain(..) {
+                let mut stack = vec![s];
+                blocked.insert(s);
+                while let Some(x) = stack.pop() {
+                    for t in after.get(&x).cloned().unwrap_or_default() {
+                        if blocked.insert(t) {
+                            stack.push(t);
+                        }
+                    }
+                }
+            }
+        }
         for s in ready.drain(..) {
             let (ctx, changes) = (ctx.clone(), changes.clone());
             tasks.spawn(async move {
@@ -235,6 +258,7 @@ pub async fn apply(
     skipped.dedup();
     report.skipped = skipped;
     report.elapsed = started.elapsed();
+    report.interrupted = ctx.opts.stop.load(Ordering::SeqCst);
     report
 }
 
@@ -264,6 +288,9 @@ async fn wait_for(
         .build();
     let mut last_progress = Instant::now();
     loop {
+        if ctx.opts.stop.load(Ordering::SeqCst) {
+            return Err(StepError::Interrupted(address.to_string()));
+        }
         let readiness = {
             let _slot = ctx.slots.acquire().await.expect("semaphore open");
             r.wait(id, op, attrs).await.map_err(provider(address, "waiting"))?
@@ -294,7 +321,7 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
     };
     let started = Instant::now();
     let deps = spec.dependencies();
-    let recorded = ctx.writer.snapshot().resources.get(&c.address).cloned();
+    let recorded = ctx.writer.snapshot().await.resources.get(&c.address).cloned();
     let (id, op) = match (c.action, recorded.as_ref().and_then(|r| if r.status == Status::Created { r.id.clone() } else { None })) {
         (Action::Update, Some(id)) => {
             let old = recorded.as_ref().map(|r| r.attrs.clone()).unwrap_or_default();
@@ -309,20 +336,22 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
         _ => {
             // create (or resume an interrupted one): record the intent first
             let resumed = if c.action == Action::Create { c.id.clone() } else { None };
-            ctx.writer.update(|s| {
-                s.resources.insert(
-                    c.address.clone(),
-                    ResourceState {
-                        kind: c.kind.clone(),
-                        name: spec.name.clone(),
-                        id: resumed.clone(),
-                        status: Status::Creating,
-                        attrs: inputs.clone(),
-                        outputs: Attrs::new(),
-                        depends_on: deps.clone(),
-                    },
-                );
-            })?;
+            ctx.writer
+                .update(|s| {
+                    s.resources.insert(
+                        c.address.clone(),
+                        ResourceState {
+                            kind: c.kind.clone(),
+                            name: spec.name.clone(),
+                            id: resumed.clone(),
+                            status: Status::Creating,
+                            attrs: inputs.clone(),
+                            outputs: Attrs::new(),
+                            depends_on: deps.clone(),
+                        },
+                    );
+                })
+                .await?;
             let id = match resumed {
                 Some(id) => {
                     ctx.progress.line(&format!("{}: resuming an interrupted create [id={id}]", c.address));
@@ -334,11 +363,13 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
                         let _slot = ctx.slots.acquire().await.expect("semaphore open");
                         r.create(&spec.name, &c.address, &inputs).await.map_err(provider(&c.address, "create"))?
                     };
-                    ctx.writer.update(|s| {
-                        if let Some(e) = s.resources.get_mut(&c.address) {
-                            e.id = Some(id.clone());
-                        }
-                    })?;
+                    ctx.writer
+                        .update(|s| {
+                            if let Some(e) = s.resources.get_mut(&c.address) {
+                                e.id = Some(id.clone());
+                            }
+                        })
+                        .await?;
                     id
                 }
             };
@@ -366,20 +397,22 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
             c.address.clone(),
         )
     })?;
-    ctx.writer.update(|s| {
-        s.resources.insert(
-            c.address.clone(),
-            ResourceState {
-                kind: c.kind.clone(),
-                name: spec.name.clone(),
-                id: Some(id.clone()),
-                status: Status::Created,
-                attrs: inputs.clone(),
-                outputs: observed.outputs.clone(),
-                depends_on: deps.clone(),
-            },
-        );
-    })?;
+    ctx.writer
+        .update(|s| {
+            s.resources.insert(
+                c.address.clone(),
+                ResourceState {
+                    kind: c.kind.clone(),
+                    name: spec.name.clone(),
+                    id: Some(id.clone()),
+                    status: Status::Created,
+                    attrs: inputs.clone(),
+                    outputs: observed.outputs.clone(),
+                    depends_on: deps.clone(),
+                },
+            );
+        })
+        .await?;
     ctx.outputs.lock().unwrap().insert(c.address.clone(), observed.outputs);
     let verb = if op == Operation::Create { "creation" } else { "modification" };
     ctx.progress.line(&format!("{}: {verb} complete after {} [id={id}]", c.address, format_duration(started.elapsed())));
@@ -389,16 +422,18 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
 async fn delete_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
     let r = resource_for(ctx, c)?;
     let started = Instant::now();
-    let recorded = ctx.writer.snapshot().resources.get(&c.address).cloned();
+    let recorded = ctx.writer.snapshot().await.resources.get(&c.address).cloned();
     let attrs = recorded.as_ref().map(|r| r.attrs.clone()).unwrap_or_default();
     if let Some(id) = c.id.clone().or(recorded.as_ref().and_then(|r| r.id.clone())) {
         let before = recorded.as_ref().map(|r| r.status);
-        ctx.writer.update(|s| {
-            if let Some(e) = s.resources.get_mut(&c.address) {
-                e.status = Status::Deleting;
-                e.id = Some(id.clone());
-            }
-        })?;
+        ctx.writer
+            .update(|s| {
+                if let Some(e) = s.resources.get_mut(&c.address) {
+                    e.status = Status::Deleting;
+                    e.id = Some(id.clone());
+                }
+            })
+            .await?;
         ctx.progress.line(&format!("{}: destroying… [id={id}]", c.address));
         let refused = {
             let _slot = ctx.slots.acquire().await.expect("semaphore open");
@@ -406,19 +441,23 @@ async fn delete_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
         };
         if let Some(e) = refused {
             // the cloud refused the delete: the resource is as it was
-            ctx.writer.update(|s| {
-                if let (Some(e), Some(b)) = (s.resources.get_mut(&c.address), before) {
-                    e.status = b;
-                }
-            })?;
+            ctx.writer
+                .update(|s| {
+                    if let (Some(e), Some(b)) = (s.resources.get_mut(&c.address), before) {
+                        e.status = b;
+                    }
+                })
+                .await?;
             return Err(provider(&c.address, "delete")(e));
         }
         wait_for(ctx, r.as_ref(), &c.address, &id, Operation::Delete, &attrs, started).await?;
         ctx.progress.line(&format!("{}: destruction complete after {}", c.address, format_duration(started.elapsed())));
     }
-    ctx.writer.update(|s| {
-        s.resources.remove(&c.address);
-    })?;
+    ctx.writer
+        .update(|s| {
+            s.resources.remove(&c.address);
+        })
+        .await?;
     ctx.outputs.lock().unwrap().remove(&c.address);
     Ok(())
 }

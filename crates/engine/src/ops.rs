@@ -10,7 +10,7 @@ use crate::exec::{self, ApplyReport, ExecOptions, Progress};
 use crate::graph::ResourceGraph;
 use crate::plan::{self, Action, Plan, PlanError};
 use crate::resource::{Expr, Registry, Schema};
-use crate::state::{LocalBackend, State, StateError, StateWriter};
+use crate::state::{State, StateError, StateStore, StateWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -83,7 +83,7 @@ pub fn check_stateful(plan: &Plan, allowed: &[String]) -> Result<(), OpsError> {
 pub async fn apply(
     plan: &Plan,
     registry: &Registry,
-    backend: &LocalBackend,
+    store: Arc<dyn StateStore>,
     mut state: State,
     opts: ExecOptions,
     progress: Arc<dyn Progress>,
@@ -93,9 +93,9 @@ pub async fn apply(
         state.lineage = plan.lineage.clone();
     }
     check_current(plan, &state)?;
-    let writer = Arc::new(StateWriter::new(state, backend.clone()));
+    let writer = Arc::new(StateWriter::new(state, store));
     let report = exec::apply(plan, registry, writer.clone(), opts, progress).await;
-    Ok((report, writer.snapshot()))
+    Ok((report, writer.snapshot().await))
 }
 
 /// The stack's outputs from state; `None` where the resource does not exist yet.

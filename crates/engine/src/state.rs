@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +80,10 @@ pub enum StateError {
     Locked { holder: String, id: String },
     #[error("no lock {0} is held on this state")]
     NoSuchLock(String),
+    #[error("the state lock {id} held by {holder} expired: its holder stopped renewing it (killed or disconnected); if that run is really gone, break the lock with `empi-infra state unlock {id}`")]
+    LeaseExpired { holder: String, id: String },
+    #[error("{0}")]
+    Backend(String),
 }
 
 /// Who holds a lock.
@@ -92,15 +95,18 @@ pub struct LockInfo {
     pub pid: u32,
     pub operation: String,
     pub created: String,
+    /// Until when the holder promises to renew the lock (S3 backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_expires: Option<String>,
 }
 
 impl LockInfo {
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         format!("{}@{} (pid {}, `{}`, since {})", self.owner, self.host, self.pid, self.operation, self.created)
     }
 }
 
-fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
@@ -192,6 +198,7 @@ impl LocalBackend {
             pid: std::process::id(),
             operation: operation.into(),
             created: now_rfc3339(),
+            lease_expires: None,
         };
         for _ in 0..3 {
             match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
@@ -230,6 +237,7 @@ impl LocalBackend {
                 pid: 0,
                 operation: "unknown".into(),
                 created: "unknown".into(),
+                lease_expires: None,
             }))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io("read", &path)(e)),
@@ -273,28 +281,76 @@ impl Drop for LockGuard {
     }
 }
 
-/// The state during an apply: every change is written through at once.
+/// Where state lives: the local file or an S3 object (the S3 store is in the binary crate, beside
+/// the AWS SDK). Every method is safe to call concurrently from one process.
+#[async_trait::async_trait]
+pub trait StateStore: Send + Sync {
+    /// Where, for messages (`state/x.json`, `s3://bucket/key`).
+    fn location(&self) -> String;
+    async fn load(&self) -> Result<State, StateError>;
+    async fn save(&self, state: &State) -> Result<(), StateError>;
+    /// Takes the lock for `operation`; released when the returned guard is dropped.
+    async fn lock(&self, operation: &str) -> Result<Box<dyn HeldLock>, StateError>;
+    async fn lock_holder(&self) -> Result<Option<LockInfo>, StateError>;
+    /// Breaks the lock with this id (`state unlock`).
+    async fn unlock(&self, id: &str) -> Result<LockInfo, StateError>;
+}
+
+/// A held lock; dropping it releases the lock.
+pub trait HeldLock: Send + Sync {
+    fn id(&self) -> &str;
+}
+
+impl HeldLock for LockGuard {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+#[async_trait::async_trait]
+impl StateStore for LocalBackend {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+    async fn load(&self) -> Result<State, StateError> {
+        LocalBackend::load(self)
+    }
+    async fn save(&self, state: &State) -> Result<(), StateError> {
+        LocalBackend::save(self, state)
+    }
+    async fn lock(&self, operation: &str) -> Result<Box<dyn HeldLock>, StateError> {
+        Ok(Box::new(LocalBackend::lock(self, operation)?))
+    }
+    async fn lock_holder(&self) -> Result<Option<LockInfo>, StateError> {
+        LocalBackend::lock_holder(self)
+    }
+    async fn unlock(&self, id: &str) -> Result<LockInfo, StateError> {
+        LocalBackend::unlock(self, id)
+    }
+}
+
+/// The state during an apply: every change is written through at once, one write at a time.
 pub struct StateWriter {
-    state: Mutex<State>,
-    backend: LocalBackend,
+    state: tokio::sync::Mutex<State>,
+    store: std::sync::Arc<dyn StateStore>,
 }
 
 impl StateWriter {
-    pub fn new(state: State, backend: LocalBackend) -> Self {
-        StateWriter { state: Mutex::new(state), backend }
+    pub fn new(state: State, store: std::sync::Arc<dyn StateStore>) -> Self {
+        StateWriter { state: tokio::sync::Mutex::new(state), store }
     }
 
     /// Applies `f` to the state and writes it (serial + 1).
-    pub fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> Result<R, StateError> {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+    pub async fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> Result<R, StateError> {
+        let mut s = self.state.lock().await;
         let r = f(&mut s);
         s.serial += 1;
-        self.backend.save(&s)?;
+        self.store.save(&s).await?;
         Ok(r)
     }
 
-    pub fn snapshot(&self) -> State {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    pub async fn snapshot(&self) -> State {
+        self.state.lock().await.clone()
     }
 }
 
@@ -354,6 +410,7 @@ mod tests {
             pid: dead,
             operation: "apply".into(),
             created: now_rfc3339(),
+            lease_expires: None,
         };
         fs::write(b.lock_path(), serde_json::to_vec(&info).unwrap()).unwrap();
         let g = b.lock("apply").unwrap();

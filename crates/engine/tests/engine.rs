@@ -61,7 +61,8 @@ impl World {
     async fn apply_plan(&self, plan: &empi_engine::plan::Plan) -> (empi_engine::exec::ApplyReport, Vec<String>) {
         let lines = Arc::new(Lines::default());
         let st = self.backend().load().unwrap();
-        let (r, _) = ops::apply(plan, &self.cloud.registry(), &self.backend(), st, self.opts.clone(), lines.clone()).await.unwrap();
+        let (r, _) =
+            ops::apply(plan, &self.cloud.registry(), Arc::new(self.backend()), st, self.opts.clone(), lines.clone()).await.unwrap();
         let l = lines.0.lock().unwrap().clone();
         (r, l)
     }
@@ -304,7 +305,8 @@ async fn a_stale_saved_plan_is_refused() {
     let plan = w.plan(&[thing("a", &[])]).await;
     w.apply(&[thing("b", &[])]).await; // state moves
     let st = w.backend().load().unwrap();
-    let e = ops::apply(&plan, &w.cloud.registry(), &w.backend(), st, w.opts.clone(), Arc::new(Lines::default())).await.err().unwrap();
+    let e =
+        ops::apply(&plan, &w.cloud.registry(), Arc::new(w.backend()), st, w.opts.clone(), Arc::new(Lines::default())).await.err().unwrap();
     assert!(e.to_string().contains("stale"), "{e}");
 }
 
@@ -334,4 +336,31 @@ async fn a_refused_delete_leaves_the_resource_recorded_as_it_was() {
     // nothing to do for the stack without c… except c itself
     let plan = w.plan(&specs[..2]).await;
     assert!(!plan.has_changes(), "{}", render_text(&plan));
+}
+
+#[tokio::test]
+async fn a_stop_request_starts_nothing_new_and_the_next_run_resumes() {
+    let w = World::new(1, 400);
+    let specs = vec![thing("a", &[]), thing("b", &["a"]), thing("c", &["b"])];
+    let stop = w.opts.stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let (r, _) = w.apply(&specs).await;
+    assert!(r.interrupted);
+    assert!(r.failed.iter().any(|e| e.to_string().contains("a: interrupted while waiting")), "{:?}", r.failed);
+    assert_eq!(r.skipped, vec!["b".to_string(), "c".to_string()]);
+    assert_eq!(w.cloud.objects().len(), 1, "only a was started");
+    let st = w.backend().load().unwrap();
+    assert_eq!(st.resources["a"].status, Status::Creating);
+    assert!(st.resources["a"].id.is_some(), "its id is recorded");
+    // the next run resumes a (no duplicate) and does the rest
+    let w2 = World {
+        opts: ExecOptions { poll_min: Duration::from_millis(5), poll_max: Duration::from_millis(20), ..ExecOptions::default() },
+        ..w
+    };
+    let (r, _) = w2.apply(&specs).await;
+    assert!(r.ok(), "{:?}", r.failed);
+    assert_eq!(w2.cloud.objects().len(), 3);
 }
