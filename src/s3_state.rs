@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use aws_sdk_s3::Client;
-use empi_engine::state::{now_rfc3339, HeldLock, LockInfo, State, StateError, StateStore, STATE_FORMAT_VERSION};
+use empi_engine::state::{now_rfc3339, HeldLock, LockInfo, State, StateError, StateStore};
 
 /// How long a lock stays valid without renewal; the holder renews it every third of that.
 pub const LEASE: Duration = Duration::from_secs(60);
@@ -127,21 +127,7 @@ impl StateStore for S3Backend {
         let this = &self.0;
         let Some(bytes) = this.get(&this.key).await? else { return Ok(State::new(&this.stack)) };
         let path = std::path::PathBuf::from(self.location());
-        let corrupt = |detail: String| StateError::Corrupt {
-            path: path.clone(),
-            detail,
-            backup: std::path::PathBuf::from(format!("{}.backup", self.location())),
-        };
-        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
-        let found = v.get("format_version").and_then(|f| f.as_u64()).ok_or_else(|| corrupt("no format_version".into()))?;
-        if found != STATE_FORMAT_VERSION as u64 {
-            return Err(StateError::Version { path, found: found as u32 });
-        }
-        let state: State = serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))?;
-        if state.stack != this.stack {
-            return Err(StateError::WrongStack { path, found: state.stack, expected: this.stack.clone() });
-        }
-        Ok(state)
+        State::from_bytes(&bytes, &path, &std::path::PathBuf::from(format!("{}.backup", self.location())), &this.stack)
     }
 
     async fn save(&self, state: &State) -> Result<(), StateError> {
@@ -153,8 +139,7 @@ impl StateStore for S3Backend {
             Err(e) if status(&e) == Some(404) => {}
             Err(e) => return Err(backend_err("cannot keep a backup of the state in S3", sdk_err(e))),
         }
-        let mut body = serde_json::to_vec_pretty(state).expect("state serialises");
-        body.push(b'\n');
+        let body = state.to_bytes();
         let mut put =
             this.s3.put_object().bucket(&this.bucket).key(&this.key).body(ByteStream::from(body)).content_type("application/json");
         put = match &this.kms_key_id {

@@ -27,12 +27,16 @@ pub(crate) fn ec2_tags(t: &[Tag]) -> Value {
     tags_value(t.iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())))
 }
 
-/// Finds the EC2 object of this address by its tags.
-pub(crate) fn by_tags(name: &str, address: &str) -> Vec<Filter> {
-    vec![
-        Filter::builder().name("tag:Name").values(name).build(),
-        Filter::builder().name(format!("tag:{}", empi_engine::stack::TAG_ADDRESS)).values(address).build(),
-    ]
+/// The EC2 objects named `name` (names are unique per stack and type). Filter values are
+/// patterns (`*`, `?`; moto: also `[...]`), so the address — which has brackets — is checked
+/// with [`is_at`] on the results rather than filtered on.
+pub(crate) fn by_tags(name: &str, _address: &str) -> Vec<Filter> {
+    vec![Filter::builder().name("tag:Name").values(name).build()]
+}
+
+/// Whether an object carries this resource address's tag.
+pub(crate) fn is_at(tags: &[Tag], address: &str) -> bool {
+    tags.iter().any(|t| t.key() == Some(empi_engine::stack::TAG_ADDRESS) && t.value() == Some(address))
 }
 
 pub(crate) async fn retag(ec2: &Client, id: &str, old: &Attrs, new: &Attrs) -> ProviderResult<()> {
@@ -110,7 +114,7 @@ impl Resource for Vpc {
 
     async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
         let r = self.0.describe_vpcs().set_filters(Some(by_tags(name, address))).send().await.map_err(aws_err)?;
-        Ok(r.vpcs().first().and_then(|v| v.vpc_id()).map(String::from))
+        Ok(r.vpcs().iter().find(|v| is_at(v.tags(), address)).and_then(|v| v.vpc_id()).map(String::from))
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
@@ -204,7 +208,7 @@ impl Resource for Subnet {
 
     async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
         let r = self.0.describe_subnets().set_filters(Some(by_tags(name, address))).send().await.map_err(aws_err)?;
-        Ok(r.subnets().first().and_then(|v| v.subnet_id()).map(String::from))
+        Ok(r.subnets().iter().find(|v| is_at(v.tags(), address)).and_then(|v| v.subnet_id()).map(String::from))
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {

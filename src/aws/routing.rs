@@ -9,7 +9,7 @@ use aws_sdk_ec2::Client;
 use empi_engine::resource::{AttrSchema, Attrs, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema};
 use serde_json::{json, Value};
 
-use super::network::{by_tags, ec2_tags, not_found, retag, tag_spec};
+use super::network::{by_tags, ec2_tags, is_at, not_found, retag, tag_spec};
 use super::{attrs, aws_err, b, s, sorted, strings, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
@@ -53,7 +53,7 @@ impl Resource for InternetGateway {
     }
     async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
         let r = self.0.describe_internet_gateways().set_filters(Some(by_tags(name, address))).send().await.map_err(aws_err)?;
-        Ok(r.internet_gateways().first().and_then(|g| g.internet_gateway_id()).map(String::from))
+        Ok(r.internet_gateways().iter().find(|g| is_at(g.tags(), address)).and_then(|g| g.internet_gateway_id()).map(String::from))
     }
     async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
         let r = match self.0.describe_internet_gateways().internet_gateway_ids(id).send().await {
@@ -106,7 +106,7 @@ impl Resource for ElasticIp {
     }
     async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
         let r = self.0.describe_addresses().set_filters(Some(by_tags(name, address))).send().await.map_err(aws_err)?;
-        Ok(r.addresses().first().and_then(|a| a.allocation_id()).map(String::from))
+        Ok(r.addresses().iter().find(|a| is_at(a.tags(), address)).and_then(|a| a.allocation_id()).map(String::from))
     }
     async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
         let r = match self.0.describe_addresses().allocation_ids(id).send().await {
@@ -172,7 +172,7 @@ impl Resource for NatGateway {
     }
     async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
         let r = self.0.describe_nat_gateways().set_filter(Some(by_tags(name, address))).send().await.map_err(aws_err)?;
-        Ok(r.nat_gateways().iter().find(|g| !nat_gone(g)).and_then(|g| g.nat_gateway_id()).map(String::from))
+        Ok(r.nat_gateways().iter().find(|g| !nat_gone(g) && is_at(g.tags(), address)).and_then(|g| g.nat_gateway_id()).map(String::from))
     }
     async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
         let Some(g) = self.describe(id).await?.filter(|g| !nat_gone(g)) else { return Ok(None) };
@@ -277,7 +277,7 @@ impl Resource for RouteTable {
     }
     async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
         let r = self.0.describe_route_tables().set_filters(Some(by_tags(name, address))).send().await.map_err(aws_err)?;
-        Ok(r.route_tables().first().and_then(|t| t.route_table_id()).map(String::from))
+        Ok(r.route_tables().iter().find(|t| is_at(t.tags(), address)).and_then(|t| t.route_table_id()).map(String::from))
     }
     async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
         let r = match self.0.describe_route_tables().route_table_ids(id).send().await {
@@ -467,7 +467,7 @@ impl Resource for VpcEndpoint {
     }
     async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
         let r = self.0.describe_vpc_endpoints().set_filters(Some(by_tags(name, address))).send().await.map_err(aws_err)?;
-        Ok(r.vpc_endpoints().first().and_then(|e| e.vpc_endpoint_id()).map(String::from))
+        Ok(r.vpc_endpoints().iter().find(|e| is_at(e.tags(), address)).and_then(|e| e.vpc_endpoint_id()).map(String::from))
     }
     async fn read(&self, id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>> {
         let Some(e) = self.describe(id).await? else { return Ok(None) };

@@ -363,6 +363,7 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
                         let _slot = ctx.slots.acquire().await.expect("semaphore open");
                         r.create(&spec.name, &c.address, &inputs).await.map_err(provider(&c.address, "create"))?
                     };
+                    crate::crashpoint::hit("after-create-call");
                     ctx.writer
                         .update(|s| {
                             if let Some(e) = s.resources.get_mut(&c.address) {

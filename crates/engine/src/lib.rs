@@ -6,6 +6,7 @@
 //! `empi-infra` crate so that this crate builds without the AWS SDK.
 
 pub mod blueprint;
+pub mod crashpoint;
 pub mod drift;
 pub mod exec;
 pub mod graph;

@@ -121,6 +121,9 @@ pub enum PlanError {
     Read { address: String, source: ProviderError },
 }
 
+/// How long recovery waits before a second look for an interrupted create.
+pub const FIND_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Reads every recorded resource, `parallelism` at a time. An interrupted create (intent recorded,
 /// no id) is looked for by its deterministic name.
 pub async fn refresh(registry: &Registry, state: &State, parallelism: usize) -> Result<BTreeMap<String, Live>, PlanError> {
@@ -134,7 +137,15 @@ pub async fn refresh(registry: &Registry, state: &State, parallelism: usize) -> 
             let err = |source| PlanError::Read { address: address.clone(), source };
             let id = match &rs.id {
                 Some(id) => Some(id.clone()),
-                None => r.find(&rs.name, &address, &rs.attrs).await.map_err(err)?,
+                None => match r.find(&rs.name, &address, &rs.attrs).await.map_err(err)? {
+                    Some(id) => Some(id),
+                    None => {
+                        // a create call sent just before a crash may not be visible yet (the
+                        // cloud's eventual consistency): look once more before creating it again
+                        tokio::time::sleep(FIND_AGAIN_AFTER).await;
+                        r.find(&rs.name, &address, &rs.attrs).await.map_err(err)?
+                    }
+                },
             };
             let observed = match &id {
                 Some(id) => r.read(id, &rs.attrs).await.map_err(err)?,

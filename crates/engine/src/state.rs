@@ -27,6 +27,9 @@ pub struct State {
     /// Facts about the stack that are not resources (e.g. one-time jobs that ran).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub facts: BTreeMap<String, serde_json::Value>,
+    /// sha256 of the document without this field: a damaged file is detected, not trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 /// Where a resource's lifecycle stood when it was last recorded.
@@ -62,7 +65,45 @@ impl State {
             stack: stack.to_string(),
             resources: BTreeMap::new(),
             facts: BTreeMap::new(),
+            checksum: None,
         }
+    }
+
+    /// The checksum of this document's content.
+    pub fn content_checksum(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut copy = self.clone();
+        copy.checksum = None;
+        hex::encode(Sha256::digest(serde_json::to_vec(&copy).expect("state serialises")))
+    }
+
+    /// The document as written: pretty JSON with its checksum.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut sealed = self.clone();
+        sealed.checksum = Some(self.content_checksum());
+        let mut body = serde_json::to_vec_pretty(&sealed).expect("state serialises");
+        body.push(b'\n');
+        body
+    }
+
+    /// Parses and checks a state document (`location` and `backup` are for messages).
+    pub fn from_bytes(bytes: &[u8], location: &Path, backup: &Path, stack: &str) -> Result<State, StateError> {
+        let corrupt = |detail: String| StateError::Corrupt { path: location.to_path_buf(), detail, backup: backup.to_path_buf() };
+        let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
+        let found = v.get("format_version").and_then(|f| f.as_u64()).ok_or_else(|| corrupt("no format_version".into()))?;
+        if found != STATE_FORMAT_VERSION as u64 {
+            return Err(StateError::Version { path: location.to_path_buf(), found: found as u32 });
+        }
+        let state: State = serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))?;
+        if let Some(sum) = &state.checksum {
+            if *sum != state.content_checksum() {
+                return Err(corrupt("its checksum does not match its content (edited by hand or damaged)".into()));
+            }
+        }
+        if state.stack != stack {
+            return Err(StateError::WrongStack { path: location.to_path_buf(), found: state.stack, expected: stack.to_string() });
+        }
+        Ok(state)
     }
 }
 
@@ -141,17 +182,7 @@ impl LocalBackend {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::new(&self.stack)),
             Err(e) => return Err(io("read", &self.path)(e)),
         };
-        let corrupt = |detail: String| StateError::Corrupt { path: self.path.clone(), detail, backup: self.backup_path() };
-        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
-        let found = v.get("format_version").and_then(|f| f.as_u64()).ok_or_else(|| corrupt("no format_version".into()))?;
-        if found != STATE_FORMAT_VERSION as u64 {
-            return Err(StateError::Version { path: self.path.clone(), found: found as u32 });
-        }
-        let state: State = serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))?;
-        if state.stack != self.stack {
-            return Err(StateError::WrongStack { path: self.path.clone(), found: state.stack, expected: self.stack.clone() });
-        }
-        Ok(state)
+        State::from_bytes(&bytes, &self.path, &self.backup_path(), &self.stack)
     }
 
     /// Writes the state atomically: temp file, fsync, keep the previous version as the backup,
@@ -160,8 +191,8 @@ impl LocalBackend {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(io("create", dir))?;
         let tmp = self.path.with_extension(format!("json.tmp-{}", std::process::id()));
-        let mut body = serde_json::to_vec_pretty(state).expect("state serialises");
-        body.push(b'\n');
+        let body = state.to_bytes();
+        crate::crashpoint::hit("state-write-start");
         {
             let mut f = fs::File::create(&tmp).map_err(io("write", &tmp))?;
             f.write_all(&body).map_err(io("write", &tmp))?;
@@ -177,6 +208,7 @@ impl LocalBackend {
                 .map_err(io("back up", &self.path))?;
             fs::rename(&tmp_backup, &backup).map_err(io("back up", &backup))?;
         }
+        crate::crashpoint::hit("state-write-before-rename");
         fs::rename(&tmp, &self.path).map_err(io("replace", &self.path))?;
         if let Ok(d) = fs::File::open(dir) {
             let _ = d.sync_all();
@@ -426,5 +458,27 @@ mod tests {
         let held = b.unlock(&g.id).unwrap();
         assert_eq!(held.operation, "apply");
         assert!(b.lock_holder().unwrap().is_none());
+    }
+}
+
+#[cfg(test)]
+mod checksum_tests {
+    use super::*;
+
+    #[test]
+    fn a_valid_json_state_edited_behind_our_back_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path(), "s");
+        let mut st = State::new("s");
+        st.serial = 4;
+        b.save(&st).unwrap();
+        let text = fs::read_to_string(&b.path).unwrap().replace("\"serial\": 4", "\"serial\": 5");
+        fs::write(&b.path, &text).unwrap();
+        let e = b.load().unwrap_err();
+        assert!(e.to_string().contains("checksum does not match") && e.to_string().contains("backup"), "{e}");
+        assert_eq!(fs::read_to_string(&b.path).unwrap(), text, "never overwritten");
+        // truncated
+        fs::write(&b.path, &text[..text.len() / 2]).unwrap();
+        assert!(b.load().unwrap_err().to_string().contains("not valid JSON"));
     }
 }

@@ -1,0 +1,237 @@
+//! The crash harness (docs/RELIABILITY.md): `apply` against moto (slow database and cluster) and a
+//! real kube-apiserver is killed at many moments — between a create call and its state write, while
+//! writing state, before create calls, while waiting — and `apply` is run again. Every trial must
+//! converge with no duplicate and no orphan (counted through the AWS API) and a no-op plan after.
+//!
+//! CI runs `EMPI_CRASH_TRIALS` trials (default 6); the full run is `EMPI_CRASH_TRIALS=24`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::{filter, Aws, Workspace};
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+enum Kill {
+    /// Abort at the n-th hit of a crash point.
+    At(&'static str, usize),
+    /// SIGKILL after this long.
+    After(Duration),
+}
+
+fn trials(n: usize) -> Vec<Kill> {
+    let all = vec![
+        Kill::At("after-create-call", 1),
+        Kill::At("state-write-before-rename", 3),
+        Kill::After(Duration::from_millis(2500)),
+        Kill::At("after-create-call", 17),
+        Kill::At("state-write-start", 40),
+        Kill::At("after-create-call", 33),
+        Kill::After(Duration::from_millis(4000)),
+        Kill::At("state-write-before-rename", 90),
+        Kill::At("after-create-call", 5),
+        Kill::At("after-create-call", 9),
+        Kill::At("after-create-call", 25),
+        Kill::At("after-create-call", 41),
+        Kill::At("after-create-call", 50),
+        Kill::At("after-create-call", 58),
+        Kill::At("state-write-start", 2),
+        Kill::At("state-write-start", 15),
+        Kill::At("state-write-start", 70),
+        Kill::At("state-write-before-rename", 30),
+        Kill::At("state-write-before-rename", 60),
+        Kill::At("state-write-before-rename", 120),
+        Kill::After(Duration::from_millis(1000)),
+        Kill::After(Duration::from_millis(3000)),
+        Kill::After(Duration::from_millis(5000)),
+        Kill::After(Duration::from_millis(6500)),
+    ];
+    all.into_iter().take(n).collect()
+}
+
+/// Every AWS object of the stack that the API lists, as (kind, id).
+async fn live(aws: &Aws) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    let stack = || filter("tag:empi-infra:stack", "empi-local");
+    let mut add = |k: &str, id: Option<&str>| {
+        if let Some(id) = id {
+            out.insert((k.to_string(), id.to_string()));
+        }
+    };
+    for v in aws.ec2.describe_vpcs().filters(stack()).send().await.unwrap().vpcs() {
+        add("vpc", v.vpc_id());
+    }
+    for s in aws.ec2.describe_subnets().filters(stack()).send().await.unwrap().subnets() {
+        add("subnet", s.subnet_id());
+    }
+    for g in aws.ec2.describe_security_groups().filters(stack()).send().await.unwrap().security_groups() {
+        add("sg", g.group_id());
+    }
+    for g in aws.ec2.describe_internet_gateways().filters(stack()).send().await.unwrap().internet_gateways() {
+        add("igw", g.internet_gateway_id());
+    }
+    for a in aws.ec2.describe_addresses().filters(stack()).send().await.unwrap().addresses() {
+        add("eip", a.allocation_id());
+    }
+    for n in aws.ec2.describe_nat_gateways().filter(stack()).send().await.unwrap().nat_gateways() {
+        if !matches!(n.state().map(|s| s.as_str()), Some("deleted") | Some("deleting")) {
+            add("nat", n.nat_gateway_id());
+        }
+    }
+    for t in aws.ec2.describe_route_tables().filters(stack()).send().await.unwrap().route_tables() {
+        add("route_table", t.route_table_id());
+    }
+    for e in aws.ec2.describe_vpc_endpoints().filters(stack()).send().await.unwrap().vpc_endpoints() {
+        add("endpoint", e.vpc_endpoint_id());
+    }
+    for l in aws.ec2.describe_launch_templates().filters(stack()).send().await.unwrap().launch_templates() {
+        add("launch_template", l.launch_template_id());
+    }
+    for d in aws.rds.describe_db_instances().send().await.unwrap().db_instances() {
+        add("db", d.db_instance_identifier());
+    }
+    for c in aws.eks.list_clusters().send().await.unwrap().clusters() {
+        add("eks", Some(c));
+        for ng in aws.eks.list_nodegroups().cluster_name(c).send().await.unwrap().nodegroups() {
+            add("nodegroup", Some(ng));
+        }
+    }
+    for r in aws.iam.list_roles().send().await.unwrap().roles() {
+        if r.role_name().starts_with("empi-local-") {
+            add("role", Some(r.role_name()));
+        }
+    }
+    for p in aws.iam.list_open_id_connect_providers().send().await.unwrap().open_id_connect_provider_list() {
+        add("oidc", p.arn());
+    }
+    for p in aws.cognito.list_user_pools().max_results(60).send().await.unwrap().user_pools() {
+        add("user_pool", p.id());
+        for c in aws.cognito.list_user_pool_clients().user_pool_id(p.id().unwrap()).send().await.unwrap().user_pool_clients() {
+            add("app_client", c.client_id());
+        }
+    }
+    for s in aws.secrets.list_secrets().send().await.unwrap().secret_list() {
+        add("secret", s.arn());
+    }
+    for b in aws.s3.list_buckets().send().await.unwrap().buckets() {
+        add("bucket", b.name());
+    }
+    for lb in aws.elb.describe_load_balancers().send().await.unwrap().load_balancers() {
+        add("alb", lb.load_balancer_arn());
+    }
+    for tg in aws.elb.describe_target_groups().send().await.unwrap().target_groups() {
+        add("target_group", tg.target_group_arn());
+    }
+    for acl in aws.wafv2.list_web_acls().scope(aws_sdk_wafv2::types::Scope::Regional).send().await.unwrap().web_acls() {
+        add("web_acl", acl.arn());
+    }
+    out
+}
+
+/// The ids state records for the same kinds.
+fn recorded(state: &Value) -> BTreeSet<(String, String)> {
+    let kinds = [
+        ("aws_vpc", "vpc"),
+        ("aws_subnet", "subnet"),
+        ("aws_security_group", "sg"),
+        ("aws_internet_gateway", "igw"),
+        ("aws_eip", "eip"),
+        ("aws_nat_gateway", "nat"),
+        ("aws_route_table", "route_table"),
+        ("aws_vpc_endpoint", "endpoint"),
+        ("aws_launch_template", "launch_template"),
+        ("aws_db_instance", "db"),
+        ("aws_eks_cluster", "eks"),
+        ("aws_eks_node_group", "nodegroup"),
+        ("aws_iam_role", "role"),
+        ("aws_iam_openid_connect_provider", "oidc"),
+        ("aws_cognito_user_pool", "user_pool"),
+        ("aws_cognito_user_pool_client", "app_client"),
+        ("aws_secretsmanager_secret", "secret"),
+        ("aws_s3_bucket", "bucket"),
+        ("aws_lb", "alb"),
+        ("aws_lb_target_group", "target_group"),
+        ("aws_wafv2_web_acl", "web_acl"),
+    ];
+    let mut out = BTreeSet::new();
+    for r in state["resources"].as_object().unwrap().values() {
+        if let Some((_, k)) = kinds.iter().find(|(kind, _)| r["kind"] == *kind) {
+            out.insert((k.to_string(), r["id"].as_str().unwrap_or("(none)").to_string()));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_killed_at_any_moment_converges_without_duplicates_or_orphans() {
+    let n: usize = std::env::var("EMPI_CRASH_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(6);
+    let mut report = Vec::new();
+    let (mut duplicates, mut orphans) = (0, 0);
+    for (i, kill) in trials(n).into_iter().enumerate() {
+        let w = Workspace::new(&[]);
+        w.moto.slow("rds::dbinstance", 2.0);
+        w.moto.slow("eks::cluster", 1.0);
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_empi-infra"));
+        cmd.args(["apply", "--auto-approve", "--stack"])
+            .arg(w.stack())
+            .current_dir(w.dir.path())
+            .env("AWS_ENDPOINT_URL", &w.moto.url)
+            .env("EMPI_INFRA_KUBECONFIG", &w.cluster.kubeconfig)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Kill::At(point, k) = &kill {
+            cmd.env("EMPI_INFRA_CRASH_AT", format!("{point}:{k}"));
+        }
+        let t0 = Instant::now();
+        let mut child = cmd.spawn().unwrap();
+        let status = match &kill {
+            Kill::At(..) => child.wait().unwrap(),
+            Kill::After(d) => {
+                loop {
+                    if child.try_wait().unwrap().is_some() || t0.elapsed() >= *d {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = child.kill();
+                child.wait().unwrap()
+            }
+        };
+        let killed_after = t0.elapsed();
+        let crashed = !status.success();
+        // the next apply converges
+        let again = w.run(&["apply", "--auto-approve"]);
+        assert_eq!(again.code, 0, "trial {i} ({kill:?}): the apply after the crash failed: {again:?}");
+        let plan = w.run(&["plan", "--detailed-exitcode"]);
+        assert_eq!(plan.code, 0, "trial {i} ({kill:?}): not converged: {plan:?}");
+        let aws = w.aws().await;
+        let cloud = live(&aws).await;
+        let state = recorded(&w.state());
+        let extra: Vec<_> = cloud.difference(&state).cloned().collect();
+        let missing: Vec<_> = state.difference(&cloud).cloned().collect();
+        let dup = extra
+            .iter()
+            .filter(|(k, _)| cloud.iter().filter(|(k2, _)| k2 == k).count() > state.iter().filter(|(k2, _)| k2 == k).count())
+            .count();
+        duplicates += dup;
+        orphans += extra.len();
+        report.push(serde_json::json!({
+            "trial": i, "kill": format!("{kill:?}"), "crashed": crashed, "killed_after_ms": killed_after.as_millis(),
+            "cloud_objects": cloud.len(), "duplicates": dup, "orphans": extra.len(), "missing": missing.len(),
+        }));
+        eprintln!(
+            "trial {i}: {kill:?} crashed={crashed} after {killed_after:?}: {} objects, {dup} duplicates, {} orphans",
+            cloud.len(),
+            extra.len()
+        );
+        assert!(extra.is_empty(), "trial {i} ({kill:?}): in the cloud but not in state: {extra:?}");
+        assert!(missing.is_empty(), "trial {i} ({kill:?}): in state but not in the cloud: {missing:?}");
+    }
+    let summary = serde_json::json!({"trials": n, "duplicates": duplicates, "orphans": orphans, "runs": report});
+    let _ = std::fs::write(common::repo().join("target/crash-report.json"), serde_json::to_vec_pretty(&summary).unwrap());
+    eprintln!("crash harness: {n} trials, {duplicates} duplicates, {orphans} orphans");
+}
