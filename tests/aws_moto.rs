@@ -246,7 +246,7 @@ async fn an_interrupted_database_create_is_resumed_without_a_duplicate() {
     let w = Workspace::new(&[]);
     w.ok(&["apply", "--auto-approve"]);
     // as if the process died after CreateDBInstance and before the id reached state
-    let mut st = w.state();
+    let mut st: Value = serde_json::from_slice(&std::fs::read(w.state_file()).unwrap()).unwrap();
     st["resources"]["database.instance"]["status"] = "creating".into();
     st["resources"]["database.instance"]["id"] = Value::Null;
     // a hand-edited state must drop its checksum, or it is (rightly) refused as damaged

@@ -88,11 +88,23 @@ async fn a_permanent_fault_stops_only_its_branch() {
     let apply = through(&w, &proxy, &["apply", "--auto-approve"]);
     assert_eq!(apply.code, 1, "{apply:?}");
     let errors: Vec<&str> = apply.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
-    assert_eq!(errors, ["error: database.instance: create failed: AccessDenied: User is not authorized to perform CreateDBInstance"], "{apply:?}");
+    assert_eq!(
+        errors,
+        ["error: database.instance: create failed: AccessDenied: User is not authorized to perform CreateDBInstance"],
+        "{apply:?}"
+    );
     assert!(apply.stderr.contains("not attempted because something they depend on failed: config.document"), "{apply:?}");
     // independent branches finished and are recorded
     let st = w.state();
-    for a in ["cluster.eks", "cluster.node_group", "edge.alb", "edge.https_listener", "identity.user_pool", "storage.bucket", "workloads.namespace"] {
+    for a in [
+        "cluster.eks",
+        "cluster.node_group",
+        "edge.alb",
+        "edge.https_listener",
+        "identity.user_pool",
+        "storage.bucket",
+        "workloads.namespace",
+    ] {
         assert_eq!(st["resources"][a]["status"], "created", "{a}");
     }
     assert!(st["resources"].get("config.document").is_none());

@@ -63,7 +63,8 @@ pub async fn sdk_config(target: &Target) -> aws_config::SdkConfig {
     // transient faults (throttling, 5xx, resets) are retried by the SDK: bounded, with
     // exponential backoff and jitter
     let retry = aws_config::retry::RetryConfig::standard().with_max_attempts(6).with_initial_backoff(std::time::Duration::from_millis(200));
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(aws_config::Region::new(target.region.clone())).retry_config(retry);
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).region(aws_config::Region::new(target.region.clone())).retry_config(retry);
     if let Some(url) = &target.endpoint_url {
         loader = loader.endpoint_url(url);
     }

@@ -151,8 +151,10 @@ impl Workspace {
         o
     }
 
+    /// The state as empi-infra reads it (the document and its journal).
     pub fn state(&self) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(self.state_file()).unwrap()).unwrap()
+        let st = empi_engine::state::LocalBackend::new(&self.dir.path().join("state"), "empi-local").load().unwrap();
+        serde_json::to_value(st).unwrap()
     }
 
     pub async fn aws(&self) -> Aws {

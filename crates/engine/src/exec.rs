@@ -35,7 +35,8 @@ impl Default for ExecOptions {
             parallelism: 10,
             progress_every: Duration::from_secs(10),
             poll_min: Duration::from_millis(250),
-            poll_max: Duration::from_secs(5),
+            // a waiter adds at most about a second to a resource's real duration
+            poll_max: Duration::from_secs(1),
             stop: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -337,7 +338,7 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
             // create (or resume an interrupted one): record the intent first
             let resumed = if c.action == Action::Create { c.id.clone() } else { None };
             ctx.writer
-                .update(|s| {
+                .update(&c.address, |s| {
                     s.resources.insert(
                         c.address.clone(),
                         ResourceState {
@@ -365,7 +366,7 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
                     };
                     crate::crashpoint::hit("after-create-call");
                     ctx.writer
-                        .update(|s| {
+                        .update(&c.address, |s| {
                             if let Some(e) = s.resources.get_mut(&c.address) {
                                 e.id = Some(id.clone());
                             }
@@ -399,7 +400,7 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
         )
     })?;
     ctx.writer
-        .update(|s| {
+        .update(&c.address, |s| {
             s.resources.insert(
                 c.address.clone(),
                 ResourceState {
@@ -415,6 +416,15 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
         })
         .await?;
     ctx.outputs.lock().unwrap().insert(c.address.clone(), observed.outputs);
+    let took = started.elapsed().as_secs_f64();
+    let key = crate::plan::duration_fact(&c.kind, if op == Operation::Create { "create" } else { "update" });
+    ctx.writer
+        .update(&c.address, |s| {
+            // a moving average, so that one slow run does not dominate
+            let avg = s.facts.get(&key).and_then(|v| v.as_f64()).map(|old| 0.7 * old + 0.3 * took).unwrap_or(took);
+            s.facts.insert(key.clone(), serde_json::json!((avg * 10.0).round() / 10.0));
+        })
+        .await?;
     let verb = if op == Operation::Create { "creation" } else { "modification" };
     ctx.progress.line(&format!("{}: {verb} complete after {} [id={id}]", c.address, format_duration(started.elapsed())));
     Ok(())
@@ -428,7 +438,7 @@ async fn delete_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
     if let Some(id) = c.id.clone().or(recorded.as_ref().and_then(|r| r.id.clone())) {
         let before = recorded.as_ref().map(|r| r.status);
         ctx.writer
-            .update(|s| {
+            .update(&c.address, |s| {
                 if let Some(e) = s.resources.get_mut(&c.address) {
                     e.status = Status::Deleting;
                     e.id = Some(id.clone());
@@ -443,7 +453,7 @@ async fn delete_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
         if let Some(e) = refused {
             // the cloud refused the delete: the resource is as it was
             ctx.writer
-                .update(|s| {
+                .update(&c.address, |s| {
                     if let (Some(e), Some(b)) = (s.resources.get_mut(&c.address), before) {
                         e.status = b;
                     }
@@ -455,7 +465,7 @@ async fn delete_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
         ctx.progress.line(&format!("{}: destruction complete after {}", c.address, format_duration(started.elapsed())));
     }
     ctx.writer
-        .update(|s| {
+        .update(&c.address, |s| {
             s.resources.remove(&c.address);
         })
         .await?;

@@ -39,14 +39,18 @@ pub async fn make_plan(
 ) -> Result<Plan, OpsError> {
     let live = if refresh { plan::refresh(registry, state, parallelism).await? } else { plan::recorded(state) };
     let schema_of = |k: &str| schema(registry, k);
-    Ok(plan::diff(graph, state, &live, &schema_of, digest))
+    let mut p = plan::diff(graph, state, &live, &schema_of, digest);
+    p.estimate = plan::estimate(&p, state, &schema_of);
+    Ok(p)
 }
 
 /// A plan that deletes every recorded resource.
 pub async fn make_destroy_plan(registry: &Registry, state: &State, parallelism: usize, digest: &str) -> Result<Plan, OpsError> {
     let live = plan::refresh(registry, state, parallelism).await?;
     let schema_of = |k: &str| schema(registry, k);
-    Ok(plan::destroy_plan(state, &live, &schema_of, digest))
+    let mut p = plan::destroy_plan(state, &live, &schema_of, digest);
+    p.estimate = plan::estimate(&p, state, &schema_of);
+    Ok(p)
 }
 
 fn schema(registry: &Registry, kind: &str) -> Option<&'static Schema> {
@@ -95,6 +99,8 @@ pub async fn apply(
     check_current(plan, &state)?;
     let writer = Arc::new(StateWriter::new(state, store));
     let report = exec::apply(plan, registry, writer.clone(), opts, progress).await;
+    // one complete document at the end of every run (the journal folds into it)
+    writer.flush().await?;
     Ok((report, writer.snapshot().await))
 }
 

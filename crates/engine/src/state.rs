@@ -94,9 +94,9 @@ impl State {
         if found != STATE_FORMAT_VERSION as u64 {
             return Err(StateError::Version { path: location.to_path_buf(), found: found as u32 });
         }
-        let state: State = serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))?;
-        if let Some(sum) = &state.checksum {
-            if *sum != state.content_checksum() {
+        let mut state: State = serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))?;
+        if let Some(sum) = state.checksum.take() {
+            if sum != state.content_checksum() {
                 return Err(corrupt("its checksum does not match its content (edited by hand or damaged)".into()));
             }
         }
@@ -160,11 +160,36 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 pub struct LocalBackend {
     pub path: PathBuf,
     stack: String,
+    /// Journal entries since the last full write.
+    journaled: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// After this many journal entries the journal is folded into the document.
+pub const COMPACT_EVERY: usize = 512;
+
+/// One line of `<stack>.journal`: the entry of one address after an operation (none: removed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct JournalEntry {
+    serial: u64,
+    address: String,
+    resource: Option<ResourceState>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    facts: BTreeMap<String, serde_json::Value>,
+    checksum: String,
+}
+
+impl JournalEntry {
+    fn sum(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut c = self.clone();
+        c.checksum = String::new();
+        hex::encode(Sha256::digest(serde_json::to_vec(&c).expect("entry serialises")))
+    }
 }
 
 impl LocalBackend {
     pub fn new(dir: &Path, stack: &str) -> Self {
-        LocalBackend { path: dir.join(format!("{stack}.json")), stack: stack.into() }
+        LocalBackend { path: dir.join(format!("{stack}.json")), stack: stack.into(), journaled: Default::default() }
     }
 
     pub fn backup_path(&self) -> PathBuf {
@@ -175,6 +200,76 @@ impl LocalBackend {
         self.path.with_extension("lock")
     }
 
+    pub fn journal_path(&self) -> PathBuf {
+        self.path.with_extension("journal")
+    }
+
+    /// Appends one change to the journal (one line, fsynced): the cost of recording an operation
+    /// does not grow with the size of the state. Folds the journal into the document now and then.
+    pub fn record(&self, state: &State, address: &str) -> Result<(), StateError> {
+        if self.journaled.load(std::sync::atomic::Ordering::SeqCst) >= COMPACT_EVERY || !self.path.exists() {
+            return self.save(state);
+        }
+        let mut e = JournalEntry {
+            serial: state.serial,
+            address: address.into(),
+            resource: state.resources.get(address).cloned(),
+            facts: state.facts.clone(),
+            checksum: String::new(),
+        };
+        e.checksum = e.sum();
+        let mut line = serde_json::to_vec(&e).expect("entry serialises");
+        line.push(b'\n');
+        let path = self.journal_path();
+        crate::crashpoint::hit("state-write-start");
+        let mut f = fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io("write", &path))?;
+        let half = line.len() / 2;
+        f.write_all(&line[..half]).map_err(io("write", &path))?;
+        crate::crashpoint::hit("state-write-before-rename"); // a torn line, as a crash mid-write leaves
+        f.write_all(&line[half..]).map_err(io("write", &path))?;
+        f.sync_all().map_err(io("sync", &path))?;
+        self.journaled.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Replays the journal over the document. A torn last line (a crash mid-append) is ignored;
+    /// damage anywhere else is refused.
+    fn replay(&self, state: &mut State) -> Result<(), StateError> {
+        let path = self.journal_path();
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io("read", &path)(e)),
+        };
+        let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+        let complete = text.ends_with(b"\n");
+        for (i, line) in lines.iter().enumerate() {
+            let last = i + 1 == lines.len();
+            let entry = serde_json::from_slice::<JournalEntry>(line).ok().filter(|e| e.checksum == e.sum());
+            let Some(e) = entry else {
+                if last && !complete {
+                    break; // torn by a crash: that operation is found again in the cloud
+                }
+                return Err(StateError::Corrupt {
+                    path: path.clone(),
+                    detail: format!("journal line {} is damaged", i + 1),
+                    backup: self.backup_path(),
+                });
+            };
+            if e.serial <= state.serial {
+                continue; // already in the document
+            }
+            match e.resource {
+                Some(r) => state.resources.insert(e.address, r),
+                None => state.resources.remove(&e.address),
+            };
+            state.facts = e.facts;
+            state.serial = e.serial;
+        }
+        self.journaled.store(lines.len(), std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
     /// Loads the state; a missing file is an empty state with a new lineage.
     pub fn load(&self) -> Result<State, StateError> {
         let bytes = match fs::read(&self.path) {
@@ -182,7 +277,9 @@ impl LocalBackend {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::new(&self.stack)),
             Err(e) => return Err(io("read", &self.path)(e)),
         };
-        State::from_bytes(&bytes, &self.path, &self.backup_path(), &self.stack)
+        let mut state = State::from_bytes(&bytes, &self.path, &self.backup_path(), &self.stack)?;
+        self.replay(&mut state)?;
+        Ok(state)
     }
 
     /// Writes the state atomically: temp file, fsync, keep the previous version as the backup,
@@ -213,6 +310,13 @@ impl LocalBackend {
         if let Ok(d) = fs::File::open(dir) {
             let _ = d.sync_all();
         }
+        // the journal is folded into the document now (entries at or below its serial are skipped
+        // on replay, so a crash between these two steps is harmless)
+        let journal = self.journal_path();
+        if journal.exists() {
+            fs::remove_file(&journal).map_err(io("remove", &journal))?;
+        }
+        self.journaled.store(0, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 
@@ -320,7 +424,14 @@ pub trait StateStore: Send + Sync {
     /// Where, for messages (`state/x.json`, `s3://bucket/key`).
     fn location(&self) -> String;
     async fn load(&self) -> Result<State, StateError>;
+    /// Writes the whole document.
     async fn save(&self, state: &State) -> Result<(), StateError>;
+    /// Records that `address` (and the facts) changed in `state`; by default the whole document is
+    /// written, a store may journal just the change (its cost must not grow with the state).
+    async fn record(&self, state: &State, address: &str) -> Result<(), StateError> {
+        let _ = address;
+        self.save(state).await
+    }
     /// Takes the lock for `operation`; released when the returned guard is dropped.
     async fn lock(&self, operation: &str) -> Result<Box<dyn HeldLock>, StateError>;
     async fn lock_holder(&self) -> Result<Option<LockInfo>, StateError>;
@@ -350,6 +461,9 @@ impl StateStore for LocalBackend {
     async fn save(&self, state: &State) -> Result<(), StateError> {
         LocalBackend::save(self, state)
     }
+    async fn record(&self, state: &State, address: &str) -> Result<(), StateError> {
+        LocalBackend::record(self, state, address)
+    }
     async fn lock(&self, operation: &str) -> Result<Box<dyn HeldLock>, StateError> {
         Ok(Box::new(LocalBackend::lock(self, operation)?))
     }
@@ -372,13 +486,20 @@ impl StateWriter {
         StateWriter { state: tokio::sync::Mutex::new(state), store }
     }
 
-    /// Applies `f` to the state and writes it (serial + 1).
-    pub async fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> Result<R, StateError> {
+    /// Applies `f`, which changes the entry of `address` (and perhaps facts), and records it
+    /// (serial + 1).
+    pub async fn update<R>(&self, address: &str, f: impl FnOnce(&mut State) -> R) -> Result<R, StateError> {
         let mut s = self.state.lock().await;
         let r = f(&mut s);
         s.serial += 1;
-        self.store.save(&s).await?;
+        self.store.record(&s, address).await?;
         Ok(r)
+    }
+
+    /// Writes the whole document (at the end of a run: the journal folds into it).
+    pub async fn flush(&self) -> Result<(), StateError> {
+        let s = self.state.lock().await;
+        self.store.save(&s).await
     }
 
     pub async fn snapshot(&self) -> State {
@@ -480,5 +601,64 @@ mod checksum_tests {
         // truncated
         fs::write(&b.path, &text[..text.len() / 2]).unwrap();
         assert!(b.load().unwrap_err().to_string().contains("not valid JSON"));
+    }
+}
+
+#[cfg(test)]
+mod journal_tests {
+    use super::*;
+
+    fn entry(n: u64) -> ResourceState {
+        ResourceState {
+            kind: "k".into(),
+            name: format!("n{n}"),
+            id: Some(format!("i{n}")),
+            status: Status::Created,
+            attrs: Default::default(),
+            outputs: Default::default(),
+            depends_on: vec![],
+        }
+    }
+
+    #[test]
+    fn changes_are_journaled_replayed_and_folded() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path(), "s");
+        let mut st = State::new("s");
+        b.save(&st).unwrap();
+        for n in 1..=5 {
+            st.resources.insert(format!("r{n}"), entry(n));
+            st.serial += 1;
+            b.record(&st, &format!("r{n}")).unwrap();
+        }
+        st.resources.remove("r2");
+        st.serial += 1;
+        b.record(&st, "r2").unwrap();
+        assert!(b.journal_path().exists());
+        let loaded = LocalBackend::new(dir.path(), "s").load().unwrap();
+        assert_eq!(loaded, st);
+        b.save(&st).unwrap();
+        assert!(!b.journal_path().exists(), "folded into the document");
+        assert_eq!(LocalBackend::new(dir.path(), "s").load().unwrap(), st);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_and_damage_elsewhere_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path(), "s");
+        let mut st = State::new("s");
+        b.save(&st).unwrap();
+        for n in 1..=3 {
+            st.resources.insert(format!("r{n}"), entry(n));
+            st.serial += 1;
+            b.record(&st, &format!("r{n}")).unwrap();
+        }
+        let text = fs::read_to_string(b.journal_path()).unwrap();
+        fs::write(b.journal_path(), &text[..text.len() - 20]).unwrap();
+        let loaded = LocalBackend::new(dir.path(), "s").load().unwrap();
+        assert_eq!(loaded.resources.len(), 2, "the torn third entry is dropped");
+        let damaged = text.replacen("\"i1\"", "\"i9\"", 1);
+        fs::write(b.journal_path(), damaged).unwrap();
+        assert!(LocalBackend::new(dir.path(), "s").load().unwrap_err().to_string().contains("journal line 1 is damaged"));
     }
 }

@@ -364,3 +364,24 @@ async fn a_stop_request_starts_nothing_new_and_the_next_run_resumes() {
     assert!(r.ok(), "{:?}", r.failed);
     assert_eq!(w2.cloud.objects().len(), 3);
 }
+
+#[tokio::test]
+async fn the_plan_estimates_apply_time_from_past_applies() {
+    let w = World::new(1, 300);
+    let specs = vec![thing("a", &[]), thing("b", &["a"]), thing("c", &[])];
+    let first = w.plan(&specs).await;
+    let e = first.estimate.clone().expect("an estimate");
+    assert_eq!(e.measured, 0, "no history yet: typical durations");
+    assert_eq!(e.critical_path.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert!(render_text(&first).contains("Estimated apply time: ~2s (AWS-typical durations)."), "{}", render_text(&first));
+    w.apply(&specs).await;
+    // a replacement after: the estimate uses what creating took here
+    let changed: Vec<_> = specs.iter().map(|s| if s.address == "a" { s.clone().input("size", 2u32) } else { s.clone() }).collect();
+    let plan = w.plan(&changed).await;
+    let text = render_text(&plan);
+    assert!(plan.estimate.as_ref().unwrap().measured >= 1, "{text}");
+    assert!(text.contains("measured in this stack's past applies") && text.contains("Critical path: a "), "{text}");
+    let st = w.backend().load().unwrap();
+    let took = st.facts["duration:test_thing:create"].as_f64().unwrap();
+    assert!((0.2..2.0).contains(&took), "create took {took}s");
+}
