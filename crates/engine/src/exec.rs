@@ -322,7 +322,7 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
     };
     let started = Instant::now();
     let deps = spec.dependencies();
-    let recorded = ctx.writer.snapshot().await.resources.get(&c.address).cloned();
+    let recorded = ctx.writer.resource(&c.address).await;
     let (id, op) = match (c.action, recorded.as_ref().and_then(|r| if r.status == Status::Created { r.id.clone() } else { None })) {
         (Action::Update, Some(id)) => {
             let old = recorded.as_ref().map(|r| r.attrs.clone()).unwrap_or_default();
@@ -399,6 +399,8 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
             c.address.clone(),
         )
     })?;
+    let took = started.elapsed().as_secs_f64();
+    let key = crate::plan::duration_fact(&c.kind, if op == Operation::Create { "create" } else { "update" });
     ctx.writer
         .update(&c.address, |s| {
             s.resources.insert(
@@ -413,18 +415,13 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
                     depends_on: deps.clone(),
                 },
             );
-        })
-        .await?;
-    ctx.outputs.lock().unwrap().insert(c.address.clone(), observed.outputs);
-    let took = started.elapsed().as_secs_f64();
-    let key = crate::plan::duration_fact(&c.kind, if op == Operation::Create { "create" } else { "update" });
-    ctx.writer
-        .update(&c.address, |s| {
-            // a moving average, so that one slow run does not dominate
+            // how long this kind takes, for plan estimates: a moving average, so that one slow
+            // run does not dominate
             let avg = s.facts.get(&key).and_then(|v| v.as_f64()).map(|old| 0.7 * old + 0.3 * took).unwrap_or(took);
             s.facts.insert(key.clone(), serde_json::json!((avg * 10.0).round() / 10.0));
         })
         .await?;
+    ctx.outputs.lock().unwrap().insert(c.address.clone(), observed.outputs);
     let verb = if op == Operation::Create { "creation" } else { "modification" };
     ctx.progress.line(&format!("{}: {verb} complete after {} [id={id}]", c.address, format_duration(started.elapsed())));
     Ok(())
@@ -433,7 +430,7 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
 async fn delete_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
     let r = resource_for(ctx, c)?;
     let started = Instant::now();
-    let recorded = ctx.writer.snapshot().await.resources.get(&c.address).cloned();
+    let recorded = ctx.writer.resource(&c.address).await;
     let attrs = recorded.as_ref().map(|r| r.attrs.clone()).unwrap_or_default();
     if let Some(id) = c.id.clone().or(recorded.as_ref().and_then(|r| r.id.clone())) {
         let before = recorded.as_ref().map(|r| r.status);

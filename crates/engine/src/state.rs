@@ -164,7 +164,8 @@ pub struct LocalBackend {
     journaled: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
-/// After this many journal entries the journal is folded into the document.
+/// After this many journal entries (or as many as there are resources) the journal is folded into
+/// the document.
 pub const COMPACT_EVERY: usize = 512;
 
 /// One line of `<stack>.journal`: the entry of one address after an operation (none: removed).
@@ -207,7 +208,9 @@ impl LocalBackend {
     /// Appends one change to the journal (one line, fsynced): the cost of recording an operation
     /// does not grow with the size of the state. Folds the journal into the document now and then.
     pub fn record(&self, state: &State, address: &str) -> Result<(), StateError> {
-        if self.journaled.load(std::sync::atomic::Ordering::SeqCst) >= COMPACT_EVERY || !self.path.exists() {
+        // folding costs a whole-document write: doing it every max(512, resources) entries keeps
+        // the cost per operation constant however large the state grows
+        if self.journaled.load(std::sync::atomic::Ordering::SeqCst) >= COMPACT_EVERY.max(state.resources.len()) || !self.path.exists() {
             return self.save(state);
         }
         let mut e = JournalEntry {
@@ -500,6 +503,11 @@ impl StateWriter {
     pub async fn flush(&self) -> Result<(), StateError> {
         let s = self.state.lock().await;
         self.store.save(&s).await
+    }
+
+    /// One recorded resource (cheap: the state is not copied).
+    pub async fn resource(&self, address: &str) -> Option<ResourceState> {
+        self.state.lock().await.resources.get(address).cloned()
     }
 
     pub async fn snapshot(&self) -> State {
