@@ -190,6 +190,13 @@ impl StateStore for S3Backend {
             }
             Err(e) => return Err(backend_err(&format!("cannot take the state lock in {}", this.location()), sdk_err(e))),
         }
+        // belt and braces: the lock object must now be ours (a store whose conditional writes are
+        // not atomic would let a second writer replace it)
+        match this.holder().await? {
+            Some(h) if h.id == info.id => {}
+            Some(h) => return Err(StateError::Locked { holder: h.describe(), id: h.id }),
+            None => return Err(StateError::Locked { holder: "another run (the lock vanished right after it was taken)".into(), id: "?".into() }),
+        }
         let store = this.clone();
         let id = info.id.clone();
         let renewal = tokio::spawn(async move {

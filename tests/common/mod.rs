@@ -18,6 +18,7 @@ pub fn repo() -> PathBuf {
 pub struct Moto {
     child: Child,
     pub url: String,
+    pub log: PathBuf,
 }
 
 impl Moto {
@@ -25,7 +26,8 @@ impl Moto {
         let python = repo().join(".local-cloud/venv/bin/python");
         assert!(python.exists(), "moto is not installed: run `scripts/local-cloud setup` (scripts/test does it for you)");
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("empi-moto-{port}.log"))).unwrap();
+        let log_path = std::env::temp_dir().join(format!("empi-moto-{port}.log"));
+        let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(python)
             .arg(repo().join("scripts/local_cloud/moto_server.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -40,7 +42,12 @@ impl Moto {
             assert!(t0.elapsed() < Duration::from_secs(30), "moto did not start on {url}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Moto { child, url }
+        Moto { child, url, log: log_path }
+    }
+
+    /// How many API requests moto has answered so far (its request log).
+    pub fn requests(&self) -> usize {
+        std::fs::read_to_string(&self.log).unwrap_or_default().lines().filter(|l| l.contains("\" ") && (l.contains("\"GET ") || l.contains("\"POST ") || l.contains("\"PUT ") || l.contains("\"HEAD ") || l.contains("\"DELETE ")) && !l.contains("/moto-api/")).count()
     }
 
     /// Makes `model` (eks::cluster, eks::nodegroup, rds::dbinstance) stay pending for `secs`.
@@ -162,8 +169,14 @@ impl Workspace {
     }
 }
 
+/// The empi-infra binary under test (integration tests get it from cargo; benchmarks use the
+/// debug build).
+pub fn bin() -> PathBuf {
+    option_env!("CARGO_BIN_EXE_empi-infra").map(PathBuf::from).unwrap_or_else(|| repo().join("target/debug/empi-infra"))
+}
+
 pub fn run_in(dir: &Path, endpoint: &str, kubeconfig: &Path, stack: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_empi-infra"))
+    let out = Command::new(bin())
         .env("EMPI_INFRA_KUBECONFIG", kubeconfig)
         .args(args)
         .arg("--stack")

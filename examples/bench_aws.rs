@@ -1,0 +1,76 @@
+//! Apply at the critical path, and reads per resource, against moto and a real kube-apiserver.
+//!
+//! Run: `cargo build && cargo run --example bench_aws` (figures: docs/PERFORMANCE.md). The EKS
+//! cluster, node group and RDS instance are made slow with moto transitions; the apply's wall time
+//! is compared with the graph's critical path computed from what each resource took, and the API
+//! requests of a no-op `plan` and of `drift` are counted in moto's request log.
+
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::time::Instant;
+
+use common::Workspace;
+use empi_engine::graph::ResourceGraph;
+use empi_engine::stack::Stack;
+
+const EKS: f64 = 8.0;
+const NODES: f64 = 4.0;
+const RDS: f64 = 6.0;
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let w = Workspace::new(&[]);
+    w.moto.slow("eks::cluster", EKS);
+    w.moto.slow("eks::nodegroup", NODES);
+    w.moto.slow("rds::dbinstance", RDS);
+
+    let t = Instant::now();
+    w.ok(&["apply", "--auto-approve"]);
+    let wall = t.elapsed().as_secs_f64();
+    let state = empi_engine::state::LocalBackend::new(&w.dir.path().join("state"), "empi-local").load().unwrap();
+
+    // the critical path of the graph, each resource taking what its kind took in this apply
+    let stack = Stack::load(&w.stack()).unwrap();
+    let graph = ResourceGraph::new(empi_engine::blueprint::expand(&stack, "123456789012")).unwrap();
+    let took = |kind: &str| state.facts.get(&empi_engine::plan::duration_fact(kind, "create")).and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let mut finish: std::collections::BTreeMap<String, (f64, Vec<String>)> = Default::default();
+    for spec in graph.topological() {
+        let (start, mut path) = spec.dependencies().iter().filter_map(|d| finish.get(d)).max_by(|a, b| a.0.total_cmp(&b.0)).cloned().unwrap_or((0.0, vec![]));
+        path.push(spec.address.clone());
+        finish.insert(spec.address.clone(), (start + took(&spec.kind), path));
+    }
+    let (critical, path) = finish.values().max_by(|a, b| a.0.total_cmp(&b.0)).cloned().unwrap();
+    let slow_bound = EKS + NODES; // the transitions alone along network → cluster → nodes
+
+    // waiter overhead: measured duration minus the made-up transition
+    let overhead = [("aws_eks_cluster", EKS), ("aws_eks_node_group", NODES), ("aws_db_instance", RDS)].map(|(k, t)| (k, took(k) - t));
+
+    // reads of a no-op plan and of drift
+    let aws_resources = state.resources.values().filter(|r| r.kind.starts_with("aws_")).count();
+    let k8s_resources = state.resources.len() - aws_resources;
+    let before = w.moto.requests();
+    let t = Instant::now();
+    let plan = w.run(&["plan", "--detailed-exitcode"]);
+    let plan_time = t.elapsed().as_secs_f64();
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let plan_requests = w.moto.requests() - before;
+    let before = w.moto.requests();
+    let t = Instant::now();
+    let drift = w.run(&["drift"]);
+    let drift_time = t.elapsed().as_secs_f64();
+    assert_eq!(drift.code, 0, "{drift:?}");
+    let drift_requests = w.moto.requests() - before;
+
+    println!("apply against moto (EKS {EKS}s, node group {NODES}s, RDS {RDS}s), {} resources", state.resources.len());
+    println!("  apply wall time                      {wall:>6.1} s");
+    println!("  critical path (measured durations)   {critical:>6.1} s   ratio {:.2}", wall / critical);
+    println!("  critical path (transitions alone)    {slow_bound:>6.1} s   ratio {:.2}", wall / slow_bound);
+    println!("  path: {}", path.join(" → "));
+    for (k, o) in overhead {
+        println!("  waiter overhead {k:<22} {o:>+6.2} s");
+    }
+    println!("no-op plan: {plan_requests} AWS requests for {aws_resources} AWS resources ({:.2} per resource) + {k8s_resources} Kubernetes GETs, {plan_time:.2} s", plan_requests as f64 / aws_resources as f64);
+    println!("drift:      {drift_requests} AWS requests for {aws_resources} AWS resources ({:.2} per resource) + {k8s_resources} Kubernetes GETs, {drift_time:.2} s", drift_requests as f64 / aws_resources as f64);
+}
