@@ -37,7 +37,8 @@ async fn main() {
     let took = |kind: &str| state.facts.get(&empi_engine::plan::duration_fact(kind, "create")).and_then(|v| v.as_f64()).unwrap_or(0.0);
     let mut finish: std::collections::BTreeMap<String, (f64, Vec<String>)> = Default::default();
     for spec in graph.topological() {
-        let (start, mut path) = spec.dependencies().iter().filter_map(|d| finish.get(d)).max_by(|a, b| a.0.total_cmp(&b.0)).cloned().unwrap_or((0.0, vec![]));
+        let (start, mut path) =
+            spec.dependencies().iter().filter_map(|d| finish.get(d)).max_by(|a, b| a.0.total_cmp(&b.0)).cloned().unwrap_or((0.0, vec![]));
         path.push(spec.address.clone());
         finish.insert(spec.address.clone(), (start + took(&spec.kind), path));
     }

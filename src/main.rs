@@ -132,7 +132,7 @@ fn main() -> ExitCode {
     // the AWS SDK and kube share rustls: one process-wide crypto provider
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("EMPI_INFRA_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("EMPI_INFRA_LOG").unwrap_or_else(|_| "warn,aws_config=error".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

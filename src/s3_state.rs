@@ -195,7 +195,12 @@ impl StateStore for S3Backend {
         match this.holder().await? {
             Some(h) if h.id == info.id => {}
             Some(h) => return Err(StateError::Locked { holder: h.describe(), id: h.id }),
-            None => return Err(StateError::Locked { holder: "another run (the lock vanished right after it was taken)".into(), id: "?".into() }),
+            None => {
+                return Err(StateError::Locked {
+                    holder: "another run (the lock vanished right after it was taken)".into(),
+                    id: "?".into(),
+                })
+            }
         }
         let store = this.clone();
         let id = info.id.clone();

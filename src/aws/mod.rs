@@ -103,6 +103,14 @@ impl Clients {
     /// The AWS account the credentials belong to (part of globally unique names).
     pub async fn account_id(&self) -> Result<String, ProviderError> {
         let r = self.sts.get_caller_identity().send().await.map_err(|e| {
+            if let SdkError::DispatchFailure(_) = &e {
+                if DisplayErrorContext(&e).to_string().contains("credentials") {
+                    return ProviderError::coded(
+                        "NoCredentials",
+                        "no AWS credentials were found (looked in the environment, profiles, SSO, web identity and instance metadata); set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or log in with `aws sso login`",
+                    );
+                }
+            }
             let mut p = aws_err(e);
             p.message =
                 format!("cannot tell which AWS account the credentials belong to ({}); check the credentials and region", p.message);

@@ -47,7 +47,19 @@ impl Moto {
 
     /// How many API requests moto has answered so far (its request log).
     pub fn requests(&self) -> usize {
-        std::fs::read_to_string(&self.log).unwrap_or_default().lines().filter(|l| l.contains("\" ") && (l.contains("\"GET ") || l.contains("\"POST ") || l.contains("\"PUT ") || l.contains("\"HEAD ") || l.contains("\"DELETE ")) && !l.contains("/moto-api/")).count()
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                l.contains("\" ")
+                    && (l.contains("\"GET ")
+                        || l.contains("\"POST ")
+                        || l.contains("\"PUT ")
+                        || l.contains("\"HEAD ")
+                        || l.contains("\"DELETE "))
+                    && !l.contains("/moto-api/")
+            })
+            .count()
     }
 
     /// Makes `model` (eks::cluster, eks::nodegroup, rds::dbinstance) stay pending for `secs`.
