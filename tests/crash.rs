@@ -173,16 +173,8 @@ async fn apply_killed_at_any_moment_converges_without_duplicates_or_orphans() {
         let w = Workspace::new(&[]);
         w.moto.slow("rds::dbinstance", 2.0);
         w.moto.slow("eks::cluster", 1.0);
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_empi-infra"));
-        cmd.args(["apply", "--auto-approve", "--stack"])
-            .arg(w.stack())
-            .current_dir(w.dir.path())
-            .env("AWS_ENDPOINT_URL", &w.moto.url)
-            .env("EMPI_INFRA_KUBECONFIG", &w.cluster.kubeconfig)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+        let mut cmd = w.command(&["apply", "--auto-approve"]);
+        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
         if let Kill::At(point, k) = &kill {
             cmd.env("EMPI_INFRA_CRASH_AT", format!("{point}:{k}"));
         }

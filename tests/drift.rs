@@ -276,18 +276,8 @@ async fn every_keeps_running_after_a_failed_run() {
     let lock_path = w.dir.path().join("state/empi-local.lock");
     let lock = json!({"id": "1", "owner": "ci", "host": "elsewhere", "pid": 1, "operation": "apply", "created": "2026-11-26T10:00:00Z"});
     std::fs::write(&lock_path, lock.to_string()).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_empi-infra"))
-        .args(["drift", "--every", "1s", "--stack"])
-        .arg(w.stack())
-        .current_dir(w.dir.path())
-        .env("AWS_ENDPOINT_URL", &w.moto.url)
-        .env("EMPI_INFRA_KUBECONFIG", &w.cluster.kubeconfig)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        w.command(&["drift", "--every", "1s"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     std::fs::remove_file(&lock_path).unwrap();
     let t0 = Instant::now();

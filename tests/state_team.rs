@@ -28,20 +28,7 @@ async fn s3_json(aws: &common::Aws, key: &str) -> Option<Value> {
 }
 
 fn spawn(w: &Workspace, args: &[&str]) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_empi-infra"))
-        .args(args)
-        .arg("--stack")
-        .arg(w.stack())
-        .current_dir(w.dir.path())
-        .env("AWS_ENDPOINT_URL", &w.moto.url)
-        .env("EMPI_INFRA_KUBECONFIG", &w.cluster.kubeconfig)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
+    w.command(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

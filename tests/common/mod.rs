@@ -160,6 +160,22 @@ impl Workspace {
         self.dir.path().join("state/empi-local.json")
     }
 
+    /// `empi-infra ARGS --stack …` as a user in this workspace runs it, not yet started (for runs
+    /// a test interrupts or lets run in the background).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .arg("--stack")
+            .arg(self.stack())
+            .current_dir(self.dir.path())
+            .env("AWS_ENDPOINT_URL", &self.moto.url)
+            .env("EMPI_INFRA_KUBECONFIG", &self.cluster.kubeconfig)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .stdin(Stdio::null());
+        c
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         run_in(self.dir.path(), &self.moto.url, &self.cluster.kubeconfig, &self.stack(), args)
     }
