@@ -40,7 +40,9 @@ pub struct InternetGateway(Client);
 
 static IGW: Schema = Schema {
     kind: "aws_internet_gateway",
-    attrs: &[AttrSchema::force_new("vpc_id"), AttrSchema::updatable("tags")],
+    // attaching is part of the resource: a gateway left unattached (a crash between the two
+    // calls) is attached by an update rather than replaced
+    attrs: &[AttrSchema::updatable("vpc_id"), AttrSchema::updatable("tags")],
     stateful: false,
     run_once: false,
     typical_create_secs: 3,
@@ -83,12 +85,33 @@ impl Resource for InternetGateway {
         self.0.attach_internet_gateway().internet_gateway_id(&id).vpc_id(s(a, "vpc_id")).send().await.map_err(aws_err)?;
         Ok(id)
     }
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
-        retag(&self.0, id, old, new).await
+    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+        if changed.iter().any(|c| c == "vpc_id") {
+            let live = self.read(id, old).await?.and_then(|o| o.attrs.get("vpc_id").and_then(|v| v.as_str().map(String::from)));
+            if let Some(vpc) = live.filter(|v| v != s(new, "vpc_id")) {
+                self.detach(id, &vpc).await?;
+            }
+            self.0.attach_internet_gateway().internet_gateway_id(id).vpc_id(s(new, "vpc_id")).send().await.map_err(aws_err)?;
+        }
+        if changed.iter().any(|c| c == "tags") {
+            retag(&self.0, id, old, new).await?;
+        }
+        Ok(())
     }
     async fn delete(&self, id: &str, recorded: &Attrs) -> ProviderResult<()> {
-        ok_if_gone(self.0.detach_internet_gateway().internet_gateway_id(id).vpc_id(s(recorded, "vpc_id")).send().await)?;
+        self.detach(id, s(recorded, "vpc_id")).await?;
         ok_if_gone(self.0.delete_internet_gateway().internet_gateway_id(id).send().await)
+    }
+}
+
+impl InternetGateway {
+    /// Detaches; a gateway that is not attached (a create cut short) is fine.
+    async fn detach(&self, id: &str, vpc: &str) -> ProviderResult<()> {
+        match self.0.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if not_found(&e) || super::code_of(&e) == Some("Gateway.NotAttached") => Ok(()),
+            Err(e) => Err(aws_err(e)),
+        }
     }
 }
 
