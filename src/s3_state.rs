@@ -99,17 +99,7 @@ pub struct S3Backend(pub Arc<S3Store>);
 
 impl S3Store {
     async fn holder(&self) -> Result<Option<LockInfo>, StateError> {
-        Ok(self.get(&self.lock_key()).await?.map(|b| {
-            serde_json::from_slice(&b).unwrap_or(LockInfo {
-                id: "unreadable".into(),
-                owner: "unknown".into(),
-                host: "unknown".into(),
-                pid: 0,
-                operation: "unknown".into(),
-                created: "unknown".into(),
-                lease_expires: None,
-            })
-        }))
+        Ok(self.get(&self.lock_key()).await?.map(|b| LockInfo::parse(&b)))
     }
 
     fn location(&self) -> String {

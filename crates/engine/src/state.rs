@@ -142,6 +142,19 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
+    /// A lock document; an unreadable one still counts as held (by an unknown holder).
+    pub fn parse(bytes: &[u8]) -> LockInfo {
+        serde_json::from_slice(bytes).unwrap_or(LockInfo {
+            id: "unreadable".into(),
+            owner: "unknown".into(),
+            host: "unknown".into(),
+            pid: 0,
+            operation: "unknown".into(),
+            created: "unknown".into(),
+            lease_expires: None,
+        })
+    }
+
     pub fn describe(&self) -> String {
         format!("{}@{} (pid {}, `{}`, since {})", self.owner, self.host, self.pid, self.operation, self.created)
     }
@@ -369,15 +382,7 @@ impl LocalBackend {
     pub fn lock_holder(&self) -> Result<Option<LockInfo>, StateError> {
         let path = self.lock_path();
         match fs::read(&path) {
-            Ok(b) => Ok(Some(serde_json::from_slice(&b).unwrap_or(LockInfo {
-                id: "unreadable".into(),
-                owner: "unknown".into(),
-                host: "unknown".into(),
-                pid: 0,
-                operation: "unknown".into(),
-                created: "unknown".into(),
-                lease_expires: None,
-            }))),
+            Ok(b) => Ok(Some(LockInfo::parse(&b))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io("read", &path)(e)),
         }
