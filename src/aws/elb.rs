@@ -565,6 +565,11 @@ static ATTACHMENT: Schema = Schema {
 
 impl AsgAttachment {
     async fn attached(&self, asg: &str, tg: &str) -> ProviderResult<bool> {
+        // the group itself may be gone (node group replaced or deleted): then nothing is attached
+        let groups = self.0.describe_auto_scaling_groups().auto_scaling_group_names(asg).send().await.map_err(aws_err)?;
+        if groups.auto_scaling_groups().is_empty() {
+            return Ok(false);
+        }
         let r = match self.0.describe_load_balancer_target_groups().auto_scaling_group_name(asg).send().await {
             Ok(r) => r,
             Err(e) if code_of(&e) == Some("ValidationError") => return Ok(false), // no such group
