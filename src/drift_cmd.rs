@@ -78,7 +78,7 @@ pub const IAM_POLICY: &str = r#"
         "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeLoadBalancerAttributes",
         "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeListeners",
         "elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTags",
-        "autoscaling:DescribeLoadBalancerTargetGroups",
+        "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLoadBalancerTargetGroups",
         "wafv2:GetWebACL", "wafv2:ListWebACLs", "wafv2:GetWebACLForResource", "wafv2:ListTagsForResource"
       ]
     }
