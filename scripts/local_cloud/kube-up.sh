@@ -63,6 +63,8 @@ current-context: local
 KC
 
 : > "$D/pids"
+# a fresh cluster every time, like the fresh moto beside it (no objects of an earlier run)
+rm -rf "$D/etcd"
 etcd --name default --data-dir "$D/etcd" \
   --listen-client-urls "http://127.0.0.1:$EP" --advertise-client-urls "http://127.0.0.1:$EP" \
   --listen-peer-urls "http://127.0.0.1:$((EP + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((EP + 1))" \

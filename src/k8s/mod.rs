@@ -303,6 +303,18 @@ impl Resource for K8sObject {
             let t = self.target(a).await?;
             if let Some(old) = t.api.get_opt(&t.name).await.map_err(kube_err)? {
                 let old = serde_json::to_value(old).expect("object serialises");
+                if condition(&old, "Failed").is_none() && project(&a["manifest"], &old) != a["manifest"] {
+                    return Err(ProviderError::coded(
+                        "AlreadyExists",
+                        format!(
+                            "a different Job {}/{} already exists and is not recorded in this stack's state; delete it (kubectl delete job -n {} {}) and apply again",
+                            t.namespace.as_deref().unwrap_or("default"),
+                            t.name,
+                            t.namespace.as_deref().unwrap_or("default"),
+                            t.name
+                        ),
+                    ));
+                }
                 if condition(&old, "Failed").is_some() {
                     t.api.delete(&t.name, &DeleteParams::foreground()).await.map_err(kube_err)?;
                     for _ in 0..600 {
