@@ -157,7 +157,10 @@ pub(crate) fn load_stack(path: &Option<PathBuf>) -> Result<Stack> {
 const NO_ACCOUNT: &str = "ACCOUNT";
 
 pub(crate) fn graph_of(stack: &Stack, account: &str) -> Result<ResourceGraph> {
-    ResourceGraph::new(blueprint::expand(stack, account)).context("the stack expands into an invalid graph (a bug in empi-infra)")
+    let graph = ResourceGraph::new(blueprint::expand(stack, account))
+        .and_then(|g| g.check(&empi_engine::kinds::schema).map(|()| g))
+        .context("the stack expands into resources that do not fit their kinds (a bug in empi-infra)")?;
+    Ok(graph)
 }
 
 /// The local state backend's directory (`EMPI_INFRA_STATE_DIR`, default `state/`).

@@ -1,10 +1,14 @@
-//! The Tuva EMPI architecture (PRODUCT.md §4–§5): expands a [`Stack`] into the resources to build,
-//! with stable addresses, deterministic names, and inputs wired to other resources' outputs.
+//! The Tuva EMPI architecture: expands a [`Stack`] into the resources to build, with stable
+//! addresses, deterministic names, and inputs wired to other resources' outputs. One function per
+//! area, mirroring the stack file: network, iam, cluster, config, database, identity, storage, edge,
+//! then the workloads. Every resource is built from its kind's typed arguments (`crate::kinds`), so
+//! a misspelt or missing attribute does not compile.
 
 use std::net::Ipv4Addr;
 
 use serde_json::{json, Value};
 
+use crate::kinds::{cognito, eks, elb, iam, network, rds, routing, s3, secrets, waf};
 use crate::resource::{Expr, ResourceSpec, SENSITIVE};
 use crate::stack::{parse_cidr, Stack};
 
@@ -94,28 +98,51 @@ pub fn parameter_group(stack: &Stack) -> (String, String) {
 
 /// Every resource of the stack. `account` is the AWS account id (for globally unique names).
 pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
-    let n = &stack.name;
     let mut out = Vec::new();
+    let net = network_area(stack, &mut out);
+    iam_area(stack, account, &mut out);
+    cluster_area(stack, &net, &mut out);
+    config_secret(stack, &mut out);
+    database_area(stack, &net, &mut out);
+    identity_area(stack, &mut out);
+    storage_area(stack, account, &mut out);
+    edge_area(stack, &net, &mut out);
+    config_document(stack, &mut out);
+    out.extend(crate::workloads::expand(stack));
+    out
+}
+
+/// What the other areas use of the network: subnet and route table ids, by zone.
+struct Network {
+    public_subnets: Vec<Expr>,
+    private_subnets: Vec<Expr>,
+    private_route_tables: Vec<Expr>,
+}
+
+fn list(xs: Vec<Expr>) -> Expr {
+    Expr::List(xs)
+}
+
+fn network_area(stack: &Stack, out: &mut Vec<ResourceSpec>) -> Network {
+    let n = &stack.name;
     let azs = zones(stack);
     let nats = stack.network.nat_gateways as usize;
-
-    // ── network ────────────────────────────────────────────────────────────────
     let vpc_name = format!("{n}-vpc");
     out.push(
-        ResourceSpec::new("network.vpc", "aws_vpc", &vpc_name)
-            .input("cidr_block", stack.network.cidr.as_str())
-            .input("enable_dns_hostnames", true)
-            .input("enable_dns_support", true)
-            .input("tags", tags(stack, "network.vpc", &vpc_name)),
+        network::Vpc {
+            cidr_block: stack.network.cidr.as_str().into(),
+            enable_dns_hostnames: true.into(),
+            enable_dns_support: true.into(),
+            tags: tags(stack, "network.vpc", &vpc_name),
+        }
+        .spec("network.vpc", &vpc_name),
     );
     let igw = format!("{n}-igw");
     out.push(
-        ResourceSpec::new("network.internet_gateway", "aws_internet_gateway", &igw)
-            .input("vpc_id", r("network.vpc", "id"))
-            .input("tags", tags(stack, "network.internet_gateway", &igw)),
+        routing::InternetGateway { vpc_id: r("network.vpc", "id"), tags: tags(stack, "network.internet_gateway", &igw) }
+            .spec("network.internet_gateway", &igw),
     );
-    let mut public_subnets = Vec::new();
-    let mut private_subnets = Vec::new();
+    let mut net = Network { public_subnets: Vec::new(), private_subnets: Vec::new(), private_route_tables: Vec::new() };
     for (i, az) in azs.iter().enumerate() {
         for (kind, index, role_tag) in
             [("public", i as u32, "kubernetes.io/role/elb"), ("private", 4 + i as u32, "kubernetes.io/role/internal-elb")]
@@ -125,166 +152,153 @@ pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
             let mut t = stack.resource_tags(&addr, &name);
             t.insert(role_tag.into(), "1".into());
             out.push(
-                ResourceSpec::new(&addr, "aws_subnet", &name)
-                    .input("vpc_id", r("network.vpc", "id"))
-                    .input("cidr_block", subnet_cidr(&stack.network.cidr, index))
-                    .input("availability_zone", az.as_str())
-                    .input("map_public_ip_on_launch", false)
-                    .input("tags", Expr::lit(serde_json::to_value(t).unwrap())),
+                network::Subnet {
+                    vpc_id: r("network.vpc", "id"),
+                    cidr_block: subnet_cidr(&stack.network.cidr, index).into(),
+                    availability_zone: az.as_str().into(),
+                    map_public_ip_on_launch: false.into(),
+                    tags: Expr::lit(serde_json::to_value(t).unwrap()),
+                }
+                .spec(&addr, &name),
             );
-            if kind == "public" {
-                public_subnets.push(r(&addr, "id"))
-            } else {
-                private_subnets.push(r(&addr, "id"))
-            }
+            if kind == "public" { &mut net.public_subnets } else { &mut net.private_subnets }.push(r(&addr, "id"));
         }
     }
     for j in 0..nats {
         let eip = format!("{n}-nat-{}", azs[j]);
+        let (eip_addr, nat_addr) = (format!("network.nat_eip[{j}]"), format!("network.nat_gateway[{j}]"));
+        out.push(routing::Eip { tags: tags(stack, &eip_addr, &eip) }.spec(&eip_addr, &eip));
         out.push(
-            ResourceSpec::new(&format!("network.nat_eip[{j}]"), "aws_eip", &eip)
-                .input("tags", tags(stack, &format!("network.nat_eip[{j}]"), &eip)),
-        );
-        out.push(
-            ResourceSpec::new(&format!("network.nat_gateway[{j}]"), "aws_nat_gateway", &eip)
-                .input("subnet_id", public_subnets[j].clone())
-                .input("allocation_id", r(&format!("network.nat_eip[{j}]"), "id"))
-                .input("tags", tags(stack, &format!("network.nat_gateway[{j}]"), &eip))
-                .after("network.internet_gateway"),
+            routing::NatGateway {
+                subnet_id: net.public_subnets[j].clone(),
+                allocation_id: r(&eip_addr, "id"),
+                tags: tags(stack, &nat_addr, &eip),
+            }
+            .spec(&nat_addr, &eip)
+            .after("network.internet_gateway"),
         );
     }
+    let default_route = |target: (&str, Expr)| list(vec![obj(vec![("destination_cidr_block", s("0.0.0.0/0")), target])]);
     let public_rt = format!("{n}-public");
     out.push(
-        ResourceSpec::new("network.public_route_table", "aws_route_table", &public_rt)
-            .input("vpc_id", r("network.vpc", "id"))
-            .input(
-                "routes",
-                Expr::List(vec![obj(vec![
-                    ("destination_cidr_block", s("0.0.0.0/0")),
-                    ("gateway_id", r("network.internet_gateway", "id")),
-                ])]),
-            )
-            .input("tags", tags(stack, "network.public_route_table", &public_rt)),
+        routing::RouteTable {
+            vpc_id: r("network.vpc", "id"),
+            routes: default_route(("gateway_id", r("network.internet_gateway", "id"))),
+            tags: tags(stack, "network.public_route_table", &public_rt),
+        }
+        .spec("network.public_route_table", &public_rt),
     );
-    let mut private_rts = Vec::new();
     for (i, az) in azs.iter().enumerate() {
         let name = format!("{n}-private-{az}");
         let addr = format!("network.private_route_table[{i}]");
         out.push(
-            ResourceSpec::new(&addr, "aws_route_table", &name)
-                .input("vpc_id", r("network.vpc", "id"))
-                .input(
-                    "routes",
-                    Expr::List(vec![obj(vec![
-                        ("destination_cidr_block", s("0.0.0.0/0")),
-                        ("nat_gateway_id", r(&format!("network.nat_gateway[{}]", i.min(nats - 1)), "id")),
-                    ])]),
-                )
-                .input("tags", tags(stack, &addr, &name)),
+            routing::RouteTable {
+                vpc_id: r("network.vpc", "id"),
+                routes: default_route(("nat_gateway_id", r(&format!("network.nat_gateway[{}]", i.min(nats - 1)), "id"))),
+                tags: tags(stack, &addr, &name),
+            }
+            .spec(&addr, &name),
         );
-        private_rts.push(r(&addr, "id"));
+        net.private_route_tables.push(r(&addr, "id"));
         for (kind, rt) in [("public", r("network.public_route_table", "id")), ("private", r(&addr, "id"))] {
-            let subnet = if kind == "public" { public_subnets[i].clone() } else { private_subnets[i].clone() };
+            let subnet = if kind == "public" { net.public_subnets[i].clone() } else { net.private_subnets[i].clone() };
             out.push(
-                ResourceSpec::new(
-                    &format!("network.{kind}_route_table_association[{i}]"),
-                    "aws_route_table_association",
-                    &format!("{n}-{kind}-{az}"),
-                )
-                .input("subnet_id", subnet)
-                .input("route_table_id", rt),
+                routing::RouteTableAssociation { subnet_id: subnet, route_table_id: rt }
+                    .spec(&format!("network.{kind}_route_table_association[{i}]"), &format!("{n}-{kind}-{az}")),
             );
         }
     }
-    let sg = |out: &mut Vec<ResourceSpec>, addr: &str, name: &str, description: &str, ingress: Vec<Expr>| {
+    let mut sg = |addr: &str, name: &str, description: &str, ingress: Vec<Expr>| {
         out.push(
-            ResourceSpec::new(addr, "aws_security_group", name)
-                .input("vpc_id", r("network.vpc", "id"))
-                .input("description", description)
-                .input("ingress", Expr::List(ingress))
-                .input("tags", tags(stack, addr, name)),
+            network::SecurityGroup {
+                vpc_id: r("network.vpc", "id"),
+                description: description.into(),
+                ingress: list(ingress),
+                tags: tags(stack, addr, name),
+            }
+            .spec(addr, name),
         );
     };
+    let from_sg = |g: &str| ("source_security_group_id", r(g, "id"));
     sg(
-        &mut out,
         "network.alb_security_group",
         &format!("{n}-alb"),
         "Tuva EMPI load balancer: HTTPS and HTTP from the internet",
         vec![rule("tcp", 443, 443, ("cidr_block", s("0.0.0.0/0"))), rule("tcp", 80, 80, ("cidr_block", s("0.0.0.0/0")))],
     );
     sg(
-        &mut out,
         "network.node_security_group",
         &format!("{n}-nodes"),
         "Tuva EMPI worker nodes: node ports from the load balancer only",
         vec![
-            rule("tcp", API_NODE_PORT, API_NODE_PORT, ("source_security_group_id", r("network.alb_security_group", "id"))),
-            rule("tcp", FRONTEND_NODE_PORT, FRONTEND_NODE_PORT, ("source_security_group_id", r("network.alb_security_group", "id"))),
+            rule("tcp", API_NODE_PORT, API_NODE_PORT, from_sg("network.alb_security_group")),
+            rule("tcp", FRONTEND_NODE_PORT, FRONTEND_NODE_PORT, from_sg("network.alb_security_group")),
         ],
     );
     sg(
-        &mut out,
         "network.database_security_group",
         &format!("{n}-database"),
         "Tuva EMPI PostgreSQL: 5432 from the worker nodes only",
-        vec![rule("tcp", 5432, 5432, ("source_security_group_id", r("network.node_security_group", "id")))],
+        vec![rule("tcp", 5432, 5432, from_sg("network.node_security_group"))],
     );
     sg(
-        &mut out,
         "network.endpoint_security_group",
         &format!("{n}-endpoints"),
         "Tuva EMPI VPC endpoints: HTTPS from the worker nodes only",
-        vec![rule("tcp", 443, 443, ("source_security_group_id", r("network.node_security_group", "id")))],
+        vec![rule("tcp", 443, 443, from_sg("network.node_security_group"))],
     );
     for (svc, kind) in [("secretsmanager", "Interface"), ("logs", "Interface"), ("s3", "Gateway")] {
         let addr = format!("network.{svc}_endpoint");
         let name = format!("{n}-{svc}");
-        let mut e = ResourceSpec::new(&addr, "aws_vpc_endpoint", &name)
-            .input("vpc_id", r("network.vpc", "id"))
-            .input("service_name", format!("com.amazonaws.{}.{svc}", stack.region))
-            .input("vpc_endpoint_type", kind)
-            .input("tags", tags(stack, &addr, &name));
-        if kind == "Interface" {
-            e = e
-                .input("subnet_ids", Expr::List(private_subnets.clone()))
-                .input("security_group_ids", Expr::List(vec![r("network.endpoint_security_group", "id")]))
-                .input("private_dns_enabled", true);
-        } else {
-            e = e.input("route_table_ids", Expr::List(private_rts.clone()));
-        }
-        out.push(e);
+        let interface = kind == "Interface";
+        out.push(
+            routing::VpcEndpoint {
+                vpc_id: r("network.vpc", "id"),
+                service_name: format!("com.amazonaws.{}.{svc}", stack.region).into(),
+                vpc_endpoint_type: kind.into(),
+                tags: tags(stack, &addr, &name),
+                subnet_ids: interface.then(|| list(net.private_subnets.clone())),
+                security_group_ids: interface.then(|| list(vec![r("network.endpoint_security_group", "id")])),
+                private_dns_enabled: interface.then(|| true.into()),
+                route_table_ids: (!interface).then(|| list(net.private_route_tables.clone())),
+            }
+            .spec(&addr, &name),
+        );
     }
+    net
+}
 
-    // ── iam ─────────────────────────────────────────────────────────────────────
+fn iam_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>) {
+    let n = &stack.name;
     let service_trust = |service: &str| {
         Expr::lit(json!({
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
         }))
     };
-    let role = format!("{n}-eks-cluster");
-    out.push(
-        ResourceSpec::new("iam.cluster_role", "aws_iam_role", &role)
-            .input("assume_role_policy", service_trust("eks.amazonaws.com"))
-            .input("managed_policy_arns", strings(&[EKS_CLUSTER_POLICY]))
-            .input("inline_policies", Expr::lit(json!({})))
-            .input("tags", tags(stack, "iam.cluster_role", &role)),
-    );
-    let node_role = format!("{n}-eks-node");
-    out.push(
-        ResourceSpec::new("iam.node_role", "aws_iam_role", &node_role)
-            .input("assume_role_policy", service_trust("ec2.amazonaws.com"))
-            .input("managed_policy_arns", strings(NODE_POLICIES))
-            .input("inline_policies", Expr::lit(json!({})))
-            .input("tags", tags(stack, "iam.node_role", &node_role)),
-    );
+    for (addr, name, service, policies) in [
+        ("iam.cluster_role", format!("{n}-eks-cluster"), "eks.amazonaws.com", &[EKS_CLUSTER_POLICY][..]),
+        ("iam.node_role", format!("{n}-eks-node"), "ec2.amazonaws.com", NODE_POLICIES),
+    ] {
+        out.push(
+            iam::Role {
+                assume_role_policy: service_trust(service),
+                managed_policy_arns: strings(policies),
+                inline_policies: Expr::lit(json!({})),
+                tags: tags(stack, addr, &name),
+            }
+            .spec(addr, &name),
+        );
+    }
     let oidc = format!("{n}-oidc");
     out.push(
-        ResourceSpec::new("iam.oidc_provider", "aws_iam_openid_connect_provider", &oidc)
-            .input("url", r("cluster.eks", "oidc_issuer"))
-            .input("client_ids", strings(&["sts.amazonaws.com"]))
-            .input("thumbprints", strings(&[OIDC_THUMBPRINT]))
-            .input("tags", tags(stack, "iam.oidc_provider", &oidc)),
+        iam::OidcProvider {
+            url: r("cluster.eks", "oidc_issuer"),
+            client_ids: strings(&["sts.amazonaws.com"]),
+            thumbprints: strings(&[OIDC_THUMBPRINT]),
+            tags: tags(stack, "iam.oidc_provider", &oidc),
+        }
+        .spec("iam.oidc_provider", &oidc),
     );
     let bucket = bucket_name(stack, account);
     for (sa, access) in SERVICE_ACCOUNTS {
@@ -300,202 +314,229 @@ pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
             host,
             s(r#":aud":"sts.amazonaws.com"}}}]}"#),
         ])));
-        let mut statements = vec![obj(vec![
-            ("Sid", s("ReadConfig")),
-            ("Effect", s("Allow")),
-            ("Action", s("secretsmanager:GetSecretValue")),
-            ("Resource", r("config.secret", "arn")),
-        ])];
+        let allow = |sid: &str, action: Expr, resource: Expr| {
+            obj(vec![("Sid", s(sid)), ("Effect", s("Allow")), ("Action", action), ("Resource", resource)])
+        };
+        let mut statements = vec![allow("ReadConfig", s("secretsmanager:GetSecretValue"), r("config.secret", "arn"))];
         if access.cognito_list_users {
-            statements.push(obj(vec![
-                ("Sid", s("FindUsers")),
-                ("Effect", s("Allow")),
-                ("Action", s("cognito-idp:ListUsers")),
-                ("Resource", r("identity.user_pool", "arn")),
-            ]));
+            statements.push(allow("FindUsers", s("cognito-idp:ListUsers"), r("identity.user_pool", "arn")));
         }
         if access.bucket {
-            statements.push(obj(vec![
-                ("Sid", s("ListBucket")),
-                ("Effect", s("Allow")),
-                ("Action", s("s3:ListBucket")),
-                ("Resource", Expr::lit(format!("arn:aws:s3:::{bucket}"))),
-            ]));
-            statements.push(obj(vec![
-                ("Sid", s("Objects")),
-                ("Effect", s("Allow")),
-                ("Action", strings(&["s3:GetObject", "s3:PutObject", "s3:DeleteObject"])),
-                ("Resource", Expr::lit(format!("arn:aws:s3:::{bucket}/*"))),
-            ]));
+            statements.push(allow("ListBucket", s("s3:ListBucket"), Expr::lit(format!("arn:aws:s3:::{bucket}"))));
+            statements.push(allow(
+                "Objects",
+                strings(&["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]),
+                Expr::lit(format!("arn:aws:s3:::{bucket}/*")),
+            ));
         }
-        let policy = obj(vec![("Version", s("2012-10-17")), ("Statement", Expr::List(statements))]);
+        let policy = obj(vec![("Version", s("2012-10-17")), ("Statement", list(statements))]);
         out.push(
-            ResourceSpec::new(&addr, "aws_iam_role", &name)
-                .input("assume_role_policy", trust)
-                .input("managed_policy_arns", Expr::lit(json!([])))
-                .input("inline_policies", obj(vec![("tuva-empi", policy)]))
-                .input("tags", tags(stack, &addr, &name))
-                .after("storage.bucket"),
+            iam::Role {
+                assume_role_policy: trust,
+                managed_policy_arns: Expr::lit(json!([])),
+                inline_policies: obj(vec![("tuva-empi", policy)]),
+                tags: tags(stack, &addr, &name),
+            }
+            .spec(&addr, &name)
+            .after("storage.bucket"),
         );
     }
+}
 
-    // ── cluster ─────────────────────────────────────────────────────────────────
+fn cluster_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
+    let n = &stack.name;
     out.push(
-        ResourceSpec::new("cluster.eks", "aws_eks_cluster", n)
-            .input("version", stack.cluster.kubernetes_version.as_str())
-            .input("role_arn", r("iam.cluster_role", "arn"))
-            .input("subnet_ids", Expr::List(private_subnets.clone()))
-            .input("security_group_ids", Expr::List(vec![r("network.node_security_group", "id")]))
-            .input("endpoint_private_access", true)
-            .input("endpoint_public_access", true)
-            .input("public_access_cidrs", Expr::lit(json!(stack.cluster.public_access_cidrs)))
-            .input("enabled_log_types", strings(EKS_LOG_TYPES))
-            .input("tags", tags(stack, "cluster.eks", n)),
+        eks::Cluster {
+            version: stack.cluster.kubernetes_version.as_str().into(),
+            role_arn: r("iam.cluster_role", "arn"),
+            subnet_ids: list(net.private_subnets.clone()),
+            security_group_ids: list(vec![r("network.node_security_group", "id")]),
+            endpoint_private_access: true.into(),
+            endpoint_public_access: true.into(),
+            public_access_cidrs: Expr::lit(json!(stack.cluster.public_access_cidrs)),
+            enabled_log_types: strings(EKS_LOG_TYPES),
+            tags: tags(stack, "cluster.eks", n),
+        }
+        .spec("cluster.eks", n),
     );
     let lt = format!("{n}-nodes");
     out.push(
-        ResourceSpec::new("cluster.node_launch_template", "aws_launch_template", &lt)
-            .input(
-                "security_group_ids",
-                Expr::List(vec![r("network.node_security_group", "id"), r("cluster.eks", "cluster_security_group_id")]),
-            )
-            .input("http_tokens", "required")
-            .input("http_put_response_hop_limit", 2u32)
-            .input("tags", tags(stack, "cluster.node_launch_template", &lt)),
+        eks::LaunchTemplate {
+            security_group_ids: list(vec![r("network.node_security_group", "id"), r("cluster.eks", "cluster_security_group_id")]),
+            http_tokens: "required".into(),
+            http_put_response_hop_limit: 2u32.into(),
+            tags: tags(stack, "cluster.node_launch_template", &lt),
+        }
+        .spec("cluster.node_launch_template", &lt),
     );
     let nodes = &stack.cluster.nodes;
     let ng = format!("{n}-nodes");
     out.push(
-        ResourceSpec::new("cluster.node_group", "aws_eks_node_group", &ng)
-            .input("cluster_name", r("cluster.eks", "name"))
-            .input("node_role_arn", r("iam.node_role", "arn"))
-            .input("subnet_ids", Expr::List(private_subnets.clone()))
-            .input("instance_types", Expr::lit(json!(nodes.instance_types)))
-            .input("min_size", nodes.min)
-            .input("max_size", nodes.max)
-            .input("desired_size", nodes.desired)
-            .input("launch_template_id", r("cluster.node_launch_template", "id"))
-            .input("launch_template_version", r("cluster.node_launch_template", "latest_version"))
-            .input("tags", tags(stack, "cluster.node_group", &ng)),
+        eks::NodeGroup {
+            cluster_name: r("cluster.eks", "name"),
+            node_role_arn: r("iam.node_role", "arn"),
+            subnet_ids: list(net.private_subnets.clone()),
+            instance_types: Expr::lit(json!(nodes.instance_types)),
+            min_size: nodes.min.into(),
+            max_size: nodes.max.into(),
+            desired_size: nodes.desired.into(),
+            launch_template_id: r("cluster.node_launch_template", "id"),
+            launch_template_version: r("cluster.node_launch_template", "latest_version"),
+            tags: tags(stack, "cluster.node_group", &ng),
+        }
+        .spec("cluster.node_group", &ng),
     );
+}
 
-    // ── config secret (holds the generated secrets; the database reads its password from it) ──
-    let secret = format!("{n}/tuva-empi-config");
+/// The config secret's name.
+fn secret_name(stack: &Stack) -> String {
+    format!("{}/tuva-empi-config", stack.name)
+}
+
+/// The config secret: it holds the generated secrets; the database reads its password from it.
+fn config_secret(stack: &Stack, out: &mut Vec<ResourceSpec>) {
+    let secret = secret_name(stack);
     out.push(
-        ResourceSpec::new("config.secret", "aws_secretsmanager_secret", &secret)
-            .input("description", format!("Tuva EMPI backend configuration of stack {n} (managed by empi-infra)"))
-            .input("tags", tags(stack, "config.secret", &secret)),
+        secrets::Secret {
+            description: format!("Tuva EMPI backend configuration of stack {} (managed by empi-infra)", stack.name).into(),
+            tags: tags(stack, "config.secret", &secret),
+        }
+        .spec("config.secret", &secret),
     );
+}
 
-    // ── database ────────────────────────────────────────────────────────────────
+fn database_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
+    let n = &stack.name;
     let sng = format!("{n}-db");
     out.push(
-        ResourceSpec::new("database.subnet_group", "aws_db_subnet_group", &sng)
-            .input("description", format!("Tuva EMPI database subnets of stack {n}"))
-            .input("vpc_id", r("network.vpc", "id"))
-            .input("subnet_ids", Expr::List(private_subnets.clone()))
-            .input("tags", tags(stack, "database.subnet_group", &sng)),
+        rds::SubnetGroup {
+            description: format!("Tuva EMPI database subnets of stack {n}").into(),
+            vpc_id: r("network.vpc", "id"),
+            subnet_ids: list(net.private_subnets.clone()),
+            tags: tags(stack, "database.subnet_group", &sng),
+        }
+        .spec("database.subnet_group", &sng),
     );
     let (family, pg_name) = parameter_group(stack);
     out.push(
-        ResourceSpec::new("database.parameter_group", "aws_db_parameter_group", &pg_name)
-            .input("family", family.as_str())
-            .input("description", format!("Tuva EMPI PostgreSQL parameters of stack {n}"))
-            .input("parameters", Expr::lit(json!({"rds.force_ssl": "1"})))
-            .input("tags", tags(stack, "database.parameter_group", &pg_name)),
+        rds::ParameterGroup {
+            family: family.into(),
+            description: format!("Tuva EMPI PostgreSQL parameters of stack {n}").into(),
+            parameters: Expr::lit(json!({"rds.force_ssl": "1"})),
+            tags: tags(stack, "database.parameter_group", &pg_name),
+        }
+        .spec("database.parameter_group", &pg_name),
     );
     let db = &stack.database;
     let dbi = format!("{n}-db");
     out.push(
-        ResourceSpec::new("database.instance", "aws_db_instance", &dbi)
-            .input("engine", "postgres")
-            .input("engine_version", db.engine_version.as_str())
-            .input("instance_class", db.instance_class.as_str())
-            .input("allocated_storage", db.allocated_storage_gb)
-            .input("storage_type", "gp3")
-            .input("storage_encrypted", true)
-            .input("publicly_accessible", false)
-            .input("multi_az", db.multi_az)
-            .input("backup_retention_period", db.backup_retention_days)
-            .input("deletion_protection", db.deletion_protection)
-            .input("copy_tags_to_snapshot", true)
-            .input("db_name", DB_NAME)
-            .input("master_username", DB_USER)
-            .input("master_password", SENSITIVE)
-            .input("master_password_secret_arn", r("config.secret", "arn"))
-            .input("db_subnet_group_name", r("database.subnet_group", "id"))
-            .input("db_parameter_group_name", r("database.parameter_group", "id"))
-            .input("vpc_security_group_ids", Expr::List(vec![r("network.database_security_group", "id")]))
-            .input("tags", tags(stack, "database.instance", &dbi)),
+        rds::Instance {
+            engine: "postgres".into(),
+            engine_version: db.engine_version.as_str().into(),
+            instance_class: db.instance_class.as_str().into(),
+            allocated_storage: db.allocated_storage_gb.into(),
+            storage_type: "gp3".into(),
+            storage_encrypted: true.into(),
+            publicly_accessible: false.into(),
+            multi_az: db.multi_az.into(),
+            backup_retention_period: db.backup_retention_days.into(),
+            deletion_protection: db.deletion_protection.into(),
+            copy_tags_to_snapshot: true.into(),
+            db_name: DB_NAME.into(),
+            master_username: DB_USER.into(),
+            master_password: SENSITIVE.into(),
+            master_password_secret_arn: r("config.secret", "arn"),
+            db_subnet_group_name: r("database.subnet_group", "id"),
+            db_parameter_group_name: r("database.parameter_group", "id"),
+            vpc_security_group_ids: list(vec![r("network.database_security_group", "id")]),
+            tags: tags(stack, "database.instance", &dbi),
+        }
+        .spec("database.instance", &dbi),
     );
+}
 
-    // ── identity ────────────────────────────────────────────────────────────────
+fn identity_area(stack: &Stack, out: &mut Vec<ResourceSpec>) {
+    let n = &stack.name;
     let pool = format!("{n}-users");
     out.push(
-        ResourceSpec::new("identity.user_pool", "aws_cognito_user_pool", &pool)
-            .input("username_attributes", strings(&["email"]))
-            .input("auto_verified_attributes", strings(&["email"]))
-            .input("admin_create_user_only", true)
-            .input("tags", tags(stack, "identity.user_pool", &pool)),
+        cognito::UserPool {
+            username_attributes: strings(&["email"]),
+            auto_verified_attributes: strings(&["email"]),
+            admin_create_user_only: true.into(),
+            tags: tags(stack, "identity.user_pool", &pool),
+        }
+        .spec("identity.user_pool", &pool),
     );
-    out.push(
-        ResourceSpec::new("identity.domain", "aws_cognito_user_pool_domain", &stack.identity.domain_prefix)
-            .input("user_pool_id", r("identity.user_pool", "id")),
-    );
+    out.push(cognito::Domain { user_pool_id: r("identity.user_pool", "id") }.spec("identity.domain", &stack.identity.domain_prefix));
     let client = format!("{n}-alb");
-    let host = &stack.app.hostname;
     out.push(
-        ResourceSpec::new("identity.app_client", "aws_cognito_user_pool_client", &client)
-            .input("user_pool_id", r("identity.user_pool", "id"))
-            .input("generate_secret", true)
-            .input("allowed_oauth_flows", strings(&["code"]))
-            .input("allowed_oauth_scopes", strings(&["openid", "email"]))
-            .input("callback_urls", Expr::lit(json!([format!("https://{host}/oauth2/idpresponse")])))
-            .input("supported_identity_providers", strings(&["COGNITO"])),
+        cognito::Client {
+            user_pool_id: r("identity.user_pool", "id"),
+            generate_secret: true.into(),
+            allowed_oauth_flows: strings(&["code"]),
+            allowed_oauth_scopes: strings(&["openid", "email"]),
+            callback_urls: Expr::lit(json!([format!("https://{}/oauth2/idpresponse", stack.app.hostname)])),
+            supported_identity_providers: strings(&["COGNITO"]),
+        }
+        .spec("identity.app_client", &client),
     );
     out.push(
-        ResourceSpec::new("identity.admin_user", "aws_cognito_user", &stack.identity.admin_email)
-            .input("user_pool_id", r("identity.user_pool", "id"))
-            .input("email", stack.identity.admin_email.as_str())
-            .input("email_verified", true),
+        cognito::User {
+            user_pool_id: r("identity.user_pool", "id"),
+            email: stack.identity.admin_email.as_str().into(),
+            email_verified: true.into(),
+        }
+        .spec("identity.admin_user", &stack.identity.admin_email),
     );
+}
 
-    // ── storage ─────────────────────────────────────────────────────────────────
+fn storage_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>) {
+    let bucket = bucket_name(stack, account);
     out.push(
-        ResourceSpec::new("storage.bucket", "aws_s3_bucket", &bucket)
-            .input("versioning", true)
-            .input("encryption", "AES256")
-            .input("block_public_access", true)
-            .input("tags", tags(stack, "storage.bucket", &bucket)),
+        s3::Bucket {
+            versioning: true.into(),
+            encryption: "AES256".into(),
+            block_public_access: true.into(),
+            tags: tags(stack, "storage.bucket", &bucket),
+        }
+        .spec("storage.bucket", &bucket),
     );
+}
 
-    // ── edge ────────────────────────────────────────────────────────────────────
+fn edge_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
+    let n = &stack.name;
     let alb = format!("{n}-alb");
     out.push(
-        ResourceSpec::new("edge.alb", "aws_lb", &alb)
-            .input("scheme", "internet-facing")
-            .input("subnet_ids", Expr::List(public_subnets.clone()))
-            .input("security_group_ids", Expr::List(vec![r("network.alb_security_group", "id")]))
-            .input("drop_invalid_header_fields", true)
-            .input("tags", tags(stack, "edge.alb", &alb)),
+        elb::LoadBalancer {
+            scheme: "internet-facing".into(),
+            subnet_ids: list(net.public_subnets.clone()),
+            security_group_ids: list(vec![r("network.alb_security_group", "id")]),
+            drop_invalid_header_fields: true.into(),
+            tags: tags(stack, "edge.alb", &alb),
+        }
+        .spec("edge.alb", &alb),
     );
     for (which, port, health) in [("api", API_NODE_PORT, "/api/v1/health-check"), ("frontend", FRONTEND_NODE_PORT, "/")] {
         let addr = format!("edge.{which}_target_group");
         let name = format!("{n}-{}", if which == "api" { "api" } else { "web" });
         out.push(
-            ResourceSpec::new(&addr, "aws_lb_target_group", &name)
-                .input("vpc_id", r("network.vpc", "id"))
-                .input("port", port)
-                .input("protocol", "HTTP")
-                .input("target_type", "instance")
-                .input("health_check_path", health)
-                .input("health_check_matcher", "200")
-                .input("tags", tags(stack, &addr, &name)),
+            elb::TargetGroup {
+                vpc_id: r("network.vpc", "id"),
+                port: port.into(),
+                protocol: "HTTP".into(),
+                target_type: "instance".into(),
+                health_check_path: health.into(),
+                health_check_matcher: "200".into(),
+                tags: tags(stack, &addr, &name),
+            }
+            .spec(&addr, &name),
         );
         out.push(
-            ResourceSpec::new(&format!("edge.{which}_asg_attachment"), "aws_autoscaling_attachment", &name)
-                .input("autoscaling_group_name", r("cluster.node_group", "autoscaling_group_name"))
-                .input("target_group_arn", r(&addr, "arn")),
+            elb::AsgAttachment {
+                autoscaling_group_name: r("cluster.node_group", "autoscaling_group_name"),
+                target_group_arn: r(&addr, "arn"),
+            }
+            .spec(&format!("edge.{which}_asg_attachment"), &name),
         );
     }
     let cognito_action = || {
@@ -508,43 +549,52 @@ pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
     };
     let forward = |tg: &str| obj(vec![("type", s("forward")), ("target_group_arn", r(tg, "arn"))]);
     out.push(
-        ResourceSpec::new("edge.http_listener", "aws_lb_listener", &format!("{n}-http"))
-            .input("load_balancer_arn", r("edge.alb", "arn"))
-            .input("port", 80u32)
-            .input("protocol", "HTTP")
-            .input("actions", Expr::lit(json!([{"type": "redirect", "protocol": "HTTPS", "port": "443", "status_code": "HTTP_301"}]))),
+        elb::Listener {
+            load_balancer_arn: r("edge.alb", "arn"),
+            port: 80u32.into(),
+            protocol: "HTTP".into(),
+            actions: Expr::lit(json!([{"type": "redirect", "protocol": "HTTPS", "port": "443", "status_code": "HTTP_301"}])),
+            certificate_arn: None,
+            ssl_policy: None,
+        }
+        .spec("edge.http_listener", &format!("{n}-http")),
     );
     out.push(
-        ResourceSpec::new("edge.https_listener", "aws_lb_listener", &format!("{n}-https"))
-            .input("load_balancer_arn", r("edge.alb", "arn"))
-            .input("port", 443u32)
-            .input("protocol", "HTTPS")
-            .input("certificate_arn", stack.app.certificate_arn.as_str())
-            .input("ssl_policy", SSL_POLICY)
-            .input("actions", Expr::List(vec![cognito_action(), forward("edge.frontend_target_group")])),
+        elb::Listener {
+            load_balancer_arn: r("edge.alb", "arn"),
+            port: 443u32.into(),
+            protocol: "HTTPS".into(),
+            actions: list(vec![cognito_action(), forward("edge.frontend_target_group")]),
+            certificate_arn: Some(stack.app.certificate_arn.as_str().into()),
+            ssl_policy: Some(SSL_POLICY.into()),
+        }
+        .spec("edge.https_listener", &format!("{n}-https")),
     );
     out.push(
-        ResourceSpec::new("edge.api_rule", "aws_lb_listener_rule", &format!("{n}-api"))
-            .input("listener_arn", r("edge.https_listener", "arn"))
-            .input("priority", 10u32)
-            .input("path_patterns", strings(&["/api/*"]))
-            .input("actions", Expr::List(vec![cognito_action(), forward("edge.api_target_group")])),
+        elb::ListenerRule {
+            listener_arn: r("edge.https_listener", "arn"),
+            priority: 10u32.into(),
+            path_patterns: strings(&["/api/*"]),
+            actions: list(vec![cognito_action(), forward("edge.api_target_group")]),
+        }
+        .spec("edge.api_rule", &format!("{n}-api")),
     );
     if stack.edge.waf {
         let waf = format!("{n}-waf");
         out.push(
-            ResourceSpec::new("edge.waf", "aws_wafv2_web_acl", &waf)
-                .input("managed_rule_groups", strings(&["AWSManagedRulesCommonRuleSet"]))
-                .input("tags", tags(stack, "edge.waf", &waf)),
+            waf::WebAcl { managed_rule_groups: strings(&["AWSManagedRulesCommonRuleSet"]), tags: tags(stack, "edge.waf", &waf) }
+                .spec("edge.waf", &waf),
         );
         out.push(
-            ResourceSpec::new("edge.waf_association", "aws_wafv2_web_acl_association", &waf)
-                .input("web_acl_arn", r("edge.waf", "arn"))
-                .input("resource_arn", r("edge.alb", "arn")),
+            waf::WebAclAssociation { web_acl_arn: r("edge.waf", "arn"), resource_arn: r("edge.alb", "arn") }
+                .spec("edge.waf_association", &waf),
         );
     }
+}
 
-    // ── the config document (§5), composed from the other resources' outputs ───────────
+/// The config document, composed from the other resources' outputs.
+fn config_document(stack: &Stack, out: &mut Vec<ResourceSpec>) {
+    let n = &stack.name;
     let document = obj(vec![
         ("env", s(n)),
         (
@@ -592,14 +642,8 @@ pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
         ("matching_service", obj(vec![("job_runner", s(&stack.app.matching_job_runner))])),
     ]);
     out.push(
-        ResourceSpec::new("config.document", "aws_secretsmanager_secret_value", &secret)
-            .input("secret_id", r("config.secret", "arn"))
-            .input("document", document),
+        secrets::SecretValue { secret_id: r("config.secret", "arn"), document }.spec("config.document", &secret_name(stack)),
     );
-
-    // ── workloads (§6) ──────────────────────────────────────────────────────────
-    out.extend(crate::workloads::expand(stack));
-    out
 }
 
 /// Hosts Django accepts: the public hostname, plus the names health probes use.
@@ -695,6 +739,14 @@ mod tests {
         assert!(pos("config.secret") < pos("database.instance"));
         assert!(pos("network.vpc") < pos("network.private_subnet[1]"));
         assert!(pos("iam.cluster_role") < pos("cluster.eks"));
+    }
+
+    #[test]
+    fn every_expansion_fits_the_kind_declarations() {
+        for extra in ["", "[edge]\nwaf = false\n", "[network]\navailability_zones = 3\nnat_gateways = 3\n"] {
+            let g = ResourceGraph::new(expand(&with(extra), "1")).unwrap();
+            assert_eq!(g.check(&crate::kinds::schema), Ok(()), "{extra}");
+        }
     }
 
     #[test]

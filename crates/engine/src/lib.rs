@@ -10,6 +10,7 @@ pub mod crashpoint;
 pub mod drift;
 pub mod exec;
 pub mod graph;
+pub mod kinds;
 pub mod ops;
 pub mod plan;
 pub mod resource;

@@ -204,24 +204,79 @@ impl From<Value> for Expr {
     }
 }
 
-/// How the planner treats one input attribute.
+/// The type of an attribute's value, checked against every spec when the graph is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    Str,
+    Bool,
+    Int,
+    /// A list of strings (ids, ARNs, CIDRs…).
+    Strings,
+    /// A list of objects (rules, routes, actions…).
+    List,
+    /// A JSON object (an IAM policy document, parameters…).
+    Object,
+    /// Tags: an object of strings.
+    Tags,
+    /// Anything (a Kubernetes manifest).
+    Any,
+}
+
+impl Ty {
+    /// Whether `v` is a value of this type.
+    pub fn accepts(self, v: &Value) -> bool {
+        match self {
+            Ty::Str => v.is_string(),
+            Ty::Bool => v.is_boolean(),
+            Ty::Int => v.is_u64() || v.is_i64(),
+            Ty::Strings => v.as_array().is_some_and(|xs| xs.iter().all(Value::is_string)),
+            Ty::List => v.is_array(),
+            Ty::Object => v.is_object(),
+            Ty::Tags => v.as_object().is_some_and(|m| m.values().all(Value::is_string)),
+            Ty::Any => true,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Ty::Str => "a string",
+            Ty::Bool => "a boolean",
+            Ty::Int => "an integer",
+            Ty::Strings => "a list of strings",
+            Ty::List => "a list",
+            Ty::Object => "an object",
+            Ty::Tags => "a map of strings",
+            Ty::Any => "any value",
+        }
+    }
+}
+
+/// How the planner treats one input attribute. Built with [`AttrSchema::new`] and the flag
+/// methods, as the `kind!` declarations do: `AttrSchema::new("cidr_block", Ty::Str).force_new()`.
 #[derive(Debug, Clone, Copy)]
 pub struct AttrSchema {
     pub name: &'static str,
+    pub ty: Ty,
     /// A change can only be made by replacing the resource.
     pub force_new: bool,
     /// Compared as an unordered set (lists of ids, CIDRs…).
     pub set: bool,
     /// Written to the cloud but not readable back (compared against the recorded value).
     pub write_only: bool,
+    /// A secret: plans, state and JSON only ever hold [`SENSITIVE`] for it.
+    pub sensitive: bool,
+    /// An IAM policy document (or a map of them): compared semantically, as IAM does.
+    pub policy: bool,
+    /// A spec may leave it out.
+    pub optional: bool,
 }
 
 impl AttrSchema {
-    pub const fn updatable(name: &'static str) -> Self {
-        AttrSchema { name, force_new: false, set: false, write_only: false }
+    pub const fn new(name: &'static str, ty: Ty) -> Self {
+        AttrSchema { name, ty, force_new: false, set: false, write_only: false, sensitive: false, policy: false, optional: false }
     }
-    pub const fn force_new(name: &'static str) -> Self {
-        AttrSchema { name, force_new: true, set: false, write_only: false }
+    pub const fn force_new(self) -> Self {
+        AttrSchema { force_new: true, ..self }
     }
     pub const fn set(self) -> Self {
         AttrSchema { set: true, ..self }
@@ -229,25 +284,131 @@ impl AttrSchema {
     pub const fn write_only(self) -> Self {
         AttrSchema { write_only: true, ..self }
     }
+    pub const fn sensitive(self) -> Self {
+        AttrSchema { sensitive: true, ..self }
+    }
+    pub const fn policy(self) -> Self {
+        AttrSchema { policy: true, ..self }
+    }
+    pub const fn optional(self) -> Self {
+        AttrSchema { optional: true, ..self }
+    }
 }
 
-/// What the engine knows about a resource type.
+/// How long an operation may take before it is a failure (seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub create: u32,
+    pub update: u32,
+    pub delete: u32,
+}
+
+impl Timeouts {
+    pub fn of(&self, op: Operation) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(match op {
+            Operation::Create => self.create,
+            Operation::Update => self.update,
+            Operation::Delete => self.delete,
+        }))
+    }
+}
+
+/// The IAM actions a kind needs, by what empi-infra does with it. `read` is all that `plan` and
+/// `drift` need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IamActions {
+    pub read: &'static [&'static str],
+    pub create: &'static [&'static str],
+    pub update: &'static [&'static str],
+    pub delete: &'static [&'static str],
+}
+
+impl IamActions {
+    pub const NONE: IamActions = IamActions { read: &[], create: &[], update: &[], delete: &[] };
+
+    /// Every action, read first.
+    pub fn all(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.read.iter().chain(self.create).chain(self.update).chain(self.delete).copied()
+    }
+}
+
+/// An error the cloud answers while something it was just told about has not reached every part of
+/// it yet (an IAM role not yet assumable, an ALB still provisioning): `code`, and a part of the
+/// message (empty: any message). Such errors are retried until the operation's timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Propagation {
+    pub code: &'static str,
+    pub message: &'static str,
+    /// What is being waited for, shown in progress lines.
+    pub waiting_for: &'static str,
+}
+
+/// What the engine knows about a resource type: its one declaration (see `crate::kinds`).
 #[derive(Debug, Clone, Copy)]
 pub struct Schema {
     pub kind: &'static str,
     pub attrs: &'static [AttrSchema],
+    /// The outputs a read returns, which other resources may reference.
+    pub outputs: &'static [&'static str],
     /// Holds data that a replacement would lose (database, user pool, bucket, secret).
     pub stateful: bool,
     /// Done once per stack and never again, whatever changes later (Tuva EMPI's `bootstrap` job):
     /// once state records it as created, the planner leaves it alone.
     pub run_once: bool,
-    /// Typical seconds to create, for progress and estimates.
+    /// Typical seconds to create on AWS, for progress and estimates.
     pub typical_create_secs: u32,
+    /// Default deadlines of create, update and delete (waits included).
+    pub timeouts: Timeouts,
+    pub iam: IamActions,
+    /// Errors that mean "not visible yet", retried until the timeout.
+    pub propagation: &'static [Propagation],
 }
 
+/// Default deadlines: long enough for anything that is ready at once or nearly.
+pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts { create: 600, update: 600, delete: 600 };
+
 impl Schema {
+    /// A kind with no flags, the default timeouts and no IAM actions; the `kind!` declarations
+    /// chain the methods below onto it.
+    pub const fn new(kind: &'static str, attrs: &'static [AttrSchema], outputs: &'static [&'static str]) -> Self {
+        Schema {
+            kind,
+            attrs,
+            outputs,
+            stateful: false,
+            run_once: false,
+            typical_create_secs: 5,
+            timeouts: DEFAULT_TIMEOUTS,
+            iam: IamActions::NONE,
+            propagation: &[],
+        }
+    }
+    pub const fn stateful(self) -> Self {
+        Schema { stateful: true, ..self }
+    }
+    pub const fn run_once(self) -> Self {
+        Schema { run_once: true, ..self }
+    }
+    pub const fn typical(self, secs: u32) -> Self {
+        Schema { typical_create_secs: secs, ..self }
+    }
+    pub const fn timeouts(self, create: u32, update: u32, delete: u32) -> Self {
+        Schema { timeouts: Timeouts { create, update, delete }, ..self }
+    }
+    pub const fn iam(self, iam: IamActions) -> Self {
+        Schema { iam, ..self }
+    }
+    pub const fn propagation(self, propagation: &'static [Propagation]) -> Self {
+        Schema { propagation, ..self }
+    }
+
     pub fn attr(&self, name: &str) -> Option<&AttrSchema> {
         self.attrs.iter().find(|a| a.name == name)
+    }
+
+    /// The propagation error `e` is, if it is one.
+    pub fn propagation_of(&self, e: &ProviderError) -> Option<&'static Propagation> {
+        self.propagation.iter().find(|p| e.code.as_deref() == Some(p.code) && e.message.contains(p.message))
     }
 }
 
@@ -286,13 +447,35 @@ impl Operation {
     }
 }
 
+/// What kind of failure an error is, which decides whether trying again can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorClass {
+    /// Trying again will fail the same way (bad input, refused, conflict).
+    #[default]
+    Permanent,
+    /// A fault of the endpoint or the network (5xx, time-outs, resets).
+    Transient,
+    /// Too many requests: the cloud asks to slow down.
+    Throttling,
+    /// Something just made is not visible everywhere yet (see [`Propagation`]).
+    Propagation,
+    /// The object does not exist.
+    NotFound,
+}
+
+impl ErrorClass {
+    /// Trying again later may succeed.
+    pub fn retryable(self) -> bool {
+        matches!(self, ErrorClass::Transient | ErrorClass::Throttling | ErrorClass::Propagation)
+    }
+}
+
 /// An error from the cloud, with the provider's error code where there is one.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct ProviderError {
     pub code: Option<String>,
     pub message: String,
-    /// Retrying later may succeed (throttling, 5xx).
-    pub retryable: bool,
+    pub class: ErrorClass,
 }
 
 impl fmt::Display for ProviderError {
@@ -306,10 +489,13 @@ impl fmt::Display for ProviderError {
 
 impl ProviderError {
     pub fn new(message: impl Into<String>) -> Self {
-        ProviderError { code: None, message: message.into(), retryable: false }
+        ProviderError { code: None, message: message.into(), class: ErrorClass::Permanent }
     }
     pub fn coded(code: impl Into<String>, message: impl Into<String>) -> Self {
-        ProviderError { code: Some(code.into()), message: message.into(), retryable: false }
+        ProviderError { code: Some(code.into()), message: message.into(), class: ErrorClass::Permanent }
+    }
+    pub fn with_class(self, class: ErrorClass) -> Self {
+        ProviderError { class, ..self }
     }
 }
 
@@ -369,8 +555,5 @@ impl Registry {
     }
     pub fn get(&self, kind: &str) -> Option<&Arc<dyn Resource>> {
         self.kinds.get(kind)
-    }
-    pub fn kinds(&self) -> impl Iterator<Item = &&'static str> {
-        self.kinds.keys()
     }
 }

@@ -8,23 +8,22 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::resource::{AttrSchema, Attrs, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema};
+use crate::resource::{AttrSchema, Attrs, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema, Ty};
 
 /// The kind the memory cloud serves: `value` updates in place, `size` forces replacement.
 pub const KIND: &str = "test_thing";
 
-static SCHEMA: Schema = Schema {
-    kind: KIND,
-    attrs: &[
-        AttrSchema::updatable("value"),
-        AttrSchema::force_new("size"),
-        AttrSchema::updatable("parent"),
-        AttrSchema::updatable("secret").write_only(),
+static SCHEMA: Schema = Schema::new(
+    KIND,
+    &[
+        AttrSchema::new("value", Ty::Any),
+        AttrSchema::new("size", Ty::Any).force_new(),
+        AttrSchema::new("parent", Ty::Any),
+        AttrSchema::new("secret", Ty::Any).write_only(),
     ],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 1,
-};
+    &["id"],
+)
+.typical(1);
 
 #[derive(Debug, Clone)]
 pub struct Object {

@@ -1,0 +1,99 @@
+//! Edge kinds: the ALB, its target groups, listeners and rule, and the node group's attachment
+//! to the target groups.
+
+use super::MIN;
+use crate::{iam, kind};
+
+kind! {
+    /// The internet-facing Application Load Balancer.
+    LoadBalancer, LOAD_BALANCER = "aws_lb" {
+        scheme: Str [force_new],
+        subnet_ids: Strings [set],
+        security_group_ids: Strings [set],
+        drop_invalid_header_fields: Bool,
+        tags: Tags,
+    }
+    outputs: [id, arn, dns_name, zone_id],
+    schema: .typical(180).timeouts(10 * MIN, 10 * MIN, 10 * MIN).iam(iam! {
+        read: ["elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeLoadBalancerAttributes", "elasticloadbalancing:DescribeTags"],
+        create: ["elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:ModifyLoadBalancerAttributes", "elasticloadbalancing:AddTags"],
+        update: [
+            "elasticloadbalancing:SetSubnets", "elasticloadbalancing:SetSecurityGroups",
+            "elasticloadbalancing:ModifyLoadBalancerAttributes", "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags",
+        ],
+        delete: ["elasticloadbalancing:DeleteLoadBalancer"],
+    }),
+}
+
+kind! {
+    /// A target group (the node port of the api or the frontend).
+    TargetGroup, TARGET_GROUP = "aws_lb_target_group" {
+        vpc_id: Str [force_new],
+        port: Int [force_new],
+        protocol: Str [force_new],
+        target_type: Str [force_new],
+        health_check_path: Str,
+        health_check_matcher: Str,
+        tags: Tags,
+    }
+    outputs: [id, arn, name],
+    schema: .typical(2).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
+        read: ["elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTags"],
+        create: ["elasticloadbalancing:CreateTargetGroup", "elasticloadbalancing:AddTags"],
+        update: ["elasticloadbalancing:ModifyTargetGroup", "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
+        delete: ["elasticloadbalancing:DeleteTargetGroup"],
+    }),
+}
+
+kind! {
+    /// A listener (HTTP redirect, or HTTPS with authentication and forwarding).
+    Listener, LISTENER = "aws_lb_listener" {
+        load_balancer_arn: Str [force_new],
+        port: Int,
+        protocol: Str,
+        actions: List,
+    }
+    optional {
+        certificate_arn: Str,
+        ssl_policy: Str,
+    }
+    outputs: [id, arn],
+    schema: .typical(2).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
+        read: ["elasticloadbalancing:DescribeListeners"],
+        create: ["elasticloadbalancing:CreateListener", "cognito-idp:DescribeUserPoolClient"],
+        update: ["elasticloadbalancing:ModifyListener", "cognito-idp:DescribeUserPoolClient"],
+        delete: ["elasticloadbalancing:DeleteListener"],
+    }),
+}
+
+kind! {
+    /// A listener rule (path patterns to a target group).
+    ListenerRule, LISTENER_RULE = "aws_lb_listener_rule" {
+        listener_arn: Str [force_new],
+        priority: Int,
+        path_patterns: Strings [set],
+        actions: List,
+    }
+    outputs: [id, arn],
+    schema: .typical(2).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
+        read: ["elasticloadbalancing:DescribeRules"],
+        create: ["elasticloadbalancing:CreateRule", "cognito-idp:DescribeUserPoolClient"],
+        update: ["elasticloadbalancing:ModifyRule", "elasticloadbalancing:SetRulePriorities", "cognito-idp:DescribeUserPoolClient"],
+        delete: ["elasticloadbalancing:DeleteRule"],
+    }),
+}
+
+kind! {
+    /// The node group's Auto Scaling group registered with a target group.
+    AsgAttachment, ASG_ATTACHMENT = "aws_autoscaling_attachment" {
+        autoscaling_group_name: Str [force_new],
+        target_group_arn: Str [force_new],
+    }
+    outputs: [id],
+    schema: .typical(2).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
+        read: ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLoadBalancerTargetGroups"],
+        create: ["autoscaling:AttachLoadBalancerTargetGroups"],
+        update: [],
+        delete: ["autoscaling:DetachLoadBalancerTargetGroups"],
+    }),
+}

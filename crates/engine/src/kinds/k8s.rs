@@ -1,0 +1,61 @@
+//! Kubernetes kinds: the Tuva EMPI workloads' objects, applied with server-side apply. Each holds
+//! the cluster it lives in (the EKS outputs) and its manifest.
+
+use super::MIN;
+use crate::kind;
+
+kind! {
+    /// A namespace.
+    Namespace, NAMESPACE = "k8s_namespace" { cluster: Object [force_new], manifest: Any }
+    outputs: [id, name, uid],
+    schema: .typical(1).timeouts(2 * MIN, 2 * MIN, 5 * MIN),
+}
+
+kind! {
+    /// A service account (with its IRSA role annotation).
+    ServiceAccount, SERVICE_ACCOUNT = "k8s_service_account" { cluster: Object [force_new], manifest: Any }
+    outputs: [id, name, uid],
+    schema: .typical(1).timeouts(2 * MIN, 2 * MIN, 2 * MIN),
+}
+
+kind! {
+    /// A service.
+    Service, SERVICE = "k8s_service" { cluster: Object [force_new], manifest: Any }
+    outputs: [id, name, uid],
+    schema: .typical(1).timeouts(2 * MIN, 2 * MIN, 2 * MIN),
+}
+
+kind! {
+    /// An RBAC role.
+    Role, ROLE = "k8s_role" { cluster: Object [force_new], manifest: Any }
+    outputs: [id, name, uid],
+    schema: .typical(1).timeouts(2 * MIN, 2 * MIN, 2 * MIN),
+}
+
+kind! {
+    /// An RBAC role binding.
+    RoleBinding, ROLE_BINDING = "k8s_role_binding" { cluster: Object [force_new], manifest: Any }
+    outputs: [id, name, uid],
+    schema: .typical(1).timeouts(2 * MIN, 2 * MIN, 2 * MIN),
+}
+
+kind! {
+    /// A deployment, waited for until fully rolled out.
+    Deployment, DEPLOYMENT = "k8s_deployment" { cluster: Object [force_new], manifest: Any }
+    outputs: [id, name, uid],
+    schema: .typical(60).timeouts(15 * MIN, 15 * MIN, 5 * MIN),
+}
+
+kind! {
+    /// A job, waited for until it completes. Its pod template cannot change: a changed job is a new job.
+    Job, JOB = "k8s_job" { cluster: Object [force_new], manifest: Any [force_new] }
+    outputs: [id, name, uid],
+    schema: .typical(60).timeouts(30 * MIN, 30 * MIN, 5 * MIN),
+}
+
+kind! {
+    /// A job run once per stack and never again (Tuva EMPI's `bootstrap`).
+    JobOnce, JOB_ONCE = "k8s_job_once" { cluster: Object [force_new], manifest: Any [force_new] }
+    outputs: [id, name, uid],
+    schema: .run_once().typical(60).timeouts(30 * MIN, 30 * MIN, 5 * MIN),
+}

@@ -1,0 +1,187 @@
+//! Every resource kind empi-infra manages, each declared once with [`kind!`]: its typed arguments
+//! (the struct the blueprint fills in, so a misspelt or missing attribute does not compile), its
+//! [`Schema`] (types, force-new, set, write-only, sensitive, policy, stateful, run-once), the outputs
+//! others may reference, the IAM actions it needs, its timeouts and its AWS-typical create time.
+//!
+//! The provider crate implements the cloud calls of each kind against these declarations; the
+//! operator and drift IAM policies, the kinds table in docs and the spec checks of
+//! [`crate::graph`] are all derived from them.
+
+pub mod cognito;
+pub mod eks;
+pub mod elb;
+pub mod iam;
+pub mod k8s;
+pub mod network;
+pub mod rds;
+pub mod routing;
+pub mod s3;
+pub mod secrets;
+pub mod waf;
+
+use crate::resource::Schema;
+
+/// Minutes, for timeouts.
+pub const MIN: u32 = 60;
+
+/// Declares one resource kind: the arguments struct, its `spec` constructor and its [`Schema`].
+///
+/// ```text
+/// kind! {
+///     /// A VPC.
+///     Vpc, VPC = "aws_vpc" {
+///         cidr_block: Str [force_new],
+///         tags: Tags,
+///     }
+///     optional { ... }          // Option<Expr> fields a spec may leave out
+///     outputs: [id, cidr_block],
+///     schema: .typical(2).timeouts(5 * MIN, 5 * MIN, 10 * MIN).iam(...),
+/// }
+/// ```
+#[macro_export]
+macro_rules! kind {
+    (
+        $(#[$doc:meta])*
+        $Struct:ident, $SCHEMA:ident = $kind:literal {
+            $( $attr:ident : $ty:ident $([ $($flag:ident)* ])? ),* $(,)?
+        }
+        $( optional { $( $oattr:ident : $oty:ident $([ $($oflag:ident)* ])? ),* $(,)? } )?
+        outputs: [ $($out:ident),* $(,)? ],
+        schema: $(. $method:ident ( $($arg:expr),* ))* $(,)?
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $Struct {
+            $( pub $attr: $crate::resource::Expr, )*
+            $($( pub $oattr: Option<$crate::resource::Expr>, )*)?
+        }
+
+        impl $Struct {
+            /// The spec of this resource at `address`, named `name` in the cloud.
+            pub fn spec(self, address: &str, name: &str) -> $crate::resource::ResourceSpec {
+                #[allow(unused_mut)]
+                let mut s = $crate::resource::ResourceSpec::new(address, $kind, name);
+                $( s.inputs.insert(stringify!($attr).into(), self.$attr); )*
+                $($( if let Some(v) = self.$oattr { s.inputs.insert(stringify!($oattr).into(), v); } )*)?
+                s
+            }
+        }
+
+        pub static $SCHEMA: $crate::resource::Schema = $crate::resource::Schema::new(
+            $kind,
+            &[
+                $( $crate::resource::AttrSchema::new(stringify!($attr), $crate::resource::Ty::$ty) $($( . $flag () )*)? , )*
+                $($( $crate::resource::AttrSchema::new(stringify!($oattr), $crate::resource::Ty::$oty).optional() $($( . $oflag () )*)? , )*)?
+            ],
+            &[ $( stringify!($out) ),* ],
+        ) $( . $method ( $($arg),* ) )*;
+    };
+}
+
+/// IAM actions of a kind, by operation.
+#[macro_export]
+macro_rules! iam {
+    (read: [$($r:literal),* $(,)?], create: [$($c:literal),* $(,)?], update: [$($u:literal),* $(,)?], delete: [$($d:literal),* $(,)?] $(,)?) => {
+        $crate::resource::IamActions { read: &[$($r),*], create: &[$($c),*], update: &[$($u),*], delete: &[$($d),*] }
+    };
+}
+
+/// Every kind, in the order of the architecture (network first, workloads last).
+pub static ALL: &[&Schema] = &[
+    &network::VPC,
+    &network::SUBNET,
+    &network::SECURITY_GROUP,
+    &routing::INTERNET_GATEWAY,
+    &routing::EIP,
+    &routing::NAT_GATEWAY,
+    &routing::ROUTE_TABLE,
+    &routing::ROUTE_TABLE_ASSOCIATION,
+    &routing::VPC_ENDPOINT,
+    &iam::ROLE,
+    &iam::OIDC_PROVIDER,
+    &eks::CLUSTER,
+    &eks::LAUNCH_TEMPLATE,
+    &eks::NODE_GROUP,
+    &rds::SUBNET_GROUP,
+    &rds::PARAMETER_GROUP,
+    &rds::INSTANCE,
+    &cognito::USER_POOL,
+    &cognito::DOMAIN,
+    &cognito::CLIENT,
+    &cognito::USER,
+    &secrets::SECRET,
+    &secrets::SECRET_VALUE,
+    &s3::BUCKET,
+    &elb::LOAD_BALANCER,
+    &elb::TARGET_GROUP,
+    &elb::LISTENER,
+    &elb::LISTENER_RULE,
+    &elb::ASG_ATTACHMENT,
+    &waf::WEB_ACL,
+    &waf::WEB_ACL_ASSOCIATION,
+    &k8s::NAMESPACE,
+    &k8s::SERVICE_ACCOUNT,
+    &k8s::SERVICE,
+    &k8s::ROLE,
+    &k8s::ROLE_BINDING,
+    &k8s::DEPLOYMENT,
+    &k8s::JOB,
+    &k8s::JOB_ONCE,
+];
+
+/// The declaration of `kind`.
+pub fn schema(kind: &str) -> Option<&'static Schema> {
+    ALL.iter().copied().find(|s| s.kind == kind)
+}
+
+/// Actions every run needs whatever the stack holds.
+pub const COMMON_READ_ACTIONS: &[&str] = &["sts:GetCallerIdentity"];
+
+/// The IAM actions of the given kinds: read only (`plan`, `drift`) or everything (`apply`,
+/// `destroy`), sorted and without repeats.
+pub fn iam_actions(kinds: &[&Schema], write: bool) -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = COMMON_READ_ACTIONS.to_vec();
+    for k in kinds {
+        if write {
+            v.extend(k.iam.all());
+        } else {
+            v.extend(k.iam.read.iter().copied());
+        }
+    }
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_unique_and_well_formed() {
+        let mut seen = std::collections::BTreeSet::new();
+        for k in ALL {
+            assert!(seen.insert(k.kind), "{} declared twice", k.kind);
+            assert!(k.outputs.contains(&"id"), "{} has no id output", k.kind);
+            assert!(k.timeouts.create > 0 && k.timeouts.update > 0 && k.timeouts.delete > 0, "{}", k.kind);
+            let mut names: Vec<&str> = k.attrs.iter().map(|a| a.name).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), k.attrs.len(), "{} repeats an attribute", k.kind);
+            if k.kind.starts_with("aws_") {
+                assert!(!k.iam.read.is_empty() && !k.iam.create.is_empty() && !k.iam.delete.is_empty(), "{} lacks IAM actions", k.kind);
+            }
+        }
+    }
+
+    #[test]
+    fn read_only_actions_never_write() {
+        for a in iam_actions(ALL, false) {
+            let verb = a.split(':').nth(1).unwrap();
+            assert!(
+                ["Describe", "Get", "List", "AdminGet"].iter().any(|p| verb.starts_with(p)),
+                "{a} is in a read-only policy"
+            );
+        }
+    }
+}

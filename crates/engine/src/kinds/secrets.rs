@@ -1,0 +1,35 @@
+//! Config kinds: the Secrets Manager secret that holds the Tuva EMPI backend configuration, and its
+//! value (the document, with the generated secrets kept only in the cloud).
+
+use super::MIN;
+use crate::{iam, kind};
+
+kind! {
+    /// The config secret.
+    Secret, SECRET = "aws_secretsmanager_secret" {
+        description: Str,
+        tags: Tags,
+    }
+    outputs: [id, arn, name],
+    schema: .stateful().typical(2).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
+        read: ["secretsmanager:DescribeSecret"],
+        create: ["secretsmanager:CreateSecret", "secretsmanager:RestoreSecret", "secretsmanager:TagResource"],
+        update: ["secretsmanager:UpdateSecret", "secretsmanager:TagResource", "secretsmanager:UntagResource"],
+        delete: ["secretsmanager:DeleteSecret"],
+    }),
+}
+
+kind! {
+    /// The config document stored in the secret (generated secrets stay as they are in the cloud).
+    SecretValue, SECRET_VALUE = "aws_secretsmanager_secret_value" {
+        secret_id: Str [force_new],
+        document: Object,
+    }
+    outputs: [id, arn],
+    schema: .typical(1).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
+        read: ["secretsmanager:GetSecretValue"],
+        create: ["secretsmanager:PutSecretValue"],
+        update: ["secretsmanager:PutSecretValue"],
+        delete: ["secretsmanager:PutSecretValue"],
+    }),
+}

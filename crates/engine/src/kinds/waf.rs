@@ -1,0 +1,34 @@
+//! WAF kinds: the web ACL of AWS managed rule groups, and its association with the ALB.
+
+use super::MIN;
+use crate::{iam, kind};
+
+kind! {
+    /// The web ACL.
+    WebAcl, WEB_ACL = "aws_wafv2_web_acl" {
+        managed_rule_groups: Strings,
+        tags: Tags,
+    }
+    outputs: [id, arn, name],
+    schema: .typical(3).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
+        read: ["wafv2:ListWebACLs", "wafv2:GetWebACL", "wafv2:ListTagsForResource"],
+        create: ["wafv2:CreateWebACL", "wafv2:TagResource"],
+        update: ["wafv2:UpdateWebACL", "wafv2:TagResource", "wafv2:UntagResource"],
+        delete: ["wafv2:DeleteWebACL"],
+    }),
+}
+
+kind! {
+    /// The web ACL's association with the ALB.
+    WebAclAssociation, WEB_ACL_ASSOCIATION = "aws_wafv2_web_acl_association" {
+        web_acl_arn: Str,
+        resource_arn: Str [force_new],
+    }
+    outputs: [id],
+    schema: .typical(2).timeouts(10 * MIN, 10 * MIN, 10 * MIN).iam(iam! {
+        read: ["wafv2:GetWebACLForResource"],
+        create: ["wafv2:AssociateWebACL"],
+        update: ["wafv2:AssociateWebACL"],
+        delete: ["wafv2:DisassociateWebACL"],
+    }),
+}
