@@ -219,7 +219,7 @@ impl StepGraph {
         self.set(n, StepStatus::Succeeded);
         let mut edges: Vec<(EdgeIndex, NodeIndex)> =
             self.graph.edges_directed(n, Direction::Outgoing).map(|e| (e.id(), e.target())).collect();
-        edges.sort_by(|a, b| b.0.cmp(&a.0)); // last added first
+        edges.sort_by_key(|e| std::cmp::Reverse(e.0)); // last added first
         let mut ready: Vec<NodeIndex> = edges.into_iter().map(|(_, t)| t).filter(|&t| self.make_ready(t)).collect();
         ready.reverse();
         ready
