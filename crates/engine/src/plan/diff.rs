@@ -1,0 +1,249 @@
+//! The diff: compares the stack's desired resources with what state records and refresh found,
+//! attribute by attribute (values normalised the way AWS compares them), and decides create /
+//! update / replace / delete / no-op for each; also the destroy plan and the leaf-by-leaf
+//! flattening that diffs of nested documents (plan text, drift) share.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::Value;
+
+use super::{Action, AttrChange, Live, Plan, ResourceChange, PLAN_FORMAT_VERSION};
+use crate::graph::ResourceGraph;
+use crate::resource::{Attrs, Schema};
+use crate::state::{ResourceState, State, Status};
+
+/// Normalises a value for comparison the way AWS does: sets sorted, and IAM policy documents
+/// compared semantically (a one-element list is the same as its element, list order does not matter).
+pub fn normalize(attribute: &str, v: &Value, set: bool) -> Value {
+    if attribute.contains("policy") || attribute.contains("policies") {
+        return canonical_policy(v);
+    }
+    match v {
+        Value::Array(xs) if set => {
+            let mut xs: Vec<Value> = xs.clone();
+            xs.sort_by_key(|x| x.to_string());
+            xs.dedup();
+            Value::Array(xs)
+        }
+        other => other.clone(),
+    }
+}
+
+fn canonical_policy(v: &Value) -> Value {
+    match v {
+        Value::Array(xs) if xs.len() == 1 && !xs[0].is_object() => canonical_policy(&xs[0]),
+        Value::Array(xs) => {
+            let mut xs: Vec<Value> = xs.iter().map(canonical_policy).collect();
+            xs.sort_by_key(|x| x.to_string());
+            Value::Array(xs)
+        }
+        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), canonical_policy(x))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Decides what to do with every resource. `schemas` gives each kind's schema.
+pub fn diff(
+    graph: &ResourceGraph,
+    state: &State,
+    live: &BTreeMap<String, Live>,
+    schema_of: &dyn Fn(&str) -> Option<&'static Schema>,
+    stack_digest: &str,
+) -> Plan {
+    let mut changes = Vec::new();
+    // outputs known at plan time; None = will be known after apply
+    let mut known: HashMap<String, Option<Attrs>> = HashMap::new();
+    for spec in graph.topological() {
+        let schema = schema_of(&spec.kind);
+        let stateful = schema.map(|s| s.stateful).unwrap_or(false);
+        let lookup = |addr: &str, out: &str| known.get(addr).and_then(|o| o.as_ref()).and_then(|o| o.get(out)).cloned();
+        let desired: BTreeMap<&str, Option<Value>> = spec.inputs.iter().map(|(k, e)| (k.as_str(), e.resolve(&lookup))).collect();
+        // what the plan shows: known parts of partly known values
+        let shown: BTreeMap<&str, Value> = spec.inputs.iter().map(|(k, e)| (k.as_str(), e.resolve_partial(&lookup).0)).collect();
+        let rs = state.resources.get(&spec.address);
+        let l = live.get(&spec.address);
+        let observed = l.and_then(|l| l.observed.as_ref());
+
+        let create_attrs = || {
+            desired
+                .iter()
+                .map(|(k, v)| AttrChange {
+                    name: k.to_string(),
+                    before: None,
+                    after: Some(shown[k].clone()),
+                    after_unknown: v.is_none(),
+                    forces_replacement: false,
+                })
+                .collect::<Vec<_>>()
+        };
+        let run_once = schema.map(|s| s.run_once).unwrap_or(false);
+        let (action, attributes, reason, id) = match (rs, observed) {
+            (None, _) => (Action::Create, create_attrs(), None, None),
+            (Some(rs), _) if run_once && rs.status == Status::Created => (Action::NoOp, vec![], None, rs.id.clone()),
+            (Some(rs), None) => {
+                let reason = match rs.status {
+                    Status::Creating => "an interrupted create left nothing behind; creating it",
+                    Status::Deleting => "an interrupted delete finished; creating it again",
+                    Status::Created => "it was deleted outside empi-infra; creating it again",
+                };
+                (Action::Create, create_attrs(), Some(reason.to_string()), None)
+            }
+            (Some(rs), Some(obs)) => {
+                let mut attrs = Vec::new();
+                let mut replace = false;
+                for (k, want) in &desired {
+                    let a = schema.and_then(|s| s.attr(k));
+                    let set = a.map(|a| a.set).unwrap_or(false);
+                    let force = a.map(|a| a.force_new).unwrap_or(false);
+                    let write_only = a.map(|a| a.write_only).unwrap_or(false);
+                    let have = if write_only { rs.attrs.get(*k) } else { obs.attrs.get(*k).or(rs.attrs.get(*k)) };
+                    let same = match (want, have) {
+                        (Some(w), Some(h)) => normalize(k, w, set) == normalize(k, h, set),
+                        (Some(_), None) => false,
+                        (None, _) => false,
+                    };
+                    if !same {
+                        replace |= force;
+                        attrs.push(AttrChange {
+                            name: k.to_string(),
+                            before: have.cloned(),
+                            after: Some(shown[k].clone()),
+                            after_unknown: want.is_none(),
+                            forces_replacement: force,
+                        });
+                    }
+                }
+                if rs.name != spec.name {
+                    // the deterministic name is part of the identity: a new name is a new resource
+                    replace = true;
+                    attrs.push(AttrChange {
+                        name: "name".into(),
+                        before: Some(Value::String(rs.name.clone())),
+                        after: Some(Value::String(spec.name.clone())),
+                        after_unknown: false,
+                        forces_replacement: true,
+                    });
+                }
+                let id = l.and_then(|l| l.id.clone());
+                match rs.status {
+                    Status::Deleting => (Action::Replace, attrs, Some("an interrupted delete left it behind; replacing it".into()), id),
+                    Status::Creating if replace => {
+                        (Action::Replace, attrs, Some("an interrupted create was found; replacing it".into()), id)
+                    }
+                    Status::Creating => (
+                        Action::Create,
+                        attrs,
+                        Some(format!("resuming an interrupted create: found {}", id.clone().unwrap_or_default())),
+                        id,
+                    ),
+                    Status::Created if replace => (Action::Replace, attrs, None, id),
+                    Status::Created if !attrs.is_empty() => (Action::Update, attrs, None, id),
+                    Status::Created => (Action::NoOp, attrs, None, id),
+                }
+            }
+        };
+        let outputs = match action {
+            Action::Create if id.is_none() => None,
+            Action::Replace => None,
+            _ => observed.map(|o| o.outputs.clone()).or_else(|| rs.map(|r| r.outputs.clone())),
+        };
+        known.insert(spec.address.clone(), outputs);
+        changes.push(ResourceChange {
+            address: spec.address.clone(),
+            kind: spec.kind.clone(),
+            action,
+            attributes,
+            reason,
+            stateful,
+            spec: Some(spec.clone()),
+            id,
+        });
+    }
+    // recorded resources the stack no longer has
+    for (address, rs) in &state.resources {
+        if graph.get(address).is_some() {
+            continue;
+        }
+        changes.push(delete_change(address, rs, live.get(address), schema_of));
+    }
+    Plan {
+        format_version: PLAN_FORMAT_VERSION.into(),
+        stack: state.stack.clone(),
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        stack_digest: stack_digest.into(),
+        destroy: false,
+        changes,
+        estimate: None,
+    }
+}
+
+fn delete_change(
+    address: &str,
+    rs: &ResourceState,
+    live: Option<&Live>,
+    schema_of: &dyn Fn(&str) -> Option<&'static Schema>,
+) -> ResourceChange {
+    let id = live.and_then(|l| l.id.clone()).or(rs.id.clone());
+    let gone = live.map(|l| l.observed.is_none()).unwrap_or(false);
+    ResourceChange {
+        address: address.into(),
+        kind: rs.kind.clone(),
+        action: Action::Delete,
+        attributes: rs
+            .attrs
+            .iter()
+            .map(|(k, v)| AttrChange {
+                name: k.clone(),
+                before: Some(v.clone()),
+                after: None,
+                after_unknown: false,
+                forces_replacement: false,
+            })
+            .collect(),
+        reason: if gone { Some("already gone; only the state entry is removed".into()) } else { None },
+        stateful: schema_of(&rs.kind).map(|s| s.stateful).unwrap_or(false),
+        spec: None,
+        id: if gone { None } else { id },
+    }
+}
+
+/// A plan that deletes everything recorded.
+pub fn destroy_plan(
+    state: &State,
+    live: &BTreeMap<String, Live>,
+    schema_of: &dyn Fn(&str) -> Option<&'static Schema>,
+    stack_digest: &str,
+) -> Plan {
+    Plan {
+        format_version: PLAN_FORMAT_VERSION.into(),
+        stack: state.stack.clone(),
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        stack_digest: stack_digest.into(),
+        destroy: true,
+        changes: state.resources.iter().map(|(a, rs)| delete_change(a, rs, live.get(a), schema_of)).collect(),
+        estimate: None,
+    }
+}
+
+/// Flattens objects into dotted paths so that nested documents diff leaf by leaf.
+pub fn leaves(prefix: &str, v: Option<&Value>, out: &mut BTreeMap<String, Option<Value>>) {
+    match v {
+        Some(Value::Object(m)) if !m.is_empty() => {
+            for (k, x) in m {
+                leaves(&format!("{prefix}.{k}"), Some(x), out);
+            }
+        }
+        // lists of objects (containers, ports, env…) diff element by element
+        Some(Value::Array(xs)) if !xs.is_empty() && xs.iter().all(Value::is_object) => {
+            for (i, x) in xs.iter().enumerate() {
+                leaves(&format!("{prefix}[{i}]"), Some(x), out);
+            }
+        }
+        Some(v) => {
+            out.insert(prefix.to_string(), Some(v.clone()));
+        }
+        None => {}
+    }
+}

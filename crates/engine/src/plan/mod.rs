@@ -1,0 +1,142 @@
+//! The plan types: what apply will do to each resource, bound to the state it was made from.
+//!
+//! The step generator lives in the submodules: `refresh` reads what state records (in
+//! parallel), `diff` compares the stack's desired resources with it attribute by attribute and
+//! decides create / update / replace / delete / no-op, `estimate` predicts how long applying
+//! takes, and `render` prints plans as text and as the versioned JSON of `docs/PLAN-JSON.md`.
+//! Everything is re-exported here, so callers use `crate::plan::X`.
+
+mod diff;
+mod estimate;
+mod refresh;
+mod render;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::resource::{Observed, ProviderError, ResourceSpec};
+
+pub use diff::{destroy_plan, diff, leaves, normalize};
+pub use estimate::{duration_fact, estimate};
+pub use refresh::{recorded, refresh, FIND_AGAIN_AFTER};
+pub use render::{render_json, render_text, show};
+
+/// Version of the plan file and of `plan --json`.
+pub const PLAN_FORMAT_VERSION: &str = "1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Update,
+    Replace,
+    Delete,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::NoOp => " ",
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// One attribute's change. Parts of `after` not known before apply hold the `resource::UNKNOWN`
+/// marker, and `after_unknown` is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttrChange {
+    pub name: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    #[serde(default)]
+    pub after_unknown: bool,
+    #[serde(default)]
+    pub forces_replacement: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub address: String,
+    pub kind: String,
+    pub action: Action,
+    pub attributes: Vec<AttrChange>,
+    /// Why, when it is not plain (an interrupted create found again, deleted outside empi-infra…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The resource holds data a replacement or delete would lose.
+    #[serde(default)]
+    pub stateful: bool,
+    /// What to apply (create, update, replace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<ResourceSpec>,
+    /// The cloud id the change acts on (update, replace, delete), or an interrupted create's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// A plan: what apply will do, bound to the state it was made from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: String,
+    pub stack: String,
+    pub lineage: String,
+    pub serial: u64,
+    pub stack_digest: String,
+    pub destroy: bool,
+    pub changes: Vec<ResourceChange>,
+    /// How long applying it should take, from past applies (or AWS-typical figures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<Estimate>,
+}
+
+/// The expected apply time: the longest chain of dependent changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    pub seconds: f64,
+    /// (address, seconds) along the critical path, first to last.
+    pub critical_path: Vec<(String, f64)>,
+    /// How many of the durations come from this stack's own past applies.
+    pub measured: usize,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+
+    pub fn count(&self, a: Action) -> usize {
+        self.changes.iter().filter(|c| c.action == a).count()
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} to add, {} to change, {} to replace, {} to destroy",
+            self.count(Action::Create),
+            self.count(Action::Update),
+            self.count(Action::Replace),
+            self.count(Action::Delete)
+        )
+    }
+}
+
+/// What a refresh found for one recorded resource.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    /// The id: recorded, or found again for an interrupted create.
+    pub id: Option<String>,
+    /// `None` when the object does not exist.
+    pub observed: Option<Observed>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("state records {address} of type {kind}, which this empi-infra does not know; use the release that created it")]
+    UnknownKind { address: String, kind: String },
+    #[error("reading {address} failed: {source}")]
+    Read { address: String, source: ProviderError },
+}
