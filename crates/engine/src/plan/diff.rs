@@ -9,17 +9,17 @@ use serde_json::Value;
 
 use super::{Action, AttrChange, Live, Plan, ResourceChange, PLAN_FORMAT_VERSION};
 use crate::graph::ResourceGraph;
-use crate::resource::{Attrs, Schema};
+use crate::resource::{AttrSchema, Attrs, Schema};
 use crate::state::{ResourceState, State, Status};
 
 /// Normalises a value for comparison the way AWS does: sets sorted, and IAM policy documents
 /// compared semantically (a one-element list is the same as its element, list order does not matter).
-pub fn normalize(attribute: &str, v: &Value, set: bool) -> Value {
-    if attribute.contains("policy") || attribute.contains("policies") {
+pub fn normalize(attr: Option<&AttrSchema>, v: &Value) -> Value {
+    if attr.is_some_and(|a| a.policy) {
         return canonical_policy(v);
     }
     match v {
-        Value::Array(xs) if set => {
+        Value::Array(xs) if attr.is_some_and(|a| a.set) => {
             let mut xs: Vec<Value> = xs.clone();
             xs.sort_by_key(|x| x.to_string());
             xs.dedup();
@@ -93,12 +93,11 @@ pub fn diff(
                 let mut replace = false;
                 for (k, want) in &desired {
                     let a = schema.and_then(|s| s.attr(k));
-                    let set = a.map(|a| a.set).unwrap_or(false);
                     let force = a.map(|a| a.force_new).unwrap_or(false);
                     let write_only = a.map(|a| a.write_only).unwrap_or(false);
                     let have = if write_only { rs.attrs.get(*k) } else { obs.attrs.get(*k).or(rs.attrs.get(*k)) };
                     let same = match (want, have) {
-                        (Some(w), Some(h)) => normalize(k, w, set) == normalize(k, h, set),
+                        (Some(w), Some(h)) => normalize(a, w) == normalize(a, h),
                         (Some(_), None) => false,
                         (None, _) => false,
                     };
