@@ -1,7 +1,9 @@
 //! The AWS provider: SDK configuration (endpoint override for the local cloud, the default
-//! credential chain otherwise) and one `Resource` implementation per AWS resource type.
-//! This is the only part of empi-infra that depends on the AWS SDK crates.
+//! credential chain otherwise), the generic adapter ([`adapter`]) and one [`adapter::AwsKind`] per
+//! AWS resource kind declared in `empi_engine::kinds`. This is the only part of empi-infra that
+//! depends on the AWS SDK crates.
 
+mod adapter;
 mod cognito;
 mod eks;
 mod elb;
@@ -136,29 +138,12 @@ pub fn registry(clients: Arc<Clients>) -> Registry {
     r
 }
 
-/// Converts an SDK error into the engine's error, keeping the AWS error code.
+/// Converts an SDK error into the engine's error, keeping the AWS error code and classing it.
 pub(crate) fn aws_err<E>(e: SdkError<E, aws_sdk_ec2::config::http::HttpResponse>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let retryable = matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_));
-    let code = e.code().map(String::from);
-    let message = match (&e, e.message()) {
-        (_, Some(m)) => m.to_string(),
-        (SdkError::ResponseError(r), None) => {
-            format!("the AWS endpoint answered HTTP {} with a body that is not an AWS error", r.raw().status().as_u16())
-        }
-        (SdkError::ServiceError(s), None) => {
-            format!("the AWS endpoint answered HTTP {} without an error message", s.raw().status().as_u16())
-        }
-        _ => DisplayErrorContext(&e).to_string(),
-    };
-    ProviderError { code, message, retryable }
-}
-
-/// The error's AWS code, if it has one.
-pub(crate) fn code_of<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
-    e.code()
+    adapter::AwsError::from(e).0
 }
 
 /// Reads a string input.

@@ -1,19 +1,20 @@
-//! Network resources: VPC, subnets, security groups.
-
-use std::sync::Arc;
+//! Network kinds: VPC, subnets, security groups; and the EC2 helpers every EC2 kind shares (tags,
+//! finding by the Name and address tags).
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification, UserIdGroupPair};
 use aws_sdk_ec2::Client;
-use empi_engine::resource::{AttrSchema, Attrs, Observed, ProviderError, ProviderResult, Registry, Resource, Schema};
+use empi_engine::kinds::network::{SECURITY_GROUP, SUBNET, VPC};
+use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
-use super::{attrs, aws_err, b, code_of, s, tag_delta, tags, tags_value, Clients};
+use super::adapter::{add, AwsKind, AwsResult, Tags};
+use super::{attrs, b, s, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
-    r.register(Arc::new(Vpc(c.ec2.clone())));
-    r.register(Arc::new(Subnet(c.ec2.clone())));
-    r.register(Arc::new(SecurityGroup(c.ec2.clone())));
+    add(r, Vpc(c.ec2.clone()));
+    add(r, Subnet(c.ec2.clone()));
+    add(r, SecurityGroup(c.ec2.clone()));
 }
 
 pub(crate) fn tag_spec(rt: ResourceType, a: &Attrs) -> TagSpecification {
@@ -30,7 +31,7 @@ pub(crate) fn ec2_tags(t: &[Tag]) -> Value {
 /// The EC2 objects named `name` (names are unique per stack and type). Filter values are
 /// patterns (`*`, `?`; moto: also `[...]`), so the address — which has brackets — is checked
 /// with [`is_at`] on the results rather than filtered on.
-pub(crate) fn by_tags(name: &str, _address: &str) -> Vec<Filter> {
+pub(crate) fn by_name(name: &str) -> Vec<Filter> {
     vec![Filter::builder().name("tag:Name").values(name).build()]
 }
 
@@ -39,146 +40,89 @@ pub(crate) fn is_at(tags: &[Tag], address: &str) -> bool {
     tags.iter().any(|t| t.key() == Some(empi_engine::stack::TAG_ADDRESS) && t.value() == Some(address))
 }
 
-pub(crate) async fn retag(ec2: &Client, id: &str, old: &Attrs, new: &Attrs) -> ProviderResult<()> {
-    let (set, remove) = tag_delta(&tags(old), &tags(new));
+/// Sets and removes tags of any EC2 object.
+pub(crate) async fn ec2_retag(ec2: &Client, id: &str, set: Tags, remove: Vec<String>) -> AwsResult<()> {
     if !remove.is_empty() {
-        ec2.delete_tags()
-            .resources(id)
-            .set_tags(Some(remove.into_iter().map(|k| Tag::builder().key(k).build()).collect()))
-            .send()
-            .await
-            .map_err(aws_err)?;
+        let keys = remove.into_iter().map(|k| Tag::builder().key(k).build()).collect();
+        ec2.delete_tags().resources(id).set_tags(Some(keys)).send().await?;
     }
     if !set.is_empty() {
-        ec2.create_tags()
-            .resources(id)
-            .set_tags(Some(set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
-            .send()
-            .await
-            .map_err(aws_err)?;
+        let t = set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+        ec2.create_tags().resources(id).set_tags(Some(t)).send().await?;
     }
     Ok(())
-}
-
-pub(crate) fn not_found<E: aws_sdk_ec2::error::ProvideErrorMetadata, R>(e: &aws_sdk_ec2::error::SdkError<E, R>) -> bool {
-    code_of(e).is_some_and(|c| c.ends_with(".NotFound") || c == "InvalidGroup.NotFound")
 }
 
 // ── VPC ──────────────────────────────────────────────────────────────────────────
 
 pub struct Vpc(Client);
 
-static VPC: Schema = Schema {
-    kind: "aws_vpc",
-    attrs: &[
-        AttrSchema::force_new("cidr_block"),
-        AttrSchema::updatable("enable_dns_hostnames"),
-        AttrSchema::updatable("enable_dns_support"),
-        AttrSchema::updatable("tags"),
-    ],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 2,
-};
-
 impl Vpc {
-    async fn set_dns(&self, id: &str, a: &Attrs, only: Option<&[String]>) -> ProviderResult<()> {
+    async fn set_dns(&self, id: &str, a: &Attrs, only: Option<&[String]>) -> AwsResult<()> {
         let want = |k: &str| only.is_none_or(|o| o.iter().any(|x| x == k));
+        let flag = |k: &str| AttributeBooleanValue::builder().value(b(a, k)).build();
         if want("enable_dns_support") {
-            self.0
-                .modify_vpc_attribute()
-                .vpc_id(id)
-                .enable_dns_support(AttributeBooleanValue::builder().value(b(a, "enable_dns_support")).build())
-                .send()
-                .await
-                .map_err(aws_err)?;
+            self.0.modify_vpc_attribute().vpc_id(id).enable_dns_support(flag("enable_dns_support")).send().await?;
         }
         if want("enable_dns_hostnames") {
-            self.0
-                .modify_vpc_attribute()
-                .vpc_id(id)
-                .enable_dns_hostnames(AttributeBooleanValue::builder().value(b(a, "enable_dns_hostnames")).build())
-                .send()
-                .await
-                .map_err(aws_err)?;
+            self.0.modify_vpc_attribute().vpc_id(id).enable_dns_hostnames(flag("enable_dns_hostnames")).send().await?;
         }
         Ok(())
+    }
+
+    async fn dns(&self, id: &str, attribute: aws_sdk_ec2::types::VpcAttributeName) -> AwsResult<bool> {
+        let r = self.0.describe_vpc_attribute().vpc_id(id).attribute(attribute.clone()).send().await?;
+        let v = match attribute {
+            aws_sdk_ec2::types::VpcAttributeName::EnableDnsSupport => r.enable_dns_support(),
+            _ => r.enable_dns_hostnames(),
+        };
+        Ok(v.and_then(|x| x.value()).unwrap_or(false))
     }
 }
 
 #[async_trait]
-impl Resource for Vpc {
-    fn schema(&self) -> &'static Schema {
-        &VPC
-    }
+impl AwsKind for Vpc {
+    const SCHEMA: &'static Schema = &VPC;
+    const NOT_FOUND: &'static [&'static str] = &["InvalidVpcID.NotFound"];
 
-    async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
-        let r = self.0.describe_vpcs().set_filters(Some(by_tags(name, address))).send().await.map_err(aws_err)?;
+    async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
+        let r = self.0.describe_vpcs().set_filters(Some(by_name(name))).send().await?;
         Ok(r.vpcs().iter().find(|v| is_at(v.tags(), address)).and_then(|v| v.vpc_id()).map(String::from))
     }
 
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let r = match self.0.describe_vpcs().vpc_ids(id).send().await {
-            Ok(r) => r,
-            Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.describe_vpcs().vpc_ids(id).send().await?;
         let Some(v) = r.vpcs().first() else { return Ok(None) };
-        let dns_support = self
-            .0
-            .describe_vpc_attribute()
-            .vpc_id(id)
-            .attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsSupport)
-            .send()
-            .await
-            .map_err(aws_err)?;
-        let dns_hostnames = self
-            .0
-            .describe_vpc_attribute()
-            .vpc_id(id)
-            .attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames)
-            .send()
-            .await
-            .map_err(aws_err)?;
+        use aws_sdk_ec2::types::VpcAttributeName::{EnableDnsHostnames, EnableDnsSupport};
         Ok(Some(Observed {
             attrs: attrs([
                 ("cidr_block", json!(v.cidr_block())),
-                ("enable_dns_support", json!(dns_support.enable_dns_support().and_then(|x| x.value()).unwrap_or(false))),
-                ("enable_dns_hostnames", json!(dns_hostnames.enable_dns_hostnames().and_then(|x| x.value()).unwrap_or(false))),
+                ("enable_dns_support", json!(self.dns(id, EnableDnsSupport).await?)),
+                ("enable_dns_hostnames", json!(self.dns(id, EnableDnsHostnames).await?)),
                 ("tags", ec2_tags(v.tags())),
             ]),
             outputs: attrs([("id", json!(id)), ("cidr_block", json!(v.cidr_block()))]),
         }))
     }
 
-    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
-        let r = self
-            .0
-            .create_vpc()
-            .cidr_block(s(a, "cidr_block"))
-            .tag_specifications(tag_spec(ResourceType::Vpc, a))
-            .send()
-            .await
-            .map_err(aws_err)?;
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        let r = self.0.create_vpc().cidr_block(s(a, "cidr_block")).tag_specifications(tag_spec(ResourceType::Vpc, a)).send().await?;
         let id = r.vpc().and_then(|v| v.vpc_id()).ok_or_else(|| ProviderError::new("CreateVpc returned no id"))?.to_string();
         self.set_dns(&id, a, None).await?;
         Ok(id)
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
-        self.set_dns(id, new, Some(changed)).await?;
-        if changed.iter().any(|c| c == "tags") {
-            retag(&self.0, id, old, new).await?;
-        }
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+        self.set_dns(id, new, Some(changed)).await
+    }
+
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        self.0.delete_vpc().vpc_id(id).send().await?;
         Ok(())
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        match self.0.delete_vpc().vpc_id(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if not_found(&e) => Ok(()),
-            Err(e) => Err(aws_err(e)),
-        }
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        ec2_retag(&self.0, id, set, remove).await
     }
 }
 
@@ -186,37 +130,18 @@ impl Resource for Vpc {
 
 pub struct Subnet(Client);
 
-static SUBNET: Schema = Schema {
-    kind: "aws_subnet",
-    attrs: &[
-        AttrSchema::force_new("vpc_id"),
-        AttrSchema::force_new("cidr_block"),
-        AttrSchema::force_new("availability_zone"),
-        AttrSchema::updatable("map_public_ip_on_launch"),
-        AttrSchema::updatable("tags"),
-    ],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 2,
-};
-
 #[async_trait]
-impl Resource for Subnet {
-    fn schema(&self) -> &'static Schema {
-        &SUBNET
-    }
+impl AwsKind for Subnet {
+    const SCHEMA: &'static Schema = &SUBNET;
+    const NOT_FOUND: &'static [&'static str] = &["InvalidSubnetID.NotFound"];
 
-    async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
-        let r = self.0.describe_subnets().set_filters(Some(by_tags(name, address))).send().await.map_err(aws_err)?;
+    async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
+        let r = self.0.describe_subnets().set_filters(Some(by_name(name))).send().await?;
         Ok(r.subnets().iter().find(|v| is_at(v.tags(), address)).and_then(|v| v.subnet_id()).map(String::from))
     }
 
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let r = match self.0.describe_subnets().subnet_ids(id).send().await {
-            Ok(r) => r,
-            Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.describe_subnets().subnet_ids(id).send().await?;
         let Some(sn) = r.subnets().first() else { return Ok(None) };
         Ok(Some(Observed {
             attrs: attrs([
@@ -230,7 +155,7 @@ impl Resource for Subnet {
         }))
     }
 
-    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let r = self
             .0
             .create_subnet()
@@ -239,8 +164,7 @@ impl Resource for Subnet {
             .availability_zone(s(a, "availability_zone"))
             .tag_specifications(tag_spec(ResourceType::Subnet, a))
             .send()
-            .await
-            .map_err(aws_err)?;
+            .await?;
         let id = r.subnet().and_then(|v| v.subnet_id()).ok_or_else(|| ProviderError::new("CreateSubnet returned no id"))?.to_string();
         if b(a, "map_public_ip_on_launch") {
             self.update(&id, a, a, &["map_public_ip_on_launch".into()]).await?;
@@ -248,47 +172,27 @@ impl Resource for Subnet {
         Ok(id)
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         if changed.iter().any(|c| c == "map_public_ip_on_launch") {
-            self.0
-                .modify_subnet_attribute()
-                .subnet_id(id)
-                .map_public_ip_on_launch(AttributeBooleanValue::builder().value(b(new, "map_public_ip_on_launch")).build())
-                .send()
-                .await
-                .map_err(aws_err)?;
-        }
-        if changed.iter().any(|c| c == "tags") {
-            retag(&self.0, id, old, new).await?;
+            let on = AttributeBooleanValue::builder().value(b(new, "map_public_ip_on_launch")).build();
+            self.0.modify_subnet_attribute().subnet_id(id).map_public_ip_on_launch(on).send().await?;
         }
         Ok(())
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        match self.0.delete_subnet().subnet_id(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if not_found(&e) => Ok(()),
-            Err(e) => Err(aws_err(e)),
-        }
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        self.0.delete_subnet().subnet_id(id).send().await?;
+        Ok(())
+    }
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        ec2_retag(&self.0, id, set, remove).await
     }
 }
 
 // ── security group ───────────────────────────────────────────────────────────────
 
 pub struct SecurityGroup(Client);
-
-static SG: Schema = Schema {
-    kind: "aws_security_group",
-    attrs: &[
-        AttrSchema::force_new("vpc_id"),
-        AttrSchema::force_new("description"),
-        AttrSchema::updatable("ingress").set(),
-        AttrSchema::updatable("tags"),
-    ],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 2,
-};
 
 /// One ingress rule as the stack writes it: protocol, ports, and a source group or CIDR.
 fn rule_to_permission(r: &Value) -> IpPermission {
@@ -326,29 +230,23 @@ fn rules(a: &Attrs) -> Vec<Value> {
 }
 
 #[async_trait]
-impl Resource for SecurityGroup {
-    fn schema(&self) -> &'static Schema {
-        &SG
-    }
+impl AwsKind for SecurityGroup {
+    const SCHEMA: &'static Schema = &SECURITY_GROUP;
+    const NOT_FOUND: &'static [&'static str] = &["InvalidGroup.NotFound"];
 
-    async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
+    async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         let r = self
             .0
             .describe_security_groups()
             .filters(Filter::builder().name("group-name").values(name).build())
             .filters(Filter::builder().name("vpc-id").values(s(inputs, "vpc_id")).build())
             .send()
-            .await
-            .map_err(aws_err)?;
+            .await?;
         Ok(r.security_groups().first().and_then(|g| g.group_id()).map(String::from))
     }
 
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let r = match self.0.describe_security_groups().group_ids(id).send().await {
-            Ok(r) => r,
-            Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.describe_security_groups().group_ids(id).send().await?;
         let Some(g) = r.security_groups().first() else { return Ok(None) };
         Ok(Some(Observed {
             attrs: attrs([
@@ -361,7 +259,7 @@ impl Resource for SecurityGroup {
         }))
     }
 
-    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let r = self
             .0
             .create_security_group()
@@ -370,23 +268,16 @@ impl Resource for SecurityGroup {
             .vpc_id(s(a, "vpc_id"))
             .tag_specifications(tag_spec(ResourceType::SecurityGroup, a))
             .send()
-            .await
-            .map_err(aws_err)?;
+            .await?;
         let id = r.group_id().ok_or_else(|| ProviderError::new("CreateSecurityGroup returned no id"))?.to_string();
-        let want = rules(a);
+        let want: Vec<IpPermission> = rules(a).iter().map(rule_to_permission).collect();
         if !want.is_empty() {
-            self.0
-                .authorize_security_group_ingress()
-                .group_id(&id)
-                .set_ip_permissions(Some(want.iter().map(rule_to_permission).collect()))
-                .send()
-                .await
-                .map_err(aws_err)?;
+            self.0.authorize_security_group_ingress().group_id(&id).set_ip_permissions(Some(want)).send().await?;
         }
         Ok(id)
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         if changed.iter().any(|c| c == "ingress") {
             // compare with what is live, so that rules added by hand are removed too
             let live = self.read(id, old).await?.map(|o| rules(&o.attrs)).unwrap_or_default();
@@ -394,23 +285,36 @@ impl Resource for SecurityGroup {
             let revoke: Vec<IpPermission> = live.iter().filter(|r| !want.contains(r)).map(rule_to_permission).collect();
             let add: Vec<IpPermission> = want.iter().filter(|r| !live.contains(r)).map(rule_to_permission).collect();
             if !revoke.is_empty() {
-                self.0.revoke_security_group_ingress().group_id(id).set_ip_permissions(Some(revoke)).send().await.map_err(aws_err)?;
+                self.0.revoke_security_group_ingress().group_id(id).set_ip_permissions(Some(revoke)).send().await?;
             }
             if !add.is_empty() {
-                self.0.authorize_security_group_ingress().group_id(id).set_ip_permissions(Some(add)).send().await.map_err(aws_err)?;
+                self.0.authorize_security_group_ingress().group_id(id).set_ip_permissions(Some(add)).send().await?;
             }
-        }
-        if changed.iter().any(|c| c == "tags") {
-            retag(&self.0, id, old, new).await?;
         }
         Ok(())
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        match self.0.delete_security_group().group_id(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if not_found(&e) => Ok(()),
-            Err(e) => Err(aws_err(e)),
-        }
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        self.0.delete_security_group().group_id(id).send().await?;
+        Ok(())
     }
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        ec2_retag(&self.0, id, set, remove).await
+    }
+}
+
+// ── until every EC2 kind is on the adapter ───────────────────────────────────────
+
+pub(crate) fn by_tags(name: &str, _address: &str) -> Vec<Filter> {
+    by_name(name)
+}
+
+pub(crate) async fn retag(ec2: &Client, id: &str, old: &Attrs, new: &Attrs) -> empi_engine::resource::ProviderResult<()> {
+    let (set, remove) = super::tag_delta(&tags(old), &tags(new));
+    ec2_retag(ec2, id, set, remove).await.map_err(|e| e.0)
+}
+
+pub(crate) fn not_found<E: aws_sdk_ec2::error::ProvideErrorMetadata, R>(e: &aws_sdk_ec2::error::SdkError<E, R>) -> bool {
+    super::code_of(e).is_some_and(|c| c.ends_with(".NotFound"))
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use aws_credential_types::provider::ProvideCredentials;
 use base64::Engine;
-use empi_engine::resource::{AttrSchema, Attrs, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema};
+use empi_engine::resource::{Attrs, ErrorClass, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema};
 use empi_engine::workloads::FIELD_MANAGER;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -38,9 +38,9 @@ fn err(e: impl std::fmt::Display) -> ProviderError {
 fn kube_err(e: kube::Error) -> ProviderError {
     match &e {
         kube::Error::Api(s) => {
-            ProviderError { code: Some(s.reason.clone()), message: s.message.clone(), retryable: s.code >= 500 || s.code == 429 }
+            ProviderError { code: Some(s.reason.clone()), message: s.message.clone(), class: if s.code == 429 { ErrorClass::Throttling } else if s.code >= 500 { ErrorClass::Transient } else if s.code == 404 { ErrorClass::NotFound } else { ErrorClass::Permanent } }
         }
-        _ => ProviderError { code: Some("KubernetesConnection".into()), message: e.to_string(), retryable: true },
+        _ => ProviderError { code: Some("KubernetesConnection".into()), message: e.to_string(), class: ErrorClass::Transient },
     }
 }
 
@@ -129,26 +129,7 @@ pub struct K8sObject {
     wait: Wait,
 }
 
-macro_rules! k8s_schema {
-    ($name:ident, $kind:expr, $manifest:expr, $once:expr, $secs:expr) => {
-        static $name: Schema = Schema {
-            kind: $kind,
-            attrs: &[AttrSchema::force_new("cluster"), $manifest],
-            stateful: false,
-            run_once: $once,
-            typical_create_secs: $secs,
-        };
-    };
-}
-k8s_schema!(NAMESPACE, "k8s_namespace", AttrSchema::updatable("manifest"), false, 1);
-k8s_schema!(SERVICE_ACCOUNT, "k8s_service_account", AttrSchema::updatable("manifest"), false, 1);
-k8s_schema!(SERVICE, "k8s_service", AttrSchema::updatable("manifest"), false, 1);
-k8s_schema!(ROLE, "k8s_role", AttrSchema::updatable("manifest"), false, 1);
-k8s_schema!(ROLE_BINDING, "k8s_role_binding", AttrSchema::updatable("manifest"), false, 1);
-k8s_schema!(DEPLOYMENT, "k8s_deployment", AttrSchema::updatable("manifest"), false, 60);
-// a Job's pod template cannot change: a changed job is a new job
-k8s_schema!(JOB, "k8s_job", AttrSchema::force_new("manifest"), false, 60);
-k8s_schema!(JOB_ONCE, "k8s_job_once", AttrSchema::force_new("manifest"), true, 60);
+use empi_engine::kinds::k8s::{DEPLOYMENT, JOB, JOB_ONCE, NAMESPACE, ROLE, ROLE_BINDING, SERVICE, SERVICE_ACCOUNT};
 
 pub fn register(r: &mut Registry, conn: Arc<Connection>) {
     for (schema, wait) in [
