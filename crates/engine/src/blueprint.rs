@@ -641,9 +641,7 @@ fn config_document(stack: &Stack, out: &mut Vec<ResourceSpec>) {
         ("initial_setup", obj(vec![("admin_email", s(&stack.identity.admin_email))])),
         ("matching_service", obj(vec![("job_runner", s(&stack.app.matching_job_runner))])),
     ]);
-    out.push(
-        secrets::SecretValue { secret_id: r("config.secret", "arn"), document }.spec("config.document", &secret_name(stack)),
-    );
+    out.push(secrets::SecretValue { secret_id: r("config.secret", "arn"), document }.spec("config.document", &secret_name(stack)));
 }
 
 /// Hosts Django accepts: the public hostname, plus the names health probes use.

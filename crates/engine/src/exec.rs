@@ -1,6 +1,8 @@
 //! The step executor: turns a plan into create/update/delete steps, runs them in dependency order
 //! and in parallel (a slot is held only while a cloud call is in flight, never while waiting),
-//! waits with backoff, reports progress, and records every finished operation in state at once.
+//! retries errors that may pass (throttling, transient, propagation) and waits with backoff, both
+//! bounded by the kind's timeout, reports progress, and records every finished operation in state
+//! at once.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +16,7 @@ use petgraph::Direction;
 use tokio::sync::Semaphore;
 
 use crate::plan::{Action, Plan, ResourceChange};
-use crate::resource::{Attrs, Operation, ProviderError, Readiness, Registry, Resource};
+use crate::resource::{Attrs, ErrorClass, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Timeouts};
 use crate::state::{ResourceState, State, StateError, StateWriter, Status};
 
 /// How the executor runs.
@@ -30,6 +32,11 @@ pub struct ExecOptions {
     /// Set (by a signal handler) to stop starting operations and stop waiting; what is in flight is
     /// recorded, the next run resumes it.
     pub stop: Arc<AtomicBool>,
+    /// Timeouts by kind that replace the kinds' declared ones.
+    pub timeouts: HashMap<String, Timeouts>,
+    /// First and longest pause between retries of an error that may pass.
+    pub retry_min: Duration,
+    pub retry_max: Duration,
 }
 
 impl Default for ExecOptions {
@@ -41,6 +48,9 @@ impl Default for ExecOptions {
             // a waiter adds at most about a second to a resource's real duration
             poll_max: Duration::from_secs(1),
             stop: Arc::new(AtomicBool::new(false)),
+            timeouts: HashMap::new(),
+            retry_min: Duration::from_secs(1),
+            retry_max: Duration::from_secs(10),
         }
     }
 }
@@ -349,6 +359,68 @@ fn resource_for(ctx: &Ctx, c: &ResourceChange) -> Result<Arc<dyn Resource>, Step
 }
 
 /// Waits for `op` to finish, polling with exponential backoff, printing progress.
+/// When `op` on this resource must have finished: its kind's timeout (or the override), from `started`.
+fn deadline(ctx: &Ctx, r: &dyn Resource, op: Operation, started: Instant) -> (Instant, Duration) {
+    let schema = r.schema();
+    let limit = ctx.opts.timeouts.get(schema.kind).unwrap_or(&schema.timeouts).of(op);
+    (started + limit, limit)
+}
+
+/// What a retried error is waiting for, for progress lines.
+fn waiting_for(r: &dyn Resource, e: &ProviderError) -> &'static str {
+    match e.class {
+        ErrorClass::Propagation => r.schema().propagation_of(e).map(|p| p.waiting_for).unwrap_or("not visible yet"),
+        ErrorClass::Throttling => "throttled",
+        _ => "the endpoint failed",
+    }
+}
+
+/// Runs one cloud call in a parallelism slot. An error that may pass (throttling, a transient
+/// fault, something not yet propagated) is retried with backoff until the operation's deadline,
+/// and each retry says what it waits for; any other error, or one past the deadline, ends the step.
+#[allow(clippy::too_many_arguments)]
+async fn call<T, F, Fut>(
+    ctx: &Ctx,
+    r: &dyn Resource,
+    address: &str,
+    what: &'static str,
+    op: Operation,
+    started: Instant,
+    retry: bool,
+    mut f: F,
+) -> Result<T, StepError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ProviderResult<T>>,
+{
+    let (until, _) = deadline(ctx, r, op, started);
+    let mut delays = backon::ExponentialBuilder::default()
+        .with_min_delay(ctx.opts.retry_min)
+        .with_max_delay(ctx.opts.retry_max)
+        .with_jitter()
+        .without_max_times()
+        .build();
+    loop {
+        let result = {
+            let _slot = ctx.slots.acquire().await.expect("semaphore open");
+            f().await
+        };
+        let e = match result {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let now = Instant::now();
+        if !retry || !e.class.retryable() || now >= until || ctx.opts.stop.load(Ordering::SeqCst) {
+            return Err(provider(address, what)(e));
+        }
+        ctx.progress.line(&format!("{address}: {}, retrying… [{}] ({e})", waiting_for(r, &e), format_duration(started.elapsed())));
+        let pause = delays.next().unwrap_or(ctx.opts.retry_max).min(until.saturating_duration_since(now));
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Waits for `op` to finish, polling with exponential backoff, printing progress, until the kind's
+/// timeout for `op` has passed: then the step fails naming the state it is stuck in.
 async fn wait_for(
     ctx: &Ctx,
     r: &dyn Resource,
@@ -358,6 +430,7 @@ async fn wait_for(
     attrs: &Attrs,
     started: Instant,
 ) -> Result<(), StepError> {
+    let (until, limit) = deadline(ctx, r, op, started);
     let mut delays = backon::ExponentialBuilder::default()
         .with_min_delay(ctx.opts.poll_min)
         .with_max_delay(ctx.opts.poll_max)
@@ -369,16 +442,72 @@ async fn wait_for(
         if ctx.opts.stop.load(Ordering::SeqCst) {
             return Err(StepError::Interrupted(address.to_string()));
         }
-        let readiness = {
-            let _slot = ctx.slots.acquire().await.expect("semaphore open");
-            r.wait(id, op, attrs).await.map_err(provider(address, "waiting"))?
-        };
+        let readiness = call(ctx, r, address, "waiting", op, started, true, || r.wait(id, op, attrs)).await?;
         let Readiness::Pending(status) = readiness else { return Ok(()) };
+        let now = Instant::now();
+        if now >= until {
+            let e = ProviderError::coded(
+                "Timeout",
+                format!(
+                    "{id} is still {status} after {} (the {} timeout of {}); see why in the cloud's console or events, then apply again",
+                    format_duration(limit),
+                    match op {
+                        Operation::Create => "create",
+                        Operation::Update => "update",
+                        Operation::Delete => "delete",
+                    },
+                    r.schema().kind
+                ),
+            );
+            return Err(provider(address, "waiting")(e));
+        }
         if last_progress.elapsed() >= ctx.opts.progress_every {
-            last_progress = Instant::now();
+            last_progress = now;
             ctx.progress.line(&format!("{address}: still {}… [{}] ({status})", op.progressive(), format_duration(started.elapsed())));
         }
-        tokio::time::sleep(delays.next().unwrap_or(ctx.opts.poll_max)).await;
+        tokio::time::sleep(delays.next().unwrap_or(ctx.opts.poll_max).min(until.saturating_duration_since(now))).await;
+    }
+}
+
+/// Creates the object. A create that failed with an error that may pass is retried only when
+/// nothing was made: if the cloud has it after all (a create that stopped half-way), the step fails
+/// with the error and the next plan, which finds it by name, finishes it, so nothing is made twice.
+async fn create(
+    ctx: &Ctx,
+    r: &dyn Resource,
+    c: &ResourceChange,
+    name: &str,
+    inputs: &Attrs,
+    started: Instant,
+) -> Result<String, StepError> {
+    let made_nothing = || async {
+        let _slot = ctx.slots.acquire().await.expect("semaphore open");
+        matches!(r.find(name, &c.address, inputs).await, Ok(None))
+    };
+    let (until, _) = deadline(ctx, r, Operation::Create, started);
+    let mut delays = backon::ExponentialBuilder::default()
+        .with_min_delay(ctx.opts.retry_min)
+        .with_max_delay(ctx.opts.retry_max)
+        .with_jitter()
+        .without_max_times()
+        .build();
+    loop {
+        let first = call(ctx, r, &c.address, "create", Operation::Create, started, false, || r.create(name, &c.address, inputs)).await;
+        match first {
+            Err(StepError::Provider { source, .. })
+                if source.class.retryable() && Instant::now() < until && !ctx.opts.stop.load(Ordering::SeqCst) && made_nothing().await =>
+            {
+                ctx.progress.line(&format!(
+                    "{}: {}, retrying… [{}] ({source})",
+                    c.address,
+                    waiting_for(r, &source),
+                    format_duration(started.elapsed())
+                ));
+                let pause = delays.next().unwrap_or(ctx.opts.retry_max).min(until.saturating_duration_since(Instant::now()));
+                tokio::time::sleep(pause).await;
+            }
+            other => return other,
+        }
     }
 }
 
@@ -405,10 +534,8 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
             let old = recorded.as_ref().map(|r| r.attrs.clone()).unwrap_or_default();
             let changed: Vec<String> = c.attributes.iter().map(|a| a.name.clone()).collect();
             ctx.progress.line(&format!("{}: modifying… [id={id}]", c.address));
-            {
-                let _slot = ctx.slots.acquire().await.expect("semaphore open");
-                r.update(&id, &old, &inputs, &changed).await.map_err(provider(&c.address, "update"))?;
-            }
+            call(ctx, r.as_ref(), &c.address, "update", Operation::Update, started, true, || r.update(&id, &old, &inputs, &changed))
+                .await?;
             (id, Operation::Update)
         }
         _ => {
@@ -437,10 +564,7 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
                 }
                 None => {
                     ctx.progress.line(&format!("{}: creating…", c.address));
-                    let id = {
-                        let _slot = ctx.slots.acquire().await.expect("semaphore open");
-                        r.create(&spec.name, &c.address, &inputs).await.map_err(provider(&c.address, "create"))?
-                    };
+                    let id = create(ctx, r.as_ref(), c, &spec.name, &inputs, started).await?;
                     crate::crashpoint::hit("after-create-call");
                     ctx.writer
                         .update(&c.address, |s| {
@@ -460,17 +584,10 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
         // a resumed create may have stopped half-way (e.g. before a policy was attached)
         let changed: Vec<String> = c.attributes.iter().map(|a| a.name.clone()).collect();
         let before = recorded.as_ref().map(|r| r.attrs.clone()).unwrap_or_default();
-        {
-            let _slot = ctx.slots.acquire().await.expect("semaphore open");
-            r.update(&id, &before, &inputs, &changed).await.map_err(provider(&c.address, "update"))?;
-        }
+        call(ctx, r.as_ref(), &c.address, "update", Operation::Update, started, true, || r.update(&id, &before, &inputs, &changed)).await?;
         wait_for(ctx, r.as_ref(), &c.address, &id, Operation::Update, &inputs, started).await?;
     }
-    let observed = {
-        let _slot = ctx.slots.acquire().await.expect("semaphore open");
-        r.read(&id, &inputs).await.map_err(provider(&c.address, "read"))?
-    }
-    .ok_or_else(|| {
+    let observed = call(ctx, r.as_ref(), &c.address, "read", op, started, true, || r.read(&id, &inputs)).await?.ok_or_else(|| {
         StepError::Internal(
             format!("{id} vanished right after it was {}", if op == Operation::Create { "created" } else { "updated" }),
             c.address.clone(),
@@ -520,10 +637,7 @@ async fn delete_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
             })
             .await?;
         ctx.progress.line(&format!("{}: destroying… [id={id}]", c.address));
-        let refused = {
-            let _slot = ctx.slots.acquire().await.expect("semaphore open");
-            r.delete(&id, &attrs).await.err()
-        };
+        let refused = call(ctx, r.as_ref(), &c.address, "delete", Operation::Delete, started, true, || r.delete(&id, &attrs)).await.err();
         if let Some(e) = refused {
             // the cloud refused the delete: the resource is as it was
             ctx.writer
@@ -533,7 +647,7 @@ async fn delete_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
                     }
                 })
                 .await?;
-            return Err(provider(&c.address, "delete")(e));
+            return Err(e);
         }
         wait_for(ctx, r.as_ref(), &c.address, &id, Operation::Delete, &attrs, started).await?;
         ctx.progress.line(&format!("{}: destruction complete after {}", c.address, format_duration(started.elapsed())));
@@ -705,5 +819,80 @@ mod tests {
     struct Quiet;
     impl Progress for Quiet {
         fn line(&self, _: &str) {}
+    }
+
+    #[derive(Default)]
+    struct Lines(Mutex<Vec<String>>);
+    impl Progress for Lines {
+        fn line(&self, text: &str) {
+            self.0.lock().unwrap().push(text.to_string());
+        }
+    }
+
+    async fn run(cloud: &MemoryCloud, p: &Plan, opts: ExecOptions) -> (ApplyReport, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Arc::new(StateWriter::new(State::new("s"), Arc::new(LocalBackend::new(dir.path(), "s"))));
+        let lines = Arc::new(Lines::default());
+        let report = apply(p, &cloud.registry(), writer, opts, lines.clone()).await;
+        let lines = lines.0.lock().unwrap().clone();
+        (report, lines)
+    }
+
+    fn quick() -> ExecOptions {
+        ExecOptions {
+            poll_min: Duration::from_millis(1),
+            poll_max: Duration::from_millis(5),
+            retry_min: Duration::from_millis(10),
+            retry_max: Duration::from_millis(20),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_error_that_may_pass_is_retried_and_says_what_it_waits_for() {
+        let cloud = MemoryCloud::new(Duration::ZERO, Duration::ZERO);
+        *cloud.not_yet.lock().unwrap() = 3;
+        let (report, lines) = run(&cloud, &plan(vec![change("a", Action::Create, None)]), quick()).await;
+        assert!(report.ok(), "{:?}", report.failed);
+        assert_eq!(cloud.objects().len(), 1, "created once");
+        let retries: Vec<&String> = lines.iter().filter(|l| l.contains("retrying")).collect();
+        assert_eq!(retries.len(), 3, "{lines:?}");
+        assert!(retries[0].starts_with("a: the parent is not visible yet, retrying… ["), "{}", retries[0]);
+    }
+
+    #[tokio::test]
+    async fn retries_end_at_the_kinds_timeout() {
+        let cloud = MemoryCloud::new(Duration::ZERO, Duration::ZERO);
+        *cloud.not_yet.lock().unwrap() = u32::MAX;
+        let mut opts = quick();
+        opts.timeouts.insert(KIND.into(), Timeouts { create: 1, update: 1, delete: 1 });
+        let t = Instant::now();
+        let (report, _) = run(&cloud, &plan(vec![change("a", Action::Create, None)]), opts).await;
+        assert!(t.elapsed() < Duration::from_secs(3), "bounded by the 1 s timeout: {:?}", t.elapsed());
+        assert_eq!(report.failed.len(), 1);
+        assert!(report.failed[0].to_string().contains("NotYet"), "{}", report.failed[0]);
+        assert!(cloud.objects().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_permanent_error_is_not_retried() {
+        let cloud = MemoryCloud::new(Duration::ZERO, Duration::ZERO);
+        cloud.fail_create.lock().unwrap().push("name-a".into());
+        let (report, lines) = run(&cloud, &plan(vec![change("a", Action::Create, None)]), quick()).await;
+        assert_eq!(report.failed.len(), 1);
+        assert!(!lines.iter().any(|l| l.contains("retrying")), "{lines:?}");
+    }
+
+    #[tokio::test]
+    async fn a_wait_that_never_ends_fails_at_the_timeout_naming_the_state() {
+        let cloud = MemoryCloud::new(Duration::ZERO, Duration::from_secs(3600));
+        let mut opts = quick();
+        opts.timeouts.insert(KIND.into(), Timeouts { create: 1, update: 1, delete: 1 });
+        let t = Instant::now();
+        let (report, _) = run(&cloud, &plan(vec![change("a", Action::Create, None)]), opts).await;
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        let e = report.failed[0].to_string();
+        assert!(e.starts_with("a: "), "{e}");
+        assert!(e.contains("is still creating after 1s (the create timeout of test_thing)"), "{e}");
     }
 }

@@ -283,10 +283,7 @@ mod tests {
         let mut tags = vpc();
         tags.inputs.insert("tags".into(), Expr::lit(serde_json::json!({"n": 1})));
         assert!(checked(vec![tags]).unwrap_err().contains("network.vpc.tags must be a map of strings"));
-        assert_eq!(
-            checked(vec![ResourceSpec::new("x.y", "aws_vpcc", "n")]).unwrap_err(),
-            "x.y: there is no resource kind aws_vpcc"
-        );
+        assert_eq!(checked(vec![ResourceSpec::new("x.y", "aws_vpcc", "n")]).unwrap_err(), "x.y: there is no resource kind aws_vpcc");
         let igw = crate::kinds::routing::InternetGateway { vpc_id: Expr::r("network.vpc", "arn"), tags: Expr::lit(serde_json::json!({})) }
             .spec("network.igw", "g");
         assert_eq!(

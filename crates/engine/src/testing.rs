@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::resource::{AttrSchema, Attrs, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema, Ty};
+use crate::resource::{
+    AttrSchema, Attrs, ErrorClass, Observed, Operation, Propagation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema,
+    Ty,
+};
 
 /// The kind the memory cloud serves: `value` updates in place, `size` forces replacement.
 pub const KIND: &str = "test_thing";
@@ -23,7 +26,8 @@ static SCHEMA: Schema = Schema::new(
     ],
     &["id"],
 )
-.typical(1);
+.typical(1)
+.propagation(&[Propagation { code: "NotYet", message: "", waiting_for: "the parent is not visible yet" }]);
 
 #[derive(Debug, Clone)]
 pub struct Object {
@@ -61,6 +65,8 @@ pub struct MemoryCloud {
     pub ready_after: Duration,
     /// Names whose create fails.
     pub fail_create: Arc<Mutex<Vec<String>>>,
+    /// How many of the next creates fail with an error that passes (like IAM propagation).
+    pub not_yet: Arc<Mutex<u32>>,
     /// Ids whose delete is refused (like a deletion-protected database).
     pub fail_delete: Arc<Mutex<Vec<String>>>,
 }
@@ -134,6 +140,13 @@ impl Resource for MemoryCloud {
     async fn create(&self, name: &str, address: &str, inputs: &Attrs) -> ProviderResult<String> {
         if self.fail_create.lock().unwrap().iter().any(|n| n == name) {
             return Err(ProviderError::coded("AccessDenied", format!("not allowed to create {name}")));
+        }
+        {
+            let mut n = self.not_yet.lock().unwrap();
+            if *n > 0 {
+                *n = n.saturating_sub(1);
+                return Err(ProviderError::coded("NotYet", "the parent is not visible here yet").with_class(ErrorClass::Propagation));
+            }
         }
         let ready_at = Instant::now() + self.call_time + self.ready_after;
         Ok(self

@@ -178,10 +178,7 @@ mod tests {
     fn read_only_actions_never_write() {
         for a in iam_actions(ALL, false) {
             let verb = a.split(':').nth(1).unwrap();
-            assert!(
-                ["Describe", "Get", "List", "AdminGet"].iter().any(|p| verb.starts_with(p)),
-                "{a} is in a read-only policy"
-            );
+            assert!(["Describe", "Get", "List", "AdminGet"].iter().any(|p| verb.starts_with(p)), "{a} is in a read-only policy");
         }
     }
 }
