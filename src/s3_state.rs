@@ -1,4 +1,4 @@
-//! The S3 state backend (PRODUCT.md §7): the state document as an encrypted object, the previous
+//! The S3 state backend: the state document as an encrypted object, the previous
 //! version kept beside it, and the lock as a separate object created with a conditional write
 //! (`If-None-Match: *`) holding owner, host, pid, operation, time and a lease the holder renews.
 

@@ -1,4 +1,4 @@
-//! The whole Tuva EMPI architecture (PRODUCT.md §4) against moto: every security-relevant setting
+//! The whole Tuva EMPI architecture against moto: every security-relevant setting
 //! is checked through the AWS API, not through empi-infra's state.
 
 mod common;

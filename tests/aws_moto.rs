@@ -12,7 +12,8 @@ const SECRET: &str = "empi-local/tuva-empi-config";
 async fn apply_builds_the_stack_and_the_next_plan_is_a_no_op() {
     let w = Workspace::new(&[]);
     let plan = w.ok(&["plan"]);
-    assert!(plan.stdout.contains("Plan: 63 to add, 0 to change, 0 to replace, 0 to destroy."), "{plan:?}");
+    let n = w.resource_count();
+    assert!(plan.stdout.contains(&format!("Plan: {n} to add, 0 to change, 0 to replace, 0 to destroy.")), "{plan:?}");
     let apply = w.ok(&["apply", "--auto-approve"]);
     assert!(apply.stdout.contains("Apply complete"), "{apply:?}");
     assert!(apply.stdout.contains("url               = https://empi.local.test"), "{apply:?}");
@@ -96,7 +97,7 @@ async fn apply_builds_the_stack_and_the_next_plan_is_a_no_op() {
     let usernames: Vec<_> = pool.user_pool().unwrap().username_attributes().iter().map(|a| a.as_str().to_string()).collect();
     assert_eq!(usernames, ["email"]);
 
-    // the config secret is the Tuva EMPI document of PRODUCT.md §5, wired to the real resources
+    // the config secret is the Tuva EMPI document, wired to the real resources
     let cfg = aws.config(SECRET).await;
     assert_eq!(cfg["env"], "empi-local");
     assert_eq!(cfg["db"]["host"], Value::from(db.endpoint().unwrap().address().unwrap()));
@@ -164,7 +165,7 @@ async fn destroy_leaves_nothing_behind() {
     let w = Workspace::new(&[]);
     w.ok(&["apply", "--auto-approve"]);
     let d = w.ok(&["destroy", "--auto-approve"]);
-    assert!(d.stdout.contains("63 destroyed"), "{d:?}");
+    assert!(d.stdout.contains(&format!("{} destroyed", w.resource_count())), "{d:?}");
     let aws = w.aws().await;
     let tagged = |k: &str| aws_sdk_ec2::types::Filter::builder().name(format!("tag:{k}")).values("empi-local").build();
     assert!(aws.ec2.describe_vpcs().filters(tagged("empi-infra:stack")).send().await.unwrap().vpcs().is_empty());

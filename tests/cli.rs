@@ -11,9 +11,17 @@ fn repo() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// How many resources the blueprint makes of a stack file: what the CLI must report.
+fn resource_count(path: &str) -> usize {
+    let stack = empi_engine::stack::Stack::parse(path, &std::fs::read_to_string(repo().join(path)).unwrap()).unwrap();
+    empi_engine::blueprint::expand(&stack, "ACCOUNT").len()
+}
+
 #[test]
 fn validate_accepts_the_repo_stacks() {
-    for (s, n) in [("stacks/local.toml", 63), ("stacks/example-prod.toml", 63)] {
+    for s in ["stacks/local.toml", "stacks/example-prod.toml"] {
+        let n = resource_count(s);
+        assert!(n > 50, "{s}: {n} resources");
         let (code, out, err) = empi(&["validate", "--stack", s], &repo());
         assert_eq!(code, 0, "{s}: {out}{err}");
         assert!(out.contains(&format!("is valid ({n} resources")), "{out}");
@@ -54,6 +62,21 @@ fn graph_prints_dot_with_the_dependencies() {
     assert!(out.contains("\"network.vpc\" -> \"network.private_subnet[0]\";"), "{out}");
     assert!(out.contains("\"database.instance\" -> \"config.document\";"), "{out}");
     assert!(out.contains("\"config.secret\" -> \"database.instance\";"), "{out}");
+}
+
+#[test]
+fn the_drift_policy_is_read_only_and_covers_every_aws_kind() {
+    let (code, out, err) = empi(&["drift", "--print-iam-policy"], &repo());
+    assert_eq!(code, 0, "{err}");
+    let policy: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let actions: Vec<&str> =
+        policy["Statement"].as_array().unwrap().iter().flat_map(|s| s["Action"].as_array().unwrap()).map(|a| a.as_str().unwrap()).collect();
+    for k in empi_engine::kinds::aws() {
+        for a in k.iam.read {
+            assert!(actions.contains(a), "{} needs {a} to be read", k.kind);
+        }
+    }
+    assert!(actions.iter().all(|a| !a.contains(":Create") && !a.contains(":Delete") && !a.contains(":Put")), "{actions:?}");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Tuva EMPI's workloads against moto and a real kube-apiserver (PRODUCT.md §6): the first install
+//! Tuva EMPI's workloads against moto and a real kube-apiserver: the first install
 //! and an upgrade in the order the application requires, checked from the API server's own
 //! timestamps and conditions; a failing migrate that stops the apply with its log and leaves the api
 //! on its previous version.

@@ -1,4 +1,4 @@
-//! Team state (PRODUCT.md §7) against moto's S3: the state object and its lock, two applies at
+//! Team state against moto's S3: the state object and its lock, two applies at
 //! once, a killed run's lock broken with `state unlock`, local ↔ S3 migration keeping lineage and
 //! serial, stale saved plans, a clean stop on SIGINT, and an audit that no generated secret
 //! reaches any file or output the runs produce.

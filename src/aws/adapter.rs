@@ -12,9 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use empi_engine::resource::{
-    Attrs, ErrorClass, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema,
-};
+use empi_engine::resource::{Attrs, ErrorClass, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema};
 
 use super::{tag_delta, tags};
 
@@ -78,6 +76,23 @@ impl AwsError {
     pub fn code(&self) -> Option<&str> {
         self.0.code.as_deref()
     }
+
+    /// The same error with a clearer sentence when its code is `code` (e.g. a create whose
+    /// deterministic name is taken by an object this stack's state does not know).
+    pub fn explain(mut self, code: &str, message: impl FnOnce() -> String) -> AwsError {
+        if self.code() == Some(code) {
+            self.0.message = message();
+        }
+        self
+    }
+}
+
+/// An SDK error as an [`AwsError`] (for `map_err`).
+pub(crate) fn aws<E>(e: SdkError<E, aws_sdk_ec2::config::http::HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    AwsError::from(e)
 }
 
 /// Tags as the stack sets them.

@@ -2,6 +2,7 @@
 //! finding by the Name and address tags).
 
 use async_trait::async_trait;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification, UserIdGroupPair};
 use aws_sdk_ec2::Client;
 use empi_engine::kinds::network::{SECURITY_GROUP, SUBNET, VPC};
@@ -316,5 +317,5 @@ pub(crate) async fn retag(ec2: &Client, id: &str, old: &Attrs, new: &Attrs) -> e
 }
 
 pub(crate) fn not_found<E: aws_sdk_ec2::error::ProvideErrorMetadata, R>(e: &aws_sdk_ec2::error::SdkError<E, R>) -> bool {
-    super::code_of(e).is_some_and(|c| c.ends_with(".NotFound"))
+    e.code().is_some_and(|c| c.ends_with(".NotFound"))
 }

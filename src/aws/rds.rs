@@ -1,20 +1,20 @@
-//! The database: DB subnet group and the RDS PostgreSQL instance. The master password is read from
-//! the config secret at create time and never passes through state or plans.
-
-use std::sync::Arc;
+//! Database kinds: DB subnet group, parameter group and the RDS PostgreSQL instance. The master
+//! password is read from the config secret at create time and never passes through state or plans.
 
 use async_trait::async_trait;
 use aws_sdk_rds::types::Tag;
 use aws_sdk_rds::Client;
-use empi_engine::resource::{AttrSchema, Attrs, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema};
+use empi_engine::kinds::rds::{INSTANCE, PARAMETER_GROUP, SUBNET_GROUP};
+use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
-use super::{attrs, aws_err, b, code_of, n, s, sorted, strings, tag_delta, tags, tags_value, Clients};
+use super::adapter::{add, aws, AwsKind, AwsResult, Lifecycle, Tags};
+use super::{attrs, b, n, s, sorted, strings, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
-    r.register(Arc::new(SubnetGroup(c.rds.clone())));
-    r.register(Arc::new(ParameterGroup(c.rds.clone())));
-    r.register(Arc::new(Instance { rds: c.rds.clone(), secrets: c.secrets.clone() }));
+    add(r, SubnetGroup(c.rds.clone()));
+    add(r, ParameterGroup(c.rds.clone()));
+    add(r, Instance { rds: c.rds.clone(), secrets: c.secrets.clone() });
 }
 
 fn rds_tags(a: &Attrs) -> Vec<Tag> {
@@ -25,72 +25,57 @@ fn live_tags(t: &[Tag]) -> Value {
     tags_value(t.iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())))
 }
 
-async fn retag(rds: &Client, arn: &str, old: &Attrs, new: &Attrs) -> ProviderResult<()> {
-    let (set, remove) = tag_delta(&tags(old), &tags(new));
+/// Sets and removes tags of any RDS object, by ARN.
+async fn rds_retag(rds: &Client, arn: &str, set: Tags, remove: Vec<String>) -> AwsResult<()> {
     if !remove.is_empty() {
-        rds.remove_tags_from_resource().resource_name(arn).set_tag_keys(Some(remove)).send().await.map_err(aws_err)?;
+        rds.remove_tags_from_resource().resource_name(arn).set_tag_keys(Some(remove)).send().await?;
     }
     if !set.is_empty() {
         let t = set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
-        rds.add_tags_to_resource().resource_name(arn).set_tags(Some(t)).send().await.map_err(aws_err)?;
+        rds.add_tags_to_resource().resource_name(arn).set_tags(Some(t)).send().await?;
     }
     Ok(())
+}
+
+/// The tags of the RDS object `arn`, as read back.
+async fn tags_of(rds: &Client, arn: &str) -> AwsResult<Value> {
+    Ok(live_tags(rds.list_tags_for_resource().resource_name(arn).send().await?.tag_list()))
 }
 
 // ── DB subnet group ──────────────────────────────────────────────────────────────
 
 pub struct SubnetGroup(Client);
 
-static SUBNET_GROUP: Schema = Schema {
-    kind: "aws_db_subnet_group",
-    // a subnet group cannot move to another VPC; a new VPC means a new subnet group (and database)
-    attrs: &[
-        AttrSchema::updatable("description"),
-        AttrSchema::force_new("vpc_id"),
-        AttrSchema::updatable("subnet_ids").set(),
-        AttrSchema::updatable("tags"),
-    ],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 2,
-};
-
 impl SubnetGroup {
-    async fn describe(&self, name: &str) -> ProviderResult<Option<aws_sdk_rds::types::DbSubnetGroup>> {
-        match self.0.describe_db_subnet_groups().db_subnet_group_name(name).send().await {
-            Ok(r) => Ok(r.db_subnet_groups().first().cloned()),
-            Err(e) if code_of(&e) == Some("DBSubnetGroupNotFoundFault") => Ok(None),
-            Err(e) => Err(aws_err(e)),
-        }
+    async fn describe(&self, name: &str) -> AwsResult<Option<aws_sdk_rds::types::DbSubnetGroup>> {
+        Ok(self.0.describe_db_subnet_groups().db_subnet_group_name(name).send().await?.db_subnet_groups().first().cloned())
     }
 }
 
 #[async_trait]
-impl Resource for SubnetGroup {
-    fn schema(&self) -> &'static Schema {
-        &SUBNET_GROUP
-    }
+impl AwsKind for SubnetGroup {
+    const SCHEMA: &'static Schema = &SUBNET_GROUP;
+    const NOT_FOUND: &'static [&'static str] = &["DBSubnetGroupNotFoundFault"];
 
-    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
+    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         Ok(self.describe(name).await?.map(|_| name.to_string()))
     }
 
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let Some(g) = self.describe(id).await? else { return Ok(None) };
         let arn = g.db_subnet_group_arn().unwrap_or_default();
-        let t = self.0.list_tags_for_resource().resource_name(arn).send().await.map_err(aws_err)?;
         Ok(Some(Observed {
             attrs: attrs([
                 ("description", json!(g.db_subnet_group_description())),
                 ("vpc_id", json!(g.vpc_id())),
                 ("subnet_ids", sorted(g.subnets().iter().filter_map(|s| s.subnet_identifier().map(String::from)).collect())),
-                ("tags", live_tags(t.tag_list())),
+                ("tags", tags_of(&self.0, arn).await?),
             ]),
             outputs: attrs([("id", json!(id)), ("name", json!(id)), ("arn", json!(arn))]),
         }))
     }
 
-    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         self.0
             .create_db_subnet_group()
             .db_subnet_group_name(name)
@@ -98,35 +83,30 @@ impl Resource for SubnetGroup {
             .set_subnet_ids(Some(strings(a, "subnet_ids")))
             .set_tags(Some(rds_tags(a)))
             .send()
-            .await
-            .map_err(aws_err)?;
+            .await?;
         Ok(name.to_string())
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
-        if changed.iter().any(|c| c == "subnet_ids" || c == "description") {
-            self.0
-                .modify_db_subnet_group()
-                .db_subnet_group_name(id)
-                .db_subnet_group_description(s(new, "description"))
-                .set_subnet_ids(Some(strings(new, "subnet_ids")))
-                .send()
-                .await
-                .map_err(aws_err)?;
-        }
-        if changed.iter().any(|c| c == "tags") {
-            let arn = self.describe(id).await?.and_then(|g| g.db_subnet_group_arn).unwrap_or_default();
-            retag(&self.0, &arn, old, new).await?;
-        }
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
+        // only the description and the subnets can change
+        self.0
+            .modify_db_subnet_group()
+            .db_subnet_group_name(id)
+            .db_subnet_group_description(s(new, "description"))
+            .set_subnet_ids(Some(strings(new, "subnet_ids")))
+            .send()
+            .await?;
         Ok(())
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        match self.0.delete_db_subnet_group().db_subnet_group_name(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if code_of(&e) == Some("DBSubnetGroupNotFoundFault") => Ok(()),
-            Err(e) => Err(aws_err(e)),
-        }
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        self.0.delete_db_subnet_group().db_subnet_group_name(id).send().await?;
+        Ok(())
+    }
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        let arn = self.describe(id).await?.and_then(|g| g.db_subnet_group_arn).unwrap_or_default();
+        rds_retag(&self.0, &arn, set, remove).await
     }
 }
 
@@ -134,29 +114,12 @@ impl Resource for SubnetGroup {
 
 pub struct ParameterGroup(Client);
 
-static PARAMETER_GROUP: Schema = Schema {
-    kind: "aws_db_parameter_group",
-    attrs: &[
-        AttrSchema::force_new("family"),
-        AttrSchema::force_new("description"),
-        AttrSchema::updatable("parameters"),
-        AttrSchema::updatable("tags"),
-    ],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 2,
-};
-
 impl ParameterGroup {
-    async fn describe(&self, name: &str) -> ProviderResult<Option<aws_sdk_rds::types::DbParameterGroup>> {
-        match self.0.describe_db_parameter_groups().db_parameter_group_name(name).send().await {
-            Ok(r) => Ok(r.db_parameter_groups().first().cloned()),
-            Err(e) if code_of(&e) == Some("DBParameterGroupNotFound") || code_of(&e) == Some("DBParameterGroupNotFoundFault") => Ok(None),
-            Err(e) => Err(aws_err(e)),
-        }
+    async fn describe(&self, name: &str) -> AwsResult<Option<aws_sdk_rds::types::DbParameterGroup>> {
+        Ok(self.0.describe_db_parameter_groups().db_parameter_group_name(name).send().await?.db_parameter_groups().first().cloned())
     }
 
-    async fn set(&self, name: &str, a: &Attrs) -> ProviderResult<()> {
+    async fn set(&self, name: &str, a: &Attrs) -> AwsResult<()> {
         use aws_sdk_rds::types::{ApplyMethod, Parameter};
         let params: Vec<Parameter> = a
             .get("parameters")
@@ -174,26 +137,25 @@ impl ParameterGroup {
             })
             .unwrap_or_default();
         if !params.is_empty() {
-            self.0.modify_db_parameter_group().db_parameter_group_name(name).set_parameters(Some(params)).send().await.map_err(aws_err)?;
+            self.0.modify_db_parameter_group().db_parameter_group_name(name).set_parameters(Some(params)).send().await?;
         }
         Ok(())
     }
 }
 
 #[async_trait]
-impl Resource for ParameterGroup {
-    fn schema(&self) -> &'static Schema {
-        &PARAMETER_GROUP
-    }
+impl AwsKind for ParameterGroup {
+    const SCHEMA: &'static Schema = &PARAMETER_GROUP;
+    const NOT_FOUND: &'static [&'static str] = &["DBParameterGroupNotFound", "DBParameterGroupNotFoundFault"];
 
-    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
+    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         Ok(self.describe(name).await?.map(|_| name.to_string()))
     }
 
-    async fn read(&self, id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>> {
+    async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let Some(g) = self.describe(id).await? else { return Ok(None) };
         let arn = g.db_parameter_group_arn().unwrap_or_default().to_string();
-        let p = self.0.describe_db_parameters().db_parameter_group_name(id).source("user").send().await.map_err(aws_err)?;
+        let p = self.0.describe_db_parameters().db_parameter_group_name(id).source("user").send().await?;
         // only the parameters the stack sets are compared; others are AWS's defaults
         let wanted: Vec<String> =
             recorded.get("parameters").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
@@ -205,19 +167,18 @@ impl Resource for ParameterGroup {
             })
             .map(|x| (x.parameter_name().unwrap_or_default().to_string(), json!(x.parameter_value())))
             .collect();
-        let t = self.0.list_tags_for_resource().resource_name(&arn).send().await.map_err(aws_err)?;
         Ok(Some(Observed {
             attrs: attrs([
                 ("family", json!(g.db_parameter_group_family())),
                 ("description", json!(g.description())),
                 ("parameters", Value::Object(params)),
-                ("tags", live_tags(t.tag_list())),
+                ("tags", tags_of(&self.0, &arn).await?),
             ]),
             outputs: attrs([("id", json!(id)), ("name", json!(id)), ("arn", json!(arn))]),
         }))
     }
 
-    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         self.0
             .create_db_parameter_group()
             .db_parameter_group_name(name)
@@ -225,29 +186,24 @@ impl Resource for ParameterGroup {
             .description(s(a, "description"))
             .set_tags(Some(rds_tags(a)))
             .send()
-            .await
-            .map_err(aws_err)?;
+            .await?;
         self.set(name, a).await?;
         Ok(name.to_string())
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
-        if changed.iter().any(|c| c == "parameters") {
-            self.set(id, new).await?;
-        }
-        if changed.iter().any(|c| c == "tags") {
-            let arn = self.describe(id).await?.and_then(|g| g.db_parameter_group_arn).unwrap_or_default();
-            retag(&self.0, &arn, old, new).await?;
-        }
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
+        // only the parameters can change in place
+        self.set(id, new).await
+    }
+
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        self.0.delete_db_parameter_group().db_parameter_group_name(id).send().await?;
         Ok(())
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        match self.0.delete_db_parameter_group().db_parameter_group_name(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if code_of(&e) == Some("DBParameterGroupNotFound") || code_of(&e) == Some("DBParameterGroupNotFoundFault") => Ok(()),
-            Err(e) => Err(aws_err(e)),
-        }
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        let arn = self.describe(id).await?.and_then(|g| g.db_parameter_group_arn).unwrap_or_default();
+        rds_retag(&self.0, &arn, set, remove).await
     }
 }
 
@@ -258,34 +214,6 @@ pub struct Instance {
     secrets: aws_sdk_secretsmanager::Client,
 }
 
-static INSTANCE: Schema = Schema {
-    kind: "aws_db_instance",
-    attrs: &[
-        AttrSchema::force_new("engine"),
-        AttrSchema::updatable("engine_version"),
-        AttrSchema::updatable("instance_class"),
-        AttrSchema::updatable("allocated_storage"),
-        AttrSchema::updatable("storage_type"),
-        AttrSchema::force_new("storage_encrypted"),
-        AttrSchema::updatable("publicly_accessible"),
-        AttrSchema::updatable("multi_az"),
-        AttrSchema::updatable("backup_retention_period"),
-        AttrSchema::updatable("deletion_protection"),
-        AttrSchema::updatable("copy_tags_to_snapshot"),
-        AttrSchema::force_new("db_name"),
-        AttrSchema::force_new("master_username"),
-        AttrSchema::updatable("master_password").write_only(),
-        AttrSchema::updatable("master_password_secret_arn").write_only(),
-        AttrSchema::force_new("db_subnet_group_name"),
-        AttrSchema::updatable("db_parameter_group_name"),
-        AttrSchema::updatable("vpc_security_group_ids").set(),
-        AttrSchema::updatable("tags"),
-    ],
-    stateful: true,
-    run_once: false,
-    typical_create_secs: 420,
-};
-
 /// `16.4` matches a desired `16`: AWS picks and upgrades minors within the major.
 fn normalise_version(live: &str, desired: Option<&str>) -> String {
     match desired {
@@ -295,26 +223,25 @@ fn normalise_version(live: &str, desired: Option<&str>) -> String {
 }
 
 impl Instance {
-    async fn describe(&self, id: &str) -> ProviderResult<Option<aws_sdk_rds::types::DbInstance>> {
-        match self.rds.describe_db_instances().db_instance_identifier(id).send().await {
-            Ok(r) => Ok(r.db_instances().first().cloned()),
-            Err(e) if code_of(&e) == Some("DBInstanceNotFound") || code_of(&e) == Some("DBInstanceNotFoundFault") => Ok(None),
-            Err(e) => Err(aws_err(e)),
-        }
+    async fn describe(&self, id: &str) -> AwsResult<Option<aws_sdk_rds::types::DbInstance>> {
+        Ok(self.rds.describe_db_instances().db_instance_identifier(id).send().await?.db_instances().first().cloned())
     }
 }
 
 #[async_trait]
-impl Resource for Instance {
-    fn schema(&self) -> &'static Schema {
-        &INSTANCE
-    }
+impl AwsKind for Instance {
+    const SCHEMA: &'static Schema = &INSTANCE;
+    const NOT_FOUND: &'static [&'static str] = &["DBInstanceNotFound", "DBInstanceNotFoundFault"];
+    const LIFECYCLE: Lifecycle = Lifecycle::Status {
+        ready: &["available"],
+        failed: &["failed", "incompatible-parameters", "incompatible-network", "storage-full", "inaccessible-encryption-credentials"],
+    };
 
-    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
+    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         Ok(self.describe(name).await?.map(|_| name.to_string()))
     }
 
-    async fn read(&self, id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>> {
+    async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let Some(d) = self.describe(id).await? else { return Ok(None) };
         if d.db_instance_status() == Some("deleting") {
             return Ok(None);
@@ -353,7 +280,7 @@ impl Resource for Instance {
         }))
     }
 
-    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let password = super::secrets::generated(&self.secrets, s(a, "master_password_secret_arn")).await?.db_password;
         let r = self
             .rds
@@ -379,17 +306,15 @@ impl Resource for Instance {
             .set_tags(Some(rds_tags(a)))
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(name.to_string()),
-            Err(e) if code_of(&e) == Some("DBInstanceAlreadyExists") => Err(ProviderError::coded(
-                "DBInstanceAlreadyExists",
-                format!("a DB instance named {name} already exists and is not recorded in this stack's state; choose another stack name or delete it"),
-            )),
-            Err(e) => Err(aws_err(e)),
-        }
+        r.map_err(|e| {
+            aws(e).explain("DBInstanceAlreadyExists", || {
+                format!("a DB instance named {name} already exists and is not recorded in this stack's state; choose another stack name or delete it")
+            })
+        })?;
+        Ok(name.to_string())
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         let has = |k: &str| changed.iter().any(|c| c == k);
         let mut m = self.rds.modify_db_instance().db_instance_identifier(id).apply_immediately(true);
         let mut any = false;
@@ -439,16 +364,12 @@ impl Resource for Instance {
             any = true;
         }
         if any {
-            m.send().await.map_err(aws_err)?;
-        }
-        if has("tags") {
-            let arn = self.describe(id).await?.and_then(|d| d.db_instance_arn).unwrap_or_default();
-            retag(&self.rds, &arn, old, new).await?;
+            m.send().await?;
         }
         Ok(())
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
         let Some(d) = self.describe(id).await? else { return Ok(()) };
         if d.db_instance_status() == Some("deleting") {
             return Ok(());
@@ -457,54 +378,29 @@ impl Resource for Instance {
             return Err(ProviderError::coded(
                 "DeletionProtection",
                 format!("database {id} has deletion protection on, so it was not deleted; to delete it: set `deletion_protection = false` under [database], run `empi-infra apply`, then run `empi-infra destroy` again"),
-            ));
+            )
+            .into());
         }
         let snapshot = final_snapshot_name(id);
-        match self
-            .rds
+        self.rds
             .delete_db_instance()
             .db_instance_identifier(id)
             .skip_final_snapshot(false)
             .final_db_snapshot_identifier(&snapshot)
             .send()
-            .await
-        {
-            Ok(_) => {
-                tracing::info!("database {id}: final snapshot {snapshot}");
-                Ok(())
-            }
-            Err(e) if code_of(&e) == Some("DBInstanceNotFound") || code_of(&e) == Some("DBInstanceNotFoundFault") => Ok(()),
-            Err(e) => Err(aws_err(e)),
-        }
+            .await?;
+        tracing::info!("database {id}: final snapshot {snapshot}");
+        Ok(())
     }
 
-    async fn wait(&self, id: &str, op: Operation, _recorded: &Attrs) -> ProviderResult<Readiness> {
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        let arn = self.describe(id).await?.and_then(|d| d.db_instance_arn).unwrap_or_default();
+        rds_retag(&self.rds, &arn, set, remove).await
+    }
+
+    async fn status(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<(String, String)>> {
         let d = self.describe(id).await?;
-        let status = d.as_ref().and_then(|d| d.db_instance_status()).map(String::from);
-        Ok(match (op, status.as_deref()) {
-            (Operation::Delete, None) => Readiness::Ready,
-            (Operation::Delete, Some(s)) => Readiness::Pending(s.into()),
-            (_, Some("available")) => Readiness::Ready,
-            (
-                _,
-                Some(
-                    s @ ("failed"
-                    | "incompatible-parameters"
-                    | "incompatible-network"
-                    | "storage-full"
-                    | "inaccessible-encryption-credentials"),
-                ),
-            ) => {
-                return Err(ProviderError::coded(
-                    "DBInstanceFailed",
-                    format!("database {id} is in state {s:?}; see the RDS console's events for why"),
-                ))
-            }
-            (_, Some(s)) => Readiness::Pending(s.into()),
-            (_, None) => {
-                return Err(ProviderError::coded("DBInstanceNotFound", format!("database {id} disappeared while {}", op.progressive())))
-            }
-        })
+        Ok(d.and_then(|d| d.db_instance_status).map(|s| (s, "see the RDS console's events for why".to_string())))
     }
 }
 

@@ -37,9 +37,19 @@ fn err(e: impl std::fmt::Display) -> ProviderError {
 
 fn kube_err(e: kube::Error) -> ProviderError {
     match &e {
-        kube::Error::Api(s) => {
-            ProviderError { code: Some(s.reason.clone()), message: s.message.clone(), class: if s.code == 429 { ErrorClass::Throttling } else if s.code >= 500 { ErrorClass::Transient } else if s.code == 404 { ErrorClass::NotFound } else { ErrorClass::Permanent } }
-        }
+        kube::Error::Api(s) => ProviderError {
+            code: Some(s.reason.clone()),
+            message: s.message.clone(),
+            class: if s.code == 429 {
+                ErrorClass::Throttling
+            } else if s.code >= 500 {
+                ErrorClass::Transient
+            } else if s.code == 404 {
+                ErrorClass::NotFound
+            } else {
+                ErrorClass::Permanent
+            },
+        },
         _ => ProviderError { code: Some("KubernetesConnection".into()), message: e.to_string(), class: ErrorClass::Transient },
     }
 }

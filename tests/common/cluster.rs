@@ -1,5 +1,5 @@
 //! A real Kubernetes control plane for tests (kube-apiserver 1.20.2 + controller-manager + etcd,
-//! PRODUCT.md §9), started once per test binary and stopped when it exits; and a node that tests
+//! built by scripts/local_cloud/build-kube.sh), started once per test binary and stopped when it exits; and a node that tests
 //! play themselves: it marks pods Ready and job pods Succeeded, or Failed where a test wants it.
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! Test harness: a private moto server per test (PRODUCT.md §9), the empi-infra binary run as a
+//! Test harness: a private moto server per test, the empi-infra binary run as a
 //! user runs it, and AWS SDK clients that check results through the AWS API.
 
 #![allow(dead_code)]
@@ -150,6 +150,13 @@ impl Workspace {
             src = src.replace(from, to);
         }
         std::fs::write(self.stack(), src).unwrap();
+    }
+
+    /// How many resources the blueprint makes of this workspace's stack.
+    #[allow(dead_code)]
+    pub fn resource_count(&self) -> usize {
+        let src = std::fs::read_to_string(self.stack()).unwrap();
+        empi_engine::blueprint::expand(&empi_engine::stack::Stack::parse("stack.toml", &src).unwrap(), "ACCOUNT").len()
     }
 
     pub fn stack(&self) -> PathBuf {

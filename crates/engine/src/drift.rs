@@ -1,4 +1,4 @@
-//! Drift detection (PRODUCT.md §8): reads every recorded resource and compares it, leaf by leaf,
+//! Drift detection: reads every recorded resource and compares it, leaf by leaf,
 //! with what empi-infra last applied. Strictly read-only: it writes neither the cloud nor state.
 //!
 //! Normalisation happens where AWS normalises: providers report tags without AWS's own, sets

@@ -1,4 +1,4 @@
-//! The stack file (`stacks/*.toml`, PRODUCT.md §3): parsing with source spans, production defaults,
+//! The stack file (`stacks/*.toml`): parsing with source spans, production defaults,
 //! and validation whose every error names `file:line:column` and says how to fix it.
 //!
 //! [`RawStack`] mirrors the TOML with spans; [`Stack::load`] turns it into the resolved [`Stack`]
@@ -262,7 +262,7 @@ pub const KUBERNETES_VERSIONS: &[&str] = &["1.29", "1.30", "1.31", "1.32", "1.33
 pub const DEFAULT_KUBERNETES_VERSION: &str = "1.33";
 
 /// RDS PostgreSQL versions empi-infra accepts: major versions, and the minors RDS offers in them.
-/// (moto does not validate versions, so this table is the check; PRODUCT.md §9.)
+/// (moto does not validate versions, so this table is the check.)
 pub const POSTGRES_VERSIONS: &[(&str, &[&str])] = &[
     ("16", &["16.1", "16.2", "16.3", "16.4", "16.5", "16.6", "16.8", "16.9", "16.10"]),
     ("17", &["17.1", "17.2", "17.4", "17.5", "17.6"]),

@@ -1,4 +1,4 @@
-//! State (PRODUCT.md §7): what empi-infra created, by address, with cloud ids and recorded
+//! State: what empi-infra created, by address, with cloud ids and recorded
 //! attributes; the local backend (atomic writes, a backup, a lock file); and the writer the executor
 //! uses to record every finished operation at once.
 

@@ -1,4 +1,4 @@
-//! Tuva EMPI on the cluster (PRODUCT.md §6): the Kubernetes objects, and the order the application
+//! Tuva EMPI on the cluster: the Kubernetes objects, and the order the application
 //! requires, expressed as graph dependencies:
 //!
 //! ```text

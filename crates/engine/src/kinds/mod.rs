@@ -153,6 +153,33 @@ pub fn iam_actions(kinds: &[&Schema], write: bool) -> Vec<&'static str> {
     v
 }
 
+/// An IAM policy document that allows `actions`, one statement per service (`Ec2`, `Iam`, …).
+pub fn policy_document(actions: &[&str]) -> serde_json::Value {
+    let mut by_service: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for a in actions {
+        by_service.entry(a.split(':').next().unwrap_or("")).or_default().push(a);
+    }
+    let statements: Vec<serde_json::Value> = by_service
+        .into_iter()
+        .map(|(service, actions)| {
+            let sid: String = service
+                .split('-')
+                .map(|w| {
+                    let mut c = w.chars();
+                    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+                })
+                .collect();
+            serde_json::json!({"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": "*"})
+        })
+        .collect();
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// The AWS kinds (those the operator's IAM policy is about).
+pub fn aws() -> Vec<&'static Schema> {
+    ALL.iter().copied().filter(|k| k.kind.starts_with("aws_")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

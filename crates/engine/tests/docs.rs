@@ -1,0 +1,119 @@
+//! The docs that are generated from the kind declarations (`empi_engine::kinds`) match them:
+//! docs/KINDS.md (every kind, its addresses, force-new attributes, timeouts and IAM actions) and the
+//! IAM policies in docs/OPERATOR-IAM.md. `EMPI_BLESS=1 cargo test -p empi-engine --test docs`
+//! rewrites them after a declaration changed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use empi_engine::kinds::{self, ALL};
+use empi_engine::stack::Stack;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn minutes(secs: u32) -> String {
+    if secs % 60 == 0 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// Addresses of `kind` in the example stack, with indexes folded (`network.public_subnet[*]`).
+fn addresses() -> BTreeMap<String, Vec<String>> {
+    let path = repo().join("stacks/example-prod.toml");
+    let stack = Stack::parse("stacks/example-prod.toml", &std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in empi_engine::blueprint::expand(&stack, "123456789012") {
+        let folded = match s.address.find('[') {
+            Some(i) => format!("{}[*]", &s.address[..i]),
+            None => s.address.clone(),
+        };
+        let v = out.entry(s.kind.clone()).or_default();
+        if !v.contains(&folded) {
+            v.push(folded);
+        }
+    }
+    out
+}
+
+fn kinds_md() -> String {
+    let addrs = addresses();
+    let mut t = String::from(
+        "# Resource kinds\n\n\
+         Generated from the declarations in `crates/engine/src/kinds/` by `EMPI_BLESS=1 cargo test -p empi-engine --test docs`;\n\
+         the test fails when this file and the declarations differ. Addresses are those of `stacks/example-prod.toml`.\n\
+         Timeouts are create / update / delete (waits included).\n\n\
+         | kind | addresses | force-new attributes | timeouts | IAM actions |\n|---|---|---|---|---|\n",
+    );
+    for k in ALL {
+        let force: Vec<&str> = k.attrs.iter().filter(|a| a.force_new).map(|a| a.name).collect();
+        let mut flags = Vec::new();
+        if k.stateful {
+            flags.push("stateful");
+        }
+        if k.run_once {
+            flags.push("run once");
+        }
+        let kind = if flags.is_empty() { format!("`{}`", k.kind) } else { format!("`{}` ({})", k.kind, flags.join(", ")) };
+        let mut actions: Vec<&str> = k.iam.all().collect();
+        actions.sort();
+        actions.dedup();
+        let a = addrs.get(k.kind).map(|v| v.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+        t.push_str(&format!(
+            "| {kind} | {a} | {} | {} / {} / {} | {} |\n",
+            if force.is_empty() { "—".to_string() } else { force.join(", ") },
+            minutes(k.timeouts.create),
+            minutes(k.timeouts.update),
+            minutes(k.timeouts.delete),
+            if actions.is_empty() { "— (Kubernetes RBAC)".to_string() } else { actions.join(", ") },
+        ));
+    }
+    t
+}
+
+fn json_block(v: &serde_json::Value) -> String {
+    format!("```json\n{}\n```", serde_json::to_string_pretty(v).unwrap())
+}
+
+fn operator_md(current: &str) -> String {
+    let write = kinds::policy_document(&kinds::iam_actions(&kinds::aws(), true));
+    let read = kinds::policy_document(&kinds::iam_actions(&kinds::aws(), false));
+    let mut out = String::new();
+    let mut rest = current;
+    for (marker, v) in [("operator", &write), ("read-only", &read)] {
+        let start = format!("<!-- generated: {marker} policy -->\n");
+        let end = "<!-- end generated -->";
+        let i = rest.find(&start).unwrap_or_else(|| panic!("docs/OPERATOR-IAM.md lacks the line {start:?}"));
+        let j = i + rest[i..].find(end).expect("an end marker");
+        out.push_str(&rest[..i + start.len()]);
+        out.push_str(&json_block(v));
+        out.push('\n');
+        rest = &rest[j..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn check(path: &str, want: String) {
+    let file = repo().join(path);
+    let have = std::fs::read_to_string(&file).unwrap_or_default();
+    if std::env::var_os("EMPI_BLESS").is_some() {
+        std::fs::write(&file, &want).unwrap();
+    } else {
+        assert!(have == want, "{path} does not match the kind declarations; run `EMPI_BLESS=1 cargo test -p empi-engine --test docs`");
+    }
+}
+
+#[test]
+fn the_kinds_table_matches_the_declarations() {
+    check("docs/KINDS.md", kinds_md());
+}
+
+#[test]
+fn the_operator_and_read_only_policies_match_the_declarations() {
+    let current = std::fs::read_to_string(repo().join("docs/OPERATOR-IAM.md")).unwrap();
+    check("docs/OPERATOR-IAM.md", operator_md(&current));
+}

@@ -1,0 +1,112 @@
+//! The command line's arguments (clap): every command and its flags.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "empi-infra", version, about = "Deploys Tuva EMPI to AWS from one TOML stack file: plan, apply, destroy.")]
+pub struct Cli {
+    /// The stack file.
+    #[arg(short, long, global = true, env = "EMPI_INFRA_STACK", value_name = "PATH")]
+    pub stack: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Parse and check the stack file; no cloud calls.
+    Validate,
+    /// Refresh, diff and print what apply would do.
+    Plan {
+        /// Save the plan for `apply PLANFILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print the plan as JSON (docs/PLAN-JSON.md).
+        #[arg(long)]
+        json: bool,
+        /// Exit 0 when there are no changes, 2 when there are.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Read the cloud before diffing (default true).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+        refresh: bool,
+    },
+    /// Plan and apply (or apply a saved plan exactly).
+    Apply {
+        /// A plan saved with `plan --out`.
+        planfile: Option<PathBuf>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// Cloud calls in flight at once.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+        parallelism: u16,
+        /// Allow replacing this stateful resource (database, user pool, secret); repeatable.
+        #[arg(long, value_name = "ADDR")]
+        allow_replace: Vec<String>,
+    },
+    /// Delete everything the stack created, dependents first.
+    Destroy {
+        #[arg(long)]
+        auto_approve: bool,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+        parallelism: u16,
+    },
+    /// Print the stack's outputs (URL, cluster, database endpoint, secret ARN, user pool…).
+    Output {
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect state or break a stale lock.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Print the resource graph as Graphviz DOT.
+    Graph,
+    /// Compare the live cloud with state, read-only: exit 0 no drift, 2 drift, 1 error.
+    Drift {
+        /// Print the report as JSON (docs/drift.md).
+        #[arg(long)]
+        json: bool,
+        /// Run again at this interval (e.g. 1h, 15m) until stopped; a failed run does not stop it.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        every: Option<std::time::Duration>,
+        /// POST a JSON summary (with a Slack-compatible `text`) here when drift is found.
+        #[arg(long, value_name = "URL")]
+        notify: Option<String>,
+        /// Also ignore this address or address.attribute (adds to [drift] ignore); repeatable.
+        #[arg(long, value_name = "ADDR")]
+        ignore: Vec<String>,
+        /// Print the read-only IAM policy a drift run needs, and exit.
+        #[arg(long)]
+        print_iam_policy: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum StateCommand {
+    /// Addresses of every recorded resource.
+    List,
+    /// One recorded resource.
+    Show { address: String },
+    /// Break the lock with this id (from the error that named it).
+    Unlock { lock_id: String },
+    /// Who holds the lock, if anyone.
+    Locks,
+    /// Move the state to another backend, keeping lineage and serial.
+    Migrate {
+        /// `s3` or `local`.
+        #[arg(long, value_name = "BACKEND")]
+        to: String,
+        #[arg(long)]
+        bucket: Option<String>,
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        kms_key_id: Option<String>,
+    },
+}

@@ -1,0 +1,143 @@
+//! `apply` and `destroy`: plan (or load a saved plan), confirm, execute with progress, stop cleanly
+//! on the first signal.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use empi_engine::exec::{ExecOptions, StderrProgress};
+use empi_engine::ops;
+use empi_engine::plan::{render_text, Action, Plan};
+use empi_engine::resource::Registry;
+use empi_engine::state::State;
+
+use crate::cmd::output::print_outputs;
+use crate::session::Session;
+
+pub async fn apply(
+    path: &Option<PathBuf>,
+    planfile: Option<PathBuf>,
+    auto_approve: bool,
+    parallelism: u16,
+    allow_replace: Vec<String>,
+) -> Result<ExitCode> {
+    let session = Session::open(path).await?;
+    let stack = &session.stack;
+    let _lock = session.backend.lock("apply").await?;
+    let state = session.backend.load().await?;
+    let cloud = session.connect().await?;
+    let g = session.graph(&cloud.account)?;
+    let plan = match &planfile {
+        // ops::apply refuses it if the state moved since
+        Some(f) => {
+            let plan = crate::cmd::plan::load(f)?;
+            if plan.stack_digest != stack.digest {
+                bail!(
+                    "the saved plan is stale: the stack file {} changed since the plan was made; run `empi-infra plan --out FILE` again",
+                    stack.path.display()
+                );
+            }
+            plan
+        }
+        None => ops::make_plan(&g, &cloud.registry, &state, true, parallelism as usize, &stack.digest).await?,
+    };
+    print!("{}", render_text(&plan));
+    if !plan.has_changes() {
+        print_outputs(stack, &state);
+        return Ok(ExitCode::SUCCESS);
+    }
+    ops::check_stateful(&plan, &allow_replace)?;
+    if planfile.is_none() && !auto_approve && !confirm("\nDo you want to perform these actions?")? {
+        println!("Apply cancelled.");
+        return Ok(ExitCode::from(1));
+    }
+    execute(&session, &plan, &cloud.registry, state, parallelism, "Apply").await
+}
+
+pub async fn destroy(path: &Option<PathBuf>, auto_approve: bool, parallelism: u16) -> Result<ExitCode> {
+    let session = Session::open(path).await?;
+    let stack = &session.stack;
+    let _lock = session.backend.lock("destroy").await?;
+    let state = session.backend.load().await?;
+    if state.resources.is_empty() {
+        println!("Nothing to destroy: state records no resources for stack {:?}.", stack.name);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cloud = session.connect().await?;
+    let plan = ops::make_destroy_plan(&cloud.registry, &state, parallelism as usize, &stack.digest).await?;
+    print!("{}", render_text(&plan));
+    if !auto_approve && !confirm(&format!("\nDestroy every resource of stack {:?}? This cannot be undone.", stack.name))? {
+        println!("Destroy cancelled.");
+        return Ok(ExitCode::from(1));
+    }
+    execute(&session, &plan, &cloud.registry, state, parallelism, "Destroy").await
+}
+
+fn confirm(question: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("apply needs confirmation, but there is no terminal to ask on; review the plan and pass --auto-approve");
+    }
+    print!("{question}\n  Only 'yes' will be accepted: ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+async fn execute(session: &Session, plan: &Plan, registry: &Registry, state: State, parallelism: u16, verb: &str) -> Result<ExitCode> {
+    let opts = ExecOptions { parallelism: parallelism as usize, ..ExecOptions::default() };
+    let signals = stop_on_signals(opts.stop.clone());
+    let (report, state) = ops::apply(plan, registry, session.backend.clone(), state, opts, Arc::new(StderrProgress)).await?;
+    signals.abort();
+    let count = |a: Action| report.done.iter().filter(|(_, x)| *x == a).count();
+    let summary = format!(
+        "{} added, {} changed, {} replaced, {} destroyed",
+        count(Action::Create),
+        count(Action::Update),
+        count(Action::Replace),
+        count(Action::Delete)
+    );
+    if report.ok() {
+        println!("\n{verb} complete after {}. Resources: {summary}.", empi_engine::exec::format_duration(report.elapsed));
+        if !plan.destroy {
+            print_outputs(&session.stack, &state);
+        }
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("\n{verb} failed after {}. Resources: {summary}.", empi_engine::exec::format_duration(report.elapsed));
+        for e in &report.failed {
+            eprintln!("error: {e}");
+        }
+        if !report.skipped.is_empty() {
+            let why = if report.interrupted { "interrupted" } else { "not attempted because something they depend on failed" };
+            eprintln!("{why}: {}", report.skipped.join(", "));
+        }
+        if report.interrupted {
+            eprintln!("Stopped by a signal. State records everything that was started; run the command again to continue.");
+            return Ok(ExitCode::from(130));
+        }
+        eprintln!("State records everything that finished; fix the cause and run the command again to continue.");
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// First SIGINT/SIGTERM: start nothing new, record what is in flight, then stop. Second: exit at
+/// once (state is written atomically, so it is valid whenever the process ends).
+fn stop_on_signals(stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else { return };
+        for n in 0.. {
+            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+            if n == 0 {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                eprintln!("\nStopping: no new operations start; what is in flight is recorded. Press Ctrl-C again to stop at once.");
+            } else {
+                eprintln!("\nStopped at once. State is valid; the next run finds what was started.");
+                std::process::exit(130);
+            }
+        }
+    })
+}

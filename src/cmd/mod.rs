@@ -1,0 +1,8 @@
+//! One module per command, each over a [`crate::session::Session`].
+
+pub mod apply;
+pub mod drift;
+pub mod output;
+pub mod plan;
+pub mod state;
+pub mod validate;

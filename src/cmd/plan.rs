@@ -1,0 +1,54 @@
+//! `plan`: refresh, diff, print; and the plan file that `apply PLANFILE` applies exactly.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use empi_engine::ops;
+use empi_engine::plan::{render_json, render_text, Plan};
+
+use crate::session::Session;
+
+pub async fn run(path: &Option<PathBuf>, out: Option<PathBuf>, json: bool, detailed_exitcode: bool, refresh: bool) -> Result<ExitCode> {
+    let session = Session::open(path).await?;
+    let _lock = session.backend.lock("plan").await?;
+    let state = session.backend.load().await?;
+    let cloud = session.connect().await?;
+    let g = session.graph(&cloud.account)?;
+    let plan = ops::make_plan(&g, &cloud.registry, &state, refresh, 10, &session.stack.digest).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&render_json(&plan))?);
+    } else {
+        print!("{}", render_text(&plan));
+    }
+    if let Some(out) = out {
+        save(&out, &plan)?;
+        if !json {
+            println!("\nSaved the plan to {}. Apply exactly this plan with: empi-infra apply {}", out.display(), out.display());
+        }
+    }
+    Ok(if detailed_exitcode && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+pub fn save(path: &Path, plan: &Plan) -> Result<()> {
+    let body = serde_json::to_vec_pretty(plan)?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, body).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+pub fn load(path: &Path) -> Result<Plan> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the plan file {}", path.display()))?;
+    let plan: Plan =
+        serde_json::from_slice(&bytes).with_context(|| format!("{} is not a plan saved by `empi-infra plan --out`", path.display()))?;
+    if plan.format_version != empi_engine::plan::PLAN_FORMAT_VERSION {
+        bail!(
+            "{} is a plan of format {}, but this empi-infra applies format {}; make the plan again",
+            path.display(),
+            plan.format_version,
+            empi_engine::plan::PLAN_FORMAT_VERSION
+        );
+    }
+    Ok(plan)
+}
