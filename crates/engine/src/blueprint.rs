@@ -17,6 +17,11 @@ pub const DB_NAME: &str = "tuva_empi";
 pub const DB_USER: &str = "tuva_empi";
 /// The AWS managed policy an EKS cluster role needs.
 pub const EKS_CLUSTER_POLICY: &str = "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy";
+/// How the cluster authenticates IAM principals: access entries (for `cluster.admins`) and the
+/// aws-auth ConfigMap (which EKS managed node groups still use).
+pub const AUTHENTICATION_MODE: &str = "API_AND_CONFIG_MAP";
+/// The EKS access policy given to `cluster.admins`, scoped to the whole cluster.
+pub const CLUSTER_ADMIN_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
 /// Control-plane log types sent to CloudWatch.
 pub const EKS_LOG_TYPES: &[&str] = &["api", "audit", "authenticator", "controllerManager", "scheduler"];
 
@@ -37,9 +42,13 @@ pub fn subnet_cidr(vpc: &str, i: u32) -> String {
     format!("{}/{}", Ipv4Addr::from(base + i * step), new_len)
 }
 
-/// Availability zone names used for the `n` zones of a region.
+/// The availability zones of the stack: those chosen for it (pinned, recorded, or discovered in the
+/// account: see `crate::zones`), or, before they are chosen (`validate`, `graph`), placeholders.
 pub fn zones(stack: &Stack) -> Vec<String> {
-    ["a", "b", "c"].iter().take(stack.network.availability_zones as usize).map(|l| format!("{}{l}", stack.region)).collect()
+    if !stack.network.zones.is_empty() {
+        return stack.network.zones.clone();
+    }
+    (1..=stack.network.availability_zones).map(|i| format!("{}-zone{i}", stack.region)).collect()
 }
 
 /// NodePorts the ALB target groups send to (the workloads' Services use them).
@@ -355,6 +364,7 @@ fn cluster_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
             endpoint_public_access: true.into(),
             public_access_cidrs: Expr::lit(json!(stack.cluster.public_access_cidrs)),
             enabled_log_types: strings(EKS_LOG_TYPES),
+            authentication_mode: AUTHENTICATION_MODE.into(),
             tags: tags(stack, "cluster.eks", n),
         }
         .spec("cluster.eks", n),
@@ -382,10 +392,21 @@ fn cluster_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
             desired_size: nodes.desired.into(),
             launch_template_id: r("cluster.node_launch_template", "id"),
             launch_template_version: r("cluster.node_launch_template", "latest_version"),
+            ami_type: nodes.ami_type.as_str().into(),
             tags: tags(stack, "cluster.node_group", &ng),
         }
         .spec("cluster.node_group", &ng),
     );
+    for (i, principal) in stack.cluster.admins.iter().enumerate() {
+        out.push(
+            eks::AccessEntry {
+                cluster_name: r("cluster.eks", "name"),
+                principal_arn: principal.as_str().into(),
+                policy_arn: CLUSTER_ADMIN_POLICY.into(),
+            }
+            .spec(&format!("cluster.admin[{i}]"), principal),
+        );
+    }
 }
 
 /// The config secret's name.

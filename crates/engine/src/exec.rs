@@ -697,6 +697,8 @@ mod tests {
             stack_digest: "d".into(),
             destroy: false,
             changes,
+            warnings: Vec::new(),
+            facts: std::collections::BTreeMap::new(),
             estimate: None,
         }
     }

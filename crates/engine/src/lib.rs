@@ -8,6 +8,7 @@
 pub mod blueprint;
 pub mod crashpoint;
 pub mod drift;
+pub mod eks_versions;
 pub mod exec;
 pub mod graph;
 pub mod kinds;

@@ -97,6 +97,8 @@ pub async fn apply(
         state.lineage = plan.lineage.clone();
     }
     check_current(plan, &state)?;
+    // facts the plan was made with (the zones it placed subnets in) hold from now on
+    state.facts.extend(plan.facts.iter().map(|(k, v)| (k.clone(), v.clone())));
     let writer = Arc::new(StateWriter::new(state, store));
     let report = exec::apply(plan, registry, writer.clone(), opts, progress).await;
     // one complete document at the end of every run (the journal folds into it)

@@ -296,7 +296,7 @@ impl AttrSchema {
 }
 
 /// How long an operation may take before it is a failure (seconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timeouts {
     pub create: u32,
     pub update: u32,

@@ -76,6 +76,16 @@ pub struct RawStack {
     drift: Option<S<RawDrift>>,
     #[serde(default)]
     target: Option<S<RawTarget>>,
+    #[serde(default)]
+    timeouts: BTreeMap<String, S<RawTimeouts>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    create: Option<S<String>>,
+    update: Option<S<String>>,
+    delete: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +104,7 @@ struct RawNetwork {
     cidr: Option<S<String>>,
     availability_zones: Option<S<i64>>,
     nat_gateways: Option<S<i64>>,
+    zones: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +113,7 @@ struct RawCluster {
     kubernetes_version: Option<S<String>>,
     public_access_cidrs: Option<S<Vec<S<String>>>>,
     nodes: Option<S<RawNodes>>,
+    admins: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,6 +153,7 @@ struct RawApp {
     api_replicas: Option<S<i64>>,
     frontend_replicas: Option<S<i64>>,
     matching_job_runner: Option<S<String>>,
+    rollout_timeout: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,6 +190,8 @@ pub struct Stack {
     pub edge: EdgeConfig,
     pub drift: DriftConfig,
     pub target: TargetConfig,
+    /// Timeouts by resource kind that replace the kinds' defaults (`[timeouts.aws_eks_cluster]`).
+    pub timeouts: BTreeMap<String, crate::resource::Timeouts>,
     /// The file this stack was read from (for messages and for relative paths).
     #[serde(skip)]
     pub path: PathBuf,
@@ -196,6 +211,11 @@ pub struct NetworkConfig {
     pub cidr: String,
     pub availability_zones: u8,
     pub nat_gateways: u8,
+    /// The zones' names: pinned by the stack, or chosen from the account's (see `crate::zones`).
+    /// Empty until chosen; the blueprint then shows placeholders.
+    pub zones: Vec<String>,
+    /// Whether the stack pinned `zones` itself.
+    pub zones_pinned: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -203,11 +223,15 @@ pub struct ClusterConfig {
     pub kubernetes_version: String,
     pub public_access_cidrs: Vec<String>,
     pub nodes: NodesConfig,
+    /// IAM principals (role or user ARNs) given cluster-admin access through EKS access entries.
+    pub admins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct NodesConfig {
     pub instance_types: Vec<String>,
+    /// The EKS AMI type the instance types need (Graviton types need the ARM one).
+    pub ami_type: String,
     pub min: u32,
     pub max: u32,
     pub desired: u32,
@@ -238,6 +262,8 @@ pub struct AppConfig {
     pub api_replicas: u32,
     pub frontend_replicas: u32,
     pub matching_job_runner: String,
+    /// How long a rollout or job may make no progress before the apply fails.
+    pub rollout_timeout_secs: u32,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -255,11 +281,6 @@ pub struct TargetConfig {
     pub aws_endpoint_url: Option<String>,
     pub kubeconfig: Option<String>,
 }
-
-/// Supported Kubernetes minor versions for EKS (standard and extended support).
-pub const KUBERNETES_VERSIONS: &[&str] = &["1.29", "1.30", "1.31", "1.32", "1.33", "1.34"];
-/// Default Kubernetes version of a new cluster.
-pub const DEFAULT_KUBERNETES_VERSION: &str = "1.33";
 
 /// RDS PostgreSQL versions empi-infra accepts: major versions, and the minors RDS offers in them.
 /// (moto does not validate versions, so this table is the check.)
@@ -448,6 +469,38 @@ fn is_email(s: &str) -> bool {
         && is_hostname(&domain.to_ascii_lowercase())
 }
 
+/// The EKS AMI types of the worker nodes, by architecture.
+pub const AMI_X86: &str = "AL2023_x86_64_STANDARD";
+pub const AMI_ARM: &str = "AL2023_ARM_64_STANDARD";
+
+/// The CPU architecture of an EC2 instance type: Graviton families carry a `g` right after their
+/// generation digit (`m7g`, `c7gn`, `t4g`, `r8gd`, `g5g`), plus the first Graviton family `a1`; every
+/// other family is x86 (`m6i`, `c5`, `g4dn`, `m7i-flex`).
+pub fn architecture(instance_type: &str) -> &'static str {
+    let family = instance_type.split('.').next().unwrap_or("");
+    let rest = family.trim_start_matches(|c: char| c.is_ascii_lowercase());
+    let after_digits = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    if family == "a1" || (after_digits.len() < rest.len() && after_digits.starts_with('g')) {
+        "arm64"
+    } else {
+        "x86_64"
+    }
+}
+
+/// Whether `s` is the ARN of an IAM role or user.
+fn is_iam_principal(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && ["aws", "aws-cn", "aws-us-gov"].contains(&parts[1])
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && (parts[5].starts_with("role/") || parts[5].starts_with("user/"))
+        && parts[5].len() > 5
+}
+
 /// Parses `a.b.c.d/n` into the network address and prefix length.
 pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
     let (ip, len) = s.split_once('/')?;
@@ -526,8 +579,9 @@ impl Validator<'_> {
         }
 
         let state = self.state(raw.state, &region);
-        let network = self.network(raw.network);
+        let network = self.network(raw.network, &region);
         let cluster = self.cluster(raw.cluster);
+        let timeouts = self.timeouts(raw.timeouts);
         let database = self.database(raw.database);
         let identity = self.identity(raw.identity, &name);
         let app = self.app(raw.app, &region);
@@ -559,7 +613,23 @@ impl Validator<'_> {
             })
             .unwrap_or_default();
 
-        Stack { name, region, tags, state, network, cluster, database, identity, app, edge, drift, target, path: PathBuf::new(), digest }
+        Stack {
+            name,
+            region,
+            tags,
+            state,
+            network,
+            cluster,
+            database,
+            identity,
+            app,
+            edge,
+            drift,
+            target,
+            timeouts,
+            path: PathBuf::new(),
+            digest,
+        }
     }
 
     fn state(&mut self, raw: Option<S<RawState>>, region: &str) -> StateConfig {
@@ -600,8 +670,61 @@ impl Validator<'_> {
         }
     }
 
-    fn network(&mut self, raw: Option<S<RawNetwork>>) -> NetworkConfig {
-        let raw = raw.map(|r| r.into_inner()).unwrap_or(RawNetwork { cidr: None, availability_zones: None, nat_gateways: None });
+    fn duration(&mut self, v: &S<String>, key: &str, min: u64, max: u64) -> u32 {
+        match humantime::parse_duration(v.get_ref()) {
+            Ok(d) if (min..=max).contains(&d.as_secs()) => d.as_secs() as u32,
+            Ok(_) => {
+                self.err(
+                    v,
+                    format!(
+                        "`{key}` is {}, but must be from {} to {}",
+                        v.get_ref(),
+                        humantime::format_duration(std::time::Duration::from_secs(min)),
+                        humantime::format_duration(std::time::Duration::from_secs(max))
+                    ),
+                    format!("set `{key}` to a duration in that range, e.g. \"10m\""),
+                );
+                0
+            }
+            Err(_) => {
+                self.err(
+                    v,
+                    format!("`{key}` = {:?} is not a duration", v.get_ref()),
+                    "write a duration like \"10m\", \"90s\" or \"1h 30m\"",
+                );
+                0
+            }
+        }
+    }
+
+    fn timeouts(&mut self, raw: BTreeMap<String, S<RawTimeouts>>) -> BTreeMap<String, crate::resource::Timeouts> {
+        let mut out = BTreeMap::new();
+        for (kind, t) in raw {
+            let Some(schema) = crate::kinds::schema(&kind) else {
+                self.err(
+                    &t,
+                    format!("[timeouts.{kind}]: there is no resource kind {kind:?}"),
+                    "use a kind from docs/KINDS.md, e.g. [timeouts.aws_eks_cluster]",
+                );
+                continue;
+            };
+            let t = t.into_inner();
+            let mut one = |v: &Option<S<String>>, key: &str, default: u32| match v {
+                Some(v) => self.duration(v, key, 10, 24 * 3600),
+                None => default,
+            };
+            let d = schema.timeouts;
+            let create = one(&t.create, "create", d.create);
+            let update = one(&t.update, "update", d.update);
+            let delete = one(&t.delete, "delete", d.delete);
+            out.insert(kind, crate::resource::Timeouts { create, update, delete });
+        }
+        out
+    }
+
+    fn network(&mut self, raw: Option<S<RawNetwork>>, region: &str) -> NetworkConfig {
+        let raw =
+            raw.map(|r| r.into_inner()).unwrap_or(RawNetwork { cidr: None, availability_zones: None, nat_gateways: None, zones: None });
         let (cidr, cidr_s) = self.string(raw.cidr, "10.40.0.0/16");
         if let Some(s) = &cidr_s {
             match parse_cidr(&cidr) {
@@ -623,7 +746,33 @@ impl Validator<'_> {
                 }
             }
         }
-        let availability_zones = self.int(&raw.availability_zones, "availability_zones", 2, 2, 3) as u8;
+        let pinned: Vec<String> = raw.zones.as_ref().map(|l| l.get_ref().iter().map(|z| z.get_ref().clone()).collect()).unwrap_or_default();
+        let default_zones = if pinned.is_empty() { 2 } else { pinned.len() as u32 };
+        let availability_zones = self.int(&raw.availability_zones, "availability_zones", default_zones, 2, 3) as u8;
+        if let Some(l) = &raw.zones {
+            for z in l.get_ref() {
+                let suffix = z.get_ref().strip_prefix(region).unwrap_or("");
+                if suffix.len() != 1 || !suffix.chars().all(|c| c.is_ascii_lowercase()) {
+                    self.err(
+                        z,
+                        format!("{:?} is not an availability zone of {region}", z.get_ref()),
+                        format!("name zones of the stack's region, e.g. \"{region}a\""),
+                    );
+                }
+            }
+            let mut unique = pinned.clone();
+            unique.sort();
+            unique.dedup();
+            if unique.len() != pinned.len() {
+                self.err(l, "`zones` names a zone twice", "list each zone once");
+            } else if pinned.len() != availability_zones as usize {
+                self.err(
+                    l,
+                    format!("`zones` lists {} zones, but availability_zones = {availability_zones}", pinned.len()),
+                    "list as many zones as availability_zones (or leave availability_zones out)",
+                );
+            }
+        }
         let nat_gateways = self.int(&raw.nat_gateways, "nat_gateways", 1, 1, 3) as u8;
         if let Some(n) = &raw.nat_gateways {
             if *n.get_ref() != 1 && *n.get_ref() != availability_zones as i64 {
@@ -634,19 +783,54 @@ impl Validator<'_> {
                 );
             }
         }
-        NetworkConfig { cidr, availability_zones, nat_gateways }
+        let zones_pinned = !pinned.is_empty();
+        NetworkConfig { cidr, availability_zones, nat_gateways, zones: pinned, zones_pinned }
     }
 
     fn cluster(&mut self, raw: Option<S<RawCluster>>) -> ClusterConfig {
-        let raw = raw.map(|r| r.into_inner()).unwrap_or(RawCluster { kubernetes_version: None, public_access_cidrs: None, nodes: None });
-        let (kubernetes_version, kv) = self.string(raw.kubernetes_version, DEFAULT_KUBERNETES_VERSION);
+        let raw = raw.map(|r| r.into_inner()).unwrap_or(RawCluster {
+            kubernetes_version: None,
+            public_access_cidrs: None,
+            nodes: None,
+            admins: None,
+        });
+        let admins: Vec<String> = match raw.admins {
+            None => Vec::new(),
+            Some(l) => {
+                for a in l.get_ref() {
+                    if !is_iam_principal(a.get_ref()) {
+                        self.err(
+                            a,
+                            format!("{:?} is not the ARN of an IAM role or user", a.get_ref()),
+                            "write it like \"arn:aws:iam::123456789012:role/platform-admins\"",
+                        );
+                    }
+                }
+                l.into_inner().into_iter().map(|a| a.into_inner()).collect()
+            }
+        };
+        use crate::eks_versions::{self as ev, Support};
+        let today = ev::today();
+        let (kubernetes_version, kv) = self.string(raw.kubernetes_version, ev::newest(&today).version);
         if let Some(s) = &kv {
-            if !KUBERNETES_VERSIONS.contains(&kubernetes_version.as_str()) {
-                self.err(
+            let newest = ev::newest(&today);
+            let fix = format!(
+                "set kubernetes_version = \"{}\" (standard support until {}), or one of: {}",
+                newest.version,
+                newest.end_of_standard,
+                ev::creatable(&today).join(", ")
+            );
+            match ev::support(&kubernetes_version, &today) {
+                Support::Standard(_) | Support::Extended(_) => {}
+                Support::Ended(r) => self.err(
                     s,
-                    format!("Kubernetes version {kubernetes_version:?} is not one EKS supports"),
-                    format!("use one of: {}", KUBERNETES_VERSIONS.join(", ")),
-                );
+                    format!(
+                        "Kubernetes {kubernetes_version} is past EKS support: standard support ended {}, extended support ended {}, and EKS creates no clusters on it",
+                        r.end_of_standard, r.end_of_extended
+                    ),
+                    fix,
+                ),
+                Support::Unknown => self.err(s, format!("Kubernetes version {kubernetes_version:?} is not one EKS offers"), fix),
             }
         }
         let public_access_cidrs = match raw.public_access_cidrs {
@@ -662,15 +846,34 @@ impl Validator<'_> {
             }
         };
         let nodes = match raw.nodes {
-            None => NodesConfig { instance_types: vec!["m6i.large".into()], min: 2, max: 4, desired: 2 },
+            None => NodesConfig { instance_types: vec!["m6i.large".into()], ami_type: AMI_X86.into(), min: 2, max: 4, desired: 2 },
             Some(n) => {
                 let span = n.span();
                 let n = n.into_inner();
+                let mut ami_type = AMI_X86;
                 let instance_types = match n.instance_types {
                     None => vec!["m6i.large".to_string()],
                     Some(l) => {
                         if l.get_ref().is_empty() {
                             self.err(&l, "`instance_types` is empty", "list at least one instance type, e.g. [\"m6i.large\"]");
+                        }
+                        let arches: Vec<&str> = l.get_ref().iter().map(|t| architecture(t.get_ref())).collect();
+                        if arches.iter().any(|a| *a != arches[0]) {
+                            let list = |arch: &str| {
+                                l.get_ref()
+                                    .iter()
+                                    .filter(|t| architecture(t.get_ref()) == arch)
+                                    .map(|t| t.get_ref().as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            };
+                            self.err(
+                                &l,
+                                format!("`instance_types` mixes ARM (Graviton: {}) and x86 ({}) types, but one node group runs one AMI architecture", list("arm64"), list("x86_64")),
+                                "list only Graviton types (m7g, c7g, r7g, t4g…) or only x86 types (m6i, m7i, c6i…)",
+                            );
+                        } else if arches.first() == Some(&"arm64") {
+                            ami_type = AMI_ARM;
                         }
                         let l = l.into_inner();
                         for t in &l {
@@ -697,10 +900,10 @@ impl Validator<'_> {
                         "adjust [cluster.nodes] min, desired and max",
                     ));
                 }
-                NodesConfig { instance_types, min, max, desired }
+                NodesConfig { instance_types, ami_type: ami_type.into(), min, max, desired }
             }
         };
-        ClusterConfig { kubernetes_version, public_access_cidrs, nodes }
+        ClusterConfig { kubernetes_version, public_access_cidrs, nodes, admins }
     }
 
     fn database(&mut self, raw: Option<S<RawDatabase>>) -> DatabaseConfig {
@@ -833,7 +1036,12 @@ impl Validator<'_> {
                 s.into_inner()
             }
         };
+        let rollout_timeout_secs = match &raw.rollout_timeout {
+            None => 600,
+            Some(v) => self.duration(v, "rollout_timeout", 30, 6 * 3600),
+        };
         AppConfig {
+            rollout_timeout_secs,
             version,
             namespace,
             hostname,
@@ -886,6 +1094,19 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
     }
 
     #[test]
+    fn a_version_past_eks_support_is_refused_with_its_dates() {
+        std::env::set_var("EMPI_INFRA_TODAY", "2026-11-27");
+        let e = err(&format!("{MINIMAL}[cluster]\nkubernetes_version = \"1.29\"\n"));
+        assert_eq!(
+            e.message,
+            "Kubernetes 1.29 is past EKS support: standard support ended 2025-03-23, extended support ended 2026-03-23, and EKS creates no clusters on it"
+        );
+        assert!(e.help.as_deref().unwrap().starts_with("set kubernetes_version = \"1.36\" (standard support until 2027-08-02)"), "{e}");
+        let s = Stack::parse("s.toml", MINIMAL).unwrap();
+        assert_eq!(s.cluster.kubernetes_version, "1.36", "a new stack gets the newest version");
+    }
+
+    #[test]
     fn bad_values_name_line_and_column() {
         let src = MINIMAL.replace("tuva-empi-prod", "Tuva_EMPI");
         let e = err(&src);
@@ -901,7 +1122,7 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
         assert!(e.message.contains("not an email address"), "{e}");
         assert_eq!(e.line, 4);
         let e = err(&format!("{MINIMAL}[cluster]\nkubernetes_version = \"1.12\"\n"));
-        assert!(e.message.contains("EKS supports"), "{e}");
+        assert!(e.message.contains("not one EKS offers"), "{e}");
         let e = err(&format!("{MINIMAL}[database]\nengine_version = \"16.99\"\n"));
         assert!(e.message.contains("not a version RDS offers"), "{e}");
         let e = err(&format!("{MINIMAL}[database]\ninstance_class = \"db.huge\"\n"));

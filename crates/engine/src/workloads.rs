@@ -104,6 +104,8 @@ fn deployment(stack: &Stack, name: &str, replicas: u32, pod: Value) -> Value {
             "replicas": replicas,
             "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            // a rollout that makes no progress this long fails (and the old pods keep serving)
+            "progressDeadlineSeconds": stack.app.rollout_timeout_secs,
             "template": {"metadata": {"labels": labels(name)}, "spec": pod},
         },
     })
@@ -116,7 +118,7 @@ fn job(stack: &Stack, name: &str, component: &str, pod: Value) -> Value {
         "metadata": {"name": name, "namespace": stack.app.namespace, "labels": labels(component)},
         "spec": {
             "backoffLimit": 0,
-            "activeDeadlineSeconds": 3600,
+            "activeDeadlineSeconds": stack.app.rollout_timeout_secs,
             "template": {"metadata": {"labels": labels(component)}, "spec": pod},
         },
     })

@@ -1,6 +1,7 @@
 //! EKS kinds: the cluster (control plane), the nodes' launch template and the managed node group.
 
 use super::MIN;
+use crate::resource::Propagation;
 use crate::{iam, kind};
 
 kind! {
@@ -14,15 +15,30 @@ kind! {
         endpoint_public_access: Bool,
         public_access_cidrs: Strings [set],
         enabled_log_types: Strings [set],
+        // API_AND_CONFIG_MAP: access entries (cluster.admins) as well as the aws-auth ConfigMap
+        authentication_mode: Str,
         tags: Tags,
     }
     outputs: [id, name, arn, endpoint, certificate_authority, oidc_issuer, cluster_security_group_id],
     schema: .typical(600).timeouts(30 * MIN, 60 * MIN, 15 * MIN).iam(iam! {
-        read: ["eks:DescribeCluster"],
+        read: ["eks:DescribeCluster", "eks:DescribeUpdate", "eks:ListUpdates", "eks:DescribeClusterVersions"],
         create: ["eks:CreateCluster", "eks:TagResource", "iam:PassRole"],
         update: ["eks:UpdateClusterConfig", "eks:UpdateClusterVersion", "eks:TagResource", "eks:UntagResource"],
         delete: ["eks:DeleteCluster"],
-    }),
+    })
+    // IAM is eventually consistent: a role created a moment ago is not yet assumable by EKS
+    // (terraform-provider-aws internal/service/eks/cluster.go retries these for 2 minutes)
+    .propagation(&[
+        Propagation { code: "InvalidParameterException", message: "could not be assumed", waiting_for: "IAM role not yet assumable" },
+        Propagation { code: "InvalidParameterException", message: "Error in role params", waiting_for: "IAM role not yet assumable" },
+        Propagation {
+            code: "InvalidParameterException",
+            message: "doesn't have the Amazon EKS Managed Policies",
+            waiting_for: "IAM role policies not yet visible to EKS",
+        },
+        // one EKS update at a time: the next waits for the one in progress
+        Propagation { code: "ResourceInUseException", message: "currently has update", waiting_for: "the previous EKS update to finish" },
+    ]),
 }
 
 kind! {
@@ -54,13 +70,40 @@ kind! {
         desired_size: Int,
         launch_template_id: Str [force_new],
         launch_template_version: Str,
+        // AL2023 for the instance types' architecture (Graviton: ARM)
+        ami_type: Str [force_new],
         tags: Tags,
     }
     outputs: [id, name, arn, autoscaling_group_name],
     schema: .typical(180).timeouts(60 * MIN, 60 * MIN, 60 * MIN).iam(iam! {
-        read: ["eks:DescribeNodegroup"],
+        read: ["eks:DescribeNodegroup", "eks:DescribeUpdate"],
         create: ["eks:CreateNodegroup", "eks:TagResource", "iam:PassRole"],
         update: ["eks:UpdateNodegroupConfig", "eks:UpdateNodegroupVersion", "eks:TagResource", "eks:UntagResource"],
         delete: ["eks:DeleteNodegroup"],
-    }),
+    })
+    .propagation(&[
+        Propagation { code: "ResourceInUseException", message: "currently has update", waiting_for: "the previous EKS update to finish" },
+    ]),
+}
+
+kind! {
+    /// An IAM principal's access to the cluster (EKS access entry) with a cluster-scoped access
+    /// policy: how `cluster.admins` reach Kubernetes without sharing the creator's identity.
+    AccessEntry, ACCESS_ENTRY = "aws_eks_access_entry" {
+        cluster_name: Str [force_new],
+        principal_arn: Str [force_new],
+        policy_arn: Str,
+    }
+    outputs: [id, arn],
+    schema: .typical(2).timeouts(10 * MIN, 10 * MIN, 10 * MIN).iam(iam! {
+        read: ["eks:DescribeAccessEntry", "eks:ListAssociatedAccessPolicies"],
+        create: ["eks:CreateAccessEntry", "eks:AssociateAccessPolicy"],
+        update: ["eks:AssociateAccessPolicy", "eks:DisassociateAccessPolicy"],
+        delete: ["eks:DeleteAccessEntry"],
+    })
+    // terraform-provider-aws internal/service/eks/access_entry.go: a new principal is not valid yet
+    .propagation(&[
+        Propagation { code: "InvalidParameterException", message: "principalArn is invalid", waiting_for: "IAM principal not yet visible to EKS" },
+        Propagation { code: "ResourceNotFoundException", message: "principalArn could not be found", waiting_for: "IAM principal not yet visible to EKS" },
+    ]),
 }

@@ -3,6 +3,11 @@
 
 use super::MIN;
 use crate::kind;
+use crate::resource::Propagation;
+
+/// A failed job of the same name is still being deleted: its replacement waits for it.
+const JOB_TERMINATING: &[Propagation] =
+    &[Propagation { code: "JobTerminating", message: "", waiting_for: "the failed job of the same name to be deleted" }];
 
 kind! {
     /// A namespace.
@@ -50,12 +55,12 @@ kind! {
     /// A job, waited for until it completes. Its pod template cannot change: a changed job is a new job.
     Job, JOB = "k8s_job" { cluster: Object [force_new], manifest: Any [force_new] }
     outputs: [id, name, uid],
-    schema: .typical(60).timeouts(30 * MIN, 30 * MIN, 5 * MIN),
+    schema: .typical(60).timeouts(30 * MIN, 30 * MIN, 5 * MIN).propagation(JOB_TERMINATING),
 }
 
 kind! {
     /// A job run once per stack and never again (Tuva EMPI's `bootstrap`).
     JobOnce, JOB_ONCE = "k8s_job_once" { cluster: Object [force_new], manifest: Any [force_new] }
     outputs: [id, name, uid],
-    schema: .run_once().typical(60).timeouts(30 * MIN, 30 * MIN, 5 * MIN),
+    schema: .run_once().typical(60).timeouts(30 * MIN, 30 * MIN, 5 * MIN).propagation(JOB_TERMINATING),
 }

@@ -102,6 +102,7 @@ pub static ALL: &[&Schema] = &[
     &eks::CLUSTER,
     &eks::LAUNCH_TEMPLATE,
     &eks::NODE_GROUP,
+    &eks::ACCESS_ENTRY,
     &rds::SUBNET_GROUP,
     &rds::PARAMETER_GROUP,
     &rds::INSTANCE,

@@ -1,6 +1,7 @@
 //! WAF kinds: the web ACL of AWS managed rule groups, and its association with the ALB.
 
 use super::MIN;
+use crate::resource::Propagation;
 use crate::{iam, kind};
 
 kind! {
@@ -30,5 +31,10 @@ kind! {
         create: ["wafv2:AssociateWebACL"],
         update: ["wafv2:AssociateWebACL"],
         delete: ["wafv2:DisassociateWebACL"],
-    }),
+    })
+    // a new ALB is not visible to WAF while it provisions (terraform-provider-aws
+    // internal/service/wafv2/web_acl_association.go retries this for its create timeout)
+    .propagation(&[
+        Propagation { code: "WAFUnavailableEntityException", message: "", waiting_for: "the load balancer not yet visible to WAF" },
+    ]),
 }

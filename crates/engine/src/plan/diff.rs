@@ -173,6 +173,8 @@ pub fn diff(
         stack_digest: stack_digest.into(),
         destroy: false,
         changes,
+        warnings: Vec::new(),
+        facts: BTreeMap::new(),
         estimate: None,
     }
 }
@@ -222,6 +224,8 @@ pub fn destroy_plan(
         stack_digest: stack_digest.into(),
         destroy: true,
         changes: state.resources.iter().map(|(a, rs)| delete_change(a, rs, live.get(a), schema_of)).collect(),
+        warnings: Vec::new(),
+        facts: BTreeMap::new(),
         estimate: None,
     }
 }

@@ -12,6 +12,8 @@ mod refresh;
 mod render;
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use crate::resource::{Observed, ProviderError, ResourceSpec};
@@ -89,6 +91,12 @@ pub struct Plan {
     pub stack_digest: String,
     pub destroy: bool,
     pub changes: Vec<ResourceChange>,
+    /// What the user should know before applying (a Kubernetes version in extended support…).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Facts apply records in state before anything else (the availability zones chosen…).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub facts: BTreeMap<String, Value>,
     /// How long applying it should take, from past applies (or AWS-typical figures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimate: Option<Estimate>,

@@ -57,6 +57,9 @@ fn rows(c: &ResourceChange) -> Vec<(String, String, bool)> {
 /// The plan as people read it.
 pub fn render_text(plan: &Plan) -> String {
     let mut out = String::new();
+    for w in &plan.warnings {
+        let _ = writeln!(out, "Warning: {w}\n");
+    }
     if !plan.has_changes() {
         let _ = writeln!(out, "No changes. The cloud matches the stack {:?} ({} resources).", plan.stack, plan.changes.len());
         return out;
@@ -110,6 +113,7 @@ pub fn render_json(plan: &Plan) -> Value {
         "lineage": plan.lineage,
         "serial": plan.serial,
         "destroy": plan.destroy,
+        "warnings": plan.warnings,
         "estimate": plan.estimate,
         "summary": {
             "create": plan.count(Action::Create),

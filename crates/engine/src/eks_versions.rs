@@ -1,0 +1,151 @@
+//! The EKS Kubernetes version calendar: when each version left (or leaves) standard and extended
+//! support. `validate` refuses a version past extended support (EKS no longer creates clusters on
+//! it), `plan` warns about one in extended support (billed at six times the standard price), and a
+//! new stack gets the newest version. Where the endpoint answers `DescribeClusterVersions`, the
+//! provider checks the choice against it too.
+//!
+//! Sources: the EKS User Guide, "Understand the Kubernetes version lifecycle on EKS" (release
+//! calendar, 14 months of standard and 12 of extended support), and the AWS Containers blog
+//! "Amazon EKS extended support for Kubernetes versions pricing". Dates as published on 2026-11-27.
+
+/// One version: release, end of standard support, end of extended support (ISO dates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Release {
+    pub version: &'static str,
+    pub released: &'static str,
+    pub end_of_standard: &'static str,
+    pub end_of_extended: &'static str,
+}
+
+pub const CALENDAR: &[Release] = &[
+    Release { version: "1.28", released: "2023-09-26", end_of_standard: "2024-11-26", end_of_extended: "2025-11-26" },
+    Release { version: "1.29", released: "2024-01-23", end_of_standard: "2025-03-23", end_of_extended: "2026-03-23" },
+    Release { version: "1.30", released: "2024-05-23", end_of_standard: "2025-07-23", end_of_extended: "2026-07-23" },
+    Release { version: "1.31", released: "2024-09-26", end_of_standard: "2025-11-26", end_of_extended: "2026-11-26" },
+    Release { version: "1.32", released: "2025-01-23", end_of_standard: "2026-03-23", end_of_extended: "2027-03-23" },
+    Release { version: "1.33", released: "2025-05-29", end_of_standard: "2026-07-29", end_of_extended: "2027-07-29" },
+    Release { version: "1.34", released: "2025-10-02", end_of_standard: "2026-12-02", end_of_extended: "2027-12-02" },
+    Release { version: "1.35", released: "2026-01-27", end_of_standard: "2027-03-27", end_of_extended: "2028-03-27" },
+    Release { version: "1.36", released: "2026-06-02", end_of_standard: "2027-08-02", end_of_extended: "2028-08-02" },
+];
+
+/// US dollars per cluster-hour of the control plane.
+pub const STANDARD_PRICE: f64 = 0.10;
+pub const EXTENDED_PRICE: f64 = 0.60;
+
+/// Where a version stands on a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    Standard(&'static Release),
+    Extended(&'static Release),
+    /// Past extended support: EKS creates no new clusters on it.
+    Ended(&'static Release),
+    /// Not yet released, or not a version EKS has.
+    Unknown,
+}
+
+pub fn release(version: &str) -> Option<&'static Release> {
+    CALENDAR.iter().find(|r| r.version == version)
+}
+
+/// Where `version` stands on `today` (an ISO date; ISO dates compare as strings).
+pub fn support(version: &str, today: &str) -> Support {
+    match release(version) {
+        None => Support::Unknown,
+        Some(r) if today < r.released => Support::Unknown,
+        Some(r) if today < r.end_of_standard => Support::Standard(r),
+        Some(r) if today < r.end_of_extended => Support::Extended(r),
+        Some(r) => Support::Ended(r),
+    }
+}
+
+/// The newest version released by `today` (always in standard support): a new stack's default.
+pub fn newest(today: &str) -> &'static Release {
+    CALENDAR.iter().rev().find(|r| r.released <= today).unwrap_or(&CALENDAR[CALENDAR.len() - 1])
+}
+
+/// Versions a cluster can be created on, `today`.
+pub fn creatable(today: &str) -> Vec<&'static str> {
+    CALENDAR
+        .iter()
+        .filter(|r| matches!(support(r.version, today), Support::Standard(_) | Support::Extended(_)))
+        .map(|r| r.version)
+        .collect()
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`; `EMPI_INFRA_TODAY` pins it (to read the calendar as of
+/// another day, e.g. to see when a stack's version leaves support).
+pub fn today() -> String {
+    if let Ok(d) = std::env::var("EMPI_INFRA_TODAY") {
+        if d.len() == 10 && d.as_bytes()[4] == b'-' && d.as_bytes()[7] == b'-' {
+            return d;
+        }
+    }
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    civil_date(secs / 86_400)
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+pub fn civil_date(days: u64) -> String {
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The plan warning for a version in extended support, if it is in it.
+pub fn warning(version: &str, today: &str) -> Option<String> {
+    let Support::Extended(r) = support(version, today) else { return None };
+    let newest = newest(today);
+    Some(format!(
+        "Kubernetes {version} left EKS standard support on {} and is in extended support until {}: the control plane costs ${EXTENDED_PRICE:.2} per hour instead of ${STANDARD_PRICE:.2} (6×, about ${:.0} more a month); upgrade one minor version at a time towards {} (standard support until {})",
+        r.end_of_standard,
+        r.end_of_extended,
+        (EXTENDED_PRICE - STANDARD_PRICE) * 730.0,
+        newest.version,
+        newest.end_of_standard
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_calendar_on_the_day_it_was_written() {
+        let today = "2026-11-27";
+        assert!(matches!(support("1.29", today), Support::Ended(_)));
+        assert!(matches!(support("1.31", today), Support::Ended(_)), "extended support ended the day before");
+        assert!(matches!(support("1.33", today), Support::Extended(_)));
+        assert!(matches!(support("1.34", today), Support::Standard(_)));
+        assert!(matches!(support("1.99", today), Support::Unknown));
+        assert_eq!(newest(today).version, "1.36");
+        assert_eq!(creatable(today), ["1.32", "1.33", "1.34", "1.35", "1.36"]);
+        assert!(warning("1.33", today).unwrap().contains("$0.60 per hour instead of $0.10"));
+        assert_eq!(warning("1.34", today), None);
+        assert!(matches!(support("1.34", "2026-12-02"), Support::Extended(_)), "the day standard support ends");
+    }
+
+    #[test]
+    fn dates_are_computed_without_a_calendar_crate() {
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(20_784), "2026-11-27");
+        assert_eq!(civil_date(11_016), "2000-02-29");
+    }
+
+    #[test]
+    fn the_calendar_is_ordered_and_well_formed() {
+        for w in CALENDAR.windows(2) {
+            assert!(w[0].released < w[1].released);
+        }
+        for r in CALENDAR {
+            assert!(r.released < r.end_of_standard && r.end_of_standard < r.end_of_extended, "{r:?}");
+        }
+    }
+}
