@@ -1,6 +1,7 @@
 //! What every command that touches a stack shares: the stack file, its state backend, and (for
 //! those that reach the cloud) the AWS and Kubernetes providers with the account they work in.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -9,7 +10,8 @@ use empi_engine::blueprint;
 use empi_engine::graph::ResourceGraph;
 use empi_engine::resource::Registry;
 use empi_engine::stack::{Stack, StateConfig};
-use empi_engine::state::{LocalBackend, StateStore};
+use empi_engine::state::{LocalBackend, State, StateStore};
+use empi_engine::{eks_versions, zones};
 
 use crate::{aws, k8s, s3_state};
 
@@ -26,6 +28,13 @@ pub struct Session {
 pub struct Connected {
     pub registry: Registry,
     pub account: String,
+    pub clients: Arc<aws::Clients>,
+}
+
+/// What placing a stack in the account decided, for the plan: facts to record, warnings to show.
+pub struct Placement {
+    pub facts: BTreeMap<String, serde_json::Value>,
+    pub warnings: Vec<String>,
 }
 
 impl Session {
@@ -48,9 +57,46 @@ impl Session {
             .map(PathBuf::from)
             .or_else(|| stack.target.kubeconfig.as_ref().map(PathBuf::from));
         let conn = Arc::new(k8s::Connection::new(kubeconfig, clients.sdk.clone(), stack.region.clone()));
-        let mut registry = aws::registry(clients);
+        let mut registry = aws::registry(clients.clone());
         k8s::register(&mut registry, conn);
-        Ok(Connected { registry, account })
+        Ok(Connected { registry, account, clients })
+    }
+
+    /// Fits the stack to the account before the graph is built: its availability zones (pinned,
+    /// recorded in `state`, or chosen now from the account's), and its Kubernetes version checked
+    /// against what EKS offers here (where the endpoint says).
+    pub async fn place(&mut self, cloud: &Connected, state: &State, check_version: bool) -> Result<Placement> {
+        let stack = &mut self.stack;
+        let usable = zones::usable(
+            cloud.clients.zones().await.map_err(|e| anyhow::anyhow!("cannot list the availability zones of {}: {e}", stack.region))?,
+        );
+        let chosen = zones::choose(stack, zones::recorded(&state.facts), &usable).map_err(|e| anyhow::anyhow!("{e}"))?;
+        stack.network.zones = chosen.iter().map(|z| z.name.clone()).collect();
+        let mut facts = BTreeMap::new();
+        facts.insert(zones::FACT.to_string(), serde_json::to_value(&chosen)?);
+        let mut warnings: Vec<String> =
+            eks_versions::warning(&stack.cluster.kubernetes_version, &eks_versions::today()).into_iter().collect();
+        let offered = if check_version { cloud.clients.cluster_versions().await.map_err(|e| anyhow::anyhow!("{e}"))? } else { None };
+        if let Some(offered) = offered {
+            let version = &stack.cluster.kubernetes_version;
+            match offered.iter().find(|(v, _)| v == version).map(|(_, s)| s.as_str()) {
+                Some("STANDARD_SUPPORT") | Some("EXTENDED_SUPPORT") => {}
+                status => {
+                    let usable: Vec<&str> = offered.iter().filter(|(_, s)| s != "UNSUPPORTED").map(|(v, _)| v.as_str()).collect();
+                    bail!(
+                        "EKS in {} {} Kubernetes {version}; set [cluster] kubernetes_version to one of: {}",
+                        stack.region,
+                        if status.is_some() { "no longer supports" } else { "does not offer" },
+                        usable.join(", ")
+                    );
+                }
+            }
+        }
+        if let Some(w) = warnings.first_mut() {
+            // the calendar is ours; say so, as the price is what matters
+            w.push_str(" (EKS support calendar as of this release of empi-infra)");
+        }
+        Ok(Placement { facts, warnings })
     }
 
     /// The stack's resources in `account`, checked against the kind declarations.

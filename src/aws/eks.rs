@@ -1,13 +1,17 @@
-//! EKS kinds: the cluster (control plane), the worker nodes' launch template and the managed node
-//! group.
+//! EKS kinds: the cluster (control plane), the worker nodes' launch template, the managed node
+//! group and the access entries of `cluster.admins`; and the one-update-at-a-time rule EKS imposes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_eks::types::{
-    ClusterStatus, LaunchTemplateSpecification, LogSetup, LogType, Logging, NodegroupScalingConfig, VpcConfigRequest,
+    AccessScope, AccessScopeType, AmiTypes, AuthenticationMode, ClusterStatus, CreateAccessConfigRequest, LaunchTemplateSpecification,
+    LogSetup, LogType, Logging, NodegroupScalingConfig, Update, UpdateAccessConfigRequest, UpdateStatus, VpcConfigRequest,
 };
 use aws_sdk_eks::Client;
-use empi_engine::kinds::eks::{CLUSTER, LAUNCH_TEMPLATE, NODE_GROUP};
-use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
+use empi_engine::kinds::eks::{ACCESS_ENTRY, CLUSTER, LAUNCH_TEMPLATE, NODE_GROUP};
+use empi_engine::resource::{Attrs, ErrorClass, Observed, ProviderError, Registry, Schema};
 use serde_json::json;
 
 use super::adapter::{add, aws, AwsKind, AwsResult, Lifecycle, Tags};
@@ -15,9 +19,90 @@ use super::network::{ec2_retag, ec2_tags, tag_spec};
 use super::{attrs, b, n, s, sorted, strings, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
-    add(r, Cluster(c.eks.clone()));
-    add(r, NodeGroup(c.eks.clone()));
+    let updates = Arc::new(Updates::default());
+    add(r, Cluster(c.eks.clone(), updates.clone()));
+    add(r, NodeGroup(c.eks.clone(), updates));
     add(r, LaunchTemplate(c.ec2.clone()));
+    add(r, AccessEntry(c.eks.clone()));
+}
+
+// ── one update at a time ─────────────────────────────────────────────────────────
+
+/// The EKS updates this run started, by cluster and node group. EKS runs one update of a cluster
+/// (or node group) at a time and refuses another meanwhile (`ResourceInUseException`), so each
+/// update waits its turn: [`Updates::turn`] fails with an error the executor retries (a
+/// propagation-class error, without holding a parallelism slot) until `DescribeUpdate` says the
+/// previous one finished, and a failed update fails the resource with EKS's errors.
+#[derive(Default)]
+struct Updates(Mutex<HashMap<(String, Option<String>), String>>);
+
+/// How an update this run started stands.
+enum Turn {
+    Free,
+    Busy(String),
+    Failed(String),
+}
+
+impl Updates {
+    fn started(&self, cluster: &str, nodegroup: Option<&str>, update: Option<&Update>) {
+        if let Some(id) = update.and_then(|u| u.id()) {
+            self.0.lock().unwrap().insert((cluster.to_string(), nodegroup.map(String::from)), id.to_string());
+        }
+    }
+
+    async fn check(&self, eks: &Client, cluster: &str, nodegroup: Option<&str>) -> AwsResult<Turn> {
+        let key = (cluster.to_string(), nodegroup.map(String::from));
+        let Some(id) = self.0.lock().unwrap().get(&key).cloned() else { return Ok(Turn::Free) };
+        let u = eks.describe_update().name(cluster).update_id(&id).set_nodegroup_name(nodegroup.map(String::from)).send().await?;
+        let Some(u) = u.update else { return Ok(Turn::Free) };
+        let what = format!("{} {id} of {}", u.r#type().map(|t| t.as_str()).unwrap_or("update"), nodegroup.unwrap_or(cluster));
+        Ok(match u.status() {
+            Some(UpdateStatus::InProgress) => Turn::Busy(what),
+            Some(UpdateStatus::Failed | UpdateStatus::Cancelled) => {
+                self.0.lock().unwrap().remove(&key);
+                let errors: Vec<String> = u
+                    .errors()
+                    .iter()
+                    .map(|e| format!("{}: {}", e.error_code().map(|c| c.as_str()).unwrap_or(""), e.error_message().unwrap_or("")))
+                    .collect();
+                Turn::Failed(format!("EKS {what} ended {}: {}", u.status().map(|s| s.as_str()).unwrap_or(""), errors.join("; ")))
+            }
+            _ => {
+                self.0.lock().unwrap().remove(&key);
+                Turn::Free
+            }
+        })
+    }
+
+    /// Ok when no update this run started is still in progress here.
+    async fn turn(&self, eks: &Client, cluster: &str, nodegroup: Option<&str>) -> AwsResult<()> {
+        match self.check(eks, cluster, nodegroup).await? {
+            Turn::Free => Ok(()),
+            Turn::Busy(what) => Err(ProviderError::coded(
+                "ResourceInUseException",
+                format!("Cannot update because cluster {cluster} currently has update ({what}) in progress"),
+            )
+            .with_class(ErrorClass::Propagation)
+            .into()),
+            Turn::Failed(why) => Err(ProviderError::coded("UpdateFailed", why).into()),
+        }
+    }
+
+    /// The status a wait sees: an update in progress is `UPDATING`, a failed one `UPDATE_FAILED`.
+    async fn status(
+        &self,
+        eks: &Client,
+        cluster: &str,
+        nodegroup: Option<&str>,
+        live: Option<(String, String)>,
+    ) -> AwsResult<Option<(String, String)>> {
+        Ok(match (self.check(eks, cluster, nodegroup).await?, live) {
+            (_, None) => None,
+            (Turn::Busy(what), Some(_)) => Some(("UPDATING".into(), what)),
+            (Turn::Failed(why), Some(_)) => Some(("UPDATE_FAILED".into(), why)),
+            (Turn::Free, live) => live,
+        })
+    }
 }
 
 /// Sets and removes tags of any EKS object, by ARN.
@@ -33,7 +118,7 @@ async fn eks_retag(eks: &Client, arn: &str, set: Tags, remove: Vec<String>) -> A
 
 // ── cluster ──────────────────────────────────────────────────────────────────────
 
-pub struct Cluster(Client);
+pub struct Cluster(Client, Arc<Updates>);
 
 fn vpc_config(a: &Attrs) -> VpcConfigRequest {
     VpcConfigRequest::builder()
@@ -67,7 +152,7 @@ impl Cluster {
 impl AwsKind for Cluster {
     const SCHEMA: &'static Schema = &CLUSTER;
     const NOT_FOUND: &'static [&'static str] = &["ResourceNotFoundException"];
-    const LIFECYCLE: Lifecycle = Lifecycle::Status { ready: &["ACTIVE"], failed: &["FAILED"] };
+    const LIFECYCLE: Lifecycle = Lifecycle::Status { ready: &["ACTIVE"], failed: &["FAILED", "UPDATE_FAILED"] };
 
     async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         Ok(self.describe(name).await?.map(|_| name.to_string()))
@@ -99,6 +184,7 @@ impl AwsKind for Cluster {
                 ("endpoint_public_access", json!(vpc.map(|v| v.endpoint_public_access()).unwrap_or(false))),
                 ("public_access_cidrs", sorted(vpc.map(|v| v.public_access_cidrs().to_vec()).unwrap_or_default())),
                 ("enabled_log_types", sorted(log_types)),
+                ("authentication_mode", json!(authentication_mode(&c))),
                 ("tags", tags_value(c.tags().cloned().unwrap_or_default())),
             ]),
             outputs: attrs([
@@ -121,6 +207,12 @@ impl AwsKind for Cluster {
             .role_arn(s(a, "role_arn"))
             .resources_vpc_config(vpc_config(a))
             .logging(logging(a))
+            .access_config(
+                CreateAccessConfigRequest::builder()
+                    .authentication_mode(AuthenticationMode::from(s(a, "authentication_mode")))
+                    .bootstrap_cluster_creator_admin_permissions(true)
+                    .build(),
+            )
             .set_tags(Some(tags(a).into_iter().collect()))
             .send()
             .await
@@ -128,17 +220,39 @@ impl AwsKind for Cluster {
         Ok(name.to_string())
     }
 
+    /// One kind of change per EKS update, version first (as EKS wants), each after the previous
+    /// finished: a change already live is skipped, so that a retry continues where it stopped.
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         let has = |k: &str| changed.iter().any(|c| c == k);
-        if has("version") {
-            self.0.update_cluster_version().name(id).version(s(new, "version")).send().await?;
+        let live =
+            self.describe(id).await?.ok_or_else(|| ProviderError::coded("ResourceNotFoundException", format!("cluster {id} is gone")))?;
+        let vpc = live.resources_vpc_config();
+        if has("version") && live.version() != Some(s(new, "version")) {
+            self.1.turn(&self.0, id, None).await?;
+            let r = self.0.update_cluster_version().name(id).version(s(new, "version")).send().await?;
+            self.1.started(id, None, r.update());
         }
-        // EKS takes one kind of config update per call
-        if has("endpoint_private_access") || has("endpoint_public_access") || has("public_access_cidrs") {
-            self.0.update_cluster_config().name(id).resources_vpc_config(vpc_config(new)).send().await?;
+        let mut cidrs: Vec<String> = vpc.map(|v| v.public_access_cidrs().to_vec()).unwrap_or_default();
+        cidrs.sort();
+        let endpoint_live = vpc.map(|v| (v.endpoint_private_access(), v.endpoint_public_access()));
+        let endpoint_changed = endpoint_live != Some((b(new, "endpoint_private_access"), b(new, "endpoint_public_access")))
+            || sorted(cidrs) != sorted(strings(new, "public_access_cidrs"));
+        if (has("endpoint_private_access") || has("endpoint_public_access") || has("public_access_cidrs")) && endpoint_changed {
+            self.1.turn(&self.0, id, None).await?;
+            let r = self.0.update_cluster_config().name(id).resources_vpc_config(vpc_config(new)).send().await?;
+            self.1.started(id, None, r.update());
         }
         if has("enabled_log_types") {
-            self.0.update_cluster_config().name(id).logging(logging(new)).send().await?;
+            self.1.turn(&self.0, id, None).await?;
+            let r = self.0.update_cluster_config().name(id).logging(logging(new)).send().await?;
+            self.1.started(id, None, r.update());
+        }
+        if has("authentication_mode") && authentication_mode(&live) != s(new, "authentication_mode") {
+            self.1.turn(&self.0, id, None).await?;
+            let mode =
+                UpdateAccessConfigRequest::builder().authentication_mode(AuthenticationMode::from(s(new, "authentication_mode"))).build();
+            let r = self.0.update_cluster_config().name(id).access_config(mode).send().await?;
+            self.1.started(id, None, r.update());
         }
         Ok(())
     }
@@ -159,7 +273,8 @@ impl AwsKind for Cluster {
 
     async fn status(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<(String, String)>> {
         let c = self.describe(id).await?;
-        Ok(c.and_then(|c| c.status).map(|s| (s.as_str().to_string(), "see its health issues in the EKS console".to_string())))
+        let live = c.and_then(|c| c.status).map(|s| (s.as_str().to_string(), "see its health issues in the EKS console".to_string()));
+        self.1.status(&self.0, id, None, live).await
     }
 }
 
@@ -245,7 +360,7 @@ impl AwsKind for LaunchTemplate {
 
 // ── managed node group ───────────────────────────────────────────────────────────
 
-pub struct NodeGroup(Client);
+pub struct NodeGroup(Client, Arc<Updates>);
 
 impl NodeGroup {
     async fn describe(&self, cluster: &str, name: &str) -> AwsResult<Option<aws_sdk_eks::types::Nodegroup>> {
@@ -265,7 +380,8 @@ fn launch_template(a: &Attrs) -> LaunchTemplateSpecification {
 impl AwsKind for NodeGroup {
     const SCHEMA: &'static Schema = &NODE_GROUP;
     const NOT_FOUND: &'static [&'static str] = &["ResourceNotFoundException"];
-    const LIFECYCLE: Lifecycle = Lifecycle::Status { ready: &["ACTIVE"], failed: &["CREATE_FAILED", "DEGRADED", "DELETE_FAILED"] };
+    const LIFECYCLE: Lifecycle =
+        Lifecycle::Status { ready: &["ACTIVE"], failed: &["CREATE_FAILED", "DEGRADED", "DELETE_FAILED", "UPDATE_FAILED"] };
 
     async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         Ok(self.describe(s(inputs, "cluster_name"), name).await?.map(|_| name.to_string()))
@@ -290,6 +406,7 @@ impl AwsKind for NodeGroup {
                 ("desired_size", json!(sc.and_then(|s| s.desired_size()))),
                 ("launch_template_id", json!(lt.and_then(|l| l.id()))),
                 ("launch_template_version", json!(lt.and_then(|l| l.version()))),
+                ("ami_type", json!(g.ami_type().map(|t| t.as_str()))),
                 ("tags", tags_value(g.tags().cloned().unwrap_or_default())),
             ]),
             outputs: attrs([
@@ -311,6 +428,7 @@ impl AwsKind for NodeGroup {
             .set_instance_types(Some(strings(a, "instance_types")))
             .scaling_config(scaling(a))
             .launch_template(launch_template(a))
+            .ami_type(AmiTypes::from(s(a, "ami_type")))
             .set_tags(Some(tags(a).into_iter().collect()))
             .send()
             .await
@@ -325,11 +443,31 @@ impl AwsKind for NodeGroup {
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         let has = |k: &str| changed.iter().any(|c| c == k);
         let cluster = s(new, "cluster_name");
-        if has("min_size") || has("max_size") || has("desired_size") {
-            self.0.update_nodegroup_config().cluster_name(cluster).nodegroup_name(id).scaling_config(scaling(new)).send().await?;
+        let live = self
+            .describe(cluster, id)
+            .await?
+            .ok_or_else(|| ProviderError::coded("ResourceNotFoundException", format!("node group {id} is gone")))?;
+        // the version (launch template) first, then the scaling, each after the previous finished
+        let live_version = live.launch_template().and_then(|l| l.version());
+        if has("launch_template_version") && live_version != Some(s(new, "launch_template_version")) {
+            self.1.turn(&self.0, cluster, Some(id)).await?;
+            let r = self
+                .0
+                .update_nodegroup_version()
+                .cluster_name(cluster)
+                .nodegroup_name(id)
+                .launch_template(launch_template(new))
+                .send()
+                .await?;
+            self.1.started(cluster, Some(id), r.update());
         }
-        if has("launch_template_version") {
-            self.0.update_nodegroup_version().cluster_name(cluster).nodegroup_name(id).launch_template(launch_template(new)).send().await?;
+        let sc = live.scaling_config();
+        let live_scaling = sc.map(|c| (c.min_size(), c.max_size(), c.desired_size()));
+        let want = (Some(n(new, "min_size")), Some(n(new, "max_size")), Some(n(new, "desired_size")));
+        if (has("min_size") || has("max_size") || has("desired_size")) && live_scaling != Some(want) {
+            self.1.turn(&self.0, cluster, Some(id)).await?;
+            let r = self.0.update_nodegroup_config().cluster_name(cluster).nodegroup_name(id).scaling_config(scaling(new)).send().await?;
+            self.1.started(cluster, Some(id), r.update());
         }
         Ok(())
     }
@@ -355,6 +493,88 @@ impl AwsKind for NodeGroup {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(g.status().map(|st| (st.as_str().to_string(), issues.join("; "))))
+        let live = g.status().map(|st| (st.as_str().to_string(), issues.join("; ")));
+        self.1.status(&self.0, s(recorded, "cluster_name"), Some(id), live).await
     }
+}
+
+// ── access entries (cluster.admins) ──────────────────────────────────────────────
+
+pub struct AccessEntry(Client);
+
+/// An access entry's id: `<cluster>/<principal ARN>`.
+fn entry_id(a: &Attrs) -> String {
+    format!("{}/{}", s(a, "cluster_name"), s(a, "principal_arn"))
+}
+
+fn split_entry_id(id: &str) -> (&str, &str) {
+    id.split_once('/').unwrap_or((id, ""))
+}
+
+impl AccessEntry {
+    async fn associate(&self, cluster: &str, principal: &str, policy: &str) -> AwsResult<()> {
+        let scope = AccessScope::builder().r#type(AccessScopeType::Cluster).build();
+        self.0
+            .associate_access_policy()
+            .cluster_name(cluster)
+            .principal_arn(principal)
+            .policy_arn(policy)
+            .access_scope(scope)
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AwsKind for AccessEntry {
+    const SCHEMA: &'static Schema = &ACCESS_ENTRY;
+    const NOT_FOUND: &'static [&'static str] = &["ResourceNotFoundException"];
+
+    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
+        let (cluster, principal) = (s(inputs, "cluster_name"), s(inputs, "principal_arn"));
+        let r = self.0.describe_access_entry().cluster_name(cluster).principal_arn(principal).send().await?;
+        Ok(r.access_entry.map(|_| entry_id(inputs)))
+    }
+
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let (cluster, principal) = split_entry_id(id);
+        let Some(e) = self.0.describe_access_entry().cluster_name(cluster).principal_arn(principal).send().await?.access_entry else {
+            return Ok(None);
+        };
+        let policies = self.0.list_associated_access_policies().cluster_name(cluster).principal_arn(principal).send().await?;
+        let policy = policies.associated_access_policies().first().and_then(|p| p.policy_arn()).unwrap_or_default().to_string();
+        Ok(Some(Observed {
+            attrs: attrs([("cluster_name", json!(cluster)), ("principal_arn", json!(principal)), ("policy_arn", json!(policy))]),
+            outputs: attrs([("id", json!(id)), ("arn", json!(e.access_entry_arn()))]),
+        }))
+    }
+
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        let (cluster, principal) = (s(a, "cluster_name"), s(a, "principal_arn"));
+        self.0.create_access_entry().cluster_name(cluster).principal_arn(principal).send().await?;
+        self.associate(cluster, principal, s(a, "policy_arn")).await?;
+        Ok(entry_id(a))
+    }
+
+    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
+        let (cluster, principal) = split_entry_id(id);
+        self.associate(cluster, principal, s(new, "policy_arn")).await?;
+        let before = s(old, "policy_arn");
+        if !before.is_empty() && before != s(new, "policy_arn") {
+            self.0.disassociate_access_policy().cluster_name(cluster).principal_arn(principal).policy_arn(before).send().await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        let (cluster, principal) = split_entry_id(id);
+        self.0.delete_access_entry().cluster_name(cluster).principal_arn(principal).send().await?;
+        Ok(())
+    }
+}
+
+/// The cluster's authentication mode (`CONFIG_MAP` when EKS says nothing: its API's default).
+fn authentication_mode(c: &aws_sdk_eks::types::Cluster) -> String {
+    c.access_config().and_then(|a| a.authentication_mode()).map(|m| m.as_str().to_string()).unwrap_or_else(|| "CONFIG_MAP".into())
 }

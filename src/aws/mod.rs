@@ -122,6 +122,59 @@ impl Clients {
     }
 }
 
+impl Clients {
+    /// The region's availability zones as the account sees them: (zone, state, opt-in status).
+    pub async fn zones(&self) -> Result<Vec<(empi_engine::zones::Zone, String, Option<String>)>, ProviderError> {
+        let r = self
+            .ec2
+            .describe_availability_zones()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("zone-type").values("availability-zone").build())
+            .send()
+            .await
+            .map_err(aws_err)?;
+        Ok(r.availability_zones()
+            .iter()
+            .map(|z| {
+                let zone = empi_engine::zones::Zone {
+                    name: z.zone_name().unwrap_or_default().to_string(),
+                    id: z.zone_id().unwrap_or_default().to_string(),
+                };
+                (zone, z.state().map(|s| s.as_str().to_string()).unwrap_or_default(), z.opt_in_status().map(|o| o.as_str().to_string()))
+            })
+            .collect())
+    }
+
+    /// The Kubernetes versions EKS offers here with their support status (`STANDARD_SUPPORT`,
+    /// `EXTENDED_SUPPORT`, `UNSUPPORTED`), or `None` where the endpoint does not answer
+    /// `DescribeClusterVersions` (older partitions, plain moto).
+    pub async fn cluster_versions(&self) -> Result<Option<Vec<(String, String)>>, ProviderError> {
+        let r = match self.eks.describe_cluster_versions().include_all(true).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                if matches!(status, Some(404 | 501)) || code_of(&e).is_some_and(|c| c.contains("UnknownOperation")) {
+                    return Ok(None);
+                }
+                return Err(aws_err(e));
+            }
+        };
+        Ok(Some(
+            r.cluster_versions()
+                .iter()
+                .map(|v| {
+                    let status = v.version_status().map(|s| s.as_str().to_string()).unwrap_or_default();
+                    (v.cluster_version().unwrap_or_default().to_string(), status)
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// The error's AWS code, if it has one.
+pub(crate) fn code_of<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
+    e.code()
+}
+
 /// The registry of every AWS resource type.
 pub fn registry(clients: Arc<Clients>) -> Registry {
     let mut r = Registry::new();

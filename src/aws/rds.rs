@@ -127,11 +127,11 @@ impl ParameterGroup {
             .map(|m| {
                 m.iter()
                     .map(|(k, v)| {
-                        Parameter::builder()
-                            .parameter_name(k)
-                            .parameter_value(v.as_str().unwrap_or_default())
-                            .apply_method(ApplyMethod::Immediate)
-                            .build()
+                        let method = match empi_engine::kinds::rds::apply_method(k) {
+                            empi_engine::kinds::rds::ApplyMethod::Immediate => ApplyMethod::Immediate,
+                            empi_engine::kinds::rds::ApplyMethod::PendingReboot => ApplyMethod::PendingReboot,
+                        };
+                        Parameter::builder().parameter_name(k).parameter_value(v.as_str().unwrap_or_default()).apply_method(method).build()
                     })
                     .collect()
             })

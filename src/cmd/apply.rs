@@ -23,11 +23,13 @@ pub async fn apply(
     parallelism: u16,
     allow_replace: Vec<String>,
 ) -> Result<ExitCode> {
-    let session = Session::open(path).await?;
-    let stack = &session.stack;
-    let _lock = session.backend.lock("apply").await?;
-    let state = session.backend.load().await?;
+    let mut session = Session::open(path).await?;
+    let backend = session.backend.clone();
+    let _lock = backend.lock("apply").await?;
+    let state = backend.load().await?;
     let cloud = session.connect().await?;
+    let placement = session.place(&cloud, &state, true).await?;
+    let stack = &session.stack;
     let g = session.graph(&cloud.account)?;
     let plan = match &planfile {
         // ops::apply refuses it if the state moved since
@@ -41,7 +43,12 @@ pub async fn apply(
             }
             plan
         }
-        None => ops::make_plan(&g, &cloud.registry, &state, true, parallelism as usize, &stack.digest).await?,
+        None => {
+            let mut plan = ops::make_plan(&g, &cloud.registry, &state, true, parallelism as usize, &stack.digest).await?;
+            plan.facts = placement.facts;
+            plan.warnings = placement.warnings;
+            plan
+        }
     };
     print!("{}", render_text(&plan));
     if !plan.has_changes() {
@@ -75,6 +82,17 @@ pub async fn destroy(path: &Option<PathBuf>, auto_approve: bool, parallelism: u1
     execute(&session, &plan, &cloud.registry, state, parallelism, "Destroy").await
 }
 
+/// The stack's timeouts by kind: its `[timeouts]`, and for rollouts and jobs `app.rollout_timeout`
+/// plus a minute (Kubernetes itself fails them at the rollout timeout; this is the backstop).
+fn timeouts(stack: &empi_engine::stack::Stack) -> std::collections::HashMap<String, empi_engine::resource::Timeouts> {
+    let mut t: std::collections::HashMap<_, _> = stack.timeouts.clone().into_iter().collect();
+    let rollout = stack.app.rollout_timeout_secs + 60;
+    for kind in ["k8s_deployment", "k8s_job", "k8s_job_once"] {
+        t.entry(kind.to_string()).or_insert(empi_engine::resource::Timeouts { create: rollout, update: rollout, delete: 300 });
+    }
+    t
+}
+
 fn confirm(question: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         bail!("apply needs confirmation, but there is no terminal to ask on; review the plan and pass --auto-approve");
@@ -87,7 +105,7 @@ fn confirm(question: &str) -> Result<bool> {
 }
 
 async fn execute(session: &Session, plan: &Plan, registry: &Registry, state: State, parallelism: u16, verb: &str) -> Result<ExitCode> {
-    let opts = ExecOptions { parallelism: parallelism as usize, ..ExecOptions::default() };
+    let opts = ExecOptions { parallelism: parallelism as usize, timeouts: timeouts(&session.stack), ..ExecOptions::default() };
     let signals = stop_on_signals(opts.stop.clone());
     let (report, state) = ops::apply(plan, registry, session.backend.clone(), state, opts, Arc::new(StderrProgress)).await?;
     signals.abort();

@@ -12,8 +12,8 @@ use crate::session::Session;
 
 /// One drift run; exit 0 no drift, 2 drift.
 pub async fn run_once(stack: &Option<PathBuf>, json: bool, notify: Option<&str>, extra_ignore: &[String]) -> Result<ExitCode> {
-    let session = Session::open(stack).await?;
-    let (stack, backend) = (&session.stack, &session.backend);
+    let mut session = Session::open(stack).await?;
+    let backend = session.backend.clone();
     if let Some(h) = backend.lock_holder().await? {
         bail!(
             "`{}` by {}@{} (pid {}, since {}) holds the state lock, so the cloud may be half-changed; drift did not run. Run it again after that finishes (or, if that run is gone, `empi-infra state unlock {}`)",
@@ -24,10 +24,12 @@ pub async fn run_once(stack: &Option<PathBuf>, json: bool, notify: Option<&str>,
     if state.resources.is_empty() {
         bail!(
             "state records no resources for stack {:?}, so there is nothing to compare; run `empi-infra apply` first (or check --stack)",
-            stack.name
+            session.stack.name
         );
     }
     let cloud = session.connect().await?;
+    session.place(&cloud, &state, false).await?;
+    let stack = &session.stack;
     let graph = session.graph(&cloud.account)?;
     let mut ignore = stack.drift.ignore.clone();
     ignore.extend(extra_ignore.iter().cloned());

@@ -10,12 +10,16 @@ use empi_engine::plan::{render_json, render_text, Plan};
 use crate::session::Session;
 
 pub async fn run(path: &Option<PathBuf>, out: Option<PathBuf>, json: bool, detailed_exitcode: bool, refresh: bool) -> Result<ExitCode> {
-    let session = Session::open(path).await?;
-    let _lock = session.backend.lock("plan").await?;
-    let state = session.backend.load().await?;
+    let mut session = Session::open(path).await?;
+    let backend = session.backend.clone();
+    let _lock = backend.lock("plan").await?;
+    let state = backend.load().await?;
     let cloud = session.connect().await?;
+    let placement = session.place(&cloud, &state, true).await?;
     let g = session.graph(&cloud.account)?;
-    let plan = ops::make_plan(&g, &cloud.registry, &state, refresh, 10, &session.stack.digest).await?;
+    let mut plan = ops::make_plan(&g, &cloud.registry, &state, refresh, 10, &session.stack.digest).await?;
+    plan.facts = placement.facts;
+    plan.warnings = placement.warnings;
     if json {
         println!("{}", serde_json::to_string_pretty(&render_json(&plan))?);
     } else {

@@ -212,6 +212,47 @@ impl K8sObject {
         Ok(Self::id(&t))
     }
 
+    /// The pods of a deployment that are not ready, each with why: its containers' waiting reasons
+    /// (`ImagePullBackOff`, `CrashLoopBackOff`…) or why it is not scheduled (`Unschedulable`).
+    async fn unready_pods(&self, a: &Attrs, name: &str, namespace: &str) -> String {
+        use k8s_openapi::api::core::v1::Pod;
+        let Ok(client) = self.conn.client(a.get("cluster").unwrap_or(&Value::Null)).await else { return String::new() };
+        let pods: Api<Pod> = Api::namespaced(client, namespace);
+        let Ok(list) = pods.list(&ListParams::default().labels(&format!("app.kubernetes.io/name={name}"))).await else {
+            return String::new();
+        };
+        let mut out = Vec::new();
+        for p in list.items {
+            let status = p.status.unwrap_or_default();
+            let ready = status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True");
+            if ready {
+                continue;
+            }
+            let mut why: Vec<String> = status
+                .container_statuses
+                .iter()
+                .flatten()
+                .filter_map(|c| {
+                    let w = c.state.as_ref()?.waiting.as_ref()?;
+                    Some(format!(
+                        "container {} is waiting: {}{}",
+                        c.name,
+                        w.reason.clone().unwrap_or_default(),
+                        w.message.as_ref().map(|m| format!(" ({m})")).unwrap_or_default()
+                    ))
+                })
+                .collect();
+            if let Some(c) = status.conditions.iter().flatten().find(|c| c.type_ == "PodScheduled" && c.status == "False") {
+                why.push(format!("not scheduled: {} {}", c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default()));
+            }
+            if why.is_empty() {
+                why.push(format!("{} and not ready", status.phase.unwrap_or_else(|| "Pending".into())));
+            }
+            out.push(format!("pod {} {}", p.metadata.name.unwrap_or_default(), why.join(", ")));
+        }
+        out.join("; ")
+    }
+
     /// The tail of a failed job's log, or its pod's termination reason where there is no log.
     async fn job_failure(&self, a: &Attrs, name: &str, namespace: &str) -> String {
         let Ok(client) = self.conn.client(a.get("cluster").unwrap_or(&Value::Null)).await else { return String::new() };
@@ -242,6 +283,13 @@ impl K8sObject {
     }
 }
 
+/// Why a Deployment's rollout stopped: Kubernetes sets `Progressing` to False with reason
+/// `ProgressDeadlineExceeded` once it made no progress for `progressDeadlineSeconds`.
+fn stalled(o: &Value) -> Option<String> {
+    let c = o["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Progressing" && c["status"] == "False")?;
+    Some(format!("{}: {}", c["reason"].as_str().unwrap_or(""), c["message"].as_str().unwrap_or("")))
+}
+
 fn condition(o: &Value, kind: &str) -> Option<Value> {
     o["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == kind && c["status"] == "True").cloned()
 }
@@ -255,7 +303,8 @@ impl Resource for K8sObject {
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
         let t = self.target(inputs).await?;
         let o = t.api.get_opt(&t.name).await.map_err(kube_err)?;
-        Ok(o.map(|_| Self::id(&t)))
+        // an object being deleted is as good as gone
+        Ok(o.filter(|o| o.metadata.deletion_timestamp.is_none()).map(|_| Self::id(&t)))
     }
 
     async fn read(&self, _id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>> {
@@ -306,14 +355,16 @@ impl Resource for K8sObject {
                         ),
                     ));
                 }
-                if condition(&old, "Failed").is_some() {
-                    t.api.delete(&t.name, &DeleteParams::foreground()).await.map_err(kube_err)?;
-                    for _ in 0..600 {
-                        if t.api.get_opt(&t.name).await.map_err(kube_err)?.is_none() {
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                if condition(&old, "Failed").is_some() || old["metadata"]["deletionTimestamp"].is_string() {
+                    if old["metadata"]["deletionTimestamp"].is_null() {
+                        t.api.delete(&t.name, &DeleteParams::foreground()).await.map_err(kube_err)?;
                     }
+                    // the executor tries again once it is gone, without holding a parallelism slot
+                    return Err(ProviderError::coded(
+                        "JobTerminating",
+                        format!("the failed job {} is being deleted before it runs again", Self::id(&t)),
+                    )
+                    .with_class(ErrorClass::Propagation));
                 }
             }
         }
@@ -348,6 +399,18 @@ impl Resource for K8sObject {
                 let observed = s["observedGeneration"].as_i64().unwrap_or(0) >= o["metadata"]["generation"].as_i64().unwrap_or(1);
                 if observed && n("updatedReplicas") == want && n("availableReplicas") == want && n("replicas") == want {
                     Readiness::Ready
+                } else if let Some(stuck) = stalled(&o) {
+                    let name = o["metadata"]["name"].as_str().unwrap_or_default();
+                    let ns = o["metadata"]["namespace"].as_str().unwrap_or("default");
+                    let pods = self.unready_pods(recorded, name, ns).await;
+                    return Err(ProviderError::coded(
+                        "ProgressDeadlineExceeded",
+                        format!(
+                            "deployment {ns}/{name} made no progress for {}s ({stuck}){}; the pods of the previous version keep serving",
+                            o["spec"]["progressDeadlineSeconds"].as_i64().unwrap_or(600),
+                            if pods.is_empty() { String::new() } else { format!(": {pods}") }
+                        ),
+                    ));
                 } else {
                     Readiness::Pending(format!("{}/{want} updated, {}/{want} available", n("updatedReplicas"), n("availableReplicas")))
                 }

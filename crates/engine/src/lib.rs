@@ -19,3 +19,4 @@ pub mod stack;
 pub mod state;
 pub mod testing;
 pub mod workloads;
+pub mod zones;

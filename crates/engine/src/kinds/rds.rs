@@ -70,3 +70,27 @@ kind! {
         delete: ["rds:DeleteDBInstance", "rds:CreateDBSnapshot"],
     }),
 }
+
+/// How RDS applies each parameter empi-infra sets: a static parameter takes effect at the next
+/// reboot and must be sent with `pending-reboot` (RDS refuses `immediate` for it:
+/// `InvalidParameterCombination: cannot use immediate apply method for static parameter`); a
+/// dynamic one is sent with `immediate`. `rds.force_ssl` is treated as static: RDS has reported it
+/// so for PostgreSQL (sending `pending-reboot` for a dynamic parameter is accepted, so erring this
+/// way is safe; a new instance boots with its group's values either way).
+pub const PARAMETER_APPLY: &[(&str, ApplyMethod)] = &[
+    ("rds.force_ssl", ApplyMethod::PendingReboot),
+    ("log_connections", ApplyMethod::Immediate),
+    ("log_disconnections", ApplyMethod::Immediate),
+];
+
+/// When a parameter change takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyMethod {
+    Immediate,
+    PendingReboot,
+}
+
+/// The apply method of `parameter`; parameters not in the table wait for a reboot (always accepted).
+pub fn apply_method(parameter: &str) -> ApplyMethod {
+    PARAMETER_APPLY.iter().find(|(p, _)| *p == parameter).map(|(_, m)| *m).unwrap_or(ApplyMethod::PendingReboot)
+}
