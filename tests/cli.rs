@@ -87,3 +87,38 @@ fn output_before_apply_says_what_to_do() {
     assert_eq!(code, 1);
     assert!(err.contains("not known yet: run `empi-infra apply` first"), "{err}");
 }
+
+#[test]
+fn validate_refuses_a_kubernetes_version_past_eks_support_with_the_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::fs::read_to_string(repo().join("stacks/local.toml"))
+        .unwrap()
+        .replace("[database]", "[cluster]\nkubernetes_version = \"1.29\"\n\n[database]");
+    std::fs::write(dir.path().join("old.toml"), &src).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_empi-infra"))
+        .args(["validate", "-s", "old.toml"])
+        .current_dir(dir.path())
+        .env("EMPI_INFRA_TODAY", "2026-11-27")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let line = src.lines().position(|l| l.starts_with("kubernetes_version")).unwrap() + 1;
+    assert!(
+        err.contains(&format!("old.toml:{line}:22: Kubernetes 1.29 is past EKS support: standard support ended 2025-03-23, extended support ended 2026-03-23")),
+        "{err}"
+    );
+    assert!(err.contains("fix: set kubernetes_version = \"1.36\""), "{err}");
+}
+
+#[test]
+fn validate_refuses_a_node_group_that_mixes_arm_and_x86() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::fs::read_to_string(repo().join("stacks/local.toml"))
+        .unwrap()
+        .replace("[database]", "[cluster.nodes]\ninstance_types = [\"m7g.large\", \"m6i.large\"]\n\n[database]");
+    std::fs::write(dir.path().join("mixed.toml"), &src).unwrap();
+    let (code, out, err) = empi(&["validate", "-s", "mixed.toml"], dir.path());
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("`instance_types` mixes ARM (Graviton: m7g.large) and x86 (m6i.large) types"), "{err}");
+}

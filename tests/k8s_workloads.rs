@@ -182,3 +182,26 @@ async fn a_failing_migrate_stops_the_apply_shows_why_and_leaves_the_api_alone() 
     let plan = w.ok(&["plan"]);
     assert!(plan.stdout.contains("+ workloads.migrate") || plan.stdout.contains("-/+ workloads.migrate"), "{plan:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollout_stuck_in_image_pull_backoff_fails_within_the_rollout_timeout_and_the_old_version_keeps_serving() {
+    let node = Node { unpullable: vec!["tuva-empi-backend:v0.2.0".into()], ..Node::default() };
+    let timeout = ("matching_job_runner = \"process\"", "matching_job_runner = \"process\"\nrollout_timeout = \"30s\"");
+    let w = Workspace::with_node(&[timeout], node);
+    w.ok(&["apply", "--auto-approve"]);
+    w.write_stack(&[timeout, ("version = \"v0.1.0\"", "version = \"v0.2.0\"")]);
+    let t = std::time::Instant::now();
+    let o = w.run(&["apply", "--auto-approve"]);
+    let took = t.elapsed();
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(took < std::time::Duration::from_secs(30 + 45), "failed after {took:?}, not within the rollout timeout and a margin");
+    assert!(o.stderr.contains("deployment tuva-empi/api made no progress for 30s (ProgressDeadlineExceeded"), "{o:?}");
+    assert!(o.stderr.contains("container api is waiting: ImagePullBackOff"), "{o:?}");
+    assert!(o.stderr.contains("the pods of the previous version keep serving"), "{o:?}");
+    // the previous version still serves: its replica set is fully available, nothing after the api moved
+    let c = w.cluster.client().await;
+    let old = replica_set(&c, "api", "ghcr.io/tuva-health/tuva-empi-backend:v0.1.0").await;
+    assert_eq!(old.status.as_ref().and_then(|s| s.available_replicas), Some(1), "{old:?}");
+    let ms = Api::<Deployment>::namespaced(c.clone(), NS).get("matching-service").await.unwrap();
+    assert_eq!(image(&ms), "ghcr.io/tuva-health/tuva-empi-backend:v0.1.0", "nothing after the api was rolled out");
+}

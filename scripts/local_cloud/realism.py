@@ -46,6 +46,7 @@ SETTINGS = {
     "enabled": os.environ.get("EMPI_LOCAL_REALISM", "1") != "0",
     "iam_propagation_seconds": 2.0,   # a new IAM role cannot be assumed by EKS before this
     "alb_provisioning_seconds": 2.0,  # ALB State.Code stays "provisioning" this long
+    "waf_propagation_seconds": 4.0,   # WAF cannot see a new ALB this long after its creation
     "eks_update_seconds": 1.0,        # EKS updates stay InProgress this long
     "eks_update_fails": False,        # one-shot: the next EKS update ends Failed
     "nodegroup_delete_fails": False,  # DeleteNodegroup leaves the group DELETE_FAILED
@@ -250,7 +251,12 @@ def _waf_unavailable_entity():
             lb = elbv2_backends[account][region].load_balancers.get(resource_arn)
             if lb is None:
                 raise WAFNonexistentItemException()
-            if _alb_provisioning_now(lb):
+            # WAF sees a new load balancer only some time after it exists, even once it is active
+            # (the shape doc: "It can take from a few seconds to a number of minutes for changes to
+            # propagate"; terraform-provider-aws#29080 reports the error after the ALB is active)
+            created = lb.__dict__.get("_empi_created")
+            young = created is not None and time.monotonic() - created < float(knob("waf_propagation_seconds"))
+            if _alb_provisioning_now(lb) or young:
                 raise WAFUnavailableEntityException()
         return orig(self, web_acl_arn, resource_arn)
 

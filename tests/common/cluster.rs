@@ -64,6 +64,9 @@ pub struct Node {
     pub fail_jobs: Vec<(String, String)>,
     /// How long a pod takes to become ready or to finish.
     pub delay: Duration,
+    /// Images (a part of their name) this node cannot pull: pods of Deployments running them wait
+    /// in `ImagePullBackOff` and never become ready.
+    pub unpullable: Vec<String>,
 }
 
 impl Node {
@@ -88,6 +91,12 @@ impl Node {
                         let job = p.metadata.labels.as_ref().and_then(|l| l.get("job-name")).cloned();
                         let containers: Vec<String> =
                             p.spec.as_ref().map(|s| s.containers.iter().map(|c| c.name.clone()).collect()).unwrap_or_default();
+                        let images: Vec<String> = p
+                            .spec
+                            .as_ref()
+                            .map(|s| s.containers.iter().map(|c| c.image.clone().unwrap_or_default()).collect())
+                            .unwrap_or_default();
+                        let unpullable = job.is_none() && images.iter().any(|i| self.unpullable.iter().any(|u| i.contains(u.as_str())));
                         let now = chrono_now();
                         let patch = match &job {
                             Some(j) => {
@@ -101,6 +110,10 @@ impl Node {
                                     "state": {"terminated": {"exitCode": code, "reason": reason, "message": msg, "startedAt": now, "finishedAt": now}}
                                 })).collect::<Vec<_>>()}})
                             }
+                            None if unpullable => serde_json::json!({"status": {"phase": "Pending",
+                                "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": now}, {"type": "Ready", "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": now}],
+                                "containerStatuses": containers.iter().zip(&images).map(|(c, i)| serde_json::json!({"name": c, "ready": false, "restartCount": 0, "image": i, "imageID": "",
+                                    "state": {"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{i}\"")}}})).collect::<Vec<_>>()}}),
                             None if !ready => serde_json::json!({"status": {"phase": "Running",
                                 "conditions": READY_CONDITIONS.iter().map(|t| serde_json::json!({"type": t, "status": "True", "lastTransitionTime": now})).collect::<Vec<_>>(),
                                 "containerStatuses": containers.iter().map(|c| serde_json::json!({"name": c, "ready": true, "started": true, "restartCount": 0, "image": "", "imageID": "", "state": {"running": {"startedAt": now}}})).collect::<Vec<_>>()}}),

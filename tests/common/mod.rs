@@ -69,6 +69,13 @@ impl Moto {
         assert!(answer.starts_with("HTTP/1.1 2") || answer.starts_with("HTTP/1.0 2"), "{answer}");
     }
 
+    /// Tunes the local cloud's realistic mode (scripts/local_cloud/realism.py), e.g.
+    /// `{"nodegroup_delete_fails": true}`.
+    pub fn realism(&self, settings: &str) {
+        let answer = self.post("/moto-api/empi/realism", settings);
+        assert!(answer.starts_with("HTTP/1.1 2") || answer.starts_with("HTTP/1.0 2"), "{answer}");
+    }
+
     /// A plain HTTP POST to moto's own API; returns the whole response.
     pub fn post(&self, path: &str, body: &str) -> String {
         use std::io::{Read, Write};
@@ -248,8 +255,12 @@ pub struct Aws {
 
 impl Aws {
     pub async fn new(url: &str) -> Aws {
+        Self::in_region(url, "us-east-1").await
+    }
+
+    pub async fn in_region(url: &str, region: &str) -> Aws {
         let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
+            .region(aws_config::Region::new(region.to_string()))
             .endpoint_url(url)
             .credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "test"))
             .load()

@@ -1,0 +1,140 @@
+//! The first apply on a cloud that behaves like AWS (the local cloud's realistic mode,
+//! scripts/local_cloud/realism.py, on by default): IAM propagation, WAF not yet seeing a new ALB,
+//! per-account zones, the EKS version calendar, one EKS update at a time, static RDS parameters,
+//! access entries, Graviton nodes, and a node group stuck in DELETE_FAILED. Each check here fails
+//! when empi-infra's handling of that behaviour is removed. Results are checked through the AWS API.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{filter, Aws, Workspace};
+
+/// The EKS calendar as of the day these expectations were written (the binary and the local
+/// cloud both read it then).
+fn pin_calendar(w: &Workspace) {
+    std::env::set_var("EMPI_INFRA_TODAY", "2026-11-27");
+    w.moto.realism(r#"{"eks_versions_as_of": "2026-11-27"}"#);
+}
+
+const ADMIN_ROLE: &str = "arn:aws:iam::123456789012:role/platform-admins";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow_aws_rules() {
+    let edits = [
+        ("[database]", "[cluster]\nkubernetes_version = \"1.33\"\nadmins = [\"arn:aws:iam::123456789012:role/platform-admins\"]\n\n[cluster.nodes]\ninstance_types = [\"m7g.large\"]\n\n[database]"),
+    ];
+    let w = Workspace::new(&edits);
+    pin_calendar(&w);
+    // a role made a moment before the cluster's is not assumable for 5 s; WAF sees a new ALB 4 s late
+    w.moto.realism(r#"{"iam_propagation_seconds": 5, "waf_propagation_seconds": 4}"#);
+    let aws = w.aws().await;
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
+    aws.iam.create_role().role_name("platform-admins").assume_role_policy_document(trust).send().await.unwrap();
+
+    let plan = w.ok(&["plan"]);
+    assert!(
+        plan.stdout.contains("Warning: Kubernetes 1.33 left EKS standard support on 2026-07-29 and is in extended support until 2027-07-29: the control plane costs $0.60 per hour instead of $0.10"),
+        "{plan:?}"
+    );
+    let t = Instant::now();
+    let apply = w.ok(&["apply", "--auto-approve"]);
+    let took = t.elapsed();
+    let out = apply.all();
+    assert!(out.contains("cluster.eks: IAM role not yet assumable, retrying… ["), "{apply:?}");
+    assert!(out.contains("edge.waf_association: the load balancer not yet visible to WAF, retrying… ["), "{apply:?}");
+    assert!(took < Duration::from_secs(90), "converged in {took:?}");
+
+    // zones: the account's, recorded in state with their ids
+    let st = w.state();
+    let zones: Vec<&str> = st["facts"]["zones"].as_array().unwrap().iter().map(|z| z["name"].as_str().unwrap()).collect();
+    assert_eq!(zones, ["us-east-1a", "us-east-1b"]);
+    let subnets = aws.ec2.describe_subnets().filters(filter("tag:empi-infra:stack", "empi-local")).send().await.unwrap();
+    let mut azs: Vec<&str> = subnets.subnets().iter().filter_map(|s| s.availability_zone()).collect();
+    azs.sort();
+    azs.dedup();
+    assert_eq!(azs, zones);
+
+    // the cluster: access entries for the admins, API_AND_CONFIG_MAP; Graviton nodes on the ARM AMI
+    let c = aws.eks.describe_cluster().name("empi-local").send().await.unwrap().cluster.unwrap();
+    assert_eq!(c.access_config().and_then(|a| a.authentication_mode()).map(|m| m.as_str()), Some("API_AND_CONFIG_MAP"));
+    let entries = aws.eks.list_access_entries().cluster_name("empi-local").send().await.unwrap();
+    assert!(entries.access_entries().iter().any(|e| e == ADMIN_ROLE), "{entries:?}");
+    let policies = aws.eks.list_associated_access_policies().cluster_name("empi-local").principal_arn(ADMIN_ROLE).send().await.unwrap();
+    assert_eq!(
+        policies.associated_access_policies()[0].policy_arn(),
+        Some("arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy")
+    );
+    let ng = aws.eks.describe_nodegroup().cluster_name("empi-local").nodegroup_name("empi-local-nodes").send().await.unwrap();
+    assert_eq!(ng.nodegroup().unwrap().ami_type().map(|t| t.as_str()), Some("AL2023_ARM_64_STANDARD"));
+
+    // a static parameter is set for the next reboot (RDS refuses `immediate` for it)
+    let params = aws.rds.describe_db_parameters().db_parameter_group_name("empi-local-postgres16").source("user").send().await.unwrap();
+    let force_ssl = params.parameters().iter().find(|p| p.parameter_name() == Some("rds.force_ssl")).unwrap();
+    assert_eq!(force_ssl.parameter_value(), Some("1"));
+    assert_eq!(force_ssl.apply_method().map(|m| m.as_str()), Some("pending-reboot"));
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0, "a no-op plan follows");
+
+    // two EKS changes at once: the second waits for the first (EKS refuses concurrent updates)
+    w.write_stack(&[(
+        "[database]",
+        "[cluster]\nkubernetes_version = \"1.34\"\npublic_access_cidrs = [\"203.0.113.0/24\"]\nadmins = [\"arn:aws:iam::123456789012:role/platform-admins\"]\n\n[cluster.nodes]\ninstance_types = [\"m7g.large\"]\n\n[database]",
+    )]);
+    let upgrade = w.ok(&["apply", "--auto-approve"]);
+    assert!(upgrade.all().contains("cluster.eks: the previous EKS update to finish, retrying…"), "{upgrade:?}");
+    let c = aws.eks.describe_cluster().name("empi-local").send().await.unwrap().cluster.unwrap();
+    assert_eq!(c.version(), Some("1.34"));
+    assert_eq!(c.resources_vpc_config().unwrap().public_access_cidrs(), ["203.0.113.0/24"]);
+    let updates = aws.eks.list_updates().name("empi-local").send().await.unwrap();
+    assert_eq!(updates.update_ids().len(), 2, "{updates:?}");
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+
+    // a node group AWS cannot delete fails the destroy at once with AWS's reason, not at the timeout
+    w.moto.realism(r#"{"nodegroup_delete_fails": true}"#);
+    let t = Instant::now();
+    let destroy = w.run(&["destroy", "--auto-approve"]);
+    assert_eq!(destroy.code, 1, "{destroy:?}");
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    assert!(destroy.stderr.contains("cluster.node_group"), "{destroy:?}");
+    assert!(destroy.stderr.contains("is DELETE_FAILED: Ec2SecurityGroupDeletionFailure"), "{destroy:?}");
+}
+
+/// One apply and a no-op plan of the local stack placed in `region` with `zones` zones.
+async fn converges_in(region: &str, zones: u8, expect: &[&str]) {
+    let cert = format!("arn:aws:acm:{region}:123456789012:certificate/00000000-0000-4000-8000-000000000001");
+    let network = format!("[network]\navailability_zones = {zones}\nnat_gateways = 1\n\n[database]");
+    let w = Workspace::new(&[
+        ("region = \"us-east-1\"", &format!("region = \"{region}\"")),
+        ("arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000001", &cert),
+        ("[database]", &network),
+    ]);
+    w.ok(&["apply", "--auto-approve"]);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0, "a no-op plan follows in {region}");
+    let aws = Aws::in_region(&w.moto.url, region).await;
+    let subnets = aws.ec2.describe_subnets().filters(filter("tag:empi-infra:stack", "empi-local")).send().await.unwrap();
+    let mut azs: Vec<&str> = subnets.subnets().iter().filter_map(|s| s.availability_zone()).collect();
+    azs.sort();
+    azs.dedup();
+    assert_eq!(azs, expect, "{region}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ap_northeast_1_has_no_zone_b_and_the_stack_converges_there() {
+    converges_in("ap-northeast-1", 2, &["ap-northeast-1a", "ap-northeast-1c"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ca_central_1_has_zones_a_b_and_d_and_a_three_zone_stack_converges_there() {
+    converges_in("ca-central-1", 3, &["ca-central-1a", "ca-central-1b", "ca-central-1d"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pinned_zone_eks_cannot_use_is_refused_before_anything_is_made() {
+    // us-east-1e is use1-az3, where EKS places no control plane
+    let w = Workspace::new(&[("[database]", "[network]\nzones = [\"us-east-1a\", \"us-east-1e\"]\n\n[database]")]);
+    let plan = w.run(&["plan"]);
+    assert_eq!(plan.code, 1, "{plan:?}");
+    assert!(plan.stderr.contains("network.zones names us-east-1e, which this account cannot use for EKS in us-east-1"), "{plan:?}");
+    let aws = w.aws().await;
+    assert!(aws.ec2.describe_vpcs().filters(filter("tag:empi-infra:stack", "empi-local")).send().await.unwrap().vpcs().is_empty());
+}
