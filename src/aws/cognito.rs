@@ -1,70 +1,68 @@
 //! Identity: the Cognito user pool (email is the username, as Tuva EMPI requires) and the ALB's
 //! app client. The client secret is never read into state.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
-use aws_sdk_cognitoidentityprovider::types::{AdminCreateUserConfigType, OAuthFlowType, UsernameAttributeType, VerifiedAttributeType};
+use aws_sdk_cognitoidentityprovider::types::{
+    AdminCreateUserConfigType, AttributeType, DeliveryMediumType, OAuthFlowType, UserPoolType, UsernameAttributeType, VerifiedAttributeType,
+};
 use aws_sdk_cognitoidentityprovider::Client;
-use empi_engine::resource::{AttrSchema, Attrs, Observed, ProviderError, ProviderResult, Registry, Resource, Schema};
+use empi_engine::kinds::cognito::{CLIENT, DOMAIN, USER, USER_POOL};
+use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::json;
 
-use super::{attrs, aws_err, b, code_of, s, sorted, strings, tag_delta, tags, tags_value, Clients};
+use super::adapter::{add, AwsError, AwsKind, AwsResult, Tags};
+use super::{attrs, b, s, sorted, strings, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
-    r.register(Arc::new(UserPool(c.cognito.clone())));
-    r.register(Arc::new(AppClient(c.cognito.clone())));
-    r.register(Arc::new(Domain(c.cognito.clone())));
-    r.register(Arc::new(User(c.cognito.clone())));
+    add(r, UserPool(c.cognito.clone()));
+    add(r, AppClient(c.cognito.clone()));
+    add(r, Domain(c.cognito.clone()));
+    add(r, User(c.cognito.clone()));
 }
 
-fn missing<E: aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata, R>(
-    e: &aws_sdk_cognitoidentityprovider::error::SdkError<E, R>,
-) -> bool {
-    code_of(e) == Some("ResourceNotFoundException")
+/// What Cognito answers for a pool, client or domain that does not exist.
+const RESOURCE_NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
+
+/// A boolean user attribute as Cognito writes it.
+fn flag(on: bool) -> &'static str {
+    if on {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+fn user_attribute(k: &str, v: &str) -> AttributeType {
+    AttributeType::builder().name(k).value(v).build().expect("attribute")
 }
 
 // ── user pool ────────────────────────────────────────────────────────────────────
 
 pub struct UserPool(Client);
 
-static POOL: Schema = Schema {
-    kind: "aws_cognito_user_pool",
-    attrs: &[
-        AttrSchema::force_new("username_attributes").set(),
-        AttrSchema::updatable("auto_verified_attributes").set(),
-        AttrSchema::updatable("admin_create_user_only"),
-        AttrSchema::updatable("tags"),
-    ],
-    stateful: true,
-    run_once: false,
-    typical_create_secs: 3,
-};
+impl UserPool {
+    async fn describe(&self, id: &str) -> AwsResult<Option<UserPoolType>> {
+        Ok(self.0.describe_user_pool().user_pool_id(id).send().await?.user_pool().cloned())
+    }
+}
 
 #[async_trait]
-impl Resource for UserPool {
-    fn schema(&self) -> &'static Schema {
-        &POOL
-    }
+impl AwsKind for UserPool {
+    const SCHEMA: &'static Schema = &USER_POOL;
+    const NOT_FOUND: &'static [&'static str] = RESOURCE_NOT_FOUND;
 
-    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
+    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         let mut pages = self.0.list_user_pools().max_results(60).into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(aws_err)?;
-            if let Some(p) = page.user_pools().iter().find(|p| p.name() == Some(name)) {
+            if let Some(p) = page?.user_pools().iter().find(|p| p.name() == Some(name)) {
                 return Ok(p.id().map(String::from));
             }
         }
         Ok(None)
     }
 
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let r = match self.0.describe_user_pool().user_pool_id(id).send().await {
-            Ok(r) => r,
-            Err(e) if missing(&e) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
-        let Some(p) = r.user_pool() else { return Ok(None) };
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let Some(p) = self.describe(id).await? else { return Ok(None) };
         Ok(Some(Observed {
             attrs: attrs([
                 ("username_attributes", sorted(p.username_attributes().iter().map(|a| a.as_str().to_string()).collect())),
@@ -76,7 +74,7 @@ impl Resource for UserPool {
         }))
     }
 
-    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let r = self
             .0
             .create_user_pool()
@@ -92,14 +90,14 @@ impl Resource for UserPool {
             )
             .set_user_pool_tags(Some(tags(a).into_iter().collect()))
             .send()
-            .await
-            .map_err(aws_err)?;
-        r.user_pool().and_then(|p| p.id()).map(String::from).ok_or_else(|| ProviderError::new("CreateUserPool returned no id"))
+            .await?;
+        Ok(r.user_pool().and_then(|p| p.id()).ok_or_else(|| ProviderError::new("CreateUserPool returned no id"))?.to_string())
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         if changed.iter().any(|c| c == "auto_verified_attributes" || c == "admin_create_user_only") {
             // UpdateUserPool resets every setting it is not given: always send the whole configuration
+            // (the tags too; `retag` then finds nothing left to do)
             self.0
                 .update_user_pool()
                 .user_pool_id(id)
@@ -111,28 +109,39 @@ impl Resource for UserPool {
                 )
                 .set_user_pool_tags(Some(tags(new).into_iter().collect()))
                 .send()
-                .await
-                .map_err(aws_err)?;
-        } else if changed.iter().any(|c| c == "tags") {
-            let arn =
-                self.read(id, old).await?.and_then(|o| o.outputs.get("arn").and_then(|v| v.as_str().map(String::from))).unwrap_or_default();
-            let (set, remove) = tag_delta(&tags(old), &tags(new));
-            if !remove.is_empty() {
-                self.0.untag_resource().resource_arn(&arn).set_tag_keys(Some(remove)).send().await.map_err(aws_err)?;
-            }
-            if !set.is_empty() {
-                self.0.tag_resource().resource_arn(&arn).set_tags(Some(set.into_iter().collect())).send().await.map_err(aws_err)?;
-            }
+                .await?;
         }
         Ok(())
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        match self.0.delete_user_pool().user_pool_id(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if missing(&e) => Ok(()),
-            Err(e) => Err(aws_err(e)),
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        self.0.delete_user_pool().user_pool_id(id).send().await?;
+        Ok(())
+    }
+
+    async fn retag(&self, id: &str, new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        // tagging needs the pool's ARN
+        let pool = self.describe(id).await?;
+        let live: Tags = pool
+            .as_ref()
+            .and_then(|p| p.user_pool_tags())
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| !k.starts_with("aws:"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if live == tags(new) {
+            // an UpdateUserPool of this same change already set them
+            return Ok(());
         }
+        let arn = pool.as_ref().and_then(|p| p.arn()).unwrap_or_default();
+        if !remove.is_empty() {
+            self.0.untag_resource().resource_arn(arn).set_tag_keys(Some(remove)).send().await?;
+        }
+        if !set.is_empty() {
+            self.0.tag_resource().resource_arn(arn).set_tags(Some(set.into_iter().collect())).send().await?;
+        }
+        Ok(())
     }
 }
 
@@ -140,50 +149,24 @@ impl Resource for UserPool {
 
 pub struct AppClient(Client);
 
-static CLIENT: Schema = Schema {
-    kind: "aws_cognito_user_pool_client",
-    attrs: &[
-        AttrSchema::force_new("user_pool_id"),
-        AttrSchema::force_new("generate_secret"),
-        AttrSchema::updatable("allowed_oauth_flows").set(),
-        AttrSchema::updatable("allowed_oauth_scopes").set(),
-        AttrSchema::updatable("callback_urls").set(),
-        AttrSchema::updatable("supported_identity_providers").set(),
-    ],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 2,
-};
-
 #[async_trait]
-impl Resource for AppClient {
-    fn schema(&self) -> &'static Schema {
-        &CLIENT
-    }
+impl AwsKind for AppClient {
+    const SCHEMA: &'static Schema = &CLIENT;
+    const NOT_FOUND: &'static [&'static str] = RESOURCE_NOT_FOUND;
 
-    async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
+    async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         let pool = s(inputs, "user_pool_id");
         let mut pages = self.0.list_user_pool_clients().user_pool_id(pool).max_results(60).into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = match page {
-                Ok(p) => p,
-                Err(e) if missing(&e) => return Ok(None),
-                Err(e) => return Err(aws_err(e)),
-            };
-            if let Some(c) = page.user_pool_clients().iter().find(|c| c.client_name() == Some(name)) {
+            if let Some(c) = page?.user_pool_clients().iter().find(|c| c.client_name() == Some(name)) {
                 return Ok(c.client_id().map(String::from));
             }
         }
         Ok(None)
     }
 
-    async fn read(&self, id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let pool = s(recorded, "user_pool_id");
-        let r = match self.0.describe_user_pool_client().user_pool_id(pool).client_id(id).send().await {
-            Ok(r) => r,
-            Err(e) if missing(&e) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
+    async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.describe_user_pool_client().user_pool_id(s(recorded, "user_pool_id")).client_id(id).send().await?;
         let Some(c) = r.user_pool_client() else { return Ok(None) };
         Ok(Some(Observed {
             attrs: attrs([
@@ -198,7 +181,7 @@ impl Resource for AppClient {
         }))
     }
 
-    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let r = self
             .0
             .create_user_pool_client()
@@ -211,15 +194,14 @@ impl Resource for AppClient {
             .set_supported_identity_providers(Some(strings(a, "supported_identity_providers")))
             .allowed_o_auth_flows_user_pool_client(true)
             .send()
-            .await
-            .map_err(aws_err)?;
-        r.user_pool_client()
+            .await?;
+        Ok(r.user_pool_client()
             .and_then(|c| c.client_id())
-            .map(String::from)
-            .ok_or_else(|| ProviderError::new("CreateUserPoolClient returned no id"))
+            .ok_or_else(|| ProviderError::new("CreateUserPoolClient returned no id"))?
+            .to_string())
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
         // like UpdateUserPool, UpdateUserPoolClient resets what it is not given
         self.0
             .update_user_pool_client()
@@ -231,17 +213,13 @@ impl Resource for AppClient {
             .set_supported_identity_providers(Some(strings(new, "supported_identity_providers")))
             .allowed_o_auth_flows_user_pool_client(true)
             .send()
-            .await
-            .map_err(aws_err)?;
+            .await?;
         Ok(())
     }
 
-    async fn delete(&self, id: &str, recorded: &Attrs) -> ProviderResult<()> {
-        match self.0.delete_user_pool_client().user_pool_id(s(recorded, "user_pool_id")).client_id(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if missing(&e) => Ok(()),
-            Err(e) => Err(aws_err(e)),
-        }
+    async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
+        self.0.delete_user_pool_client().user_pool_id(s(recorded, "user_pool_id")).client_id(id).send().await?;
+        Ok(())
     }
 }
 
@@ -249,30 +227,17 @@ impl Resource for AppClient {
 
 pub struct Domain(Client);
 
-static DOMAIN: Schema = Schema {
-    kind: "aws_cognito_user_pool_domain",
-    attrs: &[AttrSchema::force_new("user_pool_id")],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 5,
-};
-
 #[async_trait]
-impl Resource for Domain {
-    fn schema(&self) -> &'static Schema {
-        &DOMAIN
-    }
+impl AwsKind for Domain {
+    const SCHEMA: &'static Schema = &DOMAIN;
+    const NOT_FOUND: &'static [&'static str] = RESOURCE_NOT_FOUND;
 
-    async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
+    async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         Ok(self.read(name, inputs).await?.filter(|o| o.attrs.get("user_pool_id") == inputs.get("user_pool_id")).map(|_| name.to_string()))
     }
 
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let r = match self.0.describe_user_pool_domain().domain(id).send().await {
-            Ok(r) => r,
-            Err(e) if missing(&e) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.describe_user_pool_domain().domain(id).send().await?;
         // an unknown domain is an empty description, not an error
         let Some(d) = r.domain_description().filter(|d| d.user_pool_id().is_some()) else { return Ok(None) };
         Ok(Some(Observed {
@@ -281,30 +246,21 @@ impl Resource for Domain {
         }))
     }
 
-    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
-        match self.0.create_user_pool_domain().domain(name).user_pool_id(s(a, "user_pool_id")).send().await {
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        match self.0.create_user_pool_domain().domain(name).user_pool_id(s(a, "user_pool_id")).send().await.map_err(AwsError::from) {
             Ok(_) => Ok(name.to_string()),
-            Err(e) if code_of(&e) == Some("InvalidParameterException") => Err(ProviderError::coded(
+            Err(e) if e.code() == Some("InvalidParameterException") => Err(ProviderError::coded(
                 "InvalidParameterException",
-                format!(
-                    "the Cognito domain prefix {name:?} is taken or invalid ({}); set another [identity] domain_prefix",
-                    aws_err(e).message
-                ),
-            )),
-            Err(e) => Err(aws_err(e)),
+                format!("the Cognito domain prefix {name:?} is taken or invalid ({}); set another [identity] domain_prefix", e.0.message),
+            )
+            .into()),
+            Err(e) => Err(e),
         }
     }
 
-    async fn update(&self, _id: &str, _old: &Attrs, _new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
+    async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
+        self.0.delete_user_pool_domain().domain(id).user_pool_id(s(recorded, "user_pool_id")).send().await?;
         Ok(())
-    }
-
-    async fn delete(&self, id: &str, recorded: &Attrs) -> ProviderResult<()> {
-        match self.0.delete_user_pool_domain().domain(id).user_pool_id(s(recorded, "user_pool_id")).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if missing(&e) => Ok(()),
-            Err(e) => Err(aws_err(e)),
-        }
     }
 }
 
@@ -312,30 +268,18 @@ impl Resource for Domain {
 
 pub struct User(Client);
 
-static USER: Schema = Schema {
-    kind: "aws_cognito_user",
-    attrs: &[AttrSchema::force_new("user_pool_id"), AttrSchema::force_new("email"), AttrSchema::updatable("email_verified")],
-    stateful: true,
-    run_once: false,
-    typical_create_secs: 1,
-};
-
 #[async_trait]
-impl Resource for User {
-    fn schema(&self) -> &'static Schema {
-        &USER
-    }
+impl AwsKind for User {
+    const SCHEMA: &'static Schema = &USER;
+    /// `ResourceNotFoundException`: the user's pool is gone.
+    const NOT_FOUND: &'static [&'static str] = &["UserNotFoundException", "ResourceNotFoundException"];
 
-    async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
+    async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         Ok(self.read(name, inputs).await?.map(|_| name.to_string()))
     }
 
-    async fn read(&self, id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let r = match self.0.admin_get_user().user_pool_id(s(recorded, "user_pool_id")).username(id).send().await {
-            Ok(r) => r,
-            Err(e) if missing(&e) || code_of(&e) == Some("UserNotFoundException") => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
+    async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.admin_get_user().user_pool_id(s(recorded, "user_pool_id")).username(id).send().await?;
         let attr = |k: &str| r.user_attributes().iter().find(|a| a.name() == k).and_then(|a| a.value()).map(String::from);
         Ok(Some(Observed {
             attrs: attrs([
@@ -347,45 +291,37 @@ impl Resource for User {
         }))
     }
 
-    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
-        use aws_sdk_cognitoidentityprovider::types::{AttributeType, DeliveryMediumType};
-        let attr = |k: &str, v: &str| AttributeType::builder().name(k).value(v).build().expect("attribute");
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let r = self
             .0
             .admin_create_user()
             .user_pool_id(s(a, "user_pool_id"))
             .username(name)
-            .user_attributes(attr("email", s(a, "email")))
-            .user_attributes(attr("email_verified", if b(a, "email_verified") { "true" } else { "false" }))
+            .user_attributes(user_attribute("email", s(a, "email")))
+            .user_attributes(user_attribute("email_verified", flag(b(a, "email_verified"))))
             .desired_delivery_mediums(DeliveryMediumType::Email)
             .send()
-            .await;
+            .await
+            .map_err(AwsError::from);
         match r {
-            Ok(_) => Ok(name.to_string()),
-            Err(e) if code_of(&e) == Some("UsernameExistsException") => Ok(name.to_string()),
-            Err(e) => Err(aws_err(e)),
+            Err(e) if e.code() != Some("UsernameExistsException") => Err(e),
+            _ => Ok(name.to_string()),
         }
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
-        use aws_sdk_cognitoidentityprovider::types::AttributeType;
-        let v = if b(new, "email_verified") { "true" } else { "false" };
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
         self.0
             .admin_update_user_attributes()
             .user_pool_id(s(new, "user_pool_id"))
             .username(id)
-            .user_attributes(AttributeType::builder().name("email_verified").value(v).build().expect("attribute"))
+            .user_attributes(user_attribute("email_verified", flag(b(new, "email_verified"))))
             .send()
-            .await
-            .map_err(aws_err)?;
+            .await?;
         Ok(())
     }
 
-    async fn delete(&self, id: &str, recorded: &Attrs) -> ProviderResult<()> {
-        match self.0.admin_delete_user().user_pool_id(s(recorded, "user_pool_id")).username(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if missing(&e) || code_of(&e) == Some("UserNotFoundException") => Ok(()),
-            Err(e) => Err(aws_err(e)),
-        }
+    async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
+        self.0.admin_delete_user().user_pool_id(s(recorded, "user_pool_id")).username(id).send().await?;
+        Ok(())
     }
 }

@@ -2,34 +2,34 @@
 //! to the node group's Auto Scaling group), the HTTP→HTTPS redirect, and the HTTPS listener and rule
 //! that authenticate with Cognito before forwarding.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, AuthenticateCognitoActionConfig, Certificate, LoadBalancerAttribute, LoadBalancerSchemeEnum,
     LoadBalancerTypeEnum, Matcher, PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum,
-    RuleCondition, Tag, TargetTypeEnum,
+    RuleCondition, RulePriorityPair, Tag, TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client;
-use empi_engine::resource::{AttrSchema, Attrs, Observed, ProviderError, ProviderResult, Registry, Resource, Schema};
+use empi_engine::kinds::elb::{ASG_ATTACHMENT, LISTENER, LISTENER_RULE, LOAD_BALANCER, TARGET_GROUP};
+use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
-use super::{attrs, aws_err, b, code_of, n, s, sorted, strings, tag_delta, tags, tags_value, Clients};
+use super::adapter::{add, AwsKind, AwsResult, Lifecycle, Tags};
+use super::{attrs, b, n, s, sorted, strings, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
-    r.register(Arc::new(LoadBalancer(c.elb.clone())));
-    r.register(Arc::new(TargetGroup(c.elb.clone())));
-    r.register(Arc::new(Listener(c.elb.clone())));
-    r.register(Arc::new(ListenerRule(c.elb.clone())));
-    r.register(Arc::new(AsgAttachment(c.autoscaling.clone())));
+    add(r, LoadBalancer(c.elb.clone()));
+    add(r, TargetGroup(c.elb.clone()));
+    add(r, Listener(c.elb.clone()));
+    add(r, ListenerRule(c.elb.clone()));
+    add(r, AsgAttachment(c.autoscaling.clone()));
 }
 
-fn elb_tags(a: &Attrs) -> Vec<Tag> {
-    tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+fn elb_tags(t: Tags) -> Vec<Tag> {
+    t.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
-async fn live_tags(c: &Client, arn: &str) -> ProviderResult<Value> {
-    let r = c.describe_tags().resource_arns(arn).send().await.map_err(aws_err)?;
+async fn live_tags(c: &Client, arn: &str) -> AwsResult<Value> {
+    let r = c.describe_tags().resource_arns(arn).send().await?;
     Ok(tags_value(
         r.tag_descriptions()
             .iter()
@@ -37,20 +37,20 @@ async fn live_tags(c: &Client, arn: &str) -> ProviderResult<Value> {
     ))
 }
 
-async fn retag(c: &Client, arn: &str, old: &Attrs, new: &Attrs) -> ProviderResult<()> {
-    let (set, remove) = tag_delta(&tags(old), &tags(new));
+/// Sets and removes tags of any ELB object.
+async fn elb_retag(c: &Client, arn: &str, set: Tags, remove: Vec<String>) -> AwsResult<()> {
     if !remove.is_empty() {
-        c.remove_tags().resource_arns(arn).set_tag_keys(Some(remove)).send().await.map_err(aws_err)?;
+        c.remove_tags().resource_arns(arn).set_tag_keys(Some(remove)).send().await?;
     }
     if !set.is_empty() {
-        let t = set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
-        c.add_tags().resource_arns(arn).set_tags(Some(t)).send().await.map_err(aws_err)?;
+        c.add_tags().resource_arns(arn).set_tags(Some(elb_tags(set))).send().await?;
     }
     Ok(())
 }
 
-fn gone(code: Option<&str>) -> bool {
-    matches!(code, Some("LoadBalancerNotFound" | "TargetGroupNotFound" | "ListenerNotFound" | "RuleNotFound"))
+/// The ARN a create call returned.
+fn returned(arn: Option<&str>, call: &str) -> AwsResult<String> {
+    Ok(arn.ok_or_else(|| ProviderError::new(format!("{call} returned no ARN")))?.to_string())
 }
 
 /// The stack's action objects as ELB actions, in order.
@@ -114,52 +114,35 @@ fn from_actions(actions: &[Action]) -> Value {
 
 pub struct LoadBalancer(Client);
 
-static LB: Schema = Schema {
-    kind: "aws_lb",
-    attrs: &[
-        AttrSchema::force_new("scheme"),
-        AttrSchema::updatable("subnet_ids").set(),
-        AttrSchema::updatable("security_group_ids").set(),
-        AttrSchema::updatable("drop_invalid_header_fields"),
-        AttrSchema::updatable("tags"),
-    ],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 180,
-};
-
 const DROP_INVALID: &str = "routing.http.drop_invalid_header_fields.enabled";
 
 impl LoadBalancer {
-    async fn set_attributes(&self, arn: &str, a: &Attrs) -> ProviderResult<()> {
+    async fn set_attributes(&self, arn: &str, a: &Attrs) -> AwsResult<()> {
         let attr = LoadBalancerAttribute::builder().key(DROP_INVALID).value(b(a, "drop_invalid_header_fields").to_string()).build();
-        self.0.modify_load_balancer_attributes().load_balancer_arn(arn).attributes(attr).send().await.map_err(aws_err)?;
+        self.0.modify_load_balancer_attributes().load_balancer_arn(arn).attributes(attr).send().await?;
         Ok(())
+    }
+
+    async fn describe(&self, arn: &str) -> AwsResult<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>> {
+        let r = self.0.describe_load_balancers().load_balancer_arns(arn).send().await?;
+        Ok(r.load_balancers().first().cloned())
     }
 }
 
 #[async_trait]
-impl Resource for LoadBalancer {
-    fn schema(&self) -> &'static Schema {
-        &LB
+impl AwsKind for LoadBalancer {
+    const SCHEMA: &'static Schema = &LOAD_BALANCER;
+    const NOT_FOUND: &'static [&'static str] = &["LoadBalancerNotFound"];
+    const LIFECYCLE: Lifecycle = Lifecycle::Status { ready: &["active"], failed: &["failed"] };
+
+    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
+        let r = self.0.describe_load_balancers().names(name).send().await?;
+        Ok(r.load_balancers().first().and_then(|l| l.load_balancer_arn()).map(String::from))
     }
 
-    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
-        match self.0.describe_load_balancers().names(name).send().await {
-            Ok(r) => Ok(r.load_balancers().first().and_then(|l| l.load_balancer_arn()).map(String::from)),
-            Err(e) if gone(code_of(&e)) => Ok(None),
-            Err(e) => Err(aws_err(e)),
-        }
-    }
-
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let r = match self.0.describe_load_balancers().load_balancer_arns(id).send().await {
-            Ok(r) => r,
-            Err(e) if gone(code_of(&e)) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
-        let Some(lb) = r.load_balancers().first() else { return Ok(None) };
-        let la = self.0.describe_load_balancer_attributes().load_balancer_arn(id).send().await.map_err(aws_err)?;
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let Some(lb) = self.describe(id).await? else { return Ok(None) };
+        let la = self.0.describe_load_balancer_attributes().load_balancer_arn(id).send().await?;
         let drop = la.attributes().iter().find(|a| a.key() == Some(DROP_INVALID)).and_then(|a| a.value()) == Some("true");
         Ok(Some(Observed {
             attrs: attrs([
@@ -178,7 +161,7 @@ impl Resource for LoadBalancer {
         }))
     }
 
-    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let r = self
             .0
             .create_load_balancer()
@@ -187,49 +170,45 @@ impl Resource for LoadBalancer {
             .scheme(LoadBalancerSchemeEnum::from(s(a, "scheme")))
             .set_subnets(Some(strings(a, "subnet_ids")))
             .set_security_groups(Some(strings(a, "security_group_ids")))
-            .set_tags(Some(elb_tags(a)))
+            .set_tags(Some(elb_tags(tags(a))))
             .send()
-            .await
-            .map_err(aws_err)?;
-        let arn = r
-            .load_balancers()
-            .first()
-            .and_then(|l| l.load_balancer_arn())
-            .ok_or_else(|| ProviderError::new("CreateLoadBalancer returned no ARN"))?
-            .to_string();
+            .await?;
+        let arn = returned(r.load_balancers().first().and_then(|l| l.load_balancer_arn()), "CreateLoadBalancer")?;
         self.set_attributes(&arn, a).await?;
         Ok(arn)
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         let has = |k: &str| changed.iter().any(|c| c == k);
         if has("subnet_ids") {
-            self.0.set_subnets().load_balancer_arn(id).set_subnets(Some(strings(new, "subnet_ids"))).send().await.map_err(aws_err)?;
+            self.0.set_subnets().load_balancer_arn(id).set_subnets(Some(strings(new, "subnet_ids"))).send().await?;
         }
         if has("security_group_ids") {
-            self.0
-                .set_security_groups()
-                .load_balancer_arn(id)
-                .set_security_groups(Some(strings(new, "security_group_ids")))
-                .send()
-                .await
-                .map_err(aws_err)?;
+            self.0.set_security_groups().load_balancer_arn(id).set_security_groups(Some(strings(new, "security_group_ids"))).send().await?;
         }
         if has("drop_invalid_header_fields") {
             self.set_attributes(id, new).await?;
         }
-        if has("tags") {
-            retag(&self.0, id, old, new).await?;
-        }
         Ok(())
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        match self.0.delete_load_balancer().load_balancer_arn(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if gone(code_of(&e)) => Ok(()),
-            Err(e) => Err(aws_err(e)),
-        }
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        self.0.delete_load_balancer().load_balancer_arn(id).send().await?;
+        Ok(())
+    }
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        elb_retag(&self.0, id, set, remove).await
+    }
+
+    async fn status(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<(String, String)>> {
+        Ok(self.describe(id).await?.map(|lb| {
+            let state = lb.state();
+            (
+                state.and_then(|st| st.code()).map(|c| c.as_str().to_string()).unwrap_or_default(),
+                state.and_then(|st| st.reason()).unwrap_or_default().to_string(),
+            )
+        }))
     }
 }
 
@@ -237,42 +216,18 @@ impl Resource for LoadBalancer {
 
 pub struct TargetGroup(Client);
 
-static TG: Schema = Schema {
-    kind: "aws_lb_target_group",
-    attrs: &[
-        AttrSchema::force_new("vpc_id"),
-        AttrSchema::force_new("port"),
-        AttrSchema::force_new("protocol"),
-        AttrSchema::force_new("target_type"),
-        AttrSchema::updatable("health_check_path"),
-        AttrSchema::updatable("health_check_matcher"),
-        AttrSchema::updatable("tags"),
-    ],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 2,
-};
-
 #[async_trait]
-impl Resource for TargetGroup {
-    fn schema(&self) -> &'static Schema {
-        &TG
+impl AwsKind for TargetGroup {
+    const SCHEMA: &'static Schema = &TARGET_GROUP;
+    const NOT_FOUND: &'static [&'static str] = &["TargetGroupNotFound"];
+
+    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
+        let r = self.0.describe_target_groups().names(name).send().await?;
+        Ok(r.target_groups().first().and_then(|t| t.target_group_arn()).map(String::from))
     }
 
-    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
-        match self.0.describe_target_groups().names(name).send().await {
-            Ok(r) => Ok(r.target_groups().first().and_then(|t| t.target_group_arn()).map(String::from)),
-            Err(e) if gone(code_of(&e)) => Ok(None),
-            Err(e) => Err(aws_err(e)),
-        }
-    }
-
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let r = match self.0.describe_target_groups().target_group_arns(id).send().await {
-            Ok(r) => r,
-            Err(e) if gone(code_of(&e)) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.describe_target_groups().target_group_arns(id).send().await?;
         let Some(t) = r.target_groups().first() else { return Ok(None) };
         Ok(Some(Observed {
             attrs: attrs([
@@ -288,7 +243,7 @@ impl Resource for TargetGroup {
         }))
     }
 
-    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let r = self
             .0
             .create_target_group()
@@ -299,18 +254,13 @@ impl Resource for TargetGroup {
             .target_type(TargetTypeEnum::from(s(a, "target_type")))
             .health_check_path(s(a, "health_check_path"))
             .matcher(Matcher::builder().http_code(s(a, "health_check_matcher")).build())
-            .set_tags(Some(elb_tags(a)))
+            .set_tags(Some(elb_tags(tags(a))))
             .send()
-            .await
-            .map_err(aws_err)?;
-        r.target_groups()
-            .first()
-            .and_then(|t| t.target_group_arn())
-            .map(String::from)
-            .ok_or_else(|| ProviderError::new("CreateTargetGroup returned no ARN"))
+            .await?;
+        returned(r.target_groups().first().and_then(|t| t.target_group_arn()), "CreateTargetGroup")
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         if changed.iter().any(|c| c.starts_with("health_check")) {
             self.0
                 .modify_target_group()
@@ -318,21 +268,18 @@ impl Resource for TargetGroup {
                 .health_check_path(s(new, "health_check_path"))
                 .matcher(Matcher::builder().http_code(s(new, "health_check_matcher")).build())
                 .send()
-                .await
-                .map_err(aws_err)?;
-        }
-        if changed.iter().any(|c| c == "tags") {
-            retag(&self.0, id, old, new).await?;
+                .await?;
         }
         Ok(())
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        match self.0.delete_target_group().target_group_arn(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if gone(code_of(&e)) => Ok(()),
-            Err(e) => Err(aws_err(e)),
-        }
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        self.0.delete_target_group().target_group_arn(id).send().await?;
+        Ok(())
+    }
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        elb_retag(&self.0, id, set, remove).await
     }
 }
 
@@ -340,43 +287,19 @@ impl Resource for TargetGroup {
 
 pub struct Listener(Client);
 
-static LISTENER: Schema = Schema {
-    kind: "aws_lb_listener",
-    attrs: &[
-        AttrSchema::force_new("load_balancer_arn"),
-        AttrSchema::updatable("port"),
-        AttrSchema::updatable("protocol"),
-        AttrSchema::updatable("certificate_arn"),
-        AttrSchema::updatable("ssl_policy"),
-        AttrSchema::updatable("actions"),
-    ],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 2,
-};
-
 #[async_trait]
-impl Resource for Listener {
-    fn schema(&self) -> &'static Schema {
-        &LISTENER
+impl AwsKind for Listener {
+    const SCHEMA: &'static Schema = &LISTENER;
+    /// `LoadBalancerNotFound`: find lists the listeners of a load balancer that may be gone.
+    const NOT_FOUND: &'static [&'static str] = &["ListenerNotFound", "LoadBalancerNotFound"];
+
+    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
+        let r = self.0.describe_listeners().load_balancer_arn(s(inputs, "load_balancer_arn")).send().await?;
+        Ok(r.listeners().iter().find(|l| l.port() == Some(n(inputs, "port"))).and_then(|l| l.listener_arn()).map(String::from))
     }
 
-    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
-        match self.0.describe_listeners().load_balancer_arn(s(inputs, "load_balancer_arn")).send().await {
-            Ok(r) => {
-                Ok(r.listeners().iter().find(|l| l.port() == Some(n(inputs, "port"))).and_then(|l| l.listener_arn()).map(String::from))
-            }
-            Err(e) if gone(code_of(&e)) => Ok(None),
-            Err(e) => Err(aws_err(e)),
-        }
-    }
-
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let r = match self.0.describe_listeners().listener_arns(id).send().await {
-            Ok(r) => r,
-            Err(e) if gone(code_of(&e)) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.describe_listeners().listener_arns(id).send().await?;
         let Some(l) = r.listeners().first() else { return Ok(None) };
         let mut a = attrs([
             ("load_balancer_arn", json!(l.load_balancer_arn())),
@@ -391,7 +314,7 @@ impl Resource for Listener {
         Ok(Some(Observed { attrs: a, outputs: attrs([("id", json!(id)), ("arn", json!(id))]) }))
     }
 
-    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let mut req = self
             .0
             .create_listener()
@@ -402,15 +325,11 @@ impl Resource for Listener {
         if a.contains_key("certificate_arn") {
             req = req.certificates(Certificate::builder().certificate_arn(s(a, "certificate_arn")).build()).ssl_policy(s(a, "ssl_policy"));
         }
-        let r = req.send().await.map_err(aws_err)?;
-        r.listeners()
-            .first()
-            .and_then(|l| l.listener_arn())
-            .map(String::from)
-            .ok_or_else(|| ProviderError::new("CreateListener returned no ARN"))
+        let r = req.send().await?;
+        returned(r.listeners().first().and_then(|l| l.listener_arn()), "CreateListener")
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
         let mut req = self
             .0
             .modify_listener()
@@ -423,35 +342,19 @@ impl Resource for Listener {
                 .certificates(Certificate::builder().certificate_arn(s(new, "certificate_arn")).build())
                 .ssl_policy(s(new, "ssl_policy"));
         }
-        req.send().await.map_err(aws_err)?;
+        req.send().await?;
         Ok(())
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        match self.0.delete_listener().listener_arn(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if gone(code_of(&e)) => Ok(()),
-            Err(e) => Err(aws_err(e)),
-        }
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        self.0.delete_listener().listener_arn(id).send().await?;
+        Ok(())
     }
 }
 
 // ── listener rule ────────────────────────────────────────────────────────────────
 
 pub struct ListenerRule(Client);
-
-static RULE: Schema = Schema {
-    kind: "aws_lb_listener_rule",
-    attrs: &[
-        AttrSchema::force_new("listener_arn"),
-        AttrSchema::updatable("priority"),
-        AttrSchema::updatable("path_patterns").set(),
-        AttrSchema::updatable("actions"),
-    ],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 2,
-};
 
 fn path_condition(a: &Attrs) -> RuleCondition {
     RuleCondition::builder()
@@ -461,30 +364,18 @@ fn path_condition(a: &Attrs) -> RuleCondition {
 }
 
 #[async_trait]
-impl Resource for ListenerRule {
-    fn schema(&self) -> &'static Schema {
-        &RULE
+impl AwsKind for ListenerRule {
+    const SCHEMA: &'static Schema = &LISTENER_RULE;
+    /// `ListenerNotFound`: find lists the rules of a listener that may be gone.
+    const NOT_FOUND: &'static [&'static str] = &["RuleNotFound", "ListenerNotFound"];
+
+    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
+        let r = self.0.describe_rules().listener_arn(s(inputs, "listener_arn")).send().await?;
+        Ok(r.rules().iter().find(|x| x.priority() == Some(&n(inputs, "priority").to_string())).and_then(|x| x.rule_arn()).map(String::from))
     }
 
-    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
-        match self.0.describe_rules().listener_arn(s(inputs, "listener_arn")).send().await {
-            Ok(r) => Ok(r
-                .rules()
-                .iter()
-                .find(|x| x.priority() == Some(&n(inputs, "priority").to_string()))
-                .and_then(|x| x.rule_arn())
-                .map(String::from)),
-            Err(e) if gone(code_of(&e)) => Ok(None),
-            Err(e) => Err(aws_err(e)),
-        }
-    }
-
-    async fn read(&self, id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let r = match self.0.describe_rules().rule_arns(id).send().await {
-            Ok(r) => r,
-            Err(e) if gone(code_of(&e)) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
+    async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.describe_rules().rule_arns(id).send().await?;
         let Some(rule) = r.rules().first() else { return Ok(None) };
         let paths: Vec<String> = rule
             .conditions()
@@ -505,7 +396,7 @@ impl Resource for ListenerRule {
         }))
     }
 
-    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let r = self
             .0
             .create_rule()
@@ -514,40 +405,24 @@ impl Resource for ListenerRule {
             .conditions(path_condition(a))
             .set_actions(Some(to_actions(a)))
             .send()
-            .await
-            .map_err(aws_err)?;
-        r.rules().first().and_then(|x| x.rule_arn()).map(String::from).ok_or_else(|| ProviderError::new("CreateRule returned no ARN"))
+            .await?;
+        returned(r.rules().first().and_then(|x| x.rule_arn()), "CreateRule")
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         if changed.iter().any(|c| c == "priority") {
-            use aws_sdk_elasticloadbalancingv2::types::RulePriorityPair;
-            self.0
-                .set_rule_priorities()
-                .rule_priorities(RulePriorityPair::builder().rule_arn(id).priority(n(new, "priority")).build())
-                .send()
-                .await
-                .map_err(aws_err)?;
+            let pair = RulePriorityPair::builder().rule_arn(id).priority(n(new, "priority")).build();
+            self.0.set_rule_priorities().rule_priorities(pair).send().await?;
         }
         if changed.iter().any(|c| c == "path_patterns" || c == "actions") {
-            self.0
-                .modify_rule()
-                .rule_arn(id)
-                .conditions(path_condition(new))
-                .set_actions(Some(to_actions(new)))
-                .send()
-                .await
-                .map_err(aws_err)?;
+            self.0.modify_rule().rule_arn(id).conditions(path_condition(new)).set_actions(Some(to_actions(new))).send().await?;
         }
         Ok(())
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        match self.0.delete_rule().rule_arn(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if gone(code_of(&e)) => Ok(()),
-            Err(e) => Err(aws_err(e)),
-        }
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        self.0.delete_rule().rule_arn(id).send().await?;
+        Ok(())
     }
 }
 
@@ -555,42 +430,31 @@ impl Resource for ListenerRule {
 
 pub struct AsgAttachment(aws_sdk_autoscaling::Client);
 
-static ATTACHMENT: Schema = Schema {
-    kind: "aws_autoscaling_attachment",
-    attrs: &[AttrSchema::force_new("autoscaling_group_name"), AttrSchema::force_new("target_group_arn")],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 2,
-};
-
 impl AsgAttachment {
-    async fn attached(&self, asg: &str, tg: &str) -> ProviderResult<bool> {
+    async fn attached(&self, asg: &str, tg: &str) -> AwsResult<bool> {
         // the group itself may be gone (node group replaced or deleted): then nothing is attached
-        let groups = self.0.describe_auto_scaling_groups().auto_scaling_group_names(asg).send().await.map_err(aws_err)?;
+        let groups = self.0.describe_auto_scaling_groups().auto_scaling_group_names(asg).send().await?;
         if groups.auto_scaling_groups().is_empty() {
             return Ok(false);
         }
-        let r = match self.0.describe_load_balancer_target_groups().auto_scaling_group_name(asg).send().await {
-            Ok(r) => r,
-            Err(e) if code_of(&e) == Some("ValidationError") => return Ok(false), // no such group
-            Err(e) => return Err(aws_err(e)),
-        };
+        let r = self.0.describe_load_balancer_target_groups().auto_scaling_group_name(asg).send().await?;
         Ok(r.load_balancer_target_groups().iter().any(|t| t.load_balancer_target_group_arn() == Some(tg)))
     }
 }
 
 #[async_trait]
-impl Resource for AsgAttachment {
-    fn schema(&self) -> &'static Schema {
-        &ATTACHMENT
-    }
+impl AwsKind for AsgAttachment {
+    const SCHEMA: &'static Schema = &ASG_ATTACHMENT;
+    /// Auto Scaling has no not-found code: a call naming a group that no longer exists fails with
+    /// `ValidationError` (then nothing is attached, and there is nothing to detach).
+    const NOT_FOUND: &'static [&'static str] = &["ValidationError"];
 
-    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
+    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         let tg = s(inputs, "target_group_arn");
         Ok(self.attached(s(inputs, "autoscaling_group_name"), tg).await?.then(|| tg.to_string()))
     }
 
-    async fn read(&self, id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>> {
+    async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let asg = s(recorded, "autoscaling_group_name");
         if !self.attached(asg, id).await? {
             return Ok(None);
@@ -601,39 +465,30 @@ impl Resource for AsgAttachment {
         }))
     }
 
-    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         if s(a, "autoscaling_group_name").is_empty() {
             return Err(ProviderError::coded(
                 "NoAutoScalingGroup",
                 "the node group reports no Auto Scaling group to attach the target group to",
-            ));
+            )
+            .into());
         }
         self.0
             .attach_load_balancer_target_groups()
             .auto_scaling_group_name(s(a, "autoscaling_group_name"))
             .target_group_arns(s(a, "target_group_arn"))
             .send()
-            .await
-            .map_err(aws_err)?;
+            .await?;
         Ok(s(a, "target_group_arn").to_string())
     }
 
-    async fn update(&self, _id: &str, _old: &Attrs, _new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
-        Ok(())
-    }
-
-    async fn delete(&self, id: &str, recorded: &Attrs) -> ProviderResult<()> {
-        match self
-            .0
+    async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
+        self.0
             .detach_load_balancer_target_groups()
             .auto_scaling_group_name(s(recorded, "autoscaling_group_name"))
             .target_group_arns(id)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if code_of(&e) == Some("ValidationError") => Ok(()),
-            Err(e) => Err(aws_err(e)),
-        }
+            .await?;
+        Ok(())
     }
 }

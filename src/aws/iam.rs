@@ -1,37 +1,25 @@
 //! IAM roles with attached managed policies.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use aws_sdk_iam::types::Tag;
 use aws_sdk_iam::Client;
-use empi_engine::resource::{AttrSchema, Attrs, Observed, ProviderError, ProviderResult, Registry, Resource, Schema};
+use empi_engine::kinds::iam::{OIDC_PROVIDER, ROLE};
+use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
-use super::{attrs, aws_err, code_of, sorted, strings, tag_delta, tags, tags_value, Clients};
+use super::adapter::{add, AwsError, AwsKind, AwsResult, Tags};
+use super::{attrs, sorted, strings, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
-    r.register(Arc::new(Role(c.iam.clone())));
-    r.register(Arc::new(OidcProvider(c.iam.clone())));
+    add(r, Role(c.iam.clone()));
+    add(r, OidcProvider(c.iam.clone()));
 }
 
-pub struct Role(Client);
+/// What every IAM call answers for an object that does not exist.
+const NO_SUCH_ENTITY: &[&str] = &["NoSuchEntity"];
 
-static ROLE: Schema = Schema {
-    kind: "aws_iam_role",
-    attrs: &[
-        AttrSchema::updatable("assume_role_policy"),
-        AttrSchema::updatable("managed_policy_arns").set(),
-        AttrSchema::updatable("inline_policies"),
-        AttrSchema::updatable("tags"),
-    ],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 2,
-};
-
-fn missing<E: aws_sdk_iam::error::ProvideErrorMetadata, R>(e: &aws_sdk_iam::error::SdkError<E, R>) -> bool {
-    code_of(e) == Some("NoSuchEntity")
+fn iam_tags(t: Tags) -> Vec<Tag> {
+    t.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag")).collect()
 }
 
 /// IAM returns policy documents URL-encoded; compare them as JSON.
@@ -40,70 +28,64 @@ pub fn decode_policy(doc: &str) -> Value {
     serde_json::from_str(&decoded).unwrap_or(Value::String(decoded))
 }
 
+pub struct Role(Client);
+
 impl Role {
-    async fn attached(&self, name: &str) -> ProviderResult<Vec<String>> {
-        let r = self.0.list_attached_role_policies().role_name(name).send().await.map_err(aws_err)?;
+    async fn attached(&self, name: &str) -> AwsResult<Vec<String>> {
+        let r = self.0.list_attached_role_policies().role_name(name).send().await?;
         Ok(r.attached_policies().iter().filter_map(|p| p.policy_arn().map(String::from)).collect())
     }
 
-    async fn inline(&self, name: &str) -> ProviderResult<Value> {
-        let names = self.0.list_role_policies().role_name(name).send().await.map_err(aws_err)?;
+    async fn inline(&self, name: &str) -> AwsResult<Value> {
+        let names = self.0.list_role_policies().role_name(name).send().await?;
         let mut out = serde_json::Map::new();
         for p in names.policy_names() {
-            let doc = self.0.get_role_policy().role_name(name).policy_name(p).send().await.map_err(aws_err)?;
+            let doc = self.0.get_role_policy().role_name(name).policy_name(p).send().await?;
             out.insert(p.clone(), decode_policy(doc.policy_document()));
         }
         Ok(Value::Object(out))
     }
 
-    async fn sync_inline(&self, name: &str, want: &Value) -> ProviderResult<()> {
+    async fn sync_inline(&self, name: &str, want: &Value) -> AwsResult<()> {
         let have = self.inline(name).await?;
         let want = want.as_object().cloned().unwrap_or_default();
         for (p, doc) in &want {
             if have.get(p) != Some(doc) {
-                self.0.put_role_policy().role_name(name).policy_name(p).policy_document(doc.to_string()).send().await.map_err(aws_err)?;
+                self.0.put_role_policy().role_name(name).policy_name(p).policy_document(doc.to_string()).send().await?;
             }
         }
         for p in have.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
             if !want.contains_key(&p) {
-                self.0.delete_role_policy().role_name(name).policy_name(&p).send().await.map_err(aws_err)?;
+                self.0.delete_role_policy().role_name(name).policy_name(&p).send().await?;
             }
         }
         Ok(())
     }
 
-    async fn sync_policies(&self, name: &str, want: &[String]) -> ProviderResult<()> {
+    async fn sync_policies(&self, name: &str, want: &[String]) -> AwsResult<()> {
         let have = self.attached(name).await?;
         for arn in have.iter().filter(|a| !want.contains(a)) {
-            self.0.detach_role_policy().role_name(name).policy_arn(arn).send().await.map_err(aws_err)?;
+            self.0.detach_role_policy().role_name(name).policy_arn(arn).send().await?;
         }
         for arn in want.iter().filter(|a| !have.contains(a)) {
-            self.0.attach_role_policy().role_name(name).policy_arn(arn).send().await.map_err(aws_err)?;
+            self.0.attach_role_policy().role_name(name).policy_arn(arn).send().await?;
         }
         Ok(())
     }
 }
 
 #[async_trait]
-impl Resource for Role {
-    fn schema(&self) -> &'static Schema {
-        &ROLE
+impl AwsKind for Role {
+    const SCHEMA: &'static Schema = &ROLE;
+    const NOT_FOUND: &'static [&'static str] = NO_SUCH_ENTITY;
+
+    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
+        self.0.get_role().role_name(name).send().await?;
+        Ok(Some(name.to_string()))
     }
 
-    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
-        match self.0.get_role().role_name(name).send().await {
-            Ok(_) => Ok(Some(name.to_string())),
-            Err(e) if missing(&e) => Ok(None),
-            Err(e) => Err(aws_err(e)),
-        }
-    }
-
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let r = match self.0.get_role().role_name(id).send().await {
-            Ok(r) => r,
-            Err(e) if missing(&e) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.get_role().role_name(id).send().await?;
         let Some(role) = r.role() else { return Ok(None) };
         let policies = self.attached(id).await?;
         let inline = self.inline(id).await?;
@@ -118,79 +100,63 @@ impl Resource for Role {
         }))
     }
 
-    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
-        let t: Vec<Tag> = tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag")).collect();
-        match self
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        let r = self
             .0
             .create_role()
             .role_name(name)
             .assume_role_policy_document(a["assume_role_policy"].to_string())
-            .set_tags(Some(t))
+            .set_tags(Some(iam_tags(tags(a))))
             .send()
             .await
-        {
-            Ok(_) => {}
+            .map_err(AwsError::from);
+        match r {
             // a create retried after a crash: the role is ours (find would have found it)
-            Err(e) if code_of(&e) == Some("EntityAlreadyExists") => {
-                return Err(ProviderError::coded("EntityAlreadyExists", format!("an IAM role named {name} already exists and is not recorded in this stack's state; delete it or choose another stack name")));
+            Err(e) if e.code() == Some("EntityAlreadyExists") => {
+                return Err(ProviderError::coded("EntityAlreadyExists", format!("an IAM role named {name} already exists and is not recorded in this stack's state; delete it or choose another stack name")).into());
             }
-            Err(e) => return Err(aws_err(e)),
-        }
+            r => r?,
+        };
         self.sync_policies(name, &strings(a, "managed_policy_arns")).await?;
         self.sync_inline(name, a.get("inline_policies").unwrap_or(&Value::Null)).await?;
         Ok(name.to_string())
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         for c in changed {
             match c.as_str() {
                 "assume_role_policy" => {
-                    self.0
-                        .update_assume_role_policy()
-                        .role_name(id)
-                        .policy_document(new["assume_role_policy"].to_string())
-                        .send()
-                        .await
-                        .map_err(aws_err)?;
+                    self.0.update_assume_role_policy().role_name(id).policy_document(new["assume_role_policy"].to_string()).send().await?;
                 }
                 "managed_policy_arns" => self.sync_policies(id, &strings(new, "managed_policy_arns")).await?,
                 "inline_policies" => self.sync_inline(id, new.get("inline_policies").unwrap_or(&Value::Null)).await?,
-                "tags" => {
-                    let (set, remove) = tag_delta(&tags(old), &tags(new));
-                    if !remove.is_empty() {
-                        self.0.untag_role().role_name(id).set_tag_keys(Some(remove)).send().await.map_err(aws_err)?;
-                    }
-                    if !set.is_empty() {
-                        let t: Vec<Tag> = set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag")).collect();
-                        self.0.tag_role().role_name(id).set_tags(Some(t)).send().await.map_err(aws_err)?;
-                    }
-                }
                 _ => {}
             }
         }
         Ok(())
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        match self.attached(id).await {
-            Ok(arns) => {
-                for arn in arns {
-                    self.0.detach_role_policy().role_name(id).policy_arn(arn).send().await.map_err(aws_err)?;
-                }
-            }
-            Err(e) if e.code.as_deref() == Some("NoSuchEntity") => return Ok(()),
-            Err(e) => return Err(e),
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        for arn in self.attached(id).await? {
+            self.0.detach_role_policy().role_name(id).policy_arn(arn).send().await?;
         }
         if let Ok(Value::Object(m)) = self.inline(id).await {
             for p in m.keys() {
-                self.0.delete_role_policy().role_name(id).policy_name(p).send().await.map_err(aws_err)?;
+                self.0.delete_role_policy().role_name(id).policy_name(p).send().await?;
             }
         }
-        match self.0.delete_role().role_name(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if missing(&e) => Ok(()),
-            Err(e) => Err(aws_err(e)),
+        self.0.delete_role().role_name(id).send().await?;
+        Ok(())
+    }
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        if !remove.is_empty() {
+            self.0.untag_role().role_name(id).set_tag_keys(Some(remove)).send().await?;
         }
+        if !set.is_empty() {
+            self.0.tag_role().role_name(id).set_tags(Some(iam_tags(set))).send().await?;
+        }
+        Ok(())
     }
 }
 
@@ -198,32 +164,18 @@ impl Resource for Role {
 
 pub struct OidcProvider(Client);
 
-static OIDC: Schema = Schema {
-    kind: "aws_iam_openid_connect_provider",
-    attrs: &[
-        AttrSchema::force_new("url"),
-        AttrSchema::updatable("client_ids").set(),
-        AttrSchema::updatable("thumbprints").set(),
-        AttrSchema::updatable("tags"),
-    ],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 2,
-};
-
 fn host_of(url: &str) -> &str {
     url.trim_start_matches("https://")
 }
 
 #[async_trait]
-impl Resource for OidcProvider {
-    fn schema(&self) -> &'static Schema {
-        &OIDC
-    }
+impl AwsKind for OidcProvider {
+    const SCHEMA: &'static Schema = &OIDC_PROVIDER;
+    const NOT_FOUND: &'static [&'static str] = NO_SUCH_ENTITY;
 
-    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
+    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         let host = host_of(super::s(inputs, "url")).to_string();
-        let r = self.0.list_open_id_connect_providers().send().await.map_err(aws_err)?;
+        let r = self.0.list_open_id_connect_providers().send().await?;
         Ok(r.open_id_connect_provider_list()
             .iter()
             .filter_map(|p| p.arn())
@@ -231,12 +183,8 @@ impl Resource for OidcProvider {
             .map(String::from))
     }
 
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let r = match self.0.get_open_id_connect_provider().open_id_connect_provider_arn(id).send().await {
-            Ok(r) => r,
-            Err(e) if missing(&e) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.get_open_id_connect_provider().open_id_connect_provider_arn(id).send().await?;
         let host = host_of(r.url().unwrap_or_default()).to_string();
         Ok(Some(Observed {
             attrs: attrs([
@@ -249,22 +197,20 @@ impl Resource for OidcProvider {
         }))
     }
 
-    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
-        let t: Vec<Tag> = tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag")).collect();
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let r = self
             .0
             .create_open_id_connect_provider()
             .url(super::s(a, "url"))
             .set_client_id_list(Some(strings(a, "client_ids")))
             .set_thumbprint_list(Some(strings(a, "thumbprints")))
-            .set_tags(Some(t))
+            .set_tags(Some(iam_tags(tags(a))))
             .send()
-            .await
-            .map_err(aws_err)?;
-        r.open_id_connect_provider_arn().map(String::from).ok_or_else(|| ProviderError::new("CreateOpenIDConnectProvider returned no ARN"))
+            .await?;
+        Ok(r.open_id_connect_provider_arn().ok_or_else(|| ProviderError::new("CreateOpenIDConnectProvider returned no ARN"))?.to_string())
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         for c in changed {
             match c.as_str() {
                 "thumbprints" => {
@@ -273,19 +219,12 @@ impl Resource for OidcProvider {
                         .open_id_connect_provider_arn(id)
                         .set_thumbprint_list(Some(strings(new, "thumbprints")))
                         .send()
-                        .await
-                        .map_err(aws_err)?;
+                        .await?;
                 }
                 "client_ids" => {
                     let (want, have) = (strings(new, "client_ids"), strings(old, "client_ids"));
                     for cid in want.iter().filter(|c| !have.contains(c)) {
-                        self.0
-                            .add_client_id_to_open_id_connect_provider()
-                            .open_id_connect_provider_arn(id)
-                            .client_id(cid)
-                            .send()
-                            .await
-                            .map_err(aws_err)?;
+                        self.0.add_client_id_to_open_id_connect_provider().open_id_connect_provider_arn(id).client_id(cid).send().await?;
                     }
                     for cid in have.iter().filter(|c| !want.contains(c)) {
                         self.0
@@ -293,30 +232,7 @@ impl Resource for OidcProvider {
                             .open_id_connect_provider_arn(id)
                             .client_id(cid)
                             .send()
-                            .await
-                            .map_err(aws_err)?;
-                    }
-                }
-                "tags" => {
-                    let (set, remove) = tag_delta(&tags(old), &tags(new));
-                    if !remove.is_empty() {
-                        self.0
-                            .untag_open_id_connect_provider()
-                            .open_id_connect_provider_arn(id)
-                            .set_tag_keys(Some(remove))
-                            .send()
-                            .await
-                            .map_err(aws_err)?;
-                    }
-                    if !set.is_empty() {
-                        let t: Vec<Tag> = set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag")).collect();
-                        self.0
-                            .tag_open_id_connect_provider()
-                            .open_id_connect_provider_arn(id)
-                            .set_tags(Some(t))
-                            .send()
-                            .await
-                            .map_err(aws_err)?;
+                            .await?;
                     }
                 }
                 _ => {}
@@ -325,11 +241,18 @@ impl Resource for OidcProvider {
         Ok(())
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        match self.0.delete_open_id_connect_provider().open_id_connect_provider_arn(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if missing(&e) => Ok(()),
-            Err(e) => Err(aws_err(e)),
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        self.0.delete_open_id_connect_provider().open_id_connect_provider_arn(id).send().await?;
+        Ok(())
+    }
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        if !remove.is_empty() {
+            self.0.untag_open_id_connect_provider().open_id_connect_provider_arn(id).set_tag_keys(Some(remove)).send().await?;
         }
+        if !set.is_empty() {
+            self.0.tag_open_id_connect_provider().open_id_connect_provider_arn(id).set_tags(Some(iam_tags(set))).send().await?;
+        }
+        Ok(())
     }
 }
