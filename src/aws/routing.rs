@@ -1,117 +1,92 @@
 //! Internet and private egress: internet gateway, Elastic IPs, NAT gateways, route tables and their
 //! subnet associations, and VPC endpoints (Secrets Manager, CloudWatch Logs, S3).
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{DomainType, Filter, ResourceType, VpcEndpointType};
+use aws_sdk_ec2::types::{DomainType, ResourceType, VpcEndpointType};
 use aws_sdk_ec2::Client;
-use empi_engine::resource::{AttrSchema, Attrs, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema};
+use empi_engine::kinds::routing::{EIP, INTERNET_GATEWAY, NAT_GATEWAY, ROUTE_TABLE, ROUTE_TABLE_ASSOCIATION, VPC_ENDPOINT};
+use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
-use super::network::{by_tags, ec2_tags, is_at, not_found, retag, tag_spec};
-use super::{attrs, aws_err, b, s, sorted, strings, Clients};
+use super::adapter::{add, AwsError, AwsKind, AwsResult, Lifecycle, Tags};
+use super::network::{by_name, ec2_retag, ec2_tags, is_at, tag_spec};
+use super::{attrs, b, s, sorted, strings, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
-    r.register(Arc::new(InternetGateway(c.ec2.clone())));
-    r.register(Arc::new(ElasticIp(c.ec2.clone())));
-    r.register(Arc::new(NatGateway(c.ec2.clone())));
-    r.register(Arc::new(RouteTable(c.ec2.clone())));
-    r.register(Arc::new(RouteTableAssociation(c.ec2.clone())));
-    r.register(Arc::new(VpcEndpoint(c.ec2.clone())));
-}
-
-fn ok_if_gone<T, E: aws_sdk_ec2::error::ProvideErrorMetadata>(
-    r: Result<T, aws_sdk_ec2::error::SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>,
-) -> ProviderResult<()>
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    match r {
-        Ok(_) => Ok(()),
-        Err(e) if not_found(&e) => Ok(()),
-        Err(e) => Err(aws_err(e)),
-    }
+    add(r, InternetGateway(c.ec2.clone()));
+    add(r, ElasticIp(c.ec2.clone()));
+    add(r, NatGateway(c.ec2.clone()));
+    add(r, RouteTable(c.ec2.clone()));
+    add(r, RouteTableAssociation(c.ec2.clone()));
+    add(r, VpcEndpoint(c.ec2.clone()));
 }
 
 // ── internet gateway ─────────────────────────────────────────────────────────────
 
+/// Attaching is part of the resource: a gateway left unattached (a crash between the two calls)
+/// is attached by an update rather than replaced.
 pub struct InternetGateway(Client);
 
-static IGW: Schema = Schema {
-    kind: "aws_internet_gateway",
-    // attaching is part of the resource: a gateway left unattached (a crash between the two
-    // calls) is attached by an update rather than replaced
-    attrs: &[AttrSchema::updatable("vpc_id"), AttrSchema::updatable("tags")],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 3,
-};
+impl InternetGateway {
+    /// Detaches; a gateway that is not attached (a create cut short), or whose gateway or VPC is
+    /// gone, is fine.
+    async fn detach(&self, id: &str, vpc: &str) -> AwsResult<()> {
+        match self.0.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send().await.map_err(AwsError::from) {
+            Err(e) if !e.code().is_some_and(|c| c.ends_with(".NotFound") || c == "Gateway.NotAttached") => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
 
 #[async_trait]
-impl Resource for InternetGateway {
-    fn schema(&self) -> &'static Schema {
-        &IGW
-    }
-    async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
-        let r = self.0.describe_internet_gateways().set_filters(Some(by_tags(name, address))).send().await.map_err(aws_err)?;
+impl AwsKind for InternetGateway {
+    const SCHEMA: &'static Schema = &INTERNET_GATEWAY;
+    const NOT_FOUND: &'static [&'static str] = &["InvalidInternetGatewayID.NotFound"];
+
+    async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
+        let r = self.0.describe_internet_gateways().set_filters(Some(by_name(name))).send().await?;
         Ok(r.internet_gateways().iter().find(|g| is_at(g.tags(), address)).and_then(|g| g.internet_gateway_id()).map(String::from))
     }
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let r = match self.0.describe_internet_gateways().internet_gateway_ids(id).send().await {
-            Ok(r) => r,
-            Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
+
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.describe_internet_gateways().internet_gateway_ids(id).send().await?;
         let Some(g) = r.internet_gateways().first() else { return Ok(None) };
         Ok(Some(Observed {
             attrs: attrs([("vpc_id", json!(g.attachments().first().and_then(|a| a.vpc_id()))), ("tags", ec2_tags(g.tags()))]),
             outputs: attrs([("id", json!(id))]),
         }))
     }
-    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
-        let r = self
-            .0
-            .create_internet_gateway()
-            .tag_specifications(tag_spec(ResourceType::InternetGateway, a))
-            .send()
-            .await
-            .map_err(aws_err)?;
+
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        let r = self.0.create_internet_gateway().tag_specifications(tag_spec(ResourceType::InternetGateway, a)).send().await?;
         let id = r
             .internet_gateway()
             .and_then(|g| g.internet_gateway_id())
             .ok_or_else(|| ProviderError::new("CreateInternetGateway returned no id"))?
             .to_string();
-        self.0.attach_internet_gateway().internet_gateway_id(&id).vpc_id(s(a, "vpc_id")).send().await.map_err(aws_err)?;
+        self.0.attach_internet_gateway().internet_gateway_id(&id).vpc_id(s(a, "vpc_id")).send().await?;
         Ok(id)
     }
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+
+    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         if changed.iter().any(|c| c == "vpc_id") {
             let live = self.read(id, old).await?.and_then(|o| o.attrs.get("vpc_id").and_then(|v| v.as_str().map(String::from)));
             if let Some(vpc) = live.filter(|v| v != s(new, "vpc_id")) {
                 self.detach(id, &vpc).await?;
             }
-            self.0.attach_internet_gateway().internet_gateway_id(id).vpc_id(s(new, "vpc_id")).send().await.map_err(aws_err)?;
-        }
-        if changed.iter().any(|c| c == "tags") {
-            retag(&self.0, id, old, new).await?;
+            self.0.attach_internet_gateway().internet_gateway_id(id).vpc_id(s(new, "vpc_id")).send().await?;
         }
         Ok(())
     }
-    async fn delete(&self, id: &str, recorded: &Attrs) -> ProviderResult<()> {
-        self.detach(id, s(recorded, "vpc_id")).await?;
-        ok_if_gone(self.0.delete_internet_gateway().internet_gateway_id(id).send().await)
-    }
-}
 
-impl InternetGateway {
-    /// Detaches; a gateway that is not attached (a create cut short) is fine.
-    async fn detach(&self, id: &str, vpc: &str) -> ProviderResult<()> {
-        match self.0.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if not_found(&e) || super::code_of(&e) == Some("Gateway.NotAttached") => Ok(()),
-            Err(e) => Err(aws_err(e)),
-        }
+    async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
+        self.detach(id, s(recorded, "vpc_id")).await?;
+        self.0.delete_internet_gateway().internet_gateway_id(id).send().await?;
+        Ok(())
+    }
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        ec2_retag(&self.0, id, set, remove).await
     }
 }
 
@@ -119,46 +94,37 @@ impl InternetGateway {
 
 pub struct ElasticIp(Client);
 
-static EIP: Schema =
-    Schema { kind: "aws_eip", attrs: &[AttrSchema::updatable("tags")], stateful: false, run_once: false, typical_create_secs: 2 };
-
 #[async_trait]
-impl Resource for ElasticIp {
-    fn schema(&self) -> &'static Schema {
-        &EIP
-    }
-    async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
-        let r = self.0.describe_addresses().set_filters(Some(by_tags(name, address))).send().await.map_err(aws_err)?;
+impl AwsKind for ElasticIp {
+    const SCHEMA: &'static Schema = &EIP;
+    const NOT_FOUND: &'static [&'static str] = &["InvalidAllocationID.NotFound"];
+
+    async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
+        let r = self.0.describe_addresses().set_filters(Some(by_name(name))).send().await?;
         Ok(r.addresses().iter().find(|a| is_at(a.tags(), address)).and_then(|a| a.allocation_id()).map(String::from))
     }
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let r = match self.0.describe_addresses().allocation_ids(id).send().await {
-            Ok(r) => r,
-            Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
+
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.describe_addresses().allocation_ids(id).send().await?;
         let Some(a) = r.addresses().first() else { return Ok(None) };
         Ok(Some(Observed {
             attrs: attrs([("tags", ec2_tags(a.tags()))]),
             outputs: attrs([("id", json!(id)), ("public_ip", json!(a.public_ip()))]),
         }))
     }
-    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
-        let r = self
-            .0
-            .allocate_address()
-            .domain(DomainType::Vpc)
-            .tag_specifications(tag_spec(ResourceType::ElasticIp, a))
-            .send()
-            .await
-            .map_err(aws_err)?;
-        r.allocation_id().map(String::from).ok_or_else(|| ProviderError::new("AllocateAddress returned no allocation id"))
+
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        let r = self.0.allocate_address().domain(DomainType::Vpc).tag_specifications(tag_spec(ResourceType::ElasticIp, a)).send().await?;
+        Ok(r.allocation_id().map(String::from).ok_or_else(|| ProviderError::new("AllocateAddress returned no allocation id"))?)
     }
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
-        retag(&self.0, id, old, new).await
+
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        self.0.release_address().allocation_id(id).send().await?;
+        Ok(())
     }
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        ok_if_gone(self.0.release_address().allocation_id(id).send().await)
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        ec2_retag(&self.0, id, set, remove).await
     }
 }
 
@@ -166,38 +132,33 @@ impl Resource for ElasticIp {
 
 pub struct NatGateway(Client);
 
-static NAT: Schema = Schema {
-    kind: "aws_nat_gateway",
-    attrs: &[AttrSchema::force_new("subnet_id"), AttrSchema::force_new("allocation_id"), AttrSchema::updatable("tags")],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 120,
-};
-
 impl NatGateway {
-    async fn describe(&self, id: &str) -> ProviderResult<Option<aws_sdk_ec2::types::NatGateway>> {
-        match self.0.describe_nat_gateways().nat_gateway_ids(id).send().await {
-            Ok(r) => Ok(r.nat_gateways().first().cloned()),
-            Err(e) if not_found(&e) => Ok(None),
-            Err(e) => Err(aws_err(e)),
-        }
+    async fn describe(&self, id: &str) -> AwsResult<Option<aws_sdk_ec2::types::NatGateway>> {
+        Ok(self.0.describe_nat_gateways().nat_gateway_ids(id).send().await?.nat_gateways().first().cloned())
     }
 }
 
+fn nat_state(g: &aws_sdk_ec2::types::NatGateway) -> &str {
+    g.state().map(|s| s.as_str()).unwrap_or_default()
+}
+
+/// A deleted, deleting or failed NAT gateway is no longer the stack's.
 fn nat_gone(g: &aws_sdk_ec2::types::NatGateway) -> bool {
-    matches!(g.state().map(|s| s.as_str()), Some("deleted") | Some("deleting") | Some("failed"))
+    matches!(nat_state(g), "deleted" | "deleting" | "failed")
 }
 
 #[async_trait]
-impl Resource for NatGateway {
-    fn schema(&self) -> &'static Schema {
-        &NAT
-    }
-    async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
-        let r = self.0.describe_nat_gateways().set_filter(Some(by_tags(name, address))).send().await.map_err(aws_err)?;
+impl AwsKind for NatGateway {
+    const SCHEMA: &'static Schema = &NAT_GATEWAY;
+    const NOT_FOUND: &'static [&'static str] = &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"];
+    const LIFECYCLE: Lifecycle = Lifecycle::Status { ready: &["available"], failed: &["failed"] };
+
+    async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
+        let r = self.0.describe_nat_gateways().set_filter(Some(by_name(name))).send().await?;
         Ok(r.nat_gateways().iter().find(|g| !nat_gone(g) && is_at(g.tags(), address)).and_then(|g| g.nat_gateway_id()).map(String::from))
     }
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
+
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let Some(g) = self.describe(id).await?.filter(|g| !nat_gone(g)) else { return Ok(None) };
         Ok(Some(Observed {
             attrs: attrs([
@@ -208,7 +169,8 @@ impl Resource for NatGateway {
             outputs: attrs([("id", json!(id))]),
         }))
     }
-    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let r = self
             .0
             .create_nat_gateway()
@@ -216,47 +178,31 @@ impl Resource for NatGateway {
             .allocation_id(s(a, "allocation_id"))
             .tag_specifications(tag_spec(ResourceType::Natgateway, a))
             .send()
-            .await
-            .map_err(aws_err)?;
-        r.nat_gateway()
+            .await?;
+        Ok(r.nat_gateway()
             .and_then(|g| g.nat_gateway_id())
             .map(String::from)
-            .ok_or_else(|| ProviderError::new("CreateNatGateway returned no id"))
+            .ok_or_else(|| ProviderError::new("CreateNatGateway returned no id"))?)
     }
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
-        retag(&self.0, id, old, new).await
+
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        self.0.delete_nat_gateway().nat_gateway_id(id).send().await?;
+        Ok(())
     }
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        ok_if_gone(self.0.delete_nat_gateway().nat_gateway_id(id).send().await)
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        ec2_retag(&self.0, id, set, remove).await
     }
-    async fn wait(&self, id: &str, op: Operation, _recorded: &Attrs) -> ProviderResult<Readiness> {
-        let g = self.describe(id).await?;
-        let state = g.as_ref().and_then(|g| g.state()).map(|s| s.as_str().to_string());
-        Ok(match (op, state.as_deref()) {
-            (Operation::Delete, None | Some("deleted")) => Readiness::Ready,
-            (Operation::Delete, Some(s)) => Readiness::Pending(s.into()),
-            (_, Some("available")) => Readiness::Ready,
-            (_, Some("failed")) => {
-                let why = g.and_then(|g| g.failure_message).unwrap_or_default();
-                return Err(ProviderError::coded("NatGatewayFailed", format!("NAT gateway {id} failed: {why}")));
-            }
-            (_, Some(s)) => Readiness::Pending(s.into()),
-            (_, None) => return Err(ProviderError::coded("InvalidNatGatewayID.NotFound", format!("NAT gateway {id} disappeared"))),
-        })
+
+    async fn status(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<(String, String)>> {
+        let g = self.describe(id).await?.filter(|g| nat_state(g) != "deleted");
+        Ok(g.map(|g| (nat_state(&g).to_string(), g.failure_message().unwrap_or_default().to_string())))
     }
 }
 
 // ── route table ──────────────────────────────────────────────────────────────────
 
 pub struct RouteTable(Client);
-
-static ROUTE_TABLE: Schema = Schema {
-    kind: "aws_route_table",
-    attrs: &[AttrSchema::force_new("vpc_id"), AttrSchema::updatable("routes").set(), AttrSchema::updatable("tags")],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 2,
-};
 
 fn route_value(r: &aws_sdk_ec2::types::Route) -> Option<Value> {
     let dest = r.destination_cidr_block()?;
@@ -270,44 +216,39 @@ fn route_value(r: &aws_sdk_ec2::types::Route) -> Option<Value> {
     })
 }
 
+fn routes(a: &Attrs) -> Vec<Value> {
+    a.get("routes").and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
 impl RouteTable {
-    async fn put_route(&self, id: &str, route: &Value, replace: bool) -> ProviderResult<()> {
+    /// Creates `route`, or replaces the route to its destination.
+    async fn put_route(&self, id: &str, route: &Value, replace: bool) -> AwsResult<()> {
         let dest = route["destination_cidr_block"].as_str().unwrap_or_default();
-        macro_rules! send {
-            ($b:expr) => {{
-                let mut b = $b.route_table_id(id).destination_cidr_block(dest);
-                if let Some(g) = route.get("gateway_id").and_then(Value::as_str) {
-                    b = b.gateway_id(g);
-                }
-                if let Some(n) = route.get("nat_gateway_id").and_then(Value::as_str) {
-                    b = b.nat_gateway_id(n);
-                }
-                b.send().await.map(|_| ()).map_err(aws_err)
-            }};
-        }
+        let gateway = route.get("gateway_id").and_then(Value::as_str).map(String::from);
+        let nat = route.get("nat_gateway_id").and_then(Value::as_str).map(String::from);
         if replace {
-            send!(self.0.replace_route())
+            let b = self.0.replace_route().route_table_id(id).destination_cidr_block(dest);
+            b.set_gateway_id(gateway).set_nat_gateway_id(nat).send().await?;
         } else {
-            send!(self.0.create_route())
+            let b = self.0.create_route().route_table_id(id).destination_cidr_block(dest);
+            b.set_gateway_id(gateway).set_nat_gateway_id(nat).send().await?;
         }
+        Ok(())
     }
 }
 
 #[async_trait]
-impl Resource for RouteTable {
-    fn schema(&self) -> &'static Schema {
-        &ROUTE_TABLE
-    }
-    async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
-        let r = self.0.describe_route_tables().set_filters(Some(by_tags(name, address))).send().await.map_err(aws_err)?;
+impl AwsKind for RouteTable {
+    const SCHEMA: &'static Schema = &ROUTE_TABLE;
+    const NOT_FOUND: &'static [&'static str] = &["InvalidRouteTableID.NotFound"];
+
+    async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
+        let r = self.0.describe_route_tables().set_filters(Some(by_name(name))).send().await?;
         Ok(r.route_tables().iter().find(|t| is_at(t.tags(), address)).and_then(|t| t.route_table_id()).map(String::from))
     }
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let r = match self.0.describe_route_tables().route_table_ids(id).send().await {
-            Ok(r) => r,
-            Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
+
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.describe_route_tables().route_table_ids(id).send().await?;
         let Some(t) = r.route_tables().first() else { return Ok(None) };
         let mut routes: Vec<Value> = t.routes().iter().filter_map(route_value).collect();
         routes.sort_by_key(|v| v.to_string());
@@ -316,29 +257,25 @@ impl Resource for RouteTable {
             outputs: attrs([("id", json!(id))]),
         }))
     }
-    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
-        let r = self
-            .0
-            .create_route_table()
-            .vpc_id(s(a, "vpc_id"))
-            .tag_specifications(tag_spec(ResourceType::RouteTable, a))
-            .send()
-            .await
-            .map_err(aws_err)?;
+
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        let r = self.0.create_route_table().vpc_id(s(a, "vpc_id")).tag_specifications(tag_spec(ResourceType::RouteTable, a)).send().await?;
         let id = r
             .route_table()
             .and_then(|t| t.route_table_id())
             .ok_or_else(|| ProviderError::new("CreateRouteTable returned no id"))?
             .to_string();
-        for route in a.get("routes").and_then(Value::as_array).cloned().unwrap_or_default() {
+        for route in routes(a) {
             self.put_route(&id, &route, false).await?;
         }
         Ok(id)
     }
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+
+    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         if changed.iter().any(|c| c == "routes") {
-            let live = self.read(id, old).await?.and_then(|o| o.attrs.get("routes").and_then(Value::as_array).cloned()).unwrap_or_default();
-            let want = new.get("routes").and_then(Value::as_array).cloned().unwrap_or_default();
+            // compare with what is live, so that routes added by hand are removed too
+            let live = self.read(id, old).await?.map(|o| routes(&o.attrs)).unwrap_or_default();
+            let want = routes(new);
             let dest = |v: &Value| v["destination_cidr_block"].as_str().unwrap_or_default().to_string();
             for w in &want {
                 if !live.contains(w) {
@@ -348,17 +285,20 @@ impl Resource for RouteTable {
             }
             for l in &live {
                 if !want.iter().any(|w| dest(w) == dest(l)) {
-                    self.0.delete_route().route_table_id(id).destination_cidr_block(dest(l)).send().await.map_err(aws_err)?;
+                    self.0.delete_route().route_table_id(id).destination_cidr_block(dest(l)).send().await?;
                 }
             }
         }
-        if changed.iter().any(|c| c == "tags") {
-            retag(&self.0, id, old, new).await?;
-        }
         Ok(())
     }
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        ok_if_gone(self.0.delete_route_table().route_table_id(id).send().await)
+
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        self.0.delete_route_table().route_table_id(id).send().await?;
+        Ok(())
+    }
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        ec2_retag(&self.0, id, set, remove).await
     }
 }
 
@@ -366,26 +306,15 @@ impl Resource for RouteTable {
 
 pub struct RouteTableAssociation(Client);
 
-static ASSOCIATION: Schema = Schema {
-    kind: "aws_route_table_association",
-    attrs: &[AttrSchema::force_new("subnet_id"), AttrSchema::updatable("route_table_id")],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 1,
-};
-
 impl RouteTableAssociation {
-    async fn lookup(&self, filter: Filter) -> ProviderResult<Option<(String, String, String)>> {
-        let r = self.0.describe_route_tables().filters(filter.clone()).send().await.map_err(aws_err)?;
-        let want_name = filter.name().unwrap_or_default().to_string();
-        let want = filter.values().first().cloned().unwrap_or_default();
+    /// The association (id, subnet, route table) of the subnet `value`, or with the id `value`.
+    async fn lookup(&self, by_subnet: bool, value: &str) -> AwsResult<Option<(String, String, String)>> {
+        let filter = if by_subnet { "association.subnet-id" } else { "association.route-table-association-id" };
+        let r =
+            self.0.describe_route_tables().filters(aws_sdk_ec2::types::Filter::builder().name(filter).values(value).build()).send().await?;
         for t in r.route_tables() {
             for a in t.associations() {
-                let hit = if want_name == "association.subnet-id" {
-                    a.subnet_id() == Some(want.as_str())
-                } else {
-                    a.route_table_association_id() == Some(want.as_str())
-                };
+                let hit = if by_subnet { a.subnet_id() } else { a.route_table_association_id() } == Some(value);
                 if hit {
                     return Ok(Some((
                         a.route_table_association_id().unwrap_or_default().into(),
@@ -400,47 +329,35 @@ impl RouteTableAssociation {
 }
 
 #[async_trait]
-impl Resource for RouteTableAssociation {
-    fn schema(&self) -> &'static Schema {
-        &ASSOCIATION
+impl AwsKind for RouteTableAssociation {
+    const SCHEMA: &'static Schema = &ROUTE_TABLE_ASSOCIATION;
+    const NOT_FOUND: &'static [&'static str] = &["InvalidAssociationID.NotFound"];
+
+    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
+        Ok(self.lookup(true, s(inputs, "subnet_id")).await?.map(|(id, _, _)| id))
     }
-    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
-        Ok(self.lookup(Filter::builder().name("association.subnet-id").values(s(inputs, "subnet_id")).build()).await?.map(|(id, _, _)| id))
-    }
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let Some((id, subnet, table)) =
-            self.lookup(Filter::builder().name("association.route-table-association-id").values(id).build()).await?
-        else {
-            return Ok(None);
-        };
+
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let Some((id, subnet, table)) = self.lookup(false, id).await? else { return Ok(None) };
         Ok(Some(Observed {
             attrs: attrs([("subnet_id", json!(subnet)), ("route_table_id", json!(table))]),
             outputs: attrs([("id", json!(id))]),
         }))
     }
-    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
-        let r = self
-            .0
-            .associate_route_table()
-            .subnet_id(s(a, "subnet_id"))
-            .route_table_id(s(a, "route_table_id"))
-            .send()
-            .await
-            .map_err(aws_err)?;
-        r.association_id().map(String::from).ok_or_else(|| ProviderError::new("AssociateRouteTable returned no id"))
+
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        let r = self.0.associate_route_table().subnet_id(s(a, "subnet_id")).route_table_id(s(a, "route_table_id")).send().await?;
+        Ok(r.association_id().map(String::from).ok_or_else(|| ProviderError::new("AssociateRouteTable returned no id"))?)
     }
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
-        self.0
-            .replace_route_table_association()
-            .association_id(id)
-            .route_table_id(s(new, "route_table_id"))
-            .send()
-            .await
-            .map_err(aws_err)?;
+
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
+        self.0.replace_route_table_association().association_id(id).route_table_id(s(new, "route_table_id")).send().await?;
         Ok(())
     }
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        ok_if_gone(self.0.disassociate_route_table().association_id(id).send().await)
+
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        self.0.disassociate_route_table().association_id(id).send().await?;
+        Ok(())
     }
 }
 
@@ -448,70 +365,44 @@ impl Resource for RouteTableAssociation {
 
 pub struct VpcEndpoint(Client);
 
-static ENDPOINT: Schema = Schema {
-    kind: "aws_vpc_endpoint",
-    attrs: &[
-        AttrSchema::force_new("vpc_id"),
-        AttrSchema::force_new("service_name"),
-        AttrSchema::force_new("vpc_endpoint_type"),
-        AttrSchema::updatable("subnet_ids").set(),
-        AttrSchema::updatable("security_group_ids").set(),
-        AttrSchema::updatable("route_table_ids").set(),
-        AttrSchema::updatable("private_dns_enabled"),
-        AttrSchema::updatable("tags"),
-    ],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 60,
-};
-
-impl VpcEndpoint {
-    async fn describe(&self, id: &str) -> ProviderResult<Option<aws_sdk_ec2::types::VpcEndpoint>> {
-        match self.0.describe_vpc_endpoints().vpc_endpoint_ids(id).send().await {
-            Ok(r) => Ok(r
-                .vpc_endpoints()
-                .first()
-                .cloned()
-                .filter(|e| !matches!(e.state().map(|s| s.as_str()), Some("deleted") | Some("Deleted")))),
-            Err(e) if not_found(&e) => Ok(None),
-            Err(e) => Err(aws_err(e)),
-        }
-    }
-}
-
-fn delta(old: &[String], new: &[String]) -> (Vec<String>, Vec<String>) {
-    (new.iter().filter(|x| !old.contains(x)).cloned().collect(), old.iter().filter(|x| !new.contains(x)).cloned().collect())
+fn delta(old: &[String], new: &[String]) -> (Option<Vec<String>>, Option<Vec<String>>) {
+    let add: Vec<String> = new.iter().filter(|x| !old.contains(x)).cloned().collect();
+    let remove: Vec<String> = old.iter().filter(|x| !new.contains(x)).cloned().collect();
+    ((!add.is_empty()).then_some(add), (!remove.is_empty()).then_some(remove))
 }
 
 #[async_trait]
-impl Resource for VpcEndpoint {
-    fn schema(&self) -> &'static Schema {
-        &ENDPOINT
-    }
-    async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
-        let r = self.0.describe_vpc_endpoints().set_filters(Some(by_tags(name, address))).send().await.map_err(aws_err)?;
+impl AwsKind for VpcEndpoint {
+    const SCHEMA: &'static Schema = &VPC_ENDPOINT;
+    const NOT_FOUND: &'static [&'static str] = &["InvalidVpcEndpointId.NotFound"];
+
+    async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
+        let r = self.0.describe_vpc_endpoints().set_filters(Some(by_name(name))).send().await?;
         Ok(r.vpc_endpoints().iter().find(|e| is_at(e.tags(), address)).and_then(|e| e.vpc_endpoint_id()).map(String::from))
     }
-    async fn read(&self, id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let Some(e) = self.describe(id).await? else { return Ok(None) };
-        let interface = e.vpc_endpoint_type() == Some(&VpcEndpointType::Interface);
+
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.describe_vpc_endpoints().vpc_endpoint_ids(id).send().await?;
+        let Some(e) = r.vpc_endpoints().first().filter(|e| !matches!(e.state().map(|s| s.as_str()), Some("deleted" | "Deleted"))) else {
+            return Ok(None);
+        };
         let mut a = attrs([
             ("vpc_id", json!(e.vpc_id())),
             ("service_name", json!(e.service_name())),
             ("vpc_endpoint_type", json!(e.vpc_endpoint_type().map(|t| t.as_str()))),
             ("tags", ec2_tags(e.tags())),
         ]);
-        if interface {
+        if e.vpc_endpoint_type() == Some(&VpcEndpointType::Interface) {
             a.insert("subnet_ids".into(), sorted(e.subnet_ids().to_vec()));
             a.insert("security_group_ids".into(), sorted(e.groups().iter().filter_map(|g| g.group_id().map(String::from)).collect()));
             a.insert("private_dns_enabled".into(), json!(e.private_dns_enabled().unwrap_or(false)));
         } else {
             a.insert("route_table_ids".into(), sorted(e.route_table_ids().to_vec()));
         }
-        let _ = recorded;
         Ok(Some(Observed { attrs: a, outputs: attrs([("id", json!(id))]) }))
     }
-    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let mut req = self
             .0
             .create_vpc_endpoint()
@@ -527,48 +418,39 @@ impl Resource for VpcEndpoint {
         } else {
             req = req.set_route_table_ids(Some(strings(a, "route_table_ids")));
         }
-        let r = req.send().await.map_err(aws_err)?;
-        r.vpc_endpoint()
+        let r = req.send().await?;
+        Ok(r.vpc_endpoint()
             .and_then(|e| e.vpc_endpoint_id())
             .map(String::from)
-            .ok_or_else(|| ProviderError::new("CreateVpcEndpoint returned no id"))
+            .ok_or_else(|| ProviderError::new("CreateVpcEndpoint returned no id"))?)
     }
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
-        let has = |k: &str| changed.iter().any(|c| c == k);
-        if has("subnet_ids") || has("security_group_ids") || has("route_table_ids") || has("private_dns_enabled") {
-            let (add_sn, rm_sn) = delta(&strings(old, "subnet_ids"), &strings(new, "subnet_ids"));
-            let (add_sg, rm_sg) = delta(&strings(old, "security_group_ids"), &strings(new, "security_group_ids"));
-            let (add_rt, rm_rt) = delta(&strings(old, "route_table_ids"), &strings(new, "route_table_ids"));
-            let mut m = self.0.modify_vpc_endpoint().vpc_endpoint_id(id);
-            if !add_sn.is_empty() {
-                m = m.set_add_subnet_ids(Some(add_sn))
-            }
-            if !rm_sn.is_empty() {
-                m = m.set_remove_subnet_ids(Some(rm_sn))
-            }
-            if !add_sg.is_empty() {
-                m = m.set_add_security_group_ids(Some(add_sg))
-            }
-            if !rm_sg.is_empty() {
-                m = m.set_remove_security_group_ids(Some(rm_sg))
-            }
-            if !add_rt.is_empty() {
-                m = m.set_add_route_table_ids(Some(add_rt))
-            }
-            if !rm_rt.is_empty() {
-                m = m.set_remove_route_table_ids(Some(rm_rt))
-            }
-            if has("private_dns_enabled") {
-                m = m.private_dns_enabled(b(new, "private_dns_enabled"))
-            }
-            m.send().await.map_err(aws_err)?;
-        }
-        if has("tags") {
-            retag(&self.0, id, old, new).await?;
-        }
+
+    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+        let (add_sn, rm_sn) = delta(&strings(old, "subnet_ids"), &strings(new, "subnet_ids"));
+        let (add_sg, rm_sg) = delta(&strings(old, "security_group_ids"), &strings(new, "security_group_ids"));
+        let (add_rt, rm_rt) = delta(&strings(old, "route_table_ids"), &strings(new, "route_table_ids"));
+        let dns = changed.iter().any(|c| c == "private_dns_enabled").then(|| b(new, "private_dns_enabled"));
+        self.0
+            .modify_vpc_endpoint()
+            .vpc_endpoint_id(id)
+            .set_add_subnet_ids(add_sn)
+            .set_remove_subnet_ids(rm_sn)
+            .set_add_security_group_ids(add_sg)
+            .set_remove_security_group_ids(rm_sg)
+            .set_add_route_table_ids(add_rt)
+            .set_remove_route_table_ids(rm_rt)
+            .set_private_dns_enabled(dns)
+            .send()
+            .await?;
         Ok(())
     }
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
-        ok_if_gone(self.0.delete_vpc_endpoints().vpc_endpoint_ids(id).send().await)
+
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        self.0.delete_vpc_endpoints().vpc_endpoint_ids(id).send().await?;
+        Ok(())
+    }
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        ec2_retag(&self.0, id, set, remove).await
     }
 }

@@ -1,24 +1,25 @@
-//! The config secret (PRODUCT.md §5). `aws_secretsmanager_secret` creates the secret holding the
-//! generated values (DB password, Django secret key) once; `aws_secretsmanager_secret_value` writes
-//! the Tuva EMPI config document into it, keeping those values. What goes to state and plans is
-//! the document with every generated value replaced by the `(sensitive)` placeholder.
+//! The config secret. `aws_secretsmanager_secret` creates the secret holding the generated values
+//! (DB password, Django secret key) once; `aws_secretsmanager_secret_value` writes the Tuva EMPI
+//! config document into it, keeping those values. What goes to state and plans is the document
+//! with every generated value replaced by the `(sensitive)` placeholder.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::types::Tag;
 use aws_sdk_secretsmanager::Client;
-use empi_engine::resource::{
-    AttrSchema, Attrs, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema, SENSITIVE,
-};
+use empi_engine::kinds::secrets::{SECRET, SECRET_VALUE};
+use empi_engine::resource::{Attrs, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema, SENSITIVE};
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{json, Value};
 
-use super::{attrs, aws_err, code_of, s, tag_delta, tags, tags_value, Clients};
+use super::adapter::{add, AwsError, AwsKind, AwsResult, Tags};
+use super::{attrs, s, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
-    r.register(Arc::new(Secret(c.secrets.clone())));
-    r.register(Arc::new(SecretValue(c.secrets.clone())));
+    add(r, Secret(c.secrets.clone()));
+    r.register(Arc::new(LeftInPlace(adapted(SecretValue(c.secrets.clone())))));
 }
 
 /// JSON pointers of the generated values in the config document.
@@ -35,23 +36,30 @@ fn generate() -> Generated {
     Generated { db_password: Alphanumeric.sample_string(&mut rng, 40), django_secret_key: Alphanumeric.sample_string(&mut rng, 64) }
 }
 
-fn missing<E: aws_sdk_secretsmanager::error::ProvideErrorMetadata, R>(e: &aws_sdk_secretsmanager::error::SdkError<E, R>) -> bool {
-    code_of(e) == Some("ResourceNotFoundException")
+/// The error code of every Secrets Manager call on a missing secret.
+const MISSING: &str = "ResourceNotFoundException";
+
+/// The secret, unless it is missing or scheduled for deletion (the adapter takes a missing one
+/// for gone).
+async fn describe(c: &Client, id: &str) -> AwsResult<Option<DescribeSecretOutput>> {
+    Ok(Some(c.describe_secret().secret_id(id).send().await?).filter(|r| r.deleted_date().is_none()))
 }
 
-async fn current(c: &Client, arn: &str) -> ProviderResult<Option<Value>> {
-    match c.get_secret_value().secret_id(arn).send().await {
+/// The document in the secret; `None` when the secret is missing or holds no JSON.
+async fn current(c: &Client, arn: &str) -> AwsResult<Option<Value>> {
+    match c.get_secret_value().secret_id(arn).send().await.map_err(AwsError::from) {
         Ok(r) => Ok(r.secret_string().and_then(|s| serde_json::from_str(s).ok())),
-        Err(e) if missing(&e) => Ok(None),
-        Err(e) => Err(aws_err(e)),
+        Err(e) if e.code() == Some(MISSING) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
 /// The generated values in the secret `arn`.
 pub async fn generated(c: &Client, arn: &str) -> ProviderResult<Generated> {
     let doc = current(c, arn)
-        .await?
-        .ok_or_else(|| ProviderError::coded("ResourceNotFoundException", format!("the config secret {arn} holds no value")))?;
+        .await
+        .map_err(|e| e.0)?
+        .ok_or_else(|| ProviderError::coded(MISSING, format!("the config secret {arn} holds no value")))?;
     let get = |p: &str| doc.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty() && *s != SENSITIVE).map(String::from);
     match (get(GENERATED[0]), get(GENERATED[1])) {
         (Some(db_password), Some(django_secret_key)) => Ok(Generated { db_password, django_secret_key }),
@@ -78,109 +86,84 @@ pub fn redact(mut doc: Value) -> Value {
 
 pub struct Secret(Client);
 
-static SECRET: Schema = Schema {
-    kind: "aws_secretsmanager_secret",
-    attrs: &[AttrSchema::updatable("description"), AttrSchema::updatable("tags")],
-    stateful: true,
-    run_once: false,
-    typical_create_secs: 2,
-};
+impl Secret {
+    /// A document of freshly generated values.
+    fn fresh() -> String {
+        let g = generate();
+        json!({"db": {"password": g.db_password}, "django": {"secret_key": g.django_secret_key}}).to_string()
+    }
+}
 
 #[async_trait]
-impl Resource for Secret {
-    fn schema(&self) -> &'static Schema {
-        &SECRET
+impl AwsKind for Secret {
+    const SCHEMA: &'static Schema = &SECRET;
+    const NOT_FOUND: &'static [&'static str] = &[MISSING];
+
+    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
+        Ok(describe(&self.0, name).await?.and_then(|r| r.arn().map(String::from)))
     }
 
-    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
-        match self.0.describe_secret().secret_id(name).send().await {
-            Ok(r) if r.deleted_date().is_none() => Ok(r.arn().map(String::from)),
-            Ok(_) => Ok(None),
-            Err(e) if missing(&e) => Ok(None),
-            Err(e) => Err(aws_err(e)),
-        }
-    }
-
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        let r = match self.0.describe_secret().secret_id(id).send().await {
-            Ok(r) => r,
-            Err(e) if missing(&e) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
-        };
-        if r.deleted_date().is_some() {
-            return Ok(None);
-        }
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let Some(r) = describe(&self.0, id).await? else { return Ok(None) };
+        let tags = r.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()));
         Ok(Some(Observed {
-            attrs: attrs([
-                ("description", json!(r.description())),
-                (
-                    "tags",
-                    tags_value(
-                        r.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())),
-                    ),
-                ),
-            ]),
+            attrs: attrs([("description", json!(r.description())), ("tags", tags_value(tags))]),
             outputs: attrs([("id", json!(id)), ("arn", json!(r.arn())), ("name", json!(r.name()))]),
         }))
     }
 
-    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         // a secret of this name scheduled for deletion (an earlier destroy) is restored, with its
         // generated values, rather than failing until the recovery window ends
         if let Ok(r) = self.0.describe_secret().secret_id(name).send().await {
             if r.deleted_date().is_some() {
-                self.0.restore_secret().secret_id(name).send().await.map_err(aws_err)?;
+                self.0.restore_secret().secret_id(name).send().await?;
                 let arn = r.arn().unwrap_or(name).to_string();
-                self.update(&arn, &Attrs::new(), a, &["description".into(), "tags".into()]).await?;
+                self.update(&arn, &Attrs::new(), a, &["description".into()]).await?;
+                self.retag(&arn, a, tags(a), vec![]).await?;
                 if generated(&self.0, &arn).await.is_err() {
-                    let g = generate();
-                    let doc = json!({"db": {"password": g.db_password}, "django": {"secret_key": g.django_secret_key}});
-                    self.0.put_secret_value().secret_id(&arn).secret_string(doc.to_string()).send().await.map_err(aws_err)?;
+                    self.0.put_secret_value().secret_id(&arn).secret_string(Self::fresh()).send().await?;
                 }
                 return Ok(arn);
             }
         }
-        let g = generate();
-        let doc = json!({"db": {"password": g.db_password}, "django": {"secret_key": g.django_secret_key}});
         let t: Vec<Tag> = tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
         let r = self
             .0
             .create_secret()
             .name(name)
             .description(s(a, "description"))
-            .secret_string(doc.to_string())
+            .secret_string(Self::fresh())
             .set_tags(Some(t))
             .send()
-            .await
-            .map_err(aws_err)?;
-        r.arn().map(String::from).ok_or_else(|| ProviderError::new("CreateSecret returned no ARN"))
+            .await?;
+        Ok(r.arn().map(String::from).ok_or_else(|| ProviderError::new("CreateSecret returned no ARN"))?)
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         if changed.iter().any(|c| c == "description") {
-            self.0.update_secret().secret_id(id).description(s(new, "description")).send().await.map_err(aws_err)?;
-        }
-        if changed.iter().any(|c| c == "tags") {
-            let (set, remove) = tag_delta(&tags(old), &tags(new));
-            if !remove.is_empty() {
-                self.0.untag_resource().secret_id(id).set_tag_keys(Some(remove)).send().await.map_err(aws_err)?;
-            }
-            if !set.is_empty() {
-                let t: Vec<Tag> = set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
-                self.0.tag_resource().secret_id(id).set_tags(Some(t)).send().await.map_err(aws_err)?;
-            }
+            self.0.update_secret().secret_id(id).description(s(new, "description")).send().await?;
         }
         Ok(())
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> ProviderResult<()> {
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
         // a recovery window, not a forced delete: the generated DB password stays recoverable
-        match self.0.delete_secret().secret_id(id).recovery_window_in_days(7).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if missing(&e) => Ok(()),
-            Err(e) if code_of(&e) == Some("InvalidRequestException") => Ok(()), // already scheduled
-            Err(e) => Err(aws_err(e)),
+        match self.0.delete_secret().secret_id(id).recovery_window_in_days(7).send().await.map_err(AwsError::from) {
+            Err(e) if e.code() == Some("InvalidRequestException") => Ok(()), // already scheduled
+            r => r.map(|_| ()),
         }
+    }
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        if !remove.is_empty() {
+            self.0.untag_resource().secret_id(id).set_tag_keys(Some(remove)).send().await?;
+        }
+        if !set.is_empty() {
+            let t: Vec<Tag> = set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+            self.0.tag_resource().secret_id(id).set_tags(Some(t)).send().await?;
+        }
+        Ok(())
     }
 }
 
@@ -188,16 +171,8 @@ impl Resource for Secret {
 
 pub struct SecretValue(Client);
 
-static VALUE: Schema = Schema {
-    kind: "aws_secretsmanager_secret_value",
-    attrs: &[AttrSchema::force_new("secret_id"), AttrSchema::updatable("document")],
-    stateful: false,
-    run_once: false,
-    typical_create_secs: 1,
-};
-
 impl SecretValue {
-    async fn put(&self, arn: &str, desired: &Value) -> ProviderResult<()> {
+    async fn put(&self, arn: &str, desired: &Value) -> AwsResult<()> {
         // never regenerated: the database was created with this password
         let g = generated(&self.0, arn).await?;
         let mut doc = desired.clone();
@@ -206,28 +181,24 @@ impl SecretValue {
                 *slot = Value::String(v);
             }
         }
-        self.0.put_secret_value().secret_id(arn).secret_string(doc.to_string()).send().await.map_err(aws_err)?;
+        self.0.put_secret_value().secret_id(arn).secret_string(doc.to_string()).send().await?;
         Ok(())
     }
 }
 
 #[async_trait]
-impl Resource for SecretValue {
-    fn schema(&self) -> &'static Schema {
-        &VALUE
-    }
+impl AwsKind for SecretValue {
+    const SCHEMA: &'static Schema = &SECRET_VALUE;
+    const NOT_FOUND: &'static [&'static str] = &[MISSING];
 
-    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
+    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         let arn = s(inputs, "secret_id");
         Ok(current(&self.0, arn).await?.filter(|d| d.get("env").is_some()).map(|_| arn.to_string()))
     }
 
-    async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        match self.0.describe_secret().secret_id(id).send().await {
-            Ok(r) if r.deleted_date().is_none() => {}
-            Ok(_) => return Ok(None),
-            Err(e) if missing(&e) => return Ok(None),
-            Err(e) => return Err(aws_err(e)),
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        if describe(&self.0, id).await?.is_none() {
+            return Ok(None);
         }
         let Some(doc) = current(&self.0, id).await? else { return Ok(None) };
         if doc.get("env").is_none() {
@@ -239,21 +210,55 @@ impl Resource for SecretValue {
         }))
     }
 
-    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> ProviderResult<String> {
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let arn = s(a, "secret_id").to_string();
         self.put(&arn, &a["document"]).await?;
         Ok(arn)
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
         self.put(id, &new["document"]).await
     }
 
-    async fn delete(&self, _id: &str, _recorded: &Attrs) -> ProviderResult<()> {
+    async fn delete(&self, _id: &str, _recorded: &Attrs) -> AwsResult<()> {
         // the value goes with the secret (config.secret), which keeps the generated values
         Ok(())
     }
+}
 
+// ── until the adapter has a lifecycle for objects a delete leaves in place ───────
+
+/// The adapter's resource for `kind`.
+fn adapted<K: AwsKind>(kind: K) -> Arc<dyn Resource> {
+    let mut r = Registry::new();
+    add(&mut r, kind);
+    r.get(K::SCHEMA.kind).expect("just added").clone()
+}
+
+/// A resource whose delete is done at once: the secret's value stays readable until the secret
+/// itself goes, so waiting for a read to find nothing would never end.
+struct LeftInPlace(Arc<dyn Resource>);
+
+#[async_trait]
+impl Resource for LeftInPlace {
+    fn schema(&self) -> &'static Schema {
+        self.0.schema()
+    }
+    async fn find(&self, name: &str, address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
+        self.0.find(name, address, inputs).await
+    }
+    async fn read(&self, id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>> {
+        self.0.read(id, recorded).await
+    }
+    async fn create(&self, name: &str, address: &str, inputs: &Attrs) -> ProviderResult<String> {
+        self.0.create(name, address, inputs).await
+    }
+    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+        self.0.update(id, old, new, changed).await
+    }
+    async fn delete(&self, id: &str, recorded: &Attrs) -> ProviderResult<()> {
+        self.0.delete(id, recorded).await
+    }
     async fn wait(&self, _id: &str, _op: Operation, _recorded: &Attrs) -> ProviderResult<Readiness> {
         Ok(Readiness::Ready)
     }
