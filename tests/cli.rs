@@ -105,7 +105,9 @@ fn validate_refuses_a_kubernetes_version_past_eks_support_with_the_dates() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     let line = src.lines().position(|l| l.starts_with("kubernetes_version")).unwrap() + 1;
     assert!(
-        err.contains(&format!("old.toml:{line}:22: Kubernetes 1.29 is past EKS support: standard support ended 2025-03-23, extended support ended 2026-03-23")),
+        err.contains(&format!(
+            "old.toml:{line}:22: Kubernetes 1.29 is past EKS support: standard support ended 2025-03-23, extended support ended 2026-03-23"
+        )),
         "{err}"
     );
     assert!(err.contains("fix: set kubernetes_version = \"1.36\""), "{err}");

@@ -102,6 +102,9 @@ pub(crate) type Tags = BTreeMap<String, String>;
 pub(crate) enum Lifecycle {
     /// Ready as soon as the call returns; a delete is done when a read finds nothing.
     Instant,
+    /// Ready at once, and a delete is done as soon as the call returns (the object outlives the
+    /// resource: a secret's value stays readable until the secret goes).
+    Detached,
     /// Has a status: `ready` ends a create or update, `failed` ends any wait in failure.
     Status { ready: &'static [&'static str], failed: &'static [&'static str] },
 }
@@ -208,6 +211,9 @@ impl<K: AwsKind> Resource for Adapter<K> {
     }
 
     async fn wait(&self, id: &str, op: Operation, recorded: &Attrs) -> ProviderResult<Readiness> {
+        if matches!(K::LIFECYCLE, Lifecycle::Detached) {
+            return Ok(Readiness::Ready);
+        }
         let Lifecycle::Status { ready, failed } = K::LIFECYCLE else {
             if op == Operation::Delete && self.read(id, recorded).await?.is_some() {
                 return Ok(Readiness::Pending("deleting".into()));

@@ -2,7 +2,6 @@
 //! finding by the Name and address tags).
 
 use async_trait::async_trait;
-use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification, UserIdGroupPair};
 use aws_sdk_ec2::Client;
 use empi_engine::kinds::network::{SECURITY_GROUP, SUBNET, VPC};
@@ -303,19 +302,4 @@ impl AwsKind for SecurityGroup {
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
         ec2_retag(&self.0, id, set, remove).await
     }
-}
-
-// ── until every EC2 kind is on the adapter ───────────────────────────────────────
-
-pub(crate) fn by_tags(name: &str, _address: &str) -> Vec<Filter> {
-    by_name(name)
-}
-
-pub(crate) async fn retag(ec2: &Client, id: &str, old: &Attrs, new: &Attrs) -> empi_engine::resource::ProviderResult<()> {
-    let (set, remove) = super::tag_delta(&tags(old), &tags(new));
-    ec2_retag(ec2, id, set, remove).await.map_err(|e| e.0)
-}
-
-pub(crate) fn not_found<E: aws_sdk_ec2::error::ProvideErrorMetadata, R>(e: &aws_sdk_ec2::error::SdkError<E, R>) -> bool {
-    e.code().is_some_and(|c| c.ends_with(".NotFound"))
 }

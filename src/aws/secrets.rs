@@ -3,23 +3,21 @@
 //! config document into it, keeping those values. What goes to state and plans is the document
 //! with every generated value replaced by the `(sensitive)` placeholder.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::types::Tag;
 use aws_sdk_secretsmanager::Client;
 use empi_engine::kinds::secrets::{SECRET, SECRET_VALUE};
-use empi_engine::resource::{Attrs, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema, SENSITIVE};
+use empi_engine::resource::{Attrs, Observed, ProviderError, ProviderResult, Registry, Schema, SENSITIVE};
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{json, Value};
 
-use super::adapter::{add, AwsError, AwsKind, AwsResult, Tags};
+use super::adapter::{add, AwsError, AwsKind, AwsResult, Lifecycle, Tags};
 use super::{attrs, s, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
     add(r, Secret(c.secrets.clone()));
-    r.register(Arc::new(LeftInPlace(adapted(SecretValue(c.secrets.clone())))));
+    add(r, SecretValue(c.secrets.clone()));
 }
 
 /// JSON pointers of the generated values in the config document.
@@ -190,6 +188,8 @@ impl SecretValue {
 impl AwsKind for SecretValue {
     const SCHEMA: &'static Schema = &SECRET_VALUE;
     const NOT_FOUND: &'static [&'static str] = &[MISSING];
+    // deleting the value leaves the document in place until the secret itself goes
+    const LIFECYCLE: Lifecycle = Lifecycle::Detached;
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         let arn = s(inputs, "secret_id");
@@ -223,43 +223,5 @@ impl AwsKind for SecretValue {
     async fn delete(&self, _id: &str, _recorded: &Attrs) -> AwsResult<()> {
         // the value goes with the secret (config.secret), which keeps the generated values
         Ok(())
-    }
-}
-
-// ── until the adapter has a lifecycle for objects a delete leaves in place ───────
-
-/// The adapter's resource for `kind`.
-fn adapted<K: AwsKind>(kind: K) -> Arc<dyn Resource> {
-    let mut r = Registry::new();
-    add(&mut r, kind);
-    r.get(K::SCHEMA.kind).expect("just added").clone()
-}
-
-/// A resource whose delete is done at once: the secret's value stays readable until the secret
-/// itself goes, so waiting for a read to find nothing would never end.
-struct LeftInPlace(Arc<dyn Resource>);
-
-#[async_trait]
-impl Resource for LeftInPlace {
-    fn schema(&self) -> &'static Schema {
-        self.0.schema()
-    }
-    async fn find(&self, name: &str, address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
-        self.0.find(name, address, inputs).await
-    }
-    async fn read(&self, id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>> {
-        self.0.read(id, recorded).await
-    }
-    async fn create(&self, name: &str, address: &str, inputs: &Attrs) -> ProviderResult<String> {
-        self.0.create(name, address, inputs).await
-    }
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
-        self.0.update(id, old, new, changed).await
-    }
-    async fn delete(&self, id: &str, recorded: &Attrs) -> ProviderResult<()> {
-        self.0.delete(id, recorded).await
-    }
-    async fn wait(&self, _id: &str, _op: Operation, _recorded: &Attrs) -> ProviderResult<Readiness> {
-        Ok(Readiness::Ready)
     }
 }
