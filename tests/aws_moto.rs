@@ -80,7 +80,8 @@ async fn apply_builds_the_stack_and_the_next_plan_is_a_no_op() {
     // EKS in the private subnets with the cluster role
     let c = aws.eks.describe_cluster().name("empi-local").send().await.unwrap();
     let c = c.cluster().unwrap();
-    assert_eq!(c.version(), Some("1.33"));
+    // a new stack gets the newest EKS version
+    assert_eq!(c.version(), Some(empi_engine::eks_versions::newest(&empi_engine::eks_versions::today()).version));
     assert!(c.role_arn().unwrap().ends_with(":role/empi-local-eks-cluster"));
     let mut cluster_subnets = c.resources_vpc_config().unwrap().subnet_ids().to_vec();
     cluster_subnets.sort();
