@@ -113,8 +113,9 @@ async fn every_kind_of_out_of_band_change_is_found_with_address_and_attribute() 
         .send()
         .await
         .unwrap();
-    // 10. the node group scaled by hand
-    aws.eks
+    // 10. the node group scaled by hand (an EKS update: it takes effect once it succeeded)
+    let scaled = aws
+        .eks
         .update_nodegroup_config()
         .cluster_name("empi-local")
         .nodegroup_name("empi-local-nodes")
@@ -122,6 +123,14 @@ async fn every_kind_of_out_of_band_change_is_found_with_address_and_attribute() 
         .send()
         .await
         .unwrap();
+    let update = scaled.update().and_then(|u| u.id()).unwrap().to_string();
+    for _ in 0..100 {
+        let u = aws.eks.describe_update().name("empi-local").nodegroup_name("empi-local-nodes").update_id(&update).send().await.unwrap();
+        if u.update().and_then(|u| u.status()) == Some(&aws_sdk_eks::types::UpdateStatus::Successful) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     // 11. the config secret deleted
     aws.secrets.delete_secret().secret_id(out("config.secret", "arn")).force_delete_without_recovery(true).send().await.unwrap();
     // 12 + 13. Kubernetes: the api's image and the frontend's replicas changed by hand (another field manager)

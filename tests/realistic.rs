@@ -138,3 +138,28 @@ async fn a_pinned_zone_eks_cannot_use_is_refused_before_anything_is_made() {
     let aws = w.aws().await;
     assert!(aws.ec2.describe_vpcs().filters(filter("tag:empi-infra:stack", "empi-local")).send().await.unwrap().vpcs().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_postgres_major_makes_its_parameter_group_before_the_old_one_goes() {
+    let w = Workspace::new(&[]);
+    w.ok(&["apply", "--auto-approve"]);
+    w.write_stack(&[("[database]", "[database]\nengine_version = \"17\"")]);
+    let plan = w.ok(&["plan"]);
+    assert!(
+        plan.stdout.contains(
+            "  +/- database.parameter_group (aws_db_parameter_group)  # the new one is made first; the old one goes once nothing uses it"
+        ),
+        "{plan:?}"
+    );
+    // AWS refuses to delete a parameter group a database still uses: the old one goes last
+    let apply = w.ok(&["apply", "--auto-approve"]);
+    assert!(apply.all().contains("database.parameter_group: the replaced object was destroyed"), "{apply:?}");
+    let aws = w.aws().await;
+    let db = aws.rds.describe_db_instances().db_instance_identifier("empi-local-db").send().await.unwrap();
+    let groups: Vec<&str> = db.db_instances()[0].db_parameter_groups().iter().filter_map(|g| g.db_parameter_group_name()).collect();
+    assert_eq!(groups, ["empi-local-postgres17"]);
+    let old = aws.rds.describe_db_parameter_groups().db_parameter_group_name("empi-local-postgres16").send().await;
+    assert!(old.is_err(), "the old group is gone: {old:?}");
+    assert!(!w.state()["facts"].as_object().unwrap().keys().any(|k| k.starts_with("deposed:")), "nothing left deposed");
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}

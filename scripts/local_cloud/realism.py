@@ -942,6 +942,32 @@ def _apply_types(family):
     return PG_APPLY_TYPES if (family or "").startswith("postgres") else {}
 
 
+def _rds_parameter_group_in_use():
+    """AWS: DeleteDBParameterGroup of a group a DB instance still uses answers 400
+    InvalidDBParameterGroupState `One or more database instances are still members of this
+    parameter group <name>, so the group cannot be deleted` (botocore rds
+    InvalidDBParameterGroupStateFault; TF rds/parameter_group.go retries it on delete and documents
+    create_before_destroy for a family change). moto deletes it."""
+    import moto.rds.models as rds
+    from moto.rds.exceptions import RDSClientError
+
+    class InvalidDBParameterGroupState(RDSClientError):
+        def __init__(self, name):
+            super().__init__(
+                "InvalidDBParameterGroupState",
+                f"One or more database instances are still members of this parameter group {name}, so the group cannot be deleted",
+            )
+
+    orig = rds.RDSBackend.delete_db_parameter_group
+
+    def delete_db_parameter_group(self, db_parameter_group_name):
+        if on() and any(getattr(db, "db_parameter_group_name", None) == db_parameter_group_name for db in self.databases.values()):
+            raise InvalidDBParameterGroupState(db_parameter_group_name)
+        return orig(self, db_parameter_group_name)
+
+    rds.RDSBackend.delete_db_parameter_group = delete_db_parameter_group
+
+
 def _rds_static_parameters():
     """AWS: ModifyDBParameterGroup with ApplyMethod=immediate for a static parameter answers
     400 InvalidParameterCombination `cannot use immediate apply method for static parameter`
@@ -1111,6 +1137,7 @@ def install(patch_status):
     _eks_nodegroup_updates()
     _eks_access_entries()
     _rds_static_parameters()
+    _rds_parameter_group_in_use()
     _nodegroup_delete_failed()
     _nodegroup_architecture()
     _apply_default_transitions()

@@ -95,6 +95,22 @@ where
     AwsError::from(e)
 }
 
+/// Sends a request whose answer does not matter (a delete, a modify): `done(c.delete_vpc().vpc_id(id).send()).await`.
+pub(crate) async fn done<T, E>(
+    request: impl std::future::Future<Output = Result<T, SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>>,
+) -> AwsResult<()>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    request.await?;
+    Ok(())
+}
+
+/// The id (or ARN) a create call returned.
+pub(crate) fn returned(id: Option<&str>, call: &str) -> AwsResult<String> {
+    Ok(id.ok_or_else(|| ProviderError::new(format!("{call} returned no id")))?.to_string())
+}
+
 /// Tags as the stack sets them.
 pub(crate) type Tags = BTreeMap<String, String>;
 

@@ -10,7 +10,7 @@ use empi_engine::kinds::cognito::{CLIENT, DOMAIN, USER, USER_POOL};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::json;
 
-use super::adapter::{add, AwsError, AwsKind, AwsResult, Tags};
+use super::adapter::{add, done, returned, AwsError, AwsKind, AwsResult, Tags};
 use super::{attrs, b, s, sorted, strings, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
@@ -115,8 +115,7 @@ impl AwsKind for UserPool {
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_user_pool().user_pool_id(id).send().await?;
-        Ok(())
+        done(self.0.delete_user_pool().user_pool_id(id).send()).await
     }
 
     async fn retag(&self, id: &str, new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
@@ -195,10 +194,7 @@ impl AwsKind for AppClient {
             .allowed_o_auth_flows_user_pool_client(true)
             .send()
             .await?;
-        Ok(r.user_pool_client()
-            .and_then(|c| c.client_id())
-            .ok_or_else(|| ProviderError::new("CreateUserPoolClient returned no id"))?
-            .to_string())
+        returned(r.user_pool_client().and_then(|c| c.client_id()), "CreateUserPoolClient")
     }
 
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
@@ -218,8 +214,7 @@ impl AwsKind for AppClient {
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_user_pool_client().user_pool_id(s(recorded, "user_pool_id")).client_id(id).send().await?;
-        Ok(())
+        done(self.0.delete_user_pool_client().user_pool_id(s(recorded, "user_pool_id")).client_id(id).send()).await
     }
 }
 
@@ -259,8 +254,7 @@ impl AwsKind for Domain {
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_user_pool_domain().domain(id).user_pool_id(s(recorded, "user_pool_id")).send().await?;
-        Ok(())
+        done(self.0.delete_user_pool_domain().domain(id).user_pool_id(s(recorded, "user_pool_id")).send()).await
     }
 }
 
@@ -321,7 +315,6 @@ impl AwsKind for User {
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
-        self.0.admin_delete_user().user_pool_id(s(recorded, "user_pool_id")).username(id).send().await?;
-        Ok(())
+        done(self.0.admin_delete_user().user_pool_id(s(recorded, "user_pool_id")).username(id).send()).await
     }
 }

@@ -14,7 +14,7 @@ use empi_engine::kinds::eks::{ACCESS_ENTRY, CLUSTER, LAUNCH_TEMPLATE, NODE_GROUP
 use empi_engine::resource::{Attrs, ErrorClass, Observed, ProviderError, Registry, Schema};
 use serde_json::json;
 
-use super::adapter::{add, aws, AwsKind, AwsResult, Lifecycle, Tags};
+use super::adapter::{add, aws, done, AwsKind, AwsResult, Lifecycle, Tags};
 use super::network::{ec2_retag, ec2_tags, tag_spec};
 use super::{attrs, b, n, s, sorted, strings, tags, tags_value, Clients};
 
@@ -239,7 +239,13 @@ impl AwsKind for Cluster {
             || sorted(cidrs) != sorted(strings(new, "public_access_cidrs"));
         if (has("endpoint_private_access") || has("endpoint_public_access") || has("public_access_cidrs")) && endpoint_changed {
             self.1.turn(&self.0, id, None).await?;
-            let r = self.0.update_cluster_config().name(id).resources_vpc_config(vpc_config(new)).send().await?;
+            // endpoint access only: subnets or security groups in the same call are a second kind of update
+            let endpoint = VpcConfigRequest::builder()
+                .endpoint_private_access(b(new, "endpoint_private_access"))
+                .endpoint_public_access(b(new, "endpoint_public_access"))
+                .set_public_access_cidrs(Some(strings(new, "public_access_cidrs")))
+                .build();
+            let r = self.0.update_cluster_config().name(id).resources_vpc_config(endpoint).send().await?;
             self.1.started(id, None, r.update());
         }
         if has("enabled_log_types") {
@@ -258,8 +264,7 @@ impl AwsKind for Cluster {
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_cluster().name(id).send().await?;
-        Ok(())
+        done(self.0.delete_cluster().name(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
@@ -344,13 +349,11 @@ impl AwsKind for LaunchTemplate {
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
         let v = self.0.create_launch_template_version().launch_template_id(id).launch_template_data(template_data(new)).send().await?;
         let version = v.launch_template_version().and_then(|v| v.version_number()).unwrap_or(1);
-        self.0.modify_launch_template().launch_template_id(id).default_version(version.to_string()).send().await?;
-        Ok(())
+        done(self.0.modify_launch_template().launch_template_id(id).default_version(version.to_string()).send()).await
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_launch_template().launch_template_id(id).send().await?;
-        Ok(())
+        done(self.0.delete_launch_template().launch_template_id(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
@@ -473,8 +476,7 @@ impl AwsKind for NodeGroup {
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_nodegroup().cluster_name(s(recorded, "cluster_name")).nodegroup_name(id).send().await?;
-        Ok(())
+        done(self.0.delete_nodegroup().cluster_name(s(recorded, "cluster_name")).nodegroup_name(id).send()).await
     }
 
     async fn retag(&self, id: &str, new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
@@ -569,8 +571,7 @@ impl AwsKind for AccessEntry {
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
         let (cluster, principal) = split_entry_id(id);
-        self.0.delete_access_entry().cluster_name(cluster).principal_arn(principal).send().await?;
-        Ok(())
+        done(self.0.delete_access_entry().cluster_name(cluster).principal_arn(principal).send()).await
     }
 }
 

@@ -13,7 +13,7 @@ use empi_engine::kinds::elb::{ASG_ATTACHMENT, LISTENER, LISTENER_RULE, LOAD_BALA
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
-use super::adapter::{add, AwsKind, AwsResult, Lifecycle, Tags};
+use super::adapter::{add, done, returned, AwsKind, AwsResult, Lifecycle, Tags};
 use super::{attrs, b, n, s, sorted, strings, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
@@ -46,11 +46,6 @@ async fn elb_retag(c: &Client, arn: &str, set: Tags, remove: Vec<String>) -> Aws
         c.add_tags().resource_arns(arn).set_tags(Some(elb_tags(set))).send().await?;
     }
     Ok(())
-}
-
-/// The ARN a create call returned.
-fn returned(arn: Option<&str>, call: &str) -> AwsResult<String> {
-    Ok(arn.ok_or_else(|| ProviderError::new(format!("{call} returned no ARN")))?.to_string())
 }
 
 /// The stack's action objects as ELB actions, in order.
@@ -119,8 +114,7 @@ const DROP_INVALID: &str = "routing.http.drop_invalid_header_fields.enabled";
 impl LoadBalancer {
     async fn set_attributes(&self, arn: &str, a: &Attrs) -> AwsResult<()> {
         let attr = LoadBalancerAttribute::builder().key(DROP_INVALID).value(b(a, "drop_invalid_header_fields").to_string()).build();
-        self.0.modify_load_balancer_attributes().load_balancer_arn(arn).attributes(attr).send().await?;
-        Ok(())
+        done(self.0.modify_load_balancer_attributes().load_balancer_arn(arn).attributes(attr).send()).await
     }
 
     async fn describe(&self, arn: &str) -> AwsResult<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>> {
@@ -193,8 +187,7 @@ impl AwsKind for LoadBalancer {
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_load_balancer().load_balancer_arn(id).send().await?;
-        Ok(())
+        done(self.0.delete_load_balancer().load_balancer_arn(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
@@ -274,8 +267,7 @@ impl AwsKind for TargetGroup {
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_target_group().target_group_arn(id).send().await?;
-        Ok(())
+        done(self.0.delete_target_group().target_group_arn(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
@@ -342,13 +334,11 @@ impl AwsKind for Listener {
                 .certificates(Certificate::builder().certificate_arn(s(new, "certificate_arn")).build())
                 .ssl_policy(s(new, "ssl_policy"));
         }
-        req.send().await?;
-        Ok(())
+        done(req.send()).await
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_listener().listener_arn(id).send().await?;
-        Ok(())
+        done(self.0.delete_listener().listener_arn(id).send()).await
     }
 }
 
@@ -421,8 +411,7 @@ impl AwsKind for ListenerRule {
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_rule().rule_arn(id).send().await?;
-        Ok(())
+        done(self.0.delete_rule().rule_arn(id).send()).await
     }
 }
 

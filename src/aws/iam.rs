@@ -7,7 +7,7 @@ use empi_engine::kinds::iam::{OIDC_PROVIDER, ROLE};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
-use super::adapter::{add, AwsError, AwsKind, AwsResult, Tags};
+use super::adapter::{add, aws, done, AwsKind, AwsResult, Tags};
 use super::{attrs, sorted, strings, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
@@ -101,22 +101,19 @@ impl AwsKind for Role {
     }
 
     async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        let r = self
-            .0
+        // a create retried after a crash finds its role with `find` first: one that exists now is not ours
+        self.0
             .create_role()
             .role_name(name)
             .assume_role_policy_document(a["assume_role_policy"].to_string())
             .set_tags(Some(iam_tags(tags(a))))
             .send()
             .await
-            .map_err(AwsError::from);
-        match r {
-            // a create retried after a crash: the role is ours (find would have found it)
-            Err(e) if e.code() == Some("EntityAlreadyExists") => {
-                return Err(ProviderError::coded("EntityAlreadyExists", format!("an IAM role named {name} already exists and is not recorded in this stack's state; delete it or choose another stack name")).into());
-            }
-            r => r?,
-        };
+            .map_err(|e| {
+                aws(e).explain("EntityAlreadyExists", || {
+                    format!("an IAM role named {name} already exists and is not recorded in this stack's state; delete it or choose another stack name")
+                })
+            })?;
         self.sync_policies(name, &strings(a, "managed_policy_arns")).await?;
         self.sync_inline(name, a.get("inline_policies").unwrap_or(&Value::Null)).await?;
         Ok(name.to_string())
@@ -145,8 +142,7 @@ impl AwsKind for Role {
                 self.0.delete_role_policy().role_name(id).policy_name(p).send().await?;
             }
         }
-        self.0.delete_role().role_name(id).send().await?;
-        Ok(())
+        done(self.0.delete_role().role_name(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
@@ -242,8 +238,7 @@ impl AwsKind for OidcProvider {
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_open_id_connect_provider().open_id_connect_provider_arn(id).send().await?;
-        Ok(())
+        done(self.0.delete_open_id_connect_provider().open_id_connect_provider_arn(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {

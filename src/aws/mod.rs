@@ -120,9 +120,7 @@ impl Clients {
         })?;
         r.account().map(String::from).ok_or_else(|| ProviderError::new("GetCallerIdentity returned no account"))
     }
-}
 
-impl Clients {
     /// The region's availability zones as the account sees them: (zone, state, opt-in status).
     pub async fn zones(&self) -> Result<Vec<(empi_engine::zones::Zone, String, Option<String>)>, ProviderError> {
         let r = self
@@ -152,7 +150,7 @@ impl Clients {
             Ok(r) => r,
             Err(e) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
-                if matches!(status, Some(404 | 501)) || code_of(&e).is_some_and(|c| c.contains("UnknownOperation")) {
+                if matches!(status, Some(404 | 501)) || e.code().is_some_and(|c| c.contains("UnknownOperation")) {
                     return Ok(None);
                 }
                 return Err(aws_err(e));
@@ -168,11 +166,6 @@ impl Clients {
                 .collect(),
         ))
     }
-}
-
-/// The error's AWS code, if it has one.
-pub(crate) fn code_of<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
-    e.code()
 }
 
 /// The registry of every AWS resource type.

@@ -8,7 +8,7 @@ use empi_engine::kinds::network::{SECURITY_GROUP, SUBNET, VPC};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
-use super::adapter::{add, AwsKind, AwsResult, Tags};
+use super::adapter::{add, done, AwsKind, AwsResult, Tags};
 use super::{attrs, b, s, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
@@ -117,8 +117,7 @@ impl AwsKind for Vpc {
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_vpc().vpc_id(id).send().await?;
-        Ok(())
+        done(self.0.delete_vpc().vpc_id(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
@@ -181,8 +180,7 @@ impl AwsKind for Subnet {
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_subnet().subnet_id(id).send().await?;
-        Ok(())
+        done(self.0.delete_subnet().subnet_id(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
@@ -295,8 +293,7 @@ impl AwsKind for SecurityGroup {
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_security_group().group_id(id).send().await?;
-        Ok(())
+        done(self.0.delete_security_group().group_id(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {

@@ -8,7 +8,7 @@ use empi_engine::kinds::rds::{INSTANCE, PARAMETER_GROUP, SUBNET_GROUP};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
-use super::adapter::{add, aws, AwsKind, AwsResult, Lifecycle, Tags};
+use super::adapter::{add, aws, done, AwsKind, AwsResult, Lifecycle, Tags};
 use super::{attrs, b, n, s, sorted, strings, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
@@ -100,8 +100,7 @@ impl AwsKind for SubnetGroup {
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_db_subnet_group().db_subnet_group_name(id).send().await?;
-        Ok(())
+        done(self.0.delete_db_subnet_group().db_subnet_group_name(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
@@ -197,8 +196,7 @@ impl AwsKind for ParameterGroup {
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_db_parameter_group().db_parameter_group_name(id).send().await?;
-        Ok(())
+        done(self.0.delete_db_parameter_group().db_parameter_group_name(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
@@ -315,52 +313,26 @@ impl AwsKind for Instance {
     }
 
     async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
-        let has = |k: &str| changed.iter().any(|c| c == k);
+        // every changed attribute in one ModifyDBInstance, applied now rather than in the next
+        // maintenance window
         let mut m = self.rds.modify_db_instance().db_instance_identifier(id).apply_immediately(true);
+        let major = |a: &Attrs| s(a, "engine_version").split('.').next().unwrap_or_default().to_string();
         let mut any = false;
-        if has("engine_version") {
-            let major = |a: &Attrs| s(a, "engine_version").split('.').next().unwrap_or_default().to_string();
-            m = m.engine_version(s(new, "engine_version")).allow_major_version_upgrade(major(old) != major(new));
-            any = true;
-        }
-        if has("instance_class") {
-            m = m.db_instance_class(s(new, "instance_class"));
-            any = true;
-        }
-        if has("allocated_storage") {
-            m = m.allocated_storage(n(new, "allocated_storage"));
-            any = true;
-        }
-        if has("storage_type") {
-            m = m.storage_type(s(new, "storage_type"));
-            any = true;
-        }
-        if has("publicly_accessible") {
-            m = m.publicly_accessible(b(new, "publicly_accessible"));
-            any = true;
-        }
-        if has("multi_az") {
-            m = m.multi_az(b(new, "multi_az"));
-            any = true;
-        }
-        if has("backup_retention_period") {
-            m = m.backup_retention_period(n(new, "backup_retention_period"));
-            any = true;
-        }
-        if has("deletion_protection") {
-            m = m.deletion_protection(b(new, "deletion_protection"));
-            any = true;
-        }
-        if has("copy_tags_to_snapshot") {
-            m = m.copy_tags_to_snapshot(b(new, "copy_tags_to_snapshot"));
-            any = true;
-        }
-        if has("db_parameter_group_name") {
-            m = m.db_parameter_group_name(s(new, "db_parameter_group_name"));
-            any = true;
-        }
-        if has("vpc_security_group_ids") {
-            m = m.set_vpc_security_group_ids(Some(strings(new, "vpc_security_group_ids")));
+        for k in changed {
+            m = match k.as_str() {
+                "engine_version" => m.engine_version(s(new, k)).allow_major_version_upgrade(major(old) != major(new)),
+                "instance_class" => m.db_instance_class(s(new, k)),
+                "allocated_storage" => m.allocated_storage(n(new, k)),
+                "storage_type" => m.storage_type(s(new, k)),
+                "publicly_accessible" => m.publicly_accessible(b(new, k)),
+                "multi_az" => m.multi_az(b(new, k)),
+                "backup_retention_period" => m.backup_retention_period(n(new, k)),
+                "deletion_protection" => m.deletion_protection(b(new, k)),
+                "copy_tags_to_snapshot" => m.copy_tags_to_snapshot(b(new, k)),
+                "db_parameter_group_name" => m.db_parameter_group_name(s(new, k)),
+                "vpc_security_group_ids" => m.set_vpc_security_group_ids(Some(strings(new, k))),
+                _ => continue, // write-only inputs: nothing to modify
+            };
             any = true;
         }
         if any {

@@ -8,7 +8,7 @@ use empi_engine::kinds::routing::{EIP, INTERNET_GATEWAY, NAT_GATEWAY, ROUTE_TABL
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
-use super::adapter::{add, AwsError, AwsKind, AwsResult, Lifecycle, Tags};
+use super::adapter::{add, done, returned, AwsError, AwsKind, AwsResult, Lifecycle, Tags};
 use super::network::{by_name, ec2_retag, ec2_tags, is_at, tag_spec};
 use super::{attrs, b, s, sorted, strings, Clients};
 
@@ -59,11 +59,7 @@ impl AwsKind for InternetGateway {
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let r = self.0.create_internet_gateway().tag_specifications(tag_spec(ResourceType::InternetGateway, a)).send().await?;
-        let id = r
-            .internet_gateway()
-            .and_then(|g| g.internet_gateway_id())
-            .ok_or_else(|| ProviderError::new("CreateInternetGateway returned no id"))?
-            .to_string();
+        let id = returned(r.internet_gateway().and_then(|g| g.internet_gateway_id()), "CreateInternetGateway")?;
         self.0.attach_internet_gateway().internet_gateway_id(&id).vpc_id(s(a, "vpc_id")).send().await?;
         Ok(id)
     }
@@ -81,8 +77,7 @@ impl AwsKind for InternetGateway {
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
         self.detach(id, s(recorded, "vpc_id")).await?;
-        self.0.delete_internet_gateway().internet_gateway_id(id).send().await?;
-        Ok(())
+        done(self.0.delete_internet_gateway().internet_gateway_id(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
@@ -119,8 +114,7 @@ impl AwsKind for ElasticIp {
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.release_address().allocation_id(id).send().await?;
-        Ok(())
+        done(self.0.release_address().allocation_id(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
@@ -179,15 +173,11 @@ impl AwsKind for NatGateway {
             .tag_specifications(tag_spec(ResourceType::Natgateway, a))
             .send()
             .await?;
-        Ok(r.nat_gateway()
-            .and_then(|g| g.nat_gateway_id())
-            .map(String::from)
-            .ok_or_else(|| ProviderError::new("CreateNatGateway returned no id"))?)
+        returned(r.nat_gateway().and_then(|g| g.nat_gateway_id()), "CreateNatGateway")
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_nat_gateway().nat_gateway_id(id).send().await?;
-        Ok(())
+        done(self.0.delete_nat_gateway().nat_gateway_id(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
@@ -260,11 +250,7 @@ impl AwsKind for RouteTable {
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let r = self.0.create_route_table().vpc_id(s(a, "vpc_id")).tag_specifications(tag_spec(ResourceType::RouteTable, a)).send().await?;
-        let id = r
-            .route_table()
-            .and_then(|t| t.route_table_id())
-            .ok_or_else(|| ProviderError::new("CreateRouteTable returned no id"))?
-            .to_string();
+        let id = returned(r.route_table().and_then(|t| t.route_table_id()), "CreateRouteTable")?;
         for route in routes(a) {
             self.put_route(&id, &route, false).await?;
         }
@@ -293,8 +279,7 @@ impl AwsKind for RouteTable {
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_route_table().route_table_id(id).send().await?;
-        Ok(())
+        done(self.0.delete_route_table().route_table_id(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
@@ -351,13 +336,11 @@ impl AwsKind for RouteTableAssociation {
     }
 
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
-        self.0.replace_route_table_association().association_id(id).route_table_id(s(new, "route_table_id")).send().await?;
-        Ok(())
+        done(self.0.replace_route_table_association().association_id(id).route_table_id(s(new, "route_table_id")).send()).await
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.disassociate_route_table().association_id(id).send().await?;
-        Ok(())
+        done(self.0.disassociate_route_table().association_id(id).send()).await
     }
 }
 
@@ -419,10 +402,7 @@ impl AwsKind for VpcEndpoint {
             req = req.set_route_table_ids(Some(strings(a, "route_table_ids")));
         }
         let r = req.send().await?;
-        Ok(r.vpc_endpoint()
-            .and_then(|e| e.vpc_endpoint_id())
-            .map(String::from)
-            .ok_or_else(|| ProviderError::new("CreateVpcEndpoint returned no id"))?)
+        returned(r.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()), "CreateVpcEndpoint")
     }
 
     async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
@@ -446,8 +426,7 @@ impl AwsKind for VpcEndpoint {
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.delete_vpc_endpoints().vpc_endpoint_ids(id).send().await?;
-        Ok(())
+        done(self.0.delete_vpc_endpoints().vpc_endpoint_ids(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {

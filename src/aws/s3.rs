@@ -11,7 +11,7 @@ use empi_engine::kinds::s3::BUCKET;
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::json;
 
-use super::adapter::{add, AwsError, AwsKind, AwsResult, Tags};
+use super::adapter::{add, done, AwsError, AwsKind, AwsResult, Tags};
 use super::{attrs, b, s, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
@@ -86,8 +86,7 @@ impl Bucket {
     async fn put_tags(&self, name: &str, a: &Attrs) -> AwsResult<()> {
         let t: Vec<Tag> = tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag")).collect();
         let tagging = Tagging::builder().set_tag_set(Some(t)).build().map_err(builder_err)?;
-        self.s3.put_bucket_tagging().bucket(name).tagging(tagging).send().await?;
-        Ok(())
+        done(self.s3.put_bucket_tagging().bucket(name).tagging(tagging).send()).await
     }
 }
 
@@ -142,16 +141,11 @@ impl AwsKind for Bucket {
                 CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(self.region.as_str())).build(),
             );
         }
-        match unless(req.send().await, "BucketAlreadyOwnedByYou") {
-            Err(e) if e.code() == Some("BucketAlreadyExists") => {
-                return Err(ProviderError::coded(
-                    "BucketAlreadyExists",
-                    format!("the bucket name {name} is taken by another AWS account; choose another stack name"),
-                )
-                .into());
-            }
-            r => r?,
-        };
+        unless(req.send().await, "BucketAlreadyOwnedByYou").map_err(|e| {
+            e.explain("BucketAlreadyExists", || {
+                format!("the bucket name {name} is taken by another AWS account; choose another stack name")
+            })
+        })?;
         self.configure(name, a, None).await?;
         self.put_tags(name, a).await?;
         Ok(name.to_string())
@@ -173,8 +167,7 @@ impl AwsKind for Bucket {
             )
             .into());
         }
-        self.s3.delete_bucket().bucket(id).send().await?;
-        Ok(())
+        done(self.s3.delete_bucket().bucket(id).send()).await
     }
 
     /// S3 sets a bucket's tags as a whole.

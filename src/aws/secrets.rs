@@ -12,7 +12,7 @@ use empi_engine::resource::{Attrs, Observed, ProviderError, ProviderResult, Regi
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{json, Value};
 
-use super::adapter::{add, AwsError, AwsKind, AwsResult, Lifecycle, Tags};
+use super::adapter::{add, done, AwsError, AwsKind, AwsResult, Lifecycle, Tags};
 use super::{attrs, s, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
@@ -179,8 +179,7 @@ impl SecretValue {
                 *slot = Value::String(v);
             }
         }
-        self.0.put_secret_value().secret_id(arn).secret_string(doc.to_string()).send().await?;
-        Ok(())
+        done(self.0.put_secret_value().secret_id(arn).secret_string(doc.to_string()).send()).await
     }
 }
 

@@ -10,7 +10,7 @@ use empi_engine::kinds::waf::{WEB_ACL, WEB_ACL_ASSOCIATION};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::json;
 
-use super::adapter::{add, AwsKind, AwsResult, Tags};
+use super::adapter::{add, done, AwsKind, AwsResult, Tags};
 use super::{attrs, s, strings, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
@@ -191,12 +191,10 @@ impl AwsKind for Association {
     }
 
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
-        self.0.associate_web_acl().web_acl_arn(s(new, "web_acl_arn")).resource_arn(id).send().await?;
-        Ok(())
+        done(self.0.associate_web_acl().web_acl_arn(s(new, "web_acl_arn")).resource_arn(id).send()).await
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
-        self.0.disassociate_web_acl().resource_arn(id).send().await?;
-        Ok(())
+        done(self.0.disassociate_web_acl().resource_arn(id).send()).await
     }
 }

@@ -169,7 +169,17 @@ impl StepGraph {
         for (i, c) in plan.changes.iter().enumerate() {
             let apply = Step { change: i, kind: StepKind::Apply };
             let delete = Step { change: i, kind: StepKind::Delete };
-            edge(delete, apply);
+            if c.create_before_destroy {
+                // the new object first; the old one goes once everything that uses it moved over
+                edge(apply, delete);
+                for (j, user) in plan.changes.iter().enumerate() {
+                    if user.spec.as_ref().is_some_and(|s| s.dependencies().contains(&c.address)) {
+                        edge(Step { change: j, kind: StepKind::Apply }, delete);
+                    }
+                }
+            } else {
+                edge(delete, apply);
+            }
             if let Some(spec) = &c.spec {
                 for d in spec.dependencies() {
                     if let Some(&j) = by_addr.get(d.as_str()) {
@@ -543,6 +553,13 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
             let resumed = if c.action == Action::Create { c.id.clone() } else { None };
             ctx.writer
                 .update(&c.address, |s| {
+                    if c.create_before_destroy {
+                        // the old object stays until its delete step: state keeps it as deposed
+                        if let Some(old) = s.resources.get(&c.address) {
+                            let old = serde_json::to_value(old).expect("state serialises");
+                            s.facts.insert(crate::plan::deposed_fact(&c.address), old);
+                        }
+                    }
                     s.resources.insert(
                         c.address.clone(),
                         ResourceState {
@@ -581,9 +598,16 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
     };
     wait_for(ctx, r.as_ref(), &c.address, &id, op, &inputs, started).await?;
     if c.action == Action::Create && c.id.is_some() && !c.attributes.is_empty() {
-        // a resumed create may have stopped half-way (e.g. before a policy was attached)
+        // a resumed create may have stopped half-way (e.g. before a policy was attached or its
+        // tags were set): change what the plan found live, from what it found
         let changed: Vec<String> = c.attributes.iter().map(|a| a.name.clone()).collect();
-        let before = recorded.as_ref().map(|r| r.attrs.clone()).unwrap_or_default();
+        let mut before = recorded.as_ref().map(|r| r.attrs.clone()).unwrap_or_default();
+        for a in &c.attributes {
+            match &a.before {
+                Some(v) => before.insert(a.name.clone(), v.clone()),
+                None => before.remove(&a.name),
+            };
+        }
         call(ctx, r.as_ref(), &c.address, "update", Operation::Update, started, true, || r.update(&id, &before, &inputs, &changed)).await?;
         wait_for(ctx, r.as_ref(), &c.address, &id, Operation::Update, &inputs, started).await?;
     }
@@ -622,6 +646,9 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
 }
 
 async fn delete_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
+    if c.create_before_destroy || c.address.ends_with("#deposed") {
+        return delete_deposed(ctx, c).await;
+    }
     let r = resource_for(ctx, c)?;
     let started = Instant::now();
     let recorded = ctx.writer.resource(&c.address).await;
@@ -661,6 +688,30 @@ async fn delete_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
     Ok(())
 }
 
+/// Deletes the old object of a create-before-destroy replacement (recorded as the fact
+/// `deposed:<address>`, while the address holds the new one), then forgets it.
+async fn delete_deposed(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
+    let r = resource_for(ctx, c)?;
+    let started = Instant::now();
+    let address = c.address.trim_end_matches("#deposed");
+    let fact = crate::plan::deposed_fact(address);
+    let snapshot = ctx.writer.snapshot().await;
+    let old: Option<ResourceState> = snapshot.facts.get(&fact).and_then(|v| serde_json::from_value(v.clone()).ok());
+    let attrs = old.as_ref().map(|o| o.attrs.clone()).unwrap_or_default();
+    if let Some(id) = c.id.clone().or(old.and_then(|o| o.id)) {
+        ctx.progress.line(&format!("{address}: destroying the replaced object… [id={id}]"));
+        call(ctx, r.as_ref(), &c.address, "delete", Operation::Delete, started, true, || r.delete(&id, &attrs)).await?;
+        wait_for(ctx, r.as_ref(), &c.address, &id, Operation::Delete, &attrs, started).await?;
+        ctx.progress.line(&format!("{address}: the replaced object was destroyed after {}", format_duration(started.elapsed())));
+    }
+    ctx.writer
+        .update(address, |s| {
+            s.facts.remove(&fact);
+        })
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -683,6 +734,7 @@ mod tests {
             attributes: vec![],
             reason: None,
             stateful: false,
+            create_before_destroy: false,
             spec,
             id: None,
         }
@@ -784,6 +836,26 @@ mod tests {
         g.started(second[0]);
         let third = g.succeeded(second[0]);
         assert_eq!(third.iter().map(|&n| g.step(n)).collect::<Vec<_>>(), [Step { change: 0, kind: StepKind::Apply }]);
+    }
+
+    #[test]
+    fn create_before_destroy_makes_the_new_one_and_deletes_the_old_one_after_its_users_moved() {
+        // a (a parameter group) is replaced create-before-destroy; b (the database) is updated to use the new a
+        let mut a = change("a", Action::Replace, None);
+        a.create_before_destroy = true;
+        let p = plan(vec![a, change("b", Action::Update, Some("a"))]);
+        let mut state = State::new("s");
+        record(&mut state, "a", &[]);
+        record(&mut state, "b", &["a"]);
+        let mut g = StepGraph::new(&p, &state);
+        let first = g.initially_ready();
+        assert_eq!(first.iter().map(|&n| g.step(n)).collect::<Vec<_>>(), [Step { change: 0, kind: StepKind::Apply }]);
+        g.started(first[0]);
+        let second = g.succeeded(first[0]);
+        assert_eq!(second.iter().map(|&n| g.step(n)).collect::<Vec<_>>(), [Step { change: 1, kind: StepKind::Apply }]);
+        g.started(second[0]);
+        let third = g.succeeded(second[0]);
+        assert_eq!(third.iter().map(|&n| g.step(n)).collect::<Vec<_>>(), [Step { change: 0, kind: StepKind::Delete }]);
     }
 
     #[tokio::test]

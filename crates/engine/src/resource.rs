@@ -362,6 +362,9 @@ pub struct Schema {
     pub iam: IamActions,
     /// Errors that mean "not visible yet", retried until the timeout.
     pub propagation: &'static [Propagation],
+    /// A replacement creates the new object first and deletes the old one once what uses it has
+    /// moved over (an RDS parameter group the database still uses cannot be deleted before).
+    pub create_before_destroy: bool,
 }
 
 /// Default deadlines: long enough for anything that is ready at once or nearly.
@@ -381,7 +384,11 @@ impl Schema {
             timeouts: DEFAULT_TIMEOUTS,
             iam: IamActions::NONE,
             propagation: &[],
+            create_before_destroy: false,
         }
+    }
+    pub const fn create_before_destroy(self) -> Self {
+        Schema { create_before_destroy: true, ..self }
     }
     pub const fn stateful(self) -> Self {
         Schema { stateful: true, ..self }

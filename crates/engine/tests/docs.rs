@@ -57,6 +57,9 @@ fn kinds_md() -> String {
         if k.run_once {
             flags.push("run once");
         }
+        if k.create_before_destroy {
+            flags.push("create before destroy");
+        }
         let kind = if flags.is_empty() { format!("`{}`", k.kind) } else { format!("`{}` ({})", k.kind, flags.join(", ")) };
         let mut actions: Vec<&str> = k.iam.all().collect();
         actions.sort();

@@ -30,7 +30,10 @@ kind! {
         tags: Tags,
     }
     outputs: [id, name, arn],
-    schema: .typical(2).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
+    // a new family (16 → 17) is a new group, made before the old one goes: the database uses the
+    // old one until it is modified to the new (terraform-provider-aws documents
+    // create_before_destroy for aws_db_parameter_group for the same reason)
+    schema: .create_before_destroy().typical(2).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
         read: ["rds:DescribeDBParameterGroups", "rds:DescribeDBParameters", "rds:ListTagsForResource"],
         create: ["rds:CreateDBParameterGroup", "rds:ModifyDBParameterGroup", "rds:AddTagsToResource"],
         update: ["rds:ModifyDBParameterGroup", "rds:AddTagsToResource", "rds:RemoveTagsFromResource"],

@@ -154,6 +154,7 @@ pub fn diff(
             attributes,
             reason,
             stateful,
+            create_before_destroy: action == Action::Replace && schema.is_some_and(|s| s.create_before_destroy),
             spec: Some(spec.clone()),
             id,
         });
@@ -165,6 +166,7 @@ pub fn diff(
         }
         changes.push(delete_change(address, rs, live.get(address), schema_of));
     }
+    changes.extend(deposed_changes(state, schema_of));
     Plan {
         format_version: PLAN_FORMAT_VERSION.into(),
         stack: state.stack.clone(),
@@ -204,9 +206,34 @@ fn delete_change(
             .collect(),
         reason: if gone { Some("already gone; only the state entry is removed".into()) } else { None },
         stateful: schema_of(&rs.kind).map(|s| s.stateful).unwrap_or(false),
+        create_before_destroy: false,
         spec: None,
         id: if gone { None } else { id },
     }
+}
+
+/// The state fact that records the old object of a create-before-destroy replacement until it is
+/// deleted (`deposed:<address>`): a crash between the two leaves it for the next plan to delete.
+pub fn deposed_fact(address: &str) -> String {
+    format!("deposed:{address}")
+}
+
+/// The address under which a deposed object is deleted.
+pub fn deposed_address(address: &str) -> String {
+    format!("{address}#deposed")
+}
+
+/// Deletes of the old objects that interrupted create-before-destroy replacements left.
+fn deposed_changes(state: &State, schema_of: &dyn Fn(&str) -> Option<&'static Schema>) -> Vec<ResourceChange> {
+    let mut out = Vec::new();
+    for (key, v) in &state.facts {
+        let Some(address) = key.strip_prefix("deposed:") else { continue };
+        let Ok(rs) = serde_json::from_value::<ResourceState>(v.clone()) else { continue };
+        let mut c = delete_change(&deposed_address(address), &rs, None, schema_of);
+        c.reason = Some("the old object of an interrupted create-before-destroy replacement".into());
+        out.push(c);
+    }
+    out
 }
 
 /// A plan that deletes everything recorded.
@@ -223,7 +250,12 @@ pub fn destroy_plan(
         serial: state.serial,
         stack_digest: stack_digest.into(),
         destroy: true,
-        changes: state.resources.iter().map(|(a, rs)| delete_change(a, rs, live.get(a), schema_of)).collect(),
+        changes: state
+            .resources
+            .iter()
+            .map(|(a, rs)| delete_change(a, rs, live.get(a), schema_of))
+            .chain(deposed_changes(state, schema_of))
+            .collect(),
         warnings: Vec::new(),
         facts: BTreeMap::new(),
         estimate: None,

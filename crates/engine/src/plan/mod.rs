@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::resource::{Observed, ProviderError, ResourceSpec};
 
-pub use diff::{destroy_plan, diff, leaves, normalize};
+pub use diff::{deposed_address, deposed_fact, destroy_plan, diff, leaves, normalize};
 pub use estimate::{duration_fact, estimate};
 pub use refresh::{recorded, refresh, FIND_AGAIN_AFTER};
 pub use render::{render_json, render_text, show};
@@ -76,6 +76,9 @@ pub struct ResourceChange {
     /// What to apply (create, update, replace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<ResourceSpec>,
+    /// A replacement that creates the new object before it deletes the old one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_before_destroy: bool,
     /// The cloud id the change acts on (update, replace, delete), or an interrupted create's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,

@@ -70,7 +70,11 @@ pub fn render_text(plan: &Plan) -> String {
         changes.reverse();
     }
     for c in changes {
-        let _ = write!(out, "  {} {} ({})", c.action.symbol(), c.address, c.kind);
+        let symbol = if c.create_before_destroy { "+/-" } else { c.action.symbol() };
+        let _ = write!(out, "  {symbol} {} ({})", c.address, c.kind);
+        if c.create_before_destroy {
+            out.push_str("  # the new one is made first; the old one goes once nothing uses it");
+        }
         if let Some(r) = &c.reason {
             let _ = write!(out, "  # {r}");
         }
