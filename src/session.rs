@@ -10,7 +10,7 @@ use empi_engine::blueprint;
 use empi_engine::graph::ResourceGraph;
 use empi_engine::resource::Registry;
 use empi_engine::stack::{Stack, StateConfig};
-use empi_engine::state::{LocalBackend, State, StateStore};
+use empi_engine::state::{HeldLock, LocalBackend, State, StateStore};
 use empi_engine::{eks_versions, zones};
 
 use crate::{aws, k8s, s3_state};
@@ -31,6 +31,17 @@ pub struct Connected {
     pub clients: Arc<aws::Clients>,
 }
 
+/// A session of a command that changes or plans the cloud: the state locked and loaded, the
+/// providers connected, and the stack placed in the account.
+pub struct Begun {
+    pub session: Session,
+    /// Held until the command ends.
+    pub lock: Box<dyn HeldLock>,
+    pub state: State,
+    pub cloud: Connected,
+    pub placement: Placement,
+}
+
 /// What placing a stack in the account decided, for the plan: facts to record, warnings to show.
 pub struct Placement {
     pub facts: BTreeMap<String, serde_json::Value>,
@@ -43,6 +54,16 @@ impl Session {
         let stack = load_stack(path)?;
         let backend = backend(&stack).await?;
         Ok(Session { stack, backend })
+    }
+
+    /// Opens the stack, locks and loads its state for `operation`, connects and places it.
+    pub async fn begin(path: &Option<PathBuf>, operation: &str) -> Result<Begun> {
+        let mut session = Session::open(path).await?;
+        let lock = session.backend.lock(operation).await?;
+        let state = session.backend.load().await?;
+        let cloud = session.connect().await?;
+        let placement = session.place(&cloud, &state, true).await?;
+        Ok(Begun { session, lock, state, cloud, placement })
     }
 
     /// The AWS and Kubernetes providers, and the account they work in.

@@ -10,8 +10,8 @@ The POST body is a JSON object whose keys override the current settings (see SET
 answer is the new settings. `"enabled": false` turns every behaviour off at runtime.
 
 Evidence for each behaviour (botocore shapes, terraform-provider-aws files, AWS docs, issue
-threads quoting real error bodies) is in the docstring of its function; see also the research
-notes summarised in /tmp/fidelity-moto.md. A few APIs moto lacks (DescribeClusterVersions,
+threads quoting real error bodies) is in the docstring of its function; docs/AWS-FIDELITY.md lists
+each behaviour with the handling in empi-infra and its test. A few APIs moto lacks (DescribeClusterVersions,
 UpdateClusterVersion, DescribeUpdate, ListUpdates, UpdateNodegroupVersion, access entries,
 DescribeEngineDefaultParameters) are implemented in both modes; with realism off their updates
 finish at once and none of the realism checks apply.

@@ -14,7 +14,7 @@ use empi_engine::resource::Registry;
 use empi_engine::state::State;
 
 use crate::cmd::output::print_outputs;
-use crate::session::Session;
+use crate::session::{Begun, Session};
 
 pub async fn apply(
     path: &Option<PathBuf>,
@@ -23,12 +23,7 @@ pub async fn apply(
     parallelism: u16,
     allow_replace: Vec<String>,
 ) -> Result<ExitCode> {
-    let mut session = Session::open(path).await?;
-    let backend = session.backend.clone();
-    let _lock = backend.lock("apply").await?;
-    let state = backend.load().await?;
-    let cloud = session.connect().await?;
-    let placement = session.place(&cloud, &state, true).await?;
+    let Begun { session, lock: _lock, state, cloud, placement } = Session::begin(path, "apply").await?;
     let stack = &session.stack;
     let g = session.graph(&cloud.account)?;
     let plan = match &planfile {

@@ -7,15 +7,10 @@ use anyhow::{bail, Context, Result};
 use empi_engine::ops;
 use empi_engine::plan::{render_json, render_text, Plan};
 
-use crate::session::Session;
+use crate::session::{Begun, Session};
 
 pub async fn run(path: &Option<PathBuf>, out: Option<PathBuf>, json: bool, detailed_exitcode: bool, refresh: bool) -> Result<ExitCode> {
-    let mut session = Session::open(path).await?;
-    let backend = session.backend.clone();
-    let _lock = backend.lock("plan").await?;
-    let state = backend.load().await?;
-    let cloud = session.connect().await?;
-    let placement = session.place(&cloud, &state, true).await?;
+    let Begun { session, lock: _lock, state, cloud, placement } = Session::begin(path, "plan").await?;
     let g = session.graph(&cloud.account)?;
     let mut plan = ops::make_plan(&g, &cloud.registry, &state, refresh, 10, &session.stack.digest).await?;
     plan.facts = placement.facts;

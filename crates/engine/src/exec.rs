@@ -376,6 +376,17 @@ fn deadline(ctx: &Ctx, r: &dyn Resource, op: Operation, started: Instant) -> (In
     (started + limit, limit)
 }
 
+/// The pauses between retries of an error that may pass: exponential with jitter, unbounded in
+/// number (the operation's deadline bounds them).
+fn retry_delays(ctx: &Ctx) -> impl Iterator<Item = Duration> {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(ctx.opts.retry_min)
+        .with_max_delay(ctx.opts.retry_max)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
 /// What a retried error is waiting for, for progress lines.
 fn waiting_for(r: &dyn Resource, e: &ProviderError) -> &'static str {
     match e.class {
@@ -404,12 +415,7 @@ where
     Fut: std::future::Future<Output = ProviderResult<T>>,
 {
     let (until, _) = deadline(ctx, r, op, started);
-    let mut delays = backon::ExponentialBuilder::default()
-        .with_min_delay(ctx.opts.retry_min)
-        .with_max_delay(ctx.opts.retry_max)
-        .with_jitter()
-        .without_max_times()
-        .build();
+    let mut delays = retry_delays(ctx);
     loop {
         let result = {
             let _slot = ctx.slots.acquire().await.expect("semaphore open");
@@ -495,12 +501,7 @@ async fn create(
         matches!(r.find(name, &c.address, inputs).await, Ok(None))
     };
     let (until, _) = deadline(ctx, r, Operation::Create, started);
-    let mut delays = backon::ExponentialBuilder::default()
-        .with_min_delay(ctx.opts.retry_min)
-        .with_max_delay(ctx.opts.retry_max)
-        .with_jitter()
-        .without_max_times()
-        .build();
+    let mut delays = retry_delays(ctx);
     loop {
         let first = call(ctx, r, &c.address, "create", Operation::Create, started, false, || r.create(name, &c.address, inputs)).await;
         match first {
