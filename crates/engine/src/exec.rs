@@ -376,13 +376,15 @@ fn deadline(ctx: &Ctx, r: &dyn Resource, op: Operation, started: Instant) -> (In
     (started + limit, limit)
 }
 
-/// The pauses between retries of an error that may pass: exponential with jitter, unbounded in
-/// number (the operation's deadline bounds them).
+/// The pauses between retries of an error that may pass: growing by half each time (1 s, 1.5 s,
+/// 2.25 s… up to `retry_max`), so that a retry lands soon after what it waits for is there, and
+/// unbounded in number (the operation's deadline bounds them). No jitter: each resource is one
+/// client, and the SDK's own retries of throttling already jitter.
 fn retry_delays(ctx: &Ctx) -> impl Iterator<Item = Duration> {
     backon::ExponentialBuilder::default()
         .with_min_delay(ctx.opts.retry_min)
         .with_max_delay(ctx.opts.retry_max)
-        .with_jitter()
+        .with_factor(1.5)
         .without_max_times()
         .build()
 }
