@@ -80,15 +80,25 @@ echo $! >> "$D/pids"
   --allow-privileged=true >"$D/apiserver.log" 2>&1 &
 echo $! >> "$D/pids"
 
+# ready when /readyz answers and namespace `default` exists; up to 90 s (several test clusters may
+# start at once on two cores); a server that died (a port taken meanwhile) fails at once
 ok=0
-for _ in $(seq 1 300); do
+apiserver=$(tail -n 1 "$D/pids")
+deadline=$((SECONDS + 90))
+while [ $SECONDS -lt $deadline ]; do
   if curl -fsk -H "Authorization: Bearer $TOKEN" "https://127.0.0.1:$AP/readyz" >/dev/null 2>&1 \
      && curl -fsk -H "Authorization: Bearer $TOKEN" "https://127.0.0.1:$AP/api/v1/namespaces/default" >/dev/null 2>&1; then
     ok=1; break
   fi
+  kill -0 "$apiserver" 2>/dev/null || break
   sleep 0.1
 done
-[ $ok = 1 ] || { echo "kube-apiserver did not become ready; see $D/apiserver.log" >&2; exit 1; }
+if [ $ok != 1 ]; then
+  echo "kube-apiserver did not become ready; the end of $D/apiserver.log:" >&2
+  tail -n 5 "$D/apiserver.log" >&2 || true
+  for pid in $(tac "$D/pids"); do kill "$pid" 2>/dev/null || true; done
+  exit 1
+fi
 
 "$BIN/kube-controller-manager" --kubeconfig "$D/kubeconfig" \
   --service-account-private-key-file "$D/sa.key" --root-ca-file "$D/ca.crt" \

@@ -26,22 +26,30 @@ impl Cluster {
     pub fn start() -> Cluster {
         let bin = repo().join(".local-cloud/kube/bin/kube-apiserver");
         assert!(bin.exists(), "kube-apiserver is not built: run `scripts/local-cloud setup` (scripts/test does it for you)");
-        let dir = tempfile::tempdir().unwrap();
-        // etcd needs two ports in a row
-        let (etcd, api) = loop {
-            let p = free_port();
-            if p < 65000 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-                break (p, free_port());
+        // a port picked here can be taken by another test before the server binds it: try again
+        // on other ports
+        let mut why = String::new();
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            // etcd needs two ports in a row
+            let (etcd, api) = loop {
+                let p = free_port();
+                if p < 65000 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+                    break (p, free_port());
+                }
+            };
+            let out = Command::new(repo().join("scripts/local_cloud/kube-up.sh"))
+                .arg(dir.path())
+                .arg(etcd.to_string())
+                .arg(api.to_string())
+                .output()
+                .unwrap();
+            if out.status.success() {
+                return Cluster { kubeconfig: dir.path().join("kubeconfig"), dir };
             }
-        };
-        let st = Command::new(repo().join("scripts/local_cloud/kube-up.sh"))
-            .arg(dir.path())
-            .arg(etcd.to_string())
-            .arg(api.to_string())
-            .status()
-            .unwrap();
-        assert!(st.success(), "the test cluster did not start; see {}", dir.path().display());
-        Cluster { kubeconfig: dir.path().join("kubeconfig"), dir }
+            why = String::from_utf8_lossy(&out.stderr).into_owned();
+        }
+        panic!("the test cluster did not start, three times; the last time: {why}");
     }
 
     pub async fn client(&self) -> kube::Client {
