@@ -95,8 +95,7 @@ impl Session {
         stack.network.zones = chosen.iter().map(|z| z.name.clone()).collect();
         let mut facts = BTreeMap::new();
         facts.insert(zones::FACT.to_string(), serde_json::to_value(&chosen)?);
-        let mut warnings: Vec<String> =
-            eks_versions::warning(&stack.cluster.kubernetes_version, &eks_versions::today()).into_iter().collect();
+        let warnings: Vec<String> = eks_versions::warning(&stack.cluster.kubernetes_version, &eks_versions::today()).into_iter().collect();
         let offered = if check_version { cloud.clients.cluster_versions().await.map_err(|e| anyhow::anyhow!("{e}"))? } else { None };
         if let Some(offered) = offered {
             let version = &stack.cluster.kubernetes_version;
@@ -112,10 +111,6 @@ impl Session {
                     );
                 }
             }
-        }
-        if let Some(w) = warnings.first_mut() {
-            // the calendar is ours; say so, as the price is what matters
-            w.push_str(" (EKS support calendar as of this release of empi-infra)");
         }
         Ok(Placement { facts, warnings })
     }

@@ -104,7 +104,7 @@ pub fn warning(version: &str, today: &str) -> Option<String> {
     let Support::Extended(r) = support(version, today) else { return None };
     let newest = newest(today);
     Some(format!(
-        "Kubernetes {version} left EKS standard support on {} and is in extended support until {}: the control plane costs ${EXTENDED_PRICE:.2} per hour instead of ${STANDARD_PRICE:.2} (6×, about ${:.0} more a month); upgrade one minor version at a time towards {} (standard support until {})",
+        "Kubernetes {version} left EKS standard support on {} and is in extended support until {}: the control plane costs ${EXTENDED_PRICE:.2} per hour instead of ${STANDARD_PRICE:.2} (6×, about ${:.0} more a month); upgrade one minor version at a time towards {} (standard support until {}) (EKS support calendar as of this release of empi-infra)",
         r.end_of_standard,
         r.end_of_extended,
         (EXTENDED_PRICE - STANDARD_PRICE) * 730.0,

@@ -167,13 +167,18 @@ pub fn diff(
         changes.push(delete_change(address, rs, live.get(address), schema_of));
     }
     changes.extend(deposed_changes(state, schema_of));
+    plan_of(state, stack_digest, false, changes)
+}
+
+/// A plan of `changes`, bound to the state it was made from.
+fn plan_of(state: &State, stack_digest: &str, destroy: bool, changes: Vec<ResourceChange>) -> Plan {
     Plan {
         format_version: PLAN_FORMAT_VERSION.into(),
         stack: state.stack.clone(),
         lineage: state.lineage.clone(),
         serial: state.serial,
         stack_digest: stack_digest.into(),
-        destroy: false,
+        destroy,
         changes,
         warnings: Vec::new(),
         facts: BTreeMap::new(),
@@ -243,23 +248,13 @@ pub fn destroy_plan(
     schema_of: &dyn Fn(&str) -> Option<&'static Schema>,
     stack_digest: &str,
 ) -> Plan {
-    Plan {
-        format_version: PLAN_FORMAT_VERSION.into(),
-        stack: state.stack.clone(),
-        lineage: state.lineage.clone(),
-        serial: state.serial,
-        stack_digest: stack_digest.into(),
-        destroy: true,
-        changes: state
-            .resources
-            .iter()
-            .map(|(a, rs)| delete_change(a, rs, live.get(a), schema_of))
-            .chain(deposed_changes(state, schema_of))
-            .collect(),
-        warnings: Vec::new(),
-        facts: BTreeMap::new(),
-        estimate: None,
-    }
+    let changes = state
+        .resources
+        .iter()
+        .map(|(a, rs)| delete_change(a, rs, live.get(a), schema_of))
+        .chain(deposed_changes(state, schema_of))
+        .collect();
+    plan_of(state, stack_digest, true, changes)
 }
 
 /// Flattens objects into dotted paths so that nested documents diff leaf by leaf.
