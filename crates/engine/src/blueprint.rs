@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::kinds::{cognito, eks, elb, iam, network, rds, routing, s3, secrets, waf};
 use crate::resource::{Expr, ResourceSpec, SENSITIVE};
-use crate::stack::{parse_cidr, Stack};
+use crate::stack::{parse_cidr, KeycloakConfig, Stack};
 
 /// Database name and master user of the Tuva EMPI database.
 pub const DB_NAME: &str = "tuva_empi";
@@ -327,7 +327,9 @@ fn iam_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>) {
             obj(vec![("Sid", s(sid)), ("Effect", s("Allow")), ("Action", action), ("Resource", resource)])
         };
         let mut statements = vec![allow("ReadConfig", s("secretsmanager:GetSecretValue"), r("config.secret", "arn"))];
-        if access.cognito_list_users {
+        // Tuva finds users through its identity provider: Cognito by the AWS API (this role), Keycloak
+        // by its admin API with the client's own credentials (in the config secret, read above)
+        if access.cognito_list_users && stack.identity.cognito_domain_prefix().is_some() {
             statements.push(allow("FindUsers", s("cognito-idp:ListUsers"), r("identity.user_pool", "arn")));
         }
         if access.bucket {
@@ -476,7 +478,10 @@ fn database_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
     );
 }
 
+/// Cognito: the user pool, its domain, the ALB's client and the initial admin. Keycloak: nothing
+/// here (the realm, client and users are the organisation's; `plan` checks them first).
 fn identity_area(stack: &Stack, out: &mut Vec<ResourceSpec>) {
+    let Some(domain_prefix) = stack.identity.cognito_domain_prefix() else { return };
     let n = &stack.name;
     let pool = format!("{n}-users");
     out.push(
@@ -488,7 +493,7 @@ fn identity_area(stack: &Stack, out: &mut Vec<ResourceSpec>) {
         }
         .spec("identity.user_pool", &pool),
     );
-    out.push(cognito::Domain { user_pool_id: r("identity.user_pool", "id") }.spec("identity.domain", &stack.identity.domain_prefix));
+    out.push(cognito::Domain { user_pool_id: r("identity.user_pool", "id") }.spec("identity.domain", domain_prefix));
     let client = format!("{n}-alb");
     out.push(
         cognito::Client {
@@ -560,13 +565,14 @@ fn edge_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
             .spec(&format!("edge.{which}_asg_attachment"), &name),
         );
     }
-    let cognito_action = || {
-        obj(vec![
+    let authenticate = || match stack.identity.keycloak() {
+        None => obj(vec![
             ("type", s("authenticate-cognito")),
             ("user_pool_arn", r("identity.user_pool", "arn")),
             ("user_pool_client_id", r("identity.app_client", "id")),
             ("user_pool_domain", r("identity.domain", "id")),
-        ])
+        ]),
+        Some(kc) => oidc_action(kc),
     };
     let forward = |tg: &str| obj(vec![("type", s("forward")), ("target_group_arn", r(tg, "arn"))]);
     out.push(
@@ -585,7 +591,7 @@ fn edge_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
             load_balancer_arn: r("edge.alb", "arn"),
             port: 443u32.into(),
             protocol: "HTTPS".into(),
-            actions: list(vec![cognito_action(), forward("edge.frontend_target_group")]),
+            actions: list(vec![authenticate(), forward("edge.frontend_target_group")]),
             certificate_arn: Some(stack.app.certificate_arn.as_str().into()),
             ssl_policy: Some(SSL_POLICY.into()),
         }
@@ -596,7 +602,7 @@ fn edge_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
             listener_arn: r("edge.https_listener", "arn"),
             priority: 10u32.into(),
             path_patterns: strings(&["/api/*"]),
-            actions: list(vec![cognito_action(), forward("edge.api_target_group")]),
+            actions: list(vec![authenticate(), forward("edge.api_target_group")]),
         }
         .spec("edge.api_rule", &format!("{n}-api")),
     );
@@ -610,6 +616,69 @@ fn edge_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
             waf::WebAclAssociation { web_acl_arn: r("edge.waf", "arn"), resource_arn: r("edge.alb", "arn") }
                 .spec("edge.waf_association", &waf),
         );
+    }
+}
+
+/// The ALB's `authenticate-oidc` action for a Keycloak realm: the discovery document's endpoints and
+/// the client; its secret is read from `client_secret_arn` when the listener is written.
+fn oidc_action(kc: &KeycloakConfig) -> Expr {
+    let e = &kc.endpoints;
+    obj(vec![
+        ("type", s("authenticate-oidc")),
+        ("issuer", s(&e.issuer)),
+        ("authorization_endpoint", s(&e.authorization_endpoint)),
+        ("token_endpoint", s(&e.token_endpoint)),
+        ("user_info_endpoint", s(&e.userinfo_endpoint)),
+        ("client_id", s(&kc.client_id)),
+        ("client_secret_arn", s(&kc.client_secret_arn)),
+        ("scope", s(OIDC_SCOPE)),
+    ])
+}
+
+/// The scopes the ALB asks Keycloak for.
+pub const OIDC_SCOPE: &str = "openid email";
+/// The header in which the ALB passes the provider's access token to the targets.
+pub const ALB_TOKEN_HEADER: &str = "X-Amzn-Oidc-Accesstoken";
+/// Where the config document holds the Keycloak client secret (copied from `client_secret_arn`).
+pub const KEYCLOAK_SECRET_POINTER: &str = "/idp/keycloak/client_secret";
+
+/// The config document's `idp` block (upstream's `IdpConfig`).
+fn idp_block(stack: &Stack) -> Expr {
+    match stack.identity.keycloak() {
+        None => obj(vec![
+            ("backend", s("aws-cognito")),
+            (
+                "aws_cognito",
+                obj(vec![
+                    ("cognito_user_pool_id", r("identity.user_pool", "id")),
+                    ("jwt_header", s(ALB_TOKEN_HEADER)),
+                    ("client_id", r("identity.app_client", "id")),
+                    (
+                        "jwks_url",
+                        cat(vec![
+                            s(&format!("https://cognito-idp.{}.amazonaws.com/", stack.region)),
+                            r("identity.user_pool", "id"),
+                            s("/.well-known/jwks.json"),
+                        ]),
+                    ),
+                ]),
+            ),
+        ]),
+        Some(kc) => obj(vec![
+            ("backend", s("keycloak")),
+            (
+                "keycloak",
+                obj(vec![
+                    ("server_url", s(&kc.server_url)),
+                    ("realm", s(&kc.realm)),
+                    ("jwt_header", s(ALB_TOKEN_HEADER)),
+                    ("jwks_url", s(&kc.endpoints.jwks_uri)),
+                    ("client_id", s(&kc.client_id)),
+                    ("client_secret", s(SENSITIVE)),
+                    ("jwt_aud", s(&kc.jwt_aud)),
+                ]),
+            ),
+        ]),
     }
 }
 
@@ -637,32 +706,16 @@ fn config_document(stack: &Stack, out: &mut Vec<ResourceSpec>) {
                 ("cors_allowed_origins", Expr::lit(json!([]))),
             ]),
         ),
-        (
-            "idp",
-            obj(vec![
-                ("backend", s("aws-cognito")),
-                (
-                    "aws_cognito",
-                    obj(vec![
-                        ("cognito_user_pool_id", r("identity.user_pool", "id")),
-                        ("jwt_header", s("X-Amzn-Oidc-Accesstoken")),
-                        ("client_id", r("identity.app_client", "id")),
-                        (
-                            "jwks_url",
-                            cat(vec![
-                                s(&format!("https://cognito-idp.{}.amazonaws.com/", stack.region)),
-                                r("identity.user_pool", "id"),
-                                s("/.well-known/jwks.json"),
-                            ]),
-                        ),
-                    ]),
-                ),
-            ]),
-        ),
+        ("idp", idp_block(stack)),
         ("initial_setup", obj(vec![("admin_email", s(&stack.identity.admin_email))])),
         ("matching_service", obj(vec![("job_runner", s(&stack.app.matching_job_runner))])),
     ]);
-    out.push(secrets::SecretValue { secret_id: r("config.secret", "arn"), document }.spec("config.document", &secret_name(stack)));
+    // secrets the document copies from the user's own secrets, by where they go in it
+    let copied = stack.identity.keycloak().map(|kc| Expr::lit(json!({KEYCLOAK_SECRET_POINTER: kc.client_secret_arn})));
+    out.push(
+        secrets::SecretValue { secret_id: r("config.secret", "arn"), document, copied_secrets: copied }
+            .spec("config.document", &secret_name(stack)),
+    );
 }
 
 /// Hosts Django accepts: the public hostname, plus the names health probes use.
@@ -672,7 +725,7 @@ pub fn allowed_hosts(stack: &Stack) -> Vec<String> {
 
 /// The stack's outputs (`empi-infra output`), as expressions over resource outputs.
 pub fn outputs(stack: &Stack) -> Vec<(&'static str, Expr)> {
-    vec![
+    let mut out = vec![
         ("url", Expr::lit(Value::String(format!("https://{}", stack.app.hostname)))),
         ("alb_dns_name", Expr::r("edge.alb", "dns_name")),
         ("bucket", Expr::r("storage.bucket", "id")),
@@ -680,10 +733,16 @@ pub fn outputs(stack: &Stack) -> Vec<(&'static str, Expr)> {
         ("cluster_endpoint", Expr::r("cluster.eks", "endpoint")),
         ("database_endpoint", Expr::r("database.instance", "address")),
         ("config_secret_arn", Expr::r("config.secret", "arn")),
-        ("user_pool_id", Expr::r("identity.user_pool", "id")),
-        ("app_client_id", Expr::r("identity.app_client", "id")),
         ("vpc_id", Expr::r("network.vpc", "id")),
-    ]
+    ];
+    match stack.identity.keycloak() {
+        None => {
+            out.push(("user_pool_id", Expr::r("identity.user_pool", "id")));
+            out.push(("app_client_id", Expr::r("identity.app_client", "id")));
+        }
+        Some(kc) => out.push(("oidc_issuer", Expr::lit(Value::String(kc.endpoints.issuer.clone())))),
+    }
+    out
 }
 
 #[cfg(test)]
@@ -765,6 +824,50 @@ mod tests {
         for extra in ["", "[edge]\nwaf = false\n", "[network]\navailability_zones = 3\nnat_gateways = 3\n"] {
             let g = ResourceGraph::new(expand(&with(extra), "1")).unwrap();
             assert_eq!(g.check(&crate::kinds::schema), Ok(()), "{extra}");
+        }
+    }
+
+    fn keycloak() -> Stack {
+        Stack::parse(
+            "t.toml",
+            "name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nprovider = \"keycloak\"\nadmin_email = \"a@b.org\"\nserver_url = \"https://sso.b.org\"\nrealm = \"tuva\"\nclient_id = \"empi\"\nclient_secret_arn = \"arn:aws:secretsmanager:eu-west-1:1:secret:kc\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:1:certificate/x\"\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_keycloak_stack_builds_no_cognito_and_authenticates_at_the_realm() {
+        let specs = expand(&keycloak(), "1");
+        assert!(!specs.iter().any(|s| s.address.starts_with("identity.") || s.kind.starts_with("aws_cognito")));
+        let g = ResourceGraph::new(specs.clone()).unwrap();
+        assert_eq!(g.check(&crate::kinds::schema), Ok(()));
+        let json = serde_json::to_value(&specs).unwrap().to_string();
+        assert!(!json.contains("cognito"), "no Cognito action, permission or config");
+        let listener = specs.iter().find(|s| s.address == "edge.https_listener").unwrap();
+        let action = serde_json::to_value(&listener.inputs["actions"]).unwrap().to_string();
+        for part in [
+            "authenticate-oidc",
+            "https://sso.b.org/realms/tuva/protocol/openid-connect/auth",
+            "https://sso.b.org/realms/tuva/protocol/openid-connect/userinfo",
+            "arn:aws:secretsmanager:eu-west-1:1:secret:kc",
+        ] {
+            assert!(action.contains(part), "{part} in {action}");
+        }
+        let doc = specs.iter().find(|s| s.address == "config.document").unwrap();
+        let doc_json = serde_json::to_value(&doc.inputs).unwrap().to_string();
+        assert!(doc_json.contains(r#""backend""#) && doc_json.contains(r#""keycloak""#) && doc_json.contains(r#""jwt_aud""#), "{doc_json}");
+        assert!(doc_json.contains(KEYCLOAK_SECRET_POINTER), "the document copies the client secret: {doc_json}");
+        let bootstrap = specs.iter().find(|s| s.address == "workloads.bootstrap").unwrap();
+        assert!(!bootstrap.depends_on.iter().any(|a| a.starts_with("identity.")));
+    }
+
+    #[test]
+    fn the_idp_block_is_what_upstream_requires_for_either_provider() {
+        for stack in [stack(), keycloak()] {
+            let specs = expand(&stack, "1");
+            let doc = &specs.iter().find(|s| s.address == "config.document").unwrap().inputs["document"];
+            let resolved = doc.resolve(&|_: &str, _: &str| Some(Value::String("x".into()))).unwrap();
+            assert_eq!(crate::upstream::check_idp(&resolved["idp"]), Ok(()), "{}", stack.identity.provider_name());
         }
     }
 

@@ -18,5 +18,6 @@ pub mod resource;
 pub mod stack;
 pub mod state;
 pub mod testing;
+pub mod upstream;
 pub mod workloads;
 pub mod zones;

@@ -139,8 +139,16 @@ struct RawDatabase {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawIdentity {
+    provider: Option<S<String>>,
     admin_email: S<String>,
+    // cognito
     domain_prefix: Option<S<String>>,
+    // keycloak
+    server_url: Option<S<String>>,
+    realm: Option<S<String>>,
+    client_id: Option<S<String>>,
+    client_secret_arn: Option<S<String>>,
+    jwt_aud: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -249,8 +257,87 @@ pub struct DatabaseConfig {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct IdentityConfig {
+    /// The initial administrator; Tuva's bootstrap looks them up by this address.
     pub admin_email: String,
-    pub domain_prefix: String,
+    pub provider: IdentityProvider,
+}
+
+/// Who signs users in: a Cognito user pool the stack builds, or the organisation's Keycloak realm.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum IdentityProvider {
+    Cognito { domain_prefix: String },
+    Keycloak(KeycloakConfig),
+}
+
+/// A Keycloak realm and the confidential client Tuva EMPI and the ALB use.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KeycloakConfig {
+    /// Without a trailing slash.
+    pub server_url: String,
+    pub realm: String,
+    pub client_id: String,
+    /// The Secrets Manager secret (owned by the user) holding the client secret.
+    pub client_secret_arn: String,
+    /// The audience Tuva requires in access tokens.
+    pub jwt_aud: String,
+    /// The realm's OpenID endpoints: Keycloak's standard paths until the discovery document is read
+    /// (`plan` and `apply` read it and use what it says).
+    pub endpoints: OidcEndpoints,
+}
+
+/// The endpoints of an OpenID Connect discovery document that the ALB and Tuva use.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct OidcEndpoints {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub userinfo_endpoint: String,
+    pub jwks_uri: String,
+}
+
+/// What Keycloak puts in `aud` of an access token when the client has no audience mapper: its
+/// default client scopes map the `account` client's roles, so `aud` is `"account"` (upstream's own
+/// Keycloak example config uses it).
+pub const KEYCLOAK_DEFAULT_AUD: &str = "account";
+
+impl OidcEndpoints {
+    /// Keycloak's standard endpoints of `realm` on `server_url`.
+    pub fn keycloak(server_url: &str, realm: &str) -> OidcEndpoints {
+        let issuer = format!("{}/realms/{realm}", server_url.trim_end_matches('/'));
+        let p = |x: &str| format!("{issuer}/protocol/openid-connect/{x}");
+        OidcEndpoints {
+            authorization_endpoint: p("auth"),
+            token_endpoint: p("token"),
+            userinfo_endpoint: p("userinfo"),
+            jwks_uri: p("certs"),
+            issuer,
+        }
+    }
+}
+
+impl IdentityConfig {
+    pub fn cognito_domain_prefix(&self) -> Option<&str> {
+        match &self.provider {
+            IdentityProvider::Cognito { domain_prefix } => Some(domain_prefix),
+            IdentityProvider::Keycloak(_) => None,
+        }
+    }
+
+    pub fn keycloak(&self) -> Option<&KeycloakConfig> {
+        match &self.provider {
+            IdentityProvider::Keycloak(k) => Some(k),
+            IdentityProvider::Cognito { .. } => None,
+        }
+    }
+
+    /// `"cognito"` or `"keycloak"`.
+    pub fn provider_name(&self) -> &'static str {
+        match &self.provider {
+            IdentityProvider::Cognito { .. } => "cognito",
+            IdentityProvider::Keycloak(_) => "keycloak",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -458,6 +545,27 @@ fn is_hostname(s: &str) -> bool {
     s.len() <= 253
         && s.contains('.')
         && s.split('.').all(|l| is_dns_label(&l.to_ascii_lowercase()) && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}
+
+/// Why a Keycloak server URL is not acceptable: it must be `https://`, except on a loopback
+/// address (the local cloud and tests), and name no path under `/realms`.
+fn check_server_url(url: &str) -> Result<(), &'static str> {
+    let (scheme, rest) = url.split_once("://").ok_or("is not a URL")?;
+    let host_port = rest.split('/').next().unwrap_or("");
+    let host = if let Some(v6) = host_port.strip_prefix('[') { v6.split(']').next().unwrap_or("") } else { host_port.split(':').next().unwrap_or("") };
+    if host.is_empty() {
+        return Err("names no host");
+    }
+    if rest.contains("/realms/") || rest.ends_with("/realms") {
+        return Err("includes the realm path; the realm goes in `realm`");
+    }
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false);
+    match scheme {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err("is not https://; the ALB and Tuva EMPI exchange tokens and client secrets with it"),
+        _ => Err("is not an https:// URL"),
+    }
 }
 
 fn is_email(s: &str) -> bool {
@@ -968,6 +1076,7 @@ impl Validator<'_> {
     }
 
     fn identity(&mut self, raw: S<RawIdentity>, stack_name: &str) -> IdentityConfig {
+        let identity_span = S::new(raw.span(), ());
         let raw = raw.into_inner();
         let admin_email = raw.admin_email.get_ref().clone();
         if !is_email(&admin_email) {
@@ -977,13 +1086,96 @@ impl Validator<'_> {
                 "write the initial administrator's address, e.g. \"admin@example.org\"",
             );
         }
-        let (domain_prefix, dp) = self.string(raw.domain_prefix, stack_name);
-        if let Some(s) = &dp {
-            if !is_dns_label(&domain_prefix) || domain_prefix.contains("aws") || domain_prefix.contains("cognito") {
-                self.err(s, format!("Cognito domain prefix {domain_prefix:?} must be a-z, 0-9 and '-', at most 63 characters, without \"aws\" or \"cognito\""), "choose a prefix like \"tuva-empi-prod\"");
+        let provider = match raw.provider.as_ref().map(|p| p.get_ref().as_str()) {
+            None | Some("cognito") => "cognito",
+            Some("keycloak") => "keycloak",
+            Some(other) => {
+                let p = raw.provider.as_ref().unwrap();
+                self.err(p, format!("identity provider {other:?} is not known"), "use \"cognito\" (the default) or \"keycloak\"");
+                "cognito"
+            }
+        };
+        let keycloak_keys = [
+            ("server_url", &raw.server_url),
+            ("realm", &raw.realm),
+            ("client_id", &raw.client_id),
+            ("client_secret_arn", &raw.client_secret_arn),
+            ("jwt_aud", &raw.jwt_aud),
+        ];
+        if provider == "cognito" {
+            for (key, v) in keycloak_keys {
+                if let Some(v) = v {
+                    self.err(v, format!("`{key}` is a Keycloak setting, but the identity provider is Cognito"), "remove it, or set provider = \"keycloak\"");
+                }
+            }
+            let (domain_prefix, dp) = self.string(raw.domain_prefix, stack_name);
+            if let Some(s) = &dp {
+                if !is_dns_label(&domain_prefix) || domain_prefix.contains("aws") || domain_prefix.contains("cognito") {
+                    self.err(s, format!("Cognito domain prefix {domain_prefix:?} must be a-z, 0-9 and '-', at most 63 characters, without \"aws\" or \"cognito\""), "choose a prefix like \"tuva-empi-prod\"");
+                }
+            }
+            return IdentityConfig { admin_email, provider: IdentityProvider::Cognito { domain_prefix } };
+        }
+        if let Some(v) = &raw.domain_prefix {
+            self.err(v, "`domain_prefix` is a Cognito setting, but the identity provider is Keycloak", "remove it; Keycloak signs users in on its own host");
+        }
+        let keycloak = self.keycloak(raw, &identity_span);
+        IdentityConfig { admin_email, provider: IdentityProvider::Keycloak(keycloak) }
+    }
+
+    /// The `[identity]` settings of a Keycloak realm; `at` locates errors about missing keys.
+    fn keycloak(&mut self, raw: RawIdentity, at: &S<()>) -> KeycloakConfig {
+        let mut required = |v: &Option<S<String>>, key: &str, example: &str| -> String {
+            match v {
+                Some(s) if !s.get_ref().trim().is_empty() => s.get_ref().trim().to_string(),
+                Some(s) => {
+                    self.err(s, format!("`{key}` is empty"), format!("set it, e.g. {key} = {example:?}"));
+                    String::new()
+                }
+                None => {
+                    self.err(at, format!("a Keycloak identity provider needs `{key}`"), format!("add {key} = {example:?} to [identity]"));
+                    String::new()
+                }
+            }
+        };
+        let server_url = required(&raw.server_url, "server_url", "https://sso.example.org").trim_end_matches('/').to_string();
+        let realm = required(&raw.realm, "realm", "tuva");
+        let client_id = required(&raw.client_id, "client_id", "tuva-empi");
+        let client_secret_arn = required(
+            &raw.client_secret_arn,
+            "client_secret_arn",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:tuva-empi-keycloak-client-AbCdEf",
+        );
+        if let (Some(s), false) = (&raw.server_url, server_url.is_empty()) {
+            if let Err(why) = check_server_url(&server_url) {
+                self.err(s, format!("server_url {server_url:?} {why}"), "use the https:// address of the Keycloak server, e.g. \"https://sso.example.org\" (without /realms/...)");
             }
         }
-        IdentityConfig { admin_email, domain_prefix }
+        if let (Some(s), false) = (&raw.realm, realm.is_empty()) {
+            if realm.contains(['/', '?', '#', ' ']) {
+                self.err(s, format!("realm {realm:?} is not a realm name"), "write the realm's name as Keycloak shows it, e.g. \"tuva\"");
+            }
+        }
+        if let (Some(s), false) = (&raw.client_secret_arn, client_secret_arn.is_empty()) {
+            let parts: Vec<&str> = client_secret_arn.splitn(7, ':').collect();
+            if parts.len() != 7 || parts[0] != "arn" || parts[2] != "secretsmanager" || parts[5] != "secret" || parts[6].is_empty() {
+                self.err(
+                    s,
+                    format!("{client_secret_arn:?} is not a Secrets Manager secret ARN"),
+                    "store the client secret in Secrets Manager and use its ARN: arn:aws:secretsmanager:<region>:<account>:secret:<name>",
+                );
+            }
+        }
+        let jwt_aud = match &raw.jwt_aud {
+            None => KEYCLOAK_DEFAULT_AUD.to_string(),
+            Some(s) if s.get_ref().trim().is_empty() => {
+                self.err(s, "`jwt_aud` is empty, but Tuva EMPI requires an audience", format!("leave it out for Keycloak's default {KEYCLOAK_DEFAULT_AUD:?}, or name the audience your client's mapper adds"));
+                String::new()
+            }
+            Some(s) => s.get_ref().clone(),
+        };
+        let endpoints = OidcEndpoints::keycloak(&server_url, &realm);
+        KeycloakConfig { server_url, realm, client_id, client_secret_arn, jwt_aud, endpoints }
     }
 
     fn app(&mut self, raw: S<RawApp>, region: &str) -> AppConfig {
@@ -1066,6 +1258,70 @@ hostname = "empi.example.org"
 certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
 "#;
 
+    const KEYCLOAK: &str = r#"name = "tuva-empi-prod"
+region = "us-east-1"
+[identity]
+provider = "keycloak"
+admin_email = "admin@example.org"
+server_url = "https://sso.example.org/"
+realm = "tuva"
+client_id = "tuva-empi"
+client_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:kc-client-AbCdEf"
+[app]
+hostname = "empi.example.org"
+certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+"#;
+
+    #[test]
+    fn a_keycloak_realm_gets_its_standard_endpoints_and_the_default_audience() {
+        let s = Stack::parse("s.toml", KEYCLOAK).unwrap();
+        let kc = s.identity.keycloak().expect("keycloak");
+        assert_eq!(kc.server_url, "https://sso.example.org");
+        assert_eq!(kc.jwt_aud, "account");
+        assert_eq!(kc.endpoints.issuer, "https://sso.example.org/realms/tuva");
+        assert_eq!(kc.endpoints.jwks_uri, "https://sso.example.org/realms/tuva/protocol/openid-connect/certs");
+        assert_eq!(kc.endpoints.token_endpoint, "https://sso.example.org/realms/tuva/protocol/openid-connect/token");
+        assert_eq!(s.identity.cognito_domain_prefix(), None);
+        assert_eq!(Stack::parse("s.toml", MINIMAL).unwrap().identity.provider_name(), "cognito");
+    }
+
+    #[test]
+    fn keys_of_the_other_provider_are_errors_where_they_are() {
+        let e = err(&KEYCLOAK.replace("realm = \"tuva\"\n", "realm = \"tuva\"\ndomain_prefix = \"x\"\n"));
+        assert_eq!((e.line, e.column), (8, 17), "{e}");
+        assert!(e.message.contains("`domain_prefix` is a Cognito setting"), "{e}");
+        let e = err(&MINIMAL.replace("admin_email", "realm = \"tuva\"\nadmin_email"));
+        assert_eq!((e.line, e.column), (4, 9), "{e}");
+        assert!(e.message.contains("`realm` is a Keycloak setting"), "{e}");
+        assert!(e.help.unwrap().contains("provider = \"keycloak\""));
+    }
+
+    #[test]
+    fn a_keycloak_server_must_be_https_except_on_loopback() {
+        let with_url = |u: &str| KEYCLOAK.replace("https://sso.example.org/", u);
+        let e = err(&with_url("http://sso.example.org"));
+        assert!(e.message.contains("is not https://"), "{e}");
+        assert_eq!(e.line, 6);
+        for ok in ["http://127.0.0.1:8080", "http://localhost:9000", "http://[::1]:8080", "https://sso.example.org/auth"] {
+            assert!(Stack::parse("s.toml", &with_url(ok)).is_ok(), "{ok}");
+        }
+        assert!(err(&with_url("https://sso.example.org/realms/tuva")).message.contains("realm path"));
+        assert!(err(&with_url("ftp://sso.example.org")).message.contains("not an https:// URL"));
+    }
+
+    #[test]
+    fn a_keycloak_provider_names_what_it_lacks() {
+        let e = err(&KEYCLOAK.replace("client_id = \"tuva-empi\"\n", ""));
+        assert!(e.message.contains("needs `client_id`"), "{e}");
+        assert_eq!(e.line, 3, "the [identity] table: {e}");
+        let e = err(&KEYCLOAK.replace("arn:aws:secretsmanager:us-east-1:123456789012:secret:kc-client-AbCdEf", "kc-client"));
+        assert!(e.message.contains("not a Secrets Manager secret ARN"), "{e}");
+        let e = err(&KEYCLOAK.replace("provider = \"keycloak\"", "provider = \"okta\""));
+        assert!(e.message.contains("\"okta\" is not known"), "{e}");
+        let e = err(&KEYCLOAK.replace("realm = \"tuva\"", "realm = \"tuva\"\njwt_aud = \"\""));
+        assert!(e.message.contains("requires an audience"), "{e}");
+    }
+
     fn err(src: &str) -> StackError {
         let e = Stack::parse("s.toml", src).expect_err("should be invalid");
         e.0[0].clone()
@@ -1080,7 +1336,7 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
         assert_eq!(s.database.engine_version, "16");
         assert_eq!(s.database.backup_retention_days, 7);
         assert_eq!(s.cluster.nodes.desired, 2);
-        assert_eq!(s.identity.domain_prefix, "tuva-empi-prod");
+        assert_eq!(s.identity.cognito_domain_prefix(), Some("tuva-empi-prod"));
         assert!(s.edge.waf);
         assert_eq!(s.state, StateConfig::Local);
     }

@@ -175,11 +175,14 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
             .after("config.document"),
     );
     let bootstrap_pod = backend_pod("api", backend_container(stack, "bootstrap", &["bootstrap"], "100m", "256Mi"), "Never");
-    out.push(
-        object("workloads.bootstrap", "k8s_job_once", "bootstrap", job(stack, "bootstrap", "bootstrap", bootstrap_pod))
-            .after("workloads.migrate")
-            .after("identity.admin_user"),
-    );
+    let mut bootstrap = object("workloads.bootstrap", "k8s_job_once", "bootstrap", job(stack, "bootstrap", "bootstrap", bootstrap_pod))
+        .after("workloads.migrate");
+    // bootstrap looks the admin up in the identity provider: with Cognito, once the stack made them
+    // (a Keycloak admin exists before `plan`, which checks it)
+    if stack.identity.cognito_domain_prefix().is_some() {
+        bootstrap = bootstrap.after("identity.admin_user");
+    }
+    out.push(bootstrap);
 
     let host = &stack.app.hostname;
     let mut api = backend_container(stack, "api", &[], "250m", "512Mi");

@@ -60,8 +60,8 @@ kind! {
     outputs: [id, arn],
     schema: .typical(2).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
         read: ["elasticloadbalancing:DescribeListeners"],
-        create: ["elasticloadbalancing:CreateListener", "cognito-idp:DescribeUserPoolClient"],
-        update: ["elasticloadbalancing:ModifyListener", "cognito-idp:DescribeUserPoolClient"],
+        create: ["elasticloadbalancing:CreateListener", "cognito-idp:DescribeUserPoolClient", "secretsmanager:GetSecretValue"],
+        update: ["elasticloadbalancing:ModifyListener", "cognito-idp:DescribeUserPoolClient", "secretsmanager:GetSecretValue"],
         delete: ["elasticloadbalancing:DeleteListener"],
     }),
 }
@@ -77,8 +77,8 @@ kind! {
     outputs: [id, arn],
     schema: .typical(2).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
         read: ["elasticloadbalancing:DescribeRules"],
-        create: ["elasticloadbalancing:CreateRule", "cognito-idp:DescribeUserPoolClient"],
-        update: ["elasticloadbalancing:ModifyRule", "elasticloadbalancing:SetRulePriorities", "cognito-idp:DescribeUserPoolClient"],
+        create: ["elasticloadbalancing:CreateRule", "cognito-idp:DescribeUserPoolClient", "secretsmanager:GetSecretValue"],
+        update: ["elasticloadbalancing:ModifyRule", "elasticloadbalancing:SetRulePriorities", "cognito-idp:DescribeUserPoolClient", "secretsmanager:GetSecretValue"],
         delete: ["elasticloadbalancing:DeleteRule"],
     }),
 }

@@ -25,6 +25,10 @@ kind! {
         secret_id: Str [force_new],
         document: Object,
     }
+    optional {
+        // values copied into the document from the user's own secrets: JSON pointer → secret ARN
+        copied_secrets: Object,
+    }
     outputs: [id, arn],
     schema: .typical(1).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
         read: ["secretsmanager:GetSecretValue"],
