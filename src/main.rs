@@ -5,6 +5,7 @@
 mod aws;
 mod cli;
 mod cmd;
+mod identity;
 mod k8s;
 mod s3_state;
 mod session;

@@ -13,7 +13,12 @@ use empi_engine::stack::{Stack, StateConfig};
 use empi_engine::state::{HeldLock, LocalBackend, State, StateStore};
 use empi_engine::{eks_versions, zones};
 
-use crate::{aws, k8s, s3_state};
+use empi_engine::stack::{IdentityProvider, OidcEndpoints};
+
+use crate::{aws, identity, k8s, s3_state};
+
+/// The fact recording the Keycloak realm's endpoints the stack was planned with.
+pub const KEYCLOAK_FACT: &str = "keycloak_endpoints";
 
 /// The account id stands in globally unique names; commands without cloud calls show a placeholder.
 pub const NO_ACCOUNT: &str = "ACCOUNT";
@@ -84,9 +89,52 @@ impl Session {
     }
 
     /// Fits the stack to the account before the graph is built: its availability zones (pinned,
-    /// recorded in `state`, or chosen now from the account's), and its Kubernetes version checked
-    /// against what EKS offers here (where the endpoint says).
-    pub async fn place(&mut self, cloud: &Connected, state: &State, check_version: bool) -> Result<Placement> {
+    /// recorded in `state`, or chosen now from the account's), its identity provider's endpoints,
+    /// and (with `preflight`, before a plan) its Kubernetes version checked against what EKS offers
+    /// here and its identity provider checked the way sign-in and Tuva's bootstrap will use it.
+    pub async fn place(&mut self, cloud: &Connected, state: &State, preflight: bool) -> Result<Placement> {
+        let mut placement = self.place_zones_and_version(cloud, state, preflight).await?;
+        self.place_identity(cloud, state, preflight, &mut placement).await?;
+        Ok(placement)
+    }
+
+    async fn place_identity(&mut self, cloud: &Connected, state: &State, preflight: bool, placement: &mut Placement) -> Result<()> {
+        let stack = &mut self.stack;
+        placement.warnings.extend(identity::switch_warning(stack, state));
+        let admin_email = stack.identity.admin_email.clone();
+        if let IdentityProvider::Keycloak(kc) = &mut stack.identity.provider {
+            let recorded = state.facts.get(KEYCLOAK_FACT).and_then(|v| serde_json::from_value::<OidcEndpoints>(v.clone()).ok());
+            if preflight {
+                let secret = aws::secrets::user_secret(&cloud.clients.secrets, &kc.client_secret_arn)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot read the Keycloak client secret: {}", e.0))?;
+                let found = identity::check_keycloak(kc, &admin_email, &secret).await?;
+                eprintln!(
+                    "Checked Keycloak realm {:?}: discovery, RS256 signing key, client credentials and admin API answer; {} users, exactly one is {admin_email}.",
+                    kc.realm, found.users
+                );
+                kc.endpoints = found.endpoints;
+            } else if let Some(endpoints) = recorded.filter(|e| e.issuer == kc.endpoints.issuer) {
+                kc.endpoints = endpoints; // drift compares with what apply used
+            }
+            placement.facts.insert(KEYCLOAK_FACT.into(), serde_json::to_value(&kc.endpoints)?);
+        } else if preflight {
+            let pool = state.resources.get("identity.user_pool").and_then(|r| r.id.clone());
+            if let Some(pool) = pool {
+                let (_, many) = identity::cognito_users(&cloud.clients.cognito, &pool, &admin_email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                if many {
+                    placement.warnings.push(format!(
+                        "the Cognito user pool holds more than {} users, but Tuva EMPI reads only the first {} (it lists users without paging): users past them cannot be given roles",
+                        identity::COGNITO_PAGE,
+                        identity::COGNITO_PAGE
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn place_zones_and_version(&mut self, cloud: &Connected, state: &State, check_version: bool) -> Result<Placement> {
         let stack = &mut self.stack;
         let usable = zones::usable(
             cloud.clients.zones().await.map_err(|e| anyhow::anyhow!("cannot list the availability zones of {}: {e}", stack.region))?,

@@ -1,10 +1,10 @@
 //! Edge: the internet-facing ALB, its target groups (instance targets on fixed node ports, attached
 //! to the node group's Auto Scaling group), the HTTP→HTTPS redirect, and the HTTPS listener and rule
-//! that authenticate with Cognito before forwarding.
+//! that authenticate (Cognito, or a Keycloak realm over OIDC) before forwarding.
 
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, AuthenticateCognitoActionConfig, Certificate, LoadBalancerAttribute, LoadBalancerSchemeEnum,
+    Action, ActionTypeEnum, AuthenticateCognitoActionConfig, AuthenticateOidcActionConfig, Certificate, LoadBalancerAttribute, LoadBalancerSchemeEnum,
     LoadBalancerTypeEnum, Matcher, PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum,
     RuleCondition, RulePriorityPair, Tag, TargetTypeEnum,
 };
@@ -19,8 +19,8 @@ use super::{attrs, b, n, s, sorted, strings, tags, tags_value, Clients};
 pub fn register(r: &mut Registry, c: &Clients) {
     add(r, LoadBalancer(c.elb.clone()));
     add(r, TargetGroup(c.elb.clone()));
-    add(r, Listener(c.elb.clone()));
-    add(r, ListenerRule(c.elb.clone()));
+    add(r, Listener(c.elb.clone(), c.secrets.clone()));
+    add(r, ListenerRule(c.elb.clone(), c.secrets.clone()));
     add(r, AsgAttachment(c.autoscaling.clone()));
 }
 
@@ -48,8 +48,19 @@ async fn elb_retag(c: &Client, arn: &str, set: Tags, remove: Vec<String>) -> Aws
     Ok(())
 }
 
-/// The stack's action objects as ELB actions, in order.
-fn to_actions(a: &Attrs) -> Vec<Action> {
+/// The client secret of the `authenticate-oidc` action among `a`'s actions, read from the user's
+/// secret (`client_secret_arn`); AWS wants it on every create and modify.
+async fn oidc_secret(secrets: &aws_sdk_secretsmanager::Client, a: &Attrs) -> AwsResult<Option<String>> {
+    let list = a.get("actions").and_then(Value::as_array).cloned().unwrap_or_default();
+    match list.iter().find_map(|x| x.get("client_secret_arn").and_then(Value::as_str)) {
+        Some(arn) => Ok(Some(super::secrets::user_secret(secrets, arn).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The stack's action objects as ELB actions, in order; `client_secret` completes an
+/// `authenticate-oidc` action.
+fn to_actions(a: &Attrs, client_secret: Option<&str>) -> Vec<Action> {
     let list = a.get("actions").and_then(Value::as_array).cloned().unwrap_or_default();
     list.iter()
         .enumerate()
@@ -63,6 +74,17 @@ fn to_actions(a: &Attrs) -> Vec<Action> {
                         .user_pool_arn(x["user_pool_arn"].as_str().unwrap_or_default())
                         .user_pool_client_id(x["user_pool_client_id"].as_str().unwrap_or_default())
                         .user_pool_domain(x["user_pool_domain"].as_str().unwrap_or_default())
+                        .build(),
+                ),
+                "authenticate-oidc" => b.authenticate_oidc_config(
+                    AuthenticateOidcActionConfig::builder()
+                        .issuer(x["issuer"].as_str().unwrap_or_default())
+                        .authorization_endpoint(x["authorization_endpoint"].as_str().unwrap_or_default())
+                        .token_endpoint(x["token_endpoint"].as_str().unwrap_or_default())
+                        .user_info_endpoint(x["user_info_endpoint"].as_str().unwrap_or_default())
+                        .client_id(x["client_id"].as_str().unwrap_or_default())
+                        .set_client_secret(client_secret.map(String::from))
+                        .scope(x["scope"].as_str().unwrap_or("openid"))
                         .build(),
                 ),
                 "forward" => b.target_group_arn(x["target_group_arn"].as_str().unwrap_or_default()),
@@ -80,13 +102,32 @@ fn to_actions(a: &Attrs) -> Vec<Action> {
         .collect()
 }
 
-/// Live actions in the stack's shape.
-fn from_actions(actions: &[Action]) -> Value {
+/// Live actions in the stack's shape. AWS never returns an OIDC client secret: the action keeps the
+/// `client_secret_arn` recorded for it.
+fn from_actions(actions: &[Action], recorded: &Attrs) -> Value {
     let mut v: Vec<&Action> = actions.iter().collect();
     v.sort_by_key(|a| a.order().unwrap_or(0));
+    let recorded_secret = recorded
+        .get("actions")
+        .and_then(Value::as_array)
+        .and_then(|l| l.iter().find_map(|x| x.get("client_secret_arn").cloned()))
+        .unwrap_or(Value::Null);
     Value::Array(
         v.into_iter()
             .map(|a| match a.r#type() {
+                Some(ActionTypeEnum::AuthenticateOidc) => {
+                    let c = a.authenticate_oidc_config();
+                    json!({
+                        "type": "authenticate-oidc",
+                        "issuer": c.and_then(|c| c.issuer()),
+                        "authorization_endpoint": c.and_then(|c| c.authorization_endpoint()),
+                        "token_endpoint": c.and_then(|c| c.token_endpoint()),
+                        "user_info_endpoint": c.and_then(|c| c.user_info_endpoint()),
+                        "client_id": c.and_then(|c| c.client_id()),
+                        "client_secret_arn": recorded_secret.clone(),
+                        "scope": c.and_then(|c| c.scope()),
+                    })
+                }
                 Some(ActionTypeEnum::AuthenticateCognito) => {
                     let c = a.authenticate_cognito_config();
                     json!({"type": "authenticate-cognito", "user_pool_arn": c.map(|c| c.user_pool_arn()), "user_pool_client_id": c.map(|c| c.user_pool_client_id()), "user_pool_domain": c.map(|c| c.user_pool_domain())})
@@ -277,7 +318,7 @@ impl AwsKind for TargetGroup {
 
 // ── listener ─────────────────────────────────────────────────────────────────────
 
-pub struct Listener(Client);
+pub struct Listener(Client, aws_sdk_secretsmanager::Client);
 
 #[async_trait]
 impl AwsKind for Listener {
@@ -290,14 +331,14 @@ impl AwsKind for Listener {
         Ok(r.listeners().iter().find(|l| l.port() == Some(n(inputs, "port"))).and_then(|l| l.listener_arn()).map(String::from))
     }
 
-    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+    async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let r = self.0.describe_listeners().listener_arns(id).send().await?;
         let Some(l) = r.listeners().first() else { return Ok(None) };
         let mut a = attrs([
             ("load_balancer_arn", json!(l.load_balancer_arn())),
             ("port", json!(l.port())),
             ("protocol", json!(l.protocol().map(|p| p.as_str()))),
-            ("actions", from_actions(l.default_actions())),
+            ("actions", from_actions(l.default_actions(), recorded)),
         ]);
         if l.protocol() == Some(&ProtocolEnum::Https) {
             a.insert("certificate_arn".into(), json!(l.certificates().first().and_then(|c| c.certificate_arn())));
@@ -307,13 +348,14 @@ impl AwsKind for Listener {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        let secret = oidc_secret(&self.1, a).await?;
         let mut req = self
             .0
             .create_listener()
             .load_balancer_arn(s(a, "load_balancer_arn"))
             .port(n(a, "port"))
             .protocol(ProtocolEnum::from(s(a, "protocol")))
-            .set_default_actions(Some(to_actions(a)));
+            .set_default_actions(Some(to_actions(a, secret.as_deref())));
         if a.contains_key("certificate_arn") {
             req = req.certificates(Certificate::builder().certificate_arn(s(a, "certificate_arn")).build()).ssl_policy(s(a, "ssl_policy"));
         }
@@ -322,13 +364,14 @@ impl AwsKind for Listener {
     }
 
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
+        let secret = oidc_secret(&self.1, new).await?;
         let mut req = self
             .0
             .modify_listener()
             .listener_arn(id)
             .port(n(new, "port"))
             .protocol(ProtocolEnum::from(s(new, "protocol")))
-            .set_default_actions(Some(to_actions(new)));
+            .set_default_actions(Some(to_actions(new, secret.as_deref())));
         if new.contains_key("certificate_arn") {
             req = req
                 .certificates(Certificate::builder().certificate_arn(s(new, "certificate_arn")).build())
@@ -344,7 +387,7 @@ impl AwsKind for Listener {
 
 // ── listener rule ────────────────────────────────────────────────────────────────
 
-pub struct ListenerRule(Client);
+pub struct ListenerRule(Client, aws_sdk_secretsmanager::Client);
 
 fn path_condition(a: &Attrs) -> RuleCondition {
     RuleCondition::builder()
@@ -380,20 +423,21 @@ impl AwsKind for ListenerRule {
                 ("listener_arn", json!(s(recorded, "listener_arn"))),
                 ("priority", json!(rule.priority().and_then(|p| p.parse::<i64>().ok()))),
                 ("path_patterns", sorted(paths)),
-                ("actions", from_actions(rule.actions())),
+                ("actions", from_actions(rule.actions(), recorded)),
             ]),
             outputs: attrs([("id", json!(id)), ("arn", json!(id))]),
         }))
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        let secret = oidc_secret(&self.1, a).await?;
         let r = self
             .0
             .create_rule()
             .listener_arn(s(a, "listener_arn"))
             .priority(n(a, "priority"))
             .conditions(path_condition(a))
-            .set_actions(Some(to_actions(a)))
+            .set_actions(Some(to_actions(a, secret.as_deref())))
             .send()
             .await?;
         returned(r.rules().first().and_then(|x| x.rule_arn()), "CreateRule")
@@ -405,7 +449,9 @@ impl AwsKind for ListenerRule {
             self.0.set_rule_priorities().rule_priorities(pair).send().await?;
         }
         if changed.iter().any(|c| c == "path_patterns" || c == "actions") {
-            self.0.modify_rule().rule_arn(id).conditions(path_condition(new)).set_actions(Some(to_actions(new))).send().await?;
+            let secret = oidc_secret(&self.1, new).await?;
+            let actions = to_actions(new, secret.as_deref());
+            self.0.modify_rule().rule_arn(id).conditions(path_condition(new)).set_actions(Some(actions)).send().await?;
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ mod network;
 mod rds;
 mod routing;
 mod s3;
-mod secrets;
+pub mod secrets;
 mod waf;
 
 use std::collections::BTreeMap;

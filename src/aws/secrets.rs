@@ -70,6 +70,44 @@ pub async fn generated(c: &Client, arn: &str) -> ProviderResult<Generated> {
     }
 }
 
+/// The value of one of the user's own secrets (the Keycloak client secret): its secret string, or
+/// the `client_secret` field when the string is a JSON object. Only ever held in memory.
+pub async fn user_secret(c: &Client, arn: &str) -> AwsResult<String> {
+    let r = c.get_secret_value().secret_id(arn).send().await.map_err(AwsError::from).map_err(|e| match e.code() {
+        Some(MISSING) => AwsError(ProviderError::coded(
+            "UserSecretMissing",
+            format!("the secret {arn} (client_secret_arn) does not exist or holds no value; store the client secret in it"),
+        )),
+        _ => e,
+    })?;
+    let raw = r.secret_string().unwrap_or_default();
+    let value = match serde_json::from_str::<Value>(raw) {
+        Ok(Value::Object(o)) => o.get("client_secret").and_then(Value::as_str).map(String::from).ok_or_else(|| {
+            ProviderError::coded(
+                "UserSecretShape",
+                format!("the secret {arn} holds a JSON object without a \"client_secret\" string; store the client secret as plain text or as {{\"client_secret\": \"...\"}}"),
+            )
+        })?,
+        _ => raw.trim().to_string(),
+    };
+    if value.is_empty() {
+        return Err(ProviderError::coded("UserSecretEmpty", format!("the secret {arn} (client_secret_arn) is empty; store the client secret in it")).into());
+    }
+    Ok(value)
+}
+
+/// The document's copied secrets: JSON pointer → the user's secret ARN.
+fn copied(a: &Attrs) -> Vec<(String, String)> {
+    a.get("copied_secrets")
+        .and_then(Value::as_object)
+        .map(|o| o.iter().filter_map(|(p, arn)| Some((p.clone(), arn.as_str()?.to_string()))).collect())
+        .unwrap_or_default()
+}
+
+/// What state and plans hold for a copied secret that no longer matches its source: still no
+/// value, but a difference `plan` shows and `apply` repairs.
+pub const STALE_COPY: &str = "(sensitive, differs from its source secret)";
+
 /// Replaces the generated values with the placeholder.
 pub fn redact(mut doc: Value) -> Value {
     for p in GENERATED {
@@ -170,13 +208,20 @@ impl AwsKind for Secret {
 pub struct SecretValue(Client);
 
 impl SecretValue {
-    async fn put(&self, arn: &str, desired: &Value) -> AwsResult<()> {
+    async fn put(&self, arn: &str, a: &Attrs) -> AwsResult<()> {
         // never regenerated: the database was created with this password
         let g = generated(&self.0, arn).await?;
-        let mut doc = desired.clone();
+        let mut doc = a["document"].clone();
         for (p, v) in GENERATED.iter().zip([g.db_password, g.django_secret_key]) {
             if let Some(slot) = doc.pointer_mut(p) {
                 *slot = Value::String(v);
+            }
+        }
+        // copied afresh on every write: a rotated source secret reaches the config with the next apply
+        for (p, source) in copied(a) {
+            let value = user_secret(&self.0, &source).await?;
+            if let Some(slot) = doc.pointer_mut(&p) {
+                *slot = Value::String(value);
             }
         }
         done(self.0.put_secret_value().secret_id(arn).secret_string(doc.to_string()).send()).await
@@ -195,28 +240,41 @@ impl AwsKind for SecretValue {
         Ok(current(&self.0, arn).await?.filter(|d| d.get("env").is_some()).map(|_| arn.to_string()))
     }
 
-    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+    async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
         if describe(&self.0, id).await?.is_none() {
             return Ok(None);
         }
-        let Some(doc) = current(&self.0, id).await? else { return Ok(None) };
+        let Some(mut doc) = current(&self.0, id).await? else { return Ok(None) };
         if doc.get("env").is_none() {
             return Ok(None); // only the generated values: the document was never written
         }
-        Ok(Some(Observed {
-            attrs: attrs([("secret_id", json!(id)), ("document", redact(doc))]),
-            outputs: attrs([("id", json!(id)), ("arn", json!(id))]),
-        }))
+        // a copy is compared with its source here and only its verdict leaves this function
+        for (p, source) in copied(recorded) {
+            let live = doc.pointer(&p).and_then(Value::as_str).map(String::from);
+            let matches = match (live, user_secret(&self.0, &source).await) {
+                (Some(live), Ok(expected)) => live == expected,
+                (Some(_), Err(_)) => true, // the source is unreadable now: nothing to compare with
+                (None, _) => false,
+            };
+            if let Some(slot) = doc.pointer_mut(&p) {
+                *slot = Value::String(if matches { SENSITIVE } else { STALE_COPY }.into());
+            }
+        }
+        let mut a = attrs([("secret_id", json!(id)), ("document", redact(doc))]);
+        if let Some(c) = recorded.get("copied_secrets") {
+            a.insert("copied_secrets".into(), c.clone());
+        }
+        Ok(Some(Observed { attrs: a, outputs: attrs([("id", json!(id)), ("arn", json!(id))]) }))
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let arn = s(a, "secret_id").to_string();
-        self.put(&arn, &a["document"]).await?;
+        self.put(&arn, a).await?;
         Ok(arn)
     }
 
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
-        self.put(id, &new["document"]).await
+        self.put(id, new).await
     }
 
     async fn delete(&self, _id: &str, _recorded: &Attrs) -> AwsResult<()> {

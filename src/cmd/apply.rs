@@ -51,11 +51,17 @@ pub async fn apply(
         return Ok(ExitCode::SUCCESS);
     }
     ops::check_stateful(&plan, &allow_replace)?;
+    refuse_losing_users(&plan, &state, &cloud, &allow_replace).await?;
     if planfile.is_none() && !auto_approve && !confirm("\nDo you want to perform these actions?")? {
         println!("Apply cancelled.");
         return Ok(ExitCode::from(1));
     }
-    execute(&session, &plan, &cloud.registry, state, parallelism, "Apply").await
+    let code = execute(&session, &plan, &cloud.registry, state, parallelism, "Apply").await?;
+    if code == ExitCode::SUCCESS {
+        let state = session.backend.load().await?;
+        check_admin(stack, &state, &cloud).await?;
+    }
+    Ok(code)
 }
 
 pub async fn destroy(path: &Option<PathBuf>, auto_approve: bool, parallelism: u16) -> Result<ExitCode> {
@@ -75,6 +81,42 @@ pub async fn destroy(path: &Option<PathBuf>, auto_approve: bool, parallelism: u1
         return Ok(ExitCode::from(1));
     }
     execute(&session, &plan, &cloud.registry, state, parallelism, "Destroy").await
+}
+
+/// The user pool address whose deletion loses users.
+const USER_POOL: &str = "identity.user_pool";
+
+/// Refuses a plan that deletes a Cognito user pool holding users (a switch to Keycloak) unless
+/// `--allow-replace identity.user_pool` says so: Tuva EMPI keys its users by the pool's ids.
+async fn refuse_losing_users(plan: &Plan, state: &State, cloud: &crate::session::Connected, allowed: &[String]) -> Result<()> {
+    let deletes_pool = plan.changes.iter().any(|c| c.address == USER_POOL && c.action == Action::Delete);
+    let Some(pool) = state.resources.get(USER_POOL).and_then(|r| r.id.clone()) else { return Ok(()) };
+    if !deletes_pool || allowed.iter().any(|a| a == USER_POOL) {
+        return Ok(());
+    }
+    let users = crate::identity::cognito_user_count(&cloud.clients.cognito, &pool).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if users > 0 {
+        bail!(
+            "the plan deletes the Cognito user pool {pool} ({USER_POOL}), which holds {users} user{}; Tuva EMPI keys users by the pool's ids, so their permissions would be orphaned; if that is intended, run apply again with --allow-replace {USER_POOL}",
+            if users == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
+}
+
+/// After a Cognito apply: Tuva's bootstrap needs exactly one user with the admin's email.
+async fn check_admin(stack: &empi_engine::stack::Stack, state: &State, cloud: &crate::session::Connected) -> Result<()> {
+    if stack.identity.cognito_domain_prefix().is_none() {
+        return Ok(());
+    }
+    let Some(pool) = state.resources.get(USER_POOL).and_then(|r| r.id.clone()) else { return Ok(()) };
+    let email = &stack.identity.admin_email;
+    let (n, _) = crate::identity::cognito_users(&cloud.clients.cognito, &pool, email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    match n {
+        1 => Ok(()),
+        0 => bail!("the user pool {pool} holds no user with the email {email}, so Tuva's bootstrap will find no admin; run apply again to create them"),
+        n => bail!("the user pool {pool} holds {n} users with the email {email}, and Tuva's bootstrap needs exactly one; delete the others in the Cognito console"),
+    }
 }
 
 /// The stack's timeouts by kind: its `[timeouts]`, and for rollouts and jobs `app.rollout_timeout`
