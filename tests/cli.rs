@@ -19,7 +19,7 @@ fn resource_count(path: &str) -> usize {
 
 #[test]
 fn validate_accepts_the_repo_stacks() {
-    for s in ["stacks/local.toml", "stacks/example-prod.toml"] {
+    for s in ["stacks/local.toml", "stacks/example-prod.toml", "stacks/example-keycloak.toml"] {
         let n = resource_count(s);
         assert!(n > 50, "{s}: {n} resources");
         let (code, out, err) = empi(&["validate", "--stack", s], &repo());

@@ -3,7 +3,7 @@
 
 On by default; `EMPI_LOCAL_REALISM=0` turns it off at start. At runtime:
 
-  curl -X POST http://127.0.0.1:5001/moto-api/empi/realism -d '{"alb_provisioning_seconds": 0}'
+  curl -X POST -H 'Content-Type: application/json' http://127.0.0.1:5001/moto-api/empi/realism -d '{"alb_provisioning_seconds": 0}'
   curl http://127.0.0.1:5001/moto-api/empi/realism          # current settings
 
 The POST body is a JSON object whose keys override the current settings (see SETTINGS); the
