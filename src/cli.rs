@@ -14,6 +14,18 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Exceptions to Tuva EMPI's upgrade rule (upgrade through every release, never go back).
+#[derive(clap::Args, Clone, Copy, Default)]
+pub struct VersionChange {
+    /// Allow an `app.version` change that skips a Tuva EMPI release.
+    #[arg(long)]
+    pub allow_version_skip: bool,
+    /// Allow going back to an older Tuva EMPI version (its migrations cannot run backwards: only
+    /// after restoring a database backup of that version).
+    #[arg(long)]
+    pub allow_downgrade: bool,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Parse and check the stack file; no cloud calls.
@@ -32,6 +44,8 @@ pub enum Command {
         /// Read the cloud before diffing (default true).
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
         refresh: bool,
+        #[command(flatten)]
+        versions: VersionChange,
     },
     /// Plan and apply (or apply a saved plan exactly).
     Apply {
@@ -46,6 +60,8 @@ pub enum Command {
         /// Allow replacing this stateful resource (database, user pool, secret); repeatable.
         #[arg(long, value_name = "ADDR")]
         allow_replace: Vec<String>,
+        #[command(flatten)]
+        versions: VersionChange,
     },
     /// Delete everything the stack created, dependents first.
     Destroy {

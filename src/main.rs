@@ -40,9 +40,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Validate => cmd::validate::validate(stack),
         Command::Graph => cmd::validate::graph(stack),
-        Command::Plan { out, json, detailed_exitcode, refresh } => cmd::plan::run(stack, out, json, detailed_exitcode, refresh).await,
-        Command::Apply { planfile, auto_approve, parallelism, allow_replace } => {
-            cmd::apply::apply(stack, planfile, auto_approve, parallelism, allow_replace).await
+        Command::Plan { out, json, detailed_exitcode, refresh, versions } => {
+            cmd::plan::run(stack, out, json, detailed_exitcode, refresh, versions).await
+        }
+        Command::Apply { planfile, auto_approve, parallelism, allow_replace, versions } => {
+            cmd::apply::apply(stack, planfile, auto_approve, parallelism, allow_replace, versions).await
         }
         Command::Destroy { auto_approve, parallelism } => cmd::apply::destroy(stack, auto_approve, parallelism).await,
         Command::Drift { json, every, notify, ignore, print_iam_policy } => {

@@ -15,7 +15,13 @@ use empi_engine::{eks_versions, zones};
 
 use empi_engine::stack::{IdentityProvider, OidcEndpoints};
 
+use empi_engine::tuva::{self, UpgradeRefusal};
+
+use crate::cli::VersionChange;
 use crate::{aws, identity, k8s, s3_state};
+
+/// The fact recording the Tuva EMPI version the stack was last planned with.
+pub const TUVA_FACT: &str = "tuva_version";
 
 /// The fact recording the Keycloak realm's endpoints the stack was planned with.
 pub const KEYCLOAK_FACT: &str = "keycloak_endpoints";
@@ -62,12 +68,13 @@ impl Session {
     }
 
     /// Opens the stack, locks and loads its state for `operation`, connects and places it.
-    pub async fn begin(path: &Option<PathBuf>, operation: &str) -> Result<Begun> {
+    pub async fn begin(path: &Option<PathBuf>, operation: &str, versions: VersionChange) -> Result<Begun> {
         let mut session = Session::open(path).await?;
         let lock = session.backend.lock(operation).await?;
         let state = session.backend.load().await?;
         let cloud = session.connect().await?;
-        let placement = session.place(&cloud, &state, true).await?;
+        let mut placement = session.place(&cloud, &state, true).await?;
+        session.check_version_change(&state, versions, &mut placement)?;
         Ok(Begun { session, lock, state, cloud, placement })
     }
 
@@ -96,6 +103,43 @@ impl Session {
         let mut placement = self.place_zones_and_version(cloud, state, preflight).await?;
         self.place_identity(cloud, state, preflight, &mut placement).await?;
         Ok(placement)
+    }
+
+    /// Tuva EMPI's upgrade rule against the version state records: never back (migrations do not
+    /// run backwards), never past a release; and what the new version adds or removes.
+    fn check_version_change(&self, state: &State, allow: VersionChange, placement: &mut Placement) -> Result<()> {
+        let app = &self.stack.app;
+        placement.warnings.extend(app.tuva.assumed.clone());
+        placement.facts.insert(TUVA_FACT.into(), serde_json::Value::String(app.version.clone()));
+        let previous = state.facts.get(TUVA_FACT).and_then(|v| v.as_str()).map(String::from).or_else(|| {
+            // states written before the fact: the migrate job is named after the version
+            let migrate = state.resources.get("workloads.migrate")?;
+            (migrate.name == empi_engine::workloads::migrate_job_name(tuva::V0_1_0)).then(|| tuva::V0_1_0.to_string())
+        });
+        let Some(previous) = previous.filter(|p| p != &app.version) else { return Ok(()) };
+        let Ok(from) = tuva::classify(&previous) else { return Ok(()) };
+        match tuva::check_upgrade(&from, &previous, &app.tuva, &app.version, &tuva::releases()) {
+            Err(UpgradeRefusal::Downgrade(why)) if !allow.allow_downgrade => {
+                bail!("{why}; go back only after restoring a database backup taken on {previous}, then run again with --allow-downgrade")
+            }
+            Err(UpgradeRefusal::Skip(why)) if !allow.allow_version_skip => {
+                bail!("{why}; upgrade to each release in turn, or run again with --allow-version-skip")
+            }
+            _ => {}
+        }
+        let changes: Vec<String> = [
+            ("the export worker", from.export_worker, app.tuva.export_worker),
+            ("the Kubernetes matching-job runner", from.k8s_job_runner, app.tuva.k8s_job_runner),
+            ("matching jobs outside `default` (job_namespace)", from.job_namespace, app.tuva.job_namespace),
+        ]
+        .iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(what, _, now)| format!("{} {what}", if *now { "adds" } else { "removes" }))
+        .collect();
+        if !changes.is_empty() {
+            placement.warnings.push(format!("Tuva EMPI {previous} → {}: {}", app.version, changes.join(", ")));
+        }
+        Ok(())
     }
 
     async fn place_identity(&mut self, cloud: &Connected, state: &State, preflight: bool, placement: &mut Placement) -> Result<()> {
@@ -177,7 +221,9 @@ pub fn load_stack(path: &Option<PathBuf>) -> Result<Stack> {
 }
 
 pub fn graph_of(stack: &Stack, account: &str) -> Result<ResourceGraph> {
-    let graph = ResourceGraph::new(blueprint::expand(stack, account))
+    let specs = blueprint::expand(stack, account);
+    tuva::check_stack_config(stack, &specs).map_err(|e| anyhow::anyhow!("{e} (a bug in empi-infra)"))?;
+    let graph = ResourceGraph::new(specs)
         .and_then(|g| g.check(&empi_engine::kinds::schema).map(|()| g))
         .context("the stack expands into resources that do not fit their kinds (a bug in empi-infra)")?;
     Ok(graph)

@@ -84,9 +84,10 @@ async fn first_install_runs_in_the_order_tuva_empi_requires() {
     let deployments: Api<Deployment> = Api::namespaced(c.clone(), NS);
     let api = deployments.get("api").await.unwrap();
     assert!(completed(&bootstrap) <= created(&api.metadata), "api started before bootstrap completed");
-    // api fully rolled out → the rest
+    // api fully rolled out → the rest; v0.1.0 has no `process_export_jobs`, so no worker
     let api_ready = available_since(&api);
-    for later in ["matching-service", "worker", "frontend"] {
+    assert!(deployments.get_opt("worker").await.unwrap().is_none(), "a worker on v0.1.0 would crash-loop");
+    for later in ["matching-service", "frontend"] {
         let d = deployments.get(later).await.unwrap();
         assert!(api_ready <= created(&d.metadata), "{later} started before the api was rolled out");
         let st = d.status.clone().unwrap();
@@ -140,6 +141,9 @@ async fn an_upgrade_migrates_first_then_the_api_then_the_rest_and_never_reruns_b
         "the plan shows the image per attribute: {plan:?}"
     );
     assert!(!plan.stdout.contains("workloads.bootstrap"), "bootstrap is not run again: {plan:?}");
+    assert!(plan.stdout.contains("+ workloads.worker"), "v0.2.0 (taken for the newest known) adds the worker: {plan:?}");
+    assert!(plan.all().contains("Tuva EMPI v0.1.0 → v0.2.0: adds the export worker"), "{plan:?}");
+    assert!(plan.all().contains("newer than the versions empi-infra knows"), "{plan:?}");
     w.ok(&["apply", "--auto-approve"]);
 
     let migrate = job(&c, "migrate-v0-2-0").await;
@@ -156,6 +160,15 @@ async fn an_upgrade_migrates_first_then_the_api_then_the_rest_and_never_reruns_b
     let fe = replica_set(&c, "frontend", "ghcr.io/tuva-health/tuva-empi-frontend:v0.2.0").await;
     assert!(api_ready <= created(&fe.metadata));
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+
+    // going back is refused: migrations do not run backwards
+    w.write_stack(&[]);
+    let back = w.run(&["plan"]);
+    assert_eq!(back.code, 1, "{back:?}");
+    assert!(back.stderr.contains("from v0.2.0 back to v0.1.0, but its database migrations cannot run backwards"), "{back:?}");
+    assert!(back.stderr.contains("--allow-downgrade"), "{back:?}");
+    let allowed = w.ok(&["plan", "--allow-downgrade"]);
+    assert!(allowed.stdout.contains("- workloads.worker"), "{allowed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -174,9 +187,10 @@ async fn a_failing_migrate_stops_the_apply_shows_why_and_leaves_the_api_alone() 
     assert!(r.stderr.contains("not attempted because something they depend on failed: workloads.api"), "{r:?}");
     let c = w.cluster.client().await;
     let deployments: Api<Deployment> = Api::namespaced(c.clone(), NS);
-    for d in ["api", "matching-service", "worker"] {
+    for d in ["api", "matching-service"] {
         assert_eq!(image(&deployments.get(d).await.unwrap()), "ghcr.io/tuva-health/tuva-empi-backend:v0.1.0", "{d} stays on its version");
     }
+    assert!(deployments.get_opt("worker").await.unwrap().is_none(), "the new version's worker waits for its migration");
     assert_eq!(image(&deployments.get("frontend").await.unwrap()), "ghcr.io/tuva-health/tuva-empi-frontend:v0.1.0");
     // the next plan retries the migration (the failed job is replaced), then upgrades
     let plan = w.ok(&["plan"]);
@@ -204,4 +218,77 @@ async fn a_rollout_stuck_in_image_pull_backoff_fails_within_the_rollout_timeout_
     assert_eq!(old.status.as_ref().and_then(|s| s.available_replicas), Some(1), "{old:?}");
     let ms = Api::<Deployment>::namespaced(c.clone(), NS).get("matching-service").await.unwrap();
     assert_eq!(image(&ms), "ghcr.io/tuva-health/tuva-empi-backend:v0.1.0", "nothing after the api was rolled out");
+}
+
+/// A main commit of upstream with the k8s job runner and `job_namespace` (docs/TUVA.md).
+const HEAD: &str = "301608c7ac2f5fc422ec210cd5613a0496d468ba";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_k8s_job_runner_makes_upstreams_calls_as_its_service_account_and_its_jobs_can_read_the_config() {
+    use k8s_openapi::api::core::v1::{Pod, Secret};
+    use kube::api::{DeleteParams, PostParams, WatchParams};
+
+    let w = Workspace::new(&[("version = \"v0.1.0\"", &format!("version = \"{HEAD}\"")), ("matching_job_runner = \"process\"", "matching_job_runner = \"k8s\"")]);
+    w.ok(&["apply", "--auto-approve"]);
+    let st = w.state();
+
+    // the config upstream's K8sJobRunnerConfig wants, and the version's whole schema
+    let aws = w.aws().await;
+    let cfg = aws.config("empi-local/tuva-empi-config").await;
+    assert_eq!(
+        cfg["matching_service"],
+        serde_json::json!({"job_runner": "k8s", "k8s_job_runner": {"job_image_pull_policy": "IfNotPresent", "job_service_account_name": "matching-job", "job_namespace": NS}})
+    );
+    assert!(cfg["db"]["port"].is_string(), "upstream's validated config rejects a number: {}", cfg["db"]);
+    let version = empi_engine::tuva::classify(HEAD).unwrap();
+    assert_eq!(empi_engine::tuva::check_config(&version, &cfg), Ok(()));
+
+    // the job pods' service account carries an IRSA role that may read the config secret, nothing else
+    let c = w.cluster.client().await;
+    let sa = Api::<ServiceAccount>::namespaced(c.clone(), NS).get("matching-job").await.unwrap();
+    let role_arn = st["resources"]["iam.matching_job_role"]["outputs"]["arn"].as_str().unwrap();
+    assert_eq!(sa.metadata.annotations.unwrap()["eks.amazonaws.com/role-arn"], role_arn);
+    let role = aws.iam.get_role().role_name("empi-local-matching-job").send().await.unwrap();
+    let trust = common::policy(role.role().unwrap().assume_role_policy_document().unwrap());
+    assert!(trust.to_string().contains(&format!("system:serviceaccount:{NS}:matching-job")), "{trust}");
+    let inline = aws.iam.get_role_policy().role_name("empi-local-matching-job").policy_name("tuva-empi").send().await.unwrap();
+    let doc = common::policy(inline.policy_document());
+    let secret = st["resources"]["config.secret"]["outputs"]["arn"].as_str().unwrap();
+    assert_eq!(doc["Statement"].as_array().unwrap().len(), 1, "{doc}");
+    assert_eq!((doc["Statement"][0]["Action"].as_str(), doc["Statement"][0]["Resource"].as_str()), (Some("secretsmanager:GetSecretValue"), Some(secret)));
+
+    // as the matching service: exactly the calls upstream's K8sJobRunner makes
+    let kc = kube::config::Kubeconfig::read_from(&w.cluster.kubeconfig).unwrap();
+    let mut conf = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+    conf.auth_info.impersonate = Some(format!("system:serviceaccount:{NS}:matching-service"));
+    let runner = kube::Client::try_from(conf).unwrap();
+    let jobs: Api<Job> = Api::namespaced(runner.clone(), NS);
+    let job: Job = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "matching-job"},
+        "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "serviceAccountName": "matching-job",
+            "containers": [{"name": "matching-job", "image": format!("ghcr.io/tuva-health/tuva-empi-backend:{HEAD}"), "args": ["matching-job"]}]}}},
+    }))
+    .unwrap();
+    jobs.create(&PostParams::default(), &job).await.expect("create jobs");
+    jobs.get("matching-job").await.expect("get jobs");
+    assert_eq!(jobs.list(&ListParams::default().fields("metadata.name=matching-job")).await.expect("list jobs").items.len(), 1);
+    // watches, as the runner opens them (the server ends each after a second)
+    let watch = |path: &str, wp: WatchParams| {
+        let runner = runner.clone();
+        let req = kube::core::Request::new(path).watch(&wp, "0").unwrap();
+        async move { runner.request_text(req).await }
+    };
+    let jobs_watch = watch(&format!("/apis/batch/v1/namespaces/{NS}/jobs"), WatchParams::default().fields("metadata.name=matching-job").timeout(1));
+    assert!(jobs_watch.await.expect("watch jobs").contains("matching-job"));
+    let pods: Api<Pod> = Api::namespaced(runner.clone(), NS);
+    pods.list(&ListParams::default().labels("job-name=matching-job")).await.expect("list pods");
+    watch(&format!("/api/v1/namespaces/{NS}/pods"), WatchParams::default().labels("job-name=matching-job").timeout(1)).await.expect("watch pods");
+    let not_found = |e: kube::Error| matches!(e, kube::Error::Api(ref s) if s.code == 404);
+    assert!(not_found(pods.get("matching-job-none").await.unwrap_err()), "get pods is allowed (404, not 403)");
+    assert!(not_found(pods.logs("matching-job-none", &Default::default()).await.unwrap_err()), "get pods/log is allowed");
+    jobs.delete("matching-job", &DeleteParams::foreground()).await.expect("delete jobs");
+    // and nothing more
+    let forbidden = |e: kube::Error| matches!(e, kube::Error::Api(ref s) if s.code == 403);
+    assert!(forbidden(Api::<Secret>::namespaced(runner.clone(), NS).list(&ListParams::default()).await.unwrap_err()), "no secrets");
+    assert!(forbidden(Api::<Job>::namespaced(runner.clone(), "default").list(&ListParams::default()).await.unwrap_err()), "only its job namespace");
 }

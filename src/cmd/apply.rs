@@ -14,6 +14,7 @@ use empi_engine::resource::Registry;
 use empi_engine::state::State;
 
 use crate::cmd::output::print_outputs;
+use crate::cli::VersionChange;
 use crate::session::{Begun, Session};
 
 pub async fn apply(
@@ -22,8 +23,9 @@ pub async fn apply(
     auto_approve: bool,
     parallelism: u16,
     allow_replace: Vec<String>,
+    versions: VersionChange,
 ) -> Result<ExitCode> {
-    let Begun { session, lock: _lock, state, cloud, placement } = Session::begin(path, "apply").await?;
+    let Begun { session, lock: _lock, state, cloud, placement } = Session::begin(path, "apply", versions).await?;
     let stack = &session.stack;
     let g = session.graph(&cloud.account)?;
     let plan = match &planfile {

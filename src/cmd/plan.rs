@@ -7,10 +7,18 @@ use anyhow::{bail, Context, Result};
 use empi_engine::ops;
 use empi_engine::plan::{render_json, render_text, Plan};
 
+use crate::cli::VersionChange;
 use crate::session::{Begun, Session};
 
-pub async fn run(path: &Option<PathBuf>, out: Option<PathBuf>, json: bool, detailed_exitcode: bool, refresh: bool) -> Result<ExitCode> {
-    let Begun { session, lock: _lock, state, cloud, placement } = Session::begin(path, "plan").await?;
+pub async fn run(
+    path: &Option<PathBuf>,
+    out: Option<PathBuf>,
+    json: bool,
+    detailed_exitcode: bool,
+    refresh: bool,
+    versions: VersionChange,
+) -> Result<ExitCode> {
+    let Begun { session, lock: _lock, state, cloud, placement } = Session::begin(path, "plan", versions).await?;
     let g = session.graph(&cloud.account)?;
     let mut plan = ops::make_plan(&g, &cloud.registry, &state, refresh, 10, &session.stack.digest).await?;
     plan.facts = placement.facts;

@@ -310,7 +310,10 @@ fn iam_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>) {
         .spec("iam.oidc_provider", &oidc),
     );
     let bucket = bucket_name(stack, account);
-    for (sa, access) in SERVICE_ACCOUNTS {
+    let job_runner = (stack.app.matching_job_runner == "k8s")
+        .then_some((crate::workloads::MATCHING_JOB_SERVICE_ACCOUNT, Access { cognito_list_users: false, bucket: false }));
+    for (sa, access) in SERVICE_ACCOUNTS.iter().copied().chain(job_runner) {
+        let sa_ns = if sa == crate::workloads::MATCHING_JOB_SERVICE_ACCOUNT { &stack.app.matching_job_namespace } else { &stack.app.namespace };
         let addr = format!("iam.{}_role", sa.replace('-', "_"));
         let name = format!("{n}-{sa}");
         let host = r("iam.oidc_provider", "issuer_host");
@@ -319,7 +322,7 @@ fn iam_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>) {
             r("iam.oidc_provider", "arn"),
             s(r#""},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{""#),
             host.clone(),
-            s(&format!(r#":sub":"system:serviceaccount:{}:{sa}",""#, stack.app.namespace)),
+            s(&format!(r#":sub":"system:serviceaccount:{sa_ns}:{sa}",""#)),
             host,
             s(r#":aud":"sts.amazonaws.com"}}}]}"#),
         ])));
@@ -682,6 +685,23 @@ fn idp_block(stack: &Stack) -> Expr {
     }
 }
 
+/// The config's `matching_service` block. The `k8s_job_runner` block only with the k8s runner:
+/// upstream requires `job_image` (from the environment) whenever the block is present.
+fn matching_service(stack: &Stack) -> Expr {
+    let mut block = vec![("job_runner", s(&stack.app.matching_job_runner))];
+    if stack.app.matching_job_runner == "k8s" {
+        let mut runner = vec![
+            ("job_image_pull_policy", s("IfNotPresent")),
+            ("job_service_account_name", s(crate::workloads::MATCHING_JOB_SERVICE_ACCOUNT)),
+        ];
+        if stack.app.tuva.job_namespace {
+            runner.push(("job_namespace", s(&stack.app.matching_job_namespace)));
+        }
+        block.push(("k8s_job_runner", obj(runner)));
+    }
+    obj(block)
+}
+
 /// The config document, composed from the other resources' outputs.
 fn config_document(stack: &Stack, out: &mut Vec<ResourceSpec>) {
     let n = &stack.name;
@@ -694,7 +714,8 @@ fn config_document(stack: &Stack, out: &mut Vec<ResourceSpec>) {
                 ("password", s(SENSITIVE)),
                 ("name", s(DB_NAME)),
                 ("host", r("database.instance", "address")),
-                ("port", r("database.instance", "port")),
+                // a string: upstream's validated config (main from 4b81767) rejects a JSON number
+                ("port", cat(vec![r("database.instance", "port")])),
             ]),
         ),
         (
@@ -708,7 +729,7 @@ fn config_document(stack: &Stack, out: &mut Vec<ResourceSpec>) {
         ),
         ("idp", idp_block(stack)),
         ("initial_setup", obj(vec![("admin_email", s(&stack.identity.admin_email))])),
-        ("matching_service", obj(vec![("job_runner", s(&stack.app.matching_job_runner))])),
+        ("matching_service", matching_service(stack)),
     ]);
     // secrets the document copies from the user's own secrets, by where they go in it
     let copied = stack.identity.keycloak().map(|kc| Expr::lit(json!({KEYCLOAK_SECRET_POINTER: kc.client_secret_arn})));
@@ -868,6 +889,26 @@ mod tests {
             let doc = &specs.iter().find(|s| s.address == "config.document").unwrap().inputs["document"];
             let resolved = doc.resolve(&|_: &str, _: &str| Some(Value::String("x".into()))).unwrap();
             assert_eq!(crate::upstream::check_idp(&resolved["idp"]), Ok(()), "{}", stack.identity.provider_name());
+        }
+    }
+
+    #[test]
+    fn every_version_provider_and_runner_gets_a_config_its_upstream_accepts() {
+        let head = "301608c7ac2f5fc422ec210cd5613a0496d468ba";
+        for (version, runner) in [("v0.1.0", "process"), (head, "process"), (head, "k8s"), ("f88e27e", "k8s"), ("0123456789abcdef", "k8s")] {
+            for base in [stack(), keycloak()] {
+                let mut s = base.clone();
+                s.app.tuva = crate::tuva::classify(version).unwrap();
+                s.app.version = version.into();
+                s.app.matching_job_runner = runner.into();
+                s.app.matching_job_namespace = if s.app.tuva.job_namespace { s.app.namespace.clone() } else { "default".into() };
+                let specs = expand(&s, "1");
+                assert_eq!(crate::tuva::check_stack_config(&s, &specs), Ok(()), "{version} {runner} {}", s.identity.provider_name());
+                assert_eq!(specs.iter().any(|x| x.address == "workloads.worker"), s.app.tuva.export_worker, "{version}");
+                let jobs = specs.iter().any(|x| x.address == "workloads.service_account[matching-job]");
+                assert_eq!(jobs, runner == "k8s");
+                assert_eq!(specs.iter().any(|x| x.address == "iam.matching_job_role"), runner == "k8s");
+            }
         }
     }
 

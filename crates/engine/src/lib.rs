@@ -18,6 +18,7 @@ pub mod resource;
 pub mod stack;
 pub mod state;
 pub mod testing;
+pub mod tuva;
 pub mod upstream;
 pub mod workloads;
 pub mod zones;

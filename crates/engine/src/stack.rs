@@ -161,6 +161,7 @@ struct RawApp {
     api_replicas: Option<S<i64>>,
     frontend_replicas: Option<S<i64>>,
     matching_job_runner: Option<S<String>>,
+    matching_job_namespace: Option<S<String>>,
     rollout_timeout: Option<S<String>>,
 }
 
@@ -349,8 +350,12 @@ pub struct AppConfig {
     pub api_replicas: u32,
     pub frontend_replicas: u32,
     pub matching_job_runner: String,
+    /// Where the k8s runner's matching jobs run (only used with `matching_job_runner = "k8s"`).
+    pub matching_job_namespace: String,
     /// How long a rollout or job may make no progress before the apply fails.
     pub rollout_timeout_secs: u32,
+    /// What the Tuva EMPI version can do (`crate::tuva`).
+    pub tuva: crate::tuva::TuvaVersion,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -1180,16 +1185,16 @@ impl Validator<'_> {
 
     fn app(&mut self, raw: S<RawApp>, region: &str) -> AppConfig {
         let raw = raw.into_inner();
-        let (version, vs) = self.string(raw.version, "v0.1.0");
-        if let Some(s) = &vs {
-            let ok = !version.is_empty()
-                && version.len() <= 128
-                && version.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-                && !version.starts_with(['.', '-']);
-            if !ok {
-                self.err(s, format!("{version:?} is not a valid image tag"), "use the Tuva EMPI release tag, e.g. \"v0.1.0\"");
+        let (version, vs) = self.string(raw.version, crate::tuva::V0_1_0);
+        let tuva = match crate::tuva::classify(&version) {
+            Ok(t) => t,
+            Err(why) => {
+                if let Some(s) = &vs {
+                    self.err(s, why, "use a Tuva EMPI release tag (\"v0.1.0\") or the commit SHA of a main image (ghcr.io/tuva-health/tuva-empi-backend:<sha>)");
+                }
+                crate::tuva::classify(crate::tuva::V0_1_0).expect("v0.1.0 is known")
             }
-        }
+        };
         let (namespace, ns) = self.string(raw.namespace, "tuva-empi");
         if let Some(s) = &ns {
             if !is_dns_label(&namespace) {
@@ -1224,8 +1229,32 @@ impl Validator<'_> {
             Some(s) => {
                 if s.get_ref() != "process" && s.get_ref() != "k8s" {
                     self.err(&s, format!("matching_job_runner {:?} is not known", s.get_ref()), "use \"process\" or \"k8s\"");
+                } else if s.get_ref() == "k8s" && !tuva.k8s_job_runner {
+                    self.err(
+                        &s,
+                        format!("Tuva EMPI {version} has no Kubernetes job runner; it came with {}", crate::tuva::since("k8s_job_runner")),
+                        "use matching_job_runner = \"process\", or a version from that commit on",
+                    );
                 }
                 s.into_inner()
+            }
+        };
+        // upstream runs matching jobs in `default` until job_namespace exists, then where it says
+        let default_job_ns = if tuva.job_namespace { namespace.clone() } else { "default".to_string() };
+        let matching_job_namespace = match &raw.matching_job_namespace {
+            None => default_job_ns,
+            Some(s) => {
+                let v = s.get_ref().clone();
+                if !is_dns_label(&v) {
+                    self.err(s, format!("{v:?} is not a valid Kubernetes namespace name"), "use a-z, 0-9 and '-', e.g. \"tuva-empi-jobs\"");
+                } else if !tuva.job_namespace && v != "default" {
+                    self.err(
+                        s,
+                        format!("Tuva EMPI {version} runs matching jobs only in \"default\"; k8s_job_runner.job_namespace came with {}", crate::tuva::since("job_namespace")),
+                        "remove matching_job_namespace, or use a version from that commit on",
+                    );
+                }
+                v
             }
         };
         let rollout_timeout_secs = match &raw.rollout_timeout {
@@ -1241,6 +1270,8 @@ impl Validator<'_> {
             api_replicas: self.int(&raw.api_replicas, "api_replicas", 2, 1, 100),
             frontend_replicas: self.int(&raw.frontend_replicas, "frontend_replicas", 2, 1, 100),
             matching_job_runner,
+            matching_job_namespace,
+            tuva,
         }
     }
 }

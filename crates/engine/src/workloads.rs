@@ -137,6 +137,85 @@ fn node_port_service(stack: &Stack, name: &str, port: u32, target: u32, node_por
     })
 }
 
+/// The service account upstream's k8s job runner gives matching-job pods
+/// (`k8s_job_runner.job_service_account_name`).
+pub const MATCHING_JOB_SERVICE_ACCOUNT: &str = "matching-job";
+
+/// What upstream's k8s job runner (`backend/main/util/k8s.py`) needs in the job namespace: its own
+/// namespace when that is neither the app's nor `default`; a service account with its own IRSA role
+/// (it reads the config secret, and the role gives the pods their region); and a Role with exactly
+/// the calls the runner makes, bound to the matching service.
+fn matching_jobs(stack: &Stack, out: &mut Vec<ResourceSpec>) {
+    let job_ns = &stack.app.matching_job_namespace;
+    let mut after_ns = "workloads.namespace";
+    if job_ns != &stack.app.namespace && job_ns != "default" {
+        out.push(object(
+            "workloads.matching_job_namespace",
+            "k8s_namespace",
+            job_ns,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": job_ns, "labels": labels("matching-job")}}),
+        ));
+        after_ns = "workloads.matching_job_namespace";
+    }
+    out.push(
+        object(
+            "workloads.service_account[matching-job]",
+            "k8s_service_account",
+            MATCHING_JOB_SERVICE_ACCOUNT,
+            json!({
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {
+                    "name": MATCHING_JOB_SERVICE_ACCOUNT, "namespace": job_ns, "labels": labels("matching-job"),
+                    "annotations": {"eks.amazonaws.com/role-arn": "${iam.matching_job_role.arn}"},
+                },
+            }),
+        )
+        .after(after_ns),
+    );
+    out.push(
+        object(
+            "workloads.matching_job_role",
+            "k8s_role",
+            "tuva-empi-matching-jobs",
+            json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "tuva-empi-matching-jobs", "namespace": job_ns, "labels": labels("matching-service")},
+                "rules": MATCHING_JOB_RULES.iter().map(|(resource, verbs)| {
+                    let group = if *resource == "jobs" { "batch" } else { "" };
+                    json!({"apiGroups": [group], "resources": [resource], "verbs": verbs})
+                }).collect::<Vec<_>>(),
+            }),
+        )
+        .after(after_ns),
+    );
+    out.push(
+        object(
+            "workloads.matching_job_role_binding",
+            "k8s_role_binding",
+            "tuva-empi-matching-jobs",
+            json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "tuva-empi-matching-jobs", "namespace": job_ns, "labels": labels("matching-service")},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tuva-empi-matching-jobs"},
+                "subjects": [{"kind": "ServiceAccount", "name": "matching-service", "namespace": stack.app.namespace}],
+            }),
+        )
+        .after("workloads.matching_job_role")
+        .after("workloads.service_account[matching-service]"),
+    );
+}
+
+/// The calls of upstream's runner, as RBAC: it creates, watches and deletes its Job, watches and
+/// reads the Job's pods, and follows their logs.
+pub const MATCHING_JOB_RULES: &[(&str, &[&str])] = &[
+    ("jobs", &["create", "get", "list", "watch", "delete"]),
+    ("pods", &["get", "list", "watch"]),
+    ("pods/log", &["get"]),
+];
+
 /// The Kubernetes objects of the stack, in the order Tuva EMPI requires.
 pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     let ns = &stack.app.namespace;
@@ -225,12 +304,16 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
         .after("workloads.api")
         .after("workloads.service_account[matching-service]"),
     );
-    let worker = backend_container(stack, "worker", &["process_export_jobs", "--sleep", "60", "--max-jobs-per-run", "3"], "100m", "256Mi");
-    out.push(
-        object("workloads.worker", "k8s_deployment", "worker", deployment(stack, "worker", 1, backend_pod("worker", worker, "Always")))
-            .after("workloads.api")
-            .after("workloads.service_account[worker]"),
-    );
+    // the export worker runs `process_export_jobs`, a mode versions before it do not have (they
+    // print their usage and exit: a crash loop)
+    if stack.app.tuva.export_worker {
+        let worker = backend_container(stack, "worker", &["process_export_jobs", "--sleep", "60", "--max-jobs-per-run", "3"], "100m", "256Mi");
+        out.push(
+            object("workloads.worker", "k8s_deployment", "worker", deployment(stack, "worker", 1, backend_pod("worker", worker, "Always")))
+                .after("workloads.api")
+                .after("workloads.service_account[worker]"),
+        );
+    }
     let frontend = json!({
         "name": "frontend",
         "image": format!("{FRONTEND_IMAGE}:{}", stack.app.version),
@@ -260,40 +343,7 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     );
 
     if stack.app.matching_job_runner == "k8s" {
-        // upstream's k8s job runner creates its jobs in `default`
-        out.push(
-            object(
-                "workloads.matching_job_role",
-                "k8s_role",
-                "tuva-empi-matching-jobs",
-                json!({
-                    "apiVersion": "rbac.authorization.k8s.io/v1",
-                    "kind": "Role",
-                    "metadata": {"name": "tuva-empi-matching-jobs", "namespace": "default", "labels": labels("matching-service")},
-                    "rules": [
-                        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
-                        {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]},
-                    ],
-                }),
-            )
-            .after("workloads.namespace"),
-        );
-        out.push(
-            object(
-                "workloads.matching_job_role_binding",
-                "k8s_role_binding",
-                "tuva-empi-matching-jobs",
-                json!({
-                    "apiVersion": "rbac.authorization.k8s.io/v1",
-                    "kind": "RoleBinding",
-                    "metadata": {"name": "tuva-empi-matching-jobs", "namespace": "default", "labels": labels("matching-service")},
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tuva-empi-matching-jobs"},
-                    "subjects": [{"kind": "ServiceAccount", "name": "matching-service", "namespace": ns}],
-                }),
-            )
-            .after("workloads.matching_job_role")
-            .after("workloads.service_account[matching-service]"),
-        );
+        matching_jobs(stack, &mut out);
     }
     out
 }
@@ -325,13 +375,31 @@ mod tests {
         assert!(text.contains("TUVA_EMPI_CONFIG_AWS_SECRET_ARN"));
         assert!(text.contains(CONFIG_DIR));
         assert!(!text.contains("K8S_JOB_RUNNER"), "only with the k8s runner");
-        let k8s = serde_json::to_string(&expand(&stack("matching_job_runner = \"k8s\"\n"))).unwrap();
+        let k8s = serde_json::to_string(&expand(&stack(&format!("version = \"{HEAD}\"\nmatching_job_runner = \"k8s\"\n")))).unwrap();
         assert!(k8s.contains("TUVA_EMPI_MATCHING_SERVICE__K8S_JOB_RUNNER__JOB_IMAGE") && k8s.contains("tuva-empi-matching-jobs"));
+    }
+
+    const HEAD: &str = "301608c7ac2f5fc422ec210cd5613a0496d468ba";
+
+    #[test]
+    fn the_matching_job_runner_gets_its_namespace_service_account_and_exact_verbs() {
+        let specs = expand(&stack(&format!("version = \"{HEAD}\"\nmatching_job_runner = \"k8s\"\nmatching_job_namespace = \"tuva-jobs\"\n")));
+        let manifest = |a: &str| serde_json::to_string(&specs.iter().find(|s| s.address == a).unwrap().inputs["manifest"]).unwrap();
+        assert!(manifest("workloads.matching_job_namespace").contains("tuva-jobs"));
+        let sa = manifest("workloads.service_account[matching-job]");
+        assert!(sa.contains("tuva-jobs") && sa.contains("iam.matching_job_role"), "{sa}");
+        let role = manifest("workloads.matching_job_role");
+        assert!(role.contains("\"watch\"") && role.contains("pods/log"), "{role}");
+        // v0.1.0 has no k8s runner; before job_namespace the jobs run in `default`
+        let e = Stack::parse("t.toml", "name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nadmin_email = \"a@b.org\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:1:certificate/x\"\nmatching_job_runner = \"k8s\"\n").unwrap_err();
+        assert!(e.to_string().contains("t.toml:8:23: Tuva EMPI v0.1.0 has no Kubernetes job runner; it came with main 4b81767 (2025-06-13)"), "{e}");
+        assert_eq!(stack("version = \"1ec0df7\"\nmatching_job_runner = \"k8s\"\n").app.matching_job_namespace, "default");
+        assert_eq!(stack(&format!("version = \"{HEAD}\"\nmatching_job_runner = \"k8s\"\n")).app.matching_job_namespace, "tuva-empi");
     }
 
     #[test]
     fn the_order_tuva_empi_requires() {
-        let specs = expand(&stack(""));
+        let specs = expand(&stack(&format!("version = \"{HEAD}\"\n")));
         let deps = |a: &str| specs.iter().find(|s| s.address == a).unwrap().dependencies();
         assert!(deps("workloads.bootstrap").contains(&"workloads.migrate".to_string()));
         assert!(deps("workloads.api").contains(&"workloads.bootstrap".to_string()));
