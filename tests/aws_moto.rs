@@ -139,13 +139,13 @@ async fn a_changed_stack_plans_an_update_and_applies_it() {
         ("instance_class = \"db.t4g.micro\"", "instance_class = \"db.t4g.small\""),
         ("backup_retention_days = 1", "backup_retention_days = 3"),
         ("environment = \"local\"", "environment = \"staging\""),
-        ("matching_job_runner = \"process\"", "matching_job_runner = \"k8s\""),
+        ("api_replicas = 1", "api_replicas = 2"),
     ]);
     let plan = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{plan:?}");
     assert!(plan.stdout.contains("  ~ database.instance (aws_db_instance)"), "{plan:?}");
     assert!(plan.stdout.contains("instance_class          = \"db.t4g.micro\" -> \"db.t4g.small\""), "{plan:?}");
-    assert!(plan.stdout.contains("document.matching_service.job_runner = \"process\" -> \"k8s\""), "{plan:?}");
+    assert!(plan.stdout.contains("~ workloads.api (k8s_deployment)") && plan.stdout.contains("manifest.spec.replicas"), "{plan:?}");
     assert!(plan.stdout.contains("tags.environment = \"local\" -> \"staging\""), "{plan:?}");
     assert!(!plan.stdout.contains("-/+"), "nothing is replaced: {plan:?}");
 
@@ -156,7 +156,8 @@ async fn a_changed_stack_plans_an_update_and_applies_it() {
     assert_eq!(db.db_instance_class(), Some("db.t4g.small"));
     assert_eq!(db.backup_retention_period(), Some(3));
     assert!(db.tag_list().iter().any(|t| t.key() == Some("environment") && t.value() == Some("staging")));
-    assert_eq!(aws.config(SECRET).await["matching_service"]["job_runner"], "k8s");
+    let api = kube::Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(w.cluster.client().await, "tuva-empi").get("api").await.unwrap();
+    assert_eq!(api.spec.unwrap().replicas, Some(2));
     let again = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "{again:?}");
 }
