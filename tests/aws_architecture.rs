@@ -334,7 +334,7 @@ async fn the_alb_authenticates_with_cognito_before_forwarding() {
     check_actions(api.actions(), "edge.api_target_group");
 
     // target groups: instance targets on fixed node ports, health-checked, attached to the node group's ASG
-    for (tg, port, path) in [("edge.api_target_group", 30080, "/api/v1/health-check"), ("edge.frontend_target_group", 30300, "/")] {
+    for (tg, port, path) in [("edge.api_target_group", 30080, "/api/v1/health-check"), ("edge.frontend_target_group", 30300, "/person_match")] {
         let t = aws.elb.describe_target_groups().target_group_arns(out(tg, "arn")).send().await.unwrap();
         let t = &t.target_groups()[0];
         assert_eq!((t.port(), t.target_type().map(|x| x.as_str()), t.health_check_path()), (Some(port), Some("instance"), Some(path)));

@@ -54,6 +54,10 @@ pub fn zones(stack: &Stack) -> Vec<String> {
 /// NodePorts the ALB target groups send to (the workloads' Services use them).
 pub const API_NODE_PORT: u32 = 30080;
 pub const FRONTEND_NODE_PORT: u32 = 30300;
+/// Upstream's api health check: 200 `{}`, no auth, no database (docs/TUVA.md).
+pub const API_HEALTH_PATH: &str = "/api/v1/health-check";
+/// The frontend's 200 page: `/` is a 307 redirect to it (docs/TUVA.md, known problem 5).
+pub const FRONTEND_HEALTH_PATH: &str = "/person_match";
 /// The AWS managed policies of the worker node role.
 pub const NODE_POLICIES: &[&str] = &[
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
@@ -542,7 +546,7 @@ fn edge_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
         }
         .spec("edge.alb", &alb),
     );
-    for (which, port, health) in [("api", API_NODE_PORT, "/api/v1/health-check"), ("frontend", FRONTEND_NODE_PORT, "/")] {
+    for (which, port, health) in [("api", API_NODE_PORT, API_HEALTH_PATH), ("frontend", FRONTEND_NODE_PORT, FRONTEND_HEALTH_PATH)] {
         let addr = format!("edge.{which}_target_group");
         let name = format!("{n}-{}", if which == "api" { "api" } else { "web" });
         out.push(

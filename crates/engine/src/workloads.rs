@@ -13,7 +13,7 @@
 
 use serde_json::{json, Value};
 
-use crate::blueprint::{API_NODE_PORT, FRONTEND_NODE_PORT};
+use crate::blueprint::{API_HEALTH_PATH, API_NODE_PORT, FRONTEND_HEALTH_PATH, FRONTEND_NODE_PORT};
 use crate::resource::{Expr, ResourceSpec};
 use crate::stack::Stack;
 
@@ -189,7 +189,7 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     api["ports"] = json!([{"name": "http", "containerPort": 8000, "protocol": "TCP"}]);
     // the probe names the public host, so that it passes Django's allowed_hosts
     api["readinessProbe"] = json!({
-        "httpGet": {"path": "/api/v1/health-check", "port": 8000, "httpHeaders": [{"name": "Host", "value": host}]},
+        "httpGet": {"path": API_HEALTH_PATH, "port": 8000, "httpHeaders": [{"name": "Host", "value": host}]},
         "periodSeconds": 10, "failureThreshold": 3,
     });
     out.push(
@@ -237,7 +237,8 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
         "ports": [{"name": "http", "containerPort": 3000, "protocol": "TCP"}],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
         "securityContext": security_context(),
-        "readinessProbe": {"httpGet": {"path": "/", "port": 3000}, "periodSeconds": 10},
+        // `/` is a redirect (307) to this page
+        "readinessProbe": {"httpGet": {"path": FRONTEND_HEALTH_PATH, "port": 3000}, "periodSeconds": 10},
     });
     let frontend_pod = json!({"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}, "containers": [frontend]});
     out.push(
