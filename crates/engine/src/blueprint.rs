@@ -557,6 +557,7 @@ fn edge_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
                 target_type: "instance".into(),
                 health_check_path: health.into(),
                 health_check_matcher: "200".into(),
+                health_check_port: None,
                 tags: tags(stack, &addr, &name),
             }
             .spec(&addr, &name),
