@@ -219,7 +219,7 @@ async fn a_clean_stack_reports_nothing_twenty_times_and_state_is_untouched() {
     for i in 0..20 {
         let r = w.run(&["drift"]);
         assert_eq!(r.code, 0, "run {i}: {r:?}");
-        assert!(r.stdout.starts_with("No drift: the 63 resources"), "run {i}: {r:?}");
+        assert!(r.stdout.starts_with("No drift: the 64 resources"), "run {i}: {r:?}");
     }
     assert_eq!(std::fs::read(w.state_file()).unwrap(), before, "byte-identical state");
     assert_eq!(files(), listing, "no lock or temp file left behind");

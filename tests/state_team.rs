@@ -49,7 +49,7 @@ async fn state_and_its_lock_live_in_s3_and_two_applies_never_interleave() {
     let head = aws.s3.head_object().bucket(STATE_BUCKET).key("stacks/empi-local.json").send().await.unwrap();
     assert!(head.server_side_encryption().is_some(), "the state object is encrypted");
     let st = s3_json(&aws, "stacks/empi-local.json").await.unwrap();
-    assert_eq!(st["resources"].as_object().unwrap().len(), 63);
+    assert_eq!(st["resources"].as_object().unwrap().len(), 64);
     assert!(s3_json(&aws, "stacks/empi-local.json.lock").await.is_none(), "the lock is released");
     assert!(!w.dir.path().join("state").exists(), "nothing was written locally");
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0, "consistent state");
