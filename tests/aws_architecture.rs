@@ -79,7 +79,7 @@ async fn network_egress_endpoints_and_security_groups() {
     let anywhere = Some("0.0.0.0/0".to_string());
     assert_eq!(sg_rules(&alb), vec![(80, None, anywhere.clone()), (443, None, anywhere)]);
     let alb_id = alb.group_id().map(String::from);
-    assert_eq!(sg_rules(&nodes), vec![(30080, alb_id.clone(), None), (30300, alb_id, None)]);
+    assert_eq!(sg_rules(&nodes), vec![(30080, alb_id.clone(), None), (30081, alb_id.clone(), None), (30300, alb_id, None)]);
     let nodes_id = nodes.group_id().map(String::from);
     assert_eq!(sg_rules(&db), vec![(5432, nodes_id.clone(), None)]);
     assert_eq!(sg_rules(&endpoints), vec![(443, nodes_id, None)]);
@@ -333,11 +333,16 @@ async fn the_alb_authenticates_with_cognito_before_forwarding() {
     assert_eq!(paths, ["/api/*"]);
     check_actions(api.actions(), "edge.api_target_group");
 
-    // target groups: instance targets on fixed node ports, health-checked, attached to the node group's ASG
-    for (tg, port, path) in [("edge.api_target_group", 30080, "/api/v1/health-check"), ("edge.frontend_target_group", 30300, "/")] {
+    // target groups: instance targets on fixed node ports, health-checked on paths that answer 200
+    // (the api's through its health proxy's node port, docs/TUVA.md), attached to the node group's ASG
+    for (tg, port, path, health_port) in [
+        ("edge.api_target_group", 30080, "/api/v1/health-check", "30081"),
+        ("edge.frontend_target_group", 30300, "/person_match", "traffic-port"),
+    ] {
         let t = aws.elb.describe_target_groups().target_group_arns(out(tg, "arn")).send().await.unwrap();
         let t = &t.target_groups()[0];
         assert_eq!((t.port(), t.target_type().map(|x| x.as_str()), t.health_check_path()), (Some(port), Some("instance"), Some(path)));
+        assert_eq!((t.health_check_port(), t.matcher().and_then(|m| m.http_code())), (Some(health_port), Some("200")), "{tg}");
     }
     let asg = out("cluster.node_group", "autoscaling_group_name");
     let attached = aws.autoscaling.describe_load_balancer_target_groups().auto_scaling_group_name(&asg).send().await.unwrap();

@@ -11,7 +11,8 @@ use common::cluster::Node;
 use common::Workspace;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
 
@@ -115,8 +116,19 @@ async fn first_install_runs_in_the_order_tuva_empi_requires() {
     let role = st["resources"]["iam.api_role"]["outputs"]["arn"].as_str().unwrap();
     assert_eq!(sa.metadata.annotations.unwrap()["eks.amazonaws.com/role-arn"], role, "IRSA");
     let svc = Api::<Service>::namespaced(c.clone(), NS).get("api").await.unwrap();
-    let port = &svc.spec.unwrap().ports.unwrap()[0];
-    assert_eq!((port.protocol.as_deref(), port.node_port), (Some("TCP"), Some(30080)), "the ALB's target group port");
+    let ports = svc.spec.unwrap().ports.unwrap();
+    assert_eq!((ports[0].protocol.as_deref(), ports[0].node_port), (Some("TCP"), Some(30080)), "the ALB's target group port");
+    // the ALB's health checks go to the health proxy beside the api, with its config from a ConfigMap
+    assert_eq!((ports[1].node_port, ports[1].target_port.clone()), (Some(30081), Some(IntOrString::Int(8081))), "its health check port");
+    let proxy = pod.containers.iter().find(|c| c.name == "health-proxy").expect("a health proxy in the api pod");
+    assert_eq!(proxy.ports.as_ref().unwrap()[0].container_port, 8081);
+    let sc = proxy.security_context.as_ref().unwrap();
+    assert_eq!((sc.read_only_root_filesystem, sc.allow_privilege_escalation, sc.run_as_non_root), (Some(true), Some(false), Some(true)));
+    let cm = Api::<ConfigMap>::namespaced(c.clone(), NS).get("api-health-proxy").await.unwrap();
+    let conf = &cm.data.unwrap()["nginx.conf"];
+    assert!(conf.contains("proxy_set_header Host empi.local.test;"), "{conf}");
+    let frontend = deployments.get("frontend").await.unwrap().spec.unwrap().template.spec.unwrap().containers[0].clone();
+    assert_eq!(frontend.readiness_probe.unwrap().http_get.unwrap().path.as_deref(), Some("/person_match"), "/ is a redirect");
     // applied with server-side apply by empi-infra
     let managers = api.metadata.managed_fields.unwrap();
     assert!(managers.iter().any(|m| m.manager.as_deref() == Some("empi-infra") && m.operation.as_deref() == Some("Apply")), "{managers:?}");

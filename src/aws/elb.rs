@@ -250,6 +250,11 @@ impl AwsKind for LoadBalancer {
 
 pub struct TargetGroup(Client);
 
+/// `HealthCheckPort`: the declared port, or the port traffic goes to.
+fn health_check_port(a: &Attrs) -> String {
+    a.get("health_check_port").and_then(Value::as_i64).map_or_else(|| "traffic-port".to_string(), |p| p.to_string())
+}
+
 #[async_trait]
 impl AwsKind for TargetGroup {
     const SCHEMA: &'static Schema = &TARGET_GROUP;
@@ -271,6 +276,8 @@ impl AwsKind for TargetGroup {
                 ("target_type", json!(t.target_type().map(|p| p.as_str()))),
                 ("health_check_path", json!(t.health_check_path())),
                 ("health_check_matcher", json!(t.matcher().and_then(|m| m.http_code()))),
+                // `traffic-port` is `port`
+                ("health_check_port", json!(t.health_check_port().and_then(|p| p.parse::<i32>().ok()).or(t.port()))),
                 ("tags", live_tags(&self.0, id).await?),
             ]),
             outputs: attrs([("id", json!(id)), ("arn", json!(id)), ("name", json!(t.target_group_name()))]),
@@ -288,6 +295,7 @@ impl AwsKind for TargetGroup {
             .target_type(TargetTypeEnum::from(s(a, "target_type")))
             .health_check_path(s(a, "health_check_path"))
             .matcher(Matcher::builder().http_code(s(a, "health_check_matcher")).build())
+            .health_check_port(health_check_port(a))
             .set_tags(Some(elb_tags(tags(a))))
             .send()
             .await?;
@@ -301,6 +309,7 @@ impl AwsKind for TargetGroup {
                 .target_group_arn(id)
                 .health_check_path(s(new, "health_check_path"))
                 .matcher(Matcher::builder().http_code(s(new, "health_check_matcher")).build())
+                .health_check_port(health_check_port(new))
                 .send()
                 .await?;
         }

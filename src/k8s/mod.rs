@@ -139,13 +139,14 @@ pub struct K8sObject {
     wait: Wait,
 }
 
-use empi_engine::kinds::k8s::{DEPLOYMENT, JOB, JOB_ONCE, NAMESPACE, ROLE, ROLE_BINDING, SERVICE, SERVICE_ACCOUNT};
+use empi_engine::kinds::k8s::{CONFIG_MAP, DEPLOYMENT, JOB, JOB_ONCE, NAMESPACE, ROLE, ROLE_BINDING, SERVICE, SERVICE_ACCOUNT};
 
 pub fn register(r: &mut Registry, conn: Arc<Connection>) {
     for (schema, wait) in [
         (&NAMESPACE, Wait::Nothing),
         (&SERVICE_ACCOUNT, Wait::Nothing),
         (&SERVICE, Wait::Nothing),
+        (&CONFIG_MAP, Wait::Nothing),
         (&ROLE, Wait::Nothing),
         (&ROLE_BINDING, Wait::Nothing),
         (&DEPLOYMENT, Wait::Rollout),

@@ -53,7 +53,13 @@ pub fn zones(stack: &Stack) -> Vec<String> {
 
 /// NodePorts the ALB target groups send to (the workloads' Services use them).
 pub const API_NODE_PORT: u32 = 30080;
+/// Where the api target group's health checks go: the api pod's health proxy (`workloads.rs`).
+pub const API_HEALTH_NODE_PORT: u32 = 30081;
 pub const FRONTEND_NODE_PORT: u32 = 30300;
+/// Upstream's api health check: 200 `{}`, no auth, no database (docs/TUVA.md).
+pub const API_HEALTH_PATH: &str = "/api/v1/health-check";
+/// The frontend's 200 page: `/` is a 307 redirect to it (docs/TUVA.md, known problem 5).
+pub const FRONTEND_HEALTH_PATH: &str = "/person_match";
 /// The AWS managed policies of the worker node role.
 pub const NODE_POLICIES: &[&str] = &[
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
@@ -241,6 +247,7 @@ fn network_area(stack: &Stack, out: &mut Vec<ResourceSpec>) -> Network {
         "Tuva EMPI worker nodes: node ports from the load balancer only",
         vec![
             rule("tcp", API_NODE_PORT, API_NODE_PORT, from_sg("network.alb_security_group")),
+            rule("tcp", API_HEALTH_NODE_PORT, API_HEALTH_NODE_PORT, from_sg("network.alb_security_group")),
             rule("tcp", FRONTEND_NODE_PORT, FRONTEND_NODE_PORT, from_sg("network.alb_security_group")),
         ],
     );
@@ -545,7 +552,12 @@ fn edge_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
         }
         .spec("edge.alb", &alb),
     );
-    for (which, port, health) in [("api", API_NODE_PORT, "/api/v1/health-check"), ("frontend", FRONTEND_NODE_PORT, "/")] {
+    // the ALB sends the target's IP as Host, which Django refuses (400): the api's health checks go
+    // to its health proxy, which asks Django with the public hostname (docs/TUVA.md, known problem 5)
+    let api_health = Some(API_HEALTH_NODE_PORT.into());
+    for (which, port, health, health_port) in
+        [("api", API_NODE_PORT, API_HEALTH_PATH, api_health), ("frontend", FRONTEND_NODE_PORT, FRONTEND_HEALTH_PATH, None)]
+    {
         let addr = format!("edge.{which}_target_group");
         let name = format!("{n}-{}", if which == "api" { "api" } else { "web" });
         out.push(
@@ -556,6 +568,7 @@ fn edge_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
                 target_type: "instance".into(),
                 health_check_path: health.into(),
                 health_check_matcher: "200".into(),
+                health_check_port: health_port,
                 tags: tags(stack, &addr, &name),
             }
             .spec(&addr, &name),

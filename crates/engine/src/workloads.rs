@@ -12,8 +12,9 @@
 //! waits for it. `bootstrap` is a run-once resource: once state records it, it never runs again.
 
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
-use crate::blueprint::{API_NODE_PORT, FRONTEND_NODE_PORT};
+use crate::blueprint::{API_HEALTH_NODE_PORT, API_HEALTH_PATH, API_NODE_PORT, FRONTEND_HEALTH_PATH, FRONTEND_NODE_PORT};
 use crate::resource::{Expr, ResourceSpec};
 use crate::stack::Stack;
 
@@ -23,6 +24,79 @@ pub const FRONTEND_IMAGE: &str = "ghcr.io/tuva-health/tuva-empi-frontend";
 pub const CONFIG_DIR: &str = "/usr/local/etc/tuva-empi";
 /// The field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "empi-infra";
+/// The api health proxy's nginx: unprivileged (UID 101), from nginx's own copy on ECR Public (no
+/// Docker Hub pull limits on the nodes), a pinned release.
+pub const HEALTH_PROXY_IMAGE: &str = "public.ecr.aws/nginx/nginx-unprivileged:1.30.5-alpine-slim";
+/// The health proxy's port in the api pod (the api Service's `API_HEALTH_NODE_PORT`).
+pub const HEALTH_PROXY_PORT: u32 = 8081;
+/// Where the health proxy's ConfigMap is mounted.
+pub const HEALTH_PROXY_CONFIG_DIR: &str = "/etc/empi-health-proxy";
+/// nginx's prefix in the health proxy (an emptyDir: the root filesystem is read-only).
+pub const HEALTH_PROXY_PREFIX: &str = "/tmp/";
+
+/// The api health proxy's nginx configuration. The ALB health-checks the api with the target's IP
+/// as Host, which Django's `ALLOWED_HOSTS` refuses (400), and cannot set a Host header; this proxy
+/// asks Django the same question with the public hostname, so Django's routing, the app and its
+/// host check all answer. Every other path is 404: the proxy is no way around the ALB.
+/// Relative paths are under the prefix (`-p`).
+pub fn health_proxy_config(stack: &Stack) -> String {
+    format!(
+        "# empi-infra: answers the ALB's health check of the api (docs/TUVA.md, known problem 5)
+daemon off;
+worker_processes 1;
+pid nginx.pid;
+error_log stderr warn;
+events {{
+    worker_connections 64;
+}}
+http {{
+    access_log off;
+    server_tokens off;
+    client_body_temp_path client_body;
+    proxy_temp_path proxy;
+    fastcgi_temp_path fastcgi;
+    uwsgi_temp_path uwsgi;
+    scgi_temp_path scgi;
+    server {{
+        listen {HEALTH_PROXY_PORT};
+        location = {API_HEALTH_PATH} {{
+            limit_except GET {{
+                deny all;
+            }}
+            proxy_pass http://127.0.0.1:8000;
+            proxy_set_header Host {host};
+            proxy_connect_timeout 2s;
+            proxy_read_timeout 4s;
+        }}
+        location / {{
+            return 404;
+        }}
+    }}
+}}
+",
+        host = stack.app.hostname
+    )
+}
+
+/// The health proxy container of the api pod.
+fn health_proxy_container() -> Value {
+    let mut security = security_context();
+    security["readOnlyRootFilesystem"] = json!(true);
+    security["runAsNonRoot"] = json!(true);
+    security["runAsUser"] = json!(101);
+    json!({
+        "name": "health-proxy",
+        "image": HEALTH_PROXY_IMAGE,
+        "command": ["nginx", "-c", format!("{HEALTH_PROXY_CONFIG_DIR}/nginx.conf"), "-p", HEALTH_PROXY_PREFIX, "-e", "stderr"],
+        "ports": [{"name": "health", "containerPort": HEALTH_PROXY_PORT, "protocol": "TCP"}],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+        "securityContext": security,
+        "volumeMounts": [
+            {"name": "health-proxy-config", "mountPath": HEALTH_PROXY_CONFIG_DIR, "readOnly": true},
+            {"name": "health-proxy-tmp", "mountPath": HEALTH_PROXY_PREFIX},
+        ],
+    })
+}
 
 /// The migrate job's name for an app version (`v0.1.0` → `migrate-v0-1-0`).
 pub fn migrate_job_name(version: &str) -> String {
@@ -268,23 +342,45 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     api["ports"] = json!([{"name": "http", "containerPort": 8000, "protocol": "TCP"}]);
     // the probe names the public host, so that it passes Django's allowed_hosts
     api["readinessProbe"] = json!({
-        "httpGet": {"path": "/api/v1/health-check", "port": 8000, "httpHeaders": [{"name": "Host", "value": host}]},
+        "httpGet": {"path": API_HEALTH_PATH, "port": 8000, "httpHeaders": [{"name": "Host", "value": host}]},
         "periodSeconds": 10, "failureThreshold": 3,
     });
+    let proxy_config = health_proxy_config(stack);
     out.push(
         object(
-            "workloads.api",
-            "k8s_deployment",
-            "api",
-            deployment(stack, "api", stack.app.api_replicas, backend_pod("api", api, "Always")),
+            "workloads.api_health_proxy",
+            "k8s_config_map",
+            "api-health-proxy",
+            json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "api-health-proxy", "namespace": ns, "labels": labels("api-health-proxy")},
+                "data": {"nginx.conf": proxy_config},
+            }),
         )
-        .after("workloads.migrate")
-        .after("workloads.bootstrap"),
+        .after("workloads.namespace"),
     );
+    let mut api_pod = backend_pod("api", api, "Always");
+    api_pod["containers"].as_array_mut().unwrap().push(health_proxy_container());
+    api_pod["volumes"].as_array_mut().unwrap().extend([
+        json!({"name": "health-proxy-config", "configMap": {"name": "api-health-proxy"}}),
+        json!({"name": "health-proxy-tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}),
+    ]);
+    let mut api_deployment = deployment(stack, "api", stack.app.api_replicas, api_pod);
+    // nginx reads its config once: a new config rolls the pods
+    let digest = hex::encode(Sha256::digest(proxy_config.as_bytes()));
+    api_deployment["spec"]["template"]["metadata"]["annotations"] = json!({"empi-infra/health-proxy-config": &digest[..16]});
     out.push(
-        object("workloads.api_service", "k8s_service", "api", node_port_service(stack, "api", 8000, 8000, API_NODE_PORT))
-            .after("workloads.namespace"),
+        object("workloads.api", "k8s_deployment", "api", api_deployment)
+            .after("workloads.migrate")
+            .after("workloads.bootstrap")
+            .after("workloads.api_health_proxy"),
     );
+    let mut api_service = node_port_service(stack, "api", 8000, 8000, API_NODE_PORT);
+    api_service["spec"]["ports"].as_array_mut().unwrap().push(json!({
+        "name": "health", "protocol": "TCP", "port": HEALTH_PROXY_PORT, "targetPort": HEALTH_PROXY_PORT, "nodePort": API_HEALTH_NODE_PORT,
+    }));
+    out.push(object("workloads.api_service", "k8s_service", "api", api_service).after("workloads.namespace"));
 
     let mut matching = backend_container(stack, "matching-service", &["matching-service"], "250m", "512Mi");
     if stack.app.matching_job_runner == "k8s" {
@@ -320,7 +416,8 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
         "ports": [{"name": "http", "containerPort": 3000, "protocol": "TCP"}],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
         "securityContext": security_context(),
-        "readinessProbe": {"httpGet": {"path": "/", "port": 3000}, "periodSeconds": 10},
+        // `/` is a redirect (307) to this page
+        "readinessProbe": {"httpGet": {"path": FRONTEND_HEALTH_PATH, "port": 3000}, "periodSeconds": 10},
     });
     let frontend_pod = json!({"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}, "containers": [frontend]});
     out.push(
@@ -407,5 +504,20 @@ mod tests {
             assert!(deps(later).contains(&"workloads.api".to_string()), "{later}");
         }
         assert!(deps("workloads.migrate").contains(&"config.document".to_string()));
+        assert!(deps("workloads.api").contains(&"workloads.api_health_proxy".to_string()), "its config before its pods");
+    }
+
+    #[test]
+    fn the_health_proxy_asks_django_with_the_public_hostname_and_answers_nothing_else() {
+        let conf = health_proxy_config(&stack(""));
+        assert!(conf.contains("location = /api/v1/health-check {") && conf.contains("proxy_set_header Host empi.b.org;"), "{conf}");
+        assert_eq!(conf.matches("proxy_pass http://127.0.0.1:8000;").count(), 1, "one proxied path: {conf}");
+        assert!(conf.contains("location / {\n            return 404;"), "{conf}");
+        let specs = expand(&stack(""));
+        let manifest = |a: &str| serde_json::to_string(&specs.iter().find(|s| s.address == a).unwrap().inputs["manifest"]).unwrap();
+        let svc = manifest("workloads.api_service");
+        assert!(svc.contains("\"nodePort\":{\"lit\":30080}") && svc.contains("\"nodePort\":{\"lit\":30081}"), "{svc}");
+        let api = manifest("workloads.api");
+        assert!(api.contains(HEALTH_PROXY_IMAGE) && api.contains("\"readOnlyRootFilesystem\":{\"lit\":true}"), "{api}");
     }
 }

@@ -36,6 +36,10 @@ kind! {
         health_check_matcher: Str,
         tags: Tags,
     }
+    optional {
+        // where health checks go when not to `port` (AWS's default, `traffic-port`)
+        health_check_port: Int,
+    }
     outputs: [id, arn, name],
     schema: .typical(2).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
         read: ["elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTags"],

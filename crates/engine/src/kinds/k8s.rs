@@ -31,6 +31,13 @@ kind! {
 }
 
 kind! {
+    /// A config map (the api health proxy's nginx configuration).
+    ConfigMap, CONFIG_MAP = "k8s_config_map" { cluster: Object [force_new], manifest: Any }
+    outputs: [id, name, uid],
+    schema: .typical(1).timeouts(2 * MIN, 2 * MIN, 2 * MIN),
+}
+
+kind! {
     /// An RBAC role.
     Role, ROLE = "k8s_role" { cluster: Object [force_new], manifest: Any }
     outputs: [id, name, uid],

@@ -123,6 +123,7 @@ pub static ALL: &[&Schema] = &[
     &k8s::NAMESPACE,
     &k8s::SERVICE_ACCOUNT,
     &k8s::SERVICE,
+    &k8s::CONFIG_MAP,
     &k8s::ROLE,
     &k8s::ROLE_BINDING,
     &k8s::DEPLOYMENT,
