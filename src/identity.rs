@@ -201,7 +201,10 @@ async fn admin_users(http: &reqwest::Client, kc: &KeycloakConfig, token: &str) -
 fn admin_match(kc: &KeycloakConfig, admin_email: &str, users: &[RealmUser]) -> Result<(), IdentityError> {
     if let Some(u) = users.iter().find(|u| u.email.is_none()) {
         return fail(
-            format!("user {:?} of realm {:?} has no email address, and Tuva's bootstrap stops at the first user without one", u.username, kc.realm),
+            format!(
+                "user {:?} of realm {:?} has no email address, and Tuva's bootstrap stops at the first user without one",
+                u.username, kc.realm
+            ),
             "give every user of the realm an email address (Tuva EMPI uses the email as the username)",
         );
     }
@@ -233,7 +236,8 @@ fn admin_match(kc: &KeycloakConfig, admin_email: &str, users: &[RealmUser]) -> R
 /// page of Tuva's (counts stop at `COGNITO_PAGE + 1`).
 pub async fn cognito_users(c: &Cognito, pool_id: &str, email: &str) -> Result<(usize, bool), String> {
     let filter = format!("email = \"{}\"", email.replace('"', "\\\""));
-    let matching = c.list_users().user_pool_id(pool_id).filter(filter).send().await.map_err(|e| crate::aws::aws_err(e).to_string())?.users().len();
+    let matching =
+        c.list_users().user_pool_id(pool_id).filter(filter).send().await.map_err(|e| crate::aws::aws_err(e).to_string())?.users().len();
     let mut seen = 0;
     let mut token: Option<String> = None;
     loop {

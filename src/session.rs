@@ -165,7 +165,8 @@ impl Session {
         } else if preflight {
             let pool = state.resources.get("identity.user_pool").and_then(|r| r.id.clone());
             if let Some(pool) = pool {
-                let (_, many) = identity::cognito_users(&cloud.clients.cognito, &pool, &admin_email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let (_, many) =
+                    identity::cognito_users(&cloud.clients.cognito, &pool, &admin_email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 if many {
                     placement.warnings.push(format!(
                         "the Cognito user pool holds more than {} users, but Tuva EMPI reads only the first {} (it lists users without paging): users past them cannot be given roles",

@@ -156,7 +156,8 @@ async fn a_changed_stack_plans_an_update_and_applies_it() {
     assert_eq!(db.db_instance_class(), Some("db.t4g.small"));
     assert_eq!(db.backup_retention_period(), Some(3));
     assert!(db.tag_list().iter().any(|t| t.key() == Some("environment") && t.value() == Some("staging")));
-    let api = kube::Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(w.cluster.client().await, "tuva-empi").get("api").await.unwrap();
+    let api =
+        kube::Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(w.cluster.client().await, "tuva-empi").get("api").await.unwrap();
     assert_eq!(api.spec.unwrap().replicas, Some(2));
     let again = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "{again:?}");

@@ -240,7 +240,10 @@ async fn the_k8s_job_runner_makes_upstreams_calls_as_its_service_account_and_its
     use k8s_openapi::api::core::v1::{Pod, Secret};
     use kube::api::{DeleteParams, PostParams, WatchParams};
 
-    let w = Workspace::new(&[("version = \"v0.1.0\"", &format!("version = \"{HEAD}\"")), ("matching_job_runner = \"process\"", "matching_job_runner = \"k8s\"")]);
+    let w = Workspace::new(&[
+        ("version = \"v0.1.0\"", &format!("version = \"{HEAD}\"")),
+        ("matching_job_runner = \"process\"", "matching_job_runner = \"k8s\""),
+    ]);
     w.ok(&["apply", "--auto-approve"]);
     let st = w.state();
 
@@ -267,7 +270,10 @@ async fn the_k8s_job_runner_makes_upstreams_calls_as_its_service_account_and_its
     let doc = common::policy(inline.policy_document());
     let secret = st["resources"]["config.secret"]["outputs"]["arn"].as_str().unwrap();
     assert_eq!(doc["Statement"].as_array().unwrap().len(), 1, "{doc}");
-    assert_eq!((doc["Statement"][0]["Action"].as_str(), doc["Statement"][0]["Resource"].as_str()), (Some("secretsmanager:GetSecretValue"), Some(secret)));
+    assert_eq!(
+        (doc["Statement"][0]["Action"].as_str(), doc["Statement"][0]["Resource"].as_str()),
+        (Some("secretsmanager:GetSecretValue"), Some(secret))
+    );
 
     // as the matching service: exactly the calls upstream's K8sJobRunner makes
     let kc = kube::config::Kubeconfig::read_from(&w.cluster.kubeconfig).unwrap();
@@ -290,11 +296,14 @@ async fn the_k8s_job_runner_makes_upstreams_calls_as_its_service_account_and_its
         let req = kube::core::Request::new(path).watch(&wp, "0").unwrap();
         async move { runner.request_text(req).await }
     };
-    let jobs_watch = watch(&format!("/apis/batch/v1/namespaces/{NS}/jobs"), WatchParams::default().fields("metadata.name=matching-job").timeout(1));
+    let jobs_watch =
+        watch(&format!("/apis/batch/v1/namespaces/{NS}/jobs"), WatchParams::default().fields("metadata.name=matching-job").timeout(1));
     assert!(jobs_watch.await.expect("watch jobs").contains("matching-job"));
     let pods: Api<Pod> = Api::namespaced(runner.clone(), NS);
     pods.list(&ListParams::default().labels("job-name=matching-job")).await.expect("list pods");
-    watch(&format!("/api/v1/namespaces/{NS}/pods"), WatchParams::default().labels("job-name=matching-job").timeout(1)).await.expect("watch pods");
+    watch(&format!("/api/v1/namespaces/{NS}/pods"), WatchParams::default().labels("job-name=matching-job").timeout(1))
+        .await
+        .expect("watch pods");
     let not_found = |e: kube::Error| matches!(e, kube::Error::Api(ref s) if s.code == 404);
     assert!(not_found(pods.get("matching-job-none").await.unwrap_err()), "get pods is allowed (404, not 403)");
     assert!(not_found(pods.logs("matching-job-none", &Default::default()).await.unwrap_err()), "get pods/log is allowed");
@@ -302,5 +311,8 @@ async fn the_k8s_job_runner_makes_upstreams_calls_as_its_service_account_and_its
     // and nothing more
     let forbidden = |e: kube::Error| matches!(e, kube::Error::Api(ref s) if s.code == 403);
     assert!(forbidden(Api::<Secret>::namespaced(runner.clone(), NS).list(&ListParams::default()).await.unwrap_err()), "no secrets");
-    assert!(forbidden(Api::<Job>::namespaced(runner.clone(), "default").list(&ListParams::default()).await.unwrap_err()), "only its job namespace");
+    assert!(
+        forbidden(Api::<Job>::namespaced(runner.clone(), "default").list(&ListParams::default()).await.unwrap_err()),
+        "only its job namespace"
+    );
 }

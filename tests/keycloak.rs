@@ -98,7 +98,10 @@ async fn a_keycloak_stack_applies_without_cognito_and_its_client_secret_goes_now
     let mut outputs = vec![];
 
     let plan = w.ok(&["plan", "--out", "kc.plan"]);
-    assert!(plan.stderr.contains("Checked Keycloak realm \"tuva\"") && plan.stderr.contains("exactly one is admin@example.org"), "{plan:?}");
+    assert!(
+        plan.stderr.contains("Checked Keycloak realm \"tuva\"") && plan.stderr.contains("exactly one is admin@example.org"),
+        "{plan:?}"
+    );
     assert!(!plan.stdout.contains("identity."), "no identity resources with Keycloak: {plan:?}");
     outputs.push(plan.all());
     outputs.push(std::fs::read_to_string(w.dir.path().join("kc.plan")).unwrap());
@@ -146,7 +149,14 @@ async fn a_keycloak_stack_applies_without_cognito_and_its_client_secret_goes_now
 
     // converged; drift, outputs and state show nothing of the secret (even at trace level)
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
-    for args in [&["drift", "--json"][..], &["drift"], &["plan", "--json"], &["output", "--json"], &["state", "show", "config.document"], &["state", "show", "edge.https_listener"]] {
+    for args in [
+        &["drift", "--json"][..],
+        &["drift"],
+        &["plan", "--json"],
+        &["output", "--json"],
+        &["state", "show", "config.document"],
+        &["state", "show", "edge.https_listener"],
+    ] {
         outputs.push(w.run(args).all());
     }
     let trace = w.command(&["plan"]).env("EMPI_INFRA_LOG", "trace").output().unwrap();

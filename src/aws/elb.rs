@@ -4,9 +4,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, AuthenticateCognitoActionConfig, AuthenticateOidcActionConfig, Certificate, LoadBalancerAttribute, LoadBalancerSchemeEnum,
-    LoadBalancerTypeEnum, Matcher, PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum,
-    RuleCondition, RulePriorityPair, Tag, TargetTypeEnum,
+    Action, ActionTypeEnum, AuthenticateCognitoActionConfig, AuthenticateOidcActionConfig, Certificate, LoadBalancerAttribute,
+    LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher, PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig,
+    RedirectActionStatusCodeEnum, RuleCondition, RulePriorityPair, Tag, TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client;
 use empi_engine::kinds::elb::{ASG_ATTACHMENT, LISTENER, LISTENER_RULE, LOAD_BALANCER, TARGET_GROUP};

@@ -91,7 +91,11 @@ pub async fn user_secret(c: &Client, arn: &str) -> AwsResult<String> {
         _ => raw.trim().to_string(),
     };
     if value.is_empty() {
-        return Err(ProviderError::coded("UserSecretEmpty", format!("the secret {arn} (client_secret_arn) is empty; store the client secret in it")).into());
+        return Err(ProviderError::coded(
+            "UserSecretEmpty",
+            format!("the secret {arn} (client_secret_arn) is empty; store the client secret in it"),
+        )
+        .into());
     }
     Ok(value)
 }

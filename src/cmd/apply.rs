@@ -13,8 +13,8 @@ use empi_engine::plan::{render_text, Action, Plan};
 use empi_engine::resource::Registry;
 use empi_engine::state::State;
 
-use crate::cmd::output::print_outputs;
 use crate::cli::VersionChange;
+use crate::cmd::output::print_outputs;
 use crate::session::{Begun, Session};
 
 pub async fn apply(

@@ -25,24 +25,39 @@ impl Moto {
     pub fn start() -> Moto {
         let python = repo().join(".local-cloud/venv/bin/python");
         assert!(python.exists(), "moto is not installed: run `scripts/local-cloud setup` (scripts/test does it for you)");
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let log_path = std::env::temp_dir().join(format!("empi-moto-{port}.log"));
-        let log = std::fs::File::create(&log_path).unwrap();
-        let child = Command::new(python)
-            .arg(repo().join("scripts/local_cloud/moto_server.py"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start moto");
-        let url = format!("http://127.0.0.1:{port}");
-        let t0 = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(30), "moto did not start on {url}");
-            std::thread::sleep(Duration::from_millis(50));
+        // a free port can be taken by a parallel test before moto binds it: then this moto exits,
+        // and another port is tried (answering on the port is not enough: it may be the other moto)
+        static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let log_path = std::env::temp_dir().join(format!("empi-moto-{}-{n}-{port}.log", std::process::id()));
+            let log = std::fs::File::create(&log_path).unwrap();
+            let mut child = Command::new(&python)
+                .arg(repo().join("scripts/local_cloud/moto_server.py"))
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("start moto");
+            let url = format!("http://127.0.0.1:{port}");
+            let bound = format!("Running on {url}");
+            let t0 = Instant::now();
+            loop {
+                if child.try_wait().unwrap().is_some() {
+                    break; // the port was taken: try another
+                }
+                if std::fs::read_to_string(&log_path).unwrap_or_default().contains(&bound)
+                    && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                {
+                    return Moto { child, url, log: log_path };
+                }
+                assert!(t0.elapsed() < Duration::from_secs(30), "moto did not start on {url}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        Moto { child, url, log: log_path }
+        panic!("moto could not bind a free port five times");
     }
 
     /// How many API requests moto has answered so far (its request log).

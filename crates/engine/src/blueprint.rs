@@ -320,7 +320,8 @@ fn iam_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>) {
     let job_runner = (stack.app.matching_job_runner == "k8s")
         .then_some((crate::workloads::MATCHING_JOB_SERVICE_ACCOUNT, Access { cognito_list_users: false, bucket: false }));
     for (sa, access) in SERVICE_ACCOUNTS.iter().copied().chain(job_runner) {
-        let sa_ns = if sa == crate::workloads::MATCHING_JOB_SERVICE_ACCOUNT { &stack.app.matching_job_namespace } else { &stack.app.namespace };
+        let sa_ns =
+            if sa == crate::workloads::MATCHING_JOB_SERVICE_ACCOUNT { &stack.app.matching_job_namespace } else { &stack.app.namespace };
         let addr = format!("iam.{}_role", sa.replace('-', "_"));
         let name = format!("{n}-{sa}");
         let host = r("iam.oidc_provider", "issuer_host");
@@ -908,7 +909,8 @@ mod tests {
     #[test]
     fn every_version_provider_and_runner_gets_a_config_its_upstream_accepts() {
         let head = "301608c7ac2f5fc422ec210cd5613a0496d468ba";
-        for (version, runner) in [("v0.1.0", "process"), (head, "process"), (head, "k8s"), ("f88e27e", "k8s"), ("0123456789abcdef", "k8s")] {
+        for (version, runner) in [("v0.1.0", "process"), (head, "process"), (head, "k8s"), ("f88e27e", "k8s"), ("0123456789abcdef", "k8s")]
+        {
             for base in [stack(), keycloak()] {
                 let mut s = base.clone();
                 s.app.tuva = crate::tuva::classify(version).unwrap();

@@ -557,7 +557,11 @@ fn is_hostname(s: &str) -> bool {
 fn check_server_url(url: &str) -> Result<(), &'static str> {
     let (scheme, rest) = url.split_once("://").ok_or("is not a URL")?;
     let host_port = rest.split('/').next().unwrap_or("");
-    let host = if let Some(v6) = host_port.strip_prefix('[') { v6.split(']').next().unwrap_or("") } else { host_port.split(':').next().unwrap_or("") };
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
     if host.is_empty() {
         return Err("names no host");
     }
@@ -1110,7 +1114,11 @@ impl Validator<'_> {
         if provider == "cognito" {
             for (key, v) in keycloak_keys {
                 if let Some(v) = v {
-                    self.err(v, format!("`{key}` is a Keycloak setting, but the identity provider is Cognito"), "remove it, or set provider = \"keycloak\"");
+                    self.err(
+                        v,
+                        format!("`{key}` is a Keycloak setting, but the identity provider is Cognito"),
+                        "remove it, or set provider = \"keycloak\"",
+                    );
                 }
             }
             let (domain_prefix, dp) = self.string(raw.domain_prefix, stack_name);
@@ -1122,7 +1130,11 @@ impl Validator<'_> {
             return IdentityConfig { admin_email, provider: IdentityProvider::Cognito { domain_prefix } };
         }
         if let Some(v) = &raw.domain_prefix {
-            self.err(v, "`domain_prefix` is a Cognito setting, but the identity provider is Keycloak", "remove it; Keycloak signs users in on its own host");
+            self.err(
+                v,
+                "`domain_prefix` is a Cognito setting, but the identity provider is Keycloak",
+                "remove it; Keycloak signs users in on its own host",
+            );
         }
         let keycloak = self.keycloak(raw, &identity_span);
         IdentityConfig { admin_email, provider: IdentityProvider::Keycloak(keycloak) }
@@ -1153,7 +1165,11 @@ impl Validator<'_> {
         );
         if let (Some(s), false) = (&raw.server_url, server_url.is_empty()) {
             if let Err(why) = check_server_url(&server_url) {
-                self.err(s, format!("server_url {server_url:?} {why}"), "use the https:// address of the Keycloak server, e.g. \"https://sso.example.org\" (without /realms/...)");
+                self.err(
+                    s,
+                    format!("server_url {server_url:?} {why}"),
+                    "use the https:// address of the Keycloak server, e.g. \"https://sso.example.org\" (without /realms/...)",
+                );
             }
         }
         if let (Some(s), false) = (&raw.realm, realm.is_empty()) {
@@ -1174,7 +1190,11 @@ impl Validator<'_> {
         let jwt_aud = match &raw.jwt_aud {
             None => KEYCLOAK_DEFAULT_AUD.to_string(),
             Some(s) if s.get_ref().trim().is_empty() => {
-                self.err(s, "`jwt_aud` is empty, but Tuva EMPI requires an audience", format!("leave it out for Keycloak's default {KEYCLOAK_DEFAULT_AUD:?}, or name the audience your client's mapper adds"));
+                self.err(
+                    s,
+                    "`jwt_aud` is empty, but Tuva EMPI requires an audience",
+                    format!("leave it out for Keycloak's default {KEYCLOAK_DEFAULT_AUD:?}, or name the audience your client's mapper adds"),
+                );
                 String::new()
             }
             Some(s) => s.get_ref().clone(),
@@ -1250,7 +1270,10 @@ impl Validator<'_> {
                 } else if !tuva.job_namespace && v != "default" {
                     self.err(
                         s,
-                        format!("Tuva EMPI {version} runs matching jobs only in \"default\"; k8s_job_runner.job_namespace came with {}", crate::tuva::since("job_namespace")),
+                        format!(
+                            "Tuva EMPI {version} runs matching jobs only in \"default\"; k8s_job_runner.job_namespace came with {}",
+                            crate::tuva::since("job_namespace")
+                        ),
                         "remove matching_job_namespace, or use a version from that commit on",
                     );
                 }

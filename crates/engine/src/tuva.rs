@@ -100,7 +100,15 @@ fn at(pos: Option<usize>, release: bool, assumed: Option<String>) -> TuvaVersion
     let k8s_job_runner = has(K8S_JOB_RUNNER);
     // the validated (pydantic) config came with the k8s runner; before it, v0.1.0's TypedDict
     let schema_of = if k8s_job_runner { t.versions.last().unwrap().name.clone() } else { V0_1_0.to_string() };
-    TuvaVersion { schema_of, position: pos, release, export_worker: has(EXPORT_WORKER), k8s_job_runner, job_namespace: has(JOB_NAMESPACE), assumed }
+    TuvaVersion {
+        schema_of,
+        position: pos,
+        release,
+        export_worker: has(EXPORT_WORKER),
+        k8s_job_runner,
+        job_namespace: has(JOB_NAMESPACE),
+        assumed,
+    }
 }
 
 fn is_hex(s: &str) -> bool {
@@ -124,7 +132,8 @@ pub fn classify(version: &str) -> Result<TuvaVersion, String> {
         return Ok(at(position_of(V0_1_0_ON_MAIN), true, None));
     }
     if is_hex(version) {
-        let found: Vec<usize> = t.main_first_parent.iter().enumerate().filter(|(_, (c, _))| c.starts_with(version)).map(|(i, _)| i).collect();
+        let found: Vec<usize> =
+            t.main_first_parent.iter().enumerate().filter(|(_, (c, _))| c.starts_with(version)).map(|(i, _)| i).collect();
         return Ok(match found.as_slice() {
             [i] => at(Some(*i), false, None),
             _ => at(
@@ -141,7 +150,10 @@ pub fn classify(version: &str) -> Result<TuvaVersion, String> {
         Some(v) if v > (0, 1, 0) => Ok(at(
             None,
             true,
-            Some(format!("Tuva EMPI {version} is newer than the versions empi-infra knows; it is taken for the newest known version (main {})", &newest[..7])),
+            Some(format!(
+                "Tuva EMPI {version} is newer than the versions empi-infra knows; it is taken for the newest known version (main {})",
+                &newest[..7]
+            )),
         )),
         Some(_) => Err(format!("Tuva EMPI {version} is older than the first release empi-infra knows (v0.1.0)")),
         None => Err(format!("{version:?} is neither a Tuva EMPI release tag (v0.1.0) nor a commit SHA of its main branch")),
@@ -150,7 +162,13 @@ pub fn classify(version: &str) -> Result<TuvaVersion, String> {
 
 /// How a version change relates to Tuva's upgrade rule: `Err` with the reason when it goes back, or
 /// skips a release between the two.
-pub fn check_upgrade(from: &TuvaVersion, from_name: &str, to: &TuvaVersion, to_name: &str, releases: &[(&str, usize)]) -> Result<(), UpgradeRefusal> {
+pub fn check_upgrade(
+    from: &TuvaVersion,
+    from_name: &str,
+    to: &TuvaVersion,
+    to_name: &str,
+    releases: &[(&str, usize)],
+) -> Result<(), UpgradeRefusal> {
     let rank = |v: &TuvaVersion| v.position.unwrap_or(usize::MAX);
     let (a, b) = (rank(from), rank(to));
     if b < a {
@@ -246,7 +264,8 @@ fn check_object(schema: &serde_json::Map<String, Value>, doc: &Value, path: &str
         }
         if let (Some(allowed), Some(s)) = (spec.get("enum").and_then(Value::as_array), value.as_str()) {
             if !allowed.iter().any(|a| a.as_str() == Some(s)) {
-                errors.push(format!("{at}: {s:?} is not one of {}", allowed.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")));
+                errors
+                    .push(format!("{at}: {s:?} is not one of {}", allowed.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")));
             }
         }
         if let Some(keys) = spec.get("keys").and_then(Value::as_object) {
@@ -301,7 +320,9 @@ mod tests {
         let v1 = classify("v0.1.0").unwrap();
         let head = classify("301608c").unwrap();
         assert_eq!(check_upgrade(&v1, "v0.1.0", &head, "301608c", &releases()), Ok(()));
-        assert!(matches!(check_upgrade(&head, "301608c", &v1, "v0.1.0", &releases()), Err(UpgradeRefusal::Downgrade(m)) if m.contains("cannot run backwards")));
+        assert!(
+            matches!(check_upgrade(&head, "301608c", &v1, "v0.1.0", &releases()), Err(UpgradeRefusal::Downgrade(m)) if m.contains("cannot run backwards"))
+        );
         // a release between the two (a table with more releases than upstream has today)
         let r = check_upgrade(&v1, "v0.1.0", &head, "301608c", &[("v0.1.0", 0), ("v0.2.0", 5)]);
         assert!(matches!(r, Err(UpgradeRefusal::Skip(m)) if m.contains("skipping v0.2.0")));

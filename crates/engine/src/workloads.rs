@@ -284,11 +284,8 @@ fn matching_jobs(stack: &Stack, out: &mut Vec<ResourceSpec>) {
 
 /// The calls of upstream's runner, as RBAC: it creates, watches and deletes its Job, watches and
 /// reads the Job's pods, and follows their logs.
-pub const MATCHING_JOB_RULES: &[(&str, &[&str])] = &[
-    ("jobs", &["create", "get", "list", "watch", "delete"]),
-    ("pods", &["get", "list", "watch"]),
-    ("pods/log", &["get"]),
-];
+pub const MATCHING_JOB_RULES: &[(&str, &[&str])] =
+    &[("jobs", &["create", "get", "list", "watch", "delete"]), ("pods", &["get", "list", "watch"]), ("pods/log", &["get"])];
 
 /// The Kubernetes objects of the stack, in the order Tuva EMPI requires.
 pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
@@ -403,7 +400,8 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     // the export worker runs `process_export_jobs`, a mode versions before it do not have (they
     // print their usage and exit: a crash loop)
     if stack.app.tuva.export_worker {
-        let worker = backend_container(stack, "worker", &["process_export_jobs", "--sleep", "60", "--max-jobs-per-run", "3"], "100m", "256Mi");
+        let worker =
+            backend_container(stack, "worker", &["process_export_jobs", "--sleep", "60", "--max-jobs-per-run", "3"], "100m", "256Mi");
         out.push(
             object("workloads.worker", "k8s_deployment", "worker", deployment(stack, "worker", 1, backend_pod("worker", worker, "Always")))
                 .after("workloads.api")
@@ -480,7 +478,8 @@ mod tests {
 
     #[test]
     fn the_matching_job_runner_gets_its_namespace_service_account_and_exact_verbs() {
-        let specs = expand(&stack(&format!("version = \"{HEAD}\"\nmatching_job_runner = \"k8s\"\nmatching_job_namespace = \"tuva-jobs\"\n")));
+        let specs =
+            expand(&stack(&format!("version = \"{HEAD}\"\nmatching_job_runner = \"k8s\"\nmatching_job_namespace = \"tuva-jobs\"\n")));
         let manifest = |a: &str| serde_json::to_string(&specs.iter().find(|s| s.address == a).unwrap().inputs["manifest"]).unwrap();
         assert!(manifest("workloads.matching_job_namespace").contains("tuva-jobs"));
         let sa = manifest("workloads.service_account[matching-job]");
@@ -489,7 +488,10 @@ mod tests {
         assert!(role.contains("\"watch\"") && role.contains("pods/log"), "{role}");
         // v0.1.0 has no k8s runner; before job_namespace the jobs run in `default`
         let e = Stack::parse("t.toml", "name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nadmin_email = \"a@b.org\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:1:certificate/x\"\nmatching_job_runner = \"k8s\"\n").unwrap_err();
-        assert!(e.to_string().contains("t.toml:8:23: Tuva EMPI v0.1.0 has no Kubernetes job runner; it came with main 4b81767 (2025-06-13)"), "{e}");
+        assert!(
+            e.to_string().contains("t.toml:8:23: Tuva EMPI v0.1.0 has no Kubernetes job runner; it came with main 4b81767 (2025-06-13)"),
+            "{e}"
+        );
         assert_eq!(stack("version = \"1ec0df7\"\nmatching_job_runner = \"k8s\"\n").app.matching_job_namespace, "default");
         assert_eq!(stack(&format!("version = \"{HEAD}\"\nmatching_job_runner = \"k8s\"\n")).app.matching_job_namespace, "tuva-empi");
     }
