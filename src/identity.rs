@@ -302,6 +302,7 @@ mod tests {
             client_secret_arn: "arn:aws:secretsmanager:us-east-1:1:secret:x".into(),
             jwt_aud: "account".into(),
             endpoints: OidcEndpoints::keycloak("https://sso.example.org", "tuva"),
+            client_secret_version: None,
         }
     }
 

@@ -23,6 +23,9 @@ use crate::{aws, identity, k8s, s3_state};
 /// The fact recording the Tuva EMPI version the stack was last planned with.
 pub const TUVA_FACT: &str = "tuva_version";
 
+/// The fact recording which version of the Keycloak client secret the ALB was given.
+pub const KEYCLOAK_SECRET_VERSION_FACT: &str = "keycloak_client_secret_version";
+
 /// The fact recording the Keycloak realm's endpoints the stack was planned with.
 pub const KEYCLOAK_FACT: &str = "keycloak_endpoints";
 
@@ -148,20 +151,29 @@ impl Session {
         let admin_email = stack.identity.admin_email.clone();
         if let IdentityProvider::Keycloak(kc) = &mut stack.identity.provider {
             let recorded = state.facts.get(KEYCLOAK_FACT).and_then(|v| serde_json::from_value::<OidcEndpoints>(v.clone()).ok());
+            let recorded_version = state.facts.get(KEYCLOAK_SECRET_VERSION_FACT).and_then(|v| v.as_str()).map(String::from);
             if preflight {
-                let secret = aws::secrets::user_secret(&cloud.clients.secrets, &kc.client_secret_arn)
+                let (secret, version) = aws::secrets::user_secret_version(&cloud.clients.secrets, &kc.client_secret_arn)
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot read the Keycloak client secret: {}", e.0))?;
+                kc.client_secret_version = version;
                 let found = identity::check_keycloak(kc, &admin_email, &secret).await?;
                 eprintln!(
                     "Checked Keycloak realm {:?}: discovery, RS256 signing key, client credentials and admin API answer; {} users, exactly one is {admin_email}.",
                     kc.realm, found.users
                 );
                 kc.endpoints = found.endpoints;
-            } else if let Some(endpoints) = recorded.filter(|e| e.issuer == kc.endpoints.issuer) {
-                kc.endpoints = endpoints; // drift compares with what apply used
+            } else {
+                // drift compares with what apply used
+                if let Some(endpoints) = recorded.filter(|e| e.issuer == kc.endpoints.issuer) {
+                    kc.endpoints = endpoints;
+                }
+                kc.client_secret_version = recorded_version;
             }
             placement.facts.insert(KEYCLOAK_FACT.into(), serde_json::to_value(&kc.endpoints)?);
+            if let Some(v) = &kc.client_secret_version {
+                placement.facts.insert(KEYCLOAK_SECRET_VERSION_FACT.into(), serde_json::Value::String(v.clone()));
+            }
         } else if preflight {
             let pool = state.resources.get("identity.user_pool").and_then(|r| r.id.clone());
             if let Some(pool) = pool {

@@ -209,10 +209,22 @@ async fn a_keycloak_stack_applies_without_cognito_and_its_client_secret_goes_now
     aws.secrets.put_secret_value().secret_id(&arn).secret_string(rotated).send().await.unwrap();
     let plan = w.run(&["plan"]);
     assert!(plan.stdout.contains("differs from its source secret"), "{plan:?}");
+    // the ALB never shows its copy: the secret's new version id is what changes there
+    assert!(plan.stdout.contains("~ edge.https_listener") && plan.stdout.contains("~ edge.api_rule"), "{plan:?}");
+    assert!(plan.stdout.contains("client_secret_version"), "{plan:?}");
     let apply = w.ok(&["apply", "--auto-approve"]);
     assert!(!apply.all().contains(rotated));
     let cfg = aws.config("empi-local/tuva-empi-config").await;
     assert_eq!(cfg["idp"]["keycloak"]["client_secret"], rotated);
+    // what the ALB holds, read with the local cloud's realism off (AWS never returns it)
+    w.moto.realism(r#"{"enabled": false}"#);
+    let l = aws.elb.describe_listeners().listener_arns(listener_arn).send().await.unwrap();
+    let held = l.listeners()[0]
+        .default_actions()
+        .iter()
+        .find_map(|a| a.authenticate_oidc_config().and_then(|c| c.client_secret().map(String::from)));
+    w.moto.realism(r#"{"enabled": true}"#);
+    assert_eq!(held.as_deref(), Some(rotated), "the ALB signs in with the rotated secret");
     assert_eq!(cfg["idp"]["keycloak"]["realm"], "tuva");
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }

@@ -107,17 +107,17 @@ fn to_actions(a: &Attrs, client_secret: Option<&str>) -> Vec<Action> {
 fn from_actions(actions: &[Action], recorded: &Attrs) -> Value {
     let mut v: Vec<&Action> = actions.iter().collect();
     v.sort_by_key(|a| a.order().unwrap_or(0));
-    let recorded_secret = recorded
-        .get("actions")
-        .and_then(Value::as_array)
-        .and_then(|l| l.iter().find_map(|x| x.get("client_secret_arn").cloned()))
-        .unwrap_or(Value::Null);
+    // what AWS never shows of an OIDC action: where its secret came from, and which version
+    let recorded_field = |k: &str| {
+        recorded.get("actions").and_then(Value::as_array).and_then(|l| l.iter().find_map(|x| x.get(k).cloned())).unwrap_or(Value::Null)
+    };
+    let (recorded_secret, recorded_version) = (recorded_field("client_secret_arn"), recorded_field("client_secret_version"));
     Value::Array(
         v.into_iter()
             .map(|a| match a.r#type() {
                 Some(ActionTypeEnum::AuthenticateOidc) => {
                     let c = a.authenticate_oidc_config();
-                    json!({
+                    let mut a = json!({
                         "type": "authenticate-oidc",
                         "issuer": c.and_then(|c| c.issuer()),
                         "authorization_endpoint": c.and_then(|c| c.authorization_endpoint()),
@@ -126,7 +126,11 @@ fn from_actions(actions: &[Action], recorded: &Attrs) -> Value {
                         "client_id": c.and_then(|c| c.client_id()),
                         "client_secret_arn": recorded_secret.clone(),
                         "scope": c.and_then(|c| c.scope()),
-                    })
+                    });
+                    if !recorded_version.is_null() {
+                        a["client_secret_version"] = recorded_version.clone();
+                    }
+                    a
                 }
                 Some(ActionTypeEnum::AuthenticateCognito) => {
                     let c = a.authenticate_cognito_config();

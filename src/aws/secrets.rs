@@ -73,6 +73,11 @@ pub async fn generated(c: &Client, arn: &str) -> ProviderResult<Generated> {
 /// The value of one of the user's own secrets (the Keycloak client secret): its secret string, or
 /// the `client_secret` field when the string is a JSON object. Only ever held in memory.
 pub async fn user_secret(c: &Client, arn: &str) -> AwsResult<String> {
+    Ok(user_secret_version(c, arn).await?.0)
+}
+
+/// [`user_secret`] and the Secrets Manager version id it was read from.
+pub async fn user_secret_version(c: &Client, arn: &str) -> AwsResult<(String, Option<String>)> {
     let r = c.get_secret_value().secret_id(arn).send().await.map_err(AwsError::from).map_err(|e| match e.code() {
         Some(MISSING) => AwsError(ProviderError::coded(
             "UserSecretMissing",
@@ -97,7 +102,7 @@ pub async fn user_secret(c: &Client, arn: &str) -> AwsResult<String> {
         )
         .into());
     }
-    Ok(value)
+    Ok((value, r.version_id().map(String::from)))
 }
 
 /// The document's copied secrets: JSON pointer → the user's secret ARN.

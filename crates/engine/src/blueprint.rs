@@ -640,7 +640,7 @@ fn edge_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
 /// the client; its secret is read from `client_secret_arn` when the listener is written.
 fn oidc_action(kc: &KeycloakConfig) -> Expr {
     let e = &kc.endpoints;
-    obj(vec![
+    let mut action = vec![
         ("type", s("authenticate-oidc")),
         ("issuer", s(&e.issuer)),
         ("authorization_endpoint", s(&e.authorization_endpoint)),
@@ -649,7 +649,11 @@ fn oidc_action(kc: &KeycloakConfig) -> Expr {
         ("client_id", s(&kc.client_id)),
         ("client_secret_arn", s(&kc.client_secret_arn)),
         ("scope", s(OIDC_SCOPE)),
-    ])
+    ];
+    if let Some(v) = &kc.client_secret_version {
+        action.push(("client_secret_version", s(v)));
+    }
+    obj(action)
 }
 
 /// The scopes the ALB asks Keycloak for.

@@ -285,6 +285,9 @@ pub struct KeycloakConfig {
     /// The realm's OpenID endpoints: Keycloak's standard paths until the discovery document is read
     /// (`plan` and `apply` read it and use what it says).
     pub endpoints: OidcEndpoints,
+    /// The Secrets Manager version id of the client secret (not the secret): once known, a rotated
+    /// secret is a change of the ALB's action, which AWS never shows.
+    pub client_secret_version: Option<String>,
 }
 
 /// The endpoints of an OpenID Connect discovery document that the ALB and Tuva use.
@@ -1200,7 +1203,7 @@ impl Validator<'_> {
             Some(s) => s.get_ref().clone(),
         };
         let endpoints = OidcEndpoints::keycloak(&server_url, &realm);
-        KeycloakConfig { server_url, realm, client_id, client_secret_arn, jwt_aud, endpoints }
+        KeycloakConfig { server_url, realm, client_id, client_secret_arn, jwt_aud, endpoints, client_secret_version: None }
     }
 
     fn app(&mut self, raw: S<RawApp>, region: &str) -> AppConfig {
