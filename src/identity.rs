@@ -232,27 +232,16 @@ fn admin_match(kc: &KeycloakConfig, admin_email: &str, users: &[RealmUser]) -> R
     }
 }
 
-/// How many users of the Cognito pool have `email`, and whether the pool holds more than one
-/// page of Tuva's (counts stop at `COGNITO_PAGE + 1`).
-pub async fn cognito_users(c: &Cognito, pool_id: &str, email: &str) -> Result<(usize, bool), String> {
+/// How many users of the Cognito pool have `email`.
+pub async fn cognito_users_with_email(c: &Cognito, pool_id: &str, email: &str) -> Result<usize, String> {
     let filter = format!("email = \"{}\"", email.replace('"', "\\\""));
-    let matching =
-        c.list_users().user_pool_id(pool_id).filter(filter).send().await.map_err(|e| crate::aws::aws_err(e).to_string())?.users().len();
-    let mut seen = 0;
-    let mut token: Option<String> = None;
-    loop {
-        let r = c.list_users().user_pool_id(pool_id).limit(COGNITO_PAGE as i32).set_pagination_token(token).send().await;
-        let r = r.map_err(|e| crate::aws::aws_err(e).to_string())?;
-        seen += r.users().len();
-        token = r.pagination_token().map(String::from);
-        if seen > COGNITO_PAGE || token.is_none() {
-            return Ok((matching, seen > COGNITO_PAGE));
-        }
-    }
+    let r = c.list_users().user_pool_id(pool_id).filter(filter).send().await.map_err(|e| crate::aws::aws_err(e).to_string())?;
+    Ok(r.users().len())
 }
 
-/// Every user of the Cognito pool (what deleting it would lose).
-pub async fn cognito_user_count(c: &Cognito, pool_id: &str) -> Result<usize, String> {
+/// How many users the Cognito pool holds, counting no further than `stop_after` when given (the
+/// pages are read until then).
+pub async fn cognito_user_count(c: &Cognito, pool_id: &str, stop_after: Option<usize>) -> Result<usize, String> {
     let mut n = 0;
     let mut token: Option<String> = None;
     loop {
@@ -260,7 +249,7 @@ pub async fn cognito_user_count(c: &Cognito, pool_id: &str) -> Result<usize, Str
         let r = r.map_err(|e| crate::aws::aws_err(e).to_string())?;
         n += r.users().len();
         token = r.pagination_token().map(String::from);
-        if token.is_none() {
+        if token.is_none() || stop_after.is_some_and(|s| n > s) {
             return Ok(n);
         }
     }

@@ -177,9 +177,10 @@ impl Session {
         } else if preflight {
             let pool = state.resources.get("identity.user_pool").and_then(|r| r.id.clone());
             if let Some(pool) = pool {
-                let (_, many) =
-                    identity::cognito_users(&cloud.clients.cognito, &pool, &admin_email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-                if many {
+                let users = identity::cognito_user_count(&cloud.clients.cognito, &pool, Some(identity::COGNITO_PAGE))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                if users > identity::COGNITO_PAGE {
                     placement.warnings.push(format!(
                         "the Cognito user pool holds more than {} users, but Tuva EMPI reads only the first {} (it lists users without paging): users past them cannot be given roles",
                         identity::COGNITO_PAGE,

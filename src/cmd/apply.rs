@@ -96,7 +96,7 @@ async fn refuse_losing_users(plan: &Plan, state: &State, cloud: &crate::session:
     if !deletes_pool || allowed.iter().any(|a| a == USER_POOL) {
         return Ok(());
     }
-    let users = crate::identity::cognito_user_count(&cloud.clients.cognito, &pool).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let users = crate::identity::cognito_user_count(&cloud.clients.cognito, &pool, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     if users > 0 {
         bail!(
             "the plan deletes the Cognito user pool {pool} ({USER_POOL}), which holds {users} user{}; Tuva EMPI keys users by the pool's ids, so their permissions would be orphaned; if that is intended, run apply again with --allow-replace {USER_POOL}",
@@ -113,7 +113,7 @@ async fn check_admin(stack: &empi_engine::stack::Stack, state: &State, cloud: &c
     }
     let Some(pool) = state.resources.get(USER_POOL).and_then(|r| r.id.clone()) else { return Ok(()) };
     let email = &stack.identity.admin_email;
-    let (n, _) = crate::identity::cognito_users(&cloud.clients.cognito, &pool, email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let n = crate::identity::cognito_users_with_email(&cloud.clients.cognito, &pool, email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     match n {
         1 => Ok(()),
         0 => bail!("the user pool {pool} holds no user with the email {email}, so Tuva's bootstrap will find no admin; run apply again to create them"),
