@@ -288,7 +288,7 @@ mod tests {
             server_url: "https://sso.example.org".into(),
             realm: "tuva".into(),
             client_id: "empi".into(),
-            client_secret_arn: "arn:aws:secretsmanager:us-east-1:1:secret:x".into(),
+            client_secret_arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:x".into(),
             jwt_aud: "account".into(),
             endpoints: OidcEndpoints::keycloak("https://sso.example.org", "tuva"),
             client_secret_version: None,

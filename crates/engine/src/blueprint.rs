@@ -36,7 +36,7 @@ fn strings(xs: &[&str]) -> Expr {
 /// The `i`-th subnet of the VPC CIDR, 4 bits longer (a /16 gives /20s).
 pub fn subnet_cidr(vpc: &str, i: u32) -> String {
     let (ip, len) = parse_cidr(vpc).expect("validated CIDR");
-    let new_len = len + 4;
+    let new_len = len + crate::stack::SUBNET_BITS;
     let base = u32::from(ip);
     let step = 1u32 << (32 - new_len);
     format!("{}/{}", Ipv4Addr::from(base + i * step), new_len)
@@ -792,7 +792,7 @@ mod tests {
     fn stack() -> Stack {
         Stack::parse(
             "t.toml",
-            "name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nadmin_email = \"a@b.org\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:1:certificate/x\"\n",
+            "name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nadmin_email = \"a@b.org\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:123456789012:certificate/x\"\n",
         )
         .unwrap()
     }
@@ -806,7 +806,7 @@ mod tests {
     fn with(extra: &str) -> Stack {
         Stack::parse(
             "t.toml",
-            &format!("name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nadmin_email = \"a@b.org\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:1:certificate/x\"\n{extra}"),
+            &format!("name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nadmin_email = \"a@b.org\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:123456789012:certificate/x\"\n{extra}"),
         )
         .unwrap()
     }
@@ -869,7 +869,7 @@ mod tests {
     fn keycloak() -> Stack {
         Stack::parse(
             "t.toml",
-            "name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nprovider = \"keycloak\"\nadmin_email = \"a@b.org\"\nserver_url = \"https://sso.b.org\"\nrealm = \"tuva\"\nclient_id = \"empi\"\nclient_secret_arn = \"arn:aws:secretsmanager:eu-west-1:1:secret:kc\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:1:certificate/x\"\n",
+            "name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nprovider = \"keycloak\"\nadmin_email = \"a@b.org\"\nserver_url = \"https://sso.b.org\"\nrealm = \"tuva\"\nclient_id = \"empi\"\nclient_secret_arn = \"arn:aws:secretsmanager:eu-west-1:123456789012:secret:kc\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:123456789012:certificate/x\"\n",
         )
         .unwrap()
     }
@@ -888,7 +888,7 @@ mod tests {
             "authenticate-oidc",
             "https://sso.b.org/realms/tuva/protocol/openid-connect/auth",
             "https://sso.b.org/realms/tuva/protocol/openid-connect/userinfo",
-            "arn:aws:secretsmanager:eu-west-1:1:secret:kc",
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:kc",
         ] {
             assert!(action.contains(part), "{part} in {action}");
         }

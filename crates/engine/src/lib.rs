@@ -5,6 +5,7 @@
 //! Cloud resources sit behind [`resource::Resource`]; the AWS implementations live in the
 //! `empi-infra` crate so that this crate builds without the AWS SDK.
 
+pub mod arn;
 pub mod blueprint;
 pub mod crashpoint;
 pub mod drift;

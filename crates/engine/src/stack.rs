@@ -531,6 +531,17 @@ impl Stack {
     }
 }
 
+/// AWS's limit of tags on one resource (EC2, RDS, IAM, ELB, Secrets Manager, Cognito alike).
+pub const MAX_TAGS: usize = 50;
+/// The tags empi-infra puts on every resource itself (`Stack::resource_tags`).
+pub const OWN_TAGS: &[&str] = &["Name", TAG_STACK, TAG_ADDRESS];
+
+/// Whether AWS accepts `c` in a tag key or value: letters, digits, spaces and `_ . : / = + - @`
+/// (the pattern `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$` of the tagging APIs).
+fn tag_char(c: char) -> bool {
+    c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)
+}
+
 /// Tag naming the stack that owns a resource.
 pub const TAG_STACK: &str = "empi-infra:stack";
 /// Tag naming the resource address, so a resource is found again after a crash.
@@ -580,6 +591,18 @@ fn check_server_url(url: &str) -> Result<(), &'static str> {
     }
 }
 
+/// Why Cognito would refuse `prefix` as a hosted UI domain prefix, if it would: a DNS label of
+/// a-z, 0-9 and '-', without the reserved words "aws", "amazon" and "cognito".
+fn domain_prefix_problem(prefix: &str) -> Option<&'static str> {
+    if !is_dns_label(prefix) {
+        Some("must be 1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'")
+    } else if ["aws", "amazon", "cognito"].iter().any(|w| prefix.contains(w)) {
+        Some("contains one of the words Cognito reserves (\"aws\", \"amazon\", \"cognito\")")
+    } else {
+        None
+    }
+}
+
 fn is_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else { return false };
     !local.is_empty()
@@ -619,6 +642,36 @@ fn is_iam_principal(s: &str) -> bool {
         && parts[4].chars().all(|c| c.is_ascii_digit())
         && (parts[5].starts_with("role/") || parts[5].starts_with("user/"))
         && parts[5].len() > 5
+}
+
+/// How many bits longer than the VPC's prefix each subnet's is (`blueprint::subnet_cidr`).
+pub const SUBNET_BITS: u8 = 4;
+/// VPC addresses one worker node takes with the VPC CNI's defaults (an m6i.large: 3 network
+/// interfaces of 10 addresses each).
+const ADDRESSES_PER_NODE: u32 = 30;
+
+/// The network mask of a prefix length (`/0` masks nothing).
+fn netmask(len: u8) -> u32 {
+    u32::MAX.checked_shl(32 - len.min(32) as u32).unwrap_or(0)
+}
+
+/// Whether `ip/len` lies inside a private block: RFC 1918 or the shared 100.64.0.0/10.
+fn is_private_block(ip: Ipv4Addr, len: u8) -> bool {
+    let inside = |net: [u8; 4], net_len: u8| {
+        len >= net_len && (u32::from(ip) >> (32 - net_len)) == (u32::from(Ipv4Addr::from(net)) >> (32 - net_len))
+    };
+    inside([10, 0, 0, 0], 8) || inside([172, 16, 0, 0], 12) || inside([192, 168, 0, 0], 16) || inside([100, 64, 0, 0], 10)
+}
+
+/// The same network with a prefix short enough for `needed` addresses per subnet.
+fn suggest_cidr(cidr: &str, needed: u32) -> String {
+    let (ip, len) = parse_cidr(cidr).unwrap_or((Ipv4Addr::new(10, 40, 0, 0), 16));
+    let mut subnet = 27u8.min(len + SUBNET_BITS);
+    while subnet > 16 + SUBNET_BITS && (1u32 << (32 - subnet)).saturating_sub(5) < needed {
+        subnet -= 1;
+    }
+    let vpc = subnet - SUBNET_BITS;
+    format!("{}/{vpc}", Ipv4Addr::from(u32::from(ip) & (u32::MAX << (32 - vpc))))
 }
 
 /// Parses `a.b.c.d/n` into the network address and prefix length.
@@ -684,26 +737,16 @@ impl Validator<'_> {
                 format!("use one of: {}", REGIONS.join(", ")),
             );
         }
-        let mut tags = BTreeMap::new();
-        for (k, v) in raw.tags {
-            if k.starts_with("aws:") || k.starts_with("empi-infra:") || k.is_empty() || k.len() > 128 {
-                self.err(
-                    &v,
-                    format!("tag key {k:?} is reserved or invalid"),
-                    "tag keys must be 1-128 characters and not start with \"aws:\" or \"empi-infra:\"",
-                );
-            } else if v.get_ref().len() > 256 {
-                self.err(&v, format!("tag {k:?} has a value longer than 256 characters"), "shorten the value");
-            }
-            tags.insert(k, v.into_inner());
-        }
-
+        let tags = self.tags(raw.tags);
         let state = self.state(raw.state, &region);
-        let network = self.network(raw.network, &region);
+        let (network, cidr_at) = self.network(raw.network, &region);
         let cluster = self.cluster(raw.cluster);
+        if let (Some(at), true) = (&cidr_at, self.errors.is_empty()) {
+            self.subnets_fit(at, &network, &cluster.nodes);
+        }
         let timeouts = self.timeouts(raw.timeouts);
         let database = self.database(raw.database);
-        let identity = self.identity(raw.identity, &name);
+        let identity = self.identity(raw.identity, &name, &region);
         let app = self.app(raw.app, &region);
         let edge = EdgeConfig { waf: raw.edge.and_then(|e| e.into_inner().waf).map(|w| w.into_inner()).unwrap_or(true) };
         let drift = DriftConfig {
@@ -750,6 +793,69 @@ impl Validator<'_> {
             path: PathBuf::new(),
             digest,
         }
+    }
+
+    /// Whether the subnets cut from the VPC CIDR (4 bits longer: a /16 gives /20s) hold what AWS
+    /// puts in them: an ALB needs a /27 or larger with 8 free addresses, and each node takes a VPC
+    /// address per pod (the VPC CNI's default: about 30 on an m6i.large).
+    fn subnets_fit(&mut self, at: &S<String>, network: &NetworkConfig, nodes: &NodesConfig) {
+        let Some((_, len)) = parse_cidr(&network.cidr) else { return };
+        let subnet = len + SUBNET_BITS;
+        let usable = (1u32 << (32 - subnet)).saturating_sub(5);
+        let zones = network.availability_zones.max(1) as u32;
+        let per_zone = (nodes.max + zones - 1) / zones;
+        // one more node per zone for a rolling node group update
+        let needed = (per_zone + 1) * ADDRESSES_PER_NODE;
+        if subnet > 27 || usable < needed {
+            self.err(
+                at,
+                format!(
+                    "VPC CIDR {:?} gives each subnet a /{subnet} ({usable} usable addresses), but a zone's share of up to {} nodes needs about {needed} (the VPC CNI gives every pod a VPC address, ~{ADDRESSES_PER_NODE} per node) and an ALB needs a /27 or larger",
+                    network.cidr, nodes.max
+                ),
+                format!("use a larger block, e.g. \"{}\"", suggest_cidr(&network.cidr, needed)),
+            );
+        }
+    }
+
+    /// The stack's own tags, within AWS's limits once empi-infra adds its own to each resource.
+    fn tags(&mut self, raw: BTreeMap<String, S<String>>) -> BTreeMap<String, String> {
+        let allowed = MAX_TAGS - OWN_TAGS.len();
+        let mut tags = BTreeMap::new();
+        for (i, (k, v)) in raw.into_iter().enumerate() {
+            if i == allowed {
+                self.err(
+                    &v,
+                    format!(
+                        "[tags] has more than {allowed} tags: with the {} empi-infra adds to every resource ({}) that is more than the {MAX_TAGS} AWS allows per resource",
+                        OWN_TAGS.len(),
+                        OWN_TAGS.join(", ")
+                    ),
+                    format!("keep at most {allowed} tags in [tags]"),
+                );
+            }
+            if OWN_TAGS.contains(&k.as_str()) || k.to_ascii_lowercase().starts_with("aws:") || k.starts_with("empi-infra:") {
+                self.err(
+                    &v,
+                    format!("tag key {k:?} is reserved"),
+                    "empi-infra sets Name and empi-infra:* on every resource, and AWS reserves aws:*; choose another key",
+                );
+            } else if k.is_empty() || k.chars().count() > 128 || !k.chars().all(tag_char) {
+                self.err(
+                    &v,
+                    format!("tag key {k:?} is not one AWS accepts"),
+                    "tag keys are 1-128 characters of letters, digits, spaces and _ . : / = + - @",
+                );
+            } else if v.get_ref().chars().count() > 256 || !v.get_ref().chars().all(tag_char) {
+                self.err(
+                    &v,
+                    format!("tag {k:?} has a value AWS does not accept"),
+                    "tag values are at most 256 characters of letters, digits, spaces and _ . : / = + - @",
+                );
+            }
+            tags.insert(k, v.into_inner());
+        }
+        tags
     }
 
     fn state(&mut self, raw: Option<S<RawState>>, region: &str) -> StateConfig {
@@ -842,7 +948,8 @@ impl Validator<'_> {
         out
     }
 
-    fn network(&mut self, raw: Option<S<RawNetwork>>, region: &str) -> NetworkConfig {
+    /// The network settings, and where the VPC CIDR was written (if it was).
+    fn network(&mut self, raw: Option<S<RawNetwork>>, region: &str) -> (NetworkConfig, Option<S<String>>) {
         let raw =
             raw.map(|r| r.into_inner()).unwrap_or(RawNetwork { cidr: None, availability_zones: None, nat_gateways: None, zones: None });
         let (cidr, cidr_s) = self.string(raw.cidr, "10.40.0.0/16");
@@ -861,6 +968,12 @@ impl Validator<'_> {
                             s,
                             format!("{cidr:?} has host bits set"),
                             format!("use the network address, e.g. \"{}/{len}\"", Ipv4Addr::from(u32::from(ip) & (u32::MAX << (32 - len)))),
+                        );
+                    } else if !is_private_block(ip, len) {
+                        self.err(
+                            s,
+                            format!("VPC CIDR {cidr:?} is not a private address block; AWS refuses some (0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4) and a public one clashes with the internet the VPC reaches"),
+                            "use a block inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 (RFC 1918) or 100.64.0.0/10, e.g. \"10.40.0.0/16\"",
                         );
                     }
                 }
@@ -904,7 +1017,7 @@ impl Validator<'_> {
             }
         }
         let zones_pinned = !pinned.is_empty();
-        NetworkConfig { cidr, availability_zones, nat_gateways, zones: pinned, zones_pinned }
+        (NetworkConfig { cidr, availability_zones, nat_gateways, zones: pinned, zones_pinned }, cidr_s)
     }
 
     fn cluster(&mut self, raw: Option<S<RawCluster>>) -> ClusterConfig {
@@ -956,10 +1069,26 @@ impl Validator<'_> {
         let public_access_cidrs = match raw.public_access_cidrs {
             None => vec!["0.0.0.0/0".to_string()],
             Some(list) => {
+                if list.get_ref().is_empty() {
+                    self.err(
+                        &list,
+                        "`public_access_cidrs` is empty, but EKS needs at least one block when the public endpoint is on",
+                        "list the networks kubectl users come from, e.g. [\"203.0.113.0/24\"]",
+                    );
+                }
                 let list = list.into_inner();
                 for c in &list {
-                    if parse_cidr(c.get_ref()).is_none() {
-                        self.err(c, format!("{:?} is not an IPv4 CIDR block", c.get_ref()), "write it like \"203.0.113.0/24\"");
+                    match parse_cidr(c.get_ref()) {
+                        None => self.err(c, format!("{:?} is not an IPv4 CIDR block", c.get_ref()), "write it like \"203.0.113.0/24\""),
+                        Some((ip, len)) if u32::from(ip) & !netmask(len) != 0 => {
+                            let net = Ipv4Addr::from(u32::from(ip) & netmask(len));
+                            self.err(
+                                c,
+                                format!("{:?} is a host address with a mask; EKS wants the network address", c.get_ref()),
+                                format!("write \"{net}/{len}\" for the network, or \"{ip}/32\" for that one host"),
+                            )
+                        }
+                        Some(_) => {}
                     }
                 }
                 list.into_iter().map(|c| c.into_inner()).collect()
@@ -1087,7 +1216,7 @@ impl Validator<'_> {
         }
     }
 
-    fn identity(&mut self, raw: S<RawIdentity>, stack_name: &str) -> IdentityConfig {
+    fn identity(&mut self, raw: S<RawIdentity>, stack_name: &str, region: &str) -> IdentityConfig {
         let identity_span = S::new(raw.span(), ());
         let raw = raw.into_inner();
         let admin_email = raw.admin_email.get_ref().clone();
@@ -1125,9 +1254,17 @@ impl Validator<'_> {
                 }
             }
             let (domain_prefix, dp) = self.string(raw.domain_prefix, stack_name);
-            if let Some(s) = &dp {
-                if !is_dns_label(&domain_prefix) || domain_prefix.contains("aws") || domain_prefix.contains("cognito") {
-                    self.err(s, format!("Cognito domain prefix {domain_prefix:?} must be a-z, 0-9 and '-', at most 63 characters, without \"aws\" or \"cognito\""), "choose a prefix like \"tuva-empi-prod\"");
+            if let Some(why) = domain_prefix_problem(&domain_prefix) {
+                match &dp {
+                    Some(s) => {
+                        self.err(s, format!("Cognito domain prefix {domain_prefix:?} {why}"), "choose a prefix like \"tuva-empi-prod\"")
+                    }
+                    // the prefix defaults to the stack's name: Cognito would refuse it at apply
+                    None => self.err(
+                        &identity_span,
+                        format!("the Cognito domain prefix defaults to the stack name {domain_prefix:?}, which Cognito refuses: it {why}"),
+                        "set `domain_prefix = \"...\"` under [identity], e.g. \"tuva-empi-prod\"",
+                    ),
                 }
             }
             return IdentityConfig { admin_email, provider: IdentityProvider::Cognito { domain_prefix } };
@@ -1139,12 +1276,12 @@ impl Validator<'_> {
                 "remove it; Keycloak signs users in on its own host",
             );
         }
-        let keycloak = self.keycloak(raw, &identity_span);
+        let keycloak = self.keycloak(raw, &identity_span, region);
         IdentityConfig { admin_email, provider: IdentityProvider::Keycloak(keycloak) }
     }
 
     /// The `[identity]` settings of a Keycloak realm; `at` locates errors about missing keys.
-    fn keycloak(&mut self, raw: RawIdentity, at: &S<()>) -> KeycloakConfig {
+    fn keycloak(&mut self, raw: RawIdentity, at: &S<()>, region: &str) -> KeycloakConfig {
         let mut required = |v: &Option<S<String>>, key: &str, example: &str| -> String {
             match v {
                 Some(s) if !s.get_ref().trim().is_empty() => s.get_ref().trim().to_string(),
@@ -1181,12 +1318,13 @@ impl Validator<'_> {
             }
         }
         if let (Some(s), false) = (&raw.client_secret_arn, client_secret_arn.is_empty()) {
-            let parts: Vec<&str> = client_secret_arn.splitn(7, ':').collect();
-            if parts.len() != 7 || parts[0] != "arn" || parts[2] != "secretsmanager" || parts[5] != "secret" || parts[6].is_empty() {
+            if let Err(why) =
+                crate::arn::Arn::check(&client_secret_arn, "secretsmanager", Some(region), crate::arn::partition_of(region), "secret:")
+            {
                 self.err(
                     s,
-                    format!("{client_secret_arn:?} is not a Secrets Manager secret ARN"),
-                    "store the client secret in Secrets Manager and use its ARN: arn:aws:secretsmanager:<region>:<account>:secret:<name>",
+                    format!("client_secret_arn {client_secret_arn:?} {why}"),
+                    format!("store the client secret in Secrets Manager in {region} and use its ARN: arn:{}:secretsmanager:{region}:<account>:secret:<name>", crate::arn::partition_of(region)),
                 );
             }
         }
@@ -1233,18 +1371,14 @@ impl Validator<'_> {
             );
         }
         let certificate_arn = raw.certificate_arn.get_ref().clone();
-        let parts: Vec<&str> = certificate_arn.splitn(6, ':').collect();
-        if parts.len() != 6 || parts[0] != "arn" || parts[2] != "acm" || !parts[5].starts_with("certificate/") {
+        if let Err(why) = crate::arn::Arn::check(&certificate_arn, "acm", Some(region), crate::arn::partition_of(region), "certificate/") {
             self.err(
                 &raw.certificate_arn,
-                format!("{certificate_arn:?} is not an ACM certificate ARN"),
-                "use the ARN of an ACM certificate for the hostname: arn:aws:acm:<region>:<account>:certificate/<id>",
-            );
-        } else if parts[3] != region {
-            self.err(
-                &raw.certificate_arn,
-                format!("the certificate is in {}, but the ALB is in {region}", parts[3]),
-                format!("request or import the certificate in {region}"),
+                format!("certificate_arn {certificate_arn:?} {why}"),
+                format!(
+                    "use the ARN of an ACM certificate for the hostname in {region}: arn:{}:acm:{region}:<account>:certificate/<id>",
+                    crate::arn::partition_of(region)
+                ),
             );
         }
         let matching_job_runner = match raw.matching_job_runner {
@@ -1372,7 +1506,7 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
         assert!(e.message.contains("needs `client_id`"), "{e}");
         assert_eq!(e.line, 3, "the [identity] table: {e}");
         let e = err(&KEYCLOAK.replace("arn:aws:secretsmanager:us-east-1:123456789012:secret:kc-client-AbCdEf", "kc-client"));
-        assert!(e.message.contains("not a Secrets Manager secret ARN"), "{e}");
+        assert!(e.message.contains("\"kc-client\" is not an ARN"), "{e}");
         let e = err(&KEYCLOAK.replace("provider = \"keycloak\"", "provider = \"okta\""));
         assert!(e.message.contains("\"okta\" is not known"), "{e}");
         let e = err(&KEYCLOAK.replace("realm = \"tuva\"", "realm = \"tuva\"\njwt_aud = \"\""));
@@ -1451,7 +1585,7 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
 
     #[test]
     fn missing_required_key_and_wrong_type() {
-        let e = err("name = \"x\"\nregion = \"us-east-1\"\n[app]\nhostname = \"a.b\"\ncertificate_arn = \"arn:aws:acm:us-east-1:1:certificate/x\"\n");
+        let e = err("name = \"x\"\nregion = \"us-east-1\"\n[app]\nhostname = \"a.b\"\ncertificate_arn = \"arn:aws:acm:us-east-1:123456789012:certificate/x\"\n");
         assert!(e.message.contains("missing field `identity`"), "{e}");
         let e = err(&format!("{MINIMAL}[database]\nmulti_az = \"yes\"\n"));
         assert_eq!(e.line, 9, "{e}");
@@ -1470,5 +1604,95 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
         for f in ["local.toml", "example-prod.toml"] {
             Stack::load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         }
+    }
+
+    // Validation gaps found by the adversarial run of issue #17: each passed `validate` and failed
+    // on AWS. The tests are named after the finding.
+
+    #[test]
+    fn finding_6_vpc_cidrs_aws_refuses_or_that_are_public_are_refused() {
+        for bad in ["0.0.0.0/16", "224.0.0.0/16", "127.0.0.0/16", "8.8.0.0/16", "172.32.0.0/16"] {
+            let e = err(&format!("{MINIMAL}[network]\ncidr = \"{bad}\"\n"));
+            assert!(e.message.contains("not a private address block"), "{bad}: {e}");
+            assert_eq!((e.line, e.column), (9, 8), "{bad}: {e}");
+        }
+        for good in ["10.40.0.0/16", "172.16.0.0/16", "192.168.0.0/16", "100.64.0.0/16"] {
+            assert!(Stack::parse("s.toml", &format!("{MINIMAL}[network]\ncidr = \"{good}\"\n")).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn finding_6_subnets_smaller_than_eks_and_the_alb_need_are_refused() {
+        // a /24 VPC gives /28 subnets: 11 usable addresses, no room for an ALB or pods
+        let e = err(&format!("{MINIMAL}[network]\ncidr = \"10.40.0.0/24\"\n"));
+        assert!(e.message.contains("/28 (11 usable addresses)"), "{e}");
+        assert!(e.help.as_deref().unwrap().contains("10.40.0.0/"), "{e}");
+        // the default 2 to 4 nodes fit a /20 VPC (/24 subnets), but not 40 nodes
+        assert!(Stack::parse("s.toml", &format!("{MINIMAL}[network]\ncidr = \"10.40.0.0/20\"\n")).is_ok());
+        let big = format!("{MINIMAL}[network]\ncidr = \"10.40.0.0/20\"\n[cluster.nodes]\nmin = 2\nmax = 40\ndesired = 2\n");
+        let e = err(&big);
+        assert!(e.message.contains("up to 40 nodes"), "{e}");
+        let fix = e.help.clone().unwrap();
+        let suggested = fix.split('"').nth(1).unwrap().to_string();
+        assert!(Stack::parse("s.toml", &big.replace("10.40.0.0/20", &suggested)).is_ok(), "the suggested {suggested} must fit");
+    }
+
+    #[test]
+    fn finding_6_more_tags_than_aws_allows_are_refused() {
+        let tags: String = (0..60).map(|i| format!("t{i:02} = \"v\"\n")).collect();
+        let e = err(&format!("{MINIMAL}[tags]\n{tags}"));
+        assert!(e.message.contains("more than 47 tags") && e.message.contains("50 AWS allows"), "{e}");
+        let tags: String = (0..47).map(|i| format!("t{i:02} = \"v\"\n")).collect();
+        assert!(Stack::parse("s.toml", &format!("{MINIMAL}[tags]\n{tags}")).is_ok(), "47 tags + 3 of empi-infra's = 50");
+    }
+
+    #[test]
+    fn finding_6_tag_keys_and_values_with_characters_aws_refuses_are_refused() {
+        for bad in ["\"cost#center\" = \"x\"", "\"a!b\" = \"x\"", "ok = \"semi;colon\"", "Name = \"x\"", "\"AWS:x\" = \"y\""] {
+            let e = err(&format!("{MINIMAL}[tags]\n{bad}\n"));
+            assert!(e.message.contains("tag"), "{bad}: {e}");
+            assert_eq!(e.line, 9, "{bad}: {e}");
+        }
+        assert!(Stack::parse("s.toml", &format!("{MINIMAL}[tags]\n\"cost-center/team\" = \"Data Eng @ HQ: 42+1=_.\"\n")).is_ok());
+    }
+
+    #[test]
+    fn finding_6_a_stack_name_cognito_refuses_as_the_default_domain_prefix_is_refused() {
+        let e = err(&MINIMAL.replace("tuva-empi-prod", "aws-empi"));
+        assert!(e.message.contains("defaults to the stack name \"aws-empi\""), "{e}");
+        assert_eq!(e.line, 3, "at [identity]: {e}");
+        assert!(e.help.as_deref().unwrap().contains("domain_prefix"), "{e}");
+        // an explicit prefix makes the name fine
+        assert!(Stack::parse(
+            "s.toml",
+            &MINIMAL.replace("tuva-empi-prod", "aws-empi").replace("[identity]\n", "[identity]\ndomain_prefix = \"empi-login\"\n")
+        )
+        .is_ok());
+        let e = err(&MINIMAL.replace("[identity]\n", "[identity]\ndomain_prefix = \"amazon-login\"\n"));
+        assert!(e.message.contains("reserves"), "{e}");
+    }
+
+    #[test]
+    fn finding_6_certificate_arns_of_another_partition_or_without_an_id_are_refused() {
+        for (bad, why) in [
+            ("arn:aws-cn:acm:us-east-1:123456789012:certificate/abc", "partition"),
+            ("arn:aws:acm:us-east-1:123456789012:certificate/", "no acm id"),
+            ("arn:aws:acm:us-east-1::certificate/abc", "12 digits"),
+            ("arn:aws:acm:eu-west-1:123456789012:certificate/abc", "eu-west-1"),
+        ] {
+            let e = err(&MINIMAL.replace("arn:aws:acm:us-east-1:123456789012:certificate/abc", bad));
+            assert!(e.message.contains(why), "{bad}: {e}");
+            assert_eq!(e.line, 7, "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn finding_6_empty_public_access_cidrs_or_a_host_address_with_a_mask_are_refused() {
+        let e = err(&format!("{MINIMAL}[cluster]\npublic_access_cidrs = []\n"));
+        assert!(e.message.contains("is empty"), "{e}");
+        let e = err(&format!("{MINIMAL}[cluster]\npublic_access_cidrs = [\"203.0.113.7/24\"]\n"));
+        assert!(e.message.contains("host address with a mask"), "{e}");
+        assert!(e.help.as_deref().unwrap().contains("203.0.113.0/24") && e.help.as_deref().unwrap().contains("203.0.113.7/32"), "{e}");
+        assert!(Stack::parse("s.toml", &format!("{MINIMAL}[cluster]\npublic_access_cidrs = [\"0.0.0.0/0\", \"203.0.113.7/32\"]\n")).is_ok());
     }
 }

@@ -450,7 +450,7 @@ mod tests {
     fn stack(extra: &str) -> Stack {
         Stack::parse(
             "t.toml",
-            &format!("name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nadmin_email = \"a@b.org\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:1:certificate/x\"\n{extra}"),
+            &format!("name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nadmin_email = \"a@b.org\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:123456789012:certificate/x\"\n{extra}"),
         )
         .unwrap()
     }
@@ -487,7 +487,7 @@ mod tests {
         let role = manifest("workloads.matching_job_role");
         assert!(role.contains("\"watch\"") && role.contains("pods/log"), "{role}");
         // v0.1.0 has no k8s runner; before job_namespace the jobs run in `default`
-        let e = Stack::parse("t.toml", "name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nadmin_email = \"a@b.org\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:1:certificate/x\"\nmatching_job_runner = \"k8s\"\n").unwrap_err();
+        let e = Stack::parse("t.toml", "name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nadmin_email = \"a@b.org\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:123456789012:certificate/x\"\nmatching_job_runner = \"k8s\"\n").unwrap_err();
         assert!(
             e.to_string().contains("t.toml:8:23: Tuva EMPI v0.1.0 has no Kubernetes job runner; it came with main 4b81767 (2025-06-13)"),
             "{e}"

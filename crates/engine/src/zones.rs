@@ -97,7 +97,7 @@ mod tests {
     fn stack(extra: &str) -> Stack {
         Stack::parse(
             "t.toml",
-            &format!("name = \"t\"\nregion = \"ca-central-1\"\n[identity]\nadmin_email = \"a@b.org\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:ca-central-1:1:certificate/x\"\n{extra}"),
+            &format!("name = \"t\"\nregion = \"ca-central-1\"\n[identity]\nadmin_email = \"a@b.org\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:ca-central-1:123456789012:certificate/x\"\n{extra}"),
         )
         .unwrap()
     }
