@@ -107,6 +107,14 @@ pub enum StateCommand {
     List,
     /// One recorded resource.
     Show { address: String },
+    /// Rebuild the state from the cloud alone: find every resource of the stack by its name and
+    /// `empi-infra:*` tags (read-only), show what was found, and write it as the state once
+    /// confirmed. For a lost, damaged or stale state.
+    Rebuild {
+        /// Write without asking.
+        #[arg(long)]
+        auto_approve: bool,
+    },
     /// Break the lock with this id (from the error that named it).
     Unlock { lock_id: String },
     /// Who holds the lock, if anyone.

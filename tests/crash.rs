@@ -227,3 +227,76 @@ async fn apply_killed_at_any_moment_converges_without_duplicates_or_orphans() {
     let _ = std::fs::write(common::repo().join("target/crash-report.json"), serde_json::to_vec_pretty(&summary).unwrap());
     eprintln!("crash harness: {n} trials, {duplicates} duplicates, {orphans} orphans");
 }
+
+/// Duplicates and orphans: objects the AWS API lists that state does not record, by kind.
+fn compare(cloud: &BTreeSet<(String, String)>, state: &Value) -> (usize, Vec<(String, String)>) {
+    let state = recorded(state);
+    let extra: Vec<_> = cloud.difference(&state).cloned().collect();
+    let dup = extra
+        .iter()
+        .filter(|(k, _)| cloud.iter().filter(|(k2, _)| k2 == k).count() > state.iter().filter(|(k2, _)| k2 == k).count())
+        .count();
+    (dup, extra)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn finding_1_a_restored_backup_or_a_lost_state_creates_nothing_that_exists_and_rebuild_restores_it() {
+    let w = Workspace::new(&[]);
+    w.ok(&["apply", "--auto-approve"]);
+    let aws = w.aws().await;
+    let before = live(&aws).await;
+    let state_dir = w.dir.path().join("state");
+
+    // trial "state restored from backup": the advice of the old damaged-state message
+    let backup = state_dir.join("empi-local.json.backup");
+    assert!(backup.exists());
+    std::fs::copy(&backup, w.state_file()).unwrap();
+    let _ = std::fs::remove_file(state_dir.join("empi-local.journal"));
+    let restored = w.state()["resources"].as_object().unwrap().len();
+    let plan = w.ok(&["plan"]);
+    assert!(plan.stdout.contains("adopting"), "{plan:?}");
+    w.ok(&["apply", "--auto-approve"]);
+    let after = live(&aws).await;
+    assert_eq!(after, before, "apply after restoring a backup of {restored} resources changed the set of AWS objects");
+    let (dup, orphans) = compare(&after, &w.state());
+    assert_eq!((dup, orphans.len()), (0, 0), "orphans: {orphans:?}");
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+
+    // trial "state deleted": apply adopts everything
+    std::fs::remove_dir_all(&state_dir).unwrap();
+    w.ok(&["apply", "--auto-approve"]);
+    assert_eq!(live(&aws).await, before, "apply without any state created or deleted AWS objects");
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+
+    // trial "state rebuild": from the cloud alone, read-only until confirmed
+    std::fs::remove_dir_all(&state_dir).unwrap();
+    let requests = w.moto.requests();
+    let no = w.run(&["state", "rebuild"]);
+    assert_ne!(no.code, 0, "without a terminal or --auto-approve nothing is written: {no:?}");
+    assert!(!w.state_file().exists(), "rebuild wrote before it was confirmed");
+    assert!(w.moto.requests() > requests);
+    let rebuilt = w.ok(&["state", "rebuild", "--auto-approve"]);
+    assert!(rebuilt.stdout.contains(&format!("Found {n} of {n} resources", n = w.resource_count())), "{rebuilt:?}");
+    let plan = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "the plan after a rebuild is not a no-op: {plan:?}");
+    let (dup, orphans) = compare(&live(&aws).await, &w.state());
+    assert_eq!((dup, orphans.len()), (0, 0), "orphans: {orphans:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn finding_2_a_journal_truncated_after_a_kill_creates_no_duplicate() {
+    let w = Workspace::new(&[]);
+    w.moto.slow("rds::dbinstance", 2.0);
+    let mut cmd = w.command(&["apply", "--auto-approve"]);
+    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    cmd.env("EMPI_INFRA_CRASH_AT", "after-create-call:40");
+    assert!(!cmd.status().unwrap().success(), "the crash point was not reached");
+    let journal = w.dir.path().join("state/empi-local.journal");
+    let text = std::fs::read(&journal).expect("a journal after a killed apply");
+    std::fs::write(&journal, &text[..text.len() / 2]).unwrap();
+    let again = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+    let (dup, orphans) = compare(&live(&w.aws().await).await, &w.state());
+    assert_eq!((dup, orphans.len()), (0, 0), "orphans: {orphans:?}");
+}

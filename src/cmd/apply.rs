@@ -132,9 +132,11 @@ fn timeouts(stack: &empi_engine::stack::Stack) -> std::collections::HashMap<Stri
     t
 }
 
-fn confirm(question: &str) -> Result<bool> {
+/// Asks `question` on the terminal; only `yes` is yes. Without a terminal it is an error naming
+/// `--auto-approve`.
+pub(crate) fn confirm(question: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
-        bail!("apply needs confirmation, but there is no terminal to ask on; review the plan and pass --auto-approve");
+        bail!("this needs confirmation, but there is no terminal to ask on; review what it prints and pass --auto-approve");
     }
     print!("{question}\n  Only 'yes' will be accepted: ");
     std::io::stdout().flush()?;

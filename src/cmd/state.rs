@@ -5,15 +5,20 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
-use empi_engine::state::StateStore;
+use empi_engine::ops;
+use empi_engine::state::{State, StateStore};
 
 use crate::cli::StateCommand;
-use crate::session::{local_store, s3_store, Session};
+use crate::session::{local_store, s3_store, Session, TUVA_FACT};
 
 pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
     let session = Session::open(path).await?;
+    if let StateCommand::Rebuild { auto_approve } = sc {
+        return rebuild(session, auto_approve).await;
+    }
     let (stack, backend) = (&session.stack, &session.backend);
     match sc {
+        StateCommand::Rebuild { .. } => unreachable!("handled above"),
         StateCommand::List => {
             for a in backend.load().await?.resources.keys() {
                 println!("{a}");
@@ -86,5 +91,62 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
             println!("Now point [state] in {} at {}; the old copy can be removed once that works.", stack.path.display(), dest.location());
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `state rebuild`: the state from the cloud's names and tags, written once confirmed.
+async fn rebuild(mut session: Session, auto_approve: bool) -> Result<ExitCode> {
+    let _lock = session.backend.lock("state rebuild").await?;
+    let previous = match session.backend.load().await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("The current state cannot be read ({e}); the rebuilt state starts a new lineage.");
+            None
+        }
+    };
+    let cloud = session.connect().await?;
+    let blank = State::new(&session.stack.name);
+    let placement = session.place(&cloud, previous.as_ref().unwrap_or(&blank), false).await?;
+    let g = session.graph(&cloud.account)?;
+    let stack = &session.stack;
+    eprintln!("Looking for the {} resources of stack {:?} by their names and tags (read-only)…", g.len(), stack.name);
+    let (mut state, missing) = ops::rebuild(&g, &cloud.registry, &stack.name, previous.as_ref(), placement.facts, 10).await?;
+    if state.resources.contains_key("workloads.migrate") {
+        // the migrate job is named after the version it migrated to: found, it is this version
+        state.facts.insert(TUVA_FACT.into(), serde_json::Value::String(stack.app.version.clone()));
+    }
+    let width = state.resources.keys().map(|a| a.len()).max().unwrap_or(0);
+    println!("Found {} of {} resources of stack {:?}:", state.resources.len(), g.len(), stack.name);
+    for (address, r) in &state.resources {
+        println!("  {address:width$}  {}", r.id.as_deref().unwrap_or(""));
+    }
+    if !missing.is_empty() {
+        println!("Not found ({}; the next apply creates them): {}", missing.len(), missing.join(", "));
+    }
+    if let Some(p) = &previous {
+        let lost: Vec<&String> = p.resources.keys().filter(|a| !state.resources.contains_key(*a)).collect();
+        let new: Vec<&String> = state.resources.keys().filter(|a| !p.resources.contains_key(*a)).collect();
+        println!(
+            "The current state records {} resources; the rebuilt one adds {} and drops {}{}.",
+            p.resources.len(),
+            new.len(),
+            lost.len(),
+            if lost.is_empty() { String::new() } else { format!(" ({})", lost.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) }
+        );
+    }
+    if !auto_approve
+        && !crate::cmd::apply::confirm(&format!("\nWrite this as the state of stack {:?} ({})?", stack.name, session.backend.location()))?
+    {
+        println!("Nothing written.");
+        return Ok(ExitCode::from(1));
+    }
+    state.serial = previous.as_ref().map(|p| p.serial + 1).unwrap_or(1);
+    session.backend.save(&state).await?;
+    println!(
+        "Wrote the rebuilt state (lineage {}, serial {}, {} resources). Run `empi-infra plan` to see how the cloud differs from the stack.",
+        state.lineage,
+        state.serial,
+        state.resources.len()
+    );
     Ok(ExitCode::SUCCESS)
 }

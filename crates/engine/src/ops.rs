@@ -37,11 +37,62 @@ pub async fn make_plan(
     parallelism: usize,
     digest: &str,
 ) -> Result<Plan, OpsError> {
-    let live = if refresh { plan::refresh(registry, state, parallelism).await? } else { plan::recorded(state) };
+    let live = if refresh {
+        let mut live = plan::refresh(registry, state, parallelism).await?;
+        plan::adopt(graph, registry, state, &mut live, parallelism).await?;
+        live
+    } else {
+        plan::recorded(state)
+    };
     let schema_of = |k: &str| schema(registry, k);
     let mut p = plan::diff(graph, state, &live, &schema_of, digest);
     p.estimate = plan::estimate(&p, state, &schema_of);
     Ok(p)
+}
+
+/// A state rebuilt from the cloud alone: every resource of `graph` found by its name and
+/// `empi-infra:address` tag, recorded as apply would have recorded it (the stack's inputs, the
+/// outputs read live). Returns the state (a new lineage unless `previous` is given) and the
+/// addresses not found. Makes only read calls.
+pub async fn rebuild(
+    graph: &ResourceGraph,
+    registry: &Registry,
+    stack: &str,
+    previous: Option<&State>,
+    facts: BTreeMap<String, Value>,
+    parallelism: usize,
+) -> Result<(State, Vec<String>), OpsError> {
+    let empty = State::new(stack);
+    let mut live = BTreeMap::new();
+    plan::adopt(graph, registry, &empty, &mut live, parallelism).await?;
+    let mut state = match previous {
+        // a readable previous state keeps its lineage (saved plans of it go stale on the next
+        // serial) and its facts (past durations, zones chosen)
+        Some(p) => State { resources: Default::default(), ..p.clone() },
+        None => empty,
+    };
+    state.facts.extend(facts);
+    let mut missing = Vec::new();
+    for spec in graph.topological() {
+        let Some(crate::plan::Live { id: Some(id), observed: Some(observed) }) = live.get(&spec.address) else {
+            missing.push(spec.address.clone());
+            continue;
+        };
+        let lookup = |addr: &str, out: &str| live.get(addr).and_then(|l| l.observed.as_ref()).and_then(|o| o.outputs.get(out)).cloned();
+        state.resources.insert(
+            spec.address.clone(),
+            crate::state::ResourceState {
+                kind: spec.kind.clone(),
+                name: spec.name.clone(),
+                id: Some(id.clone()),
+                status: crate::state::Status::Created,
+                attrs: plan::resolved_inputs(spec, &lookup),
+                outputs: observed.outputs.clone(),
+                depends_on: spec.dependencies(),
+            },
+        );
+    }
+    Ok((state, missing))
 }
 
 /// A plan that deletes every recorded resource.

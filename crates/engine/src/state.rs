@@ -111,7 +111,7 @@ impl State {
 pub enum StateError {
     #[error("cannot {action} {path}: {source}")]
     Io { action: &'static str, path: PathBuf, source: std::io::Error },
-    #[error("state file {path} is damaged ({detail}); it was not changed. Restore it from {backup} after checking that file, or move it aside to start over")]
+    #[error("state file {path} is damaged ({detail}); it was not changed. Rebuild it from the cloud with `empi-infra state rebuild` (it finds every resource by its name and tags, and writes nothing until you confirm); the backup {backup} may be older than the cloud, and apply adopts what it finds either way")]
     Corrupt { path: PathBuf, detail: String, backup: PathBuf },
     #[error("state file {path} has format version {found}, but this empi-infra reads version {STATE_FORMAT_VERSION}; use a matching empi-infra release")]
     Version { path: PathBuf, found: u32 },

@@ -52,7 +52,7 @@ impl World {
     async fn plan(&self, specs: &[ResourceSpec]) -> empi_engine::plan::Plan {
         let g = ResourceGraph::new(specs.to_vec()).unwrap();
         let st = self.backend().load().unwrap();
-        ops::make_plan(&g, &self.cloud.registry(), &st, true, 10, "d").await.unwrap()
+        ops::make_plan(&g, &self.cloud.registry(), &st, true, self.opts.parallelism, "d").await.unwrap()
     }
     async fn apply(&self, specs: &[ResourceSpec]) -> (empi_engine::exec::ApplyReport, Vec<String>) {
         let plan = self.plan(specs).await;
@@ -386,4 +386,73 @@ async fn the_plan_estimates_apply_time_from_past_applies() {
     let st = w.backend().load().unwrap();
     let took = st.facts["duration:test_thing:create"].as_f64().unwrap();
     assert!((0.2..2.0).contains(&took), "create took {took}s");
+}
+
+#[tokio::test]
+async fn a_lost_or_restored_state_adopts_what_exists_and_creates_nothing_twice() {
+    // issue #17, finding 1: following "restore the backup" after a first apply planned every
+    // resource as a create and made a second VPC, NAT gateway… Now what the cloud holds under the
+    // stack's names is found and adopted.
+    let w = World::new(1, 0);
+    let specs = vec![thing("a", &[]), thing("b", &["a"]), thing("c", &["b"]), thing("d", &[])];
+    let (r, _) = w.apply(&specs).await;
+    assert!(r.ok());
+    let objects = w.cloud.objects().len();
+    let creates = |w: &World| w.cloud.calls().iter().filter(|c| c.op == "create").count();
+    let created = creates(&w);
+    // the state file, its journal and its backup gone (or an old backup restored)
+    for f in std::fs::read_dir(w.dir.path()).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    // someone also changed one of them: adopting it changes it back
+    let b_id = w.cloud.objects().iter().find(|(_, o)| o.name == "name-b").map(|(id, _)| id.clone()).unwrap();
+    w.cloud.tamper(&b_id, "value", json!("changed"));
+    let plan = w.plan(&specs).await;
+    for c in &plan.changes {
+        assert_eq!(c.action, Action::Create, "{}", c.address);
+        assert!(c.id.is_some(), "{} is found, not created anew", c.address);
+        assert!(c.reason.as_deref().unwrap_or("").starts_with("adopting"), "{:?}", c.reason);
+    }
+    let b = plan.changes.iter().find(|c| c.address == "b").unwrap();
+    assert_eq!(b.attributes.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["value"], "only what differs");
+    let (r, _) = w.apply(&specs).await;
+    assert!(r.ok());
+    assert_eq!(creates(&w), created, "no create call after the state was lost");
+    assert_eq!(w.cloud.objects().len(), objects, "no duplicate");
+    assert_eq!(w.cloud.objects()[&b_id].attrs["value"], json!("v1"));
+    let plan = w.plan(&specs).await;
+    assert!(!plan.has_changes(), "{}", render_text(&plan));
+}
+
+#[tokio::test]
+async fn state_rebuild_restores_a_state_from_which_plan_is_a_no_op() {
+    let w = World::new(1, 0);
+    let specs = vec![thing("a", &[]), thing("b", &["a"]), thing("c", &["b", "a"]), thing("d", &[])];
+    assert!(w.apply(&specs).await.0.ok());
+    let before = w.backend().load().unwrap();
+    let g = ResourceGraph::new(specs.clone()).unwrap();
+    let calls = w.cloud.calls().len();
+    let (rebuilt, missing) = ops::rebuild(&g, &w.cloud.registry(), "s", None, Default::default(), 4).await.unwrap();
+    assert!(missing.is_empty(), "{missing:?}");
+    assert!(
+        w.cloud.calls()[calls..].iter().all(|c| c.op == "find" || c.op == "read"),
+        "rebuild only reads: {:?}",
+        w.cloud.calls()[calls..].iter().map(|c| c.op).collect::<Vec<_>>()
+    );
+    for (address, r) in &before.resources {
+        assert_eq!(rebuilt.resources[address].id, r.id, "{address}");
+        assert_eq!(rebuilt.resources[address].depends_on, r.depends_on, "{address}");
+    }
+    for f in std::fs::read_dir(w.dir.path()).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    w.backend().save(&rebuilt).unwrap();
+    let plan = w.plan(&specs).await;
+    assert!(!plan.has_changes(), "{}", render_text(&plan));
+    // a resource that is gone is reported missing, not invented
+    let d = before.resources["d"].id.clone().unwrap();
+    w.cloud.remove(&d);
+    let (rebuilt, missing) = ops::rebuild(&g, &w.cloud.registry(), "s", None, Default::default(), 4).await.unwrap();
+    assert_eq!(missing, ["d"]);
+    assert!(!rebuilt.resources.contains_key("d"));
 }

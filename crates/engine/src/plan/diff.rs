@@ -76,8 +76,55 @@ pub fn diff(
                 })
                 .collect::<Vec<_>>()
         };
+        // the attributes whose live (or, write-only, recorded) value differs from the desired one,
+        // and whether one of them forces replacement
+        let compare = |recorded: &Attrs, obs: &crate::resource::Observed| {
+            let mut attrs = Vec::new();
+            let mut replace = false;
+            for (k, want) in &desired {
+                let a = schema.and_then(|s| s.attr(k));
+                let force = a.map(|a| a.force_new).unwrap_or(false);
+                let write_only = a.map(|a| a.write_only).unwrap_or(false);
+                let have = if write_only { recorded.get(*k) } else { obs.attrs.get(*k).or(recorded.get(*k)) };
+                let same = match (want, have) {
+                    (Some(w), Some(h)) => normalize(a, w) == normalize(a, h),
+                    (Some(_), None) => false,
+                    (None, _) => false,
+                };
+                if !same {
+                    replace |= force;
+                    attrs.push(AttrChange {
+                        name: k.to_string(),
+                        before: have.cloned(),
+                        after: Some(shown[k].clone()),
+                        after_unknown: want.is_none(),
+                        forces_replacement: force,
+                    });
+                }
+            }
+            (attrs, replace)
+        };
         let run_once = schema.map(|s| s.run_once).unwrap_or(false);
         let (action, attributes, reason, id) = match (rs, observed) {
+            (None, Some(obs)) => {
+                // not in state, but found by its name and address tag: adopt it, and change what
+                // differs (a lost, stale or restored state never creates a second one)
+                let (attrs, replace) = compare(&Attrs::new(), obs);
+                let id = l.and_then(|l| l.id.clone());
+                let found = id.clone().unwrap_or_default();
+                if replace {
+                    (
+                        Action::Replace,
+                        attrs,
+                        Some(format!(
+                            "found {found} by its name and tags, unrecorded in state, and it differs where a change forces replacement"
+                        )),
+                        id,
+                    )
+                } else {
+                    (Action::Create, attrs, Some(format!("adopting {found}: found by its name and tags; state did not record it")), id)
+                }
+            }
             (None, _) => (Action::Create, create_attrs(), None, None),
             (Some(rs), _) if run_once && rs.status == Status::Created => (Action::NoOp, vec![], None, rs.id.clone()),
             (Some(rs), None) => {
@@ -89,29 +136,7 @@ pub fn diff(
                 (Action::Create, create_attrs(), Some(reason.to_string()), None)
             }
             (Some(rs), Some(obs)) => {
-                let mut attrs = Vec::new();
-                let mut replace = false;
-                for (k, want) in &desired {
-                    let a = schema.and_then(|s| s.attr(k));
-                    let force = a.map(|a| a.force_new).unwrap_or(false);
-                    let write_only = a.map(|a| a.write_only).unwrap_or(false);
-                    let have = if write_only { rs.attrs.get(*k) } else { obs.attrs.get(*k).or(rs.attrs.get(*k)) };
-                    let same = match (want, have) {
-                        (Some(w), Some(h)) => normalize(a, w) == normalize(a, h),
-                        (Some(_), None) => false,
-                        (None, _) => false,
-                    };
-                    if !same {
-                        replace |= force;
-                        attrs.push(AttrChange {
-                            name: k.to_string(),
-                            before: have.cloned(),
-                            after: Some(shown[k].clone()),
-                            after_unknown: want.is_none(),
-                            forces_replacement: force,
-                        });
-                    }
-                }
+                let (mut attrs, mut replace) = compare(&rs.attrs, obs);
                 if rs.name != spec.name {
                     // the deterministic name is part of the identity: a new name is a new resource
                     replace = true;

@@ -6,6 +6,7 @@
 //! takes, and `render` prints plans as text and as the versioned JSON of `docs/PLAN-JSON.md`.
 //! Everything is re-exported here, so callers use `crate::plan::X`.
 
+mod adopt;
 mod diff;
 mod estimate;
 mod refresh;
@@ -18,6 +19,7 @@ use serde_json::Value;
 
 use crate::resource::{Observed, ProviderError, ResourceSpec};
 
+pub use adopt::{adopt, resolved_inputs};
 pub use diff::{deposed_address, deposed_fact, destroy_plan, diff, leaves, normalize};
 pub use estimate::{duration_fact, estimate};
 pub use refresh::{recorded, refresh, FIND_AGAIN_AFTER};
