@@ -92,7 +92,7 @@ impl Session {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .or_else(|| stack.target.kubeconfig.as_ref().map(PathBuf::from));
-        let conn = Arc::new(k8s::Connection::new(kubeconfig, clients.sdk.clone(), stack.region.clone()));
+        let conn = Arc::new(k8s::Connection::new(&stack.name, kubeconfig, clients.sdk.clone(), stack.region.clone()));
         let mut registry = aws::registry(clients.clone());
         k8s::register(&mut registry, conn);
         Ok(Connected { registry, account, clients })

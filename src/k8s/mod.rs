@@ -20,11 +20,38 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, 
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{json, Value};
 
+/// The label naming the stack that owns a Kubernetes object. An object labelled for another stack
+/// is never adopted, changed or deleted; one without it is adopted only when empi-infra made it
+/// (`app.kubernetes.io/managed-by: empi-infra`, as releases before the label did).
+pub const STACK_LABEL: &str = "empi-infra/stack";
+
+/// Whose an object is, by its labels: `Err` with the sentence to say when it is not this stack's.
+/// `recorded`: this stack's state records the object, so one that empi-infra made before objects
+/// carried the stack label is this stack's; an unrecorded one (found for adoption) must carry it.
+fn owned_by(stack: &str, kind: &str, id: &str, labels: &Value, recorded: bool) -> Result<(), ProviderError> {
+    match labels.get(STACK_LABEL).and_then(Value::as_str) {
+        Some(s) if s == stack => Ok(()),
+        Some(other) => Err(ProviderError::coded(
+            "OwnedByAnotherStack",
+            format!("{kind} {id} belongs to stack {other:?} (label {STACK_LABEL}={other}), not to {stack:?}; two stacks cannot share it: give this stack another [app] namespace"),
+        )
+        .with_class(ErrorClass::NotOurs)),
+        None if recorded && labels.get("app.kubernetes.io/managed-by").and_then(Value::as_str) == Some("empi-infra") => Ok(()),
+        None => Err(ProviderError::coded(
+            "NotManaged",
+            format!("{kind} {id} exists but was not made by empi-infra (it has no {STACK_LABEL} label); give this stack another [app] namespace, or label it {STACK_LABEL}={stack} to let this stack manage it"),
+        )
+        .with_class(ErrorClass::NotOurs)),
+    }
+}
+
 /// A token is remade after this long (EKS tokens live 15 minutes).
 const TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 60);
 
 /// How to reach the cluster.
 pub struct Connection {
+    /// The stack whose objects these are: every object carries it as its [`STACK_LABEL`].
+    stack: String,
     kubeconfig: Option<PathBuf>,
     sdk: aws_config::SdkConfig,
     region: String,
@@ -80,8 +107,8 @@ fn pem_bundle(b64: &str) -> Result<Vec<Vec<u8>>, String> {
 }
 
 impl Connection {
-    pub fn new(kubeconfig: Option<PathBuf>, sdk: aws_config::SdkConfig, region: String) -> Self {
-        Connection { kubeconfig, sdk, region, cached: tokio::sync::Mutex::new(None) }
+    pub fn new(stack: &str, kubeconfig: Option<PathBuf>, sdk: aws_config::SdkConfig, region: String) -> Self {
+        Connection { stack: stack.to_string(), kubeconfig, sdk, region, cached: tokio::sync::Mutex::new(None) }
     }
 
     async fn client(&self, cluster: &Value) -> ProviderResult<kube::Client> {
@@ -177,6 +204,11 @@ struct Target {
 }
 
 impl K8sObject {
+    /// The object's kind as Kubernetes names it (`Namespace`, `Deployment`).
+    fn kind_name(&self, a: &Attrs) -> String {
+        a.get("manifest").and_then(|m| m["kind"].as_str()).unwrap_or("object").to_string()
+    }
+
     async fn target(&self, a: &Attrs) -> ProviderResult<Target> {
         let m = a.get("manifest").ok_or_else(|| err("no manifest"))?;
         let api_version = m["apiVersion"].as_str().unwrap_or_default();
@@ -208,8 +240,19 @@ impl K8sObject {
 
     async fn apply(&self, a: &Attrs) -> ProviderResult<String> {
         let t = self.target(a).await?;
+        if let Some(live) = t.api.get_opt(&t.name).await.map_err(kube_err)? {
+            owned_by(
+                &self.conn.stack,
+                &self.kind_name(a),
+                &Self::id(&t),
+                &serde_json::to_value(&live.metadata.labels).unwrap_or_default(),
+                true,
+            )?;
+        }
+        let mut manifest = a["manifest"].clone();
+        manifest["metadata"]["labels"][STACK_LABEL] = Value::String(self.conn.stack.clone());
         let pp = PatchParams::apply(FIELD_MANAGER).force();
-        t.api.patch(&t.name, &pp, &Patch::Apply(&a["manifest"])).await.map_err(kube_err)?;
+        t.api.patch(&t.name, &pp, &Patch::Apply(&manifest)).await.map_err(kube_err)?;
         Ok(Self::id(&t))
     }
 
@@ -305,7 +348,15 @@ impl Resource for K8sObject {
         let t = self.target(inputs).await?;
         let o = t.api.get_opt(&t.name).await.map_err(kube_err)?;
         // an object being deleted is as good as gone
-        Ok(o.filter(|o| o.metadata.deletion_timestamp.is_none()).map(|_| Self::id(&t)))
+        let Some(o) = o.filter(|o| o.metadata.deletion_timestamp.is_none()) else { return Ok(None) };
+        owned_by(
+            &self.conn.stack,
+            &self.kind_name(inputs),
+            &Self::id(&t),
+            &serde_json::to_value(&o.metadata.labels).unwrap_or_default(),
+            false,
+        )?;
+        Ok(Some(Self::id(&t)))
     }
 
     async fn read(&self, _id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>> {
@@ -378,6 +429,16 @@ impl Resource for K8sObject {
 
     async fn delete(&self, _id: &str, recorded: &Attrs) -> ProviderResult<()> {
         let t = self.target(recorded).await?;
+        if let Some(live) = t.api.get_opt(&t.name).await.map_err(kube_err)? {
+            // never another stack's object, whatever this stack's state says
+            owned_by(
+                &self.conn.stack,
+                &self.kind_name(recorded),
+                &Self::id(&t),
+                &serde_json::to_value(&live.metadata.labels).unwrap_or_default(),
+                true,
+            )?;
+        }
         match t.api.delete(&t.name, &DeleteParams::foreground()).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),

@@ -468,6 +468,9 @@ pub enum ErrorClass {
     Propagation,
     /// The object does not exist.
     NotFound,
+    /// The object exists but is not this stack's (another stack's, or made by hand): it is never
+    /// adopted, changed or deleted.
+    NotOurs,
 }
 
 impl ErrorClass {

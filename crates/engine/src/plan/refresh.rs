@@ -28,14 +28,15 @@ pub async fn refresh(registry: &Registry, state: &State, parallelism: usize) -> 
             let err = |source| PlanError::Read { address: address.clone(), source };
             let id = match &rs.id {
                 Some(id) => Some(id.clone()),
-                None => match in_slot(&slots, r.find(&rs.name, &address, &rs.attrs)).await.map_err(err)? {
+                // an object another stack owns under that name is not this interrupted create's
+                None => match in_slot(&slots, r.find(&rs.name, &address, &rs.attrs)).await.or_else(not_ours).map_err(err)? {
                     Some(id) => Some(id),
                     None => {
                         // a create call sent just before a crash may not be visible yet (the
                         // cloud's eventual consistency): look once more before creating it again.
                         // No slot is held while waiting.
                         tokio::time::sleep(FIND_AGAIN_AFTER).await;
-                        in_slot(&slots, r.find(&rs.name, &address, &rs.attrs)).await.map_err(err)?
+                        in_slot(&slots, r.find(&rs.name, &address, &rs.attrs)).await.or_else(not_ours).map_err(err)?
                     }
                 },
             };
@@ -52,6 +53,15 @@ pub async fn refresh(registry: &Registry, state: &State, parallelism: usize) -> 
         out.insert(addr, live);
     }
     Ok(out)
+}
+
+/// A find that met another stack's object found nothing of this stack's.
+fn not_ours(e: crate::resource::ProviderError) -> Result<Option<String>, crate::resource::ProviderError> {
+    if e.class == crate::resource::ErrorClass::NotOurs {
+        Ok(None)
+    } else {
+        Err(e)
+    }
 }
 
 /// Makes one cloud call holding a slot of `--parallelism`: the slot is taken when the call
