@@ -112,3 +112,46 @@ async fn a_permanent_fault_stops_only_its_branch() {
     let ok = common::run_in(w.dir.path(), &w.moto.url, &w.cluster.kubeconfig, &w.stack(), &["apply", "--auto-approve"]);
     assert_eq!(ok.code, 0, "{ok:?}");
 }
+
+/// An endpoint that accepts connections and never answers (a paused process, a black-holed
+/// network path), for as long as the test runs.
+fn silent_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    url
+}
+
+#[test]
+fn finding_4_a_silent_endpoint_fails_plan_in_bounded_time_and_releases_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = dir.path().join("stack.toml");
+    std::fs::copy(repo().join("stacks/local.toml"), &stack).unwrap();
+    let url = silent_endpoint();
+    let t0 = Instant::now();
+    let out = Command::new(common::bin())
+        .args(["plan", "--stack"])
+        .arg(&stack)
+        .current_dir(dir.path())
+        .env("AWS_ENDPOINT_URL", &url)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("EMPI_INFRA_REQUEST_TIMEOUT", "2s")
+        .env("EMPI_INFRA_KUBECONFIG", dir.path().join("none"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let took = t0.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // 2 s per attempt, at most 4 of them, plus start-up: well under a minute
+    assert!(took < Duration::from_secs(20), "plan against a silent endpoint took {took:?}");
+    assert!(stderr.contains("did not answer within 2s"), "one sentence naming the deadline: {stderr}");
+    let locks = Command::new(common::bin()).args(["state", "locks", "--stack"]).arg(&stack).current_dir(dir.path()).output().unwrap();
+    assert!(String::from_utf8_lossy(&locks.stdout).contains("No lock is held"), "{locks:?}");
+}

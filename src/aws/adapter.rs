@@ -60,6 +60,14 @@ where
                 format!("the AWS endpoint answered HTTP {s} with a body that is not an AWS error")
             }
             (None, Some(s)) => format!("the AWS endpoint answered HTTP {s} without an error message"),
+            (None, None) if matches!(e, SdkError::TimeoutError(_)) => {
+                let t = super::request_timeout();
+                format!(
+                    "the AWS endpoint did not answer within {} (each of up to {} attempts; set EMPI_INFRA_REQUEST_TIMEOUT for a slower link)",
+                    humantime::format_duration(t),
+                    super::OPERATION_ATTEMPTS
+                )
+            }
             (None, None) => DisplayErrorContext(&e).to_string(),
         };
         AwsError(ProviderError { code, message, class })

@@ -61,12 +61,40 @@ impl Target {
 }
 
 /// The SDK configuration for `target` (endpoint override, region, default credential chain).
+/// How long one AWS or Kubernetes request may take (`EMPI_INFRA_REQUEST_TIMEOUT`, e.g. "45s";
+/// default 30 s): past it the attempt is abandoned and retried, and the operation fails after
+/// [`OPERATION_ATTEMPTS`] times as long.
+pub fn request_timeout() -> std::time::Duration {
+    std::env::var("EMPI_INFRA_REQUEST_TIMEOUT")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(DEFAULT_REQUEST_TIMEOUT)
+}
+
+/// The default deadline of one request.
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Setting up a connection never takes longer than this.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// An operation (all its attempts) ends after this many request deadlines.
+pub const OPERATION_ATTEMPTS: u32 = 4;
+
 pub async fn sdk_config(target: &Target) -> aws_config::SdkConfig {
     // transient faults (throttling, 5xx, resets) are retried by the SDK: bounded, with
     // exponential backoff and jitter
     let retry = aws_config::retry::RetryConfig::standard().with_max_attempts(6).with_initial_backoff(std::time::Duration::from_millis(200));
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(aws_config::Region::new(target.region.clone())).retry_config(retry);
+    // a silent endpoint fails the run in bounded time (and releases the lock) instead of holding
+    // it forever: each attempt, and each operation with its retries, has a deadline
+    let attempt = request_timeout();
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(attempt.min(CONNECT_TIMEOUT))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(attempt * OPERATION_ATTEMPTS)
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(target.region.clone()))
+        .retry_config(retry)
+        .timeout_config(timeouts);
     if let Some(url) = &target.endpoint_url {
         loader = loader.endpoint_url(url);
     }

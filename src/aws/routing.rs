@@ -32,7 +32,14 @@ impl InternetGateway {
     /// gone, is fine.
     async fn detach(&self, id: &str, vpc: &str) -> AwsResult<()> {
         match self.0.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send().await.map_err(AwsError::from) {
-            Err(e) if !e.code().is_some_and(|c| c.ends_with(".NotFound") || c == "Gateway.NotAttached") => Err(e),
+            // exactly these codes: the gateway or the VPC is gone, or it is not attached
+            Err(e)
+                if !e.code().is_some_and(|c| {
+                    ["InvalidInternetGatewayID.NotFound", "InvalidVpcID.NotFound", "Gateway.NotAttached"].contains(&c)
+                }) =>
+            {
+                Err(e)
+            }
             _ => Ok(()),
         }
     }

@@ -129,6 +129,12 @@ impl Connection {
             }
             None => self.eks_config(cluster).await?,
         };
+        let mut config = config;
+        // a silent API server fails the run in bounded time, as AWS endpoints do
+        let deadline = crate::aws::request_timeout();
+        config.connect_timeout = Some(deadline.min(crate::aws::CONNECT_TIMEOUT));
+        config.read_timeout = Some(deadline);
+        config.write_timeout = Some(deadline);
         let client = kube::Client::try_from(config).map_err(|e| err(format!("cannot make a Kubernetes client: {e}")))?;
         *cached = Some((key, client.clone(), Instant::now()));
         Ok(client)
