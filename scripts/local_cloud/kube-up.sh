@@ -13,12 +13,24 @@ if [ "${1:-}" = "--down" ]; then
   [ -f "$D/pids" ] || exit 0
   # controller-manager and apiserver first, etcd last
   for pid in $(tac "$D/pids"); do kill "$pid" 2>/dev/null || true; done
-  for _ in $(seq 1 50); do
-    alive=0
-    for pid in $(cat "$D/pids"); do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break
+  alive_pids() { for pid in $(cat "$D/pids"); do kill -0 "$pid" 2>/dev/null && echo "$pid"; done; return 0; }
+  # up to 20 s for a clean stop (etcd syncs its data), then SIGKILL; the pid file goes only once
+  # every process is gone, so a later `down` or `up` never forgets one still running
+  for _ in $(seq 1 200); do
+    [ -z "$(alive_pids)" ] && break
     sleep 0.1
   done
+  left=$(alive_pids)
+  if [ -n "$left" ]; then
+    echo "kube-up: $(echo $left | wc -w) process(es) still running after 20 s: killing $left" >&2
+    kill -9 $left 2>/dev/null || true
+    for _ in $(seq 1 50); do [ -z "$(alive_pids)" ] && break; sleep 0.1; done
+  fi
+  left=$(alive_pids)
+  if [ -n "$left" ]; then
+    echo "kube-up: could not stop $left; $D/pids keeps them" >&2
+    exit 1
+  fi
   rm -f "$D/pids"
   exit 0
 fi
