@@ -249,7 +249,8 @@ impl LocalBackend {
     }
 
     /// Replays the journal over the document. A torn last line (a crash mid-append) is ignored;
-    /// damage anywhere else is refused.
+    /// damage anywhere else, or a gap in the serials (each line carries its serial and checksum),
+    /// is refused.
     fn replay(&self, state: &mut State) -> Result<(), StateError> {
         let path = self.journal_path();
         let text = match fs::read(&path) {
@@ -274,6 +275,19 @@ impl LocalBackend {
             };
             if e.serial <= state.serial {
                 continue; // already in the document
+            }
+            if e.serial != state.serial + 1 {
+                // every operation writes serial + 1: a jump means lines in between are gone
+                return Err(StateError::Corrupt {
+                    path: path.clone(),
+                    detail: format!(
+                        "journal line {} records serial {}, but serial {} comes first: lines are missing",
+                        i + 1,
+                        e.serial,
+                        state.serial + 1
+                    ),
+                    backup: self.backup_path(),
+                });
             }
             match e.resource {
                 Some(r) => state.resources.insert(e.address, r),
@@ -673,5 +687,25 @@ mod journal_tests {
         let damaged = text.replacen("\"i1\"", "\"i9\"", 1);
         fs::write(b.journal_path(), damaged).unwrap();
         assert!(LocalBackend::new(dir.path(), "s").load().unwrap_err().to_string().contains("journal line 1 is damaged"));
+    }
+
+    #[test]
+    fn a_journal_with_a_missing_line_is_refused_naming_state_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path(), "s");
+        let mut st = State::new("s");
+        b.save(&st).unwrap();
+        for n in 1..=4 {
+            st.resources.insert(format!("r{n}"), entry(n));
+            st.serial += 1;
+            b.record(&st, &format!("r{n}")).unwrap();
+        }
+        let text = fs::read_to_string(b.journal_path()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let gap = format!("{}\n{}\n{}\n", lines[0], lines[2], lines[3]);
+        fs::write(b.journal_path(), gap).unwrap();
+        let e = LocalBackend::new(dir.path(), "s").load().unwrap_err().to_string();
+        assert!(e.contains("journal line 2 records serial 3, but serial 2 comes first"), "{e}");
+        assert!(e.contains("empi-infra state rebuild"), "{e}");
     }
 }
