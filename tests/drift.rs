@@ -15,6 +15,32 @@ use serde_json::{json, Value};
 
 const NS: &str = "tuva-empi";
 
+/// A webhook receiver for one POST: its URL, and the body it received.
+fn webhook() -> (String, std::thread::JoinHandle<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        let mut len = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line.to_ascii_lowercase().starts_with("content-length:") {
+                len = line[15..].trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).unwrap();
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").unwrap();
+        String::from_utf8(body).unwrap()
+    });
+    (url, server)
+}
+
 fn findings(out: &str) -> Vec<(String, String, String)> {
     let v: Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("drift --json is not JSON ({e}): {out}"));
     assert_eq!(v["format_version"], "1");
@@ -249,27 +275,7 @@ async fn a_held_lock_stops_drift_and_notifications_reach_a_webhook() {
         .send()
         .await
         .unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(s.try_clone().unwrap());
-        let mut len = 0;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if line.to_ascii_lowercase().starts_with("content-length:") {
-                len = line[15..].trim().parse().unwrap();
-            }
-            if line == "\r\n" {
-                break;
-            }
-        }
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body).unwrap();
-        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").unwrap();
-        String::from_utf8(body).unwrap()
-    });
+    let (url, server) = webhook();
     let r = w.run(&["drift", "--notify", &url]);
     assert_eq!(r.code, 2, "{r:?}");
     let body: Value = serde_json::from_str(&server.join().unwrap()).unwrap();
@@ -306,4 +312,44 @@ async fn every_keeps_running_after_a_failed_run() {
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert!(err.contains("error: drift run failed") && err.contains("trying again in 1s"), "{err}");
     assert_eq!(clean_runs, 2, "the loop went on after the failed run");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn finding_5_a_secret_copied_under_another_key_is_redacted_by_value_everywhere() {
+    let w = Workspace::new(&[]);
+    w.ok(&["apply", "--auto-approve"]);
+    let aws = w.aws().await;
+    let name = "empi-local/tuva-empi-config";
+    let mut cfg = aws.config(name).await;
+    let password = cfg["db"]["password"].as_str().unwrap().to_string();
+    // as an AWS rotation template writes it, and once more somewhere deeper under a harmless key
+    cfg["username"] = json!("tuva");
+    cfg["password"] = json!(password.clone());
+    cfg["engine"] = json!("postgres");
+    cfg["notes"] = json!({"copy": format!("postgres://tuva:{password}@db:5432/tuva")});
+    aws.secrets.put_secret_value().secret_id(name).secret_string(cfg.to_string()).send().await.unwrap();
+
+    let mut seen = Vec::new();
+    let plan = w.run(&["plan", "--out", "saved.plan"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert!(plan.stdout.contains("config.document"), "the extra keys are a change: {plan:?}");
+    seen.push(plan.all());
+    seen.push(std::fs::read_to_string(w.dir.path().join("saved.plan")).unwrap());
+    seen.push(w.ok(&["plan", "--json"]).all());
+    let drift = w.run(&["drift", "--json"]);
+    assert_eq!(drift.code, 2, "{drift:?}");
+    assert!(findings(&drift.stdout).iter().any(|(a, attr, _)| a == "config.document" && attr.contains("password")), "{drift:?}");
+    assert!(drift.stdout.contains("(sensitive)"), "reported as a sensitive attribute: {drift:?}");
+    seen.push(drift.all());
+    let (url, server) = webhook();
+    let r = w.run(&["drift", "--notify", &url]);
+    assert_eq!(r.code, 2, "{r:?}");
+    seen.push(r.all());
+    seen.push(server.join().unwrap());
+    seen.push(w.run(&["plan"]).all());
+    let logged = w.command(&["plan"]).env("EMPI_INFRA_LOG", "trace").output().unwrap();
+    seen.push(String::from_utf8_lossy(&logged.stdout).into_owned() + &String::from_utf8_lossy(&logged.stderr));
+    for (i, o) in seen.iter().enumerate() {
+        assert!(!o.contains(&password), "the password leaked into output #{i}");
+    }
 }

@@ -127,6 +127,34 @@ pub fn redact(mut doc: Value) -> Value {
     doc
 }
 
+/// Keys whose values are secrets whatever they hold (as AWS rotation templates, Django and OIDC
+/// clients name them).
+const SECRET_KEYS: &[&str] = &["password", "passwd", "secret", "token", "private_key", "api_key", "apikey", "credential"];
+
+/// Replaces, at any key and any depth, every string that holds one of `secrets` (or sits under a
+/// key named like a secret) with the placeholder: a secret copied under another key, as a
+/// rotation template writes `{"password": …}` next to Tuva's `db.password`, never leaves here.
+pub fn redact_values(doc: &mut Value, secrets: &[String]) {
+    fn walk(v: &mut Value, secrets: &[String], secret_key: bool) {
+        match v {
+            Value::String(s) if s != SENSITIVE && s != STALE_COPY => {
+                if secret_key || secrets.iter().any(|x| !x.is_empty() && s.contains(x.as_str())) {
+                    *v = Value::String(SENSITIVE.into());
+                }
+            }
+            Value::Array(xs) => xs.iter_mut().for_each(|x| walk(x, secrets, secret_key)),
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    let k = k.to_ascii_lowercase();
+                    walk(x, secrets, secret_key || SECRET_KEYS.iter().any(|w| k.contains(w)));
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(doc, secrets, false);
+}
+
 // ── the secret ───────────────────────────────────────────────────────────────────
 
 pub struct Secret(Client);
@@ -257,19 +285,30 @@ impl AwsKind for SecretValue {
         if doc.get("env").is_none() {
             return Ok(None); // only the generated values: the document was never written
         }
+        // the secret values this document holds: the generated ones and the copies of user secrets
+        let mut values: Vec<String> = GENERATED.iter().filter_map(|p| doc.pointer(p).and_then(Value::as_str).map(String::from)).collect();
         // a copy is compared with its source here and only its verdict leaves this function
         for (p, source) in copied(recorded) {
             let live = doc.pointer(&p).and_then(Value::as_str).map(String::from);
-            let matches = match (live, user_secret(&self.0, &source).await) {
+            let expected = user_secret(&self.0, &source).await;
+            if let Ok(v) = &expected {
+                values.push(v.clone());
+            }
+            let matches = match (live, expected) {
                 (Some(live), Ok(expected)) => live == expected,
                 (Some(_), Err(_)) => true, // the source is unreadable now: nothing to compare with
                 (None, _) => false,
             };
             if let Some(slot) = doc.pointer_mut(&p) {
+                if let Some(v) = slot.as_str() {
+                    values.push(v.to_string());
+                }
                 *slot = Value::String(if matches { SENSITIVE } else { STALE_COPY }.into());
             }
         }
-        let mut a = attrs([("secret_id", json!(id)), ("document", redact(doc))]);
+        let mut doc = redact(doc);
+        redact_values(&mut doc, &values);
+        let mut a = attrs([("secret_id", json!(id)), ("document", doc)]);
         if let Some(c) = recorded.get("copied_secrets") {
             a.insert("copied_secrets".into(), c.clone());
         }
