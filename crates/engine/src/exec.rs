@@ -88,6 +88,8 @@ pub enum StepError {
     State(#[from] StateError),
     #[error("{0}: interrupted while waiting; the next run resumes it")]
     Interrupted(String),
+    #[error("{0}: stopped before its change was sent; the next run makes it")]
+    NotSent(String),
 }
 
 /// What an apply did.
@@ -421,6 +423,11 @@ where
     loop {
         let result = {
             let _slot = ctx.slots.acquire().await.expect("semaphore open");
+            // a change not yet sent when a stop came (this step waited for a slot) is not sent:
+            // after Ctrl-C nothing new is created, changed or deleted
+            if matches!(what, "create" | "update" | "delete") && ctx.opts.stop.load(Ordering::SeqCst) {
+                return Err(StepError::NotSent(address.to_string()));
+            }
             f().await
         };
         let e = match result {

@@ -456,3 +456,31 @@ async fn state_rebuild_restores_a_state_from_which_plan_is_a_no_op() {
     assert_eq!(missing, ["d"]);
     assert!(!rebuilt.resources.contains_key("d"));
 }
+
+#[tokio::test]
+async fn finding_4_ctrl_c_during_destroy_lets_no_further_delete_through() {
+    // one slot and 50 ms per call: independent deletes queue for the slot; a stop comes while one
+    // is in flight, and the ones waiting for the slot must not be sent after it
+    let mut w = World::new(50, 0);
+    let specs: Vec<_> = (0..8).map(|i| thing(&format!("t{i}"), &[])).collect();
+    assert!(w.apply(&specs).await.0.ok());
+    w.opts.parallelism = 1;
+    let stop = w.opts.stop.clone();
+    let stopped_at = Arc::new(Mutex::new(None));
+    let at = stopped_at.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        *at.lock().unwrap() = Some(Instant::now());
+    });
+    let r = w.destroy().await;
+    assert!(r.interrupted);
+    let stopped_at = stopped_at.lock().unwrap().unwrap();
+    let late: Vec<_> = w.cloud.calls().into_iter().filter(|c| c.op == "delete" && c.start > stopped_at).collect();
+    assert!(late.is_empty(), "deletes sent after the stop: {late:?}");
+    assert!(r.failed.iter().any(|e| e.to_string().contains("stopped before its change was sent")), "{:?}", r.failed);
+    // the next destroy finishes the job
+    w.opts.stop.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(w.destroy().await.ok());
+    assert!(w.cloud.objects().is_empty());
+}
