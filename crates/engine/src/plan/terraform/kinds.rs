@@ -495,6 +495,8 @@ fn db_instance(s: &Src) -> Vec<TfResource> {
             ("vpc_security_group_ids", s.get("vpc_security_group_ids")),
             // destroy takes a final snapshot, named when it runs
             ("skip_final_snapshot", lit(false)),
+            // RDS's default, which empi-infra never changes (plans and drift accept the minor AWS picks)
+            ("auto_minor_version_upgrade", lit(true)),
             tags(s),
         ],
     )]
