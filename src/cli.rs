@@ -38,6 +38,9 @@ pub enum Command {
         /// Print the plan as JSON (docs/PLAN-JSON.md).
         #[arg(long)]
         json: bool,
+        /// The JSON's schema: empi-infra's own, or Terraform's plan representation (for policy tools).
+        #[arg(long, value_enum, default_value_t, requires = "json")]
+        format: PlanFormat,
         /// Exit 0 when there are no changes, 2 when there are.
         #[arg(long)]
         detailed_exitcode: bool,
@@ -70,6 +73,17 @@ pub enum Command {
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
         parallelism: u16,
     },
+    /// Print a plan saved with `plan --out`: as text, or with --json as JSON.
+    Show {
+        /// The saved plan.
+        planfile: PathBuf,
+        /// Print the plan as JSON (docs/PLAN-JSON.md).
+        #[arg(long)]
+        json: bool,
+        /// The JSON's schema: empi-infra's own, or Terraform's plan representation (for policy tools).
+        #[arg(long, value_enum, default_value_t, requires = "json")]
+        format: PlanFormat,
+    },
     /// Print the stack's outputs (URL, cluster, database endpoint, secret ARN, user pool…).
     Output {
         name: Option<String>,
@@ -99,6 +113,16 @@ pub enum Command {
         #[arg(long)]
         print_iam_policy: bool,
     },
+}
+
+/// The schema `--json` prints a plan in (docs/PLAN-JSON.md).
+#[derive(clap::ValueEnum, Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub enum PlanFormat {
+    /// empi-infra's own plan JSON.
+    #[default]
+    Empi,
+    /// Terraform's plan representation (`terraform show -json`, format 1.2): Checkov, OPA, Infracost read it.
+    Terraform,
 }
 
 #[derive(Subcommand)]

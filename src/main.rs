@@ -40,9 +40,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Validate => cmd::validate::validate(stack),
         Command::Graph => cmd::validate::graph(stack),
-        Command::Plan { out, json, detailed_exitcode, refresh, versions } => {
-            cmd::plan::run(stack, out, json, detailed_exitcode, refresh, versions).await
+        Command::Plan { out, json, format, detailed_exitcode, refresh, versions } => {
+            cmd::plan::run(stack, out, json.then_some(format), detailed_exitcode, refresh, versions).await
         }
+        Command::Show { planfile, json, format } => cmd::show::run(stack, &planfile, json.then_some(format)),
         Command::Apply { planfile, auto_approve, parallelism, allow_replace, versions } => {
             cmd::apply::apply(stack, planfile, auto_approve, parallelism, allow_replace, versions).await
         }

@@ -4,5 +4,6 @@ pub mod apply;
 pub mod drift;
 pub mod output;
 pub mod plan;
+pub mod show;
 pub mod state;
 pub mod validate;

@@ -5,15 +5,16 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use empi_engine::ops;
-use empi_engine::plan::{render_json, render_text, Plan};
+use empi_engine::plan::terraform::Provider;
+use empi_engine::plan::{render_json, render_terraform, render_text, Plan};
 
-use crate::cli::VersionChange;
+use crate::cli::{PlanFormat, VersionChange};
 use crate::session::{Begun, Session};
 
 pub async fn run(
     path: &Option<PathBuf>,
     out: Option<PathBuf>,
-    json: bool,
+    json: Option<PlanFormat>,
     detailed_exitcode: bool,
     refresh: bool,
     versions: VersionChange,
@@ -23,18 +24,26 @@ pub async fn run(
     let mut plan = ops::make_plan(&g, &cloud.registry, &state, refresh, 10, &session.stack.digest).await?;
     plan.facts = placement.facts;
     plan.warnings = placement.warnings;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&render_json(&plan))?);
-    } else {
-        print!("{}", render_text(&plan));
+    match json {
+        Some(format) => println!("{}", serde_json::to_string_pretty(&plan_json(&plan, format, Some(&session.stack.region)))?),
+        None => print!("{}", render_text(&plan)),
     }
     if let Some(out) = out {
         save(&out, &plan)?;
-        if !json {
+        if json.is_none() {
             println!("\nSaved the plan to {}. Apply exactly this plan with: empi-infra apply {}", out.display(), out.display());
         }
     }
     Ok(if detailed_exitcode && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// The plan as `--json --format FORMAT` prints it; `region` is the stack's (Terraform's provider
+/// configuration records it).
+pub fn plan_json(plan: &Plan, format: PlanFormat, region: Option<&str>) -> serde_json::Value {
+    match format {
+        PlanFormat::Empi => render_json(plan),
+        PlanFormat::Terraform => render_terraform(plan, &Provider { region: region.map(String::from) }),
+    }
 }
 
 pub fn save(path: &Path, plan: &Plan) -> Result<()> {

@@ -747,6 +747,7 @@ mod tests {
             create_before_destroy: false,
             spec,
             id: None,
+            objects: Default::default(),
         }
     }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use super::{Action, AttrChange, Live, Plan, ResourceChange, PLAN_FORMAT_VERSION};
+use super::{Action, AttrChange, Live, Objects, Plan, ResourceChange, PLAN_FORMAT_VERSION};
 use crate::graph::ResourceGraph;
 use crate::resource::{AttrSchema, Attrs, Schema};
 use crate::state::{ResourceState, State, Status};
@@ -105,6 +105,22 @@ pub fn diff(
             (attrs, replace)
         };
         let run_once = schema.map(|s| s.run_once).unwrap_or(false);
+        // the whole object before: as the diff compares it (write-only inputs as recorded)
+        let before = match (rs, observed) {
+            (Some(rs), Some(obs)) => Some(
+                desired
+                    .keys()
+                    .filter_map(|k| {
+                        let write_only = schema.and_then(|s| s.attr(k)).is_some_and(|a| a.write_only);
+                        let have = if write_only { rs.attrs.get(*k) } else { obs.attrs.get(*k).or(rs.attrs.get(*k)) };
+                        have.map(|v| (k.to_string(), v.clone()))
+                    })
+                    .collect(),
+            ),
+            (Some(rs), None) if run_once && rs.status == Status::Created => Some(rs.attrs.clone()),
+            _ => None,
+        };
+        let before_outputs = observed.map(|o| o.outputs.clone()).or_else(|| rs.map(|r| r.outputs.clone())).unwrap_or_default();
         let (action, attributes, reason, id) = match (rs, observed) {
             (None, Some(obs)) => {
                 // not in state, but found by its name and address tag: adopt it, and change what
@@ -171,7 +187,13 @@ pub fn diff(
             Action::Replace => None,
             _ => observed.map(|o| o.outputs.clone()).or_else(|| rs.map(|r| r.outputs.clone())),
         };
-        known.insert(spec.address.clone(), outputs);
+        known.insert(spec.address.clone(), outputs.clone());
+        let objects = Objects {
+            name: spec.name.clone(),
+            before: if action == Action::Create { None } else { before },
+            before_outputs: if action == Action::Create { Default::default() } else { before_outputs },
+            outputs,
+        };
         changes.push(ResourceChange {
             address: spec.address.clone(),
             kind: spec.kind.clone(),
@@ -182,6 +204,7 @@ pub fn diff(
             create_before_destroy: action == Action::Replace && schema.is_some_and(|s| s.create_before_destroy),
             spec: Some(spec.clone()),
             id,
+            objects,
         });
     }
     // recorded resources the stack no longer has
@@ -239,6 +262,7 @@ fn delete_change(
         create_before_destroy: false,
         spec: None,
         id: if gone { None } else { id },
+        objects: Objects { name: rs.name.clone(), before: Some(rs.attrs.clone()), before_outputs: rs.outputs.clone(), outputs: None },
     }
 }
 

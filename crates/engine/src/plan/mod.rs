@@ -3,7 +3,8 @@
 //! The step generator lives in the submodules: `refresh` reads what state records (in
 //! parallel), `diff` compares the stack's desired resources with it attribute by attribute and
 //! decides create / update / replace / delete / no-op, `estimate` predicts how long applying
-//! takes, and `render` prints plans as text and as the versioned JSON of `docs/PLAN-JSON.md`.
+//! takes, and `render` prints plans as text and as the versioned JSON of `docs/PLAN-JSON.md`;
+//! `terraform` writes them as Terraform's plan representation, for policy tools.
 //! Everything is re-exported here, so callers use `crate::plan::X`.
 
 mod adopt;
@@ -11,19 +12,21 @@ mod diff;
 mod estimate;
 mod refresh;
 mod render;
+pub mod terraform;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::resource::{Observed, ProviderError, ResourceSpec};
+use crate::resource::{Attrs, Observed, ProviderError, ResourceSpec};
 
 pub use adopt::{adopt, resolved_inputs};
 pub use diff::{deposed_address, deposed_fact, destroy_plan, diff, leaves, normalize};
 pub use estimate::{duration_fact, estimate};
 pub use refresh::{recorded, refresh, FIND_AGAIN_AFTER};
 pub use render::{render_json, render_text, show};
+pub use terraform::render_terraform;
 
 /// Version of the plan file and of `plan --json`.
 pub const PLAN_FORMAT_VERSION: &str = "1";
@@ -84,6 +87,34 @@ pub struct ResourceChange {
     /// The cloud id the change acts on (update, replace, delete), or an interrupted create's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The whole object before and after, for renderings that show every attribute (Terraform's
+    /// plan JSON); `attributes` holds only what changes.
+    #[serde(default, skip_serializing_if = "Objects::is_empty")]
+    pub objects: Objects,
+}
+
+/// The whole object a change acts on: what renderings that show every attribute need besides the
+/// spec. Values are those state holds (secrets only as `resource::SENSITIVE`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Objects {
+    /// The deterministic cloud name.
+    #[serde(default)]
+    pub name: String,
+    /// Every recorded input before the change (`None` for a create).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Attrs>,
+    /// The outputs of the object before the change.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub before_outputs: Attrs,
+    /// The outputs known at plan time after the change (`None`: known after apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Attrs>,
+}
+
+impl Objects {
+    pub fn is_empty(&self) -> bool {
+        *self == Objects::default()
+    }
 }
 
 /// A plan: what apply will do, bound to the state it was made from.
