@@ -124,3 +124,37 @@ fn validate_refuses_a_node_group_that_mixes_arm_and_x86() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("`instance_types` mixes ARM (Graviton: m7g.large) and x86 (m6i.large) types"), "{err}");
 }
+
+#[test]
+fn show_prints_a_saved_plan_as_text_or_terraform_json_without_a_cloud() {
+    let dir = tempfile::tempdir().unwrap();
+    // a new stack's plan, as `plan --out` saves it
+    let path = "stacks/example-prod.toml";
+    let stack = empi_engine::stack::Stack::parse(path, &std::fs::read_to_string(repo().join(path)).unwrap()).unwrap();
+    let graph = empi_engine::graph::ResourceGraph::new(empi_engine::blueprint::expand(&stack, "123456789012")).unwrap();
+    let state = empi_engine::state::State::new(&stack.name);
+    let plan = empi_engine::plan::diff(&graph, &state, &Default::default(), &empi_engine::kinds::schema, "digest");
+    std::fs::write(dir.path().join("saved.plan"), serde_json::to_vec(&plan).unwrap()).unwrap();
+
+    let (code, out, err) = empi(&["show", "saved.plan"], dir.path());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("Plan: {} to add, 0 to change", resource_count(path))), "{out}");
+    let prod = repo().join(path);
+    let (code, out, err) = empi(&["show", "--json", "--format", "terraform", "saved.plan", "-s", prod.to_str().unwrap()], dir.path());
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["format_version"], "1.2");
+    assert_eq!(doc["configuration"]["provider_config"]["aws"]["expressions"]["region"]["constant_value"], "us-east-1");
+    let (code, out, _) = empi(&["show", "--json", "saved.plan"], dir.path());
+    assert_eq!(code, 0);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["format_version"], "1", "--format empi is the default");
+
+    // what is not a plan, and a format without --json
+    std::fs::write(dir.path().join("stack.toml"), "name = 1").unwrap();
+    let (code, _, err) = empi(&["show", "stack.toml"], dir.path());
+    assert_eq!(code, 1);
+    assert!(err.contains("is not a plan saved by `empi-infra plan --out`"), "{err}");
+    let (code, _, err) = empi(&["plan", "--format", "terraform", "-s", prod.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--json"), "{err}");
+}

@@ -25,7 +25,7 @@ pub async fn run(
     plan.facts = placement.facts;
     plan.warnings = placement.warnings;
     match json {
-        Some(format) => println!("{}", serde_json::to_string_pretty(&plan_json(&plan, format, Some(&session.stack.region)))?),
+        Some(format) => println!("{}", serde_json::to_string_pretty(&plan_json(&plan, format, Some(session.stack.region.as_str())))?),
         None => print!("{}", render_text(&plan)),
     }
     if let Some(out) = out {
