@@ -755,6 +755,7 @@ mod tests {
             warnings: Vec::new(),
             facts: std::collections::BTreeMap::new(),
             estimate: None,
+            targets: Vec::new(),
         }
     }
 
