@@ -26,6 +26,19 @@ pub struct VersionChange {
     pub allow_downgrade: bool,
 }
 
+/// Which part of the stack a plan covers, and how much of the plan is shown.
+#[derive(clap::Args, Clone, Default)]
+pub struct PlanScope {
+    /// Only this resource and what it depends on (destroy: and what depends on it): an address
+    /// (`network.public_subnet[1]`), an address without its index (all instances), or an area
+    /// (`database`); repeatable. The plan is partial: make a full plan afterwards.
+    #[arg(long = "target", value_name = "ADDR")]
+    pub targets: Vec<String>,
+    /// Show every value of every change (each tag, whole policies, documents and manifests).
+    #[arg(long)]
+    pub verbose: bool,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Parse and check the stack file; no cloud calls.
@@ -49,6 +62,8 @@ pub enum Command {
         refresh: bool,
         #[command(flatten)]
         versions: VersionChange,
+        #[command(flatten)]
+        scope: PlanScope,
     },
     /// Plan and apply (or apply a saved plan exactly).
     Apply {
@@ -65,6 +80,8 @@ pub enum Command {
         allow_replace: Vec<String>,
         #[command(flatten)]
         versions: VersionChange,
+        #[command(flatten)]
+        scope: PlanScope,
     },
     /// Delete everything the stack created, dependents first.
     Destroy {
@@ -72,6 +89,8 @@ pub enum Command {
         auto_approve: bool,
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
         parallelism: u16,
+        #[command(flatten)]
+        scope: PlanScope,
     },
     /// Print a plan saved with `plan --out`: as text, or with --json as JSON.
     Show {

@@ -40,14 +40,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Validate => cmd::validate::validate(stack),
         Command::Graph => cmd::validate::graph(stack),
-        Command::Plan { out, json, format, detailed_exitcode, refresh, versions } => {
-            cmd::plan::run(stack, out, json.then_some(format), detailed_exitcode, refresh, versions).await
+        Command::Plan { out, json, format, detailed_exitcode, refresh, versions, scope } => {
+            cmd::plan::run(stack, out, json.then_some(format), detailed_exitcode, refresh, versions, scope).await
         }
         Command::Show { planfile, json, format } => cmd::show::run(stack, &planfile, json.then_some(format)),
-        Command::Apply { planfile, auto_approve, parallelism, allow_replace, versions } => {
-            cmd::apply::apply(stack, planfile, auto_approve, parallelism, allow_replace, versions).await
+        Command::Apply { planfile, auto_approve, parallelism, allow_replace, versions, scope } => {
+            cmd::apply::apply(stack, planfile, auto_approve, parallelism, allow_replace, versions, scope).await
         }
-        Command::Destroy { auto_approve, parallelism } => cmd::apply::destroy(stack, auto_approve, parallelism).await,
+        Command::Destroy { auto_approve, parallelism, scope } => cmd::apply::destroy(stack, auto_approve, parallelism, scope).await,
         Command::Drift { json, every, notify, ignore, print_iam_policy } => {
             cmd::drift::run(stack, json, every, notify, ignore, print_iam_policy).await
         }

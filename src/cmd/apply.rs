@@ -9,11 +9,11 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 use empi_engine::exec::{ExecOptions, StderrProgress};
 use empi_engine::ops;
-use empi_engine::plan::{render_text, Action, Plan};
+use empi_engine::plan::{render_text_with, Action, Plan, RenderOptions};
 use empi_engine::resource::Registry;
 use empi_engine::state::State;
 
-use crate::cli::VersionChange;
+use crate::cli::{PlanScope, VersionChange};
 use crate::cmd::output::print_outputs;
 use crate::session::{Begun, Session};
 
@@ -24,7 +24,14 @@ pub async fn apply(
     parallelism: u16,
     allow_replace: Vec<String>,
     versions: VersionChange,
+    scope: PlanScope,
 ) -> Result<ExitCode> {
+    if let (Some(f), false) = (&planfile, scope.targets.is_empty()) {
+        bail!(
+            "--target cannot be combined with a saved plan: {} applies exactly what it was planned with; make a targeted plan with `empi-infra plan --target ADDR --out FILE` instead",
+            f.display()
+        );
+    }
     let Begun { session, lock: _lock, state, cloud, placement } = Session::begin(path, "apply", versions).await?;
     let stack = &session.stack;
     let g = session.graph(&cloud.account)?;
@@ -41,13 +48,14 @@ pub async fn apply(
             plan
         }
         None => {
-            let mut plan = ops::make_plan(&g, &cloud.registry, &state, true, parallelism as usize, &stack.digest).await?;
+            let mut plan =
+                ops::make_targeted_plan(&g, &cloud.registry, &state, true, parallelism as usize, &stack.digest, &scope.targets).await?;
             plan.facts = placement.facts;
             plan.warnings = placement.warnings;
             plan
         }
     };
-    print!("{}", render_text(&plan));
+    print!("{}", render_text_with(&plan, &RenderOptions { verbose: scope.verbose }));
     if !plan.has_changes() {
         print_outputs(stack, &state);
         return Ok(ExitCode::SUCCESS);
@@ -59,14 +67,16 @@ pub async fn apply(
         return Ok(ExitCode::from(1));
     }
     let code = execute(&session, &plan, &cloud.registry, state, parallelism, "Apply").await?;
-    if code == ExitCode::SUCCESS {
+    // a targeted apply that leaves identity alone does not look at its users
+    let identity_applied = !plan.is_targeted() || plan.changes.iter().any(|c| c.address.starts_with("identity."));
+    if code == ExitCode::SUCCESS && identity_applied {
         let state = session.backend.load().await?;
         check_admin(stack, &state, &cloud).await?;
     }
     Ok(code)
 }
 
-pub async fn destroy(path: &Option<PathBuf>, auto_approve: bool, parallelism: u16) -> Result<ExitCode> {
+pub async fn destroy(path: &Option<PathBuf>, auto_approve: bool, parallelism: u16, scope: PlanScope) -> Result<ExitCode> {
     let session = Session::open(path).await?;
     let stack = &session.stack;
     let _lock = session.backend.lock("destroy").await?;
@@ -76,9 +86,14 @@ pub async fn destroy(path: &Option<PathBuf>, auto_approve: bool, parallelism: u1
         return Ok(ExitCode::SUCCESS);
     }
     let cloud = session.connect().await?;
-    let plan = ops::make_destroy_plan(&cloud.registry, &state, parallelism as usize, &stack.digest).await?;
-    print!("{}", render_text(&plan));
-    if !auto_approve && !confirm(&format!("\nDestroy every resource of stack {:?}? This cannot be undone.", stack.name))? {
+    let plan = ops::make_targeted_destroy_plan(&cloud.registry, &state, parallelism as usize, &stack.digest, &scope.targets).await?;
+    print!("{}", render_text_with(&plan, &RenderOptions { verbose: scope.verbose }));
+    let what = if plan.is_targeted() {
+        format!("Destroy the {} resources above of stack {:?}?", plan.count(Action::Delete), stack.name)
+    } else {
+        format!("Destroy every resource of stack {:?}?", stack.name)
+    };
+    if !auto_approve && !confirm(&format!("\n{what} This cannot be undone."))? {
         println!("Destroy cancelled.");
         return Ok(ExitCode::from(1));
     }
@@ -160,6 +175,12 @@ async fn execute(session: &Session, plan: &Plan, registry: &Registry, state: Sta
     );
     if report.ok() {
         println!("\n{verb} complete after {}. Resources: {summary}.", empi_engine::exec::format_duration(report.elapsed));
+        if plan.is_targeted() {
+            println!(
+                "Resource targeting was in effect ({}): the rest of the stack was neither read nor changed; run `empi-infra plan` for a full plan.",
+                plan.targets.join(", ")
+            );
+        }
         if !plan.destroy {
             print_outputs(&session.stack, &state);
         }

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use empi_engine::ops;
 use empi_engine::plan::terraform::Provider;
-use empi_engine::plan::{render_json, render_terraform, render_text, Plan};
+use empi_engine::plan::{render_json, render_terraform, render_text_with, Plan, RenderOptions};
 
-use crate::cli::{PlanFormat, VersionChange};
+use crate::cli::{PlanFormat, PlanScope, VersionChange};
 use crate::session::{Begun, Session};
 
 pub async fn run(
@@ -18,15 +18,16 @@ pub async fn run(
     detailed_exitcode: bool,
     refresh: bool,
     versions: VersionChange,
+    scope: PlanScope,
 ) -> Result<ExitCode> {
     let Begun { session, lock: _lock, state, cloud, placement } = Session::begin(path, "plan", versions).await?;
     let g = session.graph(&cloud.account)?;
-    let mut plan = ops::make_plan(&g, &cloud.registry, &state, refresh, 10, &session.stack.digest).await?;
+    let mut plan = ops::make_targeted_plan(&g, &cloud.registry, &state, refresh, 10, &session.stack.digest, &scope.targets).await?;
     plan.facts = placement.facts;
     plan.warnings = placement.warnings;
     match json {
         Some(format) => println!("{}", serde_json::to_string_pretty(&plan_json(&plan, format, Some(session.stack.region.as_str())))?),
-        None => print!("{}", render_text(&plan)),
+        None => print!("{}", render_text_with(&plan, &RenderOptions { verbose: scope.verbose })),
     }
     if let Some(out) = out {
         save(&out, &plan)?;

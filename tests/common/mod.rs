@@ -19,6 +19,8 @@ pub struct Moto {
     child: Child,
     pub url: String,
     pub log: PathBuf,
+    /// Where moto's recorder writes each request once [`Moto::record`] started it.
+    pub recording: PathBuf,
 }
 
 impl Moto {
@@ -33,10 +35,12 @@ impl Moto {
             let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let log_path = std::env::temp_dir().join(format!("empi-moto-{}-{n}-{port}.log", std::process::id()));
             let log = std::fs::File::create(&log_path).unwrap();
+            let recording = log_path.with_extension("recording");
             let mut child = Command::new(&python)
                 .arg(repo().join("scripts/local_cloud/moto_server.py"))
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+                .env("MOTO_RECORDER_FILEPATH", &recording)
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
                 .spawn()
@@ -51,7 +55,7 @@ impl Moto {
                 if std::fs::read_to_string(&log_path).unwrap_or_default().contains(&bound)
                     && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
                 {
-                    return Moto { child, url, log: log_path };
+                    return Moto { child, url, log: log_path, recording };
                 }
                 assert!(t0.elapsed() < Duration::from_secs(30), "moto did not start on {url}");
                 std::thread::sleep(Duration::from_millis(50));
@@ -75,6 +79,50 @@ impl Moto {
                     && !l.contains("/moto-api/")
             })
             .count()
+    }
+
+    /// Starts moto's request recorder afresh: from now on [`Moto::operations`] names every AWS
+    /// operation moto receives.
+    pub fn record(&self) {
+        for path in ["/moto-api/recorder/reset-recording", "/moto-api/recorder/start-recording"] {
+            let answer = self.post(path, "");
+            assert!(answer.starts_with("HTTP/1.1 2") || answer.starts_with("HTTP/1.0 2"), "{answer}");
+        }
+    }
+
+    /// The AWS operations moto received since [`Moto::record`], in order, from its recorder: the
+    /// `X-Amz-Target` of JSON protocols (`CreateUserPool`), the `Action` of query protocols
+    /// (`CreateVpc`), else the method and path of REST protocols (`POST /clusters`).
+    pub fn operations(&self) -> Vec<String> {
+        use base64::Engine;
+        let text = std::fs::read_to_string(&self.recording).unwrap_or_default();
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let r: serde_json::Value = serde_json::from_str(l).unwrap();
+                let header = |name: &str| {
+                    r["headers"]
+                        .as_object()
+                        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+                        .and_then(|(_, v)| v.as_str())
+                };
+                if let Some(target) = header("X-Amz-Target") {
+                    return target.rsplit('.').next().unwrap().to_string();
+                }
+                let body = r["body"].as_str().unwrap_or_default();
+                let body = if r["body_encoded"].as_bool() == Some(true) {
+                    String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(body).unwrap()).into_owned()
+                } else {
+                    body.to_string()
+                };
+                if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+                    return action.to_string();
+                }
+                let url = r["url"].as_str().unwrap_or_default();
+                let path = url.split("://").nth(1).and_then(|u| u.find('/').map(|i| &u[i..])).unwrap_or(url);
+                format!("{} {}", r["method"].as_str().unwrap_or_default(), path.split('?').next().unwrap())
+            })
+            .collect()
     }
 
     /// Makes `model` (eks::cluster, eks::nodegroup, rds::dbinstance) stay pending for `secs`.

@@ -763,6 +763,7 @@ mod tests {
             warnings: Vec::new(),
             facts: std::collections::BTreeMap::new(),
             estimate: None,
+            targets: Vec::new(),
         }
     }
 

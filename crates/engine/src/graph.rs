@@ -2,11 +2,12 @@
 //! outputs. Checks references and cycles, checks every spec against its kind's declaration
 //! ([`ResourceGraph::check`]), gives the topological order, and prints Graphviz DOT.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::{Dfs, Reversed};
 use petgraph::Direction;
 
 use serde_json::Value;
@@ -72,7 +73,7 @@ fn references<'a>(e: &'a Expr, out: &mut Vec<(&'a str, &'a str)>) {
 }
 
 /// Edit distance, for "did you mean" hints.
-fn distance(a: &str, b: &str) -> usize {
+pub(crate) fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -196,6 +197,33 @@ impl ResourceGraph {
         out
     }
 
+    /// Every address, in no particular order.
+    pub fn addresses(&self) -> impl Iterator<Item = &str> {
+        self.specs.iter().map(|s| s.address.as_str())
+    }
+
+    /// `starts` and everything they depend on, directly or not (the part of the graph a
+    /// targeted plan needs); addresses not in the graph are ignored.
+    pub fn with_dependencies<'a>(&self, starts: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+        // edges run from a dependency to its user: walk them backwards
+        let reversed = Reversed(&self.graph);
+        let mut out = BTreeSet::new();
+        for start in starts {
+            let Some(&n) = self.index.get(start) else { continue };
+            let mut dfs = Dfs::new(reversed, n);
+            while let Some(x) = dfs.next(reversed) {
+                out.insert(self.specs[self.graph[x]].address.clone());
+            }
+        }
+        out
+    }
+
+    /// The graph of the resources in `keep` only. `keep` must hold what each of them depends on
+    /// (as [`ResourceGraph::with_dependencies`] gives), or a reference is unknown.
+    pub fn subgraph(&self, keep: &BTreeSet<String>) -> Result<ResourceGraph, GraphError> {
+        ResourceGraph::new(self.specs.iter().filter(|s| keep.contains(&s.address)).cloned().collect())
+    }
+
     /// Graphviz DOT, one cluster per top-level group (`network`, `database`, …).
     pub fn to_dot(&self) -> String {
         let mut out = String::from("digraph empi_infra {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n");
@@ -300,6 +328,27 @@ mod tests {
         }
         .spec("edge.http", "h");
         assert_eq!(checked(vec![optional]), Ok(()), "optional attributes may be left out");
+    }
+
+    #[test]
+    fn with_dependencies_follows_references_transitively_and_nothing_else() {
+        let g = ResourceGraph::new(vec![
+            spec("a", &[]),
+            spec("b", &["a"]),
+            spec("c", &["b"]),
+            spec("d", &["a"]),
+            spec("e", &[]),
+            spec("f", &["c", "e"]),
+        ])
+        .unwrap();
+        let set = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(g.with_dependencies(["c"]), set(&["a", "b", "c"]));
+        assert_eq!(g.with_dependencies(["c", "d"]), set(&["a", "b", "c", "d"]));
+        assert_eq!(g.with_dependencies(["f"]), set(&["a", "b", "c", "e", "f"]));
+        assert_eq!(g.with_dependencies(["a", "zzz"]), set(&["a"]), "unknown addresses are ignored");
+        let sub = g.subgraph(&g.with_dependencies(["c"])).unwrap();
+        assert_eq!(sub.topological().iter().map(|s| s.address.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert!(g.subgraph(&set(&["c"])).is_err(), "a subgraph without c's dependencies is refused");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod plan;
 pub mod resource;
 pub mod stack;
 pub mod state;
+pub mod target;
 pub mod testing;
 pub mod tuva;
 pub mod upstream;

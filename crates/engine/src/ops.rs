@@ -1,16 +1,18 @@
 //! The commands' shared workflow: plan (refresh + diff), check a saved plan against state, apply
 //! under the state lock, and resolve the stack's outputs. The CLI is a thin layer over this.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::exec::{self, ApplyReport, ExecOptions, Progress};
-use crate::graph::ResourceGraph;
+use crate::graph::{GraphError, ResourceGraph};
 use crate::plan::{self, Action, Plan, PlanError};
 use crate::resource::{Expr, Registry, Schema};
 use crate::state::{State, StateError, StateStore, StateWriter};
+use crate::target::{self, TargetError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -26,6 +28,10 @@ pub enum OpsError {
         "the plan replaces {0}, which holds data that replacement destroys; if that is intended, run apply again with --allow-replace {0}"
     )]
     StatefulReplace(String),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("the targeted part of the graph is not whole (a bug in empi-infra): {0}")]
+    Graph(#[from] GraphError),
 }
 
 /// Refreshes (unless `refresh` is false) and diffs.
@@ -37,15 +43,39 @@ pub async fn make_plan(
     parallelism: usize,
     digest: &str,
 ) -> Result<Plan, OpsError> {
+    make_targeted_plan(graph, registry, state, refresh, parallelism, digest, &[]).await
+}
+
+/// Like [`make_plan`], limited to `targets` (none: the whole stack) and what they depend on
+/// ([`target::plan_scope`]): nothing else is read or planned.
+pub async fn make_targeted_plan(
+    graph: &ResourceGraph,
+    registry: &Registry,
+    state: &State,
+    refresh: bool,
+    parallelism: usize,
+    digest: &str,
+    targets: &[String],
+) -> Result<Plan, OpsError> {
+    let scoped;
+    let (graph, part) = if targets.is_empty() {
+        (graph, Cow::Borrowed(state))
+    } else {
+        let scope = target::plan_scope(graph, state, targets)?;
+        scoped = graph.subgraph(&scope)?;
+        (&scoped, Cow::Owned(target::restrict(state, &scope)))
+    };
     let live = if refresh {
-        let mut live = plan::refresh(registry, state, parallelism).await?;
-        plan::adopt(graph, registry, state, &mut live, parallelism).await?;
+        let mut live = plan::refresh(registry, &part, parallelism).await?;
+        // what state does not record is looked for in the cloud before it is planned as a create
+        plan::adopt(graph, registry, &part, &mut live, parallelism).await?;
         live
     } else {
-        plan::recorded(state)
+        plan::recorded(&part)
     };
     let schema_of = |k: &str| schema(registry, k);
-    let mut p = plan::diff(graph, state, &live, &schema_of, digest);
+    let mut p = plan::diff(graph, &part, &live, &schema_of, digest);
+    p.targets = targets.to_vec();
     p.estimate = plan::estimate(&p, state, &schema_of);
     Ok(p)
 }
@@ -97,9 +127,27 @@ pub async fn rebuild(
 
 /// A plan that deletes every recorded resource.
 pub async fn make_destroy_plan(registry: &Registry, state: &State, parallelism: usize, digest: &str) -> Result<Plan, OpsError> {
-    let live = plan::refresh(registry, state, parallelism).await?;
+    make_targeted_destroy_plan(registry, state, parallelism, digest, &[]).await
+}
+
+/// Like [`make_destroy_plan`], limited to `targets` (none: everything) and what depends on them
+/// ([`target::destroy_scope`]).
+pub async fn make_targeted_destroy_plan(
+    registry: &Registry,
+    state: &State,
+    parallelism: usize,
+    digest: &str,
+    targets: &[String],
+) -> Result<Plan, OpsError> {
+    let part = if targets.is_empty() {
+        Cow::Borrowed(state)
+    } else {
+        Cow::Owned(target::restrict(state, &target::destroy_scope(state, targets)?))
+    };
+    let live = plan::refresh(registry, &part, parallelism).await?;
     let schema_of = |k: &str| schema(registry, k);
-    let mut p = plan::destroy_plan(state, &live, &schema_of, digest);
+    let mut p = plan::destroy_plan(&part, &live, &schema_of, digest);
+    p.targets = targets.to_vec();
     p.estimate = plan::estimate(&p, state, &schema_of);
     Ok(p)
 }

@@ -484,3 +484,81 @@ async fn finding_4_ctrl_c_during_destroy_lets_no_further_delete_through() {
     assert!(w.destroy().await.ok());
     assert!(w.cloud.objects().is_empty());
 }
+
+/// The names of the objects `op` calls were made on since `from` (reads and deletes name ids).
+fn calls_since(cloud: &MemoryCloud, from: usize, op: &str) -> Vec<String> {
+    let mut v: Vec<String> = cloud.calls()[from..].iter().filter(|c| c.op == op).map(|c| c.name.clone()).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_targeted_plan_reads_and_changes_only_the_targets_and_their_dependencies() {
+    let w = World::new(0, 0);
+    let specs = vec![thing("a", &[]), thing("b", &["a"]), thing("c", &["b"]), thing("d", &[])];
+    w.apply(&specs).await;
+    let st = w.backend().load().unwrap();
+    let id = |a: &str| st.resources[a].id.clone().unwrap();
+    // b, c and d change; only b (and a, which b depends on) is targeted
+    let changed: Vec<_> = specs.iter().map(|s| if s.address == "a" { s.clone() } else { s.clone().input("value", "v2") }).collect();
+    let g = ResourceGraph::new(changed.clone()).unwrap();
+    let from = w.cloud.calls().len();
+    let plan = ops::make_targeted_plan(&g, &w.cloud.registry(), &st, true, 10, "d", &["b".to_string()]).await.unwrap();
+    assert_eq!(calls_since(&w.cloud, from, "read"), [id("a"), id("b")], "c and d are not read");
+    let actions: Vec<(&str, Action)> = plan.changes.iter().map(|c| (c.address.as_str(), c.action)).collect();
+    assert_eq!(actions, [("a", Action::NoOp), ("b", Action::Update)]);
+    assert_eq!(plan.targets, ["b"]);
+    let text = render_text(&plan);
+    assert!(text.contains("(partial: only --target b and what it depends on)"), "{text}");
+    assert!(text.contains("Warning: Resource targeting is in effect."), "{text}");
+    let last: Vec<&str> = text.lines().rev().take(3).collect();
+    assert!(last[2].starts_with("Plan: ") && last[1].starts_with("Estimated apply time"), "{text}");
+
+    // a saved targeted plan applies exactly that
+    let saved: empi_engine::plan::Plan = serde_json::from_str(&serde_json::to_string(&plan).unwrap()).unwrap();
+    assert_eq!(saved.targets, ["b"]);
+    let from = w.cloud.calls().len();
+    let (r, _) = w.apply_plan(&saved).await;
+    assert!(r.ok(), "{:?}", r.failed);
+    assert_eq!(r.done, [("b".to_string(), Action::Update)]);
+    assert_eq!(calls_since(&w.cloud, from, "update"), [id("b")]);
+    let objects = w.cloud.objects();
+    assert_eq!(objects[&id("b")].attrs["value"], "v2");
+    assert_eq!(objects[&id("c")].attrs["value"], "v1", "c was not targeted");
+    // a full plan still has c and d to change
+    let rest = w.plan(&changed).await;
+    assert_eq!(rest.count(Action::Update), 2, "{}", render_text(&rest));
+    assert!(rest.targets.is_empty());
+}
+
+#[tokio::test]
+async fn a_targeted_destroy_deletes_the_targets_and_what_depends_on_them_only() {
+    let w = World::new(0, 0);
+    let specs = vec![thing("a", &[]), thing("b", &["a"]), thing("c", &["b"]), thing("d", &[])];
+    w.apply(&specs).await;
+    let st = w.backend().load().unwrap();
+    let from = w.cloud.calls().len();
+    let plan = ops::make_targeted_destroy_plan(&w.cloud.registry(), &st, 10, "d", &["b".to_string()]).await.unwrap();
+    let id = |a: &str| st.resources[a].id.clone().unwrap();
+    assert_eq!(calls_since(&w.cloud, from, "read"), [id("b"), id("c")], "a and d are not read");
+    let (r, _) = w.apply_plan(&plan).await;
+    assert!(r.ok(), "{:?}", r.failed);
+    assert_eq!(calls_since(&w.cloud, from, "delete"), [id("b"), id("c")]);
+    let left = w.backend().load().unwrap();
+    assert_eq!(left.resources.keys().collect::<Vec<_>>(), ["a", "d"]);
+    let e = ops::make_targeted_destroy_plan(&w.cloud.registry(), &left, 10, "d", &["c".to_string()]).await.unwrap_err();
+    assert_eq!(e.to_string(), "--target c matches no resource recorded in the state of stack \"s\"; did you mean --target a?");
+}
+
+#[tokio::test]
+async fn a_resource_dropped_from_the_stack_is_deleted_only_when_targeted() {
+    let w = World::new(0, 0);
+    w.apply(&[thing("a", &[]), thing("old", &[])]).await;
+    let st = w.backend().load().unwrap();
+    let g = ResourceGraph::new(vec![thing("a", &[]).input("value", "v2")]).unwrap();
+    let plan = ops::make_targeted_plan(&g, &w.cloud.registry(), &st, true, 10, "d", &["a".to_string()]).await.unwrap();
+    assert!(!plan.changes.iter().any(|c| c.address == "old"), "{}", render_text(&plan));
+    let plan = ops::make_targeted_plan(&g, &w.cloud.registry(), &st, true, 10, "d", &["old".to_string()]).await.unwrap();
+    let actions: Vec<(&str, Action)> = plan.changes.iter().map(|c| (c.address.as_str(), c.action)).collect();
+    assert_eq!(actions, [("old", Action::Delete)]);
+}

@@ -231,6 +231,7 @@ fn plan_of(state: &State, stack_digest: &str, destroy: bool, changes: Vec<Resour
         warnings: Vec::new(),
         facts: BTreeMap::new(),
         estimate: None,
+        targets: Vec::new(),
     }
 }
 

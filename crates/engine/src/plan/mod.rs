@@ -25,7 +25,7 @@ pub use adopt::{adopt, resolved_inputs};
 pub use diff::{deposed_address, deposed_fact, destroy_plan, diff, leaves, normalize};
 pub use estimate::{duration_fact, estimate};
 pub use refresh::{recorded, refresh, FIND_AGAIN_AFTER};
-pub use render::{render_json, render_text, show};
+pub use render::{render_json, render_text, render_text_with, show, RenderOptions};
 pub use terraform::render_terraform;
 
 /// Version of the plan file and of `plan --json`.
@@ -136,6 +136,10 @@ pub struct Plan {
     /// How long applying it should take, from past applies (or AWS-typical figures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimate: Option<Estimate>,
+    /// The `--target`s of a partial plan (empty: the whole stack). A targeted plan holds only the
+    /// targets and what they depend on (a destroy: what depends on them); a full plan should follow.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
 }
 
 /// The expected apply time: the longest chain of dependent changes.
@@ -149,6 +153,11 @@ pub struct Estimate {
 }
 
 impl Plan {
+    /// Whether `--target` limited the plan to part of the stack.
+    pub fn is_targeted(&self) -> bool {
+        !self.targets.is_empty()
+    }
+
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action != Action::NoOp)
     }

@@ -436,7 +436,7 @@ pub fn render_terraform(plan: &Plan, provider: &Provider) -> Value {
         "resource_changes": changes,
         "configuration": { "provider_config": provider_config, "root_module": { "resources": resources } },
         "applyable": plan.has_changes(),
-        "complete": true,
+        "complete": plan.targets.is_empty(),
         "errored": false,
     })
 }
