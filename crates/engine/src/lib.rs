@@ -16,6 +16,7 @@ pub mod ops;
 pub mod plan;
 pub mod resource;
 pub mod stack;
+pub mod stack_schema;
 pub mod state;
 pub mod testing;
 pub mod tuva;
