@@ -675,15 +675,21 @@ impl Locator<'_> {
 
 impl Stack {
     /// Reads, parses and validates a stack file.
+    /// Only a regular file of at most [`STACK_FILE_LIMIT`] bytes is read: a FIFO or a device
+    /// (`--stack /dev/zero`) is refused at once rather than waited on or read until memory runs out.
     pub fn load(path: &Path) -> Result<Stack, StackErrors> {
         let shown = path.display().to_string();
-        let src = std::fs::read_to_string(path).map_err(|e| {
+        let src = crate::input::read_regular_text(path, STACK_FILE_LIMIT).map_err(|e| {
+            let help = match e {
+                crate::input::InputError::Io(_) => "pass an existing file with --stack PATH (or set EMPI_INFRA_STACK)",
+                _ => "pass the stack file itself, a TOML file such as stacks/prod.toml, with --stack PATH (or set EMPI_INFRA_STACK)",
+            };
             StackErrors(vec![StackError {
                 file: shown.clone(),
                 line: 0,
                 column: 0,
                 message: format!("cannot read the stack file: {e}"),
-                help: Some("pass an existing file with --stack PATH (or set EMPI_INFRA_STACK)".into()),
+                help: Some(help.into()),
             }])
         })?;
         let mut stack = Stack::parse(&shown, &src)?;
@@ -724,6 +730,9 @@ impl Stack {
         tags
     }
 }
+
+/// The largest stack file read, in bytes (a stack file is a few kilobytes).
+pub const STACK_FILE_LIMIT: u64 = 1 << 20;
 
 /// Tag naming the stack that owns a resource.
 pub const TAG_STACK: &str = "empi-infra:stack";
