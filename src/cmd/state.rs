@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 use empi_engine::state::StateStore;
 
 use crate::cli::StateCommand;
+use crate::errors::fix;
 use crate::session::{local_store, s3_store, Session};
 
 pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
@@ -16,7 +17,7 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
     match sc {
         StateCommand::List => {
             for a in backend.load().await?.resources.keys() {
-                println!("{a}");
+                outln!("{a}")?;
             }
         }
         StateCommand::Show { address } => {
@@ -24,28 +25,38 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
             let r = state
                 .resources
                 .get(&address)
-                .ok_or_else(|| anyhow::anyhow!("state has no resource {address:?}; `empi-infra state list` shows what it has"))?;
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "address": address, "resource": r }))?);
+                .ok_or_else(|| fix(format!("state has no resource {address:?}"), "`empi-infra state list` shows what it has"))?;
+            outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "address": address, "resource": r }))?)?;
         }
         StateCommand::Unlock { lock_id } => {
             let held = backend.unlock(&lock_id).await?;
-            println!(
+            outln!(
                 "Broke lock {} held by {}@{} (pid {}, `{}`, since {}).",
-                held.id, held.owner, held.host, held.pid, held.operation, held.created
-            );
+                held.id,
+                held.owner,
+                held.host,
+                held.pid,
+                held.operation,
+                held.created
+            )?;
         }
         StateCommand::Locks => match backend.lock_holder().await? {
-            None => println!("No lock is held on {}.", backend.location()),
+            None => outln!("No lock is held on {}.", backend.location())?,
             Some(h) => {
-                println!("{} is locked:", backend.location());
-                println!(
+                outln!("{} is locked:", backend.location())?;
+                outln!(
                     "  id        {}\n  holder    {}@{} (pid {})\n  operation {}\n  since     {}",
-                    h.id, h.owner, h.host, h.pid, h.operation, h.created
-                );
+                    h.id,
+                    h.owner,
+                    h.host,
+                    h.pid,
+                    h.operation,
+                    h.created
+                )?;
                 if let Some(l) = &h.lease_expires {
-                    println!("  lease     until {l} (renewed while the holder runs)");
+                    outln!("  lease     until {l} (renewed while the holder runs)")?;
                 }
-                println!("If that run is gone: empi-infra state unlock {}", h.id);
+                outln!("If that run is gone: empi-infra state unlock {}", h.id)?;
             }
         },
         StateCommand::Migrate { to, bucket, key, region, kms_key_id } => {
@@ -53,12 +64,12 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
                 "local" => local_store(stack),
                 "s3" => {
                     let (Some(bucket), Some(key)) = (bucket, key) else {
-                        bail!("state migrate --to s3 needs --bucket and --key");
+                        return Err(fix("state migrate --to s3 needs --bucket and --key", "add --bucket BUCKET --key KEY"));
                     };
                     let region = region.unwrap_or_else(|| stack.region.clone());
                     s3_store(stack, &bucket, &key, &region, kms_key_id).await
                 }
-                other => bail!("unknown backend {other:?}; use --to s3 or --to local"),
+                other => return Err(fix(format!("unknown backend {other:?}"), "use --to s3 or --to local")),
             };
             if dest.location() == backend.location() {
                 bail!("the state already lives in {}", dest.location());
@@ -68,13 +79,16 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
             let state = backend.load().await?;
             let existing = dest.load().await?;
             if !existing.resources.is_empty() && existing.lineage != state.lineage {
-                bail!("{} already holds a different state (lineage {}); move it aside first", dest.location(), existing.lineage);
+                return Err(fix(
+                    format!("{} already holds a different state (lineage {})", dest.location(), existing.lineage),
+                    "move it aside first",
+                ));
             }
             dest.save(&state).await?;
             if dest.load().await? != state {
                 bail!("the state written to {} does not read back the same; the source is unchanged", dest.location());
             }
-            println!(
+            outln!(
                 "Moved the state of stack {:?} (lineage {}, serial {}, {} resources) from {} to {}.",
                 stack.name,
                 state.lineage,
@@ -82,8 +96,8 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
                 state.resources.len(),
                 backend.location(),
                 dest.location()
-            );
-            println!("Now point [state] in {} at {}; the old copy can be removed once that works.", stack.path.display(), dest.location());
+            )?;
+            outln!("Now point [state] in {} at {}; the old copy can be removed once that works.", stack.path.display(), dest.location())?;
         }
     }
     Ok(ExitCode::SUCCESS)
