@@ -120,7 +120,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Run again at this interval (e.g. 1h, 15m) until stopped; a failed run does not stop it.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
         every: Option<std::time::Duration>,
         /// POST a JSON summary (with a Slack-compatible `text`) here when drift is found.
         #[arg(long, value_name = "URL")]
@@ -132,6 +132,13 @@ pub enum Command {
         #[arg(long)]
         print_iam_policy: bool,
     },
+    /// Print a shell completion script: `source <(empi-infra completions bash)` (docs/CLI.md).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the stack file's JSON Schema, for editors (docs/STACK.md).
+    Schema,
 }
 
 /// The schema `--json` prints a plan in (docs/PLAN-JSON.md).
@@ -176,4 +183,14 @@ pub enum StateCommand {
         #[arg(long)]
         kms_key_id: Option<String>,
     },
+}
+
+/// `--every`: a humantime duration (`15m`, `1h`) that is not zero (a zero interval would run
+/// without pause).
+fn positive_duration(s: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("the interval must be positive, e.g. 15m or 1h".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e}; write a duration such as 15m or 1h")),
+    }
 }

@@ -2,9 +2,12 @@
 //! [`session::Session`] (the stack, its state, and the AWS and Kubernetes providers); the work
 //! itself is the engine's (`empi_engine::ops`).
 
+#[macro_use]
+mod out;
 mod aws;
 mod cli;
 mod cmd;
+mod errors;
 mod identity;
 mod k8s;
 mod s3_state;
@@ -13,7 +16,7 @@ mod session;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
 
@@ -24,15 +27,27 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("EMPI_INFRA_LOG").unwrap_or_else(|_| "warn,aws_config=error".into()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    // a command line that does not parse: whether it asked for JSON is all that is known
+    let asked_json = std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json");
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return errors::usage(e, asked_json),
+    };
+    let json = json_flag(&matches);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return errors::usage(e, json),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match rt.block_on(run(cli)) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(e) => errors::exit(&e, json),
     }
+}
+
+/// Whether the command given has a `--json` flag and it is set: then an error is JSON too.
+fn json_flag(m: &ArgMatches) -> bool {
+    matches!(m.try_get_one::<bool>("json"), Ok(Some(true))) || m.subcommand().is_some_and(|(_, sub)| json_flag(sub))
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -53,5 +68,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Output { name, json } => cmd::output::run(stack, name, json).await,
         Command::State(sc) => cmd::state::run(stack, sc).await,
+        Command::Completions { shell } => cmd::completions::run(shell),
+        Command::Schema => cmd::schema::run(),
     }
 }

@@ -229,9 +229,9 @@ impl Session {
 
 pub fn load_stack(path: &Option<PathBuf>) -> Result<Stack> {
     let Some(path) = path else {
-        bail!("no stack file given; pass --stack stacks/<name>.toml or set EMPI_INFRA_STACK");
+        return Err(crate::errors::fix("no stack file given", "pass --stack stacks/<name>.toml or set EMPI_INFRA_STACK"));
     };
-    Stack::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+    Ok(Stack::load(path)?)
 }
 
 pub fn graph_of(stack: &Stack, account: &str) -> Result<ResourceGraph> {

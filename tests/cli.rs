@@ -1,6 +1,13 @@
-//! The commands that need no cloud: validate, graph, and what bad input gets.
+//! The commands that need no cloud (validate, graph, completions, schema), what bad input gets,
+//! exit codes (docs/CLI.md), `--json` errors, and the command line's limits; a few run `plan`
+//! against a private moto.
 
-use std::process::Command;
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
 
 fn empi(args: &[&str], dir: &std::path::Path) -> (i32, String, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_empi-infra")).args(args).current_dir(dir).env_remove("EMPI_INFRA_STACK").output().unwrap();
@@ -85,7 +92,7 @@ fn output_before_apply_says_what_to_do() {
     let stack = repo().join("stacks/local.toml");
     let (code, _, err) = empi(&["output", "cluster_name", "-s", stack.to_str().unwrap()], dir.path());
     assert_eq!(code, 1);
-    assert!(err.contains("not known yet: run `empi-infra apply` first"), "{err}");
+    assert!(err.contains("not known yet; run `empi-infra apply` first"), "{err}");
 }
 
 #[test]
@@ -155,6 +162,431 @@ fn show_prints_a_saved_plan_as_text_or_terraform_json_without_a_cloud() {
     assert_eq!(code, 1);
     assert!(err.contains("is not a plan saved by `empi-infra plan --out`"), "{err}");
     let (code, _, err) = empi(&["plan", "--format", "terraform", "-s", prod.to_str().unwrap()], dir.path());
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 1, "a usage error (docs/CLI.md): {err}");
     assert!(err.contains("--json"), "{err}");
+}
+
+// --- completions -----------------------------------------------------------------------------
+
+/// The subcommands a completion script must offer.
+const COMMANDS: &[&str] = &["validate", "plan", "apply", "destroy", "output", "state", "graph", "drift", "completions", "schema"];
+
+#[test]
+fn completions_for_bash_zsh_and_fish_name_every_command() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, out, err) = empi(&["completions", shell], &repo());
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(out.len() > 1000, "{shell}: {out}");
+        for c in COMMANDS {
+            assert!(out.contains(c), "the {shell} script does not offer `{c}`");
+        }
+        for flag in ["--stack", "--detailed-exitcode", "--every", "--auto-approve"] {
+            assert!(out.contains(flag.trim_start_matches('-')), "the {shell} script does not offer {flag}");
+        }
+    }
+    let (code, _, err) = empi(&["completions", "tcsh"], &repo());
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("invalid value 'tcsh'"), "{err}");
+}
+
+#[test]
+fn the_bash_completion_loads_and_completes_commands_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("empi-infra.bash");
+    let (code, out, _) = empi(&["completions", "bash"], &repo());
+    assert_eq!(code, 0);
+    std::fs::write(&script, out).unwrap();
+    let check = Command::new("bash").arg("-n").arg(&script).output().unwrap();
+    assert!(check.status.success(), "bash -n: {}", String::from_utf8_lossy(&check.stderr));
+    // what bash does on TAB: the completion function registered for empi-infra fills COMPREPLY
+    // `complete -p` names the function bash calls on TAB
+    let registered = Command::new("bash").arg("-c").arg(format!("source {}\ncomplete -p empi-infra", script.display())).output().unwrap();
+    let registered = String::from_utf8_lossy(&registered.stdout).trim().to_string();
+    assert!(registered.starts_with("complete ") && registered.ends_with(" empi-infra"), "not registered: {registered:?}");
+    let words: Vec<&str> = registered.split(' ').collect();
+    let function = words[words.iter().position(|w| *w == "-F").expect("a completion function") + 1];
+    let complete = |line: &str| -> String {
+        let words: Vec<&str> = line.split(' ').collect();
+        let program = format!(
+            "source {}\nCOMP_WORDS=({})\nCOMP_CWORD={}\nCOMP_LINE='{line}'\nCOMP_POINT=${{#COMP_LINE}}\n{function} empi-infra '{}' '{}'\necho \"${{COMPREPLY[*]}}\"",
+            script.display(),
+            words.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(" "),
+            words.len() - 1,
+            words[words.len() - 1],
+            words[words.len() - 2],
+        );
+        let o = Command::new("bash").arg("-c").arg(program).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into()
+    };
+    assert_eq!(complete("empi-infra pl").trim(), "plan");
+    assert_eq!(complete("empi-infra drift --ev").trim(), "--every");
+    let shells = complete("empi-infra completions ");
+    for s in ["bash", "zsh", "fish"] {
+        assert!(shells.split_whitespace().any(|w| w == s), "{shells}");
+    }
+}
+
+// --- the stack file's JSON Schema ------------------------------------------------------------
+
+#[test]
+fn the_schema_command_prints_the_committed_schema() {
+    let (code, out, err) = empi(&["schema"], &repo());
+    assert_eq!(code, 0, "{err}");
+    let committed = std::fs::read_to_string(repo().join("docs/stack.schema.json")).unwrap();
+    assert!(out == committed, "docs/stack.schema.json is stale; run `EMPI_BLESS=1 cargo test -p empi-engine --test docs`");
+    let schema: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+}
+
+/// Validates TOML files with the Python `jsonschema` package (installed by `scripts/local-cloud
+/// setup`) and Python's own TOML parser: a validator that shares no code with empi-infra.
+/// Prints `{"file": ["message", ...]}`.
+const VALIDATE_PY: &str = r#"
+import json, sys, tomllib
+import jsonschema
+schema = json.load(open(sys.argv[1]))
+cls = jsonschema.validators.validator_for(schema)
+cls.check_schema(schema)
+v = cls(schema)
+out = {}
+for f in sys.argv[2:]:
+    with open(f, "rb") as fh:
+        out[f] = [e.message for e in v.iter_errors(tomllib.load(fh))]
+print(json.dumps({"validator": cls.__name__, "results": out}))
+"#;
+
+fn python_validate(files: &[std::path::PathBuf]) -> Value {
+    let python = repo().join(".local-cloud/venv/bin/python");
+    assert!(python.exists(), "the local cloud's venv is missing: run `scripts/local-cloud setup`");
+    let o = Command::new(&python).arg("-c").arg(VALIDATE_PY).arg(repo().join("docs/stack.schema.json")).args(files).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("No module named 'jsonschema'"), "jsonschema is not in the local cloud's venv: run `scripts/local-cloud setup`");
+    assert!(o.status.success(), "{err}");
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn the_schema_accepts_every_repo_stack_and_rejects_what_validate_rejects() {
+    let mut stacks: Vec<_> = std::fs::read_dir(repo().join("stacks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    stacks.sort();
+    assert!(stacks.len() >= 3, "{stacks:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let local = std::fs::read_to_string(repo().join("stacks/local.toml")).unwrap();
+    // (file, edit, what jsonschema says)
+    let bad = [
+        (
+            "unknown-top-key.toml",
+            local.replace("region =", "colour = \"blue\"\nregion ="),
+            "Additional properties are not allowed ('colour' was unexpected)",
+        ),
+        ("unknown-nested-key.toml", local.replace("multi_az = false", "multi_az = false\nmultiaz = true"), "('multiaz' was unexpected)"),
+        ("wrong-type.toml", local.replace("multi_az = false", "multi_az = \"no\""), "'no' is not of type 'boolean'"),
+        (
+            "out-of-range.toml",
+            local.replace("backup_retention_days = 1", "backup_retention_days = 90"),
+            "90 is greater than the maximum of 35",
+        ),
+        ("unknown-region.toml", local.replace("region = \"us-east-1\"", "region = \"mars-1\""), "'mars-1' is not one of"),
+    ];
+    let mut files = stacks.clone();
+    for (name, src, _) in &bad {
+        assert_ne!(src, &local, "{name}: the edit did not apply");
+        std::fs::write(dir.path().join(name), src).unwrap();
+        files.push(dir.path().join(name));
+    }
+    let v = python_validate(&files);
+    assert_eq!(v["validator"], "Draft7Validator");
+    let results = &v["results"];
+    for s in &stacks {
+        assert_eq!(results[s.to_str().unwrap()], json!([]), "{} is a valid stack", s.display());
+    }
+    for (name, _, says) in &bad {
+        let errors = results[dir.path().join(name).to_str().unwrap()].as_array().unwrap();
+        assert!(errors.iter().any(|e| e.as_str().unwrap().contains(says)), "{name}: {errors:?}");
+        // and the parser refuses it too: the schema describes the parser
+        let (code, _, err) = empi(&["validate", "-s", name], dir.path());
+        assert_eq!(code, 1, "{name}: {err}");
+    }
+}
+
+// --- exit codes (docs/CLI.md) ------------------------------------------------------------------
+
+#[test]
+fn a_usage_error_exits_1_not_2_which_means_changes_or_drift() {
+    for args in [&["plan", "--bogus"][..], &["drift", "--every", "soon"], &["state"], &[]] {
+        let (code, out, err) = empi(args, &repo());
+        assert_eq!(code, 1, "{args:?}: {out}{err}");
+        assert!(err.contains("error:") || err.contains("Usage:"), "{args:?}: {err}");
+    }
+    for args in [&["--help"][..], &["plan", "--help"], &["--version"]] {
+        let (code, out, _) = empi(args, &repo());
+        assert_eq!(code, 0, "{args:?}");
+        assert!(!out.is_empty());
+    }
+}
+
+#[test]
+fn drift_with_no_state_exits_1_and_says_to_apply_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = repo().join("stacks/local.toml");
+    let (code, _, err) = empi(&["drift", "-s", stack.to_str().unwrap()], dir.path());
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("nothing to compare; run `empi-infra apply` first"), "{err}");
+}
+
+// --- --json errors -----------------------------------------------------------------------------
+
+/// The whole of stdout as one JSON value (fails when anything else is there).
+fn one_json_object(stdout: &str) -> Value {
+    let v: Value = serde_json::from_str(stdout).unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {stdout}"));
+    assert!(v.is_object(), "{stdout}");
+    v
+}
+
+#[test]
+fn plan_json_with_a_bad_stack_prints_one_json_error_with_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::fs::read_to_string(repo().join("stacks/local.toml"))
+        .unwrap()
+        .replace("multi_az = false", "multi_az = false\nengine_version = \"14\"")
+        .replace("allocated_storage_gb = 20", "allocated_storage_gb = 10");
+    std::fs::write(dir.path().join("bad.toml"), &src).unwrap();
+    let line = src.lines().position(|l| l.starts_with("engine_version")).unwrap() + 1;
+    let storage = src.lines().position(|l| l.starts_with("allocated_storage_gb")).unwrap() + 1;
+    let (code, out, err) = empi(&["plan", "--json", "-s", "bad.toml"], dir.path());
+    assert_eq!(code, 1, "{out}{err}");
+    let v = one_json_object(&out);
+    assert_eq!(
+        v["error"],
+        json!({
+            "message": "PostgreSQL 14 is too old: Tuva EMPI needs PostgreSQL 16 or newer",
+            "fix": "set engine_version = \"16\"",
+            "location": format!("bad.toml:{line}:18"),
+        })
+    );
+    let all = v["errors"].as_array().unwrap();
+    assert_eq!(all.len(), 2, "every problem of the file: {v}");
+    assert_eq!(all[1]["location"], format!("bad.toml:{storage}:24"));
+    assert_eq!(all[1]["fix"], "set `allocated_storage_gb` to a value from 20 to 65536");
+    assert!(!err.contains("PostgreSQL 14"), "the error is not printed twice: {err}");
+
+    // the same stack without --json: text on stderr, nothing on stdout
+    let (code, out, err) = empi(&["plan", "-s", "bad.toml"], dir.path());
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(err.contains(&format!("bad.toml:{line}:18: PostgreSQL 14 is too old")), "{err}");
+}
+
+#[test]
+fn json_errors_of_output_drift_and_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = repo().join("stacks/local.toml");
+    let stack = stack.to_str().unwrap();
+    // output before any apply
+    let (code, out, _) = empi(&["output", "cluster_name", "--json", "-s", stack], dir.path());
+    assert_eq!(code, 1);
+    assert_eq!(
+        one_json_object(&out)["error"],
+        json!({"message": "output \"cluster_name\" is not known yet", "fix": "run `empi-infra apply` first", "location": null})
+    );
+    let (code, out, _) = empi(&["output", "nope", "--json", "-s", stack], dir.path());
+    assert_eq!(code, 1);
+    assert!(one_json_object(&out)["error"]["fix"].as_str().unwrap().starts_with("use one of: "), "{out}");
+    // drift with no state
+    let (code, out, _) = empi(&["drift", "--json", "-s", stack], dir.path());
+    assert_eq!(code, 1);
+    let v = one_json_object(&out);
+    assert_eq!(v["error"]["fix"], "run `empi-infra apply` first (or check --stack)");
+    assert!(v["error"]["message"].as_str().unwrap().contains("nothing to compare"), "{v}");
+    // a stack file that does not exist: its location is the file
+    let (code, out, _) = empi(&["plan", "--json", "-s", "nope.toml"], dir.path());
+    assert_eq!(code, 1);
+    let v = one_json_object(&out);
+    assert_eq!(v["error"]["location"], "nope.toml");
+    assert!(v["error"]["message"].as_str().unwrap().starts_with("cannot read the stack file: "), "{v}");
+    // no stack at all
+    let (code, out, _) = empi(&["plan", "--json"], dir.path());
+    assert_eq!(code, 1);
+    assert_eq!(
+        one_json_object(&out)["error"],
+        json!({"message": "no stack file given", "fix": "pass --stack stacks/<name>.toml or set EMPI_INFRA_STACK", "location": null})
+    );
+    // a command line that does not parse, with --json
+    let (code, out, _) = empi(&["drift", "--json", "--every", "0s"], dir.path());
+    assert_eq!(code, 1);
+    let v = one_json_object(&out);
+    assert!(v["error"]["message"].as_str().unwrap().contains("the interval must be positive"), "{v}");
+}
+
+// --- issue #17: no panics, input limits ----------------------------------------------------------
+
+#[test]
+fn drift_every_0s_is_refused_at_parse_time_not_a_panic() {
+    let t0 = Instant::now();
+    let (code, out, err) = empi(&["drift", "--every", "0s", "-s", "stacks/local.toml"], &repo());
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("invalid value '0s' for '--every <DURATION>': the interval must be positive, e.g. 15m or 1h"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    let (code, _, err) = empi(&["drift", "--every", "15m", "--print-iam-policy"], &repo());
+    assert_eq!(code, 0, "a positive interval is accepted: {err}");
+}
+
+/// Runs empi-infra with a stdout whose reader is already gone: every write fails with EPIPE.
+fn into_a_closed_pipe(mut c: Command) -> (i32, String) {
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    unsafe { libc::close(fds[0]) };
+    let write_end = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[1]) };
+    let o = c.stdout(Stdio::from(write_end)).stderr(Stdio::piped()).stdin(Stdio::null()).output().unwrap();
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into())
+}
+
+#[test]
+fn validate_graph_schema_and_completions_into_a_closed_pipe_end_quietly_with_status_0() {
+    for args in [&["validate"][..], &["graph"], &["schema"], &["completions", "bash"], &["drift", "--print-iam-policy"]] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_empi-infra"));
+        c.args(args).args(["-s", "stacks/local.toml"]).current_dir(repo()).env_remove("EMPI_INFRA_STACK");
+        let (code, err) = into_a_closed_pipe(c);
+        assert_eq!((code, err.as_str()), (0, ""), "{args:?}");
+    }
+}
+
+#[test]
+fn plan_into_a_closed_pipe_ends_quietly_with_status_0_and_releases_the_lock() {
+    let moto = common::Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = into_a_closed_pipe(plan_command(&moto, dir.path(), &["plan"]));
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(!dir.path().join("state/empi-local.lock").exists(), "the lock was left behind");
+    // and a plan that is read to the end still works
+    let o = plan_command(&moto, dir.path(), &["plan", "--detailed-exitcode"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// `empi-infra ARGS` for `stacks/local.toml` against `moto`, in `dir`.
+fn plan_command(moto: &common::Moto, dir: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_empi-infra"));
+    c.args(args)
+        .arg("--stack")
+        .arg(repo().join("stacks/local.toml"))
+        .current_dir(dir)
+        .env_remove("EMPI_INFRA_STACK")
+        .env_remove("EMPI_INFRA_STATE_DIR")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Names in `dir` that look like a temp file.
+fn temp_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".tmp")).collect()
+}
+
+#[test]
+fn plan_out_a_directory_is_refused_and_leaves_no_dir_tmp() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plans")).unwrap();
+    let stack = repo().join("stacks/local.toml");
+    let t0 = Instant::now();
+    let (code, out, err) = empi(&["plan", "--out", "plans", "-s", stack.to_str().unwrap()], dir.path());
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("--out plans is a directory, but a plan is saved to a file; name a file, e.g. --out plans/plan.json"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(5), "refused before the refresh");
+    assert_eq!(temp_files(dir.path()), Vec::<String>::new());
+    let (code, out, _) = empi(&["plan", "--json", "--out", "plans", "-s", stack.to_str().unwrap()], dir.path());
+    assert_eq!(code, 1);
+    assert_eq!(one_json_object(&out)["error"]["fix"], "name a file, e.g. --out plans/plan.json");
+}
+
+#[test]
+fn plan_out_on_a_full_disk_leaves_no_temp_file_and_prints_no_plan() {
+    use std::os::unix::process::CommandExt;
+    let moto = common::Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = plan_command(&moto, dir.path(), &["plan", "--json", "--out", "local.plan"]);
+    // a file may not grow past 16 KiB, as on a full disk (the lock file fits, the plan does not)
+    unsafe {
+        c.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit { rlim_cur: 16 << 10, rlim_max: 16 << 10 };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = c.output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    let v = one_json_object(&out);
+    assert!(v["error"]["message"].as_str().unwrap().starts_with("cannot write the plan file local.plan: "), "{v}");
+    assert_eq!(temp_files(dir.path()), Vec::<String>::new());
+    assert!(!dir.path().join("local.plan").exists());
+}
+
+#[test]
+fn a_stack_from_a_fifo_dev_zero_or_a_huge_file_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("stack.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    std::fs::write(dir.path().join("huge.toml"), vec![b'#'; 2 << 20]).unwrap();
+    for (stack, says) in [
+        (fifo.to_str().unwrap(), "it is a FIFO (named pipe), not a regular file"),
+        ("/dev/zero", "it is a character device, not a regular file"),
+        ("huge.toml", "it is larger than 1 MiB"),
+    ] {
+        let t0 = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_empi-infra"))
+            .args(["validate", "-s", stack])
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        while child.try_wait().unwrap().is_none() {
+            if t0.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!("--stack {stack} hangs");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{stack}: {err}");
+        assert!(err.contains(&format!("{stack}:0:0: cannot read the stack file: {says}")), "{stack}: {err}");
+        assert!(err.contains("fix: pass the stack file itself"), "{stack}: {err}");
+    }
+}
+
+/// `println!` panics on a closed stdout; commands write through `out!`/`outln!` (src/out.rs).
+#[test]
+fn no_command_prints_with_println_which_panics_on_a_closed_stdout() {
+    let mut found = Vec::new();
+    let mut dirs = vec![repo().join("src")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                for (i, line) in std::fs::read_to_string(&p).unwrap().lines().enumerate() {
+                    let code = line.split("//").next().unwrap();
+                    if code.contains("println!(") && !code.contains("eprintln!(") || code.contains("print!(") && !code.contains("eprint!(")
+                    {
+                        found.push(format!("{}:{}: {}", p.display(), i + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "use out!/outln! (src/out.rs) instead of print!/println!:\n{}", found.join("\n"));
 }

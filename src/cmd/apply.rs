@@ -1,12 +1,12 @@
 //! `apply` and `destroy`: plan (or load a saved plan), confirm, execute with progress, stop cleanly
-//! on the first signal.
+//! on the first signal. A closed stdout does not stop them (`crate::out::keep_going`).
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use empi_engine::exec::{ExecOptions, StderrProgress};
 use empi_engine::ops;
 use empi_engine::plan::{render_text_with, Action, Plan, RenderOptions};
@@ -15,6 +15,8 @@ use empi_engine::state::State;
 
 use crate::cli::{PlanScope, VersionChange};
 use crate::cmd::output::print_outputs;
+use crate::errors::fix;
+use crate::out::keep_going;
 use crate::session::{Begun, Session};
 
 pub async fn apply(
@@ -27,10 +29,10 @@ pub async fn apply(
     scope: PlanScope,
 ) -> Result<ExitCode> {
     if let (Some(f), false) = (&planfile, scope.targets.is_empty()) {
-        bail!(
-            "--target cannot be combined with a saved plan: {} applies exactly what it was planned with; make a targeted plan with `empi-infra plan --target ADDR --out FILE` instead",
-            f.display()
-        );
+        return Err(fix(
+            format!("--target cannot be combined with a saved plan: {} applies exactly what it was planned with", f.display()),
+            "make a targeted plan with `empi-infra plan --target ADDR --out FILE` instead",
+        ));
     }
     let Begun { session, lock: _lock, state, cloud, placement } = Session::begin(path, "apply", versions).await?;
     let stack = &session.stack;
@@ -40,10 +42,10 @@ pub async fn apply(
         Some(f) => {
             let plan = crate::cmd::plan::load(f)?;
             if plan.stack_digest != stack.digest {
-                bail!(
-                    "the saved plan is stale: the stack file {} changed since the plan was made; run `empi-infra plan --out FILE` again",
-                    stack.path.display()
-                );
+                return Err(fix(
+                    format!("the saved plan is stale: the stack file {} changed since the plan was made", stack.path.display()),
+                    "run `empi-infra plan --out FILE` again",
+                ));
             }
             plan
         }
@@ -55,15 +57,15 @@ pub async fn apply(
             plan
         }
     };
-    print!("{}", render_text_with(&plan, &RenderOptions { verbose: scope.verbose }));
+    keep_going(out!("{}", render_text_with(&plan, &RenderOptions { verbose: scope.verbose })))?;
     if !plan.has_changes() {
-        print_outputs(stack, &state);
+        keep_going(print_outputs(stack, &state))?;
         return Ok(ExitCode::SUCCESS);
     }
     ops::check_stateful(&plan, &allow_replace)?;
     refuse_losing_users(&plan, &state, &cloud, &allow_replace).await?;
     if planfile.is_none() && !auto_approve && !confirm("\nDo you want to perform these actions?")? {
-        println!("Apply cancelled.");
+        keep_going(outln!("Apply cancelled."))?;
         return Ok(ExitCode::from(1));
     }
     let code = execute(&session, &plan, &cloud.registry, state, parallelism, "Apply").await?;
@@ -82,19 +84,19 @@ pub async fn destroy(path: &Option<PathBuf>, auto_approve: bool, parallelism: u1
     let _lock = session.backend.lock("destroy").await?;
     let state = session.backend.load().await?;
     if state.resources.is_empty() {
-        println!("Nothing to destroy: state records no resources for stack {:?}.", stack.name);
+        keep_going(outln!("Nothing to destroy: state records no resources for stack {:?}.", stack.name))?;
         return Ok(ExitCode::SUCCESS);
     }
     let cloud = session.connect().await?;
     let plan = ops::make_targeted_destroy_plan(&cloud.registry, &state, parallelism as usize, &stack.digest, &scope.targets).await?;
-    print!("{}", render_text_with(&plan, &RenderOptions { verbose: scope.verbose }));
+    keep_going(out!("{}", render_text_with(&plan, &RenderOptions { verbose: scope.verbose })))?;
     let what = if plan.is_targeted() {
         format!("Destroy the {} resources above of stack {:?}?", plan.count(Action::Delete), stack.name)
     } else {
         format!("Destroy every resource of stack {:?}?", stack.name)
     };
     if !auto_approve && !confirm(&format!("\n{what} This cannot be undone."))? {
-        println!("Destroy cancelled.");
+        keep_going(outln!("Destroy cancelled."))?;
         return Ok(ExitCode::from(1));
     }
     execute(&session, &plan, &cloud.registry, state, parallelism, "Destroy").await
@@ -113,10 +115,13 @@ async fn refuse_losing_users(plan: &Plan, state: &State, cloud: &crate::session:
     }
     let users = crate::identity::cognito_user_count(&cloud.clients.cognito, &pool, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     if users > 0 {
-        bail!(
-            "the plan deletes the Cognito user pool {pool} ({USER_POOL}), which holds {users} user{}; Tuva EMPI keys users by the pool's ids, so their permissions would be orphaned; if that is intended, run apply again with --allow-replace {USER_POOL}",
-            if users == 1 { "" } else { "s" }
-        );
+        return Err(fix(
+            format!(
+                "the plan deletes the Cognito user pool {pool} ({USER_POOL}), which holds {users} user{}; Tuva EMPI keys users by the pool's ids, so their permissions would be orphaned",
+                if users == 1 { "" } else { "s" }
+            ),
+            format!("if that is intended, run apply again with --allow-replace {USER_POOL}"),
+        ));
     }
     Ok(())
 }
@@ -131,8 +136,14 @@ async fn check_admin(stack: &empi_engine::stack::Stack, state: &State, cloud: &c
     let n = crate::identity::cognito_users_with_email(&cloud.clients.cognito, &pool, email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     match n {
         1 => Ok(()),
-        0 => bail!("the user pool {pool} holds no user with the email {email}, so Tuva's bootstrap will find no admin; run apply again to create them"),
-        n => bail!("the user pool {pool} holds {n} users with the email {email}, and Tuva's bootstrap needs exactly one; delete the others in the Cognito console"),
+        0 => Err(fix(
+            format!("the user pool {pool} holds no user with the email {email}, so Tuva's bootstrap will find no admin"),
+            "run apply again to create them",
+        )),
+        n => Err(fix(
+            format!("the user pool {pool} holds {n} users with the email {email}, and Tuva's bootstrap needs exactly one"),
+            "delete the others in the Cognito console",
+        )),
     }
 }
 
@@ -151,10 +162,10 @@ fn timeouts(stack: &empi_engine::stack::Stack) -> std::collections::HashMap<Stri
 /// `--auto-approve`.
 pub(crate) fn confirm(question: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
-        bail!("this needs confirmation, but there is no terminal to ask on; review what it prints and pass --auto-approve");
+        return Err(fix("this needs confirmation, but there is no terminal to ask on", "review what it prints and pass --auto-approve"));
     }
-    print!("{question}\n  Only 'yes' will be accepted: ");
-    std::io::stdout().flush()?;
+    keep_going(out!("{question}\n  Only 'yes' will be accepted: "))?;
+    keep_going(crate::out::flush())?;
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(answer.trim() == "yes")
@@ -174,15 +185,15 @@ async fn execute(session: &Session, plan: &Plan, registry: &Registry, state: Sta
         count(Action::Delete)
     );
     if report.ok() {
-        println!("\n{verb} complete after {}. Resources: {summary}.", empi_engine::exec::format_duration(report.elapsed));
+        keep_going(outln!("\n{verb} complete after {}. Resources: {summary}.", empi_engine::exec::format_duration(report.elapsed)))?;
         if plan.is_targeted() {
-            println!(
+            keep_going(outln!(
                 "Resource targeting was in effect ({}): the rest of the stack was neither read nor changed; run `empi-infra plan` for a full plan.",
                 plan.targets.join(", ")
-            );
+            ))?;
         }
         if !plan.destroy {
-            print_outputs(&session.stack, &state);
+            keep_going(print_outputs(&session.stack, &state))?;
         }
         Ok(ExitCode::SUCCESS)
     } else {

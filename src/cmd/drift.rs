@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use empi_engine::drift;
 
+use crate::errors::fix;
 use crate::session::Session;
 
 /// One drift run; exit 0 no drift, 2 drift.
@@ -15,17 +16,20 @@ pub async fn run_once(stack: &Option<PathBuf>, json: bool, notify: Option<&str>,
     let mut session = Session::open(stack).await?;
     let backend = session.backend.clone();
     if let Some(h) = backend.lock_holder().await? {
-        bail!(
-            "`{}` by {}@{} (pid {}, since {}) holds the state lock, so the cloud may be half-changed; drift did not run. Run it again after that finishes (or, if that run is gone, `empi-infra state unlock {}`)",
-            h.operation, h.owner, h.host, h.pid, h.created, h.id
-        );
+        return Err(fix(
+            format!(
+                "`{}` by {}@{} (pid {}, since {}) holds the state lock, so the cloud may be half-changed; drift did not run",
+                h.operation, h.owner, h.host, h.pid, h.created
+            ),
+            format!("run it again after that finishes (or, if that run is gone, `empi-infra state unlock {}`)", h.id),
+        ));
     }
     let state = backend.load().await?;
     if state.resources.is_empty() {
-        bail!(
-            "state records no resources for stack {:?}, so there is nothing to compare; run `empi-infra apply` first (or check --stack)",
-            session.stack.name
-        );
+        return Err(fix(
+            format!("state records no resources for stack {:?}, so there is nothing to compare", session.stack.name),
+            "run `empi-infra apply` first (or check --stack)",
+        ));
     }
     let cloud = session.connect().await?;
     session.place(&cloud, &state, false).await?;
@@ -35,9 +39,9 @@ pub async fn run_once(stack: &Option<PathBuf>, json: bool, notify: Option<&str>,
     ignore.extend(extra_ignore.iter().cloned());
     let report = drift::detect(&cloud.registry, &state, &graph, &ignore, 10, &stack.digest).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", drift::render_text(&report));
+        out!("{}", drift::render_text(&report))?;
     }
     if report.drifted() {
         if let Some(url) = notify {
@@ -64,7 +68,7 @@ pub async fn run(
 ) -> Result<ExitCode> {
     if print_iam_policy {
         let policy = empi_engine::kinds::policy_document(&empi_engine::kinds::iam_actions(&empi_engine::kinds::aws(), false));
-        println!("{}", serde_json::to_string_pretty(&policy)?);
+        outln!("{}", serde_json::to_string_pretty(&policy)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let once = || run_once(stack, json, notify.as_deref(), &ignore);
@@ -75,8 +79,15 @@ pub async fn run(
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if let Err(e) = once().await {
-                    eprintln!("error: drift run failed: {e:#}; trying again in {}", humantime::format_duration(period));
+                match once().await {
+                    // nobody reads the reports any more: stop (quietly, status 0)
+                    Err(e) if crate::out::closed(&e) => return Err(e),
+                    Err(e) if json => {
+                        crate::errors::print(&e, true);
+                        eprintln!("drift run failed; trying again in {}", humantime::format_duration(period));
+                    }
+                    Err(e) => eprintln!("error: drift run failed: {e:#}; trying again in {}", humantime::format_duration(period)),
+                    Ok(_) => {}
                 }
             }
         }

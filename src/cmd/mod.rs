@@ -1,9 +1,11 @@
 //! One module per command, each over a [`crate::session::Session`].
 
 pub mod apply;
+pub mod completions;
 pub mod drift;
 pub mod output;
 pub mod plan;
+pub mod schema;
 pub mod show;
 pub mod state;
 pub mod validate;

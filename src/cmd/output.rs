@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use empi_engine::stack::Stack;
 use empi_engine::state::State;
 use empi_engine::{blueprint, ops};
 
+use crate::errors::fix;
+use crate::out::OutError;
 use crate::session::Session;
 
 pub async fn run(path: &Option<PathBuf>, name: Option<String>, json: bool) -> Result<ExitCode> {
@@ -18,27 +20,29 @@ pub async fn run(path: &Option<PathBuf>, name: Option<String>, json: bool) -> Re
     match name {
         Some(n) => {
             let v = outs.get(&n).ok_or_else(|| {
-                anyhow::anyhow!("no output named {n:?}; outputs are: {}", outs.keys().cloned().collect::<Vec<_>>().join(", "))
+                fix(format!("no output named {n:?}"), format!("use one of: {}", outs.keys().cloned().collect::<Vec<_>>().join(", ")))
             })?;
-            let Some(v) = v else { bail!("output {n:?} is not known yet: run `empi-infra apply` first") };
+            let Some(v) = v else {
+                return Err(fix(format!("output {n:?} is not known yet"), "run `empi-infra apply` first"));
+            };
             if json {
-                println!("{v}");
+                outln!("{v}")?;
             } else {
-                println!("{}", v.as_str().map(String::from).unwrap_or_else(|| v.to_string()));
+                outln!("{}", v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))?;
             }
         }
-        None if json => println!("{}", serde_json::to_string_pretty(&outs)?),
-        None => print_outputs(stack, &state),
+        None if json => outln!("{}", serde_json::to_string_pretty(&outs)?)?,
+        None => print_outputs(stack, &state)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn print_outputs(stack: &Stack, state: &State) {
+pub fn print_outputs(stack: &Stack, state: &State) -> Result<(), OutError> {
     let outs = ops::outputs(&blueprint::outputs(stack), state);
     if outs.values().all(|v| v.is_none()) || state.resources.is_empty() {
-        return;
+        return Ok(());
     }
-    println!("\nOutputs:");
+    outln!("\nOutputs:")?;
     let w = outs.keys().map(|k| k.len()).max().unwrap_or(0);
     for (k, v) in outs {
         let v = match v {
@@ -46,6 +50,7 @@ pub fn print_outputs(stack: &Stack, state: &State) {
             Some(v) => v.to_string(),
             None => "(not created yet)".into(),
         };
-        println!("  {k:w$} = {v}");
+        outln!("  {k:w$} = {v}")?;
     }
+    Ok(())
 }

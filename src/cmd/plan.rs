@@ -3,12 +3,15 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use empi_engine::input::read_regular_file;
 use empi_engine::ops;
 use empi_engine::plan::terraform::Provider;
 use empi_engine::plan::{render_json, render_terraform, render_text_with, Plan, RenderOptions};
+use empi_engine::temp_path::TempPath;
 
 use crate::cli::{PlanFormat, PlanScope, VersionChange};
+use crate::errors::fix;
 use crate::session::{Begun, Session};
 
 pub async fn run(
@@ -20,20 +23,25 @@ pub async fn run(
     versions: VersionChange,
     scope: PlanScope,
 ) -> Result<ExitCode> {
+    if let Some(out) = &out {
+        // before the refresh, which can take minutes
+        check_out(out)?;
+    }
     let Begun { session, lock: _lock, state, cloud, placement } = Session::begin(path, "plan", versions).await?;
     let g = session.graph(&cloud.account)?;
     let mut plan = ops::make_targeted_plan(&g, &cloud.registry, &state, refresh, 10, &session.stack.digest, &scope.targets).await?;
     plan.facts = placement.facts;
     plan.warnings = placement.warnings;
-    match json {
-        Some(format) => println!("{}", serde_json::to_string_pretty(&plan_json(&plan, format, Some(session.stack.region.as_str())))?),
-        None => print!("{}", render_text_with(&plan, &RenderOptions { verbose: scope.verbose })),
+    // saved first: with --json, a plan that could not be saved is an error object, not a plan
+    if let Some(out) = &out {
+        save(out, &plan)?;
     }
-    if let Some(out) = out {
-        save(&out, &plan)?;
-        if json.is_none() {
-            println!("\nSaved the plan to {}. Apply exactly this plan with: empi-infra apply {}", out.display(), out.display());
-        }
+    match json {
+        Some(format) => outln!("{}", serde_json::to_string_pretty(&plan_json(&plan, format, Some(session.stack.region.as_str())))?)?,
+        None => out!("{}", render_text_with(&plan, &RenderOptions { verbose: scope.verbose }))?,
+    }
+    if let (Some(out), None) = (&out, json) {
+        outln!("\nSaved the plan to {}. Apply exactly this plan with: empi-infra apply {}", out.display(), out.display())?;
     }
     Ok(if detailed_exitcode && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
@@ -47,25 +55,50 @@ pub fn plan_json(plan: &Plan, format: PlanFormat, region: Option<&str>) -> serde
     }
 }
 
-pub fn save(path: &Path, plan: &Plan) -> Result<()> {
-    let body = serde_json::to_vec_pretty(plan)?;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, body).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+/// Refuses a `--out` that names a directory.
+fn check_out(out: &Path) -> Result<()> {
+    if out.is_dir() {
+        return Err(fix(
+            format!("--out {} is a directory, but a plan is saved to a file", out.display()),
+            format!("name a file, e.g. --out {}", out.join("plan.json").display()),
+        ));
+    }
     Ok(())
 }
 
+/// Writes the plan atomically: a temp file beside it, renamed over it; the temp file is removed on
+/// every error path.
+pub fn save(path: &Path, plan: &Plan) -> Result<()> {
+    check_out(path)?;
+    let body = serde_json::to_vec_pretty(plan)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "plan".into());
+    let tmp = TempPath::new(path.with_file_name(format!("{name}.tmp-{}", std::process::id())));
+    std::fs::write(tmp.path(), body).with_context(|| format!("cannot write the plan file {}", path.display()))?;
+    std::fs::rename(tmp.path(), path).with_context(|| format!("cannot write the plan file {}", path.display()))?;
+    Ok(())
+}
+
+/// The largest plan file read: far above the plan of a stack of 10,000 resources.
+const PLAN_FILE_LIMIT: u64 = 256 << 20;
+
 pub fn load(path: &Path) -> Result<Plan> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read the plan file {}", path.display()))?;
-    let plan: Plan =
-        serde_json::from_slice(&bytes).with_context(|| format!("{} is not a plan saved by `empi-infra plan --out`", path.display()))?;
+    let bytes = read_regular_file(path, PLAN_FILE_LIMIT).with_context(|| format!("cannot read the plan file {}", path.display()))?;
+    let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| {
+        fix(
+            format!("{} is not a plan saved by `empi-infra plan --out` ({e})", path.display()),
+            "make one with `empi-infra plan --out FILE`",
+        )
+    })?;
     if plan.format_version != empi_engine::plan::PLAN_FORMAT_VERSION {
-        bail!(
-            "{} is a plan of format {}, but this empi-infra applies format {}; make the plan again",
-            path.display(),
-            plan.format_version,
-            empi_engine::plan::PLAN_FORMAT_VERSION
-        );
+        return Err(fix(
+            format!(
+                "{} is a plan of format {}, but this empi-infra applies format {}",
+                path.display(),
+                plan.format_version,
+                empi_engine::plan::PLAN_FORMAT_VERSION
+            ),
+            "make the plan again",
+        ));
     }
     Ok(plan)
 }

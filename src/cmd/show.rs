@@ -20,9 +20,9 @@ pub fn run(stack: &Option<PathBuf>, planfile: &Path, json: Option<PlanFormat>) -
                 Some(_) => Some(load_stack(stack)?.region),
                 None => None,
             };
-            println!("{}", serde_json::to_string_pretty(&plan_json(&plan, format, region.as_deref()))?);
+            outln!("{}", serde_json::to_string_pretty(&plan_json(&plan, format, region.as_deref()))?)?;
         }
-        None => print!("{}", render_text(&plan)),
+        None => out!("{}", render_text(&plan))?,
     }
     Ok(ExitCode::SUCCESS)
 }

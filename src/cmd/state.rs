@@ -9,6 +9,7 @@ use empi_engine::ops;
 use empi_engine::state::{State, StateStore};
 
 use crate::cli::StateCommand;
+use crate::errors::fix;
 use crate::session::{local_store, s3_store, Session, TUVA_FACT};
 
 pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
@@ -21,7 +22,7 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
         StateCommand::Rebuild { .. } => unreachable!("handled above"),
         StateCommand::List => {
             for a in backend.load().await?.resources.keys() {
-                println!("{a}");
+                outln!("{a}")?;
             }
         }
         StateCommand::Show { address } => {
@@ -29,28 +30,38 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
             let r = state
                 .resources
                 .get(&address)
-                .ok_or_else(|| anyhow::anyhow!("state has no resource {address:?}; `empi-infra state list` shows what it has"))?;
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "address": address, "resource": r }))?);
+                .ok_or_else(|| fix(format!("state has no resource {address:?}"), "`empi-infra state list` shows what it has"))?;
+            outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "address": address, "resource": r }))?)?;
         }
         StateCommand::Unlock { lock_id } => {
             let held = backend.unlock(&lock_id).await?;
-            println!(
+            outln!(
                 "Broke lock {} held by {}@{} (pid {}, `{}`, since {}).",
-                held.id, held.owner, held.host, held.pid, held.operation, held.created
-            );
+                held.id,
+                held.owner,
+                held.host,
+                held.pid,
+                held.operation,
+                held.created
+            )?;
         }
         StateCommand::Locks => match backend.lock_holder().await? {
-            None => println!("No lock is held on {}.", backend.location()),
+            None => outln!("No lock is held on {}.", backend.location())?,
             Some(h) => {
-                println!("{} is locked:", backend.location());
-                println!(
+                outln!("{} is locked:", backend.location())?;
+                outln!(
                     "  id        {}\n  holder    {}@{} (pid {})\n  operation {}\n  since     {}",
-                    h.id, h.owner, h.host, h.pid, h.operation, h.created
-                );
+                    h.id,
+                    h.owner,
+                    h.host,
+                    h.pid,
+                    h.operation,
+                    h.created
+                )?;
                 if let Some(l) = &h.lease_expires {
-                    println!("  lease     until {l} (renewed while the holder runs)");
+                    outln!("  lease     until {l} (renewed while the holder runs)")?;
                 }
-                println!("If that run is gone: empi-infra state unlock {}", h.id);
+                outln!("If that run is gone: empi-infra state unlock {}", h.id)?;
             }
         },
         StateCommand::Migrate { to, bucket, key, region, kms_key_id } => {
@@ -58,12 +69,12 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
                 "local" => local_store(stack),
                 "s3" => {
                     let (Some(bucket), Some(key)) = (bucket, key) else {
-                        bail!("state migrate --to s3 needs --bucket and --key");
+                        return Err(fix("state migrate --to s3 needs --bucket and --key", "add --bucket BUCKET --key KEY"));
                     };
                     let region = region.unwrap_or_else(|| stack.region.clone());
                     s3_store(stack, &bucket, &key, &region, kms_key_id).await
                 }
-                other => bail!("unknown backend {other:?}; use --to s3 or --to local"),
+                other => return Err(fix(format!("unknown backend {other:?}"), "use --to s3 or --to local")),
             };
             if dest.location() == backend.location() {
                 bail!("the state already lives in {}", dest.location());
@@ -73,13 +84,16 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
             let state = backend.load().await?;
             let existing = dest.load().await?;
             if !existing.resources.is_empty() && existing.lineage != state.lineage {
-                bail!("{} already holds a different state (lineage {}); move it aside first", dest.location(), existing.lineage);
+                return Err(fix(
+                    format!("{} already holds a different state (lineage {})", dest.location(), existing.lineage),
+                    "move it aside first",
+                ));
             }
             dest.save(&state).await?;
             if dest.load().await? != state {
                 bail!("the state written to {} does not read back the same; the source is unchanged", dest.location());
             }
-            println!(
+            outln!(
                 "Moved the state of stack {:?} (lineage {}, serial {}, {} resources) from {} to {}.",
                 stack.name,
                 state.lineage,
@@ -87,8 +101,8 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
                 state.resources.len(),
                 backend.location(),
                 dest.location()
-            );
-            println!("Now point [state] in {} at {}; the old copy can be removed once that works.", stack.path.display(), dest.location());
+            )?;
+            outln!("Now point [state] in {} at {}; the old copy can be removed once that works.", stack.path.display(), dest.location())?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -116,37 +130,37 @@ async fn rebuild(mut session: Session, auto_approve: bool) -> Result<ExitCode> {
         state.facts.insert(TUVA_FACT.into(), serde_json::Value::String(stack.app.version.clone()));
     }
     let width = state.resources.keys().map(|a| a.len()).max().unwrap_or(0);
-    println!("Found {} of {} resources of stack {:?}:", state.resources.len(), g.len(), stack.name);
+    outln!("Found {} of {} resources of stack {:?}:", state.resources.len(), g.len(), stack.name)?;
     for (address, r) in &state.resources {
-        println!("  {address:width$}  {}", r.id.as_deref().unwrap_or(""));
+        outln!("  {address:width$}  {}", r.id.as_deref().unwrap_or(""))?;
     }
     if !missing.is_empty() {
-        println!("Not found ({}; the next apply creates them): {}", missing.len(), missing.join(", "));
+        outln!("Not found ({}; the next apply creates them): {}", missing.len(), missing.join(", "))?;
     }
     if let Some(p) = &previous {
         let lost: Vec<&String> = p.resources.keys().filter(|a| !state.resources.contains_key(*a)).collect();
         let new: Vec<&String> = state.resources.keys().filter(|a| !p.resources.contains_key(*a)).collect();
-        println!(
+        outln!(
             "The current state records {} resources; the rebuilt one adds {} and drops {}{}.",
             p.resources.len(),
             new.len(),
             lost.len(),
             if lost.is_empty() { String::new() } else { format!(" ({})", lost.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) }
-        );
+        )?;
     }
     if !auto_approve
         && !crate::cmd::apply::confirm(&format!("\nWrite this as the state of stack {:?} ({})?", stack.name, session.backend.location()))?
     {
-        println!("Nothing written.");
+        outln!("Nothing written.")?;
         return Ok(ExitCode::from(1));
     }
     state.serial = previous.as_ref().map(|p| p.serial + 1).unwrap_or(1);
     session.backend.save(&state).await?;
-    println!(
+    outln!(
         "Wrote the rebuilt state (lineage {}, serial {}, {} resources). Run `empi-infra plan` to see how the cloud differs from the stack.",
         state.lineage,
         state.serial,
         state.resources.len()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -53,134 +54,327 @@ impl std::error::Error for StackErrors {}
 
 type S<T> = Spanned<T>;
 
-#[derive(Debug, Deserialize)]
+// The `Raw*` types are what the parser deserializes, and `empi-infra schema` describes them
+// (`crate::stack_schema`): their doc comments are the schema's descriptions, so they say the unit,
+// the default and the allowed values. `deny_unknown_fields` is `additionalProperties: false`.
+
+/// An empi-infra stack file: one Tuva EMPI deployment on AWS. Unknown keys are errors; docs/STACK.md
+/// describes every key and `stacks/example-prod.toml` shows them all.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Stack")]
 pub struct RawStack {
+    /// The stack's name: 1 to 28 characters of a-z, 0-9 and '-', not starting or ending with '-',
+    /// e.g. "tuva-empi-prod". It prefixes every AWS resource name, names the local state file
+    /// (`state/<name>.json`) and is the default Cognito domain prefix. Required.
+    #[schemars(with = "String", length(min = 1, max = 28), pattern(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"))]
     name: S<String>,
+    /// The AWS region of every resource: one where EKS, RDS and Cognito are all available, e.g.
+    /// "us-east-1". Required.
+    #[schemars(with = "String", extend("enum" = REGIONS))]
     region: S<String>,
+    /// Tags added to every taggable AWS resource, beside the `Name`, `empi-infra:stack` and
+    /// `empi-infra:address` tags empi-infra sets. Keys: 1 to 128 characters, not starting with
+    /// "aws:" or "empi-infra:"; values: at most 256 characters. Default: none.
     #[serde(default)]
+    #[schemars(schema_with = "crate::stack_schema::tags")]
     tags: BTreeMap<String, S<String>>,
+    /// Where the state (what empi-infra created, and its ids) lives. Default: a local file,
+    /// `state/<name>.json` (the directory is `EMPI_INFRA_STATE_DIR`, default `state/`).
     #[serde(default)]
+    #[schemars(with = "Option<RawState>")]
     state: Option<S<RawState>>,
+    /// The VPC: address range, zones and NAT. Default: 10.40.0.0/16 over 2 zones with 1 NAT gateway.
     #[serde(default)]
+    #[schemars(with = "Option<RawNetwork>")]
     network: Option<S<RawNetwork>>,
+    /// The EKS cluster and its managed node group. Default: the newest EKS version, 2 to 4
+    /// m6i.large nodes.
     #[serde(default)]
+    #[schemars(with = "Option<RawCluster>")]
     cluster: Option<S<RawCluster>>,
+    /// The RDS PostgreSQL database. Default: PostgreSQL 16 on db.t4g.medium, 50 GB, multi-AZ,
+    /// 7 days of backups, deletion protection on.
     #[serde(default)]
+    #[schemars(with = "Option<RawDatabase>")]
     database: Option<S<RawDatabase>>,
+    /// Who signs users in: a Cognito user pool the stack builds (the default), or an existing
+    /// Keycloak realm (docs/IDENTITY.md). Required, for `admin_email`.
+    #[schemars(with = "RawIdentity")]
     identity: S<RawIdentity>,
+    /// The Tuva EMPI application: version, hostname, certificate, replicas. Required, for
+    /// `hostname` and `certificate_arn`.
+    #[schemars(with = "RawApp")]
     app: S<RawApp>,
+    /// The internet-facing ALB's protection. Default: a WAF with AWS's common rule set.
     #[serde(default)]
+    #[schemars(with = "Option<RawEdge>")]
     edge: Option<S<RawEdge>>,
+    /// What a scheduled `empi-infra drift` run must not report. Default: nothing ignored.
     #[serde(default)]
+    #[schemars(with = "Option<RawDrift>")]
     drift: Option<S<RawDrift>>,
+    /// Endpoints of a non-AWS target (the local cloud). Leave it out for AWS.
     #[serde(default)]
+    #[schemars(with = "Option<RawTarget>")]
     target: Option<S<RawTarget>>,
+    /// Deadlines by resource kind that replace the kind's defaults (docs/KINDS.md lists the kinds
+    /// and their defaults), e.g. `[timeouts.aws_db_instance] create = "90m"`. Default: none.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawTimeouts>")]
     timeouts: BTreeMap<String, S<RawTimeouts>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Deadlines of one resource kind's operations, waits included. Each is a duration such as
+/// "90m", "45s" or "1h 30m", from 10s to 24h; a key left out keeps the kind's default.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Timeouts")]
 struct RawTimeouts {
+    /// How long creating one resource of the kind may take (a duration, 10s to 24h).
+    #[schemars(with = "Option<String>")]
     create: Option<S<String>>,
+    /// How long updating one resource of the kind may take (a duration, 10s to 24h).
+    #[schemars(with = "Option<String>")]
     update: Option<S<String>>,
+    /// How long deleting one resource of the kind may take (a duration, 10s to 24h).
+    #[schemars(with = "Option<String>")]
     delete: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Where the state lives (docs/STATE.md).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "State")]
 struct RawState {
+    /// "local": a file `state/<name>.json` beside a lock file; "s3": an object in S3 (needs `bucket`
+    /// and `key`), locked by a conditional write, shared by a team. Default: "local".
+    #[schemars(with = "Option<String>", extend("enum" = ["local", "s3"], "default" = "local"))]
     backend: Option<S<String>>,
+    /// S3 only, required there: the bucket that holds the state object.
+    #[schemars(with = "Option<String>")]
     bucket: Option<S<String>>,
+    /// S3 only, required there: the state object's key, e.g. "tuva-empi/prod.json" (the backup is
+    /// `<key>.backup`, the lock `<key>.lock`).
+    #[schemars(with = "Option<String>")]
     key: Option<S<String>>,
+    /// S3 only: the bucket's region. Default: the stack's `region`.
+    #[schemars(with = "Option<String>")]
     region: Option<S<String>>,
+    /// S3 only: the KMS key (id, ARN or alias, e.g. "alias/empi-state") the state object is
+    /// encrypted with. Default: SSE-S3 (AES256).
+    #[schemars(with = "Option<String>")]
     kms_key_id: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The VPC: a public and a private subnet per availability zone, NAT, VPC endpoints.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Network")]
 struct RawNetwork {
+    /// The VPC's IPv4 address range: a network address with a prefix from /16 to /24; the subnets
+    /// are its /+4 blocks. Default: "10.40.0.0/16".
+    #[schemars(with = "Option<String>", extend("default" = "10.40.0.0/16"))]
     cidr: Option<S<String>>,
+    /// How many availability zones the stack spans: 2 or 3. Default: 2, or the number of `zones`.
+    #[schemars(with = "Option<i64>", range(min = 2, max = 3), extend("default" = 2))]
     availability_zones: Option<S<i64>>,
+    /// NAT gateways: 1 (cheaper; the zones share it) or one per availability zone. Default: 1.
+    #[schemars(with = "Option<i64>", range(min = 1, max = 3), extend("default" = 1))]
     nat_gateways: Option<S<i64>>,
+    /// The availability zones by name, e.g. ["us-east-1a", "us-east-1b"]: zones of the stack's
+    /// region, each once, as many as `availability_zones`. Default: chosen from the account's at
+    /// the first plan (available, needing no opt-in, taken by EKS) and recorded in state.
+    #[schemars(with = "Option<Vec<String>>")]
     zones: Option<S<Vec<S<String>>>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The EKS cluster.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Cluster")]
 struct RawCluster {
+    /// The Kubernetes version, e.g. "1.33": one EKS still creates clusters on (`validate` refuses a
+    /// version past extended support; `plan` warns about one in extended support, 6x the
+    /// control-plane price). Default: the newest EKS version.
+    #[schemars(with = "Option<String>")]
     kubernetes_version: Option<S<String>>,
+    /// IPv4 CIDR blocks allowed to reach the cluster's public API endpoint. Default: ["0.0.0.0/0"].
+    #[schemars(with = "Option<Vec<String>>", extend("default" = ["0.0.0.0/0"]))]
     public_access_cidrs: Option<S<Vec<S<String>>>>,
+    /// The managed node group.
+    #[schemars(with = "Option<RawNodes>")]
     nodes: Option<S<RawNodes>>,
+    /// ARNs of IAM roles or users given cluster-admin through EKS access entries, e.g.
+    /// "arn:aws:iam::123456789012:role/platform-admins". Default: none.
+    #[schemars(with = "Option<Vec<String>>", extend("default" = []))]
     admins: Option<S<Vec<S<String>>>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The EKS managed node group; node counts must satisfy min <= desired <= max.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Nodes")]
 struct RawNodes {
+    /// EC2 instance types of the nodes, all of one architecture: Graviton types (m7g, c7g, t4g…)
+    /// get the ARM AMI, the others the x86 one. At least one. Default: ["m6i.large"].
+    #[schemars(with = "Option<Vec<String>>", length(min = 1), extend("default" = ["m6i.large"]))]
     instance_types: Option<S<Vec<S<String>>>>,
+    /// The fewest nodes (0 to 450). Default: 2.
+    #[schemars(with = "Option<i64>", range(min = 0, max = 450), extend("default" = 2))]
     min: Option<S<i64>>,
+    /// The most nodes (1 to 450). Default: 4.
+    #[schemars(with = "Option<i64>", range(min = 1, max = 450), extend("default" = 4))]
     max: Option<S<i64>>,
+    /// The nodes wanted now (0 to 450). Default: 2 (at least `min`, at most `max`).
+    #[schemars(with = "Option<i64>", range(min = 0, max = 450), extend("default" = 2))]
     desired: Option<S<i64>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The RDS PostgreSQL database (encrypted, private, TLS only).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Database")]
 struct RawDatabase {
+    /// The PostgreSQL version: a major version (AWS picks and upgrades the minor) or a full version
+    /// RDS offers. Tuva EMPI needs 16 or newer. Default: "16".
+    #[schemars(with = "Option<String>", extend("enum" = crate::stack_schema::engine_versions(), "default" = "16"))]
     engine_version: Option<S<String>>,
+    /// The RDS instance class, e.g. "db.t4g.medium", "db.m7g.large" or "db.r7g.large". Default:
+    /// "db.t4g.medium".
+    #[schemars(with = "Option<String>", extend("enum" = DB_INSTANCE_CLASSES, "default" = "db.t4g.medium"))]
     instance_class: Option<S<String>>,
+    /// Storage in GB (gibibytes), 20 to 65536. Default: 50.
+    #[schemars(with = "Option<i64>", range(min = 20, max = 65536), extend("default" = 50))]
     allocated_storage_gb: Option<S<i64>>,
+    /// A standby in a second zone that RDS fails over to. Default: true.
+    #[schemars(with = "Option<bool>", extend("default" = true))]
     multi_az: Option<S<bool>>,
+    /// Days automated backups are kept, 1 to 35. Default: 7.
+    #[schemars(with = "Option<i64>", range(min = 1, max = 35), extend("default" = 7))]
     backup_retention_days: Option<S<i64>>,
+    /// Whether RDS refuses to delete the database; `destroy` stops at a protected database and
+    /// says how to lift it. Default: true.
+    #[schemars(with = "Option<bool>", extend("default" = true))]
     deletion_protection: Option<S<bool>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Who signs users in (docs/IDENTITY.md). The keys of the provider not chosen are errors.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Identity")]
 struct RawIdentity {
+    /// "cognito": a Cognito user pool the stack builds, with its hosted UI; "keycloak": an existing
+    /// Keycloak realm (needs `server_url`, `realm`, `client_id`, `client_secret_arn`). Default:
+    /// "cognito".
+    #[schemars(with = "Option<String>", extend("enum" = ["cognito", "keycloak"], "default" = "cognito"))]
     provider: Option<S<String>>,
+    /// The initial administrator's email address, e.g. "admin@example.org". Cognito: created in the
+    /// pool; Keycloak: must be exactly one user's email (`plan` checks). Required.
+    #[schemars(with = "String")]
     admin_email: S<String>,
     // cognito
+    /// Cognito only: the hosted-UI domain prefix: a-z, 0-9 and '-', at most 63 characters, without
+    /// "aws" or "cognito". Default: the stack's name.
+    #[schemars(with = "Option<String>")]
     domain_prefix: Option<S<String>>,
     // keycloak
+    /// Keycloak only, required there: the server's https:// base address, without /realms/...,
+    /// e.g. "https://sso.example.org" (http:// only on a loopback address).
+    #[schemars(with = "Option<String>")]
     server_url: Option<S<String>>,
+    /// Keycloak only, required there: the realm's name, e.g. "tuva".
+    #[schemars(with = "Option<String>")]
     realm: Option<S<String>>,
+    /// Keycloak only, required there: the id of the realm's confidential client that Tuva EMPI and
+    /// the ALB use, e.g. "tuva-empi".
+    #[schemars(with = "Option<String>")]
     client_id: Option<S<String>>,
+    /// Keycloak only, required there: the ARN of the Secrets Manager secret holding the client's
+    /// secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>); the secret itself never
+    /// reaches the stack, state or plan.
+    #[schemars(with = "Option<String>")]
     client_secret_arn: Option<S<String>>,
+    /// Keycloak only: the audience Tuva EMPI requires in access tokens. Default: "account" (what
+    /// Keycloak puts there without an audience mapper).
+    #[schemars(with = "Option<String>", length(min = 1), extend("default" = "account"))]
     jwt_aud: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The Tuva EMPI application on the cluster, behind the ALB.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "App")]
 struct RawApp {
+    /// The image tag of both Tuva EMPI images: a release tag ("v0.1.0") or the commit SHA of a main
+    /// image. It decides the workloads and config (docs/TUVA.md); `plan` refuses a downgrade or a
+    /// skipped release unless told. Default: "v0.1.0".
+    #[schemars(with = "Option<String>", extend("default" = "v0.1.0"))]
     version: Option<S<String>>,
+    /// The Kubernetes namespace of the workloads: a-z, 0-9 and '-', at most 63 characters.
+    /// Default: "tuva-empi".
+    #[schemars(with = "Option<String>", pattern(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"), extend("default" = "tuva-empi"))]
     namespace: Option<S<String>>,
+    /// The DNS name users open, e.g. "empi.example.org". Required.
+    #[schemars(with = "String")]
     hostname: S<String>,
+    /// The ARN of the ACM certificate for `hostname`, in the stack's region:
+    /// arn:aws:acm:<region>:<account>:certificate/<id>. Required.
+    #[schemars(with = "String")]
     certificate_arn: S<String>,
+    /// Replicas of the api Deployment, 1 to 100. Default: 2.
+    #[schemars(with = "Option<i64>", range(min = 1, max = 100), extend("default" = 2))]
     api_replicas: Option<S<i64>>,
+    /// Replicas of the frontend Deployment, 1 to 100. Default: 2.
+    #[schemars(with = "Option<i64>", range(min = 1, max = 100), extend("default" = 2))]
     frontend_replicas: Option<S<i64>>,
+    /// Where matching jobs run: "process" (inside the matching service) or "k8s" (as Kubernetes
+    /// Jobs; needs a version with upstream's Kubernetes job runner). Default: "process".
+    #[schemars(with = "Option<String>", extend("enum" = ["process", "k8s"], "default" = "process"))]
     matching_job_runner: Option<S<String>>,
+    /// With `matching_job_runner = "k8s"`: the namespace the jobs run in. Default: the app's
+    /// namespace where the version supports it, else "default".
+    #[schemars(with = "Option<String>")]
     matching_job_namespace: Option<S<String>>,
+    /// How long a Deployment rollout or Job may make no progress before the apply fails (a
+    /// duration, 30s to 6h, e.g. "10m" or "1h 30m"). Default: "10m".
+    #[schemars(with = "Option<String>", extend("default" = "10m"))]
     rollout_timeout: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The internet-facing ALB's protection.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Edge")]
 struct RawEdge {
+    /// A WAF web ACL with AWS's managed common rule set in front of the ALB. Default: true.
+    #[schemars(with = "Option<bool>", extend("default" = true))]
     waf: Option<S<bool>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Scheduled drift detection (docs/drift.md).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Drift")]
 struct RawDrift {
+    /// Addresses (`cluster.nodes`) or address.attribute paths
+    /// (`workloads.frontend.manifest.spec.replicas`) that `drift` does not report. Default: none.
+    #[schemars(with = "Option<Vec<String>>", extend("default" = []))]
     ignore: Option<S<Vec<S<String>>>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Endpoints of a non-AWS target, such as the local cloud; environment variables win over them.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Target")]
 struct RawTarget {
+    /// An http:// or https:// AWS endpoint for every service, e.g. "http://127.0.0.1:4566";
+    /// `AWS_ENDPOINT_URL` wins over it. Default: AWS itself.
+    #[schemars(with = "Option<String>", pattern(r"^https?://"))]
     aws_endpoint_url: Option<S<String>>,
+    /// A kubeconfig file to reach the cluster with, instead of the EKS endpoint;
+    /// `EMPI_INFRA_KUBECONFIG` wins over it. Default: the EKS cluster itself.
+    #[schemars(with = "Option<String>")]
     kubeconfig: Option<S<String>>,
 }
 
@@ -481,15 +675,21 @@ impl Locator<'_> {
 
 impl Stack {
     /// Reads, parses and validates a stack file.
+    /// Only a regular file of at most [`STACK_FILE_LIMIT`] bytes is read: a FIFO or a device
+    /// (`--stack /dev/zero`) is refused at once rather than waited on or read until memory runs out.
     pub fn load(path: &Path) -> Result<Stack, StackErrors> {
         let shown = path.display().to_string();
-        let src = std::fs::read_to_string(path).map_err(|e| {
+        let src = crate::input::read_regular_text(path, STACK_FILE_LIMIT).map_err(|e| {
+            let help = match e {
+                crate::input::InputError::Io(_) => "pass an existing file with --stack PATH (or set EMPI_INFRA_STACK)",
+                _ => "pass the stack file itself, a TOML file such as stacks/prod.toml, with --stack PATH (or set EMPI_INFRA_STACK)",
+            };
             StackErrors(vec![StackError {
                 file: shown.clone(),
                 line: 0,
                 column: 0,
                 message: format!("cannot read the stack file: {e}"),
-                help: Some("pass an existing file with --stack PATH (or set EMPI_INFRA_STACK)".into()),
+                help: Some(help.into()),
             }])
         })?;
         let mut stack = Stack::parse(&shown, &src)?;
@@ -541,6 +741,8 @@ pub const OWN_TAGS: &[&str] = &["Name", TAG_STACK, TAG_ADDRESS];
 fn tag_char(c: char) -> bool {
     c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)
 }
+/// The largest stack file read, in bytes (a stack file is a few kilobytes).
+pub const STACK_FILE_LIMIT: u64 = 1 << 20;
 
 /// Tag naming the stack that owns a resource.
 pub const TAG_STACK: &str = "empi-infra:stack";

@@ -318,6 +318,7 @@ impl LocalBackend {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(io("create", dir))?;
         let tmp = self.path.with_extension(format!("json.tmp-{}", std::process::id()));
+        let _remove_tmp_on_error = crate::temp_path::TempPath::new(tmp.clone());
         let body = state.to_bytes();
         crate::crashpoint::hit("state-write-start");
         {
@@ -330,6 +331,7 @@ impl LocalBackend {
             // hard-link the current version as the backup (atomic replace of the old backup)
             let tmp_backup = self.path.with_extension(format!("json.backup-tmp-{}", std::process::id()));
             let _ = fs::remove_file(&tmp_backup);
+            let _remove_tmp_backup_on_error = crate::temp_path::TempPath::new(tmp_backup.clone());
             fs::hard_link(&self.path, &tmp_backup)
                 .or_else(|_| fs::copy(&self.path, &tmp_backup).map(|_| ()))
                 .map_err(io("back up", &self.path))?;
@@ -369,8 +371,12 @@ impl LocalBackend {
         for _ in 0..3 {
             match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut f) => {
-                    f.write_all(&serde_json::to_vec_pretty(&info).unwrap()).map_err(io("write", &path))?;
-                    f.sync_all().map_err(io("sync", &path))?;
+                    // a lock file that could not be written whole (a full disk) is removed again
+                    let written = f.write_all(&serde_json::to_vec_pretty(&info).unwrap()).and_then(|()| f.sync_all());
+                    if let Err(e) = written {
+                        let _ = fs::remove_file(&path);
+                        return Err(io("write", &path)(e));
+                    }
                     return Ok(LockGuard { path, id: info.id });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {

@@ -1,7 +1,8 @@
-//! The docs that are generated from the kind declarations (`empi_engine::kinds`) match them:
-//! docs/KINDS.md (every kind, its addresses, force-new attributes, timeouts and IAM actions) and the
-//! IAM policies in docs/OPERATOR-IAM.md. `EMPI_BLESS=1 cargo test -p empi-engine --test docs`
-//! rewrites them after a declaration changed.
+//! The docs that are generated from the code match it: docs/KINDS.md (every kind, its addresses,
+//! force-new attributes, timeouts and IAM actions) and the IAM policies in docs/OPERATOR-IAM.md from
+//! the kind declarations (`empi_engine::kinds`), and docs/stack.schema.json from the stack file's
+//! parser types (`empi_engine::stack_schema`). `EMPI_BLESS=1 cargo test -p empi-engine --test docs`
+//! rewrites them after the code changed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -101,12 +102,16 @@ fn operator_md(current: &str) -> String {
 }
 
 fn check(path: &str, want: String) {
+    check_from(path, want, "the kind declarations")
+}
+
+fn check_from(path: &str, want: String, source: &str) {
     let file = repo().join(path);
     let have = std::fs::read_to_string(&file).unwrap_or_default();
     if std::env::var_os("EMPI_BLESS").is_some() {
         std::fs::write(&file, &want).unwrap();
     } else {
-        assert!(have == want, "{path} does not match the kind declarations; run `EMPI_BLESS=1 cargo test -p empi-engine --test docs`");
+        assert!(have == want, "{path} does not match {source}; run `EMPI_BLESS=1 cargo test -p empi-engine --test docs`");
     }
 }
 
@@ -119,4 +124,13 @@ fn the_kinds_table_matches_the_declarations() {
 fn the_operator_and_read_only_policies_match_the_declarations() {
     let current = std::fs::read_to_string(repo().join("docs/OPERATOR-IAM.md")).unwrap();
     check("docs/OPERATOR-IAM.md", operator_md(&current));
+}
+
+#[test]
+fn the_stack_schema_matches_the_parser_types() {
+    check_from(
+        "docs/stack.schema.json",
+        empi_engine::stack_schema::schema_text(),
+        "the stack file's parser types (crates/engine/src/stack.rs)",
+    );
 }
