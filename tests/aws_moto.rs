@@ -194,9 +194,14 @@ async fn destroy_leaves_nothing_behind() {
 #[tokio::test(flavor = "multi_thread")]
 async fn generated_secrets_appear_in_no_state_plan_log_or_json() {
     let w = Workspace::new(&[]);
-    let first = w.ok(&["plan"]);
+    let first = w.ok(&["plan", "--verbose"]);
     assert!(first.stdout.contains("document.db.password") && first.stdout.contains("= (sensitive)"), "{first:?}");
-    let mut outputs = vec![first.all(), w.ok(&["apply", "--auto-approve"]).all()];
+    let folded = w.ok(&["plan"]);
+    assert!(
+        folded.stdout.contains(", 2 sensitive} (--verbose shows them)"),
+        "the folded config document says it holds secrets: {folded:?}"
+    );
+    let mut outputs = vec![first.all(), folded.all(), w.ok(&["apply", "--auto-approve"]).all()];
     let aws = w.aws().await;
     let cfg = aws.config(SECRET).await;
     let secrets = [cfg["db"]["password"].as_str().unwrap().to_string(), cfg["django"]["secret_key"].as_str().unwrap().to_string()];

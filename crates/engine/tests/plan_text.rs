@@ -25,11 +25,12 @@ const VERBOSE: RenderOptions = RenderOptions { verbose: true };
 #[test]
 fn a_new_prod_stack_plans_in_under_300_lines_ending_with_the_summary_and_the_estimate() {
     let mut p = prod_plan();
+    let plain = render_text(&p).lines().count();
+    let verbose = render_text_with(&p, &VERBOSE).lines().count();
+    eprintln!("{} resources: {plain} lines by default, {verbose} with --verbose", p.changes.len());
     p.warnings.push("Kubernetes 1.36 leaves standard support soon".into());
     let text = render_text(&p);
     let lines: Vec<&str> = text.lines().collect();
-    let verbose = render_text_with(&p, &VERBOSE).lines().count();
-    eprintln!("{} resources: {} lines by default, {verbose} with --verbose", p.changes.len(), lines.len());
     assert!(p.changes.len() > 60, "the prod stack has {} resources", p.changes.len());
     assert!(lines.len() < 300, "{} lines:\n{text}", lines.len());
     assert!(verbose > 2 * lines.len(), "--verbose shows everything: {verbose} lines");
@@ -46,7 +47,7 @@ fn a_new_prod_stack_plans_in_under_300_lines_ending_with_the_summary_and_the_est
     assert!(text.contains("tags                    = {kubernetes.io/role/internal-elb = \"1\"} + the 5 shared"), "{text}");
     // large documents fold, saying how many values and where to see them
     assert!(text.contains("manifest = {Deployment api: 68 values, 1 known after apply} (--verbose shows them)"), "{text}");
-    assert!(text.contains("document  = {17 values, 5 known after apply} (--verbose shows them)"), "{text}");
+    assert!(text.contains("document  = {17 values, 5 known after apply, 2 sensitive} (--verbose shows them)"), "{text}");
     assert!(text.contains("assume_role_policy  = {1 statement, 4 values} (--verbose shows them)"), "{text}");
     // what matters for review stays visible
     assert!(text.contains("ingress[0]  = {cidr_block = \"0.0.0.0/0\", from_port = 443, protocol = \"tcp\", to_port = 443}"), "{text}");

@@ -193,8 +193,15 @@ fn folded(name: &str, v: &Value) -> String {
     if let Some(st) = v.get("Statement").and_then(Value::as_array) {
         let _ = write!(what, "{} statement{}, ", st.len(), if st.len() == 1 { "" } else { "s" });
     }
-    let later = if unknown > 0 { format!(", {unknown} known after apply") } else { String::new() };
-    format!("{{{what}{} values{later}}} (--verbose shows them)", all.len())
+    let secret = all.values().flatten().filter(|x| x.as_str() == Some(SENSITIVE)).count();
+    let mut counts = format!("{} values", all.len());
+    if unknown > 0 {
+        let _ = write!(counts, ", {unknown} known after apply");
+    }
+    if secret > 0 {
+        let _ = write!(counts, ", {secret} sensitive");
+    }
+    format!("{{{what}{counts}}} (--verbose shows them)")
 }
 
 /// A long or multi-line string folded to its first line.
