@@ -202,13 +202,9 @@ async fn apply_killed_at_any_moment_converges_without_duplicates_or_orphans() {
         assert_eq!(plan.code, 0, "trial {i} ({kill:?}): not converged: {plan:?}");
         let aws = w.aws().await;
         let cloud = live(&aws).await;
-        let state = recorded(&w.state());
-        let extra: Vec<_> = cloud.difference(&state).cloned().collect();
-        let missing: Vec<_> = state.difference(&cloud).cloned().collect();
-        let dup = extra
-            .iter()
-            .filter(|(k, _)| cloud.iter().filter(|(k2, _)| k2 == k).count() > state.iter().filter(|(k2, _)| k2 == k).count())
-            .count();
+        let state = w.state();
+        let (dup, extra) = compare(&cloud, &state);
+        let missing: Vec<_> = recorded(&state).difference(&cloud).cloned().collect();
         duplicates += dup;
         orphans += extra.len();
         report.push(serde_json::json!({

@@ -247,19 +247,25 @@ impl K8sObject {
     async fn apply(&self, a: &Attrs) -> ProviderResult<String> {
         let t = self.target(a).await?;
         if let Some(live) = t.api.get_opt(&t.name).await.map_err(kube_err)? {
-            owned_by(
-                &self.conn.stack,
-                &self.kind_name(a),
-                &Self::id(&t),
-                &serde_json::to_value(&live.metadata.labels).unwrap_or_default(),
-                true,
-            )?;
+            self.owned(a, &t, &live, true)?;
         }
+        self.patch(a, &t).await
+    }
+
+    /// Server-side applies the manifest, labelled with this stack (the caller checked that a live
+    /// object under its name is this stack's).
+    async fn patch(&self, a: &Attrs, t: &Target) -> ProviderResult<String> {
         let mut manifest = a["manifest"].clone();
         manifest["metadata"]["labels"][STACK_LABEL] = Value::String(self.conn.stack.clone());
         let pp = PatchParams::apply(FIELD_MANAGER).force();
         t.api.patch(&t.name, &pp, &Patch::Apply(&manifest)).await.map_err(kube_err)?;
-        Ok(Self::id(&t))
+        Ok(Self::id(t))
+    }
+
+    /// [`owned_by`] for a live object at `t`.
+    fn owned(&self, a: &Attrs, t: &Target, live: &DynamicObject, recorded: bool) -> ProviderResult<()> {
+        let labels = serde_json::to_value(&live.metadata.labels).unwrap_or_default();
+        owned_by(&self.conn.stack, &self.kind_name(a), &Self::id(t), &labels, recorded)
     }
 
     /// The pods of a deployment that are not ready, each with why: its containers' waiting reasons
@@ -355,13 +361,7 @@ impl Resource for K8sObject {
         let o = t.api.get_opt(&t.name).await.map_err(kube_err)?;
         // an object being deleted is as good as gone
         let Some(o) = o.filter(|o| o.metadata.deletion_timestamp.is_none()) else { return Ok(None) };
-        owned_by(
-            &self.conn.stack,
-            &self.kind_name(inputs),
-            &Self::id(&t),
-            &serde_json::to_value(&o.metadata.labels).unwrap_or_default(),
-            false,
-        )?;
+        self.owned(inputs, &t, &o, false)?;
         Ok(Some(Self::id(&t)))
     }
 
@@ -399,32 +399,37 @@ impl Resource for K8sObject {
         if self.wait == Wait::Job {
             // a failed run of the same job is removed first, so that the job runs again
             let t = self.target(a).await?;
-            if let Some(old) = t.api.get_opt(&t.name).await.map_err(kube_err)? {
-                let old = serde_json::to_value(old).expect("object serialises");
-                if condition(&old, "Failed").is_none() && project(&a["manifest"], &old) != a["manifest"] {
-                    return Err(ProviderError::coded(
-                        "AlreadyExists",
-                        format!(
-                            "a different Job {}/{} already exists and is not recorded in this stack's state; delete it (kubectl delete job -n {} {}) and apply again",
-                            t.namespace.as_deref().unwrap_or("default"),
-                            t.name,
-                            t.namespace.as_deref().unwrap_or("default"),
-                            t.name
-                        ),
-                    ));
-                }
-                if condition(&old, "Failed").is_some() || old["metadata"]["deletionTimestamp"].is_string() {
-                    if old["metadata"]["deletionTimestamp"].is_null() {
-                        t.api.delete(&t.name, &DeleteParams::foreground()).await.map_err(kube_err)?;
-                    }
-                    // the executor tries again once it is gone, without holding a parallelism slot
-                    return Err(ProviderError::coded(
-                        "JobTerminating",
-                        format!("the failed job {} is being deleted before it runs again", Self::id(&t)),
-                    )
-                    .with_class(ErrorClass::Propagation));
-                }
+            let Some(old) = t.api.get_opt(&t.name).await.map_err(kube_err)? else {
+                // read just now: nothing there to own or to remove first
+                return self.patch(a, &t).await;
+            };
+            let live = serde_json::to_value(&old).expect("object serialises");
+            if condition(&live, "Failed").is_none() && project(&a["manifest"], &live) != a["manifest"] {
+                return Err(ProviderError::coded(
+                    "AlreadyExists",
+                    format!(
+                        "a different Job {}/{} already exists and is not recorded in this stack's state; delete it (kubectl delete job -n {} {}) and apply again",
+                        t.namespace.as_deref().unwrap_or("default"),
+                        t.name,
+                        t.namespace.as_deref().unwrap_or("default"),
+                        t.name
+                    ),
+                ));
             }
+            if condition(&live, "Failed").is_some() || live["metadata"]["deletionTimestamp"].is_string() {
+                if live["metadata"]["deletionTimestamp"].is_null() {
+                    t.api.delete(&t.name, &DeleteParams::foreground()).await.map_err(kube_err)?;
+                }
+                // the executor tries again once it is gone, without holding a parallelism slot
+                return Err(ProviderError::coded(
+                    "JobTerminating",
+                    format!("the failed job {} is being deleted before it runs again", Self::id(&t)),
+                )
+                .with_class(ErrorClass::Propagation));
+            }
+            self.owned(a, &t, &old, true)?;
+            // read just now: no second read before the patch
+            return self.patch(a, &t).await;
         }
         self.apply(a).await
     }
@@ -437,13 +442,7 @@ impl Resource for K8sObject {
         let t = self.target(recorded).await?;
         if let Some(live) = t.api.get_opt(&t.name).await.map_err(kube_err)? {
             // never another stack's object, whatever this stack's state says
-            owned_by(
-                &self.conn.stack,
-                &self.kind_name(recorded),
-                &Self::id(&t),
-                &serde_json::to_value(&live.metadata.labels).unwrap_or_default(),
-                true,
-            )?;
+            self.owned(recorded, &t, &live, true)?;
         }
         match t.api.delete(&t.name, &DeleteParams::foreground()).await {
             Ok(_) => Ok(()),

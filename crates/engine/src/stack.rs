@@ -834,16 +834,13 @@ pub fn architecture(instance_type: &str) -> &'static str {
 
 /// Whether `s` is the ARN of an IAM role or user.
 fn is_iam_principal(s: &str) -> bool {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    parts.len() == 6
-        && parts[0] == "arn"
-        && ["aws", "aws-cn", "aws-us-gov"].contains(&parts[1])
-        && parts[2] == "iam"
-        && parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].chars().all(|c| c.is_ascii_digit())
-        && (parts[5].starts_with("role/") || parts[5].starts_with("user/"))
-        && parts[5].len() > 5
+    crate::arn::Arn::parse(s).is_ok_and(|a| {
+        ["aws", "aws-cn", "aws-us-gov"].contains(&a.partition)
+            && a.service == "iam"
+            && a.region.is_empty()
+            && a.has_account()
+            && (a.id_after("role/").is_some() || a.id_after("user/").is_some())
+    })
 }
 
 /// How many bits longer than the VPC's prefix each subnet's is (`blueprint::subnet_cidr`).
@@ -873,7 +870,7 @@ fn suggest_cidr(cidr: &str, needed: u32) -> String {
         subnet -= 1;
     }
     let vpc = subnet - SUBNET_BITS;
-    format!("{}/{vpc}", Ipv4Addr::from(u32::from(ip) & (u32::MAX << (32 - vpc))))
+    format!("{}/{vpc}", Ipv4Addr::from(u32::from(ip) & netmask(vpc)))
 }
 
 /// Parses `a.b.c.d/n` into the network address and prefix length.
@@ -1165,11 +1162,11 @@ impl Validator<'_> {
                             format!("VPC CIDR {cidr:?} has prefix /{len}; AWS allows /16 to /28 and the stack needs room for its subnets"),
                             "use a prefix from /16 to /24, e.g. \"10.40.0.0/16\"",
                         );
-                    } else if u32::from(ip) & !(u32::MAX << (32 - len)) != 0 {
+                    } else if u32::from(ip) & !netmask(len) != 0 {
                         self.err(
                             s,
                             format!("{cidr:?} has host bits set"),
-                            format!("use the network address, e.g. \"{}/{len}\"", Ipv4Addr::from(u32::from(ip) & (u32::MAX << (32 - len)))),
+                            format!("use the network address, e.g. \"{}/{len}\"", Ipv4Addr::from(u32::from(ip) & netmask(len))),
                         );
                     } else if !is_private_block(ip, len) {
                         self.err(

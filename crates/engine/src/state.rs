@@ -675,17 +675,23 @@ mod journal_tests {
         assert_eq!(LocalBackend::new(dir.path(), "s").load().unwrap(), st);
     }
 
-    #[test]
-    fn a_torn_last_line_is_ignored_and_damage_elsewhere_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = LocalBackend::new(dir.path(), "s");
+    /// A saved empty state and a journal of `n` recorded resources `r1`…`rn`.
+    fn journaled(dir: &Path, n: u64) -> LocalBackend {
+        let b = LocalBackend::new(dir, "s");
         let mut st = State::new("s");
         b.save(&st).unwrap();
-        for n in 1..=3 {
+        for n in 1..=n {
             st.resources.insert(format!("r{n}"), entry(n));
             st.serial += 1;
             b.record(&st, &format!("r{n}")).unwrap();
         }
+        b
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_and_damage_elsewhere_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = journaled(dir.path(), 3);
         let text = fs::read_to_string(b.journal_path()).unwrap();
         fs::write(b.journal_path(), &text[..text.len() - 20]).unwrap();
         let loaded = LocalBackend::new(dir.path(), "s").load().unwrap();
@@ -698,14 +704,7 @@ mod journal_tests {
     #[test]
     fn a_journal_with_a_missing_line_is_refused_naming_state_rebuild() {
         let dir = tempfile::tempdir().unwrap();
-        let b = LocalBackend::new(dir.path(), "s");
-        let mut st = State::new("s");
-        b.save(&st).unwrap();
-        for n in 1..=4 {
-            st.resources.insert(format!("r{n}"), entry(n));
-            st.serial += 1;
-            b.record(&st, &format!("r{n}")).unwrap();
-        }
+        let b = journaled(dir.path(), 4);
         let text = fs::read_to_string(b.journal_path()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         let gap = format!("{}\n{}\n{}\n", lines[0], lines[2], lines[3]);
