@@ -132,6 +132,17 @@ pub enum Command {
         #[arg(long)]
         print_iam_policy: bool,
     },
+    /// Check the security baseline (docs/SECURITY.md) on the stack's planned values and on the live
+    /// cloud: every rule with its HIPAA §164.312 safeguard, CIS/FSBP controls and evidence.
+    /// Exit 0: every rule passes or is waived; 2: a rule fails.
+    Check {
+        /// Print the evidence report as JSON (docs/SECURITY.md).
+        #[arg(long)]
+        json: bool,
+        /// Check only the planned values; do not read the cloud (state may be empty).
+        #[arg(long)]
+        planned_only: bool,
+    },
     /// Print a shell completion script: `source <(empi-infra completions bash)` (docs/CLI.md).
     Completions {
         /// The shell.

@@ -66,6 +66,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Drift { json, every, notify, ignore, print_iam_policy } => {
             cmd::drift::run(stack, json, every, notify, ignore, print_iam_policy).await
         }
+        Command::Check { json, planned_only } => cmd::check::run(stack, json, planned_only).await,
         Command::Output { name, json } => cmd::output::run(stack, name, json).await,
         Command::State(sc) => cmd::state::run(stack, sc).await,
         Command::Completions { shell } => cmd::completions::run(shell),

@@ -54,6 +54,7 @@ pub async fn apply(
                 ops::make_targeted_plan(&g, &cloud.registry, &state, true, parallelism as usize, &stack.digest, &scope.targets).await?;
             plan.facts = placement.facts;
             plan.warnings = placement.warnings;
+            plan.warnings.extend(empi_engine::check::baseline_warning(&g, &state, stack));
             plan
         }
     };

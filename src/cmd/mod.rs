@@ -1,6 +1,7 @@
 //! One module per command, each over a [`crate::session::Session`].
 
 pub mod apply;
+pub mod check;
 pub mod completions;
 pub mod drift;
 pub mod output;

@@ -32,6 +32,7 @@ pub async fn run(
     let mut plan = ops::make_targeted_plan(&g, &cloud.registry, &state, refresh, 10, &session.stack.digest, &scope.targets).await?;
     plan.facts = placement.facts;
     plan.warnings = placement.warnings;
+    plan.warnings.extend(empi_engine::check::baseline_warning(&g, &state, &session.stack));
     // saved first: with --json, a plan that could not be saved is an error object, not a plan
     if let Some(out) = &out {
         save(out, &plan)?;

@@ -7,6 +7,7 @@
 
 pub mod arn;
 pub mod blueprint;
+pub mod check;
 pub mod crashpoint;
 pub mod drift;
 pub mod eks_versions;

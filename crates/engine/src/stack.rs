@@ -114,6 +114,11 @@ pub struct RawStack {
     #[serde(default)]
     #[schemars(with = "Option<RawDrift>")]
     drift: Option<S<RawDrift>>,
+    /// The security baseline (docs/SECURITY.md): what `empi-infra check` accepts as waived.
+    /// Default: no waivers.
+    #[serde(default)]
+    #[schemars(with = "Option<RawSecurity>")]
+    security: Option<S<RawSecurity>>,
     /// Endpoints of a non-AWS target (the local cloud). Leave it out for AWS.
     #[serde(default)]
     #[schemars(with = "Option<RawTarget>")]
@@ -352,6 +357,37 @@ struct RawEdge {
     waf: Option<S<bool>>,
 }
 
+/// The security baseline's settings (docs/SECURITY.md).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Security")]
+struct RawSecurity {
+    /// Failures of `empi-infra check` a reviewer accepted, each until a date:
+    /// `[[security.waive]] rule = "audit.vpc-flow-logs", reason = "…", expires = "2027-03-31"`.
+    /// An expired waiver fails the rule again. Default: none.
+    #[schemars(with = "Option<Vec<RawWaiver>>", extend("default" = []))]
+    waive: Option<Vec<S<RawWaiver>>>,
+}
+
+/// One accepted failure of a baseline rule.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Waiver")]
+struct RawWaiver {
+    /// The rule's id, as `empi-infra check` names it (docs/SECURITY.md lists them). Required.
+    #[schemars(with = "String")]
+    rule: S<String>,
+    /// One resource address the waiver covers, e.g. "edge.alb". Default: every resource the rule reads.
+    #[schemars(with = "Option<String>")]
+    resource: Option<S<String>>,
+    /// Why the failure is accepted, and by whom: a reviewer reads it in the evidence report. Required.
+    #[schemars(with = "String", length(min = 10))]
+    reason: S<String>,
+    /// The last day the waiver holds, "YYYY-MM-DD"; then the rule fails again. Required.
+    #[schemars(with = "String", pattern(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
+    expires: S<String>,
+}
+
 /// Scheduled drift detection (docs/drift.md).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -392,6 +428,7 @@ pub struct Stack {
     pub app: AppConfig,
     pub edge: EdgeConfig,
     pub drift: DriftConfig,
+    pub security: SecurityConfig,
     pub target: TargetConfig,
     /// Timeouts by resource kind that replace the kinds' defaults (`[timeouts.aws_eks_cluster]`).
     pub timeouts: BTreeMap<String, crate::resource::Timeouts>,
@@ -566,6 +603,11 @@ pub struct DriftConfig {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct SecurityConfig {
+    pub waivers: Vec<crate::check::Waiver>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct TargetConfig {
     pub aws_endpoint_url: Option<String>,
     pub kubeconfig: Option<String>,
@@ -649,6 +691,24 @@ pub const REGIONS: &[&str] = &[
     "ap-east-1",
     "il-central-1",
 ];
+
+/// A real calendar date written YYYY-MM-DD.
+fn valid_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let (Ok(y), Ok(m), Ok(d)) = (s[..4].parse::<u32>(), s[5..7].parse::<u32>(), s[8..].parse::<u32>()) else { return false };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d) && y >= 2000
+}
 
 /// Maps byte offsets of one file to 1-based line and column.
 struct Locator<'a> {
@@ -955,6 +1015,7 @@ impl Validator<'_> {
                 .map(|l| l.into_inner().into_iter().map(|s| s.into_inner()).collect())
                 .unwrap_or_default(),
         };
+        let security = self.security(raw.security);
         let target = raw
             .target
             .map(|t| {
@@ -987,6 +1048,7 @@ impl Validator<'_> {
             app,
             edge,
             drift,
+            security,
             target,
             timeouts,
             path: PathBuf::new(),
@@ -1415,6 +1477,42 @@ impl Validator<'_> {
         }
     }
 
+    fn security(&mut self, raw: Option<S<RawSecurity>>) -> SecurityConfig {
+        let mut waivers = Vec::new();
+        for w in raw.and_then(|s| s.into_inner().waive).unwrap_or_default() {
+            let w = w.into_inner();
+            if !crate::check::RULES.iter().any(|r| r.id == w.rule.get_ref()) {
+                let close = crate::check::RULES.iter().map(|r| r.id).find(|id| id.contains(w.rule.get_ref().as_str()) || w.rule.get_ref().contains(id));
+                self.err(
+                    &w.rule,
+                    format!("there is no baseline rule {:?} to waive", w.rule.get_ref()),
+                    match close {
+                        Some(id) => format!("did you mean rule = \"{id}\"? `empi-infra check` and docs/SECURITY.md list the rules"),
+                        None => "use a rule id as `empi-infra check` prints it (docs/SECURITY.md lists them)".into(),
+                    },
+                );
+            }
+            if w.reason.get_ref().trim().chars().count() < 10 {
+                self.err(&w.reason, "a waiver needs a reason a reviewer can read (at least 10 characters)", "say why the failure is accepted and who accepted it, e.g. reason = \"org trail covers it; approved by J. Doe, 2026-11\"");
+            }
+            if !valid_date(w.expires.get_ref()) {
+                self.err(&w.expires, format!("`expires` must be a date YYYY-MM-DD, not {:?}", w.expires.get_ref()), "e.g. expires = \"2027-03-31\": the last day the waiver holds");
+            }
+            if let Some(r) = &w.resource {
+                if !r.get_ref().contains('.') {
+                    self.err(r, format!("`resource` must be a resource address such as \"edge.alb\", not {:?}", r.get_ref()), "use an address `empi-infra check` prints, or leave `resource` out to waive the rule everywhere");
+                }
+            }
+            waivers.push(crate::check::Waiver {
+                rule: w.rule.into_inner(),
+                resource: w.resource.map(|r| r.into_inner()),
+                reason: w.reason.into_inner(),
+                expires: w.expires.into_inner(),
+            });
+        }
+        SecurityConfig { waivers }
+    }
+
     fn identity(&mut self, raw: S<RawIdentity>, stack_name: &str, region: &str) -> IdentityConfig {
         let identity_span = S::new(raw.span(), ());
         let raw = raw.into_inner();
@@ -1715,6 +1813,29 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
     fn err(src: &str) -> StackError {
         let e = Stack::parse("s.toml", src).expect_err("should be invalid");
         e.0[0].clone()
+    }
+
+    #[test]
+    fn waivers_are_parsed_and_a_bad_one_is_refused_at_its_line() {
+        let ok = format!("{MINIMAL}\n[[security.waive]]\nrule = \"audit.vpc-flow-logs\"\nreason = \"the org's central flow logs cover this VPC\"\nexpires = \"2027-03-31\"\n");
+        let s = Stack::parse("s.toml", &ok).unwrap();
+        assert_eq!(s.security.waivers.len(), 1);
+        assert_eq!(s.security.waivers[0].rule, "audit.vpc-flow-logs");
+        assert_eq!(s.security.waivers[0].resource, None);
+        let line = |src: &str, text: &str| src.lines().position(|l| l.contains(text)).unwrap() + 1;
+        let bad_rule = ok.replace("audit.vpc-flow-logs", "flow-logs");
+        let e = err(&bad_rule);
+        assert!(e.message.contains("no baseline rule \"flow-logs\""), "{}", e.message);
+        assert!(e.help.as_deref().unwrap().contains("audit.vpc-flow-logs"), "{:?}", e.help);
+        assert_eq!(e.line, line(&bad_rule, "flow-logs"));
+        let bad_date = ok.replace("2027-03-31", "2027-02-30");
+        let e = err(&bad_date);
+        assert!(e.message.contains("`expires` must be a date"), "{}", e.message);
+        assert_eq!(e.line, line(&bad_date, "2027-02-30"));
+        let e = err(&ok.replace("the org's central flow logs cover this VPC", "ok"));
+        assert!(e.message.contains("a waiver needs a reason"), "{}", e.message);
+        let e = err(&ok.replace("expires", "until"));
+        assert!(e.message.contains("unknown field `until`"), "{}", e.message);
     }
 
     #[test]

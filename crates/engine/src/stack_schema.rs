@@ -168,6 +168,7 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
             ("App", "rollout_timeout", "/app/rollout_timeout_secs"),
             ("Edge", "waf", "/edge/waf"),
             ("Drift", "ignore", "/drift/ignore"),
+            ("Security", "waive", "/security/waivers"),
         ] {
             let props = if def.is_empty() { &s["properties"] } else { &s["definitions"][def]["properties"] };
             let default = &props[key]["default"];
@@ -200,7 +201,14 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
         assert_eq!(s["required"], json!(["name", "region", "identity", "app"]));
         let required: Vec<(&String, &Value)> =
             s["definitions"].as_object().unwrap().iter().filter_map(|(name, d)| d.get("required").map(|r| (name, r))).collect();
-        let (app, identity) = (String::from("App"), String::from("Identity"));
-        assert_eq!(required, [(&identity, &json!(["admin_email"])), (&app, &json!(["hostname", "certificate_arn"]))]);
+        let (app, identity, waiver) = (String::from("App"), String::from("Identity"), String::from("Waiver"));
+        assert_eq!(
+            required,
+            [
+                (&identity, &json!(["admin_email"])),
+                (&app, &json!(["hostname", "certificate_arn"])),
+                (&waiver, &json!(["rule", "reason", "expires"]))
+            ]
+        );
     }
 }

@@ -1,0 +1,524 @@
+//! The baseline's rules, as data: id, what it asks, the §164.312 safeguard and the control ids it
+//! stands for, the kind it reads, and the test. docs/SECURITY.md is the same table for people
+//! (`crates/engine/tests/docs.rs` checks the two agree).
+//!
+//! Controls: `CIS x.y` is the CIS Amazon Web Services Foundations Benchmark v3.0.0; `FSBP X.n` is
+//! AWS Security Hub's Foundational Security Best Practices standard.
+
+use serde_json::Value;
+
+use super::{unknown, Object, Source};
+
+/// One rule of the baseline.
+pub struct Rule {
+    /// Stable id, used in waivers (`[[security.waive]] rule = "…"`).
+    pub id: &'static str,
+    /// What must hold, as a reviewer reads it.
+    pub title: &'static str,
+    /// The HIPAA Security Rule standard or implementation specification.
+    pub safeguard: &'static str,
+    pub controls: &'static [&'static str],
+    /// The resource kind the rule reads.
+    pub kind: &'static str,
+    /// Which addresses of that kind it reads (most: all).
+    pub applies: fn(&str) -> bool,
+    /// Fails when no resource of the kind exists (a flow log that is not there fails; a rule on
+    /// the Cognito pool of a Keycloak stack does not apply).
+    pub required: bool,
+    /// With `required`: what the missing resource would be for.
+    pub required_for: &'static str,
+    /// Ok(evidence) or Err(evidence).
+    pub test: fn(&Object, Source) -> Result<String, String>,
+    pub fix: &'static str,
+}
+
+const ACCESS: &str = "§164.312(a)(1) Access control";
+const ENCRYPTION: &str = "§164.312(a)(2)(iv) Encryption and decryption";
+const AUDIT: &str = "§164.312(b) Audit controls";
+const INTEGRITY: &str = "§164.312(c)(1) Integrity";
+const AUTHENTICATION: &str = "§164.312(d) Person or entity authentication";
+const TRANSMISSION: &str = "§164.312(e)(1) Transmission security";
+
+fn all(_: &str) -> bool {
+    true
+}
+
+fn show(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "(not set)".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => {
+            let s = v.to_string();
+            if s.len() > 120 {
+                format!("{}…", &s[..s.char_indices().take_while(|(i, _)| *i < 117).last().map(|(i, c)| i + c.len_utf8()).unwrap_or(0)])
+            } else {
+                s
+            }
+        }
+    }
+}
+
+/// `attr = value` for the evidence.
+fn ev(o: &Object, attr: &str) -> String {
+    format!("{attr} = {}", show(o.get(attr)))
+}
+
+fn verdict(ok: bool, evidence: String) -> Result<String, String> {
+    if ok {
+        Ok(evidence)
+    } else {
+        Err(evidence)
+    }
+}
+
+fn is_true(o: &Object, attr: &str) -> bool {
+    o.get(attr) == Some(&Value::Bool(true))
+}
+
+/// Set to something: a value, or (planned) a reference known after apply.
+fn is_set(o: &Object, attr: &str) -> bool {
+    match o.get(attr) {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(m)) => !m.is_empty(),
+        Some(_) => true,
+    }
+}
+
+fn strings(o: &Object, attr: &str) -> Vec<String> {
+    o.get(attr).and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default()
+}
+
+fn int(o: &Object, attr: &str) -> Option<i64> {
+    match o.get(attr)? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// A bucket policy statement that denies every request not made over TLS.
+fn denies_insecure_transport(policy: Option<&Value>) -> bool {
+    let doc = match policy {
+        Some(Value::String(s)) => serde_json::from_str::<Value>(s).ok(),
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        _ => None,
+    };
+    let Some(doc) = doc else { return false };
+    let statements = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(s @ Value::Object(_)) => vec![s.clone()],
+        _ => return false,
+    };
+    statements.iter().any(|s| {
+        let deny = s.get("Effect").and_then(Value::as_str) == Some("Deny");
+        let all_principals = s.get("Principal").is_some_and(|p| p == "*" || p.get("AWS").is_some_and(|a| a == "*"));
+        let cond = s.pointer("/Condition/Bool/aws:SecureTransport").is_some_and(|v| v == "false" || v == &Value::Bool(false));
+        deny && all_principals && cond
+    })
+}
+
+/// TLS policies of an ALB listener that allow TLS 1.2 and newer only (ELB's predefined policies).
+pub const TLS12_POLICIES: &[&str] = &[
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS-1-2-2017-01",
+    "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
+    "ELBSecurityPolicy-FS-1-2-2019-08",
+    "ELBSecurityPolicy-FS-1-2-Res-2019-08",
+    "ELBSecurityPolicy-FS-1-2-Res-2020-10",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
+];
+
+/// Every rule, in the order of §164.312.
+pub static RULES: &[Rule] = &[
+    // -- access control
+    Rule {
+        id: "access.database-not-public",
+        title: "The database is not reachable from the internet",
+        safeguard: ACCESS,
+        controls: &["CIS 2.3.3", "FSBP RDS.2"],
+        kind: "aws_db_instance",
+        applies: all,
+        required: true,
+        required_for: "(Tuva EMPI's database)",
+        test: |o, _| verdict(o.get("publicly_accessible") == Some(&Value::Bool(false)), ev(o, "publicly_accessible")),
+        fix: "set the instance's publicly_accessible to false (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "access.bucket-public-access-blocked",
+        title: "The bucket blocks every form of public access",
+        safeguard: ACCESS,
+        controls: &["CIS 2.1.4", "FSBP S3.8"],
+        kind: "aws_s3_bucket",
+        applies: all,
+        required: false,
+        required_for: "",
+        test: |o, _| verdict(is_true(o, "block_public_access"), ev(o, "block_public_access")),
+        fix: "turn the bucket's four public access block settings back on (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "access.node-metadata-imdsv2",
+        title: "Nodes answer instance metadata only over IMDSv2, one hop away (pods use IRSA, never the node role)",
+        safeguard: ACCESS,
+        controls: &["CIS 5.6", "FSBP EC2.8"],
+        kind: "aws_launch_template",
+        applies: all,
+        required: true,
+        required_for: "(the nodes' launch template)",
+        test: |o, _| {
+            let ok = o.get("http_tokens").and_then(Value::as_str) == Some("required") && int(o, "http_put_response_hop_limit") == Some(1);
+            verdict(ok, format!("{}, {}", ev(o, "http_tokens"), ev(o, "http_put_response_hop_limit")))
+        },
+        fix: "set http_tokens = \"required\" and http_put_response_hop_limit = 1 on the launch template (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "access.cluster-endpoint-restricted",
+        title: "The cluster's API endpoint is private to the VPC, and its public side is not open to the whole internet",
+        safeguard: ACCESS,
+        controls: &["FSBP EKS.1"],
+        kind: "aws_eks_cluster",
+        applies: all,
+        required: true,
+        required_for: "(the EKS cluster)",
+        test: |o, _| {
+            let cidrs = strings(o, "public_access_cidrs");
+            let public = is_true(o, "endpoint_public_access");
+            let ok = is_true(o, "endpoint_private_access") && !(public && cidrs.iter().any(|c| c == "0.0.0.0/0"));
+            verdict(ok, format!("{}, {}, {}", ev(o, "endpoint_private_access"), ev(o, "endpoint_public_access"), ev(o, "public_access_cidrs")))
+        },
+        fix: "set cluster.public_access_cidrs in the stack to your office / VPN / CI ranges, then `empi-infra apply`",
+    },
+    Rule {
+        id: "access.namespace-pod-security",
+        title: "The application's namespace enforces a Pod Security Standard (restricted or baseline)",
+        safeguard: ACCESS,
+        controls: &["Kubernetes Pod Security Standards"],
+        kind: "k8s_namespace",
+        applies: all,
+        required: true,
+        required_for: "(the application's namespace)",
+        test: |o, _| {
+            let path = "manifest.metadata.labels.pod-security.kubernetes.io/enforce";
+            let level = o.get(path).and_then(Value::as_str).unwrap_or("");
+            verdict(matches!(level, "restricted" | "baseline"), format!("label pod-security.kubernetes.io/enforce = {}", show(o.get(path))))
+        },
+        fix: "label the namespace pod-security.kubernetes.io/enforce=restricted (`empi-infra apply` does)",
+    },
+    // -- encryption at rest
+    Rule {
+        id: "encryption.key-rotation",
+        title: "The stack's customer-managed KMS key rotates yearly",
+        safeguard: ENCRYPTION,
+        controls: &["CIS 3.6", "FSBP KMS.4"],
+        kind: "aws_kms_key",
+        applies: all,
+        required: false,
+        required_for: "",
+        test: |o, _| verdict(is_true(o, "enable_key_rotation"), ev(o, "enable_key_rotation")),
+        fix: "turn automatic rotation back on for the key (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "encryption.database",
+        title: "The database's storage is encrypted with the stack's KMS key",
+        safeguard: ENCRYPTION,
+        controls: &["CIS 2.3.1", "FSBP RDS.3"],
+        kind: "aws_db_instance",
+        applies: all,
+        required: true,
+        required_for: "(Tuva EMPI's database)",
+        test: |o, _| {
+            verdict(is_true(o, "storage_encrypted") && is_set(o, "kms_key_id"), format!("{}, {}", ev(o, "storage_encrypted"), ev(o, "kms_key_id")))
+        },
+        fix: "an RDS instance's encryption cannot be changed in place: restore a snapshot copy encrypted with the stack's key (docs/SECURITY.md)",
+    },
+    Rule {
+        id: "encryption.cluster-secrets",
+        title: "Kubernetes secrets are envelope-encrypted with the stack's KMS key",
+        safeguard: ENCRYPTION,
+        controls: &["FSBP EKS.3"],
+        kind: "aws_eks_cluster",
+        applies: all,
+        required: true,
+        required_for: "(the EKS cluster)",
+        test: |o, _| verdict(is_set(o, "encryption_key_arn"), ev(o, "encryption_key_arn")),
+        fix: "associate the stack's KMS key with the cluster for secrets (`empi-infra apply` does; EKS cannot remove it again)",
+    },
+    Rule {
+        id: "encryption.config-secret",
+        title: "The configuration secret (database password, Django key) is encrypted with the stack's KMS key",
+        safeguard: ENCRYPTION,
+        controls: &["NIST 800-53 SC-28"],
+        kind: "aws_secretsmanager_secret",
+        applies: all,
+        required: true,
+        required_for: "(Tuva EMPI's configuration secret)",
+        test: |o, _| verdict(is_set(o, "kms_key_id"), ev(o, "kms_key_id")),
+        fix: "set the secret's KMS key back to the stack's key (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "encryption.bucket",
+        title: "The bucket encrypts objects with KMS (SSE-KMS)",
+        safeguard: ENCRYPTION,
+        controls: &["FSBP S3.17"],
+        kind: "aws_s3_bucket",
+        applies: is_storage_bucket,
+        required: true,
+        required_for: "(the import/export bucket)",
+        test: |o, _| verdict(o.get("encryption").and_then(Value::as_str) == Some("aws:kms"), ev(o, "encryption")),
+        fix: "set the bucket's default encryption to SSE-KMS with the stack's key (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "encryption.log-groups",
+        title: "Log groups are encrypted with the stack's KMS key",
+        safeguard: ENCRYPTION,
+        controls: &["NIST 800-53 SC-28"],
+        kind: "aws_cloudwatch_log_group",
+        applies: all,
+        required: false,
+        required_for: "",
+        test: |o, _| verdict(is_set(o, "kms_key_id"), ev(o, "kms_key_id")),
+        fix: "associate the stack's KMS key with the log group (`empi-infra apply` does)",
+    },
+    // -- audit controls
+    Rule {
+        id: "audit.cluster-logs",
+        title: "The cluster's control plane logs API, audit and authenticator events",
+        safeguard: AUDIT,
+        controls: &["FSBP EKS.8"],
+        kind: "aws_eks_cluster",
+        applies: all,
+        required: true,
+        required_for: "(the EKS cluster)",
+        test: |o, _| {
+            let types = strings(o, "enabled_log_types");
+            verdict(["api", "audit", "authenticator"].iter().all(|t| types.iter().any(|x| x == t)), ev(o, "enabled_log_types"))
+        },
+        fix: "enable the api, audit and authenticator log types on the cluster (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "audit.database-logs",
+        title: "The database exports its PostgreSQL log, with connections and disconnections, to CloudWatch",
+        safeguard: AUDIT,
+        controls: &["FSBP RDS.9"],
+        kind: "aws_db_instance",
+        applies: all,
+        required: true,
+        required_for: "(Tuva EMPI's database)",
+        test: |o, _| {
+            let exports = strings(o, "enabled_cloudwatch_logs_exports");
+            verdict(exports.iter().any(|e| e == "postgresql"), ev(o, "enabled_cloudwatch_logs_exports"))
+        },
+        fix: "export the postgresql log to CloudWatch (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "audit.database-connections-logged",
+        title: "PostgreSQL logs every connection and disconnection",
+        safeguard: AUDIT,
+        controls: &["CIS PostgreSQL 3.1.20", "CIS PostgreSQL 3.1.21"],
+        kind: "aws_db_parameter_group",
+        applies: all,
+        required: true,
+        required_for: "(the database's parameter group)",
+        test: |o, _| {
+            let p = |k: &str| o.get("parameters").and_then(|ps| ps.get(k)).map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()));
+            let (c, d) = (p("log_connections"), p("log_disconnections"));
+            let ok = c.as_deref() == Some("1") && d.as_deref() == Some("1");
+            verdict(ok, format!("log_connections = {}, log_disconnections = {}", c.as_deref().unwrap_or("(not set)"), d.as_deref().unwrap_or("(not set)")))
+        },
+        fix: "set log_connections = 1 and log_disconnections = 1 in the parameter group (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "audit.vpc-flow-logs",
+        title: "The VPC's flow logs record all traffic",
+        safeguard: AUDIT,
+        controls: &["CIS 3.7", "FSBP EC2.6"],
+        kind: "aws_flow_log",
+        applies: all,
+        required: true,
+        required_for: "(flow logs of the stack's VPC)",
+        test: |o, _| verdict(o.get("traffic_type").and_then(Value::as_str) == Some("ALL"), ev(o, "traffic_type")),
+        fix: "create the VPC's flow log again with traffic_type ALL (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "audit.load-balancer-access-logs",
+        title: "The load balancer writes access logs to the stack's log bucket",
+        safeguard: AUDIT,
+        controls: &["FSBP ELB.5"],
+        kind: "aws_lb",
+        applies: all,
+        required: true,
+        required_for: "(the internet-facing load balancer)",
+        test: |o, _| verdict(is_set(o, "access_logs_bucket"), ev(o, "access_logs_bucket")),
+        fix: "turn the load balancer's access logs back on (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "audit.bucket-access-logs",
+        title: "The import/export bucket's server access logs go to the stack's log bucket",
+        safeguard: AUDIT,
+        controls: &["FSBP S3.9"],
+        kind: "aws_s3_bucket",
+        applies: is_storage_bucket,
+        required: false,
+        required_for: "",
+        test: |o, _| verdict(is_set(o, "logging_bucket"), ev(o, "logging_bucket")),
+        fix: "turn the bucket's server access logging back on (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "audit.log-retention",
+        title: "Log groups keep their events at least a year (HIPAA documentation is kept six; export older logs to archive)",
+        safeguard: AUDIT,
+        controls: &["FSBP CloudWatch.16"],
+        kind: "aws_cloudwatch_log_group",
+        applies: all,
+        required: false,
+        required_for: "",
+        test: |o, _| verdict(int(o, "retention_in_days").is_some_and(|d| d >= 365), ev(o, "retention_in_days")),
+        fix: "set [security] log_retention_days to 365 or more, then `empi-infra apply`",
+    },
+    // -- integrity
+    Rule {
+        id: "integrity.bucket-versioning",
+        title: "The import/export bucket keeps object versions (an overwritten or deleted file can be recovered)",
+        safeguard: INTEGRITY,
+        controls: &["FSBP S3.14"],
+        kind: "aws_s3_bucket",
+        applies: is_storage_bucket,
+        required: false,
+        required_for: "",
+        test: |o, _| verdict(is_true(o, "versioning"), ev(o, "versioning")),
+        fix: "turn versioning back on for the bucket (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "integrity.database-backups",
+        title: "The database keeps automated backups for at least 7 days and is protected from deletion",
+        safeguard: INTEGRITY,
+        controls: &["FSBP RDS.11", "FSBP RDS.8"],
+        kind: "aws_db_instance",
+        applies: all,
+        required: true,
+        required_for: "(Tuva EMPI's database)",
+        test: |o, _| {
+            let ok = int(o, "backup_retention_period").is_some_and(|d| d >= 7) && is_true(o, "deletion_protection");
+            verdict(ok, format!("{}, {}", ev(o, "backup_retention_period"), ev(o, "deletion_protection")))
+        },
+        fix: "set database.backup_retention_days to 7 or more and database.deletion_protection = true, then `empi-infra apply`",
+    },
+    // -- authentication
+    Rule {
+        id: "authentication.mfa",
+        title: "Users sign in with a second factor (TOTP): MFA is required",
+        safeguard: AUTHENTICATION,
+        controls: &["CIS Controls v8 6.3", "NIST 800-63B AAL2"],
+        kind: "aws_cognito_user_pool",
+        applies: all,
+        required: false,
+        required_for: "",
+        test: |o, _| verdict(o.get("mfa_configuration").and_then(Value::as_str) == Some("ON"), ev(o, "mfa_configuration")),
+        fix: "set identity.mfa = \"required\" in the stack, then `empi-infra apply`",
+    },
+    Rule {
+        id: "authentication.password-policy",
+        title: "Passwords are at least 14 characters with upper and lower case, numbers and symbols",
+        safeguard: AUTHENTICATION,
+        controls: &["CIS 1.8 (by analogy: IAM passwords)", "NIST 800-63B 5.1.1"],
+        kind: "aws_cognito_user_pool",
+        applies: all,
+        required: false,
+        required_for: "",
+        test: |o, _| {
+            let p = |k: &str| o.get("password_policy").and_then(|pp| pp.get(k)).cloned();
+            let ok = p("minimum_length").and_then(|v| v.as_i64()).is_some_and(|n| n >= 14)
+                && ["require_uppercase", "require_lowercase", "require_numbers", "require_symbols"].iter().all(|k| p(k) == Some(Value::Bool(true)));
+            verdict(ok, ev(o, "password_policy"))
+        },
+        fix: "restore the user pool's password policy (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "authentication.threat-protection",
+        title: "Cognito threat protection blocks compromised credentials and risky sign-ins (enforced)",
+        safeguard: AUTHENTICATION,
+        controls: &["FSBP Cognito.1"],
+        kind: "aws_cognito_user_pool",
+        applies: all,
+        required: false,
+        required_for: "",
+        test: |o, _| verdict(o.get("advanced_security_mode").and_then(Value::as_str) == Some("ENFORCED"), ev(o, "advanced_security_mode")),
+        fix: "set the user pool's threat protection back to ENFORCED (`empi-infra apply` does)",
+    },
+    // -- transmission security
+    Rule {
+        id: "transmission.bucket-tls-only",
+        title: "The bucket refuses requests not made over TLS (aws:SecureTransport)",
+        safeguard: TRANSMISSION,
+        controls: &["CIS 2.1.1", "FSBP S3.5"],
+        kind: "aws_s3_bucket",
+        applies: all,
+        required: false,
+        required_for: "",
+        test: |o, _| {
+            let ok = denies_insecure_transport(o.get("policy"));
+            verdict(ok, if ok { "policy denies aws:SecureTransport = false to every principal".into() } else { format!("policy = {}", show(o.get("policy"))) })
+        },
+        fix: "restore the bucket policy's TLS-only statement (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "transmission.database-tls-only",
+        title: "PostgreSQL accepts only TLS connections (rds.force_ssl)",
+        safeguard: TRANSMISSION,
+        controls: &["NIST 800-53 SC-8"],
+        kind: "aws_db_parameter_group",
+        applies: all,
+        required: true,
+        required_for: "(the database's parameter group)",
+        test: |o, _| {
+            let v = o.get("parameters").and_then(|p| p.get("rds.force_ssl")).cloned();
+            verdict(v.as_ref().is_some_and(|v| v == "1" || v == 1), format!("rds.force_ssl = {}", show(v.as_ref())))
+        },
+        fix: "set rds.force_ssl = 1 in the parameter group (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "transmission.load-balancer-tls",
+        title: "The load balancer serves HTTPS with a TLS 1.2+ policy and redirects HTTP to HTTPS",
+        safeguard: TRANSMISSION,
+        controls: &["FSBP ELB.1", "FSBP ELB.17"],
+        kind: "aws_lb_listener",
+        applies: all,
+        required: true,
+        required_for: "(the load balancer's listeners)",
+        test: |o, source| {
+            let protocol = o.get("protocol").and_then(Value::as_str).unwrap_or("");
+            if protocol == "HTTPS" {
+                let p = o.get("ssl_policy").and_then(Value::as_str).unwrap_or("");
+                verdict(TLS12_POLICIES.contains(&p) || (source == Source::Planned && unknown(&Value::String(p.into()))), ev(o, "ssl_policy"))
+            } else {
+                let redirect = o.get("actions").and_then(Value::as_array).is_some_and(|a| {
+                    !a.is_empty() && a.iter().all(|x| x.get("type").and_then(Value::as_str) == Some("redirect") && x.pointer("/redirect/protocol").and_then(Value::as_str) == Some("HTTPS"))
+                });
+                verdict(redirect, format!("{} listener: actions = {}", protocol, show(o.get("actions"))))
+            }
+        },
+        fix: "restore the listener (HTTPS with ELBSecurityPolicy-TLS13-1-2-2021-06; HTTP only redirecting to HTTPS) (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "transmission.drop-invalid-headers",
+        title: "The load balancer drops HTTP headers that are not valid (request smuggling)",
+        safeguard: TRANSMISSION,
+        controls: &["FSBP ELB.4"],
+        kind: "aws_lb",
+        applies: all,
+        required: true,
+        required_for: "(the internet-facing load balancer)",
+        test: |o, _| verdict(is_true(o, "drop_invalid_header_fields"), ev(o, "drop_invalid_header_fields")),
+        fix: "set routing.http.drop_invalid_header_fields.enabled back to true (`empi-infra apply` does)",
+    },
+];
+
+fn is_storage_bucket(address: &str) -> bool {
+    address == "storage.bucket"
+}

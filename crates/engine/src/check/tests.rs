@@ -1,0 +1,102 @@
+use serde_json::json;
+
+use super::*;
+use crate::resource::Attrs;
+
+fn obj(address: &str, kind: &str, attrs: serde_json::Value) -> (String, String, Attrs) {
+    let attrs = attrs.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    (address.into(), kind.into(), attrs)
+}
+
+fn db(encrypted: bool) -> (String, String, Attrs) {
+    obj(
+        "database.instance",
+        "aws_db_instance",
+        json!({"storage_encrypted": encrypted, "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/k", "publicly_accessible": false,
+               "backup_retention_period": 7, "deletion_protection": true, "enabled_cloudwatch_logs_exports": ["postgresql"]}),
+    )
+}
+
+fn find<'a>(r: &'a Report, rule: &str) -> &'a Finding {
+    r.findings.iter().find(|f| f.rule == rule).unwrap_or_else(|| panic!("no finding for {rule}"))
+}
+
+#[test]
+fn rule_ids_are_unique_and_every_rule_names_a_safeguard_and_a_control() {
+    let mut ids: Vec<_> = RULES.iter().map(|r| r.id).collect();
+    ids.sort();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "duplicate rule ids");
+    for r in RULES {
+        assert!(r.safeguard.starts_with("§164.312("), "{}", r.id);
+        assert!(!r.controls.is_empty(), "{}", r.id);
+        assert!(crate::kinds::ALL.iter().any(|k| k.kind == r.kind) || r.kind.starts_with("aws_"), "{} reads unknown kind {}", r.id, r.kind);
+    }
+}
+
+#[test]
+fn an_unencrypted_database_fails_naming_the_rule_its_controls_and_the_values_seen() {
+    let r = evaluate("s", Source::Live, &[db(false)], &[], "2026-11-27");
+    let f = find(&r, "encryption.database");
+    assert_eq!(f.status, Status::Fail);
+    assert_eq!(f.resource, "database.instance");
+    assert!(f.controls.contains(&"CIS 2.3.1".to_string()) && f.controls.contains(&"FSBP RDS.3".to_string()));
+    assert!(f.safeguard.contains("§164.312(a)(2)(iv)"));
+    assert!(f.evidence.contains("storage_encrypted = false"), "{}", f.evidence);
+    assert!(f.fix.is_some());
+    let ok = evaluate("s", Source::Live, &[db(true)], &[], "2026-11-27");
+    assert_eq!(find(&ok, "encryption.database").status, Status::Pass);
+    assert!(r.failed > ok.failed);
+}
+
+#[test]
+fn a_waiver_accepts_a_failure_until_it_expires_then_the_rule_fails_again() {
+    let w = Waiver { rule: "encryption.database".into(), resource: None, reason: "restoring an encrypted copy in January".into(), expires: "2026-12-31".into() };
+    let r = evaluate("s", Source::Live, &[db(false)], std::slice::from_ref(&w), "2026-11-27");
+    let f = find(&r, "encryption.database");
+    assert_eq!(f.status, Status::Waived);
+    assert_eq!(f.waiver.as_ref().unwrap().reason, w.reason);
+    let later = evaluate("s", Source::Live, &[db(false)], std::slice::from_ref(&w), "2027-01-01");
+    let f = find(&later, "encryption.database");
+    assert_eq!(f.status, Status::Fail);
+    assert!(f.evidence.contains("the waiver expired on 2026-12-31"), "{}", f.evidence);
+    // the waiver's last day still holds
+    assert_eq!(find(&evaluate("s", Source::Live, &[db(false)], std::slice::from_ref(&w), "2026-12-31"), "encryption.database").status, Status::Waived);
+    // a waiver for another resource does not apply
+    let other = Waiver { resource: Some("database.other".into()), ..w };
+    assert_eq!(find(&evaluate("s", Source::Live, &[db(false)], &[other], "2026-11-27"), "encryption.database").status, Status::Fail);
+}
+
+#[test]
+fn a_required_resource_that_is_missing_fails() {
+    let r = evaluate("s", Source::Live, &[db(true)], &[], "2026-11-27");
+    let f = find(&r, "audit.vpc-flow-logs");
+    assert_eq!(f.status, Status::Fail);
+    assert!(f.evidence.contains("no aws_flow_log exists in the cloud"), "{}", f.evidence);
+}
+
+#[test]
+fn tls_only_bucket_policy_is_read_as_a_policy_not_as_text() {
+    let deny = json!({"Version": "2012-10-17", "Statement": [{"Sid": "TLSOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
+    let allow = json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
+    let bucket = |p: serde_json::Value| obj("storage.bucket", "aws_s3_bucket", json!({"policy": p.to_string()}));
+    assert_eq!(find(&evaluate("s", Source::Live, &[bucket(deny)], &[], "2026-11-27"), "transmission.bucket-tls-only").status, Status::Pass);
+    assert_eq!(find(&evaluate("s", Source::Live, &[bucket(allow)], &[], "2026-11-27"), "transmission.bucket-tls-only").status, Status::Fail);
+}
+
+#[test]
+fn a_rule_that_holds_in_the_plan_but_not_live_is_a_regression() {
+    let planned = evaluate("s", Source::Planned, &[db(true)], &[], "2026-11-27");
+    let live = evaluate("s", Source::Live, &[db(false)], &[], "2026-11-27");
+    let reg = regressions(&planned, &live);
+    assert_eq!(reg.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(), vec!["encryption.database"]);
+}
+
+#[test]
+fn namespace_labels_with_dots_and_slashes_are_read_whole() {
+    let ns = |level: &str| obj("workloads.namespace", "k8s_namespace", json!({"manifest": {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": level}}}}));
+    assert_eq!(find(&evaluate("s", Source::Live, &[ns("restricted")], &[], "2026-11-27"), "access.namespace-pod-security").status, Status::Pass);
+    assert_eq!(find(&evaluate("s", Source::Live, &[ns("privileged")], &[], "2026-11-27"), "access.namespace-pod-security").status, Status::Fail);
+}

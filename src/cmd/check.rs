@@ -1,0 +1,70 @@
+//! `check`: the security baseline (`empi_engine::check`) on the stack's planned values and on the
+//! live cloud, with the evidence a reviewer keeps. Read-only: takes no lock, writes nothing; refuses
+//! to read the cloud while an apply holds the lock (it would judge half-applied work).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use empi_engine::check::{self, Report, Source};
+use empi_engine::eks_versions::today;
+use serde_json::json;
+
+use crate::errors::fix;
+use crate::session::Session;
+
+/// Exit 0: every rule passes or is waived, planned and live; 2: a rule fails.
+pub async fn run(stack: &Option<PathBuf>, json: bool, planned_only: bool) -> Result<ExitCode> {
+    let mut session = Session::open(stack).await?;
+    let backend = session.backend.clone();
+    if let Some(h) = backend.lock_holder().await? {
+        return Err(fix(
+            format!(
+                "`{}` by {}@{} (pid {}, since {}) holds the state lock, so the cloud may be half-changed; check did not run",
+                h.operation, h.owner, h.host, h.pid, h.created
+            ),
+            format!("run it again after that finishes (or, if that run is gone, `empi-infra state unlock {}`)", h.id),
+        ));
+    }
+    let state = backend.load().await?;
+    let cloud = session.connect().await?;
+    session.place(&cloud, &state, false).await?;
+    let graph = session.graph(&cloud.account)?;
+    let stack = &session.stack;
+    let day = today();
+    let planned = check::evaluate(&stack.name, Source::Planned, &check::planned(&graph, &state), &stack.security.waivers, &day);
+    let live = if planned_only || state.resources.is_empty() {
+        None
+    } else {
+        let refreshed = empi_engine::plan::refresh(&cloud.registry, &state, 10).await?;
+        Some(check::evaluate(&stack.name, Source::Live, &check::live(&state, &refreshed), &stack.security.waivers, &day))
+    };
+    let regressions: Vec<&check::Finding> = live.as_ref().map(|l| check::regressions(&planned, l)).unwrap_or_default();
+    if json {
+        let doc = json!({
+            "format_version": check::CHECK_FORMAT_VERSION,
+            "stack": stack.name,
+            "planned": planned,
+            "live": live,
+            "drifted": regressions,
+        });
+        outln!("{}", serde_json::to_string_pretty(&doc)?)?;
+    } else {
+        out!("{}", check::render_text(&planned))?;
+        match &live {
+            Some(l) => {
+                out!("\n{}", check::render_text(l))?;
+                if !regressions.is_empty() {
+                    outln!("\n{} rule(s) hold in the plan but not in the cloud: changed behind empi-infra's back (drift); `empi-infra apply` restores them:", regressions.len())?;
+                    for f in &regressions {
+                        outln!("  - {} on {}", f.rule, f.resource)?;
+                    }
+                }
+            }
+            None if !planned_only => outln!("\nThe live cloud was not checked: state records nothing yet (`empi-infra apply` first).")?,
+            None => {}
+        }
+    }
+    let failed = planned.failed() || live.as_ref().is_some_and(Report::failed);
+    Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
