@@ -155,3 +155,72 @@ fn finding_4_a_silent_endpoint_fails_plan_in_bounded_time_and_releases_the_lock(
     let locks = Command::new(common::bin()).args(["state", "locks", "--stack"]).arg(&stack).current_dir(dir.path()).output().unwrap();
     assert!(String::from_utf8_lossy(&locks.stdout).contains("No lock is held"), "{locks:?}");
 }
+
+/// Finding 4 of #17: destroy hung for more than 300 s because every `*.NotFound` error counted as
+/// "already gone". A detach answered with `InvalidRoute.NotFound` (not one of the three codes that
+/// mean the gateway or its attachment is gone) must fail the destroy of that branch at once, with
+/// AWS's code, and leave the gateway recorded; it must not go on to delete a gateway that is still
+/// attached (which AWS refuses with DependencyViolation until the kind's 20-minute deadline).
+#[tokio::test(flavor = "multi_thread")]
+async fn finding_4_destroy_does_not_take_an_invalid_route_error_for_a_detached_gateway() {
+    let w = Workspace::new(&[]);
+    w.ok(&["apply", "--auto-approve", "--target", "network.internet_gateway"]);
+    let aws = w.aws().await;
+    let attached = || async {
+        let igws = aws.ec2.describe_internet_gateways().send().await.unwrap();
+        igws.internet_gateways().iter().flat_map(|g| g.attachments()).filter(|a| a.vpc_id().is_some()).count()
+    };
+    assert_eq!(attached().await, 1);
+    let proxy = Proxy::start(&w.moto.url, &["--rate", "0", "--fail", "DetachInternetGateway=InvalidRoute.NotFound"], w.dir.path());
+    let t0 = Instant::now();
+    let out = through(&w, &proxy, &["destroy", "--auto-approve"]);
+    let took = t0.elapsed();
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(took < Duration::from_secs(60), "destroy took {took:?}: {out:?}");
+    assert!(out.stderr.contains("network.internet_gateway") && out.stderr.contains("InvalidRoute.NotFound"), "{out:?}");
+    assert!(proxy.stats()["failed"].as_u64().unwrap_or(0) >= 1, "the detach went through the proxy");
+    // nothing was lost: the gateway is still attached, state still records it (and its VPC)
+    assert_eq!(attached().await, 1);
+    let st = w.state();
+    assert!(st["resources"].get("network.internet_gateway").is_some(), "{st}");
+    assert!(st["resources"].get("network.vpc").is_some(), "{st}");
+    // with the fault gone, destroy finishes
+    w.ok(&["destroy", "--auto-approve"]);
+    assert_eq!(attached().await, 0);
+}
+
+/// Starts `script` in the background, detached from this test (so that the system, not the test,
+/// reaps it), and returns its pid.
+fn detached(script: &str) -> u32 {
+    let out = Command::new("sh").arg("-c").arg(format!("({script}) >/dev/null 2>&1 </dev/null & echo $!")).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+fn alive(pid: u32) -> bool {
+    // a zombie has exited: /proc/PID/stat's state is Z
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| !r.trim_start().starts_with('Z')))
+}
+
+/// Finding 4 of #17: `scripts/local-cloud down` waited 5 s, then removed the pid file of a
+/// kube-apiserver that was still stopping, and forgot it. `kube-up.sh --down` (what `down` runs for
+/// the cluster) now waits for a slow stop, SIGKILLs what ignores SIGTERM after 20 s, and removes the
+/// pid file only when every process is gone.
+#[test]
+fn finding_4_local_cloud_down_waits_for_a_slow_stop_and_kills_what_ignores_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    // etcd first in the file (stopped last), as kube-up.sh writes it
+    let stubborn = detached("trap '' TERM; while :; do sleep 0.2; done");
+    let slow = detached("trap 'sleep 7; exit 0' TERM; while :; do sleep 0.2; done");
+    std::fs::write(dir.path().join("pids"), format!("{stubborn}\n{slow}\n")).unwrap();
+    std::thread::sleep(Duration::from_millis(300)); // the traps are set
+    let t0 = Instant::now();
+    let out = Command::new(repo().join("scripts/local_cloud/kube-up.sh")).arg("--down").arg(dir.path()).output().unwrap();
+    let took = t0.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!alive(slow), "the slowly stopping process was forgotten while it still ran");
+    assert!(!alive(stubborn), "the process that ignores SIGTERM still runs");
+    assert!(stderr.contains(&format!("killing {stubborn}")), "says what it killed: {stderr}");
+    assert!(!dir.path().join("pids").exists(), "the pid file goes once every process is gone");
+    assert!(took >= Duration::from_secs(19) && took < Duration::from_secs(30), "{took:?}");
+}

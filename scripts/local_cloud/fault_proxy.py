@@ -1,11 +1,14 @@
 """A fault-injecting HTTP proxy between empi-infra and moto (docs/RELIABILITY.md).
 
-Usage: fault_proxy.py LISTEN_PORT TARGET_URL [--rate 0.1] [--seed 7] [--deny ACTION ...] [--stats FILE]
+Usage: fault_proxy.py LISTEN_PORT TARGET_URL [--rate 0.1] [--seed 7] [--deny ACTION ...]
+                     [--fail ACTION=CODE ...] [--stats FILE]
 
 With probability RATE a request gets one of: HTTP 500, HTTP 503, a throttling error in the
 service's own protocol, a connection reset, or a slow (1.5 s) answer. Faults other than "slow" are
 injected before the request reaches moto, so they have no side effects (as AWS's 5xx/throttling
-mostly do not). --deny ACTION answers that action with AccessDenied, always (a permanent fault).
+mostly do not). --deny ACTION answers that action with AccessDenied, always (a permanent fault). --fail ACTION=CODE
+answers that action with that error code (HTTP 400), always: an error that looks like another
+("InvalidRoute.NotFound" from DetachInternetGateway) must not be taken for "already gone".
 Counts per fault are written to --stats as JSON after every request."""
 import argparse
 import http.client
@@ -23,12 +26,14 @@ p.add_argument("target")
 p.add_argument("--rate", type=float, default=0.1)
 p.add_argument("--seed", type=int, default=7)
 p.add_argument("--deny", action="append", default=[])
+p.add_argument("--fail", action="append", default=[])
 p.add_argument("--stats")
 args = p.parse_args()
 target = urllib.parse.urlparse(args.target)
 rng = random.Random(args.seed)
 lock = threading.Lock()
-stats = {"requests": 0, "http500": 0, "http503": 0, "throttle": 0, "reset": 0, "slow": 0, "denied": 0}
+stats = {"requests": 0, "http500": 0, "http503": 0, "throttle": 0, "reset": 0, "slow": 0, "denied": 0, "failed": 0}
+fail = dict(f.split("=", 1) for f in args.fail)
 
 
 def count(k):
@@ -90,6 +95,9 @@ class Handler(BaseHTTPRequestHandler):
         if action and action in args.deny:
             count("denied")
             return self.error(403, "AccessDenied", f"User is not authorized to perform {action}")
+        if action and action in fail:
+            count("failed")
+            return self.error(400, fail[action], f"{fail[action]} (injected by the fault proxy for {action})")
         fault = None
         with lock:
             if rng.random() < args.rate:
