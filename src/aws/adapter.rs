@@ -45,8 +45,12 @@ where
             SdkError::ResponseError(r) => Some(r.raw().status().as_u16()),
             _ => None,
         };
+        let connect_timeout = matches!(&e, SdkError::DispatchFailure(d) if d.is_timeout());
         let class = if code.as_deref().is_some_and(|c| THROTTLING.contains(&c)) || status == Some(429) {
             ErrorClass::Throttling
+        } else if matches!(e, SdkError::TimeoutError(_)) || connect_timeout {
+            // the SDK already made every attempt within its deadlines
+            ErrorClass::Unreachable
         } else if matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_))
             || status.is_some_and(|s| s >= 500)
         {
@@ -63,11 +67,14 @@ where
             (None, None) if matches!(e, SdkError::TimeoutError(_)) => {
                 let t = super::request_timeout();
                 format!(
-                    "the AWS endpoint did not answer within {} (each of up to {} attempts; set EMPI_INFRA_REQUEST_TIMEOUT for a slower link)",
-                    humantime::format_duration(t),
-                    super::OPERATION_ATTEMPTS
+                    "the AWS endpoint did not answer within {} (set EMPI_INFRA_REQUEST_TIMEOUT for a slower link); the next run finds anything this request made",
+                    humantime::format_duration(t)
                 )
             }
+            (None, None) if connect_timeout => format!(
+                "could not connect to the AWS endpoint within {}: it is down, paused or unreachable from here",
+                humantime::format_duration(super::request_timeout().min(super::CONNECT_TIMEOUT))
+            ),
             (None, None) => DisplayErrorContext(&e).to_string(),
         };
         AwsError(ProviderError { code, message, class })

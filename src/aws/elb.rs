@@ -531,6 +531,11 @@ impl AwsKind for AsgAttachment {
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
+        // a detach already done (a destroy stopped by Ctrl-C while it waited) is success; moto's
+        // detach is not idempotent (it deregisters the instances again and fails InvalidTarget)
+        if !self.attached(s(recorded, "autoscaling_group_name"), id).await? {
+            return Ok(());
+        }
         self.0
             .detach_load_balancer_target_groups()
             .auto_scaling_group_name(s(recorded, "autoscaling_group_name"))

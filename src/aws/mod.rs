@@ -61,9 +61,11 @@ impl Target {
 }
 
 /// The SDK configuration for `target` (endpoint override, region, default credential chain).
-/// How long one AWS or Kubernetes request may take (`EMPI_INFRA_REQUEST_TIMEOUT`, e.g. "45s";
-/// default 30 s): past it the attempt is abandoned and retried, and the operation fails after
-/// [`OPERATION_ATTEMPTS`] times as long.
+/// How long one AWS or Kubernetes operation may take (`EMPI_INFRA_REQUEST_TIMEOUT`, e.g. "45s";
+/// default 30 s), its quick retries (throttling, 5xx, resets) included. A request that gets no
+/// answer in that time is not sent again: AWS may have carried it out (a create without an
+/// idempotency token would then exist twice), so the step fails as an interrupted one, which the
+/// next run finds by name and tags.
 pub fn request_timeout() -> std::time::Duration {
     std::env::var("EMPI_INFRA_REQUEST_TIMEOUT")
         .ok()
@@ -76,20 +78,19 @@ pub fn request_timeout() -> std::time::Duration {
 pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Setting up a connection never takes longer than this.
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// An operation (all its attempts) ends after this many request deadlines.
-pub const OPERATION_ATTEMPTS: u32 = 4;
 
 pub async fn sdk_config(target: &Target) -> aws_config::SdkConfig {
     // transient faults (throttling, 5xx, resets) are retried by the SDK: bounded, with
     // exponential backoff and jitter
     let retry = aws_config::retry::RetryConfig::standard().with_max_attempts(6).with_initial_backoff(std::time::Duration::from_millis(200));
     // a silent endpoint fails the run in bounded time (and releases the lock) instead of holding
-    // it forever: each attempt, and each operation with its retries, has a deadline
-    let attempt = request_timeout();
+    // it forever. The deadline is the operation's, not each attempt's: an attempt abandoned for
+    // its deadline and sent again made a second internet gateway when the first request was only
+    // slow (tests/crash.rs, "endpoint paused")
+    let deadline = request_timeout();
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(attempt.min(CONNECT_TIMEOUT))
-        .operation_attempt_timeout(attempt)
-        .operation_timeout(attempt * OPERATION_ATTEMPTS)
+        .connect_timeout(deadline.min(CONNECT_TIMEOUT))
+        .operation_timeout(deadline)
         .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new(target.region.clone()))

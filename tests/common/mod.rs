@@ -65,6 +65,12 @@ impl Moto {
     }
 
     /// How many API requests moto has answered so far (its request log).
+    /// moto's process id (to pause it with SIGSTOP, as a hung endpoint).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn requests(&self) -> usize {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()

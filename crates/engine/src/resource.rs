@@ -471,6 +471,10 @@ pub enum ErrorClass {
     /// The object exists but is not this stack's (another stack's, or made by hand): it is never
     /// adopted, changed or deleted.
     NotOurs,
+    /// The endpoint did not answer (or could not be connected to) within the request deadlines,
+    /// over every attempt the provider already made: not tried again by the engine, so a silent
+    /// endpoint fails the run in bounded time instead of until the kind's timeout.
+    Unreachable,
 }
 
 impl ErrorClass {

@@ -134,3 +134,20 @@ fn the_stack_schema_matches_the_parser_types() {
         "the stack file's parser types (crates/engine/src/stack.rs)",
     );
 }
+
+/// docs/SECURITY.md with its rules table (between the `rules:` markers) made from the rules.
+fn security_md(current: &str) -> String {
+    let mut t = String::from("| rule | safeguard | controls | reads | what must hold |\n|---|---|---|---|---|\n");
+    for r in empi_engine::check::RULES {
+        t.push_str(&format!("| `{}` | {} | {} | `{}` | {} |\n", r.id, r.safeguard, r.controls.join(", "), r.kind, r.title));
+    }
+    let (start, end) = ("<!-- rules:start -->\n", "<!-- rules:end -->");
+    let (Some(a), Some(b)) = (current.find(start), current.find(end)) else { panic!("docs/SECURITY.md lost its rules markers") };
+    format!("{}{start}{t}{}", &current[..a], &current[b..])
+}
+
+#[test]
+fn the_security_rules_table_matches_the_rules() {
+    let current = std::fs::read_to_string(repo().join("docs/SECURITY.md")).unwrap();
+    check_from("docs/SECURITY.md", security_md(&current), "the baseline rules (crates/engine/src/check/rules.rs)");
+}
