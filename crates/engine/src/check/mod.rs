@@ -140,21 +140,30 @@ pub fn planned(graph: &ResourceGraph, state: &State) -> Vec<(String, String, Att
 }
 
 /// The live objects: what a refresh read, over what state recorded for what a refresh cannot read
-/// back (write-only inputs). A resource the refresh found gone is left out (the rule then says so).
+/// back (write-only inputs). A resource the refresh found gone holds only the [`GONE`] attribute:
+/// every rule that reads its kind fails on it.
 pub fn live(state: &State, live: &BTreeMap<String, Live>) -> Vec<(String, String, Attrs)> {
     state
         .resources
         .iter()
         .filter_map(|(address, rs)| {
-            let obs = live.get(address)?.observed.as_ref()?;
+            let l = live.get(address)?;
             let mut attrs = rs.attrs.clone();
-            for (k, v) in &obs.attrs {
-                attrs.insert(k.clone(), v.clone());
+            match &l.observed {
+                Some(obs) => {
+                    for (k, v) in &obs.attrs {
+                        attrs.insert(k.clone(), v.clone());
+                    }
+                }
+                None => attrs = Attrs::from([(GONE.to_string(), Value::Bool(true))]),
             }
             Some((address.clone(), rs.kind.clone(), attrs))
         })
         .collect()
 }
+
+/// Marks a recorded object the cloud no longer has (see [`live`]).
+pub const GONE: &str = "(gone)";
 
 /// Evaluates every rule on `objects` and applies the waivers as of `today` (`YYYY-MM-DD`).
 pub fn evaluate(stack: &str, source: Source, objects: &[(String, String, Attrs)], waivers: &[Waiver], today: &str) -> Report {
@@ -178,7 +187,12 @@ pub fn evaluate(stack: &str, source: Source, objects: &[(String, String, Attrs)]
         }
         for (address, kind, attrs) in matching {
             let o = Object { address, kind, attrs };
-            findings.push(finding(rule, address.clone(), (rule.test)(&o, source)));
+            let verdict = if attrs.contains_key(GONE) {
+                Err(format!("state records {address}, but it is gone from the cloud (deleted behind empi-infra's back)"))
+            } else {
+                (rule.test)(&o, source)
+            };
+            findings.push(finding(rule, address.clone(), verdict));
         }
     }
     for f in &mut findings {

@@ -210,6 +210,21 @@ pub static RULES: &[Rule] = &[
         },
         fix: "label the namespace pod-security.kubernetes.io/enforce=restricted (`empi-infra apply` does)",
     },
+    Rule {
+        id: "access.default-security-group-closed",
+        title: "The VPC's default security group (which nothing uses) has no rules",
+        safeguard: ACCESS,
+        controls: &["CIS 5.4", "FSBP EC2.2"],
+        kind: "aws_default_security_group",
+        applies: all,
+        required: true,
+        required_for: "(the VPC's default security group, taken over)",
+        test: |o, _| {
+            let empty = |a: &str| o.get(a).is_none_or(|v| v.as_array().is_some_and(|x| x.is_empty()));
+            verdict(empty("ingress") && empty("egress"), format!("{}, {}", ev(o, "ingress"), ev(o, "egress")))
+        },
+        fix: "remove the default group's rules (`empi-infra apply` does)",
+    },
     // -- encryption at rest
     Rule {
         id: "encryption.key-rotation",
@@ -366,7 +381,7 @@ pub static RULES: &[Rule] = &[
         applies: is_storage_bucket,
         required: false,
         required_for: "",
-        test: |o, _| verdict(is_set(o, "logging_bucket"), ev(o, "logging_bucket")),
+        test: |o, _| verdict(is_set(o, "access_log_bucket"), ev(o, "access_log_bucket")),
         fix: "turn the bucket's server access logging back on (`empi-infra apply` does)",
     },
     Rule {
@@ -380,6 +395,33 @@ pub static RULES: &[Rule] = &[
         required_for: "",
         test: |o, _| verdict(int(o, "retention_in_days").is_some_and(|d| d >= 365), ev(o, "retention_in_days")),
         fix: "set [security] log_retention_days to 365 or more, then `empi-infra apply`",
+    },
+    Rule {
+        id: "audit.waf-logs",
+        title: "The web ACL logs the requests it inspects",
+        safeguard: AUDIT,
+        controls: &["FSBP WAF.11"],
+        kind: "aws_wafv2_web_acl_logging_configuration",
+        applies: all,
+        required: false,
+        required_for: "",
+        test: |o, _| verdict(is_set(o, "log_destination_arn"), ev(o, "log_destination_arn")),
+        fix: "restore the web ACL's logging configuration (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "audit.cloudtrail",
+        title: "The stack's CloudTrail trail (when [security] cloudtrail = true) logs every region and validates its log files",
+        safeguard: AUDIT,
+        controls: &["CIS 3.1", "CIS 3.2", "FSBP CloudTrail.1", "FSBP CloudTrail.4"],
+        kind: "aws_cloudtrail",
+        applies: all,
+        required: false,
+        required_for: "",
+        test: |o, _| {
+            let ok = is_true(o, "is_multi_region_trail") && is_true(o, "enable_log_file_validation") && o.get("enable_logging") != Some(&Value::Bool(false));
+            verdict(ok, format!("{}, {}, {}", ev(o, "is_multi_region_trail"), ev(o, "enable_log_file_validation"), ev(o, "enable_logging")))
+        },
+        fix: "restore the trail (`empi-infra apply` does)",
     },
     // -- integrity
     Rule {
@@ -408,6 +450,18 @@ pub static RULES: &[Rule] = &[
             verdict(ok, format!("{}, {}", ev(o, "backup_retention_period"), ev(o, "deletion_protection")))
         },
         fix: "set database.backup_retention_days to 7 or more and database.deletion_protection = true, then `empi-infra apply`",
+    },
+    Rule {
+        id: "integrity.load-balancer-deletion-protection",
+        title: "The load balancer is protected from deletion (destroy lifts it first)",
+        safeguard: INTEGRITY,
+        controls: &["FSBP ELB.6"],
+        kind: "aws_lb",
+        applies: all,
+        required: true,
+        required_for: "(the internet-facing load balancer)",
+        test: |o, _| verdict(is_true(o, "deletion_protection"), ev(o, "deletion_protection")),
+        fix: "turn the load balancer's deletion protection back on (`empi-infra apply` does)",
     },
     // -- authentication
     Rule {

@@ -100,3 +100,19 @@ fn namespace_labels_with_dots_and_slashes_are_read_whole() {
     assert_eq!(find(&evaluate("s", Source::Live, &[ns("restricted")], &[], "2026-11-27"), "access.namespace-pod-security").status, Status::Pass);
     assert_eq!(find(&evaluate("s", Source::Live, &[ns("privileged")], &[], "2026-11-27"), "access.namespace-pod-security").status, Status::Fail);
 }
+
+#[test]
+fn a_resource_deleted_behind_our_back_fails_every_rule_that_reads_it() {
+    use crate::plan::Live;
+    let mut state = crate::state::State::new("s");
+    let (a, k, attrs) = obj("edge.waf_logging", "aws_wafv2_web_acl_logging_configuration", json!({"log_destination_arn": "arn:aws:logs:us-east-1:1:log-group:aws-waf-logs-s"}));
+    state.resources.insert(
+        a.clone(),
+        crate::state::ResourceState { kind: k, name: "n".into(), id: Some("x".into()), status: crate::state::Status::Created, attrs, outputs: Attrs::new(), depends_on: vec![] },
+    );
+    let gone = BTreeMap::from([(a.clone(), Live { id: Some("x".into()), observed: None })]);
+    let r = evaluate("s", Source::Live, &live(&state, &gone), &[], "2026-11-27");
+    let f = find(&r, "audit.waf-logs");
+    assert_eq!(f.status, Status::Fail);
+    assert!(f.evidence.contains("gone from the cloud"), "{}", f.evidence);
+}
