@@ -362,6 +362,20 @@ struct RawEdge {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Security")]
 struct RawSecurity {
+    /// Encrypt with the stack's customer-managed KMS key (database, Performance Insights, EKS
+    /// secrets, the config secret, the bucket, the log groups). false: AWS-managed keys, and
+    /// `empi-infra check` fails the `encryption.*` rules unless waived. Default: true.
+    #[schemars(with = "Option<bool>", extend("default" = true))]
+    customer_managed_key: Option<S<bool>>,
+    /// Audit logging: EKS control-plane logs, PostgreSQL log export, VPC flow logs, ALB and bucket
+    /// access logs, WAF logs. false: none of them, and `check` fails the `audit.*` rules unless
+    /// waived. Default: true.
+    #[schemars(with = "Option<bool>", extend("default" = true))]
+    audit_logs: Option<S<bool>>,
+    /// Refuse requests not made over TLS at the buckets (`aws:SecureTransport`). false: no such
+    /// policy, and `check` fails `transmission.bucket-tls-only` unless waived. Default: true.
+    #[schemars(with = "Option<bool>", extend("default" = true))]
+    tls_only: Option<S<bool>>,
     /// Failures of `empi-infra check` a reviewer accepted, each until a date:
     /// `[[security.waive]] rule = "audit.vpc-flow-logs", reason = "…", expires = "2027-03-31"`.
     /// An expired waiver fails the rule again. Default: none.
@@ -602,9 +616,18 @@ pub struct DriftConfig {
     pub ignore: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SecurityConfig {
+    pub customer_managed_key: bool,
+    pub audit_logs: bool,
+    pub tls_only: bool,
     pub waivers: Vec<crate::check::Waiver>,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig { customer_managed_key: true, audit_logs: true, tls_only: true, waivers: Vec::new() }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
@@ -1479,7 +1502,10 @@ impl Validator<'_> {
 
     fn security(&mut self, raw: Option<S<RawSecurity>>) -> SecurityConfig {
         let mut waivers = Vec::new();
-        for w in raw.and_then(|s| s.into_inner().waive).unwrap_or_default() {
+        let Some(raw) = raw.map(|s| s.into_inner()) else { return SecurityConfig::default() };
+        let flag = |f: &Option<S<bool>>| f.as_ref().map(|v| *v.get_ref()).unwrap_or(true);
+        let (customer_managed_key, audit_logs, tls_only) = (flag(&raw.customer_managed_key), flag(&raw.audit_logs), flag(&raw.tls_only));
+        for w in raw.waive.unwrap_or_default() {
             let w = w.into_inner();
             if !crate::check::RULES.iter().any(|r| r.id == w.rule.get_ref()) {
                 let close = crate::check::RULES.iter().map(|r| r.id).find(|id| id.contains(w.rule.get_ref().as_str()) || w.rule.get_ref().contains(id));
@@ -1510,7 +1536,7 @@ impl Validator<'_> {
                 expires: w.expires.into_inner(),
             });
         }
-        SecurityConfig { waivers }
+        SecurityConfig { customer_managed_key, audit_logs, tls_only, waivers }
     }
 
     fn identity(&mut self, raw: S<RawIdentity>, stack_name: &str, region: &str) -> IdentityConfig {
