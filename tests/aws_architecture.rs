@@ -260,11 +260,11 @@ async fn cluster_nodes_database_identity_and_storage_are_hardened() {
     let u = &users.users()[0];
     assert!(u.attributes().iter().any(|a| a.name() == "email_verified" && a.value() == Some("true")));
 
-    // S3: encrypted, public access blocked, versioned
+    // S3: encrypted (with the stack's KMS key: tests/aws_kms.rs), public access blocked, versioned
     let b = "empi-local-data-123456789012";
     let enc = aws.s3.get_bucket_encryption().bucket(b).send().await.unwrap();
     let rule = &enc.server_side_encryption_configuration().unwrap().rules()[0];
-    assert_eq!(rule.apply_server_side_encryption_by_default().unwrap().sse_algorithm().as_str(), "AES256");
+    assert_eq!(rule.apply_server_side_encryption_by_default().unwrap().sse_algorithm().as_str(), "aws:kms");
     let pab = aws.s3.get_public_access_block().bucket(b).send().await.unwrap();
     let pab = pab.public_access_block_configuration().unwrap();
     assert_eq!(

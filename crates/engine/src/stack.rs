@@ -110,6 +110,11 @@ pub struct RawStack {
     #[serde(default)]
     #[schemars(with = "Option<RawEdge>")]
     edge: Option<S<RawEdge>>,
+    /// Encryption with a key the organisation controls. Default: the stack creates its own
+    /// customer-managed KMS key (`alias/<name>`, rotation on).
+    #[serde(default)]
+    #[schemars(with = "Option<RawSecurity>")]
+    security: Option<S<RawSecurity>>,
     /// What a scheduled `empi-infra drift` run must not report. Default: nothing ignored.
     #[serde(default)]
     #[schemars(with = "Option<RawDrift>")]
@@ -352,6 +357,20 @@ struct RawEdge {
     waf: Option<S<bool>>,
 }
 
+/// The stack's security baseline.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Security")]
+struct RawSecurity {
+    /// The ARN of an existing customer-managed KMS key in the stack's region, e.g.
+    /// "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", to encrypt
+    /// the stack with instead of a key of its own. Its key policy must let the stack's cluster
+    /// role and the account's EKS, RDS, Secrets Manager, S3 and CloudWatch Logs use it
+    /// (docs/STACK.md). Default: the stack creates and owns its key.
+    #[schemars(with = "Option<String>", pattern(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$"))]
+    kms_key_arn: Option<S<String>>,
+}
+
 /// Scheduled drift detection (docs/drift.md).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -391,6 +410,7 @@ pub struct Stack {
     pub identity: IdentityConfig,
     pub app: AppConfig,
     pub edge: EdgeConfig,
+    pub security: SecurityConfig,
     pub drift: DriftConfig,
     pub target: TargetConfig,
     /// Timeouts by resource kind that replace the kinds' defaults (`[timeouts.aws_eks_cluster]`).
@@ -558,6 +578,12 @@ pub struct AppConfig {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct EdgeConfig {
     pub waf: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct SecurityConfig {
+    /// A key the organisation brings (`[security] kms_key_arn`); `None`: the stack's own key.
+    pub kms_key_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
@@ -948,6 +974,7 @@ impl Validator<'_> {
         let identity = self.identity(raw.identity, &name, &region);
         let app = self.app(raw.app, &region);
         let edge = EdgeConfig { waf: raw.edge.and_then(|e| e.into_inner().waf).map(|w| w.into_inner()).unwrap_or(true) };
+        let security = self.security(raw.security, &region);
         let drift = DriftConfig {
             ignore: raw
                 .drift
@@ -986,12 +1013,30 @@ impl Validator<'_> {
             identity,
             app,
             edge,
+            security,
             drift,
             target,
             timeouts,
             path: PathBuf::new(),
             digest,
         }
+    }
+
+    fn security(&mut self, raw: Option<S<RawSecurity>>, region: &str) -> SecurityConfig {
+        let Some(raw) = raw.map(|r| r.into_inner()) else { return SecurityConfig::default() };
+        let kms_key_arn = raw.kms_key_arn.map(|k| {
+            let arn = k.get_ref().clone();
+            let partition = crate::arn::partition_of(region);
+            if let Err(why) = crate::arn::Arn::check(&arn, "kms", Some(region), partition, "key/") {
+                self.err(
+                    &k,
+                    format!("kms_key_arn {arn:?} {why}"),
+                    format!("use the ARN of a KMS key (not an alias) in {region}: arn:{partition}:kms:{region}:<account>:key/<key id>"),
+                );
+            }
+            arn
+        });
+        SecurityConfig { kms_key_arn }
     }
 
     /// Whether the subnets cut from the VPC CIDR (4 bits longer: a /16 gives /20s) hold what AWS

@@ -8,6 +8,7 @@ kind! {
     /// The config secret.
     Secret, SECRET = "aws_secretsmanager_secret" {
         description: Str,
+        kms_key_id: Str,
         tags: Tags,
     }
     outputs: [id, arn, name],
@@ -31,9 +32,9 @@ kind! {
     }
     outputs: [id, arn],
     schema: .typical(1).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
-        read: ["secretsmanager:GetSecretValue"],
-        create: ["secretsmanager:PutSecretValue"],
-        update: ["secretsmanager:PutSecretValue"],
+        read: ["secretsmanager:GetSecretValue", "kms:Decrypt"],
+        create: ["secretsmanager:PutSecretValue", "kms:GenerateDataKey"],
+        update: ["secretsmanager:PutSecretValue", "kms:GenerateDataKey"],
         delete: ["secretsmanager:PutSecretValue"],
     }),
 }
