@@ -145,21 +145,26 @@ async fn iam_irsa_roles_are_least_privilege_and_bound_to_one_service_account() {
     let secret = out("config.secret", "arn");
     let pool = out("identity.user_pool", "arn");
     let bucket = "arn:aws:s3:::empi-local-data-123456789012";
+    // the stack's KMS key encrypts the secret and the bucket's objects: every role may use it, no other key
+    let key = out("security.kms_key", "arn");
+    let use_key = json!([["kms:Decrypt", "kms:GenerateDataKey"], key]);
     for (sa, want) in [
         (
             "api",
             vec![
                 json!(["secretsmanager:GetSecretValue", secret]),
+                use_key.clone(),
                 json!(["cognito-idp:ListUsers", pool]),
                 json!(["s3:ListBucket", bucket]),
                 json!([["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], format!("{bucket}/*")]),
             ],
         ),
-        ("matching-service", vec![json!(["secretsmanager:GetSecretValue", secret])]),
+        ("matching-service", vec![json!(["secretsmanager:GetSecretValue", secret]), use_key.clone()]),
         (
             "worker",
             vec![
                 json!(["secretsmanager:GetSecretValue", secret]),
+                use_key.clone(),
                 json!(["s3:ListBucket", bucket]),
                 json!([["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], format!("{bucket}/*")]),
             ],

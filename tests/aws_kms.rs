@@ -141,6 +141,24 @@ async fn a_brought_key_is_used_everywhere_and_none_is_created() {
     let outs: Value = serde_json::from_str(&w.ok(&["output", "--json"]).stdout).unwrap();
     assert_eq!(outs["kms_key_arn"], arn.as_str());
 
+    // going back to a key of the stack's own: what AWS cannot change in place is replaced, and the
+    // plan says so (a database's storage key is fixed; EKS never swaps a secrets key)
+    w.write_stack(&[]);
+    let plan = w.run(&["plan"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let out = &plan.stdout;
+    assert!(out.contains("  + security.kms_key (aws_kms_key"), "{out}");
+    assert!(out.contains("  -/+ cluster.eks (aws_eks_cluster)") && out.contains("-/+ database.instance (aws_db_instance)"), "{out}");
+    let line = |attr: &str| out.lines().find(|l| l.trim_start().starts_with(attr) && l.contains("forces replacement")).map(String::from);
+    let eks = line("encryption_key_arn").unwrap_or_else(|| panic!("{out}"));
+    assert!(eks.contains(&arn) && eks.contains("(known after apply)"), "{eks}");
+    let db = line("kms_key_id").unwrap_or_else(|| panic!("{out}"));
+    assert!(db.contains(&arn), "{db}");
+    assert!(line("performance_insights_kms_key_id").is_some(), "{out}");
+    assert!(out.contains("# WARNING: replacing database.instance destroys the data it holds"), "{out}");
+    assert!(out.contains("  ~ config.secret (aws_secretsmanager_secret)") && out.contains("  ~ storage.bucket (aws_s3_bucket)"), "{out}");
+    w.write_stack(&[("[edge]", &edit)]);
+
     // a key pending deletion encrypts nothing: AWS refuses a new secret value with it, and plan
     // says so before any apply
     aws.kms.schedule_key_deletion().key_id(&key_id).pending_window_in_days(7).send().await.unwrap();

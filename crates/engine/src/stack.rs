@@ -1763,6 +1763,24 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
     }
 
     #[test]
+    fn a_brought_kms_key_must_be_a_key_arn_in_the_stacks_region() {
+        assert_eq!(Stack::parse("s.toml", MINIMAL).unwrap().security.kms_key_arn, None, "the stack's own key by default");
+        let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let s = Stack::parse("s.toml", &format!("{MINIMAL}[security]\nkms_key_arn = \"{key}\"\n")).unwrap();
+        assert_eq!(s.security.kms_key_arn.as_deref(), Some(key));
+        for (bad, why) in [
+            ("arn:aws:kms:us-east-1:123456789012:alias/empi", "names no kms id after \"key/\""),
+            ("arn:aws:kms:eu-west-1:123456789012:key/abc", "is in eu-west-1, but the stack is in us-east-1"),
+            ("arn:aws:secretsmanager:us-east-1:123456789012:secret:x", "is an ARN of secretsmanager, not of kms"),
+        ] {
+            let e = err(&format!("{MINIMAL}[security]\nkms_key_arn = \"{bad}\"\n"));
+            assert!(e.message.contains(why), "{bad}: {e}");
+            assert_eq!(e.line, 9, "{e}");
+            assert!(e.help.as_deref().unwrap().contains("not an alias"), "{e}");
+        }
+    }
+
+    #[test]
     fn minimal_stack_gets_production_defaults() {
         let s = Stack::parse("s.toml", MINIMAL).unwrap();
         assert_eq!(s.network.cidr, "10.40.0.0/16");
