@@ -127,14 +127,25 @@ async fn a_targeted_apply_creates_and_reads_only_the_targets_closure() {
     w.moto.record();
     let apply = w.ok(&["apply", "db.plan"]);
     let ops = w.moto.operations();
-    assert!(apply.stdout.contains("Apply complete") && apply.stdout.contains("9 added, 0 changed"), "{apply:?}");
-    // one VPC, two private subnets, three security groups, one database; no cluster, user pool or ALB
+    assert!(apply.stdout.contains("Apply complete") && apply.stdout.contains("11 added, 0 changed"), "{apply:?}");
+    // one VPC, two private subnets, three security groups, one database (its key, and the cluster
+    // role the key's policy names); no cluster, user pool or ALB
     assert_eq!(census(&w).await, [1, 2, 3, 1, 0, 0, 0]);
     assert_eq!(recorded(&w), closure);
     let created: BTreeSet<String> = ops.iter().filter(|o| o.starts_with("Create")).cloned().collect();
     assert_eq!(
         created,
-        set(&["CreateDBInstance", "CreateDBParameterGroup", "CreateDBSubnetGroup", "CreateSecret", "CreateSecurityGroup", "CreateSubnet"]),
+        set(&[
+            "CreateAlias",
+            "CreateDBInstance",
+            "CreateDBParameterGroup",
+            "CreateDBSubnetGroup",
+            "CreateKey",
+            "CreateRole",
+            "CreateSecret",
+            "CreateSecurityGroup",
+            "CreateSubnet"
+        ]),
         "{ops:?}"
     );
     assert!(!ops.iter().any(|o| o.contains("Cluster") || o.contains("UserPool") || o.contains("LoadBalancer")), "{ops:?}");
