@@ -14,8 +14,14 @@ kind! {
     outputs: [id, arn, name],
     schema: .stateful().typical(2).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
         read: ["secretsmanager:DescribeSecret"],
-        create: ["secretsmanager:CreateSecret", "secretsmanager:RestoreSecret", "secretsmanager:TagResource"],
-        update: ["secretsmanager:UpdateSecret", "secretsmanager:TagResource", "secretsmanager:UntagResource"],
+        // the generated values are written (and, for a restored secret, read) under the stack's key
+        create: [
+            "secretsmanager:CreateSecret", "secretsmanager:RestoreSecret", "secretsmanager:TagResource", "kms:GenerateDataKey", "kms:Decrypt",
+        ],
+        // a new key re-encrypts the secret's current versions
+        update: [
+            "secretsmanager:UpdateSecret", "secretsmanager:TagResource", "secretsmanager:UntagResource", "kms:GenerateDataKey", "kms:Decrypt",
+        ],
         delete: ["secretsmanager:DeleteSecret"],
     }),
 }
