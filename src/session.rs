@@ -105,7 +105,22 @@ impl Session {
     pub async fn place(&mut self, cloud: &Connected, state: &State, preflight: bool) -> Result<Placement> {
         let mut placement = self.place_zones_and_version(cloud, state, preflight).await?;
         self.place_identity(cloud, state, preflight, &mut placement).await?;
+        if preflight {
+            self.check_brought_key(cloud).await?;
+        }
         Ok(placement)
+    }
+
+    /// A key the stack brings (`[security] kms_key_arn`) must exist and be enabled before a plan
+    /// is made: AWS refuses to encrypt with a disabled key or one pending deletion, and would
+    /// say so only in the middle of an apply.
+    async fn check_brought_key(&self, cloud: &Connected) -> Result<()> {
+        let Some(arn) = &self.stack.security.kms_key_arn else { return Ok(()) };
+        match aws::kms::brought_key_problem(&cloud.clients.kms, arn).await {
+            Ok(None) => Ok(()),
+            Ok(Some(problem)) => Err(anyhow::anyhow!("{problem}")),
+            Err(e) => Err(anyhow::anyhow!("cannot check the KMS key {arn} ([security] kms_key_arn): {e}")),
+        }
     }
 
     /// Tuva EMPI's upgrade rule against the version state records: never back (migrations do not

@@ -145,21 +145,26 @@ async fn iam_irsa_roles_are_least_privilege_and_bound_to_one_service_account() {
     let secret = out("config.secret", "arn");
     let pool = out("identity.user_pool", "arn");
     let bucket = "arn:aws:s3:::empi-local-data-123456789012";
+    // the stack's KMS key encrypts the secret and the bucket's objects: every role may use it, no other key
+    let key = out("security.kms_key", "arn");
+    let use_key = json!([["kms:Decrypt", "kms:GenerateDataKey"], key]);
     for (sa, want) in [
         (
             "api",
             vec![
                 json!(["secretsmanager:GetSecretValue", secret]),
+                use_key.clone(),
                 json!(["cognito-idp:ListUsers", pool]),
                 json!(["s3:ListBucket", bucket]),
                 json!([["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], format!("{bucket}/*")]),
             ],
         ),
-        ("matching-service", vec![json!(["secretsmanager:GetSecretValue", secret])]),
+        ("matching-service", vec![json!(["secretsmanager:GetSecretValue", secret]), use_key.clone()]),
         (
             "worker",
             vec![
                 json!(["secretsmanager:GetSecretValue", secret]),
+                use_key.clone(),
                 json!(["s3:ListBucket", bucket]),
                 json!([["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], format!("{bucket}/*")]),
             ],
@@ -260,11 +265,11 @@ async fn cluster_nodes_database_identity_and_storage_are_hardened() {
     let u = &users.users()[0];
     assert!(u.attributes().iter().any(|a| a.name() == "email_verified" && a.value() == Some("true")));
 
-    // S3: encrypted, public access blocked, versioned
+    // S3: encrypted (with the stack's KMS key: tests/aws_kms.rs), public access blocked, versioned
     let b = "empi-local-data-123456789012";
     let enc = aws.s3.get_bucket_encryption().bucket(b).send().await.unwrap();
     let rule = &enc.server_side_encryption_configuration().unwrap().rules()[0];
-    assert_eq!(rule.apply_server_side_encryption_by_default().unwrap().sse_algorithm().as_str(), "AES256");
+    assert_eq!(rule.apply_server_side_encryption_by_default().unwrap().sse_algorithm().as_str(), "aws:kms");
     let pab = aws.s3.get_public_access_block().bucket(b).send().await.unwrap();
     let pab = pab.public_access_block_configuration().unwrap();
     assert_eq!(

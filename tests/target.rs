@@ -85,17 +85,20 @@ async fn a_targeted_apply_creates_and_reads_only_the_targets_closure() {
         "database.instance",
         "database.parameter_group",
         "database.subnet_group",
+        // the database is encrypted with the stack's key, whose policy names the cluster role
+        "iam.cluster_role",
         "network.alb_security_group",
         "network.database_security_group",
         "network.node_security_group",
         "network.private_subnet[0]",
         "network.private_subnet[1]",
         "network.vpc",
+        "security.kms_key",
     ]);
     let planned: BTreeSet<String> =
         json["resource_changes"].as_array().unwrap().iter().map(|c| c["address"].as_str().unwrap().into()).collect();
     assert_eq!(planned, closure, "the database area and what it depends on");
-    assert!(plan.stdout.contains("Plan: 9 to add, 0 to change"), "the VPC is there already: {plan:?}");
+    assert!(plan.stdout.contains("Plan: 11 to add, 0 to change"), "the VPC is there already: {plan:?}");
     // planning read the one recorded resource of the closure, the VPC, and looked for the
     // closure's unrecorded resources before planning their creates (adoption): nothing outside
     // the closure (cluster, user pool, load balancer, NAT…) is read
@@ -111,6 +114,8 @@ async fn a_targeted_apply_creates_and_reads_only_the_targets_closure() {
         "DescribeSecret",
         "GetSecretValue",
         "ListTagsForResource",
+        "GetRole",
+        "DescribeKey",
     ];
     let reads: Vec<String> = w.moto.operations().into_iter().filter(|o| !PLACEMENT.contains(&o.as_str())).collect();
     assert!(reads.iter().all(|o| CLOSURE_READS.contains(&o.as_str())), "{reads:?}");
@@ -122,14 +127,25 @@ async fn a_targeted_apply_creates_and_reads_only_the_targets_closure() {
     w.moto.record();
     let apply = w.ok(&["apply", "db.plan"]);
     let ops = w.moto.operations();
-    assert!(apply.stdout.contains("Apply complete") && apply.stdout.contains("9 added, 0 changed"), "{apply:?}");
-    // one VPC, two private subnets, three security groups, one database; no cluster, user pool or ALB
+    assert!(apply.stdout.contains("Apply complete") && apply.stdout.contains("11 added, 0 changed"), "{apply:?}");
+    // one VPC, two private subnets, three security groups, one database (its key, and the cluster
+    // role the key's policy names); no cluster, user pool or ALB
     assert_eq!(census(&w).await, [1, 2, 3, 1, 0, 0, 0]);
     assert_eq!(recorded(&w), closure);
     let created: BTreeSet<String> = ops.iter().filter(|o| o.starts_with("Create")).cloned().collect();
     assert_eq!(
         created,
-        set(&["CreateDBInstance", "CreateDBParameterGroup", "CreateDBSubnetGroup", "CreateSecret", "CreateSecurityGroup", "CreateSubnet"]),
+        set(&[
+            "CreateAlias",
+            "CreateDBInstance",
+            "CreateDBParameterGroup",
+            "CreateDBSubnetGroup",
+            "CreateKey",
+            "CreateRole",
+            "CreateSecret",
+            "CreateSecurityGroup",
+            "CreateSubnet"
+        ]),
         "{ops:?}"
     );
     assert!(!ops.iter().any(|o| o.contains("Cluster") || o.contains("UserPool") || o.contains("LoadBalancer")), "{ops:?}");
@@ -171,7 +187,12 @@ async fn a_targeted_destroy_deletes_the_alb_and_what_depends_on_it_only() {
     // through moto's recorder: the deletes are those five, and nothing outside them was read
     let mut deletes: Vec<&str> = writes(&ops);
     deletes.sort();
-    assert_eq!(deletes, ["DeleteListener", "DeleteListener", "DeleteLoadBalancer", "DeleteRule", "DisassociateWebACL"], "{ops:?}");
+    // the ALB's deletion protection is lifted just before its delete
+    assert_eq!(
+        deletes,
+        ["DeleteListener", "DeleteListener", "DeleteLoadBalancer", "DeleteRule", "DisassociateWebACL", "ModifyLoadBalancerAttributes"],
+        "{ops:?}"
+    );
     let outside = ["DescribeVpcs", "DescribeSubnets", "DescribeDBInstances", "DescribeTargetGroups", "GetWebACL", "DescribeUserPool"];
     assert!(!ops.iter().any(|o| outside.contains(&o.as_str()) || o.starts_with("GET /clusters")), "{ops:?}");
 

@@ -1288,6 +1288,204 @@ def _elb_oidc_secrets_endpoint():
 
 
 # --------------------------------------------------------------------------------------------
+# 12. Encryption with the stack's KMS key; ALB deletion protection
+
+
+def _kms_key(account, region, ref):
+    """The moto KMS key `ref` names (key id, key ARN, alias name or alias ARN), or None."""
+    from moto.kms.models import kms_backends
+
+    if not ref:
+        return None
+    backend = kms_backends[account][region]
+    try:
+        return backend.describe_key(ref)
+    except Exception:
+        return None
+
+
+def _kms_refusal(account, region, ref):
+    """Why AWS would refuse to encrypt with `ref` (a key that is not Enabled), or None."""
+    if not (on() and ref):
+        return None
+    key = _kms_key(account, region, ref)
+    if key is None:
+        return f"{ref} is not found."
+    if key.key_state != "Enabled":
+        state = "pending deletion" if key.key_state == "PendingDeletion" else key.key_state.lower()
+        return f"{key.arn} is {state}."
+    return None
+
+
+def _performance_insights():
+    """moto 5.2 has no Performance Insights: CreateDBInstance and ModifyDBInstance drop
+    EnablePerformanceInsights, PerformanceInsightsKMSKeyId and PerformanceInsightsRetentionPeriod
+    and DescribeDBInstances never answers them (botocore rds DBInstance members of those names).
+    Implemented in both modes: stored on the instance, answered by Describe. AWS, with realism:
+    once Performance Insights has a KMS key, ModifyDBInstance with another key answers 400
+    InvalidParameterCombination (the RDS User Guide, "Turning Performance Insights on and off":
+    after you turn it on with a KMS key you cannot change the key); RDS defaults the key to the
+    account's aws/rds key when none is given."""
+    import moto.rds.responses as rds_responses
+    from moto.rds.exceptions import InvalidParameterCombination
+
+    R = rds_responses.RDSResponse
+
+    def remember(self, db_id):
+        enabled = self.params.get("EnablePerformanceInsights")
+        if enabled is None:
+            return
+        db = self.backend.databases.get(db_id)
+        if db is None:
+            return
+        on_ = str(enabled).lower() == "true"
+        db.performance_insights_enabled = on_
+        if on_:
+            key = self.params.get("PerformanceInsightsKMSKeyId") or getattr(db, "performance_insights_kms_key_id", None) \
+                or f"arn:{_partition(self.region)}:kms:{self.region}:{self.current_account}:key/aws-rds-default"
+            db.performance_insights_kms_key_id = key
+            db.performance_insights_retention_period = int(self.params.get("PerformanceInsightsRetentionPeriod") or 7)
+
+    orig_create = R.create_db_instance
+
+    def create_db_instance(self):
+        reason = _kms_refusal(self.current_account, self.region, self.params.get("KmsKeyId"))
+        if reason:
+            from moto.rds.exceptions import RDSClientError
+            raise RDSClientError("KMSKeyNotAccessibleFault", f"The specified KMS key {reason}")
+        result = orig_create(self)
+        remember(self, self.params.get("DBInstanceIdentifier"))
+        return result
+
+    orig_modify = R.modify_db_instance
+
+    def modify_db_instance(self):
+        db_id = self.params.get("DBInstanceIdentifier")
+        db = self.backend.databases.get(db_id)
+        want = self.params.get("PerformanceInsightsKMSKeyId")
+        have = getattr(db, "performance_insights_kms_key_id", None) if db is not None else None
+        if on() and want and have and want != have:
+            raise InvalidParameterCombination(
+                "You can't change the KMS key of Performance Insights once it is set; "
+                f"DB instance {db_id} uses {have}")
+        result = orig_modify(self)
+        remember(self, db_id)
+        return result
+
+    R.create_db_instance = create_db_instance
+    R.modify_db_instance = modify_db_instance
+
+
+def _eks_encryption_config():
+    """moto 5.2 lacks AssociateEncryptionConfig (POST /clusters/{name}/encryption-config/associate,
+    botocore eks): implemented in both modes as an EKS update of type AssociateEncryptionConfig.
+    AWS refuses a second association: secrets encryption, once on, cannot be changed or removed
+    (EKS User Guide, "Encrypt Kubernetes secrets with KMS on existing clusters": "you can't
+    disable it" and the key cannot be changed), answered 400 InvalidRequestException (modelled
+    on the pattern; moto has no such call to compare). With realism, CreateCluster and the
+    association refuse a KMS key that is not Enabled (400 InvalidParameterException)."""
+
+    def check_key(self, config, name):
+        for c in config or []:
+            reason = _kms_refusal(self.current_account, self.region, (c.get("provider") or {}).get("keyArn"))
+            if reason:
+                raise _eks_error(InvalidParameterException, f"KMS key {reason}", clusterName=name)
+
+    orig_create = EKS.create_cluster
+
+    def create_cluster(self):
+        check_key(self, self._get_param("encryptionConfig"), self._get_param("name"))
+        return orig_create(self)
+
+    def associate_encryption_config(self):
+        name = self._get_param("name") or self._get_param("clusterName")
+        cluster = _cluster(self, name)
+        config = self._get_param("encryptionConfig") or []
+        if cluster.encryption_config:
+            raise _eks_error(InvalidRequestException,
+                             "Encryption is already enabled on the cluster; it cannot be changed or removed",
+                             clusterName=name)
+        check_key(self, config, name)
+        update = _start_update(cluster, "AssociateEncryptionConfig",
+                               [("EncryptionConfig", json.dumps(config))],
+                               lambda: setattr(cluster, "encryption_config", config), name)
+        return ActionResult({"update": update})
+
+    EKS.create_cluster = create_cluster
+    EKS.associate_encryption_config = associate_encryption_config
+    eks_urls.url_paths["{0}/clusters/(?P<name>[^/]+)/encryption-config/associate$"] = eks_urls.response.dispatch
+
+
+def _secrets_kms_state():
+    """AWS: Secrets Manager encrypts each secret value with the secret's KMS key; with a key that
+    is disabled or pending deletion, CreateSecret (with a value) and PutSecretValue answer 400
+    EncryptionFailure (botocore secretsmanager EncryptionFailure: "Secrets Manager can't encrypt
+    the protected secret text using the provided KMS key. Check that the KMS key is available,
+    enabled, and not in an invalid state."). moto stores the value whatever the key's state."""
+    import moto.secretsmanager.responses as sm_responses
+    import moto.secretsmanager.models as sm_models
+    from moto.core.exceptions import JsonRESTError
+
+    R = sm_responses.SecretsManagerResponse
+
+    def refuse(self, key):
+        reason = _kms_refusal(self.current_account, self.region, key)
+        if reason:
+            raise JsonRESTError(
+                "EncryptionFailure",
+                "Secrets Manager can't encrypt the protected secret text using the provided KMS key. "
+                f"Check that the KMS key is available, enabled, and not in an invalid state: {reason}")
+
+    orig_create = R.create_secret
+
+    def create_secret(self):
+        if self._get_param("SecretString") is not None or self._get_param("SecretBinary") is not None:
+            refuse(self, self._get_param("KmsKeyId"))
+        return orig_create(self)
+
+    orig_put = R.put_secret_value
+
+    def put_secret_value(self):
+        secret_id = self._get_param("SecretId")
+        backend = sm_models.secretsmanager_backends[self.current_account][self.region]
+        try:
+            secret = backend.describe_secret(secret_id)
+            key = getattr(secret, "kms_key_id", None)
+        except Exception:
+            key = None
+        if key and not str(key).startswith("alias/aws/"):
+            refuse(self, key)
+        return orig_put(self)
+
+    R.create_secret = create_secret
+    R.put_secret_value = put_secret_value
+
+
+def _alb_deletion_protection():
+    """AWS: DeleteLoadBalancer of a load balancer whose attribute deletion_protection.enabled is
+    true answers 400 OperationNotPermitted `Load balancer '<arn>' cannot be deleted because
+    deletion protection is enabled` (botocore elbv2 OperationNotPermittedException; TF
+    `lb.go` documents `enable_deletion_protection` as preventing Terraform's own delete). moto
+    deletes it."""
+    import moto.elbv2.responses as elb_responses
+    from moto.elbv2.exceptions import ELBClientError
+
+    R = elb_responses.ELBV2Response
+    orig = R.delete_load_balancer
+
+    def delete_load_balancer(self):
+        arn = self._get_param("LoadBalancerArn")
+        lb = self.elbv2_backend.load_balancers.get(arn)
+        if on() and lb is not None and lb.attrs.get("deletion_protection.enabled") == "true":
+            raise ELBClientError(
+                "OperationNotPermitted",
+                f"Load balancer '{arn}' cannot be deleted because deletion protection is enabled")
+        return orig(self)
+
+    R.delete_load_balancer = delete_load_balancer
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def install(patch_status):
@@ -1302,6 +1500,7 @@ def install(patch_status):
     _iam_role_times()
     # each wrapper of EKSResponse.create_cluster runs its check before the ones installed
     # earlier, so CreateCluster checks: version, role, zones, then access config
+    _eks_encryption_config()
     _eks_access_config()
     _eks_unsupported_zones()
     _eks_role_propagation()
@@ -1320,4 +1519,7 @@ def install(patch_status):
     _nodegroup_architecture()
     _elb_oidc_client_secret()
     _elb_oidc_secrets_endpoint()
+    _performance_insights()
+    _secrets_kms_state()
+    _alb_deletion_protection()
     _apply_default_transitions()

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_eks::types::{
-    AccessScope, AccessScopeType, AmiTypes, AuthenticationMode, ClusterStatus, CreateAccessConfigRequest, LaunchTemplateSpecification,
-    LogSetup, LogType, Logging, NodegroupScalingConfig, Update, UpdateAccessConfigRequest, UpdateStatus, VpcConfigRequest,
+    AccessScope, AccessScopeType, AmiTypes, AuthenticationMode, ClusterStatus, CreateAccessConfigRequest, EncryptionConfig,
+    LaunchTemplateSpecification, LogSetup, Provider, LogType, Logging, NodegroupScalingConfig, Update, UpdateAccessConfigRequest, UpdateStatus, VpcConfigRequest,
 };
 use aws_sdk_eks::Client;
 use empi_engine::kinds::eks::{ACCESS_ENTRY, CLUSTER, LAUNCH_TEMPLATE, NODE_GROUP};
@@ -130,6 +130,28 @@ fn vpc_config(a: &Attrs) -> VpcConfigRequest {
         .build()
 }
 
+/// Envelope encryption of Kubernetes secrets with the stack's key (none without a key). The SDK
+/// marks `resources` deprecated (EKS now encrypts all Kubernetes API data with its own key by
+/// default), but the API still takes `["secrets"]` for a customer-managed key, as
+/// terraform-provider-aws sends it.
+#[allow(deprecated)]
+fn encryption(a: &Attrs) -> Option<Vec<EncryptionConfig>> {
+    let key = s(a, "encryption_key_arn");
+    (!key.is_empty()).then(|| {
+        vec![EncryptionConfig::builder().resources("secrets").provider(Provider::builder().key_arn(key).build()).build()]
+    })
+}
+
+/// The customer-managed key that encrypts the cluster's Kubernetes data ("" for none).
+fn encryption_key(c: &aws_sdk_eks::types::Cluster) -> String {
+    c.encryption_config()
+        .iter()
+        .find_map(|e| e.provider())
+        .and_then(|p| p.key_arn())
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn logging(a: &Attrs) -> Logging {
     let on: Vec<LogType> = strings(a, "enabled_log_types").iter().map(|t| LogType::from(t.as_str())).collect();
     let all = ["api", "audit", "authenticator", "controllerManager", "scheduler"];
@@ -185,6 +207,7 @@ impl AwsKind for Cluster {
                 ("public_access_cidrs", sorted(vpc.map(|v| v.public_access_cidrs().to_vec()).unwrap_or_default())),
                 ("enabled_log_types", sorted(log_types)),
                 ("authentication_mode", json!(authentication_mode(&c))),
+                ("encryption_key_arn", json!(encryption_key(&c))),
                 ("tags", tags_value(c.tags().cloned().unwrap_or_default())),
             ]),
             outputs: attrs([
@@ -207,6 +230,7 @@ impl AwsKind for Cluster {
             .role_arn(s(a, "role_arn"))
             .resources_vpc_config(vpc_config(a))
             .logging(logging(a))
+            .set_encryption_config(encryption(a))
             .access_config(
                 CreateAccessConfigRequest::builder()
                     .authentication_mode(AuthenticationMode::from(s(a, "authentication_mode")))
@@ -259,6 +283,15 @@ impl AwsKind for Cluster {
                 UpdateAccessConfigRequest::builder().authentication_mode(AuthenticationMode::from(s(new, "authentication_mode"))).build();
             let r = self.0.update_cluster_config().name(id).access_config(mode).send().await?;
             self.1.started(id, None, r.update());
+        }
+        // only from none (the diff replaces a cluster whose key changes: EKS never removes or
+        // swaps one), an update of its own
+        if has("encryption_key_arn") && encryption_key(&live).is_empty() {
+            if let Some(config) = encryption(new) {
+                self.1.turn(&self.0, id, None).await?;
+                let r = self.0.associate_encryption_config().cluster_name(id).set_encryption_config(Some(config)).send().await?;
+                self.1.started(id, None, r.update());
+            }
         }
         Ok(())
     }

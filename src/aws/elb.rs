@@ -155,11 +155,16 @@ fn from_actions(actions: &[Action], recorded: &Attrs) -> Value {
 pub struct LoadBalancer(Client);
 
 const DROP_INVALID: &str = "routing.http.drop_invalid_header_fields.enabled";
+const DELETION_PROTECTION: &str = "deletion_protection.enabled";
 
 impl LoadBalancer {
     async fn set_attributes(&self, arn: &str, a: &Attrs) -> AwsResult<()> {
-        let attr = LoadBalancerAttribute::builder().key(DROP_INVALID).value(b(a, "drop_invalid_header_fields").to_string()).build();
-        done(self.0.modify_load_balancer_attributes().load_balancer_arn(arn).attributes(attr).send()).await
+        let attr = |k: &str, v: bool| LoadBalancerAttribute::builder().key(k).value(v.to_string()).build();
+        let attrs = vec![
+            attr(DROP_INVALID, b(a, "drop_invalid_header_fields")),
+            attr(DELETION_PROTECTION, b(a, "deletion_protection")),
+        ];
+        done(self.0.modify_load_balancer_attributes().load_balancer_arn(arn).set_attributes(Some(attrs)).send()).await
     }
 
     async fn describe(&self, arn: &str) -> AwsResult<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>> {
@@ -182,13 +187,15 @@ impl AwsKind for LoadBalancer {
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let Some(lb) = self.describe(id).await? else { return Ok(None) };
         let la = self.0.describe_load_balancer_attributes().load_balancer_arn(id).send().await?;
-        let drop = la.attributes().iter().find(|a| a.key() == Some(DROP_INVALID)).and_then(|a| a.value()) == Some("true");
+        let on = |k: &str| la.attributes().iter().find(|a| a.key() == Some(k)).and_then(|a| a.value()) == Some("true");
+        let (drop, protected) = (on(DROP_INVALID), on(DELETION_PROTECTION));
         Ok(Some(Observed {
             attrs: attrs([
                 ("scheme", json!(lb.scheme().map(|s| s.as_str()))),
                 ("subnet_ids", sorted(lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(String::from)).collect())),
                 ("security_group_ids", sorted(lb.security_groups().to_vec())),
                 ("drop_invalid_header_fields", json!(drop)),
+                ("deletion_protection", json!(protected)),
                 ("tags", live_tags(&self.0, id).await?),
             ]),
             outputs: attrs([
@@ -225,13 +232,18 @@ impl AwsKind for LoadBalancer {
         if has("security_group_ids") {
             self.0.set_security_groups().load_balancer_arn(id).set_security_groups(Some(strings(new, "security_group_ids"))).send().await?;
         }
-        if has("drop_invalid_header_fields") {
+        if has("drop_invalid_header_fields") || has("deletion_protection") {
             self.set_attributes(id, new).await?;
         }
         Ok(())
     }
 
+    /// Deletion protection guards the load balancer against deletes from outside empi-infra (the
+    /// console, another tool); `destroy` is the stack's own decision, so it lifts it first. The
+    /// load balancer holds no data (unlike the database, which destroy never unprotects).
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        let off = LoadBalancerAttribute::builder().key(DELETION_PROTECTION).value("false").build();
+        self.0.modify_load_balancer_attributes().load_balancer_arn(id).attributes(off).send().await?;
         done(self.0.delete_load_balancer().load_balancer_arn(id).send()).await
     }
 

@@ -8,6 +8,7 @@ mod cognito;
 mod eks;
 mod elb;
 mod iam;
+pub mod kms;
 mod network;
 mod rds;
 mod routing;
@@ -36,6 +37,7 @@ pub struct Clients {
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub wafv2: aws_sdk_wafv2::Client,
     pub sts: aws_sdk_sts::Client,
+    pub kms: aws_sdk_kms::Client,
     pub region: String,
     /// The SDK configuration (credentials for EKS tokens).
     pub sdk: aws_config::SdkConfig,
@@ -126,6 +128,7 @@ impl Clients {
             autoscaling: aws_sdk_autoscaling::Client::new(&conf),
             wafv2: aws_sdk_wafv2::Client::new(&conf),
             sts: aws_sdk_sts::Client::new(&conf),
+            kms: aws_sdk_kms::Client::new(&conf),
             region: target.region.clone(),
             sdk: conf,
         }
@@ -200,6 +203,7 @@ impl Clients {
 /// The registry of every AWS resource type.
 pub fn registry(clients: Arc<Clients>) -> Registry {
     let mut r = Registry::new();
+    kms::register(&mut r, &clients);
     network::register(&mut r, &clients);
     routing::register(&mut r, &clients);
     s3::register(&mut r, &clients);

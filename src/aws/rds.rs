@@ -254,6 +254,10 @@ impl AwsKind for Instance {
                 ("allocated_storage", json!(d.allocated_storage())),
                 ("storage_type", json!(d.storage_type())),
                 ("storage_encrypted", json!(d.storage_encrypted().unwrap_or(false))),
+                ("kms_key_id", json!(d.kms_key_id().unwrap_or_default())),
+                ("performance_insights_enabled", json!(d.performance_insights_enabled().unwrap_or(false))),
+                ("performance_insights_kms_key_id", json!(d.performance_insights_kms_key_id().unwrap_or_default())),
+                ("performance_insights_retention_period", json!(d.performance_insights_retention_period())),
                 ("publicly_accessible", json!(d.publicly_accessible().unwrap_or(false))),
                 ("multi_az", json!(d.multi_az().unwrap_or(false))),
                 ("backup_retention_period", json!(d.backup_retention_period())),
@@ -290,6 +294,12 @@ impl AwsKind for Instance {
             .allocated_storage(n(a, "allocated_storage"))
             .storage_type(s(a, "storage_type"))
             .storage_encrypted(b(a, "storage_encrypted"))
+            .set_kms_key_id(opt(a, "kms_key_id"))
+            .enable_performance_insights(b(a, "performance_insights_enabled"))
+            .set_performance_insights_kms_key_id(opt(a, "performance_insights_kms_key_id").filter(|_| b(a, "performance_insights_enabled")))
+            .set_performance_insights_retention_period(
+                b(a, "performance_insights_enabled").then(|| n(a, "performance_insights_retention_period")),
+            )
             .publicly_accessible(b(a, "publicly_accessible"))
             .multi_az(b(a, "multi_az"))
             .backup_retention_period(n(a, "backup_retention_period"))
@@ -330,6 +340,13 @@ impl AwsKind for Instance {
                 "deletion_protection" => m.deletion_protection(b(new, k)),
                 "copy_tags_to_snapshot" => m.copy_tags_to_snapshot(b(new, k)),
                 "db_parameter_group_name" => m.db_parameter_group_name(s(new, k)),
+                // Performance Insights in one piece: on/off, its key (set once), its retention
+                "performance_insights_enabled" | "performance_insights_kms_key_id" | "performance_insights_retention_period" => {
+                    let on = b(new, "performance_insights_enabled");
+                    m.enable_performance_insights(on)
+                        .set_performance_insights_kms_key_id(opt(new, "performance_insights_kms_key_id").filter(|_| on))
+                        .set_performance_insights_retention_period(on.then(|| n(new, "performance_insights_retention_period")))
+                }
                 "vpc_security_group_ids" => m.set_vpc_security_group_ids(Some(strings(new, k))),
                 _ => continue, // write-only inputs: nothing to modify
             };
@@ -374,6 +391,11 @@ impl AwsKind for Instance {
         let d = self.describe(id).await?;
         Ok(d.and_then(|d| d.db_instance_status).map(|s| (s, "see the RDS console's events for why".to_string())))
     }
+}
+
+/// A string input, `None` when empty.
+fn opt(a: &Attrs, k: &str) -> Option<String> {
+    Some(s(a, k)).filter(|v| !v.is_empty()).map(String::from)
 }
 
 /// `<id>-final-<UTC timestamp>`: deterministic from the time of the destroy, unique per destroy.

@@ -1,9 +1,11 @@
-//! Storage: the S3 bucket for Tuva EMPI imports and exports — encrypted, public access blocked,
-//! versioned. A bucket that still holds objects is never deleted.
+//! Storage: the S3 bucket for Tuva EMPI imports and exports — encrypted (SSE-KMS with the stack's
+//! key and a bucket key), public access blocked, versioned, TLS only (bucket policy), old versions
+//! expired (lifecycle). A bucket that still holds objects is never deleted.
 
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, PublicAccessBlockConfiguration, ServerSideEncryption,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
+    ExpirationStatus, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration, PublicAccessBlockConfiguration, ServerSideEncryption,
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
@@ -12,7 +14,10 @@ use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::json;
 
 use super::adapter::{add, done, AwsError, AwsKind, AwsResult, Tags};
-use super::{attrs, b, s, tags, tags_value, Clients};
+use super::{attrs, b, n, s, tags, tags_value, Clients};
+
+/// The id of the bucket's one lifecycle rule.
+const LIFECYCLE_RULE: &str = "expire-noncurrent-versions";
 
 pub fn register(r: &mut Registry, c: &Clients) {
     add(r, Bucket { s3: c.s3.clone(), region: c.region.clone() });
@@ -55,12 +60,17 @@ impl Bucket {
     /// Sets encryption, public access block and versioning (those in `changed`, or all).
     async fn configure(&self, name: &str, a: &Attrs, changed: Option<&[String]>) -> AwsResult<()> {
         let want = |k: &str| changed.is_none_or(|c| c.iter().any(|x| x == k));
-        if want("encryption") {
+        if want("encryption") || want("kms_key_arn") || want("bucket_key") {
+            let key = Some(s(a, "kms_key_arn")).filter(|k| !k.is_empty()).map(String::from);
             let by_default = ServerSideEncryptionByDefault::builder()
                 .sse_algorithm(ServerSideEncryption::from(s(a, "encryption")))
+                .set_kms_master_key_id(key)
                 .build()
                 .map_err(builder_err)?;
-            let rule = ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default).build();
+            let rule = ServerSideEncryptionRule::builder()
+                .apply_server_side_encryption_by_default(by_default)
+                .bucket_key_enabled(b(a, "bucket_key"))
+                .build();
             let conf = ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(builder_err)?;
             self.s3.put_bucket_encryption().bucket(name).server_side_encryption_configuration(conf).send().await?;
         }
@@ -78,6 +88,26 @@ impl Bucket {
             let status = if b(a, "versioning") { BucketVersioningStatus::Enabled } else { BucketVersioningStatus::Suspended };
             let conf = VersioningConfiguration::builder().status(status).build();
             self.s3.put_bucket_versioning().bucket(name).versioning_configuration(conf).send().await?;
+        }
+        if want("policy") {
+            let policy = serde_json::to_string(&a["policy"]).unwrap_or_default();
+            self.s3.put_bucket_policy().bucket(name).policy(policy).send().await?;
+        }
+        if want("noncurrent_version_expiration_days") || want("abort_incomplete_multipart_upload_days") {
+            let rule = LifecycleRule::builder()
+                .id(LIFECYCLE_RULE)
+                .status(ExpirationStatus::Enabled)
+                .filter(LifecycleRuleFilter::builder().prefix("").build())
+                .noncurrent_version_expiration(
+                    NoncurrentVersionExpiration::builder().noncurrent_days(n(a, "noncurrent_version_expiration_days")).build(),
+                )
+                .abort_incomplete_multipart_upload(
+                    AbortIncompleteMultipartUpload::builder().days_after_initiation(n(a, "abort_incomplete_multipart_upload_days")).build(),
+                )
+                .build()
+                .map_err(builder_err)?;
+            let conf = BucketLifecycleConfiguration::builder().rules(rule).build().map_err(builder_err)?;
+            self.s3.put_bucket_lifecycle_configuration().bucket(name).lifecycle_configuration(conf).send().await?;
         }
         Ok(())
     }
@@ -103,13 +133,21 @@ impl AwsKind for Bucket {
         if !self.exists(id).await? {
             return Ok(None);
         }
-        let enc = unless(self.s3.get_bucket_encryption().bucket(id).send().await, "ServerSideEncryptionConfigurationNotFoundError")?
-            .and_then(|r| {
-                r.server_side_encryption_configuration()
-                    .and_then(|c| c.rules().first())
-                    .and_then(|r| r.apply_server_side_encryption_by_default())
-                    .map(|d| d.sse_algorithm().as_str().to_string())
-            });
+        let enc = unless(self.s3.get_bucket_encryption().bucket(id).send().await, "ServerSideEncryptionConfigurationNotFoundError")?;
+        let rule = enc.as_ref().and_then(|r| r.server_side_encryption_configuration()).and_then(|c| c.rules().first());
+        let by_default = rule.and_then(|r| r.apply_server_side_encryption_by_default());
+        let sse = by_default.map(|d| d.sse_algorithm().as_str().to_string());
+        let key = by_default.and_then(|d| d.kms_master_key_id()).unwrap_or_default().to_string();
+        let bucket_key = rule.and_then(|r| r.bucket_key_enabled()).unwrap_or(false);
+        let policy = unless(self.s3.get_bucket_policy().bucket(id).send().await, "NoSuchBucketPolicy")?
+            .and_then(|r| r.policy().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok()))
+            .unwrap_or(serde_json::Value::Null);
+        let lifecycle = unless(self.s3.get_bucket_lifecycle_configuration().bucket(id).send().await, "NoSuchLifecycleConfiguration")?;
+        let rule = lifecycle
+            .as_ref()
+            .and_then(|l| l.rules().iter().find(|r| r.id() == Some(LIFECYCLE_RULE) && r.status() == &ExpirationStatus::Enabled));
+        let noncurrent_days = rule.and_then(|r| r.noncurrent_version_expiration()).and_then(|e| e.noncurrent_days());
+        let abort_days = rule.and_then(|r| r.abort_incomplete_multipart_upload()).and_then(|e| e.days_after_initiation());
         let pab =
             unless(self.s3.get_public_access_block().bucket(id).send().await, "NoSuchPublicAccessBlockConfiguration")?.is_some_and(|r| {
                 r.public_access_block_configuration().is_some_and(|c| {
@@ -126,7 +164,12 @@ impl AwsKind for Bucket {
         Ok(Some(Observed {
             attrs: attrs([
                 ("versioning", json!(versioning)),
-                ("encryption", json!(enc)),
+                ("encryption", json!(sse)),
+                ("kms_key_arn", json!(key)),
+                ("bucket_key", json!(bucket_key)),
+                ("policy", policy),
+                ("noncurrent_version_expiration_days", json!(noncurrent_days)),
+                ("abort_incomplete_multipart_upload_days", json!(abort_days)),
                 ("block_public_access", json!(pab)),
                 ("tags", tags_value(tag_set)),
             ]),

@@ -180,7 +180,12 @@ impl AwsKind for Secret {
         let Some(r) = describe(&self.0, id).await? else { return Ok(None) };
         let tags = r.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()));
         Ok(Some(Observed {
-            attrs: attrs([("description", json!(r.description())), ("tags", tags_value(tags))]),
+            attrs: attrs([
+                ("description", json!(r.description())),
+                // absent: the AWS managed key (aws/secretsmanager)
+                ("kms_key_id", json!(r.kms_key_id().unwrap_or_default())),
+                ("tags", tags_value(tags)),
+            ]),
             outputs: attrs([("id", json!(id)), ("arn", json!(r.arn())), ("name", json!(r.name()))]),
         }))
     }
@@ -192,7 +197,7 @@ impl AwsKind for Secret {
             if r.deleted_date().is_some() {
                 self.0.restore_secret().secret_id(name).send().await?;
                 let arn = r.arn().unwrap_or(name).to_string();
-                self.update(&arn, &Attrs::new(), a, &["description".into()]).await?;
+                self.update(&arn, &Attrs::new(), a, &["description".into(), "kms_key_id".into()]).await?;
                 self.retag(&arn, a, tags(a), vec![]).await?;
                 if generated(&self.0, &arn).await.is_err() {
                     self.0.put_secret_value().secret_id(&arn).secret_string(Self::fresh()).send().await?;
@@ -206,6 +211,7 @@ impl AwsKind for Secret {
             .create_secret()
             .name(name)
             .description(s(a, "description"))
+            .set_kms_key_id(Some(s(a, "kms_key_id")).filter(|k| !k.is_empty()).map(String::from))
             .secret_string(Self::fresh())
             .set_tags(Some(t))
             .send()
@@ -214,8 +220,16 @@ impl AwsKind for Secret {
     }
 
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
-        if changed.iter().any(|c| c == "description") {
-            self.0.update_secret().secret_id(id).description(s(new, "description")).send().await?;
+        let has = |k: &str| changed.iter().any(|c| c == k);
+        if has("description") || has("kms_key_id") {
+            // with a new key Secrets Manager re-encrypts the current versions under it
+            self.0
+                .update_secret()
+                .secret_id(id)
+                .description(s(new, "description"))
+                .set_kms_key_id(Some(s(new, "kms_key_id")).filter(|k| !k.is_empty()).map(String::from))
+                .send()
+                .await?;
         }
         Ok(())
     }

@@ -320,6 +320,7 @@ pub struct Aws {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub wafv2: aws_sdk_wafv2::Client,
+    pub kms: aws_sdk_kms::Client,
 }
 
 impl Aws {
@@ -345,6 +346,7 @@ impl Aws {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
             autoscaling: aws_sdk_autoscaling::Client::new(&conf),
             wafv2: aws_sdk_wafv2::Client::new(&conf),
+            kms: aws_sdk_kms::Client::new(&conf),
         }
     }
 

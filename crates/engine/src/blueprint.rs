@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 
 use serde_json::{json, Value};
 
-use crate::kinds::{cognito, eks, elb, iam, network, rds, routing, s3, secrets, waf};
+use crate::kinds::{cognito, eks, elb, iam, kms, network, rds, routing, s3, secrets, waf};
 use crate::resource::{Expr, ResourceSpec, SENSITIVE};
 use crate::stack::{parse_cidr, KeycloakConfig, Stack};
 
@@ -76,6 +76,21 @@ pub const SERVICE_ACCOUNTS: &[(&str, Access)] = &[
 pub const OIDC_THUMBPRINT: &str = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280";
 /// TLS policy of the HTTPS listener.
 pub const SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+/// The address of the stack's own KMS key (absent when the stack brings one).
+pub const KMS_KEY: &str = "security.kms_key";
+/// Days KMS waits before it deletes the stack's key after `destroy`: AWS's maximum (and its
+/// default). Destroy leaves a final database snapshot encrypted with this key, readable only
+/// while the key exists; the longest window gives the most time to keep it (`CancelKeyDeletion`).
+pub const KMS_DELETION_WINDOW_DAYS: u32 = 30;
+/// Days a replaced or deleted version of an import/export file is kept in the versioned bucket
+/// before S3 expires it: long enough to recover a mistaken overwrite or delete, short enough
+/// that deleted PHI does not stay forever. Fixed, not the stack's log retention: these are
+/// working files, the database is the system of record.
+pub const NONCURRENT_VERSION_DAYS: u32 = 90;
+/// Days after which S3 aborts an unfinished multipart upload (and drops its parts).
+pub const ABORT_MULTIPART_DAYS: u32 = 7;
+/// Days Performance Insights keeps its data: the free tier.
+pub const PERFORMANCE_INSIGHTS_RETENTION_DAYS: u32 = 7;
 
 /// What one IRSA role may do besides reading the config secret.
 #[derive(Debug, Clone, Copy)]
@@ -116,6 +131,7 @@ pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
     let mut out = Vec::new();
     let net = network_area(stack, &mut out);
     iam_area(stack, account, &mut out);
+    security_area(stack, account, &mut out);
     cluster_area(stack, &net, &mut out);
     config_secret(stack, &mut out);
     database_area(stack, &net, &mut out);
@@ -337,7 +353,11 @@ fn iam_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>) {
         let allow = |sid: &str, action: Expr, resource: Expr| {
             obj(vec![("Sid", s(sid)), ("Effect", s("Allow")), ("Action", action), ("Resource", resource)])
         };
-        let mut statements = vec![allow("ReadConfig", s("secretsmanager:GetSecretValue"), r("config.secret", "arn"))];
+        let mut statements = vec![
+            allow("ReadConfig", s("secretsmanager:GetSecretValue"), r("config.secret", "arn")),
+            // the config secret and the bucket's objects are encrypted with the stack's key
+            allow("UseKey", strings(&["kms:Decrypt", "kms:GenerateDataKey"]), kms_key_arn(stack)),
+        ];
         // Tuva finds users through its identity provider: Cognito by the AWS API (this role), Keycloak
         // by its admin API with the client's own credentials (in the config secret, read above)
         if access.cognito_list_users && stack.identity.cognito_domain_prefix().is_some() {
@@ -365,6 +385,99 @@ fn iam_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>) {
     }
 }
 
+/// The ARN of the key that encrypts the stack: the one it brings (`[security] kms_key_arn`) or
+/// its own (`security.kms_key`). Whatever else should be encrypted with the stack's key (log
+/// groups' `kms_key_id`) takes it from here.
+pub fn kms_key_arn(stack: &Stack) -> Expr {
+    match &stack.security.kms_key_arn {
+        Some(arn) => Expr::lit(arn.as_str()),
+        None => r(KMS_KEY, "arn"),
+    }
+}
+
+/// The CloudWatch log groups the stack's key may encrypt (the key policy's encryption-context
+/// condition for the CloudWatch Logs service): EKS's control-plane group, RDS's PostgreSQL
+/// export groups, WAF's (AWS requires the `aws-waf-logs-` prefix), and the stack's own under
+/// `/empi-infra/<name>/`.
+pub fn log_group_arns(stack: &Stack, account: &str) -> Vec<String> {
+    let (p, region, n) = (crate::arn::partition_of(&stack.region), &stack.region, &stack.name);
+    let group = |name: String| format!("arn:{p}:logs:{region}:{account}:log-group:{name}");
+    vec![
+        group(format!("/aws/eks/{n}/cluster")),
+        group(format!("/aws/rds/instance/{n}-db/*")),
+        group(format!("aws-waf-logs-{n}*")),
+        group(format!("/empi-infra/{n}/*")),
+    ]
+}
+
+/// The key policy of the stack's own key: the account (so IAM policies, such as the operator's,
+/// govern its use and administration: KMS's default), the account's principals through the
+/// services that encrypt the stack's data, the cluster role (EKS encrypts Kubernetes secrets
+/// with it), and CloudWatch Logs for the stack's log groups only.
+fn key_policy(stack: &Stack, account: &str) -> Expr {
+    let (p, region) = (crate::arn::partition_of(&stack.region), &stack.region);
+    let via: Vec<String> = ["eks", "rds", "secretsmanager", "s3"].iter().map(|s| format!("{s}.{region}.amazonaws.com")).collect();
+    let usage = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"];
+    let head = json!([
+        {
+            "Sid": "AccountAdministers",
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:{p}:iam::{account}:root")},
+            "Action": "kms:*",
+            "Resource": "*"
+        },
+        {
+            "Sid": "StackServices",
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:{p}:iam::{account}:root")},
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:CallerAccount": account, "kms:ViaService": via}}
+        },
+        {
+            "Sid": "CloudWatchLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": format!("logs.{region}.amazonaws.com")},
+            "Action": usage,
+            "Resource": "*",
+            "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arns(stack, account)}}
+        }
+    ]);
+    let Value::Array(head) = head else { unreachable!() };
+    let mut statements: Vec<Expr> = head.into_iter().map(Expr::lit).collect();
+    statements.insert(
+        2,
+        obj(vec![
+            ("Sid", s("ClusterSecrets")),
+            ("Effect", s("Allow")),
+            ("Principal", obj(vec![("AWS", r("iam.cluster_role", "arn"))])),
+            ("Action", strings(&["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"])),
+            ("Resource", s("*")),
+        ]),
+    );
+    obj(vec![("Version", s("2012-10-17")), ("Statement", list(statements))])
+}
+
+/// The stack's customer-managed KMS key, unless it brings one.
+fn security_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>) {
+    if stack.security.kms_key_arn.is_some() {
+        return;
+    }
+    let n = &stack.name;
+    out.push(
+        kms::Key {
+            description: format!("Encrypts Tuva EMPI stack {n}: Kubernetes secrets, database, config secret, bucket, logs (managed by empi-infra)")
+                .into(),
+            enable_key_rotation: true.into(),
+            policy: key_policy(stack, account),
+            alias: format!("alias/{n}").into(),
+            deletion_window_in_days: KMS_DELETION_WINDOW_DAYS.into(),
+            tags: tags(stack, KMS_KEY, n),
+        }
+        .spec(KMS_KEY, n),
+    );
+}
+
 fn cluster_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
     let n = &stack.name;
     out.push(
@@ -378,6 +491,7 @@ fn cluster_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
             public_access_cidrs: Expr::lit(json!(stack.cluster.public_access_cidrs)),
             enabled_log_types: strings(EKS_LOG_TYPES),
             authentication_mode: AUTHENTICATION_MODE.into(),
+            encryption_key_arn: kms_key_arn(stack),
             tags: tags(stack, "cluster.eks", n),
         }
         .spec("cluster.eks", n),
@@ -433,6 +547,7 @@ fn config_secret(stack: &Stack, out: &mut Vec<ResourceSpec>) {
     out.push(
         secrets::Secret {
             description: format!("Tuva EMPI backend configuration of stack {} (managed by empi-infra)", stack.name).into(),
+            kms_key_id: kms_key_arn(stack),
             tags: tags(stack, "config.secret", &secret),
         }
         .spec("config.secret", &secret),
@@ -471,6 +586,10 @@ fn database_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
             allocated_storage: db.allocated_storage_gb.into(),
             storage_type: "gp3".into(),
             storage_encrypted: true.into(),
+            kms_key_id: kms_key_arn(stack),
+            performance_insights_enabled: true.into(),
+            performance_insights_kms_key_id: kms_key_arn(stack),
+            performance_insights_retention_period: PERFORMANCE_INSIGHTS_RETENTION_DAYS.into(),
             publicly_accessible: false.into(),
             multi_az: db.multi_az.into(),
             backup_retention_period: db.backup_retention_days.into(),
@@ -529,11 +648,29 @@ fn identity_area(stack: &Stack, out: &mut Vec<ResourceSpec>) {
 
 fn storage_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>) {
     let bucket = bucket_name(stack, account);
+    let arn = format!("arn:{}:s3:::{bucket}", crate::arn::partition_of(&stack.region));
+    // TLS only: any request over plain HTTP is denied, whoever makes it
+    let tls_only = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [arn.clone(), format!("{arn}/*")],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+        }]
+    });
     out.push(
         s3::Bucket {
             versioning: true.into(),
-            encryption: "AES256".into(),
+            encryption: "aws:kms".into(),
+            kms_key_arn: kms_key_arn(stack),
+            bucket_key: true.into(),
             block_public_access: true.into(),
+            policy: Expr::lit(tls_only),
+            noncurrent_version_expiration_days: NONCURRENT_VERSION_DAYS.into(),
+            abort_incomplete_multipart_upload_days: ABORT_MULTIPART_DAYS.into(),
             tags: tags(stack, "storage.bucket", &bucket),
         }
         .spec("storage.bucket", &bucket),
@@ -549,6 +686,7 @@ fn edge_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
             subnet_ids: list(net.public_subnets.clone()),
             security_group_ids: list(vec![r("network.alb_security_group", "id")]),
             drop_invalid_header_fields: true.into(),
+            deletion_protection: true.into(),
             tags: tags(stack, "edge.alb", &alb),
         }
         .spec("edge.alb", &alb),
@@ -772,6 +910,7 @@ pub fn outputs(stack: &Stack) -> Vec<(&'static str, Expr)> {
         ("cluster_endpoint", Expr::r("cluster.eks", "endpoint")),
         ("database_endpoint", Expr::r("database.instance", "address")),
         ("config_secret_arn", Expr::r("config.secret", "arn")),
+        ("kms_key_arn", kms_key_arn(stack)),
         ("vpc_id", Expr::r("network.vpc", "id")),
     ];
     match stack.identity.keycloak() {

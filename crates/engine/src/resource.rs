@@ -269,11 +269,14 @@ pub struct AttrSchema {
     pub policy: bool,
     /// A spec may leave it out.
     pub optional: bool,
+    /// Set in place while the live object has none; once set, a change (or removal) forces
+    /// replacement (an EKS cluster's secrets encryption key, a Performance Insights key).
+    pub set_once: bool,
 }
 
 impl AttrSchema {
     pub const fn new(name: &'static str, ty: Ty) -> Self {
-        AttrSchema { name, ty, force_new: false, set: false, write_only: false, sensitive: false, policy: false, optional: false }
+        AttrSchema { name, ty, force_new: false, set: false, write_only: false, sensitive: false, policy: false, optional: false, set_once: false }
     }
     pub const fn force_new(self) -> Self {
         AttrSchema { force_new: true, ..self }
@@ -292,6 +295,9 @@ impl AttrSchema {
     }
     pub const fn optional(self) -> Self {
         AttrSchema { optional: true, ..self }
+    }
+    pub const fn set_once(self) -> Self {
+        AttrSchema { set_once: true, ..self }
     }
 }
 

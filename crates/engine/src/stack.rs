@@ -110,15 +110,17 @@ pub struct RawStack {
     #[serde(default)]
     #[schemars(with = "Option<RawEdge>")]
     edge: Option<S<RawEdge>>,
+    /// The security baseline (docs/SECURITY.md): encryption with a key the organisation controls,
+    /// audit logs, TLS-only, and the failures of `empi-infra check` a reviewer waived. Default: the
+    /// stack creates its own customer-managed KMS key (`alias/<name>`, rotation on), every baseline
+    /// setting on, no waivers.
+    #[serde(default)]
+    #[schemars(with = "Option<RawSecurity>")]
+    security: Option<S<RawSecurity>>,
     /// What a scheduled `empi-infra drift` run must not report. Default: nothing ignored.
     #[serde(default)]
     #[schemars(with = "Option<RawDrift>")]
     drift: Option<S<RawDrift>>,
-    /// The security baseline (docs/SECURITY.md): what `empi-infra check` accepts as waived.
-    /// Default: no waivers.
-    #[serde(default)]
-    #[schemars(with = "Option<RawSecurity>")]
-    security: Option<S<RawSecurity>>,
     /// Endpoints of a non-AWS target (the local cloud). Leave it out for AWS.
     #[serde(default)]
     #[schemars(with = "Option<RawTarget>")]
@@ -362,6 +364,13 @@ struct RawEdge {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Security")]
 struct RawSecurity {
+    /// The ARN of an existing customer-managed KMS key in the stack's region, e.g.
+    /// "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", to encrypt
+    /// the stack with instead of a key of its own. Its key policy must let the stack's cluster
+    /// role and the account's EKS, RDS, Secrets Manager, S3 and CloudWatch Logs use it
+    /// (docs/STACK.md). Default: the stack creates and owns its key.
+    #[schemars(with = "Option<String>", pattern(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$"))]
+    kms_key_arn: Option<S<String>>,
     /// Encrypt with the stack's customer-managed KMS key (database, Performance Insights, EKS
     /// secrets, the config secret, the bucket, the log groups). false: AWS-managed keys, and
     /// `empi-infra check` fails the `encryption.*` rules unless waived. Default: true.
@@ -611,6 +620,7 @@ pub struct EdgeConfig {
     pub waf: bool,
 }
 
+
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct DriftConfig {
     pub ignore: Vec<String>,
@@ -618,6 +628,8 @@ pub struct DriftConfig {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SecurityConfig {
+    /// A key the organisation brings (`[security] kms_key_arn`); `None`: the stack's own key.
+    pub kms_key_arn: Option<String>,
     pub customer_managed_key: bool,
     pub audit_logs: bool,
     pub tls_only: bool,
@@ -626,7 +638,7 @@ pub struct SecurityConfig {
 
 impl Default for SecurityConfig {
     fn default() -> Self {
-        SecurityConfig { customer_managed_key: true, audit_logs: true, tls_only: true, waivers: Vec::new() }
+        SecurityConfig { kms_key_arn: None, customer_managed_key: true, audit_logs: true, tls_only: true, waivers: Vec::new() }
     }
 }
 
@@ -1031,6 +1043,7 @@ impl Validator<'_> {
         let identity = self.identity(raw.identity, &name, &region);
         let app = self.app(raw.app, &region);
         let edge = EdgeConfig { waf: raw.edge.and_then(|e| e.into_inner().waf).map(|w| w.into_inner()).unwrap_or(true) };
+        let security = self.security(raw.security, &region);
         let drift = DriftConfig {
             ignore: raw
                 .drift
@@ -1038,7 +1051,6 @@ impl Validator<'_> {
                 .map(|l| l.into_inner().into_iter().map(|s| s.into_inner()).collect())
                 .unwrap_or_default(),
         };
-        let security = self.security(raw.security);
         let target = raw
             .target
             .map(|t| {
@@ -1078,6 +1090,7 @@ impl Validator<'_> {
             digest,
         }
     }
+
 
     /// Whether the subnets cut from the VPC CIDR (4 bits longer: a /16 gives /20s) hold what AWS
     /// puts in them: an ALB needs a /27 or larger with 8 free addresses, and each node takes a VPC
@@ -1500,9 +1513,21 @@ impl Validator<'_> {
         }
     }
 
-    fn security(&mut self, raw: Option<S<RawSecurity>>) -> SecurityConfig {
+    fn security(&mut self, raw: Option<S<RawSecurity>>, region: &str) -> SecurityConfig {
         let mut waivers = Vec::new();
         let Some(raw) = raw.map(|s| s.into_inner()) else { return SecurityConfig::default() };
+        let kms_key_arn = raw.kms_key_arn.map(|k| {
+            let arn = k.get_ref().clone();
+            let partition = crate::arn::partition_of(region);
+            if let Err(why) = crate::arn::Arn::check(&arn, "kms", Some(region), partition, "key/") {
+                self.err(
+                    &k,
+                    format!("kms_key_arn {arn:?} {why}"),
+                    format!("use the ARN of a KMS key (not an alias) in {region}: arn:{partition}:kms:{region}:<account>:key/<key id>"),
+                );
+            }
+            arn
+        });
         let flag = |f: &Option<S<bool>>| f.as_ref().map(|v| *v.get_ref()).unwrap_or(true);
         let (customer_managed_key, audit_logs, tls_only) = (flag(&raw.customer_managed_key), flag(&raw.audit_logs), flag(&raw.tls_only));
         for w in raw.waive.unwrap_or_default() {
@@ -1536,7 +1561,7 @@ impl Validator<'_> {
                 expires: w.expires.into_inner(),
             });
         }
-        SecurityConfig { customer_managed_key, audit_logs, tls_only, waivers }
+        SecurityConfig { kms_key_arn, customer_managed_key, audit_logs, tls_only, waivers }
     }
 
     fn identity(&mut self, raw: S<RawIdentity>, stack_name: &str, region: &str) -> IdentityConfig {
@@ -1862,6 +1887,24 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
         assert!(e.message.contains("a waiver needs a reason"), "{}", e.message);
         let e = err(&ok.replace("expires", "until"));
         assert!(e.message.contains("unknown field `until`"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_brought_kms_key_must_be_a_key_arn_in_the_stacks_region() {
+        assert_eq!(Stack::parse("s.toml", MINIMAL).unwrap().security.kms_key_arn, None, "the stack's own key by default");
+        let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let s = Stack::parse("s.toml", &format!("{MINIMAL}[security]\nkms_key_arn = \"{key}\"\n")).unwrap();
+        assert_eq!(s.security.kms_key_arn.as_deref(), Some(key));
+        for (bad, why) in [
+            ("arn:aws:kms:us-east-1:123456789012:alias/empi", "names no kms id after \"key/\""),
+            ("arn:aws:kms:eu-west-1:123456789012:key/abc", "is in eu-west-1, but the stack is in us-east-1"),
+            ("arn:aws:secretsmanager:us-east-1:123456789012:secret:x", "is an ARN of secretsmanager, not of kms"),
+        ] {
+            let e = err(&format!("{MINIMAL}[security]\nkms_key_arn = \"{bad}\"\n"));
+            assert!(e.message.contains(why), "{bad}: {e}");
+            assert_eq!(e.line, 9, "{e}");
+            assert!(e.help.as_deref().unwrap().contains("not an alias"), "{e}");
+        }
     }
 
     #[test]

@@ -46,11 +46,17 @@ fn kinds_md() -> String {
         "# Resource kinds\n\n\
          Generated from the declarations in `crates/engine/src/kinds/` by `EMPI_BLESS=1 cargo test -p empi-engine --test docs`;\n\
          the test fails when this file and the declarations differ. Addresses are those of `stacks/example-prod.toml`.\n\
-         Timeouts are create / update / delete (waits included).\n\n\
+         Timeouts are create / update / delete (waits included). An attribute marked \"once set\" is set in place on an object\n\
+         that has none, and forces replacement once it has one.\n\n\
          | kind | addresses | force-new attributes | timeouts | IAM actions |\n|---|---|---|---|---|\n",
     );
     for k in ALL {
-        let force: Vec<&str> = k.attrs.iter().filter(|a| a.force_new).map(|a| a.name).collect();
+        let force: Vec<String> = k
+            .attrs
+            .iter()
+            .filter(|a| a.force_new || a.set_once)
+            .map(|a| if a.set_once { format!("{} (once set)", a.name) } else { a.name.to_string() })
+            .collect();
         let mut flags = Vec::new();
         if k.stateful {
             flags.push("stateful");

@@ -17,13 +17,18 @@ kind! {
         enabled_log_types: Strings [set],
         // API_AND_CONFIG_MAP: access entries (cluster.admins) as well as the aws-auth ConfigMap
         authentication_mode: Str,
+        // envelope encryption of Kubernetes secrets: EKS associates a key once and never removes it
+        encryption_key_arn: Str [set_once],
         tags: Tags,
     }
     outputs: [id, name, arn, endpoint, certificate_authority, oidc_issuer, cluster_security_group_id],
     schema: .typical(600).timeouts(30 * MIN, 60 * MIN, 15 * MIN).iam(iam! {
         read: ["eks:DescribeCluster", "eks:DescribeUpdate", "eks:ListUpdates", "eks:DescribeClusterVersions"],
-        create: ["eks:CreateCluster", "eks:TagResource", "iam:PassRole"],
-        update: ["eks:UpdateClusterConfig", "eks:UpdateClusterVersion", "eks:TagResource", "eks:UntagResource"],
+        create: ["eks:CreateCluster", "eks:TagResource", "iam:PassRole", "kms:DescribeKey", "kms:CreateGrant"],
+        update: [
+            "eks:UpdateClusterConfig", "eks:UpdateClusterVersion", "eks:AssociateEncryptionConfig", "eks:TagResource", "eks:UntagResource",
+            "kms:DescribeKey", "kms:CreateGrant",
+        ],
         delete: ["eks:DeleteCluster"],
     })
     // IAM is eventually consistent: a role created a moment ago is not yet assumable by EKS

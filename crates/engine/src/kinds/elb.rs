@@ -11,6 +11,8 @@ kind! {
         subnet_ids: Strings [set],
         security_group_ids: Strings [set],
         drop_invalid_header_fields: Bool,
+        // on by default; destroy turns it off just before it deletes the load balancer
+        deletion_protection: Bool,
         tags: Tags,
     }
     outputs: [id, arn, dns_name, zone_id],
@@ -21,7 +23,7 @@ kind! {
             "elasticloadbalancing:SetSubnets", "elasticloadbalancing:SetSecurityGroups",
             "elasticloadbalancing:ModifyLoadBalancerAttributes", "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags",
         ],
-        delete: ["elasticloadbalancing:DeleteLoadBalancer"],
+        delete: ["elasticloadbalancing:ModifyLoadBalancerAttributes", "elasticloadbalancing:DeleteLoadBalancer"],
     }),
 }
 

@@ -51,6 +51,11 @@ kind! {
         allocated_storage: Int,
         storage_type: Str,
         storage_encrypted: Bool [force_new],
+        // RDS encrypts storage with one key for the instance's life (ModifyDBInstance has no KmsKeyId)
+        kms_key_id: Str [force_new],
+        performance_insights_enabled: Bool,
+        performance_insights_kms_key_id: Str [set_once],
+        performance_insights_retention_period: Int,
         publicly_accessible: Bool,
         multi_az: Bool,
         backup_retention_period: Int,
@@ -68,8 +73,10 @@ kind! {
     outputs: [id, arn, address, port],
     schema: .stateful().typical(420).timeouts(40 * MIN, 80 * MIN, 60 * MIN).iam(iam! {
         read: ["rds:DescribeDBInstances", "rds:ListTagsForResource"],
-        create: ["rds:CreateDBInstance", "rds:AddTagsToResource", "secretsmanager:GetSecretValue"],
-        update: ["rds:ModifyDBInstance", "rds:AddTagsToResource", "rds:RemoveTagsFromResource"],
+        create: [
+            "rds:CreateDBInstance", "rds:AddTagsToResource", "secretsmanager:GetSecretValue", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant",
+        ],
+        update: ["rds:ModifyDBInstance", "rds:AddTagsToResource", "rds:RemoveTagsFromResource", "kms:DescribeKey", "kms:CreateGrant"],
         delete: ["rds:DeleteDBInstance", "rds:CreateDBSnapshot"],
     }),
 }

@@ -8,13 +8,20 @@ kind! {
     /// The config secret.
     Secret, SECRET = "aws_secretsmanager_secret" {
         description: Str,
+        kms_key_id: Str,
         tags: Tags,
     }
     outputs: [id, arn, name],
     schema: .stateful().typical(2).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
         read: ["secretsmanager:DescribeSecret"],
-        create: ["secretsmanager:CreateSecret", "secretsmanager:RestoreSecret", "secretsmanager:TagResource"],
-        update: ["secretsmanager:UpdateSecret", "secretsmanager:TagResource", "secretsmanager:UntagResource"],
+        // the generated values are written (and, for a restored secret, read) under the stack's key
+        create: [
+            "secretsmanager:CreateSecret", "secretsmanager:RestoreSecret", "secretsmanager:TagResource", "kms:GenerateDataKey", "kms:Decrypt",
+        ],
+        // a new key re-encrypts the secret's current versions
+        update: [
+            "secretsmanager:UpdateSecret", "secretsmanager:TagResource", "secretsmanager:UntagResource", "kms:GenerateDataKey", "kms:Decrypt",
+        ],
         delete: ["secretsmanager:DeleteSecret"],
     }),
 }
@@ -31,9 +38,9 @@ kind! {
     }
     outputs: [id, arn],
     schema: .typical(1).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
-        read: ["secretsmanager:GetSecretValue"],
-        create: ["secretsmanager:PutSecretValue"],
-        update: ["secretsmanager:PutSecretValue"],
+        read: ["secretsmanager:GetSecretValue", "kms:Decrypt"],
+        create: ["secretsmanager:PutSecretValue", "kms:GenerateDataKey"],
+        update: ["secretsmanager:PutSecretValue", "kms:GenerateDataKey"],
         delete: ["secretsmanager:PutSecretValue"],
     }),
 }

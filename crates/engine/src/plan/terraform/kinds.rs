@@ -10,8 +10,8 @@
 use serde_json::{json, Value};
 
 use super::{block, elems, field, lit, members, obj, Src, TfResource, X};
-use crate::kinds::{cognito, eks, elb, iam, k8s, network, rds, routing, s3, secrets, waf};
-use crate::resource::Expr;
+use crate::kinds::{cognito, eks, elb, iam, k8s, kms, network, rds, routing, s3, secrets, waf};
+use crate::resource::{Expr, UNKNOWN};
 
 /// How one kind becomes Terraform resources.
 pub struct Mapping {
@@ -34,6 +34,15 @@ const ID: &[(&str, &str)] = &[("id", "id")];
 
 /// Every kind with a Terraform equivalent.
 pub static MAPPINGS: &[(&str, Mapping)] = &[
+    (
+        kms::KEY.kind,
+        Mapping {
+            types: &["aws_kms_key", "aws_kms_alias"],
+            map: kms_key,
+            outputs: &[("alias_arn", "arn")],
+            computed: &[("id", "id"), ("arn", "arn"), ("key_id", "key_id")],
+        },
+    ),
     (network::VPC.kind, Mapping { types: &["aws_vpc"], map: vpc, outputs: &[], computed: ID }),
     (network::SUBNET.kind, Mapping { types: &["aws_subnet"], map: subnet, outputs: &[], computed: ID }),
     (network::SECURITY_GROUP.kind, Mapping { types: &["aws_security_group"], map: security_group, outputs: &[], computed: ID }),
@@ -126,6 +135,8 @@ pub static MAPPINGS: &[(&str, Mapping)] = &[
                 "aws_s3_bucket_versioning",
                 "aws_s3_bucket_server_side_encryption_configuration",
                 "aws_s3_bucket_public_access_block",
+                "aws_s3_bucket_policy",
+                "aws_s3_bucket_lifecycle_configuration",
             ],
             map: bucket,
             outputs: &[],
@@ -186,6 +197,26 @@ pub fn schema_version(ty: &str) -> u32 {
 
 fn tags(s: &Src) -> (&'static str, X) {
     ("tags", s.get("tags"))
+}
+
+/// The key and its alias (Terraform's `aws_kms_alias`, whose target is the key's id).
+fn kms_key(s: &Src) -> Vec<TfResource> {
+    vec![
+        one(
+            "aws_kms_key",
+            vec![
+                ("description", s.get("description")),
+                ("key_usage", lit("ENCRYPT_DECRYPT")),
+                ("customer_master_key_spec", lit("SYMMETRIC_DEFAULT")),
+                ("is_enabled", lit(true)),
+                ("enable_key_rotation", s.get("enable_key_rotation")),
+                ("deletion_window_in_days", s.get("deletion_window_in_days")),
+                ("policy", X::Json(Box::new(s.get("policy")))),
+                tags(s),
+            ],
+        ),
+        one("aws_kms_alias", vec![("name", s.get("alias")), ("target_key_id", X::Own("key_id", Box::new(lit(UNKNOWN))))]),
+    ]
 }
 
 fn vpc(s: &Src) -> Vec<TfResource> {
@@ -363,6 +394,10 @@ fn cluster(s: &Src) -> Vec<TfResource> {
             ),
             ("enabled_cluster_log_types", s.get("enabled_log_types")),
             (
+                "encryption_config",
+                block(vec![("resources", lit(json!(["secrets"]))), ("provider", block(vec![("key_arn", s.get("encryption_key_arn"))]))]),
+            ),
+            (
                 "access_config",
                 block(vec![
                     ("authentication_mode", s.get("authentication_mode")),
@@ -481,6 +516,10 @@ fn db_instance(s: &Src) -> Vec<TfResource> {
             ("allocated_storage", s.get("allocated_storage")),
             ("storage_type", s.get("storage_type")),
             ("storage_encrypted", s.get("storage_encrypted")),
+            ("kms_key_id", s.get("kms_key_id")),
+            ("performance_insights_enabled", s.get("performance_insights_enabled")),
+            ("performance_insights_kms_key_id", s.get("performance_insights_kms_key_id")),
+            ("performance_insights_retention_period", s.get("performance_insights_retention_period")),
             ("publicly_accessible", s.get("publicly_accessible")),
             ("multi_az", s.get("multi_az")),
             ("backup_retention_period", s.get("backup_retention_period")),
@@ -558,6 +597,7 @@ fn secret(s: &Src) -> Vec<TfResource> {
         vec![
             ("name", s.name()),
             ("description", s.get("description")),
+            ("kms_key_id", s.get("kms_key_id")),
             // what destroy asks for (DeleteSecret's RecoveryWindowInDays)
             ("recovery_window_in_days", lit(7)),
             tags(s),
@@ -571,7 +611,7 @@ fn secret_version(s: &Src) -> Vec<TfResource> {
     vec![one("aws_secretsmanager_secret_version", vec![("secret_id", s.get("secret_id")), ("secret_string", X::Sensitive)])]
 }
 
-/// The bucket and the three resources Terraform splits its settings into.
+/// The bucket and the five resources Terraform splits its settings into.
 fn bucket(s: &Src) -> Vec<TfResource> {
     let bucket = || X::Own("id", Box::new(s.name()));
     let status: fn(&Value) -> Value = |v| json!(if v.as_bool() == Some(true) { "Enabled" } else { "Suspended" });
@@ -588,10 +628,13 @@ fn bucket(s: &Src) -> Vec<TfResource> {
                 ("bucket", bucket()),
                 (
                     "rule",
-                    block(vec![(
-                        "apply_server_side_encryption_by_default",
-                        block(vec![("sse_algorithm", s.get("encryption")), ("kms_master_key_id", lit(Value::Null))]),
-                    )]),
+                    block(vec![
+                        (
+                            "apply_server_side_encryption_by_default",
+                            block(vec![("sse_algorithm", s.get("encryption")), ("kms_master_key_id", s.get("kms_key_arn"))]),
+                        ),
+                        ("bucket_key_enabled", s.get("bucket_key")),
+                    ]),
                 ),
             ],
         ),
@@ -603,6 +646,26 @@ fn bucket(s: &Src) -> Vec<TfResource> {
                 ("block_public_policy", block_public.clone()),
                 ("ignore_public_acls", block_public.clone()),
                 ("restrict_public_buckets", block_public),
+            ],
+        ),
+        one("aws_s3_bucket_policy", vec![("bucket", bucket()), ("policy", X::Json(Box::new(s.get("policy"))))]),
+        one(
+            "aws_s3_bucket_lifecycle_configuration",
+            vec![
+                ("bucket", bucket()),
+                (
+                    "rule",
+                    block(vec![
+                        ("id", lit("expire-noncurrent-versions")),
+                        ("status", lit("Enabled")),
+                        ("filter", block(vec![("prefix", lit(""))])),
+                        ("noncurrent_version_expiration", block(vec![("noncurrent_days", s.get("noncurrent_version_expiration_days"))])),
+                        (
+                            "abort_incomplete_multipart_upload",
+                            block(vec![("days_after_initiation", s.get("abort_incomplete_multipart_upload_days"))]),
+                        ),
+                    ]),
+                ),
             ],
         ),
     ]
@@ -619,6 +682,7 @@ fn load_balancer(s: &Src) -> Vec<TfResource> {
             ("subnets", s.get("subnet_ids")),
             ("security_groups", s.get("security_group_ids")),
             ("drop_invalid_header_fields", s.get("drop_invalid_header_fields")),
+            ("enable_deletion_protection", s.get("deletion_protection")),
             tags(s),
         ],
     )]

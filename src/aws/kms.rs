@@ -1,0 +1,202 @@
+//! Security: the stack's customer-managed KMS key, its rotation, key policy and alias. KMS never
+//! deletes a key at once: destroy removes the alias and schedules the deletion; a key pending
+//! deletion counts as gone (it can encrypt nothing), so a later apply makes a new one.
+
+use async_trait::async_trait;
+use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
+use aws_sdk_kms::Client;
+use empi_engine::kinds::kms::KEY;
+use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
+use serde_json::{json, Value};
+
+use super::adapter::{add, done, AwsError, AwsKind, AwsResult, Tags};
+use super::{attrs, b, n, s, tags, tags_value, Clients};
+
+pub fn register(r: &mut Registry, c: &Clients) {
+    add(r, Key(c.kms.clone()));
+}
+
+pub struct Key(Client);
+
+/// The name KMS gives every key's policy.
+const POLICY_NAME: &str = "default";
+
+/// Whether a key in `state` can still encrypt (not pending deletion, not deleted).
+fn usable(state: Option<&KeyState>) -> bool {
+    !matches!(state, Some(KeyState::PendingDeletion | KeyState::PendingReplicaDeletion | KeyState::Unavailable) | None)
+}
+
+fn kms_tags(t: Tags) -> Vec<Tag> {
+    t.into_iter().map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build().expect("tag")).collect()
+}
+
+/// What is wrong with the key the stack brings (`[security] kms_key_arn`), in one sentence, or
+/// `None` when it is enabled and may encrypt.
+pub async fn brought_key_problem(c: &Client, arn: &str) -> Result<Option<String>, ProviderError> {
+    let fix = "set [security] kms_key_arn to an enabled symmetric key (or remove it to let the stack create its own)";
+    let m = match c.describe_key().key_id(arn).send().await.map_err(AwsError::from) {
+        Ok(r) => r.key_metadata().cloned(),
+        Err(e) if e.code() == Some("NotFoundException") => {
+            return Ok(Some(format!("the KMS key {arn} ([security] kms_key_arn) does not exist; {fix}")))
+        }
+        Err(e) => return Err(e.0),
+    };
+    let Some(m) = m else { return Ok(Some(format!("the KMS key {arn} ([security] kms_key_arn) does not exist; {fix}"))) };
+    Ok(match m.key_state() {
+        Some(KeyState::Enabled) if m.key_usage().is_none_or(|u| u.as_str() == "ENCRYPT_DECRYPT") => None,
+        Some(KeyState::Enabled) => Some(format!("the KMS key {arn} ([security] kms_key_arn) is not an encryption key; {fix}")),
+        Some(KeyState::PendingDeletion) => Some(format!(
+            "the KMS key {arn} ([security] kms_key_arn) is pending deletion{}, and AWS refuses to encrypt with it; cancel its deletion (`aws kms cancel-key-deletion` then `aws kms enable-key`) or {fix}",
+            m.deletion_date().map(|d| format!(" (on {d})")).unwrap_or_default()
+        )),
+        state => Some(format!(
+            "the KMS key {arn} ([security] kms_key_arn) is {}, and AWS refuses to encrypt with it; enable it or {fix}",
+            state.map(|s| s.as_str().to_string()).unwrap_or_else(|| "in an unknown state".into())
+        )),
+    })
+}
+
+impl Key {
+    async fn metadata(&self, id: &str) -> AwsResult<Option<KeyMetadata>> {
+        let r = self.0.describe_key().key_id(id).send().await?;
+        Ok(r.key_metadata().cloned().filter(|m| usable(m.key_state())))
+    }
+
+    /// The alias names pointing at the key.
+    async fn aliases(&self, key_id: &str) -> AwsResult<Vec<(String, String)>> {
+        let r = self.0.list_aliases().key_id(key_id).send().await?;
+        Ok(r.aliases().iter().map(|a| (a.alias_name().unwrap_or_default().to_string(), a.alias_arn().unwrap_or_default().to_string())).collect())
+    }
+}
+
+#[async_trait]
+impl AwsKind for Key {
+    const SCHEMA: &'static Schema = &KEY;
+    const NOT_FOUND: &'static [&'static str] = &["NotFoundException"];
+
+    /// By its alias: the stack's key is the one `alias/<stack>` names, while it is usable.
+    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
+        let alias = s(inputs, "alias");
+        match self.0.describe_key().key_id(alias).send().await.map_err(AwsError::from) {
+            Ok(r) => Ok(r.key_metadata().filter(|m| usable(m.key_state())).map(|m| m.key_id().to_string())),
+            Err(e) if e.code() == Some("NotFoundException") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let Some(m) = self.metadata(id).await? else { return Ok(None) };
+        let policy = self.0.get_key_policy().key_id(id).policy_name(POLICY_NAME).send().await?;
+        let policy: Value = policy.policy().and_then(|p| serde_json::from_str(p).ok()).unwrap_or(Value::Null);
+        let rotation = self.0.get_key_rotation_status().key_id(id).send().await?.key_rotation_enabled();
+        let aliases = self.aliases(id).await?;
+        // the recorded alias while it still names this key, else the first one that does
+        let want = s(recorded, "alias");
+        let alias = aliases.iter().find(|(a, _)| a == want).or(aliases.first()).cloned();
+        let t = self.0.list_resource_tags().key_id(id).send().await?;
+        let tag_list = t.tags().iter().map(|t| (t.tag_key().to_string(), t.tag_value().to_string()));
+        Ok(Some(Observed {
+            attrs: attrs([
+                ("description", json!(m.description())),
+                ("enable_key_rotation", json!(rotation)),
+                ("policy", policy),
+                ("alias", json!(alias.as_ref().map(|(a, _)| a.as_str()))),
+                ("tags", tags_value(tag_list)),
+            ]),
+            outputs: attrs([
+                ("id", json!(m.key_id())),
+                ("key_id", json!(m.key_id())),
+                ("arn", json!(m.arn())),
+                ("alias_arn", json!(alias.map(|(_, arn)| arn))),
+            ]),
+        }))
+    }
+
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        let policy = serde_json::to_string(&a["policy"]).unwrap_or_default();
+        let r = self
+            .0
+            .create_key()
+            .description(s(a, "description"))
+            .policy(policy)
+            .set_tags(Some(kms_tags(tags(a))))
+            .send()
+            .await?;
+        let id = r.key_metadata().map(|m| m.key_id().to_string()).ok_or_else(|| ProviderError::new("CreateKey returned no key"))?;
+        if b(a, "enable_key_rotation") {
+            self.0.enable_key_rotation().key_id(&id).send().await?;
+        }
+        let alias = s(a, "alias");
+        self.0.create_alias().alias_name(alias).target_key_id(&id).send().await.map_err(|e| {
+            AwsError::from(e).explain("AlreadyExistsException", || {
+                format!("the alias {alias} already names another KMS key that this stack's state does not record; delete that alias (`aws kms delete-alias --alias-name {alias}`) or choose another stack name")
+            })
+        })?;
+        Ok(id)
+    }
+
+    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+        for k in changed {
+            match k.as_str() {
+                "policy" => {
+                    let policy = serde_json::to_string(&new["policy"]).unwrap_or_default();
+                    self.0.put_key_policy().key_id(id).policy_name(POLICY_NAME).policy(policy).send().await?;
+                }
+                "enable_key_rotation" if b(new, k) => done(self.0.enable_key_rotation().key_id(id).send()).await?,
+                "enable_key_rotation" => done(self.0.disable_key_rotation().key_id(id).send()).await?,
+                "description" => done(self.0.update_key_description().key_id(id).description(s(new, k)).send()).await?,
+                "alias" => {
+                    // the alias may be missing (deleted behind empi-infra's back) or another key's
+                    let alias = s(new, k);
+                    match self.0.create_alias().alias_name(alias).target_key_id(id).send().await.map_err(AwsError::from) {
+                        Err(e) if e.code() == Some("AlreadyExistsException") => {
+                            self.0.update_alias().alias_name(alias).target_key_id(id).send().await?;
+                        }
+                        r => r.map(|_| ())?,
+                    }
+                    let before = s(old, k);
+                    if !before.is_empty() && before != alias {
+                        match self.0.delete_alias().alias_name(before).send().await.map_err(AwsError::from) {
+                            Err(e) if e.code() == Some("NotFoundException") => {}
+                            r => r.map(|_| ())?,
+                        }
+                    }
+                }
+                _ => {} // deletion_window_in_days: only destroy sends it
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
+        let Some(_) = self.metadata(id).await? else { return Ok(()) };
+        // the alias first: a key pending deletion keeps its aliases, and the next apply's key
+        // takes the name
+        for (alias, _) in self.aliases(id).await? {
+            match self.0.delete_alias().alias_name(&alias).send().await.map_err(AwsError::from) {
+                Err(e) if e.code() == Some("NotFoundException") => {}
+                r => r.map(|_| ())?,
+            }
+        }
+        let days = match n(recorded, "deletion_window_in_days") {
+            d @ 7..=30 => d,
+            _ => 30,
+        };
+        let r = self.0.schedule_key_deletion().key_id(id).pending_window_in_days(days).send().await?;
+        tracing::info!(
+            "KMS key {id}: deletion scheduled for {} ({days} days); until then `aws kms cancel-key-deletion --key-id {id}` keeps it, and with it the final database snapshot it encrypts",
+            r.deletion_date().map(|d| d.to_string()).unwrap_or_default()
+        );
+        Ok(())
+    }
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        if !remove.is_empty() {
+            self.0.untag_resource().key_id(id).set_tag_keys(Some(remove)).send().await?;
+        }
+        if !set.is_empty() {
+            self.0.tag_resource().key_id(id).set_tags(Some(kms_tags(set))).send().await?;
+        }
+        Ok(())
+    }
+}
