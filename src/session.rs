@@ -105,6 +105,7 @@ impl Session {
     pub async fn place(&mut self, cloud: &Connected, state: &State, preflight: bool) -> Result<Placement> {
         let mut placement = self.place_zones_and_version(cloud, state, preflight).await?;
         self.place_identity(cloud, state, preflight, &mut placement).await?;
+        placement.warnings.extend(self.stack.warnings());
         Ok(placement)
     }
 

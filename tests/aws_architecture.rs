@@ -229,6 +229,7 @@ async fn cluster_nodes_database_identity_and_storage_are_hardened() {
     let v = aws.ec2.describe_launch_template_versions().launch_template_id(lt_id).versions("$Latest").send().await.unwrap();
     let md = v.launch_template_versions()[0].launch_template_data().unwrap().metadata_options().unwrap().clone();
     assert_eq!(md.http_tokens().map(|t| t.as_str()), Some("required"), "IMDSv2 only");
+    assert_eq!(md.http_put_response_hop_limit(), Some(1), "pods (one hop further) cannot reach the node's metadata");
 
     // RDS: parameter group of the postgres16 family forcing TLS; backups; encryption; private
     let db = aws.rds.describe_db_instances().db_instance_identifier("empi-local-db").send().await.unwrap();
@@ -353,12 +354,15 @@ async fn the_alb_authenticates_with_cognito_before_forwarding() {
     want.sort();
     assert_eq!(got, want);
 
-    // WAF with the AWS managed common rule set, on the ALB
+    // WAF with the AWS managed common, known-bad-inputs and SQL-injection rule sets, on the ALB
     let acl = aws.wafv2.get_web_acl_for_resource().resource_arn(lb.load_balancer_arn().unwrap()).send().await.unwrap();
     let acl = acl.web_acl().expect("a web ACL on the ALB");
     let groups: Vec<&str> =
         acl.rules().iter().filter_map(|r| r.statement().and_then(|s| s.managed_rule_group_statement()).map(|m| m.name())).collect();
-    assert_eq!(groups, ["AWSManagedRulesCommonRuleSet"]);
+    assert_eq!(groups, ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesSQLiRuleSet"]);
+    let mut priorities: Vec<i32> = acl.rules().iter().map(|r| r.priority()).collect();
+    priorities.dedup();
+    assert_eq!(priorities.len(), 3, "one priority per rule group");
 }
 
 #[tokio::test(flavor = "multi_thread")]
