@@ -8,7 +8,7 @@ use empi_engine::kinds::network::{DEFAULT_SECURITY_GROUP, SECURITY_GROUP, SUBNET
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
-use super::adapter::{add, done, AwsKind, AwsResult, Tags};
+use super::adapter::{add, done, AwsKind, AwsResult, Lifecycle, Tags};
 use super::{attrs, b, s, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
@@ -372,6 +372,8 @@ impl DefaultSecurityGroup {
 impl AwsKind for DefaultSecurityGroup {
     const SCHEMA: &'static Schema = &DEFAULT_SECURITY_GROUP;
     const NOT_FOUND: &'static [&'static str] = &["InvalidGroup.NotFound"];
+    // the group outlives the resource (it goes with the VPC): a delete is done when the call returns
+    const LIFECYCLE: Lifecycle = Lifecycle::Detached;
 
     async fn find(&self, _name: &str, address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         // taken over once it carries this address's tag (every VPC has one, taken over or not)
