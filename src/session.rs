@@ -108,6 +108,7 @@ impl Session {
         if preflight {
             self.check_brought_key(cloud).await?;
         }
+        placement.warnings.extend(self.stack.warnings());
         Ok(placement)
     }
 

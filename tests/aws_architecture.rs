@@ -21,6 +21,26 @@ fn sg_rules(g: &aws_sdk_ec2::types::SecurityGroup) -> Vec<(i32, Option<String>, 
     v
 }
 
+/// (protocol, port, peer group, peer CIDR) of every egress rule; protocol -1 has port -1.
+fn egress_rules(g: &aws_sdk_ec2::types::SecurityGroup) -> Vec<(String, i32, Option<String>, Option<String>)> {
+    let mut v: Vec<_> = g
+        .ip_permissions_egress()
+        .iter()
+        .flat_map(|p| {
+            let proto = p.ip_protocol().unwrap_or_default().to_string();
+            let port = if proto == "-1" { -1 } else { p.from_port().unwrap_or(-1) };
+            let groups = p.user_id_group_pairs().iter().map({
+                let proto = proto.clone();
+                move |u| (proto.clone(), port, u.group_id().map(String::from), None)
+            });
+            let cidrs = p.ip_ranges().iter().map(move |r| (proto.clone(), port, None, r.cidr_ip().map(String::from)));
+            groups.chain(cidrs).collect::<Vec<_>>()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn network_egress_endpoints_and_security_groups() {
     let w = Workspace::new(&[]);
@@ -77,12 +97,53 @@ async fn network_egress_endpoints_and_security_groups() {
     let (alb, nodes, db, endpoints) =
         (sg("empi-local-alb").await, sg("empi-local-nodes").await, sg("empi-local-database").await, sg("empi-local-endpoints").await);
     let anywhere = Some("0.0.0.0/0".to_string());
-    assert_eq!(sg_rules(&alb), vec![(80, None, anywhere.clone()), (443, None, anywhere)]);
+    assert_eq!(sg_rules(&alb), vec![(80, None, anywhere.clone()), (443, None, anywhere.clone())]);
     let alb_id = alb.group_id().map(String::from);
-    assert_eq!(sg_rules(&nodes), vec![(30080, alb_id.clone(), None), (30081, alb_id.clone(), None), (30300, alb_id, None)]);
     let nodes_id = nodes.group_id().map(String::from);
+    // the node ports from the ALB; all from the group itself (node to node, and the control plane,
+    // whose interfaces carry this group too)
+    assert_eq!(
+        sg_rules(&nodes),
+        vec![(-1, nodes_id.clone(), None), (30080, alb_id.clone(), None), (30081, alb_id.clone(), None), (30300, alb_id, None)]
+    );
     assert_eq!(sg_rules(&db), vec![(5432, nodes_id.clone(), None)]);
-    assert_eq!(sg_rules(&endpoints), vec![(443, nodes_id, None)]);
+    assert_eq!(sg_rules(&endpoints), vec![(443, nodes_id.clone(), None)]);
+    // egress: none from the database and the endpoints (AWS's allow-all rule revoked at creation);
+    // the ALB to the node ports in the private subnets and HTTPS out (the identity provider's token
+    // endpoint); nodes to each other, HTTPS out and PostgreSQL in the private subnets
+    assert_eq!(egress_rules(&db), vec![]);
+    assert_eq!(egress_rules(&endpoints), vec![]);
+    let private = ["empi-local-private-us-east-1a", "empi-local-private-us-east-1b"]
+        .map(|n| subnets.subnets().iter().find(|s| name_of(s.tags()) == n).unwrap().cidr_block().map(String::from));
+    let mut want = vec![("tcp".to_string(), 443, None, anywhere.clone())];
+    for port in [30080, 30081, 30300] {
+        want.extend(private.iter().map(|c| ("tcp".to_string(), port, None, c.clone())));
+    }
+    want.sort();
+    assert_eq!(egress_rules(&alb), want);
+    let mut want = vec![("-1".to_string(), -1, nodes_id.clone(), None), ("tcp".to_string(), 443, None, anywhere.clone())];
+    want.extend(private.iter().map(|c| ("tcp".to_string(), 5432, None, c.clone())));
+    want.sort();
+    assert_eq!(egress_rules(&nodes), want);
+    // the nodes are in their own group only, not in EKS's cluster group (which allows all egress)
+    let ng = aws.eks.describe_nodegroup().cluster_name("empi-local").nodegroup_name("empi-local-nodes").send().await.unwrap();
+    let lt_id = ng.nodegroup().unwrap().launch_template().unwrap().id().unwrap().to_string();
+    let v = aws.ec2.describe_launch_template_versions().launch_template_id(lt_id).versions("$Latest").send().await.unwrap();
+    let groups = v.launch_template_versions()[0].launch_template_data().unwrap().security_group_ids().to_vec();
+    assert_eq!(groups, [nodes.group_id().unwrap()]);
+
+    // the VPC's default group, taken over: no rules left (AWS gives it ingress from itself and egress anywhere)
+    let default = aws
+        .ec2
+        .describe_security_groups()
+        .filters(filter("group-name", "default"))
+        .filters(in_vpc())
+        .send()
+        .await
+        .unwrap()
+        .security_groups()[0]
+        .clone();
+    assert_eq!((sg_rules(&default), egress_rules(&default)), (vec![], vec![]), "{default:?}");
 
     // VPC endpoints: Secrets Manager and CloudWatch Logs in the private subnets, S3 on the private route tables
     let eps = aws.ec2.describe_vpc_endpoints().filters(in_vpc()).send().await.unwrap();
@@ -234,6 +295,7 @@ async fn cluster_nodes_database_identity_and_storage_are_hardened() {
     let v = aws.ec2.describe_launch_template_versions().launch_template_id(lt_id).versions("$Latest").send().await.unwrap();
     let md = v.launch_template_versions()[0].launch_template_data().unwrap().metadata_options().unwrap().clone();
     assert_eq!(md.http_tokens().map(|t| t.as_str()), Some("required"), "IMDSv2 only");
+    assert_eq!(md.http_put_response_hop_limit(), Some(1), "pods (one hop further) cannot reach the node's metadata");
 
     // RDS: parameter group of the postgres16 family forcing TLS; backups; encryption; private
     let db = aws.rds.describe_db_instances().db_instance_identifier("empi-local-db").send().await.unwrap();
@@ -260,6 +322,25 @@ async fn cluster_nodes_database_identity_and_storage_are_hardened() {
     assert_eq!(scopes, ["email", "openid"]);
     assert_eq!(cl.callback_urls(), ["https://empi.local.test/oauth2/idpresponse"]);
     assert!(cl.client_secret().is_some_and(|s| !s.is_empty()));
+    assert_eq!(cl.prevent_user_existence_errors().map(|x| x.as_str()), Some("ENABLED"), "answers do not say whether a user exists");
+    // the pool: MFA required by authenticator app, a 14-character policy, threat protection, deletion protection
+    let mfa = aws.cognito.get_user_pool_mfa_config().user_pool_id(pool_id).send().await.unwrap();
+    assert_eq!(mfa.mfa_configuration().map(|m| m.as_str()), Some("ON"));
+    assert_eq!(mfa.software_token_mfa_configuration().map(|t| t.enabled()), Some(true));
+    let p = aws.cognito.describe_user_pool().user_pool_id(pool_id).send().await.unwrap();
+    let p = p.user_pool().unwrap();
+    let pw = p.policies().unwrap().password_policy().unwrap();
+    assert_eq!(
+        (pw.minimum_length(), pw.require_lowercase(), pw.require_uppercase(), pw.require_numbers(), pw.require_symbols()),
+        (Some(14), true, true, true, true)
+    );
+    assert_eq!((pw.temporary_password_validity_days(), pw.password_history_size()), (7, Some(24)));
+    assert_eq!(p.user_pool_add_ons().map(|a| a.advanced_security_mode().as_str()), Some("ENFORCED"));
+    assert_eq!(p.user_pool_tier().map(|t| t.as_str()), Some("PLUS"));
+    assert_eq!(p.deletion_protection().map(|d| d.as_str()), Some("ACTIVE"));
+    // nothing but empi-infra's destroy (which lifts it first) deletes the pool
+    let e = aws.cognito.delete_user_pool().user_pool_id(pool_id).send().await.unwrap_err();
+    assert_eq!(aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata::code(&e), Some("InvalidParameterException"), "{e:?}");
     let users = aws.cognito.list_users().user_pool_id(pool_id).filter("email = \"admin@example.org\"").send().await.unwrap();
     assert_eq!(users.users().len(), 1, "bootstrap must find exactly one admin");
     let u = &users.users()[0];
@@ -358,12 +439,15 @@ async fn the_alb_authenticates_with_cognito_before_forwarding() {
     want.sort();
     assert_eq!(got, want);
 
-    // WAF with the AWS managed common rule set, on the ALB
+    // WAF with the AWS managed common, known-bad-inputs and SQL-injection rule sets, on the ALB
     let acl = aws.wafv2.get_web_acl_for_resource().resource_arn(lb.load_balancer_arn().unwrap()).send().await.unwrap();
     let acl = acl.web_acl().expect("a web ACL on the ALB");
     let groups: Vec<&str> =
         acl.rules().iter().filter_map(|r| r.statement().and_then(|s| s.managed_rule_group_statement()).map(|m| m.name())).collect();
-    assert_eq!(groups, ["AWSManagedRulesCommonRuleSet"]);
+    assert_eq!(groups, ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesSQLiRuleSet"]);
+    let mut priorities: Vec<i32> = acl.rules().iter().map(|r| r.priority()).collect();
+    priorities.dedup();
+    assert_eq!(priorities.len(), 3, "one priority per rule group");
 }
 
 #[tokio::test(flavor = "multi_thread")]

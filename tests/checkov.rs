@@ -15,7 +15,8 @@ use empi_engine::plan::terraform::MAPPINGS;
 use serde_json::Value;
 
 fn checkov() -> PathBuf {
-    let bin = repo().join(".local-cloud/checkov-venv/bin/checkov");
+    // EMPI_CHECKOV: another Checkov 3.3.30 (e.g. when the venv was made in a checkout since moved)
+    let bin = std::env::var_os("EMPI_CHECKOV").map(PathBuf::from).unwrap_or_else(|| repo().join(".local-cloud/checkov-venv/bin/checkov"));
     assert!(bin.exists(), "Checkov is not installed: run `scripts/local-cloud setup` (scripts/test does it for you)");
     bin
 }

@@ -73,9 +73,25 @@ fn graph_prints_dot_with_the_dependencies() {
 
 #[test]
 fn the_drift_policy_is_read_only_and_covers_every_aws_kind() {
-    let (code, out, err) = empi(&["drift", "--print-iam-policy"], &repo());
+    let (code, _, err) = empi(&["drift", "--print-iam-policy"], &repo());
+    assert_eq!(code, 1, "the policy names the stack's resources, so it needs the stack");
+    assert!(err.contains("no stack file given"), "{err}");
+    let stack = repo().join("stacks/example-keycloak.toml");
+    let (code, out, err) = empi(&["drift", "--print-iam-policy", "-s", stack.to_str().unwrap()], &repo());
     assert_eq!(code, 0, "{err}");
     let policy: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let kc = empi_engine::stack::Stack::load(&stack).unwrap();
+    let kc_secret = kc.identity.keycloak().unwrap().client_secret_arn.clone();
+    for st in policy["Statement"].as_array().unwrap() {
+        let actions: Vec<&str> = st["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        if actions.iter().any(|a| a.starts_with("secretsmanager:")) {
+            // the stack's own secrets and the Keycloak client secret it names; no other secret
+            assert_eq!(st["Resource"], serde_json::json!([format!("arn:aws:secretsmanager:{}:*:secret:{}/*", kc.region, kc.name), kc_secret]));
+        }
+        if actions.contains(&"iam:GetRole") {
+            assert_eq!(st["Resource"], format!("arn:aws:iam::*:role/{}-*", kc.name));
+        }
+    }
     let actions: Vec<&str> =
         policy["Statement"].as_array().unwrap().iter().flat_map(|s| s["Action"].as_array().unwrap()).map(|a| a.as_str().unwrap()).collect();
     for k in empi_engine::kinds::aws() {

@@ -353,3 +353,66 @@ async fn finding_5_a_secret_copied_under_another_key_is_redacted_by_value_everyw
         assert!(!o.contains(&password), "the password leaked into output #{i}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_policy_weakened_in_the_console_is_drift() {
+    use aws_sdk_cognitoidentityprovider::types::{
+        AdminCreateUserConfigType, AdvancedSecurityModeType, DeletionProtectionType, PasswordPolicyType, UserPoolAddOnsType,
+        UserPoolMfaType, UserPoolPolicyType, UserPoolTierType, VerifiedAttributeType,
+    };
+    let w = Workspace::new(&[]);
+    w.ok(&["apply", "--auto-approve"]);
+    let aws = w.aws().await;
+    let pool = w.state()["resources"]["identity.user_pool"]["id"].as_str().unwrap().to_string();
+    let live = aws.cognito.describe_user_pool().user_pool_id(&pool).send().await.unwrap();
+    let p = live.user_pool().unwrap().policies().unwrap().password_policy().unwrap();
+    assert_eq!((p.minimum_length(), p.require_symbols(), p.password_history_size()), (Some(14), true, Some(24)), "as applied");
+
+    // what the console sends when only the password policy is edited: every other setting as it is
+    aws.cognito
+        .update_user_pool()
+        .user_pool_id(&pool)
+        .auto_verified_attributes(VerifiedAttributeType::Email)
+        .admin_create_user_config(AdminCreateUserConfigType::builder().allow_admin_create_user_only(true).build())
+        .mfa_configuration(UserPoolMfaType::On)
+        .user_pool_tier(UserPoolTierType::Plus)
+        .user_pool_add_ons(UserPoolAddOnsType::builder().advanced_security_mode(AdvancedSecurityModeType::Enforced).build().unwrap())
+        .deletion_protection(DeletionProtectionType::Active)
+        .policies(
+            UserPoolPolicyType::builder()
+                .password_policy(
+                    PasswordPolicyType::builder()
+                        .minimum_length(8)
+                        .require_lowercase(true)
+                        .require_uppercase(true)
+                        .require_numbers(true)
+                        .require_symbols(false)
+                        .temporary_password_validity_days(7)
+                        .password_history_size(24)
+                        .build(),
+                )
+                .build(),
+        )
+        .set_user_pool_tags(live.user_pool().unwrap().user_pool_tags().cloned())
+        .send()
+        .await
+        .unwrap();
+
+    let r = w.run(&["drift", "--json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let got = findings(&r.stdout);
+    assert!(
+        got.iter().any(|(a, at, k)| a == "identity.user_pool" && at.starts_with("password_policy") && k == "changed"),
+        "the weaker password policy is not reported: {got:#?}"
+    );
+    assert!(got.iter().all(|(a, at, _)| a == "identity.user_pool" && at.starts_with("password_policy")), "only it: {got:#?}");
+    let text = w.run(&["drift"]);
+    assert!(text.stdout.contains("minimum_length"), "{text:?}");
+
+    // apply puts it back
+    w.ok(&["apply", "--auto-approve"]);
+    let p = aws.cognito.describe_user_pool().user_pool_id(&pool).send().await.unwrap();
+    let p = p.user_pool().unwrap().policies().unwrap().password_policy().unwrap().clone();
+    assert_eq!((p.minimum_length(), p.require_symbols()), (Some(14), true));
+    assert_eq!(w.run(&["drift"]).code, 0);
+}

@@ -3,12 +3,14 @@
 
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::types::{
-    AdminCreateUserConfigType, AttributeType, DeliveryMediumType, OAuthFlowType, UserPoolType, UsernameAttributeType, VerifiedAttributeType,
+    AdminCreateUserConfigType, AdvancedSecurityModeType, AttributeType, DeletionProtectionType, DeliveryMediumType, OAuthFlowType,
+    PasswordPolicyType, PreventUserExistenceErrorTypes, SoftwareTokenMfaConfigType, UserPoolAddOnsType, UserPoolMfaType,
+    UserPoolPolicyType, UserPoolTierType, UserPoolType, UsernameAttributeType, VerifiedAttributeType,
 };
 use aws_sdk_cognitoidentityprovider::Client;
 use empi_engine::kinds::cognito::{CLIENT, DOMAIN, USER, USER_POOL};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::adapter::{add, done, returned, AwsError, AwsKind, AwsResult, Tags};
 use super::{attrs, b, s, sorted, strings, tags, tags_value, Clients};
@@ -44,6 +46,83 @@ impl UserPool {
     async fn describe(&self, id: &str) -> AwsResult<Option<UserPoolType>> {
         Ok(self.0.describe_user_pool().user_pool_id(id).send().await?.user_pool().cloned())
     }
+
+    /// The MFA mode, with an authenticator app (TOTP) as the method unless it is off.
+    async fn set_mfa(&self, id: &str, a: &Attrs) -> AwsResult<()> {
+        let mode = UserPoolMfaType::from(s(a, "mfa_configuration"));
+        let totp = SoftwareTokenMfaConfigType::builder().enabled(mode != UserPoolMfaType::Off).build();
+        self.0.set_user_pool_mfa_config().user_pool_id(id).mfa_configuration(mode).software_token_mfa_configuration(totp).send().await?;
+        Ok(())
+    }
+
+    /// UpdateUserPool resets every setting it is not given: it always gets the whole configuration
+    /// (the tags too; `retag` then finds nothing left to do).
+    async fn update_pool(&self, id: &str, a: &Attrs, protection: DeletionProtectionType) -> AwsResult<()> {
+        self.0
+            .update_user_pool()
+            .user_pool_id(id)
+            .set_auto_verified_attributes(Some(
+                strings(a, "auto_verified_attributes").iter().map(|x| VerifiedAttributeType::from(x.as_str())).collect(),
+            ))
+            .admin_create_user_config(
+                AdminCreateUserConfigType::builder().allow_admin_create_user_only(b(a, "admin_create_user_only")).build(),
+            )
+            .mfa_configuration(UserPoolMfaType::from(s(a, "mfa_configuration")))
+            .policies(policies(a))
+            .user_pool_tier(UserPoolTierType::from(s(a, "user_pool_tier")))
+            .user_pool_add_ons(add_ons(a)?)
+            .deletion_protection(protection)
+            .set_user_pool_tags(Some(tags(a).into_iter().collect()))
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+fn deletion_protection(on: bool) -> DeletionProtectionType {
+    if on {
+        DeletionProtectionType::Active
+    } else {
+        DeletionProtectionType::Inactive
+    }
+}
+
+fn add_ons(a: &Attrs) -> AwsResult<UserPoolAddOnsType> {
+    UserPoolAddOnsType::builder()
+        .advanced_security_mode(AdvancedSecurityModeType::from(s(a, "advanced_security_mode")))
+        .build()
+        .map_err(|e| ProviderError::new(e.to_string()).into())
+}
+
+/// The pool's password policy from the stack's `password_policy` object.
+fn policies(a: &Attrs) -> UserPoolPolicyType {
+    let p = a.get("password_policy").cloned().unwrap_or(Value::Null);
+    let n = |k: &str| p[k].as_i64().unwrap_or(0) as i32;
+    let f = |k: &str| p[k].as_bool().unwrap_or(false);
+    let mut b = PasswordPolicyType::builder()
+        .minimum_length(n("minimum_length"))
+        .require_lowercase(f("require_lowercase"))
+        .require_uppercase(f("require_uppercase"))
+        .require_numbers(f("require_numbers"))
+        .require_symbols(f("require_symbols"))
+        .temporary_password_validity_days(n("temporary_password_validity_days"));
+    if p.get("password_history_size").is_some() {
+        b = b.password_history_size(n("password_history_size"));
+    }
+    UserPoolPolicyType::builder().password_policy(b.build()).build()
+}
+
+/// A live password policy as the stack writes it.
+fn policy_value(p: &PasswordPolicyType) -> Value {
+    json!({
+        "minimum_length": p.minimum_length(),
+        "require_lowercase": p.require_lowercase(),
+        "require_uppercase": p.require_uppercase(),
+        "require_numbers": p.require_numbers(),
+        "require_symbols": p.require_symbols(),
+        "temporary_password_validity_days": p.temporary_password_validity_days(),
+        "password_history_size": p.password_history_size().unwrap_or(0),
+    })
 }
 
 #[async_trait]
@@ -68,6 +147,14 @@ impl AwsKind for UserPool {
                 ("username_attributes", sorted(p.username_attributes().iter().map(|a| a.as_str().to_string()).collect())),
                 ("auto_verified_attributes", sorted(p.auto_verified_attributes().iter().map(|a| a.as_str().to_string()).collect())),
                 ("admin_create_user_only", json!(p.admin_create_user_config().map(|c| c.allow_admin_create_user_only()).unwrap_or(false))),
+                ("mfa_configuration", json!(p.mfa_configuration().map(|m| m.as_str()))),
+                ("password_policy", p.policies().and_then(|x| x.password_policy()).map(policy_value).unwrap_or(Value::Null)),
+                ("user_pool_tier", json!(p.user_pool_tier().map(|x| x.as_str()))),
+                (
+                    "advanced_security_mode",
+                    json!(p.user_pool_add_ons().map(|x| x.advanced_security_mode().as_str()).unwrap_or("OFF")),
+                ),
+                ("deletion_protection", json!(p.deletion_protection() == Some(&DeletionProtectionType::Active))),
                 ("tags", tags_value(p.user_pool_tags().cloned().unwrap_or_default())),
             ]),
             outputs: attrs([("id", json!(id)), ("arn", json!(p.arn())), ("name", json!(p.name()))]),
@@ -88,33 +175,37 @@ impl AwsKind for UserPool {
             .admin_create_user_config(
                 AdminCreateUserConfigType::builder().allow_admin_create_user_only(b(a, "admin_create_user_only")).build(),
             )
+            .policies(policies(a))
+            .user_pool_tier(UserPoolTierType::from(s(a, "user_pool_tier")))
+            .user_pool_add_ons(add_ons(a)?)
+            .deletion_protection(deletion_protection(b(a, "deletion_protection")))
             .set_user_pool_tags(Some(tags(a).into_iter().collect()))
             .send()
             .await?;
-        Ok(r.user_pool().and_then(|p| p.id()).ok_or_else(|| ProviderError::new("CreateUserPool returned no id"))?.to_string())
+        let id = r.user_pool().and_then(|p| p.id()).ok_or_else(|| ProviderError::new("CreateUserPool returned no id"))?.to_string();
+        // MFA by authenticator app is set on the pool once it exists (CreateUserPool takes the mode
+        // but not the TOTP method, and refuses ON without a method)
+        self.set_mfa(&id, a).await?;
+        Ok(id)
     }
 
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
-        if changed.iter().any(|c| c == "auto_verified_attributes" || c == "admin_create_user_only") {
-            // UpdateUserPool resets every setting it is not given: always send the whole configuration
-            // (the tags too; `retag` then finds nothing left to do)
-            self.0
-                .update_user_pool()
-                .user_pool_id(id)
-                .set_auto_verified_attributes(Some(
-                    strings(new, "auto_verified_attributes").iter().map(|x| VerifiedAttributeType::from(x.as_str())).collect(),
-                ))
-                .admin_create_user_config(
-                    AdminCreateUserConfigType::builder().allow_admin_create_user_only(b(new, "admin_create_user_only")).build(),
-                )
-                .set_user_pool_tags(Some(tags(new).into_iter().collect()))
-                .send()
-                .await?;
+        if changed.iter().any(|c| c == "mfa_configuration") {
+            // first: UpdateUserPool may only name a mode whose method is already on
+            self.set_mfa(id, new).await?;
+        }
+        if changed.iter().any(|c| c != "mfa_configuration" && c != "tags") {
+            self.update_pool(id, new, deletion_protection(b(new, "deletion_protection"))).await?;
         }
         Ok(())
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+    async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
+        // `destroy` lifts the pool's deletion protection (which guards it against deletion by
+        // anything else), keeping every other setting
+        if self.describe(id).await?.is_some_and(|p| p.deletion_protection() == Some(&DeletionProtectionType::Active)) {
+            self.update_pool(id, recorded, DeletionProtectionType::Inactive).await?;
+        }
         done(self.0.delete_user_pool().user_pool_id(id).send()).await
     }
 
@@ -175,6 +266,11 @@ impl AwsKind for AppClient {
                 ("allowed_oauth_scopes", sorted(c.allowed_o_auth_scopes().to_vec())),
                 ("callback_urls", sorted(c.callback_urls().to_vec())),
                 ("supported_identity_providers", sorted(c.supported_identity_providers().to_vec())),
+                (
+                    "prevent_user_existence_errors",
+                    // AWS's answer for a client created without it: the legacy behaviour
+                    json!(c.prevent_user_existence_errors().map(|x| x.as_str()).unwrap_or("LEGACY")),
+                ),
             ]),
             outputs: attrs([("id", json!(id)), ("user_pool_id", json!(c.user_pool_id()))]),
         }))
@@ -191,6 +287,7 @@ impl AwsKind for AppClient {
             .set_allowed_o_auth_scopes(Some(strings(a, "allowed_oauth_scopes")))
             .set_callback_urls(Some(strings(a, "callback_urls")))
             .set_supported_identity_providers(Some(strings(a, "supported_identity_providers")))
+            .prevent_user_existence_errors(PreventUserExistenceErrorTypes::from(s(a, "prevent_user_existence_errors")))
             .allowed_o_auth_flows_user_pool_client(true)
             .send()
             .await?;
@@ -207,6 +304,7 @@ impl AwsKind for AppClient {
             .set_allowed_o_auth_scopes(Some(strings(new, "allowed_oauth_scopes")))
             .set_callback_urls(Some(strings(new, "callback_urls")))
             .set_supported_identity_providers(Some(strings(new, "supported_identity_providers")))
+            .prevent_user_existence_errors(PreventUserExistenceErrorTypes::from(s(new, "prevent_user_existence_errors")))
             .allowed_o_auth_flows_user_pool_client(true)
             .send()
             .await?;

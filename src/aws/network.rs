@@ -4,17 +4,18 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification, UserIdGroupPair};
 use aws_sdk_ec2::Client;
-use empi_engine::kinds::network::{SECURITY_GROUP, SUBNET, VPC};
+use empi_engine::kinds::network::{DEFAULT_SECURITY_GROUP, SECURITY_GROUP, SUBNET, VPC};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
-use super::adapter::{add, done, AwsKind, AwsResult, Tags};
+use super::adapter::{add, done, AwsKind, AwsResult, Lifecycle, Tags};
 use super::{attrs, b, s, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
     add(r, Vpc(c.ec2.clone()));
     add(r, Subnet(c.ec2.clone()));
     add(r, SecurityGroup(c.ec2.clone()));
+    add(r, DefaultSecurityGroup(c.ec2.clone()));
 }
 
 pub(crate) fn tag_spec(rt: ResourceType, a: &Attrs) -> TagSpecification {
@@ -192,14 +193,19 @@ impl AwsKind for Subnet {
 
 pub struct SecurityGroup(Client);
 
-/// One ingress rule as the stack writes it: protocol, ports, and a source group or CIDR.
-fn rule_to_permission(r: &Value) -> IpPermission {
-    let mut p = IpPermission::builder()
-        .ip_protocol(r["protocol"].as_str().unwrap_or("tcp"))
-        .from_port(r["from_port"].as_i64().unwrap_or(0) as i32)
-        .to_port(r["to_port"].as_i64().unwrap_or(0) as i32);
+/// One rule as the stack writes it: protocol, ports, and a peer (`source_security_group_id`,
+/// `cidr_block`, or `self: true` for the group `own` itself). Protocol `-1` (all) has no ports.
+fn rule_to_permission(r: &Value, own: &str) -> IpPermission {
+    let protocol = r["protocol"].as_str().unwrap_or("tcp");
+    let mut p = IpPermission::builder().ip_protocol(protocol);
+    if protocol != "-1" {
+        p = p.from_port(r["from_port"].as_i64().unwrap_or(0) as i32).to_port(r["to_port"].as_i64().unwrap_or(0) as i32);
+    }
     if let Some(g) = r.get("source_security_group_id").and_then(Value::as_str) {
         p = p.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).build());
+    }
+    if r.get("self").and_then(Value::as_bool) == Some(true) {
+        p = p.user_id_group_pairs(UserIdGroupPair::builder().group_id(own).build());
     }
     if let Some(c) = r.get("cidr_block").and_then(Value::as_str) {
         p = p.ip_ranges(IpRange::builder().cidr_ip(c).build());
@@ -207,24 +213,81 @@ fn rule_to_permission(r: &Value) -> IpPermission {
     p.build()
 }
 
-/// Live permissions as rules, one rule per source.
-fn permissions_to_rules(ps: &[IpPermission]) -> Vec<Value> {
+/// Live permissions as rules, one rule per peer; the group `own` itself is `self: true`, and
+/// protocol `-1` (all) has ports 0 to 0 as the stack writes it (AWS reports none).
+fn permissions_to_rules(ps: &[IpPermission], own: &str) -> Vec<Value> {
     let mut out = Vec::new();
     for p in ps {
-        let base = |k: &str, v: &str| json!({"protocol": p.ip_protocol(), "from_port": p.from_port(), "to_port": p.to_port(), k: v});
+        let all = p.ip_protocol() == Some("-1");
+        let port = |x: Option<i32>| if all { Some(0) } else { x };
+        let base = |k: &str, v: Value| {
+            json!({"protocol": p.ip_protocol(), "from_port": port(p.from_port()), "to_port": port(p.to_port()), k: v})
+        };
         for g in p.user_id_group_pairs() {
-            out.push(base("source_security_group_id", g.group_id().unwrap_or_default()));
+            let id = g.group_id().unwrap_or_default();
+            out.push(if id == own { base("self", json!(true)) } else { base("source_security_group_id", json!(id)) });
         }
         for r in p.ip_ranges() {
-            out.push(base("cidr_block", r.cidr_ip().unwrap_or_default()));
+            out.push(base("cidr_block", json!(r.cidr_ip().unwrap_or_default())));
+        }
+        for r in p.ipv6_ranges() {
+            out.push(base("ipv6_cidr_block", json!(r.cidr_ipv6().unwrap_or_default())));
         }
     }
     out.sort_by_key(|v| v.to_string());
     out
 }
 
-fn rules(a: &Attrs) -> Vec<Value> {
-    a.get("ingress").and_then(Value::as_array).cloned().unwrap_or_default()
+fn rules(a: &Attrs, direction: &str) -> Vec<Value> {
+    a.get(direction).and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
+/// The group's ingress and egress rules as attributes.
+fn read_rules(g: &aws_sdk_ec2::types::SecurityGroup, id: &str) -> [(&'static str, Value); 2] {
+    [
+        ("ingress", Value::Array(permissions_to_rules(g.ip_permissions(), id))),
+        ("egress", Value::Array(permissions_to_rules(g.ip_permissions_egress(), id))),
+    ]
+}
+
+/// Makes the rules of one direction of group `id` what `want` says, against what is `live`, so
+/// that rules added by hand (or by AWS at creation) are removed too.
+async fn converge(ec2: &Client, id: &str, direction: &str, live: &[Value], want: &[Value]) -> AwsResult<()> {
+    let revoke: Vec<IpPermission> = live.iter().filter(|r| !want.contains(r)).map(|r| rule_to_permission(r, id)).collect();
+    let add: Vec<IpPermission> = want.iter().filter(|r| !live.contains(r)).map(|r| rule_to_permission(r, id)).collect();
+    let ingress = direction == "ingress";
+    if !revoke.is_empty() {
+        if ingress {
+            ec2.revoke_security_group_ingress().group_id(id).set_ip_permissions(Some(revoke)).send().await?;
+        } else {
+            ec2.revoke_security_group_egress().group_id(id).set_ip_permissions(Some(revoke)).send().await?;
+        }
+    }
+    if !add.is_empty() {
+        if ingress {
+            ec2.authorize_security_group_ingress().group_id(id).set_ip_permissions(Some(add)).send().await?;
+        } else {
+            ec2.authorize_security_group_egress().group_id(id).set_ip_permissions(Some(add)).send().await?;
+        }
+    }
+    Ok(())
+}
+
+/// Converges the directions among `changed` (both when `None`) of group `id` to `new`.
+async fn converge_all(ec2: &Client, id: &str, new: &Attrs, changed: Option<&[String]>) -> AwsResult<()> {
+    let directions: Vec<&str> =
+        ["ingress", "egress"].into_iter().filter(|d| changed.is_none_or(|c| c.iter().any(|x| x == d))).collect();
+    if directions.is_empty() {
+        return Ok(());
+    }
+    let r = ec2.describe_security_groups().group_ids(id).send().await?;
+    let g = r.security_groups().first().ok_or_else(|| ProviderError::new(format!("security group {id} is gone")))?;
+    let live = read_rules(g, id);
+    for d in directions {
+        let now = live.iter().find(|(k, _)| *k == d).and_then(|(_, v)| v.as_array()).cloned().unwrap_or_default();
+        converge(ec2, id, d, &now, &rules(new, d)).await?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -246,11 +309,13 @@ impl AwsKind for SecurityGroup {
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let r = self.0.describe_security_groups().group_ids(id).send().await?;
         let Some(g) = r.security_groups().first() else { return Ok(None) };
+        let [ingress, egress] = read_rules(g, id);
         Ok(Some(Observed {
             attrs: attrs([
                 ("vpc_id", json!(g.vpc_id())),
                 ("description", json!(g.description())),
-                ("ingress", Value::Array(permissions_to_rules(g.ip_permissions()))),
+                ingress,
+                egress,
                 ("tags", ec2_tags(g.tags())),
             ]),
             outputs: attrs([("id", json!(id)), ("name", json!(g.group_name()))]),
@@ -268,32 +333,86 @@ impl AwsKind for SecurityGroup {
             .send()
             .await?;
         let id = r.group_id().ok_or_else(|| ProviderError::new("CreateSecurityGroup returned no id"))?.to_string();
-        let want: Vec<IpPermission> = rules(a).iter().map(rule_to_permission).collect();
-        if !want.is_empty() {
-            self.0.authorize_security_group_ingress().group_id(&id).set_ip_permissions(Some(want)).send().await?;
-        }
+        // against what is live: AWS's allow-all egress rule of a new group is revoked here
+        converge_all(&self.0, &id, a, None).await?;
         Ok(id)
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
-        if changed.iter().any(|c| c == "ingress") {
-            // compare with what is live, so that rules added by hand are removed too
-            let live = self.read(id, old).await?.map(|o| rules(&o.attrs)).unwrap_or_default();
-            let want = rules(new);
-            let revoke: Vec<IpPermission> = live.iter().filter(|r| !want.contains(r)).map(rule_to_permission).collect();
-            let add: Vec<IpPermission> = want.iter().filter(|r| !live.contains(r)).map(rule_to_permission).collect();
-            if !revoke.is_empty() {
-                self.0.revoke_security_group_ingress().group_id(id).set_ip_permissions(Some(revoke)).send().await?;
-            }
-            if !add.is_empty() {
-                self.0.authorize_security_group_ingress().group_id(id).set_ip_permissions(Some(add)).send().await?;
-            }
-        }
-        Ok(())
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+        converge_all(&self.0, id, new, Some(changed)).await
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
         done(self.0.delete_security_group().group_id(id).send()).await
+    }
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        ec2_retag(&self.0, id, set, remove).await
+    }
+}
+
+// ── the VPC's default security group ─────────────────────────────────────────────
+
+pub struct DefaultSecurityGroup(Client);
+
+impl DefaultSecurityGroup {
+    async fn default_of(&self, vpc_id: &str) -> AwsResult<Option<String>> {
+        let r = self
+            .0
+            .describe_security_groups()
+            .filters(Filter::builder().name("group-name").values("default").build())
+            .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+            .send()
+            .await?;
+        Ok(r.security_groups().first().and_then(|g| g.group_id()).map(String::from))
+    }
+}
+
+#[async_trait]
+impl AwsKind for DefaultSecurityGroup {
+    const SCHEMA: &'static Schema = &DEFAULT_SECURITY_GROUP;
+    const NOT_FOUND: &'static [&'static str] = &["InvalidGroup.NotFound"];
+    // the group outlives the resource (it goes with the VPC): a delete is done when the call returns
+    const LIFECYCLE: Lifecycle = Lifecycle::Detached;
+
+    async fn find(&self, _name: &str, address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
+        // taken over once it carries this address's tag (every VPC has one, taken over or not)
+        let Some(id) = self.default_of(&s(inputs, "vpc_id")).await? else { return Ok(None) };
+        let r = self.0.describe_security_groups().group_ids(&id).send().await?;
+        Ok(r.security_groups().first().filter(|g| is_at(g.tags(), address)).map(|_| id))
+    }
+
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.describe_security_groups().group_ids(id).send().await?;
+        let Some(g) = r.security_groups().first() else { return Ok(None) };
+        let [ingress, egress] = read_rules(g, id);
+        Ok(Some(Observed {
+            attrs: attrs([("vpc_id", json!(g.vpc_id())), ingress, egress, ("tags", ec2_tags(g.tags()))]),
+            outputs: attrs([("id", json!(id))]),
+        }))
+    }
+
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        let vpc = s(a, "vpc_id");
+        let id = self
+            .default_of(&vpc)
+            .await?
+            .ok_or_else(|| ProviderError::new(format!("VPC {vpc} has no default security group; AWS creates one with every VPC")))?;
+        converge_all(&self.0, &id, a, None).await?;
+        let t: Vec<Tag> = tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+        if !t.is_empty() {
+            self.0.create_tags().resources(&id).set_tags(Some(t)).send().await?;
+        }
+        Ok(id)
+    }
+
+    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+        converge_all(&self.0, id, new, Some(changed)).await
+    }
+
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        // a default group cannot be deleted: it goes with its VPC; only check it is still there
+        done(self.0.describe_security_groups().group_ids(id).send()).await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {

@@ -12,6 +12,11 @@ use crate::kinds::{cognito, eks, elb, iam, kms, network, rds, routing, s3, secre
 use crate::resource::{Expr, ResourceSpec, SENSITIVE};
 use crate::stack::{parse_cidr, KeycloakConfig, Stack};
 
+/// The AWS managed rule groups of the web ACL, in priority order: the common rule set (OWASP top
+/// ten), known bad inputs (Log4Shell lookups, Java deserialisation, localhost host headers) and SQL
+/// injection in the query string, body, cookies and URI.
+pub const WAF_RULE_GROUPS: &[&str] = &["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesSQLiRuleSet"];
+
 /// Database name and master user of the Tuva EMPI database.
 pub const DB_NAME: &str = "tuva_empi";
 pub const DB_USER: &str = "tuva_empi";
@@ -113,6 +118,27 @@ fn cat(parts: Vec<Expr>) -> Expr {
 }
 fn rule(protocol: &str, from: u32, to: u32, source: (&str, Expr)) -> Expr {
     obj(vec![("protocol", s(protocol)), ("from_port", Expr::lit(from)), ("to_port", Expr::lit(to)), source])
+}
+
+/// The Cognito pool's password policy: CIS AWS Foundations Benchmark's account password policy
+/// (recommendations 1.8 and 1.9: at least 14 characters, the last 24 passwords not reused) with
+/// every character class, and the invitation's temporary password valid 7 days (Cognito's default).
+pub fn password_policy() -> Value {
+    json!({
+        "minimum_length": 14,
+        "require_lowercase": true,
+        "require_uppercase": true,
+        "require_numbers": true,
+        "require_symbols": true,
+        "temporary_password_validity_days": 7,
+        "password_history_size": 24,
+    })
+}
+
+/// The port of an `https://` URL (443 unless it names one).
+fn https_port(url: &str) -> u32 {
+    let host = url.split("://").nth(1).unwrap_or(url).split(['/', '?', '#']).next().unwrap_or_default();
+    host.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap_or(443)
 }
 
 /// The S3 bucket's name: global, so it carries the account id.
@@ -239,45 +265,83 @@ fn network_area(stack: &Stack, out: &mut Vec<ResourceSpec>) -> Network {
             );
         }
     }
-    let mut sg = |addr: &str, name: &str, description: &str, ingress: Vec<Expr>| {
+    let mut sg = |addr: &str, name: &str, description: &str, ingress: Vec<Expr>, egress: Vec<Expr>| {
         out.push(
             network::SecurityGroup {
                 vpc_id: r("network.vpc", "id"),
                 description: description.into(),
                 ingress: list(ingress),
+                egress: list(egress),
                 tags: tags(stack, addr, name),
             }
             .spec(addr, name),
         );
     };
     let from_sg = |g: &str| ("source_security_group_id", r(g, "id"));
+    let anywhere = || ("cidr_block", s("0.0.0.0/0"));
+    let myself = || ("self", Expr::lit(true));
+    // the nodes and the database live in the private subnets; egress to them names their ranges, as
+    // the groups naming each other both ways (ingress and egress) would be a cycle
+    let private: Vec<String> = (0..azs.len()).map(|i| subnet_cidr(&stack.network.cidr, 4 + i as u32)).collect();
+    let to_private = |from: u32, to: u32| -> Vec<Expr> {
+        private.iter().map(|c| rule("tcp", from, to, ("cidr_block", s(c)))).collect()
+    };
+    let idp_port = stack.identity.keycloak().map(|k| https_port(&k.server_url)).unwrap_or(443);
+    let https_out = |port: u32| -> Vec<Expr> {
+        let mut v = vec![rule("tcp", 443, 443, anywhere())];
+        if port != 443 {
+            v.push(rule("tcp", port, port, anywhere()));
+        }
+        v
+    };
+    let node_ports = [API_NODE_PORT, API_HEALTH_NODE_PORT, FRONTEND_NODE_PORT];
     sg(
         "network.alb_security_group",
         &format!("{n}-alb"),
         "Tuva EMPI load balancer: HTTPS and HTTP from the internet",
-        vec![rule("tcp", 443, 443, ("cidr_block", s("0.0.0.0/0"))), rule("tcp", 80, 80, ("cidr_block", s("0.0.0.0/0")))],
+        vec![rule("tcp", 443, 443, anywhere()), rule("tcp", 80, 80, anywhere())],
+        // the node ports; and HTTPS to the identity provider's token and user-info endpoints, which
+        // the load balancer calls itself when it authenticates a user
+        node_ports.iter().flat_map(|&p| to_private(p, p)).chain(https_out(idp_port)).collect(),
     );
     sg(
         "network.node_security_group",
         &format!("{n}-nodes"),
         "Tuva EMPI worker nodes: node ports from the load balancer only",
-        vec![
-            rule("tcp", API_NODE_PORT, API_NODE_PORT, from_sg("network.alb_security_group")),
-            rule("tcp", API_HEALTH_NODE_PORT, API_HEALTH_NODE_PORT, from_sg("network.alb_security_group")),
-            rule("tcp", FRONTEND_NODE_PORT, FRONTEND_NODE_PORT, from_sg("network.alb_security_group")),
-        ],
+        node_ports
+            .iter()
+            .map(|&p| rule("tcp", p, p, from_sg("network.alb_security_group")))
+            // node to node (pods, CoreDNS) and the control plane, whose network interfaces carry this group too
+            .chain([rule("-1", 0, 0, myself())])
+            .collect(),
+        // each other and the control plane; HTTPS for ECR, STS, EKS, Cognito, S3 and the VPC endpoints
+        // (and the identity provider's admin API); PostgreSQL in the private subnets. DNS to the VPC
+        // resolver, instance metadata and time sync are never filtered by security groups.
+        [rule("-1", 0, 0, myself())].into_iter().chain(https_out(idp_port)).chain(to_private(5432, 5432)).collect(),
     );
     sg(
         "network.database_security_group",
         &format!("{n}-database"),
         "Tuva EMPI PostgreSQL: 5432 from the worker nodes only",
         vec![rule("tcp", 5432, 5432, from_sg("network.node_security_group"))],
+        vec![],
     );
     sg(
         "network.endpoint_security_group",
         &format!("{n}-endpoints"),
         "Tuva EMPI VPC endpoints: HTTPS from the worker nodes only",
         vec![rule("tcp", 443, 443, from_sg("network.node_security_group"))],
+        vec![],
+    );
+    let default_sg = format!("{n}-default");
+    out.push(
+        network::DefaultSecurityGroup {
+            vpc_id: r("network.vpc", "id"),
+            ingress: list(vec![]),
+            egress: list(vec![]),
+            tags: tags(stack, "network.default_security_group", &default_sg),
+        }
+        .spec("network.default_security_group", &default_sg),
     );
     for (svc, kind) in [("secretsmanager", "Interface"), ("logs", "Interface"), ("s3", "Gateway")] {
         let addr = format!("network.{svc}_endpoint");
@@ -499,9 +563,14 @@ fn cluster_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
     let lt = format!("{n}-nodes");
     out.push(
         eks::LaunchTemplate {
-            security_group_ids: list(vec![r("network.node_security_group", "id"), r("cluster.eks", "cluster_security_group_id")]),
+            // the nodes' group only: EKS's cluster security group allows all egress, and a node in
+            // both groups could reach anything. The control plane's interfaces carry the nodes'
+            // group too (`cluster.eks` `security_group_ids`), which admits itself both ways.
+            security_group_ids: list(vec![r("network.node_security_group", "id")]),
             http_tokens: "required".into(),
-            http_put_response_hop_limit: 2u32.into(),
+            // one hop: the node's own processes (kubelet, the VPC CNI on the host network) reach
+            // IMDS, pods behind their own network namespace do not (they use IRSA, never the node role)
+            http_put_response_hop_limit: 1u32.into(),
             tags: tags(stack, "cluster.node_launch_template", &lt),
         }
         .spec("cluster.node_launch_template", &lt),
@@ -619,6 +688,13 @@ fn identity_area(stack: &Stack, out: &mut Vec<ResourceSpec>) {
             username_attributes: strings(&["email"]),
             auto_verified_attributes: strings(&["email"]),
             admin_create_user_only: true.into(),
+            mfa_configuration: stack.identity.cognito_mfa().unwrap_or(crate::stack::Mfa::Required).cognito().into(),
+            password_policy: Expr::lit(password_policy()),
+            // threat protection (compromised credentials, adaptive authentication) needs the Plus
+            // feature plan, priced per monthly active user (docs/IDENTITY.md)
+            user_pool_tier: "PLUS".into(),
+            advanced_security_mode: "ENFORCED".into(),
+            deletion_protection: true.into(),
             tags: tags(stack, "identity.user_pool", &pool),
         }
         .spec("identity.user_pool", &pool),
@@ -633,6 +709,7 @@ fn identity_area(stack: &Stack, out: &mut Vec<ResourceSpec>) {
             allowed_oauth_scopes: strings(&["openid", "email"]),
             callback_urls: Expr::lit(json!([format!("https://{}/oauth2/idpresponse", stack.app.hostname)])),
             supported_identity_providers: strings(&["COGNITO"]),
+            prevent_user_existence_errors: "ENABLED".into(),
         }
         .spec("identity.app_client", &client),
     );
@@ -764,8 +841,7 @@ fn edge_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
     if stack.edge.waf {
         let waf = format!("{n}-waf");
         out.push(
-            waf::WebAcl { managed_rule_groups: strings(&["AWSManagedRulesCommonRuleSet"]), tags: tags(stack, "edge.waf", &waf) }
-                .spec("edge.waf", &waf),
+            waf::WebAcl { managed_rule_groups: strings(WAF_RULE_GROUPS), tags: tags(stack, "edge.waf", &waf) }.spec("edge.waf", &waf),
         );
         out.push(
             waf::WebAclAssociation { web_acl_arn: r("edge.waf", "arn"), resource_arn: r("edge.alb", "arn") }

@@ -239,4 +239,21 @@ mod tests {
         let c = serde_json::json!({"Statement": [{"Action": "s3:*", "Resource": "x"}]});
         assert_ne!(normalize(policy, &a), normalize(policy, &c));
     }
+
+    #[test]
+    fn a_set_of_objects_compares_whatever_order_their_keys_come_in() {
+        // as the stack writes rules (keys in order) and as a read builds them (keys as written)
+        let stack: serde_json::Value = serde_json::from_str(
+            r#"[{"cidr_block": "0.0.0.0/0", "from_port": 443, "protocol": "tcp", "to_port": 443},
+                {"cidr_block": "10.0.4.0/24", "from_port": 30080, "protocol": "tcp", "to_port": 30080}]"#,
+        )
+        .unwrap();
+        let live: serde_json::Value = serde_json::from_str(
+            r#"[{"protocol": "tcp", "from_port": 30080, "to_port": 30080, "cidr_block": "10.0.4.0/24"},
+                {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_block": "0.0.0.0/0"}]"#,
+        )
+        .unwrap();
+        let egress = crate::kinds::network::SECURITY_GROUP.attr("egress");
+        assert_eq!(normalize(egress, &stack), normalize(egress, &live));
+    }
 }

@@ -285,6 +285,11 @@ struct RawIdentity {
     /// "aws" or "cognito". Default: the stack's name.
     #[schemars(with = "Option<String>")]
     domain_prefix: Option<S<String>>,
+    /// Cognito only: multi-factor sign-in with an authenticator app (TOTP). "required": every user
+    /// sets one up at first sign-in; "optional": users may; "off": passwords alone. Default:
+    /// "required" (a system holding PHI).
+    #[schemars(with = "Option<String>", extend("enum" = ["off", "optional", "required"], "default" = "required"))]
+    mfa: Option<S<String>>,
     // keycloak
     /// Keycloak only, required there: the server's https:// base address, without /realms/...,
     /// e.g. "https://sso.example.org" (http:// only on a loopback address).
@@ -521,8 +526,28 @@ pub struct IdentityConfig {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "provider", rename_all = "lowercase")]
 pub enum IdentityProvider {
-    Cognito { domain_prefix: String },
+    Cognito { domain_prefix: String, mfa: Mfa },
     Keycloak(KeycloakConfig),
+}
+
+/// Whether a Cognito pool's users sign in with a second factor (an authenticator app's TOTP code).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Mfa {
+    Off,
+    Optional,
+    Required,
+}
+
+impl Mfa {
+    /// Cognito's `MfaConfiguration`.
+    pub fn cognito(self) -> &'static str {
+        match self {
+            Mfa::Off => "OFF",
+            Mfa::Optional => "OPTIONAL",
+            Mfa::Required => "ON",
+        }
+    }
 }
 
 /// A Keycloak realm and the confidential client Tuva EMPI and the ALB use.
@@ -575,9 +600,17 @@ impl OidcEndpoints {
 }
 
 impl IdentityConfig {
+    /// The Cognito pool's MFA setting (`None` with Keycloak, whose realm decides).
+    pub fn cognito_mfa(&self) -> Option<Mfa> {
+        match &self.provider {
+            IdentityProvider::Cognito { mfa, .. } => Some(*mfa),
+            IdentityProvider::Keycloak(_) => None,
+        }
+    }
+
     pub fn cognito_domain_prefix(&self) -> Option<&str> {
         match &self.provider {
-            IdentityProvider::Cognito { domain_prefix } => Some(domain_prefix),
+            IdentityProvider::Cognito { domain_prefix, .. } => Some(domain_prefix),
             IdentityProvider::Keycloak(_) => None,
         }
     }
@@ -769,6 +802,24 @@ impl Locator<'_> {
 }
 
 impl Stack {
+    /// What `plan` warns about in the stack itself: settings that are valid but weaker than a
+    /// PHI baseline wants.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.cluster.public_access_cidrs.iter().any(|c| c == "0.0.0.0/0") {
+            w.push(
+                "the cluster's public API endpoint accepts any address (`cluster.public_access_cidrs` holds \"0.0.0.0/0\", the default); \
+                 it still needs IAM authentication and an access entry, but list only the networks kubectl users come from, \
+                 e.g. public_access_cidrs = [\"203.0.113.0/24\"] (the nodes use the private endpoint, which is always on)"
+                    .to_string(),
+            );
+        }
+        if self.identity.cognito_mfa() == Some(Mfa::Off) {
+            w.push("Cognito users sign in with a password alone (`identity.mfa = \"off\"`); a system holding PHI should require a second factor (\"required\")".to_string());
+        }
+        w
+    }
+
     /// Reads, parses and validates a stack file.
     /// Only a regular file of at most [`STACK_FILE_LIMIT`] bytes is read: a FIFO or a device
     /// (`--stack /dev/zero`) is refused at once rather than waited on or read until memory runs out.
@@ -1615,13 +1666,33 @@ impl Validator<'_> {
                     ),
                 }
             }
-            return IdentityConfig { admin_email, provider: IdentityProvider::Cognito { domain_prefix } };
+            let mfa = match raw.mfa.as_ref().map(|m| m.get_ref().as_str()) {
+                None | Some("required") => Mfa::Required,
+                Some("optional") => Mfa::Optional,
+                Some("off") => Mfa::Off,
+                Some(other) => {
+                    self.err(
+                        raw.mfa.as_ref().unwrap(),
+                        format!("mfa {other:?} is not known"),
+                        "use \"required\" (the default), \"optional\" or \"off\"",
+                    );
+                    Mfa::Required
+                }
+            };
+            return IdentityConfig { admin_email, provider: IdentityProvider::Cognito { domain_prefix, mfa } };
         }
         if let Some(v) = &raw.domain_prefix {
             self.err(
                 v,
                 "`domain_prefix` is a Cognito setting, but the identity provider is Keycloak",
                 "remove it; Keycloak signs users in on its own host",
+            );
+        }
+        if let Some(v) = &raw.mfa {
+            self.err(
+                v,
+                "`mfa` is a Cognito setting, but the identity provider is Keycloak",
+                "remove it; require MFA in the Keycloak realm (an OTP required action or a conditional-OTP flow)",
             );
         }
         let keycloak = self.keycloak(raw, &identity_span, region);
@@ -1822,6 +1893,38 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
         assert_eq!(kc.endpoints.token_endpoint, "https://sso.example.org/realms/tuva/protocol/openid-connect/token");
         assert_eq!(s.identity.cognito_domain_prefix(), None);
         assert_eq!(Stack::parse("s.toml", MINIMAL).unwrap().identity.provider_name(), "cognito");
+    }
+
+    #[test]
+    fn an_endpoint_open_to_the_internet_and_mfa_off_are_warned_about() {
+        let s = Stack::parse("s.toml", MINIMAL).unwrap();
+        let w = s.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("public_access_cidrs") && w[0].contains("0.0.0.0/0"), "{w:?}");
+        let narrow = Stack::parse("s.toml", &format!("{MINIMAL}[cluster]\npublic_access_cidrs = [\"203.0.113.0/24\"]\n")).unwrap();
+        assert!(narrow.warnings().is_empty(), "{:?}", narrow.warnings());
+        let off = Stack::parse(
+            "s.toml",
+            &format!("{}[cluster]\npublic_access_cidrs = [\"203.0.113.0/24\"]\n", MINIMAL.replace("[identity]\n", "[identity]\nmfa = \"off\"\n")),
+        )
+        .unwrap();
+        assert!(off.warnings().iter().any(|w| w.contains("mfa = \"off\"")), "{:?}", off.warnings());
+    }
+
+    #[test]
+    fn cognito_mfa_is_required_unless_the_stack_says_otherwise() {
+        use super::Mfa;
+        assert_eq!(Stack::parse("s.toml", MINIMAL).unwrap().identity.cognito_mfa(), Some(Mfa::Required));
+        for (v, want) in [("off", Mfa::Off), ("optional", Mfa::Optional), ("required", Mfa::Required)] {
+            let s = Stack::parse("s.toml", &MINIMAL.replace("[identity]\n", &format!("[identity]\nmfa = \"{v}\"\n"))).unwrap();
+            assert_eq!(s.identity.cognito_mfa(), Some(want), "{v}");
+        }
+        let e = err(&MINIMAL.replace("[identity]\n", "[identity]\nmfa = \"sms\"\n"));
+        assert!(e.message.contains("mfa \"sms\" is not known"), "{e}");
+        assert_eq!((e.line, e.column), (MINIMAL.lines().position(|l| l == "[identity]").unwrap() + 2, 7), "{e}");
+        let e = err(&KEYCLOAK.replace("realm = \"tuva\"\n", "realm = \"tuva\"\nmfa = \"off\"\n"));
+        assert!(e.message.contains("`mfa` is a Cognito setting"), "{e}");
+        assert_eq!(Stack::parse("s.toml", KEYCLOAK).unwrap().identity.cognito_mfa(), None);
     }
 
     #[test]

@@ -160,6 +160,7 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
             ("Database", "deletion_protection", "/database/deletion_protection"),
             ("Identity", "provider", "/identity/provider/provider"),
             ("Identity", "jwt_aud", "/identity/provider/jwt_aud"),
+            ("Identity", "mfa", "/identity/provider/mfa"),
             ("App", "version", "/app/version"),
             ("App", "namespace", "/app/namespace"),
             ("App", "api_replicas", "/app/api_replicas"),

@@ -89,8 +89,9 @@ fn json_block(v: &serde_json::Value) -> String {
 }
 
 fn operator_md(current: &str) -> String {
-    let write = kinds::policy_document(&kinds::iam_actions(&kinds::aws(), true));
-    let read = kinds::policy_document(&kinds::iam_actions(&kinds::aws(), false));
+    let scope = kinds::Scope::placeholders();
+    let write = kinds::policy_document(&kinds::iam_actions(&kinds::aws(), true), &scope);
+    let read = kinds::policy_document(&kinds::iam_actions(&kinds::aws(), false), &scope);
     let mut out = String::new();
     let mut rest = current;
     for (marker, v) in [("operator", &write), ("read-only", &read)] {

@@ -10,14 +10,26 @@ kind! {
         username_attributes: Strings [force_new set],
         auto_verified_attributes: Strings [set],
         admin_create_user_only: Bool,
+        // `OFF`, `OPTIONAL` or `ON`; the second factor is an authenticator app (TOTP).
+        mfa_configuration: Str,
+        // Cognito's password policy: `minimum_length`, `require_lowercase`, `require_uppercase`,
+        // `require_numbers`, `require_symbols`, `temporary_password_validity_days`,
+        // `password_history_size`.
+        password_policy: Object,
+        // `LITE`, `ESSENTIALS` or `PLUS` (threat protection needs `PLUS`).
+        user_pool_tier: Str,
+        // Threat protection: `OFF`, `AUDIT` or `ENFORCED`.
+        advanced_security_mode: Str,
+        deletion_protection: Bool,
         tags: Tags,
     }
     outputs: [id, arn, name],
     schema: .stateful().typical(3).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
-        read: ["cognito-idp:ListUserPools", "cognito-idp:DescribeUserPool"],
-        create: ["cognito-idp:CreateUserPool", "cognito-idp:TagResource"],
-        update: ["cognito-idp:UpdateUserPool", "cognito-idp:TagResource", "cognito-idp:UntagResource"],
-        delete: ["cognito-idp:DeleteUserPool"],
+        read: ["cognito-idp:ListUserPools", "cognito-idp:DescribeUserPool", "cognito-idp:GetUserPoolMfaConfig"],
+        create: ["cognito-idp:CreateUserPool", "cognito-idp:SetUserPoolMfaConfig", "cognito-idp:TagResource"],
+        update: ["cognito-idp:UpdateUserPool", "cognito-idp:SetUserPoolMfaConfig", "cognito-idp:TagResource", "cognito-idp:UntagResource"],
+        // deletion protection is lifted (UpdateUserPool) before the delete
+        delete: ["cognito-idp:UpdateUserPool", "cognito-idp:DeleteUserPool"],
     }),
 }
 
@@ -44,6 +56,8 @@ kind! {
         allowed_oauth_scopes: Strings [set],
         callback_urls: Strings [set],
         supported_identity_providers: Strings [set],
+        // `ENABLED`: sign-in, sign-up and password-reset answers do not say whether a user exists.
+        prevent_user_existence_errors: Str,
     }
     outputs: [id, user_pool_id],
     schema: .typical(2).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {

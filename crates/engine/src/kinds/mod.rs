@@ -93,6 +93,7 @@ pub static ALL: &[&Schema] = &[
     &network::VPC,
     &network::SUBNET,
     &network::SECURITY_GROUP,
+    &network::DEFAULT_SECURITY_GROUP,
     &routing::INTERNET_GATEWAY,
     &routing::EIP,
     &routing::NAT_GATEWAY,
@@ -157,23 +158,105 @@ pub fn iam_actions(kinds: &[&Schema], write: bool) -> Vec<&'static str> {
     v
 }
 
-/// An IAM policy document that allows `actions`, one statement per service (`Ec2`, `Iam`, …).
-pub fn policy_document(actions: &[&str]) -> serde_json::Value {
-    let mut by_service: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for a in actions {
-        by_service.entry(a.split(':').next().unwrap_or("")).or_default().push(a);
+/// Whose resources a policy is about: IAM roles, the OIDC provider and secrets are named by the
+/// stack, so their actions are allowed on the stack's names only.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub partition: String,
+    /// The account id, or `*` when it is not known (IAM acts only in the caller's own account).
+    pub account: String,
+    pub region: String,
+    /// The stack's name: every role is `<stack>-…`, every secret `<stack>/…`.
+    pub stack: String,
+    /// Secrets the stack names that are not its own (the Keycloak client secret), read by `apply`
+    /// and `drift`.
+    pub user_secrets: Vec<String>,
+}
+
+impl Scope {
+    /// The scope with placeholders, as docs/OPERATOR-IAM.md prints it.
+    pub fn placeholders() -> Scope {
+        Scope {
+            partition: "aws".into(),
+            account: "<account>".into(),
+            region: "<region>".into(),
+            stack: "<stack>".into(),
+            user_secrets: Vec::new(),
+        }
     }
-    let statements: Vec<serde_json::Value> = by_service
+
+    /// The scope of `stack`; `account` is `*` when not known.
+    pub fn of(stack: &crate::stack::Stack, account: Option<&str>) -> Scope {
+        Scope {
+            partition: crate::arn::partition_of(&stack.region).into(),
+            account: account.unwrap_or("*").into(),
+            region: stack.region.clone(),
+            stack: stack.name.clone(),
+            user_secrets: stack.identity.keycloak().map(|k| k.client_secret_arn.clone()).into_iter().collect(),
+        }
+    }
+
+    /// The stack's IAM roles.
+    pub fn roles(&self) -> String {
+        format!("arn:{}:iam::{}:role/{}-*", self.partition, self.account, self.stack)
+    }
+
+    /// The EKS clusters' OIDC providers of the stack's region (their ARNs carry EKS's id, not a name).
+    pub fn oidc_providers(&self) -> String {
+        format!("arn:{}:iam::{}:oidc-provider/oidc.eks.{}.amazonaws.com/id/*", self.partition, self.account, self.region)
+    }
+
+    /// The stack's own secrets.
+    pub fn secrets(&self) -> String {
+        format!("arn:{}:secretsmanager:{}:{}:secret:{}/*", self.partition, self.region, self.account, self.stack)
+    }
+}
+
+/// The resources an action is allowed on under `scope`, or `None` for every resource (`*`).
+fn scoped(action: &str, scope: &Scope) -> Option<(&'static str, Vec<String>)> {
+    let (service, verb) = action.split_once(':')?;
+    match service {
+        // ListOpenIDConnectProviders takes no resource
+        "iam" if verb.contains("OpenIDConnectProvider") && !verb.starts_with("List") => Some(("IamOidcProvider", vec![scope.oidc_providers()])),
+        // roles: creating one, writing its policies and passing it are a privilege-escalation path on `*`
+        "iam" if verb.contains("Role") => Some(("IamStackRoles", vec![scope.roles()])),
+        "secretsmanager" if !verb.starts_with("List") => {
+            let mut v = vec![scope.secrets()];
+            v.extend(scope.user_secrets.iter().cloned());
+            Some(("StackSecrets", v))
+        }
+        _ => None,
+    }
+}
+
+/// An IAM policy document that allows `actions`: IAM role, OIDC provider and Secrets Manager
+/// actions on the stack's own resources only ([`Scope`]), the rest one statement per service (`Ec2`,
+/// `Iam`, …) on every resource.
+pub fn policy_document(actions: &[&str], scope: &Scope) -> serde_json::Value {
+    let mut by_sid: std::collections::BTreeMap<String, (Vec<&str>, Vec<String>)> = Default::default();
+    for a in actions {
+        let (sid, resources) = match scoped(a, scope) {
+            Some((sid, r)) => (sid.to_string(), r),
+            None => {
+                let service = a.split(':').next().unwrap_or("");
+                let sid: String = service
+                    .split('-')
+                    .map(|w| {
+                        let mut c = w.chars();
+                        c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+                    })
+                    .collect();
+                (sid, vec!["*".to_string()])
+            }
+        };
+        let e = by_sid.entry(sid).or_insert_with(|| (Vec::new(), resources));
+        e.0.push(a);
+    }
+    let statements: Vec<serde_json::Value> = by_sid
         .into_iter()
-        .map(|(service, actions)| {
-            let sid: String = service
-                .split('-')
-                .map(|w| {
-                    let mut c = w.chars();
-                    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
-                })
-                .collect();
-            serde_json::json!({"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": "*"})
+        .map(|(sid, (actions, resources))| {
+            let resource = if resources.len() == 1 { serde_json::json!(resources[0]) } else { serde_json::json!(resources) };
+            serde_json::json!({"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resource})
         })
         .collect();
     serde_json::json!({"Version": "2012-10-17", "Statement": statements})
@@ -202,6 +285,49 @@ mod tests {
             if k.kind.starts_with("aws_") {
                 assert!(!k.iam.read.is_empty() && !k.iam.create.is_empty() && !k.iam.delete.is_empty(), "{} lacks IAM actions", k.kind);
             }
+        }
+    }
+
+    #[test]
+    fn role_and_secret_actions_name_the_stack_never_every_resource() {
+        let scope = Scope {
+            partition: "aws".into(),
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            stack: "tuva-prod".into(),
+            user_secrets: vec!["arn:aws:secretsmanager:us-east-1:123456789012:secret:kc-AbCdEf".into()],
+        };
+        for write in [true, false] {
+            let doc = policy_document(&iam_actions(&aws(), write), &scope);
+            let mut seen = 0;
+            for st in doc["Statement"].as_array().unwrap() {
+                let resources: Vec<&str> = match &st["Resource"] {
+                    serde_json::Value::String(s) => vec![s.as_str()],
+                    v => v.as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect(),
+                };
+                for a in st["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()) {
+                    let escalation = ["iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PassRole", "iam:UpdateAssumeRolePolicy"];
+                    if escalation.contains(&a) || a == "iam:GetRole" {
+                        seen += 1;
+                        assert_eq!(resources, ["arn:aws:iam::123456789012:role/tuva-prod-*"], "{a}");
+                    }
+                    if a.starts_with("secretsmanager:") {
+                        seen += 1;
+                        assert_eq!(
+                            resources,
+                            [
+                                "arn:aws:secretsmanager:us-east-1:123456789012:secret:tuva-prod/*",
+                                "arn:aws:secretsmanager:us-east-1:123456789012:secret:kc-AbCdEf"
+                            ],
+                            "{a}"
+                        );
+                    }
+                    if a.starts_with("iam:") || a.starts_with("secretsmanager:") {
+                        assert!(!resources.contains(&"*") || a == "iam:ListOpenIDConnectProviders", "{a} on every resource");
+                    }
+                }
+            }
+            assert!(seen >= if write { 7 } else { 2 }, "{doc}");
         }
     }
 

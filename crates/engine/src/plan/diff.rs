@@ -21,12 +21,30 @@ pub fn normalize(attr: Option<&AttrSchema>, v: &Value) -> Value {
     match v {
         Value::Array(xs) if attr.is_some_and(|a| a.set) => {
             let mut xs: Vec<Value> = xs.clone();
-            xs.sort_by_key(|x| x.to_string());
+            // by the value with its keys in order: a set read back from the cloud may name an
+            // element's keys in another order than the stack's (security group rules)
+            xs.sort_by_key(set_order);
             xs.dedup();
             Value::Array(xs)
         }
         other => other.clone(),
     }
+}
+
+/// The sort key of a set element: its JSON text with every object's keys in order.
+fn set_order(v: &Value) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
+            }
+            Value::Array(xs) => Value::Array(xs.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(v).to_string()
 }
 
 fn canonical_policy(v: &Value) -> Value {

@@ -46,6 +46,10 @@ pub static MAPPINGS: &[(&str, Mapping)] = &[
     (network::VPC.kind, Mapping { types: &["aws_vpc"], map: vpc, outputs: &[], computed: ID }),
     (network::SUBNET.kind, Mapping { types: &["aws_subnet"], map: subnet, outputs: &[], computed: ID }),
     (network::SECURITY_GROUP.kind, Mapping { types: &["aws_security_group"], map: security_group, outputs: &[], computed: ID }),
+    (
+        network::DEFAULT_SECURITY_GROUP.kind,
+        Mapping { types: &["aws_default_security_group"], map: default_security_group, outputs: &[], computed: ID },
+    ),
     (routing::INTERNET_GATEWAY.kind, Mapping { types: &["aws_internet_gateway"], map: internet_gateway, outputs: &[], computed: ID }),
     (routing::EIP.kind, Mapping { types: &["aws_eip"], map: eip, outputs: &[], computed: &[("id", "id"), ("public_ip", "public_ip")] }),
     (routing::NAT_GATEWAY.kind, Mapping { types: &["aws_nat_gateway"], map: nat_gateway, outputs: &[], computed: ID }),
@@ -246,7 +250,7 @@ fn subnet(s: &Src) -> Vec<TfResource> {
 
 /// A security group rule block (`ingress`/`egress`): every attribute present, as the provider's
 /// set elements are.
-fn sg_rule(protocol: X, from: X, to: X, cidr_blocks: X, security_groups: X) -> X {
+fn sg_rule(protocol: X, from: X, to: X, cidr_blocks: X, security_groups: X, myself: bool) -> X {
     obj(vec![
         ("protocol", protocol),
         ("from_port", from),
@@ -255,41 +259,53 @@ fn sg_rule(protocol: X, from: X, to: X, cidr_blocks: X, security_groups: X) -> X
         ("security_groups", security_groups),
         ("ipv6_cidr_blocks", lit(json!([]))),
         ("prefix_list_ids", lit(json!([]))),
-        ("self", lit(false)),
+        ("self", lit(myself)),
         ("description", lit(Value::Null)),
     ])
 }
 
+/// The rule blocks of one direction: one rule per peer (`cidr_block`, `source_security_group_id` or
+/// `self`).
+fn sg_rules(s: &Src, direction: &str) -> X {
+    X::List(
+        elems(&s.expr(direction))
+            .iter()
+            .map(|r| {
+                let one_of = |k: &str| match members(r).into_iter().find(|(key, _)| key == k) {
+                    Some((_, e)) => X::List(vec![X::E(e)]),
+                    None => lit(json!([])),
+                };
+                sg_rule(
+                    field(r, "protocol"),
+                    field(r, "from_port"),
+                    field(r, "to_port"),
+                    one_of("cidr_block"),
+                    one_of("source_security_group_id"),
+                    members(r).into_iter().any(|(k, _)| k == "self"),
+                )
+            })
+            .collect(),
+    )
+}
+
 fn security_group(s: &Src) -> Vec<TfResource> {
-    // one rule per source: `cidr_block` or `source_security_group_id`
-    let ingress = elems(&s.expr("ingress"))
-        .iter()
-        .map(|r| {
-            let one_of = |k: &str| match members(r).into_iter().find(|(key, _)| key == k) {
-                Some((_, e)) => X::List(vec![X::E(e)]),
-                None => lit(json!([])),
-            };
-            sg_rule(
-                field(r, "protocol"),
-                field(r, "from_port"),
-                field(r, "to_port"),
-                one_of("cidr_block"),
-                one_of("source_security_group_id"),
-            )
-        })
-        .collect();
-    // empi-infra keeps the allow-all egress rule AWS gives every new VPC security group
-    let egress = sg_rule(lit("-1"), lit(0), lit(0), lit(json!(["0.0.0.0/0"])), lit(json!([])));
     vec![one(
         "aws_security_group",
         vec![
             ("name", s.name()),
             ("description", s.get("description")),
             ("vpc_id", s.get("vpc_id")),
-            ("ingress", X::List(ingress)),
-            ("egress", X::List(vec![egress])),
+            ("ingress", sg_rules(s, "ingress")),
+            ("egress", sg_rules(s, "egress")),
             tags(s),
         ],
+    )]
+}
+
+fn default_security_group(s: &Src) -> Vec<TfResource> {
+    vec![one(
+        "aws_default_security_group",
+        vec![("vpc_id", s.get("vpc_id")), ("ingress", sg_rules(s, "ingress")), ("egress", sg_rules(s, "egress")), tags(s)],
     )]
 }
 
@@ -549,6 +565,25 @@ fn user_pool(s: &Src) -> Vec<TfResource> {
             ("username_attributes", s.get("username_attributes")),
             ("auto_verified_attributes", s.get("auto_verified_attributes")),
             ("admin_create_user_config", block(vec![("allow_admin_create_user_only", s.get("admin_create_user_only"))])),
+            ("mfa_configuration", s.get("mfa_configuration")),
+            // the TOTP method is on whenever MFA is (terraform-provider-aws requires the block then)
+            (
+                "software_token_mfa_configuration",
+                X::Fn(Box::new(s.get("mfa_configuration")), |m| {
+                    if m == "OFF" {
+                        json!([])
+                    } else {
+                        json!([{"enabled": true}])
+                    }
+                }),
+            ),
+            ("password_policy", X::Fn(Box::new(s.get("password_policy")), |p| json!([p]))),
+            ("user_pool_tier", s.get("user_pool_tier")),
+            ("user_pool_add_ons", block(vec![("advanced_security_mode", s.get("advanced_security_mode"))])),
+            (
+                "deletion_protection",
+                X::Fn(Box::new(s.get("deletion_protection")), |on| json!(if on == &json!(true) { "ACTIVE" } else { "INACTIVE" })),
+            ),
             tags(s),
         ],
     )]
@@ -570,6 +605,7 @@ fn user_pool_client(s: &Src) -> Vec<TfResource> {
             ("allowed_oauth_scopes", s.get("allowed_oauth_scopes")),
             ("callback_urls", s.get("callback_urls")),
             ("supported_identity_providers", s.get("supported_identity_providers")),
+            ("prevent_user_existence_errors", s.get("prevent_user_existence_errors")),
             // Cognito generates it; the ALB reads it, nothing else
             ("client_secret", X::Computed(Box::new(X::Sensitive))),
         ],
