@@ -448,7 +448,7 @@ fn drift_every_0s_is_refused_at_parse_time_not_a_panic() {
     assert!(err.contains("invalid value '0s' for '--every <DURATION>': the interval must be positive, e.g. 15m or 1h"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     assert!(t0.elapsed() < Duration::from_secs(10));
-    let (code, _, err) = empi(&["drift", "--every", "15m", "--print-iam-policy"], &repo());
+    let (code, _, err) = empi(&["drift", "--every", "15m", "--print-iam-policy", "-s", "stacks/local.toml"], &repo());
     assert_eq!(code, 0, "a positive interval is accepted: {err}");
 }
 

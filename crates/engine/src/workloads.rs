@@ -113,6 +113,23 @@ fn labels(component: &str) -> Value {
     })
 }
 
+/// A namespace's labels: ours, and the Pod Security Standard it enforces. `baseline` (no
+/// privileged pods, host namespaces, host paths or added capabilities) is enforced, which Tuva
+/// EMPI's pods meet as they are; `restricted` is warned about and audited, not enforced, because
+/// its non-root and seccomp requirements need per-image checks of upstream's Dockerfiles (not done
+/// yet: docs/SECURITY.md).
+fn namespace_labels(component: &str) -> Value {
+    let mut l = labels(component);
+    for (k, v) in [
+        ("pod-security.kubernetes.io/enforce", "baseline"),
+        ("pod-security.kubernetes.io/warn", "restricted"),
+        ("pod-security.kubernetes.io/audit", "restricted"),
+    ] {
+        l[k] = json!(v);
+    }
+    l
+}
+
 /// How empi-infra reaches the cluster: the EKS outputs (the provider connects lazily, once they exist).
 fn cluster() -> Expr {
     Expr::template(json!({
@@ -227,7 +244,7 @@ fn matching_jobs(stack: &Stack, out: &mut Vec<ResourceSpec>) {
             "workloads.matching_job_namespace",
             "k8s_namespace",
             job_ns,
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": job_ns, "labels": labels("matching-job")}}),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": job_ns, "labels": namespace_labels("matching-job")}}),
         ));
         after_ns = "workloads.matching_job_namespace";
     }
@@ -296,7 +313,7 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
             "workloads.namespace",
             "k8s_namespace",
             ns,
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels("tuva-empi")}}),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": namespace_labels("tuva-empi")}}),
         )
         .after("cluster.node_group"),
     );

@@ -552,7 +552,7 @@ pub static RULES: &[Rule] = &[
                 verdict(TLS12_POLICIES.contains(&p) || (source == Source::Planned && unknown(&Value::String(p.into()))), ev(o, "ssl_policy"))
             } else {
                 let redirect = o.get("actions").and_then(Value::as_array).is_some_and(|a| {
-                    !a.is_empty() && a.iter().all(|x| x.get("type").and_then(Value::as_str) == Some("redirect") && x.pointer("/redirect/protocol").and_then(Value::as_str) == Some("HTTPS"))
+                    !a.is_empty() && a.iter().all(|x| x.get("type").and_then(Value::as_str) == Some("redirect") && x.get("protocol").and_then(Value::as_str) == Some("HTTPS"))
                 });
                 verdict(redirect, format!("{} listener: actions = {}", protocol, show(o.get("actions"))))
             }
