@@ -111,9 +111,8 @@ pub struct RawStack {
     #[schemars(with = "Option<RawEdge>")]
     edge: Option<S<RawEdge>>,
     /// The security baseline (docs/SECURITY.md): encryption with a key the organisation controls,
-    /// audit logs, TLS-only, and the failures of `empi-infra check` a reviewer waived. Default: the
-    /// stack creates its own customer-managed KMS key (`alias/<name>`, rotation on), every baseline
-    /// setting on, no waivers.
+    /// and the failures of `empi-infra check` a reviewer waived. Default: the stack creates its own
+    /// customer-managed KMS key (`alias/<name>`, rotation on), no waivers.
     #[serde(default)]
     #[schemars(with = "Option<RawSecurity>")]
     security: Option<S<RawSecurity>>,
@@ -376,20 +375,6 @@ struct RawSecurity {
     /// (docs/STACK.md). Default: the stack creates and owns its key.
     #[schemars(with = "Option<String>", pattern(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$"))]
     kms_key_arn: Option<S<String>>,
-    /// Encrypt with the stack's customer-managed KMS key (database, Performance Insights, EKS
-    /// secrets, the config secret, the bucket, the log groups). false: AWS-managed keys, and
-    /// `empi-infra check` fails the `encryption.*` rules unless waived. Default: true.
-    #[schemars(with = "Option<bool>", extend("default" = true))]
-    customer_managed_key: Option<S<bool>>,
-    /// Audit logging: EKS control-plane logs, PostgreSQL log export, VPC flow logs, ALB and bucket
-    /// access logs, WAF logs. false: none of them, and `check` fails the `audit.*` rules unless
-    /// waived. Default: true.
-    #[schemars(with = "Option<bool>", extend("default" = true))]
-    audit_logs: Option<S<bool>>,
-    /// Refuse requests not made over TLS at the buckets (`aws:SecureTransport`). false: no such
-    /// policy, and `check` fails `transmission.bucket-tls-only` unless waived. Default: true.
-    #[schemars(with = "Option<bool>", extend("default" = true))]
-    tls_only: Option<S<bool>>,
     /// Failures of `empi-infra check` a reviewer accepted, each until a date:
     /// `[[security.waive]] rule = "audit.vpc-flow-logs", reason = "…", expires = "2027-03-31"`.
     /// An expired waiver fails the rule again. Default: none.
@@ -663,15 +648,12 @@ pub struct DriftConfig {
 pub struct SecurityConfig {
     /// A key the organisation brings (`[security] kms_key_arn`); `None`: the stack's own key.
     pub kms_key_arn: Option<String>,
-    pub customer_managed_key: bool,
-    pub audit_logs: bool,
-    pub tls_only: bool,
     pub waivers: Vec<crate::check::Waiver>,
 }
 
 impl Default for SecurityConfig {
     fn default() -> Self {
-        SecurityConfig { kms_key_arn: None, customer_managed_key: true, audit_logs: true, tls_only: true, waivers: Vec::new() }
+        SecurityConfig { kms_key_arn: None, waivers: Vec::new() }
     }
 }
 
@@ -1579,8 +1561,6 @@ impl Validator<'_> {
             }
             arn
         });
-        let flag = |f: &Option<S<bool>>| f.as_ref().map(|v| *v.get_ref()).unwrap_or(true);
-        let (customer_managed_key, audit_logs, tls_only) = (flag(&raw.customer_managed_key), flag(&raw.audit_logs), flag(&raw.tls_only));
         for w in raw.waive.unwrap_or_default() {
             let w = w.into_inner();
             if !crate::check::RULES.iter().any(|r| r.id == w.rule.get_ref()) {
@@ -1612,7 +1592,7 @@ impl Validator<'_> {
                 expires: w.expires.into_inner(),
             });
         }
-        SecurityConfig { kms_key_arn, customer_managed_key, audit_logs, tls_only, waivers }
+        SecurityConfig { kms_key_arn, waivers }
     }
 
     fn identity(&mut self, raw: S<RawIdentity>, stack_name: &str, region: &str) -> IdentityConfig {

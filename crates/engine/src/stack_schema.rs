@@ -170,9 +170,6 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
             ("Edge", "waf", "/edge/waf"),
             ("Drift", "ignore", "/drift/ignore"),
             ("Security", "waive", "/security/waivers"),
-            ("Security", "customer_managed_key", "/security/customer_managed_key"),
-            ("Security", "audit_logs", "/security/audit_logs"),
-            ("Security", "tls_only", "/security/tls_only"),
         ] {
             let props = if def.is_empty() { &s["properties"] } else { &s["definitions"][def]["properties"] };
             let default = &props[key]["default"];
