@@ -269,11 +269,14 @@ async fn the_k8s_job_runner_makes_upstreams_calls_as_its_service_account_and_its
     let inline = aws.iam.get_role_policy().role_name("empi-local-matching-job").policy_name("tuva-empi").send().await.unwrap();
     let doc = common::policy(inline.policy_document());
     let secret = st["resources"]["config.secret"]["outputs"]["arn"].as_str().unwrap();
-    assert_eq!(doc["Statement"].as_array().unwrap().len(), 1, "{doc}");
+    // reading the config secret, and the stack's key that encrypts it: nothing else
+    let key = st["resources"]["security.kms_key"]["outputs"]["arn"].as_str().unwrap();
+    assert_eq!(doc["Statement"].as_array().unwrap().len(), 2, "{doc}");
     assert_eq!(
         (doc["Statement"][0]["Action"].as_str(), doc["Statement"][0]["Resource"].as_str()),
         (Some("secretsmanager:GetSecretValue"), Some(secret))
     );
+    assert_eq!((doc["Statement"][1]["Action"].clone(), doc["Statement"][1]["Resource"].as_str()), (serde_json::json!(["kms:Decrypt", "kms:GenerateDataKey"]), Some(key)), "{doc}");
 
     // as the matching service: exactly the calls upstream's K8sJobRunner makes
     let kc = kube::config::Kubeconfig::read_from(&w.cluster.kubeconfig).unwrap();

@@ -1,8 +1,7 @@
 //! The security baseline end to end (docs/SECURITY.md): the prod-like stack applied to the local
-//! cloud passes `empi-infra check` on its planned values and on the live cloud; when encryption,
-//! audit logging or TLS-only is removed from the live cloud behind empi-infra's back, or turned off
-//! in a copy of the stack, `check` fails naming the rule and its controls; waivers accept a failure
-//! until they expire.
+//! cloud passes `empi-infra check` on its planned values and on the live cloud; when encryption or
+//! TLS-only is weakened in the live cloud behind empi-infra's back, `check` fails naming the rule and
+//! its controls and lists it as drift; waivers accept a failure until they expire.
 
 mod common;
 
@@ -90,36 +89,28 @@ async fn check_passes_on_the_prod_like_stack_and_fails_naming_the_rule_when_the_
         assert!(value.len() >= 16 && !text.contains(value), "the evidence holds {secret}");
     }
 
-    // behind empi-infra's back: TLS-only off (the bucket policy deleted), audit logging off (the
-    // cluster's control-plane logs), encryption weakened (the key's rotation off)
+    // behind empi-infra's back: TLS-only off (the bucket policy deleted), encryption weakened (the
+    // key's yearly rotation turned off). (moto records no change of an EKS cluster's logging
+    // through UpdateClusterConfig, so audit logging cannot be turned off here: the rule's failure
+    // on a cluster without those logs is in `check/tests.rs`.)
     let aws = w.aws().await;
     let st = w.state();
     let bucket = st["resources"]["storage.bucket"]["id"].as_str().unwrap().to_string();
     aws.s3.delete_bucket_policy().bucket(&bucket).send().await.unwrap();
-    let cluster = st["resources"]["cluster.eks"]["id"].as_str().unwrap().to_string();
-    let off = aws_sdk_eks::types::Logging::builder()
-        .cluster_logging(
-            aws_sdk_eks::types::LogSetup::builder()
-                .enabled(false)
-                .types(aws_sdk_eks::types::LogType::Api)
-                .types(aws_sdk_eks::types::LogType::Audit)
-                .types(aws_sdk_eks::types::LogType::Authenticator)
-                .build(),
-        )
-        .build();
-    aws.eks.update_cluster_config().name(&cluster).logging(off).send().await.unwrap();
+    let key = st["resources"]["security.kms_key"]["id"].as_str().unwrap().to_string();
+    aws.kms.disable_key_rotation().key_id(&key).send().await.unwrap();
     let (code, v) = check(&w, &[]);
     assert_eq!(code, 2, "{v}");
     assert!(failed(&v["planned"]).is_empty(), "the plan still holds: {}", v["planned"]);
     let live = failed(&v["live"]);
     assert!(live.contains(&("transmission.bucket-tls-only".into(), "storage.bucket".into())), "{live:?}");
-    assert!(live.contains(&("audit.cluster-logs".into(), "cluster.eks".into())), "{live:?}");
+    assert!(live.contains(&("encryption.key-rotation".into(), "security.kms_key".into())), "{live:?}");
     let tls = finding(&v["live"], "transmission.bucket-tls-only");
     let controls: Vec<&str> = tls["controls"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
     assert!(controls.contains(&"CIS 2.1.1") && controls.contains(&"FSBP S3.5"), "{tls}");
     assert!(tls["safeguard"].as_str().unwrap().contains("§164.312(e)(1)"), "{tls}");
     let drifted: Vec<&str> = v["drifted"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
-    assert!(drifted.contains(&"transmission.bucket-tls-only") && drifted.contains(&"audit.cluster-logs"), "{drifted:?}");
+    assert!(drifted.contains(&"transmission.bucket-tls-only") && drifted.contains(&"encryption.key-rotation"), "{drifted:?}");
     // the text says it too
     let text = w.run(&["check"]);
     assert_eq!(text.code, 2);
@@ -127,15 +118,15 @@ async fn check_passes_on_the_prod_like_stack_and_fails_naming_the_rule_when_the_
     assert!(text.stdout.contains("changed behind empi-infra's back"), "{text:?}");
 
     // a waiver accepts one failure until it expires
-    let waive = "\n[[security.waive]]\nrule = \"audit.cluster-logs\"\nresource = \"cluster.eks\"\nreason = \"logs moved to the org's collector; approved by the ISO\"\nexpires = \"2099-12-31\"\n";
+    let waive = "\n[[security.waive]]\nrule = \"encryption.key-rotation\"\nresource = \"security.kms_key\"\nreason = \"rotation paused during a key migration; approved by the ISO\"\nexpires = \"2099-12-31\"\n";
     let src = std::fs::read_to_string(w.stack()).unwrap();
     std::fs::write(w.stack(), format!("{src}{waive}")).unwrap();
     let (_, v) = check(&w, &[]);
-    assert_eq!(finding(&v["live"], "audit.cluster-logs")["status"], "waived", "{}", v["live"]);
+    assert_eq!(finding(&v["live"], "encryption.key-rotation")["status"], "waived", "{}", v["live"]);
     std::fs::write(w.stack(), format!("{src}{}", waive.replace("2099-12-31", "2020-01-31"))).unwrap();
     let (code, v) = check(&w, &[]);
     assert_eq!(code, 2);
-    let f = finding(&v["live"], "audit.cluster-logs");
+    let f = finding(&v["live"], "encryption.key-rotation");
     assert_eq!(f["status"], "fail");
     assert!(f["evidence"].as_str().unwrap().contains("the waiver expired on 2020-01-31"), "{f}");
     std::fs::write(w.stack(), src).unwrap();
