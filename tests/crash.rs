@@ -140,6 +140,8 @@ fn recorded(state: &Value) -> BTreeSet<(String, String)> {
         ("aws_vpc", "vpc"),
         ("aws_subnet", "subnet"),
         ("aws_security_group", "sg"),
+        // the VPC's default group, taken over and tagged by empi-infra
+        ("aws_default_security_group", "sg"),
         ("aws_internet_gateway", "igw"),
         ("aws_eip", "eip"),
         ("aws_nat_gateway", "nat"),
@@ -424,10 +426,12 @@ async fn ctrl_c_during_destroy_leaves_state_matching_the_cloud() {
 async fn an_endpoint_paused_mid_apply_fails_in_bounded_time_and_the_next_apply_duplicates_nothing() {
     let w = Workspace::new(&[]);
     let mut cmd = w.command(&["apply", "--auto-approve"]);
-    cmd.env("EMPI_INFRA_REQUEST_TIMEOUT", "5s").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    cmd.env("EMPI_INFRA_REQUEST_TIMEOUT", "10s").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
     let mut run = cmd.spawn().unwrap();
     let t0 = Instant::now();
-    while w.moto.requests() < 60 {
+    // paused early in the apply, while it creates the network (on a loaded machine a 10 s deadline
+    // still leaves every answer in time before the pause)
+    while w.moto.requests() < 40 {
         if run.try_wait().unwrap().is_some() {
             let out = run.wait_with_output().unwrap();
             panic!("the apply ended before the pause: {}", String::from_utf8_lossy(&out.stderr));
@@ -443,14 +447,14 @@ async fn an_endpoint_paused_mid_apply_fails_in_bounded_time_and_the_next_apply_d
     unsafe { libc::kill(pid, libc::SIGCONT) };
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    // 5 s per operation: the apply ends well within a minute
+    // 10 s per operation: the apply ends well within a minute
     assert!(took < Duration::from_secs(60), "the apply against a paused endpoint took {took:?}: {err}");
-    assert!(err.contains("did not answer within 5s"), "one sentence naming the deadline: {err}");
+    assert!(err.contains("did not answer within 10s"), "one sentence naming the deadline: {err}");
     assert!(!w.dir.path().join("state/empi-local.lock").exists(), "the lock is released");
     let again = w.run(&["apply", "--auto-approve"]);
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
     let (dup, orphans) = compare(&live(&w.aws().await).await, &w.state());
-    eprintln!("endpoint paused after {} requests: failed in {took:?}; after the next apply {dup} duplicates, {} orphans", 60, orphans.len());
+    eprintln!("endpoint paused after {} requests: failed in {took:?}; after the next apply {dup} duplicates, {} orphans", 40, orphans.len());
     assert_eq!((dup, orphans.len()), (0, 0), "orphans: {orphans:?}");
 }
