@@ -81,6 +81,21 @@ impl Session {
         Ok(Begun { session, lock, state, cloud, placement })
     }
 
+    /// Refuses a read-only `command` (drift, check) while an apply holds the state lock: it would
+    /// judge half-applied work.
+    pub async fn refuse_while_locked(&self, command: &str) -> Result<()> {
+        if let Some(h) = self.backend.lock_holder().await? {
+            return Err(crate::errors::fix(
+                format!(
+                    "`{}` by {}@{} (pid {}, since {}) holds the state lock, so the cloud may be half-changed; {command} did not run",
+                    h.operation, h.owner, h.host, h.pid, h.created
+                ),
+                format!("run it again after that finishes (or, if that run is gone, `empi-infra state unlock {}`)", h.id),
+            ));
+        }
+        Ok(())
+    }
+
     /// The AWS and Kubernetes providers, and the account they work in.
     pub async fn connect(&self) -> Result<Connected> {
         let stack = &self.stack;

@@ -10,22 +10,13 @@ use empi_engine::check::{self, Report, Source};
 use empi_engine::eks_versions::today;
 use serde_json::json;
 
-use crate::errors::fix;
 use crate::session::Session;
 
 /// Exit 0: every rule passes or is waived, planned and live; 2: a rule fails.
 pub async fn run(stack: &Option<PathBuf>, json: bool, planned_only: bool) -> Result<ExitCode> {
     let mut session = Session::open(stack).await?;
     let backend = session.backend.clone();
-    if let Some(h) = backend.lock_holder().await? {
-        return Err(fix(
-            format!(
-                "`{}` by {}@{} (pid {}, since {}) holds the state lock, so the cloud may be half-changed; check did not run",
-                h.operation, h.owner, h.host, h.pid, h.created
-            ),
-            format!("run it again after that finishes (or, if that run is gone, `empi-infra state unlock {}`)", h.id),
-        ));
-    }
+    session.refuse_while_locked("check").await?;
     let state = backend.load().await?;
     let cloud = session.connect().await?;
     session.place(&cloud, &state, false).await?;

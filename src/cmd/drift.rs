@@ -15,15 +15,7 @@ use crate::session::Session;
 pub async fn run_once(stack: &Option<PathBuf>, json: bool, notify: Option<&str>, extra_ignore: &[String]) -> Result<ExitCode> {
     let mut session = Session::open(stack).await?;
     let backend = session.backend.clone();
-    if let Some(h) = backend.lock_holder().await? {
-        return Err(fix(
-            format!(
-                "`{}` by {}@{} (pid {}, since {}) holds the state lock, so the cloud may be half-changed; drift did not run",
-                h.operation, h.owner, h.host, h.pid, h.created
-            ),
-            format!("run it again after that finishes (or, if that run is gone, `empi-infra state unlock {}`)", h.id),
-        ));
-    }
+    session.refuse_while_locked("drift").await?;
     let state = backend.load().await?;
     if state.resources.is_empty() {
         return Err(fix(
