@@ -399,10 +399,8 @@ impl AwsKind for DefaultSecurityGroup {
             .await?
             .ok_or_else(|| ProviderError::new(format!("VPC {vpc} has no default security group; AWS creates one with every VPC")))?;
         converge_all(&self.0, &id, a, None).await?;
-        let t: Vec<Tag> = tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
-        if !t.is_empty() {
-            self.0.create_tags().resources(&id).set_tags(Some(t)).send().await?;
-        }
+        // the group exists already: tagged like any EC2 object after the fact
+        ec2_retag(&self.0, &id, tags(a), Vec::new()).await?;
         Ok(id)
     }
 
