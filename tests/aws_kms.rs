@@ -117,7 +117,9 @@ async fn the_stacks_own_key_encrypts_everything_and_destroy_schedules_its_deleti
     let k = aws.kms.describe_key().key_id(&key_id).send().await.unwrap();
     let k = k.key_metadata().unwrap();
     assert_eq!(k.key_state().map(|s| s.as_str()), Some("PendingDeletion"));
-    let days = (k.deletion_date().unwrap().secs() - std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64) / 86400;
+    let days = (k.deletion_date().unwrap().secs()
+        - std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64)
+        / 86400;
     assert!((29..=30).contains(&days), "30 days pending, not {days}");
     let aliases = aws.kms.list_aliases().send().await.unwrap();
     assert!(!aliases.aliases().iter().any(|a| a.alias_name() == Some("alias/empi-local")), "the alias is free for the next key");

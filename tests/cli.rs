@@ -86,7 +86,10 @@ fn the_drift_policy_is_read_only_and_covers_every_aws_kind() {
         let actions: Vec<&str> = st["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
         if actions.iter().any(|a| a.starts_with("secretsmanager:")) {
             // the stack's own secrets and the Keycloak client secret it names; no other secret
-            assert_eq!(st["Resource"], serde_json::json!([format!("arn:aws:secretsmanager:{}:*:secret:{}/*", kc.region, kc.name), kc_secret]));
+            assert_eq!(
+                st["Resource"],
+                serde_json::json!([format!("arn:aws:secretsmanager:{}:*:secret:{}/*", kc.region, kc.name), kc_secret])
+            );
         }
         if actions.contains(&"iam:GetRole") {
             assert_eq!(st["Resource"], format!("arn:aws:iam::*:role/{}-*", kc.name));

@@ -286,6 +286,45 @@ async fn finding_1_a_restored_backup_or_a_lost_state_creates_nothing_that_exists
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn finding_3_an_aws_object_tagged_for_another_stack_is_never_adopted_changed_or_deleted() {
+    // Kubernetes objects are checked by label (tests/k8s_workloads.rs); this is the AWS side: a VPC
+    // under this stack's name whose empi-infra:stack tag names another stack.
+    let w = Workspace::new(&[]);
+    w.ok(&["apply", "--target", "network.vpc", "--auto-approve"]);
+    let aws = w.aws().await;
+    let vpcs = || async { aws.ec2.describe_vpcs().filters(filter("tag:Name", "empi-local-vpc")).send().await.unwrap().vpcs().to_vec() };
+    let vpc = vpcs().await[0].vpc_id().unwrap().to_string();
+    let tag = aws_sdk_ec2::types::Tag::builder().key("empi-infra:stack").value("billing").build();
+    aws.ec2.create_tags().resources(&vpc).tags(tag).send().await.unwrap();
+    let owner = |vs: &[aws_sdk_ec2::types::Vpc]| {
+        vs.iter()
+            .map(|v| v.tags().iter().find(|t| t.key() == Some("empi-infra:stack")).and_then(|t| t.value()).unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+    };
+
+    // recorded in this stack's state: plan and destroy refuse it, naming whose it is
+    for args in [&["plan"][..], &["destroy", "--auto-approve"]] {
+        let out = w.run(args);
+        assert_eq!(out.code, 1, "{args:?}: {out:?}");
+        assert!(
+            out.stderr.contains(&format!(
+                "network.vpc: {vpc} belongs to stack \"billing\" (tag empi-infra:stack=billing), not to \"empi-local\""
+            )),
+            "{args:?}: {out:?}"
+        );
+    }
+    assert_eq!(owner(&vpcs().await), ["billing"], "destroy left the other stack's VPC alone");
+
+    // the state lost: apply finds it by name and refuses to adopt it, creating nothing
+    std::fs::remove_dir_all(w.dir.path().join("state")).unwrap();
+    let out = w.run(&["apply", "--target", "network.vpc", "--auto-approve"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("belongs to stack \"billing\"") && out.stderr.contains("another name"), "{out:?}");
+    assert_eq!(owner(&vpcs().await), ["billing"], "no second VPC, and the other stack's one unchanged");
+    assert!(!w.state_file().exists() || w.state()["resources"].as_object().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn finding_2_a_journal_truncated_after_a_kill_creates_no_duplicate() {
     let w = Workspace::new(&[]);
     w.moto.slow("rds::dbinstance", 2.0);
@@ -305,7 +344,11 @@ async fn finding_2_a_journal_truncated_after_a_kill_creates_no_duplicate() {
 
 /// The stack's Kubernetes objects (labelled `empi-infra/stack=empi-local`), as (kind, name).
 async fn live_k8s(w: &Workspace) -> BTreeSet<(String, String)> {
-    use k8s_openapi::api::{apps::v1::Deployment, batch::v1::Job, core::v1::{ConfigMap, Namespace, Service, ServiceAccount}};
+    use k8s_openapi::api::{
+        apps::v1::Deployment,
+        batch::v1::Job,
+        core::v1::{ConfigMap, Namespace, Service, ServiceAccount},
+    };
     use kube::api::{Api, ListParams};
     let client = w.cluster.client().await;
     let lp = ListParams::default().labels("empi-infra/stack=empi-local");
@@ -413,7 +456,10 @@ async fn ctrl_c_during_destroy_leaves_state_matching_the_cloud() {
         assert!(!w.dir.path().join("state/empi-local.lock").exists(), "the lock is released");
         let second = w.ok(&["destroy", "--auto-approve"]);
         let (aws, k8s) = (live(&w.aws().await).await, live_k8s(&w).await);
-        assert!(aws.is_empty() && k8s.is_empty(), "the second destroy left objects: {aws:?} {k8s:?}\nfirst destroy:\n{err}\nsecond: {second:?}");
+        assert!(
+            aws.is_empty() && k8s.is_empty(),
+            "the second destroy left objects: {aws:?} {k8s:?}\nfirst destroy:\n{err}\nsecond: {second:?}"
+        );
     }
     let _ = std::fs::write(common::repo().join("target/crash-destroy-report.json"), serde_json::to_vec_pretty(&report).unwrap());
 }
@@ -456,6 +502,10 @@ async fn an_endpoint_paused_mid_apply_fails_in_bounded_time_and_the_next_apply_d
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
     let (dup, orphans) = compare(&live(&w.aws().await).await, &w.state());
-    eprintln!("endpoint paused after {} requests: failed in {took:?}; after the next apply {dup} duplicates, {} orphans", 40, orphans.len());
+    eprintln!(
+        "endpoint paused after {} requests: failed in {took:?}; after the next apply {dup} duplicates, {} orphans",
+        40,
+        orphans.len()
+    );
     assert_eq!((dup, orphans.len()), (0, 0), "orphans: {orphans:?}");
 }

@@ -198,7 +198,8 @@ fn detached(script: &str) -> u32 {
 
 fn alive(pid: u32) -> bool {
     // a zombie has exited: /proc/PID/stat's state is Z
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| !r.trim_start().starts_with('Z')))
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| !r.trim_start().starts_with('Z')))
 }
 
 /// Finding 4 of #17: `scripts/local-cloud down` waited 5 s, then removed the pid file of a

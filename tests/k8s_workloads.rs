@@ -276,7 +276,11 @@ async fn the_k8s_job_runner_makes_upstreams_calls_as_its_service_account_and_its
         (doc["Statement"][0]["Action"].as_str(), doc["Statement"][0]["Resource"].as_str()),
         (Some("secretsmanager:GetSecretValue"), Some(secret))
     );
-    assert_eq!((doc["Statement"][1]["Action"].clone(), doc["Statement"][1]["Resource"].as_str()), (serde_json::json!(["kms:Decrypt", "kms:GenerateDataKey"]), Some(key)), "{doc}");
+    assert_eq!(
+        (doc["Statement"][1]["Action"].clone(), doc["Statement"][1]["Resource"].as_str()),
+        (serde_json::json!(["kms:Decrypt", "kms:GenerateDataKey"]), Some(key)),
+        "{doc}"
+    );
 
     // as the matching service: exactly the calls upstream's K8sJobRunner makes
     let kc = kube::config::Kubeconfig::read_from(&w.cluster.kubeconfig).unwrap();

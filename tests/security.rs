@@ -76,8 +76,16 @@ async fn check_passes_on_the_prod_like_stack_and_fails_naming_the_rule_when_the_
     assert_eq!(failed(&v["planned"]), Vec::<(String, String)>::new(), "planned: {}", v["planned"]);
     assert_eq!(failed(&v["live"]), Vec::<(String, String)>::new(), "live: {}", v["live"]);
     assert_eq!(code, 0);
-    let rules = v["live"]["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect::<std::collections::BTreeSet<_>>();
-    for r in ["encryption.database", "encryption.cluster-secrets", "audit.cluster-logs", "transmission.bucket-tls-only", "authentication.mfa", "access.default-security-group-closed"] {
+    let rules =
+        v["live"]["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect::<std::collections::BTreeSet<_>>();
+    for r in [
+        "encryption.database",
+        "encryption.cluster-secrets",
+        "audit.cluster-logs",
+        "transmission.bucket-tls-only",
+        "authentication.mfa",
+        "access.default-security-group-closed",
+    ] {
         assert!(rules.contains(r), "the live check did not evaluate {r}");
     }
     // evidence is values, never a secret

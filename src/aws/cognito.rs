@@ -150,10 +150,7 @@ impl AwsKind for UserPool {
                 ("mfa_configuration", json!(p.mfa_configuration().map(|m| m.as_str()))),
                 ("password_policy", p.policies().and_then(|x| x.password_policy()).map(policy_value).unwrap_or(Value::Null)),
                 ("user_pool_tier", json!(p.user_pool_tier().map(|x| x.as_str()))),
-                (
-                    "advanced_security_mode",
-                    json!(p.user_pool_add_ons().map(|x| x.advanced_security_mode().as_str()).unwrap_or("OFF")),
-                ),
+                ("advanced_security_mode", json!(p.user_pool_add_ons().map(|x| x.advanced_security_mode().as_str()).unwrap_or("OFF"))),
                 ("deletion_protection", json!(p.deletion_protection() == Some(&DeletionProtectionType::Active))),
                 ("tags", tags_value(p.user_pool_tags().cloned().unwrap_or_default())),
             ]),

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use aws_sdk_eks::types::{
     AccessScope, AccessScopeType, AmiTypes, AuthenticationMode, ClusterStatus, CreateAccessConfigRequest, EncryptionConfig,
-    LaunchTemplateSpecification, LogSetup, Provider, LogType, Logging, NodegroupScalingConfig, Update, UpdateAccessConfigRequest, UpdateStatus, VpcConfigRequest,
+    LaunchTemplateSpecification, LogSetup, LogType, Logging, NodegroupScalingConfig, Provider, Update, UpdateAccessConfigRequest,
+    UpdateStatus, VpcConfigRequest,
 };
 use aws_sdk_eks::Client;
 use empi_engine::kinds::eks::{ACCESS_ENTRY, CLUSTER, LAUNCH_TEMPLATE, NODE_GROUP};
@@ -137,19 +138,13 @@ fn vpc_config(a: &Attrs) -> VpcConfigRequest {
 #[allow(deprecated)]
 fn encryption(a: &Attrs) -> Option<Vec<EncryptionConfig>> {
     let key = s(a, "encryption_key_arn");
-    (!key.is_empty()).then(|| {
-        vec![EncryptionConfig::builder().resources("secrets").provider(Provider::builder().key_arn(key).build()).build()]
-    })
+    (!key.is_empty())
+        .then(|| vec![EncryptionConfig::builder().resources("secrets").provider(Provider::builder().key_arn(key).build()).build()])
 }
 
 /// The customer-managed key that encrypts the cluster's Kubernetes data ("" for none).
 fn encryption_key(c: &aws_sdk_eks::types::Cluster) -> String {
-    c.encryption_config()
-        .iter()
-        .find_map(|e| e.provider())
-        .and_then(|p| p.key_arn())
-        .unwrap_or_default()
-        .to_string()
+    c.encryption_config().iter().find_map(|e| e.provider()).and_then(|p| p.key_arn()).unwrap_or_default().to_string()
 }
 
 fn logging(a: &Attrs) -> Logging {

@@ -160,10 +160,7 @@ const DELETION_PROTECTION: &str = "deletion_protection.enabled";
 impl LoadBalancer {
     async fn set_attributes(&self, arn: &str, a: &Attrs) -> AwsResult<()> {
         let attr = |k: &str, v: bool| LoadBalancerAttribute::builder().key(k).value(v.to_string()).build();
-        let attrs = vec![
-            attr(DROP_INVALID, b(a, "drop_invalid_header_fields")),
-            attr(DELETION_PROTECTION, b(a, "deletion_protection")),
-        ];
+        let attrs = vec![attr(DROP_INVALID, b(a, "drop_invalid_header_fields")), attr(DELETION_PROTECTION, b(a, "deletion_protection"))];
         done(self.0.modify_load_balancer_attributes().load_balancer_arn(arn).set_attributes(Some(attrs)).send()).await
     }
 

@@ -65,7 +65,10 @@ impl Key {
     /// The alias names pointing at the key.
     async fn aliases(&self, key_id: &str) -> AwsResult<Vec<(String, String)>> {
         let r = self.0.list_aliases().key_id(key_id).send().await?;
-        Ok(r.aliases().iter().map(|a| (a.alias_name().unwrap_or_default().to_string(), a.alias_arn().unwrap_or_default().to_string())).collect())
+        Ok(r.aliases()
+            .iter()
+            .map(|a| (a.alias_name().unwrap_or_default().to_string(), a.alias_arn().unwrap_or_default().to_string()))
+            .collect())
     }
 }
 
@@ -114,14 +117,7 @@ impl AwsKind for Key {
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let policy = serde_json::to_string(&a["policy"]).unwrap_or_default();
-        let r = self
-            .0
-            .create_key()
-            .description(s(a, "description"))
-            .policy(policy)
-            .set_tags(Some(kms_tags(tags(a))))
-            .send()
-            .await?;
+        let r = self.0.create_key().description(s(a, "description")).policy(policy).set_tags(Some(kms_tags(tags(a)))).send().await?;
         let id = r.key_metadata().map(|m| m.key_id().to_string()).ok_or_else(|| ProviderError::new("CreateKey returned no key"))?;
         if b(a, "enable_key_rotation") {
             self.0.enable_key_rotation().key_id(&id).send().await?;

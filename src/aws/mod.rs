@@ -90,10 +90,8 @@ pub async fn sdk_config(target: &Target) -> aws_config::SdkConfig {
     // its deadline and sent again made a second internet gateway when the first request was only
     // slow (tests/crash.rs, "endpoint paused")
     let deadline = request_timeout();
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(deadline.min(CONNECT_TIMEOUT))
-        .operation_timeout(deadline)
-        .build();
+    let timeouts =
+        aws_config::timeout::TimeoutConfig::builder().connect_timeout(deadline.min(CONNECT_TIMEOUT)).operation_timeout(deadline).build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new(target.region.clone()))
         .retry_config(retry)

@@ -220,9 +220,8 @@ fn permissions_to_rules(ps: &[IpPermission], own: &str) -> Vec<Value> {
     for p in ps {
         let all = p.ip_protocol() == Some("-1");
         let port = |x: Option<i32>| if all { Some(0) } else { x };
-        let base = |k: &str, v: Value| {
-            json!({"protocol": p.ip_protocol(), "from_port": port(p.from_port()), "to_port": port(p.to_port()), k: v})
-        };
+        let base =
+            |k: &str, v: Value| json!({"protocol": p.ip_protocol(), "from_port": port(p.from_port()), "to_port": port(p.to_port()), k: v});
         for g in p.user_id_group_pairs() {
             let id = g.group_id().unwrap_or_default();
             out.push(if id == own { base("self", json!(true)) } else { base("source_security_group_id", json!(id)) });
@@ -275,8 +274,7 @@ async fn converge(ec2: &Client, id: &str, direction: &str, live: &[Value], want:
 
 /// Converges the directions among `changed` (both when `None`) of group `id` to `new`.
 async fn converge_all(ec2: &Client, id: &str, new: &Attrs, changed: Option<&[String]>) -> AwsResult<()> {
-    let directions: Vec<&str> =
-        ["ingress", "egress"].into_iter().filter(|d| changed.is_none_or(|c| c.iter().any(|x| x == d))).collect();
+    let directions: Vec<&str> = ["ingress", "egress"].into_iter().filter(|d| changed.is_none_or(|c| c.iter().any(|x| x == d))).collect();
     if directions.is_empty() {
         return Ok(());
     }

@@ -15,7 +15,8 @@ use crate::stack::{parse_cidr, KeycloakConfig, Stack};
 /// The AWS managed rule groups of the web ACL, in priority order: the common rule set (OWASP top
 /// ten), known bad inputs (Log4Shell lookups, Java deserialisation, localhost host headers) and SQL
 /// injection in the query string, body, cookies and URI.
-pub const WAF_RULE_GROUPS: &[&str] = &["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesSQLiRuleSet"];
+pub const WAF_RULE_GROUPS: &[&str] =
+    &["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesSQLiRuleSet"];
 
 /// Database name and master user of the Tuva EMPI database.
 pub const DB_NAME: &str = "tuva_empi";
@@ -283,9 +284,7 @@ fn network_area(stack: &Stack, out: &mut Vec<ResourceSpec>) -> Network {
     // the nodes and the database live in the private subnets; egress to them names their ranges, as
     // the groups naming each other both ways (ingress and egress) would be a cycle
     let private: Vec<String> = (0..azs.len()).map(|i| subnet_cidr(&stack.network.cidr, 4 + i as u32)).collect();
-    let to_private = |from: u32, to: u32| -> Vec<Expr> {
-        private.iter().map(|c| rule("tcp", from, to, ("cidr_block", s(c)))).collect()
-    };
+    let to_private = |from: u32, to: u32| -> Vec<Expr> { private.iter().map(|c| rule("tcp", from, to, ("cidr_block", s(c)))).collect() };
     let idp_port = stack.identity.keycloak().map(|k| https_port(&k.server_url)).unwrap_or(443);
     let https_out = |port: u32| -> Vec<Expr> {
         let mut v = vec![rule("tcp", 443, 443, anywhere())];
@@ -530,8 +529,10 @@ fn security_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>) {
     let n = &stack.name;
     out.push(
         kms::Key {
-            description: format!("Encrypts Tuva EMPI stack {n}: Kubernetes secrets, database, config secret, bucket, logs (managed by empi-infra)")
-                .into(),
+            description: format!(
+                "Encrypts Tuva EMPI stack {n}: Kubernetes secrets, database, config secret, bucket, logs (managed by empi-infra)"
+            )
+            .into(),
             enable_key_rotation: true.into(),
             policy: key_policy(stack, account),
             alias: format!("alias/{n}").into(),
@@ -840,9 +841,7 @@ fn edge_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
     );
     if stack.edge.waf {
         let waf = format!("{n}-waf");
-        out.push(
-            waf::WebAcl { managed_rule_groups: strings(WAF_RULE_GROUPS), tags: tags(stack, "edge.waf", &waf) }.spec("edge.waf", &waf),
-        );
+        out.push(waf::WebAcl { managed_rule_groups: strings(WAF_RULE_GROUPS), tags: tags(stack, "edge.waf", &waf) }.spec("edge.waf", &waf));
         out.push(
             waf::WebAclAssociation { web_acl_arn: r("edge.waf", "arn"), resource_arn: r("edge.alb", "arn") }
                 .spec("edge.waf_association", &waf),

@@ -276,7 +276,17 @@ pub struct AttrSchema {
 
 impl AttrSchema {
     pub const fn new(name: &'static str, ty: Ty) -> Self {
-        AttrSchema { name, ty, force_new: false, set: false, write_only: false, sensitive: false, policy: false, optional: false, set_once: false }
+        AttrSchema {
+            name,
+            ty,
+            force_new: false,
+            set: false,
+            write_only: false,
+            sensitive: false,
+            policy: false,
+            optional: false,
+            set_once: false,
+        }
     }
     pub const fn force_new(self) -> Self {
         AttrSchema { force_new: true, ..self }

@@ -638,7 +638,6 @@ pub struct EdgeConfig {
     pub waf: bool,
 }
 
-
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct DriftConfig {
     pub ignore: Vec<String>,
@@ -1124,7 +1123,6 @@ impl Validator<'_> {
         }
     }
 
-
     /// Whether the subnets cut from the VPC CIDR (4 bits longer: a /16 gives /20s) hold what AWS
     /// puts in them: an ALB needs a /27 or larger with 8 free addresses, and each node takes a VPC
     /// address per pod (the VPC CNI's default: about 30 on an m6i.large).
@@ -1564,7 +1562,10 @@ impl Validator<'_> {
         for w in raw.waive.unwrap_or_default() {
             let w = w.into_inner();
             if !crate::check::RULES.iter().any(|r| r.id == w.rule.get_ref()) {
-                let close = crate::check::RULES.iter().map(|r| r.id).find(|id| id.contains(w.rule.get_ref().as_str()) || w.rule.get_ref().contains(id));
+                let close = crate::check::RULES
+                    .iter()
+                    .map(|r| r.id)
+                    .find(|id| id.contains(w.rule.get_ref().as_str()) || w.rule.get_ref().contains(id));
                 self.err(
                     &w.rule,
                     format!("there is no baseline rule {:?} to waive", w.rule.get_ref()),
@@ -1578,11 +1579,19 @@ impl Validator<'_> {
                 self.err(&w.reason, "a waiver needs a reason a reviewer can read (at least 10 characters)", "say why the failure is accepted and who accepted it, e.g. reason = \"org trail covers it; approved by J. Doe, 2026-11\"");
             }
             if !valid_date(w.expires.get_ref()) {
-                self.err(&w.expires, format!("`expires` must be a date YYYY-MM-DD, not {:?}", w.expires.get_ref()), "e.g. expires = \"2027-03-31\": the last day the waiver holds");
+                self.err(
+                    &w.expires,
+                    format!("`expires` must be a date YYYY-MM-DD, not {:?}", w.expires.get_ref()),
+                    "e.g. expires = \"2027-03-31\": the last day the waiver holds",
+                );
             }
             if let Some(r) = &w.resource {
                 if !r.get_ref().contains('.') {
-                    self.err(r, format!("`resource` must be a resource address such as \"edge.alb\", not {:?}", r.get_ref()), "use an address `empi-infra check` prints, or leave `resource` out to waive the rule everywhere");
+                    self.err(
+                        r,
+                        format!("`resource` must be a resource address such as \"edge.alb\", not {:?}", r.get_ref()),
+                        "use an address `empi-infra check` prints, or leave `resource` out to waive the rule everywhere",
+                    );
                 }
             }
             waivers.push(crate::check::Waiver {
@@ -1885,7 +1894,10 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
         assert!(narrow.warnings().is_empty(), "{:?}", narrow.warnings());
         let off = Stack::parse(
             "s.toml",
-            &format!("{}[cluster]\npublic_access_cidrs = [\"203.0.113.0/24\"]\n", MINIMAL.replace("[identity]\n", "[identity]\nmfa = \"off\"\n")),
+            &format!(
+                "{}[cluster]\npublic_access_cidrs = [\"203.0.113.0/24\"]\n",
+                MINIMAL.replace("[identity]\n", "[identity]\nmfa = \"off\"\n")
+            ),
         )
         .unwrap();
         assert!(off.warnings().iter().any(|w| w.contains("mfa = \"off\"")), "{:?}", off.warnings());

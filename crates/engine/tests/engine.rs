@@ -425,6 +425,44 @@ async fn a_lost_or_restored_state_adopts_what_exists_and_creates_nothing_twice()
 }
 
 #[tokio::test]
+async fn an_object_tagged_for_another_stack_is_never_adopted_changed_or_deleted() {
+    // issue #17: ownership is checked by the cloud's tags. An object carrying another stack's
+    // `empi-infra:stack` tag under this stack's name is refused, naming its stack, whether it is
+    // found for adoption or recorded in this stack's state; nothing is written or deleted.
+    let w = World::new(1, 0);
+    let specs = vec![thing("a", &[]), thing("b", &["a"])];
+    assert!(w.apply(&specs).await.0.ok());
+    let stack = w.backend().load().unwrap().stack;
+    let b_id = w.cloud.objects().iter().find(|(_, o)| o.name == "name-b").map(|(id, _)| id.clone()).unwrap();
+    w.cloud.tamper(&b_id, "tags", json!({"empi-infra:stack": "other", "empi-infra:address": "b"}));
+    let g = ResourceGraph::new(specs.clone()).unwrap();
+    let calls = w.cloud.calls().len();
+
+    // recorded in this stack's state: plan and destroy refuse it
+    let st = w.backend().load().unwrap();
+    let err = ops::make_plan(&g, &w.cloud.registry(), &st, true, 4, "d").await.unwrap_err().to_string();
+    assert!(err.contains(&format!("b: {b_id} belongs to stack \"other\"")), "{err}");
+    assert!(err.contains(&format!("not to {stack:?}")) && err.contains("state rebuild"), "{err}");
+    let err = ops::make_destroy_plan(&w.cloud.registry(), &st, 4, "d").await.unwrap_err().to_string();
+    assert!(err.contains("belongs to stack \"other\""), "{err}");
+
+    // found for adoption (the state lost): refused the same way, and rebuild leaves it out
+    for f in std::fs::read_dir(w.dir.path()).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let st = w.backend().load().unwrap();
+    let err = ops::make_plan(&g, &w.cloud.registry(), &st, true, 4, "d").await.unwrap_err().to_string();
+    assert!(err.contains("belongs to stack \"other\"") && err.contains("another name"), "{err}");
+    assert!(ops::rebuild(&g, &w.cloud.registry(), &stack, None, Default::default(), 4).await.is_err());
+    assert!(
+        w.cloud.calls()[calls..].iter().all(|c| c.op == "find" || c.op == "read"),
+        "nothing but reads: {:?}",
+        w.cloud.calls()[calls..].iter().map(|c| c.op).collect::<Vec<_>>()
+    );
+    assert_eq!(w.cloud.objects()[&b_id].attrs["tags"]["empi-infra:stack"], json!("other"));
+}
+
+#[tokio::test]
 async fn state_rebuild_restores_a_state_from_which_plan_is_a_no_op() {
     let w = World::new(1, 0);
     let specs = vec![thing("a", &[]), thing("b", &["a"]), thing("c", &["b", "a"]), thing("d", &[])];

@@ -147,7 +147,10 @@ fn a_set_once_attribute_is_an_update_from_none_and_a_replacement_after() {
                 depends_on: vec![],
             },
         );
-        let live = BTreeMap::from([("c".to_string(), Live { id: Some("c".into()), observed: Some(Observed { attrs, outputs: Default::default() }) })]);
+        let live = BTreeMap::from([(
+            "c".to_string(),
+            Live { id: Some("c".into()), observed: Some(Observed { attrs, outputs: Default::default() }) },
+        )]);
         plan::diff(&g, &state, &live, &schema_of, "digest")
     };
     let from_none = plan_from("");

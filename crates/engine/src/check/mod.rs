@@ -293,7 +293,8 @@ pub fn baseline_warning(graph: &ResourceGraph, state: &State, stack: &crate::sta
 
 /// `plan`'s warning: which rules the planned values fail (none: `None`).
 pub fn plan_warning(r: &Report) -> Option<String> {
-    let failed: Vec<String> = r.findings.iter().filter(|f| f.status == Status::Fail).map(|f| format!("{} on {}", f.rule, f.resource)).collect();
+    let failed: Vec<String> =
+        r.findings.iter().filter(|f| f.status == Status::Fail).map(|f| format!("{} on {}", f.rule, f.resource)).collect();
     (!failed.is_empty()).then(|| {
         format!(
             "the security baseline fails {} rule(s) on the planned values: {}. `empi-infra check` shows each rule's HIPAA safeguard, controls, evidence and fix; a reviewer-accepted failure goes in [[security.waive]]",

@@ -32,8 +32,14 @@ fn rule_ids_are_unique_and_every_rule_names_a_safeguard_and_a_control() {
         assert!(r.safeguard.starts_with("§164.312("), "{}", r.id);
         assert!(!r.controls.is_empty(), "{}", r.id);
         // the audit controls' kinds (flow logs, log groups, the trail, WAF logging) are not merged yet
-        const NOT_YET_DECLARED: &[&str] = &["aws_flow_log", "aws_cloudwatch_log_group", "aws_cloudtrail", "aws_wafv2_web_acl_logging_configuration"];
-        assert!(crate::kinds::ALL.iter().any(|k| k.kind == r.kind) || NOT_YET_DECLARED.contains(&r.kind), "{} reads unknown kind {}", r.id, r.kind);
+        const NOT_YET_DECLARED: &[&str] =
+            &["aws_flow_log", "aws_cloudwatch_log_group", "aws_cloudtrail", "aws_wafv2_web_acl_logging_configuration"];
+        assert!(
+            crate::kinds::ALL.iter().any(|k| k.kind == r.kind) || NOT_YET_DECLARED.contains(&r.kind),
+            "{} reads unknown kind {}",
+            r.id,
+            r.kind
+        );
     }
 }
 
@@ -54,7 +60,12 @@ fn an_unencrypted_database_fails_naming_the_rule_its_controls_and_the_values_see
 
 #[test]
 fn a_waiver_accepts_a_failure_until_it_expires_then_the_rule_fails_again() {
-    let w = Waiver { rule: "encryption.database".into(), resource: None, reason: "restoring an encrypted copy in January".into(), expires: "2026-12-31".into() };
+    let w = Waiver {
+        rule: "encryption.database".into(),
+        resource: None,
+        reason: "restoring an encrypted copy in January".into(),
+        expires: "2026-12-31".into(),
+    };
     let r = evaluate("s", Source::Live, &[db(false)], std::slice::from_ref(&w), "2026-11-27");
     let f = find(&r, "encryption.database");
     assert_eq!(f.status, Status::Waived);
@@ -64,7 +75,10 @@ fn a_waiver_accepts_a_failure_until_it_expires_then_the_rule_fails_again() {
     assert_eq!(f.status, Status::Fail);
     assert!(f.evidence.contains("the waiver expired on 2026-12-31"), "{}", f.evidence);
     // the waiver's last day still holds
-    assert_eq!(find(&evaluate("s", Source::Live, &[db(false)], std::slice::from_ref(&w), "2026-12-31"), "encryption.database").status, Status::Waived);
+    assert_eq!(
+        find(&evaluate("s", Source::Live, &[db(false)], std::slice::from_ref(&w), "2026-12-31"), "encryption.database").status,
+        Status::Waived
+    );
     // a waiver for another resource does not apply
     let other = Waiver { resource: Some("database.other".into()), ..w };
     assert_eq!(find(&evaluate("s", Source::Live, &[db(false)], &[other], "2026-11-27"), "encryption.database").status, Status::Fail);
@@ -85,7 +99,10 @@ fn tls_only_bucket_policy_is_read_as_a_policy_not_as_text() {
     let allow = json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
     let bucket = |p: serde_json::Value| obj("storage.bucket", "aws_s3_bucket", json!({"policy": p.to_string()}));
     assert_eq!(find(&evaluate("s", Source::Live, &[bucket(deny)], &[], "2026-11-27"), "transmission.bucket-tls-only").status, Status::Pass);
-    assert_eq!(find(&evaluate("s", Source::Live, &[bucket(allow)], &[], "2026-11-27"), "transmission.bucket-tls-only").status, Status::Fail);
+    assert_eq!(
+        find(&evaluate("s", Source::Live, &[bucket(allow)], &[], "2026-11-27"), "transmission.bucket-tls-only").status,
+        Status::Fail
+    );
 }
 
 #[test]
@@ -98,19 +115,43 @@ fn a_rule_that_holds_in_the_plan_but_not_live_is_a_regression() {
 
 #[test]
 fn namespace_labels_with_dots_and_slashes_are_read_whole() {
-    let ns = |level: &str| obj("workloads.namespace", "k8s_namespace", json!({"manifest": {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": level}}}}));
-    assert_eq!(find(&evaluate("s", Source::Live, &[ns("restricted")], &[], "2026-11-27"), "access.namespace-pod-security").status, Status::Pass);
-    assert_eq!(find(&evaluate("s", Source::Live, &[ns("privileged")], &[], "2026-11-27"), "access.namespace-pod-security").status, Status::Fail);
+    let ns = |level: &str| {
+        obj(
+            "workloads.namespace",
+            "k8s_namespace",
+            json!({"manifest": {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": level}}}}),
+        )
+    };
+    assert_eq!(
+        find(&evaluate("s", Source::Live, &[ns("restricted")], &[], "2026-11-27"), "access.namespace-pod-security").status,
+        Status::Pass
+    );
+    assert_eq!(
+        find(&evaluate("s", Source::Live, &[ns("privileged")], &[], "2026-11-27"), "access.namespace-pod-security").status,
+        Status::Fail
+    );
 }
 
 #[test]
 fn a_resource_deleted_behind_our_back_fails_every_rule_that_reads_it() {
     use crate::plan::Live;
     let mut state = crate::state::State::new("s");
-    let (a, k, attrs) = obj("edge.waf_logging", "aws_wafv2_web_acl_logging_configuration", json!({"log_destination_arn": "arn:aws:logs:us-east-1:1:log-group:aws-waf-logs-s"}));
+    let (a, k, attrs) = obj(
+        "edge.waf_logging",
+        "aws_wafv2_web_acl_logging_configuration",
+        json!({"log_destination_arn": "arn:aws:logs:us-east-1:1:log-group:aws-waf-logs-s"}),
+    );
     state.resources.insert(
         a.clone(),
-        crate::state::ResourceState { kind: k, name: "n".into(), id: Some("x".into()), status: crate::state::Status::Created, attrs, outputs: Attrs::new(), depends_on: vec![] },
+        crate::state::ResourceState {
+            kind: k,
+            name: "n".into(),
+            id: Some("x".into()),
+            status: crate::state::Status::Created,
+            attrs,
+            outputs: Attrs::new(),
+            depends_on: vec![],
+        },
     );
     let gone = BTreeMap::from([(a.clone(), Live { id: Some("x".into()), observed: None })]);
     let r = evaluate("s", Source::Live, &live(&state, &gone), &[], "2026-11-27");

@@ -217,7 +217,9 @@ fn scoped(action: &str, scope: &Scope) -> Option<(&'static str, Vec<String>)> {
     let (service, verb) = action.split_once(':')?;
     match service {
         // ListOpenIDConnectProviders takes no resource
-        "iam" if verb.contains("OpenIDConnectProvider") && !verb.starts_with("List") => Some(("IamOidcProvider", vec![scope.oidc_providers()])),
+        "iam" if verb.contains("OpenIDConnectProvider") && !verb.starts_with("List") => {
+            Some(("IamOidcProvider", vec![scope.oidc_providers()]))
+        }
         // roles: creating one, writing its policies and passing it are a privilege-escalation path on `*`
         "iam" if verb.contains("Role") => Some(("IamStackRoles", vec![scope.roles()])),
         "secretsmanager" if !verb.starts_with("List") => {
@@ -306,7 +308,8 @@ mod tests {
                     v => v.as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect(),
                 };
                 for a in st["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()) {
-                    let escalation = ["iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PassRole", "iam:UpdateAssumeRolePolicy"];
+                    let escalation =
+                        ["iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PassRole", "iam:UpdateAssumeRolePolicy"];
                     if escalation.contains(&a) || a == "iam:GetRole" {
                         seen += 1;
                         assert_eq!(resources, ["arn:aws:iam::123456789012:role/tuva-prod-*"], "{a}");

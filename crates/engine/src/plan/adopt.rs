@@ -52,7 +52,7 @@ pub async fn adopt(
                 known.insert(spec.address.clone(), None);
                 continue;
             };
-            let (address, name, slots) = (spec.address.clone(), spec.name.clone(), slots.clone());
+            let (address, name, slots, stack) = (spec.address.clone(), spec.name.clone(), slots.clone(), state.stack.clone());
             tasks.spawn(async move {
                 let err = |source| PlanError::Read { address: address.clone(), source };
                 let id = {
@@ -66,6 +66,9 @@ pub async fn adopt(
                     }
                     None => None,
                 };
+                if let (Some(id), Some(o)) = (&id, &observed) {
+                    owned(&stack, &address, id, o, ADOPT_FIX)?;
+                }
                 Ok::<_, PlanError>((address.clone(), id, observed))
             });
         }
@@ -83,6 +86,35 @@ pub async fn adopt(
         adopted.extend(found);
     }
     Ok(adopted)
+}
+
+/// What to do about another stack's object found by this stack's name.
+pub(super) const ADOPT_FIX: &str = "Give one of the two stacks another name, or destroy that object with its own stack first.";
+
+/// What to do about a recorded id whose object is another stack's.
+pub(super) const RECORDED_FIX: &str =
+    "This state was not written for this stack's objects (copied from another stack?): move it away and run `empi-infra state rebuild`.";
+
+/// Refuses an object whose `empi-infra:stack` tag names another stack. An object without the tag
+/// (one made before the tag, or a kind AWS does not tag) is judged by its name and address alone.
+pub(super) fn owned(
+    stack: &str,
+    address: &str,
+    id: &str,
+    observed: &crate::resource::Observed,
+    fix: &'static str,
+) -> Result<(), PlanError> {
+    let owner = observed.attrs.get("tags").and_then(|t| t.get(crate::stack::TAG_STACK)).and_then(Value::as_str);
+    match owner {
+        Some(owner) if owner != stack => Err(PlanError::NotOurs {
+            address: address.to_string(),
+            id: id.to_string(),
+            owner: owner.to_string(),
+            stack: stack.to_string(),
+            fix,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The value an adopted resource's attribute is recorded with: what the stack asks for, with the

@@ -110,8 +110,7 @@ pub fn diff(
                     (None, _) => false,
                 };
                 // set once: in place from nothing, a replacement from anything else
-                let force = force
-                    || (a.is_some_and(|a| a.set_once) && have.is_some_and(|h| !(h.is_null() || h.as_str() == Some(""))));
+                let force = force || (a.is_some_and(|a| a.set_once) && have.is_some_and(|h| !(h.is_null() || h.as_str() == Some(""))));
                 if !same {
                     replace |= force;
                     attrs.push(AttrChange {

@@ -192,4 +192,8 @@ pub enum PlanError {
     UnknownKind { address: String, kind: String },
     #[error("reading {address} failed: {source}")]
     Read { address: String, source: ProviderError },
+    /// The object found for (or recorded at) an address carries another stack's
+    /// `empi-infra:stack` tag: it is never adopted, changed or deleted.
+    #[error("{address}: {id} belongs to stack {owner:?} (tag empi-infra:stack={owner}), not to {stack:?}; empi-infra never adopts, changes or deletes another stack's objects. {fix}")]
+    NotOurs { address: String, id: String, owner: String, stack: String, fix: &'static str },
 }

@@ -23,7 +23,7 @@ pub async fn refresh(registry: &Registry, state: &State, parallelism: usize) -> 
     let mut tasks = tokio::task::JoinSet::new();
     for (address, rs) in &state.resources {
         let r = registry.get(&rs.kind).ok_or_else(|| PlanError::UnknownKind { address: address.clone(), kind: rs.kind.clone() })?.clone();
-        let (address, rs, slots) = (address.clone(), rs.clone(), slots.clone());
+        let (address, rs, slots, stack) = (address.clone(), rs.clone(), slots.clone(), state.stack.clone());
         tasks.spawn(async move {
             let err = |source| PlanError::Read { address: address.clone(), source };
             let id = match &rs.id {
@@ -44,6 +44,10 @@ pub async fn refresh(registry: &Registry, state: &State, parallelism: usize) -> 
                 Some(id) => in_slot(&slots, r.read(id, &rs.attrs)).await.map_err(err)?,
                 None => None,
             };
+            if let (Some(id), Some(o)) = (&id, &observed) {
+                let fix = if rs.id.is_some() { super::adopt::RECORDED_FIX } else { super::adopt::ADOPT_FIX };
+                super::adopt::owned(&stack, &address, id, o, fix)?;
+            }
             Ok::<_, PlanError>((address.clone(), Live { id, observed }))
         });
     }

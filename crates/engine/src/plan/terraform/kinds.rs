@@ -569,13 +569,7 @@ fn user_pool(s: &Src) -> Vec<TfResource> {
             // the TOTP method is on whenever MFA is (terraform-provider-aws requires the block then)
             (
                 "software_token_mfa_configuration",
-                X::Fn(Box::new(s.get("mfa_configuration")), |m| {
-                    if m == "OFF" {
-                        json!([])
-                    } else {
-                        json!([{"enabled": true}])
-                    }
-                }),
+                X::Fn(Box::new(s.get("mfa_configuration")), |m| if m == "OFF" { json!([]) } else { json!([{"enabled": true}]) }),
             ),
             ("password_policy", X::Fn(Box::new(s.get("password_policy")), |p| json!([p]))),
             ("user_pool_tier", s.get("user_pool_tier")),

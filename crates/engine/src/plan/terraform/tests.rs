@@ -171,7 +171,11 @@ fn attributes_have_the_providers_names_and_shapes() {
     assert_eq!(db_sg["ingress"][0]["cidr_blocks"], json!([]));
     assert_eq!(db_sg["egress"], json!([]), "the database starts no connection");
     let nodes = &resource(&doc, "aws_security_group.network_node_security_group")["values"];
-    assert!(nodes["egress"].as_array().unwrap().iter().any(|r| r["protocol"] == "-1" && r["self"] == true && r["cidr_blocks"] == json!([])));
+    assert!(nodes["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["protocol"] == "-1" && r["self"] == true && r["cidr_blocks"] == json!([])));
     let default = &resource(&doc, "aws_default_security_group.network_default_security_group")["values"];
     assert_eq!((&default["ingress"], &default["egress"]), (&json!([]), &json!([])));
     let lt = &resource(&doc, "aws_launch_template.cluster_node_launch_template")["values"];
