@@ -509,3 +509,46 @@ async fn an_endpoint_paused_mid_apply_fails_in_bounded_time_and_the_next_apply_d
     );
     assert_eq!((dup, orphans.len()), (0, 0), "orphans: {orphans:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kubernetes_api_server_paused_mid_apply_fails_in_bounded_time_and_the_next_apply_converges() {
+    // #17 finding 4 for the cluster: a connection error used to be retried until the kind's
+    // timeout (2 to 15 minutes), holding the lock against a server that does not answer
+    let w = Workspace::new(&[]);
+    let mut cmd = w.command(&["apply", "--auto-approve"]);
+    cmd.env("EMPI_INFRA_REQUEST_TIMEOUT", "10s").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let mut run = cmd.spawn().unwrap();
+    let client = w.cluster.client().await;
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+    let t0 = Instant::now();
+    // paused once the apply has begun on the cluster (its namespace exists)
+    while namespaces.get_opt("tuva-empi").await.unwrap().is_none() {
+        if run.try_wait().unwrap().is_some() {
+            let out = run.wait_with_output().unwrap();
+            panic!("the apply ended before the pause: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        assert!(t0.elapsed() < Duration::from_secs(240), "the apply did not reach the cluster");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pids = std::fs::read_to_string(w.cluster.dir.path().join("pids")).unwrap();
+    // kube-up.sh starts etcd, then the API server
+    let apiserver: i32 = pids.lines().nth(1).unwrap().trim().parse().unwrap();
+    unsafe { libc::kill(apiserver, libc::SIGSTOP) };
+    let paused = Instant::now();
+    let out = run.wait_with_output().unwrap();
+    let took = paused.elapsed();
+    unsafe { libc::kill(apiserver, libc::SIGCONT) };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    eprintln!("kube-apiserver paused mid-apply: the apply failed in {took:?}");
+    // 10 s per request; what the AWS branches still had under way may take a little longer
+    assert!(took < Duration::from_secs(90), "the apply against a paused API server took {took:?}: {err}");
+    assert!(err.contains("the Kubernetes API server did not answer within 10s"), "one sentence naming the deadline: {err}");
+    assert!(!w.dir.path().join("state/empi-local.lock").exists(), "the lock is released");
+    let again = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+    let (dup, orphans) = compare(&live(&w.aws().await).await, &w.state());
+    assert_eq!((dup, orphans.len()), (0, 0), "orphans: {orphans:?}");
+    assert_eq!(live_k8s(&w).await, recorded_k8s(&w.state()), "Kubernetes objects and state agree");
+}

@@ -77,8 +77,35 @@ fn kube_err(e: kube::Error) -> ProviderError {
                 ErrorClass::Permanent
             },
         },
+        _ if timed_out(&e) => ProviderError {
+            code: Some("KubernetesTimeout".into()),
+            message: format!(
+                "the Kubernetes API server did not answer within {} (set EMPI_INFRA_REQUEST_TIMEOUT for a slower link): it is down, paused or unreachable from here",
+                humantime::format_duration(crate::aws::request_timeout())
+            ),
+            // the deadline was the request's: waiting out the kind's timeout would hold the lock
+            // for minutes against a server that does not answer
+            class: ErrorClass::Unreachable,
+        },
         _ => ProviderError { code: Some("KubernetesConnection".into()), message: e.to_string(), class: ErrorClass::Transient },
     }
+}
+
+/// Whether a client error is a connect, read or write deadline passing (the client's timeouts),
+/// rather than a refused or broken connection, which is worth another try.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut) {
+            return true;
+        }
+        let text = e.to_string();
+        if text.contains("timed out") || text.contains("deadline has elapsed") {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
 }
 
 /// DER certificates of a base64-encoded PEM bundle (EKS's `certificateAuthority.data`).
