@@ -552,3 +552,54 @@ async fn a_kubernetes_api_server_paused_mid_apply_fails_in_bounded_time_and_the_
     assert_eq!((dup, orphans.len()), (0, 0), "orphans: {orphans:?}");
     assert_eq!(live_k8s(&w).await, recorded_k8s(&w.state()), "Kubernetes objects and state agree");
 }
+
+/// Trial "two stacks on one cluster" (#17 finding 3: destroying a second stack deleted the first
+/// one's namespace and its 12 workloads).
+#[tokio::test(flavor = "multi_thread")]
+async fn finding_3_another_stack_on_the_same_cluster_never_adopts_or_deletes_this_stacks_objects() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::{Api, ListParams};
+    const NS: &str = "tuva-empi";
+    let w = Workspace::new(&[]);
+    w.ok(&["apply", "--auto-approve"]);
+    let client = w.cluster.client().await;
+    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let k8s_before = live_k8s(&w).await;
+    let aws_before = live(&w.aws().await).await;
+    let labels = ns.get(NS).await.unwrap().metadata.labels.unwrap_or_default();
+    assert_eq!(labels.get("empi-infra/stack").map(String::as_str), Some("empi-local"), "the namespace names its stack");
+    let deployments =
+        || async { Api::<Deployment>::namespaced(client.clone(), NS).list(&ListParams::default()).await.unwrap().items.len() };
+    let before = deployments().await;
+    assert!(before >= 3);
+
+    // a second stack, its own AWS account (another moto), the same cluster and namespace
+    let other = tempfile::tempdir().unwrap();
+    let src = std::fs::read_to_string(w.stack()).unwrap().replace("name = \"empi-local\"", "name = \"empi-other\"");
+    let other_stack = other.path().join("stack.toml");
+    std::fs::write(&other_stack, src).unwrap();
+    let moto = common::Moto::start();
+    let run = |args: &[&str]| common::run_in(other.path(), &moto.url, &w.cluster.kubeconfig, &other_stack, args);
+    let applied = run(&["apply", "--auto-approve"]);
+    assert_ne!(applied.code, 0, "the second stack took over the first one's namespace: {applied:?}");
+    assert!(applied.all().contains("belongs to stack \"empi-local\""), "{applied:?}");
+    let destroyed = run(&["destroy", "--auto-approve"]);
+    assert_eq!(destroyed.code, 0, "{destroyed:?}");
+    // the first stack's objects are all there, and it has nothing to do
+    assert!(ns.get_opt(NS).await.unwrap().is_some_and(|n| n.metadata.deletion_timestamp.is_none()), "the namespace was deleted");
+    assert_eq!(deployments().await, before);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+    // counted as the crash harness counts: nothing of the first stack's gone, nothing duplicated
+    let k8s_after = live_k8s(&w).await;
+    assert_eq!(k8s_after, k8s_before, "the first stack's Kubernetes objects changed");
+    assert_eq!(k8s_after, recorded_k8s(&w.state()), "Kubernetes objects and the first stack's state agree");
+    let aws_after = live(&w.aws().await).await;
+    assert_eq!(aws_after, aws_before);
+    let (dup, orphans) = compare(&aws_after, &w.state());
+    assert_eq!((dup, orphans.len()), (0, 0), "orphans: {orphans:?}");
+    eprintln!(
+        "two stacks on one cluster: {} Kubernetes and {} AWS objects of the first stack before and after; 0 duplicates, 0 orphans",
+        k8s_after.len(),
+        aws_after.len()
+    );
+}

@@ -323,34 +323,3 @@ async fn the_k8s_job_runner_makes_upstreams_calls_as_its_service_account_and_its
         "only its job namespace"
     );
 }
-
-#[tokio::test(flavor = "multi_thread")]
-async fn finding_3_another_stack_on_the_same_cluster_never_adopts_or_deletes_this_stacks_objects() {
-    let w = Workspace::new(&[]);
-    w.ok(&["apply", "--auto-approve"]);
-    let client = w.cluster.client().await;
-    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    let labels = ns.get(NS).await.unwrap().metadata.labels.unwrap_or_default();
-    assert_eq!(labels.get("empi-infra/stack").map(String::as_str), Some("empi-local"), "the namespace names its stack");
-    let deployments =
-        || async { Api::<Deployment>::namespaced(client.clone(), NS).list(&ListParams::default()).await.unwrap().items.len() };
-    let before = deployments().await;
-    assert!(before >= 3);
-
-    // a second stack, its own AWS account (another moto), the same cluster and namespace
-    let other = tempfile::tempdir().unwrap();
-    let src = std::fs::read_to_string(w.stack()).unwrap().replace("name = \"empi-local\"", "name = \"empi-other\"");
-    let other_stack = other.path().join("stack.toml");
-    std::fs::write(&other_stack, src).unwrap();
-    let moto = common::Moto::start();
-    let run = |args: &[&str]| common::run_in(other.path(), &moto.url, &w.cluster.kubeconfig, &other_stack, args);
-    let applied = run(&["apply", "--auto-approve"]);
-    assert_ne!(applied.code, 0, "the second stack took over the first one's namespace: {applied:?}");
-    assert!(applied.all().contains("belongs to stack \"empi-local\""), "{applied:?}");
-    let destroyed = run(&["destroy", "--auto-approve"]);
-    assert_eq!(destroyed.code, 0, "{destroyed:?}");
-    // the first stack's objects are all there, and it has nothing to do
-    assert!(ns.get_opt(NS).await.unwrap().is_some_and(|n| n.metadata.deletion_timestamp.is_none()), "the namespace was deleted");
-    assert_eq!(deployments().await, before);
-    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
-}
