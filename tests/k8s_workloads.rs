@@ -71,6 +71,63 @@ fn image(d: &Deployment) -> String {
     d.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0].image.clone().unwrap()
 }
 
+/// What a pod lacks of the `restricted` Pod Security Standard (Kubernetes' "Pod Security
+/// Standards": no host namespaces, privileged containers, host paths or added capabilities;
+/// `allowPrivilegeEscalation: false`, every capability dropped, non-root, RuntimeDefault or
+/// Localhost seccomp), plus what #16 asks beyond it: a read-only root filesystem, CPU and memory
+/// requests and limits.
+fn restricted_violations(pod: &k8s_openapi::api::core::v1::PodSpec) -> Vec<String> {
+    let mut v = Vec::new();
+    if pod.host_network == Some(true) || pod.host_pid == Some(true) || pod.host_ipc == Some(true) {
+        v.push("host namespaces".to_string());
+    }
+    for vol in pod.volumes.iter().flatten() {
+        if vol.host_path.is_some() {
+            v.push(format!("hostPath volume {}", vol.name));
+        }
+    }
+    let psc = pod.security_context.clone().unwrap_or_default();
+    let pod_seccomp = psc.seccomp_profile.as_ref().map(|p| p.type_.clone());
+    for c in pod.containers.iter().chain(pod.init_containers.iter().flatten()) {
+        let sc = c.security_context.clone().unwrap_or_default();
+        let mut bad = |why: &str| v.push(format!("container {}: {why}", c.name));
+        if sc.privileged == Some(true) {
+            bad("privileged");
+        }
+        if sc.allow_privilege_escalation != Some(false) {
+            bad("allowPrivilegeEscalation is not false");
+        }
+        let caps = sc.capabilities.clone().unwrap_or_default();
+        if !caps.drop.unwrap_or_default().iter().any(|d| d == "ALL") {
+            bad("does not drop ALL capabilities");
+        }
+        if caps.add.unwrap_or_default().iter().any(|a| a != "NET_BIND_SERVICE") {
+            bad("adds capabilities");
+        }
+        if sc.run_as_non_root.or(psc.run_as_non_root) != Some(true) {
+            bad("runAsNonRoot is not true");
+        }
+        if sc.run_as_user.or(psc.run_as_user) == Some(0) {
+            bad("runs as user 0");
+        }
+        let seccomp = sc.seccomp_profile.as_ref().map(|p| p.type_.clone()).or(pod_seccomp.clone());
+        if !matches!(seccomp.as_deref(), Some("RuntimeDefault" | "Localhost")) {
+            bad("no RuntimeDefault seccomp profile");
+        }
+        if sc.read_only_root_filesystem != Some(true) {
+            bad("the root filesystem is writable");
+        }
+        let r = c.resources.clone().unwrap_or_default();
+        for (what, m) in [("requests", r.requests), ("limits", r.limits)] {
+            let m = m.unwrap_or_default();
+            if !m.contains_key("cpu") || !m.contains_key("memory") {
+                bad(&format!("no cpu and memory {what}"));
+            }
+        }
+    }
+    v
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn first_install_runs_in_the_order_tuva_empi_requires() {
     let w = Workspace::with_node(&[], slow_node());
@@ -123,7 +180,30 @@ async fn first_install_runs_in_the_order_tuva_empi_requires() {
     let proxy = pod.containers.iter().find(|c| c.name == "health-proxy").expect("a health proxy in the api pod");
     assert_eq!(proxy.ports.as_ref().unwrap()[0].container_port, 8081);
     let sc = proxy.security_context.as_ref().unwrap();
-    assert_eq!((sc.read_only_root_filesystem, sc.allow_privilege_escalation, sc.run_as_non_root), (Some(true), Some(false), Some(true)));
+    assert_eq!((sc.read_only_root_filesystem, sc.allow_privilege_escalation, sc.run_as_user), (Some(true), Some(false), Some(101)));
+
+    // #16 workload hardening, read back from the API server: every pod of ours meets the
+    // `restricted` Pod Security Standard (kube-apiserver 1.20 has no PodSecurity admission to
+    // enforce it, so the rules are checked here), with a read-only root filesystem and limits,
+    // and the namespace enforces `restricted`
+    let mut pods = Vec::new();
+    for d in deployments.list(&ListParams::default()).await.unwrap().items {
+        pods.push((format!("deployment {}", d.metadata.name.unwrap()), d.spec.unwrap().template.spec.unwrap()));
+    }
+    for j in Api::<Job>::namespaced(c.clone(), NS).list(&ListParams::default()).await.unwrap().items {
+        pods.push((format!("job {}", j.metadata.name.unwrap()), j.spec.unwrap().template.spec.unwrap()));
+    }
+    assert_eq!(pods.len(), 5, "api, matching-service, frontend, migrate, bootstrap: {:?}", pods.iter().map(|p| &p.0).collect::<Vec<_>>());
+    for (what, pod) in &pods {
+        let v = restricted_violations(pod);
+        assert!(v.is_empty(), "{what} does not meet the restricted Pod Security Standard: {v:?}");
+    }
+    let labels = Api::<k8s_openapi::api::core::v1::Namespace>::all(c.clone()).get(NS).await.unwrap().metadata.labels.unwrap();
+    assert_eq!(labels["pod-security.kubernetes.io/enforce"], "restricted");
+    let backend = &pod.containers[0];
+    let mounts: Vec<&str> = backend.volume_mounts.as_ref().unwrap().iter().map(|m| m.mount_path.as_str()).collect();
+    assert_eq!(mounts, ["/usr/local/etc/tuva-empi", "/tmp", "/usr/local/lib/tuva-empi/.tmp"], "where the backend writes");
+    assert_eq!(pod.security_context.as_ref().unwrap().run_as_user, Some(65534), "Debian's nobody, in upstream's image");
     let cm = Api::<ConfigMap>::namespaced(c.clone(), NS).get("api-health-proxy").await.unwrap();
     let conf = &cm.data.unwrap()["nginx.conf"];
     assert!(conf.contains("proxy_set_header Host empi.local.test;"), "{conf}");

@@ -57,7 +57,11 @@ impl Moto {
                 {
                     return Moto { child, url, log: log_path, recording };
                 }
-                assert!(t0.elapsed() < Duration::from_secs(30), "moto did not start on {url}");
+                if t0.elapsed() > Duration::from_secs(60) {
+                    // not left running behind the failed test
+                    let _ = child.kill();
+                    panic!("moto did not start on {url} within 60 s; its log: {}", log_path.display());
+                }
                 std::thread::sleep(Duration::from_millis(50));
             }
         }

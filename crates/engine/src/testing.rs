@@ -109,8 +109,10 @@ impl MemoryCloud {
         }
         let mut i = self.inner.lock().unwrap();
         i.in_flight -= 1;
+        // the call ends as its effect happens (a create's object is ready `ready_after` later)
+        let end = Instant::now();
         let r = f(&mut i);
-        i.calls.push(Call { op, name: name.to_string(), start, end: Instant::now() });
+        i.calls.push(Call { op, name: name.to_string(), start, end });
         r
     }
 }
@@ -148,9 +150,11 @@ impl Resource for MemoryCloud {
                 return Err(ProviderError::coded("NotYet", "the parent is not visible here yet").with_class(ErrorClass::Propagation));
             }
         }
-        let ready_at = Instant::now() + self.call_time + self.ready_after;
+        let ready_after = self.ready_after;
         Ok(self
             .call("create", name, |i| {
+                // ready `ready_after` from the create itself, however late the call's sleep ended
+                let ready_at = Instant::now() + ready_after;
                 i.next += 1;
                 let id = format!("thing-{}", i.next);
                 i.objects.insert(id.clone(), Object { name: name.into(), address: address.into(), attrs: inputs.clone(), ready_at });

@@ -22,6 +22,22 @@ pub const BACKEND_IMAGE: &str = "ghcr.io/tuva-health/tuva-empi-backend";
 pub const FRONTEND_IMAGE: &str = "ghcr.io/tuva-health/tuva-empi-frontend";
 /// Where the backend entrypoint writes its config file.
 pub const CONFIG_DIR: &str = "/usr/local/etc/tuva-empi";
+/// What upstream's images are, as their Dockerfiles at [`crate::upstream::COMMIT`] say: neither has
+/// a `USER` line, so both run as root unless the pod says otherwise.
+/// - `backend/Dockerfile`: `python:3.13.1-bookworm`, code in [`BACKEND_WORKDIR`] (root-owned,
+///   world-readable), entrypoint `./tuva-empi-backend`, which writes its config file to
+///   [`CONFIG_DIR`]; gunicorn on 8000. At run time it writes only there, to the temp directory
+///   (Django uploads, `SpooledTemporaryFile` over 20 MiB, gunicorn's worker heartbeats) and, for an
+///   in-memory DuckDB that spills (the matching in `matcher.py`), to `.tmp` in the working
+///   directory. Debian's `nobody` (65534) exists in the image: it runs as that.
+/// - `frontend/Dockerfile`: `node:22.11.0-bookworm`, built into `/app` as root, `npm run start`
+///   (`next start`) on 3000. At run time Next.js writes only its cache (`/app/.next/cache`) and npm
+///   its logs under `$HOME`. The image's `node` user (1000) runs it.
+pub const BACKEND_WORKDIR: &str = "/usr/local/lib/tuva-empi";
+/// The user the backend runs as: Debian's `nobody`, present in upstream's image.
+pub const BACKEND_UID: i64 = 65534;
+/// The user the frontend runs as: the `node` user of upstream's base image.
+pub const FRONTEND_UID: i64 = 1000;
 /// The field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "empi-infra";
 /// The api health proxy's nginx: unprivileged (UID 101), from nginx's own copy on ECR Public (no
@@ -81,15 +97,15 @@ http {{
 /// The health proxy container of the api pod.
 fn health_proxy_container() -> Value {
     let mut security = security_context();
-    security["readOnlyRootFilesystem"] = json!(true);
-    security["runAsNonRoot"] = json!(true);
+    // the image's own unprivileged nginx user
     security["runAsUser"] = json!(101);
+    security["runAsGroup"] = json!(101);
     json!({
         "name": "health-proxy",
         "image": HEALTH_PROXY_IMAGE,
         "command": ["nginx", "-c", format!("{HEALTH_PROXY_CONFIG_DIR}/nginx.conf"), "-p", HEALTH_PROXY_PREFIX, "-e", "stderr"],
         "ports": [{"name": "health", "containerPort": HEALTH_PROXY_PORT, "protocol": "TCP"}],
-        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+        "resources": resources("10m", "16Mi", "100m", "32Mi"),
         "securityContext": security,
         "volumeMounts": [
             {"name": "health-proxy-config", "mountPath": HEALTH_PROXY_CONFIG_DIR, "readOnly": true},
@@ -113,15 +129,24 @@ fn labels(component: &str) -> Value {
     })
 }
 
-/// A namespace's labels: ours, and the Pod Security Standard it enforces. `baseline` (no
-/// privileged pods, host namespaces, host paths or added capabilities) is enforced, which Tuva
-/// EMPI's pods meet as they are; `restricted` is warned about and audited, not enforced, because
-/// its non-root and seccomp requirements need per-image checks of upstream's Dockerfiles (not done
-/// yet: docs/SECURITY.md).
-fn namespace_labels(component: &str) -> Value {
+/// The Pod Security Standard a namespace enforces: `restricted` where every pod is one of ours
+/// (non-root, no privilege escalation, no capabilities, RuntimeDefault seccomp), `baseline` where
+/// upstream's k8s job runner starts matching jobs, whose pods (`backend/main/util/k8s.py`) set no
+/// security context and would be refused by `restricted`.
+pub fn pod_security_level(stack: &Stack, namespace: &str) -> &'static str {
+    if stack.app.matching_job_runner == "k8s" && stack.app.matching_job_namespace == namespace {
+        "baseline"
+    } else {
+        "restricted"
+    }
+}
+
+/// A namespace's labels: ours, the Pod Security Standard it enforces, and `restricted` warned
+/// about and audited (a `baseline` namespace reports what the runner's pods lack).
+fn namespace_labels(component: &str, enforce: &str) -> Value {
     let mut l = labels(component);
     for (k, v) in [
-        ("pod-security.kubernetes.io/enforce", "baseline"),
+        ("pod-security.kubernetes.io/enforce", enforce),
         ("pod-security.kubernetes.io/warn", "restricted"),
         ("pod-security.kubernetes.io/audit", "restricted"),
     ] {
@@ -155,19 +180,46 @@ pub fn backend_image(stack: &Stack) -> String {
     format!("{BACKEND_IMAGE}:{}", stack.app.version)
 }
 
+/// Every container's: no privilege escalation, no capabilities, a read-only root filesystem
+/// (what the process writes goes to emptyDirs).
 fn security_context() -> Value {
-    json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}})
+    json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": true})
 }
 
-/// A backend container (`args` after the image's entrypoint).
-fn backend_container(stack: &Stack, name: &str, args: &[&str], cpu: &str, memory: &str) -> Value {
+/// Every pod's: a non-root user, RuntimeDefault seccomp (the `restricted` Pod Security Standard).
+fn pod_security_context(uid: i64) -> Value {
+    json!({"runAsNonRoot": true, "runAsUser": uid, "runAsGroup": uid, "seccompProfile": {"type": "RuntimeDefault"}})
+}
+
+/// Requests, and limits a runaway process meets before the node does.
+fn resources(cpu: &str, memory: &str, cpu_limit: &str, memory_limit: &str) -> Value {
+    json!({"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}})
+}
+
+/// Where the backend may write: the config file, the temp directory and DuckDB's spill directory
+/// (`.tmp` in the working directory), each an emptyDir of the pod.
+fn backend_mounts() -> Value {
+    json!([
+        {"name": "config", "mountPath": CONFIG_DIR},
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "duckdb-tmp", "mountPath": format!("{BACKEND_WORKDIR}/.tmp")},
+    ])
+}
+
+/// A backend container (`args` after the image's entrypoint); `limits`: (cpu, memory).
+fn backend_container(stack: &Stack, name: &str, args: &[&str], cpu: &str, memory: &str, limits: (&str, &str)) -> Value {
+    let mut env = backend_env(stack);
+    // `nobody`'s home does not exist; Python need not write bytecode to a read-only filesystem
+    env.as_array_mut()
+        .unwrap()
+        .extend([json!({"name": "HOME", "value": "/tmp"}), json!({"name": "PYTHONDONTWRITEBYTECODE", "value": "1"})]);
     let mut c = json!({
         "name": name,
         "image": backend_image(stack),
-        "env": backend_env(stack),
-        "resources": {"requests": {"cpu": cpu, "memory": memory}},
+        "env": env,
+        "resources": resources(cpu, memory, limits.0, limits.1),
         "securityContext": security_context(),
-        "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR}],
+        "volumeMounts": backend_mounts(),
     });
     // an empty list is not stored by the API server: leave it out rather than diff against nothing
     if !args.is_empty() {
@@ -180,9 +232,13 @@ fn backend_pod(service_account: &str, container: Value, restart: &str) -> Value 
     json!({
         "serviceAccountName": service_account,
         "restartPolicy": restart,
-        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": pod_security_context(BACKEND_UID),
         "containers": [container],
-        "volumes": [{"name": "config", "emptyDir": {}}],
+        "volumes": [
+            {"name": "config", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}},
+            {"name": "duckdb-tmp", "emptyDir": {"sizeLimit": "10Gi"}},
+        ],
     })
 }
 
@@ -244,7 +300,7 @@ fn matching_jobs(stack: &Stack, out: &mut Vec<ResourceSpec>) {
             "workloads.matching_job_namespace",
             "k8s_namespace",
             job_ns,
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": job_ns, "labels": namespace_labels("matching-job")}}),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": job_ns, "labels": namespace_labels("matching-job", pod_security_level(stack, job_ns))}}),
         ));
         after_ns = "workloads.matching_job_namespace";
     }
@@ -313,7 +369,7 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
             "workloads.namespace",
             "k8s_namespace",
             ns,
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": namespace_labels("tuva-empi")}}),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": namespace_labels("tuva-empi", pod_security_level(stack, ns))}}),
         )
         .after("cluster.node_group"),
     );
@@ -335,13 +391,13 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
 
     // migrate (every version) → bootstrap (once) → api → the rest
     let migrate = migrate_job_name(&stack.app.version);
-    let migrate_pod = backend_pod("api", backend_container(stack, "migrate", &["migrate"], "100m", "256Mi"), "Never");
+    let migrate_pod = backend_pod("api", backend_container(stack, "migrate", &["migrate"], "100m", "256Mi", ("1", "1Gi")), "Never");
     out.push(
         object("workloads.migrate", "k8s_job", &migrate, job(stack, &migrate, "migrate", migrate_pod))
             .after("workloads.service_account[api]")
             .after("config.document"),
     );
-    let bootstrap_pod = backend_pod("api", backend_container(stack, "bootstrap", &["bootstrap"], "100m", "256Mi"), "Never");
+    let bootstrap_pod = backend_pod("api", backend_container(stack, "bootstrap", &["bootstrap"], "100m", "256Mi", ("1", "1Gi")), "Never");
     let mut bootstrap = object("workloads.bootstrap", "k8s_job_once", "bootstrap", job(stack, "bootstrap", "bootstrap", bootstrap_pod))
         .after("workloads.migrate");
     // bootstrap looks the admin up in the identity provider: with Cognito, once the stack made them
@@ -352,7 +408,7 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     out.push(bootstrap);
 
     let host = &stack.app.hostname;
-    let mut api = backend_container(stack, "api", &[], "250m", "512Mi");
+    let mut api = backend_container(stack, "api", &[], "250m", "512Mi", ("1", "1Gi"));
     api["ports"] = json!([{"name": "http", "containerPort": 8000, "protocol": "TCP"}]);
     // the probe names the public host, so that it passes Django's allowed_hosts
     api["readinessProbe"] = json!({
@@ -396,7 +452,7 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     }));
     out.push(object("workloads.api_service", "k8s_service", "api", api_service).after("workloads.namespace"));
 
-    let mut matching = backend_container(stack, "matching-service", &["matching-service"], "250m", "512Mi");
+    let mut matching = backend_container(stack, "matching-service", &["matching-service"], "250m", "512Mi", ("2", "4Gi"));
     if stack.app.matching_job_runner == "k8s" {
         // the jobs the k8s runner starts must run the same backend image
         matching["env"]
@@ -417,8 +473,14 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     // the export worker runs `process_export_jobs`, a mode versions before it do not have (they
     // print their usage and exit: a crash loop)
     if stack.app.tuva.export_worker {
-        let worker =
-            backend_container(stack, "worker", &["process_export_jobs", "--sleep", "60", "--max-jobs-per-run", "3"], "100m", "256Mi");
+        let worker = backend_container(
+            stack,
+            "worker",
+            &["process_export_jobs", "--sleep", "60", "--max-jobs-per-run", "3"],
+            "100m",
+            "256Mi",
+            ("1", "1Gi"),
+        );
         out.push(
             object("workloads.worker", "k8s_deployment", "worker", deployment(stack, "worker", 1, backend_pod("worker", worker, "Always")))
                 .after("workloads.api")
@@ -429,12 +491,23 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
         "name": "frontend",
         "image": format!("{FRONTEND_IMAGE}:{}", stack.app.version),
         "ports": [{"name": "http", "containerPort": 3000, "protocol": "TCP"}],
-        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+        // npm's logs and caches under $HOME, Next.js's telemetry off (it writes its config there)
+        "env": [
+            {"name": "HOME", "value": "/tmp"},
+            {"name": "NEXT_TELEMETRY_DISABLED", "value": "1"},
+            {"name": "NPM_CONFIG_UPDATE_NOTIFIER", "value": "false"},
+        ],
+        "resources": resources("100m", "256Mi", "1", "512Mi"),
         "securityContext": security_context(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "next-cache", "mountPath": "/app/.next/cache"}],
         // `/` is a redirect (307) to this page
         "readinessProbe": {"httpGet": {"path": FRONTEND_HEALTH_PATH, "port": 3000}, "periodSeconds": 10},
     });
-    let frontend_pod = json!({"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}, "containers": [frontend]});
+    let frontend_pod = json!({
+        "securityContext": pod_security_context(FRONTEND_UID),
+        "containers": [frontend],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}, {"name": "next-cache", "emptyDir": {"sizeLimit": "1Gi"}}],
+    });
     out.push(
         object(
             "workloads.frontend",
@@ -503,6 +576,16 @@ mod tests {
         assert!(sa.contains("tuva-jobs") && sa.contains("iam.matching_job_role"), "{sa}");
         let role = manifest("workloads.matching_job_role");
         assert!(role.contains("\"watch\"") && role.contains("pods/log"), "{role}");
+        // upstream's runner starts pods with no security context: where they run, `baseline`
+        let enforce = |m: String| m.contains("\"pod-security.kubernetes.io/enforce\":{\"lit\":\"baseline\"}");
+        assert!(enforce(manifest("workloads.matching_job_namespace")), "the jobs' own namespace");
+        assert!(!enforce(manifest("workloads.namespace")), "the app's namespace stays restricted");
+        let same = expand(&stack(&format!("version = \"{HEAD}\"\nmatching_job_runner = \"k8s\"\n")));
+        let ns = serde_json::to_string(&same.iter().find(|s| s.address == "workloads.namespace").unwrap().inputs["manifest"]).unwrap();
+        assert!(enforce(ns), "jobs in the app's namespace");
+        let process = expand(&stack(""));
+        let ns = serde_json::to_string(&process.iter().find(|s| s.address == "workloads.namespace").unwrap().inputs["manifest"]).unwrap();
+        assert!(ns.contains("\"pod-security.kubernetes.io/enforce\":{\"lit\":\"restricted\"}"), "{ns}");
         // v0.1.0 has no k8s runner; before job_namespace the jobs run in `default`
         let e = Stack::parse("t.toml", "name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nadmin_email = \"a@b.org\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:123456789012:certificate/x\"\nmatching_job_runner = \"k8s\"\n").unwrap_err();
         assert!(

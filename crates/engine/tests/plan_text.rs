@@ -46,7 +46,7 @@ fn a_new_prod_stack_plans_in_under_320_lines_ending_with_the_summary_and_the_est
     assert!(text.contains("owner = \"data-platform\""), "the stack's tags are said once: {text}");
     assert!(text.contains("tags                    = {kubernetes.io/role/internal-elb = \"1\"} + the 5 shared"), "{text}");
     // large documents fold, saying how many values and where to see them
-    assert!(text.contains("manifest = {Deployment api: 68 values, 1 known after apply} (--verbose shows them)"), "{text}");
+    assert!(text.contains("manifest = {Deployment api: 89 values, 1 known after apply} (--verbose shows them)"), "{text}");
     assert!(text.contains("document  = {17 values, 5 known after apply, 2 sensitive} (--verbose shows them)"), "{text}");
     assert!(text.contains("assume_role_policy  = {1 statement, 4 values} (--verbose shows them)"), "{text}");
     // what matters for review stays visible

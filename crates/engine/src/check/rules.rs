@@ -63,6 +63,51 @@ fn ev(o: &Object, attr: &str) -> String {
     format!("{attr} = {}", show(o.get(attr)))
 }
 
+/// What a workload's pod template lacks of the `restricted` Pod Security Standard, a read-only
+/// root filesystem and limits; the evidence names each container's user and limits.
+fn pod_hardening(o: &Object) -> Result<String, String> {
+    let Some(pod) = o.get("manifest.spec.template.spec") else {
+        return Err("no pod template".into());
+    };
+    let psc = &pod["securityContext"];
+    let mut lacks = Vec::new();
+    let mut seen = Vec::new();
+    for c in pod["containers"].as_array().into_iter().flatten() {
+        let name = c["name"].as_str().unwrap_or("?");
+        let sc = &c["securityContext"];
+        let either = |k: &str| if sc[k].is_null() { psc[k].clone() } else { sc[k].clone() };
+        let user = either("runAsUser");
+        let seccomp = if sc["seccompProfile"].is_null() { &psc["seccompProfile"] } else { &sc["seccompProfile"] };
+        let checks = [
+            (either("runAsNonRoot") == Value::Bool(true) && user != Value::from(0), "runs as root"),
+            (sc["allowPrivilegeEscalation"] == Value::Bool(false), "may escalate privileges"),
+            (sc["capabilities"]["drop"].as_array().is_some_and(|d| d.iter().any(|x| x == "ALL")), "keeps capabilities"),
+            (matches!(seccomp["type"].as_str(), Some("RuntimeDefault" | "Localhost")), "no seccomp profile"),
+            (sc["readOnlyRootFilesystem"] == Value::Bool(true), "a writable root filesystem"),
+            (!c["resources"]["limits"]["cpu"].is_null() && !c["resources"]["limits"]["memory"].is_null(), "no CPU and memory limits"),
+        ];
+        for (ok, why) in checks {
+            if !ok {
+                lacks.push(format!("{name}: {why}"));
+            }
+        }
+        seen.push(format!(
+            "{name}: user {}, limits {}/{}",
+            show(Some(&user)),
+            show(Some(&c["resources"]["limits"]["cpu"])),
+            show(Some(&c["resources"]["limits"]["memory"]))
+        ));
+    }
+    if seen.is_empty() {
+        return Err("no containers".into());
+    }
+    if lacks.is_empty() {
+        Ok(seen.join("; "))
+    } else {
+        Err(lacks.join("; "))
+    }
+}
+
 fn verdict(ok: bool, evidence: String) -> Result<String, String> {
     if ok {
         Ok(evidence)
@@ -196,7 +241,7 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "access.namespace-pod-security",
-        title: "The application's namespace enforces a Pod Security Standard (restricted or baseline)",
+        title: "The application's namespace enforces a Pod Security Standard (restricted; baseline where upstream's k8s job runner starts its pods)",
         safeguard: ACCESS,
         controls: &["Kubernetes Pod Security Standards"],
         kind: "k8s_namespace",
@@ -209,6 +254,42 @@ pub static RULES: &[Rule] = &[
             verdict(matches!(level, "restricted" | "baseline"), format!("label pod-security.kubernetes.io/enforce = {}", show(o.get(path))))
         },
         fix: "label the namespace pod-security.kubernetes.io/enforce=restricted (`empi-infra apply` does)",
+    },
+    Rule {
+        id: "access.pods-hardened",
+        title: "The application's pods run as non-root with no privilege escalation, no capabilities, RuntimeDefault seccomp, a read-only root filesystem, and CPU and memory limits",
+        safeguard: ACCESS,
+        controls: &["Kubernetes Pod Security Standards (restricted)", "CIS EKS 4.2"],
+        kind: "k8s_deployment",
+        applies: all,
+        required: false,
+        required_for: "",
+        test: |o, _| pod_hardening(o),
+        fix: "`empi-infra apply` sets the pods' security context and limits; a manifest edited by hand is put back",
+    },
+    Rule {
+        id: "access.job-pods-hardened",
+        title: "The migrate job's pods are hardened as the application's pods are",
+        safeguard: ACCESS,
+        controls: &["Kubernetes Pod Security Standards (restricted)", "CIS EKS 4.2"],
+        kind: "k8s_job",
+        applies: all,
+        required: false,
+        required_for: "",
+        test: |o, _| pod_hardening(o),
+        fix: "`empi-infra apply` sets the pods' security context and limits",
+    },
+    Rule {
+        id: "access.bootstrap-pod-hardened",
+        title: "The one-time bootstrap job's pod is hardened as the application's pods are",
+        safeguard: ACCESS,
+        controls: &["Kubernetes Pod Security Standards (restricted)", "CIS EKS 4.2"],
+        kind: "k8s_job_once",
+        applies: all,
+        required: false,
+        required_for: "",
+        test: |o, _| pod_hardening(o),
+        fix: "`empi-infra apply` sets the pods' security context and limits (the bootstrap job is not re-run)",
     },
     Rule {
         id: "access.default-security-group-closed",

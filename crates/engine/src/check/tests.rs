@@ -159,3 +159,34 @@ fn a_resource_deleted_behind_our_back_fails_every_rule_that_reads_it() {
     assert_eq!(f.status, Status::Fail);
     assert!(f.evidence.contains("gone from the cloud"), "{}", f.evidence);
 }
+
+#[test]
+fn the_pods_empi_infra_plans_are_hardened_and_a_root_or_writable_pod_fails() {
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../stacks/local.toml")).unwrap();
+    let stack = crate::stack::Stack::parse("local.toml", &src).unwrap();
+    let graph = crate::graph::ResourceGraph::new(crate::blueprint::expand(&stack, "123456789012")).unwrap();
+    let objects = planned(&graph, &crate::state::State::new("empi-local"));
+    let r = evaluate("empi-local", Source::Planned, &objects, &[], "2026-11-27");
+    for (rule, n) in [("access.pods-hardened", 3), ("access.job-pods-hardened", 1), ("access.bootstrap-pod-hardened", 1)] {
+        let fs: Vec<_> = r.findings.iter().filter(|f| f.rule == rule).collect();
+        assert!(fs.len() >= n, "{rule}: {}", fs.len());
+        for f in fs {
+            assert_eq!(f.status, Status::Pass, "{rule} {}: {}", f.resource, f.evidence);
+        }
+    }
+    let api = r.findings.iter().find(|f| f.rule == "access.pods-hardened" && f.resource == "workloads.api").unwrap();
+    assert!(api.evidence.contains("api: user 65534, limits 1/1Gi") && api.evidence.contains("health-proxy: user 101"), "{}", api.evidence);
+
+    // the same pod as root with a writable root filesystem and no limits
+    let (address, kind, mut attrs) = objects.into_iter().find(|(a, _, _)| a == "workloads.api").unwrap();
+    let pod = attrs.get_mut("manifest").unwrap().pointer_mut("/spec/template/spec").unwrap();
+    pod["securityContext"]["runAsNonRoot"] = json!(false);
+    pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] = json!(false);
+    pod["containers"][0]["resources"].as_object_mut().unwrap().remove("limits");
+    let r = evaluate("empi-local", Source::Live, &[(address, kind, attrs)], &[], "2026-11-27");
+    let f = find(&r, "access.pods-hardened");
+    assert_eq!(f.status, Status::Fail);
+    for why in ["api: runs as root", "api: a writable root filesystem", "api: no CPU and memory limits", "health-proxy: runs as root"] {
+        assert!(f.evidence.contains(why), "{why}: {}", f.evidence);
+    }
+}
