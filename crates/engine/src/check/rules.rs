@@ -79,7 +79,7 @@ fn pod_hardening(o: &Object) -> Result<String, String> {
         let user = either("runAsUser");
         let seccomp = if sc["seccompProfile"].is_null() { &psc["seccompProfile"] } else { &sc["seccompProfile"] };
         let checks = [
-            (either("runAsNonRoot") == Value::Bool(true) && user != Value::from(0), "runs as root"),
+            (either("runAsNonRoot") == Value::Bool(true) && user != 0, "runs as root"),
             (sc["allowPrivilegeEscalation"] == Value::Bool(false), "may escalate privileges"),
             (sc["capabilities"]["drop"].as_array().is_some_and(|d| d.iter().any(|x| x == "ALL")), "keeps capabilities"),
             (matches!(seccomp["type"].as_str(), Some("RuntimeDefault" | "Localhost")), "no seccomp profile"),
