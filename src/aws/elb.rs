@@ -156,10 +156,27 @@ pub struct LoadBalancer(Client);
 
 const DROP_INVALID: &str = "routing.http.drop_invalid_header_fields.enabled";
 
+const ACCESS_LOGS: &str = "access_logs.s3.enabled";
+const ACCESS_LOGS_BUCKET: &str = "access_logs.s3.bucket";
+const ACCESS_LOGS_PREFIX: &str = "access_logs.s3.prefix";
+
 impl LoadBalancer {
     async fn set_attributes(&self, arn: &str, a: &Attrs) -> AwsResult<()> {
-        let attr = LoadBalancerAttribute::builder().key(DROP_INVALID).value(b(a, "drop_invalid_header_fields").to_string()).build();
-        done(self.0.modify_load_balancer_attributes().load_balancer_arn(arn).attributes(attr).send()).await
+        let attr = |k: &str, v: String| LoadBalancerAttribute::builder().key(k).value(v).build();
+        let bucket = s(a, "access_logs_bucket");
+        let attributes = vec![
+            attr(DROP_INVALID, b(a, "drop_invalid_header_fields").to_string()),
+            attr(ACCESS_LOGS, (!bucket.is_empty()).to_string()),
+            attr(ACCESS_LOGS_BUCKET, bucket.to_string()),
+            attr(ACCESS_LOGS_PREFIX, s(a, "access_logs_prefix").to_string()),
+        ];
+        let r = self.0.modify_load_balancer_attributes().load_balancer_arn(arn).set_attributes(Some(attributes)).send().await;
+        r.map_err(|e| {
+            super::adapter::aws(e).explain("InvalidConfigurationRequest", || {
+                format!("the load balancer cannot write access logs to bucket {bucket}: its policy must let Elastic Load Balancing put objects under {}/AWSLogs/ and it must use SSE-S3 (AES256) encryption", s(a, "access_logs_prefix"))
+            })
+        })?;
+        Ok(())
     }
 
     async fn describe(&self, arn: &str) -> AwsResult<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>> {
@@ -182,13 +199,17 @@ impl AwsKind for LoadBalancer {
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let Some(lb) = self.describe(id).await? else { return Ok(None) };
         let la = self.0.describe_load_balancer_attributes().load_balancer_arn(id).send().await?;
-        let drop = la.attributes().iter().find(|a| a.key() == Some(DROP_INVALID)).and_then(|a| a.value()) == Some("true");
+        let attr = |k: &str| la.attributes().iter().find(|a| a.key() == Some(k)).and_then(|a| a.value()).unwrap_or_default().to_string();
+        let drop = attr(DROP_INVALID) == "true";
+        let logs_on = attr(ACCESS_LOGS) == "true";
         Ok(Some(Observed {
             attrs: attrs([
                 ("scheme", json!(lb.scheme().map(|s| s.as_str()))),
                 ("subnet_ids", sorted(lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(String::from)).collect())),
                 ("security_group_ids", sorted(lb.security_groups().to_vec())),
                 ("drop_invalid_header_fields", json!(drop)),
+                ("access_logs_bucket", if logs_on { json!(attr(ACCESS_LOGS_BUCKET)) } else { Value::Null }),
+                ("access_logs_prefix", if logs_on { json!(attr(ACCESS_LOGS_PREFIX)) } else { Value::Null }),
                 ("tags", live_tags(&self.0, id).await?),
             ]),
             outputs: attrs([
@@ -225,7 +246,7 @@ impl AwsKind for LoadBalancer {
         if has("security_group_ids") {
             self.0.set_security_groups().load_balancer_arn(id).set_security_groups(Some(strings(new, "security_group_ids"))).send().await?;
         }
-        if has("drop_invalid_header_fields") {
+        if has("drop_invalid_header_fields") || has("access_logs_bucket") || has("access_logs_prefix") {
             self.set_attributes(id, new).await?;
         }
         Ok(())

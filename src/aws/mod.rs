@@ -8,6 +8,7 @@ mod cognito;
 mod eks;
 mod elb;
 mod iam;
+mod logs;
 mod network;
 mod rds;
 mod routing;
@@ -36,6 +37,8 @@ pub struct Clients {
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub wafv2: aws_sdk_wafv2::Client,
     pub sts: aws_sdk_sts::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
     pub region: String,
     /// The SDK configuration (credentials for EKS tokens).
     pub sdk: aws_config::SdkConfig,
@@ -125,6 +128,8 @@ impl Clients {
             autoscaling: aws_sdk_autoscaling::Client::new(&conf),
             wafv2: aws_sdk_wafv2::Client::new(&conf),
             sts: aws_sdk_sts::Client::new(&conf),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&conf),
+            cloudtrail: aws_sdk_cloudtrail::Client::new(&conf),
             region: target.region.clone(),
             sdk: conf,
         }
@@ -209,6 +214,7 @@ pub fn registry(clients: Arc<Clients>) -> Registry {
     rds::register(&mut r, &clients);
     cognito::register(&mut r, &clients);
     secrets::register(&mut r, &clients);
+    logs::register(&mut r, &clients);
     r
 }
 

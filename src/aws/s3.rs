@@ -1,7 +1,12 @@
-//! Storage: the S3 bucket for Tuva EMPI imports and exports — encrypted, public access blocked,
-//! versioned. A bucket that still holds objects is never deleted.
+//! Storage: the S3 buckets — Tuva EMPI's imports and exports, and the stack's log bucket —
+//! encrypted, public access blocked, versioned; with a policy, a retention lifecycle and server
+//! access logging where the spec asks. A bucket that still holds objects is never deleted.
 
 use async_trait::async_trait;
+use aws_sdk_s3::types::{
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLoggingStatus, Delete, ExpirationStatus, LifecycleExpiration,
+    LifecycleRule, LifecycleRuleFilter, LoggingEnabled, NoncurrentVersionExpiration, ObjectIdentifier,
+};
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, PublicAccessBlockConfiguration, ServerSideEncryption,
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
@@ -9,7 +14,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_s3::Client;
 use empi_engine::kinds::s3::BUCKET;
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::adapter::{add, done, AwsError, AwsKind, AwsResult, Tags};
 use super::{attrs, b, s, tags, tags_value, Clients};
@@ -31,6 +36,9 @@ fn unless<T>(r: Result<T, impl Into<AwsError>>, code: &str) -> AwsResult<Option<
         Err(e) => Err(e),
     }
 }
+
+/// The id of the lifecycle rule that expires objects after the retention.
+const RETENTION_RULE: &str = "retention";
 
 fn builder_err(e: impl std::fmt::Display) -> ProviderError {
     ProviderError::new(e.to_string())
@@ -79,7 +87,58 @@ impl Bucket {
             let conf = VersioningConfiguration::builder().status(status).build();
             self.s3.put_bucket_versioning().bucket(name).versioning_configuration(conf).send().await?;
         }
+        // the optional settings: only those the spec has (a spec without them leaves them alone)
+        if let (true, Some(policy)) = (want("policy"), a.get("policy").filter(|p| !p.is_null())) {
+            self.s3.put_bucket_policy().bucket(name).policy(policy.to_string()).send().await?;
+        }
+        if let (true, Some(days)) = (want("expiration_days"), a.get("expiration_days").and_then(Value::as_i64)) {
+            let rule = LifecycleRule::builder()
+                .id(RETENTION_RULE)
+                .status(ExpirationStatus::Enabled)
+                .filter(LifecycleRuleFilter::builder().prefix("").build())
+                .expiration(LifecycleExpiration::builder().days(days as i32).build())
+                .noncurrent_version_expiration(NoncurrentVersionExpiration::builder().noncurrent_days(days as i32).build())
+                .abort_incomplete_multipart_upload(
+                    AbortIncompleteMultipartUpload::builder().days_after_initiation(empi_engine::blueprint::ABORT_MULTIPART_DAYS as i32).build(),
+                )
+                .build()
+                .map_err(builder_err)?;
+            let conf = BucketLifecycleConfiguration::builder().rules(rule).build().map_err(builder_err)?;
+            self.s3.put_bucket_lifecycle_configuration().bucket(name).lifecycle_configuration(conf).send().await?;
+        }
+        if let (true, Some(target)) = (want("access_log_bucket") || want("access_log_prefix"), a.get("access_log_bucket").and_then(Value::as_str)) {
+            let enabled = LoggingEnabled::builder()
+                .target_bucket(target)
+                .target_prefix(s(a, "access_log_prefix"))
+                .build()
+                .map_err(builder_err)?;
+            let status = BucketLoggingStatus::builder().logging_enabled(enabled).build();
+            self.s3.put_bucket_logging().bucket(name).bucket_logging_status(status).send().await.map_err(|e| {
+                AwsError::from(e).explain("InvalidTargetBucketForLogging", || {
+                    format!("bucket {name} cannot send its access logs to {target}: the log bucket's policy must let logging.s3.amazonaws.com put objects under {}", s(a, "access_log_prefix"))
+                })
+            })?;
+        }
         Ok(())
+    }
+
+    /// Deletes every object version and delete marker (a `force_destroy` bucket's destroy).
+    async fn empty(&self, name: &str) -> AwsResult<()> {
+        loop {
+            let page = self.s3.list_object_versions().bucket(name).max_keys(1000).send().await?;
+            let ids: Vec<ObjectIdentifier> = page
+                .versions()
+                .iter()
+                .map(|v| (v.key(), v.version_id()))
+                .chain(page.delete_markers().iter().map(|m| (m.key(), m.version_id())))
+                .filter_map(|(k, v)| ObjectIdentifier::builder().key(k?).set_version_id(v.map(String::from)).build().ok())
+                .collect();
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let delete = Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(builder_err)?;
+            self.s3.delete_objects().bucket(name).delete(delete).send().await?;
+        }
     }
 
     /// Sets the bucket's whole tag set to `a`'s tags.
@@ -123,12 +182,27 @@ impl AwsKind for Bucket {
         let tag_set = unless(self.s3.get_bucket_tagging().bucket(id).send().await, "NoSuchTagSet")?
             .map(|r| r.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect::<Vec<_>>())
             .unwrap_or_default();
+        let policy = unless(self.s3.get_bucket_policy().bucket(id).send().await, "NoSuchBucketPolicy")?
+            .and_then(|r| r.policy().and_then(|p| serde_json::from_str::<Value>(p).ok()));
+        let expiration = unless(self.s3.get_bucket_lifecycle_configuration().bucket(id).send().await, "NoSuchLifecycleConfiguration")?
+            .and_then(|r| {
+                r.rules()
+                    .iter()
+                    .find(|r| r.id() == Some(RETENTION_RULE) && r.status() == &ExpirationStatus::Enabled)
+                    .and_then(|r| r.expiration().and_then(|e| e.days()))
+            });
+        let logging = self.s3.get_bucket_logging().bucket(id).send().await?;
+        let log_target = logging.logging_enabled();
         Ok(Some(Observed {
             attrs: attrs([
                 ("versioning", json!(versioning)),
                 ("encryption", json!(enc)),
                 ("block_public_access", json!(pab)),
                 ("tags", tags_value(tag_set)),
+                ("policy", policy.unwrap_or(Value::Null)),
+                ("expiration_days", json!(expiration)),
+                ("access_log_bucket", json!(log_target.map(|l| l.target_bucket()))),
+                ("access_log_prefix", json!(log_target.map(|l| l.target_prefix()))),
             ]),
             outputs: attrs([("id", json!(id)), ("name", json!(id)), ("arn", json!(format!("arn:aws:s3:::{id}")))]),
         }))
@@ -155,17 +229,24 @@ impl AwsKind for Bucket {
         self.configure(id, new, Some(changed)).await
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+    async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
         if !self.exists(id).await? {
             return Ok(());
         }
+        if b(recorded, "force_destroy") {
+            self.empty(id).await?;
+        }
         let versions = self.s3.list_object_versions().bucket(id).max_keys(1).send().await?;
         if !versions.versions().is_empty() || !versions.delete_markers().is_empty() {
-            return Err(ProviderError::coded(
-                "BucketNotEmpty",
-                format!("bucket {id} still holds Tuva EMPI imports or exports, so it was not deleted; copy what you need, empty it (all versions), then run `empi-infra destroy` again"),
-            )
-            .into());
+            // the log bucket holds audit evidence (the ALB's and the storage bucket's access logs,
+            // the trail): it is kept like the data until the operator has archived and emptied it,
+            // or its lifecycle has expired every log
+            let message = if recorded.contains_key("expiration_days") {
+                format!("bucket {id} still holds the stack's audit logs (load balancer and S3 access logs, the CloudTrail trail), so it was not deleted; archive what you must keep and empty it (all versions), or set `force_destroy_logs = true` under [security] and run `empi-infra apply`, then run `empi-infra destroy` again")
+            } else {
+                format!("bucket {id} still holds Tuva EMPI imports or exports, so it was not deleted; copy what you need, empty it (all versions), then run `empi-infra destroy` again")
+            };
+            return Err(ProviderError::coded("BucketNotEmpty", message).into());
         }
         done(self.s3.delete_bucket().bucket(id).send()).await
     }

@@ -110,6 +110,11 @@ pub struct RawStack {
     #[serde(default)]
     #[schemars(with = "Option<RawEdge>")]
     edge: Option<S<RawEdge>>,
+    /// Audit controls: how long logs are kept, and whether the stack makes its own CloudTrail trail.
+    /// Default: logs kept 365 days, no trail (most organisations have an organisation trail).
+    #[serde(default)]
+    #[schemars(with = "Option<RawSecurity>")]
+    security: Option<S<RawSecurity>>,
     /// What a scheduled `empi-infra drift` run must not report. Default: nothing ignored.
     #[serde(default)]
     #[schemars(with = "Option<RawDrift>")]
@@ -352,6 +357,29 @@ struct RawEdge {
     waf: Option<S<bool>>,
 }
 
+/// Audit controls (docs/STACK.md, `[security]`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Security")]
+struct RawSecurity {
+    /// Days every log the stack keeps is retained: the CloudWatch log groups (EKS control plane,
+    /// PostgreSQL, VPC flow logs, WAF) and the log bucket's objects (ALB and S3 access logs, the
+    /// trail). One of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180,
+    /// 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653. Default: 365.
+    #[schemars(with = "Option<i64>", extend("enum" = LOG_RETENTION_DAYS, "default" = 365))]
+    log_retention_days: Option<S<i64>>,
+    /// A multi-region CloudTrail trail of the account's management events, written to the stack's
+    /// log bucket with log file validation. Most organisations already have an organisation trail
+    /// (AWS Organizations), which covers this account; turn it on only when none does. Default: false.
+    #[schemars(with = "Option<bool>", extend("default" = false))]
+    cloudtrail: Option<S<bool>>,
+    /// Whether `destroy` may delete logs: the log bucket's objects and log groups that hold log
+    /// data. Logs are audit evidence, so by default `destroy` stops at them and says how to archive
+    /// them; set it to true and run `apply` before a `destroy` that should take them too. Default: false.
+    #[schemars(with = "Option<bool>", extend("default" = false))]
+    force_destroy_logs: Option<S<bool>>,
+}
+
 /// Scheduled drift detection (docs/drift.md).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -391,6 +419,7 @@ pub struct Stack {
     pub identity: IdentityConfig,
     pub app: AppConfig,
     pub edge: EdgeConfig,
+    pub security: SecurityConfig,
     pub drift: DriftConfig,
     pub target: TargetConfig,
     /// Timeouts by resource kind that replace the kinds' defaults (`[timeouts.aws_eks_cluster]`).
@@ -559,6 +588,29 @@ pub struct AppConfig {
 pub struct EdgeConfig {
     pub waf: bool,
 }
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SecurityConfig {
+    /// Days logs are kept (one of [`LOG_RETENTION_DAYS`]).
+    pub log_retention_days: u32,
+    /// Whether the stack makes its own CloudTrail trail.
+    pub cloudtrail: bool,
+    /// Whether `destroy` may delete logs (the log bucket's objects, log groups holding data).
+    pub force_destroy_logs: bool,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig { log_retention_days: DEFAULT_LOG_RETENTION_DAYS, cloudtrail: false, force_destroy_logs: false }
+    }
+}
+
+/// The retention periods CloudWatch Logs accepts (`PutRetentionPolicy`'s `retentionInDays`; any
+/// other value is an `InvalidParameterException`).
+pub const LOG_RETENTION_DAYS: &[i64] =
+    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+/// Logs are kept a year unless the stack says otherwise.
+pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 365;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct DriftConfig {
@@ -915,6 +967,30 @@ impl Validator<'_> {
         }
     }
 
+    fn security(&mut self, raw: Option<S<RawSecurity>>) -> SecurityConfig {
+        let Some(raw) = raw.map(|r| r.into_inner()) else { return SecurityConfig::default() };
+        let mut c = SecurityConfig::default();
+        if let Some(days) = &raw.log_retention_days {
+            let d = *days.get_ref();
+            if LOG_RETENTION_DAYS.contains(&d) {
+                c.log_retention_days = d as u32;
+            } else {
+                let nearest = LOG_RETENTION_DAYS.iter().copied().find(|v| *v >= d).unwrap_or(3653);
+                self.err(
+                    days,
+                    format!("`log_retention_days` is {d}, which CloudWatch Logs does not accept as a retention period"),
+                    format!(
+                        "use one of {} (e.g. {nearest})",
+                        LOG_RETENTION_DAYS.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                );
+            }
+        }
+        c.cloudtrail = raw.cloudtrail.map(|b| b.into_inner()).unwrap_or(false);
+        c.force_destroy_logs = raw.force_destroy_logs.map(|b| b.into_inner()).unwrap_or(false);
+        c
+    }
+
     fn resolve(&mut self, raw: RawStack, src: &str) -> Stack {
         use sha2::{Digest, Sha256};
         let digest = hex::encode(Sha256::digest(src.as_bytes()));
@@ -948,6 +1024,7 @@ impl Validator<'_> {
         let identity = self.identity(raw.identity, &name, &region);
         let app = self.app(raw.app, &region);
         let edge = EdgeConfig { waf: raw.edge.and_then(|e| e.into_inner().waf).map(|w| w.into_inner()).unwrap_or(true) };
+        let security = self.security(raw.security);
         let drift = DriftConfig {
             ignore: raw
                 .drift
@@ -986,6 +1063,7 @@ impl Validator<'_> {
             identity,
             app,
             edge,
+            security,
             drift,
             target,
             timeouts,
@@ -1729,6 +1807,17 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
         assert_eq!(s.identity.cognito_domain_prefix(), Some("tuva-empi-prod"));
         assert!(s.edge.waf);
         assert_eq!(s.state, StateConfig::Local);
+        assert_eq!(s.security, SecurityConfig { log_retention_days: 365, cloudtrail: false, force_destroy_logs: false });
+    }
+
+    #[test]
+    fn a_log_retention_cloudwatch_does_not_accept_is_refused_where_it_is_written() {
+        let e = err(&format!("{MINIMAL}[security]\nlog_retention_days = 100\n"));
+        assert_eq!(e.message, "`log_retention_days` is 100, which CloudWatch Logs does not accept as a retention period");
+        assert!(e.help.as_deref().unwrap().ends_with("(e.g. 120)"), "{e}");
+        assert_eq!((e.line, e.column), (9, 22), "{e}");
+        let s = Stack::parse("s.toml", &format!("{MINIMAL}[security]\nlog_retention_days = 2192\ncloudtrail = true\n")).unwrap();
+        assert_eq!((s.security.log_retention_days, s.security.cloudtrail), (2192, true));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod eks;
 pub mod elb;
 pub mod iam;
 pub mod k8s;
+pub mod logs;
 pub mod network;
 pub mod rds;
 pub mod routing;
@@ -88,6 +89,7 @@ macro_rules! iam {
 
 /// Every kind, in the order of the architecture (network first, workloads last).
 pub static ALL: &[&Schema] = &[
+    &logs::LOG_GROUP,
     &network::VPC,
     &network::SUBNET,
     &network::SECURITY_GROUP,
@@ -97,6 +99,7 @@ pub static ALL: &[&Schema] = &[
     &routing::ROUTE_TABLE,
     &routing::ROUTE_TABLE_ASSOCIATION,
     &routing::VPC_ENDPOINT,
+    &logs::FLOW_LOG,
     &iam::ROLE,
     &iam::OIDC_PROVIDER,
     &eks::CLUSTER,
@@ -120,6 +123,8 @@ pub static ALL: &[&Schema] = &[
     &elb::ASG_ATTACHMENT,
     &waf::WEB_ACL,
     &waf::WEB_ACL_ASSOCIATION,
+    &waf::WEB_ACL_LOGGING,
+    &logs::TRAIL,
     &k8s::NAMESPACE,
     &k8s::SERVICE_ACCOUNT,
     &k8s::SERVICE,
