@@ -725,7 +725,9 @@ pub fn log_bucket_policy(stack: &Stack, account: &str) -> Value {
     let alb_logs = format!("{arn}/{ALB_LOG_PREFIX}/AWSLogs/{account}/*");
     let mut statements = vec![
         json!({
-            "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            // `{"AWS": "*"}` is IAM's spelling of every principal, as `"*"` is (moto 5.2.5's bucket
+            // logging check fails on a bare `"*"`)
+            "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*",
             "Resource": [arn, format!("{arn}/*")],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}}
         }),
