@@ -23,7 +23,7 @@ fn prod_plan() -> Plan {
 const VERBOSE: RenderOptions = RenderOptions { verbose: true };
 
 #[test]
-fn a_new_prod_stack_plans_in_under_300_lines_ending_with_the_summary_and_the_estimate() {
+fn a_new_prod_stack_plans_in_under_330_lines_ending_with_the_summary_and_the_estimate() {
     let mut p = prod_plan();
     let plain = render_text(&p).lines().count();
     let verbose = render_text_with(&p, &VERBOSE).lines().count();
@@ -32,11 +32,11 @@ fn a_new_prod_stack_plans_in_under_300_lines_ending_with_the_summary_and_the_est
     let text = render_text(&p);
     let lines: Vec<&str> = text.lines().collect();
     assert!(p.changes.len() > 60, "the prod stack has {} resources", p.changes.len());
-    assert!(lines.len() < 300, "{} lines:\n{text}", lines.len());
+    assert!(lines.len() < 330, "{} lines:\n{text}", lines.len());
     assert!(verbose > 2 * lines.len(), "--verbose shows everything: {verbose} lines");
     // the last lines: summary, estimate, critical path; the warning before them
     let n = lines.len();
-    assert!(lines[n - 3].starts_with("Plan: 64 to add, 0 to change"), "{}", lines[n - 3]);
+    assert!(lines[n - 3].starts_with("Plan: 72 to add, 0 to change"), "{}", lines[n - 3]);
     assert!(lines[n - 2].starts_with("Estimated apply time: ~"), "{}", lines[n - 2]);
     assert!(lines[n - 1].starts_with("Critical path: network.vpc"), "{}", lines[n - 1]);
     let warning = lines.iter().position(|l| l.starts_with("Warning: Kubernetes 1.36")).unwrap();
@@ -51,8 +51,8 @@ fn a_new_prod_stack_plans_in_under_300_lines_ending_with_the_summary_and_the_est
     assert!(text.contains("assume_role_policy  = {1 statement, 4 values} (--verbose shows them)"), "{text}");
     // what matters for review stays visible
     assert!(text.contains("ingress[0]  = {cidr_block = \"0.0.0.0/0\", from_port = 443, protocol = \"tcp\", to_port = 443}"), "{text}");
-    assert!(text.contains("storage_encrypted       = true"), "{text}");
-    assert!(text.contains("master_password         = (sensitive)"), "{text}");
+    assert!(text.contains("storage_encrypted               = true"), "{text}");
+    assert!(text.contains("master_password                 = (sensitive)"), "{text}");
     // every change is there, grouped by area
     for c in &p.changes {
         assert!(text.contains(&format!("  + {} ({} ", c.address, c.kind)), "{} is missing", c.address);
