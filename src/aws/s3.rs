@@ -132,6 +132,9 @@ impl Bucket {
     }
 
     /// Deletes every object version and delete marker (a `force_destroy` bucket's destroy).
+    /// DeleteObjects answers 200 even when it deleted nothing: each key it could not delete (a
+    /// policy that denies it, object lock) is in its `Errors`, which end the emptying at once:
+    /// listing the same objects again would never finish.
     async fn empty(&self, name: &str) -> AwsResult<()> {
         loop {
             let page = self.s3.list_object_versions().bucket(name).max_keys(1000).send().await?;
@@ -146,7 +149,20 @@ impl Bucket {
                 return Ok(());
             }
             let delete = Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(builder_err)?;
-            self.s3.delete_objects().bucket(name).delete(delete).send().await?;
+            let r = self.s3.delete_objects().bucket(name).delete(delete).send().await?;
+            if let Some(e) = r.errors().first() {
+                return Err(ProviderError::coded(
+                    e.code().unwrap_or("DeleteObjectsFailed"),
+                    format!(
+                        "bucket {name} could not be emptied: {} object version(s) were not deleted, e.g. {} ({}: {}); check the bucket policy and object lock, then run `empi-infra destroy` again",
+                        r.errors().len(),
+                        e.key().unwrap_or_default(),
+                        e.code().unwrap_or_default(),
+                        e.message().unwrap_or_default()
+                    ),
+                )
+                .into());
+            }
         }
     }
 
