@@ -253,9 +253,14 @@ impl AwsKind for Trail {
             .send()
             .await
             .map_err(|e| {
-                super::adapter::aws(e).explain("TrailAlreadyExistsException", || {
-                    format!("a trail named {name} already exists and is not recorded in this stack's state; delete it or choose another stack name")
-                })
+                let bucket = s(a, "s3_bucket_name").to_string();
+                super::adapter::aws(e)
+                    .explain("TrailAlreadyExistsException", || {
+                        format!("a trail named {name} already exists and is not recorded in this stack's state; delete it or choose another stack name")
+                    })
+                    .explain("InsufficientS3BucketPolicyException", || {
+                        format!("CloudTrail may not write to bucket {bucket}: its policy must let cloudtrail.amazonaws.com GetBucketAcl on the bucket and PutObject under {}/AWSLogs/ for this trail (`empi-infra apply` writes that policy; check nothing replaced it)", s(a, "s3_key_prefix"))
+                    })
             })?;
         if b(a, "enable_logging") {
             self.set_logging(name, true).await?;

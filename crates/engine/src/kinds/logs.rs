@@ -3,7 +3,6 @@
 //! "never expire"), the VPC's flow log, and the optional CloudTrail trail.
 
 use super::MIN;
-use crate::resource::Propagation;
 use crate::{iam, kind};
 
 kind! {
@@ -66,11 +65,9 @@ kind! {
         create: ["cloudtrail:CreateTrail", "cloudtrail:StartLogging", "cloudtrail:AddTags"],
         update: ["cloudtrail:UpdateTrail", "cloudtrail:StartLogging", "cloudtrail:StopLogging", "cloudtrail:AddTags", "cloudtrail:RemoveTags"],
         delete: ["cloudtrail:DeleteTrail"],
-    })
-    // CloudTrail checks the bucket policy when the trail is made; a policy written a moment ago
-    // may not be visible to it yet (terraform-provider-aws internal/service/cloudtrail/trail.go
-    // retries the create on this error)
-    .propagation(&[
-        Propagation { code: "InsufficientS3BucketPolicyException", message: "", waiting_for: "the log bucket's policy to reach CloudTrail" },
-    ]),
+    }),
+    // no propagation retry: CloudTrail answers InsufficientS3BucketPolicyException for a bucket
+    // policy that does not let it write, and the log bucket's policy is written (in the bucket's
+    // create, which the trail depends on) before the trail is made; retrying that error would turn a
+    // wrong policy into a wait until the kind's timeout
 }
