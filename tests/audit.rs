@@ -125,8 +125,8 @@ async fn audit_logs_are_built_as_the_stack_says_and_the_next_plan_is_a_no_op() {
     let again = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "a second plan must be a no-op: {again:?}");
 
-    // the baseline's audit rules pass on the live cloud (waivers aside, retention is a week here,
-    // which audit.log-retention fails: the security test holds the prod-like stack to a year)
+    // the baseline's audit rules pass on the live cloud (audit.log-retention aside: the local stack
+    // keeps a week, which that rule fails; tests/security.rs holds the prod-like stack to a year)
     let c = w.run(&["check", "--json"]);
     let v: Value = serde_json::from_str(&c.stdout).unwrap_or_else(|e| panic!("{e}: {c:?}"));
     for rule in [
