@@ -41,6 +41,13 @@ async fn encrypted_with(aws: &common::Aws, arn: &str) {
     assert_eq!(d.sse_algorithm().as_str(), "aws:kms");
     assert_eq!(d.kms_master_key_id(), Some(arn));
     assert_eq!(rule.bucket_key_enabled(), Some(true));
+
+    // CloudWatch Logs: every log group of the stack (EKS, PostgreSQL, flow logs, WAF)
+    let groups = aws.logs.describe_log_groups().send().await.unwrap();
+    assert_eq!(groups.log_groups().len(), 4, "{groups:?}");
+    for g in groups.log_groups() {
+        assert_eq!(g.kms_key_id(), Some(arn), "{:?}", g.log_group_name());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -132,8 +139,8 @@ async fn a_brought_key_is_used_everywhere_and_none_is_created() {
     let aws = w.aws().await;
     let k = aws.kms.create_key().description("the organisation's key").send().await.unwrap();
     let (arn, key_id) = (k.key_metadata().unwrap().arn().unwrap().to_string(), k.key_metadata().unwrap().key_id().to_string());
-    let edit = format!("[security]\nkms_key_arn = \"{arn}\"\n\n[edge]");
-    w.write_stack(&[("[edge]", &edit)]);
+    let edit = format!("[security]\nkms_key_arn = \"{arn}\"");
+    w.write_stack(&[("[security]", &edit)]);
     w.ok(&["apply", "--auto-approve"]);
 
     assert_eq!(aws.kms.list_keys().send().await.unwrap().keys().len(), 1, "no key of the stack's own");
@@ -159,7 +166,7 @@ async fn a_brought_key_is_used_everywhere_and_none_is_created() {
     assert!(line("performance_insights_kms_key_id").is_some(), "{out}");
     assert!(out.contains("# WARNING: replacing database.instance destroys the data it holds"), "{out}");
     assert!(out.contains("  ~ config.secret (aws_secretsmanager_secret)") && out.contains("  ~ storage.bucket (aws_s3_bucket)"), "{out}");
-    w.write_stack(&[("[edge]", &edit)]);
+    w.write_stack(&[("[security]", &edit)]);
 
     // a key pending deletion encrypts nothing: AWS refuses a new secret value with it, and plan
     // says so before any apply

@@ -8,42 +8,15 @@ mod common;
 use common::Workspace;
 use serde_json::Value;
 
-/// `stacks/local.toml` made prod-like where the local cloud allows it. The audit logs of #16 (flow
-/// logs, database log export, access logs) are not built yet (their branch does not apply against
-/// moto): the stack waives those rules, as an organisation would while they are missing, so the
-/// rest of the baseline is held to passing.
+/// `stacks/local.toml` made prod-like where the local cloud allows it. No rule is waived: the audit
+/// controls of #16 (flow logs, database log export, access logs, WAF logging, log retention) are
+/// built, so the whole baseline is held to passing.
 const PROD_LIKE: &[(&str, &str)] = &[
     ("deletion_protection = false\nbackup_retention_days = 1", "deletion_protection = true\nbackup_retention_days = 7"),
     ("[identity]", "[cluster]\npublic_access_cidrs = [\"203.0.113.0/24\"]\n\n[identity]"),
-    ("[target]", AUDIT_WAIVERS),
+    // a year, as the baseline asks (the local stack keeps a week)
+    ("log_retention_days = 7", "log_retention_days = 365"),
 ];
-
-const AUDIT_WAIVERS: &str = "[[security.waive]]
-rule = \"audit.vpc-flow-logs\"
-reason = \"flow logs land with the audit controls of #16\"
-expires = \"2099-12-31\"
-
-[[security.waive]]
-rule = \"audit.database-logs\"
-reason = \"PostgreSQL log export lands with the audit controls of #16\"
-expires = \"2099-12-31\"
-
-[[security.waive]]
-rule = \"audit.database-connections-logged\"
-reason = \"log_connections lands with the audit controls of #16\"
-expires = \"2099-12-31\"
-
-[[security.waive]]
-rule = \"audit.load-balancer-access-logs\"
-reason = \"ALB access logs land with the audit controls of #16\"
-expires = \"2099-12-31\"
-
-[[security.waive]]
-rule = \"audit.bucket-access-logs\"
-reason = \"bucket access logs land with the audit controls of #16\"
-expires = \"2099-12-31\"
-
-[target]";
 
 fn check(w: &Workspace, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["check", "--json"];
@@ -82,6 +55,14 @@ async fn check_passes_on_the_prod_like_stack_and_fails_naming_the_rule_when_the_
         "encryption.database",
         "encryption.cluster-secrets",
         "audit.cluster-logs",
+        "audit.vpc-flow-logs",
+        "audit.database-logs",
+        "audit.database-connections-logged",
+        "audit.load-balancer-access-logs",
+        "audit.bucket-access-logs",
+        "audit.log-retention",
+        "audit.waf-logs",
+        "encryption.log-groups",
         "transmission.bucket-tls-only",
         "authentication.mfa",
         "access.default-security-group-closed",

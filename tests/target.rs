@@ -81,6 +81,9 @@ async fn a_targeted_apply_creates_and_reads_only_the_targets_closure() {
     let json: Value = serde_json::from_str(&w.ok(&["plan", "--target", "database", "--json"]).stdout).unwrap();
     assert_eq!(json["targets"], serde_json::json!(["database"]));
     let closure = set(&[
+        // RDS publishes the PostgreSQL log to this group: it is made (with the stack's retention
+        // and key) before the database
+        "audit.database_log_group",
         "config.secret",
         "database.instance",
         "database.parameter_group",
@@ -98,7 +101,7 @@ async fn a_targeted_apply_creates_and_reads_only_the_targets_closure() {
     let planned: BTreeSet<String> =
         json["resource_changes"].as_array().unwrap().iter().map(|c| c["address"].as_str().unwrap().into()).collect();
     assert_eq!(planned, closure, "the database area and what it depends on");
-    assert!(plan.stdout.contains("Plan: 11 to add, 0 to change"), "the VPC is there already: {plan:?}");
+    assert!(plan.stdout.contains("Plan: 12 to add, 0 to change"), "the VPC is there already: {plan:?}");
     // planning read the one recorded resource of the closure, the VPC, and looked for the
     // closure's unrecorded resources before planning their creates (adoption): nothing outside
     // the closure (cluster, user pool, load balancer, NAT…) is read
@@ -116,6 +119,7 @@ async fn a_targeted_apply_creates_and_reads_only_the_targets_closure() {
         "ListTagsForResource",
         "GetRole",
         "DescribeKey",
+        "DescribeLogGroups",
     ];
     let reads: Vec<String> = w.moto.operations().into_iter().filter(|o| !PLACEMENT.contains(&o.as_str())).collect();
     assert!(reads.iter().all(|o| CLOSURE_READS.contains(&o.as_str())), "{reads:?}");
@@ -127,9 +131,9 @@ async fn a_targeted_apply_creates_and_reads_only_the_targets_closure() {
     w.moto.record();
     let apply = w.ok(&["apply", "db.plan"]);
     let ops = w.moto.operations();
-    assert!(apply.stdout.contains("Apply complete") && apply.stdout.contains("11 added, 0 changed"), "{apply:?}");
-    // one VPC, two private subnets, three security groups, one database (its key, and the cluster
-    // role the key's policy names); no cluster, user pool or ALB
+    assert!(apply.stdout.contains("Apply complete") && apply.stdout.contains("12 added, 0 changed"), "{apply:?}");
+    // one VPC, two private subnets, three security groups, one database (its key, the cluster role
+    // the key's policy names, and its log group); no cluster, user pool or ALB
     assert_eq!(census(&w).await, [1, 2, 3, 1, 0, 0, 0]);
     assert_eq!(recorded(&w), closure);
     let created: BTreeSet<String> = ops.iter().filter(|o| o.starts_with("Create")).cloned().collect();
@@ -141,6 +145,7 @@ async fn a_targeted_apply_creates_and_reads_only_the_targets_closure() {
             "CreateDBParameterGroup",
             "CreateDBSubnetGroup",
             "CreateKey",
+            "CreateLogGroup",
             "CreateRole",
             "CreateSecret",
             "CreateSecurityGroup",

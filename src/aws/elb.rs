@@ -157,11 +157,28 @@ pub struct LoadBalancer(Client);
 const DROP_INVALID: &str = "routing.http.drop_invalid_header_fields.enabled";
 const DELETION_PROTECTION: &str = "deletion_protection.enabled";
 
+const ACCESS_LOGS: &str = "access_logs.s3.enabled";
+const ACCESS_LOGS_BUCKET: &str = "access_logs.s3.bucket";
+const ACCESS_LOGS_PREFIX: &str = "access_logs.s3.prefix";
+
 impl LoadBalancer {
     async fn set_attributes(&self, arn: &str, a: &Attrs) -> AwsResult<()> {
-        let attr = |k: &str, v: bool| LoadBalancerAttribute::builder().key(k).value(v.to_string()).build();
-        let attrs = vec![attr(DROP_INVALID, b(a, "drop_invalid_header_fields")), attr(DELETION_PROTECTION, b(a, "deletion_protection"))];
-        done(self.0.modify_load_balancer_attributes().load_balancer_arn(arn).set_attributes(Some(attrs)).send()).await
+        let attr = |k: &str, v: String| LoadBalancerAttribute::builder().key(k).value(v).build();
+        let bucket = s(a, "access_logs_bucket");
+        let attributes = vec![
+            attr(DROP_INVALID, b(a, "drop_invalid_header_fields").to_string()),
+            attr(DELETION_PROTECTION, b(a, "deletion_protection").to_string()),
+            attr(ACCESS_LOGS, (!bucket.is_empty()).to_string()),
+            attr(ACCESS_LOGS_BUCKET, bucket.to_string()),
+            attr(ACCESS_LOGS_PREFIX, s(a, "access_logs_prefix").to_string()),
+        ];
+        let r = self.0.modify_load_balancer_attributes().load_balancer_arn(arn).set_attributes(Some(attributes)).send().await;
+        r.map_err(|e| {
+            super::adapter::aws(e).explain("InvalidConfigurationRequest", || {
+                format!("the load balancer cannot write access logs to bucket {bucket}: its policy must let Elastic Load Balancing put objects under {}/AWSLogs/ and it must use SSE-S3 (AES256) encryption", s(a, "access_logs_prefix"))
+            })
+        })?;
+        Ok(())
     }
 
     async fn describe(&self, arn: &str) -> AwsResult<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>> {
@@ -184,8 +201,9 @@ impl AwsKind for LoadBalancer {
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let Some(lb) = self.describe(id).await? else { return Ok(None) };
         let la = self.0.describe_load_balancer_attributes().load_balancer_arn(id).send().await?;
-        let on = |k: &str| la.attributes().iter().find(|a| a.key() == Some(k)).and_then(|a| a.value()) == Some("true");
-        let (drop, protected) = (on(DROP_INVALID), on(DELETION_PROTECTION));
+        let attr = |k: &str| la.attributes().iter().find(|a| a.key() == Some(k)).and_then(|a| a.value()).unwrap_or_default().to_string();
+        let (drop, protected) = (attr(DROP_INVALID) == "true", attr(DELETION_PROTECTION) == "true");
+        let logs_on = attr(ACCESS_LOGS) == "true";
         Ok(Some(Observed {
             attrs: attrs([
                 ("scheme", json!(lb.scheme().map(|s| s.as_str()))),
@@ -193,6 +211,8 @@ impl AwsKind for LoadBalancer {
                 ("security_group_ids", sorted(lb.security_groups().to_vec())),
                 ("drop_invalid_header_fields", json!(drop)),
                 ("deletion_protection", json!(protected)),
+                ("access_logs_bucket", if logs_on { json!(attr(ACCESS_LOGS_BUCKET)) } else { Value::Null }),
+                ("access_logs_prefix", if logs_on { json!(attr(ACCESS_LOGS_PREFIX)) } else { Value::Null }),
                 ("tags", live_tags(&self.0, id).await?),
             ]),
             outputs: attrs([
@@ -229,7 +249,7 @@ impl AwsKind for LoadBalancer {
         if has("security_group_ids") {
             self.0.set_security_groups().load_balancer_arn(id).set_security_groups(Some(strings(new, "security_group_ids"))).send().await?;
         }
-        if has("drop_invalid_header_fields") || has("deletion_protection") {
+        if has("drop_invalid_header_fields") || has("deletion_protection") || has("access_logs_bucket") || has("access_logs_prefix") {
             self.set_attributes(id, new).await?;
         }
         Ok(())

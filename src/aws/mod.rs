@@ -9,6 +9,7 @@ mod eks;
 mod elb;
 mod iam;
 pub mod kms;
+mod logs;
 mod network;
 mod rds;
 mod routing;
@@ -38,6 +39,8 @@ pub struct Clients {
     pub wafv2: aws_sdk_wafv2::Client,
     pub sts: aws_sdk_sts::Client,
     pub kms: aws_sdk_kms::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
     pub region: String,
     /// The SDK configuration (credentials for EKS tokens).
     pub sdk: aws_config::SdkConfig,
@@ -127,6 +130,8 @@ impl Clients {
             wafv2: aws_sdk_wafv2::Client::new(&conf),
             sts: aws_sdk_sts::Client::new(&conf),
             kms: aws_sdk_kms::Client::new(&conf),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&conf),
+            cloudtrail: aws_sdk_cloudtrail::Client::new(&conf),
             region: target.region.clone(),
             sdk: conf,
         }
@@ -212,6 +217,7 @@ pub fn registry(clients: Arc<Clients>) -> Registry {
     rds::register(&mut r, &clients);
     cognito::register(&mut r, &clients);
     secrets::register(&mut r, &clients);
+    logs::register(&mut r, &clients);
     r
 }
 

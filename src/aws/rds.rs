@@ -271,6 +271,7 @@ impl AwsKind for Instance {
                     "vpc_security_group_ids",
                     sorted(d.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id().map(String::from)).collect()),
                 ),
+                ("enabled_cloudwatch_logs_exports", sorted(d.enabled_cloudwatch_logs_exports().to_vec())),
                 ("tags", live_tags(d.tag_list())),
             ]),
             outputs: attrs([
@@ -311,6 +312,7 @@ impl AwsKind for Instance {
             .db_subnet_group_name(s(a, "db_subnet_group_name"))
             .db_parameter_group_name(s(a, "db_parameter_group_name"))
             .set_vpc_security_group_ids(Some(strings(a, "vpc_security_group_ids")))
+            .set_enable_cloudwatch_logs_exports(Some(strings(a, "enabled_cloudwatch_logs_exports")))
             .set_tags(Some(rds_tags(a)))
             .send()
             .await;
@@ -348,6 +350,14 @@ impl AwsKind for Instance {
                         .set_performance_insights_retention_period(on.then(|| n(new, "performance_insights_retention_period")))
                 }
                 "vpc_security_group_ids" => m.set_vpc_security_group_ids(Some(strings(new, k))),
+                "enabled_cloudwatch_logs_exports" => {
+                    let (was, now) = (strings(old, k), strings(new, k));
+                    let conf = aws_sdk_rds::types::CloudwatchLogsExportConfiguration::builder()
+                        .set_enable_log_types(Some(now.iter().filter(|t| !was.contains(t)).cloned().collect()))
+                        .set_disable_log_types(Some(was.iter().filter(|t| !now.contains(t)).cloned().collect()))
+                        .build();
+                    m.cloudwatch_logs_export_configuration(conf)
+                }
                 _ => continue, // write-only inputs: nothing to modify
             };
             any = true;

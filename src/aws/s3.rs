@@ -1,18 +1,20 @@
-//! Storage: the S3 bucket for Tuva EMPI imports and exports — encrypted (SSE-KMS with the stack's
-//! key and a bucket key), public access blocked, versioned, TLS only (bucket policy), old versions
-//! expired (lifecycle). A bucket that still holds objects is never deleted.
+//! Storage: the S3 buckets — Tuva EMPI's imports and exports (SSE-KMS with the stack's key and a
+//! bucket key) and the stack's log bucket (SSE-S3, as ALB access logs require) — public access
+//! blocked, versioned, TLS only (bucket policy), old versions expired and, for logs, objects too
+//! (lifecycle), server access logging where the spec asks. A bucket that still holds objects is
+//! never deleted unless its spec says `force_destroy`.
 
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
-    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus,
-    CreateBucketConfiguration, ExpirationStatus, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration,
-    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-    ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, BucketLoggingStatus, BucketVersioningStatus,
+    CreateBucketConfiguration, Delete, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, LoggingEnabled,
+    NoncurrentVersionExpiration, ObjectIdentifier, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 use empi_engine::kinds::s3::BUCKET;
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::adapter::{add, done, AwsError, AwsKind, AwsResult, Tags};
 use super::{attrs, b, n, s, tags, tags_value, Clients};
@@ -94,11 +96,15 @@ impl Bucket {
             let policy = serde_json::to_string(&a["policy"]).unwrap_or_default();
             self.s3.put_bucket_policy().bucket(name).policy(policy).send().await?;
         }
-        if want("noncurrent_version_expiration_days") || want("abort_incomplete_multipart_upload_days") {
+        if want("noncurrent_version_expiration_days") || want("abort_incomplete_multipart_upload_days") || want("expiration_days") {
+            // current objects expire only where the spec says (the log bucket's retention)
+            let expiration =
+                a.get("expiration_days").and_then(Value::as_i64).map(|d| LifecycleExpiration::builder().days(d as i32).build());
             let rule = LifecycleRule::builder()
                 .id(LIFECYCLE_RULE)
                 .status(ExpirationStatus::Enabled)
                 .filter(LifecycleRuleFilter::builder().prefix("").build())
+                .set_expiration(expiration)
                 .noncurrent_version_expiration(
                     NoncurrentVersionExpiration::builder().noncurrent_days(n(a, "noncurrent_version_expiration_days")).build(),
                 )
@@ -110,7 +116,54 @@ impl Bucket {
             let conf = BucketLifecycleConfiguration::builder().rules(rule).build().map_err(builder_err)?;
             self.s3.put_bucket_lifecycle_configuration().bucket(name).lifecycle_configuration(conf).send().await?;
         }
+        if let (true, Some(target)) =
+            (want("access_log_bucket") || want("access_log_prefix"), a.get("access_log_bucket").and_then(Value::as_str))
+        {
+            let enabled =
+                LoggingEnabled::builder().target_bucket(target).target_prefix(s(a, "access_log_prefix")).build().map_err(builder_err)?;
+            let status = BucketLoggingStatus::builder().logging_enabled(enabled).build();
+            self.s3.put_bucket_logging().bucket(name).bucket_logging_status(status).send().await.map_err(|e| {
+                AwsError::from(e).explain("InvalidTargetBucketForLogging", || {
+                    format!("bucket {name} cannot send its access logs to {target}: the log bucket's policy must let logging.s3.amazonaws.com put objects under {}", s(a, "access_log_prefix"))
+                })
+            })?;
+        }
         Ok(())
+    }
+
+    /// Deletes every object version and delete marker (a `force_destroy` bucket's destroy).
+    /// DeleteObjects answers 200 even when it deleted nothing: each key it could not delete (a
+    /// policy that denies it, object lock) is in its `Errors`, which end the emptying at once:
+    /// listing the same objects again would never finish.
+    async fn empty(&self, name: &str) -> AwsResult<()> {
+        loop {
+            let page = self.s3.list_object_versions().bucket(name).max_keys(1000).send().await?;
+            let ids: Vec<ObjectIdentifier> = page
+                .versions()
+                .iter()
+                .map(|v| (v.key(), v.version_id()))
+                .chain(page.delete_markers().iter().map(|m| (m.key(), m.version_id())))
+                .filter_map(|(k, v)| ObjectIdentifier::builder().key(k?).set_version_id(v.map(String::from)).build().ok())
+                .collect();
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let delete = Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(builder_err)?;
+            let r = self.s3.delete_objects().bucket(name).delete(delete).send().await?;
+            if let Some(e) = r.errors().first() {
+                return Err(ProviderError::coded(
+                    e.code().unwrap_or("DeleteObjectsFailed"),
+                    format!(
+                        "bucket {name} could not be emptied: {} object version(s) were not deleted, e.g. {} ({}: {}); check the bucket policy and object lock, then run `empi-infra destroy` again",
+                        r.errors().len(),
+                        e.key().unwrap_or_default(),
+                        e.code().unwrap_or_default(),
+                        e.message().unwrap_or_default()
+                    ),
+                )
+                .into());
+            }
+        }
     }
 
     /// Sets the bucket's whole tag set to `a`'s tags.
@@ -148,6 +201,7 @@ impl AwsKind for Bucket {
             .as_ref()
             .and_then(|l| l.rules().iter().find(|r| r.id() == Some(LIFECYCLE_RULE) && r.status() == &ExpirationStatus::Enabled));
         let noncurrent_days = rule.and_then(|r| r.noncurrent_version_expiration()).and_then(|e| e.noncurrent_days());
+        let expiration_days = rule.and_then(|r| r.expiration()).and_then(|e| e.days());
         let abort_days = rule.and_then(|r| r.abort_incomplete_multipart_upload()).and_then(|e| e.days_after_initiation());
         let pab =
             unless(self.s3.get_public_access_block().bucket(id).send().await, "NoSuchPublicAccessBlockConfiguration")?.is_some_and(|r| {
@@ -162,6 +216,8 @@ impl AwsKind for Bucket {
         let tag_set = unless(self.s3.get_bucket_tagging().bucket(id).send().await, "NoSuchTagSet")?
             .map(|r| r.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect::<Vec<_>>())
             .unwrap_or_default();
+        let logging = self.s3.get_bucket_logging().bucket(id).send().await?;
+        let log_target = logging.logging_enabled();
         Ok(Some(Observed {
             attrs: attrs([
                 ("versioning", json!(versioning)),
@@ -173,6 +229,9 @@ impl AwsKind for Bucket {
                 ("abort_incomplete_multipart_upload_days", json!(abort_days)),
                 ("block_public_access", json!(pab)),
                 ("tags", tags_value(tag_set)),
+                ("expiration_days", json!(expiration_days)),
+                ("access_log_bucket", json!(log_target.map(|l| l.target_bucket()))),
+                ("access_log_prefix", json!(log_target.map(|l| l.target_prefix()))),
             ]),
             outputs: attrs([("id", json!(id)), ("name", json!(id)), ("arn", json!(format!("arn:aws:s3:::{id}")))]),
         }))
@@ -199,17 +258,24 @@ impl AwsKind for Bucket {
         self.configure(id, new, Some(changed)).await
     }
 
-    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+    async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
         if !self.exists(id).await? {
             return Ok(());
         }
+        if b(recorded, "force_destroy") {
+            self.empty(id).await?;
+        }
         let versions = self.s3.list_object_versions().bucket(id).max_keys(1).send().await?;
         if !versions.versions().is_empty() || !versions.delete_markers().is_empty() {
-            return Err(ProviderError::coded(
-                "BucketNotEmpty",
-                format!("bucket {id} still holds Tuva EMPI imports or exports, so it was not deleted; copy what you need, empty it (all versions), then run `empi-infra destroy` again"),
-            )
-            .into());
+            // the log bucket holds audit evidence (the ALB's and the storage bucket's access logs,
+            // the trail): it is kept like the data until the operator has archived and emptied it,
+            // or its lifecycle has expired every log
+            let message = if recorded.contains_key("expiration_days") {
+                format!("bucket {id} still holds the stack's audit logs (load balancer and S3 access logs, the CloudTrail trail), so it was not deleted; archive what you must keep and empty it (all versions), or set `force_destroy_logs = true` under [security] and run `empi-infra apply`, then run `empi-infra destroy` again")
+            } else {
+                format!("bucket {id} still holds Tuva EMPI imports or exports, so it was not deleted; copy what you need, empty it (all versions), then run `empi-infra destroy` again")
+            };
+            return Err(ProviderError::coded("BucketNotEmpty", message).into());
         }
         done(self.s3.delete_bucket().bucket(id).send()).await
     }

@@ -6,7 +6,7 @@ use aws_sdk_wafv2::types::{
     AllowAction, DefaultAction, ManagedRuleGroupStatement, NoneAction, OverrideAction, Rule, Scope, Statement, Tag, VisibilityConfig,
 };
 use aws_sdk_wafv2::Client;
-use empi_engine::kinds::waf::{WEB_ACL, WEB_ACL_ASSOCIATION};
+use empi_engine::kinds::waf::{WEB_ACL, WEB_ACL_ASSOCIATION, WEB_ACL_LOGGING};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::json;
 
@@ -16,6 +16,7 @@ use super::{attrs, s, strings, tags, tags_value, Clients};
 pub fn register(r: &mut Registry, c: &Clients) {
     add(r, WebAcl(c.wafv2.clone()));
     add(r, Association(c.wafv2.clone()));
+    add(r, Logging(c.wafv2.clone()));
 }
 
 /// What WAFv2 answers for any object that does not exist.
@@ -196,5 +197,60 @@ impl AwsKind for Association {
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
         done(self.0.disassociate_web_acl().resource_arn(id).send()).await
+    }
+}
+
+/// The web ACL's logging configuration, keyed by the web ACL's ARN.
+pub struct Logging(Client);
+
+impl Logging {
+    async fn put(&self, a: &Attrs) -> AwsResult<()> {
+        let conf = aws_sdk_wafv2::types::LoggingConfiguration::builder()
+            .resource_arn(s(a, "resource_arn"))
+            .log_destination_configs(s(a, "log_destination_arn"))
+            .build()
+            .map_err(|e| ProviderError::new(e.to_string()))?;
+        self.0.put_logging_configuration().logging_configuration(conf).send().await.map_err(|e| {
+            super::adapter::aws(e).explain("WAFInvalidParameterException", || {
+                format!(
+                    "WAF refused the log destination {}: it must be a CloudWatch log group whose name starts with `aws-waf-logs-`",
+                    s(a, "log_destination_arn")
+                )
+            })
+        })?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AwsKind for Logging {
+    const SCHEMA: &'static Schema = &WEB_ACL_LOGGING;
+    const NOT_FOUND: &'static [&'static str] = &[GONE];
+
+    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
+        let acl = s(inputs, "resource_arn");
+        Ok(self.read(acl, inputs).await?.map(|_| acl.to_string()))
+    }
+
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let r = self.0.get_logging_configuration().resource_arn(id).send().await?;
+        let Some(c) = r.logging_configuration() else { return Ok(None) };
+        Ok(Some(Observed {
+            attrs: attrs([("resource_arn", json!(id)), ("log_destination_arn", json!(c.log_destination_configs().first()))]),
+            outputs: attrs([("id", json!(id))]),
+        }))
+    }
+
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        self.put(a).await?;
+        Ok(s(a, "resource_arn").to_string())
+    }
+
+    async fn update(&self, _id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
+        self.put(new).await
+    }
+
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        done(self.0.delete_logging_configuration().resource_arn(id).send()).await
     }
 }

@@ -325,6 +325,8 @@ pub struct Aws {
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub wafv2: aws_sdk_wafv2::Client,
     pub kms: aws_sdk_kms::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
 }
 
 impl Aws {
@@ -351,6 +353,8 @@ impl Aws {
             autoscaling: aws_sdk_autoscaling::Client::new(&conf),
             wafv2: aws_sdk_wafv2::Client::new(&conf),
             kms: aws_sdk_kms::Client::new(&conf),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&conf),
+            cloudtrail: aws_sdk_cloudtrail::Client::new(&conf),
         }
     }
 

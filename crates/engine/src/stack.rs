@@ -111,8 +111,10 @@ pub struct RawStack {
     #[schemars(with = "Option<RawEdge>")]
     edge: Option<S<RawEdge>>,
     /// The security baseline (docs/SECURITY.md): encryption with a key the organisation controls,
-    /// and the failures of `empi-infra check` a reviewer waived. Default: the stack creates its own
-    /// customer-managed KMS key (`alias/<name>`, rotation on), no waivers.
+    /// audit logs (how long they are kept, whether the stack makes its own CloudTrail trail) and
+    /// the failures of `empi-infra check` a reviewer waived. Default: the stack creates its own
+    /// customer-managed KMS key (`alias/<name>`, rotation on), logs kept 365 days, no trail (most
+    /// organisations have an organisation trail), no waivers.
     #[serde(default)]
     #[schemars(with = "Option<RawSecurity>")]
     security: Option<S<RawSecurity>>,
@@ -363,7 +365,7 @@ struct RawEdge {
     waf: Option<S<bool>>,
 }
 
-/// The security baseline's settings (docs/SECURITY.md).
+/// The security baseline's settings (docs/SECURITY.md, docs/STACK.md `[security]`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Security")]
@@ -380,6 +382,22 @@ struct RawSecurity {
     /// An expired waiver fails the rule again. Default: none.
     #[schemars(with = "Option<Vec<RawWaiver>>", extend("default" = []))]
     waive: Option<Vec<S<RawWaiver>>>,
+    /// Days every log the stack keeps is retained: the CloudWatch log groups (EKS control plane,
+    /// PostgreSQL, VPC flow logs, WAF) and the log bucket's objects (ALB and S3 access logs, the
+    /// trail). One of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180,
+    /// 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653. Default: 365.
+    #[schemars(with = "Option<i64>", extend("enum" = LOG_RETENTION_DAYS, "default" = 365))]
+    log_retention_days: Option<S<i64>>,
+    /// A multi-region CloudTrail trail of the account's management events, written to the stack's
+    /// log bucket with log file validation. Most organisations already have an organisation trail
+    /// (AWS Organizations), which covers this account; turn it on only when none does. Default: false.
+    #[schemars(with = "Option<bool>", extend("default" = false))]
+    cloudtrail: Option<S<bool>>,
+    /// Whether `destroy` may delete logs: the log bucket's objects and log groups that hold log
+    /// data. Logs are audit evidence, so by default `destroy` stops at them and says how to archive
+    /// them; set it to true and run `apply` before a `destroy` that should take them too. Default: false.
+    #[schemars(with = "Option<bool>", extend("default" = false))]
+    force_destroy_logs: Option<S<bool>>,
 }
 
 /// One accepted failure of a baseline rule.
@@ -638,6 +656,13 @@ pub struct EdgeConfig {
     pub waf: bool,
 }
 
+/// The retention periods CloudWatch Logs accepts (`PutRetentionPolicy`'s `retentionInDays`; any
+/// other value is an `InvalidParameterException`).
+pub const LOG_RETENTION_DAYS: &[i64] =
+    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+/// Logs are kept a year unless the stack says otherwise.
+pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 365;
+
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct DriftConfig {
     pub ignore: Vec<String>,
@@ -648,11 +673,23 @@ pub struct SecurityConfig {
     /// A key the organisation brings (`[security] kms_key_arn`); `None`: the stack's own key.
     pub kms_key_arn: Option<String>,
     pub waivers: Vec<crate::check::Waiver>,
+    /// Days logs are kept (one of [`LOG_RETENTION_DAYS`]).
+    pub log_retention_days: u32,
+    /// Whether the stack makes its own CloudTrail trail.
+    pub cloudtrail: bool,
+    /// Whether `destroy` may delete logs (the log bucket's objects, log groups holding data).
+    pub force_destroy_logs: bool,
 }
 
 impl Default for SecurityConfig {
     fn default() -> Self {
-        SecurityConfig { kms_key_arn: None, waivers: Vec::new() }
+        SecurityConfig {
+            kms_key_arn: None,
+            waivers: Vec::new(),
+            log_retention_days: DEFAULT_LOG_RETENTION_DAYS,
+            cloudtrail: false,
+            force_destroy_logs: false,
+        }
     }
 }
 
@@ -1601,7 +1638,30 @@ impl Validator<'_> {
                 expires: w.expires.into_inner(),
             });
         }
-        SecurityConfig { kms_key_arn, waivers }
+        let mut log_retention_days = DEFAULT_LOG_RETENTION_DAYS;
+        if let Some(days) = &raw.log_retention_days {
+            let d = *days.get_ref();
+            if LOG_RETENTION_DAYS.contains(&d) {
+                log_retention_days = d as u32;
+            } else {
+                let nearest = LOG_RETENTION_DAYS.iter().copied().find(|v| *v >= d).unwrap_or(3653);
+                self.err(
+                    days,
+                    format!("`log_retention_days` is {d}, which CloudWatch Logs does not accept as a retention period"),
+                    format!(
+                        "use one of {} (e.g. {nearest})",
+                        LOG_RETENTION_DAYS.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                );
+            }
+        }
+        SecurityConfig {
+            kms_key_arn,
+            waivers,
+            log_retention_days,
+            cloudtrail: raw.cloudtrail.map(|b| b.into_inner()).unwrap_or(false),
+            force_destroy_logs: raw.force_destroy_logs.map(|b| b.into_inner()).unwrap_or(false),
+        }
     }
 
     fn identity(&mut self, raw: S<RawIdentity>, stack_name: &str, region: &str) -> IdentityConfig {
@@ -2014,6 +2074,17 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
         assert_eq!(s.identity.cognito_domain_prefix(), Some("tuva-empi-prod"));
         assert!(s.edge.waf);
         assert_eq!(s.state, StateConfig::Local);
+        assert_eq!((s.security.log_retention_days, s.security.cloudtrail, s.security.force_destroy_logs), (365, false, false));
+    }
+
+    #[test]
+    fn a_log_retention_cloudwatch_does_not_accept_is_refused_where_it_is_written() {
+        let e = err(&format!("{MINIMAL}[security]\nlog_retention_days = 100\n"));
+        assert_eq!(e.message, "`log_retention_days` is 100, which CloudWatch Logs does not accept as a retention period");
+        assert!(e.help.as_deref().unwrap().ends_with("(e.g. 120)"), "{e}");
+        assert_eq!((e.line, e.column), (9, 22), "{e}");
+        let s = Stack::parse("s.toml", &format!("{MINIMAL}[security]\nlog_retention_days = 2192\ncloudtrail = true\n")).unwrap();
+        assert_eq!((s.security.log_retention_days, s.security.cloudtrail), (2192, true));
     }
 
     #[test]

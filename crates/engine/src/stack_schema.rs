@@ -168,6 +168,9 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
             ("App", "matching_job_runner", "/app/matching_job_runner"),
             ("App", "rollout_timeout", "/app/rollout_timeout_secs"),
             ("Edge", "waf", "/edge/waf"),
+            ("Security", "log_retention_days", "/security/log_retention_days"),
+            ("Security", "cloudtrail", "/security/cloudtrail"),
+            ("Security", "force_destroy_logs", "/security/force_destroy_logs"),
             ("Drift", "ignore", "/drift/ignore"),
             ("Security", "waive", "/security/waivers"),
         ] {

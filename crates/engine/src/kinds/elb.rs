@@ -15,6 +15,11 @@ kind! {
         deletion_protection: Bool,
         tags: Tags,
     }
+    optional {
+        // access logs to this bucket (SSE-S3 only: ALB cannot write to an SSE-KMS bucket), under the prefix
+        access_logs_bucket: Str,
+        access_logs_prefix: Str,
+    }
     outputs: [id, arn, dns_name, zone_id],
     schema: .typical(180).timeouts(10 * MIN, 10 * MIN, 10 * MIN).iam(iam! {
         read: ["elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeLoadBalancerAttributes", "elasticloadbalancing:DescribeTags"],

@@ -13,6 +13,7 @@ pub mod elb;
 pub mod iam;
 pub mod k8s;
 pub mod kms;
+pub mod logs;
 pub mod network;
 pub mod rds;
 pub mod routing;
@@ -90,6 +91,7 @@ macro_rules! iam {
 /// Every kind, in the order of the architecture (network first, workloads last).
 pub static ALL: &[&Schema] = &[
     &kms::KEY,
+    &logs::LOG_GROUP,
     &network::VPC,
     &network::SUBNET,
     &network::SECURITY_GROUP,
@@ -100,6 +102,7 @@ pub static ALL: &[&Schema] = &[
     &routing::ROUTE_TABLE,
     &routing::ROUTE_TABLE_ASSOCIATION,
     &routing::VPC_ENDPOINT,
+    &logs::FLOW_LOG,
     &iam::ROLE,
     &iam::OIDC_PROVIDER,
     &eks::CLUSTER,
@@ -123,6 +126,8 @@ pub static ALL: &[&Schema] = &[
     &elb::ASG_ATTACHMENT,
     &waf::WEB_ACL,
     &waf::WEB_ACL_ASSOCIATION,
+    &waf::WEB_ACL_LOGGING,
+    &logs::TRAIL,
     &k8s::NAMESPACE,
     &k8s::SERVICE_ACCOUNT,
     &k8s::SERVICE,

@@ -70,6 +70,10 @@ kind! {
         vpc_security_group_ids: Strings [set],
         tags: Tags,
     }
+    optional {
+        // logs published to CloudWatch Logs (`postgresql`: the server log, connections included)
+        enabled_cloudwatch_logs_exports: Strings [set],
+    }
     outputs: [id, arn, address, port],
     schema: .stateful().typical(420).timeouts(40 * MIN, 80 * MIN, 60 * MIN).iam(iam! {
         read: ["rds:DescribeDBInstances", "rds:ListTagsForResource"],

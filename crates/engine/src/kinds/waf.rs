@@ -38,3 +38,20 @@ kind! {
         Propagation { code: "WAFUnavailableEntityException", message: "", waiting_for: "the load balancer not yet visible to WAF" },
     ]),
 }
+
+kind! {
+    /// The web ACL's logging: every request WAF evaluates, to a log group (whose name must start
+    /// with `aws-waf-logs-`).
+    WebAclLogging, WEB_ACL_LOGGING = "aws_wafv2_web_acl_logging_configuration" {
+        resource_arn: Str [force_new],
+        log_destination_arn: Str,
+    }
+    outputs: [id],
+    schema: .typical(2).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
+        read: ["wafv2:GetLoggingConfiguration"],
+        // WAF makes the log group's resource policy for its delivery service
+        create: ["wafv2:PutLoggingConfiguration", "logs:CreateLogDelivery", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies"],
+        update: ["wafv2:PutLoggingConfiguration", "logs:CreateLogDelivery", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies"],
+        delete: ["wafv2:DeleteLoggingConfiguration", "logs:DeleteLogDelivery"],
+    }),
+}

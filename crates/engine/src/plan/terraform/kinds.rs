@@ -10,7 +10,7 @@
 use serde_json::{json, Value};
 
 use super::{block, elems, field, lit, members, obj, Src, TfResource, X};
-use crate::kinds::{cognito, eks, elb, iam, k8s, kms, network, rds, routing, s3, secrets, waf};
+use crate::kinds::{cognito, eks, elb, iam, k8s, kms, logs, network, rds, routing, s3, secrets, waf};
 use crate::resource::{Expr, UNKNOWN};
 
 /// How one kind becomes Terraform resources.
@@ -42,6 +42,13 @@ pub static MAPPINGS: &[(&str, Mapping)] = &[
             outputs: &[("alias_arn", "arn")],
             computed: &[("id", "id"), ("arn", "arn"), ("key_id", "key_id")],
         },
+    ),
+    (logs::LOG_GROUP.kind, Mapping { types: &["aws_cloudwatch_log_group"], map: log_group, outputs: &[], computed: ID_ARN }),
+    (logs::FLOW_LOG.kind, Mapping { types: &["aws_flow_log"], map: flow_log, outputs: &[], computed: ID }),
+    (logs::TRAIL.kind, Mapping { types: &["aws_cloudtrail"], map: trail, outputs: &[], computed: ID_ARN }),
+    (
+        waf::WEB_ACL_LOGGING.kind,
+        Mapping { types: &["aws_wafv2_web_acl_logging_configuration"], map: web_acl_logging, outputs: &[], computed: ID },
     ),
     (network::VPC.kind, Mapping { types: &["aws_vpc"], map: vpc, outputs: &[], computed: ID }),
     (network::SUBNET.kind, Mapping { types: &["aws_subnet"], map: subnet, outputs: &[], computed: ID }),
@@ -141,6 +148,7 @@ pub static MAPPINGS: &[(&str, Mapping)] = &[
                 "aws_s3_bucket_public_access_block",
                 "aws_s3_bucket_policy",
                 "aws_s3_bucket_lifecycle_configuration",
+                "aws_s3_bucket_logging",
             ],
             map: bucket,
             outputs: &[],
@@ -541,6 +549,7 @@ fn db_instance(s: &Src) -> Vec<TfResource> {
             ("backup_retention_period", s.get("backup_retention_period")),
             ("deletion_protection", s.get("deletion_protection")),
             ("copy_tags_to_snapshot", s.get("copy_tags_to_snapshot")),
+            ("enabled_cloudwatch_logs_exports", s.get("enabled_cloudwatch_logs_exports")),
             ("db_name", s.get("db_name")),
             ("username", s.get("master_username")),
             // generated, kept only in the config secret
@@ -641,13 +650,33 @@ fn secret_version(s: &Src) -> Vec<TfResource> {
     vec![one("aws_secretsmanager_secret_version", vec![("secret_id", s.get("secret_id")), ("secret_string", X::Sensitive)])]
 }
 
-/// The bucket and the five resources Terraform splits its settings into.
+/// The bucket and the resources Terraform splits its settings into (logging only where the
+/// bucket has it).
 fn bucket(s: &Src) -> Vec<TfResource> {
     let bucket = || X::Own("id", Box::new(s.name()));
     let status: fn(&Value) -> Value = |v| json!(if v.as_bool() == Some(true) { "Enabled" } else { "Suspended" });
+    // an SSE-S3 bucket names no key
+    let key: fn(&Value) -> Value = |v| if v.as_str() == Some("") { Value::Null } else { v.clone() };
     let block_public = s.get("block_public_access");
-    vec![
-        one("aws_s3_bucket", vec![("bucket", s.name()), ("force_destroy", lit(false)), tags(s)]),
+    let mut rule =
+        vec![("id", lit("expire-noncurrent-versions")), ("status", lit("Enabled")), ("filter", block(vec![("prefix", lit(""))]))];
+    if s.inputs.contains_key("expiration_days") {
+        rule.push(("expiration", block(vec![("days", s.get("expiration_days"))])));
+    }
+    rule.push(("noncurrent_version_expiration", block(vec![("noncurrent_days", s.get("noncurrent_version_expiration_days"))])));
+    rule.push((
+        "abort_incomplete_multipart_upload",
+        block(vec![("days_after_initiation", s.get("abort_incomplete_multipart_upload_days"))]),
+    ));
+    let mut v = vec![
+        one(
+            "aws_s3_bucket",
+            vec![
+                ("bucket", s.name()),
+                ("force_destroy", if s.inputs.contains_key("force_destroy") { s.get("force_destroy") } else { lit(false) }),
+                tags(s),
+            ],
+        ),
         one(
             "aws_s3_bucket_versioning",
             vec![("bucket", bucket()), ("versioning_configuration", block(vec![("status", X::Fn(Box::new(s.get("versioning")), status))]))],
@@ -661,7 +690,10 @@ fn bucket(s: &Src) -> Vec<TfResource> {
                     block(vec![
                         (
                             "apply_server_side_encryption_by_default",
-                            block(vec![("sse_algorithm", s.get("encryption")), ("kms_master_key_id", s.get("kms_key_arn"))]),
+                            block(vec![
+                                ("sse_algorithm", s.get("encryption")),
+                                ("kms_master_key_id", X::Fn(Box::new(s.get("kms_key_arn")), key)),
+                            ]),
                         ),
                         ("bucket_key_enabled", s.get("bucket_key")),
                     ]),
@@ -679,26 +711,15 @@ fn bucket(s: &Src) -> Vec<TfResource> {
             ],
         ),
         one("aws_s3_bucket_policy", vec![("bucket", bucket()), ("policy", X::Json(Box::new(s.get("policy"))))]),
-        one(
-            "aws_s3_bucket_lifecycle_configuration",
-            vec![
-                ("bucket", bucket()),
-                (
-                    "rule",
-                    block(vec![
-                        ("id", lit("expire-noncurrent-versions")),
-                        ("status", lit("Enabled")),
-                        ("filter", block(vec![("prefix", lit(""))])),
-                        ("noncurrent_version_expiration", block(vec![("noncurrent_days", s.get("noncurrent_version_expiration_days"))])),
-                        (
-                            "abort_incomplete_multipart_upload",
-                            block(vec![("days_after_initiation", s.get("abort_incomplete_multipart_upload_days"))]),
-                        ),
-                    ]),
-                ),
-            ],
-        ),
-    ]
+        one("aws_s3_bucket_lifecycle_configuration", vec![("bucket", bucket()), ("rule", block(rule))]),
+    ];
+    if s.inputs.contains_key("access_log_bucket") {
+        v.push(one(
+            "aws_s3_bucket_logging",
+            vec![("bucket", bucket()), ("target_bucket", s.get("access_log_bucket")), ("target_prefix", s.get("access_log_prefix"))],
+        ));
+    }
+    v
 }
 
 fn load_balancer(s: &Src) -> Vec<TfResource> {
@@ -713,6 +734,14 @@ fn load_balancer(s: &Src) -> Vec<TfResource> {
             ("security_groups", s.get("security_group_ids")),
             ("drop_invalid_header_fields", s.get("drop_invalid_header_fields")),
             ("enable_deletion_protection", s.get("deletion_protection")),
+            (
+                "access_logs",
+                if s.inputs.contains_key("access_logs_bucket") {
+                    block(vec![("bucket", s.get("access_logs_bucket")), ("prefix", s.get("access_logs_prefix")), ("enabled", lit(true))])
+                } else {
+                    X::List(vec![])
+                },
+            ),
             tags(s),
         ],
     )]
@@ -876,4 +905,57 @@ fn web_acl(s: &Src) -> Vec<TfResource> {
 
 fn web_acl_association(s: &Src) -> Vec<TfResource> {
     vec![one("aws_wafv2_web_acl_association", vec![("resource_arn", s.get("resource_arn")), ("web_acl_arn", s.get("web_acl_arn"))])]
+}
+
+fn log_group(s: &Src) -> Vec<TfResource> {
+    vec![one(
+        "aws_cloudwatch_log_group",
+        vec![
+            ("name", s.name()),
+            ("retention_in_days", s.get("retention_in_days")),
+            ("kms_key_id", s.get("kms_key_id")),
+            // destroy deletes the group (Terraform's `skip_destroy` keeps it; empi-infra keeps one
+            // holding log data unless `force_destroy` is set)
+            ("skip_destroy", lit(false)),
+            tags(s),
+        ],
+    )]
+}
+
+fn flow_log(s: &Src) -> Vec<TfResource> {
+    vec![one(
+        "aws_flow_log",
+        vec![
+            ("vpc_id", s.get("vpc_id")),
+            ("traffic_type", s.get("traffic_type")),
+            ("log_destination_type", lit("cloud-watch-logs")),
+            ("log_destination", s.get("log_destination")),
+            ("iam_role_arn", s.get("iam_role_arn")),
+            tags(s),
+        ],
+    )]
+}
+
+fn web_acl_logging(s: &Src) -> Vec<TfResource> {
+    vec![one(
+        "aws_wafv2_web_acl_logging_configuration",
+        vec![("resource_arn", s.get("resource_arn")), ("log_destination_configs", X::List(vec![s.get("log_destination_arn")]))],
+    )]
+}
+
+fn trail(s: &Src) -> Vec<TfResource> {
+    vec![one(
+        "aws_cloudtrail",
+        vec![
+            ("name", s.name()),
+            ("s3_bucket_name", s.get("s3_bucket_name")),
+            ("s3_key_prefix", s.get("s3_key_prefix")),
+            ("is_multi_region_trail", s.get("is_multi_region_trail")),
+            ("include_global_service_events", s.get("include_global_service_events")),
+            ("enable_log_file_validation", s.get("enable_log_file_validation")),
+            ("enable_logging", s.get("enable_logging")),
+            ("kms_key_id", s.get("kms_key_id")),
+            tags(s),
+        ],
+    )]
 }

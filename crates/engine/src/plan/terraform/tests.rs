@@ -197,7 +197,30 @@ fn attributes_have_the_providers_names_and_shapes() {
     let v = &resource(&doc, "aws_s3_bucket_versioning.storage_bucket")["values"];
     assert_eq!(v["versioning_configuration"][0]["status"], "Enabled");
     let pg = &resource(&doc, "aws_db_parameter_group.database_parameter_group")["values"];
-    assert_eq!(pg["parameter"], json!([{"name": "rds.force_ssl", "value": "1", "apply_method": "pending-reboot"}]));
+    assert_eq!(
+        pg["parameter"],
+        json!([
+            {"name": "rds.force_ssl", "value": "1", "apply_method": "pending-reboot"},
+            {"name": "log_connections", "value": "1", "apply_method": "immediate"},
+            {"name": "log_disconnections", "value": "1", "apply_method": "immediate"},
+        ])
+    );
+    // audit controls, as Checkov reads them
+    let db = &resource(&doc, "aws_db_instance.database_instance")["values"];
+    assert_eq!(db["enabled_cloudwatch_logs_exports"], json!(["postgresql"]));
+    let lb = &resource(&doc, "aws_lb.edge_alb")["values"];
+    assert_eq!((lb["access_logs"][0]["prefix"].as_str(), lb["access_logs"][0]["enabled"].as_bool()), (Some("alb"), Some(true)));
+    let logging = &resource(&doc, "aws_s3_bucket_logging.storage_bucket")["values"];
+    assert_eq!(logging["target_prefix"], "s3-access/");
+    let group = &resource(&doc, "aws_cloudwatch_log_group.audit_eks_log_group")["values"];
+    assert_eq!((group["name"].as_str(), group["retention_in_days"].as_u64()), (Some("/aws/eks/tuva-empi-prod/cluster"), Some(365)));
+    let flow = &resource(&doc, "aws_flow_log.audit_flow_log")["values"];
+    assert_eq!(flow["traffic_type"], "ALL");
+    let policy: Value =
+        serde_json::from_str(resource(&doc, "aws_s3_bucket_policy.audit_log_bucket")["values"]["policy"].as_str().unwrap()).unwrap();
+    assert_eq!(policy["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"], "false");
+    let rule = &resource(&doc, "aws_s3_bucket_lifecycle_configuration.audit_log_bucket")["values"]["rule"][0];
+    assert_eq!(rule["expiration"][0]["days"], 365);
 }
 
 #[test]
