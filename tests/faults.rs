@@ -223,5 +223,7 @@ fn finding_4_local_cloud_down_waits_for_a_slow_stop_and_kills_what_ignores_sigte
     assert!(!alive(stubborn), "the process that ignores SIGTERM still runs");
     assert!(stderr.contains(&format!("killing {stubborn}")), "says what it killed: {stderr}");
     assert!(!dir.path().join("pids").exists(), "the pid file goes once every process is gone");
-    assert!(took >= Duration::from_secs(19) && took < Duration::from_secs(30), "{took:?}");
+    // 20 s for the stop, then the kill; the bound leaves room for a loaded machine, where each
+    // `kill -0` round takes longer
+    assert!(took >= Duration::from_secs(19) && took < Duration::from_secs(40), "{took:?}");
 }

@@ -16,7 +16,9 @@ if [ "${1:-}" = "--down" ]; then
   alive_pids() { for pid in $(cat "$D/pids"); do kill -0 "$pid" 2>/dev/null && echo "$pid"; done; return 0; }
   # up to 20 s for a clean stop (etcd syncs its data), then SIGKILL; the pid file goes only once
   # every process is gone, so a later `down` or `up` never forgets one still running
-  for _ in $(seq 1 200); do
+  # deadlines by the clock, not by counted sleeps (which stretch on a loaded machine)
+  stop_by=$((SECONDS + 20))
+  while [ $SECONDS -lt $stop_by ]; do
     [ -z "$(alive_pids)" ] && break
     sleep 0.1
   done
@@ -24,7 +26,8 @@ if [ "${1:-}" = "--down" ]; then
   if [ -n "$left" ]; then
     echo "kube-up: $(echo $left | wc -w) process(es) still running after 20 s: killing $left" >&2
     kill -9 $left 2>/dev/null || true
-    for _ in $(seq 1 50); do [ -z "$(alive_pids)" ] && break; sleep 0.1; done
+    kill_by=$((SECONDS + 5))
+    while [ $SECONDS -lt $kill_by ]; do [ -z "$(alive_pids)" ] && break; sleep 0.1; done
   fi
   left=$(alive_pids)
   if [ -n "$left" ]; then
