@@ -44,6 +44,20 @@ fn finding<'a>(report: &'a Value, rule: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn check_passes_on_the_prod_like_stack_and_fails_naming_the_rule_when_the_live_cloud_is_weakened() {
     let w = Workspace::new(PROD_LIKE);
+    // a copy of the stack with its audit logs kept a week (as stacks/local.toml keeps them): the
+    // plan fails the retention rule for every log group, naming its control, before anything exists
+    w.write_stack(&PROD_LIKE[..2]);
+    let (code, v) = check(&w, &["--planned-only"]);
+    assert_eq!(code, 2, "{v}");
+    let weak: Vec<_> = failed(&v["planned"]).into_iter().filter(|(r, _)| r == "audit.log-retention").collect();
+    assert!(weak.len() >= 3, "every log group fails the retention rule: {}", v["planned"]);
+    let f = finding(&v["planned"], "audit.log-retention");
+    assert!(
+        f["controls"].to_string().contains("FSBP CloudWatch.16") && f["evidence"].as_str().unwrap().contains("retention_in_days = 7"),
+        "{f}"
+    );
+    w.write_stack(PROD_LIKE);
+
     w.ok(&["apply", "--auto-approve"]);
     let (code, v) = check(&w, &[]);
     assert_eq!(failed(&v["planned"]), Vec::<(String, String)>::new(), "planned: {}", v["planned"]);
