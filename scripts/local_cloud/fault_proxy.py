@@ -44,6 +44,12 @@ def count(k):
                 json.dump(stats, f)
 
 
+# services whose errors are JSON (`__type`), as their botocore models' protocols say (json or
+# rest-json); the rest answer XML. An XML error to a JSON client is unreadable to it ("HTTP 400
+# without an error message") and not the throttling the proxy means to inject.
+JSON_SERVICES = ("eks", "cognito-idp", "secretsmanager", "wafv2", "kms", "logs", "cloudtrail", "acm")
+
+
 def action_of(headers, body):
     t = headers.get("X-Amz-Target")
     if t:
@@ -78,7 +84,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def error(self, status, code, message):
         svc = self.service()
-        if svc in ("eks", "cognito-idp", "secretsmanager", "wafv2"):
+        if svc in JSON_SERVICES:
             self.reply(status, json.dumps({"__type": code, "message": message}), "application/x-amz-json-1.1", {"x-amzn-ErrorType": code})
         elif svc == "ec2":
             self.reply(status, f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>x</RequestID></Response>", "text/xml")
@@ -111,7 +117,7 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "throttle":
             count(fault)
             svc = self.service()
-            code = {"ec2": "RequestLimitExceeded", "s3": "SlowDown"}.get(svc, "ThrottlingException" if svc in ("eks", "cognito-idp", "secretsmanager", "wafv2") else "Throttling")
+            code = {"ec2": "RequestLimitExceeded", "s3": "SlowDown"}.get(svc, "ThrottlingException" if svc in JSON_SERVICES else "Throttling")
             return self.error(503 if svc == "s3" else 400, code, "Rate exceeded")
         if fault == "reset":
             count(fault)
