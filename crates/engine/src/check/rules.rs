@@ -63,6 +63,22 @@ fn ev(o: &Object, attr: &str) -> String {
     format!("{attr} = {}", show(o.get(attr)))
 }
 
+/// A rule holding the pod templates of one workload kind to [`pod_hardening`].
+const fn hardened_pods(id: &'static str, title: &'static str, kind: &'static str, fix: &'static str) -> Rule {
+    Rule {
+        id,
+        title,
+        safeguard: ACCESS,
+        controls: &["Kubernetes Pod Security Standards (restricted)", "CIS EKS 4.2"],
+        kind,
+        applies: all,
+        required: false,
+        required_for: "",
+        test: |o, _| pod_hardening(o),
+        fix,
+    }
+}
+
 /// What a workload's pod template lacks of the `restricted` Pod Security Standard, a read-only
 /// root filesystem and limits; the evidence names each container's user and limits.
 fn pod_hardening(o: &Object) -> Result<String, String> {
@@ -255,42 +271,24 @@ pub static RULES: &[Rule] = &[
         },
         fix: "label the namespace pod-security.kubernetes.io/enforce=restricted (`empi-infra apply` does)",
     },
-    Rule {
-        id: "access.pods-hardened",
-        title: "The application's pods run as non-root with no privilege escalation, no capabilities, RuntimeDefault seccomp, a read-only root filesystem, and CPU and memory limits",
-        safeguard: ACCESS,
-        controls: &["Kubernetes Pod Security Standards (restricted)", "CIS EKS 4.2"],
-        kind: "k8s_deployment",
-        applies: all,
-        required: false,
-        required_for: "",
-        test: |o, _| pod_hardening(o),
-        fix: "`empi-infra apply` sets the pods' security context and limits; a manifest edited by hand is put back",
-    },
-    Rule {
-        id: "access.job-pods-hardened",
-        title: "The migrate job's pods are hardened as the application's pods are",
-        safeguard: ACCESS,
-        controls: &["Kubernetes Pod Security Standards (restricted)", "CIS EKS 4.2"],
-        kind: "k8s_job",
-        applies: all,
-        required: false,
-        required_for: "",
-        test: |o, _| pod_hardening(o),
-        fix: "`empi-infra apply` sets the pods' security context and limits",
-    },
-    Rule {
-        id: "access.bootstrap-pod-hardened",
-        title: "The one-time bootstrap job's pod is hardened as the application's pods are",
-        safeguard: ACCESS,
-        controls: &["Kubernetes Pod Security Standards (restricted)", "CIS EKS 4.2"],
-        kind: "k8s_job_once",
-        applies: all,
-        required: false,
-        required_for: "",
-        test: |o, _| pod_hardening(o),
-        fix: "`empi-infra apply` sets the pods' security context and limits (the bootstrap job is not re-run)",
-    },
+    hardened_pods(
+        "access.pods-hardened",
+        "The application's pods run as non-root with no privilege escalation, no capabilities, RuntimeDefault seccomp, a read-only root filesystem, and CPU and memory limits",
+        "k8s_deployment",
+        "`empi-infra apply` sets the pods' security context and limits; a manifest edited by hand is put back",
+    ),
+    hardened_pods(
+        "access.job-pods-hardened",
+        "The migrate job's pods are hardened as the application's pods are",
+        "k8s_job",
+        "`empi-infra apply` sets the pods' security context and limits",
+    ),
+    hardened_pods(
+        "access.bootstrap-pod-hardened",
+        "The one-time bootstrap job's pod is hardened as the application's pods are",
+        "k8s_job_once",
+        "`empi-infra apply` sets the pods' security context and limits (the bootstrap job is not re-run)",
+    ),
     Rule {
         id: "access.default-security-group-closed",
         title: "The VPC's default security group (which nothing uses) has no rules",
