@@ -454,7 +454,8 @@ async fn ctrl_c_during_destroy_leaves_state_matching_the_cloud() {
         assert!(k8s_orphans.is_empty(), "after Ctrl-C at {delay:?}: in Kubernetes but not in state: {k8s_orphans:?}");
         assert!(gone.is_empty(), "after Ctrl-C at {delay:?}: state records objects that are gone: {gone:?}");
         assert!(!w.dir.path().join("state/empi-local.lock").exists(), "the lock is released");
-        let second = w.ok(&["destroy", "--auto-approve"]);
+        let second = w.run(&["destroy", "--auto-approve"]);
+        assert_eq!(second.code, 0, "the destroy after Ctrl-C at {delay:?} failed: {second:?}\nthe interrupted destroy:\n{err}");
         let (aws, k8s) = (live(&w.aws().await).await, live_k8s(&w).await);
         assert!(
             aws.is_empty() && k8s.is_empty(),

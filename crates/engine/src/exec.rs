@@ -663,7 +663,10 @@ async fn delete_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
     let started = Instant::now();
     let recorded = ctx.writer.resource(&c.address).await;
     let attrs = recorded.as_ref().map(|r| r.attrs.clone()).unwrap_or_default();
-    if let Some(id) = c.id.clone().or(recorded.as_ref().and_then(|r| r.id.clone())) {
+    // a delete the plan read as already gone (no id) sends nothing: deleting it again is not
+    // harmless on AWS (a gateway endpoint's second delete fails on the routes its first removed)
+    let id = if c.action == Action::Delete { c.id.clone() } else { c.id.clone().or(recorded.as_ref().and_then(|r| r.id.clone())) };
+    if let Some(id) = id {
         let before = recorded.as_ref().map(|r| r.status);
         ctx.writer
             .update(&c.address, |s| {
