@@ -135,8 +135,11 @@ async fn first_install_runs_in_the_order_tuva_empi_requires() {
     assert!(apply.stdout.contains("url               = https://empi.local.test"), "{apply:?}");
     let c = w.cluster.client().await;
 
-    // migrate complete → bootstrap starts; bootstrap complete → api starts
+    // the application's database role made → migrate starts; migrate complete → bootstrap
+    // starts; bootstrap complete → api starts
     let migrate = job(&c, "migrate-v0-1-0").await;
+    let role_job = job(&c, &empi_engine::workloads::database_role_job_name()).await;
+    assert!(completed(&role_job) <= created(&migrate.metadata), "migrate started before the database role was made");
     let bootstrap = job(&c, "bootstrap").await;
     assert!(completed(&migrate) <= created(&bootstrap.metadata), "bootstrap started before migrate completed");
     let deployments: Api<Deployment> = Api::namespaced(c.clone(), NS);
@@ -193,7 +196,12 @@ async fn first_install_runs_in_the_order_tuva_empi_requires() {
     for j in Api::<Job>::namespaced(c.clone(), NS).list(&ListParams::default()).await.unwrap().items {
         pods.push((format!("job {}", j.metadata.name.unwrap()), j.spec.unwrap().template.spec.unwrap()));
     }
-    assert_eq!(pods.len(), 5, "api, matching-service, frontend, migrate, bootstrap: {:?}", pods.iter().map(|p| &p.0).collect::<Vec<_>>());
+    assert_eq!(
+        pods.len(),
+        6,
+        "api, matching-service, frontend, database-role, migrate, bootstrap: {:?}",
+        pods.iter().map(|p| &p.0).collect::<Vec<_>>()
+    );
     for (what, pod) in &pods {
         let v = restricted_violations(pod);
         assert!(v.is_empty(), "{what} does not meet the restricted Pod Security Standard: {v:?}");

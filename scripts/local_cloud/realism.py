@@ -1486,6 +1486,52 @@ def _alb_deletion_protection():
 
 
 # --------------------------------------------------------------------------------------------
+# RDS-managed master user secrets
+
+
+def _rds_master_user_secret():
+    """AWS: with ManageMasterUserPassword, RDS generates the master password and keeps it in a
+    secret holding {"username": <the master user>, "password": <generated>} (RDS User Guide,
+    "Password management with Amazon RDS and AWS Secrets Manager"); CreateDBInstance and
+    ModifyDBInstance with both ManageMasterUserPassword and MasterUserPassword answer 400
+    InvalidParameterCombination (RDS API reference, CreateDBInstance `ManageMasterUserPassword`:
+    "Can't manage the master user password with AWS Secrets Manager if MasterUserPassword is
+    specified"). moto writes {"username": "admin", "password": "P@55w0rd!"} for every instance and
+    accepts both."""
+    import secrets as pysecrets
+    import string
+
+    import moto.rds.models as rds_models
+    import moto.rds.responses as rds_responses
+    from moto.rds.exceptions import InvalidParameterCombination
+
+    orig_string = rds_models.MasterUserSecret._generate_secret_string
+
+    def _generate_secret_string(self):
+        if not on():
+            return orig_string(self)
+        alphabet = string.ascii_letters + string.digits
+        password = "".join(pysecrets.choice(alphabet) for _ in range(32))
+        return json.dumps({"username": self.resource.master_username, "password": password})
+
+    rds_models.MasterUserSecret._generate_secret_string = _generate_secret_string
+
+    R = rds_responses.RDSResponse
+    for name in ("create_db_instance", "modify_db_instance"):
+        orig = getattr(R, name)
+
+        def both_refused(self, orig=orig):
+            managed = str(self.params.get("ManageMasterUserPassword", "")).lower() == "true"
+            if on() and managed and self.params.get("MasterUserPassword"):
+                raise InvalidParameterCombination(
+                    "Can't manage the master user password with AWS Secrets Manager if MasterUserPassword is specified."
+                )
+            return orig(self)
+
+        setattr(R, name, both_refused)
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def install(patch_status):
@@ -1515,6 +1561,7 @@ def install(patch_status):
     _eks_access_entries()
     _rds_static_parameters()
     _rds_parameter_group_in_use()
+    _rds_master_user_secret()
     _nodegroup_delete_failed()
     _nodegroup_architecture()
     _elb_oidc_client_secret()

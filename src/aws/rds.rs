@@ -1,5 +1,7 @@
-//! Database kinds: DB subnet group, parameter group and the RDS PostgreSQL instance. The master
-//! password is read from the config secret at create time and never passes through state or plans.
+//! Database kinds: DB subnet group, parameter group and the RDS PostgreSQL instance. RDS makes and
+//! keeps the master password in a secret of its own (`ManageMasterUserPassword`); empi-infra never
+//! reads it, and only the database-role Job does. A stack made before that read it from the config
+//! secret at create time; neither way does it pass through state or plans.
 
 use async_trait::async_trait;
 use aws_sdk_rds::types::Tag;
@@ -246,6 +248,17 @@ impl AwsKind for Instance {
         }
         let version = normalise_version(d.engine_version().unwrap_or_default(), recorded.get("engine_version").and_then(Value::as_str));
         let endpoint = d.endpoint();
+        let mut outputs = attrs([
+            ("id", json!(id)),
+            ("arn", json!(d.db_instance_arn())),
+            ("address", json!(endpoint.and_then(|e| e.address()))),
+            ("port", json!(endpoint.and_then(|e| e.port()).map(|p| p.to_string()))),
+        ]);
+        // no secret while RDS does not keep the password: what refers to it waits for the apply
+        // that has RDS keep it, rather than being planned with an empty ARN
+        if let Some(arn) = d.master_user_secret().and_then(|m| m.secret_arn()) {
+            outputs.insert("master_user_secret_arn".into(), json!(arn));
+        }
         Ok(Some(Observed {
             attrs: attrs([
                 ("engine", json!(d.engine())),
@@ -272,19 +285,21 @@ impl AwsKind for Instance {
                     sorted(d.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id().map(String::from)).collect()),
                 ),
                 ("enabled_cloudwatch_logs_exports", sorted(d.enabled_cloudwatch_logs_exports().to_vec())),
+                ("manage_master_user_password", json!(d.master_user_secret().is_some())),
+                ("master_user_secret_kms_key_id", json!(d.master_user_secret().and_then(|m| m.kms_key_id()).unwrap_or_default())),
                 ("tags", live_tags(d.tag_list())),
             ]),
-            outputs: attrs([
-                ("id", json!(id)),
-                ("arn", json!(d.db_instance_arn())),
-                ("address", json!(endpoint.and_then(|e| e.address()))),
-                ("port", json!(endpoint.and_then(|e| e.port()).map(|p| p.to_string()))),
-            ]),
+            outputs,
         }))
     }
 
     async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        let password = super::secrets::generated(&self.secrets, s(a, "master_password_secret_arn")).await?.db_password;
+        // RDS makes and keeps the master password (stacks from before: read from the config secret)
+        let password = match opt(a, "master_password_secret_arn") {
+            Some(arn) if !b(a, "manage_master_user_password") => Some(super::secrets::generated(&self.secrets, &arn).await?.db_password),
+            _ => None,
+        };
+        let managed = password.is_none();
         let r = self
             .rds
             .create_db_instance()
@@ -308,7 +323,9 @@ impl AwsKind for Instance {
             .copy_tags_to_snapshot(b(a, "copy_tags_to_snapshot"))
             .db_name(s(a, "db_name"))
             .master_username(s(a, "master_username"))
-            .master_user_password(password)
+            .set_master_user_password(password)
+            .set_manage_master_user_password(managed.then_some(true))
+            .set_master_user_secret_kms_key_id(opt(a, "master_user_secret_kms_key_id").filter(|_| managed))
             .db_subnet_group_name(s(a, "db_subnet_group_name"))
             .db_parameter_group_name(s(a, "db_parameter_group_name"))
             .set_vpc_security_group_ids(Some(strings(a, "vpc_security_group_ids")))
@@ -350,6 +367,11 @@ impl AwsKind for Instance {
                         .set_performance_insights_retention_period(on.then(|| n(new, "performance_insights_retention_period")))
                 }
                 "vpc_security_group_ids" => m.set_vpc_security_group_ids(Some(strings(new, k))),
+                // RDS takes the master password over (a stack from before it did) or re-encrypts
+                // its secret with another key; turning it off is never asked for
+                "manage_master_user_password" | "master_user_secret_kms_key_id" if b(new, "manage_master_user_password") => {
+                    m.manage_master_user_password(true).set_master_user_secret_kms_key_id(opt(new, "master_user_secret_kms_key_id"))
+                }
                 "enabled_cloudwatch_logs_exports" => {
                     let (was, now) = (strings(old, k), strings(new, k));
                     let conf = aws_sdk_rds::types::CloudwatchLogsExportConfiguration::builder()

@@ -20,7 +20,11 @@ pub const WAF_RULE_GROUPS: &[&str] =
 
 /// Database name and master user of the Tuva EMPI database.
 pub const DB_NAME: &str = "tuva_empi";
+/// The RDS master user: only the database-role Job connects as it.
 pub const DB_USER: &str = "tuva_empi";
+/// The application's own PostgreSQL role (the config document's `db.user`), made by the
+/// database-role Job.
+pub const DB_APP_USER: &str = "tuva_empi_app";
 /// The AWS managed policy an EKS cluster role needs.
 pub const EKS_CLUSTER_POLICY: &str = "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy";
 /// How the cluster authenticates IAM principals: access entries (for `cluster.admins`) and the
@@ -74,9 +78,10 @@ pub const NODE_POLICIES: &[&str] = &[
 ];
 /// Service accounts that get an IRSA role, and what each may do.
 pub const SERVICE_ACCOUNTS: &[(&str, Access)] = &[
-    ("api", Access { cognito_list_users: true, bucket: true }),
-    ("matching-service", Access { cognito_list_users: false, bucket: false }),
-    ("worker", Access { cognito_list_users: false, bucket: true }),
+    ("api", Access { cognito_list_users: true, bucket: true, master_secret: false }),
+    ("matching-service", Access { cognito_list_users: false, bucket: false, master_secret: false }),
+    ("worker", Access { cognito_list_users: false, bucket: true, master_secret: false }),
+    (crate::workloads::DATABASE_ADMIN_SERVICE_ACCOUNT, Access { cognito_list_users: false, bucket: false, master_secret: true }),
 ];
 /// Thumbprint of the root CA of EKS OIDC issuers (IAM no longer checks it for them, but the API wants one).
 pub const OIDC_THUMBPRINT: &str = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280";
@@ -103,6 +108,8 @@ pub const PERFORMANCE_INSIGHTS_RETENTION_DAYS: u32 = 7;
 pub struct Access {
     pub cognito_list_users: bool,
     pub bucket: bool,
+    /// Reads the RDS master user's secret (the database-role Job only).
+    pub master_secret: bool,
 }
 
 fn s(v: &str) -> Expr {
@@ -397,8 +404,10 @@ fn iam_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>) {
         .spec("iam.oidc_provider", &oidc),
     );
     let bucket = bucket_name(stack, account);
-    let job_runner = (stack.app.matching_job_runner == "k8s")
-        .then_some((crate::workloads::MATCHING_JOB_SERVICE_ACCOUNT, Access { cognito_list_users: false, bucket: false }));
+    let job_runner = (stack.app.matching_job_runner == "k8s").then_some((
+        crate::workloads::MATCHING_JOB_SERVICE_ACCOUNT,
+        Access { cognito_list_users: false, bucket: false, master_secret: false },
+    ));
     for (sa, access) in SERVICE_ACCOUNTS.iter().copied().chain(job_runner) {
         let sa_ns =
             if sa == crate::workloads::MATCHING_JOB_SERVICE_ACCOUNT { &stack.app.matching_job_namespace } else { &stack.app.namespace };
@@ -426,6 +435,13 @@ fn iam_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>) {
         // by its admin API with the client's own credentials (in the config secret, read above)
         if access.cognito_list_users && stack.identity.cognito_domain_prefix().is_some() {
             statements.push(allow("FindUsers", s("cognito-idp:ListUsers"), r("identity.user_pool", "arn")));
+        }
+        if access.master_secret {
+            statements.push(allow(
+                "ReadMasterSecret",
+                s("secretsmanager:GetSecretValue"),
+                r("database.instance", "master_user_secret_arn"),
+            ));
         }
         if access.bucket {
             statements.push(allow("ListBucket", s("s3:ListBucket"), Expr::lit(format!("arn:aws:s3:::{bucket}"))));
@@ -670,13 +686,15 @@ fn database_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
             copy_tags_to_snapshot: true.into(),
             db_name: DB_NAME.into(),
             master_username: DB_USER.into(),
-            master_password: SENSITIVE.into(),
-            master_password_secret_arn: r("config.secret", "arn"),
             db_subnet_group_name: r("database.subnet_group", "id"),
             db_parameter_group_name: r("database.parameter_group", "id"),
             vpc_security_group_ids: list(vec![r("network.database_security_group", "id")]),
             tags: tags(stack, "database.instance", &dbi),
             enabled_cloudwatch_logs_exports: Some(strings(DB_LOG_EXPORTS)),
+            manage_master_user_password: Some(true.into()),
+            master_user_secret_kms_key_id: Some(kms_key_arn(stack)),
+            master_password: None,
+            master_password_secret_arn: None,
         }
         .spec("database.instance", &dbi)
         // RDS publishes to /aws/rds/instance/<id>/postgresql, making it (never to expire) if missing
@@ -1183,7 +1201,7 @@ fn config_document(stack: &Stack, out: &mut Vec<ResourceSpec>) {
         (
             "db",
             obj(vec![
-                ("user", s(DB_USER)),
+                ("user", s(DB_APP_USER)),
                 ("password", s(SENSITIVE)),
                 ("name", s(DB_NAME)),
                 ("host", r("database.instance", "address")),
@@ -1309,9 +1327,34 @@ mod tests {
         assert!(pos("iam.oidc_provider") < pos("iam.api_role"));
         assert!(pos("cluster.node_group") < pos("edge.api_asg_attachment"));
         assert!(pos("edge.https_listener") < pos("edge.api_rule"));
-        assert!(pos("config.secret") < pos("database.instance"));
         assert!(pos("network.vpc") < pos("network.private_subnet[1]"));
         assert!(pos("iam.cluster_role") < pos("cluster.eks"));
+        // the application's database role exists before anything connects as it
+        assert!(pos("database.instance") < pos("iam.database_admin_role"));
+        assert!(pos("workloads.service_account[database-admin]") < pos("workloads.database_role"));
+        assert!(pos("config.document") < pos("workloads.database_role"));
+        assert!(pos("workloads.database_role") < pos("workloads.migrate"));
+    }
+
+    #[test]
+    fn the_application_connects_as_its_own_role_and_only_the_role_job_reads_the_master_secret() {
+        let specs = expand(&stack(), "123456789012");
+        let by = |a: &str| specs.iter().find(|s| s.address == a).unwrap_or_else(|| panic!("{a}"));
+        let db = by("database.instance");
+        assert_eq!(db.inputs["manage_master_user_password"], Expr::lit(true));
+        assert_eq!(db.inputs["master_username"], Expr::lit(DB_USER));
+        assert!(!db.inputs.contains_key("master_password"), "RDS keeps the master password, not the config secret");
+        let doc = serde_json::to_string(&by("config.document").inputs["document"]).unwrap();
+        assert!(doc.contains(&format!("\"user\":{{\"lit\":\"{DB_APP_USER}\"}}")), "{doc}");
+        assert_ne!(DB_APP_USER, DB_USER);
+        // every IRSA role, and which may read the master user's secret
+        let readers: Vec<&str> = specs
+            .iter()
+            .filter(|s| s.kind == "aws_iam_role")
+            .filter(|s| serde_json::to_string(&s.inputs).unwrap().contains("master_user_secret_arn"))
+            .map(|s| s.address.as_str())
+            .collect();
+        assert_eq!(readers, ["iam.database_admin_role"]);
     }
 
     #[test]

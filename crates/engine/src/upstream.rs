@@ -14,6 +14,20 @@ pub const IDP_BACKENDS: &[(&str, &str, &[&str])] = &[
     ("keycloak", "keycloak", &["server_url", "realm", "jwt_header", "jwks_url", "client_id", "client_secret", "jwt_aud"]),
 ];
 
+/// The PostgreSQL extensions upstream's migrations create (`backend/main/migrations/0001_initial.py`:
+/// pgcrypto; `0003_add_indexes.py`: pg_trgm), with `create extension if not exists`. Creating an
+/// extension takes more than the application's role has; an existing one is a no-op for it.
+pub const MIGRATION_EXTENSIONS: &[&str] = &["pgcrypto", "pg_trgm"];
+
+/// The PostgreSQL driver in the backend image (`backend/requirements.txt`): psycopg 3, with boto3
+/// 1.35.74 beside it; the image's Debian base (`python:3.13.1-bookworm`) has libpq.
+pub const BACKEND_PSYCOPG: &str = "psycopg==3.2.3";
+
+/// How upstream's Django connects (`backend/tuva_empi/settings.py`, `DATABASES`): the config
+/// document's `db.name`, `db.user`, `db.password`, `db.host`, `db.port`, nothing else; the user is
+/// whatever `db.user` names.
+pub const DB_CONFIG_FIELDS: &[&str] = &["name", "user", "password", "host", "port"];
+
 /// Checks an `idp` block the way upstream's `IdpConfig` validates it; every problem, in upstream's
 /// terms (`idp.keycloak.jwt_aud: missing`).
 pub fn check_idp(idp: &Value) -> Result<(), Vec<String>> {

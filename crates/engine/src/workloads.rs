@@ -2,7 +2,8 @@
 //! requires, expressed as graph dependencies:
 //!
 //! ```text
-//! namespace, service accounts ─► migrate-<version> (Job) ─► bootstrap (Job, once per stack)
+//! database, config ─► database-role-<script> (Job) ─┐
+//! namespace, service accounts ─────────────────────┴► migrate-<version> (Job) ─► bootstrap (Job, once per stack)
 //!                                        └──────────────────────┴─► api (Deployment, fully rolled out)
 //!                                                                     └─► matching-service, worker, frontend
 //! ```
@@ -112,6 +113,66 @@ fn health_proxy_container() -> Value {
             {"name": "health-proxy-tmp", "mountPath": HEALTH_PROXY_PREFIX},
         ],
     })
+}
+
+/// The service account of the database-role Job: its IRSA role alone reads the RDS master
+/// user's secret.
+pub const DATABASE_ADMIN_SERVICE_ACCOUNT: &str = "database-admin";
+
+/// What the database-role Job runs (`python -c`): makes the application's own PostgreSQL role
+/// from the master credentials, idempotently (what it does is said at its top).
+pub const DATABASE_ROLE_SCRIPT: &str = include_str!("database_role.py");
+
+/// The database-role Job's name: a new script (or a new list of extensions) is a new Job, which
+/// the planner turns into a replacement, so that it runs again.
+pub fn database_role_job_name() -> String {
+    let mut h = Sha256::new();
+    h.update(DATABASE_ROLE_SCRIPT.as_bytes());
+    h.update(crate::upstream::MIGRATION_EXTENSIONS.join(",").as_bytes());
+    format!("database-role-{}", &hex::encode(h.finalize())[..10])
+}
+
+/// The database-role Job: the backend image's own Python, psycopg and boto3 run
+/// [`DATABASE_ROLE_SCRIPT`] as the `database-admin` service account, which alone may read the
+/// master user's secret; the application's pods never can.
+fn database_role_job(stack: &Stack) -> Value {
+    let name = database_role_job_name();
+    let mut env = backend_env(stack);
+    env.as_array_mut().unwrap().extend([
+        json!({"name": "DATABASE_MASTER_SECRET_ARN", "value": "${database.instance.master_user_secret_arn}"}),
+        json!({"name": "DATABASE_EXTENSIONS", "value": crate::upstream::MIGRATION_EXTENSIONS.join(",")}),
+        json!({"name": "HOME", "value": "/tmp"}),
+        json!({"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}),
+    ]);
+    let container = json!({
+        "name": "database-role",
+        "image": backend_image(stack),
+        "command": ["python", "-c", DATABASE_ROLE_SCRIPT],
+        "env": env,
+        "resources": resources("50m", "64Mi", "500m", "256Mi"),
+        "securityContext": security_context(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    });
+    let pod = json!({
+        "serviceAccountName": DATABASE_ADMIN_SERVICE_ACCOUNT,
+        "restartPolicy": "Never",
+        "securityContext": pod_security_context(BACKEND_UID),
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+    });
+    job(stack, &name, "database-role", pod)
+}
+
+/// Marks a backend Deployment's pods with the database-role Job they connect after: a new Job
+/// (the first, on a stack from before the application had its own role) rolls them, so that they
+/// read the config again and connect as the role, not with the master password RDS has replaced.
+fn connects_as_database_role(mut deployment: Value) -> Value {
+    let annotations = &mut deployment["spec"]["template"]["metadata"]["annotations"];
+    if annotations.is_null() {
+        *annotations = json!({});
+    }
+    annotations["empi-infra/database-role"] = json!(database_role_job_name());
+    deployment
 }
 
 /// The migrate job's name for an app version (`v0.1.0` → `migrate-v0-1-0`).
@@ -373,7 +434,12 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
         )
         .after("cluster.node_group"),
     );
-    for (sa, role) in [("api", "iam.api_role"), ("matching-service", "iam.matching_service_role"), ("worker", "iam.worker_role")] {
+    for (sa, role) in [
+        ("api", "iam.api_role"),
+        ("matching-service", "iam.matching_service_role"),
+        ("worker", "iam.worker_role"),
+        (DATABASE_ADMIN_SERVICE_ACCOUNT, "iam.database_admin_role"),
+    ] {
         out.push(
             object(
                 &format!("workloads.service_account[{sa}]"),
@@ -389,12 +455,20 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
         );
     }
 
-    // migrate (every version) → bootstrap (once) → api → the rest
+    // the application's own database role (before anything connects as it) → migrate (every
+    // version) → bootstrap (once) → api → the rest
+    let role_job = database_role_job_name();
+    out.push(
+        object("workloads.database_role", "k8s_job", &role_job, database_role_job(stack))
+            .after(&format!("workloads.service_account[{DATABASE_ADMIN_SERVICE_ACCOUNT}]"))
+            .after("config.document"),
+    );
     let migrate = migrate_job_name(&stack.app.version);
     let migrate_pod = backend_pod("api", backend_container(stack, "migrate", &["migrate"], "100m", "256Mi", ("1", "1Gi")), "Never");
     out.push(
         object("workloads.migrate", "k8s_job", &migrate, job(stack, &migrate, "migrate", migrate_pod))
             .after("workloads.service_account[api]")
+            .after("workloads.database_role")
             .after("config.document"),
     );
     let bootstrap_pod = backend_pod("api", backend_container(stack, "bootstrap", &["bootstrap"], "100m", "256Mi", ("1", "1Gi")), "Never");
@@ -440,6 +514,7 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     // nginx reads its config once: a new config rolls the pods
     let digest = hex::encode(Sha256::digest(proxy_config.as_bytes()));
     api_deployment["spec"]["template"]["metadata"]["annotations"] = json!({"empi-infra/health-proxy-config": &digest[..16]});
+    let api_deployment = connects_as_database_role(api_deployment);
     out.push(
         object("workloads.api", "k8s_deployment", "api", api_deployment)
             .after("workloads.migrate")
@@ -465,7 +540,7 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
             "workloads.matching_service",
             "k8s_deployment",
             "matching-service",
-            deployment(stack, "matching-service", 1, backend_pod("matching-service", matching, "Always")),
+            connects_as_database_role(deployment(stack, "matching-service", 1, backend_pod("matching-service", matching, "Always"))),
         )
         .after("workloads.api")
         .after("workloads.service_account[matching-service]"),
@@ -482,9 +557,14 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
             ("1", "1Gi"),
         );
         out.push(
-            object("workloads.worker", "k8s_deployment", "worker", deployment(stack, "worker", 1, backend_pod("worker", worker, "Always")))
-                .after("workloads.api")
-                .after("workloads.service_account[worker]"),
+            object(
+                "workloads.worker",
+                "k8s_deployment",
+                "worker",
+                connects_as_database_role(deployment(stack, "worker", 1, backend_pod("worker", worker, "Always"))),
+            )
+            .after("workloads.api")
+            .after("workloads.service_account[worker]"),
         );
     }
     let frontend = json!({

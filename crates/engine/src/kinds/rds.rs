@@ -42,8 +42,10 @@ kind! {
 }
 
 kind! {
-    /// The RDS PostgreSQL instance. Its master password is read from the config secret at create
-    /// time and never passes through state or plans.
+    /// The RDS PostgreSQL instance. RDS makes and keeps its master password in a secret of its own
+    /// (`manage_master_user_password`, encrypted with the stack's key): empi-infra never sees it,
+    /// and only the database-role Job reads it. Stacks made before that had the master password
+    /// in the config secret (`master_password_secret_arn`): still accepted, no longer set.
     Instance, INSTANCE = "aws_db_instance" {
         engine: Str [force_new],
         engine_version: Str,
@@ -63,8 +65,6 @@ kind! {
         copy_tags_to_snapshot: Bool,
         db_name: Str [force_new],
         master_username: Str [force_new],
-        master_password: Str [write_only sensitive],
-        master_password_secret_arn: Str [write_only],
         db_subnet_group_name: Str [force_new],
         db_parameter_group_name: Str,
         vpc_security_group_ids: Strings [set],
@@ -73,14 +73,24 @@ kind! {
     optional {
         // logs published to CloudWatch Logs (`postgresql`: the server log, connections included)
         enabled_cloudwatch_logs_exports: Strings [set],
+        // RDS keeps the master password in a secret it makes and rotates
+        manage_master_user_password: Bool,
+        master_user_secret_kms_key_id: Str,
+        master_password: Str [write_only sensitive],
+        master_password_secret_arn: Str [write_only],
     }
-    outputs: [id, arn, address, port],
+    outputs: [id, arn, address, port, master_user_secret_arn],
     schema: .stateful().typical(420).timeouts(40 * MIN, 80 * MIN, 60 * MIN).iam(iam! {
         read: ["rds:DescribeDBInstances", "rds:ListTagsForResource"],
         create: [
-            "rds:CreateDBInstance", "rds:AddTagsToResource", "secretsmanager:GetSecretValue", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant",
+            "rds:CreateDBInstance", "rds:AddTagsToResource", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:GenerateDataKey",
+            // RDS makes the master user's secret as the caller
+            "secretsmanager:CreateSecret", "secretsmanager:TagResource",
         ],
-        update: ["rds:ModifyDBInstance", "rds:AddTagsToResource", "rds:RemoveTagsFromResource", "kms:DescribeKey", "kms:CreateGrant"],
+        update: [
+            "rds:ModifyDBInstance", "rds:AddTagsToResource", "rds:RemoveTagsFromResource", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant",
+            "kms:GenerateDataKey", "secretsmanager:CreateSecret", "secretsmanager:TagResource",
+        ],
         delete: ["rds:DeleteDBInstance", "rds:CreateDBSnapshot"],
     }),
 }

@@ -1,0 +1,102 @@
+# empi-infra: the application's own PostgreSQL role (run by the database-role Job, in the backend
+# image: Python 3.13, psycopg 3, boto3). Idempotent: every run leaves the same result.
+#
+# Reads the RDS master credentials (the secret RDS manages, DATABASE_MASTER_SECRET_ARN) and the
+# config document (TUVA_EMPI_CONFIG_AWS_SECRET_ARN), then, connected as the master user over TLS:
+#   - makes db.user a login role with db.password and nothing more, or sets its password again,
+#     and fails if it has a power the application must not (SUPERUSER, CREATEROLE, CREATEDB,
+#     REPLICATION, BYPASSRLS); the password goes to the server as a SCRAM verifier, so it is in
+#     no server log whatever `log_statement` says;
+#   - gives it the schema `public` (USAGE, CREATE) and creates the extensions upstream's
+#     migrations create (they need more than the role has; for an existing one they are a no-op);
+#   - hands it what the master user owns in `public` (tables, views, sequences, routines): a stack
+#     whose migrations ran as the master user before it had its own role.
+# Prints what it did, never a password.
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sys
+
+import boto3
+import psycopg
+from psycopg import sql
+
+
+def secret(client, arn):
+    return json.loads(client.get_secret_value(SecretId=arn)["SecretString"])
+
+
+def scram_verifier(password, iterations=4096):
+    """PostgreSQL's SCRAM-SHA-256 verifier of an ASCII password (SASLprep leaves it as it is)."""
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    b64 = lambda b: base64.b64encode(b).decode()
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def main():
+    client = boto3.client("secretsmanager")
+    master = secret(client, os.environ["DATABASE_MASTER_SECRET_ARN"])
+    db = secret(client, os.environ["TUVA_EMPI_CONFIG_AWS_SECRET_ARN"])["db"]
+    app, password = db["user"], db["password"]
+    if app == master["username"]:
+        sys.exit(f"database-role: db.user is the master user {app}; the application needs its own role")
+    if not password.isascii():
+        sys.exit("database-role: db.password is not ASCII; store an ASCII password")
+    extensions = [e for e in os.environ.get("DATABASE_EXTENSIONS", "").split(",") if e]
+    conn = psycopg.connect(
+        host=db["host"], port=int(db["port"]), dbname=db["name"], user=master["username"], password=master["password"],
+        sslmode="require", connect_timeout=10, autocommit=True,
+    )
+    with conn:
+        role = sql.Identifier(app)
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", (app,)).fetchone()
+        verb = sql.SQL("alter" if exists else "create")
+        # a new role has no attribute but LOGIN; only a superuser could change the others later
+        conn.execute(sql.SQL("{} role {} with login password {}").format(verb, role, sql.Literal(scram_verifier(password))))
+        print(f"database-role: role {app} {'updated' if exists else 'created'}")
+        powers = conn.execute(
+            "select rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls from pg_roles where rolname = %s", (app,)
+        ).fetchone()
+        names = [n for n, on in zip(("SUPERUSER", "CREATEROLE", "CREATEDB", "REPLICATION", "BYPASSRLS"), powers) if on]
+        if names:
+            sys.exit(f"database-role: role {app} has {', '.join(names)}, which the application must not have; remove it (ALTER ROLE) and run again")
+        conn.execute(sql.SQL("grant connect, temporary on database {} to {}").format(sql.Identifier(db["name"]), role))
+        conn.execute(sql.SQL("grant usage, create on schema public to {}").format(role))
+        for e in extensions:
+            conn.execute(sql.SQL("create extension if not exists {}").format(sql.Identifier(e)))
+        print(f"database-role: extensions present: {', '.join(extensions) or 'none asked for'}")
+        # the master user hands objects to the role: it must be able to act as it
+        conn.execute(sql.SQL("grant {} to current_user").format(role))
+        owned = conn.execute(
+            """
+            select format('alter %%s %%s owner to %%I',
+                          case c.relkind when 'v' then 'view' when 'm' then 'materialized view'
+                                         when 'S' then 'sequence' when 'f' then 'foreign table' else 'table' end,
+                          c.oid::regclass, %s::text)
+            from pg_class c
+            where c.relnamespace = 'public'::regnamespace and c.relowner = current_user::regrole
+              and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
+              and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid
+                              and d.deptype in ('a', 'i', 'e'))
+            union all
+            select format('alter routine %%s owner to %%I', p.oid::regprocedure, %s::text)
+            from pg_proc p
+            where p.pronamespace = 'public'::regnamespace and p.proowner = current_user::regrole
+              and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid
+                              and d.deptype = 'e')
+            """,
+            (app, app),
+        ).fetchall()
+        for (statement,) in owned:
+            conn.execute(statement)
+        print(f"database-role: {len(owned)} objects the master user owned in public handed to {app}")
+
+
+if __name__ == "__main__":
+    main()
