@@ -240,6 +240,9 @@ async fn the_application_connects_as_its_own_role_which_the_database_role_job_ma
         .send()
         .await
         .unwrap();
+    let check = w.run(&["check"]);
+    assert_eq!(check.code, 2, "{check:?}");
+    assert!(check.stdout.contains("FAIL access.database-master-password-managed on database.instance"), "{check:?}");
     let plan = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{plan:?}");
     assert!(plan.stdout.lines().any(|l| l.contains("manage_master_user_password") && l.ends_with("= false -> true")), "{}", plan.stdout);

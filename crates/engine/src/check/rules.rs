@@ -212,6 +212,23 @@ pub static RULES: &[Rule] = &[
         fix: "set the instance's publicly_accessible to false (`empi-infra apply` does)",
     },
     Rule {
+        id: "access.database-master-password-managed",
+        title: "RDS keeps the database's master password in a secret of its own, encrypted with the stack's KMS key; the application connects as its own role",
+        safeguard: ACCESS,
+        controls: &["NIST 800-53 AC-6", "NIST 800-53 IA-5(7)"],
+        kind: "aws_db_instance",
+        applies: all,
+        required: true,
+        required_for: "(Tuva EMPI's database)",
+        test: |o, _| {
+            verdict(
+                is_true(o, "manage_master_user_password") && is_set(o, "master_user_secret_kms_key_id"),
+                format!("{}, {}", ev(o, "manage_master_user_password"), ev(o, "master_user_secret_kms_key_id")),
+            )
+        },
+        fix: "have RDS manage the master password again (`empi-infra apply` does; the database-role Job then reads the new secret)",
+    },
+    Rule {
         id: "access.bucket-public-access-blocked",
         title: "The bucket blocks every form of public access",
         safeguard: ACCESS,

@@ -182,3 +182,21 @@ fn the_pods_empi_infra_plans_are_hardened_and_a_root_or_writable_pod_fails() {
         assert!(f.evidence.contains(why), "{why}: {}", f.evidence);
     }
 }
+
+#[test]
+fn a_database_whose_master_password_rds_does_not_keep_fails_naming_the_rule() {
+    let key = "arn:aws:kms:us-east-1:123456789012:key/k";
+    let (a, k, mut attrs) = db(true);
+    attrs.insert("manage_master_user_password".into(), json!(true));
+    attrs.insert("master_user_secret_kms_key_id".into(), json!(key));
+    let ok = evaluate("s", Source::Live, &[(a.clone(), k.clone(), attrs.clone())], &[], "2026-11-27");
+    assert_eq!(find(&ok, "access.database-master-password-managed").status, Status::Pass);
+    // turned off behind the stack's back (the master password is then the operator's to know)
+    attrs.insert("manage_master_user_password".into(), json!(false));
+    attrs.insert("master_user_secret_kms_key_id".into(), json!(""));
+    let r = evaluate("s", Source::Live, &[(a, k, attrs)], &[], "2026-11-27");
+    let f = find(&r, "access.database-master-password-managed");
+    assert_eq!(f.status, Status::Fail);
+    assert!(f.evidence.contains("manage_master_user_password = false"), "{}", f.evidence);
+    assert!(f.controls.contains(&"NIST 800-53 AC-6".to_string()));
+}
