@@ -68,7 +68,8 @@ fn graph_prints_dot_with_the_dependencies() {
     assert!(out.starts_with("digraph empi_infra {"));
     assert!(out.contains("\"network.vpc\" -> \"network.private_subnet[0]\";"), "{out}");
     assert!(out.contains("\"database.instance\" -> \"config.document\";"), "{out}");
-    assert!(out.contains("\"config.secret\" -> \"database.instance\";"), "{out}");
+    assert!(out.contains("\"database.instance\" -> \"workloads.database_role\";"), "{out}");
+    assert!(out.contains("\"workloads.database_role\" -> \"workloads.migrate\";"), "{out}");
 }
 
 #[test]

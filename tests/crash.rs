@@ -116,7 +116,8 @@ async fn live(aws: &Aws) -> BTreeSet<(String, String)> {
             add("app_client", c.client_id());
         }
     }
-    for s in aws.secrets.list_secrets().send().await.unwrap().secret_list() {
+    // a secret a service owns (RDS's master user secret) is made and deleted with its instance
+    for s in aws.secrets.list_secrets().send().await.unwrap().secret_list().iter().filter(|s| s.owning_service().is_none()) {
         add("secret", s.arn());
     }
     for b in aws.s3.list_buckets().send().await.unwrap().buckets() {
@@ -517,7 +518,9 @@ async fn a_kubernetes_api_server_paused_mid_apply_fails_in_bounded_time_and_the_
     // timeout (2 to 15 minutes), holding the lock against a server that does not answer
     let w = Workspace::new(&[]);
     let mut cmd = w.command(&["apply", "--auto-approve"]);
-    cmd.env("EMPI_INFRA_REQUEST_TIMEOUT", "10s").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    // 20 s, not less: the deadline holds for AWS requests too, and a CI machine under load once
+    // kept moto from answering a 10 s one
+    cmd.env("EMPI_INFRA_REQUEST_TIMEOUT", "20s").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
     let mut run = cmd.spawn().unwrap();
     let client = w.cluster.client().await;
     let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
@@ -542,9 +545,9 @@ async fn a_kubernetes_api_server_paused_mid_apply_fails_in_bounded_time_and_the_
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     eprintln!("kube-apiserver paused mid-apply: the apply failed in {took:?}");
-    // 10 s per request; what the AWS branches still had under way may take a little longer
+    // 20 s per request; what the AWS branches still had under way may take a little longer
     assert!(took < Duration::from_secs(90), "the apply against a paused API server took {took:?}: {err}");
-    assert!(err.contains("the Kubernetes API server did not answer within 10s"), "one sentence naming the deadline: {err}");
+    assert!(err.contains("the Kubernetes API server did not answer within 20s"), "one sentence naming the deadline: {err}");
     assert!(!w.dir.path().join("state/empi-local.lock").exists(), "the lock is released");
     let again = w.run(&["apply", "--auto-approve"]);
     assert_eq!(again.code, 0, "{again:?}");
