@@ -517,7 +517,11 @@ async fn a_protected_database_is_not_destroyed_and_the_rest_is() {
     assert_eq!(aws.rds.describe_db_instances().send().await.unwrap().db_instances().len(), 1, "the database survives");
     assert!(aws.elb.describe_load_balancers().send().await.unwrap().load_balancers().is_empty(), "independent resources were destroyed");
     let left: Vec<String> = w.state()["resources"].as_object().unwrap().keys().cloned().collect();
-    assert!(left.contains(&"database.instance".to_string()) && left.contains(&"config.secret".to_string()), "{left:?}");
+    assert!(left.contains(&"database.instance".to_string()), "{left:?}");
+    // its master password stays readable where RDS keeps it (the config secret no longer holds it)
+    let dbs = aws.rds.describe_db_instances().send().await.unwrap();
+    let master = dbs.db_instances()[0].master_user_secret().and_then(|m| m.secret_arn()).expect("RDS keeps the master password");
+    assert!(aws.secrets.get_secret_value().secret_id(master).send().await.is_ok(), "the master secret survives with the database");
 
     // the two steps the message names
     w.write_stack(&[]); // deletion_protection = false
