@@ -127,8 +127,7 @@ async fn the_application_connects_as_its_own_role_which_the_database_role_job_ma
     for r in roles.roles().iter().filter(|r| r.role_name().starts_with("empi-local-")) {
         for p in aws.iam.list_role_policies().role_name(r.role_name()).send().await.unwrap().policy_names() {
             let doc = aws.iam.get_role_policy().role_name(r.role_name()).policy_name(p).send().await.unwrap();
-            let doc = urlencoding::decode(doc.policy_document()).unwrap().into_owned();
-            if doc.contains(&master_arn) {
+            if common::policy(doc.policy_document()).to_string().contains(&master_arn) {
                 readers.push(r.role_name().to_string());
             }
         }

@@ -1,7 +1,6 @@
 //! Database kinds: DB subnet group, parameter group and the RDS PostgreSQL instance. RDS makes and
 //! keeps the master password in a secret of its own (`ManageMasterUserPassword`); empi-infra never
-//! reads it, and only the database-role Job does. A stack made before that read it from the config
-//! secret at create time; neither way does it pass through state or plans.
+//! reads it, and only the database-role Job does.
 
 use async_trait::async_trait;
 use aws_sdk_rds::types::Tag;
@@ -16,7 +15,7 @@ use super::{attrs, b, n, s, sorted, strings, tags, tags_value, Clients};
 pub fn register(r: &mut Registry, c: &Clients) {
     add(r, SubnetGroup(c.rds.clone()));
     add(r, ParameterGroup(c.rds.clone()));
-    add(r, Instance { rds: c.rds.clone(), secrets: c.secrets.clone() });
+    add(r, Instance { rds: c.rds.clone() });
 }
 
 fn rds_tags(a: &Attrs) -> Vec<Tag> {
@@ -211,7 +210,6 @@ impl AwsKind for ParameterGroup {
 
 pub struct Instance {
     rds: Client,
-    secrets: aws_sdk_secretsmanager::Client,
 }
 
 /// `16.4` matches a desired `16`: AWS picks and upgrades minors within the major.
@@ -294,12 +292,7 @@ impl AwsKind for Instance {
     }
 
     async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        // RDS makes and keeps the master password (stacks from before: read from the config secret)
-        let password = match opt(a, "master_password_secret_arn") {
-            Some(arn) if !b(a, "manage_master_user_password") => Some(super::secrets::generated(&self.secrets, &arn).await?.db_password),
-            _ => None,
-        };
-        let managed = password.is_none();
+        // RDS makes and keeps the master password: none is sent
         let r = self
             .rds
             .create_db_instance()
@@ -323,9 +316,8 @@ impl AwsKind for Instance {
             .copy_tags_to_snapshot(b(a, "copy_tags_to_snapshot"))
             .db_name(s(a, "db_name"))
             .master_username(s(a, "master_username"))
-            .set_master_user_password(password)
-            .set_manage_master_user_password(managed.then_some(true))
-            .set_master_user_secret_kms_key_id(opt(a, "master_user_secret_kms_key_id").filter(|_| managed))
+            .manage_master_user_password(b(a, "manage_master_user_password"))
+            .set_master_user_secret_kms_key_id(opt(a, "master_user_secret_kms_key_id"))
             .db_subnet_group_name(s(a, "db_subnet_group_name"))
             .db_parameter_group_name(s(a, "db_parameter_group_name"))
             .set_vpc_security_group_ids(Some(strings(a, "vpc_security_group_ids")))

@@ -44,8 +44,9 @@ kind! {
 kind! {
     /// The RDS PostgreSQL instance. RDS makes and keeps its master password in a secret of its own
     /// (`manage_master_user_password`, encrypted with the stack's key): empi-infra never sees it,
-    /// and only the database-role Job reads it. Stacks made before that had the master password
-    /// in the config secret (`master_password_secret_arn`): still accepted, no longer set.
+    /// and only the database-role Job reads it. `master_password` and `master_password_secret_arn`
+    /// are what states of stacks from before that recorded (the password in the config secret);
+    /// nothing sets or reads them now.
     Instance, INSTANCE = "aws_db_instance" {
         engine: Str [force_new],
         engine_version: Str,
