@@ -10,6 +10,7 @@ pub mod blueprint;
 pub mod check;
 pub mod crashpoint;
 pub mod drift;
+pub mod env;
 pub mod eks_versions;
 pub mod exec;
 pub mod graph;
