@@ -18,6 +18,7 @@ pub mod input;
 pub mod kinds;
 pub mod ops;
 pub mod plan;
+pub mod redact;
 pub mod resource;
 pub mod stack;
 pub mod stack_schema;
