@@ -73,13 +73,22 @@ pub fn creatable(today: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// The variable that pins [`today`].
+pub const TODAY_VAR: &str = "EMPI_INFRA_TODAY";
+
+/// The day `EMPI_INFRA_TODAY` pins, if set; an error when it is not a day of the calendar
+/// (`2026-02-30`, `tomorrow`). Commands check it when they start, so that a bad value is refused
+/// there instead of the calendar being read as of another day than the one asked for.
+pub fn pinned_today() -> Result<Option<String>, crate::env::EnvError> {
+    crate::env::date(TODAY_VAR)
+}
+
 /// Today's date (UTC) as `YYYY-MM-DD`; `EMPI_INFRA_TODAY` pins it (to read the calendar as of
-/// another day, e.g. to see when a stack's version leaves support).
+/// another day, e.g. to see when a stack's version leaves support). A value that is not a date
+/// is refused by [`pinned_today`] when a command starts, before anything reads this.
 pub fn today() -> String {
-    if let Ok(d) = std::env::var("EMPI_INFRA_TODAY") {
-        if d.len() == 10 && d.as_bytes()[4] == b'-' && d.as_bytes()[7] == b'-' {
-            return d;
-        }
+    if let Ok(Some(d)) = pinned_today() {
+        return d;
     }
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     civil_date(secs / 86_400)
