@@ -8,6 +8,70 @@
 const PARTITIONS: &[(&str, &[&str])] =
     &[("aws-cn", &["cn-"]), ("aws-us-gov", &["us-gov-"]), ("aws-iso", &["us-iso-"]), ("aws-iso-b", &["us-isob-"])];
 
+/// The longest ARN accepted: AWS's APIs take ARNs of at most 2048 characters (IAM's `arnType`,
+/// the longest of them).
+pub const MAX_ARN: usize = 2048;
+/// The longest resource part accepted (after the account): AWS's own are far shorter (an IAM role
+/// name 64 characters with a path of at most 512, a secret name 512, ACM and KMS ids UUIDs).
+pub const MAX_RESOURCE: usize = 1024;
+
+/// Whether `c` is an invisible Unicode format control: the bidirectional embeddings, overrides and
+/// isolates (U+202A–U+202E, U+2066–U+2069, U+200E/U+200F, U+061C), zero-width characters and the
+/// other characters of Unicode's category Cf, and the line and paragraph separators. Such a
+/// character makes text display other than it reads: `role/admin\u{202E}nimda` shows as
+/// "role/adminadmin".
+pub fn is_format_control(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}' | '\u{0890}'..='\u{0891}' | '\u{08E2}'
+        | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}'
+        | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
+}
+
+/// Why `s` holds a character no name, ARN or address of a stack should: a control character
+/// (NUL, a newline, an escape) or an invisible format control ([`is_format_control`]). A clause.
+pub fn hidden_char_problem(s: &str) -> Option<String> {
+    let c = s.chars().find(|c| c.is_control() || is_format_control(*c))?;
+    Some(if c.is_control() {
+        format!("contains the control character U+{:04X}", c as u32)
+    } else {
+        format!("contains the invisible Unicode format character U+{:04X}, which makes text display other than it reads", c as u32)
+    })
+}
+
+/// `s` quoted for a message: whole when short, else its start and its length, so that a
+/// 5,000-character value does not fill the screen.
+pub fn shown(s: &str) -> String {
+    let n = s.chars().count();
+    if n <= 120 {
+        format!("{s:?}")
+    } else {
+        format!("{:?}… ({n} characters)", s.chars().take(60).collect::<String>())
+    }
+}
+
+/// Why `s` is no ARN a stack should name, whatever its service: a control or invisible character,
+/// more than [`MAX_ARN`] characters, a resource part (after the account) of more than
+/// [`MAX_RESOURCE`], or a `..` path segment in it. A clause; `None` when it has none of these.
+pub fn hostile(s: &str) -> Option<String> {
+    if let Some(why) = hidden_char_problem(s) {
+        return Some(why);
+    }
+    let n = s.chars().count();
+    if n > MAX_ARN {
+        return Some(format!("is {n} characters long, but an ARN has at most {MAX_ARN}"));
+    }
+    let resource = s.splitn(6, ':').nth(5).unwrap_or_default();
+    let n = resource.chars().count();
+    if n > MAX_RESOURCE {
+        return Some(format!("names a resource of {n} characters, but AWS's resource ids are at most {MAX_RESOURCE}"));
+    }
+    if resource.split(['/', ':']).any(|seg| seg == "..") {
+        return Some("has a \"..\" path segment, which no AWS resource name has".into());
+    }
+    None
+}
+
 /// One parsed ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Arn<'a> {
@@ -27,6 +91,9 @@ pub fn partition_of(region: &str) -> &'static str {
 impl<'a> Arn<'a> {
     /// Parses `s`, or says in a few words what is wrong with it.
     pub fn parse(s: &'a str) -> Result<Arn<'a>, String> {
+        if let Some(why) = hostile(s) {
+            return Err(why);
+        }
         let parts: Vec<&str> = s.splitn(6, ':').collect();
         if parts.len() != 6 || parts[0] != "arn" {
             return Err("is not an ARN (arn:partition:service:region:account:resource)".into());
@@ -106,6 +173,36 @@ mod tests {
         assert!(c("arn:aws:s3:::bucket").unwrap_err().contains("not of acm"));
         assert!(c("arn:nope:acm:us-east-1:123456789012:certificate/abc").unwrap_err().contains("does not have"));
         assert!(c("not-an-arn").unwrap_err().contains("not an ARN"));
+    }
+
+    #[test]
+    fn control_and_invisible_characters_dot_dot_and_absurd_lengths_are_refused() {
+        let c = |s: &str| Arn::check(s, "acm", Some("us-east-1"), "aws", "certificate/").map(|_| ()).unwrap_err();
+        let ok = "arn:aws:acm:us-east-1:123456789012:certificate/abc";
+        assert_eq!(c(&format!("{ok}\0x")), "contains the control character U+0000");
+        assert_eq!(c(&format!("{ok}\u{1b}[2J")), "contains the control character U+001B");
+        assert_eq!(c("arn:aws:acm:us-east-1:123456789012:certificate/abc\ndef"), "contains the control character U+000A");
+        for hidden in ['\u{202E}', '\u{200B}', '\u{2066}', '\u{FEFF}', '\u{E0041}'] {
+            assert_eq!(
+                c(&format!("arn:aws:acm:us-east-1:123456789012:certificate/ab{hidden}c")),
+                format!("contains the invisible Unicode format character U+{:04X}, which makes text display other than it reads", hidden as u32)
+            );
+        }
+        assert_eq!(c("arn:aws:acm:us-east-1:123456789012:certificate/../abc"), "has a \"..\" path segment, which no AWS resource name has");
+        assert_eq!(c("arn:aws:acm:us-east-1:123456789012:certificate/a/.."), "has a \"..\" path segment, which no AWS resource name has");
+        assert!(Arn::parse("arn:aws:iam::123456789012:role/a..b").is_ok(), "two dots inside a name are no segment");
+        let long_id = format!("arn:aws:acm:us-east-1:123456789012:certificate/{}", "a".repeat(5000));
+        assert_eq!(c(&long_id), "is 5047 characters long, but an ARN has at most 2048");
+        let id = format!("arn:aws:acm:us-east-1:123456789012:certificate/{}", "a".repeat(1013));
+        assert_eq!(c(&id), "names a resource of 1025 characters, but AWS's resource ids are at most 1024");
+        assert!(Arn::parse(&format!("arn:aws:acm:us-east-1:123456789012:certificate/{}", "a".repeat(1012))).is_ok(), "1024 is the limit");
+    }
+
+    #[test]
+    fn a_long_value_is_shown_by_its_start_and_length() {
+        assert_eq!(shown("ab\u{202E}c"), "\"ab\\u{202e}c\"");
+        let long = "x".repeat(5000);
+        assert_eq!(shown(&long), format!("\"{}\"… (5000 characters)", "x".repeat(60)));
     }
 
     #[test]

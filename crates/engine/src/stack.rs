@@ -965,6 +965,14 @@ fn is_email(s: &str) -> bool {
         && is_hostname(&domain.to_ascii_lowercase())
 }
 
+/// The most instance types an EKS managed node group takes (CreateNodegroup's `instanceTypes`:
+/// "you can specify 0-20 instance types").
+pub const MAX_INSTANCE_TYPES: usize = 20;
+
+/// Namespaces Kubernetes itself keeps. empi-infra deletes its namespaces on `destroy`, with all
+/// they hold: never one of these.
+pub const SYSTEM_NAMESPACES: &[&str] = &["kube-system", "kube-public", "kube-node-lease", "default"];
+
 /// The EKS AMI types of the worker nodes, by architecture.
 pub const AMI_X86: &str = "AL2023_x86_64_STANDARD";
 pub const AMI_ARM: &str = "AL2023_ARM_64_STANDARD";
@@ -1186,11 +1194,14 @@ impl Validator<'_> {
                     format!("keep at most {allowed} tags in [tags]"),
                 );
             }
-            if OWN_TAGS.contains(&k.as_str()) || k.to_ascii_lowercase().starts_with("aws:") || k.starts_with("empi-infra:") {
+            // IAM tag keys are case-insensitive (`EMPI-INFRA:stack` is `empi-infra:stack` there), and
+            // AWS reserves `aws:` in any case
+            let lower = k.to_ascii_lowercase();
+            if OWN_TAGS.iter().any(|t| t.eq_ignore_ascii_case(&k)) || lower.starts_with("aws:") || lower.starts_with("empi-infra:") {
                 self.err(
                     &v,
                     format!("tag key {k:?} is reserved"),
-                    "empi-infra sets Name and empi-infra:* on every resource, and AWS reserves aws:*; choose another key",
+                    "empi-infra sets Name and empi-infra:* on every resource, and AWS reserves aws:* (tag keys compare without case in IAM); choose another key",
                 );
             } else if k.is_empty() || k.chars().count() > 128 || !k.chars().all(tag_char) {
                 self.err(
@@ -1237,7 +1248,15 @@ impl Validator<'_> {
                     bucket,
                     key,
                     region: raw.region.map(|r| r.into_inner()).unwrap_or_else(|| region.to_string()),
-                    kms_key_id: raw.kms_key_id.map(|k| k.into_inner()),
+                    kms_key_id: raw.kms_key_id.map(|k| {
+                        // a key id, alias or ARN: none holds a control or invisible character
+                        let id = k.get_ref();
+                        let why = if id.starts_with("arn:") { crate::arn::hostile(id) } else { crate::arn::hidden_char_problem(id) };
+                        if let Some(why) = why {
+                            self.err(&k, format!("kms_key_id {} {why}", crate::arn::shown(id)), "write the KMS key's id, alias or ARN, e.g. \"alias/empi-state\"");
+                        }
+                        k.into_inner()
+                    }),
                 }
             }
             other => {
@@ -1383,12 +1402,12 @@ impl Validator<'_> {
             None => Vec::new(),
             Some(l) => {
                 for a in l.get_ref() {
-                    if !is_iam_principal(a.get_ref()) {
-                        self.err(
-                            a,
-                            format!("{:?} is not the ARN of an IAM role or user", a.get_ref()),
-                            "write it like \"arn:aws:iam::123456789012:role/platform-admins\"",
-                        );
+                    // what no ARN may hold (a control or invisible character, `..`, an absurd
+                    // length) said as such; else whether it is a role or user
+                    let why = crate::arn::hostile(a.get_ref())
+                        .or_else(|| (!is_iam_principal(a.get_ref())).then(|| "is not the ARN of an IAM role or user".to_string()));
+                    if let Some(why) = why {
+                        self.err(a, format!("{} {why}", crate::arn::shown(a.get_ref())), "write it like \"arn:aws:iam::123456789012:role/platform-admins\"");
                     }
                 }
                 l.into_inner().into_iter().map(|a| a.into_inner()).collect()
@@ -1457,6 +1476,15 @@ impl Validator<'_> {
                     Some(l) => {
                         if l.get_ref().is_empty() {
                             self.err(&l, "`instance_types` is empty", "list at least one instance type, e.g. [\"m6i.large\"]");
+                        } else if l.get_ref().len() > MAX_INSTANCE_TYPES {
+                            self.err(
+                                &l,
+                                format!(
+                                    "`instance_types` lists {} types, but an EKS managed node group takes at most {MAX_INSTANCE_TYPES}",
+                                    l.get_ref().len()
+                                ),
+                                format!("list at most {MAX_INSTANCE_TYPES} instance types, e.g. [\"m6i.large\", \"m6a.large\"]"),
+                            );
                         }
                         let arches: Vec<&str> = l.get_ref().iter().map(|t| architecture(t.get_ref())).collect();
                         if arches.iter().any(|a| *a != arches[0]) {
@@ -1577,7 +1605,7 @@ impl Validator<'_> {
             if let Err(why) = crate::arn::Arn::check(&arn, "kms", Some(region), partition, "key/") {
                 self.err(
                     &k,
-                    format!("kms_key_arn {arn:?} {why}"),
+                    format!("kms_key_arn {} {why}", crate::arn::shown(&arn)),
                     format!("use the ARN of a KMS key (not an alias) in {region}: arn:{partition}:kms:{region}:<account>:key/<key id>"),
                 );
             }
@@ -1655,7 +1683,15 @@ impl Validator<'_> {
         let identity_span = S::new(raw.span(), ());
         let raw = raw.into_inner();
         let admin_email = raw.admin_email.get_ref().clone();
-        if !is_email(&admin_email) {
+        if let Some(why) = crate::arn::hidden_char_problem(&admin_email) {
+            // is_email would let it pass in the local part; Cognito and Keycloak store it, and
+            // people read it
+            self.err(
+                &raw.admin_email,
+                format!("admin_email {} {why}", crate::arn::shown(&admin_email)),
+                "type the initial administrator's address again by hand, e.g. \"admin@example.org\"",
+            );
+        } else if !is_email(&admin_email) {
             self.err(
                 &raw.admin_email,
                 format!("{admin_email:?} is not an email address"),
@@ -1778,7 +1814,7 @@ impl Validator<'_> {
             {
                 self.err(
                     s,
-                    format!("client_secret_arn {client_secret_arn:?} {why}"),
+                    format!("client_secret_arn {} {why}", crate::arn::shown(&client_secret_arn)),
                     format!("store the client secret in Secrets Manager in {region} and use its ARN: arn:{}:secretsmanager:{region}:<account>:secret:<name>", crate::arn::partition_of(region)),
                 );
             }
@@ -1815,6 +1851,12 @@ impl Validator<'_> {
         if let Some(s) = &ns {
             if !is_dns_label(&namespace) {
                 self.err(s, format!("{namespace:?} is not a valid Kubernetes namespace name"), "use a-z, 0-9 and '-', e.g. \"tuva-empi\"");
+            } else if SYSTEM_NAMESPACES.contains(&namespace.as_str()) {
+                self.err(
+                    s,
+                    format!("namespace {namespace:?} is one Kubernetes keeps for itself, but empi-infra deletes the stack's namespace, with all it holds, on destroy"),
+                    "give Tuva EMPI a namespace of its own, e.g. \"tuva-empi\"",
+                );
             }
         }
         let hostname = raw.hostname.get_ref().to_ascii_lowercase();
@@ -1829,7 +1871,7 @@ impl Validator<'_> {
         if let Err(why) = crate::arn::Arn::check(&certificate_arn, "acm", Some(region), crate::arn::partition_of(region), "certificate/") {
             self.err(
                 &raw.certificate_arn,
-                format!("certificate_arn {certificate_arn:?} {why}"),
+                format!("certificate_arn {} {why}", crate::arn::shown(&certificate_arn)),
                 format!(
                     "use the ARN of an ACM certificate for the hostname in {region}: arn:{}:acm:{region}:<account>:certificate/<id>",
                     crate::arn::partition_of(region)
@@ -1859,6 +1901,13 @@ impl Validator<'_> {
                 let v = s.get_ref().clone();
                 if !is_dns_label(&v) {
                     self.err(s, format!("{v:?} is not a valid Kubernetes namespace name"), "use a-z, 0-9 and '-', e.g. \"tuva-empi-jobs\"");
+                } else if v != "default" && SYSTEM_NAMESPACES.contains(&v.as_str()) {
+                    // `default` is used, never made or deleted; another namespace is empi-infra's own
+                    self.err(
+                        s,
+                        format!("matching_job_namespace {v:?} is one Kubernetes keeps for itself, but empi-infra deletes the jobs' namespace, with all it holds, on destroy"),
+                        "give the matching jobs a namespace of their own, e.g. \"tuva-empi-jobs\", or leave matching_job_namespace out",
+                    );
                 } else if !tuva.job_namespace && v != "default" {
                     self.err(
                         s,
@@ -2236,5 +2285,100 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
         assert!(e.message.contains("host address with a mask"), "{e}");
         assert!(e.help.as_deref().unwrap().contains("203.0.113.0/24") && e.help.as_deref().unwrap().contains("203.0.113.7/32"), "{e}");
         assert!(Stack::parse("s.toml", &format!("{MINIMAL}[cluster]\npublic_access_cidrs = [\"0.0.0.0/0\", \"203.0.113.7/32\"]\n")).is_ok());
+    }
+
+    // --- issue #24: what `validate` accepted and must not ----------------------------------------
+
+    const CERT: &str = "arn:aws:acm:us-east-1:123456789012:certificate/abc";
+
+    #[test]
+    fn issue_24_arns_with_a_control_character_dot_dot_or_an_absurd_length_are_refused_where_they_are() {
+        let fix = "\n  fix: use the ARN of an ACM certificate for the hostname in us-east-1: arn:aws:acm:us-east-1:<account>:certificate/<id>";
+        let a5000 = format!("{CERT}{}", "a".repeat(5000));
+        let a1500 = format!("{CERT}{}", "a".repeat(1500));
+        // in the TOML, `\u0000` puts the character itself in the value
+        for (toml, says) in [
+            (format!("{CERT}\\u0000"), format!("{:?} contains the control character U+0000", format!("{CERT}\0"))),
+            (format!("{CERT}\\u001B[2J"), format!("{:?} contains the control character U+001B", format!("{CERT}\u{1b}[2J"))),
+            (format!("{CERT}/../../key"), format!("\"{CERT}/../../key\" has a \"..\" path segment, which no AWS resource name has")),
+            (
+                a5000.clone(),
+                format!("{:?}… (5050 characters) is 5050 characters long, but an ARN has at most 2048", &a5000[..60]),
+            ),
+            (
+                a1500.clone(),
+                format!("{:?}… (1550 characters) names a resource of 1515 characters, but AWS's resource ids are at most 1024", &a1500[..60]),
+            ),
+        ] {
+            let e = err(&MINIMAL.replace(CERT, &toml));
+            assert_eq!(e.to_string(), format!("s.toml:7:19: certificate_arn {says}{fix}"));
+        }
+        // the same checks hold for every ARN of the stack: the Keycloak client secret, a brought KMS key
+        let e = err(&KEYCLOAK.replace("secret:kc-client-AbCdEf", "secret:kc-client-AbCdEf\\u0000"));
+        assert!(e.message.starts_with("client_secret_arn ") && e.message.ends_with(" contains the control character U+0000"), "{e}");
+        let key = "arn:aws:kms:us-east-1:123456789012:key/../1234abcd";
+        let e = err(&format!("{MINIMAL}[security]\nkms_key_arn = \"{key}\"\n"));
+        assert_eq!(e.message, format!("kms_key_arn \"{key}\" has a \"..\" path segment, which no AWS resource name has"));
+        assert_eq!(e.line, 9);
+        let e = err(&format!("{MINIMAL}[state]\nbackend = \"s3\"\nbucket = \"b\"\nkey = \"k\"\nkms_key_id = \"alias/x\\u0007\"\n"));
+        assert_eq!(e.message, "kms_key_id \"alias/x\\u{7}\" contains the control character U+0007");
+        assert_eq!(e.line, 12);
+    }
+
+    #[test]
+    fn issue_24_an_invisible_format_character_in_an_admin_arn_or_a_control_character_in_admin_email_is_refused() {
+        // U+202E makes "role/admin" followed by "nimda" display as another name
+        let e = err(&format!("{MINIMAL}[cluster]\nadmins = [\"arn:aws:iam::123456789012:role/admin\\u202Enimda\"]\n"));
+        assert_eq!(
+            e.to_string(),
+            "s.toml:9:11: \"arn:aws:iam::123456789012:role/admin\\u{202e}nimda\" contains the invisible Unicode format character U+202E, which makes text display other than it reads\n  fix: write it like \"arn:aws:iam::123456789012:role/platform-admins\""
+        );
+        let e = err(&format!("{MINIMAL}[cluster]\nadmins = [\"arn:aws:iam::123456789012:role/ops\", \"arn:aws:iam::123456789012:role/a\\u200Bdmin\"]\n"));
+        assert!(e.message.contains("U+200B"), "a zero-width space, in the second entry: {e}");
+        for (bad, code) in [("admin\\u0000@example.org", "U+0000"), ("admin\\r\\n@example.org", "U+000D"), ("adm\\u202Ein@example.org", "U+202E")] {
+            let e = err(&MINIMAL.replace("admin@example.org", bad));
+            assert_eq!((e.line, e.column), (4, 15), "{e}");
+            assert!(e.message.starts_with("admin_email \"adm") && e.message.contains(code), "{bad}: {e}");
+            assert!(e.help.as_deref().unwrap().contains("admin@example.org"), "{e}");
+        }
+    }
+
+    #[test]
+    fn issue_24_reserved_tag_keys_are_refused_in_any_case() {
+        for key in ["EMPI-INFRA:stack", "Empi-Infra:address", "empi-infra:owner", "Aws:cost", "AWS:x", "name", "NAME"] {
+            let e = err(&format!("{MINIMAL}[tags]\n\"{key}\" = \"x\"\n"));
+            assert_eq!(e.message, format!("tag key {key:?} is reserved"));
+            assert!(e.help.as_deref().unwrap().contains("tag keys compare without case in IAM"), "{e}");
+            assert_eq!(e.line, 9, "{e}");
+        }
+        assert!(Stack::parse("s.toml", &format!("{MINIMAL}[tags]\n\"empi-infra-owner\" = \"x\"\n\"awsome\" = \"y\"\n")).is_ok());
+    }
+
+    #[test]
+    fn issue_24_more_instance_types_than_a_managed_node_group_takes_are_refused() {
+        let types = |n: usize| (0..n).map(|i| format!("\"m{}i.large\"", 5 + i % 3)).collect::<Vec<_>>().join(", ");
+        let e = err(&format!("{MINIMAL}[cluster.nodes]\ninstance_types = [{}]\n", types(21)));
+        assert_eq!(
+            e.to_string(),
+            "s.toml:9:18: `instance_types` lists 21 types, but an EKS managed node group takes at most 20\n  fix: list at most 20 instance types, e.g. [\"m6i.large\", \"m6a.large\"]"
+        );
+        let e = err(&format!("{MINIMAL}[cluster.nodes]\ninstance_types = [{}]\n", types(10_000)));
+        assert!(e.message.contains("lists 10000 types"), "{e}");
+        assert!(Stack::parse("s.toml", &format!("{MINIMAL}[cluster.nodes]\ninstance_types = [{}]\n", types(20))).is_ok());
+    }
+
+    #[test]
+    fn issue_24_a_namespace_kubernetes_keeps_is_refused_since_destroy_deletes_the_stacks() {
+        for ns in ["kube-system", "kube-public", "kube-node-lease", "default"] {
+            let e = err(&MINIMAL.replace("[app]\n", &format!("[app]\nnamespace = \"{ns}\"\n")));
+            assert_eq!(
+                e.to_string(),
+                format!("s.toml:6:13: namespace {ns:?} is one Kubernetes keeps for itself, but empi-infra deletes the stack's namespace, with all it holds, on destroy\n  fix: give Tuva EMPI a namespace of its own, e.g. \"tuva-empi\"")
+            );
+        }
+        let e = err(&MINIMAL.replace("[app]\n", "[app]\nmatching_job_namespace = \"kube-system\"\n"));
+        assert!(e.message.starts_with("matching_job_namespace \"kube-system\" is one Kubernetes keeps for itself"), "{e}");
+        // the jobs may run in `default`, which empi-infra uses but never makes or deletes
+        assert_eq!(Stack::parse("s.toml", &MINIMAL.replace("[app]\n", "[app]\nmatching_job_namespace = \"default\"\n")).unwrap().app.matching_job_namespace, "default");
     }
 }
