@@ -315,7 +315,9 @@ const SECRET_KEY_ENDINGS: &[&str] = &[
     "token",
 ];
 
-fn secret_key(key: &str) -> bool {
+/// Whether a key names a secret (`password`, `DB_PASSWORD`, `client_secret`, `SecretString`,
+/// `X-Amz-Security-Token`; not `secret_name` or `password_history_size`).
+pub fn secret_key(key: &str) -> bool {
     let k: String = key.chars().filter(|c| !matches!(c, '_' | '-' | '.')).flat_map(char::to_lowercase).collect();
     !k.is_empty() && SECRET_KEY_ENDINGS.iter().any(|e| k.ends_with(e))
 }
@@ -676,6 +678,16 @@ mod tests {
         json(&mut doc);
         assert_eq!(doc, serde_json::json!({"a": ["x(sensitive)x", 1, "short"], "(sensitive)": {"b": "(sensitive)"}}));
         assert_eq!(values("nothing here"), "nothing here");
+    }
+
+    #[test]
+    fn keys_that_name_a_secret() {
+        for k in ["password", "DB_PASSWORD", "client_secret", "SecretString", "X-Amz-Security-Token", "django.secret_key", "apiKey"] {
+            assert!(secret_key(k), "{k}");
+        }
+        for k in ["secret_name", "password_history_size", "secret_arn_env", "token_endpoint", "SecretId", "name", ""] {
+            assert!(!secret_key(k), "{k}");
+        }
     }
 
     #[test]
