@@ -17,6 +17,7 @@ pub mod graph;
 pub mod input;
 pub mod kinds;
 pub mod ops;
+pub mod ownership;
 pub mod plan;
 pub mod redact;
 pub mod resource;

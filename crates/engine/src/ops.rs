@@ -32,6 +32,10 @@ pub enum OpsError {
     Target(#[from] TargetError),
     #[error("the targeted part of the graph is not whole (a bug in empi-infra): {0}")]
     Graph(#[from] GraphError),
+    /// A saved plan whose step does not follow from the stack and the state it claims to be made
+    /// from (edited by hand or by a tool): nothing of it runs.
+    #[error("the saved plan cannot be applied: {address}: {why}; nothing was changed. Make the plan again with `empi-infra plan --out FILE`")]
+    UntrustedPlan { address: String, why: String },
 }
 
 /// Refreshes (unless `refresh` is false) and diffs.
@@ -68,7 +72,10 @@ pub async fn make_targeted_plan(
     let live = if refresh {
         let mut live = plan::refresh(registry, &part, parallelism).await?;
         // what state does not record is looked for in the cloud before it is planned as a create
-        plan::adopt(graph, registry, &part, &mut live, parallelism).await?;
+        // (an object under a resource's name that is not provably this stack's fails the plan)
+        if let Some(e) = plan::adopt(graph, registry, &part, &mut live, parallelism).await?.refused.into_iter().next() {
+            return Err(PlanError::NotOurs(e).into());
+        }
         live
     } else {
         plan::recorded(&part)
@@ -80,10 +87,12 @@ pub async fn make_targeted_plan(
     Ok(p)
 }
 
-/// A state rebuilt from the cloud alone: every resource of `graph` found by its name and
-/// `empi-infra:address` tag, recorded as apply would have recorded it (the stack's inputs, the
-/// outputs read live). Returns the state (a new lineage unless `previous` is given) and the
-/// addresses not found. Makes only read calls.
+/// A state rebuilt from the cloud alone: every resource of `graph` found by its name and tags
+/// and proven this stack's by them (`crate::ownership`), recorded as apply would have recorded it
+/// (the stack's inputs, the outputs read live). Returns the state (a new lineage unless `previous`
+/// is given), the addresses not found, and the objects found under a resource's name that are not
+/// provably this stack's (left out: `state import` takes one over explicitly). Makes only read
+/// calls.
 pub async fn rebuild(
     graph: &ResourceGraph,
     registry: &Registry,
@@ -91,10 +100,10 @@ pub async fn rebuild(
     previous: Option<&State>,
     facts: BTreeMap<String, Value>,
     parallelism: usize,
-) -> Result<(State, Vec<String>), OpsError> {
+) -> Result<(State, Vec<String>, Vec<crate::ownership::NotOurs>), OpsError> {
     let empty = State::new(stack);
     let mut live = BTreeMap::new();
-    plan::adopt(graph, registry, &empty, &mut live, parallelism).await?;
+    let refused = plan::adopt(graph, registry, &empty, &mut live, parallelism).await?.refused;
     let mut state = match previous {
         // a readable previous state keeps its lineage (saved plans of it go stale on the next
         // serial) and its facts (past durations, zones chosen)
@@ -122,7 +131,7 @@ pub async fn rebuild(
             },
         );
     }
-    Ok((state, missing))
+    Ok((state, missing, refused))
 }
 
 /// A plan that deletes every recorded resource.
@@ -172,6 +181,86 @@ pub fn check_current(plan: &Plan, state: &State) -> Result<(), OpsError> {
     Ok(())
 }
 
+/// Checks, before anything of a saved plan runs, that every step follows from the stack (its
+/// `graph`) and the `state` the plan was made from: what a create, update or replace applies is
+/// exactly the stack's spec; an update changes nothing its kind can only replace; statefulness is
+/// the kind's; an update, replace or delete acts on the id state records; a delete removes only
+/// what state records (and, unless the plan is a destroy, what the stack no longer has). The
+/// executor checks each live object's ownership again before it touches it.
+pub fn check_saved_plan(plan: &Plan, graph: &ResourceGraph, state: &State, registry: &Registry) -> Result<(), OpsError> {
+    let refuse = |address: &str, why: String| Err(OpsError::UntrustedPlan { address: address.to_string(), why });
+    let mut seen = std::collections::BTreeSet::new();
+    for c in &plan.changes {
+        if !seen.insert(c.address.as_str()) {
+            return refuse(&c.address, "it appears twice".into());
+        }
+        if c.action == Action::NoOp {
+            continue;
+        }
+        let Some(schema) = schema(registry, &c.kind) else { return refuse(&c.address, format!("its type {} is unknown", c.kind)) };
+        if c.stateful != schema.stateful {
+            return refuse(&c.address, format!("it marks the resource as {}stateful, but {} is {}", if c.stateful { "" } else { "not " }, c.kind, if schema.stateful { "stateful" } else { "not stateful" }));
+        }
+        let recorded = state.resources.get(c.address.trim_end_matches("#deposed"));
+        if c.action == Action::Delete {
+            if let Some(address) = c.address.strip_suffix("#deposed") {
+                if !state.facts.contains_key(&crate::plan::deposed_fact(address)) {
+                    return refuse(&c.address, "it deletes a replaced object that state does not record".into());
+                }
+                continue;
+            }
+            let Some(rs) = recorded else { return refuse(&c.address, "it deletes a resource that state does not record".into()) };
+            if rs.kind != c.kind {
+                return refuse(&c.address, format!("it deletes it as type {}, but state records type {}", c.kind, rs.kind));
+            }
+            if let (Some(want), Some(got)) = (&rs.id, &c.id) {
+                if want != got {
+                    return refuse(&c.address, format!("it deletes {got}, but state records {want} at that address"));
+                }
+            }
+            if !plan.destroy && graph.get(&c.address).is_some() && !plan.is_targeted() {
+                return refuse(&c.address, "it deletes a resource the stack still has (only a replace or a destroy does that)".into());
+            }
+            continue;
+        }
+        if plan.destroy {
+            return refuse(&c.address, format!("a destroy plan only deletes, but it {}s", format!("{:?}", c.action).to_lowercase()));
+        }
+        let (Some(spec), Some(want)) = (&c.spec, graph.get(&c.address)) else {
+            return refuse(&c.address, "the stack has no such resource".into());
+        };
+        if spec != want || c.kind != want.kind {
+            return refuse(&c.address, "what it applies differs from what the stack file says (its inputs were edited)".into());
+        }
+        let recorded_id = recorded.filter(|r| r.status == crate::state::Status::Created).and_then(|r| r.id.as_ref());
+        match c.action {
+            Action::Update => {
+                let Some(want) = recorded_id else { return refuse(&c.address, "it updates a resource that state does not record".into()) };
+                if c.id.as_ref() != Some(want) {
+                    return refuse(&c.address, format!("it updates {}, but state records {want}", c.id.as_deref().unwrap_or("nothing")));
+                }
+                if let Some(a) = c.attributes.iter().find(|a| a.forces_replacement || schema.attr(&a.name).is_some_and(|s| s.force_new)) {
+                    return refuse(&c.address, format!("it changes {} in place, but a change of {} forces replacement", a.name, a.name));
+                }
+            }
+            Action::Replace => {
+                if let (Some(want), Some(got)) = (recorded_id, &c.id) {
+                    if want != got {
+                        return refuse(&c.address, format!("it replaces {got}, but state records {want}"));
+                    }
+                }
+            }
+            Action::Create => {
+                if let Some(have) = recorded_id {
+                    return refuse(&c.address, format!("it creates a resource that state records as {have}"));
+                }
+            }
+            Action::NoOp | Action::Delete => unreachable!("handled above"),
+        }
+    }
+    Ok(())
+}
+
 /// Refuses to replace a stateful resource unless its address is in `allowed`.
 pub fn check_stateful(plan: &Plan, allowed: &[String]) -> Result<(), OpsError> {
     for c in &plan.changes {
@@ -199,6 +288,8 @@ pub async fn apply(
     // facts the plan was made with (the zones it placed subnets in) hold from now on
     state.facts.extend(plan.facts.iter().map(|(k, v)| (k.clone(), v.clone())));
     let writer = Arc::new(StateWriter::new(state, store));
+    // the lock may have been lost while planning or asking for confirmation
+    writer.fence()?;
     let report = exec::apply(plan, registry, writer.clone(), opts, progress).await;
     // one complete document at the end of every run (the journal folds into it)
     writer.flush().await?;

@@ -23,6 +23,8 @@ static SCHEMA: Schema = Schema::new(
         AttrSchema::new("size", Ty::Any).force_new(),
         AttrSchema::new("parent", Ty::Any),
         AttrSchema::new("secret", Ty::Any).write_only(),
+        // the ownership tags, as AWS kinds carry them (`crate::ownership`)
+        AttrSchema::new("tags", Ty::Any),
     ],
     &["id"],
 )

@@ -21,7 +21,10 @@ impl Progress for Lines {
 }
 
 fn thing(addr: &str, deps: &[&str]) -> ResourceSpec {
-    let mut s = ResourceSpec::new(addr, KIND, &format!("name-{addr}")).input("value", "v1").input("size", 1u32);
+    let mut s = ResourceSpec::new(addr, KIND, &format!("name-{addr}"))
+        .input("value", "v1")
+        .input("size", 1u32)
+        .input("tags", json!({"empi-infra:stack": "s", "empi-infra:region": "r", "empi-infra:address": addr}));
     if let Some(d) = deps.first() {
         s = s.input("parent", Expr::r(d, "id"));
     }
@@ -220,7 +223,9 @@ async fn an_interrupted_create_is_found_again_not_duplicated() {
     let registry = w.cloud.registry();
     let r = registry.get(KIND).unwrap();
     // …and before it finished: the value is not yet what the stack wants
-    let attrs = [("value".to_string(), json!("v0")), ("size".to_string(), json!(1))].into_iter().collect();
+    // (the create carried the stack's ownership tags, as every create does)
+    let tags = json!({"empi-infra:stack": "s", "empi-infra:region": "r", "empi-infra:address": "a"});
+    let attrs = [("value".to_string(), json!("v0")), ("size".to_string(), json!(1)), ("tags".to_string(), tags)].into_iter().collect();
     r.create("name-a", "a", &attrs).await.unwrap();
     let mut st = w.backend().load().unwrap();
     st.resources.insert(
@@ -442,7 +447,7 @@ async fn an_object_tagged_for_another_stack_is_never_adopted_changed_or_deleted(
     let st = w.backend().load().unwrap();
     let err = ops::make_plan(&g, &w.cloud.registry(), &st, true, 4, "d").await.unwrap_err().to_string();
     assert!(err.contains(&format!("b: {b_id} belongs to stack \"other\"")), "{err}");
-    assert!(err.contains(&format!("not to {stack:?}")) && err.contains("state rebuild"), "{err}");
+    assert!(err.contains(&format!("not to this stack {stack:?}")) && err.contains("state rebuild"), "{err}");
     let err = ops::make_destroy_plan(&w.cloud.registry(), &st, 4, "d").await.unwrap_err().to_string();
     assert!(err.contains("belongs to stack \"other\""), "{err}");
 
@@ -453,7 +458,9 @@ async fn an_object_tagged_for_another_stack_is_never_adopted_changed_or_deleted(
     let st = w.backend().load().unwrap();
     let err = ops::make_plan(&g, &w.cloud.registry(), &st, true, 4, "d").await.unwrap_err().to_string();
     assert!(err.contains("belongs to stack \"other\"") && err.contains("another name"), "{err}");
-    assert!(ops::rebuild(&g, &w.cloud.registry(), &stack, None, Default::default(), 4).await.is_err());
+    let (rebuilt, _, refused) = ops::rebuild(&g, &w.cloud.registry(), &stack, None, Default::default(), 4).await.unwrap();
+    assert!(!rebuilt.resources.contains_key("b"), "another stack's object is left out of a rebuilt state");
+    assert_eq!(refused.iter().map(|e| e.address()).collect::<Vec<_>>(), ["b"]);
     assert!(
         w.cloud.calls()[calls..].iter().all(|c| c.op == "find" || c.op == "read"),
         "nothing but reads: {:?}",
@@ -470,7 +477,7 @@ async fn state_rebuild_restores_a_state_from_which_plan_is_a_no_op() {
     let before = w.backend().load().unwrap();
     let g = ResourceGraph::new(specs.clone()).unwrap();
     let calls = w.cloud.calls().len();
-    let (rebuilt, missing) = ops::rebuild(&g, &w.cloud.registry(), "s", None, Default::default(), 4).await.unwrap();
+    let (rebuilt, missing, _) = ops::rebuild(&g, &w.cloud.registry(), "s", None, Default::default(), 4).await.unwrap();
     assert!(missing.is_empty(), "{missing:?}");
     assert!(
         w.cloud.calls()[calls..].iter().all(|c| c.op == "find" || c.op == "read"),
@@ -490,7 +497,7 @@ async fn state_rebuild_restores_a_state_from_which_plan_is_a_no_op() {
     // a resource that is gone is reported missing, not invented
     let d = before.resources["d"].id.clone().unwrap();
     w.cloud.remove(&d);
-    let (rebuilt, missing) = ops::rebuild(&g, &w.cloud.registry(), "s", None, Default::default(), 4).await.unwrap();
+    let (rebuilt, missing, _) = ops::rebuild(&g, &w.cloud.registry(), "s", None, Default::default(), 4).await.unwrap();
     assert_eq!(missing, ["d"]);
     assert!(!rebuilt.resources.contains_key("d"));
 }
@@ -618,4 +625,109 @@ async fn a_resource_dropped_from_the_stack_is_deleted_only_when_targeted() {
     let plan = ops::make_targeted_plan(&g, &w.cloud.registry(), &st, true, 10, "d", &["old".to_string()]).await.unwrap();
     let actions: Vec<(&str, Action)> = plan.changes.iter().map(|c| (c.address.as_str(), c.action)).collect();
     assert_eq!(actions, [("old", Action::Delete)]);
+}
+
+#[tokio::test]
+async fn an_untagged_look_alike_under_the_stacks_name_fails_the_plan_and_is_left_alone() {
+    // issue #24: found by its name, without this stack's tags: never adopted, nothing written
+    let w = World::new(1, 0);
+    let r = w.cloud.registry();
+    let id = r.get(KIND).unwrap().create("name-a", "a", &[("value".to_string(), json!("theirs"))].into_iter().collect()).await.unwrap();
+    let calls = w.cloud.calls().len();
+    let g = ResourceGraph::new(vec![thing("a", &[])]).unwrap();
+    let st = w.backend().load().unwrap();
+    let err = ops::make_plan(&g, &r, &st, true, 4, "d").await.unwrap_err().to_string();
+    assert!(err.contains(&format!("a: {id} was found by its name")) && err.contains(&format!("state import a {id}")), "{err}");
+    assert!(w.cloud.calls()[calls..].iter().all(|c| c.op == "find" || c.op == "read"));
+    assert_eq!(w.cloud.objects()[&id].attrs["value"], json!("theirs"));
+}
+
+#[tokio::test]
+async fn a_saved_plan_replayed_after_the_state_was_lost_creates_nothing_twice() {
+    // issue #24: a plan made from an empty state is applied, the state is lost, the same plan is
+    // applied again (a CI job re-run with an ephemeral state): every create looks first
+    let w = World::new(1, 0);
+    let specs = vec![thing("a", &[]), thing("b", &["a"])];
+    let plan = w.plan(&specs).await;
+    assert!(w.apply_plan(&plan).await.0.ok());
+    assert_eq!(w.cloud.objects().len(), 2);
+    for f in std::fs::read_dir(w.dir.path()).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let (report, lines) = w.apply_plan(&plan).await;
+    assert!(report.ok(), "{:?}", report.failed);
+    assert_eq!(w.cloud.objects().len(), 2, "nothing made twice");
+    assert!(lines.iter().any(|l| l.contains("taking it over instead of creating it again")), "{lines:?}");
+    assert!(!w.plan(&specs).await.has_changes(), "the state records both again");
+}
+
+#[tokio::test]
+async fn a_delete_of_an_object_that_became_another_stacks_is_refused_when_it_runs() {
+    // issue #24: ownership is checked again right before every delete, whatever the plan says
+    let w = World::new(1, 0);
+    let specs = vec![thing("a", &[]), thing("b", &["a"])];
+    assert!(w.apply(&specs).await.0.ok());
+    let st = w.backend().load().unwrap();
+    let plan = ops::make_destroy_plan(&w.cloud.registry(), &st, 4, "d").await.unwrap();
+    let b = st.resources["b"].id.clone().unwrap();
+    w.cloud.tamper(&b, "tags", json!({"empi-infra:stack": "other", "empi-infra:region": "r"}));
+    let (report, _) = w.apply_plan(&plan).await;
+    assert!(!report.ok());
+    let failed = report.failed.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n");
+    assert!(failed.contains(&format!("b: {b} belongs to stack \"other\"")), "{failed}");
+    assert!(w.cloud.objects().contains_key(&b), "another stack's object survives");
+}
+
+#[tokio::test]
+async fn a_saved_plan_that_does_not_follow_from_the_stack_and_state_is_refused() {
+    // issue #24: edited inputs, a delete appended, statefulness flipped, a replacement turned into
+    // an update, a delete of another id: each refused before anything runs
+    let w = World::new(1, 0);
+    let specs = vec![thing("a", &[]), thing("b", &["a"])];
+    assert!(w.apply(&specs).await.0.ok());
+    let g = ResourceGraph::new(specs.clone()).unwrap();
+    let st = w.backend().load().unwrap();
+    let registry = w.cloud.registry();
+    let changed: Vec<ResourceSpec> = specs.iter().cloned().map(|s| if s.address == "a" { s.input("value", "v2") } else { s }).collect();
+    let plan = ops::make_plan(&ResourceGraph::new(changed.clone()).unwrap(), &registry, &st, true, 4, "d").await.unwrap();
+    assert_eq!(plan.changes.iter().find(|c| c.address == "a").unwrap().action, Action::Update);
+    let g2 = ResourceGraph::new(changed).unwrap();
+    ops::check_saved_plan(&plan, &g2, &st, &registry).unwrap();
+    let refused = |p: &empi_engine::plan::Plan| ops::check_saved_plan(p, &g2, &st, &registry).unwrap_err().to_string();
+
+    let mut edited = plan.clone();
+    let a = edited.changes.iter_mut().find(|c| c.address == "a").unwrap();
+    a.spec = Some(a.spec.clone().unwrap().input("value", "v3"));
+    assert!(refused(&edited).contains("a: what it applies differs from what the stack file says"), "{}", refused(&edited));
+    assert!(ops::check_saved_plan(&plan, &g, &st, &registry).is_err(), "the plan of another stack file");
+
+    let mut edited = plan.clone();
+    edited.changes.iter_mut().find(|c| c.address == "a").unwrap().stateful = true;
+    assert!(refused(&edited).contains("marks the resource as stateful"), "{}", refused(&edited));
+
+    let mut edited = plan.clone();
+    let a = edited.changes.iter_mut().find(|c| c.address == "a").unwrap();
+    a.attributes.push(empi_engine::plan::AttrChange { name: "size".into(), before: Some(json!(1)), after: Some(json!(2)), after_unknown: false, forces_replacement: false });
+    assert!(refused(&edited).contains("forces replacement"), "{}", refused(&edited));
+
+    let mut edited = plan.clone();
+    let mut del = edited.changes[0].clone();
+    del.address = "someone_elses.role".into();
+    del.action = Action::Delete;
+    del.id = Some("their-role".into());
+    edited.changes.push(del);
+    assert!(refused(&edited).contains("someone_elses.role: it deletes a resource that state does not record"), "{}", refused(&edited));
+
+    let mut edited = plan.clone();
+    let a = edited.changes.iter_mut().find(|c| c.address == "a").unwrap();
+    a.id = Some("thing-999".into());
+    assert!(refused(&edited).contains("it updates thing-999, but state records"), "{}", refused(&edited));
+
+    // a digest over the content: any edit shows
+    let sealed = plan.clone().sealed();
+    assert!(sealed.digest_matches());
+    let mut edited = sealed.clone();
+    edited.changes[0].reason = Some("nothing to see".into());
+    assert!(!edited.digest_matches());
+    assert!(!plan.digest_matches(), "a plan without a digest is not trusted");
 }

@@ -1,7 +1,9 @@
 //! Adoption: before planning a create, look for the object in the cloud by its deterministic name
 //! and `empi-infra:address` tag. State is a cache; the cloud's names and tags are the truth. A
 //! lost, stale, restored or truncated state then never makes apply create a second VPC, database
-//! or load balancer: what is found is adopted (recorded, then diffed like any other resource).
+//! or load balancer: what is found is adopted (recorded, then diffed like any other resource) when
+//! its tags prove it is this stack's (`crate::ownership`); anything else found under the name
+//! fails the plan, naming the object and `state import`.
 //!
 //! Lookups go in waves down the dependency graph, `parallelism` calls at a time: a resource's
 //! lookup needs its parents' ids (a subnet is looked for in its VPC), so it waits for them; a
@@ -15,18 +17,28 @@ use tokio::sync::Semaphore;
 
 use super::{Live, PlanError};
 use crate::graph::ResourceGraph;
+use crate::ownership::{self, Found};
 use crate::resource::{Attrs, Registry};
 use crate::state::State;
 
-/// Looks for every resource of `graph` that `state` does not record, and adds what it finds to
-/// `live` (the id and the object as read). Returns the addresses adopted, in dependency order.
+/// What adoption found.
+#[derive(Debug, Default)]
+pub struct Adoption {
+    /// The addresses adopted, in dependency order.
+    pub adopted: Vec<String>,
+    /// Objects found under a resource's name that are not provably this stack's: never adopted.
+    pub refused: Vec<ownership::NotOurs>,
+}
+
+/// Looks for every resource of `graph` that `state` does not record, and adds what it finds and
+/// proves this stack's to `live` (the id and the object as read).
 pub async fn adopt(
     graph: &ResourceGraph,
     registry: &Registry,
     state: &State,
     live: &mut BTreeMap<String, Live>,
     parallelism: usize,
-) -> Result<Vec<String>, PlanError> {
+) -> Result<Adoption, PlanError> {
     // what is known of each address so far: Some(outputs) exists, None does not (or not yet)
     let mut known: HashMap<String, Option<Attrs>> = HashMap::new();
     for (address, rs) in &state.resources {
@@ -34,7 +46,7 @@ pub async fn adopt(
         known.insert(address.clone(), outputs.or_else(|| rs.id.as_ref().map(|_| rs.outputs.clone())));
     }
     let mut pending: Vec<_> = graph.topological().into_iter().filter(|s| !state.resources.contains_key(&s.address)).collect();
-    let mut adopted = Vec::new();
+    let mut adoption = Adoption::default();
     let slots = Arc::new(Semaphore::new(parallelism.max(1)));
     while !pending.is_empty() {
         let (wave, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|s| s.dependencies().iter().all(|d| known.contains_key(d)));
@@ -67,14 +79,20 @@ pub async fn adopt(
                     None => None,
                 };
                 if let (Some(id), Some(o)) = (&id, &observed) {
-                    owned(&stack, &address, id, o, ADOPT_FIX)?;
+                    // found by name: adopted only when its tags prove it is this stack's
+                    let region = ownership::expected_region(&inputs);
+                    if let Err(e) = ownership::check(r.schema(), &stack, region.as_deref(), &address, id, o, Found::ByName, ownership::FOUND_FIX) {
+                        return Ok::<_, PlanError>((address.clone(), None, None, Some(e)));
+                    }
                 }
-                Ok::<_, PlanError>((address.clone(), id, observed))
+                Ok::<_, PlanError>((address.clone(), id, observed, None))
             });
         }
         let mut found = Vec::new();
         while let Some(res) = tasks.join_next().await {
-            let (address, id, observed) = res.expect("adoption task panicked")?;
+            let (address, id, observed, refused) = res.expect("adoption task panicked")?;
+            // a refused object is not this stack's: what depends on it is not looked for either
+            adoption.refused.extend(refused);
             known.insert(address.clone(), observed.as_ref().map(|o| o.outputs.clone()));
             if let (Some(id), Some(observed)) = (id, observed) {
                 tracing::info!(address = %address, id = %id, "found in the cloud by its name and tags; adopting it");
@@ -83,38 +101,24 @@ pub async fn adopt(
             }
         }
         found.sort();
-        adopted.extend(found);
+        adoption.adopted.extend(found);
     }
-    Ok(adopted)
+    adoption.refused.sort_by(|a, b| a.address().cmp(b.address()));
+    Ok(adoption)
 }
 
-/// What to do about another stack's object found by this stack's name.
-pub(super) const ADOPT_FIX: &str = "Give one of the two stacks another name, or destroy that object with its own stack first.";
-
-/// What to do about a recorded id whose object is another stack's.
-pub(super) const RECORDED_FIX: &str =
-    "This state was not written for this stack's objects (copied from another stack?): move it away and run `empi-infra state rebuild`.";
-
-/// Refuses an object whose `empi-infra:stack` tag names another stack. An object without the tag
-/// (one made before the tag, or a kind AWS does not tag) is judged by its name and address alone.
+/// [`ownership::check`] as a plan error.
 pub(super) fn owned(
+    schema: &crate::resource::Schema,
     stack: &str,
+    expected: &Attrs,
     address: &str,
     id: &str,
     observed: &crate::resource::Observed,
+    found: Found,
     fix: &'static str,
 ) -> Result<(), PlanError> {
-    let owner = observed.attrs.get("tags").and_then(|t| t.get(crate::stack::TAG_STACK)).and_then(Value::as_str);
-    match owner {
-        Some(owner) if owner != stack => Err(PlanError::NotOurs {
-            address: address.to_string(),
-            id: id.to_string(),
-            owner: owner.to_string(),
-            stack: stack.to_string(),
-            fix,
-        }),
-        _ => Ok(()),
-    }
+    ownership::check(schema, stack, ownership::expected_region(expected).as_deref(), address, id, observed, found, fix).map_err(PlanError::NotOurs)
 }
 
 /// The value an adopted resource's attribute is recorded with: what the stack asks for, with the

@@ -252,6 +252,7 @@ fn plan_of(state: &State, stack_digest: &str, destroy: bool, changes: Vec<Resour
         facts: BTreeMap::new(),
         estimate: None,
         targets: Vec::new(),
+        digest: None,
     }
 }
 

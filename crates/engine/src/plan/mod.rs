@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::resource::{Attrs, Observed, ProviderError, ResourceSpec};
 
-pub use adopt::{adopt, resolved_inputs};
+pub use adopt::{adopt, resolved_inputs, Adoption};
 pub use diff::{deposed_address, deposed_fact, destroy_plan, diff, leaves, normalize};
 pub use estimate::{duration_fact, estimate};
 pub use refresh::{recorded, refresh, FIND_AGAIN_AFTER};
@@ -140,6 +140,10 @@ pub struct Plan {
     /// targets and what they depend on (a destroy: what depends on them); a full plan should follow.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
+    /// sha256 of the plan file's content without this field (`plan --out` writes it; `show` and
+    /// `apply` refuse a file whose content no longer matches it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// The expected apply time: the longest chain of dependent changes.
@@ -153,6 +157,25 @@ pub struct Estimate {
 }
 
 impl Plan {
+    /// The sha256 of the plan's content, its `digest` field left out.
+    pub fn content_digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut copy = self.clone();
+        copy.digest = None;
+        hex::encode(Sha256::digest(serde_json::to_vec(&copy).expect("a plan serialises")))
+    }
+
+    /// The plan with its digest set, as `plan --out` saves it.
+    pub fn sealed(mut self) -> Plan {
+        self.digest = Some(self.content_digest());
+        self
+    }
+
+    /// Whether the plan's content matches the digest it carries (a plan without one does not).
+    pub fn digest_matches(&self) -> bool {
+        self.digest.as_deref() == Some(self.content_digest().as_str())
+    }
+
     /// Whether `--target` limited the plan to part of the stack.
     pub fn is_targeted(&self) -> bool {
         !self.targets.is_empty()
@@ -192,8 +215,8 @@ pub enum PlanError {
     UnknownKind { address: String, kind: String },
     #[error("reading {address} failed: {source}")]
     Read { address: String, source: ProviderError },
-    /// The object found for (or recorded at) an address carries another stack's
-    /// `empi-infra:stack` tag: it is never adopted, changed or deleted.
-    #[error("{address}: {id} belongs to stack {owner:?} (tag empi-infra:stack={owner}), not to {stack:?}; empi-infra never adopts, changes or deletes another stack's objects. {fix}")]
-    NotOurs { address: String, id: String, owner: String, stack: String, fix: &'static str },
+    /// The object found for (or recorded at) an address is not provably this stack's
+    /// (`crate::ownership`): it is never adopted, changed or deleted.
+    #[error(transparent)]
+    NotOurs(#[from] crate::ownership::NotOurs),
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use super::{Live, PlanError};
+use crate::ownership::{self, Found};
 use crate::resource::{Observed, Registry};
 use crate::state::State;
 
@@ -44,9 +45,20 @@ pub async fn refresh(registry: &Registry, state: &State, parallelism: usize) -> 
                 Some(id) => in_slot(&slots, r.read(id, &rs.attrs)).await.map_err(err)?,
                 None => None,
             };
-            if let (Some(id), Some(o)) = (&id, &observed) {
-                let fix = if rs.id.is_some() { super::adopt::RECORDED_FIX } else { super::adopt::ADOPT_FIX };
-                super::adopt::owned(&stack, &address, id, o, fix)?;
+            match (&id, &observed, rs.id.is_some()) {
+                (Some(id), Some(o), true) => {
+                    super::adopt::owned(r.schema(), &stack, &rs.attrs, &address, id, o, Found::Recorded, ownership::RECORDED_FIX)?
+                }
+                (Some(found), Some(o), false) => {
+                    // an interrupted create found by name is this run's only when its tags prove
+                    // it: an object that merely has the name (another team's, the reason the
+                    // create failed) is not this stack's to finish, change or delete
+                    if let Err(e) = super::adopt::owned(r.schema(), &stack, &rs.attrs, &address, found, o, Found::ByName, ownership::FOUND_FIX) {
+                        tracing::warn!("{e}");
+                        return Ok::<_, PlanError>((address.clone(), Live { id: None, observed: None }));
+                    }
+                }
+                _ => {}
             }
             Ok::<_, PlanError>((address.clone(), Live { id, observed }))
         });
@@ -128,16 +140,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_interrupted_creates_name_finding_an_object_without_this_stacks_tags_finds_nothing() {
+        // issue #24: another team's object under the name (why the create failed) is not this
+        // stack's to finish or to delete
+        let cloud = MemoryCloud::new(Duration::ZERO, Duration::ZERO);
+        cloud.create("name-a", "a", &Default::default()).await.unwrap();
+        let tags = serde_json::json!({"empi-infra:stack": "s", "empi-infra:region": "r"});
+        let mut state = State::new("s");
+        let attrs: crate::resource::Attrs = [("tags".to_string(), tags)].into_iter().collect();
+        state.resources.insert("a".into(), ResourceState { attrs, ..recorded_as("name-a", None, Status::Creating) });
+        let live = refresh(&cloud.registry(), &state, 1).await.unwrap();
+        assert!(live["a"].id.is_none() && live["a"].observed.is_none(), "{:?}", live["a"]);
+    }
+
+    #[tokio::test]
     async fn parallelism_bounds_refresh_calls_in_flight() {
         let cloud = MemoryCloud::new(Duration::from_millis(20), Duration::ZERO);
         let mut state = State::new("s");
         for i in 0..8 {
             let name = format!("name-t{i}");
-            let id = cloud.create(&name, &format!("t{i}"), &Default::default()).await.unwrap();
+            // tagged as this stack's: an interrupted create found by name must prove it is ours
+            let tags = serde_json::json!({"empi-infra:stack": "s", "empi-infra:region": "r"});
+            let inputs: crate::resource::Attrs = [("tags".to_string(), tags)].into_iter().collect();
+            let id = cloud.create(&name, &format!("t{i}"), &inputs).await.unwrap();
             // half recorded with their id, half interrupted creates found by name
             let id = (i % 2 == 0).then_some(id);
             let status = if id.is_some() { Status::Created } else { Status::Creating };
-            state.resources.insert(format!("t{i}"), recorded_as(&name, id, status));
+            state.resources.insert(format!("t{i}"), ResourceState { attrs: inputs.clone(), ..recorded_as(&name, id, status) });
         }
         let live = refresh(&cloud.registry(), &state, 3).await.unwrap();
         assert_eq!(live.len(), 8);

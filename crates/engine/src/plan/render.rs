@@ -488,6 +488,7 @@ mod tests {
             facts: BTreeMap::new(),
             estimate: None,
             targets: vec![],
+            digest: None,
         }
     }
 
