@@ -11,7 +11,7 @@ use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
 use super::adapter::{add, done, AwsKind, AwsResult, Tags};
-use super::network::{by_name, ec2_retag, ec2_tags, is_at, tag_spec};
+use super::network::{by_name, ec2_retag, ec2_tags, tag_spec, the_one};
 use super::{attrs, b, n, s, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
@@ -134,7 +134,7 @@ impl AwsKind for FlowLog {
 
     async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         let r = self.0.describe_flow_logs().set_filter(Some(by_name(name))).send().await?;
-        Ok(r.flow_logs().iter().find(|f| is_at(f.tags(), address)).and_then(|f| f.flow_log_id()).map(String::from))
+        the_one(r.flow_logs().iter().map(|f| (f.flow_log_id(), f.tags())), name, address)
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {

@@ -41,6 +41,27 @@ pub(crate) fn is_at(tags: &[Tag], address: &str) -> bool {
     tags.iter().any(|t| t.key() == Some(empi_engine::stack::TAG_ADDRESS) && t.value() == Some(address))
 }
 
+/// The one object among `found` (id and tags) whose `Name` tag is `name` and whose address tag
+/// is `address`, checked here rather than trusted to the server's filter. Two such objects are an
+/// error naming both: which one is this stack's cannot be told, and neither is picked.
+pub(crate) fn the_one<'a>(found: impl IntoIterator<Item = (Option<&'a str>, &'a [Tag])>, name: &str, address: &str) -> AwsResult<Option<String>> {
+    let named = |tags: &[Tag]| tags.iter().any(|t| t.key() == Some("Name") && t.value() == Some(name));
+    let ids: Vec<&str> = found.into_iter().filter(|(_, tags)| named(tags) && is_at(tags, address)).filter_map(|(id, _)| id).collect();
+    match ids.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.to_string())),
+        many => Err(ProviderError::coded(
+            "DuplicateObjects",
+            format!(
+                "{} objects carry the name {name} and the address tag {address} ({}): empi-infra cannot tell which one is this stack's and touches neither; delete the one that should not exist, then run again",
+                many.len(),
+                many.join(", ")
+            ),
+        )
+        .into()),
+    }
+}
+
 /// Sets and removes tags of any EC2 object.
 pub(crate) async fn ec2_retag(ec2: &Client, id: &str, set: Tags, remove: Vec<String>) -> AwsResult<()> {
     if !remove.is_empty() {
@@ -88,7 +109,7 @@ impl AwsKind for Vpc {
 
     async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         let r = self.0.describe_vpcs().set_filters(Some(by_name(name))).send().await?;
-        Ok(r.vpcs().iter().find(|v| is_at(v.tags(), address)).and_then(|v| v.vpc_id()).map(String::from))
+        the_one(r.vpcs().iter().map(|v| (v.vpc_id(), v.tags())), name, address)
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
@@ -135,9 +156,17 @@ impl AwsKind for Subnet {
     const SCHEMA: &'static Schema = &SUBNET;
     const NOT_FOUND: &'static [&'static str] = &["InvalidSubnetID.NotFound"];
 
-    async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
-        let r = self.0.describe_subnets().set_filters(Some(by_name(name))).send().await?;
-        Ok(r.subnets().iter().find(|v| is_at(v.tags(), address)).and_then(|v| v.subnet_id()).map(String::from))
+    async fn find(&self, name: &str, address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
+        // only in this stack's VPC (a subnet of that name elsewhere is not this one)
+        let vpc = s(inputs, "vpc_id");
+        let r = self
+            .0
+            .describe_subnets()
+            .set_filters(Some(by_name(name)))
+            .filters(Filter::builder().name("vpc-id").values(vpc).build())
+            .send()
+            .await?;
+        the_one(r.subnets().iter().filter(|v| v.vpc_id() == Some(vpc)).map(|v| (v.subnet_id(), v.tags())), name, address)
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {

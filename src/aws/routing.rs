@@ -9,7 +9,7 @@ use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
 use super::adapter::{add, done, returned, AwsError, AwsKind, AwsResult, Lifecycle, Tags};
-use super::network::{by_name, ec2_retag, ec2_tags, is_at, tag_spec};
+use super::network::{by_name, ec2_retag, ec2_tags, tag_spec, the_one};
 use super::{attrs, b, s, sorted, strings, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
@@ -52,7 +52,7 @@ impl AwsKind for InternetGateway {
 
     async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         let r = self.0.describe_internet_gateways().set_filters(Some(by_name(name))).send().await?;
-        Ok(r.internet_gateways().iter().find(|g| is_at(g.tags(), address)).and_then(|g| g.internet_gateway_id()).map(String::from))
+        the_one(r.internet_gateways().iter().map(|g| (g.internet_gateway_id(), g.tags())), name, address)
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
@@ -103,7 +103,7 @@ impl AwsKind for ElasticIp {
 
     async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         let r = self.0.describe_addresses().set_filters(Some(by_name(name))).send().await?;
-        Ok(r.addresses().iter().find(|a| is_at(a.tags(), address)).and_then(|a| a.allocation_id()).map(String::from))
+        the_one(r.addresses().iter().map(|a| (a.allocation_id(), a.tags())), name, address)
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
@@ -156,7 +156,7 @@ impl AwsKind for NatGateway {
 
     async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         let r = self.0.describe_nat_gateways().set_filter(Some(by_name(name))).send().await?;
-        Ok(r.nat_gateways().iter().find(|g| !nat_gone(g) && is_at(g.tags(), address)).and_then(|g| g.nat_gateway_id()).map(String::from))
+        the_one(r.nat_gateways().iter().filter(|g| !nat_gone(g)).map(|g| (g.nat_gateway_id(), g.tags())), name, address)
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
@@ -241,7 +241,7 @@ impl AwsKind for RouteTable {
 
     async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         let r = self.0.describe_route_tables().set_filters(Some(by_name(name))).send().await?;
-        Ok(r.route_tables().iter().find(|t| is_at(t.tags(), address)).and_then(|t| t.route_table_id()).map(String::from))
+        the_one(r.route_tables().iter().map(|t| (t.route_table_id(), t.tags())), name, address)
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
@@ -368,7 +368,7 @@ impl AwsKind for VpcEndpoint {
 
     async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         let r = self.0.describe_vpc_endpoints().set_filters(Some(by_name(name))).send().await?;
-        Ok(r.vpc_endpoints().iter().find(|e| is_at(e.tags(), address)).and_then(|e| e.vpc_endpoint_id()).map(String::from))
+        the_one(r.vpc_endpoints().iter().map(|e| (e.vpc_endpoint_id(), e.tags())), name, address)
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
