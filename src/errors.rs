@@ -1,6 +1,7 @@
 //! What a failed command tells its user: one sentence and the fix on stderr, or, for a command run
 //! with `--json`, one JSON object on stdout and nothing else there (docs/CLI.md):
-//! `{"error": {"message", "fix", "location"}, "errors": [...]}`. Exit codes: docs/CLI.md.
+//! `{"error": {"message", "fix", "location"}, "errors": [...]}`. Exit codes: docs/CLI.md. Either way
+//! the text passes `empi_engine::redact::message`: no secret, in any form, reaches stderr or stdout.
 
 use std::process::ExitCode;
 
@@ -34,8 +35,10 @@ struct Problem {
 }
 
 impl Problem {
+    /// Every field through `redact::message`: an error may quote what AWS or Kubernetes answered.
     fn json(&self) -> Value {
-        json!({ "message": self.message, "fix": self.fix, "location": self.location })
+        let r = |s: &str| empi_engine::redact::message(s);
+        json!({ "message": r(&self.message), "fix": self.fix.as_deref().map(r), "location": self.location.as_deref().map(r) })
     }
 }
 
@@ -79,7 +82,7 @@ pub fn print(e: &anyhow::Error, json: bool) {
             let _ = outln!("{text}");
         }
     } else {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", empi_engine::redact::message(&format!("{e:#}")));
     }
 }
 

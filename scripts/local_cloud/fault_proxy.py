@@ -1,7 +1,7 @@
 """A fault-injecting HTTP proxy between empi-infra and moto (docs/RELIABILITY.md).
 
 Usage: fault_proxy.py LISTEN_PORT TARGET_URL [--rate 0.1] [--seed 7] [--deny ACTION ...]
-                     [--fail ACTION=CODE ...] [--stats FILE]
+                     [--fail ACTION=CODE ...] [--echo ACTION[=FORM] ...] [--hang ACTION ...] [--stats FILE]
 
 With probability RATE a request gets one of: HTTP 500, HTTP 503, a throttling error in the
 service's own protocol, a connection reset, or a slow (1.5 s) answer. Faults other than "slow" are
@@ -9,8 +9,13 @@ injected before the request reaches moto, so they have no side effects (as AWS's
 mostly do not). --deny ACTION answers that action with AccessDenied, always (a permanent fault). --fail ACTION=CODE
 answers that action with that error code (HTTP 400), always: an error that looks like another
 ("InvalidRoute.NotFound" from DetachInternetGateway) must not be taken for "already gone".
+--echo ACTION[=FORM] sends that action on to moto, then answers it with a ValidationException (HTTP
+400) whose message quotes the request's body and moto's answer, as an endpoint that echoes what it
+was sent does (a `SecretString` in the error text); FORM (plain, base64, hex) is how they are quoted.
+--hang ACTION never answers that action (a request that hangs until the client's deadline).
 Counts per fault are written to --stats as JSON after every request."""
 import argparse
+import base64
 import http.client
 import json
 import random
@@ -18,6 +23,7 @@ import socket
 import threading
 import time
 import urllib.parse
+from xml.sax.saxutils import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 p = argparse.ArgumentParser()
@@ -27,13 +33,17 @@ p.add_argument("--rate", type=float, default=0.1)
 p.add_argument("--seed", type=int, default=7)
 p.add_argument("--deny", action="append", default=[])
 p.add_argument("--fail", action="append", default=[])
+p.add_argument("--echo", action="append", default=[])
+p.add_argument("--hang", action="append", default=[])
 p.add_argument("--stats")
 args = p.parse_args()
 target = urllib.parse.urlparse(args.target)
 rng = random.Random(args.seed)
 lock = threading.Lock()
-stats = {"requests": 0, "http500": 0, "http503": 0, "throttle": 0, "reset": 0, "slow": 0, "denied": 0, "failed": 0}
+stats = {"requests": 0, "http500": 0, "http503": 0, "throttle": 0, "reset": 0, "slow": 0, "denied": 0, "failed": 0, "echoed": 0, "hung": 0}
 fail = dict(f.split("=", 1) for f in args.fail)
+echo = dict((e.split("=", 1) + ["plain"])[:2] for e in args.echo)
+ECHO_FORMS = {"plain": lambda b: b.decode(errors="replace"), "base64": lambda b: base64.b64encode(b).decode(), "hex": lambda b: b.hex()}
 
 
 def count(k):
@@ -84,6 +94,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def error(self, status, code, message):
         svc = self.service()
+        if svc not in JSON_SERVICES:
+            message = escape(message)
         if svc in JSON_SERVICES:
             self.reply(status, json.dumps({"__type": code, "message": message}), "application/x-amz-json-1.1", {"x-amzn-ErrorType": code})
         elif svc == "ec2":
@@ -104,6 +116,16 @@ class Handler(BaseHTTPRequestHandler):
         if action and action in fail:
             count("failed")
             return self.error(400, fail[action], f"{fail[action]} (injected by the fault proxy for {action})")
+        if action and action in args.hang:
+            count("hung")
+            time.sleep(600)
+            self.close_connection = True
+            return
+        if action and action in echo:
+            count("echoed")
+            status, _, data = self.forward(body)
+            form = ECHO_FORMS[echo[action]]
+            return self.error(400, "ValidationException", f"echo of {action}: request {form(body)} answered {status} {form(data)}")
         fault = None
         with lock:
             if rng.random() < args.rate:
@@ -128,19 +150,22 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "slow":
             count(fault)
             time.sleep(1.5)
-        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
-        conn.request(self.command, self.path, body=body, headers=headers)
-        r = conn.getresponse()
-        data = r.read()
-        self.send_response(r.status)
-        for k, v in r.getheaders():
+        status, response_headers, data = self.forward(body)
+        self.send_response(status)
+        for k, v in response_headers:
             if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
                 self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+    def forward(self, body):
+        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
+        conn.request(self.command, self.path, body=body, headers=headers)
+        r = conn.getresponse()
+        return r.status, r.getheaders(), r.read()
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = handle_any
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use empi_engine::redact;
 use empi_engine::resource::{Attrs, ErrorClass, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema};
 
 use super::{tag_delta, tags};
@@ -75,9 +76,55 @@ where
                 "could not connect to the AWS endpoint within {}: it is down, paused or unreachable from here",
                 humantime::format_duration(super::request_timeout().min(super::CONNECT_TIMEOUT))
             ),
-            (None, None) => DisplayErrorContext(&e).to_string(),
+            (None, None) => short_cause(&e),
         };
+        // an endpoint may echo what it was sent or would have answered (a `SecretString`)
+        let message = redact::message(&message);
         AwsError(ProviderError { code, message, class })
+    }
+}
+
+/// What went wrong with a request that got no answer with an AWS message or an HTTP status: one
+/// short cause, never the error's whole chain (a connection error can carry the request it could not
+/// send, body and all).
+fn short_cause<E, R>(e: &SdkError<E, R>) -> String
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e {
+        SdkError::DispatchFailure(d) => {
+            // the kind of the first I/O error in the chain ("connection refused"), not its text
+            let mut io = None;
+            let mut cur: Option<&(dyn std::error::Error + 'static)> = d.as_connector_error().map(|c| c as _);
+            while let Some(x) = cur {
+                if let Some(i) = x.downcast_ref::<std::io::Error>() {
+                    io = Some(i.kind().to_string());
+                    break;
+                }
+                cur = x.source();
+            }
+            let cause = io.unwrap_or_else(|| {
+                if d.is_io() {
+                    "the connection failed".into()
+                } else if d.is_user() {
+                    "the request was refused by the HTTP client".into()
+                } else {
+                    "the HTTP client failed".into()
+                }
+            });
+            format!("could not send the request to the AWS endpoint: {cause}; check the endpoint, the network and any proxy")
+        }
+        SdkError::ConstructionFailure(_) => {
+            // its first cause names what was missing (credentials, region, endpoint), never the body
+            let first = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
+            let first: String = redact::message(first.lines().next().unwrap_or_default()).chars().take(200).collect();
+            format!("the AWS request could not be made{}", if first.is_empty() { String::new() } else { format!(": {first}") })
+        }
+        _ => {
+            let text = DisplayErrorContext(e).to_string();
+            redact::message(text.lines().next().unwrap_or_default()).chars().take(200).collect()
+        }
     }
 }
 

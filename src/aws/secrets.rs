@@ -8,6 +8,7 @@ use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::types::Tag;
 use aws_sdk_secretsmanager::Client;
 use empi_engine::kinds::secrets::{SECRET, SECRET_VALUE};
+use empi_engine::redact;
 use empi_engine::resource::{Attrs, Observed, ProviderError, ProviderResult, Registry, Schema, SENSITIVE};
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{json, Value};
@@ -31,7 +32,18 @@ pub struct Generated {
 
 fn generate() -> Generated {
     let mut rng = rand::rng();
-    Generated { db_password: Alphanumeric.sample_string(&mut rng, 40), django_secret_key: Alphanumeric.sample_string(&mut rng, 64) }
+    let g = Generated { db_password: Alphanumeric.sample_string(&mut rng, 40), django_secret_key: Alphanumeric.sample_string(&mut rng, 64) };
+    g.register();
+    g
+}
+
+impl Generated {
+    /// Makes both values redacted from every output and error message from now on
+    /// (`empi_engine::redact`), before any request carries them.
+    fn register(&self) {
+        redact::register(&self.db_password);
+        redact::register(&self.django_secret_key);
+    }
 }
 
 /// The error code of every Secrets Manager call on a missing secret.
@@ -60,7 +72,11 @@ pub async fn generated(c: &Client, arn: &str) -> ProviderResult<Generated> {
         .ok_or_else(|| ProviderError::coded(MISSING, format!("the config secret {arn} holds no value")))?;
     let get = |p: &str| doc.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty() && *s != SENSITIVE).map(String::from);
     match (get(GENERATED[0]), get(GENERATED[1])) {
-        (Some(db_password), Some(django_secret_key)) => Ok(Generated { db_password, django_secret_key }),
+        (Some(db_password), Some(django_secret_key)) => {
+            let g = Generated { db_password, django_secret_key };
+            g.register();
+            Ok(g)
+        }
         _ => Err(ProviderError::coded(
             "MissingGeneratedValues",
             format!(
@@ -95,6 +111,7 @@ pub async fn user_secret_version(c: &Client, arn: &str) -> AwsResult<(String, Op
         })?,
         _ => raw.trim().to_string(),
     };
+    redact::register(&value);
     if value.is_empty() {
         return Err(ProviderError::coded(
             "UserSecretEmpty",
@@ -131,28 +148,52 @@ pub fn redact(mut doc: Value) -> Value {
 /// clients name them).
 const SECRET_KEYS: &[&str] = &["password", "passwd", "secret", "token", "private_key", "api_key", "apikey", "credential"];
 
-/// Replaces, at any key and any depth, every string that holds one of `secrets` (or sits under a
-/// key named like a secret) with the placeholder: a secret copied under another key, as a
-/// rotation template writes `{"password": …}` next to Tuva's `db.password`, never leaves here.
+/// Replaces, at any key and any depth, every string that holds one of `secrets` in any form
+/// `empi_engine::redact` knows (the value, cased, reversed, a piece of it, its base64, hex or
+/// percent-encoding), or that sits under a key named like a secret, with the placeholder: a secret
+/// copied under another key, as a rotation template writes `{"password": …}` next to Tuva's
+/// `db.password`, or encoded into a note, never leaves here. `secrets` and the strings under
+/// secret-named keys are registered for redaction everywhere else too.
 pub fn redact_values(doc: &mut Value, secrets: &[String]) {
-    fn walk(v: &mut Value, secrets: &[String], secret_key: bool) {
+    fn keyed(v: &Value, secret_key: bool, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) if secret_key && s != SENSITIVE && s != STALE_COPY => out.push(s.clone()),
+            Value::Array(xs) => xs.iter().for_each(|x| keyed(x, secret_key, out)),
+            // only keys that name a secret themselves (`client_secret`, not `secret_name`): what is
+            // registered is redacted from every output
+            Value::Object(m) => m.iter().for_each(|(k, x)| keyed(x, secret_key || redact::secret_key(k), out)),
+            _ => {}
+        }
+    }
+    fn walk(v: &mut Value, secrets: &[String], known: &redact::Secrets, secret_key: bool) {
         match v {
             Value::String(s) if s != SENSITIVE && s != STALE_COPY => {
-                if secret_key || secrets.iter().any(|x| !x.is_empty() && s.contains(x.as_str())) {
+                if secret_key || secrets.iter().any(|x| !x.is_empty() && s.contains(x.as_str())) || known.contains(s) || redact::contains(s) {
                     *v = Value::String(SENSITIVE.into());
                 }
             }
-            Value::Array(xs) => xs.iter_mut().for_each(|x| walk(x, secrets, secret_key)),
+            Value::Array(xs) => xs.iter_mut().for_each(|x| walk(x, secrets, known, secret_key)),
             Value::Object(m) => {
                 for (k, x) in m.iter_mut() {
-                    let k = k.to_ascii_lowercase();
-                    walk(x, secrets, secret_key || SECRET_KEYS.iter().any(|w| k.contains(w)));
+                    let secret_key = secret_key || is_secret_key(k);
+                    walk(x, secrets, known, secret_key);
                 }
             }
             _ => {}
         }
     }
-    walk(doc, secrets, false);
+    let mut all = secrets.to_vec();
+    keyed(doc, false, &mut all);
+    for s in &all {
+        redact::register(s);
+    }
+    let known = redact::Secrets::of(&all);
+    walk(doc, secrets, &known, false);
+}
+
+fn is_secret_key(k: &str) -> bool {
+    let k = k.to_ascii_lowercase();
+    SECRET_KEYS.iter().any(|w| k.contains(w))
 }
 
 // ── the secret ───────────────────────────────────────────────────────────────────

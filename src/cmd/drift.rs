@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use empi_engine::drift;
+use empi_engine::{drift, redact};
 
 use crate::errors::fix;
 use crate::session::Session;
@@ -30,14 +30,18 @@ pub async fn run_once(stack: &Option<PathBuf>, json: bool, notify: Option<&str>,
     let mut ignore = stack.drift.ignore.clone();
     ignore.extend(extra_ignore.iter().cloned());
     let report = drift::detect(&cloud.registry, &state, &graph, &ignore, 10, &stack.digest).await?;
+    // every secret the run holds, in any form, is redacted from the report and the notification
     if json {
-        outln!("{}", serde_json::to_string_pretty(&report)?)?;
+        let mut doc = serde_json::to_value(&report)?;
+        redact::json(&mut doc);
+        outln!("{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
-        out!("{}", drift::render_text(&report))?;
+        out!("{}", redact::values(&drift::render_text(&report)))?;
     }
     if report.drifted() {
         if let Some(url) = notify {
-            let body = drift::notification(&report);
+            let mut body = drift::notification(&report);
+            redact::json(&mut body);
             match reqwest::Client::new().post(url).json(&body).timeout(std::time::Duration::from_secs(15)).send().await {
                 Ok(r) if r.status().is_success() => {}
                 Ok(r) => eprintln!("warning: the drift notification to {url} was answered with HTTP {}", r.status()),
@@ -82,7 +86,11 @@ pub async fn run(
                         crate::errors::print(&e, true);
                         eprintln!("drift run failed; trying again in {}", humantime::format_duration(period));
                     }
-                    Err(e) => eprintln!("error: drift run failed: {e:#}; trying again in {}", humantime::format_duration(period)),
+                    Err(e) => eprintln!(
+                        "error: drift run failed: {}; trying again in {}",
+                        redact::message(&format!("{e:#}")),
+                        humantime::format_duration(period)
+                    ),
                     Ok(_) => {}
                 }
             }

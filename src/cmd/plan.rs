@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use empi_engine::input::read_regular_file;
 use empi_engine::ops;
+use empi_engine::redact;
 use empi_engine::plan::terraform::Provider;
 use empi_engine::plan::{render_json, render_terraform, render_text_with, Plan, RenderOptions};
 use empi_engine::temp_path::TempPath;
@@ -37,9 +38,14 @@ pub async fn run(
     if let Some(out) = &out {
         save(out, &plan)?;
     }
+    // every secret the run holds, in any form, is redacted from what is printed (empi_engine::redact)
     match json {
-        Some(format) => outln!("{}", serde_json::to_string_pretty(&plan_json(&plan, format, Some(session.stack.region.as_str())))?)?,
-        None => out!("{}", render_text_with(&plan, &RenderOptions { verbose: scope.verbose }))?,
+        Some(format) => {
+            let mut doc = plan_json(&plan, format, Some(session.stack.region.as_str()));
+            redact::json(&mut doc);
+            outln!("{}", serde_json::to_string_pretty(&doc)?)?
+        }
+        None => out!("{}", redact::values(&render_text_with(&plan, &RenderOptions { verbose: scope.verbose })))?,
     }
     if let (Some(out), None) = (&out, json) {
         outln!("\nSaved the plan to {}. Apply exactly this plan with: empi-infra apply {}", out.display(), out.display())?;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use aws_credential_types::provider::ProvideCredentials;
 use base64::Engine;
+use empi_engine::redact;
 use empi_engine::resource::{Attrs, ErrorClass, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema};
 use empi_engine::workloads::FIELD_MANAGER;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams};
@@ -59,14 +60,15 @@ pub struct Connection {
 }
 
 fn err(e: impl std::fmt::Display) -> ProviderError {
-    ProviderError::coded("Kubernetes", e.to_string())
+    ProviderError::coded("Kubernetes", redact::message(&e.to_string()))
 }
 
 fn kube_err(e: kube::Error) -> ProviderError {
     match &e {
         kube::Error::Api(s) => ProviderError {
             code: Some(s.reason.clone()),
-            message: s.message.clone(),
+            // the API server may quote the object it refused (a Secret's data, an env value)
+            message: redact::message(&s.message),
             class: if s.code == 429 {
                 ErrorClass::Throttling
             } else if s.code >= 500 {
@@ -87,7 +89,7 @@ fn kube_err(e: kube::Error) -> ProviderError {
             // for minutes against a server that does not answer
             class: ErrorClass::Unreachable,
         },
-        _ => ProviderError { code: Some("KubernetesConnection".into()), message: e.to_string(), class: ErrorClass::Transient },
+        _ => ProviderError { code: Some("KubernetesConnection".into()), message: redact::message(&e.to_string()), class: ErrorClass::Transient },
     }
 }
 
@@ -333,7 +335,7 @@ impl K8sObject {
             }
             out.push(format!("pod {} {}", p.metadata.name.unwrap_or_default(), why.join(", ")));
         }
-        out.join("; ")
+        redact::message(&out.join("; "))
     }
 
     /// The tail of a failed job's log, or its pod's termination reason where there is no log.
@@ -362,7 +364,8 @@ impl K8sObject {
                 }
             }
         }
-        out.join("\n")
+        // a job's log may print what it was given (the config document, a connection string)
+        redact::message(&out.join("\n"))
     }
 }
 
