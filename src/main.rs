@@ -12,6 +12,7 @@ mod identity;
 mod k8s;
 mod s3_state;
 mod session;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -23,9 +24,15 @@ use crate::cli::{Cli, Command};
 fn main() -> ExitCode {
     // the AWS SDK and kube share rustls: one process-wide crypto provider
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    // the credentials of the environment are secrets like the generated ones
+    for var in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+        if let Ok(v) = std::env::var(var) {
+            empi_engine::redact::register(&v);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("EMPI_INFRA_LOG").unwrap_or_else(|_| "warn,aws_config=error".into()))
-        .with_writer(std::io::stderr)
+        .with_writer(|| RedactedLog(Vec::new()))
         .init();
     // a command line that does not parse: whether it asked for JSON is all that is known
     let asked_json = std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json");
@@ -39,9 +46,40 @@ fn main() -> ExitCode {
         Err(e) => return errors::usage(e, json),
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    match rt.block_on(run(cli)) {
+    match rt.block_on(signals::run(run(cli))) {
         Ok(code) => code,
-        Err(e) => errors::exit(&e, json),
+        Err(e) => match e.downcast::<signals::Stopped>() {
+            Ok(s) => {
+                // what the dropped command left running (a prompt's read of stdin) is not waited for
+                rt.shutdown_background();
+                signals::exit(s)
+            }
+            Err(e) => errors::exit(&e, json),
+        },
+    }
+}
+
+/// One log event, written to stderr when the logger is done with it, through
+/// `empi_engine::redact::message` (any level: `EMPI_INFRA_LOG=trace` shows what the SDKs log).
+struct RedactedLog(Vec<u8>);
+
+impl std::io::Write for RedactedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactedLog {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            let text = empi_engine::redact::message(&String::from_utf8_lossy(&self.0));
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! `apply` and `destroy`: plan (or load a saved plan), confirm, execute with progress, stop cleanly
-//! on the first signal. A closed stdout does not stop them (`crate::out::keep_going`).
+//! on the first signal (`crate::signals`: while executing, it starts nothing new; before, it drops the
+//! command, releasing the lock). A closed stdout does not stop them (`crate::out::keep_going`).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
-use empi_engine::exec::{ExecOptions, StderrProgress};
+use empi_engine::exec::{ExecOptions, Progress, StderrProgress};
 use empi_engine::ops;
 use empi_engine::plan::{render_text_with, Action, Plan, RenderOptions};
 use empi_engine::resource::Registry;
@@ -58,7 +59,7 @@ pub async fn apply(
             plan
         }
     };
-    keep_going(out!("{}", render_text_with(&plan, &RenderOptions { verbose: scope.verbose })))?;
+    keep_going(out!("{}", empi_engine::redact::values(&render_text_with(&plan, &RenderOptions { verbose: scope.verbose }))))?;
     if !plan.has_changes() {
         keep_going(print_outputs(stack, &state))?;
         return Ok(ExitCode::SUCCESS);
@@ -90,7 +91,7 @@ pub async fn destroy(path: &Option<PathBuf>, auto_approve: bool, parallelism: u1
     }
     let cloud = session.connect().await?;
     let plan = ops::make_targeted_destroy_plan(&cloud.registry, &state, parallelism as usize, &stack.digest, &scope.targets).await?;
-    keep_going(out!("{}", render_text_with(&plan, &RenderOptions { verbose: scope.verbose })))?;
+    keep_going(out!("{}", empi_engine::redact::values(&render_text_with(&plan, &RenderOptions { verbose: scope.verbose }))))?;
     let what = if plan.is_targeted() {
         format!("Destroy the {} resources above of stack {:?}?", plan.count(Action::Delete), stack.name)
     } else {
@@ -167,16 +168,30 @@ pub(crate) fn confirm(question: &str) -> Result<bool> {
     }
     keep_going(out!("{question}\n  Only 'yes' will be accepted: "))?;
     keep_going(crate::out::flush())?;
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    Ok(answer.trim() == "yes")
+    // read beside, so that a signal at the prompt ends the command (and releases its lock) at once
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let _ = tx.send(std::io::stdin().read_line(&mut answer).map(|_| answer));
+    });
+    loop {
+        if let Some(s) = crate::signals::cancelled() {
+            return Err(s.into());
+        }
+        match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(answer) => return Ok(answer?.trim() == "yes"),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(false),
+        }
+    }
 }
 
 async fn execute(session: &Session, plan: &Plan, registry: &Registry, state: State, parallelism: u16, verb: &str) -> Result<ExitCode> {
     let opts = ExecOptions { parallelism: parallelism as usize, timeouts: timeouts(&session.stack), ..ExecOptions::default() };
-    let signals = stop_on_signals(opts.stop.clone());
-    let (report, state) = ops::apply(plan, registry, session.backend.clone(), state, opts, Arc::new(StderrProgress)).await?;
-    signals.abort();
+    // the first signal now stops the executor instead of the command (crate::signals)
+    let executing = crate::signals::executing(opts.stop.clone());
+    let (report, state) = ops::apply(plan, registry, session.backend.clone(), state, opts, Arc::new(RedactedProgress)).await?;
+    drop(executing);
     let count = |a: Action| report.done.iter().filter(|(_, x)| *x == a).count();
     let summary = format!(
         "{} added, {} changed, {} replaced, {} destroyed",
@@ -200,7 +215,7 @@ async fn execute(session: &Session, plan: &Plan, registry: &Registry, state: Sta
     } else {
         eprintln!("\n{verb} failed after {}. Resources: {summary}.", empi_engine::exec::format_duration(report.elapsed));
         for e in &report.failed {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", empi_engine::redact::message(&e.to_string()));
         }
         if !report.skipped.is_empty() {
             let why = if report.interrupted { "interrupted" } else { "not attempted because something they depend on failed" };
@@ -215,21 +230,11 @@ async fn execute(session: &Session, plan: &Plan, registry: &Registry, state: Sta
     }
 }
 
-/// First SIGINT/SIGTERM: start nothing new, record what is in flight, then stop. Second: exit at
-/// once (state is written atomically, so it is valid whenever the process ends).
-fn stop_on_signals(stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else { return };
-        for n in 0.. {
-            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-            if n == 0 {
-                stop.store(true, std::sync::atomic::Ordering::SeqCst);
-                eprintln!("\nStopping: no new operations start; what is in flight is recorded. Press Ctrl-C again to stop at once.");
-            } else {
-                eprintln!("\nStopped at once. State is valid; the next run finds what was started.");
-                std::process::exit(130);
-            }
-        }
-    })
+/// The executor's progress lines on stderr, through `empi_engine::redact::message`.
+struct RedactedProgress;
+
+impl Progress for RedactedProgress {
+    fn line(&self, text: &str) {
+        StderrProgress.line(&empi_engine::redact::message(text));
+    }
 }
