@@ -99,14 +99,12 @@ impl Session {
     /// The AWS and Kubernetes providers, and the account they work in.
     pub async fn connect(&self) -> Result<Connected> {
         let stack = &self.stack;
+        // EMPI_INFRA_KUBECONFIG wins over [target] kubeconfig; neither: the EKS cluster itself.
+        // Read before any cloud call, so a bad one fails the command at once
+        let kubeconfig = k8s::kubeconfig(stack)?;
         let target = aws::Target::from_stack(stack);
         let clients = Arc::new(aws::Clients::new(&target).await);
         let account = clients.account_id().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        // EMPI_INFRA_KUBECONFIG wins over [target] kubeconfig; neither: the EKS cluster itself
-        let kubeconfig = std::env::var_os("EMPI_INFRA_KUBECONFIG")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| stack.target.kubeconfig.as_ref().map(PathBuf::from));
         let conn = Arc::new(k8s::Connection::new(&stack.name, kubeconfig, clients.sdk.clone(), stack.region.clone()));
         let mut registry = aws::registry(clients.clone());
         k8s::register(&mut registry, conn);

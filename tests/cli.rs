@@ -587,6 +587,108 @@ fn a_stack_from_a_fifo_dev_zero_or_a_huge_file_is_refused_at_once() {
     }
 }
 
+// --- issue #24: inputs --------------------------------------------------------------------------
+
+/// What a finished run of empi-infra showed, how long it took and the most memory it held.
+struct Measured {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+    max_rss_mb: i64,
+}
+
+/// Runs `c` (in `dir`, no AWS endpoint set, no stack from the environment), killing it after
+/// `limit`: a run still going then is a failure of the test.
+fn measured(mut c: Command, limit: Duration) -> Measured {
+    let t0 = Instant::now();
+    let mut child = c.env_remove("EMPI_INFRA_STACK").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // wait4 on this child alone: its own peak resident memory, not that of other tests' children
+    loop {
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break;
+        }
+        assert_eq!(r, 0, "wait4: {}", std::io::Error::last_os_error());
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{c:?} was still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = t0.elapsed();
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    Measured { code, stdout, stderr, took, max_rss_mb: usage.ru_maxrss / 1024 }
+}
+
+/// `empi-infra ARGS` in `dir`, with the environment of a shell that set no AWS endpoint.
+fn bare(args: &[&str], dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_empi-infra"));
+    c.args(args).current_dir(dir);
+    for v in ["EMPI_INFRA_KUBECONFIG", "EMPI_INFRA_REQUEST_TIMEOUT", "EMPI_INFRA_TODAY", "EMPI_INFRA_STATE_DIR"] {
+        c.env_remove(v);
+    }
+    c
+}
+
+#[test]
+fn a_kubeconfig_from_dev_zero_or_a_fifo_fails_plan_at_once_in_little_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("kubeconfig.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    std::fs::write(dir.path().join("huge.yaml"), vec![b'#'; 2 << 20]).unwrap();
+    let stack = repo().join("stacks/local.toml");
+    for (kubeconfig, says) in [
+        ("/dev/zero", "it is a character device, not a regular file"),
+        (fifo.to_str().unwrap(), "it is a FIFO (named pipe), not a regular file"),
+        ("huge.yaml", "it is larger than 1 MiB (a limit that stops a wrong path from filling memory)"),
+    ] {
+        let mut c = bare(&["plan", "-s", stack.to_str().unwrap()], dir.path());
+        // a closed port: were the kubeconfig not read first, the run would fail on AWS instead
+        c.env("EMPI_INFRA_KUBECONFIG", kubeconfig).env("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
+        let r = measured(c, Duration::from_secs(20));
+        assert_eq!(r.code, 1, "{kubeconfig}: {}{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.stderr.trim_end(),
+            format!("error: cannot read the kubeconfig {kubeconfig} (EMPI_INFRA_KUBECONFIG): {says}; set EMPI_INFRA_KUBECONFIG to a kubeconfig file (as `kubectl config view --raw` prints one), or unset it to reach the stack's EKS cluster")
+        );
+        assert!(r.took < Duration::from_secs(5), "{kubeconfig}: took {:?}", r.took);
+        assert!(r.max_rss_mb < 200, "{kubeconfig}: held {} MB", r.max_rss_mb);
+        assert!(!dir.path().join("state/empi-local.lock").exists(), "the lock was left behind");
+    }
+    // the stack's [target] kubeconfig is read the same way, and a file it names too
+    let src = std::fs::read_to_string(&stack).unwrap();
+    assert!(src.contains("kubeconfig = \".local-cloud/kubeconfig\""), "stacks/local.toml names the local cloud's kubeconfig");
+    std::fs::write(dir.path().join("s.toml"), src.replace("kubeconfig = \".local-cloud/kubeconfig\"", "kubeconfig = \"kube.yaml\"")).unwrap();
+    std::fs::write(
+        dir.path().join("kube.yaml"),
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:9\n    certificate-authority: kubeconfig.fifo\n",
+    )
+    .unwrap();
+    let mut c = bare(&["plan", "--json", "-s", "s.toml"], dir.path());
+    c.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
+    let r = measured(c, Duration::from_secs(20));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let v = one_json_object(&r.stdout);
+    assert_eq!(
+        v["error"]["message"],
+        format!(
+            "the kubeconfig kube.yaml ([target] kubeconfig) names {} as the certificate authority of cluster \"c\", which cannot be read: it is a FIFO (named pipe), not a regular file",
+            std::path::Path::new("").join("kubeconfig.fifo").display()
+        )
+    );
+    assert_eq!(v["error"]["fix"], "set [target] kubeconfig to a kubeconfig file (as `kubectl config view --raw` prints one), or remove it to reach the stack's EKS cluster");
+}
+
 /// `println!` panics on a closed stdout; commands write through `out!`/`outln!` (src/out.rs).
 #[test]
 fn no_command_prints_with_println_which_panics_on_a_closed_stdout() {

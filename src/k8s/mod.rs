@@ -7,7 +7,7 @@
 
 pub mod token;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -49,11 +49,91 @@ fn owned_by(stack: &str, kind: &str, id: &str, labels: &Value, recorded: bool) -
 /// A token is remade after this long (EKS tokens live 15 minutes).
 const TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 60);
 
+/// The largest kubeconfig read, and the largest file one names (a certificate, a key): a kubeconfig
+/// is a few kilobytes, as a stack file is, and gets the stack file's limit.
+const KUBECONFIG_LIMIT: u64 = empi_engine::stack::STACK_FILE_LIMIT;
+
+/// A kubeconfig read and parsed, with where it came from for messages; or, for a file that does not
+/// exist (yet), the sentence to fail the first Kubernetes object with.
+#[derive(Clone)]
+pub struct Kubeconfig {
+    pub path: PathBuf,
+    config: Result<kube::config::Kubeconfig, String>,
+}
+
+/// The kubeconfig `EMPI_INFRA_KUBECONFIG` names, else the stack's `[target] kubeconfig`; `None`:
+/// neither, the connection is made to the stack's EKS cluster. Read now, when a command begins,
+/// through the stack file's limits (a regular file of at most 1 MiB), together with the
+/// certificate and key files it names: a FIFO, `/dev/zero`, a directory or a file that is no
+/// kubeconfig is one sentence at once, never a hang or a read until memory runs out when the first
+/// Kubernetes object is reached. Only a kubeconfig that does not exist fails later, at the first
+/// Kubernetes object, as before: a plan of a new stack, or the AWS part of an apply, needs no cluster.
+pub fn kubeconfig(stack: &empi_engine::stack::Stack) -> anyhow::Result<Option<Kubeconfig>> {
+    let (path, setting, unset) = match std::env::var_os("EMPI_INFRA_KUBECONFIG").filter(|v| !v.is_empty()) {
+        Some(p) => (PathBuf::from(p), "EMPI_INFRA_KUBECONFIG", "unset it"),
+        None => match &stack.target.kubeconfig {
+            Some(p) => (PathBuf::from(p), "[target] kubeconfig", "remove it"),
+            None => return Ok(None),
+        },
+    };
+    let fix = || format!("set {setting} to a kubeconfig file (as `kubectl config view --raw` prints one), or {unset} to reach the stack's EKS cluster");
+    let cannot_read = |e: &dyn std::fmt::Display| format!("cannot read the kubeconfig {} ({setting}): {e}", path.display());
+    let bytes = match empi_engine::input::read_regular_text(&path, KUBECONFIG_LIMIT) {
+        Ok(b) => b,
+        Err(empi_engine::input::InputError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            let config = Err(format!("{}; {}", cannot_read(&e), fix()));
+            return Ok(Some(Kubeconfig { path, config }));
+        }
+        Err(e) => return Err(crate::errors::fix(cannot_read(&e), fix())),
+    };
+    let mut config = kube::config::Kubeconfig::from_yaml(&bytes)
+        .map_err(|e| crate::errors::fix(format!("the kubeconfig {} ({setting}) is not a kubeconfig: {e}", path.display()), fix()))?;
+    inline_files(&mut config, path.parent().unwrap_or(Path::new(".")))
+        .map_err(|e| crate::errors::fix(format!("the kubeconfig {} ({setting}) {e}", path.display()), fix()))?;
+    Ok(Some(Kubeconfig { path, config: Ok(config) }))
+}
+
+/// Replaces the certificate and key files a kubeconfig names by their contents, read through the
+/// same limits (a relative name is beside the kubeconfig, as kubectl reads it). A token file stays
+/// a file (the cluster may rotate it), but must be one.
+fn inline_files(config: &mut kube::config::Kubeconfig, dir: &Path) -> Result<(), String> {
+    let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let read = |file: &str, what: &str, of: &str| {
+        let path = dir.join(file);
+        empi_engine::input::read_regular_file(&path, KUBECONFIG_LIMIT).map_err(|e| format!("names {} as the {what} of {of}, which cannot be read: {e}", path.display()))
+    };
+    for c in &mut config.clusters {
+        let of = format!("cluster {:?}", c.name);
+        if let Some(cluster) = &mut c.cluster {
+            if let Some(file) = cluster.certificate_authority.take().filter(|_| cluster.certificate_authority_data.is_none()) {
+                cluster.certificate_authority_data = Some(b64(read(&file, "certificate authority", &of)?));
+            }
+        }
+    }
+    for a in &mut config.auth_infos {
+        let of = format!("user {:?}", a.name);
+        if let Some(auth) = &mut a.auth_info {
+            if let Some(file) = auth.client_certificate.take().filter(|_| auth.client_certificate_data.is_none()) {
+                auth.client_certificate_data = Some(b64(read(&file, "client certificate", &of)?));
+            }
+            if let Some(file) = auth.client_key.take().filter(|_| auth.client_key_data.is_none()) {
+                auth.client_key_data = Some(b64(read(&file, "client key", &of)?).into());
+            }
+            if let Some(file) = &mut auth.token_file {
+                read(file, "token file", &of)?;
+                *file = dir.join(&*file).to_string_lossy().into_owned();
+            }
+        }
+    }
+    Ok(())
+}
+
 /// How to reach the cluster.
 pub struct Connection {
     /// The stack whose objects these are: every object carries it as its [`STACK_LABEL`].
     stack: String,
-    kubeconfig: Option<PathBuf>,
+    /// Another cluster than the stack's EKS cluster: the kubeconfig, read when the session began.
+    kubeconfig: Option<Kubeconfig>,
     sdk: aws_config::SdkConfig,
     region: String,
     cached: tokio::sync::Mutex<Option<(String, kube::Client, Instant)>>,
@@ -136,7 +216,7 @@ fn pem_bundle(b64: &str) -> Result<Vec<Vec<u8>>, String> {
 }
 
 impl Connection {
-    pub fn new(stack: &str, kubeconfig: Option<PathBuf>, sdk: aws_config::SdkConfig, region: String) -> Self {
+    pub fn new(stack: &str, kubeconfig: Option<Kubeconfig>, sdk: aws_config::SdkConfig, region: String) -> Self {
         Connection { stack: stack.to_string(), kubeconfig, sdk, region, cached: tokio::sync::Mutex::new(None) }
     }
 
@@ -149,12 +229,11 @@ impl Connection {
             }
         }
         let config = match &self.kubeconfig {
-            Some(path) => {
-                let kc = kube::config::Kubeconfig::read_from(path)
-                    .map_err(|e| err(format!("cannot read the kubeconfig {}: {e}", path.display())))?;
-                kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            Some(kc) => {
+                let config = kc.config.clone().map_err(err)?;
+                kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default())
                     .await
-                    .map_err(|e| err(format!("the kubeconfig {} is not usable: {e}", path.display())))?
+                    .map_err(|e| err(format!("the kubeconfig {} is not usable: {e}", kc.path.display())))?
             }
             None => self.eks_config(cluster).await?,
         };
@@ -553,6 +632,32 @@ mod tests {
             project(&desired, &live),
             json!({"spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "api", "image": "x:2"}, {"name": "sidecar"}]}}}})
         );
+    }
+
+    #[test]
+    fn the_files_a_kubeconfig_names_are_read_beside_it_through_the_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        for (f, text) in [("ca.pem", "CA"), ("cert.pem", "CERT"), ("key.pem", "KEY"), ("token", "t")] {
+            std::fs::write(dir.path().join(f), text).unwrap();
+        }
+        let yaml = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n    certificate-authority: ca.pem\nusers:\n- name: u\n  user:\n    client-certificate: cert.pem\n    client-key: key.pem\n    tokenFile: token\n";
+        let mut kc = kube::config::Kubeconfig::from_yaml(yaml).unwrap();
+        inline_files(&mut kc, dir.path()).unwrap();
+        let decoded = |b64: &Option<String>| String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64.as_deref().unwrap()).unwrap()).unwrap();
+        let cluster = kc.clusters[0].cluster.as_ref().unwrap();
+        assert_eq!((cluster.certificate_authority.as_deref(), decoded(&cluster.certificate_authority_data).as_str()), (None, "CA"));
+        let user = kc.auth_infos[0].auth_info.as_ref().unwrap();
+        assert_eq!((user.client_certificate.as_deref(), decoded(&user.client_certificate_data).as_str()), (None, "CERT"));
+        assert!(user.client_key.is_none() && user.client_key_data.is_some());
+        assert_eq!(user.token_file.as_deref(), Some(dir.path().join("token").to_str().unwrap()), "a token file stays a file, found beside the kubeconfig");
+
+        for (from, to, what) in [("key.pem", "/dev/zero", "client key of user \"u\""), ("ca.pem", "nope.pem", "certificate authority of cluster \"c\"")] {
+            let mut kc = kube::config::Kubeconfig::from_yaml(&yaml.replace(from, to)).unwrap();
+            let e = inline_files(&mut kc, dir.path()).unwrap_err();
+            assert!(e.starts_with(&format!("names {} as the {what}, which cannot be read: ", dir.path().join(to).display())), "{e}");
+        }
+        let mut kc = kube::config::Kubeconfig::from_yaml(&yaml.replace("key.pem", "/dev/zero")).unwrap();
+        assert!(inline_files(&mut kc, dir.path()).unwrap_err().ends_with("it is a character device, not a regular file"));
     }
 
     #[test]
