@@ -58,6 +58,9 @@ fn problems(e: &anyhow::Error) -> Vec<Problem> {
     if let Some(f) = e.downcast_ref::<Fix>() {
         return vec![Problem { message: f.message.clone(), fix: Some(f.fix.clone()), location: None }];
     }
+    if let Some(f) = e.downcast_ref::<empi_engine::env::EnvError>() {
+        return vec![Problem { message: format!("{}={:?} {}", f.name, f.value, f.why), fix: Some(f.fix.clone()), location: None }];
+    }
     if let Some(f) = e.downcast_ref::<crate::identity::IdentityError>() {
         return vec![Problem { message: f.message.clone(), fix: Some(f.fix.clone()), location: None }];
     }

@@ -66,6 +66,8 @@ impl Session {
     /// Loads the stack file and opens its state backend.
     pub async fn open(path: &Option<PathBuf>) -> Result<Session> {
         let stack = load_stack(path)?;
+        // the state backend may be in S3: the request deadline is checked before its first call
+        aws::checked_request_timeout()?;
         let backend = backend(&stack).await?;
         Ok(Session { stack, backend })
     }
@@ -260,6 +262,8 @@ pub fn load_stack(path: &Option<PathBuf>) -> Result<Stack> {
     let Some(path) = path else {
         return Err(crate::errors::fix("no stack file given", "pass --stack stacks/<name>.toml or set EMPI_INFRA_STACK"));
     };
+    // the stack's defaults and checks read the EKS calendar as of this day
+    eks_versions::pinned_today()?;
     Ok(Stack::load(path)?)
 }
 

@@ -689,6 +689,59 @@ fn a_kubeconfig_from_dev_zero_or_a_fifo_fails_plan_at_once_in_little_memory() {
     assert_eq!(v["error"]["fix"], "set [target] kubeconfig to a kubeconfig file (as `kubectl config view --raw` prints one), or remove it to reach the stack's EKS cluster");
 }
 
+#[test]
+fn a_request_timeout_that_is_no_duration_in_range_is_refused_before_any_cloud_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = repo().join("stacks/local.toml");
+    for (value, why) in [
+        ("abc", "is not a duration (expected number at 0)"),
+        ("NaN", "is not a duration (expected number at 0)"),
+        ("-1s", "is not a duration (expected number at 0)"),
+        ("0s", "is shorter than 1s"),
+        ("2h", "is longer than 1h"),
+    ] {
+        for args in [&["plan"][..], &["drift"], &["output"], &["state", "list"]] {
+            let mut c = bare(args, dir.path());
+            c.args(["-s", stack.to_str().unwrap()]).env("EMPI_INFRA_REQUEST_TIMEOUT", value).env("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
+            let r = measured(c, Duration::from_secs(20));
+            assert_eq!(r.code, 1, "{args:?} {value}: {}{}", r.stdout, r.stderr);
+            assert_eq!(
+                r.stderr.trim_end(),
+                format!("error: EMPI_INFRA_REQUEST_TIMEOUT={value:?} {why}; fix: set a duration from 1s to 1h, e.g. EMPI_INFRA_REQUEST_TIMEOUT=2s, or unset it"),
+                "{args:?}"
+            );
+        }
+    }
+    let mut c = bare(&["plan", "--json", "-s", stack.to_str().unwrap()], dir.path());
+    c.env("EMPI_INFRA_REQUEST_TIMEOUT", "0s");
+    let r = measured(c, Duration::from_secs(20));
+    assert_eq!(
+        one_json_object(&r.stdout)["error"],
+        json!({"message": "EMPI_INFRA_REQUEST_TIMEOUT=\"0s\" is shorter than 1s", "fix": "set a duration from 1s to 1h, e.g. EMPI_INFRA_REQUEST_TIMEOUT=2s, or unset it", "location": null})
+    );
+}
+
+#[test]
+fn a_today_that_is_no_day_of_the_calendar_is_refused_not_ignored() {
+    for (value, why) in [("2026-02-30", "is not a date: 2026-02 has 28 days"), ("tomorrow", "is not a date written YYYY-MM-DD")] {
+        for args in [&["validate"][..], &["graph"], &["plan"], &["check"]] {
+            let mut c = bare(args, &repo());
+            c.args(["-s", "stacks/local.toml"]).env("EMPI_INFRA_TODAY", value).env("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
+            let r = measured(c, Duration::from_secs(20));
+            assert_eq!(r.code, 1, "{args:?} {value}: {}{}", r.stdout, r.stderr);
+            assert_eq!(
+                r.stderr.trim_end(),
+                format!("error: EMPI_INFRA_TODAY={value:?} {why}; fix: set a day written YYYY-MM-DD, e.g. EMPI_INFRA_TODAY=2026-11-27, or unset it for today's date"),
+                "{args:?}"
+            );
+        }
+    }
+    let mut c = bare(&["validate", "-s", "stacks/local.toml"], &repo());
+    c.env("EMPI_INFRA_TODAY", "2028-02-29");
+    let r = measured(c, Duration::from_secs(20));
+    assert_eq!(r.code, 0, "a leap day is a day: {}", r.stderr);
+}
+
 /// `println!` panics on a closed stdout; commands write through `out!`/`outln!` (src/out.rs).
 #[test]
 fn no_command_prints_with_println_which_panics_on_a_closed_stdout() {

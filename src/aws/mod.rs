@@ -60,30 +60,42 @@ impl Target {
         Target { region: stack.region.clone(), endpoint_url }
     }
 
-    fn is_loopback(&self) -> bool {
+    /// Whether the AWS endpoint is on this machine (the local cloud).
+    pub fn is_loopback(&self) -> bool {
         self.endpoint_url.as_deref().is_some_and(|u| u.contains("://127.") || u.contains("://localhost") || u.contains("://[::1]"))
     }
 }
 
-/// The SDK configuration for `target` (endpoint override, region, default credential chain).
 /// How long one AWS or Kubernetes operation may take (`EMPI_INFRA_REQUEST_TIMEOUT`, e.g. "45s";
 /// default 30 s), its quick retries (throttling, 5xx, resets) included. A request that gets no
 /// answer in that time is not sent again: AWS may have carried it out (a create without an
 /// idempotency token would then exist twice), so the step fails as an interrupted one, which the
 /// next run finds by name and tags.
+///
+/// Every command that reaches the cloud checks the setting when it starts
+/// ([`checked_request_timeout`], from `Session::open`), so a value that is not a duration from 1 s
+/// to 1 h is an error there; afterwards this cannot fail.
 pub fn request_timeout() -> std::time::Duration {
-    std::env::var("EMPI_INFRA_REQUEST_TIMEOUT")
-        .ok()
-        .and_then(|v| humantime::parse_duration(&v).ok())
-        .filter(|d| !d.is_zero())
-        .unwrap_or(DEFAULT_REQUEST_TIMEOUT)
+    checked_request_timeout().unwrap_or(DEFAULT_REQUEST_TIMEOUT)
 }
+
+/// `EMPI_INFRA_REQUEST_TIMEOUT` checked: unset is 30 s; `abc`, `0s`, `-1s`, `NaN`, less than a
+/// second (no AWS call answers sooner) or more than an hour (a lock held that long by a silent
+/// endpoint) is refused.
+pub fn checked_request_timeout() -> Result<std::time::Duration, empi_engine::env::EnvError> {
+    use std::time::Duration;
+    empi_engine::env::duration(REQUEST_TIMEOUT_VAR, DEFAULT_REQUEST_TIMEOUT, Duration::from_secs(1), Duration::from_secs(3600))
+}
+
+/// The variable of [`request_timeout`].
+pub const REQUEST_TIMEOUT_VAR: &str = "EMPI_INFRA_REQUEST_TIMEOUT";
 
 /// The default deadline of one request.
 pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Setting up a connection never takes longer than this.
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The SDK configuration for `target` (endpoint override, region, default credential chain).
 pub async fn sdk_config(target: &Target) -> aws_config::SdkConfig {
     // transient faults (throttling, 5xx, resets) are retried by the SDK: bounded, with
     // exponential backoff and jitter
