@@ -119,7 +119,8 @@ pub enum Command {
         /// Print the report as JSON (docs/drift.md).
         #[arg(long)]
         json: bool,
-        /// Run again at this interval (e.g. 1h, 15m) until stopped; a failed run does not stop it.
+        /// Run again at this interval (at least 1m, e.g. 1h, 15m) until stopped; a failed run does
+        /// not stop it.
         #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
         every: Option<std::time::Duration>,
         /// POST a JSON summary (with a Slack-compatible `text`) here when drift is found.
@@ -196,11 +197,23 @@ pub enum StateCommand {
     },
 }
 
-/// `--every`: a humantime duration (`15m`, `1h`) that is not zero (a zero interval would run
-/// without pause).
+/// The shortest `drift --every`: each run reads every resource of the stack (some 90 AWS calls
+/// for the example stacks), so a shorter interval only spends the account's API rate limits,
+/// which its other users share, to learn nothing new.
+pub const MIN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// The shortest `drift --every` against the local cloud (a loopback endpoint, where the rate is
+/// nobody else's): what the tests of the loop use.
+pub const MIN_EVERY_LOCAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Why `--every` is refused below [`MIN_EVERY`]: at parse time (below a second) and, against
+/// AWS, when the command starts (`cmd::drift`).
+pub const EVERY_WHY: &str = "each run reads every resource of the stack (some 90 AWS calls)";
+
+/// `--every`: a humantime duration (`15m`, `1h`) of at least a second (`0s` or `1ns` would run
+/// back to back); [`MIN_EVERY`] is checked once the endpoint is known.
 fn positive_duration(s: &str) -> Result<std::time::Duration, String> {
     match humantime::parse_duration(s) {
-        Ok(d) if d.is_zero() => Err("the interval must be positive, e.g. 15m or 1h".into()),
+        Ok(d) if d < MIN_EVERY_LOCAL => Err(format!("the interval must be at least 1m: {EVERY_WHY}; e.g. 15m or 1h")),
         Ok(d) => Ok(d),
         Err(e) => Err(format!("{e}; write a duration such as 15m or 1h")),
     }

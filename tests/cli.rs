@@ -439,7 +439,7 @@ fn json_errors_of_output_drift_and_a_missing_file() {
     let (code, out, _) = empi(&["drift", "--json", "--every", "0s"], dir.path());
     assert_eq!(code, 1);
     let v = one_json_object(&out);
-    assert!(v["error"]["message"].as_str().unwrap().contains("the interval must be positive"), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("the interval must be at least 1m"), "{v}");
 }
 
 // --- issue #17: no panics, input limits ----------------------------------------------------------
@@ -449,7 +449,10 @@ fn drift_every_0s_is_refused_at_parse_time_not_a_panic() {
     let t0 = Instant::now();
     let (code, out, err) = empi(&["drift", "--every", "0s", "-s", "stacks/local.toml"], &repo());
     assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains("invalid value '0s' for '--every <DURATION>': the interval must be positive, e.g. 15m or 1h"), "{err}");
+    assert!(
+        err.contains("invalid value '0s' for '--every <DURATION>': the interval must be at least 1m: each run reads every resource of the stack (some 90 AWS calls); e.g. 15m or 1h"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     assert!(t0.elapsed() < Duration::from_secs(10));
     let (code, _, err) = empi(&["drift", "--every", "15m", "--print-iam-policy", "-s", "stacks/local.toml"], &repo());
@@ -740,6 +743,29 @@ fn a_today_that_is_no_day_of_the_calendar_is_refused_not_ignored() {
     c.env("EMPI_INFRA_TODAY", "2028-02-29");
     let r = measured(c, Duration::from_secs(20));
     assert_eq!(r.code, 0, "a leap day is a day: {}", r.stderr);
+}
+
+#[test]
+fn drift_every_under_a_minute_is_refused_against_aws() {
+    // below a second: refused by the parser, whatever the endpoint
+    for every in ["1ns", "500ms"] {
+        let (code, out, err) = empi(&["drift", "--every", every, "-s", "stacks/local.toml"], &repo());
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(
+            err.contains(&format!("invalid value '{every}' for '--every <DURATION>': the interval must be at least 1m: each run reads every resource of the stack (some 90 AWS calls); e.g. 15m or 1h")),
+            "{err}"
+        );
+    }
+    // under a minute against AWS (no loopback endpoint): refused before any call
+    let mut c = bare(&["drift", "--every", "30s", "-s", "stacks/example-prod.toml"], &repo());
+    c.env_remove("AWS_ENDPOINT_URL");
+    let r = measured(c, Duration::from_secs(10));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stderr.trim_end(),
+        "error: --every 30s is shorter than 1m, but each run reads every resource of the stack (some 90 AWS calls); run it at most once a minute, e.g. --every 15m"
+    );
+    assert!(r.took < Duration::from_secs(5), "{:?}", r.took);
 }
 
 /// `println!` panics on a closed stdout; commands write through `out!`/`outln!` (src/out.rs).

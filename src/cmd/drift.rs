@@ -71,6 +71,16 @@ pub async fn run(
         outln!("{}", serde_json::to_string_pretty(&policy)?)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some(period) = every.filter(|p| *p < crate::cli::MIN_EVERY) {
+        // below a minute only against the local cloud, where the API rate is nobody else's
+        let target = crate::aws::Target::from_stack(&crate::session::load_stack(stack)?);
+        if !target.is_loopback() {
+            return Err(fix(
+                format!("--every {} is shorter than 1m, but {}", humantime::format_duration(period), crate::cli::EVERY_WHY),
+                "run it at most once a minute, e.g. --every 15m",
+            ));
+        }
+    }
     let once = || run_once(stack, json, notify.as_deref(), &ignore);
     match every {
         None => once().await,
