@@ -768,6 +768,36 @@ fn drift_every_under_a_minute_is_refused_against_aws() {
     assert!(r.took < Duration::from_secs(5), "{:?}", r.took);
 }
 
+#[test]
+fn a_plan_file_over_32_mib_is_refused_at_once_and_a_real_plan_is_far_below() {
+    // the plan of the production example, as `plan --out` writes it (pretty JSON)
+    let path = "stacks/example-prod.toml";
+    let stack = empi_engine::stack::Stack::parse(path, &std::fs::read_to_string(repo().join(path)).unwrap()).unwrap();
+    let graph = empi_engine::graph::ResourceGraph::new(empi_engine::blueprint::expand(&stack, "123456789012")).unwrap();
+    let state = empi_engine::state::State::new(&stack.name);
+    let plan = empi_engine::plan::diff(&graph, &state, &Default::default(), &empi_engine::kinds::schema, "digest");
+    let bytes = serde_json::to_vec_pretty(&plan).unwrap().len();
+    eprintln!("the plan of {path}: {bytes} bytes, {} resources", graph.len());
+    // twenty times that plan with every step an update, which carries the recorded object beside
+    // the new one, still fits: the limit is far above any real plan
+    assert!(bytes * 20 * 2 < 32 << 20, "the production plan is {bytes} bytes: the limit is too close to real plans");
+
+    let dir = tempfile::tempdir().unwrap();
+    for size in [(32 << 20) + 1, 248_000_000] {
+        // sparse: the size is what is checked first, the bytes are never read
+        std::fs::File::create(dir.path().join("big.plan")).unwrap().set_len(size).unwrap();
+        let r = measured(bare(&["show", "big.plan"], dir.path()), Duration::from_secs(10));
+        assert_eq!(r.code, 1, "{size}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("cannot read the plan file big.plan: it is larger than 32 MiB (a limit that stops a wrong path from filling memory)"),
+            "{size}: {}",
+            r.stderr
+        );
+        assert_eq!(r.stderr.trim_end().lines().count(), 1, "one sentence: {}", r.stderr);
+        assert!(r.took < Duration::from_secs(5) && r.max_rss_mb < 200, "{size}: {:?}, {} MB", r.took, r.max_rss_mb);
+    }
+}
+
 /// `println!` panics on a closed stdout; commands write through `out!`/`outln!` (src/out.rs).
 #[test]
 fn no_command_prints_with_println_which_panics_on_a_closed_stdout() {
