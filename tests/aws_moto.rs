@@ -258,9 +258,10 @@ async fn an_interrupted_database_create_is_resumed_without_a_duplicate() {
     let mut st: Value = serde_json::from_slice(&std::fs::read(w.state_file()).unwrap()).unwrap();
     st["resources"]["database.instance"]["status"] = "creating".into();
     st["resources"]["database.instance"]["id"] = Value::Null;
-    // a hand-edited state must drop its checksum, or it is (rightly) refused as damaged
-    st.as_object_mut().unwrap().remove("checksum");
-    std::fs::write(w.state_file(), serde_json::to_vec_pretty(&st).unwrap()).unwrap();
+    // a hand-edited state must carry the checksum of its new content, or it is (rightly) refused
+    // as damaged
+    let st: empi_engine::state::State = serde_json::from_value(st).unwrap();
+    std::fs::write(w.state_file(), st.to_bytes()).unwrap();
     let plan = w.ok(&["plan"]);
     assert!(plan.stdout.contains("resuming an interrupted create: found empi-local-db"), "{plan:?}");
     w.ok(&["apply", "--auto-approve"]);

@@ -428,6 +428,9 @@ where
             if matches!(what, "create" | "update" | "delete") && ctx.opts.stop.load(Ordering::SeqCst) {
                 return Err(StepError::NotSent(address.to_string()));
             }
+            // a run that lost its state lock (broken, or its lease passed while it was paused)
+            // sends nothing more: another run may be applying the same stack
+            ctx.writer.fence()?;
             f().await
         };
         let e = match result {

@@ -95,10 +95,13 @@ impl State {
             return Err(StateError::Version { path: location.to_path_buf(), found: found as u32 });
         }
         let mut state: State = serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))?;
-        if let Some(sum) = state.checksum.take() {
-            if sum != state.content_checksum() {
-                return Err(corrupt("its checksum does not match its content (edited by hand or damaged)".into()));
-            }
+        // every document empi-infra writes carries its checksum: one without it was edited by hand
+        // (or written by something else), and is not trusted any more than a wrong one
+        let Some(sum) = state.checksum.take() else {
+            return Err(corrupt("it has no checksum: it was edited by hand or written by something other than empi-infra".into()));
+        };
+        if sum != state.content_checksum() {
+            return Err(corrupt("its checksum does not match its content (edited by hand or damaged)".into()));
         }
         if state.stack != stack {
             return Err(StateError::WrongStack { path: location.to_path_buf(), found: state.stack, expected: stack.to_string() });
@@ -123,8 +126,26 @@ pub enum StateError {
     NoSuchLock(String),
     #[error("the state lock {id} held by {holder} expired: its holder stopped renewing it (killed or disconnected); if that run is really gone, break the lock with `empi-infra state unlock {id}`")]
     LeaseExpired { holder: String, id: String },
+    /// The lock this run held was lost: broken by someone else, or its lease passed unrenewed.
+    #[error("this run no longer holds the state lock {id} ({why}), so it stopped before its next cloud call and writes no more state; what it finished is found by the next run by its names and tags: run `empi-infra plan` once the run that holds the state now has finished")]
+    LockLost { id: String, why: String },
+    /// The state was written by someone else since this run read or wrote it.
+    #[error("the state at {location} was changed by another run ({detail}); nothing was overwritten and this run stopped before its next cloud call; what it finished is found by the next run by its names and tags: run `empi-infra plan` once the other run has finished")]
+    Moved { location: String, detail: String },
     #[error("{0}")]
     Backend(String),
+}
+
+impl StateError {
+    /// For an error that fences the state (the lock lost, the state moved), a copy of it: every
+    /// later write and cloud call of the run is refused with it.
+    pub fn fence(&self) -> Option<StateError> {
+        match self {
+            StateError::LockLost { id, why } => Some(StateError::LockLost { id: id.clone(), why: why.clone() }),
+            StateError::Moved { location, detail } => Some(StateError::Moved { location: location.clone(), detail: detail.clone() }),
+            _ => None,
+        }
+    }
 }
 
 /// Who holds a lock.
@@ -175,6 +196,20 @@ pub struct LocalBackend {
     stack: String,
     /// Journal entries since the last full write.
     journaled: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The document this backend last read or wrote: a save over another one is refused.
+    seen: std::sync::Arc<std::sync::Mutex<Seen>>,
+}
+
+/// What a backend last found at its state's place.
+#[derive(Debug, Clone, Default, PartialEq)]
+enum Seen {
+    /// Neither read nor written yet.
+    #[default]
+    Unknown,
+    /// There was no document.
+    Absent,
+    /// A document of this lineage.
+    Lineage(String),
 }
 
 /// After this many journal entries (or as many as there are resources) the journal is folded into
@@ -203,7 +238,12 @@ impl JournalEntry {
 
 impl LocalBackend {
     pub fn new(dir: &Path, stack: &str) -> Self {
-        LocalBackend { path: dir.join(format!("{stack}.json")), stack: stack.into(), journaled: Default::default() }
+        LocalBackend {
+            path: dir.join(format!("{stack}.json")),
+            stack: stack.into(),
+            journaled: Default::default(),
+            seen: Default::default(),
+        }
     }
 
     pub fn backup_path(&self) -> PathBuf {
@@ -304,17 +344,56 @@ impl LocalBackend {
     pub fn load(&self) -> Result<State, StateError> {
         let bytes = match fs::read(&self.path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::new(&self.stack)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                *self.seen.lock().unwrap() = Seen::Absent;
+                return Ok(State::new(&self.stack));
+            }
             Err(e) => return Err(io("read", &self.path)(e)),
         };
         let mut state = State::from_bytes(&bytes, &self.path, &self.backup_path(), &self.stack)?;
         self.replay(&mut state)?;
+        *self.seen.lock().unwrap() = Seen::Lineage(state.lineage.clone());
         Ok(state)
+    }
+
+    /// The lineage and serial of the state on disk (the document and its journal), when there is
+    /// a readable one.
+    fn on_disk(&self) -> Option<(String, u64)> {
+        let bytes = fs::read(&self.path).ok()?;
+        let doc = State::from_bytes(&bytes, &self.path, &self.backup_path(), &self.stack).ok()?;
+        let journal = fs::read(self.journal_path()).unwrap_or_default();
+        let journaled = journal
+            .split(|b| *b == b'\n')
+            .filter_map(|l| serde_json::from_slice::<JournalEntry>(l).ok())
+            .filter(|e| e.checksum == e.sum())
+            .map(|e| e.serial)
+            .max()
+            .unwrap_or(0);
+        Some((doc.lineage, doc.serial.max(journaled)))
+    }
+
+    /// Refuses to write `state` over a document someone else wrote: another state than the one
+    /// this backend read or wrote, or the same lineage at a later serial (serial never goes back).
+    fn check_not_moved(&self, state: &State) -> Result<(), StateError> {
+        let Some((lineage, serial)) = self.on_disk() else { return Ok(()) };
+        let moved = |detail: String| Err(StateError::Moved { location: self.path.display().to_string(), detail });
+        match &*self.seen.lock().unwrap() {
+            Seen::Absent => return moved(format!("this run found no state there, and now it holds lineage {lineage} at serial {serial}")),
+            Seen::Lineage(l) if *l != lineage => {
+                return moved(format!("this run read lineage {l}, and now it holds lineage {lineage} at serial {serial}"))
+            }
+            _ => {}
+        }
+        if lineage == state.lineage && serial > state.serial {
+            return moved(format!("it is at serial {serial}, and this run would write serial {} over it", state.serial));
+        }
+        Ok(())
     }
 
     /// Writes the state atomically: temp file, fsync, keep the previous version as the backup,
     /// rename over, fsync the directory. A crash leaves either the old or the new file.
     pub fn save(&self, state: &State) -> Result<(), StateError> {
+        self.check_not_moved(state)?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(io("create", dir))?;
         let tmp = self.path.with_extension(format!("json.tmp-{}", std::process::id()));
@@ -349,6 +428,7 @@ impl LocalBackend {
             fs::remove_file(&journal).map_err(io("remove", &journal))?;
         }
         self.journaled.store(0, std::sync::atomic::Ordering::SeqCst);
+        *self.seen.lock().unwrap() = Seen::Lineage(state.lineage.clone());
         Ok(())
     }
 
@@ -465,11 +545,22 @@ pub trait StateStore: Send + Sync {
     async fn lock_holder(&self) -> Result<Option<LockInfo>, StateError>;
     /// Breaks the lock with this id (`state unlock`).
     async fn unlock(&self, id: &str) -> Result<LockInfo, StateError>;
+    /// Whether this run may still write the state and the cloud: an error
+    /// ([`StateError::LockLost`]) once the lock this store handed out was lost — broken by
+    /// someone else, or its lease passed before it was renewed. Cheap: called before every cloud
+    /// call of an apply.
+    fn fence(&self) -> Result<(), StateError> {
+        Ok(())
+    }
 }
 
 /// A held lock; dropping it releases the lock.
 pub trait HeldLock: Send + Sync {
     fn id(&self) -> &str;
+    /// An error once this run no longer holds the lock (see [`StateStore::fence`]).
+    fn check(&self) -> Result<(), StateError> {
+        Ok(())
+    }
 }
 
 impl HeldLock for LockGuard {
@@ -504,30 +595,55 @@ impl StateStore for LocalBackend {
 }
 
 /// The state during an apply: every change is written through at once, one write at a time.
+/// Once the run is fenced off (its lock lost, or the state written by someone else), it writes
+/// nothing more and [`StateWriter::fence`] says why.
 pub struct StateWriter {
     state: tokio::sync::Mutex<State>,
     store: std::sync::Arc<dyn StateStore>,
+    fenced: std::sync::Mutex<Option<StateError>>,
 }
 
 impl StateWriter {
     pub fn new(state: State, store: std::sync::Arc<dyn StateStore>) -> Self {
-        StateWriter { state: tokio::sync::Mutex::new(state), store }
+        StateWriter { state: tokio::sync::Mutex::new(state), store, fenced: std::sync::Mutex::new(None) }
+    }
+
+    /// Whether this run may still write state and call the cloud: an error naming the lost lock
+    /// or the moved state once it may not, for good.
+    pub fn fence(&self) -> Result<(), StateError> {
+        let mut fenced = self.fenced.lock().unwrap();
+        if let Some(e) = fenced.as_ref().and_then(StateError::fence) {
+            return Err(e);
+        }
+        self.store.fence().inspect_err(|e| *fenced = e.fence())
+    }
+
+    /// Remembers a write refused by the fence: nothing more is written.
+    fn written(&self, r: Result<(), StateError>) -> Result<(), StateError> {
+        if let Err(e) = &r {
+            if let Some(f) = e.fence() {
+                *self.fenced.lock().unwrap() = Some(f);
+            }
+        }
+        r
     }
 
     /// Applies `f`, which changes the entry of `address` (and perhaps facts), and records it
     /// (serial + 1).
     pub async fn update<R>(&self, address: &str, f: impl FnOnce(&mut State) -> R) -> Result<R, StateError> {
         let mut s = self.state.lock().await;
+        self.fence()?;
         let r = f(&mut s);
         s.serial += 1;
-        self.store.record(&s, address).await?;
+        self.written(self.store.record(&s, address).await)?;
         Ok(r)
     }
 
     /// Writes the whole document (at the end of a run: the journal folds into it).
     pub async fn flush(&self) -> Result<(), StateError> {
         let s = self.state.lock().await;
-        self.store.save(&s).await
+        self.fence()?;
+        self.written(self.store.save(&s).await)
     }
 
     /// One recorded resource (cheap: the state is not copied).
@@ -634,6 +750,149 @@ mod checksum_tests {
         // truncated
         fs::write(&b.path, &text[..text.len() / 2]).unwrap();
         assert!(b.load().unwrap_err().to_string().contains("not valid JSON"));
+    }
+}
+
+#[cfg(test)]
+mod fence_tests {
+    use super::*;
+
+    #[test]
+    fn a_state_without_its_checksum_is_refused_naming_state_rebuild_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path(), "s");
+        let mut st = State::new("s");
+        st.serial = 4;
+        b.save(&st).unwrap();
+        let mut doc: serde_json::Value = serde_json::from_slice(&fs::read(&b.path).unwrap()).unwrap();
+        doc.as_object_mut().unwrap().remove("checksum");
+        let text = serde_json::to_string_pretty(&doc).unwrap();
+        fs::write(&b.path, &text).unwrap();
+        let e = LocalBackend::new(dir.path(), "s").load().unwrap_err().to_string();
+        assert!(e.contains("it has no checksum") && e.contains("empi-infra state rebuild"), "{e}");
+        assert_eq!(fs::read_to_string(&b.path).unwrap(), text, "never overwritten");
+    }
+
+    #[test]
+    fn a_save_whose_serial_would_go_back_is_refused_and_overwrites_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = LocalBackend::new(dir.path(), "s");
+        let mut st = ours.load().unwrap();
+        st.serial = 36;
+        ours.save(&st).unwrap();
+        // another run (its lock broken for it) reads the same state and writes it further
+        let theirs = LocalBackend::new(dir.path(), "s");
+        let mut newer = theirs.load().unwrap();
+        newer.serial = 41;
+        theirs.save(&newer).unwrap();
+        let written = fs::read(&ours.path).unwrap();
+        st.serial = 37;
+        let e = ours.save(&st).unwrap_err().to_string();
+        assert!(e.contains("it is at serial 41, and this run would write serial 37 over it"), "{e}");
+        assert!(e.contains("nothing was overwritten"), "{e}");
+        assert_eq!(fs::read(&ours.path).unwrap(), written, "the newer state is kept");
+        assert_eq!(LocalBackend::new(dir.path(), "s").load().unwrap().serial, 41);
+        // the same serial again (the end of a run folds its journal) is not going back
+        newer.serial = 41;
+        theirs.save(&newer).unwrap();
+    }
+
+    #[test]
+    fn a_newer_serial_in_the_journal_counts_and_another_lineage_is_not_written_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = LocalBackend::new(dir.path(), "s");
+        let mut st = ours.load().unwrap();
+        st.serial = 3;
+        ours.save(&st).unwrap();
+        let theirs = LocalBackend::new(dir.path(), "s");
+        let mut newer = theirs.load().unwrap();
+        newer.serial = 4;
+        theirs.record(&newer, "x").unwrap();
+        let e = ours.save(&st).unwrap_err().to_string();
+        assert!(e.contains("it is at serial 4, and this run would write serial 3"), "{e}");
+
+        // a state rebuilt meanwhile with a new lineage is not written over either
+        let other = State { lineage: "another".into(), serial: 1, ..State::new("s") };
+        LocalBackend::new(dir.path(), "s").save(&other).unwrap();
+        st.serial = 9;
+        let e = ours.save(&st).unwrap_err().to_string();
+        assert!(e.contains(&format!("this run read lineage {}, and now it holds lineage another at serial 1", st.lineage)), "{e}");
+        // nor a state that appeared where this run found none
+        let fresh_dir = tempfile::tempdir().unwrap();
+        let first = LocalBackend::new(fresh_dir.path(), "s");
+        let mine = first.load().unwrap();
+        LocalBackend::new(fresh_dir.path(), "s").save(&other).unwrap();
+        let e = first.save(&mine).unwrap_err().to_string();
+        assert!(e.contains("this run found no state there, and now it holds lineage another"), "{e}");
+        // a damaged document is not in the way of `state rebuild`
+        fs::write(&first.path, b"{").unwrap();
+        first.save(&mine).unwrap();
+    }
+
+    /// A store whose lock can be lost, as the S3 backend's.
+    struct Losing(LocalBackend, std::sync::atomic::AtomicBool);
+
+    #[async_trait::async_trait]
+    impl StateStore for Losing {
+        fn location(&self) -> String {
+            self.0.location()
+        }
+        async fn load(&self) -> Result<State, StateError> {
+            self.0.load()
+        }
+        async fn save(&self, state: &State) -> Result<(), StateError> {
+            self.0.save(state)
+        }
+        async fn lock(&self, operation: &str) -> Result<Box<dyn HeldLock>, StateError> {
+            Ok(Box::new(self.0.lock(operation)?))
+        }
+        async fn lock_holder(&self) -> Result<Option<LockInfo>, StateError> {
+            self.0.lock_holder()
+        }
+        async fn unlock(&self, id: &str) -> Result<LockInfo, StateError> {
+            self.0.unlock(id)
+        }
+        fn fence(&self) -> Result<(), StateError> {
+            if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StateError::LockLost { id: "77aa".into(), why: "its lease ran out".into() });
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_writer_whose_lock_was_lost_writes_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Losing(LocalBackend::new(dir.path(), "s"), false.into()));
+        let w = StateWriter::new(store.load().await.unwrap(), store.clone());
+        w.update("a", |_| ()).await.unwrap();
+        assert!(w.fence().is_ok());
+        store.1.store(true, std::sync::atomic::Ordering::SeqCst);
+        let e = w.update("b", |_| ()).await.unwrap_err().to_string();
+        assert!(e.starts_with("this run no longer holds the state lock 77aa (its lease ran out)"), "{e}");
+        assert!(e.contains("stopped before its next cloud call") && e.contains("empi-infra plan"), "{e}");
+        assert!(w.flush().await.is_err());
+        // lost for good, even if the store would answer otherwise now
+        store.1.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert!(w.fence().is_err() && w.update("c", |_| ()).await.is_err());
+        assert_eq!(LocalBackend::new(dir.path(), "s").load().unwrap().serial, 1, "only the write before the loss");
+    }
+
+    #[tokio::test]
+    async fn a_write_refused_as_moved_fences_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(LocalBackend::new(dir.path(), "s"));
+        let mut st = store.load().unwrap();
+        st.serial = 5;
+        store.save(&st).unwrap();
+        let w = StateWriter::new(st.clone(), store.clone());
+        let other = LocalBackend::new(dir.path(), "s");
+        let mut newer = other.load().unwrap();
+        newer.serial = 9;
+        other.save(&newer).unwrap();
+        assert!(w.flush().await.unwrap_err().to_string().contains("it is at serial 9"));
+        let e = w.fence().unwrap_err().to_string();
+        assert!(e.contains("was changed by another run"), "{e}");
     }
 }
 
