@@ -82,3 +82,36 @@ async fn sigint_during_plan_releases_the_s3_lock_and_the_next_run_is_not_refused
     let plan = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "the next run is not refused: {plan:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_signal_while_apply_executes_stops_it_at_once_and_releases_the_lock() {
+    let w = Workspace::new(&[]);
+    let lock = w.dir.path().join("state/empi-local.lock");
+    // the database's create never answers: the first signal lets it finish, which it never does
+    let proxy = Proxy::start(&w.moto.url, &["--hang", "CreateDBInstance"], w.dir.path());
+    let mut run = spawn(&w, &proxy, &["apply", "--auto-approve"]);
+    let t0 = Instant::now();
+    while proxy.count("hung") == 0 {
+        assert!(run.try_wait().unwrap().is_none(), "the apply ended before it created the database");
+        assert!(t0.elapsed() < Duration::from_secs(120), "the apply never got to the database");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(run.try_wait().unwrap().is_none(), "the first signal waits for what is in flight");
+    assert!(lock.exists(), "and holds the lock meanwhile");
+    unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
+    let sent = Instant::now();
+    let out = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(sent.elapsed() < Duration::from_secs(10), "took {:?} to stop", sent.elapsed());
+    assert!(stderr.contains("Stopping: no new operations start"), "{stderr}");
+    assert!(stderr.contains("Stopped at once by SIGTERM. State records everything that was started and its lock is released"), "{stderr}");
+    assert!(!lock.exists(), "the lock is released: {}", std::fs::read_to_string(&lock).unwrap_or_default());
+    assert_eq!(w.state()["resources"]["database.instance"]["status"], "creating", "its intent is recorded");
+    // the next run is not refused and converges: one database
+    w.ok(&["apply", "--auto-approve"]);
+    let aws = w.aws().await;
+    assert_eq!(aws.rds.describe_db_instances().send().await.unwrap().db_instances().len(), 1);
+}
