@@ -241,3 +241,163 @@ async fn a_lock_whose_lease_ran_out_is_reported_with_how_to_break_it() {
     w.ok(&["state", "unlock", "77aa"]);
     w.ok(&["plan"]);
 }
+
+/// A spawned run whose stderr is read line by line as it comes, so that what it said after a
+/// given moment is known.
+struct Watched {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Watched {
+    fn spawn(mut c: std::process::Command) -> Watched {
+        let mut child = c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (err, sink) = (child.stderr.take().unwrap(), lines.clone());
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(l);
+            }
+        });
+        Watched { child, lines, reader }
+    }
+
+    fn said(&self) -> usize {
+        self.lines.lock().unwrap().len()
+    }
+
+    /// Waits for the run to end: its exit code and what it said from line `from` on.
+    fn finish(mut self, from: usize) -> (Option<i32>, String) {
+        let status = self.child.wait().unwrap();
+        self.reader.join().unwrap();
+        let lines = self.lines.lock().unwrap();
+        (status.code(), lines[from.min(lines.len())..].join("\n"))
+    }
+}
+
+/// Whether process `pid` is stopped (by SIGSTOP).
+fn stopped(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // the state follows the command name, which is in parentheses
+    stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) == Some("T")
+}
+
+async fn non_default_vpcs(aws: &common::Aws) -> usize {
+    aws.ec2.describe_vpcs().send().await.unwrap().vpcs().iter().filter(|v| v.is_default() != Some(true)).count()
+}
+
+/// Waits (at most `secs`) until the state in S3 records the database instance's id: its create
+/// was sent.
+async fn until_the_database_create_is_recorded(aws: &common::Aws, secs: u64) {
+    let t0 = Instant::now();
+    loop {
+        let st = s3_json(aws, "stacks/empi-local.json").await;
+        if st.is_some_and(|s| s["resources"]["database.instance"]["id"].is_string()) {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(secs), "the apply did not get to the database");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// #24's done-when for fenced state: an apply paused past its lease (a laptop lid: SIGSTOP), its
+/// lock broken as the refusal advises and the same change applied by another run, then resumed
+/// (SIGCONT). It stops before its next cloud call, without another create; the newer state is
+/// kept (serial never goes back); there is one VPC.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_apply_paused_past_its_lease_and_its_lock_broken_stops_before_its_next_cloud_call() {
+    let w = Workspace::new(&s3_stack());
+    let aws = state_bucket(&w).await;
+    // a lease that is not one is refused before anything is done
+    let mut bad = w.command(&["plan"]);
+    let bad = bad.env("EMPI_INFRA_LOCK_LEASE", "1s").output().unwrap();
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{said}");
+    assert!(said.contains("EMPI_INFRA_LOCK_LEASE=\"1s\" is shorter than 2s; fix: set a duration from 2s to 1h"), "{said}");
+    assert!(s3_json(&aws, "stacks/empi-local.json.lock").await.is_none());
+
+    w.moto.slow("rds::dbinstance", 120.0);
+    let mut c = w.command(&["apply", "--auto-approve"]);
+    c.env("EMPI_INFRA_LOCK_LEASE", "5s");
+    let paused = Watched::spawn(c);
+    let pid = paused.child.id();
+    until_the_database_create_is_recorded(&aws, 120).await;
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    let t0 = Instant::now();
+    while !stopped(pid) {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the run did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let said_before = paused.said();
+    let serial_before = s3_json(&aws, "stacks/empi-local.json").await.unwrap()["serial"].as_u64().unwrap();
+
+    // the lease runs out, visibly: the lock object says so, and another run is refused naming it
+    let t0 = Instant::now();
+    let id = loop {
+        let lock = s3_json(&aws, "stacks/empi-local.json.lock").await.expect("the paused run's lock");
+        let until = humantime::parse_rfc3339(lock["lease_expires"].as_str().unwrap()).unwrap();
+        if until < std::time::SystemTime::now() {
+            break lock["id"].as_str().unwrap().to_string();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "the lease did not run out: {lock}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let refused = w.run(&["plan"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("expired") && refused.stderr.contains(&format!("empi-infra state unlock {id}")), "{refused:?}");
+    w.ok(&["state", "unlock", &id]);
+    w.moto.slow("rds::dbinstance", 0.0);
+    w.ok(&["apply", "--auto-approve"]);
+    let newer = s3_json(&aws, "stacks/empi-local.json").await.unwrap();
+    assert!(newer["serial"].as_u64().unwrap() > serial_before);
+    assert_eq!(non_default_vpcs(&aws).await, 1);
+
+    // resumed: it notices at once that its lease passed, and stops
+    w.moto.record();
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+    let (code, after) = paused.finish(said_before);
+    assert_eq!(code, Some(1), "{after}");
+    assert!(after.contains(&format!("this run no longer holds the state lock {id} (its lease ran out at")), "{after}");
+    assert!(after.contains("stopped before its next cloud call"), "{after}");
+    // no AWS request after the resume but to the state bucket: releasing its own lock (which is
+    // not there any more), and at most a state write the pause caught half-way, which its
+    // condition refused (the newer state is kept, below). (A step the pause caught between its
+    // intent and its create may still say "creating…": its create is not sent.)
+    let sent: Vec<String> = w.moto.operations();
+    let others: Vec<&String> = sent.iter().filter(|o| !o.contains(&format!(" /{STATE_BUCKET}/stacks/empi-local.json"))).collect();
+    assert!(others.is_empty(), "requests after the resume: {others:?}");
+
+    let kept = s3_json(&aws, "stacks/empi-local.json").await.unwrap();
+    assert_eq!((&kept["lineage"], &kept["serial"]), (&newer["lineage"], &newer["serial"]), "the newer state is kept");
+    assert!(s3_json(&aws, "stacks/empi-local.json.lock").await.is_none());
+    assert_eq!(non_default_vpcs(&aws).await, 1);
+    assert_eq!(aws.rds.describe_db_instances().send().await.unwrap().db_instances().len(), 1);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0, "converged: nothing left over");
+}
+
+/// A state object replaced behind a run's back (another run's, of another lineage) is not written
+/// over: the run's next write is refused by its ETag condition, and it stops there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_replaced_during_an_apply_is_kept_and_the_apply_stops() {
+    let w = Workspace::new(&s3_stack());
+    let aws = state_bucket(&w).await;
+    w.moto.slow("rds::dbinstance", 4.0);
+    let run = Watched::spawn(w.command(&["apply", "--auto-approve"]));
+    until_the_database_create_is_recorded(&aws, 120).await;
+    let ours: empi_engine::state::State = serde_json::from_value(s3_json(&aws, "stacks/empi-local.json").await.unwrap()).unwrap();
+    let theirs = empi_engine::state::State { lineage: "another-lineage".into(), serial: ours.serial + 100, ..ours.clone() };
+    aws.s3.put_object().bucket(STATE_BUCKET).key("stacks/empi-local.json").body(theirs.to_bytes().into()).send().await.unwrap();
+
+    let (code, said) = run.finish(0);
+    assert_eq!(code, Some(1), "{said}");
+    let refusal = said.find("was changed by another run").unwrap_or_else(|| panic!("no refusal in:\n{said}"));
+    assert!(said.contains(&format!("it now holds serial {} of lineage another-lineage", theirs.serial)), "{said}");
+    assert!(!said[refusal..].contains("creating…"), "nothing created after the refusal:\n{said}");
+    let kept = s3_json(&aws, "stacks/empi-local.json").await.unwrap();
+    assert_eq!((kept["lineage"].as_str(), kept["serial"].as_u64()), (Some("another-lineage"), Some(theirs.serial)));
+    let backup = s3_json(&aws, "stacks/empi-local.json.backup").await.unwrap();
+    assert_eq!(backup["lineage"].as_str(), Some(ours.lineage.as_str()), "the backup is this run's, not a copy of theirs");
+    assert!(s3_json(&aws, "stacks/empi-local.json.lock").await.is_none(), "the lock is released");
+}
