@@ -161,7 +161,13 @@ fn show_prints_a_saved_plan_as_text_or_terraform_json_without_a_cloud() {
     let graph = empi_engine::graph::ResourceGraph::new(empi_engine::blueprint::expand(&stack, "123456789012")).unwrap();
     let state = empi_engine::state::State::new(&stack.name);
     let plan = empi_engine::plan::diff(&graph, &state, &Default::default(), &empi_engine::kinds::schema, "digest");
-    std::fs::write(dir.path().join("saved.plan"), serde_json::to_vec(&plan).unwrap()).unwrap();
+    std::fs::write(dir.path().join("saved.plan"), serde_json::to_vec(&plan.clone().sealed()).unwrap()).unwrap();
+
+    // a plan file without its digest, or edited after it was sealed, is not shown
+    std::fs::write(dir.path().join("unsealed.plan"), serde_json::to_vec(&plan).unwrap()).unwrap();
+    let (code, _, err) = empi(&["show", "unsealed.plan"], dir.path());
+    assert_eq!(code, 1);
+    assert!(err.contains("was changed after `empi-infra plan --out` wrote it (its content no longer matches its digest: it has none)"), "{err}");
 
     let (code, out, err) = empi(&["show", "saved.plan"], dir.path());
     assert_eq!(code, 0, "{err}");

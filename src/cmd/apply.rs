@@ -35,16 +35,26 @@ pub async fn apply(
             "make a targeted plan with `empi-infra plan --target ADDR --out FILE` instead",
         ));
     }
+    // a saved plan is read (limits, digest) before the lock, the cloud or any long work
+    let saved = planfile.as_deref().map(crate::cmd::plan::load).transpose()?;
     let Begun { session, lock: _lock, state, cloud, placement } = Session::begin(path, "apply", versions).await?;
     let stack = &session.stack;
     let g = session.graph(&cloud.account)?;
-    let plan = match &planfile {
+    let plan = match saved {
         // ops::apply refuses it if the state moved since
-        Some(f) => {
-            let plan = crate::cmd::plan::load(f)?;
+        Some(plan) => {
             if plan.stack_digest != stack.digest {
                 return Err(fix(
                     format!("the saved plan is stale: the stack file {} changed since the plan was made", stack.path.display()),
+                    "run `empi-infra plan --out FILE` again",
+                ));
+            }
+            // every step must follow from the stack and the state, and the facts it records from
+            // the placement made now: a plan file edited to do something else runs nothing
+            ops::check_saved_plan(&plan, &g, &state, &cloud.registry)?;
+            if let Some((k, _)) = plan.facts.iter().find(|(k, v)| placement.facts.get(*k) != Some(*v)) {
+                return Err(fix(
+                    format!("the saved plan records the fact {k:?} differently from what empi-infra finds now, so it was edited or the account changed"),
                     "run `empi-infra plan --out FILE` again",
                 ));
             }

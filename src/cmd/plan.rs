@@ -77,7 +77,8 @@ fn check_out(out: &Path) -> Result<()> {
 /// every error path.
 pub fn save(path: &Path, plan: &Plan) -> Result<()> {
     check_out(path)?;
-    let body = serde_json::to_vec_pretty(plan)?;
+    // sealed with a digest of its content: `show` and `apply` refuse a file changed since
+    let body = serde_json::to_vec_pretty(&plan.clone().sealed())?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "plan".into());
     let tmp = TempPath::new(path.with_file_name(format!("{name}.tmp-{}", std::process::id())));
     std::fs::write(tmp.path(), body).with_context(|| format!("cannot write the plan file {}", path.display()))?;
@@ -101,6 +102,16 @@ pub fn load(path: &Path) -> Result<Plan> {
             "make one with `empi-infra plan --out FILE`",
         )
     })?;
+    if !plan.digest_matches() {
+        return Err(fix(
+            format!(
+                "{} was changed after `empi-infra plan --out` wrote it (its content no longer matches its digest{}), so neither `show` nor `apply` trusts it",
+                path.display(),
+                if plan.digest.is_none() { ": it has none" } else { "" }
+            ),
+            "make the plan again with `empi-infra plan --out FILE`, and review and apply that file unchanged",
+        ));
+    }
     if plan.format_version != empi_engine::plan::PLAN_FORMAT_VERSION {
         return Err(fix(
             format!(

@@ -15,8 +15,9 @@ use petgraph::visit::{Dfs, EdgeRef};
 use petgraph::Direction;
 use tokio::sync::Semaphore;
 
+use crate::ownership::{self, Found};
 use crate::plan::{Action, Plan, ResourceChange};
-use crate::resource::{Attrs, ErrorClass, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Timeouts};
+use crate::resource::{Attrs, ErrorClass, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Timeouts};
 use crate::state::{ResourceState, State, StateError, StateWriter, Status};
 
 /// How the executor runs.
@@ -90,6 +91,9 @@ pub enum StepError {
     Interrupted(String),
     #[error("{0}: stopped before its change was sent; the next run makes it")]
     NotSent(String),
+    /// The live object is not provably this stack's (`crate::ownership`): nothing was sent to it.
+    #[error(transparent)]
+    NotOurs(#[from] crate::ownership::NotOurs),
 }
 
 /// What an apply did.
@@ -282,6 +286,8 @@ struct Ctx {
     slots: Arc<Semaphore>,
     outputs: Mutex<HashMap<String, Attrs>>,
     progress: Arc<dyn Progress>,
+    /// The stack whose objects these must be (`crate::ownership`).
+    stack: String,
 }
 
 /// Runs `plan`, recording into `writer`.
@@ -302,6 +308,7 @@ pub async fn apply(
         opts,
         outputs: Mutex::new(outputs),
         progress,
+        stack: snapshot.stack.clone(),
     });
 
     let mut steps = StepGraph::new(plan, &snapshot);
@@ -534,6 +541,67 @@ async fn create(
     }
 }
 
+/// Reads the live object `id` and refuses it unless it is provably this stack's
+/// (`crate::ownership`): checked again right before every update and delete, and before a create
+/// takes over an object found under its name, whatever the plan (a saved one included) says.
+/// `None`: the object does not exist.
+#[allow(clippy::too_many_arguments)]
+async fn prove_ours(
+    ctx: &Ctx,
+    r: &dyn Resource,
+    address: &str,
+    id: &str,
+    expected: &Attrs,
+    found: Found,
+    op: Operation,
+    started: Instant,
+) -> Result<Option<Observed>, StepError> {
+    let observed = call(ctx, r, address, "read", op, started, true, || r.read(id, expected)).await?;
+    if let Some(o) = &observed {
+        let fix = if found == Found::Recorded { ownership::RECORDED_FIX } else { ownership::FOUND_FIX };
+        ownership::check(r.schema(), &ctx.stack, ownership::expected_region(expected).as_deref(), address, id, o, found, fix)?;
+    }
+    Ok(observed)
+}
+
+/// Before a create: the object may exist already although the plan did not know it (a saved plan
+/// replayed after state was lost, or another run made it since). One that is provably this
+/// stack's is taken over instead of made twice; anything else under the name fails the step
+/// before anything is recorded or sent.
+async fn look_first(
+    ctx: &Ctx,
+    r: &dyn Resource,
+    c: &ResourceChange,
+    name: &str,
+    inputs: &Attrs,
+    started: Instant,
+) -> Result<Option<(String, Observed)>, StepError> {
+    let found = call(ctx, r, &c.address, "find", Operation::Create, started, true, || r.find(name, &c.address, inputs)).await?;
+    let Some(id) = found else { return Ok(None) };
+    Ok(prove_ours(ctx, r, &c.address, &id, inputs, Found::ByName, Operation::Create, started).await?.map(|o| (id, o)))
+}
+
+/// The attributes of an object taken over at apply time that differ from what the stack wants (as
+/// the plan's diff compares them; a write-only one cannot be read back, so it is sent again), and
+/// whether one of them forces replacement.
+fn differing(r: &dyn Resource, inputs: &Attrs, observed: &Observed) -> (Vec<String>, Option<String>) {
+    let schema = r.schema();
+    let mut changed = Vec::new();
+    let mut forces = None;
+    for (k, want) in inputs {
+        let a = schema.attr(k);
+        let same = !a.is_some_and(|a| a.write_only)
+            && observed.attrs.get(k).is_some_and(|have| crate::plan::normalize(a, want) == crate::plan::normalize(a, have));
+        if !same {
+            if a.is_some_and(|a| a.force_new) && forces.is_none() {
+                forces = Some(k.clone());
+            }
+            changed.push(k.clone());
+        }
+    }
+    (changed, forces)
+}
+
 async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
     let r = resource_for(ctx, c)?;
     let spec = c.spec.as_ref().ok_or_else(|| StepError::Internal("plan has no spec to apply".into(), c.address.clone()))?;
@@ -552,10 +620,14 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
     let started = Instant::now();
     let deps = spec.dependencies();
     let recorded = ctx.writer.resource(&c.address).await;
+    // an object found under its name and taken over at apply time: what to change on it, and how
+    // it was found
+    let mut taken_over: Option<(Vec<String>, Attrs)> = None;
     let (id, op) = match (c.action, recorded.as_ref().and_then(|r| if r.status == Status::Created { r.id.clone() } else { None })) {
         (Action::Update, Some(id)) => {
             let old = recorded.as_ref().map(|r| r.attrs.clone()).unwrap_or_default();
             let changed: Vec<String> = c.attributes.iter().map(|a| a.name.clone()).collect();
+            prove_ours(ctx, r.as_ref(), &c.address, &id, &old, Found::Recorded, Operation::Update, started).await?;
             ctx.progress.line(&format!("{}: modifying… [id={id}]", c.address));
             call(ctx, r.as_ref(), &c.address, "update", Operation::Update, started, true, || r.update(&id, &old, &inputs, &changed))
                 .await?;
@@ -563,7 +635,27 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
         }
         _ => {
             // create (or resume an interrupted one): record the intent first
-            let resumed = if c.action == Action::Create { c.id.clone() } else { None };
+            let mut resumed = if c.action == Action::Create { c.id.clone() } else { None };
+            match &resumed {
+                // an interrupted create the plan found by name: finished only when provably ours
+                Some(id) => {
+                    prove_ours(ctx, r.as_ref(), &c.address, id, &inputs, Found::ByName, Operation::Create, started).await?;
+                }
+                None if c.action == Action::Create => {
+                    if let Some((id, observed)) = look_first(ctx, r.as_ref(), c, &spec.name, &inputs, started).await? {
+                        let (changed, forces) = differing(r.as_ref(), &inputs, &observed);
+                        if let Some(attr) = forces {
+                            return Err(StepError::Internal(
+                                format!("{id} exists already, tagged as this stack's, but its {attr} differs and a change of {attr} forces replacement; run `empi-infra plan` to see the replacement, then apply that plan"),
+                                c.address.clone(),
+                            ));
+                        }
+                        resumed = Some(id);
+                        taken_over = Some((changed, observed.attrs));
+                    }
+                }
+                None => {}
+            }
             ctx.writer
                 .update(&c.address, |s| {
                     if c.create_before_destroy {
@@ -588,6 +680,13 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
                 })
                 .await?;
             let id = match resumed {
+                Some(id) if taken_over.is_some() => {
+                    ctx.progress.line(&format!(
+                        "{}: {id} exists already, tagged as this stack's (state lost or moved since the plan?); taking it over instead of creating it again",
+                        c.address
+                    ));
+                    id
+                }
                 Some(id) => {
                     ctx.progress.line(&format!("{}: resuming an interrupted create [id={id}]", c.address));
                     id
@@ -610,7 +709,11 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
         }
     };
     wait_for(ctx, r.as_ref(), &c.address, &id, op, &inputs, started).await?;
-    if c.action == Action::Create && c.id.is_some() && !c.attributes.is_empty() {
+    if let Some((changed, before)) = taken_over.filter(|(changed, _)| !changed.is_empty()) {
+        // taken over: made what the stack says, from what was found
+        call(ctx, r.as_ref(), &c.address, "update", Operation::Update, started, true, || r.update(&id, &before, &inputs, &changed)).await?;
+        wait_for(ctx, r.as_ref(), &c.address, &id, Operation::Update, &inputs, started).await?;
+    } else if c.action == Action::Create && c.id.is_some() && !c.attributes.is_empty() {
         // a resumed create may have stopped half-way (e.g. before a policy was attached or its
         // tags were set): change what the plan found live, from what it found
         let changed: Vec<String> = c.attributes.iter().map(|a| a.name.clone()).collect();
@@ -670,6 +773,10 @@ async fn delete_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
     // harmless on AWS (a gateway endpoint's second delete fails on the routes its first removed)
     let id = if c.action == Action::Delete { c.id.clone() } else { c.id.clone().or(recorded.as_ref().and_then(|r| r.id.clone())) };
     if let Some(id) = id {
+        // never another stack's object, whatever the plan or state says; an interrupted create's
+        // object found by name must carry this stack's tags
+        let found = if recorded.as_ref().is_some_and(|r| r.id.as_deref() == Some(id.as_str())) { Found::Recorded } else { Found::ByName };
+        prove_ours(ctx, r.as_ref(), &c.address, &id, &attrs, found, Operation::Delete, started).await?;
         let before = recorded.as_ref().map(|r| r.status);
         ctx.writer
             .update(&c.address, |s| {
@@ -715,6 +822,7 @@ async fn delete_deposed(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> 
     let old: Option<ResourceState> = snapshot.facts.get(&fact).and_then(|v| serde_json::from_value(v.clone()).ok());
     let attrs = old.as_ref().map(|o| o.attrs.clone()).unwrap_or_default();
     if let Some(id) = c.id.clone().or(old.and_then(|o| o.id)) {
+        prove_ours(ctx, r.as_ref(), &c.address, &id, &attrs, Found::Recorded, Operation::Delete, started).await?;
         ctx.progress.line(&format!("{address}: destroying the replaced object… [id={id}]"));
         call(ctx, r.as_ref(), &c.address, "delete", Operation::Delete, started, true, || r.delete(&id, &attrs)).await?;
         wait_for(ctx, r.as_ref(), &c.address, &id, Operation::Delete, &attrs, started).await?;
@@ -770,6 +878,7 @@ mod tests {
             facts: std::collections::BTreeMap::new(),
             estimate: None,
             targets: Vec::new(),
+            digest: None,
         }
     }
 
