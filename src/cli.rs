@@ -177,6 +177,18 @@ pub enum StateCommand {
         #[arg(long)]
         auto_approve: bool,
     },
+    /// Take over an existing object explicitly (like Terraform's import): read the object with
+    /// this cloud id, show what `apply` would change on it, and record it at ADDRESS once
+    /// confirmed. For an object the stack's name finds but its tags do not prove this stack's.
+    Import {
+        /// The stack's address to record it at (`empi-infra graph` or a plan lists them).
+        address: String,
+        /// The object's cloud id (an IAM role's name, a VPC id, a Kubernetes `namespace/name`…).
+        id: String,
+        /// Record it without asking.
+        #[arg(long)]
+        auto_approve: bool,
+    },
     /// Break the lock with this id (from the error that named it).
     Unlock { lock_id: String },
     /// Who holds the lock, if anyone.

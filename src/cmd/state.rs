@@ -17,9 +17,12 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
     if let StateCommand::Rebuild { auto_approve } = sc {
         return rebuild(session, auto_approve).await;
     }
+    if let StateCommand::Import { address, id, auto_approve } = sc {
+        return import(session, &address, &id, auto_approve).await;
+    }
     let (stack, backend) = (&session.stack, &session.backend);
     match sc {
-        StateCommand::Rebuild { .. } => unreachable!("handled above"),
+        StateCommand::Rebuild { .. } | StateCommand::Import { .. } => unreachable!("handled above"),
         StateCommand::List => {
             for a in backend.load().await?.resources.keys() {
                 outln!("{a}")?;
@@ -124,7 +127,7 @@ async fn rebuild(mut session: Session, auto_approve: bool) -> Result<ExitCode> {
     let g = session.graph(&cloud.account)?;
     let stack = &session.stack;
     eprintln!("Looking for the {} resources of stack {:?} by their names and tags (read-only)…", g.len(), stack.name);
-    let (mut state, missing) = ops::rebuild(&g, &cloud.registry, &stack.name, previous.as_ref(), placement.facts, 10).await?;
+    let (mut state, missing, refused) = ops::rebuild(&g, &cloud.registry, &stack.name, previous.as_ref(), placement.facts, 10).await?;
     if state.resources.contains_key("workloads.migrate") {
         // the migrate job is named after the version it migrated to: found, it is this version
         state.facts.insert(TUVA_FACT.into(), serde_json::Value::String(stack.app.version.clone()));
@@ -136,6 +139,12 @@ async fn rebuild(mut session: Session, auto_approve: bool) -> Result<ExitCode> {
     }
     if !missing.is_empty() {
         outln!("Not found ({}; the next apply creates them): {}", missing.len(), missing.join(", "))?;
+    }
+    if !refused.is_empty() {
+        outln!("Found under the stack's names but not provably this stack's, so left out ({}):", refused.len())?;
+        for e in &refused {
+            outln!("  {e}")?;
+        }
     }
     if let Some(p) = &previous {
         let lost: Vec<&String> = p.resources.keys().filter(|a| !state.resources.contains_key(*a)).collect();
@@ -162,5 +171,89 @@ async fn rebuild(mut session: Session, auto_approve: bool) -> Result<ExitCode> {
         state.serial,
         state.resources.len()
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `state import ADDRESS ID`: takes over an existing object explicitly. The object is read, its
+/// differences from the stack are shown as the plan `apply` would make after the import, and it
+/// is recorded (nothing in the cloud changes) once confirmed. An object that another stack's tags
+/// claim is refused: that stack still manages it.
+async fn import(mut session: Session, address: &str, id: &str, auto_approve: bool) -> Result<ExitCode> {
+    let _lock = session.backend.lock("state import").await?;
+    let state = session.backend.load().await?;
+    if let Some(r) = state.resources.get(address) {
+        return Err(fix(
+            format!("state already records {address} as {}", r.id.as_deref().unwrap_or("an interrupted create")),
+            format!("`empi-infra state show {address}` shows it; to record another object there, destroy or forget this one first"),
+        ));
+    }
+    let cloud = session.connect().await?;
+    let placement = session.place(&cloud, &state, false).await?;
+    let g = session.graph(&cloud.account)?;
+    let stack = &session.stack;
+    let Some(spec) = g.get(address) else {
+        // one sentence naming the closest address
+        let addresses: std::collections::BTreeSet<&str> = g.addresses().collect();
+        empi_engine::target::select(&[address.to_string()], &addresses, "the stack")?;
+        return Err(fix(format!("stack {:?} has no resource {address}", stack.name), "`empi-infra graph` lists every address"));
+    };
+    let lookup = |a: &str, o: &str| state.resources.get(a).and_then(|r| r.outputs.get(o)).cloned();
+    let inputs = empi_engine::plan::resolved_inputs(spec, &lookup);
+    let missing: Vec<String> = spec.dependencies().into_iter().filter(|d| !state.resources.contains_key(d)).collect();
+    if !missing.is_empty() {
+        return Err(fix(
+            format!("{address} refers to {}, which state does not record yet", missing.join(", ")),
+            "import (or apply) those first",
+        ));
+    }
+    let r = cloud.registry.get(&spec.kind).ok_or_else(|| anyhow::anyhow!("no provider for type {}", spec.kind))?.clone();
+    let observed = r.read(id, &inputs).await.map_err(|e| anyhow::anyhow!("reading {id} failed: {e}"))?.ok_or_else(|| {
+        fix(format!("there is no {} with the id {id:?}", spec.kind), format!("check the id; a {} is read by its id as `empi-infra state show` prints it", spec.kind))
+    })?;
+    let region = empi_engine::ownership::expected_region(&inputs);
+    empi_engine::ownership::check(
+        r.schema(),
+        &stack.name,
+        region.as_deref(),
+        address,
+        id,
+        &observed,
+        empi_engine::ownership::Found::Recorded,
+        empi_engine::ownership::FOUND_FIX,
+    )?;
+    let mut imported = state.clone();
+    imported.facts.extend(placement.facts);
+    imported.resources.insert(
+        address.to_string(),
+        empi_engine::state::ResourceState {
+            kind: spec.kind.clone(),
+            name: spec.name.clone(),
+            id: Some(id.to_string()),
+            status: empi_engine::state::Status::Created,
+            attrs: inputs,
+            outputs: observed.outputs.clone(),
+            depends_on: spec.dependencies(),
+        },
+    );
+    let plan = ops::make_targeted_plan(&g, &cloud.registry, &imported, true, 10, &stack.digest, &[address.to_string()]).await?;
+    let change = plan.changes.iter().find(|c| c.address == address);
+    outln!("Importing {address} ({} {id}) into the state of stack {:?}.", spec.kind, stack.name)?;
+    match change {
+        Some(c) if c.action != empi_engine::plan::Action::NoOp => {
+            let only = empi_engine::plan::Plan { changes: vec![c.clone()], warnings: vec![], ..plan.clone() };
+            outln!("After the import, `empi-infra apply` would make this change to it (the stack's tags included):
+")?;
+            out!("{}", empi_engine::plan::render_text(&only))?;
+        }
+        _ => outln!("It matches the stack: after the import, `empi-infra apply` changes nothing on it.")?,
+    }
+    if !auto_approve && !crate::cmd::apply::confirm(&format!("
+Record {id} as {address} of stack {:?}?", stack.name))? {
+        outln!("Nothing recorded.")?;
+        return Ok(ExitCode::from(1));
+    }
+    imported.serial = state.serial + 1;
+    session.backend.save(&imported).await?;
+    outln!("Recorded {id} as {address} (serial {}). Nothing in the cloud was changed; `empi-infra plan` shows what apply will do.", imported.serial)?;
     Ok(ExitCode::SUCCESS)
 }
