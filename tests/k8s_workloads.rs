@@ -411,3 +411,31 @@ async fn the_k8s_job_runner_makes_upstreams_calls_as_its_service_account_and_its
         "only its job namespace"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_24_a_namespace_labelled_only_managed_by_empi_infra_is_neither_taken_over_nor_deleted() {
+    use k8s_openapi::api::core::v1::Namespace;
+    // another team's namespace under the stack's namespace name, carrying only the generic label
+    // that releases before the stack label put on objects: it names no stack
+    let w = Workspace::new(&[]);
+    let c = w.cluster.client().await;
+    let namespaces: Api<Namespace> = Api::all(c.clone());
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": NS, "labels": {"app.kubernetes.io/managed-by": "empi-infra"}}
+    }))
+    .unwrap();
+    namespaces.create(&Default::default(), &ns).await.unwrap();
+    let theirs: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "team-data"}, "data": {"k": "v"}})).unwrap();
+    Api::<ConfigMap>::namespaced(c.clone(), NS).create(&Default::default(), &theirs).await.unwrap();
+
+    let applied = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(applied.code, 1, "{applied:?}");
+    assert!(applied.stderr.contains(&format!("Namespace {NS} exists but is not provably this stack's")), "{applied:?}");
+    assert!(w.state()["resources"].get("workloads.namespace").is_none(), "not recorded: {}", w.state()["resources"]);
+    w.ok(&["destroy", "--auto-approve"]);
+    let left = namespaces.get(NS).await.unwrap();
+    assert!(left.metadata.deletion_timestamp.is_none(), "the namespace was deleted");
+    assert_eq!(left.metadata.labels.unwrap_or_default().get("empi-infra/stack"), None, "and was not labelled as the stack's");
+    let cm = Api::<ConfigMap>::namespaced(c, NS).get("team-data").await.unwrap();
+    assert_eq!(cm.data.unwrap()["k"], "v");
+}

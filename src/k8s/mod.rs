@@ -22,25 +22,36 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{json, Value};
 
 /// The label naming the stack that owns a Kubernetes object. An object labelled for another stack
-/// is never adopted, changed or deleted; one without it is adopted only when empi-infra made it
-/// (`app.kubernetes.io/managed-by: empi-infra`, as releases before the label did).
+/// is never adopted, changed or deleted.
 pub const STACK_LABEL: &str = "empi-infra/stack";
+/// The label naming the region of the stack that owns it: with the stack's name, its identity (two
+/// same-named stacks in two regions may share a cluster through `EMPI_INFRA_KUBECONFIG`).
+pub const REGION_LABEL: &str = "empi-infra/region";
 
 /// Whose an object is, by its labels: `Err` with the sentence to say when it is not this stack's.
 /// `recorded`: this stack's state records the object, so one that empi-infra made before objects
-/// carried the stack label is this stack's; an unrecorded one (found for adoption) must carry it.
-fn owned_by(stack: &str, kind: &str, id: &str, labels: &Value, recorded: bool) -> Result<(), ProviderError> {
-    match labels.get(STACK_LABEL).and_then(Value::as_str) {
-        Some(s) if s == stack => Ok(()),
-        Some(other) => Err(ProviderError::coded(
+/// carried the stack label (`app.kubernetes.io/managed-by: empi-infra` only) or the region label
+/// is this stack's; an unrecorded one (found for adoption, or found in the way of a create) must
+/// carry both labels naming this stack: nothing is taken over by its name or a generic label.
+fn owned_by(stack: &str, region: &str, kind: &str, id: &str, labels: &Value, recorded: bool) -> Result<(), ProviderError> {
+    let label = |k: &str| labels.get(k).and_then(Value::as_str);
+    let another = |other: &str, other_region: Option<&str>| {
+        let where_ = other_region.map(|r| format!(" in region {r}")).unwrap_or_default();
+        ProviderError::coded(
             "OwnedByAnotherStack",
-            format!("{kind} {id} belongs to stack {other:?} (label {STACK_LABEL}={other}), not to {stack:?}; two stacks cannot share it: give this stack another [app] namespace"),
+            format!("{kind} {id} belongs to stack {other:?}{where_} (labels {STACK_LABEL}, {REGION_LABEL}), not to {stack:?} in region {region}; two stacks cannot share it: give this stack another [app] namespace"),
         )
-        .with_class(ErrorClass::NotOurs)),
-        None if recorded && labels.get("app.kubernetes.io/managed-by").and_then(Value::as_str) == Some("empi-infra") => Ok(()),
-        None => Err(ProviderError::coded(
+        .with_class(ErrorClass::NotOurs)
+    };
+    match (label(STACK_LABEL), label(REGION_LABEL)) {
+        (Some(other), r) if other != stack => Err(another(other, r)),
+        (Some(_), Some(r)) if r != region => Err(another(stack, Some(r))),
+        (Some(_), Some(_)) => Ok(()),
+        (Some(_), None) if recorded => Ok(()),
+        (None, _) if recorded && label("app.kubernetes.io/managed-by") == Some("empi-infra") => Ok(()),
+        _ => Err(ProviderError::coded(
             "NotManaged",
-            format!("{kind} {id} exists but was not made by empi-infra (it has no {STACK_LABEL} label); give this stack another [app] namespace, or label it {STACK_LABEL}={stack} to let this stack manage it"),
+            format!("{kind} {id} exists but is not provably this stack's (it lacks the labels {STACK_LABEL}={stack}, {REGION_LABEL}={region}); empi-infra takes over nothing by its name: give this stack another [app] namespace, or, if the object is this stack's, take it over with `empi-infra state import ADDRESS {id}`"),
         )
         .with_class(ErrorClass::NotOurs)),
     }
@@ -352,10 +363,12 @@ impl K8sObject {
         Ok(o.map(|o| serde_json::to_value(o).expect("object serialises")))
     }
 
-    async fn apply(&self, a: &Attrs) -> ProviderResult<String> {
+    /// Applies the manifest; a live object under its name must be this stack's (`recorded`: as
+    /// for [`owned_by`]: false on a create, which takes over nothing it did not make).
+    async fn apply(&self, a: &Attrs, recorded: bool) -> ProviderResult<String> {
         let t = self.target(a).await?;
         if let Some(live) = t.api.get_opt(&t.name).await.map_err(kube_err)? {
-            self.owned(a, &t, &live, true)?;
+            self.owned(a, &t, &live, recorded)?;
         }
         self.patch(a, &t).await
     }
@@ -365,6 +378,7 @@ impl K8sObject {
     async fn patch(&self, a: &Attrs, t: &Target) -> ProviderResult<String> {
         let mut manifest = a["manifest"].clone();
         manifest["metadata"]["labels"][STACK_LABEL] = Value::String(self.conn.stack.clone());
+        manifest["metadata"]["labels"][REGION_LABEL] = Value::String(self.conn.region.clone());
         let pp = PatchParams::apply(FIELD_MANAGER).force();
         t.api.patch(&t.name, &pp, &Patch::Apply(&manifest)).await.map_err(kube_err)?;
         Ok(Self::id(t))
@@ -373,7 +387,7 @@ impl K8sObject {
     /// [`owned_by`] for a live object at `t`.
     fn owned(&self, a: &Attrs, t: &Target, live: &DynamicObject, recorded: bool) -> ProviderResult<()> {
         let labels = serde_json::to_value(&live.metadata.labels).unwrap_or_default();
-        owned_by(&self.conn.stack, &self.kind_name(a), &Self::id(t), &labels, recorded)
+        owned_by(&self.conn.stack, &self.conn.region, &self.kind_name(a), &Self::id(t), &labels, recorded)
     }
 
     /// The pods of a deployment that are not ready, each with why: its containers' waiting reasons
@@ -512,6 +526,8 @@ impl Resource for K8sObject {
                 // read just now: nothing there to own or to remove first
                 return self.patch(a, &t).await;
             };
+            // never another's job: not even a failed one is deleted unless it is provably ours
+            self.owned(a, &t, &old, false)?;
             let live = serde_json::to_value(&old).expect("object serialises");
             if condition(&live, "Failed").is_none() && project(&a["manifest"], &live) != a["manifest"] {
                 return Err(ProviderError::coded(
@@ -536,15 +552,14 @@ impl Resource for K8sObject {
                 )
                 .with_class(ErrorClass::Propagation));
             }
-            self.owned(a, &t, &old, true)?;
-            // read just now: no second read before the patch
+            // read just now (and checked above): no second read before the patch
             return self.patch(a, &t).await;
         }
-        self.apply(a).await
+        self.apply(a, false).await
     }
 
     async fn update(&self, _id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
-        self.apply(new).await.map(|_| ())
+        self.apply(new, true).await.map(|_| ())
     }
 
     async fn delete(&self, _id: &str, recorded: &Attrs) -> ProviderResult<()> {
