@@ -309,7 +309,7 @@ async fn finding_3_an_aws_object_tagged_for_another_stack_is_never_adopted_chang
         assert_eq!(out.code, 1, "{args:?}: {out:?}");
         assert!(
             out.stderr.contains(&format!(
-                "network.vpc: {vpc} belongs to stack \"billing\" (tag empi-infra:stack=billing), not to \"empi-local\""
+                "network.vpc: {vpc} belongs to stack \"billing\", not to this stack \"empi-local\" in region us-east-1"
             )),
             "{args:?}: {out:?}"
         );
@@ -606,4 +606,133 @@ async fn finding_3_another_stack_on_the_same_cluster_never_adopts_or_deletes_thi
         k8s_after.len(),
         aws_after.len()
     );
+}
+
+// ── Issue #24: never touch what is not ours ─────────────────────────────────────────────────────
+
+/// A role's trust policy, inline policies (name → document) and tags, as IAM returns them.
+async fn role_snapshot(aws: &Aws, name: &str) -> (Value, Vec<(String, Value)>, Vec<(String, String)>) {
+    let role = aws.iam.get_role().role_name(name).send().await.unwrap().role.unwrap();
+    let trust = common::policy(role.assume_role_policy_document().unwrap());
+    let mut inline = Vec::new();
+    for p in aws.iam.list_role_policies().role_name(name).send().await.unwrap().policy_names() {
+        let doc = aws.iam.get_role_policy().role_name(name).policy_name(p).send().await.unwrap();
+        inline.push((p.clone(), common::policy(doc.policy_document())));
+    }
+    let mut tags: Vec<(String, String)> = role.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+    tags.sort();
+    (trust, inline, tags)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_24_an_untagged_look_alike_role_is_refused_left_alone_and_taken_over_only_by_state_import() {
+    let w = Workspace::new(&[]);
+    let aws = w.aws().await;
+    // made by hand, under the name empi-infra gives the stack's cluster role, without its tags
+    let name = "empi-local-eks-cluster";
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    aws.iam.create_role().role_name(name).assume_role_policy_document(trust).send().await.unwrap();
+    let theirs = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#;
+    aws.iam.put_role_policy().role_name(name).policy_name("theirs").policy_document(theirs).send().await.unwrap();
+    let before = role_snapshot(&aws, name).await;
+
+    let plan = w.run(&["plan"]);
+    assert_eq!(plan.code, 1, "{plan:?}");
+    assert!(plan.stderr.contains(&format!("iam.cluster_role: {name} was found by its name, but it does not carry the tags")), "{plan:?}");
+    assert!(plan.stderr.contains(&format!("empi-infra state import iam.cluster_role {name}")), "{plan:?}");
+    let apply = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 1, "{apply:?}");
+    let vpcs = aws.ec2.describe_vpcs().filters(filter("tag:empi-infra:stack", "empi-local")).send().await.unwrap();
+    assert!(vpcs.vpcs().is_empty(), "nothing is created when the plan meets an object that is not ours");
+    assert_eq!(w.run(&["destroy", "--auto-approve"]).code, 0);
+    assert_eq!(role_snapshot(&aws, name).await, before, "the role, its trust, inline policies and tags are unchanged");
+
+    // taken over explicitly: shown first, then recorded; the cloud is not touched by the import
+    let import = w.run(&["state", "import", "iam.cluster_role", name, "--auto-approve"]);
+    assert_eq!(import.code, 0, "{import:?}");
+    assert!(import.stdout.contains("~ iam.cluster_role") && import.stdout.contains("Recorded"), "{import:?}");
+    assert_eq!(w.state()["resources"]["iam.cluster_role"]["id"], name);
+    assert_eq!(role_snapshot(&aws, name).await, before, "an import changes nothing in the cloud");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_24_a_same_named_stack_in_another_region_neither_adopts_nor_deletes_the_first_ones_objects() {
+    let w = Workspace::new(&[]);
+    w.ok(&["apply", "--auto-approve"]);
+    let aws = w.aws().await;
+    let roles = || async {
+        let mut out = Vec::new();
+        for r in aws.iam.list_roles().send().await.unwrap().roles() {
+            if r.role_name().starts_with("empi-local") {
+                out.push((r.role_name().to_string(), role_snapshot(&aws, r.role_name()).await));
+            }
+        }
+        out
+    };
+    let roles_before = roles().await;
+    assert!(roles_before.len() >= 5, "{roles_before:?}");
+    let buckets = || async { aws.s3.list_buckets().send().await.unwrap().buckets().iter().map(|b| b.name().unwrap().to_string()).collect::<Vec<_>>() };
+    let buckets_before = buckets().await;
+
+    // the same stack file with another region, its own state, the same account (IAM and bucket
+    // names are global there as on AWS)
+    let other = tempfile::tempdir().unwrap();
+    let src = std::fs::read_to_string(w.stack()).unwrap().replace("region = \"us-east-1\"", "region = \"us-west-2\"").replace("acm:us-east-1", "acm:us-west-2");
+    let other_stack = other.path().join("stack.toml");
+    std::fs::write(&other_stack, src).unwrap();
+    let run = |args: &[&str]| common::run_in(other.path(), &w.moto.url, &w.cluster.kubeconfig, &other_stack, args);
+    let applied = run(&["apply", "--auto-approve"]);
+    assert_ne!(applied.code, 0, "the second region's stack took the first one's objects: {applied:?}");
+    assert!(applied.stderr.contains("belongs to stack \"empi-local\" in region us-east-1, not to this stack \"empi-local\" in region us-west-2"), "{applied:?}");
+    let destroyed = run(&["destroy", "--auto-approve"]);
+    assert_eq!(destroyed.code, 0, "{destroyed:?}");
+
+    assert_eq!(roles().await, roles_before, "the first stack's IAM roles are unchanged");
+    assert_eq!(buckets().await, buckets_before, "and its buckets");
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0, "the first stack has nothing to do");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_24_a_saved_plan_replayed_after_the_state_was_lost_makes_one_vpc_and_an_edited_one_runs_nothing() {
+    let w = Workspace::new(&[]);
+    let aws = w.aws().await;
+    let vpcs = || async { aws.ec2.describe_vpcs().filters(filter("tag:Name", "empi-local-vpc")).send().await.unwrap().vpcs().len() };
+    w.ok(&["plan", "--target", "network.vpc", "--out", "p.plan"]);
+    w.ok(&["apply", "p.plan"]);
+    assert_eq!(vpcs().await, 1);
+    // a CI pipeline with an ephemeral state re-runs its apply job
+    std::fs::remove_dir_all(w.dir.path().join("state")).unwrap();
+    let again = w.ok(&["apply", "p.plan"]);
+    assert!(again.stderr.contains("taking it over instead of creating it again"), "{again:?}");
+    assert_eq!(vpcs().await, 1, "one VPC");
+    assert_eq!(w.state()["resources"]["network.vpc"]["status"], "created");
+
+    // another stack's role, and a plan edited to delete it
+    let role = "billing-app";
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let tag = aws_sdk_iam::types::Tag::builder().key("empi-infra:stack").value("billing").build().unwrap();
+    aws.iam.create_role().role_name(role).assume_role_policy_document(trust).tags(tag).send().await.unwrap();
+    w.ok(&["plan", "--out", "full.plan"]);
+    let path = w.dir.path().join("full.plan");
+    let mut plan: empi_engine::plan::Plan = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut del = plan.changes.iter().find(|c| c.address == "iam.cluster_role").unwrap().clone();
+    del.action = empi_engine::plan::Action::Delete;
+    del.id = Some(role.into());
+    del.spec = None;
+    plan.changes.retain(|c| c.address != "iam.cluster_role");
+    plan.changes.push(del);
+    // edited by hand: show and apply refuse the file
+    std::fs::write(&path, serde_json::to_vec_pretty(&plan).unwrap()).unwrap();
+    for args in [&["show", "full.plan"][..], &["apply", "full.plan"]] {
+        let out = w.run(args);
+        assert_eq!(out.code, 1, "{args:?}: {out:?}");
+        assert!(out.stderr.contains("was changed after `empi-infra plan --out` wrote it"), "{args:?}: {out:?}");
+    }
+    // edited with its digest made again: every step is checked against the stack and the state
+    std::fs::write(&path, serde_json::to_vec_pretty(&plan.sealed()).unwrap()).unwrap();
+    let out = w.run(&["apply", "full.plan"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("the saved plan cannot be applied: iam.cluster_role: it deletes a resource that state does not record"), "{out:?}");
+    assert!(aws.iam.get_role().role_name(role).send().await.is_ok(), "the other stack's role survives");
+    assert_eq!(vpcs().await, 1);
 }
