@@ -314,3 +314,64 @@ impl<K: AwsKind> Resource for Adapter<K> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::config::http::HttpResponse;
+    use aws_sdk_ec2::error::{ConnectorError, ErrorMetadata};
+    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+    use base64::Engine;
+
+    use super::*;
+
+    fn answered(status: u16) -> HttpResponse {
+        HttpResponse::new(status.try_into().unwrap(), aws_sdk_s3::primitives::SdkBody::from("{}"))
+    }
+
+    fn service_error(code: &str, message: &str) -> SdkError<GetSecretValueError, HttpResponse> {
+        SdkError::service_error(GetSecretValueError::generic(ErrorMetadata::builder().code(code).message(message).build()), answered(400))
+    }
+
+    #[test]
+    fn an_aws_message_echoing_secrets_shows_none_of_them_in_any_form() {
+        let password = "adapter-test-password-Tq7Wv2Xk9Lm4";
+        redact::register(password);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(password);
+        let hex: String = password.bytes().map(|b| format!("{b:02X}")).collect();
+        // a value empi-infra never saw, inside an echoed SecretString
+        let unseen = "never-registered-Kx81";
+        let echoed = format!(
+            r#"echo: {{"SecretId":"arn:x","SecretString":"{{\"db\":{{\"password\":\"{unseen}\"}}}}"}}; also {b64}, {hex} and {}"#,
+            password.to_uppercase()
+        );
+        let p = AwsError::from(service_error("ValidationException", &echoed)).0;
+        assert_eq!(p.code.as_deref(), Some("ValidationException"));
+        assert_eq!(p.class, ErrorClass::Permanent);
+        for leaked in [password, &password.to_uppercase(), &b64[..40], &hex, unseen] {
+            assert!(!p.message.contains(leaked), "{leaked} in {:?}", p.message);
+        }
+        assert_eq!(
+            p.message,
+            // of the base64, only the last character, which also holds what followed, and the padding
+            r#"echo: {"SecretId":"arn:x","SecretString":"(sensitive)"}; also (sensitive)A==, (sensitive) and (sensitive)"#
+        );
+    }
+
+    #[test]
+    fn a_request_that_could_not_be_sent_or_built_is_one_short_cause_without_its_body() {
+        let body = "Action=PutSecretValue&SecretString=request-body-secret-Zr5";
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, format!("could not send {body}"));
+        let e: SdkError<GetSecretValueError, HttpResponse> = SdkError::dispatch_failure(ConnectorError::io(Box::new(io)));
+        let p = AwsError::from(e).0;
+        assert_eq!(
+            p.message,
+            "could not send the request to the AWS endpoint: connection refused; check the endpoint, the network and any proxy"
+        );
+        assert_eq!(p.class, ErrorClass::Transient);
+
+        let e: SdkError<GetSecretValueError, HttpResponse> =
+            SdkError::construction_failure(format!("failed to serialize input: {body}\nsecond line"));
+        let p = AwsError::from(e).0;
+        assert_eq!(p.message, "the AWS request could not be made: failed to serialize input: Action=PutSecretValue&SecretString=(sensitive)");
+    }
+}
