@@ -160,7 +160,7 @@ impl S3Store {
     }
 }
 
-/// What this run knows of the lock it holds.
+/// What this run knows of the lock it holds (the store asks it in [`StateStore::fence`]).
 struct Lease {
     id: String,
     length: Duration,
@@ -215,10 +215,6 @@ struct S3Lock {
 impl HeldLock for S3Lock {
     fn id(&self) -> &str {
         &self.lease.id
-    }
-
-    fn check(&self) -> Result<(), StateError> {
-        self.lease.check()
     }
 }
 

@@ -557,10 +557,6 @@ pub trait StateStore: Send + Sync {
 /// A held lock; dropping it releases the lock.
 pub trait HeldLock: Send + Sync {
     fn id(&self) -> &str;
-    /// An error once this run no longer holds the lock (see [`StateStore::fence`]).
-    fn check(&self) -> Result<(), StateError> {
-        Ok(())
-    }
 }
 
 impl HeldLock for LockGuard {
