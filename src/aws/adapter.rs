@@ -19,9 +19,9 @@ use super::{tag_delta, tags};
 
 /// An AWS error as the kinds see it: `?` turns any SDK error (or a [`ProviderError`]) into it.
 #[derive(Debug)]
-pub(crate) struct AwsError(pub ProviderError);
+pub struct AwsError(pub ProviderError);
 
-pub(crate) type AwsResult<T> = Result<T, AwsError>;
+pub type AwsResult<T> = Result<T, AwsError>;
 
 /// Error codes AWS uses to ask callers to slow down.
 const THROTTLING: &[&str] = &[
