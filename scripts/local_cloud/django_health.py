@@ -1,4 +1,4 @@
-"""Django as Tuva EMPI's api answers health checks, for tests/health_check.rs: upstream's health
+"""Django as Tuva EMPI's api answers health checks, for tests/it/health_check.rs: upstream's health
 check view (`GET /api/v1/health-check` -> 200 `{}`, no auth, no database) behind the host check
 that Django's CommonMiddleware makes on every request, with DEBUG off as empi-infra deploys it.
 

@@ -1,4 +1,4 @@
-"""A real PostgreSQL 16 for the tests of the database-role Job's script (tests/database_role.rs).
+"""A real PostgreSQL 16 for the tests of the database-role Job's script (tests/it/database_role.rs).
 
 RDS runs PostgreSQL; the script runs against the same major version here, set up as RDS sets up
 an instance: a master user that is not a superuser but may create roles and databases, owning

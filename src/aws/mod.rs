@@ -103,7 +103,7 @@ pub async fn sdk_config(target: &Target) -> aws_config::SdkConfig {
     // a silent endpoint fails the run in bounded time (and releases the lock) instead of holding
     // it forever. The deadline is the operation's, not each attempt's: an attempt abandoned for
     // its deadline and sent again made a second internet gateway when the first request was only
-    // slow (tests/crash.rs, "endpoint paused")
+    // slow (tests/it/crash.rs, "endpoint paused")
     let deadline = request_timeout();
     let timeouts =
         aws_config::timeout::TimeoutConfig::builder().connect_timeout(deadline.min(CONNECT_TIMEOUT)).operation_timeout(deadline).build();

@@ -91,7 +91,7 @@ pub fn save(path: &Path, plan: &Plan) -> Result<()> {
 /// it) is 377 KB, and an update carries the recorded object beside the new one, so a real plan stays
 /// under 1 MB. Parsing holds about 8 times the file in memory (measured: a 32 MB plan peaks at
 /// 260 MB; a 248 MB one took 2 GB), so the limit bounds a load to some 260 MB while staying 85 times
-/// above the production plan (tests/cli.rs measures it on every run).
+/// above the production plan (tests/it/cli.rs measures it on every run).
 const PLAN_FILE_LIMIT: u64 = 32 << 20;
 
 pub fn load(path: &Path) -> Result<Plan> {

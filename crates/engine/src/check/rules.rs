@@ -1,6 +1,6 @@
 //! The baseline's rules, as data: id, what it asks, the §164.312 safeguard and the control ids it
 //! stands for, the kind it reads, and the test. docs/SECURITY.md is the same table for people
-//! (`crates/engine/tests/docs.rs` checks the two agree).
+//! (`crates/engine/tests/it/docs.rs` checks the two agree).
 //!
 //! Controls: `CIS x.y` is the CIS Amazon Web Services Foundations Benchmark v3.0.0; `FSBP X.n` is
 //! AWS Security Hub's Foundational Security Best Practices standard.

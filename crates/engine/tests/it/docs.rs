@@ -1,7 +1,7 @@
 //! The docs that are generated from the code match it: docs/KINDS.md (every kind, its addresses,
 //! force-new attributes, timeouts and IAM actions) and the IAM policies in docs/OPERATOR-IAM.md from
 //! the kind declarations (`empi_engine::kinds`), and docs/stack.schema.json from the stack file's
-//! parser types (`empi_engine::stack_schema`). `EMPI_BLESS=1 cargo test -p empi-engine --test docs`
+//! parser types (`empi_engine::stack_schema`). `EMPI_BLESS=1 cargo test -p empi-engine --test it docs::`
 //! rewrites them after the code changed.
 
 use std::collections::BTreeMap;
@@ -44,7 +44,7 @@ fn kinds_md() -> String {
     let addrs = addresses();
     let mut t = String::from(
         "# Resource kinds\n\n\
-         Generated from the declarations in `crates/engine/src/kinds/` by `EMPI_BLESS=1 cargo test -p empi-engine --test docs`;\n\
+         Generated from the declarations in `crates/engine/src/kinds/` by `EMPI_BLESS=1 cargo test -p empi-engine --test it docs::`;\n\
          the test fails when this file and the declarations differ. Addresses are those of `stacks/example-prod.toml`.\n\
          Timeouts are create / update / delete (waits included). An attribute marked \"once set\" is set in place on an object\n\
          that has none, and forces replacement once it has one.\n\n\
@@ -118,7 +118,7 @@ fn check_from(path: &str, want: String, source: &str) {
     if std::env::var_os("EMPI_BLESS").is_some() {
         std::fs::write(&file, &want).unwrap();
     } else {
-        assert!(have == want, "{path} does not match {source}; run `EMPI_BLESS=1 cargo test -p empi-engine --test docs`");
+        assert!(have == want, "{path} does not match {source}; run `EMPI_BLESS=1 cargo test -p empi-engine --test it docs::`");
     }
 }
 

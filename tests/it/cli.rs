@@ -2,7 +2,7 @@
 //! exit codes (docs/CLI.md), `--json` errors, and the command line's limits; a few run `plan`
 //! against a private moto.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -260,7 +260,7 @@ fn the_schema_command_prints_the_committed_schema() {
     let (code, out, err) = empi(&["schema"], &repo());
     assert_eq!(code, 0, "{err}");
     let committed = std::fs::read_to_string(repo().join("docs/stack.schema.json")).unwrap();
-    assert!(out == committed, "docs/stack.schema.json is stale; run `EMPI_BLESS=1 cargo test -p empi-engine --test docs`");
+    assert!(out == committed, "docs/stack.schema.json is stale; run `EMPI_BLESS=1 cargo test -p empi-engine --test it docs::`");
     let schema: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod proxy;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -280,7 +281,7 @@ impl Workspace {
     }
 
     pub async fn aws(&self) -> Aws {
-        Aws::new(&self.moto.url).await
+        aws(&self.moto.url).await
     }
 }
 
@@ -312,57 +313,24 @@ pub fn run_in(dir: &Path, endpoint: &str, kubeconfig: &Path, stack: &Path, args:
     }
 }
 
-/// AWS clients against the test's moto, to check results through the API.
-pub struct Aws {
-    pub ec2: aws_sdk_ec2::Client,
-    pub iam: aws_sdk_iam::Client,
-    pub eks: aws_sdk_eks::Client,
-    pub rds: aws_sdk_rds::Client,
-    pub cognito: aws_sdk_cognitoidentityprovider::Client,
-    pub secrets: aws_sdk_secretsmanager::Client,
-    pub s3: aws_sdk_s3::Client,
-    pub elb: aws_sdk_elasticloadbalancingv2::Client,
-    pub autoscaling: aws_sdk_autoscaling::Client,
-    pub wafv2: aws_sdk_wafv2::Client,
-    pub kms: aws_sdk_kms::Client,
-    pub logs: aws_sdk_cloudwatchlogs::Client,
-    pub cloudtrail: aws_sdk_cloudtrail::Client,
+/// AWS clients against the test's moto, to check results through the API: the product's own
+/// (`empi_infra::aws::Clients`), configured as a user's run against a loopback endpoint is.
+pub type Aws = empi_infra::aws::Clients;
+
+/// [`Aws`] for the moto at `url`, in us-east-1.
+pub async fn aws(url: &str) -> Aws {
+    aws_in(url, "us-east-1").await
 }
 
-impl Aws {
-    pub async fn new(url: &str) -> Aws {
-        Self::in_region(url, "us-east-1").await
-    }
+/// [`Aws`] for the moto at `url`, in `region`.
+pub async fn aws_in(url: &str, region: &str) -> Aws {
+    empi_infra::aws::Clients::new(&empi_infra::aws::Target { region: region.into(), endpoint_url: Some(url.into()) }).await
+}
 
-    pub async fn in_region(url: &str, region: &str) -> Aws {
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_string()))
-            .endpoint_url(url)
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "test"))
-            .load()
-            .await;
-        Aws {
-            ec2: aws_sdk_ec2::Client::new(&conf),
-            iam: aws_sdk_iam::Client::new(&conf),
-            eks: aws_sdk_eks::Client::new(&conf),
-            rds: aws_sdk_rds::Client::new(&conf),
-            cognito: aws_sdk_cognitoidentityprovider::Client::new(&conf),
-            secrets: aws_sdk_secretsmanager::Client::new(&conf),
-            s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build()),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
-            autoscaling: aws_sdk_autoscaling::Client::new(&conf),
-            wafv2: aws_sdk_wafv2::Client::new(&conf),
-            kms: aws_sdk_kms::Client::new(&conf),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&conf),
-            cloudtrail: aws_sdk_cloudtrail::Client::new(&conf),
-        }
-    }
-
-    /// The config document as Tuva EMPI will read it.
-    pub async fn config(&self, name: &str) -> serde_json::Value {
-        let r = self.secrets.get_secret_value().secret_id(name).send().await.unwrap();
-        serde_json::from_str(r.secret_string().unwrap()).unwrap()
-    }
+/// The config document as Tuva EMPI will read it.
+pub async fn config(aws: &Aws, name: &str) -> serde_json::Value {
+    let r = aws.secrets.get_secret_value().secret_id(name).send().await.unwrap();
+    serde_json::from_str(r.secret_string().unwrap()).unwrap()
 }
 
 /// EC2 filter helper.

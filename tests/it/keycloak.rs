@@ -7,12 +7,12 @@
 //! Keycloak endpoints used (discovery, JWKS, client-credentials token, admin users), with real RS256
 //! keys. Everything on the AWS side is checked through the AWS API against moto.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 
-use common::{repo, Workspace};
+use crate::common::{repo, Workspace};
 use serde_json::{json, Value};
 
 const CLIENT_SECRET: &str = "kc-client-secret-6d1f0c8e2b7a4e39a1c5";
@@ -132,7 +132,7 @@ async fn a_keycloak_stack_applies_without_cognito_and_its_client_secret_goes_now
     assert!(body.as_array().unwrap().iter().all(|x| x["has_client_secret"] == true), "{body}");
 
     // the config secret: upstream's keycloak block, the client secret copied in
-    let cfg = aws.config("empi-local/tuva-empi-config").await;
+    let cfg = common::config(&aws, "empi-local/tuva-empi-config").await;
     assert_eq!(empi_engine::upstream::check_idp(&cfg["idp"]), Ok(()), "{}", cfg["idp"]);
     assert_eq!(cfg["idp"]["backend"], "keycloak");
     assert!(cfg["idp"].get("aws_cognito").is_none());
@@ -214,7 +214,7 @@ async fn a_keycloak_stack_applies_without_cognito_and_its_client_secret_goes_now
     assert!(plan.stdout.contains("client_secret_version"), "{plan:?}");
     let apply = w.ok(&["apply", "--auto-approve"]);
     assert!(!apply.all().contains(rotated));
-    let cfg = aws.config("empi-local/tuva-empi-config").await;
+    let cfg = common::config(&aws, "empi-local/tuva-empi-config").await;
     assert_eq!(cfg["idp"]["keycloak"]["client_secret"], rotated);
     // what the ALB holds, read with the local cloud's realism off (AWS never returns it)
     w.moto.realism(r#"{"enabled": false}"#);
@@ -299,6 +299,6 @@ async fn switching_from_a_cognito_pool_with_users_to_keycloak_is_refused_until_a
 
     w.ok(&["apply", "--auto-approve", "--allow-replace", "identity.user_pool"]);
     assert!(aws.cognito.list_user_pools().max_results(60).send().await.unwrap().user_pools().is_empty());
-    assert_eq!(aws.config("empi-local/tuva-empi-config").await["idp"]["backend"], "keycloak");
+    assert_eq!(common::config(&aws, "empi-local/tuva-empi-config").await["idp"]["backend"], "keycloak");
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }

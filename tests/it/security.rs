@@ -3,9 +3,9 @@
 //! TLS-only is weakened in the live cloud behind empi-infra's back, `check` fails naming the rule and
 //! its controls and lists it as drift; waivers accept a failure until they expire.
 
-mod common;
+use crate::common;
 
-use common::Workspace;
+use crate::common::Workspace;
 use serde_json::Value;
 
 /// `stacks/local.toml` made prod-like where the local cloud allows it. No rule is waived: the audit
@@ -86,7 +86,7 @@ async fn check_passes_on_the_prod_like_stack_and_fails_naming_the_rule_when_the_
     // evidence is values, never a secret
     let text = v.to_string();
     assert!(text.contains("arn:aws:kms:"), "the evidence names the key");
-    let cfg = w.aws().await.config("empi-local/tuva-empi-config").await;
+    let cfg = common::config(&w.aws().await, "empi-local/tuva-empi-config").await;
     for secret in ["/db/password", "/django/secret_key"] {
         let value = cfg.pointer(secret).and_then(Value::as_str).unwrap();
         assert!(value.len() >= 16 && !text.contains(value), "the evidence holds {secret}");

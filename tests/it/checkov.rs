@@ -3,14 +3,14 @@
 //! every kind it has checks for, and each failed check is documented in docs/SECURITY-CHECKS.md.
 //! Secrets never reach the document.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use common::{repo, run_in, Moto, Output};
+use crate::common::{repo, run_in, Moto, Output};
 use empi_engine::plan::terraform::MAPPINGS;
 use serde_json::Value;
 
@@ -163,7 +163,7 @@ async fn generated_secrets_are_in_no_terraform_plan() {
     let p = Prod::new();
     // what the example stack assumes of its account: the admins' role and a certificate (the one
     // the local cloud holds)
-    let aws = common::Aws::new(&p.moto.url).await;
+    let aws = common::aws(&p.moto.url).await;
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
     aws.iam.create_role().role_name("platform-admins").assume_role_policy_document(trust).send().await.unwrap();
     let stack = p.dir.path().join("stack.toml");
@@ -173,7 +173,7 @@ async fn generated_secrets_are_in_no_terraform_plan() {
     let apply = p.run(&["apply", "--auto-approve"]);
     assert!(apply.stderr.contains("cannot read the kubeconfig"), "only the workloads fail: {apply:?}");
     assert!(!apply.all().contains("CertificateNotFound") && !apply.all().contains("principalArn"), "{apply:?}");
-    let cfg = aws.config("tuva-empi-prod/tuva-empi-config").await;
+    let cfg = common::config(&aws, "tuva-empi-prod/tuva-empi-config").await;
     let secrets: Vec<String> = [&cfg["db"]["password"], &cfg["django"]["secret_key"]]
         .iter()
         .map(|v| v.as_str().unwrap_or_else(|| panic!("no generated secret: {apply:?}")).to_string())

@@ -4,15 +4,13 @@
 //! hex, percent-encoding), cut in half, reversed or lower-cased, reach no plan, drift report or
 //! drift notification.
 
-mod common;
-#[path = "common/proxy.rs"]
-mod proxy;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 
 use base64::Engine;
-use common::Workspace;
-use proxy::Proxy;
+use crate::common::Workspace;
+use crate::common::proxy::Proxy;
 use serde_json::json;
 
 const CONFIG: &str = "empi-local/tuva-empi-config";
@@ -63,7 +61,7 @@ fn through(w: &Workspace, proxy: &Proxy, args: &[&str]) -> common::Output {
 async fn an_endpoint_echoing_secret_string_in_its_errors_shows_no_secret_in_any_form() {
     let w = Workspace::new(&[]);
     w.ok(&["apply", "--auto-approve"]);
-    let cfg = w.aws().await.config(CONFIG).await;
+    let cfg = common::config(&w.aws().await, CONFIG).await;
     let password = cfg["db"]["password"].as_str().unwrap().to_string();
     let key = cfg["django"]["secret_key"].as_str().unwrap().to_string();
     let secrets = [("database password", password.as_str()), ("Django secret key", key.as_str())];
@@ -129,7 +127,7 @@ async fn derived_copies_of_a_secret_in_the_config_reach_no_plan_drift_report_or_
     let w = Workspace::new(&[]);
     w.ok(&["apply", "--auto-approve"]);
     let aws = w.aws().await;
-    let mut cfg = aws.config(CONFIG).await;
+    let mut cfg = common::config(&aws, CONFIG).await;
     let password = cfg["db"]["password"].as_str().unwrap().to_string();
     let key = cfg["django"]["secret_key"].as_str().unwrap().to_string();
     let half = password.len() / 2;

@@ -7,7 +7,6 @@
 //! upstream ports moved to free loopback ports. The node port and the Service's forwarding to the
 //! container do not touch the request; the test checks from the specs that they lead to nginx.
 
-mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::repo;
+use crate::common::repo;
 use empi_engine::resource::ResourceSpec;
 use empi_engine::workloads::{HEALTH_PROXY_CONFIG_DIR, HEALTH_PROXY_PREFIX};
 use serde_json::Value;

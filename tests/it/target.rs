@@ -2,11 +2,10 @@
 //! targets' closure and nothing else. What happened is checked through the AWS API and through
 //! moto's recorder (every AWS operation moto received), not through empi-infra's own account.
 
-mod common;
 
 use std::collections::BTreeSet;
 
-use common::{filter, Workspace};
+use crate::common::{filter, Workspace};
 use serde_json::Value;
 
 /// The stack's VPCs, subnets, security groups (not VPC defaults), DB instances, EKS clusters,

@@ -1,9 +1,9 @@
 //! The whole Tuva EMPI architecture against moto: every security-relevant setting
 //! is checked through the AWS API, not through empi-infra's state.
 
-mod common;
+use crate::common;
 
-use common::{filter, policy, Workspace};
+use crate::common::{filter, policy, Workspace};
 use serde_json::{json, Value};
 
 fn sg_rules(g: &aws_sdk_ec2::types::SecurityGroup) -> Vec<(i32, Option<String>, Option<String>)> {
@@ -346,7 +346,7 @@ async fn cluster_nodes_database_identity_and_storage_are_hardened() {
     let u = &users.users()[0];
     assert!(u.attributes().iter().any(|a| a.name() == "email_verified" && a.value() == Some("true")));
 
-    // S3: encrypted (with the stack's KMS key: tests/aws_kms.rs), public access blocked, versioned
+    // S3: encrypted (with the stack's KMS key: tests/it/aws_kms.rs), public access blocked, versioned
     let b = "empi-local-data-123456789012";
     let enc = aws.s3.get_bucket_encryption().bucket(b).send().await.unwrap();
     let rule = &enc.server_side_encryption_configuration().unwrap().rules()[0];

@@ -4,9 +4,8 @@
 //! and KMS key, WAF logging, the log bucket itself, and the CloudTrail trail when the stack asks
 //! for one. The next plan is a no-op (every attribute read back as written).
 
-mod common;
 
-use common::{filter, Workspace};
+use crate::common::{filter, Workspace};
 use serde_json::Value;
 
 const LOG_BUCKET: &str = "empi-local-logs-123456789012";
@@ -126,7 +125,7 @@ async fn audit_logs_are_built_as_the_stack_says_and_the_next_plan_is_a_no_op() {
     assert_eq!(again.code, 0, "a second plan must be a no-op: {again:?}");
 
     // the baseline's audit rules pass on the live cloud (audit.log-retention aside: the local stack
-    // keeps a week, which that rule fails; tests/security.rs holds the prod-like stack to a year)
+    // keeps a week, which that rule fails; tests/it/security.rs holds the prod-like stack to a year)
     let c = w.run(&["check", "--json"]);
     let v: Value = serde_json::from_str(&c.stdout).unwrap_or_else(|e| panic!("{e}: {c:?}"));
     for rule in [

@@ -3,12 +3,12 @@
 //! timestamps and conditions; a failing migrate that stops the apply with its log and leaves the api
 //! on its previous version.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::cluster::Node;
-use common::Workspace;
+use crate::common::cluster::Node;
+use crate::common::Workspace;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
@@ -337,7 +337,7 @@ async fn the_k8s_job_runner_makes_upstreams_calls_as_its_service_account_and_its
 
     // the config upstream's K8sJobRunnerConfig wants, and the version's whole schema
     let aws = w.aws().await;
-    let cfg = aws.config("empi-local/tuva-empi-config").await;
+    let cfg = common::config(&aws, "empi-local/tuva-empi-config").await;
     assert_eq!(
         cfg["matching_service"],
         serde_json::json!({"job_runner": "k8s", "k8s_job_runner": {"job_image_pull_policy": "IfNotPresent", "job_service_account_name": "matching-job", "job_namespace": NS}})

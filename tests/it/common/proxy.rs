@@ -5,7 +5,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::common::repo;
+use super::repo;
 
 pub struct Proxy {
     child: Child,

@@ -3,12 +3,12 @@
 //! still converge; an error that will not go away stops only its branch of the graph, with one
 //! message naming the resource and the AWS error code.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{repo, Workspace};
+use crate::common::{repo, Workspace};
 use serde_json::Value;
 
 struct Proxy {

@@ -3,11 +3,11 @@
 //! serial, stale saved plans, a clean stop on SIGINT, and an audit that no generated secret
 //! reaches any file or output the runs produce.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::Workspace;
+use crate::common::Workspace;
 use serde_json::Value;
 
 const STATE_BUCKET: &str = "empi-state";
@@ -202,7 +202,7 @@ async fn secrets_audit_no_generated_secret_in_any_file_log_or_output() {
     }
 
     // the secrets themselves, read from where they live
-    let cfg = aws.config("empi-local/tuva-empi-config").await;
+    let cfg = common::config(&aws, "empi-local/tuva-empi-config").await;
     let state = s3_json(&aws, "stacks/empi-local.json").await.unwrap();
     let pool = state["resources"]["identity.user_pool"]["id"].as_str().unwrap();
     let client = state["resources"]["identity.app_client"]["id"].as_str().unwrap();

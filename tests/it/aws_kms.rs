@@ -3,9 +3,9 @@
 //! encrypts through the AWS API; TLS-only bucket policy, bucket lifecycle, ALB attributes; what
 //! destroy does to the key and the ALB's deletion protection; and a key the stack brings.
 
-mod common;
+use crate::common;
 
-use common::Workspace;
+use crate::common::Workspace;
 use serde_json::Value;
 
 const BUCKET: &str = "empi-local-data-123456789012";

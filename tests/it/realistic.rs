@@ -4,11 +4,11 @@
 //! access entries, Graviton nodes, and a node group stuck in DELETE_FAILED. Each check here fails
 //! when empi-infra's handling of that behaviour is removed. Results are checked through the AWS API.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{filter, Aws, Workspace};
+use crate::common::{filter, Workspace};
 
 /// The EKS calendar as of the day these expectations were written (the binary and the local
 /// cloud both read it then).
@@ -113,7 +113,7 @@ async fn converges_in(region: &str, zones: u8, expect: &[&str]) {
     ]);
     w.ok(&["apply", "--auto-approve"]);
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0, "a no-op plan follows in {region}");
-    let aws = Aws::in_region(&w.moto.url, region).await;
+    let aws = common::aws_in(&w.moto.url, region).await;
     let subnets = aws.ec2.describe_subnets().filters(filter("tag:empi-infra:stack", "empi-local")).send().await.unwrap();
     let mut azs: Vec<&str> = subnets.subnets().iter().filter_map(|s| s.availability_zone()).collect();
     azs.sort();

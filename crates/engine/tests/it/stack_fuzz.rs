@@ -4,7 +4,7 @@
 use empi_engine::stack::Stack;
 use proptest::prelude::*;
 
-const VALID: &str = include_str!("../../../stacks/example-prod.toml");
+const VALID: &str = include_str!("../../../../stacks/example-prod.toml");
 
 fn check(src: &str) {
     match Stack::parse("s.toml", src) {

@@ -2,12 +2,12 @@
 //! found with the right address and attribute; a clean stack reports nothing, run after run; state
 //! is never written; a held lock, notifications and the `--every` loop behave as a scheduler needs.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
-use common::{filter, Workspace};
+use crate::common::{filter, Workspace};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -321,7 +321,7 @@ async fn finding_5_a_secret_copied_under_another_key_is_redacted_by_value_everyw
     w.ok(&["apply", "--auto-approve"]);
     let aws = w.aws().await;
     let name = "empi-local/tuva-empi-config";
-    let mut cfg = aws.config(name).await;
+    let mut cfg = common::config(&aws, name).await;
     let password = cfg["db"]["password"].as_str().unwrap().to_string();
     // as an AWS rotation template writes it, and once more somewhere deeper under a harmless key
     cfg["username"] = json!("tuva");

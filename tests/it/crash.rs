@@ -5,12 +5,12 @@
 //!
 //! CI runs `EMPI_CRASH_TRIALS` trials (default 6); the full run is `EMPI_CRASH_TRIALS=24`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{filter, Aws, Workspace};
+use crate::common::{filter, Aws, Workspace};
 use serde_json::Value;
 
 #[derive(Debug, Clone)]
@@ -288,7 +288,7 @@ async fn finding_1_a_restored_backup_or_a_lost_state_creates_nothing_that_exists
 
 #[tokio::test(flavor = "multi_thread")]
 async fn finding_3_an_aws_object_tagged_for_another_stack_is_never_adopted_changed_or_deleted() {
-    // Kubernetes objects are checked by label (tests/k8s_workloads.rs); this is the AWS side: a VPC
+    // Kubernetes objects are checked by label (tests/it/k8s_workloads.rs); this is the AWS side: a VPC
     // under this stack's name whose empi-infra:stack tag names another stack.
     let w = Workspace::new(&[]);
     w.ok(&["apply", "--target", "network.vpc", "--auto-approve"]);

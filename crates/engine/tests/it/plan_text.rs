@@ -44,7 +44,7 @@ fn a_new_prod_stack_plans_in_under_370_lines_ending_with_the_summary_and_the_est
     // tags: one line per resource at most, never a line per tag
     assert!(!text.contains("tags.Name"), "{text}");
     assert!(text.contains("owner = \"data-platform\""), "the stack's tags are said once: {text}");
-    assert!(text.contains("tags                    = {kubernetes.io/role/internal-elb = \"1\"} + the 5 shared"), "{text}");
+    assert!(text.contains("tags                    = {kubernetes.io/role/internal-elb = \"1\"} + the 6 shared"), "{text}");
     // large documents fold, saying how many values and where to see them
     assert!(text.contains("manifest = {Deployment api: 90 values, 1 known after apply} (--verbose shows them)"), "{text}");
     assert!(text.contains("document  = {17 values, 5 known after apply, 2 sensitive} (--verbose shows them)"), "{text}");

@@ -8,13 +8,13 @@
 //! (a master user that may create roles and databases but is no superuser, owning the database;
 //! TLS only; SCRAM passwords). What RDS adds and this lacks: `rds_superuser` membership.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{repo, Workspace};
+use crate::common::{repo, Workspace};
 use empi_engine::blueprint::{DB_APP_USER, DB_USER};
 use empi_engine::workloads::{database_role_job_name, DATABASE_ADMIN_SERVICE_ACCOUNT};
 use k8s_openapi::api::batch::v1::Job;
