@@ -50,6 +50,11 @@ SETTINGS = {
     "alb_provisioning_seconds": 2.0,  # ALB State.Code stays "provisioning" this long
     "waf_propagation_seconds": 4.0,   # WAF cannot see a new ALB this long after its creation
     "eks_update_seconds": 1.0,        # EKS updates stay InProgress this long
+    # The same behaviours by count instead of by the clock, for tests that must meet each of them
+    # however loaded the machine is (None: the seconds above rule):
+    "iam_propagation_refusals": None,  # CreateCluster refuses a new role this many times
+    "waf_propagation_refusals": None,  # AssociateWebACL refuses a new ALB this many times
+    "eks_update_looks": None,          # an EKS update is InProgress for this many looks at it
     "eks_update_fails": False,        # one-shot: the next EKS update ends Failed
     "nodegroup_delete_fails": False,  # DeleteNodegroup leaves the group DELETE_FAILED
     "eks_cluster_seconds": 1.0,       # default eks::cluster transition (CREATING -> ACTIVE)
@@ -168,9 +173,27 @@ def _iam_principal(account, region, arn):
     return None
 
 
+def _still_young(obj, refusals_knob, seconds_knob):
+    """Whether AWS would still refuse `obj` as too new: for its first `refusals_knob` refusals when
+    that knob is set (a condition no machine's speed can miss), else for `seconds_knob` seconds
+    after its creation (as AWS does, by the clock)."""
+    created = obj.__dict__.get("_empi_created")
+    if created is None:
+        return False
+    n = knob(refusals_knob)
+    if n is not None:
+        key = "_empi_refused_" + refusals_knob
+        with _lock:
+            seen = obj.__dict__.get(key, 0)
+            if seen < int(n):
+                obj.__dict__[key] = seen + 1
+                return True
+        return False
+    return time.monotonic() - created < float(knob(seconds_knob))
+
+
 def _propagated(principal):
-    created = principal.__dict__.get("_empi_created")
-    return created is None or time.monotonic() - created >= float(knob("iam_propagation_seconds"))
+    return not _still_young(principal, "iam_propagation_refusals", "iam_propagation_seconds")
 
 
 def _eks_role_propagation():
@@ -256,9 +279,7 @@ def _waf_unavailable_entity():
             # WAF sees a new load balancer only some time after it exists, even once it is active
             # (the shape doc: "It can take from a few seconds to a number of minutes for changes to
             # propagate"; terraform-provider-aws#29080 reports the error after the ALB is active)
-            created = lb.__dict__.get("_empi_created")
-            young = created is not None and time.monotonic() - created < float(knob("waf_propagation_seconds"))
-            if _alb_provisioning_now(lb) or young:
+            if _alb_provisioning_now(lb) or _still_young(lb, "waf_propagation_refusals", "waf_propagation_seconds"):
                 raise WAFUnavailableEntityException()
         return orig(self, web_acl_arn, resource_arn)
 
@@ -492,7 +513,12 @@ def _settle(obj):
             u = rec["update"]
             if u["status"] != "InProgress":
                 continue
-            if on() and time.monotonic() - rec["t0"] < float(knob("eks_update_seconds")):
+            if on() and knob("eks_update_looks") is not None:
+                # by count: this look is one of the update's first eks_update_looks
+                rec["looks"] = rec.get("looks", 0) + 1
+                if rec["looks"] <= int(knob("eks_update_looks")):
+                    continue
+            elif on() and time.monotonic() - rec["t0"] < float(knob("eks_update_seconds")):
                 continue
             if rec["fail"]:
                 u["status"] = "Failed"
