@@ -7,7 +7,7 @@
 //! retried IAM propagation error is measured against the moment the role became assumable, and the
 //! API requests of a no-op `plan` and of `drift` are counted in moto's request log.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 #[allow(dead_code)]
 mod common;
 
