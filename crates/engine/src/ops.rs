@@ -232,6 +232,20 @@ pub fn check_saved_plan(plan: &Plan, graph: &ResourceGraph, state: &State, regis
         if spec != want || c.kind != want.kind {
             return refuse(&c.address, "what it applies differs from what the stack file says (its inputs were edited)".into());
         }
+        // what `show` displays is what runs: every shown value of an input the stack writes as a
+        // literal is that literal, and a plain create shows every input it sets
+        for a in &c.attributes {
+            if let (Some(crate::resource::Expr::Lit(want)), Some(shown), false) = (spec.inputs.get(&a.name), &a.after, a.after_unknown) {
+                if shown != want {
+                    return refuse(&c.address, format!("it shows {} as {shown}, but applies {want}", a.name));
+                }
+            }
+        }
+        if c.action == Action::Create && c.id.is_none() {
+            if let Some(k) = spec.inputs.keys().find(|k| !c.attributes.iter().any(|a| &a.name == *k)) {
+                return refuse(&c.address, format!("it creates the resource without showing its {k}"));
+            }
+        }
         let recorded_id = recorded.filter(|r| r.status == crate::state::Status::Created).and_then(|r| r.id.as_ref());
         match c.action {
             Action::Update => {

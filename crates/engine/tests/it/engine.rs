@@ -707,7 +707,7 @@ async fn a_saved_plan_that_does_not_follow_from_the_stack_and_state_is_refused()
 
     let mut edited = plan.clone();
     let a = edited.changes.iter_mut().find(|c| c.address == "a").unwrap();
-    a.attributes.push(empi_engine::plan::AttrChange { name: "size".into(), before: Some(json!(1)), after: Some(json!(2)), after_unknown: false, forces_replacement: false });
+    a.attributes.push(empi_engine::plan::AttrChange { name: "size".into(), before: Some(json!(2)), after: Some(json!(1)), after_unknown: false, forces_replacement: false });
     assert!(refused(&edited).contains("forces replacement"), "{}", refused(&edited));
 
     let mut edited = plan.clone();
@@ -722,6 +722,20 @@ async fn a_saved_plan_that_does_not_follow_from_the_stack_and_state_is_refused()
     let a = edited.changes.iter_mut().find(|c| c.address == "a").unwrap();
     a.id = Some("thing-999".into());
     assert!(refused(&edited).contains("it updates thing-999, but state records"), "{}", refused(&edited));
+
+    // what is shown must be what runs: a shown value edited, or an input hidden from a create
+    let mut edited = plan.clone();
+    let a = edited.changes.iter_mut().find(|c| c.address == "a").unwrap();
+    a.attributes.iter_mut().find(|x| x.name == "value").unwrap().after = Some(json!("v1"));
+    assert!(refused(&edited).contains("a: it shows value as \"v1\", but applies \"v2\""), "{}", refused(&edited));
+    let fresh = World::new(1, 0);
+    let create = fresh.plan(&specs).await;
+    let mut edited = create.clone();
+    edited.changes.iter_mut().find(|c| c.address == "a").unwrap().attributes.retain(|x| x.name != "size");
+    let empty = fresh.backend().load().unwrap();
+    assert!(ops::check_saved_plan(&create, &g, &empty, &registry).is_ok());
+    let e = ops::check_saved_plan(&edited, &g, &empty, &registry).unwrap_err().to_string();
+    assert!(e.contains("a: it creates the resource without showing its size"), "{e}");
 
     // a digest over the content: any edit shows
     let sealed = plan.clone().sealed();
