@@ -236,6 +236,21 @@ impl AwsKind for Secret {
         // generated values, rather than failing until the recovery window ends
         if let Ok(r) = self.0.describe_secret().secret_id(name).send().await {
             if r.deleted_date().is_some() {
+                // only this stack's own: restoring another's scheduled secret would take it over
+                let want = tags(a);
+                let tag = |k: &str| r.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(String::from);
+                let (stack, region) = (empi_engine::stack::TAG_STACK, empi_engine::stack::TAG_REGION);
+                let theirs = tag(stack).as_ref() != want.get(stack) || tag(region).is_some_and(|r| Some(&r) != want.get(region));
+                if theirs {
+                    return Err(ProviderError::coded(
+                        "ResourceExistsException",
+                        format!(
+                            "a secret named {name} is scheduled for deletion and is not this stack's (its tags name {}); empi-infra neither restores nor takes it over: delete it for good (aws secretsmanager delete-secret --force-delete-without-recovery) or give this stack another name",
+                            tag(stack).map(|s| format!("stack {s:?}")).unwrap_or_else(|| "no stack".into())
+                        ),
+                    )
+                    .into());
+                }
                 self.0.restore_secret().secret_id(name).send().await?;
                 let arn = r.arn().unwrap_or(name).to_string();
                 self.update(&arn, &Attrs::new(), a, &["description".into(), "kms_key_id".into()]).await?;

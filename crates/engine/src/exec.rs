@@ -568,17 +568,52 @@ async fn prove_ours(
 /// replayed after state was lost, or another run made it since). One that is provably this
 /// stack's is taken over instead of made twice; anything else under the name fails the step
 /// before anything is recorded or sent.
+#[allow(clippy::too_many_arguments)]
 async fn look_first(
     ctx: &Ctx,
     r: &dyn Resource,
     c: &ResourceChange,
     name: &str,
     inputs: &Attrs,
+    how: Found,
     started: Instant,
 ) -> Result<Option<(String, Observed)>, StepError> {
     let found = call(ctx, r, &c.address, "find", Operation::Create, started, true, || r.find(name, &c.address, inputs)).await?;
     let Some(id) = found else { return Ok(None) };
-    Ok(prove_ours(ctx, r, &c.address, &id, inputs, Found::ByName, Operation::Create, started).await?.map(|o| (id, o)))
+    Ok(prove_ours(ctx, r, &c.address, &id, inputs, how, Operation::Create, started).await?.map(|o| (id, o)))
+}
+
+/// After a create the cloud refused for good: when its name is taken by an object that is not
+/// provably this stack's (the reason it was refused), the intent is removed from state, so that
+/// no later plan or destroy takes that object for this create's.
+async fn forget_intent_if_name_taken(
+    ctx: &Ctx,
+    r: &dyn Resource,
+    c: &ResourceChange,
+    name: &str,
+    inputs: &Attrs,
+    e: &StepError,
+) -> Result<(), StepError> {
+    if !matches!(e, StepError::Provider { source, .. } if source.class == ErrorClass::Permanent) || c.action != Action::Create {
+        return Ok(());
+    }
+    let found = {
+        let _slot = ctx.slots.acquire().await.expect("semaphore open");
+        match r.find(name, &c.address, inputs).await {
+            Ok(Some(id)) => r.read(&id, inputs).await.ok().flatten().map(|o| (id, o)),
+            _ => None,
+        }
+    };
+    let Some((id, observed)) = found else { return Ok(()) };
+    let region = ownership::expected_region(inputs);
+    if ownership::check(r.schema(), &ctx.stack, region.as_deref(), &c.address, &id, &observed, Found::ByName, ownership::FOUND_FIX).is_err() {
+        ctx.writer
+            .update(&c.address, |s| {
+                s.resources.remove(&c.address);
+            })
+            .await?;
+    }
+    Ok(())
 }
 
 /// The attributes of an object taken over at apply time that differ from what the stack wants (as
@@ -636,13 +671,16 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
         _ => {
             // create (or resume an interrupted one): record the intent first
             let mut resumed = if c.action == Action::Create { c.id.clone() } else { None };
+            // an interrupted create's intent in state, or nothing recorded at all
+            let how = if recorded.as_ref().is_some_and(|r| r.status == Status::Creating) { Found::Intent } else { Found::ByName };
             match &resumed {
-                // an interrupted create the plan found by name: finished only when provably ours
+                // an interrupted create, or an adoption, the plan found by name: finished only
+                // when it is ours
                 Some(id) => {
-                    prove_ours(ctx, r.as_ref(), &c.address, id, &inputs, Found::ByName, Operation::Create, started).await?;
+                    prove_ours(ctx, r.as_ref(), &c.address, id, &inputs, how, Operation::Create, started).await?;
                 }
                 None if c.action == Action::Create => {
-                    if let Some((id, observed)) = look_first(ctx, r.as_ref(), c, &spec.name, &inputs, started).await? {
+                    if let Some((id, observed)) = look_first(ctx, r.as_ref(), c, &spec.name, &inputs, how, started).await? {
                         let (changed, forces) = differing(r.as_ref(), &inputs, &observed);
                         if let Some(attr) = forces {
                             return Err(StepError::Internal(
@@ -693,7 +731,13 @@ async fn apply_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
                 }
                 None => {
                     ctx.progress.line(&format!("{}: creating…", c.address));
-                    let id = create(ctx, r.as_ref(), c, &spec.name, &inputs, started).await?;
+                    let id = match create(ctx, r.as_ref(), c, &spec.name, &inputs, started).await {
+                        Ok(id) => id,
+                        Err(e) => {
+                            forget_intent_if_name_taken(ctx, r.as_ref(), c, &spec.name, &inputs, &e).await?;
+                            return Err(e);
+                        }
+                    };
                     crate::crashpoint::hit("after-create-call");
                     ctx.writer
                         .update(&c.address, |s| {
@@ -775,7 +819,11 @@ async fn delete_step(ctx: &Ctx, c: &ResourceChange) -> Result<(), StepError> {
     if let Some(id) = id {
         // never another stack's object, whatever the plan or state says; an interrupted create's
         // object found by name must carry this stack's tags
-        let found = if recorded.as_ref().is_some_and(|r| r.id.as_deref() == Some(id.as_str())) { Found::Recorded } else { Found::ByName };
+        let found = match &recorded {
+            Some(r) if r.id.as_deref() == Some(id.as_str()) => Found::Recorded,
+            Some(r) if r.status == Status::Creating => Found::Intent,
+            _ => Found::ByName,
+        };
         prove_ours(ctx, r.as_ref(), &c.address, &id, &attrs, found, Operation::Delete, started).await?;
         let before = recorded.as_ref().map(|r| r.status);
         ctx.writer

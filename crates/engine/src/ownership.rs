@@ -60,10 +60,16 @@ pub const FOUND_FIX: &str = "Give one of the two stacks another name, or destroy
 pub const RECORDED_FIX: &str =
     "This state was not written for this stack's objects (copied from another stack or region?): move it away and run `empi-infra state rebuild`.";
 
-/// Whether state records the object (its id was written by this stack), or it was found by name.
+/// How the object was come to: its id recorded in state, found by name for an interrupted create
+/// whose intent state records, or found by name alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Found {
     Recorded,
+    /// State recorded the intent to create it right before the create call, made only after a look
+    /// found nothing under the name: an object under the name without tags is that create's (some
+    /// kinds are tagged by a second call, which a crash can cut off: an S3 bucket). One tagged for
+    /// another stack or region is not.
+    Intent,
     ByName,
 }
 
@@ -163,6 +169,13 @@ mod tests {
         assert_eq!(run(json!({}), None, Found::Recorded), Ok(()));
         let e = run(json!({TAG_STACK: "other"}), None, Found::Recorded).unwrap_err();
         assert!(e.to_string().contains("belongs to stack \"other\""), "{e}");
+    }
+
+    #[test]
+    fn an_interrupted_creates_untagged_object_is_its_own_but_another_stacks_never_is() {
+        assert_eq!(run(json!({}), Some("us-east-1"), Found::Intent), Ok(()));
+        assert!(run(json!({TAG_STACK: "other"}), Some("us-east-1"), Found::Intent).is_err());
+        assert!(run(json!({TAG_STACK: "s", TAG_REGION: "eu-west-1"}), Some("us-east-1"), Found::Intent).is_err());
     }
 
     #[test]

@@ -50,10 +50,10 @@ pub async fn refresh(registry: &Registry, state: &State, parallelism: usize) -> 
                     super::adopt::owned(r.schema(), &stack, &rs.attrs, &address, id, o, Found::Recorded, ownership::RECORDED_FIX)?
                 }
                 (Some(found), Some(o), false) => {
-                    // an interrupted create found by name is this run's only when its tags prove
-                    // it: an object that merely has the name (another team's, the reason the
-                    // create failed) is not this stack's to finish, change or delete
-                    if let Err(e) = super::adopt::owned(r.schema(), &stack, &rs.attrs, &address, found, o, Found::ByName, ownership::FOUND_FIX) {
+                    // an interrupted create found by name is this run's unless its tags name
+                    // another stack or region (`Found::Intent`): such an object is not this
+                    // stack's to finish, change or delete
+                    if let Err(e) = super::adopt::owned(r.schema(), &stack, &rs.attrs, &address, found, o, Found::Intent, ownership::FOUND_FIX) {
                         tracing::warn!("{e}");
                         return Ok::<_, PlanError>((address.clone(), Live { id: None, observed: None }));
                     }
@@ -140,11 +140,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_interrupted_creates_name_finding_an_object_without_this_stacks_tags_finds_nothing() {
-        // issue #24: another team's object under the name (why the create failed) is not this
+    async fn an_interrupted_creates_name_finding_another_stacks_object_finds_nothing() {
+        // issue #24: another stack's object under the name (why the create failed) is not this
         // stack's to finish or to delete
         let cloud = MemoryCloud::new(Duration::ZERO, Duration::ZERO);
-        cloud.create("name-a", "a", &Default::default()).await.unwrap();
+        let theirs = serde_json::json!({"empi-infra:stack": "other", "empi-infra:region": "r"});
+        cloud.create("name-a", "a", &[("tags".to_string(), theirs)].into_iter().collect()).await.unwrap();
         let tags = serde_json::json!({"empi-infra:stack": "s", "empi-infra:region": "r"});
         let mut state = State::new("s");
         let attrs: crate::resource::Attrs = [("tags".to_string(), tags)].into_iter().collect();
