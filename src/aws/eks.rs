@@ -243,6 +243,9 @@ impl AwsKind for Cluster {
     /// finished: a change already live is skipped, so that a retry continues where it stopped.
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         let has = |k: &str| changed.iter().any(|c| c == k);
+        // an update this run started must have finished before the cluster is read: read while it
+        // was in progress, the cluster would not show it yet, and the same change be sent again
+        self.1.turn(&self.0, id, None).await?;
         let live =
             self.describe(id).await?.ok_or_else(|| ProviderError::coded("ResourceNotFoundException", format!("cluster {id} is gone")))?;
         let vpc = live.resources_vpc_config();
@@ -474,6 +477,8 @@ impl AwsKind for NodeGroup {
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         let has = |k: &str| changed.iter().any(|c| c == k);
         let cluster = s(new, "cluster_name");
+        // as for the cluster: the group is read only once no update this run started is in progress
+        self.1.turn(&self.0, cluster, Some(id)).await?;
         let live = self
             .describe(cluster, id)
             .await?
