@@ -44,8 +44,8 @@ pub async fn run_once(stack: &Option<PathBuf>, json: bool, notify: Option<&str>,
             redact::json(&mut body);
             match reqwest::Client::new().post(url).json(&body).timeout(std::time::Duration::from_secs(15)).send().await {
                 Ok(r) if r.status().is_success() => {}
-                Ok(r) => eprintln!("warning: the drift notification to {url} was answered with HTTP {}", r.status()),
-                Err(e) => eprintln!("warning: could not send the drift notification to {url}: {e}"),
+                Ok(r) => eprintln!("warning: the drift notification to {} was answered with HTTP {}", webhook_host(url), r.status()),
+                Err(e) => eprintln!("warning: could not send the drift notification to {}: {}", webhook_host(url), e.without_url()),
             }
         }
         return Ok(ExitCode::from(2));
@@ -105,5 +105,29 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// A webhook URL as messages name it: scheme and host only. The path of a Slack (or similar)
+/// webhook is its credential, so it is never printed.
+fn webhook_host(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            // user:password@ is a credential too
+            let host = host.rsplit_once('@').map(|(_, h)| h).unwrap_or(host);
+            format!("{scheme}://{host}/…")
+        }
+        None => "the --notify URL".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_webhook_is_named_by_its_host_never_its_path_or_credentials() {
+        assert_eq!(super::webhook_host("https://hooks.slack.com/services/T000/B000/XXXXSECRET"), "https://hooks.slack.com/…");
+        assert_eq!(super::webhook_host("http://user:pw@127.0.0.1:9/x?token=1"), "http://127.0.0.1:9/…");
+        assert_eq!(super::webhook_host("not a url"), "the --notify URL");
     }
 }
