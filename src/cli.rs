@@ -116,7 +116,7 @@ pub enum Command {
     Graph,
     /// Compare the live cloud with state, read-only: exit 0 no drift, 2 drift, 1 error.
     Drift {
-        /// Print the report as JSON (docs/drift.md).
+        /// Print the report as JSON (docs/DRIFT.md).
         #[arg(long)]
         json: bool,
         /// Run again at this interval (at least 1m, e.g. 1h, 15m) until stopped; a failed run does

@@ -419,7 +419,7 @@ struct RawWaiver {
     expires: S<String>,
 }
 
-/// Scheduled drift detection (docs/drift.md).
+/// Scheduled drift detection (docs/DRIFT.md).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Drift")]
