@@ -238,12 +238,14 @@ impl AwsKind for Bucket {
     }
 
     async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        let mut req = self.s3.create_bucket().bucket(name);
+        // the tags come with the bucket, in the same call: a bucket never exists without the tags
+        // that prove it is this stack's (a crash between two calls would leave it unprovable)
+        let tag_set: Vec<Tag> = tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag")).collect();
+        let mut conf = CreateBucketConfiguration::builder().set_tags(Some(tag_set));
         if self.region != "us-east-1" {
-            req = req.create_bucket_configuration(
-                CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(self.region.as_str())).build(),
-            );
+            conf = conf.location_constraint(BucketLocationConstraint::from(self.region.as_str()));
         }
+        let req = self.s3.create_bucket().bucket(name).create_bucket_configuration(conf.build());
         unless(req.send().await, "BucketAlreadyOwnedByYou").map_err(|e| {
             e.explain("BucketAlreadyExists", || {
                 format!("the bucket name {name} is taken by another AWS account; choose another stack name")

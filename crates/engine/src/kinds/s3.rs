@@ -38,7 +38,7 @@ kind! {
             "s3:GetBucketTagging", "s3:GetBucketPolicy", "s3:GetLifecycleConfiguration", "s3:GetBucketLogging",
         ],
         create: [
-            "s3:CreateBucket", "s3:PutEncryptionConfiguration", "s3:PutBucketPublicAccessBlock", "s3:PutBucketVersioning",
+            "s3:CreateBucket", "s3:TagResource", "s3:PutEncryptionConfiguration", "s3:PutBucketPublicAccessBlock", "s3:PutBucketVersioning",
             "s3:PutBucketTagging", "s3:PutBucketPolicy", "s3:PutLifecycleConfiguration", "s3:PutBucketLogging",
         ],
         update: [
