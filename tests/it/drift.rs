@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::time::{Duration, Instant};
 
 use crate::common::{filter, Workspace};
@@ -15,31 +15,6 @@ use serde_json::{json, Value};
 
 const NS: &str = "tuva-empi";
 
-/// A webhook receiver for one POST: its URL, and the body it received.
-fn webhook() -> (String, std::thread::JoinHandle<String>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(s.try_clone().unwrap());
-        let mut len = 0;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if line.to_ascii_lowercase().starts_with("content-length:") {
-                len = line[15..].trim().parse().unwrap();
-            }
-            if line == "\r\n" {
-                break;
-            }
-        }
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body).unwrap();
-        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").unwrap();
-        String::from_utf8(body).unwrap()
-    });
-    (url, server)
-}
 
 fn findings(out: &str) -> Vec<(String, String, String)> {
     let v: Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("drift --json is not JSON ({e}): {out}"));
@@ -276,7 +251,7 @@ async fn a_held_lock_stops_drift_and_notifications_reach_a_webhook() {
         .send()
         .await
         .unwrap();
-    let (url, server) = webhook();
+    let (url, server) = common::webhook();
     let r = w.run(&["drift", "--notify", &url]);
     assert_eq!(r.code, 2, "{r:?}");
     let body: Value = serde_json::from_str(&server.join().unwrap()).unwrap();
@@ -342,7 +317,7 @@ async fn finding_5_a_secret_copied_under_another_key_is_redacted_by_value_everyw
     assert!(findings(&drift.stdout).iter().any(|(a, attr, _)| a == "config.document" && attr.contains("password")), "{drift:?}");
     assert!(drift.stdout.contains("(sensitive)"), "reported as a sensitive attribute: {drift:?}");
     seen.push(drift.all());
-    let (url, server) = webhook();
+    let (url, server) = common::webhook();
     let r = w.run(&["drift", "--notify", &url]);
     assert_eq!(r.code, 2, "{r:?}");
     seen.push(r.all());

@@ -6,7 +6,6 @@
 
 use crate::common;
 
-use std::io::{BufRead, BufReader, Read, Write};
 
 use base64::Engine;
 use crate::common::Workspace;
@@ -96,31 +95,6 @@ async fn an_endpoint_echoing_secret_string_in_its_errors_shows_no_secret_in_any_
     assert_hidden(&outputs, &secrets);
 }
 
-/// A webhook receiver for one POST: its URL, and the body it received.
-fn webhook() -> (String, std::thread::JoinHandle<String>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(s.try_clone().unwrap());
-        let mut len = 0;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if line.to_ascii_lowercase().starts_with("content-length:") {
-                len = line[15..].trim().parse().unwrap();
-            }
-            if line == "\r\n" {
-                break;
-            }
-        }
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body).unwrap();
-        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").unwrap();
-        String::from_utf8(body).unwrap()
-    });
-    (url, server)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn derived_copies_of_a_secret_in_the_config_reach_no_plan_drift_report_or_notification() {
@@ -156,7 +130,7 @@ async fn derived_copies_of_a_secret_in_the_config_reach_no_plan_drift_report_or_
     assert!(drift.stdout.contains("notes") && drift.stdout.contains("(sensitive)"), "reported, as sensitive: {drift:?}");
     outputs.push(("drift --json".to_string(), drift.all()));
     outputs.push(("drift".to_string(), w.run(&["drift"]).all()));
-    let (url, server) = webhook();
+    let (url, server) = common::webhook();
     let r = w.run(&["drift", "--notify", &url]);
     assert_eq!(r.code, 2, "{r:?}");
     outputs.push(("drift --notify".to_string(), r.all()));

@@ -342,3 +342,29 @@ pub fn filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
 pub fn policy(doc: &str) -> serde_json::Value {
     serde_json::from_str(&urlencoding::decode(doc).unwrap()).unwrap()
 }
+
+/// A webhook receiver for one POST: its URL, and the body it received.
+pub fn webhook() -> (String, std::thread::JoinHandle<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+        let mut len = 0;
+        loop {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+            if line.to_ascii_lowercase().starts_with("content-length:") {
+                len = line[15..].trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; len];
+        std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+        std::io::Write::write_all(&mut s, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").unwrap();
+        String::from_utf8(body).unwrap()
+    });
+    (url, server)
+}
