@@ -5,52 +5,11 @@
 
 use crate::common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::proxy::Proxy;
 use crate::common::{repo, Workspace};
-use serde_json::Value;
-
-struct Proxy {
-    child: Child,
-    url: String,
-    stats: std::path::PathBuf,
-}
-
-impl Proxy {
-    fn start(target: &str, extra: &[&str], dir: &std::path::Path) -> Proxy {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let stats = dir.join("faults.json");
-        let child = Command::new(repo().join(".local-cloud/venv/bin/python"))
-            .arg(repo().join("scripts/local_cloud/fault_proxy.py"))
-            .arg(port.to_string())
-            .arg(target)
-            .arg("--stats")
-            .arg(&stats)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let t0 = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(20), "the fault proxy did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Proxy { child, url: format!("http://127.0.0.1:{port}"), stats }
-    }
-
-    fn stats(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(&self.stats).unwrap_or_else(|_| b"{}".to_vec())).unwrap_or_default()
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn through(w: &Workspace, proxy: &Proxy, args: &[&str]) -> common::Output {
     common::run_in(w.dir.path(), &proxy.url, &w.cluster.kubeconfig, &w.stack(), args)

@@ -1,6 +1,6 @@
 //! The fault-injecting proxy (`scripts/local_cloud/fault_proxy.py`) between empi-infra and a moto,
-//! for the tests that need an endpoint that echoes, hangs or fails one action. Included with
-//! `#[path = "common/proxy.rs"] mod proxy;` beside `mod common;`.
+//! for the tests that need an endpoint that echoes, hangs or fails one action, or fails a share of
+//! all requests (`--rate 0.1`: given later, it wins over the `--rate 0` set here).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,11 +38,14 @@ impl Proxy {
         Proxy { child, url: format!("http://127.0.0.1:{port}"), stats }
     }
 
+    /// The proxy's counts: requests, and each fault it injected.
+    pub fn stats(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(&self.stats).unwrap_or_else(|_| b"{}".to_vec())).unwrap_or_default()
+    }
+
     /// How many requests got the fault `k` (`echoed`, `hung`, `failed`…).
     pub fn count(&self, k: &str) -> u64 {
-        let s: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&self.stats).unwrap_or_else(|_| b"{}".to_vec())).unwrap_or_default();
-        s[k].as_u64().unwrap_or(0)
+        self.stats()[k].as_u64().unwrap_or(0)
     }
 }
 
