@@ -372,6 +372,9 @@ mod tests {
         let e: SdkError<GetSecretValueError, HttpResponse> =
             SdkError::construction_failure(format!("failed to serialize input: {body}\nsecond line"));
         let p = AwsError::from(e).0;
-        assert_eq!(p.message, "the AWS request could not be made: failed to serialize input: Action=PutSecretValue&SecretString=(sensitive)");
+        assert_eq!(
+            p.message,
+            "the AWS request could not be made: failed to serialize input: Action=PutSecretValue&SecretString=(sensitive)"
+        );
     }
 }

@@ -44,7 +44,11 @@ pub(crate) fn is_at(tags: &[Tag], address: &str) -> bool {
 /// The one object among `found` (id and tags) whose `Name` tag is `name` and whose address tag
 /// is `address`, checked here rather than trusted to the server's filter. Two such objects are an
 /// error naming both: which one is this stack's cannot be told, and neither is picked.
-pub(crate) fn the_one<'a>(found: impl IntoIterator<Item = (Option<&'a str>, &'a [Tag])>, name: &str, address: &str) -> AwsResult<Option<String>> {
+pub(crate) fn the_one<'a>(
+    found: impl IntoIterator<Item = (Option<&'a str>, &'a [Tag])>,
+    name: &str,
+    address: &str,
+) -> AwsResult<Option<String>> {
     let named = |tags: &[Tag]| tags.iter().any(|t| t.key() == Some("Name") && t.value() == Some(name));
     let ids: Vec<&str> = found.into_iter().filter(|(_, tags)| named(tags) && is_at(tags, address)).filter_map(|(id, _)| id).collect();
     match ids.as_slice() {

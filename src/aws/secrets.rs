@@ -32,7 +32,8 @@ pub struct Generated {
 
 fn generate() -> Generated {
     let mut rng = rand::rng();
-    let g = Generated { db_password: Alphanumeric.sample_string(&mut rng, 40), django_secret_key: Alphanumeric.sample_string(&mut rng, 64) };
+    let g =
+        Generated { db_password: Alphanumeric.sample_string(&mut rng, 40), django_secret_key: Alphanumeric.sample_string(&mut rng, 64) };
     g.register();
     g
 }
@@ -168,7 +169,8 @@ pub fn redact_values(doc: &mut Value, secrets: &[String]) {
     fn walk(v: &mut Value, secrets: &[String], known: &redact::Secrets, secret_key: bool) {
         match v {
             Value::String(s) if s != SENSITIVE && s != STALE_COPY => {
-                if secret_key || secrets.iter().any(|x| !x.is_empty() && s.contains(x.as_str())) || known.contains(s) || redact::contains(s) {
+                if secret_key || secrets.iter().any(|x| !x.is_empty() && s.contains(x.as_str())) || known.contains(s) || redact::contains(s)
+                {
                     *v = Value::String(SENSITIVE.into());
                 }
             }

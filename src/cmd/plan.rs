@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use empi_engine::input::read_regular_file;
 use empi_engine::ops;
-use empi_engine::redact;
 use empi_engine::plan::terraform::Provider;
 use empi_engine::plan::{render_json, render_terraform, render_text_with, Plan, RenderOptions};
+use empi_engine::redact;
 use empi_engine::temp_path::TempPath;
 
 use crate::cli::{PlanFormat, PlanScope, VersionChange};

@@ -208,7 +208,10 @@ async fn import(mut session: Session, address: &str, id: &str, auto_approve: boo
     }
     let r = cloud.registry.get(&spec.kind).ok_or_else(|| anyhow::anyhow!("no provider for type {}", spec.kind))?.clone();
     let observed = r.read(id, &inputs).await.map_err(|e| anyhow::anyhow!("reading {id} failed: {e}"))?.ok_or_else(|| {
-        fix(format!("there is no {} with the id {id:?}", spec.kind), format!("check the id; a {} is read by its id as `empi-infra state show` prints it", spec.kind))
+        fix(
+            format!("there is no {} with the id {id:?}", spec.kind),
+            format!("check the id; a {} is read by its id as `empi-infra state show` prints it", spec.kind),
+        )
     })?;
     let region = empi_engine::ownership::expected_region(&inputs);
     empi_engine::ownership::check(
@@ -241,19 +244,29 @@ async fn import(mut session: Session, address: &str, id: &str, auto_approve: boo
     match change {
         Some(c) if c.action != empi_engine::plan::Action::NoOp => {
             let only = empi_engine::plan::Plan { changes: vec![c.clone()], warnings: vec![], ..plan.clone() };
-            outln!("After the import, `empi-infra apply` would make this change to it (the stack's tags included):
-")?;
+            outln!(
+                "After the import, `empi-infra apply` would make this change to it (the stack's tags included):
+"
+            )?;
             out!("{}", empi_engine::plan::render_text(&only))?;
         }
         _ => outln!("It matches the stack: after the import, `empi-infra apply` changes nothing on it.")?,
     }
-    if !auto_approve && !crate::cmd::apply::confirm(&format!("
-Record {id} as {address} of stack {:?}?", stack.name))? {
+    if !auto_approve
+        && !crate::cmd::apply::confirm(&format!(
+            "
+Record {id} as {address} of stack {:?}?",
+            stack.name
+        ))?
+    {
         outln!("Nothing recorded.")?;
         return Ok(ExitCode::from(1));
     }
     imported.serial = state.serial + 1;
     session.backend.save(&imported).await?;
-    outln!("Recorded {id} as {address} (serial {}). Nothing in the cloud was changed; `empi-infra plan` shows what apply will do.", imported.serial)?;
+    outln!(
+        "Recorded {id} as {address} (serial {}). Nothing in the cloud was changed; `empi-infra plan` shows what apply will do.",
+        imported.serial
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -87,7 +87,11 @@ pub fn kubeconfig(stack: &empi_engine::stack::Stack) -> anyhow::Result<Option<Ku
             None => return Ok(None),
         },
     };
-    let fix = || format!("set {setting} to a kubeconfig file (as `kubectl config view --raw` prints one), or {unset} to reach the stack's EKS cluster");
+    let fix = || {
+        format!(
+            "set {setting} to a kubeconfig file (as `kubectl config view --raw` prints one), or {unset} to reach the stack's EKS cluster"
+        )
+    };
     let cannot_read = |e: &dyn std::fmt::Display| format!("cannot read the kubeconfig {} ({setting}): {e}", path.display());
     let bytes = match empi_engine::input::read_regular_text(&path, KUBECONFIG_LIMIT) {
         Ok(b) => b,
@@ -111,7 +115,8 @@ fn inline_files(config: &mut kube::config::Kubeconfig, dir: &Path) -> Result<(),
     let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(bytes);
     let read = |file: &str, what: &str, of: &str| {
         let path = dir.join(file);
-        empi_engine::input::read_regular_file(&path, KUBECONFIG_LIMIT).map_err(|e| format!("names {} as the {what} of {of}, which cannot be read: {e}", path.display()))
+        empi_engine::input::read_regular_file(&path, KUBECONFIG_LIMIT)
+            .map_err(|e| format!("names {} as the {what} of {of}, which cannot be read: {e}", path.display()))
     };
     for c in &mut config.clusters {
         let of = format!("cluster {:?}", c.name);
@@ -658,15 +663,23 @@ mod tests {
         let yaml = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n    certificate-authority: ca.pem\nusers:\n- name: u\n  user:\n    client-certificate: cert.pem\n    client-key: key.pem\n    tokenFile: token\n";
         let mut kc = kube::config::Kubeconfig::from_yaml(yaml).unwrap();
         inline_files(&mut kc, dir.path()).unwrap();
-        let decoded = |b64: &Option<String>| String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64.as_deref().unwrap()).unwrap()).unwrap();
+        let decoded = |b64: &Option<String>| {
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64.as_deref().unwrap()).unwrap()).unwrap()
+        };
         let cluster = kc.clusters[0].cluster.as_ref().unwrap();
         assert_eq!((cluster.certificate_authority.as_deref(), decoded(&cluster.certificate_authority_data).as_str()), (None, "CA"));
         let user = kc.auth_infos[0].auth_info.as_ref().unwrap();
         assert_eq!((user.client_certificate.as_deref(), decoded(&user.client_certificate_data).as_str()), (None, "CERT"));
         assert!(user.client_key.is_none() && user.client_key_data.is_some());
-        assert_eq!(user.token_file.as_deref(), Some(dir.path().join("token").to_str().unwrap()), "a token file stays a file, found beside the kubeconfig");
+        assert_eq!(
+            user.token_file.as_deref(),
+            Some(dir.path().join("token").to_str().unwrap()),
+            "a token file stays a file, found beside the kubeconfig"
+        );
 
-        for (from, to, what) in [("key.pem", "/dev/zero", "client key of user \"u\""), ("ca.pem", "nope.pem", "certificate authority of cluster \"c\"")] {
+        for (from, to, what) in
+            [("key.pem", "/dev/zero", "client key of user \"u\""), ("ca.pem", "nope.pem", "certificate authority of cluster \"c\"")]
+        {
             let mut kc = kube::config::Kubeconfig::from_yaml(&yaml.replace(from, to)).unwrap();
             let e = inline_files(&mut kc, dir.path()).unwrap_err();
             assert!(e.starts_with(&format!("names {} as the {what}, which cannot be read: ", dir.path().join(to).display())), "{e}");

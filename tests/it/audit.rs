@@ -4,7 +4,6 @@
 //! and KMS key, WAF logging, the log bucket itself, and the CloudTrail trail when the stack asks
 //! for one. The next plan is a no-op (every attribute read back as written).
 
-
 use crate::common::{filter, Workspace};
 use serde_json::Value;
 

@@ -167,7 +167,10 @@ fn show_prints_a_saved_plan_as_text_or_terraform_json_without_a_cloud() {
     std::fs::write(dir.path().join("unsealed.plan"), serde_json::to_vec(&plan).unwrap()).unwrap();
     let (code, _, err) = empi(&["show", "unsealed.plan"], dir.path());
     assert_eq!(code, 1);
-    assert!(err.contains("was changed after `empi-infra plan --out` wrote it (its content no longer matches its digest: it has none)"), "{err}");
+    assert!(
+        err.contains("was changed after `empi-infra plan --out` wrote it (its content no longer matches its digest: it has none)"),
+        "{err}"
+    );
 
     let (code, out, err) = empi(&["show", "saved.plan"], dir.path());
     assert_eq!(code, 0, "{err}");
@@ -677,7 +680,8 @@ fn a_kubeconfig_from_dev_zero_or_a_fifo_fails_plan_at_once_in_little_memory() {
     // the stack's [target] kubeconfig is read the same way, and a file it names too
     let src = std::fs::read_to_string(&stack).unwrap();
     assert!(src.contains("kubeconfig = \".local-cloud/kubeconfig\""), "stacks/local.toml names the local cloud's kubeconfig");
-    std::fs::write(dir.path().join("s.toml"), src.replace("kubeconfig = \".local-cloud/kubeconfig\"", "kubeconfig = \"kube.yaml\"")).unwrap();
+    std::fs::write(dir.path().join("s.toml"), src.replace("kubeconfig = \".local-cloud/kubeconfig\"", "kubeconfig = \"kube.yaml\""))
+        .unwrap();
     std::fs::write(
         dir.path().join("kube.yaml"),
         "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:9\n    certificate-authority: kubeconfig.fifo\n",
@@ -795,7 +799,9 @@ fn a_plan_file_over_32_mib_is_refused_at_once_and_a_real_plan_is_far_below() {
         let r = measured(bare(&["show", "big.plan"], dir.path()), Duration::from_secs(10));
         assert_eq!(r.code, 1, "{size}: {}{}", r.stdout, r.stderr);
         assert!(
-            r.stderr.contains("cannot read the plan file big.plan: it is larger than 32 MiB (a limit that stops a wrong path from filling memory)"),
+            r.stderr.contains(
+                "cannot read the plan file big.plan: it is larger than 32 MiB (a limit that stops a wrong path from filling memory)"
+            ),
             "{size}: {}",
             r.stderr
         );

@@ -671,19 +671,29 @@ async fn issue_24_a_same_named_stack_in_another_region_neither_adopts_nor_delete
     };
     let roles_before = roles().await;
     assert!(roles_before.len() >= 5, "{roles_before:?}");
-    let buckets = || async { aws.s3.list_buckets().send().await.unwrap().buckets().iter().map(|b| b.name().unwrap().to_string()).collect::<Vec<_>>() };
+    let buckets = || async {
+        aws.s3.list_buckets().send().await.unwrap().buckets().iter().map(|b| b.name().unwrap().to_string()).collect::<Vec<_>>()
+    };
     let buckets_before = buckets().await;
 
     // the same stack file with another region, its own state, the same account (IAM and bucket
     // names are global there as on AWS)
     let other = tempfile::tempdir().unwrap();
-    let src = std::fs::read_to_string(w.stack()).unwrap().replace("region = \"us-east-1\"", "region = \"us-west-2\"").replace("acm:us-east-1", "acm:us-west-2");
+    let src = std::fs::read_to_string(w.stack())
+        .unwrap()
+        .replace("region = \"us-east-1\"", "region = \"us-west-2\"")
+        .replace("acm:us-east-1", "acm:us-west-2");
     let other_stack = other.path().join("stack.toml");
     std::fs::write(&other_stack, src).unwrap();
     let run = |args: &[&str]| common::run_in(other.path(), &w.moto.url, &w.cluster.kubeconfig, &other_stack, args);
     let applied = run(&["apply", "--auto-approve"]);
     assert_ne!(applied.code, 0, "the second region's stack took the first one's objects: {applied:?}");
-    assert!(applied.stderr.contains("belongs to stack \"empi-local\" in region us-east-1, not to this stack \"empi-local\" in region us-west-2"), "{applied:?}");
+    assert!(
+        applied
+            .stderr
+            .contains("belongs to stack \"empi-local\" in region us-east-1, not to this stack \"empi-local\" in region us-west-2"),
+        "{applied:?}"
+    );
     let destroyed = run(&["destroy", "--auto-approve"]);
     assert_eq!(destroyed.code, 0, "{destroyed:?}");
 
@@ -732,7 +742,10 @@ async fn issue_24_a_saved_plan_replayed_after_the_state_was_lost_makes_one_vpc_a
     std::fs::write(&path, serde_json::to_vec_pretty(&plan.sealed()).unwrap()).unwrap();
     let out = w.run(&["apply", "full.plan"]);
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stderr.contains("the saved plan cannot be applied: iam.cluster_role: it deletes a resource that state does not record"), "{out:?}");
+    assert!(
+        out.stderr.contains("the saved plan cannot be applied: iam.cluster_role: it deletes a resource that state does not record"),
+        "{out:?}"
+    );
     assert!(aws.iam.get_role().role_name(role).send().await.is_ok(), "the other stack's role survives");
     assert_eq!(vpcs().await, 1);
 }

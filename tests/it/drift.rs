@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 
 const NS: &str = "tuva-empi";
 
-
 fn findings(out: &str) -> Vec<(String, String, String)> {
     let v: Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("drift --json is not JSON ({e}): {out}"));
     assert_eq!(v["format_version"], "1");

@@ -7,7 +7,6 @@
 //! upstream ports moved to free loopback ports. The node port and the Service's forwarding to the
 //! container do not touch the request; the test checks from the specs that they lead to nginx.
 
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

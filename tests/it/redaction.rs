@@ -6,10 +6,9 @@
 
 use crate::common;
 
-
-use base64::Engine;
-use crate::common::Workspace;
 use crate::common::proxy::Proxy;
+use crate::common::Workspace;
+use base64::Engine;
 use serde_json::json;
 
 const CONFIG: &str = "empi-local/tuva-empi-config";
@@ -94,7 +93,6 @@ async fn an_endpoint_echoing_secret_string_in_its_errors_shows_no_secret_in_any_
     }
     assert_hidden(&outputs, &secrets);
 }
-
 
 #[tokio::test(flavor = "multi_thread")]
 async fn derived_copies_of_a_secret_in_the_config_reach_no_plan_drift_report_or_notification() {

@@ -3,12 +3,11 @@
 //! lock, so that on S3 the next run was refused until someone ran `state unlock`. Each run here is
 //! held in its refresh by an AWS call that never answers (the fault proxy's `--hang`), then signalled.
 
-
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::Workspace;
 use crate::common::proxy::Proxy;
+use crate::common::Workspace;
 
 /// `empi-infra ARGS` through `proxy`, in the background.
 fn spawn(w: &Workspace, proxy: &Proxy, args: &[&str]) -> Child {

@@ -2,7 +2,6 @@
 //! targets' closure and nothing else. What happened is checked through the AWS API and through
 //! moto's recorder (every AWS operation moto received), not through empi-infra's own account.
 
-
 use std::collections::BTreeSet;
 
 use crate::common::{filter, Workspace};

@@ -185,7 +185,10 @@ mod tests {
         for hidden in ['\u{202E}', '\u{200B}', '\u{2066}', '\u{FEFF}', '\u{E0041}'] {
             assert_eq!(
                 c(&format!("arn:aws:acm:us-east-1:123456789012:certificate/ab{hidden}c")),
-                format!("contains the invisible Unicode format character U+{:04X}, which makes text display other than it reads", hidden as u32)
+                format!(
+                    "contains the invisible Unicode format character U+{:04X}, which makes text display other than it reads",
+                    hidden as u32
+                )
             );
         }
         assert_eq!(c("arn:aws:acm:us-east-1:123456789012:certificate/../abc"), "has a \"..\" path segment, which no AWS resource name has");

@@ -606,7 +606,8 @@ async fn forget_intent_if_name_taken(
     };
     let Some((id, observed)) = found else { return Ok(()) };
     let region = ownership::expected_region(inputs);
-    if ownership::check(r.schema(), &ctx.stack, region.as_deref(), &c.address, &id, &observed, Found::ByName, ownership::FOUND_FIX).is_err() {
+    if ownership::check(r.schema(), &ctx.stack, region.as_deref(), &c.address, &id, &observed, Found::ByName, ownership::FOUND_FIX).is_err()
+    {
         ctx.writer
             .update(&c.address, |s| {
                 s.resources.remove(&c.address);

@@ -34,7 +34,9 @@ pub enum OpsError {
     Graph(#[from] GraphError),
     /// A saved plan whose step does not follow from the stack and the state it claims to be made
     /// from (edited by hand or by a tool): nothing of it runs.
-    #[error("the saved plan cannot be applied: {address}: {why}; nothing was changed. Make the plan again with `empi-infra plan --out FILE`")]
+    #[error(
+        "the saved plan cannot be applied: {address}: {why}; nothing was changed. Make the plan again with `empi-infra plan --out FILE`"
+    )]
     UntrustedPlan { address: String, why: String },
 }
 
@@ -199,7 +201,15 @@ pub fn check_saved_plan(plan: &Plan, graph: &ResourceGraph, state: &State, regis
         }
         let Some(schema) = schema(registry, &c.kind) else { return refuse(&c.address, format!("its type {} is unknown", c.kind)) };
         if c.stateful != schema.stateful {
-            return refuse(&c.address, format!("it marks the resource as {}stateful, but {} is {}", if c.stateful { "" } else { "not " }, c.kind, if schema.stateful { "stateful" } else { "not stateful" }));
+            return refuse(
+                &c.address,
+                format!(
+                    "it marks the resource as {}stateful, but {} is {}",
+                    if c.stateful { "" } else { "not " },
+                    c.kind,
+                    if schema.stateful { "stateful" } else { "not stateful" }
+                ),
+            );
         }
         let recorded = state.resources.get(c.address.trim_end_matches("#deposed"));
         if c.action == Action::Delete {

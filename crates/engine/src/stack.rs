@@ -1257,7 +1257,11 @@ impl Validator<'_> {
                         let id = k.get_ref();
                         let why = if id.starts_with("arn:") { crate::arn::hostile(id) } else { crate::arn::hidden_char_problem(id) };
                         if let Some(why) = why {
-                            self.err(&k, format!("kms_key_id {} {why}", crate::arn::shown(id)), "write the KMS key's id, alias or ARN, e.g. \"alias/empi-state\"");
+                            self.err(
+                                &k,
+                                format!("kms_key_id {} {why}", crate::arn::shown(id)),
+                                "write the KMS key's id, alias or ARN, e.g. \"alias/empi-state\"",
+                            );
                         }
                         k.into_inner()
                     }),
@@ -1411,7 +1415,11 @@ impl Validator<'_> {
                     let why = crate::arn::hostile(a.get_ref())
                         .or_else(|| (!is_iam_principal(a.get_ref())).then(|| "is not the ARN of an IAM role or user".to_string()));
                     if let Some(why) = why {
-                        self.err(a, format!("{} {why}", crate::arn::shown(a.get_ref())), "write it like \"arn:aws:iam::123456789012:role/platform-admins\"");
+                        self.err(
+                            a,
+                            format!("{} {why}", crate::arn::shown(a.get_ref())),
+                            "write it like \"arn:aws:iam::123456789012:role/platform-admins\"",
+                        );
                     }
                 }
                 l.into_inner().into_iter().map(|a| a.into_inner()).collect()
@@ -2297,7 +2305,8 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
 
     #[test]
     fn issue_24_arns_with_a_control_character_dot_dot_or_an_absurd_length_are_refused_where_they_are() {
-        let fix = "\n  fix: use the ARN of an ACM certificate for the hostname in us-east-1: arn:aws:acm:us-east-1:<account>:certificate/<id>";
+        let fix =
+            "\n  fix: use the ARN of an ACM certificate for the hostname in us-east-1: arn:aws:acm:us-east-1:<account>:certificate/<id>";
         let a5000 = format!("{CERT}{}", "a".repeat(5000));
         let a1500 = format!("{CERT}{}", "a".repeat(1500));
         // in the TOML, `\u0000` puts the character itself in the value
@@ -2305,13 +2314,13 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
             (format!("{CERT}\\u0000"), format!("{:?} contains the control character U+0000", format!("{CERT}\0"))),
             (format!("{CERT}\\u001B[2J"), format!("{:?} contains the control character U+001B", format!("{CERT}\u{1b}[2J"))),
             (format!("{CERT}/../../key"), format!("\"{CERT}/../../key\" has a \"..\" path segment, which no AWS resource name has")),
-            (
-                a5000.clone(),
-                format!("{:?}… (5050 characters) is 5050 characters long, but an ARN has at most 2048", &a5000[..60]),
-            ),
+            (a5000.clone(), format!("{:?}… (5050 characters) is 5050 characters long, but an ARN has at most 2048", &a5000[..60])),
             (
                 a1500.clone(),
-                format!("{:?}… (1550 characters) names a resource of 1515 characters, but AWS's resource ids are at most 1024", &a1500[..60]),
+                format!(
+                    "{:?}… (1550 characters) names a resource of 1515 characters, but AWS's resource ids are at most 1024",
+                    &a1500[..60]
+                ),
             ),
         ] {
             let e = err(&MINIMAL.replace(CERT, &toml));
@@ -2337,9 +2346,13 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
             e.to_string(),
             "s.toml:9:11: \"arn:aws:iam::123456789012:role/admin\\u{202e}nimda\" contains the invisible Unicode format character U+202E, which makes text display other than it reads\n  fix: write it like \"arn:aws:iam::123456789012:role/platform-admins\""
         );
-        let e = err(&format!("{MINIMAL}[cluster]\nadmins = [\"arn:aws:iam::123456789012:role/ops\", \"arn:aws:iam::123456789012:role/a\\u200Bdmin\"]\n"));
+        let e = err(&format!(
+            "{MINIMAL}[cluster]\nadmins = [\"arn:aws:iam::123456789012:role/ops\", \"arn:aws:iam::123456789012:role/a\\u200Bdmin\"]\n"
+        ));
         assert!(e.message.contains("U+200B"), "a zero-width space, in the second entry: {e}");
-        for (bad, code) in [("admin\\u0000@example.org", "U+0000"), ("admin\\r\\n@example.org", "U+000D"), ("adm\\u202Ein@example.org", "U+202E")] {
+        for (bad, code) in
+            [("admin\\u0000@example.org", "U+0000"), ("admin\\r\\n@example.org", "U+000D"), ("adm\\u202Ein@example.org", "U+202E")]
+        {
             let e = err(&MINIMAL.replace("admin@example.org", bad));
             assert_eq!((e.line, e.column), (4, 15), "{e}");
             assert!(e.message.starts_with("admin_email \"adm") && e.message.contains(code), "{bad}: {e}");
@@ -2383,6 +2396,12 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
         let e = err(&MINIMAL.replace("[app]\n", "[app]\nmatching_job_namespace = \"kube-system\"\n"));
         assert!(e.message.starts_with("matching_job_namespace \"kube-system\" is one Kubernetes keeps for itself"), "{e}");
         // the jobs may run in `default`, which empi-infra uses but never makes or deletes
-        assert_eq!(Stack::parse("s.toml", &MINIMAL.replace("[app]\n", "[app]\nmatching_job_namespace = \"default\"\n")).unwrap().app.matching_job_namespace, "default");
+        assert_eq!(
+            Stack::parse("s.toml", &MINIMAL.replace("[app]\n", "[app]\nmatching_job_namespace = \"default\"\n"))
+                .unwrap()
+                .app
+                .matching_job_namespace,
+            "default"
+        );
     }
 }

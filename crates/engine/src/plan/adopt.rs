@@ -81,7 +81,9 @@ pub async fn adopt(
                 if let (Some(id), Some(o)) = (&id, &observed) {
                     // found by name: adopted only when its tags prove it is this stack's
                     let region = ownership::expected_region(&inputs);
-                    if let Err(e) = ownership::check(r.schema(), &stack, region.as_deref(), &address, id, o, Found::ByName, ownership::FOUND_FIX) {
+                    if let Err(e) =
+                        ownership::check(r.schema(), &stack, region.as_deref(), &address, id, o, Found::ByName, ownership::FOUND_FIX)
+                    {
                         return Ok::<_, PlanError>((address.clone(), None, None, Some(e)));
                     }
                 }
@@ -118,7 +120,8 @@ pub(super) fn owned(
     found: Found,
     fix: &'static str,
 ) -> Result<(), PlanError> {
-    ownership::check(schema, stack, ownership::expected_region(expected).as_deref(), address, id, observed, found, fix).map_err(PlanError::NotOurs)
+    ownership::check(schema, stack, ownership::expected_region(expected).as_deref(), address, id, observed, found, fix)
+        .map_err(PlanError::NotOurs)
 }
 
 /// The value an adopted resource's attribute is recorded with: what the stack asks for, with the

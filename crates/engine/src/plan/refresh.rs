@@ -53,7 +53,9 @@ pub async fn refresh(registry: &Registry, state: &State, parallelism: usize) -> 
                     // an interrupted create found by name is this run's unless its tags name
                     // another stack or region (`Found::Intent`): such an object is not this
                     // stack's to finish, change or delete
-                    if let Err(e) = super::adopt::owned(r.schema(), &stack, &rs.attrs, &address, found, o, Found::Intent, ownership::FOUND_FIX) {
+                    if let Err(e) =
+                        super::adopt::owned(r.schema(), &stack, &rs.attrs, &address, found, o, Found::Intent, ownership::FOUND_FIX)
+                    {
                         tracing::warn!("{e}");
                         return Ok::<_, PlanError>((address.clone(), Live { id: None, observed: None }));
                     }

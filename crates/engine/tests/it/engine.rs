@@ -707,7 +707,13 @@ async fn a_saved_plan_that_does_not_follow_from_the_stack_and_state_is_refused()
 
     let mut edited = plan.clone();
     let a = edited.changes.iter_mut().find(|c| c.address == "a").unwrap();
-    a.attributes.push(empi_engine::plan::AttrChange { name: "size".into(), before: Some(json!(2)), after: Some(json!(1)), after_unknown: false, forces_replacement: false });
+    a.attributes.push(empi_engine::plan::AttrChange {
+        name: "size".into(),
+        before: Some(json!(2)),
+        after: Some(json!(1)),
+        after_unknown: false,
+        forces_replacement: false,
+    });
     assert!(refused(&edited).contains("forces replacement"), "{}", refused(&edited));
 
     let mut edited = plan.clone();
