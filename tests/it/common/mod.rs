@@ -17,7 +17,7 @@ pub fn repo() -> PathBuf {
 
 /// A moto server on a free loopback port, stopped on drop.
 pub struct Moto {
-    child: Child,
+    process: MotoProcess,
     pub url: String,
     pub log: PathBuf,
     /// Where moto's recorder writes each request once [`Moto::record`] started it.
@@ -37,30 +37,35 @@ impl Moto {
             let log_path = std::env::temp_dir().join(format!("empi-moto-{}-{n}-{port}.log", std::process::id()));
             let log = std::fs::File::create(&log_path).unwrap();
             let recording = log_path.with_extension("recording");
-            let mut child = Command::new(&python)
-                .arg(repo().join("scripts/local_cloud/moto_server.py"))
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-                .env("MOTO_RECORDER_FILEPATH", &recording)
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("start moto");
+            let mut process = match MotoProcess::fork(port, &log_path, &recording) {
+                Some(forked) => forked,
+                None => MotoProcess::Child(
+                    Command::new(&python)
+                        .arg(repo().join("scripts/local_cloud/moto_server.py"))
+                        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                        .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+                        .env("MOTO_RECORDER_FILEPATH", &recording)
+                        .stdout(log.try_clone().unwrap())
+                        .stderr(log)
+                        .spawn()
+                        .expect("start moto"),
+                ),
+            };
             let url = format!("http://127.0.0.1:{port}");
             let bound = format!("Running on {url}");
             let t0 = Instant::now();
             loop {
-                if child.try_wait().unwrap().is_some() {
+                if process.exited() {
                     break; // the port was taken: try another
                 }
                 if std::fs::read_to_string(&log_path).unwrap_or_default().contains(&bound)
                     && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
                 {
-                    return Moto { child, url, log: log_path, recording };
+                    return Moto { process, url, log: log_path, recording };
                 }
                 if t0.elapsed() > Duration::from_secs(60) {
                     // not left running behind the failed test
-                    let _ = child.kill();
+                    process.stop();
                     panic!("moto did not start on {url} within 60 s; its log: {}", log_path.display());
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -73,7 +78,7 @@ impl Moto {
     /// moto's process id (to pause it with SIGSTOP, as a hung endpoint).
     #[allow(dead_code)]
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     pub fn requests(&self) -> usize {
@@ -164,8 +169,75 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.stop();
+    }
+}
+
+/// A test's moto process: forked by the suite's moto zygote (`scripts/local_cloud/moto_zygote.py`,
+/// which `scripts/test` starts and names in `EMPI_TEST_MOTO_ZYGOTE`), or started here. Either way
+/// a fresh server of the test's own; forked ones skip Python's start-up and botocore's model
+/// loading, about four CPU-seconds each (docs/TESTING.md).
+enum MotoProcess {
+    Child(Child),
+    Forked(u32),
+}
+
+impl MotoProcess {
+    /// Asks the zygote for a server on `port`; `None` when there is no zygote (a plain
+    /// `cargo test`) or it does not answer, so the test starts its own.
+    fn fork(port: u16, log: &Path, recording: &Path) -> Option<MotoProcess> {
+        use std::io::{BufRead, Write};
+        let socket = std::env::var_os("EMPI_TEST_MOTO_ZYGOTE")?;
+        let ask = || -> std::io::Result<u32> {
+            let mut s = std::os::unix::net::UnixStream::connect(&socket)?;
+            s.set_read_timeout(Some(Duration::from_secs(30)))?;
+            let request = serde_json::json!({"port": port, "log": log, "owner": std::process::id(),
+                "env": {"MOTO_RECORDER_FILEPATH": recording, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}});
+            writeln!(s, "{request}")?;
+            let mut line = String::new();
+            std::io::BufReader::new(s).read_line(&mut line)?;
+            let answer: serde_json::Value = serde_json::from_str(&line).map_err(std::io::Error::other)?;
+            answer["pid"].as_u64().map(|p| p as u32).ok_or_else(|| std::io::Error::other(line.clone()))
+        };
+        match ask() {
+            Ok(pid) => Some(MotoProcess::Forked(pid)),
+            Err(e) => {
+                eprintln!("the moto zygote at {socket:?} did not fork a server ({e}); starting one here");
+                None
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        match self {
+            MotoProcess::Child(c) => c.id(),
+            MotoProcess::Forked(pid) => *pid,
+        }
+    }
+
+    fn exited(&mut self) -> bool {
+        match self {
+            MotoProcess::Child(c) => c.try_wait().unwrap().is_some(),
+            // the zygote reaps its children as they exit: a pid that is gone has exited
+            MotoProcess::Forked(pid) => unsafe { libc::kill(*pid as i32, 0) != 0 },
+        }
+    }
+
+    fn stop(&mut self) {
+        match self {
+            MotoProcess::Child(c) => {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            MotoProcess::Forked(pid) => {
+                // a paused server (a test's SIGSTOP) dies of SIGKILL too
+                unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+                let t0 = Instant::now();
+                while !self.exited() && t0.elapsed() < Duration::from_secs(10) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
     }
 }
 
