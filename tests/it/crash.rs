@@ -534,7 +534,7 @@ async fn a_kubernetes_api_server_paused_mid_apply_fails_in_bounded_time_and_the_
         assert!(t0.elapsed() < Duration::from_secs(240), "the apply did not reach the cluster");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let pids = std::fs::read_to_string(w.cluster.dir.path().join("pids")).unwrap();
+    let pids = std::fs::read_to_string(w.cluster.dir.join("pids")).unwrap();
     // kube-up.sh starts etcd, then the API server
     let apiserver: i32 = pids.lines().nth(1).unwrap().trim().parse().unwrap();
     unsafe { libc::kill(apiserver, libc::SIGSTOP) };

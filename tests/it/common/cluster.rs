@@ -1,6 +1,6 @@
 //! A real Kubernetes control plane for tests (kube-apiserver 1.20.2 + controller-manager + etcd,
-//! built by scripts/local_cloud/build-kube.sh), started once per test binary and stopped when it exits; and a node that tests
-//! play themselves: it marks pods Ready and job pods Succeeded, or Failed where a test wants it.
+//! built by scripts/local_cloud/build-kube.sh), one test at a time, from the suite's pool or
+//! started for the test; and a node that tests play themselves: it marks pods Ready and job pods Succeeded, or Failed where a test wants it.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,11 +11,18 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 
 use super::repo;
 
-/// A control plane of its own (NodePorts are cluster-wide, so tests do not share one); stopped
+/// A control plane for one test at a time (NodePorts are cluster-wide, so tests never share one at
+/// once): taken from the suite's pool when `scripts/test` made one (`EMPI_TEST_KUBE_POOL`,
+/// `scripts/local_cloud/kube-pool.sh`) and emptied first, else started for the test and stopped
 /// when dropped.
 pub struct Cluster {
-    pub dir: tempfile::TempDir,
+    /// kube-up.sh's directory: `kubeconfig`, `pids` (etcd, then the API server, then the
+    /// controller manager), the CA and the token.
+    pub dir: PathBuf,
     pub kubeconfig: PathBuf,
+    own: Option<tempfile::TempDir>,
+    /// The pool's lease (an exclusive flock on `DIR/lease`), held while the test runs.
+    lease: Option<std::fs::File>,
 }
 
 fn free_port() -> u16 {
@@ -24,6 +31,9 @@ fn free_port() -> u16 {
 
 impl Cluster {
     pub fn start() -> Cluster {
+        if let Some(c) = Cluster::from_pool() {
+            return c;
+        }
         let bin = repo().join(".local-cloud/kube/bin/kube-apiserver");
         assert!(bin.exists(), "kube-apiserver is not built: run `scripts/local-cloud setup` (scripts/test does it for you)");
         // a port picked here can be taken by another test before the server binds it: try again
@@ -45,11 +55,37 @@ impl Cluster {
                 .output()
                 .unwrap();
             if out.status.success() {
-                return Cluster { kubeconfig: dir.path().join("kubeconfig"), dir };
+                return Cluster { kubeconfig: dir.path().join("kubeconfig"), dir: dir.path().to_path_buf(), own: Some(dir), lease: None };
             }
             why = String::from_utf8_lossy(&out.stderr).into_owned();
         }
         panic!("the test cluster did not start, three times; the last time: {why}");
+    }
+
+    /// A free cluster of the suite's pool, emptied of what earlier tests made (`kube_reset.py`);
+    /// `None` when there is no pool or every cluster of it is taken.
+    fn from_pool() -> Option<Cluster> {
+        use std::os::fd::AsRawFd;
+        let pool = PathBuf::from(std::env::var_os("EMPI_TEST_KUBE_POOL")?);
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&pool).ok()?.flatten().map(|e| e.path()).filter(|p| p.join("kubeconfig").exists()).collect();
+        dirs.sort();
+        for dir in dirs {
+            let Ok(lease) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lease")) else { continue };
+            if unsafe { libc::flock(lease.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                continue; // another test's
+            }
+            let reset = Command::new(repo().join(".local-cloud/venv/bin/python"))
+                .arg(repo().join("scripts/local_cloud/kube_reset.py"))
+                .arg(&dir)
+                .output()
+                .unwrap();
+            if !reset.status.success() {
+                eprintln!("{}; starting a cluster for this test", String::from_utf8_lossy(&reset.stderr).trim());
+                continue;
+            }
+            return Some(Cluster { kubeconfig: dir.join("kubeconfig"), dir, own: None, lease: Some(lease) });
+        }
+        None
     }
 
     pub async fn client(&self) -> kube::Client {
@@ -60,8 +96,33 @@ impl Cluster {
 }
 
 impl Drop for Cluster {
+    /// Kills the control plane at once: its etcd lives in the test's temporary directory, so there
+    /// is nothing to stop cleanly for (`kube-up.sh --down` waits 2–20 s for a clean stop, which
+    /// held each test's slot that long).
     fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/local_cloud/kube-up.sh")).arg("--down").arg(self.dir.path()).status();
+        let pids: Vec<i32> = std::fs::read_to_string(self.dir.join("pids"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if self.lease.is_some() {
+            // the pool's: resumed (a test may have paused its API server) and handed back as the
+            // lease's file closes; the next test empties it
+            for &pid in &pids {
+                unsafe { libc::kill(pid, libc::SIGCONT) };
+            }
+            return;
+        }
+        for &pid in &pids {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let gone = |pid: i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true)
+        };
+        let t0 = std::time::Instant::now();
+        while !pids.iter().all(|&p| gone(p)) && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

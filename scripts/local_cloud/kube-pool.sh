@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# A pool of Kubernetes control planes for the test suite, so that tests need not each start one
+# (a kube-apiserver costs about five CPU-seconds to start; docs/TESTING.md has the figures).
+#   kube-pool.sh up DIR N     → DIR/0 … DIR/N-1, each a cluster as kube-up.sh makes it
+#   kube-pool.sh down DIR     → stops them all
+# A test takes a cluster by holding an exclusive flock(2) on DIR/I/lease (the kernel lets it go
+# when the test's process ends, however it ends), and empties it first with kube_reset.py: no
+# namespace but Kubernetes' own, nothing of a stack in `default` (tests/it/common/cluster.rs).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+case "${1:-}" in
+  up)
+    D=$2; N=$3
+    mkdir -p "$D"
+    pids=()
+    for i in $(seq 0 $((N - 1))); do
+      # etcd needs two ports in a row; the API server one more
+      read -r etcd api < <(python3 - <<'PY'
+import socket
+while True:
+    a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
+    if p >= 65000:
+        continue
+    b = socket.socket()
+    try:
+        b.bind(("127.0.0.1", p + 1))
+    except OSError:
+        continue
+    c = socket.socket(); c.bind(("127.0.0.1", 0))
+    print(p, c.getsockname()[1])
+    break
+PY
+)
+      "$ROOT/scripts/local_cloud/kube-up.sh" "$D/$i" "$etcd" "$api" >"$D/$i.up.log" 2>&1 &
+      pids+=($!)
+    done
+    failed=0
+    for i in "${!pids[@]}"; do
+      if ! wait "${pids[$i]}"; then
+        echo "kube-pool: cluster $i did not start: $(tail -n 3 "$D/$i.up.log")" >&2
+        rm -rf "${D:?}/$i"
+        failed=$((failed + 1))
+      fi
+    done
+    echo "kube-pool: $((N - failed)) of $N clusters ready in $D"
+    ;;
+  down)
+    D=$2
+    for pids in "$D"/*/pids; do
+      [ -f "$pids" ] || continue
+      # throwaway clusters (etcd in DIR): killed, not stopped cleanly
+      for pid in $(cat "$pids"); do kill -CONT "$pid" 2>/dev/null || true; kill -9 "$pid" 2>/dev/null || true; done
+    done
+    ;;
+  *)
+    echo "usage: kube-pool.sh up DIR N | down DIR" >&2
+    exit 2
+    ;;
+esac
