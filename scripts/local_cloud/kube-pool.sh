@@ -4,8 +4,9 @@
 #   kube-pool.sh up DIR N     → DIR/0 … DIR/N-1, each a cluster as kube-up.sh makes it
 #   kube-pool.sh down DIR     → stops them all
 # A test takes a cluster by holding an exclusive flock(2) on DIR/I/lease (the kernel lets it go
-# when the test's process ends, however it ends), and empties it first with kube_reset.py: no
-# namespace but Kubernetes' own, nothing of a stack in `default` (tests/it/common/cluster.rs).
+# when the test's process ends, however it ends). When the test is done, kube_reset.py empties the
+# cluster holding the same lock: no namespace but Kubernetes' own, nothing of a stack in
+# `default`; the next test checks it is empty (tests/it/common/cluster.rs).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 case "${1:-}" in

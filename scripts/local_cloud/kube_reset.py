@@ -1,6 +1,8 @@
-"""Empties a pooled test cluster (scripts/local_cloud/kube-pool.sh) before a test takes it: deletes
-every namespace but Kubernetes' own, and everything a stack or a test made in `default`, then waits
-until they are gone, so the test finds the cluster as a fresh one.
+"""Empties a pooled test cluster (scripts/local_cloud/kube-pool.sh) for its next test: deletes every
+namespace but Kubernetes' own, and everything a stack or a test made in `default`, then waits until
+they are gone, so the next test finds the cluster as a fresh one. A test's end runs it in the
+background with the pool's lease as its stdin (the lock is its own until it exits); the next test
+runs it again, which only lists when the cluster is empty.
 
 Usage: kube_reset.py CLUSTER_DIR [DEADLINE_SECONDS]   (reads DIR/kubeconfig's server, DIR/token,
 DIR/ca.crt). Exit 0 when the cluster is clean; 1 with one sentence on stderr when it is not by the

@@ -62,29 +62,39 @@ impl Cluster {
         panic!("the test cluster did not start, three times; the last time: {why}");
     }
 
-    /// A free cluster of the suite's pool, emptied of what earlier tests made (`kube_reset.py`);
-    /// `None` when there is no pool or every cluster of it is taken.
+    /// A cluster of the suite's pool, empty of what earlier tests made; `None` when there is no
+    /// pool, or none of its clusters comes free and empty within three minutes (a test holds one,
+    /// or `kube_reset.py` is emptying it after its test).
     fn from_pool() -> Option<Cluster> {
         use std::os::fd::AsRawFd;
         let pool = PathBuf::from(std::env::var_os("EMPI_TEST_KUBE_POOL")?);
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&pool).ok()?.flatten().map(|e| e.path()).filter(|p| p.join("kubeconfig").exists()).collect();
+        let mut dirs: Vec<PathBuf> =
+            std::fs::read_dir(&pool).ok()?.flatten().map(|e| e.path()).filter(|p| p.join("kubeconfig").exists()).collect();
         dirs.sort();
-        for dir in dirs {
-            let Ok(lease) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lease")) else { continue };
-            if unsafe { libc::flock(lease.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-                continue; // another test's
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < Duration::from_secs(180) {
+            for dir in &dirs {
+                let Ok(lease) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lease")) else {
+                    continue;
+                };
+                if unsafe { libc::flock(lease.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                    continue; // a test's, or being emptied after one
+                }
+                // emptied after its last test already; this makes sure (one list when it is)
+                let reset = Command::new(repo().join(".local-cloud/venv/bin/python"))
+                    .arg(repo().join("scripts/local_cloud/kube_reset.py"))
+                    .arg(dir)
+                    .output()
+                    .unwrap();
+                if !reset.status.success() {
+                    eprintln!("{}; trying another", String::from_utf8_lossy(&reset.stderr).trim());
+                    continue;
+                }
+                return Some(Cluster { kubeconfig: dir.join("kubeconfig"), dir: dir.clone(), own: None, lease: Some(lease) });
             }
-            let reset = Command::new(repo().join(".local-cloud/venv/bin/python"))
-                .arg(repo().join("scripts/local_cloud/kube_reset.py"))
-                .arg(&dir)
-                .output()
-                .unwrap();
-            if !reset.status.success() {
-                eprintln!("{}; starting a cluster for this test", String::from_utf8_lossy(&reset.stderr).trim());
-                continue;
-            }
-            return Some(Cluster { kubeconfig: dir.join("kubeconfig"), dir, own: None, lease: Some(lease) });
+            std::thread::sleep(Duration::from_millis(100));
         }
+        eprintln!("no cluster of the pool in {} came free in 180 s; starting one for this test", pool.display());
         None
     }
 
@@ -105,12 +115,20 @@ impl Drop for Cluster {
             .split_whitespace()
             .filter_map(|p| p.parse().ok())
             .collect();
-        if self.lease.is_some() {
-            // the pool's: resumed (a test may have paused its API server) and handed back as the
-            // lease's file closes; the next test empties it
+        if let Some(lease) = self.lease.take() {
+            // the pool's: resumed (a test may have paused its API server) and emptied at once, in
+            // the background, by kube_reset.py holding the lease (its stdin is the lease's file, so
+            // the lock is its own until it exits, whenever this test's process ends)
             for &pid in &pids {
                 unsafe { libc::kill(pid, libc::SIGCONT) };
             }
+            let _ = Command::new(repo().join(".local-cloud/venv/bin/python"))
+                .arg(repo().join("scripts/local_cloud/kube_reset.py"))
+                .arg(&self.dir)
+                .stdin(lease)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
             return;
         }
         for &pid in &pids {
