@@ -14,9 +14,8 @@ case "${1:-}" in
     D=$2; N=$3
     mkdir -p "$D"
     pids=()
-    for i in $(seq 0 $((N - 1))); do
-      # etcd needs two ports in a row; the API server one more
-      read -r etcd api < <(python3 - <<'PY'
+    free_ports() { # etcd needs two ports in a row; the API server one more
+      python3 - <<'PY'
 import socket
 while True:
     a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
@@ -31,8 +30,18 @@ while True:
     print(p, c.getsockname()[1])
     break
 PY
-)
-      "$ROOT/scripts/local_cloud/kube-up.sh" "$D/$i" "$etcd" "$api" >"$D/$i.up.log" 2>&1 &
+    }
+    for i in $(seq 0 $((N - 1))); do
+      # three tries, on fresh ports, as a test's own cluster has: on a loaded machine a port can be
+      # taken meanwhile, or the API server give up on an etcd still starting
+      (
+        for try in 1 2 3; do
+          read -r etcd api < <(free_ports)
+          if "$ROOT/scripts/local_cloud/kube-up.sh" "$D/$i" "$etcd" "$api" >"$D/$i.up.log" 2>&1; then exit 0; fi
+          rm -rf "${D:?}/$i"
+        done
+        exit 1
+      ) &
       pids+=($!)
     done
     failed=0

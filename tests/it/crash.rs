@@ -416,7 +416,7 @@ async fn ctrl_c_during_destroy_leaves_state_matching_the_cloud() {
             if res.len() < recorded_before || res.values().any(|r| r["status"] == "deleting") {
                 break;
             }
-            assert!(t0.elapsed() < Duration::from_secs(120), "the destroy did not start deleting");
+            assert!(t0.elapsed() < common::PROGRESS_GUARD, "the destroy did not start deleting");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         tokio::time::sleep(delay).await;
@@ -483,7 +483,7 @@ async fn an_endpoint_paused_mid_apply_fails_in_bounded_time_and_the_next_apply_d
             let out = run.wait_with_output().unwrap();
             panic!("the apply ended before the pause: {}", String::from_utf8_lossy(&out.stderr));
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "the apply did not get going");
+        assert!(t0.elapsed() < common::PROGRESS_GUARD, "the apply did not get going");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let pid = w.moto.pid() as i32;
@@ -531,7 +531,7 @@ async fn a_kubernetes_api_server_paused_mid_apply_fails_in_bounded_time_and_the_
             let out = run.wait_with_output().unwrap();
             panic!("the apply ended before the pause: {}", String::from_utf8_lossy(&out.stderr));
         }
-        assert!(t0.elapsed() < Duration::from_secs(240), "the apply did not reach the cluster");
+        assert!(t0.elapsed() < common::PROGRESS_GUARD, "the apply did not reach the cluster");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let pids = std::fs::read_to_string(w.cluster.dir.join("pids")).unwrap();

@@ -7,7 +7,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::proxy::Proxy;
-use crate::common::Workspace;
+use crate::common::{self, Workspace};
 
 /// `empi-infra ARGS` through `proxy`, in the background.
 fn spawn(w: &Workspace, proxy: &Proxy, args: &[&str]) -> Child {
@@ -30,7 +30,7 @@ fn signal_when_hung(mut run: Child, proxy: &Proxy, signal: i32) -> (Option<i32>,
             let out = run.wait_with_output().unwrap();
             panic!("the run ended ({status}) before its refresh reached the hung call: {}", String::from_utf8_lossy(&out.stderr));
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "the run never reached the hung call");
+        assert!(t0.elapsed() < common::PROGRESS_GUARD, "the run never reached the hung call");
         std::thread::sleep(Duration::from_millis(100));
     }
     unsafe { libc::kill(run.id() as i32, signal) };
@@ -89,7 +89,7 @@ async fn a_second_signal_while_apply_executes_stops_it_at_once_and_releases_the_
     let t0 = Instant::now();
     while proxy.count("hung") == 0 {
         assert!(run.try_wait().unwrap().is_none(), "the apply ended before it created the database");
-        assert!(t0.elapsed() < Duration::from_secs(120), "the apply never got to the database");
+        assert!(t0.elapsed() < common::PROGRESS_GUARD, "the apply never got to the database");
         std::thread::sleep(Duration::from_millis(100));
     }
     unsafe { libc::kill(run.id() as i32, libc::SIGINT) };

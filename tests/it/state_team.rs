@@ -70,7 +70,7 @@ async fn a_killed_runs_lock_is_found_and_broken_with_state_unlock() {
         if st.is_some_and(|s| s["resources"]["database.instance"]["id"].is_string()) {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "the apply did not get to the database");
+        assert!(t0.elapsed() < common::PROGRESS_GUARD, "the apply did not get to the database");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     run.kill().unwrap(); // SIGKILL: no chance to release anything
@@ -138,7 +138,7 @@ async fn sigint_stops_cleanly_and_the_next_apply_converges() {
         if w.state_file().exists() && w.state()["resources"]["database.instance"]["id"].is_string() {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "the apply did not get to the database");
+        assert!(t0.elapsed() < common::PROGRESS_GUARD, "the apply did not get to the database");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     unsafe { libc::kill(run.id() as i32, libc::SIGINT) };

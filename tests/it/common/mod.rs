@@ -11,6 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How long a test waits for a run it started to reach the point the test acts on (a lock held, a
+/// database being created, a call hung): a guard against a hang, not a speed check. An idle machine
+/// needs under 10 s; two copies of the suite side by side beside a release build once needed over
+/// 60 s.
+pub const PROGRESS_GUARD: Duration = Duration::from_secs(300);
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
