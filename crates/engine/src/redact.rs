@@ -660,15 +660,6 @@ mod tests {
     }
 
     #[test]
-    fn the_cost_is_linear_in_the_text() {
-        let s = Secrets::of(&(0..50).map(|i| format!("{PASSWORD}{i}")).collect::<Vec<_>>());
-        let text = "all work and no play makes jack a dull boy ".repeat(50_000); // 2 MB
-        let t0 = std::time::Instant::now();
-        assert!(!s.contains(&text));
-        assert!(t0.elapsed() < std::time::Duration::from_secs(5), "{:?}", t0.elapsed());
-    }
-
-    #[test]
     fn the_process_set_redacts_strings_and_keys_of_json_documents() {
         let secret = "process-wide-secret-7Hq2Lx9Vbn";
         register(secret);
