@@ -269,7 +269,7 @@ pub fn load_stack(path: &Option<PathBuf>) -> Result<Stack> {
 
 pub fn graph_of(stack: &Stack, account: &str) -> Result<ResourceGraph> {
     let specs = blueprint::expand(stack, account);
-    tuva::check_stack_config(stack, &specs).map_err(|e| anyhow::anyhow!("{e} (a bug in empi-infra)"))?;
+    tuva::check_stack_config(&stack.app.tuva, &stack.app.version, &specs).map_err(|e| anyhow::anyhow!("{e} (a bug in empi-infra)"))?;
     let graph = ResourceGraph::new(specs)
         .and_then(|g| g.check(&empi_engine::kinds::schema).map(|()| g))
         .context("the stack expands into resources that do not fit their kinds (a bug in empi-infra)")?;

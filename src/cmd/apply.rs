@@ -211,7 +211,7 @@ async fn execute(session: &Session, plan: &Plan, registry: &Registry, state: Sta
         count(Action::Delete)
     );
     if report.ok() {
-        keep_going(outln!("\n{verb} complete after {}. Resources: {summary}.", empi_engine::exec::format_duration(report.elapsed)))?;
+        keep_going(outln!("\n{verb} complete after {}. Resources: {summary}.", empi_engine::plan::format_duration(report.elapsed)))?;
         if plan.is_targeted() {
             keep_going(outln!(
                 "Resource targeting was in effect ({}): the rest of the stack was neither read nor changed; run `empi-infra plan` for a full plan.",
@@ -223,7 +223,7 @@ async fn execute(session: &Session, plan: &Plan, registry: &Registry, state: Sta
         }
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("\n{verb} failed after {}. Resources: {summary}.", empi_engine::exec::format_duration(report.elapsed));
+        eprintln!("\n{verb} failed after {}. Resources: {summary}.", empi_engine::plan::format_duration(report.elapsed));
         for e in &report.failed {
             eprintln!("error: {}", empi_engine::redact::message(&e.to_string()));
         }

@@ -66,7 +66,7 @@ pub async fn run(
         // the stack's names scope it; the account is `*` (no credentials needed to print it, and
         // IAM acts in the caller's own account only)
         let stack = crate::session::load_stack(stack)?;
-        let scope = empi_engine::kinds::Scope::of(&stack, None);
+        let scope = stack.iam_scope(None);
         let policy = empi_engine::kinds::policy_document(&empi_engine::kinds::iam_actions(&empi_engine::kinds::aws(), false), &scope);
         outln!("{}", serde_json::to_string_pretty(&policy)?)?;
         return Ok(ExitCode::SUCCESS);

@@ -61,15 +61,8 @@ pub fn zones(stack: &Stack) -> Vec<String> {
     (1..=stack.network.availability_zones).map(|i| format!("{}-zone{i}", stack.region)).collect()
 }
 
-/// NodePorts the ALB target groups send to (the workloads' Services use them).
-pub const API_NODE_PORT: u32 = 30080;
-/// Where the api target group's health checks go: the api pod's health proxy (`workloads.rs`).
-pub const API_HEALTH_NODE_PORT: u32 = 30081;
-pub const FRONTEND_NODE_PORT: u32 = 30300;
-/// Upstream's api health check: 200 `{}`, no auth, no database (docs/TUVA.md).
-pub const API_HEALTH_PATH: &str = "/api/v1/health-check";
-/// The frontend's 200 page: `/` is a 307 redirect to it (docs/TUVA.md, known problem 5).
-pub const FRONTEND_HEALTH_PATH: &str = "/person_match";
+/// Where the ALB's target groups send to: the workloads' Services and health checks.
+pub use crate::workloads::{API_HEALTH_NODE_PORT, API_HEALTH_PATH, API_NODE_PORT, FRONTEND_HEALTH_PATH, FRONTEND_NODE_PORT};
 /// The AWS managed policies of the worker node role.
 pub const NODE_POLICIES: &[&str] = &[
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
@@ -1451,7 +1444,12 @@ mod tests {
                 s.app.matching_job_runner = runner.into();
                 s.app.matching_job_namespace = if s.app.tuva.job_namespace { s.app.namespace.clone() } else { "default".into() };
                 let specs = expand(&s, "1");
-                assert_eq!(crate::tuva::check_stack_config(&s, &specs), Ok(()), "{version} {runner} {}", s.identity.provider_name());
+                assert_eq!(
+                    crate::tuva::check_stack_config(&s.app.tuva, &s.app.version, &specs),
+                    Ok(()),
+                    "{version} {runner} {}",
+                    s.identity.provider_name()
+                );
                 assert_eq!(specs.iter().any(|x| x.address == "workloads.worker"), s.app.tuva.export_worker, "{version}");
                 let jobs = specs.iter().any(|x| x.address == "workloads.service_account[matching-job]");
                 assert_eq!(jobs, runner == "k8s");

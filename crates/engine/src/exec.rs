@@ -16,7 +16,7 @@ use petgraph::Direction;
 use tokio::sync::Semaphore;
 
 use crate::ownership::{self, Found};
-use crate::plan::{Action, Plan, ResourceChange};
+use crate::plan::{format_duration, Action, Plan, ResourceChange};
 use crate::resource::{Attrs, ErrorClass, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Timeouts};
 use crate::state::{ResourceState, State, StateError, StateWriter, Status};
 
@@ -66,16 +66,6 @@ pub struct StderrProgress;
 impl Progress for StderrProgress {
     fn line(&self, text: &str) {
         eprintln!("{text}");
-    }
-}
-
-/// `1m10s`, `9s`.
-pub fn format_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 60 {
-        format!("{}m{}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
     }
 }
 

@@ -77,7 +77,7 @@ pub struct RawStack {
     /// `empi-infra:address` tags empi-infra sets. Keys: 1 to 128 characters, not starting with
     /// "aws:" or "empi-infra:"; values: at most 256 characters. Default: none.
     #[serde(default)]
-    #[schemars(schema_with = "crate::stack_schema::tags")]
+    #[schemars(schema_with = "schema_tags")]
     tags: BTreeMap<String, S<String>>,
     /// Where the state (what empi-infra created, and its ids) lives. Default: a local file,
     /// `state/<name>.json` (the directory is `EMPI_INFRA_STATE_DIR`, default `state/`).
@@ -246,7 +246,7 @@ struct RawNodes {
 struct RawDatabase {
     /// The PostgreSQL version: a major version (AWS picks and upgrades the minor) or a full version
     /// RDS offers. Tuva EMPI needs 16 or newer. Default: "16".
-    #[schemars(with = "Option<String>", extend("enum" = crate::stack_schema::engine_versions(), "default" = "16"))]
+    #[schemars(with = "Option<String>", extend("enum" = schema_engine_versions(), "default" = "16"))]
     engine_version: Option<S<String>>,
     /// The RDS instance class, e.g. "db.t4g.medium", "db.m7g.large" or "db.r7g.large". Default:
     /// "db.t4g.medium".
@@ -672,7 +672,7 @@ pub struct DriftConfig {
 pub struct SecurityConfig {
     /// A key the organisation brings (`[security] kms_key_arn`); `None`: the stack's own key.
     pub kms_key_arn: Option<String>,
-    pub waivers: Vec<crate::check::Waiver>,
+    pub waivers: Vec<Waiver>,
     /// Days logs are kept (one of [`LOG_RETENTION_DAYS`]).
     pub log_retention_days: u32,
     /// Whether the stack makes its own CloudTrail trail.
@@ -1625,11 +1625,9 @@ impl Validator<'_> {
         });
         for w in raw.waive.unwrap_or_default() {
             let w = w.into_inner();
-            if !crate::check::RULES.iter().any(|r| r.id == w.rule.get_ref()) {
-                let close = crate::check::RULES
-                    .iter()
-                    .map(|r| r.id)
-                    .find(|id| id.contains(w.rule.get_ref().as_str()) || w.rule.get_ref().contains(id));
+            if !BASELINE_RULE_IDS.iter().any(|id| *id == w.rule.get_ref()) {
+                let close =
+                    BASELINE_RULE_IDS.iter().copied().find(|id| id.contains(w.rule.get_ref().as_str()) || w.rule.get_ref().contains(id));
                 self.err(
                     &w.rule,
                     format!("there is no baseline rule {:?} to waive", w.rule.get_ref()),
@@ -1658,7 +1656,7 @@ impl Validator<'_> {
                     );
                 }
             }
-            waivers.push(crate::check::Waiver {
+            waivers.push(Waiver {
                 rule: w.rule.into_inner(),
                 resource: w.resource.map(|r| r.into_inner()),
                 reason: w.reason.into_inner(),
@@ -1950,6 +1948,90 @@ impl Validator<'_> {
             tuva,
         }
     }
+}
+
+/// A waiver from the stack: `[[security.waive]]`, a failure of a baseline rule of `empi-infra
+/// check` accepted until a date.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Waiver {
+    pub rule: String,
+    /// One resource address; `None` waives the rule for every resource.
+    pub resource: Option<String>,
+    pub reason: String,
+    /// `YYYY-MM-DD`: the last day the waiver holds.
+    pub expires: String,
+}
+
+/// The ids of the baseline's rules, which a waiver names: the vocabulary of `[[security.waive]]`.
+/// `crate::check`'s rules are these, in this order (its tests hold them to it).
+pub const BASELINE_RULE_IDS: &[&str] = &[
+    "access.database-not-public",
+    "access.database-master-password-managed",
+    "access.bucket-public-access-blocked",
+    "access.node-metadata-imdsv2",
+    "access.cluster-endpoint-restricted",
+    "access.namespace-pod-security",
+    "access.pods-hardened",
+    "access.job-pods-hardened",
+    "access.bootstrap-pod-hardened",
+    "access.default-security-group-closed",
+    "encryption.key-rotation",
+    "encryption.database",
+    "encryption.cluster-secrets",
+    "encryption.config-secret",
+    "encryption.bucket",
+    "encryption.log-groups",
+    "audit.cluster-logs",
+    "audit.database-logs",
+    "audit.database-connections-logged",
+    "audit.vpc-flow-logs",
+    "audit.load-balancer-access-logs",
+    "audit.bucket-access-logs",
+    "audit.log-retention",
+    "audit.waf-logs",
+    "audit.cloudtrail",
+    "integrity.bucket-versioning",
+    "integrity.database-backups",
+    "integrity.load-balancer-deletion-protection",
+    "authentication.mfa",
+    "authentication.password-policy",
+    "authentication.threat-protection",
+    "transmission.bucket-tls-only",
+    "transmission.database-tls-only",
+    "transmission.load-balancer-tls",
+    "transmission.drop-invalid-headers",
+];
+
+impl Stack {
+    /// The IAM scope of this stack's resources (`crate::kinds::Scope`); `account` is `*` when not
+    /// known.
+    pub fn iam_scope(&self, account: Option<&str>) -> crate::kinds::Scope {
+        crate::kinds::Scope {
+            partition: crate::arn::partition_of(&self.region).into(),
+            account: account.unwrap_or("*").into(),
+            region: self.region.clone(),
+            stack: self.name.clone(),
+            user_secrets: self.identity.keycloak().map(|k| k.client_secret_arn.clone()).into_iter().collect(),
+        }
+    }
+}
+
+// The stack file's JSON Schema (`crate::stack_schema`) of two keys, named by their `schemars`
+// attributes.
+
+/// `[database] engine_version`: the PostgreSQL major versions and the minor versions RDS offers.
+fn schema_engine_versions() -> Vec<&'static str> {
+    POSTGRES_VERSIONS.iter().flat_map(|(major, minors)| std::iter::once(*major).chain(minors.iter().copied())).collect()
+}
+
+/// `[tags]`: AWS's limits, less the prefixes AWS and empi-infra reserve.
+fn schema_tags(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "propertyNames": { "minLength": 1, "maxLength": 128, "not": { "pattern": "^(aws:|empi-infra:)" } },
+        "additionalProperties": { "type": "string", "maxLength": 256 },
+        "default": {}
+    })
 }
 
 #[cfg(test)]

@@ -8,11 +8,10 @@
 //! Draft 7, the newest draft that taplo (Even Better TOML) and most editors read.
 
 use schemars::generate::SchemaSettings;
-use schemars::{json_schema, Schema, SchemaGenerator};
 
 use serde_json::{json, Map, Value};
 
-use crate::stack::{RawStack, POSTGRES_VERSIONS};
+use crate::stack::RawStack;
 
 /// The JSON Schema of a stack file.
 pub fn schema() -> Value {
@@ -97,21 +96,6 @@ fn merge(o: &mut Map<String, Value>, sub: Value) {
         }
         _ => {}
     }
-}
-
-/// `[database] engine_version`: the PostgreSQL major versions and the minor versions RDS offers.
-pub(crate) fn engine_versions() -> Vec<&'static str> {
-    POSTGRES_VERSIONS.iter().flat_map(|(major, minors)| std::iter::once(*major).chain(minors.iter().copied())).collect()
-}
-
-/// `[tags]`: AWS's limits, less the prefixes AWS and empi-infra reserve.
-pub(crate) fn tags(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
-        "type": "object",
-        "propertyNames": { "minLength": 1, "maxLength": 128, "not": { "pattern": "^(aws:|empi-infra:)" } },
-        "additionalProperties": { "type": "string", "maxLength": 256 },
-        "default": {}
-    })
 }
 
 #[cfg(test)]

@@ -217,19 +217,15 @@ pub fn check_config(version: &TuvaVersion, doc: &Value) -> Result<(), Vec<String
     }
 }
 
-/// Checks the config document the stack's specs write against the schema of the stack's Tuva EMPI
-/// version, before anything reaches the cluster: one sentence naming every problem.
-pub fn check_stack_config(stack: &crate::stack::Stack, specs: &[crate::resource::ResourceSpec]) -> Result<(), String> {
+/// Checks the config document the stack's specs write against the schema of Tuva EMPI `version`
+/// (the stack's `app.version`, which `v` describes), before anything reaches the cluster: one
+/// sentence naming every problem.
+pub fn check_stack_config(v: &TuvaVersion, version: &str, specs: &[crate::resource::ResourceSpec]) -> Result<(), String> {
     let Some(doc) = specs.iter().find(|s| s.address == "config.document").and_then(|s| s.inputs.get("document")) else { return Ok(()) };
     let (doc, _) = doc.resolve_partial(&|_: &str, _: &str| None);
-    let v = &stack.app.tuva;
     check_config(v, &doc).map_err(|errors| {
         let entry = table().versions.iter().find(|e| e.name == v.schema_of).map(|e| &e.commit[..7]).unwrap_or_default();
-        format!(
-            "the config document would be rejected by Tuva EMPI {} (backend/main/config.py at {entry}): {}",
-            stack.app.version,
-            errors.join("; ")
-        )
+        format!("the config document would be rejected by Tuva EMPI {version} (backend/main/config.py at {entry}): {}", errors.join("; "))
     })
 }
 

@@ -15,9 +15,18 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::blueprint::{API_HEALTH_NODE_PORT, API_HEALTH_PATH, API_NODE_PORT, FRONTEND_HEALTH_PATH, FRONTEND_NODE_PORT};
 use crate::resource::{Expr, ResourceSpec};
 use crate::stack::Stack;
+
+/// NodePorts the ALB target groups send to (the Services below use them).
+pub const API_NODE_PORT: u32 = 30080;
+/// Where the api target group's health checks go: the api pod's health proxy (below).
+pub const API_HEALTH_NODE_PORT: u32 = 30081;
+pub const FRONTEND_NODE_PORT: u32 = 30300;
+/// Upstream's api health check: 200 `{}`, no auth, no database (docs/TUVA.md).
+pub const API_HEALTH_PATH: &str = "/api/v1/health-check";
+/// The frontend's 200 page: `/` is a 307 redirect to it (docs/TUVA.md, known problem 5).
+pub const FRONTEND_HEALTH_PATH: &str = "/person_match";
 
 pub const BACKEND_IMAGE: &str = "ghcr.io/tuva-health/tuva-empi-backend";
 pub const FRONTEND_IMAGE: &str = "ghcr.io/tuva-health/tuva-empi-frontend";

@@ -43,16 +43,8 @@ pub enum Status {
     Waived,
 }
 
-/// A waiver from the stack: `[[security.waive]]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Waiver {
-    pub rule: String,
-    /// One resource address; `None` waives the rule for every resource.
-    pub resource: Option<String>,
-    pub reason: String,
-    /// `YYYY-MM-DD`: the last day the waiver holds.
-    pub expires: String,
-}
+/// A waiver from the stack (`[[security.waive]]`), declared with the stack file's other tables.
+pub use crate::stack::Waiver;
 
 /// One rule's verdict on one resource: a line of the evidence report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -22,6 +22,12 @@ fn find<'a>(r: &'a Report, rule: &str) -> &'a Finding {
 }
 
 #[test]
+fn the_rules_are_the_ones_a_stack_may_waive_in_the_same_order() {
+    let ids: Vec<_> = RULES.iter().map(|r| r.id).collect();
+    assert_eq!(ids, crate::stack::BASELINE_RULE_IDS, "crate::stack::BASELINE_RULE_IDS lists every rule of RULES, in order");
+}
+
+#[test]
 fn rule_ids_are_unique_and_every_rule_names_a_safeguard_and_a_control() {
     let mut ids: Vec<_> = RULES.iter().map(|r| r.id).collect();
     ids.sort();

@@ -190,17 +190,6 @@ impl Scope {
         }
     }
 
-    /// The scope of `stack`; `account` is `*` when not known.
-    pub fn of(stack: &crate::stack::Stack, account: Option<&str>) -> Scope {
-        Scope {
-            partition: crate::arn::partition_of(&stack.region).into(),
-            account: account.unwrap_or("*").into(),
-            region: stack.region.clone(),
-            stack: stack.name.clone(),
-            user_secrets: stack.identity.keycloak().map(|k| k.client_secret_arn.clone()).into_iter().collect(),
-        }
-    }
-
     /// The stack's IAM roles.
     pub fn roles(&self) -> String {
         format!("arn:{}:iam::{}:role/{}-*", self.partition, self.account, self.stack)

@@ -73,5 +73,15 @@ pub fn estimate(plan: &Plan, state: &State, schema_of: &dyn Fn(&str) -> Option<&
 }
 
 pub(super) fn human(secs: f64) -> String {
-    crate::exec::format_duration(std::time::Duration::from_secs_f64(secs.max(0.0)))
+    format_duration(std::time::Duration::from_secs_f64(secs.max(0.0)))
+}
+
+/// `1m10s`, `9s`.
+pub fn format_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
 }

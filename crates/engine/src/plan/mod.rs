@@ -23,7 +23,7 @@ use crate::resource::{Attrs, Observed, ProviderError, ResourceSpec};
 
 pub use adopt::{adopt, resolved_inputs, Adoption};
 pub use diff::{deposed_address, deposed_fact, destroy_plan, diff, leaves, normalize};
-pub use estimate::{duration_fact, estimate};
+pub use estimate::{duration_fact, estimate, format_duration};
 pub use refresh::{recorded, refresh, FIND_AGAIN_AFTER};
 pub use render::{render_json, render_text, render_text_with, show, RenderOptions};
 pub use terraform::render_terraform;
