@@ -110,11 +110,8 @@ impl Drop for Cluster {
     /// is nothing to stop cleanly for (`kube-up.sh --down` waits 2–20 s for a clean stop, which
     /// held each test's slot that long).
     fn drop(&mut self) {
-        let pids: Vec<i32> = std::fs::read_to_string(self.dir.join("pids"))
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect();
+        let pids: Vec<i32> =
+            std::fs::read_to_string(self.dir.join("pids")).unwrap_or_default().split_whitespace().filter_map(|p| p.parse().ok()).collect();
         if let Some(lease) = self.lease.take() {
             // the pool's: resumed (a test may have paused its API server) and emptied at once, in
             // the background, by kube_reset.py holding the lease (its stdin is the lease's file, so
@@ -134,9 +131,7 @@ impl Drop for Cluster {
         for &pid in &pids {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
-        let gone = |pid: i32| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true)
-        };
+        let gone = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true);
         let t0 = std::time::Instant::now();
         while !pids.iter().all(|&p| gone(p)) && t0.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(20));
