@@ -27,7 +27,6 @@ import time
 # the process that started the zygote: when it is gone, so is the zygote
 PARENT = os.getppid()
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-sys.argv = [sys.argv[0]] + sys.argv[1:]
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
