@@ -106,9 +106,10 @@ impl Cluster {
 }
 
 impl Drop for Cluster {
-    /// Kills the control plane at once: its etcd lives in the test's temporary directory, so there
-    /// is nothing to stop cleanly for (`kube-up.sh --down` waits 2–20 s for a clean stop, which
-    /// held each test's slot that long).
+    /// Hands a pooled cluster back, to be emptied for the next test. Kills a test's own control
+    /// plane at once: its etcd lives in the test's temporary directory, so there is nothing to stop
+    /// cleanly for (`kube-up.sh --down` waits 2–20 s for a clean stop, which held each test's slot
+    /// that long).
     fn drop(&mut self) {
         let pids: Vec<i32> =
             std::fs::read_to_string(self.dir.join("pids")).unwrap_or_default().split_whitespace().filter_map(|p| p.parse().ok()).collect();
