@@ -1,6 +1,6 @@
-"""A moto zygote for the test suite: it loads moto and the local cloud's patches (moto_server.py,
-realistic mode included) once, warms what every fresh server would load the same way, then forks
-a private, fresh moto server per test on request.
+"""A moto zygote for the test suite: it loads moto and the local cloud's patches (aws/, installed
+by moto_server.py, realistic mode included) once, warms what every fresh server would load the same
+way, then forks a private, fresh moto server per test on request.
 
 Each test still gets a server of its own (its own accounts, realism knobs, recorder and process to
 pause); what it no longer pays for is Python importing moto and parsing botocore's models, about
@@ -30,7 +30,7 @@ os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-# moto_server.py's patches and realistic mode, exactly as a standalone server loads them
+# the patches and realistic mode (aws/), installed by moto_server.py exactly as a standalone server does
 import runpy  # noqa: E402
 
 runpy.run_path(os.path.join(HERE, "moto_server.py"), run_name="moto_zygote_patches")

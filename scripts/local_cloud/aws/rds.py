@@ -1,0 +1,276 @@
+"""RDS: DB instances, parameter groups and the master user's secret as RDS has them (src/aws/rds.rs
+drives them), where moto 5.2.5 differs.
+
+Always on: a DB instance is `creating` before `available` (state transition rds::dbinstance, see
+common.patch_status). Implemented in both modes, since moto lacks them: DescribeEngineDefaultParameters
+and Performance Insights.
+
+Realistic mode (realism.on()): ModifyDBParameterGroup refuses `immediate` for a static parameter and
+DescribeDBParameters reports each parameter's ApplyType; a parameter group in use cannot be deleted;
+the master user secret holds the master user and a generated password, and is refused beside
+MasterUserPassword; a Performance Insights or storage KMS key must be Enabled, and Performance
+Insights' key cannot change.
+"""
+import json
+
+import moto.rds.models as rds_models
+import moto.rds.responses as rds_responses
+from moto.core.responses import ActionResult
+
+from .common import count_reads, partition, patch_status
+from .kms import kms_refusal
+from .realism import on
+
+
+# --------------------------------------------------------------------------------------------
+# Always on: state transitions
+
+
+def _rds_instances(self):
+    ident = self._get_param("DBInstanceIdentifier")
+    dbs = self.backend.databases
+    return [dbs[ident]] if ident and ident in dbs else list(dbs.values())
+
+
+# --------------------------------------------------------------------------------------------
+# Realistic mode: static parameters
+
+
+# postgres families: name -> (ApplyType, DataType)
+PG_APPLY_TYPES = {
+    "rds.force_ssl": ("static", "boolean"),
+    "shared_preload_libraries": ("static", "list"),
+    "max_connections": ("static", "integer"),
+    "shared_buffers": ("static", "integer"),
+    "wal_level": ("static", "string"),
+    "rds.logical_replication": ("static", "boolean"),
+    "log_connections": ("dynamic", "boolean"),
+    "log_disconnections": ("dynamic", "boolean"),
+    "log_min_duration_statement": ("dynamic", "integer"),
+    "work_mem": ("dynamic", "integer"),
+}
+
+
+def _apply_types(family):
+    return PG_APPLY_TYPES if (family or "").startswith("postgres") else {}
+
+
+def _rds_parameter_group_in_use():
+    """AWS: DeleteDBParameterGroup of a group a DB instance still uses answers 400
+    InvalidDBParameterGroupState `One or more database instances are still members of this
+    parameter group <name>, so the group cannot be deleted` (botocore rds
+    InvalidDBParameterGroupStateFault; TF rds/parameter_group.go retries it on delete and documents
+    create_before_destroy for a family change). moto deletes it."""
+    import moto.rds.models as rds
+    from moto.rds.exceptions import RDSClientError
+
+    class InvalidDBParameterGroupState(RDSClientError):
+        def __init__(self, name):
+            super().__init__(
+                "InvalidDBParameterGroupState",
+                f"One or more database instances are still members of this parameter group {name}, so the group cannot be deleted",
+            )
+
+    orig = rds.RDSBackend.delete_db_parameter_group
+
+    def delete_db_parameter_group(self, db_parameter_group_name):
+        if on() and any(getattr(db, "db_parameter_group_name", None) == db_parameter_group_name for db in self.databases.values()):
+            raise InvalidDBParameterGroupState(db_parameter_group_name)
+        return orig(self, db_parameter_group_name)
+
+    rds.RDSBackend.delete_db_parameter_group = delete_db_parameter_group
+
+
+def _rds_static_parameters():
+    """AWS: ModifyDBParameterGroup with ApplyMethod=immediate for a static parameter answers
+    400 InvalidParameterCombination `cannot use immediate apply method for static parameter`
+    (XML quoted in terraform-provider-aws#216); DescribeDBParameters and
+    DescribeEngineDefaultParameters report each parameter's ApplyType (botocore rds Parameter)
+    and honour the Source filter. moto stores anything, reports only user-set parameters
+    without ApplyType, ignores Source and lacks DescribeEngineDefaultParameters."""
+    import moto.rds.responses as rds_responses
+    from moto.rds.exceptions import DBParameterGroupNotFoundError, InvalidParameterCombination
+
+    R = rds_responses.RDSResponse
+    orig_modify = R.modify_db_parameter_group
+
+    def modify_db_parameter_group(self):
+        name = self.params.get("DBParameterGroupName")
+        group = self.backend.db_parameter_groups.get(name) or self.backend.db_parameter_groups.get((name or "").lower())
+        if on() and group is not None:
+            table = _apply_types(group.family)
+            for p in self.params.get("Parameters", []):
+                d = p.original_dict() if hasattr(p, "original_dict") else p
+                if table.get(d.get("ParameterName"), ("",))[0] == "static" and d.get("ApplyMethod") == "immediate":
+                    raise InvalidParameterCombination("cannot use immediate apply method for static parameter")
+        return orig_modify(self)
+
+    def _row(name, family, value=None, source="engine-default"):
+        apply_type, data_type = _apply_types(family)[name]
+        row = {"ParameterName": name, "Source": source, "ApplyType": apply_type, "DataType": data_type,
+               "IsModifiable": True, "Description": name}
+        if value is not None:
+            row["ParameterValue"] = value
+        return row
+
+    orig_describe = R.describe_db_parameters
+
+    def describe_db_parameters(self):
+        if not on():
+            return orig_describe(self)
+        name = self.params.get("DBParameterGroupName")
+        groups = self.backend.describe_db_parameter_groups({"db_parameter_group_name": name})
+        if not groups:
+            raise DBParameterGroupNotFoundError(name)
+        group = groups[0]
+        table = _apply_types(group.family)
+        rows = []
+        for p in group.parameters.values():
+            row = dict(p)
+            row.setdefault("Source", "user")
+            if row.get("ParameterName") in table:
+                kind, data_type = table[row["ParameterName"]]
+                row.setdefault("ApplyType", kind)
+                row.setdefault("DataType", data_type)
+            row.setdefault("IsModifiable", True)
+            rows.append(row)
+        user = {r.get("ParameterName") for r in rows}
+        rows += [_row(n, group.family) for n in table if n not in user]
+        source = self.params.get("Source")
+        if source:
+            rows = [r for r in rows if r.get("Source") == source]
+        return ActionResult({"Parameters": rows})
+
+    def describe_engine_default_parameters(self):
+        family = self.params.get("DBParameterGroupFamily")
+        rows = [_row(n, family) for n in _apply_types(family)]
+        return ActionResult({"EngineDefaults": {"DBParameterGroupFamily": family, "Parameters": rows}})
+
+    R.modify_db_parameter_group = modify_db_parameter_group
+    R.describe_db_parameters = describe_db_parameters
+    R.describe_engine_default_parameters = describe_engine_default_parameters
+
+
+# --------------------------------------------------------------------------------------------
+# RDS-managed master user secrets
+
+
+def _rds_master_user_secret():
+    """AWS: with ManageMasterUserPassword, RDS generates the master password and keeps it in a
+    secret holding {"username": <the master user>, "password": <generated>} (RDS User Guide,
+    "Password management with Amazon RDS and AWS Secrets Manager"); CreateDBInstance and
+    ModifyDBInstance with both ManageMasterUserPassword and MasterUserPassword answer 400
+    InvalidParameterCombination (RDS API reference, CreateDBInstance `ManageMasterUserPassword`:
+    "Can't manage the master user password with AWS Secrets Manager if MasterUserPassword is
+    specified"). moto writes {"username": "admin", "password": "P@55w0rd!"} for every instance and
+    accepts both."""
+    import secrets as pysecrets
+    import string
+
+    import moto.rds.models as rds_models
+    import moto.rds.responses as rds_responses
+    from moto.rds.exceptions import InvalidParameterCombination
+
+    orig_string = rds_models.MasterUserSecret._generate_secret_string
+
+    def _generate_secret_string(self):
+        if not on():
+            return orig_string(self)
+        alphabet = string.ascii_letters + string.digits
+        password = "".join(pysecrets.choice(alphabet) for _ in range(32))
+        return json.dumps({"username": self.resource.master_username, "password": password})
+
+    rds_models.MasterUserSecret._generate_secret_string = _generate_secret_string
+
+    R = rds_responses.RDSResponse
+    for name in ("create_db_instance", "modify_db_instance"):
+        orig = getattr(R, name)
+
+        def both_refused(self, orig=orig):
+            managed = str(self.params.get("ManageMasterUserPassword", "")).lower() == "true"
+            if on() and managed and self.params.get("MasterUserPassword"):
+                raise InvalidParameterCombination(
+                    "Can't manage the master user password with AWS Secrets Manager if MasterUserPassword is specified."
+                )
+            return orig(self)
+
+        setattr(R, name, both_refused)
+
+
+# --------------------------------------------------------------------------------------------
+# Performance Insights; encryption with the stack's KMS key
+
+
+def _performance_insights():
+    """moto 5.2 has no Performance Insights: CreateDBInstance and ModifyDBInstance drop
+    EnablePerformanceInsights, PerformanceInsightsKMSKeyId and PerformanceInsightsRetentionPeriod
+    and DescribeDBInstances never answers them (botocore rds DBInstance members of those names).
+    Implemented in both modes: stored on the instance, answered by Describe. AWS, with realism:
+    once Performance Insights has a KMS key, ModifyDBInstance with another key answers 400
+    InvalidParameterCombination (the RDS User Guide, "Turning Performance Insights on and off":
+    after you turn it on with a KMS key you cannot change the key); RDS defaults the key to the
+    account's aws/rds key when none is given."""
+    import moto.rds.responses as rds_responses
+    from moto.rds.exceptions import InvalidParameterCombination
+
+    R = rds_responses.RDSResponse
+
+    def remember(self, db_id):
+        enabled = self.params.get("EnablePerformanceInsights")
+        if enabled is None:
+            return
+        db = self.backend.databases.get(db_id)
+        if db is None:
+            return
+        on_ = str(enabled).lower() == "true"
+        db.performance_insights_enabled = on_
+        if on_:
+            key = self.params.get("PerformanceInsightsKMSKeyId") or getattr(db, "performance_insights_kms_key_id", None) \
+                or f"arn:{partition(self.region)}:kms:{self.region}:{self.current_account}:key/aws-rds-default"
+            db.performance_insights_kms_key_id = key
+            db.performance_insights_retention_period = int(self.params.get("PerformanceInsightsRetentionPeriod") or 7)
+
+    orig_create = R.create_db_instance
+
+    def create_db_instance(self):
+        reason = kms_refusal(self.current_account, self.region, self.params.get("KmsKeyId"))
+        if reason:
+            from moto.rds.exceptions import RDSClientError
+            raise RDSClientError("KMSKeyNotAccessibleFault", f"The specified KMS key {reason}")
+        result = orig_create(self)
+        remember(self, self.params.get("DBInstanceIdentifier"))
+        return result
+
+    orig_modify = R.modify_db_instance
+
+    def modify_db_instance(self):
+        db_id = self.params.get("DBInstanceIdentifier")
+        db = self.backend.databases.get(db_id)
+        want = self.params.get("PerformanceInsightsKMSKeyId")
+        have = getattr(db, "performance_insights_kms_key_id", None) if db is not None else None
+        if on() and want and have and want != have:
+            raise InvalidParameterCombination(
+                "You can't change the KMS key of Performance Insights once it is set; "
+                f"DB instance {db_id} uses {have}")
+        result = orig_modify(self)
+        remember(self, db_id)
+        return result
+
+    R.create_db_instance = create_db_instance
+    R.modify_db_instance = modify_db_instance
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def install():
+    # always on
+    patch_status(rds_models.DBInstance, "rds::dbinstance", "creating", "available")
+    count_reads(rds_responses.RDSResponse, "describe_db_instances", _rds_instances)
+    # realistic mode (and the APIs moto lacks)
+    _rds_static_parameters()
+    _rds_parameter_group_in_use()
+    _rds_master_user_secret()
+    # after _rds_master_user_secret: both wrap RDSResponse.create_db_instance and modify_db_instance,
+    # so the KMS and Performance Insights checks run before the master password's
+    _performance_insights()
