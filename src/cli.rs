@@ -44,106 +44,26 @@ pub enum Command {
     /// Parse and check the stack file; no cloud calls.
     Validate,
     /// Refresh, diff and print what apply would do.
-    Plan {
-        /// Save the plan for `apply PLANFILE`.
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
-        /// Print the plan as JSON (docs/PLAN-JSON.md).
-        #[arg(long)]
-        json: bool,
-        /// The JSON's schema: empi-infra's own, or Terraform's plan representation (for policy tools).
-        #[arg(long, value_enum, default_value_t, requires = "json")]
-        format: PlanFormat,
-        /// Exit 0 when there are no changes, 2 when there are.
-        #[arg(long)]
-        detailed_exitcode: bool,
-        /// Read the cloud before diffing (default true).
-        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
-        refresh: bool,
-        #[command(flatten)]
-        versions: VersionChange,
-        #[command(flatten)]
-        scope: PlanScope,
-    },
+    Plan(PlanArgs),
     /// Plan and apply (or apply a saved plan exactly).
-    Apply {
-        /// A plan saved with `plan --out`.
-        planfile: Option<PathBuf>,
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        auto_approve: bool,
-        /// Cloud calls in flight at once.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
-        parallelism: u16,
-        /// Allow replacing this stateful resource (database, user pool, secret); repeatable.
-        #[arg(long, value_name = "ADDR")]
-        allow_replace: Vec<String>,
-        #[command(flatten)]
-        versions: VersionChange,
-        #[command(flatten)]
-        scope: PlanScope,
-    },
+    Apply(ApplyArgs),
     /// Delete everything the stack created, dependents first.
-    Destroy {
-        #[arg(long)]
-        auto_approve: bool,
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
-        parallelism: u16,
-        #[command(flatten)]
-        scope: PlanScope,
-    },
+    Destroy(DestroyArgs),
     /// Print a plan saved with `plan --out`: as text, or with --json as JSON.
-    Show {
-        /// The saved plan.
-        planfile: PathBuf,
-        /// Print the plan as JSON (docs/PLAN-JSON.md).
-        #[arg(long)]
-        json: bool,
-        /// The JSON's schema: empi-infra's own, or Terraform's plan representation (for policy tools).
-        #[arg(long, value_enum, default_value_t, requires = "json")]
-        format: PlanFormat,
-    },
+    Show(ShowArgs),
     /// Print the stack's outputs (URL, cluster, database endpoint, secret ARN, user pool…).
-    Output {
-        name: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
+    Output(OutputArgs),
     /// Inspect state or break a stale lock.
     #[command(subcommand)]
     State(StateCommand),
     /// Print the resource graph as Graphviz DOT.
     Graph,
     /// Compare the live cloud with state, read-only: exit 0 no drift, 2 drift, 1 error.
-    Drift {
-        /// Print the report as JSON (docs/DRIFT.md).
-        #[arg(long)]
-        json: bool,
-        /// Run again at this interval (at least 1m, e.g. 1h, 15m) until stopped; a failed run does
-        /// not stop it.
-        #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
-        every: Option<std::time::Duration>,
-        /// POST a JSON summary (with a Slack-compatible `text`) here when drift is found.
-        #[arg(long, value_name = "URL")]
-        notify: Option<String>,
-        /// Also ignore this address or address.attribute (adds to [drift] ignore); repeatable.
-        #[arg(long, value_name = "ADDR")]
-        ignore: Vec<String>,
-        /// Print the read-only IAM policy a drift run needs, and exit.
-        #[arg(long)]
-        print_iam_policy: bool,
-    },
+    Drift(DriftArgs),
     /// Check the security baseline (docs/SECURITY.md) on the stack's planned values and on the live
     /// cloud: every rule with its HIPAA §164.312 safeguard, CIS/FSBP controls and evidence.
     /// Exit 0: every rule passes or is waived; 2: a rule fails.
-    Check {
-        /// Print the evidence report as JSON (docs/SECURITY.md).
-        #[arg(long)]
-        json: bool,
-        /// Check only the planned values; do not read the cloud (state may be empty).
-        #[arg(long)]
-        planned_only: bool,
-    },
+    Check(CheckArgs),
     /// Print a shell completion script: `source <(empi-infra completions bash)` (docs/CLI.md).
     Completions {
         /// The shell.
@@ -151,6 +71,114 @@ pub enum Command {
     },
     /// Print the stack file's JSON Schema, for editors (docs/STACK.md).
     Schema,
+}
+
+// The arguments of `plan` (what `cmd::plan::run` takes).
+#[derive(clap::Args)]
+pub struct PlanArgs {
+    /// Save the plan for `apply PLANFILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the plan as JSON (docs/PLAN-JSON.md).
+    #[arg(long)]
+    pub json: bool,
+    /// The JSON's schema: empi-infra's own, or Terraform's plan representation (for policy tools).
+    #[arg(long, value_enum, default_value_t, requires = "json")]
+    pub format: PlanFormat,
+    /// Exit 0 when there are no changes, 2 when there are.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Read the cloud before diffing (default true).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
+    #[command(flatten)]
+    pub versions: VersionChange,
+    #[command(flatten)]
+    pub scope: PlanScope,
+}
+
+// The arguments of `apply` (what `cmd::apply::run` takes).
+#[derive(clap::Args)]
+pub struct ApplyArgs {
+    /// A plan saved with `plan --out`.
+    pub planfile: Option<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Cloud calls in flight at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+    /// Allow replacing this stateful resource (database, user pool, secret); repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub allow_replace: Vec<String>,
+    #[command(flatten)]
+    pub versions: VersionChange,
+    #[command(flatten)]
+    pub scope: PlanScope,
+}
+
+// The arguments of `destroy` (what `cmd::destroy::run` takes).
+#[derive(clap::Args)]
+pub struct DestroyArgs {
+    #[arg(long)]
+    pub auto_approve: bool,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+    #[command(flatten)]
+    pub scope: PlanScope,
+}
+
+// The arguments of `show` (what `cmd::show::run` takes).
+#[derive(clap::Args)]
+pub struct ShowArgs {
+    /// The saved plan.
+    pub planfile: PathBuf,
+    /// Print the plan as JSON (docs/PLAN-JSON.md).
+    #[arg(long)]
+    pub json: bool,
+    /// The JSON's schema: empi-infra's own, or Terraform's plan representation (for policy tools).
+    #[arg(long, value_enum, default_value_t, requires = "json")]
+    pub format: PlanFormat,
+}
+
+// The arguments of `output` (what `cmd::output::run` takes).
+#[derive(clap::Args)]
+pub struct OutputArgs {
+    pub name: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+// The arguments of `drift` (what `cmd::drift::run` takes).
+#[derive(clap::Args)]
+pub struct DriftArgs {
+    /// Print the report as JSON (docs/DRIFT.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Run again at this interval (at least 1m, e.g. 1h, 15m) until stopped; a failed run does
+    /// not stop it.
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    pub every: Option<std::time::Duration>,
+    /// POST a JSON summary (with a Slack-compatible `text`) here when drift is found.
+    #[arg(long, value_name = "URL")]
+    pub notify: Option<String>,
+    /// Also ignore this address or address.attribute (adds to [drift] ignore); repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub ignore: Vec<String>,
+    /// Print the read-only IAM policy a drift run needs, and exit.
+    #[arg(long)]
+    pub print_iam_policy: bool,
+}
+
+// The arguments of `check` (what `cmd::check::run` takes).
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// Print the evidence report as JSON (docs/SECURITY.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Check only the planned values; do not read the cloud (state may be empty).
+    #[arg(long)]
+    pub planned_only: bool,
 }
 
 /// The schema `--json` prints a plan in (docs/PLAN-JSON.md).

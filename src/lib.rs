@@ -96,19 +96,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Validate => cmd::validate::validate(stack),
         Command::Graph => cmd::validate::graph(stack),
-        Command::Plan { out, json, format, detailed_exitcode, refresh, versions, scope } => {
-            cmd::plan::run(stack, out, json.then_some(format), detailed_exitcode, refresh, versions, scope).await
-        }
-        Command::Show { planfile, json, format } => cmd::show::run(stack, &planfile, json.then_some(format)),
-        Command::Apply { planfile, auto_approve, parallelism, allow_replace, versions, scope } => {
-            cmd::apply::apply(stack, planfile, auto_approve, parallelism, allow_replace, versions, scope).await
-        }
-        Command::Destroy { auto_approve, parallelism, scope } => cmd::apply::destroy(stack, auto_approve, parallelism, scope).await,
-        Command::Drift { json, every, notify, ignore, print_iam_policy } => {
-            cmd::drift::run(stack, json, every, notify, ignore, print_iam_policy).await
-        }
-        Command::Check { json, planned_only } => cmd::check::run(stack, json, planned_only).await,
-        Command::Output { name, json } => cmd::output::run(stack, name, json).await,
+        Command::Plan(args) => cmd::plan::run(stack, args).await,
+        Command::Show(args) => cmd::show::run(stack, args),
+        Command::Apply(args) => cmd::apply::run(stack, args).await,
+        Command::Destroy(args) => cmd::destroy::run(stack, args).await,
+        Command::Drift(args) => cmd::drift::run(stack, args).await,
+        Command::Check(args) => cmd::check::run(stack, args).await,
+        Command::Output(args) => cmd::output::run(stack, args).await,
         Command::State(sc) => cmd::state::run(stack, sc).await,
         Command::Completions { shell } => cmd::completions::run(shell),
         Command::Schema => cmd::schema::run(),

@@ -108,9 +108,7 @@ impl Session {
         let clients = Arc::new(aws::Clients::new(&target).await);
         let account = clients.account_id().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let conn = Arc::new(k8s::Connection::new(&stack.name, kubeconfig, clients.sdk.clone(), stack.region.clone()));
-        let mut registry = aws::registry(clients.clone());
-        k8s::register(&mut registry, conn);
-        Ok(Connected { registry, account, clients })
+        Ok(Connected { registry: providers(clients.clone(), conn), account, clients })
     }
 
     /// Fits the stack to the account before the graph is built: its availability zones (pinned,
@@ -148,7 +146,7 @@ impl Session {
         let previous = state.facts.get(TUVA_FACT).and_then(|v| v.as_str()).map(String::from).or_else(|| {
             // states written before the fact: the migrate job is named after the version
             let migrate = state.resources.get("workloads.migrate")?;
-            (migrate.name == empi_engine::workloads::migrate_job_name(tuva::V0_1_0)).then(|| tuva::V0_1_0.to_string())
+            (migrate.name == empi_engine::blueprint::workloads::migrate_job_name(tuva::V0_1_0)).then(|| tuva::V0_1_0.to_string())
         });
         let Some(previous) = previous.filter(|p| p != &app.version) else { return Ok(()) };
         let Ok(from) = tuva::classify(&previous) else { return Ok(()) };
@@ -301,4 +299,28 @@ pub async fn backend(stack: &Stack) -> Result<Arc<dyn StateStore>> {
         StateConfig::Local => local_store(stack),
         StateConfig::S3 { bucket, key, region, kms_key_id } => s3_store(stack, bucket, key, region, kms_key_id.clone()).await,
     })
+}
+
+/// Every kind's provider: the AWS kinds' (`crate::aws::registry`) and the Kubernetes kinds'.
+pub fn providers(clients: Arc<aws::Clients>, conn: Arc<k8s::Connection>) -> Registry {
+    let mut registry = aws::registry(clients);
+    k8s::register(&mut registry, conn);
+    registry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kind declared but not registered would fail only at apply, half-way through a stack.
+    #[tokio::test]
+    async fn every_declared_kind_has_a_provider() {
+        // nothing is called: the clients only need a configuration
+        let target = aws::Target { region: "us-east-1".into(), endpoint_url: Some("http://127.0.0.1:9".into()) };
+        let clients = Arc::new(aws::Clients::new(&target).await);
+        let conn = Arc::new(k8s::Connection::new("s", None, clients.sdk.clone(), target.region.clone()));
+        let registry = providers(clients, conn);
+        let missing: Vec<_> = empi_engine::kinds::ALL.iter().map(|k| k.kind).filter(|k| registry.get(k).is_none()).collect();
+        assert!(missing.is_empty(), "declared in crates/engine/src/kinds but registered by no provider: {missing:?}");
+    }
 }

@@ -13,7 +13,7 @@ use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
 use super::adapter::{add, done, returned, AwsError, AwsKind, AwsResult, Tags};
-use super::{attrs, b, s, sorted, strings, tags, tags_value, Clients};
+use super::{attrs, input_bool, input_str, sorted, strings, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
     add(r, UserPool(c.cognito.clone()));
@@ -49,7 +49,7 @@ impl UserPool {
 
     /// The MFA mode, with an authenticator app (TOTP) as the method unless it is off.
     async fn set_mfa(&self, id: &str, a: &Attrs) -> AwsResult<()> {
-        let mode = UserPoolMfaType::from(s(a, "mfa_configuration"));
+        let mode = UserPoolMfaType::from(input_str(a, "mfa_configuration"));
         let totp = SoftwareTokenMfaConfigType::builder().enabled(mode != UserPoolMfaType::Off).build();
         self.0.set_user_pool_mfa_config().user_pool_id(id).mfa_configuration(mode).software_token_mfa_configuration(totp).send().await?;
         Ok(())
@@ -65,11 +65,11 @@ impl UserPool {
                 strings(a, "auto_verified_attributes").iter().map(|x| VerifiedAttributeType::from(x.as_str())).collect(),
             ))
             .admin_create_user_config(
-                AdminCreateUserConfigType::builder().allow_admin_create_user_only(b(a, "admin_create_user_only")).build(),
+                AdminCreateUserConfigType::builder().allow_admin_create_user_only(input_bool(a, "admin_create_user_only")).build(),
             )
-            .mfa_configuration(UserPoolMfaType::from(s(a, "mfa_configuration")))
+            .mfa_configuration(UserPoolMfaType::from(input_str(a, "mfa_configuration")))
             .policies(policies(a))
-            .user_pool_tier(UserPoolTierType::from(s(a, "user_pool_tier")))
+            .user_pool_tier(UserPoolTierType::from(input_str(a, "user_pool_tier")))
             .user_pool_add_ons(add_ons(a)?)
             .deletion_protection(protection)
             .set_user_pool_tags(Some(tags(a).into_iter().collect()))
@@ -89,7 +89,7 @@ fn deletion_protection(on: bool) -> DeletionProtectionType {
 
 fn add_ons(a: &Attrs) -> AwsResult<UserPoolAddOnsType> {
     UserPoolAddOnsType::builder()
-        .advanced_security_mode(AdvancedSecurityModeType::from(s(a, "advanced_security_mode")))
+        .advanced_security_mode(AdvancedSecurityModeType::from(input_str(a, "advanced_security_mode")))
         .build()
         .map_err(|e| ProviderError::new(e.to_string()).into())
 }
@@ -170,12 +170,12 @@ impl AwsKind for UserPool {
                 strings(a, "auto_verified_attributes").iter().map(|x| VerifiedAttributeType::from(x.as_str())).collect(),
             ))
             .admin_create_user_config(
-                AdminCreateUserConfigType::builder().allow_admin_create_user_only(b(a, "admin_create_user_only")).build(),
+                AdminCreateUserConfigType::builder().allow_admin_create_user_only(input_bool(a, "admin_create_user_only")).build(),
             )
             .policies(policies(a))
-            .user_pool_tier(UserPoolTierType::from(s(a, "user_pool_tier")))
+            .user_pool_tier(UserPoolTierType::from(input_str(a, "user_pool_tier")))
             .user_pool_add_ons(add_ons(a)?)
-            .deletion_protection(deletion_protection(b(a, "deletion_protection")))
+            .deletion_protection(deletion_protection(input_bool(a, "deletion_protection")))
             .set_user_pool_tags(Some(tags(a).into_iter().collect()))
             .send()
             .await?;
@@ -192,7 +192,7 @@ impl AwsKind for UserPool {
             self.set_mfa(id, new).await?;
         }
         if changed.iter().any(|c| c != "mfa_configuration" && c != "tags") {
-            self.update_pool(id, new, deletion_protection(b(new, "deletion_protection"))).await?;
+            self.update_pool(id, new, deletion_protection(input_bool(new, "deletion_protection"))).await?;
         }
         Ok(())
     }
@@ -242,7 +242,7 @@ impl AwsKind for AppClient {
     const NOT_FOUND: &'static [&'static str] = RESOURCE_NOT_FOUND;
 
     async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let pool = s(inputs, "user_pool_id");
+        let pool = input_str(inputs, "user_pool_id");
         let mut pages = self.0.list_user_pool_clients().user_pool_id(pool).max_results(60).into_paginator().send();
         while let Some(page) = pages.next().await {
             if let Some(c) = page?.user_pool_clients().iter().find(|c| c.client_name() == Some(name)) {
@@ -253,7 +253,7 @@ impl AwsKind for AppClient {
     }
 
     async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
-        let r = self.0.describe_user_pool_client().user_pool_id(s(recorded, "user_pool_id")).client_id(id).send().await?;
+        let r = self.0.describe_user_pool_client().user_pool_id(input_str(recorded, "user_pool_id")).client_id(id).send().await?;
         let Some(c) = r.user_pool_client() else { return Ok(None) };
         Ok(Some(Observed {
             attrs: attrs([
@@ -277,14 +277,14 @@ impl AwsKind for AppClient {
         let r = self
             .0
             .create_user_pool_client()
-            .user_pool_id(s(a, "user_pool_id"))
+            .user_pool_id(input_str(a, "user_pool_id"))
             .client_name(name)
-            .generate_secret(b(a, "generate_secret"))
+            .generate_secret(input_bool(a, "generate_secret"))
             .set_allowed_o_auth_flows(Some(strings(a, "allowed_oauth_flows").iter().map(|f| OAuthFlowType::from(f.as_str())).collect()))
             .set_allowed_o_auth_scopes(Some(strings(a, "allowed_oauth_scopes")))
             .set_callback_urls(Some(strings(a, "callback_urls")))
             .set_supported_identity_providers(Some(strings(a, "supported_identity_providers")))
-            .prevent_user_existence_errors(PreventUserExistenceErrorTypes::from(s(a, "prevent_user_existence_errors")))
+            .prevent_user_existence_errors(PreventUserExistenceErrorTypes::from(input_str(a, "prevent_user_existence_errors")))
             .allowed_o_auth_flows_user_pool_client(true)
             .send()
             .await?;
@@ -295,13 +295,13 @@ impl AwsKind for AppClient {
         // like UpdateUserPool, UpdateUserPoolClient resets what it is not given
         self.0
             .update_user_pool_client()
-            .user_pool_id(s(new, "user_pool_id"))
+            .user_pool_id(input_str(new, "user_pool_id"))
             .client_id(id)
             .set_allowed_o_auth_flows(Some(strings(new, "allowed_oauth_flows").iter().map(|f| OAuthFlowType::from(f.as_str())).collect()))
             .set_allowed_o_auth_scopes(Some(strings(new, "allowed_oauth_scopes")))
             .set_callback_urls(Some(strings(new, "callback_urls")))
             .set_supported_identity_providers(Some(strings(new, "supported_identity_providers")))
-            .prevent_user_existence_errors(PreventUserExistenceErrorTypes::from(s(new, "prevent_user_existence_errors")))
+            .prevent_user_existence_errors(PreventUserExistenceErrorTypes::from(input_str(new, "prevent_user_existence_errors")))
             .allowed_o_auth_flows_user_pool_client(true)
             .send()
             .await?;
@@ -309,7 +309,7 @@ impl AwsKind for AppClient {
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
-        done(self.0.delete_user_pool_client().user_pool_id(s(recorded, "user_pool_id")).client_id(id).send()).await
+        done(self.0.delete_user_pool_client().user_pool_id(input_str(recorded, "user_pool_id")).client_id(id).send()).await
     }
 }
 
@@ -337,7 +337,8 @@ impl AwsKind for Domain {
     }
 
     async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        match self.0.create_user_pool_domain().domain(name).user_pool_id(s(a, "user_pool_id")).send().await.map_err(AwsError::from) {
+        match self.0.create_user_pool_domain().domain(name).user_pool_id(input_str(a, "user_pool_id")).send().await.map_err(AwsError::from)
+        {
             Ok(_) => Ok(name.to_string()),
             Err(e) if e.code() == Some("InvalidParameterException") => Err(ProviderError::coded(
                 "InvalidParameterException",
@@ -349,7 +350,7 @@ impl AwsKind for Domain {
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
-        done(self.0.delete_user_pool_domain().domain(id).user_pool_id(s(recorded, "user_pool_id")).send()).await
+        done(self.0.delete_user_pool_domain().domain(id).user_pool_id(input_str(recorded, "user_pool_id")).send()).await
     }
 }
 
@@ -368,11 +369,11 @@ impl AwsKind for User {
     }
 
     async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
-        let r = self.0.admin_get_user().user_pool_id(s(recorded, "user_pool_id")).username(id).send().await?;
+        let r = self.0.admin_get_user().user_pool_id(input_str(recorded, "user_pool_id")).username(id).send().await?;
         let attr = |k: &str| r.user_attributes().iter().find(|a| a.name() == k).and_then(|a| a.value()).map(String::from);
         Ok(Some(Observed {
             attrs: attrs([
-                ("user_pool_id", json!(s(recorded, "user_pool_id"))),
+                ("user_pool_id", json!(input_str(recorded, "user_pool_id"))),
                 ("email", json!(attr("email"))),
                 ("email_verified", json!(attr("email_verified").as_deref() == Some("true"))),
             ]),
@@ -384,10 +385,10 @@ impl AwsKind for User {
         let r = self
             .0
             .admin_create_user()
-            .user_pool_id(s(a, "user_pool_id"))
+            .user_pool_id(input_str(a, "user_pool_id"))
             .username(name)
-            .user_attributes(user_attribute("email", s(a, "email")))
-            .user_attributes(user_attribute("email_verified", flag(b(a, "email_verified"))))
+            .user_attributes(user_attribute("email", input_str(a, "email")))
+            .user_attributes(user_attribute("email_verified", flag(input_bool(a, "email_verified"))))
             .desired_delivery_mediums(DeliveryMediumType::Email)
             .send()
             .await
@@ -401,15 +402,15 @@ impl AwsKind for User {
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
         self.0
             .admin_update_user_attributes()
-            .user_pool_id(s(new, "user_pool_id"))
+            .user_pool_id(input_str(new, "user_pool_id"))
             .username(id)
-            .user_attributes(user_attribute("email_verified", flag(b(new, "email_verified"))))
+            .user_attributes(user_attribute("email_verified", flag(input_bool(new, "email_verified"))))
             .send()
             .await?;
         Ok(())
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
-        done(self.0.admin_delete_user().user_pool_id(s(recorded, "user_pool_id")).username(id).send()).await
+        done(self.0.admin_delete_user().user_pool_id(input_str(recorded, "user_pool_id")).username(id).send()).await
     }
 }

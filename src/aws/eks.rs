@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::adapter::{add, aws, done, AwsKind, AwsResult, Lifecycle, Tags};
 use super::network::{ec2_retag, ec2_tags, tag_spec};
-use super::{attrs, b, n, s, sorted, strings, tags, tags_value, Clients};
+use super::{attrs, input_bool, input_i32, input_str, sorted, strings, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
     let updates = Arc::new(Updates::default());
@@ -125,8 +125,8 @@ fn vpc_config(a: &Attrs) -> VpcConfigRequest {
     VpcConfigRequest::builder()
         .set_subnet_ids(Some(strings(a, "subnet_ids")))
         .set_security_group_ids(Some(strings(a, "security_group_ids")))
-        .endpoint_private_access(b(a, "endpoint_private_access"))
-        .endpoint_public_access(b(a, "endpoint_public_access"))
+        .endpoint_private_access(input_bool(a, "endpoint_private_access"))
+        .endpoint_public_access(input_bool(a, "endpoint_public_access"))
         .set_public_access_cidrs(Some(strings(a, "public_access_cidrs")))
         .build()
 }
@@ -137,7 +137,7 @@ fn vpc_config(a: &Attrs) -> VpcConfigRequest {
 /// terraform-provider-aws sends it.
 #[allow(deprecated)]
 fn encryption(a: &Attrs) -> Option<Vec<EncryptionConfig>> {
-    let key = s(a, "encryption_key_arn");
+    let key = input_str(a, "encryption_key_arn");
     (!key.is_empty())
         .then(|| vec![EncryptionConfig::builder().resources("secrets").provider(Provider::builder().key_arn(key).build()).build()])
 }
@@ -221,14 +221,14 @@ impl AwsKind for Cluster {
         self.0
             .create_cluster()
             .name(name)
-            .version(s(a, "version"))
-            .role_arn(s(a, "role_arn"))
+            .version(input_str(a, "version"))
+            .role_arn(input_str(a, "role_arn"))
             .resources_vpc_config(vpc_config(a))
             .logging(logging(a))
             .set_encryption_config(encryption(a))
             .access_config(
                 CreateAccessConfigRequest::builder()
-                    .authentication_mode(AuthenticationMode::from(s(a, "authentication_mode")))
+                    .authentication_mode(AuthenticationMode::from(input_str(a, "authentication_mode")))
                     .bootstrap_cluster_creator_admin_permissions(true)
                     .build(),
             )
@@ -249,22 +249,23 @@ impl AwsKind for Cluster {
         let live =
             self.describe(id).await?.ok_or_else(|| ProviderError::coded("ResourceNotFoundException", format!("cluster {id} is gone")))?;
         let vpc = live.resources_vpc_config();
-        if has("version") && live.version() != Some(s(new, "version")) {
+        if has("version") && live.version() != Some(input_str(new, "version")) {
             self.1.turn(&self.0, id, None).await?;
-            let r = self.0.update_cluster_version().name(id).version(s(new, "version")).send().await?;
+            let r = self.0.update_cluster_version().name(id).version(input_str(new, "version")).send().await?;
             self.1.started(id, None, r.update());
         }
         let mut cidrs: Vec<String> = vpc.map(|v| v.public_access_cidrs().to_vec()).unwrap_or_default();
         cidrs.sort();
         let endpoint_live = vpc.map(|v| (v.endpoint_private_access(), v.endpoint_public_access()));
-        let endpoint_changed = endpoint_live != Some((b(new, "endpoint_private_access"), b(new, "endpoint_public_access")))
+        let endpoint_changed = endpoint_live
+            != Some((input_bool(new, "endpoint_private_access"), input_bool(new, "endpoint_public_access")))
             || sorted(cidrs) != sorted(strings(new, "public_access_cidrs"));
         if (has("endpoint_private_access") || has("endpoint_public_access") || has("public_access_cidrs")) && endpoint_changed {
             self.1.turn(&self.0, id, None).await?;
             // endpoint access only: subnets or security groups in the same call are a second kind of update
             let endpoint = VpcConfigRequest::builder()
-                .endpoint_private_access(b(new, "endpoint_private_access"))
-                .endpoint_public_access(b(new, "endpoint_public_access"))
+                .endpoint_private_access(input_bool(new, "endpoint_private_access"))
+                .endpoint_public_access(input_bool(new, "endpoint_public_access"))
                 .set_public_access_cidrs(Some(strings(new, "public_access_cidrs")))
                 .build();
             let r = self.0.update_cluster_config().name(id).resources_vpc_config(endpoint).send().await?;
@@ -275,10 +276,11 @@ impl AwsKind for Cluster {
             let r = self.0.update_cluster_config().name(id).logging(logging(new)).send().await?;
             self.1.started(id, None, r.update());
         }
-        if has("authentication_mode") && authentication_mode(&live) != s(new, "authentication_mode") {
+        if has("authentication_mode") && authentication_mode(&live) != input_str(new, "authentication_mode") {
             self.1.turn(&self.0, id, None).await?;
-            let mode =
-                UpdateAccessConfigRequest::builder().authentication_mode(AuthenticationMode::from(s(new, "authentication_mode"))).build();
+            let mode = UpdateAccessConfigRequest::builder()
+                .authentication_mode(AuthenticationMode::from(input_str(new, "authentication_mode")))
+                .build();
             let r = self.0.update_cluster_config().name(id).access_config(mode).send().await?;
             self.1.started(id, None, r.update());
         }
@@ -328,8 +330,8 @@ fn template_data(a: &Attrs) -> aws_sdk_ec2::types::RequestLaunchTemplateData {
         .metadata_options(
             LaunchTemplateInstanceMetadataOptionsRequest::builder()
                 .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
-                .http_tokens(LaunchTemplateHttpTokensState::from(s(a, "http_tokens")))
-                .http_put_response_hop_limit(super::n(a, "http_put_response_hop_limit"))
+                .http_tokens(LaunchTemplateHttpTokensState::from(input_str(a, "http_tokens")))
+                .http_put_response_hop_limit(super::input_i32(a, "http_put_response_hop_limit"))
                 .build(),
         )
         .build()
@@ -403,11 +405,15 @@ impl NodeGroup {
 }
 
 fn scaling(a: &Attrs) -> NodegroupScalingConfig {
-    NodegroupScalingConfig::builder().min_size(n(a, "min_size")).max_size(n(a, "max_size")).desired_size(n(a, "desired_size")).build()
+    NodegroupScalingConfig::builder()
+        .min_size(input_i32(a, "min_size"))
+        .max_size(input_i32(a, "max_size"))
+        .desired_size(input_i32(a, "desired_size"))
+        .build()
 }
 
 fn launch_template(a: &Attrs) -> LaunchTemplateSpecification {
-    LaunchTemplateSpecification::builder().id(s(a, "launch_template_id")).version(s(a, "launch_template_version")).build()
+    LaunchTemplateSpecification::builder().id(input_str(a, "launch_template_id")).version(input_str(a, "launch_template_version")).build()
 }
 
 #[async_trait]
@@ -418,11 +424,11 @@ impl AwsKind for NodeGroup {
         Lifecycle::Status { ready: &["ACTIVE"], failed: &["CREATE_FAILED", "DEGRADED", "DELETE_FAILED", "UPDATE_FAILED"] };
 
     async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        Ok(self.describe(s(inputs, "cluster_name"), name).await?.map(|_| name.to_string()))
+        Ok(self.describe(input_str(inputs, "cluster_name"), name).await?.map(|_| name.to_string()))
     }
 
     async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
-        let Some(g) = self.describe(s(recorded, "cluster_name"), id).await? else { return Ok(None) };
+        let Some(g) = self.describe(input_str(recorded, "cluster_name"), id).await? else { return Ok(None) };
         if g.status() == Some(&aws_sdk_eks::types::NodegroupStatus::Deleting) {
             return Ok(None);
         }
@@ -455,14 +461,14 @@ impl AwsKind for NodeGroup {
     async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         self.0
             .create_nodegroup()
-            .cluster_name(s(a, "cluster_name"))
+            .cluster_name(input_str(a, "cluster_name"))
             .nodegroup_name(name)
-            .node_role(s(a, "node_role_arn"))
+            .node_role(input_str(a, "node_role_arn"))
             .set_subnets(Some(strings(a, "subnet_ids")))
             .set_instance_types(Some(strings(a, "instance_types")))
             .scaling_config(scaling(a))
             .launch_template(launch_template(a))
-            .ami_type(AmiTypes::from(s(a, "ami_type")))
+            .ami_type(AmiTypes::from(input_str(a, "ami_type")))
             .set_tags(Some(tags(a).into_iter().collect()))
             .send()
             .await
@@ -476,7 +482,7 @@ impl AwsKind for NodeGroup {
 
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         let has = |k: &str| changed.iter().any(|c| c == k);
-        let cluster = s(new, "cluster_name");
+        let cluster = input_str(new, "cluster_name");
         // as for the cluster: the group is read only once no update this run started is in progress
         self.1.turn(&self.0, cluster, Some(id)).await?;
         let live = self
@@ -485,7 +491,7 @@ impl AwsKind for NodeGroup {
             .ok_or_else(|| ProviderError::coded("ResourceNotFoundException", format!("node group {id} is gone")))?;
         // the version (launch template) first, then the scaling, each after the previous finished
         let live_version = live.launch_template().and_then(|l| l.version());
-        if has("launch_template_version") && live_version != Some(s(new, "launch_template_version")) {
+        if has("launch_template_version") && live_version != Some(input_str(new, "launch_template_version")) {
             self.1.turn(&self.0, cluster, Some(id)).await?;
             let r = self
                 .0
@@ -499,7 +505,7 @@ impl AwsKind for NodeGroup {
         }
         let sc = live.scaling_config();
         let live_scaling = sc.map(|c| (c.min_size(), c.max_size(), c.desired_size()));
-        let want = (Some(n(new, "min_size")), Some(n(new, "max_size")), Some(n(new, "desired_size")));
+        let want = (Some(input_i32(new, "min_size")), Some(input_i32(new, "max_size")), Some(input_i32(new, "desired_size")));
         if (has("min_size") || has("max_size") || has("desired_size")) && live_scaling != Some(want) {
             self.1.turn(&self.0, cluster, Some(id)).await?;
             let r = self.0.update_nodegroup_config().cluster_name(cluster).nodegroup_name(id).scaling_config(scaling(new)).send().await?;
@@ -509,16 +515,16 @@ impl AwsKind for NodeGroup {
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
-        done(self.0.delete_nodegroup().cluster_name(s(recorded, "cluster_name")).nodegroup_name(id).send()).await
+        done(self.0.delete_nodegroup().cluster_name(input_str(recorded, "cluster_name")).nodegroup_name(id).send()).await
     }
 
     async fn retag(&self, id: &str, new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
-        let arn = self.describe(s(new, "cluster_name"), id).await?.and_then(|g| g.nodegroup_arn).unwrap_or_default();
+        let arn = self.describe(input_str(new, "cluster_name"), id).await?.and_then(|g| g.nodegroup_arn).unwrap_or_default();
         eks_retag(&self.0, &arn, set, remove).await
     }
 
     async fn status(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<(String, String)>> {
-        let Some(g) = self.describe(s(recorded, "cluster_name"), id).await? else { return Ok(None) };
+        let Some(g) = self.describe(input_str(recorded, "cluster_name"), id).await? else { return Ok(None) };
         let issues: Vec<String> = g
             .health()
             .map(|h| {
@@ -529,7 +535,7 @@ impl AwsKind for NodeGroup {
             })
             .unwrap_or_default();
         let live = g.status().map(|st| (st.as_str().to_string(), issues.join("; ")));
-        self.1.status(&self.0, s(recorded, "cluster_name"), Some(id), live).await
+        self.1.status(&self.0, input_str(recorded, "cluster_name"), Some(id), live).await
     }
 }
 
@@ -539,7 +545,7 @@ pub struct AccessEntry(Client);
 
 /// An access entry's id: `<cluster>/<principal ARN>`.
 fn entry_id(a: &Attrs) -> String {
-    format!("{}/{}", s(a, "cluster_name"), s(a, "principal_arn"))
+    format!("{}/{}", input_str(a, "cluster_name"), input_str(a, "principal_arn"))
 }
 
 fn split_entry_id(id: &str) -> (&str, &str) {
@@ -567,7 +573,7 @@ impl AwsKind for AccessEntry {
     const NOT_FOUND: &'static [&'static str] = &["ResourceNotFoundException"];
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let (cluster, principal) = (s(inputs, "cluster_name"), s(inputs, "principal_arn"));
+        let (cluster, principal) = (input_str(inputs, "cluster_name"), input_str(inputs, "principal_arn"));
         let r = self.0.describe_access_entry().cluster_name(cluster).principal_arn(principal).send().await?;
         Ok(r.access_entry.map(|_| entry_id(inputs)))
     }
@@ -586,17 +592,17 @@ impl AwsKind for AccessEntry {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        let (cluster, principal) = (s(a, "cluster_name"), s(a, "principal_arn"));
+        let (cluster, principal) = (input_str(a, "cluster_name"), input_str(a, "principal_arn"));
         self.0.create_access_entry().cluster_name(cluster).principal_arn(principal).send().await?;
-        self.associate(cluster, principal, s(a, "policy_arn")).await?;
+        self.associate(cluster, principal, input_str(a, "policy_arn")).await?;
         Ok(entry_id(a))
     }
 
     async fn update(&self, id: &str, old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
         let (cluster, principal) = split_entry_id(id);
-        self.associate(cluster, principal, s(new, "policy_arn")).await?;
-        let before = s(old, "policy_arn");
-        if !before.is_empty() && before != s(new, "policy_arn") {
+        self.associate(cluster, principal, input_str(new, "policy_arn")).await?;
+        let before = input_str(old, "policy_arn");
+        if !before.is_empty() && before != input_str(new, "policy_arn") {
             self.0.disassociate_access_policy().cluster_name(cluster).principal_arn(principal).policy_arn(before).send().await?;
         }
         Ok(())

@@ -14,7 +14,7 @@ use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
 use super::adapter::{add, done, returned, AwsKind, AwsResult, Lifecycle, Tags};
-use super::{attrs, b, n, s, sorted, strings, tags, tags_value, Clients};
+use super::{attrs, input_bool, input_i32, input_str, sorted, strings, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
     add(r, LoadBalancer(c.elb.clone()));
@@ -164,18 +164,18 @@ const ACCESS_LOGS_PREFIX: &str = "access_logs.s3.prefix";
 impl LoadBalancer {
     async fn set_attributes(&self, arn: &str, a: &Attrs) -> AwsResult<()> {
         let attr = |k: &str, v: String| LoadBalancerAttribute::builder().key(k).value(v).build();
-        let bucket = s(a, "access_logs_bucket");
+        let bucket = input_str(a, "access_logs_bucket");
         let attributes = vec![
-            attr(DROP_INVALID, b(a, "drop_invalid_header_fields").to_string()),
-            attr(DELETION_PROTECTION, b(a, "deletion_protection").to_string()),
+            attr(DROP_INVALID, input_bool(a, "drop_invalid_header_fields").to_string()),
+            attr(DELETION_PROTECTION, input_bool(a, "deletion_protection").to_string()),
             attr(ACCESS_LOGS, (!bucket.is_empty()).to_string()),
             attr(ACCESS_LOGS_BUCKET, bucket.to_string()),
-            attr(ACCESS_LOGS_PREFIX, s(a, "access_logs_prefix").to_string()),
+            attr(ACCESS_LOGS_PREFIX, input_str(a, "access_logs_prefix").to_string()),
         ];
         let r = self.0.modify_load_balancer_attributes().load_balancer_arn(arn).set_attributes(Some(attributes)).send().await;
         r.map_err(|e| {
             super::adapter::aws(e).explain("InvalidConfigurationRequest", || {
-                format!("the load balancer cannot write access logs to bucket {bucket}: its policy must let Elastic Load Balancing put objects under {}/AWSLogs/ and it must use SSE-S3 (AES256) encryption", s(a, "access_logs_prefix"))
+                format!("the load balancer cannot write access logs to bucket {bucket}: its policy must let Elastic Load Balancing put objects under {}/AWSLogs/ and it must use SSE-S3 (AES256) encryption", input_str(a, "access_logs_prefix"))
             })
         })?;
         Ok(())
@@ -230,7 +230,7 @@ impl AwsKind for LoadBalancer {
             .create_load_balancer()
             .name(name)
             .r#type(LoadBalancerTypeEnum::Application)
-            .scheme(LoadBalancerSchemeEnum::from(s(a, "scheme")))
+            .scheme(LoadBalancerSchemeEnum::from(input_str(a, "scheme")))
             .set_subnets(Some(strings(a, "subnet_ids")))
             .set_security_groups(Some(strings(a, "security_group_ids")))
             .set_tags(Some(elb_tags(tags(a))))
@@ -322,12 +322,12 @@ impl AwsKind for TargetGroup {
             .0
             .create_target_group()
             .name(name)
-            .vpc_id(s(a, "vpc_id"))
-            .port(n(a, "port"))
-            .protocol(ProtocolEnum::from(s(a, "protocol")))
-            .target_type(TargetTypeEnum::from(s(a, "target_type")))
-            .health_check_path(s(a, "health_check_path"))
-            .matcher(Matcher::builder().http_code(s(a, "health_check_matcher")).build())
+            .vpc_id(input_str(a, "vpc_id"))
+            .port(input_i32(a, "port"))
+            .protocol(ProtocolEnum::from(input_str(a, "protocol")))
+            .target_type(TargetTypeEnum::from(input_str(a, "target_type")))
+            .health_check_path(input_str(a, "health_check_path"))
+            .matcher(Matcher::builder().http_code(input_str(a, "health_check_matcher")).build())
             .health_check_port(health_check_port(a))
             .set_tags(Some(elb_tags(tags(a))))
             .send()
@@ -340,8 +340,8 @@ impl AwsKind for TargetGroup {
             self.0
                 .modify_target_group()
                 .target_group_arn(id)
-                .health_check_path(s(new, "health_check_path"))
-                .matcher(Matcher::builder().http_code(s(new, "health_check_matcher")).build())
+                .health_check_path(input_str(new, "health_check_path"))
+                .matcher(Matcher::builder().http_code(input_str(new, "health_check_matcher")).build())
                 .health_check_port(health_check_port(new))
                 .send()
                 .await?;
@@ -369,8 +369,8 @@ impl AwsKind for Listener {
     const NOT_FOUND: &'static [&'static str] = &["ListenerNotFound", "LoadBalancerNotFound"];
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let r = self.0.describe_listeners().load_balancer_arn(s(inputs, "load_balancer_arn")).send().await?;
-        Ok(r.listeners().iter().find(|l| l.port() == Some(n(inputs, "port"))).and_then(|l| l.listener_arn()).map(String::from))
+        let r = self.0.describe_listeners().load_balancer_arn(input_str(inputs, "load_balancer_arn")).send().await?;
+        Ok(r.listeners().iter().find(|l| l.port() == Some(input_i32(inputs, "port"))).and_then(|l| l.listener_arn()).map(String::from))
     }
 
     async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
@@ -394,12 +394,14 @@ impl AwsKind for Listener {
         let mut req = self
             .0
             .create_listener()
-            .load_balancer_arn(s(a, "load_balancer_arn"))
-            .port(n(a, "port"))
-            .protocol(ProtocolEnum::from(s(a, "protocol")))
+            .load_balancer_arn(input_str(a, "load_balancer_arn"))
+            .port(input_i32(a, "port"))
+            .protocol(ProtocolEnum::from(input_str(a, "protocol")))
             .set_default_actions(Some(to_actions(a, secret.as_deref())));
         if a.contains_key("certificate_arn") {
-            req = req.certificates(Certificate::builder().certificate_arn(s(a, "certificate_arn")).build()).ssl_policy(s(a, "ssl_policy"));
+            req = req
+                .certificates(Certificate::builder().certificate_arn(input_str(a, "certificate_arn")).build())
+                .ssl_policy(input_str(a, "ssl_policy"));
         }
         let r = req.send().await?;
         returned(r.listeners().first().and_then(|l| l.listener_arn()), "CreateListener")
@@ -411,13 +413,13 @@ impl AwsKind for Listener {
             .0
             .modify_listener()
             .listener_arn(id)
-            .port(n(new, "port"))
-            .protocol(ProtocolEnum::from(s(new, "protocol")))
+            .port(input_i32(new, "port"))
+            .protocol(ProtocolEnum::from(input_str(new, "protocol")))
             .set_default_actions(Some(to_actions(new, secret.as_deref())));
         if new.contains_key("certificate_arn") {
             req = req
-                .certificates(Certificate::builder().certificate_arn(s(new, "certificate_arn")).build())
-                .ssl_policy(s(new, "ssl_policy"));
+                .certificates(Certificate::builder().certificate_arn(input_str(new, "certificate_arn")).build())
+                .ssl_policy(input_str(new, "ssl_policy"));
         }
         done(req.send()).await
     }
@@ -445,8 +447,12 @@ impl AwsKind for ListenerRule {
     const NOT_FOUND: &'static [&'static str] = &["RuleNotFound", "ListenerNotFound"];
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let r = self.0.describe_rules().listener_arn(s(inputs, "listener_arn")).send().await?;
-        Ok(r.rules().iter().find(|x| x.priority() == Some(&n(inputs, "priority").to_string())).and_then(|x| x.rule_arn()).map(String::from))
+        let r = self.0.describe_rules().listener_arn(input_str(inputs, "listener_arn")).send().await?;
+        Ok(r.rules()
+            .iter()
+            .find(|x| x.priority() == Some(&input_i32(inputs, "priority").to_string()))
+            .and_then(|x| x.rule_arn())
+            .map(String::from))
     }
 
     async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
@@ -462,7 +468,7 @@ impl AwsKind for ListenerRule {
             .collect();
         Ok(Some(Observed {
             attrs: attrs([
-                ("listener_arn", json!(s(recorded, "listener_arn"))),
+                ("listener_arn", json!(input_str(recorded, "listener_arn"))),
                 ("priority", json!(rule.priority().and_then(|p| p.parse::<i64>().ok()))),
                 ("path_patterns", sorted(paths)),
                 ("actions", from_actions(rule.actions(), recorded)),
@@ -476,8 +482,8 @@ impl AwsKind for ListenerRule {
         let r = self
             .0
             .create_rule()
-            .listener_arn(s(a, "listener_arn"))
-            .priority(n(a, "priority"))
+            .listener_arn(input_str(a, "listener_arn"))
+            .priority(input_i32(a, "priority"))
             .conditions(path_condition(a))
             .set_actions(Some(to_actions(a, secret.as_deref())))
             .send()
@@ -487,7 +493,7 @@ impl AwsKind for ListenerRule {
 
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         if changed.iter().any(|c| c == "priority") {
-            let pair = RulePriorityPair::builder().rule_arn(id).priority(n(new, "priority")).build();
+            let pair = RulePriorityPair::builder().rule_arn(id).priority(input_i32(new, "priority")).build();
             self.0.set_rule_priorities().rule_priorities(pair).send().await?;
         }
         if changed.iter().any(|c| c == "path_patterns" || c == "actions") {
@@ -527,12 +533,12 @@ impl AwsKind for AsgAttachment {
     const NOT_FOUND: &'static [&'static str] = &["ValidationError"];
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let tg = s(inputs, "target_group_arn");
-        Ok(self.attached(s(inputs, "autoscaling_group_name"), tg).await?.then(|| tg.to_string()))
+        let tg = input_str(inputs, "target_group_arn");
+        Ok(self.attached(input_str(inputs, "autoscaling_group_name"), tg).await?.then(|| tg.to_string()))
     }
 
     async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
-        let asg = s(recorded, "autoscaling_group_name");
+        let asg = input_str(recorded, "autoscaling_group_name");
         if !self.attached(asg, id).await? {
             return Ok(None);
         }
@@ -543,7 +549,7 @@ impl AwsKind for AsgAttachment {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        if s(a, "autoscaling_group_name").is_empty() {
+        if input_str(a, "autoscaling_group_name").is_empty() {
             return Err(ProviderError::coded(
                 "NoAutoScalingGroup",
                 "the node group reports no Auto Scaling group to attach the target group to",
@@ -552,22 +558,22 @@ impl AwsKind for AsgAttachment {
         }
         self.0
             .attach_load_balancer_target_groups()
-            .auto_scaling_group_name(s(a, "autoscaling_group_name"))
-            .target_group_arns(s(a, "target_group_arn"))
+            .auto_scaling_group_name(input_str(a, "autoscaling_group_name"))
+            .target_group_arns(input_str(a, "target_group_arn"))
             .send()
             .await?;
-        Ok(s(a, "target_group_arn").to_string())
+        Ok(input_str(a, "target_group_arn").to_string())
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
         // a detach already done (a destroy stopped by Ctrl-C while it waited) is success; moto's
         // detach is not idempotent (it deregisters the instances again and fails InvalidTarget)
-        if !self.attached(s(recorded, "autoscaling_group_name"), id).await? {
+        if !self.attached(input_str(recorded, "autoscaling_group_name"), id).await? {
             return Ok(());
         }
         self.0
             .detach_load_balancer_target_groups()
-            .auto_scaling_group_name(s(recorded, "autoscaling_group_name"))
+            .auto_scaling_group_name(input_str(recorded, "autoscaling_group_name"))
             .target_group_arns(id)
             .send()
             .await?;

@@ -170,7 +170,7 @@ impl AwsKind for OidcProvider {
     const NOT_FOUND: &'static [&'static str] = NO_SUCH_ENTITY;
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let host = host_of(super::s(inputs, "url")).to_string();
+        let host = host_of(super::input_str(inputs, "url")).to_string();
         let r = self.0.list_open_id_connect_providers().send().await?;
         Ok(r.open_id_connect_provider_list()
             .iter()
@@ -197,7 +197,7 @@ impl AwsKind for OidcProvider {
         let r = self
             .0
             .create_open_id_connect_provider()
-            .url(super::s(a, "url"))
+            .url(super::input_str(a, "url"))
             .set_client_id_list(Some(strings(a, "client_ids")))
             .set_thumbprint_list(Some(strings(a, "thumbprints")))
             .set_tags(Some(iam_tags(tags(a))))

@@ -10,7 +10,7 @@ use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
 use super::adapter::{add, done, AwsError, AwsKind, AwsResult, Tags};
-use super::{attrs, b, n, s, tags, tags_value, Clients};
+use super::{attrs, input_bool, input_i32, input_str, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
     add(r, Key(c.kms.clone()));
@@ -79,7 +79,7 @@ impl AwsKind for Key {
 
     /// By its alias: the stack's key is the one `alias/<stack>` names, while it is usable.
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let alias = s(inputs, "alias");
+        let alias = input_str(inputs, "alias");
         match self.0.describe_key().key_id(alias).send().await.map_err(AwsError::from) {
             Ok(r) => Ok(r.key_metadata().filter(|m| usable(m.key_state())).map(|m| m.key_id().to_string())),
             Err(e) if e.code() == Some("NotFoundException") => Ok(None),
@@ -94,7 +94,7 @@ impl AwsKind for Key {
         let rotation = self.0.get_key_rotation_status().key_id(id).send().await?.key_rotation_enabled();
         let aliases = self.aliases(id).await?;
         // the recorded alias while it still names this key, else the first one that does
-        let want = s(recorded, "alias");
+        let want = input_str(recorded, "alias");
         let alias = aliases.iter().find(|(a, _)| a == want).or(aliases.first()).cloned();
         let t = self.0.list_resource_tags().key_id(id).send().await?;
         let tag_list = t.tags().iter().map(|t| (t.tag_key().to_string(), t.tag_value().to_string()));
@@ -117,12 +117,13 @@ impl AwsKind for Key {
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let policy = serde_json::to_string(&a["policy"]).unwrap_or_default();
-        let r = self.0.create_key().description(s(a, "description")).policy(policy).set_tags(Some(kms_tags(tags(a)))).send().await?;
+        let r =
+            self.0.create_key().description(input_str(a, "description")).policy(policy).set_tags(Some(kms_tags(tags(a)))).send().await?;
         let id = r.key_metadata().map(|m| m.key_id().to_string()).ok_or_else(|| ProviderError::new("CreateKey returned no key"))?;
-        if b(a, "enable_key_rotation") {
+        if input_bool(a, "enable_key_rotation") {
             self.0.enable_key_rotation().key_id(&id).send().await?;
         }
-        let alias = s(a, "alias");
+        let alias = input_str(a, "alias");
         self.0.create_alias().alias_name(alias).target_key_id(&id).send().await.map_err(|e| {
             AwsError::from(e).explain("AlreadyExistsException", || {
                 format!("the alias {alias} already names another KMS key that this stack's state does not record; delete that alias (`aws kms delete-alias --alias-name {alias}`) or choose another stack name")
@@ -138,19 +139,19 @@ impl AwsKind for Key {
                     let policy = serde_json::to_string(&new["policy"]).unwrap_or_default();
                     self.0.put_key_policy().key_id(id).policy_name(POLICY_NAME).policy(policy).send().await?;
                 }
-                "enable_key_rotation" if b(new, k) => done(self.0.enable_key_rotation().key_id(id).send()).await?,
+                "enable_key_rotation" if input_bool(new, k) => done(self.0.enable_key_rotation().key_id(id).send()).await?,
                 "enable_key_rotation" => done(self.0.disable_key_rotation().key_id(id).send()).await?,
-                "description" => done(self.0.update_key_description().key_id(id).description(s(new, k)).send()).await?,
+                "description" => done(self.0.update_key_description().key_id(id).description(input_str(new, k)).send()).await?,
                 "alias" => {
                     // the alias may be missing (deleted behind empi-infra's back) or another key's
-                    let alias = s(new, k);
+                    let alias = input_str(new, k);
                     match self.0.create_alias().alias_name(alias).target_key_id(id).send().await.map_err(AwsError::from) {
                         Err(e) if e.code() == Some("AlreadyExistsException") => {
                             self.0.update_alias().alias_name(alias).target_key_id(id).send().await?;
                         }
                         r => r.map(|_| ())?,
                     }
-                    let before = s(old, k);
+                    let before = input_str(old, k);
                     if !before.is_empty() && before != alias {
                         match self.0.delete_alias().alias_name(before).send().await.map_err(AwsError::from) {
                             Err(e) if e.code() == Some("NotFoundException") => {}
@@ -174,7 +175,7 @@ impl AwsKind for Key {
                 r => r.map(|_| ())?,
             }
         }
-        let days = match n(recorded, "deletion_window_in_days") {
+        let days = match input_i32(recorded, "deletion_window_in_days") {
             d @ 7..=30 => d,
             _ => 30,
         };

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::adapter::{add, done, AwsKind, AwsResult, Tags};
 use super::network::{by_name, ec2_retag, ec2_tags, tag_spec, the_one};
-use super::{attrs, b, n, s, tags, tags_value, Clients};
+use super::{attrs, input_bool, input_i32, input_str, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
     add(r, LogGroup(c.logs.clone()));
@@ -78,7 +78,7 @@ impl AwsKind for LogGroup {
                 format!("a log group named {name} already exists and is not recorded in this stack's state (a service may have made it first, never to expire); delete it or import it with `empi-infra state rebuild`")
             })
         })?;
-        self.0.put_retention_policy().log_group_name(name).retention_in_days(n(a, "retention_in_days")).send().await?;
+        self.0.put_retention_policy().log_group_name(name).retention_in_days(input_i32(a, "retention_in_days")).send().await?;
         Ok(name.to_string())
     }
 
@@ -86,7 +86,7 @@ impl AwsKind for LogGroup {
         for k in changed {
             match k.as_str() {
                 "retention_in_days" => {
-                    self.0.put_retention_policy().log_group_name(id).retention_in_days(n(new, k)).send().await?;
+                    self.0.put_retention_policy().log_group_name(id).retention_in_days(input_i32(new, k)).send().await?;
                 }
                 "kms_key_id" => self.set_kms(id, new).await?,
                 _ => {}
@@ -97,7 +97,7 @@ impl AwsKind for LogGroup {
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
         let Some(g) = self.describe(id).await? else { return Ok(()) };
-        if g.stored_bytes().unwrap_or(0) > 0 && !b(recorded, "force_destroy") {
+        if g.stored_bytes().unwrap_or(0) > 0 && !input_bool(recorded, "force_destroy") {
             return Err(ProviderError::coded(
                 "LogGroupNotEmpty",
                 format!(
@@ -157,11 +157,11 @@ impl AwsKind for FlowLog {
             .0
             .create_flow_logs()
             .resource_type(FlowLogsResourceType::Vpc)
-            .resource_ids(s(a, "vpc_id"))
-            .traffic_type(TrafficType::from(s(a, "traffic_type")))
+            .resource_ids(input_str(a, "vpc_id"))
+            .traffic_type(TrafficType::from(input_str(a, "traffic_type")))
             .log_destination_type(LogDestinationType::CloudWatchLogs)
-            .log_destination(s(a, "log_destination"))
-            .deliver_logs_permission_arn(s(a, "iam_role_arn"))
+            .log_destination(input_str(a, "log_destination"))
+            .deliver_logs_permission_arn(input_str(a, "iam_role_arn"))
             .tag_specifications(tag_spec(ResourceType::VpcFlowLog, a))
             .send()
             .await?;
@@ -243,26 +243,26 @@ impl AwsKind for Trail {
         self.0
             .create_trail()
             .name(name)
-            .s3_bucket_name(s(a, "s3_bucket_name"))
-            .s3_key_prefix(s(a, "s3_key_prefix"))
-            .is_multi_region_trail(b(a, "is_multi_region_trail"))
-            .include_global_service_events(b(a, "include_global_service_events"))
-            .enable_log_file_validation(b(a, "enable_log_file_validation"))
+            .s3_bucket_name(input_str(a, "s3_bucket_name"))
+            .s3_key_prefix(input_str(a, "s3_key_prefix"))
+            .is_multi_region_trail(input_bool(a, "is_multi_region_trail"))
+            .include_global_service_events(input_bool(a, "include_global_service_events"))
+            .enable_log_file_validation(input_bool(a, "enable_log_file_validation"))
             .set_kms_key_id(a.get("kms_key_id").and_then(Value::as_str).map(String::from))
             .set_tags_list(Some(trail_tags(tags(a))))
             .send()
             .await
             .map_err(|e| {
-                let bucket = s(a, "s3_bucket_name").to_string();
+                let bucket = input_str(a, "s3_bucket_name").to_string();
                 super::adapter::aws(e)
                     .explain("TrailAlreadyExistsException", || {
                         format!("a trail named {name} already exists and is not recorded in this stack's state; delete it or choose another stack name")
                     })
                     .explain("InsufficientS3BucketPolicyException", || {
-                        format!("CloudTrail may not write to bucket {bucket}: its policy must let cloudtrail.amazonaws.com GetBucketAcl on the bucket and PutObject under {}/AWSLogs/ for this trail (`empi-infra apply` writes that policy; check nothing replaced it)", s(a, "s3_key_prefix"))
+                        format!("CloudTrail may not write to bucket {bucket}: its policy must let cloudtrail.amazonaws.com GetBucketAcl on the bucket and PutObject under {}/AWSLogs/ for this trail (`empi-infra apply` writes that policy; check nothing replaced it)", input_str(a, "s3_key_prefix"))
                     })
             })?;
-        if b(a, "enable_logging") {
+        if input_bool(a, "enable_logging") {
             self.set_logging(name, true).await?;
         }
         Ok(name.to_string())
@@ -273,17 +273,17 @@ impl AwsKind for Trail {
             self.0
                 .update_trail()
                 .name(id)
-                .s3_bucket_name(s(new, "s3_bucket_name"))
-                .s3_key_prefix(s(new, "s3_key_prefix"))
-                .is_multi_region_trail(b(new, "is_multi_region_trail"))
-                .include_global_service_events(b(new, "include_global_service_events"))
-                .enable_log_file_validation(b(new, "enable_log_file_validation"))
+                .s3_bucket_name(input_str(new, "s3_bucket_name"))
+                .s3_key_prefix(input_str(new, "s3_key_prefix"))
+                .is_multi_region_trail(input_bool(new, "is_multi_region_trail"))
+                .include_global_service_events(input_bool(new, "include_global_service_events"))
+                .enable_log_file_validation(input_bool(new, "enable_log_file_validation"))
                 .kms_key_id(new.get("kms_key_id").and_then(Value::as_str).unwrap_or_default())
                 .send()
                 .await?;
         }
         if changed.iter().any(|c| c == "enable_logging") {
-            self.set_logging(id, b(new, "enable_logging")).await?;
+            self.set_logging(id, input_bool(new, "enable_logging")).await?;
         }
         Ok(())
     }

@@ -242,15 +242,15 @@ where
 }
 
 /// Reads a string input.
-pub(crate) fn s<'a>(a: &'a Attrs, k: &str) -> &'a str {
+pub(crate) fn input_str<'a>(a: &'a Attrs, k: &str) -> &'a str {
     a.get(k).and_then(Value::as_str).unwrap_or_default()
 }
 
-pub(crate) fn b(a: &Attrs, k: &str) -> bool {
+pub(crate) fn input_bool(a: &Attrs, k: &str) -> bool {
     a.get(k).and_then(Value::as_bool).unwrap_or(false)
 }
 
-pub(crate) fn n(a: &Attrs, k: &str) -> i32 {
+pub(crate) fn input_i32(a: &Attrs, k: &str) -> i32 {
     a.get(k).and_then(Value::as_i64).unwrap_or(0) as i32
 }
 

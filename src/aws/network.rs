@@ -9,7 +9,7 @@ use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
 use super::adapter::{add, done, AwsKind, AwsResult, Lifecycle, Tags};
-use super::{attrs, b, s, tags, tags_value, Clients};
+use super::{attrs, input_bool, input_str, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
     add(r, Vpc(c.ec2.clone()));
@@ -86,7 +86,7 @@ pub struct Vpc(Client);
 impl Vpc {
     async fn set_dns(&self, id: &str, a: &Attrs, only: Option<&[String]>) -> AwsResult<()> {
         let want = |k: &str| only.is_none_or(|o| o.iter().any(|x| x == k));
-        let flag = |k: &str| AttributeBooleanValue::builder().value(b(a, k)).build();
+        let flag = |k: &str| AttributeBooleanValue::builder().value(input_bool(a, k)).build();
         if want("enable_dns_support") {
             self.0.modify_vpc_attribute().vpc_id(id).enable_dns_support(flag("enable_dns_support")).send().await?;
         }
@@ -132,7 +132,8 @@ impl AwsKind for Vpc {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        let r = self.0.create_vpc().cidr_block(s(a, "cidr_block")).tag_specifications(tag_spec(ResourceType::Vpc, a)).send().await?;
+        let r =
+            self.0.create_vpc().cidr_block(input_str(a, "cidr_block")).tag_specifications(tag_spec(ResourceType::Vpc, a)).send().await?;
         let id = r.vpc().and_then(|v| v.vpc_id()).ok_or_else(|| ProviderError::new("CreateVpc returned no id"))?.to_string();
         self.set_dns(&id, a, None).await?;
         Ok(id)
@@ -162,7 +163,7 @@ impl AwsKind for Subnet {
 
     async fn find(&self, name: &str, address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         // only in this stack's VPC (a subnet of that name elsewhere is not this one)
-        let vpc = s(inputs, "vpc_id");
+        let vpc = input_str(inputs, "vpc_id");
         let r = self
             .0
             .describe_subnets()
@@ -192,14 +193,14 @@ impl AwsKind for Subnet {
         let r = self
             .0
             .create_subnet()
-            .vpc_id(s(a, "vpc_id"))
-            .cidr_block(s(a, "cidr_block"))
-            .availability_zone(s(a, "availability_zone"))
+            .vpc_id(input_str(a, "vpc_id"))
+            .cidr_block(input_str(a, "cidr_block"))
+            .availability_zone(input_str(a, "availability_zone"))
             .tag_specifications(tag_spec(ResourceType::Subnet, a))
             .send()
             .await?;
         let id = r.subnet().and_then(|v| v.subnet_id()).ok_or_else(|| ProviderError::new("CreateSubnet returned no id"))?.to_string();
-        if b(a, "map_public_ip_on_launch") {
+        if input_bool(a, "map_public_ip_on_launch") {
             self.update(&id, a, a, &["map_public_ip_on_launch".into()]).await?;
         }
         Ok(id)
@@ -207,7 +208,7 @@ impl AwsKind for Subnet {
 
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         if changed.iter().any(|c| c == "map_public_ip_on_launch") {
-            let on = AttributeBooleanValue::builder().value(b(new, "map_public_ip_on_launch")).build();
+            let on = AttributeBooleanValue::builder().value(input_bool(new, "map_public_ip_on_launch")).build();
             self.0.modify_subnet_attribute().subnet_id(id).map_public_ip_on_launch(on).send().await?;
         }
         Ok(())
@@ -331,7 +332,7 @@ impl AwsKind for SecurityGroup {
             .0
             .describe_security_groups()
             .filters(Filter::builder().name("group-name").values(name).build())
-            .filters(Filter::builder().name("vpc-id").values(s(inputs, "vpc_id")).build())
+            .filters(Filter::builder().name("vpc-id").values(input_str(inputs, "vpc_id")).build())
             .send()
             .await?;
         Ok(r.security_groups().first().and_then(|g| g.group_id()).map(String::from))
@@ -358,8 +359,8 @@ impl AwsKind for SecurityGroup {
             .0
             .create_security_group()
             .group_name(name)
-            .description(s(a, "description"))
-            .vpc_id(s(a, "vpc_id"))
+            .description(input_str(a, "description"))
+            .vpc_id(input_str(a, "vpc_id"))
             .tag_specifications(tag_spec(ResourceType::SecurityGroup, a))
             .send()
             .await?;
@@ -408,7 +409,7 @@ impl AwsKind for DefaultSecurityGroup {
 
     async fn find(&self, _name: &str, address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         // taken over once it carries this address's tag (every VPC has one, taken over or not)
-        let Some(id) = self.default_of(&s(inputs, "vpc_id")).await? else { return Ok(None) };
+        let Some(id) = self.default_of(&input_str(inputs, "vpc_id")).await? else { return Ok(None) };
         let r = self.0.describe_security_groups().group_ids(&id).send().await?;
         Ok(r.security_groups().first().filter(|g| is_at(g.tags(), address)).map(|_| id))
     }
@@ -424,7 +425,7 @@ impl AwsKind for DefaultSecurityGroup {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        let vpc = s(a, "vpc_id");
+        let vpc = input_str(a, "vpc_id");
         let id = self
             .default_of(&vpc)
             .await?

@@ -10,7 +10,7 @@ use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
 use super::adapter::{add, aws, done, AwsKind, AwsResult, Lifecycle, Tags};
-use super::{attrs, b, n, s, sorted, strings, tags, tags_value, Clients};
+use super::{attrs, input_bool, input_i32, input_str, sorted, strings, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
     add(r, SubnetGroup(c.rds.clone()));
@@ -80,7 +80,7 @@ impl AwsKind for SubnetGroup {
         self.0
             .create_db_subnet_group()
             .db_subnet_group_name(name)
-            .db_subnet_group_description(s(a, "description"))
+            .db_subnet_group_description(input_str(a, "description"))
             .set_subnet_ids(Some(strings(a, "subnet_ids")))
             .set_tags(Some(rds_tags(a)))
             .send()
@@ -93,7 +93,7 @@ impl AwsKind for SubnetGroup {
         self.0
             .modify_db_subnet_group()
             .db_subnet_group_name(id)
-            .db_subnet_group_description(s(new, "description"))
+            .db_subnet_group_description(input_str(new, "description"))
             .set_subnet_ids(Some(strings(new, "subnet_ids")))
             .send()
             .await?;
@@ -182,8 +182,8 @@ impl AwsKind for ParameterGroup {
         self.0
             .create_db_parameter_group()
             .db_parameter_group_name(name)
-            .db_parameter_group_family(s(a, "family"))
-            .description(s(a, "description"))
+            .db_parameter_group_family(input_str(a, "family"))
+            .description(input_str(a, "description"))
             .set_tags(Some(rds_tags(a)))
             .send()
             .await?;
@@ -297,29 +297,31 @@ impl AwsKind for Instance {
             .rds
             .create_db_instance()
             .db_instance_identifier(name)
-            .engine(s(a, "engine"))
-            .engine_version(s(a, "engine_version"))
-            .db_instance_class(s(a, "instance_class"))
-            .allocated_storage(n(a, "allocated_storage"))
-            .storage_type(s(a, "storage_type"))
-            .storage_encrypted(b(a, "storage_encrypted"))
+            .engine(input_str(a, "engine"))
+            .engine_version(input_str(a, "engine_version"))
+            .db_instance_class(input_str(a, "instance_class"))
+            .allocated_storage(input_i32(a, "allocated_storage"))
+            .storage_type(input_str(a, "storage_type"))
+            .storage_encrypted(input_bool(a, "storage_encrypted"))
             .set_kms_key_id(opt(a, "kms_key_id"))
-            .enable_performance_insights(b(a, "performance_insights_enabled"))
-            .set_performance_insights_kms_key_id(opt(a, "performance_insights_kms_key_id").filter(|_| b(a, "performance_insights_enabled")))
-            .set_performance_insights_retention_period(
-                b(a, "performance_insights_enabled").then(|| n(a, "performance_insights_retention_period")),
+            .enable_performance_insights(input_bool(a, "performance_insights_enabled"))
+            .set_performance_insights_kms_key_id(
+                opt(a, "performance_insights_kms_key_id").filter(|_| input_bool(a, "performance_insights_enabled")),
             )
-            .publicly_accessible(b(a, "publicly_accessible"))
-            .multi_az(b(a, "multi_az"))
-            .backup_retention_period(n(a, "backup_retention_period"))
-            .deletion_protection(b(a, "deletion_protection"))
-            .copy_tags_to_snapshot(b(a, "copy_tags_to_snapshot"))
-            .db_name(s(a, "db_name"))
-            .master_username(s(a, "master_username"))
-            .manage_master_user_password(b(a, "manage_master_user_password"))
+            .set_performance_insights_retention_period(
+                input_bool(a, "performance_insights_enabled").then(|| input_i32(a, "performance_insights_retention_period")),
+            )
+            .publicly_accessible(input_bool(a, "publicly_accessible"))
+            .multi_az(input_bool(a, "multi_az"))
+            .backup_retention_period(input_i32(a, "backup_retention_period"))
+            .deletion_protection(input_bool(a, "deletion_protection"))
+            .copy_tags_to_snapshot(input_bool(a, "copy_tags_to_snapshot"))
+            .db_name(input_str(a, "db_name"))
+            .master_username(input_str(a, "master_username"))
+            .manage_master_user_password(input_bool(a, "manage_master_user_password"))
             .set_master_user_secret_kms_key_id(opt(a, "master_user_secret_kms_key_id"))
-            .db_subnet_group_name(s(a, "db_subnet_group_name"))
-            .db_parameter_group_name(s(a, "db_parameter_group_name"))
+            .db_subnet_group_name(input_str(a, "db_subnet_group_name"))
+            .db_parameter_group_name(input_str(a, "db_parameter_group_name"))
             .set_vpc_security_group_ids(Some(strings(a, "vpc_security_group_ids")))
             .set_enable_cloudwatch_logs_exports(Some(strings(a, "enabled_cloudwatch_logs_exports")))
             .set_tags(Some(rds_tags(a)))
@@ -337,31 +339,31 @@ impl AwsKind for Instance {
         // every changed attribute in one ModifyDBInstance, applied now rather than in the next
         // maintenance window
         let mut m = self.rds.modify_db_instance().db_instance_identifier(id).apply_immediately(true);
-        let major = |a: &Attrs| s(a, "engine_version").split('.').next().unwrap_or_default().to_string();
+        let major = |a: &Attrs| input_str(a, "engine_version").split('.').next().unwrap_or_default().to_string();
         let mut any = false;
         for k in changed {
             m = match k.as_str() {
-                "engine_version" => m.engine_version(s(new, k)).allow_major_version_upgrade(major(old) != major(new)),
-                "instance_class" => m.db_instance_class(s(new, k)),
-                "allocated_storage" => m.allocated_storage(n(new, k)),
-                "storage_type" => m.storage_type(s(new, k)),
-                "publicly_accessible" => m.publicly_accessible(b(new, k)),
-                "multi_az" => m.multi_az(b(new, k)),
-                "backup_retention_period" => m.backup_retention_period(n(new, k)),
-                "deletion_protection" => m.deletion_protection(b(new, k)),
-                "copy_tags_to_snapshot" => m.copy_tags_to_snapshot(b(new, k)),
-                "db_parameter_group_name" => m.db_parameter_group_name(s(new, k)),
+                "engine_version" => m.engine_version(input_str(new, k)).allow_major_version_upgrade(major(old) != major(new)),
+                "instance_class" => m.db_instance_class(input_str(new, k)),
+                "allocated_storage" => m.allocated_storage(input_i32(new, k)),
+                "storage_type" => m.storage_type(input_str(new, k)),
+                "publicly_accessible" => m.publicly_accessible(input_bool(new, k)),
+                "multi_az" => m.multi_az(input_bool(new, k)),
+                "backup_retention_period" => m.backup_retention_period(input_i32(new, k)),
+                "deletion_protection" => m.deletion_protection(input_bool(new, k)),
+                "copy_tags_to_snapshot" => m.copy_tags_to_snapshot(input_bool(new, k)),
+                "db_parameter_group_name" => m.db_parameter_group_name(input_str(new, k)),
                 // Performance Insights in one piece: on/off, its key (set once), its retention
                 "performance_insights_enabled" | "performance_insights_kms_key_id" | "performance_insights_retention_period" => {
-                    let on = b(new, "performance_insights_enabled");
+                    let on = input_bool(new, "performance_insights_enabled");
                     m.enable_performance_insights(on)
                         .set_performance_insights_kms_key_id(opt(new, "performance_insights_kms_key_id").filter(|_| on))
-                        .set_performance_insights_retention_period(on.then(|| n(new, "performance_insights_retention_period")))
+                        .set_performance_insights_retention_period(on.then(|| input_i32(new, "performance_insights_retention_period")))
                 }
                 "vpc_security_group_ids" => m.set_vpc_security_group_ids(Some(strings(new, k))),
                 // RDS takes the master password over (a stack from before it did) or re-encrypts
                 // its secret with another key; turning it off is never asked for
-                "manage_master_user_password" | "master_user_secret_kms_key_id" if b(new, "manage_master_user_password") => {
+                "manage_master_user_password" | "master_user_secret_kms_key_id" if input_bool(new, "manage_master_user_password") => {
                     m.manage_master_user_password(true).set_master_user_secret_kms_key_id(opt(new, "master_user_secret_kms_key_id"))
                 }
                 "enabled_cloudwatch_logs_exports" => {
@@ -419,7 +421,7 @@ impl AwsKind for Instance {
 
 /// A string input, `None` when empty.
 fn opt(a: &Attrs, k: &str) -> Option<String> {
-    Some(s(a, k)).filter(|v| !v.is_empty()).map(String::from)
+    Some(input_str(a, k)).filter(|v| !v.is_empty()).map(String::from)
 }
 
 /// `<id>-final-<UTC timestamp>`: deterministic from the time of the destroy, unique per destroy.

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::adapter::{add, done, returned, AwsError, AwsKind, AwsResult, Lifecycle, Tags};
 use super::network::{by_name, ec2_retag, ec2_tags, tag_spec, the_one};
-use super::{attrs, b, s, sorted, strings, Clients};
+use super::{attrs, input_bool, input_str, sorted, strings, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
     add(r, InternetGateway(c.ec2.clone()));
@@ -67,23 +67,23 @@ impl AwsKind for InternetGateway {
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let r = self.0.create_internet_gateway().tag_specifications(tag_spec(ResourceType::InternetGateway, a)).send().await?;
         let id = returned(r.internet_gateway().and_then(|g| g.internet_gateway_id()), "CreateInternetGateway")?;
-        self.0.attach_internet_gateway().internet_gateway_id(&id).vpc_id(s(a, "vpc_id")).send().await?;
+        self.0.attach_internet_gateway().internet_gateway_id(&id).vpc_id(input_str(a, "vpc_id")).send().await?;
         Ok(id)
     }
 
     async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
         if changed.iter().any(|c| c == "vpc_id") {
             let live = self.read(id, old).await?.and_then(|o| o.attrs.get("vpc_id").and_then(|v| v.as_str().map(String::from)));
-            if let Some(vpc) = live.filter(|v| v != s(new, "vpc_id")) {
+            if let Some(vpc) = live.filter(|v| v != input_str(new, "vpc_id")) {
                 self.detach(id, &vpc).await?;
             }
-            self.0.attach_internet_gateway().internet_gateway_id(id).vpc_id(s(new, "vpc_id")).send().await?;
+            self.0.attach_internet_gateway().internet_gateway_id(id).vpc_id(input_str(new, "vpc_id")).send().await?;
         }
         Ok(())
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
-        self.detach(id, s(recorded, "vpc_id")).await?;
+        self.detach(id, input_str(recorded, "vpc_id")).await?;
         done(self.0.delete_internet_gateway().internet_gateway_id(id).send()).await
     }
 
@@ -175,8 +175,8 @@ impl AwsKind for NatGateway {
         let r = self
             .0
             .create_nat_gateway()
-            .subnet_id(s(a, "subnet_id"))
-            .allocation_id(s(a, "allocation_id"))
+            .subnet_id(input_str(a, "subnet_id"))
+            .allocation_id(input_str(a, "allocation_id"))
             .tag_specifications(tag_spec(ResourceType::Natgateway, a))
             .send()
             .await?;
@@ -256,7 +256,13 @@ impl AwsKind for RouteTable {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        let r = self.0.create_route_table().vpc_id(s(a, "vpc_id")).tag_specifications(tag_spec(ResourceType::RouteTable, a)).send().await?;
+        let r = self
+            .0
+            .create_route_table()
+            .vpc_id(input_str(a, "vpc_id"))
+            .tag_specifications(tag_spec(ResourceType::RouteTable, a))
+            .send()
+            .await?;
         let id = returned(r.route_table().and_then(|t| t.route_table_id()), "CreateRouteTable")?;
         for route in routes(a) {
             self.put_route(&id, &route, false).await?;
@@ -326,7 +332,7 @@ impl AwsKind for RouteTableAssociation {
     const NOT_FOUND: &'static [&'static str] = &["InvalidAssociationID.NotFound"];
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        Ok(self.lookup(true, s(inputs, "subnet_id")).await?.map(|(id, _, _)| id))
+        Ok(self.lookup(true, input_str(inputs, "subnet_id")).await?.map(|(id, _, _)| id))
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
@@ -338,12 +344,18 @@ impl AwsKind for RouteTableAssociation {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        let r = self.0.associate_route_table().subnet_id(s(a, "subnet_id")).route_table_id(s(a, "route_table_id")).send().await?;
+        let r = self
+            .0
+            .associate_route_table()
+            .subnet_id(input_str(a, "subnet_id"))
+            .route_table_id(input_str(a, "route_table_id"))
+            .send()
+            .await?;
         Ok(r.association_id().map(String::from).ok_or_else(|| ProviderError::new("AssociateRouteTable returned no id"))?)
     }
 
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
-        done(self.0.replace_route_table_association().association_id(id).route_table_id(s(new, "route_table_id")).send()).await
+        done(self.0.replace_route_table_association().association_id(id).route_table_id(input_str(new, "route_table_id")).send()).await
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
@@ -396,15 +408,15 @@ impl AwsKind for VpcEndpoint {
         let mut req = self
             .0
             .create_vpc_endpoint()
-            .vpc_id(s(a, "vpc_id"))
-            .service_name(s(a, "service_name"))
-            .vpc_endpoint_type(VpcEndpointType::from(s(a, "vpc_endpoint_type")))
+            .vpc_id(input_str(a, "vpc_id"))
+            .service_name(input_str(a, "service_name"))
+            .vpc_endpoint_type(VpcEndpointType::from(input_str(a, "vpc_endpoint_type")))
             .tag_specifications(tag_spec(ResourceType::VpcEndpoint, a));
-        if s(a, "vpc_endpoint_type") == "Interface" {
+        if input_str(a, "vpc_endpoint_type") == "Interface" {
             req = req
                 .set_subnet_ids(Some(strings(a, "subnet_ids")))
                 .set_security_group_ids(Some(strings(a, "security_group_ids")))
-                .private_dns_enabled(b(a, "private_dns_enabled"));
+                .private_dns_enabled(input_bool(a, "private_dns_enabled"));
         } else {
             req = req.set_route_table_ids(Some(strings(a, "route_table_ids")));
         }
@@ -416,7 +428,7 @@ impl AwsKind for VpcEndpoint {
         let (add_sn, rm_sn) = delta(&strings(old, "subnet_ids"), &strings(new, "subnet_ids"));
         let (add_sg, rm_sg) = delta(&strings(old, "security_group_ids"), &strings(new, "security_group_ids"));
         let (add_rt, rm_rt) = delta(&strings(old, "route_table_ids"), &strings(new, "route_table_ids"));
-        let dns = changed.iter().any(|c| c == "private_dns_enabled").then(|| b(new, "private_dns_enabled"));
+        let dns = changed.iter().any(|c| c == "private_dns_enabled").then(|| input_bool(new, "private_dns_enabled"));
         self.0
             .modify_vpc_endpoint()
             .vpc_endpoint_id(id)

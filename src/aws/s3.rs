@@ -17,7 +17,7 @@ use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
 use super::adapter::{add, done, AwsError, AwsKind, AwsResult, Tags};
-use super::{attrs, b, n, s, tags, tags_value, Clients};
+use super::{attrs, input_bool, input_i32, input_str, tags, tags_value, Clients};
 
 /// The id of the bucket's one lifecycle rule.
 const LIFECYCLE_RULE: &str = "expire-noncurrent-versions";
@@ -64,21 +64,21 @@ impl Bucket {
     async fn configure(&self, name: &str, a: &Attrs, changed: Option<&[String]>) -> AwsResult<()> {
         let want = |k: &str| changed.is_none_or(|c| c.iter().any(|x| x == k));
         if want("encryption") || want("kms_key_arn") || want("bucket_key") {
-            let key = Some(s(a, "kms_key_arn")).filter(|k| !k.is_empty()).map(String::from);
+            let key = Some(input_str(a, "kms_key_arn")).filter(|k| !k.is_empty()).map(String::from);
             let by_default = ServerSideEncryptionByDefault::builder()
-                .sse_algorithm(ServerSideEncryption::from(s(a, "encryption")))
+                .sse_algorithm(ServerSideEncryption::from(input_str(a, "encryption")))
                 .set_kms_master_key_id(key)
                 .build()
                 .map_err(builder_err)?;
             let rule = ServerSideEncryptionRule::builder()
                 .apply_server_side_encryption_by_default(by_default)
-                .bucket_key_enabled(b(a, "bucket_key"))
+                .bucket_key_enabled(input_bool(a, "bucket_key"))
                 .build();
             let conf = ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(builder_err)?;
             self.s3.put_bucket_encryption().bucket(name).server_side_encryption_configuration(conf).send().await?;
         }
         if want("block_public_access") {
-            let on = b(a, "block_public_access");
+            let on = input_bool(a, "block_public_access");
             let conf = PublicAccessBlockConfiguration::builder()
                 .block_public_acls(on)
                 .ignore_public_acls(on)
@@ -88,7 +88,7 @@ impl Bucket {
             self.s3.put_public_access_block().bucket(name).public_access_block_configuration(conf).send().await?;
         }
         if want("versioning") {
-            let status = if b(a, "versioning") { BucketVersioningStatus::Enabled } else { BucketVersioningStatus::Suspended };
+            let status = if input_bool(a, "versioning") { BucketVersioningStatus::Enabled } else { BucketVersioningStatus::Suspended };
             let conf = VersioningConfiguration::builder().status(status).build();
             self.s3.put_bucket_versioning().bucket(name).versioning_configuration(conf).send().await?;
         }
@@ -106,10 +106,12 @@ impl Bucket {
                 .filter(LifecycleRuleFilter::builder().prefix("").build())
                 .set_expiration(expiration)
                 .noncurrent_version_expiration(
-                    NoncurrentVersionExpiration::builder().noncurrent_days(n(a, "noncurrent_version_expiration_days")).build(),
+                    NoncurrentVersionExpiration::builder().noncurrent_days(input_i32(a, "noncurrent_version_expiration_days")).build(),
                 )
                 .abort_incomplete_multipart_upload(
-                    AbortIncompleteMultipartUpload::builder().days_after_initiation(n(a, "abort_incomplete_multipart_upload_days")).build(),
+                    AbortIncompleteMultipartUpload::builder()
+                        .days_after_initiation(input_i32(a, "abort_incomplete_multipart_upload_days"))
+                        .build(),
                 )
                 .build()
                 .map_err(builder_err)?;
@@ -119,12 +121,15 @@ impl Bucket {
         if let (true, Some(target)) =
             (want("access_log_bucket") || want("access_log_prefix"), a.get("access_log_bucket").and_then(Value::as_str))
         {
-            let enabled =
-                LoggingEnabled::builder().target_bucket(target).target_prefix(s(a, "access_log_prefix")).build().map_err(builder_err)?;
+            let enabled = LoggingEnabled::builder()
+                .target_bucket(target)
+                .target_prefix(input_str(a, "access_log_prefix"))
+                .build()
+                .map_err(builder_err)?;
             let status = BucketLoggingStatus::builder().logging_enabled(enabled).build();
             self.s3.put_bucket_logging().bucket(name).bucket_logging_status(status).send().await.map_err(|e| {
                 AwsError::from(e).explain("InvalidTargetBucketForLogging", || {
-                    format!("bucket {name} cannot send its access logs to {target}: the log bucket's policy must let logging.s3.amazonaws.com put objects under {}", s(a, "access_log_prefix"))
+                    format!("bucket {name} cannot send its access logs to {target}: the log bucket's policy must let logging.s3.amazonaws.com put objects under {}", input_str(a, "access_log_prefix"))
                 })
             })?;
         }
@@ -264,7 +269,7 @@ impl AwsKind for Bucket {
         if !self.exists(id).await? {
             return Ok(());
         }
-        if b(recorded, "force_destroy") {
+        if input_bool(recorded, "force_destroy") {
             self.empty(id).await?;
         }
         let versions = self.s3.list_object_versions().bucket(id).max_keys(1).send().await?;

@@ -14,7 +14,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{json, Value};
 
 use super::adapter::{add, done, AwsError, AwsKind, AwsResult, Lifecycle, Tags};
-use super::{attrs, s, tags, tags_value, Clients};
+use super::{attrs, input_str, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
     add(r, Secret(c.secrets.clone()));
@@ -268,8 +268,8 @@ impl AwsKind for Secret {
             .0
             .create_secret()
             .name(name)
-            .description(s(a, "description"))
-            .set_kms_key_id(Some(s(a, "kms_key_id")).filter(|k| !k.is_empty()).map(String::from))
+            .description(input_str(a, "description"))
+            .set_kms_key_id(Some(input_str(a, "kms_key_id")).filter(|k| !k.is_empty()).map(String::from))
             .secret_string(Self::fresh())
             .set_tags(Some(t))
             .send()
@@ -284,8 +284,8 @@ impl AwsKind for Secret {
             self.0
                 .update_secret()
                 .secret_id(id)
-                .description(s(new, "description"))
-                .set_kms_key_id(Some(s(new, "kms_key_id")).filter(|k| !k.is_empty()).map(String::from))
+                .description(input_str(new, "description"))
+                .set_kms_key_id(Some(input_str(new, "kms_key_id")).filter(|k| !k.is_empty()).map(String::from))
                 .send()
                 .await?;
         }
@@ -345,7 +345,7 @@ impl AwsKind for SecretValue {
     const LIFECYCLE: Lifecycle = Lifecycle::Detached;
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let arn = s(inputs, "secret_id");
+        let arn = input_str(inputs, "secret_id");
         Ok(current(&self.0, arn).await?.filter(|d| d.get("env").is_some()).map(|_| arn.to_string()))
     }
 
@@ -388,7 +388,7 @@ impl AwsKind for SecretValue {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        let arn = s(a, "secret_id").to_string();
+        let arn = input_str(a, "secret_id").to_string();
         self.put(&arn, a).await?;
         Ok(arn)
     }

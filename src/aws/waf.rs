@@ -11,7 +11,7 @@ use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::json;
 
 use super::adapter::{add, done, AwsKind, AwsResult, Tags};
-use super::{attrs, s, strings, tags, tags_value, Clients};
+use super::{attrs, input_str, strings, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
     add(r, WebAcl(c.wafv2.clone()));
@@ -173,7 +173,7 @@ impl AwsKind for Association {
     const NOT_FOUND: &'static [&'static str] = &[GONE];
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let resource = s(inputs, "resource_arn");
+        let resource = input_str(inputs, "resource_arn");
         Ok(self.read(resource, inputs).await?.map(|_| resource.to_string()))
     }
 
@@ -187,12 +187,12 @@ impl AwsKind for Association {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        self.0.associate_web_acl().web_acl_arn(s(a, "web_acl_arn")).resource_arn(s(a, "resource_arn")).send().await?;
-        Ok(s(a, "resource_arn").to_string())
+        self.0.associate_web_acl().web_acl_arn(input_str(a, "web_acl_arn")).resource_arn(input_str(a, "resource_arn")).send().await?;
+        Ok(input_str(a, "resource_arn").to_string())
     }
 
     async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
-        done(self.0.associate_web_acl().web_acl_arn(s(new, "web_acl_arn")).resource_arn(id).send()).await
+        done(self.0.associate_web_acl().web_acl_arn(input_str(new, "web_acl_arn")).resource_arn(id).send()).await
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
@@ -206,15 +206,15 @@ pub struct Logging(Client);
 impl Logging {
     async fn put(&self, a: &Attrs) -> AwsResult<()> {
         let conf = aws_sdk_wafv2::types::LoggingConfiguration::builder()
-            .resource_arn(s(a, "resource_arn"))
-            .log_destination_configs(s(a, "log_destination_arn"))
+            .resource_arn(input_str(a, "resource_arn"))
+            .log_destination_configs(input_str(a, "log_destination_arn"))
             .build()
             .map_err(|e| ProviderError::new(e.to_string()))?;
         self.0.put_logging_configuration().logging_configuration(conf).send().await.map_err(|e| {
             super::adapter::aws(e).explain("WAFInvalidParameterException", || {
                 format!(
                     "WAF refused the log destination {}: it must be a CloudWatch log group whose name starts with `aws-waf-logs-`",
-                    s(a, "log_destination_arn")
+                    input_str(a, "log_destination_arn")
                 )
             })
         })?;
@@ -228,7 +228,7 @@ impl AwsKind for Logging {
     const NOT_FOUND: &'static [&'static str] = &[GONE];
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let acl = s(inputs, "resource_arn");
+        let acl = input_str(inputs, "resource_arn");
         Ok(self.read(acl, inputs).await?.map(|_| acl.to_string()))
     }
 
@@ -243,7 +243,7 @@ impl AwsKind for Logging {
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         self.put(a).await?;
-        Ok(s(a, "resource_arn").to_string())
+        Ok(input_str(a, "resource_arn").to_string())
     }
 
     async fn update(&self, _id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {

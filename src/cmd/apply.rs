@@ -1,4 +1,4 @@
-//! `apply` and `destroy`: plan (or load a saved plan), confirm, execute with progress, stop cleanly
+//! `apply`: plan (or load a saved plan), confirm, execute with progress, stop cleanly
 //! on the first signal (`crate::signals`: while executing, it starts nothing new; before, it drops the
 //! command, releasing the lock). A closed stdout does not stop them (`crate::out::keep_going`).
 
@@ -9,26 +9,20 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use empi_engine::exec::{ExecOptions, Progress, StderrProgress};
+use empi_engine::kinds::k8s;
 use empi_engine::ops;
 use empi_engine::plan::{render_text_with, Action, Plan, RenderOptions};
 use empi_engine::resource::Registry;
 use empi_engine::state::State;
 
-use crate::cli::{PlanScope, VersionChange};
+use crate::cli::ApplyArgs;
 use crate::cmd::output::print_outputs;
 use crate::errors::fix;
 use crate::out::keep_going;
 use crate::session::{Begun, Session};
 
-pub async fn apply(
-    path: &Option<PathBuf>,
-    planfile: Option<PathBuf>,
-    auto_approve: bool,
-    parallelism: u16,
-    allow_replace: Vec<String>,
-    versions: VersionChange,
-    scope: PlanScope,
-) -> Result<ExitCode> {
+pub async fn run(path: &Option<PathBuf>, args: ApplyArgs) -> Result<ExitCode> {
+    let ApplyArgs { planfile, auto_approve, parallelism, allow_replace, versions, scope } = args;
     if let (Some(f), false) = (&planfile, scope.targets.is_empty()) {
         return Err(fix(
             format!("--target cannot be combined with a saved plan: {} applies exactly what it was planned with", f.display()),
@@ -90,30 +84,6 @@ pub async fn apply(
     Ok(code)
 }
 
-pub async fn destroy(path: &Option<PathBuf>, auto_approve: bool, parallelism: u16, scope: PlanScope) -> Result<ExitCode> {
-    let session = Session::open(path).await?;
-    let stack = &session.stack;
-    let _lock = session.backend.lock("destroy").await?;
-    let state = session.backend.load().await?;
-    if state.resources.is_empty() {
-        keep_going(outln!("Nothing to destroy: state records no resources for stack {:?}.", stack.name))?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let cloud = session.connect().await?;
-    let plan = ops::make_targeted_destroy_plan(&cloud.registry, &state, parallelism as usize, &stack.digest, &scope.targets).await?;
-    keep_going(out!("{}", empi_engine::redact::values(&render_text_with(&plan, &RenderOptions { verbose: scope.verbose }))))?;
-    let what = if plan.is_targeted() {
-        format!("Destroy the {} resources above of stack {:?}?", plan.count(Action::Delete), stack.name)
-    } else {
-        format!("Destroy every resource of stack {:?}?", stack.name)
-    };
-    if !auto_approve && !confirm(&format!("\n{what} This cannot be undone."))? {
-        keep_going(outln!("Destroy cancelled."))?;
-        return Ok(ExitCode::from(1));
-    }
-    execute(&session, &plan, &cloud.registry, state, parallelism, "Destroy").await
-}
-
 /// The user pool address whose deletion loses users.
 const USER_POOL: &str = "identity.user_pool";
 
@@ -164,7 +134,7 @@ async fn check_admin(stack: &empi_engine::stack::Stack, state: &State, cloud: &c
 fn timeouts(stack: &empi_engine::stack::Stack) -> std::collections::HashMap<String, empi_engine::resource::Timeouts> {
     let mut t: std::collections::HashMap<_, _> = stack.timeouts.clone().into_iter().collect();
     let rollout = stack.app.rollout_timeout_secs + 60;
-    for kind in ["k8s_deployment", "k8s_job", "k8s_job_once"] {
+    for kind in [k8s::DEPLOYMENT.kind, k8s::JOB.kind, k8s::JOB_ONCE.kind] {
         t.entry(kind.to_string()).or_insert(empi_engine::resource::Timeouts { create: rollout, update: rollout, delete: 300 });
     }
     t
@@ -196,7 +166,14 @@ pub(crate) fn confirm(question: &str) -> Result<bool> {
     }
 }
 
-async fn execute(session: &Session, plan: &Plan, registry: &Registry, state: State, parallelism: u16, verb: &str) -> Result<ExitCode> {
+pub(super) async fn execute(
+    session: &Session,
+    plan: &Plan,
+    registry: &Registry,
+    state: State,
+    parallelism: u16,
+    verb: &str,
+) -> Result<ExitCode> {
     let opts = ExecOptions { parallelism: parallelism as usize, timeouts: timeouts(&session.stack), ..ExecOptions::default() };
     // the first signal now stops the executor instead of the command (crate::signals)
     let executing = crate::signals::executing(opts.stop.clone());

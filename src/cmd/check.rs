@@ -10,10 +10,12 @@ use empi_engine::check::{self, Report, Source};
 use empi_engine::eks_versions::today;
 use serde_json::json;
 
+use crate::cli::CheckArgs;
 use crate::session::Session;
 
 /// Exit 0: every rule passes or is waived, planned and live; 2: a rule fails.
-pub async fn run(stack: &Option<PathBuf>, json: bool, planned_only: bool) -> Result<ExitCode> {
+pub async fn run(stack: &Option<PathBuf>, args: CheckArgs) -> Result<ExitCode> {
+    let CheckArgs { json, planned_only } = args;
     let mut session = Session::open(stack).await?;
     let backend = session.backend.clone();
     session.refuse_while_locked("check").await?;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use empi_engine::{drift, redact};
 
+use crate::cli::DriftArgs;
 use crate::errors::fix;
 use crate::session::Session;
 
@@ -54,14 +55,8 @@ pub async fn run_once(stack: &Option<PathBuf>, json: bool, notify: Option<&str>,
 }
 
 /// `drift`: once, or every `every` until stopped (a failed run does not stop it).
-pub async fn run(
-    stack: &Option<PathBuf>,
-    json: bool,
-    every: Option<std::time::Duration>,
-    notify: Option<String>,
-    ignore: Vec<String>,
-    print_iam_policy: bool,
-) -> Result<ExitCode> {
+pub async fn run(stack: &Option<PathBuf>, args: DriftArgs) -> Result<ExitCode> {
+    let DriftArgs { json, every, notify, ignore, print_iam_policy } = args;
     if print_iam_policy {
         // the stack's names scope it; the account is `*` (no credentials needed to print it, and
         // IAM acts in the caller's own account only)

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod check;
 pub mod completions;
+pub mod destroy;
 pub mod drift;
 pub mod output;
 pub mod plan;

@@ -8,11 +8,13 @@ use empi_engine::stack::Stack;
 use empi_engine::state::State;
 use empi_engine::{blueprint, ops};
 
+use crate::cli::OutputArgs;
 use crate::errors::fix;
 use crate::out::OutError;
 use crate::session::Session;
 
-pub async fn run(path: &Option<PathBuf>, name: Option<String>, json: bool) -> Result<ExitCode> {
+pub async fn run(path: &Option<PathBuf>, args: OutputArgs) -> Result<ExitCode> {
+    let OutputArgs { name, json } = args;
     let session = Session::open(path).await?;
     let stack = &session.stack;
     let state = session.backend.load().await?;

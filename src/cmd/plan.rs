@@ -11,19 +11,13 @@ use empi_engine::plan::{render_json, render_terraform, render_text_with, Plan, R
 use empi_engine::redact;
 use empi_engine::temp_path::TempPath;
 
-use crate::cli::{PlanFormat, PlanScope, VersionChange};
+use crate::cli::{PlanArgs, PlanFormat};
 use crate::errors::fix;
 use crate::session::{Begun, Session};
 
-pub async fn run(
-    path: &Option<PathBuf>,
-    out: Option<PathBuf>,
-    json: Option<PlanFormat>,
-    detailed_exitcode: bool,
-    refresh: bool,
-    versions: VersionChange,
-    scope: PlanScope,
-) -> Result<ExitCode> {
+pub async fn run(path: &Option<PathBuf>, args: PlanArgs) -> Result<ExitCode> {
+    let PlanArgs { out, json, format, detailed_exitcode, refresh, versions, scope } = args;
+    let json = json.then_some(format);
     if let Some(out) = &out {
         // before the refresh, which can take minutes
         check_out(out)?;

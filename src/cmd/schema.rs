@@ -1,4 +1,4 @@
-//! `schema`: the stack file's JSON Schema (`empi_engine::stack_schema`), as docs/stack.schema.json
+//! `schema`: the stack file's JSON Schema (`empi_engine::stack_schema`), as docs/generated/stack.schema.json
 //! holds it, for editors and other tools.
 
 use std::process::ExitCode;

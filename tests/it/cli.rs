@@ -262,8 +262,8 @@ fn the_bash_completion_loads_and_completes_commands_and_flags() {
 fn the_schema_command_prints_the_committed_schema() {
     let (code, out, err) = empi(&["schema"], &repo());
     assert_eq!(code, 0, "{err}");
-    let committed = std::fs::read_to_string(repo().join("docs/stack.schema.json")).unwrap();
-    assert!(out == committed, "docs/stack.schema.json is stale; run `EMPI_BLESS=1 cargo test -p empi-engine --test it docs::`");
+    let committed = std::fs::read_to_string(repo().join("docs/generated/stack.schema.json")).unwrap();
+    assert!(out == committed, "docs/generated/stack.schema.json is stale; run `EMPI_BLESS=1 cargo test -p empi-engine --test it docs::`");
     let schema: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
 }
@@ -288,7 +288,8 @@ print(json.dumps({"validator": cls.__name__, "results": out}))
 fn python_validate(files: &[std::path::PathBuf]) -> Value {
     let python = repo().join(".local-cloud/venv/bin/python");
     assert!(python.exists(), "the local cloud's venv is missing: run `scripts/local-cloud setup`");
-    let o = Command::new(&python).arg("-c").arg(VALIDATE_PY).arg(repo().join("docs/stack.schema.json")).args(files).output().unwrap();
+    let o =
+        Command::new(&python).arg("-c").arg(VALIDATE_PY).arg(repo().join("docs/generated/stack.schema.json")).args(files).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("No module named 'jsonschema'"), "jsonschema is not in the local cloud's venv: run `scripts/local-cloud setup`");
     assert!(o.status.success(), "{err}");

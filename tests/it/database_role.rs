@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::common::{repo, Workspace};
+use empi_engine::blueprint::workloads::{database_role_job_name, DATABASE_ADMIN_SERVICE_ACCOUNT};
 use empi_engine::blueprint::{DB_APP_USER, DB_USER};
-use empi_engine::workloads::{database_role_job_name, DATABASE_ADMIN_SERVICE_ACCOUNT};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::Api;

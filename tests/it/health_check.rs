@@ -14,8 +14,8 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::common::repo;
+use empi_engine::blueprint::workloads::{HEALTH_PROXY_CONFIG_DIR, HEALTH_PROXY_PREFIX};
 use empi_engine::resource::ResourceSpec;
-use empi_engine::workloads::{HEALTH_PROXY_CONFIG_DIR, HEALTH_PROXY_PREFIX};
 use serde_json::Value;
 
 /// A node's private IP as the ALB writes it in Host; nothing is ever sent to it.

@@ -29,5 +29,4 @@ pub mod temp_path;
 pub mod testing;
 pub mod tuva;
 pub mod upstream;
-pub mod workloads;
 pub mod zones;

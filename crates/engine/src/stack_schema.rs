@@ -1,4 +1,4 @@
-//! The stack file's JSON Schema (`empi-infra schema`, committed as docs/stack.schema.json), generated
+//! The stack file's JSON Schema (`empi-infra schema`, committed as docs/generated/stack.schema.json), generated
 //! with schemars from the types the parser deserializes ([`crate::stack::RawStack`]): their doc
 //! comments are its descriptions, `deny_unknown_fields` its `additionalProperties: false`, and the
 //! lists the parser checks against (regions, RDS versions and classes, resource kinds) its enums.
@@ -35,7 +35,7 @@ pub fn schema() -> Value {
     Value::Object(root)
 }
 
-/// The schema as `empi-infra schema` prints it and docs/stack.schema.json holds it.
+/// The schema as `empi-infra schema` prints it and docs/generated/stack.schema.json holds it.
 pub fn schema_text() -> String {
     let mut s = serde_json::to_string_pretty(&schema()).expect("a schema serializes");
     s.push('\n');

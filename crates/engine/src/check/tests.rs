@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::kinds::{k8s, rds, s3, waf};
 use crate::resource::Attrs;
 
 fn obj(address: &str, kind: &str, attrs: serde_json::Value) -> (String, String, Attrs) {
@@ -11,7 +12,7 @@ fn obj(address: &str, kind: &str, attrs: serde_json::Value) -> (String, String, 
 fn db(encrypted: bool) -> (String, String, Attrs) {
     obj(
         "database.instance",
-        "aws_db_instance",
+        rds::INSTANCE.kind,
         json!({"storage_encrypted": encrypted, "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/k", "publicly_accessible": false,
                "backup_retention_period": 7, "deletion_protection": true, "enabled_cloudwatch_logs_exports": ["postgresql"]}),
     )
@@ -95,7 +96,7 @@ fn tls_only_bucket_policy_is_read_as_a_policy_not_as_text() {
     let deny = json!({"Version": "2012-10-17", "Statement": [{"Sid": "TLSOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
         "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
     let allow = json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
-    let bucket = |p: serde_json::Value| obj("storage.bucket", "aws_s3_bucket", json!({"policy": p.to_string()}));
+    let bucket = |p: serde_json::Value| obj("storage.bucket", s3::BUCKET.kind, json!({"policy": p.to_string()}));
     assert_eq!(find(&evaluate("s", Source::Live, &[bucket(deny)], &[], "2026-11-27"), "transmission.bucket-tls-only").status, Status::Pass);
     assert_eq!(
         find(&evaluate("s", Source::Live, &[bucket(allow)], &[], "2026-11-27"), "transmission.bucket-tls-only").status,
@@ -116,7 +117,7 @@ fn namespace_labels_with_dots_and_slashes_are_read_whole() {
     let ns = |level: &str| {
         obj(
             "workloads.namespace",
-            "k8s_namespace",
+            k8s::NAMESPACE.kind,
             json!({"manifest": {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": level}}}}),
         )
     };
@@ -136,7 +137,7 @@ fn a_resource_deleted_behind_our_back_fails_every_rule_that_reads_it() {
     let mut state = crate::state::State::new("s");
     let (a, k, attrs) = obj(
         "edge.waf_logging",
-        "aws_wafv2_web_acl_logging_configuration",
+        waf::WEB_ACL_LOGGING.kind,
         json!({"log_destination_arn": "arn:aws:logs:us-east-1:1:log-group:aws-waf-logs-s"}),
     );
     state.resources.insert(

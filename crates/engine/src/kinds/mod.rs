@@ -58,7 +58,11 @@ macro_rules! kind {
             $($( pub $oattr: Option<$crate::resource::Expr>, )*)?
         }
 
+        #[allow(non_upper_case_globals)]
         impl $Struct {
+            $( #[doc = concat!("The attribute `", stringify!($attr), "`.")] pub const $attr: &'static str = stringify!($attr); )*
+            $($( #[doc = concat!("The optional attribute `", stringify!($oattr), "`.")] pub const $oattr: &'static str = stringify!($oattr); )*)?
+
             /// The spec of this resource at `address`, named `name` in the cloud.
             pub fn spec(self, address: &str, name: &str) -> $crate::resource::ResourceSpec {
                 #[allow(unused_mut)]

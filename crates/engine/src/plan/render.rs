@@ -472,6 +472,7 @@ pub fn render_json(plan: &Plan) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::network;
     use crate::plan::AttrChange;
     use crate::resource::{Expr, ResourceSpec};
 
@@ -493,13 +494,13 @@ mod tests {
     }
 
     fn vpc_update(attributes: Vec<AttrChange>) -> ResourceChange {
-        let mut spec = ResourceSpec::new("network.vpc", "aws_vpc", "s-vpc");
+        let mut spec = ResourceSpec::new("network.vpc", network::VPC.kind, "s-vpc");
         for k in ["cidr_block", "enable_dns_hostnames", "enable_dns_support", "tags"] {
             spec = spec.input(k, Expr::lit(1));
         }
         ResourceChange {
             address: "network.vpc".into(),
-            kind: "aws_vpc".into(),
+            kind: network::VPC.kind.into(),
             action: Action::Update,
             attributes,
             reason: None,

@@ -1,6 +1,6 @@
-//! The docs that are generated from the code match it: docs/KINDS.md (every kind, its addresses,
+//! The docs that are generated from the code match it: docs/generated/KINDS.md (every kind, its addresses,
 //! force-new attributes, timeouts and IAM actions) and the IAM policies in docs/OPERATOR-IAM.md from
-//! the kind declarations (`empi_engine::kinds`), and docs/stack.schema.json from the stack file's
+//! the kind declarations (`empi_engine::kinds`), and docs/generated/stack.schema.json from the stack file's
 //! parser types (`empi_engine::stack_schema`). `EMPI_BLESS=1 cargo test -p empi-engine --test it docs::`
 //! rewrites them after the code changed.
 
@@ -124,7 +124,7 @@ fn check_from(path: &str, want: String, source: &str) {
 
 #[test]
 fn the_kinds_table_matches_the_declarations() {
-    check("docs/KINDS.md", kinds_md());
+    check("docs/generated/KINDS.md", kinds_md());
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn the_operator_and_read_only_policies_match_the_declarations() {
 #[test]
 fn the_stack_schema_matches_the_parser_types() {
     check_from(
-        "docs/stack.schema.json",
+        "docs/generated/stack.schema.json",
         empi_engine::stack_schema::schema_text(),
         "the stack file's parser types (crates/engine/src/stack.rs)",
     );

@@ -6,6 +6,7 @@
 mod docs;
 mod engine;
 mod fence;
+mod kind_names;
 mod layers;
 mod plan_text;
 mod stack_fuzz;

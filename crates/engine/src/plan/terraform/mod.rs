@@ -35,21 +35,21 @@ pub const AWS_PROVIDER: &str = "registry.terraform.io/hashicorp/aws";
 
 /// A Terraform attribute's value, built from a resource's inputs by its kind's mapping.
 #[derive(Debug, Clone)]
-pub enum X {
+pub enum TfValue {
     /// An input (or part of one) as the stack wrote it: a literal or references.
     E(Expr),
     /// A list (of values, or of blocks when its elements are objects).
-    List(Vec<X>),
+    List(Vec<TfValue>),
     /// An object: a block's attributes, or a map.
-    Obj(Vec<(String, X)>),
+    Obj(Vec<(String, TfValue)>),
     /// A JSON document written as a string (IAM policies are strings in Terraform).
-    Json(Box<X>),
+    Json(Box<TfValue>),
     /// A value computed from another once it is known (e.g. `scheme` → `internal`).
-    Fn(Box<X>, fn(&Value) -> Value),
+    Fn(Box<TfValue>, fn(&Value) -> Value),
     /// A value Terraform computes (not part of the configuration).
-    Computed(Box<X>),
+    Computed(Box<TfValue>),
     /// A value of the primary resource of the same object: its configuration refers to it.
-    Own(&'static str, Box<X>),
+    Own(&'static str, Box<TfValue>),
     /// A secret: never a value, marked sensitive.
     Sensitive,
 }
@@ -60,7 +60,7 @@ pub struct TfResource {
     pub ty: &'static str,
     /// `for_each` key of a resource made once per element (a role's policy attachments).
     pub key: Option<String>,
-    pub attrs: Vec<(&'static str, X)>,
+    pub attrs: Vec<(&'static str, TfValue)>,
 }
 
 /// The Terraform (name, index) of an empi-infra address, flat in the root module:
@@ -125,12 +125,12 @@ fn places(address: &str, resources: &[TfResource]) -> Vec<Place> {
 
 /// Resolves a mapped value with the outputs known at plan time; unknown parts hold
 /// [`UNKNOWN`], secrets [`SENSITIVE`].
-fn resolve(x: &X, lookup: &dyn Fn(&str, &str) -> Option<Value>) -> Value {
+fn resolve(x: &TfValue, lookup: &dyn Fn(&str, &str) -> Option<Value>) -> Value {
     match x {
-        X::E(e) => e.resolve_partial(lookup).0,
-        X::List(xs) => Value::Array(xs.iter().map(|x| resolve(x, lookup)).collect()),
-        X::Obj(fs) => Value::Object(fs.iter().map(|(k, x)| (k.clone(), resolve(x, lookup))).collect()),
-        X::Json(x) => {
+        TfValue::E(e) => e.resolve_partial(lookup).0,
+        TfValue::List(xs) => Value::Array(xs.iter().map(|x| resolve(x, lookup)).collect()),
+        TfValue::Obj(fs) => Value::Object(fs.iter().map(|(k, x)| (k.clone(), resolve(x, lookup))).collect()),
+        TfValue::Json(x) => {
             let v = resolve(x, lookup);
             if holds(&v, SENSITIVE) {
                 Value::String(SENSITIVE.into())
@@ -140,12 +140,12 @@ fn resolve(x: &X, lookup: &dyn Fn(&str, &str) -> Option<Value>) -> Value {
                 Value::String(v.to_string())
             }
         }
-        X::Fn(x, f) => match resolve(x, lookup) {
+        TfValue::Fn(x, f) => match resolve(x, lookup) {
             v if is_marker(&v) => v,
             v => f(&v),
         },
-        X::Computed(x) | X::Own(_, x) => resolve(x, lookup),
-        X::Sensitive => Value::String(SENSITIVE.into()),
+        TfValue::Computed(x) | TfValue::Own(_, x) => resolve(x, lookup),
+        TfValue::Sensitive => Value::String(SENSITIVE.into()),
     }
 }
 
@@ -210,8 +210,8 @@ fn map_change(c: &ResourceChange, lookup: &dyn Fn(&str, &str) -> Option<Value>) 
     let Ok(m) = mapping(&c.kind) else { return vec![] };
     let name =
         if !c.objects.name.is_empty() { c.objects.name.clone() } else { c.spec.as_ref().map(|s| s.name.clone()).unwrap_or_default() };
-    let computed = |outputs: &dyn Fn(&str) -> X| -> Vec<(&'static str, X)> {
-        m.computed.iter().map(|(attr, out)| (*attr, X::Computed(Box::new(outputs(out))))).collect()
+    let computed = |outputs: &dyn Fn(&str) -> TfValue| -> Vec<(&'static str, TfValue)> {
+        m.computed.iter().map(|(attr, out)| (*attr, TfValue::Computed(Box::new(outputs(out))))).collect()
     };
     // before: the recorded inputs (older saved plans: the changed attributes' before values)
     let before_inputs: Option<Attrs> = match (&c.objects.before, c.action) {
@@ -224,7 +224,7 @@ fn map_change(c: &ResourceChange, lookup: &dyn Fn(&str, &str) -> Option<Value>) 
             let inputs: BTreeMap<String, Expr> = attrs.into_iter().map(|(k, v)| (k, Expr::Lit(v))).collect();
             let mut rs = (m.map)(&Src { inputs: &inputs, name: &name });
             let outs = &c.objects.before_outputs;
-            rs[0].attrs.extend(computed(&|o| X::E(Expr::Lit(outs.get(o).cloned().unwrap_or(Value::Null)))));
+            rs[0].attrs.extend(computed(&|o| TfValue::E(Expr::Lit(outs.get(o).cloned().unwrap_or(Value::Null)))));
             rs
         })
         .unwrap_or_default();
@@ -233,7 +233,7 @@ fn map_change(c: &ResourceChange, lookup: &dyn Fn(&str, &str) -> Option<Value>) 
         (Some(spec), _) => {
             let mut rs = (m.map)(&Src { inputs: &spec.inputs, name: &name });
             let address = c.address.clone();
-            rs[0].attrs.extend(computed(&|o| X::E(Expr::r(&address, o))));
+            rs[0].attrs.extend(computed(&|o| TfValue::E(Expr::r(&address, o))));
             rs
         }
     };
@@ -255,18 +255,20 @@ fn map_change(c: &ResourceChange, lookup: &dyn Fn(&str, &str) -> Option<Value>) 
 
 /// The configuration expression of a mapped value: `references` where it refers to other
 /// resources, else its `constant_value`; nothing for a secret or a computed value.
-fn expression(x: &X, refs: &dyn Fn(&str, &str) -> Vec<String>, own: &str) -> Option<Value> {
-    let references = |x: &X| {
+fn expression(x: &TfValue, refs: &dyn Fn(&str, &str) -> Vec<String>, own: &str) -> Option<Value> {
+    let references = |x: &TfValue| {
         let mut out = Vec::new();
         collect_refs(x, refs, own, &mut out);
         out
     };
     match x {
-        X::Sensitive | X::Computed(_) => None,
-        X::List(xs) if !xs.is_empty() && xs.iter().all(|x| matches!(x, X::Obj(_))) => Some(Value::Array(
+        TfValue::Sensitive | TfValue::Computed(_) => None,
+        TfValue::List(xs) if !xs.is_empty() && xs.iter().all(|x| matches!(x, TfValue::Obj(_))) => Some(Value::Array(
             xs.iter()
                 .map(|x| match x {
-                    X::Obj(fs) => Value::Object(fs.iter().filter_map(|(k, x)| Some((k.clone(), expression(x, refs, own)?))).collect()),
+                    TfValue::Obj(fs) => {
+                        Value::Object(fs.iter().filter_map(|(k, x)| Some((k.clone(), expression(x, refs, own)?))).collect())
+                    }
                     _ => unreachable!(),
                 })
                 .collect(),
@@ -282,7 +284,7 @@ fn expression(x: &X, refs: &dyn Fn(&str, &str) -> Vec<String>, own: &str) -> Opt
     }
 }
 
-fn collect_refs(x: &X, refs: &dyn Fn(&str, &str) -> Vec<String>, own: &str, out: &mut Vec<String>) {
+fn collect_refs(x: &TfValue, refs: &dyn Fn(&str, &str) -> Vec<String>, own: &str, out: &mut Vec<String>) {
     let mut push = |r: Vec<String>| {
         for s in r {
             if !out.contains(&s) {
@@ -291,12 +293,12 @@ fn collect_refs(x: &X, refs: &dyn Fn(&str, &str) -> Vec<String>, own: &str, out:
         }
     };
     match x {
-        X::E(e) => push(expr_refs(e).into_iter().flat_map(|(a, o)| refs(&a, &o)).collect()),
-        X::List(xs) => xs.iter().for_each(|x| collect_refs(x, refs, own, out)),
-        X::Obj(fs) => fs.iter().for_each(|(_, x)| collect_refs(x, refs, own, out)),
-        X::Json(x) | X::Fn(x, _) => collect_refs(x, refs, own, out),
-        X::Own(attr, _) => push(vec![format!("{own}.{attr}"), own.to_string()]),
-        X::Computed(_) | X::Sensitive => {}
+        TfValue::E(e) => push(expr_refs(e).into_iter().flat_map(|(a, o)| refs(&a, &o)).collect()),
+        TfValue::List(xs) => xs.iter().for_each(|x| collect_refs(x, refs, own, out)),
+        TfValue::Obj(fs) => fs.iter().for_each(|(_, x)| collect_refs(x, refs, own, out)),
+        TfValue::Json(x) | TfValue::Fn(x, _) => collect_refs(x, refs, own, out),
+        TfValue::Own(attr, _) => push(vec![format!("{own}.{attr}"), own.to_string()]),
+        TfValue::Computed(_) | TfValue::Sensitive => {}
     }
 }
 
@@ -450,15 +452,15 @@ pub struct Src<'a> {
 
 impl Src<'_> {
     /// The input `k` (null when the spec leaves it out).
-    pub fn get(&self, k: &str) -> X {
-        X::E(self.expr(k))
+    pub fn get(&self, k: &str) -> TfValue {
+        TfValue::E(self.expr(k))
     }
     pub fn expr(&self, k: &str) -> Expr {
         self.inputs.get(k).cloned().unwrap_or(Expr::Lit(Value::Null))
     }
     /// The cloud name, as a literal.
-    pub fn name(&self) -> X {
-        X::E(Expr::Lit(Value::String(self.name.to_string())))
+    pub fn name(&self) -> TfValue {
+        TfValue::E(Expr::Lit(Value::String(self.name.to_string())))
     }
     /// A literal input's value (e.g. a type that decides a block's shape).
     pub fn literal(&self, k: &str) -> Option<Value> {
@@ -490,21 +492,21 @@ pub fn members(e: &Expr) -> Vec<(String, Expr)> {
 }
 
 /// The member `k` of an object input (null when absent).
-pub fn field(e: &Expr, k: &str) -> X {
-    X::E(members(e).into_iter().find(|(key, _)| key == k).map(|(_, v)| v).unwrap_or(Expr::Lit(Value::Null)))
+pub fn field(e: &Expr, k: &str) -> TfValue {
+    TfValue::E(members(e).into_iter().find(|(key, _)| key == k).map(|(_, v)| v).unwrap_or(Expr::Lit(Value::Null)))
 }
 
-pub fn lit(v: impl Into<Value>) -> X {
-    X::E(Expr::Lit(v.into()))
+pub fn lit(v: impl Into<Value>) -> TfValue {
+    TfValue::E(Expr::Lit(v.into()))
 }
 
 /// A nested block (Terraform writes a block as a list of one object).
-pub fn block(fields: Vec<(&str, X)>) -> X {
-    X::List(vec![obj(fields)])
+pub fn block(fields: Vec<(&str, TfValue)>) -> TfValue {
+    TfValue::List(vec![obj(fields)])
 }
 
-pub fn obj(fields: Vec<(&str, X)>) -> X {
-    X::Obj(fields.into_iter().map(|(k, x)| (k.to_string(), x)).collect())
+pub fn obj(fields: Vec<(&str, TfValue)>) -> TfValue {
+    TfValue::Obj(fields.into_iter().map(|(k, x)| (k.to_string(), x)).collect())
 }
 
 /// Every Terraform type the mappings produce, sorted.

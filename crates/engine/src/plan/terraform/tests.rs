@@ -40,7 +40,7 @@ fn every_kind_maps_or_says_why_not() {
     for k in crate::kinds::ALL {
         let mapped = MAPPINGS.iter().any(|(kind, _)| *kind == k.kind);
         let left_out = NO_EQUIVALENT.iter().any(|(kind, _)| *kind == k.kind);
-        assert!(mapped != left_out, "{}: add it to MAPPINGS or NO_EQUIVALENT (exactly one) in plan/terraform/kinds.rs", k.kind);
+        assert!(mapped != left_out, "{}: add it to MAPPINGS or NO_EQUIVALENT (exactly one) in plan/terraform/kinds/mod.rs", k.kind);
     }
     for kind in MAPPINGS.iter().map(|(k, _)| k).chain(NO_EQUIVALENT.iter().map(|(k, _)| k)) {
         assert!(crate::kinds::schema(kind).is_some(), "{kind} is not a kind");
@@ -68,13 +68,13 @@ fn every_mapping_makes_the_types_it_declares_with_inputs_the_kind_has() {
     }
 }
 
-fn check_inputs(x: &X, spec: &crate::resource::ResourceSpec, schema: &crate::resource::Schema) {
+fn check_inputs(x: &TfValue, spec: &crate::resource::ResourceSpec, schema: &crate::resource::Schema) {
     match x {
-        X::E(Expr::Lit(_)) | X::Sensitive => {}
-        X::E(e) => assert!(spec.inputs.values().any(|i| contains(i, e)), "{}: {e:?} is not an input", spec.kind),
-        X::List(xs) => xs.iter().for_each(|x| check_inputs(x, spec, schema)),
-        X::Obj(fs) => fs.iter().for_each(|(_, x)| check_inputs(x, spec, schema)),
-        X::Json(x) | X::Fn(x, _) | X::Computed(x) | X::Own(_, x) => check_inputs(x, spec, schema),
+        TfValue::E(Expr::Lit(_)) | TfValue::Sensitive => {}
+        TfValue::E(e) => assert!(spec.inputs.values().any(|i| contains(i, e)), "{}: {e:?} is not an input", spec.kind),
+        TfValue::List(xs) => xs.iter().for_each(|x| check_inputs(x, spec, schema)),
+        TfValue::Obj(fs) => fs.iter().for_each(|(_, x)| check_inputs(x, spec, schema)),
+        TfValue::Json(x) | TfValue::Fn(x, _) | TfValue::Computed(x) | TfValue::Own(_, x) => check_inputs(x, spec, schema),
     }
 }
 

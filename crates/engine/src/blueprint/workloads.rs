@@ -15,6 +15,7 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::kinds::k8s;
 use crate::resource::{Expr, ResourceSpec};
 use crate::stack::Stack;
 
@@ -227,15 +228,8 @@ fn namespace_labels(component: &str, enforce: &str) -> Value {
 
 /// How empi-infra reaches the cluster: the EKS outputs (the provider connects lazily, once they exist).
 fn cluster() -> Expr {
-    Expr::template(json!({
-        "name": "${cluster.eks.name}",
-        "endpoint": "${cluster.eks.endpoint}",
-        "certificate_authority": "${cluster.eks.certificate_authority}",
-    }))
-}
-
-fn object(address: &str, kind: &str, name: &str, manifest: Value) -> ResourceSpec {
-    ResourceSpec::new(address, kind, name).input("cluster", cluster()).input("manifest", Expr::template(manifest))
+    let eks = |output| Expr::r(super::EKS_CLUSTER, output);
+    super::obj(vec![("name", eks("name")), ("endpoint", eks("endpoint")), ("certificate_authority", eks("certificate_authority"))])
 }
 
 fn backend_env(stack: &Stack) -> Value {
@@ -366,36 +360,28 @@ fn matching_jobs(stack: &Stack, out: &mut Vec<ResourceSpec>) {
     let job_ns = &stack.app.matching_job_namespace;
     let mut after_ns = "workloads.namespace";
     if job_ns != &stack.app.namespace && job_ns != "default" {
-        out.push(object(
-            "workloads.matching_job_namespace",
-            "k8s_namespace",
-            job_ns,
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": job_ns, "labels": namespace_labels("matching-job", pod_security_level(stack, job_ns))}}),
-        ));
+        out.push(k8s::Namespace { cluster: cluster(), manifest: Expr::template(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": job_ns, "labels": namespace_labels("matching-job", pod_security_level(stack, job_ns))}})) }.spec("workloads.matching_job_namespace", job_ns));
         after_ns = "workloads.matching_job_namespace";
     }
     out.push(
-        object(
-            "workloads.service_account[matching-job]",
-            "k8s_service_account",
-            MATCHING_JOB_SERVICE_ACCOUNT,
-            json!({
+        k8s::ServiceAccount {
+            cluster: cluster(),
+            manifest: Expr::template(json!({
                 "apiVersion": "v1",
                 "kind": "ServiceAccount",
                 "metadata": {
                     "name": MATCHING_JOB_SERVICE_ACCOUNT, "namespace": job_ns, "labels": labels("matching-job"),
                     "annotations": {"eks.amazonaws.com/role-arn": "${iam.matching_job_role.arn}"},
                 },
-            }),
-        )
+            })),
+        }
+        .spec("workloads.service_account[matching-job]", MATCHING_JOB_SERVICE_ACCOUNT)
         .after(after_ns),
     );
     out.push(
-        object(
-            "workloads.matching_job_role",
-            "k8s_role",
-            "tuva-empi-matching-jobs",
-            json!({
+        k8s::Role {
+            cluster: cluster(),
+            manifest: Expr::template(json!({
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "Role",
                 "metadata": {"name": "tuva-empi-matching-jobs", "namespace": job_ns, "labels": labels("matching-service")},
@@ -403,23 +389,23 @@ fn matching_jobs(stack: &Stack, out: &mut Vec<ResourceSpec>) {
                     let group = if *resource == "jobs" { "batch" } else { "" };
                     json!({"apiGroups": [group], "resources": [resource], "verbs": verbs})
                 }).collect::<Vec<_>>(),
-            }),
-        )
+            })),
+        }
+        .spec("workloads.matching_job_role", "tuva-empi-matching-jobs")
         .after(after_ns),
     );
     out.push(
-        object(
-            "workloads.matching_job_role_binding",
-            "k8s_role_binding",
-            "tuva-empi-matching-jobs",
-            json!({
+        k8s::RoleBinding {
+            cluster: cluster(),
+            manifest: Expr::template(json!({
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "RoleBinding",
                 "metadata": {"name": "tuva-empi-matching-jobs", "namespace": job_ns, "labels": labels("matching-service")},
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tuva-empi-matching-jobs"},
                 "subjects": [{"kind": "ServiceAccount", "name": "matching-service", "namespace": stack.app.namespace}],
-            }),
-        )
+            })),
+        }
+        .spec("workloads.matching_job_role_binding", "tuva-empi-matching-jobs")
         .after("workloads.matching_job_role")
         .after("workloads.service_account[matching-service]"),
     );
@@ -435,12 +421,7 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     let ns = &stack.app.namespace;
     let mut out = Vec::new();
     out.push(
-        object(
-            "workloads.namespace",
-            "k8s_namespace",
-            ns,
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": namespace_labels("tuva-empi", pod_security_level(stack, ns))}}),
-        )
+        k8s::Namespace { cluster: cluster(), manifest: Expr::template(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": namespace_labels("tuva-empi", pod_security_level(stack, ns))}})) }.spec("workloads.namespace", ns)
         .after("cluster.node_group"),
     );
     for (sa, role) in [
@@ -450,16 +431,11 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
         (DATABASE_ADMIN_SERVICE_ACCOUNT, "iam.database_admin_role"),
     ] {
         out.push(
-            object(
-                &format!("workloads.service_account[{sa}]"),
-                "k8s_service_account",
-                sa,
-                json!({
+            k8s::ServiceAccount { cluster: cluster(), manifest: Expr::template(json!({
                     "apiVersion": "v1",
                     "kind": "ServiceAccount",
                     "metadata": {"name": sa, "namespace": ns, "labels": labels(sa), "annotations": {"eks.amazonaws.com/role-arn": format!("${{{role}.arn}}")}},
-                }),
-            )
+                })) }.spec(&format!("workloads.service_account[{sa}]"), sa)
             .after("workloads.namespace"),
         );
     }
@@ -468,20 +444,23 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     // version) → bootstrap (once) → api → the rest
     let role_job = database_role_job_name();
     out.push(
-        object("workloads.database_role", "k8s_job", &role_job, database_role_job(stack))
+        k8s::Job { cluster: cluster(), manifest: Expr::template(database_role_job(stack)) }
+            .spec("workloads.database_role", &role_job)
             .after(&format!("workloads.service_account[{DATABASE_ADMIN_SERVICE_ACCOUNT}]"))
             .after("config.document"),
     );
     let migrate = migrate_job_name(&stack.app.version);
     let migrate_pod = backend_pod("api", backend_container(stack, "migrate", &["migrate"], "100m", "256Mi", ("1", "1Gi")), "Never");
     out.push(
-        object("workloads.migrate", "k8s_job", &migrate, job(stack, &migrate, "migrate", migrate_pod))
+        k8s::Job { cluster: cluster(), manifest: Expr::template(job(stack, &migrate, "migrate", migrate_pod)) }
+            .spec("workloads.migrate", &migrate)
             .after("workloads.service_account[api]")
             .after("workloads.database_role")
             .after("config.document"),
     );
     let bootstrap_pod = backend_pod("api", backend_container(stack, "bootstrap", &["bootstrap"], "100m", "256Mi", ("1", "1Gi")), "Never");
-    let mut bootstrap = object("workloads.bootstrap", "k8s_job_once", "bootstrap", job(stack, "bootstrap", "bootstrap", bootstrap_pod))
+    let mut bootstrap = k8s::JobOnce { cluster: cluster(), manifest: Expr::template(job(stack, "bootstrap", "bootstrap", bootstrap_pod)) }
+        .spec("workloads.bootstrap", "bootstrap")
         .after("workloads.migrate");
     // bootstrap looks the admin up in the identity provider: with Cognito, once the stack made them
     // (a Keycloak admin exists before `plan`, which checks it)
@@ -500,17 +479,16 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     });
     let proxy_config = health_proxy_config(stack);
     out.push(
-        object(
-            "workloads.api_health_proxy",
-            "k8s_config_map",
-            "api-health-proxy",
-            json!({
+        k8s::ConfigMap {
+            cluster: cluster(),
+            manifest: Expr::template(json!({
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
                 "metadata": {"name": "api-health-proxy", "namespace": ns, "labels": labels("api-health-proxy")},
                 "data": {"nginx.conf": proxy_config},
-            }),
-        )
+            })),
+        }
+        .spec("workloads.api_health_proxy", "api-health-proxy")
         .after("workloads.namespace"),
     );
     let mut api_pod = backend_pod("api", api, "Always");
@@ -525,7 +503,8 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     api_deployment["spec"]["template"]["metadata"]["annotations"] = json!({"empi-infra/health-proxy-config": &digest[..16]});
     let api_deployment = connects_as_database_role(api_deployment);
     out.push(
-        object("workloads.api", "k8s_deployment", "api", api_deployment)
+        k8s::Deployment { cluster: cluster(), manifest: Expr::template(api_deployment) }
+            .spec("workloads.api", "api")
             .after("workloads.migrate")
             .after("workloads.bootstrap")
             .after("workloads.api_health_proxy"),
@@ -534,7 +513,11 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     api_service["spec"]["ports"].as_array_mut().unwrap().push(json!({
         "name": "health", "protocol": "TCP", "port": HEALTH_PROXY_PORT, "targetPort": HEALTH_PROXY_PORT, "nodePort": API_HEALTH_NODE_PORT,
     }));
-    out.push(object("workloads.api_service", "k8s_service", "api", api_service).after("workloads.namespace"));
+    out.push(
+        k8s::Service { cluster: cluster(), manifest: Expr::template(api_service) }
+            .spec("workloads.api_service", "api")
+            .after("workloads.namespace"),
+    );
 
     let mut matching = backend_container(stack, "matching-service", &["matching-service"], "250m", "512Mi", ("2", "4Gi"));
     if stack.app.matching_job_runner == "k8s" {
@@ -545,12 +528,16 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
             .push(json!({"name": "TUVA_EMPI_MATCHING_SERVICE__K8S_JOB_RUNNER__JOB_IMAGE", "value": backend_image(stack)}));
     }
     out.push(
-        object(
-            "workloads.matching_service",
-            "k8s_deployment",
-            "matching-service",
-            connects_as_database_role(deployment(stack, "matching-service", 1, backend_pod("matching-service", matching, "Always"))),
-        )
+        k8s::Deployment {
+            cluster: cluster(),
+            manifest: Expr::template(connects_as_database_role(deployment(
+                stack,
+                "matching-service",
+                1,
+                backend_pod("matching-service", matching, "Always"),
+            ))),
+        }
+        .spec("workloads.matching_service", "matching-service")
         .after("workloads.api")
         .after("workloads.service_account[matching-service]"),
     );
@@ -566,12 +553,16 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
             ("1", "1Gi"),
         );
         out.push(
-            object(
-                "workloads.worker",
-                "k8s_deployment",
-                "worker",
-                connects_as_database_role(deployment(stack, "worker", 1, backend_pod("worker", worker, "Always"))),
-            )
+            k8s::Deployment {
+                cluster: cluster(),
+                manifest: Expr::template(connects_as_database_role(deployment(
+                    stack,
+                    "worker",
+                    1,
+                    backend_pod("worker", worker, "Always"),
+                ))),
+            }
+            .spec("workloads.worker", "worker")
             .after("workloads.api")
             .after("workloads.service_account[worker]"),
         );
@@ -598,22 +589,17 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}, {"name": "next-cache", "emptyDir": {"sizeLimit": "1Gi"}}],
     });
     out.push(
-        object(
-            "workloads.frontend",
-            "k8s_deployment",
-            "frontend",
-            deployment(stack, "frontend", stack.app.frontend_replicas, frontend_pod),
-        )
+        k8s::Deployment {
+            cluster: cluster(),
+            manifest: Expr::template(deployment(stack, "frontend", stack.app.frontend_replicas, frontend_pod)),
+        }
+        .spec("workloads.frontend", "frontend")
         .after("workloads.api"),
     );
     out.push(
-        object(
-            "workloads.frontend_service",
-            "k8s_service",
-            "frontend",
-            node_port_service(stack, "frontend", 3000, 3000, FRONTEND_NODE_PORT),
-        )
-        .after("workloads.namespace"),
+        k8s::Service { cluster: cluster(), manifest: Expr::template(node_port_service(stack, "frontend", 3000, 3000, FRONTEND_NODE_PORT)) }
+            .spec("workloads.frontend_service", "frontend")
+            .after("workloads.namespace"),
     );
 
     if stack.app.matching_job_runner == "k8s" {

@@ -1,0 +1,82 @@
+//! The database: RDS PostgreSQL, its subnet group, parameter group and security group.
+
+use super::*;
+use crate::kinds::rds;
+
+/// Database name and master user of the Tuva EMPI database.
+pub const DB_NAME: &str = "tuva_empi";
+
+/// The RDS master user: only the database-role Job connects as it.
+pub const DB_USER: &str = "tuva_empi";
+
+/// The application's own PostgreSQL role (the config document's `db.user`), made by the
+/// database-role Job.
+pub const DB_APP_USER: &str = "tuva_empi_app";
+
+/// Days Performance Insights keeps its data: the free tier.
+pub const PERFORMANCE_INSIGHTS_RETENTION_DAYS: u32 = 7;
+
+/// The database parameter group family and name for the stack's engine version.
+pub fn parameter_group(stack: &Stack) -> (String, String) {
+    let major = stack.database.engine_version.split('.').next().unwrap_or("16");
+    (format!("postgres{major}"), format!("{}-postgres{major}", stack.name))
+}
+
+pub(super) fn database_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
+    let n = &stack.name;
+    let sng = format!("{n}-db");
+    out.push(
+        rds::SubnetGroup {
+            description: format!("Tuva EMPI database subnets of stack {n}").into(),
+            vpc_id: r("network.vpc", "id"),
+            subnet_ids: list(net.private_subnets.clone()),
+            tags: tags(stack, "database.subnet_group", &sng),
+        }
+        .spec("database.subnet_group", &sng),
+    );
+    let (family, pg_name) = parameter_group(stack);
+    out.push(
+        rds::ParameterGroup {
+            family: family.into(),
+            description: format!("Tuva EMPI PostgreSQL parameters of stack {n}").into(),
+            parameters: Expr::lit(json!({"rds.force_ssl": "1", "log_connections": "1", "log_disconnections": "1"})),
+            tags: tags(stack, "database.parameter_group", &pg_name),
+        }
+        .spec("database.parameter_group", &pg_name),
+    );
+    let db = &stack.database;
+    let dbi = format!("{n}-db");
+    out.push(
+        rds::Instance {
+            engine: "postgres".into(),
+            engine_version: db.engine_version.as_str().into(),
+            instance_class: db.instance_class.as_str().into(),
+            allocated_storage: db.allocated_storage_gb.into(),
+            storage_type: "gp3".into(),
+            storage_encrypted: true.into(),
+            kms_key_id: kms_key_arn(stack),
+            performance_insights_enabled: true.into(),
+            performance_insights_kms_key_id: kms_key_arn(stack),
+            performance_insights_retention_period: PERFORMANCE_INSIGHTS_RETENTION_DAYS.into(),
+            publicly_accessible: false.into(),
+            multi_az: db.multi_az.into(),
+            backup_retention_period: db.backup_retention_days.into(),
+            deletion_protection: db.deletion_protection.into(),
+            copy_tags_to_snapshot: true.into(),
+            db_name: DB_NAME.into(),
+            master_username: DB_USER.into(),
+            db_subnet_group_name: r("database.subnet_group", "id"),
+            db_parameter_group_name: r("database.parameter_group", "id"),
+            vpc_security_group_ids: list(vec![r("network.database_security_group", "id")]),
+            tags: tags(stack, "database.instance", &dbi),
+            enabled_cloudwatch_logs_exports: Some(strings(DB_LOG_EXPORTS)),
+            manage_master_user_password: Some(true.into()),
+            master_user_secret_kms_key_id: Some(kms_key_arn(stack)),
+            master_password: None,
+            master_password_secret_arn: None,
+        }
+        .spec("database.instance", &dbi)
+        // RDS publishes to /aws/rds/instance/<id>/postgresql, making it (never to expire) if missing
+        .after("audit.database_log_group"),
+    );
+}

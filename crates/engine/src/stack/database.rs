@@ -1,0 +1,109 @@
+//! `[database]`: the RDS PostgreSQL instance.
+
+use super::*;
+
+/// The RDS PostgreSQL database (encrypted, private, TLS only).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Database")]
+pub(super) struct RawDatabase {
+    /// The PostgreSQL version: a major version (AWS picks and upgrades the minor) or a full version
+    /// RDS offers. Tuva EMPI needs 16 or newer. Default: "16".
+    #[schemars(with = "Option<String>", extend("enum" = schema_engine_versions(), "default" = "16"))]
+    engine_version: Option<S<String>>,
+    /// The RDS instance class, e.g. "db.t4g.medium", "db.m7g.large" or "db.r7g.large". Default:
+    /// "db.t4g.medium".
+    #[schemars(with = "Option<String>", extend("enum" = DB_INSTANCE_CLASSES, "default" = "db.t4g.medium"))]
+    instance_class: Option<S<String>>,
+    /// Storage in GB (gibibytes), 20 to 65536. Default: 50.
+    #[schemars(with = "Option<i64>", range(min = 20, max = 65536), extend("default" = 50))]
+    allocated_storage_gb: Option<S<i64>>,
+    /// A standby in a second zone that RDS fails over to. Default: true.
+    #[schemars(with = "Option<bool>", extend("default" = true))]
+    multi_az: Option<S<bool>>,
+    /// Days automated backups are kept, 1 to 35. Default: 7.
+    #[schemars(with = "Option<i64>", range(min = 1, max = 35), extend("default" = 7))]
+    backup_retention_days: Option<S<i64>>,
+    /// Whether RDS refuses to delete the database; `destroy` stops at a protected database and
+    /// says how to lift it. Default: true.
+    #[schemars(with = "Option<bool>", extend("default" = true))]
+    deletion_protection: Option<S<bool>>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DatabaseConfig {
+    pub engine_version: String,
+    pub instance_class: String,
+    pub allocated_storage_gb: u32,
+    pub multi_az: bool,
+    pub backup_retention_days: u32,
+    pub deletion_protection: bool,
+}
+
+impl Validator<'_> {
+    pub(super) fn database(&mut self, raw: Option<S<RawDatabase>>) -> DatabaseConfig {
+        let raw = raw.map(|r| r.into_inner()).unwrap_or(RawDatabase {
+            engine_version: None,
+            instance_class: None,
+            allocated_storage_gb: None,
+            multi_az: None,
+            backup_retention_days: None,
+            deletion_protection: None,
+        });
+        let (engine_version, ev) = self.string(raw.engine_version, "16");
+        if let Some(s) = &ev {
+            let major = engine_version.split('.').next().unwrap_or("");
+            match major.parse::<u32>() {
+                Ok(m) if m < 16 => self.err(
+                    s,
+                    format!("PostgreSQL {engine_version} is too old: Tuva EMPI needs PostgreSQL 16 or newer"),
+                    "set engine_version = \"16\"",
+                ),
+                Ok(_) => match POSTGRES_VERSIONS.iter().find(|(maj, _)| *maj == major) {
+                    None => self.err(
+                        s,
+                        format!("PostgreSQL major version {major} is not offered by RDS"),
+                        format!("use one of: {}", POSTGRES_VERSIONS.iter().map(|(m, _)| *m).collect::<Vec<_>>().join(", ")),
+                    ),
+                    Some((_, minors)) => {
+                        if engine_version.contains('.') && !minors.contains(&engine_version.as_str()) {
+                            self.err(
+                                s,
+                                format!("PostgreSQL {engine_version} is not a version RDS offers"),
+                                format!("use the major version \"{major}\" (AWS picks the minor) or one of: {}", minors.join(", ")),
+                            );
+                        }
+                    }
+                },
+                Err(_) => self.err(
+                    s,
+                    format!("{engine_version:?} is not a PostgreSQL version"),
+                    "write the major (\"16\") or a full version (\"16.4\")",
+                ),
+            }
+        }
+        let (instance_class, ic) = self.string(raw.instance_class, "db.t4g.medium");
+        if let Some(s) = &ic {
+            if !DB_INSTANCE_CLASSES.contains(&instance_class.as_str()) {
+                self.err(
+                    s,
+                    format!("{instance_class:?} is not an RDS instance class for PostgreSQL 16+"),
+                    "use e.g. \"db.t4g.medium\", \"db.m7g.large\" or \"db.r7g.large\" (see docs/STACK.md)",
+                );
+            }
+        }
+        DatabaseConfig {
+            engine_version,
+            instance_class,
+            allocated_storage_gb: self.int(&raw.allocated_storage_gb, "allocated_storage_gb", 50, 20, 65536),
+            multi_az: raw.multi_az.map(|b| b.into_inner()).unwrap_or(true),
+            backup_retention_days: self.int(&raw.backup_retention_days, "backup_retention_days", 7, 1, 35),
+            deletion_protection: raw.deletion_protection.map(|b| b.into_inner()).unwrap_or(true),
+        }
+    }
+}
+
+/// `[database] engine_version`: the PostgreSQL major versions and the minor versions RDS offers.
+pub(super) fn schema_engine_versions() -> Vec<&'static str> {
+    POSTGRES_VERSIONS.iter().flat_map(|(major, minors)| std::iter::once(*major).chain(minors.iter().copied())).collect()
+}

@@ -1,0 +1,40 @@
+//! `destroy`: deletes everything the stack created (or the targeted part), dependents first, after
+//! showing what and asking; executed as `apply` executes (`super::apply::execute`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use empi_engine::ops;
+use empi_engine::plan::{render_text_with, Action, RenderOptions};
+
+use super::apply::{confirm, execute};
+use crate::cli::DestroyArgs;
+use crate::out::keep_going;
+use crate::session::Session;
+
+/// Runs `destroy`.
+pub async fn run(path: &Option<PathBuf>, args: DestroyArgs) -> Result<ExitCode> {
+    let DestroyArgs { auto_approve, parallelism, scope } = args;
+    let session = Session::open(path).await?;
+    let stack = &session.stack;
+    let _lock = session.backend.lock("destroy").await?;
+    let state = session.backend.load().await?;
+    if state.resources.is_empty() {
+        keep_going(outln!("Nothing to destroy: state records no resources for stack {:?}.", stack.name))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cloud = session.connect().await?;
+    let plan = ops::make_targeted_destroy_plan(&cloud.registry, &state, parallelism as usize, &stack.digest, &scope.targets).await?;
+    keep_going(out!("{}", empi_engine::redact::values(&render_text_with(&plan, &RenderOptions { verbose: scope.verbose }))))?;
+    let what = if plan.is_targeted() {
+        format!("Destroy the {} resources above of stack {:?}?", plan.count(Action::Delete), stack.name)
+    } else {
+        format!("Destroy every resource of stack {:?}?", stack.name)
+    };
+    if !auto_approve && !confirm(&format!("\n{what} This cannot be undone."))? {
+        keep_going(outln!("Destroy cancelled."))?;
+        return Ok(ExitCode::from(1));
+    }
+    execute(&session, &plan, &cloud.registry, state, parallelism, "Destroy").await
+}
