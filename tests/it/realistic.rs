@@ -1,5 +1,5 @@
 //! The first apply on a cloud that behaves like AWS (the local cloud's realistic mode,
-//! scripts/local_cloud/realism.py, on by default): IAM propagation, WAF not yet seeing a new ALB,
+//! scripts/local_cloud/aws/, on by default): IAM propagation, WAF not yet seeing a new ALB,
 //! per-account zones, the EKS version calendar, one EKS update at a time, static RDS parameters,
 //! access entries, Graviton nodes, and a node group stuck in DELETE_FAILED. Each check here fails
 //! when empi-infra's handling of that behaviour is removed. Results are checked through the AWS API.

@@ -154,7 +154,7 @@ impl Moto {
         assert!(answer.starts_with("HTTP/1.1 2") || answer.starts_with("HTTP/1.0 2"), "{answer}");
     }
 
-    /// Tunes the local cloud's realistic mode (scripts/local_cloud/realism.py), e.g.
+    /// Tunes the local cloud's realistic mode (scripts/local_cloud/aws/, its knobs in aws/realism.py), e.g.
     /// `{"nodegroup_delete_fails": true}`.
     pub fn realism(&self, settings: &str) {
         let answer = self.post("/moto-api/empi/realism", settings);
