@@ -50,16 +50,29 @@ async fn main() {
     if std::env::var_os("BENCH_SHOW_APPLY").is_some() {
         eprintln!("{}", applied.stderr);
     }
-    let state = empi_engine::state::LocalBackend::new(&w.dir.path().join("state"), "empi-local").load().unwrap();
+    let state = empi_engine::state::LocalBackend::new(&w.dir.path().join("state"), "empi-local")
+        .load()
+        .unwrap();
 
     // the critical path of the graph, each resource taking what its kind took in this apply
     let stack = Stack::load(&w.stack()).unwrap();
     let graph = ResourceGraph::new(empi_engine::blueprint::expand(&stack, "123456789012")).unwrap();
-    let took = |kind: &str| state.facts.get(&empi_engine::plan::duration_fact(kind, "create")).and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let took = |kind: &str| {
+        state
+            .facts
+            .get(&empi_engine::plan::duration_fact(kind, "create"))
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0)
+    };
     let mut finish: std::collections::BTreeMap<String, (f64, Vec<String>)> = Default::default();
     for spec in graph.topological() {
-        let (start, mut path) =
-            spec.dependencies().iter().filter_map(|d| finish.get(d)).max_by(|a, b| a.0.total_cmp(&b.0)).cloned().unwrap_or((0.0, vec![]));
+        let (start, mut path) = spec
+            .dependencies()
+            .iter()
+            .filter_map(|d| finish.get(d))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .cloned()
+            .unwrap_or((0.0, vec![]));
         path.push(spec.address.clone());
         finish.insert(spec.address.clone(), (start + took(&spec.kind), path));
     }
@@ -74,7 +87,9 @@ async fn main() {
     let late = cluster_created - (role_created + IAM_PROPAGATION);
 
     // waiter overhead: measured duration minus the made-up transition
-    let overhead = [("aws_eks_cluster", EKS), ("aws_eks_node_group", NODES), ("aws_db_instance", RDS)].map(|(k, t)| (k, took(k) - t));
+    let overhead =
+        [("aws_eks_cluster", EKS), ("aws_eks_node_group", NODES), ("aws_db_instance", RDS)]
+            .map(|(k, t)| (k, took(k) - t));
 
     // reads of a no-op plan and of drift
     let aws_resources = state.resources.values().filter(|r| r.kind.starts_with("aws_")).count();
@@ -92,10 +107,19 @@ async fn main() {
     assert_eq!(drift.code, 0, "{drift:?}");
     let drift_requests = w.moto.requests() - before;
 
-    println!("apply against moto (EKS {EKS}s, node group {NODES}s, RDS {RDS}s), {} resources", state.resources.len());
+    println!(
+        "apply against moto (EKS {EKS}s, node group {NODES}s, RDS {RDS}s), {} resources",
+        state.resources.len()
+    );
     println!("  apply wall time                      {wall:>6.1} s");
-    println!("  critical path (measured durations)   {critical:>6.1} s   ratio {:.2}", wall / critical);
-    println!("  critical path (transitions alone)    {slow_bound:>6.1} s   ratio {:.2}", wall / slow_bound);
+    println!(
+        "  critical path (measured durations)   {critical:>6.1} s   ratio {:.2}",
+        wall / critical
+    );
+    println!(
+        "  critical path (transitions alone)    {slow_bound:>6.1} s   ratio {:.2}",
+        wall / slow_bound
+    );
     println!("  path: {}", path.join(" → "));
     println!(
         "  IAM propagation ({IAM_PROPAGATION}s): EKS accepted the cluster {late:+.2} s after its role became assumable (retry steps: 1, 1.5, 2.25, 3.4 s…)"

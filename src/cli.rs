@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "empi-infra", version, about = "Deploys Tuva EMPI to AWS from one TOML stack file: plan, apply, destroy.")]
+#[command(
+    name = "empi-infra",
+    version,
+    about = "Deploys Tuva EMPI to AWS from one TOML stack file: plan, apply, destroy."
+)]
 pub struct Cli {
     /// The stack file.
     #[arg(short, long, global = true, env = "EMPI_INFRA_STACK", value_name = "PATH")]
@@ -253,7 +257,9 @@ pub const EVERY_WHY: &str = "each run reads every resource of the stack (some 90
 /// back to back); [`MIN_EVERY`] is checked once the endpoint is known.
 fn positive_duration(s: &str) -> Result<std::time::Duration, String> {
     match humantime::parse_duration(s) {
-        Ok(d) if d < MIN_EVERY_LOCAL => Err(format!("the interval must be at least 1m: {EVERY_WHY}; e.g. 15m or 1h")),
+        Ok(d) if d < MIN_EVERY_LOCAL => {
+            Err(format!("the interval must be at least 1m: {EVERY_WHY}; e.g. 15m or 1h"))
+        }
         Ok(d) => Ok(d),
         Err(e) => Err(format!("{e}; write a duration such as 15m or 1h")),
     }

@@ -44,7 +44,8 @@ impl Problem {
 
 fn stack_problem(e: &StackError) -> Problem {
     // line 0: the file itself (it could not be read)
-    let location = if e.line == 0 { e.file.clone() } else { format!("{}:{}:{}", e.file, e.line, e.column) };
+    let location =
+        if e.line == 0 { e.file.clone() } else { format!("{}:{}:{}", e.file, e.line, e.column) };
     Problem { message: e.message.clone(), fix: e.help.clone(), location: Some(location) }
 }
 
@@ -56,13 +57,25 @@ fn problems(e: &anyhow::Error) -> Vec<Problem> {
         }
     }
     if let Some(f) = e.downcast_ref::<Fix>() {
-        return vec![Problem { message: f.message.clone(), fix: Some(f.fix.clone()), location: None }];
+        return vec![Problem {
+            message: f.message.clone(),
+            fix: Some(f.fix.clone()),
+            location: None,
+        }];
     }
     if let Some(f) = e.downcast_ref::<empi_engine::env::EnvError>() {
-        return vec![Problem { message: format!("{}={:?} {}", f.name, f.value, f.why), fix: Some(f.fix.clone()), location: None }];
+        return vec![Problem {
+            message: format!("{}={:?} {}", f.name, f.value, f.why),
+            fix: Some(f.fix.clone()),
+            location: None,
+        }];
     }
     if let Some(f) = e.downcast_ref::<crate::identity::IdentityError>() {
-        return vec![Problem { message: f.message.clone(), fix: Some(f.fix.clone()), location: None }];
+        return vec![Problem {
+            message: f.message.clone(),
+            fix: Some(f.fix.clone()),
+            location: None,
+        }];
     }
     vec![Problem { message: format!("{e:#}"), fix: None, location: None }]
 }
@@ -107,10 +120,15 @@ pub fn usage(e: clap::Error, json: bool) -> ExitCode {
     }
     if json {
         let text = e.render().to_string();
-        let message = text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+        let message =
+            text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
         let fix = text.lines().find_map(|l| l.trim().strip_prefix("tip: ")).map(String::from);
         let problem = Problem { message, fix, location: None }.json();
-        let _ = outln!("{}", serde_json::to_string_pretty(&json!({ "error": problem, "errors": [problem] })).unwrap_or_default());
+        let _ = outln!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "error": problem, "errors": [problem] }))
+                .unwrap_or_default()
+        );
     } else {
         let _ = e.print();
     }

@@ -36,11 +36,16 @@ pub struct KeycloakFindings {
 }
 
 /// Checks a Keycloak realm, in the order a sign-in and Tuva's bootstrap depend on it.
-pub async fn check_keycloak(kc: &KeycloakConfig, admin_email: &str, client_secret: &str) -> Result<KeycloakFindings, IdentityError> {
-    let http = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| IdentityError { message: format!("cannot start an HTTP client: {e}"), fix: "report this as a bug".into() })?;
+pub async fn check_keycloak(
+    kc: &KeycloakConfig,
+    admin_email: &str,
+    client_secret: &str,
+) -> Result<KeycloakFindings, IdentityError> {
+    let http =
+        reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().map_err(|e| IdentityError {
+            message: format!("cannot start an HTTP client: {e}"),
+            fix: "report this as a bug".into(),
+        })?;
     let endpoints = discovery(&http, kc).await?;
     signing_key(&http, kc, &endpoints.jwks_uri).await?;
     let token = client_token(&http, kc, client_secret).await?;
@@ -50,7 +55,11 @@ pub async fn check_keycloak(kc: &KeycloakConfig, admin_email: &str, client_secre
 }
 
 /// A GET or POST answered with JSON, or the sentence saying why not.
-async fn json(req: reqwest::RequestBuilder, what: &str, url: &str) -> Result<(u16, Value), IdentityError> {
+async fn json(
+    req: reqwest::RequestBuilder,
+    what: &str,
+    url: &str,
+) -> Result<(u16, Value), IdentityError> {
     let resp = req.send().await.map_err(|e| {
         let why = if e.is_timeout() { format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()) } else { root_cause(&e) };
         IdentityError {
@@ -72,7 +81,10 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The realm's discovery document: reachable, JSON, its issuer this realm, every endpoint there.
-async fn discovery(http: &reqwest::Client, kc: &KeycloakConfig) -> Result<OidcEndpoints, IdentityError> {
+async fn discovery(
+    http: &reqwest::Client,
+    kc: &KeycloakConfig,
+) -> Result<OidcEndpoints, IdentityError> {
     let url = format!("{}/realms/{}/.well-known/openid-configuration", kc.server_url, kc.realm);
     let (status, doc) = json(http.get(&url), "discovery document", &url).await?;
     if status == 404 {
@@ -91,7 +103,10 @@ async fn discovery(http: &reqwest::Client, kc: &KeycloakConfig) -> Result<OidcEn
     let issuer = field("issuer").unwrap_or_default();
     if !issuer.trim_end_matches('/').ends_with(&format!("/realms/{}", kc.realm)) {
         return fail(
-            format!("the discovery document {url} names issuer {issuer:?}, which is not realm {:?}", kc.realm),
+            format!(
+                "the discovery document {url} names issuer {issuer:?}, which is not realm {:?}",
+                kc.realm
+            ),
             "point [identity] server_url and realm at the realm Tuva EMPI's users sign in to",
         );
     }
@@ -119,11 +134,18 @@ async fn discovery(http: &reqwest::Client, kc: &KeycloakConfig) -> Result<OidcEn
 }
 
 /// The realm publishes an RS256 signing key: Tuva EMPI verifies tokens with RS256 only.
-async fn signing_key(http: &reqwest::Client, kc: &KeycloakConfig, jwks_uri: &str) -> Result<(), IdentityError> {
+async fn signing_key(
+    http: &reqwest::Client,
+    kc: &KeycloakConfig,
+    jwks_uri: &str,
+) -> Result<(), IdentityError> {
     let (status, jwks) = json(http.get(jwks_uri), "signing keys (JWKS)", jwks_uri).await?;
     let keys = jwks.get("keys").and_then(Value::as_array).cloned().unwrap_or_default();
     if status != 200 {
-        return fail(format!("the realm's JWKS {jwks_uri} answered HTTP {status}"), "check that the realm is enabled");
+        return fail(
+            format!("the realm's JWKS {jwks_uri} answered HTTP {status}"),
+            "check that the realm is enabled",
+        );
     }
     let rs256 = keys.iter().any(|k| {
         k.get("kty").and_then(Value::as_str) == Some("RSA")
@@ -131,7 +153,8 @@ async fn signing_key(http: &reqwest::Client, kc: &KeycloakConfig, jwks_uri: &str
             && k.get("use").and_then(Value::as_str) != Some("enc")
     });
     if !rs256 {
-        let algs: Vec<&str> = keys.iter().filter_map(|k| k.get("alg").and_then(Value::as_str)).collect();
+        let algs: Vec<&str> =
+            keys.iter().filter_map(|k| k.get("alg").and_then(Value::as_str)).collect();
         let has = if algs.is_empty() { "none".to_string() } else { algs.join(", ") };
         return fail(
             format!("realm {:?} publishes no RS256 signing key (its JWKS has: {has}), and Tuva EMPI accepts only RS256 tokens", kc.realm),
@@ -142,9 +165,17 @@ async fn signing_key(http: &reqwest::Client, kc: &KeycloakConfig, jwks_uri: &str
 }
 
 /// A client-credentials token, requested the way upstream's `KeycloakClient` does.
-async fn client_token(http: &reqwest::Client, kc: &KeycloakConfig, secret: &str) -> Result<String, IdentityError> {
+async fn client_token(
+    http: &reqwest::Client,
+    kc: &KeycloakConfig,
+    secret: &str,
+) -> Result<String, IdentityError> {
     let url = format!("{}/realms/{}/protocol/openid-connect/token", kc.server_url, kc.realm);
-    let form = [("grant_type", "client_credentials"), ("client_id", kc.client_id.as_str()), ("client_secret", secret)];
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", kc.client_id.as_str()),
+        ("client_secret", secret),
+    ];
     let (status, body) = json(http.post(&url).form(&form), "token endpoint", &url).await?;
     if let (200, Some(token)) = (status, body.get("access_token").and_then(Value::as_str)) {
         return Ok(token.to_string());
@@ -169,11 +200,18 @@ struct RealmUser {
 
 /// Every user of the realm, paged as upstream's `list_users` pages (`first`, `max=100`, until an
 /// empty page).
-async fn admin_users(http: &reqwest::Client, kc: &KeycloakConfig, token: &str) -> Result<Vec<RealmUser>, IdentityError> {
+async fn admin_users(
+    http: &reqwest::Client,
+    kc: &KeycloakConfig,
+    token: &str,
+) -> Result<Vec<RealmUser>, IdentityError> {
     let url = format!("{}/admin/realms/{}/users", kc.server_url, kc.realm);
     let mut users = vec![];
     loop {
-        let req = http.get(&url).bearer_auth(token).query(&[("first", users.len().to_string()), ("max", PAGE.to_string())]);
+        let req = http
+            .get(&url)
+            .bearer_auth(token)
+            .query(&[("first", users.len().to_string()), ("max", PAGE.to_string())]);
         let (status, page) = json(req, "admin API", &url).await?;
         match status {
             200 => {}
@@ -183,7 +221,12 @@ async fn admin_users(http: &reqwest::Client, kc: &KeycloakConfig, token: &str) -
                     format!("assign the realm-management roles view-users and query-users to client {:?} (Clients → {} → Service accounts roles)", kc.client_id, kc.client_id),
                 );
             }
-            _ => return fail(format!("Keycloak's admin API {url} answered HTTP {status}"), "check the Keycloak server's logs"),
+            _ => {
+                return fail(
+                    format!("Keycloak's admin API {url} answered HTTP {status}"),
+                    "check the Keycloak server's logs",
+                )
+            }
         }
         let batch = page.as_array().cloned().unwrap_or_default();
         if batch.is_empty() {
@@ -198,7 +241,11 @@ async fn admin_users(http: &reqwest::Client, kc: &KeycloakConfig, token: &str) -
 
 /// Tuva's bootstrap reads every user's `email` and needs exactly one equal (case-sensitively) to
 /// the admin's.
-fn admin_match(kc: &KeycloakConfig, admin_email: &str, users: &[RealmUser]) -> Result<(), IdentityError> {
+fn admin_match(
+    kc: &KeycloakConfig,
+    admin_email: &str,
+    users: &[RealmUser],
+) -> Result<(), IdentityError> {
     if let Some(u) = users.iter().find(|u| u.email.is_none()) {
         return fail(
             format!(
@@ -233,19 +280,39 @@ fn admin_match(kc: &KeycloakConfig, admin_email: &str, users: &[RealmUser]) -> R
 }
 
 /// How many users of the Cognito pool have `email`.
-pub async fn cognito_users_with_email(c: &Cognito, pool_id: &str, email: &str) -> Result<usize, String> {
+pub async fn cognito_users_with_email(
+    c: &Cognito,
+    pool_id: &str,
+    email: &str,
+) -> Result<usize, String> {
     let filter = format!("email = \"{}\"", email.replace('"', "\\\""));
-    let r = c.list_users().user_pool_id(pool_id).filter(filter).send().await.map_err(|e| crate::aws::aws_err(e).to_string())?;
+    let r = c
+        .list_users()
+        .user_pool_id(pool_id)
+        .filter(filter)
+        .send()
+        .await
+        .map_err(|e| crate::aws::aws_err(e).to_string())?;
     Ok(r.users().len())
 }
 
 /// How many users the Cognito pool holds, counting no further than `stop_after` when given (the
 /// pages are read until then).
-pub async fn cognito_user_count(c: &Cognito, pool_id: &str, stop_after: Option<usize>) -> Result<usize, String> {
+pub async fn cognito_user_count(
+    c: &Cognito,
+    pool_id: &str,
+    stop_after: Option<usize>,
+) -> Result<usize, String> {
     let mut n = 0;
     let mut token: Option<String> = None;
     loop {
-        let r = c.list_users().user_pool_id(pool_id).limit(COGNITO_PAGE as i32).set_pagination_token(token).send().await;
+        let r = c
+            .list_users()
+            .user_pool_id(pool_id)
+            .limit(COGNITO_PAGE as i32)
+            .set_pagination_token(token)
+            .send()
+            .await;
         let r = r.map_err(|e| crate::aws::aws_err(e).to_string())?;
         n += r.users().len();
         token = r.pagination_token().map(String::from);
@@ -257,7 +324,10 @@ pub async fn cognito_user_count(c: &Cognito, pool_id: &str, stop_after: Option<u
 
 /// The warning `plan` shows when the stack changes identity provider: the users' Tuva permissions
 /// are keyed by the old provider's user ids.
-pub fn switch_warning(stack: &empi_engine::stack::Stack, state: &empi_engine::state::State) -> Option<String> {
+pub fn switch_warning(
+    stack: &empi_engine::stack::Stack,
+    state: &empi_engine::state::State,
+) -> Option<String> {
     let had_pool = state.resources.contains_key("identity.user_pool");
     let had_keycloak = state
         .resources
@@ -306,10 +376,18 @@ mod tests {
         let e = admin_match(&kc(), "boss@example.org", &one).unwrap_err();
         assert!(e.fix.contains("create the user in Keycloak first"), "{e}");
         let two = [user("a", Some("admin@example.org")), user("c", Some("admin@example.org"))];
-        assert!(admin_match(&kc(), "admin@example.org", &two).unwrap_err().fix.contains("needs exactly one"));
+        assert!(admin_match(&kc(), "admin@example.org", &two)
+            .unwrap_err()
+            .fix
+            .contains("needs exactly one"));
         let e = admin_match(&kc(), "Admin@Example.org", &one).unwrap_err();
         assert!(e.fix.contains(r#"admin_email = "admin@example.org""#), "{e}");
-        let e = admin_match(&kc(), "admin@example.org", &[user("svc", None), user("a", Some("admin@example.org"))]).unwrap_err();
+        let e = admin_match(
+            &kc(),
+            "admin@example.org",
+            &[user("svc", None), user("a", Some("admin@example.org"))],
+        )
+        .unwrap_err();
         assert!(e.message.contains(r#"user "svc""#), "{e}");
     }
 }

@@ -34,7 +34,10 @@ pub fn main() -> ExitCode {
         }
     }
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("EMPI_INFRA_LOG").unwrap_or_else(|_| "warn,aws_config=error".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EMPI_INFRA_LOG")
+                .unwrap_or_else(|_| "warn,aws_config=error".into()),
+        )
         .with_writer(|| RedactedLog(Vec::new()))
         .init();
     // a command line that does not parse: whether it asked for JSON is all that is known
@@ -48,7 +51,8 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return errors::usage(e, json),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match rt.block_on(signals::run(run(cli))) {
         Ok(code) => code,
         Err(e) => match e.downcast::<signals::Stopped>() {
@@ -88,7 +92,8 @@ impl Drop for RedactedLog {
 
 /// Whether the command given has a `--json` flag and it is set: then an error is JSON too.
 fn json_flag(m: &ArgMatches) -> bool {
-    matches!(m.try_get_one::<bool>("json"), Ok(Some(true))) || m.subcommand().is_some_and(|(_, sub)| json_flag(sub))
+    matches!(m.try_get_one::<bool>("json"), Ok(Some(true)))
+        || m.subcommand().is_some_and(|(_, sub)| json_flag(sub))
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {

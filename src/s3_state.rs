@@ -25,7 +25,12 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// The lease of a lock (`EMPI_INFRA_LOCK_LEASE`, from 2 s to 1 h; default 60 s).
 pub fn lease() -> Result<Duration, EnvError> {
-    empi_engine::env::duration("EMPI_INFRA_LOCK_LEASE", DEFAULT_LEASE, Duration::from_secs(2), Duration::from_secs(3600))
+    empi_engine::env::duration(
+        "EMPI_INFRA_LOCK_LEASE",
+        DEFAULT_LEASE,
+        Duration::from_secs(2),
+        Duration::from_secs(3600),
+    )
 }
 
 pub struct S3Store {
@@ -55,25 +60,34 @@ fn backend_err(what: &str, e: impl std::fmt::Display) -> StateError {
     StateError::Backend(format!("{what}: {e}"))
 }
 
-fn sdk_err<E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+fn sdk_err<
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+>(
     e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
 ) -> String {
     let p = crate::aws::aws_err(e);
     p.to_string()
 }
 
-fn status<E>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {
+fn status<E>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> Option<u16> {
     e.raw_response().map(|r| r.status().as_u16())
 }
 
 /// A conditional write that did not hold: 412 (the ETag differs, or the object exists), 404 (an
 /// `If-Match` on an object that is gone), 409 (a concurrent conditional write won).
-fn condition_failed<E>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
+fn condition_failed<E>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> bool {
     matches!(status(e), Some(412) | Some(404) | Some(409))
 }
 
 fn expired(lock: &LockInfo) -> bool {
-    lock.lease_expires.as_deref().and_then(|t| humantime::parse_rfc3339(t).ok()).is_some_and(|t| t < SystemTime::now())
+    lock.lease_expires
+        .as_deref()
+        .and_then(|t| humantime::parse_rfc3339(t).ok())
+        .is_some_and(|t| t < SystemTime::now())
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -81,8 +95,22 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 impl S3Store {
-    pub fn new(s3: Client, bucket: String, key: String, kms_key_id: Option<String>, stack: &str) -> Self {
-        S3Store { s3, bucket, key, kms_key_id, stack: stack.to_string(), seen: Mutex::new(Seen::Unknown), held: Mutex::new(None) }
+    pub fn new(
+        s3: Client,
+        bucket: String,
+        key: String,
+        kms_key_id: Option<String>,
+        stack: &str,
+    ) -> Self {
+        S3Store {
+            s3,
+            bucket,
+            key,
+            kms_key_id,
+            stack: stack.to_string(),
+            seen: Mutex::new(Seen::Unknown),
+            held: Mutex::new(None),
+        }
     }
 
     fn lock_key(&self) -> String {
@@ -98,11 +126,19 @@ impl S3Store {
         match self.s3.get_object().bucket(&self.bucket).key(key).send().await {
             Ok(o) => {
                 let etag = o.e_tag().map(String::from);
-                let body = o.body.collect().await.map_err(|e| backend_err("cannot read the state from S3", e))?.into_bytes().to_vec();
+                let body = o
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| backend_err("cannot read the state from S3", e))?
+                    .into_bytes()
+                    .to_vec();
                 Ok(Some((body, etag)))
             }
             Err(e) if status(&e) == Some(404) => Ok(None),
-            Err(e) => Err(backend_err(&format!("cannot read s3://{}/{key}", self.bucket), sdk_err(e))),
+            Err(e) => {
+                Err(backend_err(&format!("cannot read s3://{}/{key}", self.bucket), sdk_err(e)))
+            }
         }
     }
 
@@ -120,9 +156,14 @@ impl S3Store {
 
     /// What the state object is now, as [`Seen`].
     fn seen_of(&self, bytes: &[u8], etag: Option<String>) -> Seen {
-        let version = State::from_bytes(bytes, std::path::Path::new("state"), std::path::Path::new("backup"), &self.stack)
-            .ok()
-            .map(|s| (s.lineage, s.serial));
+        let version = State::from_bytes(
+            bytes,
+            std::path::Path::new("state"),
+            std::path::Path::new("backup"),
+            &self.stack,
+        )
+        .ok()
+        .map(|s| (s.lineage, s.serial));
         match etag {
             Some(etag) => Seen::Object { etag, version },
             None => Seen::Unknown,
@@ -133,19 +174,26 @@ impl S3Store {
     /// against what this run last saw. The lock counts as lost from now on.
     async fn moved(&self, seen: &Seen) -> StateError {
         let had = match seen {
-            Seen::Object { version: Some((lineage, serial)), .. } => format!("serial {serial} of lineage {lineage}"),
+            Seen::Object { version: Some((lineage, serial)), .. } => {
+                format!("serial {serial} of lineage {lineage}")
+            }
             Seen::Object { .. } => "a version it could not read".into(),
             _ => "no state".into(),
         };
         let now = match self.get(&self.key).await {
             Ok(Some((bytes, etag))) => match self.seen_of(&bytes, etag) {
-                Seen::Object { version: Some((lineage, serial)), .. } => format!("it now holds serial {serial} of lineage {lineage}"),
+                Seen::Object { version: Some((lineage, serial)), .. } => {
+                    format!("it now holds serial {serial} of lineage {lineage}")
+                }
                 _ => "it now holds a version this run cannot read".into(),
             },
             Ok(None) => "it was deleted".into(),
             Err(e) => format!("what it holds now could not be read: {e}"),
         };
-        let e = StateError::Moved { location: self.location(), detail: format!("this run last read or wrote {had}, and {now}") };
+        let e = StateError::Moved {
+            location: self.location(),
+            detail: format!("this run last read or wrote {had}, and {now}"),
+        };
         if let Some(lease) = self.held.lock().unwrap().as_ref() {
             lease.lose("the state was written by another run".into());
         }
@@ -231,7 +279,15 @@ impl Drop for S3Lock {
         let release = async move {
             // deleted only while it is the version this run wrote; a renewal cut short may have
             // landed after all: then it is deleted if it still carries this run's id
-            let delete = |etag: String| store.s3.delete_object().bucket(&store.bucket).key(store.lock_key()).if_match(etag).send();
+            let delete = |etag: String| {
+                store
+                    .s3
+                    .delete_object()
+                    .bucket(&store.bucket)
+                    .key(store.lock_key())
+                    .if_match(etag)
+                    .send()
+            };
             if delete(lease.etag()).await.is_err() {
                 if let Ok(Some((b, Some(etag)))) = store.get(&store.lock_key()).await {
                     if serde_json::from_slice::<LockInfo>(&b).is_ok_and(|l| l.id == lease.id) {
@@ -263,7 +319,12 @@ impl StateStore for S3Backend {
         };
         *this.seen.lock().unwrap() = this.seen_of(&bytes, etag);
         let path = std::path::PathBuf::from(self.location());
-        State::from_bytes(&bytes, &path, &std::path::PathBuf::from(format!("{}.backup", self.location())), &this.stack)
+        State::from_bytes(
+            &bytes,
+            &path,
+            &std::path::PathBuf::from(format!("{}.backup", self.location())),
+            &this.stack,
+        )
     }
 
     async fn save(&self, state: &State) -> Result<(), StateError> {
@@ -307,7 +368,13 @@ impl StateStore for S3Backend {
                 // recommended), copied only while it is still the version this run last saw, so
                 // that a run fenced off writes no object at all
                 let source = format!("{}/{}", this.bucket, urlencoding::encode(&this.key));
-                let copy = this.s3.copy_object().bucket(&this.bucket).key(this.backup_key()).copy_source(source).copy_source_if_match(etag);
+                let copy = this
+                    .s3
+                    .copy_object()
+                    .bucket(&this.bucket)
+                    .key(this.backup_key())
+                    .copy_source(source)
+                    .copy_source_if_match(etag);
                 let copy = this.encrypted(
                     |c, k| c.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(k),
                     |c| c.server_side_encryption(ServerSideEncryption::Aes256),
@@ -316,7 +383,12 @@ impl StateStore for S3Backend {
                 match copy.send().await {
                     Ok(_) => {}
                     Err(e) if condition_failed(&e) => return Err(this.moved(&seen).await),
-                    Err(e) => return Err(backend_err("cannot keep a backup of the state in S3", sdk_err(e))),
+                    Err(e) => {
+                        return Err(backend_err(
+                            "cannot keep a backup of the state in S3",
+                            sdk_err(e),
+                        ))
+                    }
                 }
                 put = put.if_match(etag);
             }
@@ -328,13 +400,19 @@ impl StateStore for S3Backend {
         match put.send().await {
             Ok(out) => {
                 *this.seen.lock().unwrap() = match out.e_tag() {
-                    Some(etag) => Seen::Object { etag: etag.to_string(), version: Some((state.lineage.clone(), state.serial)) },
+                    Some(etag) => Seen::Object {
+                        etag: etag.to_string(),
+                        version: Some((state.lineage.clone(), state.serial)),
+                    },
                     None => Seen::Unknown,
                 };
                 Ok(())
             }
             Err(e) if condition_failed(&e) => Err(this.moved(&seen).await),
-            Err(e) => Err(backend_err(&format!("cannot write the state to {}", this.location()), sdk_err(e))),
+            Err(e) => Err(backend_err(
+                &format!("cannot write the state to {}", this.location()),
+                sdk_err(e),
+            )),
         }
     }
 
@@ -374,7 +452,9 @@ impl StateStore for S3Backend {
                 match held {
                     // a retried request whose first attempt took the lock: it is ours
                     Some(h) if h.id == info.id => {}
-                    Some(h) if expired(&h) => return Err(StateError::LeaseExpired { holder: h.describe(), id: h.id }),
+                    Some(h) if expired(&h) => {
+                        return Err(StateError::LeaseExpired { holder: h.describe(), id: h.id })
+                    }
                     Some(h) => return Err(StateError::Locked { holder: h.describe(), id: h.id }),
                     None => {
                         return Err(StateError::Locked {
@@ -384,7 +464,12 @@ impl StateStore for S3Backend {
                     }
                 }
             }
-            Err(e) => return Err(backend_err(&format!("cannot take the state lock in {}", this.location()), sdk_err(e))),
+            Err(e) => {
+                return Err(backend_err(
+                    &format!("cannot take the state lock in {}", this.location()),
+                    sdk_err(e),
+                ))
+            }
         }
         // belt and braces: the lock object must now be ours (a store whose conditional writes are
         // not atomic would let a second writer replace it); its ETag fences every renewal
@@ -401,8 +486,11 @@ impl StateStore for S3Backend {
                 })
             }
         };
-        let lease =
-            Arc::new(Lease { id: info.id.clone(), length, inner: Mutex::new(LeaseState { etag, until: taken + length, lost: None }) });
+        let lease = Arc::new(Lease {
+            id: info.id.clone(),
+            length,
+            inner: Mutex::new(LeaseState { etag, until: taken + length, lost: None }),
+        });
         *this.held.lock().unwrap() = Some(lease.clone());
         let (store, renewed) = (this.clone(), lease.clone());
         let renewal = tokio::spawn(async move {
@@ -434,14 +522,19 @@ impl StateStore for S3Backend {
                                 s.until = sent + length;
                             }
                             Some(_) => {}
-                            None => s.lost = Some("S3 did not return the renewed lock's ETag".into()),
+                            None => {
+                                s.lost = Some("S3 did not return the renewed lock's ETag".into())
+                            }
                         }
                         pause = length / 3;
                     }
                     Err(e) if matches!(status(&e), Some(412) | Some(404)) => {
                         let why = match store.holder().await {
-                            Ok(Some(h)) => format!("it was broken, and {} holds the state now", h.describe()),
-                            _ => "it was broken (deleted, e.g. with `empi-infra state unlock`)".to_string(),
+                            Ok(Some(h)) => {
+                                format!("it was broken, and {} holds the state now", h.describe())
+                            }
+                            _ => "it was broken (deleted, e.g. with `empi-infra state unlock`)"
+                                .to_string(),
                         };
                         renewed.lose(why);
                         if let Err(e) = renewed.check() {
@@ -486,7 +579,9 @@ impl StateStore for S3Backend {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn uuid_like() -> String {

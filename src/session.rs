@@ -73,7 +73,11 @@ impl Session {
     }
 
     /// Opens the stack, locks and loads its state for `operation`, connects and places it.
-    pub async fn begin(path: &Option<PathBuf>, operation: &str, versions: VersionChange) -> Result<Begun> {
+    pub async fn begin(
+        path: &Option<PathBuf>,
+        operation: &str,
+        versions: VersionChange,
+    ) -> Result<Begun> {
         let mut session = Session::open(path).await?;
         let lock = session.backend.lock(operation).await?;
         let state = session.backend.load().await?;
@@ -107,7 +111,12 @@ impl Session {
         let target = aws::Target::from_stack(stack);
         let clients = Arc::new(aws::Clients::new(&target).await);
         let account = clients.account_id().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let conn = Arc::new(k8s::Connection::new(&stack.name, kubeconfig, clients.sdk.clone(), stack.region.clone()));
+        let conn = Arc::new(k8s::Connection::new(
+            &stack.name,
+            kubeconfig,
+            clients.sdk.clone(),
+            stack.region.clone(),
+        ));
         Ok(Connected { registry: providers(clients.clone(), conn), account, clients })
     }
 
@@ -115,7 +124,12 @@ impl Session {
     /// recorded in `state`, or chosen now from the account's), its identity provider's endpoints,
     /// and (with `preflight`, before a plan) its Kubernetes version checked against what EKS offers
     /// here and its identity provider checked the way sign-in and Tuva's bootstrap will use it.
-    pub async fn place(&mut self, cloud: &Connected, state: &State, preflight: bool) -> Result<Placement> {
+    pub async fn place(
+        &mut self,
+        cloud: &Connected,
+        state: &State,
+        preflight: bool,
+    ) -> Result<Placement> {
         let mut placement = self.place_zones_and_version(cloud, state, preflight).await?;
         self.place_identity(cloud, state, preflight, &mut placement).await?;
         if preflight {
@@ -133,21 +147,30 @@ impl Session {
         match aws::kms::brought_key_problem(&cloud.clients.kms, arn).await {
             Ok(None) => Ok(()),
             Ok(Some(problem)) => Err(anyhow::anyhow!("{problem}")),
-            Err(e) => Err(anyhow::anyhow!("cannot check the KMS key {arn} ([security] kms_key_arn): {e}")),
+            Err(e) => {
+                Err(anyhow::anyhow!("cannot check the KMS key {arn} ([security] kms_key_arn): {e}"))
+            }
         }
     }
 
     /// Tuva EMPI's upgrade rule against the version state records: never back (migrations do not
     /// run backwards), never past a release; and what the new version adds or removes.
-    fn check_version_change(&self, state: &State, allow: VersionChange, placement: &mut Placement) -> Result<()> {
+    fn check_version_change(
+        &self,
+        state: &State,
+        allow: VersionChange,
+        placement: &mut Placement,
+    ) -> Result<()> {
         let app = &self.stack.app;
         placement.warnings.extend(app.tuva.assumed.clone());
         placement.facts.insert(TUVA_FACT.into(), serde_json::Value::String(app.version.clone()));
-        let previous = state.facts.get(TUVA_FACT).and_then(|v| v.as_str()).map(String::from).or_else(|| {
-            // states written before the fact: the migrate job is named after the version
-            let migrate = state.resources.get("workloads.migrate")?;
-            (migrate.name == empi_engine::blueprint::workloads::migrate_job_name(tuva::V0_1_0)).then(|| tuva::V0_1_0.to_string())
-        });
+        let previous =
+            state.facts.get(TUVA_FACT).and_then(|v| v.as_str()).map(String::from).or_else(|| {
+                // states written before the fact: the migrate job is named after the version
+                let migrate = state.resources.get("workloads.migrate")?;
+                (migrate.name == empi_engine::blueprint::workloads::migrate_job_name(tuva::V0_1_0))
+                    .then(|| tuva::V0_1_0.to_string())
+            });
         let Some(previous) = previous.filter(|p| p != &app.version) else { return Ok(()) };
         let Ok(from) = tuva::classify(&previous) else { return Ok(()) };
         match tuva::check_upgrade(&from, &previous, &app.tuva, &app.version, &tuva::releases()) {
@@ -162,29 +185,53 @@ impl Session {
         let changes: Vec<String> = [
             ("the export worker", from.export_worker, app.tuva.export_worker),
             ("the Kubernetes matching-job runner", from.k8s_job_runner, app.tuva.k8s_job_runner),
-            ("matching jobs outside `default` (job_namespace)", from.job_namespace, app.tuva.job_namespace),
+            (
+                "matching jobs outside `default` (job_namespace)",
+                from.job_namespace,
+                app.tuva.job_namespace,
+            ),
         ]
         .iter()
         .filter(|(_, a, b)| a != b)
         .map(|(what, _, now)| format!("{} {what}", if *now { "adds" } else { "removes" }))
         .collect();
         if !changes.is_empty() {
-            placement.warnings.push(format!("Tuva EMPI {previous} → {}: {}", app.version, changes.join(", ")));
+            placement.warnings.push(format!(
+                "Tuva EMPI {previous} → {}: {}",
+                app.version,
+                changes.join(", ")
+            ));
         }
         Ok(())
     }
 
-    async fn place_identity(&mut self, cloud: &Connected, state: &State, preflight: bool, placement: &mut Placement) -> Result<()> {
+    async fn place_identity(
+        &mut self,
+        cloud: &Connected,
+        state: &State,
+        preflight: bool,
+        placement: &mut Placement,
+    ) -> Result<()> {
         let stack = &mut self.stack;
         placement.warnings.extend(identity::switch_warning(stack, state));
         let admin_email = stack.identity.admin_email.clone();
         if let IdentityProvider::Keycloak(kc) = &mut stack.identity.provider {
-            let recorded = state.facts.get(KEYCLOAK_FACT).and_then(|v| serde_json::from_value::<OidcEndpoints>(v.clone()).ok());
-            let recorded_version = state.facts.get(KEYCLOAK_SECRET_VERSION_FACT).and_then(|v| v.as_str()).map(String::from);
+            let recorded = state
+                .facts
+                .get(KEYCLOAK_FACT)
+                .and_then(|v| serde_json::from_value::<OidcEndpoints>(v.clone()).ok());
+            let recorded_version = state
+                .facts
+                .get(KEYCLOAK_SECRET_VERSION_FACT)
+                .and_then(|v| v.as_str())
+                .map(String::from);
             if preflight {
-                let (secret, version) = aws::secrets::user_secret_version(&cloud.clients.secrets, &kc.client_secret_arn)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot read the Keycloak client secret: {}", e.0))?;
+                let (secret, version) = aws::secrets::user_secret_version(
+                    &cloud.clients.secrets,
+                    &kc.client_secret_arn,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot read the Keycloak client secret: {}", e.0))?;
                 kc.client_secret_version = version;
                 let found = identity::check_keycloak(kc, &admin_email, &secret).await?;
                 eprintln!(
@@ -201,14 +248,21 @@ impl Session {
             }
             placement.facts.insert(KEYCLOAK_FACT.into(), serde_json::to_value(&kc.endpoints)?);
             if let Some(v) = &kc.client_secret_version {
-                placement.facts.insert(KEYCLOAK_SECRET_VERSION_FACT.into(), serde_json::Value::String(v.clone()));
+                placement.facts.insert(
+                    KEYCLOAK_SECRET_VERSION_FACT.into(),
+                    serde_json::Value::String(v.clone()),
+                );
             }
         } else if preflight {
             let pool = state.resources.get("identity.user_pool").and_then(|r| r.id.clone());
             if let Some(pool) = pool {
-                let users = identity::cognito_user_count(&cloud.clients.cognito, &pool, Some(identity::COGNITO_PAGE))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let users = identity::cognito_user_count(
+                    &cloud.clients.cognito,
+                    &pool,
+                    Some(identity::COGNITO_PAGE),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
                 if users > identity::COGNITO_PAGE {
                     placement.warnings.push(format!(
                         "the Cognito user pool holds more than {} users, but Tuva EMPI reads only the first {} (it lists users without paging): users past them cannot be given roles",
@@ -221,23 +275,40 @@ impl Session {
         Ok(())
     }
 
-    async fn place_zones_and_version(&mut self, cloud: &Connected, state: &State, check_version: bool) -> Result<Placement> {
+    async fn place_zones_and_version(
+        &mut self,
+        cloud: &Connected,
+        state: &State,
+        check_version: bool,
+    ) -> Result<Placement> {
         let stack = &mut self.stack;
-        let usable = zones::usable(
-            cloud.clients.zones().await.map_err(|e| anyhow::anyhow!("cannot list the availability zones of {}: {e}", stack.region))?,
-        );
-        let chosen = zones::choose(stack, zones::recorded(&state.facts), &usable).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let usable = zones::usable(cloud.clients.zones().await.map_err(|e| {
+            anyhow::anyhow!("cannot list the availability zones of {}: {e}", stack.region)
+        })?);
+        let chosen = zones::choose(stack, zones::recorded(&state.facts), &usable)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         stack.network.zones = chosen.iter().map(|z| z.name.clone()).collect();
         let mut facts = BTreeMap::new();
         facts.insert(zones::FACT.to_string(), serde_json::to_value(&chosen)?);
-        let warnings: Vec<String> = eks_versions::warning(&stack.cluster.kubernetes_version, &eks_versions::today()).into_iter().collect();
-        let offered = if check_version { cloud.clients.cluster_versions().await.map_err(|e| anyhow::anyhow!("{e}"))? } else { None };
+        let warnings: Vec<String> =
+            eks_versions::warning(&stack.cluster.kubernetes_version, &eks_versions::today())
+                .into_iter()
+                .collect();
+        let offered = if check_version {
+            cloud.clients.cluster_versions().await.map_err(|e| anyhow::anyhow!("{e}"))?
+        } else {
+            None
+        };
         if let Some(offered) = offered {
             let version = &stack.cluster.kubernetes_version;
             match offered.iter().find(|(v, _)| v == version).map(|(_, s)| s.as_str()) {
                 Some("STANDARD_SUPPORT") | Some("EXTENDED_SUPPORT") => {}
                 status => {
-                    let usable: Vec<&str> = offered.iter().filter(|(_, s)| s != "UNSUPPORTED").map(|(v, _)| v.as_str()).collect();
+                    let usable: Vec<&str> = offered
+                        .iter()
+                        .filter(|(_, s)| s != "UNSUPPORTED")
+                        .map(|(v, _)| v.as_str())
+                        .collect();
                     bail!(
                         "EKS in {} {} Kubernetes {version}; set [cluster] kubernetes_version to one of: {}",
                         stack.region,
@@ -258,7 +329,10 @@ impl Session {
 
 pub fn load_stack(path: &Option<PathBuf>) -> Result<Stack> {
     let Some(path) = path else {
-        return Err(crate::errors::fix("no stack file given", "pass --stack stacks/<name>.toml or set EMPI_INFRA_STACK"));
+        return Err(crate::errors::fix(
+            "no stack file given",
+            "pass --stack stacks/<name>.toml or set EMPI_INFRA_STACK",
+        ));
     };
     // the stack's defaults and checks read the EKS calendar as of this day
     eks_versions::pinned_today()?;
@@ -267,20 +341,31 @@ pub fn load_stack(path: &Option<PathBuf>) -> Result<Stack> {
 
 pub fn graph_of(stack: &Stack, account: &str) -> Result<ResourceGraph> {
     let specs = blueprint::expand(stack, account);
-    tuva::check_stack_config(&stack.app.tuva, &stack.app.version, &specs).map_err(|e| anyhow::anyhow!("{e} (a bug in empi-infra)"))?;
+    tuva::check_stack_config(&stack.app.tuva, &stack.app.version, &specs)
+        .map_err(|e| anyhow::anyhow!("{e} (a bug in empi-infra)"))?;
     let graph = ResourceGraph::new(specs)
         .and_then(|g| g.check(&empi_engine::kinds::schema).map(|()| g))
-        .context("the stack expands into resources that do not fit their kinds (a bug in empi-infra)")?;
+        .context(
+            "the stack expands into resources that do not fit their kinds (a bug in empi-infra)",
+        )?;
     Ok(graph)
 }
 
 /// The local state backend's directory (`EMPI_INFRA_STATE_DIR`, default `state/`).
 pub fn local_store(stack: &Stack) -> Arc<dyn StateStore> {
-    let dir = std::env::var_os("EMPI_INFRA_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("state"));
+    let dir = std::env::var_os("EMPI_INFRA_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("state"));
     Arc::new(LocalBackend::new(&dir, &stack.name))
 }
 
-pub async fn s3_store(stack: &Stack, bucket: &str, key: &str, region: &str, kms_key_id: Option<String>) -> Arc<dyn StateStore> {
+pub async fn s3_store(
+    stack: &Stack,
+    bucket: &str,
+    key: &str,
+    region: &str,
+    kms_key_id: Option<String>,
+) -> Arc<dyn StateStore> {
     let mut target = aws::Target::from_stack(stack);
     target.region = region.to_string();
     let conf = aws::sdk_config(&target).await;
@@ -297,7 +382,9 @@ pub async fn s3_store(stack: &Stack, bucket: &str, key: &str, region: &str, kms_
 pub async fn backend(stack: &Stack) -> Result<Arc<dyn StateStore>> {
     Ok(match &stack.state {
         StateConfig::Local => local_store(stack),
-        StateConfig::S3 { bucket, key, region, kms_key_id } => s3_store(stack, bucket, key, region, kms_key_id.clone()).await,
+        StateConfig::S3 { bucket, key, region, kms_key_id } => {
+            s3_store(stack, bucket, key, region, kms_key_id.clone()).await
+        }
     })
 }
 
@@ -316,11 +403,22 @@ mod tests {
     #[tokio::test]
     async fn every_declared_kind_has_a_provider() {
         // nothing is called: the clients only need a configuration
-        let target = aws::Target { region: "us-east-1".into(), endpoint_url: Some("http://127.0.0.1:9".into()) };
+        let target = aws::Target {
+            region: "us-east-1".into(),
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+        };
         let clients = Arc::new(aws::Clients::new(&target).await);
-        let conn = Arc::new(k8s::Connection::new("s", None, clients.sdk.clone(), target.region.clone()));
+        let conn =
+            Arc::new(k8s::Connection::new("s", None, clients.sdk.clone(), target.region.clone()));
         let registry = providers(clients, conn);
-        let missing: Vec<_> = empi_engine::kinds::ALL.iter().map(|k| k.kind).filter(|k| registry.get(k).is_none()).collect();
-        assert!(missing.is_empty(), "declared in crates/engine/src/kinds but registered by no provider: {missing:?}");
+        let missing: Vec<_> = empi_engine::kinds::ALL
+            .iter()
+            .map(|k| k.kind)
+            .filter(|k| registry.get(k).is_none())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "declared in crates/engine/src/kinds but registered by no provider: {missing:?}"
+        );
     }
 }

@@ -76,7 +76,9 @@ pub fn cancelled() -> Option<Stopped> {
 pub async fn run(command: impl std::future::Future<Output = Result<ExitCode>>) -> Result<ExitCode> {
     // registered before the command takes any lock: from here on a signal cannot end the process
     // without its guards being dropped
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
         return command.await;
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

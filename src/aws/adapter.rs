@@ -13,7 +13,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use empi_engine::redact;
-use empi_engine::resource::{Attrs, ErrorClass, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema};
+use empi_engine::resource::{
+    Attrs, ErrorClass, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry,
+    Resource, Schema,
+};
 
 use super::{tag_delta, tags};
 
@@ -47,13 +50,17 @@ where
             _ => None,
         };
         let connect_timeout = matches!(&e, SdkError::DispatchFailure(d) if d.is_timeout());
-        let class = if code.as_deref().is_some_and(|c| THROTTLING.contains(&c)) || status == Some(429) {
+        let class = if code.as_deref().is_some_and(|c| THROTTLING.contains(&c))
+            || status == Some(429)
+        {
             ErrorClass::Throttling
         } else if matches!(e, SdkError::TimeoutError(_)) || connect_timeout {
             // the SDK already made every attempt within its deadlines
             ErrorClass::Unreachable
-        } else if matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_))
-            || status.is_some_and(|s| s >= 500)
+        } else if matches!(
+            e,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        ) || status.is_some_and(|s| s >= 500)
         {
             ErrorClass::Transient
         } else {
@@ -96,7 +103,8 @@ where
         SdkError::DispatchFailure(d) => {
             // the kind of the first I/O error in the chain ("connection refused"), not its text
             let mut io = None;
-            let mut cur: Option<&(dyn std::error::Error + 'static)> = d.as_connector_error().map(|c| c as _);
+            let mut cur: Option<&(dyn std::error::Error + 'static)> =
+                d.as_connector_error().map(|c| c as _);
             while let Some(x) = cur {
                 if let Some(i) = x.downcast_ref::<std::io::Error>() {
                     io = Some(i.kind().to_string());
@@ -118,8 +126,14 @@ where
         SdkError::ConstructionFailure(_) => {
             // its first cause names what was missing (credentials, region, endpoint), never the body
             let first = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
-            let first: String = redact::message(first.lines().next().unwrap_or_default()).chars().take(200).collect();
-            format!("the AWS request could not be made{}", if first.is_empty() { String::new() } else { format!(": {first}") })
+            let first: String = redact::message(first.lines().next().unwrap_or_default())
+                .chars()
+                .take(200)
+                .collect();
+            format!(
+                "the AWS request could not be made{}",
+                if first.is_empty() { String::new() } else { format!(": {first}") }
+            )
         }
         _ => {
             let text = DisplayErrorContext(e).to_string();
@@ -159,7 +173,9 @@ where
 
 /// Sends a request whose answer does not matter (a delete, a modify): `done(c.delete_vpc().vpc_id(id).send()).await`.
 pub(crate) async fn done<T, E>(
-    request: impl std::future::Future<Output = Result<T, SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>>,
+    request: impl std::future::Future<
+        Output = Result<T, SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>,
+    >,
 ) -> AwsResult<()>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -204,13 +220,25 @@ pub(crate) trait AwsKind: Send + Sync + 'static {
     /// Creates it (with its tags) and returns its id.
     async fn create(&self, name: &str, address: &str, inputs: &Attrs) -> AwsResult<String>;
     /// Changes the attributes in `changed`; tags are never among them (see [`AwsKind::retag`]).
-    async fn update(&self, _id: &str, _old: &Attrs, _new: &Attrs, _changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        _id: &str,
+        _old: &Attrs,
+        _new: &Attrs,
+        _changed: &[String],
+    ) -> AwsResult<()> {
         Ok(())
     }
     /// Deletes it (a not-found error counts as done).
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()>;
     /// Sets `set` and removes `remove` from the object's tags.
-    async fn retag(&self, _id: &str, _new: &Attrs, _set: Tags, _remove: Vec<String>) -> AwsResult<()> {
+    async fn retag(
+        &self,
+        _id: &str,
+        _new: &Attrs,
+        _set: Tags,
+        _remove: Vec<String>,
+    ) -> AwsResult<()> {
         Ok(())
     }
     /// The status (and AWS's reason for it, if any) for [`Lifecycle::Status`] kinds; `None` when gone.
@@ -255,7 +283,12 @@ impl<K: AwsKind> Resource for Adapter<K> {
         K::SCHEMA
     }
 
-    async fn find(&self, name: &str, address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
+    async fn find(
+        &self,
+        name: &str,
+        address: &str,
+        inputs: &Attrs,
+    ) -> ProviderResult<Option<String>> {
         Self::unless_gone(self.0.find(name, address, inputs).await)
     }
 
@@ -267,8 +300,15 @@ impl<K: AwsKind> Resource for Adapter<K> {
         self.0.create(name, address, inputs).await.map_err(Self::classify)
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
-        let (tag_changes, rest): (Vec<String>, Vec<String>) = changed.iter().cloned().partition(|c| c == "tags");
+    async fn update(
+        &self,
+        id: &str,
+        old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> ProviderResult<()> {
+        let (tag_changes, rest): (Vec<String>, Vec<String>) =
+            changed.iter().cloned().partition(|c| c == "tags");
         if !rest.is_empty() {
             self.0.update(id, old, new, &rest).await.map_err(Self::classify)?;
         }
@@ -303,13 +343,21 @@ impl<K: AwsKind> Resource for Adapter<K> {
         Ok(match status {
             None if op == Operation::Delete => Readiness::Ready,
             None => {
-                return Err(ProviderError::coded("NotFound", format!("{what} {id} disappeared while {}", op.progressive())));
+                return Err(ProviderError::coded(
+                    "NotFound",
+                    format!("{what} {id} disappeared while {}", op.progressive()),
+                ));
             }
             Some((s, reason)) if failed.contains(&s.as_str()) => {
                 let reason = if reason.is_empty() { String::new() } else { format!(": {reason}") };
-                return Err(ProviderError::coded(format!("{}Failed", K::SCHEMA.kind), format!("{what} {id} is {s}{reason}")));
+                return Err(ProviderError::coded(
+                    format!("{}Failed", K::SCHEMA.kind),
+                    format!("{what} {id} is {s}{reason}"),
+                ));
             }
-            Some((s, _)) if op != Operation::Delete && ready.contains(&s.as_str()) => Readiness::Ready,
+            Some((s, _)) if op != Operation::Delete && ready.contains(&s.as_str()) => {
+                Readiness::Ready
+            }
             Some((s, _)) => Readiness::Pending(s.to_lowercase()),
         })
     }
@@ -329,7 +377,12 @@ mod tests {
     }
 
     fn service_error(code: &str, message: &str) -> SdkError<GetSecretValueError, HttpResponse> {
-        SdkError::service_error(GetSecretValueError::generic(ErrorMetadata::builder().code(code).message(message).build()), answered(400))
+        SdkError::service_error(
+            GetSecretValueError::generic(
+                ErrorMetadata::builder().code(code).message(message).build(),
+            ),
+            answered(400),
+        )
     }
 
     #[test]
@@ -360,8 +413,12 @@ mod tests {
     #[test]
     fn a_request_that_could_not_be_sent_or_built_is_one_short_cause_without_its_body() {
         let body = "Action=PutSecretValue&SecretString=request-body-secret-Zr5";
-        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, format!("could not send {body}"));
-        let e: SdkError<GetSecretValueError, HttpResponse> = SdkError::dispatch_failure(ConnectorError::io(Box::new(io)));
+        let io = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            format!("could not send {body}"),
+        );
+        let e: SdkError<GetSecretValueError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::io(Box::new(io)));
         let p = AwsError::from(e).0;
         assert_eq!(
             p.message,
@@ -369,8 +426,9 @@ mod tests {
         );
         assert_eq!(p.class, ErrorClass::Transient);
 
-        let e: SdkError<GetSecretValueError, HttpResponse> =
-            SdkError::construction_failure(format!("failed to serialize input: {body}\nsecond line"));
+        let e: SdkError<GetSecretValueError, HttpResponse> = SdkError::construction_failure(
+            format!("failed to serialize input: {body}\nsecond line"),
+        );
         let p = AwsError::from(e).0;
         assert_eq!(
             p.message,

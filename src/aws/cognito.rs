@@ -3,9 +3,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::types::{
-    AdminCreateUserConfigType, AdvancedSecurityModeType, AttributeType, DeletionProtectionType, DeliveryMediumType, OAuthFlowType,
-    PasswordPolicyType, PreventUserExistenceErrorTypes, SoftwareTokenMfaConfigType, UserPoolAddOnsType, UserPoolMfaType,
-    UserPoolPolicyType, UserPoolTierType, UserPoolType, UsernameAttributeType, VerifiedAttributeType,
+    AdminCreateUserConfigType, AdvancedSecurityModeType, AttributeType, DeletionProtectionType,
+    DeliveryMediumType, OAuthFlowType, PasswordPolicyType, PreventUserExistenceErrorTypes,
+    SoftwareTokenMfaConfigType, UserPoolAddOnsType, UserPoolMfaType, UserPoolPolicyType,
+    UserPoolTierType, UserPoolType, UsernameAttributeType, VerifiedAttributeType,
 };
 use aws_sdk_cognitoidentityprovider::Client;
 use empi_engine::kinds::cognito::{CLIENT, DOMAIN, USER, USER_POOL};
@@ -50,22 +51,39 @@ impl UserPool {
     /// The MFA mode, with an authenticator app (TOTP) as the method unless it is off.
     async fn set_mfa(&self, id: &str, a: &Attrs) -> AwsResult<()> {
         let mode = UserPoolMfaType::from(input_str(a, "mfa_configuration"));
-        let totp = SoftwareTokenMfaConfigType::builder().enabled(mode != UserPoolMfaType::Off).build();
-        self.0.set_user_pool_mfa_config().user_pool_id(id).mfa_configuration(mode).software_token_mfa_configuration(totp).send().await?;
+        let totp =
+            SoftwareTokenMfaConfigType::builder().enabled(mode != UserPoolMfaType::Off).build();
+        self.0
+            .set_user_pool_mfa_config()
+            .user_pool_id(id)
+            .mfa_configuration(mode)
+            .software_token_mfa_configuration(totp)
+            .send()
+            .await?;
         Ok(())
     }
 
     /// UpdateUserPool resets every setting it is not given: it always gets the whole configuration
     /// (the tags too; `retag` then finds nothing left to do).
-    async fn update_pool(&self, id: &str, a: &Attrs, protection: DeletionProtectionType) -> AwsResult<()> {
+    async fn update_pool(
+        &self,
+        id: &str,
+        a: &Attrs,
+        protection: DeletionProtectionType,
+    ) -> AwsResult<()> {
         self.0
             .update_user_pool()
             .user_pool_id(id)
             .set_auto_verified_attributes(Some(
-                strings(a, "auto_verified_attributes").iter().map(|x| VerifiedAttributeType::from(x.as_str())).collect(),
+                strings(a, "auto_verified_attributes")
+                    .iter()
+                    .map(|x| VerifiedAttributeType::from(x.as_str()))
+                    .collect(),
             ))
             .admin_create_user_config(
-                AdminCreateUserConfigType::builder().allow_admin_create_user_only(input_bool(a, "admin_create_user_only")).build(),
+                AdminCreateUserConfigType::builder()
+                    .allow_admin_create_user_only(input_bool(a, "admin_create_user_only"))
+                    .build(),
             )
             .mfa_configuration(UserPoolMfaType::from(input_str(a, "mfa_configuration")))
             .policies(policies(a))
@@ -89,7 +107,10 @@ fn deletion_protection(on: bool) -> DeletionProtectionType {
 
 fn add_ons(a: &Attrs) -> AwsResult<UserPoolAddOnsType> {
     UserPoolAddOnsType::builder()
-        .advanced_security_mode(AdvancedSecurityModeType::from(input_str(a, "advanced_security_mode")))
+        .advanced_security_mode(AdvancedSecurityModeType::from(input_str(
+            a,
+            "advanced_security_mode",
+        )))
         .build()
         .map_err(|e| ProviderError::new(e.to_string()).into())
 }
@@ -144,14 +165,48 @@ impl AwsKind for UserPool {
         let Some(p) = self.describe(id).await? else { return Ok(None) };
         Ok(Some(Observed {
             attrs: attrs([
-                ("username_attributes", sorted(p.username_attributes().iter().map(|a| a.as_str().to_string()).collect())),
-                ("auto_verified_attributes", sorted(p.auto_verified_attributes().iter().map(|a| a.as_str().to_string()).collect())),
-                ("admin_create_user_only", json!(p.admin_create_user_config().map(|c| c.allow_admin_create_user_only()).unwrap_or(false))),
+                (
+                    "username_attributes",
+                    sorted(
+                        p.username_attributes().iter().map(|a| a.as_str().to_string()).collect(),
+                    ),
+                ),
+                (
+                    "auto_verified_attributes",
+                    sorted(
+                        p.auto_verified_attributes()
+                            .iter()
+                            .map(|a| a.as_str().to_string())
+                            .collect(),
+                    ),
+                ),
+                (
+                    "admin_create_user_only",
+                    json!(p
+                        .admin_create_user_config()
+                        .map(|c| c.allow_admin_create_user_only())
+                        .unwrap_or(false)),
+                ),
                 ("mfa_configuration", json!(p.mfa_configuration().map(|m| m.as_str()))),
-                ("password_policy", p.policies().and_then(|x| x.password_policy()).map(policy_value).unwrap_or(Value::Null)),
+                (
+                    "password_policy",
+                    p.policies()
+                        .and_then(|x| x.password_policy())
+                        .map(policy_value)
+                        .unwrap_or(Value::Null),
+                ),
                 ("user_pool_tier", json!(p.user_pool_tier().map(|x| x.as_str()))),
-                ("advanced_security_mode", json!(p.user_pool_add_ons().map(|x| x.advanced_security_mode().as_str()).unwrap_or("OFF"))),
-                ("deletion_protection", json!(p.deletion_protection() == Some(&DeletionProtectionType::Active))),
+                (
+                    "advanced_security_mode",
+                    json!(p
+                        .user_pool_add_ons()
+                        .map(|x| x.advanced_security_mode().as_str())
+                        .unwrap_or("OFF")),
+                ),
+                (
+                    "deletion_protection",
+                    json!(p.deletion_protection() == Some(&DeletionProtectionType::Active)),
+                ),
                 ("tags", tags_value(p.user_pool_tags().cloned().unwrap_or_default())),
             ]),
             outputs: attrs([("id", json!(id)), ("arn", json!(p.arn())), ("name", json!(p.name()))]),
@@ -164,13 +219,21 @@ impl AwsKind for UserPool {
             .create_user_pool()
             .pool_name(name)
             .set_username_attributes(Some(
-                strings(a, "username_attributes").iter().map(|x| UsernameAttributeType::from(x.as_str())).collect(),
+                strings(a, "username_attributes")
+                    .iter()
+                    .map(|x| UsernameAttributeType::from(x.as_str()))
+                    .collect(),
             ))
             .set_auto_verified_attributes(Some(
-                strings(a, "auto_verified_attributes").iter().map(|x| VerifiedAttributeType::from(x.as_str())).collect(),
+                strings(a, "auto_verified_attributes")
+                    .iter()
+                    .map(|x| VerifiedAttributeType::from(x.as_str()))
+                    .collect(),
             ))
             .admin_create_user_config(
-                AdminCreateUserConfigType::builder().allow_admin_create_user_only(input_bool(a, "admin_create_user_only")).build(),
+                AdminCreateUserConfigType::builder()
+                    .allow_admin_create_user_only(input_bool(a, "admin_create_user_only"))
+                    .build(),
             )
             .policies(policies(a))
             .user_pool_tier(UserPoolTierType::from(input_str(a, "user_pool_tier")))
@@ -179,20 +242,31 @@ impl AwsKind for UserPool {
             .set_user_pool_tags(Some(tags(a).into_iter().collect()))
             .send()
             .await?;
-        let id = r.user_pool().and_then(|p| p.id()).ok_or_else(|| ProviderError::new("CreateUserPool returned no id"))?.to_string();
+        let id = r
+            .user_pool()
+            .and_then(|p| p.id())
+            .ok_or_else(|| ProviderError::new("CreateUserPool returned no id"))?
+            .to_string();
         // MFA by authenticator app is set on the pool once it exists (CreateUserPool takes the mode
         // but not the TOTP method, and refuses ON without a method)
         self.set_mfa(&id, a).await?;
         Ok(id)
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         if changed.iter().any(|c| c == "mfa_configuration") {
             // first: UpdateUserPool may only name a mode whose method is already on
             self.set_mfa(id, new).await?;
         }
         if changed.iter().any(|c| c != "mfa_configuration" && c != "tags") {
-            self.update_pool(id, new, deletion_protection(input_bool(new, "deletion_protection"))).await?;
+            self.update_pool(id, new, deletion_protection(input_bool(new, "deletion_protection")))
+                .await?;
         }
         Ok(())
     }
@@ -200,7 +274,11 @@ impl AwsKind for UserPool {
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
         // `destroy` lifts the pool's deletion protection (which guards it against deletion by
         // anything else), keeping every other setting
-        if self.describe(id).await?.is_some_and(|p| p.deletion_protection() == Some(&DeletionProtectionType::Active)) {
+        if self
+            .describe(id)
+            .await?
+            .is_some_and(|p| p.deletion_protection() == Some(&DeletionProtectionType::Active))
+        {
             self.update_pool(id, recorded, DeletionProtectionType::Inactive).await?;
         }
         done(self.0.delete_user_pool().user_pool_id(id).send()).await
@@ -226,7 +304,12 @@ impl AwsKind for UserPool {
             self.0.untag_resource().resource_arn(arn).set_tag_keys(Some(remove)).send().await?;
         }
         if !set.is_empty() {
-            self.0.tag_resource().resource_arn(arn).set_tags(Some(set.into_iter().collect())).send().await?;
+            self.0
+                .tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(set.into_iter().collect()))
+                .send()
+                .await?;
         }
         Ok(())
     }
@@ -243,9 +326,17 @@ impl AwsKind for AppClient {
 
     async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         let pool = input_str(inputs, "user_pool_id");
-        let mut pages = self.0.list_user_pool_clients().user_pool_id(pool).max_results(60).into_paginator().send();
+        let mut pages = self
+            .0
+            .list_user_pool_clients()
+            .user_pool_id(pool)
+            .max_results(60)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
-            if let Some(c) = page?.user_pool_clients().iter().find(|c| c.client_name() == Some(name)) {
+            if let Some(c) =
+                page?.user_pool_clients().iter().find(|c| c.client_name() == Some(name))
+            {
                 return Ok(c.client_id().map(String::from));
             }
         }
@@ -253,20 +344,34 @@ impl AwsKind for AppClient {
     }
 
     async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
-        let r = self.0.describe_user_pool_client().user_pool_id(input_str(recorded, "user_pool_id")).client_id(id).send().await?;
+        let r = self
+            .0
+            .describe_user_pool_client()
+            .user_pool_id(input_str(recorded, "user_pool_id"))
+            .client_id(id)
+            .send()
+            .await?;
         let Some(c) = r.user_pool_client() else { return Ok(None) };
         Ok(Some(Observed {
             attrs: attrs([
                 ("user_pool_id", json!(c.user_pool_id())),
                 ("generate_secret", json!(c.client_secret().is_some())),
-                ("allowed_oauth_flows", sorted(c.allowed_o_auth_flows().iter().map(|f| f.as_str().to_string()).collect())),
+                (
+                    "allowed_oauth_flows",
+                    sorted(
+                        c.allowed_o_auth_flows().iter().map(|f| f.as_str().to_string()).collect(),
+                    ),
+                ),
                 ("allowed_oauth_scopes", sorted(c.allowed_o_auth_scopes().to_vec())),
                 ("callback_urls", sorted(c.callback_urls().to_vec())),
                 ("supported_identity_providers", sorted(c.supported_identity_providers().to_vec())),
                 (
                     "prevent_user_existence_errors",
                     // AWS's answer for a client created without it: the legacy behaviour
-                    json!(c.prevent_user_existence_errors().map(|x| x.as_str()).unwrap_or("LEGACY")),
+                    json!(c
+                        .prevent_user_existence_errors()
+                        .map(|x| x.as_str())
+                        .unwrap_or("LEGACY")),
                 ),
             ]),
             outputs: attrs([("id", json!(id)), ("user_pool_id", json!(c.user_pool_id()))]),
@@ -280,28 +385,50 @@ impl AwsKind for AppClient {
             .user_pool_id(input_str(a, "user_pool_id"))
             .client_name(name)
             .generate_secret(input_bool(a, "generate_secret"))
-            .set_allowed_o_auth_flows(Some(strings(a, "allowed_oauth_flows").iter().map(|f| OAuthFlowType::from(f.as_str())).collect()))
+            .set_allowed_o_auth_flows(Some(
+                strings(a, "allowed_oauth_flows")
+                    .iter()
+                    .map(|f| OAuthFlowType::from(f.as_str()))
+                    .collect(),
+            ))
             .set_allowed_o_auth_scopes(Some(strings(a, "allowed_oauth_scopes")))
             .set_callback_urls(Some(strings(a, "callback_urls")))
             .set_supported_identity_providers(Some(strings(a, "supported_identity_providers")))
-            .prevent_user_existence_errors(PreventUserExistenceErrorTypes::from(input_str(a, "prevent_user_existence_errors")))
+            .prevent_user_existence_errors(PreventUserExistenceErrorTypes::from(input_str(
+                a,
+                "prevent_user_existence_errors",
+            )))
             .allowed_o_auth_flows_user_pool_client(true)
             .send()
             .await?;
         returned(r.user_pool_client().and_then(|c| c.client_id()), "CreateUserPoolClient")
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        _changed: &[String],
+    ) -> AwsResult<()> {
         // like UpdateUserPool, UpdateUserPoolClient resets what it is not given
         self.0
             .update_user_pool_client()
             .user_pool_id(input_str(new, "user_pool_id"))
             .client_id(id)
-            .set_allowed_o_auth_flows(Some(strings(new, "allowed_oauth_flows").iter().map(|f| OAuthFlowType::from(f.as_str())).collect()))
+            .set_allowed_o_auth_flows(Some(
+                strings(new, "allowed_oauth_flows")
+                    .iter()
+                    .map(|f| OAuthFlowType::from(f.as_str()))
+                    .collect(),
+            ))
             .set_allowed_o_auth_scopes(Some(strings(new, "allowed_oauth_scopes")))
             .set_callback_urls(Some(strings(new, "callback_urls")))
             .set_supported_identity_providers(Some(strings(new, "supported_identity_providers")))
-            .prevent_user_existence_errors(PreventUserExistenceErrorTypes::from(input_str(new, "prevent_user_existence_errors")))
+            .prevent_user_existence_errors(PreventUserExistenceErrorTypes::from(input_str(
+                new,
+                "prevent_user_existence_errors",
+            )))
             .allowed_o_auth_flows_user_pool_client(true)
             .send()
             .await?;
@@ -309,7 +436,14 @@ impl AwsKind for AppClient {
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
-        done(self.0.delete_user_pool_client().user_pool_id(input_str(recorded, "user_pool_id")).client_id(id).send()).await
+        done(
+            self.0
+                .delete_user_pool_client()
+                .user_pool_id(input_str(recorded, "user_pool_id"))
+                .client_id(id)
+                .send(),
+        )
+        .await
     }
 }
 
@@ -323,13 +457,19 @@ impl AwsKind for Domain {
     const NOT_FOUND: &'static [&'static str] = RESOURCE_NOT_FOUND;
 
     async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        Ok(self.read(name, inputs).await?.filter(|o| o.attrs.get("user_pool_id") == inputs.get("user_pool_id")).map(|_| name.to_string()))
+        Ok(self
+            .read(name, inputs)
+            .await?
+            .filter(|o| o.attrs.get("user_pool_id") == inputs.get("user_pool_id"))
+            .map(|_| name.to_string()))
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let r = self.0.describe_user_pool_domain().domain(id).send().await?;
         // an unknown domain is an empty description, not an error
-        let Some(d) = r.domain_description().filter(|d| d.user_pool_id().is_some()) else { return Ok(None) };
+        let Some(d) = r.domain_description().filter(|d| d.user_pool_id().is_some()) else {
+            return Ok(None);
+        };
         Ok(Some(Observed {
             attrs: attrs([("user_pool_id", json!(d.user_pool_id()))]),
             outputs: attrs([("id", json!(id)), ("domain", json!(id))]),
@@ -350,7 +490,14 @@ impl AwsKind for Domain {
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
-        done(self.0.delete_user_pool_domain().domain(id).user_pool_id(input_str(recorded, "user_pool_id")).send()).await
+        done(
+            self.0
+                .delete_user_pool_domain()
+                .domain(id)
+                .user_pool_id(input_str(recorded, "user_pool_id"))
+                .send(),
+        )
+        .await
     }
 }
 
@@ -362,22 +509,39 @@ pub struct User(Client);
 impl AwsKind for User {
     const SCHEMA: &'static Schema = &USER;
     /// `ResourceNotFoundException`: the user's pool is gone.
-    const NOT_FOUND: &'static [&'static str] = &["UserNotFoundException", "ResourceNotFoundException"];
+    const NOT_FOUND: &'static [&'static str] =
+        &["UserNotFoundException", "ResourceNotFoundException"];
 
     async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         Ok(self.read(name, inputs).await?.map(|_| name.to_string()))
     }
 
     async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
-        let r = self.0.admin_get_user().user_pool_id(input_str(recorded, "user_pool_id")).username(id).send().await?;
-        let attr = |k: &str| r.user_attributes().iter().find(|a| a.name() == k).and_then(|a| a.value()).map(String::from);
+        let r = self
+            .0
+            .admin_get_user()
+            .user_pool_id(input_str(recorded, "user_pool_id"))
+            .username(id)
+            .send()
+            .await?;
+        let attr = |k: &str| {
+            r.user_attributes()
+                .iter()
+                .find(|a| a.name() == k)
+                .and_then(|a| a.value())
+                .map(String::from)
+        };
         Ok(Some(Observed {
             attrs: attrs([
                 ("user_pool_id", json!(input_str(recorded, "user_pool_id"))),
                 ("email", json!(attr("email"))),
                 ("email_verified", json!(attr("email_verified").as_deref() == Some("true"))),
             ]),
-            outputs: attrs([("id", json!(id)), ("username", json!(r.username())), ("sub", json!(attr("sub")))]),
+            outputs: attrs([
+                ("id", json!(id)),
+                ("username", json!(r.username())),
+                ("sub", json!(attr("sub"))),
+            ]),
         }))
     }
 
@@ -388,7 +552,10 @@ impl AwsKind for User {
             .user_pool_id(input_str(a, "user_pool_id"))
             .username(name)
             .user_attributes(user_attribute("email", input_str(a, "email")))
-            .user_attributes(user_attribute("email_verified", flag(input_bool(a, "email_verified"))))
+            .user_attributes(user_attribute(
+                "email_verified",
+                flag(input_bool(a, "email_verified")),
+            ))
             .desired_delivery_mediums(DeliveryMediumType::Email)
             .send()
             .await
@@ -399,18 +566,34 @@ impl AwsKind for User {
         }
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        _changed: &[String],
+    ) -> AwsResult<()> {
         self.0
             .admin_update_user_attributes()
             .user_pool_id(input_str(new, "user_pool_id"))
             .username(id)
-            .user_attributes(user_attribute("email_verified", flag(input_bool(new, "email_verified"))))
+            .user_attributes(user_attribute(
+                "email_verified",
+                flag(input_bool(new, "email_verified")),
+            ))
             .send()
             .await?;
         Ok(())
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
-        done(self.0.admin_delete_user().user_pool_id(input_str(recorded, "user_pool_id")).username(id).send()).await
+        done(
+            self.0
+                .admin_delete_user()
+                .user_pool_id(input_str(recorded, "user_pool_id"))
+                .username(id)
+                .send(),
+        )
+        .await
     }
 }

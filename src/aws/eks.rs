@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_eks::types::{
-    AccessScope, AccessScopeType, AmiTypes, AuthenticationMode, ClusterStatus, CreateAccessConfigRequest, EncryptionConfig,
-    LaunchTemplateSpecification, LogSetup, LogType, Logging, NodegroupScalingConfig, Provider, Update, UpdateAccessConfigRequest,
-    UpdateStatus, VpcConfigRequest,
+    AccessScope, AccessScopeType, AmiTypes, AuthenticationMode, ClusterStatus,
+    CreateAccessConfigRequest, EncryptionConfig, LaunchTemplateSpecification, LogSetup, LogType,
+    Logging, NodegroupScalingConfig, Provider, Update, UpdateAccessConfigRequest, UpdateStatus,
+    VpcConfigRequest,
 };
 use aws_sdk_eks::Client;
 use empi_engine::kinds::eks::{ACCESS_ENTRY, CLUSTER, LAUNCH_TEMPLATE, NODE_GROUP};
@@ -47,16 +48,29 @@ enum Turn {
 impl Updates {
     fn started(&self, cluster: &str, nodegroup: Option<&str>, update: Option<&Update>) {
         if let Some(id) = update.and_then(|u| u.id()) {
-            self.0.lock().unwrap().insert((cluster.to_string(), nodegroup.map(String::from)), id.to_string());
+            self.0
+                .lock()
+                .unwrap()
+                .insert((cluster.to_string(), nodegroup.map(String::from)), id.to_string());
         }
     }
 
     async fn check(&self, eks: &Client, cluster: &str, nodegroup: Option<&str>) -> AwsResult<Turn> {
         let key = (cluster.to_string(), nodegroup.map(String::from));
         let Some(id) = self.0.lock().unwrap().get(&key).cloned() else { return Ok(Turn::Free) };
-        let u = eks.describe_update().name(cluster).update_id(&id).set_nodegroup_name(nodegroup.map(String::from)).send().await?;
+        let u = eks
+            .describe_update()
+            .name(cluster)
+            .update_id(&id)
+            .set_nodegroup_name(nodegroup.map(String::from))
+            .send()
+            .await?;
         let Some(u) = u.update else { return Ok(Turn::Free) };
-        let what = format!("{} {id} of {}", u.r#type().map(|t| t.as_str()).unwrap_or("update"), nodegroup.unwrap_or(cluster));
+        let what = format!(
+            "{} {id} of {}",
+            u.r#type().map(|t| t.as_str()).unwrap_or("update"),
+            nodegroup.unwrap_or(cluster)
+        );
         Ok(match u.status() {
             Some(UpdateStatus::InProgress) => Turn::Busy(what),
             Some(UpdateStatus::Failed | UpdateStatus::Cancelled) => {
@@ -64,9 +78,19 @@ impl Updates {
                 let errors: Vec<String> = u
                     .errors()
                     .iter()
-                    .map(|e| format!("{}: {}", e.error_code().map(|c| c.as_str()).unwrap_or(""), e.error_message().unwrap_or("")))
+                    .map(|e| {
+                        format!(
+                            "{}: {}",
+                            e.error_code().map(|c| c.as_str()).unwrap_or(""),
+                            e.error_message().unwrap_or("")
+                        )
+                    })
                     .collect();
-                Turn::Failed(format!("EKS {what} ended {}: {}", u.status().map(|s| s.as_str()).unwrap_or(""), errors.join("; ")))
+                Turn::Failed(format!(
+                    "EKS {what} ended {}: {}",
+                    u.status().map(|s| s.as_str()).unwrap_or(""),
+                    errors.join("; ")
+                ))
             }
             _ => {
                 self.0.lock().unwrap().remove(&key);
@@ -112,7 +136,11 @@ async fn eks_retag(eks: &Client, arn: &str, set: Tags, remove: Vec<String>) -> A
         eks.untag_resource().resource_arn(arn).set_tag_keys(Some(remove)).send().await?;
     }
     if !set.is_empty() {
-        eks.tag_resource().resource_arn(arn).set_tags(Some(set.into_iter().collect())).send().await?;
+        eks.tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(set.into_iter().collect()))
+            .send()
+            .await?;
     }
     Ok(())
 }
@@ -138,21 +166,35 @@ fn vpc_config(a: &Attrs) -> VpcConfigRequest {
 #[allow(deprecated)]
 fn encryption(a: &Attrs) -> Option<Vec<EncryptionConfig>> {
     let key = input_str(a, "encryption_key_arn");
-    (!key.is_empty())
-        .then(|| vec![EncryptionConfig::builder().resources("secrets").provider(Provider::builder().key_arn(key).build()).build()])
+    (!key.is_empty()).then(|| {
+        vec![EncryptionConfig::builder()
+            .resources("secrets")
+            .provider(Provider::builder().key_arn(key).build())
+            .build()]
+    })
 }
 
 /// The customer-managed key that encrypts the cluster's Kubernetes data ("" for none).
 fn encryption_key(c: &aws_sdk_eks::types::Cluster) -> String {
-    c.encryption_config().iter().find_map(|e| e.provider()).and_then(|p| p.key_arn()).unwrap_or_default().to_string()
+    c.encryption_config()
+        .iter()
+        .find_map(|e| e.provider())
+        .and_then(|p| p.key_arn())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn logging(a: &Attrs) -> Logging {
-    let on: Vec<LogType> = strings(a, "enabled_log_types").iter().map(|t| LogType::from(t.as_str())).collect();
+    let on: Vec<LogType> =
+        strings(a, "enabled_log_types").iter().map(|t| LogType::from(t.as_str())).collect();
     let all = ["api", "audit", "authenticator", "controllerManager", "scheduler"];
-    let off: Vec<LogType> =
-        all.iter().filter(|t| !strings(a, "enabled_log_types").iter().any(|x| x == *t)).map(|t| LogType::from(*t)).collect();
-    let mut l = Logging::builder().cluster_logging(LogSetup::builder().enabled(true).set_types(Some(on)).build());
+    let off: Vec<LogType> = all
+        .iter()
+        .filter(|t| !strings(a, "enabled_log_types").iter().any(|x| x == *t))
+        .map(|t| LogType::from(*t))
+        .collect();
+    let mut l = Logging::builder()
+        .cluster_logging(LogSetup::builder().enabled(true).set_types(Some(on)).build());
     if !off.is_empty() {
         l = l.cluster_logging(LogSetup::builder().enabled(false).set_types(Some(off)).build());
     }
@@ -169,7 +211,8 @@ impl Cluster {
 impl AwsKind for Cluster {
     const SCHEMA: &'static Schema = &CLUSTER;
     const NOT_FOUND: &'static [&'static str] = &["ResourceNotFoundException"];
-    const LIFECYCLE: Lifecycle = Lifecycle::Status { ready: &["ACTIVE"], failed: &["FAILED", "UPDATE_FAILED"] };
+    const LIFECYCLE: Lifecycle =
+        Lifecycle::Status { ready: &["ACTIVE"], failed: &["FAILED", "UPDATE_FAILED"] };
 
     async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         Ok(self.describe(name).await?.map(|_| name.to_string()))
@@ -196,10 +239,22 @@ impl AwsKind for Cluster {
                 ("version", json!(c.version())),
                 ("role_arn", json!(c.role_arn())),
                 ("subnet_ids", sorted(vpc.map(|v| v.subnet_ids().to_vec()).unwrap_or_default())),
-                ("security_group_ids", sorted(vpc.map(|v| v.security_group_ids().to_vec()).unwrap_or_default())),
-                ("endpoint_private_access", json!(vpc.map(|v| v.endpoint_private_access()).unwrap_or(false))),
-                ("endpoint_public_access", json!(vpc.map(|v| v.endpoint_public_access()).unwrap_or(false))),
-                ("public_access_cidrs", sorted(vpc.map(|v| v.public_access_cidrs().to_vec()).unwrap_or_default())),
+                (
+                    "security_group_ids",
+                    sorted(vpc.map(|v| v.security_group_ids().to_vec()).unwrap_or_default()),
+                ),
+                (
+                    "endpoint_private_access",
+                    json!(vpc.map(|v| v.endpoint_private_access()).unwrap_or(false)),
+                ),
+                (
+                    "endpoint_public_access",
+                    json!(vpc.map(|v| v.endpoint_public_access()).unwrap_or(false)),
+                ),
+                (
+                    "public_access_cidrs",
+                    sorted(vpc.map(|v| v.public_access_cidrs().to_vec()).unwrap_or_default()),
+                ),
                 ("enabled_log_types", sorted(log_types)),
                 ("authentication_mode", json!(authentication_mode(&c))),
                 ("encryption_key_arn", json!(encryption_key(&c))),
@@ -210,9 +265,18 @@ impl AwsKind for Cluster {
                 ("name", json!(id)),
                 ("arn", json!(c.arn())),
                 ("endpoint", json!(c.endpoint())),
-                ("certificate_authority", json!(c.certificate_authority().and_then(|ca| ca.data()))),
-                ("oidc_issuer", json!(c.identity().and_then(|i| i.oidc()).and_then(|o| o.issuer()))),
-                ("cluster_security_group_id", json!(vpc.and_then(|v| v.cluster_security_group_id()))),
+                (
+                    "certificate_authority",
+                    json!(c.certificate_authority().and_then(|ca| ca.data())),
+                ),
+                (
+                    "oidc_issuer",
+                    json!(c.identity().and_then(|i| i.oidc()).and_then(|o| o.issuer())),
+                ),
+                (
+                    "cluster_security_group_id",
+                    json!(vpc.and_then(|v| v.cluster_security_group_id())),
+                ),
             ]),
         }))
     }
@@ -241,26 +305,47 @@ impl AwsKind for Cluster {
 
     /// One kind of change per EKS update, version first (as EKS wants), each after the previous
     /// finished: a change already live is skipped, so that a retry continues where it stopped.
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         let has = |k: &str| changed.iter().any(|c| c == k);
         // an update this run started must have finished before the cluster is read: read while it
         // was in progress, the cluster would not show it yet, and the same change be sent again
         self.1.turn(&self.0, id, None).await?;
-        let live =
-            self.describe(id).await?.ok_or_else(|| ProviderError::coded("ResourceNotFoundException", format!("cluster {id} is gone")))?;
+        let live = self.describe(id).await?.ok_or_else(|| {
+            ProviderError::coded("ResourceNotFoundException", format!("cluster {id} is gone"))
+        })?;
         let vpc = live.resources_vpc_config();
         if has("version") && live.version() != Some(input_str(new, "version")) {
             self.1.turn(&self.0, id, None).await?;
-            let r = self.0.update_cluster_version().name(id).version(input_str(new, "version")).send().await?;
+            let r = self
+                .0
+                .update_cluster_version()
+                .name(id)
+                .version(input_str(new, "version"))
+                .send()
+                .await?;
             self.1.started(id, None, r.update());
         }
-        let mut cidrs: Vec<String> = vpc.map(|v| v.public_access_cidrs().to_vec()).unwrap_or_default();
+        let mut cidrs: Vec<String> =
+            vpc.map(|v| v.public_access_cidrs().to_vec()).unwrap_or_default();
         cidrs.sort();
         let endpoint_live = vpc.map(|v| (v.endpoint_private_access(), v.endpoint_public_access()));
         let endpoint_changed = endpoint_live
-            != Some((input_bool(new, "endpoint_private_access"), input_bool(new, "endpoint_public_access")))
+            != Some((
+                input_bool(new, "endpoint_private_access"),
+                input_bool(new, "endpoint_public_access"),
+            ))
             || sorted(cidrs) != sorted(strings(new, "public_access_cidrs"));
-        if (has("endpoint_private_access") || has("endpoint_public_access") || has("public_access_cidrs")) && endpoint_changed {
+        if (has("endpoint_private_access")
+            || has("endpoint_public_access")
+            || has("public_access_cidrs"))
+            && endpoint_changed
+        {
             self.1.turn(&self.0, id, None).await?;
             // endpoint access only: subnets or security groups in the same call are a second kind of update
             let endpoint = VpcConfigRequest::builder()
@@ -268,7 +353,13 @@ impl AwsKind for Cluster {
                 .endpoint_public_access(input_bool(new, "endpoint_public_access"))
                 .set_public_access_cidrs(Some(strings(new, "public_access_cidrs")))
                 .build();
-            let r = self.0.update_cluster_config().name(id).resources_vpc_config(endpoint).send().await?;
+            let r = self
+                .0
+                .update_cluster_config()
+                .name(id)
+                .resources_vpc_config(endpoint)
+                .send()
+                .await?;
             self.1.started(id, None, r.update());
         }
         if has("enabled_log_types") {
@@ -276,10 +367,15 @@ impl AwsKind for Cluster {
             let r = self.0.update_cluster_config().name(id).logging(logging(new)).send().await?;
             self.1.started(id, None, r.update());
         }
-        if has("authentication_mode") && authentication_mode(&live) != input_str(new, "authentication_mode") {
+        if has("authentication_mode")
+            && authentication_mode(&live) != input_str(new, "authentication_mode")
+        {
             self.1.turn(&self.0, id, None).await?;
             let mode = UpdateAccessConfigRequest::builder()
-                .authentication_mode(AuthenticationMode::from(input_str(new, "authentication_mode")))
+                .authentication_mode(AuthenticationMode::from(input_str(
+                    new,
+                    "authentication_mode",
+                )))
                 .build();
             let r = self.0.update_cluster_config().name(id).access_config(mode).send().await?;
             self.1.started(id, None, r.update());
@@ -289,7 +385,13 @@ impl AwsKind for Cluster {
         if has("encryption_key_arn") && encryption_key(&live).is_empty() {
             if let Some(config) = encryption(new) {
                 self.1.turn(&self.0, id, None).await?;
-                let r = self.0.associate_encryption_config().cluster_name(id).set_encryption_config(Some(config)).send().await?;
+                let r = self
+                    .0
+                    .associate_encryption_config()
+                    .cluster_name(id)
+                    .set_encryption_config(Some(config))
+                    .send()
+                    .await?;
                 self.1.started(id, None, r.update());
             }
         }
@@ -301,17 +403,17 @@ impl AwsKind for Cluster {
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
-        let arn = self
-            .describe(id)
-            .await?
-            .and_then(|c| c.arn)
-            .ok_or_else(|| ProviderError::coded("ResourceNotFoundException", format!("cluster {id} is gone")))?;
+        let arn = self.describe(id).await?.and_then(|c| c.arn).ok_or_else(|| {
+            ProviderError::coded("ResourceNotFoundException", format!("cluster {id} is gone"))
+        })?;
         eks_retag(&self.0, &arn, set, remove).await
     }
 
     async fn status(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<(String, String)>> {
         let c = self.describe(id).await?;
-        let live = c.and_then(|c| c.status).map(|s| (s.as_str().to_string(), "see its health issues in the EKS console".to_string()));
+        let live = c.and_then(|c| c.status).map(|s| {
+            (s.as_str().to_string(), "see its health issues in the EKS console".to_string())
+        });
         self.1.status(&self.0, id, None, live).await
     }
 }
@@ -322,8 +424,8 @@ pub struct LaunchTemplate(aws_sdk_ec2::Client);
 
 fn template_data(a: &Attrs) -> aws_sdk_ec2::types::RequestLaunchTemplateData {
     use aws_sdk_ec2::types::{
-        LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
-        RequestLaunchTemplateData,
+        LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState,
+        LaunchTemplateInstanceMetadataOptionsRequest, RequestLaunchTemplateData,
     };
     RequestLaunchTemplateData::builder()
         .set_security_group_ids(Some(strings(a, "security_group_ids")))
@@ -340,8 +442,11 @@ fn template_data(a: &Attrs) -> aws_sdk_ec2::types::RequestLaunchTemplateData {
 #[async_trait]
 impl AwsKind for LaunchTemplate {
     const SCHEMA: &'static Schema = &LAUNCH_TEMPLATE;
-    const NOT_FOUND: &'static [&'static str] =
-        &["InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.Malformed"];
+    const NOT_FOUND: &'static [&'static str] = &[
+        "InvalidLaunchTemplateId.NotFound",
+        "InvalidLaunchTemplateName.NotFoundException",
+        "InvalidLaunchTemplateId.Malformed",
+    ];
 
     async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         let r = self.0.describe_launch_templates().launch_template_names(name).send().await?;
@@ -352,17 +457,33 @@ impl AwsKind for LaunchTemplate {
         let r = self.0.describe_launch_templates().launch_template_ids(id).send().await?;
         let Some(t) = r.launch_templates().first() else { return Ok(None) };
         let latest = t.latest_version_number().unwrap_or(1).to_string();
-        let v = self.0.describe_launch_template_versions().launch_template_id(id).versions(&latest).send().await?;
+        let v = self
+            .0
+            .describe_launch_template_versions()
+            .launch_template_id(id)
+            .versions(&latest)
+            .send()
+            .await?;
         let data = v.launch_template_versions().first().and_then(|v| v.launch_template_data());
         let md = data.and_then(|d| d.metadata_options());
         Ok(Some(Observed {
             attrs: attrs([
-                ("security_group_ids", sorted(data.map(|d| d.security_group_ids().to_vec()).unwrap_or_default())),
+                (
+                    "security_group_ids",
+                    sorted(data.map(|d| d.security_group_ids().to_vec()).unwrap_or_default()),
+                ),
                 ("http_tokens", json!(md.and_then(|m| m.http_tokens()).map(|t| t.as_str()))),
-                ("http_put_response_hop_limit", json!(md.and_then(|m| m.http_put_response_hop_limit()))),
+                (
+                    "http_put_response_hop_limit",
+                    json!(md.and_then(|m| m.http_put_response_hop_limit())),
+                ),
                 ("tags", ec2_tags(t.tags())),
             ]),
-            outputs: attrs([("id", json!(id)), ("name", json!(t.launch_template_name())), ("latest_version", json!(latest))]),
+            outputs: attrs([
+                ("id", json!(id)),
+                ("name", json!(t.launch_template_name())),
+                ("latest_version", json!(latest)),
+            ]),
         }))
     }
 
@@ -379,10 +500,29 @@ impl AwsKind for LaunchTemplate {
         Ok(id.ok_or_else(|| ProviderError::new("CreateLaunchTemplate returned no id"))?.to_string())
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
-        let v = self.0.create_launch_template_version().launch_template_id(id).launch_template_data(template_data(new)).send().await?;
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        _changed: &[String],
+    ) -> AwsResult<()> {
+        let v = self
+            .0
+            .create_launch_template_version()
+            .launch_template_id(id)
+            .launch_template_data(template_data(new))
+            .send()
+            .await?;
         let version = v.launch_template_version().and_then(|v| v.version_number()).unwrap_or(1);
-        done(self.0.modify_launch_template().launch_template_id(id).default_version(version.to_string()).send()).await
+        done(
+            self.0
+                .modify_launch_template()
+                .launch_template_id(id)
+                .default_version(version.to_string())
+                .send(),
+        )
+        .await
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
@@ -399,8 +539,19 @@ impl AwsKind for LaunchTemplate {
 pub struct NodeGroup(Client, Arc<Updates>);
 
 impl NodeGroup {
-    async fn describe(&self, cluster: &str, name: &str) -> AwsResult<Option<aws_sdk_eks::types::Nodegroup>> {
-        Ok(self.0.describe_nodegroup().cluster_name(cluster).nodegroup_name(name).send().await?.nodegroup)
+    async fn describe(
+        &self,
+        cluster: &str,
+        name: &str,
+    ) -> AwsResult<Option<aws_sdk_eks::types::Nodegroup>> {
+        Ok(self
+            .0
+            .describe_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(name)
+            .send()
+            .await?
+            .nodegroup)
     }
 }
 
@@ -413,28 +564,39 @@ fn scaling(a: &Attrs) -> NodegroupScalingConfig {
 }
 
 fn launch_template(a: &Attrs) -> LaunchTemplateSpecification {
-    LaunchTemplateSpecification::builder().id(input_str(a, "launch_template_id")).version(input_str(a, "launch_template_version")).build()
+    LaunchTemplateSpecification::builder()
+        .id(input_str(a, "launch_template_id"))
+        .version(input_str(a, "launch_template_version"))
+        .build()
 }
 
 #[async_trait]
 impl AwsKind for NodeGroup {
     const SCHEMA: &'static Schema = &NODE_GROUP;
     const NOT_FOUND: &'static [&'static str] = &["ResourceNotFoundException"];
-    const LIFECYCLE: Lifecycle =
-        Lifecycle::Status { ready: &["ACTIVE"], failed: &["CREATE_FAILED", "DEGRADED", "DELETE_FAILED", "UPDATE_FAILED"] };
+    const LIFECYCLE: Lifecycle = Lifecycle::Status {
+        ready: &["ACTIVE"],
+        failed: &["CREATE_FAILED", "DEGRADED", "DELETE_FAILED", "UPDATE_FAILED"],
+    };
 
     async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         Ok(self.describe(input_str(inputs, "cluster_name"), name).await?.map(|_| name.to_string()))
     }
 
     async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
-        let Some(g) = self.describe(input_str(recorded, "cluster_name"), id).await? else { return Ok(None) };
+        let Some(g) = self.describe(input_str(recorded, "cluster_name"), id).await? else {
+            return Ok(None);
+        };
         if g.status() == Some(&aws_sdk_eks::types::NodegroupStatus::Deleting) {
             return Ok(None);
         }
         let sc = g.scaling_config();
         let lt = g.launch_template();
-        let asg = g.resources().and_then(|r| r.auto_scaling_groups().first()).and_then(|a| a.name()).map(String::from);
+        let asg = g
+            .resources()
+            .and_then(|r| r.auto_scaling_groups().first())
+            .and_then(|a| a.name())
+            .map(String::from);
         Ok(Some(Observed {
             attrs: attrs([
                 ("cluster_name", json!(g.cluster_name())),
@@ -480,18 +642,25 @@ impl AwsKind for NodeGroup {
         Ok(name.to_string())
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         let has = |k: &str| changed.iter().any(|c| c == k);
         let cluster = input_str(new, "cluster_name");
         // as for the cluster: the group is read only once no update this run started is in progress
         self.1.turn(&self.0, cluster, Some(id)).await?;
-        let live = self
-            .describe(cluster, id)
-            .await?
-            .ok_or_else(|| ProviderError::coded("ResourceNotFoundException", format!("node group {id} is gone")))?;
+        let live = self.describe(cluster, id).await?.ok_or_else(|| {
+            ProviderError::coded("ResourceNotFoundException", format!("node group {id} is gone"))
+        })?;
         // the version (launch template) first, then the scaling, each after the previous finished
         let live_version = live.launch_template().and_then(|l| l.version());
-        if has("launch_template_version") && live_version != Some(input_str(new, "launch_template_version")) {
+        if has("launch_template_version")
+            && live_version != Some(input_str(new, "launch_template_version"))
+        {
             self.1.turn(&self.0, cluster, Some(id)).await?;
             let r = self
                 .0
@@ -505,32 +674,63 @@ impl AwsKind for NodeGroup {
         }
         let sc = live.scaling_config();
         let live_scaling = sc.map(|c| (c.min_size(), c.max_size(), c.desired_size()));
-        let want = (Some(input_i32(new, "min_size")), Some(input_i32(new, "max_size")), Some(input_i32(new, "desired_size")));
-        if (has("min_size") || has("max_size") || has("desired_size")) && live_scaling != Some(want) {
+        let want = (
+            Some(input_i32(new, "min_size")),
+            Some(input_i32(new, "max_size")),
+            Some(input_i32(new, "desired_size")),
+        );
+        if (has("min_size") || has("max_size") || has("desired_size")) && live_scaling != Some(want)
+        {
             self.1.turn(&self.0, cluster, Some(id)).await?;
-            let r = self.0.update_nodegroup_config().cluster_name(cluster).nodegroup_name(id).scaling_config(scaling(new)).send().await?;
+            let r = self
+                .0
+                .update_nodegroup_config()
+                .cluster_name(cluster)
+                .nodegroup_name(id)
+                .scaling_config(scaling(new))
+                .send()
+                .await?;
             self.1.started(cluster, Some(id), r.update());
         }
         Ok(())
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
-        done(self.0.delete_nodegroup().cluster_name(input_str(recorded, "cluster_name")).nodegroup_name(id).send()).await
+        done(
+            self.0
+                .delete_nodegroup()
+                .cluster_name(input_str(recorded, "cluster_name"))
+                .nodegroup_name(id)
+                .send(),
+        )
+        .await
     }
 
     async fn retag(&self, id: &str, new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
-        let arn = self.describe(input_str(new, "cluster_name"), id).await?.and_then(|g| g.nodegroup_arn).unwrap_or_default();
+        let arn = self
+            .describe(input_str(new, "cluster_name"), id)
+            .await?
+            .and_then(|g| g.nodegroup_arn)
+            .unwrap_or_default();
         eks_retag(&self.0, &arn, set, remove).await
     }
 
     async fn status(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<(String, String)>> {
-        let Some(g) = self.describe(input_str(recorded, "cluster_name"), id).await? else { return Ok(None) };
+        let Some(g) = self.describe(input_str(recorded, "cluster_name"), id).await? else {
+            return Ok(None);
+        };
         let issues: Vec<String> = g
             .health()
             .map(|h| {
                 h.issues()
                     .iter()
-                    .map(|i| format!("{}: {}", i.code().map(|c| c.as_str()).unwrap_or(""), i.message().unwrap_or("")))
+                    .map(|i| {
+                        format!(
+                            "{}: {}",
+                            i.code().map(|c| c.as_str()).unwrap_or(""),
+                            i.message().unwrap_or("")
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -573,20 +773,50 @@ impl AwsKind for AccessEntry {
     const NOT_FOUND: &'static [&'static str] = &["ResourceNotFoundException"];
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let (cluster, principal) = (input_str(inputs, "cluster_name"), input_str(inputs, "principal_arn"));
-        let r = self.0.describe_access_entry().cluster_name(cluster).principal_arn(principal).send().await?;
+        let (cluster, principal) =
+            (input_str(inputs, "cluster_name"), input_str(inputs, "principal_arn"));
+        let r = self
+            .0
+            .describe_access_entry()
+            .cluster_name(cluster)
+            .principal_arn(principal)
+            .send()
+            .await?;
         Ok(r.access_entry.map(|_| entry_id(inputs)))
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let (cluster, principal) = split_entry_id(id);
-        let Some(e) = self.0.describe_access_entry().cluster_name(cluster).principal_arn(principal).send().await?.access_entry else {
+        let Some(e) = self
+            .0
+            .describe_access_entry()
+            .cluster_name(cluster)
+            .principal_arn(principal)
+            .send()
+            .await?
+            .access_entry
+        else {
             return Ok(None);
         };
-        let policies = self.0.list_associated_access_policies().cluster_name(cluster).principal_arn(principal).send().await?;
-        let policy = policies.associated_access_policies().first().and_then(|p| p.policy_arn()).unwrap_or_default().to_string();
+        let policies = self
+            .0
+            .list_associated_access_policies()
+            .cluster_name(cluster)
+            .principal_arn(principal)
+            .send()
+            .await?;
+        let policy = policies
+            .associated_access_policies()
+            .first()
+            .and_then(|p| p.policy_arn())
+            .unwrap_or_default()
+            .to_string();
         Ok(Some(Observed {
-            attrs: attrs([("cluster_name", json!(cluster)), ("principal_arn", json!(principal)), ("policy_arn", json!(policy))]),
+            attrs: attrs([
+                ("cluster_name", json!(cluster)),
+                ("principal_arn", json!(principal)),
+                ("policy_arn", json!(policy)),
+            ]),
             outputs: attrs([("id", json!(id)), ("arn", json!(e.access_entry_arn()))]),
         }))
     }
@@ -598,23 +828,39 @@ impl AwsKind for AccessEntry {
         Ok(entry_id(a))
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        old: &Attrs,
+        new: &Attrs,
+        _changed: &[String],
+    ) -> AwsResult<()> {
         let (cluster, principal) = split_entry_id(id);
         self.associate(cluster, principal, input_str(new, "policy_arn")).await?;
         let before = input_str(old, "policy_arn");
         if !before.is_empty() && before != input_str(new, "policy_arn") {
-            self.0.disassociate_access_policy().cluster_name(cluster).principal_arn(principal).policy_arn(before).send().await?;
+            self.0
+                .disassociate_access_policy()
+                .cluster_name(cluster)
+                .principal_arn(principal)
+                .policy_arn(before)
+                .send()
+                .await?;
         }
         Ok(())
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
         let (cluster, principal) = split_entry_id(id);
-        done(self.0.delete_access_entry().cluster_name(cluster).principal_arn(principal).send()).await
+        done(self.0.delete_access_entry().cluster_name(cluster).principal_arn(principal).send())
+            .await
     }
 }
 
 /// The cluster's authentication mode (`CONFIG_MAP` when EKS says nothing: its API's default).
 fn authentication_mode(c: &aws_sdk_eks::types::Cluster) -> String {
-    c.access_config().and_then(|a| a.authentication_mode()).map(|m| m.as_str().to_string()).unwrap_or_else(|| "CONFIG_MAP".into())
+    c.access_config()
+        .and_then(|a| a.authentication_mode())
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "CONFIG_MAP".into())
 }

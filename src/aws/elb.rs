@@ -4,12 +4,15 @@
 
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, AuthenticateCognitoActionConfig, AuthenticateOidcActionConfig, Certificate, LoadBalancerAttribute,
-    LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher, PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig,
-    RedirectActionStatusCodeEnum, RuleCondition, RulePriorityPair, Tag, TargetTypeEnum,
+    Action, ActionTypeEnum, AuthenticateCognitoActionConfig, AuthenticateOidcActionConfig,
+    Certificate, LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher,
+    PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum,
+    RuleCondition, RulePriorityPair, Tag, TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client;
-use empi_engine::kinds::elb::{ASG_ATTACHMENT, LISTENER, LISTENER_RULE, LOAD_BALANCER, TARGET_GROUP};
+use empi_engine::kinds::elb::{
+    ASG_ATTACHMENT, LISTENER, LISTENER_RULE, LOAD_BALANCER, TARGET_GROUP,
+};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
@@ -30,11 +33,11 @@ fn elb_tags(t: Tags) -> Vec<Tag> {
 
 async fn live_tags(c: &Client, arn: &str) -> AwsResult<Value> {
     let r = c.describe_tags().resource_arns(arn).send().await?;
-    Ok(tags_value(
-        r.tag_descriptions()
-            .iter()
-            .flat_map(|d| d.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))),
-    ))
+    Ok(tags_value(r.tag_descriptions().iter().flat_map(|d| {
+        d.tags().iter().map(|t| {
+            (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())
+        })
+    })))
 }
 
 /// Sets and removes tags of any ELB object.
@@ -50,7 +53,10 @@ async fn elb_retag(c: &Client, arn: &str, set: Tags, remove: Vec<String>) -> Aws
 
 /// The client secret of the `authenticate-oidc` action among `a`'s actions, read from the user's
 /// secret (`client_secret_arn`); AWS wants it on every create and modify.
-async fn oidc_secret(secrets: &aws_sdk_secretsmanager::Client, a: &Attrs) -> AwsResult<Option<String>> {
+async fn oidc_secret(
+    secrets: &aws_sdk_secretsmanager::Client,
+    a: &Attrs,
+) -> AwsResult<Option<String>> {
     let list = a.get("actions").and_then(Value::as_array).cloned().unwrap_or_default();
     match list.iter().find_map(|x| x.get("client_secret_arn").and_then(Value::as_str)) {
         Some(arn) => Ok(Some(super::secrets::user_secret(secrets, arn).await?)),
@@ -79,7 +85,9 @@ fn to_actions(a: &Attrs, client_secret: Option<&str>) -> Vec<Action> {
                 "authenticate-oidc" => b.authenticate_oidc_config(
                     AuthenticateOidcActionConfig::builder()
                         .issuer(x["issuer"].as_str().unwrap_or_default())
-                        .authorization_endpoint(x["authorization_endpoint"].as_str().unwrap_or_default())
+                        .authorization_endpoint(
+                            x["authorization_endpoint"].as_str().unwrap_or_default(),
+                        )
                         .token_endpoint(x["token_endpoint"].as_str().unwrap_or_default())
                         .user_info_endpoint(x["user_info_endpoint"].as_str().unwrap_or_default())
                         .client_id(x["client_id"].as_str().unwrap_or_default())
@@ -92,7 +100,9 @@ fn to_actions(a: &Attrs, client_secret: Option<&str>) -> Vec<Action> {
                     RedirectActionConfig::builder()
                         .protocol(x["protocol"].as_str().unwrap_or("HTTPS"))
                         .port(x["port"].as_str().unwrap_or("443"))
-                        .status_code(RedirectActionStatusCodeEnum::from(x["status_code"].as_str().unwrap_or("HTTP_301")))
+                        .status_code(RedirectActionStatusCodeEnum::from(
+                            x["status_code"].as_str().unwrap_or("HTTP_301"),
+                        ))
                         .build(),
                 ),
                 _ => b,
@@ -109,9 +119,14 @@ fn from_actions(actions: &[Action], recorded: &Attrs) -> Value {
     v.sort_by_key(|a| a.order().unwrap_or(0));
     // what AWS never shows of an OIDC action: where its secret came from, and which version
     let recorded_field = |k: &str| {
-        recorded.get("actions").and_then(Value::as_array).and_then(|l| l.iter().find_map(|x| x.get(k).cloned())).unwrap_or(Value::Null)
+        recorded
+            .get("actions")
+            .and_then(Value::as_array)
+            .and_then(|l| l.iter().find_map(|x| x.get(k).cloned()))
+            .unwrap_or(Value::Null)
     };
-    let (recorded_secret, recorded_version) = (recorded_field("client_secret_arn"), recorded_field("client_secret_version"));
+    let (recorded_secret, recorded_version) =
+        (recorded_field("client_secret_arn"), recorded_field("client_secret_version"));
     Value::Array(
         v.into_iter()
             .map(|a| match a.r#type() {
@@ -172,7 +187,13 @@ impl LoadBalancer {
             attr(ACCESS_LOGS_BUCKET, bucket.to_string()),
             attr(ACCESS_LOGS_PREFIX, input_str(a, "access_logs_prefix").to_string()),
         ];
-        let r = self.0.modify_load_balancer_attributes().load_balancer_arn(arn).set_attributes(Some(attributes)).send().await;
+        let r = self
+            .0
+            .modify_load_balancer_attributes()
+            .load_balancer_arn(arn)
+            .set_attributes(Some(attributes))
+            .send()
+            .await;
         r.map_err(|e| {
             super::adapter::aws(e).explain("InvalidConfigurationRequest", || {
                 format!("the load balancer cannot write access logs to bucket {bucket}: its policy must let Elastic Load Balancing put objects under {}/AWSLogs/ and it must use SSE-S3 (AES256) encryption", input_str(a, "access_logs_prefix"))
@@ -181,7 +202,10 @@ impl LoadBalancer {
         Ok(())
     }
 
-    async fn describe(&self, arn: &str) -> AwsResult<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>> {
+    async fn describe(
+        &self,
+        arn: &str,
+    ) -> AwsResult<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>> {
         let r = self.0.describe_load_balancers().load_balancer_arns(arn).send().await?;
         Ok(r.load_balancers().first().cloned())
     }
@@ -201,18 +225,39 @@ impl AwsKind for LoadBalancer {
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let Some(lb) = self.describe(id).await? else { return Ok(None) };
         let la = self.0.describe_load_balancer_attributes().load_balancer_arn(id).send().await?;
-        let attr = |k: &str| la.attributes().iter().find(|a| a.key() == Some(k)).and_then(|a| a.value()).unwrap_or_default().to_string();
+        let attr = |k: &str| {
+            la.attributes()
+                .iter()
+                .find(|a| a.key() == Some(k))
+                .and_then(|a| a.value())
+                .unwrap_or_default()
+                .to_string()
+        };
         let (drop, protected) = (attr(DROP_INVALID) == "true", attr(DELETION_PROTECTION) == "true");
         let logs_on = attr(ACCESS_LOGS) == "true";
         Ok(Some(Observed {
             attrs: attrs([
                 ("scheme", json!(lb.scheme().map(|s| s.as_str()))),
-                ("subnet_ids", sorted(lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(String::from)).collect())),
+                (
+                    "subnet_ids",
+                    sorted(
+                        lb.availability_zones()
+                            .iter()
+                            .filter_map(|z| z.subnet_id().map(String::from))
+                            .collect(),
+                    ),
+                ),
                 ("security_group_ids", sorted(lb.security_groups().to_vec())),
                 ("drop_invalid_header_fields", json!(drop)),
                 ("deletion_protection", json!(protected)),
-                ("access_logs_bucket", if logs_on { json!(attr(ACCESS_LOGS_BUCKET)) } else { Value::Null }),
-                ("access_logs_prefix", if logs_on { json!(attr(ACCESS_LOGS_PREFIX)) } else { Value::Null }),
+                (
+                    "access_logs_bucket",
+                    if logs_on { json!(attr(ACCESS_LOGS_BUCKET)) } else { Value::Null },
+                ),
+                (
+                    "access_logs_prefix",
+                    if logs_on { json!(attr(ACCESS_LOGS_PREFIX)) } else { Value::Null },
+                ),
                 ("tags", live_tags(&self.0, id).await?),
             ]),
             outputs: attrs([
@@ -236,20 +281,43 @@ impl AwsKind for LoadBalancer {
             .set_tags(Some(elb_tags(tags(a))))
             .send()
             .await?;
-        let arn = returned(r.load_balancers().first().and_then(|l| l.load_balancer_arn()), "CreateLoadBalancer")?;
+        let arn = returned(
+            r.load_balancers().first().and_then(|l| l.load_balancer_arn()),
+            "CreateLoadBalancer",
+        )?;
         self.set_attributes(&arn, a).await?;
         Ok(arn)
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         let has = |k: &str| changed.iter().any(|c| c == k);
         if has("subnet_ids") {
-            self.0.set_subnets().load_balancer_arn(id).set_subnets(Some(strings(new, "subnet_ids"))).send().await?;
+            self.0
+                .set_subnets()
+                .load_balancer_arn(id)
+                .set_subnets(Some(strings(new, "subnet_ids")))
+                .send()
+                .await?;
         }
         if has("security_group_ids") {
-            self.0.set_security_groups().load_balancer_arn(id).set_security_groups(Some(strings(new, "security_group_ids"))).send().await?;
+            self.0
+                .set_security_groups()
+                .load_balancer_arn(id)
+                .set_security_groups(Some(strings(new, "security_group_ids")))
+                .send()
+                .await?;
         }
-        if has("drop_invalid_header_fields") || has("deletion_protection") || has("access_logs_bucket") || has("access_logs_prefix") {
+        if has("drop_invalid_header_fields")
+            || has("deletion_protection")
+            || has("access_logs_bucket")
+            || has("access_logs_prefix")
+        {
             self.set_attributes(id, new).await?;
         }
         Ok(())
@@ -260,7 +328,12 @@ impl AwsKind for LoadBalancer {
     /// load balancer holds no data (unlike the database, which destroy never unprotects).
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
         let off = LoadBalancerAttribute::builder().key(DELETION_PROTECTION).value("false").build();
-        self.0.modify_load_balancer_attributes().load_balancer_arn(id).attributes(off).send().await?;
+        self.0
+            .modify_load_balancer_attributes()
+            .load_balancer_arn(id)
+            .attributes(off)
+            .send()
+            .await?;
         done(self.0.delete_load_balancer().load_balancer_arn(id).send()).await
     }
 
@@ -285,7 +358,9 @@ pub struct TargetGroup(Client);
 
 /// `HealthCheckPort`: the declared port, or the port traffic goes to.
 fn health_check_port(a: &Attrs) -> String {
-    a.get("health_check_port").and_then(Value::as_i64).map_or_else(|| "traffic-port".to_string(), |p| p.to_string())
+    a.get("health_check_port")
+        .and_then(Value::as_i64)
+        .map_or_else(|| "traffic-port".to_string(), |p| p.to_string())
 }
 
 #[async_trait]
@@ -310,10 +385,17 @@ impl AwsKind for TargetGroup {
                 ("health_check_path", json!(t.health_check_path())),
                 ("health_check_matcher", json!(t.matcher().and_then(|m| m.http_code()))),
                 // `traffic-port` is `port`
-                ("health_check_port", json!(t.health_check_port().and_then(|p| p.parse::<i32>().ok()).or(t.port()))),
+                (
+                    "health_check_port",
+                    json!(t.health_check_port().and_then(|p| p.parse::<i32>().ok()).or(t.port())),
+                ),
                 ("tags", live_tags(&self.0, id).await?),
             ]),
-            outputs: attrs([("id", json!(id)), ("arn", json!(id)), ("name", json!(t.target_group_name()))]),
+            outputs: attrs([
+                ("id", json!(id)),
+                ("arn", json!(id)),
+                ("name", json!(t.target_group_name())),
+            ]),
         }))
     }
 
@@ -335,13 +417,21 @@ impl AwsKind for TargetGroup {
         returned(r.target_groups().first().and_then(|t| t.target_group_arn()), "CreateTargetGroup")
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         if changed.iter().any(|c| c.starts_with("health_check")) {
             self.0
                 .modify_target_group()
                 .target_group_arn(id)
                 .health_check_path(input_str(new, "health_check_path"))
-                .matcher(Matcher::builder().http_code(input_str(new, "health_check_matcher")).build())
+                .matcher(
+                    Matcher::builder().http_code(input_str(new, "health_check_matcher")).build(),
+                )
                 .health_check_port(health_check_port(new))
                 .send()
                 .await?;
@@ -369,8 +459,17 @@ impl AwsKind for Listener {
     const NOT_FOUND: &'static [&'static str] = &["ListenerNotFound", "LoadBalancerNotFound"];
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let r = self.0.describe_listeners().load_balancer_arn(input_str(inputs, "load_balancer_arn")).send().await?;
-        Ok(r.listeners().iter().find(|l| l.port() == Some(input_i32(inputs, "port"))).and_then(|l| l.listener_arn()).map(String::from))
+        let r = self
+            .0
+            .describe_listeners()
+            .load_balancer_arn(input_str(inputs, "load_balancer_arn"))
+            .send()
+            .await?;
+        Ok(r.listeners()
+            .iter()
+            .find(|l| l.port() == Some(input_i32(inputs, "port")))
+            .and_then(|l| l.listener_arn())
+            .map(String::from))
     }
 
     async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
@@ -383,7 +482,10 @@ impl AwsKind for Listener {
             ("actions", from_actions(l.default_actions(), recorded)),
         ]);
         if l.protocol() == Some(&ProtocolEnum::Https) {
-            a.insert("certificate_arn".into(), json!(l.certificates().first().and_then(|c| c.certificate_arn())));
+            a.insert(
+                "certificate_arn".into(),
+                json!(l.certificates().first().and_then(|c| c.certificate_arn())),
+            );
             a.insert("ssl_policy".into(), json!(l.ssl_policy()));
         }
         Ok(Some(Observed { attrs: a, outputs: attrs([("id", json!(id)), ("arn", json!(id))]) }))
@@ -400,14 +502,22 @@ impl AwsKind for Listener {
             .set_default_actions(Some(to_actions(a, secret.as_deref())));
         if a.contains_key("certificate_arn") {
             req = req
-                .certificates(Certificate::builder().certificate_arn(input_str(a, "certificate_arn")).build())
+                .certificates(
+                    Certificate::builder().certificate_arn(input_str(a, "certificate_arn")).build(),
+                )
                 .ssl_policy(input_str(a, "ssl_policy"));
         }
         let r = req.send().await?;
         returned(r.listeners().first().and_then(|l| l.listener_arn()), "CreateListener")
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        _changed: &[String],
+    ) -> AwsResult<()> {
         let secret = oidc_secret(&self.1, new).await?;
         let mut req = self
             .0
@@ -418,7 +528,11 @@ impl AwsKind for Listener {
             .set_default_actions(Some(to_actions(new, secret.as_deref())));
         if new.contains_key("certificate_arn") {
             req = req
-                .certificates(Certificate::builder().certificate_arn(input_str(new, "certificate_arn")).build())
+                .certificates(
+                    Certificate::builder()
+                        .certificate_arn(input_str(new, "certificate_arn"))
+                        .build(),
+                )
                 .ssl_policy(input_str(new, "ssl_policy"));
         }
         done(req.send()).await
@@ -436,7 +550,11 @@ pub struct ListenerRule(Client, aws_sdk_secretsmanager::Client);
 fn path_condition(a: &Attrs) -> RuleCondition {
     RuleCondition::builder()
         .field("path-pattern")
-        .path_pattern_config(PathPatternConditionConfig::builder().set_values(Some(strings(a, "path_patterns"))).build())
+        .path_pattern_config(
+            PathPatternConditionConfig::builder()
+                .set_values(Some(strings(a, "path_patterns")))
+                .build(),
+        )
         .build()
 }
 
@@ -447,7 +565,8 @@ impl AwsKind for ListenerRule {
     const NOT_FOUND: &'static [&'static str] = &["RuleNotFound", "ListenerNotFound"];
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let r = self.0.describe_rules().listener_arn(input_str(inputs, "listener_arn")).send().await?;
+        let r =
+            self.0.describe_rules().listener_arn(input_str(inputs, "listener_arn")).send().await?;
         Ok(r.rules()
             .iter()
             .find(|x| x.priority() == Some(&input_i32(inputs, "priority").to_string()))
@@ -463,7 +582,10 @@ impl AwsKind for ListenerRule {
             .iter()
             .filter(|c| c.field() == Some("path-pattern"))
             .flat_map(|c| {
-                c.path_pattern_config().map(|p| p.values().to_vec()).filter(|v| !v.is_empty()).unwrap_or_else(|| c.values().to_vec())
+                c.path_pattern_config()
+                    .map(|p| p.values().to_vec())
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| c.values().to_vec())
             })
             .collect();
         Ok(Some(Observed {
@@ -491,15 +613,30 @@ impl AwsKind for ListenerRule {
         returned(r.rules().first().and_then(|x| x.rule_arn()), "CreateRule")
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         if changed.iter().any(|c| c == "priority") {
-            let pair = RulePriorityPair::builder().rule_arn(id).priority(input_i32(new, "priority")).build();
+            let pair = RulePriorityPair::builder()
+                .rule_arn(id)
+                .priority(input_i32(new, "priority"))
+                .build();
             self.0.set_rule_priorities().rule_priorities(pair).send().await?;
         }
         if changed.iter().any(|c| c == "path_patterns" || c == "actions") {
             let secret = oidc_secret(&self.1, new).await?;
             let actions = to_actions(new, secret.as_deref());
-            self.0.modify_rule().rule_arn(id).conditions(path_condition(new)).set_actions(Some(actions)).send().await?;
+            self.0
+                .modify_rule()
+                .rule_arn(id)
+                .conditions(path_condition(new))
+                .set_actions(Some(actions))
+                .send()
+                .await?;
         }
         Ok(())
     }
@@ -516,12 +653,20 @@ pub struct AsgAttachment(aws_sdk_autoscaling::Client);
 impl AsgAttachment {
     async fn attached(&self, asg: &str, tg: &str) -> AwsResult<bool> {
         // the group itself may be gone (node group replaced or deleted): then nothing is attached
-        let groups = self.0.describe_auto_scaling_groups().auto_scaling_group_names(asg).send().await?;
+        let groups =
+            self.0.describe_auto_scaling_groups().auto_scaling_group_names(asg).send().await?;
         if groups.auto_scaling_groups().is_empty() {
             return Ok(false);
         }
-        let r = self.0.describe_load_balancer_target_groups().auto_scaling_group_name(asg).send().await?;
-        Ok(r.load_balancer_target_groups().iter().any(|t| t.load_balancer_target_group_arn() == Some(tg)))
+        let r = self
+            .0
+            .describe_load_balancer_target_groups()
+            .auto_scaling_group_name(asg)
+            .send()
+            .await?;
+        Ok(r.load_balancer_target_groups()
+            .iter()
+            .any(|t| t.load_balancer_target_group_arn() == Some(tg)))
     }
 }
 
@@ -534,7 +679,10 @@ impl AwsKind for AsgAttachment {
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         let tg = input_str(inputs, "target_group_arn");
-        Ok(self.attached(input_str(inputs, "autoscaling_group_name"), tg).await?.then(|| tg.to_string()))
+        Ok(self
+            .attached(input_str(inputs, "autoscaling_group_name"), tg)
+            .await?
+            .then(|| tg.to_string()))
     }
 
     async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {

@@ -24,7 +24,8 @@ fn iam_tags(t: Tags) -> Vec<Tag> {
 
 /// IAM returns policy documents URL-encoded; compare them as JSON.
 pub fn decode_policy(doc: &str) -> Value {
-    let decoded = urlencoding::decode(doc).map(|c| c.into_owned()).unwrap_or_else(|_| doc.to_string());
+    let decoded =
+        urlencoding::decode(doc).map(|c| c.into_owned()).unwrap_or_else(|_| doc.to_string());
     serde_json::from_str(&decoded).unwrap_or(Value::String(decoded))
 }
 
@@ -51,10 +52,17 @@ impl Role {
         let want = want.as_object().cloned().unwrap_or_default();
         for (p, doc) in &want {
             if have.get(p) != Some(doc) {
-                self.0.put_role_policy().role_name(name).policy_name(p).policy_document(doc.to_string()).send().await?;
+                self.0
+                    .put_role_policy()
+                    .role_name(name)
+                    .policy_name(p)
+                    .policy_document(doc.to_string())
+                    .send()
+                    .await?;
             }
         }
-        for p in have.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+        for p in have.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default()
+        {
             if !want.contains_key(&p) {
                 self.0.delete_role_policy().role_name(name).policy_name(&p).send().await?;
             }
@@ -91,10 +99,18 @@ impl AwsKind for Role {
         let inline = self.inline(id).await?;
         Ok(Some(Observed {
             attrs: attrs([
-                ("assume_role_policy", role.assume_role_policy_document().map(decode_policy).unwrap_or(Value::Null)),
+                (
+                    "assume_role_policy",
+                    role.assume_role_policy_document().map(decode_policy).unwrap_or(Value::Null),
+                ),
                 ("managed_policy_arns", sorted(policies)),
                 ("inline_policies", inline),
-                ("tags", tags_value(role.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())))),
+                (
+                    "tags",
+                    tags_value(
+                        role.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())),
+                    ),
+                ),
             ]),
             outputs: attrs([("id", json!(id)), ("name", json!(id)), ("arn", json!(role.arn()))]),
         }))
@@ -119,14 +135,29 @@ impl AwsKind for Role {
         Ok(name.to_string())
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         for c in changed {
             match c.as_str() {
                 "assume_role_policy" => {
-                    self.0.update_assume_role_policy().role_name(id).policy_document(new["assume_role_policy"].to_string()).send().await?;
+                    self.0
+                        .update_assume_role_policy()
+                        .role_name(id)
+                        .policy_document(new["assume_role_policy"].to_string())
+                        .send()
+                        .await?;
                 }
-                "managed_policy_arns" => self.sync_policies(id, &strings(new, "managed_policy_arns")).await?,
-                "inline_policies" => self.sync_inline(id, new.get("inline_policies").unwrap_or(&Value::Null)).await?,
+                "managed_policy_arns" => {
+                    self.sync_policies(id, &strings(new, "managed_policy_arns")).await?
+                }
+                "inline_policies" => {
+                    self.sync_inline(id, new.get("inline_policies").unwrap_or(&Value::Null)).await?
+                }
                 _ => {}
             }
         }
@@ -180,14 +211,20 @@ impl AwsKind for OidcProvider {
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
-        let r = self.0.get_open_id_connect_provider().open_id_connect_provider_arn(id).send().await?;
+        let r =
+            self.0.get_open_id_connect_provider().open_id_connect_provider_arn(id).send().await?;
         let host = host_of(r.url().unwrap_or_default()).to_string();
         Ok(Some(Observed {
             attrs: attrs([
                 ("url", json!(format!("https://{host}"))),
                 ("client_ids", sorted(r.client_id_list().to_vec())),
                 ("thumbprints", sorted(r.thumbprint_list().to_vec())),
-                ("tags", tags_value(r.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())))),
+                (
+                    "tags",
+                    tags_value(
+                        r.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())),
+                    ),
+                ),
             ]),
             outputs: attrs([("id", json!(id)), ("arn", json!(id)), ("issuer_host", json!(host))]),
         }))
@@ -203,10 +240,18 @@ impl AwsKind for OidcProvider {
             .set_tags(Some(iam_tags(tags(a))))
             .send()
             .await?;
-        Ok(r.open_id_connect_provider_arn().ok_or_else(|| ProviderError::new("CreateOpenIDConnectProvider returned no ARN"))?.to_string())
+        Ok(r.open_id_connect_provider_arn()
+            .ok_or_else(|| ProviderError::new("CreateOpenIDConnectProvider returned no ARN"))?
+            .to_string())
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         for c in changed {
             match c.as_str() {
                 "thumbprints" => {
@@ -220,7 +265,12 @@ impl AwsKind for OidcProvider {
                 "client_ids" => {
                     let (want, have) = (strings(new, "client_ids"), strings(old, "client_ids"));
                     for cid in want.iter().filter(|c| !have.contains(c)) {
-                        self.0.add_client_id_to_open_id_connect_provider().open_id_connect_provider_arn(id).client_id(cid).send().await?;
+                        self.0
+                            .add_client_id_to_open_id_connect_provider()
+                            .open_id_connect_provider_arn(id)
+                            .client_id(cid)
+                            .send()
+                            .await?;
                     }
                     for cid in have.iter().filter(|c| !want.contains(c)) {
                         self.0
@@ -243,10 +293,20 @@ impl AwsKind for OidcProvider {
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
         if !remove.is_empty() {
-            self.0.untag_open_id_connect_provider().open_id_connect_provider_arn(id).set_tag_keys(Some(remove)).send().await?;
+            self.0
+                .untag_open_id_connect_provider()
+                .open_id_connect_provider_arn(id)
+                .set_tag_keys(Some(remove))
+                .send()
+                .await?;
         }
         if !set.is_empty() {
-            self.0.tag_open_id_connect_provider().open_id_connect_provider_arn(id).set_tags(Some(iam_tags(set))).send().await?;
+            self.0
+                .tag_open_id_connect_provider()
+                .open_id_connect_provider_arn(id)
+                .set_tags(Some(iam_tags(set)))
+                .send()
+                .await?;
         }
         Ok(())
     }

@@ -23,11 +23,17 @@ const POLICY_NAME: &str = "default";
 
 /// Whether a key in `state` can still encrypt (not pending deletion, not deleted).
 fn usable(state: Option<&KeyState>) -> bool {
-    !matches!(state, Some(KeyState::PendingDeletion | KeyState::PendingReplicaDeletion | KeyState::Unavailable) | None)
+    !matches!(
+        state,
+        Some(KeyState::PendingDeletion | KeyState::PendingReplicaDeletion | KeyState::Unavailable)
+            | None
+    )
 }
 
 fn kms_tags(t: Tags) -> Vec<Tag> {
-    t.into_iter().map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build().expect("tag")).collect()
+    t.into_iter()
+        .map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build().expect("tag"))
+        .collect()
 }
 
 /// What is wrong with the key the stack brings (`[security] kms_key_arn`), in one sentence, or
@@ -37,11 +43,17 @@ pub async fn brought_key_problem(c: &Client, arn: &str) -> Result<Option<String>
     let m = match c.describe_key().key_id(arn).send().await.map_err(AwsError::from) {
         Ok(r) => r.key_metadata().cloned(),
         Err(e) if e.code() == Some("NotFoundException") => {
-            return Ok(Some(format!("the KMS key {arn} ([security] kms_key_arn) does not exist; {fix}")))
+            return Ok(Some(format!(
+                "the KMS key {arn} ([security] kms_key_arn) does not exist; {fix}"
+            )))
         }
         Err(e) => return Err(e.0),
     };
-    let Some(m) = m else { return Ok(Some(format!("the KMS key {arn} ([security] kms_key_arn) does not exist; {fix}"))) };
+    let Some(m) = m else {
+        return Ok(Some(format!(
+            "the KMS key {arn} ([security] kms_key_arn) does not exist; {fix}"
+        )));
+    };
     Ok(match m.key_state() {
         Some(KeyState::Enabled) if m.key_usage().is_none_or(|u| u.as_str() == "ENCRYPT_DECRYPT") => None,
         Some(KeyState::Enabled) => Some(format!("the KMS key {arn} ([security] kms_key_arn) is not an encryption key; {fix}")),
@@ -67,7 +79,12 @@ impl Key {
         let r = self.0.list_aliases().key_id(key_id).send().await?;
         Ok(r.aliases()
             .iter()
-            .map(|a| (a.alias_name().unwrap_or_default().to_string(), a.alias_arn().unwrap_or_default().to_string()))
+            .map(|a| {
+                (
+                    a.alias_name().unwrap_or_default().to_string(),
+                    a.alias_arn().unwrap_or_default().to_string(),
+                )
+            })
             .collect())
     }
 }
@@ -81,7 +98,10 @@ impl AwsKind for Key {
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         let alias = input_str(inputs, "alias");
         match self.0.describe_key().key_id(alias).send().await.map_err(AwsError::from) {
-            Ok(r) => Ok(r.key_metadata().filter(|m| usable(m.key_state())).map(|m| m.key_id().to_string())),
+            Ok(r) => Ok(r
+                .key_metadata()
+                .filter(|m| usable(m.key_state()))
+                .map(|m| m.key_id().to_string())),
             Err(e) if e.code() == Some("NotFoundException") => Ok(None),
             Err(e) => Err(e),
         }
@@ -90,14 +110,17 @@ impl AwsKind for Key {
     async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let Some(m) = self.metadata(id).await? else { return Ok(None) };
         let policy = self.0.get_key_policy().key_id(id).policy_name(POLICY_NAME).send().await?;
-        let policy: Value = policy.policy().and_then(|p| serde_json::from_str(p).ok()).unwrap_or(Value::Null);
-        let rotation = self.0.get_key_rotation_status().key_id(id).send().await?.key_rotation_enabled();
+        let policy: Value =
+            policy.policy().and_then(|p| serde_json::from_str(p).ok()).unwrap_or(Value::Null);
+        let rotation =
+            self.0.get_key_rotation_status().key_id(id).send().await?.key_rotation_enabled();
         let aliases = self.aliases(id).await?;
         // the recorded alias while it still names this key, else the first one that does
         let want = input_str(recorded, "alias");
         let alias = aliases.iter().find(|(a, _)| a == want).or(aliases.first()).cloned();
         let t = self.0.list_resource_tags().key_id(id).send().await?;
-        let tag_list = t.tags().iter().map(|t| (t.tag_key().to_string(), t.tag_value().to_string()));
+        let tag_list =
+            t.tags().iter().map(|t| (t.tag_key().to_string(), t.tag_value().to_string()));
         Ok(Some(Observed {
             attrs: attrs([
                 ("description", json!(m.description())),
@@ -117,9 +140,18 @@ impl AwsKind for Key {
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let policy = serde_json::to_string(&a["policy"]).unwrap_or_default();
-        let r =
-            self.0.create_key().description(input_str(a, "description")).policy(policy).set_tags(Some(kms_tags(tags(a)))).send().await?;
-        let id = r.key_metadata().map(|m| m.key_id().to_string()).ok_or_else(|| ProviderError::new("CreateKey returned no key"))?;
+        let r = self
+            .0
+            .create_key()
+            .description(input_str(a, "description"))
+            .policy(policy)
+            .set_tags(Some(kms_tags(tags(a))))
+            .send()
+            .await?;
+        let id = r
+            .key_metadata()
+            .map(|m| m.key_id().to_string())
+            .ok_or_else(|| ProviderError::new("CreateKey returned no key"))?;
         if input_bool(a, "enable_key_rotation") {
             self.0.enable_key_rotation().key_id(&id).send().await?;
         }
@@ -132,28 +164,73 @@ impl AwsKind for Key {
         Ok(id)
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         for k in changed {
             match k.as_str() {
                 "policy" => {
                     let policy = serde_json::to_string(&new["policy"]).unwrap_or_default();
-                    self.0.put_key_policy().key_id(id).policy_name(POLICY_NAME).policy(policy).send().await?;
+                    self.0
+                        .put_key_policy()
+                        .key_id(id)
+                        .policy_name(POLICY_NAME)
+                        .policy(policy)
+                        .send()
+                        .await?;
                 }
-                "enable_key_rotation" if input_bool(new, k) => done(self.0.enable_key_rotation().key_id(id).send()).await?,
-                "enable_key_rotation" => done(self.0.disable_key_rotation().key_id(id).send()).await?,
-                "description" => done(self.0.update_key_description().key_id(id).description(input_str(new, k)).send()).await?,
+                "enable_key_rotation" if input_bool(new, k) => {
+                    done(self.0.enable_key_rotation().key_id(id).send()).await?
+                }
+                "enable_key_rotation" => {
+                    done(self.0.disable_key_rotation().key_id(id).send()).await?
+                }
+                "description" => {
+                    done(
+                        self.0
+                            .update_key_description()
+                            .key_id(id)
+                            .description(input_str(new, k))
+                            .send(),
+                    )
+                    .await?
+                }
                 "alias" => {
                     // the alias may be missing (deleted behind empi-infra's back) or another key's
                     let alias = input_str(new, k);
-                    match self.0.create_alias().alias_name(alias).target_key_id(id).send().await.map_err(AwsError::from) {
+                    match self
+                        .0
+                        .create_alias()
+                        .alias_name(alias)
+                        .target_key_id(id)
+                        .send()
+                        .await
+                        .map_err(AwsError::from)
+                    {
                         Err(e) if e.code() == Some("AlreadyExistsException") => {
-                            self.0.update_alias().alias_name(alias).target_key_id(id).send().await?;
+                            self.0
+                                .update_alias()
+                                .alias_name(alias)
+                                .target_key_id(id)
+                                .send()
+                                .await?;
                         }
                         r => r.map(|_| ())?,
                     }
                     let before = input_str(old, k);
                     if !before.is_empty() && before != alias {
-                        match self.0.delete_alias().alias_name(before).send().await.map_err(AwsError::from) {
+                        match self
+                            .0
+                            .delete_alias()
+                            .alias_name(before)
+                            .send()
+                            .await
+                            .map_err(AwsError::from)
+                        {
                             Err(e) if e.code() == Some("NotFoundException") => {}
                             r => r.map(|_| ())?,
                         }
@@ -179,7 +256,8 @@ impl AwsKind for Key {
             d @ 7..=30 => d,
             _ => 30,
         };
-        let r = self.0.schedule_key_deletion().key_id(id).pending_window_in_days(days).send().await?;
+        let r =
+            self.0.schedule_key_deletion().key_id(id).pending_window_in_days(days).send().await?;
         tracing::info!(
             "KMS key {id}: deletion scheduled for {} ({days} days); until then `aws kms cancel-key-deletion --key-id {id}` keeps it, and with it the final database snapshot it encrypts",
             r.deletion_date().map(|d| d.to_string()).unwrap_or_default()

@@ -27,18 +27,25 @@ pub struct LogGroup(aws_sdk_cloudwatchlogs::Client);
 /// A log group's ARN as Terraform and the other services take it: without the `:*` that
 /// DescribeLogGroups' `arn` ends in.
 fn group_arn(g: &aws_sdk_cloudwatchlogs::types::LogGroup) -> String {
-    g.log_group_arn().map(String::from).unwrap_or_else(|| g.arn().unwrap_or_default().trim_end_matches(":*").to_string())
+    g.log_group_arn()
+        .map(String::from)
+        .unwrap_or_else(|| g.arn().unwrap_or_default().trim_end_matches(":*").to_string())
 }
 
 impl LogGroup {
-    async fn describe(&self, name: &str) -> AwsResult<Option<aws_sdk_cloudwatchlogs::types::LogGroup>> {
+    async fn describe(
+        &self,
+        name: &str,
+    ) -> AwsResult<Option<aws_sdk_cloudwatchlogs::types::LogGroup>> {
         let r = self.0.describe_log_groups().log_group_name_prefix(name).send().await?;
         Ok(r.log_groups().iter().find(|g| g.log_group_name() == Some(name)).cloned())
     }
 
     async fn set_kms(&self, name: &str, a: &Attrs) -> AwsResult<()> {
         match a.get("kms_key_id").and_then(Value::as_str) {
-            Some(key) => done(self.0.associate_kms_key().log_group_name(name).kms_key_id(key).send()).await,
+            Some(key) => {
+                done(self.0.associate_kms_key().log_group_name(name).kms_key_id(key).send()).await
+            }
             None => done(self.0.disassociate_kms_key().log_group_name(name).send()).await,
         }
     }
@@ -57,7 +64,10 @@ impl AwsKind for LogGroup {
         let Some(g) = self.describe(id).await? else { return Ok(None) };
         let arn = group_arn(&g);
         let t = self.0.list_tags_for_resource().resource_arn(&arn).send().await?;
-        let tag_list = t.tags().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()).unwrap_or_default();
+        let tag_list = t
+            .tags()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>())
+            .unwrap_or_default();
         Ok(Some(Observed {
             attrs: attrs([
                 ("retention_in_days", json!(g.retention_in_days())),
@@ -69,7 +79,11 @@ impl AwsKind for LogGroup {
     }
 
     async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        let mut req = self.0.create_log_group().log_group_name(name).set_tags(Some(tags(a).into_iter().collect()));
+        let mut req = self
+            .0
+            .create_log_group()
+            .log_group_name(name)
+            .set_tags(Some(tags(a).into_iter().collect()));
         if let Some(key) = a.get("kms_key_id").and_then(Value::as_str) {
             req = req.kms_key_id(key);
         }
@@ -78,15 +92,31 @@ impl AwsKind for LogGroup {
                 format!("a log group named {name} already exists and is not recorded in this stack's state (a service may have made it first, never to expire); delete it or import it with `empi-infra state rebuild`")
             })
         })?;
-        self.0.put_retention_policy().log_group_name(name).retention_in_days(input_i32(a, "retention_in_days")).send().await?;
+        self.0
+            .put_retention_policy()
+            .log_group_name(name)
+            .retention_in_days(input_i32(a, "retention_in_days"))
+            .send()
+            .await?;
         Ok(name.to_string())
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         for k in changed {
             match k.as_str() {
                 "retention_in_days" => {
-                    self.0.put_retention_policy().log_group_name(id).retention_in_days(input_i32(new, k)).send().await?;
+                    self.0
+                        .put_retention_policy()
+                        .log_group_name(id)
+                        .retention_in_days(input_i32(new, k))
+                        .send()
+                        .await?;
                 }
                 "kms_key_id" => self.set_kms(id, new).await?,
                 _ => {}
@@ -117,7 +147,12 @@ impl AwsKind for LogGroup {
             self.0.untag_resource().resource_arn(&arn).set_tag_keys(Some(remove)).send().await?;
         }
         if !set.is_empty() {
-            self.0.tag_resource().resource_arn(&arn).set_tags(Some(set.into_iter().collect())).send().await?;
+            self.0
+                .tag_resource()
+                .resource_arn(&arn)
+                .set_tags(Some(set.into_iter().collect()))
+                .send()
+                .await?;
         }
         Ok(())
     }
@@ -169,7 +204,10 @@ impl AwsKind for FlowLog {
             let e = u.error();
             return Err(ProviderError::coded(
                 e.and_then(|e| e.code()).unwrap_or("FlowLogFailed"),
-                format!("the VPC flow log was not created: {}", e.and_then(|e| e.message()).unwrap_or("no reason given")),
+                format!(
+                    "the VPC flow log was not created: {}",
+                    e.and_then(|e| e.message()).unwrap_or("no reason given")
+                ),
             )
             .into());
         }
@@ -190,7 +228,11 @@ impl AwsKind for FlowLog {
 pub struct Trail(aws_sdk_cloudtrail::Client);
 
 fn trail_tags(t: Tags) -> Vec<aws_sdk_cloudtrail::types::Tag> {
-    t.into_iter().map(|(k, v)| aws_sdk_cloudtrail::types::Tag::builder().key(k).value(v).build().expect("tag")).collect()
+    t.into_iter()
+        .map(|(k, v)| {
+            aws_sdk_cloudtrail::types::Tag::builder().key(k).value(v).build().expect("tag")
+        })
+        .collect()
 }
 
 impl Trail {
@@ -216,7 +258,8 @@ impl AwsKind for Trail {
         let r = self.0.get_trail().name(id).send().await?;
         let Some(t) = r.trail() else { return Ok(None) };
         let arn = t.trail_arn().unwrap_or_default().to_string();
-        let logging = self.0.get_trail_status().name(id).send().await?.is_logging().unwrap_or(false);
+        let logging =
+            self.0.get_trail_status().name(id).send().await?.is_logging().unwrap_or(false);
         let tag_list = self.0.list_tags().resource_id_list(&arn).send().await?;
         let tag_pairs: Vec<(String, String)> = tag_list
             .resource_tag_list()
@@ -229,8 +272,14 @@ impl AwsKind for Trail {
                 ("s3_bucket_name", json!(t.s3_bucket_name())),
                 ("s3_key_prefix", json!(t.s3_key_prefix())),
                 ("is_multi_region_trail", json!(t.is_multi_region_trail().unwrap_or(false))),
-                ("include_global_service_events", json!(t.include_global_service_events().unwrap_or(false))),
-                ("enable_log_file_validation", json!(t.log_file_validation_enabled().unwrap_or(false))),
+                (
+                    "include_global_service_events",
+                    json!(t.include_global_service_events().unwrap_or(false)),
+                ),
+                (
+                    "enable_log_file_validation",
+                    json!(t.log_file_validation_enabled().unwrap_or(false)),
+                ),
                 ("enable_logging", json!(logging)),
                 ("kms_key_id", json!(t.kms_key_id())),
                 ("tags", tags_value(tag_pairs)),
@@ -268,7 +317,13 @@ impl AwsKind for Trail {
         Ok(name.to_string())
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         if changed.iter().any(|c| c != "enable_logging") {
             self.0
                 .update_trail()
@@ -293,9 +348,21 @@ impl AwsKind for Trail {
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
-        let arn = self.0.get_trail().name(id).send().await?.trail().and_then(|t| t.trail_arn()).unwrap_or_default().to_string();
+        let arn = self
+            .0
+            .get_trail()
+            .name(id)
+            .send()
+            .await?
+            .trail()
+            .and_then(|t| t.trail_arn())
+            .unwrap_or_default()
+            .to_string();
         if !remove.is_empty() {
-            let keys = remove.into_iter().map(|k| aws_sdk_cloudtrail::types::Tag::builder().key(k).build().expect("tag")).collect();
+            let keys = remove
+                .into_iter()
+                .map(|k| aws_sdk_cloudtrail::types::Tag::builder().key(k).build().expect("tag"))
+                .collect();
             self.0.remove_tags().resource_id(&arn).set_tags_list(Some(keys)).send().await?;
         }
         if !set.is_empty() {

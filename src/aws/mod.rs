@@ -56,13 +56,18 @@ pub struct Target {
 impl Target {
     /// `AWS_ENDPOINT_URL` wins over the stack's `[target] aws_endpoint_url`.
     pub fn from_stack(stack: &empi_engine::stack::Stack) -> Target {
-        let endpoint_url = std::env::var("AWS_ENDPOINT_URL").ok().filter(|s| !s.is_empty()).or(stack.target.aws_endpoint_url.clone());
+        let endpoint_url = std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or(stack.target.aws_endpoint_url.clone());
         Target { region: stack.region.clone(), endpoint_url }
     }
 
     /// Whether the AWS endpoint is on this machine (the local cloud).
     pub fn is_loopback(&self) -> bool {
-        self.endpoint_url.as_deref().is_some_and(|u| u.contains("://127.") || u.contains("://localhost") || u.contains("://[::1]"))
+        self.endpoint_url.as_deref().is_some_and(|u| {
+            u.contains("://127.") || u.contains("://localhost") || u.contains("://[::1]")
+        })
     }
 }
 
@@ -84,7 +89,12 @@ pub fn request_timeout() -> std::time::Duration {
 /// endpoint) is refused.
 pub fn checked_request_timeout() -> Result<std::time::Duration, empi_engine::env::EnvError> {
     use std::time::Duration;
-    empi_engine::env::duration(REQUEST_TIMEOUT_VAR, DEFAULT_REQUEST_TIMEOUT, Duration::from_secs(1), Duration::from_secs(3600))
+    empi_engine::env::duration(
+        REQUEST_TIMEOUT_VAR,
+        DEFAULT_REQUEST_TIMEOUT,
+        Duration::from_secs(1),
+        Duration::from_secs(3600),
+    )
 }
 
 /// The variable of [`request_timeout`].
@@ -99,14 +109,18 @@ pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 pub async fn sdk_config(target: &Target) -> aws_config::SdkConfig {
     // transient faults (throttling, 5xx, resets) are retried by the SDK: bounded, with
     // exponential backoff and jitter
-    let retry = aws_config::retry::RetryConfig::standard().with_max_attempts(6).with_initial_backoff(std::time::Duration::from_millis(200));
+    let retry = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(6)
+        .with_initial_backoff(std::time::Duration::from_millis(200));
     // a silent endpoint fails the run in bounded time (and releases the lock) instead of holding
     // it forever. The deadline is the operation's, not each attempt's: an attempt abandoned for
     // its deadline and sent again made a second internet gateway when the first request was only
     // slow (tests/it/crash.rs, "endpoint paused")
     let deadline = request_timeout();
-    let timeouts =
-        aws_config::timeout::TimeoutConfig::builder().connect_timeout(deadline.min(CONNECT_TIMEOUT)).operation_timeout(deadline).build();
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(deadline.min(CONNECT_TIMEOUT))
+        .operation_timeout(deadline)
+        .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new(target.region.clone()))
         .retry_config(retry)
@@ -115,15 +129,28 @@ pub async fn sdk_config(target: &Target) -> aws_config::SdkConfig {
         loader = loader.endpoint_url(url);
     }
     // the local cloud accepts any key; don't make people configure one (and don't wait on IMDS)
-    if target.is_loopback() && std::env::var("AWS_ACCESS_KEY_ID").is_err() && std::env::var("AWS_PROFILE").is_err() {
-        loader = loader.credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "empi-infra-local-cloud"));
+    if target.is_loopback()
+        && std::env::var("AWS_ACCESS_KEY_ID").is_err()
+        && std::env::var("AWS_PROFILE").is_err()
+    {
+        loader = loader.credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "empi-infra-local-cloud",
+        ));
     }
     loader.load().await
 }
 
 /// An S3 client for `target` (path-style addressing against a custom endpoint).
 pub fn s3_client(conf: &aws_config::SdkConfig, target: &Target) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(conf).force_path_style(target.endpoint_url.is_some()).build())
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(conf)
+            .force_path_style(target.endpoint_url.is_some())
+            .build(),
+    )
 }
 
 impl Clients {
@@ -165,15 +192,24 @@ impl Clients {
                 format!("cannot tell which AWS account the credentials belong to ({}); check the credentials and region", p.message);
             p
         })?;
-        r.account().map(String::from).ok_or_else(|| ProviderError::new("GetCallerIdentity returned no account"))
+        r.account()
+            .map(String::from)
+            .ok_or_else(|| ProviderError::new("GetCallerIdentity returned no account"))
     }
 
     /// The region's availability zones as the account sees them: (zone, state, opt-in status).
-    pub async fn zones(&self) -> Result<Vec<(empi_engine::zones::Zone, String, Option<String>)>, ProviderError> {
+    pub async fn zones(
+        &self,
+    ) -> Result<Vec<(empi_engine::zones::Zone, String, Option<String>)>, ProviderError> {
         let r = self
             .ec2
             .describe_availability_zones()
-            .filters(aws_sdk_ec2::types::Filter::builder().name("zone-type").values("availability-zone").build())
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("zone-type")
+                    .values("availability-zone")
+                    .build(),
+            )
             .send()
             .await
             .map_err(aws_err)?;
@@ -184,7 +220,11 @@ impl Clients {
                     name: z.zone_name().unwrap_or_default().to_string(),
                     id: z.zone_id().unwrap_or_default().to_string(),
                 };
-                (zone, z.state().map(|s| s.as_str().to_string()).unwrap_or_default(), z.opt_in_status().map(|o| o.as_str().to_string()))
+                (
+                    zone,
+                    z.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    z.opt_in_status().map(|o| o.as_str().to_string()),
+                )
             })
             .collect())
     }
@@ -197,7 +237,9 @@ impl Clients {
             Ok(r) => r,
             Err(e) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
-                if matches!(status, Some(404 | 501)) || e.code().is_some_and(|c| c.contains("UnknownOperation")) {
+                if matches!(status, Some(404 | 501))
+                    || e.code().is_some_and(|c| c.contains("UnknownOperation"))
+                {
                     return Ok(None);
                 }
                 return Err(aws_err(e));
@@ -207,7 +249,8 @@ impl Clients {
             r.cluster_versions()
                 .iter()
                 .map(|v| {
-                    let status = v.version_status().map(|s| s.as_str().to_string()).unwrap_or_default();
+                    let status =
+                        v.version_status().map(|s| s.as_str().to_string()).unwrap_or_default();
                     (v.cluster_version().unwrap_or_default().to_string(), status)
                 })
                 .collect(),
@@ -255,19 +298,25 @@ pub(crate) fn input_i32(a: &Attrs, k: &str) -> i32 {
 }
 
 pub(crate) fn strings(a: &Attrs, k: &str) -> Vec<String> {
-    a.get(k).and_then(Value::as_array).map(|xs| xs.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
+    a.get(k)
+        .and_then(Value::as_array)
+        .map(|xs| xs.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .unwrap_or_default()
 }
 
 pub(crate) fn tags(a: &Attrs) -> BTreeMap<String, String> {
     a.get("tags")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .map(|m| {
+            m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
+        })
         .unwrap_or_default()
 }
 
 /// Tags as read back, without the ones AWS adds itself (`aws:*`).
 pub(crate) fn tags_value<I: IntoIterator<Item = (String, String)>>(it: I) -> Value {
-    let m: BTreeMap<String, String> = it.into_iter().filter(|(k, _)| !k.starts_with("aws:")).collect();
+    let m: BTreeMap<String, String> =
+        it.into_iter().filter(|(k, _)| !k.starts_with("aws:")).collect();
     serde_json::to_value(m).unwrap()
 }
 
@@ -281,8 +330,15 @@ pub(crate) fn attrs<const N: usize>(pairs: [(&str, Value); N]) -> Attrs {
 }
 
 /// Which tags to set and which to remove to go from `old` to `new`.
-pub(crate) fn tag_delta(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> (BTreeMap<String, String>, Vec<String>) {
-    let set = new.iter().filter(|(k, v)| old.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+pub(crate) fn tag_delta(
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let set = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let remove = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
     (set, remove)
 }

@@ -2,7 +2,10 @@
 //! finding by the Name and address tags).
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification, UserIdGroupPair};
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification,
+    UserIdGroupPair,
+};
 use aws_sdk_ec2::Client;
 use empi_engine::kinds::network::{DEFAULT_SECURITY_GROUP, SECURITY_GROUP, SUBNET, VPC};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
@@ -21,12 +24,16 @@ pub fn register(r: &mut Registry, c: &Clients) {
 pub(crate) fn tag_spec(rt: ResourceType, a: &Attrs) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(rt)
-        .set_tags(Some(tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
+        .set_tags(Some(
+            tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect(),
+        ))
         .build()
 }
 
 pub(crate) fn ec2_tags(t: &[Tag]) -> Value {
-    tags_value(t.iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())))
+    tags_value(t.iter().map(|t| {
+        (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())
+    }))
 }
 
 /// The EC2 objects named `name` (names are unique per stack and type). Filter values are
@@ -38,7 +45,8 @@ pub(crate) fn by_name(name: &str) -> Vec<Filter> {
 
 /// Whether an object carries this resource address's tag.
 pub(crate) fn is_at(tags: &[Tag], address: &str) -> bool {
-    tags.iter().any(|t| t.key() == Some(empi_engine::stack::TAG_ADDRESS) && t.value() == Some(address))
+    tags.iter()
+        .any(|t| t.key() == Some(empi_engine::stack::TAG_ADDRESS) && t.value() == Some(address))
 }
 
 /// The one object among `found` (id and tags) whose `Name` tag is `name` and whose address tag
@@ -49,8 +57,13 @@ pub(crate) fn the_one<'a>(
     name: &str,
     address: &str,
 ) -> AwsResult<Option<String>> {
-    let named = |tags: &[Tag]| tags.iter().any(|t| t.key() == Some("Name") && t.value() == Some(name));
-    let ids: Vec<&str> = found.into_iter().filter(|(_, tags)| named(tags) && is_at(tags, address)).filter_map(|(id, _)| id).collect();
+    let named =
+        |tags: &[Tag]| tags.iter().any(|t| t.key() == Some("Name") && t.value() == Some(name));
+    let ids: Vec<&str> = found
+        .into_iter()
+        .filter(|(_, tags)| named(tags) && is_at(tags, address))
+        .filter_map(|(id, _)| id)
+        .collect();
     match ids.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one.to_string())),
@@ -67,7 +80,12 @@ pub(crate) fn the_one<'a>(
 }
 
 /// Sets and removes tags of any EC2 object.
-pub(crate) async fn ec2_retag(ec2: &Client, id: &str, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+pub(crate) async fn ec2_retag(
+    ec2: &Client,
+    id: &str,
+    set: Tags,
+    remove: Vec<String>,
+) -> AwsResult<()> {
     if !remove.is_empty() {
         let keys = remove.into_iter().map(|k| Tag::builder().key(k).build()).collect();
         ec2.delete_tags().resources(id).set_tags(Some(keys)).send().await?;
@@ -88,16 +106,31 @@ impl Vpc {
         let want = |k: &str| only.is_none_or(|o| o.iter().any(|x| x == k));
         let flag = |k: &str| AttributeBooleanValue::builder().value(input_bool(a, k)).build();
         if want("enable_dns_support") {
-            self.0.modify_vpc_attribute().vpc_id(id).enable_dns_support(flag("enable_dns_support")).send().await?;
+            self.0
+                .modify_vpc_attribute()
+                .vpc_id(id)
+                .enable_dns_support(flag("enable_dns_support"))
+                .send()
+                .await?;
         }
         if want("enable_dns_hostnames") {
-            self.0.modify_vpc_attribute().vpc_id(id).enable_dns_hostnames(flag("enable_dns_hostnames")).send().await?;
+            self.0
+                .modify_vpc_attribute()
+                .vpc_id(id)
+                .enable_dns_hostnames(flag("enable_dns_hostnames"))
+                .send()
+                .await?;
         }
         Ok(())
     }
 
-    async fn dns(&self, id: &str, attribute: aws_sdk_ec2::types::VpcAttributeName) -> AwsResult<bool> {
-        let r = self.0.describe_vpc_attribute().vpc_id(id).attribute(attribute.clone()).send().await?;
+    async fn dns(
+        &self,
+        id: &str,
+        attribute: aws_sdk_ec2::types::VpcAttributeName,
+    ) -> AwsResult<bool> {
+        let r =
+            self.0.describe_vpc_attribute().vpc_id(id).attribute(attribute.clone()).send().await?;
         let v = match attribute {
             aws_sdk_ec2::types::VpcAttributeName::EnableDnsSupport => r.enable_dns_support(),
             _ => r.enable_dns_hostnames(),
@@ -132,14 +165,29 @@ impl AwsKind for Vpc {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        let r =
-            self.0.create_vpc().cidr_block(input_str(a, "cidr_block")).tag_specifications(tag_spec(ResourceType::Vpc, a)).send().await?;
-        let id = r.vpc().and_then(|v| v.vpc_id()).ok_or_else(|| ProviderError::new("CreateVpc returned no id"))?.to_string();
+        let r = self
+            .0
+            .create_vpc()
+            .cidr_block(input_str(a, "cidr_block"))
+            .tag_specifications(tag_spec(ResourceType::Vpc, a))
+            .send()
+            .await?;
+        let id = r
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .ok_or_else(|| ProviderError::new("CreateVpc returned no id"))?
+            .to_string();
         self.set_dns(&id, a, None).await?;
         Ok(id)
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         self.set_dns(id, new, Some(changed)).await
     }
 
@@ -171,7 +219,14 @@ impl AwsKind for Subnet {
             .filters(Filter::builder().name("vpc-id").values(vpc).build())
             .send()
             .await?;
-        the_one(r.subnets().iter().filter(|v| v.vpc_id() == Some(vpc)).map(|v| (v.subnet_id(), v.tags())), name, address)
+        the_one(
+            r.subnets()
+                .iter()
+                .filter(|v| v.vpc_id() == Some(vpc))
+                .map(|v| (v.subnet_id(), v.tags())),
+            name,
+            address,
+        )
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
@@ -185,7 +240,10 @@ impl AwsKind for Subnet {
                 ("map_public_ip_on_launch", json!(sn.map_public_ip_on_launch().unwrap_or(false))),
                 ("tags", ec2_tags(sn.tags())),
             ]),
-            outputs: attrs([("id", json!(id)), ("availability_zone", json!(sn.availability_zone()))]),
+            outputs: attrs([
+                ("id", json!(id)),
+                ("availability_zone", json!(sn.availability_zone())),
+            ]),
         }))
     }
 
@@ -199,17 +257,34 @@ impl AwsKind for Subnet {
             .tag_specifications(tag_spec(ResourceType::Subnet, a))
             .send()
             .await?;
-        let id = r.subnet().and_then(|v| v.subnet_id()).ok_or_else(|| ProviderError::new("CreateSubnet returned no id"))?.to_string();
+        let id = r
+            .subnet()
+            .and_then(|v| v.subnet_id())
+            .ok_or_else(|| ProviderError::new("CreateSubnet returned no id"))?
+            .to_string();
         if input_bool(a, "map_public_ip_on_launch") {
             self.update(&id, a, a, &["map_public_ip_on_launch".into()]).await?;
         }
         Ok(id)
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         if changed.iter().any(|c| c == "map_public_ip_on_launch") {
-            let on = AttributeBooleanValue::builder().value(input_bool(new, "map_public_ip_on_launch")).build();
-            self.0.modify_subnet_attribute().subnet_id(id).map_public_ip_on_launch(on).send().await?;
+            let on = AttributeBooleanValue::builder()
+                .value(input_bool(new, "map_public_ip_on_launch"))
+                .build();
+            self.0
+                .modify_subnet_attribute()
+                .subnet_id(id)
+                .map_public_ip_on_launch(on)
+                .send()
+                .await?;
         }
         Ok(())
     }
@@ -233,7 +308,9 @@ fn rule_to_permission(r: &Value, own: &str) -> IpPermission {
     let protocol = r["protocol"].as_str().unwrap_or("tcp");
     let mut p = IpPermission::builder().ip_protocol(protocol);
     if protocol != "-1" {
-        p = p.from_port(r["from_port"].as_i64().unwrap_or(0) as i32).to_port(r["to_port"].as_i64().unwrap_or(0) as i32);
+        p = p
+            .from_port(r["from_port"].as_i64().unwrap_or(0) as i32)
+            .to_port(r["to_port"].as_i64().unwrap_or(0) as i32);
     }
     if let Some(g) = r.get("source_security_group_id").and_then(Value::as_str) {
         p = p.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).build());
@@ -254,11 +331,14 @@ fn permissions_to_rules(ps: &[IpPermission], own: &str) -> Vec<Value> {
     for p in ps {
         let all = p.ip_protocol() == Some("-1");
         let port = |x: Option<i32>| if all { Some(0) } else { x };
-        let base =
-            |k: &str, v: Value| json!({"protocol": p.ip_protocol(), "from_port": port(p.from_port()), "to_port": port(p.to_port()), k: v});
+        let base = |k: &str, v: Value| json!({"protocol": p.ip_protocol(), "from_port": port(p.from_port()), "to_port": port(p.to_port()), k: v});
         for g in p.user_id_group_pairs() {
             let id = g.group_id().unwrap_or_default();
-            out.push(if id == own { base("self", json!(true)) } else { base("source_security_group_id", json!(id)) });
+            out.push(if id == own {
+                base("self", json!(true))
+            } else {
+                base("source_security_group_id", json!(id))
+            });
         }
         for r in p.ip_ranges() {
             out.push(base("cidr_block", json!(r.cidr_ip().unwrap_or_default())));
@@ -285,38 +365,78 @@ fn read_rules(g: &aws_sdk_ec2::types::SecurityGroup, id: &str) -> [(&'static str
 
 /// Makes the rules of one direction of group `id` what `want` says, against what is `live`, so
 /// that rules added by hand (or by AWS at creation) are removed too.
-async fn converge(ec2: &Client, id: &str, direction: &str, live: &[Value], want: &[Value]) -> AwsResult<()> {
-    let revoke: Vec<IpPermission> = live.iter().filter(|r| !want.contains(r)).map(|r| rule_to_permission(r, id)).collect();
-    let add: Vec<IpPermission> = want.iter().filter(|r| !live.contains(r)).map(|r| rule_to_permission(r, id)).collect();
+async fn converge(
+    ec2: &Client,
+    id: &str,
+    direction: &str,
+    live: &[Value],
+    want: &[Value],
+) -> AwsResult<()> {
+    let revoke: Vec<IpPermission> =
+        live.iter().filter(|r| !want.contains(r)).map(|r| rule_to_permission(r, id)).collect();
+    let add: Vec<IpPermission> =
+        want.iter().filter(|r| !live.contains(r)).map(|r| rule_to_permission(r, id)).collect();
     let ingress = direction == "ingress";
     if !revoke.is_empty() {
         if ingress {
-            ec2.revoke_security_group_ingress().group_id(id).set_ip_permissions(Some(revoke)).send().await?;
+            ec2.revoke_security_group_ingress()
+                .group_id(id)
+                .set_ip_permissions(Some(revoke))
+                .send()
+                .await?;
         } else {
-            ec2.revoke_security_group_egress().group_id(id).set_ip_permissions(Some(revoke)).send().await?;
+            ec2.revoke_security_group_egress()
+                .group_id(id)
+                .set_ip_permissions(Some(revoke))
+                .send()
+                .await?;
         }
     }
     if !add.is_empty() {
         if ingress {
-            ec2.authorize_security_group_ingress().group_id(id).set_ip_permissions(Some(add)).send().await?;
+            ec2.authorize_security_group_ingress()
+                .group_id(id)
+                .set_ip_permissions(Some(add))
+                .send()
+                .await?;
         } else {
-            ec2.authorize_security_group_egress().group_id(id).set_ip_permissions(Some(add)).send().await?;
+            ec2.authorize_security_group_egress()
+                .group_id(id)
+                .set_ip_permissions(Some(add))
+                .send()
+                .await?;
         }
     }
     Ok(())
 }
 
 /// Converges the directions among `changed` (both when `None`) of group `id` to `new`.
-async fn converge_all(ec2: &Client, id: &str, new: &Attrs, changed: Option<&[String]>) -> AwsResult<()> {
-    let directions: Vec<&str> = ["ingress", "egress"].into_iter().filter(|d| changed.is_none_or(|c| c.iter().any(|x| x == d))).collect();
+async fn converge_all(
+    ec2: &Client,
+    id: &str,
+    new: &Attrs,
+    changed: Option<&[String]>,
+) -> AwsResult<()> {
+    let directions: Vec<&str> = ["ingress", "egress"]
+        .into_iter()
+        .filter(|d| changed.is_none_or(|c| c.iter().any(|x| x == d)))
+        .collect();
     if directions.is_empty() {
         return Ok(());
     }
     let r = ec2.describe_security_groups().group_ids(id).send().await?;
-    let g = r.security_groups().first().ok_or_else(|| ProviderError::new(format!("security group {id} is gone")))?;
+    let g = r
+        .security_groups()
+        .first()
+        .ok_or_else(|| ProviderError::new(format!("security group {id} is gone")))?;
     let live = read_rules(g, id);
     for d in directions {
-        let now = live.iter().find(|(k, _)| *k == d).and_then(|(_, v)| v.as_array()).cloned().unwrap_or_default();
+        let now = live
+            .iter()
+            .find(|(k, _)| *k == d)
+            .and_then(|(_, v)| v.as_array())
+            .cloned()
+            .unwrap_or_default();
         converge(ec2, id, d, &now, &rules(new, d)).await?;
     }
     Ok(())
@@ -364,13 +484,22 @@ impl AwsKind for SecurityGroup {
             .tag_specifications(tag_spec(ResourceType::SecurityGroup, a))
             .send()
             .await?;
-        let id = r.group_id().ok_or_else(|| ProviderError::new("CreateSecurityGroup returned no id"))?.to_string();
+        let id = r
+            .group_id()
+            .ok_or_else(|| ProviderError::new("CreateSecurityGroup returned no id"))?
+            .to_string();
         // against what is live: AWS's allow-all egress rule of a new group is revoked here
         converge_all(&self.0, &id, a, None).await?;
         Ok(id)
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         converge_all(&self.0, id, new, Some(changed)).await
     }
 
@@ -409,7 +538,9 @@ impl AwsKind for DefaultSecurityGroup {
 
     async fn find(&self, _name: &str, address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         // taken over once it carries this address's tag (every VPC has one, taken over or not)
-        let Some(id) = self.default_of(&input_str(inputs, "vpc_id")).await? else { return Ok(None) };
+        let Some(id) = self.default_of(&input_str(inputs, "vpc_id")).await? else {
+            return Ok(None);
+        };
         let r = self.0.describe_security_groups().group_ids(&id).send().await?;
         Ok(r.security_groups().first().filter(|g| is_at(g.tags(), address)).map(|_| id))
     }
@@ -419,24 +550,36 @@ impl AwsKind for DefaultSecurityGroup {
         let Some(g) = r.security_groups().first() else { return Ok(None) };
         let [ingress, egress] = read_rules(g, id);
         Ok(Some(Observed {
-            attrs: attrs([("vpc_id", json!(g.vpc_id())), ingress, egress, ("tags", ec2_tags(g.tags()))]),
+            attrs: attrs([
+                ("vpc_id", json!(g.vpc_id())),
+                ingress,
+                egress,
+                ("tags", ec2_tags(g.tags())),
+            ]),
             outputs: attrs([("id", json!(id))]),
         }))
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let vpc = input_str(a, "vpc_id");
-        let id = self
-            .default_of(&vpc)
-            .await?
-            .ok_or_else(|| ProviderError::new(format!("VPC {vpc} has no default security group; AWS creates one with every VPC")))?;
+        let id = self.default_of(&vpc).await?.ok_or_else(|| {
+            ProviderError::new(format!(
+                "VPC {vpc} has no default security group; AWS creates one with every VPC"
+            ))
+        })?;
         converge_all(&self.0, &id, a, None).await?;
         // the group exists already: tagged like any EC2 object after the fact
         ec2_retag(&self.0, &id, tags(a), Vec::new()).await?;
         Ok(id)
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         converge_all(&self.0, id, new, Some(changed)).await
     }
 

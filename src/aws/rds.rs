@@ -23,13 +23,19 @@ fn rds_tags(a: &Attrs) -> Vec<Tag> {
 }
 
 fn live_tags(t: &[Tag]) -> Value {
-    tags_value(t.iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())))
+    tags_value(t.iter().map(|t| {
+        (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())
+    }))
 }
 
 /// Sets and removes tags of any RDS object, by ARN.
 async fn rds_retag(rds: &Client, arn: &str, set: Tags, remove: Vec<String>) -> AwsResult<()> {
     if !remove.is_empty() {
-        rds.remove_tags_from_resource().resource_name(arn).set_tag_keys(Some(remove)).send().await?;
+        rds.remove_tags_from_resource()
+            .resource_name(arn)
+            .set_tag_keys(Some(remove))
+            .send()
+            .await?;
     }
     if !set.is_empty() {
         let t = set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
@@ -49,7 +55,15 @@ pub struct SubnetGroup(Client);
 
 impl SubnetGroup {
     async fn describe(&self, name: &str) -> AwsResult<Option<aws_sdk_rds::types::DbSubnetGroup>> {
-        Ok(self.0.describe_db_subnet_groups().db_subnet_group_name(name).send().await?.db_subnet_groups().first().cloned())
+        Ok(self
+            .0
+            .describe_db_subnet_groups()
+            .db_subnet_group_name(name)
+            .send()
+            .await?
+            .db_subnet_groups()
+            .first()
+            .cloned())
     }
 }
 
@@ -69,7 +83,15 @@ impl AwsKind for SubnetGroup {
             attrs: attrs([
                 ("description", json!(g.db_subnet_group_description())),
                 ("vpc_id", json!(g.vpc_id())),
-                ("subnet_ids", sorted(g.subnets().iter().filter_map(|s| s.subnet_identifier().map(String::from)).collect())),
+                (
+                    "subnet_ids",
+                    sorted(
+                        g.subnets()
+                            .iter()
+                            .filter_map(|s| s.subnet_identifier().map(String::from))
+                            .collect(),
+                    ),
+                ),
                 ("tags", tags_of(&self.0, arn).await?),
             ]),
             outputs: attrs([("id", json!(id)), ("name", json!(id)), ("arn", json!(arn))]),
@@ -88,7 +110,13 @@ impl AwsKind for SubnetGroup {
         Ok(name.to_string())
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        _changed: &[String],
+    ) -> AwsResult<()> {
         // only the description and the subnets can change
         self.0
             .modify_db_subnet_group()
@@ -115,8 +143,19 @@ impl AwsKind for SubnetGroup {
 pub struct ParameterGroup(Client);
 
 impl ParameterGroup {
-    async fn describe(&self, name: &str) -> AwsResult<Option<aws_sdk_rds::types::DbParameterGroup>> {
-        Ok(self.0.describe_db_parameter_groups().db_parameter_group_name(name).send().await?.db_parameter_groups().first().cloned())
+    async fn describe(
+        &self,
+        name: &str,
+    ) -> AwsResult<Option<aws_sdk_rds::types::DbParameterGroup>> {
+        Ok(self
+            .0
+            .describe_db_parameter_groups()
+            .db_parameter_group_name(name)
+            .send()
+            .await?
+            .db_parameter_groups()
+            .first()
+            .cloned())
     }
 
     async fn set(&self, name: &str, a: &Attrs) -> AwsResult<()> {
@@ -128,16 +167,29 @@ impl ParameterGroup {
                 m.iter()
                     .map(|(k, v)| {
                         let method = match empi_engine::kinds::rds::apply_method(k) {
-                            empi_engine::kinds::rds::ApplyMethod::Immediate => ApplyMethod::Immediate,
-                            empi_engine::kinds::rds::ApplyMethod::PendingReboot => ApplyMethod::PendingReboot,
+                            empi_engine::kinds::rds::ApplyMethod::Immediate => {
+                                ApplyMethod::Immediate
+                            }
+                            empi_engine::kinds::rds::ApplyMethod::PendingReboot => {
+                                ApplyMethod::PendingReboot
+                            }
                         };
-                        Parameter::builder().parameter_name(k).parameter_value(v.as_str().unwrap_or_default()).apply_method(method).build()
+                        Parameter::builder()
+                            .parameter_name(k)
+                            .parameter_value(v.as_str().unwrap_or_default())
+                            .apply_method(method)
+                            .build()
                     })
                     .collect()
             })
             .unwrap_or_default();
         if !params.is_empty() {
-            self.0.modify_db_parameter_group().db_parameter_group_name(name).set_parameters(Some(params)).send().await?;
+            self.0
+                .modify_db_parameter_group()
+                .db_parameter_group_name(name)
+                .set_parameters(Some(params))
+                .send()
+                .await?;
         }
         Ok(())
     }
@@ -146,7 +198,8 @@ impl ParameterGroup {
 #[async_trait]
 impl AwsKind for ParameterGroup {
     const SCHEMA: &'static Schema = &PARAMETER_GROUP;
-    const NOT_FOUND: &'static [&'static str] = &["DBParameterGroupNotFound", "DBParameterGroupNotFoundFault"];
+    const NOT_FOUND: &'static [&'static str] =
+        &["DBParameterGroupNotFound", "DBParameterGroupNotFoundFault"];
 
     async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         Ok(self.describe(name).await?.map(|_| name.to_string()))
@@ -155,17 +208,30 @@ impl AwsKind for ParameterGroup {
     async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let Some(g) = self.describe(id).await? else { return Ok(None) };
         let arn = g.db_parameter_group_arn().unwrap_or_default().to_string();
-        let p = self.0.describe_db_parameters().db_parameter_group_name(id).source("user").send().await?;
+        let p = self
+            .0
+            .describe_db_parameters()
+            .db_parameter_group_name(id)
+            .source("user")
+            .send()
+            .await?;
         // only the parameters the stack sets are compared; others are AWS's defaults
-        let wanted: Vec<String> =
-            recorded.get("parameters").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        let wanted: Vec<String> = recorded
+            .get("parameters")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
         let params: serde_json::Map<String, Value> = p
             .parameters()
             .iter()
             .filter(|x| {
-                x.parameter_value().is_some() && (wanted.is_empty() || wanted.iter().any(|w| Some(w.as_str()) == x.parameter_name()))
+                x.parameter_value().is_some()
+                    && (wanted.is_empty()
+                        || wanted.iter().any(|w| Some(w.as_str()) == x.parameter_name()))
             })
-            .map(|x| (x.parameter_name().unwrap_or_default().to_string(), json!(x.parameter_value())))
+            .map(|x| {
+                (x.parameter_name().unwrap_or_default().to_string(), json!(x.parameter_value()))
+            })
             .collect();
         Ok(Some(Observed {
             attrs: attrs([
@@ -191,7 +257,13 @@ impl AwsKind for ParameterGroup {
         Ok(name.to_string())
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        _changed: &[String],
+    ) -> AwsResult<()> {
         // only the parameters can change in place
         self.set(id, new).await
     }
@@ -201,7 +273,8 @@ impl AwsKind for ParameterGroup {
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
-        let arn = self.describe(id).await?.and_then(|g| g.db_parameter_group_arn).unwrap_or_default();
+        let arn =
+            self.describe(id).await?.and_then(|g| g.db_parameter_group_arn).unwrap_or_default();
         rds_retag(&self.0, &arn, set, remove).await
     }
 }
@@ -222,7 +295,15 @@ fn normalise_version(live: &str, desired: Option<&str>) -> String {
 
 impl Instance {
     async fn describe(&self, id: &str) -> AwsResult<Option<aws_sdk_rds::types::DbInstance>> {
-        Ok(self.rds.describe_db_instances().db_instance_identifier(id).send().await?.db_instances().first().cloned())
+        Ok(self
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await?
+            .db_instances()
+            .first()
+            .cloned())
     }
 }
 
@@ -232,7 +313,13 @@ impl AwsKind for Instance {
     const NOT_FOUND: &'static [&'static str] = &["DBInstanceNotFound", "DBInstanceNotFoundFault"];
     const LIFECYCLE: Lifecycle = Lifecycle::Status {
         ready: &["available"],
-        failed: &["failed", "incompatible-parameters", "incompatible-network", "storage-full", "inaccessible-encryption-credentials"],
+        failed: &[
+            "failed",
+            "incompatible-parameters",
+            "incompatible-network",
+            "storage-full",
+            "inaccessible-encryption-credentials",
+        ],
     };
 
     async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
@@ -244,7 +331,10 @@ impl AwsKind for Instance {
         if d.db_instance_status() == Some("deleting") {
             return Ok(None);
         }
-        let version = normalise_version(d.engine_version().unwrap_or_default(), recorded.get("engine_version").and_then(Value::as_str));
+        let version = normalise_version(
+            d.engine_version().unwrap_or_default(),
+            recorded.get("engine_version").and_then(Value::as_str),
+        );
         let endpoint = d.endpoint();
         let mut outputs = attrs([
             ("id", json!(id)),
@@ -266,9 +356,18 @@ impl AwsKind for Instance {
                 ("storage_type", json!(d.storage_type())),
                 ("storage_encrypted", json!(d.storage_encrypted().unwrap_or(false))),
                 ("kms_key_id", json!(d.kms_key_id().unwrap_or_default())),
-                ("performance_insights_enabled", json!(d.performance_insights_enabled().unwrap_or(false))),
-                ("performance_insights_kms_key_id", json!(d.performance_insights_kms_key_id().unwrap_or_default())),
-                ("performance_insights_retention_period", json!(d.performance_insights_retention_period())),
+                (
+                    "performance_insights_enabled",
+                    json!(d.performance_insights_enabled().unwrap_or(false)),
+                ),
+                (
+                    "performance_insights_kms_key_id",
+                    json!(d.performance_insights_kms_key_id().unwrap_or_default()),
+                ),
+                (
+                    "performance_insights_retention_period",
+                    json!(d.performance_insights_retention_period()),
+                ),
                 ("publicly_accessible", json!(d.publicly_accessible().unwrap_or(false))),
                 ("multi_az", json!(d.multi_az().unwrap_or(false))),
                 ("backup_retention_period", json!(d.backup_retention_period())),
@@ -276,15 +375,35 @@ impl AwsKind for Instance {
                 ("copy_tags_to_snapshot", json!(d.copy_tags_to_snapshot().unwrap_or(false))),
                 ("db_name", json!(d.db_name())),
                 ("master_username", json!(d.master_username())),
-                ("db_subnet_group_name", json!(d.db_subnet_group().and_then(|g| g.db_subnet_group_name()))),
-                ("db_parameter_group_name", json!(d.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()))),
+                (
+                    "db_subnet_group_name",
+                    json!(d.db_subnet_group().and_then(|g| g.db_subnet_group_name())),
+                ),
+                (
+                    "db_parameter_group_name",
+                    json!(d
+                        .db_parameter_groups()
+                        .first()
+                        .and_then(|g| g.db_parameter_group_name())),
+                ),
                 (
                     "vpc_security_group_ids",
-                    sorted(d.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id().map(String::from)).collect()),
+                    sorted(
+                        d.vpc_security_groups()
+                            .iter()
+                            .filter_map(|g| g.vpc_security_group_id().map(String::from))
+                            .collect(),
+                    ),
                 ),
-                ("enabled_cloudwatch_logs_exports", sorted(d.enabled_cloudwatch_logs_exports().to_vec())),
+                (
+                    "enabled_cloudwatch_logs_exports",
+                    sorted(d.enabled_cloudwatch_logs_exports().to_vec()),
+                ),
                 ("manage_master_user_password", json!(d.master_user_secret().is_some())),
-                ("master_user_secret_kms_key_id", json!(d.master_user_secret().and_then(|m| m.kms_key_id()).unwrap_or_default())),
+                (
+                    "master_user_secret_kms_key_id",
+                    json!(d.master_user_secret().and_then(|m| m.kms_key_id()).unwrap_or_default()),
+                ),
                 ("tags", live_tags(d.tag_list())),
             ]),
             outputs,
@@ -306,10 +425,12 @@ impl AwsKind for Instance {
             .set_kms_key_id(opt(a, "kms_key_id"))
             .enable_performance_insights(input_bool(a, "performance_insights_enabled"))
             .set_performance_insights_kms_key_id(
-                opt(a, "performance_insights_kms_key_id").filter(|_| input_bool(a, "performance_insights_enabled")),
+                opt(a, "performance_insights_kms_key_id")
+                    .filter(|_| input_bool(a, "performance_insights_enabled")),
             )
             .set_performance_insights_retention_period(
-                input_bool(a, "performance_insights_enabled").then(|| input_i32(a, "performance_insights_retention_period")),
+                input_bool(a, "performance_insights_enabled")
+                    .then(|| input_i32(a, "performance_insights_retention_period")),
             )
             .publicly_accessible(input_bool(a, "publicly_accessible"))
             .multi_az(input_bool(a, "multi_az"))
@@ -335,15 +456,26 @@ impl AwsKind for Instance {
         Ok(name.to_string())
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         // every changed attribute in one ModifyDBInstance, applied now rather than in the next
         // maintenance window
-        let mut m = self.rds.modify_db_instance().db_instance_identifier(id).apply_immediately(true);
-        let major = |a: &Attrs| input_str(a, "engine_version").split('.').next().unwrap_or_default().to_string();
+        let mut m =
+            self.rds.modify_db_instance().db_instance_identifier(id).apply_immediately(true);
+        let major = |a: &Attrs| {
+            input_str(a, "engine_version").split('.').next().unwrap_or_default().to_string()
+        };
         let mut any = false;
         for k in changed {
             m = match k.as_str() {
-                "engine_version" => m.engine_version(input_str(new, k)).allow_major_version_upgrade(major(old) != major(new)),
+                "engine_version" => m
+                    .engine_version(input_str(new, k))
+                    .allow_major_version_upgrade(major(old) != major(new)),
                 "instance_class" => m.db_instance_class(input_str(new, k)),
                 "allocated_storage" => m.allocated_storage(input_i32(new, k)),
                 "storage_type" => m.storage_type(input_str(new, k)),
@@ -354,23 +486,38 @@ impl AwsKind for Instance {
                 "copy_tags_to_snapshot" => m.copy_tags_to_snapshot(input_bool(new, k)),
                 "db_parameter_group_name" => m.db_parameter_group_name(input_str(new, k)),
                 // Performance Insights in one piece: on/off, its key (set once), its retention
-                "performance_insights_enabled" | "performance_insights_kms_key_id" | "performance_insights_retention_period" => {
+                "performance_insights_enabled"
+                | "performance_insights_kms_key_id"
+                | "performance_insights_retention_period" => {
                     let on = input_bool(new, "performance_insights_enabled");
                     m.enable_performance_insights(on)
-                        .set_performance_insights_kms_key_id(opt(new, "performance_insights_kms_key_id").filter(|_| on))
-                        .set_performance_insights_retention_period(on.then(|| input_i32(new, "performance_insights_retention_period")))
+                        .set_performance_insights_kms_key_id(
+                            opt(new, "performance_insights_kms_key_id").filter(|_| on),
+                        )
+                        .set_performance_insights_retention_period(
+                            on.then(|| input_i32(new, "performance_insights_retention_period")),
+                        )
                 }
                 "vpc_security_group_ids" => m.set_vpc_security_group_ids(Some(strings(new, k))),
                 // RDS takes the master password over (a stack from before it did) or re-encrypts
                 // its secret with another key; turning it off is never asked for
-                "manage_master_user_password" | "master_user_secret_kms_key_id" if input_bool(new, "manage_master_user_password") => {
-                    m.manage_master_user_password(true).set_master_user_secret_kms_key_id(opt(new, "master_user_secret_kms_key_id"))
+                "manage_master_user_password" | "master_user_secret_kms_key_id"
+                    if input_bool(new, "manage_master_user_password") =>
+                {
+                    m.manage_master_user_password(true).set_master_user_secret_kms_key_id(opt(
+                        new,
+                        "master_user_secret_kms_key_id",
+                    ))
                 }
                 "enabled_cloudwatch_logs_exports" => {
                     let (was, now) = (strings(old, k), strings(new, k));
                     let conf = aws_sdk_rds::types::CloudwatchLogsExportConfiguration::builder()
-                        .set_enable_log_types(Some(now.iter().filter(|t| !was.contains(t)).cloned().collect()))
-                        .set_disable_log_types(Some(was.iter().filter(|t| !now.contains(t)).cloned().collect()))
+                        .set_enable_log_types(Some(
+                            now.iter().filter(|t| !was.contains(t)).cloned().collect(),
+                        ))
+                        .set_disable_log_types(Some(
+                            was.iter().filter(|t| !now.contains(t)).cloned().collect(),
+                        ))
                         .build();
                     m.cloudwatch_logs_export_configuration(conf)
                 }
@@ -415,7 +562,8 @@ impl AwsKind for Instance {
 
     async fn status(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<(String, String)>> {
         let d = self.describe(id).await?;
-        Ok(d.and_then(|d| d.db_instance_status).map(|s| (s, "see the RDS console's events for why".to_string())))
+        Ok(d.and_then(|d| d.db_instance_status)
+            .map(|s| (s, "see the RDS console's events for why".to_string())))
     }
 }
 
@@ -433,5 +581,9 @@ pub fn final_snapshot_name(id: &str) -> String {
 fn humantime_like(t: std::time::SystemTime) -> String {
     let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let dt = aws_sdk_rds::primitives::DateTime::from_secs(secs as i64);
-    dt.fmt(aws_sdk_rds::primitives::DateTimeFormat::DateTime).unwrap_or_default().replace([':', 'T'], "-").trim_end_matches('Z').to_string()
+    dt.fmt(aws_sdk_rds::primitives::DateTimeFormat::DateTime)
+        .unwrap_or_default()
+        .replace([':', 'T'], "-")
+        .trim_end_matches('Z')
+        .to_string()
 }

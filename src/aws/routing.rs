@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{DomainType, ResourceType, VpcEndpointType};
 use aws_sdk_ec2::Client;
-use empi_engine::kinds::routing::{EIP, INTERNET_GATEWAY, NAT_GATEWAY, ROUTE_TABLE, ROUTE_TABLE_ASSOCIATION, VPC_ENDPOINT};
+use empi_engine::kinds::routing::{
+    EIP, INTERNET_GATEWAY, NAT_GATEWAY, ROUTE_TABLE, ROUTE_TABLE_ASSOCIATION, VPC_ENDPOINT,
+};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
@@ -31,11 +33,24 @@ impl InternetGateway {
     /// Detaches; a gateway that is not attached (a create cut short), or whose gateway or VPC is
     /// gone, is fine.
     async fn detach(&self, id: &str, vpc: &str) -> AwsResult<()> {
-        match self.0.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send().await.map_err(AwsError::from) {
+        match self
+            .0
+            .detach_internet_gateway()
+            .internet_gateway_id(id)
+            .vpc_id(vpc)
+            .send()
+            .await
+            .map_err(AwsError::from)
+        {
             // exactly these codes: the gateway or the VPC is gone, or it is not attached
             Err(e)
                 if !e.code().is_some_and(|c| {
-                    ["InvalidInternetGatewayID.NotFound", "InvalidVpcID.NotFound", "Gateway.NotAttached"].contains(&c)
+                    [
+                        "InvalidInternetGatewayID.NotFound",
+                        "InvalidVpcID.NotFound",
+                        "Gateway.NotAttached",
+                    ]
+                    .contains(&c)
                 }) =>
             {
                 Err(e)
@@ -52,32 +67,66 @@ impl AwsKind for InternetGateway {
 
     async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         let r = self.0.describe_internet_gateways().set_filters(Some(by_name(name))).send().await?;
-        the_one(r.internet_gateways().iter().map(|g| (g.internet_gateway_id(), g.tags())), name, address)
+        the_one(
+            r.internet_gateways().iter().map(|g| (g.internet_gateway_id(), g.tags())),
+            name,
+            address,
+        )
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let r = self.0.describe_internet_gateways().internet_gateway_ids(id).send().await?;
         let Some(g) = r.internet_gateways().first() else { return Ok(None) };
         Ok(Some(Observed {
-            attrs: attrs([("vpc_id", json!(g.attachments().first().and_then(|a| a.vpc_id()))), ("tags", ec2_tags(g.tags()))]),
+            attrs: attrs([
+                ("vpc_id", json!(g.attachments().first().and_then(|a| a.vpc_id()))),
+                ("tags", ec2_tags(g.tags())),
+            ]),
             outputs: attrs([("id", json!(id))]),
         }))
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        let r = self.0.create_internet_gateway().tag_specifications(tag_spec(ResourceType::InternetGateway, a)).send().await?;
-        let id = returned(r.internet_gateway().and_then(|g| g.internet_gateway_id()), "CreateInternetGateway")?;
-        self.0.attach_internet_gateway().internet_gateway_id(&id).vpc_id(input_str(a, "vpc_id")).send().await?;
+        let r = self
+            .0
+            .create_internet_gateway()
+            .tag_specifications(tag_spec(ResourceType::InternetGateway, a))
+            .send()
+            .await?;
+        let id = returned(
+            r.internet_gateway().and_then(|g| g.internet_gateway_id()),
+            "CreateInternetGateway",
+        )?;
+        self.0
+            .attach_internet_gateway()
+            .internet_gateway_id(&id)
+            .vpc_id(input_str(a, "vpc_id"))
+            .send()
+            .await?;
         Ok(id)
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         if changed.iter().any(|c| c == "vpc_id") {
-            let live = self.read(id, old).await?.and_then(|o| o.attrs.get("vpc_id").and_then(|v| v.as_str().map(String::from)));
+            let live = self
+                .read(id, old)
+                .await?
+                .and_then(|o| o.attrs.get("vpc_id").and_then(|v| v.as_str().map(String::from)));
             if let Some(vpc) = live.filter(|v| v != input_str(new, "vpc_id")) {
                 self.detach(id, &vpc).await?;
             }
-            self.0.attach_internet_gateway().internet_gateway_id(id).vpc_id(input_str(new, "vpc_id")).send().await?;
+            self.0
+                .attach_internet_gateway()
+                .internet_gateway_id(id)
+                .vpc_id(input_str(new, "vpc_id"))
+                .send()
+                .await?;
         }
         Ok(())
     }
@@ -116,8 +165,16 @@ impl AwsKind for ElasticIp {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        let r = self.0.allocate_address().domain(DomainType::Vpc).tag_specifications(tag_spec(ResourceType::ElasticIp, a)).send().await?;
-        Ok(r.allocation_id().map(String::from).ok_or_else(|| ProviderError::new("AllocateAddress returned no allocation id"))?)
+        let r = self
+            .0
+            .allocate_address()
+            .domain(DomainType::Vpc)
+            .tag_specifications(tag_spec(ResourceType::ElasticIp, a))
+            .send()
+            .await?;
+        Ok(r.allocation_id()
+            .map(String::from)
+            .ok_or_else(|| ProviderError::new("AllocateAddress returned no allocation id"))?)
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
@@ -135,7 +192,15 @@ pub struct NatGateway(Client);
 
 impl NatGateway {
     async fn describe(&self, id: &str) -> AwsResult<Option<aws_sdk_ec2::types::NatGateway>> {
-        Ok(self.0.describe_nat_gateways().nat_gateway_ids(id).send().await?.nat_gateways().first().cloned())
+        Ok(self
+            .0
+            .describe_nat_gateways()
+            .nat_gateway_ids(id)
+            .send()
+            .await?
+            .nat_gateways()
+            .first()
+            .cloned())
     }
 }
 
@@ -151,12 +216,20 @@ fn nat_gone(g: &aws_sdk_ec2::types::NatGateway) -> bool {
 #[async_trait]
 impl AwsKind for NatGateway {
     const SCHEMA: &'static Schema = &NAT_GATEWAY;
-    const NOT_FOUND: &'static [&'static str] = &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"];
+    const NOT_FOUND: &'static [&'static str] =
+        &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"];
     const LIFECYCLE: Lifecycle = Lifecycle::Status { ready: &["available"], failed: &["failed"] };
 
     async fn find(&self, name: &str, address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         let r = self.0.describe_nat_gateways().set_filter(Some(by_name(name))).send().await?;
-        the_one(r.nat_gateways().iter().filter(|g| !nat_gone(g)).map(|g| (g.nat_gateway_id(), g.tags())), name, address)
+        the_one(
+            r.nat_gateways()
+                .iter()
+                .filter(|g| !nat_gone(g))
+                .map(|g| (g.nat_gateway_id(), g.tags())),
+            name,
+            address,
+        )
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
@@ -164,7 +237,10 @@ impl AwsKind for NatGateway {
         Ok(Some(Observed {
             attrs: attrs([
                 ("subnet_id", json!(g.subnet_id())),
-                ("allocation_id", json!(g.nat_gateway_addresses().first().and_then(|a| a.allocation_id()))),
+                (
+                    "allocation_id",
+                    json!(g.nat_gateway_addresses().first().and_then(|a| a.allocation_id())),
+                ),
                 ("tags", ec2_tags(g.tags())),
             ]),
             outputs: attrs([("id", json!(id))]),
@@ -193,7 +269,9 @@ impl AwsKind for NatGateway {
 
     async fn status(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<(String, String)>> {
         let g = self.describe(id).await?.filter(|g| nat_state(g) != "deleted");
-        Ok(g.map(|g| (nat_state(&g).to_string(), g.failure_message().unwrap_or_default().to_string())))
+        Ok(g.map(|g| {
+            (nat_state(&g).to_string(), g.failure_message().unwrap_or_default().to_string())
+        }))
     }
 }
 
@@ -250,7 +328,11 @@ impl AwsKind for RouteTable {
         let mut routes: Vec<Value> = t.routes().iter().filter_map(route_value).collect();
         routes.sort_by_key(|v| v.to_string());
         Ok(Some(Observed {
-            attrs: attrs([("vpc_id", json!(t.vpc_id())), ("routes", Value::Array(routes)), ("tags", ec2_tags(t.tags()))]),
+            attrs: attrs([
+                ("vpc_id", json!(t.vpc_id())),
+                ("routes", Value::Array(routes)),
+                ("tags", ec2_tags(t.tags())),
+            ]),
             outputs: attrs([("id", json!(id))]),
         }))
     }
@@ -270,12 +352,19 @@ impl AwsKind for RouteTable {
         Ok(id)
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         if changed.iter().any(|c| c == "routes") {
             // compare with what is live, so that routes added by hand are removed too
             let live = self.read(id, old).await?.map(|o| routes(&o.attrs)).unwrap_or_default();
             let want = routes(new);
-            let dest = |v: &Value| v["destination_cidr_block"].as_str().unwrap_or_default().to_string();
+            let dest =
+                |v: &Value| v["destination_cidr_block"].as_str().unwrap_or_default().to_string();
             for w in &want {
                 if !live.contains(w) {
                     let exists = live.iter().any(|l| dest(l) == dest(w));
@@ -284,7 +373,12 @@ impl AwsKind for RouteTable {
             }
             for l in &live {
                 if !want.iter().any(|w| dest(w) == dest(l)) {
-                    self.0.delete_route().route_table_id(id).destination_cidr_block(dest(l)).send().await?;
+                    self.0
+                        .delete_route()
+                        .route_table_id(id)
+                        .destination_cidr_block(dest(l))
+                        .send()
+                        .await?;
                 }
             }
         }
@@ -306,13 +400,26 @@ pub struct RouteTableAssociation(Client);
 
 impl RouteTableAssociation {
     /// The association (id, subnet, route table) of the subnet `value`, or with the id `value`.
-    async fn lookup(&self, by_subnet: bool, value: &str) -> AwsResult<Option<(String, String, String)>> {
-        let filter = if by_subnet { "association.subnet-id" } else { "association.route-table-association-id" };
-        let r =
-            self.0.describe_route_tables().filters(aws_sdk_ec2::types::Filter::builder().name(filter).values(value).build()).send().await?;
+    async fn lookup(
+        &self,
+        by_subnet: bool,
+        value: &str,
+    ) -> AwsResult<Option<(String, String, String)>> {
+        let filter = if by_subnet {
+            "association.subnet-id"
+        } else {
+            "association.route-table-association-id"
+        };
+        let r = self
+            .0
+            .describe_route_tables()
+            .filters(aws_sdk_ec2::types::Filter::builder().name(filter).values(value).build())
+            .send()
+            .await?;
         for t in r.route_tables() {
             for a in t.associations() {
-                let hit = if by_subnet { a.subnet_id() } else { a.route_table_association_id() } == Some(value);
+                let hit = if by_subnet { a.subnet_id() } else { a.route_table_association_id() }
+                    == Some(value);
                 if hit {
                     return Ok(Some((
                         a.route_table_association_id().unwrap_or_default().into(),
@@ -351,11 +458,26 @@ impl AwsKind for RouteTableAssociation {
             .route_table_id(input_str(a, "route_table_id"))
             .send()
             .await?;
-        Ok(r.association_id().map(String::from).ok_or_else(|| ProviderError::new("AssociateRouteTable returned no id"))?)
+        Ok(r.association_id()
+            .map(String::from)
+            .ok_or_else(|| ProviderError::new("AssociateRouteTable returned no id"))?)
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
-        done(self.0.replace_route_table_association().association_id(id).route_table_id(input_str(new, "route_table_id")).send()).await
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        _changed: &[String],
+    ) -> AwsResult<()> {
+        done(
+            self.0
+                .replace_route_table_association()
+                .association_id(id)
+                .route_table_id(input_str(new, "route_table_id"))
+                .send(),
+        )
+        .await
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
@@ -385,7 +507,11 @@ impl AwsKind for VpcEndpoint {
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let r = self.0.describe_vpc_endpoints().vpc_endpoint_ids(id).send().await?;
-        let Some(e) = r.vpc_endpoints().first().filter(|e| !matches!(e.state().map(|s| s.as_str()), Some("deleted" | "Deleted"))) else {
+        let Some(e) = r
+            .vpc_endpoints()
+            .first()
+            .filter(|e| !matches!(e.state().map(|s| s.as_str()), Some("deleted" | "Deleted")))
+        else {
             return Ok(None);
         };
         let mut a = attrs([
@@ -396,7 +522,10 @@ impl AwsKind for VpcEndpoint {
         ]);
         if e.vpc_endpoint_type() == Some(&VpcEndpointType::Interface) {
             a.insert("subnet_ids".into(), sorted(e.subnet_ids().to_vec()));
-            a.insert("security_group_ids".into(), sorted(e.groups().iter().filter_map(|g| g.group_id().map(String::from)).collect()));
+            a.insert(
+                "security_group_ids".into(),
+                sorted(e.groups().iter().filter_map(|g| g.group_id().map(String::from)).collect()),
+            );
             a.insert("private_dns_enabled".into(), json!(e.private_dns_enabled().unwrap_or(false)));
         } else {
             a.insert("route_table_ids".into(), sorted(e.route_table_ids().to_vec()));
@@ -424,11 +553,22 @@ impl AwsKind for VpcEndpoint {
         returned(r.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()), "CreateVpcEndpoint")
     }
 
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         let (add_sn, rm_sn) = delta(&strings(old, "subnet_ids"), &strings(new, "subnet_ids"));
-        let (add_sg, rm_sg) = delta(&strings(old, "security_group_ids"), &strings(new, "security_group_ids"));
-        let (add_rt, rm_rt) = delta(&strings(old, "route_table_ids"), &strings(new, "route_table_ids"));
-        let dns = changed.iter().any(|c| c == "private_dns_enabled").then(|| input_bool(new, "private_dns_enabled"));
+        let (add_sg, rm_sg) =
+            delta(&strings(old, "security_group_ids"), &strings(new, "security_group_ids"));
+        let (add_rt, rm_rt) =
+            delta(&strings(old, "route_table_ids"), &strings(new, "route_table_ids"));
+        let dns = changed
+            .iter()
+            .any(|c| c == "private_dns_enabled")
+            .then(|| input_bool(new, "private_dns_enabled"));
         self.0
             .modify_vpc_endpoint()
             .vpc_endpoint_id(id)

@@ -6,10 +6,12 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
-    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, BucketLoggingStatus, BucketVersioningStatus,
-    CreateBucketConfiguration, Delete, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, LoggingEnabled,
-    NoncurrentVersionExpiration, ObjectIdentifier, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint,
+    BucketLoggingStatus, BucketVersioningStatus, CreateBucketConfiguration, Delete,
+    ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, LoggingEnabled,
+    NoncurrentVersionExpiration, ObjectIdentifier, PublicAccessBlockConfiguration,
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+    ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 use empi_engine::kinds::s3::BUCKET;
@@ -74,8 +76,16 @@ impl Bucket {
                 .apply_server_side_encryption_by_default(by_default)
                 .bucket_key_enabled(input_bool(a, "bucket_key"))
                 .build();
-            let conf = ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(builder_err)?;
-            self.s3.put_bucket_encryption().bucket(name).server_side_encryption_configuration(conf).send().await?;
+            let conf = ServerSideEncryptionConfiguration::builder()
+                .rules(rule)
+                .build()
+                .map_err(builder_err)?;
+            self.s3
+                .put_bucket_encryption()
+                .bucket(name)
+                .server_side_encryption_configuration(conf)
+                .send()
+                .await?;
         }
         if want("block_public_access") {
             let on = input_bool(a, "block_public_access");
@@ -85,42 +95,73 @@ impl Bucket {
                 .block_public_policy(on)
                 .restrict_public_buckets(on)
                 .build();
-            self.s3.put_public_access_block().bucket(name).public_access_block_configuration(conf).send().await?;
+            self.s3
+                .put_public_access_block()
+                .bucket(name)
+                .public_access_block_configuration(conf)
+                .send()
+                .await?;
         }
         if want("versioning") {
-            let status = if input_bool(a, "versioning") { BucketVersioningStatus::Enabled } else { BucketVersioningStatus::Suspended };
+            let status = if input_bool(a, "versioning") {
+                BucketVersioningStatus::Enabled
+            } else {
+                BucketVersioningStatus::Suspended
+            };
             let conf = VersioningConfiguration::builder().status(status).build();
-            self.s3.put_bucket_versioning().bucket(name).versioning_configuration(conf).send().await?;
+            self.s3
+                .put_bucket_versioning()
+                .bucket(name)
+                .versioning_configuration(conf)
+                .send()
+                .await?;
         }
         if want("policy") {
             let policy = serde_json::to_string(&a["policy"]).unwrap_or_default();
             self.s3.put_bucket_policy().bucket(name).policy(policy).send().await?;
         }
-        if want("noncurrent_version_expiration_days") || want("abort_incomplete_multipart_upload_days") || want("expiration_days") {
+        if want("noncurrent_version_expiration_days")
+            || want("abort_incomplete_multipart_upload_days")
+            || want("expiration_days")
+        {
             // current objects expire only where the spec says (the log bucket's retention)
-            let expiration =
-                a.get("expiration_days").and_then(Value::as_i64).map(|d| LifecycleExpiration::builder().days(d as i32).build());
+            let expiration = a
+                .get("expiration_days")
+                .and_then(Value::as_i64)
+                .map(|d| LifecycleExpiration::builder().days(d as i32).build());
             let rule = LifecycleRule::builder()
                 .id(LIFECYCLE_RULE)
                 .status(ExpirationStatus::Enabled)
                 .filter(LifecycleRuleFilter::builder().prefix("").build())
                 .set_expiration(expiration)
                 .noncurrent_version_expiration(
-                    NoncurrentVersionExpiration::builder().noncurrent_days(input_i32(a, "noncurrent_version_expiration_days")).build(),
+                    NoncurrentVersionExpiration::builder()
+                        .noncurrent_days(input_i32(a, "noncurrent_version_expiration_days"))
+                        .build(),
                 )
                 .abort_incomplete_multipart_upload(
                     AbortIncompleteMultipartUpload::builder()
-                        .days_after_initiation(input_i32(a, "abort_incomplete_multipart_upload_days"))
+                        .days_after_initiation(input_i32(
+                            a,
+                            "abort_incomplete_multipart_upload_days",
+                        ))
                         .build(),
                 )
                 .build()
                 .map_err(builder_err)?;
-            let conf = BucketLifecycleConfiguration::builder().rules(rule).build().map_err(builder_err)?;
-            self.s3.put_bucket_lifecycle_configuration().bucket(name).lifecycle_configuration(conf).send().await?;
+            let conf =
+                BucketLifecycleConfiguration::builder().rules(rule).build().map_err(builder_err)?;
+            self.s3
+                .put_bucket_lifecycle_configuration()
+                .bucket(name)
+                .lifecycle_configuration(conf)
+                .send()
+                .await?;
         }
-        if let (true, Some(target)) =
-            (want("access_log_bucket") || want("access_log_prefix"), a.get("access_log_bucket").and_then(Value::as_str))
-        {
+        if let (true, Some(target)) = (
+            want("access_log_bucket") || want("access_log_prefix"),
+            a.get("access_log_bucket").and_then(Value::as_str),
+        ) {
             let enabled = LoggingEnabled::builder()
                 .target_bucket(target)
                 .target_prefix(input_str(a, "access_log_prefix"))
@@ -148,12 +189,22 @@ impl Bucket {
                 .iter()
                 .map(|v| (v.key(), v.version_id()))
                 .chain(page.delete_markers().iter().map(|m| (m.key(), m.version_id())))
-                .filter_map(|(k, v)| ObjectIdentifier::builder().key(k?).set_version_id(v.map(String::from)).build().ok())
+                .filter_map(|(k, v)| {
+                    ObjectIdentifier::builder()
+                        .key(k?)
+                        .set_version_id(v.map(String::from))
+                        .build()
+                        .ok()
+                })
                 .collect();
             if ids.is_empty() {
                 return Ok(());
             }
-            let delete = Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(builder_err)?;
+            let delete = Delete::builder()
+                .set_objects(Some(ids))
+                .quiet(true)
+                .build()
+                .map_err(builder_err)?;
             let r = self.s3.delete_objects().bucket(name).delete(delete).send().await?;
             if let Some(e) = r.errors().first() {
                 return Err(ProviderError::coded(
@@ -173,7 +224,10 @@ impl Bucket {
 
     /// Sets the bucket's whole tag set to `a`'s tags.
     async fn put_tags(&self, name: &str, a: &Attrs) -> AwsResult<()> {
-        let t: Vec<Tag> = tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag")).collect();
+        let t: Vec<Tag> = tags(a)
+            .into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag"))
+            .collect();
         let tagging = Tagging::builder().set_tag_set(Some(t)).build().map_err(builder_err)?;
         done(self.s3.put_bucket_tagging().bucket(name).tagging(tagging).send()).await
     }
@@ -192,34 +246,60 @@ impl AwsKind for Bucket {
         if !self.exists(id).await? {
             return Ok(None);
         }
-        let enc = unless(self.s3.get_bucket_encryption().bucket(id).send().await, "ServerSideEncryptionConfigurationNotFoundError")?;
-        let rule = enc.as_ref().and_then(|r| r.server_side_encryption_configuration()).and_then(|c| c.rules().first());
+        let enc = unless(
+            self.s3.get_bucket_encryption().bucket(id).send().await,
+            "ServerSideEncryptionConfigurationNotFoundError",
+        )?;
+        let rule = enc
+            .as_ref()
+            .and_then(|r| r.server_side_encryption_configuration())
+            .and_then(|c| c.rules().first());
         let by_default = rule.and_then(|r| r.apply_server_side_encryption_by_default());
         let sse = by_default.map(|d| d.sse_algorithm().as_str().to_string());
         let key = by_default.and_then(|d| d.kms_master_key_id()).unwrap_or_default().to_string();
         let bucket_key = rule.and_then(|r| r.bucket_key_enabled()).unwrap_or(false);
-        let policy = unless(self.s3.get_bucket_policy().bucket(id).send().await, "NoSuchBucketPolicy")?
-            .and_then(|r| r.policy().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok()))
-            .unwrap_or(serde_json::Value::Null);
-        let lifecycle = unless(self.s3.get_bucket_lifecycle_configuration().bucket(id).send().await, "NoSuchLifecycleConfiguration")?;
-        let rule = lifecycle
-            .as_ref()
-            .and_then(|l| l.rules().iter().find(|r| r.id() == Some(LIFECYCLE_RULE) && r.status() == &ExpirationStatus::Enabled));
-        let noncurrent_days = rule.and_then(|r| r.noncurrent_version_expiration()).and_then(|e| e.noncurrent_days());
-        let expiration_days = rule.and_then(|r| r.expiration()).and_then(|e| e.days());
-        let abort_days = rule.and_then(|r| r.abort_incomplete_multipart_upload()).and_then(|e| e.days_after_initiation());
-        let pab =
-            unless(self.s3.get_public_access_block().bucket(id).send().await, "NoSuchPublicAccessBlockConfiguration")?.is_some_and(|r| {
-                r.public_access_block_configuration().is_some_and(|c| {
-                    c.block_public_acls() == Some(true)
-                        && c.ignore_public_acls() == Some(true)
-                        && c.block_public_policy() == Some(true)
-                        && c.restrict_public_buckets() == Some(true)
+        let policy =
+            unless(self.s3.get_bucket_policy().bucket(id).send().await, "NoSuchBucketPolicy")?
+                .and_then(|r| {
+                    r.policy().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
                 })
-            });
-        let versioning = self.s3.get_bucket_versioning().bucket(id).send().await?.status() == Some(&BucketVersioningStatus::Enabled);
+                .unwrap_or(serde_json::Value::Null);
+        let lifecycle = unless(
+            self.s3.get_bucket_lifecycle_configuration().bucket(id).send().await,
+            "NoSuchLifecycleConfiguration",
+        )?;
+        let rule = lifecycle.as_ref().and_then(|l| {
+            l.rules().iter().find(|r| {
+                r.id() == Some(LIFECYCLE_RULE) && r.status() == &ExpirationStatus::Enabled
+            })
+        });
+        let noncurrent_days =
+            rule.and_then(|r| r.noncurrent_version_expiration()).and_then(|e| e.noncurrent_days());
+        let expiration_days = rule.and_then(|r| r.expiration()).and_then(|e| e.days());
+        let abort_days = rule
+            .and_then(|r| r.abort_incomplete_multipart_upload())
+            .and_then(|e| e.days_after_initiation());
+        let pab = unless(
+            self.s3.get_public_access_block().bucket(id).send().await,
+            "NoSuchPublicAccessBlockConfiguration",
+        )?
+        .is_some_and(|r| {
+            r.public_access_block_configuration().is_some_and(|c| {
+                c.block_public_acls() == Some(true)
+                    && c.ignore_public_acls() == Some(true)
+                    && c.block_public_policy() == Some(true)
+                    && c.restrict_public_buckets() == Some(true)
+            })
+        });
+        let versioning = self.s3.get_bucket_versioning().bucket(id).send().await?.status()
+            == Some(&BucketVersioningStatus::Enabled);
         let tag_set = unless(self.s3.get_bucket_tagging().bucket(id).send().await, "NoSuchTagSet")?
-            .map(|r| r.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect::<Vec<_>>())
+            .map(|r| {
+                r.tag_set()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default();
         let logging = self.s3.get_bucket_logging().bucket(id).send().await?;
         let log_target = logging.logging_enabled();
@@ -238,14 +318,21 @@ impl AwsKind for Bucket {
                 ("access_log_bucket", json!(log_target.map(|l| l.target_bucket()))),
                 ("access_log_prefix", json!(log_target.map(|l| l.target_prefix()))),
             ]),
-            outputs: attrs([("id", json!(id)), ("name", json!(id)), ("arn", json!(format!("arn:aws:s3:::{id}")))]),
+            outputs: attrs([
+                ("id", json!(id)),
+                ("name", json!(id)),
+                ("arn", json!(format!("arn:aws:s3:::{id}"))),
+            ]),
         }))
     }
 
     async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         // the tags come with the bucket, in the same call: a bucket never exists without the tags
         // that prove it is this stack's (a crash between two calls would leave it unprovable)
-        let tag_set: Vec<Tag> = tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag")).collect();
+        let tag_set: Vec<Tag> = tags(a)
+            .into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag"))
+            .collect();
         let mut conf = CreateBucketConfiguration::builder().set_tags(Some(tag_set));
         if self.region != "us-east-1" {
             conf = conf.location_constraint(BucketLocationConstraint::from(self.region.as_str()));
@@ -261,7 +348,13 @@ impl AwsKind for Bucket {
         Ok(name.to_string())
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         self.configure(id, new, Some(changed)).await
     }
 
@@ -288,7 +381,13 @@ impl AwsKind for Bucket {
     }
 
     /// S3 sets a bucket's tags as a whole.
-    async fn retag(&self, id: &str, new: &Attrs, _set: Tags, _remove: Vec<String>) -> AwsResult<()> {
+    async fn retag(
+        &self,
+        id: &str,
+        new: &Attrs,
+        _set: Tags,
+        _remove: Vec<String>,
+    ) -> AwsResult<()> {
         self.put_tags(id, new).await
     }
 }

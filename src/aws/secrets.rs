@@ -9,7 +9,9 @@ use aws_sdk_secretsmanager::types::Tag;
 use aws_sdk_secretsmanager::Client;
 use empi_engine::kinds::secrets::{SECRET, SECRET_VALUE};
 use empi_engine::redact;
-use empi_engine::resource::{Attrs, Observed, ProviderError, ProviderResult, Registry, Schema, SENSITIVE};
+use empi_engine::resource::{
+    Attrs, Observed, ProviderError, ProviderResult, Registry, Schema, SENSITIVE,
+};
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{json, Value};
 
@@ -32,8 +34,10 @@ pub struct Generated {
 
 fn generate() -> Generated {
     let mut rng = rand::rng();
-    let g =
-        Generated { db_password: Alphanumeric.sample_string(&mut rng, 40), django_secret_key: Alphanumeric.sample_string(&mut rng, 64) };
+    let g = Generated {
+        db_password: Alphanumeric.sample_string(&mut rng, 40),
+        django_secret_key: Alphanumeric.sample_string(&mut rng, 64),
+    };
     g.register();
     g
 }
@@ -67,11 +71,15 @@ async fn current(c: &Client, arn: &str) -> AwsResult<Option<Value>> {
 
 /// The generated values in the secret `arn`.
 pub async fn generated(c: &Client, arn: &str) -> ProviderResult<Generated> {
-    let doc = current(c, arn)
-        .await
-        .map_err(|e| e.0)?
-        .ok_or_else(|| ProviderError::coded(MISSING, format!("the config secret {arn} holds no value")))?;
-    let get = |p: &str| doc.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty() && *s != SENSITIVE).map(String::from);
+    let doc = current(c, arn).await.map_err(|e| e.0)?.ok_or_else(|| {
+        ProviderError::coded(MISSING, format!("the config secret {arn} holds no value"))
+    })?;
+    let get = |p: &str| {
+        doc.pointer(p)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty() && *s != SENSITIVE)
+            .map(String::from)
+    };
     match (get(GENERATED[0]), get(GENERATED[1])) {
         (Some(db_password), Some(django_secret_key)) => {
             let g = Generated { db_password, django_secret_key };
@@ -127,7 +135,9 @@ pub async fn user_secret_version(c: &Client, arn: &str) -> AwsResult<(String, Op
 fn copied(a: &Attrs) -> Vec<(String, String)> {
     a.get("copied_secrets")
         .and_then(Value::as_object)
-        .map(|o| o.iter().filter_map(|(p, arn)| Some((p.clone(), arn.as_str()?.to_string()))).collect())
+        .map(|o| {
+            o.iter().filter_map(|(p, arn)| Some((p.clone(), arn.as_str()?.to_string()))).collect()
+        })
         .unwrap_or_default()
 }
 
@@ -147,7 +157,8 @@ pub fn redact(mut doc: Value) -> Value {
 
 /// Keys whose values are secrets whatever they hold (as AWS rotation templates, Django and OIDC
 /// clients name them).
-const SECRET_KEYS: &[&str] = &["password", "passwd", "secret", "token", "private_key", "api_key", "apikey", "credential"];
+const SECRET_KEYS: &[&str] =
+    &["password", "passwd", "secret", "token", "private_key", "api_key", "apikey", "credential"];
 
 /// Replaces, at any key and any depth, every string that holds one of `secrets` in any form
 /// `empi_engine::redact` knows (the value, cased, reversed, a piece of it, its base64, hex or
@@ -158,18 +169,25 @@ const SECRET_KEYS: &[&str] = &["password", "passwd", "secret", "token", "private
 pub fn redact_values(doc: &mut Value, secrets: &[String]) {
     fn keyed(v: &Value, secret_key: bool, out: &mut Vec<String>) {
         match v {
-            Value::String(s) if secret_key && s != SENSITIVE && s != STALE_COPY => out.push(s.clone()),
+            Value::String(s) if secret_key && s != SENSITIVE && s != STALE_COPY => {
+                out.push(s.clone())
+            }
             Value::Array(xs) => xs.iter().for_each(|x| keyed(x, secret_key, out)),
             // only keys that name a secret themselves (`client_secret`, not `secret_name`): what is
             // registered is redacted from every output
-            Value::Object(m) => m.iter().for_each(|(k, x)| keyed(x, secret_key || redact::secret_key(k), out)),
+            Value::Object(m) => {
+                m.iter().for_each(|(k, x)| keyed(x, secret_key || redact::secret_key(k), out))
+            }
             _ => {}
         }
     }
     fn walk(v: &mut Value, secrets: &[String], known: &redact::Secrets, secret_key: bool) {
         match v {
             Value::String(s) if s != SENSITIVE && s != STALE_COPY => {
-                if secret_key || secrets.iter().any(|x| !x.is_empty() && s.contains(x.as_str())) || known.contains(s) || redact::contains(s)
+                if secret_key
+                    || secrets.iter().any(|x| !x.is_empty() && s.contains(x.as_str()))
+                    || known.contains(s)
+                    || redact::contains(s)
                 {
                     *v = Value::String(SENSITIVE.into());
                 }
@@ -206,7 +224,8 @@ impl Secret {
     /// A document of freshly generated values.
     fn fresh() -> String {
         let g = generate();
-        json!({"db": {"password": g.db_password}, "django": {"secret_key": g.django_secret_key}}).to_string()
+        json!({"db": {"password": g.db_password}, "django": {"secret_key": g.django_secret_key}})
+            .to_string()
     }
 }
 
@@ -221,7 +240,9 @@ impl AwsKind for Secret {
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
         let Some(r) = describe(&self.0, id).await? else { return Ok(None) };
-        let tags = r.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()));
+        let tags = r.tags().iter().map(|t| {
+            (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())
+        });
         Ok(Some(Observed {
             attrs: attrs([
                 ("description", json!(r.description())),
@@ -240,9 +261,17 @@ impl AwsKind for Secret {
             if r.deleted_date().is_some() {
                 // only this stack's own: restoring another's scheduled secret would take it over
                 let want = tags(a);
-                let tag = |k: &str| r.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(String::from);
-                let (stack, region) = (empi_engine::stack::TAG_STACK, empi_engine::stack::TAG_REGION);
-                let theirs = tag(stack).as_ref() != want.get(stack) || tag(region).is_some_and(|r| Some(&r) != want.get(region));
+                let tag = |k: &str| {
+                    r.tags()
+                        .iter()
+                        .find(|t| t.key() == Some(k))
+                        .and_then(|t| t.value())
+                        .map(String::from)
+                };
+                let (stack, region) =
+                    (empi_engine::stack::TAG_STACK, empi_engine::stack::TAG_REGION);
+                let theirs = tag(stack).as_ref() != want.get(stack)
+                    || tag(region).is_some_and(|r| Some(&r) != want.get(region));
                 if theirs {
                     return Err(ProviderError::coded(
                         "ResourceExistsException",
@@ -255,29 +284,46 @@ impl AwsKind for Secret {
                 }
                 self.0.restore_secret().secret_id(name).send().await?;
                 let arn = r.arn().unwrap_or(name).to_string();
-                self.update(&arn, &Attrs::new(), a, &["description".into(), "kms_key_id".into()]).await?;
+                self.update(&arn, &Attrs::new(), a, &["description".into(), "kms_key_id".into()])
+                    .await?;
                 self.retag(&arn, a, tags(a), vec![]).await?;
                 if generated(&self.0, &arn).await.is_err() {
-                    self.0.put_secret_value().secret_id(&arn).secret_string(Self::fresh()).send().await?;
+                    self.0
+                        .put_secret_value()
+                        .secret_id(&arn)
+                        .secret_string(Self::fresh())
+                        .send()
+                        .await?;
                 }
                 return Ok(arn);
             }
         }
-        let t: Vec<Tag> = tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+        let t: Vec<Tag> =
+            tags(a).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
         let r = self
             .0
             .create_secret()
             .name(name)
             .description(input_str(a, "description"))
-            .set_kms_key_id(Some(input_str(a, "kms_key_id")).filter(|k| !k.is_empty()).map(String::from))
+            .set_kms_key_id(
+                Some(input_str(a, "kms_key_id")).filter(|k| !k.is_empty()).map(String::from),
+            )
             .secret_string(Self::fresh())
             .set_tags(Some(t))
             .send()
             .await?;
-        Ok(r.arn().map(String::from).ok_or_else(|| ProviderError::new("CreateSecret returned no ARN"))?)
+        Ok(r.arn()
+            .map(String::from)
+            .ok_or_else(|| ProviderError::new("CreateSecret returned no ARN"))?)
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         let has = |k: &str| changed.iter().any(|c| c == k);
         if has("description") || has("kms_key_id") {
             // with a new key Secrets Manager re-encrypts the current versions under it
@@ -285,7 +331,9 @@ impl AwsKind for Secret {
                 .update_secret()
                 .secret_id(id)
                 .description(input_str(new, "description"))
-                .set_kms_key_id(Some(input_str(new, "kms_key_id")).filter(|k| !k.is_empty()).map(String::from))
+                .set_kms_key_id(
+                    Some(input_str(new, "kms_key_id")).filter(|k| !k.is_empty()).map(String::from),
+                )
                 .send()
                 .await?;
         }
@@ -294,7 +342,15 @@ impl AwsKind for Secret {
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
         // a recovery window, not a forced delete: the generated DB password stays recoverable
-        match self.0.delete_secret().secret_id(id).recovery_window_in_days(7).send().await.map_err(AwsError::from) {
+        match self
+            .0
+            .delete_secret()
+            .secret_id(id)
+            .recovery_window_in_days(7)
+            .send()
+            .await
+            .map_err(AwsError::from)
+        {
             Err(e) if e.code() == Some("InvalidRequestException") => Ok(()), // already scheduled
             r => r.map(|_| ()),
         }
@@ -305,7 +361,8 @@ impl AwsKind for Secret {
             self.0.untag_resource().secret_id(id).set_tag_keys(Some(remove)).send().await?;
         }
         if !set.is_empty() {
-            let t: Vec<Tag> = set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+            let t: Vec<Tag> =
+                set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
             self.0.tag_resource().secret_id(id).set_tags(Some(t)).send().await?;
         }
         Ok(())
@@ -358,7 +415,10 @@ impl AwsKind for SecretValue {
             return Ok(None); // only the generated values: the document was never written
         }
         // the secret values this document holds: the generated ones and the copies of user secrets
-        let mut values: Vec<String> = GENERATED.iter().filter_map(|p| doc.pointer(p).and_then(Value::as_str).map(String::from)).collect();
+        let mut values: Vec<String> = GENERATED
+            .iter()
+            .filter_map(|p| doc.pointer(p).and_then(Value::as_str).map(String::from))
+            .collect();
         // a copy is compared with its source here and only its verdict leaves this function
         for (p, source) in copied(recorded) {
             let live = doc.pointer(&p).and_then(Value::as_str).map(String::from);
@@ -393,7 +453,13 @@ impl AwsKind for SecretValue {
         Ok(arn)
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        _changed: &[String],
+    ) -> AwsResult<()> {
         self.put(id, new).await
     }
 

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use aws_sdk_wafv2::operation::get_web_acl::GetWebAclOutput;
 use aws_sdk_wafv2::types::{
-    AllowAction, DefaultAction, ManagedRuleGroupStatement, NoneAction, OverrideAction, Rule, Scope, Statement, Tag, VisibilityConfig,
+    AllowAction, DefaultAction, ManagedRuleGroupStatement, NoneAction, OverrideAction, Rule, Scope,
+    Statement, Tag, VisibilityConfig,
 };
 use aws_sdk_wafv2::Client;
 use empi_engine::kinds::waf::{WEB_ACL, WEB_ACL_ASSOCIATION, WEB_ACL_LOGGING};
@@ -40,12 +41,18 @@ fn rules(a: &Attrs) -> Vec<Rule> {
         .iter()
         .enumerate()
         .map(|(i, g)| {
-            let group = ManagedRuleGroupStatement::builder().vendor_name("AWS").name(g).build().expect("statement");
+            let group = ManagedRuleGroupStatement::builder()
+                .vendor_name("AWS")
+                .name(g)
+                .build()
+                .expect("statement");
             Rule::builder()
                 .name(g)
                 .priority(i as i32)
                 .statement(Statement::builder().managed_rule_group_statement(group).build())
-                .override_action(OverrideAction::builder().none(NoneAction::builder().build()).build())
+                .override_action(
+                    OverrideAction::builder().none(NoneAction::builder().build()).build(),
+                )
                 .visibility_config(visibility(g))
                 .build()
                 .expect("rule")
@@ -81,7 +88,11 @@ impl AwsKind for WebAcl {
 
     async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
         let r = self.0.list_web_acls().scope(Scope::Regional).send().await?;
-        Ok(r.web_acls().iter().find(|a| a.name() == Some(name)).and_then(|a| a.arn()).map(String::from))
+        Ok(r.web_acls()
+            .iter()
+            .find(|a| a.name() == Some(name))
+            .and_then(|a| a.arn())
+            .map(String::from))
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
@@ -90,12 +101,21 @@ impl AwsKind for WebAcl {
         let groups: Vec<String> = acl
             .rules()
             .iter()
-            .filter_map(|r| r.statement().and_then(|s| s.managed_rule_group_statement()).map(|m| m.name().to_string()))
+            .filter_map(|r| {
+                r.statement()
+                    .and_then(|s| s.managed_rule_group_statement())
+                    .map(|m| m.name().to_string())
+            })
             .collect();
         let t = self.0.list_tags_for_resource().resource_arn(id).send().await?;
         let tag_list = t
             .tag_info_for_resource()
-            .map(|i| i.tag_list().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect::<Vec<_>>())
+            .map(|i| {
+                i.tag_list()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default();
         Ok(Some(Observed {
             attrs: attrs([("managed_rule_groups", json!(groups)), ("tags", tags_value(tag_list))]),
@@ -115,10 +135,19 @@ impl AwsKind for WebAcl {
             .set_tags(Some(waf_tags(tags(a))))
             .send()
             .await?;
-        Ok(r.summary().and_then(|s| s.arn()).map(String::from).ok_or_else(|| ProviderError::new("CreateWebACL returned no ARN"))?)
+        Ok(r.summary()
+            .and_then(|s| s.arn())
+            .map(String::from)
+            .ok_or_else(|| ProviderError::new("CreateWebACL returned no ARN"))?)
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
         if changed.iter().any(|c| c == "managed_rule_groups") {
             let cur = self.get(id).await.map_err(|e| match e.code() {
                 Some(GONE) => ProviderError::coded(GONE, format!("web ACL {id} is gone")).into(),
@@ -187,12 +216,30 @@ impl AwsKind for Association {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        self.0.associate_web_acl().web_acl_arn(input_str(a, "web_acl_arn")).resource_arn(input_str(a, "resource_arn")).send().await?;
+        self.0
+            .associate_web_acl()
+            .web_acl_arn(input_str(a, "web_acl_arn"))
+            .resource_arn(input_str(a, "resource_arn"))
+            .send()
+            .await?;
         Ok(input_str(a, "resource_arn").to_string())
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
-        done(self.0.associate_web_acl().web_acl_arn(input_str(new, "web_acl_arn")).resource_arn(id).send()).await
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        _changed: &[String],
+    ) -> AwsResult<()> {
+        done(
+            self.0
+                .associate_web_acl()
+                .web_acl_arn(input_str(new, "web_acl_arn"))
+                .resource_arn(id)
+                .send(),
+        )
+        .await
     }
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
@@ -236,7 +283,10 @@ impl AwsKind for Logging {
         let r = self.0.get_logging_configuration().resource_arn(id).send().await?;
         let Some(c) = r.logging_configuration() else { return Ok(None) };
         Ok(Some(Observed {
-            attrs: attrs([("resource_arn", json!(id)), ("log_destination_arn", json!(c.log_destination_configs().first()))]),
+            attrs: attrs([
+                ("resource_arn", json!(id)),
+                ("log_destination_arn", json!(c.log_destination_configs().first())),
+            ]),
             outputs: attrs([("id", json!(id))]),
         }))
     }
@@ -246,7 +296,13 @@ impl AwsKind for Logging {
         Ok(input_str(a, "resource_arn").to_string())
     }
 
-    async fn update(&self, _id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> AwsResult<()> {
+    async fn update(
+        &self,
+        _id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        _changed: &[String],
+    ) -> AwsResult<()> {
         self.put(new).await
     }
 

@@ -31,7 +31,8 @@ pub async fn run(path: &Option<PathBuf>, args: ApplyArgs) -> Result<ExitCode> {
     }
     // a saved plan is read (limits, digest) before the lock, the cloud or any long work
     let saved = planfile.as_deref().map(crate::cmd::plan::load).transpose()?;
-    let Begun { session, lock: _lock, state, cloud, placement } = Session::begin(path, "apply", versions).await?;
+    let Begun { session, lock: _lock, state, cloud, placement } =
+        Session::begin(path, "apply", versions).await?;
     let stack = &session.stack;
     let g = session.graph(&cloud.account)?;
     let plan = match saved {
@@ -46,7 +47,9 @@ pub async fn run(path: &Option<PathBuf>, args: ApplyArgs) -> Result<ExitCode> {
             // every step must follow from the stack and the state, and the facts it records from
             // the placement made now: a plan file edited to do something else runs nothing
             ops::check_saved_plan(&plan, &g, &state, &cloud.registry)?;
-            if let Some((k, _)) = plan.facts.iter().find(|(k, v)| placement.facts.get(*k) != Some(*v)) {
+            if let Some((k, _)) =
+                plan.facts.iter().find(|(k, v)| placement.facts.get(*k) != Some(*v))
+            {
                 return Err(fix(
                     format!("the saved plan records the fact {k:?} differently from what empi-infra finds now, so it was edited or the account changed"),
                     "run `empi-infra plan --out FILE` again",
@@ -55,15 +58,29 @@ pub async fn run(path: &Option<PathBuf>, args: ApplyArgs) -> Result<ExitCode> {
             plan
         }
         None => {
-            let mut plan =
-                ops::make_targeted_plan(&g, &cloud.registry, &state, true, parallelism as usize, &stack.digest, &scope.targets).await?;
+            let mut plan = ops::make_targeted_plan(
+                &g,
+                &cloud.registry,
+                &state,
+                true,
+                parallelism as usize,
+                &stack.digest,
+                &scope.targets,
+            )
+            .await?;
             plan.facts = placement.facts;
             plan.warnings = placement.warnings;
             plan.warnings.extend(empi_engine::check::baseline_warning(&g, &state, stack));
             plan
         }
     };
-    keep_going(out!("{}", empi_engine::redact::values(&render_text_with(&plan, &RenderOptions { verbose: scope.verbose }))))?;
+    keep_going(out!(
+        "{}",
+        empi_engine::redact::values(&render_text_with(
+            &plan,
+            &RenderOptions { verbose: scope.verbose }
+        ))
+    ))?;
     if !plan.has_changes() {
         keep_going(print_outputs(stack, &state))?;
         return Ok(ExitCode::SUCCESS);
@@ -76,7 +93,8 @@ pub async fn run(path: &Option<PathBuf>, args: ApplyArgs) -> Result<ExitCode> {
     }
     let code = execute(&session, &plan, &cloud.registry, state, parallelism, "Apply").await?;
     // a targeted apply that leaves identity alone does not look at its users
-    let identity_applied = !plan.is_targeted() || plan.changes.iter().any(|c| c.address.starts_with("identity."));
+    let identity_applied =
+        !plan.is_targeted() || plan.changes.iter().any(|c| c.address.starts_with("identity."));
     if code == ExitCode::SUCCESS && identity_applied {
         let state = session.backend.load().await?;
         check_admin(stack, &state, &cloud).await?;
@@ -89,13 +107,23 @@ const USER_POOL: &str = "identity.user_pool";
 
 /// Refuses a plan that deletes a Cognito user pool holding users (a switch to Keycloak) unless
 /// `--allow-replace identity.user_pool` says so: Tuva EMPI keys its users by the pool's ids.
-async fn refuse_losing_users(plan: &Plan, state: &State, cloud: &crate::session::Connected, allowed: &[String]) -> Result<()> {
-    let deletes_pool = plan.changes.iter().any(|c| c.address == USER_POOL && c.action == Action::Delete);
-    let Some(pool) = state.resources.get(USER_POOL).and_then(|r| r.id.clone()) else { return Ok(()) };
+async fn refuse_losing_users(
+    plan: &Plan,
+    state: &State,
+    cloud: &crate::session::Connected,
+    allowed: &[String],
+) -> Result<()> {
+    let deletes_pool =
+        plan.changes.iter().any(|c| c.address == USER_POOL && c.action == Action::Delete);
+    let Some(pool) = state.resources.get(USER_POOL).and_then(|r| r.id.clone()) else {
+        return Ok(());
+    };
     if !deletes_pool || allowed.iter().any(|a| a == USER_POOL) {
         return Ok(());
     }
-    let users = crate::identity::cognito_user_count(&cloud.clients.cognito, &pool, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let users = crate::identity::cognito_user_count(&cloud.clients.cognito, &pool, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     if users > 0 {
         return Err(fix(
             format!(
@@ -109,13 +137,21 @@ async fn refuse_losing_users(plan: &Plan, state: &State, cloud: &crate::session:
 }
 
 /// After a Cognito apply: Tuva's bootstrap needs exactly one user with the admin's email.
-async fn check_admin(stack: &empi_engine::stack::Stack, state: &State, cloud: &crate::session::Connected) -> Result<()> {
+async fn check_admin(
+    stack: &empi_engine::stack::Stack,
+    state: &State,
+    cloud: &crate::session::Connected,
+) -> Result<()> {
     if stack.identity.cognito_domain_prefix().is_none() {
         return Ok(());
     }
-    let Some(pool) = state.resources.get(USER_POOL).and_then(|r| r.id.clone()) else { return Ok(()) };
+    let Some(pool) = state.resources.get(USER_POOL).and_then(|r| r.id.clone()) else {
+        return Ok(());
+    };
     let email = &stack.identity.admin_email;
-    let n = crate::identity::cognito_users_with_email(&cloud.clients.cognito, &pool, email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let n = crate::identity::cognito_users_with_email(&cloud.clients.cognito, &pool, email)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     match n {
         1 => Ok(()),
         0 => Err(fix(
@@ -131,11 +167,17 @@ async fn check_admin(stack: &empi_engine::stack::Stack, state: &State, cloud: &c
 
 /// The stack's timeouts by kind: its `[timeouts]`, and for rollouts and jobs `app.rollout_timeout`
 /// plus a minute (Kubernetes itself fails them at the rollout timeout; this is the backstop).
-fn timeouts(stack: &empi_engine::stack::Stack) -> std::collections::HashMap<String, empi_engine::resource::Timeouts> {
+fn timeouts(
+    stack: &empi_engine::stack::Stack,
+) -> std::collections::HashMap<String, empi_engine::resource::Timeouts> {
     let mut t: std::collections::HashMap<_, _> = stack.timeouts.clone().into_iter().collect();
     let rollout = stack.app.rollout_timeout_secs + 60;
     for kind in [k8s::DEPLOYMENT.kind, k8s::JOB.kind, k8s::JOB_ONCE.kind] {
-        t.entry(kind.to_string()).or_insert(empi_engine::resource::Timeouts { create: rollout, update: rollout, delete: 300 });
+        t.entry(kind.to_string()).or_insert(empi_engine::resource::Timeouts {
+            create: rollout,
+            update: rollout,
+            delete: 300,
+        });
     }
     t
 }
@@ -144,7 +186,10 @@ fn timeouts(stack: &empi_engine::stack::Stack) -> std::collections::HashMap<Stri
 /// `--auto-approve`.
 pub(crate) fn confirm(question: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
-        return Err(fix("this needs confirmation, but there is no terminal to ask on", "review what it prints and pass --auto-approve"));
+        return Err(fix(
+            "this needs confirmation, but there is no terminal to ask on",
+            "review what it prints and pass --auto-approve",
+        ));
     }
     keep_going(out!("{question}\n  Only 'yes' will be accepted: "))?;
     keep_going(crate::out::flush())?;
@@ -174,10 +219,22 @@ pub(super) async fn execute(
     parallelism: u16,
     verb: &str,
 ) -> Result<ExitCode> {
-    let opts = ExecOptions { parallelism: parallelism as usize, timeouts: timeouts(&session.stack), ..ExecOptions::default() };
+    let opts = ExecOptions {
+        parallelism: parallelism as usize,
+        timeouts: timeouts(&session.stack),
+        ..ExecOptions::default()
+    };
     // the first signal now stops the executor instead of the command (crate::signals)
     let executing = crate::signals::executing(opts.stop.clone());
-    let (report, state) = ops::apply(plan, registry, session.backend.clone(), state, opts, Arc::new(RedactedProgress)).await?;
+    let (report, state) = ops::apply(
+        plan,
+        registry,
+        session.backend.clone(),
+        state,
+        opts,
+        Arc::new(RedactedProgress),
+    )
+    .await?;
     drop(executing);
     let count = |a: Action| report.done.iter().filter(|(_, x)| *x == a).count();
     let summary = format!(
@@ -188,7 +245,10 @@ pub(super) async fn execute(
         count(Action::Delete)
     );
     if report.ok() {
-        keep_going(outln!("\n{verb} complete after {}. Resources: {summary}.", empi_engine::plan::format_duration(report.elapsed)))?;
+        keep_going(outln!(
+            "\n{verb} complete after {}. Resources: {summary}.",
+            empi_engine::plan::format_duration(report.elapsed)
+        ))?;
         if plan.is_targeted() {
             keep_going(outln!(
                 "Resource targeting was in effect ({}): the rest of the stack was neither read nor changed; run `empi-infra plan` for a full plan.",
@@ -200,12 +260,19 @@ pub(super) async fn execute(
         }
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("\n{verb} failed after {}. Resources: {summary}.", empi_engine::plan::format_duration(report.elapsed));
+        eprintln!(
+            "\n{verb} failed after {}. Resources: {summary}.",
+            empi_engine::plan::format_duration(report.elapsed)
+        );
         for e in &report.failed {
             eprintln!("error: {}", empi_engine::redact::message(&e.to_string()));
         }
         if !report.skipped.is_empty() {
-            let why = if report.interrupted { "interrupted" } else { "not attempted because something they depend on failed" };
+            let why = if report.interrupted {
+                "interrupted"
+            } else {
+                "not attempted because something they depend on failed"
+            };
             eprintln!("{why}: {}", report.skipped.join(", "));
         }
         if report.interrupted {

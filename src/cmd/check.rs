@@ -25,14 +25,27 @@ pub async fn run(stack: &Option<PathBuf>, args: CheckArgs) -> Result<ExitCode> {
     let graph = session.graph(&cloud.account)?;
     let stack = &session.stack;
     let day = today();
-    let planned = check::evaluate(&stack.name, Source::Planned, &check::planned(&graph, &state), &stack.security.waivers, &day);
+    let planned = check::evaluate(
+        &stack.name,
+        Source::Planned,
+        &check::planned(&graph, &state),
+        &stack.security.waivers,
+        &day,
+    );
     let live = if planned_only || state.resources.is_empty() {
         None
     } else {
         let refreshed = empi_engine::plan::refresh(&cloud.registry, &state, 10).await?;
-        Some(check::evaluate(&stack.name, Source::Live, &check::live(&state, &refreshed), &stack.security.waivers, &day))
+        Some(check::evaluate(
+            &stack.name,
+            Source::Live,
+            &check::live(&state, &refreshed),
+            &stack.security.waivers,
+            &day,
+        ))
     };
-    let regressions: Vec<&check::Finding> = live.as_ref().map(|l| check::regressions(&planned, l)).unwrap_or_default();
+    let regressions: Vec<&check::Finding> =
+        live.as_ref().map(|l| check::regressions(&planned, l)).unwrap_or_default();
     if json {
         let doc = json!({
             "format_version": check::CHECK_FORMAT_VERSION,

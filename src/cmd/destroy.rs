@@ -21,14 +21,34 @@ pub async fn run(path: &Option<PathBuf>, args: DestroyArgs) -> Result<ExitCode> 
     let _lock = session.backend.lock("destroy").await?;
     let state = session.backend.load().await?;
     if state.resources.is_empty() {
-        keep_going(outln!("Nothing to destroy: state records no resources for stack {:?}.", stack.name))?;
+        keep_going(outln!(
+            "Nothing to destroy: state records no resources for stack {:?}.",
+            stack.name
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     let cloud = session.connect().await?;
-    let plan = ops::make_targeted_destroy_plan(&cloud.registry, &state, parallelism as usize, &stack.digest, &scope.targets).await?;
-    keep_going(out!("{}", empi_engine::redact::values(&render_text_with(&plan, &RenderOptions { verbose: scope.verbose }))))?;
+    let plan = ops::make_targeted_destroy_plan(
+        &cloud.registry,
+        &state,
+        parallelism as usize,
+        &stack.digest,
+        &scope.targets,
+    )
+    .await?;
+    keep_going(out!(
+        "{}",
+        empi_engine::redact::values(&render_text_with(
+            &plan,
+            &RenderOptions { verbose: scope.verbose }
+        ))
+    ))?;
     let what = if plan.is_targeted() {
-        format!("Destroy the {} resources above of stack {:?}?", plan.count(Action::Delete), stack.name)
+        format!(
+            "Destroy the {} resources above of stack {:?}?",
+            plan.count(Action::Delete),
+            stack.name
+        )
     } else {
         format!("Destroy every resource of stack {:?}?", stack.name)
     };

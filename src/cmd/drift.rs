@@ -13,14 +13,22 @@ use crate::errors::fix;
 use crate::session::Session;
 
 /// One drift run; exit 0 no drift, 2 drift.
-pub async fn run_once(stack: &Option<PathBuf>, json: bool, notify: Option<&str>, extra_ignore: &[String]) -> Result<ExitCode> {
+pub async fn run_once(
+    stack: &Option<PathBuf>,
+    json: bool,
+    notify: Option<&str>,
+    extra_ignore: &[String],
+) -> Result<ExitCode> {
     let mut session = Session::open(stack).await?;
     let backend = session.backend.clone();
     session.refuse_while_locked("drift").await?;
     let state = backend.load().await?;
     if state.resources.is_empty() {
         return Err(fix(
-            format!("state records no resources for stack {:?}, so there is nothing to compare", session.stack.name),
+            format!(
+                "state records no resources for stack {:?}, so there is nothing to compare",
+                session.stack.name
+            ),
             "run `empi-infra apply` first (or check --stack)",
         ));
     }
@@ -43,10 +51,24 @@ pub async fn run_once(stack: &Option<PathBuf>, json: bool, notify: Option<&str>,
         if let Some(url) = notify {
             let mut body = drift::notification(&report);
             redact::json(&mut body);
-            match reqwest::Client::new().post(url).json(&body).timeout(std::time::Duration::from_secs(15)).send().await {
+            match reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .timeout(std::time::Duration::from_secs(15))
+                .send()
+                .await
+            {
                 Ok(r) if r.status().is_success() => {}
-                Ok(r) => eprintln!("warning: the drift notification to {} was answered with HTTP {}", webhook_host(url), r.status()),
-                Err(e) => eprintln!("warning: could not send the drift notification to {}: {}", webhook_host(url), e.without_url()),
+                Ok(r) => eprintln!(
+                    "warning: the drift notification to {} was answered with HTTP {}",
+                    webhook_host(url),
+                    r.status()
+                ),
+                Err(e) => eprintln!(
+                    "warning: could not send the drift notification to {}: {}",
+                    webhook_host(url),
+                    e.without_url()
+                ),
             }
         }
         return Ok(ExitCode::from(2));
@@ -62,7 +84,10 @@ pub async fn run(stack: &Option<PathBuf>, args: DriftArgs) -> Result<ExitCode> {
         // IAM acts in the caller's own account only)
         let stack = crate::session::load_stack(stack)?;
         let scope = stack.iam_scope(None);
-        let policy = empi_engine::kinds::policy_document(&empi_engine::kinds::iam_actions(&empi_engine::kinds::aws(), false), &scope);
+        let policy = empi_engine::kinds::policy_document(
+            &empi_engine::kinds::iam_actions(&empi_engine::kinds::aws(), false),
+            &scope,
+        );
         outln!("{}", serde_json::to_string_pretty(&policy)?)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -71,7 +96,11 @@ pub async fn run(stack: &Option<PathBuf>, args: DriftArgs) -> Result<ExitCode> {
         let target = crate::aws::Target::from_stack(&crate::session::load_stack(stack)?);
         if !target.is_loopback() {
             return Err(fix(
-                format!("--every {} is shorter than 1m, but {}", humantime::format_duration(period), crate::cli::EVERY_WHY),
+                format!(
+                    "--every {} is shorter than 1m, but {}",
+                    humantime::format_duration(period),
+                    crate::cli::EVERY_WHY
+                ),
                 "run it at most once a minute, e.g. --every 15m",
             ));
         }
@@ -89,7 +118,10 @@ pub async fn run(stack: &Option<PathBuf>, args: DriftArgs) -> Result<ExitCode> {
                     Err(e) if crate::out::closed(&e) => return Err(e),
                     Err(e) if json => {
                         crate::errors::print(&e, true);
-                        eprintln!("drift run failed; trying again in {}", humantime::format_duration(period));
+                        eprintln!(
+                            "drift run failed; trying again in {}",
+                            humantime::format_duration(period)
+                        );
                     }
                     Err(e) => eprintln!(
                         "error: drift run failed: {}; trying again in {}",
@@ -121,8 +153,14 @@ fn webhook_host(url: &str) -> String {
 mod tests {
     #[test]
     fn a_webhook_is_named_by_its_host_never_its_path_or_credentials() {
-        assert_eq!(super::webhook_host("https://hooks.slack.com/services/T000/B000/XXXXSECRET"), "https://hooks.slack.com/…");
-        assert_eq!(super::webhook_host("http://user:pw@127.0.0.1:9/x?token=1"), "http://127.0.0.1:9/…");
+        assert_eq!(
+            super::webhook_host("https://hooks.slack.com/services/T000/B000/XXXXSECRET"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            super::webhook_host("http://user:pw@127.0.0.1:9/x?token=1"),
+            "http://127.0.0.1:9/…"
+        );
         assert_eq!(super::webhook_host("not a url"), "the --notify URL");
     }
 }

@@ -22,10 +22,16 @@ pub async fn run(path: &Option<PathBuf>, args: OutputArgs) -> Result<ExitCode> {
     match name {
         Some(n) => {
             let v = outs.get(&n).ok_or_else(|| {
-                fix(format!("no output named {n:?}"), format!("use one of: {}", outs.keys().cloned().collect::<Vec<_>>().join(", ")))
+                fix(
+                    format!("no output named {n:?}"),
+                    format!("use one of: {}", outs.keys().cloned().collect::<Vec<_>>().join(", ")),
+                )
             })?;
             let Some(v) = v else {
-                return Err(fix(format!("output {n:?} is not known yet"), "run `empi-infra apply` first"));
+                return Err(fix(
+                    format!("output {n:?} is not known yet"),
+                    "run `empi-infra apply` first",
+                ));
             };
             if json {
                 outln!("{v}")?;

@@ -22,9 +22,19 @@ pub async fn run(path: &Option<PathBuf>, args: PlanArgs) -> Result<ExitCode> {
         // before the refresh, which can take minutes
         check_out(out)?;
     }
-    let Begun { session, lock: _lock, state, cloud, placement } = Session::begin(path, "plan", versions).await?;
+    let Begun { session, lock: _lock, state, cloud, placement } =
+        Session::begin(path, "plan", versions).await?;
     let g = session.graph(&cloud.account)?;
-    let mut plan = ops::make_targeted_plan(&g, &cloud.registry, &state, refresh, 10, &session.stack.digest, &scope.targets).await?;
+    let mut plan = ops::make_targeted_plan(
+        &g,
+        &cloud.registry,
+        &state,
+        refresh,
+        10,
+        &session.stack.digest,
+        &scope.targets,
+    )
+    .await?;
     plan.facts = placement.facts;
     plan.warnings = placement.warnings;
     plan.warnings.extend(empi_engine::check::baseline_warning(&g, &state, &session.stack));
@@ -39,10 +49,17 @@ pub async fn run(path: &Option<PathBuf>, args: PlanArgs) -> Result<ExitCode> {
             redact::json(&mut doc);
             outln!("{}", serde_json::to_string_pretty(&doc)?)?
         }
-        None => out!("{}", redact::values(&render_text_with(&plan, &RenderOptions { verbose: scope.verbose })))?,
+        None => out!(
+            "{}",
+            redact::values(&render_text_with(&plan, &RenderOptions { verbose: scope.verbose }))
+        )?,
     }
     if let (Some(out), None) = (&out, json) {
-        outln!("\nSaved the plan to {}. Apply exactly this plan with: empi-infra apply {}", out.display(), out.display())?;
+        outln!(
+            "\nSaved the plan to {}. Apply exactly this plan with: empi-infra apply {}",
+            out.display(),
+            out.display()
+        )?;
     }
     Ok(if detailed_exitcode && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
@@ -52,7 +69,9 @@ pub async fn run(path: &Option<PathBuf>, args: PlanArgs) -> Result<ExitCode> {
 pub fn plan_json(plan: &Plan, format: PlanFormat, region: Option<&str>) -> serde_json::Value {
     match format {
         PlanFormat::Empi => render_json(plan),
-        PlanFormat::Terraform => render_terraform(plan, &Provider { region: region.map(String::from) }),
+        PlanFormat::Terraform => {
+            render_terraform(plan, &Provider { region: region.map(String::from) })
+        }
     }
 }
 
@@ -73,10 +92,13 @@ pub fn save(path: &Path, plan: &Plan) -> Result<()> {
     check_out(path)?;
     // sealed with a digest of its content: `show` and `apply` refuse a file changed since
     let body = serde_json::to_vec_pretty(&plan.clone().sealed())?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "plan".into());
+    let name =
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "plan".into());
     let tmp = TempPath::new(path.with_file_name(format!("{name}.tmp-{}", std::process::id())));
-    std::fs::write(tmp.path(), body).with_context(|| format!("cannot write the plan file {}", path.display()))?;
-    std::fs::rename(tmp.path(), path).with_context(|| format!("cannot write the plan file {}", path.display()))?;
+    std::fs::write(tmp.path(), body)
+        .with_context(|| format!("cannot write the plan file {}", path.display()))?;
+    std::fs::rename(tmp.path(), path)
+        .with_context(|| format!("cannot write the plan file {}", path.display()))?;
     Ok(())
 }
 
@@ -89,7 +111,8 @@ pub fn save(path: &Path, plan: &Plan) -> Result<()> {
 const PLAN_FILE_LIMIT: u64 = 32 << 20;
 
 pub fn load(path: &Path) -> Result<Plan> {
-    let bytes = read_regular_file(path, PLAN_FILE_LIMIT).with_context(|| format!("cannot read the plan file {}", path.display()))?;
+    let bytes = read_regular_file(path, PLAN_FILE_LIMIT)
+        .with_context(|| format!("cannot read the plan file {}", path.display()))?;
     let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| {
         fix(
             format!("{} is not a plan saved by `empi-infra plan --out` ({e})", path.display()),

@@ -22,7 +22,10 @@ pub fn run(stack: &Option<PathBuf>, args: ShowArgs) -> Result<ExitCode> {
                 Some(_) => Some(load_stack(stack)?.region),
                 None => None,
             };
-            outln!("{}", serde_json::to_string_pretty(&plan_json(&plan, format, region.as_deref()))?)?;
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&plan_json(&plan, format, region.as_deref()))?
+            )?;
         }
         None => out!("{}", render_text(&plan))?,
     }

@@ -30,11 +30,18 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
         }
         StateCommand::Show { address } => {
             let state = backend.load().await?;
-            let r = state
-                .resources
-                .get(&address)
-                .ok_or_else(|| fix(format!("state has no resource {address:?}"), "`empi-infra state list` shows what it has"))?;
-            outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "address": address, "resource": r }))?)?;
+            let r = state.resources.get(&address).ok_or_else(|| {
+                fix(
+                    format!("state has no resource {address:?}"),
+                    "`empi-infra state list` shows what it has",
+                )
+            })?;
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({ "address": address, "resource": r })
+                )?
+            )?;
         }
         StateCommand::Unlock { lock_id } => {
             let held = backend.unlock(&lock_id).await?;
@@ -72,12 +79,20 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
                 "local" => local_store(stack),
                 "s3" => {
                     let (Some(bucket), Some(key)) = (bucket, key) else {
-                        return Err(fix("state migrate --to s3 needs --bucket and --key", "add --bucket BUCKET --key KEY"));
+                        return Err(fix(
+                            "state migrate --to s3 needs --bucket and --key",
+                            "add --bucket BUCKET --key KEY",
+                        ));
                     };
                     let region = region.unwrap_or_else(|| stack.region.clone());
                     s3_store(stack, &bucket, &key, &region, kms_key_id).await
                 }
-                other => return Err(fix(format!("unknown backend {other:?}"), "use --to s3 or --to local")),
+                other => {
+                    return Err(fix(
+                        format!("unknown backend {other:?}"),
+                        "use --to s3 or --to local",
+                    ))
+                }
             };
             if dest.location() == backend.location() {
                 bail!("the state already lives in {}", dest.location());
@@ -88,13 +103,20 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
             let existing = dest.load().await?;
             if !existing.resources.is_empty() && existing.lineage != state.lineage {
                 return Err(fix(
-                    format!("{} already holds a different state (lineage {})", dest.location(), existing.lineage),
+                    format!(
+                        "{} already holds a different state (lineage {})",
+                        dest.location(),
+                        existing.lineage
+                    ),
                     "move it aside first",
                 ));
             }
             dest.save(&state).await?;
             if dest.load().await? != state {
-                bail!("the state written to {} does not read back the same; the source is unchanged", dest.location());
+                bail!(
+                    "the state written to {} does not read back the same; the source is unchanged",
+                    dest.location()
+                );
             }
             outln!(
                 "Moved the state of stack {:?} (lineage {}, serial {}, {} resources) from {} to {}.",
@@ -105,7 +127,11 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
                 backend.location(),
                 dest.location()
             )?;
-            outln!("Now point [state] in {} at {}; the old copy can be removed once that works.", stack.path.display(), dest.location())?;
+            outln!(
+                "Now point [state] in {} at {}; the old copy can be removed once that works.",
+                stack.path.display(),
+                dest.location()
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -117,7 +143,9 @@ async fn rebuild(mut session: Session, auto_approve: bool) -> Result<ExitCode> {
     let previous = match session.backend.load().await {
         Ok(s) => Some(s),
         Err(e) => {
-            eprintln!("The current state cannot be read ({e}); the rebuilt state starts a new lineage.");
+            eprintln!(
+                "The current state cannot be read ({e}); the rebuilt state starts a new lineage."
+            );
             None
         }
     };
@@ -126,8 +154,14 @@ async fn rebuild(mut session: Session, auto_approve: bool) -> Result<ExitCode> {
     let placement = session.place(&cloud, previous.as_ref().unwrap_or(&blank), false).await?;
     let g = session.graph(&cloud.account)?;
     let stack = &session.stack;
-    eprintln!("Looking for the {} resources of stack {:?} by their names and tags (read-only)…", g.len(), stack.name);
-    let (mut state, missing, refused) = ops::rebuild(&g, &cloud.registry, &stack.name, previous.as_ref(), placement.facts, 10).await?;
+    eprintln!(
+        "Looking for the {} resources of stack {:?} by their names and tags (read-only)…",
+        g.len(),
+        stack.name
+    );
+    let (mut state, missing, refused) =
+        ops::rebuild(&g, &cloud.registry, &stack.name, previous.as_ref(), placement.facts, 10)
+            .await?;
     if state.resources.contains_key("workloads.migrate") {
         // the migrate job is named after the version it migrated to: found, it is this version
         state.facts.insert(TUVA_FACT.into(), serde_json::Value::String(stack.app.version.clone()));
@@ -138,27 +172,44 @@ async fn rebuild(mut session: Session, auto_approve: bool) -> Result<ExitCode> {
         outln!("  {address:width$}  {}", r.id.as_deref().unwrap_or(""))?;
     }
     if !missing.is_empty() {
-        outln!("Not found ({}; the next apply creates them): {}", missing.len(), missing.join(", "))?;
+        outln!(
+            "Not found ({}; the next apply creates them): {}",
+            missing.len(),
+            missing.join(", ")
+        )?;
     }
     if !refused.is_empty() {
-        outln!("Found under the stack's names but not provably this stack's, so left out ({}):", refused.len())?;
+        outln!(
+            "Found under the stack's names but not provably this stack's, so left out ({}):",
+            refused.len()
+        )?;
         for e in &refused {
             outln!("  {e}")?;
         }
     }
     if let Some(p) = &previous {
-        let lost: Vec<&String> = p.resources.keys().filter(|a| !state.resources.contains_key(*a)).collect();
-        let new: Vec<&String> = state.resources.keys().filter(|a| !p.resources.contains_key(*a)).collect();
+        let lost: Vec<&String> =
+            p.resources.keys().filter(|a| !state.resources.contains_key(*a)).collect();
+        let new: Vec<&String> =
+            state.resources.keys().filter(|a| !p.resources.contains_key(*a)).collect();
         outln!(
             "The current state records {} resources; the rebuilt one adds {} and drops {}{}.",
             p.resources.len(),
             new.len(),
             lost.len(),
-            if lost.is_empty() { String::new() } else { format!(" ({})", lost.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) }
+            if lost.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", lost.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+            }
         )?;
     }
     if !auto_approve
-        && !crate::cmd::apply::confirm(&format!("\nWrite this as the state of stack {:?} ({})?", stack.name, session.backend.location()))?
+        && !crate::cmd::apply::confirm(&format!(
+            "\nWrite this as the state of stack {:?} ({})?",
+            stack.name,
+            session.backend.location()
+        ))?
     {
         outln!("Nothing written.")?;
         return Ok(ExitCode::from(1));
@@ -178,7 +229,12 @@ async fn rebuild(mut session: Session, auto_approve: bool) -> Result<ExitCode> {
 /// differences from the stack are shown as the plan `apply` would make after the import, and it
 /// is recorded (nothing in the cloud changes) once confirmed. An object that another stack's tags
 /// claim is refused: that stack still manages it.
-async fn import(mut session: Session, address: &str, id: &str, auto_approve: bool) -> Result<ExitCode> {
+async fn import(
+    mut session: Session,
+    address: &str,
+    id: &str,
+    auto_approve: bool,
+) -> Result<ExitCode> {
     let _lock = session.backend.lock("state import").await?;
     let state = session.backend.load().await?;
     if let Some(r) = state.resources.get(address) {
@@ -195,24 +251,39 @@ async fn import(mut session: Session, address: &str, id: &str, auto_approve: boo
         // one sentence naming the closest address
         let addresses: std::collections::BTreeSet<&str> = g.addresses().collect();
         empi_engine::target::select(&[address.to_string()], &addresses, "the stack")?;
-        return Err(fix(format!("stack {:?} has no resource {address}", stack.name), "`empi-infra graph` lists every address"));
+        return Err(fix(
+            format!("stack {:?} has no resource {address}", stack.name),
+            "`empi-infra graph` lists every address",
+        ));
     };
     let lookup = |a: &str, o: &str| state.resources.get(a).and_then(|r| r.outputs.get(o)).cloned();
     let inputs = empi_engine::plan::resolved_inputs(spec, &lookup);
-    let missing: Vec<String> = spec.dependencies().into_iter().filter(|d| !state.resources.contains_key(d)).collect();
+    let missing: Vec<String> =
+        spec.dependencies().into_iter().filter(|d| !state.resources.contains_key(d)).collect();
     if !missing.is_empty() {
         return Err(fix(
             format!("{address} refers to {}, which state does not record yet", missing.join(", ")),
             "import (or apply) those first",
         ));
     }
-    let r = cloud.registry.get(&spec.kind).ok_or_else(|| anyhow::anyhow!("no provider for type {}", spec.kind))?.clone();
-    let observed = r.read(id, &inputs).await.map_err(|e| anyhow::anyhow!("reading {id} failed: {e}"))?.ok_or_else(|| {
-        fix(
-            format!("there is no {} with the id {id:?}", spec.kind),
-            format!("check the id; a {} is read by its id as `empi-infra state show` prints it", spec.kind),
-        )
-    })?;
+    let r = cloud
+        .registry
+        .get(&spec.kind)
+        .ok_or_else(|| anyhow::anyhow!("no provider for type {}", spec.kind))?
+        .clone();
+    let observed = r
+        .read(id, &inputs)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading {id} failed: {e}"))?
+        .ok_or_else(|| {
+            fix(
+                format!("there is no {} with the id {id:?}", spec.kind),
+                format!(
+                    "check the id; a {} is read by its id as `empi-infra state show` prints it",
+                    spec.kind
+                ),
+            )
+        })?;
     let region = empi_engine::ownership::expected_region(&inputs);
     empi_engine::ownership::check(
         r.schema(),
@@ -238,19 +309,34 @@ async fn import(mut session: Session, address: &str, id: &str, auto_approve: boo
             depends_on: spec.dependencies(),
         },
     );
-    let plan = ops::make_targeted_plan(&g, &cloud.registry, &imported, true, 10, &stack.digest, &[address.to_string()]).await?;
+    let plan = ops::make_targeted_plan(
+        &g,
+        &cloud.registry,
+        &imported,
+        true,
+        10,
+        &stack.digest,
+        &[address.to_string()],
+    )
+    .await?;
     let change = plan.changes.iter().find(|c| c.address == address);
     outln!("Importing {address} ({} {id}) into the state of stack {:?}.", spec.kind, stack.name)?;
     match change {
         Some(c) if c.action != empi_engine::plan::Action::NoOp => {
-            let only = empi_engine::plan::Plan { changes: vec![c.clone()], warnings: vec![], ..plan.clone() };
+            let only = empi_engine::plan::Plan {
+                changes: vec![c.clone()],
+                warnings: vec![],
+                ..plan.clone()
+            };
             outln!(
                 "After the import, `empi-infra apply` would make this change to it (the stack's tags included):
 "
             )?;
             out!("{}", empi_engine::plan::render_text(&only))?;
         }
-        _ => outln!("It matches the stack: after the import, `empi-infra apply` changes nothing on it.")?,
+        _ => outln!(
+            "It matches the stack: after the import, `empi-infra apply` changes nothing on it."
+        )?,
     }
     if !auto_approve
         && !crate::cmd::apply::confirm(&format!(

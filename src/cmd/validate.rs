@@ -11,7 +11,13 @@ use crate::session::{graph_of, load_stack, NO_ACCOUNT};
 pub fn validate(path: &Option<PathBuf>) -> Result<ExitCode> {
     let stack = load_stack(path)?;
     let g = graph_of(&stack, NO_ACCOUNT)?;
-    outln!("{}: stack {:?} is valid ({} resources in {}).", stack.path.display(), stack.name, g.len(), stack.region)?;
+    outln!(
+        "{}: stack {:?} is valid ({} resources in {}).",
+        stack.path.display(),
+        stack.name,
+        g.len(),
+        stack.region
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

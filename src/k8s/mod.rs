@@ -16,7 +16,10 @@ use aws_credential_types::provider::ProvideCredentials;
 use base64::Engine;
 use empi_engine::blueprint::workloads::FIELD_MANAGER;
 use empi_engine::redact;
-use empi_engine::resource::{Attrs, ErrorClass, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema};
+use empi_engine::resource::{
+    Attrs, ErrorClass, Observed, Operation, ProviderError, ProviderResult, Readiness, Registry,
+    Resource, Schema,
+};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{json, Value};
@@ -33,7 +36,14 @@ pub const REGION_LABEL: &str = "empi-infra/region";
 /// carried the stack label (`app.kubernetes.io/managed-by: empi-infra` only) or the region label
 /// is this stack's; an unrecorded one (found for adoption, or found in the way of a create) must
 /// carry both labels naming this stack: nothing is taken over by its name or a generic label.
-fn owned_by(stack: &str, region: &str, kind: &str, id: &str, labels: &Value, recorded: bool) -> Result<(), ProviderError> {
+fn owned_by(
+    stack: &str,
+    region: &str,
+    kind: &str,
+    id: &str,
+    labels: &Value,
+    recorded: bool,
+) -> Result<(), ProviderError> {
     let label = |k: &str| labels.get(k).and_then(Value::as_str);
     let another = |other: &str, other_region: Option<&str>| {
         let where_ = other_region.map(|r| format!(" in region {r}")).unwrap_or_default();
@@ -80,19 +90,22 @@ pub struct Kubeconfig {
 /// Kubernetes object is reached. Only a kubeconfig that does not exist fails later, at the first
 /// Kubernetes object, as before: a plan of a new stack, or the AWS part of an apply, needs no cluster.
 pub fn kubeconfig(stack: &empi_engine::stack::Stack) -> anyhow::Result<Option<Kubeconfig>> {
-    let (path, setting, unset) = match std::env::var_os("EMPI_INFRA_KUBECONFIG").filter(|v| !v.is_empty()) {
-        Some(p) => (PathBuf::from(p), "EMPI_INFRA_KUBECONFIG", "unset it"),
-        None => match &stack.target.kubeconfig {
-            Some(p) => (PathBuf::from(p), "[target] kubeconfig", "remove it"),
-            None => return Ok(None),
-        },
-    };
+    let (path, setting, unset) =
+        match std::env::var_os("EMPI_INFRA_KUBECONFIG").filter(|v| !v.is_empty()) {
+            Some(p) => (PathBuf::from(p), "EMPI_INFRA_KUBECONFIG", "unset it"),
+            None => match &stack.target.kubeconfig {
+                Some(p) => (PathBuf::from(p), "[target] kubeconfig", "remove it"),
+                None => return Ok(None),
+            },
+        };
     let fix = || {
         format!(
             "set {setting} to a kubeconfig file (as `kubectl config view --raw` prints one), or {unset} to reach the stack's EKS cluster"
         )
     };
-    let cannot_read = |e: &dyn std::fmt::Display| format!("cannot read the kubeconfig {} ({setting}): {e}", path.display());
+    let cannot_read = |e: &dyn std::fmt::Display| {
+        format!("cannot read the kubeconfig {} ({setting}): {e}", path.display())
+    };
     let bytes = match empi_engine::input::read_regular_text(&path, KUBECONFIG_LIMIT) {
         Ok(b) => b,
         Err(empi_engine::input::InputError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -101,10 +114,15 @@ pub fn kubeconfig(stack: &empi_engine::stack::Stack) -> anyhow::Result<Option<Ku
         }
         Err(e) => return Err(crate::errors::fix(cannot_read(&e), fix())),
     };
-    let mut config = kube::config::Kubeconfig::from_yaml(&bytes)
-        .map_err(|e| crate::errors::fix(format!("the kubeconfig {} ({setting}) is not a kubeconfig: {e}", path.display()), fix()))?;
-    inline_files(&mut config, path.parent().unwrap_or(Path::new(".")))
-        .map_err(|e| crate::errors::fix(format!("the kubeconfig {} ({setting}) {e}", path.display()), fix()))?;
+    let mut config = kube::config::Kubeconfig::from_yaml(&bytes).map_err(|e| {
+        crate::errors::fix(
+            format!("the kubeconfig {} ({setting}) is not a kubeconfig: {e}", path.display()),
+            fix(),
+        )
+    })?;
+    inline_files(&mut config, path.parent().unwrap_or(Path::new("."))).map_err(|e| {
+        crate::errors::fix(format!("the kubeconfig {} ({setting}) {e}", path.display()), fix())
+    })?;
     Ok(Some(Kubeconfig { path, config: Ok(config) }))
 }
 
@@ -115,21 +133,29 @@ fn inline_files(config: &mut kube::config::Kubeconfig, dir: &Path) -> Result<(),
     let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(bytes);
     let read = |file: &str, what: &str, of: &str| {
         let path = dir.join(file);
-        empi_engine::input::read_regular_file(&path, KUBECONFIG_LIMIT)
-            .map_err(|e| format!("names {} as the {what} of {of}, which cannot be read: {e}", path.display()))
+        empi_engine::input::read_regular_file(&path, KUBECONFIG_LIMIT).map_err(|e| {
+            format!("names {} as the {what} of {of}, which cannot be read: {e}", path.display())
+        })
     };
     for c in &mut config.clusters {
         let of = format!("cluster {:?}", c.name);
         if let Some(cluster) = &mut c.cluster {
-            if let Some(file) = cluster.certificate_authority.take().filter(|_| cluster.certificate_authority_data.is_none()) {
-                cluster.certificate_authority_data = Some(b64(read(&file, "certificate authority", &of)?));
+            if let Some(file) = cluster
+                .certificate_authority
+                .take()
+                .filter(|_| cluster.certificate_authority_data.is_none())
+            {
+                cluster.certificate_authority_data =
+                    Some(b64(read(&file, "certificate authority", &of)?));
             }
         }
     }
     for a in &mut config.auth_infos {
         let of = format!("user {:?}", a.name);
         if let Some(auth) = &mut a.auth_info {
-            if let Some(file) = auth.client_certificate.take().filter(|_| auth.client_certificate_data.is_none()) {
+            if let Some(file) =
+                auth.client_certificate.take().filter(|_| auth.client_certificate_data.is_none())
+            {
                 auth.client_certificate_data = Some(b64(read(&file, "client certificate", &of)?));
             }
             if let Some(file) = auth.client_key.take().filter(|_| auth.client_key_data.is_none()) {
@@ -194,7 +220,9 @@ fn kube_err(e: kube::Error) -> ProviderError {
 fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(e);
     while let Some(e) = cur {
-        if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut) {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
             return true;
         }
         let text = e.to_string();
@@ -209,7 +237,8 @@ fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
 /// DER certificates of a base64-encoded PEM bundle (EKS's `certificateAuthority.data`).
 fn pem_bundle(b64: &str) -> Result<Vec<Vec<u8>>, String> {
     let engine = base64::engine::general_purpose::STANDARD;
-    let pem = engine.decode(b64.trim()).map_err(|e| format!("the cluster CA is not base64: {e}"))?;
+    let pem =
+        engine.decode(b64.trim()).map_err(|e| format!("the cluster CA is not base64: {e}"))?;
     let pem = String::from_utf8(pem).map_err(|_| "the cluster CA is not PEM".to_string())?;
     let mut out = Vec::new();
     let mut body = String::new();
@@ -220,7 +249,11 @@ fn pem_bundle(b64: &str) -> Result<Vec<Vec<u8>>, String> {
             body.clear();
         } else if line.starts_with("-----END CERTIFICATE") {
             inside = false;
-            out.push(engine.decode(body.as_bytes()).map_err(|e| format!("the cluster CA holds a broken certificate: {e}"))?);
+            out.push(
+                engine
+                    .decode(body.as_bytes())
+                    .map_err(|e| format!("the cluster CA holds a broken certificate: {e}"))?,
+            );
         } else if inside {
             body.push_str(line.trim());
         }
@@ -232,8 +265,19 @@ fn pem_bundle(b64: &str) -> Result<Vec<Vec<u8>>, String> {
 }
 
 impl Connection {
-    pub fn new(stack: &str, kubeconfig: Option<Kubeconfig>, sdk: aws_config::SdkConfig, region: String) -> Self {
-        Connection { stack: stack.to_string(), kubeconfig, sdk, region, cached: tokio::sync::Mutex::new(None) }
+    pub fn new(
+        stack: &str,
+        kubeconfig: Option<Kubeconfig>,
+        sdk: aws_config::SdkConfig,
+        region: String,
+    ) -> Self {
+        Connection {
+            stack: stack.to_string(),
+            kubeconfig,
+            sdk,
+            region,
+            cached: tokio::sync::Mutex::new(None),
+        }
     }
 
     async fn client(&self, cluster: &Value) -> ProviderResult<kube::Client> {
@@ -247,9 +291,14 @@ impl Connection {
         let config = match &self.kubeconfig {
             Some(kc) => {
                 let config = kc.config.clone().map_err(err)?;
-                kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default())
-                    .await
-                    .map_err(|e| err(format!("the kubeconfig {} is not usable: {e}", kc.path.display())))?
+                kube::Config::from_custom_kubeconfig(
+                    config,
+                    &kube::config::KubeConfigOptions::default(),
+                )
+                .await
+                .map_err(|e| {
+                    err(format!("the kubeconfig {} is not usable: {e}", kc.path.display()))
+                })?
             }
             None => self.eks_config(cluster).await?,
         };
@@ -259,23 +308,38 @@ impl Connection {
         config.connect_timeout = Some(deadline.min(crate::aws::CONNECT_TIMEOUT));
         config.read_timeout = Some(deadline);
         config.write_timeout = Some(deadline);
-        let client = kube::Client::try_from(config).map_err(|e| err(format!("cannot make a Kubernetes client: {e}")))?;
+        let client = kube::Client::try_from(config)
+            .map_err(|e| err(format!("cannot make a Kubernetes client: {e}")))?;
         *cached = Some((key, client.clone(), Instant::now()));
         Ok(client)
     }
 
     async fn eks_config(&self, cluster: &Value) -> ProviderResult<kube::Config> {
-        let field = |k: &str| cluster.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from);
-        let (Some(name), Some(endpoint), Some(ca)) = (field("name"), field("endpoint"), field("certificate_authority")) else {
+        let field = |k: &str| {
+            cluster.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from)
+        };
+        let (Some(name), Some(endpoint), Some(ca)) =
+            (field("name"), field("endpoint"), field("certificate_authority"))
+        else {
             return Err(err("the EKS cluster's endpoint and CA are not known yet"));
         };
-        let url = endpoint.parse().map_err(|e| err(format!("the EKS endpoint {endpoint:?} is not a URL: {e}")))?;
+        let url = endpoint
+            .parse()
+            .map_err(|e| err(format!("the EKS endpoint {endpoint:?} is not a URL: {e}")))?;
         let mut config = kube::Config::new(url);
-        config.root_cert =
-            Some(pem_bundle(&ca).map_err(|e| err(format!("{e} (if this is not a real EKS cluster, set EMPI_INFRA_KUBECONFIG)")))?);
-        let provider = self.sdk.credentials_provider().ok_or_else(|| err("no AWS credentials to make an EKS token with"))?;
-        let creds = provider.provide_credentials().await.map_err(|e| err(format!("cannot load AWS credentials for the EKS token: {e}")))?;
-        let token = token::eks_token(&creds, &self.region, &name, SystemTime::now()).map_err(err)?;
+        config.root_cert = Some(pem_bundle(&ca).map_err(|e| {
+            err(format!("{e} (if this is not a real EKS cluster, set EMPI_INFRA_KUBECONFIG)"))
+        })?);
+        let provider = self
+            .sdk
+            .credentials_provider()
+            .ok_or_else(|| err("no AWS credentials to make an EKS token with"))?;
+        let creds = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| err(format!("cannot load AWS credentials for the EKS token: {e}")))?;
+        let token =
+            token::eks_token(&creds, &self.region, &name, SystemTime::now()).map_err(err)?;
         config.auth_info.token = Some(token.into());
         config.default_namespace = "default".into();
         Ok(config)
@@ -296,7 +360,9 @@ pub struct K8sObject {
     wait: Wait,
 }
 
-use empi_engine::kinds::k8s::{CONFIG_MAP, DEPLOYMENT, JOB, JOB_ONCE, NAMESPACE, ROLE, ROLE_BINDING, SERVICE, SERVICE_ACCOUNT};
+use empi_engine::kinds::k8s::{
+    CONFIG_MAP, DEPLOYMENT, JOB, JOB_ONCE, NAMESPACE, ROLE, ROLE_BINDING, SERVICE, SERVICE_ACCOUNT,
+};
 
 pub fn register(r: &mut Registry, conn: Arc<Connection>) {
     for (schema, wait) in [
@@ -317,12 +383,15 @@ pub fn register(r: &mut Registry, conn: Arc<Connection>) {
 /// The live object reduced to the fields the manifest sets (server defaults are not ours to compare).
 pub fn project(desired: &Value, live: &Value) -> Value {
     match (desired, live) {
-        (Value::Object(d), Value::Object(l)) => {
-            Value::Object(d.keys().filter_map(|k| l.get(k).map(|lv| (k.clone(), project(&d[k], lv)))).collect())
-        }
-        (Value::Array(d), Value::Array(l)) => {
-            Value::Array(l.iter().enumerate().map(|(i, lv)| d.get(i).map(|dv| project(dv, lv)).unwrap_or_else(|| lv.clone())).collect())
-        }
+        (Value::Object(d), Value::Object(l)) => Value::Object(
+            d.keys().filter_map(|k| l.get(k).map(|lv| (k.clone(), project(&d[k], lv)))).collect(),
+        ),
+        (Value::Array(d), Value::Array(l)) => Value::Array(
+            l.iter()
+                .enumerate()
+                .map(|(i, lv)| d.get(i).map(|dv| project(dv, lv)).unwrap_or_else(|| lv.clone()))
+                .collect(),
+        ),
         (_, l) => l.clone(),
     }
 }
@@ -390,24 +459,46 @@ impl K8sObject {
     }
 
     /// [`owned_by`] for a live object at `t`.
-    fn owned(&self, a: &Attrs, t: &Target, live: &DynamicObject, recorded: bool) -> ProviderResult<()> {
+    fn owned(
+        &self,
+        a: &Attrs,
+        t: &Target,
+        live: &DynamicObject,
+        recorded: bool,
+    ) -> ProviderResult<()> {
         let labels = serde_json::to_value(&live.metadata.labels).unwrap_or_default();
-        owned_by(&self.conn.stack, &self.conn.region, &self.kind_name(a), &Self::id(t), &labels, recorded)
+        owned_by(
+            &self.conn.stack,
+            &self.conn.region,
+            &self.kind_name(a),
+            &Self::id(t),
+            &labels,
+            recorded,
+        )
     }
 
     /// The pods of a deployment that are not ready, each with why: its containers' waiting reasons
     /// (`ImagePullBackOff`, `CrashLoopBackOff`…) or why it is not scheduled (`Unschedulable`).
     async fn unready_pods(&self, a: &Attrs, name: &str, namespace: &str) -> String {
         use k8s_openapi::api::core::v1::Pod;
-        let Ok(client) = self.conn.client(a.get("cluster").unwrap_or(&Value::Null)).await else { return String::new() };
+        let Ok(client) = self.conn.client(a.get("cluster").unwrap_or(&Value::Null)).await else {
+            return String::new();
+        };
         let pods: Api<Pod> = Api::namespaced(client, namespace);
-        let Ok(list) = pods.list(&ListParams::default().labels(&format!("app.kubernetes.io/name={name}"))).await else {
+        let Ok(list) = pods
+            .list(&ListParams::default().labels(&format!("app.kubernetes.io/name={name}")))
+            .await
+        else {
             return String::new();
         };
         let mut out = Vec::new();
         for p in list.items {
             let status = p.status.unwrap_or_default();
-            let ready = status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True");
+            let ready = status
+                .conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
             if ready {
                 continue;
             }
@@ -425,11 +516,23 @@ impl K8sObject {
                     ))
                 })
                 .collect();
-            if let Some(c) = status.conditions.iter().flatten().find(|c| c.type_ == "PodScheduled" && c.status == "False") {
-                why.push(format!("not scheduled: {} {}", c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default()));
+            if let Some(c) = status
+                .conditions
+                .iter()
+                .flatten()
+                .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+            {
+                why.push(format!(
+                    "not scheduled: {} {}",
+                    c.reason.clone().unwrap_or_default(),
+                    c.message.clone().unwrap_or_default()
+                ));
             }
             if why.is_empty() {
-                why.push(format!("{} and not ready", status.phase.unwrap_or_else(|| "Pending".into())));
+                why.push(format!(
+                    "{} and not ready",
+                    status.phase.unwrap_or_else(|| "Pending".into())
+                ));
             }
             out.push(format!("pod {} {}", p.metadata.name.unwrap_or_default(), why.join(", ")));
         }
@@ -438,18 +541,29 @@ impl K8sObject {
 
     /// The tail of a failed job's log, or its pod's termination reason where there is no log.
     async fn job_failure(&self, a: &Attrs, name: &str, namespace: &str) -> String {
-        let Ok(client) = self.conn.client(a.get("cluster").unwrap_or(&Value::Null)).await else { return String::new() };
+        let Ok(client) = self.conn.client(a.get("cluster").unwrap_or(&Value::Null)).await else {
+            return String::new();
+        };
         let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client, namespace);
-        let Ok(list) = pods.list(&ListParams::default().labels(&format!("job-name={name}"))).await else { return String::new() };
+        let Ok(list) = pods.list(&ListParams::default().labels(&format!("job-name={name}"))).await
+        else {
+            return String::new();
+        };
         let mut out = Vec::new();
         for p in list.items {
             let pod = p.metadata.name.clone().unwrap_or_default();
             match pods.logs(&pod, &LogParams { tail_lines: Some(20), ..Default::default() }).await {
-                Ok(log) if !log.trim().is_empty() => out.push(format!("log of pod {pod} (last 20 lines):\n{}", log.trim_end())),
+                Ok(log) if !log.trim().is_empty() => {
+                    out.push(format!("log of pod {pod} (last 20 lines):\n{}", log.trim_end()))
+                }
                 _ => {
                     let status = p.status.unwrap_or_default();
-                    let term =
-                        status.container_statuses.unwrap_or_default().into_iter().filter_map(|c| c.state.and_then(|s| s.terminated)).next();
+                    let term = status
+                        .container_statuses
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|c| c.state.and_then(|s| s.terminated))
+                        .next();
                     match term {
                         Some(t) => out.push(format!(
                             "pod {pod} terminated: {} (exit code {}){}",
@@ -457,7 +571,11 @@ impl K8sObject {
                             t.exit_code,
                             t.message.map(|m| format!(": {m}")).unwrap_or_default()
                         )),
-                        None => out.push(format!("pod {pod}: {} {}", status.phase.unwrap_or_default(), status.message.unwrap_or_default())),
+                        None => out.push(format!(
+                            "pod {pod}: {} {}",
+                            status.phase.unwrap_or_default(),
+                            status.message.unwrap_or_default()
+                        )),
                     }
                 }
             }
@@ -470,12 +588,19 @@ impl K8sObject {
 /// Why a Deployment's rollout stopped: Kubernetes sets `Progressing` to False with reason
 /// `ProgressDeadlineExceeded` once it made no progress for `progressDeadlineSeconds`.
 fn stalled(o: &Value) -> Option<String> {
-    let c = o["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Progressing" && c["status"] == "False")?;
+    let c = o["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Progressing" && c["status"] == "False")?;
     Some(format!("{}: {}", c["reason"].as_str().unwrap_or(""), c["message"].as_str().unwrap_or("")))
 }
 
 fn condition(o: &Value, kind: &str) -> Option<Value> {
-    o["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == kind && c["status"] == "True").cloned()
+    o["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind && c["status"] == "True")
+        .cloned()
 }
 
 #[async_trait]
@@ -484,11 +609,18 @@ impl Resource for K8sObject {
         self.schema
     }
 
-    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> ProviderResult<Option<String>> {
+    async fn find(
+        &self,
+        _name: &str,
+        _address: &str,
+        inputs: &Attrs,
+    ) -> ProviderResult<Option<String>> {
         let t = self.target(inputs).await?;
         let o = t.api.get_opt(&t.name).await.map_err(kube_err)?;
         // an object being deleted is as good as gone
-        let Some(o) = o.filter(|o| o.metadata.deletion_timestamp.is_none()) else { return Ok(None) };
+        let Some(o) = o.filter(|o| o.metadata.deletion_timestamp.is_none()) else {
+            return Ok(None);
+        };
         self.owned(inputs, &t, &o, false)?;
         Ok(Some(Self::id(&t)))
     }
@@ -534,7 +666,9 @@ impl Resource for K8sObject {
             // never another's job: not even a failed one is deleted unless it is provably ours
             self.owned(a, &t, &old, false)?;
             let live = serde_json::to_value(&old).expect("object serialises");
-            if condition(&live, "Failed").is_none() && project(&a["manifest"], &live) != a["manifest"] {
+            if condition(&live, "Failed").is_none()
+                && project(&a["manifest"], &live) != a["manifest"]
+            {
                 return Err(ProviderError::coded(
                     "AlreadyExists",
                     format!(
@@ -546,14 +680,19 @@ impl Resource for K8sObject {
                     ),
                 ));
             }
-            if condition(&live, "Failed").is_some() || live["metadata"]["deletionTimestamp"].is_string() {
+            if condition(&live, "Failed").is_some()
+                || live["metadata"]["deletionTimestamp"].is_string()
+            {
                 if live["metadata"]["deletionTimestamp"].is_null() {
                     t.api.delete(&t.name, &DeleteParams::foreground()).await.map_err(kube_err)?;
                 }
                 // the executor tries again once it is gone, without holding a parallelism slot
                 return Err(ProviderError::coded(
                     "JobTerminating",
-                    format!("the failed job {} is being deleted before it runs again", Self::id(&t)),
+                    format!(
+                        "the failed job {} is being deleted before it runs again",
+                        Self::id(&t)
+                    ),
                 )
                 .with_class(ErrorClass::Propagation));
             }
@@ -563,7 +702,13 @@ impl Resource for K8sObject {
         self.apply(a, false).await
     }
 
-    async fn update(&self, _id: &str, _old: &Attrs, new: &Attrs, _changed: &[String]) -> ProviderResult<()> {
+    async fn update(
+        &self,
+        _id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        _changed: &[String],
+    ) -> ProviderResult<()> {
         self.apply(new, true).await.map(|_| ())
     }
 
@@ -583,17 +728,28 @@ impl Resource for K8sObject {
     async fn wait(&self, id: &str, op: Operation, recorded: &Attrs) -> ProviderResult<Readiness> {
         let live = self.get(recorded).await?;
         if op == Operation::Delete {
-            return Ok(if live.is_none() { Readiness::Ready } else { Readiness::Pending("terminating".into()) });
+            return Ok(if live.is_none() {
+                Readiness::Ready
+            } else {
+                Readiness::Pending("terminating".into())
+            });
         }
-        let Some(o) = live else { return Err(err(format!("{id} disappeared while {}", op.progressive()))) };
+        let Some(o) = live else {
+            return Err(err(format!("{id} disappeared while {}", op.progressive())));
+        };
         Ok(match self.wait {
             Wait::Nothing => Readiness::Ready,
             Wait::Rollout => {
                 let want = o["spec"]["replicas"].as_i64().unwrap_or(1);
                 let s = &o["status"];
                 let n = |k: &str| s[k].as_i64().unwrap_or(0);
-                let observed = s["observedGeneration"].as_i64().unwrap_or(0) >= o["metadata"]["generation"].as_i64().unwrap_or(1);
-                if observed && n("updatedReplicas") == want && n("availableReplicas") == want && n("replicas") == want {
+                let observed = s["observedGeneration"].as_i64().unwrap_or(0)
+                    >= o["metadata"]["generation"].as_i64().unwrap_or(1);
+                if observed
+                    && n("updatedReplicas") == want
+                    && n("availableReplicas") == want
+                    && n("replicas") == want
+                {
                     Readiness::Ready
                 } else if let Some(stuck) = stalled(&o) {
                     let name = o["metadata"]["name"].as_str().unwrap_or_default();
@@ -608,7 +764,11 @@ impl Resource for K8sObject {
                         ),
                     ));
                 } else {
-                    Readiness::Pending(format!("{}/{want} updated, {}/{want} available", n("updatedReplicas"), n("availableReplicas")))
+                    Readiness::Pending(format!(
+                        "{}/{want} updated, {}/{want} available",
+                        n("updatedReplicas"),
+                        n("availableReplicas")
+                    ))
                 }
             }
             Wait::Job => {
@@ -657,19 +817,33 @@ mod tests {
     #[test]
     fn the_files_a_kubeconfig_names_are_read_beside_it_through_the_limits() {
         let dir = tempfile::tempdir().unwrap();
-        for (f, text) in [("ca.pem", "CA"), ("cert.pem", "CERT"), ("key.pem", "KEY"), ("token", "t")] {
+        for (f, text) in
+            [("ca.pem", "CA"), ("cert.pem", "CERT"), ("key.pem", "KEY"), ("token", "t")]
+        {
             std::fs::write(dir.path().join(f), text).unwrap();
         }
         let yaml = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n    certificate-authority: ca.pem\nusers:\n- name: u\n  user:\n    client-certificate: cert.pem\n    client-key: key.pem\n    tokenFile: token\n";
         let mut kc = kube::config::Kubeconfig::from_yaml(yaml).unwrap();
         inline_files(&mut kc, dir.path()).unwrap();
         let decoded = |b64: &Option<String>| {
-            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64.as_deref().unwrap()).unwrap()).unwrap()
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD.decode(b64.as_deref().unwrap()).unwrap(),
+            )
+            .unwrap()
         };
         let cluster = kc.clusters[0].cluster.as_ref().unwrap();
-        assert_eq!((cluster.certificate_authority.as_deref(), decoded(&cluster.certificate_authority_data).as_str()), (None, "CA"));
+        assert_eq!(
+            (
+                cluster.certificate_authority.as_deref(),
+                decoded(&cluster.certificate_authority_data).as_str()
+            ),
+            (None, "CA")
+        );
         let user = kc.auth_infos[0].auth_info.as_ref().unwrap();
-        assert_eq!((user.client_certificate.as_deref(), decoded(&user.client_certificate_data).as_str()), (None, "CERT"));
+        assert_eq!(
+            (user.client_certificate.as_deref(), decoded(&user.client_certificate_data).as_str()),
+            (None, "CERT")
+        );
         assert!(user.client_key.is_none() && user.client_key_data.is_some());
         assert_eq!(
             user.token_file.as_deref(),
@@ -677,20 +851,31 @@ mod tests {
             "a token file stays a file, found beside the kubeconfig"
         );
 
-        for (from, to, what) in
-            [("key.pem", "/dev/zero", "client key of user \"u\""), ("ca.pem", "nope.pem", "certificate authority of cluster \"c\"")]
-        {
+        for (from, to, what) in [
+            ("key.pem", "/dev/zero", "client key of user \"u\""),
+            ("ca.pem", "nope.pem", "certificate authority of cluster \"c\""),
+        ] {
             let mut kc = kube::config::Kubeconfig::from_yaml(&yaml.replace(from, to)).unwrap();
             let e = inline_files(&mut kc, dir.path()).unwrap_err();
-            assert!(e.starts_with(&format!("names {} as the {what}, which cannot be read: ", dir.path().join(to).display())), "{e}");
+            assert!(
+                e.starts_with(&format!(
+                    "names {} as the {what}, which cannot be read: ",
+                    dir.path().join(to).display()
+                )),
+                "{e}"
+            );
         }
-        let mut kc = kube::config::Kubeconfig::from_yaml(&yaml.replace("key.pem", "/dev/zero")).unwrap();
-        assert!(inline_files(&mut kc, dir.path()).unwrap_err().ends_with("it is a character device, not a regular file"));
+        let mut kc =
+            kube::config::Kubeconfig::from_yaml(&yaml.replace("key.pem", "/dev/zero")).unwrap();
+        assert!(inline_files(&mut kc, dir.path())
+            .unwrap_err()
+            .ends_with("it is a character device, not a regular file"));
     }
 
     #[test]
     fn a_pem_bundle_becomes_der() {
-        let b64 = base64::engine::general_purpose::STANDARD.encode("-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n");
+        let b64 = base64::engine::general_purpose::STANDARD
+            .encode("-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n");
         assert_eq!(pem_bundle(&b64).unwrap(), vec![vec![0u8, 1, 2]]);
         assert!(pem_bundle("bm90IHBlbQ==").unwrap_err().contains("no certificate"));
     }

@@ -12,11 +12,19 @@ const DATA_BUCKET: &str = "empi-local-data-123456789012";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn audit_logs_are_built_as_the_stack_says_and_the_next_plan_is_a_no_op() {
-    let w = Workspace::new(&[("force_destroy_logs = true", "force_destroy_logs = true\ncloudtrail = true")]);
+    let w = Workspace::new(&[(
+        "force_destroy_logs = true",
+        "force_destroy_logs = true\ncloudtrail = true",
+    )]);
     w.ok(&["apply", "--auto-approve"]);
     let aws = w.aws().await;
     let st = w.state();
-    let out = |addr: &str, o: &str| st["resources"][addr]["outputs"][o].as_str().unwrap_or_else(|| panic!("{addr}.{o}")).to_string();
+    let out = |addr: &str, o: &str| {
+        st["resources"][addr]["outputs"][o]
+            .as_str()
+            .unwrap_or_else(|| panic!("{addr}.{o}"))
+            .to_string()
+    };
     let key = out("security.kms_key", "arn");
 
     // EKS: api, audit and authenticator (and the rest) logged from creation. (moto keeps the
@@ -36,20 +44,50 @@ async fn audit_logs_are_built_as_the_stack_says_and_the_next_plan_is_a_no_op() {
     }
 
     // RDS: the PostgreSQL log exported, connections and disconnections logged
-    let db = aws.rds.describe_db_instances().db_instance_identifier("empi-local-db").send().await.unwrap();
+    let db = aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier("empi-local-db")
+        .send()
+        .await
+        .unwrap();
     let db = &db.db_instances()[0];
     assert_eq!(db.enabled_cloudwatch_logs_exports(), ["postgresql"]);
     let pg = db.db_parameter_groups()[0].db_parameter_group_name().unwrap().to_string();
-    let params = aws.rds.describe_db_parameters().db_parameter_group_name(&pg).source("user").send().await.unwrap();
+    let params = aws
+        .rds
+        .describe_db_parameters()
+        .db_parameter_group_name(&pg)
+        .source("user")
+        .send()
+        .await
+        .unwrap();
     let value = |name: &str| {
-        params.parameters().iter().find(|p| p.parameter_name() == Some(name)).and_then(|p| p.parameter_value()).map(String::from)
+        params
+            .parameters()
+            .iter()
+            .find(|p| p.parameter_name() == Some(name))
+            .and_then(|p| p.parameter_value())
+            .map(String::from)
     };
     assert_eq!(value("log_connections").as_deref(), Some("1"), "{params:?}");
     assert_eq!(value("log_disconnections").as_deref(), Some("1"), "{params:?}");
 
     // ALB: access logs on, to the log bucket under alb/
-    let la = aws.elb.describe_load_balancer_attributes().load_balancer_arn(out("edge.alb", "arn")).send().await.unwrap();
-    let attr = |k: &str| la.attributes().iter().find(|a| a.key() == Some(k)).and_then(|a| a.value()).map(String::from);
+    let la = aws
+        .elb
+        .describe_load_balancer_attributes()
+        .load_balancer_arn(out("edge.alb", "arn"))
+        .send()
+        .await
+        .unwrap();
+    let attr = |k: &str| {
+        la.attributes()
+            .iter()
+            .find(|a| a.key() == Some(k))
+            .and_then(|a| a.value())
+            .map(String::from)
+    };
     assert_eq!(attr("access_logs.s3.enabled").as_deref(), Some("true"), "{la:?}");
     assert_eq!(attr("access_logs.s3.bucket").as_deref(), Some(LOG_BUCKET));
     assert_eq!(attr("access_logs.s3.prefix").as_deref(), Some("alb"));
@@ -72,35 +110,66 @@ async fn audit_logs_are_built_as_the_stack_says_and_the_next_plan_is_a_no_op() {
     ];
     for g in groups {
         let r = aws.logs.describe_log_groups().log_group_name_prefix(g).send().await.unwrap();
-        let lg = r.log_groups().iter().find(|x| x.log_group_name() == Some(g)).unwrap_or_else(|| panic!("no log group {g}"));
+        let lg = r
+            .log_groups()
+            .iter()
+            .find(|x| x.log_group_name() == Some(g))
+            .unwrap_or_else(|| panic!("no log group {g}"));
         assert_eq!(lg.retention_in_days(), Some(7), "{g}");
         assert_eq!(lg.kms_key_id(), Some(key.as_str()), "{g}");
     }
     // the key lets CloudWatch Logs use it for exactly these groups
     let kp = aws.kms.get_key_policy().key_id(&key).policy_name("default").send().await.unwrap();
     let kp: Value = serde_json::from_str(kp.policy().unwrap()).unwrap();
-    let logs = kp["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "CloudWatchLogs").expect("a CloudWatchLogs statement");
+    let logs = kp["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "CloudWatchLogs")
+        .expect("a CloudWatchLogs statement");
     assert_eq!(logs["Principal"]["Service"], "logs.us-east-1.amazonaws.com");
-    let arns = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"].as_array().unwrap();
+    let arns =
+        logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"].as_array().unwrap();
     for g in groups {
         let arn = format!("arn:aws:logs:us-east-1:123456789012:log-group:{g}");
-        assert!(arns.iter().any(|p| glob(p.as_str().unwrap(), &arn)), "{arn} is not covered by {arns:?}");
+        assert!(
+            arns.iter().any(|p| glob(p.as_str().unwrap(), &arn)),
+            "{arn} is not covered by {arns:?}"
+        );
     }
 
     // WAF: the web ACL logs to its log group
-    let wl = aws.wafv2.get_logging_configuration().resource_arn(out("edge.waf", "arn")).send().await.unwrap();
+    let wl = aws
+        .wafv2
+        .get_logging_configuration()
+        .resource_arn(out("edge.waf", "arn"))
+        .send()
+        .await
+        .unwrap();
     let dest = wl.logging_configuration().unwrap().log_destination_configs();
     assert_eq!(dest, [out("audit.waf_log_group", "arn")]);
 
     // the log bucket: SSE-S3 (ALB access logs require it), TLS only, logs expire after the
     // retention; the data bucket's server access logs go to it
     let e = aws.s3.get_bucket_encryption().bucket(LOG_BUCKET).send().await.unwrap();
-    let d = e.server_side_encryption_configuration().unwrap().rules()[0].apply_server_side_encryption_by_default().unwrap().clone();
+    let d = e.server_side_encryption_configuration().unwrap().rules()[0]
+        .apply_server_side_encryption_by_default()
+        .unwrap()
+        .clone();
     assert_eq!(d.sse_algorithm().as_str(), "AES256");
-    let p: Value = serde_json::from_str(aws.s3.get_bucket_policy().bucket(LOG_BUCKET).send().await.unwrap().policy().unwrap()).unwrap();
-    let deny = p["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "DenyInsecureTransport").expect("TLS only");
+    let p: Value = serde_json::from_str(
+        aws.s3.get_bucket_policy().bucket(LOG_BUCKET).send().await.unwrap().policy().unwrap(),
+    )
+    .unwrap();
+    let deny = p["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "DenyInsecureTransport")
+        .expect("TLS only");
     assert_eq!(deny["Condition"]["Bool"]["aws:SecureTransport"], "false");
-    let sids: Vec<&str> = p["Statement"].as_array().unwrap().iter().filter_map(|s| s["Sid"].as_str()).collect();
+    let sids: Vec<&str> =
+        p["Statement"].as_array().unwrap().iter().filter_map(|s| s["Sid"].as_str()).collect();
     assert!(sids.contains(&"CloudTrailWrite") && sids.contains(&"AlbAccessLogs"), "{sids:?}");
     let lc = aws.s3.get_bucket_lifecycle_configuration().bucket(LOG_BUCKET).send().await.unwrap();
     let rule = &lc.rules()[0];
@@ -117,7 +186,15 @@ async fn audit_logs_are_built_as_the_stack_says_and_the_next_plan_is_a_no_op() {
     assert_eq!(t.s3_key_prefix(), Some("cloudtrail"));
     assert_eq!(t.is_multi_region_trail(), Some(true));
     assert_eq!(t.log_file_validation_enabled(), Some(true));
-    assert!(aws.cloudtrail.get_trail_status().name("empi-local-trail").send().await.unwrap().is_logging().unwrap_or(false));
+    assert!(aws
+        .cloudtrail
+        .get_trail_status()
+        .name("empi-local-trail")
+        .send()
+        .await
+        .unwrap()
+        .is_logging()
+        .unwrap_or(false));
 
     // everything was read back as written
     let again = w.run(&["plan", "--detailed-exitcode"]);
@@ -138,7 +215,12 @@ async fn audit_logs_are_built_as_the_stack_says_and_the_next_plan_is_a_no_op() {
         "audit.cloudtrail",
         "encryption.log-groups",
     ] {
-        let fs: Vec<&Value> = v["live"]["findings"].as_array().unwrap().iter().filter(|f| f["rule"] == rule).collect();
+        let fs: Vec<&Value> = v["live"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == rule)
+            .collect();
         assert!(!fs.is_empty(), "no live finding for {rule}");
         for f in fs {
             assert_eq!(f["status"], "pass", "{f}");
@@ -152,7 +234,10 @@ async fn without_cloudtrail_no_trail_is_made_and_the_bucket_policy_grants_cloudt
     w.ok(&["apply", "--auto-approve"]);
     let aws = w.aws().await;
     assert!(aws.cloudtrail.describe_trails().send().await.unwrap().trail_list().is_empty());
-    let p: Value = serde_json::from_str(aws.s3.get_bucket_policy().bucket(LOG_BUCKET).send().await.unwrap().policy().unwrap()).unwrap();
+    let p: Value = serde_json::from_str(
+        aws.s3.get_bucket_policy().bucket(LOG_BUCKET).send().await.unwrap().policy().unwrap(),
+    )
+    .unwrap();
     assert!(!p.to_string().contains("cloudtrail.amazonaws.com"), "{p}");
     assert!(w.state()["resources"].get("audit.trail").is_none());
 }
@@ -169,7 +254,14 @@ async fn destroy_empties_the_log_bucket_when_asked_and_stops_at_once_when_s3_ref
         v.versions().len() + v.delete_markers().len()
     };
     // one object of our own, in case the local cloud wrote none
-    aws.s3.put_object().bucket(LOG_BUCKET).key("alb/AWSLogs/123456789012/test.log").body(b"x".to_vec().into()).send().await.unwrap();
+    aws.s3
+        .put_object()
+        .bucket(LOG_BUCKET)
+        .key("alb/AWSLogs/123456789012/test.log")
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap();
     assert!(count().await > 0);
 
     // a policy that denies deleting objects: DeleteObjects answers 200 with every key in its
@@ -181,8 +273,16 @@ async fn destroy_empties_the_log_bucket_when_asked_and_stops_at_once_when_s3_ref
     let started = std::time::Instant::now();
     let d = w.run(&["destroy", "--auto-approve"]);
     assert_eq!(d.code, 1, "{d:?}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(120), "destroy took {:?}", started.elapsed());
-    assert!(d.stderr.contains(&format!("bucket {LOG_BUCKET} could not be emptied")) && d.stderr.contains("AccessDenied"), "{d:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(120),
+        "destroy took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        d.stderr.contains(&format!("bucket {LOG_BUCKET} could not be emptied"))
+            && d.stderr.contains("AccessDenied"),
+        "{d:?}"
+    );
     assert!(count().await > 0, "nothing was deleted");
 
     // apply restores the TLS-only policy; then destroy empties the bucket and deletes it
@@ -198,6 +298,9 @@ async fn destroy_empties_the_log_bucket_when_asked_and_stops_at_once_when_s3_ref
 fn glob(pattern: &str, s: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == s,
-        Some((head, tail)) => s.starts_with(head) && (0..=s.len() - head.len()).any(|i| glob(tail, &s[head.len() + i..])),
+        Some((head, tail)) => {
+            s.starts_with(head)
+                && (0..=s.len() - head.len()).any(|i| glob(tail, &s[head.len() + i..]))
+        }
     }
 }

@@ -13,7 +13,11 @@ async fn apply_builds_the_stack_and_the_next_plan_is_a_no_op() {
     let w = Workspace::new(&[]);
     let plan = w.ok(&["plan"]);
     let n = w.resource_count();
-    assert!(plan.stdout.contains(&format!("Plan: {n} to add, 0 to change, 0 to replace, 0 to destroy.")), "{plan:?}");
+    assert!(
+        plan.stdout
+            .contains(&format!("Plan: {n} to add, 0 to change, 0 to replace, 0 to destroy.")),
+        "{plan:?}"
+    );
     let apply = w.ok(&["apply", "--auto-approve"]);
     assert!(apply.stdout.contains("Apply complete"), "{apply:?}");
     assert!(apply.stdout.contains("url               = https://empi.local.test"), "{apply:?}");
@@ -23,23 +27,42 @@ async fn apply_builds_the_stack_and_the_next_plan_is_a_no_op() {
     let vpcs = aws
         .ec2
         .describe_vpcs()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("tag:empi-infra:stack").values("empi-local").build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:empi-infra:stack")
+                .values("empi-local")
+                .build(),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(vpcs.vpcs().len(), 1);
     let vpc = &vpcs.vpcs()[0];
     assert_eq!(vpc.cidr_block(), Some("10.40.0.0/16"));
-    assert!(vpc.tags().iter().any(|t| t.key() == Some("environment") && t.value() == Some("local")), "stack tags reach resources");
+    assert!(
+        vpc.tags().iter().any(|t| t.key() == Some("environment") && t.value() == Some("local")),
+        "stack tags reach resources"
+    );
     let subnets = aws
         .ec2
         .describe_subnets()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(vpc.vpc_id().unwrap()).build())
-        .filters(aws_sdk_ec2::types::Filter::builder().name("tag:Name").values("empi-local-private-*").build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(vpc.vpc_id().unwrap())
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:Name")
+                .values("empi-local-private-*")
+                .build(),
+        )
         .send()
         .await
         .unwrap();
-    let mut zones: Vec<_> = subnets.subnets().iter().map(|s| s.availability_zone().unwrap().to_string()).collect();
+    let mut zones: Vec<_> =
+        subnets.subnets().iter().map(|s| s.availability_zone().unwrap().to_string()).collect();
     zones.sort();
     assert_eq!(zones, ["us-east-1a", "us-east-1b"]);
     assert!(subnets.subnets().iter().all(|s| s.map_public_ip_on_launch() == Some(false)));
@@ -48,7 +71,12 @@ async fn apply_builds_the_stack_and_the_next_plan_is_a_no_op() {
     let sgs = aws
         .ec2
         .describe_security_groups()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("group-name").values("empi-local-database").build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-name")
+                .values("empi-local-database")
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -56,7 +84,12 @@ async fn apply_builds_the_stack_and_the_next_plan_is_a_no_op() {
     let nodes = aws
         .ec2
         .describe_security_groups()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("group-name").values("empi-local-nodes").build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-name")
+                .values("empi-local-nodes")
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -68,7 +101,13 @@ async fn apply_builds_the_stack_and_the_next_plan_is_a_no_op() {
     assert_eq!(p.user_id_group_pairs()[0].group_id(), Some(nodes_id));
 
     // RDS PostgreSQL 16: encrypted, private, in the stack's subnet group and security group
-    let db = aws.rds.describe_db_instances().db_instance_identifier("empi-local-db").send().await.unwrap();
+    let db = aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier("empi-local-db")
+        .send()
+        .await
+        .unwrap();
     let db = &db.db_instances()[0];
     assert_eq!(db.engine(), Some("postgres"));
     assert!(db.engine_version().unwrap().starts_with("16"));
@@ -81,21 +120,40 @@ async fn apply_builds_the_stack_and_the_next_plan_is_a_no_op() {
     let c = aws.eks.describe_cluster().name("empi-local").send().await.unwrap();
     let c = c.cluster().unwrap();
     // a new stack gets the newest EKS version
-    assert_eq!(c.version(), Some(empi_engine::eks_versions::newest(&empi_engine::eks_versions::today()).version));
+    assert_eq!(
+        c.version(),
+        Some(empi_engine::eks_versions::newest(&empi_engine::eks_versions::today()).version)
+    );
     assert!(c.role_arn().unwrap().ends_with(":role/empi-local-eks-cluster"));
     let mut cluster_subnets = c.resources_vpc_config().unwrap().subnet_ids().to_vec();
     cluster_subnets.sort();
-    let mut private: Vec<String> = subnets.subnets().iter().map(|s| s.subnet_id().unwrap().to_string()).collect();
+    let mut private: Vec<String> =
+        subnets.subnets().iter().map(|s| s.subnet_id().unwrap().to_string()).collect();
     private.sort();
     assert_eq!(cluster_subnets, private);
-    let attached = aws.iam.list_attached_role_policies().role_name("empi-local-eks-cluster").send().await.unwrap();
-    assert_eq!(attached.attached_policies()[0].policy_arn(), Some("arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"));
+    let attached = aws
+        .iam
+        .list_attached_role_policies()
+        .role_name("empi-local-eks-cluster")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        attached.attached_policies()[0].policy_arn(),
+        Some("arn:aws:iam::aws:policy/AmazonEKSClusterPolicy")
+    );
 
     // Cognito: email is the username
     let state = w.state();
     let pool_id = state["resources"]["identity.user_pool"]["id"].as_str().unwrap();
     let pool = aws.cognito.describe_user_pool().user_pool_id(pool_id).send().await.unwrap();
-    let usernames: Vec<_> = pool.user_pool().unwrap().username_attributes().iter().map(|a| a.as_str().to_string()).collect();
+    let usernames: Vec<_> = pool
+        .user_pool()
+        .unwrap()
+        .username_attributes()
+        .iter()
+        .map(|a| a.as_str().to_string())
+        .collect();
     assert_eq!(usernames, ["email"]);
 
     // the config secret is the Tuva EMPI document, wired to the real resources
@@ -132,7 +190,13 @@ async fn a_changed_stack_plans_an_update_and_applies_it() {
     let w = Workspace::new(&[]);
     w.ok(&["apply", "--auto-approve"]);
     let aws = w.aws().await;
-    let before = aws.rds.describe_db_instances().db_instance_identifier("empi-local-db").send().await.unwrap();
+    let before = aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier("empi-local-db")
+        .send()
+        .await
+        .unwrap();
     let arn_before = before.db_instances()[0].db_instance_arn().unwrap().to_string();
 
     w.write_stack(&[
@@ -144,20 +208,41 @@ async fn a_changed_stack_plans_an_update_and_applies_it() {
     let plan = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{plan:?}");
     assert!(plan.stdout.contains("  ~ database.instance (aws_db_instance)"), "{plan:?}");
-    assert!(plan.stdout.contains("instance_class          = \"db.t4g.micro\" -> \"db.t4g.small\""), "{plan:?}");
-    assert!(plan.stdout.contains("~ workloads.api (k8s_deployment)") && plan.stdout.contains("manifest.spec.replicas"), "{plan:?}");
+    assert!(
+        plan.stdout.contains("instance_class          = \"db.t4g.micro\" -> \"db.t4g.small\""),
+        "{plan:?}"
+    );
+    assert!(
+        plan.stdout.contains("~ workloads.api (k8s_deployment)")
+            && plan.stdout.contains("manifest.spec.replicas"),
+        "{plan:?}"
+    );
     assert!(plan.stdout.contains("tags.environment = \"local\" -> \"staging\""), "{plan:?}");
     assert!(!plan.stdout.contains("-/+"), "nothing is replaced: {plan:?}");
 
     w.ok(&["apply", "--auto-approve"]);
-    let after = aws.rds.describe_db_instances().db_instance_identifier("empi-local-db").send().await.unwrap();
+    let after = aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier("empi-local-db")
+        .send()
+        .await
+        .unwrap();
     let db = &after.db_instances()[0];
     assert_eq!(db.db_instance_arn(), Some(arn_before.as_str()), "updated in place");
     assert_eq!(db.db_instance_class(), Some("db.t4g.small"));
     assert_eq!(db.backup_retention_period(), Some(3));
-    assert!(db.tag_list().iter().any(|t| t.key() == Some("environment") && t.value() == Some("staging")));
-    let api =
-        kube::Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(w.cluster.client().await, "tuva-empi").get("api").await.unwrap();
+    assert!(db
+        .tag_list()
+        .iter()
+        .any(|t| t.key() == Some("environment") && t.value() == Some("staging")));
+    let api = kube::Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(
+        w.cluster.client().await,
+        "tuva-empi",
+    )
+    .get("api")
+    .await
+    .unwrap();
     assert_eq!(api.spec.unwrap().replicas, Some(2));
     let again = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "{again:?}");
@@ -170,20 +255,67 @@ async fn destroy_leaves_nothing_behind() {
     let d = w.ok(&["destroy", "--auto-approve"]);
     assert!(d.stdout.contains(&format!("{} destroyed", w.resource_count())), "{d:?}");
     let aws = w.aws().await;
-    let tagged = |k: &str| aws_sdk_ec2::types::Filter::builder().name(format!("tag:{k}")).values("empi-local").build();
-    assert!(aws.ec2.describe_vpcs().filters(tagged("empi-infra:stack")).send().await.unwrap().vpcs().is_empty());
-    assert!(aws.ec2.describe_subnets().filters(tagged("empi-infra:stack")).send().await.unwrap().subnets().is_empty());
-    assert!(aws.ec2.describe_security_groups().filters(tagged("empi-infra:stack")).send().await.unwrap().security_groups().is_empty());
+    let tagged = |k: &str| {
+        aws_sdk_ec2::types::Filter::builder().name(format!("tag:{k}")).values("empi-local").build()
+    };
+    assert!(aws
+        .ec2
+        .describe_vpcs()
+        .filters(tagged("empi-infra:stack"))
+        .send()
+        .await
+        .unwrap()
+        .vpcs()
+        .is_empty());
+    assert!(aws
+        .ec2
+        .describe_subnets()
+        .filters(tagged("empi-infra:stack"))
+        .send()
+        .await
+        .unwrap()
+        .subnets()
+        .is_empty());
+    assert!(aws
+        .ec2
+        .describe_security_groups()
+        .filters(tagged("empi-infra:stack"))
+        .send()
+        .await
+        .unwrap()
+        .security_groups()
+        .is_empty());
     assert!(aws.rds.describe_db_instances().send().await.unwrap().db_instances().is_empty());
-    assert!(aws.rds.describe_db_subnet_groups().send().await.unwrap().db_subnet_groups().is_empty());
+    assert!(aws
+        .rds
+        .describe_db_subnet_groups()
+        .send()
+        .await
+        .unwrap()
+        .db_subnet_groups()
+        .is_empty());
     assert!(aws.eks.list_clusters().send().await.unwrap().clusters().is_empty());
-    assert!(aws.cognito.list_user_pools().max_results(10).send().await.unwrap().user_pools().is_empty());
+    assert!(aws
+        .cognito
+        .list_user_pools()
+        .max_results(10)
+        .send()
+        .await
+        .unwrap()
+        .user_pools()
+        .is_empty());
     assert!(aws.iam.get_role().role_name("empi-local-eks-cluster").send().await.is_err());
     // the secret is scheduled for deletion (recoverable for 7 days), not listed any more
     assert!(aws.secrets.list_secrets().send().await.unwrap().secret_list().is_empty());
     // the database left a final snapshot
     let snaps = aws.rds.describe_db_snapshots().send().await.unwrap();
-    assert!(snaps.db_snapshots().iter().any(|s| s.db_snapshot_identifier().unwrap().starts_with("empi-local-db-final-")), "{snaps:?}");
+    assert!(
+        snaps
+            .db_snapshots()
+            .iter()
+            .any(|s| s.db_snapshot_identifier().unwrap().starts_with("empi-local-db-final-")),
+        "{snaps:?}"
+    );
     assert_eq!(w.state()["resources"], serde_json::json!({}));
 
     // and the stack can be built again (the scheduled secret is restored, not a name clash)
@@ -195,7 +327,10 @@ async fn destroy_leaves_nothing_behind() {
 async fn generated_secrets_appear_in_no_state_plan_log_or_json() {
     let w = Workspace::new(&[]);
     let first = w.ok(&["plan", "--verbose"]);
-    assert!(first.stdout.contains("document.db.password") && first.stdout.contains("= (sensitive)"), "{first:?}");
+    assert!(
+        first.stdout.contains("document.db.password") && first.stdout.contains("= (sensitive)"),
+        "{first:?}"
+    );
     let folded = w.ok(&["plan"]);
     assert!(
         folded.stdout.contains(", 2 sensitive} (--verbose shows them)"),
@@ -204,14 +339,20 @@ async fn generated_secrets_appear_in_no_state_plan_log_or_json() {
     let mut outputs = vec![first.all(), folded.all(), w.ok(&["apply", "--auto-approve"]).all()];
     let aws = w.aws().await;
     let cfg = common::config(&aws, SECRET).await;
-    let secrets = [cfg["db"]["password"].as_str().unwrap().to_string(), cfg["django"]["secret_key"].as_str().unwrap().to_string()];
+    let secrets = [
+        cfg["db"]["password"].as_str().unwrap().to_string(),
+        cfg["django"]["secret_key"].as_str().unwrap().to_string(),
+    ];
 
     // change something that rewrites the secret, so plan and apply handle the document
     w.write_stack(&[("hostname = \"empi.local.test\"", "hostname = \"empi2.local.test\"")]);
     let plan = w.run(&["plan", "--out", "saved.plan"]);
     assert_eq!(plan.code, 0, "{plan:?}");
     assert!(plan.stdout.contains("document.django.allowed_hosts"), "{plan:?}");
-    assert!(!plan.stdout.contains("document.db.password ="), "unchanged secret rows are not listed: {plan:?}");
+    assert!(
+        !plan.stdout.contains("document.db.password ="),
+        "unchanged secret rows are not listed: {plan:?}"
+    );
     outputs.push(plan.all());
     outputs.push(w.ok(&["plan", "--json"]).all());
     outputs.push(w.ok(&["apply", "saved.plan"]).all());
@@ -263,7 +404,10 @@ async fn an_interrupted_database_create_is_resumed_without_a_duplicate() {
     let st: empi_engine::state::State = serde_json::from_value(st).unwrap();
     std::fs::write(w.state_file(), st.to_bytes()).unwrap();
     let plan = w.ok(&["plan"]);
-    assert!(plan.stdout.contains("resuming an interrupted create: found empi-local-db"), "{plan:?}");
+    assert!(
+        plan.stdout.contains("resuming an interrupted create: found empi-local-db"),
+        "{plan:?}"
+    );
     w.ok(&["apply", "--auto-approve"]);
     let aws = w.aws().await;
     assert_eq!(aws.rds.describe_db_instances().send().await.unwrap().db_instances().len(), 1);

@@ -66,10 +66,20 @@ async fn live(aws: &Aws) -> BTreeSet<(String, String)> {
     for s in aws.ec2.describe_subnets().filters(stack()).send().await.unwrap().subnets() {
         add("subnet", s.subnet_id());
     }
-    for g in aws.ec2.describe_security_groups().filters(stack()).send().await.unwrap().security_groups() {
+    for g in
+        aws.ec2.describe_security_groups().filters(stack()).send().await.unwrap().security_groups()
+    {
         add("sg", g.group_id());
     }
-    for g in aws.ec2.describe_internet_gateways().filters(stack()).send().await.unwrap().internet_gateways() {
+    for g in aws
+        .ec2
+        .describe_internet_gateways()
+        .filters(stack())
+        .send()
+        .await
+        .unwrap()
+        .internet_gateways()
+    {
         add("igw", g.internet_gateway_id());
     }
     for a in aws.ec2.describe_addresses().filters(stack()).send().await.unwrap().addresses() {
@@ -83,14 +93,23 @@ async fn live(aws: &Aws) -> BTreeSet<(String, String)> {
     for t in aws.ec2.describe_route_tables().filters(stack()).send().await.unwrap().route_tables() {
         add("route_table", t.route_table_id());
     }
-    for e in aws.ec2.describe_vpc_endpoints().filters(stack()).send().await.unwrap().vpc_endpoints() {
+    for e in aws.ec2.describe_vpc_endpoints().filters(stack()).send().await.unwrap().vpc_endpoints()
+    {
         // a deleted endpoint stays listed for a while, in state "deleted" (AWS and moto)
         if matches!(e.state().map(|s| s.as_str()), Some("deleted" | "Deleted")) {
             continue;
         }
         add("endpoint", e.vpc_endpoint_id());
     }
-    for l in aws.ec2.describe_launch_templates().filters(stack()).send().await.unwrap().launch_templates() {
+    for l in aws
+        .ec2
+        .describe_launch_templates()
+        .filters(stack())
+        .send()
+        .await
+        .unwrap()
+        .launch_templates()
+    {
         add("launch_template", l.launch_template_id());
     }
     for d in aws.rds.describe_db_instances().send().await.unwrap().db_instances() {
@@ -107,17 +126,41 @@ async fn live(aws: &Aws) -> BTreeSet<(String, String)> {
             add("role", Some(r.role_name()));
         }
     }
-    for p in aws.iam.list_open_id_connect_providers().send().await.unwrap().open_id_connect_provider_list() {
+    for p in aws
+        .iam
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .unwrap()
+        .open_id_connect_provider_list()
+    {
         add("oidc", p.arn());
     }
     for p in aws.cognito.list_user_pools().max_results(60).send().await.unwrap().user_pools() {
         add("user_pool", p.id());
-        for c in aws.cognito.list_user_pool_clients().user_pool_id(p.id().unwrap()).send().await.unwrap().user_pool_clients() {
+        for c in aws
+            .cognito
+            .list_user_pool_clients()
+            .user_pool_id(p.id().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .user_pool_clients()
+        {
             add("app_client", c.client_id());
         }
     }
     // a secret a service owns (RDS's master user secret) is made and deleted with its instance
-    for s in aws.secrets.list_secrets().send().await.unwrap().secret_list().iter().filter(|s| s.owning_service().is_none()) {
+    for s in aws
+        .secrets
+        .list_secrets()
+        .send()
+        .await
+        .unwrap()
+        .secret_list()
+        .iter()
+        .filter(|s| s.owning_service().is_none())
+    {
         add("secret", s.arn());
     }
     for b in aws.s3.list_buckets().send().await.unwrap().buckets() {
@@ -129,7 +172,15 @@ async fn live(aws: &Aws) -> BTreeSet<(String, String)> {
     for tg in aws.elb.describe_target_groups().send().await.unwrap().target_groups() {
         add("target_group", tg.target_group_arn());
     }
-    for acl in aws.wafv2.list_web_acls().scope(aws_sdk_wafv2::types::Scope::Regional).send().await.unwrap().web_acls() {
+    for acl in aws
+        .wafv2
+        .list_web_acls()
+        .scope(aws_sdk_wafv2::types::Scope::Regional)
+        .send()
+        .await
+        .unwrap()
+        .web_acls()
+    {
         add("web_acl", acl.arn());
     }
     out
@@ -173,7 +224,8 @@ fn recorded(state: &Value) -> BTreeSet<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_killed_at_any_moment_converges_without_duplicates_or_orphans() {
-    let n: usize = std::env::var("EMPI_CRASH_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(6);
+    let n: usize =
+        std::env::var("EMPI_CRASH_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(6);
     let mut report = Vec::new();
     let (mut duplicates, mut orphans) = (0, 0);
     for (i, kill) in trials(n).into_iter().enumerate() {
@@ -204,7 +256,10 @@ async fn apply_killed_at_any_moment_converges_without_duplicates_or_orphans() {
         let crashed = !status.success();
         // the next apply converges
         let again = w.run(&["apply", "--auto-approve"]);
-        assert_eq!(again.code, 0, "trial {i} ({kill:?}): the apply after the crash failed: {again:?}");
+        assert_eq!(
+            again.code, 0,
+            "trial {i} ({kill:?}): the apply after the crash failed: {again:?}"
+        );
         let plan = w.run(&["plan", "--detailed-exitcode"]);
         assert_eq!(plan.code, 0, "trial {i} ({kill:?}): not converged: {plan:?}");
         let aws = w.aws().await;
@@ -224,10 +279,16 @@ async fn apply_killed_at_any_moment_converges_without_duplicates_or_orphans() {
             extra.len()
         );
         assert!(extra.is_empty(), "trial {i} ({kill:?}): in the cloud but not in state: {extra:?}");
-        assert!(missing.is_empty(), "trial {i} ({kill:?}): in state but not in the cloud: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "trial {i} ({kill:?}): in state but not in the cloud: {missing:?}"
+        );
     }
     let summary = serde_json::json!({"trials": n, "duplicates": duplicates, "orphans": orphans, "runs": report});
-    let _ = std::fs::write(common::repo().join("target/crash-report.json"), serde_json::to_vec_pretty(&summary).unwrap());
+    let _ = std::fs::write(
+        common::repo().join("target/crash-report.json"),
+        serde_json::to_vec_pretty(&summary).unwrap(),
+    );
     eprintln!("crash harness: {n} trials, {duplicates} duplicates, {orphans} orphans");
 }
 
@@ -237,13 +298,17 @@ fn compare(cloud: &BTreeSet<(String, String)>, state: &Value) -> (usize, Vec<(St
     let extra: Vec<_> = cloud.difference(&state).cloned().collect();
     let dup = extra
         .iter()
-        .filter(|(k, _)| cloud.iter().filter(|(k2, _)| k2 == k).count() > state.iter().filter(|(k2, _)| k2 == k).count())
+        .filter(|(k, _)| {
+            cloud.iter().filter(|(k2, _)| k2 == k).count()
+                > state.iter().filter(|(k2, _)| k2 == k).count()
+        })
         .count();
     (dup, extra)
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn finding_1_a_restored_backup_or_a_lost_state_creates_nothing_that_exists_and_rebuild_restores_it() {
+async fn finding_1_a_restored_backup_or_a_lost_state_creates_nothing_that_exists_and_rebuild_restores_it(
+) {
     let w = Workspace::new(&[]);
     w.ok(&["apply", "--auto-approve"]);
     let aws = w.aws().await;
@@ -260,7 +325,10 @@ async fn finding_1_a_restored_backup_or_a_lost_state_creates_nothing_that_exists
     assert!(plan.stdout.contains("adopting"), "{plan:?}");
     w.ok(&["apply", "--auto-approve"]);
     let after = live(&aws).await;
-    assert_eq!(after, before, "apply after restoring a backup of {restored} resources changed the set of AWS objects");
+    assert_eq!(
+        after, before,
+        "apply after restoring a backup of {restored} resources changed the set of AWS objects"
+    );
     let (dup, orphans) = compare(&after, &w.state());
     assert_eq!((dup, orphans.len()), (0, 0), "orphans: {orphans:?}");
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
@@ -279,7 +347,10 @@ async fn finding_1_a_restored_backup_or_a_lost_state_creates_nothing_that_exists
     assert!(!w.state_file().exists(), "rebuild wrote before it was confirmed");
     assert!(w.moto.requests() > requests);
     let rebuilt = w.ok(&["state", "rebuild", "--auto-approve"]);
-    assert!(rebuilt.stdout.contains(&format!("Found {n} of {n} resources", n = w.resource_count())), "{rebuilt:?}");
+    assert!(
+        rebuilt.stdout.contains(&format!("Found {n} of {n} resources", n = w.resource_count())),
+        "{rebuilt:?}"
+    );
     let plan = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "the plan after a rebuild is not a no-op: {plan:?}");
     let (dup, orphans) = compare(&live(&aws).await, &w.state());
@@ -293,13 +364,29 @@ async fn finding_3_an_aws_object_tagged_for_another_stack_is_never_adopted_chang
     let w = Workspace::new(&[]);
     w.ok(&["apply", "--target", "network.vpc", "--auto-approve"]);
     let aws = w.aws().await;
-    let vpcs = || async { aws.ec2.describe_vpcs().filters(filter("tag:Name", "empi-local-vpc")).send().await.unwrap().vpcs().to_vec() };
+    let vpcs = || async {
+        aws.ec2
+            .describe_vpcs()
+            .filters(filter("tag:Name", "empi-local-vpc"))
+            .send()
+            .await
+            .unwrap()
+            .vpcs()
+            .to_vec()
+    };
     let vpc = vpcs().await[0].vpc_id().unwrap().to_string();
     let tag = aws_sdk_ec2::types::Tag::builder().key("empi-infra:stack").value("billing").build();
     aws.ec2.create_tags().resources(&vpc).tags(tag).send().await.unwrap();
     let owner = |vs: &[aws_sdk_ec2::types::Vpc]| {
         vs.iter()
-            .map(|v| v.tags().iter().find(|t| t.key() == Some("empi-infra:stack")).and_then(|t| t.value()).unwrap_or("").to_string())
+            .map(|v| {
+                v.tags()
+                    .iter()
+                    .find(|t| t.key() == Some("empi-infra:stack"))
+                    .and_then(|t| t.value())
+                    .unwrap_or("")
+                    .to_string()
+            })
             .collect::<Vec<_>>()
     };
 
@@ -320,8 +407,15 @@ async fn finding_3_an_aws_object_tagged_for_another_stack_is_never_adopted_chang
     std::fs::remove_dir_all(w.dir.path().join("state")).unwrap();
     let out = w.run(&["apply", "--target", "network.vpc", "--auto-approve"]);
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stderr.contains("belongs to stack \"billing\"") && out.stderr.contains("another name"), "{out:?}");
-    assert_eq!(owner(&vpcs().await), ["billing"], "no second VPC, and the other stack's one unchanged");
+    assert!(
+        out.stderr.contains("belongs to stack \"billing\"") && out.stderr.contains("another name"),
+        "{out:?}"
+    );
+    assert_eq!(
+        owner(&vpcs().await),
+        ["billing"],
+        "no second VPC, and the other stack's one unchanged"
+    );
     assert!(!w.state_file().exists() || w.state()["resources"].as_object().unwrap().is_empty());
 }
 
@@ -356,7 +450,12 @@ async fn live_k8s(w: &Workspace) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     macro_rules! add {
         ($t:ty, $k:literal) => {
-            for o in Api::<$t>::namespaced(client.clone(), "tuva-empi").list(&lp).await.map(|l| l.items).unwrap_or_default() {
+            for o in Api::<$t>::namespaced(client.clone(), "tuva-empi")
+                .list(&lp)
+                .await
+                .map(|l| l.items)
+                .unwrap_or_default()
+            {
                 if o.metadata.deletion_timestamp.is_none() {
                     out.insert(($k.to_string(), o.metadata.name.unwrap_or_default()));
                 }
@@ -382,7 +481,11 @@ fn recorded_k8s(state: &Value) -> BTreeSet<(String, String)> {
         .as_object()
         .unwrap()
         .values()
-        .filter(|r| r["kind"].as_str().is_some_and(|k| k.starts_with("k8s_") && k != "k8s_role" && k != "k8s_role_binding"))
+        .filter(|r| {
+            r["kind"].as_str().is_some_and(|k| {
+                k.starts_with("k8s_") && k != "k8s_role" && k != "k8s_role_binding"
+            })
+        })
         .map(|r| {
             let k = r["kind"].as_str().unwrap().replace("k8s_job_once", "k8s_job");
             (k, r["name"].as_str().unwrap_or("").to_string())
@@ -398,8 +501,12 @@ fn recorded_k8s(state: &Value) -> BTreeSet<(String, String)> {
 async fn ctrl_c_during_destroy_leaves_state_matching_the_cloud() {
     let mut report = Vec::new();
     // CI: one moment; the full run (`EMPI_CRASH_TRIALS` over 6) tries a later one too
-    let full = std::env::var("EMPI_CRASH_TRIALS").ok().and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > 6);
-    let delays = if full { vec![Duration::ZERO, Duration::from_millis(1500)] } else { vec![Duration::ZERO] };
+    let full = std::env::var("EMPI_CRASH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > 6);
+    let delays =
+        if full { vec![Duration::ZERO, Duration::from_millis(1500)] } else { vec![Duration::ZERO] };
     for delay in delays {
         let w = Workspace::new(&[]);
         w.ok(&["apply", "--auto-approve"]);
@@ -434,7 +541,12 @@ async fn ctrl_c_during_destroy_leaves_state_matching_the_cloud() {
             .unwrap()
             .values()
             .filter(|r| r["status"] == "deleting")
-            .flat_map(|r| [r["id"].as_str().unwrap_or("").to_string(), r["name"].as_str().unwrap_or("").to_string()])
+            .flat_map(|r| {
+                [
+                    r["id"].as_str().unwrap_or("").to_string(),
+                    r["name"].as_str().unwrap_or("").to_string(),
+                ]
+            })
             .collect();
         let gone: Vec<_> = recorded(&state)
             .difference(&aws)
@@ -451,9 +563,19 @@ async fn ctrl_c_during_destroy_leaves_state_matching_the_cloud() {
         );
         report.push(serde_json::json!({"delay_ms": delay.as_millis(), "before": before, "left": aws.len() + k8s.len(),
             "orphans": orphans.len() + k8s_orphans.len(), "recorded_but_gone": gone.len()}));
-        assert_eq!((dup, orphans.len()), (0, 0), "after Ctrl-C at {delay:?}: in AWS but not in state: {orphans:?}");
-        assert!(k8s_orphans.is_empty(), "after Ctrl-C at {delay:?}: in Kubernetes but not in state: {k8s_orphans:?}");
-        assert!(gone.is_empty(), "after Ctrl-C at {delay:?}: state records objects that are gone: {gone:?}");
+        assert_eq!(
+            (dup, orphans.len()),
+            (0, 0),
+            "after Ctrl-C at {delay:?}: in AWS but not in state: {orphans:?}"
+        );
+        assert!(
+            k8s_orphans.is_empty(),
+            "after Ctrl-C at {delay:?}: in Kubernetes but not in state: {k8s_orphans:?}"
+        );
+        assert!(
+            gone.is_empty(),
+            "after Ctrl-C at {delay:?}: state records objects that are gone: {gone:?}"
+        );
         assert!(!w.dir.path().join("state/empi-local.lock").exists(), "the lock is released");
         let second = w.run(&["destroy", "--auto-approve"]);
         assert_eq!(second.code, 0, "the destroy after Ctrl-C at {delay:?} failed: {second:?}\nthe interrupted destroy:\n{err}");
@@ -463,7 +585,10 @@ async fn ctrl_c_during_destroy_leaves_state_matching_the_cloud() {
             "the second destroy left objects: {aws:?} {k8s:?}\nfirst destroy:\n{err}\nsecond: {second:?}"
         );
     }
-    let _ = std::fs::write(common::repo().join("target/crash-destroy-report.json"), serde_json::to_vec_pretty(&report).unwrap());
+    let _ = std::fs::write(
+        common::repo().join("target/crash-destroy-report.json"),
+        serde_json::to_vec_pretty(&report).unwrap(),
+    );
 }
 
 /// Trial "endpoint paused" (#17, finding 4): AWS stops answering in the middle of an apply (moto
@@ -471,10 +596,13 @@ async fn ctrl_c_during_destroy_leaves_state_matching_the_cloud() {
 /// request deadlines and releases the lock; creates AWS received but never answered finish once it
 /// answers again, and the next apply finds them by name and tags instead of creating them twice.
 #[tokio::test(flavor = "multi_thread")]
-async fn an_endpoint_paused_mid_apply_fails_in_bounded_time_and_the_next_apply_duplicates_nothing() {
+async fn an_endpoint_paused_mid_apply_fails_in_bounded_time_and_the_next_apply_duplicates_nothing()
+{
     let w = Workspace::new(&[]);
     let mut cmd = w.command(&["apply", "--auto-approve"]);
-    cmd.env("EMPI_INFRA_REQUEST_TIMEOUT", "20s").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    cmd.env("EMPI_INFRA_REQUEST_TIMEOUT", "20s")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
     let mut run = cmd.spawn().unwrap();
     let t0 = Instant::now();
     // paused early in the apply, while it creates the network
@@ -497,7 +625,10 @@ async fn an_endpoint_paused_mid_apply_fails_in_bounded_time_and_the_next_apply_d
     // 20 s per operation (CI runs five crash tests and more beside this one, each with its own
     // moto, on 2 cores: 5 s was once too short for a zone listing before the pause): the apply
     // ends well within a minute
-    assert!(took < Duration::from_secs(60), "the apply against a paused endpoint took {took:?}: {err}");
+    assert!(
+        took < Duration::from_secs(60),
+        "the apply against a paused endpoint took {took:?}: {err}"
+    );
     assert!(err.contains("did not answer within 20s"), "one sentence naming the deadline: {err}");
     assert!(!w.dir.path().join("state/empi-local.lock").exists(), "the lock is released");
     let again = w.run(&["apply", "--auto-approve"]);
@@ -513,14 +644,17 @@ async fn an_endpoint_paused_mid_apply_fails_in_bounded_time_and_the_next_apply_d
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_kubernetes_api_server_paused_mid_apply_fails_in_bounded_time_and_the_next_apply_converges() {
+async fn a_kubernetes_api_server_paused_mid_apply_fails_in_bounded_time_and_the_next_apply_converges(
+) {
     // #17 finding 4 for the cluster: a connection error used to be retried until the kind's
     // timeout (2 to 15 minutes), holding the lock against a server that does not answer
     let w = Workspace::new(&[]);
     let mut cmd = w.command(&["apply", "--auto-approve"]);
     // 20 s, not less: the deadline holds for AWS requests too, and a CI machine under load once
     // kept moto from answering a 10 s one
-    cmd.env("EMPI_INFRA_REQUEST_TIMEOUT", "20s").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    cmd.env("EMPI_INFRA_REQUEST_TIMEOUT", "20s")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
     let mut run = cmd.spawn().unwrap();
     let client = w.cluster.client().await;
     let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
@@ -546,8 +680,14 @@ async fn a_kubernetes_api_server_paused_mid_apply_fails_in_bounded_time_and_the_
     assert_eq!(out.status.code(), Some(1), "{err}");
     eprintln!("kube-apiserver paused mid-apply: the apply failed in {took:?}");
     // 20 s per request; what the AWS branches still had under way may take a little longer
-    assert!(took < Duration::from_secs(90), "the apply against a paused API server took {took:?}: {err}");
-    assert!(err.contains("the Kubernetes API server did not answer within 20s"), "one sentence naming the deadline: {err}");
+    assert!(
+        took < Duration::from_secs(90),
+        "the apply against a paused API server took {took:?}: {err}"
+    );
+    assert!(
+        err.contains("the Kubernetes API server did not answer within 20s"),
+        "one sentence naming the deadline: {err}"
+    );
     assert!(!w.dir.path().join("state/empi-local.lock").exists(), "the lock is released");
     let again = w.run(&["apply", "--auto-approve"]);
     assert_eq!(again.code, 0, "{again:?}");
@@ -571,32 +711,56 @@ async fn finding_3_another_stack_on_the_same_cluster_never_adopts_or_deletes_thi
     let k8s_before = live_k8s(&w).await;
     let aws_before = live(&w.aws().await).await;
     let labels = ns.get(NS).await.unwrap().metadata.labels.unwrap_or_default();
-    assert_eq!(labels.get("empi-infra/stack").map(String::as_str), Some("empi-local"), "the namespace names its stack");
-    let deployments =
-        || async { Api::<Deployment>::namespaced(client.clone(), NS).list(&ListParams::default()).await.unwrap().items.len() };
+    assert_eq!(
+        labels.get("empi-infra/stack").map(String::as_str),
+        Some("empi-local"),
+        "the namespace names its stack"
+    );
+    let deployments = || async {
+        Api::<Deployment>::namespaced(client.clone(), NS)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len()
+    };
     let before = deployments().await;
     assert!(before >= 3);
 
     // a second stack, its own AWS account (another moto), the same cluster and namespace
     let other = tempfile::tempdir().unwrap();
-    let src = std::fs::read_to_string(w.stack()).unwrap().replace("name = \"empi-local\"", "name = \"empi-other\"");
+    let src = std::fs::read_to_string(w.stack())
+        .unwrap()
+        .replace("name = \"empi-local\"", "name = \"empi-other\"");
     let other_stack = other.path().join("stack.toml");
     std::fs::write(&other_stack, src).unwrap();
     let moto = common::Moto::start();
-    let run = |args: &[&str]| common::run_in(other.path(), &moto.url, &w.cluster.kubeconfig, &other_stack, args);
+    let run = |args: &[&str]| {
+        common::run_in(other.path(), &moto.url, &w.cluster.kubeconfig, &other_stack, args)
+    };
     let applied = run(&["apply", "--auto-approve"]);
-    assert_ne!(applied.code, 0, "the second stack took over the first one's namespace: {applied:?}");
+    assert_ne!(
+        applied.code, 0,
+        "the second stack took over the first one's namespace: {applied:?}"
+    );
     assert!(applied.all().contains("belongs to stack \"empi-local\""), "{applied:?}");
     let destroyed = run(&["destroy", "--auto-approve"]);
     assert_eq!(destroyed.code, 0, "{destroyed:?}");
     // the first stack's objects are all there, and it has nothing to do
-    assert!(ns.get_opt(NS).await.unwrap().is_some_and(|n| n.metadata.deletion_timestamp.is_none()), "the namespace was deleted");
+    assert!(
+        ns.get_opt(NS).await.unwrap().is_some_and(|n| n.metadata.deletion_timestamp.is_none()),
+        "the namespace was deleted"
+    );
     assert_eq!(deployments().await, before);
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
     // counted as the crash harness counts: nothing of the first stack's gone, nothing duplicated
     let k8s_after = live_k8s(&w).await;
     assert_eq!(k8s_after, k8s_before, "the first stack's Kubernetes objects changed");
-    assert_eq!(k8s_after, recorded_k8s(&w.state()), "Kubernetes objects and the first stack's state agree");
+    assert_eq!(
+        k8s_after,
+        recorded_k8s(&w.state()),
+        "Kubernetes objects and the first stack's state agree"
+    );
     let aws_after = live(&w.aws().await).await;
     assert_eq!(aws_after, aws_before);
     let (dup, orphans) = compare(&aws_after, &w.state());
@@ -611,7 +775,10 @@ async fn finding_3_another_stack_on_the_same_cluster_never_adopts_or_deletes_thi
 // ── Issue #24: never touch what is not ours ─────────────────────────────────────────────────────
 
 /// A role's trust policy, inline policies (name → document) and tags, as IAM returns them.
-async fn role_snapshot(aws: &Aws, name: &str) -> (Value, Vec<(String, Value)>, Vec<(String, String)>) {
+async fn role_snapshot(
+    aws: &Aws,
+    name: &str,
+) -> (Value, Vec<(String, Value)>, Vec<(String, String)>) {
     let role = aws.iam.get_role().role_name(name).send().await.unwrap().role.unwrap();
     let trust = common::policy(role.assume_role_policy_document().unwrap());
     let mut inline = Vec::new();
@@ -619,13 +786,15 @@ async fn role_snapshot(aws: &Aws, name: &str) -> (Value, Vec<(String, Value)>, V
         let doc = aws.iam.get_role_policy().role_name(name).policy_name(p).send().await.unwrap();
         inline.push((p.clone(), common::policy(doc.policy_document())));
     }
-    let mut tags: Vec<(String, String)> = role.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+    let mut tags: Vec<(String, String)> =
+        role.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
     tags.sort();
     (trust, inline, tags)
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_24_an_untagged_look_alike_role_is_refused_left_alone_and_taken_over_only_by_state_import() {
+async fn issue_24_an_untagged_look_alike_role_is_refused_left_alone_and_taken_over_only_by_state_import(
+) {
     let w = Workspace::new(&[]);
     let aws = w.aws().await;
     // made by hand, under the name empi-infra gives the stack's cluster role, without its tags
@@ -633,30 +802,62 @@ async fn issue_24_an_untagged_look_alike_role_is_refused_left_alone_and_taken_ov
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     aws.iam.create_role().role_name(name).assume_role_policy_document(trust).send().await.unwrap();
     let theirs = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#;
-    aws.iam.put_role_policy().role_name(name).policy_name("theirs").policy_document(theirs).send().await.unwrap();
+    aws.iam
+        .put_role_policy()
+        .role_name(name)
+        .policy_name("theirs")
+        .policy_document(theirs)
+        .send()
+        .await
+        .unwrap();
     let before = role_snapshot(&aws, name).await;
 
     let plan = w.run(&["plan"]);
     assert_eq!(plan.code, 1, "{plan:?}");
-    assert!(plan.stderr.contains(&format!("iam.cluster_role: {name} was found by its name, but it does not carry the tags")), "{plan:?}");
-    assert!(plan.stderr.contains(&format!("empi-infra state import iam.cluster_role {name}")), "{plan:?}");
+    assert!(
+        plan.stderr.contains(&format!(
+            "iam.cluster_role: {name} was found by its name, but it does not carry the tags"
+        )),
+        "{plan:?}"
+    );
+    assert!(
+        plan.stderr.contains(&format!("empi-infra state import iam.cluster_role {name}")),
+        "{plan:?}"
+    );
     let apply = w.run(&["apply", "--auto-approve"]);
     assert_eq!(apply.code, 1, "{apply:?}");
-    let vpcs = aws.ec2.describe_vpcs().filters(filter("tag:empi-infra:stack", "empi-local")).send().await.unwrap();
-    assert!(vpcs.vpcs().is_empty(), "nothing is created when the plan meets an object that is not ours");
+    let vpcs = aws
+        .ec2
+        .describe_vpcs()
+        .filters(filter("tag:empi-infra:stack", "empi-local"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        vpcs.vpcs().is_empty(),
+        "nothing is created when the plan meets an object that is not ours"
+    );
     assert_eq!(w.run(&["destroy", "--auto-approve"]).code, 0);
-    assert_eq!(role_snapshot(&aws, name).await, before, "the role, its trust, inline policies and tags are unchanged");
+    assert_eq!(
+        role_snapshot(&aws, name).await,
+        before,
+        "the role, its trust, inline policies and tags are unchanged"
+    );
 
     // taken over explicitly: shown first, then recorded; the cloud is not touched by the import
     let import = w.run(&["state", "import", "iam.cluster_role", name, "--auto-approve"]);
     assert_eq!(import.code, 0, "{import:?}");
-    assert!(import.stdout.contains("~ iam.cluster_role") && import.stdout.contains("Recorded"), "{import:?}");
+    assert!(
+        import.stdout.contains("~ iam.cluster_role") && import.stdout.contains("Recorded"),
+        "{import:?}"
+    );
     assert_eq!(w.state()["resources"]["iam.cluster_role"]["id"], name);
     assert_eq!(role_snapshot(&aws, name).await, before, "an import changes nothing in the cloud");
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_24_a_same_named_stack_in_another_region_neither_adopts_nor_deletes_the_first_ones_objects() {
+async fn issue_24_a_same_named_stack_in_another_region_neither_adopts_nor_deletes_the_first_ones_objects(
+) {
     let w = Workspace::new(&[]);
     w.ok(&["apply", "--auto-approve"]);
     let aws = w.aws().await;
@@ -672,7 +873,15 @@ async fn issue_24_a_same_named_stack_in_another_region_neither_adopts_nor_delete
     let roles_before = roles().await;
     assert!(roles_before.len() >= 5, "{roles_before:?}");
     let buckets = || async {
-        aws.s3.list_buckets().send().await.unwrap().buckets().iter().map(|b| b.name().unwrap().to_string()).collect::<Vec<_>>()
+        aws.s3
+            .list_buckets()
+            .send()
+            .await
+            .unwrap()
+            .buckets()
+            .iter()
+            .map(|b| b.name().unwrap().to_string())
+            .collect::<Vec<_>>()
     };
     let buckets_before = buckets().await;
 
@@ -685,9 +894,14 @@ async fn issue_24_a_same_named_stack_in_another_region_neither_adopts_nor_delete
         .replace("acm:us-east-1", "acm:us-west-2");
     let other_stack = other.path().join("stack.toml");
     std::fs::write(&other_stack, src).unwrap();
-    let run = |args: &[&str]| common::run_in(other.path(), &w.moto.url, &w.cluster.kubeconfig, &other_stack, args);
+    let run = |args: &[&str]| {
+        common::run_in(other.path(), &w.moto.url, &w.cluster.kubeconfig, &other_stack, args)
+    };
     let applied = run(&["apply", "--auto-approve"]);
-    assert_ne!(applied.code, 0, "the second region's stack took the first one's objects: {applied:?}");
+    assert_ne!(
+        applied.code, 0,
+        "the second region's stack took the first one's objects: {applied:?}"
+    );
     assert!(
         applied
             .stderr
@@ -699,14 +913,28 @@ async fn issue_24_a_same_named_stack_in_another_region_neither_adopts_nor_delete
 
     assert_eq!(roles().await, roles_before, "the first stack's IAM roles are unchanged");
     assert_eq!(buckets().await, buckets_before, "and its buckets");
-    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0, "the first stack has nothing to do");
+    assert_eq!(
+        w.run(&["plan", "--detailed-exitcode"]).code,
+        0,
+        "the first stack has nothing to do"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_24_a_saved_plan_replayed_after_the_state_was_lost_makes_one_vpc_and_an_edited_one_runs_nothing() {
+async fn issue_24_a_saved_plan_replayed_after_the_state_was_lost_makes_one_vpc_and_an_edited_one_runs_nothing(
+) {
     let w = Workspace::new(&[]);
     let aws = w.aws().await;
-    let vpcs = || async { aws.ec2.describe_vpcs().filters(filter("tag:Name", "empi-local-vpc")).send().await.unwrap().vpcs().len() };
+    let vpcs = || async {
+        aws.ec2
+            .describe_vpcs()
+            .filters(filter("tag:Name", "empi-local-vpc"))
+            .send()
+            .await
+            .unwrap()
+            .vpcs()
+            .len()
+    };
     w.ok(&["plan", "--target", "network.vpc", "--out", "p.plan"]);
     w.ok(&["apply", "p.plan"]);
     assert_eq!(vpcs().await, 1);
@@ -720,11 +948,23 @@ async fn issue_24_a_saved_plan_replayed_after_the_state_was_lost_makes_one_vpc_a
     // another stack's role, and a plan edited to delete it
     let role = "billing-app";
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let tag = aws_sdk_iam::types::Tag::builder().key("empi-infra:stack").value("billing").build().unwrap();
-    aws.iam.create_role().role_name(role).assume_role_policy_document(trust).tags(tag).send().await.unwrap();
+    let tag = aws_sdk_iam::types::Tag::builder()
+        .key("empi-infra:stack")
+        .value("billing")
+        .build()
+        .unwrap();
+    aws.iam
+        .create_role()
+        .role_name(role)
+        .assume_role_policy_document(trust)
+        .tags(tag)
+        .send()
+        .await
+        .unwrap();
     w.ok(&["plan", "--out", "full.plan"]);
     let path = w.dir.path().join("full.plan");
-    let mut plan: empi_engine::plan::Plan = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut plan: empi_engine::plan::Plan =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let mut del = plan.changes.iter().find(|c| c.address == "iam.cluster_role").unwrap().clone();
     del.action = empi_engine::plan::Action::Delete;
     del.id = Some(role.into());
@@ -736,7 +976,10 @@ async fn issue_24_a_saved_plan_replayed_after_the_state_was_lost_makes_one_vpc_a
     for args in [&["show", "full.plan"][..], &["apply", "full.plan"]] {
         let out = w.run(args);
         assert_eq!(out.code, 1, "{args:?}: {out:?}");
-        assert!(out.stderr.contains("was changed after `empi-infra plan --out` wrote it"), "{args:?}: {out:?}");
+        assert!(
+            out.stderr.contains("was changed after `empi-infra plan --out` wrote it"),
+            "{args:?}: {out:?}"
+        );
     }
     // edited with its digest made again: every step is checked against the stack and the state
     std::fs::write(&path, serde_json::to_vec_pretty(&plan.sealed()).unwrap()).unwrap();
@@ -746,6 +989,9 @@ async fn issue_24_a_saved_plan_replayed_after_the_state_was_lost_makes_one_vpc_a
         out.stderr.contains("the saved plan cannot be applied: iam.cluster_role: it deletes a resource that state does not record"),
         "{out:?}"
     );
-    assert!(aws.iam.get_role().role_name(role).send().await.is_ok(), "the other stack's role survives");
+    assert!(
+        aws.iam.get_role().role_name(role).send().await.is_ok(),
+        "the other stack's role survives"
+    );
     assert_eq!(vpcs().await, 1);
 }

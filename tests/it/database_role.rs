@@ -36,7 +36,11 @@ fn python() -> PathBuf {
 }
 
 fn helper(args: &[&str]) -> std::process::Output {
-    Command::new(python()).arg(repo().join("scripts/local_cloud/postgres.py")).args(args).output().unwrap()
+    Command::new(python())
+        .arg(repo().join("scripts/local_cloud/postgres.py"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 impl Postgres {
@@ -44,11 +48,29 @@ impl Postgres {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("pg");
         let bin = repo().join(".local-cloud/postgres");
-        assert!(bin.join("bin/postgres").exists(), "PostgreSQL is not installed: run `scripts/local-cloud setup`");
-        let o = helper(&["start", bin.to_str().unwrap(), data.to_str().unwrap(), master, password, database]);
-        assert!(o.status.success(), "PostgreSQL did not start: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            bin.join("bin/postgres").exists(),
+            "PostgreSQL is not installed: run `scripts/local-cloud setup`"
+        );
+        let o = helper(&[
+            "start",
+            bin.to_str().unwrap(),
+            data.to_str().unwrap(),
+            master,
+            password,
+            database,
+        ]);
+        assert!(
+            o.status.success(),
+            "PostgreSQL did not start: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let info: Value = serde_json::from_slice(&o.stdout).unwrap();
-        Postgres { port: info["port"].as_u64().unwrap() as u16, log: PathBuf::from(info["log"].as_str().unwrap()), dir }
+        Postgres {
+            port: info["port"].as_u64().unwrap() as u16,
+            log: PathBuf::from(info["log"].as_str().unwrap()),
+            dir,
+        }
     }
 
     /// `sql` run as `user` over TLS: the rows, or PostgreSQL's error.
@@ -92,23 +114,39 @@ fn run_job(w: &Workspace, command: &[String], env: &BTreeMap<String, String>) ->
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .output()
         .unwrap();
-    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    (
+        o.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_application_connects_as_its_own_role_which_the_database_role_job_makes_from_the_master_secret() {
+async fn the_application_connects_as_its_own_role_which_the_database_role_job_makes_from_the_master_secret(
+) {
     let w = Workspace::new(&[]);
     w.ok(&["apply", "--auto-approve"]);
     let aws = w.aws().await;
     let st = w.state();
-    let out = |a: &str, o: &str| st["resources"][a]["outputs"][o].as_str().unwrap_or_else(|| panic!("{a}.{o}")).to_string();
+    let out = |a: &str, o: &str| {
+        st["resources"][a]["outputs"][o].as_str().unwrap_or_else(|| panic!("{a}.{o}")).to_string()
+    };
     let (key, config_arn) = (out("security.kms_key", "arn"), out("config.secret", "arn"));
 
     // RDS keeps the master password in its own secret, encrypted with the stack's key
-    let dbs = aws.rds.describe_db_instances().db_instance_identifier("empi-local-db").send().await.unwrap();
+    let dbs = aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier("empi-local-db")
+        .send()
+        .await
+        .unwrap();
     let db = &dbs.db_instances()[0];
     let ms = db.master_user_secret().expect("RDS manages the master password");
-    assert_eq!(ms.kms_key_id(), Some(key.as_str()), "the master secret is encrypted with the stack's key");
+    assert_eq!(
+        ms.kms_key_id(),
+        Some(key.as_str()),
+        "the master secret is encrypted with the stack's key"
+    );
     let master_arn = ms.secret_arn().unwrap().to_string();
     assert_eq!(out("database.instance", "master_user_secret_arn"), master_arn);
     let master = secret_json(&w, &master_arn).await;
@@ -117,16 +155,38 @@ async fn the_application_connects_as_its_own_role_which_the_database_role_job_ma
     let config = secret_json(&w, &config_arn).await;
     assert_eq!(config["db"]["user"], DB_APP_USER);
     assert_eq!(db.master_username(), Some(DB_USER));
-    assert_ne!(config["db"]["password"], master["password"], "the application's password is not the master's");
-    let state_text = std::fs::read_to_string(w.dir.path().join("state/empi-local.json")).unwrap_or_default();
-    assert!(!state_text.contains(master["password"].as_str().unwrap()), "the master password is not in state");
+    assert_ne!(
+        config["db"]["password"], master["password"],
+        "the application's password is not the master's"
+    );
+    let state_text =
+        std::fs::read_to_string(w.dir.path().join("state/empi-local.json")).unwrap_or_default();
+    assert!(
+        !state_text.contains(master["password"].as_str().unwrap()),
+        "the master password is not in state"
+    );
 
     // only the database-admin role may read the master secret
     let roles = aws.iam.list_roles().send().await.unwrap();
     let mut readers = Vec::new();
     for r in roles.roles().iter().filter(|r| r.role_name().starts_with("empi-local-")) {
-        for p in aws.iam.list_role_policies().role_name(r.role_name()).send().await.unwrap().policy_names() {
-            let doc = aws.iam.get_role_policy().role_name(r.role_name()).policy_name(p).send().await.unwrap();
+        for p in aws
+            .iam
+            .list_role_policies()
+            .role_name(r.role_name())
+            .send()
+            .await
+            .unwrap()
+            .policy_names()
+        {
+            let doc = aws
+                .iam
+                .get_role_policy()
+                .role_name(r.role_name())
+                .policy_name(p)
+                .send()
+                .await
+                .unwrap();
             if common::policy(doc.policy_document()).to_string().contains(&master_arn) {
                 readers.push(r.role_name().to_string());
             }
@@ -140,26 +200,49 @@ async fn the_application_connects_as_its_own_role_which_the_database_role_job_ma
     let job = Api::<Job>::namespaced(c.clone(), NS).get(&database_role_job_name()).await.unwrap();
     let pod = job.spec.as_ref().unwrap().template.spec.clone().unwrap();
     assert_eq!(pod.service_account_name.as_deref(), Some(DATABASE_ADMIN_SERVICE_ACCOUNT));
-    let sa = Api::<ServiceAccount>::namespaced(c.clone(), NS).get(DATABASE_ADMIN_SERVICE_ACCOUNT).await.unwrap();
-    assert_eq!(sa.metadata.annotations.unwrap()["eks.amazonaws.com/role-arn"], out("iam.database_admin_role", "arn"));
+    let sa = Api::<ServiceAccount>::namespaced(c.clone(), NS)
+        .get(DATABASE_ADMIN_SERVICE_ACCOUNT)
+        .await
+        .unwrap();
+    assert_eq!(
+        sa.metadata.annotations.unwrap()["eks.amazonaws.com/role-arn"],
+        out("iam.database_admin_role", "arn")
+    );
     let container = &pod.containers[0];
     assert_eq!(container.image.as_deref(), Some("ghcr.io/tuva-health/tuva-empi-backend:v0.1.0"));
-    let env: BTreeMap<String, String> = container.env.clone().unwrap().into_iter().map(|e| (e.name, e.value.unwrap_or_default())).collect();
+    let env: BTreeMap<String, String> = container
+        .env
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.name, e.value.unwrap_or_default()))
+        .collect();
     assert_eq!(env["DATABASE_MASTER_SECRET_ARN"], master_arn);
     assert_eq!(env["TUVA_EMPI_CONFIG_AWS_SECRET_ARN"], config_arn);
-    assert_eq!(env["DATABASE_EXTENSIONS"], "pgcrypto,pg_trgm", "the extensions upstream's migrations create");
+    assert_eq!(
+        env["DATABASE_EXTENSIONS"], "pgcrypto,pg_trgm",
+        "the extensions upstream's migrations create"
+    );
     assert_eq!(pod.security_context.as_ref().unwrap().run_as_non_root, Some(true));
     assert_eq!(container.security_context.as_ref().unwrap().read_only_root_filesystem, Some(true));
-    let done = job.status.as_ref().and_then(|s| s.completion_time.as_ref()).expect("the Job completed").0;
+    let done =
+        job.status.as_ref().and_then(|s| s.completion_time.as_ref()).expect("the Job completed").0;
     let migrate = Api::<Job>::namespaced(c.clone(), NS).get("migrate-v0-1-0").await.unwrap();
-    assert!(done <= migrate.metadata.creation_timestamp.unwrap().0, "migrate started before the role was made");
+    assert!(
+        done <= migrate.metadata.creation_timestamp.unwrap().0,
+        "migrate started before the role was made"
+    );
     let command = container.command.clone().unwrap();
 
     // the script against a real PostgreSQL 16: the master user as RDS makes it, with a table an
     // earlier version's migrations made as the master user
     let master_password = master["password"].as_str().unwrap();
     let pg = Postgres::start(DB_USER, master_password, "tuva_empi");
-    pg.ok(DB_USER, master_password, "create table legacy_person (id serial primary key, name text)");
+    pg.ok(
+        DB_USER,
+        master_password,
+        "create table legacy_person (id serial primary key, name text)",
+    );
     // the config document as the Job reads it, but naming this server (RDS's address is moto's)
     let mut local = config.clone();
     local["db"]["host"] = json!("127.0.0.1");
@@ -180,16 +263,28 @@ async fn the_application_connects_as_its_own_role_which_the_database_role_job_ma
     let (ok, printed) = run_job(&w, &command, &job_env);
     assert!(ok, "the Job's script failed: {printed}");
     assert!(printed.contains(&format!("role {DB_APP_USER} created")), "{printed}");
-    assert!(printed.contains(&format!("1 objects the master user owned in public handed to {DB_APP_USER}")), "{printed}");
+    assert!(
+        printed.contains(&format!(
+            "1 objects the master user owned in public handed to {DB_APP_USER}"
+        )),
+        "{printed}"
+    );
     let app_password = config["db"]["password"].as_str().unwrap();
     for secret in [app_password, master_password] {
         assert!(!printed.contains(secret), "a password in the Job's output");
-        assert!(!std::fs::read_to_string(&pg.log).unwrap().contains(secret), "a password in PostgreSQL's log");
+        assert!(
+            !std::fs::read_to_string(&pg.log).unwrap().contains(secret),
+            "a password in PostgreSQL's log"
+        );
     }
 
     // as the application: none of the master's powers; migrations work (a new table, upstream's
     // extensions, the old tables now its own)
-    let powers = pg.ok(DB_APP_USER, app_password, "select rolsuper, rolcreaterole, rolcreatedb from pg_roles where rolname = current_user");
+    let powers = pg.ok(
+        DB_APP_USER,
+        app_password,
+        "select rolsuper, rolcreaterole, rolcreatedb from pg_roles where rolname = current_user",
+    );
     assert_eq!(powers, json!([[false, false, false]]));
     pg.ok(DB_APP_USER, app_password, "create table main_job (id bigserial primary key)");
     pg.ok(DB_APP_USER, app_password, "create extension if not exists pgcrypto");
@@ -200,7 +295,10 @@ async fn the_application_connects_as_its_own_role_which_the_database_role_job_ma
         app_password,
         "select relname, pg_get_userbyid(relowner) from pg_class where relname in ('legacy_person', 'legacy_person_id_seq') order by 1",
     );
-    assert_eq!(owners, json!([["legacy_person", DB_APP_USER], ["legacy_person_id_seq", DB_APP_USER]]));
+    assert_eq!(
+        owners,
+        json!([["legacy_person", DB_APP_USER], ["legacy_person_id_seq", DB_APP_USER]])
+    );
     let refused = pg.query(DB_APP_USER, app_password, "create role intruder").unwrap_err();
     assert!(refused.contains("42501"), "the application may not make roles: {refused}");
     assert!(pg.query(DB_APP_USER, "wrong", "select 1").is_err(), "the password is checked");
@@ -213,19 +311,38 @@ async fn the_application_connects_as_its_own_role_which_the_database_role_job_ma
     // a new password in the config secret is the role's after the next run, the old one refused
     let mut rotated = local.clone();
     rotated["db"]["password"] = json!("RotatedPassword0123456789abcdefABCDEF");
-    aws.secrets.put_secret_value().secret_id(&local_arn).secret_string(rotated.to_string()).send().await.unwrap();
+    aws.secrets
+        .put_secret_value()
+        .secret_id(&local_arn)
+        .secret_string(rotated.to_string())
+        .send()
+        .await
+        .unwrap();
     let (ok, printed) = run_job(&w, &command, &job_env);
     assert!(ok, "{printed}");
     pg.ok(DB_APP_USER, "RotatedPassword0123456789abcdefABCDEF", "select 1");
-    assert!(pg.query(DB_APP_USER, app_password, "select 1").is_err(), "the old password no longer works");
+    assert!(
+        pg.query(DB_APP_USER, app_password, "select 1").is_err(),
+        "the old password no longer works"
+    );
 
     // a config that names the master user as the application's is refused, in one sentence
     let mut as_master = local.clone();
     as_master["db"]["user"] = json!(DB_USER);
-    aws.secrets.put_secret_value().secret_id(&local_arn).secret_string(as_master.to_string()).send().await.unwrap();
+    aws.secrets
+        .put_secret_value()
+        .secret_id(&local_arn)
+        .secret_string(as_master.to_string())
+        .send()
+        .await
+        .unwrap();
     let (ok, printed) = run_job(&w, &command, &job_env);
     assert!(!ok, "{printed}");
-    assert!(printed.contains("db.user is the master user tuva_empi; the application needs its own role"), "{printed}");
+    assert!(
+        printed
+            .contains("db.user is the master user tuva_empi; the application needs its own role"),
+        "{printed}"
+    );
 
     // a database whose master password RDS does not keep (a stack from before, or turned off
     // behind the stack's back): the plan says so, and apply has RDS take it over again, with a
@@ -241,17 +358,44 @@ async fn the_application_connects_as_its_own_role_which_the_database_role_job_ma
         .unwrap();
     let check = w.run(&["check"]);
     assert_eq!(check.code, 2, "{check:?}");
-    assert!(check.stdout.contains("FAIL access.database-master-password-managed on database.instance"), "{check:?}");
+    assert!(
+        check.stdout.contains("FAIL access.database-master-password-managed on database.instance"),
+        "{check:?}"
+    );
     let plan = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{plan:?}");
-    assert!(plan.stdout.lines().any(|l| l.contains("manage_master_user_password") && l.ends_with("= false -> true")), "{}", plan.stdout);
-    assert!(!plan.stdout.contains("-> \"\""), "nothing is planned with an empty secret ARN: {}", plan.stdout);
+    assert!(
+        plan.stdout
+            .lines()
+            .any(|l| l.contains("manage_master_user_password") && l.ends_with("= false -> true")),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        !plan.stdout.contains("-> \"\""),
+        "nothing is planned with an empty secret ARN: {}",
+        plan.stdout
+    );
     assert!(!plan.all().contains("LegacyMasterPassword"), "a password in the plan");
     w.ok(&["apply", "--auto-approve"]);
-    let dbs = aws.rds.describe_db_instances().db_instance_identifier("empi-local-db").send().await.unwrap();
-    let new_arn = dbs.db_instances()[0].master_user_secret().and_then(|m| m.secret_arn()).expect("RDS keeps it again").to_string();
+    let dbs = aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier("empi-local-db")
+        .send()
+        .await
+        .unwrap();
+    let new_arn = dbs.db_instances()[0]
+        .master_user_secret()
+        .and_then(|m| m.secret_arn())
+        .expect("RDS keeps it again")
+        .to_string();
     let job = Api::<Job>::namespaced(c.clone(), NS).get(&database_role_job_name()).await.unwrap();
     let env = job.spec.unwrap().template.spec.unwrap().containers[0].env.clone().unwrap();
-    assert!(env.iter().any(|e| e.name == "DATABASE_MASTER_SECRET_ARN" && e.value.as_deref() == Some(new_arn.as_str())), "{env:?}");
+    assert!(
+        env.iter().any(|e| e.name == "DATABASE_MASTER_SECRET_ARN"
+            && e.value.as_deref() == Some(new_arn.as_str())),
+        "{env:?}"
+    );
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0, "a no-op plan follows");
 }

@@ -16,7 +16,8 @@ use serde_json::{json, Value};
 const NS: &str = "tuva-empi";
 
 fn findings(out: &str) -> Vec<(String, String, String)> {
-    let v: Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("drift --json is not JSON ({e}): {out}"));
+    let v: Value = serde_json::from_str(out)
+        .unwrap_or_else(|e| panic!("drift --json is not JSON ({e}): {out}"));
     assert_eq!(v["format_version"], "1");
     v["findings"]
         .as_array()
@@ -89,22 +90,40 @@ async fn every_kind_of_out_of_band_change_is_found_with_address_and_attribute() 
         .put_bucket_versioning()
         .bucket("empi-local-data-123456789012")
         .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder().status(aws_sdk_s3::types::BucketVersioningStatus::Suspended).build(),
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+                .build(),
         )
         .send()
         .await
         .unwrap();
     // 7. a weaker TLS policy on the HTTPS listener
-    aws.elb.modify_listener().listener_arn(id("edge.https_listener")).ssl_policy("ELBSecurityPolicy-2016-08").send().await.unwrap();
+    aws.elb
+        .modify_listener()
+        .listener_arn(id("edge.https_listener"))
+        .ssl_policy("ELBSecurityPolicy-2016-08")
+        .send()
+        .await
+        .unwrap();
     // 8. the api's health check moved
-    aws.elb.modify_target_group().target_group_arn(id("edge.api_target_group")).health_check_path("/").send().await.unwrap();
+    aws.elb
+        .modify_target_group()
+        .target_group_arn(id("edge.api_target_group"))
+        .health_check_path("/")
+        .send()
+        .await
+        .unwrap();
     // 9. self sign-up opened on the user pool (all other settings sent again, as UpdateUserPool requires)
     aws.cognito
         .update_user_pool()
         .user_pool_id(id("identity.user_pool"))
-        .auto_verified_attributes(aws_sdk_cognitoidentityprovider::types::VerifiedAttributeType::Email)
+        .auto_verified_attributes(
+            aws_sdk_cognitoidentityprovider::types::VerifiedAttributeType::Email,
+        )
         .admin_create_user_config(
-            aws_sdk_cognitoidentityprovider::types::AdminCreateUserConfigType::builder().allow_admin_create_user_only(false).build(),
+            aws_sdk_cognitoidentityprovider::types::AdminCreateUserConfigType::builder()
+                .allow_admin_create_user_only(false)
+                .build(),
         )
         .user_pool_tags("Name", "empi-local-users")
         .user_pool_tags("empi-infra:stack", "empi-local")
@@ -120,20 +139,42 @@ async fn every_kind_of_out_of_band_change_is_found_with_address_and_attribute() 
         .update_nodegroup_config()
         .cluster_name("empi-local")
         .nodegroup_name("empi-local-nodes")
-        .scaling_config(aws_sdk_eks::types::NodegroupScalingConfig::builder().min_size(2).max_size(4).desired_size(3).build())
+        .scaling_config(
+            aws_sdk_eks::types::NodegroupScalingConfig::builder()
+                .min_size(2)
+                .max_size(4)
+                .desired_size(3)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
     let update = scaled.update().and_then(|u| u.id()).unwrap().to_string();
     for _ in 0..100 {
-        let u = aws.eks.describe_update().name("empi-local").nodegroup_name("empi-local-nodes").update_id(&update).send().await.unwrap();
-        if u.update().and_then(|u| u.status()) == Some(&aws_sdk_eks::types::UpdateStatus::Successful) {
+        let u = aws
+            .eks
+            .describe_update()
+            .name("empi-local")
+            .nodegroup_name("empi-local-nodes")
+            .update_id(&update)
+            .send()
+            .await
+            .unwrap();
+        if u.update().and_then(|u| u.status())
+            == Some(&aws_sdk_eks::types::UpdateStatus::Successful)
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     // 11. the config secret deleted
-    aws.secrets.delete_secret().secret_id(out("config.secret", "arn")).force_delete_without_recovery(true).send().await.unwrap();
+    aws.secrets
+        .delete_secret()
+        .secret_id(out("config.secret", "arn"))
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
     // 12 + 13. Kubernetes: the api's image and the frontend's replicas changed by hand (another field manager)
     let c = w.cluster.client().await;
     let deployments: Api<Deployment> = Api::namespaced(c.clone(), NS);
@@ -142,9 +183,15 @@ async fn every_kind_of_out_of_band_change_is_found_with_address_and_attribute() 
         .patch("api", &by_hand, &Patch::Apply(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"}, "spec": {"template": {"spec": {"containers": [{"name": "api", "image": "ghcr.io/evil/backend:latest"}]}}}})))
         .await
         .unwrap();
-    deployments.patch("frontend", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 5}}))).await.unwrap();
+    deployments
+        .patch("frontend", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 5}})))
+        .await
+        .unwrap();
     // 14. a Service deleted
-    Api::<Service>::namespaced(c.clone(), NS).delete("frontend", &DeleteParams::default()).await.unwrap();
+    Api::<Service>::namespaced(c.clone(), NS)
+        .delete("frontend", &DeleteParams::default())
+        .await
+        .unwrap();
 
     let before = std::fs::read(w.state_file()).unwrap();
     let r = w.run(&["drift", "--json"]);
@@ -200,9 +247,19 @@ async fn every_kind_of_out_of_band_change_is_found_with_address_and_attribute() 
     assert!(text.stdout.contains("fix: `empi-infra apply` restores it"), "{text:?}");
 
     // ignoring: the stack key of [drift] ignore and --ignore
-    let ignored = w.run(&["drift", "--json", "--ignore", "cluster.nodes.desired", "--ignore", "workloads.frontend"]);
+    let ignored = w.run(&[
+        "drift",
+        "--json",
+        "--ignore",
+        "cluster.nodes.desired",
+        "--ignore",
+        "workloads.frontend",
+    ]);
     let got = findings(&ignored.stdout);
-    assert!(!got.iter().any(|(a, _, _)| a == "cluster.node_group" || a == "workloads.frontend"), "{got:?}");
+    assert!(
+        !got.iter().any(|(a, _, _)| a == "cluster.node_group" || a == "workloads.frontend"),
+        "{got:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -211,8 +268,10 @@ async fn a_clean_stack_reports_nothing_twenty_times_and_state_is_untouched() {
     w.ok(&["apply", "--auto-approve"]);
     let before = std::fs::read(w.state_file()).unwrap();
     let files = || {
-        let mut v: Vec<String> =
-            std::fs::read_dir(w.dir.path().join("state")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut v: Vec<String> = std::fs::read_dir(w.dir.path().join("state"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         v.sort();
         v
     };
@@ -220,7 +279,10 @@ async fn a_clean_stack_reports_nothing_twenty_times_and_state_is_untouched() {
     for i in 0..20 {
         let r = w.run(&["drift"]);
         assert_eq!(r.code, 0, "run {i}: {r:?}");
-        assert!(r.stdout.starts_with(&format!("No drift: the {} resources", w.resource_count())), "run {i}: {r:?}");
+        assert!(
+            r.stdout.starts_with(&format!("No drift: the {} resources", w.resource_count())),
+            "run {i}: {r:?}"
+        );
     }
     assert_eq!(std::fs::read(w.state_file()).unwrap(), before, "byte-identical state");
     assert_eq!(files(), listing, "no lock or temp file left behind");
@@ -233,12 +295,15 @@ async fn a_held_lock_stops_drift_and_notifications_reach_a_webhook() {
     let aws = w.aws().await;
 
     // an apply in progress
-    let lock =
-        json!({"id": "9a9a", "owner": "ci", "host": "runner-7", "pid": 4242, "operation": "apply", "created": "2026-11-26T10:00:00Z"});
+    let lock = json!({"id": "9a9a", "owner": "ci", "host": "runner-7", "pid": 4242, "operation": "apply", "created": "2026-11-26T10:00:00Z"});
     std::fs::write(w.dir.path().join("state/empi-local.lock"), lock.to_string()).unwrap();
     let r = w.run(&["drift"]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stderr.contains("`apply` by ci@runner-7 (pid 4242") && r.stderr.contains("drift did not run"), "{r:?}");
+    assert!(
+        r.stderr.contains("`apply` by ci@runner-7 (pid 4242")
+            && r.stderr.contains("drift did not run"),
+        "{r:?}"
+    );
     std::fs::remove_file(w.dir.path().join("state/empi-local.lock")).unwrap();
 
     // drift → a POST with a Slack-compatible text
@@ -255,7 +320,10 @@ async fn a_held_lock_stops_drift_and_notifications_reach_a_webhook() {
     assert_eq!(r.code, 2, "{r:?}");
     let body: Value = serde_json::from_str(&server.join().unwrap()).unwrap();
     assert!(body["text"].as_str().unwrap().contains("drift in stack `empi-local`"), "{body}");
-    assert!(body["text"].as_str().unwrap().contains("`network.vpc` `tags.cost-center` changed"), "{body}");
+    assert!(
+        body["text"].as_str().unwrap().contains("`network.vpc` `tags.cost-center` changed"),
+        "{body}"
+    );
     let _ = filter; // (shared helper)
 }
 
@@ -266,8 +334,12 @@ async fn every_keeps_running_after_a_failed_run() {
     let lock_path = w.dir.path().join("state/empi-local.lock");
     let lock = json!({"id": "1", "owner": "ci", "host": "elsewhere", "pid": 1, "operation": "apply", "created": "2026-11-26T10:00:00Z"});
     std::fs::write(&lock_path, lock.to_string()).unwrap();
-    let mut child =
-        w.command(&["drift", "--every", "1s"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = w
+        .command(&["drift", "--every", "1s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     std::fs::remove_file(&lock_path).unwrap();
     let t0 = Instant::now();
@@ -302,7 +374,13 @@ async fn finding_5_a_secret_copied_under_another_key_is_redacted_by_value_everyw
     cfg["password"] = json!(password.clone());
     cfg["engine"] = json!("postgres");
     cfg["notes"] = json!({"copy": format!("postgres://tuva:{password}@db:5432/tuva")});
-    aws.secrets.put_secret_value().secret_id(name).secret_string(cfg.to_string()).send().await.unwrap();
+    aws.secrets
+        .put_secret_value()
+        .secret_id(name)
+        .secret_string(cfg.to_string())
+        .send()
+        .await
+        .unwrap();
 
     let mut seen = Vec::new();
     let plan = w.run(&["plan", "--out", "saved.plan"]);
@@ -313,7 +391,12 @@ async fn finding_5_a_secret_copied_under_another_key_is_redacted_by_value_everyw
     seen.push(w.ok(&["plan", "--json"]).all());
     let drift = w.run(&["drift", "--json"]);
     assert_eq!(drift.code, 2, "{drift:?}");
-    assert!(findings(&drift.stdout).iter().any(|(a, attr, _)| a == "config.document" && attr.contains("password")), "{drift:?}");
+    assert!(
+        findings(&drift.stdout)
+            .iter()
+            .any(|(a, attr, _)| a == "config.document" && attr.contains("password")),
+        "{drift:?}"
+    );
     assert!(drift.stdout.contains("(sensitive)"), "reported as a sensitive attribute: {drift:?}");
     seen.push(drift.all());
     let (url, server) = common::webhook();
@@ -323,7 +406,10 @@ async fn finding_5_a_secret_copied_under_another_key_is_redacted_by_value_everyw
     seen.push(server.join().unwrap());
     seen.push(w.run(&["plan"]).all());
     let logged = w.command(&["plan"]).env("EMPI_INFRA_LOG", "trace").output().unwrap();
-    seen.push(String::from_utf8_lossy(&logged.stdout).into_owned() + &String::from_utf8_lossy(&logged.stderr));
+    seen.push(
+        String::from_utf8_lossy(&logged.stdout).into_owned()
+            + &String::from_utf8_lossy(&logged.stderr),
+    );
     for (i, o) in seen.iter().enumerate() {
         assert!(!o.contains(&password), "the password leaked into output #{i}");
     }
@@ -332,8 +418,9 @@ async fn finding_5_a_secret_copied_under_another_key_is_redacted_by_value_everyw
 #[tokio::test(flavor = "multi_thread")]
 async fn a_password_policy_weakened_in_the_console_is_drift() {
     use aws_sdk_cognitoidentityprovider::types::{
-        AdminCreateUserConfigType, AdvancedSecurityModeType, DeletionProtectionType, PasswordPolicyType, UserPoolAddOnsType,
-        UserPoolMfaType, UserPoolPolicyType, UserPoolTierType, VerifiedAttributeType,
+        AdminCreateUserConfigType, AdvancedSecurityModeType, DeletionProtectionType,
+        PasswordPolicyType, UserPoolAddOnsType, UserPoolMfaType, UserPoolPolicyType,
+        UserPoolTierType, VerifiedAttributeType,
     };
     let w = Workspace::new(&[]);
     w.ok(&["apply", "--auto-approve"]);
@@ -341,17 +428,28 @@ async fn a_password_policy_weakened_in_the_console_is_drift() {
     let pool = w.state()["resources"]["identity.user_pool"]["id"].as_str().unwrap().to_string();
     let live = aws.cognito.describe_user_pool().user_pool_id(&pool).send().await.unwrap();
     let p = live.user_pool().unwrap().policies().unwrap().password_policy().unwrap();
-    assert_eq!((p.minimum_length(), p.require_symbols(), p.password_history_size()), (Some(14), true, Some(24)), "as applied");
+    assert_eq!(
+        (p.minimum_length(), p.require_symbols(), p.password_history_size()),
+        (Some(14), true, Some(24)),
+        "as applied"
+    );
 
     // what the console sends when only the password policy is edited: every other setting as it is
     aws.cognito
         .update_user_pool()
         .user_pool_id(&pool)
         .auto_verified_attributes(VerifiedAttributeType::Email)
-        .admin_create_user_config(AdminCreateUserConfigType::builder().allow_admin_create_user_only(true).build())
+        .admin_create_user_config(
+            AdminCreateUserConfigType::builder().allow_admin_create_user_only(true).build(),
+        )
         .mfa_configuration(UserPoolMfaType::On)
         .user_pool_tier(UserPoolTierType::Plus)
-        .user_pool_add_ons(UserPoolAddOnsType::builder().advanced_security_mode(AdvancedSecurityModeType::Enforced).build().unwrap())
+        .user_pool_add_ons(
+            UserPoolAddOnsType::builder()
+                .advanced_security_mode(AdvancedSecurityModeType::Enforced)
+                .build()
+                .unwrap(),
+        )
         .deletion_protection(DeletionProtectionType::Active)
         .policies(
             UserPoolPolicyType::builder()
@@ -377,10 +475,15 @@ async fn a_password_policy_weakened_in_the_console_is_drift() {
     assert_eq!(r.code, 2, "{r:?}");
     let got = findings(&r.stdout);
     assert!(
-        got.iter().any(|(a, at, k)| a == "identity.user_pool" && at.starts_with("password_policy") && k == "changed"),
+        got.iter().any(|(a, at, k)| a == "identity.user_pool"
+            && at.starts_with("password_policy")
+            && k == "changed"),
         "the weaker password policy is not reported: {got:#?}"
     );
-    assert!(got.iter().all(|(a, at, _)| a == "identity.user_pool" && at.starts_with("password_policy")), "only it: {got:#?}");
+    assert!(
+        got.iter().all(|(a, at, _)| a == "identity.user_pool" && at.starts_with("password_policy")),
+        "only it: {got:#?}"
+    );
     let text = w.run(&["drift"]);
     assert!(text.stdout.contains("minimum_length"), "{text:?}");
 

@@ -26,10 +26,16 @@ async fn apply_and_destroy_converge_with_ten_percent_transient_faults() {
     let destroy = through(&w, &proxy, &["destroy", "--auto-approve"]);
     assert_eq!(destroy.code, 0, "{destroy:?}");
     let s = proxy.stats();
-    let injected: u64 = ["http500", "http503", "throttle", "reset", "slow"].iter().map(|k| s[k].as_u64().unwrap_or(0)).sum();
+    let injected: u64 = ["http500", "http503", "throttle", "reset", "slow"]
+        .iter()
+        .map(|k| s[k].as_u64().unwrap_or(0))
+        .sum();
     eprintln!("transient faults: {s}");
     assert!(s["requests"].as_u64().unwrap() > 200, "{s}");
-    assert!(injected as f64 > 0.05 * s["requests"].as_u64().unwrap() as f64, "faults were injected: {s}");
+    assert!(
+        injected as f64 > 0.05 * s["requests"].as_u64().unwrap() as f64,
+        "faults were injected: {s}"
+    );
     for k in ["http500", "http503", "throttle", "reset", "slow"] {
         assert!(s[k].as_u64().unwrap_or(0) > 0, "no {k} fault injected: {s}");
     }
@@ -43,7 +49,8 @@ async fn apply_and_destroy_converge_with_ten_percent_transient_faults() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_permanent_fault_stops_only_its_branch() {
     let w = Workspace::new(&[]);
-    let proxy = Proxy::start(&w.moto.url, &["--rate", "0", "--deny", "CreateDBInstance"], w.dir.path());
+    let proxy =
+        Proxy::start(&w.moto.url, &["--rate", "0", "--deny", "CreateDBInstance"], w.dir.path());
     let apply = through(&w, &proxy, &["apply", "--auto-approve"]);
     assert_eq!(apply.code, 1, "{apply:?}");
     let errors: Vec<&str> = apply.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
@@ -52,7 +59,12 @@ async fn a_permanent_fault_stops_only_its_branch() {
         ["error: database.instance: create failed: AccessDenied: User is not authorized to perform CreateDBInstance"],
         "{apply:?}"
     );
-    assert!(apply.stderr.contains("not attempted because something they depend on failed: config.document"), "{apply:?}");
+    assert!(
+        apply
+            .stderr
+            .contains("not attempted because something they depend on failed: config.document"),
+        "{apply:?}"
+    );
     // independent branches finished and are recorded
     let st = w.state();
     for a in [
@@ -68,7 +80,13 @@ async fn a_permanent_fault_stops_only_its_branch() {
     }
     assert!(st["resources"].get("config.document").is_none());
     // once the permission is there, the next apply finishes the rest
-    let ok = common::run_in(w.dir.path(), &w.moto.url, &w.cluster.kubeconfig, &w.stack(), &["apply", "--auto-approve"]);
+    let ok = common::run_in(
+        w.dir.path(),
+        &w.moto.url,
+        &w.cluster.kubeconfig,
+        &w.stack(),
+        &["apply", "--auto-approve"],
+    );
     assert_eq!(ok.code, 0, "{ok:?}");
 }
 
@@ -110,8 +128,16 @@ fn finding_4_a_silent_endpoint_fails_plan_in_bounded_time_and_releases_the_lock(
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     // 2 s per attempt, at most 4 of them, plus start-up: well under a minute
     assert!(took < Duration::from_secs(20), "plan against a silent endpoint took {took:?}");
-    assert!(stderr.contains("did not answer within 2s"), "one sentence naming the deadline: {stderr}");
-    let locks = Command::new(common::bin()).args(["state", "locks", "--stack"]).arg(&stack).current_dir(dir.path()).output().unwrap();
+    assert!(
+        stderr.contains("did not answer within 2s"),
+        "one sentence naming the deadline: {stderr}"
+    );
+    let locks = Command::new(common::bin())
+        .args(["state", "locks", "--stack"])
+        .arg(&stack)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&locks.stdout).contains("No lock is held"), "{locks:?}");
 }
 
@@ -127,17 +153,32 @@ async fn finding_4_destroy_does_not_take_an_invalid_route_error_for_a_detached_g
     let aws = w.aws().await;
     let attached = || async {
         let igws = aws.ec2.describe_internet_gateways().send().await.unwrap();
-        igws.internet_gateways().iter().flat_map(|g| g.attachments()).filter(|a| a.vpc_id().is_some()).count()
+        igws.internet_gateways()
+            .iter()
+            .flat_map(|g| g.attachments())
+            .filter(|a| a.vpc_id().is_some())
+            .count()
     };
     assert_eq!(attached().await, 1);
-    let proxy = Proxy::start(&w.moto.url, &["--rate", "0", "--fail", "DetachInternetGateway=InvalidRoute.NotFound"], w.dir.path());
+    let proxy = Proxy::start(
+        &w.moto.url,
+        &["--rate", "0", "--fail", "DetachInternetGateway=InvalidRoute.NotFound"],
+        w.dir.path(),
+    );
     let t0 = Instant::now();
     let out = through(&w, &proxy, &["destroy", "--auto-approve"]);
     let took = t0.elapsed();
     assert_eq!(out.code, 1, "{out:?}");
     assert!(took < Duration::from_secs(60), "destroy took {took:?}: {out:?}");
-    assert!(out.stderr.contains("network.internet_gateway") && out.stderr.contains("InvalidRoute.NotFound"), "{out:?}");
-    assert!(proxy.stats()["failed"].as_u64().unwrap_or(0) >= 1, "the detach went through the proxy");
+    assert!(
+        out.stderr.contains("network.internet_gateway")
+            && out.stderr.contains("InvalidRoute.NotFound"),
+        "{out:?}"
+    );
+    assert!(
+        proxy.stats()["failed"].as_u64().unwrap_or(0) >= 1,
+        "the detach went through the proxy"
+    );
     // nothing was lost: the gateway is still attached, state still records it (and its VPC)
     assert_eq!(attached().await, 1);
     let st = w.state();
@@ -151,7 +192,11 @@ async fn finding_4_destroy_does_not_take_an_invalid_route_error_for_a_detached_g
 /// Starts `script` in the background, detached from this test (so that the system, not the test,
 /// reaps it), and returns its pid.
 fn detached(script: &str) -> u32 {
-    let out = Command::new("sh").arg("-c").arg(format!("({script}) >/dev/null 2>&1 </dev/null & echo $!")).output().unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("({script}) >/dev/null 2>&1 </dev/null & echo $!"))
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
@@ -174,7 +219,11 @@ fn finding_4_local_cloud_down_waits_for_a_slow_stop_and_kills_what_ignores_sigte
     std::fs::write(dir.path().join("pids"), format!("{stubborn}\n{slow}\n")).unwrap();
     std::thread::sleep(Duration::from_millis(300)); // the traps are set
     let t0 = Instant::now();
-    let out = Command::new(repo().join("scripts/local_cloud/kube-up.sh")).arg("--down").arg(dir.path()).output().unwrap();
+    let out = Command::new(repo().join("scripts/local_cloud/kube-up.sh"))
+        .arg("--down")
+        .arg(dir.path())
+        .output()
+        .unwrap();
     let took = t0.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

@@ -41,13 +41,20 @@ impl Drop for Server {
 /// Starts `cmd` and waits until it accepts connections on `port`.
 fn serve(cmd: &mut Command, port: u16, log: PathBuf) -> Server {
     let f = std::fs::File::create(&log).unwrap();
-    let child = cmd.stdout(f.try_clone().unwrap()).stderr(f).spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let child = cmd
+        .stdout(f.try_clone().unwrap())
+        .stderr(f)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     let mut server = Server { child, log };
     let t0 = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         let exited = server.child.try_wait().unwrap();
         if exited.is_some() || t0.elapsed() > Duration::from_secs(20) {
-            panic!("{cmd:?} did not listen on {port} ({exited:?}):\n{}", std::fs::read_to_string(&server.log).unwrap_or_default());
+            panic!(
+                "{cmd:?} did not listen on {port} ({exited:?}):\n{}",
+                std::fs::read_to_string(&server.log).unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -65,7 +72,11 @@ fn request(port: u16, method: &str, path: &str, host: &str) -> (u16, String) {
     .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
-    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("not HTTP: {out:?}"));
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not HTTP: {out:?}"));
     (status, out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
 
@@ -76,12 +87,18 @@ fn get(port: u16, path: &str, host: &str) -> (u16, String) {
 /// The specs empi-infra makes for `stacks/local.toml`.
 fn specs() -> Vec<ResourceSpec> {
     let src = std::fs::read_to_string(repo().join("stacks/local.toml")).unwrap();
-    empi_engine::blueprint::expand(&empi_engine::stack::Stack::parse("stacks/local.toml", &src).unwrap(), "ACCOUNT")
+    empi_engine::blueprint::expand(
+        &empi_engine::stack::Stack::parse("stacks/local.toml", &src).unwrap(),
+        "ACCOUNT",
+    )
 }
 
 /// An input of a spec as it is applied (references to other resources' outputs left unknown).
 fn input(specs: &[ResourceSpec], address: &str, name: &str) -> Value {
-    specs.iter().find(|s| s.address == address).unwrap_or_else(|| panic!("no {address}")).inputs[name].resolve_partial(&|_, _| None).0
+    specs.iter().find(|s| s.address == address).unwrap_or_else(|| panic!("no {address}")).inputs
+        [name]
+        .resolve_partial(&|_, _| None)
+        .0
 }
 
 fn nginx() -> PathBuf {
@@ -91,7 +108,9 @@ fn nginx() -> PathBuf {
         .chain([PathBuf::from("/usr/sbin")])
         .map(|d| d.join("nginx"))
         .find(|p| p.is_file());
-    found.expect("nginx is not installed: run `scripts/local-cloud setup` (scripts/test does it for you)")
+    found.expect(
+        "nginx is not installed: run `scripts/local-cloud setup` (scripts/test does it for you)",
+    )
 }
 
 /// Django with `allowed_hosts`, and the health proxy in front of it; their ports.
@@ -101,9 +120,20 @@ struct Pod {
     _servers: (Server, Server),
 }
 
-fn pod(dir: &Path, name: &str, allowed_hosts: &Value, conf: &str, command: &[String], upstream: &str, listen: &str) -> Pod {
+fn pod(
+    dir: &Path,
+    name: &str,
+    allowed_hosts: &Value,
+    conf: &str,
+    command: &[String],
+    upstream: &str,
+    listen: &str,
+) -> Pod {
     let venv = repo().join(".local-cloud/health-venv/bin");
-    assert!(venv.join("gunicorn").exists(), "Django is not installed: run `scripts/local-cloud setup` (scripts/test does it for you)");
+    assert!(
+        venv.join("gunicorn").exists(),
+        "Django is not installed: run `scripts/local-cloud setup` (scripts/test does it for you)"
+    );
     let (django, proxy) = (free_port(), free_port());
     let django_server = serve(
         Command::new(venv.join("gunicorn"))
@@ -138,7 +168,8 @@ fn pod(dir: &Path, name: &str, allowed_hosts: &Value, conf: &str, command: &[Str
             }
         })
         .collect();
-    let proxy_server = serve(Command::new(nginx()).args(&args), proxy, dir.join(format!("{name}-nginx.log")));
+    let proxy_server =
+        serve(Command::new(nginx()).args(&args), proxy, dir.join(format!("{name}-nginx.log")));
     Pod { django, proxy, _servers: (django_server, proxy_server) }
 }
 
@@ -146,15 +177,27 @@ fn pod(dir: &Path, name: &str, allowed_hosts: &Value, conf: &str, command: &[Str
 fn the_albs_health_check_reaches_django_through_the_health_proxy_and_passes() {
     let t0 = Instant::now();
     let specs = specs();
-    let allowed_hosts = input(&specs, "config.document", "document")["django"]["allowed_hosts"].clone();
+    let allowed_hosts =
+        input(&specs, "config.document", "document")["django"]["allowed_hosts"].clone();
     let hostname = allowed_hosts[0].as_str().unwrap().to_string();
     assert_eq!(hostname, "empi.local.test", "{allowed_hosts}");
-    assert!(!allowed_hosts.as_array().unwrap().iter().any(|h| h.as_str().unwrap().starts_with("10.") || h == "*"), "{allowed_hosts}");
+    assert!(
+        !allowed_hosts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h.as_str().unwrap().starts_with("10.") || h == "*"),
+        "{allowed_hosts}"
+    );
 
     // the way the ALB's health check goes: target group → node port → the api Service → the proxy
     let tg = |k: &str| input(&specs, "edge.api_target_group", k);
-    let (traffic_port, health_port, path) = (tg("port"), tg("health_check_port"), tg("health_check_path"));
-    assert_eq!((&path, &tg("health_check_matcher")), (&Value::from("/api/v1/health-check"), &Value::from("200")));
+    let (traffic_port, health_port, path) =
+        (tg("port"), tg("health_check_port"), tg("health_check_path"));
+    assert_eq!(
+        (&path, &tg("health_check_matcher")),
+        (&Value::from("/api/v1/health-check"), &Value::from("200"))
+    );
     let service = input(&specs, "workloads.api_service", "manifest");
     let through = service["spec"]["ports"]
         .as_array()
@@ -165,27 +208,46 @@ fn the_albs_health_check_reaches_django_through_the_health_proxy_and_passes() {
         .clone();
     let pod_spec = input(&specs, "workloads.api", "manifest")["spec"]["template"]["spec"].clone();
     let containers = pod_spec["containers"].as_array().unwrap();
-    let proxy_container =
-        containers.iter().find(|c| c["ports"][0]["containerPort"] == through["targetPort"]).expect("a container on the target port");
+    let proxy_container = containers
+        .iter()
+        .find(|c| c["ports"][0]["containerPort"] == through["targetPort"])
+        .expect("a container on the target port");
     let api_container = containers.iter().find(|c| c["name"] == "api").unwrap();
     assert_eq!(api_container["ports"][0]["containerPort"], 8000);
-    let command: Vec<String> = proxy_container["command"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+    let command: Vec<String> = proxy_container["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
     assert_eq!(command[0], "nginx");
-    let conf = input(&specs, "workloads.api_health_proxy", "manifest")["data"]["nginx.conf"].as_str().unwrap().to_string();
-    assert!(pod_spec["volumes"].as_array().unwrap().iter().any(|v| v["configMap"]["name"] == "api-health-proxy"));
+    let conf = input(&specs, "workloads.api_health_proxy", "manifest")["data"]["nginx.conf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(pod_spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["configMap"]["name"] == "api-health-proxy"));
     let listen = format!("listen {};", through["targetPort"]);
     let upstream = "proxy_pass http://127.0.0.1:8000;";
     assert_eq!((conf.matches(&listen).count(), conf.matches(upstream).count()), (1, 1), "{conf}");
 
     let dir = tempfile::tempdir().unwrap();
     // nginx started as root runs its workers as nobody
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
     let p = pod(dir.path(), "pod", &allowed_hosts, &conf, &command, upstream, &listen);
     let alb_host = |port: &Value| format!("{TARGET_IP}:{port}");
     let path = path.as_str().unwrap();
 
     // the problem: the ALB's check on the traffic port goes to Django, which refuses the IP as Host
-    assert_eq!(get(p.django, path, &alb_host(&traffic_port)).0, 400, "Django must refuse a host it was not given");
+    assert_eq!(
+        get(p.django, path, &alb_host(&traffic_port)).0,
+        400,
+        "Django must refuse a host it was not given"
+    );
     // (the kubelet's probe names the public host and passes)
     assert_eq!(get(p.django, path, &hostname), (200, "{}".to_string()));
 
@@ -207,13 +269,26 @@ fn the_albs_health_check_reaches_django_through_the_health_proxy_and_passes() {
         })
         .collect();
     times.sort();
-    println!("health check through the proxy: median {:?}, slowest {:?} of 50 (ALB timeout 5 s)", times[25], times[49]);
+    println!(
+        "health check through the proxy: median {:?}, slowest {:?} of 50 (ALB timeout 5 s)",
+        times[25], times[49]
+    );
     drop(p);
 
     // the check still proves the host configuration: Django without the public hostname fails it
-    let without: Value = allowed_hosts.as_array().unwrap().iter().filter(|h| **h != hostname.as_str()).cloned().collect();
+    let without: Value = allowed_hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| **h != hostname.as_str())
+        .cloned()
+        .collect();
     let wrong = pod(dir.path(), "wrong", &without, &conf, &command, upstream, &listen);
-    assert_eq!(get(wrong.proxy, path, &alb_host(&health_port)).0, 400, "a wrong allowed_hosts makes the target unhealthy");
+    assert_eq!(
+        get(wrong.proxy, path, &alb_host(&health_port)).0,
+        400,
+        "a wrong allowed_hosts makes the target unhealthy"
+    );
     drop(wrong);
     println!("test time: {:?}", t0.elapsed());
 }

@@ -27,7 +27,10 @@ fn slow_node() -> Node {
 }
 
 async fn job(c: &kube::Client, name: &str) -> Job {
-    Api::<Job>::namespaced(c.clone(), NS).get(name).await.unwrap_or_else(|e| panic!("job {name}: {e}"))
+    Api::<Job>::namespaced(c.clone(), NS)
+        .get(name)
+        .await
+        .unwrap_or_else(|e| panic!("job {name}: {e}"))
 }
 
 fn created(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Timestamp {
@@ -35,7 +38,11 @@ fn created(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) ->
 }
 
 fn completed(j: &Job) -> Timestamp {
-    j.status.as_ref().and_then(|s| s.completion_time.as_ref()).unwrap_or_else(|| panic!("{:?} did not complete", j.metadata.name)).0
+    j.status
+        .as_ref()
+        .and_then(|s| s.completion_time.as_ref())
+        .unwrap_or_else(|| panic!("{:?} did not complete", j.metadata.name))
+        .0
 }
 
 /// When the deployment last became fully available (its Available condition).
@@ -62,7 +69,11 @@ async fn replica_set(c: &kube::Client, deployment: &str, image: &str) -> Replica
     list.items
         .into_iter()
         .find(|rs| {
-            rs.spec.as_ref().unwrap().template.as_ref().unwrap().spec.as_ref().unwrap().containers[0].image.as_deref() == Some(image)
+            rs.spec.as_ref().unwrap().template.as_ref().unwrap().spec.as_ref().unwrap().containers
+                [0]
+            .image
+            .as_deref()
+                == Some(image)
         })
         .unwrap_or_else(|| panic!("no ReplicaSet of {deployment} runs {image}"))
 }
@@ -139,15 +150,27 @@ async fn first_install_runs_in_the_order_tuva_empi_requires() {
     // starts; bootstrap complete → api starts
     let migrate = job(&c, "migrate-v0-1-0").await;
     let role_job = job(&c, &empi_engine::blueprint::workloads::database_role_job_name()).await;
-    assert!(completed(&role_job) <= created(&migrate.metadata), "migrate started before the database role was made");
+    assert!(
+        completed(&role_job) <= created(&migrate.metadata),
+        "migrate started before the database role was made"
+    );
     let bootstrap = job(&c, "bootstrap").await;
-    assert!(completed(&migrate) <= created(&bootstrap.metadata), "bootstrap started before migrate completed");
+    assert!(
+        completed(&migrate) <= created(&bootstrap.metadata),
+        "bootstrap started before migrate completed"
+    );
     let deployments: Api<Deployment> = Api::namespaced(c.clone(), NS);
     let api = deployments.get("api").await.unwrap();
-    assert!(completed(&bootstrap) <= created(&api.metadata), "api started before bootstrap completed");
+    assert!(
+        completed(&bootstrap) <= created(&api.metadata),
+        "api started before bootstrap completed"
+    );
     // api fully rolled out → the rest; v0.1.0 has no `process_export_jobs`, so no worker
     let api_ready = available_since(&api);
-    assert!(deployments.get_opt("worker").await.unwrap().is_none(), "a worker on v0.1.0 would crash-loop");
+    assert!(
+        deployments.get_opt("worker").await.unwrap().is_none(),
+        "a worker on v0.1.0 would crash-loop"
+    );
     for later in ["matching-service", "frontend"] {
         let d = deployments.get(later).await.unwrap();
         assert!(api_ready <= created(&d.metadata), "{later} started before the api was rolled out");
@@ -155,35 +178,69 @@ async fn first_install_runs_in_the_order_tuva_empi_requires() {
         assert_eq!(st.available_replicas, d.spec.as_ref().unwrap().replicas, "{later} waited for");
     }
     assert_eq!(image(&api), "ghcr.io/tuva-health/tuva-empi-backend:v0.1.0");
-    assert_eq!(image(&deployments.get("frontend").await.unwrap()), "ghcr.io/tuva-health/tuva-empi-frontend:v0.1.0");
+    assert_eq!(
+        image(&deployments.get("frontend").await.unwrap()),
+        "ghcr.io/tuva-health/tuva-empi-frontend:v0.1.0"
+    );
 
     // what each backend pod gets
     let st = w.state();
     let secret_arn = st["resources"]["config.secret"]["outputs"]["arn"].as_str().unwrap();
     let pod = api.spec.as_ref().unwrap().template.spec.clone().unwrap();
     let container = &pod.containers[0];
-    let env: Vec<(String, String)> = container.env.clone().unwrap().into_iter().map(|e| (e.name, e.value.unwrap_or_default())).collect();
-    assert!(env.contains(&("TUVA_EMPI_CONFIG_AWS_SECRET_ARN".into(), secret_arn.into())), "{env:?}");
+    let env: Vec<(String, String)> = container
+        .env
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.name, e.value.unwrap_or_default()))
+        .collect();
+    assert!(
+        env.contains(&("TUVA_EMPI_CONFIG_AWS_SECRET_ARN".into(), secret_arn.into())),
+        "{env:?}"
+    );
     assert_eq!(container.volume_mounts.as_ref().unwrap()[0].mount_path, "/usr/local/etc/tuva-empi");
     assert!(pod.volumes.as_ref().unwrap()[0].empty_dir.is_some(), "a writable emptyDir");
     assert_eq!(pod.service_account_name.as_deref(), Some("api"));
     let probe = container.readiness_probe.as_ref().unwrap().http_get.as_ref().unwrap();
     assert_eq!(probe.path.as_deref(), Some("/api/v1/health-check"));
-    assert_eq!(probe.http_headers.as_ref().unwrap()[0].value, "empi.local.test", "the probe passes Django's allowed_hosts");
+    assert_eq!(
+        probe.http_headers.as_ref().unwrap()[0].value,
+        "empi.local.test",
+        "the probe passes Django's allowed_hosts"
+    );
     assert!(container.resources.as_ref().unwrap().requests.is_some());
-    assert_eq!(container.security_context.as_ref().unwrap().allow_privilege_escalation, Some(false));
+    assert_eq!(
+        container.security_context.as_ref().unwrap().allow_privilege_escalation,
+        Some(false)
+    );
     let sa = Api::<ServiceAccount>::namespaced(c.clone(), NS).get("api").await.unwrap();
     let role = st["resources"]["iam.api_role"]["outputs"]["arn"].as_str().unwrap();
     assert_eq!(sa.metadata.annotations.unwrap()["eks.amazonaws.com/role-arn"], role, "IRSA");
     let svc = Api::<Service>::namespaced(c.clone(), NS).get("api").await.unwrap();
     let ports = svc.spec.unwrap().ports.unwrap();
-    assert_eq!((ports[0].protocol.as_deref(), ports[0].node_port), (Some("TCP"), Some(30080)), "the ALB's target group port");
+    assert_eq!(
+        (ports[0].protocol.as_deref(), ports[0].node_port),
+        (Some("TCP"), Some(30080)),
+        "the ALB's target group port"
+    );
     // the ALB's health checks go to the health proxy beside the api, with its config from a ConfigMap
-    assert_eq!((ports[1].node_port, ports[1].target_port.clone()), (Some(30081), Some(IntOrString::Int(8081))), "its health check port");
-    let proxy = pod.containers.iter().find(|c| c.name == "health-proxy").expect("a health proxy in the api pod");
+    assert_eq!(
+        (ports[1].node_port, ports[1].target_port.clone()),
+        (Some(30081), Some(IntOrString::Int(8081))),
+        "its health check port"
+    );
+    let proxy = pod
+        .containers
+        .iter()
+        .find(|c| c.name == "health-proxy")
+        .expect("a health proxy in the api pod");
     assert_eq!(proxy.ports.as_ref().unwrap()[0].container_port, 8081);
     let sc = proxy.security_context.as_ref().unwrap();
-    assert_eq!((sc.read_only_root_filesystem, sc.allow_privilege_escalation, sc.run_as_user), (Some(true), Some(false), Some(101)));
+    assert_eq!(
+        (sc.read_only_root_filesystem, sc.allow_privilege_escalation, sc.run_as_user),
+        (Some(true), Some(false), Some(101))
+    );
 
     // #16 workload hardening, read back from the API server: every pod of ours meets the
     // `restricted` Pod Security Standard (kube-apiserver 1.20 has no PodSecurity admission to
@@ -191,10 +248,17 @@ async fn first_install_runs_in_the_order_tuva_empi_requires() {
     // and the namespace enforces `restricted`
     let mut pods = Vec::new();
     for d in deployments.list(&ListParams::default()).await.unwrap().items {
-        pods.push((format!("deployment {}", d.metadata.name.unwrap()), d.spec.unwrap().template.spec.unwrap()));
+        pods.push((
+            format!("deployment {}", d.metadata.name.unwrap()),
+            d.spec.unwrap().template.spec.unwrap(),
+        ));
     }
-    for j in Api::<Job>::namespaced(c.clone(), NS).list(&ListParams::default()).await.unwrap().items {
-        pods.push((format!("job {}", j.metadata.name.unwrap()), j.spec.unwrap().template.spec.unwrap()));
+    for j in Api::<Job>::namespaced(c.clone(), NS).list(&ListParams::default()).await.unwrap().items
+    {
+        pods.push((
+            format!("job {}", j.metadata.name.unwrap()),
+            j.spec.unwrap().template.spec.unwrap(),
+        ));
     }
     assert_eq!(
         pods.len(),
@@ -206,20 +270,46 @@ async fn first_install_runs_in_the_order_tuva_empi_requires() {
         let v = restricted_violations(pod);
         assert!(v.is_empty(), "{what} does not meet the restricted Pod Security Standard: {v:?}");
     }
-    let labels = Api::<k8s_openapi::api::core::v1::Namespace>::all(c.clone()).get(NS).await.unwrap().metadata.labels.unwrap();
+    let labels = Api::<k8s_openapi::api::core::v1::Namespace>::all(c.clone())
+        .get(NS)
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap();
     assert_eq!(labels["pod-security.kubernetes.io/enforce"], "restricted");
     let backend = &pod.containers[0];
-    let mounts: Vec<&str> = backend.volume_mounts.as_ref().unwrap().iter().map(|m| m.mount_path.as_str()).collect();
-    assert_eq!(mounts, ["/usr/local/etc/tuva-empi", "/tmp", "/usr/local/lib/tuva-empi/.tmp"], "where the backend writes");
-    assert_eq!(pod.security_context.as_ref().unwrap().run_as_user, Some(65534), "Debian's nobody, in upstream's image");
+    let mounts: Vec<&str> =
+        backend.volume_mounts.as_ref().unwrap().iter().map(|m| m.mount_path.as_str()).collect();
+    assert_eq!(
+        mounts,
+        ["/usr/local/etc/tuva-empi", "/tmp", "/usr/local/lib/tuva-empi/.tmp"],
+        "where the backend writes"
+    );
+    assert_eq!(
+        pod.security_context.as_ref().unwrap().run_as_user,
+        Some(65534),
+        "Debian's nobody, in upstream's image"
+    );
     let cm = Api::<ConfigMap>::namespaced(c.clone(), NS).get("api-health-proxy").await.unwrap();
     let conf = &cm.data.unwrap()["nginx.conf"];
     assert!(conf.contains("proxy_set_header Host empi.local.test;"), "{conf}");
-    let frontend = deployments.get("frontend").await.unwrap().spec.unwrap().template.spec.unwrap().containers[0].clone();
-    assert_eq!(frontend.readiness_probe.unwrap().http_get.unwrap().path.as_deref(), Some("/person_match"), "/ is a redirect");
+    let frontend =
+        deployments.get("frontend").await.unwrap().spec.unwrap().template.spec.unwrap().containers
+            [0]
+        .clone();
+    assert_eq!(
+        frontend.readiness_probe.unwrap().http_get.unwrap().path.as_deref(),
+        Some("/person_match"),
+        "/ is a redirect"
+    );
     // applied with server-side apply by empi-infra
     let managers = api.metadata.managed_fields.unwrap();
-    assert!(managers.iter().any(|m| m.manager.as_deref() == Some("empi-infra") && m.operation.as_deref() == Some("Apply")), "{managers:?}");
+    assert!(
+        managers.iter().any(|m| m.manager.as_deref() == Some("empi-infra")
+            && m.operation.as_deref() == Some("Apply")),
+        "{managers:?}"
+    );
 
     let again = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "a no-op plan after apply: {again:?}");
@@ -234,28 +324,51 @@ async fn an_upgrade_migrates_first_then_the_api_then_the_rest_and_never_reruns_b
 
     w.write_stack(&[("version = \"v0.1.0\"", "version = \"v0.2.0\"")]);
     let plan = w.ok(&["plan"]);
-    assert!(plan.stdout.contains("  -/+ workloads.migrate (k8s_job)"), "a new migrate job: {plan:?}");
-    assert!(plan.stdout.contains("manifest.metadata.name") && plan.stdout.contains("\"migrate-v0-1-0\" -> \"migrate-v0-2-0\""), "{plan:?}");
+    assert!(
+        plan.stdout.contains("  -/+ workloads.migrate (k8s_job)"),
+        "a new migrate job: {plan:?}"
+    );
+    assert!(
+        plan.stdout.contains("manifest.metadata.name")
+            && plan.stdout.contains("\"migrate-v0-1-0\" -> \"migrate-v0-2-0\""),
+        "{plan:?}"
+    );
     assert!(
         plan.stdout.contains("manifest.spec.template.spec.containers[0].image = \"ghcr.io/tuva-health/tuva-empi-backend:v0.1.0\" -> \"ghcr.io/tuva-health/tuva-empi-backend:v0.2.0\""),
         "the plan shows the image per attribute: {plan:?}"
     );
     assert!(!plan.stdout.contains("workloads.bootstrap"), "bootstrap is not run again: {plan:?}");
-    assert!(plan.stdout.contains("+ workloads.worker"), "v0.2.0 (taken for the newest known) adds the worker: {plan:?}");
+    assert!(
+        plan.stdout.contains("+ workloads.worker"),
+        "v0.2.0 (taken for the newest known) adds the worker: {plan:?}"
+    );
     assert!(plan.all().contains("Tuva EMPI v0.1.0 → v0.2.0: adds the export worker"), "{plan:?}");
     assert!(plan.all().contains("newer than the versions empi-infra knows"), "{plan:?}");
     w.ok(&["apply", "--auto-approve"]);
 
     let migrate = job(&c, "migrate-v0-2-0").await;
-    assert!(Api::<Job>::namespaced(c.clone(), NS).get_opt("migrate-v0-1-0").await.unwrap().is_none(), "never two migrate jobs");
-    assert_eq!(job(&c, "bootstrap").await.metadata.uid, bootstrap_uid, "bootstrap ran once per stack");
+    assert!(
+        Api::<Job>::namespaced(c.clone(), NS).get_opt("migrate-v0-1-0").await.unwrap().is_none(),
+        "never two migrate jobs"
+    );
+    assert_eq!(
+        job(&c, "bootstrap").await.metadata.uid,
+        bootstrap_uid,
+        "bootstrap ran once per stack"
+    );
     let api_rs = replica_set(&c, "api", "ghcr.io/tuva-health/tuva-empi-backend:v0.2.0").await;
-    assert!(completed(&migrate) <= created(&api_rs.metadata), "the api's new version started before its migration completed");
+    assert!(
+        completed(&migrate) <= created(&api_rs.metadata),
+        "the api's new version started before its migration completed"
+    );
     let api = Api::<Deployment>::namespaced(c.clone(), NS).get("api").await.unwrap();
     let api_ready = available_since(&api);
     for later in ["matching-service", "worker"] {
         let rs = replica_set(&c, later, "ghcr.io/tuva-health/tuva-empi-backend:v0.2.0").await;
-        assert!(api_ready <= created(&rs.metadata), "{later} upgraded before the api was rolled out");
+        assert!(
+            api_ready <= created(&rs.metadata),
+            "{later} upgraded before the api was rolled out"
+        );
     }
     let fe = replica_set(&c, "frontend", "ghcr.io/tuva-health/tuva-empi-frontend:v0.2.0").await;
     assert!(api_ready <= created(&fe.metadata));
@@ -265,7 +378,12 @@ async fn an_upgrade_migrates_first_then_the_api_then_the_rest_and_never_reruns_b
     w.write_stack(&[]);
     let back = w.run(&["plan"]);
     assert_eq!(back.code, 1, "{back:?}");
-    assert!(back.stderr.contains("from v0.2.0 back to v0.1.0, but its database migrations cannot run backwards"), "{back:?}");
+    assert!(
+        back.stderr.contains(
+            "from v0.2.0 back to v0.1.0, but its database migrations cannot run backwards"
+        ),
+        "{back:?}"
+    );
     assert!(back.stderr.contains("--allow-downgrade"), "{back:?}");
     let allowed = w.ok(&["plan", "--allow-downgrade"]);
     assert!(allowed.stdout.contains("- workloads.worker"), "{allowed:?}");
@@ -274,7 +392,10 @@ async fn an_upgrade_migrates_first_then_the_api_then_the_rest_and_never_reruns_b
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_migrate_stops_the_apply_shows_why_and_leaves_the_api_alone() {
     let failing = Node {
-        fail_jobs: vec![("migrate-v0-2-0".into(), "django.db.utils.ProgrammingError: relation \"empi_person\" does not exist".into())],
+        fail_jobs: vec![(
+            "migrate-v0-2-0".into(),
+            "django.db.utils.ProgrammingError: relation \"empi_person\" does not exist".into(),
+        )],
         ..Node::default()
     };
     let w = Workspace::with_node(&[], failing);
@@ -282,25 +403,54 @@ async fn a_failing_migrate_stops_the_apply_shows_why_and_leaves_the_api_alone() 
     w.write_stack(&[("version = \"v0.1.0\"", "version = \"v0.2.0\"")]);
     let r = w.run(&["apply", "--auto-approve"]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stderr.contains("workloads.migrate: waiting failed: JobFailed: job tuva-empi/migrate-v0-2-0 failed"), "{r:?}");
-    assert!(r.stderr.contains("relation \"empi_person\" does not exist"), "the reason is shown: {r:?}");
-    assert!(r.stderr.contains("not attempted because something they depend on failed: workloads.api"), "{r:?}");
+    assert!(
+        r.stderr.contains(
+            "workloads.migrate: waiting failed: JobFailed: job tuva-empi/migrate-v0-2-0 failed"
+        ),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains("relation \"empi_person\" does not exist"),
+        "the reason is shown: {r:?}"
+    );
+    assert!(
+        r.stderr.contains("not attempted because something they depend on failed: workloads.api"),
+        "{r:?}"
+    );
     let c = w.cluster.client().await;
     let deployments: Api<Deployment> = Api::namespaced(c.clone(), NS);
     for d in ["api", "matching-service"] {
-        assert_eq!(image(&deployments.get(d).await.unwrap()), "ghcr.io/tuva-health/tuva-empi-backend:v0.1.0", "{d} stays on its version");
+        assert_eq!(
+            image(&deployments.get(d).await.unwrap()),
+            "ghcr.io/tuva-health/tuva-empi-backend:v0.1.0",
+            "{d} stays on its version"
+        );
     }
-    assert!(deployments.get_opt("worker").await.unwrap().is_none(), "the new version's worker waits for its migration");
-    assert_eq!(image(&deployments.get("frontend").await.unwrap()), "ghcr.io/tuva-health/tuva-empi-frontend:v0.1.0");
+    assert!(
+        deployments.get_opt("worker").await.unwrap().is_none(),
+        "the new version's worker waits for its migration"
+    );
+    assert_eq!(
+        image(&deployments.get("frontend").await.unwrap()),
+        "ghcr.io/tuva-health/tuva-empi-frontend:v0.1.0"
+    );
     // the next plan retries the migration (the failed job is replaced), then upgrades
     let plan = w.ok(&["plan"]);
-    assert!(plan.stdout.contains("+ workloads.migrate") || plan.stdout.contains("-/+ workloads.migrate"), "{plan:?}");
+    assert!(
+        plan.stdout.contains("+ workloads.migrate")
+            || plan.stdout.contains("-/+ workloads.migrate"),
+        "{plan:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_rollout_stuck_in_image_pull_backoff_fails_within_the_rollout_timeout_and_the_old_version_keeps_serving() {
+async fn a_rollout_stuck_in_image_pull_backoff_fails_within_the_rollout_timeout_and_the_old_version_keeps_serving(
+) {
     let node = Node { unpullable: vec!["tuva-empi-backend:v0.2.0".into()], ..Node::default() };
-    let timeout = ("matching_job_runner = \"process\"", "matching_job_runner = \"process\"\nrollout_timeout = \"30s\"");
+    let timeout = (
+        "matching_job_runner = \"process\"",
+        "matching_job_runner = \"process\"\nrollout_timeout = \"30s\"",
+    );
     let w = Workspace::with_node(&[timeout], node);
     w.ok(&["apply", "--auto-approve"]);
     w.write_stack(&[timeout, ("version = \"v0.1.0\"", "version = \"v0.2.0\"")]);
@@ -308,8 +458,16 @@ async fn a_rollout_stuck_in_image_pull_backoff_fails_within_the_rollout_timeout_
     let o = w.run(&["apply", "--auto-approve"]);
     let took = t.elapsed();
     assert_eq!(o.code, 1, "{o:?}");
-    assert!(took < std::time::Duration::from_secs(30 + 45), "failed after {took:?}, not within the rollout timeout and a margin");
-    assert!(o.stderr.contains("deployment tuva-empi/api made no progress for 30s (ProgressDeadlineExceeded"), "{o:?}");
+    assert!(
+        took < std::time::Duration::from_secs(30 + 45),
+        "failed after {took:?}, not within the rollout timeout and a margin"
+    );
+    assert!(
+        o.stderr.contains(
+            "deployment tuva-empi/api made no progress for 30s (ProgressDeadlineExceeded"
+        ),
+        "{o:?}"
+    );
     assert!(o.stderr.contains("container api is waiting: ImagePullBackOff"), "{o:?}");
     assert!(o.stderr.contains("the pods of the previous version keep serving"), "{o:?}");
     // the previous version still serves: its replica set is fully available, nothing after the api moved
@@ -317,14 +475,19 @@ async fn a_rollout_stuck_in_image_pull_backoff_fails_within_the_rollout_timeout_
     let old = replica_set(&c, "api", "ghcr.io/tuva-health/tuva-empi-backend:v0.1.0").await;
     assert_eq!(old.status.as_ref().and_then(|s| s.available_replicas), Some(1), "{old:?}");
     let ms = Api::<Deployment>::namespaced(c.clone(), NS).get("matching-service").await.unwrap();
-    assert_eq!(image(&ms), "ghcr.io/tuva-health/tuva-empi-backend:v0.1.0", "nothing after the api was rolled out");
+    assert_eq!(
+        image(&ms),
+        "ghcr.io/tuva-health/tuva-empi-backend:v0.1.0",
+        "nothing after the api was rolled out"
+    );
 }
 
 /// A main commit of upstream with the k8s job runner and `job_namespace` (docs/TUVA.md).
 const HEAD: &str = "301608c7ac2f5fc422ec210cd5613a0496d468ba";
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_k8s_job_runner_makes_upstreams_calls_as_its_service_account_and_its_jobs_can_read_the_config() {
+async fn the_k8s_job_runner_makes_upstreams_calls_as_its_service_account_and_its_jobs_can_read_the_config(
+) {
     use k8s_openapi::api::core::v1::{Pod, Secret};
     use kube::api::{DeleteParams, PostParams, WatchParams};
 
@@ -342,7 +505,11 @@ async fn the_k8s_job_runner_makes_upstreams_calls_as_its_service_account_and_its
         cfg["matching_service"],
         serde_json::json!({"job_runner": "k8s", "k8s_job_runner": {"job_image_pull_policy": "IfNotPresent", "job_service_account_name": "matching-job", "job_namespace": NS}})
     );
-    assert!(cfg["db"]["port"].is_string(), "upstream's validated config rejects a number: {}", cfg["db"]);
+    assert!(
+        cfg["db"]["port"].is_string(),
+        "upstream's validated config rejects a number: {}",
+        cfg["db"]
+    );
     let version = empi_engine::tuva::classify(HEAD).unwrap();
     assert_eq!(empi_engine::tuva::check_config(&version, &cfg), Ok(()));
 
@@ -353,8 +520,18 @@ async fn the_k8s_job_runner_makes_upstreams_calls_as_its_service_account_and_its
     assert_eq!(sa.metadata.annotations.unwrap()["eks.amazonaws.com/role-arn"], role_arn);
     let role = aws.iam.get_role().role_name("empi-local-matching-job").send().await.unwrap();
     let trust = common::policy(role.role().unwrap().assume_role_policy_document().unwrap());
-    assert!(trust.to_string().contains(&format!("system:serviceaccount:{NS}:matching-job")), "{trust}");
-    let inline = aws.iam.get_role_policy().role_name("empi-local-matching-job").policy_name("tuva-empi").send().await.unwrap();
+    assert!(
+        trust.to_string().contains(&format!("system:serviceaccount:{NS}:matching-job")),
+        "{trust}"
+    );
+    let inline = aws
+        .iam
+        .get_role_policy()
+        .role_name("empi-local-matching-job")
+        .policy_name("tuva-empi")
+        .send()
+        .await
+        .unwrap();
     let doc = common::policy(inline.policy_document());
     let secret = st["resources"]["config.secret"]["outputs"]["arn"].as_str().unwrap();
     // reading the config secret, and the stack's key that encrypts it: nothing else
@@ -384,36 +561,68 @@ async fn the_k8s_job_runner_makes_upstreams_calls_as_its_service_account_and_its
     .unwrap();
     jobs.create(&PostParams::default(), &job).await.expect("create jobs");
     jobs.get("matching-job").await.expect("get jobs");
-    assert_eq!(jobs.list(&ListParams::default().fields("metadata.name=matching-job")).await.expect("list jobs").items.len(), 1);
+    assert_eq!(
+        jobs.list(&ListParams::default().fields("metadata.name=matching-job"))
+            .await
+            .expect("list jobs")
+            .items
+            .len(),
+        1
+    );
     // watches, as the runner opens them (the server ends each after a second)
     let watch = |path: &str, wp: WatchParams| {
         let runner = runner.clone();
         let req = kube::core::Request::new(path).watch(&wp, "0").unwrap();
         async move { runner.request_text(req).await }
     };
-    let jobs_watch =
-        watch(&format!("/apis/batch/v1/namespaces/{NS}/jobs"), WatchParams::default().fields("metadata.name=matching-job").timeout(1));
+    let jobs_watch = watch(
+        &format!("/apis/batch/v1/namespaces/{NS}/jobs"),
+        WatchParams::default().fields("metadata.name=matching-job").timeout(1),
+    );
     assert!(jobs_watch.await.expect("watch jobs").contains("matching-job"));
     let pods: Api<Pod> = Api::namespaced(runner.clone(), NS);
     pods.list(&ListParams::default().labels("job-name=matching-job")).await.expect("list pods");
-    watch(&format!("/api/v1/namespaces/{NS}/pods"), WatchParams::default().labels("job-name=matching-job").timeout(1))
-        .await
-        .expect("watch pods");
+    watch(
+        &format!("/api/v1/namespaces/{NS}/pods"),
+        WatchParams::default().labels("job-name=matching-job").timeout(1),
+    )
+    .await
+    .expect("watch pods");
     let not_found = |e: kube::Error| matches!(e, kube::Error::Api(ref s) if s.code == 404);
-    assert!(not_found(pods.get("matching-job-none").await.unwrap_err()), "get pods is allowed (404, not 403)");
-    assert!(not_found(pods.logs("matching-job-none", &Default::default()).await.unwrap_err()), "get pods/log is allowed");
+    assert!(
+        not_found(pods.get("matching-job-none").await.unwrap_err()),
+        "get pods is allowed (404, not 403)"
+    );
+    assert!(
+        not_found(pods.logs("matching-job-none", &Default::default()).await.unwrap_err()),
+        "get pods/log is allowed"
+    );
     jobs.delete("matching-job", &DeleteParams::foreground()).await.expect("delete jobs");
     // and nothing more
     let forbidden = |e: kube::Error| matches!(e, kube::Error::Api(ref s) if s.code == 403);
-    assert!(forbidden(Api::<Secret>::namespaced(runner.clone(), NS).list(&ListParams::default()).await.unwrap_err()), "no secrets");
     assert!(
-        forbidden(Api::<Job>::namespaced(runner.clone(), "default").list(&ListParams::default()).await.unwrap_err()),
+        forbidden(
+            Api::<Secret>::namespaced(runner.clone(), NS)
+                .list(&ListParams::default())
+                .await
+                .unwrap_err()
+        ),
+        "no secrets"
+    );
+    assert!(
+        forbidden(
+            Api::<Job>::namespaced(runner.clone(), "default")
+                .list(&ListParams::default())
+                .await
+                .unwrap_err()
+        ),
         "only its job namespace"
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_24_a_namespace_labelled_only_managed_by_empi_infra_is_neither_taken_over_nor_deleted() {
+async fn issue_24_a_namespace_labelled_only_managed_by_empi_infra_is_neither_taken_over_nor_deleted(
+) {
     use k8s_openapi::api::core::v1::Namespace;
     // another team's namespace under the stack's namespace name, carrying only the generic label
     // that releases before the stack label put on objects: it names no stack
@@ -425,17 +634,31 @@ async fn issue_24_a_namespace_labelled_only_managed_by_empi_infra_is_neither_tak
     }))
     .unwrap();
     namespaces.create(&Default::default(), &ns).await.unwrap();
-    let theirs: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "team-data"}, "data": {"k": "v"}})).unwrap();
+    let theirs: ConfigMap = serde_json::from_value(
+        serde_json::json!({"metadata": {"name": "team-data"}, "data": {"k": "v"}}),
+    )
+    .unwrap();
     Api::<ConfigMap>::namespaced(c.clone(), NS).create(&Default::default(), &theirs).await.unwrap();
 
     let applied = w.run(&["apply", "--auto-approve"]);
     assert_eq!(applied.code, 1, "{applied:?}");
-    assert!(applied.stderr.contains(&format!("Namespace {NS} exists but is not provably this stack's")), "{applied:?}");
-    assert!(w.state()["resources"].get("workloads.namespace").is_none(), "not recorded: {}", w.state()["resources"]);
+    assert!(
+        applied.stderr.contains(&format!("Namespace {NS} exists but is not provably this stack's")),
+        "{applied:?}"
+    );
+    assert!(
+        w.state()["resources"].get("workloads.namespace").is_none(),
+        "not recorded: {}",
+        w.state()["resources"]
+    );
     w.ok(&["destroy", "--auto-approve"]);
     let left = namespaces.get(NS).await.unwrap();
     assert!(left.metadata.deletion_timestamp.is_none(), "the namespace was deleted");
-    assert_eq!(left.metadata.labels.unwrap_or_default().get("empi-infra/stack"), None, "and was not labelled as the stack's");
+    assert_eq!(
+        left.metadata.labels.unwrap_or_default().get("empi-infra/stack"),
+        None,
+        "and was not labelled as the stack's"
+    );
     let cm = Api::<ConfigMap>::namespaced(c, NS).get("team-data").await.unwrap();
     assert_eq!(cm.data.unwrap()["k"], "v");
 }

@@ -40,14 +40,21 @@ impl Standin {
             .expect("start the Keycloak stand-in");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("stand-in said {line:?}")).to_string();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("stand-in said {line:?}"))
+            .to_string();
         Standin { child, url, _config: config }
     }
 
     /// Changes the realm at runtime (users, the client's roles, published keys).
     fn set(&self, patch: Value) {
         let answer = http(&self.url, "POST", "/_standin/config", &patch.to_string());
-        assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(
+            answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+            "{answer}"
+        );
     }
 }
 
@@ -70,13 +77,26 @@ fn http(base: &str, method: &str, path: &str, body: &str) -> String {
 }
 
 fn users(emails: &[&str]) -> Value {
-    Value::Array(emails.iter().enumerate().map(|(i, e)| json!({"username": format!("user{i}"), "email": e})).collect())
+    Value::Array(
+        emails
+            .iter()
+            .enumerate()
+            .map(|(i, e)| json!({"username": format!("user{i}"), "email": e}))
+            .collect(),
+    )
 }
 
 /// The client secret stored in Secrets Manager as the user would; its ARN.
 async fn client_secret(w: &Workspace) -> String {
     let aws = w.aws().await;
-    let r = aws.secrets.create_secret().name("keycloak/tuva-empi-client").secret_string(CLIENT_SECRET).send().await.unwrap();
+    let r = aws
+        .secrets
+        .create_secret()
+        .name("keycloak/tuva-empi-client")
+        .secret_string(CLIENT_SECRET)
+        .send()
+        .await
+        .unwrap();
     r.arn().unwrap().to_string()
 }
 
@@ -99,7 +119,8 @@ async fn a_keycloak_stack_applies_without_cognito_and_its_client_secret_goes_now
 
     let plan = w.ok(&["plan", "--out", "kc.plan"]);
     assert!(
-        plan.stderr.contains("Checked Keycloak realm \"tuva\"") && plan.stderr.contains("exactly one is admin@example.org"),
+        plan.stderr.contains("Checked Keycloak realm \"tuva\"")
+            && plan.stderr.contains("exactly one is admin@example.org"),
         "{plan:?}"
     );
     assert!(!plan.stdout.contains("identity."), "no identity resources with Keycloak: {plan:?}");
@@ -117,14 +138,31 @@ async fn a_keycloak_stack_applies_without_cognito_and_its_client_secret_goes_now
     let listener_arn = st["resources"]["edge.https_listener"]["id"].as_str().unwrap();
     let l = aws.elb.describe_listeners().listener_arns(listener_arn).send().await.unwrap();
     let actions = l.listeners()[0].default_actions();
-    let oidc = actions.iter().find(|a| a.order() == Some(1)).unwrap().authenticate_oidc_config().expect("authenticate-oidc first");
+    let oidc = actions
+        .iter()
+        .find(|a| a.order() == Some(1))
+        .unwrap()
+        .authenticate_oidc_config()
+        .expect("authenticate-oidc first");
     let realm = format!("{}/realms/tuva", kc.url);
     assert_eq!(oidc.issuer(), Some(realm.as_str()));
-    assert_eq!(oidc.authorization_endpoint(), Some(format!("{realm}/protocol/openid-connect/auth").as_str()));
-    assert_eq!(oidc.token_endpoint(), Some(format!("{realm}/protocol/openid-connect/token").as_str()));
-    assert_eq!(oidc.user_info_endpoint(), Some(format!("{realm}/protocol/openid-connect/userinfo").as_str()));
+    assert_eq!(
+        oidc.authorization_endpoint(),
+        Some(format!("{realm}/protocol/openid-connect/auth").as_str())
+    );
+    assert_eq!(
+        oidc.token_endpoint(),
+        Some(format!("{realm}/protocol/openid-connect/token").as_str())
+    );
+    assert_eq!(
+        oidc.user_info_endpoint(),
+        Some(format!("{realm}/protocol/openid-connect/userinfo").as_str())
+    );
     assert_eq!(oidc.client_id(), Some("tuva-empi"));
-    assert!(actions.iter().any(|a| a.order() == Some(2) && a.target_group_arn().is_some()), "then forward: {actions:?}");
+    assert!(
+        actions.iter().any(|a| a.order() == Some(2) && a.target_group_arn().is_some()),
+        "then forward: {actions:?}"
+    );
     // AWS never shows the client secret; the local cloud says whether one was given
     let secrets = http(&w.moto.url, "GET", "/moto-api/empi/elb-oidc-secrets", "");
     let body: Value = serde_json::from_str(secrets.split("\r\n\r\n").nth(1).unwrap()).unwrap();
@@ -144,7 +182,14 @@ async fn a_keycloak_stack_applies_without_cognito_and_its_client_secret_goes_now
     assert_eq!(k["jwt_header"], "X-Amzn-Oidc-Accesstoken");
     assert_eq!(k["client_secret"], CLIENT_SECRET);
     // the API's IRSA role may no longer list Cognito users
-    let role = aws.iam.get_role_policy().role_name("empi-local-api").policy_name("tuva-empi").send().await.unwrap();
+    let role = aws
+        .iam
+        .get_role_policy()
+        .role_name("empi-local-api")
+        .policy_name("tuva-empi")
+        .send()
+        .await
+        .unwrap();
     assert!(!role.policy_document().contains("cognito"), "{}", role.policy_document());
 
     // converged; drift, outputs and state show nothing of the secret (even at trace level)
@@ -161,13 +206,20 @@ async fn a_keycloak_stack_applies_without_cognito_and_its_client_secret_goes_now
     }
     let trace = w.command(&["plan"]).env("EMPI_INFRA_LOG", "trace").output().unwrap();
     assert!(trace.status.success());
-    outputs.push(String::from_utf8_lossy(&trace.stdout).into_owned() + &String::from_utf8_lossy(&trace.stderr));
+    outputs.push(
+        String::from_utf8_lossy(&trace.stdout).into_owned()
+            + &String::from_utf8_lossy(&trace.stderr),
+    );
     for entry in std::fs::read_dir(w.dir.path().join("state")).unwrap() {
         outputs.push(std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
     }
     assert!(outputs.len() > 10 && outputs.iter().any(|o| o.contains("authenticate-oidc")));
     for o in &outputs {
-        assert!(!o.contains(CLIENT_SECRET), "the Keycloak client secret leaked into: {}", &o[..o.len().min(300)]);
+        assert!(
+            !o.contains(CLIENT_SECRET),
+            "the Keycloak client secret leaked into: {}",
+            &o[..o.len().min(300)]
+        );
     }
 
     // drift: someone points the listener elsewhere and rewrites the config's idp block
@@ -196,10 +248,19 @@ async fn a_keycloak_stack_applies_without_cognito_and_its_client_secret_goes_now
         .unwrap();
     let mut changed = cfg.clone();
     changed["idp"]["keycloak"]["realm"] = json!("other");
-    aws.secrets.put_secret_value().secret_id("empi-local/tuva-empi-config").secret_string(changed.to_string()).send().await.unwrap();
+    aws.secrets
+        .put_secret_value()
+        .secret_id("empi-local/tuva-empi-config")
+        .secret_string(changed.to_string())
+        .send()
+        .await
+        .unwrap();
     let drift = w.run(&["drift", "--json"]);
     assert_ne!(drift.code, 0, "{drift:?}");
-    assert!(drift.stdout.contains("edge.https_listener") && drift.stdout.contains("evil.example.net"), "{drift:?}");
+    assert!(
+        drift.stdout.contains("edge.https_listener") && drift.stdout.contains("evil.example.net"),
+        "{drift:?}"
+    );
     assert!(drift.stdout.contains("config.document"), "{drift:?}");
     assert!(!drift.all().contains(CLIENT_SECRET));
 
@@ -210,7 +271,10 @@ async fn a_keycloak_stack_applies_without_cognito_and_its_client_secret_goes_now
     let plan = w.run(&["plan"]);
     assert!(plan.stdout.contains("differs from its source secret"), "{plan:?}");
     // the ALB never shows its copy: the secret's new version id is what changes there
-    assert!(plan.stdout.contains("~ edge.https_listener") && plan.stdout.contains("~ edge.api_rule"), "{plan:?}");
+    assert!(
+        plan.stdout.contains("~ edge.https_listener") && plan.stdout.contains("~ edge.api_rule"),
+        "{plan:?}"
+    );
     assert!(plan.stdout.contains("client_secret_version"), "{plan:?}");
     let apply = w.ok(&["apply", "--auto-approve"]);
     assert!(!apply.all().contains(rotated));
@@ -219,10 +283,9 @@ async fn a_keycloak_stack_applies_without_cognito_and_its_client_secret_goes_now
     // what the ALB holds, read with the local cloud's realism off (AWS never returns it)
     w.moto.realism(r#"{"enabled": false}"#);
     let l = aws.elb.describe_listeners().listener_arns(listener_arn).send().await.unwrap();
-    let held = l.listeners()[0]
-        .default_actions()
-        .iter()
-        .find_map(|a| a.authenticate_oidc_config().and_then(|c| c.client_secret().map(String::from)));
+    let held = l.listeners()[0].default_actions().iter().find_map(|a| {
+        a.authenticate_oidc_config().and_then(|c| c.client_secret().map(String::from))
+    });
     w.moto.realism(r#"{"enabled": true}"#);
     assert_eq!(held.as_deref(), Some(rotated), "the ALB signs in with the rotated secret");
     assert_eq!(cfg["idp"]["keycloak"]["realm"], "tuva");
@@ -256,7 +319,10 @@ async fn plan_checks_the_realm_before_changing_anything_and_names_the_fix() {
     kc.set(json!({"clients": {"tuva-empi": {"secret": CLIENT_SECRET}}, "jwks_algs": ["ES256"]}));
     fails("publishes no RS256 signing key (its JWKS has: ES256)");
     kc.set(json!({"jwks_algs": ["RS256"]}));
-    w.write_stack(&[(COGNITO_IDENTITY, &keycloak_identity(&kc.url, &arn).replace("realm = \"tuva\"", "realm = \"Tuva\""))]);
+    w.write_stack(&[(
+        COGNITO_IDENTITY,
+        &keycloak_identity(&kc.url, &arn).replace("realm = \"tuva\"", "realm = \"Tuva\""),
+    )]);
     fails("has no realm \"Tuva\"");
     // many users: the admin API is paged as bootstrap pages it
     let many: Vec<String> = (0..230).map(|i| format!("user{i}@example.org")).collect();
@@ -280,7 +346,13 @@ async fn switching_from_a_cognito_pool_with_users_to_keycloak_is_refused_until_a
     let aws = w.aws().await;
     let pool = w.state()["resources"]["identity.user_pool"]["id"].as_str().unwrap().to_string();
     for i in 0..61 {
-        aws.cognito.admin_create_user().user_pool_id(&pool).username(format!("user{i}@example.org")).send().await.unwrap();
+        aws.cognito
+            .admin_create_user()
+            .user_pool_id(&pool)
+            .username(format!("user{i}@example.org"))
+            .send()
+            .await
+            .unwrap();
     }
     let plan = w.ok(&["plan"]);
     assert!(plan.all().contains("more than 60 users"), "{plan:?}");
@@ -289,16 +361,35 @@ async fn switching_from_a_cognito_pool_with_users_to_keycloak_is_refused_until_a
     w.write_stack(&[(COGNITO_IDENTITY, &keycloak_identity(&kc.url, &arn))]);
     let plan = w.ok(&["plan"]);
     assert!(plan.all().contains("changes from Cognito to Keycloak"), "{plan:?}");
-    for a in ["identity.user_pool", "identity.app_client", "identity.admin_user", "identity.domain"] {
+    for a in ["identity.user_pool", "identity.app_client", "identity.admin_user", "identity.domain"]
+    {
         assert!(plan.stdout.contains(a), "{a} is deleted: {plan:?}");
     }
     let refused = w.run(&["apply", "--auto-approve"]);
     assert_eq!(refused.code, 1, "{refused:?}");
-    assert!(refused.stderr.contains("holds 62 users") && refused.stderr.contains("--allow-replace identity.user_pool"), "{refused:?}");
-    assert_eq!(aws.cognito.list_user_pools().max_results(60).send().await.unwrap().user_pools().len(), 1);
+    assert!(
+        refused.stderr.contains("holds 62 users")
+            && refused.stderr.contains("--allow-replace identity.user_pool"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        aws.cognito.list_user_pools().max_results(60).send().await.unwrap().user_pools().len(),
+        1
+    );
 
     w.ok(&["apply", "--auto-approve", "--allow-replace", "identity.user_pool"]);
-    assert!(aws.cognito.list_user_pools().max_results(60).send().await.unwrap().user_pools().is_empty());
-    assert_eq!(common::config(&aws, "empi-local/tuva-empi-config").await["idp"]["backend"], "keycloak");
+    assert!(aws
+        .cognito
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .unwrap()
+        .user_pools()
+        .is_empty());
+    assert_eq!(
+        common::config(&aws, "empi-local/tuva-empi-config").await["idp"]["backend"],
+        "keycloak"
+    );
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }

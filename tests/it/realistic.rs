@@ -29,10 +29,18 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
     // a role made before the cluster is refused by EKS twice; WAF refuses a new ALB twice; an EKS
     // update is in progress for its first three looks. By count, not by the clock: windows of 5, 4
     // and 1 s (then 20, 15 and 5) could be missed by a loaded machine, and failed a CI run once
-    w.moto.realism(r#"{"iam_propagation_refusals": 2, "waf_propagation_refusals": 2, "eks_update_looks": 3}"#);
+    w.moto.realism(
+        r#"{"iam_propagation_refusals": 2, "waf_propagation_refusals": 2, "eks_update_looks": 3}"#,
+    );
     let aws = w.aws().await;
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
-    aws.iam.create_role().role_name("platform-admins").assume_role_policy_document(trust).send().await.unwrap();
+    aws.iam
+        .create_role()
+        .role_name("platform-admins")
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
 
     let plan = w.ok(&["plan"]);
     assert!(
@@ -44,36 +52,79 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
     let took = t.elapsed();
     let out = apply.all();
     assert!(out.contains("cluster.eks: IAM role not yet assumable, retrying… ["), "{apply:?}");
-    assert!(out.contains("edge.waf_association: the load balancer not yet visible to WAF, retrying… ["), "{apply:?}");
+    assert!(
+        out.contains("edge.waf_association: the load balancer not yet visible to WAF, retrying… ["),
+        "{apply:?}"
+    );
     eprintln!("the first apply converged in {took:?}");
     assert!(took < Duration::from_secs(90), "converged in {took:?}");
 
     // zones: the account's, recorded in state with their ids
     let st = w.state();
-    let zones: Vec<&str> = st["facts"]["zones"].as_array().unwrap().iter().map(|z| z["name"].as_str().unwrap()).collect();
+    let zones: Vec<&str> = st["facts"]["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| z["name"].as_str().unwrap())
+        .collect();
     assert_eq!(zones, ["us-east-1a", "us-east-1b"]);
-    let subnets = aws.ec2.describe_subnets().filters(filter("tag:empi-infra:stack", "empi-local")).send().await.unwrap();
-    let mut azs: Vec<&str> = subnets.subnets().iter().filter_map(|s| s.availability_zone()).collect();
+    let subnets = aws
+        .ec2
+        .describe_subnets()
+        .filters(filter("tag:empi-infra:stack", "empi-local"))
+        .send()
+        .await
+        .unwrap();
+    let mut azs: Vec<&str> =
+        subnets.subnets().iter().filter_map(|s| s.availability_zone()).collect();
     azs.sort();
     azs.dedup();
     assert_eq!(azs, zones);
 
     // the cluster: access entries for the admins, API_AND_CONFIG_MAP; Graviton nodes on the ARM AMI
     let c = aws.eks.describe_cluster().name("empi-local").send().await.unwrap().cluster.unwrap();
-    assert_eq!(c.access_config().and_then(|a| a.authentication_mode()).map(|m| m.as_str()), Some("API_AND_CONFIG_MAP"));
+    assert_eq!(
+        c.access_config().and_then(|a| a.authentication_mode()).map(|m| m.as_str()),
+        Some("API_AND_CONFIG_MAP")
+    );
     let entries = aws.eks.list_access_entries().cluster_name("empi-local").send().await.unwrap();
     assert!(entries.access_entries().iter().any(|e| e == ADMIN_ROLE), "{entries:?}");
-    let policies = aws.eks.list_associated_access_policies().cluster_name("empi-local").principal_arn(ADMIN_ROLE).send().await.unwrap();
+    let policies = aws
+        .eks
+        .list_associated_access_policies()
+        .cluster_name("empi-local")
+        .principal_arn(ADMIN_ROLE)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         policies.associated_access_policies()[0].policy_arn(),
         Some("arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy")
     );
-    let ng = aws.eks.describe_nodegroup().cluster_name("empi-local").nodegroup_name("empi-local-nodes").send().await.unwrap();
-    assert_eq!(ng.nodegroup().unwrap().ami_type().map(|t| t.as_str()), Some("AL2023_ARM_64_STANDARD"));
+    let ng = aws
+        .eks
+        .describe_nodegroup()
+        .cluster_name("empi-local")
+        .nodegroup_name("empi-local-nodes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ng.nodegroup().unwrap().ami_type().map(|t| t.as_str()),
+        Some("AL2023_ARM_64_STANDARD")
+    );
 
     // a static parameter is set for the next reboot (RDS refuses `immediate` for it)
-    let params = aws.rds.describe_db_parameters().db_parameter_group_name("empi-local-postgres16").source("user").send().await.unwrap();
-    let force_ssl = params.parameters().iter().find(|p| p.parameter_name() == Some("rds.force_ssl")).unwrap();
+    let params = aws
+        .rds
+        .describe_db_parameters()
+        .db_parameter_group_name("empi-local-postgres16")
+        .source("user")
+        .send()
+        .await
+        .unwrap();
+    let force_ssl =
+        params.parameters().iter().find(|p| p.parameter_name() == Some("rds.force_ssl")).unwrap();
     assert_eq!(force_ssl.parameter_value(), Some("1"));
     assert_eq!(force_ssl.apply_method().map(|m| m.as_str()), Some("pending-reboot"));
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0, "a no-op plan follows");
@@ -84,7 +135,10 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
         "[cluster]\nkubernetes_version = \"1.34\"\npublic_access_cidrs = [\"203.0.113.0/24\"]\nadmins = [\"arn:aws:iam::123456789012:role/platform-admins\"]\n\n[cluster.nodes]\ninstance_types = [\"m7g.large\"]\n\n[database]",
     )]);
     let upgrade = w.ok(&["apply", "--auto-approve"]);
-    assert!(upgrade.all().contains("cluster.eks: the previous EKS update to finish, retrying…"), "{upgrade:?}");
+    assert!(
+        upgrade.all().contains("cluster.eks: the previous EKS update to finish, retrying…"),
+        "{upgrade:?}"
+    );
     let c = aws.eks.describe_cluster().name("empi-local").send().await.unwrap().cluster.unwrap();
     assert_eq!(c.version(), Some("1.34"));
     assert_eq!(c.resources_vpc_config().unwrap().public_access_cidrs(), ["203.0.113.0/24"]);
@@ -99,23 +153,39 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
     assert_eq!(destroy.code, 1, "{destroy:?}");
     assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
     assert!(destroy.stderr.contains("cluster.node_group"), "{destroy:?}");
-    assert!(destroy.stderr.contains("is DELETE_FAILED: Ec2SecurityGroupDeletionFailure"), "{destroy:?}");
+    assert!(
+        destroy.stderr.contains("is DELETE_FAILED: Ec2SecurityGroupDeletionFailure"),
+        "{destroy:?}"
+    );
 }
 
 /// One apply and a no-op plan of the local stack placed in `region` with `zones` zones.
 async fn converges_in(region: &str, zones: u8, expect: &[&str]) {
-    let cert = format!("arn:aws:acm:{region}:123456789012:certificate/00000000-0000-4000-8000-000000000001");
-    let network = format!("[network]\navailability_zones = {zones}\nnat_gateways = 1\n\n[database]");
+    let cert = format!(
+        "arn:aws:acm:{region}:123456789012:certificate/00000000-0000-4000-8000-000000000001"
+    );
+    let network =
+        format!("[network]\navailability_zones = {zones}\nnat_gateways = 1\n\n[database]");
     let w = Workspace::new(&[
         ("region = \"us-east-1\"", &format!("region = \"{region}\"")),
-        ("arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000001", &cert),
+        (
+            "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000001",
+            &cert,
+        ),
         ("[database]", &network),
     ]);
     w.ok(&["apply", "--auto-approve"]);
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0, "a no-op plan follows in {region}");
     let aws = common::aws_in(&w.moto.url, region).await;
-    let subnets = aws.ec2.describe_subnets().filters(filter("tag:empi-infra:stack", "empi-local")).send().await.unwrap();
-    let mut azs: Vec<&str> = subnets.subnets().iter().filter_map(|s| s.availability_zone()).collect();
+    let subnets = aws
+        .ec2
+        .describe_subnets()
+        .filters(filter("tag:empi-infra:stack", "empi-local"))
+        .send()
+        .await
+        .unwrap();
+    let mut azs: Vec<&str> =
+        subnets.subnets().iter().filter_map(|s| s.availability_zone()).collect();
     azs.sort();
     azs.dedup();
     assert_eq!(azs, expect, "{region}");
@@ -134,12 +204,28 @@ async fn ca_central_1_has_zones_a_b_and_d_and_a_three_zone_stack_converges_there
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pinned_zone_eks_cannot_use_is_refused_before_anything_is_made() {
     // us-east-1e is use1-az3, where EKS places no control plane
-    let w = Workspace::new(&[("[database]", "[network]\nzones = [\"us-east-1a\", \"us-east-1e\"]\n\n[database]")]);
+    let w = Workspace::new(&[(
+        "[database]",
+        "[network]\nzones = [\"us-east-1a\", \"us-east-1e\"]\n\n[database]",
+    )]);
     let plan = w.run(&["plan"]);
     assert_eq!(plan.code, 1, "{plan:?}");
-    assert!(plan.stderr.contains("network.zones names us-east-1e, which this account cannot use for EKS in us-east-1"), "{plan:?}");
+    assert!(
+        plan.stderr.contains(
+            "network.zones names us-east-1e, which this account cannot use for EKS in us-east-1"
+        ),
+        "{plan:?}"
+    );
     let aws = w.aws().await;
-    assert!(aws.ec2.describe_vpcs().filters(filter("tag:empi-infra:stack", "empi-local")).send().await.unwrap().vpcs().is_empty());
+    assert!(aws
+        .ec2
+        .describe_vpcs()
+        .filters(filter("tag:empi-infra:stack", "empi-local"))
+        .send()
+        .await
+        .unwrap()
+        .vpcs()
+        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -156,13 +242,37 @@ async fn a_new_postgres_major_makes_its_parameter_group_before_the_old_one_goes(
     );
     // AWS refuses to delete a parameter group a database still uses: the old one goes last
     let apply = w.ok(&["apply", "--auto-approve"]);
-    assert!(apply.all().contains("database.parameter_group: the replaced object was destroyed"), "{apply:?}");
+    assert!(
+        apply.all().contains("database.parameter_group: the replaced object was destroyed"),
+        "{apply:?}"
+    );
     let aws = w.aws().await;
-    let db = aws.rds.describe_db_instances().db_instance_identifier("empi-local-db").send().await.unwrap();
-    let groups: Vec<&str> = db.db_instances()[0].db_parameter_groups().iter().filter_map(|g| g.db_parameter_group_name()).collect();
+    let db = aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier("empi-local-db")
+        .send()
+        .await
+        .unwrap();
+    let groups: Vec<&str> = db.db_instances()[0]
+        .db_parameter_groups()
+        .iter()
+        .filter_map(|g| g.db_parameter_group_name())
+        .collect();
     assert_eq!(groups, ["empi-local-postgres17"]);
-    let old = aws.rds.describe_db_parameter_groups().db_parameter_group_name("empi-local-postgres16").send().await;
-    assert!(old.as_ref().map(|o| o.db_parameter_groups().is_empty()).unwrap_or(true), "the old group is gone: {old:?}");
-    assert!(!w.state()["facts"].as_object().unwrap().keys().any(|k| k.starts_with("deposed:")), "nothing left deposed");
+    let old = aws
+        .rds
+        .describe_db_parameter_groups()
+        .db_parameter_group_name("empi-local-postgres16")
+        .send()
+        .await;
+    assert!(
+        old.as_ref().map(|o| o.db_parameter_groups().is_empty()).unwrap_or(true),
+        "the old group is gone: {old:?}"
+    );
+    assert!(
+        !w.state()["facts"].as_object().unwrap().keys().any(|k| k.starts_with("deposed:")),
+        "nothing left deposed"
+    );
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }

@@ -45,7 +45,10 @@ fn assert_hidden(outputs: &[(String, String)], secrets: &[(&str, &str)]) {
     for (what, text) in outputs {
         for (name, secret) in secrets {
             for (form, s) in forms(secret) {
-                assert!(!text.contains(&s), "the {form} of the {name} is in the output of {what}:\n{text}");
+                assert!(
+                    !text.contains(&s),
+                    "the {form} of the {name} is in the output of {what}:\n{text}"
+                );
             }
         }
     }
@@ -70,7 +73,10 @@ async fn an_endpoint_echoing_secret_string_in_its_errors_shows_no_secret_in_any_
     for args in [&["plan"][..], &["plan", "--json"], &["drift", "--json"], &["drift"]] {
         let r = through(&w, &proxy, args);
         assert_eq!(r.code, 1, "{args:?}: {r:?}");
-        assert!(r.all().contains("ValidationException") && r.all().contains("echo of GetSecretValue"), "the error is shown: {r:?}");
+        assert!(
+            r.all().contains("ValidationException") && r.all().contains("echo of GetSecretValue"),
+            "the error is shown: {r:?}"
+        );
         assert!(r.all().contains("(sensitive)"), "the secret is withheld, not the error: {r:?}");
         outputs.push((format!("{args:?} (GetSecretValue echoed)"), r.all()));
     }
@@ -87,7 +93,10 @@ async fn an_endpoint_echoing_secret_string_in_its_errors_shows_no_secret_in_any_
         let proxy = Proxy::start(&w.moto.url, &["--echo", &echo], w.dir.path());
         let r = through(&w, &proxy, &["apply", "--auto-approve"]);
         assert_eq!(r.code, 1, "{form}: {r:?}");
-        assert!(r.stderr.contains("config.document") && r.stderr.contains("echo of PutSecretValue"), "{form}: {r:?}");
+        assert!(
+            r.stderr.contains("config.document") && r.stderr.contains("echo of PutSecretValue"),
+            "{form}: {r:?}"
+        );
         assert_eq!(proxy.count("echoed"), 1, "{form}");
         outputs.push((format!("apply (PutSecretValue echoed, {form})"), r.all()));
     }
@@ -114,18 +123,30 @@ async fn derived_copies_of_a_secret_in_the_config_reach_no_plan_drift_report_or_
         "lower": password.to_lowercase(),
         "percent": urlencoding_of(&format!("k={key}&p={password}")),
     });
-    aws.secrets.put_secret_value().secret_id(CONFIG).secret_string(cfg.to_string()).send().await.unwrap();
+    aws.secrets
+        .put_secret_value()
+        .secret_id(CONFIG)
+        .secret_string(cfg.to_string())
+        .send()
+        .await
+        .unwrap();
 
     let mut outputs = Vec::new();
     let plan = w.run(&["plan", "--out", "saved.plan"]);
     assert_eq!(plan.code, 0, "{plan:?}");
     assert!(plan.stdout.contains("config.document"), "the planted notes are a change: {plan:?}");
     outputs.push(("plan".to_string(), plan.all()));
-    outputs.push(("the saved plan".to_string(), std::fs::read_to_string(w.dir.path().join("saved.plan")).unwrap()));
+    outputs.push((
+        "the saved plan".to_string(),
+        std::fs::read_to_string(w.dir.path().join("saved.plan")).unwrap(),
+    ));
     outputs.push(("plan --json".to_string(), w.ok(&["plan", "--json"]).all()));
     let drift = w.run(&["drift", "--json"]);
     assert_eq!(drift.code, 2, "{drift:?}");
-    assert!(drift.stdout.contains("notes") && drift.stdout.contains("(sensitive)"), "reported, as sensitive: {drift:?}");
+    assert!(
+        drift.stdout.contains("notes") && drift.stdout.contains("(sensitive)"),
+        "reported, as sensitive: {drift:?}"
+    );
     outputs.push(("drift --json".to_string(), drift.all()));
     outputs.push(("drift".to_string(), w.run(&["drift"]).all()));
     let (url, server) = common::webhook();
@@ -140,7 +161,10 @@ async fn derived_copies_of_a_secret_in_the_config_reach_no_plan_drift_report_or_
     for (note, planted) in cfg["notes"].as_object().unwrap() {
         let planted = planted.as_str().unwrap();
         for (what, text) in &outputs {
-            assert!(!text.contains(planted), "the planted copy {note:?} is in the output of {what}:\n{text}");
+            assert!(
+                !text.contains(planted),
+                "the planted copy {note:?} is in the output of {what}:\n{text}"
+            );
         }
     }
 }
@@ -149,7 +173,9 @@ async fn derived_copies_of_a_secret_in_the_config_reach_no_plan_drift_report_or_
 fn urlencoding_of(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             b => format!("%{b:02X}"),
         })
         .collect()

@@ -12,7 +12,10 @@ use serde_json::Value;
 /// controls of #16 (flow logs, database log export, access logs, WAF logging, log retention) are
 /// built, so the whole baseline is held to passing.
 const PROD_LIKE: &[(&str, &str)] = &[
-    ("deletion_protection = false\nbackup_retention_days = 1", "deletion_protection = true\nbackup_retention_days = 7"),
+    (
+        "deletion_protection = false\nbackup_retention_days = 1",
+        "deletion_protection = true\nbackup_retention_days = 7",
+    ),
     ("[identity]", "[cluster]\npublic_access_cidrs = [\"203.0.113.0/24\"]\n\n[identity]"),
     // a year, as the baseline asks (the local stack keeps a week)
     ("log_retention_days = 7", "log_retention_days = 365"),
@@ -22,7 +25,8 @@ fn check(w: &Workspace, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["check", "--json"];
     args.extend_from_slice(extra);
     let out = w.run(&args);
-    let v: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("check --json printed no JSON ({e}): {out:?}"));
+    let v: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("check --json printed no JSON ({e}): {out:?}"));
     (out.code, v)
 }
 
@@ -33,27 +37,37 @@ fn failed(report: &Value) -> Vec<(String, String)> {
         .unwrap()
         .iter()
         .filter(|f| f["status"] == "fail")
-        .map(|f| (f["rule"].as_str().unwrap().to_string(), f["resource"].as_str().unwrap().to_string()))
+        .map(|f| {
+            (f["rule"].as_str().unwrap().to_string(), f["resource"].as_str().unwrap().to_string())
+        })
         .collect()
 }
 
 fn finding<'a>(report: &'a Value, rule: &str) -> &'a Value {
-    report["findings"].as_array().unwrap().iter().find(|f| f["rule"] == rule).unwrap_or_else(|| panic!("no finding for {rule}: {report}"))
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == rule)
+        .unwrap_or_else(|| panic!("no finding for {rule}: {report}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn check_passes_on_the_prod_like_stack_and_fails_naming_the_rule_when_the_live_cloud_is_weakened() {
+async fn check_passes_on_the_prod_like_stack_and_fails_naming_the_rule_when_the_live_cloud_is_weakened(
+) {
     let w = Workspace::new(PROD_LIKE);
     // a copy of the stack with its audit logs kept a week (as stacks/local.toml keeps them): the
     // plan fails the retention rule for every log group, naming its control, before anything exists
     w.write_stack(&PROD_LIKE[..2]);
     let (code, v) = check(&w, &["--planned-only"]);
     assert_eq!(code, 2, "{v}");
-    let weak: Vec<_> = failed(&v["planned"]).into_iter().filter(|(r, _)| r == "audit.log-retention").collect();
+    let weak: Vec<_> =
+        failed(&v["planned"]).into_iter().filter(|(r, _)| r == "audit.log-retention").collect();
     assert!(weak.len() >= 3, "every log group fails the retention rule: {}", v["planned"]);
     let f = finding(&v["planned"], "audit.log-retention");
     assert!(
-        f["controls"].to_string().contains("FSBP CloudWatch.16") && f["evidence"].as_str().unwrap().contains("retention_in_days = 7"),
+        f["controls"].to_string().contains("FSBP CloudWatch.16")
+            && f["evidence"].as_str().unwrap().contains("retention_in_days = 7"),
         "{f}"
     );
     w.write_stack(PROD_LIKE);
@@ -63,8 +77,12 @@ async fn check_passes_on_the_prod_like_stack_and_fails_naming_the_rule_when_the_
     assert_eq!(failed(&v["planned"]), Vec::<(String, String)>::new(), "planned: {}", v["planned"]);
     assert_eq!(failed(&v["live"]), Vec::<(String, String)>::new(), "live: {}", v["live"]);
     assert_eq!(code, 0);
-    let rules =
-        v["live"]["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect::<std::collections::BTreeSet<_>>();
+    let rules = v["live"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect::<std::collections::BTreeSet<_>>();
     for r in [
         "encryption.database",
         "encryption.cluster-secrets",
@@ -106,18 +124,33 @@ async fn check_passes_on_the_prod_like_stack_and_fails_naming_the_rule_when_the_
     assert_eq!(code, 2, "{v}");
     assert!(failed(&v["planned"]).is_empty(), "the plan still holds: {}", v["planned"]);
     let live = failed(&v["live"]);
-    assert!(live.contains(&("transmission.bucket-tls-only".into(), "storage.bucket".into())), "{live:?}");
-    assert!(live.contains(&("encryption.key-rotation".into(), "security.kms_key".into())), "{live:?}");
+    assert!(
+        live.contains(&("transmission.bucket-tls-only".into(), "storage.bucket".into())),
+        "{live:?}"
+    );
+    assert!(
+        live.contains(&("encryption.key-rotation".into(), "security.kms_key".into())),
+        "{live:?}"
+    );
     let tls = finding(&v["live"], "transmission.bucket-tls-only");
-    let controls: Vec<&str> = tls["controls"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    let controls: Vec<&str> =
+        tls["controls"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
     assert!(controls.contains(&"CIS 2.1.1") && controls.contains(&"FSBP S3.5"), "{tls}");
     assert!(tls["safeguard"].as_str().unwrap().contains("§164.312(e)(1)"), "{tls}");
-    let drifted: Vec<&str> = v["drifted"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
-    assert!(drifted.contains(&"transmission.bucket-tls-only") && drifted.contains(&"encryption.key-rotation"), "{drifted:?}");
+    let drifted: Vec<&str> =
+        v["drifted"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    assert!(
+        drifted.contains(&"transmission.bucket-tls-only")
+            && drifted.contains(&"encryption.key-rotation"),
+        "{drifted:?}"
+    );
     // the text says it too
     let text = w.run(&["check"]);
     assert_eq!(text.code, 2);
-    assert!(text.stdout.contains("FAIL transmission.bucket-tls-only on storage.bucket"), "{text:?}");
+    assert!(
+        text.stdout.contains("FAIL transmission.bucket-tls-only on storage.bucket"),
+        "{text:?}"
+    );
     assert!(text.stdout.contains("changed behind empi-infra's back"), "{text:?}");
 
     // a waiver accepts one failure until it expires
@@ -126,7 +159,8 @@ async fn check_passes_on_the_prod_like_stack_and_fails_naming_the_rule_when_the_
     std::fs::write(w.stack(), format!("{src}{waive}")).unwrap();
     let (_, v) = check(&w, &[]);
     assert_eq!(finding(&v["live"], "encryption.key-rotation")["status"], "waived", "{}", v["live"]);
-    std::fs::write(w.stack(), format!("{src}{}", waive.replace("2099-12-31", "2020-01-31"))).unwrap();
+    std::fs::write(w.stack(), format!("{src}{}", waive.replace("2099-12-31", "2020-01-31")))
+        .unwrap();
     let (code, v) = check(&w, &[]);
     assert_eq!(code, 2);
     let f = finding(&v["live"], "encryption.key-rotation");
@@ -137,5 +171,11 @@ async fn check_passes_on_the_prod_like_stack_and_fails_naming_the_rule_when_the_
     // apply restores what was changed; check passes again
     w.ok(&["apply", "--auto-approve"]);
     let (code, v) = check(&w, &[]);
-    assert_eq!(code, 0, "after apply: planned {:?}, live {:?}", failed(&v["planned"]), failed(&v["live"]));
+    assert_eq!(
+        code,
+        0,
+        "after apply: planned {:?}, live {:?}",
+        failed(&v["planned"]),
+        failed(&v["live"])
+    );
 }

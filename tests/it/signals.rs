@@ -28,7 +28,10 @@ fn signal_when_hung(mut run: Child, proxy: &Proxy, signal: i32) -> (Option<i32>,
     while proxy.count("hung") == 0 {
         if let Some(status) = run.try_wait().unwrap() {
             let out = run.wait_with_output().unwrap();
-            panic!("the run ended ({status}) before its refresh reached the hung call: {}", String::from_utf8_lossy(&out.stderr));
+            panic!(
+                "the run ended ({status}) before its refresh reached the hung call: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         assert!(t0.elapsed() < common::PROGRESS_GUARD, "the run never reached the hung call");
         std::thread::sleep(Duration::from_millis(100));
@@ -49,9 +52,16 @@ async fn sigterm_during_plan_or_during_apply_s_planning_releases_the_local_lock(
         let (code, stderr, took) = signal_when_hung(run, &proxy, libc::SIGTERM);
         assert_eq!(code, Some(143), "{args:?}: {stderr}");
         assert!(took < Duration::from_secs(10), "{args:?} took {took:?} to stop");
-        assert!(stderr.contains("Stopped by SIGTERM; no state lock is left behind."), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("Stopped by SIGTERM; no state lock is left behind."),
+            "{args:?}: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
-        assert!(!lock.exists(), "{args:?} left its lock: {}", std::fs::read_to_string(&lock).unwrap_or_default());
+        assert!(
+            !lock.exists(),
+            "{args:?} left its lock: {}",
+            std::fs::read_to_string(&lock).unwrap_or_default()
+        );
         let locks = w.ok(&["state", "locks"]);
         assert!(locks.stdout.contains("No lock is held"), "{locks:?}");
     }
@@ -60,7 +70,17 @@ async fn sigterm_during_plan_or_during_apply_s_planning_releases_the_local_lock(
     assert_eq!(plan.code, 2, "{plan:?}");
     assert!(!plan.stderr.contains("lock"), "{plan:?}");
     let aws = w.aws().await;
-    assert!(aws.ec2.describe_vpcs().send().await.unwrap().vpcs().iter().all(|v| v.is_default() == Some(true)), "no VPC was made");
+    assert!(
+        aws.ec2
+            .describe_vpcs()
+            .send()
+            .await
+            .unwrap()
+            .vpcs()
+            .iter()
+            .all(|v| v.is_default() == Some(true)),
+        "no VPC was made"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -74,7 +94,16 @@ async fn sigint_during_plan_releases_the_s3_lock_and_the_next_run_is_not_refused
     assert_eq!(code, Some(130), "{stderr}");
     assert!(took < Duration::from_secs(10), "took {took:?} to stop");
     assert!(stderr.contains("Stopped by SIGINT; no state lock is left behind."), "{stderr}");
-    assert!(aws.s3.head_object().bucket("empi-state").key("stacks/empi-local.json.lock").send().await.is_err(), "the lock object is gone");
+    assert!(
+        aws.s3
+            .head_object()
+            .bucket("empi-state")
+            .key("stacks/empi-local.json.lock")
+            .send()
+            .await
+            .is_err(),
+        "the lock object is gone"
+    );
     let plan = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "the next run is not refused: {plan:?}");
 }
@@ -88,7 +117,10 @@ async fn a_second_signal_while_apply_executes_stops_it_at_once_and_releases_the_
     let mut run = spawn(&w, &proxy, &["apply", "--auto-approve"]);
     let t0 = Instant::now();
     while proxy.count("hung") == 0 {
-        assert!(run.try_wait().unwrap().is_none(), "the apply ended before it created the database");
+        assert!(
+            run.try_wait().unwrap().is_none(),
+            "the apply ended before it created the database"
+        );
         assert!(t0.elapsed() < common::PROGRESS_GUARD, "the apply never got to the database");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -104,8 +136,16 @@ async fn a_second_signal_while_apply_executes_stops_it_at_once_and_releases_the_
     assert!(sent.elapsed() < Duration::from_secs(10), "took {:?} to stop", sent.elapsed());
     assert!(stderr.contains("Stopping: no new operations start"), "{stderr}");
     assert!(stderr.contains("Stopped at once by SIGTERM. State records everything that was started and its lock is released"), "{stderr}");
-    assert!(!lock.exists(), "the lock is released: {}", std::fs::read_to_string(&lock).unwrap_or_default());
-    assert_eq!(w.state()["resources"]["database.instance"]["status"], "creating", "its intent is recorded");
+    assert!(
+        !lock.exists(),
+        "the lock is released: {}",
+        std::fs::read_to_string(&lock).unwrap_or_default()
+    );
+    assert_eq!(
+        w.state()["resources"]["database.instance"]["status"],
+        "creating",
+        "its intent is recorded"
+    );
     // the next run is not refused and converges: one database
     w.ok(&["apply", "--auto-approve"]);
     let aws = w.aws().await;

@@ -28,7 +28,11 @@ async fn s3_json(aws: &common::Aws, key: &str) -> Option<Value> {
 }
 
 fn spawn(w: &Workspace, args: &[&str]) -> std::process::Child {
-    w.command(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+    w.command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -43,10 +47,22 @@ async fn state_and_its_lock_live_in_s3_and_two_applies_never_interleave() {
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert_eq!(refused.status.code(), Some(1));
     let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(err.contains("the state is locked by") && err.contains("`apply`") && err.contains("empi-infra state unlock"), "{err}");
+    assert!(
+        err.contains("the state is locked by")
+            && err.contains("`apply`")
+            && err.contains("empi-infra state unlock"),
+        "{err}"
+    );
 
     // the state object, encrypted, and no lock left behind
-    let head = aws.s3.head_object().bucket(STATE_BUCKET).key("stacks/empi-local.json").send().await.unwrap();
+    let head = aws
+        .s3
+        .head_object()
+        .bucket(STATE_BUCKET)
+        .key("stacks/empi-local.json")
+        .send()
+        .await
+        .unwrap();
     assert!(head.server_side_encryption().is_some(), "the state object is encrypted");
     let st = s3_json(&aws, "stacks/empi-local.json").await.unwrap();
     assert_eq!(st["resources"].as_object().unwrap().len(), w.resource_count());
@@ -54,7 +70,10 @@ async fn state_and_its_lock_live_in_s3_and_two_applies_never_interleave() {
     assert!(!w.dir.path().join("state").exists(), "nothing was written locally");
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0, "consistent state");
     let locks = w.ok(&["state", "locks"]);
-    assert!(locks.stdout.contains("No lock is held on s3://empi-state/stacks/empi-local.json"), "{locks:?}");
+    assert!(
+        locks.stdout.contains("No lock is held on s3://empi-state/stacks/empi-local.json"),
+        "{locks:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -75,13 +94,19 @@ async fn a_killed_runs_lock_is_found_and_broken_with_state_unlock() {
     }
     run.kill().unwrap(); // SIGKILL: no chance to release anything
     run.wait().unwrap();
-    let lock = s3_json(&aws, "stacks/empi-local.json.lock").await.expect("the killed run's lock is still there");
+    let lock = s3_json(&aws, "stacks/empi-local.json.lock")
+        .await
+        .expect("the killed run's lock is still there");
     let id = lock["id"].as_str().unwrap().to_string();
     assert_eq!(lock["operation"], "apply");
     assert!(lock["lease_expires"].is_string());
 
     let locks = w.ok(&["state", "locks"]);
-    assert!(locks.stdout.contains(&format!("id        {id}")) && locks.stdout.contains("operation apply"), "{locks:?}");
+    assert!(
+        locks.stdout.contains(&format!("id        {id}"))
+            && locks.stdout.contains("operation apply"),
+        "{locks:?}"
+    );
     let refused = w.run(&["apply", "--auto-approve"]);
     assert_eq!(refused.code, 1);
     assert!(refused.stderr.contains(&format!("empi-infra state unlock {id}")), "{refused:?}");
@@ -89,7 +114,11 @@ async fn a_killed_runs_lock_is_found_and_broken_with_state_unlock() {
     assert!(broke.stdout.contains(&format!("Broke lock {id}")), "{broke:?}");
     w.moto.slow("rds::dbinstance", 0.0);
     w.ok(&["apply", "--auto-approve"]);
-    assert_eq!(aws.rds.describe_db_instances().send().await.unwrap().db_instances().len(), 1, "no duplicate database");
+    assert_eq!(
+        aws.rds.describe_db_instances().send().await.unwrap().db_instances().len(),
+        1,
+        "no duplicate database"
+    );
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }
 
@@ -99,10 +128,22 @@ async fn state_migrates_local_to_s3_and_back_keeping_lineage_and_serial() {
     let aws = state_bucket(&w).await;
     w.ok(&["apply", "--auto-approve"]);
     let local = w.state();
-    let m = w.ok(&["state", "migrate", "--to", "s3", "--bucket", STATE_BUCKET, "--key", "stacks/empi-local.json"]);
+    let m = w.ok(&[
+        "state",
+        "migrate",
+        "--to",
+        "s3",
+        "--bucket",
+        STATE_BUCKET,
+        "--key",
+        "stacks/empi-local.json",
+    ]);
     assert!(m.stdout.contains("to s3://empi-state/stacks/empi-local.json"), "{m:?}");
     let remote = s3_json(&aws, "stacks/empi-local.json").await.unwrap();
-    assert_eq!((remote["lineage"].clone(), remote["serial"].clone()), (local["lineage"].clone(), local["serial"].clone()));
+    assert_eq!(
+        (remote["lineage"].clone(), remote["serial"].clone()),
+        (local["lineage"].clone(), local["serial"].clone())
+    );
     assert_eq!(remote["resources"], local["resources"]);
 
     // the stack now says s3: plans read it from there; then back to local
@@ -112,7 +153,10 @@ async fn state_migrates_local_to_s3_and_back_keeping_lineage_and_serial() {
     w.ok(&["state", "migrate", "--to", "local"]);
     w.write_stack(&[]);
     let back = w.state();
-    assert_eq!((back["lineage"].clone(), back["serial"].clone()), (local["lineage"].clone(), local["serial"].clone()));
+    assert_eq!(
+        (back["lineage"].clone(), back["serial"].clone()),
+        (local["lineage"].clone(), local["serial"].clone())
+    );
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }
 
@@ -125,7 +169,11 @@ async fn a_saved_plan_is_refused_when_the_stack_file_changed() {
     w.write_stack(&[("environment = \"local\"", "environment = \"b\"")]);
     let r = w.run(&["apply", "p.plan"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("the saved plan is stale: the stack file") && r.stderr.contains("changed since the plan was made"), "{r:?}");
+    assert!(
+        r.stderr.contains("the saved plan is stale: the stack file")
+            && r.stderr.contains("changed since the plan was made"),
+        "{r:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -135,7 +183,8 @@ async fn sigint_stops_cleanly_and_the_next_apply_converges() {
     let run = spawn(&w, &["apply", "--auto-approve"]);
     let t0 = Instant::now();
     loop {
-        if w.state_file().exists() && w.state()["resources"]["database.instance"]["id"].is_string() {
+        if w.state_file().exists() && w.state()["resources"]["database.instance"]["id"].is_string()
+        {
             break;
         }
         assert!(t0.elapsed() < common::PROGRESS_GUARD, "the apply did not get to the database");
@@ -149,7 +198,10 @@ async fn sigint_stops_cleanly_and_the_next_apply_converges() {
     assert!(err.contains("database.instance: interrupted while waiting"), "{err}");
     assert!(!w.dir.path().join("state/empi-local.lock").exists(), "the lock is released");
     let st = w.state();
-    assert_eq!(st["resources"]["database.instance"]["status"], "creating", "recorded, to be resumed");
+    assert_eq!(
+        st["resources"]["database.instance"]["status"], "creating",
+        "recorded, to be resumed"
+    );
     w.moto.slow("rds::dbinstance", 0.0);
     let again = w.ok(&["apply", "--auto-approve"]);
     assert!(again.stdout.contains("resuming an interrupted create"), "{again:?}");
@@ -195,7 +247,9 @@ async fn secrets_audit_no_generated_secret_in_any_file_log_or_output() {
 
     for key in ["stacks/empi-local.json", "stacks/empi-local.json.backup"] {
         let o = aws.s3.get_object().bucket(STATE_BUCKET).key(key).send().await.unwrap();
-        outputs.push(String::from_utf8(o.body.collect().await.unwrap().into_bytes().to_vec()).unwrap());
+        outputs.push(
+            String::from_utf8(o.body.collect().await.unwrap().into_bytes().to_vec()).unwrap(),
+        );
     }
     for f in ["first.plan", "second.plan"] {
         outputs.push(std::fs::read_to_string(w.dir.path().join(f)).unwrap());
@@ -206,7 +260,14 @@ async fn secrets_audit_no_generated_secret_in_any_file_log_or_output() {
     let state = s3_json(&aws, "stacks/empi-local.json").await.unwrap();
     let pool = state["resources"]["identity.user_pool"]["id"].as_str().unwrap();
     let client = state["resources"]["identity.app_client"]["id"].as_str().unwrap();
-    let c = aws.cognito.describe_user_pool_client().user_pool_id(pool).client_id(client).send().await.unwrap();
+    let c = aws
+        .cognito
+        .describe_user_pool_client()
+        .user_pool_id(pool)
+        .client_id(client)
+        .send()
+        .await
+        .unwrap();
     let secrets = [
         ("database password", cfg["db"]["password"].as_str().unwrap().to_string()),
         ("Django secret key", cfg["django"]["secret_key"].as_str().unwrap().to_string()),
@@ -216,7 +277,11 @@ async fn secrets_audit_no_generated_secret_in_any_file_log_or_output() {
     for (what, secret) in &secrets {
         assert!(secret.len() >= 20, "{what} is a real secret");
         for o in &outputs {
-            assert!(!o.contains(secret.as_str()), "the {what} leaked into: {}", &o[..o.len().min(200)]);
+            assert!(
+                !o.contains(secret.as_str()),
+                "the {what} leaked into: {}",
+                &o[..o.len().min(200)]
+            );
         }
     }
 }
@@ -237,7 +302,10 @@ async fn a_lock_whose_lease_ran_out_is_reported_with_how_to_break_it() {
         .unwrap();
     let r = w.run(&["plan"]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stderr.contains("expired") && r.stderr.contains("empi-infra state unlock 77aa"), "{r:?}");
+    assert!(
+        r.stderr.contains("expired") && r.stderr.contains("empi-infra state unlock 77aa"),
+        "{r:?}"
+    );
     w.ok(&["state", "unlock", "77aa"]);
     w.ok(&["plan"]);
 }
@@ -252,7 +320,11 @@ struct Watched {
 
 impl Watched {
     fn spawn(mut c: std::process::Command) -> Watched {
-        let mut child = c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let mut child = c
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (err, sink) = (child.stderr.take().unwrap(), lines.clone());
         let reader = std::thread::spawn(move || {
@@ -285,7 +357,15 @@ fn stopped(pid: u32) -> bool {
 }
 
 async fn non_default_vpcs(aws: &common::Aws) -> usize {
-    aws.ec2.describe_vpcs().send().await.unwrap().vpcs().iter().filter(|v| v.is_default() != Some(true)).count()
+    aws.ec2
+        .describe_vpcs()
+        .send()
+        .await
+        .unwrap()
+        .vpcs()
+        .iter()
+        .filter(|v| v.is_default() != Some(true))
+        .count()
 }
 
 /// Waits (at most `secs`) until the state in S3 records the database instance's id: its create
@@ -315,7 +395,12 @@ async fn an_apply_paused_past_its_lease_and_its_lock_broken_stops_before_its_nex
     let bad = bad.env("EMPI_INFRA_LOCK_LEASE", "1s").output().unwrap();
     let said = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(1), "{said}");
-    assert!(said.contains("EMPI_INFRA_LOCK_LEASE=\"1s\" is shorter than 2s; fix: set a duration from 2s to 1h"), "{said}");
+    assert!(
+        said.contains(
+            "EMPI_INFRA_LOCK_LEASE=\"1s\" is shorter than 2s; fix: set a duration from 2s to 1h"
+        ),
+        "{said}"
+    );
     assert!(s3_json(&aws, "stacks/empi-local.json.lock").await.is_none());
 
     w.moto.slow("rds::dbinstance", 120.0);
@@ -331,12 +416,14 @@ async fn an_apply_paused_past_its_lease_and_its_lock_broken_stops_before_its_nex
         std::thread::sleep(Duration::from_millis(20));
     }
     let said_before = paused.said();
-    let serial_before = s3_json(&aws, "stacks/empi-local.json").await.unwrap()["serial"].as_u64().unwrap();
+    let serial_before =
+        s3_json(&aws, "stacks/empi-local.json").await.unwrap()["serial"].as_u64().unwrap();
 
     // the lease runs out, visibly: the lock object says so, and another run is refused naming it
     let t0 = Instant::now();
     let id = loop {
-        let lock = s3_json(&aws, "stacks/empi-local.json.lock").await.expect("the paused run's lock");
+        let lock =
+            s3_json(&aws, "stacks/empi-local.json.lock").await.expect("the paused run's lock");
         let until = humantime::parse_rfc3339(lock["lease_expires"].as_str().unwrap()).unwrap();
         if until < std::time::SystemTime::now() {
             break lock["id"].as_str().unwrap().to_string();
@@ -346,7 +433,11 @@ async fn an_apply_paused_past_its_lease_and_its_lock_broken_stops_before_its_nex
     };
     let refused = w.run(&["plan"]);
     assert_eq!(refused.code, 1, "{refused:?}");
-    assert!(refused.stderr.contains("expired") && refused.stderr.contains(&format!("empi-infra state unlock {id}")), "{refused:?}");
+    assert!(
+        refused.stderr.contains("expired")
+            && refused.stderr.contains(&format!("empi-infra state unlock {id}")),
+        "{refused:?}"
+    );
     w.ok(&["state", "unlock", &id]);
     w.moto.slow("rds::dbinstance", 0.0);
     w.ok(&["apply", "--auto-approve"]);
@@ -359,18 +450,30 @@ async fn an_apply_paused_past_its_lease_and_its_lock_broken_stops_before_its_nex
     unsafe { libc::kill(pid as i32, libc::SIGCONT) };
     let (code, after) = paused.finish(said_before);
     assert_eq!(code, Some(1), "{after}");
-    assert!(after.contains(&format!("this run no longer holds the state lock {id} (its lease ran out at")), "{after}");
+    assert!(
+        after.contains(&format!(
+            "this run no longer holds the state lock {id} (its lease ran out at"
+        )),
+        "{after}"
+    );
     assert!(after.contains("stopped before its next cloud call"), "{after}");
     // no AWS request after the resume but to the state bucket: releasing its own lock (which is
     // not there any more), and at most a state write the pause caught half-way, which its
     // condition refused (the newer state is kept, below). (A step the pause caught between its
     // intent and its create may still say "creating…": its create is not sent.)
     let sent: Vec<String> = w.moto.operations();
-    let others: Vec<&String> = sent.iter().filter(|o| !o.contains(&format!(" /{STATE_BUCKET}/stacks/empi-local.json"))).collect();
+    let others: Vec<&String> = sent
+        .iter()
+        .filter(|o| !o.contains(&format!(" /{STATE_BUCKET}/stacks/empi-local.json")))
+        .collect();
     assert!(others.is_empty(), "requests after the resume: {others:?}");
 
     let kept = s3_json(&aws, "stacks/empi-local.json").await.unwrap();
-    assert_eq!((&kept["lineage"], &kept["serial"]), (&newer["lineage"], &newer["serial"]), "the newer state is kept");
+    assert_eq!(
+        (&kept["lineage"], &kept["serial"]),
+        (&newer["lineage"], &newer["serial"]),
+        "the newer state is kept"
+    );
     assert!(s3_json(&aws, "stacks/empi-local.json.lock").await.is_none());
     assert_eq!(non_default_vpcs(&aws).await, 1);
     assert_eq!(aws.rds.describe_db_instances().send().await.unwrap().db_instances().len(), 1);
@@ -386,18 +489,41 @@ async fn a_state_replaced_during_an_apply_is_kept_and_the_apply_stops() {
     w.moto.slow("rds::dbinstance", 4.0);
     let run = Watched::spawn(w.command(&["apply", "--auto-approve"]));
     until_the_database_create_is_recorded(&aws, 120).await;
-    let ours: empi_engine::state::State = serde_json::from_value(s3_json(&aws, "stacks/empi-local.json").await.unwrap()).unwrap();
-    let theirs = empi_engine::state::State { lineage: "another-lineage".into(), serial: ours.serial + 100, ..ours.clone() };
-    aws.s3.put_object().bucket(STATE_BUCKET).key("stacks/empi-local.json").body(theirs.to_bytes().into()).send().await.unwrap();
+    let ours: empi_engine::state::State =
+        serde_json::from_value(s3_json(&aws, "stacks/empi-local.json").await.unwrap()).unwrap();
+    let theirs = empi_engine::state::State {
+        lineage: "another-lineage".into(),
+        serial: ours.serial + 100,
+        ..ours.clone()
+    };
+    aws.s3
+        .put_object()
+        .bucket(STATE_BUCKET)
+        .key("stacks/empi-local.json")
+        .body(theirs.to_bytes().into())
+        .send()
+        .await
+        .unwrap();
 
     let (code, said) = run.finish(0);
     assert_eq!(code, Some(1), "{said}");
-    let refusal = said.find("was changed by another run").unwrap_or_else(|| panic!("no refusal in:\n{said}"));
-    assert!(said.contains(&format!("it now holds serial {} of lineage another-lineage", theirs.serial)), "{said}");
+    let refusal =
+        said.find("was changed by another run").unwrap_or_else(|| panic!("no refusal in:\n{said}"));
+    assert!(
+        said.contains(&format!("it now holds serial {} of lineage another-lineage", theirs.serial)),
+        "{said}"
+    );
     assert!(!said[refusal..].contains("creating…"), "nothing created after the refusal:\n{said}");
     let kept = s3_json(&aws, "stacks/empi-local.json").await.unwrap();
-    assert_eq!((kept["lineage"].as_str(), kept["serial"].as_u64()), (Some("another-lineage"), Some(theirs.serial)));
+    assert_eq!(
+        (kept["lineage"].as_str(), kept["serial"].as_u64()),
+        (Some("another-lineage"), Some(theirs.serial))
+    );
     let backup = s3_json(&aws, "stacks/empi-local.json.backup").await.unwrap();
-    assert_eq!(backup["lineage"].as_str(), Some(ours.lineage.as_str()), "the backup is this run's, not a copy of theirs");
+    assert_eq!(
+        backup["lineage"].as_str(),
+        Some(ours.lineage.as_str()),
+        "the backup is this run's, not a copy of theirs"
+    );
     assert!(s3_json(&aws, "stacks/empi-local.json.lock").await.is_none(), "the lock is released");
 }

@@ -13,11 +13,21 @@ async fn census(w: &Workspace) -> [usize; 7] {
     let aws = w.aws().await;
     let stack = filter("tag:empi-infra:stack", "empi-local");
     let vpcs = aws.ec2.describe_vpcs().filters(stack.clone()).send().await.unwrap().vpcs().len();
-    let subnets = aws.ec2.describe_subnets().filters(stack.clone()).send().await.unwrap().subnets().len();
-    let sgs = aws.ec2.describe_security_groups().filters(stack).send().await.unwrap().security_groups().len();
+    let subnets =
+        aws.ec2.describe_subnets().filters(stack.clone()).send().await.unwrap().subnets().len();
+    let sgs = aws
+        .ec2
+        .describe_security_groups()
+        .filters(stack)
+        .send()
+        .await
+        .unwrap()
+        .security_groups()
+        .len();
     let dbs = aws.rds.describe_db_instances().send().await.unwrap().db_instances().len();
     let clusters = aws.eks.list_clusters().send().await.unwrap().clusters().len();
-    let pools = aws.cognito.list_user_pools().max_results(60).send().await.unwrap().user_pools().len();
+    let pools =
+        aws.cognito.list_user_pools().max_results(60).send().await.unwrap().user_pools().len();
     let albs = aws.elb.describe_load_balancers().send().await.unwrap().load_balancers().len();
     [vpcs, subnets, sgs, dbs, clusters, pools, albs]
 }
@@ -32,7 +42,8 @@ fn set(xs: &[&str]) -> BTreeSet<String> {
 
 /// What every command that reaches the cloud asks first: the account, and for a plan the
 /// availability zones and the Kubernetes versions EKS offers (placement, not a resource).
-const PLACEMENT: &[&str] = &["GetCallerIdentity", "DescribeAvailabilityZones", "GET /cluster-versions"];
+const PLACEMENT: &[&str] =
+    &["GetCallerIdentity", "DescribeAvailabilityZones", "GET /cluster-versions"];
 
 /// Operations that change something.
 fn writes(ops: &[String]) -> Vec<&str> {
@@ -59,24 +70,45 @@ async fn a_targeted_apply_creates_and_reads_only_the_targets_closure() {
     let logged = w.moto.requests();
     w.moto.record();
     let apply = w.ok(&["apply", "--target", "network.vpc", "--auto-approve"]);
-    assert!(apply.stdout.contains("Plan: 1 to add, 0 to change, 0 to replace, 0 to destroy."), "{apply:?}");
-    assert!(apply.stdout.contains("(partial: only --target network.vpc and what it depends on)"), "{apply:?}");
+    assert!(
+        apply.stdout.contains("Plan: 1 to add, 0 to change, 0 to replace, 0 to destroy."),
+        "{apply:?}"
+    );
+    assert!(
+        apply.stdout.contains("(partial: only --target network.vpc and what it depends on)"),
+        "{apply:?}"
+    );
     assert!(apply.stdout.contains("Warning: Resource targeting is in effect."), "{apply:?}");
     assert!(apply.stdout.contains("Resource targeting was in effect (network.vpc)"), "{apply:?}");
     let ops = w.moto.operations();
-    let vpc_ops: Vec<&str> = ops.iter().map(String::as_str).filter(|o| !PLACEMENT.contains(o)).collect();
-    assert!(vpc_ops.iter().all(|o| o.contains("Vpc") || *o == "CreateTags"), "only VPC operations: {ops:?}");
-    assert_eq!(writes(&ops).iter().filter(|o| o.starts_with("Create")).collect::<Vec<_>>(), [&"CreateVpc"], "{ops:?}");
-    assert_eq!(ops.len(), w.moto.requests() - logged, "the recorder saw every request moto logged: {ops:?}");
+    let vpc_ops: Vec<&str> =
+        ops.iter().map(String::as_str).filter(|o| !PLACEMENT.contains(o)).collect();
+    assert!(
+        vpc_ops.iter().all(|o| o.contains("Vpc") || *o == "CreateTags"),
+        "only VPC operations: {ops:?}"
+    );
+    assert_eq!(
+        writes(&ops).iter().filter(|o| o.starts_with("Create")).collect::<Vec<_>>(),
+        [&"CreateVpc"],
+        "{ops:?}"
+    );
+    assert_eq!(
+        ops.len(),
+        w.moto.requests() - logged,
+        "the recorder saw every request moto logged: {ops:?}"
+    );
     assert_eq!(census(&w).await, [1, 0, 0, 0, 0, 0, 0]);
     assert_eq!(recorded(&w), set(&["network.vpc"]));
 
     // a saved targeted plan of the database area: its closure, and it applies exactly that
     w.moto.record();
     let plan = w.ok(&["plan", "--target", "database", "--out", "db.plan"]);
-    let saved: Value = serde_json::from_str(&std::fs::read_to_string(w.dir.path().join("db.plan")).unwrap()).unwrap();
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.dir.path().join("db.plan")).unwrap())
+            .unwrap();
     assert_eq!(saved["targets"], serde_json::json!(["database"]));
-    let json: Value = serde_json::from_str(&w.ok(&["plan", "--target", "database", "--json"]).stdout).unwrap();
+    let json: Value =
+        serde_json::from_str(&w.ok(&["plan", "--target", "database", "--json"]).stdout).unwrap();
     assert_eq!(json["targets"], serde_json::json!(["database"]));
     let closure = set(&[
         // RDS publishes the PostgreSQL log to this group: it is made (with the stack's retention
@@ -95,10 +127,17 @@ async fn a_targeted_apply_creates_and_reads_only_the_targets_closure() {
         "network.vpc",
         "security.kms_key",
     ]);
-    let planned: BTreeSet<String> =
-        json["resource_changes"].as_array().unwrap().iter().map(|c| c["address"].as_str().unwrap().into()).collect();
+    let planned: BTreeSet<String> = json["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap().into())
+        .collect();
     assert_eq!(planned, closure, "the database area and what it depends on");
-    assert!(plan.stdout.contains("Plan: 11 to add, 0 to change"), "the VPC is there already: {plan:?}");
+    assert!(
+        plan.stdout.contains("Plan: 11 to add, 0 to change"),
+        "the VPC is there already: {plan:?}"
+    );
     // planning read the one recorded resource of the closure, the VPC, and looked for the
     // closure's unrecorded resources before planning their creates (adoption): nothing outside
     // the closure (cluster, user pool, load balancer, NAT…) is read
@@ -116,9 +155,14 @@ async fn a_targeted_apply_creates_and_reads_only_the_targets_closure() {
         "DescribeKey",
         "DescribeLogGroups",
     ];
-    let reads: Vec<String> = w.moto.operations().into_iter().filter(|o| !PLACEMENT.contains(&o.as_str())).collect();
+    let reads: Vec<String> =
+        w.moto.operations().into_iter().filter(|o| !PLACEMENT.contains(&o.as_str())).collect();
     assert!(reads.iter().all(|o| CLOSURE_READS.contains(&o.as_str())), "{reads:?}");
-    assert!(writes(&w.moto.operations()).is_empty(), "plan changes nothing: {:?}", w.moto.operations());
+    assert!(
+        writes(&w.moto.operations()).is_empty(),
+        "plan changes nothing: {:?}",
+        w.moto.operations()
+    );
 
     let r = w.run(&["apply", "--target", "database", "db.plan"]);
     assert_eq!(r.code, 1, "{r:?}");
@@ -126,13 +170,17 @@ async fn a_targeted_apply_creates_and_reads_only_the_targets_closure() {
     w.moto.record();
     let apply = w.ok(&["apply", "db.plan"]);
     let ops = w.moto.operations();
-    assert!(apply.stdout.contains("Apply complete") && apply.stdout.contains("11 added, 0 changed"), "{apply:?}");
+    assert!(
+        apply.stdout.contains("Apply complete") && apply.stdout.contains("11 added, 0 changed"),
+        "{apply:?}"
+    );
     // one VPC, two private subnets, three security groups, one database (its key, the cluster role
     // the key's policy names, and its log group; RDS makes its master secret itself); no cluster,
     // user pool or ALB
     assert_eq!(census(&w).await, [1, 2, 3, 1, 0, 0, 0]);
     assert_eq!(recorded(&w), closure);
-    let created: BTreeSet<String> = ops.iter().filter(|o| o.starts_with("Create")).cloned().collect();
+    let created: BTreeSet<String> =
+        ops.iter().filter(|o| o.starts_with("Create")).cloned().collect();
     assert_eq!(
         created,
         set(&[
@@ -148,11 +196,18 @@ async fn a_targeted_apply_creates_and_reads_only_the_targets_closure() {
         ]),
         "{ops:?}"
     );
-    assert!(!ops.iter().any(|o| o.contains("Cluster") || o.contains("UserPool") || o.contains("LoadBalancer")), "{ops:?}");
+    assert!(
+        !ops.iter()
+            .any(|o| o.contains("Cluster") || o.contains("UserPool") || o.contains("LoadBalancer")),
+        "{ops:?}"
+    );
 
     // the rest of the stack is still to come
     let full = w.ok(&["plan"]);
-    assert!(full.stdout.contains(&format!("Plan: {} to add, 0 to change", total - closure.len())), "{full:?}");
+    assert!(
+        full.stdout.contains(&format!("Plan: {} to add, 0 to change", total - closure.len())),
+        "{full:?}"
+    );
     assert!(!full.stdout.contains("Resource targeting"), "{full:?}");
 }
 
@@ -162,7 +217,10 @@ async fn a_targeted_destroy_deletes_the_alb_and_what_depends_on_it_only() {
     w.ok(&["apply", "--auto-approve"]);
     let before = recorded(&w);
     let aws = w.aws().await;
-    let alb = aws.elb.describe_load_balancers().send().await.unwrap().load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    let alb = aws.elb.describe_load_balancers().send().await.unwrap().load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_string();
     let acl = aws.wafv2.get_web_acl_for_resource().resource_arn(&alb).send().await.unwrap();
     assert!(acl.web_acl().is_some(), "the WAF is associated before");
     let groups = aws.elb.describe_target_groups().send().await.unwrap().target_groups().len();
@@ -170,7 +228,13 @@ async fn a_targeted_destroy_deletes_the_alb_and_what_depends_on_it_only() {
     w.moto.record();
     let d = w.ok(&["destroy", "--target", "edge.alb", "--auto-approve"]);
     let ops = w.moto.operations();
-    let gone = set(&["edge.alb", "edge.api_rule", "edge.http_listener", "edge.https_listener", "edge.waf_association"]);
+    let gone = set(&[
+        "edge.alb",
+        "edge.api_rule",
+        "edge.http_listener",
+        "edge.https_listener",
+        "edge.waf_association",
+    ]);
     assert!(d.stdout.contains("Plan: 0 to add, 0 to change, 0 to replace, 5 to destroy."), "{d:?}");
     assert!(d.stdout.contains("(partial: only --target edge.alb and what depends on it)"), "{d:?}");
     assert!(d.stdout.contains("5 destroyed"), "{d:?}");
@@ -178,8 +242,17 @@ async fn a_targeted_destroy_deletes_the_alb_and_what_depends_on_it_only() {
     // through the AWS API: the ALB, its listeners (and the rule on them) and its WAF association
     // are gone; the target groups, the WAF, the database and the cluster are not
     assert!(aws.elb.describe_load_balancers().send().await.unwrap().load_balancers().is_empty());
-    assert_eq!(aws.elb.describe_target_groups().send().await.unwrap().target_groups().len(), groups);
-    let acls = aws.wafv2.list_web_acls().scope(aws_sdk_wafv2::types::Scope::Regional).send().await.unwrap();
+    assert_eq!(
+        aws.elb.describe_target_groups().send().await.unwrap().target_groups().len(),
+        groups
+    );
+    let acls = aws
+        .wafv2
+        .list_web_acls()
+        .scope(aws_sdk_wafv2::types::Scope::Regional)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(acls.web_acls().len(), 1, "the WAF itself stays");
     assert_eq!(census(&w).await[3..6], [1, 1, 1], "database, cluster and user pool stay");
     assert_eq!(recorded(&w), before.difference(&gone).cloned().collect::<BTreeSet<_>>());
@@ -190,13 +263,33 @@ async fn a_targeted_destroy_deletes_the_alb_and_what_depends_on_it_only() {
     // the ALB's deletion protection is lifted just before its delete
     assert_eq!(
         deletes,
-        ["DeleteListener", "DeleteListener", "DeleteLoadBalancer", "DeleteRule", "DisassociateWebACL", "ModifyLoadBalancerAttributes"],
+        [
+            "DeleteListener",
+            "DeleteListener",
+            "DeleteLoadBalancer",
+            "DeleteRule",
+            "DisassociateWebACL",
+            "ModifyLoadBalancerAttributes"
+        ],
         "{ops:?}"
     );
-    let outside = ["DescribeVpcs", "DescribeSubnets", "DescribeDBInstances", "DescribeTargetGroups", "GetWebACL", "DescribeUserPool"];
-    assert!(!ops.iter().any(|o| outside.contains(&o.as_str()) || o.starts_with("GET /clusters")), "{ops:?}");
+    let outside = [
+        "DescribeVpcs",
+        "DescribeSubnets",
+        "DescribeDBInstances",
+        "DescribeTargetGroups",
+        "GetWebACL",
+        "DescribeUserPool",
+    ];
+    assert!(
+        !ops.iter().any(|o| outside.contains(&o.as_str()) || o.starts_with("GET /clusters")),
+        "{ops:?}"
+    );
 
     // a full plan puts them back
     let full = w.ok(&["plan"]);
-    assert!(full.stdout.contains("Plan: 5 to add, 0 to change, 0 to replace, 0 to destroy."), "{full:?}");
+    assert!(
+        full.stdout.contains("Plan: 5 to add, 0 to change, 0 to replace, 0 to destroy."),
+        "{full:?}"
+    );
 }

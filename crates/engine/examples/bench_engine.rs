@@ -23,7 +23,9 @@ fn specs(n: usize) -> Vec<ResourceSpec> {
     let mut seed = 0x9e3779b97f4a7c15u64;
     (0..n)
         .map(|i| {
-            let mut s = ResourceSpec::new(&format!("r{i}"), KIND, &format!("name-{i}")).input("value", "v1").input("size", 1u32);
+            let mut s = ResourceSpec::new(&format!("r{i}"), KIND, &format!("name-{i}"))
+                .input("value", "v1")
+                .input("size", 1u32);
             if i > 0 {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
@@ -57,16 +59,29 @@ async fn run(n: usize) {
     let registry = cloud.registry();
     let backend = LocalBackend::new(dir.path(), "bench");
     let graph = ResourceGraph::new(specs(n)).unwrap();
-    let opts =
-        ExecOptions { parallelism: 64, poll_min: Duration::from_micros(100), poll_max: Duration::from_millis(1), ..ExecOptions::default() };
+    let opts = ExecOptions {
+        parallelism: 64,
+        poll_min: Duration::from_micros(100),
+        poll_max: Duration::from_millis(1),
+        ..ExecOptions::default()
+    };
 
     let t = Instant::now();
-    let plan = ops::make_plan(&graph, &registry, &backend.load().unwrap(), true, 64, "d").await.unwrap();
+    let plan =
+        ops::make_plan(&graph, &registry, &backend.load().unwrap(), true, 64, "d").await.unwrap();
     let plan_empty = t.elapsed();
 
     let t = Instant::now();
-    let (report, _) =
-        ops::apply(&plan, &registry, Arc::new(backend.clone()), backend.load().unwrap(), opts.clone(), Arc::new(Quiet)).await.unwrap();
+    let (report, _) = ops::apply(
+        &plan,
+        &registry,
+        Arc::new(backend.clone()),
+        backend.load().unwrap(),
+        opts.clone(),
+        Arc::new(Quiet),
+    )
+    .await
+    .unwrap();
     let apply = t.elapsed();
     assert!(report.ok(), "{:?}", report.failed.first());
 
@@ -105,18 +120,37 @@ async fn run(n: usize) {
     let size = std::fs::metadata(&backend.path).map(|m| m.len()).unwrap_or(0);
 
     println!("{n:>6} resources:");
-    println!("  plan (empty state, all creates)   {:>10.1} ms  ({} per resource)", plan_empty.as_secs_f64() * 1e3, per(plan_empty, n));
-    println!("  apply (create all)                {:>10.1} ms  ({} per resource)", apply.as_secs_f64() * 1e3, per(apply, n));
+    println!(
+        "  plan (empty state, all creates)   {:>10.1} ms  ({} per resource)",
+        plan_empty.as_secs_f64() * 1e3,
+        per(plan_empty, n)
+    );
+    println!(
+        "  apply (create all)                {:>10.1} ms  ({} per resource)",
+        apply.as_secs_f64() * 1e3,
+        per(apply, n)
+    );
     println!("  load state                        {:>10.1} ms", load.as_secs_f64() * 1e3);
-    println!("  no-op plan (refresh + diff)       {:>10.1} ms  ({} per resource)", plan_noop.as_secs_f64() * 1e3, per(plan_noop, n));
+    println!(
+        "  no-op plan (refresh + diff)       {:>10.1} ms  ({} per resource)",
+        plan_noop.as_secs_f64() * 1e3,
+        per(plan_noop, n)
+    );
     println!("  record one operation (journal)    {:>10.3} ms", record.as_secs_f64() * 1e3);
-    println!("  write the whole document          {:>10.3} ms  ({:.1} MB)", full.as_secs_f64() * 1e3, size as f64 / 1e6);
+    println!(
+        "  write the whole document          {:>10.3} ms  ({:.1} MB)",
+        full.as_secs_f64() * 1e3,
+        size as f64 / 1e6
+    );
     println!("  peak memory so far                {:>10.1} MB", peak_rss_mb());
 }
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    println!("empi-engine overhead (in-process cloud, {} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "empi-engine overhead (in-process cloud, {} cores)",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
     for n in [1_000, 10_000] {
         run(n).await;
     }
@@ -137,7 +171,13 @@ fn redaction() {
         let took = t0.elapsed();
         let mb = text.len() as f64 / 1e6;
         per_mb.push(took.as_secs_f64() / mb);
-        println!("redaction, 50 secrets, {mb:.2} MB of text: {took:?} ({:.1} ms/MB)", 1e3 * took.as_secs_f64() / mb);
+        println!(
+            "redaction, 50 secrets, {mb:.2} MB of text: {took:?} ({:.1} ms/MB)",
+            1e3 * took.as_secs_f64() / mb
+        );
     }
-    println!("redaction cost per MB, 2 MB against 0.5 MB: {:.2}× (1.0 is linear)", per_mb[2] / per_mb[0]);
+    println!(
+        "redaction cost per MB, 2 MB against 0.5 MB: {:.2}× (1.0 is linear)",
+        per_mb[2] / per_mb[0]
+    );
 }

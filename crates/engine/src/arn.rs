@@ -5,8 +5,12 @@
 //! mistake is reported at its line by `validate` instead of by AWS in the middle of an apply.
 
 /// The partitions AWS has, and the region prefixes that belong to each besides the commercial one.
-const PARTITIONS: &[(&str, &[&str])] =
-    &[("aws-cn", &["cn-"]), ("aws-us-gov", &["us-gov-"]), ("aws-iso", &["us-iso-"]), ("aws-iso-b", &["us-isob-"])];
+const PARTITIONS: &[(&str, &[&str])] = &[
+    ("aws-cn", &["cn-"]),
+    ("aws-us-gov", &["us-gov-"]),
+    ("aws-iso", &["us-iso-"]),
+    ("aws-iso-b", &["us-isob-"]),
+];
 
 /// The longest ARN accepted: AWS's APIs take ARNs of at most 2048 characters (IAM's `arnType`,
 /// the longest of them).
@@ -64,7 +68,9 @@ pub fn hostile(s: &str) -> Option<String> {
     let resource = s.splitn(6, ':').nth(5).unwrap_or_default();
     let n = resource.chars().count();
     if n > MAX_RESOURCE {
-        return Some(format!("names a resource of {n} characters, but AWS's resource ids are at most {MAX_RESOURCE}"));
+        return Some(format!(
+            "names a resource of {n} characters, but AWS's resource ids are at most {MAX_RESOURCE}"
+        ));
     }
     if resource.split(['/', ':']).any(|seg| seg == "..") {
         return Some("has a \"..\" path segment, which no AWS resource name has".into());
@@ -85,7 +91,11 @@ pub struct Arn<'a> {
 
 /// The partition a region belongs to (`aws` for commercial regions).
 pub fn partition_of(region: &str) -> &'static str {
-    PARTITIONS.iter().find(|(_, prefixes)| prefixes.iter().any(|p| region.starts_with(p))).map(|(p, _)| *p).unwrap_or("aws")
+    PARTITIONS
+        .iter()
+        .find(|(_, prefixes)| prefixes.iter().any(|p| region.starts_with(p)))
+        .map(|(p, _)| *p)
+        .unwrap_or("aws")
 }
 
 impl<'a> Arn<'a> {
@@ -108,7 +118,13 @@ impl<'a> Arn<'a> {
         if parts[5].is_empty() {
             return Err("names no resource".into());
         }
-        Ok(Arn { partition, service: parts[2], region: parts[3], account: parts[4], resource: parts[5] })
+        Ok(Arn {
+            partition,
+            service: parts[2],
+            region: parts[3],
+            account: parts[4],
+            resource: parts[5],
+        })
     }
 
     /// Whether the account is an AWS account id (12 digits).
@@ -118,18 +134,29 @@ impl<'a> Arn<'a> {
 
     /// The resource id after `prefix` (`certificate/`, `secret:`), if present and non-empty.
     pub fn id_after(&self, prefix: &str) -> Option<&'a str> {
-        self.resource.strip_prefix(prefix).filter(|id| !id.is_empty() && !id.contains(char::is_whitespace))
+        self.resource
+            .strip_prefix(prefix)
+            .filter(|id| !id.is_empty() && !id.contains(char::is_whitespace))
     }
 
     /// Checks an ARN the stack uses in `region`: the service, the partition of that region, an
     /// account id and a resource id after `prefix`. The error is a clause ("is in the partition …").
-    pub fn check(s: &'a str, service: &str, region: Option<&str>, partition: &str, prefix: &str) -> Result<Arn<'a>, String> {
+    pub fn check(
+        s: &'a str,
+        service: &str,
+        region: Option<&str>,
+        partition: &str,
+        prefix: &str,
+    ) -> Result<Arn<'a>, String> {
         let arn = Arn::parse(s)?;
         if arn.service != service {
             return Err(format!("is an ARN of {}, not of {service}", arn.service));
         }
         if arn.partition != partition {
-            return Err(format!("is in the partition {:?}, but the stack's region is in {partition:?}", arn.partition));
+            return Err(format!(
+                "is in the partition {:?}, but the stack's region is in {partition:?}",
+                arn.partition
+            ));
         }
         if let Some(region) = region {
             if arn.region.is_empty() {
@@ -140,7 +167,10 @@ impl<'a> Arn<'a> {
             }
         }
         if !arn.has_account() {
-            return Err(format!("names the account {:?}, but an AWS account id is 12 digits", arn.account));
+            return Err(format!(
+                "names the account {:?}, but an AWS account id is 12 digits",
+                arn.account
+            ));
         }
         if arn.id_after(prefix).is_none() {
             return Err(format!("names no {} id after {prefix:?}", service));
@@ -156,9 +186,13 @@ mod tests {
     #[test]
     fn parses_the_parts() {
         let a = Arn::parse("arn:aws:acm:us-east-1:123456789012:certificate/abc").unwrap();
-        assert_eq!((a.partition, a.service, a.region, a.account), ("aws", "acm", "us-east-1", "123456789012"));
+        assert_eq!(
+            (a.partition, a.service, a.region, a.account),
+            ("aws", "acm", "us-east-1", "123456789012")
+        );
         assert_eq!(a.id_after("certificate/"), Some("abc"));
-        let s = Arn::parse("arn:aws:secretsmanager:us-east-1:123456789012:secret:kc-AbCdEf").unwrap();
+        let s =
+            Arn::parse("arn:aws:secretsmanager:us-east-1:123456789012:secret:kc-AbCdEf").unwrap();
         assert_eq!(s.id_after("secret:"), Some("kc-AbCdEf"));
     }
 
@@ -166,22 +200,35 @@ mod tests {
     fn refuses_what_aws_refuses() {
         let c = |s| Arn::check(s, "acm", Some("us-east-1"), "aws", "certificate/");
         assert!(c("arn:aws:acm:us-east-1:123456789012:certificate/abc").is_ok());
-        assert!(c("arn:aws-cn:acm:us-east-1:123456789012:certificate/abc").unwrap_err().contains("partition"));
-        assert!(c("arn:aws:acm:us-east-1:123456789012:certificate/").unwrap_err().contains("no acm id"));
+        assert!(c("arn:aws-cn:acm:us-east-1:123456789012:certificate/abc")
+            .unwrap_err()
+            .contains("partition"));
+        assert!(c("arn:aws:acm:us-east-1:123456789012:certificate/")
+            .unwrap_err()
+            .contains("no acm id"));
         assert!(c("arn:aws:acm:us-east-1:1234:certificate/abc").unwrap_err().contains("12 digits"));
-        assert!(c("arn:aws:acm:eu-west-1:123456789012:certificate/abc").unwrap_err().contains("eu-west-1"));
+        assert!(c("arn:aws:acm:eu-west-1:123456789012:certificate/abc")
+            .unwrap_err()
+            .contains("eu-west-1"));
         assert!(c("arn:aws:s3:::bucket").unwrap_err().contains("not of acm"));
-        assert!(c("arn:nope:acm:us-east-1:123456789012:certificate/abc").unwrap_err().contains("does not have"));
+        assert!(c("arn:nope:acm:us-east-1:123456789012:certificate/abc")
+            .unwrap_err()
+            .contains("does not have"));
         assert!(c("not-an-arn").unwrap_err().contains("not an ARN"));
     }
 
     #[test]
     fn control_and_invisible_characters_dot_dot_and_absurd_lengths_are_refused() {
-        let c = |s: &str| Arn::check(s, "acm", Some("us-east-1"), "aws", "certificate/").map(|_| ()).unwrap_err();
+        let c = |s: &str| {
+            Arn::check(s, "acm", Some("us-east-1"), "aws", "certificate/").map(|_| ()).unwrap_err()
+        };
         let ok = "arn:aws:acm:us-east-1:123456789012:certificate/abc";
         assert_eq!(c(&format!("{ok}\0x")), "contains the control character U+0000");
         assert_eq!(c(&format!("{ok}\u{1b}[2J")), "contains the control character U+001B");
-        assert_eq!(c("arn:aws:acm:us-east-1:123456789012:certificate/abc\ndef"), "contains the control character U+000A");
+        assert_eq!(
+            c("arn:aws:acm:us-east-1:123456789012:certificate/abc\ndef"),
+            "contains the control character U+000A"
+        );
         for hidden in ['\u{202E}', '\u{200B}', '\u{2066}', '\u{FEFF}', '\u{E0041}'] {
             assert_eq!(
                 c(&format!("arn:aws:acm:us-east-1:123456789012:certificate/ab{hidden}c")),
@@ -191,14 +238,34 @@ mod tests {
                 )
             );
         }
-        assert_eq!(c("arn:aws:acm:us-east-1:123456789012:certificate/../abc"), "has a \"..\" path segment, which no AWS resource name has");
-        assert_eq!(c("arn:aws:acm:us-east-1:123456789012:certificate/a/.."), "has a \"..\" path segment, which no AWS resource name has");
-        assert!(Arn::parse("arn:aws:iam::123456789012:role/a..b").is_ok(), "two dots inside a name are no segment");
-        let long_id = format!("arn:aws:acm:us-east-1:123456789012:certificate/{}", "a".repeat(5000));
+        assert_eq!(
+            c("arn:aws:acm:us-east-1:123456789012:certificate/../abc"),
+            "has a \"..\" path segment, which no AWS resource name has"
+        );
+        assert_eq!(
+            c("arn:aws:acm:us-east-1:123456789012:certificate/a/.."),
+            "has a \"..\" path segment, which no AWS resource name has"
+        );
+        assert!(
+            Arn::parse("arn:aws:iam::123456789012:role/a..b").is_ok(),
+            "two dots inside a name are no segment"
+        );
+        let long_id =
+            format!("arn:aws:acm:us-east-1:123456789012:certificate/{}", "a".repeat(5000));
         assert_eq!(c(&long_id), "is 5047 characters long, but an ARN has at most 2048");
         let id = format!("arn:aws:acm:us-east-1:123456789012:certificate/{}", "a".repeat(1013));
-        assert_eq!(c(&id), "names a resource of 1025 characters, but AWS's resource ids are at most 1024");
-        assert!(Arn::parse(&format!("arn:aws:acm:us-east-1:123456789012:certificate/{}", "a".repeat(1012))).is_ok(), "1024 is the limit");
+        assert_eq!(
+            c(&id),
+            "names a resource of 1025 characters, but AWS's resource ids are at most 1024"
+        );
+        assert!(
+            Arn::parse(&format!(
+                "arn:aws:acm:us-east-1:123456789012:certificate/{}",
+                "a".repeat(1012)
+            ))
+            .is_ok(),
+            "1024 is the limit"
+        );
     }
 
     #[test]

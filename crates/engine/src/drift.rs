@@ -71,7 +71,11 @@ pub fn ignored(patterns: &[String], address: &str, attribute: Option<&str>) -> b
         None => address.to_string(),
     };
     patterns.iter().any(|p| {
-        let p = ALIASES.iter().find(|(k, _)| k == p).map(|(_, v)| v.to_string()).unwrap_or_else(|| p.clone());
+        let p = ALIASES
+            .iter()
+            .find(|(k, _)| k == p)
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_else(|| p.clone());
         full == p || full.starts_with(&format!("{p}.")) || full.starts_with(&format!("{p}["))
     })
 }
@@ -148,8 +152,13 @@ pub async fn detect(
     let findings = compare(state, &live, &schema_of, ignore);
     let pending = plan::diff(graph, state, &live, &schema_of, digest);
     // stack changes = planned changes that are not explained by drift
-    let drifted: std::collections::BTreeSet<&str> = findings.iter().map(|f| f.address.as_str()).collect();
-    let unapplied = pending.changes.iter().filter(|c| c.action != plan::Action::NoOp && !drifted.contains(c.address.as_str())).count();
+    let drifted: std::collections::BTreeSet<&str> =
+        findings.iter().map(|f| f.address.as_str()).collect();
+    let unapplied = pending
+        .changes
+        .iter()
+        .filter(|c| c.action != plan::Action::NoOp && !drifted.contains(c.address.as_str()))
+        .count();
     Ok(Report {
         format_version: DRIFT_FORMAT_VERSION.into(),
         stack: state.stack.clone(),
@@ -165,18 +174,39 @@ pub fn render_text(r: &Report) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     if !r.drifted() {
-        let _ = writeln!(out, "No drift: the {} resources of stack {:?} are as empi-infra left them.", r.resources_checked, r.stack);
+        let _ = writeln!(
+            out,
+            "No drift: the {} resources of stack {:?} are as empi-infra left them.",
+            r.resources_checked, r.stack
+        );
     } else {
-        let n = r.findings.iter().map(|f| f.address.as_str()).collect::<std::collections::BTreeSet<_>>().len();
-        let _ =
-            writeln!(out, "Drift in stack {:?}: {} finding(s) in {n} of {} resources.\n", r.stack, r.findings.len(), r.resources_checked);
+        let n = r
+            .findings
+            .iter()
+            .map(|f| f.address.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        let _ = writeln!(
+            out,
+            "Drift in stack {:?}: {} finding(s) in {n} of {} resources.\n",
+            r.stack,
+            r.findings.len(),
+            r.resources_checked
+        );
         for f in &r.findings {
             match f.kind {
                 Kind::Deleted => {
-                    let _ = writeln!(out, "  - {} deleted (was {})", f.address, f.expected.as_ref().map(plan::show).unwrap_or_default());
+                    let _ = writeln!(
+                        out,
+                        "  - {} deleted (was {})",
+                        f.address,
+                        f.expected.as_ref().map(plan::show).unwrap_or_default()
+                    );
                 }
                 Kind::Changed => {
-                    let show = |v: &Option<Value>| v.as_ref().map(plan::show).unwrap_or_else(|| "(none)".into());
+                    let show = |v: &Option<Value>| {
+                        v.as_ref().map(plan::show).unwrap_or_else(|| "(none)".into())
+                    };
                     let _ = writeln!(
                         out,
                         "  ~ {}  {}: expected {}, actual {}",
@@ -202,11 +232,14 @@ pub fn render_text(r: &Report) -> String {
 
 /// A Slack-compatible summary (`text`) with the findings, for `--notify`.
 pub fn notification(r: &Report) -> Value {
-    let mut lines = vec![format!("empi-infra: drift in stack `{}`: {} finding(s)", r.stack, r.findings.len())];
+    let mut lines =
+        vec![format!("empi-infra: drift in stack `{}`: {} finding(s)", r.stack, r.findings.len())];
     for f in r.findings.iter().take(20) {
         lines.push(match f.kind {
             Kind::Deleted => format!("• `{}` deleted", f.address),
-            Kind::Changed => format!("• `{}` `{}` changed", f.address, f.attribute.as_deref().unwrap_or("")),
+            Kind::Changed => {
+                format!("• `{}` `{}` changed", f.address, f.attribute.as_deref().unwrap_or(""))
+            }
         });
     }
     if r.findings.len() > 20 {
@@ -221,7 +254,11 @@ mod tests {
 
     #[test]
     fn ignore_patterns_cover_addresses_paths_and_stack_keys() {
-        let p = vec!["cluster.nodes.desired".to_string(), "network.vpc".to_string(), "workloads.api.manifest.spec".to_string()];
+        let p = vec![
+            "cluster.nodes.desired".to_string(),
+            "network.vpc".to_string(),
+            "workloads.api.manifest.spec".to_string(),
+        ];
         assert!(ignored(&p, "cluster.node_group", Some("desired_size")));
         assert!(!ignored(&p, "cluster.node_group", Some("min_size")));
         assert!(ignored(&p, "network.vpc", Some("tags.owner")));

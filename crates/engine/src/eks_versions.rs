@@ -18,15 +18,60 @@ pub struct Release {
 }
 
 pub const CALENDAR: &[Release] = &[
-    Release { version: "1.28", released: "2023-09-26", end_of_standard: "2024-11-26", end_of_extended: "2025-11-26" },
-    Release { version: "1.29", released: "2024-01-23", end_of_standard: "2025-03-23", end_of_extended: "2026-03-23" },
-    Release { version: "1.30", released: "2024-05-23", end_of_standard: "2025-07-23", end_of_extended: "2026-07-23" },
-    Release { version: "1.31", released: "2024-09-26", end_of_standard: "2025-11-26", end_of_extended: "2026-11-26" },
-    Release { version: "1.32", released: "2025-01-23", end_of_standard: "2026-03-23", end_of_extended: "2027-03-23" },
-    Release { version: "1.33", released: "2025-05-29", end_of_standard: "2026-07-29", end_of_extended: "2027-07-29" },
-    Release { version: "1.34", released: "2025-10-02", end_of_standard: "2026-12-02", end_of_extended: "2027-12-02" },
-    Release { version: "1.35", released: "2026-01-27", end_of_standard: "2027-03-27", end_of_extended: "2028-03-27" },
-    Release { version: "1.36", released: "2026-06-02", end_of_standard: "2027-08-02", end_of_extended: "2028-08-02" },
+    Release {
+        version: "1.28",
+        released: "2023-09-26",
+        end_of_standard: "2024-11-26",
+        end_of_extended: "2025-11-26",
+    },
+    Release {
+        version: "1.29",
+        released: "2024-01-23",
+        end_of_standard: "2025-03-23",
+        end_of_extended: "2026-03-23",
+    },
+    Release {
+        version: "1.30",
+        released: "2024-05-23",
+        end_of_standard: "2025-07-23",
+        end_of_extended: "2026-07-23",
+    },
+    Release {
+        version: "1.31",
+        released: "2024-09-26",
+        end_of_standard: "2025-11-26",
+        end_of_extended: "2026-11-26",
+    },
+    Release {
+        version: "1.32",
+        released: "2025-01-23",
+        end_of_standard: "2026-03-23",
+        end_of_extended: "2027-03-23",
+    },
+    Release {
+        version: "1.33",
+        released: "2025-05-29",
+        end_of_standard: "2026-07-29",
+        end_of_extended: "2027-07-29",
+    },
+    Release {
+        version: "1.34",
+        released: "2025-10-02",
+        end_of_standard: "2026-12-02",
+        end_of_extended: "2027-12-02",
+    },
+    Release {
+        version: "1.35",
+        released: "2026-01-27",
+        end_of_standard: "2027-03-27",
+        end_of_extended: "2028-03-27",
+    },
+    Release {
+        version: "1.36",
+        released: "2026-06-02",
+        end_of_standard: "2027-08-02",
+        end_of_extended: "2028-08-02",
+    },
 ];
 
 /// US dollars per cluster-hour of the control plane.
@@ -68,7 +113,9 @@ pub fn newest(today: &str) -> &'static Release {
 pub fn creatable(today: &str) -> Vec<&'static str> {
     CALENDAR
         .iter()
-        .filter(|r| matches!(support(r.version, today), Support::Standard(_) | Support::Extended(_)))
+        .filter(|r| {
+            matches!(support(r.version, today), Support::Standard(_) | Support::Extended(_))
+        })
         .map(|r| r.version)
         .collect()
 }
@@ -90,7 +137,10 @@ pub fn today() -> String {
     if let Ok(Some(d)) = pinned_today() {
         return d;
     }
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     civil_date(secs / 86_400)
 }
 
@@ -130,7 +180,10 @@ mod tests {
     fn the_calendar_on_the_day_it_was_written() {
         let today = "2026-11-27";
         assert!(matches!(support("1.29", today), Support::Ended(_)));
-        assert!(matches!(support("1.31", today), Support::Ended(_)), "extended support ended the day before");
+        assert!(
+            matches!(support("1.31", today), Support::Ended(_)),
+            "extended support ended the day before"
+        );
         assert!(matches!(support("1.33", today), Support::Extended(_)));
         assert!(matches!(support("1.34", today), Support::Standard(_)));
         assert!(matches!(support("1.99", today), Support::Unknown));
@@ -138,7 +191,10 @@ mod tests {
         assert_eq!(creatable(today), ["1.32", "1.33", "1.34", "1.35", "1.36"]);
         assert!(warning("1.33", today).unwrap().contains("$0.60 per hour instead of $0.10"));
         assert_eq!(warning("1.34", today), None);
-        assert!(matches!(support("1.34", "2026-12-02"), Support::Extended(_)), "the day standard support ends");
+        assert!(
+            matches!(support("1.34", "2026-12-02"), Support::Extended(_)),
+            "the day standard support ends"
+        );
     }
 
     #[test]
@@ -154,7 +210,10 @@ mod tests {
             assert!(w[0].released < w[1].released);
         }
         for r in CALENDAR {
-            assert!(r.released < r.end_of_standard && r.end_of_standard < r.end_of_extended, "{r:?}");
+            assert!(
+                r.released < r.end_of_standard && r.end_of_standard < r.end_of_extended,
+                "{r:?}"
+            );
         }
     }
 }

@@ -17,7 +17,12 @@ pub struct EnvError {
 /// The duration in variable `name` (humantime: `45s`, `2m`, `1h 30m`), or `default` when it is
 /// unset or empty. Refused: what does not parse (`abc`, `NaN`, `-1s`), and a value outside
 /// `min..=max`.
-pub fn duration(name: &str, default: Duration, min: Duration, max: Duration) -> Result<Duration, EnvError> {
+pub fn duration(
+    name: &str,
+    default: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, EnvError> {
     match var(name)? {
         Some(v) => parse_duration(name, &v, min, max),
         None => Ok(default),
@@ -65,7 +70,13 @@ pub fn parse_date(name: &str, value: &str) -> Result<String, EnvError> {
 pub fn date_problem(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !digits(0..4) || !digits(5..7) || !digits(8..10) {
+    if b.len() != 10
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !digits(0..4)
+        || !digits(5..7)
+        || !digits(8..10)
+    {
         return Some("is not a date written YYYY-MM-DD".into());
     }
     // ASCII digits only, so the slices are on character boundaries and the numbers parse
@@ -86,11 +97,27 @@ pub fn date_problem(s: &str) -> Option<String> {
 }
 
 /// [`duration`]'s check of one value.
-pub fn parse_duration(name: &str, value: &str, min: Duration, max: Duration) -> Result<Duration, EnvError> {
+pub fn parse_duration(
+    name: &str,
+    value: &str,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, EnvError> {
     let fmt = |d: Duration| humantime::format_duration(d).to_string();
-    let range = format!("a duration from {} to {}, e.g. {name}={}", fmt(min), fmt(max), fmt(min.max(Duration::from_secs(1)) * 2));
-    let refuse = |why: String| EnvError { name: name.into(), value: value.into(), why, fix: format!("set {range}, or unset it") };
-    let d = humantime::parse_duration(value.trim()).map_err(|e| refuse(format!("is not a duration ({e})")))?;
+    let range = format!(
+        "a duration from {} to {}, e.g. {name}={}",
+        fmt(min),
+        fmt(max),
+        fmt(min.max(Duration::from_secs(1)) * 2)
+    );
+    let refuse = |why: String| EnvError {
+        name: name.into(),
+        value: value.into(),
+        why,
+        fix: format!("set {range}, or unset it"),
+    };
+    let d = humantime::parse_duration(value.trim())
+        .map_err(|e| refuse(format!("is not a duration ({e})")))?;
     if d < min {
         return Err(refuse(format!("is shorter than {}", fmt(min))));
     }
@@ -138,7 +165,11 @@ mod tests {
                 format!("EMPI_INFRA_TODAY={bad:?} {why}; fix: set a day written YYYY-MM-DD, e.g. EMPI_INFRA_TODAY=2026-11-27, or unset it for today's date")
             );
         }
-        assert_eq!(parse_date("EMPI_INFRA_TODAY", "2028-02-29").unwrap(), "2028-02-29", "a leap day");
+        assert_eq!(
+            parse_date("EMPI_INFRA_TODAY", "2028-02-29").unwrap(),
+            "2028-02-29",
+            "a leap day"
+        );
         assert_eq!(parse_date("EMPI_INFRA_TODAY", " 2026-11-27\n").unwrap(), "2026-11-27");
         assert!(parse_date("EMPI_INFRA_TODAY", "1900-02-29").is_err(), "1900 was not a leap year");
         assert!(parse_date("EMPI_INFRA_TODAY", "2000-02-29").is_ok(), "2000 was");
@@ -146,7 +177,10 @@ mod tests {
 
     #[test]
     fn an_unset_variable_is_the_default() {
-        assert_eq!(duration("EMPI_INFRA_SURELY_UNSET_FOR_THIS_TEST", 30 * S, S, 60 * S), Ok(30 * S));
+        assert_eq!(
+            duration("EMPI_INFRA_SURELY_UNSET_FOR_THIS_TEST", 30 * S, S, 60 * S),
+            Ok(30 * S)
+        );
         assert_eq!(date("EMPI_INFRA_SURELY_UNSET_FOR_THIS_TEST"), Ok(None));
     }
 }

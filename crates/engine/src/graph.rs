@@ -29,7 +29,14 @@ pub enum GraphError {
     #[error("{address}: attribute {attribute} of {kind} is required but not set")]
     MissingAttribute { address: String, kind: String, attribute: String },
     #[error("{address}.{attribute} refers to {to}.{output}, but {to} ({kind}) has no output {output} (it has {outputs})")]
-    UnknownOutput { address: String, attribute: String, to: String, kind: String, output: String, outputs: String },
+    UnknownOutput {
+        address: String,
+        attribute: String,
+        to: String,
+        kind: String,
+        output: String,
+        outputs: String,
+    },
     #[error("{address}.{attribute} must be {expected}, not {actual}")]
     TypeMismatch { address: String, attribute: String, expected: &'static str, actual: String },
 }
@@ -52,9 +59,13 @@ fn type_error(e: &Expr, ty: Ty) -> Option<String> {
         (_, Ty::Any) | (Expr::Ref { .. }, _) => None,
         (Expr::Lit(v), ty) => (!ty.accepts(v)).then(|| type_name(v)),
         (Expr::Concat(_), Ty::Str) => None,
-        (Expr::List(xs), Ty::Strings) => xs.iter().find_map(|x| type_error(x, Ty::Str).map(|a| format!("a list holding {a}"))),
+        (Expr::List(xs), Ty::Strings) => {
+            xs.iter().find_map(|x| type_error(x, Ty::Str).map(|a| format!("a list holding {a}")))
+        }
         (Expr::List(_), Ty::List) | (Expr::Object(_) | Expr::Json(_), Ty::Object) => None,
-        (Expr::Object(m), Ty::Tags) => m.values().find_map(|x| type_error(x, Ty::Str).map(|a| format!("a map holding {a}"))),
+        (Expr::Object(m), Ty::Tags) => {
+            m.values().find_map(|x| type_error(x, Ty::Str).map(|a| format!("a map holding {a}")))
+        }
         (Expr::Concat(_), _) => Some("a string".into()),
         (Expr::List(_), _) => Some("a list".into()),
         (Expr::Object(_) | Expr::Json(_), _) => Some("an object".into()),
@@ -106,14 +117,20 @@ impl ResourceGraph {
         }
         for s in &specs {
             for d in s.dependencies() {
-                let from = *index.get(&d).ok_or_else(|| GraphError::UnknownRef { from: s.address.clone(), to: d.clone() })?;
+                let from = *index.get(&d).ok_or_else(|| GraphError::UnknownRef {
+                    from: s.address.clone(),
+                    to: d.clone(),
+                })?;
                 graph.update_edge(from, index[&s.address], ());
             }
         }
         if toposort(&graph, None).is_err() {
-            let cycle =
-                tarjan_scc(&graph).into_iter().find(|c| c.len() > 1 || c.iter().any(|n| graph.contains_edge(*n, *n))).unwrap_or_default();
-            let mut names: Vec<&str> = cycle.iter().map(|n| specs[graph[*n]].address.as_str()).collect();
+            let cycle = tarjan_scc(&graph)
+                .into_iter()
+                .find(|c| c.len() > 1 || c.iter().any(|n| graph.contains_edge(*n, *n)))
+                .unwrap_or_default();
+            let mut names: Vec<&str> =
+                cycle.iter().map(|n| specs[graph[*n]].address.as_str()).collect();
             names.sort();
             return Err(GraphError::Cycle(names.join(" -> ")));
         }
@@ -124,21 +141,40 @@ impl ResourceGraph {
     /// against the provider schemas before planning: the kind exists, every attribute is declared
     /// and every required one set, literal values have the declared types, and every reference
     /// names an output the referenced kind produces. The first problem, in address order.
-    pub fn check(&self, schema_of: &dyn Fn(&str) -> Option<&'static Schema>) -> Result<(), GraphError> {
+    pub fn check(
+        &self,
+        schema_of: &dyn Fn(&str) -> Option<&'static Schema>,
+    ) -> Result<(), GraphError> {
         let mut specs: Vec<&ResourceSpec> = self.specs.iter().collect();
         specs.sort_by(|a, b| a.address.cmp(&b.address));
         for spec in specs {
             let address = spec.address.clone();
-            let schema =
-                schema_of(&spec.kind).ok_or_else(|| GraphError::UnknownKind { address: address.clone(), kind: spec.kind.clone() })?;
+            let schema = schema_of(&spec.kind).ok_or_else(|| GraphError::UnknownKind {
+                address: address.clone(),
+                kind: spec.kind.clone(),
+            })?;
             for (name, e) in &spec.inputs {
                 let Some(a) = schema.attr(name) else {
-                    let near = schema.attrs.iter().map(|a| a.name).min_by_key(|n| distance(n, name));
-                    let hint = near.filter(|n| distance(n, name) <= 3).map(|n| format!("; did you mean {n}?")).unwrap_or_default();
-                    return Err(GraphError::UnknownAttribute { address, kind: spec.kind.clone(), attribute: name.clone(), hint });
+                    let near =
+                        schema.attrs.iter().map(|a| a.name).min_by_key(|n| distance(n, name));
+                    let hint = near
+                        .filter(|n| distance(n, name) <= 3)
+                        .map(|n| format!("; did you mean {n}?"))
+                        .unwrap_or_default();
+                    return Err(GraphError::UnknownAttribute {
+                        address,
+                        kind: spec.kind.clone(),
+                        attribute: name.clone(),
+                        hint,
+                    });
                 };
                 if let Some(actual) = type_error(e, a.ty) {
-                    return Err(GraphError::TypeMismatch { address, attribute: name.clone(), expected: a.ty.name(), actual });
+                    return Err(GraphError::TypeMismatch {
+                        address,
+                        attribute: name.clone(),
+                        expected: a.ty.name(),
+                        actual,
+                    });
                 }
                 let mut refs = Vec::new();
                 references(e, &mut refs);
@@ -158,8 +194,14 @@ impl ResourceGraph {
                     }
                 }
             }
-            if let Some(a) = schema.attrs.iter().find(|a| !a.optional && !spec.inputs.contains_key(a.name)) {
-                return Err(GraphError::MissingAttribute { address, kind: spec.kind.clone(), attribute: a.name.to_string() });
+            if let Some(a) =
+                schema.attrs.iter().find(|a| !a.optional && !spec.inputs.contains_key(a.name))
+            {
+                return Err(GraphError::MissingAttribute {
+                    address,
+                    kind: spec.kind.clone(),
+                    attribute: a.name.to_string(),
+                });
             }
         }
         Ok(())
@@ -179,10 +221,16 @@ impl ResourceGraph {
 
     /// Resources in dependency order (dependencies first; ties broken by address for stable output).
     pub fn topological(&self) -> Vec<&ResourceSpec> {
-        let mut indeg: HashMap<NodeIndex, usize> =
-            self.graph.node_indices().map(|n| (n, self.graph.neighbors_directed(n, Direction::Incoming).count())).collect();
-        let mut ready: std::collections::BTreeMap<&str, NodeIndex> =
-            indeg.iter().filter(|(_, d)| **d == 0).map(|(n, _)| (self.specs[self.graph[*n]].address.as_str(), *n)).collect();
+        let mut indeg: HashMap<NodeIndex, usize> = self
+            .graph
+            .node_indices()
+            .map(|n| (n, self.graph.neighbors_directed(n, Direction::Incoming).count()))
+            .collect();
+        let mut ready: std::collections::BTreeMap<&str, NodeIndex> = indeg
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(n, _)| (self.specs[self.graph[*n]].address.as_str(), *n))
+            .collect();
         let mut out = Vec::with_capacity(self.specs.len());
         while let Some((_, n)) = ready.pop_first() {
             out.push(&self.specs[self.graph[n]]);
@@ -204,7 +252,10 @@ impl ResourceGraph {
 
     /// `starts` and everything they depend on, directly or not (the part of the graph a
     /// targeted plan needs); addresses not in the graph are ignored.
-    pub fn with_dependencies<'a>(&self, starts: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+    pub fn with_dependencies<'a>(
+        &self,
+        starts: impl IntoIterator<Item = &'a str>,
+    ) -> BTreeSet<String> {
         // edges run from a dependency to its user: walk them backwards
         let reversed = Reversed(&self.graph);
         let mut out = BTreeSet::new();
@@ -221,12 +272,16 @@ impl ResourceGraph {
     /// The graph of the resources in `keep` only. `keep` must hold what each of them depends on
     /// (as [`ResourceGraph::with_dependencies`] gives), or a reference is unknown.
     pub fn subgraph(&self, keep: &BTreeSet<String>) -> Result<ResourceGraph, GraphError> {
-        ResourceGraph::new(self.specs.iter().filter(|s| keep.contains(&s.address)).cloned().collect())
+        ResourceGraph::new(
+            self.specs.iter().filter(|s| keep.contains(&s.address)).cloned().collect(),
+        )
     }
 
     /// Graphviz DOT, one cluster per top-level group (`network`, `database`, …).
     pub fn to_dot(&self) -> String {
-        let mut out = String::from("digraph empi_infra {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n");
+        let mut out = String::from(
+            "digraph empi_infra {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+        );
         let mut groups: std::collections::BTreeMap<&str, Vec<&ResourceSpec>> = Default::default();
         for s in &self.specs {
             groups.entry(s.address.split('.').next().unwrap_or("")).or_default().push(s);
@@ -234,13 +289,18 @@ impl ResourceGraph {
         for (g, specs) in groups {
             let _ = writeln!(out, "  subgraph \"cluster_{g}\" {{\n    label=\"{g}\";");
             for s in specs {
-                let _ = writeln!(out, "    \"{}\" [label=\"{}\\n{}\"];", s.address, s.address, s.kind);
+                let _ =
+                    writeln!(out, "    \"{}\" [label=\"{}\\n{}\"];", s.address, s.address, s.kind);
             }
             out.push_str("  }\n");
         }
         for e in self.graph.edge_indices() {
             let (a, b) = self.graph.edge_endpoints(e).unwrap();
-            let _ = writeln!(out, "  \"{}\" -> \"{}\";", self.specs[self.graph[a]].address, self.specs[self.graph[b]].address);
+            let _ = writeln!(
+                out,
+                "  \"{}\" -> \"{}\";",
+                self.specs[self.graph[a]].address, self.specs[self.graph[b]].address
+            );
         }
         out.push_str("}\n");
         out
@@ -262,7 +322,13 @@ mod tests {
 
     #[test]
     fn topological_order_puts_dependencies_first() {
-        let g = ResourceGraph::new(vec![spec("c", &["b"]), spec("b", &["a"]), spec("a", &[]), spec("d", &["a"])]).unwrap();
+        let g = ResourceGraph::new(vec![
+            spec("c", &["b"]),
+            spec("b", &["a"]),
+            spec("a", &[]),
+            spec("d", &["a"]),
+        ])
+        .unwrap();
         let order: Vec<_> = g.topological().iter().map(|s| s.address.clone()).collect();
         assert_eq!(order, ["a", "b", "c", "d"]);
     }
@@ -296,10 +362,16 @@ mod tests {
         let mut bad = vpc();
         let v = bad.inputs.remove("cidr_block").unwrap();
         bad.inputs.insert("cidr_blok".into(), v);
-        assert_eq!(checked(vec![bad]).unwrap_err(), "network.vpc: aws_vpc has no attribute cidr_blok; did you mean cidr_block?");
+        assert_eq!(
+            checked(vec![bad]).unwrap_err(),
+            "network.vpc: aws_vpc has no attribute cidr_blok; did you mean cidr_block?"
+        );
         let mut missing = vpc();
         missing.inputs.remove("cidr_block");
-        assert_eq!(checked(vec![missing]).unwrap_err(), "network.vpc: attribute cidr_block of aws_vpc is required but not set");
+        assert_eq!(
+            checked(vec![missing]).unwrap_err(),
+            "network.vpc: attribute cidr_block of aws_vpc is required but not set"
+        );
         assert_eq!(checked(vec![vpc()]), Ok(()));
     }
 
@@ -307,13 +379,24 @@ mod tests {
     fn types_kinds_and_outputs_are_checked() {
         let mut wrong = vpc();
         wrong.inputs.insert("enable_dns_support".into(), Expr::lit("yes"));
-        assert_eq!(checked(vec![wrong]).unwrap_err(), "network.vpc.enable_dns_support must be a boolean, not the string \"yes\"");
+        assert_eq!(
+            checked(vec![wrong]).unwrap_err(),
+            "network.vpc.enable_dns_support must be a boolean, not the string \"yes\""
+        );
         let mut tags = vpc();
         tags.inputs.insert("tags".into(), Expr::lit(serde_json::json!({"n": 1})));
-        assert!(checked(vec![tags]).unwrap_err().contains("network.vpc.tags must be a map of strings"));
-        assert_eq!(checked(vec![ResourceSpec::new("x.y", "aws_vpcc", "n")]).unwrap_err(), "x.y: there is no resource kind aws_vpcc");
-        let igw = crate::kinds::routing::InternetGateway { vpc_id: Expr::r("network.vpc", "arn"), tags: Expr::lit(serde_json::json!({})) }
-            .spec("network.igw", "g");
+        assert!(checked(vec![tags])
+            .unwrap_err()
+            .contains("network.vpc.tags must be a map of strings"));
+        assert_eq!(
+            checked(vec![ResourceSpec::new("x.y", "aws_vpcc", "n")]).unwrap_err(),
+            "x.y: there is no resource kind aws_vpcc"
+        );
+        let igw = crate::kinds::routing::InternetGateway {
+            vpc_id: Expr::r("network.vpc", "arn"),
+            tags: Expr::lit(serde_json::json!({})),
+        }
+        .spec("network.igw", "g");
         assert_eq!(
             checked(vec![vpc(), igw]).unwrap_err(),
             "network.igw.vpc_id refers to network.vpc.arn, but network.vpc (aws_vpc) has no output arn (it has id, cidr_block)"
@@ -347,13 +430,23 @@ mod tests {
         assert_eq!(g.with_dependencies(["f"]), set(&["a", "b", "c", "e", "f"]));
         assert_eq!(g.with_dependencies(["a", "zzz"]), set(&["a"]), "unknown addresses are ignored");
         let sub = g.subgraph(&g.with_dependencies(["c"])).unwrap();
-        assert_eq!(sub.topological().iter().map(|s| s.address.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
-        assert!(g.subgraph(&set(&["c"])).is_err(), "a subgraph without c's dependencies is refused");
+        assert_eq!(
+            sub.topological().iter().map(|s| s.address.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
+        assert!(
+            g.subgraph(&set(&["c"])).is_err(),
+            "a subgraph without c's dependencies is refused"
+        );
     }
 
     #[test]
     fn dot_names_every_node_and_edge() {
-        let g = ResourceGraph::new(vec![spec("network.vpc", &[]), spec("network.subnet", &["network.vpc"])]).unwrap();
+        let g = ResourceGraph::new(vec![
+            spec("network.vpc", &[]),
+            spec("network.subnet", &["network.vpc"]),
+        ])
+        .unwrap();
         let dot = g.to_dot();
         assert!(dot.starts_with("digraph"));
         assert!(dot.contains("\"network.vpc\" -> \"network.subnet\";"), "{dot}");

@@ -79,10 +79,19 @@ mod tests {
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         let t0 = std::time::Instant::now();
-        assert_eq!(read_regular_file(&fifo, 10).unwrap_err().to_string(), "it is a FIFO (named pipe), not a regular file");
+        assert_eq!(
+            read_regular_file(&fifo, 10).unwrap_err().to_string(),
+            "it is a FIFO (named pipe), not a regular file"
+        );
         assert!(t0.elapsed() < std::time::Duration::from_secs(1));
-        assert_eq!(read_regular_file(Path::new("/dev/zero"), 10).unwrap_err().to_string(), "it is a character device, not a regular file");
-        assert_eq!(read_regular_file(dir.path(), 10).unwrap_err().to_string(), "it is a directory, not a regular file");
+        assert_eq!(
+            read_regular_file(Path::new("/dev/zero"), 10).unwrap_err().to_string(),
+            "it is a character device, not a regular file"
+        );
+        assert_eq!(
+            read_regular_file(dir.path(), 10).unwrap_err().to_string(),
+            "it is a directory, not a regular file"
+        );
     }
 
     #[test]

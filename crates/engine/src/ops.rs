@@ -75,7 +75,12 @@ pub async fn make_targeted_plan(
         let mut live = plan::refresh(registry, &part, parallelism).await?;
         // what state does not record is looked for in the cloud before it is planned as a create
         // (an object under a resource's name that is not provably this stack's fails the plan)
-        if let Some(e) = plan::adopt(graph, registry, &part, &mut live, parallelism).await?.refused.into_iter().next() {
+        if let Some(e) = plan::adopt(graph, registry, &part, &mut live, parallelism)
+            .await?
+            .refused
+            .into_iter()
+            .next()
+        {
             return Err(PlanError::NotOurs(e).into());
         }
         live
@@ -115,11 +120,18 @@ pub async fn rebuild(
     state.facts.extend(facts);
     let mut missing = Vec::new();
     for spec in graph.topological() {
-        let Some(crate::plan::Live { id: Some(id), observed: Some(observed) }) = live.get(&spec.address) else {
+        let Some(crate::plan::Live { id: Some(id), observed: Some(observed) }) =
+            live.get(&spec.address)
+        else {
             missing.push(spec.address.clone());
             continue;
         };
-        let lookup = |addr: &str, out: &str| live.get(addr).and_then(|l| l.observed.as_ref()).and_then(|o| o.outputs.get(out)).cloned();
+        let lookup = |addr: &str, out: &str| {
+            live.get(addr)
+                .and_then(|l| l.observed.as_ref())
+                .and_then(|o| o.outputs.get(out))
+                .cloned()
+        };
         state.resources.insert(
             spec.address.clone(),
             crate::state::ResourceState {
@@ -137,7 +149,12 @@ pub async fn rebuild(
 }
 
 /// A plan that deletes every recorded resource.
-pub async fn make_destroy_plan(registry: &Registry, state: &State, parallelism: usize, digest: &str) -> Result<Plan, OpsError> {
+pub async fn make_destroy_plan(
+    registry: &Registry,
+    state: &State,
+    parallelism: usize,
+    digest: &str,
+) -> Result<Plan, OpsError> {
     make_targeted_destroy_plan(registry, state, parallelism, digest, &[]).await
 }
 
@@ -189,8 +206,15 @@ pub fn check_current(plan: &Plan, state: &State) -> Result<(), OpsError> {
 /// the kind's; an update, replace or delete acts on the id state records; a delete removes only
 /// what state records (and, unless the plan is a destroy, what the stack no longer has). The
 /// executor checks each live object's ownership again before it touches it.
-pub fn check_saved_plan(plan: &Plan, graph: &ResourceGraph, state: &State, registry: &Registry) -> Result<(), OpsError> {
-    let refuse = |address: &str, why: String| Err(OpsError::UntrustedPlan { address: address.to_string(), why });
+pub fn check_saved_plan(
+    plan: &Plan,
+    graph: &ResourceGraph,
+    state: &State,
+    registry: &Registry,
+) -> Result<(), OpsError> {
+    let refuse = |address: &str, why: String| {
+        Err(OpsError::UntrustedPlan { address: address.to_string(), why })
+    };
     let mut seen = std::collections::BTreeSet::new();
     for c in &plan.changes {
         if !seen.insert(c.address.as_str()) {
@@ -199,7 +223,9 @@ pub fn check_saved_plan(plan: &Plan, graph: &ResourceGraph, state: &State, regis
         if c.action == Action::NoOp {
             continue;
         }
-        let Some(schema) = schema(registry, &c.kind) else { return refuse(&c.address, format!("its type {} is unknown", c.kind)) };
+        let Some(schema) = schema(registry, &c.kind) else {
+            return refuse(&c.address, format!("its type {} is unknown", c.kind));
+        };
         if c.stateful != schema.stateful {
             return refuse(
                 &c.address,
@@ -215,17 +241,31 @@ pub fn check_saved_plan(plan: &Plan, graph: &ResourceGraph, state: &State, regis
         if c.action == Action::Delete {
             if let Some(address) = c.address.strip_suffix("#deposed") {
                 if !state.facts.contains_key(&crate::plan::deposed_fact(address)) {
-                    return refuse(&c.address, "it deletes a replaced object that state does not record".into());
+                    return refuse(
+                        &c.address,
+                        "it deletes a replaced object that state does not record".into(),
+                    );
                 }
                 continue;
             }
-            let Some(rs) = recorded else { return refuse(&c.address, "it deletes a resource that state does not record".into()) };
+            let Some(rs) = recorded else {
+                return refuse(
+                    &c.address,
+                    "it deletes a resource that state does not record".into(),
+                );
+            };
             if rs.kind != c.kind {
-                return refuse(&c.address, format!("it deletes it as type {}, but state records type {}", c.kind, rs.kind));
+                return refuse(
+                    &c.address,
+                    format!("it deletes it as type {}, but state records type {}", c.kind, rs.kind),
+                );
             }
             if let (Some(want), Some(got)) = (&rs.id, &c.id) {
                 if want != got {
-                    return refuse(&c.address, format!("it deletes {got}, but state records {want} at that address"));
+                    return refuse(
+                        &c.address,
+                        format!("it deletes {got}, but state records {want} at that address"),
+                    );
                 }
             }
             if !plan.destroy && graph.get(&c.address).is_some() && !plan.is_targeted() {
@@ -234,49 +274,96 @@ pub fn check_saved_plan(plan: &Plan, graph: &ResourceGraph, state: &State, regis
             continue;
         }
         if plan.destroy {
-            return refuse(&c.address, format!("a destroy plan only deletes, but it {}s", format!("{:?}", c.action).to_lowercase()));
+            return refuse(
+                &c.address,
+                format!(
+                    "a destroy plan only deletes, but it {}s",
+                    format!("{:?}", c.action).to_lowercase()
+                ),
+            );
         }
         let (Some(spec), Some(want)) = (&c.spec, graph.get(&c.address)) else {
             return refuse(&c.address, "the stack has no such resource".into());
         };
         if spec != want || c.kind != want.kind {
-            return refuse(&c.address, "what it applies differs from what the stack file says (its inputs were edited)".into());
+            return refuse(
+                &c.address,
+                "what it applies differs from what the stack file says (its inputs were edited)"
+                    .into(),
+            );
         }
         // what `show` displays is what runs: every shown value of an input the stack writes as a
         // literal is that literal, and a plain create shows every input it sets
         for a in &c.attributes {
-            if let (Some(crate::resource::Expr::Lit(want)), Some(shown), false) = (spec.inputs.get(&a.name), &a.after, a.after_unknown) {
+            if let (Some(crate::resource::Expr::Lit(want)), Some(shown), false) =
+                (spec.inputs.get(&a.name), &a.after, a.after_unknown)
+            {
                 if shown != want {
-                    return refuse(&c.address, format!("it shows {} as {shown}, but applies {want}", a.name));
+                    return refuse(
+                        &c.address,
+                        format!("it shows {} as {shown}, but applies {want}", a.name),
+                    );
                 }
             }
         }
         if c.action == Action::Create && c.id.is_none() {
-            if let Some(k) = spec.inputs.keys().find(|k| !c.attributes.iter().any(|a| &a.name == *k)) {
-                return refuse(&c.address, format!("it creates the resource without showing its {k}"));
+            if let Some(k) =
+                spec.inputs.keys().find(|k| !c.attributes.iter().any(|a| &a.name == *k))
+            {
+                return refuse(
+                    &c.address,
+                    format!("it creates the resource without showing its {k}"),
+                );
             }
         }
-        let recorded_id = recorded.filter(|r| r.status == crate::state::Status::Created).and_then(|r| r.id.as_ref());
+        let recorded_id = recorded
+            .filter(|r| r.status == crate::state::Status::Created)
+            .and_then(|r| r.id.as_ref());
         match c.action {
             Action::Update => {
-                let Some(want) = recorded_id else { return refuse(&c.address, "it updates a resource that state does not record".into()) };
+                let Some(want) = recorded_id else {
+                    return refuse(
+                        &c.address,
+                        "it updates a resource that state does not record".into(),
+                    );
+                };
                 if c.id.as_ref() != Some(want) {
-                    return refuse(&c.address, format!("it updates {}, but state records {want}", c.id.as_deref().unwrap_or("nothing")));
+                    return refuse(
+                        &c.address,
+                        format!(
+                            "it updates {}, but state records {want}",
+                            c.id.as_deref().unwrap_or("nothing")
+                        ),
+                    );
                 }
-                if let Some(a) = c.attributes.iter().find(|a| a.forces_replacement || schema.attr(&a.name).is_some_and(|s| s.force_new)) {
-                    return refuse(&c.address, format!("it changes {} in place, but a change of {} forces replacement", a.name, a.name));
+                if let Some(a) = c.attributes.iter().find(|a| {
+                    a.forces_replacement || schema.attr(&a.name).is_some_and(|s| s.force_new)
+                }) {
+                    return refuse(
+                        &c.address,
+                        format!(
+                            "it changes {} in place, but a change of {} forces replacement",
+                            a.name, a.name
+                        ),
+                    );
                 }
             }
             Action::Replace => {
                 if let (Some(want), Some(got)) = (recorded_id, &c.id) {
                     if want != got {
-                        return refuse(&c.address, format!("it replaces {got}, but state records {want}"));
+                        return refuse(
+                            &c.address,
+                            format!("it replaces {got}, but state records {want}"),
+                        );
                     }
                 }
             }
             Action::Create => {
                 if let Some(have) = recorded_id {
-                    return refuse(&c.address, format!("it creates a resource that state records as {have}"));
+                    return refuse(
+                        &c.address,
+                        format!("it creates a resource that state records as {have}"),
+                    );
                 }
             }
             Action::NoOp | Action::Delete => unreachable!("handled above"),

@@ -54,7 +54,8 @@ impl NotOurs {
 }
 
 /// What to do about another stack's object found by this stack's name.
-pub const FOUND_FIX: &str = "Give one of the two stacks another name, or destroy that object with its own stack first.";
+pub const FOUND_FIX: &str =
+    "Give one of the two stacks another name, or destroy that object with its own stack first.";
 
 /// What to do about a recorded id whose object is another stack's.
 pub const RECORDED_FIX: &str =
@@ -121,7 +122,12 @@ pub fn check(
     }
     let proven = owner == Some(stack) && (region.is_none() || owner_region == region);
     if found == Found::ByName && !proven {
-        return Err(NotOurs::Unproven { address: address.into(), id: id.into(), stack: stack.into(), region: region.map(String::from) });
+        return Err(NotOurs::Unproven {
+            address: address.into(),
+            id: id.into(),
+            stack: stack.into(),
+            region: region.map(String::from),
+        });
     }
     Ok(())
 }
@@ -136,11 +142,23 @@ mod tests {
     static UNTAGGED: Schema = Schema::new("u", &[AttrSchema::new("value", Ty::Any)], &[]);
 
     fn with_tags(tags: Value) -> Observed {
-        Observed { attrs: [("tags".to_string(), tags)].into_iter().collect(), outputs: Attrs::new() }
+        Observed {
+            attrs: [("tags".to_string(), tags)].into_iter().collect(),
+            outputs: Attrs::new(),
+        }
     }
 
     fn run(tags: Value, region: Option<&str>, found: Found) -> Result<(), NotOurs> {
-        check(&TAGGED, "s", region, "iam.cluster_role", "s-eks-cluster", &with_tags(tags), found, FOUND_FIX)
+        check(
+            &TAGGED,
+            "s",
+            region,
+            "iam.cluster_role",
+            "s-eks-cluster",
+            &with_tags(tags),
+            found,
+            FOUND_FIX,
+        )
     }
 
     #[test]
@@ -151,16 +169,26 @@ mod tests {
         assert!(text.contains("empi-infra state import iam.cluster_role s-eks-cluster"), "{text}");
         // the stack tag alone is not proof either: the region is part of the identity
         assert!(run(json!({TAG_STACK: "s"}), Some("us-east-1"), Found::ByName).is_err());
-        assert_eq!(run(json!({TAG_STACK: "s", TAG_REGION: "us-east-1"}), Some("us-east-1"), Found::ByName), Ok(()));
+        assert_eq!(
+            run(json!({TAG_STACK: "s", TAG_REGION: "us-east-1"}), Some("us-east-1"), Found::ByName),
+            Ok(())
+        );
     }
 
     #[test]
     fn a_same_named_stack_in_another_region_is_another_stack() {
-        let e = run(json!({TAG_STACK: "s", TAG_REGION: "us-east-1"}), Some("eu-west-1"), Found::ByName).unwrap_err();
+        let e =
+            run(json!({TAG_STACK: "s", TAG_REGION: "us-east-1"}), Some("eu-west-1"), Found::ByName)
+                .unwrap_err();
         assert!(matches!(e, NotOurs::AnotherStack { .. }), "{e}");
         assert!(e.to_string().contains("belongs to stack \"s\" in region us-east-1, not to this stack \"s\" in region eu-west-1"), "{e}");
         // recorded or not
-        assert!(run(json!({TAG_STACK: "s", TAG_REGION: "us-east-1"}), Some("eu-west-1"), Found::Recorded).is_err());
+        assert!(run(
+            json!({TAG_STACK: "s", TAG_REGION: "us-east-1"}),
+            Some("eu-west-1"),
+            Found::Recorded
+        )
+        .is_err());
     }
 
     #[test]
@@ -175,12 +203,20 @@ mod tests {
     fn an_interrupted_creates_untagged_object_is_its_own_but_another_stacks_never_is() {
         assert_eq!(run(json!({}), Some("us-east-1"), Found::Intent), Ok(()));
         assert!(run(json!({TAG_STACK: "other"}), Some("us-east-1"), Found::Intent).is_err());
-        assert!(run(json!({TAG_STACK: "s", TAG_REGION: "eu-west-1"}), Some("us-east-1"), Found::Intent).is_err());
+        assert!(run(
+            json!({TAG_STACK: "s", TAG_REGION: "eu-west-1"}),
+            Some("us-east-1"),
+            Found::Intent
+        )
+        .is_err());
     }
 
     #[test]
     fn a_kind_without_tags_is_judged_by_its_parent() {
         let o = Observed { attrs: Attrs::new(), outputs: Attrs::new() };
-        assert_eq!(check(&UNTAGGED, "s", Some("r"), "a", "i", &o, Found::ByName, FOUND_FIX), Ok(()));
+        assert_eq!(
+            check(&UNTAGGED, "s", Some("r"), "a", "i", &o, Found::ByName, FOUND_FIX),
+            Ok(())
+        );
     }
 }

@@ -68,7 +68,8 @@ impl Secrets {
 
     /// Adds a secret value (and its derived forms); `false` when it is too short or known already.
     pub fn add(&mut self, secret: &str) -> bool {
-        if secret.len() < MIN_SECRET || secret == SENSITIVE || !self.seen.insert(secret.to_string()) {
+        if secret.len() < MIN_SECRET || secret == SENSITIVE || !self.seen.insert(secret.to_string())
+        {
             return false;
         }
         for form in forms(secret.as_bytes()) {
@@ -97,7 +98,10 @@ impl Secrets {
         };
         if !self.windows.is_empty() && lower.len() >= FRAGMENT {
             for (i, w) in lower.windows(FRAGMENT).enumerate() {
-                if self.windows.contains(<&[u8; FRAGMENT]>::try_from(w).expect("a window of FRAGMENT bytes")) {
+                if self
+                    .windows
+                    .contains(<&[u8; FRAGMENT]>::try_from(w).expect("a window of FRAGMENT bytes"))
+                {
                     mark(i..i + FRAGMENT);
                 }
             }
@@ -318,7 +322,11 @@ const SECRET_KEY_ENDINGS: &[&str] = &[
 /// Whether a key names a secret (`password`, `DB_PASSWORD`, `client_secret`, `SecretString`,
 /// `X-Amz-Security-Token`; not `secret_name` or `password_history_size`).
 pub fn secret_key(key: &str) -> bool {
-    let k: String = key.chars().filter(|c| !matches!(c, '_' | '-' | '.')).flat_map(char::to_lowercase).collect();
+    let k: String = key
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | '.'))
+        .flat_map(char::to_lowercase)
+        .collect();
     !k.is_empty() && SECRET_KEY_ENDINGS.iter().any(|e| k.ends_with(e))
 }
 
@@ -371,7 +379,13 @@ fn value_end(b: &[u8], start: usize, quote: Option<&[u8]>) -> usize {
     let Some(q) = quote else {
         return b[start..eol]
             .iter()
-            .position(|&c| c.is_ascii_whitespace() || matches!(c, b',' | b';' | b'&' | b'}' | b')' | b']' | b'"' | b'\'' | b'<' | b'\\'))
+            .position(|&c| {
+                c.is_ascii_whitespace()
+                    || matches!(
+                        c,
+                        b',' | b';' | b'&' | b'}' | b')' | b']' | b'"' | b'\'' | b'<' | b'\\'
+                    )
+            })
             .map_or(eol, |i| start + i);
     };
     let mark = q[q.len() - 1];
@@ -430,7 +444,11 @@ fn keyed_values(text: &str) -> Vec<Range<usize>> {
         let separator = match b.get(j) {
             Some(b'=') => b.get(j + 1) != Some(&b'='),
             // `key: value`, `"key":"value"`; not `arn:…:secret:name`
-            Some(b':') => quoted.is_some() || b.get(j + 1).is_some_and(|&c| c == b' ' || c == b'\t' || quote_at(b, j + 1).is_some()),
+            Some(b':') => {
+                quoted.is_some()
+                    || b.get(j + 1)
+                        .is_some_and(|&c| c == b' ' || c == b'\t' || quote_at(b, j + 1).is_some())
+            }
             _ => false,
         };
         if !separator {
@@ -448,7 +466,10 @@ fn keyed_values(text: &str) -> Vec<Range<usize>> {
         }
         let v = j + open.map_or(0, <[u8]>::len);
         let end = value_end(b, v, open);
-        if !harmless(b, v, end, open.is_some()) && text.is_char_boundary(v) && text.is_char_boundary(end) {
+        if !harmless(b, v, end, open.is_some())
+            && text.is_char_boundary(v)
+            && text.is_char_boundary(end)
+        {
             out.push(v..end);
             i = end.max(i);
         }
@@ -465,7 +486,10 @@ fn url_passwords(text: &str) -> Vec<Range<usize>> {
         let start = from + k + 3;
         let end = b[start..]
             .iter()
-            .position(|&c| c.is_ascii_whitespace() || matches!(c, b'/' | b'?' | b'#' | b'"' | b'\'' | b'\\' | b'<' | b'>'))
+            .position(|&c| {
+                c.is_ascii_whitespace()
+                    || matches!(c, b'/' | b'?' | b'#' | b'"' | b'\'' | b'\\' | b'<' | b'>')
+            })
             .map_or(b.len(), |i| start + i);
         if let Some(at) = text[start..end].rfind('@') {
             if let Some(colon) = text[start..start + at].find(':') {
@@ -538,7 +562,9 @@ mod tests {
     fn the_value_itself_and_its_cased_and_reversed_copies() {
         let s = Secrets::of(&[PASSWORD]);
         let reversed: String = PASSWORD.chars().rev().collect();
-        for copy in [PASSWORD.to_string(), PASSWORD.to_lowercase(), PASSWORD.to_uppercase(), reversed] {
+        for copy in
+            [PASSWORD.to_string(), PASSWORD.to_lowercase(), PASSWORD.to_uppercase(), reversed]
+        {
             let text = format!("error: bad value {copy} in request");
             assert_eq!(redacted(&s, &text), "error: bad value (sensitive) in request");
         }
@@ -556,7 +582,10 @@ mod tests {
         let reversed_half: String = a.chars().rev().collect();
         assert_eq!(redacted(&s, &format!("[{reversed_half}]")), "[(sensitive)]");
         // eleven characters are not enough to tell a piece of a secret from chance
-        assert_eq!(s.redact(&format!("x {} y", &PASSWORD[..11])), format!("x {} y", &PASSWORD[..11]));
+        assert_eq!(
+            s.redact(&format!("x {} y", &PASSWORD[..11])),
+            format!("x {} y", &PASSWORD[..11])
+        );
     }
 
     #[test]
@@ -567,7 +596,12 @@ mod tests {
         let std = padded(secret.as_bytes());
         assert!(std.contains('+') || std.contains('/'), "{std}");
         let url: String = std.chars().map(|c| url_safe(c as u8) as char).collect();
-        for form in [std.clone(), std.trim_end_matches('=').to_string(), url.clone(), url.trim_end_matches('=').to_string()] {
+        for form in [
+            std.clone(),
+            std.trim_end_matches('=').to_string(),
+            url.clone(),
+            url.trim_end_matches('=').to_string(),
+        ] {
             let r = redacted(&s, &format!("data: {form}\n"));
             assert!(r.len() <= "data: (sensitive)==\n".len(), "{form} → {r}");
         }
@@ -581,9 +615,12 @@ mod tests {
     fn base64_embedded_in_a_longer_document_at_any_offset() {
         // a Kubernetes Secret's data: the base64 of a whole config file holding the password
         let s = Secrets::of(&[PASSWORD]);
-        for prefix in ["", "a", "ab", "{\"db\": {\"password\": \"", "DATABASE_URL=postgres://tuva:"] {
+        for prefix in ["", "a", "ab", "{\"db\": {\"password\": \"", "DATABASE_URL=postgres://tuva:"]
+        {
             let file = format!("{prefix}{PASSWORD}\"}}, \"debug\": false}}");
-            for enc in [b64(file.as_bytes()), padded(file.as_bytes()).replace('+', "-").replace('/', "_")] {
+            for enc in
+                [b64(file.as_bytes()), padded(file.as_bytes()).replace('+', "-").replace('/', "_")]
+            {
                 let r = s.redact(&enc).into_owned();
                 assert!(r.contains(SENSITIVE), "offset {}: {enc}", prefix.len());
                 // what is left cannot give the password back: no more than 2 characters of its span
@@ -615,7 +652,11 @@ mod tests {
             "p%40ss%20w%2frd%3aSecret%232024%21",
             "%70%40%73%73%20%77%2F%72%64%3A%53%65%63%72%65%74%23%32%30%32%34%21",
         ] {
-            assert_eq!(redacted(&s, &format!("url?x={form}&y=1")), "url?x=(sensitive)&y=1", "{form}");
+            assert_eq!(
+                redacted(&s, &format!("url?x={form}&y=1")),
+                "url?x=(sensitive)&y=1",
+                "{form}"
+            );
         }
     }
 
@@ -647,7 +688,10 @@ mod tests {
         assert_eq!(redacted(&s, "a 8CHARPWD b"), "a (sensitive) b");
         assert_eq!(redacted(&s, "dwprahc8"), "(sensitive)");
         let text = "database.instance: create failed: AccessDenied: User is not authorized to perform CreateDBInstance";
-        let s = Secrets::of(&[PASSWORD, "a-django-secret-key-of-64-characters-made-of-letters-and-digits0"]);
+        let s = Secrets::of(&[
+            PASSWORD,
+            "a-django-secret-key-of-64-characters-made-of-letters-and-digits0",
+        ]);
         assert_eq!(s.redact(text), text);
         assert!(matches!(s.redact(text), Cow::Borrowed(_)));
     }
@@ -656,7 +700,10 @@ mod tests {
     fn two_secrets_next_to_each_other_are_one_redaction() {
         let other = "Zq8WmX3nVb7tYr2LpK5s";
         let s = Secrets::of(&[PASSWORD, other]);
-        assert_eq!(redacted(&s, &format!("{PASSWORD}{other} and {other}")), "(sensitive) and (sensitive)");
+        assert_eq!(
+            redacted(&s, &format!("{PASSWORD}{other} and {other}")),
+            "(sensitive) and (sensitive)"
+        );
     }
 
     #[test]
@@ -667,16 +714,35 @@ mod tests {
         assert!(contains(&secret.to_uppercase()));
         let mut doc = serde_json::json!({"a": [format!("x{secret}x"), 1, "short"], secret: {"b": b64(secret.as_bytes())}});
         json(&mut doc);
-        assert_eq!(doc, serde_json::json!({"a": ["x(sensitive)x", 1, "short"], "(sensitive)": {"b": "(sensitive)"}}));
+        assert_eq!(
+            doc,
+            serde_json::json!({"a": ["x(sensitive)x", 1, "short"], "(sensitive)": {"b": "(sensitive)"}})
+        );
         assert_eq!(values("nothing here"), "nothing here");
     }
 
     #[test]
     fn keys_that_name_a_secret() {
-        for k in ["password", "DB_PASSWORD", "client_secret", "SecretString", "X-Amz-Security-Token", "django.secret_key", "apiKey"] {
+        for k in [
+            "password",
+            "DB_PASSWORD",
+            "client_secret",
+            "SecretString",
+            "X-Amz-Security-Token",
+            "django.secret_key",
+            "apiKey",
+        ] {
             assert!(secret_key(k), "{k}");
         }
-        for k in ["secret_name", "password_history_size", "secret_arn_env", "token_endpoint", "SecretId", "name", ""] {
+        for k in [
+            "secret_name",
+            "password_history_size",
+            "secret_arn_env",
+            "token_endpoint",
+            "SecretId",
+            "name",
+            "",
+        ] {
             assert!(!secret_key(k), "{k}");
         }
     }
@@ -684,14 +750,29 @@ mod tests {
     #[test]
     fn by_key_withholds_what_follows_a_secret_named_key() {
         for (text, want) in [
-            (r#"{"password": "hunter2", "user": "tuva"}"#, r#"{"password": "(sensitive)", "user": "tuva"}"#),
-            (r#"{"SecretString":"{\"db\":{\"password\":\"p\\\"w\"}}","Name":"x"}"#, r#"{"SecretString":"(sensitive)","Name":"x"}"#),
-            (r#"echo: {\"password\": \"abc\", \"user\": \"tuva\"}"#, r#"echo: {\"password\": \"(sensitive)\", \"user\": \"tuva\"}"#),
+            (
+                r#"{"password": "hunter2", "user": "tuva"}"#,
+                r#"{"password": "(sensitive)", "user": "tuva"}"#,
+            ),
+            (
+                r#"{"SecretString":"{\"db\":{\"password\":\"p\\\"w\"}}","Name":"x"}"#,
+                r#"{"SecretString":"(sensitive)","Name":"x"}"#,
+            ),
+            (
+                r#"echo: {\"password\": \"abc\", \"user\": \"tuva\"}"#,
+                r#"echo: {\"password\": \"(sensitive)\", \"user\": \"tuva\"}"#,
+            ),
             ("DB_PASSWORD=abc123 next", "DB_PASSWORD=(sensitive) next"),
             ("secret_key: 'k3y' rest", "secret_key: '(sensitive)' rest"),
-            ("?X-Amz-Security-Token=FQoG%2Fabc&X-Amz-Signature=1", "?X-Amz-Security-Token=(sensitive)&X-Amz-Signature=1"),
+            (
+                "?X-Amz-Security-Token=FQoG%2Fabc&X-Amz-Signature=1",
+                "?X-Amz-Security-Token=(sensitive)&X-Amz-Signature=1",
+            ),
             ("client_secret=s3cr3t", "client_secret=(sensitive)"),
-            ("Authorization: token: \"12345\"\nnext line", "Authorization: token: \"(sensitive)\"\nnext line"),
+            (
+                "Authorization: token: \"12345\"\nnext line",
+                "Authorization: token: \"(sensitive)\"\nnext line",
+            ),
             ("{'PASSWORD': 'x1', 'HOST': 'db'}", "{'PASSWORD': '(sensitive)', 'HOST': 'db'}"),
         ] {
             assert_eq!(by_key(text), want, "{text}");
@@ -735,7 +816,8 @@ mod tests {
     fn message_applies_both_rules() {
         let secret = "message-rule-secret-Qm4Tz8Kp";
         register(secret);
-        let text = format!("failed: {} and {{\"client_secret\": \"never-seen\"}}", hex::encode(secret));
+        let text =
+            format!("failed: {} and {{\"client_secret\": \"never-seen\"}}", hex::encode(secret));
         assert_eq!(message(&text), "failed: (sensitive) and {\"client_secret\": \"(sensitive)\"}");
     }
 }

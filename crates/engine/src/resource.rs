@@ -69,7 +69,9 @@ impl Expr {
                 }
                 Value::String(s)
             }
-            Expr::List(xs) => Value::Array(xs.iter().map(|x| x.resolve(outputs)).collect::<Option<_>>()?),
+            Expr::List(xs) => {
+                Value::Array(xs.iter().map(|x| x.resolve(outputs)).collect::<Option<_>>()?)
+            }
             Expr::Object(m) => {
                 let mut o = serde_json::Map::new();
                 for (k, x) in m {
@@ -101,7 +103,9 @@ impl Expr {
                 }
             }
             Value::Array(xs) => Expr::List(xs.into_iter().map(Expr::template).collect()),
-            Value::Object(m) => Expr::Object(m.into_iter().map(|(k, v)| (k, Expr::template(v))).collect()),
+            Value::Object(m) => {
+                Expr::Object(m.into_iter().map(|(k, v)| (k, Expr::template(v))).collect())
+            }
             other => Expr::Lit(other),
         }
     }
@@ -155,7 +159,13 @@ pub struct ResourceSpec {
 
 impl ResourceSpec {
     pub fn new(address: &str, kind: &str, name: &str) -> Self {
-        ResourceSpec { address: address.into(), kind: kind.into(), name: name.into(), inputs: BTreeMap::new(), depends_on: vec![] }
+        ResourceSpec {
+            address: address.into(),
+            kind: kind.into(),
+            name: name.into(),
+            inputs: BTreeMap::new(),
+            depends_on: vec![],
+        }
     }
     pub fn input(mut self, key: &str, e: impl Into<Expr>) -> Self {
         self.inputs.insert(key.into(), e.into());
@@ -171,7 +181,8 @@ impl ResourceSpec {
         for e in self.inputs.values() {
             e.refs(&mut v);
         }
-        let mut deps: Vec<String> = v.into_iter().map(String::from).chain(self.depends_on.iter().cloned()).collect();
+        let mut deps: Vec<String> =
+            v.into_iter().map(String::from).chain(self.depends_on.iter().cloned()).collect();
         deps.sort();
         deps.dedup();
         deps
@@ -389,7 +400,11 @@ pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts { create: 600, update: 600, dele
 impl Schema {
     /// A kind with no flags, the default timeouts and no IAM actions; the `kind!` declarations
     /// chain the methods below onto it.
-    pub const fn new(kind: &'static str, attrs: &'static [AttrSchema], outputs: &'static [&'static str]) -> Self {
+    pub const fn new(
+        kind: &'static str,
+        attrs: &'static [AttrSchema],
+        outputs: &'static [&'static str],
+    ) -> Self {
         Schema {
             kind,
             attrs,
@@ -431,7 +446,9 @@ impl Schema {
 
     /// The propagation error `e` is, if it is one.
     pub fn propagation_of(&self, e: &ProviderError) -> Option<&'static Propagation> {
-        self.propagation.iter().find(|p| e.code.as_deref() == Some(p.code) && e.message.contains(p.message))
+        self.propagation
+            .iter()
+            .find(|p| e.code.as_deref() == Some(p.code) && e.message.contains(p.message))
     }
 }
 
@@ -522,7 +539,11 @@ impl ProviderError {
         ProviderError { code: None, message: message.into(), class: ErrorClass::Permanent }
     }
     pub fn coded(code: impl Into<String>, message: impl Into<String>) -> Self {
-        ProviderError { code: Some(code.into()), message: message.into(), class: ErrorClass::Permanent }
+        ProviderError {
+            code: Some(code.into()),
+            message: message.into(),
+            class: ErrorClass::Permanent,
+        }
     }
     pub fn with_class(self, class: ErrorClass) -> Self {
         ProviderError { class, ..self }
@@ -543,7 +564,12 @@ pub trait Resource: Send + Sync {
     /// Finds a resource this stack created under `name` (by name or the address tag), for a create
     /// whose id was never recorded because the process died. `inputs` are those recorded with the
     /// intent (e.g. the parent's id).
-    async fn find(&self, name: &str, address: &str, inputs: &Attrs) -> ProviderResult<Option<String>>;
+    async fn find(
+        &self,
+        name: &str,
+        address: &str,
+        inputs: &Attrs,
+    ) -> ProviderResult<Option<String>>;
 
     /// Reads the live object; `None` when it no longer exists.
     async fn read(&self, id: &str, recorded: &Attrs) -> ProviderResult<Option<Observed>>;
@@ -552,7 +578,13 @@ pub trait Resource: Send + Sync {
     async fn create(&self, name: &str, address: &str, inputs: &Attrs) -> ProviderResult<String>;
 
     /// Changes the attributes in `changed` (never one that forces replacement).
-    async fn update(&self, id: &str, old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()>;
+    async fn update(
+        &self,
+        id: &str,
+        old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> ProviderResult<()>;
 
     /// Deletes the object (an object already gone is success).
     async fn delete(&self, id: &str, recorded: &Attrs) -> ProviderResult<()>;

@@ -18,9 +18,13 @@ pub fn schema() -> Value {
     let generator = SchemaSettings::draft07().into_generator();
     let mut generated = generator.into_root_schema_for::<RawStack>().to_value();
     tidy(&mut generated);
-    let Value::Object(mut generated) = generated else { unreachable!("a root schema is an object") };
+    let Value::Object(mut generated) = generated else {
+        unreachable!("a root schema is an object")
+    };
     let kinds: Vec<&str> = crate::kinds::ALL.iter().map(|k| k.kind).collect();
-    if let Some(Value::Object(timeouts)) = generated.get_mut("properties").and_then(|p| p.get_mut("timeouts")) {
+    if let Some(Value::Object(timeouts)) =
+        generated.get_mut("properties").and_then(|p| p.get_mut("timeouts"))
+    {
         timeouts.insert("propertyNames".into(), json!({ "enum": kinds }));
     }
     // the header first, for a reader of the file
@@ -53,7 +57,11 @@ fn tidy(v: &mut Value) {
                 o.remove("format");
             }
             if let Some(Value::String(d)) = o.get_mut("description") {
-                *d = d.split("\n\n").map(|p| p.split('\n').map(str::trim).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join("\n\n");
+                *d = d
+                    .split("\n\n")
+                    .map(|p| p.split('\n').map(str::trim).collect::<Vec<_>>().join(" "))
+                    .collect::<Vec<_>>()
+                    .join("\n\n");
             }
             if let Some(Value::Array(types)) = o.get_mut("type") {
                 types.retain(|t| t != "null");
@@ -119,8 +127,10 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
             "admin_email",
             "provider = \"keycloak\"\nserver_url = \"https://sso.example.org\"\nrealm = \"t\"\nclient_id = \"c\"\nclient_secret_arn = \"arn:aws:secretsmanager:us-east-1:123456789012:secret:x\"\nadmin_email",
         );
-        let resolved: Vec<Value> =
-            [COGNITO, keycloak.as_str()].iter().map(|s| serde_json::to_value(Stack::parse("s.toml", s).unwrap()).unwrap()).collect();
+        let resolved: Vec<Value> = [COGNITO, keycloak.as_str()]
+            .iter()
+            .map(|s| serde_json::to_value(Stack::parse("s.toml", s).unwrap()).unwrap())
+            .collect();
         let s = schema();
         let mut checked = 0;
         // (schema definition, key in the stack file, where the resolved stack holds the value)
@@ -158,12 +168,21 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
             ("Drift", "ignore", "/drift/ignore"),
             ("Security", "waive", "/security/waivers"),
         ] {
-            let props = if def.is_empty() { &s["properties"] } else { &s["definitions"][def]["properties"] };
+            let props = if def.is_empty() {
+                &s["properties"]
+            } else {
+                &s["definitions"][def]["properties"]
+            };
             let default = &props[key]["default"];
             assert!(!default.is_null(), "{def}.{key} states no default");
-            let actual = resolved.iter().find_map(|r| r.pointer(path)).unwrap_or_else(|| panic!("no {path}"));
+            let actual = resolved
+                .iter()
+                .find_map(|r| r.pointer(path))
+                .unwrap_or_else(|| panic!("no {path}"));
             let default = match (key, default) {
-                ("rollout_timeout", Value::String(d)) => json!(humantime::parse_duration(d).unwrap().as_secs()),
+                ("rollout_timeout", Value::String(d)) => {
+                    json!(humantime::parse_duration(d).unwrap().as_secs())
+                }
                 _ => default.clone(),
             };
             assert_eq!(&default, actual, "{def}.{key}");
@@ -187,9 +206,14 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
         }
         assert!(!s.to_string().contains("\"null\""), "TOML has no null");
         assert_eq!(s["required"], json!(["name", "region", "identity", "app"]));
-        let required: Vec<(&String, &Value)> =
-            s["definitions"].as_object().unwrap().iter().filter_map(|(name, d)| d.get("required").map(|r| (name, r))).collect();
-        let (app, identity, waiver) = (String::from("App"), String::from("Identity"), String::from("Waiver"));
+        let required: Vec<(&String, &Value)> = s["definitions"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter_map(|(name, d)| d.get("required").map(|r| (name, r)))
+            .collect();
+        let (app, identity, waiver) =
+            (String::from("App"), String::from("Identity"), String::from("Waiver"));
         assert_eq!(
             required,
             [

@@ -87,10 +87,23 @@ impl State {
     }
 
     /// Parses and checks a state document (`location` and `backup` are for messages).
-    pub fn from_bytes(bytes: &[u8], location: &Path, backup: &Path, stack: &str) -> Result<State, StateError> {
-        let corrupt = |detail: String| StateError::Corrupt { path: location.to_path_buf(), detail, backup: backup.to_path_buf() };
-        let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
-        let found = v.get("format_version").and_then(|f| f.as_u64()).ok_or_else(|| corrupt("no format_version".into()))?;
+    pub fn from_bytes(
+        bytes: &[u8],
+        location: &Path,
+        backup: &Path,
+        stack: &str,
+    ) -> Result<State, StateError> {
+        let corrupt = |detail: String| StateError::Corrupt {
+            path: location.to_path_buf(),
+            detail,
+            backup: backup.to_path_buf(),
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
+        let found = v
+            .get("format_version")
+            .and_then(|f| f.as_u64())
+            .ok_or_else(|| corrupt("no format_version".into()))?;
         if found != STATE_FORMAT_VERSION as u64 {
             return Err(StateError::Version { path: location.to_path_buf(), found: found as u32 });
         }
@@ -101,10 +114,16 @@ impl State {
             return Err(corrupt("it has no checksum: it was edited by hand or written by something other than empi-infra".into()));
         };
         if sum != state.content_checksum() {
-            return Err(corrupt("its checksum does not match its content (edited by hand or damaged)".into()));
+            return Err(corrupt(
+                "its checksum does not match its content (edited by hand or damaged)".into(),
+            ));
         }
         if state.stack != stack {
-            return Err(StateError::WrongStack { path: location.to_path_buf(), found: state.stack, expected: stack.to_string() });
+            return Err(StateError::WrongStack {
+                path: location.to_path_buf(),
+                found: state.stack,
+                expected: stack.to_string(),
+            });
         }
         Ok(state)
     }
@@ -141,8 +160,12 @@ impl StateError {
     /// later write and cloud call of the run is refused with it.
     pub fn fence(&self) -> Option<StateError> {
         match self {
-            StateError::LockLost { id, why } => Some(StateError::LockLost { id: id.clone(), why: why.clone() }),
-            StateError::Moved { location, detail } => Some(StateError::Moved { location: location.clone(), detail: detail.clone() }),
+            StateError::LockLost { id, why } => {
+                Some(StateError::LockLost { id: id.clone(), why: why.clone() })
+            }
+            StateError::Moved { location, detail } => {
+                Some(StateError::Moved { location: location.clone(), detail: detail.clone() })
+            }
             _ => None,
         }
     }
@@ -177,7 +200,10 @@ impl LockInfo {
     }
 
     pub fn describe(&self) -> String {
-        format!("{}@{} (pid {}, `{}`, since {})", self.owner, self.host, self.pid, self.operation, self.created)
+        format!(
+            "{}@{} (pid {}, `{}`, since {})",
+            self.owner, self.host, self.pid, self.operation, self.created
+        )
     }
 }
 
@@ -263,7 +289,10 @@ impl LocalBackend {
     pub fn record(&self, state: &State, address: &str) -> Result<(), StateError> {
         // folding costs a whole-document write: doing it every max(512, resources) entries keeps
         // the cost per operation constant however large the state grows
-        if self.journaled.load(std::sync::atomic::Ordering::SeqCst) >= COMPACT_EVERY.max(state.resources.len()) || !self.path.exists() {
+        if self.journaled.load(std::sync::atomic::Ordering::SeqCst)
+            >= COMPACT_EVERY.max(state.resources.len())
+            || !self.path.exists()
+        {
             return self.save(state);
         }
         let mut e = JournalEntry {
@@ -278,7 +307,11 @@ impl LocalBackend {
         line.push(b'\n');
         let path = self.journal_path();
         crate::crashpoint::hit("state-write-start");
-        let mut f = fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io("write", &path))?;
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io("write", &path))?;
         let half = line.len() / 2;
         f.write_all(&line[..half]).map_err(io("write", &path))?;
         crate::crashpoint::hit("state-write-before-rename"); // a torn line, as a crash mid-write leaves
@@ -302,7 +335,8 @@ impl LocalBackend {
         let complete = text.ends_with(b"\n");
         for (i, line) in lines.iter().enumerate() {
             let last = i + 1 == lines.len();
-            let entry = serde_json::from_slice::<JournalEntry>(line).ok().filter(|e| e.checksum == e.sum());
+            let entry =
+                serde_json::from_slice::<JournalEntry>(line).ok().filter(|e| e.checksum == e.sum());
             let Some(e) = entry else {
                 if last && !complete {
                     break; // torn by a crash: that operation is found again in the cloud
@@ -376,7 +410,9 @@ impl LocalBackend {
     /// this backend read or wrote, or the same lineage at a later serial (serial never goes back).
     fn check_not_moved(&self, state: &State) -> Result<(), StateError> {
         let Some((lineage, serial)) = self.on_disk() else { return Ok(()) };
-        let moved = |detail: String| Err(StateError::Moved { location: self.path.display().to_string(), detail });
+        let moved = |detail: String| {
+            Err(StateError::Moved { location: self.path.display().to_string(), detail })
+        };
         match &*self.seen.lock().unwrap() {
             Seen::Absent => return moved(format!("this run found no state there, and now it holds lineage {lineage} at serial {serial}")),
             Seen::Lineage(l) if *l != lineage => {
@@ -385,7 +421,10 @@ impl LocalBackend {
             _ => {}
         }
         if lineage == state.lineage && serial > state.serial {
-            return moved(format!("it is at serial {serial}, and this run would write serial {} over it", state.serial));
+            return moved(format!(
+                "it is at serial {serial}, and this run would write serial {} over it",
+                state.serial
+            ));
         }
         Ok(())
     }
@@ -408,7 +447,8 @@ impl LocalBackend {
         if self.path.exists() {
             let backup = self.backup_path();
             // hard-link the current version as the backup (atomic replace of the old backup)
-            let tmp_backup = self.path.with_extension(format!("json.backup-tmp-{}", std::process::id()));
+            let tmp_backup =
+                self.path.with_extension(format!("json.backup-tmp-{}", std::process::id()));
             let _ = fs::remove_file(&tmp_backup);
             let _remove_tmp_backup_on_error = crate::temp_path::TempPath::new(tmp_backup.clone());
             fs::hard_link(&self.path, &tmp_backup)
@@ -452,7 +492,9 @@ impl LocalBackend {
             match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut f) => {
                     // a lock file that could not be written whole (a full disk) is removed again
-                    let written = f.write_all(&serde_json::to_vec_pretty(&info).unwrap()).and_then(|()| f.sync_all());
+                    let written = f
+                        .write_all(&serde_json::to_vec_pretty(&info).unwrap())
+                        .and_then(|()| f.sync_all());
                     if let Err(e) = written {
                         let _ = fs::remove_file(&path);
                         return Err(io("write", &path)(e));
@@ -469,13 +511,18 @@ impl LocalBackend {
                             let _ = fs::remove_file(&path);
                             continue;
                         }
-                        Some(h) => return Err(StateError::Locked { holder: h.describe(), id: h.id }),
+                        Some(h) => {
+                            return Err(StateError::Locked { holder: h.describe(), id: h.id })
+                        }
                     }
                 }
                 Err(e) => return Err(io("create", &path)(e)),
             }
         }
-        Err(StateError::Locked { holder: "another run (the lock keeps changing)".into(), id: "?".into() })
+        Err(StateError::Locked {
+            holder: "another run (the lock keeps changing)".into(),
+            id: "?".into(),
+        })
     }
 
     /// Who holds the lock, if anyone.
@@ -601,7 +648,11 @@ pub struct StateWriter {
 
 impl StateWriter {
     pub fn new(state: State, store: std::sync::Arc<dyn StateStore>) -> Self {
-        StateWriter { state: tokio::sync::Mutex::new(state), store, fenced: std::sync::Mutex::new(None) }
+        StateWriter {
+            state: tokio::sync::Mutex::new(state),
+            store,
+            fenced: std::sync::Mutex::new(None),
+        }
     }
 
     /// Whether this run may still write state and call the cloud: an error naming the lost lock
@@ -626,7 +677,11 @@ impl StateWriter {
 
     /// Applies `f`, which changes the entry of `address` (and perhaps facts), and records it
     /// (serial + 1).
-    pub async fn update<R>(&self, address: &str, f: impl FnOnce(&mut State) -> R) -> Result<R, StateError> {
+    pub async fn update<R>(
+        &self,
+        address: &str,
+        f: impl FnOnce(&mut State) -> R,
+    ) -> Result<R, StateError> {
         let mut s = self.state.lock().await;
         self.fence()?;
         let r = f(&mut s);
@@ -669,7 +724,10 @@ mod tests {
         assert_eq!(b.load().unwrap().serial, 2);
         let backup: State = serde_json::from_slice(&fs::read(b.backup_path()).unwrap()).unwrap();
         assert_eq!(backup.serial, 1);
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         assert!(names.iter().all(|n| !n.contains("tmp")), "{names:?}");
     }
 
@@ -741,7 +799,10 @@ mod checksum_tests {
         let text = fs::read_to_string(&b.path).unwrap().replace("\"serial\": 4", "\"serial\": 5");
         fs::write(&b.path, &text).unwrap();
         let e = b.load().unwrap_err();
-        assert!(e.to_string().contains("checksum does not match") && e.to_string().contains("backup"), "{e}");
+        assert!(
+            e.to_string().contains("checksum does not match") && e.to_string().contains("backup"),
+            "{e}"
+        );
         assert_eq!(fs::read_to_string(&b.path).unwrap(), text, "never overwritten");
         // truncated
         fs::write(&b.path, &text[..text.len() / 2]).unwrap();
@@ -760,7 +821,8 @@ mod fence_tests {
         let mut st = State::new("s");
         st.serial = 4;
         b.save(&st).unwrap();
-        let mut doc: serde_json::Value = serde_json::from_slice(&fs::read(&b.path).unwrap()).unwrap();
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&fs::read(&b.path).unwrap()).unwrap();
         doc.as_object_mut().unwrap().remove("checksum");
         let text = serde_json::to_string_pretty(&doc).unwrap();
         fs::write(&b.path, &text).unwrap();
@@ -784,7 +846,10 @@ mod fence_tests {
         let written = fs::read(&ours.path).unwrap();
         st.serial = 37;
         let e = ours.save(&st).unwrap_err().to_string();
-        assert!(e.contains("it is at serial 41, and this run would write serial 37 over it"), "{e}");
+        assert!(
+            e.contains("it is at serial 41, and this run would write serial 37 over it"),
+            "{e}"
+        );
         assert!(e.contains("nothing was overwritten"), "{e}");
         assert_eq!(fs::read(&ours.path).unwrap(), written, "the newer state is kept");
         assert_eq!(LocalBackend::new(dir.path(), "s").load().unwrap().serial, 41);
@@ -812,14 +877,23 @@ mod fence_tests {
         LocalBackend::new(dir.path(), "s").save(&other).unwrap();
         st.serial = 9;
         let e = ours.save(&st).unwrap_err().to_string();
-        assert!(e.contains(&format!("this run read lineage {}, and now it holds lineage another at serial 1", st.lineage)), "{e}");
+        assert!(
+            e.contains(&format!(
+                "this run read lineage {}, and now it holds lineage another at serial 1",
+                st.lineage
+            )),
+            "{e}"
+        );
         // nor a state that appeared where this run found none
         let fresh_dir = tempfile::tempdir().unwrap();
         let first = LocalBackend::new(fresh_dir.path(), "s");
         let mine = first.load().unwrap();
         LocalBackend::new(fresh_dir.path(), "s").save(&other).unwrap();
         let e = first.save(&mine).unwrap_err().to_string();
-        assert!(e.contains("this run found no state there, and now it holds lineage another"), "{e}");
+        assert!(
+            e.contains("this run found no state there, and now it holds lineage another"),
+            "{e}"
+        );
         // a damaged document is not in the way of `state rebuild`
         fs::write(&first.path, b"{").unwrap();
         first.save(&mine).unwrap();
@@ -850,7 +924,10 @@ mod fence_tests {
         }
         fn fence(&self) -> Result<(), StateError> {
             if self.1.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(StateError::LockLost { id: "77aa".into(), why: "its lease ran out".into() });
+                return Err(StateError::LockLost {
+                    id: "77aa".into(),
+                    why: "its lease ran out".into(),
+                });
             }
             Ok(())
         }
@@ -865,13 +942,23 @@ mod fence_tests {
         assert!(w.fence().is_ok());
         store.1.store(true, std::sync::atomic::Ordering::SeqCst);
         let e = w.update("b", |_| ()).await.unwrap_err().to_string();
-        assert!(e.starts_with("this run no longer holds the state lock 77aa (its lease ran out)"), "{e}");
-        assert!(e.contains("stopped before its next cloud call") && e.contains("empi-infra plan"), "{e}");
+        assert!(
+            e.starts_with("this run no longer holds the state lock 77aa (its lease ran out)"),
+            "{e}"
+        );
+        assert!(
+            e.contains("stopped before its next cloud call") && e.contains("empi-infra plan"),
+            "{e}"
+        );
         assert!(w.flush().await.is_err());
         // lost for good, even if the store would answer otherwise now
         store.1.store(false, std::sync::atomic::Ordering::SeqCst);
         assert!(w.fence().is_err() && w.update("c", |_| ()).await.is_err());
-        assert_eq!(LocalBackend::new(dir.path(), "s").load().unwrap().serial, 1, "only the write before the loss");
+        assert_eq!(
+            LocalBackend::new(dir.path(), "s").load().unwrap().serial,
+            1,
+            "only the write before the loss"
+        );
     }
 
     #[tokio::test]
@@ -953,7 +1040,11 @@ mod journal_tests {
         assert_eq!(loaded.resources.len(), 2, "the torn third entry is dropped");
         let damaged = text.replacen("\"i1\"", "\"i9\"", 1);
         fs::write(b.journal_path(), damaged).unwrap();
-        assert!(LocalBackend::new(dir.path(), "s").load().unwrap_err().to_string().contains("journal line 1 is damaged"));
+        assert!(LocalBackend::new(dir.path(), "s")
+            .load()
+            .unwrap_err()
+            .to_string()
+            .contains("journal line 1 is damaged"));
     }
 
     #[test]

@@ -52,15 +52,22 @@ fn candidates<'a>(addresses: &BTreeSet<&'a str>) -> BTreeSet<&'a str> {
 
 /// The addresses `targets` name among `addresses`; a target that names none is an error naming
 /// the closest address (`of` says where it was looked for, for the message).
-pub fn select(targets: &[String], addresses: &BTreeSet<&str>, of: &str) -> Result<BTreeSet<String>, TargetError> {
+pub fn select(
+    targets: &[String],
+    addresses: &BTreeSet<&str>,
+    of: &str,
+) -> Result<BTreeSet<String>, TargetError> {
     let mut out = BTreeSet::new();
     for t in targets {
         let t = t.trim();
         let named: Vec<&str> = addresses.iter().copied().filter(|a| names(t, a)).collect();
         if named.is_empty() {
-            let closest = candidates(addresses).into_iter().min_by_key(|c| (distance(c, t), c.len()));
+            let closest =
+                candidates(addresses).into_iter().min_by_key(|c| (distance(c, t), c.len()));
             return Err(match closest {
-                Some(c) => TargetError::NoMatch { target: t.into(), of: of.into(), closest: c.into() },
+                Some(c) => {
+                    TargetError::NoMatch { target: t.into(), of: of.into(), closest: c.into() }
+                }
                 None => TargetError::Nothing { target: t.into(), of: of.into() },
             });
         }
@@ -73,12 +80,18 @@ pub fn select(targets: &[String], addresses: &BTreeSet<&str>, of: &str) -> Resul
 /// A target the stack no longer has (only state records it) is deleted, and with it whatever
 /// state records as depending on it (those the stack still has are planned with their
 /// dependencies, the rest deleted too).
-pub fn plan_scope(graph: &ResourceGraph, state: &State, targets: &[String]) -> Result<BTreeSet<String>, TargetError> {
-    let all: BTreeSet<&str> = graph.addresses().chain(state.resources.keys().map(String::as_str)).collect();
+pub fn plan_scope(
+    graph: &ResourceGraph,
+    state: &State,
+    targets: &[String],
+) -> Result<BTreeSet<String>, TargetError> {
+    let all: BTreeSet<&str> =
+        graph.addresses().chain(state.resources.keys().map(String::as_str)).collect();
     let named = select(targets, &all, &format!("of stack {:?}", state.stack))?;
     let orphans = named.iter().filter(|a| graph.get(a).is_none()).map(String::as_str);
     let taken_along = recorded_dependents(state, orphans);
-    let planned = named.iter().chain(&taken_along).filter(|a| graph.get(a).is_some()).map(String::as_str);
+    let planned =
+        named.iter().chain(&taken_along).filter(|a| graph.get(a).is_some()).map(String::as_str);
     let mut scope = graph.with_dependencies(planned);
     scope.extend(taken_along.into_iter().filter(|a| graph.get(a).is_none()));
     Ok(scope)
@@ -87,14 +100,19 @@ pub fn plan_scope(graph: &ResourceGraph, state: &State, targets: &[String]) -> R
 /// What a targeted destroy covers: the targets and every recorded resource that depends on them.
 pub fn destroy_scope(state: &State, targets: &[String]) -> Result<BTreeSet<String>, TargetError> {
     let all: BTreeSet<&str> = state.resources.keys().map(String::as_str).collect();
-    let named = select(targets, &all, &format!("recorded in the state of stack {:?}", state.stack))?;
+    let named =
+        select(targets, &all, &format!("recorded in the state of stack {:?}", state.stack))?;
     Ok(recorded_dependents(state, named.iter().map(String::as_str)))
 }
 
 /// `starts` and every resource state records as depending on them, directly or not.
-fn recorded_dependents<'a>(state: &State, starts: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+fn recorded_dependents<'a>(
+    state: &State,
+    starts: impl IntoIterator<Item = &'a str>,
+) -> BTreeSet<String> {
     let mut g: DiGraph<&str, ()> = DiGraph::new();
-    let index: BTreeMap<&str, NodeIndex> = state.resources.keys().map(|a| (a.as_str(), g.add_node(a.as_str()))).collect();
+    let index: BTreeMap<&str, NodeIndex> =
+        state.resources.keys().map(|a| (a.as_str(), g.add_node(a.as_str()))).collect();
     for (address, rs) in &state.resources {
         for d in &rs.depends_on {
             if let Some(&from) = index.get(d.as_str()) {
@@ -119,7 +137,8 @@ fn recorded_dependents<'a>(state: &State, starts: impl IntoIterator<Item = &'a s
 pub fn restrict(state: &State, scope: &BTreeSet<String>) -> State {
     let mut part = state.clone();
     part.resources.retain(|a, _| scope.contains(a));
-    part.facts.retain(|k, _| !k.starts_with("deposed:") || scope.iter().any(|a| *k == deposed_fact(a)));
+    part.facts
+        .retain(|k, _| !k.starts_with("deposed:") || scope.iter().any(|a| *k == deposed_fact(a)));
     part
 }
 
@@ -199,7 +218,13 @@ mod tests {
         assert_eq!(plan_scope(&g, &state, &t(&["network.public_subnet[*]"])).unwrap().len(), 3);
         assert_eq!(
             plan_scope(&g, &state, &t(&["database"])).unwrap(),
-            set(&["database.instance", "database.parameter_group", "database.subnet_group", "network.private_subnet[0]", "network.vpc"]),
+            set(&[
+                "database.instance",
+                "database.parameter_group",
+                "database.subnet_group",
+                "network.private_subnet[0]",
+                "network.vpc"
+            ]),
             "an area: all its resources and their dependencies, never what depends on them"
         );
         assert_eq!(
@@ -219,13 +244,20 @@ mod tests {
     #[test]
     fn a_destroy_covers_the_targets_and_what_depends_on_them() {
         let (_, state) = stack();
-        assert_eq!(destroy_scope(&state, &t(&["edge.alb"])).unwrap(), set(&["edge.alb", "edge.listener"]));
+        assert_eq!(
+            destroy_scope(&state, &t(&["edge.alb"])).unwrap(),
+            set(&["edge.alb", "edge.listener"])
+        );
         assert_eq!(
             destroy_scope(&state, &t(&["network.private_subnet[0]"])).unwrap(),
             set(&["network.private_subnet[0]", "database.subnet_group", "database.instance"])
         );
         let all_but_parameters = destroy_scope(&state, &t(&["network.vpc"])).unwrap();
-        assert_eq!(all_but_parameters.len(), 8, "everything but the parameter group hangs off the VPC");
+        assert_eq!(
+            all_but_parameters.len(),
+            8,
+            "everything but the parameter group hangs off the VPC"
+        );
         assert!(!all_but_parameters.contains("database.parameter_group"));
     }
 
@@ -237,9 +269,16 @@ mod tests {
         let untargeted = plan_scope(&g, &state, &t(&["edge.listener", "network"])).unwrap();
         assert!(!untargeted.contains("edge.old_rule"), "{untargeted:?}");
         let targeted = plan_scope(&g, &state, &t(&["edge.old_rule"])).unwrap();
-        assert_eq!(targeted, set(&["edge.old_rule", "edge.old_rule_tag"]), "and what state records as depending on it");
+        assert_eq!(
+            targeted,
+            set(&["edge.old_rule", "edge.old_rule_tag"]),
+            "and what state records as depending on it"
+        );
         let area = plan_scope(&g, &state, &t(&["edge"])).unwrap();
-        assert!(area.contains("edge.old_rule"), "an area holds what state records in it, as a Terraform module does");
+        assert!(
+            area.contains("edge.old_rule"),
+            "an area holds what state records in it, as a Terraform module does"
+        );
     }
 
     #[test]

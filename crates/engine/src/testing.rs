@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::resource::{
-    AttrSchema, Attrs, ErrorClass, Observed, Operation, Propagation, ProviderError, ProviderResult, Readiness, Registry, Resource, Schema,
-    Ty,
+    AttrSchema, Attrs, ErrorClass, Observed, Operation, Propagation, ProviderError, ProviderResult,
+    Readiness, Registry, Resource, Schema, Ty,
 };
 
 /// The kind the memory cloud serves: `value` updates in place, `size` forces replacement.
@@ -29,7 +29,11 @@ static SCHEMA: Schema = Schema::new(
     &["id"],
 )
 .typical(1)
-.propagation(&[Propagation { code: "NotYet", message: "", waiting_for: "the parent is not visible yet" }]);
+.propagation(&[Propagation {
+    code: "NotYet",
+    message: "",
+    waiting_for: "the parent is not visible yet",
+}]);
 
 #[derive(Debug, Clone)]
 pub struct Object {
@@ -125,8 +129,17 @@ impl Resource for MemoryCloud {
         &SCHEMA
     }
 
-    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> ProviderResult<Option<String>> {
-        Ok(self.call("find", name, |i| i.objects.iter().find(|(_, o)| o.name == name).map(|(id, _)| id.clone())).await)
+    async fn find(
+        &self,
+        name: &str,
+        _address: &str,
+        _inputs: &Attrs,
+    ) -> ProviderResult<Option<String>> {
+        Ok(self
+            .call("find", name, |i| {
+                i.objects.iter().find(|(_, o)| o.name == name).map(|(id, _)| id.clone())
+            })
+            .await)
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> ProviderResult<Option<Observed>> {
@@ -135,7 +148,10 @@ impl Resource for MemoryCloud {
                 i.objects.get(id).map(|o| {
                     let mut attrs = o.attrs.clone();
                     attrs.remove("secret");
-                    Observed { attrs, outputs: Attrs::from([("id".to_string(), Value::String(id.to_string()))]) }
+                    Observed {
+                        attrs,
+                        outputs: Attrs::from([("id".to_string(), Value::String(id.to_string()))]),
+                    }
                 })
             })
             .await)
@@ -143,13 +159,17 @@ impl Resource for MemoryCloud {
 
     async fn create(&self, name: &str, address: &str, inputs: &Attrs) -> ProviderResult<String> {
         if self.fail_create.lock().unwrap().iter().any(|n| n == name) {
-            return Err(ProviderError::coded("AccessDenied", format!("not allowed to create {name}")));
+            return Err(ProviderError::coded(
+                "AccessDenied",
+                format!("not allowed to create {name}"),
+            ));
         }
         {
             let mut n = self.not_yet.lock().unwrap();
             if *n > 0 {
                 *n = n.saturating_sub(1);
-                return Err(ProviderError::coded("NotYet", "the parent is not visible here yet").with_class(ErrorClass::Propagation));
+                return Err(ProviderError::coded("NotYet", "the parent is not visible here yet")
+                    .with_class(ErrorClass::Propagation));
             }
         }
         let ready_after = self.ready_after;
@@ -159,15 +179,32 @@ impl Resource for MemoryCloud {
                 let ready_at = Instant::now() + ready_after;
                 i.next += 1;
                 let id = format!("thing-{}", i.next);
-                i.objects.insert(id.clone(), Object { name: name.into(), address: address.into(), attrs: inputs.clone(), ready_at });
+                i.objects.insert(
+                    id.clone(),
+                    Object {
+                        name: name.into(),
+                        address: address.into(),
+                        attrs: inputs.clone(),
+                        ready_at,
+                    },
+                );
                 id
             })
             .await)
     }
 
-    async fn update(&self, id: &str, _old: &Attrs, new: &Attrs, changed: &[String]) -> ProviderResult<()> {
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> ProviderResult<()> {
         self.call("update", id, |i| {
-            let o = i.objects.get_mut(id).ok_or_else(|| ProviderError::coded("NotFound", id.to_string()))?;
+            let o = i
+                .objects
+                .get_mut(id)
+                .ok_or_else(|| ProviderError::coded("NotFound", id.to_string()))?;
             for k in changed {
                 if k == "size" {
                     return Err(ProviderError::new("size cannot be updated in place"));

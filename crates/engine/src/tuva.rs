@@ -37,7 +37,9 @@ struct Milestone {
 
 fn table() -> &'static Table {
     static T: OnceLock<Table> = OnceLock::new();
-    T.get_or_init(|| serde_json::from_str(DATA).expect("data/tuva-versions.json is valid (checked by its tests)"))
+    T.get_or_init(|| {
+        serde_json::from_str(DATA).expect("data/tuva-versions.json is valid (checked by its tests)")
+    })
 }
 
 /// The v0.1.0 release: its tree is `main`'s `ff049ef` apart from `VERSION`.
@@ -91,15 +93,18 @@ fn position_of(commit: &str) -> Option<usize> {
 fn at(pos: Option<usize>, release: bool, assumed: Option<String>) -> TuvaVersion {
     let t = table();
     let has = |key: &str| {
-        t.milestones.iter().filter(|m| m.feature.starts_with(key)).any(|m| match (pos, position_of(&m.main_commit)) {
-            (None, _) => true,
-            (Some(p), Some(q)) => q <= p,
-            (Some(_), None) => false,
+        t.milestones.iter().filter(|m| m.feature.starts_with(key)).any(|m| {
+            match (pos, position_of(&m.main_commit)) {
+                (None, _) => true,
+                (Some(p), Some(q)) => q <= p,
+                (Some(_), None) => false,
+            }
         })
     };
     let k8s_job_runner = has(K8S_JOB_RUNNER);
     // the validated (pydantic) config came with the k8s runner; before it, v0.1.0's TypedDict
-    let schema_of = if k8s_job_runner { t.versions.last().unwrap().name.clone() } else { V0_1_0.to_string() };
+    let schema_of =
+        if k8s_job_runner { t.versions.last().unwrap().name.clone() } else { V0_1_0.to_string() };
     TuvaVersion {
         schema_of,
         position: pos,
@@ -112,7 +117,9 @@ fn at(pos: Option<usize>, release: bool, assumed: Option<String>) -> TuvaVersion
 }
 
 fn is_hex(s: &str) -> bool {
-    s.len() >= 7 && s.len() <= 40 && s.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    s.len() >= 7
+        && s.len() <= 40
+        && s.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
 }
 
 /// `vMAJOR.MINOR.PATCH[-suffix]` as numbers.
@@ -128,12 +135,19 @@ fn semver(tag: &str) -> Option<(u64, u64, u64)> {
 pub fn classify(version: &str) -> Result<TuvaVersion, String> {
     let t = table();
     let newest = &t.versions.last().unwrap().commit;
-    if version == V0_1_0 || t.versions.first().is_some_and(|v| v.commit.starts_with(version) && is_hex(version)) {
+    if version == V0_1_0
+        || t.versions.first().is_some_and(|v| v.commit.starts_with(version) && is_hex(version))
+    {
         return Ok(at(position_of(V0_1_0_ON_MAIN), true, None));
     }
     if is_hex(version) {
-        let found: Vec<usize> =
-            t.main_first_parent.iter().enumerate().filter(|(_, (c, _))| c.starts_with(version)).map(|(i, _)| i).collect();
+        let found: Vec<usize> = t
+            .main_first_parent
+            .iter()
+            .enumerate()
+            .filter(|(_, (c, _))| c.starts_with(version))
+            .map(|(i, _)| i)
+            .collect();
         return Ok(match found.as_slice() {
             [i] => at(Some(*i), false, None),
             _ => at(
@@ -176,7 +190,8 @@ pub fn check_upgrade(
             "the plan takes Tuva EMPI from {from_name} back to {to_name}, but its database migrations cannot run backwards"
         )));
     }
-    let skipped: Vec<&str> = releases.iter().filter(|(_, p)| *p > a && *p < b).map(|(n, _)| *n).collect();
+    let skipped: Vec<&str> =
+        releases.iter().filter(|(_, p)| *p > a && *p < b).map(|(n, _)| *n).collect();
     if !skipped.is_empty() {
         return Err(UpgradeRefusal::Skip(format!(
             "the plan upgrades Tuva EMPI from {from_name} to {to_name}, skipping {}; Tuva's upgrade rule is not to skip versions",
@@ -192,7 +207,16 @@ pub fn releases() -> Vec<(&'static str, usize)> {
         .versions
         .iter()
         .filter(|v| semver(&v.name).is_some())
-        .filter_map(|v| Some((v.name.as_str(), if v.name == V0_1_0 { position_of(V0_1_0_ON_MAIN)? } else { position_of(&v.commit)? })))
+        .filter_map(|v| {
+            Some((
+                v.name.as_str(),
+                if v.name == V0_1_0 {
+                    position_of(V0_1_0_ON_MAIN)?
+                } else {
+                    position_of(&v.commit)?
+                },
+            ))
+        })
         .collect()
 }
 
@@ -207,7 +231,11 @@ pub enum UpgradeRefusal {
 /// `version`: every problem as `path: what`. Unknown keys pass (upstream ignores them); values
 /// not known before apply (references) pass as strings.
 pub fn check_config(version: &TuvaVersion, doc: &Value) -> Result<(), Vec<String>> {
-    let entry = table().versions.iter().find(|v| v.name == version.schema_of).expect("schema_of names an entry");
+    let entry = table()
+        .versions
+        .iter()
+        .find(|v| v.name == version.schema_of)
+        .expect("schema_of names an entry");
     let mut errors = vec![];
     check_object(&entry.config_schema, doc, "", &mut errors);
     if errors.is_empty() {
@@ -220,8 +248,18 @@ pub fn check_config(version: &TuvaVersion, doc: &Value) -> Result<(), Vec<String
 /// Checks the config document the stack's specs write against the schema of Tuva EMPI `version`
 /// (the stack's `app.version`, which `v` describes), before anything reaches the cluster: one
 /// sentence naming every problem.
-pub fn check_stack_config(v: &TuvaVersion, version: &str, specs: &[crate::resource::ResourceSpec]) -> Result<(), String> {
-    let Some(doc) = specs.iter().find(|s| s.address == "config.document").and_then(|s| s.inputs.get("document")) else { return Ok(()) };
+pub fn check_stack_config(
+    v: &TuvaVersion,
+    version: &str,
+    specs: &[crate::resource::ResourceSpec],
+) -> Result<(), String> {
+    let Some(doc) = specs
+        .iter()
+        .find(|s| s.address == "config.document")
+        .and_then(|s| s.inputs.get("document"))
+    else {
+        return Ok(());
+    };
     let (doc, _) = doc.resolve_partial(&|_: &str, _: &str| None);
     check_config(v, &doc).map_err(|errors| {
         let entry = table().versions.iter().find(|e| e.name == v.schema_of).map(|e| &e.commit[..7]).unwrap_or_default();
@@ -229,7 +267,12 @@ pub fn check_stack_config(v: &TuvaVersion, version: &str, specs: &[crate::resour
     })
 }
 
-fn check_object(schema: &serde_json::Map<String, Value>, doc: &Value, path: &str, errors: &mut Vec<String>) {
+fn check_object(
+    schema: &serde_json::Map<String, Value>,
+    doc: &Value,
+    path: &str,
+    errors: &mut Vec<String>,
+) {
     for (key, spec) in schema {
         let at = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
         let note = spec.get("note").and_then(Value::as_str).unwrap_or_default();
@@ -258,10 +301,14 @@ fn check_object(schema: &serde_json::Map<String, Value>, doc: &Value, path: &str
             errors.push(format!("{at}: expected {ty}, found {value}"));
             continue;
         }
-        if let (Some(allowed), Some(s)) = (spec.get("enum").and_then(Value::as_array), value.as_str()) {
+        if let (Some(allowed), Some(s)) =
+            (spec.get("enum").and_then(Value::as_array), value.as_str())
+        {
             if !allowed.iter().any(|a| a.as_str() == Some(s)) {
-                errors
-                    .push(format!("{at}: {s:?} is not one of {}", allowed.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")));
+                errors.push(format!(
+                    "{at}: {s:?} is not one of {}",
+                    allowed.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
+                ));
             }
         }
         if let Some(keys) = spec.get("keys").and_then(Value::as_object) {
@@ -290,10 +337,21 @@ mod tests {
     #[test]
     fn the_table_loads_and_places_each_known_version() {
         let v = classify("v0.1.0").unwrap();
-        assert!(!v.export_worker && !v.k8s_job_runner && !v.job_namespace && v.release && v.assumed.is_none());
+        assert!(
+            !v.export_worker
+                && !v.k8s_job_runner
+                && !v.job_namespace
+                && v.release
+                && v.assumed.is_none()
+        );
         assert_eq!(v.schema_of, "v0.1.0");
         let head = classify("301608c7ac2f5fc422ec210cd5613a0496d468ba").unwrap();
-        assert!(head.export_worker && head.k8s_job_runner && head.job_namespace && head.assumed.is_none());
+        assert!(
+            head.export_worker
+                && head.k8s_job_runner
+                && head.job_namespace
+                && head.assumed.is_none()
+        );
         // between the k8s runner (4b81767) and process_export_jobs (6ab8594)
         let mid = classify("f88e27e").unwrap();
         assert!(mid.k8s_job_runner && !mid.export_worker && !mid.job_namespace, "{mid:?}");
@@ -340,7 +398,12 @@ mod tests {
         doc["matching_service"] = json!({"job_runner": "k8s", "k8s_job_runner": {}});
         let errors = check_config(&head, &doc).unwrap_err();
         assert!(errors.contains(&"db.port: expected str, found 5432".to_string()), "{errors:?}");
-        assert!(errors.contains(&"matching_service.k8s_job_runner.job_image_pull_policy: missing".to_string()), "{errors:?}");
+        assert!(
+            errors.contains(
+                &"matching_service.k8s_job_runner.job_image_pull_policy: missing".to_string()
+            ),
+            "{errors:?}"
+        );
         // v0.1.0 reads no matching_service block and does not require django.debug
         let v1 = classify("v0.1.0").unwrap();
         doc["db"]["port"] = json!("5432");

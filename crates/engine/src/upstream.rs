@@ -10,8 +10,16 @@ pub const COMMIT: &str = "301608c7ac2f5fc422ec210cd5613a0496d468ba";
 /// `backend/main/config.py`: `IdpBackend` values and, for each, the block `IdpConfig` requires and
 /// that block's fields (pydantic `BaseModel`s of required `str` fields; unknown keys are ignored).
 pub const IDP_BACKENDS: &[(&str, &str, &[&str])] = &[
-    ("aws-cognito", "aws_cognito", &["cognito_user_pool_id", "jwt_header", "jwks_url", "client_id"]),
-    ("keycloak", "keycloak", &["server_url", "realm", "jwt_header", "jwks_url", "client_id", "client_secret", "jwt_aud"]),
+    (
+        "aws-cognito",
+        "aws_cognito",
+        &["cognito_user_pool_id", "jwt_header", "jwks_url", "client_id"],
+    ),
+    (
+        "keycloak",
+        "keycloak",
+        &["server_url", "realm", "jwt_header", "jwks_url", "client_id", "client_secret", "jwt_aud"],
+    ),
 ];
 
 /// The PostgreSQL extensions upstream's migrations create (`backend/main/migrations/0001_initial.py`:
@@ -34,7 +42,9 @@ pub fn check_idp(idp: &Value) -> Result<(), Vec<String>> {
     let mut errors = vec![];
     let backend = idp.get("backend").and_then(Value::as_str).unwrap_or_default();
     match IDP_BACKENDS.iter().find(|(b, _, _)| *b == backend) {
-        None => errors.push(format!("idp.backend: {backend:?} is not one of aws-cognito, keycloak")),
+        None => {
+            errors.push(format!("idp.backend: {backend:?} is not one of aws-cognito, keycloak"))
+        }
         Some((_, block, fields)) => match idp.get(*block) {
             Some(Value::Object(o)) => {
                 for f in *fields {
@@ -45,7 +55,8 @@ pub fn check_idp(idp: &Value) -> Result<(), Vec<String>> {
                     }
                 }
             }
-            _ => errors.push(format!("idp.{block}: {block} config is required when backend is {backend}")),
+            _ => errors
+                .push(format!("idp.{block}: {block} config is required when backend is {backend}")),
         },
     }
     if errors.is_empty() {
@@ -67,7 +78,8 @@ mod tests {
         let mut no_aud = kc.clone();
         no_aud["keycloak"].as_object_mut().unwrap().remove("jwt_aud");
         assert_eq!(check_idp(&no_aud), Err(vec!["idp.keycloak.jwt_aud: missing".to_string()]));
-        assert!(check_idp(&json!({"backend": "keycloak", "aws_cognito": {}})).unwrap_err()[0].contains("keycloak config is required"));
+        assert!(check_idp(&json!({"backend": "keycloak", "aws_cognito": {}})).unwrap_err()[0]
+            .contains("keycloak config is required"));
         assert!(check_idp(&json!({"backend": "okta"})).is_err());
     }
 }

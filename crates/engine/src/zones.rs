@@ -26,14 +26,21 @@ pub const EKS_UNSUPPORTED_ZONE_IDS: &[&str] = &["use1-az3", "usw1-az2", "cac1-az
 
 /// The zones recorded in state, if any.
 pub fn recorded(facts: &std::collections::BTreeMap<String, Value>) -> Option<Vec<Zone>> {
-    facts.get(FACT).and_then(|v| serde_json::from_value(v.clone()).ok()).filter(|z: &Vec<Zone>| !z.is_empty())
+    facts
+        .get(FACT)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .filter(|z: &Vec<Zone>| !z.is_empty())
 }
 
 /// The zones of the stack: pinned ones (checked against the account's), else those recorded (and
 /// more from the account if the stack now wants more), else the first `availability_zones` of the
 /// account's usable ones by name. `usable` are the region's available zones, EKS-unsupported ones
 /// already left out.
-pub fn choose(stack: &Stack, recorded: Option<Vec<Zone>>, usable: &[Zone]) -> Result<Vec<Zone>, String> {
+pub fn choose(
+    stack: &Stack,
+    recorded: Option<Vec<Zone>>,
+    usable: &[Zone],
+) -> Result<Vec<Zone>, String> {
     let n = stack.network.availability_zones as usize;
     let names: Vec<&str> = usable.iter().map(|z| z.name.as_str()).collect();
     if stack.network.zones_pinned {
@@ -53,7 +60,8 @@ pub fn choose(stack: &Stack, recorded: Option<Vec<Zone>>, usable: &[Zone]) -> Re
             .collect();
     }
     let mut chosen: Vec<Zone> = recorded.unwrap_or_default().into_iter().take(n).collect();
-    let mut candidates: Vec<&Zone> = usable.iter().filter(|z| !chosen.iter().any(|c| c.name == z.name)).collect();
+    let mut candidates: Vec<&Zone> =
+        usable.iter().filter(|z| !chosen.iter().any(|c| c.name == z.name)).collect();
     candidates.sort_by(|a, b| a.name.cmp(&b.name));
     for z in candidates {
         if chosen.len() == n {
@@ -106,10 +114,18 @@ mod tests {
     fn ca() -> Vec<Zone> {
         usable(vec![
             (z("ca-central-1a", "cac1-az1"), "available".into(), None),
-            (z("ca-central-1b", "cac1-az2"), "available".into(), Some("opt-in-not-required".into())),
+            (
+                z("ca-central-1b", "cac1-az2"),
+                "available".into(),
+                Some("opt-in-not-required".into()),
+            ),
             (z("ca-central-1d", "cac1-az4"), "available".into(), None),
             (z("ca-central-1c", "cac1-az3"), "available".into(), None),
-            (z("ca-central-1-wl1", "cac1-wl1-az1"), "available".into(), Some("not-opted-in".into())),
+            (
+                z("ca-central-1-wl1", "cac1-wl1-az1"),
+                "available".into(),
+                Some("not-opted-in".into()),
+            ),
         ])
     }
 
@@ -117,7 +133,10 @@ mod tests {
     fn zones_come_from_the_account_and_stay_put() {
         let three = stack("[network]\navailability_zones = 3\nnat_gateways = 1\n");
         let chosen = choose(&three, None, &ca()).unwrap();
-        assert_eq!(chosen.iter().map(|z| z.name.as_str()).collect::<Vec<_>>(), ["ca-central-1a", "ca-central-1b", "ca-central-1d"]);
+        assert_eq!(
+            chosen.iter().map(|z| z.name.as_str()).collect::<Vec<_>>(),
+            ["ca-central-1a", "ca-central-1b", "ca-central-1d"]
+        );
         // a zone AWS adds later does not move a subnet: recorded zones win
         let mut more = ca();
         more.insert(0, z("ca-central-1aa", "cac1-az9"));
@@ -131,9 +150,15 @@ mod tests {
     fn pinned_zones_are_checked_against_the_account() {
         let pinned = stack("[network]\nzones = [\"ca-central-1a\", \"ca-central-1c\"]\n");
         let e = choose(&pinned, None, &ca()).unwrap_err();
-        assert!(e.contains("network.zones names ca-central-1c, which this account cannot use for EKS"), "{e}");
+        assert!(
+            e.contains("network.zones names ca-central-1c, which this account cannot use for EKS"),
+            "{e}"
+        );
         let ok = stack("[network]\nzones = [\"ca-central-1d\", \"ca-central-1a\"]\n");
-        assert_eq!(choose(&ok, None, &ca()).unwrap(), [z("ca-central-1d", "cac1-az4"), z("ca-central-1a", "cac1-az1")]);
+        assert_eq!(
+            choose(&ok, None, &ca()).unwrap(),
+            [z("ca-central-1d", "cac1-az4"), z("ca-central-1a", "cac1-az1")]
+        );
     }
 
     #[test]

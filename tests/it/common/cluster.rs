@@ -55,7 +55,12 @@ impl Cluster {
                 .output()
                 .unwrap();
             if out.status.success() {
-                return Cluster { kubeconfig: dir.path().join("kubeconfig"), dir: dir.path().to_path_buf(), own: Some(dir), lease: None };
+                return Cluster {
+                    kubeconfig: dir.path().join("kubeconfig"),
+                    dir: dir.path().to_path_buf(),
+                    own: Some(dir),
+                    lease: None,
+                };
             }
             why = String::from_utf8_lossy(&out.stderr).into_owned();
         }
@@ -68,13 +73,22 @@ impl Cluster {
     fn from_pool() -> Option<Cluster> {
         use std::os::fd::AsRawFd;
         let pool = PathBuf::from(std::env::var_os("EMPI_TEST_KUBE_POOL")?);
-        let mut dirs: Vec<PathBuf> =
-            std::fs::read_dir(&pool).ok()?.flatten().map(|e| e.path()).filter(|p| p.join("kubeconfig").exists()).collect();
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&pool)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("kubeconfig").exists())
+            .collect();
         dirs.sort();
         let t0 = std::time::Instant::now();
         while t0.elapsed() < Duration::from_secs(180) {
             for dir in &dirs {
-                let Ok(lease) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lease")) else {
+                let Ok(lease) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(dir.join("lease"))
+                else {
                     continue;
                 };
                 if unsafe { libc::flock(lease.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
@@ -90,11 +104,19 @@ impl Cluster {
                     eprintln!("{}; trying another", String::from_utf8_lossy(&reset.stderr).trim());
                     continue;
                 }
-                return Some(Cluster { kubeconfig: dir.join("kubeconfig"), dir: dir.clone(), own: None, lease: Some(lease) });
+                return Some(Cluster {
+                    kubeconfig: dir.join("kubeconfig"),
+                    dir: dir.clone(),
+                    own: None,
+                    lease: Some(lease),
+                });
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        eprintln!("no cluster of the pool in {} came free in 180 s; starting one for this test", pool.display());
+        eprintln!(
+            "no cluster of the pool in {} came free in 180 s; starting one for this test",
+            pool.display()
+        );
         None
     }
 
@@ -111,8 +133,11 @@ impl Drop for Cluster {
     /// cleanly for (`kube-up.sh --down` waits 2–20 s for a clean stop, which held each test's slot
     /// that long).
     fn drop(&mut self) {
-        let pids: Vec<i32> =
-            std::fs::read_to_string(self.dir.join("pids")).unwrap_or_default().split_whitespace().filter_map(|p| p.parse().ok()).collect();
+        let pids: Vec<i32> = std::fs::read_to_string(self.dir.join("pids"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
         if let Some(lease) = self.lease.take() {
             // the pool's: resumed (a test may have paused its API server) and emptied at once, in
             // the background, by kube_reset.py holding the lease (its stdin is the lease's file, so
@@ -132,7 +157,11 @@ impl Drop for Cluster {
         for &pid in &pids {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
-        let gone = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true);
+        let gone = |pid: i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true)
+        };
         let t0 = std::time::Instant::now();
         while !pids.iter().all(|&p| gone(p)) && t0.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(20));
@@ -157,12 +186,14 @@ impl Node {
     pub async fn run(self, client: kube::Client, namespace: &str) {
         let pods: Api<Pod> = Api::namespaced(client, namespace);
         {
-            let mut seen: std::collections::HashMap<String, std::time::Instant> = Default::default();
+            let mut seen: std::collections::HashMap<String, std::time::Instant> =
+                Default::default();
             loop {
                 if let Ok(list) = pods.list(&ListParams::default()).await {
                     for p in list.items {
                         let name = p.metadata.name.clone().unwrap_or_default();
-                        let first = *seen.entry(name.clone()).or_insert_with(std::time::Instant::now);
+                        let first =
+                            *seen.entry(name.clone()).or_insert_with(std::time::Instant::now);
                         if first.elapsed() < self.delay || p.metadata.deletion_timestamp.is_some() {
                             continue;
                         }
@@ -170,16 +201,32 @@ impl Node {
                         if matches!(status.phase.as_deref(), Some("Succeeded") | Some("Failed")) {
                             continue;
                         }
-                        let ready = status.conditions.unwrap_or_default().iter().any(|c| c.type_ == "Ready" && c.status == "True");
-                        let job = p.metadata.labels.as_ref().and_then(|l| l.get("job-name")).cloned();
-                        let containers: Vec<String> =
-                            p.spec.as_ref().map(|s| s.containers.iter().map(|c| c.name.clone()).collect()).unwrap_or_default();
+                        let ready = status
+                            .conditions
+                            .unwrap_or_default()
+                            .iter()
+                            .any(|c| c.type_ == "Ready" && c.status == "True");
+                        let job =
+                            p.metadata.labels.as_ref().and_then(|l| l.get("job-name")).cloned();
+                        let containers: Vec<String> = p
+                            .spec
+                            .as_ref()
+                            .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
+                            .unwrap_or_default();
                         let images: Vec<String> = p
                             .spec
                             .as_ref()
-                            .map(|s| s.containers.iter().map(|c| c.image.clone().unwrap_or_default()).collect())
+                            .map(|s| {
+                                s.containers
+                                    .iter()
+                                    .map(|c| c.image.clone().unwrap_or_default())
+                                    .collect()
+                            })
                             .unwrap_or_default();
-                        let unpullable = job.is_none() && images.iter().any(|i| self.unpullable.iter().any(|u| i.contains(u.as_str())));
+                        let unpullable = job.is_none()
+                            && images
+                                .iter()
+                                .any(|i| self.unpullable.iter().any(|u| i.contains(u.as_str())));
                         let now = chrono_now();
                         let patch = match &job {
                             Some(j) => {
@@ -202,7 +249,9 @@ impl Node {
                                 "containerStatuses": containers.iter().map(|c| serde_json::json!({"name": c, "ready": true, "started": true, "restartCount": 0, "image": "", "imageID": "", "state": {"running": {"startedAt": now}}})).collect::<Vec<_>>()}}),
                             None => continue,
                         };
-                        let _ = pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await;
+                        let _ = pods
+                            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                            .await;
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;

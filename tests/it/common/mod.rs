@@ -33,14 +33,18 @@ pub struct Moto {
 impl Moto {
     pub fn start() -> Moto {
         let python = repo().join(".local-cloud/venv/bin/python");
-        assert!(python.exists(), "moto is not installed: run `scripts/local-cloud setup` (scripts/test does it for you)");
+        assert!(
+            python.exists(),
+            "moto is not installed: run `scripts/local-cloud setup` (scripts/test does it for you)"
+        );
         // a free port can be taken by a parallel test before moto binds it: then this moto exits,
         // and another port is tried (answering on the port is not enough: it may be the other moto)
         static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let log_path = std::env::temp_dir().join(format!("empi-moto-{}-{n}-{port}.log", std::process::id()));
+            let log_path = std::env::temp_dir()
+                .join(format!("empi-moto-{}-{n}-{port}.log", std::process::id()));
             let log = std::fs::File::create(&log_path).unwrap();
             let recording = log_path.with_extension("recording");
             let mut process = match MotoProcess::fork(port, &log_path, &recording) {
@@ -72,7 +76,10 @@ impl Moto {
                 if t0.elapsed() > Duration::from_secs(60) {
                     // not left running behind the failed test
                     process.stop();
-                    panic!("moto did not start on {url} within 60 s; its log: {}", log_path.display());
+                    panic!(
+                        "moto did not start on {url} within 60 s; its log: {}",
+                        log_path.display()
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -108,7 +115,10 @@ impl Moto {
     pub fn record(&self) {
         for path in ["/moto-api/recorder/reset-recording", "/moto-api/recorder/start-recording"] {
             let answer = self.post(path, "");
-            assert!(answer.starts_with("HTTP/1.1 2") || answer.starts_with("HTTP/1.0 2"), "{answer}");
+            assert!(
+                answer.starts_with("HTTP/1.1 2") || answer.starts_with("HTTP/1.0 2"),
+                "{answer}"
+            );
         }
     }
 
@@ -133,7 +143,10 @@ impl Moto {
                 }
                 let body = r["body"].as_str().unwrap_or_default();
                 let body = if r["body_encoded"].as_bool() == Some(true) {
-                    String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(body).unwrap()).into_owned()
+                    String::from_utf8_lossy(
+                        &base64::engine::general_purpose::STANDARD.decode(body).unwrap(),
+                    )
+                    .into_owned()
                 } else {
                     body.to_string()
                 };
@@ -141,15 +154,25 @@ impl Moto {
                     return action.to_string();
                 }
                 let url = r["url"].as_str().unwrap_or_default();
-                let path = url.split("://").nth(1).and_then(|u| u.find('/').map(|i| &u[i..])).unwrap_or(url);
-                format!("{} {}", r["method"].as_str().unwrap_or_default(), path.split('?').next().unwrap())
+                let path = url
+                    .split("://")
+                    .nth(1)
+                    .and_then(|u| u.find('/').map(|i| &u[i..]))
+                    .unwrap_or(url);
+                format!(
+                    "{} {}",
+                    r["method"].as_str().unwrap_or_default(),
+                    path.split('?').next().unwrap()
+                )
             })
             .collect()
     }
 
     /// Makes `model` (eks::cluster, eks::nodegroup, rds::dbinstance) stay pending for `secs`.
     pub fn slow(&self, model: &str, secs: f64) {
-        let body = format!(r#"{{"model_name":"{model}","transition":{{"progression":"time","seconds":{secs}}}}}"#);
+        let body = format!(
+            r#"{{"model_name":"{model}","transition":{{"progression":"time","seconds":{secs}}}}}"#
+        );
         let answer = self.post("/moto-api/state-manager/set-transition", &body);
         assert!(answer.starts_with("HTTP/1.1 2") || answer.starts_with("HTTP/1.0 2"), "{answer}");
     }
@@ -202,13 +225,19 @@ impl MotoProcess {
             writeln!(s, "{request}")?;
             let mut line = String::new();
             std::io::BufReader::new(s).read_line(&mut line)?;
-            let answer: serde_json::Value = serde_json::from_str(&line).map_err(std::io::Error::other)?;
-            answer["pid"].as_u64().map(|p| p as u32).ok_or_else(|| std::io::Error::other(line.clone()))
+            let answer: serde_json::Value =
+                serde_json::from_str(&line).map_err(std::io::Error::other)?;
+            answer["pid"]
+                .as_u64()
+                .map(|p| p as u32)
+                .ok_or_else(|| std::io::Error::other(line.clone()))
         };
         match ask() {
             Ok(pid) => Some(MotoProcess::Forked(pid)),
             Err(e) => {
-                eprintln!("the moto zygote at {socket:?} did not fork a server ({e}); starting one here");
+                eprintln!(
+                    "the moto zygote at {socket:?} did not fork a server ({e}); starting one here"
+                );
                 None
             }
         }
@@ -294,10 +323,16 @@ impl Workspace {
         let kubeconfig = cluster.kubeconfig.clone();
         let handle = tokio::spawn(async move {
             let kc = ::kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
-            let conf = ::kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+            let conf =
+                ::kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
             node.run(::kube::Client::try_from(conf).unwrap(), "tuva-empi").await;
         });
-        let w = Workspace { dir: tempfile::tempdir().unwrap(), moto: Moto::start(), cluster, node: Some(handle) };
+        let w = Workspace {
+            dir: tempfile::tempdir().unwrap(),
+            moto: Moto::start(),
+            cluster,
+            node: Some(handle),
+        };
         w.write_stack(edits);
         w
     }
@@ -315,7 +350,11 @@ impl Workspace {
     #[allow(dead_code)]
     pub fn resource_count(&self) -> usize {
         let src = std::fs::read_to_string(self.stack()).unwrap();
-        empi_engine::blueprint::expand(&empi_engine::stack::Stack::parse("stack.toml", &src).unwrap(), "ACCOUNT").len()
+        empi_engine::blueprint::expand(
+            &empi_engine::stack::Stack::parse("stack.toml", &src).unwrap(),
+            "ACCOUNT",
+        )
+        .len()
     }
 
     pub fn stack(&self) -> PathBuf {
@@ -354,7 +393,10 @@ impl Workspace {
 
     /// The state as empi-infra reads it (the document and its journal).
     pub fn state(&self) -> serde_json::Value {
-        let st = empi_engine::state::LocalBackend::new(&self.dir.path().join("state"), "empi-local").load().unwrap();
+        let st =
+            empi_engine::state::LocalBackend::new(&self.dir.path().join("state"), "empi-local")
+                .load()
+                .unwrap();
         serde_json::to_value(st).unwrap()
     }
 
@@ -366,10 +408,18 @@ impl Workspace {
 /// The empi-infra binary under test (integration tests get it from cargo; benchmarks use the
 /// debug build).
 pub fn bin() -> PathBuf {
-    option_env!("CARGO_BIN_EXE_empi-infra").map(PathBuf::from).unwrap_or_else(|| repo().join("target/debug/empi-infra"))
+    option_env!("CARGO_BIN_EXE_empi-infra")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/debug/empi-infra"))
 }
 
-pub fn run_in(dir: &Path, endpoint: &str, kubeconfig: &Path, stack: &Path, args: &[&str]) -> Output {
+pub fn run_in(
+    dir: &Path,
+    endpoint: &str,
+    kubeconfig: &Path,
+    stack: &Path,
+    args: &[&str],
+) -> Output {
     let out = Command::new(bin())
         .env("EMPI_INFRA_KUBECONFIG", kubeconfig)
         .args(args)
@@ -402,7 +452,11 @@ pub async fn aws(url: &str) -> Aws {
 
 /// [`Aws`] for the moto at `url`, in `region`.
 pub async fn aws_in(url: &str, region: &str) -> Aws {
-    empi_infra::aws::Clients::new(&empi_infra::aws::Target { region: region.into(), endpoint_url: Some(url.into()) }).await
+    empi_infra::aws::Clients::new(&empi_infra::aws::Target {
+        region: region.into(),
+        endpoint_url: Some(url.into()),
+    })
+    .await
 }
 
 /// The config document as Tuva EMPI will read it.
@@ -441,7 +495,8 @@ pub fn webhook() -> (String, std::thread::JoinHandle<String>) {
         }
         let mut body = vec![0; len];
         std::io::Read::read_exact(&mut reader, &mut body).unwrap();
-        std::io::Write::write_all(&mut s, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").unwrap();
+        std::io::Write::write_all(&mut s, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .unwrap();
         String::from_utf8(body).unwrap()
     });
     (url, server)

@@ -40,7 +40,8 @@ impl Proxy {
 
     /// The proxy's counts: requests, and each fault it injected.
     pub fn stats(&self) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(&self.stats).unwrap_or_else(|_| b"{}".to_vec())).unwrap_or_default()
+        serde_json::from_slice(&std::fs::read(&self.stats).unwrap_or_else(|_| b"{}".to_vec()))
+            .unwrap_or_default()
     }
 
     /// How many requests got the fault `k` (`echoed`, `hung`, `failed`…).

@@ -160,7 +160,10 @@ pub(super) fn audit_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpe
         );
     }
     let role = format!("{n}-vpc-flow-logs");
-    let (_, flow_group) = log_groups(stack).into_iter().find(|(a, _)| *a == "audit.flow_log_group").expect("flow log group");
+    let (_, flow_group) = log_groups(stack)
+        .into_iter()
+        .find(|(a, _)| *a == "audit.flow_log_group")
+        .expect("flow log group");
     let region = &stack.region;
     let group_arn = format!("arn:aws:logs:{region}:{account}:log-group:{flow_group}");
     out.push(
@@ -228,8 +231,11 @@ pub(super) fn audit_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpe
     );
     if stack.edge.waf {
         out.push(
-            waf::WebAclLogging { resource_arn: r("edge.waf", "arn"), log_destination_arn: r("audit.waf_log_group", "arn") }
-                .spec("audit.waf_logging", &format!("{n}-waf")),
+            waf::WebAclLogging {
+                resource_arn: r("edge.waf", "arn"),
+                log_destination_arn: r("audit.waf_log_group", "arn"),
+            }
+            .spec("audit.waf_logging", &format!("{n}-waf")),
         );
     }
     if stack.security.cloudtrail {

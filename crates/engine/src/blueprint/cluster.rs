@@ -11,10 +11,12 @@ pub const EKS_CLUSTER: &str = "cluster.eks";
 pub const AUTHENTICATION_MODE: &str = "API_AND_CONFIG_MAP";
 
 /// The EKS access policy given to `cluster.admins`, scoped to the whole cluster.
-pub const CLUSTER_ADMIN_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
+pub const CLUSTER_ADMIN_POLICY: &str =
+    "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
 
 /// Control-plane log types sent to CloudWatch.
-pub const EKS_LOG_TYPES: &[&str] = &["api", "audit", "authenticator", "controllerManager", "scheduler"];
+pub const EKS_LOG_TYPES: &[&str] =
+    &["api", "audit", "authenticator", "controllerManager", "scheduler"];
 
 pub(super) fn cluster_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
     let n = &stack.name;

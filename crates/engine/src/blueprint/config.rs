@@ -14,7 +14,11 @@ pub(super) fn config_secret(stack: &Stack, out: &mut Vec<ResourceSpec>) {
     let secret = secret_name(stack);
     out.push(
         secrets::Secret {
-            description: format!("Tuva EMPI backend configuration of stack {} (managed by empi-infra)", stack.name).into(),
+            description: format!(
+                "Tuva EMPI backend configuration of stack {} (managed by empi-infra)",
+                stack.name
+            )
+            .into(),
             kms_key_id: kms_key_arn(stack),
             tags: tags(stack, "config.secret", &secret),
         }
@@ -112,10 +116,17 @@ pub(super) fn config_document(stack: &Stack, out: &mut Vec<ResourceSpec>) {
         ("matching_service", matching_service(stack)),
     ]);
     // secrets the document copies from the user's own secrets, by where they go in it
-    let copied = stack.identity.keycloak().map(|kc| Expr::lit(json!({KEYCLOAK_SECRET_POINTER: kc.client_secret_arn})));
+    let copied = stack
+        .identity
+        .keycloak()
+        .map(|kc| Expr::lit(json!({KEYCLOAK_SECRET_POINTER: kc.client_secret_arn})));
     out.push(
-        secrets::SecretValue { secret_id: r("config.secret", "arn"), document, copied_secrets: copied }
-            .spec("config.document", &secret_name(stack)),
+        secrets::SecretValue {
+            secret_id: r("config.secret", "arn"),
+            document,
+            copied_secrets: copied,
+        }
+        .spec("config.document", &secret_name(stack)),
     );
 }
 

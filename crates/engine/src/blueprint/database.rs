@@ -39,7 +39,9 @@ pub(super) fn database_area(stack: &Stack, net: &Network, out: &mut Vec<Resource
         rds::ParameterGroup {
             family: family.into(),
             description: format!("Tuva EMPI PostgreSQL parameters of stack {n}").into(),
-            parameters: Expr::lit(json!({"rds.force_ssl": "1", "log_connections": "1", "log_disconnections": "1"})),
+            parameters: Expr::lit(
+                json!({"rds.force_ssl": "1", "log_connections": "1", "log_disconnections": "1"}),
+            ),
             tags: tags(stack, "database.parameter_group", &pg_name),
         }
         .spec("database.parameter_group", &pg_name),

@@ -7,15 +7,19 @@ use crate::kinds::{elb, waf};
 /// The AWS managed rule groups of the web ACL, in priority order: the common rule set (OWASP top
 /// ten), known bad inputs (Log4Shell lookups, Java deserialisation, localhost host headers) and SQL
 /// injection in the query string, body, cookies and URI.
-pub const WAF_RULE_GROUPS: &[&str] =
-    &["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesSQLiRuleSet"];
+pub const WAF_RULE_GROUPS: &[&str] = &[
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesSQLiRuleSet",
+];
 
 /// TLS policy of the HTTPS listener.
 pub const SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
 /// The port of an `https://` URL (443 unless it names one).
 pub(super) fn https_port(url: &str) -> u32 {
-    let host = url.split("://").nth(1).unwrap_or(url).split(['/', '?', '#']).next().unwrap_or_default();
+    let host =
+        url.split("://").nth(1).unwrap_or(url).split(['/', '?', '#']).next().unwrap_or_default();
     host.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap_or(443)
 }
 
@@ -38,9 +42,10 @@ pub(super) fn edge_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec
     // the ALB sends the target's IP as Host, which Django refuses (400): the api's health checks go
     // to its health proxy, which asks Django with the public hostname (docs/TUVA.md, known problem 5)
     let api_health = Some(API_HEALTH_NODE_PORT.into());
-    for (which, port, health, health_port) in
-        [("api", API_NODE_PORT, API_HEALTH_PATH, api_health), ("frontend", FRONTEND_NODE_PORT, FRONTEND_HEALTH_PATH, None)]
-    {
+    for (which, port, health, health_port) in [
+        ("api", API_NODE_PORT, API_HEALTH_PATH, api_health),
+        ("frontend", FRONTEND_NODE_PORT, FRONTEND_HEALTH_PATH, None),
+    ] {
         let addr = format!("edge.{which}_target_group");
         let name = format!("{n}-{}", if which == "api" { "api" } else { "web" });
         out.push(
@@ -107,10 +112,19 @@ pub(super) fn edge_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec
     );
     if stack.edge.waf {
         let waf = format!("{n}-waf");
-        out.push(waf::WebAcl { managed_rule_groups: strings(WAF_RULE_GROUPS), tags: tags(stack, "edge.waf", &waf) }.spec("edge.waf", &waf));
         out.push(
-            waf::WebAclAssociation { web_acl_arn: r("edge.waf", "arn"), resource_arn: r("edge.alb", "arn") }
-                .spec("edge.waf_association", &waf),
+            waf::WebAcl {
+                managed_rule_groups: strings(WAF_RULE_GROUPS),
+                tags: tags(stack, "edge.waf", &waf),
+            }
+            .spec("edge.waf", &waf),
+        );
+        out.push(
+            waf::WebAclAssociation {
+                web_acl_arn: r("edge.waf", "arn"),
+                resource_arn: r("edge.alb", "arn"),
+            }
+            .spec("edge.waf_association", &waf),
         );
     }
 }

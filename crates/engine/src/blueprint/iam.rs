@@ -18,7 +18,10 @@ pub const SERVICE_ACCOUNTS: &[(&str, Access)] = &[
     ("api", Access { cognito_list_users: true, bucket: true, master_secret: false }),
     ("matching-service", Access { cognito_list_users: false, bucket: false, master_secret: false }),
     ("worker", Access { cognito_list_users: false, bucket: true, master_secret: false }),
-    (super::workloads::DATABASE_ADMIN_SERVICE_ACCOUNT, Access { cognito_list_users: false, bucket: false, master_secret: true }),
+    (
+        super::workloads::DATABASE_ADMIN_SERVICE_ACCOUNT,
+        Access { cognito_list_users: false, bucket: false, master_secret: true },
+    ),
 ];
 
 /// Thumbprint of the root CA of EKS OIDC issuers (IAM no longer checks it for them, but the API wants one).
@@ -42,7 +45,12 @@ pub(super) fn iam_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>
         }))
     };
     for (addr, name, service, policies) in [
-        ("iam.cluster_role", format!("{n}-eks-cluster"), "eks.amazonaws.com", &[EKS_CLUSTER_POLICY][..]),
+        (
+            "iam.cluster_role",
+            format!("{n}-eks-cluster"),
+            "eks.amazonaws.com",
+            &[EKS_CLUSTER_POLICY][..],
+        ),
         ("iam.node_role", format!("{n}-eks-node"), "ec2.amazonaws.com", NODE_POLICIES),
     ] {
         out.push(
@@ -71,13 +79,18 @@ pub(super) fn iam_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>
         Access { cognito_list_users: false, bucket: false, master_secret: false },
     ));
     for (sa, access) in SERVICE_ACCOUNTS.iter().copied().chain(job_runner) {
-        let sa_ns =
-            if sa == super::workloads::MATCHING_JOB_SERVICE_ACCOUNT { &stack.app.matching_job_namespace } else { &stack.app.namespace };
+        let sa_ns = if sa == super::workloads::MATCHING_JOB_SERVICE_ACCOUNT {
+            &stack.app.matching_job_namespace
+        } else {
+            &stack.app.namespace
+        };
         let addr = format!("iam.{}_role", sa.replace('-', "_"));
         let name = format!("{n}-{sa}");
         let host = r("iam.oidc_provider", "issuer_host");
         let trust = Expr::Json(Box::new(cat(vec![
-            s(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":""#),
+            s(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":""#,
+            ),
             r("iam.oidc_provider", "arn"),
             s(r#""},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{""#),
             host.clone(),
@@ -86,7 +99,12 @@ pub(super) fn iam_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>
             s(r#":aud":"sts.amazonaws.com"}}}]}"#),
         ])));
         let allow = |sid: &str, action: Expr, resource: Expr| {
-            obj(vec![("Sid", s(sid)), ("Effect", s("Allow")), ("Action", action), ("Resource", resource)])
+            obj(vec![
+                ("Sid", s(sid)),
+                ("Effect", s("Allow")),
+                ("Action", action),
+                ("Resource", resource),
+            ])
         };
         let mut statements = vec![
             allow("ReadConfig", s("secretsmanager:GetSecretValue"), r("config.secret", "arn")),
@@ -96,7 +114,11 @@ pub(super) fn iam_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>
         // Tuva finds users through its identity provider: Cognito by the AWS API (this role), Keycloak
         // by its admin API with the client's own credentials (in the config secret, read above)
         if access.cognito_list_users && stack.identity.cognito_domain_prefix().is_some() {
-            statements.push(allow("FindUsers", s("cognito-idp:ListUsers"), r("identity.user_pool", "arn")));
+            statements.push(allow(
+                "FindUsers",
+                s("cognito-idp:ListUsers"),
+                r("identity.user_pool", "arn"),
+            ));
         }
         if access.master_secret {
             statements.push(allow(
@@ -106,7 +128,11 @@ pub(super) fn iam_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>
             ));
         }
         if access.bucket {
-            statements.push(allow("ListBucket", s("s3:ListBucket"), Expr::lit(format!("arn:aws:s3:::{bucket}"))));
+            statements.push(allow(
+                "ListBucket",
+                s("s3:ListBucket"),
+                Expr::lit(format!("arn:aws:s3:::{bucket}")),
+            ));
             statements.push(allow(
                 "Objects",
                 strings(&["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]),

@@ -29,7 +29,12 @@ pub(super) fn identity_area(stack: &Stack, out: &mut Vec<ResourceSpec>) {
             username_attributes: strings(&["email"]),
             auto_verified_attributes: strings(&["email"]),
             admin_create_user_only: true.into(),
-            mfa_configuration: stack.identity.cognito_mfa().unwrap_or(crate::stack::Mfa::Required).cognito().into(),
+            mfa_configuration: stack
+                .identity
+                .cognito_mfa()
+                .unwrap_or(crate::stack::Mfa::Required)
+                .cognito()
+                .into(),
             password_policy: Expr::lit(password_policy()),
             // threat protection (compromised credentials, adaptive authentication) needs the Plus
             // feature plan, priced per monthly active user (docs/IDENTITY.md)
@@ -40,7 +45,10 @@ pub(super) fn identity_area(stack: &Stack, out: &mut Vec<ResourceSpec>) {
         }
         .spec("identity.user_pool", &pool),
     );
-    out.push(cognito::Domain { user_pool_id: r("identity.user_pool", "id") }.spec("identity.domain", domain_prefix));
+    out.push(
+        cognito::Domain { user_pool_id: r("identity.user_pool", "id") }
+            .spec("identity.domain", domain_prefix),
+    );
     let client = format!("{n}-alb");
     out.push(
         cognito::Client {
@@ -48,7 +56,10 @@ pub(super) fn identity_area(stack: &Stack, out: &mut Vec<ResourceSpec>) {
             generate_secret: true.into(),
             allowed_oauth_flows: strings(&["code"]),
             allowed_oauth_scopes: strings(&["openid", "email"]),
-            callback_urls: Expr::lit(json!([format!("https://{}/oauth2/idpresponse", stack.app.hostname)])),
+            callback_urls: Expr::lit(json!([format!(
+                "https://{}/oauth2/idpresponse",
+                stack.app.hostname
+            )])),
             supported_identity_providers: strings(&["COGNITO"]),
             prevent_user_existence_errors: "ENABLED".into(),
         }

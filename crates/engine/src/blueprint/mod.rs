@@ -43,7 +43,9 @@ fn strings(xs: &[&str]) -> Expr {
 }
 
 /// Where the ALB's target groups send to: the workloads' Services and health checks.
-pub use workloads::{API_HEALTH_NODE_PORT, API_HEALTH_PATH, API_NODE_PORT, FRONTEND_HEALTH_PATH, FRONTEND_NODE_PORT};
+pub use workloads::{
+    API_HEALTH_NODE_PORT, API_HEALTH_PATH, API_NODE_PORT, FRONTEND_HEALTH_PATH, FRONTEND_NODE_PORT,
+};
 
 fn s(v: &str) -> Expr {
     Expr::lit(v)
@@ -62,7 +64,12 @@ fn cat(parts: Vec<Expr>) -> Expr {
 }
 
 fn rule(protocol: &str, from: u32, to: u32, source: (&str, Expr)) -> Expr {
-    obj(vec![("protocol", s(protocol)), ("from_port", Expr::lit(from)), ("to_port", Expr::lit(to)), source])
+    obj(vec![
+        ("protocol", s(protocol)),
+        ("from_port", Expr::lit(from)),
+        ("to_port", Expr::lit(to)),
+        source,
+    ])
 }
 
 /// Every resource of the stack. `account` is the AWS account id (for globally unique names).
@@ -105,7 +112,9 @@ pub fn outputs(stack: &Stack) -> Vec<(&'static str, Expr)> {
             out.push(("user_pool_id", Expr::r("identity.user_pool", "id")));
             out.push(("app_client_id", Expr::r("identity.app_client", "id")));
         }
-        Some(kc) => out.push(("oidc_issuer", Expr::lit(Value::String(kc.endpoints.issuer.clone())))),
+        Some(kc) => {
+            out.push(("oidc_issuer", Expr::lit(Value::String(kc.endpoints.issuer.clone()))))
+        }
     }
     out
 }
@@ -142,15 +151,20 @@ mod tests {
     fn nat_gateways_follow_the_stack() {
         let one = expand(&stack(), "1");
         assert_eq!(one.iter().filter(|s| s.kind == routing::NAT_GATEWAY.kind).count(), 1);
-        let private_rt = one.iter().find(|s| s.address == "network.private_route_table[1]").unwrap();
+        let private_rt =
+            one.iter().find(|s| s.address == "network.private_route_table[1]").unwrap();
         assert!(
-            serde_json::to_string(&private_rt.inputs["routes"]).unwrap().contains("network.nat_gateway[0]"),
+            serde_json::to_string(&private_rt.inputs["routes"])
+                .unwrap()
+                .contains("network.nat_gateway[0]"),
             "both zones use the one NAT"
         );
         let per_zone = expand(&with("[network]\navailability_zones = 3\nnat_gateways = 3\n"), "1");
         assert_eq!(per_zone.iter().filter(|s| s.kind == routing::NAT_GATEWAY.kind).count(), 3);
         let rt = per_zone.iter().find(|s| s.address == "network.private_route_table[2]").unwrap();
-        assert!(serde_json::to_string(&rt.inputs["routes"]).unwrap().contains("network.nat_gateway[2]"));
+        assert!(serde_json::to_string(&rt.inputs["routes"])
+            .unwrap()
+            .contains("network.nat_gateway[2]"));
     }
 
     #[test]
@@ -167,7 +181,10 @@ mod tests {
     #[test]
     fn the_bucket_name_carries_the_account() {
         let specs = expand(&stack(), "123456789012");
-        assert_eq!(specs.iter().find(|s| s.address == "storage.bucket").unwrap().name, "t-data-123456789012");
+        assert_eq!(
+            specs.iter().find(|s| s.address == "storage.bucket").unwrap().name,
+            "t-data-123456789012"
+        );
     }
 
     #[test]
@@ -196,7 +213,10 @@ mod tests {
         let db = by("database.instance");
         assert_eq!(db.inputs["manage_master_user_password"], Expr::lit(true));
         assert_eq!(db.inputs["master_username"], Expr::lit(DB_USER));
-        assert!(!db.inputs.contains_key("master_password"), "RDS keeps the master password, not the config secret");
+        assert!(
+            !db.inputs.contains_key("master_password"),
+            "RDS keeps the master password, not the config secret"
+        );
         let doc = serde_json::to_string(&by("config.document").inputs["document"]).unwrap();
         assert!(doc.contains(&format!("\"user\":{{\"lit\":\"{DB_APP_USER}\"}}")), "{doc}");
         assert_ne!(DB_APP_USER, DB_USER);
@@ -204,7 +224,9 @@ mod tests {
         let readers: Vec<&str> = specs
             .iter()
             .filter(|s| s.kind == iam::ROLE.kind)
-            .filter(|s| serde_json::to_string(&s.inputs).unwrap().contains("master_user_secret_arn"))
+            .filter(|s| {
+                serde_json::to_string(&s.inputs).unwrap().contains("master_user_secret_arn")
+            })
             .map(|s| s.address.as_str())
             .collect();
         assert_eq!(readers, ["iam.database_admin_role"]);
@@ -212,9 +234,12 @@ mod tests {
 
     #[test]
     fn every_expansion_fits_the_kind_declarations() {
-        for extra in
-            ["", "[edge]\nwaf = false\n", "[network]\navailability_zones = 3\nnat_gateways = 3\n", "[security]\ncloudtrail = true\n"]
-        {
+        for extra in [
+            "",
+            "[edge]\nwaf = false\n",
+            "[network]\navailability_zones = 3\nnat_gateways = 3\n",
+            "[security]\ncloudtrail = true\n",
+        ] {
             let g = ResourceGraph::new(expand(&with(extra), "1")).unwrap();
             assert_eq!(g.check(&crate::kinds::schema), Ok(()), "{extra}");
         }
@@ -228,12 +253,20 @@ mod tests {
         let pos = |a: &str| order.iter().position(|x| *x == a).unwrap();
         assert!(pos("audit.eks_log_group") < pos("cluster.eks"));
         assert!(pos("audit.database_log_group") < pos("database.instance"));
-        assert!(pos("audit.log_bucket") < pos("edge.alb") && pos("audit.log_bucket") < pos("storage.bucket"));
+        assert!(
+            pos("audit.log_bucket") < pos("edge.alb")
+                && pos("audit.log_bucket") < pos("storage.bucket")
+        );
         assert!(!order.contains(&"audit.trail"));
         let with_trail = expand(&with("[security]\ncloudtrail = true\n"), "123456789012");
         let bucket = with_trail.iter().find(|s| s.address == "audit.log_bucket").unwrap();
         let policy = crate::plan::terraform::literal(&bucket.inputs["policy"]).unwrap();
-        let sids: Vec<&str> = policy["Statement"].as_array().unwrap().iter().map(|s| s["Sid"].as_str().unwrap()).collect();
+        let sids: Vec<&str> = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap())
+            .collect();
         assert_eq!(
             sids,
             [
@@ -259,7 +292,9 @@ mod tests {
     #[test]
     fn a_keycloak_stack_builds_no_cognito_and_authenticates_at_the_realm() {
         let specs = expand(&keycloak(), "1");
-        assert!(!specs.iter().any(|s| s.address.starts_with("identity.") || s.kind.starts_with("aws_cognito")));
+        assert!(!specs
+            .iter()
+            .any(|s| s.address.starts_with("identity.") || s.kind.starts_with("aws_cognito")));
         let g = ResourceGraph::new(specs.clone()).unwrap();
         assert_eq!(g.check(&crate::kinds::schema), Ok(()));
         let json = serde_json::to_value(&specs).unwrap().to_string();
@@ -276,8 +311,16 @@ mod tests {
         }
         let doc = specs.iter().find(|s| s.address == "config.document").unwrap();
         let doc_json = serde_json::to_value(&doc.inputs).unwrap().to_string();
-        assert!(doc_json.contains(r#""backend""#) && doc_json.contains(r#""keycloak""#) && doc_json.contains(r#""jwt_aud""#), "{doc_json}");
-        assert!(doc_json.contains(KEYCLOAK_SECRET_POINTER), "the document copies the client secret: {doc_json}");
+        assert!(
+            doc_json.contains(r#""backend""#)
+                && doc_json.contains(r#""keycloak""#)
+                && doc_json.contains(r#""jwt_aud""#),
+            "{doc_json}"
+        );
+        assert!(
+            doc_json.contains(KEYCLOAK_SECRET_POINTER),
+            "the document copies the client secret: {doc_json}"
+        );
         let bootstrap = specs.iter().find(|s| s.address == "workloads.bootstrap").unwrap();
         assert!(!bootstrap.depends_on.iter().any(|a| a.starts_with("identity.")));
     }
@@ -286,23 +329,39 @@ mod tests {
     fn the_idp_block_is_what_upstream_requires_for_either_provider() {
         for stack in [stack(), keycloak()] {
             let specs = expand(&stack, "1");
-            let doc = &specs.iter().find(|s| s.address == "config.document").unwrap().inputs["document"];
-            let resolved = doc.resolve(&|_: &str, _: &str| Some(Value::String("x".into()))).unwrap();
-            assert_eq!(crate::upstream::check_idp(&resolved["idp"]), Ok(()), "{}", stack.identity.provider_name());
+            let doc =
+                &specs.iter().find(|s| s.address == "config.document").unwrap().inputs["document"];
+            let resolved =
+                doc.resolve(&|_: &str, _: &str| Some(Value::String("x".into()))).unwrap();
+            assert_eq!(
+                crate::upstream::check_idp(&resolved["idp"]),
+                Ok(()),
+                "{}",
+                stack.identity.provider_name()
+            );
         }
     }
 
     #[test]
     fn every_version_provider_and_runner_gets_a_config_its_upstream_accepts() {
         let head = "301608c7ac2f5fc422ec210cd5613a0496d468ba";
-        for (version, runner) in [("v0.1.0", "process"), (head, "process"), (head, "k8s"), ("f88e27e", "k8s"), ("0123456789abcdef", "k8s")]
-        {
+        for (version, runner) in [
+            ("v0.1.0", "process"),
+            (head, "process"),
+            (head, "k8s"),
+            ("f88e27e", "k8s"),
+            ("0123456789abcdef", "k8s"),
+        ] {
             for base in [stack(), keycloak()] {
                 let mut s = base.clone();
                 s.app.tuva = crate::tuva::classify(version).unwrap();
                 s.app.version = version.into();
                 s.app.matching_job_runner = runner.into();
-                s.app.matching_job_namespace = if s.app.tuva.job_namespace { s.app.namespace.clone() } else { "default".into() };
+                s.app.matching_job_namespace = if s.app.tuva.job_namespace {
+                    s.app.namespace.clone()
+                } else {
+                    "default".into()
+                };
                 let specs = expand(&s, "1");
                 assert_eq!(
                     crate::tuva::check_stack_config(&s.app.tuva, &s.app.version, &specs),
@@ -310,10 +369,18 @@ mod tests {
                     "{version} {runner} {}",
                     s.identity.provider_name()
                 );
-                assert_eq!(specs.iter().any(|x| x.address == "workloads.worker"), s.app.tuva.export_worker, "{version}");
-                let jobs = specs.iter().any(|x| x.address == "workloads.service_account[matching-job]");
+                assert_eq!(
+                    specs.iter().any(|x| x.address == "workloads.worker"),
+                    s.app.tuva.export_worker,
+                    "{version}"
+                );
+                let jobs =
+                    specs.iter().any(|x| x.address == "workloads.service_account[matching-job]");
                 assert_eq!(jobs, runner == "k8s");
-                assert_eq!(specs.iter().any(|x| x.address == "iam.matching_job_role"), runner == "k8s");
+                assert_eq!(
+                    specs.iter().any(|x| x.address == "iam.matching_job_role"),
+                    runner == "k8s"
+                );
             }
         }
     }
@@ -322,7 +389,8 @@ mod tests {
     fn secrets_are_only_placeholders_in_the_specs() {
         let specs = serde_json::to_string(&expand(&stack(), "1")).unwrap();
         assert!(specs.contains(SENSITIVE));
-        let user_pool = expand(&stack(), "1").into_iter().find(|s| s.address == "identity.user_pool").unwrap();
+        let user_pool =
+            expand(&stack(), "1").into_iter().find(|s| s.address == "identity.user_pool").unwrap();
         assert_eq!(user_pool.inputs["username_attributes"], Expr::lit(json!(["email"])));
     }
 }

@@ -45,14 +45,22 @@ pub(super) fn network_area(stack: &Stack, out: &mut Vec<ResourceSpec>) -> Networ
     );
     let igw = format!("{n}-igw");
     out.push(
-        routing::InternetGateway { vpc_id: r("network.vpc", "id"), tags: tags(stack, "network.internet_gateway", &igw) }
-            .spec("network.internet_gateway", &igw),
+        routing::InternetGateway {
+            vpc_id: r("network.vpc", "id"),
+            tags: tags(stack, "network.internet_gateway", &igw),
+        }
+        .spec("network.internet_gateway", &igw),
     );
-    let mut net = Network { public_subnets: Vec::new(), private_subnets: Vec::new(), private_route_tables: Vec::new() };
+    let mut net = Network {
+        public_subnets: Vec::new(),
+        private_subnets: Vec::new(),
+        private_route_tables: Vec::new(),
+    };
     for (i, az) in azs.iter().enumerate() {
-        for (kind, index, role_tag) in
-            [("public", i as u32, "kubernetes.io/role/elb"), ("private", 4 + i as u32, "kubernetes.io/role/internal-elb")]
-        {
+        for (kind, index, role_tag) in [
+            ("public", i as u32, "kubernetes.io/role/elb"),
+            ("private", 4 + i as u32, "kubernetes.io/role/internal-elb"),
+        ] {
             let addr = format!("network.{kind}_subnet[{i}]");
             let name = format!("{n}-{kind}-{az}");
             let mut t = stack.resource_tags(&addr, &name);
@@ -67,12 +75,14 @@ pub(super) fn network_area(stack: &Stack, out: &mut Vec<ResourceSpec>) -> Networ
                 }
                 .spec(&addr, &name),
             );
-            if kind == "public" { &mut net.public_subnets } else { &mut net.private_subnets }.push(r(&addr, "id"));
+            if kind == "public" { &mut net.public_subnets } else { &mut net.private_subnets }
+                .push(r(&addr, "id"));
         }
     }
     for j in 0..nats {
         let eip = format!("{n}-nat-{}", azs[j]);
-        let (eip_addr, nat_addr) = (format!("network.nat_eip[{j}]"), format!("network.nat_gateway[{j}]"));
+        let (eip_addr, nat_addr) =
+            (format!("network.nat_eip[{j}]"), format!("network.nat_gateway[{j}]"));
         out.push(routing::Eip { tags: tags(stack, &eip_addr, &eip) }.spec(&eip_addr, &eip));
         out.push(
             routing::NatGateway {
@@ -84,7 +94,9 @@ pub(super) fn network_area(stack: &Stack, out: &mut Vec<ResourceSpec>) -> Networ
             .after("network.internet_gateway"),
         );
     }
-    let default_route = |target: (&str, Expr)| list(vec![obj(vec![("destination_cidr_block", s("0.0.0.0/0")), target])]);
+    let default_route = |target: (&str, Expr)| {
+        list(vec![obj(vec![("destination_cidr_block", s("0.0.0.0/0")), target])])
+    };
     let public_rt = format!("{n}-public");
     out.push(
         routing::RouteTable {
@@ -100,39 +112,54 @@ pub(super) fn network_area(stack: &Stack, out: &mut Vec<ResourceSpec>) -> Networ
         out.push(
             routing::RouteTable {
                 vpc_id: r("network.vpc", "id"),
-                routes: default_route(("nat_gateway_id", r(&format!("network.nat_gateway[{}]", i.min(nats - 1)), "id"))),
+                routes: default_route((
+                    "nat_gateway_id",
+                    r(&format!("network.nat_gateway[{}]", i.min(nats - 1)), "id"),
+                )),
                 tags: tags(stack, &addr, &name),
             }
             .spec(&addr, &name),
         );
         net.private_route_tables.push(r(&addr, "id"));
-        for (kind, rt) in [("public", r("network.public_route_table", "id")), ("private", r(&addr, "id"))] {
-            let subnet = if kind == "public" { net.public_subnets[i].clone() } else { net.private_subnets[i].clone() };
+        for (kind, rt) in
+            [("public", r("network.public_route_table", "id")), ("private", r(&addr, "id"))]
+        {
+            let subnet = if kind == "public" {
+                net.public_subnets[i].clone()
+            } else {
+                net.private_subnets[i].clone()
+            };
             out.push(
-                routing::RouteTableAssociation { subnet_id: subnet, route_table_id: rt }
-                    .spec(&format!("network.{kind}_route_table_association[{i}]"), &format!("{n}-{kind}-{az}")),
+                routing::RouteTableAssociation { subnet_id: subnet, route_table_id: rt }.spec(
+                    &format!("network.{kind}_route_table_association[{i}]"),
+                    &format!("{n}-{kind}-{az}"),
+                ),
             );
         }
     }
-    let mut sg = |addr: &str, name: &str, description: &str, ingress: Vec<Expr>, egress: Vec<Expr>| {
-        out.push(
-            network::SecurityGroup {
-                vpc_id: r("network.vpc", "id"),
-                description: description.into(),
-                ingress: list(ingress),
-                egress: list(egress),
-                tags: tags(stack, addr, name),
-            }
-            .spec(addr, name),
-        );
-    };
+    let mut sg =
+        |addr: &str, name: &str, description: &str, ingress: Vec<Expr>, egress: Vec<Expr>| {
+            out.push(
+                network::SecurityGroup {
+                    vpc_id: r("network.vpc", "id"),
+                    description: description.into(),
+                    ingress: list(ingress),
+                    egress: list(egress),
+                    tags: tags(stack, addr, name),
+                }
+                .spec(addr, name),
+            );
+        };
     let from_sg = |g: &str| ("source_security_group_id", r(g, "id"));
     let anywhere = || ("cidr_block", s("0.0.0.0/0"));
     let myself = || ("self", Expr::lit(true));
     // the nodes and the database live in the private subnets; egress to them names their ranges, as
     // the groups naming each other both ways (ingress and egress) would be a cycle
-    let private: Vec<String> = (0..azs.len()).map(|i| subnet_cidr(&stack.network.cidr, 4 + i as u32)).collect();
-    let to_private = |from: u32, to: u32| -> Vec<Expr> { private.iter().map(|c| rule("tcp", from, to, ("cidr_block", s(c)))).collect() };
+    let private: Vec<String> =
+        (0..azs.len()).map(|i| subnet_cidr(&stack.network.cidr, 4 + i as u32)).collect();
+    let to_private = |from: u32, to: u32| -> Vec<Expr> {
+        private.iter().map(|c| rule("tcp", from, to, ("cidr_block", s(c)))).collect()
+    };
     let idp_port = stack.identity.keycloak().map(|k| https_port(&k.server_url)).unwrap_or(443);
     let https_out = |port: u32| -> Vec<Expr> {
         let mut v = vec![rule("tcp", 443, 443, anywhere())];
@@ -164,7 +191,11 @@ pub(super) fn network_area(stack: &Stack, out: &mut Vec<ResourceSpec>) -> Networ
         // each other and the control plane; HTTPS for ECR, STS, EKS, Cognito, S3 and the VPC endpoints
         // (and the identity provider's admin API); PostgreSQL in the private subnets. DNS to the VPC
         // resolver, instance metadata and time sync are never filtered by security groups.
-        [rule("-1", 0, 0, myself())].into_iter().chain(https_out(idp_port)).chain(to_private(5432, 5432)).collect(),
+        [rule("-1", 0, 0, myself())]
+            .into_iter()
+            .chain(https_out(idp_port))
+            .chain(to_private(5432, 5432))
+            .collect(),
     );
     sg(
         "network.database_security_group",
@@ -201,7 +232,8 @@ pub(super) fn network_area(stack: &Stack, out: &mut Vec<ResourceSpec>) -> Networ
                 vpc_endpoint_type: kind.into(),
                 tags: tags(stack, &addr, &name),
                 subnet_ids: interface.then(|| list(net.private_subnets.clone())),
-                security_group_ids: interface.then(|| list(vec![r("network.endpoint_security_group", "id")])),
+                security_group_ids: interface
+                    .then(|| list(vec![r("network.endpoint_security_group", "id")])),
                 private_dns_enabled: interface.then(|| true.into()),
                 route_table_ids: (!interface).then(|| list(net.private_route_tables.clone())),
             }

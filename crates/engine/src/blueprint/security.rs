@@ -27,8 +27,12 @@ pub fn kms_key_arn(stack: &Stack) -> Expr {
 /// with it), and CloudWatch Logs for the stack's log groups only.
 pub(super) fn key_policy(stack: &Stack, account: &str) -> Expr {
     let (p, region) = (crate::arn::partition_of(&stack.region), &stack.region);
-    let via: Vec<String> = ["eks", "rds", "secretsmanager", "s3"].iter().map(|s| format!("{s}.{region}.amazonaws.com")).collect();
-    let usage = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"];
+    let via: Vec<String> = ["eks", "rds", "secretsmanager", "s3"]
+        .iter()
+        .map(|s| format!("{s}.{region}.amazonaws.com"))
+        .collect();
+    let usage =
+        ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"];
     let head = json!([
         {
             "Sid": "AccountAdministers",
@@ -62,7 +66,10 @@ pub(super) fn key_policy(stack: &Stack, account: &str) -> Expr {
             ("Sid", s("ClusterSecrets")),
             ("Effect", s("Allow")),
             ("Principal", obj(vec![("AWS", r("iam.cluster_role", "arn"))])),
-            ("Action", strings(&["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"])),
+            (
+                "Action",
+                strings(&["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"]),
+            ),
             ("Resource", s("*")),
         ]),
     );

@@ -187,7 +187,11 @@ fn connects_as_database_role(mut deployment: Value) -> Value {
 
 /// The migrate job's name for an app version (`v0.1.0` → `migrate-v0-1-0`).
 pub fn migrate_job_name(version: &str) -> String {
-    let v: String = version.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let v: String = version
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
     let name = format!("migrate-{}", v.trim_matches('-'));
     name.chars().take(63).collect::<String>().trim_end_matches('-').to_string()
 }
@@ -229,7 +233,11 @@ fn namespace_labels(component: &str, enforce: &str) -> Value {
 /// How empi-infra reaches the cluster: the EKS outputs (the provider connects lazily, once they exist).
 fn cluster() -> Expr {
     let eks = |output| Expr::r(super::EKS_CLUSTER, output);
-    super::obj(vec![("name", eks("name")), ("endpoint", eks("endpoint")), ("certificate_authority", eks("certificate_authority"))])
+    super::obj(vec![
+        ("name", eks("name")),
+        ("endpoint", eks("endpoint")),
+        ("certificate_authority", eks("certificate_authority")),
+    ])
 }
 
 fn backend_env(stack: &Stack) -> Value {
@@ -271,12 +279,20 @@ fn backend_mounts() -> Value {
 }
 
 /// A backend container (`args` after the image's entrypoint); `limits`: (cpu, memory).
-fn backend_container(stack: &Stack, name: &str, args: &[&str], cpu: &str, memory: &str, limits: (&str, &str)) -> Value {
+fn backend_container(
+    stack: &Stack,
+    name: &str,
+    args: &[&str],
+    cpu: &str,
+    memory: &str,
+    limits: (&str, &str),
+) -> Value {
     let mut env = backend_env(stack);
     // `nobody`'s home does not exist; Python need not write bytecode to a read-only filesystem
-    env.as_array_mut()
-        .unwrap()
-        .extend([json!({"name": "HOME", "value": "/tmp"}), json!({"name": "PYTHONDONTWRITEBYTECODE", "value": "1"})]);
+    env.as_array_mut().unwrap().extend([
+        json!({"name": "HOME", "value": "/tmp"}),
+        json!({"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}),
+    ]);
     let mut c = json!({
         "name": name,
         "image": backend_image(stack),
@@ -413,8 +429,11 @@ fn matching_jobs(stack: &Stack, out: &mut Vec<ResourceSpec>) {
 
 /// The calls of upstream's runner, as RBAC: it creates, watches and deletes its Job, watches and
 /// reads the Job's pods, and follows their logs.
-pub const MATCHING_JOB_RULES: &[(&str, &[&str])] =
-    &[("jobs", &["create", "get", "list", "watch", "delete"]), ("pods", &["get", "list", "watch"]), ("pods/log", &["get"])];
+pub const MATCHING_JOB_RULES: &[(&str, &[&str])] = &[
+    ("jobs", &["create", "get", "list", "watch", "delete"]),
+    ("pods", &["get", "list", "watch"]),
+    ("pods/log", &["get"]),
+];
 
 /// The Kubernetes objects of the stack, in the order Tuva EMPI requires.
 pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
@@ -450,18 +469,32 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
             .after("config.document"),
     );
     let migrate = migrate_job_name(&stack.app.version);
-    let migrate_pod = backend_pod("api", backend_container(stack, "migrate", &["migrate"], "100m", "256Mi", ("1", "1Gi")), "Never");
-    out.push(
-        k8s::Job { cluster: cluster(), manifest: Expr::template(job(stack, &migrate, "migrate", migrate_pod)) }
-            .spec("workloads.migrate", &migrate)
-            .after("workloads.service_account[api]")
-            .after("workloads.database_role")
-            .after("config.document"),
+    let migrate_pod = backend_pod(
+        "api",
+        backend_container(stack, "migrate", &["migrate"], "100m", "256Mi", ("1", "1Gi")),
+        "Never",
     );
-    let bootstrap_pod = backend_pod("api", backend_container(stack, "bootstrap", &["bootstrap"], "100m", "256Mi", ("1", "1Gi")), "Never");
-    let mut bootstrap = k8s::JobOnce { cluster: cluster(), manifest: Expr::template(job(stack, "bootstrap", "bootstrap", bootstrap_pod)) }
-        .spec("workloads.bootstrap", "bootstrap")
-        .after("workloads.migrate");
+    out.push(
+        k8s::Job {
+            cluster: cluster(),
+            manifest: Expr::template(job(stack, &migrate, "migrate", migrate_pod)),
+        }
+        .spec("workloads.migrate", &migrate)
+        .after("workloads.service_account[api]")
+        .after("workloads.database_role")
+        .after("config.document"),
+    );
+    let bootstrap_pod = backend_pod(
+        "api",
+        backend_container(stack, "bootstrap", &["bootstrap"], "100m", "256Mi", ("1", "1Gi")),
+        "Never",
+    );
+    let mut bootstrap = k8s::JobOnce {
+        cluster: cluster(),
+        manifest: Expr::template(job(stack, "bootstrap", "bootstrap", bootstrap_pod)),
+    }
+    .spec("workloads.bootstrap", "bootstrap")
+    .after("workloads.migrate");
     // bootstrap looks the admin up in the identity provider: with Cognito, once the stack made them
     // (a Keycloak admin exists before `plan`, which checks it)
     if stack.identity.cognito_domain_prefix().is_some() {
@@ -500,7 +533,8 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     let mut api_deployment = deployment(stack, "api", stack.app.api_replicas, api_pod);
     // nginx reads its config once: a new config rolls the pods
     let digest = hex::encode(Sha256::digest(proxy_config.as_bytes()));
-    api_deployment["spec"]["template"]["metadata"]["annotations"] = json!({"empi-infra/health-proxy-config": &digest[..16]});
+    api_deployment["spec"]["template"]["metadata"]["annotations"] =
+        json!({"empi-infra/health-proxy-config": &digest[..16]});
     let api_deployment = connects_as_database_role(api_deployment);
     out.push(
         k8s::Deployment { cluster: cluster(), manifest: Expr::template(api_deployment) }
@@ -519,7 +553,14 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
             .after("workloads.namespace"),
     );
 
-    let mut matching = backend_container(stack, "matching-service", &["matching-service"], "250m", "512Mi", ("2", "4Gi"));
+    let mut matching = backend_container(
+        stack,
+        "matching-service",
+        &["matching-service"],
+        "250m",
+        "512Mi",
+        ("2", "4Gi"),
+    );
     if stack.app.matching_job_runner == "k8s" {
         // the jobs the k8s runner starts must run the same backend image
         matching["env"]
@@ -591,15 +632,29 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     out.push(
         k8s::Deployment {
             cluster: cluster(),
-            manifest: Expr::template(deployment(stack, "frontend", stack.app.frontend_replicas, frontend_pod)),
+            manifest: Expr::template(deployment(
+                stack,
+                "frontend",
+                stack.app.frontend_replicas,
+                frontend_pod,
+            )),
         }
         .spec("workloads.frontend", "frontend")
         .after("workloads.api"),
     );
     out.push(
-        k8s::Service { cluster: cluster(), manifest: Expr::template(node_port_service(stack, "frontend", 3000, 3000, FRONTEND_NODE_PORT)) }
-            .spec("workloads.frontend_service", "frontend")
-            .after("workloads.namespace"),
+        k8s::Service {
+            cluster: cluster(),
+            manifest: Expr::template(node_port_service(
+                stack,
+                "frontend",
+                3000,
+                3000,
+                FRONTEND_NODE_PORT,
+            )),
+        }
+        .spec("workloads.frontend_service", "frontend")
+        .after("workloads.namespace"),
     );
 
     if stack.app.matching_job_runner == "k8s" {
@@ -631,12 +686,20 @@ mod tests {
         let specs = expand(&stack(""));
         let text = serde_json::to_string(&specs).unwrap();
         let svc = specs.iter().find(|s| s.address == "workloads.api_service").unwrap();
-        assert!(serde_json::to_string(&svc.inputs["manifest"]).unwrap().contains("\"protocol\":{\"lit\":\"TCP\"}"));
+        assert!(serde_json::to_string(&svc.inputs["manifest"])
+            .unwrap()
+            .contains("\"protocol\":{\"lit\":\"TCP\"}"));
         assert!(text.contains("TUVA_EMPI_CONFIG_AWS_SECRET_ARN"));
         assert!(text.contains(CONFIG_DIR));
         assert!(!text.contains("K8S_JOB_RUNNER"), "only with the k8s runner");
-        let k8s = serde_json::to_string(&expand(&stack(&format!("version = \"{HEAD}\"\nmatching_job_runner = \"k8s\"\n")))).unwrap();
-        assert!(k8s.contains("TUVA_EMPI_MATCHING_SERVICE__K8S_JOB_RUNNER__JOB_IMAGE") && k8s.contains("tuva-empi-matching-jobs"));
+        let k8s = serde_json::to_string(&expand(&stack(&format!(
+            "version = \"{HEAD}\"\nmatching_job_runner = \"k8s\"\n"
+        ))))
+        .unwrap();
+        assert!(
+            k8s.contains("TUVA_EMPI_MATCHING_SERVICE__K8S_JOB_RUNNER__JOB_IMAGE")
+                && k8s.contains("tuva-empi-matching-jobs")
+        );
     }
 
     const HEAD: &str = "301608c7ac2f5fc422ec210cd5613a0496d468ba";
@@ -645,30 +708,57 @@ mod tests {
     fn the_matching_job_runner_gets_its_namespace_service_account_and_exact_verbs() {
         let specs =
             expand(&stack(&format!("version = \"{HEAD}\"\nmatching_job_runner = \"k8s\"\nmatching_job_namespace = \"tuva-jobs\"\n")));
-        let manifest = |a: &str| serde_json::to_string(&specs.iter().find(|s| s.address == a).unwrap().inputs["manifest"]).unwrap();
+        let manifest = |a: &str| {
+            serde_json::to_string(
+                &specs.iter().find(|s| s.address == a).unwrap().inputs["manifest"],
+            )
+            .unwrap()
+        };
         assert!(manifest("workloads.matching_job_namespace").contains("tuva-jobs"));
         let sa = manifest("workloads.service_account[matching-job]");
         assert!(sa.contains("tuva-jobs") && sa.contains("iam.matching_job_role"), "{sa}");
         let role = manifest("workloads.matching_job_role");
         assert!(role.contains("\"watch\"") && role.contains("pods/log"), "{role}");
         // upstream's runner starts pods with no security context: where they run, `baseline`
-        let enforce = |m: String| m.contains("\"pod-security.kubernetes.io/enforce\":{\"lit\":\"baseline\"}");
+        let enforce =
+            |m: String| m.contains("\"pod-security.kubernetes.io/enforce\":{\"lit\":\"baseline\"}");
         assert!(enforce(manifest("workloads.matching_job_namespace")), "the jobs' own namespace");
         assert!(!enforce(manifest("workloads.namespace")), "the app's namespace stays restricted");
-        let same = expand(&stack(&format!("version = \"{HEAD}\"\nmatching_job_runner = \"k8s\"\n")));
-        let ns = serde_json::to_string(&same.iter().find(|s| s.address == "workloads.namespace").unwrap().inputs["manifest"]).unwrap();
+        let same =
+            expand(&stack(&format!("version = \"{HEAD}\"\nmatching_job_runner = \"k8s\"\n")));
+        let ns = serde_json::to_string(
+            &same.iter().find(|s| s.address == "workloads.namespace").unwrap().inputs["manifest"],
+        )
+        .unwrap();
         assert!(enforce(ns), "jobs in the app's namespace");
         let process = expand(&stack(""));
-        let ns = serde_json::to_string(&process.iter().find(|s| s.address == "workloads.namespace").unwrap().inputs["manifest"]).unwrap();
-        assert!(ns.contains("\"pod-security.kubernetes.io/enforce\":{\"lit\":\"restricted\"}"), "{ns}");
+        let ns = serde_json::to_string(
+            &process.iter().find(|s| s.address == "workloads.namespace").unwrap().inputs
+                ["manifest"],
+        )
+        .unwrap();
+        assert!(
+            ns.contains("\"pod-security.kubernetes.io/enforce\":{\"lit\":\"restricted\"}"),
+            "{ns}"
+        );
         // v0.1.0 has no k8s runner; before job_namespace the jobs run in `default`
         let e = Stack::parse("t.toml", "name = \"t\"\nregion = \"eu-west-1\"\n[identity]\nadmin_email = \"a@b.org\"\n[app]\nhostname = \"empi.b.org\"\ncertificate_arn = \"arn:aws:acm:eu-west-1:123456789012:certificate/x\"\nmatching_job_runner = \"k8s\"\n").unwrap_err();
         assert!(
             e.to_string().contains("t.toml:8:23: Tuva EMPI v0.1.0 has no Kubernetes job runner; it came with main 4b81767 (2025-06-13)"),
             "{e}"
         );
-        assert_eq!(stack("version = \"1ec0df7\"\nmatching_job_runner = \"k8s\"\n").app.matching_job_namespace, "default");
-        assert_eq!(stack(&format!("version = \"{HEAD}\"\nmatching_job_runner = \"k8s\"\n")).app.matching_job_namespace, "tuva-empi");
+        assert_eq!(
+            stack("version = \"1ec0df7\"\nmatching_job_runner = \"k8s\"\n")
+                .app
+                .matching_job_namespace,
+            "default"
+        );
+        assert_eq!(
+            stack(&format!("version = \"{HEAD}\"\nmatching_job_runner = \"k8s\"\n"))
+                .app
+                .matching_job_namespace,
+            "tuva-empi"
+        );
     }
 
     #[test]
@@ -681,20 +771,44 @@ mod tests {
             assert!(deps(later).contains(&"workloads.api".to_string()), "{later}");
         }
         assert!(deps("workloads.migrate").contains(&"config.document".to_string()));
-        assert!(deps("workloads.api").contains(&"workloads.api_health_proxy".to_string()), "its config before its pods");
+        assert!(
+            deps("workloads.api").contains(&"workloads.api_health_proxy".to_string()),
+            "its config before its pods"
+        );
     }
 
     #[test]
     fn the_health_proxy_asks_django_with_the_public_hostname_and_answers_nothing_else() {
         let conf = health_proxy_config(&stack(""));
-        assert!(conf.contains("location = /api/v1/health-check {") && conf.contains("proxy_set_header Host empi.b.org;"), "{conf}");
-        assert_eq!(conf.matches("proxy_pass http://127.0.0.1:8000;").count(), 1, "one proxied path: {conf}");
+        assert!(
+            conf.contains("location = /api/v1/health-check {")
+                && conf.contains("proxy_set_header Host empi.b.org;"),
+            "{conf}"
+        );
+        assert_eq!(
+            conf.matches("proxy_pass http://127.0.0.1:8000;").count(),
+            1,
+            "one proxied path: {conf}"
+        );
         assert!(conf.contains("location / {\n            return 404;"), "{conf}");
         let specs = expand(&stack(""));
-        let manifest = |a: &str| serde_json::to_string(&specs.iter().find(|s| s.address == a).unwrap().inputs["manifest"]).unwrap();
+        let manifest = |a: &str| {
+            serde_json::to_string(
+                &specs.iter().find(|s| s.address == a).unwrap().inputs["manifest"],
+            )
+            .unwrap()
+        };
         let svc = manifest("workloads.api_service");
-        assert!(svc.contains("\"nodePort\":{\"lit\":30080}") && svc.contains("\"nodePort\":{\"lit\":30081}"), "{svc}");
+        assert!(
+            svc.contains("\"nodePort\":{\"lit\":30080}")
+                && svc.contains("\"nodePort\":{\"lit\":30081}"),
+            "{svc}"
+        );
         let api = manifest("workloads.api");
-        assert!(api.contains(HEALTH_PROXY_IMAGE) && api.contains("\"readOnlyRootFilesystem\":{\"lit\":true}"), "{api}");
+        assert!(
+            api.contains(HEALTH_PROXY_IMAGE)
+                && api.contains("\"readOnlyRootFilesystem\":{\"lit\":true}"),
+            "{api}"
+        );
     }
 }

@@ -125,7 +125,8 @@ pub fn planned(graph: &ResourceGraph, state: &State) -> Vec<(String, String, Att
         .topological()
         .into_iter()
         .map(|s| {
-            let attrs = s.inputs.iter().map(|(k, e)| (k.clone(), e.resolve_partial(&outputs).0)).collect();
+            let attrs =
+                s.inputs.iter().map(|(k, e)| (k.clone(), e.resolve_partial(&outputs).0)).collect();
             (s.address.clone(), s.kind.clone(), attrs)
         })
         .collect()
@@ -158,10 +159,17 @@ pub fn live(state: &State, live: &BTreeMap<String, Live>) -> Vec<(String, String
 pub const GONE: &str = "(gone)";
 
 /// Evaluates every rule on `objects` and applies the waivers as of `today` (`YYYY-MM-DD`).
-pub fn evaluate(stack: &str, source: Source, objects: &[(String, String, Attrs)], waivers: &[Waiver], today: &str) -> Report {
+pub fn evaluate(
+    stack: &str,
+    source: Source,
+    objects: &[(String, String, Attrs)],
+    waivers: &[Waiver],
+    today: &str,
+) -> Report {
     let mut findings = Vec::new();
     for rule in RULES {
-        let matching: Vec<_> = objects.iter().filter(|(a, k, _)| k == rule.kind && (rule.applies)(a)).collect();
+        let matching: Vec<_> =
+            objects.iter().filter(|(a, k, _)| k == rule.kind && (rule.applies)(a)).collect();
         if matching.is_empty() {
             if rule.required {
                 findings.push(finding(
@@ -170,7 +178,11 @@ pub fn evaluate(stack: &str, source: Source, objects: &[(String, String, Attrs)]
                     Err(format!(
                         "no {} {} {}",
                         rule.kind,
-                        if source == Source::Planned { "is in the stack's plan" } else { "exists in the cloud" },
+                        if source == Source::Planned {
+                            "is in the stack's plan"
+                        } else {
+                            "exists in the cloud"
+                        },
                         rule.required_for
                     )),
                 ));
@@ -191,7 +203,9 @@ pub fn evaluate(stack: &str, source: Source, objects: &[(String, String, Attrs)]
         if f.status != Status::Fail {
             continue;
         }
-        let w = waivers.iter().find(|w| w.rule == f.rule && w.resource.as_deref().is_none_or(|r| r == f.resource));
+        let w = waivers
+            .iter()
+            .find(|w| w.rule == f.rule && w.resource.as_deref().is_none_or(|r| r == f.resource));
         if let Some(w) = w {
             if w.expires.as_str() >= today {
                 f.status = Status::Waived;
@@ -243,7 +257,12 @@ pub fn regressions<'a>(planned: &'a Report, live: &'a Report) -> Vec<&'a Finding
     live.findings
         .iter()
         .filter(|l| l.status == Status::Fail)
-        .filter(|l| planned.findings.iter().any(|p| p.rule == l.rule && p.resource == l.resource && p.status != Status::Fail))
+        .filter(|l| {
+            planned
+                .findings
+                .iter()
+                .any(|p| p.rule == l.rule && p.resource == l.resource && p.status != Status::Fail)
+        })
         .collect()
 }
 
@@ -278,15 +297,29 @@ pub fn render_text(r: &Report) -> String {
 }
 
 /// The planned check as `plan` and `apply` run it: its warning, if a rule fails.
-pub fn baseline_warning(graph: &ResourceGraph, state: &State, stack: &crate::stack::Stack) -> Option<String> {
-    let r = evaluate(&stack.name, Source::Planned, &planned(graph, state), &stack.security.waivers, &crate::eks_versions::today());
+pub fn baseline_warning(
+    graph: &ResourceGraph,
+    state: &State,
+    stack: &crate::stack::Stack,
+) -> Option<String> {
+    let r = evaluate(
+        &stack.name,
+        Source::Planned,
+        &planned(graph, state),
+        &stack.security.waivers,
+        &crate::eks_versions::today(),
+    );
     plan_warning(&r)
 }
 
 /// `plan`'s warning: which rules the planned values fail (none: `None`).
 pub fn plan_warning(r: &Report) -> Option<String> {
-    let failed: Vec<String> =
-        r.findings.iter().filter(|f| f.status == Status::Fail).map(|f| format!("{} on {}", f.rule, f.resource)).collect();
+    let failed: Vec<String> = r
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Fail)
+        .map(|f| format!("{} on {}", f.rule, f.resource))
+        .collect();
     (!failed.is_empty()).then(|| {
         format!(
             "the security baseline fails {} rule(s) on the planned values: {}. `empi-infra check` shows each rule's HIPAA safeguard, controls, evidence and fix; a reviewer-accepted failure goes in [[security.waive]]",

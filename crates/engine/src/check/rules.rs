@@ -51,7 +51,15 @@ fn show(v: Option<&Value>) -> String {
         Some(v) => {
             let s = v.to_string();
             if s.len() > 120 {
-                format!("{}…", &s[..s.char_indices().take_while(|(i, _)| *i < 117).last().map(|(i, c)| i + c.len_utf8()).unwrap_or(0)])
+                format!(
+                    "{}…",
+                    &s[..s
+                        .char_indices()
+                        .take_while(|(i, _)| *i < 117)
+                        .last()
+                        .map(|(i, c)| i + c.len_utf8())
+                        .unwrap_or(0)]
+                )
             } else {
                 s
             }
@@ -65,7 +73,12 @@ fn ev(o: &Object, attr: &str) -> String {
 }
 
 /// A rule holding the pod templates of one workload kind to [`pod_hardening`].
-const fn hardened_pods(id: &'static str, title: &'static str, kind: &'static str, fix: &'static str) -> Rule {
+const fn hardened_pods(
+    id: &'static str,
+    title: &'static str,
+    kind: &'static str,
+    fix: &'static str,
+) -> Rule {
     Rule {
         id,
         title,
@@ -94,14 +107,28 @@ fn pod_hardening(o: &Object) -> Result<String, String> {
         let sc = &c["securityContext"];
         let either = |k: &str| if sc[k].is_null() { psc[k].clone() } else { sc[k].clone() };
         let user = either("runAsUser");
-        let seccomp = if sc["seccompProfile"].is_null() { &psc["seccompProfile"] } else { &sc["seccompProfile"] };
+        let seccomp = if sc["seccompProfile"].is_null() {
+            &psc["seccompProfile"]
+        } else {
+            &sc["seccompProfile"]
+        };
         let checks = [
             (either("runAsNonRoot") == Value::Bool(true) && user != 0, "runs as root"),
             (sc["allowPrivilegeEscalation"] == Value::Bool(false), "may escalate privileges"),
-            (sc["capabilities"]["drop"].as_array().is_some_and(|d| d.iter().any(|x| x == "ALL")), "keeps capabilities"),
-            (matches!(seccomp["type"].as_str(), Some("RuntimeDefault" | "Localhost")), "no seccomp profile"),
+            (
+                sc["capabilities"]["drop"].as_array().is_some_and(|d| d.iter().any(|x| x == "ALL")),
+                "keeps capabilities",
+            ),
+            (
+                matches!(seccomp["type"].as_str(), Some("RuntimeDefault" | "Localhost")),
+                "no seccomp profile",
+            ),
             (sc["readOnlyRootFilesystem"] == Value::Bool(true), "a writable root filesystem"),
-            (!c["resources"]["limits"]["cpu"].is_null() && !c["resources"]["limits"]["memory"].is_null(), "no CPU and memory limits"),
+            (
+                !c["resources"]["limits"]["cpu"].is_null()
+                    && !c["resources"]["limits"]["memory"].is_null(),
+                "no CPU and memory limits",
+            ),
         ];
         for (ok, why) in checks {
             if !ok {
@@ -149,7 +176,10 @@ fn is_set(o: &Object, attr: &str) -> bool {
 }
 
 fn strings(o: &Object, attr: &str) -> Vec<String> {
-    o.get(attr).and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default()
+    o.get(attr)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default()
 }
 
 fn int(o: &Object, attr: &str) -> Option<i64> {
@@ -175,8 +205,11 @@ fn denies_insecure_transport(policy: Option<&Value>) -> bool {
     };
     statements.iter().any(|s| {
         let deny = s.get("Effect").and_then(Value::as_str) == Some("Deny");
-        let all_principals = s.get("Principal").is_some_and(|p| p == "*" || p.get("AWS").is_some_and(|a| a == "*"));
-        let cond = s.pointer("/Condition/Bool/aws:SecureTransport").is_some_and(|v| v == "false" || v == &Value::Bool(false));
+        let all_principals =
+            s.get("Principal").is_some_and(|p| p == "*" || p.get("AWS").is_some_and(|a| a == "*"));
+        let cond = s
+            .pointer("/Condition/Bool/aws:SecureTransport")
+            .is_some_and(|v| v == "false" || v == &Value::Bool(false));
         deny && all_principals && cond
     })
 }

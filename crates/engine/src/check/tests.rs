@@ -25,7 +25,11 @@ fn find<'a>(r: &'a Report, rule: &str) -> &'a Finding {
 #[test]
 fn the_rules_are_the_ones_a_stack_may_waive_in_the_same_order() {
     let ids: Vec<_> = RULES.iter().map(|r| r.id).collect();
-    assert_eq!(ids, crate::stack::BASELINE_RULE_IDS, "crate::stack::BASELINE_RULE_IDS lists every rule of RULES, in order");
+    assert_eq!(
+        ids,
+        crate::stack::BASELINE_RULE_IDS,
+        "crate::stack::BASELINE_RULE_IDS lists every rule of RULES, in order"
+    );
 }
 
 #[test]
@@ -38,7 +42,12 @@ fn rule_ids_are_unique_and_every_rule_names_a_safeguard_and_a_control() {
     for r in RULES {
         assert!(r.safeguard.starts_with("§164.312("), "{}", r.id);
         assert!(!r.controls.is_empty(), "{}", r.id);
-        assert!(crate::kinds::ALL.iter().any(|k| k.kind == r.kind), "{} reads unknown kind {}", r.id, r.kind);
+        assert!(
+            crate::kinds::ALL.iter().any(|k| k.kind == r.kind),
+            "{} reads unknown kind {}",
+            r.id,
+            r.kind
+        );
     }
 }
 
@@ -48,7 +57,10 @@ fn an_unencrypted_database_fails_naming_the_rule_its_controls_and_the_values_see
     let f = find(&r, "encryption.database");
     assert_eq!(f.status, Status::Fail);
     assert_eq!(f.resource, "database.instance");
-    assert!(f.controls.contains(&"CIS 2.3.1".to_string()) && f.controls.contains(&"FSBP RDS.3".to_string()));
+    assert!(
+        f.controls.contains(&"CIS 2.3.1".to_string())
+            && f.controls.contains(&"FSBP RDS.3".to_string())
+    );
     assert!(f.safeguard.contains("§164.312(a)(2)(iv)"));
     assert!(f.evidence.contains("storage_encrypted = false"), "{}", f.evidence);
     assert!(f.fix.is_some());
@@ -75,12 +87,23 @@ fn a_waiver_accepts_a_failure_until_it_expires_then_the_rule_fails_again() {
     assert!(f.evidence.contains("the waiver expired on 2026-12-31"), "{}", f.evidence);
     // the waiver's last day still holds
     assert_eq!(
-        find(&evaluate("s", Source::Live, &[db(false)], std::slice::from_ref(&w), "2026-12-31"), "encryption.database").status,
+        find(
+            &evaluate("s", Source::Live, &[db(false)], std::slice::from_ref(&w), "2026-12-31"),
+            "encryption.database"
+        )
+        .status,
         Status::Waived
     );
     // a waiver for another resource does not apply
     let other = Waiver { resource: Some("database.other".into()), ..w };
-    assert_eq!(find(&evaluate("s", Source::Live, &[db(false)], &[other], "2026-11-27"), "encryption.database").status, Status::Fail);
+    assert_eq!(
+        find(
+            &evaluate("s", Source::Live, &[db(false)], &[other], "2026-11-27"),
+            "encryption.database"
+        )
+        .status,
+        Status::Fail
+    );
 }
 
 #[test]
@@ -96,10 +119,23 @@ fn tls_only_bucket_policy_is_read_as_a_policy_not_as_text() {
     let deny = json!({"Version": "2012-10-17", "Statement": [{"Sid": "TLSOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
         "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
     let allow = json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
-    let bucket = |p: serde_json::Value| obj("storage.bucket", s3::BUCKET.kind, json!({"policy": p.to_string()}));
-    assert_eq!(find(&evaluate("s", Source::Live, &[bucket(deny)], &[], "2026-11-27"), "transmission.bucket-tls-only").status, Status::Pass);
+    let bucket = |p: serde_json::Value| {
+        obj("storage.bucket", s3::BUCKET.kind, json!({"policy": p.to_string()}))
+    };
     assert_eq!(
-        find(&evaluate("s", Source::Live, &[bucket(allow)], &[], "2026-11-27"), "transmission.bucket-tls-only").status,
+        find(
+            &evaluate("s", Source::Live, &[bucket(deny)], &[], "2026-11-27"),
+            "transmission.bucket-tls-only"
+        )
+        .status,
+        Status::Pass
+    );
+    assert_eq!(
+        find(
+            &evaluate("s", Source::Live, &[bucket(allow)], &[], "2026-11-27"),
+            "transmission.bucket-tls-only"
+        )
+        .status,
         Status::Fail
     );
 }
@@ -109,7 +145,10 @@ fn a_rule_that_holds_in_the_plan_but_not_live_is_a_regression() {
     let planned = evaluate("s", Source::Planned, &[db(true)], &[], "2026-11-27");
     let live = evaluate("s", Source::Live, &[db(false)], &[], "2026-11-27");
     let reg = regressions(&planned, &live);
-    assert_eq!(reg.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(), vec!["encryption.database"]);
+    assert_eq!(
+        reg.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(),
+        vec!["encryption.database"]
+    );
 }
 
 #[test]
@@ -122,11 +161,19 @@ fn namespace_labels_with_dots_and_slashes_are_read_whole() {
         )
     };
     assert_eq!(
-        find(&evaluate("s", Source::Live, &[ns("restricted")], &[], "2026-11-27"), "access.namespace-pod-security").status,
+        find(
+            &evaluate("s", Source::Live, &[ns("restricted")], &[], "2026-11-27"),
+            "access.namespace-pod-security"
+        )
+        .status,
         Status::Pass
     );
     assert_eq!(
-        find(&evaluate("s", Source::Live, &[ns("privileged")], &[], "2026-11-27"), "access.namespace-pod-security").status,
+        find(
+            &evaluate("s", Source::Live, &[ns("privileged")], &[], "2026-11-27"),
+            "access.namespace-pod-security"
+        )
+        .status,
         Status::Fail
     );
 }
@@ -161,23 +208,40 @@ fn a_resource_deleted_behind_our_back_fails_every_rule_that_reads_it() {
 
 #[test]
 fn the_pods_empi_infra_plans_are_hardened_and_a_root_or_writable_pod_fails() {
-    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../stacks/local.toml")).unwrap();
+    let src =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../stacks/local.toml"))
+            .unwrap();
     let stack = crate::stack::Stack::parse("local.toml", &src).unwrap();
-    let graph = crate::graph::ResourceGraph::new(crate::blueprint::expand(&stack, "123456789012")).unwrap();
+    let graph =
+        crate::graph::ResourceGraph::new(crate::blueprint::expand(&stack, "123456789012")).unwrap();
     let objects = planned(&graph, &crate::state::State::new("empi-local"));
     let r = evaluate("empi-local", Source::Planned, &objects, &[], "2026-11-27");
-    for (rule, n) in [("access.pods-hardened", 3), ("access.job-pods-hardened", 1), ("access.bootstrap-pod-hardened", 1)] {
+    for (rule, n) in [
+        ("access.pods-hardened", 3),
+        ("access.job-pods-hardened", 1),
+        ("access.bootstrap-pod-hardened", 1),
+    ] {
         let fs: Vec<_> = r.findings.iter().filter(|f| f.rule == rule).collect();
         assert!(fs.len() >= n, "{rule}: {}", fs.len());
         for f in fs {
             assert_eq!(f.status, Status::Pass, "{rule} {}: {}", f.resource, f.evidence);
         }
     }
-    let api = r.findings.iter().find(|f| f.rule == "access.pods-hardened" && f.resource == "workloads.api").unwrap();
-    assert!(api.evidence.contains("api: user 65534, limits 1/1Gi") && api.evidence.contains("health-proxy: user 101"), "{}", api.evidence);
+    let api = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "access.pods-hardened" && f.resource == "workloads.api")
+        .unwrap();
+    assert!(
+        api.evidence.contains("api: user 65534, limits 1/1Gi")
+            && api.evidence.contains("health-proxy: user 101"),
+        "{}",
+        api.evidence
+    );
 
     // the same pod as root with a writable root filesystem and no limits
-    let (address, kind, mut attrs) = objects.into_iter().find(|(a, _, _)| a == "workloads.api").unwrap();
+    let (address, kind, mut attrs) =
+        objects.into_iter().find(|(a, _, _)| a == "workloads.api").unwrap();
     let pod = attrs.get_mut("manifest").unwrap().pointer_mut("/spec/template/spec").unwrap();
     pod["securityContext"]["runAsNonRoot"] = json!(false);
     pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] = json!(false);
@@ -185,7 +249,12 @@ fn the_pods_empi_infra_plans_are_hardened_and_a_root_or_writable_pod_fails() {
     let r = evaluate("empi-local", Source::Live, &[(address, kind, attrs)], &[], "2026-11-27");
     let f = find(&r, "access.pods-hardened");
     assert_eq!(f.status, Status::Fail);
-    for why in ["api: runs as root", "api: a writable root filesystem", "api: no CPU and memory limits", "health-proxy: runs as root"] {
+    for why in [
+        "api: runs as root",
+        "api: a writable root filesystem",
+        "api: no CPU and memory limits",
+        "health-proxy: runs as root",
+    ] {
         assert!(f.evidence.contains(why), "{why}: {}", f.evidence);
     }
 }
@@ -196,7 +265,8 @@ fn a_database_whose_master_password_rds_does_not_keep_fails_naming_the_rule() {
     let (a, k, mut attrs) = db(true);
     attrs.insert("manage_master_user_password".into(), json!(true));
     attrs.insert("master_user_secret_kms_key_id".into(), json!(key));
-    let ok = evaluate("s", Source::Live, &[(a.clone(), k.clone(), attrs.clone())], &[], "2026-11-27");
+    let ok =
+        evaluate("s", Source::Live, &[(a.clone(), k.clone(), attrs.clone())], &[], "2026-11-27");
     assert_eq!(find(&ok, "access.database-master-password-managed").status, Status::Pass);
     // turned off behind the stack's back (the master password is then the operator's to know)
     attrs.insert("manage_master_user_password".into(), json!(false));

@@ -6,8 +6,11 @@ use crate::kind;
 use crate::resource::Propagation;
 
 /// A failed job of the same name is still being deleted: its replacement waits for it.
-const JOB_TERMINATING: &[Propagation] =
-    &[Propagation { code: "JobTerminating", message: "", waiting_for: "the failed job of the same name to be deleted" }];
+const JOB_TERMINATING: &[Propagation] = &[Propagation {
+    code: "JobTerminating",
+    message: "",
+    waiting_for: "the failed job of the same name to be deleted",
+}];
 
 kind! {
     /// A namespace.

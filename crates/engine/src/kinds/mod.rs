@@ -201,12 +201,18 @@ impl Scope {
 
     /// The EKS clusters' OIDC providers of the stack's region (their ARNs carry EKS's id, not a name).
     pub fn oidc_providers(&self) -> String {
-        format!("arn:{}:iam::{}:oidc-provider/oidc.eks.{}.amazonaws.com/id/*", self.partition, self.account, self.region)
+        format!(
+            "arn:{}:iam::{}:oidc-provider/oidc.eks.{}.amazonaws.com/id/*",
+            self.partition, self.account, self.region
+        )
     }
 
     /// The stack's own secrets.
     pub fn secrets(&self) -> String {
-        format!("arn:{}:secretsmanager:{}:{}:secret:{}/*", self.partition, self.region, self.account, self.stack)
+        format!(
+            "arn:{}:secretsmanager:{}:{}:secret:{}/*",
+            self.partition, self.region, self.account, self.stack
+        )
     }
 }
 
@@ -233,7 +239,8 @@ fn scoped(action: &str, scope: &Scope) -> Option<(&'static str, Vec<String>)> {
 /// actions on the stack's own resources only ([`Scope`]), the rest one statement per service (`Ec2`,
 /// `Iam`, …) on every resource.
 pub fn policy_document(actions: &[&str], scope: &Scope) -> serde_json::Value {
-    let mut by_sid: std::collections::BTreeMap<String, (Vec<&str>, Vec<String>)> = Default::default();
+    let mut by_sid: std::collections::BTreeMap<String, (Vec<&str>, Vec<String>)> =
+        Default::default();
     for a in actions {
         let (sid, resources) = match scoped(a, scope) {
             Some((sid, r)) => (sid.to_string(), r),
@@ -243,7 +250,9 @@ pub fn policy_document(actions: &[&str], scope: &Scope) -> serde_json::Value {
                     .split('-')
                     .map(|w| {
                         let mut c = w.chars();
-                        c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+                        c.next()
+                            .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                            .unwrap_or_default()
                     })
                     .collect();
                 (sid, vec!["*".to_string()])
@@ -277,13 +286,21 @@ mod tests {
         for k in ALL {
             assert!(seen.insert(k.kind), "{} declared twice", k.kind);
             assert!(k.outputs.contains(&"id"), "{} has no id output", k.kind);
-            assert!(k.timeouts.create > 0 && k.timeouts.update > 0 && k.timeouts.delete > 0, "{}", k.kind);
+            assert!(
+                k.timeouts.create > 0 && k.timeouts.update > 0 && k.timeouts.delete > 0,
+                "{}",
+                k.kind
+            );
             let mut names: Vec<&str> = k.attrs.iter().map(|a| a.name).collect();
             names.sort();
             names.dedup();
             assert_eq!(names.len(), k.attrs.len(), "{} repeats an attribute", k.kind);
             if k.kind.starts_with("aws_") {
-                assert!(!k.iam.read.is_empty() && !k.iam.create.is_empty() && !k.iam.delete.is_empty(), "{} lacks IAM actions", k.kind);
+                assert!(
+                    !k.iam.read.is_empty() && !k.iam.create.is_empty() && !k.iam.delete.is_empty(),
+                    "{} lacks IAM actions",
+                    k.kind
+                );
             }
         }
     }
@@ -295,7 +312,9 @@ mod tests {
             account: "123456789012".into(),
             region: "us-east-1".into(),
             stack: "tuva-prod".into(),
-            user_secrets: vec!["arn:aws:secretsmanager:us-east-1:123456789012:secret:kc-AbCdEf".into()],
+            user_secrets: vec![
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:kc-AbCdEf".into()
+            ],
         };
         for write in [true, false] {
             let doc = policy_document(&iam_actions(&aws(), write), &scope);
@@ -306,11 +325,20 @@ mod tests {
                     v => v.as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect(),
                 };
                 for a in st["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()) {
-                    let escalation =
-                        ["iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PassRole", "iam:UpdateAssumeRolePolicy"];
+                    let escalation = [
+                        "iam:CreateRole",
+                        "iam:PutRolePolicy",
+                        "iam:AttachRolePolicy",
+                        "iam:PassRole",
+                        "iam:UpdateAssumeRolePolicy",
+                    ];
                     if escalation.contains(&a) || a == "iam:GetRole" {
                         seen += 1;
-                        assert_eq!(resources, ["arn:aws:iam::123456789012:role/tuva-prod-*"], "{a}");
+                        assert_eq!(
+                            resources,
+                            ["arn:aws:iam::123456789012:role/tuva-prod-*"],
+                            "{a}"
+                        );
                     }
                     if a.starts_with("secretsmanager:") {
                         seen += 1;
@@ -324,7 +352,10 @@ mod tests {
                         );
                     }
                     if a.starts_with("iam:") || a.starts_with("secretsmanager:") {
-                        assert!(!resources.contains(&"*") || a == "iam:ListOpenIDConnectProviders", "{a} on every resource");
+                        assert!(
+                            !resources.contains(&"*") || a == "iam:ListOpenIDConnectProviders",
+                            "{a} on every resource"
+                        );
                     }
                 }
             }
@@ -338,7 +369,8 @@ mod tests {
             let verb = a.split(':').nth(1).unwrap();
             // kms:Decrypt writes nothing: reading a secret encrypted with the stack's key needs it
             assert!(
-                ["Describe", "Get", "List", "AdminGet"].iter().any(|p| verb.starts_with(p)) || a == "kms:Decrypt",
+                ["Describe", "Get", "List", "AdminGet"].iter().any(|p| verb.starts_with(p))
+                    || a == "kms:Decrypt",
                 "{a} is in a read-only policy"
             );
         }

@@ -117,5 +117,9 @@ pub enum ApplyMethod {
 
 /// The apply method of `parameter`; parameters not in the table wait for a reboot (always accepted).
 pub fn apply_method(parameter: &str) -> ApplyMethod {
-    PARAMETER_APPLY.iter().find(|(p, _)| *p == parameter).map(|(_, m)| *m).unwrap_or(ApplyMethod::PendingReboot)
+    PARAMETER_APPLY
+        .iter()
+        .find(|(p, _)| *p == parameter)
+        .map(|(_, m)| *m)
+        .unwrap_or(ApplyMethod::PendingReboot)
 }

@@ -42,14 +42,24 @@ pub async fn adopt(
     // what is known of each address so far: Some(outputs) exists, None does not (or not yet)
     let mut known: HashMap<String, Option<Attrs>> = HashMap::new();
     for (address, rs) in &state.resources {
-        let outputs = live.get(address).and_then(|l| l.observed.as_ref()).map(|o| o.outputs.clone());
-        known.insert(address.clone(), outputs.or_else(|| rs.id.as_ref().map(|_| rs.outputs.clone())));
+        let outputs =
+            live.get(address).and_then(|l| l.observed.as_ref()).map(|o| o.outputs.clone());
+        known.insert(
+            address.clone(),
+            outputs.or_else(|| rs.id.as_ref().map(|_| rs.outputs.clone())),
+        );
     }
-    let mut pending: Vec<_> = graph.topological().into_iter().filter(|s| !state.resources.contains_key(&s.address)).collect();
+    let mut pending: Vec<_> = graph
+        .topological()
+        .into_iter()
+        .filter(|s| !state.resources.contains_key(&s.address))
+        .collect();
     let mut adoption = Adoption::default();
     let slots = Arc::new(Semaphore::new(parallelism.max(1)));
     while !pending.is_empty() {
-        let (wave, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|s| s.dependencies().iter().all(|d| known.contains_key(d)));
+        let (wave, rest): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|s| s.dependencies().iter().all(|d| known.contains_key(d)));
         pending = rest;
         if wave.is_empty() {
             // a dependency outside the graph (cannot happen for a checked graph): nothing to find
@@ -57,14 +67,21 @@ pub async fn adopt(
         }
         let mut tasks = tokio::task::JoinSet::new();
         for spec in wave {
-            let lookup = |addr: &str, out: &str| known.get(addr).and_then(|o| o.as_ref()).and_then(|o| o.get(out)).cloned();
-            let inputs: Option<Attrs> = spec.inputs.iter().map(|(k, e)| e.resolve(&lookup).map(|v| (k.clone(), v))).collect();
+            let lookup = |addr: &str, out: &str| {
+                known.get(addr).and_then(|o| o.as_ref()).and_then(|o| o.get(out)).cloned()
+            };
+            let inputs: Option<Attrs> = spec
+                .inputs
+                .iter()
+                .map(|(k, e)| e.resolve(&lookup).map(|v| (k.clone(), v)))
+                .collect();
             let (Some(inputs), Some(r)) = (inputs, registry.get(&spec.kind).cloned()) else {
                 // a parent that does not exist: neither does this
                 known.insert(spec.address.clone(), None);
                 continue;
             };
-            let (address, name, slots, stack) = (spec.address.clone(), spec.name.clone(), slots.clone(), state.stack.clone());
+            let (address, name, slots, stack) =
+                (spec.address.clone(), spec.name.clone(), slots.clone(), state.stack.clone());
             tasks.spawn(async move {
                 let err = |source| PlanError::Read { address: address.clone(), source };
                 let id = {
@@ -81,9 +98,16 @@ pub async fn adopt(
                 if let (Some(id), Some(o)) = (&id, &observed) {
                     // found by name: adopted only when its tags prove it is this stack's
                     let region = ownership::expected_region(&inputs);
-                    if let Err(e) =
-                        ownership::check(r.schema(), &stack, region.as_deref(), &address, id, o, Found::ByName, ownership::FOUND_FIX)
-                    {
+                    if let Err(e) = ownership::check(
+                        r.schema(),
+                        &stack,
+                        region.as_deref(),
+                        &address,
+                        id,
+                        o,
+                        Found::ByName,
+                        ownership::FOUND_FIX,
+                    ) {
                         return Ok::<_, PlanError>((address.clone(), None, None, Some(e)));
                     }
                 }
@@ -120,12 +144,24 @@ pub(super) fn owned(
     found: Found,
     fix: &'static str,
 ) -> Result<(), PlanError> {
-    ownership::check(schema, stack, ownership::expected_region(expected).as_deref(), address, id, observed, found, fix)
-        .map_err(PlanError::NotOurs)
+    ownership::check(
+        schema,
+        stack,
+        ownership::expected_region(expected).as_deref(),
+        address,
+        id,
+        observed,
+        found,
+        fix,
+    )
+    .map_err(PlanError::NotOurs)
 }
 
 /// The value an adopted resource's attribute is recorded with: what the stack asks for, with the
 /// outputs of the resources found so far (what apply would have recorded).
-pub fn resolved_inputs(spec: &crate::resource::ResourceSpec, outputs: &dyn Fn(&str, &str) -> Option<Value>) -> Attrs {
+pub fn resolved_inputs(
+    spec: &crate::resource::ResourceSpec,
+    outputs: &dyn Fn(&str, &str) -> Option<Value>,
+) -> Attrs {
     spec.inputs.iter().filter_map(|(k, e)| e.resolve(outputs).map(|v| (k.clone(), v))).collect()
 }

@@ -55,7 +55,9 @@ fn canonical_policy(v: &Value) -> Value {
             xs.sort_by_key(|x| x.to_string());
             Value::Array(xs)
         }
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), canonical_policy(x))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, x)| (k.clone(), canonical_policy(x))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -74,10 +76,14 @@ pub fn diff(
     for spec in graph.topological() {
         let schema = schema_of(&spec.kind);
         let stateful = schema.map(|s| s.stateful).unwrap_or(false);
-        let lookup = |addr: &str, out: &str| known.get(addr).and_then(|o| o.as_ref()).and_then(|o| o.get(out)).cloned();
-        let desired: BTreeMap<&str, Option<Value>> = spec.inputs.iter().map(|(k, e)| (k.as_str(), e.resolve(&lookup))).collect();
+        let lookup = |addr: &str, out: &str| {
+            known.get(addr).and_then(|o| o.as_ref()).and_then(|o| o.get(out)).cloned()
+        };
+        let desired: BTreeMap<&str, Option<Value>> =
+            spec.inputs.iter().map(|(k, e)| (k.as_str(), e.resolve(&lookup))).collect();
         // what the plan shows: known parts of partly known values
-        let shown: BTreeMap<&str, Value> = spec.inputs.iter().map(|(k, e)| (k.as_str(), e.resolve_partial(&lookup).0)).collect();
+        let shown: BTreeMap<&str, Value> =
+            spec.inputs.iter().map(|(k, e)| (k.as_str(), e.resolve_partial(&lookup).0)).collect();
         let rs = state.resources.get(&spec.address);
         let l = live.get(&spec.address);
         let observed = l.and_then(|l| l.observed.as_ref());
@@ -103,14 +109,20 @@ pub fn diff(
                 let a = schema.and_then(|s| s.attr(k));
                 let force = a.map(|a| a.force_new).unwrap_or(false);
                 let write_only = a.map(|a| a.write_only).unwrap_or(false);
-                let have = if write_only { recorded.get(*k) } else { obs.attrs.get(*k).or(recorded.get(*k)) };
+                let have = if write_only {
+                    recorded.get(*k)
+                } else {
+                    obs.attrs.get(*k).or(recorded.get(*k))
+                };
                 let same = match (want, have) {
                     (Some(w), Some(h)) => normalize(a, w) == normalize(a, h),
                     (Some(_), None) => false,
                     (None, _) => false,
                 };
                 // set once: in place from nothing, a replacement from anything else
-                let force = force || (a.is_some_and(|a| a.set_once) && have.is_some_and(|h| !(h.is_null() || h.as_str() == Some(""))));
+                let force = force
+                    || (a.is_some_and(|a| a.set_once)
+                        && have.is_some_and(|h| !(h.is_null() || h.as_str() == Some(""))));
                 if !same {
                     replace |= force;
                     attrs.push(AttrChange {
@@ -131,8 +143,13 @@ pub fn diff(
                 desired
                     .keys()
                     .filter_map(|k| {
-                        let write_only = schema.and_then(|s| s.attr(k)).is_some_and(|a| a.write_only);
-                        let have = if write_only { rs.attrs.get(*k) } else { obs.attrs.get(*k).or(rs.attrs.get(*k)) };
+                        let write_only =
+                            schema.and_then(|s| s.attr(k)).is_some_and(|a| a.write_only);
+                        let have = if write_only {
+                            rs.attrs.get(*k)
+                        } else {
+                            obs.attrs.get(*k).or(rs.attrs.get(*k))
+                        };
                         have.map(|v| (k.to_string(), v.clone()))
                     })
                     .collect(),
@@ -140,7 +157,10 @@ pub fn diff(
             (Some(rs), None) if run_once && rs.status == Status::Created => Some(rs.attrs.clone()),
             _ => None,
         };
-        let before_outputs = observed.map(|o| o.outputs.clone()).or_else(|| rs.map(|r| r.outputs.clone())).unwrap_or_default();
+        let before_outputs = observed
+            .map(|o| o.outputs.clone())
+            .or_else(|| rs.map(|r| r.outputs.clone()))
+            .unwrap_or_default();
         let (action, attributes, reason, id) = match (rs, observed) {
             (None, Some(obs)) => {
                 // not in state, but found by its name and address tag: adopt it, and change what
@@ -158,11 +178,20 @@ pub fn diff(
                         id,
                     )
                 } else {
-                    (Action::Create, attrs, Some(format!("adopting {found}: found by its name and tags; state did not record it")), id)
+                    (
+                        Action::Create,
+                        attrs,
+                        Some(format!(
+                            "adopting {found}: found by its name and tags; state did not record it"
+                        )),
+                        id,
+                    )
                 }
             }
             (None, _) => (Action::Create, create_attrs(), None, None),
-            (Some(rs), _) if run_once && rs.status == Status::Created => (Action::NoOp, vec![], None, rs.id.clone()),
+            (Some(rs), _) if run_once && rs.status == Status::Created => {
+                (Action::NoOp, vec![], None, rs.id.clone())
+            }
             (Some(rs), None) => {
                 let reason = match rs.status {
                     Status::Creating => "an interrupted create left nothing behind; creating it",
@@ -186,14 +215,25 @@ pub fn diff(
                 }
                 let id = l.and_then(|l| l.id.clone());
                 match rs.status {
-                    Status::Deleting => (Action::Replace, attrs, Some("an interrupted delete left it behind; replacing it".into()), id),
-                    Status::Creating if replace => {
-                        (Action::Replace, attrs, Some("an interrupted create was found; replacing it".into()), id)
-                    }
+                    Status::Deleting => (
+                        Action::Replace,
+                        attrs,
+                        Some("an interrupted delete left it behind; replacing it".into()),
+                        id,
+                    ),
+                    Status::Creating if replace => (
+                        Action::Replace,
+                        attrs,
+                        Some("an interrupted create was found; replacing it".into()),
+                        id,
+                    ),
                     Status::Creating => (
                         Action::Create,
                         attrs,
-                        Some(format!("resuming an interrupted create: found {}", id.clone().unwrap_or_default())),
+                        Some(format!(
+                            "resuming an interrupted create: found {}",
+                            id.clone().unwrap_or_default()
+                        )),
                         id,
                     ),
                     Status::Created if replace => (Action::Replace, attrs, None, id),
@@ -211,7 +251,11 @@ pub fn diff(
         let objects = Objects {
             name: spec.name.clone(),
             before: if action == Action::Create { None } else { before },
-            before_outputs: if action == Action::Create { Default::default() } else { before_outputs },
+            before_outputs: if action == Action::Create {
+                Default::default()
+            } else {
+                before_outputs
+            },
             outputs,
         };
         changes.push(ResourceChange {
@@ -221,7 +265,8 @@ pub fn diff(
             attributes,
             reason,
             stateful,
-            create_before_destroy: action == Action::Replace && schema.is_some_and(|s| s.create_before_destroy),
+            create_before_destroy: action == Action::Replace
+                && schema.is_some_and(|s| s.create_before_destroy),
             spec: Some(spec.clone()),
             id,
             objects,
@@ -279,12 +324,21 @@ fn delete_change(
                 forces_replacement: false,
             })
             .collect(),
-        reason: if gone { Some("already gone; only the state entry is removed".into()) } else { None },
+        reason: if gone {
+            Some("already gone; only the state entry is removed".into())
+        } else {
+            None
+        },
         stateful: schema_of(&rs.kind).map(|s| s.stateful).unwrap_or(false),
         create_before_destroy: false,
         spec: None,
         id: if gone { None } else { id },
-        objects: Objects { name: rs.name.clone(), before: Some(rs.attrs.clone()), before_outputs: rs.outputs.clone(), outputs: None },
+        objects: Objects {
+            name: rs.name.clone(),
+            before: Some(rs.attrs.clone()),
+            before_outputs: rs.outputs.clone(),
+            outputs: None,
+        },
     }
 }
 
@@ -300,13 +354,17 @@ pub fn deposed_address(address: &str) -> String {
 }
 
 /// Deletes of the old objects that interrupted create-before-destroy replacements left.
-fn deposed_changes(state: &State, schema_of: &dyn Fn(&str) -> Option<&'static Schema>) -> Vec<ResourceChange> {
+fn deposed_changes(
+    state: &State,
+    schema_of: &dyn Fn(&str) -> Option<&'static Schema>,
+) -> Vec<ResourceChange> {
     let mut out = Vec::new();
     for (key, v) in &state.facts {
         let Some(address) = key.strip_prefix("deposed:") else { continue };
         let Ok(rs) = serde_json::from_value::<ResourceState>(v.clone()) else { continue };
         let mut c = delete_change(&deposed_address(address), &rs, None, schema_of);
-        c.reason = Some("the old object of an interrupted create-before-destroy replacement".into());
+        c.reason =
+            Some("the old object of an interrupted create-before-destroy replacement".into());
         out.push(c);
     }
     out

@@ -17,7 +17,11 @@ pub fn duration_fact(kind: &str, op: &str) -> String {
 
 /// Estimates `plan`'s apply time: each change takes what this kind took before (state facts), or
 /// its schema's typical time; changes run in parallel except along dependencies.
-pub fn estimate(plan: &Plan, state: &State, schema_of: &dyn Fn(&str) -> Option<&'static Schema>) -> Option<Estimate> {
+pub fn estimate(
+    plan: &Plan,
+    state: &State,
+    schema_of: &dyn Fn(&str) -> Option<&'static Schema>,
+) -> Option<Estimate> {
     let mut dur: BTreeMap<&str, f64> = BTreeMap::new();
     let mut measured = 0;
     for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
@@ -28,7 +32,11 @@ pub fn estimate(plan: &Plan, state: &State, schema_of: &dyn Fn(&str) -> Option<&
             Action::Replace => ("replace", typical * 1.5),
             _ => ("create", typical),
         };
-        let d = match state.facts.get(&duration_fact(&c.kind, if op == "replace" { "create" } else { op })).and_then(Value::as_f64) {
+        let d = match state
+            .facts
+            .get(&duration_fact(&c.kind, if op == "replace" { "create" } else { op }))
+            .and_then(Value::as_f64)
+        {
             Some(x) => {
                 measured += 1;
                 if op == "replace" {

@@ -19,25 +19,43 @@ pub const FIND_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs
 
 /// Reads every recorded resource, `parallelism` cloud calls at a time. An interrupted create
 /// (intent recorded, no id) is looked for by its deterministic name.
-pub async fn refresh(registry: &Registry, state: &State, parallelism: usize) -> Result<BTreeMap<String, Live>, PlanError> {
+pub async fn refresh(
+    registry: &Registry,
+    state: &State,
+    parallelism: usize,
+) -> Result<BTreeMap<String, Live>, PlanError> {
     let slots = Arc::new(Semaphore::new(parallelism.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (address, rs) in &state.resources {
-        let r = registry.get(&rs.kind).ok_or_else(|| PlanError::UnknownKind { address: address.clone(), kind: rs.kind.clone() })?.clone();
-        let (address, rs, slots, stack) = (address.clone(), rs.clone(), slots.clone(), state.stack.clone());
+        let r = registry
+            .get(&rs.kind)
+            .ok_or_else(|| PlanError::UnknownKind {
+                address: address.clone(),
+                kind: rs.kind.clone(),
+            })?
+            .clone();
+        let (address, rs, slots, stack) =
+            (address.clone(), rs.clone(), slots.clone(), state.stack.clone());
         tasks.spawn(async move {
             let err = |source| PlanError::Read { address: address.clone(), source };
             let id = match &rs.id {
                 Some(id) => Some(id.clone()),
                 // an object another stack owns under that name is not this interrupted create's
-                None => match in_slot(&slots, r.find(&rs.name, &address, &rs.attrs)).await.or_else(not_ours).map_err(err)? {
+                None => match in_slot(&slots, r.find(&rs.name, &address, &rs.attrs))
+                    .await
+                    .or_else(not_ours)
+                    .map_err(err)?
+                {
                     Some(id) => Some(id),
                     None => {
                         // a create call sent just before a crash may not be visible yet (the
                         // cloud's eventual consistency): look once more before creating it again.
                         // No slot is held while waiting.
                         tokio::time::sleep(FIND_AGAIN_AFTER).await;
-                        in_slot(&slots, r.find(&rs.name, &address, &rs.attrs)).await.or_else(not_ours).map_err(err)?
+                        in_slot(&slots, r.find(&rs.name, &address, &rs.attrs))
+                            .await
+                            .or_else(not_ours)
+                            .map_err(err)?
                     }
                 },
             };
@@ -46,18 +64,35 @@ pub async fn refresh(registry: &Registry, state: &State, parallelism: usize) -> 
                 None => None,
             };
             match (&id, &observed, rs.id.is_some()) {
-                (Some(id), Some(o), true) => {
-                    super::adopt::owned(r.schema(), &stack, &rs.attrs, &address, id, o, Found::Recorded, ownership::RECORDED_FIX)?
-                }
+                (Some(id), Some(o), true) => super::adopt::owned(
+                    r.schema(),
+                    &stack,
+                    &rs.attrs,
+                    &address,
+                    id,
+                    o,
+                    Found::Recorded,
+                    ownership::RECORDED_FIX,
+                )?,
                 (Some(found), Some(o), false) => {
                     // an interrupted create found by name is this run's unless its tags name
                     // another stack or region (`Found::Intent`): such an object is not this
                     // stack's to finish, change or delete
-                    if let Err(e) =
-                        super::adopt::owned(r.schema(), &stack, &rs.attrs, &address, found, o, Found::Intent, ownership::FOUND_FIX)
-                    {
+                    if let Err(e) = super::adopt::owned(
+                        r.schema(),
+                        &stack,
+                        &rs.attrs,
+                        &address,
+                        found,
+                        o,
+                        Found::Intent,
+                        ownership::FOUND_FIX,
+                    ) {
                         tracing::warn!("{e}");
-                        return Ok::<_, PlanError>((address.clone(), Live { id: None, observed: None }));
+                        return Ok::<_, PlanError>((
+                            address.clone(),
+                            Live { id: None, observed: None },
+                        ));
                     }
                 }
                 _ => {}
@@ -74,7 +109,9 @@ pub async fn refresh(registry: &Registry, state: &State, parallelism: usize) -> 
 }
 
 /// A find that met another stack's object found nothing of this stack's.
-fn not_ours(e: crate::resource::ProviderError) -> Result<Option<String>, crate::resource::ProviderError> {
+fn not_ours(
+    e: crate::resource::ProviderError,
+) -> Result<Option<String>, crate::resource::ProviderError> {
     if e.class == crate::resource::ErrorClass::NotOurs {
         Ok(None)
     } else {
@@ -95,7 +132,10 @@ pub fn recorded(state: &State) -> BTreeMap<String, Live> {
         .resources
         .iter()
         .map(|(a, rs)| {
-            let observed = rs.id.as_ref().map(|_| Observed { attrs: rs.attrs.clone(), outputs: rs.outputs.clone() });
+            let observed = rs
+                .id
+                .as_ref()
+                .map(|_| Observed { attrs: rs.attrs.clone(), outputs: rs.outputs.clone() });
             (a.clone(), Live { id: rs.id.clone(), observed })
         })
         .collect()
@@ -129,12 +169,17 @@ mod tests {
         let cloud = MemoryCloud::new(Duration::from_millis(10), Duration::ZERO);
         let mut state = State::new("s");
         for a in ["a", "b"] {
-            state.resources.insert(a.into(), recorded_as(&format!("name-{a}"), None, Status::Creating));
+            state
+                .resources
+                .insert(a.into(), recorded_as(&format!("name-{a}"), None, Status::Creating));
         }
         let t0 = Instant::now();
         let live = refresh(&cloud.registry(), &state, 1).await.unwrap();
         let took = t0.elapsed();
-        assert!(took < FIND_AGAIN_AFTER * 3 / 2, "took {took:?}: the waits were serialised behind one slot");
+        assert!(
+            took < FIND_AGAIN_AFTER * 3 / 2,
+            "took {took:?}: the waits were serialised behind one slot"
+        );
         assert_eq!(live.len(), 2);
         assert!(live.values().all(|l| l.id.is_none() && l.observed.is_none()));
         assert_eq!(cloud.calls().iter().filter(|c| c.op == "find").count(), 4, "each looked twice");
@@ -147,11 +192,17 @@ mod tests {
         // stack's to finish or to delete
         let cloud = MemoryCloud::new(Duration::ZERO, Duration::ZERO);
         let theirs = serde_json::json!({"empi-infra:stack": "other", "empi-infra:region": "r"});
-        cloud.create("name-a", "a", &[("tags".to_string(), theirs)].into_iter().collect()).await.unwrap();
+        cloud
+            .create("name-a", "a", &[("tags".to_string(), theirs)].into_iter().collect())
+            .await
+            .unwrap();
         let tags = serde_json::json!({"empi-infra:stack": "s", "empi-infra:region": "r"});
         let mut state = State::new("s");
         let attrs: crate::resource::Attrs = [("tags".to_string(), tags)].into_iter().collect();
-        state.resources.insert("a".into(), ResourceState { attrs, ..recorded_as("name-a", None, Status::Creating) });
+        state.resources.insert(
+            "a".into(),
+            ResourceState { attrs, ..recorded_as("name-a", None, Status::Creating) },
+        );
         let live = refresh(&cloud.registry(), &state, 1).await.unwrap();
         assert!(live["a"].id.is_none() && live["a"].observed.is_none(), "{:?}", live["a"]);
     }
@@ -169,7 +220,10 @@ mod tests {
             // half recorded with their id, half interrupted creates found by name
             let id = (i % 2 == 0).then_some(id);
             let status = if id.is_some() { Status::Created } else { Status::Creating };
-            state.resources.insert(format!("t{i}"), ResourceState { attrs: inputs.clone(), ..recorded_as(&name, id, status) });
+            state.resources.insert(
+                format!("t{i}"),
+                ResourceState { attrs: inputs.clone(), ..recorded_as(&name, id, status) },
+            );
         }
         let live = refresh(&cloud.registry(), &state, 3).await.unwrap();
         assert_eq!(live.len(), 8);

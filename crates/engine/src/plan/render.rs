@@ -17,7 +17,10 @@ pub fn show(v: &Value) -> String {
         Value::String(s) if s == SENSITIVE || s == UNKNOWN => s.clone(),
         Value::String(s) => format!("{s:?}"),
         Value::Array(xs) => format!("[{}]", xs.iter().map(show).collect::<Vec<_>>().join(", ")),
-        Value::Object(m) => format!("{{{}}}", m.iter().map(|(k, v)| format!("{k} = {}", show(v))).collect::<Vec<_>>().join(", ")),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter().map(|(k, v)| format!("{k} = {}", show(v))).collect::<Vec<_>>().join(", ")
+        ),
         other => other.to_string(),
     }
 }
@@ -87,7 +90,11 @@ fn verbose_rows(c: &ResourceChange) -> Vec<Row> {
             if c.action != Action::Create && c.action != Action::Delete && b == f {
                 continue;
             }
-            out.push(attr(k.clone(), change_text(c.action, b.as_ref(), f.as_ref()), a.forces_replacement));
+            out.push(attr(
+                k.clone(),
+                change_text(c.action, b.as_ref(), f.as_ref()),
+                a.forces_replacement,
+            ));
         }
     }
     out
@@ -133,25 +140,33 @@ fn shared_tags(changes: &[&ResourceChange]) -> Option<BTreeMap<String, Shared>> 
     let mut shared: Option<BTreeMap<String, Vec<Shared>>> = None;
     let mut tagged = 0;
     for c in changes.iter().filter(|c| matches!(c.action, Action::Create | Action::Delete)) {
-        let Some(tags) = c.attributes.iter().find(|a| a.name == "tags").and_then(|a| a.after.as_ref().or(a.before.as_ref())) else {
+        let Some(tags) = c
+            .attributes
+            .iter()
+            .find(|a| a.name == "tags")
+            .and_then(|a| a.after.as_ref().or(a.before.as_ref()))
+        else {
             continue;
         };
         let Some(tags) = tags.as_object() else { continue };
         tagged += 1;
-        let mine: BTreeMap<&String, Vec<Shared>> = tags.iter().filter_map(|(k, v)| v.as_str().map(|v| (k, Shared::of(c, v)))).collect();
+        let mine: BTreeMap<&String, Vec<Shared>> =
+            tags.iter().filter_map(|(k, v)| v.as_str().map(|v| (k, Shared::of(c, v)))).collect();
         shared = Some(match shared {
             None => mine.into_iter().map(|(k, v)| (k.clone(), v)).collect(),
             Some(s) => s
                 .into_iter()
                 .filter_map(|(k, ways)| {
                     let theirs = mine.get(&k)?;
-                    let both: Vec<Shared> = ways.into_iter().filter(|w| theirs.contains(w)).collect();
+                    let both: Vec<Shared> =
+                        ways.into_iter().filter(|w| theirs.contains(w)).collect();
                     (!both.is_empty()).then_some((k, both))
                 })
                 .collect(),
         });
     }
-    let shared: BTreeMap<String, Shared> = shared?.into_iter().map(|(k, mut ways)| (k, ways.swap_remove(0))).collect();
+    let shared: BTreeMap<String, Shared> =
+        shared?.into_iter().map(|(k, mut ways)| (k, ways.swap_remove(0))).collect();
     (tagged >= 2 && !shared.is_empty()).then_some(shared)
 }
 
@@ -169,11 +184,20 @@ fn shared_tags_line(shared: &BTreeMap<String, Shared>) -> String {
 }
 
 /// A resource's tags on one line: those it does not share, and how many it shares.
-fn folded_tags(c: &ResourceChange, tags: &Value, shared: Option<&BTreeMap<String, Shared>>) -> Option<String> {
+fn folded_tags(
+    c: &ResourceChange,
+    tags: &Value,
+    shared: Option<&BTreeMap<String, Shared>>,
+) -> Option<String> {
     let Some(m) = tags.as_object() else { return Some(show(tags)) };
-    let is_shared =
-        |k: &str, v: &Value| shared.and_then(|s| s.get(k)).zip(v.as_str()).is_some_and(|(want, v)| Shared::of(c, v).contains(want));
-    let own: serde_json::Map<String, Value> = m.iter().filter(|(k, v)| !is_shared(k, v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let is_shared = |k: &str, v: &Value| {
+        shared
+            .and_then(|s| s.get(k))
+            .zip(v.as_str())
+            .is_some_and(|(want, v)| Shared::of(c, v).contains(want))
+    };
+    let own: serde_json::Map<String, Value> =
+        m.iter().filter(|(k, v)| !is_shared(k, v)).map(|(k, v)| (k.clone(), v.clone())).collect();
     match m.len() - own.len() {
         0 => Some(show(tags)),
         _ if own.is_empty() => None,
@@ -187,7 +211,9 @@ fn folded(name: &str, v: &Value) -> String {
     let all = leaves_of(name, Some(v));
     let unknown = all.values().flatten().filter(|x| is_unknown(x)).count();
     let mut what = String::new();
-    if let (Some(kind), Some(n)) = (v.get("kind").and_then(Value::as_str), v.pointer("/metadata/name").and_then(Value::as_str)) {
+    if let (Some(kind), Some(n)) =
+        (v.get("kind").and_then(Value::as_str), v.pointer("/metadata/name").and_then(Value::as_str))
+    {
         let _ = write!(what, "{kind} {n}: ");
     }
     if let Some(st) = v.get("Statement").and_then(Value::as_array) {
@@ -207,7 +233,11 @@ fn folded(name: &str, v: &Value) -> String {
 /// A long or multi-line string folded to its first line.
 fn folded_string(s: &str) -> String {
     let first: String = s.lines().next().unwrap_or_default().chars().take(40).collect();
-    format!("{first:?}… ({} characters, {} lines; --verbose shows it)", s.chars().count(), s.lines().count())
+    format!(
+        "{first:?}… ({} characters, {} lines; --verbose shows it)",
+        s.chars().count(),
+        s.lines().count()
+    )
 }
 
 /// The rows of one whole value (a create's after, a delete's before), folded where large.
@@ -218,16 +248,27 @@ fn value_rows(name: &str, v: &Value, forces: bool, unknown: &mut Vec<String>, ou
     }
     let all = leaves_of(name, Some(v));
     match v {
-        Value::String(s) if s.contains('\n') || s.chars().count() > STRING_MAX => out.push(attr(name, folded_string(s), forces)),
+        Value::String(s) if s.contains('\n') || s.chars().count() > STRING_MAX => {
+            out.push(attr(name, folded_string(s), forces))
+        }
         Value::Object(_) | Value::Array(_) => {
             let inline = show(v);
             if inline.chars().count() <= INLINE_MAX {
                 out.push(attr(name, inline, forces));
             } else if all.len() <= SMALL_OBJECT {
-                out.extend(all.into_iter().map(|(k, x)| attr(k, x.as_ref().map(show).unwrap_or_default(), forces)));
-            } else if let Some(xs) = v.as_array().filter(|xs| xs.len() <= 4 && xs.iter().all(|x| show(x).chars().count() <= INLINE_MAX)) {
+                out.extend(
+                    all.into_iter()
+                        .map(|(k, x)| attr(k, x.as_ref().map(show).unwrap_or_default(), forces)),
+                );
+            } else if let Some(xs) = v.as_array().filter(|xs| {
+                xs.len() <= 4 && xs.iter().all(|x| show(x).chars().count() <= INLINE_MAX)
+            }) {
                 // a short list of small objects (ingress rules, listener actions): one line each
-                out.extend(xs.iter().enumerate().map(|(i, x)| attr(format!("{name}[{i}]"), show(x), forces)));
+                out.extend(
+                    xs.iter()
+                        .enumerate()
+                        .map(|(i, x)| attr(format!("{name}[{i}]"), show(x), forces)),
+                );
             } else {
                 out.push(attr(name, folded(name, v), forces));
             }
@@ -246,7 +287,11 @@ fn readable_rows(c: &ResourceChange, shared: Option<&BTreeMap<String, Shared>>) 
     let mut out = Vec::new();
     let mut unknown = Vec::new();
     for a in &c.attributes {
-        let Some(v) = (if c.action == Action::Delete { a.before.as_ref() } else { a.after.as_ref() }) else { continue };
+        let Some(v) =
+            (if c.action == Action::Delete { a.before.as_ref() } else { a.after.as_ref() })
+        else {
+            continue;
+        };
         if a.name == "tags" && v.is_object() {
             out.extend(folded_tags(c, v, shared).map(|t| attr("tags", t, a.forces_replacement)));
         } else {
@@ -265,10 +310,12 @@ fn changed_rows(c: &ResourceChange, mut rows: Vec<Row>) -> Vec<Row> {
         return rows;
     }
     for a in &c.attributes {
-        let (before, after) = (leaves_of(&a.name, a.before.as_ref()), leaves_of(&a.name, a.after.as_ref()));
+        let (before, after) =
+            (leaves_of(&a.name, a.before.as_ref()), leaves_of(&a.name, a.after.as_ref()));
         let same = before.iter().filter(|(k, v)| after.get(*k) == Some(v)).count();
         if same > 0 {
-            let what = if a.name == "tags" { "tags".to_string() } else { format!("values of {}", a.name) };
+            let what =
+                if a.name == "tags" { "tags".to_string() } else { format!("values of {}", a.name) };
             rows.push(Row::Note(format!("({same} unchanged {what} hidden)")));
         }
     }
@@ -276,7 +323,10 @@ fn changed_rows(c: &ResourceChange, mut rows: Vec<Row>) -> Vec<Row> {
         let changed: BTreeSet<&str> = c.attributes.iter().map(|a| a.name.as_str()).collect();
         let n = spec.inputs.keys().filter(|k| !changed.contains(k.as_str())).count();
         if n > 0 {
-            rows.push(Row::Note(format!("({n} unchanged attribute{} hidden)", if n == 1 { "" } else { "s" })));
+            rows.push(Row::Note(format!(
+                "({n} unchanged attribute{} hidden)",
+                if n == 1 { "" } else { "s" }
+            )));
         }
     }
     rows
@@ -312,11 +362,18 @@ pub fn render_text_with(plan: &Plan, opts: &RenderOptions) -> String {
     if !plan.has_changes() {
         warnings(plan, &mut out);
         let what = if plan.is_targeted() { "the targeted part of the stack" } else { "the stack" };
-        let _ = writeln!(out, "No changes. The cloud matches {what} {:?} ({} resources){scope}.", plan.stack, plan.changes.len());
+        let _ = writeln!(
+            out,
+            "No changes. The cloud matches {what} {:?} ({} resources){scope}.",
+            plan.stack,
+            plan.changes.len()
+        );
         return out;
     }
-    let _ = writeln!(out, "empi-infra will perform these actions on stack {:?}{scope}:\n", plan.stack);
-    let mut changes: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    let _ =
+        writeln!(out, "empi-infra will perform these actions on stack {:?}{scope}:\n", plan.stack);
+    let mut changes: Vec<&ResourceChange> =
+        plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
     if plan.destroy {
         changes.reverse();
     }
@@ -330,12 +387,16 @@ pub fn render_text_with(plan: &Plan, opts: &RenderOptions) -> String {
     }
     for (name, changes) in areas {
         let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
-        let counts: Vec<String> =
-            [(Action::Create, "to add"), (Action::Update, "to change"), (Action::Replace, "to replace"), (Action::Delete, "to destroy")]
-                .iter()
-                .filter(|(a, _)| count(*a) > 0)
-                .map(|(a, what)| format!("{} {what}", count(*a)))
-                .collect();
+        let counts: Vec<String> = [
+            (Action::Create, "to add"),
+            (Action::Update, "to change"),
+            (Action::Replace, "to replace"),
+            (Action::Delete, "to destroy"),
+        ]
+        .iter()
+        .filter(|(a, _)| count(*a) > 0)
+        .map(|(a, what)| format!("{} {what}", count(*a)))
+        .collect();
         let _ = writeln!(out, "# {name}: {}", counts.join(", "));
         for c in changes {
             change(c, opts, shared.as_ref(), &mut out);
@@ -347,7 +408,12 @@ pub fn render_text_with(plan: &Plan, opts: &RenderOptions) -> String {
     warnings(plan, &mut out);
     let _ = writeln!(out, "Plan: {}.", plan.summary());
     if let Some(e) = &plan.estimate {
-        let path: Vec<String> = e.critical_path.iter().filter(|(_, d)| *d >= 1.0).map(|(a, d)| format!("{a} {}", human(*d))).collect();
+        let path: Vec<String> = e
+            .critical_path
+            .iter()
+            .filter(|(_, d)| *d >= 1.0)
+            .map(|(a, d)| format!("{a} {}", human(*d)))
+            .collect();
         let basis = if e.measured > 0 {
             format!("{} of the durations measured in this stack's past applies", e.measured)
         } else {
@@ -362,7 +428,12 @@ pub fn render_text_with(plan: &Plan, opts: &RenderOptions) -> String {
 }
 
 /// One change: its header and its rows.
-fn change(c: &ResourceChange, opts: &RenderOptions, shared: Option<&BTreeMap<String, Shared>>, out: &mut String) {
+fn change(
+    c: &ResourceChange,
+    opts: &RenderOptions,
+    shared: Option<&BTreeMap<String, Shared>>,
+    out: &mut String,
+) {
     let symbol = if c.create_before_destroy { "+/-" } else { c.action.symbol() };
     match c.spec.as_ref().filter(|_| c.action == Action::Create) {
         // what the new resource is called in the cloud
@@ -381,14 +452,18 @@ fn change(c: &ResourceChange, opts: &RenderOptions, shared: Option<&BTreeMap<Str
     }
     out.push('\n');
     if c.action == Action::Replace && c.stateful {
-        let _ = writeln!(out, "      # WARNING: replacing {} destroys the data it holds", c.address);
+        let _ =
+            writeln!(out, "      # WARNING: replacing {} destroys the data it holds", c.address);
     }
-    let rows = if opts.verbose { changed_rows(c, verbose_rows(c)) } else { readable_rows(c, shared) };
+    let rows =
+        if opts.verbose { changed_rows(c, verbose_rows(c)) } else { readable_rows(c, shared) };
     // the gathered "known after apply" row may be long: it does not set the alignment
     let width = rows
         .iter()
         .filter_map(|r| match r {
-            Row::Attr { name, value, .. } if value != UNKNOWN || !name.contains(", ") => Some(name.chars().count()),
+            Row::Attr { name, value, .. } if value != UNKNOWN || !name.contains(", ") => {
+                Some(name.chars().count())
+            }
             _ => None,
         })
         .max()
@@ -513,7 +588,13 @@ mod tests {
     }
 
     fn change(name: &str, before: Value, after: Value) -> AttrChange {
-        AttrChange { name: name.into(), before: Some(before), after: Some(after), after_unknown: false, forces_replacement: false }
+        AttrChange {
+            name: name.into(),
+            before: Some(before),
+            after: Some(after),
+            after_unknown: false,
+            forces_replacement: false,
+        }
     }
 
     #[test]
@@ -524,13 +605,22 @@ mod tests {
             serde_json::json!({"Name": "s-vpc", "owner": "b", "env": "prod", "team": "x"}),
         );
         let text = render_text(&plan(vec![vpc_update(vec![tags])]));
-        assert!(text.contains("  ~ network.vpc (aws_vpc)\n      tags.owner = \"a\" -> \"b\"\n"), "{text}");
+        assert!(
+            text.contains("  ~ network.vpc (aws_vpc)\n      tags.owner = \"a\" -> \"b\"\n"),
+            "{text}"
+        );
         assert!(text.contains("      # (3 unchanged tags hidden)\n"), "{text}");
         assert!(text.contains("      # (3 unchanged attributes hidden)\n"), "{text}");
         assert!(!text.contains("env"), "{text}");
-        let verbose =
-            render_text_with(&plan(vec![vpc_update(vec![change("cidr_block", "a".into(), "b".into())])]), &RenderOptions { verbose: true });
-        assert!(verbose.contains("cidr_block = \"a\" -> \"b\"\n      # (3 unchanged attributes hidden)"), "{verbose}");
+        let verbose = render_text_with(
+            &plan(vec![vpc_update(vec![change("cidr_block", "a".into(), "b".into())])]),
+            &RenderOptions { verbose: true },
+        );
+        assert!(
+            verbose
+                .contains("cidr_block = \"a\" -> \"b\"\n      # (3 unchanged attributes hidden)"),
+            "{verbose}"
+        );
     }
 
     #[test]
@@ -552,8 +642,9 @@ mod tests {
         value_rows("conf", &Value::String(conf), false, &mut unknown, &mut rows);
         value_rows("small", &serde_json::json!({"a": 1}), false, &mut unknown, &mut rows);
         value_rows("refs", &serde_json::json!([UNKNOWN, UNKNOWN]), false, &mut unknown, &mut rows);
-        let big: serde_json::Map<String, Value> =
-            (0..10).map(|i| (format!("key{i}"), Value::from(format!("a value of some length {i}")))).collect();
+        let big: serde_json::Map<String, Value> = (0..10)
+            .map(|i| (format!("key{i}"), Value::from(format!("a value of some length {i}"))))
+            .collect();
         value_rows("big", &Value::Object(big), false, &mut unknown, &mut rows);
         let text: Vec<String> = rows
             .iter()

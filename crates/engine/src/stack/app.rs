@@ -63,7 +63,8 @@ pub struct AppConfig {
 
 /// Namespaces Kubernetes itself keeps. empi-infra deletes its namespaces on `destroy`, with all
 /// they hold: never one of these.
-pub const SYSTEM_NAMESPACES: &[&str] = &["kube-system", "kube-public", "kube-node-lease", "default"];
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["kube-system", "kube-public", "kube-node-lease", "default"];
 
 impl Validator<'_> {
     pub(super) fn app(&mut self, raw: S<RawApp>, region: &str) -> AppConfig {
@@ -81,7 +82,11 @@ impl Validator<'_> {
         let (namespace, ns) = self.string(raw.namespace, "tuva-empi");
         if let Some(s) = &ns {
             if !is_dns_label(&namespace) {
-                self.err(s, format!("{namespace:?} is not a valid Kubernetes namespace name"), "use a-z, 0-9 and '-', e.g. \"tuva-empi\"");
+                self.err(
+                    s,
+                    format!("{namespace:?} is not a valid Kubernetes namespace name"),
+                    "use a-z, 0-9 and '-', e.g. \"tuva-empi\"",
+                );
             } else if SYSTEM_NAMESPACES.contains(&namespace.as_str()) {
                 self.err(
                     s,
@@ -99,7 +104,13 @@ impl Validator<'_> {
             );
         }
         let certificate_arn = raw.certificate_arn.get_ref().clone();
-        if let Err(why) = crate::arn::Arn::check(&certificate_arn, "acm", Some(region), crate::arn::partition_of(region), "certificate/") {
+        if let Err(why) = crate::arn::Arn::check(
+            &certificate_arn,
+            "acm",
+            Some(region),
+            crate::arn::partition_of(region),
+            "certificate/",
+        ) {
             self.err(
                 &raw.certificate_arn,
                 format!("certificate_arn {} {why}", crate::arn::shown(&certificate_arn)),
@@ -113,11 +124,18 @@ impl Validator<'_> {
             None => "process".to_string(),
             Some(s) => {
                 if s.get_ref() != "process" && s.get_ref() != "k8s" {
-                    self.err(&s, format!("matching_job_runner {:?} is not known", s.get_ref()), "use \"process\" or \"k8s\"");
+                    self.err(
+                        &s,
+                        format!("matching_job_runner {:?} is not known", s.get_ref()),
+                        "use \"process\" or \"k8s\"",
+                    );
                 } else if s.get_ref() == "k8s" && !tuva.k8s_job_runner {
                     self.err(
                         &s,
-                        format!("Tuva EMPI {version} has no Kubernetes job runner; it came with {}", crate::tuva::since("k8s_job_runner")),
+                        format!(
+                            "Tuva EMPI {version} has no Kubernetes job runner; it came with {}",
+                            crate::tuva::since("k8s_job_runner")
+                        ),
                         "use matching_job_runner = \"process\", or a version from that commit on",
                     );
                 }
@@ -125,13 +143,18 @@ impl Validator<'_> {
             }
         };
         // upstream runs matching jobs in `default` until job_namespace exists, then where it says
-        let default_job_ns = if tuva.job_namespace { namespace.clone() } else { "default".to_string() };
+        let default_job_ns =
+            if tuva.job_namespace { namespace.clone() } else { "default".to_string() };
         let matching_job_namespace = match &raw.matching_job_namespace {
             None => default_job_ns,
             Some(s) => {
                 let v = s.get_ref().clone();
                 if !is_dns_label(&v) {
-                    self.err(s, format!("{v:?} is not a valid Kubernetes namespace name"), "use a-z, 0-9 and '-', e.g. \"tuva-empi-jobs\"");
+                    self.err(
+                        s,
+                        format!("{v:?} is not a valid Kubernetes namespace name"),
+                        "use a-z, 0-9 and '-', e.g. \"tuva-empi-jobs\"",
+                    );
                 } else if v != "default" && SYSTEM_NAMESPACES.contains(&v.as_str()) {
                     // `default` is used, never made or deleted; another namespace is empi-infra's own
                     self.err(
@@ -184,7 +207,8 @@ mod tests {
             ("arn:aws:acm:us-east-1::certificate/abc", "12 digits"),
             ("arn:aws:acm:eu-west-1:123456789012:certificate/abc", "eu-west-1"),
         ] {
-            let e = err(&MINIMAL.replace("arn:aws:acm:us-east-1:123456789012:certificate/abc", bad));
+            let e =
+                err(&MINIMAL.replace("arn:aws:acm:us-east-1:123456789012:certificate/abc", bad));
             assert!(e.message.contains(why), "{bad}: {e}");
             assert_eq!(e.line, 7, "{bad}: {e}");
         }
@@ -199,14 +223,23 @@ mod tests {
                 format!("s.toml:6:13: namespace {ns:?} is one Kubernetes keeps for itself, but empi-infra deletes the stack's namespace, with all it holds, on destroy\n  fix: give Tuva EMPI a namespace of its own, e.g. \"tuva-empi\"")
             );
         }
-        let e = err(&MINIMAL.replace("[app]\n", "[app]\nmatching_job_namespace = \"kube-system\"\n"));
-        assert!(e.message.starts_with("matching_job_namespace \"kube-system\" is one Kubernetes keeps for itself"), "{e}");
+        let e =
+            err(&MINIMAL.replace("[app]\n", "[app]\nmatching_job_namespace = \"kube-system\"\n"));
+        assert!(
+            e.message.starts_with(
+                "matching_job_namespace \"kube-system\" is one Kubernetes keeps for itself"
+            ),
+            "{e}"
+        );
         // the jobs may run in `default`, which empi-infra uses but never makes or deletes
         assert_eq!(
-            Stack::parse("s.toml", &MINIMAL.replace("[app]\n", "[app]\nmatching_job_namespace = \"default\"\n"))
-                .unwrap()
-                .app
-                .matching_job_namespace,
+            Stack::parse(
+                "s.toml",
+                &MINIMAL.replace("[app]\n", "[app]\nmatching_job_namespace = \"default\"\n")
+            )
+            .unwrap()
+            .app
+            .matching_job_namespace,
             "default"
         );
     }

@@ -81,8 +81,10 @@ impl Validator<'_> {
                 for a in l.get_ref() {
                     // what no ARN may hold (a control or invisible character, `..`, an absurd
                     // length) said as such; else whether it is a role or user
-                    let why = crate::arn::hostile(a.get_ref())
-                        .or_else(|| (!is_iam_principal(a.get_ref())).then(|| "is not the ARN of an IAM role or user".to_string()));
+                    let why = crate::arn::hostile(a.get_ref()).or_else(|| {
+                        (!is_iam_principal(a.get_ref()))
+                            .then(|| "is not the ARN of an IAM role or user".to_string())
+                    });
                     if let Some(why) = why {
                         self.err(
                             a,
@@ -96,7 +98,8 @@ impl Validator<'_> {
         };
         use crate::eks_versions::{self as ev, Support};
         let today = ev::today();
-        let (kubernetes_version, kv) = self.string(raw.kubernetes_version, ev::newest(&today).version);
+        let (kubernetes_version, kv) =
+            self.string(raw.kubernetes_version, ev::newest(&today).version);
         if let Some(s) = &kv {
             let newest = ev::newest(&today);
             let fix = format!(
@@ -131,7 +134,11 @@ impl Validator<'_> {
                 let list = list.into_inner();
                 for c in &list {
                     match parse_cidr(c.get_ref()) {
-                        None => self.err(c, format!("{:?} is not an IPv4 CIDR block", c.get_ref()), "write it like \"203.0.113.0/24\""),
+                        None => self.err(
+                            c,
+                            format!("{:?} is not an IPv4 CIDR block", c.get_ref()),
+                            "write it like \"203.0.113.0/24\"",
+                        ),
                         Some((ip, len)) if u32::from(ip) & !netmask(len) != 0 => {
                             let net = Ipv4Addr::from(u32::from(ip) & netmask(len));
                             self.err(
@@ -147,7 +154,13 @@ impl Validator<'_> {
             }
         };
         let nodes = match raw.nodes {
-            None => NodesConfig { instance_types: vec!["m6i.large".into()], ami_type: AMI_X86.into(), min: 2, max: 4, desired: 2 },
+            None => NodesConfig {
+                instance_types: vec!["m6i.large".into()],
+                ami_type: AMI_X86.into(),
+                min: 2,
+                max: 4,
+                desired: 2,
+            },
             Some(n) => {
                 let span = n.span();
                 let n = n.into_inner();
@@ -156,7 +169,11 @@ impl Validator<'_> {
                     None => vec!["m6i.large".to_string()],
                     Some(l) => {
                         if l.get_ref().is_empty() {
-                            self.err(&l, "`instance_types` is empty", "list at least one instance type, e.g. [\"m6i.large\"]");
+                            self.err(
+                                &l,
+                                "`instance_types` is empty",
+                                "list at least one instance type, e.g. [\"m6i.large\"]",
+                            );
                         } else if l.get_ref().len() > MAX_INSTANCE_TYPES {
                             self.err(
                                 &l,
@@ -167,7 +184,8 @@ impl Validator<'_> {
                                 format!("list at most {MAX_INSTANCE_TYPES} instance types, e.g. [\"m6i.large\", \"m6a.large\"]"),
                             );
                         }
-                        let arches: Vec<&str> = l.get_ref().iter().map(|t| architecture(t.get_ref())).collect();
+                        let arches: Vec<&str> =
+                            l.get_ref().iter().map(|t| architecture(t.get_ref())).collect();
                         if arches.iter().any(|a| *a != arches[0]) {
                             let list = |arch: &str| {
                                 l.get_ref()
@@ -190,10 +208,16 @@ impl Validator<'_> {
                             let ok = t.get_ref().split_once('.').is_some_and(|(a, b)| {
                                 !a.is_empty()
                                     && !b.is_empty()
-                                    && t.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                                    && t.get_ref()
+                                        .chars()
+                                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
                             });
                             if !ok {
-                                self.err(t, format!("{:?} is not an EC2 instance type", t.get_ref()), "write it like \"m6i.large\"");
+                                self.err(
+                                    t,
+                                    format!("{:?} is not an EC2 instance type", t.get_ref()),
+                                    "write it like \"m6i.large\"",
+                                );
                             }
                         }
                         l.into_iter().map(|t| t.into_inner()).collect()
@@ -203,7 +227,12 @@ impl Validator<'_> {
                 let max = self.int(&n.max, "max", 4, 1, 450);
                 let desired = self.int(&n.desired, "desired", min.max(2).min(max), 0, 450);
                 if !(min <= desired && desired <= max) {
-                    let at = n.desired.as_ref().map(|d| d.span()).or(n.min.as_ref().map(|d| d.span())).unwrap_or(span);
+                    let at = n
+                        .desired
+                        .as_ref()
+                        .map(|d| d.span())
+                        .or(n.min.as_ref().map(|d| d.span()))
+                        .unwrap_or(span);
                     self.errors.push(self.loc.at(
                         at,
                         format!("node counts must satisfy min <= desired <= max, but min = {min}, desired = {desired}, max = {max}"),
@@ -230,7 +259,12 @@ mod tests {
             e.message,
             "Kubernetes 1.29 is past EKS support: standard support ended 2025-03-23, extended support ended 2026-03-23, and EKS creates no clusters on it"
         );
-        assert!(e.help.as_deref().unwrap().starts_with("set kubernetes_version = \"1.36\" (standard support until 2027-08-02)"), "{e}");
+        assert!(
+            e.help.as_deref().unwrap().starts_with(
+                "set kubernetes_version = \"1.36\" (standard support until 2027-08-02)"
+            ),
+            "{e}"
+        );
         let s = Stack::parse("s.toml", MINIMAL).unwrap();
         assert_eq!(s.cluster.kubernetes_version, "1.36", "a new stack gets the newest version");
     }
@@ -248,13 +282,25 @@ mod tests {
         assert!(e.message.contains("is empty"), "{e}");
         let e = err(&format!("{MINIMAL}[cluster]\npublic_access_cidrs = [\"203.0.113.7/24\"]\n"));
         assert!(e.message.contains("host address with a mask"), "{e}");
-        assert!(e.help.as_deref().unwrap().contains("203.0.113.0/24") && e.help.as_deref().unwrap().contains("203.0.113.7/32"), "{e}");
-        assert!(Stack::parse("s.toml", &format!("{MINIMAL}[cluster]\npublic_access_cidrs = [\"0.0.0.0/0\", \"203.0.113.7/32\"]\n")).is_ok());
+        assert!(
+            e.help.as_deref().unwrap().contains("203.0.113.0/24")
+                && e.help.as_deref().unwrap().contains("203.0.113.7/32"),
+            "{e}"
+        );
+        assert!(Stack::parse(
+            "s.toml",
+            &format!(
+                "{MINIMAL}[cluster]\npublic_access_cidrs = [\"0.0.0.0/0\", \"203.0.113.7/32\"]\n"
+            )
+        )
+        .is_ok());
     }
 
     #[test]
     fn issue_24_more_instance_types_than_a_managed_node_group_takes_are_refused() {
-        let types = |n: usize| (0..n).map(|i| format!("\"m{}i.large\"", 5 + i % 3)).collect::<Vec<_>>().join(", ");
+        let types = |n: usize| {
+            (0..n).map(|i| format!("\"m{}i.large\"", 5 + i % 3)).collect::<Vec<_>>().join(", ")
+        };
         let e = err(&format!("{MINIMAL}[cluster.nodes]\ninstance_types = [{}]\n", types(21)));
         assert_eq!(
             e.to_string(),
@@ -262,6 +308,10 @@ mod tests {
         );
         let e = err(&format!("{MINIMAL}[cluster.nodes]\ninstance_types = [{}]\n", types(10_000)));
         assert!(e.message.contains("lists 10000 types"), "{e}");
-        assert!(Stack::parse("s.toml", &format!("{MINIMAL}[cluster.nodes]\ninstance_types = [{}]\n", types(20))).is_ok());
+        assert!(Stack::parse(
+            "s.toml",
+            &format!("{MINIMAL}[cluster.nodes]\ninstance_types = [{}]\n", types(20))
+        )
+        .is_ok());
     }
 }

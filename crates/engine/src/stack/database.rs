@@ -95,9 +95,21 @@ impl Validator<'_> {
         DatabaseConfig {
             engine_version,
             instance_class,
-            allocated_storage_gb: self.int(&raw.allocated_storage_gb, "allocated_storage_gb", 50, 20, 65536),
+            allocated_storage_gb: self.int(
+                &raw.allocated_storage_gb,
+                "allocated_storage_gb",
+                50,
+                20,
+                65536,
+            ),
             multi_az: raw.multi_az.map(|b| b.into_inner()).unwrap_or(true),
-            backup_retention_days: self.int(&raw.backup_retention_days, "backup_retention_days", 7, 1, 35),
+            backup_retention_days: self.int(
+                &raw.backup_retention_days,
+                "backup_retention_days",
+                7,
+                1,
+                35,
+            ),
             deletion_protection: raw.deletion_protection.map(|b| b.into_inner()).unwrap_or(true),
         }
     }
@@ -105,5 +117,8 @@ impl Validator<'_> {
 
 /// `[database] engine_version`: the PostgreSQL major versions and the minor versions RDS offers.
 pub(super) fn schema_engine_versions() -> Vec<&'static str> {
-    POSTGRES_VERSIONS.iter().flat_map(|(major, minors)| std::iter::once(*major).chain(minors.iter().copied())).collect()
+    POSTGRES_VERSIONS
+        .iter()
+        .flat_map(|(major, minors)| std::iter::once(*major).chain(minors.iter().copied()))
+        .collect()
 }

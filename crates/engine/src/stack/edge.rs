@@ -19,6 +19,8 @@ pub struct EdgeConfig {
 
 impl Validator<'_> {
     pub(super) fn edge(&mut self, raw: Option<S<RawEdge>>) -> EdgeConfig {
-        EdgeConfig { waf: raw.and_then(|e| e.into_inner().waf).map(|w| w.into_inner()).unwrap_or(true) }
+        EdgeConfig {
+            waf: raw.and_then(|e| e.into_inner().waf).map(|w| w.into_inner()).unwrap_or(true),
+        }
     }
 }

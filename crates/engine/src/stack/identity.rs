@@ -182,11 +182,14 @@ pub(super) fn check_server_url(url: &str) -> Result<(), &'static str> {
     if rest.contains("/realms/") || rest.ends_with("/realms") {
         return Err("includes the realm path; the realm goes in `realm`");
     }
-    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false);
+    let loopback = host == "localhost"
+        || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false);
     match scheme {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
-        "http" => Err("is not https://; the ALB and Tuva EMPI exchange tokens and client secrets with it"),
+        "http" => {
+            Err("is not https://; the ALB and Tuva EMPI exchange tokens and client secrets with it")
+        }
         _ => Err("is not an https:// URL"),
     }
 }
@@ -204,7 +207,12 @@ pub(super) fn domain_prefix_problem(prefix: &str) -> Option<&'static str> {
 }
 
 impl Validator<'_> {
-    pub(super) fn identity(&mut self, raw: S<RawIdentity>, stack_name: &str, region: &str) -> IdentityConfig {
+    pub(super) fn identity(
+        &mut self,
+        raw: S<RawIdentity>,
+        stack_name: &str,
+        region: &str,
+    ) -> IdentityConfig {
         let identity_span = S::new(raw.span(), ());
         let raw = raw.into_inner();
         let admin_email = raw.admin_email.get_ref().clone();
@@ -228,7 +236,11 @@ impl Validator<'_> {
             Some("keycloak") => "keycloak",
             Some(other) => {
                 let p = raw.provider.as_ref().unwrap();
-                self.err(p, format!("identity provider {other:?} is not known"), "use \"cognito\" (the default) or \"keycloak\"");
+                self.err(
+                    p,
+                    format!("identity provider {other:?} is not known"),
+                    "use \"cognito\" (the default) or \"keycloak\"",
+                );
                 "cognito"
             }
         };
@@ -244,7 +256,9 @@ impl Validator<'_> {
                 if let Some(v) = v {
                     self.err(
                         v,
-                        format!("`{key}` is a Keycloak setting, but the identity provider is Cognito"),
+                        format!(
+                            "`{key}` is a Keycloak setting, but the identity provider is Cognito"
+                        ),
                         "remove it, or set provider = \"keycloak\"",
                     );
                 }
@@ -276,7 +290,10 @@ impl Validator<'_> {
                     Mfa::Required
                 }
             };
-            return IdentityConfig { admin_email, provider: IdentityProvider::Cognito { domain_prefix, mfa } };
+            return IdentityConfig {
+                admin_email,
+                provider: IdentityProvider::Cognito { domain_prefix, mfa },
+            };
         }
         if let Some(v) = &raw.domain_prefix {
             self.err(
@@ -297,21 +314,36 @@ impl Validator<'_> {
     }
 
     /// The `[identity]` settings of a Keycloak realm; `at` locates errors about missing keys.
-    pub(super) fn keycloak(&mut self, raw: RawIdentity, at: &S<()>, region: &str) -> KeycloakConfig {
+    pub(super) fn keycloak(
+        &mut self,
+        raw: RawIdentity,
+        at: &S<()>,
+        region: &str,
+    ) -> KeycloakConfig {
         let mut required = |v: &Option<S<String>>, key: &str, example: &str| -> String {
             match v {
                 Some(s) if !s.get_ref().trim().is_empty() => s.get_ref().trim().to_string(),
                 Some(s) => {
-                    self.err(s, format!("`{key}` is empty"), format!("set it, e.g. {key} = {example:?}"));
+                    self.err(
+                        s,
+                        format!("`{key}` is empty"),
+                        format!("set it, e.g. {key} = {example:?}"),
+                    );
                     String::new()
                 }
                 None => {
-                    self.err(at, format!("a Keycloak identity provider needs `{key}`"), format!("add {key} = {example:?} to [identity]"));
+                    self.err(
+                        at,
+                        format!("a Keycloak identity provider needs `{key}`"),
+                        format!("add {key} = {example:?} to [identity]"),
+                    );
                     String::new()
                 }
             }
         };
-        let server_url = required(&raw.server_url, "server_url", "https://sso.example.org").trim_end_matches('/').to_string();
+        let server_url = required(&raw.server_url, "server_url", "https://sso.example.org")
+            .trim_end_matches('/')
+            .to_string();
         let realm = required(&raw.realm, "realm", "tuva");
         let client_id = required(&raw.client_id, "client_id", "tuva-empi");
         let client_secret_arn = required(
@@ -330,13 +362,21 @@ impl Validator<'_> {
         }
         if let (Some(s), false) = (&raw.realm, realm.is_empty()) {
             if realm.contains(['/', '?', '#', ' ']) {
-                self.err(s, format!("realm {realm:?} is not a realm name"), "write the realm's name as Keycloak shows it, e.g. \"tuva\"");
+                self.err(
+                    s,
+                    format!("realm {realm:?} is not a realm name"),
+                    "write the realm's name as Keycloak shows it, e.g. \"tuva\"",
+                );
             }
         }
         if let (Some(s), false) = (&raw.client_secret_arn, client_secret_arn.is_empty()) {
-            if let Err(why) =
-                crate::arn::Arn::check(&client_secret_arn, "secretsmanager", Some(region), crate::arn::partition_of(region), "secret:")
-            {
+            if let Err(why) = crate::arn::Arn::check(
+                &client_secret_arn,
+                "secretsmanager",
+                Some(region),
+                crate::arn::partition_of(region),
+                "secret:",
+            ) {
                 self.err(
                     s,
                     format!("client_secret_arn {} {why}", crate::arn::shown(&client_secret_arn)),
@@ -357,7 +397,15 @@ impl Validator<'_> {
             Some(s) => s.get_ref().clone(),
         };
         let endpoints = OidcEndpoints::keycloak(&server_url, &realm);
-        KeycloakConfig { server_url, realm, client_id, client_secret_arn, jwt_aud, endpoints, client_secret_version: None }
+        KeycloakConfig {
+            server_url,
+            realm,
+            client_id,
+            client_secret_arn,
+            jwt_aud,
+            endpoints,
+            client_secret_version: None,
+        }
     }
 }
 
@@ -373,8 +421,14 @@ mod tests {
         assert_eq!(kc.server_url, "https://sso.example.org");
         assert_eq!(kc.jwt_aud, "account");
         assert_eq!(kc.endpoints.issuer, "https://sso.example.org/realms/tuva");
-        assert_eq!(kc.endpoints.jwks_uri, "https://sso.example.org/realms/tuva/protocol/openid-connect/certs");
-        assert_eq!(kc.endpoints.token_endpoint, "https://sso.example.org/realms/tuva/protocol/openid-connect/token");
+        assert_eq!(
+            kc.endpoints.jwks_uri,
+            "https://sso.example.org/realms/tuva/protocol/openid-connect/certs"
+        );
+        assert_eq!(
+            kc.endpoints.token_endpoint,
+            "https://sso.example.org/realms/tuva/protocol/openid-connect/token"
+        );
         assert_eq!(s.identity.cognito_domain_prefix(), None);
         assert_eq!(Stack::parse("s.toml", MINIMAL).unwrap().identity.provider_name(), "cognito");
     }
@@ -382,14 +436,27 @@ mod tests {
     #[test]
     fn cognito_mfa_is_required_unless_the_stack_says_otherwise() {
         use super::Mfa;
-        assert_eq!(Stack::parse("s.toml", MINIMAL).unwrap().identity.cognito_mfa(), Some(Mfa::Required));
-        for (v, want) in [("off", Mfa::Off), ("optional", Mfa::Optional), ("required", Mfa::Required)] {
-            let s = Stack::parse("s.toml", &MINIMAL.replace("[identity]\n", &format!("[identity]\nmfa = \"{v}\"\n"))).unwrap();
+        assert_eq!(
+            Stack::parse("s.toml", MINIMAL).unwrap().identity.cognito_mfa(),
+            Some(Mfa::Required)
+        );
+        for (v, want) in
+            [("off", Mfa::Off), ("optional", Mfa::Optional), ("required", Mfa::Required)]
+        {
+            let s = Stack::parse(
+                "s.toml",
+                &MINIMAL.replace("[identity]\n", &format!("[identity]\nmfa = \"{v}\"\n")),
+            )
+            .unwrap();
             assert_eq!(s.identity.cognito_mfa(), Some(want), "{v}");
         }
         let e = err(&MINIMAL.replace("[identity]\n", "[identity]\nmfa = \"sms\"\n"));
         assert!(e.message.contains("mfa \"sms\" is not known"), "{e}");
-        assert_eq!((e.line, e.column), (MINIMAL.lines().position(|l| l == "[identity]").unwrap() + 2, 7), "{e}");
+        assert_eq!(
+            (e.line, e.column),
+            (MINIMAL.lines().position(|l| l == "[identity]").unwrap() + 2, 7),
+            "{e}"
+        );
         let e = err(&KEYCLOAK.replace("realm = \"tuva\"\n", "realm = \"tuva\"\nmfa = \"off\"\n"));
         assert!(e.message.contains("`mfa` is a Cognito setting"), "{e}");
         assert_eq!(Stack::parse("s.toml", KEYCLOAK).unwrap().identity.cognito_mfa(), None);
@@ -397,7 +464,9 @@ mod tests {
 
     #[test]
     fn keys_of_the_other_provider_are_errors_where_they_are() {
-        let e = err(&KEYCLOAK.replace("realm = \"tuva\"\n", "realm = \"tuva\"\ndomain_prefix = \"x\"\n"));
+        let e =
+            err(&KEYCLOAK
+                .replace("realm = \"tuva\"\n", "realm = \"tuva\"\ndomain_prefix = \"x\"\n"));
         assert_eq!((e.line, e.column), (8, 17), "{e}");
         assert!(e.message.contains("`domain_prefix` is a Cognito setting"), "{e}");
         let e = err(&MINIMAL.replace("admin_email", "realm = \"tuva\"\nadmin_email"));
@@ -412,10 +481,17 @@ mod tests {
         let e = err(&with_url("http://sso.example.org"));
         assert!(e.message.contains("is not https://"), "{e}");
         assert_eq!(e.line, 6);
-        for ok in ["http://127.0.0.1:8080", "http://localhost:9000", "http://[::1]:8080", "https://sso.example.org/auth"] {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://localhost:9000",
+            "http://[::1]:8080",
+            "https://sso.example.org/auth",
+        ] {
             assert!(Stack::parse("s.toml", &with_url(ok)).is_ok(), "{ok}");
         }
-        assert!(err(&with_url("https://sso.example.org/realms/tuva")).message.contains("realm path"));
+        assert!(err(&with_url("https://sso.example.org/realms/tuva"))
+            .message
+            .contains("realm path"));
         assert!(err(&with_url("ftp://sso.example.org")).message.contains("not an https:// URL"));
     }
 
@@ -424,7 +500,10 @@ mod tests {
         let e = err(&KEYCLOAK.replace("client_id = \"tuva-empi\"\n", ""));
         assert!(e.message.contains("needs `client_id`"), "{e}");
         assert_eq!(e.line, 3, "the [identity] table: {e}");
-        let e = err(&KEYCLOAK.replace("arn:aws:secretsmanager:us-east-1:123456789012:secret:kc-client-AbCdEf", "kc-client"));
+        let e = err(&KEYCLOAK.replace(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:kc-client-AbCdEf",
+            "kc-client",
+        ));
         assert!(e.message.contains("\"kc-client\" is not an ARN"), "{e}");
         let e = err(&KEYCLOAK.replace("provider = \"keycloak\"", "provider = \"okta\""));
         assert!(e.message.contains("\"okta\" is not known"), "{e}");
@@ -441,10 +520,13 @@ mod tests {
         // an explicit prefix makes the name fine
         assert!(Stack::parse(
             "s.toml",
-            &MINIMAL.replace("tuva-empi-prod", "aws-empi").replace("[identity]\n", "[identity]\ndomain_prefix = \"empi-login\"\n")
+            &MINIMAL
+                .replace("tuva-empi-prod", "aws-empi")
+                .replace("[identity]\n", "[identity]\ndomain_prefix = \"empi-login\"\n")
         )
         .is_ok());
-        let e = err(&MINIMAL.replace("[identity]\n", "[identity]\ndomain_prefix = \"amazon-login\"\n"));
+        let e =
+            err(&MINIMAL.replace("[identity]\n", "[identity]\ndomain_prefix = \"amazon-login\"\n"));
         assert!(e.message.contains("reserves"), "{e}");
     }
 }

@@ -104,7 +104,11 @@ pub struct RawStack {
     /// The stack's name: 1 to 28 characters of a-z, 0-9 and '-', not starting or ending with '-',
     /// e.g. "tuva-empi-prod". It prefixes every AWS resource name, names the local state file
     /// (`state/<name>.json`) and is the default Cognito domain prefix. Required.
-    #[schemars(with = "String", length(min = 1, max = 28), pattern(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"))]
+    #[schemars(
+        with = "String",
+        length(min = 1, max = 28),
+        pattern(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+    )]
     name: S<String>,
     /// The AWS region of every resource: one where EKS, RDS and Cognito are all available, e.g.
     /// "us-east-1". Required.
@@ -202,7 +206,12 @@ struct Locator<'a> {
 }
 
 impl Locator<'_> {
-    fn at(&self, span: Range<usize>, message: impl Into<String>, help: impl Into<String>) -> StackError {
+    fn at(
+        &self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) -> StackError {
         let offset = span.start.min(self.src.len());
         let before = &self.src[..offset];
         let line = before.matches('\n').count() + 1;
@@ -428,7 +437,12 @@ impl Stack {
             account: account.unwrap_or("*").into(),
             region: self.region.clone(),
             stack: self.name.clone(),
-            user_secrets: self.identity.keycloak().map(|k| k.client_secret_arn.clone()).into_iter().collect(),
+            user_secrets: self
+                .identity
+                .keycloak()
+                .map(|k| k.client_secret_arn.clone())
+                .into_iter()
+                .collect(),
         }
     }
 }
@@ -466,7 +480,11 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
         let w = s.warnings();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("public_access_cidrs") && w[0].contains("0.0.0.0/0"), "{w:?}");
-        let narrow = Stack::parse("s.toml", &format!("{MINIMAL}[cluster]\npublic_access_cidrs = [\"203.0.113.0/24\"]\n")).unwrap();
+        let narrow = Stack::parse(
+            "s.toml",
+            &format!("{MINIMAL}[cluster]\npublic_access_cidrs = [\"203.0.113.0/24\"]\n"),
+        )
+        .unwrap();
         assert!(narrow.warnings().is_empty(), "{:?}", narrow.warnings());
         let off = Stack::parse(
             "s.toml",
@@ -496,7 +514,10 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
         assert_eq!(s.identity.cognito_domain_prefix(), Some("tuva-empi-prod"));
         assert!(s.edge.waf);
         assert_eq!(s.state, StateConfig::Local);
-        assert_eq!((s.security.log_retention_days, s.security.cloudtrail, s.security.force_destroy_logs), (365, false, false));
+        assert_eq!(
+            (s.security.log_retention_days, s.security.cloudtrail, s.security.force_destroy_logs),
+            (365, false, false)
+        );
     }
 
     #[test]
@@ -540,7 +561,8 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
 
     #[test]
     fn every_error_is_reported_not_only_the_first() {
-        let src = format!("{MINIMAL}[database]\nengine_version = \"14\"\ninstance_class = \"db.huge\"\n");
+        let src =
+            format!("{MINIMAL}[database]\nengine_version = \"14\"\ninstance_class = \"db.huge\"\n");
         let e = Stack::parse("s.toml", &src).unwrap_err();
         assert_eq!(e.0.len(), 2, "{e}");
     }
@@ -562,7 +584,8 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
     pub(super) const CERT: &str = "arn:aws:acm:us-east-1:123456789012:certificate/abc";
 
     #[test]
-    fn issue_24_arns_with_a_control_character_dot_dot_or_an_absurd_length_are_refused_where_they_are() {
+    fn issue_24_arns_with_a_control_character_dot_dot_or_an_absurd_length_are_refused_where_they_are(
+    ) {
         let fix =
             "\n  fix: use the ARN of an ACM certificate for the hostname in us-east-1: arn:aws:acm:us-east-1:<account>:certificate/<id>";
         let a5000 = format!("{CERT}{}", "a".repeat(5000));
@@ -586,10 +609,19 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
         }
         // the same checks hold for every ARN of the stack: the Keycloak client secret, a brought KMS key
         let e = err(&KEYCLOAK.replace("secret:kc-client-AbCdEf", "secret:kc-client-AbCdEf\\u0000"));
-        assert!(e.message.starts_with("client_secret_arn ") && e.message.ends_with(" contains the control character U+0000"), "{e}");
+        assert!(
+            e.message.starts_with("client_secret_arn ")
+                && e.message.ends_with(" contains the control character U+0000"),
+            "{e}"
+        );
         let key = "arn:aws:kms:us-east-1:123456789012:key/../1234abcd";
         let e = err(&format!("{MINIMAL}[security]\nkms_key_arn = \"{key}\"\n"));
-        assert_eq!(e.message, format!("kms_key_arn \"{key}\" has a \"..\" path segment, which no AWS resource name has"));
+        assert_eq!(
+            e.message,
+            format!(
+                "kms_key_arn \"{key}\" has a \"..\" path segment, which no AWS resource name has"
+            )
+        );
         assert_eq!(e.line, 9);
         let e = err(&format!("{MINIMAL}[state]\nbackend = \"s3\"\nbucket = \"b\"\nkey = \"k\"\nkms_key_id = \"alias/x\\u0007\"\n"));
         assert_eq!(e.message, "kms_key_id \"alias/x\\u{7}\" contains the control character U+0007");
@@ -597,9 +629,12 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
     }
 
     #[test]
-    fn issue_24_an_invisible_format_character_in_an_admin_arn_or_a_control_character_in_admin_email_is_refused() {
+    fn issue_24_an_invisible_format_character_in_an_admin_arn_or_a_control_character_in_admin_email_is_refused(
+    ) {
         // U+202E makes "role/admin" followed by "nimda" display as another name
-        let e = err(&format!("{MINIMAL}[cluster]\nadmins = [\"arn:aws:iam::123456789012:role/admin\\u202Enimda\"]\n"));
+        let e = err(&format!(
+            "{MINIMAL}[cluster]\nadmins = [\"arn:aws:iam::123456789012:role/admin\\u202Enimda\"]\n"
+        ));
         assert_eq!(
             e.to_string(),
             "s.toml:9:11: \"arn:aws:iam::123456789012:role/admin\\u{202e}nimda\" contains the invisible Unicode format character U+202E, which makes text display other than it reads\n  fix: write it like \"arn:aws:iam::123456789012:role/platform-admins\""
@@ -608,12 +643,17 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
             "{MINIMAL}[cluster]\nadmins = [\"arn:aws:iam::123456789012:role/ops\", \"arn:aws:iam::123456789012:role/a\\u200Bdmin\"]\n"
         ));
         assert!(e.message.contains("U+200B"), "a zero-width space, in the second entry: {e}");
-        for (bad, code) in
-            [("admin\\u0000@example.org", "U+0000"), ("admin\\r\\n@example.org", "U+000D"), ("adm\\u202Ein@example.org", "U+202E")]
-        {
+        for (bad, code) in [
+            ("admin\\u0000@example.org", "U+0000"),
+            ("admin\\r\\n@example.org", "U+000D"),
+            ("adm\\u202Ein@example.org", "U+202E"),
+        ] {
             let e = err(&MINIMAL.replace("admin@example.org", bad));
             assert_eq!((e.line, e.column), (4, 15), "{e}");
-            assert!(e.message.starts_with("admin_email \"adm") && e.message.contains(code), "{bad}: {e}");
+            assert!(
+                e.message.starts_with("admin_email \"adm") && e.message.contains(code),
+                "{bad}: {e}"
+            );
             assert!(e.help.as_deref().unwrap().contains("admin@example.org"), "{e}");
         }
     }

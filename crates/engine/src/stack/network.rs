@@ -51,9 +51,14 @@ pub(super) fn netmask(len: u8) -> u32 {
 /// Whether `ip/len` lies inside a private block: RFC 1918 or the shared 100.64.0.0/10.
 pub(super) fn is_private_block(ip: Ipv4Addr, len: u8) -> bool {
     let inside = |net: [u8; 4], net_len: u8| {
-        len >= net_len && (u32::from(ip) >> (32 - net_len)) == (u32::from(Ipv4Addr::from(net)) >> (32 - net_len))
+        len >= net_len
+            && (u32::from(ip) >> (32 - net_len))
+                == (u32::from(Ipv4Addr::from(net)) >> (32 - net_len))
     };
-    inside([10, 0, 0, 0], 8) || inside([172, 16, 0, 0], 12) || inside([192, 168, 0, 0], 16) || inside([100, 64, 0, 0], 10)
+    inside([10, 0, 0, 0], 8)
+        || inside([172, 16, 0, 0], 12)
+        || inside([192, 168, 0, 0], 16)
+        || inside([100, 64, 0, 0], 10)
 }
 
 /// The same network with a prefix short enough for `needed` addresses per subnet.
@@ -82,7 +87,12 @@ impl Validator<'_> {
     /// Whether the subnets cut from the VPC CIDR (4 bits longer: a /16 gives /20s) hold what AWS
     /// puts in them: an ALB needs a /27 or larger with 8 free addresses, and each node takes a VPC
     /// address per pod (the VPC CNI's default: about 30 on an m6i.large).
-    pub(super) fn subnets_fit(&mut self, at: &S<String>, network: &NetworkConfig, nodes: &NodesConfig) {
+    pub(super) fn subnets_fit(
+        &mut self,
+        at: &S<String>,
+        network: &NetworkConfig,
+        nodes: &NodesConfig,
+    ) {
         let Some((_, len)) = parse_cidr(&network.cidr) else { return };
         let subnet = len + SUBNET_BITS;
         let usable = (1u32 << (32 - subnet)).saturating_sub(5);
@@ -103,13 +113,25 @@ impl Validator<'_> {
     }
 
     /// The network settings, and where the VPC CIDR was written (if it was).
-    pub(super) fn network(&mut self, raw: Option<S<RawNetwork>>, region: &str) -> (NetworkConfig, Option<S<String>>) {
-        let raw =
-            raw.map(|r| r.into_inner()).unwrap_or(RawNetwork { cidr: None, availability_zones: None, nat_gateways: None, zones: None });
+    pub(super) fn network(
+        &mut self,
+        raw: Option<S<RawNetwork>>,
+        region: &str,
+    ) -> (NetworkConfig, Option<S<String>>) {
+        let raw = raw.map(|r| r.into_inner()).unwrap_or(RawNetwork {
+            cidr: None,
+            availability_zones: None,
+            nat_gateways: None,
+            zones: None,
+        });
         let (cidr, cidr_s) = self.string(raw.cidr, "10.40.0.0/16");
         if let Some(s) = &cidr_s {
             match parse_cidr(&cidr) {
-                None => self.err(s, format!("{cidr:?} is not an IPv4 CIDR block"), "write it like \"10.40.0.0/16\""),
+                None => self.err(
+                    s,
+                    format!("{cidr:?} is not an IPv4 CIDR block"),
+                    "write it like \"10.40.0.0/16\"",
+                ),
                 Some((ip, len)) => {
                     if !(16..=24).contains(&len) {
                         self.err(
@@ -121,7 +143,10 @@ impl Validator<'_> {
                         self.err(
                             s,
                             format!("{cidr:?} has host bits set"),
-                            format!("use the network address, e.g. \"{}/{len}\"", Ipv4Addr::from(u32::from(ip) & netmask(len))),
+                            format!(
+                                "use the network address, e.g. \"{}/{len}\"",
+                                Ipv4Addr::from(u32::from(ip) & netmask(len))
+                            ),
                         );
                     } else if !is_private_block(ip, len) {
                         self.err(
@@ -133,9 +158,14 @@ impl Validator<'_> {
                 }
             }
         }
-        let pinned: Vec<String> = raw.zones.as_ref().map(|l| l.get_ref().iter().map(|z| z.get_ref().clone()).collect()).unwrap_or_default();
+        let pinned: Vec<String> = raw
+            .zones
+            .as_ref()
+            .map(|l| l.get_ref().iter().map(|z| z.get_ref().clone()).collect())
+            .unwrap_or_default();
         let default_zones = if pinned.is_empty() { 2 } else { pinned.len() as u32 };
-        let availability_zones = self.int(&raw.availability_zones, "availability_zones", default_zones, 2, 3) as u8;
+        let availability_zones =
+            self.int(&raw.availability_zones, "availability_zones", default_zones, 2, 3) as u8;
         if let Some(l) = &raw.zones {
             for z in l.get_ref() {
                 let suffix = z.get_ref().strip_prefix(region).unwrap_or("");
@@ -155,7 +185,10 @@ impl Validator<'_> {
             } else if pinned.len() != availability_zones as usize {
                 self.err(
                     l,
-                    format!("`zones` lists {} zones, but availability_zones = {availability_zones}", pinned.len()),
+                    format!(
+                        "`zones` lists {} zones, but availability_zones = {availability_zones}",
+                        pinned.len()
+                    ),
                     "list as many zones as availability_zones (or leave availability_zones out)",
                 );
             }
@@ -171,7 +204,10 @@ impl Validator<'_> {
             }
         }
         let zones_pinned = !pinned.is_empty();
-        (NetworkConfig { cidr, availability_zones, nat_gateways, zones: pinned, zones_pinned }, cidr_s)
+        (
+            NetworkConfig { cidr, availability_zones, nat_gateways, zones: pinned, zones_pinned },
+            cidr_s,
+        )
     }
 }
 
@@ -188,7 +224,10 @@ mod tests {
             assert_eq!((e.line, e.column), (9, 8), "{bad}: {e}");
         }
         for good in ["10.40.0.0/16", "172.16.0.0/16", "192.168.0.0/16", "100.64.0.0/16"] {
-            assert!(Stack::parse("s.toml", &format!("{MINIMAL}[network]\ncidr = \"{good}\"\n")).is_ok(), "{good}");
+            assert!(
+                Stack::parse("s.toml", &format!("{MINIMAL}[network]\ncidr = \"{good}\"\n")).is_ok(),
+                "{good}"
+            );
         }
     }
 
@@ -199,12 +238,16 @@ mod tests {
         assert!(e.message.contains("/28 (11 usable addresses)"), "{e}");
         assert!(e.help.as_deref().unwrap().contains("10.40.0.0/"), "{e}");
         // the default 2 to 4 nodes fit a /20 VPC (/24 subnets), but not 40 nodes
-        assert!(Stack::parse("s.toml", &format!("{MINIMAL}[network]\ncidr = \"10.40.0.0/20\"\n")).is_ok());
+        assert!(Stack::parse("s.toml", &format!("{MINIMAL}[network]\ncidr = \"10.40.0.0/20\"\n"))
+            .is_ok());
         let big = format!("{MINIMAL}[network]\ncidr = \"10.40.0.0/20\"\n[cluster.nodes]\nmin = 2\nmax = 40\ndesired = 2\n");
         let e = err(&big);
         assert!(e.message.contains("up to 40 nodes"), "{e}");
         let fix = e.help.clone().unwrap();
         let suggested = fix.split('"').nth(1).unwrap().to_string();
-        assert!(Stack::parse("s.toml", &big.replace("10.40.0.0/20", &suggested)).is_ok(), "the suggested {suggested} must fit");
+        assert!(
+            Stack::parse("s.toml", &big.replace("10.40.0.0/20", &suggested)).is_ok(),
+            "the suggested {suggested} must fit"
+        );
     }
 }

@@ -13,7 +13,10 @@ pub(super) struct RawSecurity {
     /// the stack with instead of a key of its own. Its key policy must let the stack's cluster
     /// role and the account's EKS, RDS, Secrets Manager, S3 and CloudWatch Logs use it
     /// (docs/STACK.md). Default: the stack creates and owns its key.
-    #[schemars(with = "Option<String>", pattern(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$"))]
+    #[schemars(
+        with = "Option<String>",
+        pattern(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$")
+    )]
     kms_key_arn: Option<S<String>>,
     /// Failures of `empi-infra check` a reviewer accepted, each until a date:
     /// `[[security.waive]] rule = "audit.vpc-flow-logs", reason = "…", expires = "2027-03-31"`.
@@ -59,8 +62,10 @@ pub(super) struct RawWaiver {
 
 /// The retention periods CloudWatch Logs accepts (`PutRetentionPolicy`'s `retentionInDays`; any
 /// other value is an `InvalidParameterException`).
-pub const LOG_RETENTION_DAYS: &[i64] =
-    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+pub const LOG_RETENTION_DAYS: &[i64] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
 
 /// Logs are kept a year unless the stack says otherwise.
 pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 365;
@@ -109,8 +114,9 @@ impl Validator<'_> {
         for w in raw.waive.unwrap_or_default() {
             let w = w.into_inner();
             if !BASELINE_RULE_IDS.iter().any(|id| *id == w.rule.get_ref()) {
-                let close =
-                    BASELINE_RULE_IDS.iter().copied().find(|id| id.contains(w.rule.get_ref().as_str()) || w.rule.get_ref().contains(id));
+                let close = BASELINE_RULE_IDS.iter().copied().find(|id| {
+                    id.contains(w.rule.get_ref().as_str()) || w.rule.get_ref().contains(id)
+                });
                 self.err(
                     &w.rule,
                     format!("there is no baseline rule {:?} to waive", w.rule.get_ref()),
@@ -255,14 +261,25 @@ mod tests {
 
     #[test]
     fn a_brought_kms_key_must_be_a_key_arn_in_the_stacks_region() {
-        assert_eq!(Stack::parse("s.toml", MINIMAL).unwrap().security.kms_key_arn, None, "the stack's own key by default");
+        assert_eq!(
+            Stack::parse("s.toml", MINIMAL).unwrap().security.kms_key_arn,
+            None,
+            "the stack's own key by default"
+        );
         let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-        let s = Stack::parse("s.toml", &format!("{MINIMAL}[security]\nkms_key_arn = \"{key}\"\n")).unwrap();
+        let s = Stack::parse("s.toml", &format!("{MINIMAL}[security]\nkms_key_arn = \"{key}\"\n"))
+            .unwrap();
         assert_eq!(s.security.kms_key_arn.as_deref(), Some(key));
         for (bad, why) in [
             ("arn:aws:kms:us-east-1:123456789012:alias/empi", "names no kms id after \"key/\""),
-            ("arn:aws:kms:eu-west-1:123456789012:key/abc", "is in eu-west-1, but the stack is in us-east-1"),
-            ("arn:aws:secretsmanager:us-east-1:123456789012:secret:x", "is an ARN of secretsmanager, not of kms"),
+            (
+                "arn:aws:kms:eu-west-1:123456789012:key/abc",
+                "is in eu-west-1, but the stack is in us-east-1",
+            ),
+            (
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
+                "is an ARN of secretsmanager, not of kms",
+            ),
         ] {
             let e = err(&format!("{MINIMAL}[security]\nkms_key_arn = \"{bad}\"\n"));
             assert!(e.message.contains(why), "{bad}: {e}");
@@ -277,7 +294,11 @@ mod tests {
         assert_eq!(e.message, "`log_retention_days` is 100, which CloudWatch Logs does not accept as a retention period");
         assert!(e.help.as_deref().unwrap().ends_with("(e.g. 120)"), "{e}");
         assert_eq!((e.line, e.column), (9, 22), "{e}");
-        let s = Stack::parse("s.toml", &format!("{MINIMAL}[security]\nlog_retention_days = 2192\ncloudtrail = true\n")).unwrap();
+        let s = Stack::parse(
+            "s.toml",
+            &format!("{MINIMAL}[security]\nlog_retention_days = 2192\ncloudtrail = true\n"),
+        )
+        .unwrap();
         assert_eq!((s.security.log_retention_days, s.security.cloudtrail), (2192, true));
     }
 }

@@ -61,11 +61,18 @@ impl Validator<'_> {
                 StateConfig::S3 {
                     bucket,
                     key,
-                    region: raw.region.map(|r| r.into_inner()).unwrap_or_else(|| region.to_string()),
+                    region: raw
+                        .region
+                        .map(|r| r.into_inner())
+                        .unwrap_or_else(|| region.to_string()),
                     kms_key_id: raw.kms_key_id.map(|k| {
                         // a key id, alias or ARN: none holds a control or invisible character
                         let id = k.get_ref();
-                        let why = if id.starts_with("arn:") { crate::arn::hostile(id) } else { crate::arn::hidden_char_problem(id) };
+                        let why = if id.starts_with("arn:") {
+                            crate::arn::hostile(id)
+                        } else {
+                            crate::arn::hidden_char_problem(id)
+                        };
                         if let Some(why) = why {
                             self.err(
                                 &k,
@@ -79,7 +86,11 @@ impl Validator<'_> {
             }
             other => {
                 let b = raw.backend.as_ref().unwrap();
-                self.err(b, format!("unknown state backend {other:?}"), "use backend = \"local\" or backend = \"s3\"");
+                self.err(
+                    b,
+                    format!("unknown state backend {other:?}"),
+                    "use backend = \"local\" or backend = \"s3\"",
+                );
                 StateConfig::Local
             }
         }

@@ -44,7 +44,10 @@ impl Validator<'_> {
             // IAM tag keys are case-insensitive (`EMPI-INFRA:stack` is `empi-infra:stack` there), and
             // AWS reserves `aws:` in any case
             let lower = k.to_ascii_lowercase();
-            if OWN_TAGS.iter().any(|t| t.eq_ignore_ascii_case(&k)) || lower.starts_with("aws:") || lower.starts_with("empi-infra:") {
+            if OWN_TAGS.iter().any(|t| t.eq_ignore_ascii_case(&k))
+                || lower.starts_with("aws:")
+                || lower.starts_with("empi-infra:")
+            {
                 self.err(
                     &v,
                     format!("tag key {k:?} is reserved"),
@@ -88,29 +91,60 @@ mod tests {
     fn finding_6_more_tags_than_aws_allows_are_refused() {
         let tags: String = (0..60).map(|i| format!("t{i:02} = \"v\"\n")).collect();
         let e = err(&format!("{MINIMAL}[tags]\n{tags}"));
-        assert!(e.message.contains("more than 46 tags") && e.message.contains("50 AWS allows"), "{e}");
+        assert!(
+            e.message.contains("more than 46 tags") && e.message.contains("50 AWS allows"),
+            "{e}"
+        );
         let tags: String = (0..46).map(|i| format!("t{i:02} = \"v\"\n")).collect();
-        assert!(Stack::parse("s.toml", &format!("{MINIMAL}[tags]\n{tags}")).is_ok(), "46 tags + 4 of empi-infra's = 50");
+        assert!(
+            Stack::parse("s.toml", &format!("{MINIMAL}[tags]\n{tags}")).is_ok(),
+            "46 tags + 4 of empi-infra's = 50"
+        );
     }
 
     #[test]
     fn finding_6_tag_keys_and_values_with_characters_aws_refuses_are_refused() {
-        for bad in ["\"cost#center\" = \"x\"", "\"a!b\" = \"x\"", "ok = \"semi;colon\"", "Name = \"x\"", "\"AWS:x\" = \"y\""] {
+        for bad in [
+            "\"cost#center\" = \"x\"",
+            "\"a!b\" = \"x\"",
+            "ok = \"semi;colon\"",
+            "Name = \"x\"",
+            "\"AWS:x\" = \"y\"",
+        ] {
             let e = err(&format!("{MINIMAL}[tags]\n{bad}\n"));
             assert!(e.message.contains("tag"), "{bad}: {e}");
             assert_eq!(e.line, 9, "{bad}: {e}");
         }
-        assert!(Stack::parse("s.toml", &format!("{MINIMAL}[tags]\n\"cost-center/team\" = \"Data Eng @ HQ: 42+1=_.\"\n")).is_ok());
+        assert!(Stack::parse(
+            "s.toml",
+            &format!("{MINIMAL}[tags]\n\"cost-center/team\" = \"Data Eng @ HQ: 42+1=_.\"\n")
+        )
+        .is_ok());
     }
 
     #[test]
     fn issue_24_reserved_tag_keys_are_refused_in_any_case() {
-        for key in ["EMPI-INFRA:stack", "Empi-Infra:address", "empi-infra:owner", "Aws:cost", "AWS:x", "name", "NAME"] {
+        for key in [
+            "EMPI-INFRA:stack",
+            "Empi-Infra:address",
+            "empi-infra:owner",
+            "Aws:cost",
+            "AWS:x",
+            "name",
+            "NAME",
+        ] {
             let e = err(&format!("{MINIMAL}[tags]\n\"{key}\" = \"x\"\n"));
             assert_eq!(e.message, format!("tag key {key:?} is reserved"));
-            assert!(e.help.as_deref().unwrap().contains("tag keys compare without case in IAM"), "{e}");
+            assert!(
+                e.help.as_deref().unwrap().contains("tag keys compare without case in IAM"),
+                "{e}"
+            );
             assert_eq!(e.line, 9, "{e}");
         }
-        assert!(Stack::parse("s.toml", &format!("{MINIMAL}[tags]\n\"empi-infra-owner\" = \"x\"\n\"awsome\" = \"y\"\n")).is_ok());
+        assert!(Stack::parse(
+            "s.toml",
+            &format!("{MINIMAL}[tags]\n\"empi-infra-owner\" = \"x\"\n\"awsome\" = \"y\"\n")
+        )
+        .is_ok());
     }
 }

@@ -29,9 +29,16 @@ impl Validator<'_> {
         let t = t.into_inner();
         if let Some(u) = &t.aws_endpoint_url {
             if !(u.get_ref().starts_with("http://") || u.get_ref().starts_with("https://")) {
-                self.err(u, "`aws_endpoint_url` must be an http:// or https:// URL", "e.g. aws_endpoint_url = \"http://127.0.0.1:4566\"");
+                self.err(
+                    u,
+                    "`aws_endpoint_url` must be an http:// or https:// URL",
+                    "e.g. aws_endpoint_url = \"http://127.0.0.1:4566\"",
+                );
             }
         }
-        TargetConfig { aws_endpoint_url: t.aws_endpoint_url.map(|s| s.into_inner()), kubeconfig: t.kubeconfig.map(|s| s.into_inner()) }
+        TargetConfig {
+            aws_endpoint_url: t.aws_endpoint_url.map(|s| s.into_inner()),
+            kubeconfig: t.kubeconfig.map(|s| s.into_inner()),
+        }
     }
 }

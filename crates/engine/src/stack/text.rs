@@ -17,7 +17,10 @@ pub(super) fn is_dns_label(s: &str) -> bool {
 pub(super) fn is_hostname(s: &str) -> bool {
     s.len() <= 253
         && s.contains('.')
-        && s.split('.').all(|l| is_dns_label(&l.to_ascii_lowercase()) && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        && s.split('.').all(|l| {
+            is_dns_label(&l.to_ascii_lowercase())
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 pub(super) fn is_email(s: &str) -> bool {

@@ -20,7 +20,10 @@ pub(super) struct RawTimeouts {
 }
 
 impl Validator<'_> {
-    pub(super) fn timeouts(&mut self, raw: BTreeMap<String, S<RawTimeouts>>) -> BTreeMap<String, crate::resource::Timeouts> {
+    pub(super) fn timeouts(
+        &mut self,
+        raw: BTreeMap<String, S<RawTimeouts>>,
+    ) -> BTreeMap<String, crate::resource::Timeouts> {
         let mut out = BTreeMap::new();
         for (kind, t) in raw {
             let Some(schema) = crate::kinds::schema(&kind) else {

@@ -25,7 +25,8 @@ fn minutes(secs: u32) -> String {
 /// Addresses of `kind` in the example stack, with indexes folded (`network.public_subnet[*]`).
 fn addresses() -> BTreeMap<String, Vec<String>> {
     let path = repo().join("stacks/example-prod.toml");
-    let stack = Stack::parse("stacks/example-prod.toml", &std::fs::read_to_string(path).unwrap()).unwrap();
+    let stack =
+        Stack::parse("stacks/example-prod.toml", &std::fs::read_to_string(path).unwrap()).unwrap();
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for s in empi_engine::blueprint::expand(&stack, "123456789012") {
         let folded = match s.address.find('[') {
@@ -67,18 +68,29 @@ fn kinds_md() -> String {
         if k.create_before_destroy {
             flags.push("create before destroy");
         }
-        let kind = if flags.is_empty() { format!("`{}`", k.kind) } else { format!("`{}` ({})", k.kind, flags.join(", ")) };
+        let kind = if flags.is_empty() {
+            format!("`{}`", k.kind)
+        } else {
+            format!("`{}` ({})", k.kind, flags.join(", "))
+        };
         let mut actions: Vec<&str> = k.iam.all().collect();
         actions.sort();
         actions.dedup();
-        let a = addrs.get(k.kind).map(|v| v.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+        let a = addrs
+            .get(k.kind)
+            .map(|v| v.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default();
         t.push_str(&format!(
             "| {kind} | {a} | {} | {} / {} / {} | {} |\n",
             if force.is_empty() { "—".to_string() } else { force.join(", ") },
             minutes(k.timeouts.create),
             minutes(k.timeouts.update),
             minutes(k.timeouts.delete),
-            if actions.is_empty() { "— (Kubernetes RBAC)".to_string() } else { actions.join(", ") },
+            if actions.is_empty() {
+                "— (Kubernetes RBAC)".to_string()
+            } else {
+                actions.join(", ")
+            },
         ));
     }
     t
@@ -97,7 +109,9 @@ fn operator_md(current: &str) -> String {
     for (marker, v) in [("operator", &write), ("read-only", &read)] {
         let start = format!("<!-- generated: {marker} policy -->\n");
         let end = "<!-- end generated -->";
-        let i = rest.find(&start).unwrap_or_else(|| panic!("docs/OPERATOR-IAM.md lacks the line {start:?}"));
+        let i = rest
+            .find(&start)
+            .unwrap_or_else(|| panic!("docs/OPERATOR-IAM.md lacks the line {start:?}"));
         let j = i + rest[i..].find(end).expect("an end marker");
         out.push_str(&rest[..i + start.len()]);
         out.push_str(&json_block(v));
@@ -144,17 +158,32 @@ fn the_stack_schema_matches_the_parser_types() {
 
 /// docs/SECURITY.md with its rules table (between the `rules:` markers) made from the rules.
 fn security_md(current: &str) -> String {
-    let mut t = String::from("| rule | safeguard | controls | reads | what must hold |\n|---|---|---|---|---|\n");
+    let mut t = String::from(
+        "| rule | safeguard | controls | reads | what must hold |\n|---|---|---|---|---|\n",
+    );
     for r in empi_engine::check::RULES {
-        t.push_str(&format!("| `{}` | {} | {} | `{}` | {} |\n", r.id, r.safeguard, r.controls.join(", "), r.kind, r.title));
+        t.push_str(&format!(
+            "| `{}` | {} | {} | `{}` | {} |\n",
+            r.id,
+            r.safeguard,
+            r.controls.join(", "),
+            r.kind,
+            r.title
+        ));
     }
     let (start, end) = ("<!-- rules:start -->\n", "<!-- rules:end -->");
-    let (Some(a), Some(b)) = (current.find(start), current.find(end)) else { panic!("docs/SECURITY.md lost its rules markers") };
+    let (Some(a), Some(b)) = (current.find(start), current.find(end)) else {
+        panic!("docs/SECURITY.md lost its rules markers")
+    };
     format!("{}{start}{t}{}", &current[..a], &current[b..])
 }
 
 #[test]
 fn the_security_rules_table_matches_the_rules() {
     let current = std::fs::read_to_string(repo().join("docs/SECURITY.md")).unwrap();
-    check_from("docs/SECURITY.md", security_md(&current), "the baseline rules (crates/engine/src/check/rules.rs)");
+    check_from(
+        "docs/SECURITY.md",
+        security_md(&current),
+        "the baseline rules (crates/engine/src/check/rules.rs)",
+    );
 }

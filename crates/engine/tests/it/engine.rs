@@ -24,7 +24,10 @@ fn thing(addr: &str, deps: &[&str]) -> ResourceSpec {
     let mut s = ResourceSpec::new(addr, KIND, &format!("name-{addr}"))
         .input("value", "v1")
         .input("size", 1u32)
-        .input("tags", json!({"empi-infra:stack": "s", "empi-infra:region": "r", "empi-infra:address": addr}));
+        .input(
+            "tags",
+            json!({"empi-infra:stack": "s", "empi-infra:region": "r", "empi-infra:address": addr}),
+        );
     if let Some(d) = deps.first() {
         s = s.input("parent", Expr::r(d, "id"));
     }
@@ -42,9 +45,16 @@ struct World {
 
 impl World {
     fn new(call_ms: u64, ready_ms: u64) -> World {
-        let opts = ExecOptions { poll_min: Duration::from_millis(5), poll_max: Duration::from_millis(20), ..ExecOptions::default() };
+        let opts = ExecOptions {
+            poll_min: Duration::from_millis(5),
+            poll_max: Duration::from_millis(20),
+            ..ExecOptions::default()
+        };
         World {
-            cloud: MemoryCloud::new(Duration::from_millis(call_ms), Duration::from_millis(ready_ms)),
+            cloud: MemoryCloud::new(
+                Duration::from_millis(call_ms),
+                Duration::from_millis(ready_ms),
+            ),
             dir: tempfile::tempdir().unwrap(),
             opts,
         }
@@ -55,17 +65,30 @@ impl World {
     async fn plan(&self, specs: &[ResourceSpec]) -> empi_engine::plan::Plan {
         let g = ResourceGraph::new(specs.to_vec()).unwrap();
         let st = self.backend().load().unwrap();
-        ops::make_plan(&g, &self.cloud.registry(), &st, true, self.opts.parallelism, "d").await.unwrap()
+        ops::make_plan(&g, &self.cloud.registry(), &st, true, self.opts.parallelism, "d")
+            .await
+            .unwrap()
     }
     async fn apply(&self, specs: &[ResourceSpec]) -> (empi_engine::exec::ApplyReport, Vec<String>) {
         let plan = self.plan(specs).await;
         self.apply_plan(&plan).await
     }
-    async fn apply_plan(&self, plan: &empi_engine::plan::Plan) -> (empi_engine::exec::ApplyReport, Vec<String>) {
+    async fn apply_plan(
+        &self,
+        plan: &empi_engine::plan::Plan,
+    ) -> (empi_engine::exec::ApplyReport, Vec<String>) {
         let lines = Arc::new(Lines::default());
         let st = self.backend().load().unwrap();
-        let (r, _) =
-            ops::apply(plan, &self.cloud.registry(), Arc::new(self.backend()), st, self.opts.clone(), lines.clone()).await.unwrap();
+        let (r, _) = ops::apply(
+            plan,
+            &self.cloud.registry(),
+            Arc::new(self.backend()),
+            st,
+            self.opts.clone(),
+            lines.clone(),
+        )
+        .await
+        .unwrap();
         let l = lines.0.lock().unwrap().clone();
         (r, l)
     }
@@ -77,7 +100,11 @@ impl World {
 }
 
 fn created_at(cloud: &MemoryCloud, name: &str) -> (Instant, Instant) {
-    let c = cloud.calls().into_iter().find(|c| c.op == "create" && c.name == name).unwrap_or_else(|| panic!("no create of {name}"));
+    let c = cloud
+        .calls()
+        .into_iter()
+        .find(|c| c.op == "create" && c.name == name)
+        .unwrap_or_else(|| panic!("no create of {name}"));
     (c.start, c.end)
 }
 
@@ -109,7 +136,12 @@ async fn creates_in_dependency_order_and_converges() {
 #[tokio::test]
 async fn parallelism_bounds_calls_in_flight() {
     let w = World {
-        opts: ExecOptions { parallelism: 3, poll_min: Duration::from_millis(5), poll_max: Duration::from_millis(10), ..Default::default() },
+        opts: ExecOptions {
+            parallelism: 3,
+            poll_min: Duration::from_millis(5),
+            poll_max: Duration::from_millis(10),
+            ..Default::default()
+        },
         ..World::new(40, 0)
     };
     let specs: Vec<_> = (0..12).map(|i| thing(&format!("t{i}"), &[])).collect();
@@ -122,14 +154,23 @@ async fn parallelism_bounds_calls_in_flight() {
 async fn a_slot_is_not_held_while_waiting() {
     // one slot, five resources that each take 300 ms to become ready: waiting overlaps
     let w = World {
-        opts: ExecOptions { parallelism: 1, poll_min: Duration::from_millis(5), poll_max: Duration::from_millis(20), ..Default::default() },
+        opts: ExecOptions {
+            parallelism: 1,
+            poll_min: Duration::from_millis(5),
+            poll_max: Duration::from_millis(20),
+            ..Default::default()
+        },
         ..World::new(2, 300)
     };
     let specs: Vec<_> = (0..5).map(|i| thing(&format!("t{i}"), &[])).collect();
     let t0 = Instant::now();
     let (r, _) = w.apply(&specs).await;
     assert!(r.ok());
-    assert!(t0.elapsed() < Duration::from_millis(1000), "took {:?}: waits were serialised", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_millis(1000),
+        "took {:?}: waits were serialised",
+        t0.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -224,8 +265,15 @@ async fn an_interrupted_create_is_found_again_not_duplicated() {
     let r = registry.get(KIND).unwrap();
     // …and before it finished: the value is not yet what the stack wants
     // (the create carried the stack's ownership tags, as every create does)
-    let tags = json!({"empi-infra:stack": "s", "empi-infra:region": "r", "empi-infra:address": "a"});
-    let attrs = [("value".to_string(), json!("v0")), ("size".to_string(), json!(1)), ("tags".to_string(), tags)].into_iter().collect();
+    let tags =
+        json!({"empi-infra:stack": "s", "empi-infra:region": "r", "empi-infra:address": "a"});
+    let attrs = [
+        ("value".to_string(), json!("v0")),
+        ("size".to_string(), json!(1)),
+        ("tags".to_string(), tags),
+    ]
+    .into_iter()
+    .collect();
     r.create("name-a", "a", &attrs).await.unwrap();
     let mut st = w.backend().load().unwrap();
     st.resources.insert(
@@ -242,11 +290,19 @@ async fn an_interrupted_create_is_found_again_not_duplicated() {
     );
     w.backend().save(&st).unwrap();
     let plan = w.plan(&specs).await;
-    assert!(render_text(&plan).contains("resuming an interrupted create"), "{}", render_text(&plan));
+    assert!(
+        render_text(&plan).contains("resuming an interrupted create"),
+        "{}",
+        render_text(&plan)
+    );
     let (rep, _) = w.apply_plan(&plan).await;
     assert!(rep.ok());
     assert_eq!(w.cloud.objects().len(), 1, "no duplicate");
-    assert_eq!(w.cloud.objects().values().next().unwrap().attrs["value"], "v1", "the resumed create was completed");
+    assert_eq!(
+        w.cloud.objects().values().next().unwrap().attrs["value"],
+        "v1",
+        "the resumed create was completed"
+    );
     assert!(!w.plan(&specs).await.has_changes());
 }
 
@@ -310,8 +366,17 @@ async fn a_stale_saved_plan_is_refused() {
     let plan = w.plan(&[thing("a", &[])]).await;
     w.apply(&[thing("b", &[])]).await; // state moves
     let st = w.backend().load().unwrap();
-    let e =
-        ops::apply(&plan, &w.cloud.registry(), Arc::new(w.backend()), st, w.opts.clone(), Arc::new(Lines::default())).await.err().unwrap();
+    let e = ops::apply(
+        &plan,
+        &w.cloud.registry(),
+        Arc::new(w.backend()),
+        st,
+        w.opts.clone(),
+        Arc::new(Lines::default()),
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(e.to_string().contains("stale"), "{e}");
 }
 
@@ -333,7 +398,11 @@ async fn a_refused_delete_leaves_the_resource_recorded_as_it_was() {
     w.cloud.fail_delete.lock().unwrap().push(b_id);
     let r = w.destroy().await;
     assert_eq!(r.failed.len(), 1);
-    assert!(r.failed[0].to_string().contains("b: delete failed: DeletionProtection"), "{}", r.failed[0]);
+    assert!(
+        r.failed[0].to_string().contains("b: delete failed: DeletionProtection"),
+        "{}",
+        r.failed[0]
+    );
     assert_eq!(r.skipped, vec!["a".to_string()], "what b depends on stays");
     let st = w.backend().load().unwrap();
     assert_eq!(st.resources["b"].status, Status::Created, "not left as deleting");
@@ -354,7 +423,11 @@ async fn a_stop_request_starts_nothing_new_and_the_next_run_resumes() {
     });
     let (r, _) = w.apply(&specs).await;
     assert!(r.interrupted);
-    assert!(r.failed.iter().any(|e| e.to_string().contains("a: interrupted while waiting")), "{:?}", r.failed);
+    assert!(
+        r.failed.iter().any(|e| e.to_string().contains("a: interrupted while waiting")),
+        "{:?}",
+        r.failed
+    );
     assert_eq!(r.skipped, vec!["b".to_string(), "c".to_string()]);
     assert_eq!(w.cloud.objects().len(), 1, "only a was started");
     let st = w.backend().load().unwrap();
@@ -362,7 +435,11 @@ async fn a_stop_request_starts_nothing_new_and_the_next_run_resumes() {
     assert!(st.resources["a"].id.is_some(), "its id is recorded");
     // the next run resumes a (no duplicate) and does the rest
     let w2 = World {
-        opts: ExecOptions { poll_min: Duration::from_millis(5), poll_max: Duration::from_millis(20), ..ExecOptions::default() },
+        opts: ExecOptions {
+            poll_min: Duration::from_millis(5),
+            poll_max: Duration::from_millis(20),
+            ..ExecOptions::default()
+        },
         ..w
     };
     let (r, _) = w2.apply(&specs).await;
@@ -378,15 +455,23 @@ async fn the_plan_estimates_apply_time_from_past_applies() {
     let e = first.estimate.clone().expect("an estimate");
     assert_eq!(e.measured, 0, "no history yet: typical durations");
     assert_eq!(e.critical_path.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(), ["a", "b"]);
-    assert!(render_text(&first).contains("Estimated apply time: ~2s (AWS-typical durations)."), "{}", render_text(&first));
+    assert!(
+        render_text(&first).contains("Estimated apply time: ~2s (AWS-typical durations)."),
+        "{}",
+        render_text(&first)
+    );
     w.apply(&specs).await;
     // a replacement after: the estimate uses what creating took here
-    let changed: Vec<_> = specs.iter().map(|s| if s.address == "a" { s.clone().input("size", 2u32) } else { s.clone() }).collect();
+    let changed: Vec<_> = specs
+        .iter()
+        .map(|s| if s.address == "a" { s.clone().input("size", 2u32) } else { s.clone() })
+        .collect();
     let plan = w.plan(&changed).await;
     let text = render_text(&plan);
     assert!(plan.estimate.as_ref().unwrap().measured >= 1, "{text}");
     assert!(text.contains("measured in this stack's past applies"), "{text}");
-    let path: Vec<&str> = plan.estimate.as_ref().unwrap().critical_path.iter().map(|(a, _)| a.as_str()).collect();
+    let path: Vec<&str> =
+        plan.estimate.as_ref().unwrap().critical_path.iter().map(|(a, _)| a.as_str()).collect();
     assert_eq!(path, ["a", "b"], "{text}");
     let st = w.backend().load().unwrap();
     let took = st.facts["duration:test_thing:create"].as_f64().unwrap();
@@ -410,7 +495,13 @@ async fn a_lost_or_restored_state_adopts_what_exists_and_creates_nothing_twice()
         std::fs::remove_file(f.unwrap().path()).unwrap();
     }
     // someone also changed one of them: adopting it changes it back
-    let b_id = w.cloud.objects().iter().find(|(_, o)| o.name == "name-b").map(|(id, _)| id.clone()).unwrap();
+    let b_id = w
+        .cloud
+        .objects()
+        .iter()
+        .find(|(_, o)| o.name == "name-b")
+        .map(|(id, _)| id.clone())
+        .unwrap();
     w.cloud.tamper(&b_id, "value", json!("changed"));
     let plan = w.plan(&specs).await;
     for c in &plan.changes {
@@ -419,7 +510,11 @@ async fn a_lost_or_restored_state_adopts_what_exists_and_creates_nothing_twice()
         assert!(c.reason.as_deref().unwrap_or("").starts_with("adopting"), "{:?}", c.reason);
     }
     let b = plan.changes.iter().find(|c| c.address == "b").unwrap();
-    assert_eq!(b.attributes.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["value"], "only what differs");
+    assert_eq!(
+        b.attributes.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        ["value"],
+        "only what differs"
+    );
     let (r, _) = w.apply(&specs).await;
     assert!(r.ok());
     assert_eq!(creates(&w), created, "no create call after the state was lost");
@@ -438,17 +533,28 @@ async fn an_object_tagged_for_another_stack_is_never_adopted_changed_or_deleted(
     let specs = vec![thing("a", &[]), thing("b", &["a"])];
     assert!(w.apply(&specs).await.0.ok());
     let stack = w.backend().load().unwrap().stack;
-    let b_id = w.cloud.objects().iter().find(|(_, o)| o.name == "name-b").map(|(id, _)| id.clone()).unwrap();
+    let b_id = w
+        .cloud
+        .objects()
+        .iter()
+        .find(|(_, o)| o.name == "name-b")
+        .map(|(id, _)| id.clone())
+        .unwrap();
     w.cloud.tamper(&b_id, "tags", json!({"empi-infra:stack": "other", "empi-infra:address": "b"}));
     let g = ResourceGraph::new(specs.clone()).unwrap();
     let calls = w.cloud.calls().len();
 
     // recorded in this stack's state: plan and destroy refuse it
     let st = w.backend().load().unwrap();
-    let err = ops::make_plan(&g, &w.cloud.registry(), &st, true, 4, "d").await.unwrap_err().to_string();
+    let err =
+        ops::make_plan(&g, &w.cloud.registry(), &st, true, 4, "d").await.unwrap_err().to_string();
     assert!(err.contains(&format!("b: {b_id} belongs to stack \"other\"")), "{err}");
-    assert!(err.contains(&format!("not to this stack {stack:?}")) && err.contains("state rebuild"), "{err}");
-    let err = ops::make_destroy_plan(&w.cloud.registry(), &st, 4, "d").await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("not to this stack {stack:?}")) && err.contains("state rebuild"),
+        "{err}"
+    );
+    let err =
+        ops::make_destroy_plan(&w.cloud.registry(), &st, 4, "d").await.unwrap_err().to_string();
     assert!(err.contains("belongs to stack \"other\""), "{err}");
 
     // found for adoption (the state lost): refused the same way, and rebuild leaves it out
@@ -456,10 +562,15 @@ async fn an_object_tagged_for_another_stack_is_never_adopted_changed_or_deleted(
         std::fs::remove_file(f.unwrap().path()).unwrap();
     }
     let st = w.backend().load().unwrap();
-    let err = ops::make_plan(&g, &w.cloud.registry(), &st, true, 4, "d").await.unwrap_err().to_string();
+    let err =
+        ops::make_plan(&g, &w.cloud.registry(), &st, true, 4, "d").await.unwrap_err().to_string();
     assert!(err.contains("belongs to stack \"other\"") && err.contains("another name"), "{err}");
-    let (rebuilt, _, refused) = ops::rebuild(&g, &w.cloud.registry(), &stack, None, Default::default(), 4).await.unwrap();
-    assert!(!rebuilt.resources.contains_key("b"), "another stack's object is left out of a rebuilt state");
+    let (rebuilt, _, refused) =
+        ops::rebuild(&g, &w.cloud.registry(), &stack, None, Default::default(), 4).await.unwrap();
+    assert!(
+        !rebuilt.resources.contains_key("b"),
+        "another stack's object is left out of a rebuilt state"
+    );
     assert_eq!(refused.iter().map(|e| e.address()).collect::<Vec<_>>(), ["b"]);
     assert!(
         w.cloud.calls()[calls..].iter().all(|c| c.op == "find" || c.op == "read"),
@@ -477,7 +588,8 @@ async fn state_rebuild_restores_a_state_from_which_plan_is_a_no_op() {
     let before = w.backend().load().unwrap();
     let g = ResourceGraph::new(specs.clone()).unwrap();
     let calls = w.cloud.calls().len();
-    let (rebuilt, missing, _) = ops::rebuild(&g, &w.cloud.registry(), "s", None, Default::default(), 4).await.unwrap();
+    let (rebuilt, missing, _) =
+        ops::rebuild(&g, &w.cloud.registry(), "s", None, Default::default(), 4).await.unwrap();
     assert!(missing.is_empty(), "{missing:?}");
     assert!(
         w.cloud.calls()[calls..].iter().all(|c| c.op == "find" || c.op == "read"),
@@ -497,7 +609,8 @@ async fn state_rebuild_restores_a_state_from_which_plan_is_a_no_op() {
     // a resource that is gone is reported missing, not invented
     let d = before.resources["d"].id.clone().unwrap();
     w.cloud.remove(&d);
-    let (rebuilt, missing, _) = ops::rebuild(&g, &w.cloud.registry(), "s", None, Default::default(), 4).await.unwrap();
+    let (rebuilt, missing, _) =
+        ops::rebuild(&g, &w.cloud.registry(), "s", None, Default::default(), 4).await.unwrap();
     assert_eq!(missing, ["d"]);
     assert!(!rebuilt.resources.contains_key("d"));
 }
@@ -521,9 +634,14 @@ async fn finding_4_ctrl_c_during_destroy_lets_no_further_delete_through() {
     let r = w.destroy().await;
     assert!(r.interrupted);
     let stopped_at = stopped_at.lock().unwrap().unwrap();
-    let late: Vec<_> = w.cloud.calls().into_iter().filter(|c| c.op == "delete" && c.start > stopped_at).collect();
+    let late: Vec<_> =
+        w.cloud.calls().into_iter().filter(|c| c.op == "delete" && c.start > stopped_at).collect();
     assert!(late.is_empty(), "deletes sent after the stop: {late:?}");
-    assert!(r.failed.iter().any(|e| e.to_string().contains("stopped before its change was sent")), "{:?}", r.failed);
+    assert!(
+        r.failed.iter().any(|e| e.to_string().contains("stopped before its change was sent")),
+        "{:?}",
+        r.failed
+    );
     // the next destroy finishes the job
     w.opts.stop.store(false, std::sync::atomic::Ordering::SeqCst);
     assert!(w.destroy().await.ok());
@@ -545,13 +663,18 @@ async fn a_destroy_sends_no_delete_for_an_object_it_read_as_already_gone() {
     let from = w.cloud.calls().len();
     let r = w.destroy().await;
     assert!(r.ok(), "{:?}", r.failed);
-    assert_eq!(calls_since(&w.cloud, from, "delete"), [st.resources["a"].id.clone().unwrap()], "only the live object is deleted");
+    assert_eq!(
+        calls_since(&w.cloud, from, "delete"),
+        [st.resources["a"].id.clone().unwrap()],
+        "only the live object is deleted"
+    );
     assert!(w.backend().load().unwrap().resources.is_empty());
 }
 
 /// The names of the objects `op` calls were made on since `from` (reads and deletes name ids).
 fn calls_since(cloud: &MemoryCloud, from: usize, op: &str) -> Vec<String> {
-    let mut v: Vec<String> = cloud.calls()[from..].iter().filter(|c| c.op == op).map(|c| c.name.clone()).collect();
+    let mut v: Vec<String> =
+        cloud.calls()[from..].iter().filter(|c| c.op == op).map(|c| c.name.clone()).collect();
     v.sort();
     v
 }
@@ -564,12 +687,19 @@ async fn a_targeted_plan_reads_and_changes_only_the_targets_and_their_dependenci
     let st = w.backend().load().unwrap();
     let id = |a: &str| st.resources[a].id.clone().unwrap();
     // b, c and d change; only b (and a, which b depends on) is targeted
-    let changed: Vec<_> = specs.iter().map(|s| if s.address == "a" { s.clone() } else { s.clone().input("value", "v2") }).collect();
+    let changed: Vec<_> = specs
+        .iter()
+        .map(|s| if s.address == "a" { s.clone() } else { s.clone().input("value", "v2") })
+        .collect();
     let g = ResourceGraph::new(changed.clone()).unwrap();
     let from = w.cloud.calls().len();
-    let plan = ops::make_targeted_plan(&g, &w.cloud.registry(), &st, true, 10, "d", &["b".to_string()]).await.unwrap();
+    let plan =
+        ops::make_targeted_plan(&g, &w.cloud.registry(), &st, true, 10, "d", &["b".to_string()])
+            .await
+            .unwrap();
     assert_eq!(calls_since(&w.cloud, from, "read"), [id("a"), id("b")], "c and d are not read");
-    let actions: Vec<(&str, Action)> = plan.changes.iter().map(|c| (c.address.as_str(), c.action)).collect();
+    let actions: Vec<(&str, Action)> =
+        plan.changes.iter().map(|c| (c.address.as_str(), c.action)).collect();
     assert_eq!(actions, [("a", Action::NoOp), ("b", Action::Update)]);
     assert_eq!(plan.targets, ["b"]);
     let text = render_text(&plan);
@@ -579,7 +709,8 @@ async fn a_targeted_plan_reads_and_changes_only_the_targets_and_their_dependenci
     assert!(last[2].starts_with("Plan: ") && last[1].starts_with("Estimated apply time"), "{text}");
 
     // a saved targeted plan applies exactly that
-    let saved: empi_engine::plan::Plan = serde_json::from_str(&serde_json::to_string(&plan).unwrap()).unwrap();
+    let saved: empi_engine::plan::Plan =
+        serde_json::from_str(&serde_json::to_string(&plan).unwrap()).unwrap();
     assert_eq!(saved.targets, ["b"]);
     let from = w.cloud.calls().len();
     let (r, _) = w.apply_plan(&saved).await;
@@ -602,7 +733,10 @@ async fn a_targeted_destroy_deletes_the_targets_and_what_depends_on_them_only() 
     w.apply(&specs).await;
     let st = w.backend().load().unwrap();
     let from = w.cloud.calls().len();
-    let plan = ops::make_targeted_destroy_plan(&w.cloud.registry(), &st, 10, "d", &["b".to_string()]).await.unwrap();
+    let plan =
+        ops::make_targeted_destroy_plan(&w.cloud.registry(), &st, 10, "d", &["b".to_string()])
+            .await
+            .unwrap();
     let id = |a: &str| st.resources[a].id.clone().unwrap();
     assert_eq!(calls_since(&w.cloud, from, "read"), [id("b"), id("c")], "a and d are not read");
     let (r, _) = w.apply_plan(&plan).await;
@@ -610,7 +744,10 @@ async fn a_targeted_destroy_deletes_the_targets_and_what_depends_on_them_only() 
     assert_eq!(calls_since(&w.cloud, from, "delete"), [id("b"), id("c")]);
     let left = w.backend().load().unwrap();
     assert_eq!(left.resources.keys().collect::<Vec<_>>(), ["a", "d"]);
-    let e = ops::make_targeted_destroy_plan(&w.cloud.registry(), &left, 10, "d", &["c".to_string()]).await.unwrap_err();
+    let e =
+        ops::make_targeted_destroy_plan(&w.cloud.registry(), &left, 10, "d", &["c".to_string()])
+            .await
+            .unwrap_err();
     assert_eq!(e.to_string(), "--target c matches no resource recorded in the state of stack \"s\"; did you mean --target a?");
 }
 
@@ -620,10 +757,17 @@ async fn a_resource_dropped_from_the_stack_is_deleted_only_when_targeted() {
     w.apply(&[thing("a", &[]), thing("old", &[])]).await;
     let st = w.backend().load().unwrap();
     let g = ResourceGraph::new(vec![thing("a", &[]).input("value", "v2")]).unwrap();
-    let plan = ops::make_targeted_plan(&g, &w.cloud.registry(), &st, true, 10, "d", &["a".to_string()]).await.unwrap();
+    let plan =
+        ops::make_targeted_plan(&g, &w.cloud.registry(), &st, true, 10, "d", &["a".to_string()])
+            .await
+            .unwrap();
     assert!(!plan.changes.iter().any(|c| c.address == "old"), "{}", render_text(&plan));
-    let plan = ops::make_targeted_plan(&g, &w.cloud.registry(), &st, true, 10, "d", &["old".to_string()]).await.unwrap();
-    let actions: Vec<(&str, Action)> = plan.changes.iter().map(|c| (c.address.as_str(), c.action)).collect();
+    let plan =
+        ops::make_targeted_plan(&g, &w.cloud.registry(), &st, true, 10, "d", &["old".to_string()])
+            .await
+            .unwrap();
+    let actions: Vec<(&str, Action)> =
+        plan.changes.iter().map(|c| (c.address.as_str(), c.action)).collect();
     assert_eq!(actions, [("old", Action::Delete)]);
 }
 
@@ -632,12 +776,21 @@ async fn an_untagged_look_alike_under_the_stacks_name_fails_the_plan_and_is_left
     // issue #24: found by its name, without this stack's tags: never adopted, nothing written
     let w = World::new(1, 0);
     let r = w.cloud.registry();
-    let id = r.get(KIND).unwrap().create("name-a", "a", &[("value".to_string(), json!("theirs"))].into_iter().collect()).await.unwrap();
+    let id = r
+        .get(KIND)
+        .unwrap()
+        .create("name-a", "a", &[("value".to_string(), json!("theirs"))].into_iter().collect())
+        .await
+        .unwrap();
     let calls = w.cloud.calls().len();
     let g = ResourceGraph::new(vec![thing("a", &[])]).unwrap();
     let st = w.backend().load().unwrap();
     let err = ops::make_plan(&g, &r, &st, true, 4, "d").await.unwrap_err().to_string();
-    assert!(err.contains(&format!("a: {id} was found by its name")) && err.contains(&format!("state import a {id}")), "{err}");
+    assert!(
+        err.contains(&format!("a: {id} was found by its name"))
+            && err.contains(&format!("state import a {id}")),
+        "{err}"
+    );
     assert!(w.cloud.calls()[calls..].iter().all(|c| c.op == "find" || c.op == "read"));
     assert_eq!(w.cloud.objects()[&id].attrs["value"], json!("theirs"));
 }
@@ -657,7 +810,10 @@ async fn a_saved_plan_replayed_after_the_state_was_lost_creates_nothing_twice() 
     let (report, lines) = w.apply_plan(&plan).await;
     assert!(report.ok(), "{:?}", report.failed);
     assert_eq!(w.cloud.objects().len(), 2, "nothing made twice");
-    assert!(lines.iter().any(|l| l.contains("taking it over instead of creating it again")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("taking it over instead of creating it again")),
+        "{lines:?}"
+    );
     assert!(!w.plan(&specs).await.has_changes(), "the state records both again");
 }
 
@@ -688,18 +844,34 @@ async fn a_saved_plan_that_does_not_follow_from_the_stack_and_state_is_refused()
     let g = ResourceGraph::new(specs.clone()).unwrap();
     let st = w.backend().load().unwrap();
     let registry = w.cloud.registry();
-    let changed: Vec<ResourceSpec> = specs.iter().cloned().map(|s| if s.address == "a" { s.input("value", "v2") } else { s }).collect();
-    let plan = ops::make_plan(&ResourceGraph::new(changed.clone()).unwrap(), &registry, &st, true, 4, "d").await.unwrap();
+    let changed: Vec<ResourceSpec> = specs
+        .iter()
+        .cloned()
+        .map(|s| if s.address == "a" { s.input("value", "v2") } else { s })
+        .collect();
+    let plan =
+        ops::make_plan(&ResourceGraph::new(changed.clone()).unwrap(), &registry, &st, true, 4, "d")
+            .await
+            .unwrap();
     assert_eq!(plan.changes.iter().find(|c| c.address == "a").unwrap().action, Action::Update);
     let g2 = ResourceGraph::new(changed).unwrap();
     ops::check_saved_plan(&plan, &g2, &st, &registry).unwrap();
-    let refused = |p: &empi_engine::plan::Plan| ops::check_saved_plan(p, &g2, &st, &registry).unwrap_err().to_string();
+    let refused = |p: &empi_engine::plan::Plan| {
+        ops::check_saved_plan(p, &g2, &st, &registry).unwrap_err().to_string()
+    };
 
     let mut edited = plan.clone();
     let a = edited.changes.iter_mut().find(|c| c.address == "a").unwrap();
     a.spec = Some(a.spec.clone().unwrap().input("value", "v3"));
-    assert!(refused(&edited).contains("a: what it applies differs from what the stack file says"), "{}", refused(&edited));
-    assert!(ops::check_saved_plan(&plan, &g, &st, &registry).is_err(), "the plan of another stack file");
+    assert!(
+        refused(&edited).contains("a: what it applies differs from what the stack file says"),
+        "{}",
+        refused(&edited)
+    );
+    assert!(
+        ops::check_saved_plan(&plan, &g, &st, &registry).is_err(),
+        "the plan of another stack file"
+    );
 
     let mut edited = plan.clone();
     edited.changes.iter_mut().find(|c| c.address == "a").unwrap().stateful = true;
@@ -722,22 +894,41 @@ async fn a_saved_plan_that_does_not_follow_from_the_stack_and_state_is_refused()
     del.action = Action::Delete;
     del.id = Some("their-role".into());
     edited.changes.push(del);
-    assert!(refused(&edited).contains("someone_elses.role: it deletes a resource that state does not record"), "{}", refused(&edited));
+    assert!(
+        refused(&edited)
+            .contains("someone_elses.role: it deletes a resource that state does not record"),
+        "{}",
+        refused(&edited)
+    );
 
     let mut edited = plan.clone();
     let a = edited.changes.iter_mut().find(|c| c.address == "a").unwrap();
     a.id = Some("thing-999".into());
-    assert!(refused(&edited).contains("it updates thing-999, but state records"), "{}", refused(&edited));
+    assert!(
+        refused(&edited).contains("it updates thing-999, but state records"),
+        "{}",
+        refused(&edited)
+    );
 
     // what is shown must be what runs: a shown value edited, or an input hidden from a create
     let mut edited = plan.clone();
     let a = edited.changes.iter_mut().find(|c| c.address == "a").unwrap();
     a.attributes.iter_mut().find(|x| x.name == "value").unwrap().after = Some(json!("v1"));
-    assert!(refused(&edited).contains("a: it shows value as \"v1\", but applies \"v2\""), "{}", refused(&edited));
+    assert!(
+        refused(&edited).contains("a: it shows value as \"v1\", but applies \"v2\""),
+        "{}",
+        refused(&edited)
+    );
     let fresh = World::new(1, 0);
     let create = fresh.plan(&specs).await;
     let mut edited = create.clone();
-    edited.changes.iter_mut().find(|c| c.address == "a").unwrap().attributes.retain(|x| x.name != "size");
+    edited
+        .changes
+        .iter_mut()
+        .find(|c| c.address == "a")
+        .unwrap()
+        .attributes
+        .retain(|x| x.name != "size");
     let empty = fresh.backend().load().unwrap();
     assert!(ops::check_saved_plan(&create, &g, &empty, &registry).is_ok());
     let e = ops::check_saved_plan(&edited, &g, &empty, &registry).unwrap_err().to_string();

@@ -45,7 +45,10 @@ impl StateStore for Store {
     }
     fn fence(&self) -> Result<(), StateError> {
         if self.lost.load(Ordering::SeqCst) {
-            return Err(StateError::LockLost { id: "77aa".into(), why: "its lease ran out before this run could renew it".into() });
+            return Err(StateError::LockLost {
+                id: "77aa".into(),
+                why: "its lease ran out before this run could renew it".into(),
+            });
         }
         Ok(())
     }
@@ -73,7 +76,10 @@ fn thing(addr: &str, parent: Option<&str>) -> ResourceSpec {
     let s = ResourceSpec::new(addr, KIND, &format!("name-{addr}"))
         .input("value", "v1")
         .input("size", 1u32)
-        .input("tags", json!({"empi-infra:stack": "s", "empi-infra:region": "r", "empi-infra:address": addr}));
+        .input(
+            "tags",
+            json!({"empi-infra:stack": "s", "empi-infra:region": "r", "empi-infra:address": addr}),
+        );
     match parent {
         Some(p) => s.input("parent", Expr::r(p, "id")),
         None => s,
@@ -97,19 +103,38 @@ async fn a_run_that_lost_its_lock_sends_no_further_call_and_writes_no_further_st
         calls_then: AtomicUsize::new(usize::MAX),
         lines: Mutex::new(vec![]),
     });
-    let opts = ExecOptions { poll_min: Duration::from_millis(5), poll_max: Duration::from_millis(20), ..ExecOptions::default() };
-    let refused = ops::apply(&plan, &cloud.registry(), store.clone(), st, opts, progress.clone()).await.err().expect("the run stops");
-    assert!(refused.to_string().starts_with("this run no longer holds the state lock 77aa"), "{refused}");
+    let opts = ExecOptions {
+        poll_min: Duration::from_millis(5),
+        poll_max: Duration::from_millis(20),
+        ..ExecOptions::default()
+    };
+    let refused = ops::apply(&plan, &cloud.registry(), store.clone(), st, opts, progress.clone())
+        .await
+        .err()
+        .expect("the run stops");
+    assert!(
+        refused.to_string().starts_with("this run no longer holds the state lock 77aa"),
+        "{refused}"
+    );
     let lines = progress.lines.lock().unwrap().join("\n");
     assert!(lines.contains("b: error: this run no longer holds the state lock 77aa"), "{lines}");
     // not one call after the loss: b is not created, c not started
     let then = progress.calls_then.load(Ordering::SeqCst);
     assert_ne!(then, usize::MAX, "the lock was lost during the run:\n{lines}");
-    let after: Vec<_> = cloud.calls().into_iter().skip(then).map(|c| format!("{} {}", c.op, c.name)).collect();
+    let after: Vec<_> =
+        cloud.calls().into_iter().skip(then).map(|c| format!("{} {}", c.op, c.name)).collect();
     assert!(after.is_empty(), "calls after the lock was lost: {after:?}");
     let names: Vec<String> = cloud.objects().values().map(|o| o.name.clone()).collect();
-    assert!(!names.contains(&"name-b".to_string()) && !names.contains(&"name-c".to_string()), "{names:?}");
+    assert!(
+        !names.contains(&"name-b".to_string()) && !names.contains(&"name-c".to_string()),
+        "{names:?}"
+    );
     // the state holds what was written before the loss: a, and b's intent
     let st = LocalBackend::new(dir.path(), "s").load().unwrap();
-    assert!(st.resources["a"].id.is_some() && st.resources["b"].id.is_none() && !st.resources.contains_key("c"), "{st:?}");
+    assert!(
+        st.resources["a"].id.is_some()
+            && st.resources["b"].id.is_none()
+            && !st.resources.contains_key("c"),
+        "{st:?}"
+    );
 }

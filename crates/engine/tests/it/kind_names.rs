@@ -42,5 +42,9 @@ fn no_kind_name_is_written_as_a_string_outside_its_declaration() {
             }
         }
     }
-    assert!(found.is_empty(), "kind names written as strings (use the declaration's `.kind`):\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "kind names written as strings (use the declaration's `.kind`):\n{}",
+        found.join("\n")
+    );
 }

@@ -32,7 +32,9 @@ fn code_of(module: &str) -> String {
             let p = e.path();
             if p.is_dir() {
                 dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") && p.file_name().is_some_and(|n| n != "tests.rs") {
+            } else if p.extension().is_some_and(|x| x == "rs")
+                && p.file_name().is_some_and(|n| n != "tests.rs")
+            {
                 files.push(p);
             }
         }
@@ -58,7 +60,10 @@ fn uses(modules: &BTreeSet<String>) -> BTreeMap<String, BTreeSet<String>> {
             let used = code
                 .match_indices("crate::")
                 .map(|(i, _)| {
-                    code[i + 7..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit()).collect::<String>()
+                    code[i + 7..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit())
+                        .collect::<String>()
                 })
                 .filter(|u| u != m && modules.contains(u))
                 .collect();
@@ -69,7 +74,10 @@ fn uses(modules: &BTreeSet<String>) -> BTreeMap<String, BTreeSet<String>> {
 
 /// The layers as docs/ARCHITECTURE.md lists them: module → layer number.
 fn layers() -> BTreeMap<String, usize> {
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/ARCHITECTURE.md")).unwrap();
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/ARCHITECTURE.md"),
+    )
+    .unwrap();
     let list = doc
         .split("<!-- layers -->")
         .nth(1)
@@ -77,7 +85,9 @@ fn layers() -> BTreeMap<String, usize> {
         .expect("docs/ARCHITECTURE.md lists the layers");
     let mut out = BTreeMap::new();
     for line in list.lines().filter(|l| !l.trim().is_empty()) {
-        let (n, rest) = line.split_once(". ").unwrap_or_else(|| panic!("a layer line is `N. \\`module\\`, …`: {line}"));
+        let (n, rest) = line
+            .split_once(". ")
+            .unwrap_or_else(|| panic!("a layer line is `N. \\`module\\`, …`: {line}"));
         let n: usize = n.trim().parse().unwrap();
         let names = rest.split(" — ").next().unwrap();
         for m in names.split(',').map(|m| m.trim().trim_matches('`')) {
@@ -106,12 +116,21 @@ fn a_module_uses_only_modules_of_lower_layers_so_there_is_no_cycle() {
             }
         }
     }
-    assert!(wrong.is_empty(), "move the item to the lower module, or a leaf module both use:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "move the item to the lower module, or a leaf module both use:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
 fn the_reader_sees_a_use_it_must_refuse() {
     // the check itself can fail: stack uses kinds, so kinds may not use stack
     let used = uses(&modules());
-    assert!(used["stack"].contains("kinds") && used["plan"].contains("state") && used["ops"].contains("exec"), "{used:?}");
+    assert!(
+        used["stack"].contains("kinds")
+            && used["plan"].contains("state")
+            && used["ops"].contains("exec"),
+        "{used:?}"
+    );
 }

@@ -5,14 +5,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use empi_engine::graph::ResourceGraph;
-use empi_engine::plan::{self, leaves, render_text, render_text_with, show, Action, Plan, RenderOptions};
+use empi_engine::plan::{
+    self, leaves, render_text, render_text_with, show, Action, Plan, RenderOptions,
+};
 use empi_engine::resource::UNKNOWN;
 use empi_engine::stack::Stack;
 use empi_engine::state::State;
 
 fn prod_plan() -> Plan {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../stacks/example-prod.toml");
-    let stack = Stack::parse("stacks/example-prod.toml", &std::fs::read_to_string(path).unwrap()).unwrap();
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../stacks/example-prod.toml");
+    let stack =
+        Stack::parse("stacks/example-prod.toml", &std::fs::read_to_string(path).unwrap()).unwrap();
     let g = ResourceGraph::new(empi_engine::blueprint::expand(&stack, "123456789012")).unwrap();
     let state = State::new(&stack.name);
     let mut p = plan::diff(&g, &state, &BTreeMap::new(), &empi_engine::kinds::schema, "digest");
@@ -36,7 +40,11 @@ fn a_new_prod_stack_plans_in_under_370_lines_ending_with_the_summary_and_the_est
     assert!(verbose > 2 * lines.len(), "--verbose shows everything: {verbose} lines");
     // the last lines: summary, estimate, critical path; the warning before them
     let n = lines.len();
-    assert!(lines[n - 3].starts_with(&format!("Plan: {} to add, 0 to change", p.changes.len())), "{}", lines[n - 3]);
+    assert!(
+        lines[n - 3].starts_with(&format!("Plan: {} to add, 0 to change", p.changes.len())),
+        "{}",
+        lines[n - 3]
+    );
     assert!(lines[n - 2].starts_with("Estimated apply time: ~"), "{}", lines[n - 2]);
     assert!(lines[n - 1].starts_with("Critical path: network.vpc"), "{}", lines[n - 1]);
     let warning = lines.iter().position(|l| l.starts_with("Warning: Kubernetes 1.36")).unwrap();
@@ -44,11 +52,29 @@ fn a_new_prod_stack_plans_in_under_370_lines_ending_with_the_summary_and_the_est
     // tags: one line per resource at most, never a line per tag
     assert!(!text.contains("tags.Name"), "{text}");
     assert!(text.contains("owner = \"data-platform\""), "the stack's tags are said once: {text}");
-    assert!(text.contains("tags                    = {kubernetes.io/role/internal-elb = \"1\"} + the 6 shared"), "{text}");
+    assert!(
+        text.contains(
+            "tags                    = {kubernetes.io/role/internal-elb = \"1\"} + the 6 shared"
+        ),
+        "{text}"
+    );
     // large documents fold, saying how many values and where to see them
-    assert!(text.contains("manifest = {Deployment api: 90 values, 1 known after apply} (--verbose shows them)"), "{text}");
-    assert!(text.contains("document  = {17 values, 5 known after apply, 2 sensitive} (--verbose shows them)"), "{text}");
-    assert!(text.contains("assume_role_policy  = {1 statement, 4 values} (--verbose shows them)"), "{text}");
+    assert!(
+        text.contains(
+            "manifest = {Deployment api: 90 values, 1 known after apply} (--verbose shows them)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "document  = {17 values, 5 known after apply, 2 sensitive} (--verbose shows them)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("assume_role_policy  = {1 statement, 4 values} (--verbose shows them)"),
+        "{text}"
+    );
     // what matters for review stays visible
     assert!(text.contains("ingress[0]  = {cidr_block = \"0.0.0.0/0\", from_port = 443, protocol = \"tcp\", to_port = 443}"), "{text}");
     assert!(text.contains("storage_encrypted                     = true"), "{text}");
@@ -57,7 +83,11 @@ fn a_new_prod_stack_plans_in_under_370_lines_ending_with_the_summary_and_the_est
     assert!(!text.contains("master_password"), "{text}");
     // every change is there, grouped by area
     for c in &p.changes {
-        assert!(text.contains(&format!("  + {} ({} ", c.address, c.kind)), "{} is missing", c.address);
+        assert!(
+            text.contains(&format!("  + {} ({} ", c.address, c.kind)),
+            "{} is missing",
+            c.address
+        );
     }
     assert!(text.contains("# network: 23 to add\n"), "{text}");
 }
@@ -117,8 +147,14 @@ fn the_default_text_accounts_for_every_attribute() {
             .map(|k| k.split('[').next().unwrap())
             .collect();
         for a in &c.attributes {
-            let folded_tags = a.name == "tags" && text.contains("Every tagged resource below carries the tags");
-            assert!(names.contains(a.name.as_str()) || folded_tags, "{}.{} is not accounted for: {names:?}", c.address, a.name);
+            let folded_tags =
+                a.name == "tags" && text.contains("Every tagged resource below carries the tags");
+            assert!(
+                names.contains(a.name.as_str()) || folded_tags,
+                "{}.{} is not accounted for: {names:?}",
+                c.address,
+                a.name
+            );
         }
     }
 }
@@ -130,13 +166,15 @@ fn a_set_once_attribute_is_an_update_from_none_and_a_replacement_after() {
     use empi_engine::plan::Live;
     use empi_engine::resource::{AttrSchema, Expr, Observed, ResourceSpec, Schema, Ty};
     use empi_engine::state::{ResourceState, Status};
-    static SCHEMA: Schema = Schema::new("test_cluster", &[AttrSchema::new("key", Ty::Str).set_once()], &["id"]);
+    static SCHEMA: Schema =
+        Schema::new("test_cluster", &[AttrSchema::new("key", Ty::Str).set_once()], &["id"]);
     let schema_of = |k: &str| (k == "test_cluster").then_some(&SCHEMA);
     let plan_from = |live_key: &str| {
         let spec = ResourceSpec::new("c", "test_cluster", "c").input("key", Expr::lit("arn:new"));
         let g = ResourceGraph::new(vec![spec]).unwrap();
         let mut state = State::new("t");
-        let attrs: empi_engine::resource::Attrs = [("key".to_string(), serde_json::json!(live_key))].into_iter().collect();
+        let attrs: empi_engine::resource::Attrs =
+            [("key".to_string(), serde_json::json!(live_key))].into_iter().collect();
         state.resources.insert(
             "c".into(),
             ResourceState {
@@ -151,7 +189,10 @@ fn a_set_once_attribute_is_an_update_from_none_and_a_replacement_after() {
         );
         let live = BTreeMap::from([(
             "c".to_string(),
-            Live { id: Some("c".into()), observed: Some(Observed { attrs, outputs: Default::default() }) },
+            Live {
+                id: Some("c".into()),
+                observed: Some(Observed { attrs, outputs: Default::default() }),
+            },
         )]);
         plan::diff(&g, &state, &live, &schema_of, "digest")
     };

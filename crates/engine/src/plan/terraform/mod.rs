@@ -70,11 +70,21 @@ pub fn tf_name(address: &str) -> (String, Option<Value>) {
     let (base, index) = match address.split_once('[') {
         Some((b, rest)) => {
             let i = rest.trim_end_matches(']');
-            (b, Some(i.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::String(i.to_string()))))
+            (
+                b,
+                Some(
+                    i.parse::<u64>()
+                        .map(Value::from)
+                        .unwrap_or_else(|_| Value::String(i.to_string())),
+                ),
+            )
         }
         None => (address, None),
     };
-    let name: String = base.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
+    let name: String = base
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .collect();
     (name, index)
 }
 
@@ -129,7 +139,9 @@ fn resolve(x: &TfValue, lookup: &dyn Fn(&str, &str) -> Option<Value>) -> Value {
     match x {
         TfValue::E(e) => e.resolve_partial(lookup).0,
         TfValue::List(xs) => Value::Array(xs.iter().map(|x| resolve(x, lookup)).collect()),
-        TfValue::Obj(fs) => Value::Object(fs.iter().map(|(k, x)| (k.clone(), resolve(x, lookup))).collect()),
+        TfValue::Obj(fs) => {
+            Value::Object(fs.iter().map(|(k, x)| (k.clone(), resolve(x, lookup))).collect())
+        }
         TfValue::Json(x) => {
             let v = resolve(x, lookup);
             if holds(&v, SENSITIVE) {
@@ -167,8 +179,12 @@ fn holds(v: &Value, marker: &str) -> bool {
 /// (as Terraform writes `after`).
 fn known(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.iter().filter(|(_, x)| !is_marker(x)).map(|(k, x)| (k.clone(), known(x))).collect()),
-        Value::Array(xs) => Value::Array(xs.iter().map(|x| if is_marker(x) { Value::Null } else { known(x) }).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter().filter(|(_, x)| !is_marker(x)).map(|(k, x)| (k.clone(), known(x))).collect(),
+        ),
+        Value::Array(xs) => Value::Array(
+            xs.iter().map(|x| if is_marker(x) { Value::Null } else { known(x) }).collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -178,9 +194,12 @@ fn known(v: &Value) -> Value {
 fn marked(v: &Value, marker: &str) -> Value {
     match v {
         Value::String(s) if s == marker => Value::Bool(true),
-        Value::Object(m) => {
-            Value::Object(m.iter().map(|(k, x)| (k.clone(), marked(x, marker))).filter(|(_, x)| *x != Value::Bool(false)).collect())
-        }
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), marked(x, marker)))
+                .filter(|(_, x)| *x != Value::Bool(false))
+                .collect(),
+        ),
         Value::Array(xs) => Value::Array(xs.iter().map(|x| marked(x, marker)).collect()),
         _ => Value::Bool(false),
     }
@@ -188,7 +207,8 @@ fn marked(v: &Value, marker: &str) -> Value {
 
 /// The mapped attributes of one Terraform resource, resolved.
 fn values(r: &TfResource, lookup: &dyn Fn(&str, &str) -> Option<Value>) -> Value {
-    let mut m: Map<String, Value> = r.attrs.iter().map(|(k, x)| (k.to_string(), resolve(x, lookup))).collect();
+    let mut m: Map<String, Value> =
+        r.attrs.iter().map(|(k, x)| (k.to_string(), resolve(x, lookup))).collect();
     if let Some(t) = m.get("tags").cloned() {
         // no provider default_tags: every tag is the resource's own
         m.entry("tags_all").or_insert(t);
@@ -208,23 +228,37 @@ struct Entry {
 /// Maps one change; nothing for a kind with no Terraform equivalent.
 fn map_change(c: &ResourceChange, lookup: &dyn Fn(&str, &str) -> Option<Value>) -> Vec<Entry> {
     let Ok(m) = mapping(&c.kind) else { return vec![] };
-    let name =
-        if !c.objects.name.is_empty() { c.objects.name.clone() } else { c.spec.as_ref().map(|s| s.name.clone()).unwrap_or_default() };
+    let name = if !c.objects.name.is_empty() {
+        c.objects.name.clone()
+    } else {
+        c.spec.as_ref().map(|s| s.name.clone()).unwrap_or_default()
+    };
     let computed = |outputs: &dyn Fn(&str) -> TfValue| -> Vec<(&'static str, TfValue)> {
-        m.computed.iter().map(|(attr, out)| (*attr, TfValue::Computed(Box::new(outputs(out))))).collect()
+        m.computed
+            .iter()
+            .map(|(attr, out)| (*attr, TfValue::Computed(Box::new(outputs(out)))))
+            .collect()
     };
     // before: the recorded inputs (older saved plans: the changed attributes' before values)
     let before_inputs: Option<Attrs> = match (&c.objects.before, c.action) {
         (_, Action::Create) => None,
         (Some(b), _) => Some(b.clone()),
-        (None, _) => Some(c.attributes.iter().filter_map(|a| a.before.clone().map(|v| (a.name.clone(), v))).collect()),
+        (None, _) => Some(
+            c.attributes
+                .iter()
+                .filter_map(|a| a.before.clone().map(|v| (a.name.clone(), v)))
+                .collect(),
+        ),
     };
     let before: Vec<TfResource> = before_inputs
         .map(|attrs| {
-            let inputs: BTreeMap<String, Expr> = attrs.into_iter().map(|(k, v)| (k, Expr::Lit(v))).collect();
+            let inputs: BTreeMap<String, Expr> =
+                attrs.into_iter().map(|(k, v)| (k, Expr::Lit(v))).collect();
             let mut rs = (m.map)(&Src { inputs: &inputs, name: &name });
             let outs = &c.objects.before_outputs;
-            rs[0].attrs.extend(computed(&|o| TfValue::E(Expr::Lit(outs.get(o).cloned().unwrap_or(Value::Null)))));
+            rs[0].attrs.extend(computed(&|o| {
+                TfValue::E(Expr::Lit(outs.get(o).cloned().unwrap_or(Value::Null)))
+            }));
             rs
         })
         .unwrap_or_default();
@@ -238,17 +272,25 @@ fn map_change(c: &ResourceChange, lookup: &dyn Fn(&str, &str) -> Option<Value>) 
         }
     };
     // pair them by type and key: an update may add or remove a per-element resource
-    let all: Vec<&TfResource> =
-        after.iter().chain(before.iter().filter(|b| !after.iter().any(|a| a.ty == b.ty && a.key == b.key))).collect();
+    let all: Vec<&TfResource> = after
+        .iter()
+        .chain(before.iter().filter(|b| !after.iter().any(|a| a.ty == b.ty && a.key == b.key)))
+        .collect();
     let owned: Vec<TfResource> = all.iter().map(|r| (*r).clone()).collect();
     let places = places(&c.address, &owned);
     owned
         .iter()
         .zip(places)
         .map(|(r, place)| {
-            let find = |rs: &[TfResource]| rs.iter().find(|x| x.ty == r.ty && x.key == r.key).cloned();
+            let find =
+                |rs: &[TfResource]| rs.iter().find(|x| x.ty == r.ty && x.key == r.key).cloned();
             let config = find(&after);
-            Entry { place, before: find(&before).map(|b| values(&b, lookup)), after: config.as_ref().map(|a| values(a, lookup)), config }
+            Entry {
+                place,
+                before: find(&before).map(|b| values(&b, lookup)),
+                after: config.as_ref().map(|a| values(a, lookup)),
+                config,
+            }
         })
         .collect()
 }
@@ -263,16 +305,20 @@ fn expression(x: &TfValue, refs: &dyn Fn(&str, &str) -> Vec<String>, own: &str) 
     };
     match x {
         TfValue::Sensitive | TfValue::Computed(_) => None,
-        TfValue::List(xs) if !xs.is_empty() && xs.iter().all(|x| matches!(x, TfValue::Obj(_))) => Some(Value::Array(
-            xs.iter()
-                .map(|x| match x {
-                    TfValue::Obj(fs) => {
-                        Value::Object(fs.iter().filter_map(|(k, x)| Some((k.clone(), expression(x, refs, own)?))).collect())
-                    }
-                    _ => unreachable!(),
-                })
-                .collect(),
-        )),
+        TfValue::List(xs) if !xs.is_empty() && xs.iter().all(|x| matches!(x, TfValue::Obj(_))) => {
+            Some(Value::Array(
+                xs.iter()
+                    .map(|x| match x {
+                        TfValue::Obj(fs) => Value::Object(
+                            fs.iter()
+                                .filter_map(|(k, x)| Some((k.clone(), expression(x, refs, own)?)))
+                                .collect(),
+                        ),
+                        _ => unreachable!(),
+                    })
+                    .collect(),
+            ))
+        }
         _ => {
             let r = references(x);
             if !r.is_empty() {
@@ -284,7 +330,12 @@ fn expression(x: &TfValue, refs: &dyn Fn(&str, &str) -> Vec<String>, own: &str) 
     }
 }
 
-fn collect_refs(x: &TfValue, refs: &dyn Fn(&str, &str) -> Vec<String>, own: &str, out: &mut Vec<String>) {
+fn collect_refs(
+    x: &TfValue,
+    refs: &dyn Fn(&str, &str) -> Vec<String>,
+    own: &str,
+    out: &mut Vec<String>,
+) {
     let mut push = |r: Vec<String>| {
         for s in r {
             if !out.contains(&s) {
@@ -322,7 +373,11 @@ fn actions(c: &ResourceChange, before: Option<&Value>, after: Option<&Value>) ->
         Action::Update | Action::NoOp => match (before, after) {
             (None, Some(_)) => vec!["create"],
             (Some(_), None) => vec!["delete"],
-            (Some(b), Some(a)) if c.action == Action::Update && (known(b) != known(a) || holds(a, UNKNOWN)) => vec!["update"],
+            (Some(b), Some(a))
+                if c.action == Action::Update && (known(b) != known(a) || holds(a, UNKNOWN)) =>
+            {
+                vec!["update"]
+            }
             _ => vec!["no-op"],
         },
     }
@@ -337,9 +392,13 @@ pub struct Provider {
 
 /// The plan as Terraform's plan representation (format version 1.2).
 pub fn render_terraform(plan: &Plan, provider: &Provider) -> Value {
-    let outputs: BTreeMap<&str, &Option<Attrs>> = plan.changes.iter().map(|c| (c.address.as_str(), &c.objects.outputs)).collect();
-    let lookup = |address: &str, output: &str| -> Option<Value> { outputs.get(address)?.as_ref()?.get(output).cloned() };
-    let kinds: BTreeMap<&str, &str> = plan.changes.iter().map(|c| (c.address.as_str(), c.kind.as_str())).collect();
+    let outputs: BTreeMap<&str, &Option<Attrs>> =
+        plan.changes.iter().map(|c| (c.address.as_str(), &c.objects.outputs)).collect();
+    let lookup = |address: &str, output: &str| -> Option<Value> {
+        outputs.get(address)?.as_ref()?.get(output).cloned()
+    };
+    let kinds: BTreeMap<&str, &str> =
+        plan.changes.iter().map(|c| (c.address.as_str(), c.kind.as_str())).collect();
     // a reference to `address.output` as Terraform writes it: the attribute, then the resource
     let refs = |address: &str, output: &str| -> Vec<String> {
         let Some(m) = kinds.get(address).and_then(|k| mapping(k).ok()) else { return vec![] };
@@ -385,7 +444,9 @@ pub fn render_terraform(plan: &Plan, provider: &Provider) -> Value {
             }
             match c.action {
                 Action::Replace => rc["action_reason"] = json!("replace_because_cannot_update"),
-                Action::Delete if c.spec.is_none() && !deposed => rc["action_reason"] = json!("delete_because_no_resource_config"),
+                Action::Delete if c.spec.is_none() && !deposed => {
+                    rc["action_reason"] = json!("delete_because_no_resource_config")
+                }
                 _ => {}
             }
             changes.push(rc);
@@ -405,8 +466,11 @@ pub fn render_terraform(plan: &Plan, provider: &Provider) -> Value {
             }
             planned.push(pv);
             let entry = config.entry(place.resource()).or_insert_with(|| {
-                let expressions: Map<String, Value> =
-                    r.attrs.iter().filter_map(|(k, x)| Some((k.to_string(), expression(x, &refs, &own)?))).collect();
+                let expressions: Map<String, Value> = r
+                    .attrs
+                    .iter()
+                    .filter_map(|(k, x)| Some((k.to_string(), expression(x, &refs, &own)?)))
+                    .collect();
                 (
                     json!({
                         "address": place.resource(),
@@ -486,14 +550,22 @@ pub fn elems(e: &Expr) -> Vec<Expr> {
 pub fn members(e: &Expr) -> Vec<(String, Expr)> {
     match e {
         Expr::Object(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        Expr::Lit(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), Expr::Lit(v.clone()))).collect(),
+        Expr::Lit(Value::Object(m)) => {
+            m.iter().map(|(k, v)| (k.clone(), Expr::Lit(v.clone()))).collect()
+        }
         _ => vec![],
     }
 }
 
 /// The member `k` of an object input (null when absent).
 pub fn field(e: &Expr, k: &str) -> TfValue {
-    TfValue::E(members(e).into_iter().find(|(key, _)| key == k).map(|(_, v)| v).unwrap_or(Expr::Lit(Value::Null)))
+    TfValue::E(
+        members(e)
+            .into_iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v)
+            .unwrap_or(Expr::Lit(Value::Null)),
+    )
 }
 
 pub fn lit(v: impl Into<Value>) -> TfValue {

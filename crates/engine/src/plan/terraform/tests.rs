@@ -10,7 +10,11 @@ use crate::stack::Stack;
 use crate::state::{ResourceState, State, Status};
 
 fn prod() -> Stack {
-    Stack::parse("stacks/example-prod.toml", include_str!("../../../../../stacks/example-prod.toml")).unwrap()
+    Stack::parse(
+        "stacks/example-prod.toml",
+        include_str!("../../../../../stacks/example-prod.toml"),
+    )
+    .unwrap()
 }
 
 fn graph(stack: &Stack) -> ResourceGraph {
@@ -18,7 +22,13 @@ fn graph(stack: &Stack) -> ResourceGraph {
 }
 
 fn new_stack_plan() -> (Plan, Value) {
-    let plan = diff(&graph(&prod()), &State::new("tuva-empi-prod"), &BTreeMap::new(), &crate::kinds::schema, "d");
+    let plan = diff(
+        &graph(&prod()),
+        &State::new("tuva-empi-prod"),
+        &BTreeMap::new(),
+        &crate::kinds::schema,
+        "d",
+    );
     let doc = render_terraform(&plan, &Provider { region: Some("us-east-1".into()) });
     (plan, doc)
 }
@@ -28,11 +38,19 @@ fn resources(doc: &Value) -> Vec<&Value> {
 }
 
 fn resource<'a>(doc: &'a Value, address: &str) -> &'a Value {
-    resources(doc).into_iter().find(|r| r["address"] == address).unwrap_or_else(|| panic!("no {address}"))
+    resources(doc)
+        .into_iter()
+        .find(|r| r["address"] == address)
+        .unwrap_or_else(|| panic!("no {address}"))
 }
 
 fn change<'a>(doc: &'a Value, address: &str) -> &'a Value {
-    doc["resource_changes"].as_array().unwrap().iter().find(|r| r["address"] == address).unwrap_or_else(|| panic!("no change {address}"))
+    doc["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == address)
+        .unwrap_or_else(|| panic!("no change {address}"))
 }
 
 #[test]
@@ -40,7 +58,11 @@ fn every_kind_maps_or_says_why_not() {
     for k in crate::kinds::ALL {
         let mapped = MAPPINGS.iter().any(|(kind, _)| *kind == k.kind);
         let left_out = NO_EQUIVALENT.iter().any(|(kind, _)| *kind == k.kind);
-        assert!(mapped != left_out, "{}: add it to MAPPINGS or NO_EQUIVALENT (exactly one) in plan/terraform/kinds/mod.rs", k.kind);
+        assert!(
+            mapped != left_out,
+            "{}: add it to MAPPINGS or NO_EQUIVALENT (exactly one) in plan/terraform/kinds/mod.rs",
+            k.kind
+        );
     }
     for kind in MAPPINGS.iter().map(|(k, _)| k).chain(NO_EQUIVALENT.iter().map(|(k, _)| k)) {
         assert!(crate::kinds::schema(kind).is_some(), "{kind} is not a kind");
@@ -55,7 +77,10 @@ fn every_mapping_makes_the_types_it_declares_with_inputs_the_kind_has() {
         let Some(spec) = specs.iter().find(|s| s.kind == *kind) else { continue };
         let made = (m.map)(&Src { inputs: &spec.inputs, name: &spec.name });
         assert_eq!(made[0].ty, m.types[0], "{kind}: the primary comes first");
-        assert!(made.iter().all(|r| m.types.contains(&r.ty)), "{kind} makes a type it does not declare");
+        assert!(
+            made.iter().all(|r| m.types.contains(&r.ty)),
+            "{kind} makes a type it does not declare"
+        );
         // every input the mapping reads is one the kind declares (a misspelt input would be null)
         for r in &made {
             for (_, x) in &r.attrs {
@@ -68,13 +93,23 @@ fn every_mapping_makes_the_types_it_declares_with_inputs_the_kind_has() {
     }
 }
 
-fn check_inputs(x: &TfValue, spec: &crate::resource::ResourceSpec, schema: &crate::resource::Schema) {
+fn check_inputs(
+    x: &TfValue,
+    spec: &crate::resource::ResourceSpec,
+    schema: &crate::resource::Schema,
+) {
     match x {
         TfValue::E(Expr::Lit(_)) | TfValue::Sensitive => {}
-        TfValue::E(e) => assert!(spec.inputs.values().any(|i| contains(i, e)), "{}: {e:?} is not an input", spec.kind),
+        TfValue::E(e) => assert!(
+            spec.inputs.values().any(|i| contains(i, e)),
+            "{}: {e:?} is not an input",
+            spec.kind
+        ),
         TfValue::List(xs) => xs.iter().for_each(|x| check_inputs(x, spec, schema)),
         TfValue::Obj(fs) => fs.iter().for_each(|(_, x)| check_inputs(x, spec, schema)),
-        TfValue::Json(x) | TfValue::Fn(x, _) | TfValue::Computed(x) | TfValue::Own(_, x) => check_inputs(x, spec, schema),
+        TfValue::Json(x) | TfValue::Fn(x, _) | TfValue::Computed(x) | TfValue::Own(_, x) => {
+            check_inputs(x, spec, schema)
+        }
     }
 }
 
@@ -90,10 +125,19 @@ fn contains(haystack: &Expr, needle: &Expr) -> bool {
 
 #[test]
 fn addresses_are_flat_in_the_root_module() {
-    assert_eq!(tf_name("network.public_subnet[1]"), ("network_public_subnet".into(), Some(json!(1))));
+    assert_eq!(
+        tf_name("network.public_subnet[1]"),
+        ("network_public_subnet".into(), Some(json!(1)))
+    );
     assert_eq!(tf_name("iam.api_role"), ("iam_api_role".into(), None));
-    assert_eq!(tf_name("database.parameter_group#deposed"), ("database_parameter_group".into(), None));
-    assert_eq!(tf_name("workloads.service_account[matching-job]"), ("workloads_service_account".into(), Some(json!("matching-job"))));
+    assert_eq!(
+        tf_name("database.parameter_group#deposed"),
+        ("database_parameter_group".into(), None)
+    );
+    assert_eq!(
+        tf_name("workloads.service_account[matching-job]"),
+        ("workloads_service_account".into(), Some(json!("matching-job")))
+    );
     let (_, doc) = new_stack_plan();
     let name = regex_like_terraform_name();
     for r in resources(&doc) {
@@ -112,7 +156,8 @@ fn addresses_are_flat_in_the_root_module() {
 fn regex_like_terraform_name() -> impl Fn(&str) -> bool {
     |n: &str| {
         let mut c = n.chars();
-        c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == '-')
+        c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+            && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == '-')
     }
 }
 
@@ -121,11 +166,16 @@ fn a_new_stack_is_all_creates_with_every_aws_resource() {
     let (plan, doc) = new_stack_plan();
     assert_eq!(doc["format_version"], "1.2");
     assert!(doc["terraform_version"].as_str().unwrap().starts_with("1.5.0+empi-infra."));
-    let mapped: Vec<&ResourceChange> = plan.changes.iter().filter(|c| mapping(&c.kind).is_ok()).collect();
+    let mapped: Vec<&ResourceChange> =
+        plan.changes.iter().filter(|c| mapping(&c.kind).is_ok()).collect();
     assert!(mapped.len() > 40 && plan.changes.len() > mapped.len(), "the workloads are left out");
     for c in &mapped {
         let (name, _) = tf_name(&c.address);
-        assert!(resources(&doc).iter().any(|r| r["name"] == name.as_str()), "{} is missing", c.address);
+        assert!(
+            resources(&doc).iter().any(|r| r["name"] == name.as_str()),
+            "{} is missing",
+            c.address
+        );
     }
     let changes = doc["resource_changes"].as_array().unwrap();
     assert_eq!(changes.len(), resources(&doc).len());
@@ -135,9 +185,13 @@ fn a_new_stack_is_all_creates_with_every_aws_resource() {
         assert_eq!(c["provider_name"], AWS_PROVIDER);
     }
     let config = doc["configuration"]["root_module"]["resources"].as_array().unwrap();
-    let subnets = config.iter().find(|r| r["address"] == "aws_subnet.network_public_subnet").unwrap();
+    let subnets =
+        config.iter().find(|r| r["address"] == "aws_subnet.network_public_subnet").unwrap();
     assert_eq!(subnets["count_expression"]["constant_value"], 2);
-    assert_eq!(doc["configuration"]["provider_config"]["aws"]["expressions"]["region"]["constant_value"], "us-east-1");
+    assert_eq!(
+        doc["configuration"]["provider_config"]["aws"]["expressions"]["region"]["constant_value"],
+        "us-east-1"
+    );
 }
 
 #[test]
@@ -165,7 +219,10 @@ fn attributes_have_the_providers_names_and_shapes() {
     // egress: the node ports in the private subnets and HTTPS out (the identity provider); nothing all-protocol
     let egress = alb["egress"].as_array().unwrap();
     assert!(egress.iter().all(|r| r["protocol"] == "tcp"), "{egress:?}");
-    assert!(egress.iter().any(|r| r["from_port"] == 443 && r["cidr_blocks"] == json!(["0.0.0.0/0"])), "{egress:?}");
+    assert!(
+        egress.iter().any(|r| r["from_port"] == 443 && r["cidr_blocks"] == json!(["0.0.0.0/0"])),
+        "{egress:?}"
+    );
     let db_sg = &resource(&doc, "aws_security_group.network_database_security_group")["values"];
     assert_eq!(db_sg["ingress"][0]["from_port"], 5432);
     assert_eq!(db_sg["ingress"][0]["cidr_blocks"], json!([]));
@@ -176,7 +233,8 @@ fn attributes_have_the_providers_names_and_shapes() {
         .unwrap()
         .iter()
         .any(|r| r["protocol"] == "-1" && r["self"] == true && r["cidr_blocks"] == json!([])));
-    let default = &resource(&doc, "aws_default_security_group.network_default_security_group")["values"];
+    let default =
+        &resource(&doc, "aws_default_security_group.network_default_security_group")["values"];
     assert_eq!((&default["ingress"], &default["egress"]), (&json!([]), &json!([])));
     let lt = &resource(&doc, "aws_launch_template.cluster_node_launch_template")["values"];
     assert_eq!(lt["metadata_options"][0]["http_put_response_hop_limit"], 1);
@@ -209,17 +267,28 @@ fn attributes_have_the_providers_names_and_shapes() {
     let db = &resource(&doc, "aws_db_instance.database_instance")["values"];
     assert_eq!(db["enabled_cloudwatch_logs_exports"], json!(["postgresql"]));
     let lb = &resource(&doc, "aws_lb.edge_alb")["values"];
-    assert_eq!((lb["access_logs"][0]["prefix"].as_str(), lb["access_logs"][0]["enabled"].as_bool()), (Some("alb"), Some(true)));
+    assert_eq!(
+        (lb["access_logs"][0]["prefix"].as_str(), lb["access_logs"][0]["enabled"].as_bool()),
+        (Some("alb"), Some(true))
+    );
     let logging = &resource(&doc, "aws_s3_bucket_logging.storage_bucket")["values"];
     assert_eq!(logging["target_prefix"], "s3-access/");
     let group = &resource(&doc, "aws_cloudwatch_log_group.audit_eks_log_group")["values"];
-    assert_eq!((group["name"].as_str(), group["retention_in_days"].as_u64()), (Some("/aws/eks/tuva-empi-prod/cluster"), Some(365)));
+    assert_eq!(
+        (group["name"].as_str(), group["retention_in_days"].as_u64()),
+        (Some("/aws/eks/tuva-empi-prod/cluster"), Some(365))
+    );
     let flow = &resource(&doc, "aws_flow_log.audit_flow_log")["values"];
     assert_eq!(flow["traffic_type"], "ALL");
-    let policy: Value =
-        serde_json::from_str(resource(&doc, "aws_s3_bucket_policy.audit_log_bucket")["values"]["policy"].as_str().unwrap()).unwrap();
+    let policy: Value = serde_json::from_str(
+        resource(&doc, "aws_s3_bucket_policy.audit_log_bucket")["values"]["policy"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(policy["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"], "false");
-    let rule = &resource(&doc, "aws_s3_bucket_lifecycle_configuration.audit_log_bucket")["values"]["rule"][0];
+    let rule = &resource(&doc, "aws_s3_bucket_lifecycle_configuration.audit_log_bucket")["values"]
+        ["rule"][0];
     assert_eq!(rule["expiration"][0]["days"], 365);
 }
 
@@ -227,28 +296,46 @@ fn attributes_have_the_providers_names_and_shapes() {
 fn unknown_values_go_to_after_unknown_and_secrets_have_no_value() {
     let (_, doc) = new_stack_plan();
     let text = doc.to_string();
-    assert!(!text.contains(UNKNOWN) && !text.contains(SENSITIVE), "no marker strings in the document");
+    assert!(
+        !text.contains(UNKNOWN) && !text.contains(SENSITIVE),
+        "no marker strings in the document"
+    );
     let subnet = change(&doc, "aws_subnet.network_public_subnet[0]");
     assert!(subnet["change"]["after"].get("vpc_id").is_none(), "unknown: not in after");
     assert_eq!(subnet["change"]["after_unknown"]["vpc_id"], true);
     assert_eq!(subnet["change"]["after_unknown"]["id"], true);
-    assert!(subnet["change"]["after_unknown"].get("cidr_block").is_none(), "known: not in after_unknown");
+    assert!(
+        subnet["change"]["after_unknown"].get("cidr_block").is_none(),
+        "known: not in after_unknown"
+    );
     let eks = change(&doc, "aws_eks_cluster.cluster_eks");
     assert_eq!(eks["change"]["after_unknown"]["vpc_config"][0]["subnet_ids"], json!([true, true]));
     let db = change(&doc, "aws_db_instance.database_instance");
     assert!(db["change"]["after"].get("password").is_none());
     assert_eq!(db["change"]["after_sensitive"]["password"], true);
-    assert_eq!(resource(&doc, "aws_db_instance.database_instance")["sensitive_values"]["password"], true);
+    assert_eq!(
+        resource(&doc, "aws_db_instance.database_instance")["sensitive_values"]["password"],
+        true
+    );
     let secret = change(&doc, "aws_secretsmanager_secret_version.config_document");
     assert!(secret["change"]["after"].get("secret_string").is_none());
     assert_eq!(secret["change"]["after_sensitive"]["secret_string"], true);
     // references in the configuration, as Terraform writes them
     let config = doc["configuration"]["root_module"]["resources"].as_array().unwrap();
     let sub = config.iter().find(|r| r["address"] == "aws_subnet.network_public_subnet").unwrap();
-    assert_eq!(sub["expressions"]["vpc_id"]["references"], json!(["aws_vpc.network_vpc.id", "aws_vpc.network_vpc"]));
+    assert_eq!(
+        sub["expressions"]["vpc_id"]["references"],
+        json!(["aws_vpc.network_vpc.id", "aws_vpc.network_vpc"])
+    );
     assert_eq!(sub["expressions"]["map_public_ip_on_launch"]["constant_value"], false);
-    let oidc = config.iter().find(|r| r["address"] == "aws_iam_openid_connect_provider.iam_oidc_provider").unwrap();
-    assert_eq!(oidc["expressions"]["url"]["references"][0], "aws_eks_cluster.cluster_eks.identity[0].oidc[0].issuer");
+    let oidc = config
+        .iter()
+        .find(|r| r["address"] == "aws_iam_openid_connect_provider.iam_oidc_provider")
+        .unwrap();
+    assert_eq!(
+        oidc["expressions"]["url"]["references"][0],
+        "aws_eks_cluster.cluster_eks.identity[0].oidc[0].issuer"
+    );
     let db = config.iter().find(|r| r["address"] == "aws_db_instance.database_instance").unwrap();
     assert!(db["expressions"].get("password").is_none());
 }
@@ -262,10 +349,15 @@ fn applied(plan: &Plan) -> (State, BTreeMap<String, Live>) {
     for c in &plan.changes {
         let spec = c.spec.as_ref().unwrap();
         let schema = crate::kinds::schema(&c.kind).unwrap();
-        let out: crate::resource::Attrs = schema.outputs.iter().map(|o| (o.to_string(), json!(format!("{}-{o}", c.address)))).collect();
+        let out: crate::resource::Attrs = schema
+            .outputs
+            .iter()
+            .map(|o| (o.to_string(), json!(format!("{}-{o}", c.address))))
+            .collect();
         outputs.insert(c.address.clone(), out.clone());
         let lookup = |a: &str, o: &str| outputs.get(a).and_then(|x| x.get(o)).cloned();
-        let attrs: crate::resource::Attrs = spec.inputs.iter().map(|(k, e)| (k.clone(), e.resolve(&lookup).unwrap())).collect();
+        let attrs: crate::resource::Attrs =
+            spec.inputs.iter().map(|(k, e)| (k.clone(), e.resolve(&lookup).unwrap())).collect();
         let id = format!("{}-id", c.address);
         state.resources.insert(
             c.address.clone(),
@@ -279,7 +371,10 @@ fn applied(plan: &Plan) -> (State, BTreeMap<String, Live>) {
                 depends_on: vec![],
             },
         );
-        live.insert(c.address.clone(), Live { id: Some(id), observed: Some(Observed { attrs, outputs: out }) });
+        live.insert(
+            c.address.clone(),
+            Live { id: Some(id), observed: Some(Observed { attrs, outputs: out }) },
+        );
     }
     (state, live)
 }
@@ -320,7 +415,10 @@ fn updates_replacements_and_deletes_have_terraforms_actions() {
     assert_eq!(waf["change"]["actions"], json!(["delete"]));
     assert_eq!(waf["change"]["after"], Value::Null);
     assert_eq!(waf["action_reason"], "delete_because_no_resource_config");
-    assert!(!resources(&doc).iter().any(|r| r["type"] == "aws_wafv2_web_acl"), "a deleted resource is not planned");
+    assert!(
+        !resources(&doc).iter().any(|r| r["type"] == "aws_wafv2_web_acl"),
+        "a deleted resource is not planned"
+    );
     let db = change(&doc, "aws_db_instance.database_instance");
     assert_eq!(db["change"]["actions"], json!(["update"]), "its parameter group's name changes");
     assert!(!doc.to_string().contains(SENSITIVE));

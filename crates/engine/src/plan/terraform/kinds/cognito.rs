@@ -9,19 +9,33 @@ pub(super) fn user_pool(s: &Src) -> Vec<TfResource> {
             ("name", s.name()),
             ("username_attributes", s.get("username_attributes")),
             ("auto_verified_attributes", s.get("auto_verified_attributes")),
-            ("admin_create_user_config", block(vec![("allow_admin_create_user_only", s.get("admin_create_user_only"))])),
+            (
+                "admin_create_user_config",
+                block(vec![("allow_admin_create_user_only", s.get("admin_create_user_only"))]),
+            ),
             ("mfa_configuration", s.get("mfa_configuration")),
             // the TOTP method is on whenever MFA is (terraform-provider-aws requires the block then)
             (
                 "software_token_mfa_configuration",
-                TfValue::Fn(Box::new(s.get("mfa_configuration")), |m| if m == "OFF" { json!([]) } else { json!([{"enabled": true}]) }),
+                TfValue::Fn(Box::new(s.get("mfa_configuration")), |m| {
+                    if m == "OFF" {
+                        json!([])
+                    } else {
+                        json!([{"enabled": true}])
+                    }
+                }),
             ),
             ("password_policy", TfValue::Fn(Box::new(s.get("password_policy")), |p| json!([p]))),
             ("user_pool_tier", s.get("user_pool_tier")),
-            ("user_pool_add_ons", block(vec![("advanced_security_mode", s.get("advanced_security_mode"))])),
+            (
+                "user_pool_add_ons",
+                block(vec![("advanced_security_mode", s.get("advanced_security_mode"))]),
+            ),
             (
                 "deletion_protection",
-                TfValue::Fn(Box::new(s.get("deletion_protection")), |on| json!(if on == &json!(true) { "ACTIVE" } else { "INACTIVE" })),
+                TfValue::Fn(Box::new(s.get("deletion_protection")), |on| {
+                    json!(if on == &json!(true) { "ACTIVE" } else { "INACTIVE" })
+                }),
             ),
             tags(s),
         ],
@@ -29,7 +43,10 @@ pub(super) fn user_pool(s: &Src) -> Vec<TfResource> {
 }
 
 pub(super) fn user_pool_domain(s: &Src) -> Vec<TfResource> {
-    vec![one("aws_cognito_user_pool_domain", vec![("domain", s.name()), ("user_pool_id", s.get("user_pool_id"))])]
+    vec![one(
+        "aws_cognito_user_pool_domain",
+        vec![("domain", s.name()), ("user_pool_id", s.get("user_pool_id"))],
+    )]
 }
 
 pub(super) fn user_pool_client(s: &Src) -> Vec<TfResource> {
@@ -63,7 +80,10 @@ pub(super) fn cognito_user(s: &Src) -> Vec<TfResource> {
             ("username", s.get("email")),
             (
                 "attributes",
-                obj(vec![("email", s.get("email")), ("email_verified", TfValue::Fn(Box::new(s.get("email_verified")), as_string))]),
+                obj(vec![
+                    ("email", s.get("email")),
+                    ("email_verified", TfValue::Fn(Box::new(s.get("email_verified")), as_string)),
+                ]),
             ),
         ],
     )]

@@ -22,7 +22,10 @@ pub(super) fn cluster(s: &Src) -> Vec<TfResource> {
             ("enabled_cluster_log_types", s.get("enabled_log_types")),
             (
                 "encryption_config",
-                block(vec![("resources", lit(json!(["secrets"]))), ("provider", block(vec![("key_arn", s.get("encryption_key_arn"))]))]),
+                block(vec![
+                    ("resources", lit(json!(["secrets"]))),
+                    ("provider", block(vec![("key_arn", s.get("encryption_key_arn"))])),
+                ]),
             ),
             (
                 "access_config",
@@ -68,9 +71,19 @@ pub(super) fn node_group(s: &Src) -> Vec<TfResource> {
             ("ami_type", s.get("ami_type")),
             (
                 "scaling_config",
-                block(vec![("desired_size", s.get("desired_size")), ("max_size", s.get("max_size")), ("min_size", s.get("min_size"))]),
+                block(vec![
+                    ("desired_size", s.get("desired_size")),
+                    ("max_size", s.get("max_size")),
+                    ("min_size", s.get("min_size")),
+                ]),
             ),
-            ("launch_template", block(vec![("id", s.get("launch_template_id")), ("version", s.get("launch_template_version"))])),
+            (
+                "launch_template",
+                block(vec![
+                    ("id", s.get("launch_template_id")),
+                    ("version", s.get("launch_template_version")),
+                ]),
+            ),
             tags(s),
         ],
     )]
@@ -81,7 +94,11 @@ pub(super) fn access_entry(s: &Src) -> Vec<TfResource> {
     vec![
         one(
             "aws_eks_access_entry",
-            vec![("cluster_name", s.get("cluster_name")), ("principal_arn", s.get("principal_arn")), ("type", lit("STANDARD"))],
+            vec![
+                ("cluster_name", s.get("cluster_name")),
+                ("principal_arn", s.get("principal_arn")),
+                ("type", lit("STANDARD")),
+            ],
         ),
         TfResource {
             ty: "aws_eks_access_policy_association",
@@ -90,7 +107,10 @@ pub(super) fn access_entry(s: &Src) -> Vec<TfResource> {
                 ("cluster_name", s.get("cluster_name")),
                 ("principal_arn", TfValue::Own("principal_arn", Box::new(s.get("principal_arn")))),
                 ("policy_arn", s.get("policy_arn")),
-                ("access_scope", block(vec![("type", lit("cluster")), ("namespaces", lit(json!([])))])),
+                (
+                    "access_scope",
+                    block(vec![("type", lit("cluster")), ("namespaces", lit(json!([])))]),
+                ),
             ],
         },
     ]

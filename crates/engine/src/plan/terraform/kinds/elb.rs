@@ -17,7 +17,11 @@ pub(super) fn load_balancer(s: &Src) -> Vec<TfResource> {
             (
                 "access_logs",
                 if s.inputs.contains_key("access_logs_bucket") {
-                    block(vec![("bucket", s.get("access_logs_bucket")), ("prefix", s.get("access_logs_prefix")), ("enabled", lit(true))])
+                    block(vec![
+                        ("bucket", s.get("access_logs_bucket")),
+                        ("prefix", s.get("access_logs_prefix")),
+                        ("enabled", lit(true)),
+                    ])
                 } else {
                     TfValue::List(vec![])
                 },
@@ -63,15 +67,32 @@ pub(super) fn actions(e: &Expr) -> TfValue {
             .enumerate()
             .map(|(i, a)| {
                 let ty = super::super::literal(
-                    &members(a).into_iter().find(|(k, _)| k == "type").map(|(_, v)| v).unwrap_or(Expr::Lit(Value::Null)),
+                    &members(a)
+                        .into_iter()
+                        .find(|(k, _)| k == "type")
+                        .map(|(_, v)| v)
+                        .unwrap_or(Expr::Lit(Value::Null)),
                 )
                 .and_then(|v| v.as_str().map(String::from))
                 .unwrap_or_default();
-                let when = |t: &str, x: TfValue| if ty == t { TfValue::List(vec![x]) } else { lit(json!([])) };
+                let when = |t: &str, x: TfValue| {
+                    if ty == t {
+                        TfValue::List(vec![x])
+                    } else {
+                        lit(json!([]))
+                    }
+                };
                 obj(vec![
                     ("type", lit(ty.clone())),
                     ("order", lit(i + 1)),
-                    ("target_group_arn", if ty == "forward" { field(a, "target_group_arn") } else { lit(Value::Null) }),
+                    (
+                        "target_group_arn",
+                        if ty == "forward" {
+                            field(a, "target_group_arn")
+                        } else {
+                            lit(Value::Null)
+                        },
+                    ),
                     (
                         "redirect",
                         when(
@@ -137,7 +158,10 @@ pub(super) fn listener_rule(s: &Src) -> Vec<TfResource> {
             ("listener_arn", s.get("listener_arn")),
             ("priority", s.get("priority")),
             ("action", actions(&s.expr("actions"))),
-            ("condition", block(vec![("path_pattern", block(vec![("values", s.get("path_patterns"))]))])),
+            (
+                "condition",
+                block(vec![("path_pattern", block(vec![("values", s.get("path_patterns"))]))]),
+            ),
         ],
     )]
 }
@@ -145,6 +169,9 @@ pub(super) fn listener_rule(s: &Src) -> Vec<TfResource> {
 pub(super) fn asg_attachment(s: &Src) -> Vec<TfResource> {
     vec![one(
         "aws_autoscaling_attachment",
-        vec![("autoscaling_group_name", s.get("autoscaling_group_name")), ("lb_target_group_arn", s.get("target_group_arn"))],
+        vec![
+            ("autoscaling_group_name", s.get("autoscaling_group_name")),
+            ("lb_target_group_arn", s.get("target_group_arn")),
+        ],
     )]
 }

@@ -8,10 +8,16 @@ pub(super) fn role(s: &Src) -> Vec<TfResource> {
     let role_name = || TfValue::Own("name", Box::new(s.name()));
     let mut out = vec![one(
         "aws_iam_role",
-        vec![("name", s.name()), ("assume_role_policy", TfValue::Json(Box::new(s.get("assume_role_policy")))), tags(s)],
+        vec![
+            ("name", s.name()),
+            ("assume_role_policy", TfValue::Json(Box::new(s.get("assume_role_policy")))),
+            tags(s),
+        ],
     )];
     for arn in elems(&s.expr("managed_policy_arns")) {
-        let key = super::super::literal(&arn).and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let key = super::super::literal(&arn)
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
         out.push(TfResource {
             ty: "aws_iam_role_policy_attachment",
             key: Some(key),
@@ -22,7 +28,11 @@ pub(super) fn role(s: &Src) -> Vec<TfResource> {
         out.push(TfResource {
             ty: "aws_iam_role_policy",
             key: Some(name.clone()),
-            attrs: vec![("name", lit(name)), ("role", role_name()), ("policy", TfValue::Json(Box::new(TfValue::E(doc))))],
+            attrs: vec![
+                ("name", lit(name)),
+                ("role", role_name()),
+                ("policy", TfValue::Json(Box::new(TfValue::E(doc)))),
+            ],
         });
     }
     out
@@ -31,6 +41,11 @@ pub(super) fn role(s: &Src) -> Vec<TfResource> {
 pub(super) fn oidc_provider(s: &Src) -> Vec<TfResource> {
     vec![one(
         "aws_iam_openid_connect_provider",
-        vec![("url", s.get("url")), ("client_id_list", s.get("client_ids")), ("thumbprint_list", s.get("thumbprints")), tags(s)],
+        vec![
+            ("url", s.get("url")),
+            ("client_id_list", s.get("client_ids")),
+            ("thumbprint_list", s.get("thumbprints")),
+            tags(s),
+        ],
     )]
 }

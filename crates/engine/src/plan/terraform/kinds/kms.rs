@@ -18,6 +18,12 @@ pub(super) fn kms_key(s: &Src) -> Vec<TfResource> {
                 tags(s),
             ],
         ),
-        one("aws_kms_alias", vec![("name", s.get("alias")), ("target_key_id", TfValue::Own("key_id", Box::new(lit(UNKNOWN))))]),
+        one(
+            "aws_kms_alias",
+            vec![
+                ("name", s.get("alias")),
+                ("target_key_id", TfValue::Own("key_id", Box::new(lit(UNKNOWN)))),
+            ],
+        ),
     ]
 }

@@ -58,38 +58,112 @@ pub static MAPPINGS: &[(&str, Mapping)] = &[
             computed: &[("id", "id"), ("arn", "arn"), ("key_id", "key_id")],
         },
     ),
-    (kinds::logs::LOG_GROUP.kind, Mapping { types: &["aws_cloudwatch_log_group"], map: logs::log_group, outputs: &[], computed: ID_ARN }),
-    (kinds::logs::FLOW_LOG.kind, Mapping { types: &["aws_flow_log"], map: logs::flow_log, outputs: &[], computed: ID }),
-    (kinds::logs::TRAIL.kind, Mapping { types: &["aws_cloudtrail"], map: logs::trail, outputs: &[], computed: ID_ARN }),
+    (
+        kinds::logs::LOG_GROUP.kind,
+        Mapping {
+            types: &["aws_cloudwatch_log_group"],
+            map: logs::log_group,
+            outputs: &[],
+            computed: ID_ARN,
+        },
+    ),
+    (
+        kinds::logs::FLOW_LOG.kind,
+        Mapping { types: &["aws_flow_log"], map: logs::flow_log, outputs: &[], computed: ID },
+    ),
+    (
+        kinds::logs::TRAIL.kind,
+        Mapping { types: &["aws_cloudtrail"], map: logs::trail, outputs: &[], computed: ID_ARN },
+    ),
     (
         kinds::waf::WEB_ACL_LOGGING.kind,
-        Mapping { types: &["aws_wafv2_web_acl_logging_configuration"], map: waf::web_acl_logging, outputs: &[], computed: ID },
+        Mapping {
+            types: &["aws_wafv2_web_acl_logging_configuration"],
+            map: waf::web_acl_logging,
+            outputs: &[],
+            computed: ID,
+        },
     ),
-    (kinds::network::VPC.kind, Mapping { types: &["aws_vpc"], map: network::vpc, outputs: &[], computed: ID }),
-    (kinds::network::SUBNET.kind, Mapping { types: &["aws_subnet"], map: network::subnet, outputs: &[], computed: ID }),
+    (
+        kinds::network::VPC.kind,
+        Mapping { types: &["aws_vpc"], map: network::vpc, outputs: &[], computed: ID },
+    ),
+    (
+        kinds::network::SUBNET.kind,
+        Mapping { types: &["aws_subnet"], map: network::subnet, outputs: &[], computed: ID },
+    ),
     (
         kinds::network::SECURITY_GROUP.kind,
-        Mapping { types: &["aws_security_group"], map: network::security_group, outputs: &[], computed: ID },
+        Mapping {
+            types: &["aws_security_group"],
+            map: network::security_group,
+            outputs: &[],
+            computed: ID,
+        },
     ),
     (
         kinds::network::DEFAULT_SECURITY_GROUP.kind,
-        Mapping { types: &["aws_default_security_group"], map: network::default_security_group, outputs: &[], computed: ID },
+        Mapping {
+            types: &["aws_default_security_group"],
+            map: network::default_security_group,
+            outputs: &[],
+            computed: ID,
+        },
     ),
     (
         kinds::routing::INTERNET_GATEWAY.kind,
-        Mapping { types: &["aws_internet_gateway"], map: routing::internet_gateway, outputs: &[], computed: ID },
+        Mapping {
+            types: &["aws_internet_gateway"],
+            map: routing::internet_gateway,
+            outputs: &[],
+            computed: ID,
+        },
     ),
     (
         kinds::routing::EIP.kind,
-        Mapping { types: &["aws_eip"], map: routing::eip, outputs: &[], computed: &[("id", "id"), ("public_ip", "public_ip")] },
+        Mapping {
+            types: &["aws_eip"],
+            map: routing::eip,
+            outputs: &[],
+            computed: &[("id", "id"), ("public_ip", "public_ip")],
+        },
     ),
-    (kinds::routing::NAT_GATEWAY.kind, Mapping { types: &["aws_nat_gateway"], map: routing::nat_gateway, outputs: &[], computed: ID }),
-    (kinds::routing::ROUTE_TABLE.kind, Mapping { types: &["aws_route_table"], map: routing::route_table, outputs: &[], computed: ID }),
+    (
+        kinds::routing::NAT_GATEWAY.kind,
+        Mapping {
+            types: &["aws_nat_gateway"],
+            map: routing::nat_gateway,
+            outputs: &[],
+            computed: ID,
+        },
+    ),
+    (
+        kinds::routing::ROUTE_TABLE.kind,
+        Mapping {
+            types: &["aws_route_table"],
+            map: routing::route_table,
+            outputs: &[],
+            computed: ID,
+        },
+    ),
     (
         kinds::routing::ROUTE_TABLE_ASSOCIATION.kind,
-        Mapping { types: &["aws_route_table_association"], map: routing::route_table_association, outputs: &[], computed: ID },
+        Mapping {
+            types: &["aws_route_table_association"],
+            map: routing::route_table_association,
+            outputs: &[],
+            computed: ID,
+        },
     ),
-    (kinds::routing::VPC_ENDPOINT.kind, Mapping { types: &["aws_vpc_endpoint"], map: routing::vpc_endpoint, outputs: &[], computed: ID }),
+    (
+        kinds::routing::VPC_ENDPOINT.kind,
+        Mapping {
+            types: &["aws_vpc_endpoint"],
+            map: routing::vpc_endpoint,
+            outputs: &[],
+            computed: ID,
+        },
+    ),
     (
         kinds::iam::ROLE.kind,
         Mapping {
@@ -122,7 +196,15 @@ pub static MAPPINGS: &[(&str, Mapping)] = &[
             computed: &[("id", "id"), ("arn", "arn"), ("endpoint", "endpoint")],
         },
     ),
-    (kinds::eks::LAUNCH_TEMPLATE.kind, Mapping { types: &["aws_launch_template"], map: eks::launch_template, outputs: &[], computed: ID }),
+    (
+        kinds::eks::LAUNCH_TEMPLATE.kind,
+        Mapping {
+            types: &["aws_launch_template"],
+            map: eks::launch_template,
+            outputs: &[],
+            computed: ID,
+        },
+    ),
     (
         kinds::eks::NODE_GROUP.kind,
         Mapping {
@@ -141,10 +223,23 @@ pub static MAPPINGS: &[(&str, Mapping)] = &[
             computed: ID_ARN,
         },
     ),
-    (kinds::rds::SUBNET_GROUP.kind, Mapping { types: &["aws_db_subnet_group"], map: rds::db_subnet_group, outputs: &[], computed: ID_ARN }),
+    (
+        kinds::rds::SUBNET_GROUP.kind,
+        Mapping {
+            types: &["aws_db_subnet_group"],
+            map: rds::db_subnet_group,
+            outputs: &[],
+            computed: ID_ARN,
+        },
+    ),
     (
         kinds::rds::PARAMETER_GROUP.kind,
-        Mapping { types: &["aws_db_parameter_group"], map: rds::db_parameter_group, outputs: &[], computed: ID_ARN },
+        Mapping {
+            types: &["aws_db_parameter_group"],
+            map: rds::db_parameter_group,
+            outputs: &[],
+            computed: ID_ARN,
+        },
     ),
     (
         kinds::rds::INSTANCE.kind,
@@ -158,24 +253,57 @@ pub static MAPPINGS: &[(&str, Mapping)] = &[
     ),
     (
         kinds::cognito::USER_POOL.kind,
-        Mapping { types: &["aws_cognito_user_pool"], map: cognito::user_pool, outputs: &[], computed: ID_ARN },
+        Mapping {
+            types: &["aws_cognito_user_pool"],
+            map: cognito::user_pool,
+            outputs: &[],
+            computed: ID_ARN,
+        },
     ),
     (
         kinds::cognito::DOMAIN.kind,
-        Mapping { types: &["aws_cognito_user_pool_domain"], map: cognito::user_pool_domain, outputs: &[], computed: ID },
+        Mapping {
+            types: &["aws_cognito_user_pool_domain"],
+            map: cognito::user_pool_domain,
+            outputs: &[],
+            computed: ID,
+        },
     ),
     (
         kinds::cognito::CLIENT.kind,
-        Mapping { types: &["aws_cognito_user_pool_client"], map: cognito::user_pool_client, outputs: &[], computed: ID },
+        Mapping {
+            types: &["aws_cognito_user_pool_client"],
+            map: cognito::user_pool_client,
+            outputs: &[],
+            computed: ID,
+        },
     ),
     (
         kinds::cognito::USER.kind,
-        Mapping { types: &["aws_cognito_user"], map: cognito::cognito_user, outputs: &[], computed: &[("sub", "sub")] },
+        Mapping {
+            types: &["aws_cognito_user"],
+            map: cognito::cognito_user,
+            outputs: &[],
+            computed: &[("sub", "sub")],
+        },
     ),
-    (kinds::secrets::SECRET.kind, Mapping { types: &["aws_secretsmanager_secret"], map: secrets::secret, outputs: &[], computed: ID_ARN }),
+    (
+        kinds::secrets::SECRET.kind,
+        Mapping {
+            types: &["aws_secretsmanager_secret"],
+            map: secrets::secret,
+            outputs: &[],
+            computed: ID_ARN,
+        },
+    ),
     (
         kinds::secrets::SECRET_VALUE.kind,
-        Mapping { types: &["aws_secretsmanager_secret_version"], map: secrets::secret_version, outputs: &[], computed: &[] },
+        Mapping {
+            types: &["aws_secretsmanager_secret_version"],
+            map: secrets::secret_version,
+            outputs: &[],
+            computed: &[],
+        },
     ),
     (
         kinds::s3::BUCKET.kind,
@@ -200,20 +328,62 @@ pub static MAPPINGS: &[(&str, Mapping)] = &[
             types: &["aws_lb"],
             map: elb::load_balancer,
             outputs: &[],
-            computed: &[("id", "id"), ("arn", "arn"), ("dns_name", "dns_name"), ("zone_id", "zone_id")],
+            computed: &[
+                ("id", "id"),
+                ("arn", "arn"),
+                ("dns_name", "dns_name"),
+                ("zone_id", "zone_id"),
+            ],
         },
     ),
-    (kinds::elb::TARGET_GROUP.kind, Mapping { types: &["aws_lb_target_group"], map: elb::target_group, outputs: &[], computed: ID_ARN }),
-    (kinds::elb::LISTENER.kind, Mapping { types: &["aws_lb_listener"], map: elb::listener, outputs: &[], computed: ID_ARN }),
-    (kinds::elb::LISTENER_RULE.kind, Mapping { types: &["aws_lb_listener_rule"], map: elb::listener_rule, outputs: &[], computed: ID_ARN }),
+    (
+        kinds::elb::TARGET_GROUP.kind,
+        Mapping {
+            types: &["aws_lb_target_group"],
+            map: elb::target_group,
+            outputs: &[],
+            computed: ID_ARN,
+        },
+    ),
+    (
+        kinds::elb::LISTENER.kind,
+        Mapping { types: &["aws_lb_listener"], map: elb::listener, outputs: &[], computed: ID_ARN },
+    ),
+    (
+        kinds::elb::LISTENER_RULE.kind,
+        Mapping {
+            types: &["aws_lb_listener_rule"],
+            map: elb::listener_rule,
+            outputs: &[],
+            computed: ID_ARN,
+        },
+    ),
     (
         kinds::elb::ASG_ATTACHMENT.kind,
-        Mapping { types: &["aws_autoscaling_attachment"], map: elb::asg_attachment, outputs: &[], computed: ID },
+        Mapping {
+            types: &["aws_autoscaling_attachment"],
+            map: elb::asg_attachment,
+            outputs: &[],
+            computed: ID,
+        },
     ),
-    (kinds::waf::WEB_ACL.kind, Mapping { types: &["aws_wafv2_web_acl"], map: waf::web_acl, outputs: &[], computed: ID_ARN }),
+    (
+        kinds::waf::WEB_ACL.kind,
+        Mapping {
+            types: &["aws_wafv2_web_acl"],
+            map: waf::web_acl,
+            outputs: &[],
+            computed: ID_ARN,
+        },
+    ),
     (
         kinds::waf::WEB_ACL_ASSOCIATION.kind,
-        Mapping { types: &["aws_wafv2_web_acl_association"], map: waf::web_acl_association, outputs: &[], computed: ID },
+        Mapping {
+            types: &["aws_wafv2_web_acl_association"],
+            map: waf::web_acl_association,
+            outputs: &[],
+            computed: ID,
+        },
     ),
 ];
 
@@ -237,7 +407,11 @@ pub fn mapping(kind: &str) -> Result<&'static Mapping, &'static str> {
     if let Some((_, m)) = MAPPINGS.iter().find(|(k, _)| *k == kind) {
         return Ok(m);
     }
-    Err(NO_EQUIVALENT.iter().find(|(k, _)| *k == kind).map(|(_, why)| *why).unwrap_or("not a kind this empi-infra knows"))
+    Err(NO_EQUIVALENT
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, why)| *why)
+        .unwrap_or("not a kind this empi-infra knows"))
 }
 
 /// terraform-provider-aws's schema version of `ty` (0 where the provider declares none).

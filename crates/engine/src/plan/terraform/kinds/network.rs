@@ -91,6 +91,11 @@ pub(super) fn security_group(s: &Src) -> Vec<TfResource> {
 pub(super) fn default_security_group(s: &Src) -> Vec<TfResource> {
     vec![one(
         "aws_default_security_group",
-        vec![("vpc_id", s.get("vpc_id")), ("ingress", sg_rules(s, "ingress")), ("egress", sg_rules(s, "egress")), tags(s)],
+        vec![
+            ("vpc_id", s.get("vpc_id")),
+            ("ingress", sg_rules(s, "ingress")),
+            ("egress", sg_rules(s, "egress")),
+            tags(s),
+        ],
     )]
 }

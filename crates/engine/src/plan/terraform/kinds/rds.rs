@@ -23,7 +23,11 @@ pub(super) fn db_parameter_group(s: &Src) -> Vec<TfResource> {
                 kinds::rds::ApplyMethod::Immediate => "immediate",
                 kinds::rds::ApplyMethod::PendingReboot => "pending-reboot",
             };
-            obj(vec![("name", lit(name)), ("value", TfValue::E(value)), ("apply_method", lit(method))])
+            obj(vec![
+                ("name", lit(name)),
+                ("value", TfValue::E(value)),
+                ("apply_method", lit(method)),
+            ])
         })
         .collect();
     vec![one(
@@ -52,7 +56,10 @@ pub(super) fn db_instance(s: &Src) -> Vec<TfResource> {
             ("kms_key_id", s.get("kms_key_id")),
             ("performance_insights_enabled", s.get("performance_insights_enabled")),
             ("performance_insights_kms_key_id", s.get("performance_insights_kms_key_id")),
-            ("performance_insights_retention_period", s.get("performance_insights_retention_period")),
+            (
+                "performance_insights_retention_period",
+                s.get("performance_insights_retention_period"),
+            ),
             ("publicly_accessible", s.get("publicly_accessible")),
             ("multi_az", s.get("multi_az")),
             ("backup_retention_period", s.get("backup_retention_period")),

@@ -13,7 +13,12 @@ pub(super) fn eip(s: &Src) -> Vec<TfResource> {
 pub(super) fn nat_gateway(s: &Src) -> Vec<TfResource> {
     vec![one(
         "aws_nat_gateway",
-        vec![("allocation_id", s.get("allocation_id")), ("subnet_id", s.get("subnet_id")), ("connectivity_type", lit("public")), tags(s)],
+        vec![
+            ("allocation_id", s.get("allocation_id")),
+            ("subnet_id", s.get("subnet_id")),
+            ("connectivity_type", lit("public")),
+            tags(s),
+        ],
     )]
 }
 
@@ -28,11 +33,17 @@ pub(super) fn route_table(s: &Src) -> Vec<TfResource> {
             ])
         })
         .collect();
-    vec![one("aws_route_table", vec![("vpc_id", s.get("vpc_id")), ("route", TfValue::List(routes)), tags(s)])]
+    vec![one(
+        "aws_route_table",
+        vec![("vpc_id", s.get("vpc_id")), ("route", TfValue::List(routes)), tags(s)],
+    )]
 }
 
 pub(super) fn route_table_association(s: &Src) -> Vec<TfResource> {
-    vec![one("aws_route_table_association", vec![("subnet_id", s.get("subnet_id")), ("route_table_id", s.get("route_table_id"))])]
+    vec![one(
+        "aws_route_table_association",
+        vec![("subnet_id", s.get("subnet_id")), ("route_table_id", s.get("route_table_id"))],
+    )]
 }
 
 pub(super) fn vpc_endpoint(s: &Src) -> Vec<TfResource> {

@@ -6,16 +6,23 @@ use super::*;
 /// bucket has it).
 pub(super) fn bucket(s: &Src) -> Vec<TfResource> {
     let bucket = || TfValue::Own("id", Box::new(s.name()));
-    let status: fn(&Value) -> Value = |v| json!(if v.as_bool() == Some(true) { "Enabled" } else { "Suspended" });
+    let status: fn(&Value) -> Value =
+        |v| json!(if v.as_bool() == Some(true) { "Enabled" } else { "Suspended" });
     // an SSE-S3 bucket names no key
     let key: fn(&Value) -> Value = |v| if v.as_str() == Some("") { Value::Null } else { v.clone() };
     let block_public = s.get("block_public_access");
-    let mut rule =
-        vec![("id", lit("expire-noncurrent-versions")), ("status", lit("Enabled")), ("filter", block(vec![("prefix", lit(""))]))];
+    let mut rule = vec![
+        ("id", lit("expire-noncurrent-versions")),
+        ("status", lit("Enabled")),
+        ("filter", block(vec![("prefix", lit(""))])),
+    ];
     if s.inputs.contains_key("expiration_days") {
         rule.push(("expiration", block(vec![("days", s.get("expiration_days"))])));
     }
-    rule.push(("noncurrent_version_expiration", block(vec![("noncurrent_days", s.get("noncurrent_version_expiration_days"))])));
+    rule.push((
+        "noncurrent_version_expiration",
+        block(vec![("noncurrent_days", s.get("noncurrent_version_expiration_days"))]),
+    ));
     rule.push((
         "abort_incomplete_multipart_upload",
         block(vec![("days_after_initiation", s.get("abort_incomplete_multipart_upload_days"))]),
@@ -25,7 +32,14 @@ pub(super) fn bucket(s: &Src) -> Vec<TfResource> {
             "aws_s3_bucket",
             vec![
                 ("bucket", s.name()),
-                ("force_destroy", if s.inputs.contains_key("force_destroy") { s.get("force_destroy") } else { lit(false) }),
+                (
+                    "force_destroy",
+                    if s.inputs.contains_key("force_destroy") {
+                        s.get("force_destroy")
+                    } else {
+                        lit(false)
+                    },
+                ),
                 tags(s),
             ],
         ),
@@ -33,7 +47,10 @@ pub(super) fn bucket(s: &Src) -> Vec<TfResource> {
             "aws_s3_bucket_versioning",
             vec![
                 ("bucket", bucket()),
-                ("versioning_configuration", block(vec![("status", TfValue::Fn(Box::new(s.get("versioning")), status))])),
+                (
+                    "versioning_configuration",
+                    block(vec![("status", TfValue::Fn(Box::new(s.get("versioning")), status))]),
+                ),
             ],
         ),
         one(
@@ -47,7 +64,10 @@ pub(super) fn bucket(s: &Src) -> Vec<TfResource> {
                             "apply_server_side_encryption_by_default",
                             block(vec![
                                 ("sse_algorithm", s.get("encryption")),
-                                ("kms_master_key_id", TfValue::Fn(Box::new(s.get("kms_key_arn")), key)),
+                                (
+                                    "kms_master_key_id",
+                                    TfValue::Fn(Box::new(s.get("kms_key_arn")), key),
+                                ),
                             ]),
                         ),
                         ("bucket_key_enabled", s.get("bucket_key")),
@@ -65,13 +85,23 @@ pub(super) fn bucket(s: &Src) -> Vec<TfResource> {
                 ("restrict_public_buckets", block_public),
             ],
         ),
-        one("aws_s3_bucket_policy", vec![("bucket", bucket()), ("policy", TfValue::Json(Box::new(s.get("policy"))))]),
-        one("aws_s3_bucket_lifecycle_configuration", vec![("bucket", bucket()), ("rule", block(rule))]),
+        one(
+            "aws_s3_bucket_policy",
+            vec![("bucket", bucket()), ("policy", TfValue::Json(Box::new(s.get("policy"))))],
+        ),
+        one(
+            "aws_s3_bucket_lifecycle_configuration",
+            vec![("bucket", bucket()), ("rule", block(rule))],
+        ),
     ];
     if s.inputs.contains_key("access_log_bucket") {
         v.push(one(
             "aws_s3_bucket_logging",
-            vec![("bucket", bucket()), ("target_bucket", s.get("access_log_bucket")), ("target_prefix", s.get("access_log_prefix"))],
+            vec![
+                ("bucket", bucket()),
+                ("target_bucket", s.get("access_log_bucket")),
+                ("target_prefix", s.get("access_log_prefix")),
+            ],
         ));
     }
     v

@@ -19,5 +19,8 @@ pub(super) fn secret(s: &Src) -> Vec<TfResource> {
 /// The config document: a secret as a whole (it holds the generated database password and
 /// Django key), so `secret_string` never has a value here.
 pub(super) fn secret_version(s: &Src) -> Vec<TfResource> {
-    vec![one("aws_secretsmanager_secret_version", vec![("secret_id", s.get("secret_id")), ("secret_string", TfValue::Sensitive)])]
+    vec![one(
+        "aws_secretsmanager_secret_version",
+        vec![("secret_id", s.get("secret_id")), ("secret_string", TfValue::Sensitive)],
+    )]
 }

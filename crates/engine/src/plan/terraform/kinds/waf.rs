@@ -3,7 +3,11 @@
 use super::*;
 
 pub(super) fn visibility(metric: TfValue) -> TfValue {
-    block(vec![("cloudwatch_metrics_enabled", lit(true)), ("metric_name", metric), ("sampled_requests_enabled", lit(true))])
+    block(vec![
+        ("cloudwatch_metrics_enabled", lit(true)),
+        ("metric_name", metric),
+        ("sampled_requests_enabled", lit(true)),
+    ])
 }
 
 pub(super) fn web_acl(s: &Src) -> Vec<TfResource> {
@@ -41,12 +45,18 @@ pub(super) fn web_acl(s: &Src) -> Vec<TfResource> {
 }
 
 pub(super) fn web_acl_association(s: &Src) -> Vec<TfResource> {
-    vec![one("aws_wafv2_web_acl_association", vec![("resource_arn", s.get("resource_arn")), ("web_acl_arn", s.get("web_acl_arn"))])]
+    vec![one(
+        "aws_wafv2_web_acl_association",
+        vec![("resource_arn", s.get("resource_arn")), ("web_acl_arn", s.get("web_acl_arn"))],
+    )]
 }
 
 pub(super) fn web_acl_logging(s: &Src) -> Vec<TfResource> {
     vec![one(
         "aws_wafv2_web_acl_logging_configuration",
-        vec![("resource_arn", s.get("resource_arn")), ("log_destination_configs", TfValue::List(vec![s.get("log_destination_arn")]))],
+        vec![
+            ("resource_arn", s.get("resource_arn")),
+            ("log_destination_configs", TfValue::List(vec![s.get("log_destination_arn")])),
+        ],
     )]
 }
