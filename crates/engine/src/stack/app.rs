@@ -3,6 +3,18 @@
 
 use super::*;
 
+/// `namespace` when the stack names none.
+pub const DEFAULT_NAMESPACE: &str = "tuva-empi";
+/// `matching_job_runner` when the stack names none: upstream's own default.
+const DEFAULT_RUNNER: &str = "process";
+/// `rollout_timeout` when the stack names none.
+const DEFAULT_ROLLOUT_TIMEOUT: &str = "10m";
+
+/// `api_replicas`: its default and range (the schema and the validator read them here).
+const API_REPLICAS: Int = Int { key: "api_replicas", default: 2, min: 1, max: 100 };
+/// `frontend_replicas`: its default and range (the schema and the validator read them here).
+const FRONTEND_REPLICAS: Int = Int { key: "frontend_replicas", default: 2, min: 1, max: 100 };
+
 /// The Tuva EMPI application on the cluster, behind the ALB.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -10,12 +22,12 @@ use super::*;
 pub(super) struct RawApp {
     /// The image tag of both Tuva EMPI images: a release tag ("v0.1.0") or the commit SHA of a main
     /// image. It decides the workloads and config (docs/TUVA.md); `plan` refuses a downgrade or a
-    /// skipped release unless told. Default: "v0.1.0".
-    #[schemars(with = "Option<String>", extend("default" = "v0.1.0"))]
+    /// skipped release unless told.
+    #[schemars(with = "Option<String>", extend("default" = crate::tuva::V0_1_0))]
     version: Option<S<String>>,
     /// The Kubernetes namespace of the workloads: a-z, 0-9 and '-', at most 63 characters.
-    /// Default: "tuva-empi".
-    #[schemars(with = "Option<String>", pattern(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"), extend("default" = "tuva-empi"))]
+    ///
+    #[schemars(with = "Option<String>", pattern(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"), extend("default" = DEFAULT_NAMESPACE))]
     namespace: Option<S<String>>,
     /// The DNS name users open, e.g. "empi.example.org". Required.
     #[schemars(with = "String")]
@@ -24,23 +36,23 @@ pub(super) struct RawApp {
     /// arn:aws:acm:<region>:<account>:certificate/<id>. Required.
     #[schemars(with = "String")]
     certificate_arn: S<String>,
-    /// Replicas of the api Deployment, 1 to 100. Default: 2.
-    #[schemars(with = "Option<i64>", range(min = 1, max = 100), extend("default" = 2))]
+    /// Replicas of the api Deployment.
+    #[schemars(with = "Option<i64>", range(min = API_REPLICAS.min, max = API_REPLICAS.max), extend("default" = API_REPLICAS.default))]
     api_replicas: Option<S<i64>>,
-    /// Replicas of the frontend Deployment, 1 to 100. Default: 2.
-    #[schemars(with = "Option<i64>", range(min = 1, max = 100), extend("default" = 2))]
+    /// Replicas of the frontend Deployment.
+    #[schemars(with = "Option<i64>", range(min = FRONTEND_REPLICAS.min, max = FRONTEND_REPLICAS.max), extend("default" = FRONTEND_REPLICAS.default))]
     frontend_replicas: Option<S<i64>>,
     /// Where matching jobs run: "process" (inside the matching service) or "k8s" (as Kubernetes
-    /// Jobs; needs a version with upstream's Kubernetes job runner). Default: "process".
-    #[schemars(with = "Option<String>", extend("enum" = ["process", "k8s"], "default" = "process"))]
+    /// Jobs; needs a version with upstream's Kubernetes job runner).
+    #[schemars(with = "Option<String>", extend("enum" = ["process", "k8s"], "default" = DEFAULT_RUNNER))]
     matching_job_runner: Option<S<String>>,
     /// With `matching_job_runner = "k8s"`: the namespace the jobs run in. Default: the app's
     /// namespace where the version supports it, else "default".
     #[schemars(with = "Option<String>")]
     matching_job_namespace: Option<S<String>>,
     /// How long a Deployment rollout or Job may make no progress before the apply fails (a
-    /// duration, 30s to 6h, e.g. "10m" or "1h 30m"). Default: "10m".
-    #[schemars(with = "Option<String>", extend("default" = "10m"))]
+    /// duration, 30s to 6h, e.g. "10m" or "1h 30m").
+    #[schemars(with = "Option<String>", extend("default" = DEFAULT_ROLLOUT_TIMEOUT))]
     rollout_timeout: Option<S<String>>,
 }
 
@@ -79,7 +91,7 @@ impl Validator<'_> {
                 crate::tuva::classify(crate::tuva::V0_1_0).expect("v0.1.0 is known")
             }
         };
-        let (namespace, ns) = self.string(raw.namespace, "tuva-empi");
+        let (namespace, ns) = self.string(raw.namespace, DEFAULT_NAMESPACE);
         if let Some(s) = &ns {
             if !is_dns_label(&namespace) {
                 self.err(
@@ -121,7 +133,7 @@ impl Validator<'_> {
             );
         }
         let matching_job_runner = match raw.matching_job_runner {
-            None => "process".to_string(),
+            None => DEFAULT_RUNNER.to_string(),
             Some(s) => {
                 if s.get_ref() != "process" && s.get_ref() != "k8s" {
                     self.err(
@@ -185,8 +197,8 @@ impl Validator<'_> {
             namespace,
             hostname,
             certificate_arn,
-            api_replicas: self.int(&raw.api_replicas, "api_replicas", 2, 1, 100),
-            frontend_replicas: self.int(&raw.frontend_replicas, "frontend_replicas", 2, 1, 100),
+            api_replicas: self.int(&raw.api_replicas, &API_REPLICAS),
+            frontend_replicas: self.int(&raw.frontend_replicas, &FRONTEND_REPLICAS),
             matching_job_runner,
             matching_job_namespace,
             tuva,

@@ -2,6 +2,13 @@
 
 use super::*;
 
+/// `min`: its default and range (the schema and the validator read them here).
+const NODES_MIN: Int = Int { key: "min", default: 2, min: 0, max: 450 };
+/// `max`: its default and range (the schema and the validator read them here).
+const NODES_MAX: Int = Int { key: "max", default: 4, min: 1, max: 450 };
+/// `desired`: its default and range (the schema and the validator read them here).
+const NODES_DESIRED: Int = Int { key: "desired", default: 2, min: 0, max: 450 };
+
 /// The EKS cluster.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -33,14 +40,14 @@ pub(super) struct RawNodes {
     /// get the ARM AMI, the others the x86 one. At least one. Default: ["m6i.large"].
     #[schemars(with = "Option<Vec<String>>", length(min = 1), extend("default" = ["m6i.large"]))]
     instance_types: Option<S<Vec<S<String>>>>,
-    /// The fewest nodes (0 to 450). Default: 2.
-    #[schemars(with = "Option<i64>", range(min = 0, max = 450), extend("default" = 2))]
+    /// The fewest nodes.
+    #[schemars(with = "Option<i64>", range(min = NODES_MIN.min, max = NODES_MIN.max), extend("default" = NODES_MIN.default))]
     min: Option<S<i64>>,
-    /// The most nodes (1 to 450). Default: 4.
-    #[schemars(with = "Option<i64>", range(min = 1, max = 450), extend("default" = 4))]
+    /// The most nodes.
+    #[schemars(with = "Option<i64>", range(min = NODES_MAX.min, max = NODES_MAX.max), extend("default" = NODES_MAX.default))]
     max: Option<S<i64>>,
-    /// The nodes wanted now (0 to 450). Default: 2 (at least `min`, at most `max`).
-    #[schemars(with = "Option<i64>", range(min = 0, max = 450), extend("default" = 2))]
+    /// The nodes wanted now; by default at least `min` and at most `max`.
+    #[schemars(with = "Option<i64>", range(min = NODES_DESIRED.min, max = NODES_DESIRED.max), extend("default" = NODES_DESIRED.default))]
     desired: Option<S<i64>>,
 }
 
@@ -223,9 +230,13 @@ impl Validator<'_> {
                         l.into_iter().map(|t| t.into_inner()).collect()
                     }
                 };
-                let min = self.int(&n.min, "min", 2, 0, 450);
-                let max = self.int(&n.max, "max", 4, 1, 450);
-                let desired = self.int(&n.desired, "desired", min.max(2).min(max), 0, 450);
+                let min = self.int(&n.min, &NODES_MIN);
+                let max = self.int(&n.max, &NODES_MAX);
+                let desired = self.int_or(
+                    &n.desired,
+                    &NODES_DESIRED,
+                    min.max(NODES_DESIRED.default).min(max),
+                );
                 if !(min <= desired && desired <= max) {
                     let at = n
                         .desired

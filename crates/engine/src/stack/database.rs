@@ -2,31 +2,44 @@
 
 use super::*;
 
+/// `engine_version` when the stack names none: the oldest major Tuva EMPI runs on.
+pub const DEFAULT_ENGINE_VERSION: &str = "16";
+/// `instance_class` when the stack names none.
+pub const DEFAULT_INSTANCE_CLASS: &str = "db.t4g.medium";
+/// `multi_az` when the stack says nothing: a standby to fail over to.
+const DEFAULT_MULTI_AZ: bool = true;
+/// `deletion_protection` when the stack says nothing.
+const DEFAULT_DELETION_PROTECTION: bool = true;
+
+/// `allocated_storage_gb`: its default and range (the schema and the validator read them here).
+const STORAGE_GB: Int = Int { key: "allocated_storage_gb", default: 50, min: 20, max: 65536 };
+/// `backup_retention_days`: its default and range (the schema and the validator read them here).
+const BACKUP_DAYS: Int = Int { key: "backup_retention_days", default: 7, min: 1, max: 35 };
+
 /// The RDS PostgreSQL database (encrypted, private, TLS only).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Database")]
 pub(super) struct RawDatabase {
     /// The PostgreSQL version: a major version (AWS picks and upgrades the minor) or a full version
-    /// RDS offers. Tuva EMPI needs 16 or newer. Default: "16".
-    #[schemars(with = "Option<String>", extend("enum" = schema_engine_versions(), "default" = "16"))]
+    /// RDS offers. Tuva EMPI needs 16 or newer.
+    #[schemars(with = "Option<String>", extend("enum" = schema_engine_versions(), "default" = DEFAULT_ENGINE_VERSION))]
     engine_version: Option<S<String>>,
-    /// The RDS instance class, e.g. "db.t4g.medium", "db.m7g.large" or "db.r7g.large". Default:
-    /// "db.t4g.medium".
-    #[schemars(with = "Option<String>", extend("enum" = DB_INSTANCE_CLASSES, "default" = "db.t4g.medium"))]
+    /// The RDS instance class, e.g. "db.t4g.medium", "db.m7g.large" or "db.r7g.large".
+    #[schemars(with = "Option<String>", extend("enum" = DB_INSTANCE_CLASSES, "default" = DEFAULT_INSTANCE_CLASS))]
     instance_class: Option<S<String>>,
-    /// Storage in GB (gibibytes), 20 to 65536. Default: 50.
-    #[schemars(with = "Option<i64>", range(min = 20, max = 65536), extend("default" = 50))]
+    /// Storage in GB (gibibytes).
+    #[schemars(with = "Option<i64>", range(min = STORAGE_GB.min, max = STORAGE_GB.max), extend("default" = STORAGE_GB.default))]
     allocated_storage_gb: Option<S<i64>>,
-    /// A standby in a second zone that RDS fails over to. Default: true.
-    #[schemars(with = "Option<bool>", extend("default" = true))]
+    /// A standby in a second zone that RDS fails over to.
+    #[schemars(with = "Option<bool>", extend("default" = DEFAULT_MULTI_AZ))]
     multi_az: Option<S<bool>>,
-    /// Days automated backups are kept, 1 to 35. Default: 7.
-    #[schemars(with = "Option<i64>", range(min = 1, max = 35), extend("default" = 7))]
+    /// Days automated backups are kept.
+    #[schemars(with = "Option<i64>", range(min = BACKUP_DAYS.min, max = BACKUP_DAYS.max), extend("default" = BACKUP_DAYS.default))]
     backup_retention_days: Option<S<i64>>,
     /// Whether RDS refuses to delete the database; `destroy` stops at a protected database and
-    /// says how to lift it. Default: true.
-    #[schemars(with = "Option<bool>", extend("default" = true))]
+    /// says how to lift it.
+    #[schemars(with = "Option<bool>", extend("default" = DEFAULT_DELETION_PROTECTION))]
     deletion_protection: Option<S<bool>>,
 }
 
@@ -50,7 +63,7 @@ impl Validator<'_> {
             backup_retention_days: None,
             deletion_protection: None,
         });
-        let (engine_version, ev) = self.string(raw.engine_version, "16");
+        let (engine_version, ev) = self.string(raw.engine_version, DEFAULT_ENGINE_VERSION);
         if let Some(s) = &ev {
             let major = engine_version.split('.').next().unwrap_or("");
             match major.parse::<u32>() {
@@ -82,7 +95,7 @@ impl Validator<'_> {
                 ),
             }
         }
-        let (instance_class, ic) = self.string(raw.instance_class, "db.t4g.medium");
+        let (instance_class, ic) = self.string(raw.instance_class, DEFAULT_INSTANCE_CLASS);
         if let Some(s) = &ic {
             if !DB_INSTANCE_CLASSES.contains(&instance_class.as_str()) {
                 self.err(
@@ -95,22 +108,13 @@ impl Validator<'_> {
         DatabaseConfig {
             engine_version,
             instance_class,
-            allocated_storage_gb: self.int(
-                &raw.allocated_storage_gb,
-                "allocated_storage_gb",
-                50,
-                20,
-                65536,
-            ),
-            multi_az: raw.multi_az.map(|b| b.into_inner()).unwrap_or(true),
-            backup_retention_days: self.int(
-                &raw.backup_retention_days,
-                "backup_retention_days",
-                7,
-                1,
-                35,
-            ),
-            deletion_protection: raw.deletion_protection.map(|b| b.into_inner()).unwrap_or(true),
+            allocated_storage_gb: self.int(&raw.allocated_storage_gb, &STORAGE_GB),
+            multi_az: raw.multi_az.map(|b| b.into_inner()).unwrap_or(DEFAULT_MULTI_AZ),
+            backup_retention_days: self.int(&raw.backup_retention_days, &BACKUP_DAYS),
+            deletion_protection: raw
+                .deletion_protection
+                .map(|b| b.into_inner())
+                .unwrap_or(DEFAULT_DELETION_PROTECTION),
         }
     }
 }

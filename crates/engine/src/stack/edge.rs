@@ -2,13 +2,16 @@
 
 use super::*;
 
+/// `waf` when the stack says nothing.
+const DEFAULT_WAF: bool = true;
+
 /// The internet-facing ALB's protection.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Edge")]
 pub(super) struct RawEdge {
-    /// A WAF web ACL with AWS's managed common rule set in front of the ALB. Default: true.
-    #[schemars(with = "Option<bool>", extend("default" = true))]
+    /// A WAF web ACL with AWS's managed common rule set in front of the ALB.
+    #[schemars(with = "Option<bool>", extend("default" = DEFAULT_WAF))]
     waf: Option<S<bool>>,
 }
 
@@ -20,7 +23,10 @@ pub struct EdgeConfig {
 impl Validator<'_> {
     pub(super) fn edge(&mut self, raw: Option<S<RawEdge>>) -> EdgeConfig {
         EdgeConfig {
-            waf: raw.and_then(|e| e.into_inner().waf).map(|w| w.into_inner()).unwrap_or(true),
+            waf: raw
+                .and_then(|e| e.into_inner().waf)
+                .map(|w| w.into_inner())
+                .unwrap_or(DEFAULT_WAF),
         }
     }
 }

@@ -3,15 +3,19 @@
 
 use super::*;
 
+/// `provider` when the stack names none.
+const DEFAULT_PROVIDER: &str = "cognito";
+/// `mfa` when the stack names none.
+const DEFAULT_MFA: Mfa = Mfa::Required;
+
 /// Who signs users in (docs/IDENTITY.md). The keys of the provider not chosen are errors.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Identity")]
 pub(super) struct RawIdentity {
     /// "cognito": a Cognito user pool the stack builds, with its hosted UI; "keycloak": an existing
-    /// Keycloak realm (needs `server_url`, `realm`, `client_id`, `client_secret_arn`). Default:
-    /// "cognito".
-    #[schemars(with = "Option<String>", extend("enum" = ["cognito", "keycloak"], "default" = "cognito"))]
+    /// Keycloak realm (needs `server_url`, `realm`, `client_id`, `client_secret_arn`).
+    #[schemars(with = "Option<String>", extend("enum" = ["cognito", "keycloak"], "default" = DEFAULT_PROVIDER))]
     provider: Option<S<String>>,
     /// The initial administrator's email address, e.g. "admin@example.org". Cognito: created in the
     /// pool; Keycloak: must be exactly one user's email (`plan` checks). Required.
@@ -23,9 +27,9 @@ pub(super) struct RawIdentity {
     #[schemars(with = "Option<String>")]
     domain_prefix: Option<S<String>>,
     /// Cognito only: multi-factor sign-in with an authenticator app (TOTP). "required": every user
-    /// sets one up at first sign-in; "optional": users may; "off": passwords alone. Default:
-    /// "required" (a system holding PHI).
-    #[schemars(with = "Option<String>", extend("enum" = ["off", "optional", "required"], "default" = "required"))]
+    /// sets one up at first sign-in; "optional": users may; "off": passwords alone. By default required: a
+    /// system holding PHI.
+    #[schemars(with = "Option<String>", extend("enum" = ["off", "optional", "required"], "default" = DEFAULT_MFA.name()))]
     mfa: Option<S<String>>,
     // keycloak
     /// Keycloak only, required there: the server's https:// base address, without /realms/...,
@@ -44,9 +48,9 @@ pub(super) struct RawIdentity {
     /// reaches the stack, state or plan.
     #[schemars(with = "Option<String>")]
     client_secret_arn: Option<S<String>>,
-    /// Keycloak only: the audience Tuva EMPI requires in access tokens. Default: "account" (what
-    /// Keycloak puts there without an audience mapper).
-    #[schemars(with = "Option<String>", length(min = 1), extend("default" = "account"))]
+    /// Keycloak only: the audience Tuva EMPI requires in access tokens; by default what
+    /// Keycloak puts there without an audience mapper.
+    #[schemars(with = "Option<String>", length(min = 1), extend("default" = KEYCLOAK_DEFAULT_AUD))]
     jwt_aud: Option<S<String>>,
 }
 
@@ -75,6 +79,15 @@ pub enum Mfa {
 }
 
 impl Mfa {
+    /// As the stack file writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mfa::Off => "off",
+            Mfa::Optional => "optional",
+            Mfa::Required => "required",
+        }
+    }
+
     /// Cognito's `MfaConfiguration`.
     pub fn cognito(self) -> &'static str {
         match self {
@@ -232,7 +245,8 @@ impl Validator<'_> {
             );
         }
         let provider = match raw.provider.as_ref().map(|p| p.get_ref().as_str()) {
-            None | Some("cognito") => "cognito",
+            None => DEFAULT_PROVIDER,
+            Some("cognito") => "cognito",
             Some("keycloak") => "keycloak",
             Some(other) => {
                 let p = raw.provider.as_ref().unwrap();
@@ -278,7 +292,8 @@ impl Validator<'_> {
                 }
             }
             let mfa = match raw.mfa.as_ref().map(|m| m.get_ref().as_str()) {
-                None | Some("required") => Mfa::Required,
+                None => DEFAULT_MFA,
+                Some("required") => Mfa::Required,
                 Some("optional") => Mfa::Optional,
                 Some("off") => Mfa::Off,
                 Some(other) => {

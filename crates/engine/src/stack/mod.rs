@@ -167,7 +167,7 @@ pub struct RawStack {
     #[serde(default)]
     #[schemars(with = "Option<RawTarget>")]
     target: Option<S<RawTarget>>,
-    /// Deadlines by resource kind that replace the kind's defaults (docs/KINDS.md lists the kinds
+    /// Deadlines by resource kind that replace the kind's defaults (docs/generated/KINDS.md lists the kinds
     /// and their defaults), e.g. `[timeouts.aws_db_instance] create = "90m"`. Default: none.
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, RawTimeouts>")]
@@ -307,6 +307,16 @@ impl Stack {
 /// The largest stack file read, in bytes (a stack file is a few kilobytes).
 pub const STACK_FILE_LIMIT: u64 = 1 << 20;
 
+/// An integer key's name, default and range, written once in its table's file: the schema
+/// (`range`, `default`) and the validator read them there, and a test holds docs/STACK.md's
+/// defaults column to the schema.
+struct Int {
+    key: &'static str,
+    default: u32,
+    min: i64,
+    max: i64,
+}
+
 struct Validator<'a> {
     loc: &'a Locator<'a>,
     errors: Vec<StackError>,
@@ -324,7 +334,14 @@ impl Validator<'_> {
         }
     }
 
-    fn int(&mut self, v: &Option<S<i64>>, key: &str, default: u32, min: i64, max: i64) -> u32 {
+    /// An integer key's value, or its default; out of its range, an error at the value.
+    fn int(&mut self, v: &Option<S<i64>>, k: &Int) -> u32 {
+        self.int_or(v, k, k.default)
+    }
+
+    /// [`Validator::int`] with a default that depends on other keys.
+    fn int_or(&mut self, v: &Option<S<i64>>, k: &Int, default: u32) -> u32 {
+        let (key, min, max) = (k.key, k.min, k.max);
         match v {
             None => default,
             Some(n) => {

@@ -2,20 +2,28 @@
 
 use super::*;
 
+/// `cidr` when the stack names none.
+pub const DEFAULT_CIDR: &str = "10.40.0.0/16";
+
+/// `availability_zones`: its default and range (the schema and the validator read them here).
+const ZONES: Int = Int { key: "availability_zones", default: 2, min: 2, max: 3 };
+/// `nat_gateways`: its default and range (the schema and the validator read them here).
+const NAT_GATEWAYS: Int = Int { key: "nat_gateways", default: 1, min: 1, max: 3 };
+
 /// The VPC: a public and a private subnet per availability zone, NAT, VPC endpoints.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Network")]
 pub(super) struct RawNetwork {
     /// The VPC's IPv4 address range: a network address with a prefix from /16 to /24; the subnets
-    /// are its /+4 blocks. Default: "10.40.0.0/16".
-    #[schemars(with = "Option<String>", extend("default" = "10.40.0.0/16"))]
+    /// are its /+4 blocks.
+    #[schemars(with = "Option<String>", extend("default" = DEFAULT_CIDR))]
     cidr: Option<S<String>>,
-    /// How many availability zones the stack spans: 2 or 3. Default: 2, or the number of `zones`.
-    #[schemars(with = "Option<i64>", range(min = 2, max = 3), extend("default" = 2))]
+    /// How many availability zones the stack spans; by default as many as `zones` lists, if it does.
+    #[schemars(with = "Option<i64>", range(min = ZONES.min, max = ZONES.max), extend("default" = ZONES.default))]
     availability_zones: Option<S<i64>>,
-    /// NAT gateways: 1 (cheaper; the zones share it) or one per availability zone. Default: 1.
-    #[schemars(with = "Option<i64>", range(min = 1, max = 3), extend("default" = 1))]
+    /// NAT gateways: 1 (cheaper; the zones share it) or one per availability zone.
+    #[schemars(with = "Option<i64>", range(min = NAT_GATEWAYS.min, max = NAT_GATEWAYS.max), extend("default" = NAT_GATEWAYS.default))]
     nat_gateways: Option<S<i64>>,
     /// The availability zones by name, e.g. ["us-east-1a", "us-east-1b"]: zones of the stack's
     /// region, each once, as many as `availability_zones`. Default: chosen from the account's at
@@ -124,7 +132,7 @@ impl Validator<'_> {
             nat_gateways: None,
             zones: None,
         });
-        let (cidr, cidr_s) = self.string(raw.cidr, "10.40.0.0/16");
+        let (cidr, cidr_s) = self.string(raw.cidr, DEFAULT_CIDR);
         if let Some(s) = &cidr_s {
             match parse_cidr(&cidr) {
                 None => self.err(
@@ -163,9 +171,8 @@ impl Validator<'_> {
             .as_ref()
             .map(|l| l.get_ref().iter().map(|z| z.get_ref().clone()).collect())
             .unwrap_or_default();
-        let default_zones = if pinned.is_empty() { 2 } else { pinned.len() as u32 };
-        let availability_zones =
-            self.int(&raw.availability_zones, "availability_zones", default_zones, 2, 3) as u8;
+        let default_zones = if pinned.is_empty() { ZONES.default } else { pinned.len() as u32 };
+        let availability_zones = self.int_or(&raw.availability_zones, &ZONES, default_zones) as u8;
         if let Some(l) = &raw.zones {
             for z in l.get_ref() {
                 let suffix = z.get_ref().strip_prefix(region).unwrap_or("");
@@ -193,7 +200,7 @@ impl Validator<'_> {
                 );
             }
         }
-        let nat_gateways = self.int(&raw.nat_gateways, "nat_gateways", 1, 1, 3) as u8;
+        let nat_gateways = self.int(&raw.nat_gateways, &NAT_GATEWAYS) as u8;
         if let Some(n) = &raw.nat_gateways {
             if *n.get_ref() != 1 && *n.get_ref() != availability_zones as i64 {
                 self.err(

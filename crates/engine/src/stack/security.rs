@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// `cloudtrail` when the stack says nothing: most accounts have an organisation trail.
+const DEFAULT_CLOUDTRAIL: bool = false;
+/// `force_destroy_logs` when the stack says nothing: logs are evidence.
+const DEFAULT_FORCE_DESTROY_LOGS: bool = false;
+
 /// The security baseline's settings (docs/SECURITY.md, docs/STACK.md `[security]`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -26,18 +31,18 @@ pub(super) struct RawSecurity {
     /// Days every log the stack keeps is retained: the CloudWatch log groups (EKS control plane,
     /// PostgreSQL, VPC flow logs, WAF) and the log bucket's objects (ALB and S3 access logs, the
     /// trail). One of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180,
-    /// 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653. Default: 365.
-    #[schemars(with = "Option<i64>", extend("enum" = LOG_RETENTION_DAYS, "default" = 365))]
+    /// 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653.
+    #[schemars(with = "Option<i64>", extend("enum" = LOG_RETENTION_DAYS, "default" = DEFAULT_LOG_RETENTION_DAYS))]
     log_retention_days: Option<S<i64>>,
     /// A multi-region CloudTrail trail of the account's management events, written to the stack's
     /// log bucket with log file validation. Most organisations already have an organisation trail
-    /// (AWS Organizations), which covers this account; turn it on only when none does. Default: false.
-    #[schemars(with = "Option<bool>", extend("default" = false))]
+    /// (AWS Organizations), which covers this account; turn it on only when none does.
+    #[schemars(with = "Option<bool>", extend("default" = DEFAULT_CLOUDTRAIL))]
     cloudtrail: Option<S<bool>>,
     /// Whether `destroy` may delete logs: the log bucket's objects and log groups that hold log
     /// data. Logs are audit evidence, so by default `destroy` stops at them and says how to archive
-    /// them; set it to true and run `apply` before a `destroy` that should take them too. Default: false.
-    #[schemars(with = "Option<bool>", extend("default" = false))]
+    /// them; set it to true and run `apply` before a `destroy` that should take them too.
+    #[schemars(with = "Option<bool>", extend("default" = DEFAULT_FORCE_DESTROY_LOGS))]
     force_destroy_logs: Option<S<bool>>,
 }
 
@@ -173,8 +178,11 @@ impl Validator<'_> {
             kms_key_arn,
             waivers,
             log_retention_days,
-            cloudtrail: raw.cloudtrail.map(|b| b.into_inner()).unwrap_or(false),
-            force_destroy_logs: raw.force_destroy_logs.map(|b| b.into_inner()).unwrap_or(false),
+            cloudtrail: raw.cloudtrail.map(|b| b.into_inner()).unwrap_or(DEFAULT_CLOUDTRAIL),
+            force_destroy_logs: raw
+                .force_destroy_logs
+                .map(|b| b.into_inner())
+                .unwrap_or(DEFAULT_FORCE_DESTROY_LOGS),
         }
     }
 }

@@ -2,14 +2,17 @@
 
 use super::*;
 
+/// `backend` when the stack names none.
+const DEFAULT_BACKEND: &str = "local";
+
 /// Where the state lives (docs/STATE.md).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "State")]
 pub(super) struct RawState {
     /// "local": a file `state/<name>.json` beside a lock file; "s3": an object in S3 (needs `bucket`
-    /// and `key`), locked by a conditional write, shared by a team. Default: "local".
-    #[schemars(with = "Option<String>", extend("enum" = ["local", "s3"], "default" = "local"))]
+    /// and `key`), locked by a conditional write, shared by a team.
+    #[schemars(with = "Option<String>", extend("enum" = ["local", "s3"], "default" = DEFAULT_BACKEND))]
     backend: Option<S<String>>,
     /// S3 only, required there: the bucket that holds the state object.
     #[schemars(with = "Option<String>")]
@@ -39,7 +42,7 @@ impl Validator<'_> {
         let Some(raw) = raw else { return StateConfig::Local };
         let span = raw.span();
         let raw = raw.into_inner();
-        let backend = raw.backend.as_ref().map(|b| b.get_ref().as_str()).unwrap_or("local");
+        let backend = raw.backend.as_ref().map(|b| b.get_ref().as_str()).unwrap_or(DEFAULT_BACKEND);
         match backend {
             "local" => StateConfig::Local,
             "s3" => {

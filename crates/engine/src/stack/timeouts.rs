@@ -30,7 +30,7 @@ impl Validator<'_> {
                 self.err(
                     &t,
                     format!("[timeouts.{kind}]: there is no resource kind {kind:?}"),
-                    "use a kind from docs/KINDS.md, e.g. [timeouts.aws_eks_cluster]",
+                    "use a kind from docs/generated/KINDS.md, e.g. [timeouts.aws_eks_cluster]",
                 );
                 continue;
             };

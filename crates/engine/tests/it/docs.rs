@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use serde_json::Value;
+
 use empi_engine::kinds::{self, ALL};
 use empi_engine::stack::Stack;
 
@@ -152,7 +154,7 @@ fn the_stack_schema_matches_the_parser_types() {
     check_from(
         "docs/generated/stack.schema.json",
         empi_engine::stack_schema::schema_text(),
-        "the stack file's parser types (crates/engine/src/stack.rs)",
+        "the stack file's parser types (crates/engine/src/stack/)",
     );
 }
 
@@ -185,5 +187,89 @@ fn the_security_rules_table_matches_the_rules() {
         "docs/SECURITY.md",
         security_md(&current),
         "the baseline rules (crates/engine/src/check/rules.rs)",
+    );
+}
+
+/// The schema's part that describes the keys of `[table]` (`""` for the top level): the
+/// definition a property's `$ref` names, followed down a dotted path such as `cluster.nodes`.
+fn schema_table<'a>(schema: &'a Value, table: &str) -> &'a Value {
+    let mut here = schema;
+    for part in table.split('.').filter(|p| !p.is_empty()) {
+        let prop = &here["properties"][part];
+        let reference = prop["allOf"][0]["$ref"]
+            .as_str()
+            .or_else(|| prop["$ref"].as_str())
+            .or_else(|| prop["items"]["$ref"].as_str())
+            .unwrap_or_else(|| panic!("the schema has no table [{table}]"));
+        let name = reference.rsplit('/').next().unwrap();
+        here = &schema["definitions"][name];
+    }
+    here
+}
+
+/// The defaults column of docs/STACK.md's key table: for each key whose default is written as
+/// TOML literals (`2`, `"16"`, `["m6i.large"]`), `(table, key, literal)`. A default said in words
+/// ("the stack name", "chosen from the account") is not a literal and is left out.
+fn stack_md_defaults(md: &str) -> Vec<(String, String, String)> {
+    let mut out = vec![];
+    for line in md.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let (key_cell, default_cell) = (cells[0].trim_start_matches("| "), cells[1]);
+        let Some(rest) = key_cell.strip_prefix("`[") else { continue };
+        let Some((table, keys)) = rest.split_once("] ") else { continue };
+        if table.starts_with('[') || table.contains('<') {
+            continue; // [[security.waive]], [timeouts.<kind>]
+        }
+        let keys: Vec<&str> = keys.split(" / ").map(|k| k.trim_matches('`')).collect();
+        let literals: Vec<&str> = default_cell.split(" / ").collect();
+        if literals.len() != keys.len() {
+            continue;
+        }
+        for (key, lit) in keys.iter().zip(literals) {
+            let lit = lit.split(" (").next().unwrap().trim();
+            if let Some(v) = lit.strip_prefix('`').and_then(|l| l.strip_suffix('`')) {
+                out.push((table.to_string(), key.to_string(), v.to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn stack_md_states_the_defaults_the_schema_states() {
+    let md = std::fs::read_to_string(repo().join("docs/STACK.md")).unwrap();
+    let schema = empi_engine::stack_schema::schema();
+    let stated = stack_md_defaults(&md);
+    assert!(stated.len() >= 30, "read only {} defaults from docs/STACK.md's table", stated.len());
+    let mut wrong = vec![];
+    for (table, key, literal) in &stated {
+        let want: toml::Value = toml::from_str::<toml::Table>(&format!("v = {literal}"))
+            .unwrap_or_else(|e| panic!("[{table}] {key}: `{literal}` is not a TOML value: {e}"))
+            .remove("v")
+            .unwrap();
+        let want = serde_json::to_value(want).unwrap();
+        let have = &schema_table(&schema, table)["properties"][key.as_str()]["default"];
+        if have != &want {
+            wrong.push(format!("[{table}] {key}: docs/STACK.md says {want}, the schema {have}"));
+        }
+    }
+    // and every default the schema states of a table's key is in the table
+    for (name, def) in schema["definitions"].as_object().unwrap() {
+        for (key, prop) in def["properties"].as_object().into_iter().flatten() {
+            let in_md = stated.iter().any(|(t, k, _)| k == key && schema_table(&schema, t) == def);
+            // an array of tables ([[security.waive]]) has its own rows, one per key of its tables
+            let tables = prop["items"]["$ref"].is_string();
+            let literal = prop.get("default").is_some_and(|d| !d.is_object()) && !tables;
+            if literal && !in_md {
+                wrong.push(format!(
+                    "{name}.{key}: the schema states a default docs/STACK.md does not"
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "docs/STACK.md's defaults column and the schema differ:\n{}",
+        wrong.join("\n")
     );
 }
