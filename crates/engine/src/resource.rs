@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The one resource trait every AWS and Kubernetes resource implements, the schema that tells the
 //! planner which attribute changes force replacement or are secret, and the expressions that wire one
 //! resource's inputs to another's outputs.
@@ -21,13 +22,22 @@ pub const SENSITIVE: &str = "(sensitive)";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Expr {
+    /// A literal JSON value, used as it is.
     Lit(Value),
+    /// An output of another resource: "known after apply" until that resource exists.
     Ref {
+        /// The address of the resource whose output it is.
         address: String,
+        /// The output's name: one of the outputs the referenced kind's [`Schema`] lists (`id`,
+        /// `arn`…).
         output: String,
     },
+    /// Parts joined into one string (an ARN or URL built around an id); a part that is not a
+    /// string joins as its JSON text.
     Concat(Vec<Expr>),
+    /// A JSON array of the items' values.
     List(Vec<Expr>),
+    /// A JSON object of the values by key.
     Object(BTreeMap<String, Expr>),
     /// A JSON document written as text with references in it (e.g. an IAM policy whose condition
     /// keys contain an OIDC issuer): resolves to the parsed document.
@@ -35,9 +45,11 @@ pub enum Expr {
 }
 
 impl Expr {
+    /// A literal of anything that converts to a JSON value.
     pub fn lit(v: impl Into<Value>) -> Expr {
         Expr::Lit(v.into())
     }
+    /// A reference to output `output` of the resource at `address`.
     pub fn r(address: &str, output: &str) -> Expr {
         Expr::Ref { address: address.into(), output: output.into() }
     }
@@ -147,10 +159,16 @@ impl Expr {
 /// One resource the stack wants: its address, type, deterministic physical name and inputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceSpec {
+    /// Where the resource sits in the stack (`network.vpc`,
+    /// `workloads.service_account[matching-service]`): what references, state and plans key it by.
     pub address: String,
+    /// The resource's kind (`aws_vpc`, `k8s_job`): the [`Schema`] it is checked against and the
+    /// [`Resource`] that makes it.
     pub kind: String,
     /// Deterministic cloud name (or name tag), so the resource is found again after a crash.
     pub name: String,
+    /// The input attributes by name, as expressions; references to outputs not known yet resolve
+    /// at apply time.
     pub inputs: BTreeMap<String, Expr>,
     /// Ordering-only dependencies (besides those implied by references).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -158,6 +176,8 @@ pub struct ResourceSpec {
 }
 
 impl ResourceSpec {
+    /// A spec with no inputs and no extra dependencies; [`ResourceSpec::input`] and
+    /// [`ResourceSpec::after`] add them.
     pub fn new(address: &str, kind: &str, name: &str) -> Self {
         ResourceSpec {
             address: address.into(),
@@ -167,10 +187,12 @@ impl ResourceSpec {
             depends_on: vec![],
         }
     }
+    /// Sets input `key` (replacing any earlier value).
     pub fn input(mut self, key: &str, e: impl Into<Expr>) -> Self {
         self.inputs.insert(key.into(), e.into());
         self
     }
+    /// Orders this resource after the one at `address` without referring to its outputs.
     pub fn after(mut self, address: &str) -> Self {
         self.depends_on.push(address.into());
         self
@@ -218,8 +240,11 @@ impl From<Value> for Expr {
 /// The type of an attribute's value, checked against every spec when the graph is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ty {
+    /// A string; an [`Expr::Concat`] is one too.
     Str,
+    /// A JSON boolean (the string `"true"` is not one).
     Bool,
+    /// An integer (a JSON number without a fraction).
     Int,
     /// A list of strings (ids, ARNs, CIDRs…).
     Strings,
@@ -248,6 +273,7 @@ impl Ty {
         }
     }
 
+    /// The type as error messages name it ("a list of strings"): what a spec's value "must be".
     pub fn name(self) -> &'static str {
         match self {
             Ty::Str => "a string",
@@ -266,7 +292,9 @@ impl Ty {
 /// methods, as the `kind!` declarations do: `AttrSchema::new("cidr_block", Ty::Str).force_new()`.
 #[derive(Debug, Clone, Copy)]
 pub struct AttrSchema {
+    /// The attribute's name: its key in a spec's inputs and in what a read observes.
     pub name: &'static str,
+    /// The type a spec's value for it must have; literal values are checked before planning.
     pub ty: Ty,
     /// A change can only be made by replacing the resource.
     pub force_new: bool,
@@ -286,6 +314,7 @@ pub struct AttrSchema {
 }
 
 impl AttrSchema {
+    /// An attribute with no flags: required, changed in place, compared exactly as written.
     pub const fn new(name: &'static str, ty: Ty) -> Self {
         AttrSchema {
             name,
@@ -299,24 +328,33 @@ impl AttrSchema {
             set_once: false,
         }
     }
+    /// Makes a change to it replace the resource (the plan shows a replace).
     pub const fn force_new(self) -> Self {
         AttrSchema { force_new: true, ..self }
     }
+    /// Makes it compare as an unordered set, so a list in another order is no change.
     pub const fn set(self) -> Self {
         AttrSchema { set: true, ..self }
     }
+    /// Marks it as not readable back: the diff compares it with the value state recorded.
     pub const fn write_only(self) -> Self {
         AttrSchema { write_only: true, ..self }
     }
+    /// Marks it as a secret (see the `sensitive` field).
     pub const fn sensitive(self) -> Self {
         AttrSchema { sensitive: true, ..self }
     }
+    /// Makes it compare as an IAM policy document, as IAM does (order and one-element lists do
+    /// not count).
     pub const fn policy(self) -> Self {
         AttrSchema { policy: true, ..self }
     }
+    /// Lets a spec leave it out; otherwise the graph check reports it as missing.
     pub const fn optional(self) -> Self {
         AttrSchema { optional: true, ..self }
     }
+    /// Lets it be set in place while the live object has none; after that, a change or removal
+    /// replaces the resource.
     pub const fn set_once(self) -> Self {
         AttrSchema { set_once: true, ..self }
     }
@@ -325,12 +363,16 @@ impl AttrSchema {
 /// How long an operation may take before it is a failure (seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timeouts {
+    /// Seconds a create may take, retries and the wait until it is ready included.
     pub create: u32,
+    /// Seconds an in-place update may take, retries and the wait included.
     pub update: u32,
+    /// Seconds a delete may take, retries and the wait until it is gone included.
     pub delete: u32,
 }
 
 impl Timeouts {
+    /// How long `op` may take, from when its step starts.
     pub fn of(&self, op: Operation) -> std::time::Duration {
         std::time::Duration::from_secs(u64::from(match op {
             Operation::Create => self.create,
@@ -344,13 +386,20 @@ impl Timeouts {
 /// `drift` need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IamActions {
+    /// Actions to find and read the live object and wait on it: all `plan` and `drift` are
+    /// granted.
     pub read: &'static [&'static str],
+    /// Actions a create calls, those it makes right after (tags, attributes) included.
     pub create: &'static [&'static str],
+    /// Actions an in-place update calls.
     pub update: &'static [&'static str],
+    /// Actions a delete calls.
     pub delete: &'static [&'static str],
 }
 
 impl IamActions {
+    /// No actions: what [`Schema::new`] starts with, and what the Kubernetes kinds keep (their
+    /// calls go to the cluster's API, not to AWS).
     pub const NONE: IamActions = IamActions { read: &[], create: &[], update: &[], delete: &[] };
 
     /// Every action, read first.
@@ -364,7 +413,9 @@ impl IamActions {
 /// message (empty: any message). Such errors are retried until the operation's timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Propagation {
+    /// The error code the error must have (compared exactly).
     pub code: &'static str,
+    /// Text the error's message must contain; empty matches any message.
     pub message: &'static str,
     /// What is being waited for, shown in progress lines.
     pub waiting_for: &'static str,
@@ -373,7 +424,10 @@ pub struct Propagation {
 /// What the engine knows about a resource type: its one declaration (see `crate::kinds`).
 #[derive(Debug, Clone, Copy)]
 pub struct Schema {
+    /// The kind's name (`aws_vpc`, `k8s_job`): the `kind` of specs and state, the key in the
+    /// [`Registry`] and in a stack's `[timeouts.<kind>]`.
     pub kind: &'static str,
+    /// Every input attribute a spec of this kind may set (and must, unless optional).
     pub attrs: &'static [AttrSchema],
     /// The outputs a read returns, which other resources may reference.
     pub outputs: &'static [&'static str],
@@ -386,6 +440,7 @@ pub struct Schema {
     pub typical_create_secs: u32,
     /// Default deadlines of create, update and delete (waits included).
     pub timeouts: Timeouts,
+    /// The IAM actions its calls need; the operator and drift IAM policies are derived from them.
     pub iam: IamActions,
     /// Errors that mean "not visible yet", retried until the timeout.
     pub propagation: &'static [Propagation],
@@ -418,28 +473,37 @@ impl Schema {
             create_before_destroy: false,
         }
     }
+    /// Makes a replacement create the new object before deleting the old one.
     pub const fn create_before_destroy(self) -> Self {
         Schema { create_before_destroy: true, ..self }
     }
+    /// Marks the kind as holding data: `apply` refuses to replace one without `--allow-replace`.
     pub const fn stateful(self) -> Self {
         Schema { stateful: true, ..self }
     }
+    /// Makes the kind run once per stack: once created, the planner leaves it alone.
     pub const fn run_once(self) -> Self {
         Schema { run_once: true, ..self }
     }
+    /// Sets the typical create time in seconds, used for estimates until the stack has measured
+    /// its own.
     pub const fn typical(self, secs: u32) -> Self {
         Schema { typical_create_secs: secs, ..self }
     }
+    /// Sets the default deadlines of create, update and delete, in seconds.
     pub const fn timeouts(self, create: u32, update: u32, delete: u32) -> Self {
         Schema { timeouts: Timeouts { create, update, delete }, ..self }
     }
+    /// Sets the IAM actions the kind needs (written with the `iam!` macro).
     pub const fn iam(self, iam: IamActions) -> Self {
         Schema { iam, ..self }
     }
+    /// Sets the errors that mean "not visible yet", retried until the operation's timeout.
     pub const fn propagation(self, propagation: &'static [Propagation]) -> Self {
         Schema { propagation, ..self }
     }
 
+    /// The declaration of attribute `name`; `None` when the kind has no such attribute.
     pub fn attr(&self, name: &str) -> Option<&AttrSchema> {
         self.attrs.iter().find(|a| a.name == name)
     }
@@ -464,6 +528,7 @@ pub struct Observed {
 /// Whether a resource reached the state an operation waits for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Readiness {
+    /// Done: the wait is over (for a delete, the object is gone).
     Ready,
     /// Still converging; the string is the cloud's status, shown in progress lines.
     Pending(String),
@@ -472,12 +537,17 @@ pub enum Readiness {
 /// The operation a wait follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
+    /// Creating the object: the wait ends when it is ready for use.
     Create,
+    /// Changing it in place: the wait ends when the change has taken effect.
     Update,
+    /// Deleting it: the wait ends when it is gone.
     Delete,
 }
 
 impl Operation {
+    /// The operation as progress lines say it is under way: "creating", "modifying",
+    /// "destroying".
     pub fn progressive(self) -> &'static str {
         match self {
             Operation::Create => "creating",
@@ -520,8 +590,12 @@ impl ErrorClass {
 /// An error from the cloud, with the provider's error code where there is one.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct ProviderError {
+    /// The error code (an AWS error code, a Kubernetes reason, or one the provider or engine
+    /// names, e.g. `Timeout`); `None` when there is none. Propagation checks match on it.
     pub code: Option<String>,
+    /// What went wrong, in the cloud's words or the provider's.
     pub message: String,
+    /// What kind of failure it is, which decides whether the engine retries it.
     pub class: ErrorClass,
 }
 
@@ -535,9 +609,12 @@ impl fmt::Display for ProviderError {
 }
 
 impl ProviderError {
+    /// An error of the provider's own, without a code; permanent unless classed otherwise.
     pub fn new(message: impl Into<String>) -> Self {
         ProviderError { code: None, message: message.into(), class: ErrorClass::Permanent }
     }
+    /// An error with the cloud's (or the provider's) error code; permanent unless classed
+    /// otherwise.
     pub fn coded(code: impl Into<String>, message: impl Into<String>) -> Self {
         ProviderError {
             code: Some(code.into()),
@@ -545,11 +622,14 @@ impl ProviderError {
             class: ErrorClass::Permanent,
         }
     }
+    /// The same error in `class` (e.g. an error meaning "not visible yet" classed
+    /// [`ErrorClass::Propagation`]).
     pub fn with_class(self, class: ErrorClass) -> Self {
         ProviderError { class, ..self }
     }
 }
 
+/// What every call of a [`Resource`] returns.
 pub type ProviderResult<T> = Result<T, ProviderError>;
 
 /// One resource type in the cloud. Implementations hold their own clients.
@@ -559,6 +639,7 @@ pub type ProviderResult<T> = Result<T, ProviderError>;
 /// method must be safe to call again after a crash.
 #[async_trait]
 pub trait Resource: Send + Sync {
+    /// The declaration of this type's kind: its attributes, outputs, timeouts and the rest.
     fn schema(&self) -> &'static Schema;
 
     /// Finds a resource this stack created under `name` (by name or the address tag), for a create
@@ -609,12 +690,15 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// An empty registry; providers register their types in it.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Adds a resource type under its schema's kind (replacing any earlier one of that kind).
     pub fn register(&mut self, r: Arc<dyn Resource>) {
         self.kinds.insert(r.schema().kind, r);
     }
+    /// The resource type of `kind`; `None` when no provider registered it.
     pub fn get(&self, kind: &str) -> Option<&Arc<dyn Resource>> {
         self.kinds.get(kind)
     }
