@@ -9,6 +9,7 @@ use aws_sdk_cognitoidentityprovider::types::{
     UserPoolTierType, UserPoolType, UsernameAttributeType, VerifiedAttributeType,
 };
 use aws_sdk_cognitoidentityprovider::Client;
+use empi_engine::kinds;
 use empi_engine::kinds::cognito::{CLIENT, DOMAIN, USER, USER_POOL};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
@@ -50,7 +51,7 @@ impl UserPool {
 
     /// The MFA mode, with an authenticator app (TOTP) as the method unless it is off.
     async fn set_mfa(&self, id: &str, a: &Attrs) -> AwsResult<()> {
-        let mode = UserPoolMfaType::from(input_str(a, "mfa_configuration"));
+        let mode = UserPoolMfaType::from(input_str(a, kinds::cognito::UserPool::mfa_configuration));
         let totp =
             SoftwareTokenMfaConfigType::builder().enabled(mode != UserPoolMfaType::Off).build();
         self.0
@@ -75,19 +76,28 @@ impl UserPool {
             .update_user_pool()
             .user_pool_id(id)
             .set_auto_verified_attributes(Some(
-                strings(a, "auto_verified_attributes")
+                strings(a, kinds::cognito::UserPool::auto_verified_attributes)
                     .iter()
                     .map(|x| VerifiedAttributeType::from(x.as_str()))
                     .collect(),
             ))
             .admin_create_user_config(
                 AdminCreateUserConfigType::builder()
-                    .allow_admin_create_user_only(input_bool(a, "admin_create_user_only"))
+                    .allow_admin_create_user_only(input_bool(
+                        a,
+                        kinds::cognito::UserPool::admin_create_user_only,
+                    ))
                     .build(),
             )
-            .mfa_configuration(UserPoolMfaType::from(input_str(a, "mfa_configuration")))
+            .mfa_configuration(UserPoolMfaType::from(input_str(
+                a,
+                kinds::cognito::UserPool::mfa_configuration,
+            )))
             .policies(policies(a))
-            .user_pool_tier(UserPoolTierType::from(input_str(a, "user_pool_tier")))
+            .user_pool_tier(UserPoolTierType::from(input_str(
+                a,
+                kinds::cognito::UserPool::user_pool_tier,
+            )))
             .user_pool_add_ons(add_ons(a)?)
             .deletion_protection(protection)
             .set_user_pool_tags(Some(tags(a).into_iter().collect()))
@@ -219,26 +229,35 @@ impl AwsKind for UserPool {
             .create_user_pool()
             .pool_name(name)
             .set_username_attributes(Some(
-                strings(a, "username_attributes")
+                strings(a, kinds::cognito::UserPool::username_attributes)
                     .iter()
                     .map(|x| UsernameAttributeType::from(x.as_str()))
                     .collect(),
             ))
             .set_auto_verified_attributes(Some(
-                strings(a, "auto_verified_attributes")
+                strings(a, kinds::cognito::UserPool::auto_verified_attributes)
                     .iter()
                     .map(|x| VerifiedAttributeType::from(x.as_str()))
                     .collect(),
             ))
             .admin_create_user_config(
                 AdminCreateUserConfigType::builder()
-                    .allow_admin_create_user_only(input_bool(a, "admin_create_user_only"))
+                    .allow_admin_create_user_only(input_bool(
+                        a,
+                        kinds::cognito::UserPool::admin_create_user_only,
+                    ))
                     .build(),
             )
             .policies(policies(a))
-            .user_pool_tier(UserPoolTierType::from(input_str(a, "user_pool_tier")))
+            .user_pool_tier(UserPoolTierType::from(input_str(
+                a,
+                kinds::cognito::UserPool::user_pool_tier,
+            )))
             .user_pool_add_ons(add_ons(a)?)
-            .deletion_protection(deletion_protection(input_bool(a, "deletion_protection")))
+            .deletion_protection(deletion_protection(input_bool(
+                a,
+                kinds::cognito::UserPool::deletion_protection,
+            )))
             .set_user_pool_tags(Some(tags(a).into_iter().collect()))
             .send()
             .await?;
@@ -265,8 +284,12 @@ impl AwsKind for UserPool {
             self.set_mfa(id, new).await?;
         }
         if changed.iter().any(|c| c != "mfa_configuration" && c != "tags") {
-            self.update_pool(id, new, deletion_protection(input_bool(new, "deletion_protection")))
-                .await?;
+            self.update_pool(
+                id,
+                new,
+                deletion_protection(input_bool(new, kinds::cognito::UserPool::deletion_protection)),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -325,7 +348,7 @@ impl AwsKind for AppClient {
     const NOT_FOUND: &'static [&'static str] = RESOURCE_NOT_FOUND;
 
     async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let pool = input_str(inputs, "user_pool_id");
+        let pool = input_str(inputs, kinds::cognito::Client::user_pool_id);
         let mut pages = self
             .0
             .list_user_pool_clients()
@@ -347,7 +370,7 @@ impl AwsKind for AppClient {
         let r = self
             .0
             .describe_user_pool_client()
-            .user_pool_id(input_str(recorded, "user_pool_id"))
+            .user_pool_id(input_str(recorded, kinds::cognito::Client::user_pool_id))
             .client_id(id)
             .send()
             .await?;
@@ -382,18 +405,24 @@ impl AwsKind for AppClient {
         let r = self
             .0
             .create_user_pool_client()
-            .user_pool_id(input_str(a, "user_pool_id"))
+            .user_pool_id(input_str(a, kinds::cognito::Client::user_pool_id))
             .client_name(name)
-            .generate_secret(input_bool(a, "generate_secret"))
+            .generate_secret(input_bool(a, kinds::cognito::Client::generate_secret))
             .set_allowed_o_auth_flows(Some(
-                strings(a, "allowed_oauth_flows")
+                strings(a, kinds::cognito::Client::allowed_oauth_flows)
                     .iter()
                     .map(|f| OAuthFlowType::from(f.as_str()))
                     .collect(),
             ))
-            .set_allowed_o_auth_scopes(Some(strings(a, "allowed_oauth_scopes")))
-            .set_callback_urls(Some(strings(a, "callback_urls")))
-            .set_supported_identity_providers(Some(strings(a, "supported_identity_providers")))
+            .set_allowed_o_auth_scopes(Some(strings(
+                a,
+                kinds::cognito::Client::allowed_oauth_scopes,
+            )))
+            .set_callback_urls(Some(strings(a, kinds::cognito::Client::callback_urls)))
+            .set_supported_identity_providers(Some(strings(
+                a,
+                kinds::cognito::Client::supported_identity_providers,
+            )))
             .prevent_user_existence_errors(PreventUserExistenceErrorTypes::from(input_str(
                 a,
                 "prevent_user_existence_errors",
@@ -414,17 +443,23 @@ impl AwsKind for AppClient {
         // like UpdateUserPool, UpdateUserPoolClient resets what it is not given
         self.0
             .update_user_pool_client()
-            .user_pool_id(input_str(new, "user_pool_id"))
+            .user_pool_id(input_str(new, kinds::cognito::Client::user_pool_id))
             .client_id(id)
             .set_allowed_o_auth_flows(Some(
-                strings(new, "allowed_oauth_flows")
+                strings(new, kinds::cognito::Client::allowed_oauth_flows)
                     .iter()
                     .map(|f| OAuthFlowType::from(f.as_str()))
                     .collect(),
             ))
-            .set_allowed_o_auth_scopes(Some(strings(new, "allowed_oauth_scopes")))
-            .set_callback_urls(Some(strings(new, "callback_urls")))
-            .set_supported_identity_providers(Some(strings(new, "supported_identity_providers")))
+            .set_allowed_o_auth_scopes(Some(strings(
+                new,
+                kinds::cognito::Client::allowed_oauth_scopes,
+            )))
+            .set_callback_urls(Some(strings(new, kinds::cognito::Client::callback_urls)))
+            .set_supported_identity_providers(Some(strings(
+                new,
+                kinds::cognito::Client::supported_identity_providers,
+            )))
             .prevent_user_existence_errors(PreventUserExistenceErrorTypes::from(input_str(
                 new,
                 "prevent_user_existence_errors",
@@ -439,7 +474,7 @@ impl AwsKind for AppClient {
         done(
             self.0
                 .delete_user_pool_client()
-                .user_pool_id(input_str(recorded, "user_pool_id"))
+                .user_pool_id(input_str(recorded, kinds::cognito::Client::user_pool_id))
                 .client_id(id)
                 .send(),
         )
@@ -460,7 +495,10 @@ impl AwsKind for Domain {
         Ok(self
             .read(name, inputs)
             .await?
-            .filter(|o| o.attrs.get("user_pool_id") == inputs.get("user_pool_id"))
+            .filter(|o| {
+                o.attrs.get(kinds::cognito::Domain::user_pool_id)
+                    == inputs.get(kinds::cognito::Domain::user_pool_id)
+            })
             .map(|_| name.to_string()))
     }
 
@@ -477,7 +515,7 @@ impl AwsKind for Domain {
     }
 
     async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        match self.0.create_user_pool_domain().domain(name).user_pool_id(input_str(a, "user_pool_id")).send().await.map_err(AwsError::from)
+        match self.0.create_user_pool_domain().domain(name).user_pool_id(input_str(a, kinds::cognito::Domain::user_pool_id)).send().await.map_err(AwsError::from)
         {
             Ok(_) => Ok(name.to_string()),
             Err(e) if e.code() == Some("InvalidParameterException") => Err(ProviderError::coded(
@@ -494,7 +532,7 @@ impl AwsKind for Domain {
             self.0
                 .delete_user_pool_domain()
                 .domain(id)
-                .user_pool_id(input_str(recorded, "user_pool_id"))
+                .user_pool_id(input_str(recorded, kinds::cognito::Domain::user_pool_id))
                 .send(),
         )
         .await
@@ -520,7 +558,7 @@ impl AwsKind for User {
         let r = self
             .0
             .admin_get_user()
-            .user_pool_id(input_str(recorded, "user_pool_id"))
+            .user_pool_id(input_str(recorded, kinds::cognito::User::user_pool_id))
             .username(id)
             .send()
             .await?;
@@ -533,7 +571,7 @@ impl AwsKind for User {
         };
         Ok(Some(Observed {
             attrs: attrs([
-                ("user_pool_id", json!(input_str(recorded, "user_pool_id"))),
+                ("user_pool_id", json!(input_str(recorded, kinds::cognito::User::user_pool_id))),
                 ("email", json!(attr("email"))),
                 ("email_verified", json!(attr("email_verified").as_deref() == Some("true"))),
             ]),
@@ -549,12 +587,12 @@ impl AwsKind for User {
         let r = self
             .0
             .admin_create_user()
-            .user_pool_id(input_str(a, "user_pool_id"))
+            .user_pool_id(input_str(a, kinds::cognito::User::user_pool_id))
             .username(name)
-            .user_attributes(user_attribute("email", input_str(a, "email")))
+            .user_attributes(user_attribute("email", input_str(a, kinds::cognito::User::email)))
             .user_attributes(user_attribute(
                 "email_verified",
-                flag(input_bool(a, "email_verified")),
+                flag(input_bool(a, kinds::cognito::User::email_verified)),
             ))
             .desired_delivery_mediums(DeliveryMediumType::Email)
             .send()
@@ -575,11 +613,11 @@ impl AwsKind for User {
     ) -> AwsResult<()> {
         self.0
             .admin_update_user_attributes()
-            .user_pool_id(input_str(new, "user_pool_id"))
+            .user_pool_id(input_str(new, kinds::cognito::User::user_pool_id))
             .username(id)
             .user_attributes(user_attribute(
                 "email_verified",
-                flag(input_bool(new, "email_verified")),
+                flag(input_bool(new, kinds::cognito::User::email_verified)),
             ))
             .send()
             .await?;
@@ -590,7 +628,7 @@ impl AwsKind for User {
         done(
             self.0
                 .admin_delete_user()
-                .user_pool_id(input_str(recorded, "user_pool_id"))
+                .user_pool_id(input_str(recorded, kinds::cognito::User::user_pool_id))
                 .username(id)
                 .send(),
         )

@@ -12,6 +12,7 @@ use aws_sdk_eks::types::{
     VpcConfigRequest,
 };
 use aws_sdk_eks::Client;
+use empi_engine::kinds;
 use empi_engine::kinds::eks::{ACCESS_ENTRY, CLUSTER, LAUNCH_TEMPLATE, NODE_GROUP};
 use empi_engine::resource::{Attrs, ErrorClass, Observed, ProviderError, Registry, Schema};
 use serde_json::json;
@@ -153,9 +154,9 @@ fn vpc_config(a: &Attrs) -> VpcConfigRequest {
     VpcConfigRequest::builder()
         .set_subnet_ids(Some(strings(a, "subnet_ids")))
         .set_security_group_ids(Some(strings(a, "security_group_ids")))
-        .endpoint_private_access(input_bool(a, "endpoint_private_access"))
-        .endpoint_public_access(input_bool(a, "endpoint_public_access"))
-        .set_public_access_cidrs(Some(strings(a, "public_access_cidrs")))
+        .endpoint_private_access(input_bool(a, kinds::eks::Cluster::endpoint_private_access))
+        .endpoint_public_access(input_bool(a, kinds::eks::Cluster::endpoint_public_access))
+        .set_public_access_cidrs(Some(strings(a, kinds::eks::Cluster::public_access_cidrs)))
         .build()
 }
 
@@ -165,7 +166,7 @@ fn vpc_config(a: &Attrs) -> VpcConfigRequest {
 /// terraform-provider-aws sends it.
 #[allow(deprecated)]
 fn encryption(a: &Attrs) -> Option<Vec<EncryptionConfig>> {
-    let key = input_str(a, "encryption_key_arn");
+    let key = input_str(a, kinds::eks::Cluster::encryption_key_arn);
     (!key.is_empty()).then(|| {
         vec![EncryptionConfig::builder()
             .resources("secrets")
@@ -185,12 +186,14 @@ fn encryption_key(c: &aws_sdk_eks::types::Cluster) -> String {
 }
 
 fn logging(a: &Attrs) -> Logging {
-    let on: Vec<LogType> =
-        strings(a, "enabled_log_types").iter().map(|t| LogType::from(t.as_str())).collect();
+    let on: Vec<LogType> = strings(a, kinds::eks::Cluster::enabled_log_types)
+        .iter()
+        .map(|t| LogType::from(t.as_str()))
+        .collect();
     let all = ["api", "audit", "authenticator", "controllerManager", "scheduler"];
     let off: Vec<LogType> = all
         .iter()
-        .filter(|t| !strings(a, "enabled_log_types").iter().any(|x| x == *t))
+        .filter(|t| !strings(a, kinds::eks::Cluster::enabled_log_types).iter().any(|x| x == *t))
         .map(|t| LogType::from(*t))
         .collect();
     let mut l = Logging::builder()
@@ -285,14 +288,14 @@ impl AwsKind for Cluster {
         self.0
             .create_cluster()
             .name(name)
-            .version(input_str(a, "version"))
-            .role_arn(input_str(a, "role_arn"))
+            .version(input_str(a, kinds::eks::Cluster::version))
+            .role_arn(input_str(a, kinds::eks::Cluster::role_arn))
             .resources_vpc_config(vpc_config(a))
             .logging(logging(a))
             .set_encryption_config(encryption(a))
             .access_config(
                 CreateAccessConfigRequest::builder()
-                    .authentication_mode(AuthenticationMode::from(input_str(a, "authentication_mode")))
+                    .authentication_mode(AuthenticationMode::from(input_str(a, kinds::eks::Cluster::authentication_mode)))
                     .bootstrap_cluster_creator_admin_permissions(true)
                     .build(),
             )
@@ -320,13 +323,13 @@ impl AwsKind for Cluster {
             ProviderError::coded("ResourceNotFoundException", format!("cluster {id} is gone"))
         })?;
         let vpc = live.resources_vpc_config();
-        if has("version") && live.version() != Some(input_str(new, "version")) {
+        if has("version") && live.version() != Some(input_str(new, kinds::eks::Cluster::version)) {
             self.1.turn(&self.0, id, None).await?;
             let r = self
                 .0
                 .update_cluster_version()
                 .name(id)
-                .version(input_str(new, "version"))
+                .version(input_str(new, kinds::eks::Cluster::version))
                 .send()
                 .await?;
             self.1.started(id, None, r.update());
@@ -337,10 +340,10 @@ impl AwsKind for Cluster {
         let endpoint_live = vpc.map(|v| (v.endpoint_private_access(), v.endpoint_public_access()));
         let endpoint_changed = endpoint_live
             != Some((
-                input_bool(new, "endpoint_private_access"),
-                input_bool(new, "endpoint_public_access"),
+                input_bool(new, kinds::eks::Cluster::endpoint_private_access),
+                input_bool(new, kinds::eks::Cluster::endpoint_public_access),
             ))
-            || sorted(cidrs) != sorted(strings(new, "public_access_cidrs"));
+            || sorted(cidrs) != sorted(strings(new, kinds::eks::Cluster::public_access_cidrs));
         if (has("endpoint_private_access")
             || has("endpoint_public_access")
             || has("public_access_cidrs"))
@@ -349,9 +352,18 @@ impl AwsKind for Cluster {
             self.1.turn(&self.0, id, None).await?;
             // endpoint access only: subnets or security groups in the same call are a second kind of update
             let endpoint = VpcConfigRequest::builder()
-                .endpoint_private_access(input_bool(new, "endpoint_private_access"))
-                .endpoint_public_access(input_bool(new, "endpoint_public_access"))
-                .set_public_access_cidrs(Some(strings(new, "public_access_cidrs")))
+                .endpoint_private_access(input_bool(
+                    new,
+                    kinds::eks::Cluster::endpoint_private_access,
+                ))
+                .endpoint_public_access(input_bool(
+                    new,
+                    kinds::eks::Cluster::endpoint_public_access,
+                ))
+                .set_public_access_cidrs(Some(strings(
+                    new,
+                    kinds::eks::Cluster::public_access_cidrs,
+                )))
                 .build();
             let r = self
                 .0
@@ -368,7 +380,8 @@ impl AwsKind for Cluster {
             self.1.started(id, None, r.update());
         }
         if has("authentication_mode")
-            && authentication_mode(&live) != input_str(new, "authentication_mode")
+            && authentication_mode(&live)
+                != input_str(new, kinds::eks::Cluster::authentication_mode)
         {
             self.1.turn(&self.0, id, None).await?;
             let mode = UpdateAccessConfigRequest::builder()
@@ -432,8 +445,14 @@ fn template_data(a: &Attrs) -> aws_sdk_ec2::types::RequestLaunchTemplateData {
         .metadata_options(
             LaunchTemplateInstanceMetadataOptionsRequest::builder()
                 .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
-                .http_tokens(LaunchTemplateHttpTokensState::from(input_str(a, "http_tokens")))
-                .http_put_response_hop_limit(super::input_i32(a, "http_put_response_hop_limit"))
+                .http_tokens(LaunchTemplateHttpTokensState::from(input_str(
+                    a,
+                    kinds::eks::LaunchTemplate::http_tokens,
+                )))
+                .http_put_response_hop_limit(super::input_i32(
+                    a,
+                    kinds::eks::LaunchTemplate::http_put_response_hop_limit,
+                ))
                 .build(),
         )
         .build()
@@ -557,16 +576,16 @@ impl NodeGroup {
 
 fn scaling(a: &Attrs) -> NodegroupScalingConfig {
     NodegroupScalingConfig::builder()
-        .min_size(input_i32(a, "min_size"))
-        .max_size(input_i32(a, "max_size"))
-        .desired_size(input_i32(a, "desired_size"))
+        .min_size(input_i32(a, kinds::eks::NodeGroup::min_size))
+        .max_size(input_i32(a, kinds::eks::NodeGroup::max_size))
+        .desired_size(input_i32(a, kinds::eks::NodeGroup::desired_size))
         .build()
 }
 
 fn launch_template(a: &Attrs) -> LaunchTemplateSpecification {
     LaunchTemplateSpecification::builder()
-        .id(input_str(a, "launch_template_id"))
-        .version(input_str(a, "launch_template_version"))
+        .id(input_str(a, kinds::eks::NodeGroup::launch_template_id))
+        .version(input_str(a, kinds::eks::NodeGroup::launch_template_version))
         .build()
 }
 
@@ -580,11 +599,16 @@ impl AwsKind for NodeGroup {
     };
 
     async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        Ok(self.describe(input_str(inputs, "cluster_name"), name).await?.map(|_| name.to_string()))
+        Ok(self
+            .describe(input_str(inputs, kinds::eks::NodeGroup::cluster_name), name)
+            .await?
+            .map(|_| name.to_string()))
     }
 
     async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
-        let Some(g) = self.describe(input_str(recorded, "cluster_name"), id).await? else {
+        let Some(g) =
+            self.describe(input_str(recorded, kinds::eks::NodeGroup::cluster_name), id).await?
+        else {
             return Ok(None);
         };
         if g.status() == Some(&aws_sdk_eks::types::NodegroupStatus::Deleting) {
@@ -623,14 +647,14 @@ impl AwsKind for NodeGroup {
     async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         self.0
             .create_nodegroup()
-            .cluster_name(input_str(a, "cluster_name"))
+            .cluster_name(input_str(a, kinds::eks::NodeGroup::cluster_name))
             .nodegroup_name(name)
-            .node_role(input_str(a, "node_role_arn"))
-            .set_subnets(Some(strings(a, "subnet_ids")))
-            .set_instance_types(Some(strings(a, "instance_types")))
+            .node_role(input_str(a, kinds::eks::NodeGroup::node_role_arn))
+            .set_subnets(Some(strings(a, kinds::eks::NodeGroup::subnet_ids)))
+            .set_instance_types(Some(strings(a, kinds::eks::NodeGroup::instance_types)))
             .scaling_config(scaling(a))
             .launch_template(launch_template(a))
-            .ami_type(AmiTypes::from(input_str(a, "ami_type")))
+            .ami_type(AmiTypes::from(input_str(a, kinds::eks::NodeGroup::ami_type)))
             .set_tags(Some(tags(a).into_iter().collect()))
             .send()
             .await
@@ -650,7 +674,7 @@ impl AwsKind for NodeGroup {
         changed: &[String],
     ) -> AwsResult<()> {
         let has = |k: &str| changed.iter().any(|c| c == k);
-        let cluster = input_str(new, "cluster_name");
+        let cluster = input_str(new, kinds::eks::NodeGroup::cluster_name);
         // as for the cluster: the group is read only once no update this run started is in progress
         self.1.turn(&self.0, cluster, Some(id)).await?;
         let live = self.describe(cluster, id).await?.ok_or_else(|| {
@@ -659,7 +683,7 @@ impl AwsKind for NodeGroup {
         // the version (launch template) first, then the scaling, each after the previous finished
         let live_version = live.launch_template().and_then(|l| l.version());
         if has("launch_template_version")
-            && live_version != Some(input_str(new, "launch_template_version"))
+            && live_version != Some(input_str(new, kinds::eks::NodeGroup::launch_template_version))
         {
             self.1.turn(&self.0, cluster, Some(id)).await?;
             let r = self
@@ -675,9 +699,9 @@ impl AwsKind for NodeGroup {
         let sc = live.scaling_config();
         let live_scaling = sc.map(|c| (c.min_size(), c.max_size(), c.desired_size()));
         let want = (
-            Some(input_i32(new, "min_size")),
-            Some(input_i32(new, "max_size")),
-            Some(input_i32(new, "desired_size")),
+            Some(input_i32(new, kinds::eks::NodeGroup::min_size)),
+            Some(input_i32(new, kinds::eks::NodeGroup::max_size)),
+            Some(input_i32(new, kinds::eks::NodeGroup::desired_size)),
         );
         if (has("min_size") || has("max_size") || has("desired_size")) && live_scaling != Some(want)
         {
@@ -699,7 +723,7 @@ impl AwsKind for NodeGroup {
         done(
             self.0
                 .delete_nodegroup()
-                .cluster_name(input_str(recorded, "cluster_name"))
+                .cluster_name(input_str(recorded, kinds::eks::NodeGroup::cluster_name))
                 .nodegroup_name(id)
                 .send(),
         )
@@ -708,7 +732,7 @@ impl AwsKind for NodeGroup {
 
     async fn retag(&self, id: &str, new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
         let arn = self
-            .describe(input_str(new, "cluster_name"), id)
+            .describe(input_str(new, kinds::eks::NodeGroup::cluster_name), id)
             .await?
             .and_then(|g| g.nodegroup_arn)
             .unwrap_or_default();
@@ -716,7 +740,9 @@ impl AwsKind for NodeGroup {
     }
 
     async fn status(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<(String, String)>> {
-        let Some(g) = self.describe(input_str(recorded, "cluster_name"), id).await? else {
+        let Some(g) =
+            self.describe(input_str(recorded, kinds::eks::NodeGroup::cluster_name), id).await?
+        else {
             return Ok(None);
         };
         let issues: Vec<String> = g
@@ -735,7 +761,14 @@ impl AwsKind for NodeGroup {
             })
             .unwrap_or_default();
         let live = g.status().map(|st| (st.as_str().to_string(), issues.join("; ")));
-        self.1.status(&self.0, input_str(recorded, "cluster_name"), Some(id), live).await
+        self.1
+            .status(
+                &self.0,
+                input_str(recorded, kinds::eks::NodeGroup::cluster_name),
+                Some(id),
+                live,
+            )
+            .await
     }
 }
 
@@ -745,7 +778,11 @@ pub struct AccessEntry(Client);
 
 /// An access entry's id: `<cluster>/<principal ARN>`.
 fn entry_id(a: &Attrs) -> String {
-    format!("{}/{}", input_str(a, "cluster_name"), input_str(a, "principal_arn"))
+    format!(
+        "{}/{}",
+        input_str(a, "cluster_name"),
+        input_str(a, kinds::eks::AccessEntry::principal_arn)
+    )
 }
 
 fn split_entry_id(id: &str) -> (&str, &str) {
@@ -773,8 +810,10 @@ impl AwsKind for AccessEntry {
     const NOT_FOUND: &'static [&'static str] = &["ResourceNotFoundException"];
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let (cluster, principal) =
-            (input_str(inputs, "cluster_name"), input_str(inputs, "principal_arn"));
+        let (cluster, principal) = (
+            input_str(inputs, kinds::eks::AccessEntry::cluster_name),
+            input_str(inputs, kinds::eks::AccessEntry::principal_arn),
+        );
         let r = self
             .0
             .describe_access_entry()
@@ -822,9 +861,13 @@ impl AwsKind for AccessEntry {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        let (cluster, principal) = (input_str(a, "cluster_name"), input_str(a, "principal_arn"));
+        let (cluster, principal) = (
+            input_str(a, kinds::eks::AccessEntry::cluster_name),
+            input_str(a, kinds::eks::AccessEntry::principal_arn),
+        );
         self.0.create_access_entry().cluster_name(cluster).principal_arn(principal).send().await?;
-        self.associate(cluster, principal, input_str(a, "policy_arn")).await?;
+        self.associate(cluster, principal, input_str(a, kinds::eks::AccessEntry::policy_arn))
+            .await?;
         Ok(entry_id(a))
     }
 
@@ -836,9 +879,10 @@ impl AwsKind for AccessEntry {
         _changed: &[String],
     ) -> AwsResult<()> {
         let (cluster, principal) = split_entry_id(id);
-        self.associate(cluster, principal, input_str(new, "policy_arn")).await?;
-        let before = input_str(old, "policy_arn");
-        if !before.is_empty() && before != input_str(new, "policy_arn") {
+        self.associate(cluster, principal, input_str(new, kinds::eks::AccessEntry::policy_arn))
+            .await?;
+        let before = input_str(old, kinds::eks::AccessEntry::policy_arn);
+        if !before.is_empty() && before != input_str(new, kinds::eks::AccessEntry::policy_arn) {
             self.0
                 .disassociate_access_policy()
                 .cluster_name(cluster)

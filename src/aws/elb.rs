@@ -10,6 +10,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     RuleCondition, RulePriorityPair, Tag, TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client;
+use empi_engine::kinds;
 use empi_engine::kinds::elb::{
     ASG_ATTACHMENT, LISTENER, LISTENER_RULE, LOAD_BALANCER, TARGET_GROUP,
 };
@@ -179,13 +180,22 @@ const ACCESS_LOGS_PREFIX: &str = "access_logs.s3.prefix";
 impl LoadBalancer {
     async fn set_attributes(&self, arn: &str, a: &Attrs) -> AwsResult<()> {
         let attr = |k: &str, v: String| LoadBalancerAttribute::builder().key(k).value(v).build();
-        let bucket = input_str(a, "access_logs_bucket");
+        let bucket = input_str(a, kinds::elb::LoadBalancer::access_logs_bucket);
         let attributes = vec![
-            attr(DROP_INVALID, input_bool(a, "drop_invalid_header_fields").to_string()),
-            attr(DELETION_PROTECTION, input_bool(a, "deletion_protection").to_string()),
+            attr(
+                DROP_INVALID,
+                input_bool(a, kinds::elb::LoadBalancer::drop_invalid_header_fields).to_string(),
+            ),
+            attr(
+                DELETION_PROTECTION,
+                input_bool(a, kinds::elb::LoadBalancer::deletion_protection).to_string(),
+            ),
             attr(ACCESS_LOGS, (!bucket.is_empty()).to_string()),
             attr(ACCESS_LOGS_BUCKET, bucket.to_string()),
-            attr(ACCESS_LOGS_PREFIX, input_str(a, "access_logs_prefix").to_string()),
+            attr(
+                ACCESS_LOGS_PREFIX,
+                input_str(a, kinds::elb::LoadBalancer::access_logs_prefix).to_string(),
+            ),
         ];
         let r = self
             .0
@@ -196,7 +206,7 @@ impl LoadBalancer {
             .await;
         r.map_err(|e| {
             super::adapter::aws(e).explain("InvalidConfigurationRequest", || {
-                format!("the load balancer cannot write access logs to bucket {bucket}: its policy must let Elastic Load Balancing put objects under {}/AWSLogs/ and it must use SSE-S3 (AES256) encryption", input_str(a, "access_logs_prefix"))
+                format!("the load balancer cannot write access logs to bucket {bucket}: its policy must let Elastic Load Balancing put objects under {}/AWSLogs/ and it must use SSE-S3 (AES256) encryption", input_str(a, kinds::elb::LoadBalancer::access_logs_prefix))
             })
         })?;
         Ok(())
@@ -275,9 +285,9 @@ impl AwsKind for LoadBalancer {
             .create_load_balancer()
             .name(name)
             .r#type(LoadBalancerTypeEnum::Application)
-            .scheme(LoadBalancerSchemeEnum::from(input_str(a, "scheme")))
-            .set_subnets(Some(strings(a, "subnet_ids")))
-            .set_security_groups(Some(strings(a, "security_group_ids")))
+            .scheme(LoadBalancerSchemeEnum::from(input_str(a, kinds::elb::LoadBalancer::scheme)))
+            .set_subnets(Some(strings(a, kinds::elb::LoadBalancer::subnet_ids)))
+            .set_security_groups(Some(strings(a, kinds::elb::LoadBalancer::security_group_ids)))
             .set_tags(Some(elb_tags(tags(a))))
             .send()
             .await?;
@@ -301,7 +311,7 @@ impl AwsKind for LoadBalancer {
             self.0
                 .set_subnets()
                 .load_balancer_arn(id)
-                .set_subnets(Some(strings(new, "subnet_ids")))
+                .set_subnets(Some(strings(new, kinds::elb::LoadBalancer::subnet_ids)))
                 .send()
                 .await?;
         }
@@ -309,7 +319,10 @@ impl AwsKind for LoadBalancer {
             self.0
                 .set_security_groups()
                 .load_balancer_arn(id)
-                .set_security_groups(Some(strings(new, "security_group_ids")))
+                .set_security_groups(Some(strings(
+                    new,
+                    kinds::elb::LoadBalancer::security_group_ids,
+                )))
                 .send()
                 .await?;
         }
@@ -404,12 +417,16 @@ impl AwsKind for TargetGroup {
             .0
             .create_target_group()
             .name(name)
-            .vpc_id(input_str(a, "vpc_id"))
-            .port(input_i32(a, "port"))
-            .protocol(ProtocolEnum::from(input_str(a, "protocol")))
-            .target_type(TargetTypeEnum::from(input_str(a, "target_type")))
-            .health_check_path(input_str(a, "health_check_path"))
-            .matcher(Matcher::builder().http_code(input_str(a, "health_check_matcher")).build())
+            .vpc_id(input_str(a, kinds::elb::TargetGroup::vpc_id))
+            .port(input_i32(a, kinds::elb::TargetGroup::port))
+            .protocol(ProtocolEnum::from(input_str(a, kinds::elb::TargetGroup::protocol)))
+            .target_type(TargetTypeEnum::from(input_str(a, kinds::elb::TargetGroup::target_type)))
+            .health_check_path(input_str(a, kinds::elb::TargetGroup::health_check_path))
+            .matcher(
+                Matcher::builder()
+                    .http_code(input_str(a, kinds::elb::TargetGroup::health_check_matcher))
+                    .build(),
+            )
             .health_check_port(health_check_port(a))
             .set_tags(Some(elb_tags(tags(a))))
             .send()
@@ -428,9 +445,11 @@ impl AwsKind for TargetGroup {
             self.0
                 .modify_target_group()
                 .target_group_arn(id)
-                .health_check_path(input_str(new, "health_check_path"))
+                .health_check_path(input_str(new, kinds::elb::TargetGroup::health_check_path))
                 .matcher(
-                    Matcher::builder().http_code(input_str(new, "health_check_matcher")).build(),
+                    Matcher::builder()
+                        .http_code(input_str(new, kinds::elb::TargetGroup::health_check_matcher))
+                        .build(),
                 )
                 .health_check_port(health_check_port(new))
                 .send()
@@ -462,12 +481,12 @@ impl AwsKind for Listener {
         let r = self
             .0
             .describe_listeners()
-            .load_balancer_arn(input_str(inputs, "load_balancer_arn"))
+            .load_balancer_arn(input_str(inputs, kinds::elb::Listener::load_balancer_arn))
             .send()
             .await?;
         Ok(r.listeners()
             .iter()
-            .find(|l| l.port() == Some(input_i32(inputs, "port")))
+            .find(|l| l.port() == Some(input_i32(inputs, kinds::elb::Listener::port)))
             .and_then(|l| l.listener_arn())
             .map(String::from))
     }
@@ -496,16 +515,18 @@ impl AwsKind for Listener {
         let mut req = self
             .0
             .create_listener()
-            .load_balancer_arn(input_str(a, "load_balancer_arn"))
-            .port(input_i32(a, "port"))
-            .protocol(ProtocolEnum::from(input_str(a, "protocol")))
+            .load_balancer_arn(input_str(a, kinds::elb::Listener::load_balancer_arn))
+            .port(input_i32(a, kinds::elb::Listener::port))
+            .protocol(ProtocolEnum::from(input_str(a, kinds::elb::Listener::protocol)))
             .set_default_actions(Some(to_actions(a, secret.as_deref())));
         if a.contains_key("certificate_arn") {
             req = req
                 .certificates(
-                    Certificate::builder().certificate_arn(input_str(a, "certificate_arn")).build(),
+                    Certificate::builder()
+                        .certificate_arn(input_str(a, kinds::elb::Listener::certificate_arn))
+                        .build(),
                 )
-                .ssl_policy(input_str(a, "ssl_policy"));
+                .ssl_policy(input_str(a, kinds::elb::Listener::ssl_policy));
         }
         let r = req.send().await?;
         returned(r.listeners().first().and_then(|l| l.listener_arn()), "CreateListener")
@@ -523,17 +544,17 @@ impl AwsKind for Listener {
             .0
             .modify_listener()
             .listener_arn(id)
-            .port(input_i32(new, "port"))
-            .protocol(ProtocolEnum::from(input_str(new, "protocol")))
+            .port(input_i32(new, kinds::elb::Listener::port))
+            .protocol(ProtocolEnum::from(input_str(new, kinds::elb::Listener::protocol)))
             .set_default_actions(Some(to_actions(new, secret.as_deref())));
         if new.contains_key("certificate_arn") {
             req = req
                 .certificates(
                     Certificate::builder()
-                        .certificate_arn(input_str(new, "certificate_arn"))
+                        .certificate_arn(input_str(new, kinds::elb::Listener::certificate_arn))
                         .build(),
                 )
-                .ssl_policy(input_str(new, "ssl_policy"));
+                .ssl_policy(input_str(new, kinds::elb::Listener::ssl_policy));
         }
         done(req.send()).await
     }
@@ -552,7 +573,7 @@ fn path_condition(a: &Attrs) -> RuleCondition {
         .field("path-pattern")
         .path_pattern_config(
             PathPatternConditionConfig::builder()
-                .set_values(Some(strings(a, "path_patterns")))
+                .set_values(Some(strings(a, kinds::elb::ListenerRule::path_patterns)))
                 .build(),
         )
         .build()
@@ -565,11 +586,18 @@ impl AwsKind for ListenerRule {
     const NOT_FOUND: &'static [&'static str] = &["RuleNotFound", "ListenerNotFound"];
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let r =
-            self.0.describe_rules().listener_arn(input_str(inputs, "listener_arn")).send().await?;
+        let r = self
+            .0
+            .describe_rules()
+            .listener_arn(input_str(inputs, kinds::elb::ListenerRule::listener_arn))
+            .send()
+            .await?;
         Ok(r.rules()
             .iter()
-            .find(|x| x.priority() == Some(&input_i32(inputs, "priority").to_string()))
+            .find(|x| {
+                x.priority()
+                    == Some(&input_i32(inputs, kinds::elb::ListenerRule::priority).to_string())
+            })
             .and_then(|x| x.rule_arn())
             .map(String::from))
     }
@@ -590,7 +618,10 @@ impl AwsKind for ListenerRule {
             .collect();
         Ok(Some(Observed {
             attrs: attrs([
-                ("listener_arn", json!(input_str(recorded, "listener_arn"))),
+                (
+                    "listener_arn",
+                    json!(input_str(recorded, kinds::elb::ListenerRule::listener_arn)),
+                ),
                 ("priority", json!(rule.priority().and_then(|p| p.parse::<i64>().ok()))),
                 ("path_patterns", sorted(paths)),
                 ("actions", from_actions(rule.actions(), recorded)),
@@ -604,8 +635,8 @@ impl AwsKind for ListenerRule {
         let r = self
             .0
             .create_rule()
-            .listener_arn(input_str(a, "listener_arn"))
-            .priority(input_i32(a, "priority"))
+            .listener_arn(input_str(a, kinds::elb::ListenerRule::listener_arn))
+            .priority(input_i32(a, kinds::elb::ListenerRule::priority))
             .conditions(path_condition(a))
             .set_actions(Some(to_actions(a, secret.as_deref())))
             .send()
@@ -623,7 +654,7 @@ impl AwsKind for ListenerRule {
         if changed.iter().any(|c| c == "priority") {
             let pair = RulePriorityPair::builder()
                 .rule_arn(id)
-                .priority(input_i32(new, "priority"))
+                .priority(input_i32(new, kinds::elb::ListenerRule::priority))
                 .build();
             self.0.set_rule_priorities().rule_priorities(pair).send().await?;
         }
@@ -678,15 +709,15 @@ impl AwsKind for AsgAttachment {
     const NOT_FOUND: &'static [&'static str] = &["ValidationError"];
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let tg = input_str(inputs, "target_group_arn");
+        let tg = input_str(inputs, kinds::elb::AsgAttachment::target_group_arn);
         Ok(self
-            .attached(input_str(inputs, "autoscaling_group_name"), tg)
+            .attached(input_str(inputs, kinds::elb::AsgAttachment::autoscaling_group_name), tg)
             .await?
             .then(|| tg.to_string()))
     }
 
     async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
-        let asg = input_str(recorded, "autoscaling_group_name");
+        let asg = input_str(recorded, kinds::elb::AsgAttachment::autoscaling_group_name);
         if !self.attached(asg, id).await? {
             return Ok(None);
         }
@@ -697,7 +728,7 @@ impl AwsKind for AsgAttachment {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        if input_str(a, "autoscaling_group_name").is_empty() {
+        if input_str(a, kinds::elb::AsgAttachment::autoscaling_group_name).is_empty() {
             return Err(ProviderError::coded(
                 "NoAutoScalingGroup",
                 "the node group reports no Auto Scaling group to attach the target group to",
@@ -706,22 +737,31 @@ impl AwsKind for AsgAttachment {
         }
         self.0
             .attach_load_balancer_target_groups()
-            .auto_scaling_group_name(input_str(a, "autoscaling_group_name"))
-            .target_group_arns(input_str(a, "target_group_arn"))
+            .auto_scaling_group_name(input_str(
+                a,
+                kinds::elb::AsgAttachment::autoscaling_group_name,
+            ))
+            .target_group_arns(input_str(a, kinds::elb::AsgAttachment::target_group_arn))
             .send()
             .await?;
-        Ok(input_str(a, "target_group_arn").to_string())
+        Ok(input_str(a, kinds::elb::AsgAttachment::target_group_arn).to_string())
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
         // a detach already done (a destroy stopped by Ctrl-C while it waited) is success; moto's
         // detach is not idempotent (it deregisters the instances again and fails InvalidTarget)
-        if !self.attached(input_str(recorded, "autoscaling_group_name"), id).await? {
+        if !self
+            .attached(input_str(recorded, kinds::elb::AsgAttachment::autoscaling_group_name), id)
+            .await?
+        {
             return Ok(());
         }
         self.0
             .detach_load_balancer_target_groups()
-            .auto_scaling_group_name(input_str(recorded, "autoscaling_group_name"))
+            .auto_scaling_group_name(input_str(
+                recorded,
+                kinds::elb::AsgAttachment::autoscaling_group_name,
+            ))
             .target_group_arns(id)
             .send()
             .await?;

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_iam::types::Tag;
 use aws_sdk_iam::Client;
+use empi_engine::kinds;
 use empi_engine::kinds::iam::{OIDC_PROVIDER, ROLE};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
@@ -130,8 +131,9 @@ impl AwsKind for Role {
                     format!("an IAM role named {name} already exists and is not recorded in this stack's state; delete it or choose another stack name")
                 })
             })?;
-        self.sync_policies(name, &strings(a, "managed_policy_arns")).await?;
-        self.sync_inline(name, a.get("inline_policies").unwrap_or(&Value::Null)).await?;
+        self.sync_policies(name, &strings(a, kinds::iam::Role::managed_policy_arns)).await?;
+        self.sync_inline(name, a.get(kinds::iam::Role::inline_policies).unwrap_or(&Value::Null))
+            .await?;
         Ok(name.to_string())
     }
 
@@ -153,10 +155,15 @@ impl AwsKind for Role {
                         .await?;
                 }
                 "managed_policy_arns" => {
-                    self.sync_policies(id, &strings(new, "managed_policy_arns")).await?
+                    self.sync_policies(id, &strings(new, kinds::iam::Role::managed_policy_arns))
+                        .await?
                 }
                 "inline_policies" => {
-                    self.sync_inline(id, new.get("inline_policies").unwrap_or(&Value::Null)).await?
+                    self.sync_inline(
+                        id,
+                        new.get(kinds::iam::Role::inline_policies).unwrap_or(&Value::Null),
+                    )
+                    .await?
                 }
                 _ => {}
             }
@@ -201,7 +208,7 @@ impl AwsKind for OidcProvider {
     const NOT_FOUND: &'static [&'static str] = NO_SUCH_ENTITY;
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let host = host_of(super::input_str(inputs, "url")).to_string();
+        let host = host_of(super::input_str(inputs, kinds::iam::OidcProvider::url)).to_string();
         let r = self.0.list_open_id_connect_providers().send().await?;
         Ok(r.open_id_connect_provider_list()
             .iter()
@@ -234,9 +241,9 @@ impl AwsKind for OidcProvider {
         let r = self
             .0
             .create_open_id_connect_provider()
-            .url(super::input_str(a, "url"))
-            .set_client_id_list(Some(strings(a, "client_ids")))
-            .set_thumbprint_list(Some(strings(a, "thumbprints")))
+            .url(super::input_str(a, kinds::iam::OidcProvider::url))
+            .set_client_id_list(Some(strings(a, kinds::iam::OidcProvider::client_ids)))
+            .set_thumbprint_list(Some(strings(a, kinds::iam::OidcProvider::thumbprints)))
             .set_tags(Some(iam_tags(tags(a))))
             .send()
             .await?;
@@ -258,12 +265,18 @@ impl AwsKind for OidcProvider {
                     self.0
                         .update_open_id_connect_provider_thumbprint()
                         .open_id_connect_provider_arn(id)
-                        .set_thumbprint_list(Some(strings(new, "thumbprints")))
+                        .set_thumbprint_list(Some(strings(
+                            new,
+                            kinds::iam::OidcProvider::thumbprints,
+                        )))
                         .send()
                         .await?;
                 }
                 "client_ids" => {
-                    let (want, have) = (strings(new, "client_ids"), strings(old, "client_ids"));
+                    let (want, have) = (
+                        strings(new, kinds::iam::OidcProvider::client_ids),
+                        strings(old, kinds::iam::OidcProvider::client_ids),
+                    );
                     for cid in want.iter().filter(|c| !have.contains(c)) {
                         self.0
                             .add_client_id_to_open_id_connect_provider()

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use aws_sdk_kms::Client;
+use empi_engine::kinds;
 use empi_engine::kinds::kms::KEY;
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
@@ -96,7 +97,7 @@ impl AwsKind for Key {
 
     /// By its alias: the stack's key is the one `alias/<stack>` names, while it is usable.
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let alias = input_str(inputs, "alias");
+        let alias = input_str(inputs, kinds::kms::Key::alias);
         match self.0.describe_key().key_id(alias).send().await.map_err(AwsError::from) {
             Ok(r) => Ok(r
                 .key_metadata()
@@ -116,7 +117,7 @@ impl AwsKind for Key {
             self.0.get_key_rotation_status().key_id(id).send().await?.key_rotation_enabled();
         let aliases = self.aliases(id).await?;
         // the recorded alias while it still names this key, else the first one that does
-        let want = input_str(recorded, "alias");
+        let want = input_str(recorded, kinds::kms::Key::alias);
         let alias = aliases.iter().find(|(a, _)| a == want).or(aliases.first()).cloned();
         let t = self.0.list_resource_tags().key_id(id).send().await?;
         let tag_list =
@@ -143,7 +144,7 @@ impl AwsKind for Key {
         let r = self
             .0
             .create_key()
-            .description(input_str(a, "description"))
+            .description(input_str(a, kinds::kms::Key::description))
             .policy(policy)
             .set_tags(Some(kms_tags(tags(a))))
             .send()
@@ -152,10 +153,10 @@ impl AwsKind for Key {
             .key_metadata()
             .map(|m| m.key_id().to_string())
             .ok_or_else(|| ProviderError::new("CreateKey returned no key"))?;
-        if input_bool(a, "enable_key_rotation") {
+        if input_bool(a, kinds::kms::Key::enable_key_rotation) {
             self.0.enable_key_rotation().key_id(&id).send().await?;
         }
-        let alias = input_str(a, "alias");
+        let alias = input_str(a, kinds::kms::Key::alias);
         self.0.create_alias().alias_name(alias).target_key_id(&id).send().await.map_err(|e| {
             AwsError::from(e).explain("AlreadyExistsException", || {
                 format!("the alias {alias} already names another KMS key that this stack's state does not record; delete that alias (`aws kms delete-alias --alias-name {alias}`) or choose another stack name")
@@ -252,7 +253,7 @@ impl AwsKind for Key {
                 r => r.map(|_| ())?,
             }
         }
-        let days = match input_i32(recorded, "deletion_window_in_days") {
+        let days = match input_i32(recorded, kinds::kms::Key::deletion_window_in_days) {
             d @ 7..=30 => d,
             _ => 30,
         };

@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{FlowLogsResourceType, LogDestinationType, ResourceType, TrafficType};
+use empi_engine::kinds;
 use empi_engine::kinds::logs::{FLOW_LOG, LOG_GROUP, TRAIL};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
@@ -84,7 +85,7 @@ impl AwsKind for LogGroup {
             .create_log_group()
             .log_group_name(name)
             .set_tags(Some(tags(a).into_iter().collect()));
-        if let Some(key) = a.get("kms_key_id").and_then(Value::as_str) {
+        if let Some(key) = a.get(kinds::logs::LogGroup::kms_key_id).and_then(Value::as_str) {
             req = req.kms_key_id(key);
         }
         req.send().await.map_err(|e| {
@@ -95,7 +96,7 @@ impl AwsKind for LogGroup {
         self.0
             .put_retention_policy()
             .log_group_name(name)
-            .retention_in_days(input_i32(a, "retention_in_days"))
+            .retention_in_days(input_i32(a, kinds::logs::LogGroup::retention_in_days))
             .send()
             .await?;
         Ok(name.to_string())
@@ -127,7 +128,9 @@ impl AwsKind for LogGroup {
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
         let Some(g) = self.describe(id).await? else { return Ok(()) };
-        if g.stored_bytes().unwrap_or(0) > 0 && !input_bool(recorded, "force_destroy") {
+        if g.stored_bytes().unwrap_or(0) > 0
+            && !input_bool(recorded, kinds::logs::LogGroup::force_destroy)
+        {
             return Err(ProviderError::coded(
                 "LogGroupNotEmpty",
                 format!(
@@ -192,11 +195,11 @@ impl AwsKind for FlowLog {
             .0
             .create_flow_logs()
             .resource_type(FlowLogsResourceType::Vpc)
-            .resource_ids(input_str(a, "vpc_id"))
-            .traffic_type(TrafficType::from(input_str(a, "traffic_type")))
+            .resource_ids(input_str(a, kinds::logs::FlowLog::vpc_id))
+            .traffic_type(TrafficType::from(input_str(a, kinds::logs::FlowLog::traffic_type)))
             .log_destination_type(LogDestinationType::CloudWatchLogs)
-            .log_destination(input_str(a, "log_destination"))
-            .deliver_logs_permission_arn(input_str(a, "iam_role_arn"))
+            .log_destination(input_str(a, kinds::logs::FlowLog::log_destination))
+            .deliver_logs_permission_arn(input_str(a, kinds::logs::FlowLog::iam_role_arn))
             .tag_specifications(tag_spec(ResourceType::VpcFlowLog, a))
             .send()
             .await?;
@@ -292,26 +295,26 @@ impl AwsKind for Trail {
         self.0
             .create_trail()
             .name(name)
-            .s3_bucket_name(input_str(a, "s3_bucket_name"))
-            .s3_key_prefix(input_str(a, "s3_key_prefix"))
-            .is_multi_region_trail(input_bool(a, "is_multi_region_trail"))
-            .include_global_service_events(input_bool(a, "include_global_service_events"))
-            .enable_log_file_validation(input_bool(a, "enable_log_file_validation"))
-            .set_kms_key_id(a.get("kms_key_id").and_then(Value::as_str).map(String::from))
+            .s3_bucket_name(input_str(a, kinds::logs::Trail::s3_bucket_name))
+            .s3_key_prefix(input_str(a, kinds::logs::Trail::s3_key_prefix))
+            .is_multi_region_trail(input_bool(a, kinds::logs::Trail::is_multi_region_trail))
+            .include_global_service_events(input_bool(a, kinds::logs::Trail::include_global_service_events))
+            .enable_log_file_validation(input_bool(a, kinds::logs::Trail::enable_log_file_validation))
+            .set_kms_key_id(a.get(kinds::logs::Trail::kms_key_id).and_then(Value::as_str).map(String::from))
             .set_tags_list(Some(trail_tags(tags(a))))
             .send()
             .await
             .map_err(|e| {
-                let bucket = input_str(a, "s3_bucket_name").to_string();
+                let bucket = input_str(a, kinds::logs::Trail::s3_bucket_name).to_string();
                 super::adapter::aws(e)
                     .explain("TrailAlreadyExistsException", || {
                         format!("a trail named {name} already exists and is not recorded in this stack's state; delete it or choose another stack name")
                     })
                     .explain("InsufficientS3BucketPolicyException", || {
-                        format!("CloudTrail may not write to bucket {bucket}: its policy must let cloudtrail.amazonaws.com GetBucketAcl on the bucket and PutObject under {}/AWSLogs/ for this trail (`empi-infra apply` writes that policy; check nothing replaced it)", input_str(a, "s3_key_prefix"))
+                        format!("CloudTrail may not write to bucket {bucket}: its policy must let cloudtrail.amazonaws.com GetBucketAcl on the bucket and PutObject under {}/AWSLogs/ for this trail (`empi-infra apply` writes that policy; check nothing replaced it)", input_str(a, kinds::logs::Trail::s3_key_prefix))
                     })
             })?;
-        if input_bool(a, "enable_logging") {
+        if input_bool(a, kinds::logs::Trail::enable_logging) {
             self.set_logging(name, true).await?;
         }
         Ok(name.to_string())
@@ -328,17 +331,27 @@ impl AwsKind for Trail {
             self.0
                 .update_trail()
                 .name(id)
-                .s3_bucket_name(input_str(new, "s3_bucket_name"))
-                .s3_key_prefix(input_str(new, "s3_key_prefix"))
-                .is_multi_region_trail(input_bool(new, "is_multi_region_trail"))
-                .include_global_service_events(input_bool(new, "include_global_service_events"))
-                .enable_log_file_validation(input_bool(new, "enable_log_file_validation"))
-                .kms_key_id(new.get("kms_key_id").and_then(Value::as_str).unwrap_or_default())
+                .s3_bucket_name(input_str(new, kinds::logs::Trail::s3_bucket_name))
+                .s3_key_prefix(input_str(new, kinds::logs::Trail::s3_key_prefix))
+                .is_multi_region_trail(input_bool(new, kinds::logs::Trail::is_multi_region_trail))
+                .include_global_service_events(input_bool(
+                    new,
+                    kinds::logs::Trail::include_global_service_events,
+                ))
+                .enable_log_file_validation(input_bool(
+                    new,
+                    kinds::logs::Trail::enable_log_file_validation,
+                ))
+                .kms_key_id(
+                    new.get(kinds::logs::Trail::kms_key_id)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                )
                 .send()
                 .await?;
         }
         if changed.iter().any(|c| c == "enable_logging") {
-            self.set_logging(id, input_bool(new, "enable_logging")).await?;
+            self.set_logging(id, input_bool(new, kinds::logs::Trail::enable_logging)).await?;
         }
         Ok(())
     }

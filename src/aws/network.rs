@@ -7,6 +7,7 @@ use aws_sdk_ec2::types::{
     UserIdGroupPair,
 };
 use aws_sdk_ec2::Client;
+use empi_engine::kinds;
 use empi_engine::kinds::network::{DEFAULT_SECURITY_GROUP, SECURITY_GROUP, SUBNET, VPC};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
@@ -168,7 +169,7 @@ impl AwsKind for Vpc {
         let r = self
             .0
             .create_vpc()
-            .cidr_block(input_str(a, "cidr_block"))
+            .cidr_block(input_str(a, kinds::network::Vpc::cidr_block))
             .tag_specifications(tag_spec(ResourceType::Vpc, a))
             .send()
             .await?;
@@ -211,7 +212,7 @@ impl AwsKind for Subnet {
 
     async fn find(&self, name: &str, address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         // only in this stack's VPC (a subnet of that name elsewhere is not this one)
-        let vpc = input_str(inputs, "vpc_id");
+        let vpc = input_str(inputs, kinds::network::Subnet::vpc_id);
         let r = self
             .0
             .describe_subnets()
@@ -251,9 +252,9 @@ impl AwsKind for Subnet {
         let r = self
             .0
             .create_subnet()
-            .vpc_id(input_str(a, "vpc_id"))
-            .cidr_block(input_str(a, "cidr_block"))
-            .availability_zone(input_str(a, "availability_zone"))
+            .vpc_id(input_str(a, kinds::network::Subnet::vpc_id))
+            .cidr_block(input_str(a, kinds::network::Subnet::cidr_block))
+            .availability_zone(input_str(a, kinds::network::Subnet::availability_zone))
             .tag_specifications(tag_spec(ResourceType::Subnet, a))
             .send()
             .await?;
@@ -262,7 +263,7 @@ impl AwsKind for Subnet {
             .and_then(|v| v.subnet_id())
             .ok_or_else(|| ProviderError::new("CreateSubnet returned no id"))?
             .to_string();
-        if input_bool(a, "map_public_ip_on_launch") {
+        if input_bool(a, kinds::network::Subnet::map_public_ip_on_launch) {
             self.update(&id, a, a, &["map_public_ip_on_launch".into()]).await?;
         }
         Ok(id)
@@ -277,7 +278,7 @@ impl AwsKind for Subnet {
     ) -> AwsResult<()> {
         if changed.iter().any(|c| c == "map_public_ip_on_launch") {
             let on = AttributeBooleanValue::builder()
-                .value(input_bool(new, "map_public_ip_on_launch"))
+                .value(input_bool(new, kinds::network::Subnet::map_public_ip_on_launch))
                 .build();
             self.0
                 .modify_subnet_attribute()
@@ -452,7 +453,12 @@ impl AwsKind for SecurityGroup {
             .0
             .describe_security_groups()
             .filters(Filter::builder().name("group-name").values(name).build())
-            .filters(Filter::builder().name("vpc-id").values(input_str(inputs, "vpc_id")).build())
+            .filters(
+                Filter::builder()
+                    .name("vpc-id")
+                    .values(input_str(inputs, kinds::network::SecurityGroup::vpc_id))
+                    .build(),
+            )
             .send()
             .await?;
         Ok(r.security_groups().first().and_then(|g| g.group_id()).map(String::from))
@@ -479,8 +485,8 @@ impl AwsKind for SecurityGroup {
             .0
             .create_security_group()
             .group_name(name)
-            .description(input_str(a, "description"))
-            .vpc_id(input_str(a, "vpc_id"))
+            .description(input_str(a, kinds::network::SecurityGroup::description))
+            .vpc_id(input_str(a, kinds::network::SecurityGroup::vpc_id))
             .tag_specifications(tag_spec(ResourceType::SecurityGroup, a))
             .send()
             .await?;
@@ -538,7 +544,10 @@ impl AwsKind for DefaultSecurityGroup {
 
     async fn find(&self, _name: &str, address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
         // taken over once it carries this address's tag (every VPC has one, taken over or not)
-        let Some(id) = self.default_of(&input_str(inputs, "vpc_id")).await? else {
+        let Some(id) = self
+            .default_of(&input_str(inputs, kinds::network::DefaultSecurityGroup::vpc_id))
+            .await?
+        else {
             return Ok(None);
         };
         let r = self.0.describe_security_groups().group_ids(&id).send().await?;
@@ -561,7 +570,7 @@ impl AwsKind for DefaultSecurityGroup {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        let vpc = input_str(a, "vpc_id");
+        let vpc = input_str(a, kinds::network::DefaultSecurityGroup::vpc_id);
         let id = self.default_of(&vpc).await?.ok_or_else(|| {
             ProviderError::new(format!(
                 "VPC {vpc} has no default security group; AWS creates one with every VPC"

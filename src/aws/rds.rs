@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use aws_sdk_rds::types::Tag;
 use aws_sdk_rds::Client;
+use empi_engine::kinds;
 use empi_engine::kinds::rds::{INSTANCE, PARAMETER_GROUP, SUBNET_GROUP};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
@@ -102,8 +103,8 @@ impl AwsKind for SubnetGroup {
         self.0
             .create_db_subnet_group()
             .db_subnet_group_name(name)
-            .db_subnet_group_description(input_str(a, "description"))
-            .set_subnet_ids(Some(strings(a, "subnet_ids")))
+            .db_subnet_group_description(input_str(a, kinds::rds::SubnetGroup::description))
+            .set_subnet_ids(Some(strings(a, kinds::rds::SubnetGroup::subnet_ids)))
             .set_tags(Some(rds_tags(a)))
             .send()
             .await?;
@@ -121,8 +122,8 @@ impl AwsKind for SubnetGroup {
         self.0
             .modify_db_subnet_group()
             .db_subnet_group_name(id)
-            .db_subnet_group_description(input_str(new, "description"))
-            .set_subnet_ids(Some(strings(new, "subnet_ids")))
+            .db_subnet_group_description(input_str(new, kinds::rds::SubnetGroup::description))
+            .set_subnet_ids(Some(strings(new, kinds::rds::SubnetGroup::subnet_ids)))
             .send()
             .await?;
         Ok(())
@@ -217,7 +218,7 @@ impl AwsKind for ParameterGroup {
             .await?;
         // only the parameters the stack sets are compared; others are AWS's defaults
         let wanted: Vec<String> = recorded
-            .get("parameters")
+            .get(kinds::rds::ParameterGroup::parameters)
             .and_then(Value::as_object)
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
@@ -248,8 +249,8 @@ impl AwsKind for ParameterGroup {
         self.0
             .create_db_parameter_group()
             .db_parameter_group_name(name)
-            .db_parameter_group_family(input_str(a, "family"))
-            .description(input_str(a, "description"))
+            .db_parameter_group_family(input_str(a, kinds::rds::ParameterGroup::family))
+            .description(input_str(a, kinds::rds::ParameterGroup::description))
             .set_tags(Some(rds_tags(a)))
             .send()
             .await?;
@@ -333,7 +334,7 @@ impl AwsKind for Instance {
         }
         let version = normalise_version(
             d.engine_version().unwrap_or_default(),
-            recorded.get("engine_version").and_then(Value::as_str),
+            recorded.get(kinds::rds::Instance::engine_version).and_then(Value::as_str),
         );
         let endpoint = d.endpoint();
         let mut outputs = attrs([
@@ -416,35 +417,48 @@ impl AwsKind for Instance {
             .rds
             .create_db_instance()
             .db_instance_identifier(name)
-            .engine(input_str(a, "engine"))
-            .engine_version(input_str(a, "engine_version"))
-            .db_instance_class(input_str(a, "instance_class"))
-            .allocated_storage(input_i32(a, "allocated_storage"))
-            .storage_type(input_str(a, "storage_type"))
-            .storage_encrypted(input_bool(a, "storage_encrypted"))
+            .engine(input_str(a, kinds::rds::Instance::engine))
+            .engine_version(input_str(a, kinds::rds::Instance::engine_version))
+            .db_instance_class(input_str(a, kinds::rds::Instance::instance_class))
+            .allocated_storage(input_i32(a, kinds::rds::Instance::allocated_storage))
+            .storage_type(input_str(a, kinds::rds::Instance::storage_type))
+            .storage_encrypted(input_bool(a, kinds::rds::Instance::storage_encrypted))
             .set_kms_key_id(opt(a, "kms_key_id"))
-            .enable_performance_insights(input_bool(a, "performance_insights_enabled"))
+            .enable_performance_insights(input_bool(
+                a,
+                kinds::rds::Instance::performance_insights_enabled,
+            ))
             .set_performance_insights_kms_key_id(
                 opt(a, "performance_insights_kms_key_id")
-                    .filter(|_| input_bool(a, "performance_insights_enabled")),
+                    .filter(|_| input_bool(a, kinds::rds::Instance::performance_insights_enabled)),
             )
             .set_performance_insights_retention_period(
-                input_bool(a, "performance_insights_enabled")
-                    .then(|| input_i32(a, "performance_insights_retention_period")),
+                input_bool(a, kinds::rds::Instance::performance_insights_enabled).then(|| {
+                    input_i32(a, kinds::rds::Instance::performance_insights_retention_period)
+                }),
             )
-            .publicly_accessible(input_bool(a, "publicly_accessible"))
-            .multi_az(input_bool(a, "multi_az"))
-            .backup_retention_period(input_i32(a, "backup_retention_period"))
-            .deletion_protection(input_bool(a, "deletion_protection"))
-            .copy_tags_to_snapshot(input_bool(a, "copy_tags_to_snapshot"))
-            .db_name(input_str(a, "db_name"))
-            .master_username(input_str(a, "master_username"))
-            .manage_master_user_password(input_bool(a, "manage_master_user_password"))
+            .publicly_accessible(input_bool(a, kinds::rds::Instance::publicly_accessible))
+            .multi_az(input_bool(a, kinds::rds::Instance::multi_az))
+            .backup_retention_period(input_i32(a, kinds::rds::Instance::backup_retention_period))
+            .deletion_protection(input_bool(a, kinds::rds::Instance::deletion_protection))
+            .copy_tags_to_snapshot(input_bool(a, kinds::rds::Instance::copy_tags_to_snapshot))
+            .db_name(input_str(a, kinds::rds::Instance::db_name))
+            .master_username(input_str(a, kinds::rds::Instance::master_username))
+            .manage_master_user_password(input_bool(
+                a,
+                kinds::rds::Instance::manage_master_user_password,
+            ))
             .set_master_user_secret_kms_key_id(opt(a, "master_user_secret_kms_key_id"))
-            .db_subnet_group_name(input_str(a, "db_subnet_group_name"))
-            .db_parameter_group_name(input_str(a, "db_parameter_group_name"))
-            .set_vpc_security_group_ids(Some(strings(a, "vpc_security_group_ids")))
-            .set_enable_cloudwatch_logs_exports(Some(strings(a, "enabled_cloudwatch_logs_exports")))
+            .db_subnet_group_name(input_str(a, kinds::rds::Instance::db_subnet_group_name))
+            .db_parameter_group_name(input_str(a, kinds::rds::Instance::db_parameter_group_name))
+            .set_vpc_security_group_ids(Some(strings(
+                a,
+                kinds::rds::Instance::vpc_security_group_ids,
+            )))
+            .set_enable_cloudwatch_logs_exports(Some(strings(
+                a,
+                kinds::rds::Instance::enabled_cloudwatch_logs_exports,
+            )))
             .set_tags(Some(rds_tags(a)))
             .send()
             .await;
@@ -468,7 +482,11 @@ impl AwsKind for Instance {
         let mut m =
             self.rds.modify_db_instance().db_instance_identifier(id).apply_immediately(true);
         let major = |a: &Attrs| {
-            input_str(a, "engine_version").split('.').next().unwrap_or_default().to_string()
+            input_str(a, kinds::rds::Instance::engine_version)
+                .split('.')
+                .next()
+                .unwrap_or_default()
+                .to_string()
         };
         let mut any = false;
         for k in changed {
@@ -489,20 +507,23 @@ impl AwsKind for Instance {
                 "performance_insights_enabled"
                 | "performance_insights_kms_key_id"
                 | "performance_insights_retention_period" => {
-                    let on = input_bool(new, "performance_insights_enabled");
+                    let on = input_bool(new, kinds::rds::Instance::performance_insights_enabled);
                     m.enable_performance_insights(on)
                         .set_performance_insights_kms_key_id(
                             opt(new, "performance_insights_kms_key_id").filter(|_| on),
                         )
-                        .set_performance_insights_retention_period(
-                            on.then(|| input_i32(new, "performance_insights_retention_period")),
-                        )
+                        .set_performance_insights_retention_period(on.then(|| {
+                            input_i32(
+                                new,
+                                kinds::rds::Instance::performance_insights_retention_period,
+                            )
+                        }))
                 }
                 "vpc_security_group_ids" => m.set_vpc_security_group_ids(Some(strings(new, k))),
                 // RDS takes the master password over (a stack from before it did) or re-encrypts
                 // its secret with another key; turning it off is never asked for
                 "manage_master_user_password" | "master_user_secret_kms_key_id"
-                    if input_bool(new, "manage_master_user_password") =>
+                    if input_bool(new, kinds::rds::Instance::manage_master_user_password) =>
                 {
                     m.manage_master_user_password(true).set_master_user_secret_kms_key_id(opt(
                         new,

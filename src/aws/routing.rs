@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{DomainType, ResourceType, VpcEndpointType};
 use aws_sdk_ec2::Client;
+use empi_engine::kinds;
 use empi_engine::kinds::routing::{
     EIP, INTERNET_GATEWAY, NAT_GATEWAY, ROUTE_TABLE, ROUTE_TABLE_ASSOCIATION, VPC_ENDPOINT,
 };
@@ -100,7 +101,7 @@ impl AwsKind for InternetGateway {
         self.0
             .attach_internet_gateway()
             .internet_gateway_id(&id)
-            .vpc_id(input_str(a, "vpc_id"))
+            .vpc_id(input_str(a, kinds::routing::InternetGateway::vpc_id))
             .send()
             .await?;
         Ok(id)
@@ -114,17 +115,20 @@ impl AwsKind for InternetGateway {
         changed: &[String],
     ) -> AwsResult<()> {
         if changed.iter().any(|c| c == "vpc_id") {
-            let live = self
-                .read(id, old)
-                .await?
-                .and_then(|o| o.attrs.get("vpc_id").and_then(|v| v.as_str().map(String::from)));
-            if let Some(vpc) = live.filter(|v| v != input_str(new, "vpc_id")) {
+            let live = self.read(id, old).await?.and_then(|o| {
+                o.attrs
+                    .get(kinds::routing::InternetGateway::vpc_id)
+                    .and_then(|v| v.as_str().map(String::from))
+            });
+            if let Some(vpc) =
+                live.filter(|v| v != input_str(new, kinds::routing::InternetGateway::vpc_id))
+            {
                 self.detach(id, &vpc).await?;
             }
             self.0
                 .attach_internet_gateway()
                 .internet_gateway_id(id)
-                .vpc_id(input_str(new, "vpc_id"))
+                .vpc_id(input_str(new, kinds::routing::InternetGateway::vpc_id))
                 .send()
                 .await?;
         }
@@ -132,7 +136,7 @@ impl AwsKind for InternetGateway {
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
-        self.detach(id, input_str(recorded, "vpc_id")).await?;
+        self.detach(id, input_str(recorded, kinds::routing::InternetGateway::vpc_id)).await?;
         done(self.0.delete_internet_gateway().internet_gateway_id(id).send()).await
     }
 
@@ -251,8 +255,8 @@ impl AwsKind for NatGateway {
         let r = self
             .0
             .create_nat_gateway()
-            .subnet_id(input_str(a, "subnet_id"))
-            .allocation_id(input_str(a, "allocation_id"))
+            .subnet_id(input_str(a, kinds::routing::NatGateway::subnet_id))
+            .allocation_id(input_str(a, kinds::routing::NatGateway::allocation_id))
             .tag_specifications(tag_spec(ResourceType::Natgateway, a))
             .send()
             .await?;
@@ -341,7 +345,7 @@ impl AwsKind for RouteTable {
         let r = self
             .0
             .create_route_table()
-            .vpc_id(input_str(a, "vpc_id"))
+            .vpc_id(input_str(a, kinds::routing::RouteTable::vpc_id))
             .tag_specifications(tag_spec(ResourceType::RouteTable, a))
             .send()
             .await?;
@@ -439,7 +443,10 @@ impl AwsKind for RouteTableAssociation {
     const NOT_FOUND: &'static [&'static str] = &["InvalidAssociationID.NotFound"];
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        Ok(self.lookup(true, input_str(inputs, "subnet_id")).await?.map(|(id, _, _)| id))
+        Ok(self
+            .lookup(true, input_str(inputs, kinds::routing::RouteTableAssociation::subnet_id))
+            .await?
+            .map(|(id, _, _)| id))
     }
 
     async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
@@ -454,8 +461,8 @@ impl AwsKind for RouteTableAssociation {
         let r = self
             .0
             .associate_route_table()
-            .subnet_id(input_str(a, "subnet_id"))
-            .route_table_id(input_str(a, "route_table_id"))
+            .subnet_id(input_str(a, kinds::routing::RouteTableAssociation::subnet_id))
+            .route_table_id(input_str(a, kinds::routing::RouteTableAssociation::route_table_id))
             .send()
             .await?;
         Ok(r.association_id()
@@ -474,7 +481,10 @@ impl AwsKind for RouteTableAssociation {
             self.0
                 .replace_route_table_association()
                 .association_id(id)
-                .route_table_id(input_str(new, "route_table_id"))
+                .route_table_id(input_str(
+                    new,
+                    kinds::routing::RouteTableAssociation::route_table_id,
+                ))
                 .send(),
         )
         .await
@@ -537,17 +547,29 @@ impl AwsKind for VpcEndpoint {
         let mut req = self
             .0
             .create_vpc_endpoint()
-            .vpc_id(input_str(a, "vpc_id"))
-            .service_name(input_str(a, "service_name"))
-            .vpc_endpoint_type(VpcEndpointType::from(input_str(a, "vpc_endpoint_type")))
+            .vpc_id(input_str(a, kinds::routing::VpcEndpoint::vpc_id))
+            .service_name(input_str(a, kinds::routing::VpcEndpoint::service_name))
+            .vpc_endpoint_type(VpcEndpointType::from(input_str(
+                a,
+                kinds::routing::VpcEndpoint::vpc_endpoint_type,
+            )))
             .tag_specifications(tag_spec(ResourceType::VpcEndpoint, a));
-        if input_str(a, "vpc_endpoint_type") == "Interface" {
+        if input_str(a, kinds::routing::VpcEndpoint::vpc_endpoint_type) == "Interface" {
             req = req
-                .set_subnet_ids(Some(strings(a, "subnet_ids")))
-                .set_security_group_ids(Some(strings(a, "security_group_ids")))
-                .private_dns_enabled(input_bool(a, "private_dns_enabled"));
+                .set_subnet_ids(Some(strings(a, kinds::routing::VpcEndpoint::subnet_ids)))
+                .set_security_group_ids(Some(strings(
+                    a,
+                    kinds::routing::VpcEndpoint::security_group_ids,
+                )))
+                .private_dns_enabled(input_bool(
+                    a,
+                    kinds::routing::VpcEndpoint::private_dns_enabled,
+                ));
         } else {
-            req = req.set_route_table_ids(Some(strings(a, "route_table_ids")));
+            req = req.set_route_table_ids(Some(strings(
+                a,
+                kinds::routing::VpcEndpoint::route_table_ids,
+            )));
         }
         let r = req.send().await?;
         returned(r.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()), "CreateVpcEndpoint")
@@ -560,15 +582,22 @@ impl AwsKind for VpcEndpoint {
         new: &Attrs,
         changed: &[String],
     ) -> AwsResult<()> {
-        let (add_sn, rm_sn) = delta(&strings(old, "subnet_ids"), &strings(new, "subnet_ids"));
-        let (add_sg, rm_sg) =
-            delta(&strings(old, "security_group_ids"), &strings(new, "security_group_ids"));
-        let (add_rt, rm_rt) =
-            delta(&strings(old, "route_table_ids"), &strings(new, "route_table_ids"));
+        let (add_sn, rm_sn) = delta(
+            &strings(old, kinds::routing::VpcEndpoint::subnet_ids),
+            &strings(new, kinds::routing::VpcEndpoint::subnet_ids),
+        );
+        let (add_sg, rm_sg) = delta(
+            &strings(old, kinds::routing::VpcEndpoint::security_group_ids),
+            &strings(new, kinds::routing::VpcEndpoint::security_group_ids),
+        );
+        let (add_rt, rm_rt) = delta(
+            &strings(old, kinds::routing::VpcEndpoint::route_table_ids),
+            &strings(new, kinds::routing::VpcEndpoint::route_table_ids),
+        );
         let dns = changed
             .iter()
             .any(|c| c == "private_dns_enabled")
-            .then(|| input_bool(new, "private_dns_enabled"));
+            .then(|| input_bool(new, kinds::routing::VpcEndpoint::private_dns_enabled));
         self.0
             .modify_vpc_endpoint()
             .vpc_endpoint_id(id)

@@ -14,6 +14,7 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
+use empi_engine::kinds;
 use empi_engine::kinds::s3::BUCKET;
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
@@ -66,15 +67,20 @@ impl Bucket {
     async fn configure(&self, name: &str, a: &Attrs, changed: Option<&[String]>) -> AwsResult<()> {
         let want = |k: &str| changed.is_none_or(|c| c.iter().any(|x| x == k));
         if want("encryption") || want("kms_key_arn") || want("bucket_key") {
-            let key = Some(input_str(a, "kms_key_arn")).filter(|k| !k.is_empty()).map(String::from);
+            let key = Some(input_str(a, kinds::s3::Bucket::kms_key_arn))
+                .filter(|k| !k.is_empty())
+                .map(String::from);
             let by_default = ServerSideEncryptionByDefault::builder()
-                .sse_algorithm(ServerSideEncryption::from(input_str(a, "encryption")))
+                .sse_algorithm(ServerSideEncryption::from(input_str(
+                    a,
+                    kinds::s3::Bucket::encryption,
+                )))
                 .set_kms_master_key_id(key)
                 .build()
                 .map_err(builder_err)?;
             let rule = ServerSideEncryptionRule::builder()
                 .apply_server_side_encryption_by_default(by_default)
-                .bucket_key_enabled(input_bool(a, "bucket_key"))
+                .bucket_key_enabled(input_bool(a, kinds::s3::Bucket::bucket_key))
                 .build();
             let conf = ServerSideEncryptionConfiguration::builder()
                 .rules(rule)
@@ -88,7 +94,7 @@ impl Bucket {
                 .await?;
         }
         if want("block_public_access") {
-            let on = input_bool(a, "block_public_access");
+            let on = input_bool(a, kinds::s3::Bucket::block_public_access);
             let conf = PublicAccessBlockConfiguration::builder()
                 .block_public_acls(on)
                 .ignore_public_acls(on)
@@ -103,7 +109,7 @@ impl Bucket {
                 .await?;
         }
         if want("versioning") {
-            let status = if input_bool(a, "versioning") {
+            let status = if input_bool(a, kinds::s3::Bucket::versioning) {
                 BucketVersioningStatus::Enabled
             } else {
                 BucketVersioningStatus::Suspended
@@ -136,7 +142,10 @@ impl Bucket {
                 .set_expiration(expiration)
                 .noncurrent_version_expiration(
                     NoncurrentVersionExpiration::builder()
-                        .noncurrent_days(input_i32(a, "noncurrent_version_expiration_days"))
+                        .noncurrent_days(input_i32(
+                            a,
+                            kinds::s3::Bucket::noncurrent_version_expiration_days,
+                        ))
                         .build(),
                 )
                 .abort_incomplete_multipart_upload(
@@ -164,13 +173,13 @@ impl Bucket {
         ) {
             let enabled = LoggingEnabled::builder()
                 .target_bucket(target)
-                .target_prefix(input_str(a, "access_log_prefix"))
+                .target_prefix(input_str(a, kinds::s3::Bucket::access_log_prefix))
                 .build()
                 .map_err(builder_err)?;
             let status = BucketLoggingStatus::builder().logging_enabled(enabled).build();
             self.s3.put_bucket_logging().bucket(name).bucket_logging_status(status).send().await.map_err(|e| {
                 AwsError::from(e).explain("InvalidTargetBucketForLogging", || {
-                    format!("bucket {name} cannot send its access logs to {target}: the log bucket's policy must let logging.s3.amazonaws.com put objects under {}", input_str(a, "access_log_prefix"))
+                    format!("bucket {name} cannot send its access logs to {target}: the log bucket's policy must let logging.s3.amazonaws.com put objects under {}", input_str(a, kinds::s3::Bucket::access_log_prefix))
                 })
             })?;
         }
@@ -362,7 +371,7 @@ impl AwsKind for Bucket {
         if !self.exists(id).await? {
             return Ok(());
         }
-        if input_bool(recorded, "force_destroy") {
+        if input_bool(recorded, kinds::s3::Bucket::force_destroy) {
             self.empty(id).await?;
         }
         let versions = self.s3.list_object_versions().bucket(id).max_keys(1).send().await?;

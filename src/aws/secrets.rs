@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::types::Tag;
 use aws_sdk_secretsmanager::Client;
+use empi_engine::kinds;
 use empi_engine::kinds::secrets::{SECRET, SECRET_VALUE};
 use empi_engine::redact;
 use empi_engine::resource::{
@@ -304,9 +305,11 @@ impl AwsKind for Secret {
             .0
             .create_secret()
             .name(name)
-            .description(input_str(a, "description"))
+            .description(input_str(a, kinds::secrets::Secret::description))
             .set_kms_key_id(
-                Some(input_str(a, "kms_key_id")).filter(|k| !k.is_empty()).map(String::from),
+                Some(input_str(a, kinds::secrets::Secret::kms_key_id))
+                    .filter(|k| !k.is_empty())
+                    .map(String::from),
             )
             .secret_string(Self::fresh())
             .set_tags(Some(t))
@@ -330,9 +333,11 @@ impl AwsKind for Secret {
             self.0
                 .update_secret()
                 .secret_id(id)
-                .description(input_str(new, "description"))
+                .description(input_str(new, kinds::secrets::Secret::description))
                 .set_kms_key_id(
-                    Some(input_str(new, "kms_key_id")).filter(|k| !k.is_empty()).map(String::from),
+                    Some(input_str(new, kinds::secrets::Secret::kms_key_id))
+                        .filter(|k| !k.is_empty())
+                        .map(String::from),
                 )
                 .send()
                 .await?;
@@ -402,7 +407,7 @@ impl AwsKind for SecretValue {
     const LIFECYCLE: Lifecycle = Lifecycle::Detached;
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let arn = input_str(inputs, "secret_id");
+        let arn = input_str(inputs, kinds::secrets::SecretValue::secret_id);
         Ok(current(&self.0, arn).await?.filter(|d| d.get("env").is_some()).map(|_| arn.to_string()))
     }
 
@@ -441,14 +446,14 @@ impl AwsKind for SecretValue {
         let mut doc = redact(doc);
         redact_values(&mut doc, &values);
         let mut a = attrs([("secret_id", json!(id)), ("document", doc)]);
-        if let Some(c) = recorded.get("copied_secrets") {
+        if let Some(c) = recorded.get(kinds::secrets::SecretValue::copied_secrets) {
             a.insert("copied_secrets".into(), c.clone());
         }
         Ok(Some(Observed { attrs: a, outputs: attrs([("id", json!(id)), ("arn", json!(id))]) }))
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
-        let arn = input_str(a, "secret_id").to_string();
+        let arn = input_str(a, kinds::secrets::SecretValue::secret_id).to_string();
         self.put(&arn, a).await?;
         Ok(arn)
     }

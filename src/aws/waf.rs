@@ -7,6 +7,7 @@ use aws_sdk_wafv2::types::{
     Statement, Tag, VisibilityConfig,
 };
 use aws_sdk_wafv2::Client;
+use empi_engine::kinds;
 use empi_engine::kinds::waf::{WEB_ACL, WEB_ACL_ASSOCIATION, WEB_ACL_LOGGING};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::json;
@@ -37,7 +38,7 @@ fn allow() -> DefaultAction {
 }
 
 fn rules(a: &Attrs) -> Vec<Rule> {
-    strings(a, "managed_rule_groups")
+    strings(a, kinds::waf::WebAcl::managed_rule_groups)
         .iter()
         .enumerate()
         .map(|(i, g)| {
@@ -202,7 +203,7 @@ impl AwsKind for Association {
     const NOT_FOUND: &'static [&'static str] = &[GONE];
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let resource = input_str(inputs, "resource_arn");
+        let resource = input_str(inputs, kinds::waf::WebAclAssociation::resource_arn);
         Ok(self.read(resource, inputs).await?.map(|_| resource.to_string()))
     }
 
@@ -218,11 +219,11 @@ impl AwsKind for Association {
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         self.0
             .associate_web_acl()
-            .web_acl_arn(input_str(a, "web_acl_arn"))
-            .resource_arn(input_str(a, "resource_arn"))
+            .web_acl_arn(input_str(a, kinds::waf::WebAclAssociation::web_acl_arn))
+            .resource_arn(input_str(a, kinds::waf::WebAclAssociation::resource_arn))
             .send()
             .await?;
-        Ok(input_str(a, "resource_arn").to_string())
+        Ok(input_str(a, kinds::waf::WebAclAssociation::resource_arn).to_string())
     }
 
     async fn update(
@@ -235,7 +236,7 @@ impl AwsKind for Association {
         done(
             self.0
                 .associate_web_acl()
-                .web_acl_arn(input_str(new, "web_acl_arn"))
+                .web_acl_arn(input_str(new, kinds::waf::WebAclAssociation::web_acl_arn))
                 .resource_arn(id)
                 .send(),
         )
@@ -254,14 +255,14 @@ impl Logging {
     async fn put(&self, a: &Attrs) -> AwsResult<()> {
         let conf = aws_sdk_wafv2::types::LoggingConfiguration::builder()
             .resource_arn(input_str(a, "resource_arn"))
-            .log_destination_configs(input_str(a, "log_destination_arn"))
+            .log_destination_configs(input_str(a, kinds::waf::WebAclLogging::log_destination_arn))
             .build()
             .map_err(|e| ProviderError::new(e.to_string()))?;
         self.0.put_logging_configuration().logging_configuration(conf).send().await.map_err(|e| {
             super::adapter::aws(e).explain("WAFInvalidParameterException", || {
                 format!(
                     "WAF refused the log destination {}: it must be a CloudWatch log group whose name starts with `aws-waf-logs-`",
-                    input_str(a, "log_destination_arn")
+                    input_str(a, kinds::waf::WebAclLogging::log_destination_arn)
                 )
             })
         })?;
@@ -275,7 +276,7 @@ impl AwsKind for Logging {
     const NOT_FOUND: &'static [&'static str] = &[GONE];
 
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
-        let acl = input_str(inputs, "resource_arn");
+        let acl = input_str(inputs, kinds::waf::WebAclLogging::resource_arn);
         Ok(self.read(acl, inputs).await?.map(|_| acl.to_string()))
     }
 
@@ -293,7 +294,7 @@ impl AwsKind for Logging {
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         self.put(a).await?;
-        Ok(input_str(a, "resource_arn").to_string())
+        Ok(input_str(a, kinds::waf::WebAclLogging::resource_arn).to_string())
     }
 
     async fn update(

@@ -242,7 +242,7 @@ pub static RULES: &[Rule] = &[
         applies: all,
         required: true,
         required_for: "(Tuva EMPI's database)",
-        test: |o, _| verdict(o.get("publicly_accessible") == Some(&Value::Bool(false)), ev(o, "publicly_accessible")),
+        test: |o, _| verdict(o.get(rds::Instance::publicly_accessible) == Some(&Value::Bool(false)), ev(o, rds::Instance::publicly_accessible)),
         fix: "set the instance's publicly_accessible to false (`empi-infra apply` does)",
     },
     Rule {
@@ -271,7 +271,7 @@ pub static RULES: &[Rule] = &[
         applies: all,
         required: false,
         required_for: "",
-        test: |o, _| verdict(is_true(o, "block_public_access"), ev(o, "block_public_access")),
+        test: |o, _| verdict(is_true(o, s3::Bucket::block_public_access), ev(o, s3::Bucket::block_public_access)),
         fix: "turn the bucket's four public access block settings back on (`empi-infra apply` does)",
     },
     Rule {
@@ -299,10 +299,10 @@ pub static RULES: &[Rule] = &[
         required: true,
         required_for: "(the EKS cluster)",
         test: |o, _| {
-            let cidrs = strings(o, "public_access_cidrs");
-            let public = is_true(o, "endpoint_public_access");
-            let ok = is_true(o, "endpoint_private_access") && !(public && cidrs.iter().any(|c| c == "0.0.0.0/0"));
-            verdict(ok, format!("{}, {}, {}", ev(o, "endpoint_private_access"), ev(o, "endpoint_public_access"), ev(o, "public_access_cidrs")))
+            let cidrs = strings(o, eks::Cluster::public_access_cidrs);
+            let public = is_true(o, eks::Cluster::endpoint_public_access);
+            let ok = is_true(o, eks::Cluster::endpoint_private_access) && !(public && cidrs.iter().any(|c| c == "0.0.0.0/0"));
+            verdict(ok, format!("{}, {}, {}", ev(o, eks::Cluster::endpoint_private_access), ev(o, eks::Cluster::endpoint_public_access), ev(o, eks::Cluster::public_access_cidrs)))
         },
         fix: "set cluster.public_access_cidrs in the stack to your office / VPN / CI ranges, then `empi-infra apply`",
     },
@@ -351,7 +351,7 @@ pub static RULES: &[Rule] = &[
         required_for: "(the VPC's default security group, taken over)",
         test: |o, _| {
             let empty = |a: &str| o.get(a).is_none_or(|v| v.as_array().is_some_and(|x| x.is_empty()));
-            verdict(empty("ingress") && empty("egress"), format!("{}, {}", ev(o, "ingress"), ev(o, "egress")))
+            verdict(empty("ingress") && empty("egress"), format!("{}, {}", ev(o, network::DefaultSecurityGroup::ingress), ev(o, network::DefaultSecurityGroup::egress)))
         },
         fix: "remove the default group's rules (`empi-infra apply` does)",
     },
@@ -365,7 +365,7 @@ pub static RULES: &[Rule] = &[
         applies: all,
         required: false,
         required_for: "",
-        test: |o, _| verdict(is_true(o, "enable_key_rotation"), ev(o, "enable_key_rotation")),
+        test: |o, _| verdict(is_true(o, kms::Key::enable_key_rotation), ev(o, kms::Key::enable_key_rotation)),
         fix: "turn automatic rotation back on for the key (`empi-infra apply` does)",
     },
     Rule {
@@ -391,7 +391,7 @@ pub static RULES: &[Rule] = &[
         applies: all,
         required: true,
         required_for: "(the EKS cluster)",
-        test: |o, _| verdict(is_set(o, "encryption_key_arn"), ev(o, "encryption_key_arn")),
+        test: |o, _| verdict(is_set(o, eks::Cluster::encryption_key_arn), ev(o, eks::Cluster::encryption_key_arn)),
         fix: "associate the stack's KMS key with the cluster for secrets (`empi-infra apply` does; EKS cannot remove it again)",
     },
     Rule {
@@ -415,7 +415,7 @@ pub static RULES: &[Rule] = &[
         applies: is_storage_bucket,
         required: true,
         required_for: "(the import/export bucket)",
-        test: |o, _| verdict(o.get("encryption").and_then(Value::as_str) == Some("aws:kms"), ev(o, "encryption")),
+        test: |o, _| verdict(o.get(s3::Bucket::encryption).and_then(Value::as_str) == Some("aws:kms"), ev(o, s3::Bucket::encryption)),
         fix: "set the bucket's default encryption to SSE-KMS with the stack's key (`empi-infra apply` does)",
     },
     Rule {
@@ -441,8 +441,8 @@ pub static RULES: &[Rule] = &[
         required: true,
         required_for: "(the EKS cluster)",
         test: |o, _| {
-            let types = strings(o, "enabled_log_types");
-            verdict(["api", "audit", "authenticator"].iter().all(|t| types.iter().any(|x| x == t)), ev(o, "enabled_log_types"))
+            let types = strings(o, eks::Cluster::enabled_log_types);
+            verdict(["api", "audit", "authenticator"].iter().all(|t| types.iter().any(|x| x == t)), ev(o, eks::Cluster::enabled_log_types))
         },
         fix: "enable the api, audit and authenticator log types on the cluster (`empi-infra apply` does)",
     },
@@ -471,7 +471,7 @@ pub static RULES: &[Rule] = &[
         required: true,
         required_for: "(the database's parameter group)",
         test: |o, _| {
-            let p = |k: &str| o.get("parameters").and_then(|ps| ps.get(k)).map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()));
+            let p = |k: &str| o.get(rds::ParameterGroup::parameters).and_then(|ps| ps.get(k)).map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()));
             let (c, d) = (p("log_connections"), p("log_disconnections"));
             let ok = c.as_deref() == Some("1") && d.as_deref() == Some("1");
             verdict(ok, format!("log_connections = {}, log_disconnections = {}", c.as_deref().unwrap_or("(not set)"), d.as_deref().unwrap_or("(not set)")))
@@ -499,7 +499,7 @@ pub static RULES: &[Rule] = &[
         applies: all,
         required: true,
         required_for: "(the internet-facing load balancer)",
-        test: |o, _| verdict(is_set(o, "access_logs_bucket"), ev(o, "access_logs_bucket")),
+        test: |o, _| verdict(is_set(o, elb::LoadBalancer::access_logs_bucket), ev(o, elb::LoadBalancer::access_logs_bucket)),
         fix: "turn the load balancer's access logs back on (`empi-infra apply` does)",
     },
     Rule {
@@ -523,7 +523,7 @@ pub static RULES: &[Rule] = &[
         applies: all,
         required: false,
         required_for: "",
-        test: |o, _| verdict(int(o, "retention_in_days").is_some_and(|d| d >= 365), ev(o, "retention_in_days")),
+        test: |o, _| verdict(int(o, logs::LogGroup::retention_in_days).is_some_and(|d| d >= 365), ev(o, logs::LogGroup::retention_in_days)),
         fix: "set [security] log_retention_days to 365 or more, then `empi-infra apply`",
     },
     Rule {
@@ -548,8 +548,8 @@ pub static RULES: &[Rule] = &[
         required: false,
         required_for: "",
         test: |o, _| {
-            let ok = is_true(o, "is_multi_region_trail") && is_true(o, "enable_log_file_validation") && o.get("enable_logging") != Some(&Value::Bool(false));
-            verdict(ok, format!("{}, {}, {}", ev(o, "is_multi_region_trail"), ev(o, "enable_log_file_validation"), ev(o, "enable_logging")))
+            let ok = is_true(o, logs::Trail::is_multi_region_trail) && is_true(o, logs::Trail::enable_log_file_validation) && o.get(logs::Trail::enable_logging) != Some(&Value::Bool(false));
+            verdict(ok, format!("{}, {}, {}", ev(o, logs::Trail::is_multi_region_trail), ev(o, logs::Trail::enable_log_file_validation), ev(o, logs::Trail::enable_logging)))
         },
         fix: "restore the trail (`empi-infra apply` does)",
     },
@@ -563,7 +563,7 @@ pub static RULES: &[Rule] = &[
         applies: is_storage_bucket,
         required: false,
         required_for: "",
-        test: |o, _| verdict(is_true(o, "versioning"), ev(o, "versioning")),
+        test: |o, _| verdict(is_true(o, s3::Bucket::versioning), ev(o, s3::Bucket::versioning)),
         fix: "turn versioning back on for the bucket (`empi-infra apply` does)",
     },
     Rule {
@@ -590,7 +590,7 @@ pub static RULES: &[Rule] = &[
         applies: all,
         required: true,
         required_for: "(the internet-facing load balancer)",
-        test: |o, _| verdict(is_true(o, "deletion_protection"), ev(o, "deletion_protection")),
+        test: |o, _| verdict(is_true(o, elb::LoadBalancer::deletion_protection), ev(o, elb::LoadBalancer::deletion_protection)),
         fix: "turn the load balancer's deletion protection back on (`empi-infra apply` does)",
     },
     // -- authentication
@@ -603,7 +603,7 @@ pub static RULES: &[Rule] = &[
         applies: all,
         required: false,
         required_for: "",
-        test: |o, _| verdict(o.get("mfa_configuration").and_then(Value::as_str) == Some("ON"), ev(o, "mfa_configuration")),
+        test: |o, _| verdict(o.get(cognito::UserPool::mfa_configuration).and_then(Value::as_str) == Some("ON"), ev(o, cognito::UserPool::mfa_configuration)),
         fix: "set identity.mfa = \"required\" in the stack, then `empi-infra apply`",
     },
     Rule {
@@ -632,7 +632,7 @@ pub static RULES: &[Rule] = &[
         applies: all,
         required: false,
         required_for: "",
-        test: |o, _| verdict(o.get("advanced_security_mode").and_then(Value::as_str) == Some("ENFORCED"), ev(o, "advanced_security_mode")),
+        test: |o, _| verdict(o.get(cognito::UserPool::advanced_security_mode).and_then(Value::as_str) == Some("ENFORCED"), ev(o, cognito::UserPool::advanced_security_mode)),
         fix: "set the user pool's threat protection back to ENFORCED (`empi-infra apply` does)",
     },
     // -- transmission security
@@ -646,8 +646,8 @@ pub static RULES: &[Rule] = &[
         required: false,
         required_for: "",
         test: |o, _| {
-            let ok = denies_insecure_transport(o.get("policy"));
-            verdict(ok, if ok { "policy denies aws:SecureTransport = false to every principal".into() } else { format!("policy = {}", show(o.get("policy"))) })
+            let ok = denies_insecure_transport(o.get(s3::Bucket::policy));
+            verdict(ok, if ok { "policy denies aws:SecureTransport = false to every principal".into() } else { format!("policy = {}", show(o.get(s3::Bucket::policy))) })
         },
         fix: "restore the bucket policy's TLS-only statement (`empi-infra apply` does)",
     },
@@ -676,15 +676,15 @@ pub static RULES: &[Rule] = &[
         required: true,
         required_for: "(the load balancer's listeners)",
         test: |o, source| {
-            let protocol = o.get("protocol").and_then(Value::as_str).unwrap_or("");
+            let protocol = o.get(elb::Listener::protocol).and_then(Value::as_str).unwrap_or("");
             if protocol == "HTTPS" {
-                let p = o.get("ssl_policy").and_then(Value::as_str).unwrap_or("");
-                verdict(TLS12_POLICIES.contains(&p) || (source == Source::Planned && unknown(&Value::String(p.into()))), ev(o, "ssl_policy"))
+                let p = o.get(elb::Listener::ssl_policy).and_then(Value::as_str).unwrap_or("");
+                verdict(TLS12_POLICIES.contains(&p) || (source == Source::Planned && unknown(&Value::String(p.into()))), ev(o, elb::Listener::ssl_policy))
             } else {
-                let redirect = o.get("actions").and_then(Value::as_array).is_some_and(|a| {
+                let redirect = o.get(elb::Listener::actions).and_then(Value::as_array).is_some_and(|a| {
                     !a.is_empty() && a.iter().all(|x| x.get("type").and_then(Value::as_str) == Some("redirect") && x.get("protocol").and_then(Value::as_str) == Some("HTTPS"))
                 });
-                verdict(redirect, format!("{} listener: actions = {}", protocol, show(o.get("actions"))))
+                verdict(redirect, format!("{} listener: actions = {}", protocol, show(o.get(elb::Listener::actions))))
             }
         },
         fix: "restore the listener (HTTPS with ELBSecurityPolicy-TLS13-1-2-2021-06; HTTP only redirecting to HTTPS) (`empi-infra apply` does)",
