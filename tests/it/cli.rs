@@ -186,24 +186,7 @@ fn show_prints_a_saved_plan_as_text_or_terraform_json_without_a_cloud() {
     let dir = tempfile::tempdir().unwrap();
     // a new stack's plan, as `plan --out` saves it
     let path = "stacks/example-prod.toml";
-    let stack = empi_engine::stack::Stack::parse(
-        path,
-        &std::fs::read_to_string(repo().join(path)).unwrap(),
-    )
-    .unwrap();
-    let graph = empi_engine::graph::ResourceGraph::new(empi_engine::blueprint::expand(
-        &stack,
-        "123456789012",
-    ))
-    .unwrap();
-    let state = empi_engine::state::State::new(&stack.name);
-    let plan = empi_engine::plan::diff(
-        &graph,
-        &state,
-        &Default::default(),
-        &empi_engine::kinds::schema,
-        "digest",
-    );
+    let (_, plan) = prod_plan();
     std::fs::write(
         dir.path().join("saved.plan"),
         serde_json::to_vec(&plan.clone().sealed()).unwrap(),
@@ -560,4 +543,29 @@ fn json_errors_of_output_drift_and_a_missing_file() {
         v["error"]["message"].as_str().unwrap().contains("the interval must be at least 1m"),
         "{v}"
     );
+}
+
+/// The first plan of `stacks/example-prod.toml` (a new stack: every resource created), made
+/// without a cloud, and the number of its resources.
+pub(crate) fn prod_plan() -> (usize, empi_engine::plan::Plan) {
+    let path = "stacks/example-prod.toml";
+    let stack = empi_engine::stack::Stack::parse(
+        path,
+        &std::fs::read_to_string(repo().join(path)).unwrap(),
+    )
+    .unwrap();
+    let graph = empi_engine::graph::ResourceGraph::new(empi_engine::blueprint::expand(
+        &stack,
+        "123456789012",
+    ))
+    .unwrap();
+    let state = empi_engine::state::State::new(&stack.name);
+    let plan = empi_engine::plan::diff(
+        &graph,
+        &state,
+        &Default::default(),
+        &empi_engine::kinds::schema,
+        "digest",
+    );
+    (graph.len(), plan)
 }

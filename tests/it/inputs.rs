@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::cli::{empi, one_json_object, repo};
+use super::cli::{empi, one_json_object, prod_plan, repo};
 
 // --- issue #17: no panics, input limits ----------------------------------------------------------
 
@@ -403,26 +403,9 @@ fn drift_every_under_a_minute_is_refused_against_aws() {
 fn a_plan_file_over_32_mib_is_refused_at_once_and_a_real_plan_is_far_below() {
     // the plan of the production example, as `plan --out` writes it (pretty JSON)
     let path = "stacks/example-prod.toml";
-    let stack = empi_engine::stack::Stack::parse(
-        path,
-        &std::fs::read_to_string(repo().join(path)).unwrap(),
-    )
-    .unwrap();
-    let graph = empi_engine::graph::ResourceGraph::new(empi_engine::blueprint::expand(
-        &stack,
-        "123456789012",
-    ))
-    .unwrap();
-    let state = empi_engine::state::State::new(&stack.name);
-    let plan = empi_engine::plan::diff(
-        &graph,
-        &state,
-        &Default::default(),
-        &empi_engine::kinds::schema,
-        "digest",
-    );
+    let (resources, plan) = prod_plan();
     let bytes = serde_json::to_vec_pretty(&plan).unwrap().len();
-    eprintln!("the plan of {path}: {bytes} bytes, {} resources", graph.len());
+    eprintln!("the plan of {path}: {bytes} bytes, {resources} resources");
     // twenty times that plan with every step an update, which carries the recorded object beside
     // the new one, still fits: the limit is far above any real plan
     assert!(
