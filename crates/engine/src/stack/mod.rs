@@ -372,6 +372,14 @@ impl Validator<'_> {
                 format!("stack name {name:?} must be 1 to 28 characters of a-z, 0-9 and '-', not starting or ending with '-'"),
                 "choose a name like \"tuva-empi-prod\"; it prefixes every AWS resource name",
             );
+        } else if let Some(why) = rds_name_problem(&name) {
+            // the database and its parameter group are named after the stack (`<name>-db`,
+            // `<name>-postgres16`): RDS would refuse them half an hour into the first apply
+            self.err(
+                &raw.name,
+                format!("stack name {name:?} {why}, and RDS refuses such a name for the database and its parameter group"),
+                "choose a name that starts with a letter and has no \"--\", like \"tuva-empi-prod\"",
+            );
         }
         let region = raw.region.get_ref().clone();
         if !REGIONS.contains(&region.as_str()) {
@@ -673,5 +681,19 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
             );
             assert!(e.help.as_deref().unwrap().contains("admin@example.org"), "{e}");
         }
+    }
+
+    #[test]
+    fn issue_27_a_stack_name_rds_refuses_is_refused_where_it_is_written() {
+        for (name, why) in
+            [("9lives", "does not start with a letter"), ("tuva--prod", "two consecutive hyphens")]
+        {
+            let src = MINIMAL.replace("tuva-empi-prod", name);
+            let e = err(&src);
+            assert_eq!((e.line, e.column), (1, 8), "{name}: {e}");
+            assert!(e.message.contains(why) && e.message.contains("RDS"), "{name}: {e}");
+            assert!(e.help.as_deref().unwrap().contains("starts with a letter"), "{name}: {e}");
+        }
+        assert!(Stack::parse("s.toml", &MINIMAL.replace("tuva-empi-prod", "t9-lives")).is_ok());
     }
 }

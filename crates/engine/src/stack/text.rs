@@ -42,3 +42,16 @@ pub(super) fn is_iam_principal(s: &str) -> bool {
             && (a.id_after("role/").is_some() || a.id_after("user/").is_some())
     })
 }
+
+/// Why RDS refuses `name` as a DB instance identifier or a parameter group name, if it does: they
+/// must begin with a letter and never hold two consecutive hyphens (RDS API reference,
+/// `CreateDBInstance` `DBInstanceIdentifier` and `CreateDBParameterGroup` `DBParameterGroupName`).
+pub(super) fn rds_name_problem(name: &str) -> Option<&'static str> {
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        Some("does not start with a letter")
+    } else if name.contains("--") {
+        Some("holds two consecutive hyphens")
+    } else {
+        None
+    }
+}
