@@ -52,6 +52,11 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
     let took = t.elapsed();
     let out = apply.all();
     assert!(out.contains("cluster.eks: IAM role not yet assumable, retrying… ["), "{apply:?}");
+    // the flow log's delivery role is as new (issue #27): EC2 refuses it until IAM propagates
+    assert!(
+        out.contains("audit.flow_log: IAM role not yet assumable by VPC Flow Logs, retrying… ["),
+        "{apply:?}"
+    );
     assert!(
         out.contains("edge.waf_association: the load balancer not yet visible to WAF, retrying… ["),
         "{apply:?}"

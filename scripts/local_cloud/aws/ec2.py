@@ -8,7 +8,7 @@ template after its creation show in DescribeLaunchTemplates; a NAT gateway is `p
 
 Realistic mode (realism.on()): CreateSubnet refuses a zone the region lacks and picks one of the
 region's by default; DescribeAvailabilityZones answers OptInStatus and NetworkBorderGroup and
-honours the opt-in-status filter.
+honours the opt-in-status filter; CreateFlowLogs refuses a delivery role IAM has not propagated yet.
 """
 from .common import patch_status
 from .realism import on
@@ -114,6 +114,33 @@ def _zone_opt_in_status():
 # --------------------------------------------------------------------------------------------
 
 
+def _flow_log_role_propagation():
+    """AWS: CreateFlowLogs delivering to CloudWatch Logs with a role IAM has not propagated yet
+    answers 400 InvalidParameter `Unable to assume given IAM role.` (terraform-provider-aws
+    internal/service/ec2/vpc_flow_log.go retries exactly this message for its IAM propagation
+    timeout). moto accepts any role ARN at once."""
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.responses.flow_logs import FlowLogs
+
+    from .common import account_region
+    from .iam import find_principal, propagated
+
+    orig = FlowLogs.create_flow_logs
+
+    def create_flow_logs(self):
+        if on():
+            arn = self._get_param("DeliverLogsPermissionArn")
+            role = find_principal(*account_region(self), arn) if arn else None
+            if role is not None and not propagated(role):
+                raise EC2ClientError("InvalidParameter", "Unable to assume given IAM role.")
+        return orig(self)
+
+    FlowLogs.create_flow_logs = create_flow_logs
+
+
+# --------------------------------------------------------------------------------------------
+
+
 def install():
     # always on
     _default_security_group_like_aws()
@@ -122,3 +149,4 @@ def install():
     # realistic mode
     _subnet_zone_in_region()
     _zone_opt_in_status()
+    _flow_log_role_propagation()

@@ -3,6 +3,7 @@
 //! "never expire"), the VPC's flow log, and the optional CloudTrail trail.
 
 use super::MIN;
+use crate::resource::Propagation;
 use crate::{iam, kind};
 
 kind! {
@@ -41,7 +42,14 @@ kind! {
         create: ["ec2:CreateFlowLogs", "ec2:CreateTags", "iam:PassRole", "logs:CreateLogDelivery"],
         update: ["ec2:CreateTags", "ec2:DeleteTags"],
         delete: ["ec2:DeleteFlowLogs", "logs:DeleteLogDelivery"],
-    }),
+    })
+    // its delivery role is made just before it: until IAM propagates, EC2 cannot assume it
+    // (terraform-provider-aws internal/service/ec2/vpc_flow_log.go retries this message)
+    .propagation(&[Propagation {
+        code: "InvalidParameter",
+        message: "Unable to assume given IAM role",
+        waiting_for: "IAM role not yet assumable by VPC Flow Logs",
+    }]),
 }
 
 kind! {
