@@ -161,6 +161,7 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
             ("App", "frontend_replicas", "/app/frontend_replicas"),
             ("App", "matching_job_runner", "/app/matching_job_runner"),
             ("App", "rollout_timeout", "/app/rollout_timeout_secs"),
+            ("App", "health_proxy_image", "/app/health_proxy_image"),
             ("Edge", "waf", "/edge/waf"),
             ("Security", "log_retention_days", "/security/log_retention_days"),
             ("Security", "cloudtrail", "/security/cloudtrail"),

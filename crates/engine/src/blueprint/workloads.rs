@@ -51,9 +51,6 @@ pub const BACKEND_UID: i64 = 65534;
 pub const FRONTEND_UID: i64 = 1000;
 /// The field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "empi-infra";
-/// The api health proxy's nginx: unprivileged (UID 101), from nginx's own copy on ECR Public (no
-/// Docker Hub pull limits on the nodes), a pinned release.
-pub const HEALTH_PROXY_IMAGE: &str = "public.ecr.aws/nginx/nginx-unprivileged:1.30.5-alpine-slim";
 /// The health proxy's port in the api pod (the api Service's `API_HEALTH_NODE_PORT`).
 pub const HEALTH_PROXY_PORT: u32 = 8081;
 /// Where the health proxy's ConfigMap is mounted.
@@ -106,14 +103,14 @@ http {{
 }
 
 /// The health proxy container of the api pod.
-fn health_proxy_container() -> Value {
+fn health_proxy_container(stack: &Stack) -> Value {
     let mut security = security_context();
     // the image's own unprivileged nginx user
     security["runAsUser"] = json!(101);
     security["runAsGroup"] = json!(101);
     json!({
         "name": "health-proxy",
-        "image": HEALTH_PROXY_IMAGE,
+        "image": stack.app.health_proxy_image,
         "command": ["nginx", "-c", format!("{HEALTH_PROXY_CONFIG_DIR}/nginx.conf"), "-p", HEALTH_PROXY_PREFIX, "-e", "stderr"],
         "ports": [{"name": "health", "containerPort": HEALTH_PROXY_PORT, "protocol": "TCP"}],
         "resources": resources("10m", "16Mi", "100m", "32Mi"),
@@ -525,7 +522,7 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
         .after("workloads.namespace"),
     );
     let mut api_pod = backend_pod("api", api, "Always");
-    api_pod["containers"].as_array_mut().unwrap().push(health_proxy_container());
+    api_pod["containers"].as_array_mut().unwrap().push(health_proxy_container(stack));
     api_pod["volumes"].as_array_mut().unwrap().extend([
         json!({"name": "health-proxy-config", "configMap": {"name": "api-health-proxy"}}),
         json!({"name": "health-proxy-tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}),
@@ -806,7 +803,7 @@ mod tests {
         );
         let api = manifest("workloads.api");
         assert!(
-            api.contains(HEALTH_PROXY_IMAGE)
+            api.contains(crate::stack::DEFAULT_HEALTH_PROXY_IMAGE)
                 && api.contains("\"readOnlyRootFilesystem\":{\"lit\":true}"),
             "{api}"
         );

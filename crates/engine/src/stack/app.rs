@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// `health_proxy_image` when the stack names none: nginx's own unprivileged image on ECR Public
+/// (no Docker Hub pull limits on the nodes), a pinned release.
+pub const DEFAULT_HEALTH_PROXY_IMAGE: &str =
+    "public.ecr.aws/nginx/nginx-unprivileged:1.30.5-alpine-slim";
+
 /// `namespace` when the stack names none.
 pub const DEFAULT_NAMESPACE: &str = "tuva-empi";
 /// `matching_job_runner` when the stack names none: upstream's own default.
@@ -54,6 +59,10 @@ pub(super) struct RawApp {
     /// duration, 30s to 6h, e.g. "10m" or "1h 30m").
     #[schemars(with = "Option<String>", extend("default" = DEFAULT_ROLLOUT_TIMEOUT))]
     rollout_timeout: Option<S<String>>,
+    /// The image of the api's health proxy (an unprivileged nginx that runs as UID 101), e.g. a
+    /// copy in your own registry when nodes may pull only from it: repository and tag (or digest).
+    #[schemars(with = "Option<String>", length(min = 1), extend("default" = DEFAULT_HEALTH_PROXY_IMAGE))]
+    health_proxy_image: Option<S<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -71,6 +80,8 @@ pub struct AppConfig {
     pub rollout_timeout_secs: u32,
     /// What the Tuva EMPI version can do (`crate::tuva`).
     pub tuva: crate::tuva::TuvaVersion,
+    /// The api health proxy's image.
+    pub health_proxy_image: String,
 }
 
 /// Namespaces Kubernetes itself keeps. empi-infra deletes its namespaces on `destroy`, with all
@@ -202,7 +213,37 @@ impl Validator<'_> {
             matching_job_runner,
             matching_job_namespace,
             tuva,
+            health_proxy_image: self.image(
+                raw.health_proxy_image,
+                "health_proxy_image",
+                DEFAULT_HEALTH_PROXY_IMAGE,
+            ),
         }
+    }
+
+    /// An image reference (`repository[:tag][@digest]`) as a container runtime takes it.
+    fn image(&mut self, v: Option<S<String>>, key: &str, default: &str) -> String {
+        let (image, at) = self.string(v, default);
+        let Some(at) = at else { return image };
+        let problem = if image.is_empty() {
+            Some("is empty")
+        } else if image.contains("://") {
+            Some("names a URL scheme, which image references do not have")
+        } else if image.chars().any(|c| c.is_whitespace() || c.is_control() || c.is_uppercase()) {
+            Some("holds whitespace, a control character or an upper-case letter")
+        } else if image.ends_with([':', '@', '/']) {
+            Some("ends before its tag or digest")
+        } else {
+            None
+        };
+        if let Some(why) = problem {
+            self.err(
+                &at,
+                format!("`{key}` {image:?} {why}"),
+                format!("write a repository and a tag, e.g. \"{default}\""),
+            );
+        }
+        image
     }
 }
 
@@ -254,5 +295,22 @@ mod tests {
             .matching_job_namespace,
             "default"
         );
+    }
+
+    #[test]
+    fn issue_27_the_health_proxy_image_may_come_from_a_mirror_and_a_bad_one_is_refused_where_it_is()
+    {
+        let s = Stack::parse("s.toml", MINIMAL).unwrap();
+        assert_eq!(s.app.health_proxy_image, DEFAULT_HEALTH_PROXY_IMAGE);
+        let mirror = "registry.example.org/mirror/nginx-unprivileged:1.30.5-alpine-slim";
+        let with = |image: &str| format!("{MINIMAL}health_proxy_image = {image:?}\n");
+        assert_eq!(Stack::parse("s.toml", &with(mirror)).unwrap().app.health_proxy_image, mirror);
+        for bad in
+            ["https://registry.example.org/nginx:1", "nginx: 1", "registry.example.org/nginx:", ""]
+        {
+            let e = err(&with(bad));
+            assert_eq!(e.line, 8, "{bad:?}: {e}");
+            assert!(e.message.contains("health_proxy_image"), "{bad:?}: {e}");
+        }
     }
 }
