@@ -75,6 +75,9 @@ pub enum Command {
     },
     /// Print the stack file's JSON Schema, for editors (docs/STACK.md).
     Schema,
+    /// Print the IAM policy a principal needs to run empi-infra on the stack, scoped to its names:
+    /// `operator` (plan, apply, destroy) or `drift` (read-only) (docs/OPERATOR-IAM.md).
+    IamPolicy(IamPolicyArgs),
 }
 
 // The arguments of `plan` (what `cmd::plan::run` takes).
@@ -263,4 +266,21 @@ fn positive_duration(s: &str) -> Result<std::time::Duration, String> {
         Ok(d) => Ok(d),
         Err(e) => Err(format!("{e}; write a duration such as 15m or 1h")),
     }
+}
+
+// The arguments of `iam-policy` (what `cmd::iam_policy::run` takes).
+#[derive(clap::Args)]
+pub struct IamPolicyArgs {
+    /// Which principal's policy.
+    #[arg(value_enum)]
+    pub policy: PolicyKind,
+}
+
+/// The two principals empi-infra's docs give a policy for.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyKind {
+    /// Whoever runs `plan`, `apply` and `destroy`.
+    Operator,
+    /// A scheduled `drift` run: read-only.
+    Drift,
 }

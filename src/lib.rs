@@ -111,5 +111,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::State(sc) => cmd::state::run(stack, sc).await,
         Command::Completions { shell } => cmd::completions::run(shell),
         Command::Schema => cmd::schema::run(),
+        Command::IamPolicy(args) => cmd::iam_policy::run(stack, args),
     }
 }

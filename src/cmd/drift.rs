@@ -84,10 +84,7 @@ pub async fn run(stack: &Option<PathBuf>, args: DriftArgs) -> Result<ExitCode> {
         // IAM acts in the caller's own account only)
         let stack = crate::session::load_stack(stack)?;
         let scope = stack.iam_scope(None);
-        let policy = empi_engine::kinds::policy_document(
-            &empi_engine::kinds::iam_actions(&empi_engine::kinds::aws(), false),
-            &scope,
-        );
+        let policy = empi_engine::kinds::drift_policy(&scope);
         outln!("{}", serde_json::to_string_pretty(&policy)?)?;
         return Ok(ExitCode::SUCCESS);
     }

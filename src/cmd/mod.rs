@@ -5,6 +5,7 @@ pub mod check;
 pub mod completions;
 pub mod destroy;
 pub mod drift;
+pub mod iam_policy;
 pub mod output;
 pub mod plan;
 pub mod schema;

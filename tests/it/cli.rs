@@ -81,6 +81,69 @@ fn graph_prints_dot_with_the_dependencies() {
     assert!(out.contains("\"workloads.database_role\" -> \"workloads.migrate\";"), "{out}");
 }
 
+/// The statements of a policy that allow `action`.
+fn allowing<'a>(policy: &'a Value, action: &str) -> Vec<&'a Value> {
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|st| st["Action"].as_array().unwrap().iter().any(|a| a == action))
+        .collect()
+}
+
+#[test]
+fn iam_policy_prints_the_operator_policy_with_what_aws_checks_beside_the_calls() {
+    let stack = repo().join("stacks/example-prod.toml");
+    let s = stack.to_str().unwrap();
+    let (code, out, err) = empi(&["iam-policy", "operator", "-s", s], &repo());
+    assert_eq!(code, 0, "{err}");
+    let policy: Value = serde_json::from_str(&out).unwrap();
+    // the first EKS cluster, node group, ALB, RDS instance and Auto Scaling group of an account
+    // make their service-linked roles with the caller's permission
+    let slr = allowing(&policy, "iam:CreateServiceLinkedRole");
+    assert_eq!(slr.len(), 1, "{out}");
+    assert_eq!(slr[0]["Resource"], "arn:aws:iam::*:role/aws-service-role/*");
+    let names = &slr[0]["Condition"]["StringLike"]["iam:AWSServiceName"];
+    for service in [
+        "eks.amazonaws.com",
+        "eks-nodegroup.amazonaws.com",
+        "elasticloadbalancing.amazonaws.com",
+        "rds.amazonaws.com",
+        "autoscaling.amazonaws.com",
+    ] {
+        assert!(names.as_array().unwrap().iter().any(|n| n == service), "{service}: {names}");
+    }
+    // AssociateWebACL and DisassociateWebACL on an ALB
+    assert!(!allowing(&policy, "elasticloadbalancing:SetWebAcl").is_empty(), "{out}");
+    // the master user secret RDS makes as the caller, outside the stack's own secrets
+    for action in
+        ["secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:RotateSecret"]
+    {
+        let rds = allowing(&policy, action);
+        assert!(
+            rds.iter()
+                .any(|st| st["Resource"] == "arn:aws:secretsmanager:us-east-1:*:secret:rds!*"),
+            "{action}: {out}"
+        );
+    }
+    // the stack's roles only, never every role
+    assert_eq!(
+        allowing(&policy, "iam:CreateRole")[0]["Resource"],
+        "arn:aws:iam::*:role/tuva-empi-prod-*"
+    );
+    // it fits an inline role policy (10,240 characters without whitespace), not a managed one
+    let size = serde_json::to_string(&policy).unwrap().len();
+    assert!(size < 10_240, "{size} characters");
+
+    // `iam-policy drift` is `drift --print-iam-policy`
+    let (_, drift, _) = empi(&["iam-policy", "drift", "-s", s], &repo());
+    let (_, printed, _) = empi(&["drift", "--print-iam-policy", "-s", s], &repo());
+    assert_eq!(drift, printed);
+    assert!(
+        allowing(&serde_json::from_str(&drift).unwrap(), "iam:CreateServiceLinkedRole").is_empty()
+    );
+}
+
 #[test]
 fn the_drift_policy_is_read_only_and_covers_every_aws_kind() {
     let (code, _, err) = empi(&["drift", "--print-iam-policy"], &repo());
@@ -250,6 +313,7 @@ const COMMANDS: &[&str] = &[
     "drift",
     "completions",
     "schema",
+    "iam-policy",
 ];
 
 #[test]

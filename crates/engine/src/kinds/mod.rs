@@ -271,6 +271,57 @@ pub fn policy_document(actions: &[&str], scope: &Scope) -> serde_json::Value {
     serde_json::json!({"Version": "2012-10-17", "Statement": statements})
 }
 
+/// The service-linked roles AWS makes with the caller's `iam:CreateServiceLinkedRole` the first time
+/// an account uses these services (the EKS, Elastic Load Balancing, RDS and EC2 Auto Scaling user
+/// guides, "Using service-linked roles"), and the kind whose first create makes each.
+pub static SERVICE_LINKED_ROLES: &[(&str, &Schema)] = &[
+    ("eks.amazonaws.com", &eks::CLUSTER),
+    ("eks-nodegroup.amazonaws.com", &eks::NODE_GROUP),
+    ("elasticloadbalancing.amazonaws.com", &elb::LOAD_BALANCER),
+    ("rds.amazonaws.com", &rds::INSTANCE),
+    // the node group's Auto Scaling group
+    ("autoscaling.amazonaws.com", &eks::NODE_GROUP),
+];
+
+/// What AWS checks beside the kinds' own calls, as statements of the operator's policy: the
+/// service-linked roles above, and the master user secret RDS makes *as the caller* for
+/// `manage_master_user_password`, named `rds!db-…` outside the stack's secrets (RDS user guide,
+/// "Required permissions for Secrets Manager integration").
+fn side_statements(scope: &Scope) -> Vec<serde_json::Value> {
+    let services: Vec<&str> = SERVICE_LINKED_ROLES.iter().map(|(s, _)| *s).collect();
+    vec![
+        serde_json::json!({
+            "Sid": "ServiceLinkedRoles",
+            "Effect": "Allow",
+            "Action": ["iam:CreateServiceLinkedRole"],
+            "Resource": format!("arn:{}:iam::{}:role/aws-service-role/*", scope.partition, scope.account),
+            "Condition": {"StringLike": {"iam:AWSServiceName": services}},
+        }),
+        serde_json::json!({
+            "Sid": "RdsMasterUserSecret",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:RotateSecret"],
+            "Resource": format!(
+                "arn:{}:secretsmanager:{}:{}:secret:rds!*",
+                scope.partition, scope.region, scope.account
+            ),
+        }),
+    ]
+}
+
+/// The policy of the operator who runs `plan`, `apply` and `destroy`: every AWS kind's actions
+/// ([`policy_document`]) and what AWS checks beside them.
+pub fn operator_policy(scope: &Scope) -> serde_json::Value {
+    let mut doc = policy_document(&iam_actions(&aws(), true), scope);
+    doc["Statement"].as_array_mut().expect("statements").extend(side_statements(scope));
+    doc
+}
+
+/// The read-only policy of a scheduled `drift` run.
+pub fn drift_policy(scope: &Scope) -> serde_json::Value {
+    policy_document(&iam_actions(&aws(), false), scope)
+}
+
 /// The AWS kinds (those the operator's IAM policy is about).
 pub fn aws() -> Vec<&'static Schema> {
     ALL.iter().copied().filter(|k| k.kind.starts_with("aws_")).collect()

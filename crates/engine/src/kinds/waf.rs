@@ -28,9 +28,11 @@ kind! {
     outputs: [id],
     schema: .typical(2).timeouts(10 * MIN, 10 * MIN, 10 * MIN).iam(iam! {
         read: ["wafv2:GetWebACLForResource"],
-        create: ["wafv2:AssociateWebACL"],
-        update: ["wafv2:AssociateWebACL"],
-        delete: ["wafv2:DisassociateWebACL"],
+        // AssociateWebACL on an ALB also needs SetWebAcl on it (WAF developer guide, "Permissions
+        // for AssociateWebACL"), and so does DisassociateWebACL
+        create: ["wafv2:AssociateWebACL", "elasticloadbalancing:SetWebAcl"],
+        update: ["wafv2:AssociateWebACL", "elasticloadbalancing:SetWebAcl"],
+        delete: ["wafv2:DisassociateWebACL", "elasticloadbalancing:SetWebAcl"],
     })
     // a new ALB is not visible to WAF while it provisions (terraform-provider-aws
     // internal/service/wafv2/web_acl_association.go retries this for its create timeout)

@@ -104,8 +104,8 @@ fn json_block(v: &serde_json::Value) -> String {
 
 fn operator_md(current: &str) -> String {
     let scope = kinds::Scope::placeholders();
-    let write = kinds::policy_document(&kinds::iam_actions(&kinds::aws(), true), &scope);
-    let read = kinds::policy_document(&kinds::iam_actions(&kinds::aws(), false), &scope);
+    let write = kinds::operator_policy(&scope);
+    let read = kinds::drift_policy(&scope);
     let mut out = String::new();
     let mut rest = current;
     for (marker, v) in [("operator", &write), ("read-only", &read)] {
