@@ -42,6 +42,8 @@ pub struct Session {
 pub struct Connected {
     pub registry: Registry,
     pub account: String,
+    /// The IAM principal the credentials act as (`empi_engine::arn::iam_principal_of`).
+    pub caller: String,
     pub clients: Arc<aws::Clients>,
 }
 
@@ -110,14 +112,14 @@ impl Session {
         let kubeconfig = k8s::kubeconfig(stack)?;
         let target = aws::Target::from_stack(stack);
         let clients = Arc::new(aws::Clients::new(&target).await);
-        let account = clients.account_id().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (account, caller) = clients.caller().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let conn = Arc::new(k8s::Connection::new(
             &stack.name,
             kubeconfig,
             clients.sdk.clone(),
             stack.region.clone(),
         ));
-        Ok(Connected { registry: providers(clients.clone(), conn), account, clients })
+        Ok(Connected { registry: providers(clients.clone(), conn), account, caller, clients })
     }
 
     /// Fits the stack to the account before the graph is built: its availability zones (pinned,
@@ -136,7 +138,22 @@ impl Session {
             self.check_brought_key(cloud).await?;
         }
         placement.warnings.extend(self.stack.warnings());
+        placement.warnings.extend(self.creator_note(cloud, state));
         Ok(placement)
+    }
+
+    /// When the operator is one of `cluster.admins` and the cluster is still to be made: EKS gives
+    /// the cluster's creator an access entry with cluster-admin at creation, so a second entry for
+    /// the same principal would fail 409; the apply takes EKS's over instead.
+    fn creator_note(&self, cloud: &Connected, state: &State) -> Option<String> {
+        let i = self.stack.cluster.admins.iter().position(|a| *a == cloud.caller)?;
+        let cluster = empi_engine::blueprint::EKS_CLUSTER;
+        (!state.resources.contains_key(cluster)).then(|| {
+            format!(
+                "you ({}) are one of cluster.admins: EKS gives the creator of {cluster} an access entry with cluster-admin when it makes the cluster, and apply takes that entry over as cluster.admin[{i}] instead of creating a second",
+                cloud.caller
+            )
+        })
     }
 
     /// A key the stack brings (`[security] kms_key_arn`) must exist and be enabled before a plan

@@ -178,6 +178,11 @@ impl Clients {
 
     /// The AWS account the credentials belong to (part of globally unique names).
     pub async fn account_id(&self) -> Result<String, ProviderError> {
+        Ok(self.caller().await?.0)
+    }
+
+    /// The account of the credentials and the IAM principal they act as (an assumed role's role).
+    pub async fn caller(&self) -> Result<(String, String), ProviderError> {
         let r = self.sts.get_caller_identity().send().await.map_err(|e| {
             if let SdkError::DispatchFailure(_) = &e {
                 if DisplayErrorContext(&e).to_string().contains("credentials") {
@@ -192,9 +197,11 @@ impl Clients {
                 format!("cannot tell which AWS account the credentials belong to ({}); check the credentials and region", p.message);
             p
         })?;
-        r.account()
+        let account = r
+            .account()
             .map(String::from)
-            .ok_or_else(|| ProviderError::new("GetCallerIdentity returned no account"))
+            .ok_or_else(|| ProviderError::new("GetCallerIdentity returned no account"))?;
+        Ok((account, empi_engine::arn::iam_principal_of(r.arn().unwrap_or_default())))
     }
 
     /// The region's availability zones as the account sees them: (zone, state, opt-in status).

@@ -18,11 +18,13 @@ fn pin_calendar(w: &Workspace) {
 }
 
 const ADMIN_ROLE: &str = "arn:aws:iam::123456789012:role/platform-admins";
+/// The operator running the tests, as EKS names the cluster's creator (moto's default caller).
+const OPERATOR: &str = "arn:aws:iam::123456789012:user/moto";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow_aws_rules() {
     let edits = [
-        ("[database]", "[cluster]\nkubernetes_version = \"1.33\"\nadmins = [\"arn:aws:iam::123456789012:role/platform-admins\"]\n\n[cluster.nodes]\ninstance_types = [\"m7g.large\"]\n\n[database]"),
+        ("[database]", "[cluster]\nkubernetes_version = \"1.33\"\nadmins = [\"arn:aws:iam::123456789012:role/platform-admins\", \"arn:aws:iam::123456789012:user/moto\"]\n\n[cluster.nodes]\ninstance_types = [\"m7g.large\"]\n\n[database]"),
     ];
     let w = Workspace::new(&edits);
     pin_calendar(&w);
@@ -47,6 +49,12 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
         plan.stdout.contains("Warning: Kubernetes 1.33 left EKS standard support on 2026-07-29 and is in extended support until 2027-07-29: the control plane costs $0.60 per hour instead of $0.10"),
         "{plan:?}"
     );
+    // the operator is one of the admins: the plan says EKS's entry for it is taken over
+    assert!(
+        plan.stdout.contains(&format!("Warning: you ({OPERATOR}) are one of cluster.admins")),
+        "{plan:?}"
+    );
+    assert!(plan.stdout.contains("takes that entry over as cluster.admin[1]"), "{plan:?}");
     let t = Instant::now();
     let apply = w.ok(&["apply", "--auto-approve"]);
     let took = t.elapsed();
@@ -94,18 +102,30 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
     );
     let entries = aws.eks.list_access_entries().cluster_name("empi-local").send().await.unwrap();
     assert!(entries.access_entries().iter().any(|e| e == ADMIN_ROLE), "{entries:?}");
-    let policies = aws
-        .eks
-        .list_associated_access_policies()
-        .cluster_name("empi-local")
-        .principal_arn(ADMIN_ROLE)
-        .send()
-        .await
-        .unwrap();
+    // the operator is one of the admins (issue #27): EKS made its entry at CreateCluster, and the
+    // apply took it over instead of failing 409 on a second one
     assert_eq!(
-        policies.associated_access_policies()[0].policy_arn(),
-        Some("arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy")
+        entries.access_entries().iter().filter(|e| *e == OPERATOR).count(),
+        1,
+        "{entries:?}"
     );
+    for admin in [ADMIN_ROLE, OPERATOR] {
+        let policies = aws
+            .eks
+            .list_associated_access_policies()
+            .cluster_name("empi-local")
+            .principal_arn(admin)
+            .send()
+            .await
+            .unwrap();
+        let arns: Vec<_> =
+            policies.associated_access_policies().iter().filter_map(|p| p.policy_arn()).collect();
+        assert_eq!(
+            arns,
+            ["arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"],
+            "{admin}"
+        );
+    }
     let ng = aws
         .eks
         .describe_nodegroup()

@@ -90,6 +90,20 @@ pub struct Arn<'a> {
 }
 
 /// The partition a region belongs to (`aws` for commercial regions).
+/// The IAM principal EKS and IAM policies name for a caller `sts:GetCallerIdentity` describes: an
+/// assumed role's role (`arn:aws:sts::1:assumed-role/R/session` → `arn:aws:iam::1:role/R`), a
+/// user as it is. An SSO role's path (`aws-reserved/sso.amazonaws.com/…`) is not in the caller's
+/// ARN, so the role's name alone is given, as EKS does for its creator's access entry.
+pub fn iam_principal_of(caller: &str) -> String {
+    let Some((head, resource)) = caller.split_once(":sts::") else { return caller.to_string() };
+    let Some((account, rest)) = resource.split_once(':') else { return caller.to_string() };
+    let rest = match rest.strip_prefix("assumed-role/") {
+        Some(r) => format!("role/{}", r.split('/').next().unwrap_or_default()),
+        None => rest.to_string(),
+    };
+    format!("{head}:iam::{account}:{rest}")
+}
+
 pub fn partition_of(region: &str) -> &'static str {
     PARTITIONS
         .iter()
@@ -280,5 +294,27 @@ mod tests {
         assert_eq!(partition_of("us-east-1"), "aws");
         assert_eq!(partition_of("cn-north-1"), "aws-cn");
         assert_eq!(partition_of("us-gov-west-1"), "aws-us-gov");
+    }
+
+    #[test]
+    fn a_caller_is_named_as_the_iam_principal_eks_and_policies_name() {
+        assert_eq!(
+            iam_principal_of("arn:aws:sts::123456789012:assumed-role/platform-admins/alice"),
+            "arn:aws:iam::123456789012:role/platform-admins"
+        );
+        assert_eq!(
+            iam_principal_of("arn:aws:sts::123456789012:user/moto"),
+            "arn:aws:iam::123456789012:user/moto"
+        );
+        assert_eq!(
+            iam_principal_of("arn:aws:iam::123456789012:user/bob"),
+            "arn:aws:iam::123456789012:user/bob"
+        );
+        assert_eq!(
+            iam_principal_of(
+                "arn:aws-us-gov:sts::1:assumed-role/AWSReservedSSO_Admin_0123/bob@example.org"
+            ),
+            "arn:aws-us-gov:iam::1:role/AWSReservedSSO_Admin_0123"
+        );
     }
 }

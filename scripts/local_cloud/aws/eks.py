@@ -691,9 +691,46 @@ def _eks_access_config():
         cluster.__dict__["access_config"] = {
             "authenticationMode": mode,
             "bootstrapClusterCreatorAdminPermissions": access.get("bootstrapClusterCreatorAdminPermissions", True)}
+        if on() and mode != "CONFIG_MAP" and cluster.__dict__["access_config"]["bootstrapClusterCreatorAdminPermissions"]:
+            _creator_access_entry(self, cluster)
         return result
 
     EKS.create_cluster = create_cluster
+
+
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+
+def _creator_access_entry(self, cluster):
+    """AWS (EKS user guide, "Grant IAM users access to Kubernetes with EKS access entries";
+    botocore eks CreateAccessConfigRequest.bootstrapClusterCreatorAdminPermissions): a cluster
+    created with API or API_AND_CONFIG_MAP and bootstrapClusterCreatorAdminPermissions (the
+    default) has an access entry for its creator's IAM principal (an assumed role's role, not the
+    session), with AmazonEKSClusterAdminPolicy on the whole cluster. A CreateAccessEntry for the
+    same principal then answers 409 ResourceInUseException (terraform-aws-eks #3293, #2969).
+    moto keeps no access entries; realistic mode makes this one."""
+    from moto.sts.models import sts_backends
+
+    account, region = account_region(self)
+    _, arn, _ = sts_backends[account]["global"].get_caller_identity(self.get_access_key(), region)
+    # arn:P:sts::A:assumed-role/Role/Session -> arn:P:iam::A:role/Role; arn:P:sts::A:user/U -> iam
+    head, _, resource = arn.partition(":sts::")
+    if resource:
+        acct, _, rest = resource.partition(":")
+        if rest.startswith("assumed-role/"):
+            rest = "role/" + rest.split("/")[1]
+        arn = f"{head}:iam::{acct}:{rest}"
+    kind = "role" if ":role/" in arn else "user"
+    short = arn.rsplit("/", 1)[-1]
+    now = datetime.now(timezone.utc)
+    entries = cluster.__dict__.setdefault("_empi_access_entries", {})
+    entries[arn] = {
+        "clusterName": cluster.name, "principalArn": arn, "kubernetesGroups": [],
+        "accessEntryArn": f"arn:{partition(region)}:eks:{region}:{account}:access-entry/{cluster.name}/{kind}/{account}/{short}/{random.uuid4()}",
+        "createdAt": now, "modifiedAt": now, "tags": {}, "username": arn, "type": "STANDARD",
+        "policies": {CLUSTER_ADMIN_POLICY: {"policyArn": CLUSTER_ADMIN_POLICY, "accessScope": {"type": "cluster"},
+                                            "associatedAt": now, "modifiedAt": now}},
+    }
 
 
 def _eks_access_entries():
