@@ -136,6 +136,7 @@ impl Session {
         self.place_identity(cloud, state, preflight, &mut placement).await?;
         if preflight {
             self.check_brought_key(cloud).await?;
+            placement.warnings.extend(self.check_certificate(cloud).await?);
         }
         placement.warnings.extend(self.stack.warnings());
         placement.warnings.extend(self.creator_note(cloud, state));
@@ -167,6 +168,23 @@ impl Session {
             Err(e) => {
                 Err(anyhow::anyhow!("cannot check the KMS key {arn} ([security] kms_key_arn): {e}"))
             }
+        }
+    }
+
+    /// The certificate the HTTPS listener will serve must be issued, for `app.hostname`, and not
+    /// expired: a first apply meets it only 20–30 minutes in, after EKS and RDS are made and billed.
+    async fn check_certificate(&self, cloud: &Connected) -> Result<Vec<String>> {
+        let (arn, host) = (&self.stack.app.certificate_arn, &self.stack.app.hostname);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        match aws::acm::check(&cloud.clients.acm, arn, host, now).await {
+            Ok(aws::acm::Verdict::Usable(warnings)) => Ok(warnings),
+            Ok(aws::acm::Verdict::Refused(problem)) => Err(anyhow::anyhow!("{problem}")),
+            Err(e) => Err(anyhow::anyhow!(
+                "cannot check the certificate {arn} ([app] certificate_arn): {e}"
+            )),
         }
     }
 

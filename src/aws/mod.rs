@@ -3,6 +3,7 @@
 //! AWS resource kind declared in `empi_engine::kinds`. This is the only part of empi-infra that
 //! depends on the AWS SDK crates.
 
+pub mod acm;
 mod adapter;
 mod cognito;
 mod eks;
@@ -39,6 +40,7 @@ pub struct Clients {
     pub wafv2: aws_sdk_wafv2::Client,
     pub sts: aws_sdk_sts::Client,
     pub kms: aws_sdk_kms::Client,
+    pub acm: aws_sdk_acm::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub cloudtrail: aws_sdk_cloudtrail::Client,
     pub region: String,
@@ -169,6 +171,7 @@ impl Clients {
             wafv2: aws_sdk_wafv2::Client::new(&conf),
             sts: aws_sdk_sts::Client::new(&conf),
             kms: aws_sdk_kms::Client::new(&conf),
+            acm: aws_sdk_acm::Client::new(&conf),
             logs: aws_sdk_cloudwatchlogs::Client::new(&conf),
             cloudtrail: aws_sdk_cloudtrail::Client::new(&conf),
             region: target.region.clone(),

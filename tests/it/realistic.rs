@@ -254,6 +254,55 @@ async fn a_pinned_zone_eks_cannot_use_is_refused_before_anything_is_made() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_acm_has_not_issued_fails_apply_before_anything_is_made() {
+    // issue #27: the HTTPS listener is made 20-30 minutes into a real first apply, after EKS and
+    // RDS; a certificate still PENDING_VALIDATION used to fail there. moto keeps a requested
+    // certificate PENDING_VALIDATION for its first 60 s, as ACM does until DNS validates it.
+    let w = Workspace::new(&[]);
+    let aws = w.aws().await;
+    let pending = aws
+        .acm
+        .request_certificate()
+        .domain_name("empi.local.test")
+        .validation_method(aws_sdk_acm::types::ValidationMethod::Dns)
+        .send()
+        .await
+        .unwrap();
+    let arn = pending.certificate_arn().unwrap();
+    w.write_stack(&[(
+        "certificate_arn = \"arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000001\"",
+        &format!("certificate_arn = \"{arn}\""),
+    )]);
+    let apply = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 1, "{apply:?}");
+    assert!(
+        apply.stderr.contains(&format!(
+            "the certificate {arn} ([app] certificate_arn) is PENDING_VALIDATION, not ISSUED"
+        )) && apply.stderr.contains("DNS validation records"),
+        "{apply:?}"
+    );
+    // nothing was made
+    assert!(aws
+        .ec2
+        .describe_vpcs()
+        .filters(filter("tag:empi-infra:stack", "empi-local"))
+        .send()
+        .await
+        .unwrap()
+        .vpcs()
+        .is_empty());
+    assert!(aws
+        .iam
+        .list_roles()
+        .send()
+        .await
+        .unwrap()
+        .roles()
+        .iter()
+        .all(|r| !r.role_name().starts_with("empi-local")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_new_postgres_major_makes_its_parameter_group_before_the_old_one_goes() {
     let w = Workspace::new(&[]);
     w.ok(&["apply", "--auto-approve"]);

@@ -7,13 +7,16 @@ Always on (both modes).
 # Every region of the local account has one under the same id (tests place the stack in others).
 LOCAL_ACCOUNT = "123456789012"
 LOCAL_DOMAIN = "empi.local.test"
+LOCAL_WILDCARD = "*.local.test"
 LOCAL_CERTIFICATE_ID = "00000000-0000-4000-8000-000000000001"
 
 
 def _local_certificate():
     """Seeds the local account's ACM with the demo certificate under a fixed ARN in every region
-    (moto gives every certificate a random one), so that the HTTPS listener of the local stack
-    finds it."""
+    (moto gives every certificate a random one), issued, so that plan's certificate check and the
+    HTTPS listener of the local stack find it. A certificate a test requests stays
+    PENDING_VALIDATION for moto's ACM_VALIDATION_WAIT (60 s), as ACM's does until its DNS records
+    validate it."""
     import moto.acm.models as acm
 
     orig_init = acm.AWSCertificateManagerBackend.__init__
@@ -22,7 +25,11 @@ def _local_certificate():
         orig_init(self, region_name, account_id)
         if account_id == LOCAL_ACCOUNT:
             arn = f"arn:aws:acm:{region_name}:{account_id}:certificate/{LOCAL_CERTIFICATE_ID}"
-            cert = acm.CertBundle.generate_cert(LOCAL_DOMAIN, account_id=account_id, region=region_name)
+            # issued (moto leaves an Amazon-issued one PENDING_VALIDATION for its first 60 s, which
+            # plan refuses), for the demo's host and the others the tests move the stack to
+            cert = acm.CertBundle.generate_cert(
+                LOCAL_DOMAIN, account_id=account_id, region=region_name, sans=[LOCAL_WILDCARD])
+            cert.status = "ISSUED"
             cert.arn = arn
             self._certificates[arn] = cert
 

@@ -70,7 +70,8 @@ kind! {
     }
     outputs: [id, arn],
     schema: .typical(2).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
-        read: ["elasticloadbalancing:DescribeListeners"],
+        // plan checks the certificate the listener will serve before anything is made
+        read: ["elasticloadbalancing:DescribeListeners", "acm:DescribeCertificate"],
         create: ["elasticloadbalancing:CreateListener", "cognito-idp:DescribeUserPoolClient", "secretsmanager:GetSecretValue"],
         update: ["elasticloadbalancing:ModifyListener", "cognito-idp:DescribeUserPoolClient", "secretsmanager:GetSecretValue"],
         delete: ["elasticloadbalancing:DeleteListener"],
