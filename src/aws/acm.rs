@@ -59,7 +59,11 @@ pub async fn check(c: &Client, arn: &str, host: &str, now: i64) -> Result<Verdic
         )));
     }
     let mut names: Vec<String> = cert.domain_name().map(String::from).into_iter().collect();
-    names.extend(cert.subject_alternative_names().iter().cloned());
+    for n in cert.subject_alternative_names() {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
     if !covers(&names, host) {
         return Ok(Verdict::Refused(format!(
             "the certificate {arn} ({fix_key}) is for {}, not for {host} ([app] hostname), so browsers would refuse it; name a certificate for {host} (or a wildcard one label above it)",

@@ -3,8 +3,11 @@
 use async_trait::async_trait;
 use aws_sdk_wafv2::operation::get_web_acl::GetWebAclOutput;
 use aws_sdk_wafv2::types::{
-    AllowAction, DefaultAction, ManagedRuleGroupStatement, NoneAction, OverrideAction, Rule, Scope,
-    Statement, Tag, VisibilityConfig,
+    AllowAction, AndStatement, BlockAction, ByteMatchStatement, CountAction, DefaultAction,
+    FieldToMatch, LabelMatchScope, LabelMatchStatement, ManagedRuleGroupStatement, NoneAction,
+    NotStatement, OrStatement, OverrideAction, PositionalConstraint, Rule, RuleAction,
+    RuleActionOverride, Scope, Statement, Tag, TextTransformation, TextTransformationType, UriPath,
+    VisibilityConfig,
 };
 use aws_sdk_wafv2::Client;
 use empi_engine::kinds;
@@ -37,16 +40,126 @@ fn allow() -> DefaultAction {
     DefaultAction::builder().allow(AllowAction::builder().build()).build()
 }
 
+/// The core rule set, whose `SizeRestrictions_BODY` blocks every body over 8 KB.
+const CORE_RULE_SET: &str = "AWSManagedRulesCommonRuleSet";
+/// That rule, and the label it puts on what it matches (AWS managed rules' documentation).
+const BODY_SIZE_RULE: &str = "SizeRestrictions_BODY";
+const BODY_SIZE_LABEL: &str = "awswaf:managed:aws:core-rule-set:SizeRestrictions_Body";
+/// The rule that blocks what `SizeRestrictions_BODY` labels outside the large-body paths.
+const BODY_SIZE_ELSEWHERE: &str = "BodySizeOutsideLargeBodyPaths";
+
+/// `path` is a prefix of the request's URI path.
+fn path_starts_with(path: &str) -> Statement {
+    let m = ByteMatchStatement::builder()
+        .search_string(aws_sdk_wafv2::primitives::Blob::new(path.as_bytes()))
+        .field_to_match(FieldToMatch::builder().uri_path(UriPath::builder().build()).build())
+        .positional_constraint(PositionalConstraint::StartsWith)
+        .text_transformations(
+            TextTransformation::builder()
+                .priority(0)
+                .r#type(TextTransformationType::None)
+                .build()
+                .expect("transformation"),
+        )
+        .build()
+        .expect("byte match");
+    Statement::builder().byte_match_statement(m).build()
+}
+
+/// Blocks a request `SizeRestrictions_BODY` labelled unless its path starts with one of `paths`.
+fn body_size_elsewhere(paths: &[String], priority: i32) -> Rule {
+    let labelled = Statement::builder()
+        .label_match_statement(
+            LabelMatchStatement::builder()
+                .scope(LabelMatchScope::Label)
+                .key(BODY_SIZE_LABEL)
+                .build()
+                .expect("label match"),
+        )
+        .build();
+    let on_a_path = match paths {
+        [one] => path_starts_with(one),
+        _ => Statement::builder()
+            .or_statement(
+                OrStatement::builder()
+                    .set_statements(Some(paths.iter().map(|p| path_starts_with(p)).collect()))
+                    .build()
+                    .expect("or"),
+            )
+            .build(),
+    };
+    let elsewhere = Statement::builder()
+        .not_statement(NotStatement::builder().statement(on_a_path).build())
+        .build();
+    Rule::builder()
+        .name(BODY_SIZE_ELSEWHERE)
+        .priority(priority)
+        .statement(
+            Statement::builder()
+                .and_statement(
+                    AndStatement::builder()
+                        .statements(labelled)
+                        .statements(elsewhere)
+                        .build()
+                        .expect("and"),
+                )
+                .build(),
+        )
+        .action(RuleAction::builder().block(BlockAction::builder().build()).build())
+        .visibility_config(visibility(BODY_SIZE_ELSEWHERE))
+        .build()
+        .expect("rule")
+}
+
+/// The large-body paths of a live web ACL: those its `BodySizeOutsideLargeBodyPaths` rule lets
+/// through.
+fn large_body_paths(acl: &aws_sdk_wafv2::types::WebAcl) -> Vec<String> {
+    fn paths(s: &Statement, out: &mut Vec<String>) {
+        if let Some(m) = s.byte_match_statement() {
+            out.push(String::from_utf8_lossy(m.search_string().as_ref()).into_owned());
+        }
+        if let Some(n) = s.not_statement() {
+            if let Some(inner) = n.statement() {
+                paths(inner, out);
+            }
+        }
+        for inner in s.and_statement().map(|a| a.statements()).into_iter().flatten() {
+            paths(inner, out);
+        }
+        for inner in s.or_statement().map(|o| o.statements()).into_iter().flatten() {
+            paths(inner, out);
+        }
+    }
+    let mut out = vec![];
+    for r in acl.rules().iter().filter(|r| r.name() == BODY_SIZE_ELSEWHERE) {
+        if let Some(s) = r.statement() {
+            paths(s, &mut out);
+        }
+    }
+    out
+}
+
 fn rules(a: &Attrs) -> Vec<Rule> {
-    strings(a, kinds::waf::WebAcl::managed_rule_groups)
+    let large = strings(a, kinds::waf::WebAcl::large_body_paths);
+    let groups = strings(a, kinds::waf::WebAcl::managed_rule_groups);
+    let mut rules: Vec<Rule> = groups
         .iter()
         .enumerate()
         .map(|(i, g)| {
-            let group = ManagedRuleGroupStatement::builder()
-                .vendor_name("AWS")
-                .name(g)
-                .build()
-                .expect("statement");
+            let mut group = ManagedRuleGroupStatement::builder().vendor_name("AWS").name(g);
+            if g == CORE_RULE_SET && !large.is_empty() {
+                // counted, not blocked: the rule after the groups blocks it outside the paths
+                group = group.rule_action_overrides(
+                    RuleActionOverride::builder()
+                        .name(BODY_SIZE_RULE)
+                        .action_to_use(
+                            RuleAction::builder().count(CountAction::builder().build()).build(),
+                        )
+                        .build()
+                        .expect("override"),
+                );
+            }
+            let group = group.build().expect("statement");
             Rule::builder()
                 .name(g)
                 .priority(i as i32)
@@ -58,7 +171,11 @@ fn rules(a: &Attrs) -> Vec<Rule> {
                 .build()
                 .expect("rule")
         })
-        .collect()
+        .collect();
+    if !large.is_empty() && groups.iter().any(|g| g == CORE_RULE_SET) {
+        rules.push(body_size_elsewhere(&large, groups.len() as i32));
+    }
+    rules
 }
 
 fn waf_tags(t: Tags) -> Vec<Tag> {
@@ -119,7 +236,11 @@ impl AwsKind for WebAcl {
             })
             .unwrap_or_default();
         Ok(Some(Observed {
-            attrs: attrs([("managed_rule_groups", json!(groups)), ("tags", tags_value(tag_list))]),
+            attrs: attrs([
+                (kinds::waf::WebAcl::managed_rule_groups, json!(groups)),
+                (kinds::waf::WebAcl::large_body_paths, json!(large_body_paths(acl))),
+                (kinds::waf::WebAcl::tags, tags_value(tag_list)),
+            ]),
             outputs: attrs([("id", json!(id)), ("arn", json!(id)), ("name", json!(acl.name()))]),
         }))
     }
@@ -149,7 +270,10 @@ impl AwsKind for WebAcl {
         new: &Attrs,
         changed: &[String],
     ) -> AwsResult<()> {
-        if changed.iter().any(|c| c == "managed_rule_groups") {
+        if changed.iter().any(|c| {
+            c == kinds::waf::WebAcl::managed_rule_groups
+                || c == kinds::waf::WebAcl::large_body_paths
+        }) {
             let cur = self.get(id).await.map_err(|e| match e.code() {
                 Some(GONE) => ProviderError::coded(GONE, format!("web ACL {id} is gone")).into(),
                 _ => e,

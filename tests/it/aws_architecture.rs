@@ -724,7 +724,31 @@ async fn the_alb_authenticates_with_cognito_before_forwarding() {
     );
     let mut priorities: Vec<i32> = acl.rules().iter().map(|r| r.priority()).collect();
     priorities.dedup();
-    assert_eq!(priorities.len(), 3, "one priority per rule group");
+    assert_eq!(priorities.len(), 4, "one priority per rule group, and the body-size rule");
+    // issue #27: upstream's import takes a multipart upload, and the core rule set blocks every
+    // body over 8 KB; there its SizeRestrictions_BODY only counts, and a rule after the groups
+    // blocks what it labels on every other path
+    let core = acl.rules()[0].statement().unwrap().managed_rule_group_statement().unwrap();
+    let overrides: Vec<_> = core
+        .rule_action_overrides()
+        .iter()
+        .map(|o| (o.name(), o.action_to_use().and_then(|a| a.count()).is_some()))
+        .collect();
+    assert_eq!(overrides, [("SizeRestrictions_BODY", true)]);
+    let elsewhere = &acl.rules()[3];
+    assert_eq!(elsewhere.name(), "BodySizeOutsideLargeBodyPaths");
+    assert_eq!(elsewhere.priority(), 3, "after the groups, whose labels it reads");
+    assert!(elsewhere.action().and_then(|a| a.block()).is_some());
+    let both = elsewhere.statement().unwrap().and_statement().unwrap().statements();
+    assert_eq!(
+        both[0].label_match_statement().map(|l| l.key()),
+        Some("awswaf:managed:aws:core-rule-set:SizeRestrictions_Body")
+    );
+    let path =
+        both[1].not_statement().unwrap().statement().unwrap().byte_match_statement().unwrap();
+    assert_eq!(path.search_string().as_ref(), b"/api/v1/person-records/import");
+    assert_eq!(path.positional_constraint().as_str(), "STARTS_WITH");
+    assert!(path.field_to_match().and_then(|f| f.uri_path()).is_some());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,6 +7,10 @@ use serde_json::Value;
 /// The upstream commit the facts below were read from (main, 2026-01-17).
 pub const COMMIT: &str = "301608c7ac2f5fc422ec210cd5613a0496d468ba";
 
+/// `backend/main/urls.py` and `backend/main/views/person_records.py`: the person-records import,
+/// which takes either a JSON `s3_uri` or a multipart `file` upload (`MultiPartParser`) of any size.
+pub const IMPORT_PATH: &str = "/api/v1/person-records/import";
+
 /// `backend/main/config.py`: `IdpBackend` values and, for each, the block `IdpConfig` requires and
 /// that block's fields (pydantic `BaseModel`s of required `str` fields; unknown keys are ignored).
 pub const IDP_BACKENDS: &[(&str, &str, &[&str])] = &[

@@ -7,8 +7,13 @@ Always on (both modes).
 # Every region of the local account has one under the same id (tests place the stack in others).
 LOCAL_ACCOUNT = "123456789012"
 LOCAL_DOMAIN = "empi.local.test"
-LOCAL_WILDCARD = "*.local.test"
 LOCAL_CERTIFICATE_ID = "00000000-0000-4000-8000-000000000001"
+# The certificates of the account: the demo's, and the one stacks/example-*.toml name (the tests
+# plan those against the local cloud): (id, domain, other names).
+CERTIFICATES = [
+    (LOCAL_CERTIFICATE_ID, LOCAL_DOMAIN, ["*.local.test"]),
+    ("11111111-2222-3333-4444-555555555555", "empi.example.org", []),
+]
 
 
 def _local_certificate():
@@ -24,14 +29,14 @@ def _local_certificate():
     def __init__(self, region_name, account_id):
         orig_init(self, region_name, account_id)
         if account_id == LOCAL_ACCOUNT:
-            arn = f"arn:aws:acm:{region_name}:{account_id}:certificate/{LOCAL_CERTIFICATE_ID}"
-            # issued (moto leaves an Amazon-issued one PENDING_VALIDATION for its first 60 s, which
-            # plan refuses), for the demo's host and the others the tests move the stack to
-            cert = acm.CertBundle.generate_cert(
-                LOCAL_DOMAIN, account_id=account_id, region=region_name, sans=[LOCAL_WILDCARD])
-            cert.status = "ISSUED"
-            cert.arn = arn
-            self._certificates[arn] = cert
+            for cert_id, domain, sans in CERTIFICATES:
+                arn = f"arn:aws:acm:{region_name}:{account_id}:certificate/{cert_id}"
+                # issued (moto leaves an Amazon-issued one PENDING_VALIDATION for its first 60 s,
+                # which plan refuses); the demo's covers the hosts the tests move the stack to
+                cert = acm.CertBundle.generate_cert(domain, account_id=account_id, region=region_name, sans=sans)
+                cert.status = "ISSUED"
+                cert.arn = arn
+                self._certificates[arn] = cert
 
     acm.AWSCertificateManagerBackend.__init__ = __init__
 

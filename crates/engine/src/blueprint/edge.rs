@@ -115,6 +115,9 @@ pub(super) fn edge_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec
         out.push(
             waf::WebAcl {
                 managed_rule_groups: strings(WAF_RULE_GROUPS),
+                // upstream's import takes a multipart CSV upload: on an ALB WAF inspects only the
+                // first 8 KB of a body, and the core rule set blocks any larger one
+                large_body_paths: strings(&[crate::upstream::IMPORT_PATH]),
                 tags: tags(stack, "edge.waf", &waf),
             }
             .spec("edge.waf", &waf),

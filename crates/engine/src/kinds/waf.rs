@@ -8,6 +8,10 @@ kind! {
     /// The web ACL.
     WebAcl, WEB_ACL = "aws_wafv2_web_acl" {
         managed_rule_groups: Strings,
+        // URI paths (prefixes) where a request body may exceed the 8 KB the core rule set's
+        // SizeRestrictions_BODY allows: that rule only counts, and a rule after the groups blocks
+        // what it labels everywhere else
+        large_body_paths: Strings,
         tags: Tags,
     }
     outputs: [id, arn, name],

@@ -11,26 +11,79 @@ pub(super) fn visibility(metric: TfValue) -> TfValue {
 }
 
 pub(super) fn web_acl(s: &Src) -> Vec<TfResource> {
-    // one rule per AWS managed rule group, in order, counting nothing out (override `none`)
-    let rules = elems(&s.expr("managed_rule_groups"))
-        .into_iter()
+    let large: Vec<_> = elems(&s.expr("large_body_paths"));
+    let groups = elems(&s.expr("managed_rule_groups"));
+    let core = |g: &Expr| {
+        super::super::literal(g).and_then(|v| v.as_str().map(String::from)).as_deref()
+            == Some("AWSManagedRulesCommonRuleSet")
+    };
+    // one rule per AWS managed rule group, in order, counting nothing out (override `none`) but
+    // the core rule set's body size rule where large bodies are allowed
+    let mut rules: Vec<TfValue> = groups
+        .iter()
         .enumerate()
         .map(|(i, g)| {
+            let mut statement = vec![("name", TfValue::E(g.clone())), ("vendor_name", lit("AWS"))];
+            if core(g) && !large.is_empty() {
+                statement.push((
+                    "rule_action_override",
+                    block(vec![
+                        ("name", lit("SizeRestrictions_BODY")),
+                        ("action_to_use", block(vec![("count", block(vec![]))])),
+                    ]),
+                ));
+            }
             obj(vec![
                 ("name", TfValue::E(g.clone())),
                 ("priority", lit(i)),
                 ("override_action", block(vec![("none", block(vec![]))])),
-                (
-                    "statement",
-                    block(vec![(
-                        "managed_rule_group_statement",
-                        block(vec![("name", TfValue::E(g.clone())), ("vendor_name", lit("AWS"))]),
-                    )]),
-                ),
-                ("visibility_config", visibility(TfValue::E(g))),
+                ("statement", block(vec![("managed_rule_group_statement", block(statement))])),
+                ("visibility_config", visibility(TfValue::E(g.clone()))),
             ])
         })
         .collect();
+    if !large.is_empty() && groups.iter().any(core) {
+        // what that rule labels is blocked outside the large-body paths
+        let on_a_path: Vec<TfValue> = large
+            .iter()
+            .map(|p| {
+                obj(vec![(
+                    "byte_match_statement",
+                    block(vec![
+                        ("search_string", TfValue::E(p.clone())),
+                        ("positional_constraint", lit("STARTS_WITH")),
+                        ("field_to_match", block(vec![("uri_path", block(vec![]))])),
+                        (
+                            "text_transformation",
+                            block(vec![("priority", lit(0)), ("type", lit("NONE"))]),
+                        ),
+                    ]),
+                )])
+            })
+            .collect();
+        let label = obj(vec![(
+            "label_match_statement",
+            block(vec![
+                ("scope", lit("LABEL")),
+                ("key", lit("awswaf:managed:aws:core-rule-set:SizeRestrictions_Body")),
+            ]),
+        )]);
+        let not =
+            obj(vec![("not_statement", block(vec![("statement", TfValue::List(on_a_path))]))]);
+        rules.push(obj(vec![
+            ("name", lit("BodySizeOutsideLargeBodyPaths")),
+            ("priority", lit(groups.len())),
+            ("action", block(vec![("block", block(vec![]))])),
+            (
+                "statement",
+                block(vec![(
+                    "and_statement",
+                    block(vec![("statement", TfValue::List(vec![label, not]))]),
+                )]),
+            ),
+            ("visibility_config", visibility(lit("BodySizeOutsideLargeBodyPaths"))),
+        ]));
+    }
     vec![one(
         "aws_wafv2_web_acl",
         vec![
