@@ -41,9 +41,15 @@ fn set(xs: &[&str]) -> BTreeSet<String> {
 }
 
 /// What every command that reaches the cloud asks first: the account, and for a plan the
-/// availability zones and the Kubernetes versions EKS offers (placement, not a resource).
-const PLACEMENT: &[&str] =
-    &["GetCallerIdentity", "DescribeAvailabilityZones", "GET /cluster-versions"];
+/// availability zones, the Kubernetes versions EKS offers and the certificate (placement and
+/// preflight, not a resource).
+const PLACEMENT: &[&str] = &[
+    "GetCallerIdentity",
+    "DescribeAvailabilityZones",
+    "GET /cluster-versions",
+    // the certificate the listener will serve, checked before any plan (issue #27)
+    "DescribeCertificate",
+];
 
 /// Operations that change something.
 fn writes(ops: &[String]) -> Vec<&str> {
