@@ -56,7 +56,20 @@ pub async fn brought_key_problem(c: &Client, arn: &str) -> Result<Option<String>
         )));
     };
     Ok(match m.key_state() {
-        Some(KeyState::Enabled) if m.key_usage().is_none_or(|u| u.as_str() == "ENCRYPT_DECRYPT") => None,
+        Some(KeyState::Enabled) if m.key_usage().is_none_or(|u| u.as_str() == "ENCRYPT_DECRYPT") => {
+            let policy = c
+                .get_key_policy()
+                .key_id(arn)
+                .policy_name(POLICY_NAME)
+                .send()
+                .await
+                .map_err(|e| AwsError::from(e).0)?;
+            let doc: Value =
+                serde_json::from_str(policy.policy().unwrap_or("{}")).unwrap_or(Value::Null);
+            key_policy_problem(&doc, arn).map(|why| {
+                format!("the KMS key {arn} ([security] kms_key_arn) cannot serve the stack: its key policy {why}")
+            })
+        }
         Some(KeyState::Enabled) => Some(format!("the KMS key {arn} ([security] kms_key_arn) is not an encryption key; {fix}")),
         Some(KeyState::PendingDeletion) => Some(format!(
             "the KMS key {arn} ([security] kms_key_arn) is pending deletion{}, and AWS refuses to encrypt with it; cancel its deletion (`aws kms cancel-key-deletion` then `aws kms enable-key`) or {fix}",
@@ -67,6 +80,43 @@ pub async fn brought_key_problem(c: &Client, arn: &str) -> Result<Option<String>
             state.map(|s| s.as_str().to_string()).unwrap_or_else(|| "in an unknown state".into())
         )),
     })
+}
+
+/// What a brought key's policy lacks for the stack, if anything (docs/STACK.md): the account-root
+/// statement, without which no IAM policy (the cluster role's, the services' through the
+/// account's principals) may use the key, and CloudWatch Logs' service principal for the stack's
+/// log groups (KMS key policies, "Allows access to the AWS account and enables IAM policies";
+/// CloudWatch Logs user guide, "Encrypt log data in CloudWatch Logs using AWS KMS").
+pub fn key_policy_problem(policy: &Value, key_arn: &str) -> Option<String> {
+    let parts: Vec<&str> = key_arn.splitn(6, ':').collect();
+    let (partition, region, account) = (parts.get(1)?, parts.get(3)?, parts.get(4)?);
+    let root = format!("arn:{partition}:iam::{account}:root");
+    let logs = format!("logs.{region}.amazonaws.com");
+    let statements: Vec<&Value> = match &policy["Statement"] {
+        Value::Array(xs) => xs.iter().collect(),
+        one @ Value::Object(_) => vec![one],
+        _ => vec![],
+    };
+    let names = |v: &Value| -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(xs) => xs.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+            _ => vec![],
+        }
+    };
+    let allows = |principal: &str, want: &[&str]| {
+        statements.iter().any(|s| {
+            s["Effect"] == "Allow"
+                && names(&s["Principal"][principal]).iter().any(|p| want.contains(&p.as_str()))
+        })
+    };
+    if !allows("AWS", &[root.as_str(), account]) {
+        Some(format!("has no statement allowing the account ({root}), so IAM policies such as the cluster role's cannot use it; add KMS's default \"Enable IAM User Permissions\" statement"))
+    } else if !allows("Service", &[logs.as_str()]) {
+        Some(format!("does not allow {logs}, so CloudWatch Logs cannot encrypt the stack's log groups with it; add a statement allowing that service principal kms:Encrypt*, kms:Decrypt*, kms:ReEncrypt*, kms:GenerateDataKey* and kms:Describe*"))
+    } else {
+        None
+    }
 }
 
 impl Key {
@@ -274,5 +324,31 @@ impl AwsKind for Key {
             self.0.tag_resource().key_id(id).set_tags(Some(kms_tags(set))).send().await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    #[test]
+    fn a_brought_keys_policy_must_let_the_account_and_cloudwatch_logs_use_it() {
+        let root = json!({"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"});
+        let logs = json!({"Effect": "Allow", "Principal": {"Service": "logs.us-east-1.amazonaws.com"}, "Action": ["kms:Encrypt*"], "Resource": "*"});
+        assert_eq!(
+            key_policy_problem(&json!({"Statement": [root.clone(), logs.clone()]}), KEY),
+            None
+        );
+        // the account by its id alone is the same principal
+        let by_id = json!({"Effect": "Allow", "Principal": {"AWS": ["123456789012"]}, "Action": "kms:*", "Resource": "*"});
+        assert_eq!(key_policy_problem(&json!({"Statement": [by_id, logs.clone()]}), KEY), None);
+        let no_root = key_policy_problem(&json!({"Statement": [logs]}), KEY).unwrap();
+        assert!(no_root.contains("arn:aws:iam::123456789012:root"), "{no_root}");
+        let no_logs = key_policy_problem(&json!({"Statement": [root]}), KEY).unwrap();
+        assert!(no_logs.contains("logs.us-east-1.amazonaws.com"), "{no_logs}");
+        let denied = json!({"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"});
+        assert!(key_policy_problem(&json!({"Statement": [denied]}), KEY).is_some());
     }
 }

@@ -222,19 +222,58 @@ async fn the_stacks_own_key_encrypts_everything_and_destroy_schedules_its_deleti
 async fn a_brought_key_is_used_everywhere_and_none_is_created() {
     let w = Workspace::new(&[]);
     let aws = w.aws().await;
-    let k = aws.kms.create_key().description("the organisation's key").send().await.unwrap();
+    // what the key's policy must hold (docs/STACK.md): the account, so that IAM policies decide
+    // (the cluster role's among them), and CloudWatch Logs for the stack's log groups
+    let root = r#"{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"}"#;
+    let logs = r#"{"Sid":"Logs","Effect":"Allow","Principal":{"Service":"logs.us-east-1.amazonaws.com"},"Action":["kms:Encrypt*","kms:Decrypt*","kms:ReEncrypt*","kms:GenerateDataKey*","kms:Describe*"],"Resource":"*"}"#;
+    let k = aws
+        .kms
+        .create_key()
+        .description("the organisation's key")
+        .policy(format!(r#"{{"Version":"2012-10-17","Statement":[{root},{logs}]}}"#))
+        .send()
+        .await
+        .unwrap();
     let (arn, key_id) = (
         k.key_metadata().unwrap().arn().unwrap().to_string(),
         k.key_metadata().unwrap().key_id().to_string(),
     );
+    // issue #27: a key whose policy leaves CloudWatch Logs out is refused before anything is made
+    let without_logs = aws
+        .kms
+        .create_key()
+        .policy(format!(r#"{{"Version":"2012-10-17","Statement":[{root}]}}"#))
+        .send()
+        .await
+        .unwrap();
+    let bad = without_logs.key_metadata().unwrap().arn().unwrap().to_string();
+    w.write_stack(&[("[security]", &format!("[security]\nkms_key_arn = \"{bad}\""))]);
+    let plan = w.run(&["plan"]);
+    assert_eq!(plan.code, 1, "{plan:?}");
+    assert!(
+        plan.stderr.contains(&format!("the KMS key {bad} ([security] kms_key_arn) cannot serve the stack: its key policy does not allow logs.us-east-1.amazonaws.com")),
+        "{plan:?}"
+    );
+
     let edit = format!("[security]\nkms_key_arn = \"{arn}\"");
     w.write_stack(&[("[security]", &edit)]);
     w.ok(&["apply", "--auto-approve"]);
+    // EKS encrypts Kubernetes secrets as the cluster role: it may use the brought key
+    let inline = aws
+        .iam
+        .get_role_policy()
+        .role_name("empi-local-eks-cluster")
+        .policy_name("UseBroughtKey")
+        .send()
+        .await
+        .unwrap();
+    let doc = urlencoding::decode(inline.policy_document()).unwrap().into_owned();
+    assert!(doc.contains(&arn) && doc.contains("kms:CreateGrant"), "{doc}");
 
     assert_eq!(
         aws.kms.list_keys().send().await.unwrap().keys().len(),
-        1,
-        "no key of the stack's own"
+        2,
+        "the brought key and the refused one, no key of the stack's own"
     );
     assert!(!aws
         .kms

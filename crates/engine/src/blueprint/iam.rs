@@ -53,11 +53,27 @@ pub(super) fn iam_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>
         ),
         ("iam.node_role", format!("{n}-eks-node"), "ec2.amazonaws.com", NODE_POLICIES),
     ] {
+        // EKS encrypts Kubernetes secrets as the cluster role: the stack's own key's policy names
+        // it, a key the stack brings lets the account's IAM policies decide (its policy must have
+        // the account-root statement, which plan checks), so the role carries one
+        let inline = match (&stack.security.kms_key_arn, addr) {
+            (Some(key), "iam.cluster_role") => json!({
+                "UseBroughtKey": {
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"],
+                        "Resource": key,
+                    }],
+                }
+            }),
+            _ => json!({}),
+        };
         out.push(
             iam::Role {
                 assume_role_policy: service_trust(service),
                 managed_policy_arns: strings(policies),
-                inline_policies: Expr::lit(json!({})),
+                inline_policies: Expr::lit(inline),
                 tags: tags(stack, addr, &name),
             }
             .spec(addr, &name),
