@@ -789,11 +789,20 @@ impl Resource for K8sObject {
                     ));
                 } else {
                     let s = &o["status"];
-                    Readiness::Pending(format!(
-                        "{} active, {} succeeded",
-                        s["active"].as_i64().unwrap_or(0),
-                        s["succeeded"].as_i64().unwrap_or(0)
-                    ))
+                    let failed = s["failed"].as_i64().unwrap_or(0);
+                    let retries = o["spec"]["backoffLimit"].as_i64().unwrap_or(6);
+                    Readiness::Pending(if failed == 0 {
+                        format!(
+                            "{} active, {} succeeded",
+                            s["active"].as_i64().unwrap_or(0),
+                            s["succeeded"].as_i64().unwrap_or(0)
+                        )
+                    } else {
+                        // the Job's outcome counts, not its first pod's: Kubernetes starts another
+                        format!(
+                            "{failed} pod(s) failed, retrying ({failed} of {retries} retries used)"
+                        )
+                    })
                 }
             }
         })

@@ -413,6 +413,11 @@ async fn a_failing_migrate_stops_the_apply_shows_why_and_leaves_the_api_alone() 
         r.stderr.contains("relation \"empi_person\" does not exist"),
         "the reason is shown: {r:?}"
     );
+    // a failure that is not passing (unlike a young IRSA role) fails the Job once its retries
+    // are spent: three pods, each failed
+    let jobs: Api<Job> = Api::namespaced(w.cluster.client().await, NS);
+    let migrate = jobs.get("migrate-v0-2-0").await.unwrap().status.unwrap();
+    assert_eq!(migrate.failed, Some(3), "{migrate:?}");
     assert!(
         r.stderr.contains("not attempted because something they depend on failed: workloads.api"),
         "{r:?}"

@@ -8,7 +8,13 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
+use crate::common::cluster::Node;
 use crate::common::{filter, Workspace};
+use k8s_openapi::api::batch::v1::Job;
+use kube::Api;
+
+/// What STS answers a pod whose IRSA role has not propagated yet (boto3's words).
+const STS_NOT_YET: &str = "botocore.exceptions.ClientError: An error occurred (InvalidIdentityToken) when calling the AssumeRoleWithWebIdentity operation: Couldn't retrieve verification key from your identity provider";
 
 /// The EKS calendar as of the day these expectations were written (the binary and the local
 /// cloud both read it then).
@@ -26,7 +32,13 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
     let edits = [
         ("[database]", "[cluster]\nkubernetes_version = \"1.33\"\nadmins = [\"arn:aws:iam::123456789012:role/platform-admins\", \"arn:aws:iam::123456789012:user/moto\"]\n\n[cluster.nodes]\ninstance_types = [\"m7g.large\"]\n\n[database]"),
     ];
-    let w = Workspace::new(&edits);
+    // the database-role Job's IRSA role is as new as the flow log's: its first pod is refused by
+    // STS (issue #27), and Kubernetes' retry must carry the apply, not a second apply
+    let node = Node {
+        fail_first_pod: vec![("database-role-".into(), STS_NOT_YET.into())],
+        ..Node::default()
+    };
+    let w = Workspace::with_node(&edits, node);
     pin_calendar(&w);
     // a role made before the cluster is refused by EKS twice; WAF refuses a new ALB twice; an EKS
     // update is in progress for its first three looks. By count, not by the clock: windows of 5, 4
@@ -69,6 +81,14 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
         out.contains("edge.waf_association: the load balancer not yet visible to WAF, retrying… ["),
         "{apply:?}"
     );
+    let jobs: Api<Job> = Api::namespaced(w.cluster.client().await, "tuva-empi");
+    let role_job = jobs
+        .get(&empi_engine::blueprint::workloads::database_role_job_name())
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!((role_job.failed, role_job.succeeded), (Some(1), Some(1)), "{role_job:?}");
     eprintln!("the first apply converged in {took:?}");
     assert!(took < Duration::from_secs(90), "converged in {took:?}");
 

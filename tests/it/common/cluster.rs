@@ -174,6 +174,9 @@ impl Drop for Cluster {
 pub struct Node {
     /// Jobs (by name) whose pods fail, with this termination message.
     pub fail_jobs: Vec<(String, String)>,
+    /// Jobs (by a prefix of their name) whose first pod fails with this message, and whose next
+    /// pods run: a Job whose IRSA role is still propagating when its first pod starts.
+    pub fail_first_pod: Vec<(String, String)>,
     /// How long a pod takes to become ready or to finish.
     pub delay: Duration,
     /// Images (a part of their name) this node cannot pull: pods of Deployments running them wait
@@ -188,6 +191,8 @@ impl Node {
         {
             let mut seen: std::collections::HashMap<String, std::time::Instant> =
                 Default::default();
+            // the jobs whose one failing pod has failed
+            let mut failed_once: std::collections::HashSet<String> = Default::default();
             loop {
                 if let Ok(list) = pods.list(&ListParams::default()).await {
                     for p in list.items {
@@ -230,7 +235,12 @@ impl Node {
                         let now = chrono_now();
                         let patch = match &job {
                             Some(j) => {
-                                let fail = self.fail_jobs.iter().find(|(n, _)| n == j);
+                                let fail = self.fail_jobs.iter().find(|(n, _)| n == j).or_else(|| {
+                                    self.fail_first_pod
+                                        .iter()
+                                        .find(|(prefix, _)| j.starts_with(prefix.as_str()))
+                                        .filter(|_| failed_once.insert(j.clone()))
+                                });
                                 let (phase, code, reason, msg) = match fail {
                                     Some((_, m)) => ("Failed", 1, "Error", m.clone()),
                                     None => ("Succeeded", 0, "Completed", String::new()),

@@ -335,13 +335,21 @@ fn deployment(stack: &Stack, name: &str, replicas: u32, pod: Value) -> Value {
     })
 }
 
+/// How many times a Job's pod is started again after it failed. Each Job's first step is an AWS
+/// call under an IRSA role that may be minutes old, and IAM may refuse
+/// `AssumeRoleWithWebIdentity` until the role has propagated; the Job controller waits 10 s, then
+/// 20 s, before the retries, all within `activeDeadlineSeconds`. Every Job is safe to run again:
+/// the database-role script is idempotent, Django's `migrate` applies what is not yet applied,
+/// and upstream's `bootstrap` returns when an admin exists.
+pub const JOB_RETRIES: u32 = 2;
+
 fn job(stack: &Stack, name: &str, component: &str, pod: Value) -> Value {
     json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": name, "namespace": stack.app.namespace, "labels": labels(component)},
         "spec": {
-            "backoffLimit": 0,
+            "backoffLimit": JOB_RETRIES,
             "activeDeadlineSeconds": stack.app.rollout_timeout_secs,
             "template": {"metadata": {"labels": labels(component)}, "spec": pod},
         },
