@@ -135,6 +135,7 @@ impl Session {
         let mut placement = self.place_zones_and_version(cloud, state, preflight).await?;
         self.place_identity(cloud, state, preflight, &mut placement).await?;
         if preflight {
+            placement.warnings.extend(self.check_engine_version(cloud, state).await?);
             self.check_brought_key(cloud).await?;
             placement.warnings.extend(self.check_certificate(cloud).await?);
         }
@@ -155,6 +156,35 @@ impl Session {
                 cloud.caller
             )
         })
+    }
+
+    /// The PostgreSQL version against RDS's own list for the region (live tables win over the
+    /// table this release was made with): a minor RDS never offered or has retired is refused
+    /// before anything is made; one it retired under a running instance is a warning.
+    async fn check_engine_version(&self, cloud: &Connected, state: &State) -> Result<Vec<String>> {
+        use empi_engine::stack::{postgres_version_verdict, POSTGRES_VERSIONS};
+        let wanted = &self.stack.database.engine_version;
+        let available = match aws::rds::postgres_versions(&cloud.clients.rds).await {
+            Ok(Some(v)) => v,
+            // an endpoint without the call: the versions RDS offered when this release was made
+            Ok(None) => POSTGRES_VERSIONS
+                .iter()
+                .flat_map(|(_, minors)| minors.iter().map(|m| m.to_string()))
+                .collect(),
+            Err(e) => bail!(
+                "cannot list the PostgreSQL versions RDS offers in {}: {e}",
+                self.stack.region
+            ),
+        };
+        let running = state
+            .resources
+            .get(empi_engine::blueprint::DATABASE_INSTANCE)
+            .and_then(|r| r.attrs.get(empi_engine::kinds::rds::Instance::engine_version))
+            .and_then(|v| v.as_str());
+        match postgres_version_verdict(wanted, &available, running, &self.stack.region) {
+            Ok(w) => Ok(w.into_iter().collect()),
+            Err(refusal) => Err(anyhow::anyhow!("{refusal}")),
+        }
     }
 
     /// A key the stack brings (`[security] kms_key_arn`) must exist and be enabled before a plan
@@ -325,7 +355,7 @@ impl Session {
         stack.network.zones = chosen.iter().map(|z| z.name.clone()).collect();
         let mut facts = BTreeMap::new();
         facts.insert(zones::FACT.to_string(), serde_json::to_value(&chosen)?);
-        let warnings: Vec<String> =
+        let mut warnings: Vec<String> =
             eks_versions::warning(&stack.cluster.kubernetes_version, &eks_versions::today())
                 .into_iter()
                 .collect();
@@ -334,10 +364,23 @@ impl Session {
         } else {
             None
         };
+        let version = &stack.cluster.kubernetes_version;
+        let uncharted = eks_versions::newer_than_calendar(version);
+        if offered.is_none() && uncharted && check_version {
+            bail!(
+                "Kubernetes {version} is newer than the EKS calendar of this release of empi-infra, and EKS in {} does not answer DescribeClusterVersions to confirm that it offers it; set [cluster] kubernetes_version to one of: {} (or upgrade empi-infra)",
+                stack.region,
+                eks_versions::creatable(&eks_versions::today()).join(", ")
+            );
+        }
         if let Some(offered) = offered {
-            let version = &stack.cluster.kubernetes_version;
             match offered.iter().find(|(v, _)| v == version).map(|(_, s)| s.as_str()) {
-                Some("STANDARD_SUPPORT") | Some("EXTENDED_SUPPORT") => {}
+                // live tables win: a version EKS offers is used even when the calendar lacks it
+                Some(status @ ("STANDARD_SUPPORT" | "EXTENDED_SUPPORT")) => {
+                    if uncharted {
+                        warnings.push(eks_versions::uncharted_warning(version, status));
+                    }
+                }
                 status => {
                     let usable: Vec<&str> = offered
                         .iter()

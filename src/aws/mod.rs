@@ -12,7 +12,7 @@ mod iam;
 pub mod kms;
 mod logs;
 mod network;
-mod rds;
+pub mod rds;
 mod routing;
 mod s3;
 pub mod secrets;

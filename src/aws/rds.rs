@@ -286,6 +286,45 @@ pub struct Instance {
     rds: Client,
 }
 
+/// The PostgreSQL versions RDS offers in this region for new instances and upgrades
+/// (`DescribeDBEngineVersions` lists only available ones by default), or `None` where the
+/// endpoint does not answer that call.
+pub async fn postgres_versions(rds: &Client) -> Result<Option<Vec<String>>, ProviderError> {
+    let mut out = Vec::new();
+    let mut marker = None;
+    loop {
+        let r = match rds
+            .describe_db_engine_versions()
+            .engine("postgres")
+            .set_marker(marker)
+            .max_records(100)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                use aws_sdk_rds::error::ProvideErrorMetadata;
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                if matches!(status, Some(404 | 501))
+                    || e.code().is_some_and(|c| {
+                        c.contains("InvalidAction") || c.contains("NotImplemented")
+                    })
+                {
+                    return Ok(None);
+                }
+                return Err(super::aws_err(e));
+            }
+        };
+        out.extend(
+            r.db_engine_versions().iter().filter_map(|v| v.engine_version().map(String::from)),
+        );
+        marker = r.marker().map(String::from);
+        if marker.is_none() {
+            return Ok(Some(out));
+        }
+    }
+}
+
 /// `16.4` matches a desired `16`: AWS picks and upgrades minors within the major.
 fn normalise_version(live: &str, desired: Option<&str>) -> String {
     match desired {

@@ -370,3 +370,75 @@ async fn a_new_postgres_major_makes_its_parameter_group_before_the_old_one_goes(
     );
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }
+
+/// Issue #27: empi-infra's tables of versions age; EKS's and RDS's own lists are the judges. A
+/// version shipped after this release is used (with a warning for what empi-infra cannot know), a
+/// version never offered or retired is refused before anything is made, and a minor RDS retires
+/// under a running database is a warning, not a blocked stack.
+#[tokio::test(flavor = "multi_thread")]
+async fn versions_eks_and_rds_offer_today_win_over_the_tables_of_this_release() {
+    let w = Workspace::new(&[]);
+    pin_calendar(&w);
+    let aws = w.aws().await;
+    let vpcs = || async {
+        aws.ec2
+            .describe_vpcs()
+            .filters(filter("tag:empi-infra:stack", "empi-local"))
+            .send()
+            .await
+            .unwrap()
+            .vpcs()
+            .len()
+    };
+
+    // Kubernetes 1.37 is newer than the calendar: refused while EKS does not list it…
+    let k137 = ("[database]", "[cluster]\nkubernetes_version = \"1.37\"\n\n[database]");
+    w.write_stack(&[k137]);
+    assert_eq!(w.run(&["validate"]).code, 0, "validate leaves it to EKS");
+    let refused = w.run(&["plan"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("EKS in us-east-1 does not offer Kubernetes 1.37; set [cluster] kubernetes_version to one of: 1.36, 1.35"),
+        "{refused:?}"
+    );
+    // …and used, with what empi-infra cannot know said, once EKS ships it
+    w.moto.realism(r#"{"eks_new_versions": {"1.37": "2026-11-20"}}"#);
+    let plan = w.ok(&["plan"]);
+    assert!(
+        plan.stdout.contains("Warning: Kubernetes 1.37 is newer than the EKS calendar of this release of empi-infra (checked 2026-11-27); EKS offers it (STANDARD_SUPPORT), so it is used"),
+        "{plan:?}"
+    );
+
+    // PostgreSQL: a minor RDS never offered is refused at plan, naming the ones it offers
+    w.write_stack(&[("[database]", "[database]\nengine_version = \"16.99\"")]);
+    let refused = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("RDS in us-east-1 does not offer PostgreSQL 16.99; set [database] engine_version = \"16\" (RDS picks its default minor and keeps it upgraded) or one of: 16.1, 16.2"),
+        "{refused:?}"
+    );
+    assert_eq!(vpcs().await, 0, "nothing was made");
+
+    // a minor newer than this release's table, once RDS lists it, is used
+    w.moto.realism(r#"{"rds_engine_versions": {"16.11": "available"}}"#);
+    w.write_stack(&[("[database]", "[database]\nengine_version = \"16.11\"")]);
+    w.ok(&["apply", "--auto-approve"]);
+    let db = aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier("empi-local-db")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(db.db_instances()[0].engine_version(), Some("16.11"));
+
+    // RDS retires it under the running database: the stack still plans (no change), and says
+    // what RDS will do and how to choose the moment
+    w.moto.realism(r#"{"rds_engine_versions": {"16.11": "deprecated"}}"#);
+    let plan = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert!(
+        plan.stdout.contains("RDS in us-east-1 no longer offers PostgreSQL 16.11, which the database runs: RDS will upgrade it to a newer 16 minor in a maintenance window of its choosing; set [database] engine_version = \"16.10\""),
+        "{plan:?}"
+    );
+}

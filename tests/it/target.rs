@@ -49,6 +49,8 @@ const PLACEMENT: &[&str] = &[
     "GET /cluster-versions",
     // the certificate the listener will serve, checked before any plan (issue #27)
     "DescribeCertificate",
+    // RDS's list of PostgreSQL versions, the judge of [database] engine_version (issue #27)
+    "DescribeDBEngineVersions",
 ];
 
 /// Operations that change something.

@@ -74,6 +74,34 @@ pub const CALENDAR: &[Release] = &[
     },
 ];
 
+/// The day the calendar above was last checked against EKS's.
+pub const CALENDAR_AS_OF: &str = "2026-11-27";
+
+/// Whether `version` (`1.N`) is newer than every version of the calendar: EKS may have shipped
+/// it after this release of empi-infra was made. `validate` lets it through; `plan` accepts it
+/// only where EKS's own list (`DescribeClusterVersions`) offers it, with a warning.
+pub fn newer_than_calendar(version: &str) -> bool {
+    fn minor(v: &str) -> Option<u32> {
+        v.strip_prefix("1.")?.parse().ok()
+    }
+    let newest = CALENDAR.iter().filter_map(|r| minor(r.version)).max().unwrap_or(0);
+    minor(version).is_some_and(|m| m > newest)
+}
+
+/// `plan`'s warning for a version EKS offers that this release's calendar lacks.
+pub fn uncharted_warning(version: &str, status: &str) -> String {
+    let cost = if status == "EXTENDED_SUPPORT" {
+        format!(
+            "; EKS says it is in extended support, so the control plane costs ${EXTENDED_PRICE:.2} per hour instead of ${STANDARD_PRICE:.2}"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "Kubernetes {version} is newer than the EKS calendar of this release of empi-infra (checked {CALENDAR_AS_OF}); EKS offers it ({status}), so it is used, but its support dates are unknown here{cost}: upgrade empi-infra to know them"
+    )
+}
+
 /// US dollars per cluster-hour of the control plane.
 pub const STANDARD_PRICE: f64 = 0.10;
 pub const EXTENDED_PRICE: f64 = 0.60;
@@ -187,6 +215,9 @@ mod tests {
         assert!(matches!(support("1.33", today), Support::Extended(_)));
         assert!(matches!(support("1.34", today), Support::Standard(_)));
         assert!(matches!(support("1.99", today), Support::Unknown));
+        assert!(newer_than_calendar("1.37") && newer_than_calendar("1.99"));
+        assert!(!newer_than_calendar("1.36") && !newer_than_calendar("1.27"));
+        assert!(!newer_than_calendar("2.0") && !newer_than_calendar("latest"));
         assert_eq!(newest(today).version, "1.36");
         assert_eq!(creatable(today), ["1.32", "1.33", "1.34", "1.35", "1.36"]);
         assert!(warning("1.33", today).unwrap().contains("$0.60 per hour instead of $0.10"));

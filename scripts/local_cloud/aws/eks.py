@@ -264,11 +264,28 @@ def _today():
     return _day(pinned) if pinned else datetime.now(timezone.utc)
 
 
+def _add_months(day, months):
+    y, m = divmod(day.month - 1 + months, 12)
+    return day.replace(year=day.year + y, month=m + 1, day=min(day.day, 28)).strftime("%Y-%m-%d")
+
+
+def eks_versions():
+    """The calendar above, and the versions the knob `eks_new_versions` says EKS shipped since
+    (AWS: 14 months of standard support and 12 of extended support from the release day)."""
+    out = dict(EKS_VERSIONS)
+    for v, released in (knob("eks_new_versions") or {}).items():
+        rel = _day(released)
+        if _today() >= rel:
+            out[v] = (released, _add_months(rel, 14), _add_months(rel, 26), "eks.1")
+    return out
+
+
 def eks_version_status(version):
     """STANDARD_SUPPORT | EXTENDED_SUPPORT | UNSUPPORTED as of today, None if unknown."""
-    if version not in EKS_VERSIONS:
+    versions = eks_versions()
+    if version not in versions:
         return None
-    _, end_std, end_ext, _ = EKS_VERSIONS[version]
+    _, end_std, end_ext, _ = versions[version]
     now = _today()
     if now < _day(end_std):
         return "STANDARD_SUPPORT"
@@ -300,7 +317,7 @@ def _eks_versions():
         status = self._get_param("versionStatus")
         old_status = self._get_param("status")
         out = []
-        for v, (rel, end_std, end_ext, platform) in sorted(EKS_VERSIONS.items(), key=lambda kv: [-int(x) for x in kv[0].split(".")]):
+        for v, (rel, end_std, end_ext, platform) in sorted(eks_versions().items(), key=lambda kv: [-int(x) for x in kv[0].split(".")]):
             st = eks_version_status(v)
             if wanted and v not in wanted:
                 continue
@@ -332,7 +349,7 @@ def _eks_versions():
         if on():
             cluster = self.eks_backend.clusters[self._get_param("name")]
             cluster.version = version or EKS_DEFAULT_VERSION
-            cluster.platformVersion = EKS_VERSIONS.get(cluster.version, (None,) * 4)[3] or cluster.platformVersion
+            cluster.platformVersion = eks_versions().get(cluster.version, (None,) * 4)[3] or cluster.platformVersion
         return result
 
     EKS.create_cluster = create_cluster
@@ -482,7 +499,7 @@ def _eks_cluster_updates():
         cluster = _cluster(self, name)
         version = self._get_param("version")
         _check_eks_version(version, name)
-        platform = EKS_VERSIONS.get(version, (None,) * 4)[3] or cluster.platformVersion
+        platform = eks_versions().get(version, (None,) * 4)[3] or cluster.platformVersion
 
         def apply():
             cluster.version = version

@@ -2,14 +2,14 @@
 drives them), where moto 5.2.5 differs.
 
 Always on: a DB instance is `creating` before `available` (state transition rds::dbinstance, see
-common.patch_status). Implemented in both modes, since moto lacks them: DescribeEngineDefaultParameters
-and Performance Insights.
+common.patch_status). Implemented in both modes, since moto lacks them: DescribeEngineDefaultParameters,
+DescribeDBEngineVersions and Performance Insights.
 
 Realistic mode (realism.on()): ModifyDBParameterGroup refuses `immediate` for a static parameter and
 DescribeDBParameters reports each parameter's ApplyType; a parameter group in use cannot be deleted;
 the master user secret holds the master user and a generated password, and is refused beside
 MasterUserPassword; a Performance Insights or storage KMS key must be Enabled, and Performance
-Insights' key cannot change.
+Insights' key cannot change; a PostgreSQL version RDS does not offer is refused.
 """
 import json
 
@@ -19,7 +19,7 @@ from moto.core.responses import ActionResult
 
 from .common import count_reads, partition, patch_status
 from .kms import kms_refusal
-from .realism import on
+from .realism import knob, on
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,6 +261,83 @@ def _performance_insights():
 
 
 # --------------------------------------------------------------------------------------------
+# Engine versions
+
+
+# The PostgreSQL versions RDS offers here, as of 2026-11-27 (the minors empi-infra's own fallback
+# table lists). The knob `rds_engine_versions` adds versions RDS released since, or retires one
+# ({"16.2": "deprecated"}), as RDS's own list changes under a running stack.
+RDS_POSTGRES_VERSIONS = ["16.1", "16.2", "16.3", "16.4", "16.5", "16.6", "16.8", "16.9", "16.10",
+                         "17.1", "17.2", "17.4", "17.5", "17.6"]
+
+
+def _minor_key(v):
+    return [int(x) for x in v.split(".")]
+
+
+def postgres_versions(include_all=False):
+    """{version: status} of the PostgreSQL versions RDS lists (only `available` ones unless
+    include_all), oldest first."""
+    table = {v: "available" for v in RDS_POSTGRES_VERSIONS}
+    table.update((knob("rds_engine_versions") or {}))
+    return {v: st for v, st in sorted(table.items(), key=lambda kv: _minor_key(kv[0]))
+            if include_all or st == "available"}
+
+
+def version_offered(wanted):
+    """Whether CreateDBInstance accepts `wanted`: a major ("16": RDS picks its default minor) or
+    an available full version."""
+    available = postgres_versions()
+    return wanted in available or any(v.split(".")[0] == wanted for v in available)
+
+
+def _rds_engine_versions():
+    """AWS: DescribeDBEngineVersions (botocore rds DBEngineVersion: Engine, EngineVersion,
+    DBParameterGroupFamily, Status `available`|`deprecated`, ValidUpgradeTarget with
+    IsMajorVersionUpgrade) lists only available versions unless IncludeAll; CreateDBInstance and
+    ModifyDBInstance with a version RDS does not offer answer 400 InvalidParameterCombination
+    "Cannot find version 16.99 for postgres" (terraform-provider-aws #24539, #33469). RDS retires
+    minors over time (RDS User Guide, "Supported PostgreSQL minor versions", deprecation).
+    moto 5.2.5: no DescribeDBEngineVersions, any version accepted."""
+    R = rds_responses.RDSResponse
+
+    def describe_db_engine_versions(self):
+        engine = self.params.get("Engine")
+        wanted = self.params.get("EngineVersion")
+        include_all = str(self.params.get("IncludeAll", "")).lower() == "true"
+        rows = []
+        if engine in (None, "postgres"):
+            versions = postgres_versions(include_all)
+            for v, status in versions.items():
+                if wanted and not (v == wanted or v.split(".")[0] == wanted):
+                    continue
+                major = int(v.split(".")[0])
+                targets = [{"Engine": "postgres", "EngineVersion": t, "IsMajorVersionUpgrade": int(t.split(".")[0]) > major,
+                            "AutoUpgrade": False, "Description": f"PostgreSQL {t}"}
+                           for t, st in versions.items() if st == "available" and _minor_key(t) > _minor_key(v)
+                           and int(t.split(".")[0]) <= major + 1]
+                rows.append({"Engine": "postgres", "EngineVersion": v, "DBParameterGroupFamily": f"postgres{major}",
+                             "DBEngineDescription": "PostgreSQL", "DBEngineVersionDescription": f"PostgreSQL {v}-R1",
+                             "Status": status, "ValidUpgradeTarget": targets})
+        return ActionResult({"DBEngineVersions": rows})
+
+    R.describe_db_engine_versions = describe_db_engine_versions
+
+    def refuse_unknown(orig):
+        def handler(self):
+            wanted = self.params.get("EngineVersion")
+            engine = self.params.get("Engine") or "postgres"
+            if on() and wanted and engine == "postgres" and not version_offered(wanted):
+                from moto.rds.exceptions import InvalidParameterCombination
+                raise InvalidParameterCombination(f"Cannot find version {wanted} for postgres")
+            return orig(self)
+        return handler
+
+    R.create_db_instance = refuse_unknown(R.create_db_instance)
+    R.modify_db_instance = refuse_unknown(R.modify_db_instance)
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def install():
@@ -274,3 +351,5 @@ def install():
     # after _rds_master_user_secret: both wrap RDSResponse.create_db_instance and modify_db_instance,
     # so the KMS and Performance Insights checks run before the master password's
     _performance_insights()
+    # last: a version RDS does not offer is refused before anything else looks at the call
+    _rds_engine_versions()

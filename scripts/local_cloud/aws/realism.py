@@ -42,6 +42,12 @@ SETTINGS = {
     "nat_seconds": 1.0,               # default ec2::nat_gateway transition (pending -> available)
     "eks_unsupported_zone_ids": ["use1-az3", "usw1-az2", "cac1-az3"],
     "eks_versions_as_of": None,       # "YYYY-MM-DD" to pin the date EKS version statuses use
+    # versions EKS shipped after empi-infra's calendar was written, each {"1.37": "YYYY-MM-DD"}
+    # (its release day): offered in standard support from then on, as EKS's calendar does
+    "eks_new_versions": {},
+    # PostgreSQL versions RDS offers beyond the local cloud's table ({"16.11": "available"}),
+    # or "deprecated" to retire one of the table's
+    "rds_engine_versions": {},
 }
 lock = threading.RLock()
 

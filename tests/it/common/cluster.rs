@@ -235,12 +235,13 @@ impl Node {
                         let now = chrono_now();
                         let patch = match &job {
                             Some(j) => {
-                                let fail = self.fail_jobs.iter().find(|(n, _)| n == j).or_else(|| {
-                                    self.fail_first_pod
-                                        .iter()
-                                        .find(|(prefix, _)| j.starts_with(prefix.as_str()))
-                                        .filter(|_| failed_once.insert(j.clone()))
-                                });
+                                let fail =
+                                    self.fail_jobs.iter().find(|(n, _)| n == j).or_else(|| {
+                                        self.fail_first_pod
+                                            .iter()
+                                            .find(|(prefix, _)| j.starts_with(prefix.as_str()))
+                                            .filter(|_| failed_once.insert(j.clone()))
+                                    });
                                 let (phase, code, reason, msg) = match fail {
                                     Some((_, m)) => ("Failed", 1, "Error", m.clone()),
                                     None => ("Succeeded", 0, "Completed", String::new()),

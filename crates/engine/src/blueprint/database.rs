@@ -5,6 +5,8 @@ use crate::kinds::rds;
 
 /// Database name and master user of the Tuva EMPI database.
 pub const DB_NAME: &str = "tuva_empi";
+/// The address of the stack's database instance.
+pub const DATABASE_INSTANCE: &str = "database.instance";
 
 /// The RDS master user: only the database-role Job connects as it.
 pub const DB_USER: &str = "tuva_empi";
@@ -70,14 +72,14 @@ pub(super) fn database_area(stack: &Stack, net: &Network, out: &mut Vec<Resource
             db_subnet_group_name: r("database.subnet_group", "id"),
             db_parameter_group_name: r("database.parameter_group", "id"),
             vpc_security_group_ids: list(vec![r("network.database_security_group", "id")]),
-            tags: tags(stack, "database.instance", &dbi),
+            tags: tags(stack, DATABASE_INSTANCE, &dbi),
             enabled_cloudwatch_logs_exports: Some(strings(DB_LOG_EXPORTS)),
             manage_master_user_password: Some(true.into()),
             master_user_secret_kms_key_id: Some(kms_key_arn(stack)),
             master_password: None,
             master_password_secret_arn: None,
         }
-        .spec("database.instance", &dbi)
+        .spec(DATABASE_INSTANCE, &dbi)
         // RDS publishes to /aws/rds/instance/<id>/postgresql, making it (never to expire) if missing
         .after("audit.database_log_group"),
     );

@@ -125,6 +125,8 @@ impl Validator<'_> {
                     ),
                     fix,
                 ),
+                // EKS may have shipped it since this release: `plan` asks EKS
+                Support::Unknown if ev::newer_than_calendar(&kubernetes_version) => {}
                 Support::Unknown => self.err(s, format!("Kubernetes version {kubernetes_version:?} is not one EKS offers"), fix),
             }
         }
