@@ -442,3 +442,84 @@ async fn versions_eks_and_rds_offer_today_win_over_the_tables_of_this_release() 
         "{plan:?}"
     );
 }
+
+/// An IAM user in the local cloud with `policy` inline, and its access key.
+async fn operator_user(
+    aws: &common::Aws,
+    name: &str,
+    policy: &serde_json::Value,
+) -> (String, String) {
+    aws.iam.create_user().user_name(name).send().await.unwrap();
+    aws.iam
+        .put_user_policy()
+        .user_name(name)
+        .policy_name("empi-infra-operator")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    let key = aws.iam.create_access_key().user_name(name).send().await.unwrap();
+    let key = key.access_key().unwrap();
+    (key.access_key_id().to_string(), key.secret_access_key().to_string())
+}
+
+/// Issue #27: what AWS checks beside the call itself, against the operator's own policy. In a
+/// new account the first EKS cluster, node group, load balancer and RDS instance make their
+/// service-linked roles as the caller, RDS makes the master user's `rds!` secret as the caller,
+/// and associating the web ACL needs `elasticloadbalancing:SetWebAcl`. `empi-infra iam-policy
+/// operator` must carry each, or the first real apply fails part-way.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operator_policy_carries_what_aws_checks_beside_each_call() {
+    let w = Workspace::new(&[]);
+    let aws = w.aws().await;
+    let policy: serde_json::Value =
+        serde_json::from_str(&w.ok(&["iam-policy", "operator"]).stdout).unwrap();
+    let without = |drop_sids: &[&str], drop_actions: &[&str]| {
+        let mut p = policy.clone();
+        let statements = p["Statement"].as_array_mut().unwrap();
+        statements.retain(|s| !drop_sids.contains(&s["Sid"].as_str().unwrap_or("")));
+        for s in statements.iter_mut() {
+            if let Some(actions) = s["Action"].as_array_mut() {
+                actions.retain(|a| !drop_actions.contains(&a.as_str().unwrap_or("")));
+            }
+        }
+        p
+    };
+    let user = |name: &'static str, p: serde_json::Value| {
+        let aws = &aws;
+        async move { operator_user(aws, name, &p).await }
+    };
+
+    // without the service-linked-role and rds! statements: the first cluster and database of the
+    // account are refused, saying which permission was missing
+    let narrow =
+        user("operator-narrow", without(&["ServiceLinkedRoles", "RdsMasterUserSecret"], &[])).await;
+    let a = w.run_as((&narrow.0, &narrow.1), &["apply", "--auto-approve"]);
+    assert_eq!(a.code, 1, "{a:?}");
+    assert!(
+        a.stderr.contains("Failed to create service linked role: AWSServiceRoleForAmazonEKS due to missing permissions for 'iam:CreateServiceLinkedRole'"),
+        "{a:?}"
+    );
+    assert!(
+        a.stderr.contains("is not authorized to perform: iam:CreateServiceLinkedRole on resource: arn:aws:iam::123456789012:role/aws-service-role/rds.amazonaws.com/AWSServiceRoleForRDS"),
+        "{a:?}"
+    );
+
+    // without SetWebAcl: everything is made but the web ACL's association
+    let no_set_web_acl =
+        user("operator-no-setwebacl", without(&[], &["elasticloadbalancing:SetWebAcl"])).await;
+    let b = w.run_as((&no_set_web_acl.0, &no_set_web_acl.1), &["apply", "--auto-approve"]);
+    assert_eq!(b.code, 1, "{b:?}");
+    assert!(
+        b.stderr.contains("edge.waf_association")
+            && b.stderr.contains("is not authorized to perform: elasticloadbalancing:SetWebAcl"),
+        "{b:?}"
+    );
+
+    // the policy as printed: the apply converges and the next plan is a no-op
+    let full = user("operator", policy.clone()).await;
+    let c = w.run_as((&full.0, &full.1), &["apply", "--auto-approve"]);
+    assert_eq!(c.code, 0, "{c:?}");
+    let again = w.run_as((&full.0, &full.1), &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{again:?}");
+}

@@ -14,6 +14,8 @@ installs them with its install(). Tests rely on AWS's behaviour, never on moto's
   s3.py       GetBucketVersioning, tags at CreateBucket, conditional writes, TLS-only policies
   cognito.py  immutable pool settings, tagging, deletion protection
   acm.py      the local account's certificate
+  side_permissions.py  what AWS checks beside a call (service-linked roles, the rds! secret,
+              SetWebAcl) against the caller's own IAM policies; installed last, outermost
   common.py   state transitions (pending for a while, then ready) and the request's account/region
   realism.py  realistic mode's knobs (SETTINGS, GET/POST /moto-api/empi/realism), default transitions
 
@@ -21,7 +23,7 @@ moto_server.py (the entry point, which moto_zygote.py loads too) calls install()
 serving. Every behaviour's evidence is in its docstring; docs/AWS-FIDELITY.md lists them with
 empi-infra's handling and tests.
 """
-from . import acm, cognito, ec2, eks, elb, iam, rds, realism, s3, secrets, waf
+from . import acm, cognito, ec2, eks, elb, iam, rds, realism, s3, secrets, side_permissions, waf
 
 # The order of installation. It matters only where two patches wrap the same moto attribute: the
 # one installed later is the outer one (its check runs first). Every such pair is within one
@@ -33,14 +35,16 @@ from . import acm, cognito, ec2, eks, elb, iam, rds, realism, s3, secrets, waf
 #    EKSBackend.create_nodegroup (its Auto Scaling group, then the cluster's version by default);
 #  - rds: RDSResponse.create_db_instance and modify_db_instance (the master user secret's check,
 #    then Performance Insights' and the KMS key's, outermost).
-# No patch wraps another service's attribute, so the services could come in any order; this is
+# Only side_permissions wraps other services' attributes (last, outermost); the rest could come in any order; this is
 # the order of their first patch in the old files. What spans services stays where it was:
 #  - realism.install() serves /moto-api/empi/realism before elb.py serves
 #    /moto-api/empi/elb-oidc-secrets (moto's API routes, in the same order as before);
 #  - realism.apply_default_transitions() runs last: it replaces the "immediate" default that each
 #    common.patch_status registers (eks::cluster, eks::nodegroup, rds::dbinstance,
 #    ec2::nat_gateway) with realistic mode's short delays.
-SERVICES = (eks, rds, cognito, ec2, acm, s3, iam, elb, waf, secrets)
+# side_permissions wraps EKS, ELB, RDS and WAF responses; it comes last so that a caller's missing
+# permission is refused before any other check, as IAM decides before the service looks at it.
+SERVICES = (eks, rds, cognito, ec2, acm, s3, iam, elb, waf, secrets, side_permissions)
 
 
 def install():

@@ -385,6 +385,26 @@ impl Workspace {
         run_in(self.dir.path(), &self.moto.url, &self.cluster.kubeconfig, &self.stack(), args)
     }
 
+    /// `empi-infra ARGS --stack …` run with the access key `(id, secret)` of an IAM user, not the
+    /// account's root: the local cloud's realistic mode then checks that user's own policies
+    /// where AWS checks permissions beside a call.
+    #[allow(dead_code)]
+    pub fn run_as(&self, key: (&str, &str), args: &[&str]) -> Output {
+        let out = self
+            .command(args)
+            .env_remove("AWS_PROFILE")
+            .env_remove("EMPI_INFRA_STATE_DIR")
+            .env("AWS_ACCESS_KEY_ID", key.0)
+            .env("AWS_SECRET_ACCESS_KEY", key.1)
+            .output()
+            .unwrap();
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        }
+    }
+
     pub fn ok(&self, args: &[&str]) -> Output {
         let o = self.run(args);
         assert_eq!(o.code, 0, "empi-infra {args:?} failed: {o:?}");
