@@ -135,6 +135,7 @@ impl Session {
         let mut placement = self.place_zones_and_version(cloud, state, preflight).await?;
         self.place_identity(cloud, state, preflight, &mut placement).await?;
         if preflight {
+            placement.warnings.extend(self.check_kubernetes_upgrade(state)?);
             placement.warnings.extend(self.check_engine_version(cloud, state).await?);
             self.check_brought_key(cloud).await?;
             placement.warnings.extend(self.check_certificate(cloud).await?);
@@ -156,6 +157,23 @@ impl Session {
                 cloud.caller
             )
         })
+    }
+
+    /// A change of `[cluster] kubernetes_version` against the version state records: EKS moves a
+    /// cluster one minor up at a time and never down, which it says only once the plan is
+    /// approved; a one-minor upgrade is named with its order and typical minutes.
+    fn check_kubernetes_upgrade(&self, state: &State) -> Result<Option<String>> {
+        let Some(from) = state
+            .resources
+            .get(empi_engine::blueprint::EKS_CLUSTER)
+            .and_then(|r| r.attrs.get(empi_engine::kinds::eks::Cluster::version))
+            .and_then(|v| v.as_str())
+        else {
+            return Ok(None);
+        };
+        let c = &self.stack.cluster;
+        eks_versions::upgrade_step(from, &c.kubernetes_version, c.nodes.desired)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     /// The PostgreSQL version against RDS's own list for the region (live tables win over the

@@ -633,6 +633,7 @@ impl AwsKind for NodeGroup {
                 ("launch_template_id", json!(lt.and_then(|l| l.id()))),
                 ("launch_template_version", json!(lt.and_then(|l| l.version()))),
                 ("ami_type", json!(g.ami_type().map(|t| t.as_str()))),
+                ("version", json!(g.version())),
                 ("tags", tags_value(g.tags().cloned().unwrap_or_default())),
             ]),
             outputs: attrs([
@@ -655,6 +656,7 @@ impl AwsKind for NodeGroup {
             .scaling_config(scaling(a))
             .launch_template(launch_template(a))
             .ami_type(AmiTypes::from(input_str(a, kinds::eks::NodeGroup::ami_type)))
+            .version(input_str(a, kinds::eks::NodeGroup::version))
             .set_tags(Some(tags(a).into_iter().collect()))
             .send()
             .await
@@ -680,20 +682,25 @@ impl AwsKind for NodeGroup {
         let live = self.describe(cluster, id).await?.ok_or_else(|| {
             ProviderError::coded("ResourceNotFoundException", format!("node group {id} is gone"))
         })?;
-        // the version (launch template) first, then the scaling, each after the previous finished
-        let live_version = live.launch_template().and_then(|l| l.version());
-        if has("launch_template_version")
-            && live_version != Some(input_str(new, kinds::eks::NodeGroup::launch_template_version))
-        {
+        // the version (Kubernetes minor, launch template) first, then the scaling, each after the
+        // previous finished; one UpdateNodegroupVersion carries both kinds of version
+        let live_lt = live.launch_template().and_then(|l| l.version());
+        let want_lt = input_str(new, kinds::eks::NodeGroup::launch_template_version);
+        let want_k8s = input_str(new, kinds::eks::NodeGroup::version);
+        let lt_changed = has("launch_template_version") && live_lt != Some(want_lt);
+        let k8s_changed =
+            has("version") && !want_k8s.is_empty() && live.version() != Some(want_k8s);
+        if lt_changed || k8s_changed {
             self.1.turn(&self.0, cluster, Some(id)).await?;
-            let r = self
-                .0
-                .update_nodegroup_version()
-                .cluster_name(cluster)
-                .nodegroup_name(id)
-                .launch_template(launch_template(new))
-                .send()
-                .await?;
+            let mut call =
+                self.0.update_nodegroup_version().cluster_name(cluster).nodegroup_name(id);
+            if k8s_changed {
+                call = call.version(want_k8s);
+            }
+            if lt_changed {
+                call = call.launch_template(launch_template(new));
+            }
+            let r = call.send().await?;
             self.1.started(cluster, Some(id), r.update());
         }
         let sc = live.scaling_config();

@@ -179,6 +179,11 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
         "[database]",
         "[cluster]\nkubernetes_version = \"1.34\"\npublic_access_cidrs = [\"203.0.113.0/24\"]\nadmins = [\"arn:aws:iam::123456789012:role/platform-admins\"]\n\n[cluster.nodes]\ninstance_types = [\"m7g.large\"]\n\n[database]",
     )]);
+    let upgrade_plan = w.ok(&["plan"]);
+    assert!(
+        upgrade_plan.stdout.contains("Kubernetes 1.33 → 1.34: the control plane first (about 10–15 minutes; the API stays available), then the node group (2 node(s)"),
+        "{upgrade_plan:?}"
+    );
     let upgrade = w.ok(&["apply", "--auto-approve"]);
     assert!(
         upgrade.all().contains("cluster.eks: the previous EKS update to finish, retrying…"),
@@ -189,6 +194,39 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
     assert_eq!(c.resources_vpc_config().unwrap().public_access_cidrs(), ["203.0.113.0/24"]);
     let updates = aws.eks.list_updates().name("empi-local").send().await.unwrap();
     assert_eq!(updates.update_ids().len(), 2, "{updates:?}");
+    // the node group followed the control plane (issue #28): EKS refuses the next control-plane
+    // update while a node group is a minor behind
+    let nodegroup_version = || async {
+        aws.eks
+            .describe_nodegroup()
+            .cluster_name("empi-local")
+            .nodegroup_name("empi-local-nodes")
+            .send()
+            .await
+            .unwrap()
+            .nodegroup
+            .unwrap()
+            .version
+            .unwrap()
+    };
+    assert_eq!(nodegroup_version().await, "1.34");
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+
+    // two minors at once is refused at plan, naming the one to go to first; one at a time
+    // converges, the node group after the control plane each time
+    let at = |v: &str| {
+        format!("[cluster]\nkubernetes_version = \"{v}\"\npublic_access_cidrs = [\"203.0.113.0/24\"]\nadmins = [\"arn:aws:iam::123456789012:role/platform-admins\"]\n\n[cluster.nodes]\ninstance_types = [\"m7g.large\"]\n\n[database]")
+    };
+    w.write_stack(&[("[database]", &at("1.36"))]);
+    let skip = w.run(&["plan"]);
+    assert_eq!(skip.code, 1, "{skip:?}");
+    assert!(
+        skip.stderr.contains("Kubernetes 1.34 → 1.36 skips 1.35: EKS updates a cluster one minor version at a time; set [cluster] kubernetes_version = \"1.35\""),
+        "{skip:?}"
+    );
+    w.write_stack(&[("[database]", &at("1.35"))]);
+    w.ok(&["apply", "--auto-approve"]);
+    assert_eq!(nodegroup_version().await, "1.35");
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 
     // a node group AWS cannot delete fails the destroy at once with AWS's reason, not at the timeout

@@ -102,6 +102,46 @@ pub fn uncharted_warning(version: &str, status: &str) -> String {
     )
 }
 
+/// Minutes EKS typically takes to update a control plane to the next minor (EKS User Guide,
+/// "Update existing cluster to new Kubernetes version": the API server is replaced behind the
+/// endpoint, which stays available).
+pub const CONTROL_PLANE_UPDATE_MINUTES: (u32, u32) = (10, 15);
+/// Minutes a managed node group typically takes per node to move to a new minor: a new node on the
+/// new AMI joins, the old one is cordoned and drained (PodDisruptionBudgets respected), then ends.
+pub const NODE_UPDATE_MINUTES: (u32, u32) = (5, 10);
+
+fn minor_of(v: &str) -> Option<u32> {
+    v.strip_prefix("1.")?.parse().ok()
+}
+
+/// What `plan` makes of moving the cluster from `from` (what state records) to `to` (the stack's
+/// version), with `nodes` nodes: `Err` for what EKS refuses (a skip, a downgrade) with the fix;
+/// `Ok(Some(note))` for a one-minor upgrade, naming the order and the typical minutes.
+pub fn upgrade_step(from: &str, to: &str, nodes: u32) -> Result<Option<String>, String> {
+    let (Some(a), Some(b)) = (minor_of(from), minor_of(to)) else { return Ok(None) };
+    if b == a {
+        return Ok(None);
+    }
+    if b < a {
+        return Err(format!(
+            "the cluster runs Kubernetes {from} and EKS cannot downgrade a cluster to {to}; set [cluster] kubernetes_version = \"{from}\" (an older version means a new cluster: another stack, and the data moved to it)"
+        ));
+    }
+    if b > a + 1 {
+        let next = format!("1.{}", a + 1);
+        return Err(format!(
+            "Kubernetes {from} → {to} skips {next}: EKS updates a cluster one minor version at a time; set [cluster] kubernetes_version = \"{next}\", apply, then go on to \"{to}\""
+        ));
+    }
+    let (cp_lo, cp_hi) = CONTROL_PLANE_UPDATE_MINUTES;
+    let (n_lo, n_hi) = NODE_UPDATE_MINUTES;
+    Ok(Some(format!(
+        "Kubernetes {from} → {to}: the control plane first (about {cp_lo}–{cp_hi} minutes; the API stays available), then the node group ({nodes} node(s), about {}–{} minutes: each node replaced by one on {to}, drained within PodDisruptionBudgets), typical EKS figures",
+        n_lo * nodes,
+        n_hi * nodes
+    )))
+}
+
 /// US dollars per cluster-hour of the control plane.
 pub const STANDARD_PRICE: f64 = 0.10;
 pub const EXTENDED_PRICE: f64 = 0.60;
@@ -203,6 +243,27 @@ pub fn warning(version: &str, today: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upgrade_moves_one_minor_up_and_says_its_order() {
+        let note = upgrade_step("1.34", "1.35", 3).unwrap().unwrap();
+        assert!(
+            note.starts_with(
+                "Kubernetes 1.34 → 1.35: the control plane first (about 10–15 minutes"
+            ),
+            "{note}"
+        );
+        assert!(note.contains("then the node group (3 node(s), about 15–30 minutes"), "{note}");
+        assert_eq!(upgrade_step("1.35", "1.35", 3), Ok(None));
+        let skip = upgrade_step("1.34", "1.36", 3).unwrap_err();
+        assert!(skip.starts_with("Kubernetes 1.34 → 1.36 skips 1.35"), "{skip}");
+        assert!(
+            skip.contains("kubernetes_version = \"1.35\", apply, then go on to \"1.36\""),
+            "{skip}"
+        );
+        let down = upgrade_step("1.35", "1.34", 3).unwrap_err();
+        assert!(down.contains("EKS cannot downgrade a cluster to 1.34"), "{down}");
+    }
 
     #[test]
     fn the_calendar_on_the_day_it_was_written() {

@@ -481,6 +481,35 @@ def _merge_logging(current, requested):
     return {"clusterLogging": [x for x in ({"types": on_, "enabled": True}, {"types": off, "enabled": False}) if x["types"]]}
 
 
+def _minor(version):
+    return int(str(version).split(".")[1])
+
+
+def _check_one_minor(cluster, version):
+    """AWS: UpdateClusterVersion moves one minor version up, never more and never down: 400
+    InvalidParameterException `Unsupported Kubernetes minor version update from 1.34 to 1.36`
+    (EKS User Guide, "Update existing cluster to new Kubernetes version": "you can update only
+    one minor version at a time" and no downgrade; the error as eksctl#4367 and
+    terraform-aws-eks#1840 quote it). moto: any version."""
+    if _minor(version) != _minor(cluster.version) + 1:
+        raise _eks_error(InvalidParameterException,
+                         f"Unsupported Kubernetes minor version update from {cluster.version} to {version}",
+                         clusterName=cluster.name)
+
+
+def _check_nodegroups_match(self, cluster):
+    """AWS: the control plane is updated only once every managed node group runs its version:
+    400 InvalidRequestException `Nodegroups <names> must be updated to match cluster version
+    1.18 before updating cluster version` (terraform-provider-aws#19478 quotes it;
+    awsdocs/amazon-eks-user-guide#475 added it to the troubleshooting guide). moto: no check."""
+    behind = sorted(n for n, ng in cluster.nodegroups.items()
+                    if str(ng.version) != str(cluster.version))
+    if behind:
+        raise _eks_error(InvalidRequestException,
+                         f"Nodegroups {', '.join(behind)} must be updated to match cluster version {cluster.version} "
+                         "before updating cluster version", clusterName=cluster.name)
+
+
 def _eks_cluster_updates():
     """AWS (botocore eks): UpdateClusterVersion (POST /clusters/{name}/updates) and
     UpdateClusterConfig answer {"update": {id, status InProgress, type, params, createdAt,
@@ -499,6 +528,9 @@ def _eks_cluster_updates():
         cluster = _cluster(self, name)
         version = self._get_param("version")
         _check_eks_version(version, name)
+        if on():
+            _check_one_minor(cluster, version)
+            _check_nodegroups_match(self, cluster)
         platform = eks_versions().get(version, (None,) * 4)[3] or cluster.platformVersion
 
         def apply():

@@ -67,6 +67,9 @@ pub(super) fn cluster_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceS
             launch_template_id: r("cluster.node_launch_template", "id"),
             launch_template_version: r("cluster.node_launch_template", "latest_version"),
             ami_type: nodes.ami_type.as_str().into(),
+            // after the control plane's own update (the group depends on the cluster): EKS
+            // refuses the next control-plane update while a node group is a minor behind
+            version: stack.cluster.kubernetes_version.as_str().into(),
             tags: tags(stack, "cluster.node_group", &ng),
         }
         .spec("cluster.node_group", &ng),

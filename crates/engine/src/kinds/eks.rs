@@ -77,6 +77,9 @@ kind! {
         launch_template_version: Str,
         // AL2023 for the instance types' architecture (Graviton: ARM)
         ami_type: Str [force_new],
+        // the nodes' Kubernetes minor: the control plane's, updated after it (UpdateNodegroupVersion
+        // replaces the nodes, respecting PodDisruptionBudgets)
+        version: Str,
         tags: Tags,
     }
     outputs: [id, name, arn, autoscaling_group_name],

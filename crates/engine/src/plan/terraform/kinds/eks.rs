@@ -69,6 +69,7 @@ pub(super) fn node_group(s: &Src) -> Vec<TfResource> {
             ("subnet_ids", s.get("subnet_ids")),
             ("instance_types", s.get("instance_types")),
             ("ami_type", s.get("ami_type")),
+            ("version", s.get("version")),
             (
                 "scaling_config",
                 block(vec![
