@@ -22,6 +22,27 @@ use crate::{aws, identity, k8s, s3_state};
 
 /// The fact recording the Tuva EMPI version the stack was last planned with.
 pub const TUVA_FACT: &str = "tuva_version";
+/// The state fact listing the Tuva EMPI versions whose pre-migration snapshot is kept.
+pub const UPGRADE_SNAPSHOTS_FACT: &str = "upgrade_snapshots";
+
+/// The Tuva EMPI version state records as running.
+fn recorded_version(state: &State) -> Option<String> {
+    state.facts.get(TUVA_FACT).and_then(|v| v.as_str()).map(String::from).or_else(|| {
+        // states written before the fact: the migrate job is named after the version
+        let migrate = state.resources.get("workloads.migrate")?;
+        (migrate.name == empi_engine::blueprint::workloads::migrate_job_name(tuva::V0_1_0))
+            .then(|| tuva::V0_1_0.to_string())
+    })
+}
+
+/// The versions whose pre-migration snapshot state records as kept, oldest first.
+fn kept_snapshots(state: &State) -> Vec<String> {
+    state
+        .facts
+        .get(UPGRADE_SNAPSHOTS_FACT)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
 
 /// The fact recording which version of the Keycloak client secret the ALB was given.
 pub const KEYCLOAK_SECRET_VERSION_FACT: &str = "keycloak_client_secret_version";
@@ -142,6 +163,7 @@ impl Session {
         }
         placement.warnings.extend(self.stack.warnings());
         placement.warnings.extend(self.creator_note(cloud, state));
+        self.place_upgrade_snapshots(state, &mut placement);
         Ok(placement)
     }
 
@@ -236,6 +258,29 @@ impl Session {
         }
     }
 
+    /// The pre-migration snapshots the stack keeps: those state records, and one for the version
+    /// now asked for when it differs from the one state records (an upgrade, or a way back), the
+    /// last `[database] keep_upgrade_snapshots` of them. The migrate Job of the new version waits
+    /// for its snapshot; a snapshot that falls off the list is deleted.
+    fn place_upgrade_snapshots(&mut self, state: &State, placement: &mut Placement) {
+        let mut kept = kept_snapshots(state);
+        let current = self.stack.app.version.clone();
+        if recorded_version(state).is_some_and(|p| p != current) && !kept.contains(&current) {
+            placement.warnings.push(format!(
+                "before {current}'s migrations run, the database is snapshotted as {} (the last {} such snapshots are kept)",
+                empi_engine::blueprint::upgrade_snapshot_name(&self.stack, &current),
+                self.stack.database.keep_upgrade_snapshots
+            ));
+            kept.push(current);
+        }
+        let keep = self.stack.database.keep_upgrade_snapshots as usize;
+        if kept.len() > keep {
+            kept.drain(..kept.len() - keep);
+        }
+        placement.facts.insert(UPGRADE_SNAPSHOTS_FACT.into(), serde_json::json!(kept));
+        self.stack.database.upgrade_snapshots = kept;
+    }
+
     /// Tuva EMPI's upgrade rule against the version state records: never back (migrations do not
     /// run backwards), never past a release; and what the new version adds or removes.
     fn check_version_change(
@@ -247,18 +292,21 @@ impl Session {
         let app = &self.stack.app;
         placement.warnings.extend(app.tuva.assumed.clone());
         placement.facts.insert(TUVA_FACT.into(), serde_json::Value::String(app.version.clone()));
-        let previous =
-            state.facts.get(TUVA_FACT).and_then(|v| v.as_str()).map(String::from).or_else(|| {
-                // states written before the fact: the migrate job is named after the version
-                let migrate = state.resources.get("workloads.migrate")?;
-                (migrate.name == empi_engine::blueprint::workloads::migrate_job_name(tuva::V0_1_0))
-                    .then(|| tuva::V0_1_0.to_string())
-            });
-        let Some(previous) = previous.filter(|p| p != &app.version) else { return Ok(()) };
+        let Some(previous) = recorded_version(state).filter(|p| p != &app.version) else {
+            return Ok(());
+        };
         let Ok(from) = tuva::classify(&previous) else { return Ok(()) };
         match tuva::check_upgrade(&from, &previous, &app.tuva, &app.version, &tuva::releases()) {
             Err(UpgradeRefusal::Downgrade(why)) if !allow.allow_downgrade => {
-                bail!("{why}; go back only after restoring a database backup taken on {previous}, then run again with --allow-downgrade")
+                let backup = if kept_snapshots(state).contains(&previous) {
+                    format!(
+                        "the snapshot {} (taken before {previous}'s migrations ran)",
+                        empi_engine::blueprint::upgrade_snapshot_name(&self.stack, &previous)
+                    )
+                } else {
+                    format!("a database backup taken before {previous}'s migrations ran")
+                };
+                bail!("{why}; go back only after restoring {backup}, then run again with --allow-downgrade")
             }
             Err(UpgradeRefusal::Skip(why)) if !allow.allow_version_skip => {
                 bail!("{why}; upgrade to each release in turn, or run again with --allow-version-skip")

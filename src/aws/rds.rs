@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_rds::types::Tag;
 use aws_sdk_rds::Client;
 use empi_engine::kinds;
-use empi_engine::kinds::rds::{INSTANCE, PARAMETER_GROUP, SUBNET_GROUP};
+use empi_engine::kinds::rds::{INSTANCE, PARAMETER_GROUP, SNAPSHOT, SUBNET_GROUP};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
@@ -17,6 +17,7 @@ pub fn register(r: &mut Registry, c: &Clients) {
     add(r, SubnetGroup(c.rds.clone()));
     add(r, ParameterGroup(c.rds.clone()));
     add(r, Instance { rds: c.rds.clone() });
+    add(r, Snapshot(c.rds.clone()));
 }
 
 fn rds_tags(a: &Attrs) -> Vec<Tag> {
@@ -623,6 +624,95 @@ impl AwsKind for Instance {
     async fn status(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<(String, String)>> {
         let d = self.describe(id).await?;
         Ok(d.and_then(|d| d.db_instance_status)
+            .map(|s| (s, "see the RDS console's events for why".to_string())))
+    }
+}
+
+// ── DB snapshot (before a Tuva EMPI upgrade) ─────────────────────────────────────
+
+pub struct Snapshot(Client);
+
+impl Snapshot {
+    async fn describe(&self, id: &str) -> AwsResult<Option<aws_sdk_rds::types::DbSnapshot>> {
+        Ok(self
+            .0
+            .describe_db_snapshots()
+            .db_snapshot_identifier(id)
+            .snapshot_type("manual")
+            .send()
+            .await?
+            .db_snapshots()
+            .first()
+            .cloned())
+    }
+}
+
+#[async_trait]
+impl AwsKind for Snapshot {
+    const SCHEMA: &'static Schema = &SNAPSHOT;
+    const NOT_FOUND: &'static [&'static str] = &["DBSnapshotNotFound", "DBSnapshotNotFoundFault"];
+    const LIFECYCLE: Lifecycle =
+        Lifecycle::Status { ready: &["available"], failed: &["failed", "incompatible-restore"] };
+
+    async fn find(&self, name: &str, _address: &str, _inputs: &Attrs) -> AwsResult<Option<String>> {
+        Ok(self.describe(name).await?.map(|_| name.to_string()))
+    }
+
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let Some(s) = self.describe(id).await? else { return Ok(None) };
+        if s.status() == Some("deleting") {
+            return Ok(None);
+        }
+        let arn = s.db_snapshot_arn().unwrap_or_default();
+        Ok(Some(Observed {
+            attrs: attrs([
+                ("db_instance_identifier", json!(s.db_instance_identifier())),
+                ("tags", tags_of(&self.0, arn).await?),
+            ]),
+            outputs: attrs([
+                ("id", json!(id)),
+                ("arn", json!(arn)),
+                ("snapshot_create_time", json!(s.snapshot_create_time().map(|t| t.to_string()))),
+            ]),
+        }))
+    }
+
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        self.0
+            .create_db_snapshot()
+            .db_snapshot_identifier(name)
+            .db_instance_identifier(input_str(a, kinds::rds::Snapshot::db_instance_identifier))
+            .set_tags(Some(rds_tags(a)))
+            .send()
+            .await?;
+        Ok(name.to_string())
+    }
+
+    async fn update(
+        &self,
+        _id: &str,
+        _old: &Attrs,
+        _new: &Attrs,
+        _changed: &[String],
+    ) -> AwsResult<()> {
+        // only tags change in place (through `retag`)
+        Ok(())
+    }
+
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        done(self.0.delete_db_snapshot().db_snapshot_identifier(id).send()).await
+    }
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        let arn = self.describe(id).await?.and_then(|s| s.db_snapshot_arn).unwrap_or_default();
+        rds_retag(&self.0, &arn, set, remove).await
+    }
+
+    async fn status(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<(String, String)>> {
+        Ok(self
+            .describe(id)
+            .await?
+            .and_then(|s| s.status)
             .map(|s| (s, "see the RDS console's events for why".to_string())))
     }
 }

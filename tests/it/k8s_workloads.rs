@@ -667,3 +667,68 @@ async fn issue_24_a_namespace_labelled_only_managed_by_empi_infra_is_neither_tak
     let cm = Api::<ConfigMap>::namespaced(c, NS).get("team-data").await.unwrap();
     assert_eq!(cm.data.unwrap()["k"], "v");
 }
+
+/// Issue #28: a Tuva EMPI version's migrations run only once the database has a manual snapshot
+/// taken before them (the way back a refused downgrade names); the last
+/// `[database] keep_upgrade_snapshots` are kept and older ones empi-infra made are deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_change_snapshots_the_database_before_its_migrations_and_keeps_the_last_ones() {
+    let keep_one = ("[database]", "[database]\nkeep_upgrade_snapshots = 1");
+    let w = Workspace::new(&[keep_one]);
+    // a snapshot takes a while, as on RDS: a migrate Job that did not wait for it would start
+    // before it is available
+    w.moto.realism(r#"{"rds_snapshot_seconds": 4}"#);
+    w.ok(&["apply", "--auto-approve"]);
+    let aws = w.aws().await;
+    let snapshots = || async {
+        let r = aws.rds.describe_db_snapshots().snapshot_type("manual").send().await.unwrap();
+        r.db_snapshots()
+            .iter()
+            .map(|s| {
+                (
+                    s.db_snapshot_identifier().unwrap().to_string(),
+                    s.snapshot_create_time().unwrap().secs(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(snapshots().await.is_empty(), "a first apply has nothing to keep");
+
+    w.write_stack(&[keep_one, ("version = \"v0.1.0\"", "version = \"v0.2.0\"")]);
+    let plan = w.ok(&["plan"]);
+    assert!(
+        plan.stdout.contains("before v0.2.0's migrations run, the database is snapshotted as empi-local-db-pre-v0-2-0"),
+        "{plan:?}"
+    );
+    assert!(plan.stdout.contains("+ database.upgrade_snapshot[v0.2.0]"), "{plan:?}");
+    w.ok(&["apply", "--auto-approve"]);
+    let taken = snapshots().await;
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    assert_eq!(taken[0].0, "empi-local-db-pre-v0-2-0");
+    let jobs: Api<Job> = Api::namespaced(w.cluster.client().await, NS);
+    let migrate = jobs.get("migrate-v0-2-0").await.unwrap();
+    let created = migrate.metadata.creation_timestamp.unwrap().0.as_second();
+    assert!(
+        created >= taken[0].1 + 3,
+        "the migrate Job ({created}) was created before the snapshot ({}) was available",
+        taken[0].1
+    );
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0, "a no-op plan follows");
+
+    // going back is refused naming the snapshot to restore; allowed, it is a version change too:
+    // a snapshot before it, and the older one (keep 1) deleted
+    w.write_stack(&[keep_one]);
+    let back = w.run(&["plan"]);
+    assert_eq!(back.code, 1, "{back:?}");
+    assert!(
+        back.stderr.contains("go back only after restoring the snapshot empi-local-db-pre-v0-2-0 (taken before v0.2.0's migrations ran)"),
+        "{back:?}"
+    );
+    w.ok(&["apply", "--auto-approve", "--allow-downgrade"]);
+    let after = snapshots().await;
+    assert_eq!(
+        after.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(),
+        ["empi-local-db-pre-v0-1-0"],
+        "{after:?}"
+    );
+}

@@ -152,6 +152,7 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
             ("Database", "multi_az", "/database/multi_az"),
             ("Database", "backup_retention_days", "/database/backup_retention_days"),
             ("Database", "deletion_protection", "/database/deletion_protection"),
+            ("Database", "keep_upgrade_snapshots", "/database/keep_upgrade_snapshots"),
             ("Identity", "provider", "/identity/provider/provider"),
             ("Identity", "jwt_aud", "/identity/provider/jwt_aud"),
             ("Identity", "mfa", "/identity/provider/mfa"),

@@ -1,7 +1,8 @@
 """RDS: DB instances, parameter groups and the master user's secret as RDS has them (src/aws/rds.rs
 drives them), where moto 5.2.5 differs.
 
-Always on: a DB instance is `creating` before `available` (state transition rds::dbinstance, see
+Always on: a DB instance and a manual snapshot are `creating` before `available` (state transitions
+rds::dbinstance and rds::dbsnapshot, see
 common.patch_status). Implemented in both modes, since moto lacks them: DescribeEngineDefaultParameters,
 DescribeDBEngineVersions and Performance Insights.
 
@@ -343,6 +344,9 @@ def _rds_engine_versions():
 def install():
     # always on
     patch_status(rds_models.DBInstance, "rds::dbinstance", "creating", "available")
+    # AWS: a manual snapshot is `creating` (minutes, by the database's size) before `available`
+    # (botocore rds DBSnapshot.Status; RDS User Guide, "Creating a DB snapshot")
+    patch_status(rds_models.DBSnapshot, "rds::dbsnapshot", "creating", "available")
     count_reads(rds_responses.RDSResponse, "describe_db_instances", _rds_instances)
     # realistic mode (and the APIs moto lacks)
     _rds_static_parameters()

@@ -39,6 +39,7 @@ SETTINGS = {
     "eks_cluster_seconds": 1.0,       # default eks::cluster transition (CREATING -> ACTIVE)
     "eks_nodegroup_seconds": 1.0,     # default eks::nodegroup transition (CREATING -> ACTIVE)
     "rds_instance_seconds": 1.0,      # default rds::dbinstance transition (creating -> available)
+    "rds_snapshot_seconds": 1.0,      # default rds::dbsnapshot transition (creating -> available)
     "nat_seconds": 1.0,               # default ec2::nat_gateway transition (pending -> available)
     "eks_unsupported_zone_ids": ["use1-az3", "usw1-az2", "cac1-az3"],
     "eks_versions_as_of": None,       # "YYYY-MM-DD" to pin the date EKS version statuses use
@@ -89,6 +90,7 @@ def apply_default_transitions():
         "eks::cluster": "eks_cluster_seconds",
         "eks::nodegroup": "eks_nodegroup_seconds",
         "rds::dbinstance": "rds_instance_seconds",
+        "rds::dbsnapshot": "rds_snapshot_seconds",
         "ec2::nat_gateway": "nat_seconds",
     }
     for model, key in models.items():

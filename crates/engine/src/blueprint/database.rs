@@ -83,4 +83,36 @@ pub(super) fn database_area(stack: &Stack, net: &Network, out: &mut Vec<Resource
         // RDS publishes to /aws/rds/instance/<id>/postgresql, making it (never to expire) if missing
         .after("audit.database_log_group"),
     );
+    // the way back from each of the last Tuva EMPI upgrades: a snapshot taken before the
+    // version's migrations ran (the migrate Job waits for it)
+    for version in &db.upgrade_snapshots {
+        let name = upgrade_snapshot_name(stack, version);
+        out.push(
+            rds::Snapshot {
+                db_instance_identifier: r(DATABASE_INSTANCE, "id"),
+                tags: tags(stack, &upgrade_snapshot_address(version), &name),
+            }
+            .spec(&upgrade_snapshot_address(version), &name),
+        );
+    }
+}
+
+/// The address of the snapshot taken before `version`'s migrations.
+pub fn upgrade_snapshot_address(version: &str) -> String {
+    format!("database.upgrade_snapshot[{version}]")
+}
+
+/// The snapshot taken before `version`'s migrations: `<db>-pre-<version>` (RDS: letters, digits
+/// and single hyphens, a letter first).
+pub fn upgrade_snapshot_name(stack: &Stack, version: &str) -> String {
+    let v: String = version
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let mut name = format!("{}-db-pre-{}", stack.name, v.trim_matches('-'));
+    while name.contains("--") {
+        name = name.replace("--", "-");
+    }
+    name.chars().take(255).collect::<String>().trim_end_matches('-').to_string()
 }

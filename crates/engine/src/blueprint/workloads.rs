@@ -479,15 +479,21 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
         backend_container(stack, "migrate", &["migrate"], "100m", "256Mi", ("1", "1Gi")),
         "Never",
     );
+    let mut migrate_spec = k8s::Job {
+        cluster: cluster(),
+        manifest: Expr::template(job(stack, &migrate, "migrate", migrate_pod)),
+    }
+    .spec("workloads.migrate", &migrate);
+    // a new version's migrations run only once the database is snapshotted before them
+    if stack.database.upgrade_snapshots.contains(&stack.app.version) {
+        migrate_spec =
+            migrate_spec.after(&crate::blueprint::upgrade_snapshot_address(&stack.app.version));
+    }
     out.push(
-        k8s::Job {
-            cluster: cluster(),
-            manifest: Expr::template(job(stack, &migrate, "migrate", migrate_pod)),
-        }
-        .spec("workloads.migrate", &migrate)
-        .after("workloads.service_account[api]")
-        .after("workloads.database_role")
-        .after("config.document"),
+        migrate_spec
+            .after("workloads.service_account[api]")
+            .after("workloads.database_role")
+            .after("config.document"),
     );
     let bootstrap_pod = backend_pod(
         "api",

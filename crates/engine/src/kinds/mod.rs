@@ -116,6 +116,7 @@ pub static ALL: &[&Schema] = &[
     &rds::SUBNET_GROUP,
     &rds::PARAMETER_GROUP,
     &rds::INSTANCE,
+    &rds::SNAPSHOT,
     &cognito::USER_POOL,
     &cognito::DOMAIN,
     &cognito::CLIENT,

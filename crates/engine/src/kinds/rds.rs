@@ -1,4 +1,5 @@
-//! Database kinds: DB subnet group, parameter group and the RDS PostgreSQL instance.
+//! Database kinds: DB subnet group, parameter group, the RDS PostgreSQL instance and its
+//! pre-upgrade snapshots.
 
 use super::MIN;
 use crate::{iam, kind};
@@ -94,6 +95,23 @@ kind! {
             "kms:GenerateDataKey", "secretsmanager:CreateSecret", "secretsmanager:TagResource",
         ],
         delete: ["rds:DeleteDBInstance", "rds:CreateDBSnapshot"],
+    }),
+}
+
+kind! {
+    /// A manual snapshot of the database taken before a new Tuva EMPI version's migrations run:
+    /// the way back when a downgrade is needed. The last `[database] keep_upgrade_snapshots` are
+    /// kept; older ones empi-infra made are deleted (never a snapshot it did not make).
+    Snapshot, SNAPSHOT = "aws_db_snapshot" {
+        db_instance_identifier: Str [force_new],
+        tags: Tags,
+    }
+    outputs: [id, arn, snapshot_create_time],
+    schema: .stateful().typical(300).timeouts(60 * MIN, 5 * MIN, 30 * MIN).iam(iam! {
+        read: ["rds:DescribeDBSnapshots", "rds:ListTagsForResource"],
+        create: ["rds:CreateDBSnapshot", "rds:AddTagsToResource"],
+        update: ["rds:AddTagsToResource", "rds:RemoveTagsFromResource"],
+        delete: ["rds:DeleteDBSnapshot"],
     }),
 }
 

@@ -16,6 +16,10 @@ const STORAGE_GB: Int = Int { key: "allocated_storage_gb", default: 50, min: 20,
 /// `backup_retention_days`: its default and range (the schema and the validator read them here).
 const BACKUP_DAYS: Int = Int { key: "backup_retention_days", default: 7, min: 1, max: 35 };
 
+/// `keep_upgrade_snapshots`: its default and range (the schema and the validator read them here).
+const KEEP_UPGRADE_SNAPSHOTS: Int =
+    Int { key: "keep_upgrade_snapshots", default: 3, min: 1, max: 20 };
+
 /// The RDS PostgreSQL database (encrypted, private, TLS only).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +45,10 @@ pub(super) struct RawDatabase {
     /// says how to lift it.
     #[schemars(with = "Option<bool>", extend("default" = DEFAULT_DELETION_PROTECTION))]
     deletion_protection: Option<S<bool>>,
+    /// How many manual snapshots taken before a Tuva EMPI version's migrations are kept (the way
+    /// back from an upgrade); older ones empi-infra made are deleted.
+    #[schemars(with = "Option<i64>", range(min = KEEP_UPGRADE_SNAPSHOTS.min, max = KEEP_UPGRADE_SNAPSHOTS.max), extend("default" = KEEP_UPGRADE_SNAPSHOTS.default))]
+    keep_upgrade_snapshots: Option<S<i64>>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -51,6 +59,10 @@ pub struct DatabaseConfig {
     pub multi_az: bool,
     pub backup_retention_days: u32,
     pub deletion_protection: bool,
+    pub keep_upgrade_snapshots: u32,
+    /// The Tuva EMPI versions whose pre-migration snapshot the stack keeps, oldest first: not in
+    /// the stack file, placed from state (`Session::place`) like the zones.
+    pub upgrade_snapshots: Vec<String>,
 }
 
 impl Validator<'_> {
@@ -62,6 +74,7 @@ impl Validator<'_> {
             multi_az: None,
             backup_retention_days: None,
             deletion_protection: None,
+            keep_upgrade_snapshots: None,
         });
         let (engine_version, ev) = self.string(raw.engine_version, DEFAULT_ENGINE_VERSION);
         if let Some(s) = &ev {
@@ -110,6 +123,8 @@ impl Validator<'_> {
                 .deletion_protection
                 .map(|b| b.into_inner())
                 .unwrap_or(DEFAULT_DELETION_PROTECTION),
+            keep_upgrade_snapshots: self.int(&raw.keep_upgrade_snapshots, &KEEP_UPGRADE_SNAPSHOTS),
+            upgrade_snapshots: Vec::new(),
         }
     }
 }

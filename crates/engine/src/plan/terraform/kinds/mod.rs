@@ -252,6 +252,15 @@ pub static MAPPINGS: &[(&str, Mapping)] = &[
         },
     ),
     (
+        kinds::rds::SNAPSHOT.kind,
+        Mapping {
+            types: &["aws_db_snapshot"],
+            map: rds::db_snapshot,
+            outputs: &[],
+            computed: &[("id", "id"), ("arn", "db_snapshot_arn")],
+        },
+    ),
+    (
         kinds::cognito::USER_POOL.kind,
         Mapping {
             types: &["aws_cognito_user_pool"],

@@ -15,6 +15,17 @@ pub(super) fn db_subnet_group(s: &Src) -> Vec<TfResource> {
     )]
 }
 
+pub(super) fn db_snapshot(s: &Src) -> Vec<TfResource> {
+    vec![one(
+        "aws_db_snapshot",
+        vec![
+            ("db_snapshot_identifier", s.name()),
+            ("db_instance_identifier", s.get("db_instance_identifier")),
+            tags(s),
+        ],
+    )]
+}
+
 pub(super) fn db_parameter_group(s: &Src) -> Vec<TfResource> {
     let parameters = members(&s.expr("parameters"))
         .into_iter()
