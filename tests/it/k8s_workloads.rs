@@ -372,6 +372,13 @@ async fn an_upgrade_migrates_first_then_the_api_then_the_rest_and_never_reruns_b
     }
     let fe = replica_set(&c, "frontend", "ghcr.io/tuva-health/tuva-empi-frontend:v0.2.0").await;
     assert!(api_ready <= created(&fe.metadata));
+    // issue #28: a rollout gives the worker and the matching service time to finish the job in
+    // hand (upstream's export worker took 46 s to stop; Kubernetes' default is 30 s)
+    for d in ["worker", "matching-service"] {
+        let live = Api::<Deployment>::namespaced(c.clone(), NS).get(d).await.unwrap();
+        let grace = live.spec.unwrap().template.spec.unwrap().termination_grace_period_seconds;
+        assert!(grace.is_some_and(|g| g >= 60), "{d}: {grace:?}");
+    }
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 
     // going back is refused: migrations do not run backwards

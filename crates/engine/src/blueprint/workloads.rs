@@ -319,6 +319,18 @@ fn backend_pod(service_account: &str, container: Value, restart: &str) -> Value 
     })
 }
 
+/// Seconds Kubernetes waits after SIGTERM before it kills a pod of the worker or the matching
+/// service. Both finish the job in hand when told to stop (upstream's `process_export_jobs` and
+/// `MatchingService` set a cancel flag on SIGTERM at 301608c); the export worker was seen taking
+/// 46 s to stop, past Kubernetes' default 30 s, so a rollout killed it mid-export.
+pub const GRACEFUL_STOP_SECS: u32 = 300;
+
+/// A pod that may finish the job in hand before it stops.
+fn graceful(mut pod: Value) -> Value {
+    pod["terminationGracePeriodSeconds"] = json!(GRACEFUL_STOP_SECS);
+    pod
+}
+
 fn deployment(stack: &Stack, name: &str, replicas: u32, pod: Value) -> Value {
     json!({
         "apiVersion": "apps/v1",
@@ -586,7 +598,7 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
                 stack,
                 "matching-service",
                 1,
-                backend_pod("matching-service", matching, "Always"),
+                graceful(backend_pod("matching-service", matching, "Always")),
             ))),
         }
         .spec("workloads.matching_service", "matching-service")
@@ -594,7 +606,8 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
         .after("workloads.service_account[matching-service]"),
     );
     // the export worker runs `process_export_jobs`, a mode versions before it do not have (they
-    // print their usage and exit: a crash loop)
+    // print their usage and exit: a crash loop). Like matching-service, it finishes the job in
+    // hand on SIGTERM before it stops
     if stack.app.tuva.export_worker {
         let worker = backend_container(
             stack,
@@ -611,7 +624,7 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
                     stack,
                     "worker",
                     1,
-                    backend_pod("worker", worker, "Always"),
+                    graceful(backend_pod("worker", worker, "Always")),
                 ))),
             }
             .spec("workloads.worker", "worker")
