@@ -28,6 +28,10 @@ pub struct VersionChange {
     /// after restoring a database backup of that version).
     #[arg(long)]
     pub allow_downgrade: bool,
+    /// Allow a change that takes the database offline while RDS makes it: a PostgreSQL major
+    /// upgrade (a snapshot is taken first).
+    #[arg(long)]
+    pub allow_downtime: bool,
 }
 
 /// Which part of the stack a plan covers, and how much of the plan is shown.

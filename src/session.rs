@@ -107,6 +107,7 @@ impl Session {
         let cloud = session.connect().await?;
         let mut placement = session.place(&cloud, &state, true).await?;
         session.check_version_change(&state, versions, &mut placement)?;
+        session.check_postgres_major(&cloud, &state, versions, &mut placement).await?;
         Ok(Begun { session, lock, state, cloud, placement })
     }
 
@@ -256,6 +257,76 @@ impl Session {
                 "cannot check the certificate {arn} ([app] certificate_arn): {e}"
             )),
         }
+    }
+
+    /// A PostgreSQL major change against what the database runs: RDS cannot go down, upgrades
+    /// only to the targets it lists for the running version (`ValidUpgradeTarget`), and takes the
+    /// database offline meanwhile, so `plan` refuses the change without `--allow-downtime`. With
+    /// it, a snapshot `<name>-db-pre-postgres<N>` is taken before the upgrade: the way back.
+    async fn check_postgres_major(
+        &mut self,
+        cloud: &Connected,
+        state: &State,
+        allow: VersionChange,
+        placement: &mut Placement,
+    ) -> Result<()> {
+        use empi_engine::stack::postgres_major;
+        let Some(id) = state
+            .resources
+            .get(empi_engine::blueprint::DATABASE_INSTANCE)
+            .and_then(|r| r.id.clone())
+        else {
+            return Ok(());
+        };
+        let wanted = self.stack.database.engine_version.clone();
+        let Some(running) = aws::rds::running_version(&cloud.clients.rds, &id)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the database {id}: {e}"))?
+        else {
+            return Ok(());
+        };
+        let (from, to) = (postgres_major(&running), postgres_major(&wanted));
+        if from == to {
+            return Ok(());
+        }
+        let number = |m: &str| m.parse::<u32>().unwrap_or(0);
+        if number(to) < number(from) {
+            bail!(
+                "the database runs PostgreSQL {running} and RDS cannot downgrade it to {wanted}; set [database] engine_version = \"{from}\" (an older major means a new database restored from a dump)"
+            );
+        }
+        let key = format!("postgres{to}");
+        let snapshot = empi_engine::blueprint::upgrade_snapshot_name(&self.stack, &key);
+        let targets =
+            aws::rds::upgrade_targets(&cloud.clients.rds, &running).await.map_err(|e| {
+                anyhow::anyhow!("cannot list RDS's upgrade targets of PostgreSQL {running}: {e}")
+            })?;
+        if let Some(targets) = targets {
+            if !targets.iter().any(|t| postgres_major(t) == to) {
+                let majors: Vec<&str> = targets.iter().map(|t| postgres_major(t)).collect();
+                bail!(
+                    "RDS cannot upgrade PostgreSQL {running} to {to} directly (it lists {} as upgrade targets); set [database] engine_version to a major it lists, apply, then go on",
+                    if majors.is_empty() { "none".to_string() } else { targets.join(", ") }
+                );
+            }
+        }
+        let (lo, hi) = empi_engine::stack::POSTGRES_MAJOR_UPGRADE_MINUTES;
+        if !allow.allow_downtime && !self.stack.database.upgrade_snapshots.contains(&key) {
+            bail!(
+                "PostgreSQL {running} → {to} is a major upgrade: RDS takes the database offline while it runs (typically {lo}–{hi} minutes, longer for a large database; a Multi-AZ standby does not shorten it), so Tuva EMPI cannot serve meanwhile; a snapshot {snapshot} is taken first, the way back. Run again with --allow-downtime when the application may be down"
+            );
+        }
+        if !self.stack.database.upgrade_snapshots.contains(&key) {
+            self.stack.database.upgrade_snapshots.push(key);
+            placement.facts.insert(
+                UPGRADE_SNAPSHOTS_FACT.into(),
+                serde_json::json!(self.stack.database.upgrade_snapshots),
+            );
+        }
+        placement.warnings.push(format!(
+            "PostgreSQL {running} → {to}: the database is snapshotted as {snapshot}, then upgraded; it is offline for typically {lo}–{hi} minutes"
+        ));
+        Ok(())
     }
 
     /// The pre-migration snapshots the stack keeps: those state records, and one for the version

@@ -326,6 +326,52 @@ pub async fn postgres_versions(rds: &Client) -> Result<Option<Vec<String>>, Prov
     }
 }
 
+/// The full PostgreSQL version the database `id` runs, `None` if it does not exist.
+pub async fn running_version(rds: &Client, id: &str) -> Result<Option<String>, ProviderError> {
+    match rds.describe_db_instances().db_instance_identifier(id).send().await {
+        Ok(r) => Ok(r.db_instances().first().and_then(|d| d.engine_version()).map(String::from)),
+        Err(e) => {
+            use aws_sdk_rds::error::ProvideErrorMetadata;
+            if e.code().is_some_and(|c| c.starts_with("DBInstanceNotFound")) {
+                return Ok(None);
+            }
+            Err(super::aws_err(e))
+        }
+    }
+}
+
+/// The versions RDS lists as upgrade targets of PostgreSQL `version` (`ValidUpgradeTarget`), or
+/// `None` where the endpoint does not answer `DescribeDBEngineVersions` or does not know it.
+pub async fn upgrade_targets(
+    rds: &Client,
+    version: &str,
+) -> Result<Option<Vec<String>>, ProviderError> {
+    match rds.describe_db_engine_versions().engine("postgres").engine_version(version).send().await
+    {
+        Ok(r) => {
+            Ok(r.db_engine_versions().iter().find(|v| v.engine_version() == Some(version)).map(
+                |v| {
+                    v.valid_upgrade_target()
+                        .iter()
+                        .filter_map(|t| t.engine_version().map(String::from))
+                        .collect()
+                },
+            ))
+        }
+        Err(e) => {
+            use aws_sdk_rds::error::ProvideErrorMetadata;
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            if matches!(status, Some(404 | 501))
+                || e.code()
+                    .is_some_and(|c| c.contains("InvalidAction") || c.contains("NotImplemented"))
+            {
+                return Ok(None);
+            }
+            Err(super::aws_err(e))
+        }
+    }
+}
+
 /// `16.4` matches a desired `16`: AWS picks and upgrades minors within the major.
 fn normalise_version(live: &str, desired: Option<&str>) -> String {
     match desired {

@@ -365,15 +365,25 @@ async fn a_new_postgres_major_makes_its_parameter_group_before_the_old_one_goes(
     let w = Workspace::new(&[]);
     w.ok(&["apply", "--auto-approve"]);
     w.write_stack(&[("[database]", "[database]\nengine_version = \"17\"")]);
-    let plan = w.ok(&["plan"]);
+    // issue #28: a major upgrade takes the database offline; refused until allowed, with the
+    // minutes it takes and the snapshot taken first
+    let refused = w.run(&["plan"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("PostgreSQL 16.10 → 17 is a major upgrade: RDS takes the database offline while it runs (typically 10–30 minutes")
+            && refused.stderr.contains("a snapshot empi-local-db-pre-postgres17 is taken first, the way back. Run again with --allow-downtime"),
+        "{refused:?}"
+    );
+    let plan = w.ok(&["plan", "--allow-downtime"]);
     assert!(
         plan.stdout.contains(
             "  +/- database.parameter_group (aws_db_parameter_group)  # the new one is made first; the old one goes once nothing uses it"
         ),
         "{plan:?}"
     );
+    assert!(plan.stdout.contains("+ database.upgrade_snapshot[postgres17]"), "{plan:?}");
     // AWS refuses to delete a parameter group a database still uses: the old one goes last
-    let apply = w.ok(&["apply", "--auto-approve"]);
+    let apply = w.ok(&["apply", "--auto-approve", "--allow-downtime"]);
     assert!(
         apply.all().contains("database.parameter_group: the replaced object was destroyed"),
         "{apply:?}"
@@ -392,6 +402,19 @@ async fn a_new_postgres_major_makes_its_parameter_group_before_the_old_one_goes(
         .filter_map(|g| g.db_parameter_group_name())
         .collect();
     assert_eq!(groups, ["empi-local-postgres17"]);
+    assert!(db.db_instances()[0].engine_version().unwrap().starts_with("17."), "{db:?}");
+    // the way back: a snapshot of the database as it was on 16, taken before the upgrade
+    let snap = aws
+        .rds
+        .describe_db_snapshots()
+        .db_snapshot_identifier("empi-local-db-pre-postgres17")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        snap.db_snapshots()[0].engine_version().unwrap().starts_with("16"),
+        "the snapshot was taken after the upgrade: {snap:?}"
+    );
     let old = aws
         .rds
         .describe_db_parameter_groups()
@@ -407,6 +430,14 @@ async fn a_new_postgres_major_makes_its_parameter_group_before_the_old_one_goes(
         "nothing left deposed"
     );
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+    // RDS cannot go back a major
+    w.write_stack(&[("[database]", "[database]\nengine_version = \"16\"")]);
+    let down = w.run(&["plan", "--allow-downtime"]);
+    assert_eq!(down.code, 1, "{down:?}");
+    assert!(
+        down.stderr.contains("the database runs PostgreSQL 17.6 and RDS cannot downgrade it to 16"),
+        "{down:?}"
+    );
 }
 
 /// Issue #27: empi-infra's tables of versions age; EKS's and RDS's own lists are the judges. A

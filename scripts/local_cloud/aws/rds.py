@@ -331,7 +331,15 @@ def _rds_engine_versions():
             if on() and wanted and engine == "postgres" and not version_offered(wanted):
                 from moto.rds.exceptions import InvalidParameterCombination
                 raise InvalidParameterCombination(f"Cannot find version {wanted} for postgres")
-            return orig(self)
+            result = orig(self)
+            # AWS: a major alone gets that major's default minor, which DescribeDBInstances then
+            # shows (RDS User Guide, "Choosing a DB engine version"); moto keeps "16"
+            db = self.backend.databases.get(self.params.get("DBInstanceIdentifier"))
+            if on() and wanted and "." not in str(wanted) and db is not None:
+                minors = [v for v in postgres_versions() if v.split(".")[0] == str(wanted)]
+                if minors:
+                    db.engine_version = minors[-1]
+            return result
         return handler
 
     R.create_db_instance = refuse_unknown(R.create_db_instance)

@@ -50,49 +50,59 @@ pub(super) fn database_area(stack: &Stack, net: &Network, out: &mut Vec<Resource
     );
     let db = &stack.database;
     let dbi = format!("{n}-db");
-    out.push(
-        rds::Instance {
-            engine: "postgres".into(),
-            engine_version: db.engine_version.as_str().into(),
-            instance_class: db.instance_class.as_str().into(),
-            allocated_storage: db.allocated_storage_gb.into(),
-            storage_type: "gp3".into(),
-            storage_encrypted: true.into(),
-            kms_key_id: kms_key_arn(stack),
-            performance_insights_enabled: true.into(),
-            performance_insights_kms_key_id: kms_key_arn(stack),
-            performance_insights_retention_period: PERFORMANCE_INSIGHTS_RETENTION_DAYS.into(),
-            publicly_accessible: false.into(),
-            multi_az: db.multi_az.into(),
-            backup_retention_period: db.backup_retention_days.into(),
-            deletion_protection: db.deletion_protection.into(),
-            copy_tags_to_snapshot: true.into(),
-            db_name: DB_NAME.into(),
-            master_username: DB_USER.into(),
-            db_subnet_group_name: r("database.subnet_group", "id"),
-            db_parameter_group_name: r("database.parameter_group", "id"),
-            vpc_security_group_ids: list(vec![r("network.database_security_group", "id")]),
-            tags: tags(stack, DATABASE_INSTANCE, &dbi),
-            enabled_cloudwatch_logs_exports: Some(strings(DB_LOG_EXPORTS)),
-            manage_master_user_password: Some(true.into()),
-            master_user_secret_kms_key_id: Some(kms_key_arn(stack)),
-            master_password: None,
-            master_password_secret_arn: None,
-        }
-        .spec(DATABASE_INSTANCE, &dbi)
-        // RDS publishes to /aws/rds/instance/<id>/postgresql, making it (never to expire) if missing
-        .after("audit.database_log_group"),
-    );
-    // the way back from each of the last Tuva EMPI upgrades: a snapshot taken before the
-    // version's migrations ran (the migrate Job waits for it)
-    for version in &db.upgrade_snapshots {
-        let name = upgrade_snapshot_name(stack, version);
+    let mut instance = rds::Instance {
+        engine: "postgres".into(),
+        engine_version: db.engine_version.as_str().into(),
+        instance_class: db.instance_class.as_str().into(),
+        allocated_storage: db.allocated_storage_gb.into(),
+        storage_type: "gp3".into(),
+        storage_encrypted: true.into(),
+        kms_key_id: kms_key_arn(stack),
+        performance_insights_enabled: true.into(),
+        performance_insights_kms_key_id: kms_key_arn(stack),
+        performance_insights_retention_period: PERFORMANCE_INSIGHTS_RETENTION_DAYS.into(),
+        publicly_accessible: false.into(),
+        multi_az: db.multi_az.into(),
+        backup_retention_period: db.backup_retention_days.into(),
+        deletion_protection: db.deletion_protection.into(),
+        copy_tags_to_snapshot: true.into(),
+        db_name: DB_NAME.into(),
+        master_username: DB_USER.into(),
+        db_subnet_group_name: r("database.subnet_group", "id"),
+        db_parameter_group_name: r("database.parameter_group", "id"),
+        vpc_security_group_ids: list(vec![r("network.database_security_group", "id")]),
+        tags: tags(stack, DATABASE_INSTANCE, &dbi),
+        enabled_cloudwatch_logs_exports: Some(strings(DB_LOG_EXPORTS)),
+        manage_master_user_password: Some(true.into()),
+        master_user_secret_kms_key_id: Some(kms_key_arn(stack)),
+        master_password: None,
+        master_password_secret_arn: None,
+    }
+    .spec(DATABASE_INSTANCE, &dbi)
+    // RDS publishes to /aws/rds/instance/<id>/postgresql, making it (never to expire) if missing
+    .after("audit.database_log_group");
+    // a PostgreSQL major upgrade waits for the snapshot taken before it
+    let major = format!("postgres{}", crate::stack::postgres_major(&db.engine_version));
+    if db.upgrade_snapshots.contains(&major) {
+        instance = instance.after(&upgrade_snapshot_address(&major));
+    }
+    out.push(instance);
+    // the way back from each of the last upgrades: a snapshot taken before a Tuva EMPI version's
+    // migrations ran (the migrate Job waits for it), or before a PostgreSQL major upgrade
+    // (`postgres<N>`: the instance's update waits for it, so it names the instance literally)
+    for key in &db.upgrade_snapshots {
+        let name = upgrade_snapshot_name(stack, key);
+        let db_instance_identifier = if key.starts_with("postgres") {
+            dbi.as_str().into()
+        } else {
+            r(DATABASE_INSTANCE, "id")
+        };
         out.push(
             rds::Snapshot {
-                db_instance_identifier: r(DATABASE_INSTANCE, "id"),
-                tags: tags(stack, &upgrade_snapshot_address(version), &name),
+                db_instance_identifier,
+                tags: tags(stack, &upgrade_snapshot_address(key), &name),
             }
-            .spec(&upgrade_snapshot_address(version), &name),
+            .spec(&upgrade_snapshot_address(key), &name),
         );
     }
 }

@@ -101,6 +101,11 @@ pub fn architecture(instance_type: &str) -> &'static str {
     }
 }
 
+/// Minutes RDS typically keeps a database offline for a PostgreSQL major upgrade (RDS User Guide,
+/// "Upgrading the PostgreSQL DB engine": the instance is unavailable during the upgrade, Multi-AZ
+/// included); more for a large database with many objects.
+pub const POSTGRES_MAJOR_UPGRADE_MINUTES: (u32, u32) = (10, 30);
+
 /// The major of a PostgreSQL version (`16` of `16.4`).
 pub fn postgres_major(version: &str) -> &str {
     version.split('.').next().unwrap_or(version)
