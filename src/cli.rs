@@ -19,7 +19,7 @@ pub struct Cli {
 }
 
 /// Exceptions to Tuva EMPI's upgrade rule (upgrade through every release, never go back).
-#[derive(clap::Args, Clone, Copy, Default)]
+#[derive(clap::Args, Clone, Default)]
 pub struct VersionChange {
     /// Allow an `app.version` change that skips a Tuva EMPI release.
     #[arg(long)]
@@ -32,6 +32,10 @@ pub struct VersionChange {
     /// upgrade (a snapshot is taken first).
     #[arg(long)]
     pub allow_downtime: bool,
+    /// Go on with a Kubernetes upgrade although EKS's upgrade insight ID is in ERROR for the new
+    /// version (after reading what it found); repeatable.
+    #[arg(long = "allow-insight", value_name = "ID")]
+    pub allow_insights: Vec<String>,
 }
 
 /// Which part of the stack a plan covers, and how much of the plan is shown.

@@ -106,8 +106,9 @@ impl Session {
         let state = session.backend.load().await?;
         let cloud = session.connect().await?;
         let mut placement = session.place(&cloud, &state, true).await?;
-        session.check_version_change(&state, versions, &mut placement)?;
-        session.check_postgres_major(&cloud, &state, versions, &mut placement).await?;
+        session.check_version_change(&state, &versions, &mut placement)?;
+        session.check_upgrade_insights(&cloud, &state, &versions, &mut placement).await?;
+        session.check_postgres_major(&cloud, &state, &versions, &mut placement).await?;
         Ok(Begun { session, lock, state, cloud, placement })
     }
 
@@ -199,6 +200,51 @@ impl Session {
             .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
+    /// Before a Kubernetes upgrade, EKS's upgrade insights for the new version (`ListInsights`):
+    /// one in ERROR (an API the new version removes is still used, nodes too far behind…) stops
+    /// the plan unless `--allow-insight ID`; one in WARNING is shown.
+    async fn check_upgrade_insights(
+        &self,
+        cloud: &Connected,
+        state: &State,
+        allow: &VersionChange,
+        placement: &mut Placement,
+    ) -> Result<()> {
+        let cluster = empi_engine::blueprint::EKS_CLUSTER;
+        let Some(recorded) = state.resources.get(cluster) else { return Ok(()) };
+        let from = recorded
+            .attrs
+            .get(empi_engine::kinds::eks::Cluster::version)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let to = &self.stack.cluster.kubernetes_version;
+        let (Some(id), true) = (recorded.id.as_deref(), from != to.as_str()) else {
+            return Ok(());
+        };
+        let Some(insights) =
+            aws::eks::upgrade_insights(&cloud.clients.eks, id, to).await.map_err(|e| {
+                anyhow::anyhow!("cannot read the upgrade insights of cluster {id}: {e}")
+            })?
+        else {
+            return Ok(());
+        };
+        for i in insights {
+            let said = format!(
+                "EKS's upgrade insight \"{}\" ({}) is {} for Kubernetes {to}: {}",
+                i.name, i.id, i.status, i.reason
+            );
+            match i.status.as_str() {
+                "ERROR" if !allow.allow_insights.contains(&i.id) => bail!(
+                    "{said}; fix what it found (the EKS console's Upgrade insights shows the details), or run again with --allow-insight {} once you know the upgrade is safe",
+                    i.id
+                ),
+                "ERROR" | "WARNING" => placement.warnings.push(said),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The PostgreSQL version against RDS's own list for the region (live tables win over the
     /// table this release was made with): a minor RDS never offered or has retired is refused
     /// before anything is made; one it retired under a running instance is a warning.
@@ -267,7 +313,7 @@ impl Session {
         &mut self,
         cloud: &Connected,
         state: &State,
-        allow: VersionChange,
+        allow: &VersionChange,
         placement: &mut Placement,
     ) -> Result<()> {
         use empi_engine::stack::postgres_major;
@@ -357,7 +403,7 @@ impl Session {
     fn check_version_change(
         &self,
         state: &State,
-        allow: VersionChange,
+        allow: &VersionChange,
         placement: &mut Placement,
     ) -> Result<()> {
         let app = &self.stack.app;

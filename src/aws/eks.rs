@@ -915,3 +915,66 @@ fn authentication_mode(c: &aws_sdk_eks::types::Cluster) -> String {
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "CONFIG_MAP".into())
 }
+
+/// One of EKS's upgrade insights for a cluster: what it checked, and its verdict.
+pub struct Insight {
+    pub id: String,
+    pub name: String,
+    /// `PASSING`, `WARNING`, `ERROR` or `UNKNOWN`.
+    pub status: String,
+    pub reason: String,
+}
+
+/// EKS's upgrade-readiness insights of `cluster` for Kubernetes `version` (`ListInsights`), or
+/// `None` where the endpoint does not answer that call (older partitions).
+pub async fn upgrade_insights(
+    eks: &Client,
+    cluster: &str,
+    version: &str,
+) -> Result<Option<Vec<Insight>>, ProviderError> {
+    use aws_sdk_eks::types::{Category, InsightsFilter};
+    let filter = InsightsFilter::builder()
+        .categories(Category::UpgradeReadiness)
+        .kubernetes_versions(version)
+        .build();
+    let mut out = Vec::new();
+    let mut next = None;
+    loop {
+        let r = match eks
+            .list_insights()
+            .cluster_name(cluster)
+            .filter(filter.clone())
+            .set_next_token(next)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                use aws_sdk_eks::error::ProvideErrorMetadata;
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                if matches!(status, Some(404 | 501))
+                    || e.code().is_some_and(|c| c.contains("UnknownOperation"))
+                {
+                    return Ok(None);
+                }
+                return Err(super::aws_err(e));
+            }
+        };
+        out.extend(r.insights().iter().map(|i| {
+            Insight {
+                id: i.id().unwrap_or_default().to_string(),
+                name: i.name().unwrap_or_default().to_string(),
+                status: i
+                    .insight_status()
+                    .and_then(|s| s.status())
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                reason: i.insight_status().and_then(|s| s.reason()).unwrap_or_default().to_string(),
+            }
+        }));
+        next = r.next_token().map(String::from);
+        if next.is_none() {
+            return Ok(Some(out));
+        }
+    }
+}

@@ -6,7 +6,7 @@
 pub mod acm;
 mod adapter;
 mod cognito;
-mod eks;
+pub mod eks;
 mod elb;
 mod iam;
 pub mod kms;

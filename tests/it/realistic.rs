@@ -13,6 +13,9 @@ use crate::common::{filter, Workspace};
 use k8s_openapi::api::batch::v1::Job;
 use kube::Api;
 
+/// The id of an upgrade insight the test gives EKS.
+const DEPRECATED_API: &str = "7e1f0c1e-0000-4000-8000-000000000135";
+
 /// What STS answers a pod whose IRSA role has not propagated yet (boto3's words).
 const STS_NOT_YET: &str = "botocore.exceptions.ClientError: An error occurred (InvalidIdentityToken) when calling the AssumeRoleWithWebIdentity operation: Couldn't retrieve verification key from your identity provider";
 
@@ -224,8 +227,19 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
         skip.stderr.contains("Kubernetes 1.34 → 1.36 skips 1.35: EKS updates a cluster one minor version at a time; set [cluster] kubernetes_version = \"1.35\""),
         "{skip:?}"
     );
+    // EKS's upgrade insights are read first: one in ERROR stops the plan until allowed by its id
+    w.moto.realism(&format!(
+        r#"{{"eks_insights": [{{"id": "{DEPRECATED_API}", "name": "Deprecated APIs removed in Kubernetes v1.35", "category": "UPGRADE_READINESS", "kubernetesVersion": "1.35", "insightStatus": {{"status": "ERROR", "reason": "Deprecated API usage detected within last 30 days."}}}}]}}"#
+    ));
     w.write_stack(&[("[database]", &at("1.35"))]);
-    w.ok(&["apply", "--auto-approve"]);
+    let stopped = w.run(&["plan"]);
+    assert_eq!(stopped.code, 1, "{stopped:?}");
+    assert!(
+        stopped.stderr.contains(&format!("EKS's upgrade insight \"Deprecated APIs removed in Kubernetes v1.35\" ({DEPRECATED_API}) is ERROR for Kubernetes 1.35: Deprecated API usage detected within last 30 days.; fix what it found"))
+            && stopped.stderr.contains(&format!("--allow-insight {DEPRECATED_API}")),
+        "{stopped:?}"
+    );
+    w.ok(&["apply", "--auto-approve", "--allow-insight", DEPRECATED_API]);
     assert_eq!(nodegroup_version().await, "1.35");
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 

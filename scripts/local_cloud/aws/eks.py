@@ -1004,6 +1004,38 @@ def _eks_encryption_config():
 # --------------------------------------------------------------------------------------------
 
 
+def _eks_insights():
+    """AWS: ListInsights (POST /clusters/{name}/insights, botocore eks InsightSummary: id, name,
+    category UPGRADE_READINESS, kubernetesVersion, insightStatus {status PASSING|WARNING|ERROR|
+    UNKNOWN, reason}) lists the checks EKS ran against the cluster for the version it may go to
+    next, among them "Kubelet version skew" (nodes behind the control plane) and deprecated APIs in
+    use (EKS User Guide, "Prepare for Kubernetes version upgrades with cluster insights"). EKS
+    computes most from the cluster's audit log, which the local cloud does not have: it lists the
+    skew insight it can compute, and the insights a test gives it (knob `eks_insights`, a list of
+    InsightSummary objects). moto: no insights."""
+
+    def list_insights(self):
+        name = self._get_param("name")
+        cluster = _cluster(self, name)
+        body = json.loads(self.body or "{}")
+        wanted = (body.get("filter") or {}).get("kubernetesVersions") or []
+        statuses = (body.get("filter") or {}).get("statuses") or []
+        nxt = f"1.{_minor(cluster.version) + 1}"
+        behind = [n for n, ng in cluster.nodegroups.items() if str(ng.version) != str(cluster.version)]
+        skew = {"id": "00000000-0000-4000-8000-00000000c0de", "name": "Kubelet version skew",
+                "category": "UPGRADE_READINESS", "kubernetesVersion": nxt,
+                "description": "Checks for kubelet versions of worker nodes in the cluster to see if upgrade would cause non compliance with supported Kubernetes kubelet version skew policy.",
+                "insightStatus": {"status": "ERROR" if behind else "PASSING",
+                                  "reason": f"Node groups behind the control plane: {', '.join(behind)}" if behind else "No issues found."}}
+        out = [skew] + list(knob("eks_insights") or [])
+        out = [i for i in out if (not wanted or i.get("kubernetesVersion") in wanted)
+               and (not statuses or i["insightStatus"]["status"] in statuses)]
+        return ActionResult({"insights": out})
+
+    EKS.list_insights = list_insights
+    eks_urls.url_paths["{0}/clusters/(?P<name>[^/]+)/insights$"] = eks_urls.response.dispatch
+
+
 def install():
     # always on
     patch_status(eks_models.Cluster, "eks::cluster", "CREATING", "ACTIVE")
@@ -1027,3 +1059,4 @@ def install():
     _eks_access_entries()
     _nodegroup_delete_failed()
     _nodegroup_architecture()
+    _eks_insights()

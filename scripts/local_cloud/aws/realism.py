@@ -46,6 +46,9 @@ SETTINGS = {
     # versions EKS shipped after empi-infra's calendar was written, each {"1.37": "YYYY-MM-DD"}
     # (its release day): offered in standard support from then on, as EKS's calendar does
     "eks_new_versions": {},
+    # upgrade insights EKS lists for a cluster beside the ones the local cloud computes (a list of
+    # ListInsights InsightSummary objects)
+    "eks_insights": [],
     # PostgreSQL versions RDS offers beyond the local cloud's table ({"16.11": "available"}),
     # or "deprecated" to retire one of the table's
     "rds_engine_versions": {},

@@ -23,7 +23,8 @@ kind! {
     }
     outputs: [id, name, arn, endpoint, certificate_authority, oidc_issuer, cluster_security_group_id],
     schema: .typical(600).timeouts(30 * MIN, 60 * MIN, 15 * MIN).iam(iam! {
-        read: ["eks:DescribeCluster", "eks:DescribeUpdate", "eks:ListUpdates", "eks:DescribeClusterVersions"],
+        // plan reads the upgrade insights before a version change
+        read: ["eks:DescribeCluster", "eks:DescribeUpdate", "eks:ListUpdates", "eks:DescribeClusterVersions", "eks:ListInsights"],
         create: ["eks:CreateCluster", "eks:TagResource", "iam:PassRole", "kms:DescribeKey", "kms:CreateGrant"],
         update: [
             "eks:UpdateClusterConfig", "eks:UpdateClusterVersion", "eks:AssociateEncryptionConfig", "eks:TagResource", "eks:UntagResource",
