@@ -949,16 +949,8 @@ pub async fn upgrade_insights(
             .await
         {
             Ok(r) => r,
-            Err(e) => {
-                use aws_sdk_eks::error::ProvideErrorMetadata;
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                if matches!(status, Some(404 | 501))
-                    || e.code().is_some_and(|c| c.contains("UnknownOperation"))
-                {
-                    return Ok(None);
-                }
-                return Err(super::aws_err(e));
-            }
+            Err(e) if super::unanswered(&e) => return Ok(None),
+            Err(e) => return Err(super::aws_err(e)),
         };
         out.extend(r.insights().iter().map(|i| {
             Insight {

@@ -245,15 +245,8 @@ impl Clients {
     pub async fn cluster_versions(&self) -> Result<Option<Vec<(String, String)>>, ProviderError> {
         let r = match self.eks.describe_cluster_versions().include_all(true).send().await {
             Ok(r) => r,
-            Err(e) => {
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                if matches!(status, Some(404 | 501))
-                    || e.code().is_some_and(|c| c.contains("UnknownOperation"))
-                {
-                    return Ok(None);
-                }
-                return Err(aws_err(e));
-            }
+            Err(e) if unanswered(&e) => return Ok(None),
+            Err(e) => return Err(aws_err(e)),
         };
         Ok(Some(
             r.cluster_versions()
@@ -292,6 +285,22 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     adapter::AwsError::from(e).0
+}
+
+/// Whether `e` says the endpoint does not offer the operation at all (an older partition, or a
+/// local endpoint without it): HTTP 404 or 501, or a code naming an unknown or invalid action.
+/// Callers fall back to what this release knows rather than fail the command.
+pub(crate) fn unanswered<E>(e: &SdkError<E, aws_sdk_ec2::config::http::HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    matches!(status, Some(404 | 501))
+        || e.code().is_some_and(|c| {
+            c.contains("UnknownOperation")
+                || c.contains("InvalidAction")
+                || c.contains("NotImplemented")
+        })
 }
 
 /// Reads a string input.

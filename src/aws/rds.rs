@@ -303,18 +303,8 @@ pub async fn postgres_versions(rds: &Client) -> Result<Option<Vec<String>>, Prov
             .await
         {
             Ok(r) => r,
-            Err(e) => {
-                use aws_sdk_rds::error::ProvideErrorMetadata;
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                if matches!(status, Some(404 | 501))
-                    || e.code().is_some_and(|c| {
-                        c.contains("InvalidAction") || c.contains("NotImplemented")
-                    })
-                {
-                    return Ok(None);
-                }
-                return Err(super::aws_err(e));
-            }
+            Err(e) if super::unanswered(&e) => return Ok(None),
+            Err(e) => return Err(super::aws_err(e)),
         };
         out.extend(
             r.db_engine_versions().iter().filter_map(|v| v.engine_version().map(String::from)),
@@ -358,17 +348,8 @@ pub async fn upgrade_targets(
                 },
             ))
         }
-        Err(e) => {
-            use aws_sdk_rds::error::ProvideErrorMetadata;
-            let status = e.raw_response().map(|r| r.status().as_u16());
-            if matches!(status, Some(404 | 501))
-                || e.code()
-                    .is_some_and(|c| c.contains("InvalidAction") || c.contains("NotImplemented"))
-            {
-                return Ok(None);
-            }
-            Err(super::aws_err(e))
-        }
+        Err(e) if super::unanswered(&e) => Ok(None),
+        Err(e) => Err(super::aws_err(e)),
     }
 }
 

@@ -98,6 +98,15 @@ def missing_service_linked_role(resp, service):
     return None
 
 
+def require_service_linked_role(resp, service, error):
+    """Raises `error(code, message)` with IAM's sentence when the account has no linked role for
+    `service` yet and the caller may not make it (ELB and RDS answer AccessDenied so)."""
+    refused = missing_service_linked_role(resp, service)
+    if refused:
+        who, _, arn = refused
+        raise error("AccessDenied", not_authorized(who, "iam:CreateServiceLinkedRole", arn))
+
+
 def _eks():
     """AWS: EKS makes AWSServiceRoleForAmazonEKS at the account's first CreateCluster, and
     AWSServiceRoleForAmazonEKSNodegroup (and Auto Scaling's) at its first CreateNodegroup; without
@@ -136,10 +145,7 @@ def _elb():
     orig = R.create_load_balancer
 
     def create_load_balancer(self):
-        refused = missing_service_linked_role(self, "elasticloadbalancing.amazonaws.com")
-        if refused:
-            who, _, arn = refused
-            raise ELBClientError("AccessDenied", not_authorized(who, "iam:CreateServiceLinkedRole", arn))
+        require_service_linked_role(self, "elasticloadbalancing.amazonaws.com", ELBClientError)
         return orig(self)
 
     R.create_load_balancer = create_load_balancer
@@ -158,10 +164,7 @@ def _rds():
     orig = R.create_db_instance
 
     def create_db_instance(self):
-        refused = missing_service_linked_role(self, "rds.amazonaws.com")
-        if refused:
-            who, _, arn = refused
-            raise RDSClientError("AccessDenied", not_authorized(who, "iam:CreateServiceLinkedRole", arn))
+        require_service_linked_role(self, "rds.amazonaws.com", RDSClientError)
         if str(self.params.get("ManageMasterUserPassword", "")).lower() == "true":
             account, region = account_region(self)
             secret = f"arn:{partition(region)}:secretsmanager:{region}:{account}:secret:rds!db-{uuid.uuid4()}-AbCdEf"

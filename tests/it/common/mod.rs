@@ -300,6 +300,15 @@ pub struct Output {
 }
 
 impl Output {
+    /// What a finished run said, and its exit code (-1 when a signal ended it).
+    pub fn of(out: std::process::Output) -> Output {
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        }
+    }
+
     pub fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
@@ -390,19 +399,15 @@ impl Workspace {
     /// where AWS checks permissions beside a call.
     #[allow(dead_code)]
     pub fn run_as(&self, key: (&str, &str), args: &[&str]) -> Output {
-        let out = self
-            .command(args)
-            .env_remove("AWS_PROFILE")
-            .env_remove("EMPI_INFRA_STATE_DIR")
-            .env("AWS_ACCESS_KEY_ID", key.0)
-            .env("AWS_SECRET_ACCESS_KEY", key.1)
-            .output()
-            .unwrap();
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into(),
-            stderr: String::from_utf8_lossy(&out.stderr).into(),
-        }
+        Output::of(
+            self.command(args)
+                .env_remove("AWS_PROFILE")
+                .env_remove("EMPI_INFRA_STATE_DIR")
+                .env("AWS_ACCESS_KEY_ID", key.0)
+                .env("AWS_SECRET_ACCESS_KEY", key.1)
+                .output()
+                .unwrap(),
+        )
     }
 
     pub fn ok(&self, args: &[&str]) -> Output {
@@ -454,11 +459,7 @@ pub fn run_in(
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
+    Output::of(out)
 }
 
 /// AWS clients against the test's moto, to check results through the API: the product's own
