@@ -353,11 +353,35 @@ pub async fn upgrade_targets(
     }
 }
 
-/// `16.4` matches a desired `16`: AWS picks and upgrades minors within the major.
+/// `16.4` matches a desired `16`: AWS picks and upgrades minors within the major. A live minor
+/// newer than a desired full version of the same major (`16.5` for `16.4`) matches it too: RDS
+/// upgraded it (auto minor version upgrade, or a minor it retired) and cannot go back down, so a
+/// plan never fights RDS over a minor it made.
 fn normalise_version(live: &str, desired: Option<&str>) -> String {
+    let parts = |v: &str| -> Option<(u32, u32)> {
+        let (major, minor) = v.split_once('.')?;
+        Some((major.parse().ok()?, minor.parse().ok()?))
+    };
     match desired {
         Some(d) if !d.contains('.') && live.split('.').next() == Some(d) => d.to_string(),
+        Some(d) if matches!((parts(d), parts(live)), (Some(w), Some(l)) if w.0 == l.0 && l.1 > w.1) => {
+            d.to_string()
+        }
         _ => live.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalise_version;
+
+    #[test]
+    fn a_minor_rds_chose_or_upgraded_is_not_a_change() {
+        assert_eq!(normalise_version("16.4", Some("16")), "16");
+        assert_eq!(normalise_version("16.5", Some("16.4")), "16.4", "RDS upgraded the minor");
+        assert_eq!(normalise_version("16.3", Some("16.4")), "16.3", "an older minor is a change");
+        assert_eq!(normalise_version("17.1", Some("16.4")), "17.1", "another major is a change");
+        assert_eq!(normalise_version("16.10", Some("16.9")), "16.9", "minors compare as numbers");
     }
 }
 

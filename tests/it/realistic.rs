@@ -524,6 +524,20 @@ async fn versions_eks_and_rds_offer_today_win_over_the_tables_of_this_release() 
         plan.stdout.contains("RDS in us-east-1 no longer offers PostgreSQL 16.11, which the database runs: RDS will upgrade it to a newer 16 minor in a maintenance window of its choosing; set [database] engine_version = \"16.10\""),
         "{plan:?}"
     );
+
+    // issue #28: RDS upgrades the minor itself (auto minor version upgrade): the stack still names
+    // 16.11, and the plan does not try to take the database back down (RDS cannot)
+    w.moto.realism(r#"{"rds_engine_versions": {"16.11": "deprecated", "16.12": "available"}}"#);
+    aws.rds
+        .modify_db_instance()
+        .db_instance_identifier("empi-local-db")
+        .engine_version("16.12")
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    let plan = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
 }
 
 /// An IAM user in the local cloud with `policy` inline, and its access key.
