@@ -739,16 +739,7 @@ impl AwsKind for Snapshot {
         Ok(name.to_string())
     }
 
-    async fn update(
-        &self,
-        _id: &str,
-        _old: &Attrs,
-        _new: &Attrs,
-        _changed: &[String],
-    ) -> AwsResult<()> {
-        // only tags change in place (through `retag`)
-        Ok(())
-    }
+    // no `update`: only tags change in place (through `retag`); the trait's default does nothing
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
         done(self.0.delete_db_snapshot().db_snapshot_identifier(id).send()).await

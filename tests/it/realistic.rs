@@ -314,15 +314,7 @@ async fn a_pinned_zone_eks_cannot_use_is_refused_before_anything_is_made() {
         "{plan:?}"
     );
     let aws = w.aws().await;
-    assert!(aws
-        .ec2
-        .describe_vpcs()
-        .filters(filter("tag:empi-infra:stack", "empi-local"))
-        .send()
-        .await
-        .unwrap()
-        .vpcs()
-        .is_empty());
+    assert_eq!(common::stack_vpcs(&aws).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -354,15 +346,7 @@ async fn a_certificate_acm_has_not_issued_fails_apply_before_anything_is_made() 
         "{apply:?}"
     );
     // nothing was made
-    assert!(aws
-        .ec2
-        .describe_vpcs()
-        .filters(filter("tag:empi-infra:stack", "empi-local"))
-        .send()
-        .await
-        .unwrap()
-        .vpcs()
-        .is_empty());
+    assert_eq!(common::stack_vpcs(&aws).await, 0);
     assert!(aws
         .iam
         .list_roles()
@@ -463,16 +447,6 @@ async fn versions_eks_and_rds_offer_today_win_over_the_tables_of_this_release() 
     let w = Workspace::new(&[]);
     pin_calendar(&w);
     let aws = w.aws().await;
-    let vpcs = || async {
-        aws.ec2
-            .describe_vpcs()
-            .filters(filter("tag:empi-infra:stack", "empi-local"))
-            .send()
-            .await
-            .unwrap()
-            .vpcs()
-            .len()
-    };
 
     // Kubernetes 1.37 is newer than the calendar: refused while EKS does not list it…
     let k137 = ("[database]", "[cluster]\nkubernetes_version = \"1.37\"\n\n[database]");
@@ -500,7 +474,7 @@ async fn versions_eks_and_rds_offer_today_win_over_the_tables_of_this_release() 
         refused.stderr.contains("RDS in us-east-1 does not offer PostgreSQL 16.99; set [database] engine_version = \"16\" (RDS picks its default minor and keeps it upgraded) or one of: 16.1, 16.2"),
         "{refused:?}"
     );
-    assert_eq!(vpcs().await, 0, "nothing was made");
+    assert_eq!(common::stack_vpcs(&aws).await, 0, "nothing was made");
 
     // a minor newer than this release's table, once RDS lists it, is used
     w.moto.realism(r#"{"rds_engine_versions": {"16.11": "available"}}"#);

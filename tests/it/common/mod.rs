@@ -491,6 +491,19 @@ pub fn filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
     aws_sdk_ec2::types::Filter::builder().name(name).values(value).build()
 }
 
+/// How many VPCs the local stack `empi-local` has (0: a refused plan or apply made nothing).
+#[allow(dead_code)]
+pub async fn stack_vpcs(aws: &Aws) -> usize {
+    aws.ec2
+        .describe_vpcs()
+        .filters(filter("tag:empi-infra:stack", "empi-local"))
+        .send()
+        .await
+        .unwrap()
+        .vpcs()
+        .len()
+}
+
 /// A policy document as IAM returns it (URL-encoded JSON).
 pub fn policy(doc: &str) -> serde_json::Value {
     serde_json::from_str(&urlencoding::decode(doc).unwrap()).unwrap()
