@@ -44,6 +44,17 @@ fn kept_snapshots(state: &State) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The state fact recording the add-on versions chosen from EKS's defaults, and the Kubernetes
+/// version they were chosen for.
+pub const ADDON_DEFAULTS_FACT: &str = "eks_addon_defaults";
+
+/// The add-on versions chosen from EKS's defaults for one Kubernetes version.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct AddonDefaults {
+    kubernetes_version: String,
+    versions: BTreeMap<String, String>,
+}
+
 /// The fact recording which version of the Keycloak client secret the ALB was given.
 pub const KEYCLOAK_SECRET_VERSION_FACT: &str = "keycloak_client_secret_version";
 
@@ -157,6 +168,7 @@ impl Session {
     ) -> Result<Placement> {
         let mut placement = self.place_zones_and_version(cloud, state, preflight).await?;
         self.place_identity(cloud, state, preflight, &mut placement).await?;
+        self.place_addons(cloud, state, preflight, &mut placement).await?;
         if preflight {
             placement.warnings.extend(self.check_kubernetes_upgrade(state)?);
             placement.warnings.extend(self.check_engine_version(cloud, state).await?);
@@ -167,6 +179,86 @@ impl Session {
         placement.warnings.extend(self.creator_note(cloud, state));
         self.place_upgrade_snapshots(state, &mut placement);
         Ok(placement)
+    }
+
+    /// The EKS add-ons' versions: a pin of `[cluster.addons]` (before a plan, checked against the
+    /// versions EKS lists for the cluster's Kubernetes version), else EKS's default for that
+    /// version, chosen once and kept (recorded in state) until the Kubernetes version changes, so
+    /// that a new default EKS publishes does not change a running cluster unasked.
+    async fn place_addons(
+        &mut self,
+        cloud: &Connected,
+        state: &State,
+        preflight: bool,
+        placement: &mut Placement,
+    ) -> Result<()> {
+        let k8s = self.stack.cluster.kubernetes_version.clone();
+        let recorded: AddonDefaults = state
+            .facts
+            .get(ADDON_DEFAULTS_FACT)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        let mut defaults = AddonDefaults { kubernetes_version: k8s.clone(), ..Default::default() };
+        for addon in &mut self.stack.cluster.addons {
+            let kept = recorded
+                .versions
+                .get(&addon.name)
+                .filter(|_| recorded.kubernetes_version == k8s)
+                .cloned();
+            if !preflight {
+                // drift and check compare with what apply chose
+                if addon.pinned.is_none() {
+                    let in_state = state
+                        .resources
+                        .get(&empi_engine::blueprint::addon_address(&addon.name))
+                        .and_then(|r| r.attrs.get(empi_engine::kinds::eks::Addon::addon_version))
+                        .and_then(|v| v.as_str())
+                        .map(String::from);
+                    addon.version = kept.clone().or(in_state).unwrap_or_default();
+                }
+                if let Some(v) = kept {
+                    defaults.versions.insert(addon.name.clone(), v);
+                }
+                continue;
+            }
+            let listed = aws::eks::addon_versions(&cloud.clients.eks, &addon.name, &k8s)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot list the versions of the EKS add-on {}: {e}",
+                        addon.name
+                    )
+                })?;
+            let Some((listed, default)) = listed else {
+                // an endpoint without the call: EKS's default at creation, as recorded
+                addon.version = addon.pinned.clone().or(kept).unwrap_or_default();
+                continue;
+            };
+            let shown = |l: &[String]| l.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+            if let Some(pin) = &addon.pinned {
+                if !listed.contains(pin) {
+                    bail!(
+                        "[cluster.addons] {} = {pin:?} is not a version EKS lists for Kubernetes {k8s}; set it to one that is ({}{}), or remove it to take EKS's default",
+                        addon.name,
+                        shown(&listed),
+                        default.as_ref().map(|d| format!("; the default is {d}")).unwrap_or_default()
+                    );
+                }
+                continue;
+            }
+            let chosen =
+                kept.filter(|v| listed.contains(v)).or(default).or(listed.first().cloned());
+            let Some(chosen) = chosen else {
+                bail!(
+                    "EKS lists no version of the add-on {} for Kubernetes {k8s}; choose another [cluster] kubernetes_version",
+                    addon.name
+                );
+            };
+            addon.version = chosen.clone();
+            defaults.versions.insert(addon.name.clone(), chosen);
+        }
+        placement.facts.insert(ADDON_DEFAULTS_FACT.into(), serde_json::to_value(&defaults)?);
+        Ok(())
     }
 
     /// When the operator is one of `cluster.admins` and the cluster is still to be made: EKS gives

@@ -13,7 +13,7 @@ use aws_sdk_eks::types::{
 };
 use aws_sdk_eks::Client;
 use empi_engine::kinds;
-use empi_engine::kinds::eks::{ACCESS_ENTRY, CLUSTER, LAUNCH_TEMPLATE, NODE_GROUP};
+use empi_engine::kinds::eks::{ACCESS_ENTRY, ADDON, CLUSTER, LAUNCH_TEMPLATE, NODE_GROUP};
 use empi_engine::resource::{Attrs, ErrorClass, Observed, ProviderError, Registry, Schema};
 use serde_json::json;
 
@@ -24,7 +24,8 @@ use super::{attrs, input_bool, input_i32, input_str, sorted, strings, tags, tags
 pub fn register(r: &mut Registry, c: &Clients) {
     let updates = Arc::new(Updates::default());
     add(r, Cluster(c.eks.clone(), updates.clone()));
-    add(r, NodeGroup(c.eks.clone(), updates));
+    add(r, NodeGroup(c.eks.clone(), updates.clone()));
+    add(r, Addon(c.eks.clone(), updates));
     add(r, LaunchTemplate(c.ec2.clone()));
     add(r, AccessEntry(c.eks.clone()));
 }
@@ -37,7 +38,49 @@ pub fn register(r: &mut Registry, c: &Clients) {
 /// propagation-class error, without holding a parallelism slot) until `DescribeUpdate` says the
 /// previous one finished, and a failed update fails the resource with EKS's errors.
 #[derive(Default)]
-struct Updates(Mutex<HashMap<(String, Option<String>), String>>);
+struct Updates(Mutex<HashMap<(String, String), String>>);
+
+/// What of a cluster an EKS update is of.
+#[derive(Clone, Copy)]
+enum Part<'a> {
+    Control,
+    Nodegroup(&'a str),
+    Addon(&'a str),
+}
+
+impl Part<'_> {
+    fn key(self, cluster: &str) -> (String, String) {
+        let part = match self {
+            Part::Control => String::new(),
+            Part::Nodegroup(n) => format!("nodegroup/{n}"),
+            Part::Addon(a) => format!("addon/{a}"),
+        };
+        (cluster.to_string(), part)
+    }
+
+    fn nodegroup(self) -> Option<String> {
+        match self {
+            Part::Nodegroup(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    fn addon(self) -> Option<String> {
+        match self {
+            Part::Addon(a) => Some(a.to_string()),
+            _ => None,
+        }
+    }
+
+    /// How EKS's messages name it.
+    fn shown(self, cluster: &str) -> String {
+        match self {
+            Part::Control => format!("cluster {cluster}"),
+            Part::Nodegroup(n) => format!("node group {n}"),
+            Part::Addon(a) => format!("add-on {a} of {cluster}"),
+        }
+    }
+}
 
 /// How an update this run started stands.
 enum Turn {
@@ -47,30 +90,28 @@ enum Turn {
 }
 
 impl Updates {
-    fn started(&self, cluster: &str, nodegroup: Option<&str>, update: Option<&Update>) {
+    fn started(&self, cluster: &str, part: Part<'_>, update: Option<&Update>) {
         if let Some(id) = update.and_then(|u| u.id()) {
-            self.0
-                .lock()
-                .unwrap()
-                .insert((cluster.to_string(), nodegroup.map(String::from)), id.to_string());
+            self.0.lock().unwrap().insert(part.key(cluster), id.to_string());
         }
     }
 
-    async fn check(&self, eks: &Client, cluster: &str, nodegroup: Option<&str>) -> AwsResult<Turn> {
-        let key = (cluster.to_string(), nodegroup.map(String::from));
+    async fn check(&self, eks: &Client, cluster: &str, part: Part<'_>) -> AwsResult<Turn> {
+        let key = part.key(cluster);
         let Some(id) = self.0.lock().unwrap().get(&key).cloned() else { return Ok(Turn::Free) };
         let u = eks
             .describe_update()
             .name(cluster)
             .update_id(&id)
-            .set_nodegroup_name(nodegroup.map(String::from))
+            .set_nodegroup_name(part.nodegroup())
+            .set_addon_name(part.addon())
             .send()
             .await?;
         let Some(u) = u.update else { return Ok(Turn::Free) };
         let what = format!(
             "{} {id} of {}",
             u.r#type().map(|t| t.as_str()).unwrap_or("update"),
-            nodegroup.unwrap_or(cluster)
+            part.shown(cluster)
         );
         Ok(match u.status() {
             Some(UpdateStatus::InProgress) => Turn::Busy(what),
@@ -101,8 +142,8 @@ impl Updates {
     }
 
     /// Ok when no update this run started is still in progress here.
-    async fn turn(&self, eks: &Client, cluster: &str, nodegroup: Option<&str>) -> AwsResult<()> {
-        match self.check(eks, cluster, nodegroup).await? {
+    async fn turn(&self, eks: &Client, cluster: &str, part: Part<'_>) -> AwsResult<()> {
+        match self.check(eks, cluster, part).await? {
             Turn::Free => Ok(()),
             Turn::Busy(what) => Err(ProviderError::coded(
                 "ResourceInUseException",
@@ -119,10 +160,10 @@ impl Updates {
         &self,
         eks: &Client,
         cluster: &str,
-        nodegroup: Option<&str>,
+        part: Part<'_>,
         live: Option<(String, String)>,
     ) -> AwsResult<Option<(String, String)>> {
-        Ok(match (self.check(eks, cluster, nodegroup).await?, live) {
+        Ok(match (self.check(eks, cluster, part).await?, live) {
             (_, None) => None,
             (Turn::Busy(what), Some(_)) => Some(("UPDATING".into(), what)),
             (Turn::Failed(why), Some(_)) => Some(("UPDATE_FAILED".into(), why)),
@@ -318,13 +359,13 @@ impl AwsKind for Cluster {
         let has = |k: &str| changed.iter().any(|c| c == k);
         // an update this run started must have finished before the cluster is read: read while it
         // was in progress, the cluster would not show it yet, and the same change be sent again
-        self.1.turn(&self.0, id, None).await?;
+        self.1.turn(&self.0, id, Part::Control).await?;
         let live = self.describe(id).await?.ok_or_else(|| {
             ProviderError::coded("ResourceNotFoundException", format!("cluster {id} is gone"))
         })?;
         let vpc = live.resources_vpc_config();
         if has("version") && live.version() != Some(input_str(new, kinds::eks::Cluster::version)) {
-            self.1.turn(&self.0, id, None).await?;
+            self.1.turn(&self.0, id, Part::Control).await?;
             let r = self
                 .0
                 .update_cluster_version()
@@ -332,7 +373,7 @@ impl AwsKind for Cluster {
                 .version(input_str(new, kinds::eks::Cluster::version))
                 .send()
                 .await?;
-            self.1.started(id, None, r.update());
+            self.1.started(id, Part::Control, r.update());
         }
         let mut cidrs: Vec<String> =
             vpc.map(|v| v.public_access_cidrs().to_vec()).unwrap_or_default();
@@ -349,7 +390,7 @@ impl AwsKind for Cluster {
             || has("public_access_cidrs"))
             && endpoint_changed
         {
-            self.1.turn(&self.0, id, None).await?;
+            self.1.turn(&self.0, id, Part::Control).await?;
             // endpoint access only: subnets or security groups in the same call are a second kind of update
             let endpoint = VpcConfigRequest::builder()
                 .endpoint_private_access(input_bool(
@@ -372,18 +413,18 @@ impl AwsKind for Cluster {
                 .resources_vpc_config(endpoint)
                 .send()
                 .await?;
-            self.1.started(id, None, r.update());
+            self.1.started(id, Part::Control, r.update());
         }
         if has("enabled_log_types") {
-            self.1.turn(&self.0, id, None).await?;
+            self.1.turn(&self.0, id, Part::Control).await?;
             let r = self.0.update_cluster_config().name(id).logging(logging(new)).send().await?;
-            self.1.started(id, None, r.update());
+            self.1.started(id, Part::Control, r.update());
         }
         if has("authentication_mode")
             && authentication_mode(&live)
                 != input_str(new, kinds::eks::Cluster::authentication_mode)
         {
-            self.1.turn(&self.0, id, None).await?;
+            self.1.turn(&self.0, id, Part::Control).await?;
             let mode = UpdateAccessConfigRequest::builder()
                 .authentication_mode(AuthenticationMode::from(input_str(
                     new,
@@ -391,13 +432,13 @@ impl AwsKind for Cluster {
                 )))
                 .build();
             let r = self.0.update_cluster_config().name(id).access_config(mode).send().await?;
-            self.1.started(id, None, r.update());
+            self.1.started(id, Part::Control, r.update());
         }
         // only from none (the diff replaces a cluster whose key changes: EKS never removes or
         // swaps one), an update of its own
         if has("encryption_key_arn") && encryption_key(&live).is_empty() {
             if let Some(config) = encryption(new) {
-                self.1.turn(&self.0, id, None).await?;
+                self.1.turn(&self.0, id, Part::Control).await?;
                 let r = self
                     .0
                     .associate_encryption_config()
@@ -405,7 +446,7 @@ impl AwsKind for Cluster {
                     .set_encryption_config(Some(config))
                     .send()
                     .await?;
-                self.1.started(id, None, r.update());
+                self.1.started(id, Part::Control, r.update());
             }
         }
         Ok(())
@@ -427,7 +468,7 @@ impl AwsKind for Cluster {
         let live = c.and_then(|c| c.status).map(|s| {
             (s.as_str().to_string(), "see its health issues in the EKS console".to_string())
         });
-        self.1.status(&self.0, id, None, live).await
+        self.1.status(&self.0, id, Part::Control, live).await
     }
 }
 
@@ -678,7 +719,7 @@ impl AwsKind for NodeGroup {
         let has = |k: &str| changed.iter().any(|c| c == k);
         let cluster = input_str(new, kinds::eks::NodeGroup::cluster_name);
         // as for the cluster: the group is read only once no update this run started is in progress
-        self.1.turn(&self.0, cluster, Some(id)).await?;
+        self.1.turn(&self.0, cluster, Part::Nodegroup(id)).await?;
         let live = self.describe(cluster, id).await?.ok_or_else(|| {
             ProviderError::coded("ResourceNotFoundException", format!("node group {id} is gone"))
         })?;
@@ -691,7 +732,7 @@ impl AwsKind for NodeGroup {
         let k8s_changed =
             has("version") && !want_k8s.is_empty() && live.version() != Some(want_k8s);
         if lt_changed || k8s_changed {
-            self.1.turn(&self.0, cluster, Some(id)).await?;
+            self.1.turn(&self.0, cluster, Part::Nodegroup(id)).await?;
             let mut call =
                 self.0.update_nodegroup_version().cluster_name(cluster).nodegroup_name(id);
             if k8s_changed {
@@ -701,7 +742,7 @@ impl AwsKind for NodeGroup {
                 call = call.launch_template(launch_template(new));
             }
             let r = call.send().await?;
-            self.1.started(cluster, Some(id), r.update());
+            self.1.started(cluster, Part::Nodegroup(id), r.update());
         }
         let sc = live.scaling_config();
         let live_scaling = sc.map(|c| (c.min_size(), c.max_size(), c.desired_size()));
@@ -712,7 +753,7 @@ impl AwsKind for NodeGroup {
         );
         if (has("min_size") || has("max_size") || has("desired_size")) && live_scaling != Some(want)
         {
-            self.1.turn(&self.0, cluster, Some(id)).await?;
+            self.1.turn(&self.0, cluster, Part::Nodegroup(id)).await?;
             let r = self
                 .0
                 .update_nodegroup_config()
@@ -721,7 +762,7 @@ impl AwsKind for NodeGroup {
                 .scaling_config(scaling(new))
                 .send()
                 .await?;
-            self.1.started(cluster, Some(id), r.update());
+            self.1.started(cluster, Part::Nodegroup(id), r.update());
         }
         Ok(())
     }
@@ -772,7 +813,7 @@ impl AwsKind for NodeGroup {
             .status(
                 &self.0,
                 input_str(recorded, kinds::eks::NodeGroup::cluster_name),
-                Some(id),
+                Part::Nodegroup(id),
                 live,
             )
             .await
@@ -905,6 +946,203 @@ impl AwsKind for AccessEntry {
         let (cluster, principal) = split_entry_id(id);
         done(self.0.delete_access_entry().cluster_name(cluster).principal_arn(principal).send())
             .await
+    }
+}
+
+// ── managed add-ons (vpc-cni, coredns, kube-proxy) ───────────────────────────────
+
+/// An EKS managed add-on; its id is `<cluster>:<add-on>` (as Terraform's).
+pub struct Addon(Client, Arc<Updates>);
+
+fn split_addon_id(id: &str) -> (&str, &str) {
+    id.split_once(':').unwrap_or((id, ""))
+}
+
+impl Addon {
+    async fn describe(
+        &self,
+        cluster: &str,
+        name: &str,
+    ) -> AwsResult<Option<aws_sdk_eks::types::Addon>> {
+        match self.0.describe_addon().cluster_name(cluster).addon_name(name).send().await {
+            Ok(r) => Ok(r.addon),
+            Err(e) => {
+                use aws_sdk_eks::error::ProvideErrorMetadata;
+                if e.code() == Some("ResourceNotFoundException") {
+                    return Ok(None);
+                }
+                Err(aws(e))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl AwsKind for Addon {
+    const SCHEMA: &'static Schema = &ADDON;
+    const NOT_FOUND: &'static [&'static str] = &["ResourceNotFoundException"];
+    // DEGRADED is a phase while its pods schedule (Terraform's waiter waits through it too); the
+    // wait's deadline names EKS's health issues if it stays so
+    const LIFECYCLE: Lifecycle = Lifecycle::Status {
+        ready: &["ACTIVE"],
+        failed: &["CREATE_FAILED", "DELETE_FAILED", "UPDATE_FAILED"],
+    };
+
+    async fn find(&self, name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
+        let cluster = input_str(inputs, kinds::eks::Addon::cluster_name);
+        Ok(self.describe(cluster, name).await?.map(|_| format!("{cluster}:{name}")))
+    }
+
+    async fn read(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let (cluster, name) = split_addon_id(id);
+        let Some(a) = self.describe(cluster, name).await? else { return Ok(None) };
+        if a.status() == Some(&aws_sdk_eks::types::AddonStatus::Deleting) {
+            return Ok(None);
+        }
+        Ok(Some(Observed {
+            attrs: attrs([
+                ("cluster_name", json!(cluster)),
+                ("addon_version", json!(a.addon_version())),
+                ("tags", tags_value(a.tags().cloned().unwrap_or_default())),
+            ]),
+            outputs: attrs([("id", json!(id)), ("arn", json!(a.addon_arn()))]),
+        }))
+    }
+
+    /// Takes over the self-managed add-on EKS installed with the cluster: OVERWRITE puts EKS's
+    /// configuration of that version in place of the one EKS itself installed (the same objects,
+    /// so the pods are not disrupted), where NONE would fail on the fields it finds set.
+    async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        let cluster = input_str(a, kinds::eks::Addon::cluster_name);
+        let version = input_str(a, kinds::eks::Addon::addon_version);
+        self.0
+            .create_addon()
+            .cluster_name(cluster)
+            .addon_name(name)
+            .set_addon_version((!version.is_empty()).then(|| version.to_string()))
+            .resolve_conflicts(aws_sdk_eks::types::ResolveConflicts::Overwrite)
+            .set_tags(Some(tags(a).into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| {
+                aws(e).explain("ResourceInUseException", || {
+                    format!("the cluster {cluster} already has a managed {name} add-on that this stack's state does not record")
+                })
+            })?;
+        Ok(format!("{cluster}:{name}"))
+    }
+
+    /// A new version after the cluster's and node group's updates (the graph orders them),
+    /// keeping configuration someone set on the add-on since (PRESERVE).
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Attrs,
+        new: &Attrs,
+        changed: &[String],
+    ) -> AwsResult<()> {
+        let (cluster, name) = split_addon_id(id);
+        let want = input_str(new, kinds::eks::Addon::addon_version);
+        if !changed.iter().any(|c| c == "addon_version") || want.is_empty() {
+            return Ok(());
+        }
+        self.1.turn(&self.0, cluster, Part::Addon(name)).await?;
+        let live = self.describe(cluster, name).await?;
+        if live.as_ref().and_then(|a| a.addon_version()) == Some(want) {
+            return Ok(());
+        }
+        let r = self
+            .0
+            .update_addon()
+            .cluster_name(cluster)
+            .addon_name(name)
+            .addon_version(want)
+            .resolve_conflicts(aws_sdk_eks::types::ResolveConflicts::Preserve)
+            .send()
+            .await?;
+        self.1.started(cluster, Part::Addon(name), r.update());
+        Ok(())
+    }
+
+    async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
+        let (cluster, name) = split_addon_id(id);
+        done(self.0.delete_addon().cluster_name(cluster).addon_name(name).send()).await
+    }
+
+    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        let (cluster, name) = split_addon_id(id);
+        let arn = self.describe(cluster, name).await?.and_then(|a| a.addon_arn).unwrap_or_default();
+        eks_retag(&self.0, &arn, set, remove).await
+    }
+
+    async fn status(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<(String, String)>> {
+        let (cluster, name) = split_addon_id(id);
+        let Some(a) = self.describe(cluster, name).await? else { return Ok(None) };
+        let issues: Vec<String> = a
+            .health()
+            .map(|h| {
+                h.issues()
+                    .iter()
+                    .map(|i| {
+                        format!(
+                            "{}: {}",
+                            i.code().map(|c| c.as_str()).unwrap_or(""),
+                            i.message().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let live = a.status().map(|st| (st.as_str().to_string(), issues.join("; ")));
+        self.1.status(&self.0, cluster, Part::Addon(name), live).await
+    }
+}
+
+/// The versions of add-on `name` EKS lists for Kubernetes `version` (`DescribeAddonVersions`),
+/// newest first, with the one EKS marks as the default for it; `None` where the endpoint does not
+/// answer that call.
+pub async fn addon_versions(
+    eks: &Client,
+    name: &str,
+    version: &str,
+) -> Result<Option<(Vec<String>, Option<String>)>, ProviderError> {
+    let mut listed = Vec::new();
+    let mut default = None;
+    let mut next = None;
+    loop {
+        let r = match eks
+            .describe_addon_versions()
+            .addon_name(name)
+            .kubernetes_version(version)
+            .set_next_token(next)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if super::unanswered(&e) => return Ok(None),
+            Err(e) => return Err(super::aws_err(e)),
+        };
+        for info in r.addons().iter().filter(|a| a.addon_name() == Some(name)) {
+            for v in info.addon_versions() {
+                let Some(av) = v.addon_version() else { continue };
+                let here: Vec<_> = v
+                    .compatibilities()
+                    .iter()
+                    .filter(|c| c.cluster_version() == Some(version))
+                    .collect();
+                if here.is_empty() {
+                    continue;
+                }
+                if here.iter().any(|c| c.default_version()) {
+                    default = Some(av.to_string());
+                }
+                listed.push(av.to_string());
+            }
+        }
+        next = r.next_token().map(String::from);
+        if next.is_none() {
+            return Ok(Some((listed, default)));
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The first apply on a cloud that behaves like AWS (the local cloud's realistic mode,
 //! scripts/local_cloud/aws/, on by default): IAM propagation, WAF not yet seeing a new ALB,
 //! per-account zones, the EKS version calendar, one EKS update at a time, static RDS parameters,
-//! access entries, Graviton nodes, and a node group stuck in DELETE_FAILED. Each check here fails
+//! access entries, Graviton nodes, managed add-ons, and a node group stuck in DELETE_FAILED. Each check here fails
 //! when empi-infra's handling of that behaviour is removed. Results are checked through the AWS API.
 
 use crate::common;
@@ -9,7 +9,8 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use crate::common::cluster::Node;
-use crate::common::{filter, Workspace};
+use crate::common::{filter, Aws, Workspace};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use kube::Api;
 
@@ -213,6 +214,7 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
             .unwrap()
     };
     assert_eq!(nodegroup_version().await, "1.34");
+    assert_addons_listed_for(&aws, "1.34").await;
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 
     // two minors at once is refused at plan, naming the one to go to first; one at a time
@@ -239,9 +241,45 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
             && stopped.stderr.contains(&format!("--allow-insight {DEPRECATED_API}")),
         "{stopped:?}"
     );
+    let to_135 = w.ok(&["plan", "--allow-insight", DEPRECATED_API]);
+    assert!(
+        to_135.stdout.contains(
+            "then the add-ons vpc-cni, coredns and kube-proxy at versions EKS lists for 1.35"
+        ),
+        "{to_135:?}"
+    );
+    assert!(
+        to_135.stdout.contains("v1.35.0-eksbuild.2"),
+        "kube-proxy moves with the minor: {to_135:?}"
+    );
     w.ok(&["apply", "--auto-approve", "--allow-insight", DEPRECATED_API]);
     assert_eq!(nodegroup_version().await, "1.35");
+    assert_addons_listed_for(&aws, "1.35").await;
+    // the add-ons after the node group: each add-on update began after the node group's ended
+    let ng_update = last_update(&aws, Some("empi-local-nodes"), None).await;
+    for addon in ["vpc-cni", "coredns", "kube-proxy"] {
+        let u = last_update(&aws, None, Some(addon)).await;
+        assert!(
+            u.created_at().unwrap() > ng_update.created_at().unwrap(),
+            "{addon}: {u:?} before {ng_update:?}"
+        );
+    }
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+    // a pinned version EKS does not list for the cluster's minor is refused at plan
+    w.write_stack(&[(
+        "[database]",
+        &format!(
+            "{}\n[cluster.addons]\nkube-proxy = \"v1.34.0-eksbuild.2\"\n\n[database]",
+            at("1.35").trim_end_matches("[database]").trim_end()
+        ),
+    )]);
+    let pinned = w.run(&["plan"]);
+    assert_eq!(pinned.code, 1, "{pinned:?}");
+    assert!(
+        pinned.stderr.contains("[cluster.addons] kube-proxy = \"v1.34.0-eksbuild.2\" is not a version EKS lists for Kubernetes 1.35; set it to one that is (v1.35.0-eksbuild.2, v1.35.0-eksbuild.1; the default is v1.35.0-eksbuild.2)"),
+        "{pinned:?}"
+    );
+    w.write_stack(&[("[database]", &at("1.35"))]);
 
     // a node group AWS cannot delete fails the destroy at once with AWS's reason, not at the timeout
     w.moto.realism(r#"{"nodegroup_delete_fails": true}"#);
@@ -254,6 +292,72 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
         destroy.stderr.contains("is DELETE_FAILED: Ec2SecurityGroupDeletionFailure"),
         "{destroy:?}"
     );
+}
+
+/// The cluster's three managed add-ons are ACTIVE, this stack's, each at the version EKS marks
+/// as the default for Kubernetes `minor` (issue #28).
+async fn assert_addons_listed_for(aws: &Aws, minor: &str) {
+    for addon in ["vpc-cni", "coredns", "kube-proxy"] {
+        let a = aws
+            .eks
+            .describe_addon()
+            .cluster_name("empi-local")
+            .addon_name(addon)
+            .send()
+            .await
+            .unwrap()
+            .addon
+            .unwrap();
+        assert_eq!(a.status().map(|s| s.as_str()), Some("ACTIVE"), "{a:?}");
+        assert_eq!(
+            a.tags().unwrap().get("empi-infra:stack").map(String::as_str),
+            Some("empi-local")
+        );
+        let listed = aws
+            .eks
+            .describe_addon_versions()
+            .addon_name(addon)
+            .kubernetes_version(minor)
+            .send()
+            .await
+            .unwrap();
+        let default = listed.addons()[0]
+            .addon_versions()
+            .iter()
+            .find(|v| v.compatibilities().iter().any(|c| c.default_version()))
+            .and_then(|v| v.addon_version())
+            .unwrap();
+        assert_eq!(a.addon_version(), Some(default), "{addon} on {minor}");
+    }
+}
+
+/// The latest EKS update of the cluster's node group `nodegroup` or add-on `addon`.
+async fn last_update(
+    aws: &Aws,
+    nodegroup: Option<&str>,
+    addon: Option<&str>,
+) -> aws_sdk_eks::types::Update {
+    let ids = aws
+        .eks
+        .list_updates()
+        .name("empi-local")
+        .set_nodegroup_name(nodegroup.map(String::from))
+        .set_addon_name(addon.map(String::from))
+        .send()
+        .await
+        .unwrap();
+    let id = ids.update_ids().last().expect("an update").clone();
+    aws.eks
+        .describe_update()
+        .name("empi-local")
+        .update_id(id)
+        .set_nodegroup_name(nodegroup.map(String::from))
+        .set_addon_name(addon.map(String::from))
+        .send()
+        .await
+        .unwrap()
+        .update
+        .unwrap()
 }
 
 /// One apply and a no-op plan of the local stack placed in `region` with `zones` zones.

@@ -51,6 +51,8 @@ const PLACEMENT: &[&str] = &[
     "DescribeCertificate",
     // RDS's list of PostgreSQL versions, the judge of [database] engine_version (issue #27)
     "DescribeDBEngineVersions",
+    // the versions of the cluster's add-ons EKS lists for its Kubernetes version (issue #28)
+    "GET /addons/supported-versions",
 ];
 
 /// Operations that change something.

@@ -109,6 +109,9 @@ pub const CONTROL_PLANE_UPDATE_MINUTES: (u32, u32) = (10, 15);
 /// Minutes a managed node group typically takes per node to move to a new minor: a new node on the
 /// new AMI joins, the old one is cordoned and drained (PodDisruptionBudgets respected), then ends.
 pub const NODE_UPDATE_MINUTES: (u32, u32) = (5, 10);
+/// Minutes an EKS managed add-on typically takes to update (a rollout of its DaemonSet or
+/// Deployment); the three are updated side by side.
+pub const ADDON_UPDATE_MINUTES: (u32, u32) = (1, 5);
 
 fn minor_of(v: &str) -> Option<u32> {
     v.strip_prefix("1.")?.parse().ok()
@@ -135,10 +138,13 @@ pub fn upgrade_step(from: &str, to: &str, nodes: u32) -> Result<Option<String>, 
     }
     let (cp_lo, cp_hi) = CONTROL_PLANE_UPDATE_MINUTES;
     let (n_lo, n_hi) = NODE_UPDATE_MINUTES;
+    let (a_lo, a_hi) = ADDON_UPDATE_MINUTES;
     Ok(Some(format!(
-        "Kubernetes {from} → {to}: the control plane first (about {cp_lo}–{cp_hi} minutes; the API stays available), then the node group ({nodes} node(s), about {}–{} minutes: each node replaced by one on {to}, drained within PodDisruptionBudgets), typical EKS figures",
+        "Kubernetes {from} → {to}: the control plane first (about {cp_lo}–{cp_hi} minutes; the API stays available), then the node group ({nodes} node(s), about {}–{} minutes: each node replaced by one on {to}, drained within PodDisruptionBudgets), then the add-ons vpc-cni, coredns and kube-proxy at versions EKS lists for {to} (about {a_lo}–{a_hi} minutes); about {}–{} minutes in all, typical EKS figures",
         n_lo * nodes,
-        n_hi * nodes
+        n_hi * nodes,
+        cp_lo + n_lo * nodes + a_lo,
+        cp_hi + n_hi * nodes + a_hi
     )))
 }
 
@@ -254,6 +260,7 @@ mod tests {
             "{note}"
         );
         assert!(note.contains("then the node group (3 node(s), about 15–30 minutes"), "{note}");
+        assert!(note.contains("then the add-ons vpc-cni, coredns and kube-proxy at versions EKS lists for 1.35 (about 1–5 minutes); about 26–50 minutes in all"), "{note}");
         assert_eq!(upgrade_step("1.35", "1.35", 3), Ok(None));
         let skip = upgrade_step("1.34", "1.36", 3).unwrap_err();
         assert!(skip.starts_with("Kubernetes 1.34 → 1.36 skips 1.35"), "{skip}");

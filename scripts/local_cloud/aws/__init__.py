@@ -4,6 +4,7 @@ AWS, in both modes) and its realistic-mode behaviours (each checks realism.on() 
 installs them with its install(). Tests rely on AWS's behaviour, never on moto's gaps.
 
   eks.py      clusters, node groups, updates, access entries, versions, secrets encryption
+  eks_addons.py  managed add-ons: their versions per Kubernetes minor, create/update/delete
   rds.py      DB instances, parameter groups, the master user's secret, Performance Insights
   ec2.py      default security groups, subnets and zones, NAT gateways, launch template tags
   elb.py      ALB provisioning and deletion protection, authenticate-oidc client secrets
@@ -23,7 +24,7 @@ moto_server.py (the entry point, which moto_zygote.py loads too) calls install()
 serving. Every behaviour's evidence is in its docstring; docs/AWS-FIDELITY.md lists them with
 empi-infra's handling and tests.
 """
-from . import acm, cognito, ec2, eks, elb, iam, rds, realism, s3, secrets, side_permissions, waf
+from . import acm, cognito, ec2, eks, eks_addons, elb, iam, rds, realism, s3, secrets, side_permissions, waf
 
 # The order of installation. It matters only where two patches wrap the same moto attribute: the
 # one installed later is the outer one (its check runs first). Every such pair is within one
@@ -44,7 +45,7 @@ from . import acm, cognito, ec2, eks, elb, iam, rds, realism, s3, secrets, side_
 #    ec2::nat_gateway) with realistic mode's short delays.
 # side_permissions wraps EKS, ELB, RDS and WAF responses; it comes last so that a caller's missing
 # permission is refused before any other check, as IAM decides before the service looks at it.
-SERVICES = (eks, rds, cognito, ec2, acm, s3, iam, elb, waf, secrets, side_permissions)
+SERVICES = (eks, eks_addons, rds, cognito, ec2, acm, s3, iam, elb, waf, secrets, side_permissions)
 
 
 def install():

@@ -5,7 +5,8 @@ Always on: clusters and node groups are CREATING before ACTIVE (state transition
 common.patch_status: eks::cluster, eks::nodegroup); a managed node group is backed by its Auto
 Scaling group; a cluster has its cluster security group; node groups can be tagged. Implemented in
 both modes, since moto lacks them: DescribeClusterVersions, UpdateClusterVersion, UpdateClusterConfig
-as an update, DescribeUpdate, ListUpdates, UpdateNodegroupVersion, access entries and
+as an update, DescribeUpdate, ListUpdates (of the cluster, a node group or an add-on:
+eks_addons.py), UpdateNodegroupVersion, access entries and
 AssociateEncryptionConfig; with realism off their updates finish at once and none of the realism
 checks apply.
 
@@ -133,7 +134,8 @@ def _eks_cluster_security_group():
 
 
 def _eks_nodegroup_tags():
-    """EKS TagResource/UntagResource work on node groups too; moto 5.2.5 tags clusters only."""
+    """EKS TagResource/UntagResource work on node groups and add-ons too; moto 5.2.5 tags clusters
+    only."""
     orig_tag = eks_models.EKSBackend.tag_resource
     orig_untag = eks_models.EKSBackend.untag_resource
 
@@ -142,6 +144,9 @@ def _eks_nodegroup_tags():
             for ng in c.nodegroups.values():
                 if ng.arn == arn:
                     return ng
+            for addon in c.__dict__.get("_empi_addons", {}).values():
+                if addon.arn == arn:
+                    return addon
         return None
 
     def tag_resource(self, resource_arn, tags):
@@ -586,11 +591,19 @@ def _eks_cluster_updates():
         kind, params, apply = kinds[0]
         return ActionResult({"update": _start_update(cluster, kind, params, apply, name)})
 
+    def update_target(self, cluster):
+        """The cluster, or its node group or add-on the update is of (`nodegroupName`, `addonName`)."""
+        from .eks_addons import _addon
+        ng_name, addon = self._get_param("nodegroupName"), self._get_param("addonName")
+        if addon:
+            return _addon(self, cluster, addon)
+        return _nodegroup(self, cluster, ng_name) if ng_name else cluster
+
     def describe_update(self):
         name = self._get_param("name")
         cluster = _cluster(self, name)
         ng_name = self._get_param("nodegroupName")
-        obj = _nodegroup(self, cluster, ng_name) if ng_name else cluster
+        obj = update_target(self, cluster)
         update_id = self._get_param("updateId")
         _settle(obj)
         rec = _updates(obj).get(update_id)
@@ -602,8 +615,7 @@ def _eks_cluster_updates():
     def list_updates(self):
         name = self._get_param("name")
         cluster = _cluster(self, name)
-        ng_name = self._get_param("nodegroupName")
-        obj = _nodegroup(self, cluster, ng_name) if ng_name else cluster
+        obj = update_target(self, cluster)
         recs = sorted(_updates(obj).values(), key=lambda r: r["t0"])
         return ActionResult({"updateIds": [r["update"]["id"] for r in recs]})
 

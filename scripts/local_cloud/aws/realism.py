@@ -38,6 +38,9 @@ SETTINGS = {
     "nodegroup_delete_fails": False,  # DeleteNodegroup leaves the group DELETE_FAILED
     "eks_cluster_seconds": 1.0,       # default eks::cluster transition (CREATING -> ACTIVE)
     "eks_nodegroup_seconds": 1.0,     # default eks::nodegroup transition (CREATING -> ACTIVE)
+    "eks_addon_seconds": 1.0,         # an EKS add-on is CREATING (DELETING) this long
+    # add-on versions beyond the local cloud's table, {name: {version: [Kubernetes versions it is listed for]}}
+    "eks_addon_versions": {},
     "rds_instance_seconds": 1.0,      # default rds::dbinstance transition (creating -> available)
     "rds_snapshot_seconds": 1.0,      # default rds::dbsnapshot transition (creating -> available)
     "nat_seconds": 1.0,               # default ec2::nat_gateway transition (pending -> available)

@@ -18,6 +18,11 @@ pub const CLUSTER_ADMIN_POLICY: &str =
 pub const EKS_LOG_TYPES: &[&str] =
     &["api", "audit", "authenticator", "controllerManager", "scheduler"];
 
+/// The address of the EKS add-on `name` (`cluster.addon_vpc_cni`, …).
+pub fn addon_address(name: &str) -> String {
+    format!("cluster.addon_{}", name.replace('-', "_"))
+}
+
 pub(super) fn cluster_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceSpec>) {
     let n = &stack.name;
     out.push(
@@ -74,6 +79,20 @@ pub(super) fn cluster_area(stack: &Stack, net: &Network, out: &mut Vec<ResourceS
         }
         .spec("cluster.node_group", &ng),
     );
+    // the managed add-ons, after the node group: on a Kubernetes upgrade EKS wants the control
+    // plane, then the nodes, then the add-ons at versions listed for the new minor
+    for addon in &stack.cluster.addons {
+        let address = addon_address(&addon.name);
+        out.push(
+            eks::Addon {
+                cluster_name: r(EKS_CLUSTER, "name"),
+                addon_version: addon.version.as_str().into(),
+                tags: tags(stack, &address, &addon.name),
+            }
+            .spec(&address, &addon.name)
+            .after("cluster.node_group"),
+        );
+    }
     for (i, principal) in stack.cluster.admins.iter().enumerate() {
         out.push(
             eks::AccessEntry {

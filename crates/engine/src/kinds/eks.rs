@@ -116,3 +116,25 @@ kind! {
         Propagation { code: "ResourceNotFoundException", message: "principalArn could not be found", waiting_for: "IAM principal not yet visible to EKS" },
     ]),
 }
+
+kind! {
+    /// One of the cluster's networking add-ons (vpc-cni, coredns, kube-proxy) as an EKS managed
+    /// add-on, at the version EKS lists for the cluster's Kubernetes minor: EKS installs them
+    /// self-managed at creation and never updates them after a cluster upgrade.
+    Addon, ADDON = "aws_eks_addon" {
+        cluster_name: Str [force_new],
+        addon_version: Str,
+        tags: Tags,
+    }
+    outputs: [id, arn],
+    schema: .typical(60).timeouts(20 * MIN, 20 * MIN, 40 * MIN).iam(iam! {
+        read: ["eks:DescribeAddon", "eks:DescribeAddonVersions", "eks:DescribeUpdate"],
+        create: ["eks:CreateAddon", "eks:TagResource"],
+        update: ["eks:UpdateAddon", "eks:TagResource", "eks:UntagResource"],
+        delete: ["eks:DeleteAddon"],
+    })
+    .propagation(&[
+        // EKS takes one add-on update at a time, and none while the cluster itself updates
+        Propagation { code: "ResourceInUseException", message: "in progress", waiting_for: "the previous EKS update to finish" },
+    ]),
+}

@@ -113,6 +113,7 @@ pub static ALL: &[&Schema] = &[
     &eks::LAUNCH_TEMPLATE,
     &eks::NODE_GROUP,
     &eks::ACCESS_ENTRY,
+    &eks::ADDON,
     &rds::SUBNET_GROUP,
     &rds::PARAMETER_GROUP,
     &rds::INSTANCE,

@@ -29,6 +29,54 @@ pub(super) struct RawCluster {
     /// "arn:aws:iam::123456789012:role/platform-admins". Default: none.
     #[schemars(with = "Option<Vec<String>>", extend("default" = []))]
     admins: Option<S<Vec<S<String>>>>,
+    /// Versions pinned for the cluster's EKS managed add-ons. Default: none pinned, each at the
+    /// default version EKS lists for the cluster's Kubernetes version (`DescribeAddonVersions`),
+    /// chosen at the first plan and again when the Kubernetes version changes.
+    #[schemars(with = "Option<RawAddons>")]
+    addons: Option<S<RawAddons>>,
+}
+
+/// EKS add-on versions, e.g. `coredns = "v1.12.1-eksbuild.2"`: one EKS lists for the cluster's
+/// Kubernetes version (`aws eks describe-addon-versions --kubernetes-version 1.34 --addon-name coredns`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Addons")]
+pub(super) struct RawAddons {
+    /// The Amazon VPC CNI plugin (pod networking).
+    #[serde(rename = "vpc-cni")]
+    #[schemars(rename = "vpc-cni", with = "Option<String>")]
+    vpc_cni: Option<S<String>>,
+    /// CoreDNS (the cluster's DNS).
+    #[schemars(with = "Option<String>")]
+    coredns: Option<S<String>>,
+    /// kube-proxy (Service routing on each node).
+    #[serde(rename = "kube-proxy")]
+    #[schemars(rename = "kube-proxy", with = "Option<String>")]
+    kube_proxy: Option<S<String>>,
+}
+
+/// The EKS add-ons empi-infra manages, in the order the plan lists them.
+pub const ADDONS: [&str; 3] = ["vpc-cni", "coredns", "kube-proxy"];
+
+/// One EKS managed add-on of the cluster.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AddonConfig {
+    /// Its EKS name: one of [`ADDONS`].
+    pub name: String,
+    /// The version `[cluster.addons]` pins, if any.
+    pub pinned: Option<String>,
+    /// The version the stack asks for: the pin, or the default EKS lists for the cluster's
+    /// Kubernetes version, placed by `plan` (empty until then: EKS's default at creation).
+    pub version: String,
+}
+
+/// Whether `v` is written the way EKS names add-on versions (`v1.19.2-eksbuild.1`).
+pub fn is_addon_version(v: &str) -> bool {
+    let Some((semver, build)) = v.strip_prefix('v').and_then(|r| r.split_once("-eksbuild.")) else {
+        return false;
+    };
+    let nums = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    semver.split('.').count() == 3 && semver.split('.').all(nums) && nums(build)
 }
 
 /// The EKS managed node group; node counts must satisfy min <= desired <= max.
@@ -58,6 +106,8 @@ pub struct ClusterConfig {
     pub nodes: NodesConfig,
     /// IAM principals (role or user ARNs) given cluster-admin access through EKS access entries.
     pub admins: Vec<String>,
+    /// The managed add-ons, in the order of [`ADDONS`].
+    pub addons: Vec<AddonConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -81,6 +131,7 @@ impl Validator<'_> {
             public_access_cidrs: None,
             nodes: None,
             admins: None,
+            addons: None,
         });
         let admins: Vec<String> = match raw.admins {
             None => Vec::new(),
@@ -255,7 +306,37 @@ impl Validator<'_> {
                 NodesConfig { instance_types, ami_type: ami_type.into(), min, max, desired }
             }
         };
-        ClusterConfig { kubernetes_version, public_access_cidrs, nodes, admins }
+        let addons = self.addons(raw.addons);
+        ClusterConfig { kubernetes_version, public_access_cidrs, nodes, admins, addons }
+    }
+
+    fn addons(&mut self, raw: Option<S<RawAddons>>) -> Vec<AddonConfig> {
+        let raw = raw.map(|r| r.into_inner());
+        let (vpc_cni, coredns, kube_proxy) = match raw {
+            Some(r) => (r.vpc_cni, r.coredns, r.kube_proxy),
+            None => (None, None, None),
+        };
+        ADDONS
+            .iter()
+            .zip([vpc_cni, coredns, kube_proxy])
+            .map(|(name, pin)| {
+                if let Some(p) = &pin {
+                    if !is_addon_version(p.get_ref()) {
+                        self.err(
+                            p,
+                            format!("{:?} is not an EKS add-on version", p.get_ref()),
+                            format!("write it like \"v1.19.2-eksbuild.1\": one `aws eks describe-addon-versions --addon-name {name}` lists"),
+                        );
+                    }
+                }
+                let pinned = pin.map(|p| p.into_inner());
+                AddonConfig {
+                    name: name.to_string(),
+                    version: pinned.clone().unwrap_or_default(),
+                    pinned,
+                }
+            })
+            .collect()
     }
 }
 
@@ -280,6 +361,27 @@ mod tests {
         );
         let s = Stack::parse("s.toml", MINIMAL).unwrap();
         assert_eq!(s.cluster.kubernetes_version, "1.36", "a new stack gets the newest version");
+    }
+
+    #[test]
+    fn add_on_pins_are_checked_for_form_and_name() {
+        let s = Stack::parse(
+            "s.toml",
+            &format!("{MINIMAL}[cluster.addons]\ncoredns = \"v1.12.1-eksbuild.2\"\n"),
+        )
+        .unwrap();
+        let names: Vec<&str> = s.cluster.addons.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ADDONS);
+        assert_eq!(s.cluster.addons[1].pinned.as_deref(), Some("v1.12.1-eksbuild.2"));
+        assert_eq!(s.cluster.addons[0].pinned, None);
+        let e = err(&format!("{MINIMAL}[cluster.addons]\nkube-proxy = \"1.34\"\n"));
+        assert_eq!(e.message, "\"1.34\" is not an EKS add-on version");
+        assert_eq!((e.line, e.column), (9, 14));
+        let e = err(&format!(
+            "{MINIMAL}[cluster.addons]\naws-ebs-csi-driver = \"v1.0.0-eksbuild.1\"\n"
+        ));
+        assert!(e.message.contains("aws-ebs-csi-driver"), "{e}");
+        assert!(is_addon_version("v1.19.2-eksbuild.1") && !is_addon_version("v1.19-eksbuild.1"));
     }
 
     #[test]

@@ -59,6 +59,21 @@ pub(super) fn launch_template(s: &Src) -> Vec<TfResource> {
     )]
 }
 
+pub(super) fn addon(s: &Src) -> Vec<TfResource> {
+    vec![one(
+        "aws_eks_addon",
+        vec![
+            ("cluster_name", s.get("cluster_name")),
+            ("addon_name", s.name()),
+            ("addon_version", s.get("addon_version")),
+            // takes over the self-managed add-on EKS installed; keeps what was customised after
+            ("resolve_conflicts_on_create", lit("OVERWRITE")),
+            ("resolve_conflicts_on_update", lit("PRESERVE")),
+            tags(s),
+        ],
+    )]
+}
+
 pub(super) fn node_group(s: &Src) -> Vec<TfResource> {
     vec![one(
         "aws_eks_node_group",

@@ -224,6 +224,10 @@ pub static MAPPINGS: &[(&str, Mapping)] = &[
         },
     ),
     (
+        kinds::eks::ADDON.kind,
+        Mapping { types: &["aws_eks_addon"], map: eks::addon, outputs: &[], computed: ID_ARN },
+    ),
+    (
         kinds::rds::SUBNET_GROUP.kind,
         Mapping {
             types: &["aws_db_subnet_group"],
