@@ -149,7 +149,9 @@ async fn first_install_runs_in_the_order_tuva_empi_requires() {
     // the application's database role made → migrate starts; migrate complete → bootstrap
     // starts; bootstrap complete → api starts
     let migrate = job(&c, "migrate-v0-1-0").await;
-    let role_job = job(&c, &empi_engine::blueprint::workloads::database_role_job_name()).await;
+    let role_job =
+        job(&c, &empi_engine::blueprint::workloads::database_role_job_name(&w.parsed_stack()))
+            .await;
     assert!(
         completed(&role_job) <= created(&migrate.metadata),
         "migrate started before the database role was made"

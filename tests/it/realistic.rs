@@ -87,7 +87,7 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
     );
     let jobs: Api<Job> = Api::namespaced(w.cluster.client().await, "tuva-empi");
     let role_job = jobs
-        .get(&empi_engine::blueprint::workloads::database_role_job_name())
+        .get(&empi_engine::blueprint::workloads::database_role_job_name(&w.parsed_stack()))
         .await
         .unwrap()
         .status

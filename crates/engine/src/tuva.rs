@@ -18,7 +18,28 @@ static DATA: &str = include_str!("../data/tuva-versions.json");
 struct Table {
     versions: Vec<Entry>,
     milestones: Vec<Milestone>,
+    migration_extensions: Vec<MigrationExtension>,
     main_first_parent: Vec<(String, String)>,
+}
+
+/// A PostgreSQL extension one of upstream's migrations creates.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct MigrationExtension {
+    pub extension: String,
+    pub migration: String,
+    /// The migration's operation, as upstream wrote it.
+    pub operation: String,
+    /// `path@short-commit:line` where it was read.
+    pub source: String,
+    /// The first `main` commit with the migration; `None`: not on `main` yet.
+    pub main_commit: Option<String>,
+    /// The upstream pull request that brings it, while it is not on `main`.
+    pub pull_request: Option<u32>,
+}
+
+/// Every extension upstream's migrations create, as read (`migration_extensions` of the table).
+pub fn migration_extensions() -> &'static [MigrationExtension] {
+    &table().migration_extensions
 }
 
 #[derive(Deserialize)]
@@ -61,6 +82,10 @@ pub struct TuvaVersion {
     pub k8s_job_runner: bool,
     /// `k8s_job_runner.job_namespace`: matching jobs may run outside `default`.
     pub job_namespace: bool,
+    /// The PostgreSQL extensions its migrations create, which the database-role Job creates first
+    /// (the application's role cannot); a version newer than the table also gets those of open
+    /// pull requests, ready for the release that brings them.
+    pub extensions: Vec<String>,
     /// Set when the version is not in the table and was taken for the newest known one.
     pub assumed: Option<String>,
 }
@@ -105,6 +130,17 @@ fn at(pos: Option<usize>, release: bool, assumed: Option<String>) -> TuvaVersion
     // the validated (pydantic) config came with the k8s runner; before it, v0.1.0's TypedDict
     let schema_of =
         if k8s_job_runner { t.versions.last().unwrap().name.clone() } else { V0_1_0.to_string() };
+    let extensions = t
+        .migration_extensions
+        .iter()
+        .filter(|e| match (&e.main_commit, pos) {
+            (None, pos) => pos.is_none(),
+            (Some(_), None) => true,
+            // a commit before the first-parent list (upstream's first) is older than every version
+            (Some(c), Some(p)) => position_of(c).is_none_or(|q| q <= p),
+        })
+        .map(|e| e.extension.clone())
+        .collect();
     TuvaVersion {
         schema_of,
         position: pos,
@@ -112,6 +148,7 @@ fn at(pos: Option<usize>, release: bool, assumed: Option<String>) -> TuvaVersion
         export_worker: has(EXPORT_WORKER),
         k8s_job_runner,
         job_namespace: has(JOB_NAMESPACE),
+        extensions,
         assumed,
     }
 }
@@ -367,6 +404,20 @@ mod tests {
         assert!(classify("latest").unwrap_err().contains("neither a Tuva EMPI release tag"));
         assert_eq!(since("k8s_job_runner"), "main 4b81767 (2025-06-13)");
         assert_eq!(since("job_namespace"), "main a4eff24 (2025-11-25)");
+    }
+
+    #[test]
+    fn each_version_gets_the_extensions_its_migrations_create() {
+        let known = ["pgcrypto", "pg_trgm"];
+        assert_eq!(classify(V0_1_0).unwrap().extensions, known);
+        assert_eq!(classify("301608c").unwrap().extensions, known);
+        // an unknown commit (PR #113's head, or main after it merged) is newer than the table:
+        // unaccent, which 0015_enable_unaccent_extension creates, is made for it
+        let newer = classify("4abdf6bc1c853dc197424a05d9dc96f601eb9709").unwrap();
+        assert_eq!(newer.extensions, ["pgcrypto", "pg_trgm", "unaccent"]);
+        let pending: Vec<_> =
+            migration_extensions().iter().filter(|e| e.main_commit.is_none()).collect();
+        assert!(pending.iter().all(|e| e.pull_request.is_some()), "{pending:?}");
     }
 
     #[test]

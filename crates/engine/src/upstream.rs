@@ -26,10 +26,64 @@ pub const IDP_BACKENDS: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
-/// The PostgreSQL extensions upstream's migrations create (`backend/main/migrations/0001_initial.py`:
-/// pgcrypto; `0003_add_indexes.py`: pg_trgm), with `create extension if not exists`. Creating an
-/// extension takes more than the application's role has; an existing one is a no-op for it.
-pub const MIGRATION_EXTENSIONS: &[&str] = &["pgcrypto", "pg_trgm"];
+/// Django's named `CreateExtension` subclasses (`django.contrib.postgres.operations`) and the
+/// extension each creates.
+const DJANGO_EXTENSION_OPERATIONS: &[(&str, &str)] = &[
+    ("BloomExtension", "bloom"),
+    ("BtreeGinExtension", "btree_gin"),
+    ("BtreeGistExtension", "btree_gist"),
+    ("CITextExtension", "citext"),
+    ("CryptoExtension", "pgcrypto"),
+    ("HStoreExtension", "hstore"),
+    ("TrigramExtension", "pg_trgm"),
+    ("UnaccentExtension", "unaccent"),
+];
+
+/// The PostgreSQL extensions a Django migration's source creates, in the three ways upstream's
+/// migrations could: raw SQL (`RunSQL("create extension if not exists pgcrypto")`),
+/// `CreateExtension("unaccent")`, or one of Django's named subclasses (`TrigramExtension()`).
+/// What the tuva-versions table records is checked with it, and so is a new upstream migration.
+pub fn extensions_created_by(source: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let lower = source.to_ascii_lowercase();
+    let name_at = |text: &str, from: usize| -> String {
+        text[from..]
+            .trim_start_matches([' ', '"', '\'', '('])
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect()
+    };
+    let mut rest = 0;
+    while let Some(i) = lower[rest..].find("create extension") {
+        let mut at = rest + i + "create extension".len();
+        let tail = lower[at..].trim_start();
+        if tail.starts_with("if not exists") {
+            at = lower.len() - tail.len() + "if not exists".len();
+        }
+        let name = name_at(&lower, at);
+        if !name.is_empty() {
+            found.push(name);
+        }
+        rest = at;
+    }
+    let mut rest = 0;
+    while let Some(i) = source[rest..].find("CreateExtension(") {
+        let at = rest + i + "CreateExtension(".len();
+        let name = name_at(source, at);
+        if !name.is_empty() {
+            found.push(name);
+        }
+        rest = at;
+    }
+    for (op, ext) in DJANGO_EXTENSION_OPERATIONS {
+        if source.contains(&format!("{op}(")) {
+            found.push(ext.to_string());
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
 
 /// The PostgreSQL driver in the backend image (`backend/requirements.txt`): psycopg 3, with boto3
 /// 1.35.74 beside it; the image's Debian base (`python:3.13.1-bookworm`) has libpq.
@@ -74,6 +128,26 @@ pub fn check_idp(idp: &Value) -> Result<(), Vec<String>> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_extensions_a_migration_creates_are_read_in_each_form_upstream_could_write() {
+        // the shapes of upstream's 0001 and 0003 (RunSQL) and of PR #113's 0015 (CreateExtension)
+        let src = r#"
+operations = [
+    migrations.RunSQL("create extension if not exists pgcrypto", migrations.RunSQL.noop),
+    migrations.RunSQL('CREATE EXTENSION "pg_trgm";'),
+    CreateExtension("unaccent"),
+    TrigramExtension(),
+    BtreeGinExtension(),
+]"#;
+        assert_eq!(extensions_created_by(src), ["btree_gin", "pg_trgm", "pgcrypto", "unaccent"]);
+        assert!(extensions_created_by("migrations.AddField(model_name='job')").is_empty());
+        // each operation the tuva-versions table records reads as the extension it records: a
+        // migration upstream writes in a new form is caught here, not by a failed migrate
+        for e in crate::tuva::migration_extensions() {
+            assert_eq!(extensions_created_by(&e.operation), [e.extension.clone()], "{e:?}");
+        }
+    }
 
     #[test]
     fn an_idp_block_is_checked_as_upstream_checks_it() {

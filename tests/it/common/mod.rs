@@ -370,6 +370,11 @@ impl Workspace {
         self.dir.path().join("stack.toml")
     }
 
+    /// The stack file as empi-infra reads it.
+    pub fn parsed_stack(&self) -> empi_engine::stack::Stack {
+        empi_engine::stack::Stack::load(&self.stack()).expect("the test's stack is valid")
+    }
+
     pub fn state_file(&self) -> PathBuf {
         self.dir.path().join("state/empi-local.json")
     }

@@ -132,10 +132,10 @@ pub const DATABASE_ROLE_SCRIPT: &str = include_str!("database_role.py");
 
 /// The database-role Job's name: a new script (or a new list of extensions) is a new Job, which
 /// the planner turns into a replacement, so that it runs again.
-pub fn database_role_job_name() -> String {
+pub fn database_role_job_name(stack: &Stack) -> String {
     let mut h = Sha256::new();
     h.update(DATABASE_ROLE_SCRIPT.as_bytes());
-    h.update(crate::upstream::MIGRATION_EXTENSIONS.join(",").as_bytes());
+    h.update(stack.app.tuva.extensions.join(",").as_bytes());
     format!("database-role-{}", &hex::encode(h.finalize())[..10])
 }
 
@@ -143,11 +143,11 @@ pub fn database_role_job_name() -> String {
 /// [`DATABASE_ROLE_SCRIPT`] as the `database-admin` service account, which alone may read the
 /// master user's secret; the application's pods never can.
 fn database_role_job(stack: &Stack) -> Value {
-    let name = database_role_job_name();
+    let name = database_role_job_name(stack);
     let mut env = backend_env(stack);
     env.as_array_mut().unwrap().extend([
         json!({"name": "DATABASE_MASTER_SECRET_ARN", "value": "${database.instance.master_user_secret_arn}"}),
-        json!({"name": "DATABASE_EXTENSIONS", "value": crate::upstream::MIGRATION_EXTENSIONS.join(",")}),
+        json!({"name": "DATABASE_EXTENSIONS", "value": stack.app.tuva.extensions.join(",")}),
         json!({"name": "HOME", "value": "/tmp"}),
         json!({"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}),
     ]);
@@ -173,12 +173,12 @@ fn database_role_job(stack: &Stack) -> Value {
 /// Marks a backend Deployment's pods with the database-role Job they connect after: a new Job
 /// (the first, on a stack from before the application had its own role) rolls them, so that they
 /// read the config again and connect as the role, not with the master password RDS has replaced.
-fn connects_as_database_role(mut deployment: Value) -> Value {
+fn connects_as_database_role(stack: &Stack, mut deployment: Value) -> Value {
     let annotations = &mut deployment["spec"]["template"]["metadata"]["annotations"];
     if annotations.is_null() {
         *annotations = json!({});
     }
-    annotations["empi-infra/database-role"] = json!(database_role_job_name());
+    annotations["empi-infra/database-role"] = json!(database_role_job_name(stack));
     deployment
 }
 
@@ -478,7 +478,7 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
 
     // the application's own database role (before anything connects as it) → migrate (every
     // version) → bootstrap (once) → api → the rest
-    let role_job = database_role_job_name();
+    let role_job = database_role_job_name(stack);
     out.push(
         k8s::Job { cluster: cluster(), manifest: Expr::template(database_role_job(stack)) }
             .spec("workloads.database_role", &role_job)
@@ -558,7 +558,7 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     let digest = hex::encode(Sha256::digest(proxy_config.as_bytes()));
     api_deployment["spec"]["template"]["metadata"]["annotations"] =
         json!({"empi-infra/health-proxy-config": &digest[..16]});
-    let api_deployment = connects_as_database_role(api_deployment);
+    let api_deployment = connects_as_database_role(stack, api_deployment);
     out.push(
         k8s::Deployment { cluster: cluster(), manifest: Expr::template(api_deployment) }
             .spec("workloads.api", "api")
@@ -594,12 +594,15 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     out.push(
         k8s::Deployment {
             cluster: cluster(),
-            manifest: Expr::template(connects_as_database_role(deployment(
+            manifest: Expr::template(connects_as_database_role(
                 stack,
-                "matching-service",
-                1,
-                graceful(backend_pod("matching-service", matching, "Always")),
-            ))),
+                deployment(
+                    stack,
+                    "matching-service",
+                    1,
+                    graceful(backend_pod("matching-service", matching, "Always")),
+                ),
+            )),
         }
         .spec("workloads.matching_service", "matching-service")
         .after("workloads.api")
@@ -620,12 +623,15 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
         out.push(
             k8s::Deployment {
                 cluster: cluster(),
-                manifest: Expr::template(connects_as_database_role(deployment(
+                manifest: Expr::template(connects_as_database_role(
                     stack,
-                    "worker",
-                    1,
-                    graceful(backend_pod("worker", worker, "Always")),
-                ))),
+                    deployment(
+                        stack,
+                        "worker",
+                        1,
+                        graceful(backend_pod("worker", worker, "Always")),
+                    ),
+                )),
             }
             .spec("workloads.worker", "worker")
             .after("workloads.api")
@@ -783,6 +789,24 @@ mod tests {
                 .matching_job_namespace,
             "tuva-empi"
         );
+    }
+
+    #[test]
+    fn the_database_role_job_creates_the_extensions_of_the_version_before_its_migrate() {
+        let env_of = |version: &str| {
+            let specs = expand(&stack(&format!("version = \"{version}\"\n")));
+            let job = specs.iter().find(|s| s.address == "workloads.database_role").unwrap();
+            let text = serde_json::to_string(&job.inputs["manifest"]).unwrap();
+            let migrate = specs.iter().find(|s| s.address == "workloads.migrate").unwrap();
+            assert!(migrate.dependencies().contains(&"workloads.database_role".to_string()));
+            (job.name.clone(), text)
+        };
+        let (old_job, old) = env_of("v0.1.0");
+        assert!(old.contains("\"pgcrypto,pg_trgm\""), "{old}");
+        // a version newer than the table (PR #113's head) also needs unaccent: a new Job runs
+        let (new_job, new) = env_of("4abdf6bc1c853dc197424a05d9dc96f601eb9709");
+        assert!(new.contains("\"pgcrypto,pg_trgm,unaccent\""), "{new}");
+        assert_ne!(old_job, new_job);
     }
 
     #[test]
