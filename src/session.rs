@@ -24,6 +24,9 @@ use crate::{aws, identity, k8s, s3_state};
 pub const TUVA_FACT: &str = "tuva_version";
 /// The state fact listing the Tuva EMPI versions whose pre-migration snapshot is kept.
 pub const UPGRADE_SNAPSHOTS_FACT: &str = "upgrade_snapshots";
+/// The state fact listing the PostgreSQL major upgrades (`postgres17`) planned with their steps
+/// around the database (writers stopped, ANALYZE, writers started).
+pub const UPGRADE_STEPS_FACT: &str = "postgres_upgrade_steps";
 
 /// The Tuva EMPI version state records as running.
 fn recorded_version(state: &State) -> Option<String> {
@@ -454,15 +457,25 @@ impl Session {
                 "PostgreSQL {running} → {to} is a major upgrade: RDS takes the database offline while it runs (typically {lo}–{hi} minutes, longer for a large database; a Multi-AZ standby does not shorten it), so Tuva EMPI cannot serve meanwhile; a snapshot {snapshot} is taken first, the way back. Run again with --allow-downtime when the application may be down"
             );
         }
-        if !self.stack.database.upgrade_snapshots.contains(&key) {
-            self.stack.database.upgrade_snapshots.push(key);
-            placement.facts.insert(
-                UPGRADE_SNAPSHOTS_FACT.into(),
-                serde_json::json!(self.stack.database.upgrade_snapshots),
-            );
+        let db = &mut self.stack.database;
+        if !db.upgrade_snapshots.contains(&key) {
+            db.upgrade_snapshots.push(key.clone());
+            placement
+                .facts
+                .insert(UPGRADE_SNAPSHOTS_FACT.into(), serde_json::json!(db.upgrade_snapshots));
         }
+        if !db.upgrade_steps.contains(&key) {
+            db.upgrade_steps.push(key);
+            placement.facts.insert(UPGRADE_STEPS_FACT.into(), serde_json::json!(db.upgrade_steps));
+        }
+        let writers: Vec<&str> = empi_engine::blueprint::workloads::database_writers(&self.stack)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         placement.warnings.push(format!(
-            "PostgreSQL {running} → {to}: the database is snapshotted as {snapshot}, then upgraded; it is offline for typically {lo}–{hi} minutes"
+            "PostgreSQL {running} → {to}: {} stopped, the database snapshotted as {snapshot}, then upgraded (offline for typically {lo}–{hi} minutes), its planner statistics rebuilt (ANALYZE, which the upgrade drops), then {} started again",
+            writers.join(" and "),
+            writers.join(" and ")
         ));
         Ok(())
     }
@@ -486,8 +499,20 @@ impl Session {
         if kept.len() > keep {
             kept.drain(..kept.len() - keep);
         }
+        // the steps of a PostgreSQL major upgrade stay in the graph (done, run once) while its
+        // snapshot is kept, and go with it
+        let steps: Vec<String> = state
+            .facts
+            .get(UPGRADE_STEPS_FACT)
+            .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|k| kept.contains(k))
+            .collect();
         placement.facts.insert(UPGRADE_SNAPSHOTS_FACT.into(), serde_json::json!(kept));
+        placement.facts.insert(UPGRADE_STEPS_FACT.into(), serde_json::json!(steps));
         self.stack.database.upgrade_snapshots = kept;
+        self.stack.database.upgrade_steps = steps;
     }
 
     /// Tuva EMPI's upgrade rule against the version state records: never back (migrations do not

@@ -5,6 +5,7 @@
 //! cluster's outputs recorded earlier in the same run (endpoint, CA, and a token made like
 //! `aws eks get-token`); `EMPI_INFRA_KUBECONFIG` (or `[target] kubeconfig`) names another cluster.
 
+pub mod scale;
 pub mod token;
 
 use std::path::{Path, PathBuf};
@@ -280,7 +281,7 @@ impl Connection {
         }
     }
 
-    async fn client(&self, cluster: &Value) -> ProviderResult<kube::Client> {
+    pub(crate) async fn client(&self, cluster: &Value) -> ProviderResult<kube::Client> {
         let key = cluster.get("endpoint").and_then(Value::as_str).unwrap_or_default().to_string();
         let mut cached = self.cached.lock().await;
         if let Some((k, c, at)) = cached.as_ref() {
@@ -378,6 +379,7 @@ pub fn register(r: &mut Registry, conn: Arc<Connection>) {
     ] {
         r.register(Arc::new(K8sObject { conn: conn.clone(), schema, wait }));
     }
+    scale::register(r, conn);
 }
 
 /// The live object reduced to the fields the manifest sets (server defaults are not ours to compare).

@@ -330,6 +330,29 @@ async fn the_application_connects_as_its_own_role_which_the_database_role_job_ma
         }
     }
 
+    // after a PostgreSQL major upgrade (issue #28) the database-analyze Job rebuilds the planner's
+    // statistics the upgrade dropped: as the master user, who owns the database, every table of it
+    let never = pg.ok(
+        DB_USER,
+        master_password,
+        "select count(*) from pg_stat_user_tables where last_analyze is not null",
+    );
+    assert_eq!(never, json!([[0]]), "nothing analyzed before the Job");
+    let analyze = vec![
+        "python".to_string(),
+        "-c".to_string(),
+        empi_engine::blueprint::workloads::DATABASE_ANALYZE_SCRIPT.to_string(),
+    ];
+    let (ok, printed) = run_job(&w, &analyze, &job_env);
+    assert!(ok && printed.contains("database-analyze: ANALYZE of tuva_empi on PostgreSQL 16"), "{printed}");
+    let analyzed = pg.ok(
+        DB_USER,
+        master_password,
+        "select relname from pg_stat_user_tables where last_analyze is not null order by 1",
+    );
+    assert_eq!(analyzed, json!([["legacy_person"], ["main_job"]]), "every table, whoever owns it");
+    assert!(!printed.contains(master_password), "a password in the Job's output");
+
     // a new password in the config secret is the role's after the next run, the old one refused
     let mut rotated = local.clone();
     rotated["db"]["password"] = json!("RotatedPassword0123456789abcdefABCDEF");

@@ -484,8 +484,43 @@ async fn a_new_postgres_major_makes_its_parameter_group_before_the_old_one_goes(
         "{plan:?}"
     );
     assert!(plan.stdout.contains("+ database.upgrade_snapshot[postgres17]"), "{plan:?}");
+    // the writers stopped around it, and the planner's statistics rebuilt after it
+    for step in [
+        "+ workloads.pause_writers[postgres17]",
+        "+ workloads.database_analyze[postgres17]",
+        "+ workloads.resume_writers[postgres17]",
+    ] {
+        assert!(plan.stdout.contains(step), "{step}: {plan:?}");
+    }
+    assert!(
+        plan.stdout.contains("PostgreSQL 16.10 → 17: matching-service stopped, the database snapshotted as empi-local-db-pre-postgres17, then upgraded"),
+        "{plan:?}"
+    );
+    let deployments: Api<Deployment> = Api::namespaced(w.cluster.client().await, "tuva-empi");
+    let generation = |d: &Deployment| d.metadata.generation.unwrap_or(0);
+    let before = generation(&deployments.get("matching-service").await.unwrap());
     // AWS refuses to delete a parameter group a database still uses: the old one goes last
     let apply = w.ok(&["apply", "--auto-approve", "--allow-downtime"]);
+    // in this order: writers stopped → snapshot → upgrade → ANALYZE → writers started
+    let out = apply.all();
+    let at = |line: &str| out.find(line).unwrap_or_else(|| panic!("{line}: {out}"));
+    let order = [
+        at("workloads.pause_writers[postgres17]: creation complete"),
+        at("database.upgrade_snapshot[postgres17]: creating"),
+        at("database.instance: modification complete"),
+        at("workloads.database_analyze[postgres17]: creating"),
+        at("workloads.database_analyze[postgres17]: creation complete"),
+        at("workloads.resume_writers[postgres17]: creating"),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}: {out}");
+    // matching-service was scaled twice (to 0 and back) and runs again
+    let ms = deployments.get("matching-service").await.unwrap();
+    assert_eq!(generation(&ms), before + 2, "{ms:?}");
+    assert_eq!(ms.spec.as_ref().unwrap().replicas, Some(1));
+    assert_eq!(ms.status.as_ref().unwrap().ready_replicas, Some(1), "{ms:?}");
+    let analyze: Api<Job> = Api::namespaced(w.cluster.client().await, "tuva-empi");
+    let job = analyze.get("database-analyze-postgres17").await.unwrap();
+    assert_eq!(job.status.unwrap().succeeded, Some(1));
     assert!(
         apply.all().contains("database.parameter_group: the replaced object was destroyed"),
         "{apply:?}"

@@ -197,6 +197,11 @@ impl ResourceSpec {
         self.depends_on.push(address.into());
         self
     }
+    /// [`ResourceSpec::after`] each of `addresses`.
+    pub fn after_all(mut self, addresses: impl IntoIterator<Item = String>) -> Self {
+        self.depends_on.extend(addresses);
+        self
+    }
     /// Every address this resource depends on, sorted and without repeats.
     pub fn dependencies(&self) -> Vec<String> {
         let mut v = Vec::new();

@@ -97,13 +97,16 @@ pub(super) fn database_area(stack: &Stack, net: &Network, out: &mut Vec<Resource
         } else {
             r(DATABASE_INSTANCE, "id")
         };
-        out.push(
-            rds::Snapshot {
-                db_instance_identifier,
-                tags: tags(stack, &upgrade_snapshot_address(key), &name),
-            }
-            .spec(&upgrade_snapshot_address(key), &name),
-        );
+        let mut snapshot = rds::Snapshot {
+            db_instance_identifier,
+            tags: tags(stack, &upgrade_snapshot_address(key), &name),
+        }
+        .spec(&upgrade_snapshot_address(key), &name);
+        // a major upgrade's snapshot once the database's writers stopped: it holds all they wrote
+        if db.upgrade_steps.contains(key) {
+            snapshot = snapshot.after(&super::workloads::pause_writers_address(key));
+        }
+        out.push(snapshot);
     }
 }
 

@@ -143,18 +143,45 @@ pub fn database_role_job_name(stack: &Stack) -> String {
 /// [`DATABASE_ROLE_SCRIPT`] as the `database-admin` service account, which alone may read the
 /// master user's secret; the application's pods never can.
 fn database_role_job(stack: &Stack) -> Value {
-    let name = database_role_job_name(stack);
+    let extensions = stack.app.tuva.extensions.join(",");
+    database_admin_job(
+        stack,
+        &database_role_job_name(stack),
+        "database-role",
+        DATABASE_ROLE_SCRIPT,
+        json!([{"name": "DATABASE_EXTENSIONS", "value": extensions}]),
+    )
+}
+
+/// What the database-analyze Job runs (`python -c`): ANALYZE as the master user after a
+/// PostgreSQL major upgrade, which leaves the planner without statistics.
+pub const DATABASE_ANALYZE_SCRIPT: &str = include_str!("database_analyze.py");
+
+/// The Job that rebuilds the planner's statistics after the PostgreSQL major upgrade `key`
+/// (`postgres17`): `database-analyze-postgres17`.
+pub fn database_analyze_job_name(key: &str) -> String {
+    format!("database-analyze-{key}")
+}
+
+/// A Job of the backend image running `script` (`python -c`) as the `database-admin` service
+/// account, with the master user's secret and the config secret named in its environment.
+fn database_admin_job(
+    stack: &Stack,
+    name: &str,
+    component: &str,
+    script: &str,
+    extra_env: Value,
+) -> Value {
     let mut env = backend_env(stack);
-    env.as_array_mut().unwrap().extend([
-        json!({"name": "DATABASE_MASTER_SECRET_ARN", "value": "${database.instance.master_user_secret_arn}"}),
-        json!({"name": "DATABASE_EXTENSIONS", "value": stack.app.tuva.extensions.join(",")}),
-        json!({"name": "HOME", "value": "/tmp"}),
-        json!({"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}),
-    ]);
+    let list = env.as_array_mut().unwrap();
+    list.push(json!({"name": "DATABASE_MASTER_SECRET_ARN", "value": "${database.instance.master_user_secret_arn}"}));
+    list.extend(extra_env.as_array().cloned().unwrap_or_default());
+    list.push(json!({"name": "HOME", "value": "/tmp"}));
+    list.push(json!({"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}));
     let container = json!({
-        "name": "database-role",
+        "name": component,
         "image": backend_image(stack),
-        "command": ["python", "-c", DATABASE_ROLE_SCRIPT],
+        "command": ["python", "-c", script],
         "env": env,
         "resources": resources("50m", "64Mi", "500m", "256Mi"),
         "securityContext": security_context(),
@@ -167,7 +194,90 @@ fn database_role_job(stack: &Stack) -> Value {
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
     });
-    job(stack, &name, "database-role", pod)
+    job(stack, name, component, pod)
+}
+
+/// matching-service's replicas.
+pub const MATCHING_SERVICE_REPLICAS: u32 = 1;
+/// The export worker's replicas.
+pub const WORKER_REPLICAS: u32 = 1;
+
+/// The Deployments that write to the database in the background, each with its replicas: stopped
+/// during a PostgreSQL major upgrade.
+pub fn database_writers(stack: &Stack) -> Vec<(&'static str, u32)> {
+    let mut w = vec![("matching-service", MATCHING_SERVICE_REPLICAS)];
+    if stack.app.tuva.export_worker {
+        w.push(("worker", WORKER_REPLICAS));
+    }
+    w
+}
+
+/// The address of the step stopping the database's writers before the PostgreSQL upgrade `key`.
+pub fn pause_writers_address(key: &str) -> String {
+    format!("workloads.pause_writers[{key}]")
+}
+
+/// The address of the step starting the database's writers again after the upgrade `key`.
+pub fn resume_writers_address(key: &str) -> String {
+    format!("workloads.resume_writers[{key}]")
+}
+
+/// The address of the ANALYZE Job after the upgrade `key`.
+pub fn database_analyze_address(key: &str) -> String {
+    format!("workloads.database_analyze[{key}]")
+}
+
+/// A PostgreSQL major upgrade's steps around the database (`key`: `postgres17`), for each one
+/// state records as planned with them: matching-service and the worker scaled to zero before the
+/// snapshot (which the instance's upgrade waits for), an ANALYZE Job once the instance is
+/// upgraded, then the writers started again; the two Deployments are applied after that. Each
+/// runs once (the scale steps and the Job are run-once kinds).
+fn postgres_upgrade_steps(stack: &Stack, out: &mut Vec<ResourceSpec>) {
+    let writers = database_writers(stack);
+    let replicas = |paused: bool| {
+        Expr::lit(Value::Object(
+            writers
+                .iter()
+                .map(|(n, r)| (n.to_string(), json!(if paused { 0 } else { *r })))
+                .collect(),
+        ))
+    };
+    for key in &stack.database.upgrade_steps {
+        out.push(
+            k8s::Scale {
+                cluster: cluster(),
+                namespace: stack.app.namespace.as_str().into(),
+                replicas: replicas(true),
+            }
+            .spec(&pause_writers_address(key), &format!("pause-writers-{key}")),
+        );
+        let analyze = database_analyze_job_name(key);
+        out.push(
+            k8s::JobOnce {
+                cluster: cluster(),
+                manifest: Expr::template(database_admin_job(
+                    stack,
+                    &analyze,
+                    "database-analyze",
+                    DATABASE_ANALYZE_SCRIPT,
+                    json!([]),
+                )),
+            }
+            .spec(&database_analyze_address(key), &analyze)
+            .after(super::DATABASE_INSTANCE)
+            .after(&format!("workloads.service_account[{DATABASE_ADMIN_SERVICE_ACCOUNT}]"))
+            .after("config.document"),
+        );
+        out.push(
+            k8s::Scale {
+                cluster: cluster(),
+                namespace: stack.app.namespace.as_str().into(),
+                replicas: replicas(false),
+            }
+            .spec(&resume_writers_address(key), &format!("resume-writers-{key}"))
+            .after(&database_analyze_address(key)),
+        );
+    }
 }
 
 /// Marks a backend Deployment's pods with the database-role Job they connect after: a new Job
@@ -599,14 +709,15 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
                 deployment(
                     stack,
                     "matching-service",
-                    1,
+                    MATCHING_SERVICE_REPLICAS,
                     graceful(backend_pod("matching-service", matching, "Always")),
                 ),
             )),
         }
         .spec("workloads.matching_service", "matching-service")
         .after("workloads.api")
-        .after("workloads.service_account[matching-service]"),
+        .after("workloads.service_account[matching-service]")
+        .after_all(stack.database.upgrade_steps.iter().map(|k| resume_writers_address(k))),
     );
     // the export worker runs `process_export_jobs`, a mode versions before it do not have (they
     // print their usage and exit: a crash loop). Like matching-service, it finishes the job in
@@ -628,14 +739,15 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
                     deployment(
                         stack,
                         "worker",
-                        1,
+                        WORKER_REPLICAS,
                         graceful(backend_pod("worker", worker, "Always")),
                     ),
                 )),
             }
             .spec("workloads.worker", "worker")
             .after("workloads.api")
-            .after("workloads.service_account[worker]"),
+            .after("workloads.service_account[worker]")
+            .after_all(stack.database.upgrade_steps.iter().map(|k| resume_writers_address(k))),
         );
     }
     let frontend = json!({
@@ -690,6 +802,7 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     if stack.app.matching_job_runner == "k8s" {
         matching_jobs(stack, &mut out);
     }
+    postgres_upgrade_steps(stack, &mut out);
     out
 }
 

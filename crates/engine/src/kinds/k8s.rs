@@ -74,3 +74,16 @@ kind! {
     outputs: [id, name, uid],
     schema: .run_once().typical(60).timeouts(30 * MIN, 30 * MIN, 5 * MIN).propagation(JOB_TERMINATING),
 }
+
+kind! {
+    /// Deployments of the namespace scaled to the given replicas (`{"matching-service": 0}`), once:
+    /// the writers stopped before a PostgreSQL major upgrade and started again after it. Waited for
+    /// until the pods are gone, or ready again.
+    Scale, SCALE = "k8s_scale" {
+        cluster: Object [force_new],
+        namespace: Str [force_new],
+        replicas: Any [force_new],
+    }
+    outputs: [id],
+    schema: .run_once().typical(30).timeouts(10 * MIN, 10 * MIN, 1 * MIN),
+}

@@ -143,6 +143,7 @@ pub static ALL: &[&Schema] = &[
     &k8s::DEPLOYMENT,
     &k8s::JOB,
     &k8s::JOB_ONCE,
+    &k8s::SCALE,
 ];
 
 /// The declaration of `kind`.

@@ -63,6 +63,9 @@ pub struct DatabaseConfig {
     /// The Tuva EMPI versions whose pre-migration snapshot the stack keeps, oldest first: not in
     /// the stack file, placed from state (`Session::place`) like the zones.
     pub upgrade_snapshots: Vec<String>,
+    /// The PostgreSQL major upgrades (`postgres17`) planned with their steps around the database
+    /// (writers stopped, ANALYZE, writers started): placed from state like `upgrade_snapshots`.
+    pub upgrade_steps: Vec<String>,
 }
 
 impl Validator<'_> {
@@ -125,6 +128,7 @@ impl Validator<'_> {
                 .unwrap_or(DEFAULT_DELETION_PROTECTION),
             keep_upgrade_snapshots: self.int(&raw.keep_upgrade_snapshots, &KEEP_UPGRADE_SNAPSHOTS),
             upgrade_snapshots: Vec::new(),
+            upgrade_steps: Vec::new(),
         }
     }
 }
