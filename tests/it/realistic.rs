@@ -1,8 +1,9 @@
 //! The first apply on a cloud that behaves like AWS (the local cloud's realistic mode,
 //! scripts/local_cloud/aws/, on by default): IAM propagation, WAF not yet seeing a new ALB,
 //! per-account zones, the EKS version calendar, one EKS update at a time, static RDS parameters,
-//! access entries, Graviton nodes, managed add-ons, and a node group stuck in DELETE_FAILED. Each check here fails
-//! when empi-infra's handling of that behaviour is removed. Results are checked through the AWS API.
+//! access entries, Graviton nodes, managed add-ons, and a node group stuck in DELETE_FAILED. Each
+//! check here fails when empi-infra's handling of that behaviour is removed. Results are checked
+//! through the AWS API.
 
 use crate::common;
 
@@ -279,7 +280,12 @@ async fn the_first_apply_on_a_realistic_cloud_converges_and_later_changes_follow
         pinned.stderr.contains("[cluster.addons] kube-proxy = \"v1.34.0-eksbuild.2\" is not a version EKS lists for Kubernetes 1.35; set it to one that is (v1.35.0-eksbuild.2, v1.35.0-eksbuild.1; the default is v1.35.0-eksbuild.2)"),
         "{pinned:?}"
     );
-    w.write_stack(&[("[database]", &at("1.35"))]);
+    // then 1.36, one minor on: the same order, the add-ons at EKS's defaults for 1.36
+    w.write_stack(&[("[database]", &at("1.36"))]);
+    w.ok(&["apply", "--auto-approve"]);
+    assert_eq!(nodegroup_version().await, "1.36");
+    assert_addons_listed_for(&aws, "1.36").await;
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 
     // a node group AWS cannot delete fails the destroy at once with AWS's reason, not at the timeout
     w.moto.realism(r#"{"nodegroup_delete_fails": true}"#);
