@@ -180,6 +180,8 @@ pub struct Connection {
     sdk: aws_config::SdkConfig,
     region: String,
     cached: tokio::sync::Mutex<Option<(String, kube::Client, Instant)>>,
+    /// Whether the API server serves `policy/v1` (Kubernetes 1.21 and later), once asked.
+    policy_v1: tokio::sync::Mutex<Option<bool>>,
 }
 
 fn err(e: impl std::fmt::Display) -> ProviderError {
@@ -278,6 +280,7 @@ impl Connection {
             sdk,
             region,
             cached: tokio::sync::Mutex::new(None),
+            policy_v1: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -362,7 +365,8 @@ pub struct K8sObject {
 }
 
 use empi_engine::kinds::k8s::{
-    CONFIG_MAP, DEPLOYMENT, JOB, JOB_ONCE, NAMESPACE, ROLE, ROLE_BINDING, SERVICE, SERVICE_ACCOUNT,
+    CONFIG_MAP, DEPLOYMENT, JOB, JOB_ONCE, NAMESPACE, POD_DISRUPTION_BUDGET, ROLE, ROLE_BINDING,
+    SERVICE, SERVICE_ACCOUNT,
 };
 
 pub fn register(r: &mut Registry, conn: Arc<Connection>) {
@@ -376,6 +380,7 @@ pub fn register(r: &mut Registry, conn: Arc<Connection>) {
         (&DEPLOYMENT, Wait::Rollout),
         (&JOB, Wait::Job),
         (&JOB_ONCE, Wait::Job),
+        (&POD_DISRUPTION_BUDGET, Wait::Nothing),
     ] {
         r.register(Arc::new(K8sObject { conn: conn.clone(), schema, wait }));
     }
@@ -402,6 +407,8 @@ struct Target {
     api: Api<DynamicObject>,
     name: String,
     namespace: Option<String>,
+    /// What the server is sent and answers (see [`K8sObject::served`]).
+    api_version: String,
 }
 
 impl K8sObject {
@@ -410,20 +417,43 @@ impl K8sObject {
         a.get("manifest").and_then(|m| m["kind"].as_str()).unwrap_or("object").to_string()
     }
 
+    /// The API version the server is sent the manifest as: its own, but a PodDisruptionBudget goes
+    /// as `policy/v1beta1` (the same fields) to a server without `policy/v1`, before Kubernetes 1.21.
+    async fn served(&self, client: &kube::Client, m: &Value) -> ProviderResult<String> {
+        let api_version = m["apiVersion"].as_str().unwrap_or_default().to_string();
+        if m["kind"] != "PodDisruptionBudget" || api_version != "policy/v1" {
+            return Ok(api_version);
+        }
+        let mut known = self.conn.policy_v1.lock().await;
+        let v1 = match *known {
+            Some(v1) => v1,
+            None => {
+                let v1 = match client.list_api_group_resources("policy/v1").await {
+                    Ok(r) => r.resources.iter().any(|r| r.kind == "PodDisruptionBudget"),
+                    Err(kube::Error::Api(s)) if s.code == 404 => false,
+                    Err(e) => return Err(kube_err(e)),
+                };
+                *known = Some(v1);
+                v1
+            }
+        };
+        Ok(if v1 { api_version } else { "policy/v1beta1".into() })
+    }
+
     async fn target(&self, a: &Attrs) -> ProviderResult<Target> {
         let m = a.get("manifest").ok_or_else(|| err("no manifest"))?;
-        let api_version = m["apiVersion"].as_str().unwrap_or_default();
-        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let client = self.conn.client(a.get("cluster").unwrap_or(&Value::Null)).await?;
+        let api_version = self.served(&client, m).await?;
+        let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
         let gvk = GroupVersionKind::gvk(group, version, m["kind"].as_str().unwrap_or_default());
         let ar = ApiResource::from_gvk(&gvk);
-        let client = self.conn.client(a.get("cluster").unwrap_or(&Value::Null)).await?;
         let name = m["metadata"]["name"].as_str().unwrap_or_default().to_string();
         let namespace = m["metadata"]["namespace"].as_str().map(String::from);
         let api = match &namespace {
             Some(ns) => Api::namespaced_with(client, ns, &ar),
             None => Api::all_with(client, &ar),
         };
-        Ok(Target { api, name, namespace })
+        Ok(Target { api, name, namespace, api_version })
     }
 
     fn id(t: &Target) -> String {
@@ -436,7 +466,14 @@ impl K8sObject {
     async fn get(&self, a: &Attrs) -> ProviderResult<Option<Value>> {
         let t = self.target(a).await?;
         let o = t.api.get_opt(&t.name).await.map_err(kube_err)?;
-        Ok(o.map(|o| serde_json::to_value(o).expect("object serialises")))
+        Ok(o.map(|o| {
+            let mut live = serde_json::to_value(o).expect("object serialises");
+            // served in another version (see `served`): the same object the manifest names
+            if let Some(want) = a.get("manifest").and_then(|m| m.get("apiVersion")) {
+                live["apiVersion"] = want.clone();
+            }
+            live
+        }))
     }
 
     /// Applies the manifest; a live object under its name must be this stack's (`recorded`: as
@@ -453,6 +490,7 @@ impl K8sObject {
     /// object under its name is this stack's).
     async fn patch(&self, a: &Attrs, t: &Target) -> ProviderResult<String> {
         let mut manifest = a["manifest"].clone();
+        manifest["apiVersion"] = Value::String(t.api_version.clone());
         manifest["metadata"]["labels"][STACK_LABEL] = Value::String(self.conn.stack.clone());
         manifest["metadata"]["labels"][REGION_LABEL] = Value::String(self.conn.region.clone());
         let pp = PatchParams::apply(FIELD_MANAGER).force();

@@ -344,7 +344,10 @@ async fn the_application_connects_as_its_own_role_which_the_database_role_job_ma
         empi_engine::blueprint::workloads::DATABASE_ANALYZE_SCRIPT.to_string(),
     ];
     let (ok, printed) = run_job(&w, &analyze, &job_env);
-    assert!(ok && printed.contains("database-analyze: ANALYZE of tuva_empi on PostgreSQL 16"), "{printed}");
+    assert!(
+        ok && printed.contains("database-analyze: ANALYZE of tuva_empi on PostgreSQL 16"),
+        "{printed}"
+    );
     let analyzed = pg.ok(
         DB_USER,
         master_password,

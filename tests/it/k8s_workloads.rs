@@ -741,3 +741,64 @@ async fn a_version_change_snapshots_the_database_before_its_migrations_and_keeps
         "{after:?}"
     );
 }
+
+/// The PodDisruptionBudgets of a namespace, by name, as the API server answers them. (The local
+/// kube-apiserver is 1.20, which serves them as policy/v1beta1 only; empi-infra sends policy/v1 to
+/// a server that has it, as every EKS version does.)
+async fn disruption_budgets(
+    c: &kube::Client,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    use kube::api::DynamicObject;
+    use kube::core::{ApiResource, GroupVersionKind};
+    let gvk = GroupVersionKind::gvk("policy", "v1beta1", "PodDisruptionBudget");
+    let api: Api<DynamicObject> = Api::namespaced_with(c.clone(), NS, &ApiResource::from_gvk(&gvk));
+    api.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|o| (o.metadata.name.clone().unwrap(), serde_json::to_value(&o).unwrap()))
+        .collect()
+}
+
+/// Issue #28: node rotation (an EKS node group update drains each node) keeps the application up:
+/// a Deployment of two or more replicas has a PodDisruptionBudget that lets a drain take one pod at
+/// a time; one of a single replica has none, which would keep EKS from draining its node.
+#[tokio::test(flavor = "multi_thread")]
+async fn deployments_of_two_or_more_replicas_lose_at_most_one_pod_to_a_drain() {
+    let w =
+        Workspace::new(&[("api_replicas = 1", "api_replicas = 2\nmatching_service_replicas = 2")]);
+    w.ok(&["apply", "--auto-approve"]);
+    let c = w.cluster.client().await;
+    let pdbs = disruption_budgets(&c).await;
+    assert_eq!(
+        pdbs.keys().collect::<Vec<_>>(),
+        ["api", "matching-service"],
+        "the frontend has one replica"
+    );
+    for (name, pdb) in &pdbs {
+        assert_eq!(pdb["spec"]["maxUnavailable"], 1, "{pdb}");
+        assert_eq!(pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"], name.as_str());
+    }
+    // the disruption controller finds each budget's pods: the selector is the Deployment's
+    for name in ["api", "matching-service"] {
+        let mut seen = serde_json::Value::Null;
+        for _ in 0..100 {
+            seen = disruption_budgets(&c).await[name]["status"].clone();
+            if seen["expectedPods"] == 2 && seen["disruptionsAllowed"] == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(
+            (&seen["expectedPods"], &seen["disruptionsAllowed"]),
+            (&2.into(), &1.into()),
+            "{name}: {seen}"
+        );
+    }
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0, "a no-op plan follows");
+    // back to one api replica: its budget goes
+    w.write_stack(&[("api_replicas = 1", "api_replicas = 1\nmatching_service_replicas = 2")]);
+    w.ok(&["apply", "--auto-approve"]);
+    assert_eq!(disruption_budgets(&c).await.keys().collect::<Vec<_>>(), ["matching-service"]);
+}

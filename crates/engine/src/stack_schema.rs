@@ -160,6 +160,7 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
             ("App", "namespace", "/app/namespace"),
             ("App", "api_replicas", "/app/api_replicas"),
             ("App", "frontend_replicas", "/app/frontend_replicas"),
+            ("App", "matching_service_replicas", "/app/matching_service_replicas"),
             ("App", "matching_job_runner", "/app/matching_job_runner"),
             ("App", "rollout_timeout", "/app/rollout_timeout_secs"),
             ("App", "health_proxy_image", "/app/health_proxy_image"),

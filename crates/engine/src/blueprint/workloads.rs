@@ -197,15 +197,14 @@ fn database_admin_job(
     job(stack, name, component, pod)
 }
 
-/// matching-service's replicas.
-pub const MATCHING_SERVICE_REPLICAS: u32 = 1;
-/// The export worker's replicas.
+/// The export worker's replicas (upstream's export jobs run one at a time under an advisory lock,
+/// and nothing waits on them as a user waits on matching).
 pub const WORKER_REPLICAS: u32 = 1;
 
 /// The Deployments that write to the database in the background, each with its replicas: stopped
 /// during a PostgreSQL major upgrade.
 pub fn database_writers(stack: &Stack) -> Vec<(&'static str, u32)> {
-    let mut w = vec![("matching-service", MATCHING_SERVICE_REPLICAS)];
+    let mut w = vec![("matching-service", stack.app.matching_service_replicas)];
     if stack.app.tuva.export_worker {
         w.push(("worker", WORKER_REPLICAS));
     }
@@ -709,7 +708,7 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
                 deployment(
                     stack,
                     "matching-service",
-                    MATCHING_SERVICE_REPLICAS,
+                    stack.app.matching_service_replicas,
                     graceful(backend_pod("matching-service", matching, "Always")),
                 ),
             )),
@@ -802,8 +801,43 @@ pub fn expand(stack: &Stack) -> Vec<ResourceSpec> {
     if stack.app.matching_job_runner == "k8s" {
         matching_jobs(stack, &mut out);
     }
+    disruption_budgets(stack, &mut out);
     postgres_upgrade_steps(stack, &mut out);
     out
+}
+
+/// A PodDisruptionBudget for each Deployment of two or more replicas that users wait on (api,
+/// frontend, matching-service): a node's drain (an EKS node group update, a scale-in) takes at most
+/// one of its pods at a time, and waits for its replacement to be ready before the next. One
+/// replica gets none: a budget allowing no disruption would keep EKS from draining its node.
+fn disruption_budgets(stack: &Stack, out: &mut Vec<ResourceSpec>) {
+    let app = &stack.app;
+    for (name, replicas, address) in [
+        ("api", app.api_replicas, "workloads.api"),
+        ("frontend", app.frontend_replicas, "workloads.frontend"),
+        ("matching-service", app.matching_service_replicas, "workloads.matching_service"),
+    ] {
+        if replicas < 2 {
+            continue;
+        }
+        out.push(
+            k8s::PodDisruptionBudget {
+                cluster: cluster(),
+                manifest: Expr::template(json!({
+                    "apiVersion": "policy/v1",
+                    "kind": "PodDisruptionBudget",
+                    "metadata": {"name": name, "namespace": app.namespace, "labels": labels(name)},
+                    "spec": {
+                        "maxUnavailable": 1,
+                        "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+                    },
+                })),
+            }
+            .spec(&format!("{address}_disruption_budget"), name)
+            .after("workloads.namespace")
+            .after(address),
+        );
+    }
 }
 
 #[cfg(test)]

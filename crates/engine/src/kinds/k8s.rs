@@ -87,3 +87,12 @@ kind! {
     outputs: [id],
     schema: .run_once().typical(30).timeouts(10 * MIN, 10 * MIN, 1 * MIN),
 }
+
+kind! {
+    /// A PodDisruptionBudget: a Deployment of two or more replicas loses at most one pod at a time
+    /// to a node's drain (policy/v1; a server without it, before Kubernetes 1.21, gets the same
+    /// fields as policy/v1beta1).
+    PodDisruptionBudget, POD_DISRUPTION_BUDGET = "k8s_pod_disruption_budget" { cluster: Object [force_new], manifest: Any }
+    outputs: [id, name, uid],
+    schema: .typical(1).timeouts(2 * MIN, 2 * MIN, 2 * MIN),
+}

@@ -144,6 +144,7 @@ pub static ALL: &[&Schema] = &[
     &k8s::JOB,
     &k8s::JOB_ONCE,
     &k8s::SCALE,
+    &k8s::POD_DISRUPTION_BUDGET,
 ];
 
 /// The declaration of `kind`.

@@ -19,6 +19,9 @@ const DEFAULT_ROLLOUT_TIMEOUT: &str = "10m";
 const API_REPLICAS: Int = Int { key: "api_replicas", default: 2, min: 1, max: 100 };
 /// `frontend_replicas`: its default and range (the schema and the validator read them here).
 const FRONTEND_REPLICAS: Int = Int { key: "frontend_replicas", default: 2, min: 1, max: 100 };
+/// `matching_service_replicas`: its default and range (the schema and the validator read them here).
+const MATCHING_SERVICE_REPLICAS: Int =
+    Int { key: "matching_service_replicas", default: 1, min: 1, max: 10 };
 
 /// The Tuva EMPI application on the cluster, behind the ALB.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -47,6 +50,11 @@ pub(super) struct RawApp {
     /// Replicas of the frontend Deployment.
     #[schemars(with = "Option<i64>", range(min = FRONTEND_REPLICAS.min, max = FRONTEND_REPLICAS.max), extend("default" = FRONTEND_REPLICAS.default))]
     frontend_replicas: Option<S<i64>>,
+    /// Replicas of the matching-service Deployment. Upstream's matching service runs one job at a
+    /// time under a database advisory lock, so a second replica waits and takes over when the
+    /// first stops (on a node's replacement, say).
+    #[schemars(with = "Option<i64>", range(min = MATCHING_SERVICE_REPLICAS.min, max = MATCHING_SERVICE_REPLICAS.max), extend("default" = MATCHING_SERVICE_REPLICAS.default))]
+    matching_service_replicas: Option<S<i64>>,
     /// Where matching jobs run: "process" (inside the matching service) or "k8s" (as Kubernetes
     /// Jobs; needs a version with upstream's Kubernetes job runner).
     #[schemars(with = "Option<String>", extend("enum" = ["process", "k8s"], "default" = DEFAULT_RUNNER))]
@@ -73,6 +81,7 @@ pub struct AppConfig {
     pub certificate_arn: String,
     pub api_replicas: u32,
     pub frontend_replicas: u32,
+    pub matching_service_replicas: u32,
     pub matching_job_runner: String,
     /// Where the k8s runner's matching jobs run (only used with `matching_job_runner = "k8s"`).
     pub matching_job_namespace: String,
@@ -210,6 +219,8 @@ impl Validator<'_> {
             certificate_arn,
             api_replicas: self.int(&raw.api_replicas, &API_REPLICAS),
             frontend_replicas: self.int(&raw.frontend_replicas, &FRONTEND_REPLICAS),
+            matching_service_replicas: self
+                .int(&raw.matching_service_replicas, &MATCHING_SERVICE_REPLICAS),
             matching_job_runner,
             matching_job_namespace,
             tuva,

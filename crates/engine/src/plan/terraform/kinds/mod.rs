@@ -411,6 +411,7 @@ pub static NO_EQUIVALENT: &[(&str, &str)] = &[
     (kinds::k8s::DEPLOYMENT.kind, K8S),
     (kinds::k8s::JOB.kind, K8S),
     (kinds::k8s::JOB_ONCE.kind, K8S),
+    (kinds::k8s::POD_DISRUPTION_BUDGET.kind, K8S),
     (kinds::k8s::SCALE.kind, "an action on Deployments (their replicas set once, around a PostgreSQL major upgrade), not an object of its own"),
 ];
 
