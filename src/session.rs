@@ -175,6 +175,7 @@ impl Session {
         if preflight {
             placement.warnings.extend(self.check_kubernetes_upgrade(state)?);
             placement.warnings.extend(self.check_engine_version(cloud, state).await?);
+            self.check_extensions(cloud).await?;
             self.check_brought_key(cloud).await?;
             placement.warnings.extend(self.check_certificate(cloud).await?);
         }
@@ -372,6 +373,36 @@ impl Session {
     /// A key the stack brings (`[security] kms_key_arn`) must exist and be enabled before a plan
     /// is made: AWS refuses to encrypt with a disabled key or one pending deletion, and would
     /// say so only in the middle of an apply.
+    /// The PostgreSQL extensions the Tuva EMPI version's migrations create, against those RDS
+    /// offers for the stack's major (`rds.extensions`): a migrate that would fail on one RDS lacks
+    /// is refused before anything changes, the first apply's and a major upgrade's alike.
+    async fn check_extensions(&self, cloud: &Connected) -> Result<()> {
+        let major = empi_engine::stack::postgres_major(&self.stack.database.engine_version);
+        let family = format!("postgres{major}");
+        let Some(offered) = aws::rds::offered_extensions(&cloud.clients.rds, &family)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the extensions RDS offers for {family}: {e}"))?
+        else {
+            return Ok(());
+        };
+        let app = &self.stack.app;
+        let missing: Vec<&str> = app
+            .tuva
+            .extensions
+            .iter()
+            .filter(|e| !offered.contains(e))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "RDS for PostgreSQL {major} does not offer the extension(s) {} (its `rds.extensions`), which the migrations of Tuva EMPI {} create; keep [database] engine_version at a major that offers them, or use a Tuva EMPI version that does not need them",
+                missing.join(", "),
+                app.version
+            );
+        }
+        Ok(())
+    }
+
     async fn check_brought_key(&self, cloud: &Connected) -> Result<()> {
         let Some(arn) = &self.stack.security.kms_key_arn else { return Ok(()) };
         match aws::kms::brought_key_problem(&cloud.clients.kms, arn).await {

@@ -330,6 +330,49 @@ pub async fn running_version(rds: &Client, id: &str) -> Result<Option<String>, P
     }
 }
 
+/// The extensions RDS offers for a parameter group family (`postgres17`): the `rds.extensions`
+/// parameter of its engine defaults (`DescribeEngineDefaultParameters`), as the RDS User Guide
+/// says to find them; `None` where the endpoint does not answer or lists no such parameter.
+pub async fn offered_extensions(
+    rds: &Client,
+    family: &str,
+) -> Result<Option<Vec<String>>, ProviderError> {
+    let mut marker = None;
+    loop {
+        let r = match rds
+            .describe_engine_default_parameters()
+            .db_parameter_group_family(family)
+            .set_marker(marker)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if super::unanswered(&e) => return Ok(None),
+            Err(e) => return Err(super::aws_err(e)),
+        };
+        let defaults = r.engine_defaults();
+        let found = defaults
+            .map(|d| d.parameters())
+            .unwrap_or_default()
+            .iter()
+            .find(|p| p.parameter_name() == Some("rds.extensions"));
+        if let Some(p) = found {
+            let list = [p.parameter_value(), p.allowed_values()]
+                .into_iter()
+                .flatten()
+                .flat_map(|v| v.split(','))
+                .map(|e| e.trim().to_string())
+                .filter(|e| !e.is_empty())
+                .collect();
+            return Ok(Some(list));
+        }
+        marker = defaults.and_then(|d| d.marker()).map(String::from);
+        if marker.is_none() {
+            return Ok(None);
+        }
+    }
+}
+
 /// The versions RDS lists as upgrade targets of PostgreSQL `version` (`ValidUpgradeTarget`), or
 /// `None` where the endpoint does not answer `DescribeDBEngineVersions` or does not know it.
 pub async fn upgrade_targets(

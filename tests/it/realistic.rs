@@ -482,6 +482,15 @@ async fn a_new_postgres_major_makes_its_parameter_group_before_the_old_one_goes(
             && refused.stderr.contains("a snapshot empi-local-db-pre-postgres17 is taken first, the way back. Run again with --allow-downtime"),
         "{refused:?}"
     );
+    // a major whose RDS lacks an extension the version's migrations create is refused first
+    w.moto.realism(r#"{"rds_missing_extensions": {"postgres17": ["pg_trgm"]}}"#);
+    let lacking = w.run(&["plan", "--allow-downtime"]);
+    assert_eq!(lacking.code, 1, "{lacking:?}");
+    assert!(
+        lacking.stderr.contains("RDS for PostgreSQL 17 does not offer the extension(s) pg_trgm (its `rds.extensions`), which the migrations of Tuva EMPI v0.1.0 create"),
+        "{lacking:?}"
+    );
+    w.moto.realism(r#"{"rds_missing_extensions": {}}"#);
     let plan = w.ok(&["plan", "--allow-downtime"]);
     assert!(
         plan.stdout.contains(

@@ -53,6 +53,8 @@ const PLACEMENT: &[&str] = &[
     "DescribeDBEngineVersions",
     // the versions of the cluster's add-ons EKS lists for its Kubernetes version (issue #28)
     "GET /addons/supported-versions",
+    // the extensions RDS offers for the stack's PostgreSQL major (issue #28)
+    "DescribeEngineDefaultParameters",
 ];
 
 /// Operations that change something.

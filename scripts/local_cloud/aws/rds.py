@@ -82,13 +82,33 @@ def _rds_parameter_group_in_use():
     rds.RDSBackend.delete_db_parameter_group = delete_db_parameter_group
 
 
+# The extensions RDS for PostgreSQL offers (a part of the list every supported major has; the RDS
+# for PostgreSQL release notes, "PostgreSQL extensions supported on Amazon RDS"). The knob
+# `rds_missing_extensions` ({"postgres17": ["pg_trgm"]}) takes some away from a family.
+PG_EXTENSIONS = (
+    "amcheck", "aws_commons", "aws_s3", "bloom", "btree_gin", "btree_gist", "citext", "cube", "dblink",
+    "dict_int", "earthdistance", "fuzzystrmatch", "hstore", "intarray", "isn", "lo", "ltree", "pg_buffercache",
+    "pg_cron", "pg_partman", "pg_prewarm", "pg_repack", "pg_stat_statements", "pg_trgm", "pgaudit", "pgcrypto",
+    "pgrowlocks", "pgstattuple", "plpgsql", "postgis", "postgres_fdw", "seg", "tablefunc", "unaccent",
+    "uuid-ossp", "vector",
+)
+
+
+def offered_extensions(family):
+    missing = (knob("rds_missing_extensions") or {}).get(family, []) if on() else []
+    return [e for e in PG_EXTENSIONS if e not in missing]
+
+
 def _rds_static_parameters():
     """AWS: ModifyDBParameterGroup with ApplyMethod=immediate for a static parameter answers
     400 InvalidParameterCombination `cannot use immediate apply method for static parameter`
     (XML quoted in terraform-provider-aws#216); DescribeDBParameters and
     DescribeEngineDefaultParameters report each parameter's ApplyType (botocore rds Parameter)
-    and honour the Source filter. moto stores anything, reports only user-set parameters
-    without ApplyType, ignores Source and lacks DescribeEngineDefaultParameters."""
+    and honour the Source filter; a postgres family's engine defaults carry `rds.extensions`, the
+    extensions RDS offers for it (RDS User Guide, "Supported PostgreSQL extension versions": "You
+    can find a list of extensions supported by Amazon RDS in the default DB parameter group for
+    that PostgreSQL version"). moto stores anything, reports only user-set parameters without
+    ApplyType, ignores Source and lacks DescribeEngineDefaultParameters."""
     import moto.rds.responses as rds_responses
     from moto.rds.exceptions import DBParameterGroupNotFoundError, InvalidParameterCombination
 
@@ -145,6 +165,10 @@ def _rds_static_parameters():
     def describe_engine_default_parameters(self):
         family = self.params.get("DBParameterGroupFamily")
         rows = [_row(n, family) for n in _apply_types(family)]
+        if (family or "").startswith("postgres"):
+            rows.append({"ParameterName": "rds.extensions", "Source": "system", "ApplyType": "static",
+                         "DataType": "list", "IsModifiable": False, "ParameterValue": ", ".join(offered_extensions(family)),
+                         "Description": "list of extensions available for installation"})
         return ActionResult({"EngineDefaults": {"DBParameterGroupFamily": family, "Parameters": rows}})
 
     R.modify_db_parameter_group = modify_db_parameter_group

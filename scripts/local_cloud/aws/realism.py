@@ -55,6 +55,8 @@ SETTINGS = {
     # PostgreSQL versions RDS offers beyond the local cloud's table ({"16.11": "available"}),
     # or "deprecated" to retire one of the table's
     "rds_engine_versions": {},
+    # extensions RDS does not offer for a family, {"postgres17": ["pg_trgm"]}
+    "rds_missing_extensions": {},
 }
 lock = threading.RLock()
 

@@ -84,7 +84,11 @@ kind! {
     outputs: [id, arn, address, port, master_user_secret_arn],
     schema: .stateful().typical(420).timeouts(40 * MIN, 80 * MIN, 60 * MIN).iam(iam! {
         // plan reads RDS's list of PostgreSQL versions before it judges the stack's
-        read: ["rds:DescribeDBInstances", "rds:ListTagsForResource", "rds:DescribeDBEngineVersions"],
+        read: [
+            "rds:DescribeDBInstances", "rds:ListTagsForResource", "rds:DescribeDBEngineVersions",
+            // plan reads the extensions RDS offers for the major (`rds.extensions`)
+            "rds:DescribeEngineDefaultParameters",
+        ],
         create: [
             "rds:CreateDBInstance", "rds:AddTagsToResource", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:GenerateDataKey",
             // RDS makes the master user's secret as the caller
