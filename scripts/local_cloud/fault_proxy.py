@@ -18,6 +18,7 @@ import argparse
 import base64
 import http.client
 import json
+import os
 import random
 import socket
 import threading
@@ -50,8 +51,10 @@ def count(k):
     with lock:
         stats[k] += 1
         if args.stats:
-            with open(args.stats, "w") as f:
+            # whole or not at all: a reader never sees the file truncated between two writes
+            with open(args.stats + ".tmp", "w") as f:
                 json.dump(stats, f)
+            os.replace(args.stats + ".tmp", args.stats)
 
 
 # services whose errors are JSON (`__type`), as their botocore models' protocols say (json or
