@@ -86,6 +86,32 @@ pub enum Command {
     /// Print the IAM policy a principal needs to run empi-infra on the stack, scoped to its names:
     /// `operator` (plan, apply, destroy) or `drift` (read-only) (docs/OPERATOR-IAM.md).
     IamPolicy(IamPolicyArgs),
+    /// The stack's database: restore drills that prove its backups restore (docs/RECOVERY.md).
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Subcommand)]
+pub enum DbCommand {
+    /// Restore the database to a new instance hardened as the stack's own, check it from inside
+    /// the cluster, measure the recovery time, delete it, and keep the report beside the state.
+    /// Changes nothing of the stack. Exit 0: every check passed; 2: one failed; 1: an error.
+    RestoreDrill(RestoreDrillArgs),
+}
+
+// The arguments of `db restore-drill` (what `cmd::db::restore_drill` takes).
+#[derive(clap::Args)]
+pub struct RestoreDrillArgs {
+    /// The time to restore to (RFC 3339, e.g. 2026-12-01T09:30:00Z); default: the latest time RDS
+    /// can restore to (a few minutes ago).
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Keep the drill instance afterwards (the next drill deletes it).
+    #[arg(long)]
+    pub keep: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 // The arguments of `plan` (what `cmd::plan::run` takes).

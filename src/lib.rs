@@ -112,5 +112,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions { shell } => cmd::completions::run(shell),
         Command::Schema => cmd::schema::run(),
         Command::IamPolicy(args) => cmd::iam_policy::run(stack, args),
+        Command::Db(crate::cli::DbCommand::RestoreDrill(args)) => {
+            cmd::db::restore_drill(stack, args).await
+        }
     }
 }

@@ -327,6 +327,33 @@ impl StateStore for S3Backend {
         )
     }
 
+    /// Records go under the state's key (`<key>.drills/<name>`), so that the bucket's versioning
+    /// and Object Lock keep them as they keep the state, encrypted as it is.
+    async fn put_record(&self, kind: &str, name: &str, body: &[u8]) -> Result<String, StateError> {
+        let this = &self.0;
+        let key = format!("{}.{kind}/{name}", this.key);
+        let put = this
+            .s3
+            .put_object()
+            .bucket(&this.bucket)
+            .key(&key)
+            .body(ByteStream::from(body.to_vec()))
+            .content_type("application/json");
+        let put = this.encrypted(
+            |p, k| p.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(k),
+            |p| p.server_side_encryption(ServerSideEncryption::Aes256),
+            put,
+        );
+        put.send().await.map_err(|e| {
+            StateError::Backend(format!(
+                "cannot write s3://{}/{key}: {}",
+                this.bucket,
+                crate::aws::aws_err(e)
+            ))
+        })?;
+        Ok(format!("s3://{}/{key}", this.bucket))
+    }
+
     async fn save(&self, state: &State) -> Result<(), StateError> {
         let this = &self.0;
         self.fence()?;

@@ -379,9 +379,10 @@ impl Session {
     async fn check_extensions(&self, cloud: &Connected) -> Result<()> {
         let major = empi_engine::stack::postgres_major(&self.stack.database.engine_version);
         let family = format!("postgres{major}");
-        let Some(offered) = aws::rds::offered_extensions(&cloud.clients.rds, &family)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot read the extensions RDS offers for {family}: {e}"))?
+        let Some(offered) =
+            aws::rds::offered_extensions(&cloud.clients.rds, &family).await.map_err(|e| {
+                anyhow::anyhow!("cannot read the extensions RDS offers for {family}: {e}")
+            })?
         else {
             return Ok(());
         };

@@ -13,6 +13,7 @@ pub mod kms;
 mod logs;
 mod network;
 pub mod rds;
+pub mod restore;
 mod routing;
 mod s3;
 pub mod secrets;

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod check;
 pub mod completions;
+pub mod db;
 pub mod destroy;
 pub mod drift;
 pub mod iam_policy;

@@ -356,6 +356,84 @@ async fn the_application_connects_as_its_own_role_which_the_database_role_job_ma
     assert_eq!(analyzed, json!([["legacy_person"], ["main_job"]]), "every table, whoever owns it");
     assert!(!printed.contains(master_password), "a password in the Job's output");
 
+    // the restore drill's validation (issue #29), against this database as a restored copy: as
+    // the application's role, over TLS, the newest migration, the main tables' rows, the query
+    // upstream's matching service makes at start-up; its report where Kubernetes reads it
+    for (table, rows) in
+        [("main_job", 3), ("main_person", 2), ("main_personrecord", 4), ("main_matchgroup", 1)]
+    {
+        pg.ok(
+            DB_APP_USER,
+            app_password,
+            &format!("create table if not exists {table} (id serial primary key)"),
+        );
+        pg.ok(
+            DB_APP_USER,
+            app_password,
+            &format!("alter table {table} add column if not exists status text"),
+        );
+        pg.ok(
+            DB_APP_USER,
+            app_password,
+            &format!("insert into {table} (status) select 'done' from generate_series(1, {rows})"),
+        );
+    }
+    pg.ok(DB_APP_USER, app_password, "insert into main_job (status) values ('new')");
+    pg.ok(
+        DB_APP_USER,
+        app_password,
+        "create table django_migrations (id serial primary key, app text, name text)",
+    );
+    pg.ok(
+        DB_APP_USER,
+        app_password,
+        "insert into django_migrations (app, name) values ('main', '0001_initial'), ('main', '0007_remove_personrecord_main_person_sha256_2ea0dc_idx_and_more')",
+    );
+    let validate = vec![
+        "python".to_string(),
+        "-c".to_string(),
+        empi_engine::blueprint::workloads::RESTORE_VALIDATE_SCRIPT.to_string(),
+    ];
+    let termination = w.dir.path().join("termination-log");
+    let mut drill_env = BTreeMap::from([
+        ("TUVA_EMPI_CONFIG_AWS_SECRET_ARN".to_string(), local_arn.clone()),
+        ("DRILL_HOST".to_string(), "127.0.0.1".to_string()),
+        ("DRILL_PORT".to_string(), pg.port.to_string()),
+        (
+            "EXPECTED_MIGRATION".to_string(),
+            "0007_remove_personrecord_main_person_sha256_2ea0dc_idx_and_more".to_string(),
+        ),
+        ("TERMINATION_LOG".to_string(), termination.display().to_string()),
+        ("AWS_REGION".to_string(), "us-east-1".to_string()),
+        ("AWS_DEFAULT_REGION".to_string(), "us-east-1".to_string()),
+    ]);
+    let (ok, printed) = run_job(&w, &validate, &drill_env);
+    assert!(ok, "{printed}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&termination).unwrap()).unwrap();
+    let by_name = |r: &Value, n: &str| {
+        r["checks"].as_array().unwrap().iter().find(|c| c["name"] == n).cloned().unwrap()
+    };
+    for name in ["connect", "migrations", "rows", "startup query"] {
+        assert_eq!(by_name(&report, name)["ok"], true, "{name}: {report}");
+    }
+    assert!(
+        by_name(&report, "connect")["detail"].as_str().unwrap().contains("over TLS"),
+        "{report}"
+    );
+    assert_eq!(
+        by_name(&report, "rows")["detail"],
+        "main_job 4, main_person 2, main_personrecord 4, main_matchgroup 1"
+    );
+    assert_eq!(by_name(&report, "startup query")["detail"], "1 new jobs waiting");
+    assert!(!printed.contains(app_password), "a password in the Job's output");
+    // a copy from before the stack's version's migrations fails the check, and the Job
+    drill_env.insert("EXPECTED_MIGRATION".into(), "0014_allow_null_text_fields".into());
+    let (ok, _) = run_job(&w, &validate, &drill_env);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&termination).unwrap()).unwrap();
+    assert!(!ok && by_name(&report, "migrations")["ok"] == false, "{report}");
+
     // a new password in the config secret is the role's after the next run, the old one refused
     let mut rotated = local.clone();
     rotated["db"]["password"] = json!("RotatedPassword0123456789abcdefABCDEF");

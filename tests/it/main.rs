@@ -19,6 +19,7 @@ mod inputs;
 mod k8s_workloads;
 mod keycloak;
 mod realistic;
+mod recovery;
 mod redaction;
 mod security;
 mod signals;

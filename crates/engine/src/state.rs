@@ -599,6 +599,19 @@ pub trait StateStore: Send + Sync {
     fn fence(&self) -> Result<(), StateError> {
         Ok(())
     }
+    /// Keeps a record beside the state, where an evidence export collects it (a restore drill's
+    /// report): `name` under the records of `kind` (`drills`). Plans never read it. Returns where
+    /// it went, for messages.
+    async fn put_record(&self, kind: &str, name: &str, body: &[u8]) -> Result<String, StateError> {
+        let _ = (kind, name, body);
+        Err(StateError::Backend(format!("the state backend {} keeps no records", self.location())))
+    }
+}
+
+/// Where a local state's records of `kind` go: `state/<stack>.json` → `state/<stack>.<kind>/`.
+pub fn local_records_dir(state: &Path, kind: &str) -> PathBuf {
+    let stem = state.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    state.with_file_name(format!("{stem}.{kind}"))
 }
 
 /// A held lock; dropping it releases the lock.
@@ -625,6 +638,19 @@ impl StateStore for LocalBackend {
     }
     async fn record(&self, state: &State, address: &str) -> Result<(), StateError> {
         LocalBackend::record(self, state, address)
+    }
+    async fn put_record(&self, kind: &str, name: &str, body: &[u8]) -> Result<String, StateError> {
+        let dir = local_records_dir(&self.path, kind);
+        let io = |action, path: &Path, source| StateError::Io { action, path: path.into(), source };
+        std::fs::create_dir_all(&dir).map_err(|e| io("create", &dir, e))?;
+        let path = dir.join(name);
+        // whole or not at all: a temp file renamed over the name
+        let tmp = crate::temp_path::TempPath::new(
+            dir.join(format!(".{name}.tmp-{}", std::process::id())),
+        );
+        std::fs::write(tmp.path(), body).map_err(|e| io("write", tmp.path(), e))?;
+        std::fs::rename(tmp.path(), &path).map_err(|e| io("write", &path, e))?;
+        Ok(path.display().to_string())
     }
     async fn lock(&self, operation: &str) -> Result<Box<dyn HeldLock>, StateError> {
         Ok(Box::new(LocalBackend::lock(self, operation)?))

@@ -47,6 +47,8 @@ struct Entry {
     name: String,
     commit: String,
     config_schema: serde_json::Map<String, Value>,
+    /// The newest migration of upstream's `main` app at this version.
+    last_migration: String,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +88,9 @@ pub struct TuvaVersion {
     /// (the application's role cannot); a version newer than the table also gets those of open
     /// pull requests, ready for the release that brings them.
     pub extensions: Vec<String>,
+    /// The newest migration of upstream's `main` app at this version; `None` for a version the
+    /// table does not list (its migrations are not known).
+    pub last_migration: Option<String>,
     /// Set when the version is not in the table and was taken for the newest known one.
     pub assumed: Option<String>,
 }
@@ -141,6 +146,15 @@ fn at(pos: Option<usize>, release: bool, assumed: Option<String>) -> TuvaVersion
         })
         .map(|e| e.extension.clone())
         .collect();
+    // known where the position is a table entry's (v0.1.0's tree is main's ff049ef)
+    let last_migration = pos
+        .and_then(|p| {
+            t.versions.iter().find(|e| {
+                let main = if e.name == V0_1_0 { V0_1_0_ON_MAIN } else { e.commit.as_str() };
+                position_of(main) == Some(p)
+            })
+        })
+        .map(|e| e.last_migration.clone());
     TuvaVersion {
         schema_of,
         position: pos,
@@ -149,6 +163,7 @@ fn at(pos: Option<usize>, release: bool, assumed: Option<String>) -> TuvaVersion
         k8s_job_runner,
         job_namespace: has(JOB_NAMESPACE),
         extensions,
+        last_migration,
         assumed,
     }
 }
@@ -415,6 +430,16 @@ mod tests {
         // unaccent, which 0015_enable_unaccent_extension creates, is made for it
         let newer = classify("4abdf6bc1c853dc197424a05d9dc96f601eb9709").unwrap();
         assert_eq!(newer.extensions, ["pgcrypto", "pg_trgm", "unaccent"]);
+        // the newest migration a copy of the database must have, where the table knows it
+        assert_eq!(
+            classify(V0_1_0).unwrap().last_migration.as_deref(),
+            Some("0007_remove_personrecord_main_person_sha256_2ea0dc_idx_and_more")
+        );
+        assert_eq!(
+            classify("301608c").unwrap().last_migration.as_deref(),
+            Some("0014_allow_null_text_fields")
+        );
+        assert_eq!(newer.last_migration, None);
         let pending: Vec<_> =
             migration_extensions().iter().filter(|e| e.main_commit.is_none()).collect();
         assert!(pending.iter().all(|e| e.pull_request.is_some()), "{pending:?}");

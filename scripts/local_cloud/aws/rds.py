@@ -18,7 +18,7 @@ import moto.rds.models as rds_models
 import moto.rds.responses as rds_responses
 from moto.core.responses import ActionResult
 
-from .common import count_reads, partition, patch_status
+from .common import account_region, count_reads, partition, patch_status
 from .kms import kms_refusal
 from .realism import knob, on
 
@@ -373,6 +373,48 @@ def _rds_engine_versions():
 # --------------------------------------------------------------------------------------------
 
 
+def _rds_restore_defaults():
+    """AWS (RDS API reference, RestoreDBInstanceToPointInTime): what the call does not name takes
+    AWS's defaults, not the source's: no DBSubnetGroupName restores into the default VPC; no
+    VpcSecurityGroupIds gives the VPC's default security group; no DBParameterGroupName the engine's
+    default group (default.postgres16: no rds.force_ssl); MultiAZ and DeletionProtection are off;
+    PubliclyAccessible unnamed follows CreateDBInstance's rule (public where the VPC has an internet
+    gateway, as the default VPC and the stack's do); tags are the call's only. moto copies all of
+    them from the source, which would hide a drill that forgot one."""
+    import moto.rds.models as rds
+    from moto.ec2.models import ec2_backends
+
+    R = rds_responses.RDSResponse
+    orig = R.restore_db_instance_to_point_in_time
+
+    def restore_db_instance_to_point_in_time(self):
+        result = orig(self)
+        if not on():
+            return result
+        p = self.params
+        db = self.backend.databases[p.get("TargetDBInstanceIdentifier").lower()]
+        account, region = account_region(self)
+        if p.get("DBSubnetGroupName") is None:
+            db.db_subnet_group = None
+            db._db_subnet_group_name = None
+        if not p.get("VpcSecurityGroupIds"):
+            ec2 = ec2_backends[account][region]
+            default_vpc = next((v for v in ec2.vpcs.values() if getattr(v, "is_default", False)), None)
+            sg = ec2.get_default_security_group(default_vpc.id) if default_vpc else None
+            db.vpc_security_group_ids = [sg.id] if sg else []
+        if p.get("DBParameterGroupName") is None:
+            db.db_parameter_group_name = f"default.postgres{str(db.engine_version).split('.')[0]}"
+        named = lambda k, default: default if p.get(k) is None else p.get(k) in (True, "true")
+        # (moto skips a named false and keeps the source's)
+        db.multi_az = named("MultiAZ", False)
+        db.deletion_protection = named("DeletionProtection", False)
+        db.publicly_accessible = named("PubliclyAccessible", True)
+        db.tags = [t if isinstance(t, dict) else t.original_dict() for t in (p.get("Tags") or [])]
+        return ActionResult({"DBInstance": db})
+
+    R.restore_db_instance_to_point_in_time = restore_db_instance_to_point_in_time
+
+
 def install():
     # always on
     patch_status(rds_models.DBInstance, "rds::dbinstance", "creating", "available")
@@ -389,3 +431,4 @@ def install():
     _performance_insights()
     # last: a version RDS does not offer is refused before anything else looks at the call
     _rds_engine_versions()
+    _rds_restore_defaults()

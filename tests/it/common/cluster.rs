@@ -177,6 +177,9 @@ pub struct Node {
     /// Jobs (by a prefix of their name) whose first pod fails with this message, and whose next
     /// pods run: a Job whose IRSA role is still propagating when its first pod starts.
     pub fail_first_pod: Vec<(String, String)>,
+    /// Jobs (by a prefix of their name) whose pods succeed with this termination message: what
+    /// their script would write (a restore drill's report).
+    pub job_messages: Vec<(String, String)>,
     /// How long a pod takes to become ready or to finish.
     pub delay: Duration,
     /// Images (a part of their name) this node cannot pull: pods of Deployments running them wait
@@ -242,9 +245,15 @@ impl Node {
                                             .find(|(prefix, _)| j.starts_with(prefix.as_str()))
                                             .filter(|_| failed_once.insert(j.clone()))
                                     });
+                                let said = self
+                                    .job_messages
+                                    .iter()
+                                    .find(|(prefix, _)| j.starts_with(prefix.as_str()))
+                                    .map(|(_, m)| m.clone())
+                                    .unwrap_or_default();
                                 let (phase, code, reason, msg) = match fail {
                                     Some((_, m)) => ("Failed", 1, "Error", m.clone()),
-                                    None => ("Succeeded", 0, "Completed", String::new()),
+                                    None => ("Succeeded", 0, "Completed", said),
                                 };
                                 serde_json::json!({"status": {"phase": phase, "containerStatuses": containers.iter().map(|c| serde_json::json!({
                                     "name": c, "ready": false, "restartCount": 0, "image": "", "imageID": "",

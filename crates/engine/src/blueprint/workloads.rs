@@ -201,6 +201,53 @@ fn database_admin_job(
 /// and nothing waits on them as a user waits on matching).
 pub const WORKER_REPLICAS: u32 = 1;
 
+/// What the restore-drill Job runs (`python -c`): the restored database checked as the application
+/// connects to it.
+pub const RESTORE_VALIDATE_SCRIPT: &str = include_str!("restore_validate.py");
+
+/// The Job `db restore-drill` starts in the application's namespace to check the restored copy at
+/// `host` from inside the cluster (the database is private): the backend image, the api's service
+/// account (which reads the config secret, `config_secret_arn`, and nothing else), hardened as
+/// every pod; no retry (its report is the first run's), and its result in its termination message.
+pub fn restore_validation_job(
+    stack: &Stack,
+    name: &str,
+    config_secret_arn: &str,
+    host: &str,
+    port: u16,
+) -> Value {
+    let expected = stack.app.tuva.last_migration.clone().unwrap_or_default();
+    let container = json!({
+        "name": "restore-drill",
+        "image": backend_image(stack),
+        "command": ["python", "-c", RESTORE_VALIDATE_SCRIPT],
+        "env": [
+            {"name": "TUVA_EMPI_CONFIG_AWS_SECRET_ARN", "value": config_secret_arn},
+            {"name": "AWS_REGION", "value": stack.region},
+            {"name": "AWS_DEFAULT_REGION", "value": stack.region},
+            {"name": "DRILL_HOST", "value": host},
+            {"name": "DRILL_PORT", "value": port.to_string()},
+            {"name": "EXPECTED_MIGRATION", "value": expected},
+            {"name": "HOME", "value": "/tmp"},
+            {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+        ],
+        "resources": resources("50m", "64Mi", "500m", "256Mi"),
+        "securityContext": security_context(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    });
+    let pod = json!({
+        "serviceAccountName": "api",
+        "restartPolicy": "Never",
+        "securityContext": pod_security_context(BACKEND_UID),
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+    });
+    let mut j = job(stack, name, "restore-drill", pod);
+    j["spec"]["backoffLimit"] = json!(0);
+    j["spec"]["activeDeadlineSeconds"] = json!(600);
+    j
+}
+
 /// The Deployments that write to the database in the background, each with its replicas: stopped
 /// during a PostgreSQL major upgrade.
 pub fn database_writers(stack: &Stack) -> Vec<(&'static str, u32)> {

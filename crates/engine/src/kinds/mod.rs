@@ -155,10 +155,22 @@ pub fn schema(kind: &str) -> Option<&'static Schema> {
 /// Actions every run needs whatever the stack holds.
 pub const COMMON_READ_ACTIONS: &[&str] = &["sts:GetCallerIdentity"];
 
+/// Actions of the operator's commands beyond what the kinds declare: `db restore-drill` restores
+/// the database to a new instance (tagged as a drill), reads it and deletes it.
+pub const OPERATOR_COMMAND_ACTIONS: &[&str] = &[
+    "rds:RestoreDBInstanceToPointInTime",
+    "rds:AddTagsToResource",
+    "rds:DescribeDBInstances",
+    "rds:DeleteDBInstance",
+];
+
 /// The IAM actions of the given kinds: read only (`plan`, `drift`) or everything (`apply`,
-/// `destroy`), sorted and without repeats.
+/// `destroy`, and the operator's other commands), sorted and without repeats.
 pub fn iam_actions(kinds: &[&Schema], write: bool) -> Vec<&'static str> {
     let mut v: Vec<&'static str> = COMMON_READ_ACTIONS.to_vec();
+    if write {
+        v.extend(OPERATOR_COMMAND_ACTIONS);
+    }
     for k in kinds {
         if write {
             v.extend(k.iam.all());

@@ -1,0 +1,165 @@
+//! Restores of the stack's database to a new instance (`db restore-drill`): the restore call with
+//! every hardening setting named, since `RestoreDBInstanceToPointInTime` takes AWS's defaults, not
+//! the source's, for what it does not name (no subnet group: the default VPC, public where it has an
+//! internet gateway; the default security group and parameter group; single-AZ; no deletion
+//! protection); the wait; the deletion; and the drills found again by their tags.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_rds::types::{DbInstance, Tag};
+use aws_sdk_rds::Client;
+use empi_engine::resource::ProviderError;
+
+/// The tag naming the stack (and region, `<stack>/<region>`) a drill instance is a drill of.
+pub const DRILL_TAG: &str = "empi-infra:drill-of";
+
+/// What a restored instance must have to be hardened exactly as the stack's own.
+#[derive(Debug, Clone)]
+pub struct Hardening {
+    pub subnet_group: String,
+    pub security_groups: Vec<String>,
+    pub parameter_group: String,
+    /// The source's key: a restore keeps the source's encryption.
+    pub kms_key: String,
+    pub instance_class: String,
+}
+
+/// Starts the restore of `source` as `target` (to `to`, or the latest restorable time), hardened,
+/// tagged as a drill of `owner` (`<stack>/<region>`) with `tags` beside.
+pub async fn restore(
+    rds: &Client,
+    source: &str,
+    target: &str,
+    to: Option<aws_sdk_rds::primitives::DateTime>,
+    hardening: &Hardening,
+    owner: &str,
+    tags: &[(String, String)],
+) -> Result<(), ProviderError> {
+    let mut all: Vec<Tag> =
+        tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+    all.push(Tag::builder().key(DRILL_TAG).value(owner).build());
+    rds.restore_db_instance_to_point_in_time()
+        .source_db_instance_identifier(source)
+        .target_db_instance_identifier(target)
+        .set_restore_time(to)
+        .use_latest_restorable_time(to.is_none())
+        .db_subnet_group_name(&hardening.subnet_group)
+        .set_vpc_security_group_ids(Some(hardening.security_groups.clone()))
+        .db_parameter_group_name(&hardening.parameter_group)
+        .db_instance_class(&hardening.instance_class)
+        .publicly_accessible(false)
+        .multi_az(false)
+        .deletion_protection(false)
+        .copy_tags_to_snapshot(true)
+        .set_tags(Some(all))
+        .send()
+        .await
+        .map_err(super::aws_err)?;
+    Ok(())
+}
+
+/// The instance `id`, `None` once it is gone.
+pub async fn describe(rds: &Client, id: &str) -> Result<Option<DbInstance>, ProviderError> {
+    use aws_sdk_rds::error::ProvideErrorMetadata;
+    match rds.describe_db_instances().db_instance_identifier(id).send().await {
+        Ok(r) => Ok(r.db_instances().first().cloned()),
+        Err(e) if e.code().is_some_and(|c| c.starts_with("DBInstanceNotFound")) => Ok(None),
+        Err(e) => Err(super::aws_err(e)),
+    }
+}
+
+/// Waits until `id` is `available` (Ok) or `gone` is wanted and it no longer exists, saying where it
+/// stands every minute; past `deadline`, one sentence with its status.
+pub async fn wait(
+    rds: &Client,
+    id: &str,
+    gone: bool,
+    deadline: Duration,
+    progress: &dyn Fn(&str),
+) -> Result<Option<DbInstance>, String> {
+    let t0 = Instant::now();
+    let mut said = Instant::now();
+    loop {
+        let d =
+            describe(rds, id).await.map_err(|e| format!("cannot read the instance {id}: {e}"))?;
+        let last = match (&d, gone) {
+            (None, true) => return Ok(None),
+            (None, false) => {
+                return Err(format!(
+                    "the drill instance {id} disappeared while it was being restored"
+                ))
+            }
+            (Some(d), false) if d.db_instance_status() == Some("available") => {
+                return Ok(Some(d.clone()))
+            }
+            (Some(d), _) => {
+                let last = d.db_instance_status().unwrap_or("unknown").to_string();
+                if matches!(
+                    last.as_str(),
+                    "failed" | "incompatible-restore" | "incompatible-parameters"
+                ) {
+                    return Err(format!(
+                        "the drill instance {id} is {last}: RDS could not restore it"
+                    ));
+                }
+                last
+            }
+        };
+        if t0.elapsed() > deadline {
+            return Err(format!(
+                "the drill instance {id} is still {last} after {} minutes; see it in the RDS console (it is tagged {DRILL_TAG}), and the next drill removes it",
+                deadline.as_secs() / 60
+            ));
+        }
+        if said.elapsed() > Duration::from_secs(60) {
+            progress(&format!("{id}: {last} ({} s)", t0.elapsed().as_secs()));
+            said = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(if t0.elapsed() < Duration::from_secs(30) {
+            500
+        } else {
+            10_000
+        }))
+        .await;
+    }
+}
+
+/// Deletes a drill instance and its automated backups, with no final snapshot: it is a copy.
+pub async fn delete(rds: &Client, id: &str) -> Result<(), ProviderError> {
+    use aws_sdk_rds::error::ProvideErrorMetadata;
+    match rds
+        .delete_db_instance()
+        .db_instance_identifier(id)
+        .skip_final_snapshot(true)
+        .delete_automated_backups(true)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.code().is_some_and(|c| c.starts_with("DBInstanceNotFound")) => Ok(()),
+        // already being deleted (an earlier run got this far)
+        Err(e) if e.code() == Some("InvalidDBInstanceState") => Ok(()),
+        Err(e) => Err(super::aws_err(e)),
+    }
+}
+
+/// The drill instances of `owner` (`<stack>/<region>`) that exist, found by their tag.
+pub async fn drills_of(rds: &Client, owner: &str) -> Result<Vec<String>, ProviderError> {
+    let mut out = Vec::new();
+    let mut marker = None;
+    loop {
+        let r =
+            rds.describe_db_instances().set_marker(marker).send().await.map_err(super::aws_err)?;
+        for d in r.db_instances() {
+            let tagged =
+                d.tag_list().iter().any(|t| t.key() == Some(DRILL_TAG) && t.value() == Some(owner));
+            if tagged && d.db_instance_status() != Some("deleting") {
+                out.push(d.db_instance_identifier().unwrap_or_default().to_string());
+            }
+        }
+        marker = r.marker().map(String::from);
+        if marker.is_none() {
+            return Ok(out);
+        }
+    }
+}
