@@ -52,9 +52,41 @@ pub async fn run(path: &Option<PathBuf>, args: DestroyArgs) -> Result<ExitCode> 
     } else {
         format!("Destroy every resource of stack {:?}?", stack.name)
     };
+    // restore-drill instances a cut-short drill left use the stack's subnet and security groups:
+    // they go first (found by their drill tag, never by name)
+    let owner = format!("{}/{}", stack.name, stack.region);
+    let drills = if plan.is_targeted() {
+        Vec::new()
+    } else {
+        crate::aws::restore::drills_of(&cloud.clients.rds, &owner)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot look for restore-drill instances: {e}"))?
+    };
+    if !drills.is_empty() {
+        keep_going(outln!(
+            "Also: the restore-drill instance(s) {} that a cut-short `db restore-drill` left (tagged {} = {owner}).",
+            drills.join(", "),
+            crate::aws::restore::DRILL_TAG
+        ))?;
+    }
     if !auto_approve && !confirm(&format!("\n{what} This cannot be undone."))? {
         keep_going(outln!("Destroy cancelled."))?;
         return Ok(ExitCode::from(1));
+    }
+    for d in &drills {
+        eprintln!("destroy: deleting the restore-drill instance {d}");
+        crate::aws::restore::delete(&cloud.clients.rds, d)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot delete the restore-drill instance {d}: {e}"))?;
+        crate::aws::restore::wait(
+            &cloud.clients.rds,
+            d,
+            true,
+            std::time::Duration::from_secs(30 * 60),
+            &|m| eprintln!("destroy: {m}"),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
     }
     execute(&session, &plan, &cloud.registry, state, parallelism, "Destroy").await
 }

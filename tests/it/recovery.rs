@@ -123,4 +123,11 @@ async fn a_failed_check_exits_2_and_a_kept_copy_is_removed_by_the_next_drill_fou
         left = drill_instances(&w).await;
     }
     assert_eq!(left, [stranger], "only the untagged look-alike is left");
+
+    // destroy removes a kept copy too (it uses the stack's subnet and security groups), and still
+    // never the look-alike
+    assert_eq!(w.run(&["db", "restore-drill", "--keep"]).code, 2);
+    let destroy = w.ok(&["destroy", "--auto-approve"]);
+    assert!(destroy.stdout.contains("that a cut-short `db restore-drill` left"), "{destroy:?}");
+    assert_eq!(drill_instances(&w).await, [stranger]);
 }
