@@ -12,6 +12,11 @@ the database; TLS on; passwords checked as SCRAM-SHA-256.
                                  user and its database made as RDS makes them; prints one JSON
                                  line: port, pid, the server log
   postgres.py stop DIR DATA      stops it
+  postgres.py restore DIR DATA NEWDATA TIME
+                                 point-in-time recovery, as RDS restores an instance: a new server in
+                                 NEWDATA from DATA's base backup (taken at start) and archived WAL,
+                                 up to TIME (ISO 8601, the commits of TIME included), promoted;
+                                 prints one JSON line: port, pid, the server log
   postgres.py query PORT USER PASSWORD DATABASE SQL
                                  runs SQL as USER over TLS; prints the rows as one JSON line, or
                                  exits 1 with PostgreSQL's SQLSTATE and message
@@ -106,17 +111,14 @@ def start(d, data, master, password, database):
         h.write("local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostnossl all all 0.0.0.0/0 reject\n")
     if os.geteuid() == 0:
         os.chown(os.path.join(pgdata, "pg_hba.conf"), NOBODY, NOBODY)
-    port = free_port()
-    log = os.path.join(data, "server.log")
-    open(log, "w").close()
+    # every WAL segment archived, as RDS keeps them for point-in-time recovery
+    archive = os.path.join(data, "archive")
+    os.makedirs(archive)
     if os.geteuid() == 0:
-        os.chown(log, NOBODY, NOBODY)
-    subprocess.run(
-        run + [os.path.join(bin_, "pg_ctl"), "-D", pgdata, "-l", log, "-w", "-t", "60", "start",
-               "-o", f"-p {port} -h 127.0.0.1 -k {sockets} -c ssl=on -c password_encryption=scram-sha-256 -c log_statement=ddl"],
-        check=True, capture_output=True,
-    )
-    pid = int(open(os.path.join(pgdata, "postmaster.pid")).readline())
+        os.chown(archive, NOBODY, NOBODY)
+    with open(os.path.join(pgdata, "postgresql.auto.conf"), "a") as conf:
+        conf.write(f"wal_level = replica\narchive_mode = on\narchive_command = 'cp %p {archive}/%f'\n")
+    port, pid, log = _serve(d, data, pgdata, sockets)
     # RDS's master user: not a superuser; may create roles and databases; owns the database
     import psycopg
     from psycopg import sql
@@ -125,7 +127,91 @@ def start(d, data, master, password, database):
         c.execute("set log_statement = 'none'")
         c.execute(sql.SQL("create role {} with login createrole createdb password {}").format(sql.Identifier(master), sql.Literal(password)))
         c.execute(sql.SQL("create database {} owner {}").format(sql.Identifier(database), sql.Identifier(master)))
+    _base_backup(data, pgdata, sockets, port)
     print(json.dumps({"port": port, "pid": pid, "log": log}))
+
+
+def _serve(d, data, pgdata, sockets):
+    """Starts the server of PGDATA on a free port; its port, pid and log."""
+    port = free_port()
+    log = os.path.join(data, "server.log")
+    open(log, "a").close()
+    if os.geteuid() == 0:
+        os.chown(log, NOBODY, NOBODY)
+    subprocess.run(
+        as_server_user() + [os.path.join(d, "bin", "pg_ctl"), "-D", pgdata, "-l", log, "-w", "-t", "60", "start",
+                            "-o", f"-p {port} -h 127.0.0.1 -k {sockets} -c ssl=on -c password_encryption=scram-sha-256 -c log_statement=ddl"],
+        check=True, capture_output=True,
+    )
+    pid = int(open(os.path.join(pgdata, "postmaster.pid")).readline())
+    return port, pid, log
+
+
+def _base_backup(data, pgdata, sockets, port):
+    """A base backup of the running server into DATA/base (the low-level API: this PostgreSQL
+    build has no pg_basebackup): the files copied between pg_backup_start and pg_backup_stop, and
+    the backup label that says where recovery starts."""
+    import psycopg
+    base = os.path.join(data, "base")
+    with psycopg.connect(host=sockets, port=port, user="postgres", dbname="postgres", autocommit=True) as c:
+        c.execute("select pg_backup_start('empi-local-cloud', true)")
+        shutil.copytree(pgdata, base, ignore=shutil.ignore_patterns("postmaster.pid", "postmaster.opts", "pg_wal"))
+        os.makedirs(os.path.join(base, "pg_wal", "archive_status"))
+        _, label, _ = c.execute("select * from pg_backup_stop(true)").fetchone()
+    with open(os.path.join(base, "backup_label"), "w") as f:
+        f.write(label)
+    if os.geteuid() == 0:
+        for root, dirs, files in os.walk(base):
+            for n in dirs + files:
+                os.chown(os.path.join(root, n), NOBODY, NOBODY)
+            os.chown(root, NOBODY, NOBODY)
+
+
+def restore(d, data, newdata, time):
+    print(json.dumps(recover(d, data, newdata, time)))
+
+
+def recover(d, data, newdata, time):
+    """Point-in-time recovery of DATA's server into NEWDATA, up to TIME: the new server's port,
+    pid and log."""
+    import psycopg
+    # what the source wrote last is archived first (RDS archives continuously)
+    with psycopg.connect(host=os.path.join(data, "sockets"), port=_port_of(data), user="postgres", dbname="postgres", autocommit=True) as c:
+        # a commit stamped now, so that recovery reaches TIME (PostgreSQL refuses to end recovery
+        # short of its target: a source idle since TIME would have no record after it)
+        c.execute("select txid_current()")
+        c.execute("select pg_switch_wal()")
+        c.execute("checkpoint")
+    archive = os.path.join(data, "archive")
+    os.makedirs(newdata)
+    pgdata, sockets = os.path.join(newdata, "pgdata"), os.path.join(newdata, "sockets")
+    os.makedirs(sockets)
+    shutil.copytree(os.path.join(data, "base"), pgdata)
+    os.chmod(pgdata, 0o700)
+    with open(os.path.join(pgdata, "postgresql.auto.conf"), "a") as conf:
+        conf.write(f"archive_mode = off\nrestore_command = 'cp {archive}/%f %p'\n"
+                   f"recovery_target_time = '{time}'\nrecovery_target_action = 'promote'\n")
+    open(os.path.join(pgdata, "recovery.signal"), "w").close()
+    if os.geteuid() == 0:
+        for root, dirs, files in os.walk(newdata):
+            for n in dirs + files:
+                os.chown(os.path.join(root, n), NOBODY, NOBODY)
+            os.chown(root, NOBODY, NOBODY)
+    port, pid, log = _serve(d, newdata, pgdata, sockets)
+    with psycopg.connect(host=sockets, port=port, user="postgres", dbname="postgres", autocommit=True) as c:
+        for _ in range(600):
+            if not c.execute("select pg_is_in_recovery()").fetchone()[0]:
+                break
+            import time as t
+            t.sleep(0.1)
+        else:
+            raise RuntimeError(f"postgres.py: the restored server in {newdata} is still recovering after 60 s; see {log}")
+    return {"port": port, "pid": pid, "log": log}
+
+
+def _port_of(data):
+    # postmaster.pid's fourth line is the port
+    return int(open(os.path.join(data, "pgdata", "postmaster.pid")).read().splitlines()[3])
 
 
 def query(port, user, password, database, statement):
@@ -156,5 +242,7 @@ if __name__ == "__main__":
         query(*sys.argv[2:7])
     elif cmd == "stop" and len(sys.argv) == 4:
         stop(sys.argv[2], sys.argv[3])
+    elif cmd == "restore" and len(sys.argv) == 6:
+        restore(*sys.argv[2:6])
     else:
         sys.exit(__doc__)

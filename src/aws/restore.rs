@@ -38,7 +38,8 @@ pub async fn restore(
     let mut all: Vec<Tag> =
         tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
     all.push(Tag::builder().key(DRILL_TAG).value(owner).build());
-    rds.restore_db_instance_to_point_in_time()
+    let r = rds
+        .restore_db_instance_to_point_in_time()
         .source_db_instance_identifier(source)
         .target_db_instance_identifier(target)
         .set_restore_time(to)
@@ -53,9 +54,26 @@ pub async fn restore(
         .copy_tags_to_snapshot(true)
         .set_tags(Some(all))
         .send()
-        .await
-        .map_err(super::aws_err)?;
-    Ok(())
+        .await;
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            use aws_sdk_rds::error::ProvideErrorMetadata;
+            // a retried call whose first attempt went through: the instance is this drill's
+            if e.code() == Some("DBInstanceAlreadyExists") {
+                if let Some(d) = describe(rds, target).await? {
+                    let ours = d
+                        .tag_list()
+                        .iter()
+                        .any(|t| t.key() == Some(DRILL_TAG) && t.value() == Some(owner));
+                    if ours {
+                        return Ok(());
+                    }
+                }
+            }
+            Err(super::aws_err(e))
+        }
+    }
 }
 
 /// The instance `id`, `None` once it is gone.

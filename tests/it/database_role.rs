@@ -11,10 +11,10 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 
-use crate::common::{repo, Workspace};
+use crate::common::postgres::{python, Postgres};
+use crate::common::Workspace;
 use empi_engine::blueprint::workloads::{database_role_job_name, DATABASE_ADMIN_SERVICE_ACCOUNT};
 use empi_engine::blueprint::{DB_APP_USER, DB_USER};
 use k8s_openapi::api::batch::v1::Job;
@@ -23,78 +23,6 @@ use kube::api::Api;
 use serde_json::{json, Value};
 
 const NS: &str = "tuva-empi";
-
-/// A PostgreSQL 16 server of the local cloud (`scripts/local_cloud/postgres.py`), stopped on drop.
-struct Postgres {
-    dir: tempfile::TempDir,
-    port: u16,
-    log: PathBuf,
-}
-
-fn python() -> PathBuf {
-    repo().join(".local-cloud/venv/bin/python")
-}
-
-fn helper(args: &[&str]) -> std::process::Output {
-    Command::new(python())
-        .arg(repo().join("scripts/local_cloud/postgres.py"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-impl Postgres {
-    fn start(master: &str, password: &str, database: &str) -> Postgres {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("pg");
-        let bin = repo().join(".local-cloud/postgres");
-        assert!(
-            bin.join("bin/postgres").exists(),
-            "PostgreSQL is not installed: run `scripts/local-cloud setup`"
-        );
-        let o = helper(&[
-            "start",
-            bin.to_str().unwrap(),
-            data.to_str().unwrap(),
-            master,
-            password,
-            database,
-        ]);
-        assert!(
-            o.status.success(),
-            "PostgreSQL did not start: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let info: Value = serde_json::from_slice(&o.stdout).unwrap();
-        Postgres {
-            port: info["port"].as_u64().unwrap() as u16,
-            log: PathBuf::from(info["log"].as_str().unwrap()),
-            dir,
-        }
-    }
-
-    /// `sql` run as `user` over TLS: the rows, or PostgreSQL's error.
-    fn query(&self, user: &str, password: &str, sql: &str) -> Result<Value, String> {
-        let o = helper(&["query", &self.port.to_string(), user, password, "tuva_empi", sql]);
-        let out = String::from_utf8_lossy(&o.stdout).to_string();
-        if o.status.success() {
-            Ok(serde_json::from_str(&out).unwrap())
-        } else {
-            Err(format!("{out}{}", String::from_utf8_lossy(&o.stderr)))
-        }
-    }
-
-    fn ok(&self, user: &str, password: &str, sql: &str) -> Value {
-        self.query(user, password, sql).unwrap_or_else(|e| panic!("{sql} as {user}: {e}"))
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let bin = repo().join(".local-cloud/postgres");
-        helper(&["stop", bin.to_str().unwrap(), self.dir.path().join("pg").to_str().unwrap()]);
-    }
-}
 
 async fn secret_json(w: &Workspace, arn: &str) -> Value {
     let s = w.aws().await.secrets.get_secret_value().secret_id(arn).send().await.unwrap();

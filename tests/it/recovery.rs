@@ -131,3 +131,49 @@ async fn a_failed_check_exits_2_and_a_kept_copy_is_removed_by_the_next_drill_fou
     assert!(destroy.stdout.contains("that a cut-short `db restore-drill` left"), "{destroy:?}");
     assert_eq!(drill_instances(&w).await, [stranger]);
 }
+
+/// Issue #29's point-in-time case: the stack's database is a real PostgreSQL 16 (the local cloud's
+/// knob `rds_postgres`), so a drill's restore to a time is PostgreSQL's own recovery from the base
+/// backup and the archived WAL: the copy holds exactly the rows committed by then.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_to_a_time_holds_exactly_the_rows_committed_by_then() {
+    use crate::common::postgres::{query_at, Postgres};
+    use empi_engine::blueprint::DB_USER;
+    const PW: &str = "MasterPassword0123456789abcdefAB";
+    let w = Workspace::with_node(&[], drill_node(VALIDATED));
+    w.ok(&["apply", "--auto-approve"]);
+    let pg = Postgres::start(DB_USER, PW, "tuva_empi");
+    w.moto
+        .realism(&serde_json::json!({"rds_postgres": {"empi-local-db": pg.backing()}}).to_string());
+    pg.ok(DB_USER, PW, "create table main_person (id integer primary key)");
+    pg.ok(DB_USER, PW, "insert into main_person select generate_series(1, 5)");
+    // T a second after those commits and a second before the next ones, to the second (RDS's
+    // RestoreTime as the drill sends it)
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let t = pg.ok(
+        DB_USER,
+        PW,
+        r#"select to_char(date_trunc('second', now() at time zone 'utc'), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"#,
+    )[0][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    pg.ok(DB_USER, PW, "insert into main_person select generate_series(6, 9)");
+
+    let drill = w.ok(&["db", "restore-drill", "--to", &t, "--keep", "--json"]);
+    let r: Value = serde_json::from_str(&drill.stdout).unwrap();
+    assert_eq!(r["restored_to_time"], t.as_str(), "{r}");
+    let aws = w.aws().await;
+    let id = r["drill_instance"].as_str().unwrap();
+    let d = aws.rds.describe_db_instances().db_instance_identifier(id).send().await.unwrap();
+    let port = d.db_instances()[0].endpoint().unwrap().port().unwrap() as u16;
+    let count = |p: u16| query_at(p, DB_USER, PW, "select count(*), max(id) from main_person");
+    assert_eq!(count(port).unwrap(), serde_json::json!([[5, 5]]), "the copy holds the rows of {t}");
+    assert_eq!(count(pg.port).unwrap(), serde_json::json!([[9, 9]]), "the source is untouched");
+    // the next drill deletes the kept copy: its server stops
+    let next = w.run(&["db", "restore-drill"]);
+    assert_eq!(next.code, 0, "{next:?}");
+    assert!(count(port).is_err(), "the kept copy's server still answers");
+    assert!(drill_instances(&w).await.is_empty());
+}

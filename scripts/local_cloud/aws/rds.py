@@ -415,6 +415,65 @@ def _rds_restore_defaults():
     R.restore_db_instance_to_point_in_time = restore_db_instance_to_point_in_time
 
 
+def _rds_postgres_backing():
+    """So that a restore is more than an API call: an instance the knob `rds_postgres` names
+    ({"<id>": {"bin": DIR, "data": DATA}}) is a real PostgreSQL 16 server (scripts/local_cloud/
+    postgres.py: WAL archived, a base backup taken at start). RestoreDBInstanceToPointInTime of it
+    is PostgreSQL's own point-in-time recovery to RestoreTime (the commits of that time included;
+    UseLatestRestorableTime: now), a new server whose address and port the restored instance shows
+    as its Endpoint; DeleteDBInstance stops it. Realistic mode only; other instances are moto's."""
+    import os
+    from datetime import datetime, timezone
+
+    import moto.rds.models as rds
+
+    import postgres  # scripts/local_cloud/postgres.py, beside the aws package
+
+    R = rds_responses.RDSResponse
+    base_endpoint = rds.DBInstance.endpoint
+
+    def endpoint(self):
+        backed = self.__dict__.get("_empi_endpoint")
+        return backed if backed else base_endpoint.fget(self)
+
+    rds.DBInstance.endpoint = property(endpoint)
+
+    def backing(source_id):
+        return (knob("rds_postgres") or {}).get(source_id) if on() else None
+
+    orig_restore = R.restore_db_instance_to_point_in_time
+
+    def restore_db_instance_to_point_in_time(self):
+        result = orig_restore(self)
+        src = backing(self.params.get("SourceDBInstanceIdentifier"))
+        if src is None:
+            return result
+        target = self.params.get("TargetDBInstanceIdentifier").lower()
+        when = self.params.get("RestoreTime")
+        if isinstance(when, datetime):
+            when = when.astimezone(timezone.utc).isoformat()
+        when = when or datetime.now(timezone.utc).isoformat()
+        newdata = f"{src['data']}-{target}"
+        served = postgres.recover(src["bin"], src["data"], newdata, when)
+        db = self.backend.databases[target]
+        db.__dict__["_empi_endpoint"] = {"Address": "127.0.0.1", "Port": served["port"]}
+        db.__dict__["_empi_backing"] = {"bin": src["bin"], "data": newdata}
+        return result
+
+    orig_delete = R.delete_db_instance
+
+    def delete_db_instance(self):
+        db = self.backend.databases.get((self.params.get("DBInstanceIdentifier") or "").lower())
+        backed = db.__dict__.get("_empi_backing") if db is not None else None
+        result = orig_delete(self)
+        if backed and os.path.isdir(backed["data"]):
+            postgres.stop(backed["bin"], backed["data"])
+        return result
+
+    R.restore_db_instance_to_point_in_time = restore_db_instance_to_point_in_time
+    R.delete_db_instance = delete_db_instance
+
+
 def install():
     # always on
     patch_status(rds_models.DBInstance, "rds::dbinstance", "creating", "available")
@@ -432,3 +491,4 @@ def install():
     # last: a version RDS does not offer is refused before anything else looks at the call
     _rds_engine_versions()
     _rds_restore_defaults()
+    _rds_postgres_backing()

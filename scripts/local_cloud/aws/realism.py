@@ -57,6 +57,9 @@ SETTINGS = {
     "rds_engine_versions": {},
     # extensions RDS does not offer for a family, {"postgres17": ["pg_trgm"]}
     "rds_missing_extensions": {},
+    # DB instances that are real PostgreSQL servers of scripts/local_cloud/postgres.py, so that a
+    # restore is PostgreSQL's point-in-time recovery: {"<id>": {"bin": DIR, "data": DATA}}
+    "rds_postgres": {},
 }
 lock = threading.RLock()
 
