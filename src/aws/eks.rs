@@ -172,6 +172,12 @@ impl Updates {
     }
 }
 
+/// EKS's health issues of a node group or an add-on (`code`, `message`), as one line for a wait's
+/// message: `Code: message; …`.
+fn health_line<'a>(issues: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    issues.map(|(code, message)| format!("{code}: {message}")).collect::<Vec<_>>().join("; ")
+}
+
 /// Sets and removes tags of any EKS object, by ARN.
 async fn eks_retag(eks: &Client, arn: &str, set: Tags, remove: Vec<String>) -> AwsResult<()> {
     if !remove.is_empty() {
@@ -793,22 +799,13 @@ impl AwsKind for NodeGroup {
         else {
             return Ok(None);
         };
-        let issues: Vec<String> = g
-            .health()
-            .map(|h| {
-                h.issues()
-                    .iter()
-                    .map(|i| {
-                        format!(
-                            "{}: {}",
-                            i.code().map(|c| c.as_str()).unwrap_or(""),
-                            i.message().unwrap_or("")
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let live = g.status().map(|st| (st.as_str().to_string(), issues.join("; ")));
+        let issues =
+            health_line(
+                g.health().map(|h| h.issues()).unwrap_or_default().iter().map(|i| {
+                    (i.code().map(|c| c.as_str()).unwrap_or(""), i.message().unwrap_or(""))
+                }),
+            );
+        let live = g.status().map(|st| (st.as_str().to_string(), issues));
         self.1
             .status(
                 &self.0,
@@ -1078,22 +1075,13 @@ impl AwsKind for Addon {
     async fn status(&self, id: &str, _recorded: &Attrs) -> AwsResult<Option<(String, String)>> {
         let (cluster, name) = split_addon_id(id);
         let Some(a) = self.describe(cluster, name).await? else { return Ok(None) };
-        let issues: Vec<String> = a
-            .health()
-            .map(|h| {
-                h.issues()
-                    .iter()
-                    .map(|i| {
-                        format!(
-                            "{}: {}",
-                            i.code().map(|c| c.as_str()).unwrap_or(""),
-                            i.message().unwrap_or("")
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let live = a.status().map(|st| (st.as_str().to_string(), issues.join("; ")));
+        let issues =
+            health_line(
+                a.health().map(|h| h.issues()).unwrap_or_default().iter().map(|i| {
+                    (i.code().map(|c| c.as_str()).unwrap_or(""), i.message().unwrap_or(""))
+                }),
+            );
+        let live = a.status().map(|st| (st.as_str().to_string(), issues));
         self.1.status(&self.0, cluster, Part::Addon(name), live).await
     }
 }
