@@ -209,15 +209,15 @@ impl Session {
                 .get(&addon.name)
                 .filter(|_| recorded.kubernetes_version == k8s)
                 .cloned();
+            let in_state = state
+                .resources
+                .get(&empi_engine::blueprint::addon_address(&addon.name))
+                .and_then(|r| r.attrs.get(empi_engine::kinds::eks::Addon::addon_version))
+                .and_then(|v| v.as_str())
+                .map(String::from);
             if !preflight {
                 // drift and check compare with what apply chose
                 if addon.pinned.is_none() {
-                    let in_state = state
-                        .resources
-                        .get(&empi_engine::blueprint::addon_address(&addon.name))
-                        .and_then(|r| r.attrs.get(empi_engine::kinds::eks::Addon::addon_version))
-                        .and_then(|v| v.as_str())
-                        .map(String::from);
                     addon.version = kept.clone().or(in_state).unwrap_or_default();
                 }
                 if let Some(v) = kept {
@@ -235,7 +235,7 @@ impl Session {
                 })?;
             let Some((listed, default)) = listed else {
                 // an endpoint without the call: EKS's default at creation, as recorded
-                addon.version = addon.pinned.clone().or(kept).unwrap_or_default();
+                addon.version = addon.pinned.clone().or(kept).or(in_state).unwrap_or_default();
                 continue;
             };
             let shown = |l: &[String]| l.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
@@ -505,9 +505,14 @@ impl Session {
             .map(|(n, _)| n)
             .collect();
         placement.warnings.push(format!(
-            "PostgreSQL {running} → {to}: {} stopped, the database snapshotted as {snapshot}, then upgraded (offline for typically {lo}–{hi} minutes), its planner statistics rebuilt (ANALYZE, which the upgrade drops), then {} started again",
+            "PostgreSQL {running} → {to}: {} stopped, the database snapshotted as {snapshot}, then upgraded (offline for typically {lo}–{hi} minutes), its planner statistics rebuilt (ANALYZE, which the upgrade drops), then {} started again{}",
             writers.join(" and "),
-            writers.join(" and ")
+            writers.join(" and "),
+            if self.stack.app.matching_job_runner == "k8s" {
+                format!("; matching Jobs already running in namespace {} are not stopped: let them finish before the apply", self.stack.app.matching_job_namespace)
+            } else {
+                String::new()
+            }
         ));
         Ok(())
     }

@@ -1007,8 +1007,9 @@ impl AwsKind for Addon {
     }
 
     /// Takes over the self-managed add-on EKS installed with the cluster: OVERWRITE puts EKS's
-    /// configuration of that version in place of the one EKS itself installed (the same objects,
-    /// so the pods are not disrupted), where NONE would fail on the fields it finds set.
+    /// configuration of the version asked for in place of the one EKS itself installed (the same
+    /// objects; their pods roll where the version differs), where NONE would fail on the fields it
+    /// finds set.
     async fn create(&self, name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
         let cluster = input_str(a, kinds::eks::Addon::cluster_name);
         let version = input_str(a, kinds::eks::Addon::addon_version);
@@ -1022,9 +1023,15 @@ impl AwsKind for Addon {
             .send()
             .await
             .map_err(|e| {
-                aws(e).explain("ResourceInUseException", || {
-                    format!("the cluster {cluster} already has a managed {name} add-on that this stack's state does not record")
-                })
+                let e = aws(e);
+                // a busy cluster's 409 ("in progress") stays as EKS said it, for the retry
+                if e.0.message.contains("already exists") {
+                    e.explain("ResourceInUseException", || {
+                        format!("the cluster {cluster} already has a managed {name} add-on that this stack's state does not record")
+                    })
+                } else {
+                    e
+                }
             })?;
         Ok(format!("{cluster}:{name}"))
     }
@@ -1063,7 +1070,10 @@ impl AwsKind for Addon {
 
     async fn delete(&self, id: &str, _recorded: &Attrs) -> AwsResult<()> {
         let (cluster, name) = split_addon_id(id);
-        done(self.0.delete_addon().cluster_name(cluster).addon_name(name).send()).await
+        // the software stays (the cluster's deletion, which follows, removes it): workloads being
+        // deleted meanwhile keep their DNS and pod networking
+        done(self.0.delete_addon().cluster_name(cluster).addon_name(name).preserve(true).send())
+            .await
     }
 
     async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {

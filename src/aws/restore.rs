@@ -155,14 +155,21 @@ pub async fn delete(rds: &Client, id: &str) -> Result<(), ProviderError> {
     {
         Ok(_) => Ok(()),
         Err(e) if e.code().is_some_and(|c| c.starts_with("DBInstanceNotFound")) => Ok(()),
-        // already being deleted (an earlier run got this far)
-        Err(e) if e.code() == Some("InvalidDBInstanceState") => Ok(()),
+        // already being deleted (an earlier run got this far); another state is an error
+        Err(e) if e.code() == Some("InvalidDBInstanceState") => {
+            match describe(rds, id).await?.and_then(|d| d.db_instance_status().map(String::from)) {
+                None => Ok(()),
+                Some(s) if s == "deleting" => Ok(()),
+                Some(_) => Err(super::aws_err(e)),
+            }
+        }
         Err(e) => Err(super::aws_err(e)),
     }
 }
 
-/// The drill instances of `owner` (`<stack>/<region>`) that exist, found by their tag.
-pub async fn drills_of(rds: &Client, owner: &str) -> Result<Vec<String>, ProviderError> {
+/// The drill instances of `owner` (`<stack>/<region>`) that exist, found by their tag, with
+/// whether each is being deleted already.
+pub async fn drills_of(rds: &Client, owner: &str) -> Result<Vec<(String, bool)>, ProviderError> {
     let mut out = Vec::new();
     let mut marker = None;
     loop {
@@ -171,8 +178,11 @@ pub async fn drills_of(rds: &Client, owner: &str) -> Result<Vec<String>, Provide
         for d in r.db_instances() {
             let tagged =
                 d.tag_list().iter().any(|t| t.key() == Some(DRILL_TAG) && t.value() == Some(owner));
-            if tagged && d.db_instance_status() != Some("deleting") {
-                out.push(d.db_instance_identifier().unwrap_or_default().to_string());
+            if tagged {
+                out.push((
+                    d.db_instance_identifier().unwrap_or_default().to_string(),
+                    d.db_instance_status() == Some("deleting"),
+                ));
             }
         }
         marker = r.marker().map(String::from);

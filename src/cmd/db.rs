@@ -107,7 +107,10 @@ pub async fn restore_drill(stack: &Option<PathBuf>, args: RestoreDrillArgs) -> R
     let owner = format!("{}/{}", stack.name, stack.region);
 
     // what a drill cut short left behind goes first (found by its tag, never by its name)
-    for left in restore::drills_of(rds, &owner).await.map_err(|e| anyhow!("{e}"))? {
+    for (left, deleting) in restore::drills_of(rds, &owner).await.map_err(|e| anyhow!("{e}"))? {
+        if deleting {
+            continue;
+        }
         progress(&format!("deleting {left}, left by an earlier drill"));
         restore::delete(rds, &left).await.map_err(|e| anyhow!("cannot delete {left}: {e}"))?;
     }
@@ -116,13 +119,11 @@ pub async fn restore_drill(stack: &Option<PathBuf>, args: RestoreDrillArgs) -> R
         .await
         .map_err(|e| anyhow!("{e}"))?
         .ok_or_else(|| anyhow!("the database {source} that state records does not exist"))?;
-    let restored_to = match (&args.to, src.latest_restorable_time()) {
-        (Some(t), _) => t.clone(),
-        (None, Some(t)) => {
-            t.fmt(aws_sdk_rds::primitives::DateTimeFormat::DateTime).unwrap_or_default()
-        }
-        (None, None) => String::new(),
-    };
+    // the time restored to is named in the call, so that the report says the time RDS used
+    let to = to.or(src.latest_restorable_time().copied());
+    let restored_to = to
+        .map(|t| t.fmt(aws_sdk_rds::primitives::DateTimeFormat::DateTime).unwrap_or_default())
+        .unwrap_or_default();
     let stamp = k8s_openapi::jiff::Timestamp::now().strftime("%Y%m%d%H%M%S").to_string();
     let drill = format!("{source}-drill-{stamp}");
     let tags: Vec<(String, String)> =
@@ -278,12 +279,21 @@ async fn in_cluster(
     );
     let client = conn.client(&cluster).await.map_err(|e| anyhow!("{e}"))?;
     let name = format!("restore-drill-{}", drill.rsplit('-').next().unwrap_or("0"));
+    // the newest migration of the version running, as state records it (the stack file may
+    // already name the next one)
+    let running = state
+        .facts
+        .get(crate::session::TUVA_FACT)
+        .and_then(Value::as_str)
+        .and_then(|v| empi_engine::tuva::classify(v).ok())
+        .unwrap_or_else(|| stack.app.tuva.clone());
     let mut manifest = workloads::restore_validation_job(
         stack,
         &name,
         config_arn.as_str().unwrap_or_default(),
         host,
         port,
+        running.last_migration.as_deref(),
     );
     manifest["metadata"]["labels"][crate::k8s::STACK_LABEL] = json!(stack.name);
     manifest["metadata"]["labels"][crate::k8s::REGION_LABEL] = json!(stack.region);
@@ -293,6 +303,19 @@ async fn in_cluster(
         anyhow!("cannot start the validation Job {}/{name}: {e}", stack.app.namespace)
     })?;
     progress(&format!("validation Job {}/{name} started", stack.app.namespace));
+    let result = job_report(&jobs, &client, &stack.app.namespace, &name).await;
+    // removed whatever happened (and by Kubernetes an hour after it ended, should this fail)
+    let _ = jobs.delete(&name, &DeleteParams::background()).await;
+    result
+}
+
+/// Waits for the validation Job and reads its report from its pod's termination message.
+async fn job_report(
+    jobs: &Api<Job>,
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<Check>> {
     let t0 = Instant::now();
     let finished = loop {
         let j = jobs.get(&name).await.map_err(|e| anyhow!("cannot read the Job {name}: {e}"))?;
@@ -308,7 +331,7 @@ async fn in_cluster(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
-    let pods: Api<Pod> = Api::namespaced(client, &stack.app.namespace);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let listed = pods
         .list(&ListParams::default().labels(&format!("job-name={name}")))
         .await
@@ -319,7 +342,6 @@ async fn in_cluster(
         .flat_map(|p| p.status.iter().flat_map(|s| s.container_statuses.iter().flatten()))
         .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone())
         .find(|m| !m.trim().is_empty());
-    let _ = jobs.delete(&name, &DeleteParams::background()).await;
     let reported: Option<Vec<Check>> = message
         .as_deref()
         .and_then(|m| serde_json::from_str::<Value>(m).ok())

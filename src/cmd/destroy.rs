@@ -63,9 +63,10 @@ pub async fn run(path: &Option<PathBuf>, args: DestroyArgs) -> Result<ExitCode> 
             .map_err(|e| anyhow::anyhow!("cannot look for restore-drill instances: {e}"))?
     };
     if !drills.is_empty() {
+        let names: Vec<&str> = drills.iter().map(|(d, _)| d.as_str()).collect();
         keep_going(outln!(
             "Also: the restore-drill instance(s) {} that a cut-short `db restore-drill` left (tagged {} = {owner}).",
-            drills.join(", "),
+            names.join(", "),
             crate::aws::restore::DRILL_TAG
         ))?;
     }
@@ -73,11 +74,14 @@ pub async fn run(path: &Option<PathBuf>, args: DestroyArgs) -> Result<ExitCode> 
         keep_going(outln!("Destroy cancelled."))?;
         return Ok(ExitCode::from(1));
     }
-    for d in &drills {
+    // one being deleted already still uses the stack's groups: waited for as well
+    for (d, deleting) in &drills {
         eprintln!("destroy: deleting the restore-drill instance {d}");
-        crate::aws::restore::delete(&cloud.clients.rds, d)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot delete the restore-drill instance {d}: {e}"))?;
+        if !deleting {
+            crate::aws::restore::delete(&cloud.clients.rds, d).await.map_err(|e| {
+                anyhow::anyhow!("cannot delete the restore-drill instance {d}: {e}")
+            })?;
+        }
         crate::aws::restore::wait(
             &cloud.clients.rds,
             d,

@@ -11,10 +11,15 @@ use empi_engine::resource::{
     Attrs, Observed, Operation, ProviderResult, Readiness, Registry, Resource, Schema,
 };
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::{json, Value};
 
 use super::{kube_err, owned_by, Connection};
+
+fn namespace(a: &Attrs) -> String {
+    a.get("namespace").and_then(Value::as_str).unwrap_or("default").to_string()
+}
 
 struct Scale {
     conn: Arc<Connection>,
@@ -27,8 +32,7 @@ pub fn register(r: &mut Registry, conn: Arc<Connection>) {
 impl Scale {
     async fn api(&self, a: &Attrs) -> ProviderResult<Api<Deployment>> {
         let client = self.conn.client(a.get("cluster").unwrap_or(&Value::Null)).await?;
-        let ns = a.get("namespace").and_then(Value::as_str).unwrap_or("default");
-        Ok(Api::namespaced(client, ns))
+        Ok(Api::namespaced(client, &namespace(a)))
     }
 
     /// The Deployments and the replicas each is to have, in name order.
@@ -69,7 +73,9 @@ impl Resource for Scale {
             let labels = serde_json::to_value(&live.metadata.labels).unwrap_or_default();
             let id =
                 format!("{}/{deployment}", live.metadata.namespace.as_deref().unwrap_or("default"));
-            owned_by(&self.conn.stack, &self.conn.region, "Deployment", &id, &labels, true)?;
+            // both of this stack's labels, as every Deployment apply makes has: nothing is scaled
+            // on a generic `managed-by` label
+            owned_by(&self.conn.stack, &self.conn.region, "Deployment", &id, &labels, false)?;
             // the scale alone, by its own field manager: the Deployment's manifest keeps its own
             // replicas, which the next apply of it sets again
             let pp = PatchParams::default();
@@ -77,8 +83,7 @@ impl Resource for Scale {
                 .await
                 .map_err(kube_err)?;
         }
-        let ns = a.get("namespace").and_then(Value::as_str).unwrap_or("default");
-        Ok(format!("{ns}/{name}"))
+        Ok(format!("{}/{name}", namespace(a)))
     }
 
     async fn update(&self, _: &str, _: &Attrs, _: &Attrs, _: &[String]) -> ProviderResult<()> {
@@ -108,6 +113,17 @@ impl Resource for Scale {
                 (s.replicas.unwrap_or(0) as i64, s.ready_replicas.unwrap_or(0) as i64);
             if have != n || ready != n {
                 pending.push(format!("{name}: {ready}/{n} ready, {have} running"));
+                continue;
+            }
+            // the controller stops counting a pod once it is marked for deletion, but the pod
+            // still runs (and writes) through its grace period: stopped means no pod left
+            let pods: Api<Pod> = Api::namespaced(api.clone().into_client(), &namespace(a));
+            let selector = format!("app.kubernetes.io/name={name}");
+            let left =
+                pods.list(&ListParams::default().labels(&selector)).await.map_err(kube_err)?;
+            let running = left.items.len() as i64;
+            if running > n {
+                pending.push(format!("{name}: {running} pod(s) still running, {n} wanted"));
             }
         }
         if pending.is_empty() {

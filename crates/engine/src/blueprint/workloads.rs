@@ -208,15 +208,18 @@ pub const RESTORE_VALIDATE_SCRIPT: &str = include_str!("restore_validate.py");
 /// The Job `db restore-drill` starts in the application's namespace to check the restored copy at
 /// `host` from inside the cluster (the database is private): the backend image, the api's service
 /// account (which reads the config secret, `config_secret_arn`, and nothing else), hardened as
-/// every pod; no retry (its report is the first run's), and its result in its termination message.
+/// every pod; no retry (its report is the first run's), its result in its termination message,
+/// and removed by Kubernetes an hour after it ends should the drill not remove it. `expected`: the
+/// newest migration the copy must have (that of the version running, as state records it).
 pub fn restore_validation_job(
     stack: &Stack,
     name: &str,
     config_secret_arn: &str,
     host: &str,
     port: u16,
+    expected: Option<&str>,
 ) -> Value {
-    let expected = stack.app.tuva.last_migration.clone().unwrap_or_default();
+    let expected = expected.unwrap_or_default();
     let container = json!({
         "name": "restore-drill",
         "image": backend_image(stack),
@@ -245,6 +248,7 @@ pub fn restore_validation_job(
     let mut j = job(stack, name, "restore-drill", pod);
     j["spec"]["backoffLimit"] = json!(0);
     j["spec"]["activeDeadlineSeconds"] = json!(600);
+    j["spec"]["ttlSecondsAfterFinished"] = json!(3600);
     j
 }
 
