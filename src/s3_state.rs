@@ -208,6 +208,18 @@ impl S3Store {
     }
 }
 
+/// The lease this process holds, for the last check before a cloud request goes out
+/// ([`lease_lost`], called by the AWS clients' interceptor).
+static HELD: Mutex<Option<Arc<Lease>>> = Mutex::new(None);
+
+/// Why this process may no longer change the cloud: the S3 state lock it took was lost (broken,
+/// or its lease passed). Checked again right before each AWS request is sent, so that a run
+/// paused between the executor's check and the request does not send it after it resumes.
+pub fn lease_lost() -> Option<String> {
+    let held = HELD.lock().unwrap().clone()?;
+    held.check().err().map(|e| e.to_string())
+}
+
 /// What this run knows of the lock it holds (the store asks it in [`StateStore::fence`]).
 struct Lease {
     id: String,
@@ -273,6 +285,10 @@ impl Drop for S3Lock {
             let mut held = self.store.held.lock().unwrap();
             if held.as_ref().is_some_and(|l| Arc::ptr_eq(l, &self.lease)) {
                 *held = None;
+            }
+            let mut global = HELD.lock().unwrap();
+            if global.as_ref().is_some_and(|l| Arc::ptr_eq(l, &self.lease)) {
+                *global = None;
             }
         }
         let (store, lease) = (self.store.clone(), self.lease.clone());
@@ -519,6 +535,7 @@ impl StateStore for S3Backend {
             inner: Mutex::new(LeaseState { etag, until: taken + length, lost: None }),
         });
         *this.held.lock().unwrap() = Some(lease.clone());
+        *HELD.lock().unwrap() = Some(lease.clone());
         let (store, renewed) = (this.clone(), lease.clone());
         let renewal = tokio::spawn(async move {
             let mut pause = length / 3;

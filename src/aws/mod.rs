@@ -156,25 +156,60 @@ pub fn s3_client(conf: &aws_config::SdkConfig, target: &Target) -> aws_sdk_s3::C
     )
 }
 
+/// The last check before an AWS request goes out: none once this process lost its S3 state lock
+/// (`s3_state::lease_lost`). The executor checks before each call too; this closes the gap
+/// between that check and the send (a run paused there sends nothing when it resumes). The S3
+/// client, which also writes the state and releases the lock, has none: its state writes are
+/// conditional on what the run last saw.
+#[derive(Debug)]
+struct Fence;
+
+impl aws_sdk_eks::config::Intercept for Fence {
+    fn name(&self) -> &'static str {
+        "empi-infra state lock fence"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _ctx: &aws_sdk_eks::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &aws_sdk_eks::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_eks::config::ConfigBag,
+    ) -> Result<(), aws_sdk_eks::error::BoxError> {
+        match crate::s3_state::lease_lost() {
+            Some(why) => Err(format!("not sent: {why}").into()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A service client of `conf` whose requests pass the [`Fence`].
+macro_rules! fenced {
+    ($service:ident, $conf:expr) => {
+        $service::Client::from_conf(
+            $service::config::Builder::from($conf).interceptor(Fence).build(),
+        )
+    };
+}
+
 impl Clients {
     pub async fn new(target: &Target) -> Clients {
         let conf = sdk_config(target).await;
         Clients {
-            ec2: aws_sdk_ec2::Client::new(&conf),
-            iam: aws_sdk_iam::Client::new(&conf),
-            eks: aws_sdk_eks::Client::new(&conf),
-            rds: aws_sdk_rds::Client::new(&conf),
-            cognito: aws_sdk_cognitoidentityprovider::Client::new(&conf),
-            secrets: aws_sdk_secretsmanager::Client::new(&conf),
+            ec2: fenced!(aws_sdk_ec2, &conf),
+            iam: fenced!(aws_sdk_iam, &conf),
+            eks: fenced!(aws_sdk_eks, &conf),
+            rds: fenced!(aws_sdk_rds, &conf),
+            cognito: fenced!(aws_sdk_cognitoidentityprovider, &conf),
+            secrets: fenced!(aws_sdk_secretsmanager, &conf),
             s3: s3_client(&conf, target),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
-            autoscaling: aws_sdk_autoscaling::Client::new(&conf),
-            wafv2: aws_sdk_wafv2::Client::new(&conf),
-            sts: aws_sdk_sts::Client::new(&conf),
-            kms: aws_sdk_kms::Client::new(&conf),
-            acm: aws_sdk_acm::Client::new(&conf),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&conf),
-            cloudtrail: aws_sdk_cloudtrail::Client::new(&conf),
+            elb: fenced!(aws_sdk_elasticloadbalancingv2, &conf),
+            autoscaling: fenced!(aws_sdk_autoscaling, &conf),
+            wafv2: fenced!(aws_sdk_wafv2, &conf),
+            sts: fenced!(aws_sdk_sts, &conf),
+            kms: fenced!(aws_sdk_kms, &conf),
+            acm: fenced!(aws_sdk_acm, &conf),
+            logs: fenced!(aws_sdk_cloudwatchlogs, &conf),
+            cloudtrail: fenced!(aws_sdk_cloudtrail, &conf),
             region: target.region.clone(),
             sdk: conf,
         }
