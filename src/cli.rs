@@ -86,7 +86,8 @@ pub enum Command {
     /// Print the IAM policy a principal needs to run empi-infra on the stack, scoped to its names:
     /// `operator` (plan, apply, destroy) or `drift` (read-only) (docs/OPERATOR-IAM.md).
     IamPolicy(IamPolicyArgs),
-    /// The stack's database: restore drills that prove its backups restore (docs/RECOVERY.md).
+    /// The stack's database: restore drills that prove its backups restore, and recovery to a time
+    /// (docs/RECOVERY.md).
     #[command(subcommand)]
     Db(DbCommand),
 }
@@ -97,6 +98,36 @@ pub enum DbCommand {
     /// the cluster, measure the recovery time, delete it, and keep the report beside the state.
     /// Changes nothing of the stack. Exit 0: every check passed; 2: one failed; 1: an error.
     RestoreDrill(RestoreDrillArgs),
+    /// Recover the database to a time: restore it to a new instance hardened as the stack's own,
+    /// check it as a drill does, then (after confirmation) switch the application to it; the old
+    /// instance is kept, protected, until `db restore --finalize` snapshots and deletes it.
+    /// Exit 0: switched (or finalized); 2: a check of the copy failed, nothing switched; 1: an error.
+    Restore(RestoreArgs),
+}
+
+// The arguments of `db restore` (what `cmd::db::restore` and `cmd::db::finalize` take).
+#[derive(clap::Args)]
+pub struct RestoreArgs {
+    /// The time to restore to (RFC 3339, e.g. 2026-12-01T09:30:00Z), within the backup retention.
+    #[arg(
+        long,
+        value_name = "TIME",
+        required_unless_present = "finalize",
+        conflicts_with = "finalize"
+    )]
+    pub to: Option<String>,
+    /// Take a final snapshot of the instance an earlier `db restore` replaced, and delete it.
+    #[arg(long)]
+    pub finalize: bool,
+    /// Do not ask before switching the application (or before finalizing).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Keep a restored copy that failed its checks, to look into (the next drill deletes it).
+    #[arg(long, conflicts_with = "finalize")]
+    pub keep: bool,
+    /// Cloud calls in flight at once (the switch's apply).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
 }
 
 // The arguments of `db restore-drill` (what `cmd::db::restore_drill` takes).

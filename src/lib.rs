@@ -115,5 +115,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Db(crate::cli::DbCommand::RestoreDrill(args)) => {
             cmd::db::restore_drill(stack, args).await
         }
+        Command::Db(crate::cli::DbCommand::Restore(args)) if args.finalize => {
+            cmd::db::finalize(stack, args).await
+        }
+        Command::Db(crate::cli::DbCommand::Restore(args)) => cmd::db::restore(stack, args).await,
     }
 }

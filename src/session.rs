@@ -28,6 +28,28 @@ pub const UPGRADE_SNAPSHOTS_FACT: &str = "upgrade_snapshots";
 /// around the database (writers stopped, ANALYZE, writers started).
 pub const UPGRADE_STEPS_FACT: &str = "postgres_upgrade_steps";
 
+/// The fact naming the restored instance `db restore` switched the stack's database to.
+pub const RESTORED_DATABASE_FACT: &str = "database_restored_as";
+/// The fact recording the instance a `db restore` replaced, kept until `db restore --finalize`.
+pub const REPLACED_DATABASE_FACT: &str = "database_replaced";
+
+/// The instance a `db restore` replaced, kept (deletion protection on) until `--finalize`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ReplacedDatabase {
+    pub instance: String,
+    pub arn: String,
+    pub replaced_by: String,
+    /// When the switch was made (RFC 3339).
+    pub at: String,
+    /// Its CloudWatch Logs group, which state no longer records (kept, with its retention).
+    pub log_group: String,
+}
+
+/// The instance a `db restore` replaced, if one is kept.
+pub fn replaced_database(state: &State) -> Option<ReplacedDatabase> {
+    state.facts.get(REPLACED_DATABASE_FACT).and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
 /// The Tuva EMPI version state records as running.
 fn recorded_version(state: &State) -> Option<String> {
     state.facts.get(TUVA_FACT).and_then(|v| v.as_str()).map(String::from).or_else(|| {
@@ -169,7 +191,17 @@ impl Session {
         state: &State,
         preflight: bool,
     ) -> Result<Placement> {
+        // the database's identifier first: names (its log group, the database-role Job) follow it
+        if let Some(id) = state.facts.get(RESTORED_DATABASE_FACT).and_then(|v| v.as_str()) {
+            self.stack.database.restored_identifier = id.to_string();
+        }
         let mut placement = self.place_zones_and_version(cloud, state, preflight).await?;
+        if let Some(r) = replaced_database(state) {
+            placement.warnings.push(format!(
+                "the database instance {} that `db restore` replaced with {} at {} is kept (deletion protection on) until `empi-infra db restore --finalize`",
+                r.instance, r.replaced_by, r.at
+            ));
+        }
         self.place_identity(cloud, state, preflight, &mut placement).await?;
         self.place_addons(cloud, state, preflight, &mut placement).await?;
         if preflight {

@@ -27,6 +27,16 @@ pub async fn run(path: &Option<PathBuf>, args: DestroyArgs) -> Result<ExitCode> 
         ))?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let (Some(r), true) = (crate::session::replaced_database(&state), scope.targets.is_empty()) {
+        // it uses the stack's subnet and security groups, and holds data from before the restore
+        return Err(crate::errors::fix(
+            format!(
+                "the database instance {} that `db restore` replaced (with {}, at {}) is still kept, with deletion protection",
+                r.instance, r.replaced_by, r.at
+            ),
+            "run `empi-infra db restore --finalize` first (it takes a final snapshot of it and deletes it)",
+        ));
+    }
     let cloud = session.connect().await?;
     let plan = ops::make_targeted_destroy_plan(
         &cloud.registry,
@@ -58,7 +68,12 @@ pub async fn run(path: &Option<PathBuf>, args: DestroyArgs) -> Result<ExitCode> 
     let drills = if plan.is_targeted() {
         Vec::new()
     } else {
-        crate::aws::restore::drills_of(&cloud.clients.rds, &owner)
+        let recorded = state
+            .resources
+            .get(empi_engine::blueprint::DATABASE_INSTANCE)
+            .and_then(|r| r.id.clone())
+            .unwrap_or_default();
+        crate::aws::restore::drills_of(&cloud.clients.rds, &owner, &recorded)
             .await
             .map_err(|e| anyhow::anyhow!("cannot look for restore-drill instances: {e}"))?
     };

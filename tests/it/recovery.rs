@@ -15,7 +15,28 @@ use crate::common::Workspace;
 const VALIDATED: &str = r#"{"checks": [{"name": "connect", "ok": true, "detail": "as tuva_empi_app over TLS, PostgreSQL 16.10"}, {"name": "migrations", "ok": true, "detail": "the newest applied migration of main is 0007_remove_personrecord_main_person_sha256_2ea0dc_idx_and_more; the stack's version has 0007_remove_personrecord_main_person_sha256_2ea0dc_idx_and_more"}, {"name": "rows", "ok": true, "detail": "main_job 3, main_person 120, main_personrecord 180, main_matchgroup 7"}, {"name": "startup query", "ok": true, "detail": "0 new jobs waiting"}]}"#;
 
 fn drill_node(report: &str) -> Node {
-    Node { job_messages: vec![("restore-drill-".into(), report.into())], ..Node::default() }
+    Node {
+        job_messages: vec![
+            ("restore-drill-".into(), report.into()),
+            ("restore-validate-".into(), report.into()),
+        ],
+        ..Node::default()
+    }
+}
+
+/// Now, to the second, as `--to` takes it.
+fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The RDS instance `id`, if it exists.
+async fn instance(w: &Workspace, id: &str) -> Option<aws_sdk_rds::types::DbInstance> {
+    let r = w.aws().await.rds.describe_db_instances().db_instance_identifier(id).send().await;
+    r.ok().and_then(|r| r.db_instances().first().cloned())
+}
+
+fn tag<'a>(d: &'a aws_sdk_rds::types::DbInstance, key: &str) -> Option<&'a str> {
+    d.tag_list().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
 }
 
 /// The RDS instances whose identifier holds `-drill-`.
@@ -176,4 +197,132 @@ async fn a_drill_to_a_time_holds_exactly_the_rows_committed_by_then() {
     assert_eq!(next.code, 0, "{next:?}");
     assert!(count(port).is_err(), "the kept copy's server still answers");
     assert!(drill_instances(&w).await.is_empty());
+}
+
+/// Issue #29's recovery: `db restore --to T` restores a checked copy, switches the application to
+/// it (config secret, database-role Job, backend pods), keeps the old instance protected, and a
+/// plan afterwards is a no-op; `--finalize` snapshots and deletes the old one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_switches_the_application_to_a_checked_copy_and_finalize_deletes_the_old_one() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::batch::v1::Job;
+    use kube::api::Api;
+    let w = Workspace::with_node(&[], drill_node(VALIDATED));
+    w.ok(&["apply", "--auto-approve"]);
+    let aws = w.aws().await;
+    let before = crate::common::config(&aws, "empi-local/tuva-empi-config").await;
+    let kube = w.cluster.client().await;
+    let deployments: Api<Deployment> = Api::namespaced(kube.clone(), "tuva-empi");
+    let template = |d: &Deployment| {
+        d.spec.as_ref().unwrap().template.metadata.as_ref().unwrap().annotations.clone()
+    };
+    let api_before = template(&deployments.get("api").await.unwrap());
+
+    // with the stack file ahead of what is applied, nothing is restored
+    w.write_stack(&[("api_replicas = 1", "api_replicas = 2")]);
+    let ahead = w.run(&["db", "restore", "--to", &now(), "--auto-approve"]);
+    assert_eq!(ahead.code, 1, "{ahead:?}");
+    assert!(ahead.stderr.contains("changes not applied yet (workloads.api"), "{ahead:?}");
+    assert!(drill_instances(&w).await.is_empty());
+    w.write_stack(&[]);
+
+    let restored = w.ok(&["db", "restore", "--to", &now(), "--auto-approve"]);
+    let state = w.state();
+    let db = &state["resources"]["database.instance"];
+    let id = db["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("empi-local-db-restored-"), "{db}");
+    assert!(restored.stdout.contains(&format!("The application now uses {id}")), "{restored:?}");
+    // the copy is the stack's database now: hardened, protected as the stack says, no drill tag
+    let copy = instance(&w, &id).await.expect("the restored instance");
+    assert_eq!(tag(&copy, "empi-infra:drill-of"), None);
+    assert_eq!(tag(&copy, "empi-infra:address"), Some("database.instance"));
+    assert_eq!(copy.publicly_accessible(), Some(false));
+    // the application is switched: the config secret names it, and the backend pods rolled onto
+    // it after the database-role Job ran against it
+    let after = crate::common::config(&aws, "empi-local/tuva-empi-config").await;
+    assert_eq!(after["db"]["host"], copy.endpoint().unwrap().address().unwrap(), "{after}");
+    assert_ne!(after["db"]["host"], before["db"]["host"]);
+    let api_after = template(&deployments.get("api").await.unwrap());
+    assert_ne!(api_after, api_before, "the api pods did not roll");
+    let role_job = api_after.unwrap()["empi-infra/database-role"].clone();
+    let jobs: Api<Job> = Api::namespaced(kube.clone(), "tuva-empi");
+    let job = jobs.get(&role_job).await.unwrap();
+    assert_eq!(job.status.unwrap().succeeded, Some(1), "the database-role Job ran");
+    // its log group follows it; the old one is kept (state no longer records it)
+    let groups = aws.logs.describe_log_groups().send().await.unwrap();
+    let names: Vec<&str> = groups.log_groups().iter().filter_map(|g| g.log_group_name()).collect();
+    assert!(names.contains(&format!("/aws/rds/instance/{id}/postgresql").as_str()), "{names:?}");
+    assert!(names.contains(&"/aws/rds/instance/empi-local-db/postgresql"), "{names:?}");
+    // and the stack's key still lets CloudWatch Logs use it for both
+    let key = state["resources"]["security.kms_key"]["id"].as_str().unwrap();
+    let policy = aws.kms.get_key_policy().key_id(key).policy_name("default").send().await.unwrap();
+    let policy = policy.policy().unwrap();
+    assert!(policy.contains("log-group:/aws/rds/instance/empi-local-db/*"), "{policy}");
+    assert!(policy.contains("log-group:/aws/rds/instance/empi-local-db-restored-*"), "{policy}");
+    // the old instance is kept, protected, tagged with what replaced it
+    let old = instance(&w, "empi-local-db").await.expect("the old instance is kept");
+    assert_eq!(old.deletion_protection(), Some(true));
+    assert!(tag(&old, "empi-infra:replaced-by-restore").unwrap().starts_with(&id));
+    // a plan is a no-op, and nothing drifted
+    let plan = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert!(plan.stdout.contains("is kept (deletion protection on) until"), "{plan:?}");
+    assert_eq!(w.run(&["drift"]).code, 0);
+    // a drill of the new database works, and never takes it for a leftover copy
+    w.ok(&["db", "restore-drill"]);
+    assert!(instance(&w, &id).await.is_some());
+    // destroy waits for the old one to be dealt with
+    let destroy = w.run(&["destroy", "--auto-approve"]);
+    assert_eq!(destroy.code, 1, "{destroy:?}");
+    assert!(destroy.stderr.contains("db restore --finalize"), "{destroy:?}");
+
+    let fin = w.ok(&["db", "restore", "--finalize", "--auto-approve"]);
+    assert!(fin.stdout.contains("Finalized: empi-local-db is deleted"), "{fin:?}");
+    assert!(instance(&w, "empi-local-db").await.is_none());
+    let snaps = aws.rds.describe_db_snapshots().send().await.unwrap();
+    assert!(
+        snaps
+            .db_snapshots()
+            .iter()
+            .any(|s| s.db_snapshot_identifier().unwrap().starts_with("empi-local-db-final-")),
+        "no final snapshot"
+    );
+    assert!(w.state()["facts"].get("database_replaced").is_none());
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+    w.ok(&["destroy", "--auto-approve"]);
+}
+
+/// A copy that fails a check is not switched to: the state document is byte-identical, the
+/// application's config untouched, and the copy deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_whose_copy_fails_a_check_switches_nothing() {
+    let failing = VALIDATED.replacen(
+        r#""name": "migrations", "ok": true"#,
+        r#""name": "migrations", "ok": false"#,
+        1,
+    );
+    let w = Workspace::with_node(&[], drill_node(&failing));
+    w.ok(&["apply", "--auto-approve"]);
+    let before = std::fs::read(w.state_file()).unwrap();
+    let aws = w.aws().await;
+    let config = crate::common::config(&aws, "empi-local/tuva-empi-config").await;
+    let r = w.run(&["db", "restore", "--to", &now(), "--auto-approve"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("FAIL migrations"), "{r:?}");
+    assert!(r.stdout.contains("nothing switched"), "{r:?}");
+    assert_eq!(std::fs::read(w.state_file()).unwrap(), before, "state changed");
+    assert_eq!(crate::common::config(&aws, "empi-local/tuva-empi-config").await, config);
+    assert!(drill_instances(&w).await.is_empty(), "the copy is left");
+    let restores: Vec<String> = aws
+        .rds
+        .describe_db_instances()
+        .send()
+        .await
+        .unwrap()
+        .db_instances()
+        .iter()
+        .filter_map(|d| d.db_instance_identifier().map(String::from))
+        .filter(|i| i.contains("-restored-"))
+        .collect();
+    assert!(restores.is_empty(), "{restores:?}");
 }

@@ -5,17 +5,24 @@ use crate::kinds::{iam, logs, s3, waf};
 
 /// The CloudWatch log groups the stack's key may encrypt (the key policy's encryption-context
 /// condition for the CloudWatch Logs service): EKS's control-plane group, RDS's PostgreSQL
-/// export groups, WAF's (AWS requires the `aws-waf-logs-` prefix), and the stack's own under
+/// export groups (and those of instances `db restore` switched to), WAF's (AWS requires the `aws-waf-logs-` prefix), and the stack's own under
 /// `/empi-infra/<name>/`.
 pub fn log_group_arns(stack: &Stack, account: &str) -> Vec<String> {
     let (p, region, n) = (crate::arn::partition_of(&stack.region), &stack.region, &stack.name);
     let group = |name: String| format!("arn:{p}:logs:{region}:{account}:log-group:{name}");
-    vec![
+    let mut groups = vec![
         group(format!("/aws/eks/{n}/cluster")),
         group(format!("/aws/rds/instance/{n}-db/*")),
         group(format!("aws-waf-logs-{n}*")),
         group(format!("/empi-infra/{n}/*")),
-    ]
+    ];
+    // once `db restore` switched to a restored instance: its group, and those of earlier restores,
+    // whose logs (kept for their retention) must stay readable
+    if !stack.database.restored_identifier.is_empty() {
+        groups
+            .insert(2, group(format!("/aws/rds/instance/{n}{}*", super::database::RESTORED_INFIX)));
+    }
+    groups
 }
 
 /// Key prefixes in the log bucket: ALB access logs, the storage bucket's server access logs, the trail.
@@ -40,7 +47,10 @@ pub fn log_groups(stack: &Stack) -> Vec<(&'static str, String)> {
     let n = &stack.name;
     let mut v = vec![
         ("audit.eks_log_group", format!("/aws/eks/{n}/cluster")),
-        ("audit.database_log_group", format!("/aws/rds/instance/{n}-db/postgresql")),
+        (
+            "audit.database_log_group",
+            format!("/aws/rds/instance/{}/postgresql", stack.database_identifier()),
+        ),
         ("audit.flow_log_group", format!("/empi-infra/{n}/vpc-flow-logs")),
     ];
     if stack.edge.waf {

@@ -8,6 +8,14 @@ pub const DB_NAME: &str = "tuva_empi";
 /// The address of the stack's database instance.
 pub const DATABASE_INSTANCE: &str = "database.instance";
 
+/// The identifier of an instance `db restore` makes: `<stack>-db-restored-<yyyymmddhhmmss>`.
+pub fn restored_database_identifier(stack: &Stack, stamp: &str) -> String {
+    format!("{}{RESTORED_INFIX}{stamp}", stack.name)
+}
+
+/// What follows the stack's name in a restored instance's identifier.
+pub const RESTORED_INFIX: &str = "-db-restored-";
+
 /// The RDS master user: only the database-role Job connects as it.
 pub const DB_USER: &str = "tuva_empi";
 
@@ -49,7 +57,7 @@ pub(super) fn database_area(stack: &Stack, net: &Network, out: &mut Vec<Resource
         .spec("database.parameter_group", &pg_name),
     );
     let db = &stack.database;
-    let dbi = format!("{n}-db");
+    let dbi = stack.database_identifier();
     let mut instance = rds::Instance {
         engine: "postgres".into(),
         engine_version: db.engine_version.as_str().into(),

@@ -136,6 +136,11 @@ pub fn database_role_job_name(stack: &Stack) -> String {
     let mut h = Sha256::new();
     h.update(DATABASE_ROLE_SCRIPT.as_bytes());
     h.update(stack.app.tuva.extensions.join(",").as_bytes());
+    // a database `db restore` switched to gets the role's password set again (a rotation after
+    // the time restored to is not in its copy), and the backend pods, marked with this name, roll
+    if !stack.database.restored_identifier.is_empty() {
+        h.update(stack.database.restored_identifier.as_bytes());
+    }
     format!("database-role-{}", &hex::encode(h.finalize())[..10])
 }
 

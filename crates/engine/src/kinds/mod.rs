@@ -156,10 +156,15 @@ pub fn schema(kind: &str) -> Option<&'static Schema> {
 pub const COMMON_READ_ACTIONS: &[&str] = &["sts:GetCallerIdentity"];
 
 /// Actions of the operator's commands beyond what the kinds declare: `db restore-drill` restores
-/// the database to a new instance (tagged as a drill), reads it and deletes it.
+/// the database to a new instance (tagged as a drill), reads it and deletes it; `db restore` also
+/// protects and tags the instance it replaces, untags the copy it switches to, and `--finalize`
+/// deletes the replaced one after a final snapshot.
 pub const OPERATOR_COMMAND_ACTIONS: &[&str] = &[
     "rds:RestoreDBInstanceToPointInTime",
     "rds:AddTagsToResource",
+    "rds:RemoveTagsFromResource",
+    "rds:ModifyDBInstance",
+    "rds:CreateDBSnapshot",
     "rds:DescribeDBInstances",
     "rds:DeleteDBInstance",
 ];

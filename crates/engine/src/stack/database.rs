@@ -66,6 +66,9 @@ pub struct DatabaseConfig {
     /// The PostgreSQL major upgrades (`postgres17`) planned with their steps around the database
     /// (writers stopped, ANALYZE, writers started): placed from state like `upgrade_snapshots`.
     pub upgrade_steps: Vec<String>,
+    /// The RDS instance identifier when `db restore` switched the stack to a restored instance:
+    /// not in the stack file, placed from state (`Session::place`); empty: `<stack>-db`.
+    pub restored_identifier: String,
 }
 
 impl Validator<'_> {
@@ -129,6 +132,7 @@ impl Validator<'_> {
             keep_upgrade_snapshots: self.int(&raw.keep_upgrade_snapshots, &KEEP_UPGRADE_SNAPSHOTS),
             upgrade_snapshots: Vec::new(),
             upgrade_steps: Vec::new(),
+            restored_identifier: String::new(),
         }
     }
 }

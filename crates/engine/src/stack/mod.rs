@@ -294,6 +294,16 @@ impl Stack {
     }
 
     /// Tags for every taggable resource: the stack's own plus the ones empi-infra finds resources by.
+    /// The RDS instance identifier of the stack's database: `<stack>-db`, or the restored
+    /// instance `db restore` switched the stack to.
+    pub fn database_identifier(&self) -> String {
+        if self.database.restored_identifier.is_empty() {
+            format!("{}-db", self.name)
+        } else {
+            self.database.restored_identifier.clone()
+        }
+    }
+
     pub fn resource_tags(&self, address: &str, physical_name: &str) -> BTreeMap<String, String> {
         let mut tags = self.tags.clone();
         tags.insert("Name".into(), physical_name.to_string());

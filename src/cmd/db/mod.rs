@@ -1,14 +1,17 @@
-//! `db restore-drill`: the stack's backups proven by a restore. The database is restored to a new
-//! instance hardened as the stack's own, checked from inside the cluster as the application
-//! connects to it, timed (restore call to validated), deleted, and the report kept beside the
-//! state. Nothing of the stack changes: its state is not written, and the drill instance is found
-//! again by its tag (by the next drill) if this one is cut short.
+//! `db`: the stack's database proven by restores (`restore-drill`, in `drill`) and recovered
+//! by one (`restore`, `restore --finalize`, in `restore`). What both share is here: the hardening a
+//! restored instance must have, read from state, and its validation (RDS's description, then a Job
+//! in the cluster that connects as the application does).
 
-use std::path::PathBuf;
-use std::process::ExitCode;
+mod drill;
+mod restore;
+
+pub use drill::restore_drill;
+pub use restore::{finalize, restore};
+
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use empi_engine::blueprint::{workloads, DATABASE_INSTANCE, EKS_CLUSTER};
 use empi_engine::state::State;
 use k8s_openapi::api::batch::v1::Job;
@@ -17,16 +20,15 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::aws::restore::{self, Hardening};
-use crate::cli::RestoreDrillArgs;
+use crate::aws::restore::{self as rds_restore, Hardening};
 use crate::errors::fix;
 use crate::session::Session;
 
-/// The longest a restore takes before the drill gives up on it (RDS: minutes per 100 GB).
+/// The longest a restore takes before the command gives up on it (RDS: minutes per 100 GB).
 const RESTORE_DEADLINE: Duration = Duration::from_secs(90 * 60);
 /// The longest the validation Job may take.
 const VALIDATION_DEADLINE: Duration = Duration::from_secs(15 * 60);
-/// The longest the drill instance's deletion is waited for.
+/// The longest an instance's deletion is waited for.
 const DELETE_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
 /// One check of the restored copy.
@@ -35,22 +37,6 @@ pub struct Check {
     pub name: String,
     pub ok: bool,
     pub detail: String,
-}
-
-/// What a drill found: the report printed (`--json`) and kept beside the state.
-#[derive(Debug, Serialize)]
-pub struct Report {
-    pub drill_instance: String,
-    pub source_instance: String,
-    pub restored_to_time: String,
-    /// From the restore call to a validated copy, to a tenth of a second.
-    pub rto_seconds: f64,
-    pub checks: Vec<Check>,
-    pub deleted: bool,
-}
-
-fn progress(msg: &str) {
-    eprintln!("db restore-drill: {msg}");
 }
 
 fn check(name: &str, ok: bool, detail: impl Into<String>) -> Check {
@@ -62,140 +48,101 @@ fn recorded<'a>(state: &'a State, address: &str, attr: &str) -> Option<&'a Value
     state.resources.get(address).and_then(|r| r.attrs.get(attr).or_else(|| r.outputs.get(attr)))
 }
 
-pub async fn restore_drill(stack: &Option<PathBuf>, args: RestoreDrillArgs) -> Result<ExitCode> {
-    let to = match &args.to {
-        None => None,
-        Some(t) => Some(
-            aws_sdk_rds::primitives::DateTime::from_str(
-                t,
-                aws_sdk_rds::primitives::DateTimeFormat::DateTime,
-            )
-            .map_err(|_| {
-                fix(
-                    format!("--to {t:?} is not a time"),
-                    "write it in RFC 3339, e.g. --to 2026-12-01T09:30:00Z",
-                )
-            })?,
-        ),
+/// `--to`: an RFC 3339 time.
+fn parse_time(t: &str) -> Result<aws_sdk_rds::primitives::DateTime> {
+    aws_sdk_rds::primitives::DateTime::from_str(
+        t,
+        aws_sdk_rds::primitives::DateTimeFormat::DateTime,
+    )
+    .map_err(|_| {
+        fix(
+            format!("--to {t:?} is not a time"),
+            "write it in RFC 3339, e.g. --to 2026-12-01T09:30:00Z",
+        )
+    })
+}
+
+/// A time as RDS takes it, in RFC 3339.
+fn format_time(t: &aws_sdk_rds::primitives::DateTime) -> String {
+    t.fmt(aws_sdk_rds::primitives::DateTimeFormat::DateTime).unwrap_or_default()
+}
+
+/// `yyyymmddhhmmss` now: the suffix of a restored instance's identifier.
+fn stamp() -> String {
+    k8s_openapi::jiff::Timestamp::now().strftime("%Y%m%d%H%M%S").to_string()
+}
+
+/// The identifier of the database state records, or the fix.
+fn recorded_database(session: &Session, state: &State) -> Result<String> {
+    state.resources.get(DATABASE_INSTANCE).and_then(|r| r.id.clone()).ok_or_else(|| {
+        fix(
+            format!("state records no database for stack {:?}", session.stack.name),
+            "run `empi-infra apply` first (or check --stack)",
+        )
+    })
+}
+
+/// What a restored instance must have to be hardened as the stack's database, as state records it.
+fn hardening_of(state: &State) -> Hardening {
+    let text = |attr: &str| {
+        recorded(state, DATABASE_INSTANCE, attr)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
     };
-    let session = Session::open(stack).await?;
-    session.refuse_while_locked("db restore-drill").await?;
-    let state = session.backend.load().await?;
-    let source =
-        state.resources.get(DATABASE_INSTANCE).and_then(|r| r.id.clone()).ok_or_else(|| {
-            fix(
-                format!("state records no database for stack {:?}", session.stack.name),
-                "run `empi-infra apply` first (or check --stack)",
-            )
-        })?;
-    let text = |address: &str, attr: &str| {
-        recorded(&state, address, attr).and_then(Value::as_str).unwrap_or_default().to_string()
-    };
-    let hardening = Hardening {
-        subnet_group: text(DATABASE_INSTANCE, "db_subnet_group_name"),
-        security_groups: recorded(&state, DATABASE_INSTANCE, "vpc_security_group_ids")
+    Hardening {
+        subnet_group: text("db_subnet_group_name"),
+        security_groups: recorded(state, DATABASE_INSTANCE, "vpc_security_group_ids")
             .and_then(Value::as_array)
             .map(|l| l.iter().filter_map(|v| v.as_str().map(String::from)).collect())
             .unwrap_or_default(),
-        parameter_group: text(DATABASE_INSTANCE, "db_parameter_group_name"),
-        kms_key: text(DATABASE_INSTANCE, "kms_key_id"),
-        instance_class: text(DATABASE_INSTANCE, "instance_class"),
-    };
-    let cloud = session.connect().await?;
-    let rds = &cloud.clients.rds;
-    let stack = &session.stack;
-    let owner = format!("{}/{}", stack.name, stack.region);
+        parameter_group: text("db_parameter_group_name"),
+        kms_key: text("kms_key_id"),
+        instance_class: text("instance_class"),
+        ..Hardening::default()
+    }
+}
 
-    // what a drill cut short left behind goes first (found by its tag, never by its name)
-    for (left, deleting) in restore::drills_of(rds, &owner).await.map_err(|e| anyhow!("{e}"))? {
+/// Deletes the drill instances of the stack a cut-short drill or restore left (found by their
+/// tag, never by name; never the instance state records as the stack's database).
+async fn delete_leftovers(
+    rds: &aws_sdk_rds::Client,
+    owner: &str,
+    recorded: &str,
+    progress: &dyn Fn(&str),
+) -> Result<()> {
+    for (left, deleting) in
+        rds_restore::drills_of(rds, owner, recorded).await.map_err(|e| anyhow!("{e}"))?
+    {
         if deleting {
             continue;
         }
-        progress(&format!("deleting {left}, left by an earlier drill"));
-        restore::delete(rds, &left).await.map_err(|e| anyhow!("cannot delete {left}: {e}"))?;
+        progress(&format!("deleting {left}, left by an earlier drill or restore"));
+        rds_restore::delete(rds, &left).await.map_err(|e| anyhow!("cannot delete {left}: {e}"))?;
     }
-
-    let src = restore::describe(rds, &source)
-        .await
-        .map_err(|e| anyhow!("{e}"))?
-        .ok_or_else(|| anyhow!("the database {source} that state records does not exist"))?;
-    // the time restored to is named in the call, so that the report says the time RDS used
-    let to = to.or(src.latest_restorable_time().copied());
-    let restored_to = to
-        .map(|t| t.fmt(aws_sdk_rds::primitives::DateTimeFormat::DateTime).unwrap_or_default())
-        .unwrap_or_default();
-    let stamp = k8s_openapi::jiff::Timestamp::now().strftime("%Y%m%d%H%M%S").to_string();
-    let drill = format!("{source}-drill-{stamp}");
-    let tags: Vec<(String, String)> =
-        stack.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    progress(&format!(
-        "restoring {source} to {} as {drill} (its subnet group, security groups, parameter group and key; not public)",
-        if restored_to.is_empty() { "its latest restorable time" } else { &restored_to }
-    ));
-    let t0 = Instant::now();
-    restore::restore(rds, &source, &drill, to, &hardening, &owner, &tags)
-        .await
-        .map_err(|e| anyhow!("RDS refused the restore of {source}: {e}"))?;
-
-    // from here on the drill instance exists: whatever happens, it is deleted (unless --keep)
-    let outcome = validate(&session, &cloud, &state, &drill, &hardening, &src, &progress).await;
-    let rto_seconds = (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0;
-    let mut deleted = false;
-    if !args.keep {
-        progress(&format!("deleting {drill}"));
-        match restore::delete(rds, &drill).await {
-            Ok(()) => match restore::wait(rds, &drill, true, DELETE_DEADLINE, &progress).await {
-                Ok(_) => deleted = true,
-                Err(e) => eprintln!("warning: {e}"),
-            },
-            Err(e) => eprintln!("warning: cannot delete the drill instance {drill} ({e}); the next drill deletes it"),
-        }
-    }
-    let checks = outcome?;
-    let report = Report {
-        drill_instance: drill.clone(),
-        source_instance: source,
-        restored_to_time: restored_to,
-        rto_seconds,
-        checks,
-        deleted,
-    };
-    let body = serde_json::to_vec_pretty(&report)?;
-    let kept = session
-        .backend
-        .put_record("drills", &format!("{drill}.json"), &body)
-        .await
-        .context("the drill's report could not be kept beside the state")?;
-    if args.json {
-        outln!("{}", String::from_utf8_lossy(&body))?;
-    } else {
-        outln!("Restore drill {drill} of {}:", report.source_instance)?;
-        for c in &report.checks {
-            outln!("  {} {:<18} {}", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail)?;
-        }
-        outln!(
-            "Recovery time: {} s from the restore call to a validated copy; the copy {}.",
-            report.rto_seconds,
-            if report.deleted { "is deleted" } else { "is kept (--keep, or its deletion failed)" }
-        )?;
-        outln!("Report: {kept}")?;
-    }
-    Ok(if report.checks.iter().all(|c| c.ok) { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(())
 }
 
-/// Waits for the drill instance, checks its hardening from RDS's own description, and has a Job in
-/// the cluster check the copy as the application connects to it.
-async fn validate(
+/// A restored copy to check: its instance, and the name of the Job that checks it in the cluster.
+pub(crate) struct Copy<'a> {
+    pub instance: &'a str,
+    pub job: &'a str,
+}
+
+/// Waits for the restored instance, checks its hardening from RDS's own description, and has a
+/// Job in the cluster check the copy as the application connects to it.
+pub(crate) async fn validate(
     session: &Session,
     cloud: &crate::session::Connected,
     state: &State,
-    drill: &str,
+    copy: Copy<'_>,
     hardening: &Hardening,
     source: &aws_sdk_rds::types::DbInstance,
     progress: &dyn Fn(&str),
 ) -> Result<Vec<Check>> {
+    let (drill, job) = (copy.instance, copy.job);
     let rds = &cloud.clients.rds;
-    let d = restore::wait(rds, drill, false, RESTORE_DEADLINE, progress)
+    let d = rds_restore::wait(rds, drill, false, RESTORE_DEADLINE, progress)
         .await
         .map_err(|e| anyhow!(e))?
         .expect("waited for available");
@@ -246,7 +193,7 @@ async fn validate(
         d.endpoint().ok_or_else(|| anyhow!("the drill instance {drill} has no endpoint"))?;
     let host = endpoint.address().unwrap_or_default().to_string();
     let port = endpoint.port().unwrap_or(5432) as u16;
-    checks.extend(in_cluster(session, cloud, state, drill, &host, port, progress).await?);
+    checks.extend(in_cluster(session, cloud, state, job, &host, port, progress).await?);
     Ok(checks)
 }
 
@@ -256,7 +203,7 @@ async fn in_cluster(
     session: &Session,
     cloud: &crate::session::Connected,
     state: &State,
-    drill: &str,
+    name: &str,
     host: &str,
     port: u16,
     progress: &dyn Fn(&str),
@@ -278,7 +225,6 @@ async fn in_cluster(
         stack.region.clone(),
     );
     let client = conn.client(&cluster).await.map_err(|e| anyhow!("{e}"))?;
-    let name = format!("restore-drill-{}", drill.rsplit('-').next().unwrap_or("0"));
     // the newest migration of the version running, as state records it (the stack file may
     // already name the next one)
     let running = state
@@ -289,7 +235,7 @@ async fn in_cluster(
         .unwrap_or_else(|| stack.app.tuva.clone());
     let mut manifest = workloads::restore_validation_job(
         stack,
-        &name,
+        name,
         config_arn.as_str().unwrap_or_default(),
         host,
         port,
@@ -303,9 +249,9 @@ async fn in_cluster(
         anyhow!("cannot start the validation Job {}/{name}: {e}", stack.app.namespace)
     })?;
     progress(&format!("validation Job {}/{name} started", stack.app.namespace));
-    let result = job_report(&jobs, &client, &stack.app.namespace, &name).await;
+    let result = job_report(&jobs, &client, &stack.app.namespace, name).await;
     // removed whatever happened (and by Kubernetes an hour after it ended, should this fail)
-    let _ = jobs.delete(&name, &DeleteParams::background()).await;
+    let _ = jobs.delete(name, &DeleteParams::background()).await;
     result
 }
 
@@ -318,7 +264,7 @@ async fn job_report(
 ) -> Result<Vec<Check>> {
     let t0 = Instant::now();
     let finished = loop {
-        let j = jobs.get(&name).await.map_err(|e| anyhow!("cannot read the Job {name}: {e}"))?;
+        let j = jobs.get(name).await.map_err(|e| anyhow!("cannot read the Job {name}: {e}"))?;
         let conds = j.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
         if let Some(c) = conds
             .iter()
