@@ -24,7 +24,7 @@ moto_server.py (the entry point, which moto_zygote.py loads too) calls install()
 serving. Every behaviour's evidence is in its docstring; docs/AWS-FIDELITY.md lists them with
 empi-infra's handling and tests.
 """
-from . import acm, cognito, ec2, eks, eks_addons, elb, iam, rds, realism, s3, secrets, side_permissions, waf
+from . import acm, cognito, common, ec2, eks, eks_addons, elb, iam, rds, realism, s3, secrets, side_permissions, waf
 
 # The order of installation. It matters only where two patches wrap the same moto attribute: the
 # one installed later is the outer one (its check runs first). Every such pair is within one
@@ -49,6 +49,7 @@ SERVICES = (eks, eks_addons, rds, cognito, ec2, acm, s3, iam, elb, waf, secrets,
 
 
 def install():
+    common.speed_ups()
     realism.install()
     for service in SERVICES:
         service.install()
