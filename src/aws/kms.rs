@@ -14,10 +14,15 @@ use super::adapter::{add, done, AwsError, AwsKind, AwsResult, Tags};
 use super::{attrs, input_bool, input_i32, input_str, tags, tags_value, Clients};
 
 pub fn register(r: &mut Registry, c: &Clients) {
-    add(r, Key(c.kms.clone()));
+    add(r, Key { home: c.kms.clone(), clients: c.clone() });
 }
 
-pub struct Key(Client);
+/// Keys of the stack's region, and of another where a key says so (`region`: the database's
+/// backup replica's key).
+pub struct Key {
+    home: Client,
+    clients: Clients,
+}
 
 /// The name KMS gives every key's policy.
 const POLICY_NAME: &str = "default";
@@ -120,14 +125,22 @@ pub fn key_policy_problem(policy: &Value, key_arn: &str) -> Option<String> {
 }
 
 impl Key {
-    async fn metadata(&self, id: &str) -> AwsResult<Option<KeyMetadata>> {
-        let r = self.0.describe_key().key_id(id).send().await?;
+    /// The client of the key's region.
+    fn c(&self, a: &Attrs) -> Client {
+        match a.get("region").and_then(Value::as_str) {
+            Some(r) if !r.is_empty() && r != self.clients.region => self.clients.kms_in(r),
+            _ => self.home.clone(),
+        }
+    }
+
+    async fn metadata(c: &Client, id: &str) -> AwsResult<Option<KeyMetadata>> {
+        let r = c.describe_key().key_id(id).send().await?;
         Ok(r.key_metadata().cloned().filter(|m| usable(m.key_state())))
     }
 
     /// The alias names pointing at the key.
-    async fn aliases(&self, key_id: &str) -> AwsResult<Vec<(String, String)>> {
-        let r = self.0.list_aliases().key_id(key_id).send().await?;
+    async fn aliases(c: &Client, key_id: &str) -> AwsResult<Vec<(String, String)>> {
+        let r = c.list_aliases().key_id(key_id).send().await?;
         Ok(r.aliases()
             .iter()
             .map(|a| {
@@ -147,8 +160,9 @@ impl AwsKind for Key {
 
     /// By its alias: the stack's key is the one `alias/<stack>` names, while it is usable.
     async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
+        let c = self.c(inputs);
         let alias = input_str(inputs, kinds::kms::Key::alias);
-        match self.0.describe_key().key_id(alias).send().await.map_err(AwsError::from) {
+        match c.describe_key().key_id(alias).send().await.map_err(AwsError::from) {
             Ok(r) => Ok(r
                 .key_metadata()
                 .filter(|m| usable(m.key_state()))
@@ -159,27 +173,32 @@ impl AwsKind for Key {
     }
 
     async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
-        let Some(m) = self.metadata(id).await? else { return Ok(None) };
-        let policy = self.0.get_key_policy().key_id(id).policy_name(POLICY_NAME).send().await?;
+        let c = self.c(recorded);
+        let Some(m) = Self::metadata(&c, id).await? else { return Ok(None) };
+        let policy = c.get_key_policy().key_id(id).policy_name(POLICY_NAME).send().await?;
         let policy: Value =
             policy.policy().and_then(|p| serde_json::from_str(p).ok()).unwrap_or(Value::Null);
-        let rotation =
-            self.0.get_key_rotation_status().key_id(id).send().await?.key_rotation_enabled();
-        let aliases = self.aliases(id).await?;
+        let rotation = c.get_key_rotation_status().key_id(id).send().await?.key_rotation_enabled();
+        let aliases = Self::aliases(&c, id).await?;
         // the recorded alias while it still names this key, else the first one that does
         let want = input_str(recorded, kinds::kms::Key::alias);
         let alias = aliases.iter().find(|(a, _)| a == want).or(aliases.first()).cloned();
-        let t = self.0.list_resource_tags().key_id(id).send().await?;
+        let t = c.list_resource_tags().key_id(id).send().await?;
         let tag_list =
             t.tags().iter().map(|t| (t.tag_key().to_string(), t.tag_value().to_string()));
+        let mut observed = attrs([
+            ("description", json!(m.description())),
+            ("enable_key_rotation", json!(rotation)),
+            ("policy", policy),
+            ("alias", json!(alias.as_ref().map(|(a, _)| a.as_str()))),
+            ("tags", tags_value(tag_list)),
+        ]);
+        // a key stays in the region it was made in (read there)
+        if let Some(r) = recorded.get("region").filter(|r| r.is_string()) {
+            observed.insert("region".into(), r.clone());
+        }
         Ok(Some(Observed {
-            attrs: attrs([
-                ("description", json!(m.description())),
-                ("enable_key_rotation", json!(rotation)),
-                ("policy", policy),
-                ("alias", json!(alias.as_ref().map(|(a, _)| a.as_str()))),
-                ("tags", tags_value(tag_list)),
-            ]),
+            attrs: observed,
             outputs: attrs([
                 ("id", json!(m.key_id())),
                 ("key_id", json!(m.key_id())),
@@ -190,9 +209,9 @@ impl AwsKind for Key {
     }
 
     async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        let c = self.c(a);
         let policy = serde_json::to_string(&a["policy"]).unwrap_or_default();
-        let r = self
-            .0
+        let r = c
             .create_key()
             .description(input_str(a, kinds::kms::Key::description))
             .policy(policy)
@@ -204,10 +223,10 @@ impl AwsKind for Key {
             .map(|m| m.key_id().to_string())
             .ok_or_else(|| ProviderError::new("CreateKey returned no key"))?;
         if input_bool(a, kinds::kms::Key::enable_key_rotation) {
-            self.0.enable_key_rotation().key_id(&id).send().await?;
+            c.enable_key_rotation().key_id(&id).send().await?;
         }
         let alias = input_str(a, kinds::kms::Key::alias);
-        self.0.create_alias().alias_name(alias).target_key_id(&id).send().await.map_err(|e| {
+        c.create_alias().alias_name(alias).target_key_id(&id).send().await.map_err(|e| {
             AwsError::from(e).explain("AlreadyExistsException", || {
                 format!("the alias {alias} already names another KMS key that this stack's state does not record; delete that alias (`aws kms delete-alias --alias-name {alias}`) or choose another stack name")
             })
@@ -222,12 +241,12 @@ impl AwsKind for Key {
         new: &Attrs,
         changed: &[String],
     ) -> AwsResult<()> {
+        let c = self.c(new);
         for k in changed {
             match k.as_str() {
                 "policy" => {
                     let policy = serde_json::to_string(&new["policy"]).unwrap_or_default();
-                    self.0
-                        .put_key_policy()
+                    c.put_key_policy()
                         .key_id(id)
                         .policy_name(POLICY_NAME)
                         .policy(policy)
@@ -235,26 +254,19 @@ impl AwsKind for Key {
                         .await?;
                 }
                 "enable_key_rotation" if input_bool(new, k) => {
-                    done(self.0.enable_key_rotation().key_id(id).send()).await?
+                    done(c.enable_key_rotation().key_id(id).send()).await?
                 }
-                "enable_key_rotation" => {
-                    done(self.0.disable_key_rotation().key_id(id).send()).await?
-                }
+                "enable_key_rotation" => done(c.disable_key_rotation().key_id(id).send()).await?,
                 "description" => {
                     done(
-                        self.0
-                            .update_key_description()
-                            .key_id(id)
-                            .description(input_str(new, k))
-                            .send(),
+                        c.update_key_description().key_id(id).description(input_str(new, k)).send(),
                     )
                     .await?
                 }
                 "alias" => {
                     // the alias may be missing (deleted behind empi-infra's back) or another key's
                     let alias = input_str(new, k);
-                    match self
-                        .0
+                    match c
                         .create_alias()
                         .alias_name(alias)
                         .target_key_id(id)
@@ -263,19 +275,13 @@ impl AwsKind for Key {
                         .map_err(AwsError::from)
                     {
                         Err(e) if e.code() == Some("AlreadyExistsException") => {
-                            self.0
-                                .update_alias()
-                                .alias_name(alias)
-                                .target_key_id(id)
-                                .send()
-                                .await?;
+                            c.update_alias().alias_name(alias).target_key_id(id).send().await?;
                         }
                         r => r.map(|_| ())?,
                     }
                     let before = input_str(old, k);
                     if !before.is_empty() && before != alias {
-                        match self
-                            .0
+                        match c
                             .delete_alias()
                             .alias_name(before)
                             .send()
@@ -294,11 +300,12 @@ impl AwsKind for Key {
     }
 
     async fn delete(&self, id: &str, recorded: &Attrs) -> AwsResult<()> {
-        let Some(_) = self.metadata(id).await? else { return Ok(()) };
+        let c = self.c(recorded);
+        let Some(_) = Self::metadata(&c, id).await? else { return Ok(()) };
         // the alias first: a key pending deletion keeps its aliases, and the next apply's key
         // takes the name
-        for (alias, _) in self.aliases(id).await? {
-            match self.0.delete_alias().alias_name(&alias).send().await.map_err(AwsError::from) {
+        for (alias, _) in Self::aliases(&c, id).await? {
+            match c.delete_alias().alias_name(&alias).send().await.map_err(AwsError::from) {
                 Err(e) if e.code() == Some("NotFoundException") => {}
                 r => r.map(|_| ())?,
             }
@@ -307,8 +314,7 @@ impl AwsKind for Key {
             d @ 7..=30 => d,
             _ => 30,
         };
-        let r =
-            self.0.schedule_key_deletion().key_id(id).pending_window_in_days(days).send().await?;
+        let r = c.schedule_key_deletion().key_id(id).pending_window_in_days(days).send().await?;
         tracing::info!(
             "KMS key {id}: deletion scheduled for {} ({days} days); until then `aws kms cancel-key-deletion --key-id {id}` keeps it, and with it the final database snapshot it encrypts",
             r.deletion_date().map(|d| d.to_string()).unwrap_or_default()
@@ -316,12 +322,13 @@ impl AwsKind for Key {
         Ok(())
     }
 
-    async fn retag(&self, id: &str, _new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+    async fn retag(&self, id: &str, new: &Attrs, set: Tags, remove: Vec<String>) -> AwsResult<()> {
+        let c = self.c(new);
         if !remove.is_empty() {
-            self.0.untag_resource().key_id(id).set_tag_keys(Some(remove)).send().await?;
+            c.untag_resource().key_id(id).set_tag_keys(Some(remove)).send().await?;
         }
         if !set.is_empty() {
-            self.0.tag_resource().key_id(id).set_tags(Some(kms_tags(set))).send().await?;
+            c.tag_resource().key_id(id).set_tags(Some(kms_tags(set))).send().await?;
         }
         Ok(())
     }

@@ -28,6 +28,7 @@ use empi_engine::resource::{Attrs, ProviderError, Registry};
 use serde_json::Value;
 
 /// Every AWS client the resources use, built from one SDK configuration.
+#[derive(Clone)]
 pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub iam: aws_sdk_iam::Client,
@@ -213,6 +214,26 @@ impl Clients {
             region: target.region.clone(),
             sdk: conf,
         }
+    }
+
+    /// A KMS client of another region (the database's backup replica's key), fenced as the others.
+    pub fn kms_in(&self, region: &str) -> aws_sdk_kms::Client {
+        aws_sdk_kms::Client::from_conf(
+            aws_sdk_kms::config::Builder::from(&self.sdk)
+                .region(aws_config::Region::new(region.to_string()))
+                .interceptor(Fence)
+                .build(),
+        )
+    }
+
+    /// An RDS client of another region (where the database's automated backups are replicated).
+    pub fn rds_in(&self, region: &str) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::from_conf(
+            aws_sdk_rds::config::Builder::from(&self.sdk)
+                .region(aws_config::Region::new(region.to_string()))
+                .interceptor(Fence)
+                .build(),
+        )
     }
 
     /// The AWS account the credentials belong to (part of globally unique names).

@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use aws_sdk_rds::types::Tag;
 use aws_sdk_rds::Client;
 use empi_engine::kinds;
-use empi_engine::kinds::rds::{INSTANCE, PARAMETER_GROUP, SNAPSHOT, SUBNET_GROUP};
+use empi_engine::kinds::rds::{
+    BACKUP_REPLICATION, INSTANCE, PARAMETER_GROUP, SNAPSHOT, SUBNET_GROUP,
+};
 use empi_engine::resource::{Attrs, Observed, ProviderError, Registry, Schema};
 use serde_json::{json, Value};
 
@@ -18,6 +20,7 @@ pub fn register(r: &mut Registry, c: &Clients) {
     add(r, ParameterGroup(c.rds.clone()));
     add(r, Instance { rds: c.rds.clone() });
     add(r, Snapshot(c.rds.clone()));
+    add(r, BackupReplication(c.clone()));
 }
 
 fn rds_tags(a: &Attrs) -> Vec<Tag> {
@@ -799,6 +802,135 @@ impl AwsKind for Snapshot {
             .await?
             .and_then(|s| s.status)
             .map(|s| (s, "see the RDS console's events for why".to_string())))
+    }
+}
+
+// ── Automated backups replicated to another region ───────────────────────────────
+
+/// The database's automated backups replicated to `[database] backup_replica_region`. Its calls go
+/// to that region (RDS: "run in the destination Region"); whether it still replicates is the
+/// source instance's to say (`DBInstanceAutomatedBackupsReplications`, as terraform-provider-aws
+/// waits on it), since the copies a stopped replication made stay listed there until they expire.
+pub struct BackupReplication(Clients);
+
+impl BackupReplication {
+    fn source_id(a: &Attrs) -> String {
+        let arn = input_str(a, kinds::rds::BackupReplication::source_db_instance_arn);
+        arn.rsplit(":db:").next().unwrap_or_default().to_string()
+    }
+
+    /// The replications the source instance lists (their ARNs), `None` when it is gone.
+    async fn listed(&self, a: &Attrs) -> AwsResult<Option<Vec<String>>> {
+        let id = Self::source_id(a);
+        let r = self.0.rds.describe_db_instances().db_instance_identifier(&id).send().await;
+        let d = match r.map_err(super::adapter::AwsError::from) {
+            Ok(r) => r.db_instances().first().cloned(),
+            Err(e) if e.code().is_some_and(|c| c.starts_with("DBInstanceNotFound")) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(d.map(|d| {
+            d.db_instance_automated_backups_replications()
+                .iter()
+                .filter_map(|r| r.db_instance_automated_backups_arn().map(String::from))
+                .collect()
+        }))
+    }
+
+    /// The replicated backups `id` in the destination region, while the source replicates to it.
+    async fn describe(
+        &self,
+        id: &str,
+        a: &Attrs,
+    ) -> AwsResult<Option<aws_sdk_rds::types::DbInstanceAutomatedBackup>> {
+        if !self.listed(a).await?.unwrap_or_default().iter().any(|x| x == id) {
+            return Ok(None);
+        }
+        let region = input_str(a, kinds::rds::BackupReplication::region);
+        Ok(self
+            .0
+            .rds_in(region)
+            .describe_db_instance_automated_backups()
+            .db_instance_automated_backups_arn(id)
+            .send()
+            .await?
+            .db_instance_automated_backups()
+            .first()
+            .cloned())
+    }
+}
+
+#[async_trait]
+impl AwsKind for BackupReplication {
+    const SCHEMA: &'static Schema = &BACKUP_REPLICATION;
+    const NOT_FOUND: &'static [&'static str] =
+        &["DBInstanceAutomatedBackupNotFound", "DBInstanceAutomatedBackupNotFoundFault"];
+    const LIFECYCLE: Lifecycle = Lifecycle::Status { ready: &["replicating"], failed: &["failed"] };
+
+    /// The source's replication to the region, found through the source (whose ownership the
+    /// database's own resource proves).
+    async fn find(&self, _name: &str, _address: &str, inputs: &Attrs) -> AwsResult<Option<String>> {
+        let region = input_str(inputs, kinds::rds::BackupReplication::region);
+        let marker = format!(":rds:{region}:");
+        Ok(self.listed(inputs).await?.unwrap_or_default().into_iter().find(|a| a.contains(&marker)))
+    }
+
+    async fn read(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<Observed>> {
+        let Some(b) = self.describe(id, recorded).await? else { return Ok(None) };
+        Ok(Some(Observed {
+            attrs: attrs([
+                ("source_db_instance_arn", json!(b.db_instance_arn())),
+                ("region", json!(input_str(recorded, kinds::rds::BackupReplication::region))),
+                ("kms_key_id", json!(b.kms_key_id())),
+                ("retention_period", json!(b.backup_retention_period())),
+            ]),
+            outputs: attrs([("id", json!(id)), ("arn", json!(id))]),
+        }))
+    }
+
+    async fn create(&self, _name: &str, _address: &str, a: &Attrs) -> AwsResult<String> {
+        use kinds::rds::BackupReplication as B;
+        let r = self
+            .0
+            .rds_in(input_str(a, B::region))
+            .start_db_instance_automated_backups_replication()
+            .source_db_instance_arn(input_str(a, B::source_db_instance_arn))
+            .kms_key_id(input_str(a, B::kms_key_id))
+            .backup_retention_period(input_i32(a, B::retention_period))
+            .send()
+            .await?;
+        r.db_instance_automated_backup()
+            .and_then(|b| b.db_instance_automated_backups_arn())
+            .map(String::from)
+            .ok_or_else(|| {
+                ProviderError::new("StartDBInstanceAutomatedBackupsReplication returned no ARN")
+                    .into()
+            })
+    }
+
+    async fn delete(&self, _id: &str, recorded: &Attrs) -> AwsResult<()> {
+        use kinds::rds::BackupReplication as B;
+        if self.listed(recorded).await?.is_none() {
+            return Ok(());
+        }
+        match self
+            .0
+            .rds_in(input_str(recorded, B::region))
+            .stop_db_instance_automated_backups_replication()
+            .source_db_instance_arn(input_str(recorded, B::source_db_instance_arn))
+            .send()
+            .await
+            .map_err(super::adapter::AwsError::from)
+        {
+            // not replicating (any more)
+            Err(e) if e.code() == Some("InvalidDBInstanceState") => Ok(()),
+            r => r.map(|_| ()),
+        }
+    }
+
+    async fn status(&self, id: &str, recorded: &Attrs) -> AwsResult<Option<(String, String)>> {
+        Ok(self.describe(id, recorded).await?.and_then(|b| b.status).map(|s| {
+            (s, "see the RDS console's automated backups of the destination region".to_string())
+        }))
     }
 }
 

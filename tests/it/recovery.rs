@@ -326,3 +326,59 @@ async fn a_restore_whose_copy_fails_a_check_switches_nothing() {
         .collect();
     assert!(restores.is_empty(), "{restores:?}");
 }
+
+/// `[database] backup_replica_region`: RDS replicates the automated backups to the region, under a
+/// key the stack makes there; the apply waits until they replicate (the local cloud keeps them
+/// `pending` a while first, as AWS does); leaving the setting out again stops the replication.
+#[tokio::test(flavor = "multi_thread")]
+async fn backups_replicate_to_a_second_region_under_a_key_there_until_the_setting_goes() {
+    const REPLICA: &str = "backup_retention_days = 1\nbackup_replica_region = \"us-west-2\"";
+    let w = Workspace::new(&[("backup_retention_days = 1", REPLICA)]);
+    // pending for the first three reads: the apply must wait them out
+    w.moto.realism(r#"{"rds_backup_replication_looks": 3}"#);
+    w.ok(&["apply", "--auto-approve"]);
+    let source = instance(&w, "empi-local-db").await.unwrap();
+    let listed: Vec<&str> = source
+        .db_instance_automated_backups_replications()
+        .iter()
+        .filter_map(|r| r.db_instance_automated_backups_arn())
+        .collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0].starts_with("arn:aws:rds:us-west-2:"), "{listed:?}");
+    let west = crate::common::aws_in(&w.moto.url, "us-west-2").await;
+    let b = west
+        .rds
+        .describe_db_instance_automated_backups()
+        .db_instance_automated_backups_arn(listed[0])
+        .send()
+        .await
+        .unwrap();
+    let b = &b.db_instance_automated_backups()[0];
+    assert_eq!(b.status(), Some("replicating"), "the apply ended before RDS replicated");
+    assert_eq!(b.backup_retention_period(), Some(1));
+    // encrypted there with the stack's key of that region
+    let key = b.kms_key_id().unwrap();
+    assert!(key.starts_with("arn:aws:kms:us-west-2:"), "{key}");
+    let tags = west.kms.list_resource_tags().key_id(key).send().await.unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.tag_key() == "empi-infra:stack" && t.tag_value() == "empi-local"),
+        "the key is not tagged as the stack's"
+    );
+    let plan = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert_eq!(w.run(&["drift"]).code, 0);
+
+    // the setting gone: the replication stops (the copies made so far are kept); the key there is
+    // scheduled for deletion
+    w.write_stack(&[]);
+    let plan = w.ok(&["plan"]);
+    assert!(plan.stdout.contains("- database.backup_replication"), "{plan:?}");
+    w.ok(&["apply", "--auto-approve"]);
+    let source = instance(&w, "empi-local-db").await.unwrap();
+    assert!(source.db_instance_automated_backups_replications().is_empty());
+    let meta = west.kms.describe_key().key_id(key).send().await.unwrap();
+    assert_eq!(meta.key_metadata().unwrap().key_state().unwrap().as_str(), "PendingDeletion");
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}

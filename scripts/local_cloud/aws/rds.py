@@ -10,7 +10,8 @@ Realistic mode (realism.on()): ModifyDBParameterGroup refuses `immediate` for a 
 DescribeDBParameters reports each parameter's ApplyType; a parameter group in use cannot be deleted;
 the master user secret holds the master user and a generated password, and is refused beside
 MasterUserPassword; a Performance Insights or storage KMS key must be Enabled, and Performance
-Insights' key cannot change; a PostgreSQL version RDS does not offer is refused.
+Insights' key cannot change; a PostgreSQL version RDS does not offer is refused. Automated backups
+replicated to another region (moto lacks the API) are `pending` before `replicating`.
 """
 import json
 
@@ -474,6 +475,152 @@ def _rds_postgres_backing():
     R.delete_db_instance = delete_db_instance
 
 
+def _backup_replication():
+    """Both modes, since moto lacks the API: automated backups replicated to another region
+    (StartDBInstanceAutomatedBackupsReplication, StopDBInstanceAutomatedBackupsReplication,
+    DescribeDBInstanceAutomatedBackups). AWS (RDS API reference and User Guide, "Replicating
+    automated backups to another AWS Region"): the calls are made in the destination region; the
+    source instance lists each replication in DBInstanceAutomatedBackupsReplications; an encrypted
+    source needs KmsKeyId, a key of the destination region; the replicated backups are `pending`
+    before `replicating` (terraform-provider-aws waits for `replicating`, up to 75 minutes); once
+    stopped, the source no longer lists it and the copies made stay, `retained`, until their
+    retention ends. Realistic mode: `pending` for `rds_backup_replication_seconds` (or for
+`rds_backup_replication_looks` reads of it), and a missing
+    or foreign-region key, a source without backups, or the source's own region refused."""
+    import random
+    import string
+    import time as _time
+
+    from moto.rds.exceptions import RDSClientError
+
+    R = rds_responses.RDSResponse
+    orig_describe = R.describe_db_instance_automated_backups
+
+    def records(backend):
+        return backend.__dict__.setdefault("_empi_replications", {})
+
+    def source_of(arn):
+        # arn:aws:rds:<region>:<account>:db:<id>
+        parts = (arn or "").split(":")
+        if len(parts) < 7 or parts[5] != "db":
+            raise RDSClientError("InvalidParameterValue", f"{arn} is not a DB instance ARN")
+        src_backend = rds_models.rds_backends[parts[4]][parts[3]]
+        db = src_backend.databases.get(parts[6])
+        if db is None:
+            raise RDSClientError("DBInstanceNotFound", f"DBInstance {parts[6]} not found.")
+        return parts[3], db
+
+    def status(rec, look=False):
+        if rec["Status"] == "pending":
+            looks = rec.get("_looks")
+            if looks is not None:
+                if look:
+                    rec["_looks"] = looks - 1
+                if rec["_looks"] < 0:
+                    rec["Status"] = "replicating"
+            elif _time.time() - rec["_started"] >= ((knob("rds_backup_replication_seconds") or 0) if on() else 0):
+                rec["Status"] = "replicating"
+        return rec["Status"]
+
+    def public(rec, look=False):
+        status(rec, look)
+        return {k: v for k, v in rec.items() if not k.startswith("_")}
+
+    def start(self):
+        account, region = account_region(self)
+        src_arn = self._get_param("SourceDBInstanceArn")
+        src_region, db = source_of(src_arn)
+        key = self._get_param("KmsKeyId")
+        retention = int(self._get_param("BackupRetentionPeriod") or db.backup_retention_period or 7)
+        if on():
+            if src_region == region:
+                raise RDSClientError(
+                    "InvalidParameterValue",
+                    "The destination Region must be different from the source DB instance's Region.",
+                )
+            if not int(db.backup_retention_period or 0):
+                raise RDSClientError(
+                    "InvalidDBInstanceState",
+                    f"Automated backups are not enabled for DB instance {db.db_instance_identifier}.",
+                )
+            if db.storage_encrypted and not key:
+                raise RDSClientError(
+                    "InvalidParameterCombination",
+                    "KmsKeyId is required to replicate the automated backups of an encrypted DB instance.",
+                )
+            if key and f":kms:{region}:" not in key:
+                raise RDSClientError(
+                    "KMSKeyNotAccessibleFault",
+                    f"The specified KMS key {key} is not in the destination Region {region}.",
+                )
+            refusal = kms_refusal(account, region, key)
+            if refusal:
+                raise RDSClientError("KMSKeyNotAccessibleFault", f"The specified KMS key {refusal}")
+        listed = db.__dict__.setdefault("db_instance_automated_backups_replications", [])
+        if any(f":rds:{region}:" in r["DBInstanceAutomatedBackupsArn"] for r in listed):
+            raise RDSClientError(
+                "DBInstanceAutomatedBackupQuotaExceeded",
+                f"DB instance {db.db_instance_identifier} already replicates its backups to {region}.",
+            )
+        suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(26))
+        arn = f"arn:{partition(region)}:rds:{region}:{account}:auto-backup:ab-{suffix}"
+        rec = {
+            "DBInstanceArn": src_arn,
+            "DbiResourceId": getattr(db, "dbi_resource_id", ""),
+            "Region": src_region,
+            "DBInstanceIdentifier": db.db_instance_identifier,
+            "Status": "pending",
+            "Engine": db.engine,
+            "EngineVersion": db.engine_version,
+            "Encrypted": bool(db.storage_encrypted),
+            "KmsKeyId": key,
+            "BackupRetentionPeriod": retention,
+            "DBInstanceAutomatedBackupsArn": arn,
+            "_started": _time.time(),
+            "_looks": knob("rds_backup_replication_looks") if on() else None,
+        }
+        records(self.backend)[arn] = rec
+        listed.append({"DBInstanceAutomatedBackupsArn": arn})
+        return ActionResult({"DBInstanceAutomatedBackup": public(rec)})
+
+    def stop(self):
+        _, region = account_region(self)
+        _, db = source_of(self._get_param("SourceDBInstanceArn"))
+        listed = db.__dict__.setdefault("db_instance_automated_backups_replications", [])
+        mine = [r for r in listed if f":rds:{region}:" in r["DBInstanceAutomatedBackupsArn"]]
+        if not mine:
+            raise RDSClientError(
+                "InvalidDBInstanceState",
+                f"DB instance {db.db_instance_identifier} does not replicate its backups to {region}.",
+            )
+        for r in mine:
+            listed.remove(r)
+            rec = records(self.backend).get(r["DBInstanceAutomatedBackupsArn"])
+            if rec:
+                rec["Status"] = "retained"
+        return ActionResult({"DBInstanceAutomatedBackup": public(rec) if rec else {}})
+
+    def describe(self):
+        arn = self._get_param("DBInstanceAutomatedBackupsArn")
+        ours = records(self.backend)
+        if arn:
+            if arn not in ours:
+                raise RDSClientError(
+                    "DBInstanceAutomatedBackupNotFound", f"Automated backup {arn} not found."
+                )
+            return ActionResult({"DBInstanceAutomatedBackups": [public(ours[arn], look=True)]})
+        result = orig_describe(self)
+        if ours:
+            listed = list(result.result.get("DBInstanceAutomatedBackups", [])) if hasattr(result, "result") else []
+            listed += [public(r) for r in ours.values()]
+            return ActionResult({"DBInstanceAutomatedBackups": listed})
+        return result
+
+    R.start_db_instance_automated_backups_replication = start
+    R.stop_db_instance_automated_backups_replication = stop
+    R.describe_db_instance_automated_backups = describe
+
+
 def install():
     # always on
     patch_status(rds_models.DBInstance, "rds::dbinstance", "creating", "available")
@@ -492,3 +639,4 @@ def install():
     _rds_engine_versions()
     _rds_restore_defaults()
     _rds_postgres_backing()
+    _backup_replication()

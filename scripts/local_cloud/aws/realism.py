@@ -43,6 +43,8 @@ SETTINGS = {
     "eks_addon_versions": {},
     "rds_instance_seconds": 1.0,      # default rds::dbinstance transition (creating -> available)
     "rds_snapshot_seconds": 1.0,      # default rds::dbsnapshot transition (creating -> available)
+    "rds_backup_replication_seconds": 1.0,  # replicated automated backups are `pending` this long
+    "rds_backup_replication_looks": None,   # ... or for this many reads of them (by count)
     "nat_seconds": 1.0,               # default ec2::nat_gateway transition (pending -> available)
     "eks_unsupported_zone_ids": ["use1-az3", "usw1-az2", "cac1-az3"],
     "eks_versions_as_of": None,       # "YYYY-MM-DD" to pin the date EKS version statuses use

@@ -137,3 +137,53 @@ pub fn upgrade_snapshot_name(stack: &Stack, version: &str) -> String {
     }
     name.chars().take(255).collect::<String>().trim_end_matches('-').to_string()
 }
+
+/// The address of the database's backups replicated to `[database] backup_replica_region`, and of
+/// the key that encrypts them there.
+pub const BACKUP_REPLICATION: &str = "database.backup_replication";
+pub const BACKUP_REPLICA_KEY: &str = "database.backup_replica_key";
+
+/// With `[database] backup_replica_region`: a key of the stack's in that region (RDS encrypts
+/// the copies with a key of their region) and the replication of the automated backups to it.
+pub(super) fn backup_replica_area(stack: &Stack, account: &str, out: &mut Vec<ResourceSpec>) {
+    let Some(replica) = &stack.database.backup_replica_region else { return };
+    let n = &stack.name;
+    let p = crate::arn::partition_of(replica);
+    let name = format!("{n}-backups");
+    out.push(
+        crate::kinds::kms::Key {
+            description: format!(
+                "Encrypts the database backups of Tuva EMPI stack {n} replicated from {} (managed by empi-infra)",
+                stack.region
+            )
+            .into(),
+            enable_key_rotation: true.into(),
+            // RDS uses it through the caller's grant: the account administers it, IAM policies
+            // (the operator's) allow its use
+            policy: Expr::lit(json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Sid": "AccountAdministers",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": format!("arn:{p}:iam::{account}:root")},
+                    "Action": "kms:*",
+                    "Resource": "*"
+                }]
+            })),
+            alias: format!("alias/{name}").into(),
+            deletion_window_in_days: super::security::KMS_DELETION_WINDOW_DAYS.into(),
+            tags: tags(stack, BACKUP_REPLICA_KEY, &name),
+            region: Some(replica.as_str().into()),
+        }
+        .spec(BACKUP_REPLICA_KEY, &name),
+    );
+    out.push(
+        rds::BackupReplication {
+            source_db_instance_arn: r(DATABASE_INSTANCE, "arn"),
+            region: replica.as_str().into(),
+            kms_key_id: r(BACKUP_REPLICA_KEY, "arn"),
+            retention_period: stack.database.backup_retention_days.into(),
+        }
+        .spec(BACKUP_REPLICATION, &stack.database_identifier()),
+    );
+}

@@ -81,6 +81,7 @@ pub fn expand(stack: &Stack, account: &str) -> Vec<ResourceSpec> {
     cluster_area(stack, &net, &mut out);
     config_secret(stack, &mut out);
     database_area(stack, &net, &mut out);
+    backup_replica_area(stack, account, &mut out);
     identity_area(stack, &mut out);
     storage_area(stack, account, &mut out);
     edge_area(stack, &net, &mut out);

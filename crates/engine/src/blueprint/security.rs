@@ -93,6 +93,7 @@ pub(super) fn security_area(stack: &Stack, account: &str, out: &mut Vec<Resource
             alias: format!("alias/{n}").into(),
             deletion_window_in_days: KMS_DELETION_WINDOW_DAYS.into(),
             tags: tags(stack, KMS_KEY, n),
+            region: None,
         }
         .spec(KMS_KEY, n),
     );

@@ -18,6 +18,10 @@ kind! {
         deletion_window_in_days: Int [write_only],
         tags: Tags,
     }
+    optional {
+        // another region than the stack's (the database's backup replica's key)
+        region: Str [force_new],
+    }
     outputs: [id, arn, key_id, alias_arn],
     schema: .stateful().typical(2).timeouts(5 * MIN, 5 * MIN, 5 * MIN).iam(iam! {
         read: ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:ListResourceTags"],

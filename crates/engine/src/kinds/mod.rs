@@ -117,6 +117,7 @@ pub static ALL: &[&Schema] = &[
     &rds::SUBNET_GROUP,
     &rds::PARAMETER_GROUP,
     &rds::INSTANCE,
+    &rds::BACKUP_REPLICATION,
     &rds::SNAPSHOT,
     &cognito::USER_POOL,
     &cognito::DOMAIN,

@@ -119,6 +119,30 @@ kind! {
     }),
 }
 
+kind! {
+    /// The database's automated backups (snapshots and transaction logs) replicated by RDS to a
+    /// second region (`[database] backup_replica_region`), encrypted there with the stack's key of
+    /// that region, kept `retention_period` days. RDS tags it not: it is found by the database it
+    /// copies, whose ownership is proven first. Deleting it stops the replication; the copies
+    /// made so far are kept until their retention ends.
+    BackupReplication, BACKUP_REPLICATION = "aws_db_instance_automated_backups_replication" {
+        source_db_instance_arn: Str [force_new],
+        region: Str [force_new],
+        kms_key_id: Str [force_new],
+        retention_period: Int [force_new],
+    }
+    outputs: [id, arn],
+    // terraform-provider-aws waits up to 75 minutes for the replication to start and to stop
+    schema: .typical(300).timeouts(75 * MIN, 5 * MIN, 75 * MIN).iam(iam! {
+        read: ["rds:DescribeDBInstanceAutomatedBackups"],
+        create: [
+            "rds:StartDBInstanceAutomatedBackupsReplication", "kms:DescribeKey", "kms:CreateGrant",
+        ],
+        update: [],
+        delete: ["rds:StopDBInstanceAutomatedBackupsReplication"],
+    }),
+}
+
 /// How RDS applies each parameter empi-infra sets: a static parameter takes effect at the next
 /// reboot and must be sent with `pending-reboot` (RDS refuses `immediate` for it:
 /// `InvalidParameterCombination: cannot use immediate apply method for static parameter`); a

@@ -49,6 +49,11 @@ pub(super) struct RawDatabase {
     /// back from an upgrade); older ones empi-infra made are deleted.
     #[schemars(with = "Option<i64>", range(min = KEEP_UPGRADE_SNAPSHOTS.min, max = KEEP_UPGRADE_SNAPSHOTS.max), extend("default" = KEEP_UPGRADE_SNAPSHOTS.default))]
     keep_upgrade_snapshots: Option<S<i64>>,
+    /// A second region RDS copies the database's automated backups to (snapshots and transaction
+    /// logs, kept as long as `backup_retention_days`), encrypted with a key the stack makes there:
+    /// the disaster-recovery copy a restore in that region starts from.
+    #[schemars(with = "Option<String>", extend("enum" = REGIONS))]
+    backup_replica_region: Option<S<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -69,10 +74,12 @@ pub struct DatabaseConfig {
     /// The RDS instance identifier when `db restore` switched the stack to a restored instance:
     /// not in the stack file, placed from state (`Session::place`); empty: `<stack>-db`.
     pub restored_identifier: String,
+    /// `backup_replica_region`.
+    pub backup_replica_region: Option<String>,
 }
 
 impl Validator<'_> {
-    pub(super) fn database(&mut self, raw: Option<S<RawDatabase>>) -> DatabaseConfig {
+    pub(super) fn database(&mut self, raw: Option<S<RawDatabase>>, region: &str) -> DatabaseConfig {
         let raw = raw.map(|r| r.into_inner()).unwrap_or(RawDatabase {
             engine_version: None,
             instance_class: None,
@@ -81,6 +88,7 @@ impl Validator<'_> {
             backup_retention_days: None,
             deletion_protection: None,
             keep_upgrade_snapshots: None,
+            backup_replica_region: None,
         });
         let (engine_version, ev) = self.string(raw.engine_version, DEFAULT_ENGINE_VERSION);
         if let Some(s) = &ev {
@@ -119,7 +127,24 @@ impl Validator<'_> {
                 );
             }
         }
+        if let Some(r) = &raw.backup_replica_region {
+            let replica = r.get_ref();
+            if replica == region {
+                self.err(
+                    r,
+                    format!("backup_replica_region {replica:?} is the stack's own region; a copy there survives nothing the first does not"),
+                    "name another region, e.g. \"us-west-2\" for a stack in us-east-1",
+                );
+            } else if !REGIONS.contains(&replica.as_str()) {
+                self.err(
+                    r,
+                    format!("backup_replica_region {replica:?} is not an AWS region RDS replicates backups to"),
+                    format!("use one of {}", REGIONS.join(", ")),
+                );
+            }
+        }
         DatabaseConfig {
+            backup_replica_region: raw.backup_replica_region.map(|r| r.into_inner()),
             engine_version,
             instance_class,
             allocated_storage_gb: self.int(&raw.allocated_storage_gb, &STORAGE_GB),

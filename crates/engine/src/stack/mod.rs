@@ -407,7 +407,7 @@ impl Validator<'_> {
             self.subnets_fit(at, &network, &cluster.nodes);
         }
         let timeouts = self.timeouts(raw.timeouts);
-        let database = self.database(raw.database);
+        let database = self.database(raw.database, &region);
         let identity = self.identity(raw.identity, &name, &region);
         let app = self.app(raw.app, &region);
         let edge = self.edge(raw.edge);

@@ -256,6 +256,15 @@ pub static MAPPINGS: &[(&str, Mapping)] = &[
         },
     ),
     (
+        kinds::rds::BACKUP_REPLICATION.kind,
+        Mapping {
+            types: &["aws_db_instance_automated_backups_replication"],
+            map: rds::db_backups_replication,
+            outputs: &[],
+            computed: &[("id", "id"), ("arn", "id")],
+        },
+    ),
+    (
         kinds::rds::SNAPSHOT.kind,
         Mapping {
             types: &["aws_db_snapshot"],

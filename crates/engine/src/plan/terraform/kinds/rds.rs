@@ -26,6 +26,20 @@ pub(super) fn db_snapshot(s: &Src) -> Vec<TfResource> {
     )]
 }
 
+/// Terraform's `aws_db_instance_automated_backups_replication`, in the destination region
+/// (provider 6's per-resource `region`).
+pub(super) fn db_backups_replication(s: &Src) -> Vec<TfResource> {
+    vec![one(
+        "aws_db_instance_automated_backups_replication",
+        vec![
+            ("region", s.get("region")),
+            ("source_db_instance_arn", s.get("source_db_instance_arn")),
+            ("kms_key_id", s.get("kms_key_id")),
+            ("retention_period", s.get("retention_period")),
+        ],
+    )]
+}
+
 pub(super) fn db_parameter_group(s: &Src) -> Vec<TfResource> {
     let parameters = members(&s.expr("parameters"))
         .into_iter()
