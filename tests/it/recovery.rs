@@ -382,3 +382,44 @@ async fn backups_replicate_to_a_second_region_under_a_key_there_until_the_settin
     assert_eq!(meta.key_metadata().unwrap().key_state().unwrap().as_str(), "PendingDeletion");
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }
+
+/// A drill killed half-way (SIGKILL: nothing of it runs after) leaves its copy behind; the next
+/// drill finds it by its tag and deletes it before restoring its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_killed_half_way_leaves_a_copy_the_next_drill_removes() {
+    // the validation Job's pod takes a few seconds: the drill waits on it with its copy made
+    let node = Node { delay: Duration::from_secs(4), ..drill_node(VALIDATED) };
+    let w = Workspace::with_node(&[], node);
+    w.ok(&["apply", "--auto-approve"]);
+    let mut drill = w.command(&["db", "restore-drill"]).spawn().unwrap();
+    let mut left = Vec::new();
+    for _ in 0..600 {
+        left = drill_instances(&w).await;
+        if !left.is_empty() {
+            break;
+        }
+        assert!(drill.try_wait().unwrap().is_none(), "the drill ended before its copy was seen");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left.len(), 1, "no drill copy appeared");
+    drill.kill().unwrap();
+    drill.wait().unwrap();
+    assert_eq!(drill_instances(&w).await, left, "the killed drill's copy is still there");
+
+    let next = w.ok(&["db", "restore-drill", "--json"]);
+    assert!(
+        next.stderr.contains(&format!("deleting {}, left by an earlier drill", left[0])),
+        "{next:?}"
+    );
+    let r: Value = serde_json::from_str(&next.stdout).unwrap();
+    assert_eq!(r["deleted"], true, "{r}");
+    let mut now = drill_instances(&w).await;
+    for _ in 0..50 {
+        if now.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        now = drill_instances(&w).await;
+    }
+    assert!(now.is_empty(), "left: {now:?}");
+}
