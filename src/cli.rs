@@ -86,6 +86,9 @@ pub enum Command {
     /// Print the IAM policy a principal needs to run empi-infra on the stack, scoped to its names:
     /// `operator` (plan, apply, destroy) or `drift` (read-only) (docs/OPERATOR-IAM.md).
     IamPolicy(IamPolicyArgs),
+    /// The stack's change history: one entry per command that changed anything (apply, destroy,
+    /// db restore, state rebuild/import/unlock/migrate), oldest first (docs/OPERATIONS.md).
+    History(HistoryArgs),
     /// The stack's database: restore drills that prove its backups restore, and recovery to a time
     /// (docs/RECOVERY.md).
     #[command(subcommand)]
@@ -103,6 +106,17 @@ pub enum DbCommand {
     /// instance is kept, protected, until `db restore --finalize` snapshots and deletes it.
     /// Exit 0: switched (or finalized); 2: a check of the copy failed, nothing switched; 1: an error.
     Restore(RestoreArgs),
+}
+
+// The arguments of `history` (what `cmd::history::run` takes).
+#[derive(clap::Args)]
+pub struct HistoryArgs {
+    /// Print the entries as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Only the newest N entries.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
 }
 
 // The arguments of `db restore` (what `cmd::db::restore` and `cmd::db::finalize` take).

@@ -10,6 +10,7 @@ pub mod aws;
 pub mod cli;
 pub mod cmd;
 pub mod errors;
+pub mod history;
 pub mod identity;
 pub mod k8s;
 pub mod s3_state;
@@ -97,6 +98,13 @@ fn json_flag(m: &ArgMatches) -> bool {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    let result = dispatch(cli).await;
+    // the entry of a command that changes anything, completed with how it ended
+    history::finish(&result).await;
+    result
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let stack = &cli.stack;
     match cli.command {
         Command::Validate => cmd::validate::validate(stack),
@@ -112,6 +120,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions { shell } => cmd::completions::run(shell),
         Command::Schema => cmd::schema::run(),
         Command::IamPolicy(args) => cmd::iam_policy::run(stack, args),
+        Command::History(args) => cmd::history::run(stack, args).await,
         Command::Db(crate::cli::DbCommand::RestoreDrill(args)) => {
             cmd::db::restore_drill(stack, args).await
         }

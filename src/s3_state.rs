@@ -370,6 +370,55 @@ impl StateStore for S3Backend {
         Ok(format!("s3://{}/{key}", this.bucket))
     }
 
+    async fn records(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StateError> {
+        let this = &self.0;
+        let prefix = format!("{}.{kind}/", this.key);
+        let err = |what: String| StateError::Backend(what);
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let r = this
+                .s3
+                .list_objects_v2()
+                .bucket(&this.bucket)
+                .prefix(&prefix)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| {
+                    err(format!(
+                        "cannot list s3://{}/{prefix}: {}",
+                        this.bucket,
+                        crate::aws::aws_err(e)
+                    ))
+                })?;
+            for o in r.contents() {
+                let Some(key) = o.key() else { continue };
+                let got = this.s3.get_object().bucket(&this.bucket).key(key).send().await.map_err(
+                    |e| {
+                        err(format!(
+                            "cannot read s3://{}/{key}: {}",
+                            this.bucket,
+                            crate::aws::aws_err(e)
+                        ))
+                    },
+                )?;
+                let body = got
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| err(format!("cannot read s3://{}/{key}: {e}", this.bucket)))?;
+                out.push((key[prefix.len()..].to_string(), body.into_bytes().to_vec()));
+            }
+            token = r.next_continuation_token().map(String::from);
+            if token.is_none() {
+                break;
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     async fn save(&self, state: &State) -> Result<(), StateError> {
         let this = &self.0;
         self.fence()?;

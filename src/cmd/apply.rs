@@ -31,9 +31,10 @@ pub async fn run(path: &Option<PathBuf>, args: ApplyArgs) -> Result<ExitCode> {
     }
     // a saved plan is read (limits, digest) before the lock, the cloud or any long work
     let saved = planfile.as_deref().map(crate::cmd::plan::load).transpose()?;
-    let Begun { session, lock: _lock, state, cloud, placement } =
+    let Begun { session, lock, state, cloud, placement } =
         Session::begin(path, "apply", versions).await?;
     let stack = &session.stack;
+    crate::history::start(session.backend.clone(), stack, "apply", &cloud.caller, lock.id()).await;
     let g = session.graph(&cloud.account)?;
     let plan = match saved {
         // ops::apply refuses it if the state moved since
@@ -74,6 +75,7 @@ pub async fn run(path: &Option<PathBuf>, args: ApplyArgs) -> Result<ExitCode> {
             plan
         }
     };
+    crate::history::note_plan(&plan);
     keep_going(out!(
         "{}",
         empi_engine::redact::values(&render_text_with(
@@ -266,6 +268,9 @@ pub(super) async fn execute(
         );
         for e in &report.failed {
             eprintln!("error: {}", empi_engine::redact::message(&e.to_string()));
+        }
+        if let Some(e) = report.failed.first() {
+            crate::history::note_error(&e.to_string());
         }
         if !report.skipped.is_empty() {
             let why = if report.interrupted {

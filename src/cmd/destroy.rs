@@ -18,7 +18,7 @@ pub async fn run(path: &Option<PathBuf>, args: DestroyArgs) -> Result<ExitCode> 
     let DestroyArgs { auto_approve, parallelism, scope } = args;
     let session = Session::open(path).await?;
     let stack = &session.stack;
-    let _lock = session.backend.lock("destroy").await?;
+    let lock = session.backend.lock("destroy").await?;
     let state = session.backend.load().await?;
     if state.resources.is_empty() {
         keep_going(outln!(
@@ -38,6 +38,8 @@ pub async fn run(path: &Option<PathBuf>, args: DestroyArgs) -> Result<ExitCode> 
         ));
     }
     let cloud = session.connect().await?;
+    crate::history::start(session.backend.clone(), stack, "destroy", &cloud.caller, lock.id())
+        .await;
     let plan = ops::make_targeted_destroy_plan(
         &cloud.registry,
         &state,
@@ -46,6 +48,7 @@ pub async fn run(path: &Option<PathBuf>, args: DestroyArgs) -> Result<ExitCode> 
         &scope.targets,
     )
     .await?;
+    crate::history::note_plan(&plan);
     keep_going(out!(
         "{}",
         empi_engine::redact::values(&render_text_with(

@@ -44,6 +44,20 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
             )?;
         }
         StateCommand::Unlock { lock_id } => {
+            let caller = crate::history::caller(stack).await;
+            let id = format!(
+                "unlock-{}-{}",
+                std::process::id(),
+                k8s_openapi::jiff::Timestamp::now().as_millisecond()
+            );
+            crate::history::start(
+                backend.clone(),
+                stack,
+                &format!("state unlock {lock_id}"),
+                &caller,
+                &id,
+            )
+            .await;
             let held = backend.unlock(&lock_id).await?;
             outln!(
                 "Broke lock {} held by {}@{} (pid {}, `{}`, since {}).",
@@ -98,7 +112,17 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
                 bail!("the state already lives in {}", dest.location());
             }
             let _from = backend.lock("state migrate").await?;
-            let _to = dest.lock("state migrate").await?;
+            let to = dest.lock("state migrate").await?;
+            // the history goes on where the state goes
+            let caller = crate::history::caller(stack).await;
+            crate::history::start(
+                dest.clone(),
+                stack,
+                &format!("state migrate from {}", backend.location()),
+                &caller,
+                to.id(),
+            )
+            .await;
             let state = backend.load().await?;
             let existing = dest.load().await?;
             if !existing.resources.is_empty() && existing.lineage != state.lineage {
@@ -139,7 +163,7 @@ pub async fn run(path: &Option<PathBuf>, sc: StateCommand) -> Result<ExitCode> {
 
 /// `state rebuild`: the state from the cloud's names and tags, written once confirmed.
 async fn rebuild(mut session: Session, auto_approve: bool) -> Result<ExitCode> {
-    let _lock = session.backend.lock("state rebuild").await?;
+    let lock = session.backend.lock("state rebuild").await?;
     let previous = match session.backend.load().await {
         Ok(s) => Some(s),
         Err(e) => {
@@ -150,6 +174,14 @@ async fn rebuild(mut session: Session, auto_approve: bool) -> Result<ExitCode> {
         }
     };
     let cloud = session.connect().await?;
+    crate::history::start(
+        session.backend.clone(),
+        &session.stack,
+        "state rebuild",
+        &cloud.caller,
+        lock.id(),
+    )
+    .await;
     let blank = State::new(&session.stack.name);
     let placement = session.place(&cloud, previous.as_ref().unwrap_or(&blank), false).await?;
     let g = session.graph(&cloud.account)?;
@@ -235,7 +267,7 @@ async fn import(
     id: &str,
     auto_approve: bool,
 ) -> Result<ExitCode> {
-    let _lock = session.backend.lock("state import").await?;
+    let lock = session.backend.lock("state import").await?;
     let state = session.backend.load().await?;
     if let Some(r) = state.resources.get(address) {
         return Err(fix(
@@ -244,6 +276,14 @@ async fn import(
         ));
     }
     let cloud = session.connect().await?;
+    crate::history::start(
+        session.backend.clone(),
+        &session.stack,
+        "state import",
+        &cloud.caller,
+        lock.id(),
+    )
+    .await;
     let placement = session.place(&cloud, &state, false).await?;
     let g = session.graph(&cloud.account)?;
     let stack = &session.stack;

@@ -15,6 +15,7 @@ mod database_role;
 mod drift;
 mod faults;
 mod health_check;
+mod history;
 mod inputs;
 mod k8s_workloads;
 mod keycloak;

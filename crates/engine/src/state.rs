@@ -186,6 +186,14 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
+    /// Whether the process holding the lock is known to be gone: it ran on this host, and no
+    /// process has its pid any more (a lock on another host cannot be judged from here).
+    pub fn holder_gone(&self) -> bool {
+        self.pid != 0
+            && self.host == gethostname::gethostname().to_string_lossy()
+            && !pid_alive(self.pid)
+    }
+
     /// A lock document; an unreadable one still counts as held (by an unknown holder).
     pub fn parse(bytes: &[u8]) -> LockInfo {
         serde_json::from_slice(bytes).unwrap_or(LockInfo {
@@ -606,6 +614,11 @@ pub trait StateStore: Send + Sync {
         let _ = (kind, name, body);
         Err(StateError::Backend(format!("the state backend {} keeps no records", self.location())))
     }
+    /// The records of `kind` kept beside the state, `(name, body)` sorted by name.
+    async fn records(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StateError> {
+        let _ = kind;
+        Ok(Vec::new())
+    }
 }
 
 /// Where a local state's records of `kind` go: `state/<stack>.json` → `state/<stack>.<kind>/`.
@@ -651,6 +664,27 @@ impl StateStore for LocalBackend {
         std::fs::write(tmp.path(), body).map_err(|e| io("write", tmp.path(), e))?;
         std::fs::rename(tmp.path(), &path).map_err(|e| io("write", &path, e))?;
         Ok(path.display().to_string())
+    }
+    async fn records(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StateError> {
+        let dir = local_records_dir(&self.path, kind);
+        let io = |action, path: &Path, source| StateError::Io { action, path: path.into(), source };
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io("read", &dir, e)),
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            let e = e.map_err(|e| io("read", &dir, e))?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') {
+                continue; // a record being written
+            }
+            let body = std::fs::read(e.path()).map_err(|err| io("read", &e.path(), err))?;
+            out.push((name, body));
+        }
+        out.sort();
+        Ok(out)
     }
     async fn lock(&self, operation: &str) -> Result<Box<dyn HeldLock>, StateError> {
         Ok(Box::new(LocalBackend::lock(self, operation)?))

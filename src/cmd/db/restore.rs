@@ -59,8 +59,17 @@ struct Report {
 
 pub async fn restore(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitCode> {
     let to = parse_time(args.to.as_deref().unwrap_or_default())?;
-    let Begun { mut session, lock: _lock, state, cloud, placement } =
+    let Begun { mut session, lock, state, cloud, placement } =
         Session::begin(path, "db restore", VersionChange::default()).await?;
+    let command = format!("db restore --to {}", format_time(&to));
+    crate::history::start(
+        session.backend.clone(),
+        &session.stack,
+        &command,
+        &cloud.caller,
+        lock.id(),
+    )
+    .await;
     if let Some(r) = replaced_database(&state) {
         return Err(fix(
             format!(
@@ -220,6 +229,7 @@ pub async fn restore(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitCo
     .await?;
     plan.facts = placement.facts;
     plan.facts.insert(RESTORED_DATABASE_FACT.into(), json!(target));
+    crate::history::note_plan(&plan);
     keep_going(out!(
         "\n{}",
         empi_engine::redact::values(&render_text_with(&plan, &RenderOptions { verbose: false }))
@@ -293,7 +303,7 @@ async fn keep_report(session: &Session, report: &Report) -> Result<()> {
 pub async fn finalize(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitCode> {
     let session = Session::open(path).await?;
     let stack = &session.stack;
-    let _lock = session.backend.lock("db restore --finalize").await?;
+    let lock = session.backend.lock("db restore --finalize").await?;
     let state = session.backend.load().await?;
     let Some(r) = replaced_database(&state) else {
         keep_going(outln!(
@@ -303,6 +313,14 @@ pub async fn finalize(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitC
         return Ok(ExitCode::SUCCESS);
     };
     let cloud = session.connect().await?;
+    crate::history::start(
+        session.backend.clone(),
+        stack,
+        "db restore --finalize",
+        &cloud.caller,
+        lock.id(),
+    )
+    .await;
     let rds = &cloud.clients.rds;
     let final_snapshot = format!("{}-final-{}", r.instance, stamp());
     match restore::describe(rds, &r.instance).await.map_err(|e| anyhow!("{e}"))? {

@@ -513,6 +513,8 @@ fn warnings(plan: &Plan, out: &mut String) {
 pub fn render_json(plan: &Plan) -> Value {
     serde_json::json!({
         "format_version": PLAN_FORMAT_VERSION,
+        // a saved plan's seal, else the digest it would be sealed with (`history` records it)
+        "plan_sha256": plan.digest.clone().unwrap_or_else(|| plan.content_digest()),
         "stack": plan.stack,
         "lineage": plan.lineage,
         "serial": plan.serial,
