@@ -580,6 +580,16 @@ impl Session {
             .collect();
         placement.facts.insert(UPGRADE_SNAPSHOTS_FACT.into(), serde_json::json!(kept));
         placement.facts.insert(UPGRADE_STEPS_FACT.into(), serde_json::json!(steps));
+        // a snapshot made stays the snapshot of the instance it was taken of
+        self.stack.database.snapshot_sources = kept
+            .iter()
+            .filter_map(|k| {
+                let r =
+                    state.resources.get(&empi_engine::blueprint::upgrade_snapshot_address(k))?;
+                let id = r.attrs.get(empi_engine::kinds::rds::Snapshot::db_instance_identifier)?;
+                Some((k.clone(), id.as_str()?.to_string()))
+            })
+            .collect();
         self.stack.database.upgrade_snapshots = kept;
         self.stack.database.upgrade_steps = steps;
     }

@@ -234,6 +234,18 @@ pub async fn keep_replaced(
     Ok(())
 }
 
+/// Turns on the deletion protection of `id` (a restored copy that became the stack's database).
+pub async fn protect(rds: &Client, id: &str) -> Result<(), ProviderError> {
+    rds.modify_db_instance()
+        .db_instance_identifier(id)
+        .deletion_protection(true)
+        .apply_immediately(true)
+        .send()
+        .await
+        .map_err(super::aws_err)?;
+    Ok(())
+}
+
 /// Removes the tag `key` from the instance `arn` (the drill tag, once a restored instance is the
 /// stack's database).
 pub async fn untag(rds: &Client, arn: &str, key: &str) -> Result<(), ProviderError> {

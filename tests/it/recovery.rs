@@ -209,6 +209,11 @@ async fn a_restore_switches_the_application_to_a_checked_copy_and_finalize_delet
     use kube::api::Api;
     let w = Workspace::with_node(&[], drill_node(VALIDATED));
     w.ok(&["apply", "--auto-approve"]);
+    // an upgrade first: the stack keeps the snapshot taken of its database before v0.2.0's
+    // migrations, which stays the snapshot of that instance after the switch
+    const V2: (&str, &str) = ("version = \"v0.1.0\"", "version = \"v0.2.0\"");
+    w.write_stack(&[V2]);
+    w.ok(&["apply", "--auto-approve"]);
     let aws = w.aws().await;
     let before = crate::common::config(&aws, "empi-local/tuva-empi-config").await;
     let kube = w.cluster.client().await;
@@ -219,12 +224,12 @@ async fn a_restore_switches_the_application_to_a_checked_copy_and_finalize_delet
     let api_before = template(&deployments.get("api").await.unwrap());
 
     // with the stack file ahead of what is applied, nothing is restored
-    w.write_stack(&[("api_replicas = 1", "api_replicas = 2")]);
+    w.write_stack(&[V2, ("api_replicas = 1", "api_replicas = 2")]);
     let ahead = w.run(&["db", "restore", "--to", &now(), "--auto-approve"]);
     assert_eq!(ahead.code, 1, "{ahead:?}");
     assert!(ahead.stderr.contains("changes not applied yet (workloads.api"), "{ahead:?}");
     assert!(drill_instances(&w).await.is_empty());
-    w.write_stack(&[]);
+    w.write_stack(&[V2]);
 
     let restored = w.ok(&["db", "restore", "--to", &now(), "--auto-approve"]);
     let state = w.state();
@@ -263,6 +268,8 @@ async fn a_restore_switches_the_application_to_a_checked_copy_and_finalize_delet
     let old = instance(&w, "empi-local-db").await.expect("the old instance is kept");
     assert_eq!(old.deletion_protection(), Some(true));
     assert!(tag(&old, "empi-infra:replaced-by-restore").unwrap().starts_with(&id));
+    let snapshot = &w.state()["resources"]["database.upgrade_snapshot[v0.2.0]"];
+    assert_eq!(snapshot["attrs"]["db_instance_identifier"], "empi-local-db", "{snapshot}");
     // a plan is a no-op, and nothing drifted
     let plan = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{plan:?}");

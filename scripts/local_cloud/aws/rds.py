@@ -610,10 +610,18 @@ def _backup_replication():
                 )
             return ActionResult({"DBInstanceAutomatedBackups": [public(ours[arn], look=True)]})
         result = orig_describe(self)
-        if ours:
+        # AWS filters by instance as it does moto's own records
+        ident = self._get_param("DBInstanceIdentifier")
+        resource = self._get_param("DbiResourceId")
+        mine = [
+            public(r)
+            for r in ours.values()
+            if (not ident or r["DBInstanceIdentifier"] == ident)
+            and (not resource or r["DbiResourceId"] == resource)
+        ]
+        if mine:
             listed = list(result.result.get("DBInstanceAutomatedBackups", [])) if hasattr(result, "result") else []
-            listed += [public(r) for r in ours.values()]
-            return ActionResult({"DBInstanceAutomatedBackups": listed})
+            return ActionResult({"DBInstanceAutomatedBackups": listed + mine})
         return result
 
     R.start_db_instance_automated_backups_replication = start

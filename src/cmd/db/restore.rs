@@ -94,16 +94,10 @@ pub async fn restore(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitCo
     )
     .await?;
     if pending.has_changes() {
-        let what: Vec<&str> = pending
-            .changes
-            .iter()
-            .filter(|c| c.action != empi_engine::plan::Action::NoOp)
-            .map(|c| c.address.as_str())
-            .collect();
         return Err(fix(
             format!(
                 "the stack has changes not applied yet ({}), and switching to a restored database applies the stack",
-                what.join(", ")
+                pending_addresses(&pending)
             ),
             "apply them first (or bring the stack file back to what is applied), then run `db restore` again",
         ));
@@ -253,13 +247,26 @@ pub async fn restore(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitCo
         .await
         .map_err(|e| anyhow!("cannot protect {source} before the switch: {e}; nothing switched"))?;
     session.backend.save(&next).await.context("the switch could not be written to state")?;
-    // state records it now: no drill or destroy may take it for a leftover copy
+    // from here on state records the copy: what fails is finished by the next `apply`
+    let finish =
+        "state records it as the stack's database; run `empi-infra apply` to finish the switch";
+    // no drill or destroy may take it for a leftover copy, and it is protected at once when the
+    // stack protects its database
     if let Some(arn) = next.resources[DATABASE_INSTANCE].outputs.get("arn").and_then(Value::as_str)
     {
-        restore::untag(rds, arn, DRILL_TAG).await.map_err(|e| anyhow!("{e}"))?;
+        if let Err(e) = restore::untag(rds, arn, DRILL_TAG).await {
+            eprintln!("warning: cannot remove the tag {DRILL_TAG} from {target} ({e}); {finish}");
+        }
+    }
+    if stack.database.deletion_protection {
+        if let Err(e) = restore::protect(rds, &target).await {
+            eprintln!("warning: cannot turn on deletion protection of {target} ({e}); {finish}");
+        }
     }
     report.switched = true;
-    keep_report(&session, &report).await?;
+    if let Err(e) = keep_report(&session, &report).await {
+        eprintln!("warning: {e:#}");
+    }
     let code = execute(&session, &plan, &cloud.registry, next, args.parallelism, "Restore").await?;
     if code == ExitCode::SUCCESS {
         keep_going(outln!(
@@ -269,6 +276,17 @@ pub async fn restore(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitCo
         eprintln!("State records {target} as the stack's database; run `empi-infra apply` to finish the switch.");
     }
     Ok(code)
+}
+
+/// The addresses a plan changes, for a message.
+fn pending_addresses(plan: &empi_engine::plan::Plan) -> String {
+    let what: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != empi_engine::plan::Action::NoOp)
+        .map(|c| c.address.as_str())
+        .collect();
+    what.join(", ")
 }
 
 /// Deletes a restored copy that is not switched to (unless `keep`); on failure it keeps its drill
@@ -301,10 +319,9 @@ async fn keep_report(session: &Session, report: &Report) -> Result<()> {
 /// `db restore --finalize`: the instance an earlier `db restore` replaced gets a final snapshot and
 /// is deleted, after its ownership is checked (this stack's tags and the replaced-by tag).
 pub async fn finalize(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitCode> {
-    let session = Session::open(path).await?;
+    let Begun { session, lock, state, cloud, placement: _ } =
+        Session::begin(path, "db restore --finalize", VersionChange::default()).await?;
     let stack = &session.stack;
-    let lock = session.backend.lock("db restore --finalize").await?;
-    let state = session.backend.load().await?;
     let Some(r) = replaced_database(&state) else {
         keep_going(outln!(
             "Nothing to finalize: no `db restore` of stack {:?} left a replaced instance.",
@@ -312,7 +329,30 @@ pub async fn finalize(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitC
         ))?;
         return Ok(ExitCode::SUCCESS);
     };
-    let cloud = session.connect().await?;
+    // the old instance goes only once the application is on the new one: the switch's apply
+    // finished (a plan of the stack is a no-op)
+    let g = session.graph(&cloud.account)?;
+    let pending = ops::make_targeted_plan(
+        &g,
+        &cloud.registry,
+        &state,
+        true,
+        args.parallelism as usize,
+        &stack.digest,
+        &[],
+    )
+    .await?;
+    if pending.has_changes() {
+        return Err(fix(
+            format!(
+                "the stack has changes not applied yet ({}), so the switch to {} may not be finished and {} may still be in use",
+                pending_addresses(&pending),
+                r.replaced_by,
+                r.instance
+            ),
+            "run `empi-infra apply` first, then `db restore --finalize` again",
+        ));
+    }
     crate::history::start(
         session.backend.clone(),
         stack,
@@ -325,6 +365,13 @@ pub async fn finalize(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitC
     let final_snapshot = format!("{}-final-{}", r.instance, stamp());
     match restore::describe(rds, &r.instance).await.map_err(|e| anyhow!("{e}"))? {
         None => progress(&format!("{} is gone already", r.instance)),
+        // an earlier --finalize got this far: its deletion is waited for
+        Some(d) if d.db_instance_status() == Some("deleting") => {
+            progress(&format!("{} is being deleted already; waiting", r.instance));
+            restore::wait(rds, &r.instance, true, FINALIZE_DEADLINE, &progress)
+                .await
+                .map_err(|e| anyhow!(e))?;
+        }
         Some(d) => {
             let tag =
                 |k: &str| d.tag_list().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value());

@@ -100,7 +100,9 @@ pub(super) fn database_area(stack: &Stack, net: &Network, out: &mut Vec<Resource
     // (`postgres<N>`: the instance's update waits for it, so it names the instance literally)
     for key in &db.upgrade_snapshots {
         let name = upgrade_snapshot_name(stack, key);
-        let db_instance_identifier = if key.starts_with("postgres") {
+        let db_instance_identifier = if let Some(taken_of) = db.snapshot_sources.get(key) {
+            taken_of.as_str().into()
+        } else if key.starts_with("postgres") {
             dbi.as_str().into()
         } else {
             r(DATABASE_INSTANCE, "id")

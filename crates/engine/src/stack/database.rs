@@ -76,6 +76,10 @@ pub struct DatabaseConfig {
     pub restored_identifier: String,
     /// `backup_replica_region`.
     pub backup_replica_region: Option<String>,
+    /// The instance each kept upgrade snapshot was taken of (`upgrade_snapshots` key → identifier),
+    /// as state records it: a snapshot stays the snapshot of the instance it was taken of, also
+    /// after `db restore` switched the stack to another. Placed from state like the zones.
+    pub snapshot_sources: std::collections::BTreeMap<String, String>,
 }
 
 impl Validator<'_> {
@@ -158,6 +162,7 @@ impl Validator<'_> {
             upgrade_snapshots: Vec::new(),
             upgrade_steps: Vec::new(),
             restored_identifier: String::new(),
+            snapshot_sources: Default::default(),
         }
     }
 }
