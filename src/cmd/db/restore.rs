@@ -82,22 +82,10 @@ pub async fn restore(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitCo
     let source = recorded_database(&session, &state)?;
     let parallelism = args.parallelism as usize;
     // the switch applies the stack: it must change nothing but what follows the database
-    let g = session.graph(&cloud.account)?;
-    let pending = ops::make_targeted_plan(
-        &g,
-        &cloud.registry,
-        &state,
-        true,
-        parallelism,
-        &session.stack.digest,
-        &[],
-    )
-    .await?;
-    if pending.has_changes() {
+    if let Some(pending) = pending(&plan_of(&session, &cloud, &state, parallelism).await?) {
         return Err(fix(
             format!(
-                "the stack has changes not applied yet ({}), and switching to a restored database applies the stack",
-                pending_addresses(&pending)
+                "the stack has changes not applied yet ({pending}), and switching to a restored database applies the stack"
             ),
             "apply them first (or bring the stack file back to what is applied), then run `db restore` again",
         ));
@@ -210,17 +198,7 @@ pub async fn restore(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitCo
     next.facts.insert(RESTORED_DATABASE_FACT.into(), json!(target));
     next.facts.insert(REPLACED_DATABASE_FACT.into(), serde_json::to_value(&replaced)?);
     session.stack.database.restored_identifier = target.clone();
-    let g = session.graph(&cloud.account)?;
-    let mut plan = ops::make_targeted_plan(
-        &g,
-        &cloud.registry,
-        &next,
-        true,
-        parallelism,
-        &session.stack.digest,
-        &[],
-    )
-    .await?;
+    let mut plan = plan_of(&session, &cloud, &next, parallelism).await?;
     plan.facts = placement.facts;
     plan.facts.insert(RESTORED_DATABASE_FACT.into(), json!(target));
     crate::history::note_plan(&plan);
@@ -278,15 +256,35 @@ pub async fn restore(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitCo
     Ok(code)
 }
 
-/// The addresses a plan changes, for a message.
-fn pending_addresses(plan: &empi_engine::plan::Plan) -> String {
+/// A full plan of the session's stack over `state`.
+async fn plan_of(
+    session: &Session,
+    cloud: &crate::session::Connected,
+    state: &empi_engine::state::State,
+    parallelism: usize,
+) -> Result<empi_engine::plan::Plan> {
+    let g = session.graph(&cloud.account)?;
+    Ok(ops::make_targeted_plan(
+        &g,
+        &cloud.registry,
+        state,
+        true,
+        parallelism,
+        &session.stack.digest,
+        &[],
+    )
+    .await?)
+}
+
+/// The addresses a plan changes, for a message; `None` when it changes nothing.
+fn pending(plan: &empi_engine::plan::Plan) -> Option<String> {
     let what: Vec<&str> = plan
         .changes
         .iter()
         .filter(|c| c.action != empi_engine::plan::Action::NoOp)
         .map(|c| c.address.as_str())
         .collect();
-    what.join(", ")
+    (!what.is_empty()).then(|| what.join(", "))
 }
 
 /// Deletes a restored copy that is not switched to (unless `keep`); on failure it keeps its drill
@@ -331,22 +329,11 @@ pub async fn finalize(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitC
     };
     // the old instance goes only once the application is on the new one: the switch's apply
     // finished (a plan of the stack is a no-op)
-    let g = session.graph(&cloud.account)?;
-    let pending = ops::make_targeted_plan(
-        &g,
-        &cloud.registry,
-        &state,
-        true,
-        args.parallelism as usize,
-        &stack.digest,
-        &[],
-    )
-    .await?;
-    if pending.has_changes() {
+    let plan = plan_of(&session, &cloud, &state, args.parallelism as usize).await?;
+    if let Some(pending) = pending(&plan) {
         return Err(fix(
             format!(
-                "the stack has changes not applied yet ({}), so the switch to {} may not be finished and {} may still be in use",
-                pending_addresses(&pending),
+                "the stack has changes not applied yet ({pending}), so the switch to {} may not be finished and {} may still be in use",
                 r.replaced_by,
                 r.instance
             ),
