@@ -216,24 +216,19 @@ impl Clients {
         }
     }
 
+    /// The SDK configuration of another region (the database's backup replica).
+    fn sdk_in(&self, region: &str) -> aws_config::SdkConfig {
+        self.sdk.to_builder().region(aws_config::Region::new(region.to_string())).build()
+    }
+
     /// A KMS client of another region (the database's backup replica's key), fenced as the others.
     pub fn kms_in(&self, region: &str) -> aws_sdk_kms::Client {
-        aws_sdk_kms::Client::from_conf(
-            aws_sdk_kms::config::Builder::from(&self.sdk)
-                .region(aws_config::Region::new(region.to_string()))
-                .interceptor(Fence)
-                .build(),
-        )
+        fenced!(aws_sdk_kms, &self.sdk_in(region))
     }
 
     /// An RDS client of another region (where the database's automated backups are replicated).
     pub fn rds_in(&self, region: &str) -> aws_sdk_rds::Client {
-        aws_sdk_rds::Client::from_conf(
-            aws_sdk_rds::config::Builder::from(&self.sdk)
-                .region(aws_config::Region::new(region.to_string()))
-                .interceptor(Fence)
-                .build(),
-        )
+        fenced!(aws_sdk_rds, &self.sdk_in(region))
     }
 
     /// The AWS account the credentials belong to (part of globally unique names).
