@@ -87,8 +87,11 @@ pub enum Command {
     /// `operator` (plan, apply, destroy) or `drift` (read-only) (docs/OPERATOR-IAM.md).
     IamPolicy(IamPolicyArgs),
     /// The stack's change history: one entry per command that changed anything (apply, destroy,
-    /// db restore, state rebuild/import/unlock/migrate), oldest first (docs/OPERATIONS.md).
+    /// db restore, rotate, state rebuild/import/unlock/migrate), oldest first (docs/OPERATIONS.md).
     History(HistoryArgs),
+    /// Rotate a generated secret of the config secret, with the application running: shown as a
+    /// plan first, then done in order (docs/OPERATIONS.md).
+    Rotate(RotateArgs),
     /// The stack's database: restore drills that prove its backups restore, and recovery to a time
     /// (docs/RECOVERY.md).
     #[command(subcommand)]
@@ -106,6 +109,30 @@ pub enum DbCommand {
     /// instance is kept, protected, until `db restore --finalize` snapshots and deletes it.
     /// Exit 0: switched (or finalized); 2: a check of the copy failed, nothing switched; 1: an error.
     Restore(RestoreArgs),
+}
+
+/// A generated secret `rotate` rotates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RotatedSecret {
+    /// The application's database password: a new password for the other of its two login roles,
+    /// the backend pods rolled onto it, then the old one's password removed.
+    DbPassword,
+    /// The Django secret key: a new key, the backend pods rolled onto it.
+    DjangoKey,
+}
+
+// The arguments of `rotate` (what `cmd::rotate::run` takes).
+#[derive(clap::Args)]
+pub struct RotateArgs {
+    /// What to rotate.
+    #[arg(value_enum)]
+    pub secret: RotatedSecret,
+    /// Do not ask before rotating.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Cloud calls in flight at once (the rotation's apply).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
 }
 
 // The arguments of `history` (what `cmd::history::run` takes).

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use empi_engine::blueprint;
 use empi_engine::graph::ResourceGraph;
 use empi_engine::resource::Registry;
-use empi_engine::stack::{Stack, StateConfig};
+use empi_engine::stack::{SecretRotations, Stack, StateConfig};
 use empi_engine::state::{HeldLock, LocalBackend, State, StateStore};
 use empi_engine::{eks_versions, zones};
 
@@ -32,6 +32,71 @@ pub const UPGRADE_STEPS_FACT: &str = "postgres_upgrade_steps";
 pub const RESTORED_DATABASE_FACT: &str = "database_restored_as";
 /// The fact recording the instance a `db restore` replaced, kept until `db restore --finalize`.
 pub const REPLACED_DATABASE_FACT: &str = "database_replaced";
+
+/// The fact recording when the config secret's generated values were made and rotated, and the
+/// login role the application connects as (`empi_engine::stack::SecretRotations`).
+pub const SECRET_ROTATIONS_FACT: &str = "secret_rotations";
+
+/// What state records of the generated secrets' rotations, if anything.
+pub fn secret_rotations(state: &State) -> Option<empi_engine::stack::SecretRotations> {
+    state.facts.get(SECRET_ROTATIONS_FACT).and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
+/// After a rebuild or an import found the config secret for a state that did not record when its
+/// values were set: what the secret itself says replaces the placement's guess (now).
+pub async fn secret_rotations_found(
+    cloud: &Connected,
+    before: Option<&State>,
+    after: &mut State,
+) -> Result<()> {
+    if before.and_then(secret_rotations).is_some() {
+        return Ok(());
+    }
+    if let Some(arn) = after.resources.get("config.secret").and_then(|r| r.id.clone()) {
+        let found = live_secret_rotations(&cloud.clients.secrets, &arn).await;
+        after.facts.insert(SECRET_ROTATIONS_FACT.into(), serde_json::to_value(found)?);
+    }
+    Ok(())
+}
+
+/// What the config secret `arn` says of its values: when each was set (its tags, else its
+/// creation time), and the login role its document names.
+async fn live_secret_rotations(c: &aws_sdk_secretsmanager::Client, arn: &str) -> SecretRotations {
+    let described = c.describe_secret().secret_id(arn).send().await.ok();
+    let tag = |k: &str| {
+        described.as_ref().and_then(|d| {
+            d.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(String::from)
+        })
+    };
+    let created = described
+        .as_ref()
+        .and_then(|d| d.created_date().copied())
+        .and_then(|t| t.fmt(aws_sdk_secretsmanager::primitives::DateTimeFormat::DateTime).ok())
+        .unwrap_or_else(now_rfc3339);
+    let login = c
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .ok()
+        .and_then(|v| {
+            v.secret_string().and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        })
+        .and_then(|doc| doc["db"]["user"].as_str().map(String::from))
+        .filter(|u| blueprint::DB_APP_LOGINS[1..].contains(&u.as_str()))
+        .unwrap_or_default();
+    SecretRotations {
+        db_password_set: tag(empi_engine::stack::TAG_DB_PASSWORD_SET)
+            .unwrap_or_else(|| created.clone()),
+        django_key_set: tag(empi_engine::stack::TAG_DJANGO_KEY_SET).unwrap_or(created),
+        db_login: login,
+    }
+}
+
+/// Now, in RFC 3339 to the second.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
 
 /// The instance a `db restore` replaced, kept (deletion protection on) until `--finalize`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -196,6 +261,7 @@ impl Session {
             self.stack.database.restored_identifier = id.to_string();
         }
         let mut placement = self.place_zones_and_version(cloud, state, preflight).await?;
+        self.place_secret_rotations(cloud, state, &mut placement).await?;
         if let Some(r) = replaced_database(state) {
             placement.warnings.push(format!(
                 "the database instance {} that `db restore` replaced with {} at {} is kept (deletion protection on) until `empi-infra db restore --finalize`",
@@ -215,6 +281,35 @@ impl Session {
         placement.warnings.extend(self.creator_note(cloud, state));
         self.place_upgrade_snapshots(state, &mut placement);
         Ok(placement)
+    }
+
+    /// When the config secret's generated values were set, and the login role the application
+    /// connects as: from state; for a stack state does not know them of (made before empi-infra
+    /// kept them, or a state rebuilt after a loss), from the secret itself (its tags, else its
+    /// creation time; its document's `db.user`); for a new stack, now (the plan's time, which a
+    /// saved plan keeps).
+    async fn place_secret_rotations(
+        &mut self,
+        cloud: &Connected,
+        state: &State,
+        placement: &mut Placement,
+    ) -> Result<()> {
+        let recorded = state.resources.get("config.secret").and_then(|r| r.id.clone());
+        let rotations = match (secret_rotations(state), recorded) {
+            (Some(r), _) => r,
+            (None, Some(arn)) => live_secret_rotations(&cloud.clients.secrets, &arn).await,
+            (None, None) => {
+                let now = now_rfc3339();
+                SecretRotations {
+                    db_password_set: now.clone(),
+                    django_key_set: now,
+                    db_login: String::new(),
+                }
+            }
+        };
+        placement.facts.insert(SECRET_ROTATIONS_FACT.into(), serde_json::to_value(&rotations)?);
+        self.stack.security.secrets = rotations;
+        Ok(())
     }
 
     /// The EKS add-ons' versions: a pin of `[cluster.addons]` (before a plan, checked against the

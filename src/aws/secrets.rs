@@ -473,3 +473,105 @@ impl AwsKind for SecretValue {
         Ok(())
     }
 }
+
+// ── rotation (`empi-infra rotate`) ───────────────────────────────────────────────
+
+/// The staging labels Secrets Manager gives a secret's versions.
+pub const CURRENT: &str = "AWSCURRENT";
+pub const PENDING: &str = "AWSPENDING";
+pub const PREVIOUS: &str = "AWSPREVIOUS";
+
+/// A new database password, redacted from every output from now on.
+pub fn new_db_password() -> String {
+    let v = Alphanumeric.sample_string(&mut rand::rng(), 40);
+    redact::register(&v);
+    v
+}
+
+/// A new Django secret key, redacted from every output from now on.
+pub fn new_django_key() -> String {
+    let v = Alphanumeric.sample_string(&mut rand::rng(), 64);
+    redact::register(&v);
+    v
+}
+
+/// The current document of the config secret `arn` and its version id; its generated values
+/// are redacted from every output from now on.
+async fn current_version(c: &Client, arn: &str) -> ProviderResult<(Value, String)> {
+    generated(c, arn).await?;
+    let r = c
+        .get_secret_value()
+        .secret_id(arn)
+        .version_stage(CURRENT)
+        .send()
+        .await
+        .map_err(|e| AwsError::from(e).0)?;
+    let doc = r.secret_string().and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| {
+        ProviderError::coded(MISSING, format!("the config secret {arn} holds no JSON document"))
+    })?;
+    Ok((doc, r.version_id().unwrap_or_default().to_string()))
+}
+
+/// Writes the current document with `edit` applied as a new version labelled only AWSPENDING
+/// (pods keep reading AWSCURRENT); returns the new version's id and the current one's.
+pub async fn stage_pending(
+    c: &Client,
+    arn: &str,
+    edit: impl FnOnce(&mut Value),
+) -> ProviderResult<(String, String)> {
+    let (mut doc, current) = current_version(c, arn).await?;
+    edit(&mut doc);
+    let r = c
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(doc.to_string())
+        .version_stages(PENDING)
+        .send()
+        .await
+        .map_err(|e| AwsError::from(e).0)?;
+    Ok((r.version_id().unwrap_or_default().to_string(), current))
+}
+
+/// Makes the staged `version` the current one (Secrets Manager labels the one it replaces
+/// AWSPREVIOUS) and takes its AWSPENDING label off.
+pub async fn promote(c: &Client, arn: &str, version: &str, current: &str) -> ProviderResult<()> {
+    c.update_secret_version_stage()
+        .secret_id(arn)
+        .version_stage(CURRENT)
+        .move_to_version_id(version)
+        .remove_from_version_id(current)
+        .send()
+        .await
+        .map_err(|e| AwsError::from(e).0)?;
+    unstage(c, arn, version).await
+}
+
+/// Takes the AWSPENDING label off `version` (a staged value that is not used, or was promoted).
+pub async fn unstage(c: &Client, arn: &str, version: &str) -> ProviderResult<()> {
+    c.update_secret_version_stage()
+        .secret_id(arn)
+        .version_stage(PENDING)
+        .remove_from_version_id(version)
+        .send()
+        .await
+        .map_err(|e| AwsError::from(e).0)?;
+    Ok(())
+}
+
+/// Writes the current document with `edit` applied as the new current version (the one it
+/// replaces becomes AWSPREVIOUS).
+pub async fn put_current(
+    c: &Client,
+    arn: &str,
+    edit: impl FnOnce(&mut Value),
+) -> ProviderResult<()> {
+    let (mut doc, _) = current_version(c, arn).await?;
+    edit(&mut doc);
+    c.put_secret_value()
+        .secret_id(arn)
+        .secret_string(doc.to_string())
+        .send()
+        .await
+        .map_err(|e| AwsError::from(e).0)?;
+    Ok(())
+}

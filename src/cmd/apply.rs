@@ -31,8 +31,20 @@ pub async fn run(path: &Option<PathBuf>, args: ApplyArgs) -> Result<ExitCode> {
     }
     // a saved plan is read (limits, digest) before the lock, the cloud or any long work
     let saved = planfile.as_deref().map(crate::cmd::plan::load).transpose()?;
-    let Begun { session, lock, state, cloud, placement } =
+    let Begun { mut session, lock, state, cloud, mut placement } =
         Session::begin(path, "apply", versions).await?;
+    // a new stack's secrets are made at the time its plan says (placement chose now)
+    if let (Some(plan), None) = (&saved, crate::session::secret_rotations(&state)) {
+        if let Some(r) = plan.facts.get(crate::session::SECRET_ROTATIONS_FACT) {
+            if let Ok(r) = serde_json::from_value(r.clone()) {
+                session.stack.security.secrets = r;
+                placement.facts.insert(
+                    crate::session::SECRET_ROTATIONS_FACT.into(),
+                    plan.facts[crate::session::SECRET_ROTATIONS_FACT].clone(),
+                );
+            }
+        }
+    }
     let stack = &session.stack;
     crate::history::start(session.backend.clone(), stack, "apply", &cloud.caller, lock.id()).await;
     let g = session.graph(&cloud.account)?;

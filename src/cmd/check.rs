@@ -13,6 +13,39 @@ use serde_json::json;
 use crate::cli::CheckArgs;
 use crate::session::Session;
 
+/// The baseline on the stack's planned values, and (unless `planned_only`, or nothing is
+/// recorded) on the live cloud, as of today.
+pub(crate) async fn reports(
+    session: &Session,
+    cloud: &crate::session::Connected,
+    state: &empi_engine::state::State,
+    planned_only: bool,
+) -> Result<(Report, Option<Report>)> {
+    let graph = session.graph(&cloud.account)?;
+    let stack = &session.stack;
+    let day = today();
+    let planned = check::evaluate(
+        &stack.name,
+        Source::Planned,
+        &check::planned(&graph, state),
+        &stack.security,
+        &day,
+    );
+    let live = if planned_only || state.resources.is_empty() {
+        None
+    } else {
+        let refreshed = empi_engine::plan::refresh(&cloud.registry, state, 10).await?;
+        Some(check::evaluate(
+            &stack.name,
+            Source::Live,
+            &check::live(state, &refreshed),
+            &stack.security,
+            &day,
+        ))
+    };
+    Ok((planned, live))
+}
+
 /// Exit 0: every rule passes or is waived, planned and live; 2: a rule fails.
 pub async fn run(stack: &Option<PathBuf>, args: CheckArgs) -> Result<ExitCode> {
     let CheckArgs { json, planned_only } = args;
@@ -22,28 +55,8 @@ pub async fn run(stack: &Option<PathBuf>, args: CheckArgs) -> Result<ExitCode> {
     let state = backend.load().await?;
     let cloud = session.connect().await?;
     session.place(&cloud, &state, false).await?;
-    let graph = session.graph(&cloud.account)?;
+    let (planned, live) = reports(&session, &cloud, &state, planned_only).await?;
     let stack = &session.stack;
-    let day = today();
-    let planned = check::evaluate(
-        &stack.name,
-        Source::Planned,
-        &check::planned(&graph, &state),
-        &stack.security.waivers,
-        &day,
-    );
-    let live = if planned_only || state.resources.is_empty() {
-        None
-    } else {
-        let refreshed = empi_engine::plan::refresh(&cloud.registry, &state, 10).await?;
-        Some(check::evaluate(
-            &stack.name,
-            Source::Live,
-            &check::live(&state, &refreshed),
-            &stack.security.waivers,
-            &day,
-        ))
-    };
     let regressions: Vec<&check::Finding> =
         live.as_ref().map(|l| check::regressions(&planned, l)).unwrap_or_default();
     if json {

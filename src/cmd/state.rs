@@ -194,6 +194,7 @@ async fn rebuild(mut session: Session, auto_approve: bool) -> Result<ExitCode> {
     let (mut state, missing, refused) =
         ops::rebuild(&g, &cloud.registry, &stack.name, previous.as_ref(), placement.facts, 10)
             .await?;
+    crate::session::secret_rotations_found(&cloud, previous.as_ref(), &mut state).await?;
     if state.resources.contains_key("workloads.migrate") {
         // the migrate job is named after the version it migrated to: found, it is this version
         state.facts.insert(TUVA_FACT.into(), serde_json::Value::String(stack.app.version.clone()));
@@ -349,6 +350,7 @@ async fn import(
             depends_on: spec.dependencies(),
         },
     );
+    crate::session::secret_rotations_found(&cloud, Some(&state), &mut imported).await?;
     let plan = ops::make_targeted_plan(
         &g,
         &cloud.registry,

@@ -22,6 +22,7 @@ mod keycloak;
 mod realistic;
 mod recovery;
 mod redaction;
+mod rotation;
 mod security;
 mod signals;
 mod state_team;

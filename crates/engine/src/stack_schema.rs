@@ -168,6 +168,7 @@ certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
             ("Security", "log_retention_days", "/security/log_retention_days"),
             ("Security", "cloudtrail", "/security/cloudtrail"),
             ("Security", "force_destroy_logs", "/security/force_destroy_logs"),
+            ("Security", "max_secret_age_days", "/security/max_secret_age_days"),
             ("Drift", "ignore", "/drift/ignore"),
             ("Security", "waive", "/security/waivers"),
         ] {

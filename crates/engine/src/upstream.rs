@@ -11,6 +11,23 @@ pub const COMMIT: &str = "301608c7ac2f5fc422ec210cd5613a0496d468ba";
 /// which takes either a JSON `s3_uri` or a multipart `file` upload (`MultiPartParser`) of any size.
 pub const IMPORT_PATH: &str = "/api/v1/person-records/import";
 
+/// `backend/main/config.py`'s `DjangoConfig`: the config document's `django` block. It has no
+/// `secret_key_fallbacks`, and `backend/tuva_empi/settings.py` sets `SECRET_KEY` alone (no
+/// `SECRET_KEY_FALLBACKS`): a rotated key cannot keep the old one as a fallback.
+pub const DJANGO_CONFIG_FIELDS: &[&str] =
+    &["debug", "secret_key", "allowed_hosts", "cors_allowed_origins"];
+
+/// What the Django secret key signs in upstream (`backend/tuva_empi/settings.py`): the session and
+/// authentication middleware are commented out, requests are authenticated by the identity
+/// provider's JWT (`main.views.auth.jwt.JwtAuthentication`), and no module uses `django.core.signing`.
+/// So a new key signs nobody out; what it invalidates is only a value signed with the old key.
+pub const DJANGO_KEY_SIGNS: &str = "no sessions (SessionMiddleware is off; sign-in is the identity provider's JWT) and nothing upstream keeps signed (no django.core.signing)";
+
+/// Whether the version's config can keep the old Django key as a fallback.
+pub fn django_key_fallbacks() -> bool {
+    DJANGO_CONFIG_FIELDS.contains(&"secret_key_fallbacks")
+}
+
 /// `backend/main/config.py`: `IdpBackend` values and, for each, the block `IdpConfig` requires and
 /// that block's fields (pydantic `BaseModel`s of required `str` fields; unknown keys are ignored).
 pub const IDP_BACKENDS: &[(&str, &str, &[&str])] = &[
@@ -91,7 +108,9 @@ pub const BACKEND_PSYCOPG: &str = "psycopg==3.2.3";
 
 /// How upstream's Django connects (`backend/tuva_empi/settings.py`, `DATABASES`): the config
 /// document's `db.name`, `db.user`, `db.password`, `db.host`, `db.port`, nothing else; the user is
-/// whatever `db.user` names.
+/// whatever `db.user` names. No `CONN_MAX_AGE`: every request opens a connection, with the
+/// credential the process read at start, so a credential must keep working until the last pod that
+/// read it is gone (what `rotate db-password` waits for before it retires one).
 pub const DB_CONFIG_FIELDS: &[&str] = &["name", "user", "password", "host", "port"];
 
 /// Checks an `idp` block the way upstream's `IdpConfig` validates it; every problem, in upstream's

@@ -209,22 +209,10 @@ async fn in_cluster(
     progress: &dyn Fn(&str),
 ) -> Result<Vec<Check>> {
     let stack = &session.stack;
-    let out = |a: &str, o: &str| {
-        state.resources.get(a).and_then(|r| r.outputs.get(o)).cloned().unwrap_or(Value::Null)
-    };
-    let cluster = json!({
-        "name": out(EKS_CLUSTER, "name"),
-        "endpoint": out(EKS_CLUSTER, "endpoint"),
-        "certificate_authority": out(EKS_CLUSTER, "certificate_authority"),
-    });
-    let config_arn = out("config.secret", "arn");
-    let conn = crate::k8s::Connection::new(
-        &stack.name,
-        crate::k8s::kubeconfig(stack)?,
-        cloud.clients.sdk.clone(),
-        stack.region.clone(),
-    );
-    let client = conn.client(&cluster).await.map_err(|e| anyhow!("{e}"))?;
+    let client = cluster_client(session, cloud, state).await?;
+    let config_arn =
+        state.resources.get("config.secret").and_then(|r| r.outputs.get("arn")).cloned();
+    let config_arn = config_arn.unwrap_or(Value::Null);
     // the newest migration of the version running, as state records it (the stack file may
     // already name the next one)
     let running = state
@@ -255,13 +243,39 @@ async fn in_cluster(
     result
 }
 
-/// Waits for the validation Job and reads its report from its pod's termination message.
-async fn job_report(
+/// A client of the stack's cluster, from what state records of it.
+pub(crate) async fn cluster_client(
+    session: &Session,
+    cloud: &crate::session::Connected,
+    state: &State,
+) -> Result<kube::Client> {
+    let stack = &session.stack;
+    let out = |a: &str, o: &str| {
+        state.resources.get(a).and_then(|r| r.outputs.get(o)).cloned().unwrap_or(Value::Null)
+    };
+    let cluster = json!({
+        "name": out(EKS_CLUSTER, "name"),
+        "endpoint": out(EKS_CLUSTER, "endpoint"),
+        "certificate_authority": out(EKS_CLUSTER, "certificate_authority"),
+    });
+    let conn = crate::k8s::Connection::new(
+        &stack.name,
+        crate::k8s::kubeconfig(stack)?,
+        cloud.clients.sdk.clone(),
+        stack.region.clone(),
+    );
+    conn.client(&cluster).await.map_err(|e| anyhow!("{e}"))
+}
+
+/// How a Job ended: `Complete`, `Failed`, or `still running after N minutes`, and its pod's
+/// termination message (what its script reported).
+pub(crate) async fn wait_job(
     jobs: &Api<Job>,
     client: &kube::Client,
     namespace: &str,
     name: &str,
-) -> Result<Vec<Check>> {
+    deadline: Duration,
+) -> Result<(String, Option<String>)> {
     let t0 = Instant::now();
     let finished = loop {
         let j = jobs.get(name).await.map_err(|e| anyhow!("cannot read the Job {name}: {e}"))?;
@@ -272,8 +286,8 @@ async fn job_report(
         {
             break c.type_.clone();
         }
-        if t0.elapsed() > VALIDATION_DEADLINE {
-            break format!("still running after {} minutes", VALIDATION_DEADLINE.as_secs() / 60);
+        if t0.elapsed() > deadline {
+            break format!("still running after {} minutes", deadline.as_secs() / 60);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
@@ -288,11 +302,27 @@ async fn job_report(
         .flat_map(|p| p.status.iter().flat_map(|s| s.container_statuses.iter().flatten()))
         .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone())
         .find(|m| !m.trim().is_empty());
+    Ok((finished, message))
+}
+
+/// Waits for the validation Job and reads its report from its pod's termination message.
+async fn job_report(
+    jobs: &Api<Job>,
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<Check>> {
+    let (finished, message) = wait_job(jobs, client, namespace, name, VALIDATION_DEADLINE).await?;
+    Ok(report_of(name, &finished, message))
+}
+
+/// The checks a validation Job reported, or one failed check saying it reported none.
+fn report_of(name: &str, finished: &str, message: Option<String>) -> Vec<Check> {
     let reported: Option<Vec<Check>> = message
         .as_deref()
         .and_then(|m| serde_json::from_str::<Value>(m).ok())
         .and_then(|v| serde_json::from_value(v["checks"].clone()).ok());
-    Ok(match reported {
+    match reported {
         Some(checks) if !checks.is_empty() => checks,
         _ => vec![check(
             "in-cluster validation",
@@ -301,5 +331,5 @@ async fn job_report(
                 "the Job {name} ended {finished} without a report (its pod's termination message)"
             ),
         )],
-    })
+    }
 }

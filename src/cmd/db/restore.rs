@@ -28,6 +28,7 @@ use super::{
 use crate::aws::restore::{self, Hardening, DRILL_TAG, REPLACED_TAG};
 use crate::cli::{RestoreArgs, VersionChange};
 use crate::cmd::apply::{confirm, execute};
+use crate::cmd::{pending, plan_of};
 use crate::errors::fix;
 use crate::out::keep_going;
 use crate::session::{
@@ -254,37 +255,6 @@ pub async fn restore(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitCo
         eprintln!("State records {target} as the stack's database; run `empi-infra apply` to finish the switch.");
     }
     Ok(code)
-}
-
-/// A full plan of the session's stack over `state`.
-async fn plan_of(
-    session: &Session,
-    cloud: &crate::session::Connected,
-    state: &empi_engine::state::State,
-    parallelism: usize,
-) -> Result<empi_engine::plan::Plan> {
-    let g = session.graph(&cloud.account)?;
-    Ok(ops::make_targeted_plan(
-        &g,
-        &cloud.registry,
-        state,
-        true,
-        parallelism,
-        &session.stack.digest,
-        &[],
-    )
-    .await?)
-}
-
-/// The addresses a plan changes, for a message; `None` when it changes nothing.
-fn pending(plan: &empi_engine::plan::Plan) -> Option<String> {
-    let what: Vec<&str> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action != empi_engine::plan::Action::NoOp)
-        .map(|c| c.address.as_str())
-        .collect();
-    (!what.is_empty()).then(|| what.join(", "))
 }
 
 /// Deletes a restored copy that is not switched to (unless `keep`); on failure it keeps its drill

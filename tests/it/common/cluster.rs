@@ -185,6 +185,67 @@ pub struct Node {
     /// Images (a part of their name) this node cannot pull: pods of Deployments running them wait
     /// in `ImagePullBackOff` and never become ready.
     pub unpullable: Vec<String>,
+    /// Once set, the pods of database-admin Jobs (`python -c SCRIPT` with the master secret in
+    /// their environment) really run their script (see [`ScriptRunner`]); before, they succeed
+    /// as every job pod does.
+    pub runs_scripts: Option<std::sync::Arc<std::sync::Mutex<Option<ScriptRunner>>>>,
+}
+
+/// Runs a Job's Python script here, as its pod would: the pod's environment, Secrets Manager at
+/// moto, and every PostgreSQL connection sent to this local server in place of the RDS address
+/// the config names (the local cloud has no DNS for it).
+#[derive(Clone, Debug)]
+pub struct ScriptRunner {
+    pub moto_url: String,
+    pub postgres_port: u16,
+}
+
+/// What [`ScriptRunner`] runs before the script: psycopg's connect aimed at the local server.
+const AIM_AT_LOCAL_POSTGRES: &str = r#"
+import os, psycopg
+_connect = psycopg.connect
+def _local(*a, **k):
+    k["host"], k["port"] = "127.0.0.1", int(os.environ["LOCAL_POSTGRES_PORT"])
+    return _connect(*a, **k)
+psycopg.connect = _local
+exec(compile(os.environ["JOB_SCRIPT"], "job", "exec"), {"__name__": "__main__"})
+"#;
+
+impl ScriptRunner {
+    /// Runs the script of `pod` if it is a database-admin Job's: whether it succeeded, and what it
+    /// printed (the pod's termination message). `None`: not such a pod.
+    pub fn run(&self, pod: &Pod) -> Option<(bool, String)> {
+        let c = pod.spec.as_ref()?.containers.first()?;
+        let command = c.command.clone()?;
+        let env: Vec<(String, String)> = c
+            .env
+            .iter()
+            .flatten()
+            .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+            .collect();
+        if command.len() != 3
+            || command[..2] != ["python".to_string(), "-c".to_string()]
+            || !env.iter().any(|(k, _)| k == "DATABASE_MASTER_SECRET_ARN")
+        {
+            return None;
+        }
+        let o = Command::new(super::postgres::python())
+            .args(["-c", AIM_AT_LOCAL_POSTGRES])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env)
+            .env("JOB_SCRIPT", &command[2])
+            .env("LOCAL_POSTGRES_PORT", self.postgres_port.to_string())
+            .env("AWS_ENDPOINT_URL", &self.moto_url)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .output()
+            .ok()?;
+        Some((
+            o.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+        ))
+    }
 }
 
 impl Node {
@@ -251,9 +312,17 @@ impl Node {
                                     .find(|(prefix, _)| j.starts_with(prefix.as_str()))
                                     .map(|(_, m)| m.clone())
                                     .unwrap_or_default();
-                                let (phase, code, reason, msg) = match fail {
-                                    Some((_, m)) => ("Failed", 1, "Error", m.clone()),
-                                    None => ("Succeeded", 0, "Completed", said),
+                                let runner = self
+                                    .runs_scripts
+                                    .as_ref()
+                                    .and_then(|r| r.lock().unwrap().clone());
+                                let ran =
+                                    runner.and_then(|r| tokio::task::block_in_place(|| r.run(&p)));
+                                let (phase, code, reason, msg) = match (fail, ran) {
+                                    (Some((_, m)), _) => ("Failed", 1, "Error", m.clone()),
+                                    (None, Some((false, out))) => ("Failed", 1, "Error", out),
+                                    (None, Some((true, out))) => ("Succeeded", 0, "Completed", out),
+                                    (None, None) => ("Succeeded", 0, "Completed", said),
                                 };
                                 serde_json::json!({"status": {"phase": phase, "containerStatuses": containers.iter().map(|c| serde_json::json!({
                                     "name": c, "ready": false, "restartCount": 0, "image": "", "imageID": "",

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::kinds::secrets;
+use crate::stack::{TAG_DB_PASSWORD_SET, TAG_DJANGO_KEY_SET};
 
 /// The config secret's name.
 pub(super) fn secret_name(stack: &Stack) -> String {
@@ -20,10 +21,24 @@ pub(super) fn config_secret(stack: &Stack, out: &mut Vec<ResourceSpec>) {
             )
             .into(),
             kms_key_id: kms_key_arn(stack),
-            tags: tags(stack, "config.secret", &secret),
+            tags: secret_tags(stack, &secret),
         }
         .spec("config.secret", &secret),
     );
+}
+
+/// The config secret's tags, with when its generated values were set (none before the stack is
+/// placed: no state yet).
+fn secret_tags(stack: &Stack, secret: &str) -> Expr {
+    let mut t = stack.resource_tags("config.secret", secret);
+    let r = &stack.security.secrets;
+    if !r.db_password_set.is_empty() {
+        t.insert(TAG_DB_PASSWORD_SET.into(), r.db_password_set.clone());
+    }
+    if !r.django_key_set.is_empty() {
+        t.insert(TAG_DJANGO_KEY_SET.into(), r.django_key_set.clone());
+    }
+    Expr::lit(serde_json::to_value(t).unwrap())
 }
 
 /// Where the config document holds the Keycloak client secret (copied from `client_secret_arn`).
@@ -94,7 +109,7 @@ pub(super) fn config_document(stack: &Stack, out: &mut Vec<ResourceSpec>) {
         (
             "db",
             obj(vec![
-                ("user", s(DB_APP_USER)),
+                ("user", s(db_login(stack))),
                 ("password", s(SENSITIVE)),
                 ("name", s(DB_NAME)),
                 ("host", r("database.instance", "address")),

@@ -23,6 +23,30 @@ pub const DB_USER: &str = "tuva_empi";
 /// database-role Job.
 pub const DB_APP_USER: &str = "tuva_empi_app";
 
+/// The login roles the application connects as, alternately: `rotate db-password` gives the other
+/// one a new password and names it in the config document, and the old one's password is removed
+/// once no pod uses it (Secrets Manager's alternating-users strategy). The first is the role that
+/// owns the application's objects; the second is a member of it and acts as it (`SET ROLE`), so
+/// what migrations make is owned by the same role whichever logs in.
+pub const DB_APP_LOGINS: [&str; 2] = [DB_APP_USER, "tuva_empi_app_b"];
+
+/// The login role the config document names now.
+pub fn db_login(stack: &Stack) -> &str {
+    match stack.security.secrets.db_login.as_str() {
+        "" => DB_APP_USER,
+        login => login,
+    }
+}
+
+/// The login role a `rotate db-password` of the stack switches to.
+pub fn next_db_login(stack: &Stack) -> &'static str {
+    if db_login(stack) == DB_APP_LOGINS[0] {
+        DB_APP_LOGINS[1]
+    } else {
+        DB_APP_LOGINS[0]
+    }
+}
+
 /// Days Performance Insights keeps its data: the free tier.
 pub const PERFORMANCE_INSIGHTS_RETENTION_DAYS: u32 = 7;
 

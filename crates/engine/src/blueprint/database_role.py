@@ -2,15 +2,22 @@
 # image: Python 3.13, psycopg 3, boto3). Idempotent: every run leaves the same result.
 #
 # Reads the RDS master credentials (the secret RDS manages, DATABASE_MASTER_SECRET_ARN) and the
-# config document (TUVA_EMPI_CONFIG_AWS_SECRET_ARN), then, connected as the master user over TLS:
+# config document (TUVA_EMPI_CONFIG_AWS_SECRET_ARN, its CONFIG_VERSION_STAGE version: AWSCURRENT,
+# or AWSPENDING while `rotate db-password` sets a new credential up), then, connected as the
+# master user over TLS:
 #   - makes db.user a login role with db.password and nothing more, or sets its password again,
 #     and fails if it has a power the application must not (SUPERUSER, CREATEROLE, CREATEDB,
 #     REPLICATION, BYPASSRLS); the password goes to the server as a SCRAM verifier, so it is in
 #     no server log whatever `log_statement` says;
-#   - gives it the schema `public` (USAGE, CREATE) and creates the extensions upstream's
+#   - when db.user is not the role that owns the application's objects (DATABASE_OWNER_ROLE; the
+#     two login roles of DATABASE_LOGINS alternate), makes it a member of that role that acts as
+#     it from the start of every session (`SET ROLE`), so that what migrations make has one owner;
+#   - gives the owner the schema `public` (USAGE, CREATE) and creates the extensions upstream's
 #     migrations create (they need more than the role has; for an existing one they are a no-op);
-#   - hands it what the master user owns in `public` (tables, views, sequences, routines): a stack
-#     whose migrations ran as the master user before it had its own role.
+#   - hands the owner what the master user owns in `public` (tables, views, sequences, routines):
+#     a stack whose migrations ran as the master user before it had its own role;
+#   - with DATABASE_RETIRE_LOGIN, removes the password of that other login role: the credential
+#     a rotation replaced, once no pod uses it.
 # Prints what it did, never a password.
 import base64
 import hashlib
@@ -24,8 +31,8 @@ import psycopg
 from psycopg import sql
 
 
-def secret(client, arn):
-    return json.loads(client.get_secret_value(SecretId=arn)["SecretString"])
+def secret(client, arn, stage="AWSCURRENT"):
+    return json.loads(client.get_secret_value(SecretId=arn, VersionStage=stage)["SecretString"])
 
 
 def scram_verifier(password, iterations=4096):
@@ -39,13 +46,33 @@ def scram_verifier(password, iterations=4096):
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
+POWERS = ("SUPERUSER", "CREATEROLE", "CREATEDB", "REPLICATION", "BYPASSRLS")
+
+
+def refuse_powers(conn, name):
+    powers = conn.execute(
+        "select rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls from pg_roles where rolname = %s", (name,)
+    ).fetchone()
+    names = [n for n, on in zip(POWERS, powers) if on]
+    if names:
+        sys.exit(f"database-role: role {name} has {', '.join(names)}, which the application must not have; remove it (ALTER ROLE) and run again")
+
+
 def main():
     client = boto3.client("secretsmanager")
     master = secret(client, os.environ["DATABASE_MASTER_SECRET_ARN"])
-    db = secret(client, os.environ["TUVA_EMPI_CONFIG_AWS_SECRET_ARN"])["db"]
+    stage = os.environ.get("CONFIG_VERSION_STAGE") or "AWSCURRENT"
+    db = secret(client, os.environ["TUVA_EMPI_CONFIG_AWS_SECRET_ARN"], stage)["db"]
     app, password = db["user"], db["password"]
-    if app == master["username"]:
-        sys.exit(f"database-role: db.user is the master user {app}; the application needs its own role")
+    owner = os.environ.get("DATABASE_OWNER_ROLE") or app
+    logins = [l for l in os.environ.get("DATABASE_LOGINS", "").split(",") if l] or [app]
+    retire = os.environ.get("DATABASE_RETIRE_LOGIN", "")
+    if master["username"] in (app, owner):
+        sys.exit(f"database-role: db.user is the master user {master['username']}; the application needs its own role")
+    if app not in logins:
+        sys.exit(f"database-role: db.user {app} is none of the application's login roles ({', '.join(logins)})")
+    if retire and (retire == app or retire not in logins):
+        sys.exit(f"database-role: {retire} cannot be retired: it is db.user or none of the login roles ({', '.join(logins)})")
     if not password.isascii():
         sys.exit("database-role: db.password is not ASCII; store an ASCII password")
     extensions = [e for e in os.environ.get("DATABASE_EXTENSIONS", "").split(",") if e]
@@ -54,18 +81,25 @@ def main():
         sslmode="require", connect_timeout=10, autocommit=True,
     )
     with conn:
-        role = sql.Identifier(app)
-        exists = conn.execute("select 1 from pg_roles where rolname = %s", (app,)).fetchone()
-        verb = sql.SQL("alter" if exists else "create")
-        # a new role has no attribute but LOGIN; only a superuser could change the others later
-        conn.execute(sql.SQL("{} role {} with login password {}").format(verb, role, sql.Literal(scram_verifier(password))))
-        print(f"database-role: role {app} {'updated' if exists else 'created'}")
-        powers = conn.execute(
-            "select rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls from pg_roles where rolname = %s", (app,)
-        ).fetchone()
-        names = [n for n, on in zip(("SUPERUSER", "CREATEROLE", "CREATEDB", "REPLICATION", "BYPASSRLS"), powers) if on]
-        if names:
-            sys.exit(f"database-role: role {app} has {', '.join(names)}, which the application must not have; remove it (ALTER ROLE) and run again")
+        exists = lambda name: conn.execute("select 1 from pg_roles where rolname = %s", (name,)).fetchone() is not None
+        role = sql.Identifier(owner)
+        if owner != app and not exists(owner):
+            # a new role has no attribute but what is given; only a superuser could change the others later
+            conn.execute(sql.SQL("create role {}").format(role))
+            print(f"database-role: role {owner} created")
+        login = sql.Identifier(app)
+        found = exists(app)
+        verb = sql.SQL("alter" if found else "create")
+        conn.execute(sql.SQL("{} role {} with login password {}").format(verb, login, sql.Literal(scram_verifier(password))))
+        print(f"database-role: role {app} {'updated' if found else 'created'}")
+        if owner != app:
+            # the master user gives the membership: it must hold it (with admin) to give it
+            conn.execute(sql.SQL("grant {} to current_user").format(role))
+            conn.execute(sql.SQL("grant {} to {}").format(role, login))
+            conn.execute(sql.SQL("alter role {} set role to {}").format(login, sql.Literal(owner)))
+            print(f"database-role: role {app} acts as {owner}")
+        for name in dict.fromkeys([owner, app]):
+            refuse_powers(conn, name)
         conn.execute(sql.SQL("grant connect, temporary on database {} to {}").format(sql.Identifier(db["name"]), role))
         conn.execute(sql.SQL("grant usage, create on schema public to {}").format(role))
         for e in extensions:
@@ -91,11 +125,19 @@ def main():
               and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid
                               and d.deptype = 'e')
             """,
-            (app, app),
+            (owner, owner),
         ).fetchall()
         for (statement,) in owned:
             conn.execute(statement)
-        print(f"database-role: {len(owned)} objects the master user owned in public handed to {app}")
+        print(f"database-role: {len(owned)} objects the master user owned in public handed to {owner}")
+        if retire:
+            if exists(retire):
+                # PASSWORD NULL: no password matches, so no new session logs in as it; the role stays
+                # (it may own the application's objects) and the next rotation gives it one again
+                conn.execute(sql.SQL("alter role {} with password null").format(sql.Identifier(retire)))
+                print(f"database-role: the password of {retire} removed; it no longer logs in")
+            else:
+                print(f"database-role: {retire} does not exist; nothing to retire")
 
 
 if __name__ == "__main__":

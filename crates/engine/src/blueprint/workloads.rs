@@ -19,6 +19,8 @@ use crate::kinds::k8s;
 use crate::resource::{Expr, ResourceSpec};
 use crate::stack::Stack;
 
+use super::{db_login, DB_APP_LOGINS, DB_APP_USER};
+
 /// NodePorts the ALB target groups send to (the Services below use them).
 pub const API_NODE_PORT: u32 = 30080;
 /// Where the api target group's health checks go: the api pod's health proxy (below).
@@ -141,6 +143,11 @@ pub fn database_role_job_name(stack: &Stack) -> String {
     if !stack.database.restored_identifier.is_empty() {
         h.update(stack.database.restored_identifier.as_bytes());
     }
+    // after `rotate db-password` the other login role: the Job runs again for it, and the backend
+    // pods roll onto the credential it was given
+    if db_login(stack) != DB_APP_USER {
+        h.update(db_login(stack).as_bytes());
+    }
     format!("database-role-{}", &hex::encode(h.finalize())[..10])
 }
 
@@ -148,14 +155,20 @@ pub fn database_role_job_name(stack: &Stack) -> String {
 /// [`DATABASE_ROLE_SCRIPT`] as the `database-admin` service account, which alone may read the
 /// master user's secret; the application's pods never can.
 fn database_role_job(stack: &Stack) -> Value {
-    let extensions = stack.app.tuva.extensions.join(",");
-    database_admin_job(
-        stack,
-        &database_role_job_name(stack),
-        "database-role",
-        DATABASE_ROLE_SCRIPT,
-        json!([{"name": "DATABASE_EXTENSIONS", "value": extensions}]),
-    )
+    database_role_job_with(stack, &database_role_job_name(stack), json!([]))
+}
+
+/// A Job of [`DATABASE_ROLE_SCRIPT`] named `name`, with `extra_env` (what `rotate db-password`
+/// runs: `CONFIG_VERSION_STAGE`, `DATABASE_RETIRE_LOGIN`). A template: the master secret's ARN and
+/// the config secret's are references for the caller to resolve.
+pub fn database_role_job_with(stack: &Stack, name: &str, extra_env: Value) -> Value {
+    let mut env = json!([
+        {"name": "DATABASE_EXTENSIONS", "value": stack.app.tuva.extensions.join(",")},
+        {"name": "DATABASE_OWNER_ROLE", "value": DB_APP_USER},
+        {"name": "DATABASE_LOGINS", "value": DB_APP_LOGINS.join(",")},
+    ]);
+    env.as_array_mut().unwrap().extend(extra_env.as_array().cloned().unwrap_or_default());
+    database_admin_job(stack, name, "database-role", DATABASE_ROLE_SCRIPT, env)
 }
 
 /// What the database-analyze Job runs (`python -c`): ANALYZE as the master user after a
@@ -344,8 +357,16 @@ fn connects_as_database_role(stack: &Stack, mut deployment: Value) -> Value {
         *annotations = json!({});
     }
     annotations["empi-infra/database-role"] = json!(database_role_job_name(stack));
+    // upstream reads the Django key once, at start: a rotated key rolls the pods
+    let key_set = &stack.security.secrets.django_key_set;
+    if !key_set.is_empty() {
+        annotations[DJANGO_KEY_ANNOTATION] = json!(key_set);
+    }
     deployment
 }
+
+/// The backend pods' annotation naming when the Django key they read was set.
+pub const DJANGO_KEY_ANNOTATION: &str = "empi-infra/django-key-rotated";
 
 /// The migrate job's name for an app version (`v0.1.0` → `migrate-v0-1-0`).
 pub fn migrate_job_name(version: &str) -> String {

@@ -92,6 +92,17 @@ pub struct Object<'a> {
     pub address: &'a str,
     pub kind: &'a str,
     pub attrs: &'a Attrs,
+    /// The stack's limits the rules hold values to, and the day they are checked on.
+    pub policy: &'a Policy,
+}
+
+/// What rules measure against besides a resource's own values.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// `YYYY-MM-DD`.
+    pub today: String,
+    /// `[security] max_secret_age_days`.
+    pub max_secret_age_days: u32,
 }
 
 impl Object<'_> {
@@ -158,14 +169,18 @@ pub fn live(state: &State, live: &BTreeMap<String, Live>) -> Vec<(String, String
 /// Marks a recorded object the cloud no longer has (see [`live`]).
 pub const GONE: &str = "(gone)";
 
-/// Evaluates every rule on `objects` and applies the waivers as of `today` (`YYYY-MM-DD`).
+/// Evaluates every rule on `objects` with the stack's `[security]` limits, and applies its waivers,
+/// as of `today` (`YYYY-MM-DD`).
 pub fn evaluate(
     stack: &str,
     source: Source,
     objects: &[(String, String, Attrs)],
-    waivers: &[Waiver],
+    security: &crate::stack::SecurityConfig,
     today: &str,
 ) -> Report {
+    let waivers = &security.waivers;
+    let policy =
+        Policy { today: today.to_string(), max_secret_age_days: security.max_secret_age_days };
     let mut findings = Vec::new();
     for rule in RULES {
         let matching: Vec<_> =
@@ -190,7 +205,7 @@ pub fn evaluate(
             continue;
         }
         for (address, kind, attrs) in matching {
-            let o = Object { address, kind, attrs };
+            let o = Object { address, kind, attrs, policy: &policy };
             let verdict = if attrs.contains_key(GONE) {
                 Err(format!("state records {address}, but it is gone from the cloud (deleted behind empi-infra's back)"))
             } else {
@@ -306,7 +321,7 @@ pub fn baseline_warning(
         &stack.name,
         Source::Planned,
         &planned(graph, state),
-        &stack.security.waivers,
+        &stack.security,
         &crate::eks_versions::today(),
     );
     plan_warning(&r)

@@ -263,6 +263,18 @@ pub static RULES: &[Rule] = &[
         fix: "have RDS manage the master password again (`empi-infra apply` does; the database-role Job then reads the new secret)",
     },
     Rule {
+        id: "access.secret-age",
+        title: "The generated database password and Django secret key are rotated within [security] max_secret_age_days",
+        safeguard: ACCESS,
+        controls: &["AWS FSBP SecretsManager.4", "Checkov CKV2_AWS_57"],
+        kind: secrets::SECRET.kind,
+        applies: all,
+        required: false,
+        required_for: "",
+        test: secret_age,
+        fix: "rotate them: `empi-infra rotate db-password` and `empi-infra rotate django-key` (docs/OPERATIONS.md says what each does to the running application); or waive the rule with a reviewer's reason",
+    },
+    Rule {
         id: "access.bucket-public-access-blocked",
         title: "The bucket blocks every form of public access",
         safeguard: ACCESS,
@@ -705,4 +717,51 @@ pub static RULES: &[Rule] = &[
 
 fn is_storage_bucket(address: &str) -> bool {
     address == "storage.bucket"
+}
+
+/// The day number (since 1970-01-01) of a time or date written RFC 3339 (`2026-12-06T14:30:00Z`)
+/// or `YYYY-MM-DD`.
+fn day_number(t: &str) -> Option<i64> {
+    let day = t.get(..10)?;
+    let at = humantime::parse_rfc3339(&format!("{day}T00:00:00Z")).ok()?;
+    Some((at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() / 86_400) as i64)
+}
+
+/// `access.secret-age`: the config secret's tags say when each generated value was set.
+fn secret_age(o: &Object, source: Source) -> Result<String, String> {
+    use crate::stack::{TAG_DB_PASSWORD_SET, TAG_DJANGO_KEY_SET};
+    let max = o.policy.max_secret_age_days as i64;
+    let today = day_number(&o.policy.today);
+    let tag = |k: &str| o.get("tags").and_then(|t| t.get(k)).and_then(Value::as_str);
+    let (mut said, mut stale) = (Vec::new(), false);
+    for (what, key) in
+        [("db.password", TAG_DB_PASSWORD_SET), ("django.secret_key", TAG_DJANGO_KEY_SET)]
+    {
+        match (tag(key), source) {
+            (None, Source::Planned) => said.push(format!("{what}: generated at the first apply")),
+            (None, Source::Live) => {
+                stale = true;
+                said.push(format!(
+                    "{what}: no tag {key}, so its age is unknown (`empi-infra apply` records it)"
+                ));
+            }
+            (Some(at), _) => match (day_number(at), today) {
+                (Some(set), Some(now)) => {
+                    let age = now - set;
+                    stale |= age > max;
+                    said.push(format!("{what} set {at}, {age} days ago"));
+                }
+                _ => {
+                    stale = true;
+                    said.push(format!("{what}: tag {key} = {at:?} is not a time"));
+                }
+            },
+        }
+    }
+    let evidence = format!("{} (at most {max} days)", said.join("; "));
+    if stale {
+        Err(evidence)
+    } else {
+        Ok(evidence)
+    }
 }

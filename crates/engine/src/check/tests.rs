@@ -53,7 +53,7 @@ fn rule_ids_are_unique_and_every_rule_names_a_safeguard_and_a_control() {
 
 #[test]
 fn an_unencrypted_database_fails_naming_the_rule_its_controls_and_the_values_seen() {
-    let r = evaluate("s", Source::Live, &[db(false)], &[], "2026-11-27");
+    let r = evaluate("s", Source::Live, &[db(false)], &waiving(&[]), "2026-11-27");
     let f = find(&r, "encryption.database");
     assert_eq!(f.status, Status::Fail);
     assert_eq!(f.resource, "database.instance");
@@ -64,7 +64,7 @@ fn an_unencrypted_database_fails_naming_the_rule_its_controls_and_the_values_see
     assert!(f.safeguard.contains("§164.312(a)(2)(iv)"));
     assert!(f.evidence.contains("storage_encrypted = false"), "{}", f.evidence);
     assert!(f.fix.is_some());
-    let ok = evaluate("s", Source::Live, &[db(true)], &[], "2026-11-27");
+    let ok = evaluate("s", Source::Live, &[db(true)], &waiving(&[]), "2026-11-27");
     assert_eq!(find(&ok, "encryption.database").status, Status::Pass);
     assert!(r.failed > ok.failed);
 }
@@ -77,18 +77,26 @@ fn a_waiver_accepts_a_failure_until_it_expires_then_the_rule_fails_again() {
         reason: "restoring an encrypted copy in January".into(),
         expires: "2026-12-31".into(),
     };
-    let r = evaluate("s", Source::Live, &[db(false)], std::slice::from_ref(&w), "2026-11-27");
+    let r =
+        evaluate("s", Source::Live, &[db(false)], &waiving(std::slice::from_ref(&w)), "2026-11-27");
     let f = find(&r, "encryption.database");
     assert_eq!(f.status, Status::Waived);
     assert_eq!(f.waiver.as_ref().unwrap().reason, w.reason);
-    let later = evaluate("s", Source::Live, &[db(false)], std::slice::from_ref(&w), "2027-01-01");
+    let later =
+        evaluate("s", Source::Live, &[db(false)], &waiving(std::slice::from_ref(&w)), "2027-01-01");
     let f = find(&later, "encryption.database");
     assert_eq!(f.status, Status::Fail);
     assert!(f.evidence.contains("the waiver expired on 2026-12-31"), "{}", f.evidence);
     // the waiver's last day still holds
     assert_eq!(
         find(
-            &evaluate("s", Source::Live, &[db(false)], std::slice::from_ref(&w), "2026-12-31"),
+            &evaluate(
+                "s",
+                Source::Live,
+                &[db(false)],
+                &waiving(std::slice::from_ref(&w)),
+                "2026-12-31"
+            ),
             "encryption.database"
         )
         .status,
@@ -98,7 +106,7 @@ fn a_waiver_accepts_a_failure_until_it_expires_then_the_rule_fails_again() {
     let other = Waiver { resource: Some("database.other".into()), ..w };
     assert_eq!(
         find(
-            &evaluate("s", Source::Live, &[db(false)], &[other], "2026-11-27"),
+            &evaluate("s", Source::Live, &[db(false)], &waiving(&[other]), "2026-11-27"),
             "encryption.database"
         )
         .status,
@@ -108,7 +116,7 @@ fn a_waiver_accepts_a_failure_until_it_expires_then_the_rule_fails_again() {
 
 #[test]
 fn a_required_resource_that_is_missing_fails() {
-    let r = evaluate("s", Source::Live, &[db(true)], &[], "2026-11-27");
+    let r = evaluate("s", Source::Live, &[db(true)], &waiving(&[]), "2026-11-27");
     let f = find(&r, "audit.vpc-flow-logs");
     assert_eq!(f.status, Status::Fail);
     assert!(f.evidence.contains("no aws_flow_log exists in the cloud"), "{}", f.evidence);
@@ -124,7 +132,7 @@ fn tls_only_bucket_policy_is_read_as_a_policy_not_as_text() {
     };
     assert_eq!(
         find(
-            &evaluate("s", Source::Live, &[bucket(deny)], &[], "2026-11-27"),
+            &evaluate("s", Source::Live, &[bucket(deny)], &waiving(&[]), "2026-11-27"),
             "transmission.bucket-tls-only"
         )
         .status,
@@ -132,7 +140,7 @@ fn tls_only_bucket_policy_is_read_as_a_policy_not_as_text() {
     );
     assert_eq!(
         find(
-            &evaluate("s", Source::Live, &[bucket(allow)], &[], "2026-11-27"),
+            &evaluate("s", Source::Live, &[bucket(allow)], &waiving(&[]), "2026-11-27"),
             "transmission.bucket-tls-only"
         )
         .status,
@@ -142,8 +150,8 @@ fn tls_only_bucket_policy_is_read_as_a_policy_not_as_text() {
 
 #[test]
 fn a_rule_that_holds_in_the_plan_but_not_live_is_a_regression() {
-    let planned = evaluate("s", Source::Planned, &[db(true)], &[], "2026-11-27");
-    let live = evaluate("s", Source::Live, &[db(false)], &[], "2026-11-27");
+    let planned = evaluate("s", Source::Planned, &[db(true)], &waiving(&[]), "2026-11-27");
+    let live = evaluate("s", Source::Live, &[db(false)], &waiving(&[]), "2026-11-27");
     let reg = regressions(&planned, &live);
     assert_eq!(
         reg.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(),
@@ -162,7 +170,7 @@ fn namespace_labels_with_dots_and_slashes_are_read_whole() {
     };
     assert_eq!(
         find(
-            &evaluate("s", Source::Live, &[ns("restricted")], &[], "2026-11-27"),
+            &evaluate("s", Source::Live, &[ns("restricted")], &waiving(&[]), "2026-11-27"),
             "access.namespace-pod-security"
         )
         .status,
@@ -170,7 +178,7 @@ fn namespace_labels_with_dots_and_slashes_are_read_whole() {
     );
     assert_eq!(
         find(
-            &evaluate("s", Source::Live, &[ns("privileged")], &[], "2026-11-27"),
+            &evaluate("s", Source::Live, &[ns("privileged")], &waiving(&[]), "2026-11-27"),
             "access.namespace-pod-security"
         )
         .status,
@@ -200,7 +208,7 @@ fn a_resource_deleted_behind_our_back_fails_every_rule_that_reads_it() {
         },
     );
     let gone = BTreeMap::from([(a.clone(), Live { id: Some("x".into()), observed: None })]);
-    let r = evaluate("s", Source::Live, &live(&state, &gone), &[], "2026-11-27");
+    let r = evaluate("s", Source::Live, &live(&state, &gone), &waiving(&[]), "2026-11-27");
     let f = find(&r, "audit.waf-logs");
     assert_eq!(f.status, Status::Fail);
     assert!(f.evidence.contains("gone from the cloud"), "{}", f.evidence);
@@ -215,7 +223,7 @@ fn the_pods_empi_infra_plans_are_hardened_and_a_root_or_writable_pod_fails() {
     let graph =
         crate::graph::ResourceGraph::new(crate::blueprint::expand(&stack, "123456789012")).unwrap();
     let objects = planned(&graph, &crate::state::State::new("empi-local"));
-    let r = evaluate("empi-local", Source::Planned, &objects, &[], "2026-11-27");
+    let r = evaluate("empi-local", Source::Planned, &objects, &waiving(&[]), "2026-11-27");
     for (rule, n) in [
         ("access.pods-hardened", 3),
         ("access.job-pods-hardened", 1),
@@ -246,7 +254,13 @@ fn the_pods_empi_infra_plans_are_hardened_and_a_root_or_writable_pod_fails() {
     pod["securityContext"]["runAsNonRoot"] = json!(false);
     pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] = json!(false);
     pod["containers"][0]["resources"].as_object_mut().unwrap().remove("limits");
-    let r = evaluate("empi-local", Source::Live, &[(address, kind, attrs)], &[], "2026-11-27");
+    let r = evaluate(
+        "empi-local",
+        Source::Live,
+        &[(address, kind, attrs)],
+        &waiving(&[]),
+        "2026-11-27",
+    );
     let f = find(&r, "access.pods-hardened");
     assert_eq!(f.status, Status::Fail);
     for why in [
@@ -265,15 +279,86 @@ fn a_database_whose_master_password_rds_does_not_keep_fails_naming_the_rule() {
     let (a, k, mut attrs) = db(true);
     attrs.insert("manage_master_user_password".into(), json!(true));
     attrs.insert("master_user_secret_kms_key_id".into(), json!(key));
-    let ok =
-        evaluate("s", Source::Live, &[(a.clone(), k.clone(), attrs.clone())], &[], "2026-11-27");
+    let ok = evaluate(
+        "s",
+        Source::Live,
+        &[(a.clone(), k.clone(), attrs.clone())],
+        &waiving(&[]),
+        "2026-11-27",
+    );
     assert_eq!(find(&ok, "access.database-master-password-managed").status, Status::Pass);
     // turned off behind the stack's back (the master password is then the operator's to know)
     attrs.insert("manage_master_user_password".into(), json!(false));
     attrs.insert("master_user_secret_kms_key_id".into(), json!(""));
-    let r = evaluate("s", Source::Live, &[(a, k, attrs)], &[], "2026-11-27");
+    let r = evaluate("s", Source::Live, &[(a, k, attrs)], &waiving(&[]), "2026-11-27");
     let f = find(&r, "access.database-master-password-managed");
     assert_eq!(f.status, Status::Fail);
     assert!(f.evidence.contains("manage_master_user_password = false"), "{}", f.evidence);
     assert!(f.controls.contains(&"NIST 800-53 AC-6".to_string()));
+}
+
+/// The stack's `[security]` with these waivers and the default limits.
+fn waiving(w: &[Waiver]) -> crate::stack::SecurityConfig {
+    crate::stack::SecurityConfig { waivers: w.to_vec(), ..Default::default() }
+}
+
+fn config_secret(tags: serde_json::Value) -> (String, String, Attrs) {
+    obj(
+        "config.secret",
+        crate::kinds::secrets::SECRET.kind,
+        json!({"kms_key_id": "k", "tags": tags}),
+    )
+}
+
+#[test]
+fn a_generated_secret_older_than_the_stacks_limit_fails_secret_age_until_rotated_or_waived() {
+    use crate::stack::{TAG_DB_PASSWORD_SET, TAG_DJANGO_KEY_SET};
+    let set = |db: &str, key: &str| {
+        config_secret(
+            json!({TAG_DB_PASSWORD_SET: db, TAG_DJANGO_KEY_SET: key, "Name": "s/tuva-empi-config"}),
+        )
+    };
+    let mut security = waiving(&[]);
+    assert_eq!(security.max_secret_age_days, 90, "the default limit");
+    // made on 2026-09-01, the key rotated since: the password is 96 days old
+    let old = set("2026-09-01T10:00:00Z", "2026-11-30T08:00:00Z");
+    let r = evaluate("s", Source::Live, &[old.clone()], &security, "2026-12-06");
+    let f = find(&r, "access.secret-age");
+    assert_eq!(f.status, Status::Fail, "{f:?}");
+    assert!(
+        f.evidence.contains("db.password set 2026-09-01T10:00:00Z, 96 days ago"),
+        "{}",
+        f.evidence
+    );
+    assert!(
+        f.evidence.contains("django.secret_key set 2026-11-30T08:00:00Z, 6 days ago"),
+        "{}",
+        f.evidence
+    );
+    assert!(f.evidence.ends_with("(at most 90 days)"), "{}", f.evidence);
+    assert!(f.fix.as_deref().unwrap().contains("empi-infra rotate db-password"));
+    // on the 90th day it still passes; a stack allowing 180 days passes at 96
+    let r = evaluate("s", Source::Live, &[old.clone()], &security, "2026-11-30");
+    assert_eq!(find(&r, "access.secret-age").status, Status::Pass);
+    security.max_secret_age_days = 180;
+    let r = evaluate("s", Source::Live, &[old.clone()], &security, "2026-12-06");
+    assert_eq!(find(&r, "access.secret-age").status, Status::Pass);
+    // waivable as every rule is
+    let w = Waiver {
+        rule: "access.secret-age".into(),
+        resource: Some("config.secret".into()),
+        reason: "rotation planned with the January release".into(),
+        expires: "2027-01-31".into(),
+    };
+    let r = evaluate("s", Source::Live, &[old], &waiving(&[w]), "2026-12-06");
+    assert_eq!(find(&r, "access.secret-age").status, Status::Waived);
+    // a new stack's plan passes (its values are generated at its first apply); a live secret
+    // without the tags (made before empi-infra kept them) has an unknown age and fails
+    let untagged = config_secret(json!({"Name": "s/tuva-empi-config"}));
+    let r = evaluate("s", Source::Planned, &[untagged.clone()], &waiving(&[]), "2026-12-06");
+    assert_eq!(find(&r, "access.secret-age").status, Status::Pass);
+    let r = evaluate("s", Source::Live, &[untagged], &waiving(&[]), "2026-12-06");
+    let f = find(&r, "access.secret-age");
+    assert_eq!(f.status, Status::Fail);
+    assert!(f.evidence.contains("its age is unknown"), "{}", f.evidence);
 }

@@ -159,7 +159,8 @@ pub const COMMON_READ_ACTIONS: &[&str] = &["sts:GetCallerIdentity"];
 /// Actions of the operator's commands beyond what the kinds declare: `db restore-drill` restores
 /// the database to a new instance (tagged as a drill), reads it and deletes it; `db restore` also
 /// protects and tags the instance it replaces, untags the copy it switches to, and `--finalize`
-/// deletes the replaced one after a final snapshot.
+/// deletes the replaced one after a final snapshot; `rotate db-password` moves the config secret's
+/// staging labels.
 pub const OPERATOR_COMMAND_ACTIONS: &[&str] = &[
     "rds:RestoreDBInstanceToPointInTime",
     "rds:AddTagsToResource",
@@ -168,6 +169,8 @@ pub const OPERATOR_COMMAND_ACTIONS: &[&str] = &[
     "rds:CreateDBSnapshot",
     "rds:DescribeDBInstances",
     "rds:DeleteDBInstance",
+    // `rotate db-password`: the new credential staged, then made current
+    "secretsmanager:UpdateSecretVersionStage",
 ];
 
 /// The IAM actions of the given kinds: read only (`plan`, `drift`) or everything (`apply`,

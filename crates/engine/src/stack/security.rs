@@ -44,7 +44,15 @@ pub(super) struct RawSecurity {
     /// them; set it to true and run `apply` before a `destroy` that should take them too.
     #[schemars(with = "Option<bool>", extend("default" = DEFAULT_FORCE_DESTROY_LOGS))]
     force_destroy_logs: Option<S<bool>>,
+    /// Days the config secret's generated values (the database password, the Django secret key)
+    /// may go unrotated before `empi-infra check` fails the rule `access.secret-age`;
+    /// `empi-infra rotate db-password|django-key` rotates them. From 1 to 3650.
+    #[schemars(with = "Option<i64>", range(min = 1, max = 3650), extend("default" = DEFAULT_MAX_SECRET_AGE_DAYS))]
+    max_secret_age_days: Option<S<i64>>,
 }
+
+/// Days a generated secret may go unrotated when the stack says nothing (a common policy).
+pub const DEFAULT_MAX_SECRET_AGE_DAYS: u32 = 90;
 
 /// One accepted failure of a baseline rule.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -86,6 +94,34 @@ pub struct SecurityConfig {
     pub cloudtrail: bool,
     /// Whether `destroy` may delete logs (the log bucket's objects, log groups holding data).
     pub force_destroy_logs: bool,
+    /// Days a generated secret may go unrotated (`access.secret-age`).
+    pub max_secret_age_days: u32,
+    /// When the generated secrets were made and rotated: placed from state, never from the file.
+    pub secrets: SecretRotations,
+}
+
+/// The config secret's tags saying when the generated database password and Django key were set
+/// (made or last rotated): `check`'s rule `access.secret-age` reads them, planned and live, and an
+/// auditor sees them in the console.
+pub const TAG_DB_PASSWORD_SET: &str = "empi-infra:db-password-set";
+pub const TAG_DJANGO_KEY_SET: &str = "empi-infra:django-key-set";
+
+/// When the config secret's generated values were set (made, or last rotated), and which login
+/// role the application connects as. Kept in state (the fact `secret_rotations`) and placed into
+/// the stack before its graph is built; times in RFC 3339. The config secret's tags carry the
+/// times and its document the login, so a state rebuilt after a loss finds them again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SecretRotations {
+    /// When `db.password` was set; empty for a stack never placed (no state yet).
+    #[serde(default)]
+    pub db_password_set: String,
+    /// When `django.secret_key` was set; empty for a stack never placed.
+    #[serde(default)]
+    pub django_key_set: String,
+    /// The PostgreSQL login role the config document names (`db.user`); empty: the application's
+    /// own role. `rotate db-password` alternates between two.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub db_login: String,
 }
 
 impl Default for SecurityConfig {
@@ -96,6 +132,8 @@ impl Default for SecurityConfig {
             log_retention_days: DEFAULT_LOG_RETENTION_DAYS,
             cloudtrail: false,
             force_destroy_logs: false,
+            max_secret_age_days: DEFAULT_MAX_SECRET_AGE_DAYS,
+            secrets: SecretRotations::default(),
         }
     }
 }
@@ -174,9 +212,26 @@ impl Validator<'_> {
                 );
             }
         }
+        let mut max_secret_age_days = DEFAULT_MAX_SECRET_AGE_DAYS;
+        if let Some(days) = &raw.max_secret_age_days {
+            let d = *days.get_ref();
+            if (1..=3650).contains(&d) {
+                max_secret_age_days = d as u32;
+            } else {
+                self.err(
+                    days,
+                    format!("`max_secret_age_days` is {d}; it must be from 1 to 3650 days"),
+                    format!(
+                        "e.g. max_secret_age_days = {DEFAULT_MAX_SECRET_AGE_DAYS}, the default"
+                    ),
+                );
+            }
+        }
         SecurityConfig {
             kms_key_arn,
             waivers,
+            max_secret_age_days,
+            secrets: SecretRotations::default(),
             log_retention_days,
             cloudtrail: raw.cloudtrail.map(|b| b.into_inner()).unwrap_or(DEFAULT_CLOUDTRAIL),
             force_destroy_logs: raw
@@ -204,6 +259,7 @@ pub struct Waiver {
 pub const BASELINE_RULE_IDS: &[&str] = &[
     "access.database-not-public",
     "access.database-master-password-managed",
+    "access.secret-age",
     "access.bucket-public-access-blocked",
     "access.node-metadata-imdsv2",
     "access.cluster-endpoint-restricted",
