@@ -92,6 +92,9 @@ pub enum Command {
     /// Rotate a generated secret of the config secret, with the application running: shown as a
     /// plan first, then done in order (docs/OPERATIONS.md).
     Rotate(RotateArgs),
+    /// Evidence for an auditor (docs/OPERATIONS.md).
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
     /// The stack's database: restore drills that prove its backups restore, and recovery to a time
     /// (docs/RECOVERY.md).
     #[command(subcommand)]
@@ -109,6 +112,25 @@ pub enum DbCommand {
     /// instance is kept, protected, until `db restore --finalize` snapshots and deletes it.
     /// Exit 0: switched (or finalized); 2: a check of the copy failed, nothing switched; 1: an error.
     Restore(RestoreArgs),
+}
+
+#[derive(Subcommand)]
+pub enum EvidenceCommand {
+    /// Write a directory an auditor reads: the baseline planned and live, the history, drift and
+    /// restore-drill reports, rotations, waivers, the inventory, a diagram, a README and
+    /// MANIFEST.sha256. Read-only; two exports with nothing changed in between are identical.
+    Export(EvidenceExportArgs),
+}
+
+// The arguments of `evidence export` (what `cmd::evidence::export` takes).
+#[derive(clap::Args)]
+pub struct EvidenceExportArgs {
+    /// The directory to write (made if missing; a previous bundle in it is replaced).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Only records (history entries, drift and drill reports) from this day on (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
 }
 
 /// A generated secret `rotate` rotates.
@@ -278,6 +300,9 @@ pub struct DriftArgs {
     /// Also ignore this address or address.attribute (adds to [drift] ignore); repeatable.
     #[arg(long, value_name = "ADDR")]
     pub ignore: Vec<String>,
+    /// Keep each run's report beside the state (`<state>.drifts/`), for `evidence export`.
+    #[arg(long)]
+    pub record: bool,
     /// Print the read-only IAM policy a drift run needs, and exit.
     #[arg(long)]
     pub print_iam_policy: bool,

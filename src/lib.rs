@@ -122,6 +122,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::IamPolicy(args) => cmd::iam_policy::run(stack, args),
         Command::History(args) => cmd::history::run(stack, args).await,
         Command::Rotate(args) => cmd::rotate::run(stack, args).await,
+        Command::Evidence(crate::cli::EvidenceCommand::Export(args)) => {
+            cmd::evidence::export(stack, args).await
+        }
         Command::Db(crate::cli::DbCommand::RestoreDrill(args)) => {
             cmd::db::restore_drill(stack, args).await
         }

@@ -18,6 +18,7 @@ pub async fn run_once(
     json: bool,
     notify: Option<&str>,
     extra_ignore: &[String],
+    record: bool,
 ) -> Result<ExitCode> {
     let mut session = Session::open(stack).await?;
     let backend = session.backend.clone();
@@ -40,6 +41,14 @@ pub async fn run_once(
     ignore.extend(extra_ignore.iter().cloned());
     let report = drift::detect(&cloud.registry, &state, &graph, &ignore, 10, &stack.digest).await?;
     // every secret the run holds, in any form, is redacted from the report and the notification
+    if record {
+        let mut doc = serde_json::to_value(&report)?;
+        redact::json(&mut doc);
+        let name = format!("{}.json", report.checked_at.replace(':', ""));
+        backend.put_record("drifts", &name, &serde_json::to_vec_pretty(&doc)?).await.map_err(
+            |e| anyhow::anyhow!("the drift report could not be kept beside the state: {e}"),
+        )?;
+    }
     if json {
         let mut doc = serde_json::to_value(&report)?;
         redact::json(&mut doc);
@@ -78,7 +87,7 @@ pub async fn run_once(
 
 /// `drift`: once, or every `every` until stopped (a failed run does not stop it).
 pub async fn run(stack: &Option<PathBuf>, args: DriftArgs) -> Result<ExitCode> {
-    let DriftArgs { json, every, notify, ignore, print_iam_policy } = args;
+    let DriftArgs { json, every, notify, ignore, record, print_iam_policy } = args;
     if print_iam_policy {
         // the stack's names scope it; the account is `*` (no credentials needed to print it, and
         // IAM acts in the caller's own account only)
@@ -102,7 +111,7 @@ pub async fn run(stack: &Option<PathBuf>, args: DriftArgs) -> Result<ExitCode> {
             ));
         }
     }
-    let once = || run_once(stack, json, notify.as_deref(), &ignore);
+    let once = || run_once(stack, json, notify.as_deref(), &ignore, record);
     match every {
         None => once().await,
         Some(period) => {

@@ -6,6 +6,7 @@ pub mod completions;
 pub mod db;
 pub mod destroy;
 pub mod drift;
+pub mod evidence;
 pub mod history;
 pub mod iam_policy;
 pub mod output;

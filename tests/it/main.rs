@@ -13,6 +13,7 @@ mod cli;
 mod crash;
 mod database_role;
 mod drift;
+mod evidence;
 mod faults;
 mod health_check;
 mod history;

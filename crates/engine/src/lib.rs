@@ -12,6 +12,7 @@ pub mod crashpoint;
 pub mod drift;
 pub mod eks_versions;
 pub mod env;
+pub mod evidence;
 pub mod exec;
 pub mod graph;
 pub mod input;
