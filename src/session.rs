@@ -53,44 +53,85 @@ pub async fn secret_rotations_found(
         return Ok(());
     }
     if let Some(arn) = after.resources.get("config.secret").and_then(|r| r.id.clone()) {
-        let found = live_secret_rotations(&cloud.clients.secrets, &arn).await;
-        after.facts.insert(SECRET_ROTATIONS_FACT.into(), serde_json::to_value(found)?);
+        if let Some(found) =
+            live_secret_rotations(&cloud.clients.secrets, &arn, &after.stack).await?
+        {
+            after.facts.insert(SECRET_ROTATIONS_FACT.into(), serde_json::to_value(found)?);
+        }
     }
     Ok(())
 }
 
-/// What the config secret `arn` says of its values: when each was set (its tags, else its
-/// creation time), and the login role its document names.
-async fn live_secret_rotations(c: &aws_sdk_secretsmanager::Client, arn: &str) -> SecretRotations {
-    let described = c.describe_secret().secret_id(arn).send().await.ok();
-    let tag = |k: &str| {
-        described.as_ref().and_then(|d| {
-            d.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(String::from)
-        })
+/// The login role the current version of the config secret `arn` names (empty: the application's
+/// own role): paired with the password there, it is what pods get, whatever state says. `None`
+/// when the secret is gone or scheduled for deletion (the plan makes it again).
+async fn live_db_login(c: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<Option<String>> {
+    let v = match c.get_secret_value().secret_id(arn).send().await {
+        Ok(v) => v,
+        Err(e) => {
+            let e = aws::aws_err(e);
+            if matches!(
+                e.code.as_deref(),
+                Some("ResourceNotFoundException" | "InvalidRequestException")
+            ) {
+                return Ok(None);
+            }
+            return Err(anyhow::anyhow!("cannot read the config secret {arn}: {e}"));
+        }
     };
+    let user = v
+        .secret_string()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .and_then(|doc| doc["db"]["user"].as_str().map(String::from))
+        .unwrap_or_default();
+    Ok(Some(if blueprint::DB_APP_LOGINS[1..].contains(&user.as_str()) {
+        user
+    } else {
+        String::new()
+    }))
+}
+
+/// What the config secret `id` (ARN or name) says of its values: when each was set (its tags,
+/// else its creation time), and the login role its document names. `None` when there is no such
+/// secret of this stack (one under the name without the stack's tag is not read).
+async fn live_secret_rotations(
+    c: &aws_sdk_secretsmanager::Client,
+    id: &str,
+    stack: &str,
+) -> Result<Option<SecretRotations>> {
+    let described = match c.describe_secret().secret_id(id).send().await {
+        Ok(d) => d,
+        Err(e) => {
+            let e = aws::aws_err(e);
+            if e.code.as_deref() == Some("ResourceNotFoundException") {
+                return Ok(None);
+            }
+            return Err(anyhow::anyhow!("cannot describe the config secret {id}: {e}"));
+        }
+    };
+    let tag = |k: &str| {
+        described
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(k))
+            .and_then(|t| t.value())
+            .map(String::from)
+    };
+    if tag(empi_engine::stack::TAG_STACK).as_deref() != Some(stack)
+        || described.deleted_date().is_some()
+    {
+        return Ok(None);
+    }
     let created = described
-        .as_ref()
-        .and_then(|d| d.created_date().copied())
+        .created_date()
         .and_then(|t| t.fmt(aws_sdk_secretsmanager::primitives::DateTimeFormat::DateTime).ok())
         .unwrap_or_else(now_rfc3339);
-    let login = c
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .ok()
-        .and_then(|v| {
-            v.secret_string().and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-        })
-        .and_then(|doc| doc["db"]["user"].as_str().map(String::from))
-        .filter(|u| blueprint::DB_APP_LOGINS[1..].contains(&u.as_str()))
-        .unwrap_or_default();
-    SecretRotations {
+    Ok(Some(SecretRotations {
         db_password_set: tag(empi_engine::stack::TAG_DB_PASSWORD_SET)
             .unwrap_or_else(|| created.clone()),
         django_key_set: tag(empi_engine::stack::TAG_DJANGO_KEY_SET).unwrap_or(created),
-        db_login: login,
-    }
+        db_login: live_db_login(c, id).await?.unwrap_or_default(),
+    }))
 }
 
 /// Now, in RFC 3339 to the second.
@@ -294,16 +335,38 @@ impl Session {
         state: &State,
         placement: &mut Placement,
     ) -> Result<()> {
+        let secrets = &cloud.clients.secrets;
+        let stack = self.stack.name.clone();
         let recorded = state.resources.get("config.secret").and_then(|r| r.id.clone());
-        let rotations = match (secret_rotations(state), recorded) {
-            (Some(r), _) => r,
-            (None, Some(arn)) => live_secret_rotations(&cloud.clients.secrets, &arn).await,
-            (None, None) => {
-                let now = now_rfc3339();
-                SecretRotations {
-                    db_password_set: now.clone(),
-                    django_key_set: now,
-                    db_login: String::new(),
+        let rotations = match (secret_rotations(state), &recorded) {
+            (Some(mut r), Some(arn)) => {
+                // the login role goes with the password in the secret: a rotation cut short after
+                // it made the new credential current is finished by the next apply, not undone
+                let live = live_db_login(secrets, arn).await?.unwrap_or_else(|| r.db_login.clone());
+                if live != r.db_login {
+                    placement.warnings.push(format!(
+                        "the config secret names the login role {}, which state did not record (a `rotate db-password` was cut short after it switched): the plan rolls the backend onto it; `rotate db-password` later removes the old role's password",
+                        if live.is_empty() { blueprint::DB_APP_USER } else { live.as_str() }
+                    ));
+                    r.db_login = live;
+                }
+                r
+            }
+            (Some(r), None) => r,
+            // a stack from before the fact, a new stack, or a state rebuilt from nothing: the
+            // secret state records, else the one under its name if this stack's, else now
+            (None, recorded) => {
+                let id = recorded.clone().unwrap_or_else(|| format!("{stack}/tuva-empi-config"));
+                match live_secret_rotations(secrets, &id, &stack).await? {
+                    Some(r) => r,
+                    None => {
+                        let now = now_rfc3339();
+                        SecretRotations {
+                            db_password_set: now.clone(),
+                            django_key_set: now,
+                            db_login: String::new(),
+                        }
+                    }
                 }
             }
         };

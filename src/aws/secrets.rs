@@ -533,7 +533,7 @@ pub async fn stage_pending(
 }
 
 /// Makes the staged `version` the current one (Secrets Manager labels the one it replaces
-/// AWSPREVIOUS) and takes its AWSPENDING label off.
+/// AWSPREVIOUS); its AWSPENDING label is the caller's to take off ([`unstage`]).
 pub async fn promote(c: &Client, arn: &str, version: &str, current: &str) -> ProviderResult<()> {
     c.update_secret_version_stage()
         .secret_id(arn)
@@ -543,7 +543,7 @@ pub async fn promote(c: &Client, arn: &str, version: &str, current: &str) -> Pro
         .send()
         .await
         .map_err(|e| AwsError::from(e).0)?;
-    unstage(c, arn, version).await
+    Ok(())
 }
 
 /// Takes the AWSPENDING label off `version` (a staged value that is not used, or was promoted).

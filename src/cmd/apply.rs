@@ -33,16 +33,23 @@ pub async fn run(path: &Option<PathBuf>, args: ApplyArgs) -> Result<ExitCode> {
     let saved = planfile.as_deref().map(crate::cmd::plan::load).transpose()?;
     let Begun { mut session, lock, state, cloud, mut placement } =
         Session::begin(path, "apply", versions).await?;
-    // a new stack's secrets are made at the time its plan says (placement chose now)
+    // a new stack's secrets are made at the time its plan says (placement chose now): taken from
+    // a saved plan only for a stack that has no config secret yet, and only as such a plan has it
     if let (Some(plan), None) = (&saved, crate::session::secret_rotations(&state)) {
-        if let Some(r) = plan.facts.get(crate::session::SECRET_ROTATIONS_FACT) {
-            if let Ok(r) = serde_json::from_value(r.clone()) {
-                session.stack.security.secrets = r;
-                placement.facts.insert(
-                    crate::session::SECRET_ROTATIONS_FACT.into(),
-                    plan.facts[crate::session::SECRET_ROTATIONS_FACT].clone(),
-                );
-            }
+        let planned = plan.facts.get(crate::session::SECRET_ROTATIONS_FACT).and_then(|v| {
+            serde_json::from_value::<empi_engine::stack::SecretRotations>(v.clone()).ok()
+        });
+        let now = crate::session::now_rfc3339();
+        if let Some(r) = planned.filter(|r| {
+            !state.resources.contains_key("config.secret")
+                && r.db_login.is_empty()
+                && r.db_password_set == r.django_key_set
+                && r.db_password_set.as_str() <= now.as_str()
+        }) {
+            placement
+                .facts
+                .insert(crate::session::SECRET_ROTATIONS_FACT.into(), serde_json::to_value(&r)?);
+            session.stack.security.secrets = r;
         }
     }
     let stack = &session.stack;

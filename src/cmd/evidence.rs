@@ -22,6 +22,21 @@ use crate::session::{secret_rotations, Session};
 /// The manifest's name: every other file of the bundle with its sha256.
 pub const MANIFEST: &str = "MANIFEST.sha256";
 
+/// Every file a bundle holds.
+const BUNDLE_FILES: &[&str] = &[
+    MANIFEST,
+    "README.md",
+    "architecture.svg",
+    "check.json",
+    "drifts.json",
+    "drills.json",
+    "history.json",
+    "inventory.json",
+    "restores.json",
+    "rotations.json",
+    "waivers.json",
+];
+
 pub async fn export(path: &Option<PathBuf>, args: EvidenceExportArgs) -> Result<ExitCode> {
     let since = match &args.since {
         Some(d) if empi_engine::env::date_problem(d).is_some() => {
@@ -77,6 +92,7 @@ pub async fn export(path: &Option<PathBuf>, args: EvidenceExportArgs) -> Result<
     let rotations: Vec<Value> = history
         .iter()
         .filter(|e| e["command"].as_str().is_some_and(|c| c.starts_with("rotate ")))
+        .filter(|e| e["outcome"] == "succeeded")
         .cloned()
         .collect();
     files.insert("history.json".into(), pretty(&json!({"since": since, "entries": history}))?);
@@ -88,13 +104,20 @@ pub async fn export(path: &Option<PathBuf>, args: EvidenceExportArgs) -> Result<
             "rotations": rotations,
         }))?,
     );
-    for (kind, time_field) in
-        [("drifts", "checked_at"), ("drills", "restored_to_time"), ("restores", "restored_to_time")]
-    {
+    // each report by when its run happened (reports kept before they said so: the time restored to)
+    for (kind, time_fields) in [
+        ("drifts", ["checked_at", "checked_at"]),
+        ("drills", ["started_at", "restored_to_time"]),
+        ("restores", ["started_at", "restored_to_time"]),
+    ] {
         let mut reports = Vec::new();
         for (name, body) in session.backend.records(kind).await? {
             let Ok(report) = serde_json::from_slice::<Value>(&body) else { continue };
-            if after(report[time_field].as_str().unwrap_or_default()) {
+            let at = time_fields
+                .iter()
+                .find_map(|f| report[*f].as_str().filter(|t| !t.is_empty()))
+                .unwrap_or_default();
+            if since.is_empty() || (!at.is_empty() && after(at)) {
                 reports.push(json!({"record": name, "report": report}));
             }
         }
@@ -178,7 +201,7 @@ fn readme(
     };
     let mut out = format!(
         "# Evidence of stack {}\n\nRegion {}; state lineage {}, serial {}. Records {}.\n\n\
-         The bundle holds no export time: two exports with nothing changed in between are identical, so name the directory after the day (evidence-YYYY-MM-DD). The live check is of the cloud at export.\n\n\
+         The bundle holds no export time: two exports of the same day with nothing changed in between are identical, so name the directory after the day (evidence-YYYY-MM-DD). The live check is of the cloud at export, its ages and waivers as of that day.\n\n\
          | file | what |\n|---|---|\n",
         stack.name,
         stack.region,
@@ -212,13 +235,20 @@ fn previous_bundle(dir: &Path) -> Result<Vec<String>> {
     if present.is_empty() {
         return Ok(Vec::new());
     }
+    // what a bundle holds (a bundle cut short has no manifest, and may leave `.NAME.tmp` files)
     let listed: Vec<String> = std::fs::read_to_string(dir.join(MANIFEST))
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.split_once("  ").map(|(_, f)| f.to_string()))
-        .chain([MANIFEST.to_string()])
+        .chain(BUNDLE_FILES.iter().map(|f| f.to_string()))
         .collect();
-    if let Some(other) = present.iter().find(|f| !listed.contains(f)) {
+    let ours = |f: &String| {
+        listed.contains(f)
+            || f.strip_prefix('.')
+                .and_then(|f| f.strip_suffix(".tmp"))
+                .is_some_and(|f| BUNDLE_FILES.contains(&f))
+    };
+    if let Some(other) = present.iter().find(|f| !ours(f)) {
         return Err(fix(
             format!(
                 "{} holds {other}, which no evidence bundle there lists, so it is not overwritten",

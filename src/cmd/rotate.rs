@@ -21,24 +21,21 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use empi_engine::blueprint::{self, workloads};
 use empi_engine::plan::{render_text_with, Plan, RenderOptions};
-use empi_engine::resource::Expr;
 use empi_engine::state::State;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use serde_json::{json, Value};
 
 use crate::aws::secrets;
 use crate::cli::{RotateArgs, RotatedSecret, VersionChange};
 use crate::cmd::apply::{confirm, execute};
-use crate::cmd::db::{cluster_client, wait_job};
+use crate::cmd::db::{cluster_client, role_job, run_job};
 use crate::cmd::{pending, plan_of};
 use crate::errors::fix;
 use crate::out::keep_going;
 use crate::session::{now_rfc3339, Begun, Connected, Session, SECRET_ROTATIONS_FACT};
 
-/// The longest a rotation's Job may take.
-const JOB_DEADLINE: Duration = Duration::from_secs(10 * 60);
 /// The longest the pods that read the old credential are waited for after the rollout (their
 /// termination grace period, a matching job in hand).
 const OLD_PODS_DEADLINE: Duration = Duration::from_secs(30 * 60);
@@ -142,20 +139,31 @@ pub async fn run(path: &Option<PathBuf>, args: RotateArgs) -> Result<ExitCode> {
                     "the login role {new_login} could not be given the new password; nothing switched: pods keep {old_login}"
                 )));
             }
-            let switched = k8s_openapi::jiff::Timestamp::now();
-            secrets::promote(client, &config_arn, &version, &current)
-                .await
-                .map_err(|e| anyhow!("cannot make version {version} of {config_arn} current: {e}; nothing switched: pods keep {old_login}"))?;
+            if let Err(e) = secrets::promote(client, &config_arn, &version, &current).await {
+                if let Err(u) = secrets::unstage(client, &config_arn, &version).await {
+                    eprintln!("warning: cannot take AWSPENDING off version {version} of {config_arn}: {u}");
+                }
+                return Err(anyhow!(
+                    "cannot make version {version} of {config_arn} current: {e}; nothing switched: pods keep {old_login}"
+                ));
+            }
             progress(&format!(
                 "version {version} is AWSCURRENT ({new_login}); {current} is AWSPREVIOUS"
             ));
+            // switched: from here the secret names the new login, and the next plan follows it
+            if let Err(u) = secrets::unstage(client, &config_arn, &version).await {
+                eprintln!("warning: cannot take AWSPENDING off version {version} of {config_arn} (it is current all the same): {u}");
+            }
             let code = switch(&session, &cloud, &plan, next, args.parallelism).await?;
             if code != ExitCode::SUCCESS {
-                eprintln!("The config secret names {new_login}, which PostgreSQL accepts; {old_login} keeps its password. Run `empi-infra apply` to roll the pods, then `empi-infra rotate db-password` later removes nothing it should not: it rotates again.");
+                eprintln!("The config secret names {new_login}, which PostgreSQL accepts; {old_login} keeps its password. Run `empi-infra apply` to roll the pods onto it; the next `rotate db-password` replaces the old password.");
                 return Ok(code);
             }
+            // the pods made before the database-role Job of the switch (the server's clock) may
+            // have read the old credential; the rollout's pods come after it
+            let switched = role_job_started(&session, &cloud, &state).await?;
             wait_for_old_pods(&session, &cloud, &state, &config_arn, switched).await.map_err(|e| {
-                e.context(format!("{old_login} keeps its password until no pod uses it; run `empi-infra rotate db-password` again later to replace it"))
+                e.context(format!("{old_login} keeps its password until no pod uses it; the next `empi-infra rotate db-password` replaces it"))
             })?;
             let retire = format!("rotate-db-{}-retire", stamp(&at));
             let manifest = role_job(
@@ -261,56 +269,20 @@ async fn switch(
     execute(session, &plan, &cloud.registry, next, parallelism, "Rotation").await
 }
 
-/// A database-role Job named `name` with `extra_env`, its references resolved from state.
-fn role_job(session: &Session, state: &State, name: &str, extra_env: Value) -> Result<Value> {
-    let stack = &session.stack;
-    let template = workloads::database_role_job_with(stack, name, extra_env);
-    let outputs = |a: &str, o: &str| state.resources.get(a).and_then(|r| r.outputs.get(o).cloned());
-    let mut manifest = Expr::template(template)
-        .resolve(&outputs)
-        .ok_or_else(|| anyhow!("state lacks what the Job {name} needs (the database's master secret, the config secret)"))?;
-    manifest["metadata"]["labels"][crate::k8s::STACK_LABEL] = json!(stack.name);
-    manifest["metadata"]["labels"][crate::k8s::REGION_LABEL] = json!(stack.region);
-    Ok(manifest)
-}
-
-/// Runs a Job in the application's namespace to its end; an error (with what its pod said) when
-/// it fails. The Job is deleted afterwards.
-async fn run_job(
+/// When the database-role Job of the switch was made, by the API server's clock.
+async fn role_job_started(
     session: &Session,
     cloud: &Connected,
     state: &State,
-    manifest: Value,
-) -> Result<()> {
-    let ns = &session.stack.app.namespace;
-    let name = manifest["metadata"]["name"].as_str().unwrap_or_default().to_string();
+) -> Result<k8s_openapi::jiff::Timestamp> {
+    let name = workloads::database_role_job_name(&session.stack);
     let client = cluster_client(session, cloud, state).await?;
-    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
-    jobs.create(&PostParams::default(), &serde_json::from_value(manifest)?)
-        .await
-        .map_err(|e| anyhow!("cannot start the Job {ns}/{name}: {e}"))?;
-    progress(&format!("Job {ns}/{name} started"));
-    let ended = wait_job(&jobs, &client, ns, &name, JOB_DEADLINE).await;
-    let _ = jobs.delete(&name, &DeleteParams::background()).await;
-    let (finished, message) = ended?;
-    let said =
-        message.map(|m| empi_engine::redact::values(m.trim()).to_string()).unwrap_or_default();
-    if finished == "Complete" {
-        progress(&format!(
-            "Job {ns}/{name} done{}",
-            if said.is_empty() { String::new() } else { format!(": {}", said.replace('\n', "; ")) }
-        ));
-        Ok(())
-    } else {
-        Err(anyhow!(
-            "the Job {ns}/{name} ended {finished}: {}",
-            if said.is_empty() {
-                format!("its pod said nothing (kubectl -n {ns} logs job/{name})")
-            } else {
-                said.replace('\n', "; ")
-            }
-        ))
-    }
+    let jobs: Api<Job> = Api::namespaced(client, &session.stack.app.namespace);
+    let job = jobs.get(&name).await.map_err(|e| anyhow!("cannot read the Job {name}: {e}"))?;
+    job.metadata
+        .creation_timestamp
+        .map(|t| t.0)
+        .ok_or_else(|| anyhow!("the Job {name} has no creation time"))
 }
 
 /// Waits until no pod that read the config secret before `switched` (a backend pod, a matching
@@ -324,9 +296,16 @@ async fn wait_for_old_pods(
 ) -> Result<()> {
     let stack = &session.stack;
     let client = cluster_client(session, cloud, state).await?;
+    // the k8s job runner starts matching jobs in their namespace (`default` for versions that
+    // cannot be given one), with the config secret in their environment
     let mut namespaces = vec![stack.app.namespace.clone()];
-    if stack.app.tuva.job_namespace && stack.app.matching_job_namespace != stack.app.namespace {
-        namespaces.push(stack.app.matching_job_namespace.clone());
+    let jobs_in = if stack.app.tuva.job_namespace {
+        stack.app.matching_job_namespace.as_str()
+    } else {
+        "default"
+    };
+    if stack.app.matching_job_runner == "k8s" && jobs_in != stack.app.namespace {
+        namespaces.push(jobs_in.to_string());
     }
     let t0 = Instant::now();
     let mut said = Instant::now() - Duration::from_secs(3600);

@@ -148,12 +148,28 @@ async fn two_exports_in_a_row_are_identical_with_a_diagram_the_records_and_no_se
         }
     }
 
-    // --since a day to come: the records are left out; a directory holding something else is refused
+    // --since a day to come: the records are left out
     let c = w.dir.path().join("evidence-c");
     w.ok(&["evidence", "export", "--out", c.to_str().unwrap(), "--since", "2999-01-01"]);
-    assert!(json(&bundle(&c), "history.json")["entries"].as_array().unwrap().is_empty());
-    std::fs::write(w.dir.path().join("notes.txt"), "mine").unwrap();
-    let refused = w.run(&["evidence", "export", "--out", w.dir.path().to_str().unwrap()]);
+    let later = bundle(&c);
+    assert!(json(&later, "history.json")["entries"].as_array().unwrap().is_empty());
+    for kind in ["drifts.json", "drills.json"] {
+        assert!(json(&later, kind)["reports"].as_array().unwrap().is_empty(), "{kind}");
+    }
+    // an export cut short (no manifest, a temporary file left) is written over; a directory
+    // holding anything else is refused
+    std::fs::remove_file(a.join("MANIFEST.sha256")).unwrap();
+    std::fs::write(a.join(".check.json.tmp"), "half").unwrap();
+    w.ok(&["evidence", "export", "--out", a.to_str().unwrap()]);
+    assert_eq!(bundle(&a), one, "the bundle is whole again");
+    let mine = w.dir.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("notes.txt"), "mine").unwrap();
+    let refused = w.run(&["evidence", "export", "--out", mine.to_str().unwrap()]);
     assert_eq!(refused.code, 1, "{refused:?}");
-    assert!(refused.stderr.contains("which no evidence bundle there lists"), "{refused:?}");
+    assert!(
+        refused.stderr.contains("holds notes.txt, which no evidence bundle there lists"),
+        "{refused:?}"
+    );
+    assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 1, "nothing written beside it");
 }

@@ -22,6 +22,9 @@ use crate::session::Session;
 /// What a drill found: the report printed (`--json`) and kept beside the state.
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// When the drill ran (RFC 3339).
+    #[serde(default)]
+    pub started_at: String,
     pub drill_instance: String,
     pub source_instance: String,
     pub restored_to_time: String,
@@ -37,6 +40,7 @@ fn progress(msg: &str) {
 
 pub async fn restore_drill(stack: &Option<PathBuf>, args: RestoreDrillArgs) -> Result<ExitCode> {
     let to = args.to.as_deref().map(parse_time).transpose()?;
+    let started_at = crate::session::now_rfc3339();
     let session = Session::open(stack).await?;
     session.refuse_while_locked("db restore-drill").await?;
     let state = session.backend.load().await?;
@@ -97,6 +101,7 @@ pub async fn restore_drill(stack: &Option<PathBuf>, args: RestoreDrillArgs) -> R
     }
     let checks = outcome?;
     let report = Report {
+        started_at: started_at.clone(),
         drill_instance: drill.clone(),
         source_instance: source,
         restored_to_time: restored_to,

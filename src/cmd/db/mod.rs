@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use empi_engine::blueprint::{workloads, DATABASE_INSTANCE, EKS_CLUSTER};
+use empi_engine::resource::Expr;
 use empi_engine::state::State;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -28,6 +29,8 @@ use crate::session::Session;
 const RESTORE_DEADLINE: Duration = Duration::from_secs(90 * 60);
 /// The longest the validation Job may take.
 const VALIDATION_DEADLINE: Duration = Duration::from_secs(15 * 60);
+/// The longest a database-role Job (a rotation's, a restored copy's set-up) may take.
+const JOB_DEADLINE: Duration = Duration::from_secs(10 * 60);
 /// The longest an instance's deletion is waited for.
 const DELETE_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
@@ -193,6 +196,34 @@ pub(crate) async fn validate(
         d.endpoint().ok_or_else(|| anyhow!("the drill instance {drill} has no endpoint"))?;
     let host = endpoint.address().unwrap_or_default().to_string();
     let port = endpoint.port().unwrap_or(5432) as u16;
+    // the copy may be from before a `rotate db-password`: the login role the config names gets
+    // its current password there, and the other one loses the password it had then
+    let current = empi_engine::blueprint::db_login(&session.stack);
+    let other = empi_engine::blueprint::DB_APP_LOGINS
+        .iter()
+        .find(|l| **l != current)
+        .copied()
+        .unwrap_or_default();
+    let manifest = role_job(
+        session,
+        state,
+        &format!("{job}-role"),
+        json!([
+            {"name": "DATABASE_HOST", "value": host},
+            {"name": "DATABASE_PORT", "value": port.to_string()},
+            {"name": "DATABASE_RETIRE_LOGIN", "value": other},
+        ]),
+    )?;
+    if let Err(e) = run_job(session, cloud, state, manifest).await {
+        checks.push(check("application role", false, format!("{e:#}")));
+        return Ok(checks);
+    }
+    progress(&format!("the login role {current} set up in {drill}"));
+    checks.push(check(
+        "application role",
+        true,
+        format!("{current} has the config secret's password; {other} has none"),
+    ));
     checks.extend(in_cluster(session, cloud, state, job, &host, port, progress).await?);
     Ok(checks)
 }
@@ -241,6 +272,65 @@ async fn in_cluster(
     // removed whatever happened (and by Kubernetes an hour after it ended, should this fail)
     let _ = jobs.delete(name, &DeleteParams::background()).await;
     result
+}
+
+/// A database-role Job named `name` with `extra_env`, its references resolved from state.
+pub(crate) fn role_job(
+    session: &Session,
+    state: &State,
+    name: &str,
+    extra_env: Value,
+) -> Result<Value> {
+    let stack = &session.stack;
+    let template = workloads::database_role_job_with(stack, name, extra_env);
+    let outputs = |a: &str, o: &str| state.resources.get(a).and_then(|r| r.outputs.get(o).cloned());
+    let mut manifest = Expr::template(template)
+        .resolve(&outputs)
+        .ok_or_else(|| anyhow!("state lacks what the Job {name} needs (the database's master secret, the config secret)"))?;
+    manifest["metadata"]["labels"][crate::k8s::STACK_LABEL] = json!(stack.name);
+    manifest["metadata"]["labels"][crate::k8s::REGION_LABEL] = json!(stack.region);
+    Ok(manifest)
+}
+
+/// Runs a Job in the application's namespace to its end; an error (with what its pod said) when
+/// it fails. The Job is deleted afterwards.
+pub(crate) async fn run_job(
+    session: &Session,
+    cloud: &crate::session::Connected,
+    state: &State,
+    manifest: Value,
+) -> Result<()> {
+    let ns = &session.stack.app.namespace;
+    let name = manifest["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let client = cluster_client(session, cloud, state).await?;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
+    jobs.create(&PostParams::default(), &serde_json::from_value(manifest)?)
+        .await
+        .map_err(|e| anyhow!("cannot start the Job {ns}/{name}: {e}"))?;
+    eprintln!("Job {ns}/{name} started");
+    let (finished, message) = wait_job(&jobs, &client, ns, &name, JOB_DEADLINE).await?;
+    // a failed Job is kept for its logs (Kubernetes removes it an hour after it ended)
+    if finished == "Complete" {
+        let _ = jobs.delete(&name, &DeleteParams::background()).await;
+    }
+    let said =
+        message.map(|m| empi_engine::redact::values(m.trim()).to_string()).unwrap_or_default();
+    if finished == "Complete" {
+        eprintln!(
+            "Job {ns}/{name} done{}",
+            if said.is_empty() { String::new() } else { format!(": {}", said.replace('\n', "; ")) }
+        );
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "the Job {ns}/{name} ended {finished}: {}",
+            if said.is_empty() {
+                format!("its pod said nothing; `kubectl -n {ns} logs job/{name}` shows its output")
+            } else {
+                said.replace('\n', "; ")
+            }
+        ))
+    }
 }
 
 /// A client of the stack's cluster, from what state records of it.

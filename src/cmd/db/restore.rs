@@ -49,6 +49,8 @@ fn progress(msg: &str) {
 /// What a restore did, kept beside the state (`restores/`) as a drill's report is.
 #[derive(Debug, Serialize)]
 struct Report {
+    /// When the restore ran (RFC 3339).
+    started_at: String,
     restored_instance: String,
     source_instance: String,
     restored_to_time: String,
@@ -60,6 +62,7 @@ struct Report {
 
 pub async fn restore(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitCode> {
     let to = parse_time(args.to.as_deref().unwrap_or_default())?;
+    let started_at = crate::session::now_rfc3339();
     let Begun { mut session, lock, state, cloud, placement } =
         Session::begin(path, "db restore", VersionChange::default()).await?;
     let command = format!("db restore --to {}", format_time(&to));
@@ -144,6 +147,7 @@ pub async fn restore(path: &Option<PathBuf>, args: RestoreArgs) -> Result<ExitCo
         }
     };
     let mut report = Report {
+        started_at: started_at.clone(),
         restored_instance: target.clone(),
         source_instance: source.clone(),
         restored_to_time: restored_to.clone(),

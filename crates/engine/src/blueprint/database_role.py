@@ -17,7 +17,8 @@
 #   - hands the owner what the master user owns in `public` (tables, views, sequences, routines):
 #     a stack whose migrations ran as the master user before it had its own role;
 #   - with DATABASE_RETIRE_LOGIN, removes the password of that other login role: the credential
-#     a rotation replaced, once no pod uses it.
+#     a rotation replaced, once no pod uses it (or, in a restored copy, one it brought back).
+# DATABASE_HOST and DATABASE_PORT, when set, name the server instead of db.host and db.port.
 # Prints what it did, never a password.
 import base64
 import hashlib
@@ -76,8 +77,10 @@ def main():
     if not password.isascii():
         sys.exit("database-role: db.password is not ASCII; store an ASCII password")
     extensions = [e for e in os.environ.get("DATABASE_EXTENSIONS", "").split(",") if e]
+    # DATABASE_HOST/PORT: a restored copy, set up before it is checked as the application connects
+    host, port = os.environ.get("DATABASE_HOST") or db["host"], os.environ.get("DATABASE_PORT") or db["port"]
     conn = psycopg.connect(
-        host=db["host"], port=int(db["port"]), dbname=db["name"], user=master["username"], password=master["password"],
+        host=host, port=int(port), dbname=db["name"], user=master["username"], password=master["password"],
         sslmode="require", connect_timeout=10, autocommit=True,
     )
     with conn:

@@ -201,6 +201,8 @@ fn database_admin_job(
         "image": backend_image(stack),
         "command": ["python", "-c", script],
         "env": env,
+        // what the script printed (never a secret) is the pod's message when it fails
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "resources": resources("50m", "64Mi", "500m", "256Mi"),
         "securityContext": security_context(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],

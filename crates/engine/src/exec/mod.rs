@@ -187,9 +187,20 @@ impl StepGraph {
             } else {
                 edge(delete, apply);
             }
+            // after every change it depends on, directly or through resources that do not change
+            // (a Deployment after the database-role Job its migrate Job, unchanged, waits for)
             if let Some(spec) = &c.spec {
-                for d in spec.dependencies() {
-                    if let Some(&j) = by_addr.get(d.as_str()) {
+                let mut todo: Vec<String> = spec.dependencies();
+                let mut seen = std::collections::HashSet::new();
+                while let Some(d) = todo.pop() {
+                    if !seen.insert(d.clone()) {
+                        continue;
+                    }
+                    let Some(&j) = by_addr.get(d.as_str()) else { continue };
+                    let through = &plan.changes[j];
+                    if through.action == Action::NoOp {
+                        todo.extend(through.spec.iter().flat_map(|s| s.dependencies()));
+                    } else {
                         edge(Step { change: j, kind: StepKind::Apply }, apply);
                     }
                 }
@@ -483,6 +494,27 @@ mod tests {
         g.started(after_a[0]);
         let after_b = g.succeeded(after_a[0]);
         assert_eq!(addresses(&p, &g, &after_b), ["e"]);
+    }
+
+    #[test]
+    fn a_step_waits_for_a_change_behind_a_resource_that_does_not_change() {
+        // the api Deployment (c) depends on migrate (b, unchanged), which depends on the
+        // database-role Job (a, replaced): c starts only once a succeeded
+        let p = plan(vec![
+            change("a", Action::Replace, None),
+            change("b", Action::NoOp, Some("a")),
+            change("c", Action::Update, Some("b")),
+        ]);
+        let mut g = StepGraph::new(&p, &State::new("s"));
+        let ready = g.initially_ready();
+        assert_eq!(addresses(&p, &g, &ready), ["a"], "c waits for a through b");
+        // the replacement: the old a deleted, then the new one made; only then c
+        g.started(ready[0]);
+        let new_a = g.succeeded(ready[0]);
+        assert_eq!(addresses(&p, &g, &new_a), ["a"]);
+        g.started(new_a[0]);
+        let next = g.succeeded(new_a[0]);
+        assert_eq!(addresses(&p, &g, &next), ["c"]);
     }
 
     #[test]
