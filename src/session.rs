@@ -134,6 +134,29 @@ async fn live_secret_rotations(
     }))
 }
 
+/// The values of a config secret made now.
+fn fresh_rotations() -> SecretRotations {
+    let now = now_rfc3339();
+    SecretRotations { db_password_set: now.clone(), django_key_set: now, db_login: String::new() }
+}
+
+/// For `state rebuild` from nothing: what the stack's config secret, found under its name and
+/// carrying the stack's tag, says of its values (the login role names the database-role Job the
+/// rebuild looks for). Placed into the session's stack and `placement`.
+pub async fn secret_rotations_by_name(
+    session: &mut Session,
+    cloud: &Connected,
+    placement: &mut Placement,
+) -> Result<()> {
+    let stack = session.stack.name.clone();
+    let name = format!("{stack}/tuva-empi-config");
+    if let Some(r) = live_secret_rotations(&cloud.clients.secrets, &name, &stack).await? {
+        placement.facts.insert(SECRET_ROTATIONS_FACT.into(), serde_json::to_value(&r)?);
+        session.stack.security.secrets = r;
+    }
+    Ok(())
+}
+
 /// Now, in RFC 3339 to the second.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
@@ -353,22 +376,13 @@ impl Session {
                 r
             }
             (Some(r), None) => r,
-            // a stack from before the fact, a new stack, or a state rebuilt from nothing: the
-            // secret state records, else the one under its name if this stack's, else now
-            (None, recorded) => {
-                let id = recorded.clone().unwrap_or_else(|| format!("{stack}/tuva-empi-config"));
-                match live_secret_rotations(secrets, &id, &stack).await? {
-                    Some(r) => r,
-                    None => {
-                        let now = now_rfc3339();
-                        SecretRotations {
-                            db_password_set: now.clone(),
-                            django_key_set: now,
-                            db_login: String::new(),
-                        }
-                    }
-                }
-            }
+            // a stack from before the fact: what the secret says; a new stack: now (`state
+            // rebuild` looks the secret up by its name first: `secret_rotations_by_name`)
+            (None, Some(arn)) => match live_secret_rotations(secrets, arn, &stack).await? {
+                Some(r) => r,
+                None => fresh_rotations(),
+            },
+            (None, None) => fresh_rotations(),
         };
         placement.facts.insert(SECRET_ROTATIONS_FACT.into(), serde_json::to_value(&rotations)?);
         self.stack.security.secrets = rotations;

@@ -183,7 +183,10 @@ async fn rebuild(mut session: Session, auto_approve: bool) -> Result<ExitCode> {
     )
     .await;
     let blank = State::new(&session.stack.name);
-    let placement = session.place(&cloud, previous.as_ref().unwrap_or(&blank), false).await?;
+    let mut placement = session.place(&cloud, previous.as_ref().unwrap_or(&blank), false).await?;
+    if previous.as_ref().and_then(crate::session::secret_rotations).is_none() {
+        crate::session::secret_rotations_by_name(&mut session, &cloud, &mut placement).await?;
+    }
     let g = session.graph(&cloud.account)?;
     let stack = &session.stack;
     eprintln!(
