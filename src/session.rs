@@ -149,7 +149,7 @@ pub async fn secret_rotations_by_name(
     placement: &mut Placement,
 ) -> Result<()> {
     let stack = session.stack.name.clone();
-    let name = format!("{stack}/tuva-empi-config");
+    let name = blueprint::config_secret_name(&session.stack);
     if let Some(r) = live_secret_rotations(&cloud.clients.secrets, &name, &stack).await? {
         placement.facts.insert(SECRET_ROTATIONS_FACT.into(), serde_json::to_value(&r)?);
         session.stack.security.secrets = r;

@@ -6,13 +6,13 @@ use crate::kinds::secrets;
 use crate::stack::{TAG_DB_PASSWORD_SET, TAG_DJANGO_KEY_SET};
 
 /// The config secret's name.
-pub(super) fn secret_name(stack: &Stack) -> String {
+pub fn config_secret_name(stack: &Stack) -> String {
     format!("{}/tuva-empi-config", stack.name)
 }
 
 /// The config secret: it holds the generated secrets; the database reads its password from it.
 pub(super) fn config_secret(stack: &Stack, out: &mut Vec<ResourceSpec>) {
-    let secret = secret_name(stack);
+    let secret = config_secret_name(stack);
     out.push(
         secrets::Secret {
             description: format!(
@@ -141,7 +141,7 @@ pub(super) fn config_document(stack: &Stack, out: &mut Vec<ResourceSpec>) {
             document,
             copied_secrets: copied,
         }
-        .spec("config.document", &secret_name(stack)),
+        .spec("config.document", &config_secret_name(stack)),
     );
 }
 
