@@ -217,9 +217,10 @@ pub struct PlanArgs {
     /// Print the plan as JSON (docs/PLAN-JSON.md).
     #[arg(long)]
     pub json: bool,
-    /// The JSON's schema: empi-infra's own, or Terraform's plan representation (for policy tools).
-    #[arg(long, value_enum, default_value_t, requires = "json")]
-    pub format: PlanFormat,
+    /// With `--json`, the JSON's schema: empi-infra's own (default) or Terraform's plan
+    /// representation (for policy tools); `markdown`, without `--json`: a pull-request comment.
+    #[arg(long, value_enum)]
+    pub format: Option<PlanFormat>,
     /// Exit 0 when there are no changes, 2 when there are.
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -271,9 +272,10 @@ pub struct ShowArgs {
     /// Print the plan as JSON (docs/PLAN-JSON.md).
     #[arg(long)]
     pub json: bool,
-    /// The JSON's schema: empi-infra's own, or Terraform's plan representation (for policy tools).
-    #[arg(long, value_enum, default_value_t, requires = "json")]
-    pub format: PlanFormat,
+    /// With `--json`, the JSON's schema: empi-infra's own (default) or Terraform's plan
+    /// representation (for policy tools); `markdown`, without `--json`: a pull-request comment.
+    #[arg(long, value_enum)]
+    pub format: Option<PlanFormat>,
 }
 
 // The arguments of `output` (what `cmd::output::run` takes).
@@ -319,14 +321,17 @@ pub struct CheckArgs {
     pub planned_only: bool,
 }
 
-/// The schema `--json` prints a plan in (docs/PLAN-JSON.md).
-#[derive(clap::ValueEnum, Clone, Copy, Default, PartialEq, Eq, Debug)]
+/// The form a plan is printed in besides the terminal text: a JSON schema (with `--json`,
+/// docs/PLAN-JSON.md) or a pull-request comment.
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum PlanFormat {
-    /// empi-infra's own plan JSON.
-    #[default]
+    /// empi-infra's own plan JSON (the default of `--json`).
     Empi,
     /// Terraform's plan representation (`terraform show -json`, format 1.2): Checkov, OPA, Infracost read it.
     Terraform,
+    /// A pull-request comment: the summary and what a reviewer must not miss first, the changes
+    /// folded by area, at most 65,536 characters (GitHub's limit). Without `--json`.
+    Markdown,
 }
 
 #[derive(Subcommand)]

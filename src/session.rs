@@ -180,7 +180,8 @@ pub fn replaced_database(state: &State) -> Option<ReplacedDatabase> {
 }
 
 /// The Tuva EMPI version state records as running.
-fn recorded_version(state: &State) -> Option<String> {
+/// The Tuva EMPI version state records as deployed.
+pub fn recorded_version(state: &State) -> Option<String> {
     state.facts.get(TUVA_FACT).and_then(|v| v.as_str()).map(String::from).or_else(|| {
         // states written before the fact: the migrate job is named after the version
         let migrate = state.resources.get("workloads.migrate")?;

@@ -88,9 +88,7 @@ pub async fn run(path: &Option<PathBuf>, args: ApplyArgs) -> Result<ExitCode> {
                 &scope.targets,
             )
             .await?;
-            plan.facts = placement.facts;
-            plan.warnings = placement.warnings;
-            plan.warnings.extend(empi_engine::check::baseline_warning(&g, &state, stack));
+            crate::cmd::plan::review(&mut plan, &g, &state, stack, placement);
             plan
         }
     };

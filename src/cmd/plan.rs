@@ -4,20 +4,26 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use empi_engine::graph::ResourceGraph;
 use empi_engine::input::read_regular_file;
 use empi_engine::ops;
+use empi_engine::plan::cost;
 use empi_engine::plan::terraform::Provider;
-use empi_engine::plan::{render_json, render_terraform, render_text_with, Plan, RenderOptions};
+use empi_engine::plan::{
+    render_json, render_markdown, render_terraform, render_text_with, Plan, RenderOptions,
+};
 use empi_engine::redact;
+use empi_engine::stack::Stack;
+use empi_engine::state::State;
 use empi_engine::temp_path::TempPath;
 
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::errors::fix;
-use crate::session::{Begun, Session};
+use crate::session::{Begun, Placement, Session};
 
 pub async fn run(path: &Option<PathBuf>, args: PlanArgs) -> Result<ExitCode> {
     let PlanArgs { out, json, format, detailed_exitcode, refresh, versions, scope } = args;
-    let json = json.then_some(format);
+    let shape = Shape::of(json, format)?;
     if let Some(out) = &out {
         // before the refresh, which can take minutes
         check_out(out)?;
@@ -35,26 +41,14 @@ pub async fn run(path: &Option<PathBuf>, args: PlanArgs) -> Result<ExitCode> {
         &scope.targets,
     )
     .await?;
-    plan.facts = placement.facts;
-    plan.warnings = placement.warnings;
-    plan.warnings.extend(empi_engine::check::baseline_warning(&g, &state, &session.stack));
+    review(&mut plan, &g, &state, &session.stack, placement);
     // saved first: with --json, a plan that could not be saved is an error object, not a plan
     if let Some(out) = &out {
         save(out, &plan)?;
     }
     // every secret the run holds, in any form, is redacted from what is printed (empi_engine::redact)
-    match json {
-        Some(format) => {
-            let mut doc = plan_json(&plan, format, Some(session.stack.region.as_str()));
-            redact::json(&mut doc);
-            outln!("{}", serde_json::to_string_pretty(&doc)?)?
-        }
-        None => out!(
-            "{}",
-            redact::values(&render_text_with(&plan, &RenderOptions { verbose: scope.verbose }))
-        )?,
-    }
-    if let (Some(out), None) = (&out, json) {
+    print(&plan, shape, Some(session.stack.region.as_str()), scope.verbose)?;
+    if let (Some(out), Shape::Text) = (&out, shape) {
         outln!(
             "\nSaved the plan to {}. Apply exactly this plan with: empi-infra apply {}",
             out.display(),
@@ -64,12 +58,78 @@ pub async fn run(path: &Option<PathBuf>, args: PlanArgs) -> Result<ExitCode> {
     Ok(if detailed_exitcode && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
+/// What `plan` and `apply` add to a plan for its reader: the placement's facts and warnings, the
+/// security baseline's failures, a Tuva EMPI version change, and the monthly cost.
+pub fn review(
+    plan: &mut Plan,
+    g: &ResourceGraph,
+    state: &State,
+    stack: &Stack,
+    placement: Placement,
+) {
+    plan.facts = placement.facts;
+    plan.warnings = placement.warnings;
+    let (warning, failing) = empi_engine::check::baseline_findings(g, state, stack);
+    plan.warnings.extend(warning);
+    plan.review.failing_checks = failing;
+    plan.review.app_version = crate::session::recorded_version(state)
+        .filter(|v| *v != stack.app.version)
+        .map(|v| (v, stack.app.version.clone()));
+    plan.cost = Some(cost::estimate(plan, &stack.region, &empi_engine::eks_versions::today()));
+}
+
+/// How `plan` and `show` print a plan, from `--json` and `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Text,
+    Json(PlanFormat),
+    Markdown,
+}
+
+impl Shape {
+    pub fn of(json: bool, format: Option<PlanFormat>) -> Result<Shape> {
+        match (json, format) {
+            (false, None) => Ok(Shape::Text),
+            (true, None) => Ok(Shape::Json(PlanFormat::Empi)),
+            (true, Some(PlanFormat::Markdown)) => Err(fix(
+                "--format markdown prints a pull-request comment, not JSON",
+                "drop --json: `--format markdown`",
+            )),
+            (true, Some(f)) => Ok(Shape::Json(f)),
+            (false, Some(PlanFormat::Markdown)) => Ok(Shape::Markdown),
+            (false, Some(f)) => Err(fix(
+                format!(
+                    "--format {} is a JSON schema, so it needs --json",
+                    if f == PlanFormat::Terraform { "terraform" } else { "empi" }
+                ),
+                "add --json, or use --format markdown for a pull-request comment",
+            )),
+        }
+    }
+}
+
+/// Prints `plan` as `shape` says, every secret the run holds redacted.
+pub fn print(plan: &Plan, shape: Shape, region: Option<&str>, verbose: bool) -> Result<()> {
+    match shape {
+        Shape::Json(format) => {
+            let mut doc = plan_json(plan, format, region);
+            redact::json(&mut doc);
+            outln!("{}", serde_json::to_string_pretty(&doc)?)?
+        }
+        Shape::Markdown => out!("{}", redact::values(&render_markdown(plan)))?,
+        Shape::Text => {
+            out!("{}", redact::values(&render_text_with(plan, &RenderOptions { verbose })))?
+        }
+    }
+    Ok(())
+}
+
 /// The plan as `--json --format FORMAT` prints it; `region` is the stack's (Terraform's provider
 /// configuration records it).
 pub fn plan_json(plan: &Plan, format: PlanFormat, region: Option<&str>) -> serde_json::Value {
     match format {
         PlanFormat::Empi => render_json(plan),
-        PlanFormat::Terraform => {
+        PlanFormat::Terraform | PlanFormat::Markdown => {
             render_terraform(plan, &Provider { region: region.map(String::from) })
         }
     }

@@ -799,6 +799,53 @@ async fn node_count_changes_in_place_and_forced_replacements_are_loud() {
     assert_eq!(ng.nodegroup().unwrap().scaling_config().unwrap().desired_size(), Some(3));
     assert_eq!(arn(&aws).await, before, "the same node group, updated in place");
 
+    // the cost of a second NAT gateway: one NAT gateway's month and its public IPv4 address
+    // ($0.045 + $0.005 an hour, 730 hours), in the plan's JSON, its text and its comment
+    w.write_stack(&[(
+        "[database]",
+        "[cluster.nodes]\nmin = 2\nmax = 4\ndesired = 3\n\n[network]\nnat_gateways = 2\n\n[database]",
+    )]);
+    let plan: Value = serde_json::from_str(&w.ok(&["plan", "--json"]).stdout).unwrap();
+    let cost = &plan["cost"];
+    let (before, after) =
+        (cost["monthly_before"].as_f64().unwrap(), cost["monthly_after"].as_f64().unwrap());
+    assert!(before > 300.0, "an existing stack is priced: {cost}");
+    let rise = after - before;
+    assert!((33.0..=37.0).contains(&rise), "a NAT gateway and its address: {rise} {cost}");
+    assert!((rise - 36.5).abs() < 0.005, "{rise}");
+    assert_eq!(cost["currency"], "USD");
+    assert!(cost["prices_as_of"].as_str().unwrap().starts_with("20"), "{cost}");
+    let line = |address: &str| {
+        cost["lines"].as_array().unwrap().iter().find(|l| l["address"] == address).cloned()
+    };
+    let nat = line("network.nat_gateway[1]").expect("the new NAT gateway is priced");
+    assert_eq!(
+        (nat["monthly_before"].as_f64(), nat["monthly_after"].as_f64()),
+        (Some(0.0), Some(32.85))
+    );
+    assert_eq!(line("network.nat_eip[1]").unwrap()["monthly_after"].as_f64(), Some(3.65));
+    assert!(
+        cost["assumptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str().unwrap().contains("per GB processed")),
+        "data processed is usage, stated not guessed: {cost}"
+    );
+    let text = w.ok(&["plan"]).stdout;
+    let last = text.lines().last().unwrap();
+    assert!(
+        last.starts_with("Monthly cost: $") && last.contains(" (+$36.50), AWS list prices of "),
+        "{text}"
+    );
+    assert!(text.contains("network.nat_gateway[1]") && text.contains("+$32.85"), "{text}");
+    let md = w.ok(&["plan", "--format", "markdown", "--out", "nat.plan"]).stdout;
+    assert!(md.starts_with("<!-- empi-infra-plan: empi-local -->\n"), "{md}");
+    assert!(md.contains("**Cost**: +$36.50 a month"), "{md}");
+    assert!(!md.contains("Saved the plan"), "a comment body only: {md}");
+    let shown = w.ok(&["show", "--format", "markdown", "nat.plan"]).stdout;
+    assert_eq!(shown, md, "show prints the saved plan's comment, cost included, without the cloud");
+
     // a new VPC CIDR replaces the network, and the plan says which attribute forces it
     w.write_stack(&[("[database]", "[cluster.nodes]\nmin = 2\nmax = 4\ndesired = 3\n\n[network]\ncidr = \"10.50.0.0/16\"\n\n[database]")]);
     let plan = w.run(&["plan"]);

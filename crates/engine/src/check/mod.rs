@@ -311,12 +311,13 @@ pub fn render_text(r: &Report) -> String {
     out
 }
 
-/// The planned check as `plan` and `apply` run it: its warning, if a rule fails.
-pub fn baseline_warning(
+/// The planned check as `plan` and `apply` run it: its warning, if a rule fails, and the rules
+/// that fail (`rule on resource`), which a plan's review lists.
+pub fn baseline_findings(
     graph: &ResourceGraph,
     state: &State,
     stack: &crate::stack::Stack,
-) -> Option<String> {
+) -> (Option<String>, Vec<String>) {
     let r = evaluate(
         &stack.name,
         Source::Planned,
@@ -324,17 +325,21 @@ pub fn baseline_warning(
         &stack.security,
         &crate::eks_versions::today(),
     );
-    plan_warning(&r)
+    (plan_warning(&r), failures(&r))
+}
+
+/// The rules a report fails, as `rule on resource`.
+fn failures(r: &Report) -> Vec<String> {
+    r.findings
+        .iter()
+        .filter(|f| f.status == Status::Fail)
+        .map(|f| format!("{} on {}", f.rule, f.resource))
+        .collect()
 }
 
 /// `plan`'s warning: which rules the planned values fail (none: `None`).
 pub fn plan_warning(r: &Report) -> Option<String> {
-    let failed: Vec<String> = r
-        .findings
-        .iter()
-        .filter(|f| f.status == Status::Fail)
-        .map(|f| format!("{} on {}", f.rule, f.resource))
-        .collect();
+    let failed = failures(r);
     (!failed.is_empty()).then(|| {
         format!(
             "the security baseline fails {} rule(s) on the planned values: {}. `empi-infra check` shows each rule's HIPAA safeguard, controls, evidence and fix; a reviewer-accepted failure goes in [[security.waive]]",

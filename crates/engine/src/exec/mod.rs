@@ -450,6 +450,8 @@ mod tests {
             estimate: None,
             targets: Vec::new(),
             digest: None,
+            cost: None,
+            review: Default::default(),
         }
     }
 

@@ -298,6 +298,8 @@ fn plan_of(state: &State, stack_digest: &str, destroy: bool, changes: Vec<Resour
         estimate: None,
         targets: Vec::new(),
         digest: None,
+        cost: None,
+        review: Default::default(),
     }
 }
 

@@ -3,13 +3,16 @@
 //! The step generator lives in the submodules: `refresh` reads what state records (in
 //! parallel), `diff` compares the stack's desired resources with it attribute by attribute and
 //! decides create / update / replace / delete / no-op, `estimate` predicts how long applying
-//! takes, and `render` prints plans as text and as the versioned JSON of `docs/PLAN-JSON.md`;
-//! `terraform` writes them as Terraform's plan representation, for policy tools.
+//! takes, `cost` prices it (before and after, from `prices.toml`), and `render` prints plans as text and as the versioned JSON of `docs/PLAN-JSON.md`;
+//! `markdown` as a pull-request comment; `terraform` writes them as Terraform's plan
+//! representation, for policy tools.
 //! Everything is re-exported here, so callers use `crate::plan::X`.
 
 mod adopt;
+pub mod cost;
 mod diff;
 mod estimate;
+mod markdown;
 mod refresh;
 mod render;
 pub mod terraform;
@@ -24,6 +27,7 @@ use crate::resource::{Attrs, Observed, ProviderError, ResourceSpec};
 pub use adopt::{adopt, resolved_inputs, Adoption};
 pub use diff::{deposed_address, deposed_fact, destroy_plan, diff, leaves, normalize};
 pub use estimate::{duration_fact, estimate, format_duration};
+pub use markdown::{marker, render_markdown, COMMENT_MAX};
 pub use refresh::{recorded, refresh, FIND_AGAIN_AFTER};
 pub use render::{render_json, render_text, render_text_with, show, RenderOptions};
 pub use terraform::render_terraform;
@@ -140,10 +144,33 @@ pub struct Plan {
     /// targets and what they depend on (a destroy: what depends on them); a full plan should follow.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
+    /// What the stack costs a month before and after the plan (AWS list prices, `crate::cost`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<cost::Cost>,
+    /// What a reviewer must not miss that the changes alone do not say.
+    #[serde(default, skip_serializing_if = "Review::is_empty")]
+    pub review: Review,
     /// sha256 of the plan file's content without this field (`plan --out` writes it; `show` and
     /// `apply` refuse a file whose content no longer matches it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+}
+
+/// What a reviewer must not miss beyond the changes themselves; the markdown comment leads with it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Review {
+    /// Tuva EMPI's version before and after, when the plan changes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<(String, String)>,
+    /// The security baseline's rules the planned values fail (`rule on resource`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing_checks: Vec<String>,
+}
+
+impl Review {
+    pub fn is_empty(&self) -> bool {
+        *self == Review::default()
+    }
 }
 
 /// The expected apply time: the longest chain of dependent changes.

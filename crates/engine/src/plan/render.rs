@@ -42,6 +42,9 @@ fn attr(name: impl Into<String>, value: impl Into<String>, forces: bool) -> Row 
     Row::Attr { name: name.into(), value: value.into(), forces }
 }
 
+/// What a new resource's header says of the values known only once it is made.
+pub const UNKNOWN_AFTER: &str = "known after apply";
+
 /// Objects and lists whose one-line form is longer than this are not shown on one line.
 const INLINE_MAX: usize = 80;
 /// Strings longer than this (or of several lines) fold to their beginning.
@@ -278,11 +281,15 @@ fn value_rows(name: &str, v: &Value, forces: bool, unknown: &mut Vec<String>, ou
 }
 
 /// The rows of one change as the readable plan shows it: a create or delete lists its values,
-/// with tags on one line, large documents folded and what is known only after apply gathered in
-/// one row; an update or replace lists what changes, leaf by leaf, and counts what it hides.
-fn readable_rows(c: &ResourceChange, shared: Option<&BTreeMap<String, Shared>>) -> Vec<Row> {
+/// with tags on one line and large documents folded, and names apart what is known only after
+/// apply (its header says them); an update or replace lists what changes, leaf by leaf, and
+/// counts what it hides.
+fn readable_rows(
+    c: &ResourceChange,
+    shared: Option<&BTreeMap<String, Shared>>,
+) -> (Vec<Row>, Vec<String>) {
     if !matches!(c.action, Action::Create | Action::Delete) {
-        return changed_rows(c, verbose_rows(c));
+        return (changed_rows(c, verbose_rows(c)), vec![]);
     }
     let mut out = Vec::new();
     let mut unknown = Vec::new();
@@ -298,10 +305,7 @@ fn readable_rows(c: &ResourceChange, shared: Option<&BTreeMap<String, Shared>>) 
             value_rows(&a.name, v, a.forces_replacement, &mut unknown, &mut out);
         }
     }
-    if !unknown.is_empty() {
-        out.push(attr(unknown.join(", "), UNKNOWN, false));
-    }
-    out
+    (out, unknown)
 }
 
 /// An update's or replace's rows, followed by how much of the resource they leave out.
@@ -372,35 +376,13 @@ pub fn render_text_with(plan: &Plan, opts: &RenderOptions) -> String {
     }
     let _ =
         writeln!(out, "empi-infra will perform these actions on stack {:?}{scope}:\n", plan.stack);
-    let mut changes: Vec<&ResourceChange> =
-        plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
-    if plan.destroy {
-        changes.reverse();
+    let (shared, areas) = areas(plan, opts);
+    if let Some(s) = shared {
+        let _ = writeln!(out, "{s}\n");
     }
-    let shared = if opts.verbose { None } else { shared_tags(&changes) };
-    if let Some(s) = &shared {
-        let _ = writeln!(out, "{}\n", shared_tags_line(s));
-    }
-    let mut areas: BTreeMap<&str, Vec<&ResourceChange>> = BTreeMap::new();
-    for c in changes {
-        areas.entry(area(&c.address)).or_default().push(c);
-    }
-    for (name, changes) in areas {
-        let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
-        let counts: Vec<String> = [
-            (Action::Create, "to add"),
-            (Action::Update, "to change"),
-            (Action::Replace, "to replace"),
-            (Action::Delete, "to destroy"),
-        ]
-        .iter()
-        .filter(|(a, _)| count(*a) > 0)
-        .map(|(a, what)| format!("{} {what}", count(*a)))
-        .collect();
-        let _ = writeln!(out, "# {name}: {}", counts.join(", "));
-        for c in changes {
-            change(c, opts, shared.as_ref(), &mut out);
-        }
+    for a in areas {
+        let _ = writeln!(out, "# {}: {}", a.name, a.counts);
+        out.push_str(&a.text);
         if !opts.verbose {
             out.push('\n');
         }
@@ -424,7 +406,92 @@ pub fn render_text_with(plan: &Plan, opts: &RenderOptions) -> String {
             let _ = writeln!(out, "Critical path: {}.", path.join(" → "));
         }
     }
+    if let Some(cost) = &plan.cost {
+        cost_lines(cost, &mut out);
+    }
     out
+}
+
+/// One area's changes as the text shows them.
+pub(super) struct Area {
+    /// `network`.
+    pub name: String,
+    /// `2 to add, 1 to change`.
+    pub counts: String,
+    /// Its changes, a header and rows each.
+    pub text: String,
+}
+
+/// The plan's changes by area, and the line that says the tags every resource shares (which the
+/// changes then leave out).
+pub(super) fn areas(plan: &Plan, opts: &RenderOptions) -> (Option<String>, Vec<Area>) {
+    let mut changes: Vec<&ResourceChange> =
+        plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    if plan.destroy {
+        changes.reverse();
+    }
+    let shared = if opts.verbose { None } else { shared_tags(&changes) };
+    let mut by_area: BTreeMap<&str, Vec<&ResourceChange>> = BTreeMap::new();
+    for c in changes {
+        by_area.entry(area(&c.address)).or_default().push(c);
+    }
+    let areas = by_area
+        .into_iter()
+        .map(|(name, changes)| {
+            let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
+            let counts: Vec<String> = [
+                (Action::Create, "to add"),
+                (Action::Update, "to change"),
+                (Action::Replace, "to replace"),
+                (Action::Delete, "to destroy"),
+            ]
+            .iter()
+            .filter(|(a, _)| count(*a) > 0)
+            .map(|(a, what)| format!("{} {what}", count(*a)))
+            .collect();
+            let mut text = String::new();
+            for c in changes {
+                change(c, opts, shared.as_ref(), &mut text);
+            }
+            Area { name: name.to_string(), counts: counts.join(", "), text }
+        })
+        .collect();
+    (shared.as_ref().map(shared_tags_line), areas)
+}
+
+/// How many resources whose cost changes the text names; `plan --json` has them all.
+const COST_LINES_SHOWN: usize = 8;
+
+/// The cost the plan changes: for a stack that exists, each resource whose cost it changes (the
+/// largest first), then the totals.
+fn cost_lines(cost: &super::cost::Cost, out: &mut String) {
+    if cost.monthly_before > 0.0 {
+        let mut changed: Vec<_> = cost.changed().collect();
+        changed.sort_by(|a, b| {
+            (b.monthly_after - b.monthly_before)
+                .abs()
+                .total_cmp(&(a.monthly_after - a.monthly_before).abs())
+        });
+        let width = changed.iter().take(COST_LINES_SHOWN).map(|l| l.address.len()).max();
+        for l in changed.iter().take(COST_LINES_SHOWN) {
+            let _ = writeln!(
+                out,
+                "  {:width$}  {:>10}  {}",
+                l.address,
+                super::cost::signed(l.monthly_after - l.monthly_before),
+                l.what,
+                width = width.unwrap_or(0)
+            );
+        }
+        if changed.len() > COST_LINES_SHOWN {
+            let _ = writeln!(
+                out,
+                "  … and {} more (`plan --json` lists them)",
+                changed.len() - COST_LINES_SHOWN
+            );
+        }
+    }
+    let _ = writeln!(out, "{}", super::cost::summary(cost));
 }
 
 /// One change: its header and its rows.
@@ -450,20 +517,31 @@ fn change(
     if let Some(r) = &c.reason {
         let _ = write!(out, "  # {r}");
     }
+    let (mut rows, unknown) = if opts.verbose {
+        (changed_rows(c, verbose_rows(c)), vec![])
+    } else {
+        readable_rows(c, shared)
+    };
+    // a new resource's one value shares its header line, and what is known only after apply
+    // is named there: a new resource of a few values takes one line
+    if !opts.verbose && c.action == Action::Create {
+        if let Some(line) = one_line(&rows) {
+            let _ = write!(out, "  {line}");
+            rows.clear();
+        }
+    }
+    if !unknown.is_empty() {
+        let _ = write!(out, "  ({UNKNOWN_AFTER}: {})", unknown.join(", "));
+    }
     out.push('\n');
     if c.action == Action::Replace && c.stateful {
         let _ =
             writeln!(out, "      # WARNING: replacing {} destroys the data it holds", c.address);
     }
-    let rows =
-        if opts.verbose { changed_rows(c, verbose_rows(c)) } else { readable_rows(c, shared) };
-    // the gathered "known after apply" row may be long: it does not set the alignment
     let width = rows
         .iter()
         .filter_map(|r| match r {
-            Row::Attr { name, value, .. } if value != UNKNOWN || !name.contains(", ") => {
-                Some(name.chars().count())
-            }
+            Row::Attr { name, .. } => Some(name.chars().count()),
             _ => None,
         })
         .max()
@@ -488,8 +566,25 @@ fn change(
     }
 }
 
+/// A new resource's few short values on one line (`a = 1, b = "x"`), when they fit in
+/// [`ONE_LINE_MAX`] characters; the line of a value that forces replacement is never shared.
+fn one_line(rows: &[Row]) -> Option<String> {
+    let mut parts = Vec::new();
+    for r in rows {
+        match r {
+            Row::Attr { name, value, forces: false } => parts.push(format!("{name} = {value}")),
+            _ => return None,
+        }
+    }
+    let line = parts.join(", ");
+    (rows.len() == 1 || (rows.len() <= 3 && line.chars().count() <= ONE_LINE_MAX)).then_some(line)
+}
+
+/// The longest line of several short values a new resource's header takes.
+const ONE_LINE_MAX: usize = 64;
+
 /// The plan's warnings, the targeting one last.
-fn warnings(plan: &Plan, out: &mut String) {
+pub(super) fn warnings(plan: &Plan, out: &mut String) {
     for w in &plan.warnings {
         let _ = writeln!(out, "Warning: {w}\n");
     }
@@ -522,6 +617,8 @@ pub fn render_json(plan: &Plan) -> Value {
         "targets": plan.targets,
         "warnings": plan.warnings,
         "estimate": plan.estimate,
+        "cost": plan.cost,
+        "review": plan.review,
         "summary": {
             "create": plan.count(Action::Create),
             "update": plan.count(Action::Update),
@@ -567,6 +664,8 @@ mod tests {
             estimate: None,
             targets: vec![],
             digest: None,
+            cost: None,
+            review: Default::default(),
         }
     }
 
