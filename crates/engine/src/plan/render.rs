@@ -511,19 +511,13 @@ fn change(
             let _ = write!(out, "  {symbol} {} ({})", c.address, c.kind);
         }
     }
-    if c.create_before_destroy {
-        out.push_str("  # the new one is made first; the old one goes once nothing uses it");
-    }
-    if let Some(r) = &c.reason {
-        let _ = write!(out, "  # {r}");
-    }
     let (mut rows, unknown) = if opts.verbose {
         (changed_rows(c, verbose_rows(c)), vec![])
     } else {
         readable_rows(c, shared)
     };
-    // a new resource's one value shares its header line, and what is known only after apply
-    // is named there: a new resource of a few values takes one line
+    // a new resource's few short values share its header line, and what is known only after
+    // apply is named there: a new resource of a few values takes one line
     if !opts.verbose && c.action == Action::Create {
         if let Some(line) = one_line(&rows) {
             let _ = write!(out, "  {line}");
@@ -532,6 +526,12 @@ fn change(
     }
     if !unknown.is_empty() {
         let _ = write!(out, "  ({UNKNOWN_AFTER}: {})", unknown.join(", "));
+    }
+    if c.create_before_destroy {
+        out.push_str("  # the new one is made first; the old one goes once nothing uses it");
+    }
+    if let Some(r) = &c.reason {
+        let _ = write!(out, "  # {r}");
     }
     out.push('\n');
     if c.action == Action::Replace && c.stateful {
@@ -569,6 +569,9 @@ fn change(
 /// A new resource's few short values on one line (`a = 1, b = "x"`), when they fit in
 /// [`ONE_LINE_MAX`] characters; the line of a value that forces replacement is never shared.
 fn one_line(rows: &[Row]) -> Option<String> {
+    if rows.is_empty() {
+        return None;
+    }
     let mut parts = Vec::new();
     for r in rows {
         match r {
@@ -721,6 +724,39 @@ mod tests {
             verbose
                 .contains("cidr_block = \"a\" -> \"b\"\n      # (3 unchanged attributes hidden)"),
             "{verbose}"
+        );
+    }
+
+    #[test]
+    fn a_new_resource_of_few_values_takes_one_line_with_its_reason_last() {
+        let mut c = vpc_update(vec![AttrChange {
+            name: "cidr_block".into(),
+            before: None,
+            after: Some("10.0.0.0/16".into()),
+            after_unknown: false,
+            forces_replacement: false,
+        }]);
+        c.action = Action::Create;
+        c.reason = Some("adopting vpc-1: found by its name and tags".into());
+        c.attributes.push(AttrChange {
+            name: "vpc_id".into(),
+            before: None,
+            after: Some(UNKNOWN.into()),
+            after_unknown: true,
+            forces_replacement: false,
+        });
+        let text = render_text(&plan(vec![c.clone()]));
+        assert!(
+            text.contains("  + network.vpc (aws_vpc \"s-vpc\")  cidr_block = \"10.0.0.0/16\"  (known after apply: vpc_id)  # adopting vpc-1: found by its name and tags\n\n"),
+            "{text}"
+        );
+        // nothing to say but what is known after apply: no trailing blanks
+        c.attributes.remove(0);
+        c.reason = None;
+        let text = render_text(&plan(vec![c]));
+        assert!(
+            text.contains("  + network.vpc (aws_vpc \"s-vpc\")  (known after apply: vpc_id)\n"),
+            "{text}"
         );
     }
 
