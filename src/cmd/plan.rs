@@ -75,7 +75,9 @@ pub fn review(
     plan.review.app_version = crate::session::recorded_version(state)
         .filter(|v| *v != stack.app.version)
         .map(|v| (v, stack.app.version.clone()));
-    plan.cost = Some(cost::estimate(plan, &stack.region, &empi_engine::eks_versions::today()));
+    let cost = cost::estimate(plan, &stack.region, &empi_engine::eks_versions::today());
+    plan.warnings.extend(cost.region_warning());
+    plan.cost = Some(cost);
 }
 
 /// How `plan` and `show` print a plan, from `--json` and `--format`.

@@ -163,6 +163,16 @@ impl Cost {
         cents(self.monthly_after - self.monthly_before)
     }
 
+    /// The plan's warning when the stack's region is not in the price table.
+    pub fn region_warning(&self) -> Option<String> {
+        self.priced_as.as_ref().map(|r| {
+            format!(
+                "the monthly cost is priced as {r}: the price table has no prices for {}, so its figures are what the same resources cost in {r} (docs/COST.md)",
+                self.region
+            )
+        })
+    }
+
     /// The lines whose cost the plan changes.
     pub fn changed(&self) -> impl Iterator<Item = &CostLine> {
         self.lines.iter().filter(|l| l.monthly_before != l.monthly_after)
@@ -637,6 +647,7 @@ mod tests {
         assert_eq!(cost.monthly_before, 0.0);
         assert_eq!(cost.monthly_after, 406.99);
         assert_eq!(cost.priced_as, None);
+        assert_eq!(cost.region_warning(), None);
         assert!(
             cost.assumptions.iter().any(|a| a.contains("per LCU-hour")),
             "{:?}",
@@ -664,6 +675,9 @@ mod tests {
         assert!(
             summary(&cost).contains("(priced as us-east-1: the table has no prices for eu-west-1)")
         );
+        assert!(cost.region_warning().unwrap().starts_with(
+            "the monthly cost is priced as us-east-1: the price table has no prices for eu-west-1"
+        ));
         let mut upgrade = cluster("1.33", Action::Update);
         upgrade.objects.before = Some([("version".to_string(), json!("1.32"))].into());
         let cost = estimate(&plan(vec![upgrade]), "us-east-1", "2026-06-01");
