@@ -21,6 +21,7 @@ mod inputs;
 mod k8s_workloads;
 mod keycloak;
 mod realistic;
+mod recipes;
 mod recovery;
 mod redaction;
 mod rotation;
