@@ -38,6 +38,14 @@ pub struct Summary {
     pub destroy: usize,
 }
 
+/// A plan's monthly cost before and after, as its entry keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonthlyCost {
+    pub currency: String,
+    pub before: f64,
+    pub after: f64,
+}
+
 /// One command's entry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Entry {
@@ -58,6 +66,9 @@ pub struct Entry {
     pub stack_commit: Option<String>,
     pub targets: Vec<String>,
     pub summary: Option<Summary>,
+    /// What the stack cost a month before and after its plan, at AWS list prices (docs/COST.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_cost: Option<MonthlyCost>,
     /// The first sentence of the error it ended with.
     pub error: Option<String>,
 }
@@ -135,6 +146,7 @@ pub async fn start(
         stack_commit: git_commit(&stack.path),
         targets: Vec::new(),
         summary: None,
+        monthly_cost: None,
         error: None,
     };
     write(&store, &e).await;
@@ -161,6 +173,11 @@ pub fn note_plan(plan: &Plan) {
             change: plan.count(Action::Update),
             replace: plan.count(Action::Replace),
             destroy: plan.count(Action::Delete),
+        });
+        e.monthly_cost = plan.cost.as_ref().map(|c| MonthlyCost {
+            currency: c.currency.clone(),
+            before: c.monthly_before,
+            after: c.monthly_after,
         });
     }
 }
@@ -255,6 +272,7 @@ mod tests {
             stack_commit: None,
             targets: vec![],
             summary: None,
+            monthly_cost: None,
             error: None,
         };
         assert_eq!(e.clone().shown(Some("L1")).outcome, Outcome::Running);

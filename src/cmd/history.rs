@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use empi_engine::plan::cost;
 
 use crate::cli::HistoryArgs;
 use crate::history::{entries, Outcome};
@@ -47,6 +48,15 @@ pub async fn run(path: &Option<PathBuf>, args: HistoryArgs) -> Result<ExitCode> 
             .map(|s| format!("+{} ~{} ±{} -{}", s.add, s.change, s.replace, s.destroy))
             .unwrap_or_default();
         outln!("{}  {:<28} {:<18} {:<14} {}", e.started, e.command, outcome, summary, e.caller)?;
+        if let Some(c) = &e.monthly_cost {
+            outln!(
+                "    monthly cost {} → {} ({}, {} list prices)",
+                cost::dollars(c.before),
+                cost::dollars(c.after),
+                cost::signed(c.after - c.before),
+                c.currency
+            )?;
+        }
         if let Some(sha) = &e.plan_sha256 {
             outln!("    plan sha256 {sha}")?;
         }

@@ -55,6 +55,12 @@ async fn an_apply_and_a_failed_apply_are_two_entries_and_plan_and_drift_add_none
     assert_eq!(first["outcome"], "succeeded");
     assert_eq!(first["exit_status"], 0);
     assert!(first["summary"]["add"].as_u64().unwrap() > 50, "{first}");
+    // what the reviewed plan cost: the saved plan's figures, a new stack's from nothing
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&planfile).unwrap()).unwrap();
+    assert_eq!(first["monthly_cost"]["before"], 0.0, "{first}");
+    assert_eq!(first["monthly_cost"]["after"], saved["cost"]["monthly_after"], "{first}");
+    assert!(first["monthly_cost"]["after"].as_f64().unwrap() > 100.0, "{first}");
+    assert_eq!(first["monthly_cost"]["currency"], "USD");
     assert_eq!(second["outcome"], "failed");
     assert_eq!(second["exit_status"], 1);
     assert_eq!(second["plan_sha256"].as_str().unwrap().len(), 64);
@@ -69,6 +75,7 @@ async fn an_apply_and_a_failed_apply_are_two_entries_and_plan_and_drift_add_none
     // the readable list says the same
     let text = w.ok(&["history"]).stdout;
     assert!(text.contains("succeeded") && text.contains("failed (exit 1)"), "{text}");
+    assert!(text.contains("    monthly cost $0.00 → $"), "{text}");
 }
 
 /// An apply killed outright never completes its entry: `history` shows it as interrupted.
