@@ -174,7 +174,8 @@ pub fn note_plan(plan: &Plan) {
             replace: plan.count(Action::Replace),
             destroy: plan.count(Action::Delete),
         });
-        e.monthly_cost = plan.cost.as_ref().map(|c| MonthlyCost {
+        // a targeted plan prices only its targets: not the stack's cost
+        e.monthly_cost = plan.cost.as_ref().filter(|c| !c.targeted).map(|c| MonthlyCost {
             currency: c.currency.clone(),
             before: c.monthly_before,
             after: c.monthly_after,

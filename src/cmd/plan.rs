@@ -10,7 +10,8 @@ use empi_engine::ops;
 use empi_engine::plan::cost;
 use empi_engine::plan::terraform::Provider;
 use empi_engine::plan::{
-    render_json, render_markdown, render_terraform, render_text_with, Plan, RenderOptions,
+    render_json, render_markdown_within, render_terraform, render_text_with, Plan, RenderOptions,
+    COMMENT_MAX,
 };
 use empi_engine::redact;
 use empi_engine::stack::Stack;
@@ -118,7 +119,7 @@ pub fn print(plan: &Plan, shape: Shape, region: Option<&str>, verbose: bool) -> 
             redact::json(&mut doc);
             outln!("{}", serde_json::to_string_pretty(&doc)?)?
         }
-        Shape::Markdown => out!("{}", redact::values(&render_markdown(plan)))?,
+        Shape::Markdown => out!("{}", markdown(plan))?,
         Shape::Text => {
             out!("{}", redact::values(&render_text_with(plan, &RenderOptions { verbose })))?
         }
@@ -126,14 +127,30 @@ pub fn print(plan: &Plan, shape: Shape, region: Option<&str>, verbose: bool) -> 
     Ok(())
 }
 
+/// The plan's pull-request comment, redacted, within GitHub's limit: a redacted secret may be
+/// longer than the secret was, so an overlong comment is made again with less room.
+fn markdown(plan: &Plan) -> String {
+    let mut room = COMMENT_MAX;
+    loop {
+        let text = redact::values(&render_markdown_within(plan, room)).into_owned();
+        let over = text.chars().count().saturating_sub(COMMENT_MAX);
+        if over == 0 || room <= COMMENT_MAX / 2 {
+            return text;
+        }
+        room -= over + 1_000;
+    }
+}
+
 /// The plan as `--json --format FORMAT` prints it; `region` is the stack's (Terraform's provider
 /// configuration records it).
 pub fn plan_json(plan: &Plan, format: PlanFormat, region: Option<&str>) -> serde_json::Value {
     match format {
         PlanFormat::Empi => render_json(plan),
-        PlanFormat::Terraform | PlanFormat::Markdown => {
+        PlanFormat::Terraform => {
             render_terraform(plan, &Provider { region: region.map(String::from) })
         }
+        // `Shape::of` never makes a JSON shape of it; were it asked for, the plan's own JSON
+        PlanFormat::Markdown => render_json(plan),
     }
 }
 

@@ -342,7 +342,8 @@ pub fn plan_warning(r: &Report) -> Option<String> {
     let failed = failures(r);
     (!failed.is_empty()).then(|| {
         format!(
-            "the security baseline fails {} rule(s) on the planned values: {}. `empi-infra check` shows each rule's HIPAA safeguard, controls, evidence and fix; a reviewer-accepted failure goes in [[security.waive]]",
+            "{} {} rule(s) on the planned values: {}. `empi-infra check` shows each rule's HIPAA safeguard, controls, evidence and fix; a reviewer-accepted failure goes in [[security.waive]]",
+            crate::plan::BASELINE_WARNING_START,
             failed.len(),
             failed.join(", ")
         )

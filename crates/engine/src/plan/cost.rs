@@ -142,6 +142,9 @@ pub struct Cost {
     pub prices_as_of: String,
     /// The stack's region.
     pub region: String,
+    /// Only the resources of a `--target`ed plan are priced, not the whole stack.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub targeted: bool,
     /// The region whose prices were used when the stack's is not in the table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priced_as: Option<String>,
@@ -209,10 +212,23 @@ pub fn signed(x: f64) -> String {
 /// One resource's attributes on one side of a change.
 type Attrs = serde_json::Map<String, Value>;
 
-/// The attributes of `c` before the plan (`None`: it does not exist yet).
+/// The attributes of `c` before the plan (`None`: it does not exist, or no longer does).
 fn before(c: &ResourceChange) -> Option<Attrs> {
     match c.action {
+        // an object found by its name and tags (adopted, or an interrupted create resumed) is
+        // billed already: what it differs in, as found, over what it becomes
+        Action::Create | Action::Replace if c.id.is_some() && c.objects.before.is_none() => {
+            let mut a = after(c)?;
+            for x in &c.attributes {
+                if let Some(b) = &x.before {
+                    a.insert(x.name.clone(), b.clone());
+                }
+            }
+            Some(a)
+        }
         Action::Create => None,
+        // deleted outside empi-infra already: only its state entry goes
+        Action::Delete if c.id.is_none() => None,
         _ => c
             .objects
             .before
@@ -363,13 +379,15 @@ fn monthly(
         ));
     }
     if kind == waf::WEB_ACL.kind {
-        let rules = count(a, waf::WebAcl::managed_rule_groups) as f64;
+        // the large-body paths are one more rule of the web ACL's own (a size limit elsewhere)
+        let own = if count(a, waf::WebAcl::large_body_paths) > 0 { 1.0 } else { 0.0 };
+        let rules = count(a, waf::WebAcl::managed_rule_groups) as f64 + own;
         usage
             .insert(format!("WAF requests: ${} per million, not included", p.waf.million_requests));
         return Some((
             p.waf.web_acl_month + rules * p.waf.rule_month,
             format!(
-                "WAF web ACL ${} and {rules} managed rule group(s) × ${}",
+                "WAF web ACL ${} and {rules} rule(s) (managed groups and the large-body limit) × ${}",
                 p.waf.web_acl_month, p.waf.rule_month
             ),
         ));
@@ -388,12 +406,17 @@ fn monthly(
             return None;
         };
         let az = if multi { "Multi-AZ (primary and standby)" } else { "Single-AZ" };
+        // RDS keeps the master password in a Secrets Manager secret of its own, billed as any
+        let managed = a.get(rds::Instance::manage_master_user_password).and_then(Value::as_bool)
+            == Some(true);
+        let secret = if managed { p.secretsmanager.secret_month } else { 0.0 };
         return Some((
-            factor * (hour * h + gb * p.rds.gp3_gb_month),
+            factor * (hour * h + gb * p.rds.gp3_gb_month) + secret,
             format!(
-                "RDS PostgreSQL {class} {az}: {h} h × ${hour}, and {gb} GB storage × ${}{}",
+                "RDS PostgreSQL {class} {az}: {h} h × ${hour}, and {gb} GB storage × ${}{}{}",
                 p.rds.gp3_gb_month,
-                if multi { ", each twice" } else { "" }
+                if multi { ", each twice" } else { "" },
+                if managed { ", and the master password's secret" } else { "" }
             ),
         ));
     }
@@ -413,11 +436,16 @@ fn monthly(
             Some("PLUS") => ("Plus", p.cognito.plus_mau),
             _ => ("Essentials", p.cognito.essentials_mau),
         };
-        let free = if tier == "Plus" { "" } else { " after the first 10,000" };
-        usage.insert(format!(
-            "Cognito {tier} tier: ${mau} per monthly active user{free}, not included (50 users signing in each month: {})",
-            dollars(50.0 * mau)
-        ));
+        usage.insert(if tier == "Plus" {
+            format!(
+                "Cognito {tier} tier: ${mau} per monthly active user, not included (50 users signing in each month: {})",
+                dollars(50.0 * mau)
+            )
+        } else {
+            format!(
+                "Cognito {tier} tier: the first 10,000 monthly active users free, then ${mau} each, not included"
+            )
+        });
     } else if kind == s3::BUCKET.kind {
         usage.insert(format!("S3 storage: ${} per GB-month, not included", p.s3.standard_gb_month));
     }
@@ -478,6 +506,7 @@ pub fn estimate(plan: &Plan, region: &str, today: &str) -> Cost {
         assumptions,
         prices_as_of: p.as_of.clone(),
         region: region.to_string(),
+        targeted: plan.is_targeted(),
         priced_as,
     }
 }
@@ -485,7 +514,8 @@ pub fn estimate(plan: &Plan, region: &str, today: &str) -> Cost {
 /// The plan's closing cost lines: the totals, then what changes (at most `max` lines).
 pub fn summary(cost: &Cost) -> String {
     let mut out = format!(
-        "Monthly cost: {} → {} ({}), AWS list prices of {} in {}",
+        "Monthly cost{}: {} → {} ({}), AWS list prices of {} in {}",
+        if cost.targeted { " of the targeted resources (not the whole stack)" } else { "" },
         dollars(cost.monthly_before),
         dollars(cost.monthly_after),
         signed(cost.difference()),
@@ -559,7 +589,19 @@ mod tests {
         let p = prices();
         assert_eq!(p.currency, "USD");
         assert_eq!(p.hours_per_month, 730.0);
-        for s in [&p.eks.source, &p.ec2.source, &p.vpc.source, &p.rds.source, &p.waf.source] {
+        for s in [
+            &p.eks.source,
+            &p.ec2.source,
+            &p.vpc.source,
+            &p.elb.source,
+            &p.rds.source,
+            &p.kms.source,
+            &p.secretsmanager.source,
+            &p.waf.source,
+            &p.logs.source,
+            &p.cognito.source,
+            &p.s3.source,
+        ] {
             assert!(s.starts_with("https://aws.amazon.com/"), "{s}");
         }
     }
@@ -593,6 +635,7 @@ mod tests {
                     (rds::Instance::instance_class, json!("db.t4g.medium")),
                     (rds::Instance::multi_az, json!(true)),
                     (rds::Instance::allocated_storage, json!(50)),
+                    (rds::Instance::manage_master_user_password, json!(true)),
                 ],
             ),
             change(
@@ -608,7 +651,10 @@ mod tests {
                 waf::WEB_ACL.kind,
                 "edge.waf",
                 Action::Create,
-                &[(waf::WebAcl::managed_rule_groups, json!(["x", "y", "z"]))],
+                &[
+                    (waf::WebAcl::managed_rule_groups, json!(["x", "y", "z"])),
+                    (waf::WebAcl::large_body_paths, json!(["/import"])),
+                ],
             ),
             change(kms::KEY.kind, "security.kms_key", Action::Create, &[]),
             change(secrets::SECRET.kind, "config.secret", Action::Create, &[]),
@@ -634,9 +680,9 @@ mod tests {
         assert_eq!(line("network.nat_eip[0]"), 3.65); // $0.005 × 730 h
         assert_eq!(line("cluster.eks"), 73.0); // $0.10 × 730 h
         assert_eq!(line("cluster.node_group"), 143.36); // 2 × ($0.096 × 730 + 20 GB × $0.08)
-        assert_eq!(line("database.instance"), 106.4); // 2 × ($0.065 × 730 + 50 × $0.115)
+        assert_eq!(line("database.instance"), 106.8); // 2 × ($0.065 × 730 + 50 × $0.115) + its secret
         assert_eq!(line("edge.alb"), 23.73); // $0.0225 × 730 + 2 × $3.65
-        assert_eq!(line("edge.waf"), 8.0); // $5 + 3 × $1
+        assert_eq!(line("edge.waf"), 9.0); // $5 + (3 groups + the large-body rule) × $1
         assert_eq!(line("security.kms_key"), 1.0);
         assert_eq!(line("config.secret"), 0.4);
         assert_eq!(line("network.logs_endpoint"), 14.6); // 2 zones × $0.01 × 730
@@ -645,7 +691,7 @@ mod tests {
             "gateway endpoints are free"
         );
         assert_eq!(cost.monthly_before, 0.0);
-        assert_eq!(cost.monthly_after, 406.99);
+        assert_eq!(cost.monthly_after, 408.39);
         assert_eq!(cost.priced_as, None);
         assert_eq!(cost.region_warning(), None);
         assert!(
@@ -704,6 +750,41 @@ mod tests {
         let cost = estimate(&p, "us-east-1", "2026-12-05");
         assert!(cost.lines.is_empty());
         assert!(cost.assumptions.iter().any(|a| a == "RDS instance class db.x9.huge has no price in the table: left out of the totals"), "{:?}", cost.assumptions);
+    }
+
+    /// What exists is billed already: an object found by its name and tags, before the plan
+    /// records it; what is gone is not, and a targeted plan says it prices only its targets.
+    #[test]
+    fn found_objects_are_billed_before_gone_ones_are_not_and_targets_say_so() {
+        let mut found =
+            change(routing::NAT_GATEWAY.kind, "network.nat_gateway[0]", Action::Create, &[]);
+        found.id = Some("nat-1".into());
+        found.reason = Some("adopting nat-1: found by its name and tags".into());
+        let mut gone = change(routing::EIP.kind, "network.nat_eip[1]", Action::Delete, &[]);
+        gone.reason = Some("already gone; only the state entry is removed".into());
+        let kept = change(routing::EIP.kind, "network.nat_eip[0]", Action::Delete, &[]);
+        let mut kept = kept;
+        kept.id = Some("eipalloc-1".into());
+        let mut p = plan(vec![found, gone, kept]);
+        let cost = estimate(&p, "us-east-1", "2026-12-05");
+        let line = |a: &str| {
+            let l = cost.lines.iter().find(|l| l.address == a).unwrap();
+            (l.monthly_before, l.monthly_after)
+        };
+        assert_eq!(line("network.nat_gateway[0]"), (32.85, 32.85));
+        assert!(cost.lines.iter().all(|l| l.address != "network.nat_eip[1]"), "{cost:?}");
+        assert_eq!(line("network.nat_eip[0]"), (3.65, 0.0));
+        assert!(!cost.targeted && summary(&cost).starts_with("Monthly cost: "));
+        p.targets = vec!["network".into()];
+        let cost = estimate(&p, "us-east-1", "2026-12-05");
+        assert!(cost.targeted);
+        assert!(
+            summary(&cost).starts_with(
+                "Monthly cost of the targeted resources (not the whole stack): $36.50 → $32.85"
+            ),
+            "{}",
+            summary(&cost)
+        );
     }
 
     #[test]

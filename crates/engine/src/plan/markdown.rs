@@ -98,7 +98,8 @@ fn highlights(plan: &Plan) -> Vec<String> {
     if let Some(cost) = &plan.cost {
         if cost.difference() != 0.0 {
             out.push(format!(
-                "**Cost**: {} a month ({} → {}, list prices; usage not included).",
+                "**Cost{}**: {} a month ({} → {}, list prices; usage not included).",
+                if cost.targeted { " of the targeted resources" } else { "" },
                 signed(cost.difference()),
                 dollars(cost.monthly_before),
                 dollars(cost.monthly_after)
@@ -109,10 +110,18 @@ fn highlights(plan: &Plan) -> Vec<String> {
     super::render::warnings(plan, &mut warnings);
     for w in warnings.split("\n\n").map(str::trim).filter(|w| !w.is_empty()) {
         let w = w.strip_prefix("Warning: ").unwrap_or(w);
+        // the baseline's own warning says what the bullet above already lists
+        if !failing.is_empty() && w.starts_with(super::BASELINE_WARNING_START) {
+            continue;
+        }
         out.push(format!("Warning: {}", escape(w)));
     }
     out
 }
+
+/// The most the "Before you approve" bullets take; the rest are counted, and the terminal plan
+/// has them all.
+const HIGHLIGHTS_MAX: usize = 16_000;
 
 /// The cost section: the lines that change (all lines of a new stack), and the assumptions.
 fn cost_section(cost: &Cost) -> String {
@@ -157,7 +166,8 @@ fn cost_section(cost: &Cost) -> String {
     }
     details(
         &format!(
-            "Monthly cost: {} → {} ({})",
+            "Monthly cost{}: {} → {} ({})",
+            if cost.targeted { " of the targeted resources" } else { "" },
             dollars(cost.monthly_before),
             dollars(cost.monthly_after),
             signed(cost.difference())
@@ -168,6 +178,12 @@ fn cost_section(cost: &Cost) -> String {
 
 /// The plan as a pull-request comment of at most [`COMMENT_MAX`] characters.
 pub fn render_markdown(plan: &Plan) -> String {
+    render_markdown_within(plan, COMMENT_MAX)
+}
+
+/// The plan as a pull-request comment of at most `max` characters (`max` of at least 8,000):
+/// what does not fit is cut short or named.
+pub fn render_markdown_within(plan: &Plan, max: usize) -> String {
     let mut out = marker(&plan.stack);
     let _ = write!(out, "\n### empi-infra plan of `{}`\n\n", escape(&plan.stack));
     if !plan.has_changes() {
@@ -184,7 +200,8 @@ pub fn render_markdown(plan: &Plan) -> String {
         if let Some(c) = &plan.cost {
             let _ = write!(
                 out,
-                " Monthly cost {} → {} ({}).",
+                " Monthly cost{} {} → {} ({}).",
+                if c.targeted { " of the targeted resources" } else { "" },
                 dollars(c.monthly_before),
                 dollars(c.monthly_after),
                 signed(c.difference())
@@ -195,7 +212,19 @@ pub fn render_markdown(plan: &Plan) -> String {
     let notes = highlights(plan);
     if !notes.is_empty() {
         out.push_str("#### Before you approve\n\n");
-        for n in notes {
+        let budget = HIGHLIGHTS_MAX.min(max / 4);
+        let mut used = 0;
+        for (i, n) in notes.iter().enumerate() {
+            let n: String = n.chars().take(budget / 4).collect();
+            used += n.chars().count() + 3;
+            if used > budget {
+                let _ = writeln!(
+                    out,
+                    "- … and {} more: `empi-infra plan` shows them all.",
+                    notes.len() - i
+                );
+                break;
+            }
             let _ = writeln!(out, "- {n}");
         }
         out.push('\n');
@@ -205,12 +234,13 @@ pub fn render_markdown(plan: &Plan) -> String {
     }
     let (shared, areas) = areas(plan, &RenderOptions::default());
     if let Some(s) = shared {
-        let _ = write!(out, "{}\n\n", escape(&s));
+        let s: String = escape(&s).chars().take(2_000).collect();
+        let _ = write!(out, "{s}\n\n");
     }
     let mut left_out: Vec<String> = Vec::new();
     for Area { name, counts, text } in areas {
         let section = details(&format!("<b>{}</b>: {counts}", escape(&name)), &code(&text));
-        let room = COMMENT_MAX - RESERVE;
+        let room = max.saturating_sub(RESERVE);
         if out.chars().count() + section.chars().count() <= room {
             out.push_str(&section);
             continue;
@@ -243,12 +273,12 @@ pub fn render_markdown(plan: &Plan) -> String {
         let _ = write!(
             out,
             "**Not shown**, for GitHub's limit of {COMMENT_MAX} characters: {}. The plan file holds them all (`empi-infra show PLANFILE`).\n\n",
-            escape(&left_out.join(", "))
+            escape(&left_out.join(", ")).chars().take(RESERVE / 2).collect::<String>()
         );
     }
     let _ = write!(
         out,
-        "<sub>Plan `{}` of state serial {} (lineage `{}`). `empi-infra apply PLANFILE` applies exactly this plan, and refuses it once the stack or the cloud has changed since.</sub>\n",
+        "<sub>Plan `{}` of state serial {} (lineage `{}`). Saved with `plan --out`, `empi-infra apply PLANFILE` applies exactly this plan, and refuses it once the stack or the state has changed since.</sub>\n",
         &plan.digest.clone().unwrap_or_else(|| plan.content_digest())[..12],
         plan.serial,
         escape(&plan.lineage)

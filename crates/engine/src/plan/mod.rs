@@ -27,10 +27,14 @@ use crate::resource::{Attrs, Observed, ProviderError, ResourceSpec};
 pub use adopt::{adopt, resolved_inputs, Adoption};
 pub use diff::{deposed_address, deposed_fact, destroy_plan, diff, leaves, normalize};
 pub use estimate::{duration_fact, estimate, format_duration};
-pub use markdown::{marker, render_markdown, COMMENT_MAX};
+pub use markdown::{marker, render_markdown, render_markdown_within, COMMENT_MAX};
 pub use refresh::{recorded, refresh, FIND_AGAIN_AFTER};
 pub use render::{render_json, render_text, render_text_with, show, RenderOptions};
 pub use terraform::render_terraform;
+
+/// How the security baseline's plan warning begins (`crate::check` writes it; the markdown
+/// comment lists the failing rules instead).
+pub const BASELINE_WARNING_START: &str = "the security baseline fails";
 
 /// Version of the plan file and of `plan --json`.
 pub const PLAN_FORMAT_VERSION: &str = "1";

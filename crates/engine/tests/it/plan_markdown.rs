@@ -110,3 +110,25 @@ fn what_a_reviewer_must_not_miss_comes_before_the_changes() {
     // text from the plan never opens HTML of its own
     assert!(before.contains("Warning: a &lt;b&gt;warning&lt;/b&gt; from the plan"), "{before}");
 }
+
+/// The baseline's failing rules are said once, and however many there are, the comment keeps
+/// within the limit and counts what it left out.
+#[test]
+fn many_failing_rules_are_listed_once_and_counted_beyond_the_room() {
+    let mut p = first_plan("example-prod.toml");
+    p.review.failing_checks = (0..2_000).map(|i| format!("rule.{i} on network.vpc")).collect();
+    p.warnings
+        .push(format!("{} 2000 rule(s) on the planned values: …", plan::BASELINE_WARNING_START));
+    for i in 0..500 {
+        p.warnings.push(format!("warning number {i} of a very long plan"));
+    }
+    let md = render_markdown(&p);
+    let chars = md.chars().count();
+    assert!(chars <= COMMENT_MAX, "{chars}");
+    assert!(!md.contains(plan::BASELINE_WARNING_START), "said once, as the rules' bullet");
+    assert!(md.contains("**The security baseline fails 2000 rule(s)**"), "{}", &md[..2000]);
+    assert!(md.contains("more: `empi-infra plan` shows them all."), "the rest are counted");
+    assert!(md.contains("<details><summary><b>network</b>: "), "the changes still follow");
+    // a smaller room, as the CLI asks for when redaction lengthened the text
+    assert!(plan::render_markdown_within(&p, 30_000).chars().count() <= 30_000);
+}

@@ -52,6 +52,12 @@ fn a_new_prod_stack_plans_in_at_most_300_lines_ending_with_the_summary_estimate_
     assert!(lines[n - 2].starts_with("Critical path: network.vpc"), "{}", lines[n - 2]);
     assert!(lines[n - 1].starts_with("Monthly cost: $0.00 → $"), "{}", lines[n - 1]);
     assert!(lines[n - 1].contains("AWS list prices of 2026-"), "{}", lines[n - 1]);
+    // the figure README.md and docs/COST.md give
+    assert!(
+        lines[n - 1].starts_with("Monthly cost: $0.00 → $423.99 (+$423.99)"),
+        "{}",
+        lines[n - 1]
+    );
     let warning = lines.iter().position(|l| l.starts_with("Warning: Kubernetes 1.36")).unwrap();
     assert!(warning > n - 7, "the warning comes just before the summary");
     // tags: one line per resource at most, never a line per tag
