@@ -123,7 +123,7 @@ fn the_github_actions_workflows_pass_actionlint_and_a_broken_one_does_not() {
     assert_eq!(out.status.code(), Some(1), "a broken workflow passed actionlint:\n{}", text(&out));
     assert!(report.contains(r#"property "plna" is not defined"#), "{}", text(&out));
     assert!(
-        report.contains(r#"input "paths" is not defined in action "actions/cache@v4""#),
+        report.contains(r#"input "paths" is not defined in action "actions/cache/restore@v4""#),
         "{}",
         text(&out)
     );
