@@ -180,6 +180,19 @@ impl Cost {
     pub fn changed(&self) -> impl Iterator<Item = &CostLine> {
         self.lines.iter().filter(|l| l.monthly_before != l.monthly_after)
     }
+
+    /// The lines whose cost the plan changes, the largest difference first; for a new stack,
+    /// every line.
+    pub fn changed_largest_first(&self) -> Vec<&CostLine> {
+        let mut lines: Vec<&CostLine> = if self.monthly_before > 0.0 {
+            self.changed().collect()
+        } else {
+            self.lines.iter().collect()
+        };
+        let diff = |l: &CostLine| (l.monthly_after - l.monthly_before).abs();
+        lines.sort_by(|a, b| diff(b).total_cmp(&diff(a)));
+        lines
+    }
 }
 
 fn cents(x: f64) -> f64 {
@@ -566,22 +579,7 @@ mod tests {
     }
 
     fn plan(changes: Vec<ResourceChange>) -> Plan {
-        Plan {
-            format_version: PLAN_FORMAT_VERSION.into(),
-            stack: "s".into(),
-            lineage: "l".into(),
-            serial: 1,
-            stack_digest: "d".into(),
-            destroy: false,
-            changes,
-            warnings: vec![],
-            facts: Default::default(),
-            estimate: None,
-            targets: vec![],
-            digest: None,
-            cost: None,
-            review: Default::default(),
-        }
+        crate::plan::test_plan(changes)
     }
 
     #[test]

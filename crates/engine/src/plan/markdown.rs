@@ -126,17 +126,7 @@ const HIGHLIGHTS_MAX: usize = 16_000;
 /// The cost section: the lines that change (all lines of a new stack), and the assumptions.
 fn cost_section(cost: &Cost) -> String {
     let mut body = String::from("| Resource | Priced | Before | After |\n|---|---|--:|--:|\n");
-    let mut changed: Vec<_> = if cost.monthly_before > 0.0 {
-        cost.changed().collect()
-    } else {
-        cost.lines.iter().collect()
-    };
-    // the largest difference first
-    changed.sort_by(|a, b| {
-        (b.monthly_after - b.monthly_before)
-            .abs()
-            .total_cmp(&(a.monthly_after - a.monthly_before).abs())
-    });
+    let changed = cost.changed_largest_first();
     for l in changed.iter().take(COST_ROWS) {
         let _ = writeln!(
             body,

@@ -251,3 +251,24 @@ pub enum PlanError {
     #[error(transparent)]
     NotOurs(#[from] crate::ownership::NotOurs),
 }
+
+/// A plan of `changes` for the plan modules' own tests, bound to nothing.
+#[cfg(test)]
+pub(crate) fn test_plan(changes: Vec<ResourceChange>) -> Plan {
+    Plan {
+        format_version: PLAN_FORMAT_VERSION.into(),
+        stack: "s".into(),
+        lineage: "l".into(),
+        serial: 1,
+        stack_digest: "d".into(),
+        destroy: false,
+        changes,
+        warnings: vec![],
+        facts: BTreeMap::new(),
+        estimate: None,
+        targets: vec![],
+        cost: None,
+        review: Review::default(),
+        digest: None,
+    }
+}

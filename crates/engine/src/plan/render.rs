@@ -466,12 +466,7 @@ const COST_LINES_SHOWN: usize = 8;
 /// largest first), then the totals.
 fn cost_lines(cost: &super::cost::Cost, out: &mut String) {
     if cost.monthly_before > 0.0 {
-        let mut changed: Vec<_> = cost.changed().collect();
-        changed.sort_by(|a, b| {
-            (b.monthly_after - b.monthly_before)
-                .abs()
-                .total_cmp(&(a.monthly_after - a.monthly_before).abs())
-        });
+        let changed = cost.changed_largest_first();
         let width = changed.iter().take(COST_LINES_SHOWN).map(|l| l.address.len()).max();
         for l in changed.iter().take(COST_LINES_SHOWN) {
             let _ = writeln!(
@@ -654,22 +649,7 @@ mod tests {
     use crate::resource::{Expr, ResourceSpec};
 
     fn plan(changes: Vec<ResourceChange>) -> Plan {
-        Plan {
-            format_version: PLAN_FORMAT_VERSION.into(),
-            stack: "s".into(),
-            lineage: "l".into(),
-            serial: 1,
-            stack_digest: "d".into(),
-            destroy: false,
-            changes,
-            warnings: vec![],
-            facts: BTreeMap::new(),
-            estimate: None,
-            targets: vec![],
-            digest: None,
-            cost: None,
-            review: Default::default(),
-        }
+        crate::plan::test_plan(changes)
     }
 
     fn vpc_update(attributes: Vec<AttrChange>) -> ResourceChange {
