@@ -461,12 +461,22 @@ async fn an_apply_paused_past_its_lease_and_its_lock_broken_stops_before_its_nex
     // not there any more), and at most a state write the pause caught half-way, which its
     // condition refused (the newer state is kept, below). (A step the pause caught between its
     // intent and its create may still say "creating…": its create is not sent.)
+    // A call that passed the fence just before the pause may reach moto only after the resume
+    // (the pause caught it between the check and its send; seen once in CI as a
+    // DescribeVpcEndpoints poll): no fence can recall a call already under way. So: no write,
+    // and no more reads than calls can be in flight at once (--parallelism, 10 by default).
     let sent: Vec<String> = w.moto.operations();
     let others: Vec<&String> = sent
         .iter()
         .filter(|o| !o.contains(&format!(" /{STATE_BUCKET}/stacks/empi-local.json")))
         .collect();
-    assert!(others.is_empty(), "requests after the resume: {others:?}");
+    // a query or JSON API's action, or a REST API's method and path
+    let read =
+        |o: &str| ["Describe", "Get", "List", "GET ", "HEAD "].iter().any(|p| o.starts_with(p));
+    assert!(
+        others.len() <= 10 && others.iter().all(|o| read(o)),
+        "requests after the resume: {others:?}"
+    );
 
     let kept = s3_json(&aws, "stacks/empi-local.json").await.unwrap();
     assert_eq!(
