@@ -22,7 +22,6 @@ pub struct Prices {
     pub currency: String,
     pub hours_per_month: f64,
     pub regions: Vec<String>,
-    pub eks: Eks,
     pub ec2: Ec2,
     pub vpc: Vpc,
     pub elb: Elb,
@@ -33,13 +32,6 @@ pub struct Prices {
     pub logs: Logs,
     pub cognito: Cognito,
     pub s3: S3,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Eks {
-    pub source: String,
-    pub cluster_hour: f64,
-    pub cluster_extended_hour: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -295,17 +287,17 @@ fn monthly(
         let version = text(a, eks::Cluster::version).unwrap_or_default();
         return Some(match eks_versions::support(version, today) {
             Support::Extended(_) | Support::Ended(_) => (
-                p.eks.cluster_extended_hour * h,
+                eks_versions::EXTENDED_PRICE * h,
                 format!(
                     "EKS control plane, Kubernetes {version} in extended support: {h} h × ${}",
-                    p.eks.cluster_extended_hour
+                    eks_versions::EXTENDED_PRICE
                 ),
             ),
             _ => (
-                p.eks.cluster_hour * h,
+                eks_versions::STANDARD_PRICE * h,
                 format!(
                     "EKS control plane, Kubernetes {version} in standard support: {h} h × ${}",
-                    p.eks.cluster_hour
+                    eks_versions::STANDARD_PRICE
                 ),
             ),
         });
@@ -504,8 +496,8 @@ pub fn estimate(plan: &Plan, region: &str, today: &str) -> Cost {
                 assumptions.push(format!(
                     "Kubernetes {version} leaves EKS standard support on {}: from then its control plane costs {} a month instead of {}",
                     r.end_of_standard,
-                    dollars(p.eks.cluster_extended_hour * p.hours_per_month),
-                    dollars(p.eks.cluster_hour * p.hours_per_month)
+                    dollars(eks_versions::EXTENDED_PRICE * p.hours_per_month),
+                    dollars(eks_versions::STANDARD_PRICE * p.hours_per_month)
                 ));
             }
         }
@@ -588,7 +580,6 @@ mod tests {
         assert_eq!(p.currency, "USD");
         assert_eq!(p.hours_per_month, 730.0);
         for s in [
-            &p.eks.source,
             &p.ec2.source,
             &p.vpc.source,
             &p.elb.source,
